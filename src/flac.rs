@@ -1,0 +1,3 @@
+//! Streaming FLAC writer over flacenc.
+//!
+//! Not implemented yet.

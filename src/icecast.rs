@@ -1,0 +1,3 @@
+//! Icecast2 source client: connection state machine.
+//!
+//! Not implemented yet.

@@ -1,0 +1,30 @@
+//! vinyl: small Unix filters that turn a turntable into a live stream and a lossless archive.
+//!
+//! One ALSA capture feeds two paths that never hurt each other: PCM → MP3 → Icecast2 for
+//! listeners, and PCM → a shared-memory pre-roll ring → FLAC files for the archive. Every tool is
+//! a thin binary in `src/bin/` over one module here; they talk to each other only through raw PCM
+//! on pipes and through the ring's documented layout, so each can be run, restarted and tested
+//! alone.
+//!
+//! Shared vocabulary: [`pcm`] (sample formats, `--rate/--channels/--format`, durations, whole-frame
+//! reading), [`signals`] (SIGTERM/SIGINT/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
+//! [`log`] (one line per state change on stderr) and [`cli`] (error → exit status).
+//!
+//! Tools: [`capture`], [`tee`], [`ring`] + [`preroll`], [`flac`] + [`flacrec`], [`mp3`] +
+//! [`icecast`] + [`mp3icecast`].
+#![deny(missing_docs)]
+
+pub mod capture;
+pub mod cli;
+pub mod flac;
+pub mod flacrec;
+pub mod icecast;
+pub mod log;
+pub mod mp3;
+pub mod mp3icecast;
+pub mod notify;
+pub mod pcm;
+pub mod preroll;
+pub mod ring;
+pub mod signals;
+pub mod tee;

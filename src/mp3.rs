@@ -1,0 +1,3 @@
+//! MP3 encoding with LAME for a stream.
+//!
+//! Not implemented yet.

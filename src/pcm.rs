@@ -1,0 +1,495 @@
+//! The PCM vocabulary every tool shares: sample formats, `--rate/--channels/--format`, durations,
+//! and reading input in whole frames.
+//!
+//! Owns the one definition of the PCM flags ([`PcmArgs`], flattened into each tool's clap
+//! options) and of the duration syntax ([`DurationArg`]: `30s`, `1m30s`, `2h`, `250ms`,
+//! `48000f`), converted to frames once, in integer arithmetic, by [`DurationArg::frames`].
+//! [`FrameReader`] reads a byte stream and hands out only whole frames, keeping a partial frame
+//! back until it is completed or the input ends (then it is reported, never passed on). It does
+//! not open devices or files, and it does not convert between formats: every pipe carries the
+//! format the capture produced.
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use std::fmt;
+use std::io::{self, Read};
+use std::str::FromStr;
+
+/// Sample encodings carried on vinyl's pipes: interleaved, little-endian, signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum, Default)]
+pub enum SampleFormat {
+    /// Signed 16-bit little-endian, 2 bytes a sample (CD quality; the default).
+    #[default]
+    #[value(name = "s16le")]
+    S16Le,
+    /// Signed 24-bit little-endian packed in 3 bytes (ALSA `S24_3LE`), for 24-bit archives.
+    #[value(name = "s24_3le")]
+    S24_3Le,
+}
+
+impl SampleFormat {
+    /// Bytes per sample of one channel: 2 or 3.
+    pub fn bytes(self) -> usize {
+        match self {
+            SampleFormat::S16Le => 2,
+            SampleFormat::S24_3Le => 3,
+        }
+    }
+
+    /// Significant bits per sample: 16 or 24.
+    pub fn bits(self) -> u32 {
+        match self {
+            SampleFormat::S16Le => 16,
+            SampleFormat::S24_3Le => 24,
+        }
+    }
+
+    /// The flag spelling (`s16le`, `s24_3le`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleFormat::S16Le => "s16le",
+            SampleFormat::S24_3Le => "s24_3le",
+        }
+    }
+
+    /// Parses the flag spelling, as written in the ring header or a config file.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "s16le" => Some(SampleFormat::S16Le),
+            "s24_3le" => Some(SampleFormat::S24_3Le),
+            _ => None,
+        }
+    }
+
+    /// Decodes one sample at the start of `b` as a signed integer (sign-extended for 24-bit).
+    pub fn decode(self, b: &[u8]) -> i32 {
+        match self {
+            SampleFormat::S16Le => i16::from_le_bytes([b[0], b[1]]) as i32,
+            SampleFormat::S24_3Le => (i32::from_le_bytes([0, b[0], b[1], b[2]])) >> 8,
+        }
+    }
+}
+
+impl fmt::Display for SampleFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The shape of the PCM on a pipe: what every tool must agree on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PcmSpec {
+    /// Frames per second, e.g. 48000.
+    pub rate: u32,
+    /// Interleaved channels per frame, e.g. 2.
+    pub channels: u16,
+    /// Sample encoding, e.g. `s16le`.
+    pub format: SampleFormat,
+}
+
+impl Default for PcmSpec {
+    fn default() -> Self {
+        PcmSpec { rate: 48_000, channels: 2, format: SampleFormat::S16Le }
+    }
+}
+
+impl PcmSpec {
+    /// Bytes in one frame (one sample of every channel): 4 for s16le stereo.
+    pub fn frame_bytes(&self) -> usize {
+        self.format.bytes() * self.channels as usize
+    }
+
+    /// Bytes per second of audio: 192,000 for the default.
+    pub fn bytes_per_second(&self) -> u64 {
+        self.frame_bytes() as u64 * self.rate as u64
+    }
+
+    /// `frames` expressed in bytes.
+    pub fn frames_to_bytes(&self, frames: u64) -> u64 {
+        frames * self.frame_bytes() as u64
+    }
+
+    /// A frame count for display: `1m30.000s (4320000 frames)`.
+    pub fn describe_frames(&self, frames: u64) -> String {
+        format!("{} ({frames} frames)", format_frames(frames, self.rate))
+    }
+}
+
+impl fmt::Display for PcmSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} Hz {} ch", self.format, self.rate, self.channels)
+    }
+}
+
+/// A frame count as `[Hh][Mm]S.mmms` for humans, e.g. `1m30.000s`. Truncates to the millisecond.
+pub fn format_frames(frames: u64, rate: u32) -> String {
+    let ms = (frames as u128 * 1000 / rate.max(1) as u128) as u64;
+    let (h, rem) = (ms / 3_600_000, ms % 3_600_000);
+    let (m, rem) = (rem / 60_000, rem % 60_000);
+    let (s, ms) = (rem / 1000, rem % 1000);
+    match (h, m) {
+        (0, 0) => format!("{s}.{ms:03}s"),
+        (0, _) => format!("{m}m{s:02}.{ms:03}s"),
+        _ => format!("{h}h{m:02}m{s:02}.{ms:03}s"),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<u32, String> {
+    let rate: u32 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a rate: give frames per second, e.g. 44100, 48000 or 96000"))?;
+    if !(8_000..=768_000).contains(&rate) {
+        return Err(format!("{rate} Hz is out of range: give 8000..768000, e.g. 44100, 48000 or 96000"));
+    }
+    Ok(rate)
+}
+
+fn parse_channels(s: &str) -> Result<u16, String> {
+    let ch: u16 = s.parse().map_err(|_| format!("'{s}' is not a channel count: give 1..8"))?;
+    if !(1..=8).contains(&ch) {
+        return Err(format!("{ch} channels is out of range: give 1..8 (2 for stereo)"));
+    }
+    Ok(ch)
+}
+
+/// The shared `--rate`, `--channels` and `--format` flags; flatten into a tool's options.
+#[derive(Args, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PcmArgs {
+    /// Sample rate in frames per second (44100, 48000, 96000…)
+    #[arg(long, value_name = "HZ", default_value = "48000", value_parser = parse_rate)]
+    pub rate: u32,
+    /// Interleaved channels per frame (1..8)
+    #[arg(long, value_name = "N", default_value = "2", value_parser = parse_channels)]
+    pub channels: u16,
+    /// Sample format of the raw PCM: s16le, or packed 24-bit s24_3le
+    #[arg(long, value_name = "FORMAT", default_value = "s16le")]
+    pub format: SampleFormat,
+}
+
+impl Default for PcmArgs {
+    fn default() -> Self {
+        let s = PcmSpec::default();
+        PcmArgs { rate: s.rate, channels: s.channels, format: s.format }
+    }
+}
+
+impl PcmArgs {
+    /// The spec these flags describe.
+    pub fn spec(&self) -> PcmSpec {
+        PcmSpec { rate: self.rate, channels: self.channels, format: self.format }
+    }
+}
+
+/// A length of audio as the user wrote it: a time (`1m30s`, `250ms`, `2h`) or a frame count
+/// (`48000f`). Frames are exact; a time becomes frames only once the rate is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DurationArg {
+    /// A time in milliseconds.
+    Millis(u64),
+    /// An exact number of frames.
+    Frames(u64),
+}
+
+impl DurationArg {
+    /// The duration in frames at `rate`. A time that does not fall on a frame boundary is rounded
+    /// to the nearest frame (half up): `1ms` at 44100 Hz is 44 frames. Times that are whole
+    /// multiples of 1/rate (`250ms` at 44100, anything in seconds) are exact.
+    pub fn frames(&self, rate: u32) -> u64 {
+        match *self {
+            DurationArg::Frames(f) => f,
+            DurationArg::Millis(ms) => ((ms as u128 * rate as u128 + 500) / 1000) as u64,
+        }
+    }
+
+    /// True for a zero length.
+    pub fn is_zero(&self) -> bool {
+        matches!(self, DurationArg::Millis(0) | DurationArg::Frames(0))
+    }
+}
+
+impl fmt::Display for DurationArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DurationArg::Frames(n) => write!(f, "{n}f"),
+            DurationArg::Millis(ms) if ms % 1000 == 0 => write!(f, "{}s", ms / 1000),
+            DurationArg::Millis(ms) => write!(f, "{ms}ms"),
+        }
+    }
+}
+
+const DURATION_HELP: &str =
+    "which should be numbers with units, e.g. 30s, 1m30s, 2h, 250ms, or a frame count like 48000f";
+
+impl FromStr for DurationArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("'{s}' is not a duration ({why}), {DURATION_HELP}");
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(bad("empty"));
+        }
+        if let Some(n) = t.strip_suffix('f') {
+            let frames = n.parse::<u64>().map_err(|_| bad("frame count is not a whole number"))?;
+            return Ok(DurationArg::Frames(frames));
+        }
+        let mut ms: u64 = 0;
+        let mut rest = t;
+        let mut last_unit_rank = u8::MAX;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(bad("expected a number"));
+            }
+            let value: u64 = rest[..digits].parse().map_err(|_| bad("number too large"))?;
+            rest = &rest[digits..];
+            let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+            let (scale, rank) = match &rest[..unit_len] {
+                "h" => (3_600_000, 3),
+                "m" | "min" => (60_000, 2),
+                "s" => (1000, 1),
+                "ms" => (1, 0),
+                "" => return Err(bad("missing unit")),
+                _ => return Err(bad("unknown unit")),
+            };
+            if rank >= last_unit_rank {
+                return Err(bad("units must go from larger to smaller, each once"));
+            }
+            last_unit_rank = rank;
+            rest = &rest[unit_len..];
+            ms = value.checked_mul(scale).and_then(|v| ms.checked_add(v)).ok_or_else(|| bad("too large"))?;
+        }
+        Ok(DurationArg::Millis(ms))
+    }
+}
+
+/// Reads a byte stream and returns only whole frames, whatever sizes the reads come in.
+///
+/// A partial frame at the end of one read is kept and completed by the next. At end of input,
+/// [`FrameReader::partial_bytes`] tells how many bytes of an incomplete last frame were discarded
+/// so the caller can report them.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    inner: R,
+    frame_bytes: usize,
+    carry: Vec<u8>,
+    eof: bool,
+}
+
+impl<R: Read> FrameReader<R> {
+    /// Wraps `inner`, a source of raw PCM with `frame_bytes` bytes per frame.
+    pub fn new(inner: R, frame_bytes: usize) -> Self {
+        assert!(frame_bytes > 0);
+        FrameReader { inner, frame_bytes, carry: Vec::with_capacity(frame_bytes), eof: false }
+    }
+
+    /// Fills `buf` (whose length should be a multiple of the frame size) with whole frames and
+    /// returns how many bytes it wrote, always a multiple of the frame size. Returns `Ok(0)` only
+    /// at end of input. An `Interrupted` error (a signal arrived) is returned to the caller, with
+    /// nothing lost, so it can check its stop flag.
+    pub fn read_frames(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let fb = self.frame_bytes;
+        let cap = buf.len() / fb * fb;
+        assert!(cap >= fb, "buffer smaller than a frame");
+        loop {
+            if self.eof {
+                return Ok(0);
+            }
+            let carried = self.carry.len();
+            buf[..carried].copy_from_slice(&self.carry);
+            let n = self.inner.read(&mut buf[carried..cap])?;
+            if n == 0 {
+                self.eof = true;
+                return Ok(0);
+            }
+            let total = carried + n;
+            let whole = total / fb * fb;
+            self.carry.clear();
+            self.carry.extend_from_slice(&buf[whole..total]);
+            if whole > 0 {
+                return Ok(whole);
+            }
+        }
+    }
+
+    /// Bytes of an incomplete frame held back; after `Ok(0)` these were discarded.
+    pub fn partial_bytes(&self) -> usize {
+        self.carry.len()
+    }
+
+    /// The wrapped reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Forgets the held-back partial frame and the end-of-input state (for a FIFO reopened after
+    /// its writer left: the new writer starts on a frame boundary).
+    pub fn reset(&mut self, inner: R) -> usize {
+        let dropped = self.carry.len();
+        self.inner = inner;
+        self.carry.clear();
+        self.eof = false;
+        dropped
+    }
+}
+
+/// Builds the test signal in which every frame is unique: frame `n` (absolute) carries `n` in its
+/// samples, so any run of frames can be checked for order, gaps and alignment.
+///
+/// Layout: the frame number's bytes, little-endian, spread over the frame's bytes from the first
+/// (a stereo s16le frame holds the low 32 bits of `n`; frames are unique over 2^(8·frame_bytes)
+/// frames, i.e. 24 hours at 48 kHz for stereo s16le).
+pub fn unique_frames(spec: &PcmSpec, first: u64, count: u64) -> Vec<u8> {
+    let fb = spec.frame_bytes();
+    let mut out = vec![0u8; fb * count as usize];
+    for (i, frame) in out.chunks_exact_mut(fb).enumerate() {
+        let n = (first + i as u64).to_le_bytes();
+        for (j, b) in frame.iter_mut().enumerate() {
+            *b = if j < 8 { n[j] } else { 0 };
+        }
+    }
+    out
+}
+
+/// The frame number carried by one frame of [`unique_frames`] (only the low `8·frame_bytes`
+/// bits survive in frames smaller than 8 bytes).
+pub fn unique_frame_number(frame: &[u8]) -> u64 {
+    let mut n = [0u8; 8];
+    for (dst, src) in n.iter_mut().zip(frame) {
+        *dst = *src;
+    }
+    u64::from_le_bytes(n)
+}
+
+/// Writes all of `buf` to the raw file descriptor-backed writer, retrying on `Interrupted`.
+/// Convenience for tools whose stdout must see whole frames even when signals arrive.
+pub fn write_all_retry(w: &mut impl io::Write, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "wrote nothing")),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Parses `KEY=VALUE` (used by `--tag`): a non-empty key of printable ASCII without `=`.
+pub fn parse_tag(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
+    if k.is_empty() || !k.bytes().all(|b| (0x20..0x7e).contains(&b) && b != b'=') {
+        return Err(format!("'{k}' is not a valid tag key: use printable ASCII without '='"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Reads the whole of a small secret file (a password), without its trailing newline.
+pub fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let s =
+        std::fs::read_to_string(path).with_context(|| format!("{}: read password file", path.display()))?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> DurationArg {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn durations_parse_and_convert_exactly() {
+        assert_eq!(d("30s").frames(48_000), 1_440_000);
+        assert_eq!(d("1m30s").frames(48_000), 4_320_000);
+        assert_eq!(d("2h").frames(44_100), 2 * 3600 * 44_100);
+        assert_eq!(d("250ms").frames(44_100), 11_025);
+        assert_eq!(d("250ms").frames(96_000), 24_000);
+        assert_eq!(d("48000f").frames(96_000), 48_000);
+        assert_eq!(d("1h2m3s4ms").frames(1000), 3_723_004);
+        assert_eq!(d("1ms").frames(44_100), 44);
+        assert!(d("0s").is_zero());
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_accepted() {
+        for bad in ["", "abc", "30", "30x", "s", "1s1m", "1s1s", "-5s", "99999999999999999999h", "1.5f"] {
+            let err = bad.parse::<DurationArg>().unwrap_err();
+            assert!(err.contains("30s, 1m30s"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_display_round_trip() {
+        for s in ["30s", "250ms", "48000f"] {
+            assert_eq!(d(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn format_frames_reads_well() {
+        assert_eq!(format_frames(48_000 * 90 + 24_000, 48_000), "1m30.500s");
+        assert_eq!(format_frames(12, 48_000), "0.000s");
+        assert_eq!(format_frames(48_000 * 3723, 48_000), "1h02m03.000s");
+    }
+
+    #[test]
+    fn samples_decode_signed() {
+        assert_eq!(SampleFormat::S16Le.decode(&[0xff, 0xff]), -1);
+        assert_eq!(SampleFormat::S24_3Le.decode(&[0xff, 0xff, 0xff]), -1);
+        assert_eq!(SampleFormat::S24_3Le.decode(&[0x00, 0x00, 0x80]), -(1 << 23));
+        assert_eq!(SampleFormat::S24_3Le.decode(&[0x01, 0x00, 0x00]), 1);
+    }
+
+    /// A reader that returns at most `step` bytes per call.
+    struct Dribble<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn frame_reader_yields_whole_frames_and_reports_partial() {
+        let spec = PcmSpec { format: SampleFormat::S24_3Le, ..PcmSpec::default() };
+        let mut data = unique_frames(&spec, 7, 100);
+        data.extend_from_slice(&[1, 2, 3]);
+        for step in [1, 5, 6, 7, 64, 4096] {
+            let mut r = FrameReader::new(Dribble { data: &data, step }, spec.frame_bytes());
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; 60];
+            loop {
+                let n = r.read_frames(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                assert_eq!(n % 6, 0);
+                out.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(out, data[..600]);
+            assert_eq!(r.partial_bytes(), 3);
+        }
+    }
+
+    #[test]
+    fn unique_frames_carry_their_number() {
+        let spec = PcmSpec::default();
+        let data = unique_frames(&spec, 1_000_000, 3);
+        let nums: Vec<u64> = data.chunks(4).map(unique_frame_number).collect();
+        assert_eq!(nums, [1_000_000, 1_000_001, 1_000_002]);
+    }
+
+    #[test]
+    fn tags_parse() {
+        assert_eq!(parse_tag("ARTIST=A=B").unwrap(), ("ARTIST".into(), "A=B".into()));
+        assert!(parse_tag("noequals").is_err());
+        assert!(parse_tag("=x").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! SIGTERM, SIGINT and SIGUSR1 turned into flags that loops poll.
+//!
+//! Owns the process's handlers for those three signals. The handlers only store to atomics and
+//! are installed without `SA_RESTART`, so a blocking `read`/`write`/`poll` returns `EINTR` and the
+//! loop around it notices [`stop_requested`] within one call. It does not decide what "stop"
+//! means for a tool (flush, finalise…), and does not touch SIGPIPE: Rust's runtime already
+//! ignores it, so writes to a closed pipe return `BrokenPipe` and tools handle that.
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static USR1: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(sig: libc::c_int) {
+    STOP_SIGNAL.store(sig, Ordering::SeqCst);
+    STOP.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    USR1.store(true, Ordering::SeqCst);
+}
+
+/// Installs the SIGTERM/SIGINT (stop) and SIGUSR1 (report) handlers. Call once, early in `run`.
+pub fn install() -> anyhow::Result<()> {
+    let stop = SigAction::new(SigHandler::Handler(on_stop), SaFlags::empty(), SigSet::empty());
+    let usr1 = SigAction::new(SigHandler::Handler(on_usr1), SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        sigaction(Signal::SIGTERM, &stop)?;
+        sigaction(Signal::SIGINT, &stop)?;
+        sigaction(Signal::SIGUSR1, &usr1)?;
+    }
+    Ok(())
+}
+
+/// True once SIGTERM or SIGINT has arrived.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Asks the loops to stop as if a signal had arrived (used when a tool ends itself).
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// The name of the signal that asked for the stop, if one did (`"SIGTERM"`, `"SIGINT"`).
+pub fn stop_signal_name() -> Option<&'static str> {
+    match STOP_SIGNAL.load(Ordering::SeqCst) {
+        libc::SIGTERM => Some("SIGTERM"),
+        libc::SIGINT => Some("SIGINT"),
+        _ => None,
+    }
+}
+
+/// True once per SIGUSR1 received (the flag is cleared by reading it).
+pub fn take_report_request() -> bool {
+    USR1.swap(false, Ordering::SeqCst)
+}

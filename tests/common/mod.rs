@@ -1,0 +1,143 @@
+//! Helpers shared by the integration tests: running the built binaries with a readable failure
+//! report, deadlines for tests that could hang, the ALSA `file` test device, FIFOs, and waiting
+//! on conditions (never on bare sleeps).
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Root of the repository (where Cargo.toml is).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `ALSA_CONFIG_PATH` value that defines the `vinylfile:INFILE` capture device.
+pub fn alsa_config_path() -> String {
+    format!("/usr/share/alsa/alsa.conf:{}", repo_root().join("tests/alsa/test.conf").display())
+}
+
+/// The ALSA device name that captures `file` byte for byte.
+pub fn file_device(file: &Path) -> String {
+    format!("vinylfile:{}", file.display())
+}
+
+/// A command line as a shell would show it, for failure reports.
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs `cmd` to completion (stdin closed unless set), within `deadline`.
+pub fn run(cmd: &mut Command, deadline: Duration) -> Output {
+    let what = describe(cmd);
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    wait_output(child, deadline, &what)
+}
+
+/// Waits for `child` to finish within `deadline` and collects its output; kills it and panics
+/// with the command line and whatever it printed when the deadline passes.
+pub fn wait_output(mut child: Child, deadline: Duration, what: &str) -> Output {
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut v);
+        }
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut v);
+        }
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = t_err.join().unwrap_or_default();
+            panic!("{what}: still running after {deadline:?}\nstderr:\n{}", String::from_utf8_lossy(&stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() }
+}
+
+/// Panics with the command, status and stderr unless `out` is a success.
+pub fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what}\nstatus: {}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Panics with the command, status and stderr unless `out` exited with `code`.
+pub fn assert_status(what: &str, out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}\nexpected exit {code}, got {}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until `cond` is true, checking every 10 ms, or panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `f` in a thread and panics if it has not finished within `deadline` (for tests that could
+/// hang on a pipe).
+pub fn with_deadline<T: Send + 'static>(deadline: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {deadline:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("test thread panicked"),
+    }
+}
+
+/// Creates a FIFO at `path` with mode 0600.
+pub fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .unwrap_or_else(|e| panic!("{}: mkfifo: {e}", path.display()));
+}
+
+/// Sends `sig` to `child`.
+pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).expect("kill");
+}
+
+/// True when `program` is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
