@@ -10,12 +10,15 @@
 //! reading), [`signals`] (SIGTERM/SIGINT/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
 //! [`log`] (one line per state change on stderr) and [`cli`] (error → exit status).
 //!
+//! Documentation generated from the flag definitions: [`docs`].
+//!
 //! Tools: [`capture`], [`tee`], [`ring`] + [`preroll`], [`flac`] + [`flacrec`], [`mp3`] +
 //! [`icecast`] + [`mp3icecast`].
 #![deny(missing_docs)]
 
 pub mod capture;
 pub mod cli;
+pub mod docs;
 pub mod flac;
 pub mod flacrec;
 pub mod icecast;

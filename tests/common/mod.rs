@@ -141,3 +141,4 @@ pub fn have(program: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+pub mod icecast;
