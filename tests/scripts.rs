@@ -1,0 +1,311 @@
+//! The shell scripts and systemd units ship clean: `shellcheck` on every script under `scripts/`
+//! (including `scripts/bench.d/*`, `scripts/lib/*`) and `.ci/run`; `systemd-analyze verify` on the
+//! units; `scripts/install` into a temporary root; the configuration parser of `vinyl-up` and
+//! `vinyl-rec` (literal values, never run as shell code); `vinyl-rec`'s usage errors (exit 2).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// True for a file that is a shell script: a `sh`/`bash`/`dash` shebang or a `shellcheck shell=`
+/// directive on its first line.
+fn is_shell_script(path: &Path) -> bool {
+    let Ok(text) = std::fs::read(path) else { return false };
+    let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first = String::from_utf8_lossy(first);
+    (first.starts_with("#!") && ["/sh", "/bash", "/dash", "env sh", "env bash"].iter().any(|s| first.contains(s)))
+        || first.starts_with("# shellcheck shell=")
+}
+
+/// Every shell script of the project: scripts/ (recursively, but not the systemd units) and .ci/run.
+fn shell_scripts() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if is_shell_script(&p) {
+                out.push(p);
+            }
+        }
+    }
+    let root = common::repo_root();
+    let mut out = Vec::new();
+    walk(&root.join("scripts"), &mut out);
+    out.push(root.join(".ci/run"));
+    out.sort();
+    out
+}
+
+#[test]
+fn every_script_passes_shellcheck() {
+    if !common::have("shellcheck") {
+        println!("note: shellcheck is not installed, skipping (scripts/test installs it)");
+        return;
+    }
+    let scripts = shell_scripts();
+    for must in ["scripts/vinyl-rec", "scripts/vinyl-up", "scripts/vinyl-down", "scripts/install", "scripts/test"] {
+        assert!(scripts.contains(&common::repo_root().join(must)), "{must}: not found as a shell script");
+    }
+    let mut cmd = Command::new("shellcheck");
+    // -x follows `. FILE` to sourced files; external sources are looked up from the script's folder.
+    cmd.arg("-x").arg("-P").arg("SCRIPTDIR").args(&scripts);
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{what}\nstatus: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_script_is_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    for script in shell_scripts() {
+        if script.extension().is_some_and(|e| e == "sh") {
+            continue; // sourced libraries
+        }
+        let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+        assert!(mode & 0o111 == 0o111, "{}: not executable (mode {mode:o})", script.display());
+    }
+}
+
+/// The unit files, each copied with its `ExecStart=` paths pointing at the binaries this test
+/// built and the scripts in the repository (verify checks that executables exist).
+fn units_pointing_at_built_binaries(dir: &Path) -> Vec<PathBuf> {
+    let root = common::repo_root();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
+    let mut units = Vec::new();
+    for e in std::fs::read_dir(root.join("scripts/systemd")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.ends_with(".service") || name.ends_with(".target")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let text = text
+            .replace("/usr/local/bin/vinyl-rec", &root.join("scripts/vinyl-rec").display().to_string())
+            .replace("/usr/local/bin/", &format!("{}/", bin_dir.display()));
+        let copy = dir.join(&name);
+        std::fs::write(&copy, text).unwrap();
+        units.push(copy);
+    }
+    units.sort();
+    units
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    if !common::have("systemd-analyze") {
+        println!("note: systemd-analyze is not installed, skipping the unit verification");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let units = units_pointing_at_built_binaries(dir.path());
+    let names: Vec<String> = units.iter().map(|u| u.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for must in [
+        "vinyl.target",
+        "vinyl-capture.service",
+        "vinyl-tee.service",
+        "vinyl-preroll.service",
+        "vinyl-mp3-icecast.service",
+        "vinyl-flac-rec@.service",
+    ] {
+        assert!(names.iter().any(|n| n == must), "scripts/systemd/{must}: missing");
+    }
+    let mut cmd = Command::new("systemd-analyze");
+    // --man=no: the pages are checked by tests/docs.rs; here they are not installed.
+    cmd.args(["verify", "--man=no"]).args(&units);
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && report.trim().is_empty(), "{what}\nstatus: {}\n{report}", out.status);
+}
+
+/// Every long-running unit speaks the notify protocol with a watchdog, restarts, reads the one
+/// configuration file and runs unprivileged.
+#[test]
+fn units_follow_the_common_policy() {
+    let dir = common::repo_root().join("scripts/systemd");
+    for name in ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-mp3-icecast"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.service"))).unwrap();
+        for line in [
+            "Type=notify",
+            "Restart=always",
+            "EnvironmentFile=/etc/vinyl/vinyl.conf",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "PrivateTmp=yes",
+            "ProtectHome=read-only",
+            "RuntimeDirectory=vinyl",
+            "User=vinyl",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{name}.service: no '{line}'");
+        }
+        assert!(text.lines().any(|l| l.starts_with("WatchdogSec=")), "{name}.service: no WatchdogSec=");
+        assert!(text.contains(&format!("/usr/local/bin/{name} ")), "{name}.service: does not run {name}");
+        let target = std::fs::read_to_string(dir.join("vinyl.target")).unwrap();
+        assert!(target.contains(&format!("{name}.service")), "vinyl.target does not pull {name}.service");
+    }
+    let capture = std::fs::read_to_string(dir.join("vinyl-capture.service")).unwrap();
+    assert!(capture.contains("SupplementaryGroups=audio"));
+    assert!(capture.contains("After=vinyl-tee.service"), "the capture (writer) must start after the tee");
+    let tee = std::fs::read_to_string(dir.join("vinyl-tee.service")).unwrap();
+    assert!(tee.contains("After=vinyl-preroll.service vinyl-mp3-icecast.service"), "the tee must start after its readers");
+}
+
+#[test]
+fn install_puts_everything_in_place_without_overwriting_the_config() {
+    let dest = tempfile::tempdir().unwrap();
+    let root = common::repo_root();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
+    let install = |extra: &[&str]| {
+        let mut cmd = Command::new(root.join("scripts/install"));
+        cmd.args(["--prefix", "/usr/local", "--destdir"]).arg(dest.path()).arg("--bin-dir").arg(bin_dir).args(extra);
+        let what = common::describe(&cmd);
+        let out = common::run(&mut cmd, Duration::from_secs(120));
+        common::assert_success(&what, &out);
+        out
+    };
+    install(&[]);
+    let d = dest.path();
+    for f in [
+        "usr/local/bin/vinyl-capture",
+        "usr/local/bin/vinyl-tee",
+        "usr/local/bin/vinyl-preroll",
+        "usr/local/bin/vinyl-flac-rec",
+        "usr/local/bin/vinyl-mp3-icecast",
+        "usr/local/bin/vinyl-rec",
+        "usr/local/bin/vinyl-up",
+        "usr/local/bin/vinyl-down",
+        "usr/local/lib/systemd/system/vinyl.target",
+        "usr/local/lib/systemd/system/vinyl-flac-rec@.service",
+        "usr/local/lib/sysusers.d/vinyl.conf",
+        "usr/local/share/man/man1/vinyl-capture.1",
+        "usr/local/share/man/man1/vinyl-rec.1",
+        "usr/local/share/man/man1/vinyl-down.1",
+        "usr/local/share/man/man7/vinyl.7",
+        "usr/local/share/bash-completion/completions/vinyl-tee",
+        "usr/local/share/zsh/vendor-completions/_vinyl-tee",
+        "usr/local/share/fish/vendor_completions.d/vinyl-tee.fish",
+        "etc/vinyl/vinyl.conf",
+    ] {
+        assert!(d.join(f).exists(), "{f}: not installed");
+    }
+    let unit = std::fs::read_to_string(d.join("usr/local/lib/systemd/system/vinyl-capture.service")).unwrap();
+    assert!(unit.contains("/usr/local/bin/vinyl-capture"));
+    // A second install keeps the edited configuration.
+    let conf = d.join("etc/vinyl/vinyl.conf");
+    std::fs::write(&conf, "VINYL_DEVICE=hw:9,9\n").unwrap();
+    install(&[]);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "VINYL_DEVICE=hw:9,9\n");
+    // Another prefix is written into the units.
+    let other = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(root.join("scripts/install"));
+    cmd.args(["--prefix", "/opt/vinyl", "--destdir"]).arg(other.path()).arg("--bin-dir").arg(bin_dir);
+    let out = common::run(&mut cmd, Duration::from_secs(120));
+    common::assert_success("scripts/install --prefix /opt/vinyl", &out);
+    let unit = std::fs::read_to_string(other.path().join("opt/vinyl/lib/systemd/system/vinyl-tee.service")).unwrap();
+    assert!(unit.contains("/opt/vinyl/bin/vinyl-tee") && !unit.contains("/usr/local"), "{unit}");
+}
+
+/// Runs a script with a clean VINYL_* environment, the given variables, and no system config.
+fn script(name: &str, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut cmd = Command::new(common::repo_root().join("scripts").join(name));
+    cmd.args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    common::run(&mut cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn vinyl_rec_refuses_bad_arguments_with_exit_2() {
+    let run = tempfile::tempdir().unwrap();
+    let env = [("VINYL_RUN_DIR", run.path()), ("VINYL_CONFIG", Path::new("/dev/null"))];
+    for args in [
+        &["start", "--name", "../escape"][..],
+        &["start", "--name", "a/b"],
+        &["start", "--name", "a..b"],
+        &["start", "--name", ""],
+        &["start", "--name", "-x"],
+        &["start", "--name", ".hidden"],
+        &["start", "--name", "tab\there"],
+        &["start", "--preroll", "30"],
+        &["start", "--preroll", "1s1m"],
+        &["start", "--tag", "novalue"],
+        &["start", "--tag", "=x"],
+        &["start", "--bogus"],
+        &["snapshot"],
+        &["snapshot", "--last", "5x"],
+        &["stop", "extra"],
+        &["frobnicate"],
+        &[],
+    ] {
+        let out = script("vinyl-rec", args, &env);
+        common::assert_status(&format!("vinyl-rec {args:?}"), &out, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("vinyl-rec"), "vinyl-rec {args:?}: message does not name the tool: {err}");
+    }
+    // Nothing was left behind by the refused commands.
+    assert!(!run.path().join("rec").exists());
+}
+
+#[test]
+fn configuration_is_parsed_not_executed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("executed");
+    let conf = dir.path().join("vinyl.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "# comment\n\nVINYL_DEVICE=\"hw:1,0\"\nVINYL_RUN_DIR=$(touch {m})\nVINYL_ICE_NAME='a; touch {m}'\n",
+            m = marker.display()
+        ),
+    )
+    .unwrap();
+    let out = script("vinyl-up", &["--status"], &[("VINYL_CONFIG", &conf)]);
+    assert!(!marker.exists(), "a configuration value was run as shell code");
+    // The literal value became the run folder name: status reports from there.
+    let _ = out;
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "VINYL_DEVICE hw:1,0\n").unwrap();
+    let out = script("vinyl-up", &[], &[("VINYL_CONFIG", &bad)]);
+    common::assert_status("vinyl-up with a malformed configuration", &out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.conf:1"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = script("vinyl-up", &[], &[("VINYL_CONFIG", &dir.path().join("missing.conf"))]);
+    common::assert_status("vinyl-up with a missing configuration", &out, 2);
+}
+
+#[test]
+fn the_example_configuration_is_complete() {
+    // Every key the units and scripts read is set in the example configuration (systemd would
+    // otherwise pass empty arguments).
+    let conf = std::fs::read_to_string(common::repo_root().join("etc/vinyl.conf")).unwrap();
+    let keys: Vec<&str> = conf.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+    let dir = common::repo_root().join("scripts/systemd");
+    let mut used = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let text: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("VINYL_") {
+            let key: String = rest[i..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_' || c.is_ascii_digit()).collect();
+            used.push(key);
+            rest = &rest[i + 6..];
+        }
+    }
+    used.sort();
+    used.dedup();
+    for key in used.iter().filter(|k| *k != "VINYL_RUN_DIR") {
+        assert!(keys.contains(&key.as_str()), "{key} is used by the units but not set in etc/vinyl.conf");
+    }
+}
