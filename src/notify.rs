@@ -31,6 +31,8 @@ impl Notifier {
                 std::os::unix::net::SocketAddr::from_pathname(&path).ok()?
             };
             let sock = UnixDatagram::unbound().ok()?;
+            // A manager that stops reading must never stall the audio: drop the message instead.
+            sock.set_nonblocking(true).ok()?;
             Some((sock, addr))
         });
         let watchdog_every = std::env::var("WATCHDOG_USEC")

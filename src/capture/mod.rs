@@ -1,0 +1,169 @@
+//! `vinyl-capture`: ALSA capture to stdout as raw PCM, the head of every vinyl pipeline.
+//!
+//! Owns the capture process: it opens the device ([`device`]), asks for the agreed PCM spec and
+//! refuses a device that grants anything else (no conversion here: name a `plughw:` device for
+//! that), logs the granted parameters once, then runs the loop ([`engine`]) that writes whole
+//! frames to stdout until `--duration` frames were written, SIGTERM/SIGINT arrives, or the
+//! reader of stdout leaves (a quiet exit 0). It speaks the systemd notify protocol (`READY=1` on
+//! the first audio, `STATUS=` with the overrun count, `WATCHDOG=1` while audio flows). It does not
+//! convert, resample, buffer beyond one period, or retry a device that failed: a vanished or failed
+//! device ends it with exit 1 and a line naming the device and the errno, for the supervisor to
+//! restart it. Flags: [`cli::Opts`].
+
+pub mod cli;
+pub mod device;
+pub mod engine;
+
+pub use cli::Opts;
+
+use crate::log::StateLog;
+use crate::notify::Notifier;
+use crate::pcm::{PcmSpec, format_frames};
+use crate::vlog;
+use device::{AlsaDevice, Granted};
+use engine::{Event, Plan, Summary};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+const TOOL: &str = "vinyl-capture";
+
+/// Stdout without Rust's line buffering: every `write` is one `write(2)` on fd 1, so whole
+/// frames leave in the call that wrote them and nothing waits in a buffer at exit.
+#[derive(Debug, Default)]
+pub struct RawStdout;
+
+impl Write for RawStdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        nix::unistd::write(io::stdout().as_fd(), buf).map_err(|e| io::Error::from_raw_os_error(e as i32))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Prints the capture devices ALSA knows (`--list-devices`), like `arecord -L`: the name for
+/// `--device`, then its description indented.
+fn list_devices() -> anyhow::Result<()> {
+    let devices = device::capture_devices()?;
+    let mut text = String::new();
+    for d in &devices {
+        text.push_str(&d.name);
+        text.push('\n');
+        for line in d.description.lines() {
+            text.push_str("    ");
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    crate::pcm::write_all_retry(&mut RawStdout, text.as_bytes())?;
+    if devices.iter().all(|d| d.name == "null" || d.name.starts_with("default")) {
+        vlog!(TOOL, "no sound card found: only ALSA's virtual devices are listed");
+    }
+    Ok(())
+}
+
+fn ms(frames: u64, rate: u32) -> String {
+    format!("{:.1} ms", frames as f64 * 1000.0 / rate.max(1) as f64)
+}
+
+fn describe_granted(g: &Granted, spec: &PcmSpec, opts: &Opts) -> String {
+    let asked = |got: u64, want: u32| {
+        if got == u64::from(want) { String::new() } else { format!(", asked {want}") }
+    };
+    format!(
+        "capturing {spec} (ALSA {}), period {} frames ({}{}), buffer {} frames ({}{}){}",
+        g.format,
+        g.period,
+        ms(g.period, g.rate),
+        asked(g.period, opts.period),
+        g.buffer,
+        ms(g.buffer, g.rate),
+        asked(g.buffer, opts.buffer),
+        if opts.realtime { ", paced in real time" } else { "" }
+    )
+}
+
+fn status_line(device: &str, spec: &PcmSpec, overruns: u64) -> String {
+    format!("capturing {device} {spec}, {overruns} overruns")
+}
+
+/// Runs `vinyl-capture` until `--duration` is reached, it is told to stop, or stdout closes.
+pub fn run(opts: Opts) -> anyhow::Result<()> {
+    opts.validate()?;
+    if opts.list_devices {
+        return list_devices();
+    }
+    if nix::unistd::isatty(io::stdout().as_fd()).unwrap_or(false) {
+        return Err(crate::cli::UsageError::new(
+            "stdout is a terminal: pipe the raw PCM into vinyl-tee or a file (vinyl-capture > side-a.raw)",
+        )
+        .into());
+    }
+    crate::signals::install()?;
+    let spec = opts.pcm.spec();
+    let limit = opts.duration.map(|d| d.frames(spec.rate));
+    let (mut dev, granted) = AlsaDevice::open(&opts.device, &spec, opts.period, opts.buffer)?;
+    let name = opts.device.clone();
+    let mut log = StateLog::new(TOOL);
+    log.change(&name, &describe_granted(&granted, &spec, &opts));
+
+    let mut notifier = Notifier::from_env();
+    notifier.status(&format!("starting {name} {spec}"));
+    let plan = Plan {
+        frame_bytes: spec.frame_bytes(),
+        chunk_frames: granted.period.clamp(1, 1 << 22) as usize,
+        limit,
+        pace: opts.realtime.then_some(spec.rate),
+        wait_timeout: Duration::from_millis(500),
+        stall_after: Duration::from_secs(2),
+    };
+    dev.start()?;
+    let mut overruns = 0u64;
+    let result = engine::capture_loop(
+        &mut dev,
+        &mut RawStdout,
+        &plan,
+        &crate::signals::stop_requested,
+        &mut |event| match event {
+            Event::FirstAudio => {
+                notifier.ready();
+                notifier.status(&status_line(&name, &spec, overruns));
+            }
+            Event::Delivered { frames } => {
+                notifier.watchdog();
+                if crate::signals::take_report_request() {
+                    vlog!(TOOL, "{name}: {} captured, {overruns} overruns", spec.describe_frames(frames));
+                }
+            }
+            Event::Overrun { total, at_frame } => {
+                overruns = total;
+                vlog!(
+                    TOOL,
+                    "{name}: overrun at frame {at_frame} ({}): audio lost, recovered; {total} overruns so far",
+                    format_frames(at_frame, spec.rate)
+                );
+                notifier.status(&status_line(&name, &spec, overruns));
+            }
+            Event::Resumed { at_frame } => {
+                vlog!(TOOL, "{name}: resumed after a suspend at frame {at_frame}");
+            }
+            Event::Stalled { quiet } => {
+                log.change(&name, &format!("no audio from the device for {} s", quiet.as_secs()));
+            }
+            Event::Flowing => {
+                log.change(&name, "audio flows again");
+            }
+        },
+    );
+    notifier.stopping();
+    let Summary { frames, overruns, stopped, .. } = result?;
+    let how = match (stopped, crate::signals::stop_signal_name()) {
+        (true, Some(sig)) => format!("stopped by {sig}"),
+        (true, None) => "stopped".to_string(),
+        (false, _) => "done".to_string(),
+    };
+    vlog!(TOOL, "{name}: {how}: {} captured, {overruns} overruns", spec.describe_frames(frames));
+    Ok(())
+}
