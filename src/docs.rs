@@ -40,9 +40,13 @@ mod tests {
     #[test]
     fn every_binary_is_listed_once_with_its_real_name() {
         let names: Vec<String> = commands().iter().map(|c| c.get_name().to_string()).collect();
-        assert_eq!(names, ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-flac-rec", "vinyl-mp3-icecast"]);
+        assert_eq!(
+            names,
+            ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-flac-rec", "vinyl-mp3-icecast"]
+        );
         for name in &names {
-            let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin").join(format!("{name}.rs"));
+            let bin =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin").join(format!("{name}.rs"));
             assert!(bin.exists(), "{}: no such binary source", bin.display());
         }
     }

@@ -221,7 +221,8 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-const REGEN: &str = "regenerate with: VINYL_BLESS=1 cargo test --test docs, then commit man/ and completions/";
+const REGEN: &str =
+    "regenerate with: VINYL_BLESS=1 cargo test --test docs, then commit man/ and completions/";
 
 #[test]
 fn man_pages_match_the_flag_definitions() {
@@ -243,7 +244,10 @@ fn completions_match_the_flag_definitions() {
     let stale = check_or_bless(&dir, &files);
     assert!(stale.is_empty(), "stale or missing completions: {stale:?}\n{REGEN}");
     let unknown: Vec<String> = files_under(&dir).into_iter().filter(|f| !files.contains_key(f)).collect();
-    assert!(unknown.is_empty(), "files in completions/ that no definition generates (remove them): {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "files in completions/ that no definition generates (remove them): {unknown:?}"
+    );
 }
 
 #[test]
@@ -306,7 +310,8 @@ fn renderer_output_is_lint_clean_for_a_rich_definition() {
     cmd = cmd.disable_help_subcommand(true);
     cmd.build();
     let dir = tempfile::tempdir().unwrap();
-    for (name, page) in [("vinyl-demo.1", render_page(&cmd)), ("tap.1", render_page(cmd.find_subcommand("tap").unwrap()))]
+    for (name, page) in
+        [("vinyl-demo.1", render_page(&cmd)), ("tap.1", render_page(cmd.find_subcommand("tap").unwrap()))]
     {
         let path = dir.path().join(name);
         std::fs::write(&path, &page).unwrap();

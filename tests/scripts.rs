@@ -15,7 +15,8 @@ fn is_shell_script(path: &Path) -> bool {
     let Ok(text) = std::fs::read(path) else { return false };
     let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
     let first = String::from_utf8_lossy(first);
-    (first.starts_with("#!") && ["/sh", "/bash", "/dash", "env sh", "env bash"].iter().any(|s| first.contains(s)))
+    (first.starts_with("#!")
+        && ["/sh", "/bash", "/dash", "env sh", "env bash"].iter().any(|s| first.contains(s)))
         || first.starts_with("# shellcheck shell=")
 }
 
@@ -47,7 +48,9 @@ fn every_script_passes_shellcheck() {
         return;
     }
     let scripts = shell_scripts();
-    for must in ["scripts/vinyl-rec", "scripts/vinyl-up", "scripts/vinyl-down", "scripts/install", "scripts/test"] {
+    for must in
+        ["scripts/vinyl-rec", "scripts/vinyl-up", "scripts/vinyl-down", "scripts/install", "scripts/test"]
+    {
         assert!(scripts.contains(&common::repo_root().join(must)), "{must}: not found as a shell script");
     }
     let mut cmd = Command::new("shellcheck");
@@ -107,7 +110,8 @@ fn systemd_units_pass_systemd_analyze_verify() {
     }
     let dir = tempfile::tempdir().unwrap();
     let units = units_pointing_at_built_binaries(dir.path());
-    let names: Vec<String> = units.iter().map(|u| u.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        units.iter().map(|u| u.file_name().unwrap().to_string_lossy().into_owned()).collect();
     for must in [
         "vinyl.target",
         "vinyl-capture.service",
@@ -156,7 +160,10 @@ fn units_follow_the_common_policy() {
     assert!(capture.contains("SupplementaryGroups=audio"));
     assert!(capture.contains("After=vinyl-tee.service"), "the capture (writer) must start after the tee");
     let tee = std::fs::read_to_string(dir.join("vinyl-tee.service")).unwrap();
-    assert!(tee.contains("After=vinyl-preroll.service vinyl-mp3-icecast.service"), "the tee must start after its readers");
+    assert!(
+        tee.contains("After=vinyl-preroll.service vinyl-mp3-icecast.service"),
+        "the tee must start after its readers"
+    );
 }
 
 #[test]
@@ -166,7 +173,11 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
     let install = |extra: &[&str]| {
         let mut cmd = Command::new(root.join("scripts/install"));
-        cmd.args(["--prefix", "/usr/local", "--destdir"]).arg(dest.path()).arg("--bin-dir").arg(bin_dir).args(extra);
+        cmd.args(["--prefix", "/usr/local", "--destdir"])
+            .arg(dest.path())
+            .arg("--bin-dir")
+            .arg(bin_dir)
+            .args(extra);
         let what = common::describe(&cmd);
         let out = common::run(&mut cmd, Duration::from_secs(120));
         common::assert_success(&what, &out);
@@ -210,7 +221,8 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
     cmd.args(["--prefix", "/opt/vinyl", "--destdir"]).arg(other.path()).arg("--bin-dir").arg(bin_dir);
     let out = common::run(&mut cmd, Duration::from_secs(120));
     common::assert_success("scripts/install --prefix /opt/vinyl", &out);
-    let unit = std::fs::read_to_string(other.path().join("opt/vinyl/lib/systemd/system/vinyl-tee.service")).unwrap();
+    let unit =
+        std::fs::read_to_string(other.path().join("opt/vinyl/lib/systemd/system/vinyl-tee.service")).unwrap();
     assert!(unit.contains("/opt/vinyl/bin/vinyl-tee") && !unit.contains("/usr/local"), "{unit}");
 }
 
@@ -280,7 +292,11 @@ fn configuration_is_parsed_not_executed() {
     std::fs::write(&bad, "VINYL_DEVICE hw:1,0\n").unwrap();
     let out = script("vinyl-up", &[], &[("VINYL_CONFIG", &bad)]);
     common::assert_status("vinyl-up with a malformed configuration", &out, 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.conf:1"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.conf:1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = script("vinyl-up", &[], &[("VINYL_CONFIG", &dir.path().join("missing.conf"))]);
     common::assert_status("vinyl-up with a missing configuration", &out, 2);
 }
@@ -290,7 +306,12 @@ fn the_example_configuration_is_complete() {
     // Every key the units and scripts read is set in the example configuration (systemd would
     // otherwise pass empty arguments).
     let conf = std::fs::read_to_string(common::repo_root().join("etc/vinyl.conf")).unwrap();
-    let keys: Vec<&str> = conf.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+    let keys: Vec<&str> = conf
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k)
+        .collect();
     let dir = common::repo_root().join("scripts/systemd");
     let mut used = Vec::new();
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
@@ -298,7 +319,10 @@ fn the_example_configuration_is_complete() {
         let text: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
         let mut rest = text.as_str();
         while let Some(i) = rest.find("VINYL_") {
-            let key: String = rest[i..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_' || c.is_ascii_digit()).collect();
+            let key: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_' || c.is_ascii_digit())
+                .collect();
             used.push(key);
             rest = &rest[i + 6..];
         }
