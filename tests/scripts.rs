@@ -333,3 +333,106 @@ fn the_example_configuration_is_complete() {
         assert!(keys.contains(&key.as_str()), "{key} is used by the units but not set in etc/vinyl.conf");
     }
 }
+
+/// `vinyl-up` on the ALSA `file` device at real-time pace (no live stream), a second `vinyl-up`,
+/// `--status` with the tee's counters, a recording, then `vinyl-down`: the recording is finalised
+/// and every process is gone.
+#[test]
+fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.raw");
+    std::fs::write(&input, vinyl::pcm::unique_frames(&vinyl::pcm::PcmSpec::default(), 0, 60 * 48_000))
+        .unwrap();
+    let ring = format!("/dev/shm/vinyl-test-{}-up", std::process::id());
+    let run = dir.path().join("run");
+    let conf = dir.path().join("vinyl.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_ICECAST_URL=\nVINYL_RING={ring}\nVINYL_RING_CAPACITY=30s\n\
+             VINYL_RUN_DIR={}\nVINYL_RECORDINGS={}\n",
+            common::file_device(&input),
+            run.display(),
+            dir.path().join("rec").display()
+        ),
+    )
+    .unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
+    let scripts = common::repo_root().join("scripts");
+    let path =
+        format!("{}:{}:{}", bin_dir.display(), scripts.display(), std::env::var("PATH").unwrap_or_default());
+    let sh = |args: &[&str]| {
+        let mut cmd = Command::new(scripts.join(args[0]));
+        cmd.args(&args[1..]);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("VINYL_CONFIG", &conf).env("PATH", &path).env("ALSA_CONFIG_PATH", common::alsa_config_path());
+        common::run(&mut cmd, Duration::from_secs(60))
+    };
+    struct Down<F: Fn(&[&str]) -> std::process::Output>(F, String);
+    impl<F: Fn(&[&str]) -> std::process::Output> Drop for Down<F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["vinyl-down"]);
+            let _ = std::fs::remove_file(&self.1);
+        }
+    }
+    let down = Down(sh, ring.clone());
+    let sh = &down.0;
+
+    let out = sh(&["vinyl-up"]);
+    common::assert_success("vinyl-up", &out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("vinyl is up"), "{out:?}");
+    let pids: Vec<i32> = ["capture", "tee", "preroll"]
+        .iter()
+        .map(|c| std::fs::read_to_string(run.join(format!("{c}.pid"))).unwrap().trim().parse().unwrap())
+        .collect();
+
+    let again = sh(&["vinyl-up"]);
+    common::assert_success("second vinyl-up", &again);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already up"), "{again:?}");
+    let pids_again: Vec<i32> = ["capture", "tee", "preroll"]
+        .iter()
+        .map(|c| std::fs::read_to_string(run.join(format!("{c}.pid"))).unwrap().trim().parse().unwrap())
+        .collect();
+    assert_eq!(pids, pids_again, "a second vinyl-up started another set");
+
+    let status = sh(&["vinyl-up", "--status"]);
+    common::assert_success("vinyl-up --status", &status);
+    let text = String::from_utf8_lossy(&status.stdout);
+    for c in ["vinyl-capture", "vinyl-tee", "vinyl-preroll"] {
+        assert!(text.lines().any(|l| l.starts_with(c) && l.contains("running")), "{c} not running:\n{text}");
+    }
+    assert!(text.contains("vinyl-tee counters:") && text.contains("frames dropped"), "{text}");
+
+    let rec = sh(&["vinyl-rec", "start", "--preroll", "0s", "--name", "during-up"]);
+    common::assert_success("vinyl-rec start", &rec);
+    let flac = PathBuf::from(String::from_utf8_lossy(&rec.stdout).trim());
+    // Wait until some audio has gone into the recording.
+    common::wait_until("the recording grows", Duration::from_secs(30), || {
+        std::fs::metadata(flac.with_extension("flac.part")).map(|m| m.len() > 20_000).unwrap_or(false)
+    });
+
+    let out = sh(&["vinyl-down"]);
+    common::assert_success("vinyl-down", &out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let order: Vec<usize> = ["stopped vinyl-capture", "stopped vinyl-tee", "stopped vinyl-preroll"]
+        .iter()
+        .map(|s| said.find(s).unwrap_or_else(|| panic!("vinyl-down did not say '{s}':\n{said}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "not stopped capture first:\n{said}");
+    assert!(flac.exists(), "vinyl-down did not finalise the recording {}", flac.display());
+    let t = common::run(Command::new("flac").args(["-t", "-s"]).arg(&flac), Duration::from_secs(30));
+    common::assert_success("flac -t", &t);
+    for pid in pids {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z "),
+            "pid {pid} still running after vinyl-down: {state}"
+        );
+    }
+    for f in ["capture.fifo", "stream.fifo", "ring.fifo", "capture.pid", "tee.pid", "preroll.pid"] {
+        assert!(!run.join(f).exists(), "{f} left behind");
+    }
+    drop(down);
+}
