@@ -45,7 +45,8 @@ impl Rig {
             .spawn()
             .expect("spawn vinyl-preroll fill");
         // Blocks until the fill opens its end: under a deadline.
-        let feed = common::with_deadline(T, move || File::options().write(true).open(&fifo).expect("open feed"));
+        let feed =
+            common::with_deadline(T, move || File::options().write(true).open(&fifo).expect("open feed"));
         Rig { dir, ring, fill, feed: Some(feed), written: 0 }
     }
 
@@ -77,7 +78,9 @@ impl Rig {
 
     fn info(&self) -> serde_json::Value {
         let out = common::run(
-            Command::new(env!("CARGO_BIN_EXE_vinyl-preroll")).args(["info", "--json", "--ring"]).arg(&self.ring),
+            Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"))
+                .args(["info", "--json", "--ring"])
+                .arg(&self.ring),
             T,
         );
         if !out.status.success() {
@@ -150,7 +153,11 @@ fn decoded_frames(flac: &Path) -> Vec<u64> {
 fn tag(flac: &Path, name: &str) -> String {
     let out = common::run(Command::new("metaflac").arg(format!("--show-tag={name}")).arg(flac), T);
     common::assert_success("metaflac --show-tag", &out);
-    String::from_utf8_lossy(&out.stdout).trim().split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default()
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split_once('=')
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
 }
 
 /// Asserts `frames` is exactly `first, first+1, …, first+count-1`.
@@ -182,10 +189,17 @@ fn start_stop_records_exactly_from_thirty_seconds_before_the_head() {
     let second = rig.rec(&["start", "--name", "other"]);
     common::assert_status("second vinyl-rec start", &second, 1);
     let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains(&*path.to_string_lossy()), "second start does not name the running recording: {err}");
+    assert!(
+        err.contains(&*path.to_string_lossy()),
+        "second start does not name the running recording: {err}"
+    );
     // Bad names are refused before anything happens.
     for bad in ["../x", "a/b", ".hidden", "-x"] {
-        common::assert_status(&format!("vinyl-rec start --name {bad}"), &rig.rec(&["start", "--name", bad]), 2);
+        common::assert_status(
+            &format!("vinyl-rec start --name {bad}"),
+            &rig.rec(&["start", "--name", bad]),
+            2,
+        );
     }
 
     let status = rig.rec_ok(&["status"]);
@@ -212,7 +226,8 @@ fn start_stop_records_exactly_from_thirty_seconds_before_the_head() {
     common::assert_status("vinyl-rec stop when not recording", &rig.rec(&["stop"]), 1);
 
     let list = rig.rec_ok(&["list"]);
-    let row = list.lines().find(|l| l.starts_with(&*path.to_string_lossy())).unwrap_or_else(|| panic!("{list}"));
+    let row =
+        list.lines().find(|l| l.starts_with(&*path.to_string_lossy())).unwrap_or_else(|| panic!("{list}"));
     let cols: Vec<&str> = row.split('\t').collect();
     assert_eq!(cols.len(), 5, "{row}");
     assert_eq!(cols[1], format!("35.000s ({expected} frames)"));
@@ -265,5 +280,8 @@ fn start_without_a_ring_fails_with_exit_1() {
     let out = common::run(&mut cmd, T);
     common::assert_status("vinyl-rec start without a ring", &out, 1);
     assert!(!dir.path().join("run/rec").exists(), "a failed start left state behind");
-    assert!(!dir.path().join("rec").exists() || std::fs::read_dir(dir.path().join("rec")).unwrap().next().is_none());
+    assert!(
+        !dir.path().join("rec").exists()
+            || std::fs::read_dir(dir.path().join("rec")).unwrap().next().is_none()
+    );
 }
