@@ -160,10 +160,15 @@ fn units_follow_the_common_policy() {
     assert!(capture.contains("SupplementaryGroups=audio"));
     assert!(capture.contains("After=vinyl-tee.service"), "the capture (writer) must start after the tee");
     let tee = std::fs::read_to_string(dir.join("vinyl-tee.service")).unwrap();
-    assert!(
-        tee.contains("After=vinyl-preroll.service vinyl-mp3-icecast.service"),
-        "the tee must start after its readers"
-    );
+    assert!(tee.contains("After=vinyl-preroll.service"), "the tee must start after the ring's writer");
+    // The stream reports ready only once Icecast answers: nothing may wait for it.
+    for unit in ["vinyl-tee.service", "vinyl-capture.service", "vinyl-preroll.service"] {
+        let text = std::fs::read_to_string(dir.join(unit)).unwrap();
+        assert!(
+            !text.lines().any(|l| l.starts_with("After=") && l.contains("vinyl-mp3-icecast")),
+            "{unit} waits for the stream"
+        );
+    }
 }
 
 #[test]
@@ -279,7 +284,7 @@ fn configuration_is_parsed_not_executed() {
     std::fs::write(
         &conf,
         format!(
-            "# comment\n\nVINYL_DEVICE=\"hw:1,0\"\nVINYL_RUN_DIR=$(touch {m})\nVINYL_ICE_NAME='a; touch {m}'\n",
+            "# comment\n\nVINYL_DEVICE=\"hw:1,0\"\nVINYL_RUN_DIR=$(touch {m})\nVINYL_STREAM_NAME='a; touch {m}'\n",
             m = marker.display()
         ),
     )
