@@ -15,6 +15,10 @@ use std::time::Duration;
 /// Pages in `man/` written by hand: linted, never generated.
 const HAND_WRITTEN: &[&str] = &["vinyl-rec.1", "vinyl-up.1", "vinyl.7"];
 
+/// Completions in `completions/` written by hand (for the shell scripts, which have no clap
+/// definition): checked by bash, never generated.
+const HAND_WRITTEN_COMPLETIONS: &[&str] = &["bash/vinyl-rec", "bash/vinyl-up"];
+
 fn bless() -> bool {
     std::env::var_os("VINYL_BLESS").is_some_and(|v| v == "1")
 }
@@ -243,7 +247,10 @@ fn completions_match_the_flag_definitions() {
     let files = generated_completions();
     let stale = check_or_bless(&dir, &files);
     assert!(stale.is_empty(), "stale or missing completions: {stale:?}\n{REGEN}");
-    let unknown: Vec<String> = files_under(&dir).into_iter().filter(|f| !files.contains_key(f)).collect();
+    let unknown: Vec<String> = files_under(&dir)
+        .into_iter()
+        .filter(|f| !files.contains_key(f) && !HAND_WRITTEN_COMPLETIONS.contains(&f.as_str()))
+        .collect();
     assert!(
         unknown.is_empty(),
         "files in completions/ that no definition generates (remove them): {unknown:?}"
@@ -252,12 +259,41 @@ fn completions_match_the_flag_definitions() {
 
 #[test]
 fn bash_completions_parse() {
-    for (name, text) in generated_completions().into_iter().filter(|(n, _)| n.starts_with("bash/")) {
+    let mut scripts: Vec<(String, Vec<u8>)> =
+        generated_completions().into_iter().filter(|(n, _)| n.starts_with("bash/")).collect();
+    for hand in HAND_WRITTEN_COMPLETIONS {
+        let path = common::repo_root().join("completions").join(hand);
+        scripts.push((
+            hand.to_string(),
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        ));
+    }
+    for (name, text) in scripts {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.bash");
         std::fs::write(&path, text).unwrap();
         let out = common::run(Command::new("bash").arg("-n").arg(&path), Duration::from_secs(20));
         common::assert_success(&format!("bash -n completions/{name}"), &out);
+    }
+}
+
+/// The hand-written completions complete: subcommands of vinyl-rec, options of vinyl-up.
+#[test]
+fn hand_written_bash_completions_complete() {
+    let root = common::repo_root().join("completions/bash");
+    for (file, func, words, want) in [
+        ("vinyl-rec", "_vinyl_rec", "vinyl-rec sn", "snapshot"),
+        ("vinyl-rec", "_vinyl_rec", "vinyl-rec start --pre", "--preroll"),
+        ("vinyl-up", "_vinyl_up", "vinyl-up --st", "--status"),
+    ] {
+        let script = format!(
+            ". '{}'; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); {func}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            root.join(file).display()
+        );
+        let out = common::run(Command::new("bash").arg("-c").arg(&script), Duration::from_secs(20));
+        common::assert_success(&script, &out);
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert!(got.lines().any(|l| l == want), "{words}: expected {want}, got {got:?}");
     }
 }
 

@@ -53,6 +53,15 @@ fn every_script_passes_shellcheck() {
     {
         assert!(scripts.contains(&common::repo_root().join(must)), "{must}: not found as a shell script");
     }
+    // The hand-written bash completions of the scripts, too.
+    let root = common::repo_root();
+    let mut cmd = Command::new("shellcheck");
+    cmd.args(["-s", "bash"])
+        .arg(root.join("completions/bash/vinyl-rec"))
+        .arg(root.join("completions/bash/vinyl-up"));
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{what}\n{}", String::from_utf8_lossy(&out.stdout));
     let mut cmd = Command::new("shellcheck");
     // -x follows `. FILE` to sourced files; external sources are looked up from the script's folder.
     cmd.arg("-x").arg("-P").arg("SCRIPTDIR").args(&scripts);
@@ -207,6 +216,8 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
         "usr/local/share/man/man1/vinyl-down.1",
         "usr/local/share/man/man7/vinyl.7",
         "usr/local/share/bash-completion/completions/vinyl-tee",
+        "usr/local/share/bash-completion/completions/vinyl-rec",
+        "usr/local/share/bash-completion/completions/vinyl-down",
         "usr/local/share/zsh/vendor-completions/_vinyl-tee",
         "usr/local/share/fish/vendor_completions.d/vinyl-tee.fish",
         "etc/vinyl/vinyl.conf",
