@@ -8,8 +8,10 @@
 //! to the input's whenever MP3 allows it, and a final flush that keeps the tail (`FlushGap`).
 //!
 //! Timing of the output, for whoever counts samples: LAME delays the signal by
-//! [`Mp3Encoder::encoder_delay`] (576 samples) and, at the end, pads to whole frames plus enough
-//! for the decoder's overlap ([`Mp3Encoder::encoder_padding`], known after [`Mp3Encoder::finish`]).
+//! [`Mp3Encoder::encoder_delay`] (576 samples) and, at the end, pads to whole frames, adding one
+//! more frame when less than 576 samples of padding would remain, for the decoder's overlap
+//! ([`Mp3Encoder::encoder_padding`]: 576..=1727 at MPEG-1 rates, known after
+//! [`Mp3Encoder::finish`]).
 //! A decoder without gapless information (we write no LAME tag) therefore returns exactly
 //! `delay + input + padding` samples, a whole number of frames.
 //!

@@ -100,8 +100,8 @@ fn password(opts: &Opts) -> anyhow::Result<Secret> {
 enum Sink {
     /// A file or stdout: every frame is written.
     Output { w: Box<dyn Write>, name: String },
-    /// The queue to the sender thread.
-    Stream { queue: Arc<Queue>, full: bool },
+    /// The queue to the sender thread; `name` is the URL, for messages.
+    Stream { queue: Arc<Queue>, full: bool, name: String },
 }
 
 impl Sink {
@@ -110,17 +110,17 @@ impl Sink {
             Sink::Output { w, name } => {
                 crate::pcm::write_all_retry(w, data).with_context(|| format!("{name}: write"))
             }
-            Sink::Stream { queue, full } => {
+            Sink::Stream { queue, full, name } => {
                 match queue.push(data, samples) {
                     Pushed::Dropped if !*full => {
                         *full = true;
-                        log.change("queue", "the server takes data too slowly: dropping whole MP3 frames");
+                        log.change(name, "the server takes data too slowly: dropping whole MP3 frames");
                     }
                     Pushed::Queued if *full && !data.is_empty() => {
                         *full = false;
                         let dropped = queue.counters().dropped;
                         log.change(
-                            "queue",
+                            name,
                             &format!(
                                 "the server keeps up again ({} dropped so far)",
                                 format_frames(dropped, out_rate)
@@ -175,6 +175,11 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     let mut log = StateLog::new(TOOL);
 
     let (mut sink, sender, object) = if let Some(path) = &opts.output {
+        if opts.metadata_fifo.is_some() {
+            return Err(
+                UsageError::new("--metadata-fifo needs --url: titles go to a server, not a file").into()
+            );
+        }
         let (w, name) = open_output(path)?;
         let mut n = notifier.lock().unwrap_or_else(|p| p.into_inner());
         n.ready();
@@ -224,7 +229,8 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
                 metadata::TitleFeed { fifo, path, endpoint: endpoint.clone(), credentials, timeout, link };
             spawn("titles", move || feed.run())?;
         }
-        (Sink::Stream { queue, full: false }, Some(handle), endpoint.to_string())
+        let name = endpoint.to_string();
+        (Sink::Stream { queue, full: false, name: name.clone() }, Some(handle), name)
     };
 
     let result = pump(&mut encoder, &mut sink, &spec, &notifier, &mut log);
@@ -241,8 +247,9 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     if let Some(sig) = signals::stop_signal_name() {
         vlog!(TOOL, "{object}: {sig}: stopped after flushing");
     }
-    report(&object, &sink, &encoder, result.is_ok());
+    // After a fatal refusal the error line says it all.
     sender_result?;
+    report(&object, &sink, &encoder, result.is_ok(), spec.rate);
     result
 }
 
@@ -265,7 +272,7 @@ fn pump(
             break;
         }
         if signals::take_report_request() {
-            report_progress(sink, encoder);
+            report_progress(sink, encoder, spec.rate);
         }
         if output_mode {
             notifier.lock().unwrap_or_else(|p| p.into_inner()).watchdog();
@@ -298,17 +305,17 @@ fn pump(
     Ok(())
 }
 
-fn report_progress(sink: &Sink, encoder: &Mp3Encoder) {
+fn report_progress(sink: &Sink, encoder: &Mp3Encoder, in_rate: u32) {
     let rate = encoder.out_rate();
     match sink {
         Sink::Output { name, .. } => {
-            vlog!(TOOL, "{name}: {} encoded so far", format_frames(encoder.frames_in(), rate));
+            vlog!(TOOL, "{name}: {} encoded so far", format_frames(encoder.frames_in(), in_rate));
         }
-        Sink::Stream { queue, .. } => {
+        Sink::Stream { queue, name, .. } => {
             let c = queue.counters();
             vlog!(
                 TOOL,
-                "so far: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
+                "{name}: so far: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
                 format_frames(c.produced, rate),
                 format_frames(c.sent, rate),
                 format_frames(c.discarded, rate),
@@ -318,8 +325,9 @@ fn report_progress(sink: &Sink, encoder: &Mp3Encoder) {
     }
 }
 
-/// The end-of-run line: what came in and where it went, in frames (samples per channel).
-fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool) {
+/// The end-of-run line: what came in (frames at the input rate) and where it went (samples per
+/// channel of the MP3 stream, the same unless LAME resamples).
+fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rate: u32) {
     let rate = encoder.out_rate();
     let spec_in = encoder.frames_in();
     match sink {
@@ -336,8 +344,9 @@ fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool) {
             let c = queue.counters();
             vlog!(
                 TOOL,
-                "{object}: done: {spec_in} frames in; sent {} frames, discarded {} frames while disconnected, \
-                 dropped {} frames while the server stalled ({} / {} / {})",
+                "{object}: done: {spec_in} frames in ({}); sent {} frames, discarded {} frames while \
+                 disconnected, dropped {} frames while the server stalled ({} / {} / {})",
+                format_frames(spec_in, in_rate),
                 c.sent,
                 c.discarded,
                 c.dropped,
