@@ -570,7 +570,7 @@ fn output_to_stdout_is_a_decodable_stream() {
 }
 
 #[test]
-fn sigterm_on_output_flushes_everything_read() {
+fn sigint_on_output_flushes_everything_read() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("term.mp3");
     let mut tool = Tool::spawn(&["--output", out.to_str().unwrap()], &[]);
@@ -581,9 +581,10 @@ fn sigterm_on_output_flushes_everything_read() {
         stdin.write_all(&pcm).unwrap();
         stdin
     });
-    tool.signal(nix::sys::signal::Signal::SIGTERM);
+    tool.signal(nix::sys::signal::Signal::SIGINT);
     let (status, report) = tool.finish(Duration::from_secs(20));
     drop(stdin);
+    assert!(report.contains("SIGINT: stopped after flushing"), "{report}");
     assert!(status.success(), "{report}");
     // It read what the pipe gave it before the signal (at most a pipe buffer short of all)…
     let read = number_after(&report, "done: ");
@@ -859,4 +860,29 @@ fn systemd_ready_comes_with_the_first_connection() {
     drop(writer.join().unwrap());
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
+}
+
+#[test]
+fn a_server_refusing_both_methods_is_retried_and_logged_once() {
+    let (port, seen) = fake_server(|_, mut s, seen| {
+        let (head, _) = read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.0 404 File Not Found\r\nContent-Type: text/html\r\n\r\n<html>x</html>");
+        seen.lock().unwrap().push(Seen { head, body: Vec::new() });
+    });
+    let url = format!("http://127.0.0.1:{port}/nowhere");
+    let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", "x")]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    common::wait_until("three rounds of PUT and SOURCE", Duration::from_secs(60), || {
+        seen.lock().unwrap().len() >= 6
+    });
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    let seen = seen.lock().unwrap();
+    let methods: Vec<&str> = seen.iter().take(6).map(|c| c.head.split(' ').next().unwrap()).collect();
+    assert_eq!(methods, ["PUT", "SOURCE", "PUT", "SOURCE", "PUT", "SOURCE"]);
+    assert_eq!(report.matches("trying the legacy SOURCE method").count(), 1, "{report}");
+    assert_eq!(report.matches("does not accept SOURCE").count(), 1, "{report}");
 }

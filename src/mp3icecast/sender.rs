@@ -103,6 +103,9 @@ impl Sender {
         let mut method = Method::Put;
         let mut retry_at = Instant::now();
         let mut discarded_reported = 0u64;
+        // The fallback is announced once: a server that refuses both methods must not make the
+        // log alternate between two lines forever.
+        let mut fallback_logged = false;
         loop {
             self.notify(Notifier::watchdog);
             if self.queue.input_done() {
@@ -125,7 +128,10 @@ impl Sender {
                     );
                 }
                 Err(e) if e.kind == FailureKind::MethodNotSupported && method == Method::Put => {
-                    log.change(&url, &format!("{}; trying the legacy SOURCE method", e.message));
+                    if !fallback_logged {
+                        log.change(&url, &format!("{}; trying the legacy SOURCE method", e.message));
+                        fallback_logged = true;
+                    }
                     method = Method::Source;
                     continue;
                 }
