@@ -54,7 +54,7 @@ fn parse_bitrate(s: &str) -> Result<u16, String> {
     group(ArgGroup::new("target").required(true).args(["url", "output"])),
 )]
 pub struct Opts {
-    /// Icecast server and mount, http://HOST[:PORT]/MOUNT (port 8000 when omitted). Never put
+    /// Icecast server and mount, http://HOST:PORT/MOUNT (without a port, 8000). Never put
     /// credentials in it: the command line is visible to every user
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
@@ -68,8 +68,8 @@ pub struct Opts {
     #[arg(long, value_name = "NAME", default_value = "source")]
     pub user: String,
 
-    /// File holding the source password on its first line (keep it mode 0600); without it the
-    /// password comes from the VINYL_ICECAST_PASSWORD environment variable
+    /// File holding the source password, one line (keep it mode 0600) [default: none: the
+    /// password comes from the VINYL_ICECAST_PASSWORD environment variable]
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
@@ -77,7 +77,8 @@ pub struct Opts {
     #[arg(long, value_name = "KBPS", default_value = "320", value_parser = parse_bitrate)]
     pub bitrate: u16,
 
-    /// Variable bitrate instead of CBR, quality 0 (best, ~245 kbit/s) to 9 (smallest), like lame -V
+    /// Variable bitrate instead of CBR, quality 0 (best, ~245 kbit/s) to 9 (smallest), like
+    /// lame -V [default: off, CBR]
     #[arg(long, value_name = "0..9", value_parser = clap::value_parser!(u8).range(0..=9), conflicts_with = "bitrate")]
     pub vbr: Option<u8>,
 
