@@ -301,13 +301,22 @@ impl Icecast {
     /// `status-json.xsl`'s `icestats` object.
     ///
     /// Icecast 2.4's JSON stylesheet emits invalid JSON for a moment after startup (before its
-    /// stats are filled in: `{"icestats":"server_start":…`); such answers are fetched again, for
-    /// up to 10 s.
+    /// stats are filled in: `{"icestats":"server_start":…`); such answers, and failed requests,
+    /// are fetched again, for up to 10 s.
     pub fn status(&self) -> serde_json::Value {
         let start = Instant::now();
         loop {
-            let (code, body) =
-                self.get("/status-json.xsl", None).unwrap_or_else(|e| panic!("status-json.xsl: {e}"));
+            // A loaded machine can see a reset or a short answer too: those are fetched again.
+            let (code, body) = match self.get("/status-json.xsl", None) {
+                Ok(answer) => answer,
+                Err(e) if start.elapsed() > Duration::from_secs(10) => {
+                    panic!("status-json.xsl: {e}\n{}", self.logs())
+                }
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            };
             assert_eq!(code, 200, "status-json.xsl: HTTP {code}");
             match serde_json::from_slice::<serde_json::Value>(&body) {
                 Ok(v) => return v["icestats"].clone(),
