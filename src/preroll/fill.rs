@@ -49,11 +49,16 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
 
     let (file, mut input) = Input::open(o.input.as_deref())?;
     let fb = spec.frame_bytes();
-    // 64 KiB reads (16384 frames of s16le stereo), whole frames.
-    let mut buf = vec![0u8; (65_536 / fb).max(1) * fb];
+    // Reads of up to 128 KiB (32768 frames of s16le stereo, 0.68 s), whole frames.
+    let mut buf = vec![0u8; (131_072 / fb).max(1) * fb];
+    let mut batch = batch_interval(&file, o.batch.frames(spec.rate), &spec, &input.name);
     let mut reader = FrameReader::new(file, fb);
     let mut states = StateLog::new(TOOL);
     let poll_ms: i32 = if notifier.enabled() { 250 } else { -1 };
+    // After a batching sleep, read without polling first when a read cannot block for long:
+    // our FIFO is non-blocking, and a blocking stdin only matters with a watchdog to feed.
+    let may_skip_poll = o.input.is_some() || !notifier.enabled();
+    let mut skip_poll = false;
     loop {
         if signals::stop_requested() {
             let why = signals::stop_signal_name().unwrap_or("a stop request");
@@ -66,7 +71,9 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
             return Ok(());
         }
         notifier.watchdog();
-        if !readable(reader.get_mut(), poll_ms).with_context(|| format!("{}: poll", input.name))? {
+        if !std::mem::take(&mut skip_poll)
+            && !readable(reader.get_mut(), poll_ms).with_context(|| format!("{}: poll", input.name))?
+        {
             continue;
         }
         match reader.read_frames(&mut buf) {
@@ -90,12 +97,19 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
                 notifier.status("input writer left; waiting for a new one");
                 let (file, reopened) = Input::open(Some(&fifo))?;
                 input = reopened;
+                batch = batch_interval(&file, o.batch.frames(spec.rate), &spec, &input.name);
                 reader.reset(file);
             }
             Ok(n) => {
                 writer.write(&buf[..n]);
                 if states.change(&input.name, "receiving") {
                     notifier.status(&format!("filling, generation {}", writer.generation()));
+                }
+                // A short read means the input is live, not backlogged: let the next frames
+                // gather in the pipe instead of waking up for every period the capture writes.
+                if n < buf.len() && !batch.is_zero() {
+                    std::thread::sleep(batch);
+                    skip_poll = may_skip_poll;
                 }
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
@@ -150,14 +164,48 @@ impl Input {
             Ok(_) => {}
         }
         // Non-blocking: opening a FIFO without a writer succeeds at once, and poll waits for one.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-            .with_context(|| format!("{name}: open"))?;
+        // O_NOATIME where allowed (our own FIFO): on a disk filesystem every read would
+        // otherwise dirty the FIFO's inode.
+        let open = |extra: libc::c_int| {
+            OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | extra).open(path)
+        };
+        let file = match open(libc::O_NOATIME) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
+            other => other,
+        }
+        .with_context(|| format!("{name}: open"))?;
         let is_fifo = file.metadata().with_context(|| format!("{name}: stat"))?.file_type().is_fifo();
         Ok((file, Input { name, fifo: is_fifo.then(|| path.to_path_buf()) }))
     }
+}
+
+/// Enlarges the input pipe (when it is one) as far as the system allows, and returns how long
+/// to let input gather between reads: `wanted` frames, but no more than a quarter of what the
+/// pipe holds, so the writer upstream never finds it full because of the batching.
+fn batch_interval(file: &File, wanted: u64, spec: &crate::pcm::PcmSpec, name: &str) -> std::time::Duration {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own; F_GETPIPE_SZ/F_SETPIPE_SZ fail harmlessly with
+    // EBADF/EINVAL on anything but a pipe.
+    let pipe_bytes = unsafe {
+        let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::c_int>().ok())
+            .unwrap_or(1 << 20);
+        let now = libc::fcntl(fd, libc::F_GETPIPE_SZ);
+        if now < 0 {
+            return frames_to_duration(wanted, spec.rate); // not a pipe: nothing upstream to block
+        }
+        if now < max && libc::fcntl(fd, libc::F_SETPIPE_SZ, max) < 0 {
+            vlog!(TOOL, "{name}: could not enlarge the pipe to {max} bytes: {}", io::Error::last_os_error());
+        }
+        libc::fcntl(fd, libc::F_GETPIPE_SZ).max(now) as u64
+    };
+    let limit = pipe_bytes / 4 / spec.frame_bytes() as u64;
+    frames_to_duration(wanted.min(limit), spec.rate)
+}
+
+fn frames_to_duration(frames: u64, rate: u32) -> std::time::Duration {
+    std::time::Duration::from_nanos((frames as u128 * 1_000_000_000 / rate.max(1) as u128) as u64)
 }
 
 /// Waits up to `timeout_ms` (-1: forever) for `file` to be readable or hung up. False on

@@ -305,6 +305,10 @@ impl RingWriter {
         // always has most of the slack to copy it before a single write reaches it.
         let max_chunk_frames = ((cfg.slot_frames - cfg.capacity_frames) / 4).max(1);
         debug_assert!(HEADER_BYTES + cfg.slot_frames * cfg.spec.frame_bytes() as u64 <= map.len());
+        // Map every slot now: a page fault per 4 KiB written would otherwise double the cost of
+        // the first pass through the ring. The pages exist already (fallocate); this only maps
+        // them. Best effort: kernels before 5.14 do not know the advice.
+        let _ = map.map.advise(memmap2::Advice::PopulateWrite);
         RingWriter { path: path.to_path_buf(), map, cfg, head: 0, generation, max_chunk_frames }
     }
 }
