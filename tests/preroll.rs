@@ -352,6 +352,23 @@ fn tap_follows_live_and_ends_on_whole_frames_at_sigterm() {
 }
 
 #[test]
+fn fill_keeps_the_frames_waiting_in_its_pipe_at_sigterm() {
+    let ring = Ring::new("drain");
+    let mut fill = Proc::start(&["fill", "--ring", ring.arg()], false);
+    fill.wait_line("created ring");
+    fill.feed(&unique_frames(&spec(), 0, 1000));
+    wait_until("head 1000", DEADLINE, || head(&ring) == 1000);
+    // Now fill lets input gather (--batch); these frames are in the pipe when the signal comes.
+    fill.feed(&unique_frames(&spec(), 1000, 2000));
+    fill.signal(Signal::SIGTERM);
+    let (code, _, err) = fill.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("stopping on SIGTERM at frame 3000"), "{err}");
+    let out = run_preroll(&["tap", "--ring", ring.arg(), "--from-frame", "0", "--no-follow"]);
+    assert_frames("frames after a stop", &out.stdout, 0, 3000);
+}
+
+#[test]
 fn more_preroll_than_held_starts_at_the_oldest_frame_and_says_so() {
     let ring = Ring::new("short");
     fill_frames(&ring, &[], 5 * RATE);
@@ -362,6 +379,25 @@ fn more_preroll_than_held_starts_at_the_oldest_frame_and_says_so() {
     assert!(err.contains("tap from frame 0, the oldest held"), "{err}");
     assert!(err.contains("asked for 30.000s (1440000 frames) of pre-roll"), "{err}");
     assert!(err.contains("so the pre-roll is 5.000s (240000 frames)"), "{err}");
+}
+
+#[test]
+fn a_start_just_before_the_guaranteed_history_is_kept_while_the_slack_holds_it() {
+    // 30 s guaranteed, 3 s of slack: a start 1 s before the oldest guaranteed frame (a vinyl-rec
+    // that read the head a moment before its tap started) is exact; 2.5 s before is clamped.
+    let ring = Ring::new("slack");
+    let total = 40 * RATE;
+    fill_frames(&ring, &[], total);
+    let oldest = total - 30 * RATE;
+    let from = (oldest - RATE).to_string();
+    let out = run_preroll(&["tap", "--ring", ring.arg(), "--from-frame", &from, "--no-follow"]);
+    assert_success("tap 1 s before the oldest", &out);
+    assert_frames("tap 1 s before the oldest", &out.stdout, oldest - RATE, 31 * RATE);
+    let from = (oldest - 5 * RATE / 2).to_string();
+    let out = run_preroll(&["tap", "--ring", ring.arg(), "--from-frame", &from, "--no-follow"]);
+    assert_success("tap 2.5 s before the oldest", &out);
+    assert_frames("tap 2.5 s before the oldest", &out.stdout, oldest, 30 * RATE);
+    assert!(stderr(&out).contains(&format!("tap from frame {oldest}, the oldest held")), "{}", stderr(&out));
 }
 
 #[test]

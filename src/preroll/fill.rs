@@ -61,6 +61,8 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
     let mut skip_poll = false;
     loop {
         if signals::stop_requested() {
+            // Frames already waiting in the pipe were captured before the stop: keep them.
+            drain(&mut reader, &mut buf, &mut writer);
             let why = signals::stop_signal_name().unwrap_or("a stop request");
             vlog!(TOOL, "{}: stopping on {why} at frame {}", o.ring.display(), writer.head());
             let partial = reader.partial_bytes();
@@ -176,6 +178,25 @@ impl Input {
         .with_context(|| format!("{name}: open"))?;
         let is_fifo = file.metadata().with_context(|| format!("{name}: stat"))?.file_type().is_fifo();
         Ok((file, Input { name, fifo: is_fifo.then(|| path.to_path_buf()) }))
+    }
+}
+
+/// Writes into the ring the whole frames the input holds right now (at most 64 reads), never
+/// waiting for more: it reads only while the bytes waiting (`FIONREAD`) complete a frame, so even
+/// a blocking stdin cannot hold it. Read errors end the drain silently: the stop is under way.
+fn drain(reader: &mut FrameReader<File>, buf: &mut [u8], writer: &mut RingWriter) {
+    let fb = writer.config().spec.frame_bytes();
+    for _ in 0..64 {
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD stores one int through the valid pointer.
+        let r = unsafe { libc::ioctl(reader.get_mut().as_raw_fd(), libc::FIONREAD, &mut waiting) };
+        if r < 0 || (waiting.max(0) as usize) + reader.partial_bytes() < fb {
+            return;
+        }
+        match reader.read_frames(buf) {
+            Ok(n) if n > 0 => writer.write(&buf[..n]),
+            _ => return,
+        }
     }
 }
 

@@ -60,8 +60,18 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
         (None, Some(back)) => head as i128 - back.0.frames(spec.rate) as i128,
         (None, None) => head as i128,
     };
-    let start =
-        if requested > head as i128 { requested as u64 } else { requested.max(oldest as i128) as u64 };
+    // A request a little older than the guaranteed history (a vinyl-rec that read the head a
+    // moment before starting this tap) is honoured while those frames are still intact in the
+    // slack, up to half the slack; anything older starts at the guaranteed oldest frame.
+    let half_slack = (cfg.slot_frames - cfg.capacity_frames) / 2;
+    let floor = oldest.saturating_sub(half_slack).max(ring.first_intact());
+    let start = if requested > head as i128 {
+        requested as u64
+    } else if requested >= floor as i128 {
+        requested.max(0) as u64
+    } else {
+        oldest
+    };
     let end: u64 = if let Some(u) = o.until_frame {
         u
     } else if let Some(d) = o.duration {

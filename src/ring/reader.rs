@@ -158,6 +158,12 @@ impl RingReader {
         head.saturating_sub(self.cfg.capacity_frames)
     }
 
+    /// The oldest frame still intact in the slots now: frames below `claim - slot_frames` may
+    /// have been overwritten. At least [`RingReader::oldest`], up to the slack older.
+    pub fn first_intact(&self) -> u64 {
+        self.header().claim.load(Ordering::Acquire).saturating_sub(self.cfg.slot_frames)
+    }
+
     /// True when a writer holds the ring's lock now.
     pub fn writer_alive(&self) -> anyhow::Result<bool> {
         writer_lock_held(&self.map.file)
