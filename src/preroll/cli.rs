@@ -53,8 +53,9 @@ pub enum Command {
 back, into the ring. Creates the ring (mode 0600) or takes over an existing one whose writer is \
 gone as a new generation, numbering frames from 0 again. A ring of another format or capacity \
 without a writer is replaced (its readers are told). Refuses a second live writer, a file that is \
-not a ring (left unchanged) and a ring of another layout version. Sends READY=1 to systemd when \
-the ring is ready, and WATCHDOG=1 while running.",
+not a ring (left unchanged) and a ring of another layout version. A partial frame at a writer's end is \
+reported and discarded. On SIGTERM/SIGINT it first stores the whole frames already waiting in its \
+input, then exits 0. Sends READY=1 to systemd when the ring is ready, and WATCHDOG=1 while running.",
         after_help = "EXIT STATUS:\n  0  end of stdin, or SIGTERM/SIGINT\n  1  another writer, \
 not a ring, I/O error\n  2  usage error\n\nEXAMPLES:\n  vinyl-preroll fill --input /run/vinyl/ring.fifo \
 --capacity 30m\n  sox song.flac -t raw -r 48000 -e signed -b 16 -c 2 - | vinyl-preroll fill"
@@ -68,7 +69,9 @@ SIGTERM/SIGINT at the frame that was newest when the signal arrived (frames not 
 are drained first), exit 0. Logs the actual start frame on stderr as 'tap from frame N', and how \
 much pre-roll it really gave when the ring held less than asked. A tap overtaken by the writer \
 stops with exit 1 and names the frames lost, rather than leave a gap in its output; so does a \
-tap whose ring gets a new writer generation.",
+tap whose ring gets a new writer generation. A tap whose writer merely stopped keeps waiting. \
+--rate, --channels and --format must match the ring. WAV output goes to a file, never stdout: its \
+header is completed at the end.",
         after_help = "EXIT STATUS:\n  0  end point reached, SIGTERM/SIGINT, or stdout closed\n  1  no \
 ring or not a ring, format differs, lost frames, writer generation changed\n  2  usage \
 error\n\nEXAMPLES:\n  vinyl-preroll tap --from -30s | vinyl-flac-rec -o rec.flac\n  \
@@ -141,8 +144,10 @@ pub struct TapOpts {
     /// 0s is live. When the ring holds less, start at its oldest frame [default: 0s]
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, conflicts_with = "from_frame")]
     pub from: Option<Back>,
-    /// Start at this absolute frame number of the current writer generation (waits for it when
-    /// it is not written yet; starts at the oldest held frame when it is gone)
+    /// Start at this absolute frame number of the current writer generation. Waits for it when
+    /// it is not written yet. Exact even up to half the ring's slack before the guaranteed
+    /// history while those frames are intact (a script that read the head a moment ago); older
+    /// than that, starts at the oldest guaranteed frame and says so
     #[arg(long, value_name = "N")]
     pub from_frame: Option<u64>,
     /// End before this absolute frame (exclusive)
