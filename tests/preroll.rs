@@ -49,16 +49,23 @@ fn preroll(args: &[&str]) -> Command {
     c
 }
 
-/// Runs `vinyl-preroll args` with `input` on stdin, within the deadline.
-fn run_with_input(args: &[&str], input: Vec<u8>) -> Output {
+/// Starts `vinyl-preroll args` with stdin, stdout and stderr piped; returns it and its command
+/// line for failure reports.
+fn spawn_piped(args: &[&str]) -> (Child, String) {
     let mut cmd = preroll(args);
     let what = describe(&cmd);
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    (child, what)
+}
+
+/// Runs `vinyl-preroll args` with `input` on stdin, within the deadline.
+fn run_with_input(args: &[&str], input: Vec<u8>) -> Output {
+    let (mut child, what) = spawn_piped(args);
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
@@ -125,17 +132,10 @@ struct Proc {
 }
 
 impl Proc {
-    /// Starts `vinyl-preroll args`; `collect_stdout` false leaves stdout as a pipe nobody reads
-    /// until [`Proc::take_stdout`].
+    /// Starts `vinyl-preroll args`; with `collect_stdout` false, stdout stays a pipe nobody
+    /// reads until the test takes `child.stdout`.
     fn start(args: &[&str], collect_stdout: bool) -> Proc {
-        let mut cmd = preroll(args);
-        let what = describe(&cmd);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+        let (mut child, what) = spawn_piped(args);
         let lines = Arc::new(Mutex::new(Vec::new()));
         let out = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
