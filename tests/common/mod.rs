@@ -37,7 +37,11 @@ pub fn describe(cmd: &Command) -> String {
 /// Runs `cmd` to completion (stdin closed unless set), within `deadline`.
 pub fn run(cmd: &mut Command, deadline: Duration) -> Output {
     let what = describe(cmd);
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
     wait_output(child, deadline, &what)
 }
 

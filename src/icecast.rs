@@ -1,3 +1,0 @@
-//! Icecast2 source client: connection state machine.
-//!
-//! Not implemented yet.

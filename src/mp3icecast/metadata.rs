@@ -1,0 +1,217 @@
+//! Stream titles from a FIFO: each line written to `--metadata-fifo` becomes the mount's title.
+//!
+//! Owns the FIFO (created with mode 0600 when missing, and opened read-write so that writers may
+//! come and go without an end of file) and a thread that reads lines from it and sends the newest
+//! one through [`crate::icecast::update_metadata`] whenever it changes or a new connection comes
+//! up (Icecast forgets the title when a source reconnects). Titles are UTF-8 (invalid bytes are
+//! replaced), control characters become spaces, and a title is cut at [`MAX_TITLE`] bytes.
+//!
+//! A refused or failed update is logged once and retried every [`RETRY`] while it stays
+//! unsent; it never affects the audio.
+
+use super::TOOL;
+use super::sender::Link;
+use crate::icecast::{Credentials, Endpoint, update_metadata};
+use crate::log::StateLog;
+use anyhow::Context as _;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest title sent, in bytes; longer lines are cut at a character boundary.
+pub const MAX_TITLE: usize = 1024;
+
+/// Wait before retrying a title the server did not take.
+pub const RETRY: Duration = Duration::from_secs(2);
+
+/// Longest line kept while waiting for its newline; beyond this the line is cut.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Opens (creating when missing, mode 0600) the title FIFO for reading without blocking and
+/// without ever seeing end of file. Fails when the path exists and is not a FIFO.
+pub fn open_fifo(path: &Path) -> anyhow::Result<File> {
+    let show = path.display();
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_fifo() => {
+            anyhow::bail!("{show}: not a FIFO (remove it, or give a path where a FIFO can be created)")
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .with_context(|| format!("{show}: mkfifo"))?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("{show}: stat")),
+    }
+    // Read-write: Linux lets a FIFO be opened so without a writer, and then it never reports
+    // end of file when writers leave (fifo(7)).
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("{show}: open"))
+}
+
+/// Cuts a byte stream into titles.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+    skipping: bool,
+}
+
+impl LineSplitter {
+    /// Adds bytes and returns the complete titles among them (empty lines skipped).
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if b == b'\n' {
+                if !self.skipping
+                    && let Some(t) = clean_title(&self.buf)
+                {
+                    out.push(t);
+                }
+                self.buf.clear();
+                self.skipping = false;
+            } else if !self.skipping {
+                self.buf.push(b);
+                if self.buf.len() >= MAX_LINE {
+                    if let Some(t) = clean_title(&self.buf) {
+                        out.push(t);
+                    }
+                    self.buf.clear();
+                    self.skipping = true;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// UTF-8 (lossy), control characters to spaces, trimmed, cut at [`MAX_TITLE`] bytes; `None`
+/// when nothing is left.
+pub fn clean_title(line: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(line);
+    let mut t: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    t = t.trim().to_string();
+    if t.len() > MAX_TITLE {
+        let mut end = MAX_TITLE;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t.truncate(end);
+    }
+    (!t.is_empty()).then_some(t)
+}
+
+/// The title updater: reads the FIFO and sends titles while connected.
+#[derive(Debug)]
+pub struct TitleFeed {
+    /// The FIFO, from [`open_fifo`].
+    pub fifo: File,
+    /// Its path, for messages.
+    pub path: PathBuf,
+    /// Server and mount.
+    pub endpoint: Endpoint,
+    /// Source credentials (Icecast accepts them for the mount's metadata).
+    pub credentials: Credentials,
+    /// Network timeout per step.
+    pub timeout: Duration,
+    /// Whether (and which) connection is up.
+    pub link: Arc<Link>,
+}
+
+impl TitleFeed {
+    /// Runs forever (the thread ends with the process).
+    pub fn run(mut self) {
+        let mut log = StateLog::new(TOOL);
+        let object = format!("{}: title", self.endpoint);
+        let fifo_object = self.path.display().to_string();
+        let mut lines = LineSplitter::default();
+        let mut title: Option<String> = None;
+        let mut sent_for: Option<u64> = None;
+        let mut retry_at = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut fds = [nix::poll::PollFd::new(self.fifo.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(250u16));
+            loop {
+                match self.fifo.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if let Some(t) = lines.feed(&buf[..n]).pop() {
+                            title = Some(t);
+                            sent_for = None;
+                            retry_at = Instant::now();
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log.change(&fifo_object, &format!("read: {e}; titles stop here"));
+                        return;
+                    }
+                }
+            }
+            let (Some(t), Some(generation)) = (&title, self.link.current()) else { continue };
+            if sent_for == Some(generation) || Instant::now() < retry_at {
+                continue;
+            }
+            match update_metadata(&self.endpoint, &self.credentials, t, self.timeout) {
+                Ok(()) => {
+                    sent_for = Some(generation);
+                    log.change(&object, &format!("set to {t:?}"));
+                }
+                Err(m) => {
+                    log.change(&object, &format!("{m}; retrying every {}", crate::icecast::secs(RETRY)));
+                    retry_at = Instant::now() + RETRY;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_clean_titles() {
+        let mut s = LineSplitter::default();
+        assert!(s.feed(b"Artist - Ti").is_empty());
+        assert_eq!(s.feed(b"tle\r\n\n  \nCaf\xc3\xa9\tOl\xc3\xa9\n"), ["Artist - Title", "Café Olé"]);
+        assert_eq!(s.feed(b"bad \xff byte\n"), ["bad \u{fffd} byte"]);
+    }
+
+    #[test]
+    fn long_titles_are_cut_on_a_char_boundary() {
+        let line = "é".repeat(MAX_TITLE);
+        let t = clean_title(line.as_bytes()).unwrap();
+        assert!(t.len() <= MAX_TITLE && t.len() >= MAX_TITLE - 1);
+        let mut s = LineSplitter::default();
+        let mut big = vec![b'a'; MAX_LINE + 10];
+        big.extend_from_slice(b"\nnext\n");
+        let got = s.feed(&big);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), MAX_TITLE);
+        assert_eq!(got[1], "next");
+    }
+
+    #[test]
+    fn fifo_is_created_0600_and_other_files_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("title");
+        let f = open_fifo(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(f);
+        open_fifo(&p).unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        assert!(open_fifo(&plain).unwrap_err().to_string().contains("not a FIFO"));
+    }
+}

@@ -1,0 +1,403 @@
+//! `vinyl-mp3-icecast`: raw PCM on stdin → MP3 (LAME) → an Icecast2 mount, or a file.
+//!
+//! Owns the tool's threads and its end-of-run accounting. The main thread reads stdin in whole
+//! frames at the capture's pace and encodes continuously ([`crate::mp3::Mp3Encoder`]); it never
+//! waits for the network. Its MP3 frames go into a bounded [`queue::Queue`] that discards them
+//! (counted) while disconnected and drops them (counted) when the server is too slow. The
+//! [`sender`] thread runs the connection state machine and reconnects forever; the [`metadata`]
+//! thread turns FIFO lines into stream titles. With `--output`, the main thread writes every
+//! frame itself and nothing is ever dropped. Flags are in [`cli`].
+//!
+//! How it ends: end of input or SIGTERM/SIGINT → flush the encoder (keeping the tail), send or
+//! write what is left, close, exit 0. Wrong credentials → exit 1 naming the status and the mount.
+//! Usage errors (no password, credentials in the URL, more than two channels) → exit 2. It
+//! never prints the password.
+
+pub mod cli;
+pub mod metadata;
+pub mod queue;
+pub mod sender;
+
+pub use cli::Opts;
+
+use crate::cli::UsageError;
+use crate::icecast::{Credentials, Endpoint, Secret, SourceConfig, StreamInfo};
+use crate::log::StateLog;
+use crate::mp3::{Mp3Encoder, Mp3Settings, RateControl};
+use crate::notify::Notifier;
+use crate::pcm::{DurationArg, FrameReader, PcmSpec, format_frames};
+use crate::signals;
+use crate::vlog;
+use anyhow::Context as _;
+use queue::{Pushed, Queue};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The tool's name at the start of every log line.
+pub const TOOL: &str = "vinyl-mp3-icecast";
+
+/// Environment variable that may hold the source password.
+pub const PASSWORD_ENV: &str = "VINYL_ICECAST_PASSWORD";
+
+/// PCM frames read from stdin at most per read (about 85 ms at 48 kHz).
+const READ_FRAMES: usize = 4096;
+
+/// Kernel send buffer for the source socket: about 1.6 s at 320 kbit/s.
+const SEND_BUFFER: usize = 64 * 1024;
+
+/// First reconnection delay.
+const RETRY_MIN: Duration = Duration::from_millis(500);
+
+fn duration(d: DurationArg, rate: u32) -> Duration {
+    match d {
+        DurationArg::Millis(ms) => Duration::from_millis(ms),
+        DurationArg::Frames(n) => Duration::from_secs_f64(n as f64 / rate as f64),
+    }
+}
+
+/// Reads the password from `--password-file` or the environment; never from argv.
+fn password(opts: &Opts) -> anyhow::Result<Secret> {
+    let (pw, from) = if let Some(path) = &opts.password_file {
+        let meta = std::fs::metadata(path).with_context(|| format!("{}: password file", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            vlog!(
+                TOOL,
+                "{}: password file is readable by others (mode {mode:04o}); chmod 600 it",
+                path.display()
+            );
+        }
+        (crate::pcm::read_secret_file(path)?, path.display().to_string())
+    } else if let Some(v) = std::env::var_os(PASSWORD_ENV) {
+        (
+            v.into_string().map_err(|_| UsageError::new(format!("{PASSWORD_ENV} is not UTF-8")))?,
+            PASSWORD_ENV.into(),
+        )
+    } else {
+        return Err(UsageError::new(format!(
+            "no password: give --password-file FILE (mode 0600) or set {PASSWORD_ENV}; it is never taken from \
+             the command line"
+        ))
+        .into());
+    };
+    if pw.is_empty() {
+        return Err(UsageError::new(format!("{from}: the password is empty")).into());
+    }
+    if pw.chars().any(char::is_control) {
+        return Err(UsageError::new(format!(
+            "{from}: the password must be one line without control characters"
+        ))
+        .into());
+    }
+    Ok(Secret::new(pw))
+}
+
+/// Where encoded frames go.
+enum Sink {
+    /// A file or stdout: every frame is written.
+    Output { w: Box<dyn Write>, name: String },
+    /// The queue to the sender thread; `name` is the URL, for messages.
+    Stream { queue: Arc<Queue>, full: bool, name: String },
+}
+
+impl Sink {
+    fn put(&mut self, data: &[u8], samples: u64, log: &mut StateLog, out_rate: u32) -> anyhow::Result<()> {
+        match self {
+            Sink::Output { w, name } => {
+                crate::pcm::write_all_retry(w, data).with_context(|| format!("{name}: write"))
+            }
+            Sink::Stream { queue, full, name } => {
+                match queue.push(data, samples) {
+                    Pushed::Dropped if !*full => {
+                        *full = true;
+                        log.change(name, "the server takes data too slowly: dropping whole MP3 frames");
+                    }
+                    Pushed::Queued if *full && !data.is_empty() => {
+                        *full = false;
+                        let dropped = queue.counters().dropped;
+                        log.change(
+                            name,
+                            &format!(
+                                "the server keeps up again ({} dropped so far)",
+                                format_frames(dropped, out_rate)
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn open_output(path: &Path) -> anyhow::Result<(Box<dyn Write>, String)> {
+    if path.as_os_str() == "-" {
+        return Ok((Box::new(io::stdout().lock()), "stdout".to_string()));
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("{}: create", path.display()))?;
+    Ok((Box::new(io::BufWriter::with_capacity(64 * 1024, f)), path.display().to_string()))
+}
+
+/// Runs `vinyl-mp3-icecast` until its input ends, it is told to stop, or the server refuses
+/// the credentials.
+pub fn run(opts: Opts) -> anyhow::Result<()> {
+    let spec = opts.pcm.spec();
+    let settings = Mp3Settings {
+        rate_control: opts.vbr.map_or(RateControl::Cbr(opts.bitrate), RateControl::Vbr),
+        quality: opts.quality,
+    };
+    let mut encoder = Mp3Encoder::new(spec, settings).map_err(|e| UsageError::new(format!("{e:#}")))?;
+    if encoder.out_rate() != spec.rate {
+        vlog!(
+            TOOL,
+            "{} Hz is not an MP3 sample rate: LAME resamples to {} Hz",
+            spec.rate,
+            encoder.out_rate()
+        );
+    }
+    let timeout = duration(opts.timeout, spec.rate);
+    if timeout.is_zero() {
+        return Err(UsageError::new("--timeout must be longer than 0").into());
+    }
+    signals::install()?;
+    let notifier = Arc::new(Mutex::new(Notifier::from_env()));
+    let mut log = StateLog::new(TOOL);
+
+    let (mut sink, sender, object) = if let Some(path) = &opts.output {
+        if opts.metadata_fifo.is_some() {
+            return Err(
+                UsageError::new("--metadata-fifo needs --url: titles go to a server, not a file").into()
+            );
+        }
+        let (w, name) = open_output(path)?;
+        let mut n = notifier.lock().unwrap_or_else(|p| p.into_inner());
+        n.ready();
+        n.status(&format!("writing {name}"));
+        drop(n);
+        (Sink::Output { w, name: name.clone() }, None, name)
+    } else {
+        let url = opts.url.as_deref().expect("clap requires --url or --output");
+        // Parsed here rather than by clap, whose error would quote the URL (and any password
+        // someone put in it) back.
+        let endpoint = Endpoint::parse(url).map_err(|e| UsageError::new(format!("--url: {e}")))?;
+        let credentials = Credentials { user: opts.user.clone(), password: password(&opts)? };
+        if credentials.user.is_empty()
+            || credentials.user.contains(':')
+            || credentials.user.chars().any(char::is_control)
+        {
+            return Err(UsageError::new("--user must be a non-empty name without ':'").into());
+        }
+        let info = stream_info(&opts, &spec, &encoder);
+        info.validate().map_err(UsageError::new)?;
+        let fifo = match &opts.metadata_fifo {
+            Some(p) => Some((metadata::open_fifo(p)?, p.clone())),
+            None => None,
+        };
+        let queue_len = duration(opts.queue, spec.rate).as_secs_f64() * encoder.out_rate() as f64;
+        let queue = Arc::new(Queue::new(queue_len as u64));
+        let link = Arc::new(sender::Link::default());
+        let s = sender::Sender {
+            source: SourceConfig {
+                endpoint: endpoint.clone(),
+                credentials: credentials.clone(),
+                info,
+                content_type: "audio/mpeg".into(),
+                timeout,
+                send_buffer: SEND_BUFFER,
+            },
+            retry_min: RETRY_MIN,
+            retry_max: duration(opts.retry_max, spec.rate).max(RETRY_MIN),
+            out_rate: encoder.out_rate(),
+            queue: queue.clone(),
+            link: link.clone(),
+            notifier: notifier.clone(),
+        };
+        let handle = spawn("sender", move || s.run())?;
+        if let Some((fifo, path)) = fifo {
+            let feed =
+                metadata::TitleFeed { fifo, path, endpoint: endpoint.clone(), credentials, timeout, link };
+            spawn("titles", move || feed.run())?;
+        }
+        let name = endpoint.to_string();
+        (Sink::Stream { queue, full: false, name: name.clone() }, Some(handle), name)
+    };
+
+    let result = pump(&mut encoder, &mut sink, &spec, &notifier, &mut log);
+    notifier.lock().unwrap_or_else(|p| p.into_inner()).stopping();
+    let sender_result = match sender {
+        Some(h) => {
+            if let Sink::Stream { queue, .. } = &sink {
+                queue.finish_input();
+            }
+            h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("sender thread panicked")))
+        }
+        None => Ok(()),
+    };
+    if let Some(sig) = signals::stop_signal_name() {
+        vlog!(TOOL, "{object}: {sig}: stopped after flushing");
+    }
+    // After a fatal refusal the error line says it all.
+    sender_result?;
+    report(&object, &sink, &encoder, result.is_ok(), spec.rate);
+    result
+}
+
+/// Reads stdin to the end (or a stop), encoding and handing out every frame, then flushes.
+fn pump(
+    encoder: &mut Mp3Encoder,
+    sink: &mut Sink,
+    spec: &PcmSpec,
+    notifier: &Mutex<Notifier>,
+    log: &mut StateLog,
+) -> anyhow::Result<()> {
+    let stdin = io::stdin();
+    let fd = stdin.as_fd().try_clone_to_owned().context("stdin: dup")?;
+    let mut reader = FrameReader::new(std::fs::File::from(fd), spec.frame_bytes());
+    let mut buf = vec![0u8; READ_FRAMES * spec.frame_bytes()];
+    let out_rate = encoder.out_rate();
+    let output_mode = matches!(sink, Sink::Output { .. });
+    loop {
+        if signals::stop_requested() {
+            break;
+        }
+        if signals::take_report_request() {
+            report_progress(sink, encoder, spec.rate);
+        }
+        if output_mode {
+            notifier.lock().unwrap_or_else(|p| p.into_inner()).watchdog();
+        }
+        // Wait for input with a timeout so a stop asked by another thread is seen while the
+        // capture is quiet.
+        let mut fds = [nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(250u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e).context("stdin: poll"),
+        }
+        let n = match reader.read_frames(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("stdin: read"),
+        };
+        let chunk = encoder.encode(&buf[..n])?;
+        sink.put(chunk.data, chunk.samples, log, out_rate)?;
+    }
+    if reader.partial_bytes() > 0 && !signals::stop_requested() {
+        vlog!(TOOL, "stdin: input ended inside a frame: {} bytes discarded", reader.partial_bytes());
+    }
+    let chunk = encoder.finish()?;
+    sink.put(chunk.data, chunk.samples, log, out_rate)?;
+    if let Sink::Output { w, name } = sink {
+        w.flush().with_context(|| format!("{name}: write"))?;
+    }
+    Ok(())
+}
+
+fn report_progress(sink: &Sink, encoder: &Mp3Encoder, in_rate: u32) {
+    let rate = encoder.out_rate();
+    match sink {
+        Sink::Output { name, .. } => {
+            vlog!(TOOL, "{name}: {} encoded so far", format_frames(encoder.frames_in(), in_rate));
+        }
+        Sink::Stream { queue, name, .. } => {
+            let c = queue.counters();
+            vlog!(
+                TOOL,
+                "{name}: so far: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
+                format_frames(c.produced, rate),
+                format_frames(c.sent, rate),
+                format_frames(c.discarded, rate),
+                format_frames(c.dropped, rate)
+            );
+        }
+    }
+}
+
+/// The end-of-run line: what came in (frames at the input rate) and where it went (samples per
+/// channel of the MP3 stream, the same unless LAME resamples).
+fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rate: u32) {
+    let rate = encoder.out_rate();
+    let spec_in = encoder.frames_in();
+    match sink {
+        Sink::Output { .. } if flushed => {
+            let (delay, padding) = (encoder.encoder_delay() as u64, encoder.encoder_padding() as u64);
+            vlog!(
+                TOOL,
+                "{object}: done: {spec_in} frames in; MP3 of {} samples = {delay} encoder delay + {spec_in} + {padding} padding",
+                delay + spec_in + padding
+            );
+        }
+        Sink::Output { .. } => {}
+        Sink::Stream { queue, .. } => {
+            let c = queue.counters();
+            vlog!(
+                TOOL,
+                "{object}: done: {spec_in} frames in ({}); sent {} frames, discarded {} frames while \
+                 disconnected, dropped {} frames while the server stalled ({} / {} / {})",
+                format_frames(spec_in, in_rate),
+                c.sent,
+                c.discarded,
+                c.dropped,
+                format_frames(c.sent, rate),
+                format_frames(c.discarded, rate),
+                format_frames(c.dropped, rate)
+            );
+        }
+    }
+}
+
+/// The `ice-*` values from the flags and the encoder's actual rate.
+fn stream_info(opts: &Opts, spec: &PcmSpec, encoder: &Mp3Encoder) -> StreamInfo {
+    let mut audio_info = format!("ice-samplerate={};ice-channels={}", encoder.out_rate(), spec.channels);
+    let bitrate = match opts.vbr {
+        None => {
+            audio_info.push_str(&format!(";ice-bitrate={}", opts.bitrate));
+            Some(opts.bitrate)
+        }
+        Some(q) => {
+            audio_info.push_str(&format!(";ice-quality={q}"));
+            None
+        }
+    };
+    StreamInfo {
+        name: opts.name.clone(),
+        description: opts.description.clone(),
+        genre: opts.genre.clone(),
+        url: opts.homepage.clone(),
+        public: opts.public,
+        bitrate,
+        audio_info,
+    }
+}
+
+/// Spawns a named thread that leaves SIGTERM/SIGINT/SIGUSR1 to the main thread, so the main
+/// thread's blocking calls are the ones a signal interrupts.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGTERM);
+            set.add(Signal::SIGINT);
+            set.add(Signal::SIGUSR1);
+            let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+            f()
+        })
+        .with_context(|| format!("{name} thread: spawn"))
+}

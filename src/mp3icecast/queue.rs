@@ -1,0 +1,252 @@
+//! The bounded hand-over between the encoder (which must never wait) and the network sender
+//! (which may).
+//!
+//! Owns the MP3 waiting to be sent and the counters of what was not: [`Queue::push`] never
+//! blocks; it queues a chunk of whole MP3 frames when a connection is up and there is room,
+//! discards it while disconnected, and drops it when the server is too slow to keep the queue
+//! under its capacity. Closing the queue (connection lost) discards what it holds, so a new
+//! connection starts with live audio on a frame boundary. Everything is counted in samples per
+//! channel of the MP3 stream. It does no I/O and cannot fail.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Whole MP3 frames and the samples they decode to.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The frames' bytes.
+    pub data: Vec<u8>,
+    /// Samples per channel (at the MP3 rate) in `data`.
+    pub samples: u64,
+}
+
+/// What happened to a pushed chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued for sending.
+    Queued,
+    /// Discarded: no connection.
+    Discarded,
+    /// Dropped: the queue was full because the server takes data too slowly.
+    Dropped,
+}
+
+/// What [`Queue::pop`] found.
+#[derive(Debug)]
+pub enum Popped {
+    /// A chunk to send.
+    Chunk(Chunk),
+    /// Nothing within the timeout.
+    Empty,
+    /// The input has ended and everything queued was handed out.
+    Finished,
+}
+
+/// Totals since the start, in samples per channel at the MP3 rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Produced by the encoder.
+    pub produced: u64,
+    /// Written to a server.
+    pub sent: u64,
+    /// Discarded while disconnected (including what was queued when a connection was lost).
+    pub discarded: u64,
+    /// Dropped because the server was too slow.
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    chunks: VecDeque<Chunk>,
+    queued: u64,
+    capacity: u64,
+    accepting: bool,
+    input_done: bool,
+    counters: Counters,
+    spare: Vec<Vec<u8>>,
+}
+
+/// A bounded queue of MP3 chunks shared by one producer and one consumer.
+#[derive(Debug)]
+pub struct Queue {
+    state: Mutex<State>,
+    cond: Condvar,
+}
+
+impl Queue {
+    /// A closed (not accepting) queue holding at most `capacity` samples per channel.
+    pub fn new(capacity: u64) -> Self {
+        Queue {
+            state: Mutex::new(State {
+                chunks: VecDeque::new(),
+                queued: 0,
+                capacity,
+                accepting: false,
+                input_done: false,
+                counters: Counters::default(),
+                spare: Vec::new(),
+            }),
+            cond: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking holder cannot leave the state inconsistent (every update is a few
+        // assignments), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands over `data` (whole frames decoding to `samples`). Never blocks beyond the lock.
+    pub fn push(&self, data: &[u8], samples: u64) -> Pushed {
+        if data.is_empty() {
+            return Pushed::Queued;
+        }
+        let mut s = self.lock();
+        s.counters.produced += samples;
+        if !s.accepting {
+            s.counters.discarded += samples;
+            return Pushed::Discarded;
+        }
+        // A chunk is always taken when the queue is empty, so a capacity smaller than one chunk
+        // still lets audio through.
+        if s.queued > 0 && s.queued + samples > s.capacity {
+            s.counters.dropped += samples;
+            return Pushed::Dropped;
+        }
+        let mut buf = s.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        s.chunks.push_back(Chunk { data: buf, samples });
+        s.queued += samples;
+        drop(s);
+        self.cond.notify_all();
+        Pushed::Queued
+    }
+
+    /// Takes the oldest chunk, waiting up to `timeout` for one.
+    pub fn pop(&self, timeout: Duration) -> Popped {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.lock();
+        loop {
+            if let Some(c) = s.chunks.pop_front() {
+                s.queued -= c.samples;
+                return Popped::Chunk(c);
+            }
+            if s.input_done {
+                return Popped::Finished;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Popped::Empty;
+            }
+            s = self.cond.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Returns a sent chunk: counts it and keeps its buffer for reuse.
+    pub fn sent(&self, chunk: Chunk) {
+        let mut s = self.lock();
+        s.counters.sent += chunk.samples;
+        if s.spare.len() < 8 {
+            s.spare.push(chunk.data);
+        }
+    }
+
+    /// Starts accepting chunks (a connection is up).
+    pub fn open(&self) {
+        self.lock().accepting = true;
+    }
+
+    /// Stops accepting and discards what is queued, plus `unsent` (a chunk that failed to send);
+    /// returns the samples discarded by this call.
+    pub fn close(&self, unsent: Option<Chunk>) -> u64 {
+        let mut s = self.lock();
+        s.accepting = false;
+        let n = s.queued + unsent.map_or(0, |c| c.samples);
+        s.chunks.clear();
+        s.queued = 0;
+        s.counters.discarded += n;
+        n
+    }
+
+    /// Marks the end of input: the consumer drains the queue, then sees [`Popped::Finished`].
+    pub fn finish_input(&self) {
+        self.lock().input_done = true;
+        self.cond.notify_all();
+    }
+
+    /// True once [`Queue::finish_input`] was called.
+    pub fn input_done(&self) -> bool {
+        self.lock().input_done
+    }
+
+    /// Waits up to `timeout` for the end of input; true when it has come.
+    pub fn wait_input_done(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.lock();
+        while !s.input_done {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            s = self.cond.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        true
+    }
+
+    /// The totals so far.
+    pub fn counters(&self) -> Counters {
+        self.lock().counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discards_while_closed_queues_while_open_drops_when_full() {
+        let q = Queue::new(3000);
+        assert_eq!(q.push(&[1; 10], 1152), Pushed::Discarded);
+        q.open();
+        assert_eq!(q.push(&[2; 10], 1152), Pushed::Queued);
+        assert_eq!(q.push(&[3; 10], 1152), Pushed::Queued);
+        assert_eq!(q.push(&[4; 10], 1152), Pushed::Dropped);
+        let Popped::Chunk(c) = q.pop(Duration::ZERO) else { panic!("a chunk") };
+        assert_eq!(c.data, [2; 10]);
+        q.sent(c);
+        assert_eq!(q.close(None), 1152);
+        assert_eq!(q.counters(), Counters { produced: 4608, sent: 1152, discarded: 2304, dropped: 1152 });
+        assert!(matches!(q.pop(Duration::from_millis(1)), Popped::Empty));
+    }
+
+    #[test]
+    fn an_empty_queue_takes_a_chunk_larger_than_its_capacity() {
+        let q = Queue::new(100);
+        q.open();
+        assert_eq!(q.push(&[0; 4], 1152), Pushed::Queued);
+        assert_eq!(q.push(&[0; 4], 1152), Pushed::Dropped);
+    }
+
+    #[test]
+    fn finish_drains_then_reports_finished() {
+        let q = std::sync::Arc::new(Queue::new(10_000));
+        q.open();
+        q.push(&[9; 3], 1152);
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || {
+            let mut got = 0;
+            loop {
+                match q2.pop(Duration::from_secs(5)) {
+                    Popped::Chunk(c) => got += c.samples,
+                    Popped::Finished => return got,
+                    Popped::Empty => panic!("no chunk within 5 s"),
+                }
+            }
+        });
+        q.finish_input();
+        assert_eq!(t.join().unwrap(), 1152);
+        assert!(q.wait_input_done(Duration::ZERO));
+    }
+}

@@ -1,0 +1,202 @@
+//! The network side of `vinyl-mp3-icecast`: one thread running the source connection's state
+//! machine.
+//!
+//! States: *down* (waiting for the next attempt), *connecting* (one [`crate::icecast::connect`]
+//! under the timeout), *streaming* (taking chunks from the [`Queue`] and writing them). A failure
+//! while connecting or streaming leads back to *down* with a capped, jittered backoff, forever;
+//! only a 401 ends the thread with an error (and asks the process to stop). A server that
+//! refuses PUT as a method gets the legacy SOURCE request instead. Each state change is logged
+//! once ([`StateLog`]) and mirrored to systemd's STATUS; READY=1 goes out on the first
+//! connection. The thread also sends the watchdog keep-alive, since it wakes at least every
+//! [`TICK`] whatever the input does.
+//!
+//! It never touches the input: the encoder thread keeps pushing into the queue, which discards
+//! while this side is down.
+
+use super::TOOL;
+use super::queue::{Chunk, Popped, Queue};
+use crate::icecast::backoff::Backoff;
+use crate::icecast::{FailureKind, Method, SourceConfig, SourceConnection, connect, secs};
+use crate::log::StateLog;
+use crate::notify::Notifier;
+use crate::pcm::format_frames;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest the sender sleeps before looking at the queue, the stop flag and the watchdog again.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// A connection that lasted this long resets the backoff, so the next loss retries at once.
+const STABLE: Duration = Duration::from_secs(10);
+
+/// The connection state other threads may look at (the title updater).
+#[derive(Debug, Default)]
+pub struct Link {
+    generation: AtomicU64,
+    up: AtomicU64,
+}
+
+impl Link {
+    /// The number of the current connection (1 for the first), or `None` while down.
+    pub fn current(&self) -> Option<u64> {
+        match self.up.load(Ordering::SeqCst) {
+            0 => None,
+            g => Some(g),
+        }
+    }
+
+    fn set_up(&self) {
+        let g = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.up.store(g, Ordering::SeqCst);
+    }
+
+    fn set_down(&self) {
+        self.up.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Everything the sender thread needs.
+#[derive(Debug)]
+pub struct Sender {
+    /// Server, credentials, headers, timeouts.
+    pub source: SourceConfig,
+    /// First retry delay, e.g. 0.5 s.
+    pub retry_min: Duration,
+    /// Longest retry delay, e.g. 2 s.
+    pub retry_max: Duration,
+    /// Sample rate of the MP3 stream, for reporting discarded audio as time.
+    pub out_rate: u32,
+    /// Chunks from the encoder.
+    pub queue: Arc<Queue>,
+    /// Connection state published to other threads.
+    pub link: Arc<Link>,
+    /// systemd notify.
+    pub notifier: Arc<Mutex<Notifier>>,
+}
+
+fn describe_send_error(e: &io::Error, timeout: Duration) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            format!("the server took no data for {}", secs(timeout))
+        }
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            "the server closed the connection".to_string()
+        }
+        _ => e.to_string(),
+    }
+}
+
+impl Sender {
+    fn notify(&self, f: impl FnOnce(&mut Notifier)) {
+        f(&mut self.notifier.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Runs until the input has ended and the queue is drained (or immediately once the input
+    /// has ended while down). Returns an error only for a fatal refusal (401), after asking the
+    /// process to stop.
+    pub fn run(self) -> anyhow::Result<()> {
+        let url = self.source.endpoint.to_string();
+        let mut log = StateLog::new(TOOL);
+        let mut backoff = Backoff::new(self.retry_min, self.retry_max);
+        let mut method = Method::Put;
+        let mut retry_at = Instant::now();
+        let mut discarded_reported = 0u64;
+        // The fallback is announced once: a server that refuses both methods must not make the
+        // log alternate between two lines forever.
+        let mut fallback_logged = false;
+        loop {
+            self.notify(Notifier::watchdog);
+            if self.queue.input_done() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now < retry_at {
+                if self.queue.wait_input_done((retry_at - now).min(TICK)) {
+                    return Ok(());
+                }
+                continue;
+            }
+            let conn = match connect(&self.source, method) {
+                Ok(c) => c,
+                Err(e) if e.is_fatal() => {
+                    self.notify(|n| n.status(&format!("stopped: {}", e.message)));
+                    crate::signals::request_stop();
+                    return Err(
+                        anyhow::Error::new(e).context(format!("{url}: not retrying, wrong credentials"))
+                    );
+                }
+                Err(e) if e.kind == FailureKind::MethodNotSupported && method == Method::Put => {
+                    if !fallback_logged {
+                        log.change(&url, &format!("{}; trying the legacy SOURCE method", e.message));
+                        fallback_logged = true;
+                    }
+                    method = Method::Source;
+                    continue;
+                }
+                Err(e) => {
+                    if e.kind == FailureKind::MethodNotSupported {
+                        method = Method::Put;
+                    }
+                    let state = format!("{}; retrying every {} at most", e.message, secs(backoff.max()));
+                    log.change(&url, &state);
+                    self.notify(|n| n.status(&format!("disconnected: {}", e.message)));
+                    retry_at = Instant::now() + backoff.next_delay();
+                    continue;
+                }
+            };
+            self.queue.open();
+            self.link.set_up();
+            let discarded = self.queue.counters().discarded;
+            let mut state = format!("streaming ({})", conn.method());
+            if discarded > discarded_reported {
+                state.push_str(&format!(
+                    "; {} of audio discarded while disconnected",
+                    format_frames(discarded - discarded_reported, self.out_rate)
+                ));
+            }
+            discarded_reported = discarded;
+            log.change(&url, &state);
+            self.notify(|n| {
+                n.ready();
+                n.status(&format!("streaming to {url}"));
+            });
+            let since = conn.since();
+            match self.stream(conn) {
+                Ok(()) => return Ok(()),
+                Err((reason, unsent)) => {
+                    self.queue.close(unsent);
+                    self.link.set_down();
+                    log.change(&url, &format!("connection lost ({reason}); reconnecting"));
+                    self.notify(|n| n.status(&format!("disconnected: {reason}")));
+                    if since.elapsed() >= STABLE {
+                        backoff.reset();
+                        retry_at = Instant::now();
+                    } else {
+                        retry_at = Instant::now() + backoff.next_delay();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends queued chunks until the input is finished (Ok) or the connection fails (the reason
+    /// and the chunk that could not be sent).
+    fn stream(&self, mut conn: SourceConnection) -> Result<(), (String, Option<Chunk>)> {
+        loop {
+            self.notify(Notifier::watchdog);
+            match self.queue.pop(TICK) {
+                Popped::Chunk(c) => match conn.send(&c.data) {
+                    Ok(()) => self.queue.sent(c),
+                    Err(e) => return Err((describe_send_error(&e, self.source.timeout), Some(c))),
+                },
+                Popped::Empty => {}
+                Popped::Finished => {
+                    conn.close();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

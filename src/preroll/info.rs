@@ -1,0 +1,168 @@
+//! `vinyl-preroll info`: the ring's state as text for people or one flat JSON line for scripts.
+//!
+//! Owns the names of the JSON keys (`vinyl-rec` depends on them; see [`json`]). It maps the ring
+//! read-only and never takes its lock. Fails (exit 1, naming the path) when there is no ring,
+//! the file is not a ring, or it is a ring of another layout version.
+
+use super::cli::InfoOpts;
+use crate::ring::{RingReader, Snapshot, layout};
+use std::io::Write as _;
+
+/// Everything `info` shows, read at one moment.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// The ring's path as given.
+    pub ring: String,
+    /// The ring's configuration.
+    pub config: crate::ring::Config,
+    /// The changing header fields.
+    pub snap: Snapshot,
+    /// Whether a writer holds the ring's lock.
+    pub writer_alive: bool,
+}
+
+impl Info {
+    /// The oldest frame the ring guarantees.
+    pub fn oldest(&self) -> u64 {
+        self.snap.head.saturating_sub(self.config.capacity_frames)
+    }
+}
+
+/// Runs `info`.
+pub fn run(o: InfoOpts) -> anyhow::Result<()> {
+    let ring = RingReader::open(&o.ring, false)?;
+    let info = Info {
+        ring: o.ring.display().to_string(),
+        config: ring.config(),
+        snap: ring.snapshot(),
+        writer_alive: ring.writer_alive()?,
+    };
+    let text = if o.json { json(&info) } else { text(&info) };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| anyhow::anyhow!("stdout: write: {e}"))?;
+    Ok(())
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One flat JSON object on one line (with a final newline). Keys: `ring`, `version`, `format`,
+/// `rate`, `channels`, `capacity_frames`, `slot_frames`, `head`, `oldest_frame`, `newest_frame`
+/// (`null` while the ring is empty), `writer_alive`, `writer_pid` (0 when no writer is alive),
+/// `generation`, `frame0_unix_ns` and `frame0_time` (RFC 3339 UTC; both `null` while no frame
+/// was written).
+pub fn json(i: &Info) -> String {
+    let c = &i.config;
+    let s = &i.snap;
+    let newest = if s.head > 0 { (s.head - 1).to_string() } else { "null".into() };
+    let (f0_ns, f0_time) = if s.frame0_unix_ns > 0 {
+        (s.frame0_unix_ns.to_string(), json_string(&layout::rfc3339_utc(s.frame0_unix_ns)))
+    } else {
+        ("null".into(), "null".into())
+    };
+    let pid = if i.writer_alive { s.writer_pid } else { 0 };
+    format!(
+        "{{\"ring\":{},\"version\":{},\"format\":\"{}\",\"rate\":{},\"channels\":{},\"capacity_frames\":{},\
+         \"slot_frames\":{},\"head\":{},\"oldest_frame\":{},\"newest_frame\":{newest},\"writer_alive\":{},\
+         \"writer_pid\":{pid},\"generation\":{},\"frame0_unix_ns\":{f0_ns},\"frame0_time\":{f0_time}}}\n",
+        json_string(&i.ring),
+        layout::VERSION,
+        c.spec.format,
+        c.spec.rate,
+        c.spec.channels,
+        c.capacity_frames,
+        c.slot_frames,
+        s.head,
+        i.oldest(),
+        i.writer_alive,
+        s.generation,
+    )
+}
+
+/// The human-readable form, one `name: value` a line.
+pub fn text(i: &Info) -> String {
+    let c = &i.config;
+    let s = &i.snap;
+    let spec = &c.spec;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<14}{v}\n"));
+    line("ring:", i.ring.clone());
+    line("version:", layout::VERSION.to_string());
+    line("format:", spec.to_string());
+    line(
+        "capacity:",
+        format!(
+            "{} (+ {} slack)",
+            spec.describe_frames(c.capacity_frames),
+            spec.describe_frames(c.slot_frames - c.capacity_frames)
+        ),
+    );
+    line("head:", format!("{} ({} written)", s.head, spec.describe_frames(s.head)));
+    line(
+        "newest frame:",
+        if s.head > 0 { (s.head - 1).to_string() } else { "none (the ring is empty)".into() },
+    );
+    line("oldest frame:", i.oldest().to_string());
+    line("held:", spec.describe_frames(s.head - i.oldest()));
+    let writer = match (i.writer_alive, s.writer_pid) {
+        (true, 0) => "running".to_string(),
+        (true, pid) => format!("running (pid {pid})"),
+        (false, _) if s.retired => "none: this file was replaced by a new ring".to_string(),
+        (false, _) => "none".to_string(),
+    };
+    line("writer:", writer);
+    line("generation:", s.generation.to_string());
+    let f0 = if s.frame0_unix_ns > 0 {
+        format!("{} ({} unix ns)", layout::rfc3339_utc(s.frame0_unix_ns), s.frame0_unix_ns)
+    } else {
+        "unknown (no frame written yet)".into()
+    };
+    line("frame 0 time:", f0);
+    if s.head > 0 && s.last_write_mono_ns > 0 {
+        let ago = layout::monotonic_ns().saturating_sub(s.last_write_mono_ns);
+        line("last write:", format!("{:.3}s ago", ago as f64 / 1e9));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcm::PcmSpec;
+
+    #[test]
+    fn json_is_one_flat_line_with_nulls_for_the_unknown() {
+        let info = Info {
+            ring: "/dev/shm/a\"b".into(),
+            config: crate::ring::Config::new(PcmSpec::default(), 48_000),
+            snap: Snapshot {
+                head: 0,
+                generation: 1,
+                retired: false,
+                writer_pid: 42,
+                frame0_unix_ns: 0,
+                last_write_mono_ns: 0,
+            },
+            writer_alive: false,
+        };
+        let j = json(&info);
+        assert_eq!(j.lines().count(), 1);
+        assert!(j.starts_with("{\"ring\":\"/dev/shm/a\\\"b\",\"version\":1,\"format\":\"s16le\","), "{j}");
+        assert!(j.contains("\"newest_frame\":null,\"writer_alive\":false,\"writer_pid\":0,"), "{j}");
+        assert!(j.ends_with("\"frame0_unix_ns\":null,\"frame0_time\":null}\n"), "{j}");
+    }
+}

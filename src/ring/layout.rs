@@ -1,0 +1,391 @@
+//! The ring file's layout, version 1: a 4096-byte header of atomics, then the frame slots.
+//!
+//! Owns the byte offsets of every header field (fixed by `offset_of!` assertions below, and
+//! described for humans in `docs/ring-format.md`), the rule that sizes the physical ring
+//! ([`slot_frames_for`]), the validation of a mapped header ([`Config::from_header`]) and the
+//! futex and clock calls on the header's words. It does not open, lock or map files: the writer
+//! and reader modules do. Validation fails with a [`LayoutError`] that says which field differs.
+
+use crate::pcm::{PcmSpec, SampleFormat};
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The first 8 bytes of every ring file, read as a little-endian `u64`: the ASCII `VNYLRING`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"VNYLRING");
+
+/// The layout version this code reads and writes. Bumped whenever a field moves or changes
+/// meaning; readers refuse any other.
+pub const VERSION: u32 = 1;
+
+/// Bytes reserved for the header; frame slots start here (one 4 KiB page).
+pub const HEADER_BYTES: u64 = 4096;
+
+/// Header `flags` bit: the file was replaced at its path by a ring of another format or
+/// capacity; its readers must stop (a new tap opens the new file).
+pub const FLAG_RETIRED: u32 = 1;
+
+/// The header at offset 0 of the ring file, in the machine's byte order (little-endian on every
+/// machine vinyl supports). Every field is an atomic so the writer and any number of readers in
+/// other processes can use it through a shared mapping: the writer stores with `Release`, readers
+/// load with `Acquire`.
+///
+/// The fields up to `slot_frames` are written once, before `magic`, when the ring is created, and
+/// never change afterwards; the rest change while a writer runs.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Header {
+    /// [`MAGIC`]; written last when a ring is created, so a file whose magic is right is complete.
+    pub magic: AtomicU64,
+    /// [`VERSION`] of the layout.
+    pub version: AtomicU32,
+    /// Offset of the first frame slot in bytes: [`HEADER_BYTES`].
+    pub header_bytes: AtomicU32,
+    /// Sample format code: 1 = `s16le`, 2 = `s24_3le` (see [`format_code`]).
+    pub format: AtomicU32,
+    /// Frames per second, e.g. 48000.
+    pub rate: AtomicU32,
+    /// Interleaved channels per frame, e.g. 2.
+    pub channels: AtomicU32,
+    /// Bytes per frame (sample bytes × channels), e.g. 4.
+    pub frame_bytes: AtomicU32,
+    /// Frames of history the ring guarantees: the oldest readable frame is
+    /// `max(0, head - capacity_frames)`. E.g. 1,440,000 (30 s at 48 kHz).
+    pub capacity_frames: AtomicU64,
+    /// Frame slots in the file (≥ capacity): the slack beyond the capacity lets a reader that
+    /// starts at the oldest guaranteed frame copy it before the writer overwrites it.
+    pub slot_frames: AtomicU64,
+    /// Writer generation: 1 for the first writer of the file, +1 each time a new writer takes
+    /// over (frame numbering restarts at 0 then).
+    pub generation: AtomicU64,
+    /// Process id of the current (or last) writer, 0 once it finished cleanly.
+    pub writer_pid: AtomicU32,
+    /// Bit set: [`FLAG_RETIRED`].
+    pub flags: AtomicU32,
+    /// Frames written by this generation: the absolute number of the next frame. The newest
+    /// frame is `head - 1`. Stored with `Release` after the frames' bytes.
+    pub head: AtomicU64,
+    /// The end of the frames being written: set to `head + n` before the writer touches the
+    /// slots of `n` new frames. Any frame below `claim - slot_frames` may have been overwritten.
+    pub claim: AtomicU64,
+    /// Wall-clock time of frame 0 in nanoseconds since the Unix epoch (UTC), estimated when the
+    /// first frames arrive; 0 while no frame was written.
+    pub frame0_unix_ns: AtomicU64,
+    /// `CLOCK_MONOTONIC` time in nanoseconds of the last publication of `head` (for latency
+    /// measurement and "last write" displays).
+    pub last_write_mono_ns: AtomicU64,
+    /// Futex word: incremented after every publication of `head` and every generation change.
+    pub wake: AtomicU32,
+    /// Readers currently sleeping on `wake`; the writer calls `FUTEX_WAKE` only when it is not 0.
+    pub waiters: AtomicU32,
+}
+
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(Header, magic) == 0);
+    assert!(offset_of!(Header, version) == 8);
+    assert!(offset_of!(Header, header_bytes) == 12);
+    assert!(offset_of!(Header, format) == 16);
+    assert!(offset_of!(Header, rate) == 20);
+    assert!(offset_of!(Header, channels) == 24);
+    assert!(offset_of!(Header, frame_bytes) == 28);
+    assert!(offset_of!(Header, capacity_frames) == 32);
+    assert!(offset_of!(Header, slot_frames) == 40);
+    assert!(offset_of!(Header, generation) == 48);
+    assert!(offset_of!(Header, writer_pid) == 56);
+    assert!(offset_of!(Header, flags) == 60);
+    assert!(offset_of!(Header, head) == 64);
+    assert!(offset_of!(Header, claim) == 72);
+    assert!(offset_of!(Header, frame0_unix_ns) == 80);
+    assert!(offset_of!(Header, last_write_mono_ns) == 88);
+    assert!(offset_of!(Header, wake) == 96);
+    assert!(offset_of!(Header, waiters) == 100);
+    assert!(std::mem::size_of::<Header>() == 104);
+    assert!(std::mem::size_of::<Header>() as u64 <= HEADER_BYTES);
+};
+
+/// The code of a sample format in the header's `format` field.
+pub fn format_code(format: SampleFormat) -> u32 {
+    match format {
+        SampleFormat::S16Le => 1,
+        SampleFormat::S24_3Le => 2,
+    }
+}
+
+/// The sample format of a header code, if it is one this version knows.
+pub fn format_from_code(code: u32) -> Option<SampleFormat> {
+    match code {
+        1 => Some(SampleFormat::S16Le),
+        2 => Some(SampleFormat::S24_3Le),
+        _ => None,
+    }
+}
+
+/// Frame slots allocated for a guaranteed `capacity` at `rate`: the capacity plus a slack of
+/// 10 % of it, but at least 2 seconds. For 30 s that is 33 s; for 30 min, 33 min.
+///
+/// The slack is time a reader may spend between choosing its first frame and copying it (a
+/// `vinyl-rec` that read the head tens of ms before its tap started, a tap asked for the oldest
+/// guaranteed frame) without losing anything.
+pub fn slot_frames_for(capacity: u64, rate: u32) -> u64 {
+    capacity.saturating_add((capacity / 10).max(2 * rate as u64))
+}
+
+/// The immutable part of a ring's header, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Sample format, rate and channels of the frames.
+    pub spec: PcmSpec,
+    /// Guaranteed history in frames.
+    pub capacity_frames: u64,
+    /// Physical frame slots (capacity + slack).
+    pub slot_frames: u64,
+}
+
+impl Config {
+    /// The configuration of a new ring holding `capacity_frames` of `spec`.
+    pub fn new(spec: PcmSpec, capacity_frames: u64) -> Self {
+        Config { spec, capacity_frames, slot_frames: slot_frames_for(capacity_frames, spec.rate) }
+    }
+
+    /// Total file size in bytes: header plus slots.
+    pub fn file_bytes(&self) -> u64 {
+        HEADER_BYTES + self.slot_frames * self.spec.frame_bytes() as u64
+    }
+
+    /// Reads and checks the header of a mapped file of `file_len` bytes: magic, version, a known
+    /// format, sane rate/channels, consistent frame size and a file large enough for its slots.
+    pub fn from_header(h: &Header, file_len: u64) -> Result<Config, LayoutError> {
+        let magic = h.magic.load(Ordering::Acquire);
+        if magic != MAGIC {
+            return Err(LayoutError::NotARing { magic });
+        }
+        let version = h.version.load(Ordering::Acquire);
+        if version != VERSION {
+            return Err(LayoutError::Version { found: version });
+        }
+        let damaged = |what: String| Err(LayoutError::Damaged(what));
+        let header_bytes = h.header_bytes.load(Ordering::Acquire);
+        if header_bytes as u64 != HEADER_BYTES {
+            return damaged(format!("header size {header_bytes}, expected {HEADER_BYTES}"));
+        }
+        let code = h.format.load(Ordering::Acquire);
+        let Some(format) = format_from_code(code) else {
+            return damaged(format!("unknown sample format code {code}"));
+        };
+        let rate = h.rate.load(Ordering::Acquire);
+        let channels = h.channels.load(Ordering::Acquire);
+        if !(1..=768_000).contains(&rate) || !(1..=64).contains(&channels) {
+            return damaged(format!("{rate} Hz, {channels} channels"));
+        }
+        let spec = PcmSpec { rate, channels: channels as u16, format };
+        let frame_bytes = h.frame_bytes.load(Ordering::Acquire);
+        if frame_bytes as usize != spec.frame_bytes() {
+            return damaged(format!("{frame_bytes} bytes a frame for {spec}"));
+        }
+        let capacity_frames = h.capacity_frames.load(Ordering::Acquire);
+        let slot_frames = h.slot_frames.load(Ordering::Acquire);
+        if capacity_frames == 0 || slot_frames < capacity_frames {
+            return damaged(format!("capacity {capacity_frames} frames in {slot_frames} slots"));
+        }
+        let cfg = Config { spec, capacity_frames, slot_frames };
+        let need = slot_frames.checked_mul(frame_bytes as u64).and_then(|b| b.checked_add(HEADER_BYTES));
+        if need.is_none_or(|n| n > file_len) {
+            return damaged(format!("{slot_frames} slots need more than the file's {file_len} bytes"));
+        }
+        Ok(cfg)
+    }
+
+    /// Writes the immutable fields into a fresh header (not the magic: see [`publish_magic`]).
+    pub fn write_to(&self, h: &Header) {
+        h.version.store(VERSION, Ordering::Relaxed);
+        h.header_bytes.store(HEADER_BYTES as u32, Ordering::Relaxed);
+        h.format.store(format_code(self.spec.format), Ordering::Relaxed);
+        h.rate.store(self.spec.rate, Ordering::Relaxed);
+        h.channels.store(self.spec.channels as u32, Ordering::Relaxed);
+        h.frame_bytes.store(self.spec.frame_bytes() as u32, Ordering::Relaxed);
+        h.capacity_frames.store(self.capacity_frames, Ordering::Relaxed);
+        h.slot_frames.store(self.slot_frames, Ordering::Relaxed);
+    }
+
+    /// A human description: `s16le 48000 Hz 2 ch, capacity 30.000s (1440000 frames)`.
+    pub fn describe(&self) -> String {
+        format!("{}, capacity {}", self.spec, self.spec.describe_frames(self.capacity_frames))
+    }
+}
+
+/// Makes a fully written header visible: stores [`MAGIC`] with `Release`.
+pub fn publish_magic(h: &Header) {
+    h.magic.store(MAGIC, Ordering::Release);
+}
+
+/// Why a file is not a ring this code can use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutError {
+    /// The file is smaller than a header.
+    TooSmall {
+        /// The file's size in bytes.
+        len: u64,
+    },
+    /// The first 8 bytes are not [`MAGIC`].
+    NotARing {
+        /// What was found instead.
+        magic: u64,
+    },
+    /// A ring of another layout version.
+    Version {
+        /// The version found.
+        found: u32,
+    },
+    /// Magic and version are right but a field is impossible.
+    Damaged(String),
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutError::TooSmall { len } => {
+                write!(f, "not a vinyl ring: {len} bytes, smaller than the {HEADER_BYTES}-byte ring header")
+            }
+            LayoutError::NotARing { magic } => {
+                let bytes = magic.to_le_bytes();
+                let shown: String =
+                    bytes.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
+                write!(f, "not a vinyl ring: it starts with \"{shown}\", not \"VNYLRING\"")
+            }
+            LayoutError::Version { found } => write!(
+                f,
+                "ring layout version {found}, but this vinyl-preroll reads version {VERSION} \
+                 (use tools of the same release, or remove the ring when no writer runs)"
+            ),
+            LayoutError::Damaged(what) => write!(f, "damaged ring header: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+/// Sleeps until the futex word `word` no longer holds `expected`, a wake-up arrives, a signal
+/// arrives or `timeout` passes, whichever comes first. The word is shared between processes (no
+/// `FUTEX_PRIVATE_FLAG`). Returns without error in every one of those cases; the caller re-checks
+/// what it waits for.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a valid, aligned u32 in a shared mapping that outlives the call; the
+    // kernel only reads it. EAGAIN (value changed), EINTR and ETIMEDOUT are all normal returns.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes every process sleeping on the futex word `word`.
+pub fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: as in `futex_wait`; FUTEX_WAKE does not touch the word's memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds: comparable between processes on one machine.
+pub fn monotonic_ns() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64,
+        Err(_) => 0,
+    }
+}
+
+/// The wall-clock time now, in nanoseconds since the Unix epoch.
+pub fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Formats a Unix time in nanoseconds as RFC 3339 UTC with milliseconds:
+/// `2026-11-24T09:00:00.123Z`.
+pub fn rfc3339_utc(unix_ns: u64) -> String {
+    let ms_total = unix_ns / 1_000_000;
+    let (secs, ms) = (ms_total / 1000, ms_total % 1000);
+    let (days, sod) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_is_ten_percent_but_at_least_two_seconds() {
+        assert_eq!(slot_frames_for(1_440_000, 48_000), 1_440_000 + 144_000);
+        assert_eq!(slot_frames_for(48_000, 48_000), 48_000 + 96_000);
+        assert_eq!(slot_frames_for(86_400_000, 48_000), 86_400_000 + 8_640_000);
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(1_795_510_800_123_456_789), "2026-11-24T09:00:00.123Z");
+    }
+
+    fn header_in(buf: &mut [u64]) -> &Header {
+        // SAFETY: the buffer is 8-byte aligned and at least as large as a header; atomics have
+        // the same layout as the integers.
+        unsafe { &*(buf.as_mut_ptr() as *const Header) }
+    }
+
+    #[test]
+    fn header_round_trips_and_each_bad_field_is_named() {
+        let mut buf = vec![0u64; HEADER_BYTES as usize / 8];
+        let h = header_in(&mut buf);
+        let cfg = Config::new(PcmSpec::default(), 48_000);
+        let len = cfg.file_bytes();
+        assert!(matches!(Config::from_header(h, len), Err(LayoutError::NotARing { magic: 0 })));
+        cfg.write_to(h);
+        publish_magic(h);
+        assert_eq!(Config::from_header(h, len), Ok(cfg));
+        assert!(matches!(Config::from_header(h, len - 1), Err(LayoutError::Damaged(_))));
+        h.format.store(9, Ordering::Relaxed);
+        assert!(Config::from_header(h, len).unwrap_err().to_string().contains("format code 9"));
+        h.format.store(1, Ordering::Relaxed);
+        h.version.store(2, Ordering::Relaxed);
+        let err = Config::from_header(h, len).unwrap_err().to_string();
+        assert!(err.contains("version 2") && err.contains("version 1"), "{err}");
+    }
+
+    #[test]
+    fn not_a_ring_shows_what_it_found() {
+        let e = LayoutError::NotARing { magic: u64::from_le_bytes(*b"RIFF\x01\x02ab") };
+        assert_eq!(e.to_string(), "not a vinyl ring: it starts with \"RIFF..ab\", not \"VNYLRING\"");
+    }
+}

@@ -1,0 +1,888 @@
+//! End-to-end tests of `vinyl-mp3-icecast`: the built binary against a real icecast2 started by
+//! each test on 127.0.0.1 (see `common::icecast`), real `mpg123` decoding, real pipes and FIFOs;
+//! plus scripted fake servers for the faults icecast2 cannot produce on demand (dropping a
+//! connection, refusing PUT, taking no data).
+
+mod common;
+
+use common::icecast::Icecast;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use vinyl::mp3::FrameHeader;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vinyl-mp3-icecast");
+const RATE: u32 = 48_000;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Music-like s16le PCM: a few detuned partials, slow amplitude movement and a little noise,
+/// `channels` interleaved, starting at absolute frame `start` (so consecutive calls join up).
+fn music(rate: u32, channels: u16, start: u64, frames: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity((frames * channels as u64 * 2) as usize);
+    let mut seed = 0x1234_5678u32.wrapping_add(start as u32);
+    for i in start..start + frames {
+        let t = i as f64 / rate as f64;
+        let env = 0.6 + 0.4 * (t * 0.7).sin();
+        let base = (t * 220.0 * std::f64::consts::TAU).sin() * 0.30
+            + (t * 331.0 * std::f64::consts::TAU).sin() * 0.15
+            + (t * 443.5 * std::f64::consts::TAU).sin() * 0.10
+            + (t * 1870.0 * std::f64::consts::TAU).sin() * 0.03;
+        for c in 0..channels {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = ((seed >> 16) as f64 / 65536.0 - 0.5) * 0.02;
+            let v = (base * env * (1.0 - 0.2 * c as f64) + noise) * 32767.0 * 0.8;
+            out.extend_from_slice(&(v as i16).to_le_bytes());
+        }
+    }
+    out
+}
+
+/// A running `vinyl-mp3-icecast` whose stderr is collected as it arrives.
+struct Tool {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    what: String,
+}
+
+impl Tool {
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Tool {
+        Tool::spawn_with(args, env, Stdio::null())
+    }
+
+    fn spawn_with(args: &[&str], env: &[(&str, &str)], stdout: Stdio) -> Tool {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env_remove("VINYL_ICECAST_PASSWORD").env_remove("NOTIFY_SOCKET");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let what = common::describe(&cmd);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Tool { child, stderr, what }
+    }
+
+    fn stdin(&mut self) -> ChildStdin {
+        self.child.stdin.take().expect("stdin already taken")
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle`; panics with the command and stderr otherwise.
+    fn wait_log(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        while !self.stderr().contains(needle) {
+            assert!(
+                start.elapsed() < timeout,
+                "{}\nno {needle:?} in stderr after {timeout:?}:\n{}",
+                self.what,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        common::signal(&self.child, sig);
+    }
+
+    /// Waits for the exit within `deadline` (kills and panics after it); returns status and stderr.
+    fn finish(mut self, deadline: Duration) -> (ExitStatus, String) {
+        drop(self.child.stdin.take());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{}\nstill running after {deadline:?}\nstderr:\n{}", self.what, self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // The stderr thread ends at EOF, right after the exit.
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(2) && Arc::strong_count(&self.stderr) > 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let err = self.stderr();
+        (status, format!("{}\nstatus: {status}\nstderr:\n{err}", self.what))
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes music to `stdin` in 50 ms blocks at about real time (a capture's pace) until `stop`;
+/// returns the pipe and the frames written so the test can go on writing.
+fn paced_writer(mut stdin: ChildStdin, start: u64, stop: Arc<AtomicBool>) -> JoinHandle<(ChildStdin, u64)> {
+    std::thread::spawn(move || {
+        let block = RATE as u64 / 20;
+        let t0 = Instant::now();
+        let mut n = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            if stdin.write_all(&music(RATE, 2, start + n, block)).is_err() {
+                break;
+            }
+            n += block;
+            let due = Duration::from_millis(n * 1000 / RATE as u64);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        (stdin, n)
+    })
+}
+
+/// Writes `seconds` of music as fast as the pipe takes it, under a deadline: the proof that
+/// the reader never stops reading. Returns the pipe and the frames written.
+fn burst(mut stdin: ChildStdin, start: u64, seconds: u64) -> (ChildStdin, u64) {
+    let frames = seconds * RATE as u64;
+    common::with_deadline(Duration::from_secs(60), move || {
+        let data = music(RATE, 2, start, frames);
+        for block in data.chunks(65536) {
+            stdin.write_all(block).expect("write to the tool's stdin");
+        }
+        (stdin, frames)
+    })
+}
+
+/// Decodes MP3 bytes with mpg123 and returns (rate, channels, samples per channel).
+fn decode(mp3: &[u8], dir: &Path, name: &str) -> (u32, u16, u64) {
+    let src = dir.join(format!("{name}.mp3"));
+    let wav = dir.join(format!("{name}.wav"));
+    std::fs::write(&src, mp3).unwrap();
+    decode_file(&src, &wav)
+}
+
+fn decode_file(src: &Path, wav: &Path) -> (u32, u16, u64) {
+    let mut cmd = Command::new("mpg123");
+    cmd.arg("-q").arg("-w").arg(wav).arg(src);
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    common::assert_success(&what, &out);
+    let r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{what}: {}: {e}", wav.display()));
+    let spec = r.spec();
+    (spec.sample_rate, spec.channels, r.duration() as u64)
+}
+
+/// Every frame of `data` from the first byte is a valid MP3 frame header followed by its body
+/// (the last one may be cut short by the reader): the stream started on a frame boundary.
+fn assert_whole_frames(data: &[u8], what: &str) -> usize {
+    let mut pos = 0;
+    let mut frames = 0;
+    while pos + 4 <= data.len() {
+        let h = FrameHeader::parse(&data[pos..])
+            .unwrap_or_else(|| panic!("{what}: no MP3 frame header at byte {pos} (frame {frames})"));
+        pos += h.len;
+        frames += 1;
+    }
+    assert!(frames > 0, "{what}: no MP3 frames");
+    frames
+}
+
+fn assert_no_password(text: &str, password: &str) {
+    assert!(!text.contains(password), "the password appears in the output:\n{text}");
+}
+
+/// The number after `key` in `text` (`"discarded 12345 frames"` → `discarded `).
+fn number_after(text: &str, key: &str) -> u64 {
+    let at = text.rfind(key).unwrap_or_else(|| panic!("no {key:?} in:\n{text}")) + key.len();
+    text[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+}
+
+fn pw_arg(ice: &Icecast) -> String {
+    ice.password_file().display().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real icecast2
+
+#[test]
+fn listener_decodes_stream_and_status_shows_ice_headers() {
+    let ice = Icecast::start();
+    let url = ice.url("/live.mp3");
+    let pw = pw_arg(&ice);
+    let mut tool = Tool::spawn(
+        &[
+            "--url",
+            &url,
+            "--password-file",
+            &pw,
+            "--name",
+            "Living room turntable",
+            "--description",
+            "Records, live",
+            "--genre",
+            "Jazz",
+            "--homepage",
+            "http://example.org/vinyl",
+        ],
+        &[],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let src = ice.wait_for_mount("/live.mp3", Duration::from_secs(20));
+    assert_eq!(src["server_name"], "Living room turntable", "{src}");
+    assert_eq!(src["server_description"], "Records, live");
+    assert_eq!(src["genre"], "Jazz");
+    assert_eq!(src["server_url"], "http://example.org/vinyl");
+    assert_eq!(src["server_type"], "audio/mpeg");
+    assert_eq!(src["bitrate"], 320);
+    let info = src["audio_info"].as_str().unwrap();
+    for want in ["ice-samplerate=48000", "ice-channels=2", "ice-bitrate=320"] {
+        assert!(info.contains(want), "{info}");
+    }
+    let mp3 = ice.listen("/live.mp3", 48 * 1024, Duration::from_secs(20));
+    assert_eq!(mp3.len(), 48 * 1024);
+    let (rate, channels, samples) = decode(&mp3, ice.dir(), "listener");
+    assert_eq!((rate, channels), (48_000, 2));
+    assert!(samples > 48_000, "only {samples} samples decoded from 48 KiB at 320 kbit/s");
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    assert!(report.contains("streaming (PUT)"), "{report}");
+    assert_no_password(&report, ice.source_password());
+}
+
+#[test]
+fn mono_44k1_stream_decodes_at_its_rate_and_channels() {
+    let ice = Icecast::start();
+    let url = ice.url("/mono");
+    let pw = pw_arg(&ice);
+    let mut tool = Tool::spawn(
+        &["--url", &url, "--password-file", &pw, "--rate", "44100", "--channels", "1", "--bitrate", "128"],
+        &[],
+    );
+    let mut stdin = tool.stdin();
+    let feeder = std::thread::spawn(move || {
+        // 44.1 kHz mono at about real time.
+        for i in 0..400u64 {
+            if stdin.write_all(&music(44_100, 1, i * 4410, 4410)).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let src = ice.wait_for_mount("/mono", Duration::from_secs(20));
+    assert!(src["audio_info"].as_str().unwrap().contains("ice-samplerate=44100;ice-channels=1"), "{src}");
+    let mp3 = ice.listen("/mono", 24 * 1024, Duration::from_secs(20));
+    let (rate, channels, samples) = decode(&mp3, ice.dir(), "mono");
+    assert_eq!((rate, channels), (44_100, 1));
+    assert!(samples > 44_100, "{samples}");
+    tool.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    drop(feeder);
+}
+
+#[test]
+fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
+    let mut ice = Icecast::start();
+    let url = ice.url("/live");
+    let pw = pw_arg(&ice);
+    let mut tool = Tool::spawn(&["--url", &url, "--password-file", &pw, "--name", "restart"], &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    ice.wait_for_mount("/live", Duration::from_secs(20));
+    tool.wait_log("streaming (PUT)", Duration::from_secs(10));
+    let before = ice.listen("/live", 32 * 1024, Duration::from_secs(20));
+    assert_eq!(decode(&before, ice.dir(), "before").0, 48_000);
+
+    // Server down: the tool notices, and its input keeps flowing.
+    ice.kill();
+    tool.wait_log("connection lost", Duration::from_secs(20));
+    stop.store(true, Ordering::SeqCst);
+    let (stdin, paced1) = writer.join().unwrap();
+    // 20 s of audio as fast as possible: 3.84 MB, sixty times a pipe buffer. If the tool stopped
+    // reading while disconnected, this would block and miss the deadline.
+    let (stdin, burst_frames) = burst(stdin, paced1, 20);
+
+    // Back up: the source returns within 3 s of the server accepting connections (retry
+    // delays are capped at 2 s), and a new listener gets decodable audio.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(stdin, paced1 + burst_frames, stop.clone());
+    ice.restart();
+    let up = Instant::now();
+    ice.wait_for_mount("/live", Duration::from_secs(3));
+    eprintln!("source back on the mount {:?} after the server accepted connections", up.elapsed());
+    let after = ice.listen("/live", 32 * 1024, Duration::from_secs(20));
+    let (rate, channels, samples) = decode(&after, ice.dir(), "after");
+    assert_eq!((rate, channels), (48_000, 2));
+    assert!(samples > 0);
+
+    stop.store(true, Ordering::SeqCst);
+    let (stdin, paced2) = writer.join().unwrap();
+    drop(stdin);
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    eprintln!("{report}");
+    assert!(status.success(), "{report}");
+    // Every byte written was read, and what came while disconnected was discarded and counted.
+    let written = paced1 + burst_frames + paced2;
+    assert_eq!(number_after(&report, "done: "), written, "{report}");
+    assert!(number_after(&report, "discarded ") >= burst_frames, "{report}");
+    assert!(report.contains("of audio discarded while disconnected"), "{report}");
+    // Each state change is logged once, not once per retry.
+    assert_eq!(report.matches("connection refused").count(), 1, "{report}");
+    assert_no_password(&report, ice.source_password());
+}
+
+#[test]
+fn wrong_password_exits_1_naming_401_and_the_mount_not_the_password() {
+    let ice = Icecast::start();
+    let bad = ice.dir().join("bad-password");
+    let wrong = format!("{}-wrong", ice.source_password());
+    std::fs::write(&bad, &wrong).unwrap();
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let url = ice.url("/secret");
+    let mut tool = Tool::spawn(&["--url", &url, "--password-file", bad.to_str().unwrap()], &[]);
+    // stdin stays open and silent: the tool must end by itself.
+    let stdin = tool.stdin();
+    let (status, report) = tool.finish(Duration::from_secs(15));
+    drop(stdin);
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert!(report.contains("401") && report.contains("/secret"), "{report}");
+    assert_no_password(&report, &wrong);
+    assert_no_password(&report, ice.source_password());
+}
+
+#[test]
+fn password_from_environment_is_neither_in_cmdline_nor_output() {
+    let ice = Icecast::start();
+    let url = ice.url("/env");
+    let password = ice.source_password().to_string();
+    let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", &password)]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    ice.wait_for_mount("/env", Duration::from_secs(20));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", tool.child.id())).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("/env"), "{cmdline}");
+    assert_no_password(&cmdline, &password);
+    tool.signal(nix::sys::signal::Signal::SIGUSR1);
+    tool.wait_log("so far:", Duration::from_secs(10));
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    assert_no_password(&report, &password);
+}
+
+#[test]
+fn metadata_lines_become_the_title() {
+    let ice = Icecast::start();
+    let url = ice.url("/titled");
+    let pw = pw_arg(&ice);
+    let fifo = ice.dir().join("title.fifo");
+    let mut tool =
+        Tool::spawn(&["--url", &url, "--password-file", &pw, "--metadata-fifo", fifo.to_str().unwrap()], &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    ice.wait_for_mount("/titled", Duration::from_secs(20));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&fifo).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // The tool holds the FIFO open, so opening it for writing does not block.
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all("Ørsted: Café Olé\n".as_bytes()).unwrap();
+    drop(w);
+    ice.wait_for_mount_where("/titled", "the first title", Duration::from_secs(20), |m| {
+        m["title"] == "Ørsted: Café Olé"
+    });
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(b"Side B - Track 2\n").unwrap();
+    drop(w);
+    ice.wait_for_mount_where("/titled", "the second title", Duration::from_secs(20), |m| {
+        m["title"] == "Side B - Track 2"
+    });
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    assert_no_password(&report, ice.source_password());
+}
+
+#[test]
+fn a_taken_mount_is_retried_and_taken_over_when_free() {
+    let ice = Icecast::start();
+    let url = ice.url("/shared");
+    let pw = pw_arg(&ice);
+    let mut first = Tool::spawn(&["--url", &url, "--password-file", &pw, "--name", "first"], &[]);
+    let stop1 = Arc::new(AtomicBool::new(false));
+    let w1 = paced_writer(first.stdin(), 0, stop1.clone());
+    ice.wait_for_mount_where("/shared", "the first source", Duration::from_secs(20), |m| {
+        m["server_name"] == "first"
+    });
+
+    let mut second = Tool::spawn(&["--url", &url, "--password-file", &pw, "--name", "second"], &[]);
+    let stop2 = Arc::new(AtomicBool::new(false));
+    let w2 = paced_writer(second.stdin(), 0, stop2.clone());
+    second.wait_log("403", Duration::from_secs(20));
+    assert_eq!(ice.mount("/shared").unwrap()["server_name"], "first");
+
+    first.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, report1) = first.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report1}");
+    stop1.store(true, Ordering::SeqCst);
+    drop(w1.join().unwrap());
+    ice.wait_for_mount_where("/shared", "the second source", Duration::from_secs(30), |m| {
+        m["server_name"] == "second"
+    });
+    second.wait_log("streaming (PUT)", Duration::from_secs(10));
+
+    stop2.store(true, Ordering::SeqCst);
+    drop(w2.join().unwrap());
+    let (status, report2) = second.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report2}");
+    assert_eq!(report2.matches("403").count(), 1, "the busy mount is logged once:\n{report2}");
+    assert_no_password(&report2, ice.source_password());
+}
+
+#[test]
+fn sigterm_while_streaming_flushes_closes_and_exits_0() {
+    let ice = Icecast::start();
+    let url = ice.url("/term");
+    let pw = pw_arg(&ice);
+    let mut tool = Tool::spawn(&["--url", &url, "--password-file", &pw], &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    ice.wait_for_mount("/term", Duration::from_secs(20));
+    tool.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    assert!(status.success(), "{report}");
+    assert!(report.contains("SIGTERM: stopped after flushing"), "{report}");
+    // Everything encoded was sent: nothing discarded, nothing dropped.
+    assert_eq!(number_after(&report, "discarded "), 0, "{report}");
+    assert_eq!(number_after(&report, "dropped "), 0, "{report}");
+    ice.wait_until_mount_gone("/term", Duration::from_secs(20));
+}
+
+// ---------------------------------------------------------------------------------------------
+// --output
+
+/// Runs the tool over `pcm` to a file and returns (report, decoded rate, channels, samples).
+fn encode_to_file(args: &[&str], pcm: Vec<u8>, dir: &Path) -> (String, u32, u16, u64) {
+    let out = dir.join("out.mp3");
+    let mut all = vec!["--output", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let mut tool = Tool::spawn(&all, &[]);
+    let mut stdin = tool.stdin();
+    common::with_deadline(Duration::from_secs(60), move || stdin.write_all(&pcm).unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(60));
+    assert!(status.success(), "{report}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_whole_frames(&bytes, "output file");
+    let (rate, ch, samples) = decode_file(&out, &dir.join("out.wav"));
+    (report, rate, ch, samples)
+}
+
+/// The documented timing: decoded = 576 (LAME's encoder delay) + input + padding, where LAME
+/// pads to whole 1152-sample frames and adds one more frame when that padding would be under
+/// 576 samples (lame.c, lame_encode_flush), so 576 <= padding < 576 + 1152 at MPEG-1 rates.
+/// The tool reports both numbers.
+fn assert_documented_length(report: &str, input: u64, decoded: u64) {
+    assert_eq!(number_after(report, "done: "), input, "{report}");
+    let delay = number_after(report, "= ");
+    let padding = number_after(report, &format!("delay + {input} + "));
+    assert_eq!(delay, 576, "{report}");
+    assert!((576..576 + 1152).contains(&padding), "padding {padding}: {report}");
+    assert_eq!(decoded, delay + input + padding, "{report}");
+}
+
+#[test]
+fn output_file_decodes_to_the_input_length_plus_documented_delay_and_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 3 * RATE as u64 + 1234;
+    let (report, rate, ch, decoded) = encode_to_file(&[], music(RATE, 2, 0, frames), dir.path());
+    assert_eq!((rate, ch), (48_000, 2));
+    assert_documented_length(&report, frames, decoded);
+}
+
+#[test]
+fn output_mono_44k1_and_24_bit_keep_their_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 2 * 44_100 + 17;
+    // 24-bit packed: widen the 16-bit music.
+    let pcm16 = music(44_100, 1, 0, frames);
+    let pcm24: Vec<u8> = pcm16.chunks(2).flat_map(|s| [0, s[0], s[1]]).collect();
+    let (report, rate, ch, decoded) = encode_to_file(
+        &["--rate", "44100", "--channels", "1", "--format", "s24_3le", "--vbr", "2"],
+        pcm24,
+        dir.path(),
+    );
+    assert_eq!((rate, ch), (44_100, 1));
+    assert_documented_length(&report, frames, decoded);
+}
+
+#[test]
+fn output_to_stdout_is_a_decodable_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = RATE as u64 + 100;
+    let mut tool = Tool::spawn_with(&["--output", "-"], &[], Stdio::piped());
+    let mut out = tool.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut stdin = tool.stdin();
+    let pcm = music(RATE, 2, 0, frames);
+    common::with_deadline(Duration::from_secs(60), move || stdin.write_all(&pcm).unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(60));
+    assert!(status.success(), "{report}");
+    let mp3 = reader.join().unwrap();
+    assert_whole_frames(&mp3, "stdout");
+    let (_, _, decoded) = decode(&mp3, dir.path(), "stdout");
+    assert_documented_length(&report, frames, decoded);
+}
+
+#[test]
+fn sigint_on_output_flushes_everything_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("term.mp3");
+    let mut tool = Tool::spawn(&["--output", out.to_str().unwrap()], &[]);
+    let mut stdin = tool.stdin();
+    let written = 2 * RATE as u64;
+    let pcm = music(RATE, 2, 0, written);
+    let stdin = common::with_deadline(Duration::from_secs(60), move || {
+        stdin.write_all(&pcm).unwrap();
+        stdin
+    });
+    tool.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    drop(stdin);
+    assert!(report.contains("SIGINT: stopped after flushing"), "{report}");
+    assert!(status.success(), "{report}");
+    // It read what the pipe gave it before the signal (at most a pipe buffer short of all)…
+    let read = number_after(&report, "done: ");
+    assert!(read <= written && read + 65536 / 4 >= written, "read {read} of {written}: {report}");
+    // …and the file holds all of that, flushed.
+    let (_, _, decoded) = decode_file(&out, &dir.path().join("term.wav"));
+    assert_documented_length(&report, read, decoded);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage errors
+
+#[test]
+fn usage_errors_exit_2_and_never_echo_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwf = dir.path().join("pw");
+    std::fs::write(&pwf, "pw-file-secret\n").unwrap();
+    let pwf = pwf.to_str().unwrap();
+    for (args, env, want) in [
+        (
+            vec!["--url", "http://source:hunter2@127.0.0.1:8000/live", "--password-file", pwf],
+            vec![],
+            "credentials",
+        ),
+        (vec!["--url", "http://127.0.0.1:8000/live"], vec![], "no password"),
+        (vec!["--url", "http://127.0.0.1:8000/live"], vec![("VINYL_ICECAST_PASSWORD", "")], "empty"),
+        (
+            vec!["--url", "http://127.0.0.1:8000/live", "--password-file", pwf, "--channels", "3"],
+            vec![],
+            "1 or 2 channels",
+        ),
+        (vec!["--url", "http://127.0.0.1:8000/", "--password-file", pwf], vec![], "no mount"),
+        (vec!["--output", "-", "--bitrate", "333"], vec![], "not an MP3 bitrate"),
+        (vec!["--output", "-", "--rate", "22050"], vec![], "at 22050 Hz"),
+        (vec!["--url", "http://h/l", "--password-file", pwf, "--name", "a\nb"], vec![], "--name"),
+        (vec!["--output", "-", "--metadata-fifo", "/nonexistent/t"], vec![], "--url"),
+    ] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(&args).env_remove("VINYL_ICECAST_PASSWORD").stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let what = common::describe(&cmd);
+        let out = common::run(&mut cmd, Duration::from_secs(20));
+        common::assert_status(&what, &out, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{what}: {err}");
+        assert_no_password(&err, "hunter2");
+        assert_no_password(&err, "pw-file-secret");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scripted fake servers (faults icecast2 cannot produce on demand)
+
+/// One source connection as the fake server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    head: String,
+    body: Vec<u8>,
+}
+
+/// Reads a request head; returns it and whatever body bytes came with it.
+fn read_request(s: &mut TcpStream) -> (String, Vec<u8>) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = all.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&all[..end]).into_owned();
+            return (head, all[end + 4..].to_vec());
+        }
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return (String::from_utf8_lossy(&all).into_owned(), Vec::new());
+        }
+        all.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Reads until `want` body bytes have arrived (or the peer stops).
+fn read_body(s: &mut TcpStream, mut body: Vec<u8>, want: usize) -> Vec<u8> {
+    let mut buf = [0u8; 8192];
+    while body.len() < want {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    body
+}
+
+/// A server on port 0 that runs `script` for each connection and records what it saw.
+fn fake_server(
+    script: impl Fn(usize, TcpStream, &Mutex<Vec<Seen>>) + Send + 'static,
+) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for (i, conn) in listener.incoming().enumerate() {
+            let Ok(conn) = conn else { break };
+            script(i, conn, &s2);
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn fake_server_dropping_connections_gets_reconnects_that_start_on_frame_boundaries() {
+    // Each connection: answer (100 Continue + 200, or a direct 200, alternately), take 20 KB,
+    // hang up.
+    let (port, seen) = fake_server(|i, mut s, seen| {
+        let (head, body) = read_request(&mut s);
+        let answer: &[u8] = if i % 2 == 0 {
+            b"HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\nHTTP/1.0 200 OK\r\n\r\n"
+        } else {
+            b"HTTP/1.0 200 OK\r\n\r\n"
+        };
+        let _ = s.write_all(answer);
+        let body = read_body(&mut s, body, 20_000);
+        seen.lock().unwrap().push(Seen { head, body });
+    });
+    let url = format!("http://127.0.0.1:{port}/live");
+    let mut tool = Tool::spawn(
+        &["--url", &url, "--name", "fake", "--genre", "Test"],
+        &[("VINYL_ICECAST_PASSWORD", "fake-secret")],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    common::wait_until("four source connections", Duration::from_secs(60), || {
+        seen.lock().unwrap().len() >= 4
+    });
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    let auth = format!("Authorization: Basic {}", common::icecast::base64(b"source:fake-secret"));
+    for (i, c) in seen.lock().unwrap().iter().take(4).enumerate() {
+        assert!(c.head.starts_with("PUT /live HTTP/1.1\r\n"), "connection {i}: {}", c.head);
+        for h in [
+            &auth as &str,
+            "Content-Type: audio/mpeg",
+            "Expect: 100-continue",
+            "ice-name: fake",
+            "ice-genre: Test",
+        ] {
+            assert!(c.head.contains(h), "connection {i}: no {h:?} in\n{}", c.head);
+        }
+        assert!(!c.head.to_ascii_lowercase().contains("transfer-encoding"), "{}", c.head);
+        assert!(c.body.len() >= 20_000, "connection {i}: only {} bytes", c.body.len());
+        assert_whole_frames(&c.body, &format!("connection {i}"));
+    }
+    assert!(report.matches("connection lost").count() >= 3, "{report}");
+    assert_no_password(&report, "fake-secret");
+}
+
+#[test]
+fn fake_server_refusing_put_gets_the_legacy_source_method() {
+    let (port, seen) = fake_server(|_, mut s, seen| {
+        let (head, body) = read_request(&mut s);
+        if head.starts_with("PUT ") {
+            let _ = s.write_all(b"HTTP/1.0 405 Method Not Allowed\r\n\r\n");
+            seen.lock().unwrap().push(Seen { head, body: Vec::new() });
+            return;
+        }
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+        let body = read_body(&mut s, body, 10_000);
+        seen.lock().unwrap().push(Seen { head, body });
+    });
+    let url = format!("http://127.0.0.1:{port}/old");
+    let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", "old-secret")]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    common::wait_until("a SOURCE stream", Duration::from_secs(30), || {
+        seen.lock().unwrap().iter().any(|c| c.head.starts_with("SOURCE ") && c.body.len() >= 10_000)
+    });
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    let seen = seen.lock().unwrap();
+    assert!(seen[0].head.starts_with("PUT /old HTTP/1.1"), "{}", seen[0].head);
+    assert!(seen[1].head.starts_with("SOURCE /old HTTP/1.0\r\n"), "{}", seen[1].head);
+    assert!(!seen[1].head.contains("Expect:"), "{}", seen[1].head);
+    assert!(seen[1].head.contains(&common::icecast::base64(b"source:old-secret")));
+    assert_whole_frames(&seen[1].body, "SOURCE body");
+    assert!(report.contains("405") && report.contains("legacy SOURCE"), "{report}");
+    assert_no_password(&report, "old-secret");
+}
+
+#[test]
+fn a_server_that_takes_no_data_never_blocks_the_writer() {
+    // Accepts the source, then never reads: the socket buffers fill and writes time out.
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let h2 = held.clone();
+    let (port, seen) = fake_server(move |_, mut s, seen| {
+        let (head, _) = read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+        seen.lock().unwrap().push(Seen { head, body: Vec::new() });
+        h2.lock().unwrap().push(s);
+    });
+    let url = format!("http://127.0.0.1:{port}/stall");
+    let mut tool =
+        Tool::spawn(&["--url", &url, "--timeout", "1s", "--queue", "1s"], &[("VINYL_ICECAST_PASSWORD", "x")]);
+    common::wait_until("a connection", Duration::from_secs(20), || !seen.lock().unwrap().is_empty());
+    tool.wait_log("streaming (PUT)", Duration::from_secs(10));
+    // 20 s of audio, 3.84 MB, as fast as possible, while nothing is read on the other side.
+    let (stdin, frames) = burst(tool.stdin(), 0, 20);
+    drop(stdin);
+    let (status, report) = tool.finish(Duration::from_secs(30));
+    assert!(status.success(), "{report}");
+    assert_eq!(number_after(&report, "done: "), frames, "{report}");
+    let lost = number_after(&report, "discarded ") + number_after(&report, "dropped ");
+    assert!(lost > 10 * RATE as u64, "most of the burst cannot have been sent: {report}");
+    assert!(report.contains("dropping whole MP3 frames") || report.contains("took no data"), "{report}");
+    drop(held);
+}
+
+#[test]
+fn systemd_ready_comes_with_the_first_connection() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    // A port where nothing listens yet.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/sd");
+    let mut tool = Tool::spawn(
+        &["--url", &url],
+        &[
+            ("VINYL_ICECAST_PASSWORD", "x"),
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let mut got: Vec<String> = Vec::new();
+    let recv_until = |got: &mut Vec<String>, what: &str, cond: &dyn Fn(&[String]) -> bool| {
+        let start = Instant::now();
+        let mut buf = [0u8; 512];
+        while !cond(got) {
+            assert!(start.elapsed() < Duration::from_secs(30), "no {what}; got {got:?}");
+            if let Ok(n) = sock.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    };
+    recv_until(&mut got, "a disconnected STATUS", &|g| {
+        g.iter().any(|m| m.starts_with("STATUS=disconnected"))
+    });
+    assert!(!got.iter().any(|m| m == "READY=1"), "READY before any connection: {got:?}");
+    // Now a server appears on that port.
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut s in listener.incoming().flatten() {
+            let _ = read_request(&mut s);
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+            let mut sink = s.try_clone().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut sink, &mut std::io::sink()));
+            held.push(s);
+        }
+    });
+    recv_until(&mut got, "READY and a streaming STATUS", &|g| {
+        g.iter().any(|m| m == "READY=1") && g.iter().any(|m| m.starts_with("STATUS=streaming to"))
+    });
+    recv_until(&mut got, "WATCHDOG", &|g| g.iter().any(|m| m == "WATCHDOG=1"));
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+}
+
+#[test]
+fn a_server_refusing_both_methods_is_retried_and_logged_once() {
+    let (port, seen) = fake_server(|_, mut s, seen| {
+        let (head, _) = read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.0 404 File Not Found\r\nContent-Type: text/html\r\n\r\n<html>x</html>");
+        seen.lock().unwrap().push(Seen { head, body: Vec::new() });
+    });
+    let url = format!("http://127.0.0.1:{port}/nowhere");
+    let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", "x")]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    common::wait_until("three rounds of PUT and SOURCE", Duration::from_secs(60), || {
+        seen.lock().unwrap().len() >= 6
+    });
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    let seen = seen.lock().unwrap();
+    let methods: Vec<&str> = seen.iter().take(6).map(|c| c.head.split(' ').next().unwrap()).collect();
+    assert_eq!(methods, ["PUT", "SOURCE", "PUT", "SOURCE", "PUT", "SOURCE"]);
+    assert_eq!(report.matches("trying the legacy SOURCE method").count(), 1, "{report}");
+    assert_eq!(report.matches("does not accept SOURCE").count(), 1, "{report}");
+}
