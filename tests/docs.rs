@@ -51,7 +51,10 @@ fn man_name(cmd: &clap::Command) -> String {
 /// then the command's `after_help` turned into real sections (see [`after_help_sections`]), the
 /// VERSION and a SEE ALSO section.
 fn render_page(cmd: &clap::Command) -> Vec<u8> {
-    let man = clap_mangen::Man::new(cmd.clone()).date(vinyl::docs::MAN_DATE).manual(vinyl::docs::MANUAL);
+    let man = clap_mangen::Man::new(cmd.clone())
+        .date(vinyl::docs::MAN_DATE)
+        .manual(vinyl::docs::MANUAL)
+        .source(format!("vinyl {}", env!("CARGO_PKG_VERSION")));
     let mut page = Vec::new();
     man.render_title(&mut page).unwrap();
     man.render_name_section(&mut page).unwrap();

@@ -1,6 +1,64 @@
-complete -c vinyl-preroll -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r
-complete -c vinyl-preroll -l channels -d 'Interleaved channels per frame (1..8)' -r
-complete -c vinyl-preroll -l format -d 'Sample format of the raw PCM: s16le, or packed 24-bit s24_3le' -r -f -a "s16le\t'Signed 16-bit little-endian, 2 bytes a sample (CD quality; the default)'
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_vinyl_preroll_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_vinyl_preroll_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_vinyl_preroll_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_vinyl_preroll_using_subcommand
+    set -l cmd (__fish_vinyl_preroll_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -s V -l version -d 'Print version'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "fill" -d 'Write PCM from stdin or a FIFO into the ring (the one writer)'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "tap" -d 'Copy frames from the ring to stdout: from the past, then live'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "info" -d 'Show the ring\'s format, capacity, head, oldest frame and writer'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -l ring -d 'The ring file, usually in /dev/shm [default: /dev/shm/vinyl-ring]' -r -F
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -l capacity -d 'History the ring guarantees, e.g. 30s, 30m (a whole LP side), or frames as 1440000f; 10 % more (at least 2 s) is allocated as slack for readers [default: 30s]' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -l input -d 'Read from this FIFO instead of stdin, reopening it whenever its writer leaves; created (mode 0600) when missing. A regular file is read once [default: stdin]' -r -F
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -l batch -d 'Let input gather this long between reads when it arrives live, e.g. 200ms, or 0s to read as soon as anything arrives: fewer wake-ups and less CPU, while readers see new frames up to this much later. Capped at a quarter of the input pipe, which is enlarged to /proc/sys/fs/pipe-max-size, so the upstream writer never waits [default: 200ms]' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -l channels -d 'Interleaved channels per frame (1..8)' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -l format -d 'Sample format of the raw PCM: s16le, or packed 24-bit s24_3le' -r -f -a "s16le\t'Signed 16-bit little-endian, 2 bytes a sample (CD quality; the default)'
 s24_3le\t'Signed 24-bit little-endian packed in 3 bytes (ALSA `S24_3LE`), for 24-bit archives'"
-complete -c vinyl-preroll -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c vinyl-preroll -s V -l version -d 'Print version'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand fill" -s V -l version -d 'Print version'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l ring -d 'The ring file [default: /dev/shm/vinyl-ring]' -r -F
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l from -d 'Start this long before the head (the next frame to be written): -30s, -1m30s, -48000f; 0s is live. When the ring holds less, start at its oldest frame [default: 0s]' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l from-frame -d 'Start at this absolute frame number of the current writer generation. Waits for it when it is not written yet. Exact even up to half the ring\'s slack before the guaranteed history while those frames are intact (a script that read the head a moment ago); older than that, starts at the oldest guaranteed frame and says so' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l until-frame -d 'End before this absolute frame (exclusive)' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l duration -d 'End this long after the requested start frame, so `--from-frame N --duration D` gives exactly the frames N..N+D' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l wav -d 'Write a WAV file (mode 0600, never overwriting) instead of raw PCM to stdout; needs an end point (--until-frame, --duration or --no-follow)' -r -F
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l channels -d 'Interleaved channels per frame (1..8)' -r
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l format -d 'Sample format of the raw PCM: s16le, or packed 24-bit s24_3le' -r -f -a "s16le\t'Signed 16-bit little-endian, 2 bytes a sample (CD quality; the default)'
+s24_3le\t'Signed 24-bit little-endian packed in 3 bytes (ALSA `S24_3LE`), for 24-bit archives'"
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l no-follow -d 'End at the head as it was when the tap started, instead of following live'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l measure-latency -d 'Measure the delay from a frame\'s publication in the ring to its write to stdout and print statistics at the end (benchmarks)'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -s V -l version -d 'Print version'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -l ring -d 'The ring file [default: /dev/shm/vinyl-ring]' -r -F
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -l json -d 'One flat JSON object on one line, keys: ring, version, format, rate, channels, capacity_frames, slot_frames, head, oldest_frame, newest_frame, writer_alive, writer_pid, generation, frame0_unix_ns, frame0_time'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -s V -l version -d 'Print version'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "fill" -d 'Write PCM from stdin or a FIFO into the ring (the one writer)'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "tap" -d 'Copy frames from the ring to stdout: from the past, then live'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "info" -d 'Show the ring\'s format, capacity, head, oldest frame and writer'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
