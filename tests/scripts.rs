@@ -350,9 +350,10 @@ fn the_example_configuration_is_complete() {
     }
 }
 
-/// `vinyl-up` on the ALSA `file` device at real-time pace (no live stream), a second `vinyl-up`,
-/// `--status` with the tee's counters, a recording, then `vinyl-down`: the recording is finalised
-/// and every process is gone.
+/// `vinyl-up` on the ALSA `file` device at real-time pace, streaming to a private icecast2: the
+/// mount appears with the configured name and a listener decodes MP3; a second `vinyl-up` starts
+/// nothing; `--status` shows the tee's counters; a recording runs; `vinyl-down` finalises the
+/// recording, stops the capture first, and every process is gone.
 #[test]
 fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
@@ -362,12 +363,16 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let ring = format!("/dev/shm/vinyl-test-{}-up", std::process::id());
     let run = dir.path().join("run");
     let conf = dir.path().join("vinyl.conf");
+    let ice = common::icecast::Icecast::start();
     std::fs::write(
         &conf,
         format!(
-            "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_ICECAST_URL=\nVINYL_RING={ring}\nVINYL_RING_CAPACITY=30s\n\
+            "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_ICECAST_URL={}\nVINYL_ICECAST_PASSWORD_FILE={}\n\
+             VINYL_BITRATE=128\nVINYL_STREAM_NAME=\"vinyl up test\"\nVINYL_RING={ring}\nVINYL_RING_CAPACITY=30s\n\
              VINYL_RUN_DIR={}\nVINYL_RECORDINGS={}\n",
             common::file_device(&input),
+            ice.url("/vinyl.mp3"),
+            ice.password_file().display(),
             run.display(),
             dir.path().join("rec").display()
         ),
@@ -398,8 +403,15 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
 
     let out = sh(&["vinyl-up"]);
     common::assert_success("vinyl-up", &out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("vinyl is up"), "{out:?}");
-    let pids: Vec<i32> = ["capture", "tee", "preroll"]
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("vinyl is up") && said.contains(&ice.url("/vinyl.mp3")), "{out:?}");
+    let mount = ice.wait_for_mount("/vinyl.mp3", Duration::from_secs(30));
+    assert_eq!(mount["server_name"], "vinyl up test", "{mount}");
+    let mp3 = dir.path().join("listen.mp3");
+    std::fs::write(&mp3, ice.listen("/vinyl.mp3", 32 * 1024, Duration::from_secs(20))).unwrap();
+    let decoded = common::run(Command::new("mpg123").args(["-q", "-t"]).arg(&mp3), Duration::from_secs(30));
+    common::assert_success("mpg123 -t on what a listener received", &decoded);
+    let pids: Vec<i32> = ["capture", "tee", "preroll", "mp3-icecast"]
         .iter()
         .map(|c| std::fs::read_to_string(run.join(format!("{c}.pid"))).unwrap().trim().parse().unwrap())
         .collect();
@@ -407,7 +419,7 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let again = sh(&["vinyl-up"]);
     common::assert_success("second vinyl-up", &again);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already up"), "{again:?}");
-    let pids_again: Vec<i32> = ["capture", "tee", "preroll"]
+    let pids_again: Vec<i32> = ["capture", "tee", "preroll", "mp3-icecast"]
         .iter()
         .map(|c| std::fs::read_to_string(run.join(format!("{c}.pid"))).unwrap().trim().parse().unwrap())
         .collect();
@@ -416,7 +428,7 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let status = sh(&["vinyl-up", "--status"]);
     common::assert_success("vinyl-up --status", &status);
     let text = String::from_utf8_lossy(&status.stdout);
-    for c in ["vinyl-capture", "vinyl-tee", "vinyl-preroll"] {
+    for c in ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-mp3-icecast"] {
         assert!(text.lines().any(|l| l.starts_with(c) && l.contains("running")), "{c} not running:\n{text}");
     }
     assert!(text.contains("vinyl-tee counters:") && text.contains("frames dropped"), "{text}");
@@ -432,10 +444,11 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let out = sh(&["vinyl-down"]);
     common::assert_success("vinyl-down", &out);
     let said = String::from_utf8_lossy(&out.stdout);
-    let order: Vec<usize> = ["stopped vinyl-capture", "stopped vinyl-tee", "stopped vinyl-preroll"]
-        .iter()
-        .map(|s| said.find(s).unwrap_or_else(|| panic!("vinyl-down did not say '{s}':\n{said}")))
-        .collect();
+    let order: Vec<usize> =
+        ["stopped vinyl-capture", "stopped vinyl-tee", "stopped vinyl-mp3-icecast", "stopped vinyl-preroll"]
+            .iter()
+            .map(|s| said.find(s).unwrap_or_else(|| panic!("vinyl-down did not say '{s}':\n{said}")))
+            .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "not stopped capture first:\n{said}");
     assert!(flac.exists(), "vinyl-down did not finalise the recording {}", flac.display());
     let t = common::run(Command::new("flac").args(["-t", "-s"]).arg(&flac), Duration::from_secs(30));
@@ -447,7 +460,15 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
             "pid {pid} still running after vinyl-down: {state}"
         );
     }
-    for f in ["capture.fifo", "stream.fifo", "ring.fifo", "capture.pid", "tee.pid", "preroll.pid"] {
+    for f in [
+        "capture.fifo",
+        "stream.fifo",
+        "ring.fifo",
+        "capture.pid",
+        "tee.pid",
+        "preroll.pid",
+        "mp3-icecast.pid",
+    ] {
         assert!(!run.join(f).exists(), "{f} left behind");
     }
     drop(down);
