@@ -201,6 +201,8 @@ pub struct FlacWriter<W: Sink> {
     config: Verified<config::Encoder>,
     info: StreamInfo,
     framebuf: FrameBuf,
+    /// The estimated stereo decorrelation (levels below 8 of stereo input).
+    stereo: Option<Box<StereoCoder>>,
     /// MD5 and sample count of the frames completely written (nothing else).
     committed: Context,
     /// PCM bytes of the block being gathered (less than a block).
@@ -256,6 +258,11 @@ impl<W: Sink> FlacWriter<W> {
             config,
             info,
             framebuf: FrameBuf::with_size(channels, BLOCK_SIZE).map_err(fe("frame buffer"))?,
+            stereo: if channels == 2 && opts.level < EXHAUSTIVE_STEREO_LEVEL {
+                Some(Box::new(StereoCoder::new(spec)?))
+            } else {
+                None
+            },
             committed: Context::new(bits, channels),
             pending: Vec::with_capacity(BLOCK_SIZE * spec.frame_bytes()),
             out: ByteSink::new(),
@@ -395,10 +402,19 @@ impl<W: Sink> FlacWriter<W> {
 
     fn encode_block(&mut self, block: &[u8]) -> anyhow::Result<()> {
         let bps = self.spec.format.bytes();
-        self.framebuf.fill_le_bytes(block, bps).map_err(fe("read PCM"))?;
-        let frame =
-            flacenc::encode_fixed_size_frame(&self.config, &self.framebuf, self.frames as usize, &self.info)
-                .map_err(fe("encode"))?;
+        let frame = match self.stereo.as_mut() {
+            Some(st) => st.encode(&self.config, block, self.frames as u32)?,
+            None => {
+                self.framebuf.fill_le_bytes(block, bps).map_err(fe("read PCM"))?;
+                flacenc::encode_fixed_size_frame(
+                    &self.config,
+                    &self.framebuf,
+                    self.frames as usize,
+                    &self.info,
+                )
+                .map_err(fe("encode"))?
+            }
+        };
         self.out.clear();
         frame.write(&mut self.out).map_err(fe("encode"))?;
         let bytes = self.out.as_slice();
@@ -434,6 +450,129 @@ impl<W: Sink> FlacWriter<W> {
                 .context(format!("and repairing the file failed too ({e})"))
                 .context(WriteFailure { summary: self.summary(), salvaged: false }),
         }
+    }
+}
+
+/// The first level that lets flacenc try all four stereo codings of every frame (left/right,
+/// left/side, right/side, mid/side) instead of picking one by estimate first.
+pub const EXHAUSTIVE_STEREO_LEVEL: u8 = 8;
+
+/// Stereo decorrelation by estimate, as libFLAC does: for each block, the size of the four
+/// channels (left, right, mid, side) is estimated from their second-order fixed-predictor
+/// residuals, the cheapest pair is chosen, and only those two channels are encoded (as mono
+/// frames whose subframes are then put under one stereo header). flacenc alone encodes all four
+/// channels and keeps the best pair: twice the work for about 0.1 % of size (measured on music).
+#[derive(Debug)]
+struct StereoCoder {
+    spec: PcmSpec,
+    /// Mono STREAMINFO at the sample size.
+    info: StreamInfo,
+    /// Mono STREAMINFO one bit wider, for the side channel.
+    side_info: StreamInfo,
+    bufs: [FrameBuf; 2],
+    /// Left, right, mid, side of the block.
+    ch: [Vec<i32>; 4],
+}
+
+impl StereoCoder {
+    fn new(spec: PcmSpec) -> anyhow::Result<Self> {
+        let bits = spec.format.bits() as usize;
+        let mono = |b: usize| -> anyhow::Result<StreamInfo> {
+            let mut i = StreamInfo::new(spec.rate as usize, 1, b).map_err(fe("STREAMINFO"))?;
+            i.set_block_sizes(BLOCK_SIZE, BLOCK_SIZE).map_err(fe("STREAMINFO"))?;
+            i.set_frame_sizes(0, 0).map_err(fe("STREAMINFO"))?;
+            Ok(i)
+        };
+        let buf = || FrameBuf::with_size(1, BLOCK_SIZE).map_err(fe("frame buffer"));
+        Ok(StereoCoder {
+            spec,
+            info: mono(bits)?,
+            side_info: mono(bits + 1)?,
+            bufs: [buf()?, buf()?],
+            ch: std::array::from_fn(|_| Vec::with_capacity(BLOCK_SIZE)),
+        })
+    }
+
+    /// Estimated bits of a channel from the sum of its absolute order-2 fixed-predictor
+    /// residuals over `n` samples: n × log2(1 + mean).
+    fn estimate(sum: u64, n: usize) -> f64 {
+        let n = n.max(1) as f64;
+        n * (1.0 + sum as f64 / n).log2()
+    }
+
+    /// Sum of the absolute order-2 fixed-predictor residuals of `x` (fits: |residual| <= 2^27).
+    fn residual_sum(x: &[i32]) -> u64 {
+        if x.len() < 3 {
+            return 0;
+        }
+        x[2..].iter().zip(&x[1..]).zip(x).map(|((a, b), c)| (a - 2 * b + c).unsigned_abs() as u64).sum()
+    }
+
+    /// Splits a block into left, right, mid and side and returns the residual sums of the four.
+    fn split(&mut self, block: &[u8]) -> [u64; 4] {
+        let bytes = self.spec.format.bytes();
+        let n = block.len() / (2 * bytes);
+        for v in &mut self.ch {
+            v.resize(n, 0);
+        }
+        let [l, r, m, s] = &mut self.ch;
+        match self.spec.format {
+            crate::pcm::SampleFormat::S16Le => {
+                for ((f, a), b) in block.chunks_exact(4).zip(l.iter_mut()).zip(r.iter_mut()) {
+                    *a = i16::from_le_bytes([f[0], f[1]]) as i32;
+                    *b = i16::from_le_bytes([f[2], f[3]]) as i32;
+                }
+            }
+            crate::pcm::SampleFormat::S24_3Le => {
+                for ((f, a), b) in block.chunks_exact(6).zip(l.iter_mut()).zip(r.iter_mut()) {
+                    *a = i32::from_le_bytes([0, f[0], f[1], f[2]]) >> 8;
+                    *b = i32::from_le_bytes([0, f[3], f[4], f[5]]) >> 8;
+                }
+            }
+        }
+        for (((a, b), mid), side) in l.iter().zip(r.iter()).zip(m.iter_mut()).zip(s.iter_mut()) {
+            *mid = (a + b) >> 1;
+            *side = a - b;
+        }
+        [Self::residual_sum(l), Self::residual_sum(r), Self::residual_sum(m), Self::residual_sum(s)]
+    }
+
+    /// Encodes one block of interleaved stereo PCM as FLAC frame `number`.
+    fn encode(
+        &mut self,
+        config: &Verified<config::Encoder>,
+        block: &[u8],
+        number: u32,
+    ) -> anyhow::Result<flacenc::component::Frame> {
+        use flacenc::component::{ChannelAssignment, Frame, FrameHeader, FrameOffset};
+        let sums = self.split(block);
+        let n = self.ch[0].len();
+        let [el, er, em, es] = sums.map(|sum| Self::estimate(sum, n));
+        let choices = [
+            (el + er, ChannelAssignment::Independent(2), 0, 1),
+            (el + es, ChannelAssignment::LeftSide, 0, 3),
+            (er + es, ChannelAssignment::RightSide, 3, 1),
+            (em + es, ChannelAssignment::MidSide, 2, 3),
+        ];
+        let (_, assignment, first, second) =
+            choices.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)).expect("four choices");
+        let mut subframes = Vec::with_capacity(2);
+        for (buf, idx) in self.bufs.iter_mut().zip([first, second]) {
+            buf.fill_interleaved(&self.ch[idx]).map_err(fe("read PCM"))?;
+            let info = if idx == 3 { &self.side_info } else { &self.info };
+            let mono =
+                flacenc::encode_fixed_size_frame(config, buf, number as usize, info).map_err(fe("encode"))?;
+            subframes.extend(mono.into_parts().1);
+        }
+        let header = FrameHeader::new(
+            self.ch[0].len(),
+            assignment,
+            self.spec.format.bits() as usize,
+            self.spec.rate as usize,
+            FrameOffset::Frame(number),
+        )
+        .map_err(fe("frame header"))?;
+        Frame::new(header, subframes.into_iter()).map_err(fe("frame"))
     }
 }
 
@@ -559,6 +698,55 @@ pub(crate) mod tests {
             sizes.push(bytes.len());
         }
         assert!(sizes[8] < sizes[0], "higher levels compress better: {sizes:?}");
+    }
+
+    #[test]
+    fn the_stereo_estimate_picks_each_coding_and_round_trips() {
+        use flacenc::component::ChannelAssignment as C;
+        let spec = PcmSpec::default();
+        let mut seed = 99u32;
+        let mut noise = |amp: i32| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as i32 % amp
+        };
+        // (left, right) per sample for: independent, left/side, right/side, mid/side.
+        let mut pcm = Vec::new();
+        for kind in 0..4 {
+            for _ in 0..BLOCK_SIZE {
+                // Margins of 10 % or more between the best estimate and the next.
+                let (n, f, g) = (noise(5000), noise(5000), noise(3000));
+                let (l, r) = match kind {
+                    0 => (n, g),
+                    1 => (n, n + f),
+                    2 => (n + f, n),
+                    _ => (n + f / 2, n - f / 2),
+                };
+                pcm.extend_from_slice(&(l as i16).to_le_bytes());
+                pcm.extend_from_slice(&(r as i16).to_le_bytes());
+            }
+        }
+        let mut coder = StereoCoder::new(spec).unwrap();
+        let config = level_config(DEFAULT_LEVEL).unwrap();
+        let got: Vec<C> = pcm
+            .chunks(BLOCK_SIZE * 4)
+            .enumerate()
+            .map(|(i, b)| coder.encode(&config, b, i as u32).unwrap().header().channel_assignment().clone())
+            .collect();
+        assert_eq!(got, [C::Independent(2), C::LeftSide, C::RightSide, C::MidSide]);
+        let (_, bytes) = encode(spec, &pcm, DEFAULT_LEVEL, 1000);
+        assert_eq!(flac_decode(&bytes), pcm);
+        // 24-bit stereo: the side channel takes 25 bits.
+        let spec24 = PcmSpec { format: SampleFormat::S24_3Le, ..spec };
+        let mut loud = Vec::new();
+        for (i, f) in pcm.chunks(4).enumerate() {
+            for ch in 0..2 {
+                let v = i16::from_le_bytes([f[2 * ch], f[2 * ch + 1]]) as i32 * 256 + (i % 7) as i32;
+                let v = if i % 1000 == 0 { if ch == 0 { (1 << 23) - 1 } else { -(1 << 23) } } else { v };
+                loud.extend_from_slice(&v.to_le_bytes()[..3]);
+            }
+        }
+        let (_, bytes) = encode(spec24, &loud, DEFAULT_LEVEL, 4096);
+        assert_eq!(flac_decode(&bytes), loud);
     }
 
     #[test]
