@@ -512,3 +512,45 @@ fn pipe_is_empty(w: &std::process::ChildStdin) -> bool {
     let r = unsafe { libc::ioctl(w.as_raw_fd(), libc::FIONREAD, &mut n) };
     r == 0 && n == 0
 }
+
+#[test]
+fn systemd_hears_ready_status_watchdog_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let server = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let spec = PcmSpec::default();
+    let input = tone(&spec, 48_000 * 3);
+    let path = dir.path().join("n.flac");
+    let mut cmd = rec();
+    cmd.arg("-o")
+        .arg(&path)
+        .args(["--sync-every", "1s"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "2")
+        .stdin(stdin_file(dir.path(), &input));
+    // Read while it runs, as systemd does: a datagram socket nobody reads fills up, and the
+    // shared Notifier's blocking send would then stall the recorder.
+    server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finished = done.clone();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        loop {
+            match server.recv(&mut buf) {
+                Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                Err(_) if finished.load(std::sync::atomic::Ordering::SeqCst) => return got,
+                Err(_) => {}
+            }
+        }
+    });
+    let out = run(&mut cmd, DEADLINE);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_success(&describe(&cmd), &out);
+    let got = reader.join().unwrap();
+    let has = |m: &str| got.iter().any(|g| g.starts_with(m));
+    assert_eq!(got.first().map(String::as_str), Some("READY=1"), "{got:?}");
+    assert!(has(&format!("STATUS=recording {}", path.display())), "{got:?}");
+    assert!(has(&format!("STATUS=recording {}: 2.", path.display())), "{got:?}");
+    assert!(has("WATCHDOG=1") && has("STOPPING=1"), "{got:?}");
+}

@@ -41,8 +41,9 @@ pub const DEFAULT_PADDING: usize = 8192;
 /// Highest sample rate flacenc 0.5.1 encodes (Hz).
 pub const MAX_RATE: u32 = 96_000;
 
-/// The compression level used when none is given: fixed predictors, about `flac -2`'s size, the
-/// cheapest level that does not cost space (see [`LEVELS`]).
+/// The compression level used when none is given: fixed predictors, `flac -2`'s size at 1.4× its
+/// CPU (0.10 CPU-s per minute of audio here). Level 5 reaches `flac -5`'s size for 2.6× that CPU;
+/// a finished archive can always be recompressed later, when the machine is idle.
 pub const DEFAULT_LEVEL: u8 = 1;
 
 /// One row of the level table: what `--compression N` means.
@@ -58,20 +59,23 @@ pub struct LevelInfo {
     pub summary: &'static str,
 }
 
-/// The level table. Measured on 60 s of 48 kHz stereo music (one core, CPU seconds of the
-/// encoder, sizes relative to `flac -5`); see `scripts/bench.d/40-flac` and the README:
+/// The level table. Measured with `scripts/bench.d/40-flac` on 5 minutes of 48 kHz stereo music
+/// (one core of this machine, CPU seconds per minute of audio, sizes against `flac -5`; in the
+/// same run `flac -0` took 0.064 s at +34.6 %, `flac -2` 0.072 s at +24.6 %, `flac -5` 0.13 s,
+/// `flac -8` 0.26 s at −2.7 %). Levels 0..7 pick the stereo coding by estimate
+/// ([`EXHAUSTIVE_STEREO_LEVEL`]); level 8 lets flacenc try all four.
 ///
-/// | level | predictors | CPU s / 60 s | size vs flac -5 |
-/// |-------|------------|--------------|-----------------|
-/// | 0 | fixed, order ≤ 2 | 0.17 | +27 % |
-/// | 1 | fixed, order ≤ 4 | 0.19 | +24 % (≈ flac -2) |
-/// | 2 | LPC order 3 | 0.30 | +19 % |
-/// | 3 | LPC order 4 | 0.42 | +14 % |
-/// | 4 | LPC order 6 | 0.49 | +5 % |
-/// | 5 | LPC order 8 | 0.53 | ≈ 0 % |
-/// | 6 | LPC order 10 (flacenc's default) | 0.62 | −2 % |
-/// | 7 | LPC order 12 | 0.60 | −2.6 % (≈ flac -8) |
-/// | 8 | LPC order 16 | 0.73 | −3.4 % |
+/// | level | predictors | CPU s / min | size vs flac -5 |
+/// |-------|------------|-------------|-----------------|
+/// | 0 | fixed, order ≤ 2 | 0.09 | +27.5 % |
+/// | 1 | fixed, order ≤ 4 (default) | 0.10 | +24.4 % (flac -2: +24.6 %) |
+/// | 2 | LPC order 3 | 0.18 | +19.3 % |
+/// | 3 | LPC order 4 | 0.20 | +14.8 % |
+/// | 4 | LPC order 6 | 0.23 | +5.1 % |
+/// | 5 | LPC order 8 | 0.26 | +0.1 % |
+/// | 6 | LPC order 10 (flacenc's default) | 0.30 | −1.7 % |
+/// | 7 | LPC order 12 | 0.33 | −2.3 % |
+/// | 8 | LPC order 16, exhaustive stereo | 0.76 | −3.2 % |
 pub const LEVELS: [LevelInfo; 9] = [
     LevelInfo { level: 0, lpc_order: 0, fixed_order: 2, summary: "fixed predictors up to order 2" },
     LevelInfo { level: 1, lpc_order: 0, fixed_order: 4, summary: "fixed predictors up to order 4" },
@@ -500,15 +504,11 @@ impl StereoCoder {
         n * (1.0 + sum as f64 / n).log2()
     }
 
-    /// Sum of the absolute order-2 fixed-predictor residuals of `x` (fits: |residual| <= 2^27).
-    fn residual_sum(x: &[i32]) -> u64 {
-        if x.len() < 3 {
-            return 0;
-        }
-        x[2..].iter().zip(&x[1..]).zip(x).map(|((a, b), c)| (a - 2 * b + c).unsigned_abs() as u64).sum()
-    }
-
-    /// Splits a block into left, right, mid and side and returns the residual sums of the four.
+    /// Splits a block into left, right, mid and side and returns the sums of the absolute
+    /// order-2 fixed-predictor residuals of the four (|residual| <= 2^27: no overflow).
+    ///
+    /// Plain index loops, not iterator chains: as fast when optimised, and several times faster
+    /// in the unoptimised test builds, which push hours of audio through here.
     fn split(&mut self, block: &[u8]) -> [u64; 4] {
         let bytes = self.spec.format.bytes();
         let n = block.len() / (2 * bytes);
@@ -516,25 +516,39 @@ impl StereoCoder {
             v.resize(n, 0);
         }
         let [l, r, m, s] = &mut self.ch;
-        match self.spec.format {
-            crate::pcm::SampleFormat::S16Le => {
-                for ((f, a), b) in block.chunks_exact(4).zip(l.iter_mut()).zip(r.iter_mut()) {
-                    *a = i16::from_le_bytes([f[0], f[1]]) as i32;
-                    *b = i16::from_le_bytes([f[2], f[3]]) as i32;
-                }
+        let (l, r, m, s) = (&mut l[..n], &mut r[..n], &mut m[..n], &mut s[..n]);
+        let block = &block[..n * 2 * bytes];
+        if bytes == 2 {
+            for t in 0..n {
+                let f = 4 * t;
+                l[t] = i16::from_le_bytes([block[f], block[f + 1]]) as i32;
+                r[t] = i16::from_le_bytes([block[f + 2], block[f + 3]]) as i32;
             }
-            crate::pcm::SampleFormat::S24_3Le => {
-                for ((f, a), b) in block.chunks_exact(6).zip(l.iter_mut()).zip(r.iter_mut()) {
-                    *a = i32::from_le_bytes([0, f[0], f[1], f[2]]) >> 8;
-                    *b = i32::from_le_bytes([0, f[3], f[4], f[5]]) >> 8;
-                }
+        } else {
+            for t in 0..n {
+                let f = 6 * t;
+                l[t] = i32::from_le_bytes([0, block[f], block[f + 1], block[f + 2]]) >> 8;
+                r[t] = i32::from_le_bytes([0, block[f + 3], block[f + 4], block[f + 5]]) >> 8;
             }
         }
-        for (((a, b), mid), side) in l.iter().zip(r.iter()).zip(m.iter_mut()).zip(s.iter_mut()) {
-            *mid = (a + b) >> 1;
-            *side = a - b;
+        let mut sums = [0u64; 4];
+        if n > 0 {
+            m[0] = (l[0] + r[0]) >> 1;
+            s[0] = l[0] - r[0];
         }
-        [Self::residual_sum(l), Self::residual_sum(r), Self::residual_sum(m), Self::residual_sum(s)]
+        if n > 1 {
+            m[1] = (l[1] + r[1]) >> 1;
+            s[1] = l[1] - r[1];
+        }
+        for t in 2..n {
+            m[t] = (l[t] + r[t]) >> 1;
+            s[t] = l[t] - r[t];
+            sums[0] += (l[t] - 2 * l[t - 1] + l[t - 2]).unsigned_abs() as u64;
+            sums[1] += (r[t] - 2 * r[t - 1] + r[t - 2]).unsigned_abs() as u64;
+            sums[2] += (m[t] - 2 * m[t - 1] + m[t - 2]).unsigned_abs() as u64;
+            sums[3] += (s[t] - 2 * s[t - 1] + s[t - 2]).unsigned_abs() as u64;
+        }
+        sums
     }
 
     /// Encodes one block of interleaved stereo PCM as FLAC frame `number`.

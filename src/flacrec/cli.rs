@@ -27,16 +27,17 @@ gets 0644 less the umask. A write failure (disk full, file size limit, I/O error
 recording: the file is cut back to its last complete frame with STREAMINFO describing exactly that, \
 so everything already written stays playable, and it is left as FILE.part.
 
-Compression levels (CPU per minute of 48 kHz stereo music on one core here; size against flac -5):
-  0  fixed predictors, order <= 2   0.17 s  +27 %
-  1  fixed predictors, order <= 4   0.19 s  +24 %  (about flac -2's size; the default)
-  2  LPC order 3                    0.30 s  +19 %
-  3  LPC order 4                    0.42 s  +14 %
-  4  LPC order 6                    0.49 s   +5 %
-  5  LPC order 8                    0.53 s    0 %  (about flac -5's size)
-  6  LPC order 10                   0.62 s   -2 %
-  7  LPC order 12                   0.60 s   -3 %  (about flac -8's size)
-  8  LPC order 16                   0.73 s   -3 %";
+Compression levels (CPU seconds per minute of 48 kHz stereo music on one core here, size against \
+flac -5; flac -2 takes 0.07 s at +25 %, flac -5 0.13 s, flac -8 0.26 s at -3 %):
+  0  fixed predictors, order <= 2    0.09 s  +28 %
+  1  fixed predictors, order <= 4    0.10 s  +24 %  (flac -2's size; the default)
+  2  LPC order 3                     0.18 s  +19 %
+  3  LPC order 4                     0.20 s  +15 %
+  4  LPC order 6                     0.23 s   +5 %
+  5  LPC order 8                     0.26 s    0 %  (flac -5's size)
+  6  LPC order 10                    0.30 s   -2 %
+  7  LPC order 12                    0.33 s   -2 %
+  8  LPC order 16, all stereo modes  0.76 s   -3 %";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
@@ -73,7 +74,7 @@ pub struct Opts {
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::pcm::parse_tag)]
     pub tags: Vec<(String, String)>,
 
-    /// Compression level, 0 (fastest) to 8 (smallest); see the table above. Default: 1
+    /// Compression level, 0 (fastest) to 8 (smallest); see the table above
     #[arg(long, value_name = "0..8", default_value_t = crate::flac::DEFAULT_LEVEL,
           value_parser = clap::value_parser!(u8).range(0..=8))]
     pub compression: u8,
@@ -84,7 +85,7 @@ pub struct Opts {
     pub max_duration: Option<DurationArg>,
 
     /// Sync the file to disk every this much audio (e.g. 5s, 1m, 240000f); 0 syncs only at the
-    /// end. Default: 5s
+    /// end
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub sync_every: DurationArg,
 
