@@ -317,6 +317,10 @@ fn sigkill_leaves_a_playable_part_that_recover_finishes() {
     live.feed(&input);
     let blocks = fed / 4096;
     wait_frames(&part, blocks);
+    // A live recording is not "recovered" under the recorder's feet.
+    let out = run(rec().arg("--recover").arg(&part), DEADLINE);
+    assert_status("--recover of a live .part", &out, 1);
+    assert!(stderr(&out).contains("a recorder is still writing it"), "{}", stderr(&out));
     common::signal(&live.child, Signal::SIGKILL);
     let (st, _) = live.finish();
     assert_eq!(st.signal(), Some(9));
@@ -389,6 +393,22 @@ fn a_write_failure_keeps_everything_before_it_valid() {
     assert!(!decoded.is_empty() && decoded.len() % (4096 * 4) == 0);
     assert_eq!(decoded, input[..decoded.len()]);
     assert_eq!(total_samples(&part), decoded.len() as u64 / 4);
+}
+
+#[test]
+fn a_header_that_cannot_be_written_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.flac");
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--fsize=1000").arg("--").arg(BIN).arg("-o").arg(&path).stdin(stdin_file(dir.path(), &[0; 4000]));
+    let out = run(&mut cmd, DEADLINE);
+    assert_status(&describe(&cmd), &out, 1);
+    assert!(
+        stderr(&out).contains("File too large") && stderr(&out).contains("nothing was recorded"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!vinyl::flacrec::part_path(&path).exists() && !path.exists());
 }
 
 #[test]

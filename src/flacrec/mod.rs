@@ -190,6 +190,14 @@ fn rename_noreplace(from: &Path, to: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// Takes an exclusive `flock` on `file` through a duplicate descriptor (the lock belongs to the
+/// open file, so it lasts while either descriptor is open); fails at once if another process
+/// holds it.
+fn lock_exclusive(file: &File) -> io::Result<nix::fcntl::Flock<File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    Flock::lock(file.try_clone()?, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| io::Error::from(e))
+}
+
 /// Why a recording ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -215,6 +223,9 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         }
     })?;
 
+    // Held while recording (on a second descriptor of the same open file), so `--recover`
+    // refuses a FILE.part that a live recorder is still writing.
+    let _lock = lock_exclusive(&file).map_err(|e| anyhow!("{}: lock: {e}", part.display()))?;
     let preroll = opts.preroll.map_or(0, |p| p.frames(spec.rate));
     let first_sample_time = SystemTime::now()
         .checked_sub(Duration::from_millis(preroll * 1000 / spec.rate as u64))
@@ -225,7 +236,14 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         ..WriterOptions::default()
     };
     let fail = |e: anyhow::Error| failure(e, &part, &spec);
-    let mut writer = FlacWriter::new(file, spec, &wopts).map_err(|e| anyhow!("{}: {e:#}", part.display()))?;
+    let mut writer = match FlacWriter::new(file, spec, &wopts) {
+        Ok(w) => w,
+        Err(e) => {
+            // No audio yet: a FILE.part with half a header would only confuse; remove it.
+            let _ = std::fs::remove_file(&part);
+            return Err(anyhow!("{}: {e:#}; nothing was recorded", part.display()));
+        }
+    };
     writer.flush().map_err(fail)?;
 
     let level = &LEVELS[opts.compression as usize];
@@ -368,6 +386,13 @@ fn recover(part: &Path) -> anyhow::Result<()> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(part)
         .with_context(|| format!("{}: open", part.display()))?;
+    let _lock = lock_exclusive(&file).map_err(|e| {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            anyhow!("{}: a recorder is still writing it; stop that recorder first", part.display())
+        } else {
+            anyhow!("{}: lock: {e}", part.display())
+        }
+    })?;
     let rep = flac::recover::repair(&mut file).with_context(|| format!("{}: recover", part.display()))?;
     let info = &rep.scan.info;
     let spec_desc = crate::pcm::format_frames(rep.scan.samples, info.sample_rate);
