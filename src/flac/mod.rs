@@ -3,7 +3,8 @@
 //! Owns the FLAC side of recording: the compression levels ([`level_config`], chosen by
 //! measurement, see [`LEVELS`]), the file header (STREAMINFO, VORBIS_COMMENT, PADDING), the
 //! encoder loop ([`FlacWriter`]: one flacenc frame per block of 4096 samples, written as soon as
-//! it is encoded, so memory stays bounded whatever the length), the STREAMINFO patch at the end,
+//! it is encoded, so memory stays bounded whatever the length; for stereo, the channel coding is
+//! picked by estimate before encoding, which halves flacenc's work), the STREAMINFO patch at the end,
 //! and the repair of a file that was cut short ([`recover`]). The byte-level container
 //! details live in [`format`]. It does not read stdin, name files or handle signals: that is
 //! [`crate::flacrec`].
@@ -392,7 +393,8 @@ impl<W: Sink> FlacWriter<W> {
             sample_rate: self.spec.rate,
             channels: self.spec.channels as u8,
             bits_per_sample: self.spec.format.bits() as u8,
-            total_samples: samples,
+            // 36 bits hold 16 days at 48 kHz; beyond, "unknown" is the honest value.
+            total_samples: if samples < 1 << 36 { samples } else { 0 },
             md5: self.committed.md5_digest(),
         }
     }

@@ -228,7 +228,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
     let _lock = lock_exclusive(&file).map_err(|e| anyhow!("{}: lock: {e}", part.display()))?;
     let preroll = opts.preroll.map_or(0, |p| p.frames(spec.rate));
     let first_sample_time = SystemTime::now()
-        .checked_sub(Duration::from_millis(preroll * 1000 / spec.rate as u64))
+        .checked_sub(Duration::from_millis(preroll.saturating_mul(1000) / spec.rate as u64))
         .unwrap_or(SystemTime::now());
     let wopts = WriterOptions {
         level: opts.compression,
@@ -272,7 +272,10 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
             if frames >= max {
                 break End::MaxDuration;
             }
-            want = want.min(((max - frames) as usize).saturating_mul(fb));
+            let left = max - frames;
+            if left < (want / fb) as u64 {
+                want = left as usize * fb;
+            }
         }
         if !wait_readable(&stdin) {
             continue;
@@ -306,10 +309,11 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         End::Signal => signals::stop_signal_name().unwrap_or("stop request").to_string(),
         End::MaxDuration => "--max-duration reached".to_string(),
     };
-    if end == End::Eof && reader.partial_bytes() > 0 {
+    if end != End::MaxDuration && reader.partial_bytes() > 0 {
         vlog!(
             TOOL,
-            "stdin: input ended inside a frame: discarded {} bytes of a partial {fb}-byte frame",
+            "stdin: input {} inside a frame: discarded {} bytes of a partial {fb}-byte frame",
+            if end == End::Eof { "ended" } else { "stopped" },
             reader.partial_bytes()
         );
     }
