@@ -284,24 +284,40 @@ fn wait_frames(part: &Path, frames: u64) {
 }
 
 #[test]
-fn sigterm_finishes_a_valid_file() {
+fn sigterm_and_sigint_finish_a_valid_file() {
+    for (sig, name) in [(Signal::SIGTERM, "SIGTERM"), (Signal::SIGINT, "SIGINT")] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("term.flac");
+        let spec = PcmSpec::default();
+        let input = unique_frames(&spec, 0, 48_000 * 3 + 100);
+        let mut live = Live::start(&path, &[]);
+        live.wait_line("recording");
+        live.feed(&input);
+        wait_frames(&vinyl::flacrec::part_path(&path), (48_000 * 3 + 100) / 4096);
+        common::signal(&live.child, sig);
+        // The pipe stays open: the recorder must stop on the signal alone.
+        let stdin = live.stdin.take();
+        let (st, log) = live.finish();
+        drop(stdin);
+        assert_eq!(st.code(), Some(0), "{log}");
+        assert!(log.contains(&format!("finished ({name}): 3.002s (144100 frames)")), "{log}");
+        flac_test(&path);
+        assert_eq!(flac_decode(&path), input);
+    }
+}
+
+#[test]
+fn a_read_error_on_stdin_finishes_the_file_and_exits_1() {
+    // read(2) on a directory fails with EISDIR: a real read error on demand.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("term.flac");
-    let spec = PcmSpec::default();
-    let input = unique_frames(&spec, 0, 48_000 * 3 + 100);
-    let mut live = Live::start(&path, &[]);
-    live.wait_line("recording");
-    live.feed(&input);
-    wait_frames(&vinyl::flacrec::part_path(&path), (48_000 * 3 + 100) / 4096);
-    common::signal(&live.child, Signal::SIGTERM);
-    // The pipe stays open: the recorder must stop on the signal alone.
-    let stdin = live.stdin.take();
-    let (st, log) = live.finish();
-    drop(stdin);
-    assert_eq!(st.code(), Some(0), "{log}");
-    assert!(log.contains("finished (SIGTERM): 3.002s (144100 frames)"), "{log}");
+    let path = dir.path().join("r.flac");
+    let mut cmd = rec();
+    cmd.arg("-o").arg(&path).stdin(File::open(dir.path()).unwrap());
+    let out = run(&mut cmd, DEADLINE);
+    assert_status(&describe(&cmd), &out, 1);
+    assert!(stderr(&out).contains("vinyl-flac-rec: stdin: read: Is a directory"), "{}", stderr(&out));
     flac_test(&path);
-    assert_eq!(flac_decode(&path), input);
+    assert_eq!(total_samples(&path), 0);
 }
 
 #[test]
