@@ -1,3 +1,0 @@
-//! Streaming FLAC writer over flacenc.
-//!
-//! Not implemented yet.

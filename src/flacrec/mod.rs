@@ -1,0 +1,466 @@
+//! `vinyl-flac-rec`: record raw PCM from stdin to a FLAC file, streaming and crash-safe.
+//!
+//! Owns the recorder's life: creating `FILE.part` (never overwriting anything), choosing the tags,
+//! reading stdin in whole frames, stopping at end of input, SIGTERM/SIGINT or `--max-duration`,
+//! periodic syncs, the final rename to `FILE`, logging and systemd notify; and `--recover`. The
+//! encoding, the STREAMINFO patch and the frame scan are [`crate::flac`]'s. Flags: [`cli`].
+//!
+//! How it fails: nothing already written is lost. A failed write leaves `FILE.part` cut back to its
+//! last complete frame with a matching STREAMINFO (a valid file) and exits 1 naming the path and
+//! the reason; a failed read of stdin finishes the file first, then exits 1. `FILE` or
+//! `FILE.part` already present, or a folder that cannot be written, is exit 1 before reading any
+//! input.
+
+pub mod cli;
+
+pub use cli::Opts;
+
+use crate::cli::UsageError;
+use crate::flac::{self, FlacWriter, LEVELS, WriteFailure, WriterOptions};
+use crate::notify::Notifier;
+use crate::pcm::{FrameReader, PcmSpec};
+use crate::{signals, vlog};
+use anyhow::{Context as _, anyhow, bail};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+const TOOL: &str = "vinyl-flac-rec";
+
+/// Bytes read from stdin at a time (64 KiB: a third of a second of 48 kHz stereo s16le).
+const READ_BYTES: usize = 64 << 10;
+
+/// How often a blocked read wakes up to check for a stop request and feed the watchdog.
+const POLL_MS: u16 = 500;
+
+/// Runs `vinyl-flac-rec`: records until end of input, a stop signal or `--max-duration`, or
+/// repairs a `.part` file with `--recover`.
+pub fn run(opts: Opts) -> anyhow::Result<()> {
+    signals::install()?;
+    ignore_sigxfsz()?;
+    if let Some(part) = &opts.recover {
+        return recover(part);
+    }
+    let spec = opts.pcm.spec();
+    if spec.rate > flac::MAX_RATE {
+        return Err(UsageError::new(format!(
+            "--rate {}: FLAC recording supports at most {} Hz (flacenc's limit)",
+            spec.rate,
+            flac::MAX_RATE
+        ))
+        .into());
+    }
+    if let Some(t) = &opts.capture_start
+        && !cli::is_rfc3339(t)
+    {
+        return Err(UsageError::new(format!(
+            "--capture-start '{t}' is not an RFC 3339 time, which should look like 2026-11-24T20:15:00.125+01:00"
+        ))
+        .into());
+    }
+    let output = opts.output.clone().expect("clap requires -o without --recover");
+    record(&opts, spec, &output)
+}
+
+/// `FILE` + `.part`.
+pub fn part_path(output: &Path) -> PathBuf {
+    let mut s = OsString::from(output.as_os_str());
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+fn ignore_sigxfsz() -> anyhow::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_IGN runs no code in signal context.
+    unsafe { sigaction(Signal::SIGXFSZ, &ignore) }.context("ignore SIGXFSZ")?;
+    Ok(())
+}
+
+/// The tags written to the file: the user's, then the automatic ones whose keys the user did not
+/// give (compared without case, as Vorbis comments are).
+pub fn build_tags(opts: &Opts, spec: &PcmSpec, first_sample_time: SystemTime) -> Vec<(String, String)> {
+    let mut tags = opts.tags.clone();
+    let mut auto =
+        vec![("ENCODER".to_string(), encoder_tag()), ("DATE".to_string(), rfc3339_local(first_sample_time))];
+    if let Some(n) = opts.start_frame {
+        auto.push(("VINYL_START_FRAME".into(), n.to_string()));
+    }
+    if let Some(t) = &opts.capture_start {
+        auto.push(("VINYL_CAPTURE_START".into(), t.clone()));
+    }
+    if let Some(p) = opts.preroll {
+        auto.push(("VINYL_PREROLL".into(), p.frames(spec.rate).to_string()));
+    }
+    for (k, v) in auto {
+        if !tags.iter().any(|(uk, _)| uk.eq_ignore_ascii_case(&k)) {
+            tags.push((k, v));
+        }
+    }
+    tags
+}
+
+/// `vinyl-flac-rec 0.1.0 (flacenc 0.5.1)`.
+pub fn encoder_tag() -> String {
+    format!("{TOOL} {} (flacenc {})", env!("CARGO_PKG_VERSION"), flacenc::constant::build_info::CRATE_VERSION)
+}
+
+/// Local time as RFC 3339 with the UTC offset, to the second: `2026-11-24T20:15:00+01:00`.
+pub fn rfc3339_local(t: SystemTime) -> String {
+    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as libc::time_t,
+        Err(_) => 0,
+    };
+    // SAFETY: localtime_r writes only into `tm`, which we own; a zeroed tm is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = !unsafe { libc::localtime_r(&secs, &mut tm) }.is_null();
+    if !ok {
+        return "1970-01-01T00:00:00Z".to_string();
+    }
+    let off = tm.tm_gmtoff / 60;
+    let zone = if off == 0 {
+        "Z".to_string()
+    } else {
+        format!("{}{:02}:{:02}", if off < 0 { '-' } else { '+' }, off.abs() / 60, off.abs() % 60)
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{zone}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// The process umask, read from /proc (022 when it cannot be read).
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok()))
+        })
+        .unwrap_or(0o022)
+}
+
+/// Gives a finished file its final mode (0644 less the umask), syncs it, and renames `part` to
+/// `output` without ever replacing an existing file, then syncs the folder.
+fn publish(file: File, part: &Path, output: &Path) -> anyhow::Result<()> {
+    file.set_permissions(std::fs::Permissions::from_mode(0o644 & !umask()))
+        .with_context(|| format!("{}: chmod", part.display()))?;
+    file.sync_all().with_context(|| format!("{}: sync", part.display()))?;
+    drop(file);
+    rename_noreplace(part, output)?;
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all(); // durability of the rename; some file systems refuse, harmlessly
+    }
+    Ok(())
+}
+
+fn rename_noreplace(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EEXIST) => bail!(
+            "{}: exists already (created while recording); the recording stays in {}",
+            to.display(),
+            from.display()
+        ),
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
+            // A file system without RENAME_NOREPLACE: check, then rename (a small race).
+            if to.symlink_metadata().is_ok() {
+                bail!("{}: exists already; the recording stays in {}", to.display(), from.display());
+            }
+            std::fs::rename(from, to)
+                .with_context(|| format!("{}: rename to {}", from.display(), to.display()))
+        }
+        Err(e) => Err(anyhow!(io::Error::from(e)))
+            .with_context(|| format!("{}: rename to {}", from.display(), to.display())),
+    }
+}
+
+/// Takes an exclusive `flock` on `file` through a duplicate descriptor (the lock belongs to the
+/// open file, so it lasts while either descriptor is open); fails at once if another process
+/// holds it.
+fn lock_exclusive(file: &File) -> io::Result<nix::fcntl::Flock<File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    Flock::lock(file.try_clone()?, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| io::Error::from(e))
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Eof,
+    Signal,
+    MaxDuration,
+}
+
+fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
+    let part = part_path(output);
+    if output.symlink_metadata().is_ok() {
+        bail!("{}: exists already; refusing to overwrite it (choose another name)", output.display());
+    }
+    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&part).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            anyhow!(
+                "{}: exists already: an earlier recording was interrupted; run `{TOOL} --recover {}` or remove it",
+                part.display(),
+                part.display()
+            )
+        } else {
+            anyhow!("{}: create: {e}", part.display())
+        }
+    })?;
+
+    // Held while recording (on a second descriptor of the same open file), so `--recover`
+    // refuses a FILE.part that a live recorder is still writing.
+    let _lock = lock_exclusive(&file).map_err(|e| anyhow!("{}: lock: {e}", part.display()))?;
+    let preroll = opts.preroll.map_or(0, |p| p.frames(spec.rate));
+    let first_sample_time = SystemTime::now()
+        .checked_sub(Duration::from_millis(preroll.saturating_mul(1000) / spec.rate as u64))
+        .unwrap_or(SystemTime::now());
+    let wopts = WriterOptions {
+        level: opts.compression,
+        tags: build_tags(opts, &spec, first_sample_time),
+        ..WriterOptions::default()
+    };
+    let fail = |e: anyhow::Error| failure(e, &part, &spec);
+    let mut writer = match FlacWriter::new(file, spec, &wopts) {
+        Ok(w) => w,
+        Err(e) => {
+            // No audio yet: a FILE.part with half a header would only confuse; remove it.
+            let _ = std::fs::remove_file(&part);
+            return Err(anyhow!("{}: {e:#}; nothing was recorded", part.display()));
+        }
+    };
+    writer.flush().map_err(fail)?;
+
+    let level = &LEVELS[opts.compression as usize];
+    vlog!(TOOL, "{}: recording {spec}, compression {} ({})", part.display(), level.level, level.summary);
+    let mut notifier = Notifier::from_env();
+    notifier.ready();
+    notifier.status(&format!("recording {}", output.display()));
+
+    let max_frames = opts.max_duration.map(|d| d.frames(spec.rate));
+    let sync_frames = opts.sync_every.frames(spec.rate);
+    let fb = spec.frame_bytes();
+    let mut buf = vec![0u8; READ_BYTES / fb * fb];
+    let stdin = io::stdin();
+    let mut reader = FrameReader::new(stdin.lock(), fb);
+    let mut frames: u64 = 0;
+    let mut last_sync: u64 = 0;
+    let mut read_error = None;
+
+    let end = loop {
+        notifier.watchdog();
+        if signals::stop_requested() {
+            break End::Signal;
+        }
+        let mut want = buf.len();
+        if let Some(max) = max_frames {
+            if frames >= max {
+                break End::MaxDuration;
+            }
+            let left = max - frames;
+            if left < (want / fb) as u64 {
+                want = left as usize * fb;
+            }
+        }
+        if !wait_readable(&stdin) {
+            continue;
+        }
+        match reader.read_frames(&mut buf[..want]) {
+            Ok(0) => break End::Eof,
+            Ok(n) => {
+                writer.write_pcm(&buf[..n]).map_err(fail)?;
+                frames += (n / fb) as u64;
+                if sync_frames > 0 && frames - last_sync >= sync_frames {
+                    writer.flush().map_err(fail)?;
+                    last_sync = frames;
+                    notifier.status(&format!(
+                        "recording {}: {}",
+                        output.display(),
+                        crate::pcm::format_frames(frames, spec.rate)
+                    ));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                read_error = Some(e);
+                break End::Eof;
+            }
+        }
+    };
+    notifier.stopping();
+    let why = match end {
+        End::Eof if read_error.is_some() => "input failed".to_string(),
+        End::Eof => "end of input".to_string(),
+        End::Signal => signals::stop_signal_name().unwrap_or("stop request").to_string(),
+        End::MaxDuration => "--max-duration reached".to_string(),
+    };
+    if end != End::MaxDuration && reader.partial_bytes() > 0 {
+        vlog!(
+            TOOL,
+            "stdin: input {} inside a frame: discarded {} bytes of a partial {fb}-byte frame",
+            if end == End::Eof { "ended" } else { "stopped" },
+            reader.partial_bytes()
+        );
+    }
+    let (summary, file) = writer.finalize().map_err(fail)?;
+    publish(file, &part, output)?;
+    vlog!(
+        TOOL,
+        "{}: finished ({why}): {}, {} bytes",
+        output.display(),
+        spec.describe_frames(summary.samples),
+        summary.bytes
+    );
+    if let Some(e) = read_error {
+        return Err(anyhow!("stdin: read: {e}; the file holds everything read before it"));
+    }
+    Ok(())
+}
+
+/// Waits up to [`POLL_MS`] for stdin to be readable (or at its end); false on a timeout or a
+/// signal, so the caller can check its stop flag. Where stdin cannot be polled, says "readable".
+fn wait_readable(stdin: &io::Stdin) -> bool {
+    use nix::poll::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, POLL_MS) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(nix::errno::Errno::EINTR) => false,
+        Err(_) => true,
+    }
+}
+
+/// The one-line message for a failed recording: the path, the step and the cause, and what the
+/// file still holds when the writer saved it.
+fn failure(err: anyhow::Error, part: &Path, spec: &PcmSpec) -> anyhow::Error {
+    match err.downcast_ref::<WriteFailure>() {
+        Some(wf) => {
+            let cause: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+            let kept = spec.describe_frames(wf.summary.samples);
+            if wf.salvaged {
+                anyhow!(
+                    "{}: {}; recording stopped: the first {kept} are saved there as a valid FLAC file",
+                    part.display(),
+                    cause.join(": ")
+                )
+            } else {
+                anyhow!(
+                    "{}: {}; recording stopped: the first {kept} were written; run `{TOOL} --recover {}`",
+                    part.display(),
+                    cause.join(": "),
+                    part.display()
+                )
+            }
+        }
+        None => anyhow!("{}: {err:#}", part.display()),
+    }
+}
+
+/// `--recover FILE.part`: repair and rename to FILE.
+fn recover(part: &Path) -> anyhow::Result<()> {
+    let output = part
+        .to_str()
+        .and_then(|s| s.strip_suffix(".part"))
+        .filter(|s| !s.is_empty() && !s.ends_with('/'))
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            UsageError::new(format!("--recover {}: give the FILE.part a recorder left", part.display()))
+        })?;
+    if output.symlink_metadata().is_ok() {
+        bail!("{}: exists already; refusing to overwrite it with {}", output.display(), part.display());
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(part)
+        .with_context(|| format!("{}: open", part.display()))?;
+    let _lock = lock_exclusive(&file).map_err(|e| {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            anyhow!("{}: a recorder is still writing it; stop that recorder first", part.display())
+        } else {
+            anyhow!("{}: lock: {e}", part.display())
+        }
+    })?;
+    let rep = flac::recover::repair(&mut file).with_context(|| format!("{}: recover", part.display()))?;
+    let info = &rep.scan.info;
+    let spec_desc = crate::pcm::format_frames(rep.scan.samples, info.sample_rate);
+    vlog!(
+        TOOL,
+        "{}: recovered {} frames, {spec_desc} ({} samples){}; MD5 {}",
+        part.display(),
+        rep.scan.frames,
+        rep.scan.samples,
+        if rep.truncated > 0 {
+            format!(", cut {} bytes of a torn frame", rep.truncated)
+        } else {
+            String::new()
+        },
+        if rep.md5_kept { "kept" } else { "left unset (no decoding)" }
+    );
+    publish(file, part, &output)?;
+    vlog!(
+        TOOL,
+        "{}: finished: {spec_desc} ({} frames), {} bytes",
+        output.display(),
+        rep.scan.samples,
+        rep.scan.end
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn part_path_appends() {
+        assert_eq!(part_path(Path::new("/r/a.flac")), Path::new("/r/a.flac.part"));
+    }
+
+    #[test]
+    fn automatic_tags_yield_to_the_users() {
+        let o = Opts::try_parse_from([
+            "r",
+            "-o",
+            "x",
+            "--tag",
+            "date=1999",
+            "--tag",
+            "ARTIST=A",
+            "--start-frame",
+            "123",
+            "--preroll",
+            "1s",
+            "--rate",
+            "44100",
+        ])
+        .unwrap();
+        let tags = build_tags(&o, &o.pcm.spec(), SystemTime::now());
+        let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["date", "ARTIST", "ENCODER", "VINYL_START_FRAME", "VINYL_PREROLL"]);
+        assert_eq!(tags[4].1, "44100");
+    }
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert!(cli::is_rfc3339(&rfc3339_local(SystemTime::now())));
+        assert!(cli::is_rfc3339(&rfc3339_local(SystemTime::UNIX_EPOCH)));
+    }
+}
