@@ -285,3 +285,37 @@ fn start_without_a_ring_fails_with_exit_1() {
             || std::fs::read_dir(dir.path().join("rec")).unwrap().next().is_none()
     );
 }
+
+/// A recorder killed with SIGKILL (runner, tap and recorder at once) leaves stale state: `status`
+/// says so, and the next `start` cleans it up, names the unfinished `.part`, and records.
+#[test]
+fn stale_state_of_a_killed_recorder_is_cleaned_up() {
+    let mut rig = Rig::new("stale", "30s");
+    rig.feed(2 * RATE);
+    let first = PathBuf::from(rig.rec_ok(&["start", "--preroll", "1s", "--name", "killed"]).trim());
+    let part = first.with_extension("flac.part");
+    common::wait_until("the recorder creates its .part", T, || part.exists());
+    let runner: i32 =
+        std::fs::read_to_string(rig.dir.path().join("run/rec/runner.pid")).unwrap().trim().parse().unwrap();
+    // The runner leads its own session and process group: kill all of it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(-runner), nix::sys::signal::Signal::SIGKILL).unwrap();
+    common::wait_until("the runner is gone", T, || {
+        let stat = std::fs::read_to_string(format!("/proc/{runner}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z ")
+    });
+
+    let status = rig.rec_ok(&["status"]);
+    assert!(status.starts_with("not recording") && status.contains("ended on its own"), "{status}");
+
+    let out = rig.rec(&["start", "--preroll", "1s", "--name", "after"]);
+    common::assert_success("vinyl-rec start after a killed recorder", &out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ended on its own") && err.contains("--recover"), "{err}");
+    let second = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    rig.feed(RATE);
+    let stopped = rig.rec_ok(&["stop"]);
+    assert!(stopped.starts_with(&*second.to_string_lossy()), "{stopped}");
+    assert_eq!(tag(&second, "VINYL_START_FRAME"), RATE.to_string());
+    assert_contiguous(&decoded_frames(&second), RATE, 2 * RATE);
+    assert!(part.exists(), "the killed recording's .part must be kept for --recover");
+}
