@@ -1,0 +1,405 @@
+//! One destination of the tee: how it is opened, written without blocking, lost and found again.
+//!
+//! Owns an output's life cycle: a FIFO waits for a reader (non-blocking open, `ENXIO` retried
+//! every [`RETRY`]), is attached, and when its reader leaves (`EPIPE` on write, or `POLLERR` from
+//! poll) is closed with its backlog discarded and reopened later, so the next reader starts at
+//! the live position. stdout cannot be reopened: its reader leaving closes it for good. A regular
+//! file or a character device is written in place; its write errors follow the
+//! `--output-error` policy. Every state change is logged once through [`StateLog`]. It does not
+//! read input or decide when to poll: [`super`] drives it.
+
+use super::cli::OutputErrorPolicy;
+use super::queue::FrameQueue;
+use crate::log::StateLog;
+use anyhow::anyhow;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::stat::{Mode, SFlag, fstat};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often a FIFO without a reader is tried again.
+pub(crate) const RETRY: Duration = Duration::from_millis(100);
+
+/// What kind of destination an output is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A named pipe, reopened whenever its reader comes back.
+    Fifo(PathBuf),
+    /// A regular file (appended to) or a character device.
+    File(PathBuf),
+    /// The process's stdout; never reopened.
+    Stdout,
+}
+
+/// Where an output stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// A FIFO with no reader (yet, or again): opened again every [`RETRY`].
+    Waiting,
+    /// Open and written to.
+    Attached,
+    /// stdout whose reader left: closed for good.
+    Closed,
+    /// Closed for good after a write error under `--output-error warn`.
+    Failed,
+}
+
+impl State {
+    fn word(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting for a reader",
+            State::Attached => "attached",
+            State::Closed => "closed (reader gone)",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// The pipe buffer to ask for: `/proc/sys/fs/pipe-max-size`, at most 1 MiB.
+pub(crate) fn wanted_pipe_size() -> usize {
+    std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(1 << 20)
+        .min(1 << 20)
+}
+
+/// Asks the kernel for a pipe buffer of `want` bytes, halving the request while it refuses (a
+/// user over `pipe-user-pages-soft` gets less), and returns what was granted.
+pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, want: usize) -> Option<usize> {
+    let mut ask = want;
+    loop {
+        match fcntl(fd, FcntlArg::F_SETPIPE_SZ(ask as libc::c_int)) {
+            Ok(granted) => return Some(granted as usize),
+            Err(_) if ask > 4096 => ask /= 2,
+            Err(_) => return fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok().map(|n| n as usize),
+        }
+    }
+}
+
+/// Creates a FIFO at `path` with exactly `mode` (mkfifo's mode is narrowed by the umask, so the
+/// bits are set again afterwards).
+pub(crate) fn make_fifo(path: &Path, mode: u32) -> nix::Result<()> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(mode))?;
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        Mode::from_bits_truncate(mode),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+}
+
+/// One destination with its queue, counters and state.
+#[derive(Debug)]
+pub(crate) struct Output {
+    /// The name in log lines: the path as given, or `stdout`.
+    pub(crate) name: String,
+    /// What it is.
+    pub(crate) kind: Kind,
+    /// Where it stands.
+    pub(crate) state: State,
+    /// Open descriptor while attached.
+    fd: Option<OwnedFd>,
+    /// The descriptor is a pipe or socket: `EPIPE`/`POLLERR` mean the reader left.
+    pipe_like: bool,
+    /// A regular file: a frame cut by a failing write is truncated away.
+    regular: bool,
+    /// Backlog of whole frames (and a frame tail).
+    queue: FrameQueue,
+    /// Frames this output lost: queue overflow, backlog discarded when its reader left or the
+    /// drain ran out of time.
+    pub(crate) dropped: u64,
+    /// Times a reader was attached again after the first.
+    pub(crate) reconnects: u64,
+    /// Times a reader was attached.
+    attaches: u64,
+    /// Dropping for overflow right now (logged once per episode).
+    overflowing: bool,
+    /// When to try opening a waiting FIFO again.
+    pub(crate) next_retry: Instant,
+    /// The pipe buffer size last logged.
+    pipe_size_logged: Option<usize>,
+    /// stdout's file status flags before `O_NONBLOCK` was set, restored on drop.
+    restore_flags: Option<OFlag>,
+}
+
+impl Output {
+    fn new(name: String, kind: Kind, queue: FrameQueue) -> Self {
+        Output {
+            name,
+            kind,
+            state: State::Waiting,
+            fd: None,
+            pipe_like: false,
+            regular: false,
+            queue,
+            dropped: 0,
+            reconnects: 0,
+            attaches: 0,
+            overflowing: false,
+            next_retry: Instant::now(),
+            pipe_size_logged: None,
+            restore_flags: None,
+        }
+    }
+
+    /// A FIFO output, not yet opened (the first [`Output::try_open`] happens at once).
+    pub(crate) fn fifo(path: PathBuf, queue: FrameQueue) -> Self {
+        Output::new(path.display().to_string(), Kind::Fifo(path), queue)
+    }
+
+    /// A regular file (appended to) or character device, opened now without blocking.
+    pub(crate) fn file(path: PathBuf, queue: FrameQueue) -> anyhow::Result<Self> {
+        let name = path.display().to_string();
+        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(&path, flags, Mode::empty())
+            .map_err(|e| anyhow!("{name}: open: {}", e.desc()))?;
+        let st = fstat(&fd).map_err(|e| anyhow!("{name}: stat: {}", e.desc()))?;
+        let mut out = Output::new(name, Kind::File(path), queue);
+        out.regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+        out.fd = Some(fd);
+        out.state = State::Attached;
+        out.attaches = 1;
+        Ok(out)
+    }
+
+    /// stdout as an output: a pipe or socket is switched to non-blocking (restored when the
+    /// output is dropped) and its buffer enlarged; a file or terminal is written as it is.
+    pub(crate) fn stdout(queue: FrameQueue, pipe_want: usize, log: &mut StateLog) -> anyhow::Result<Self> {
+        let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(|e| anyhow!("stdout: dup: {e}"))?;
+        let st = fstat(&fd).map_err(|e| anyhow!("stdout: stat: {}", e.desc()))?;
+        let fmt = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        let mut out = Output::new("stdout".into(), Kind::Stdout, queue);
+        out.pipe_like = fmt == SFlag::S_IFIFO || fmt == SFlag::S_IFSOCK;
+        out.regular = fmt == SFlag::S_IFREG;
+        if out.pipe_like {
+            let flags = OFlag::from_bits_truncate(
+                fcntl(&fd, FcntlArg::F_GETFL).map_err(|e| anyhow!("stdout: get flags: {}", e.desc()))?,
+            );
+            if !flags.contains(OFlag::O_NONBLOCK) {
+                fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))
+                    .map_err(|e| anyhow!("stdout: set O_NONBLOCK: {}", e.desc()))?;
+                out.restore_flags = Some(flags);
+            }
+        }
+        out.fd = Some(fd);
+        out.state = State::Attached;
+        out.attaches = 1;
+        if fmt == SFlag::S_IFIFO {
+            out.log_pipe_size(pipe_want, log);
+        }
+        Ok(out)
+    }
+
+    /// The open descriptor, while attached.
+    pub(crate) fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// True when the descriptor is a pipe or socket, whose reader can leave.
+    pub(crate) fn pipe_like(&self) -> bool {
+        self.pipe_like
+    }
+
+    /// True when frames wait for this output.
+    pub(crate) fn has_backlog(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// True for an output that can still receive something, now or later.
+    pub(crate) fn alive(&self) -> bool {
+        matches!(self.state, State::Waiting | State::Attached)
+    }
+
+    fn log_pipe_size(&mut self, want: usize, log: &mut StateLog) {
+        let Some(fd) = self.fd() else { return };
+        let granted = grow_pipe(fd, want);
+        if granted.is_some() && granted != self.pipe_size_logged {
+            self.pipe_size_logged = granted;
+            let granted = granted.unwrap_or(0);
+            crate::vlog!(log.tool(), "{}: pipe buffer {granted} bytes (asked for {want})", self.name);
+        }
+    }
+
+    /// For a waiting FIFO whose retry time has come: opens it for writing without blocking.
+    /// `ENXIO` (no reader) keeps it waiting; a vanished FIFO is created again with `mode`.
+    pub(crate) fn try_open(&mut self, now: Instant, mode: u32, pipe_want: usize, log: &mut StateLog) {
+        let Kind::Fifo(path) = &self.kind else { return };
+        if self.state != State::Waiting || now < self.next_retry {
+            return;
+        }
+        self.next_retry = now + RETRY;
+        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        match nix::fcntl::open(path, flags, Mode::empty()) {
+            Ok(fd) => {
+                let is_fifo = fstat(&fd)
+                    .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO);
+                if !is_fifo {
+                    log.change(&self.name, "no longer a FIFO; waiting for it to be one again");
+                    return;
+                }
+                self.fd = Some(fd);
+                self.pipe_like = true;
+                self.state = State::Attached;
+                self.attaches += 1;
+                if self.attaches > 1 {
+                    self.reconnects += 1;
+                }
+                self.log_pipe_size(pipe_want, log);
+                log.change(&self.name, "reader attached");
+            }
+            Err(Errno::ENXIO) => {
+                if self.attaches == 0 {
+                    log.change(&self.name, "no reader yet");
+                }
+            }
+            Err(Errno::ENOENT) => {
+                log.change(&self.name, "missing, creating the FIFO again");
+                if let Err(e) = make_fifo(path, mode) {
+                    log.change(&self.name, &format!("mkfifo: {}; retrying", e.desc()));
+                } else {
+                    self.next_retry = now;
+                }
+            }
+            Err(Errno::EINTR) => self.next_retry = now,
+            Err(e) => {
+                log.change(
+                    &self.name,
+                    &format!("open: {}; retrying every {} ms", e.desc(), RETRY.as_millis()),
+                );
+            }
+        }
+    }
+
+    /// The reader left: the backlog is discarded (counted as dropped) and the output closed; a
+    /// FIFO waits for its next reader, stdout is closed for good.
+    pub(crate) fn reader_gone(&mut self, now: Instant, log: &mut StateLog) {
+        self.dropped += self.queue.discard();
+        self.fd = None;
+        self.overflowing = false;
+        match self.kind {
+            Kind::Fifo(_) => {
+                self.state = State::Waiting;
+                self.next_retry = now;
+                log.change(&self.name, "reader gone, reopening");
+            }
+            _ => {
+                self.state = State::Closed;
+                self.queue.release();
+                log.change(&self.name, "reader gone; it cannot be reopened, output closed");
+            }
+        }
+    }
+
+    /// A write failed with `err`: "reader gone" for a pipe, otherwise the error policy decides.
+    fn write_failed(
+        &mut self,
+        err: Errno,
+        policy: OutputErrorPolicy,
+        log: &mut StateLog,
+    ) -> anyhow::Result<()> {
+        if self.pipe_like && err == Errno::EPIPE {
+            self.reader_gone(Instant::now(), log);
+            return Ok(());
+        }
+        // A regular file keeps whole frames only: cut off the head of a frame whose tail failed.
+        if self.regular
+            && self.queue.has_partial()
+            && let Some(fd) = &self.fd
+            && let Ok(st) = fstat(fd)
+        {
+            let head = self.queue.partial_written() as i64;
+            let _ = nix::unistd::ftruncate(fd, (st.st_size - head).max(0));
+        }
+        match policy {
+            OutputErrorPolicy::Exit => Err(anyhow!("{}: write: {}", self.name, err.desc())),
+            OutputErrorPolicy::Warn => {
+                self.dropped += self.queue.discard();
+                self.queue.release();
+                self.fd = None;
+                self.state = State::Failed;
+                log.change(
+                    &self.name,
+                    &format!("write: {}; output closed (--output-error warn), the others go on", err.desc()),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Logs the start and the end of an overflow episode, once each.
+    fn note_overflow(&mut self, dropped_now: u64, log: &mut StateLog) {
+        if dropped_now > 0 {
+            self.dropped += dropped_now;
+            if !self.overflowing {
+                self.overflowing = true;
+                log.change(&self.name, "queue full, dropping");
+            }
+        } else if self.overflowing && self.queue.is_empty() {
+            self.overflowing = false;
+            log.change(&self.name, &format!("caught up, {} frames dropped so far", self.dropped));
+        }
+    }
+
+    /// Writes as much of the backlog as the output takes now.
+    pub(crate) fn flush(&mut self, policy: OutputErrorPolicy, log: &mut StateLog) -> anyhow::Result<()> {
+        let Some(fd) = &self.fd else { return Ok(()) };
+        match self.queue.flush(|iov| nix::sys::uio::writev(fd, iov)) {
+            Ok(_) => {
+                self.note_overflow(0, log);
+                Ok(())
+            }
+            Err(e) => self.write_failed(e, policy, log),
+        }
+    }
+
+    /// Passes fresh whole frames to an attached output, queueing what it cannot take now.
+    pub(crate) fn offer(
+        &mut self,
+        data: &[u8],
+        policy: OutputErrorPolicy,
+        log: &mut StateLog,
+    ) -> anyhow::Result<()> {
+        let Some(fd) = &self.fd else { return Ok(()) };
+        match self.queue.offer(data, |iov| nix::sys::uio::writev(fd, iov)) {
+            Ok(dropped) => {
+                self.note_overflow(dropped, log);
+                Ok(())
+            }
+            Err(e) => self.write_failed(e, policy, log),
+        }
+    }
+
+    /// The drain ran out of time: what is still queued is dropped. Returns the frames dropped and
+    /// whether the reader was left with a cut frame.
+    pub(crate) fn abandon_backlog(&mut self) -> (u64, bool) {
+        let cut = self.queue.has_partial();
+        let frames = self.queue.discard();
+        self.dropped += frames;
+        (frames, cut)
+    }
+
+    /// The counters as one line (without the tool name): state, bytes delivered, frames dropped,
+    /// reconnects, frames queued.
+    pub(crate) fn report(&self) -> String {
+        format!(
+            "{}: {}, {} bytes delivered, {} frames dropped, {} reconnects, {} frames queued",
+            self.name,
+            self.state.word(),
+            self.queue.delivered(),
+            self.dropped,
+            self.reconnects,
+            self.queue.queued_frames()
+        )
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let (Some(flags), Some(fd)) = (self.restore_flags, &self.fd) {
+            let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
+        }
+    }
+}
