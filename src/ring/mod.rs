@@ -133,8 +133,13 @@ mod tests {
         let (mut ok, mut lost) = (0u32, 0u32);
         let mut buf = vec![0u8; 400 * 4];
         let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(400) || ok == 0 || lost == 0 {
-            assert!(start.elapsed() < std::time::Duration::from_secs(20), "ok {ok}, lost {lost}");
+        // Race for a while, and longer until a loss was seen too; on a loaded machine the writer
+        // may never overtake a copy, which is no failure (tests/preroll.rs forces one instead).
+        while start.elapsed() < std::time::Duration::from_millis(400)
+            || ok == 0
+            || (lost == 0 && start.elapsed() < std::time::Duration::from_secs(5))
+        {
+            assert!(start.elapsed() < std::time::Duration::from_secs(60), "ok {ok}, lost {lost}");
             let head = r.head();
             let first = r.first_intact();
             let count = (head - first).min(400);
