@@ -42,8 +42,8 @@ flac -5; flac -2 takes 0.07 s at +25 %, flac -5 0.13 s, flac -8 0.26 s at -3 %):
 const AFTER_HELP: &str = "\
 EXIT STATUS:
   0  the recording (or the recovery) finished and FILE is complete
-  1  runtime failure: FILE exists, the folder is not writable, a write failed (what was written \
-stays a valid FILE.part), the input could not be read
+  1  runtime failure: FILE exists, the folder is not writable, a write failed
+     (what was written stays a valid FILE.part), the input could not be read
   2  usage error: a bad flag or value
 
 EXAMPLES:
