@@ -355,6 +355,37 @@ fn an_output_without_reader_neither_stalls_the_others_nor_keeps_the_tee_alive() 
 }
 
 #[test]
+fn a_reader_that_never_reads_costs_at_most_the_drain_timeout_at_the_end() {
+    common::with_deadline(DEADLINE, || {
+        let dir = tempfile::tempdir().unwrap();
+        let s = dir.path().join("stuck.fifo");
+        let sn = s.display().to_string();
+        let mut tee = Tee::spawn(&["--drain-timeout", "300ms", &sn]);
+        wait_for_fifo(&s);
+        // A reader that opens the FIFO and never reads from it while the tee runs.
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let stuck = std::thread::spawn(move || {
+            let f = File::open(&s).unwrap();
+            done_rx.recv().unwrap();
+            drop(f);
+        });
+        tee.wait_log(&format!("{sn}: reader attached"), 1);
+        // Far more than the pipe (1 MiB at most) and the queue (2 s = 576000 bytes) can hold.
+        let feeder = feed_all(tee.stdin.take().unwrap(), unique_frames(&spec(), 0, 1_000_000));
+        feeder.join().unwrap();
+        let (status, stderr) = tee.finish();
+        done_tx.send(()).unwrap();
+        stuck.join().unwrap();
+        expect_exit("vinyl-tee --drain-timeout 300ms", status, &stderr, 0);
+        assert!(stderr.contains(&format!("{sn}: queue full, dropping")), "{stderr}");
+        assert!(stderr.contains(&format!("{sn}: drain timed out")), "{stderr}");
+        let (delivered, dropped, _) = counters(&stderr, &sn);
+        assert!(dropped > 0, "{stderr}");
+        assert!(delivered < 1_000_000 * FB as u64, "{stderr}");
+    });
+}
+
+#[test]
 fn exits_0_at_end_of_input_when_no_output_ever_had_a_reader() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.raw");

@@ -1,12 +1,19 @@
 //! `vinyl-tee`: raw PCM from stdin fanned out to FIFOs, files and stdout, never blocking the input.
 //!
 //! Owns the loop that keeps the capture flowing: one thread, one `poll(2)` over stdin and every
-//! attached output. Input is read in whole frames ([`FrameReader`]) as soon as it arrives and
-//! offered to each output; an output takes what its pipe has room for right now and the rest goes
-//! to its own bounded queue ([`queue`]), flushed when poll says the pipe has room again. Nothing
-//! ever waits on an output, so one thread is enough and nothing needs locking. The life cycle of
-//! an output (FIFO without reader, reader gone, error policy) lives in [`output`]; the flags in
-//! [`cli`].
+//! attached output. Whole frames are taken from stdin as they arrive (`input.rs`, which uses
+//! `tee(2)`/`splice(2)` to avoid copies) and offered to each output; an output takes what its pipe
+//! has room for right now and the rest goes to its own bounded queue (`queue.rs`), flushed when
+//! poll says the pipe has room again. Nothing ever waits on an output, so one thread is enough
+//! and nothing needs locking. The life cycle of an output (FIFO without reader, reader gone, error
+//! policy) lives in `output.rs`; the flags in `cli.rs`.
+//!
+//! Why one thread rather than a thread per output: a thread per output still needs a bounded
+//! queue per output and a lock or channel between reader and writers, and it costs a wake-up per
+//! output per buffer either way; with non-blocking descriptors and poll the same bounded queues
+//! need no synchronisation, and the cost at the real rate is set by how often the loop wakes,
+//! which `--coalesce` bounds (one wake-up per 200 ms by default instead of one per capture
+//! period).
 //!
 //! Failure behaviour: setup problems (a path that is a directory or socket: exit 2; a file that
 //! cannot be opened, a FIFO that cannot be created: exit 1) stop the tool before it reads
@@ -179,14 +186,16 @@ impl Tee {
     fn poll_once(
         &mut self,
         stdin: Option<BorrowedFd<'_>>,
-        want: &[usize],
+        want: &mut Vec<usize>,
         wait: Duration,
         revents: &mut Vec<PollFlags>,
     ) -> anyhow::Result<bool> {
         revents.clear();
+        // Only attached outputs have a descriptor; `revents[k]` must line up with `want[k]`.
+        want.retain(|&i| self.outputs[i].fd().is_some());
         {
             let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(want.len() + 1);
-            for &i in want {
+            for &i in want.iter() {
                 let o = &self.outputs[i];
                 let events = if o.has_backlog() { PollFlags::POLLOUT } else { PollFlags::empty() };
                 if let Some(fd) = o.fd() {
@@ -261,7 +270,7 @@ impl Tee {
             if !watch_stdin {
                 wait = wait.min(quiet_until - now);
             }
-            if !self.poll_once(watch_stdin.then_some(input.fd()), &want, wait, &mut revents)? {
+            if !self.poll_once(watch_stdin.then_some(input.fd()), &mut want, wait, &mut revents)? {
                 continue;
             }
             let n = match input.fan_out(&mut self.outputs, self.policy, &mut self.log)? {
@@ -306,7 +315,7 @@ impl Tee {
                 return Ok(());
             }
             self.status(now);
-            self.poll_once(None, &want, (deadline - now).min(self.max_wait), &mut revents)?;
+            self.poll_once(None, &mut want, (deadline - now).min(self.max_wait), &mut revents)?;
         }
     }
 }
