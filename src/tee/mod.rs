@@ -1,12 +1,19 @@
 //! `vinyl-tee`: raw PCM from stdin fanned out to FIFOs, files and stdout, never blocking the input.
 //!
 //! Owns the loop that keeps the capture flowing: one thread, one `poll(2)` over stdin and every
-//! attached output. Input is read in whole frames ([`FrameReader`]) as soon as it arrives and
-//! offered to each output; an output takes what its pipe has room for right now and the rest goes
-//! to its own bounded queue ([`queue`]), flushed when poll says the pipe has room again. Nothing
-//! ever waits on an output, so one thread is enough and nothing needs locking. The life cycle of
-//! an output (FIFO without reader, reader gone, error policy) lives in [`output`]; the flags in
-//! [`cli`].
+//! attached output. Whole frames are taken from stdin as they arrive (`input.rs`, which uses
+//! `tee(2)`/`splice(2)` to avoid copies) and offered to each output; an output takes what its pipe
+//! has room for right now and the rest goes to its own bounded queue (`queue.rs`), flushed when
+//! poll says the pipe has room again. Nothing ever waits on an output, so one thread is enough
+//! and nothing needs locking. The life cycle of an output (FIFO without reader, reader gone, error
+//! policy) lives in `output.rs`; the flags in `cli.rs`.
+//!
+//! Why one thread rather than a thread per output: a thread per output still needs a bounded
+//! queue per output and a lock or channel between reader and writers, and it costs a wake-up per
+//! output per buffer either way; with non-blocking descriptors and poll the same bounded queues
+//! need no synchronisation, and the cost at the real rate is set by how often the loop wakes,
+//! which `--coalesce` bounds (one wake-up per 200 ms by default instead of one per capture
+//! period).
 //!
 //! Failure behaviour: setup problems (a path that is a directory or socket: exit 2; a file that
 //! cannot be opened, a FIFO that cannot be created: exit 1) stop the tool before it reads
@@ -15,6 +22,7 @@
 //! and on SIGUSR1, one line per output.
 
 mod cli;
+mod input;
 mod output;
 mod queue;
 
@@ -23,18 +31,17 @@ pub use cli::{Opts, OutputErrorPolicy};
 use crate::cli::{ExitStatusError, UsageError};
 use crate::log::StateLog;
 use crate::notify::Notifier;
-use crate::pcm::{DurationArg, FrameReader, PcmSpec};
+use crate::pcm::{DurationArg, PcmSpec};
 use crate::{signals, vlog};
 use anyhow::anyhow;
+use input::{Got, Input};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::SFlag;
 use output::{Output, State};
 use queue::FrameQueue;
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::ErrorKind;
-use std::os::fd::AsFd;
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -45,11 +52,45 @@ const TOOL: &str = "vinyl-tee";
 /// every output. At the real rate a read returns whatever the capture wrote, usually far less.
 const CHUNK_BYTES: usize = 128 * 1024;
 
-/// Longest sleep in poll, so SIGUSR1, the watchdog and the status keep being served.
-const MAX_WAIT: Duration = Duration::from_millis(250);
+/// Longest sleep in poll when the watchdog does not ask for less: signals interrupt poll at once,
+/// so this only paces the status line. Every wake-up costs CPU (some 50 µs in a VM), so it is long.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// The longest poll sleep that still lets the watchdog be petted in time: a quarter of
+/// `WATCHDOG_USEC` (the notifier pets at half of it), at most [`MAX_WAIT`].
+fn max_wait() -> Duration {
+    std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&us| us > 0)
+        .map_or(MAX_WAIT, |us| Duration::from_micros(us / 4).clamp(Duration::from_millis(1), MAX_WAIT))
+}
 
 /// How often the systemd STATUS line is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// Longest `--coalesce` accepted.
+const MAX_COALESCE: Duration = Duration::from_secs(1);
+
+/// How [`Tee::pump`] ended.
+enum End {
+    /// stdin reached its end.
+    Eof,
+    /// SIGTERM or SIGINT.
+    Stopped,
+    /// Every output is closed for good (stdout gone, files failed).
+    NoOutputLeft,
+    /// stdin could not be read: exit 1 after the drain.
+    ReadError(anyhow::Error),
+}
+
+/// A duration flag as wall-clock time (a frame count is read at `rate`).
+fn wall_time(d: DurationArg, rate: u32) -> Duration {
+    match d {
+        DurationArg::Millis(ms) => Duration::from_millis(ms),
+        DurationArg::Frames(f) => Duration::from_micros(f.saturating_mul(1_000_000) / rate.max(1) as u64),
+    }
+}
 
 /// Largest queue accepted per output.
 const MAX_QUEUE_BYTES: u64 = 1 << 30;
@@ -111,6 +152,7 @@ struct Tee {
     notifier: Notifier,
     read_bytes: u64,
     next_status: Instant,
+    max_wait: Duration,
 }
 
 impl Tee {
@@ -143,15 +185,17 @@ impl Tee {
     /// the outputs poll woke up. Returns whether stdin is readable.
     fn poll_once(
         &mut self,
-        stdin: Option<&File>,
-        want: &[usize],
+        stdin: Option<BorrowedFd<'_>>,
+        want: &mut Vec<usize>,
         wait: Duration,
         revents: &mut Vec<PollFlags>,
     ) -> anyhow::Result<bool> {
         revents.clear();
+        // Only attached outputs have a descriptor; `revents[k]` must line up with `want[k]`.
+        want.retain(|&i| self.outputs[i].fd().is_some());
         {
             let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(want.len() + 1);
-            for &i in want {
+            for &i in want.iter() {
                 let o = &self.outputs[i];
                 let events = if o.has_backlog() { PollFlags::POLLOUT } else { PollFlags::empty() };
                 if let Some(fd) = o.fd() {
@@ -159,9 +203,10 @@ impl Tee {
                 }
             }
             if let Some(stdin) = stdin {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(stdin, PollFlags::POLLIN));
             }
-            let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+            // Rounded up: a timeout rounded down to 0 ms would spin until the deadline.
+            let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
             match poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => return Ok(false),
@@ -192,22 +237,23 @@ impl Tee {
         }
     }
 
-    /// Reads stdin and fans it out until end of input, a stop signal, or no output left alive.
-    /// Returns true at end of input.
-    fn pump(&mut self, stdin: &File, reader: &mut FrameReader<File>) -> anyhow::Result<bool> {
-        let fb = self.spec.frame_bytes();
-        let mut buf = vec![0u8; (CHUNK_BYTES / fb).max(1) * fb];
+    /// Reads stdin and fans it out until end of input, a stop signal, no output left alive, or a
+    /// read error. After a short read (input arriving at its real rate) stdin is left alone for
+    /// `coalesce`, so that each wake-up passes on several of the capture's periods at once; the
+    /// input's pipe buffer holds them meanwhile. Outputs are served all the same.
+    fn pump(&mut self, input: &mut Input, coalesce: Duration) -> anyhow::Result<End> {
         let mut want = Vec::new();
         let mut revents = Vec::new();
+        let mut quiet_until = Instant::now();
         loop {
             if signals::stop_requested() {
-                return Ok(false);
+                return Ok(End::Stopped);
             }
             if signals::take_report_request() {
                 self.report();
             }
             let now = Instant::now();
-            let mut wait = MAX_WAIT;
+            let mut wait = self.max_wait;
             for o in &mut self.outputs {
                 o.try_open(now, self.mode, self.pipe_want, &mut self.log);
                 if o.state == State::Waiting {
@@ -216,24 +262,26 @@ impl Tee {
             }
             if !self.outputs.iter().any(Output::alive) {
                 vlog!(TOOL, "no output left that could take data; stopping");
-                return Ok(false);
+                return Ok(End::NoOutputLeft);
             }
             self.status(now);
             self.pollable(&mut want);
-            if !self.poll_once(Some(stdin), &want, wait, &mut revents)? {
+            let watch_stdin = now >= quiet_until;
+            if !watch_stdin {
+                wait = wait.min(quiet_until - now);
+            }
+            if !self.poll_once(watch_stdin.then_some(input.fd()), &mut want, wait, &mut revents)? {
                 continue;
             }
-            let n = match reader.read_frames(&mut buf) {
-                Ok(0) => return Ok(true),
-                Ok(n) => n,
-                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => continue,
-                Err(e) => return Err(anyhow!("stdin: read: {e}")),
+            let n = match input.fan_out(&mut self.outputs, self.policy, &mut self.log)? {
+                Got::Frames(n) => n,
+                Got::Again => continue,
+                Got::Eof => return Ok(End::Eof),
+                Got::ReadError(e) => return Ok(End::ReadError(e)),
             };
             self.read_bytes += n as u64;
-            for o in &mut self.outputs {
-                if o.state == State::Attached {
-                    o.offer(&buf[..n], self.policy, &mut self.log)?;
-                }
+            if n < input.chunk_bytes() && !coalesce.is_zero() {
+                quiet_until = Instant::now() + coalesce;
             }
         }
     }
@@ -267,7 +315,7 @@ impl Tee {
                 return Ok(());
             }
             self.status(now);
-            self.poll_once(None, &want, (deadline - now).min(MAX_WAIT), &mut revents)?;
+            self.poll_once(None, &mut want, (deadline - now).min(self.max_wait), &mut revents)?;
         }
     }
 }
@@ -285,10 +333,16 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let drain = match opts.drain_timeout {
-        DurationArg::Millis(ms) => Duration::from_millis(ms),
-        DurationArg::Frames(f) => Duration::from_micros(f.saturating_mul(1_000_000) / spec.rate as u64),
-    };
+    let drain = wall_time(opts.drain_timeout, spec.rate);
+    let mut coalesce = wall_time(opts.coalesce, spec.rate);
+    if coalesce > MAX_COALESCE {
+        return Err(UsageError::new(format!(
+            "--coalesce {}: longer than {} ms; give a short time, e.g. 100ms, or 0s to pass every read on at once",
+            opts.coalesce,
+            MAX_COALESCE.as_millis()
+        ))
+        .into());
+    }
     let plans = plan_outputs(&opts.outputs)?;
     let queue = || FrameQueue::new(fb, queue_frames as usize);
 
@@ -311,15 +365,23 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         }
     }
 
-    let stdin =
-        File::from(std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| anyhow!("stdin: dup: {e}"))?);
-    if nix::sys::stat::fstat(&stdin)
-        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
-        && let Some(granted) = output::grow_pipe(stdin.as_fd(), pipe_want)
+    let mut input = Input::stdin(fb, CHUNK_BYTES)?;
+    if input.is_pipe()
+        && let Some(granted) = output::grow_pipe(input.fd(), pipe_want)
     {
         vlog!(TOOL, "stdin: pipe buffer {granted} bytes (asked for {pipe_want})");
+        // While stdin is left alone its pipe must hold what arrives, with room to spare.
+        let holds = Duration::from_micros(granted as u64 / 2 * 1_000_000 / spec.bytes_per_second());
+        if coalesce > holds {
+            vlog!(
+                TOOL,
+                "stdin: --coalesce {} lowered to {} ms to fit the pipe buffer",
+                opts.coalesce,
+                holds.as_millis()
+            );
+            coalesce = holds;
+        }
     }
-    let mut reader = FrameReader::new(stdin.try_clone().map_err(|e| anyhow!("stdin: dup: {e}"))?, fb);
 
     let mut tee = Tee {
         spec,
@@ -331,28 +393,36 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         notifier: Notifier::from_env(),
         read_bytes: 0,
         next_status: Instant::now(),
+        max_wait: max_wait(),
     };
     tee.notifier.ready();
 
-    let mut result = tee.pump(&stdin, &mut reader);
-    if let Ok(eof) = result {
-        if eof && reader.partial_bytes() > 0 {
-            vlog!(
-                TOOL,
-                "stdin: input ended mid-frame: {} bytes of an incomplete frame discarded (frames are {fb} bytes)",
-                reader.partial_bytes()
-            );
+    // An `Err` here is an output failing under `--output-error exit`: no drain, exit 1 at once.
+    let end = match tee.pump(&mut input, coalesce) {
+        Ok(end) => end,
+        Err(e) => {
+            tee.notifier.stopping();
+            tee.report();
+            return Err(e);
         }
-        if let Some(sig) = signals::stop_signal_name() {
-            vlog!(TOOL, "{sig}: stopping after a drain of at most {}", opts.drain_timeout);
-        }
-        tee.notifier.stopping();
-        result = tee.drain(drain).map(|()| eof);
-    } else {
-        tee.notifier.stopping();
+    };
+    if matches!(end, End::Eof) && input.partial_bytes() > 0 {
+        vlog!(
+            TOOL,
+            "stdin: input ended mid-frame: {} bytes of an incomplete frame discarded (frames are {fb} bytes)",
+            input.partial_bytes()
+        );
     }
+    if let (End::Stopped, Some(sig)) = (&end, signals::stop_signal_name()) {
+        vlog!(TOOL, "{sig}: stopping after a drain of at most {}", opts.drain_timeout);
+    }
+    tee.notifier.stopping();
+    let drained = tee.drain(drain);
     tee.report();
-    result?;
+    drained?;
+    if let End::ReadError(e) = end {
+        return Err(e);
+    }
     let failed = tee.outputs.iter().filter(|o| o.state == State::Failed).count();
     if failed > 0 {
         return Err(ExitStatusError {

@@ -13,7 +13,7 @@ use super::queue::FrameQueue;
 use crate::log::StateLog;
 use anyhow::anyhow;
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice, tee};
 use nix::sys::stat::{Mode, SFlag, fstat};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -104,6 +104,8 @@ pub(crate) struct Output {
     fd: Option<OwnedFd>,
     /// The descriptor is a pipe or socket: `EPIPE`/`POLLERR` mean the reader left.
     pipe_like: bool,
+    /// The descriptor is a pipe: `splice(2)` can move page-cache pages into it without a copy.
+    is_pipe: bool,
     /// A regular file: a frame cut by a failing write is truncated away.
     regular: bool,
     /// Backlog of whole frames (and a frame tail).
@@ -133,6 +135,7 @@ impl Output {
             state: State::Waiting,
             fd: None,
             pipe_like: false,
+            is_pipe: false,
             regular: false,
             queue,
             dropped: 0,
@@ -173,6 +176,7 @@ impl Output {
         let fmt = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
         let mut out = Output::new("stdout".into(), Kind::Stdout, queue);
         out.pipe_like = fmt == SFlag::S_IFIFO || fmt == SFlag::S_IFSOCK;
+        out.is_pipe = fmt == SFlag::S_IFIFO;
         out.regular = fmt == SFlag::S_IFREG;
         if out.pipe_like {
             let flags = OFlag::from_bits_truncate(
@@ -242,6 +246,7 @@ impl Output {
                 }
                 self.fd = Some(fd);
                 self.pipe_like = true;
+                self.is_pipe = true;
                 self.state = State::Attached;
                 self.attaches += 1;
                 if self.attaches > 1 {
@@ -370,6 +375,87 @@ impl Output {
             }
             Err(e) => self.write_failed(e, policy, log),
         }
+    }
+
+    /// Like [`Output::offer`], for input that is a regular file: when nothing is queued, `data` (read
+    /// from `src` at byte `offset`) is moved into a pipe output with `splice(2)`, which hands the
+    /// page-cache pages over instead of copying them. Only what the pipe does not take is copied
+    /// (into the queue). Falls back to writing `data` when the output is not a pipe or the kernel
+    /// refuses the splice (`EINVAL`: a file system without splice), and then clears `splice_ok`.
+    pub(crate) fn offer_from_file(
+        &mut self,
+        data: &[u8],
+        src: BorrowedFd<'_>,
+        offset: i64,
+        splice_ok: &mut bool,
+        policy: OutputErrorPolicy,
+        log: &mut StateLog,
+    ) -> anyhow::Result<()> {
+        if !self.is_pipe || !*splice_ok {
+            return self.offer(data, policy, log);
+        }
+        let Some(fd) = &self.fd else { return Ok(()) };
+        let result = self.queue.offer(data, |iov| {
+            let len = iov.iter().map(|s| s.len()).sum();
+            let mut off = offset;
+            match splice(src, Some(&mut off), fd, None, len, SpliceFFlags::SPLICE_F_NONBLOCK) {
+                Err(Errno::EINVAL | Errno::ENOSYS) => {
+                    *splice_ok = false;
+                    nix::sys::uio::writev(fd, iov)
+                }
+                other => other,
+            }
+        });
+        match result {
+            Ok(dropped) => {
+                self.note_overflow(dropped, log);
+                Ok(())
+            }
+            Err(e) => self.write_failed(e, policy, log),
+        }
+    }
+
+    /// True when fresh input may go to this output without a copy: attached, a pipe, and nothing
+    /// queued in front of it.
+    pub(crate) fn can_zero_copy(&self) -> bool {
+        self.state == State::Attached && self.is_pipe && self.queue.is_empty()
+    }
+
+    /// Duplicates the first `len` bytes waiting in the input pipe `src` into this output with
+    /// `tee(2)` (page references, no copy, nothing consumed from `src`). Returns the bytes the
+    /// output took (0 when its pipe is full, or when it failed or lost its reader: its state
+    /// says so), or `None` when the kernel cannot tee these two (then nothing happened).
+    pub(crate) fn duplicate(
+        &mut self,
+        src: BorrowedFd<'_>,
+        len: usize,
+        policy: OutputErrorPolicy,
+        log: &mut StateLog,
+    ) -> anyhow::Result<Option<usize>> {
+        let Some(fd) = &self.fd else { return Ok(Some(0)) };
+        match tee(src, fd, len, SpliceFFlags::SPLICE_F_NONBLOCK) {
+            Ok(n) => Ok(Some(n)),
+            Err(Errno::EAGAIN | Errno::EINTR) => Ok(Some(0)),
+            Err(Errno::EINVAL | Errno::ENOSYS) => Ok(None),
+            Err(e) => self.write_failed(e, policy, log).map(|()| Some(0)),
+        }
+    }
+
+    /// After [`Output::duplicate`] took `taken` of `len` bytes: queues what it did not take, as
+    /// [`Output::offer`] would, from `data` (those same `len` bytes, read from the input; needed
+    /// only when `taken < len`).
+    pub(crate) fn complete(&mut self, data: Option<&[u8]>, len: usize, taken: usize, log: &mut StateLog) {
+        if self.state != State::Attached {
+            return;
+        }
+        let dropped = match data {
+            Some(data) => self.queue.accept(&data[..len], taken),
+            None => {
+                debug_assert_eq!(taken, len, "input consumed without a copy that an output still needs");
+                self.queue.took(len)
+            }
+        };
+        self.note_overflow(dropped, log);
     }
 
     /// The drain ran out of time: what is still queued is dropped. Returns the frames dropped and

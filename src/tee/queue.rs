@@ -196,15 +196,30 @@ impl FrameQueue {
             return Ok(self.push(data));
         }
         let n = attempt(write(&[IoSlice::new(data)]))?;
-        self.delivered += n as u64;
-        let mut rest = &data[n..];
-        let cut = n % self.frame_bytes;
+        Ok(self.accept(data, n))
+    }
+
+    /// Accounts for `len` bytes the output took whole without a copy. Returns 0 (frames dropped).
+    pub(crate) fn took(&mut self, len: usize) -> u64 {
+        self.delivered += len as u64;
+        0
+    }
+
+    /// Accounts for fresh whole frames `data` of which the output already took the first `taken`
+    /// bytes (by a write, or by `tee(2)`/`splice(2)` without a copy): the rest of a cut frame
+    /// goes to `pending`, the remaining frames to the ring. Call only when the queue was empty
+    /// before those bytes went out. Returns the frames dropped.
+    pub(crate) fn accept(&mut self, data: &[u8], taken: usize) -> u64 {
+        debug_assert!(self.is_empty() && taken <= data.len());
+        self.delivered += taken as u64;
+        let mut rest = &data[taken..];
+        let cut = taken % self.frame_bytes;
         if cut != 0 {
             let need = self.frame_bytes - cut;
             self.pending.extend_from_slice(&rest[..need]);
             rest = &rest[need..];
         }
-        Ok(self.push(rest))
+        self.push(rest)
     }
 }
 
