@@ -113,17 +113,8 @@ impl Tool {
     /// Waits for the exit within `deadline` (kills and panics after it); returns status and stderr.
     fn finish(mut self, deadline: Duration) -> (ExitStatus, String) {
         drop(self.child.stdin.take());
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if start.elapsed() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("{}\nstill running after {deadline:?}\nstderr:\n{}", self.what, self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let Some(status) = common::wait_deadline(&mut self.child, deadline) else {
+            panic!("{}\nstill running after {deadline:?}\nstderr:\n{}", self.what, self.stderr());
         };
         // The stderr thread ends at EOF, right after the exit.
         let t = Instant::now();

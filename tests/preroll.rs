@@ -197,17 +197,8 @@ impl Proc {
     /// Waits for the process to end (within the deadline; stdin stays open unless closed before)
     /// and returns its status code, the stdout collected and stderr.
     fn finish(mut self) -> (Option<i32>, Vec<u8>, String) {
-        let start = std::time::Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("{}: still running after {DEADLINE:?}\nstderr:\n{}", self.what, self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let Some(status) = common::wait_deadline(&mut self.child, DEADLINE) else {
+            panic!("{}: still running after {DEADLINE:?}\nstderr:\n{}", self.what, self.stderr());
         };
         for r in self.readers.drain(..) {
             r.join().unwrap();

@@ -82,17 +82,8 @@ impl Tee {
     /// Closes stdin (unless taken) and waits for the exit, within the deadline.
     fn finish(mut self) -> (ExitStatus, String) {
         drop(self.stdin.take());
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("{}: still running after {DEADLINE:?}\nstderr:\n{}", self.what, self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let Some(status) = common::wait_deadline(&mut self.child, DEADLINE) else {
+            panic!("{}: still running after {DEADLINE:?}\nstderr:\n{}", self.what, self.stderr());
         };
         if let Some(t) = self.stderr_thread.take() {
             let _ = t.join();

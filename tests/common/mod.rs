@@ -64,20 +64,28 @@ pub fn wait_output(mut child: Child, deadline: Duration, what: &str) -> Output {
         }
         v
     });
+    let Some(status) = wait_deadline(&mut child, deadline) else {
+        let stderr = t_err.join().unwrap_or_default();
+        panic!("{what}: still running after {deadline:?}\nstderr:\n{}", String::from_utf8_lossy(&stderr));
+    };
+    Output { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() }
+}
+
+/// Waits for `child` to exit within `deadline`; after it, kills the child and returns `None` so
+/// the caller can panic with what the child printed.
+pub fn wait_deadline(child: &mut Child, deadline: Duration) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
-    let status = loop {
+    loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
+            return Some(st);
         }
         if start.elapsed() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let stderr = t_err.join().unwrap_or_default();
-            panic!("{what}: still running after {deadline:?}\nstderr:\n{}", String::from_utf8_lossy(&stderr));
+            return None;
         }
         std::thread::sleep(Duration::from_millis(10));
-    };
-    Output { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() }
+    }
 }
 
 /// Panics with the command, status and stderr unless `out` is a success.
