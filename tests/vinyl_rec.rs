@@ -319,3 +319,38 @@ fn stale_state_of_a_killed_recorder_is_cleaned_up() {
     assert_contiguous(&decoded_frames(&second), RATE, 2 * RATE);
     assert!(part.exists(), "the killed recording's .part must be kept for --recover");
 }
+
+/// Frames the process `pid` has written so far, from the kernel's count of bytes it wrote
+/// (`/proc/PID/io`, `wchar`; its few stderr lines add a handful of frames at most).
+fn frames_written_by(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0)
+        / 4
+}
+
+#[test]
+fn a_recording_longer_than_the_ring_keeps_up_with_live() {
+    // A 3 s ring (5 s with its slack) and a 22 s recording: the tap must follow live the whole
+    // time. The test feeds one second at a time, and only once the tap has taken all but the last
+    // second of what the ring holds, so the writer can never lap it however slow this machine is.
+    let mut rig = Rig::new("longer", "3s");
+    rig.feed(4 * RATE);
+    let path = PathBuf::from(rig.rec_ok(&["start", "--preroll", "2s", "--name", "longer"]).trim());
+    let start = 2 * RATE;
+    let tap_pid: u32 = std::fs::read_to_string(rig.dir.path().join("run/rec/tap.pid"))
+        .expect("vinyl-rec's tap.pid")
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..20 {
+        rig.feed(RATE);
+        let behind_at_most = rig.written - start - RATE;
+        common::wait_until(&format!("tap to write {behind_at_most} frames"), T, || {
+            frames_written_by(tap_pid) >= behind_at_most
+        });
+    }
+    let stopped = rig.rec_ok(&["stop"]);
+    assert!(stopped.contains("22.000s (1056000 frames)"), "vinyl-rec stop said: {stopped}");
+    assert_eq!(tag(&path, "VINYL_START_FRAME"), start.to_string());
+    assert_contiguous(&decoded_frames(&path), start, rig.written - start);
+}
