@@ -4,7 +4,7 @@
 //!   arrives: for each read, the lateness of its last frame against the pace of the first frame
 //!   (`arrival time − frames/rate`), as p50/p99/max of the deviation from the median, in ms. This
 //!   is the jitter an encoder behind `vinyl-tee` sees.
-//! - `bench_probe tee-latency TEE_BIN SECONDS`: runs `TEE_BIN FIFO` fed by a paced writer whose
+//! - `bench_probe tee-latency TEE_BIN SECONDS [TEE_ARGS…]`: runs `TEE_BIN TEE_ARGS… FIFO` fed by a paced writer whose
 //!   frames carry the monotonic time they were written, reads the FIFO, and reports the delay of
 //!   each frame through the tee (p50/p99/max, in µs).
 use std::io::{Read, Write};
@@ -52,11 +52,12 @@ fn arrivals(frame_bytes: usize, rate: f64) {
     );
 }
 
-fn tee_latency(tee: &str, seconds: u64) {
+fn tee_latency(tee: &str, seconds: u64, tee_args: &[String]) {
     let dir = std::env::temp_dir().join(format!("vinyl-tee-latency-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let fifo = dir.join("out.fifo");
     let mut child = std::process::Command::new(tee)
+        .args(tee_args)
         .arg(&fifo)
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -113,10 +114,12 @@ fn main() {
         Some("tee-latency") => {
             let tee = args.get(2).expect("tee-latency TEE_BIN SECONDS");
             let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
-            tee_latency(tee, secs)
+            tee_latency(tee, secs, args.get(4..).unwrap_or(&[]))
         }
         _ => {
-            eprintln!("usage: bench_probe arrivals [FRAME_BYTES RATE] | tee-latency TEE_BIN SECONDS");
+            eprintln!(
+                "usage: bench_probe arrivals [FRAME_BYTES RATE] | tee-latency TEE_BIN SECONDS [TEE_ARGS...]"
+            );
             std::process::exit(2)
         }
     }
