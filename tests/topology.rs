@@ -304,38 +304,8 @@ impl Drop for Topology {
     }
 }
 
-/// `flac -t`, then `flac -d` to raw: the frame numbers the file holds.
-fn decoded_frames(flac: &Path) -> Vec<u64> {
-    let out = common::run(Command::new("flac").args(["-t", "-s"]).arg(flac), T);
-    common::assert_success(&format!("flac -t {}", flac.display()), &out);
-    let raw = flac.with_extension("raw");
-    let mut cmd = Command::new("flac");
-    cmd.args(["-d", "-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "-o"])
-        .arg(&raw)
-        .arg(flac);
-    let what = common::describe(&cmd);
-    common::assert_success(&what, &common::run(&mut cmd, T));
-    let bytes = std::fs::read(&raw).unwrap();
-    assert_eq!(bytes.len() % 4, 0, "{what}: not whole frames");
-    bytes.chunks_exact(4).map(unique_frame_number).collect()
-}
-
-/// A Vorbis comment of `flac`, by `metaflac --show-tag`.
-fn tag(flac: &Path, name: &str) -> String {
-    let mut cmd = Command::new("metaflac");
-    cmd.arg(format!("--show-tag={name}")).arg(flac);
-    let what = common::describe(&cmd);
-    let out = common::run(&mut cmd, T);
-    common::assert_success(&what, &out);
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .split_once('=')
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_else(|| panic!("{what}: no {name} tag"))
-}
-
 fn tag_number(flac: &Path, name: &str) -> u64 {
-    let v = tag(flac, name);
+    let v = common::flac_tag(flac, name);
     v.parse().unwrap_or_else(|_| panic!("{}: {name}={v} is not a number", flac.display()))
 }
 
@@ -373,7 +343,7 @@ fn check_recording(
         start_bounds.0,
         start_bounds.1
     );
-    let frames = decoded_frames(path);
+    let frames = common::decoded_frames(path);
     assert_contiguous_from(&frames, start);
     let n = frames.len() as u64;
     assert!(
@@ -587,7 +557,7 @@ fn killing_the_recorder_leaves_the_stream_running() {
     let what = common::describe(&cmd);
     common::assert_success(&what, &common::run(&mut cmd, T));
     let start = tag_number(&path, "VINYL_START_FRAME");
-    let frames = decoded_frames(&path);
+    let frames = common::decoded_frames(&path);
     assert_contiguous_from(&frames, start);
     assert!(
         frames.len() as u64 >= RATE && start + frames.len() as u64 <= killed_at,

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
-use vinyl::pcm::{PcmSpec, unique_frame_number, unique_frames};
+use vinyl::pcm::{PcmSpec, unique_frames};
 
 const RATE: u64 = 48_000;
 const T: Duration = Duration::from_secs(60);
@@ -132,34 +132,6 @@ impl Drop for Rig {
     }
 }
 
-/// Decodes `flac` with the real `flac` (after `flac -t`) and returns the frame numbers it holds.
-fn decoded_frames(flac: &Path) -> Vec<u64> {
-    let out = common::run(Command::new("flac").args(["-t", "-s"]).arg(flac), T);
-    common::assert_success(&format!("flac -t {}", flac.display()), &out);
-    let raw = flac.with_extension("raw");
-    let out = common::run(
-        Command::new("flac")
-            .args(["-d", "-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "-o"])
-            .arg(&raw)
-            .arg(flac),
-        T,
-    );
-    common::assert_success(&format!("flac -d {}", flac.display()), &out);
-    let bytes = std::fs::read(&raw).unwrap();
-    assert_eq!(bytes.len() % 4, 0);
-    bytes.chunks_exact(4).map(unique_frame_number).collect()
-}
-
-fn tag(flac: &Path, name: &str) -> String {
-    let out = common::run(Command::new("metaflac").arg(format!("--show-tag={name}")).arg(flac), T);
-    common::assert_success("metaflac --show-tag", &out);
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .split_once('=')
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default()
-}
-
 /// Asserts `frames` is exactly `first, first+1, …, first+count-1`.
 fn assert_contiguous(frames: &[u64], first: u64, count: u64) {
     assert_eq!(frames.len() as u64, count, "frame count (first frame {:?})", frames.first());
@@ -217,9 +189,9 @@ fn start_stop_records_exactly_from_thirty_seconds_before_the_head() {
     // The file holds the contiguous input frames from exactly 30 s before the head at start to
     // the head at stop, and says where it starts.
     let start = head_at_start - 30 * RATE;
-    assert_eq!(tag(&path, "VINYL_START_FRAME"), start.to_string());
-    assert_eq!(tag(&path, "TITLE"), "Side A");
-    let frames = decoded_frames(&path);
+    assert_eq!(common::flac_tag(&path, "VINYL_START_FRAME"), start.to_string());
+    assert_eq!(common::flac_tag(&path, "TITLE"), "Side A");
+    let frames = common::decoded_frames(&path);
     assert_contiguous(&frames, start, head_at_stop - start);
 
     assert_eq!(rig.rec_ok(&["status"]).trim(), "not recording");
@@ -245,8 +217,8 @@ fn snapshot_saves_exactly_the_last_five_seconds() {
     let mut lines = out.lines();
     let path = PathBuf::from(lines.next().unwrap());
     assert_eq!(lines.next(), Some(&*format!("5.000s ({} frames)", 5 * RATE)), "{out}");
-    assert_eq!(tag(&path, "VINYL_START_FRAME"), (7 * RATE).to_string());
-    assert_contiguous(&decoded_frames(&path), 7 * RATE, 5 * RATE);
+    assert_eq!(common::flac_tag(&path, "VINYL_START_FRAME"), (7 * RATE).to_string());
+    assert_contiguous(&common::decoded_frames(&path), 7 * RATE, 5 * RATE);
     // No recording is left running.
     assert!(!rig.dir.path().join("run/rec").exists());
     assert_eq!(rig.rec_ok(&["status"]).trim(), "not recording");
@@ -262,8 +234,8 @@ fn a_preroll_longer_than_the_ring_starts_at_the_oldest_frame() {
     let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     rig.feed(RATE / 2);
     rig.rec_ok(&["stop"]);
-    assert_eq!(tag(&path, "VINYL_START_FRAME"), "0");
-    assert_contiguous(&decoded_frames(&path), 0, 10 * RATE + RATE / 2);
+    assert_eq!(common::flac_tag(&path, "VINYL_START_FRAME"), "0");
+    assert_contiguous(&common::decoded_frames(&path), 0, 10 * RATE + RATE / 2);
 }
 
 #[test]
@@ -315,8 +287,8 @@ fn stale_state_of_a_killed_recorder_is_cleaned_up() {
     rig.feed(RATE);
     let stopped = rig.rec_ok(&["stop"]);
     assert!(stopped.starts_with(&*second.to_string_lossy()), "{stopped}");
-    assert_eq!(tag(&second, "VINYL_START_FRAME"), RATE.to_string());
-    assert_contiguous(&decoded_frames(&second), RATE, 2 * RATE);
+    assert_eq!(common::flac_tag(&second, "VINYL_START_FRAME"), RATE.to_string());
+    assert_contiguous(&common::decoded_frames(&second), RATE, 2 * RATE);
     assert!(part.exists(), "the killed recording's .part must be kept for --recover");
 }
 
@@ -351,6 +323,6 @@ fn a_recording_longer_than_the_ring_keeps_up_with_live() {
     }
     let stopped = rig.rec_ok(&["stop"]);
     assert!(stopped.contains("22.000s (1056000 frames)"), "vinyl-rec stop said: {stopped}");
-    assert_eq!(tag(&path, "VINYL_START_FRAME"), start.to_string());
-    assert_contiguous(&decoded_frames(&path), start, rig.written - start);
+    assert_eq!(common::flac_tag(&path, "VINYL_START_FRAME"), start.to_string());
+    assert_contiguous(&common::decoded_frames(&path), start, rig.written - start);
 }

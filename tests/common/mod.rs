@@ -154,3 +154,36 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 pub mod icecast;
+
+/// `flac -t`, then `flac -d` to raw: the frame numbers (see `vinyl::pcm::unique_frames`) that the
+/// FLAC file of 4-byte frames holds.
+pub fn decoded_frames(flac: &Path) -> Vec<u64> {
+    let t = Duration::from_secs(60);
+    let out = run(Command::new("flac").args(["-t", "-s"]).arg(flac), t);
+    assert_success(&format!("flac -t {}", flac.display()), &out);
+    let raw = flac.with_extension("raw");
+    let mut cmd = Command::new("flac");
+    cmd.args(["-d", "-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "-o"])
+        .arg(&raw)
+        .arg(flac);
+    let what = describe(&cmd);
+    assert_success(&what, &run(&mut cmd, t));
+    let bytes = std::fs::read(&raw).unwrap();
+    assert_eq!(bytes.len() % 4, 0, "{what}: not whole frames");
+    bytes.chunks_exact(4).map(vinyl::pcm::unique_frame_number).collect()
+}
+
+/// A Vorbis comment of `flac` (the value of its first `NAME=` line), by `metaflac --show-tag`.
+pub fn flac_tag(flac: &Path, name: &str) -> String {
+    let mut cmd = Command::new("metaflac");
+    cmd.arg(format!("--show-tag={name}")).arg(flac);
+    let what = describe(&cmd);
+    let out = run(&mut cmd, Duration::from_secs(60));
+    assert_success(&what, &out);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.split_once('='))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
