@@ -41,7 +41,9 @@ XML
     icecast2 -c "$ic_dir/icecast.xml" > "$ic_dir/log/stdout.log" 2>&1 &
     echo $! > "$ic_dir/icecast.pid"
     ic_tries=0
-    until curl -fs -o /dev/null "http://127.0.0.1:$ic_port/status-json.xsl"; do
+    # Ready means its stats are filled in (server_id listed), not just a bound port: icecast2
+    # 2.4.4 can crash on a request that arrives in its first moments.
+    until curl -fs "http://127.0.0.1:$ic_port/status-json.xsl" 2>/dev/null | grep -q '"server_id"'; do
         ic_tries=$((ic_tries + 1))
         if [ "$ic_tries" -gt 100 ] || ! kill -0 "$(cat "$ic_dir/icecast.pid")" 2>/dev/null; then
             echo "icecast2: 127.0.0.1:$ic_port: did not come up; see $ic_dir/log" >&2
