@@ -63,7 +63,10 @@ icecast_stop() {
             ic_tries=$((ic_tries + 1))
             sleep 0.1
         done
-        kill -9 "$ic_pid" 2>/dev/null || true
+        # Only a server still running gets SIGKILL: a gone one's pid may already be another's.
+        if kill -0 "$ic_pid" 2>/dev/null; then
+            kill -9 "$ic_pid" 2>/dev/null || true
+        fi
         rm -f "$1/icecast.pid"
     fi
 }
