@@ -50,6 +50,12 @@ impl Notifier {
         }
     }
 
+    /// How often [`Notifier::watchdog`] sends `WATCHDOG=1` (half of `WATCHDOG_USEC`), when the
+    /// service manager asks for it: a loop must call `watchdog` at least this often.
+    pub fn watchdog_interval(&self) -> Option<Duration> {
+        self.watchdog_every
+    }
+
     /// True when a service manager is listening.
     pub fn enabled(&self) -> bool {
         self.socket.is_some()

@@ -201,6 +201,17 @@ impl DurationArg {
         }
     }
 
+    /// The duration as wall-clock time (a frame count is read at `rate`, to the microsecond), for
+    /// timeouts and intervals that are not counted in frames.
+    pub fn wall_time(&self, rate: u32) -> std::time::Duration {
+        match *self {
+            DurationArg::Millis(ms) => std::time::Duration::from_millis(ms),
+            DurationArg::Frames(f) => {
+                std::time::Duration::from_micros(f.saturating_mul(1_000_000) / u64::from(rate.max(1)))
+            }
+        }
+    }
+
     /// True for a zero length.
     pub fn is_zero(&self) -> bool {
         matches!(self, DurationArg::Millis(0) | DurationArg::Frames(0))
@@ -410,6 +421,14 @@ mod tests {
         assert_eq!(d("1h2m3s4ms").frames(1000), 3_723_004);
         assert_eq!(d("1ms").frames(44_100), 44);
         assert!(d("0s").is_zero());
+    }
+
+    #[test]
+    fn durations_as_wall_time() {
+        use std::time::Duration;
+        assert_eq!(d("1m30s").wall_time(48_000), Duration::from_secs(90));
+        assert_eq!(d("24000f").wall_time(48_000), Duration::from_millis(500));
+        assert_eq!(d("1f").wall_time(44_100), Duration::from_micros(22));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! means for a tool (flush, finalise…), and does not touch SIGPIPE: Rust's runtime already
 //! ignores it, so writes to a closed pipe return `BrokenPipe` and tools handle that.
 
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use anyhow::Context as _;
+use nix::sys::signal::{
+    SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask, sigaction,
+};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -21,6 +24,9 @@ extern "C" fn on_stop(sig: libc::c_int) {
 extern "C" fn on_usr1(_: libc::c_int) {
     USR1.store(true, Ordering::SeqCst);
 }
+
+/// The signals this module handles.
+const HANDLED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1];
 
 /// Installs the SIGTERM/SIGINT (stop) and SIGUSR1 (report) handlers. Call once, early in `run`.
 pub fn install() -> anyhow::Result<()> {
@@ -57,4 +63,24 @@ pub fn stop_signal_name() -> Option<&'static str> {
 /// True once per SIGUSR1 received (the flag is cleared by reading it).
 pub fn take_report_request() -> bool {
     USR1.swap(false, Ordering::SeqCst)
+}
+
+/// Spawns a named thread with SIGTERM, SIGINT and SIGUSR1 blocked, so they are delivered to the
+/// main thread: its blocking call is the one they interrupt (`EINTR`), and it is the loop that
+/// checks [`stop_requested`]. Every extra thread of a tool should be started this way.
+pub fn spawn_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let mut set = SigSet::empty();
+            for sig in HANDLED {
+                set.add(sig);
+            }
+            let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+            f()
+        })
+        .with_context(|| format!("{name} thread: spawn"))
 }

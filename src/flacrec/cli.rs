@@ -161,12 +161,6 @@ pub fn is_rfc3339(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_flag_definitions_are_consistent() {
-        Opts::command().debug_assert();
-    }
 
     #[test]
     fn rfc3339_shapes() {

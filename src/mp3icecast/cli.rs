@@ -134,12 +134,6 @@ pub struct Opts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn flags_are_consistent() {
-        Opts::command().debug_assert();
-    }
 
     #[test]
     fn url_or_output_is_required_and_exclusive() {

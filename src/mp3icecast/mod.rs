@@ -25,7 +25,7 @@ use crate::icecast::{Credentials, Endpoint, Secret, SourceConfig, StreamInfo};
 use crate::log::StateLog;
 use crate::mp3::{Mp3Encoder, Mp3Settings, RateControl};
 use crate::notify::Notifier;
-use crate::pcm::{DurationArg, FrameReader, PcmSpec, format_frames};
+use crate::pcm::{FrameReader, PcmSpec, format_frames};
 use crate::signals;
 use crate::vlog;
 use anyhow::Context as _;
@@ -51,13 +51,6 @@ const SEND_BUFFER: usize = 64 * 1024;
 
 /// First reconnection delay.
 const RETRY_MIN: Duration = Duration::from_millis(500);
-
-fn duration(d: DurationArg, rate: u32) -> Duration {
-    match d {
-        DurationArg::Millis(ms) => Duration::from_millis(ms),
-        DurationArg::Frames(n) => Duration::from_secs_f64(n as f64 / rate as f64),
-    }
-}
 
 /// Reads the password from `--password-file` or the environment; never from argv.
 fn password(opts: &Opts) -> anyhow::Result<Secret> {
@@ -166,7 +159,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
             encoder.out_rate()
         );
     }
-    let timeout = duration(opts.timeout, spec.rate);
+    let timeout = opts.timeout.wall_time(spec.rate);
     if timeout.is_zero() {
         return Err(UsageError::new("--timeout must be longer than 0").into());
     }
@@ -204,7 +197,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
             Some(p) => Some((metadata::open_fifo(p)?, p.clone())),
             None => None,
         };
-        let queue_len = duration(opts.queue, spec.rate).as_secs_f64() * encoder.out_rate() as f64;
+        let queue_len = opts.queue.wall_time(spec.rate).as_secs_f64() * encoder.out_rate() as f64;
         let queue = Arc::new(Queue::new(queue_len as u64));
         let link = Arc::new(sender::Link::default());
         let s = sender::Sender {
@@ -217,17 +210,17 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
                 send_buffer: SEND_BUFFER,
             },
             retry_min: RETRY_MIN,
-            retry_max: duration(opts.retry_max, spec.rate).max(RETRY_MIN),
+            retry_max: opts.retry_max.wall_time(spec.rate).max(RETRY_MIN),
             out_rate: encoder.out_rate(),
             queue: queue.clone(),
             link: link.clone(),
             notifier: notifier.clone(),
         };
-        let handle = spawn("sender", move || s.run())?;
+        let handle = crate::signals::spawn_thread("sender", move || s.run())?;
         if let Some((fifo, path)) = fifo {
             let feed =
                 metadata::TitleFeed { fifo, path, endpoint: endpoint.clone(), credentials, timeout, link };
-            spawn("titles", move || feed.run())?;
+            crate::signals::spawn_thread("titles", move || feed.run())?;
         }
         let name = endpoint.to_string();
         (Sink::Stream { queue, full: false, name: name.clone() }, Some(handle), name)
@@ -380,24 +373,4 @@ fn stream_info(opts: &Opts, spec: &PcmSpec, encoder: &Mp3Encoder) -> StreamInfo 
         bitrate,
         audio_info,
     }
-}
-
-/// Spawns a named thread that leaves SIGTERM/SIGINT/SIGUSR1 to the main thread, so the main
-/// thread's blocking calls are the ones a signal interrupts.
-fn spawn<T: Send + 'static>(
-    name: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<std::thread::JoinHandle<T>> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
-            let mut set = SigSet::empty();
-            set.add(Signal::SIGTERM);
-            set.add(Signal::SIGINT);
-            set.add(Signal::SIGUSR1);
-            let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
-            f()
-        })
-        .with_context(|| format!("{name} thread: spawn"))
 }

@@ -189,15 +189,9 @@ pub struct InfoOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Opts, clap::Error> {
         Opts::try_parse_from(std::iter::once("vinyl-preroll").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn definitions_are_valid() {
-        Opts::command().debug_assert();
     }
 
     #[test]

@@ -122,12 +122,6 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn flags_are_consistent() {
-        Opts::command().debug_assert();
-    }
 
     #[test]
     fn modes_parse_in_octal() {

@@ -31,7 +31,7 @@ pub use cli::{Opts, OutputErrorPolicy};
 use crate::cli::{ExitStatusError, UsageError};
 use crate::log::StateLog;
 use crate::notify::Notifier;
-use crate::pcm::{DurationArg, PcmSpec};
+use crate::pcm::PcmSpec;
 use crate::{signals, vlog};
 use anyhow::anyhow;
 use input::{Got, Input};
@@ -56,14 +56,12 @@ const CHUNK_BYTES: usize = 128 * 1024;
 /// so this only paces the status line. Every wake-up costs CPU (some 50 µs in a VM), so it is long.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// The longest poll sleep that still lets the watchdog be petted in time: a quarter of
-/// `WATCHDOG_USEC` (the notifier pets at half of it), at most [`MAX_WAIT`].
-fn max_wait() -> Duration {
-    std::env::var("WATCHDOG_USEC")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&us| us > 0)
-        .map_or(MAX_WAIT, |us| Duration::from_micros(us / 4).clamp(Duration::from_millis(1), MAX_WAIT))
+/// The longest poll sleep that still lets the watchdog be petted in time: half the notifier's
+/// interval (a quarter of `WATCHDOG_USEC`), at most [`MAX_WAIT`].
+fn max_wait(notifier: &Notifier) -> Duration {
+    notifier
+        .watchdog_interval()
+        .map_or(MAX_WAIT, |every| (every / 2).clamp(Duration::from_millis(1), MAX_WAIT))
 }
 
 /// How often the systemd STATUS line is refreshed.
@@ -82,14 +80,6 @@ enum End {
     NoOutputLeft,
     /// stdin could not be read: exit 1 after the drain.
     ReadError(anyhow::Error),
-}
-
-/// A duration flag as wall-clock time (a frame count is read at `rate`).
-fn wall_time(d: DurationArg, rate: u32) -> Duration {
-    match d {
-        DurationArg::Millis(ms) => Duration::from_millis(ms),
-        DurationArg::Frames(f) => Duration::from_micros(f.saturating_mul(1_000_000) / rate.max(1) as u64),
-    }
 }
 
 /// Largest queue accepted per output.
@@ -333,8 +323,8 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let drain = wall_time(opts.drain_timeout, spec.rate);
-    let mut coalesce = wall_time(opts.coalesce, spec.rate);
+    let drain = opts.drain_timeout.wall_time(spec.rate);
+    let mut coalesce = opts.coalesce.wall_time(spec.rate);
     if coalesce > MAX_COALESCE {
         return Err(UsageError::new(format!(
             "--coalesce {}: longer than {} ms; give a short time, e.g. 100ms, or 0s to pass every read on at once",
@@ -383,6 +373,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         }
     }
 
+    let notifier = Notifier::from_env();
     let mut tee = Tee {
         spec,
         outputs,
@@ -390,10 +381,10 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         policy: opts.output_error,
         mode: opts.mode,
         pipe_want,
-        notifier: Notifier::from_env(),
+        max_wait: max_wait(&notifier),
+        notifier,
         read_bytes: 0,
         next_status: Instant::now(),
-        max_wait: max_wait(),
     };
     tee.notifier.ready();
 
