@@ -101,7 +101,7 @@ fn every_script_is_executable() {
 /// built and the scripts in the repository (verify checks that executables exist).
 fn units_pointing_at_built_binaries(dir: &Path) -> Vec<PathBuf> {
     let root = common::repo_root();
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
+    let bin_dir = common::bin_dir();
     let mut units = Vec::new();
     for e in std::fs::read_dir(root.join("scripts/systemd")).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -193,13 +193,13 @@ fn units_follow_the_common_policy() {
 fn install_puts_everything_in_place_without_overwriting_the_config() {
     let dest = tempfile::tempdir().unwrap();
     let root = common::repo_root();
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
+    let bin_dir = common::bin_dir();
     let install = |extra: &[&str]| {
         let mut cmd = Command::new(root.join("scripts/install"));
         cmd.args(["--prefix", "/usr/local", "--destdir"])
             .arg(dest.path())
             .arg("--bin-dir")
-            .arg(bin_dir)
+            .arg(&bin_dir)
             .args(extra);
         let what = common::describe(&cmd);
         let out = common::run(&mut cmd, Duration::from_secs(120));
@@ -387,7 +387,7 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
         ),
     )
     .unwrap();
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
+    let bin_dir = common::bin_dir();
     let scripts = common::repo_root().join("scripts");
     let path =
         format!("{}:{}:{}", bin_dir.display(), scripts.display(), std::env::var("PATH").unwrap_or_default());

@@ -37,11 +37,7 @@ const MP3_BYTES_PER_SECOND: usize = (KBPS * 1000 / 8) as usize;
 const BURST: usize = 65_536;
 
 fn bin(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_vinyl-tee")).parent().unwrap().join(name)
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_vinyl-tee")).parent().unwrap().to_path_buf()
+    common::bin_dir().join(name)
 }
 
 /// One process of the topology, its stderr in a log file.
@@ -225,27 +221,13 @@ impl Topology {
         self.dir.path().join("rec")
     }
 
-    /// Runs `scripts/vinyl-rec ARGS` on this topology's ring and folders, the built tools first
-    /// on PATH.
+    /// Runs `scripts/vinyl-rec ARGS` on this topology's ring and folders.
     fn rec(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-rec"));
-        cmd.args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
-            cmd.env_remove(k);
-        }
-        cmd.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()))
-            .env("VINYL_CONFIG", "/dev/null")
-            .env("VINYL_RUN_DIR", self.run_dir())
-            .env("VINYL_RECORDINGS", self.recordings())
-            .env("VINYL_RING", &self.ring)
-            .stdin(Stdio::null());
-        common::run(&mut cmd, T)
+        common::vinyl_rec(args, &self.run_dir(), &self.recordings(), &self.ring)
     }
 
     fn rec_ok(&self, args: &[&str]) -> String {
-        let out = self.rec(args);
-        common::assert_success(&format!("vinyl-rec {}", args.join(" ")), &out);
-        String::from_utf8(out.stdout).unwrap()
+        common::vinyl_rec_ok(args, &self.run_dir(), &self.recordings(), &self.ring)
     }
 
     /// Starts a recording with `--preroll 5s` and returns its path and the ring's head read just
@@ -625,7 +607,7 @@ impl Drop for DemoGuard {
             let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-down"));
             cmd.env("VINYL_CONFIG", &conf).env(
                 "PATH",
-                format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()),
+                format!("{}:{}", common::bin_dir().display(), std::env::var("PATH").unwrap_or_default()),
             );
             let _ = common::run(&mut cmd, T);
         }
@@ -658,7 +640,7 @@ fn the_demo_runs_to_completion_and_leaves_nothing_behind() {
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
             cmd.env_remove(k);
         }
-        cmd.env("VINYL_BIN", bin_dir())
+        cmd.env("VINYL_BIN", common::bin_dir())
             .env("VINYL_DEMO_DIR", &demo)
             .env("VINYL_DEMO_RING", &guard.ring)
             .stdin(Stdio::null());

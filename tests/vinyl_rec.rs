@@ -7,7 +7,7 @@ mod common;
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use vinyl::pcm::{PcmSpec, unique_frames};
@@ -93,27 +93,13 @@ impl Rig {
         self.dir.path().join("rec")
     }
 
-    /// Runs `vinyl-rec ARGS` with this rig's folders and the built tools first on PATH.
+    /// Runs `vinyl-rec ARGS` with this rig's ring and folders.
     fn rec(&self, args: &[&str]) -> Output {
-        let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
-        let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-rec"));
-        cmd.args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
-            cmd.env_remove(k);
-        }
-        cmd.env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
-            .env("VINYL_CONFIG", "/dev/null")
-            .env("VINYL_RUN_DIR", self.dir.path().join("run"))
-            .env("VINYL_RECORDINGS", self.recordings())
-            .env("VINYL_RING", &self.ring)
-            .stdin(Stdio::null());
-        common::run(&mut cmd, T)
+        common::vinyl_rec(args, &self.dir.path().join("run"), &self.recordings(), &self.ring)
     }
 
     fn rec_ok(&self, args: &[&str]) -> String {
-        let out = self.rec(args);
-        common::assert_success(&format!("vinyl-rec {}", args.join(" ")), &out);
-        String::from_utf8(out.stdout).unwrap()
+        common::vinyl_rec_ok(args, &self.dir.path().join("run"), &self.recordings(), &self.ring)
     }
 }
 
@@ -241,7 +227,7 @@ fn a_preroll_longer_than_the_ring_starts_at_the_oldest_frame() {
 #[test]
 fn start_without_a_ring_fails_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap();
+    let bin_dir = common::bin_dir();
     let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-rec"));
     cmd.args(["start", "--name", "x"])
         .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))

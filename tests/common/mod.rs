@@ -187,3 +187,32 @@ pub fn flac_tag(flac: &Path, name: &str) -> String {
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default()
 }
+
+/// The folder of the built binaries (for a script that finds them on PATH).
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap().to_path_buf()
+}
+
+/// Runs `scripts/vinyl-rec ARGS` on `ring` with its run folder and recordings folder, the built
+/// tools first on PATH, and no `VINYL_*` setting of the caller's environment or of a config file.
+pub fn vinyl_rec(args: &[&str], run_dir: &Path, recordings: &Path, ring: &Path) -> Output {
+    let mut cmd = Command::new(repo_root().join("scripts/vinyl-rec"));
+    cmd.args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()))
+        .env("VINYL_CONFIG", "/dev/null")
+        .env("VINYL_RUN_DIR", run_dir)
+        .env("VINYL_RECORDINGS", recordings)
+        .env("VINYL_RING", ring)
+        .stdin(Stdio::null());
+    run(&mut cmd, Duration::from_secs(60))
+}
+
+/// [`vinyl_rec`] that must succeed; returns its stdout.
+pub fn vinyl_rec_ok(args: &[&str], run_dir: &Path, recordings: &Path, ring: &Path) -> String {
+    let out = vinyl_rec(args, run_dir, recordings, ring);
+    assert_success(&format!("vinyl-rec {}", args.join(" ")), &out);
+    String::from_utf8(out.stdout).unwrap()
+}
