@@ -714,7 +714,7 @@ fn fake_server_dropping_connections_gets_reconnects_that_start_on_frame_boundari
     drop(writer.join().unwrap());
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
-    let auth = format!("Authorization: Basic {}", common::icecast::base64(b"source:fake-secret"));
+    let auth = format!("Authorization: Basic {}", vinyl::icecast::http::base64(b"source:fake-secret"));
     for (i, c) in seen.lock().unwrap().iter().take(4).enumerate() {
         assert!(c.head.starts_with("PUT /live HTTP/1.1\r\n"), "connection {i}: {}", c.head);
         for h in [
@@ -762,7 +762,7 @@ fn fake_server_refusing_put_gets_the_legacy_source_method() {
     assert!(seen[0].head.starts_with("PUT /old HTTP/1.1"), "{}", seen[0].head);
     assert!(seen[1].head.starts_with("SOURCE /old HTTP/1.0\r\n"), "{}", seen[1].head);
     assert!(!seen[1].head.contains("Expect:"), "{}", seen[1].head);
-    assert!(seen[1].head.contains(&common::icecast::base64(b"source:old-secret")));
+    assert!(seen[1].head.contains(&vinyl::icecast::http::base64(b"source:old-secret")));
     assert_whole_frames(&seen[1].body, "SOURCE body");
     assert!(report.contains("405") && report.contains("legacy SOURCE"), "{report}");
     assert_no_password(&report, "old-secret");

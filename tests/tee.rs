@@ -176,18 +176,25 @@ fn feed_all(mut stdin: ChildStdin, data: Vec<u8>) -> JoinHandle<()> {
     })
 }
 
-/// Writes unique frames to the tee's stdin until told to stop or the tee goes away.
-fn feed_forever(mut stdin: ChildStdin, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
-    std::thread::spawn(move || {
+/// Feeds unique frames to the tee's stdin, without end, until the tee exits on its own (only
+/// its error policy can end it); returns its status and stderr.
+fn feed_until_exit(mut tee: Tee) -> (ExitStatus, String) {
+    let mut stdin = tee.stdin.take().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeding = stop.clone();
+    let feeder = std::thread::spawn(move || {
         let mut next = 0u64;
-        while !stop.load(Ordering::SeqCst) {
+        while !feeding.load(Ordering::SeqCst) {
             if stdin.write_all(&unique_frames(&spec(), next, 4096)).is_err() {
                 break;
             }
             next += 4096;
         }
-        next
-    })
+    });
+    let (status, stderr) = tee.finish();
+    stop.store(true, Ordering::SeqCst);
+    feeder.join().unwrap();
+    (status, stderr)
 }
 
 #[test]
@@ -455,12 +462,8 @@ fn dev_full_under_exit_stops_the_tee_with_status_1() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("a.fifo");
         // Endless input: only the error policy can end this run.
-        let mut tee = Tee::spawn(&["--output-error", "exit", &fifo.display().to_string(), "/dev/full"]);
-        let stop = Arc::new(AtomicBool::new(false));
-        let feeder = feed_forever(tee.stdin.take().unwrap(), stop.clone());
-        let (status, stderr) = tee.finish();
-        stop.store(true, Ordering::SeqCst);
-        feeder.join().unwrap();
+        let tee = Tee::spawn(&["--output-error", "exit", &fifo.display().to_string(), "/dev/full"]);
+        let (status, stderr) = feed_until_exit(tee);
         expect_exit("vinyl-tee --output-error exit", status, &stderr, 1);
         assert!(stderr.contains("vinyl-tee: /dev/full: write: No space left on device\n"), "{stderr}");
     });
@@ -497,11 +500,7 @@ fn stdout_alone_whose_reader_left_ends_the_tee_quietly() {
             cmd.stdout(Stdio::piped());
         });
         drop(tee.child.stdout.take());
-        let stop = Arc::new(AtomicBool::new(false));
-        let feeder = feed_forever(tee.stdin.take().unwrap(), stop.clone());
-        let (status, stderr) = tee.finish();
-        stop.store(true, Ordering::SeqCst);
-        feeder.join().unwrap();
+        let (status, stderr) = feed_until_exit(tee);
         expect_exit("vinyl-tee --stdout", status, &stderr, 0);
         assert!(stderr.contains("no output left"), "{stderr}");
     });

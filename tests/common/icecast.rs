@@ -295,7 +295,10 @@ impl Icecast {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n", self.port);
         if let Some((u, p)) = auth {
-            req.push_str(&format!("Authorization: Basic {}\r\n", base64(format!("{u}:{p}").as_bytes())));
+            req.push_str(&format!(
+                "Authorization: Basic {}\r\n",
+                vinyl::icecast::http::base64(format!("{u}:{p}").as_bytes())
+            ));
         }
         req.push_str("\r\n");
         s.write_all(req.as_bytes()).map_err(|e| format!("write: {e}"))?;
@@ -451,18 +454,4 @@ impl Drop for Icecast {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Standard base64 with padding, for Basic credentials.
-pub fn base64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in input.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { A[n as usize & 63] as char } else { '=' });
-    }
-    out
 }
