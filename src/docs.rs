@@ -9,8 +9,8 @@
 //! page. It cannot fail: building a clap command only panics on a malformed definition, which
 //! clap's own debug assertions catch in any test.
 //!
-//! The hand-written pages (`vinyl-rec(1)`, `vinyl-up(1)`, `vinyl(7)`) live beside the generated
-//! ones in `man/` and are only linted, not generated.
+//! The hand-written pages (`vinyl-up(1)` for the shell scripts, `vinyl(7)`) live beside the
+//! generated ones in `man/` and are only linted, not generated.
 
 use clap::CommandFactory;
 
@@ -22,7 +22,7 @@ pub const MANUAL: &str = "vinyl manual";
 pub const MAN_DATE: &str = "2026-11-24";
 
 /// The clap command of every binary, in topology order: capture, tee, preroll, flac-rec,
-/// mp3-icecast. Each is exactly what the binary's `--help` prints from.
+/// mp3-icecast, rec. Each is exactly what the binary's `--help` prints from.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::capture::Opts::command(),
@@ -30,6 +30,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::preroll::Opts::command(),
         crate::flacrec::Opts::command(),
         crate::mp3icecast::Opts::command(),
+        crate::rec::Opts::command(),
     ]
 }
 
@@ -42,7 +43,14 @@ mod tests {
         let names: Vec<String> = commands().iter().map(|c| c.get_name().to_string()).collect();
         assert_eq!(
             names,
-            ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-flac-rec", "vinyl-mp3-icecast"]
+            [
+                "vinyl-capture",
+                "vinyl-tee",
+                "vinyl-preroll",
+                "vinyl-flac-rec",
+                "vinyl-mp3-icecast",
+                "vinyl-rec"
+            ]
         );
         for name in &names {
             let bin =

@@ -18,6 +18,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod docs;
 pub mod flac;
 pub mod flacrec;
@@ -28,6 +29,7 @@ pub mod mp3icecast;
 pub mod notify;
 pub mod pcm;
 pub mod preroll;
+pub mod rec;
 pub mod ring;
 pub mod signals;
 pub mod tee;

@@ -1,7 +1,7 @@
 //! The shell scripts and systemd units ship clean: `shellcheck` on every script under `scripts/`
 //! (including `scripts/bench.d/*`, `scripts/lib/*`) and `.ci/run`; `systemd-analyze verify` on the
-//! units; `scripts/install` into a temporary root; the configuration parser of `vinyl-up` and
-//! `vinyl-rec` (literal values, never run as shell code); `vinyl-rec`'s usage errors (exit 2).
+//! units; `scripts/install` into a temporary root; the configuration parser of `vinyl-up` (literal
+//! values, never run as shell code); `vinyl-rec`'s usage errors (exit 2).
 
 mod common;
 
@@ -46,16 +46,15 @@ fn every_script_passes_shellcheck() {
     assert!(common::have("shellcheck"), "shellcheck is not installed (scripts/test installs it)");
     let scripts = shell_scripts();
     for must in
-        ["scripts/vinyl-rec", "scripts/vinyl-up", "scripts/vinyl-down", "scripts/install", "scripts/test"]
+        ["scripts/lib/config.sh", "scripts/vinyl-up", "scripts/vinyl-down", "scripts/install", "scripts/test"]
     {
         assert!(scripts.contains(&common::repo_root().join(must)), "{must}: not found as a shell script");
     }
-    // The hand-written bash completions of the scripts, too.
+    // The hand-written bash completion of the scripts, too (vinyl-rec's is generated from its clap
+    // definition, like the other tools', and checked by tests/docs.rs).
     let root = common::repo_root();
     let mut cmd = Command::new("shellcheck");
-    cmd.args(["-s", "bash"])
-        .arg(root.join("completions/bash/vinyl-rec"))
-        .arg(root.join("completions/bash/vinyl-up"));
+    cmd.args(["-s", "bash"]).arg(root.join("completions/bash/vinyl-up"));
     let what = common::describe(&cmd);
     let out = common::run(&mut cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{what}\n{}", String::from_utf8_lossy(&out.stdout));
@@ -98,7 +97,7 @@ fn every_script_is_executable() {
 }
 
 /// The unit files, each copied with its `ExecStart=` paths pointing at the binaries this test
-/// built and the scripts in the repository (verify checks that executables exist).
+/// built (verify checks that executables exist).
 fn units_pointing_at_built_binaries(dir: &Path) -> Vec<PathBuf> {
     let root = common::repo_root();
     let bin_dir = common::bin_dir();
@@ -109,9 +108,7 @@ fn units_pointing_at_built_binaries(dir: &Path) -> Vec<PathBuf> {
             continue;
         }
         let text = std::fs::read_to_string(e.path()).unwrap();
-        let text = text
-            .replace("/usr/local/bin/vinyl-rec", &root.join("scripts/vinyl-rec").display().to_string())
-            .replace("/usr/local/bin/", &format!("{}/", bin_dir.display()));
+        let text = text.replace("/usr/local/bin/", &format!("{}/", bin_dir.display()));
         let copy = dir.join(&name);
         std::fs::write(&copy, text).unwrap();
         units.push(copy);
@@ -217,6 +214,7 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
         "usr/local/bin/vinyl-rec",
         "usr/local/bin/vinyl-up",
         "usr/local/bin/vinyl-down",
+        "usr/local/lib/vinyl/config.sh",
         "usr/local/lib/systemd/system/vinyl.target",
         "usr/local/lib/systemd/system/vinyl-flac-rec@.service",
         "usr/local/lib/sysusers.d/vinyl.conf",
@@ -253,7 +251,12 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
 
 /// Runs a script with a clean VINYL_* environment, the given variables, and no system config.
 fn script(name: &str, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
-    let mut cmd = Command::new(common::repo_root().join("scripts").join(name));
+    program(&common::repo_root().join("scripts").join(name), args, env)
+}
+
+/// Runs `path` with a clean VINYL_* environment and the given variables.
+fn program(path: &Path, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut cmd = Command::new(path);
     cmd.args(args);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
         cmd.env_remove(k);
@@ -287,7 +290,7 @@ fn vinyl_rec_refuses_bad_arguments_with_exit_2() {
         &["frobnicate"],
         &[],
     ] {
-        let out = script("vinyl-rec", args, &env);
+        let out = program(Path::new(env!("CARGO_BIN_EXE_vinyl-rec")), args, &env);
         common::assert_status(&format!("vinyl-rec {args:?}"), &out, 2);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("vinyl-rec"), "vinyl-rec {args:?}: message does not name the tool: {err}");
@@ -392,7 +395,8 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let path =
         format!("{}:{}:{}", bin_dir.display(), scripts.display(), std::env::var("PATH").unwrap_or_default());
     let sh = |args: &[&str]| {
-        let mut cmd = Command::new(scripts.join(args[0]));
+        let program = if args[0] == "vinyl-rec" { bin_dir.join(args[0]) } else { scripts.join(args[0]) };
+        let mut cmd = Command::new(program);
         cmd.args(&args[1..]);
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
             cmd.env_remove(k);

@@ -2,7 +2,7 @@
 //! `file` device playing a signal in which every frame carries its own number, `vinyl-tee` fanning
 //! it out to `vinyl-mp3-icecast` (streaming to a private icecast2, heard by a real listener and
 //! decoded by `mpg123`) and to `vinyl-preroll fill` (the shared-memory ring), and recordings made
-//! by `scripts/vinyl-rec` (`vinyl-preroll tap | vinyl-flac-rec`), decoded by the real `flac` and
+//! by `vinyl-rec` (`vinyl-preroll tap | vinyl-flac-rec`), decoded by the real `flac` and
 //! checked frame by frame. Faults are real too: SIGKILL of the encoder, of the recorder. Last,
 //! `scripts/demo` runs unattended and must leave no process behind.
 //!
@@ -221,7 +221,7 @@ impl Topology {
         self.dir.path().join("rec")
     }
 
-    /// Runs `scripts/vinyl-rec ARGS` on this topology's ring and folders.
+    /// Runs `vinyl-rec ARGS` on this topology's ring and folders.
     fn rec(&self, args: &[&str]) -> Output {
         common::vinyl_rec(args, &self.run_dir(), &self.recordings(), &self.ring)
     }

@@ -1,4 +1,4 @@
-//! `scripts/vinyl-rec` against the real tools: a ring filled by `vinyl-preroll fill` from a FIFO
+//! `vinyl-rec` against the real tools: a ring filled by `vinyl-preroll fill` from a FIFO
 //! the test writes numbered frames into (faster than real time), recordings made by the real
 //! `vinyl-preroll tap | vinyl-flac-rec`, decoded back by the real `flac` and checked frame by
 //! frame.
@@ -228,7 +228,7 @@ fn a_preroll_longer_than_the_ring_starts_at_the_oldest_frame() {
 fn start_without_a_ring_fails_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let bin_dir = common::bin_dir();
-    let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-rec"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-rec"));
     cmd.args(["start", "--name", "x"])
         .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
         .env("VINYL_CONFIG", "/dev/null")
@@ -241,6 +241,35 @@ fn start_without_a_ring_fails_with_exit_1() {
     assert!(
         !dir.path().join("rec").exists()
             || std::fs::read_dir(dir.path().join("rec")).unwrap().next().is_none()
+    );
+}
+
+/// A name whose `NAME.flac.part` would pass the file system's 255-byte limit is refused up front
+/// (exit 2, saying the limit), before the ring or any folder is touched.
+#[test]
+fn a_name_too_long_for_a_file_name_is_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = PathBuf::from(format!("/dev/shm/vinyl-test-{}-longname", std::process::id()));
+    let (run, rec) = (dir.path().join("run"), dir.path().join("rec"));
+    let longest = "n".repeat(255 - ".flac.part".len());
+    for cmd in ["start", "snapshot"] {
+        let mut args = vec![cmd, "--name"];
+        let too_long = format!("{longest}x");
+        args.push(&too_long);
+        if cmd == "snapshot" {
+            args.extend(["--last", "1s"]);
+        }
+        let out = common::vinyl_rec(&args, &run, &rec, &ring);
+        common::assert_status(&format!("vinyl-rec {cmd} with a 246-byte name"), &out, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("255 bytes") && err.contains("at most 245"), "{err}");
+    }
+    assert!(!run.join("rec").exists() && !rec.exists(), "a refused name left something behind");
+    // The longest name that fits passes the check: this start fails only for want of a ring.
+    common::assert_status(
+        "vinyl-rec start with a 245-byte name",
+        &common::vinyl_rec(&["start", "--name", &longest], &run, &rec, &ring),
+        1,
     );
 }
 

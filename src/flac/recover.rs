@@ -12,8 +12,8 @@
 //! decoders accept.
 
 use super::Sink;
-use super::format::{self, BlockHeader, StreamInfoFields};
-use anyhow::{Context as _, bail};
+use super::format::{self, StreamInfoFields};
+use anyhow::Context as _;
 use std::io::{self, Read, Seek, SeekFrom};
 
 /// What a scan found in a FLAC file.
@@ -79,37 +79,10 @@ fn nonzero_end<R: Read + Seek>(w: &mut Window<R>) -> io::Result<u64> {
     Ok(0)
 }
 
-/// Reads the metadata blocks of a FLAC stream: STREAMINFO and the offset of the first frame.
+/// Reads the metadata blocks of a FLAC stream: STREAMINFO and the offset of the first frame
+/// (the walk is [`super::probe::read_metadata_with`]).
 pub fn read_metadata<R: Read>(r: &mut R, file_len: u64) -> anyhow::Result<(StreamInfoFields, u64)> {
-    let mut magic = [0u8; 4];
-    r.read_exact(&mut magic).context("read the FLAC marker")?;
-    if &magic != format::MAGIC {
-        bail!("not a FLAC file (no fLaC marker)");
-    }
-    let mut pos = 4u64;
-    let mut info = None;
-    loop {
-        let mut h = [0u8; 4];
-        r.read_exact(&mut h).context("read a metadata block header")?;
-        let h = BlockHeader::parse(h);
-        pos += 4;
-        if pos + h.len as u64 > file_len {
-            bail!("metadata block of type {} runs past the end of the file", h.kind);
-        }
-        let mut body = vec![0u8; h.len as usize];
-        r.read_exact(&mut body).context("read a metadata block")?;
-        if info.is_none() {
-            if h.kind != format::BLOCK_STREAMINFO || body.len() != format::STREAMINFO_LEN {
-                bail!("the first metadata block is not STREAMINFO");
-            }
-            info = Some(StreamInfoFields::parse(&body)?);
-        }
-        pos += h.len as u64;
-        if h.is_last {
-            break;
-        }
-    }
-    Ok((info.expect("first block checked"), pos))
+    super::probe::read_metadata_with(r, file_len, |_, _| {})
 }
 
 /// Upper bound of a frame's size: every channel verbatim at one extra bit (a side channel),

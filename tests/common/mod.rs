@@ -193,10 +193,10 @@ pub fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_vinyl-preroll")).parent().unwrap().to_path_buf()
 }
 
-/// Runs `scripts/vinyl-rec ARGS` on `ring` with its run folder and recordings folder, the built
+/// Runs the built `vinyl-rec ARGS` on `ring` with its run folder and recordings folder, the built
 /// tools first on PATH, and no `VINYL_*` setting of the caller's environment or of a config file.
 pub fn vinyl_rec(args: &[&str], run_dir: &Path, recordings: &Path, ring: &Path) -> Output {
-    let mut cmd = Command::new(repo_root().join("scripts/vinyl-rec"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-rec"));
     cmd.args(args);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
         cmd.env_remove(k);

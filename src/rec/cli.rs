@@ -1,0 +1,247 @@
+//! The flags of `vinyl-rec` and its subcommands, the single source of `--help`, the man pages
+//! and the completions. Values are taken as written and checked by [`super::check`], so every
+//! refusal says `vinyl-rec: --flag: …` and exits 2, and the defaults from the configuration
+//! (`VINYL_PREROLL`, `VINYL_RECORDINGS`…) pass the same checks as the flags.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+Records from the shared-memory pre-roll ring that vinyl-preroll fill keeps (see vinyl(7)), so a \
+recording started now begins in the past: by default 30 seconds before the command.
+
+`start` reads the ring's header, computes the start frame exactly, START = max(oldest frame, \
+head - pre-roll in frames), and runs `vinyl-preroll tap --from-frame START | vinyl-flac-rec -o \
+PATH --start-frame START --capture-start T --preroll Nf …` in the background, in its own session, \
+with stdin from /dev/null and its log in the run folder. The format, rate and channels are the \
+ring's. It prints the recording's path and returns at once. The file is written as PATH.part \
+and renamed to PATH when the recording stops. `stop` ends the tap at a frame boundary, so the \
+recorder sees the end of its input and finalises the file. `snapshot` saves the last minutes of \
+the ring as a finished file, with or without a running recording.
+
+The two tools are looked up next to vinyl-rec first, then on PATH.";
+
+const AFTER_HELP: &str = "\
+EXIT STATUS:
+  0  success
+  1  runtime failure: no ring or no writer, a recording already running (start),
+     none running (stop), a recorder that failed, a name that exists
+  2  usage error: an unknown argument, a bad duration, name or tag, a malformed
+     configuration, no run folder
+
+See vinyl-rec --help for the environment, the files and examples.";
+
+const AFTER_LONG_HELP: &str = "\
+ENVIRONMENT:
+Variables set in the environment win over the configuration file; an empty one counts as unset.
+  VINYL_CONFIG            the configuration file (KEY=value lines, see vinyl-up(1));
+                          default /etc/vinyl/vinyl.conf when it exists
+  VINYL_RING              the ring (default /dev/shm/vinyl-ring)
+  VINYL_RECORDINGS        the recordings folder (default ~/recordings)
+  VINYL_PREROLL           the default pre-roll (default 30s)
+  VINYL_COMPRESSION       FLAC compression level 0..8 passed to vinyl-flac-rec
+  VINYL_RUN_DIR           the run folder (see FILES)
+  XDG_RUNTIME_DIR         the run folder is $XDG_RUNTIME_DIR/vinyl when VINYL_RUN_DIR is unset
+                          and the user is not root
+  VINYL_REC_SYSTEMD       when 1, the recording runs as the systemd unit
+                          vinyl-flac-rec@NAME.service instead of a background process (its
+                          output then goes to the journal)
+  VINYL_USER              the user that unit runs as (default vinyl): when root starts it, the
+                          state and the month folder are given to that user
+  VINYL_REC_STOP_TIMEOUT  seconds stop waits for the recorder to finish (default 120)
+
+EXIT STATUS:
+  0  success
+  1  runtime failure: no ring or no writer, a recording already running (start),
+     none running (stop), a recorder that failed, a name that exists
+  2  usage error: an unknown argument, a bad duration, name or tag, a malformed
+     configuration, no run folder
+
+FILES:
+The run folder RUN is $VINYL_RUN_DIR, else /run/vinyl for root, else $XDG_RUNTIME_DIR/vinyl, else \
+/run/vinyl when the user owns it (the systemd units' user); vinyl-up and vinyl-down use the same \
+rule. It is created with mode 0700.
+  RUN/rec/           the running recording: its path, start frame, rate, ring, start time,
+                     the PIDs of the runner and the tap, the children's exit statuses, its log
+  RUN/rec.lock/      held while start or stop changes the state
+  RUN/last-rec.log   the log of the last recording (the tap's and the recorder's messages)
+A state left by a recorder that died is cleaned up by the next start, which names the unfinished \
+.part file; repair it with vinyl-flac-rec --recover FILE.part. Recordings go to \
+DIR/YYYY-MM/NAME.flac and are never overwritten.
+
+EXAMPLES:
+Record a side, starting 30 seconds before the needle dropped:
+  $ vinyl-rec start --name kind-of-blue-a --tag TITLE=\"Kind of Blue, side A\"
+  /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac
+  $ vinyl-rec stop
+  /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac
+  22m41.250s (65346000 frames)
+Forgot to start it? Keep the last 23 minutes from the ring:
+  $ vinyl-rec snapshot --last 23m --name side-b";
+
+/// Options of `vinyl-rec`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "vinyl-rec",
+    version,
+    about = "Start, stop, list and snapshot recordings from the pre-roll ring",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP,
+    propagate_version = true,
+    args_override_self = true
+)]
+pub struct Opts {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Start a recording that begins the pre-roll before now
+    #[command(
+        long_about = "Start a recording in the background and print its path. It begins the \
+pre-roll before now: START = max(oldest frame, head - pre-roll). When the ring holds less than \
+the pre-roll asked for, the recording starts at the oldest frame and a warning says how far back \
+that is. Only one recording runs at a time: a second start exits 1 and names the running one. \
+A state left by a recorder that died is reported and cleaned up first.",
+        after_help = "EXIT STATUS:\n  0  started\n  1  no ring, no writer, already recording, \
+the name exists, the recorder did not start\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec start \
+--name side-a --tag TITLE=\"Kind of Blue\"\n  vinyl-rec start --preroll 1m"
+    )]
+    Start(StartOpts),
+    /// Stop the recording and finalise its file
+    #[command(
+        long_about = "Send SIGTERM to the tap, which ends at a frame boundary; the recorder sees \
+the end of its input and finalises the file. Waits until the recorder has exited (at most \
+VINYL_REC_STOP_TIMEOUT seconds, default 120), then prints the path and, on a second line, the \
+duration from the file's sample count, as 12m03.250s (34716000 frames).",
+        after_help = "EXIT STATUS:\n  0  stopped and finalised\n  1  not recording, the \
+recorder failed or is still finishing\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec stop"
+    )]
+    Stop,
+    /// Say whether a recording runs, and how long and large it is so far
+    #[command(
+        long_about = "Say whether a recording is running and, if so, its path, start time and \
+frame, the duration so far (the ring's head minus the start frame) and the size of the file so \
+far. A recording that ended on its own (disk full, recorder failure) is reported with its log.",
+        after_help = "EXIT STATUS:\n  0  reported\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec status"
+    )]
+    Status,
+    /// List the finished recordings: path, duration, size, date, title
+    #[command(
+        long_about = "Print a header and one line per .flac file under the recordings folder \
+(recursively, sorted by path), tab-separated: path, duration, size, date of the last change, and \
+the TITLE tag. Unfinished .part files are not listed; a file whose header cannot be read shows \
+'? (unreadable)'.",
+        after_help = "EXIT STATUS:\n  0  listed\n  1  no such folder\n  2  usage \
+error\n\nEXAMPLES:\n  vinyl-rec list\n  vinyl-rec list --dir /srv/archive"
+    )]
+    List(ListOpts),
+    /// Save the last D of the ring as a finished file
+    #[command(
+        long_about = "Save the last D of the ring as a finished FLAC file, without a running \
+recording: vinyl-preroll tap --from-frame head-D --duration D, piped into vinyl-flac-rec. Works \
+while a recording runs, and after the ring's writer stopped. Prints the path and the duration. \
+When the ring holds less, the snapshot is the whole ring and a warning says how long.",
+        after_help = "EXIT STATUS:\n  0  saved\n  1  no ring, an empty ring, the name exists, \
+a tool failed\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec snapshot --last 22m --name side-b"
+    )]
+    Snapshot(SnapshotOpts),
+    /// The background half of start (internal): runs tap | recorder for the state folder STATE
+    #[command(name = "_run", hide = true)]
+    Run(RunOpts),
+}
+
+/// The flags `start` and `snapshot` share.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RecordArgs {
+    /// The file name, without .flac [default: rec-YYYYMMDD-HHMMSS, snapshots snap-YYYYMMDD-HHMMSS].
+    /// A name that is empty, starts with - or ., contains / or .., control characters, or is too
+    /// long for a file name (NAME.flac.part over 255 bytes) is refused (exit 2). An existing
+    /// recording of the same name is never overwritten (exit 1)
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    pub name: Option<String>,
+    /// A Vorbis comment, repeatable: --tag TITLE="Kind of Blue" --tag ARTIST="Miles Davis". The
+    /// recorder adds VINYL_START_FRAME, VINYL_CAPTURE_START and VINYL_PREROLL itself
+    #[arg(long = "tag", value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    pub tags: Vec<String>,
+    /// The recordings folder; recordings go to DIR/YYYY-MM/NAME.flac [default: $VINYL_RECORDINGS,
+    /// or ~/recordings]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+    pub dir: Option<PathBuf>,
+    /// The ring [default: $VINYL_RING, or /dev/shm/vinyl-ring]
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
+    pub ring: Option<PathBuf>,
+}
+
+/// Flags of `vinyl-rec start`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StartOpts {
+    /// How far before now the recording starts: 30s, 1m30s, 250ms, or frames as 48000f
+    /// [default: $VINYL_PREROLL, or 30s]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
+    pub preroll: Option<String>,
+    /// The flags shared with snapshot.
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// Flags of `vinyl-rec snapshot`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SnapshotOpts {
+    /// The length of the snapshot, e.g. 25m (a whole side), 30s, or frames as 48000f
+    #[arg(long, value_name = "D", required = true, allow_hyphen_values = true)]
+    pub last: String,
+    /// The flags shared with start.
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// Flags of `vinyl-rec list`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ListOpts {
+    /// The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Arguments of the internal `vinyl-rec _run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunOpts {
+    /// The state folder that start prepared (RUN/rec)
+    #[arg(value_name = "STATE")]
+    pub state: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_flag_wins_and_tags_repeat() {
+        let o = Opts::try_parse_from([
+            "r", "start", "--name", "a", "--name", "b", "--tag", "A=1", "--tag", "B=2",
+        ])
+        .unwrap();
+        let Command::Start(s) = o.command else { panic!("not start") };
+        assert_eq!(s.record.name.as_deref(), Some("b"));
+        assert_eq!(s.record.tags, ["A=1", "B=2"]);
+    }
+
+    #[test]
+    fn values_may_start_with_a_hyphen_so_the_name_check_can_refuse_them() {
+        let o = Opts::try_parse_from(["r", "start", "--name", "-x"]).unwrap();
+        let Command::Start(s) = o.command else { panic!("not start") };
+        assert_eq!(s.record.name.as_deref(), Some("-x"));
+    }
+
+    #[test]
+    fn snapshot_needs_last_and_stop_takes_nothing() {
+        assert!(Opts::try_parse_from(["r", "snapshot"]).is_err());
+        assert!(Opts::try_parse_from(["r", "stop", "extra"]).is_err());
+        assert!(Opts::try_parse_from(["r", "snapshot", "--preroll", "1s", "--last", "1s"]).is_err());
+    }
+}

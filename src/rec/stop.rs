@@ -1,0 +1,118 @@
+//! `vinyl-rec stop` and `vinyl-rec status`: end the running recording so its file is finalised,
+//! and say what is running.
+//!
+//! Stop's phases: check there is a recording (under the lock) → mark it stopped → SIGTERM to the
+//! tap → wait for the runner to exit → retire the state (its log becomes `RUN/last-rec.log`) →
+//! check the recorder's status and the file → print the path and the duration read from the
+//! file's STREAMINFO. How it fails (exit 1, naming the file and where its log is): not
+//! recording, a tap that never started, a recorder still finishing after the timeout, a recorder
+//! that failed, a file missing or unreadable. Status never fails on the recording's state: what
+//! cannot be read is left out.
+
+use super::state::{Lock, State, gone, wait_for};
+use super::{Settings, out};
+use crate::cli::UsageError;
+use crate::flac::probe::probe;
+use crate::pcm::format_frames;
+use anyhow::bail;
+use std::path::Path;
+use std::time::Duration;
+
+/// Seconds `stop` waits for the recorder by default.
+const STOP_TIMEOUT_SECS: u64 = 120;
+
+/// `VINYL_REC_STOP_TIMEOUT` in seconds (a whole number).
+fn stop_timeout(s: &Settings) -> Result<Duration, UsageError> {
+    let Some(text) = &s.stop_timeout else { return Ok(Duration::from_secs(STOP_TIMEOUT_SECS)) };
+    text.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+        UsageError::new(format!(
+            "VINYL_REC_STOP_TIMEOUT: '{text}' is not a whole number of seconds, e.g. 120"
+        ))
+    })
+}
+
+/// Runs `stop`.
+pub fn stop(s: &Settings) -> anyhow::Result<()> {
+    let timeout = stop_timeout(s)?;
+    if !s.run_dir.is_dir() {
+        bail!("not recording");
+    }
+    let st = State::new(&s.run_dir);
+    let lock = Lock::take(&s.run_dir)?;
+    if !st.runner_alive() {
+        st.clean_stale();
+        bail!("not recording");
+    }
+    let path = st.read("path").unwrap_or_default();
+    let log = st.file("log");
+    std::fs::write(st.file("stopped"), "")
+        .map_err(|e| anyhow::anyhow!("{}: write: {e}", st.dir.display()))?;
+    if !wait_for(Duration::from_secs(10), || st.pid("tap.pid").is_some()) {
+        bail!("{path}: the tap never started; see {}", log.display());
+    }
+    if let Some(tap) = st.pid("tap.pid") {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(tap), nix::sys::signal::Signal::SIGTERM);
+    }
+    let runner = st.pid("runner.pid").unwrap_or(0);
+    if !wait_for(timeout, || gone(runner)) {
+        bail!("{path}: the recorder is still finishing after {}s; see {}", timeout.as_secs(), log.display());
+    }
+    let status = st.read("flac.status").unwrap_or_else(|| "unknown".into());
+    st.retire();
+    drop(lock);
+    let last = st.last_log();
+    if status != "0" {
+        bail!("{path}: vinyl-flac-rec failed (status {status}); see {}", last.display());
+    }
+    if !Path::new(&path).is_file() {
+        bail!("{path}: missing after the recorder finished; see {}", last.display());
+    }
+    out(&path)?;
+    out(&duration_line(Path::new(&path))?)
+}
+
+/// `12m03.250s (34716000 frames)`, from a finished file's STREAMINFO.
+pub fn duration_line(path: &Path) -> anyhow::Result<String> {
+    let p = probe(path).map_err(|e| anyhow::anyhow!("{e:#}: cannot read the finished file"))?;
+    Ok(format!(
+        "{} ({} frames)",
+        format_frames(p.info.total_samples, p.info.sample_rate),
+        p.info.total_samples
+    ))
+}
+
+/// Runs `status`.
+pub fn status(s: &Settings) -> anyhow::Result<()> {
+    let st = State::new(&s.run_dir);
+    if st.dir.is_dir() && st.runner_alive() {
+        return running(&st);
+    }
+    out("not recording")?;
+    if st.ended_on_its_own() {
+        out(&format!(
+            "last recording {} ended on its own (recorder status {}); log: {}",
+            st.read("path").unwrap_or_default(),
+            st.recorder_status(),
+            st.file("log").display()
+        ))?;
+    }
+    Ok(())
+}
+
+/// The running recording: path, start, duration so far (from the ring's head), size so far.
+fn running(st: &State) -> anyhow::Result<()> {
+    let path = st.read("path").unwrap_or_default();
+    let start: u64 = st.read("start_frame").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let rate: u32 = st.read("rate").and_then(|v| v.parse().ok()).unwrap_or(48_000);
+    out(&format!("recording: {path}"))?;
+    out(&format!("started: {} (frame {start})", st.read("started").unwrap_or_default()))?;
+    let head = st.read("ring").and_then(|r| super::plan::ring_head(Path::new(&r)));
+    if let Some(head) = head {
+        let n = head.saturating_sub(start);
+        out(&format!("duration: {} ({n} frames, so far)", format_frames(n, rate)))?;
+    }
+    if let Ok(meta) = std::fs::metadata(format!("{path}.part")) {
+        out(&format!("size: {} bytes", meta.len()))?;
+    }
+    Ok(())
+}
