@@ -5,7 +5,8 @@
 //! encoder loop ([`FlacWriter`]: one flacenc frame per block of 4096 samples, written as soon as
 //! it is encoded, so memory stays bounded whatever the length; for stereo, the channel coding is
 //! picked by estimate before encoding, which halves flacenc's work), the STREAMINFO patch at the end,
-//! and the repair of a file that was cut short ([`recover`]). The byte-level container
+//! the repair of a file that was cut short ([`recover`]), and reading a finished file's length and
+//! tags back ([`probe`]). The byte-level container
 //! details live in [`format`]. It does not read stdin, name files or handle signals: that is
 //! [`crate::flacrec`].
 //!

@@ -1,6 +1,6 @@
 //! `vinyl-preroll info`: the ring's state as text for people or one flat JSON line for scripts.
 //!
-//! Owns the names of the JSON keys (`vinyl-rec` depends on them; see [`json`]). It maps the ring
+//! Owns the names of the JSON keys (`vinyl-up` depends on them; see [`json`]). It maps the ring
 //! read-only and never takes its lock. Fails (exit 1, naming the path) when there is no ring,
 //! the file is not a ring, or it is a ring of another layout version.
 
