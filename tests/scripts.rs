@@ -486,3 +486,82 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     }
     drop(down);
 }
+
+/// `scripts/lib/config.sh` (vinyl-up, vinyl-down) and `vinyl::config` (vinyl-rec) read the same
+/// file to the same values, let the environment win alike, and choose the same run folder.
+#[test]
+fn shell_and_rust_agree_on_the_configuration_and_the_run_folder() {
+    use std::collections::BTreeMap;
+    use std::ffi::OsString;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("vinyl.conf");
+    let text = "# comment\n\n  VINYL_A=\"spaced value\"\n\tVINYL_B='a; $(x)'\nVERBOSE=1\nVINYL_C=\"\nVINYL_D=x=y\n\
+                VINYL_E=first\nVINYL_E=second\nVINYL_ENV=from file\nVINYL_LAST=no newline";
+    std::fs::write(&conf, text).unwrap();
+    let lib = common::repo_root().join("scripts/lib/config.sh");
+    // Sources the library and prints every VINYL_* variable it set, NUL-separated.
+    let shell = |script: &str, env: &[(&str, &str)]| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("die() {{ echo \"$2\" >&2; exit \"$1\"; }}; . '{}'; {script}", lib.display()))
+            .arg("sh")
+            .arg(&conf);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_") || k == "XDG_RUNTIME_DIR") {
+            cmd.env_remove(k);
+        }
+        cmd.envs(env.iter().copied());
+        let out = common::run(&mut cmd, Duration::from_secs(20));
+        common::assert_success(script, &out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dump = "load_config \"$1\"; for k in A B C D E ENV LAST; do eval \"printf '%s=%s\\0' VINYL_$k \\\"\\$VINYL_$k\\\"\"; done";
+    let from_shell: BTreeMap<String, OsString> = shell(dump, &[("VINYL_ENV", "from env")])
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect();
+    let cfg = vinyl::config::Config::from_values(vinyl::config::parse(text.as_bytes(), "f").unwrap());
+    let env = |k: &str| (k == "VINYL_ENV").then(|| OsString::from("from env"));
+    for (k, v) in &from_shell {
+        assert_eq!(cfg.get_with(k, env).unwrap_or_default(), *v, "{k}: the shell and vinyl::config differ");
+    }
+    assert_eq!(from_shell["VINYL_ENV"], "from env");
+    assert_eq!(from_shell["VINYL_B"], "a; $(x)");
+
+    // The run folder, as root and (with a stand-in `id`) as a user with a session.
+    let fake_bin = dir.path().join("bin");
+    std::fs::create_dir(&fake_bin).unwrap();
+    std::fs::write(fake_bin.join("id"), "#!/bin/sh\necho 1000\n").unwrap();
+    std::fs::set_permissions(fake_bin.join("id"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let user_path = format!("{}:{}", fake_bin.display(), std::env::var("PATH").unwrap_or_default());
+    let is_root = nix::unistd::geteuid().is_root();
+    let path = std::env::var("PATH").unwrap_or_default();
+    for (env, inputs) in [
+        (
+            vec![("VINYL_RUN_DIR", "/tmp/x"), ("XDG_RUNTIME_DIR", "/run/user/7"), ("PATH", path.as_str())],
+            vinyl::config::RunDirInputs {
+                vinyl_run_dir: Some("/tmp/x".into()),
+                is_root,
+                xdg_runtime_dir: Some("/run/user/7".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            vec![("XDG_RUNTIME_DIR", "/run/user/7"), ("PATH", path.as_str())],
+            vinyl::config::RunDirInputs {
+                is_root,
+                xdg_runtime_dir: Some("/run/user/7".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            vec![("XDG_RUNTIME_DIR", "/run/user/7"), ("PATH", user_path.as_str())],
+            vinyl::config::RunDirInputs { xdg_runtime_dir: Some("/run/user/7".into()), ..Default::default() },
+        ),
+    ] {
+        let got = shell("run_folder && printf '%s' \"$run_dir\"", &env);
+        let want = vinyl::config::run_dir_rule(&inputs).unwrap();
+        assert_eq!(Path::new(&got), want, "run folder with {env:?}");
+    }
+}

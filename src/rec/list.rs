@@ -8,7 +8,7 @@
 //! goes on.
 
 use super::stamp::Stamp;
-use super::stop::duration_line;
+use super::stop::duration_text;
 use super::{Settings, out};
 use crate::flac::probe::probe;
 use anyhow::bail;
@@ -49,11 +49,12 @@ fn flac_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn row(f: &Path) -> String {
-    let duration = duration_line(f).unwrap_or_else(|_| "? (unreadable)".into());
+    let probed = probe(f).ok();
+    let duration = probed.as_ref().map_or_else(|| "? (unreadable)".into(), duration_text);
     let meta = std::fs::metadata(f).ok();
     let size = meta.as_ref().map_or(0, |m| m.len());
     let when = meta.and_then(|m| m.modified().ok()).map(|t| Stamp::of(t).minutes()).unwrap_or_default();
-    let title = probe(f).ok().and_then(|p| p.tag("TITLE").map(first_line)).unwrap_or_default();
+    let title = probed.as_ref().and_then(|p| p.tag("TITLE")).map(first_line).unwrap_or_default();
     format!("{}\t{duration}\t{}\t{when}\t{title}", f.display(), human_size(size))
 }
 

@@ -136,6 +136,16 @@ pub fn out(line: &str) -> anyhow::Result<()> {
     writeln!(o, "{line}").and_then(|()| o.flush()).context("stdout: write")
 }
 
+/// Prints a path as one line on stdout, byte for byte (a path need not be UTF-8).
+pub fn out_path(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut o = std::io::stdout().lock();
+    o.write_all(path.as_os_str().as_bytes())
+        .and_then(|()| o.write_all(b"\n"))
+        .and_then(|()| o.flush())
+        .context("stdout: write")
+}
+
 /// Runs the chosen subcommand.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
     if let Command::Run(o) = &opts.command {

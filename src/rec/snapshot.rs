@@ -60,6 +60,6 @@ pub fn snapshot(s: &Settings, o: &SnapshotOpts) -> anyhow::Result<()> {
     if flac != 0 {
         bail!("{shown}: vinyl-flac-rec failed (status {flac})");
     }
-    out(&shown.to_string())?;
+    super::out_path(&path)?;
     out(&duration_line(&path)?)
 }

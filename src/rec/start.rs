@@ -11,7 +11,7 @@ use super::check;
 use super::plan::{self, Recording, RingView};
 use super::runner;
 use super::state::{Lock, State, ensure_run_dir, wait_for};
-use super::{Settings, TOOL, Target, out, recording_path};
+use super::{Settings, TOOL, Target, recording_path};
 use crate::rec::cli::StartOpts;
 use crate::rec::stamp::Stamp;
 use crate::vlog;
@@ -58,14 +58,14 @@ pub fn start(s: &Settings, o: &StartOpts) -> anyhow::Result<()> {
     write_state(&st, &ring, &rec, &now)?;
     let (child, hint) = launch(s, &st, &target.name, &path)?;
     wait_started(&st, child, &path, &hint)?;
-    out(&path.display().to_string())
+    super::out_path(&path)
 }
 
 fn refuse_a_second_recording(st: &State) -> anyhow::Result<()> {
     if st.runner_alive() {
         bail!(
             "already recording {} (started {}); stop it with: vinyl-rec stop",
-            st.read("path").unwrap_or_default(),
+            st.read_path("path").unwrap_or_default().display(),
             st.read("started").unwrap_or_default()
         );
     }
@@ -78,10 +78,10 @@ fn write_state(st: &State, ring: &RingView, rec: &Recording<'_>, now: &Stamp) ->
         .mode(0o700)
         .create(&st.dir)
         .with_context(|| format!("{}: mkdir failed", st.dir.display()))?;
-    st.write("path", &rec.path.display().to_string())?;
+    st.write_path("path", rec.path)?;
     st.write("start_frame", &rec.start.to_string())?;
     st.write("rate", &ring.spec.rate.to_string())?;
-    st.write("ring", &ring.path.display().to_string())?;
+    st.write_path("ring", &ring.path)?;
     st.write("started", &now.seconds())?;
     st.write_args("tap.args", &plan::tap_args(ring, rec.start, None))?;
     st.write_args("flac.args", &plan::flac_args(ring, rec))

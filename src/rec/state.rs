@@ -169,6 +169,23 @@ impl State {
         std::fs::write(&path, format!("{value}\n")).with_context(|| format!("{}: write", path.display()))
     }
 
+    /// Writes a path as one line, byte for byte (a path need not be UTF-8).
+    pub fn write_path(&self, name: &str, value: &Path) -> anyhow::Result<()> {
+        let mut bytes = value.as_os_str().as_bytes().to_vec();
+        bytes.push(b'\n');
+        let file = self.file(name);
+        std::fs::write(&file, bytes).with_context(|| format!("{}: write", file.display()))
+    }
+
+    /// A path written by [`State::write_path`], `None` when missing or empty.
+    pub fn read_path(&self, name: &str) -> Option<PathBuf> {
+        let mut bytes = std::fs::read(self.file(name)).ok()?;
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+        }
+        (!bytes.is_empty()).then(|| PathBuf::from(OsString::from_vec(bytes)))
+    }
+
     /// Writes an argument list, NUL-separated so any byte but NUL survives.
     pub fn write_args(&self, name: &str, args: &[OsString]) -> anyhow::Result<()> {
         let mut bytes = Vec::new();
@@ -227,19 +244,19 @@ impl State {
             return;
         }
         if self.ended_on_its_own() {
-            let old = self.read("path").unwrap_or_default();
+            let old = self.read_path("path").unwrap_or_default();
             let log = self.last_log();
             vlog!(
                 TOOL,
-                "previous recording {old} ended on its own (recorder status {}); log: {}",
+                "previous recording {} ended on its own (recorder status {}); log: {}",
+                old.display(),
                 self.recorder_status(),
                 log.display()
             );
-            if Path::new(&format!("{old}.part")).is_file() {
-                vlog!(
-                    TOOL,
-                    "{old}.part was left unfinished: repair it with vinyl-flac-rec --recover {old}.part"
-                );
+            let part = crate::flacrec::part_path(&old);
+            if part.is_file() {
+                let part = part.display();
+                vlog!(TOOL, "{part} was left unfinished: repair it with vinyl-flac-rec --recover {part}");
             }
         }
         self.retire();
@@ -255,6 +272,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("rec")).unwrap();
         let st = State::new(dir.path());
+        st.write_path("path", Path::new("/a b/c\nd.flac")).unwrap();
+        assert_eq!(st.read_path("path").unwrap(), Path::new("/a b/c\nd.flac"));
         let args: Vec<OsString> =
             ["-o", "/a b/c\nd.flac", "--tag", "TITLE='x' \"y\""].map(OsString::from).into();
         st.write_args("flac.args", &args).unwrap();

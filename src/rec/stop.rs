@@ -10,11 +10,11 @@
 //! cannot be read is left out.
 
 use super::state::{Lock, State, gone, wait_for};
-use super::{Settings, out};
+use super::{Settings, out, out_path};
 use crate::cli::UsageError;
-use crate::flac::probe::probe;
+use crate::flac::probe::{Probe, probe};
 use crate::pcm::format_frames;
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,42 +43,43 @@ pub fn stop(s: &Settings) -> anyhow::Result<()> {
         st.clean_stale();
         bail!("not recording");
     }
-    let path = st.read("path").unwrap_or_default();
+    let path = st.read_path("path").unwrap_or_default();
+    let shown = path.display();
     let log = st.file("log");
-    std::fs::write(st.file("stopped"), "")
-        .map_err(|e| anyhow::anyhow!("{}: write: {e}", st.dir.display()))?;
+    std::fs::write(st.file("stopped"), "").with_context(|| format!("{}: write", st.dir.display()))?;
     if !wait_for(Duration::from_secs(10), || st.pid("tap.pid").is_some()) {
-        bail!("{path}: the tap never started; see {}", log.display());
+        bail!("{shown}: the tap never started; see {}", log.display());
     }
     if let Some(tap) = st.pid("tap.pid") {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(tap), nix::sys::signal::Signal::SIGTERM);
     }
     let runner = st.pid("runner.pid").unwrap_or(0);
     if !wait_for(timeout, || gone(runner)) {
-        bail!("{path}: the recorder is still finishing after {}s; see {}", timeout.as_secs(), log.display());
+        bail!("{shown}: the recorder is still finishing after {}s; see {}", timeout.as_secs(), log.display());
     }
     let status = st.read("flac.status").unwrap_or_else(|| "unknown".into());
     st.retire();
     drop(lock);
     let last = st.last_log();
     if status != "0" {
-        bail!("{path}: vinyl-flac-rec failed (status {status}); see {}", last.display());
+        bail!("{shown}: vinyl-flac-rec failed (status {status}); see {}", last.display());
     }
-    if !Path::new(&path).is_file() {
-        bail!("{path}: missing after the recorder finished; see {}", last.display());
+    if !path.is_file() {
+        bail!("{shown}: missing after the recorder finished; see {}", last.display());
     }
-    out(&path)?;
-    out(&duration_line(Path::new(&path))?)
+    out_path(&path)?;
+    out(&duration_line(&path)?)
 }
 
 /// `12m03.250s (34716000 frames)`, from a finished file's STREAMINFO.
 pub fn duration_line(path: &Path) -> anyhow::Result<String> {
-    let p = probe(path).map_err(|e| anyhow::anyhow!("{e:#}: cannot read the finished file"))?;
-    Ok(format!(
-        "{} ({} frames)",
-        format_frames(p.info.total_samples, p.info.sample_rate),
-        p.info.total_samples
-    ))
+    let p = probe(path).with_context(|| format!("{}: cannot read the finished file", path.display()))?;
+    Ok(duration_text(&p))
+}
+
+/// The duration a file's STREAMINFO states, as [`duration_line`] prints it.
+pub fn duration_text(p: &Probe) -> String {
+    format!("{} ({} frames)", format_frames(p.info.total_samples, p.info.sample_rate), p.info.total_samples)
 }
 
 /// Runs `status`.
@@ -91,7 +92,7 @@ pub fn status(s: &Settings) -> anyhow::Result<()> {
     if st.ended_on_its_own() {
         out(&format!(
             "last recording {} ended on its own (recorder status {}); log: {}",
-            st.read("path").unwrap_or_default(),
+            st.read_path("path").unwrap_or_default().display(),
             st.recorder_status(),
             st.file("log").display()
         ))?;
@@ -101,17 +102,16 @@ pub fn status(s: &Settings) -> anyhow::Result<()> {
 
 /// The running recording: path, start, duration so far (from the ring's head), size so far.
 fn running(st: &State) -> anyhow::Result<()> {
-    let path = st.read("path").unwrap_or_default();
+    let path = st.read_path("path").unwrap_or_default();
     let start: u64 = st.read("start_frame").and_then(|v| v.parse().ok()).unwrap_or(0);
     let rate: u32 = st.read("rate").and_then(|v| v.parse().ok()).unwrap_or(48_000);
-    out(&format!("recording: {path}"))?;
+    out(&format!("recording: {}", path.display()))?;
     out(&format!("started: {} (frame {start})", st.read("started").unwrap_or_default()))?;
-    let head = st.read("ring").and_then(|r| super::plan::ring_head(Path::new(&r)));
-    if let Some(head) = head {
+    if let Some(head) = st.read_path("ring").and_then(|r| super::plan::ring_head(&r)) {
         let n = head.saturating_sub(start);
         out(&format!("duration: {} ({n} frames, so far)", format_frames(n, rate)))?;
     }
-    if let Ok(meta) = std::fs::metadata(format!("{path}.part")) {
+    if let Ok(meta) = std::fs::metadata(crate::flacrec::part_path(&path)) {
         out(&format!("size: {} bytes", meta.len()))?;
     }
     Ok(())
