@@ -70,17 +70,24 @@ impl Pipeline {
             .stdout(Stdio::piped())
             .spawn()
             .with_context(|| format!("{}: cannot start the tap", preroll.display()))?;
-        let pipe = tap.stdout.take().ok_or_else(|| anyhow!("vinyl-preroll tap: no stdout pipe"))?;
-        on_tap(tap.id())?;
         let recorder = tool("vinyl-flac-rec");
-        let flac =
-            Command::new(&recorder).args(flac_args).stdin(Stdio::from(pipe)).stdout(Stdio::null()).spawn();
+        let flac = tap
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("vinyl-preroll tap: no stdout pipe"))
+            .and_then(|pipe| on_tap(tap.id()).map(|()| pipe))
+            .and_then(|pipe| {
+                let mut cmd = Command::new(&recorder);
+                cmd.args(flac_args).stdin(Stdio::from(pipe)).stdout(Stdio::null());
+                cmd.spawn().with_context(|| format!("{}: cannot start the recorder", recorder.display()))
+            });
         match flac {
             Ok(flac) => Ok(Pipeline { tap, flac }),
             Err(e) => {
+                // Without its recorder the tap would fill the pipe and wait forever.
                 let _ = tap.kill();
                 let _ = tap.wait();
-                Err(anyhow!("{}: cannot start the recorder: {e}", recorder.display()))
+                Err(e)
             }
         }
     }
@@ -125,7 +132,9 @@ pub fn run(state_dir: &Path) -> anyhow::Result<()> {
         }
     };
     // Blocked only now: children inherit the signal mask, and the filters must see SIGTERM. A
-    // child that ended before this is found by `supervise`'s first look.
+    // child that ended before this is found by `supervise`'s first look. A stop signal in the few
+    // milliseconds before this ends the runner by default; `stop` never signals the runner (it
+    // signals the tap), and systemd would only by stopping the unit in those milliseconds.
     let set = runner_signals();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context("block the stop signals")?;
     let (tap, flac) = supervise(&st, &mut p, &set)?;
