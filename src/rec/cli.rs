@@ -21,17 +21,25 @@ the ring as a finished file, with or without a running recording.
 
 The two tools are looked up next to vinyl-rec first, then on PATH.";
 
-const AFTER_HELP: &str = "\
+/// The exit statuses, in both the short and the long help (a macro, so `concat!` can join it).
+macro_rules! exit_status {
+    () => {
+        "\
 EXIT STATUS:
   0  success
   1  runtime failure: no ring or no writer, a recording already running (start),
      none running (stop), a recorder that failed, a name that exists
   2  usage error: an unknown argument, a bad duration, name or tag, a malformed
      configuration, no run folder
+"
+    };
+}
 
-See vinyl-rec --help for the environment, the files and examples.";
+const AFTER_HELP: &str =
+    concat!(exit_status!(), "\nSee vinyl-rec --help for the environment, the files and examples.");
 
-const AFTER_LONG_HELP: &str = "\
+const AFTER_LONG_HELP: &str = concat!(
+    "\
 ENVIRONMENT:
 Variables set in the environment win over the configuration file; an empty one counts as unset.
   VINYL_CONFIG            the configuration file (KEY=value lines, see vinyl-up(1));
@@ -50,13 +58,9 @@ Variables set in the environment win over the configuration file; an empty one c
                           state and the month folder are given to that user
   VINYL_REC_STOP_TIMEOUT  seconds stop waits for the recorder to finish (default 120)
 
-EXIT STATUS:
-  0  success
-  1  runtime failure: no ring or no writer, a recording already running (start),
-     none running (stop), a recorder that failed, a name that exists
-  2  usage error: an unknown argument, a bad duration, name or tag, a malformed
-     configuration, no run folder
-
+",
+    exit_status!(),
+    "
 FILES:
 The run folder RUN is $VINYL_RUN_DIR, else /run/vinyl for root, else $XDG_RUNTIME_DIR/vinyl, else \
 /run/vinyl when the user owns it (the systemd units' user); vinyl-up and vinyl-down use the same \
@@ -77,7 +81,8 @@ Record a side, starting 30 seconds before the needle dropped:
   /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac
   22m41.250s (65346000 frames)
 Forgot to start it? Keep the last 23 minutes from the ring:
-  $ vinyl-rec snapshot --last 23m --name side-b";
+  $ vinyl-rec snapshot --last 23m --name side-b"
+);
 
 /// Options of `vinyl-rec`.
 #[derive(Parser, Debug, Clone)]
