@@ -103,7 +103,7 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
                 reader.reset(file);
             }
             Ok(n) => {
-                writer.write(&buf[..n]);
+                store(&mut writer, &buf[..n])?;
                 if states.change(&input.name, "receiving") {
                     notifier.status(&format!("filling, generation {}", writer.generation()));
                 }
@@ -121,26 +121,21 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
 }
 
 fn log_opened(w: &RingWriter, opened: &Opened) {
-    let cfg = w.config();
-    let ring = w.path().display();
-    let slack = cfg.spec.describe_frames(cfg.slot_frames - cfg.capacity_frames);
-    let mib = cfg.file_bytes() as f64 / (1024.0 * 1024.0);
-    let what = format!("{} + {slack} slack, {mib:.1} MiB", cfg.describe());
-    match opened {
-        Opened::Created => vlog!(TOOL, "{ring}: created ring: {what}; writer generation {}", w.generation()),
-        Opened::TookOver { previous_generation, previous_head } => vlog!(
+    vlog!(TOOL, "{}: {}", w.path().display(), crate::ring::describe_opened(w, opened));
+}
+
+/// Writes whole frames into the ring, logging the downtime gap a continued timeline starts with.
+fn store(writer: &mut RingWriter, frames: &[u8]) -> anyhow::Result<()> {
+    if let Some(gap) = writer.write(frames)? {
+        let rate = writer.config().spec.rate;
+        vlog!(
             TOOL,
-            "{ring}: took over ring ({what}) as writer generation {} (generation {previous_generation} had \
-             written {previous_head} frames; numbering restarts at 0)",
-            w.generation()
-        ),
-        Opened::Replaced { previous } => vlog!(
-            TOOL,
-            "{ring}: replaced a ring of {} (no writer) with a new one: {what}; writer generation {}",
-            previous.describe(),
-            w.generation()
-        ),
+            "{}: timeline continued: {}",
+            writer.path().display(),
+            crate::ring::describe_gap(&gap, rate)
+        );
     }
+    Ok(())
 }
 
 /// The input being read: stdin, a FIFO (reopened when its writer leaves) or another file.
@@ -194,7 +189,11 @@ fn drain(reader: &mut FrameReader<File>, buf: &mut [u8], writer: &mut RingWriter
             return;
         }
         match reader.read_frames(buf) {
-            Ok(n) if n > 0 => writer.write(&buf[..n]),
+            Ok(n) if n > 0 => {
+                if store(writer, &buf[..n]).is_err() {
+                    return;
+                }
+            }
             _ => return,
         }
     }
