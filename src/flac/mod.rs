@@ -19,6 +19,7 @@
 //! call fails. Dropping an unfinished writer finalizes it on a best-effort basis.
 
 pub mod format;
+pub mod meta;
 pub mod recover;
 
 use anyhow::{Context as _, anyhow, bail};

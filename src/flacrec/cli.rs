@@ -20,7 +20,9 @@ a finished FILE (length repaired; MD5 left unset).
 
 Tags: every --tag, then ENCODER, DATE (local time of the first sample, RFC 3339) and, when given, \
 VINYL_START_FRAME, VINYL_CAPTURE_START and VINYL_PREROLL (frames), unless a --tag already set that \
-key. An 8 KiB PADDING block follows, so tags can be edited later without rewriting the file.
+key. An 8 KiB PADDING block follows, so tags can be edited later without rewriting the file. With \
+--ring, a VINYL_GAPS tag listing the lost audio inside the recording is added there when it \
+finishes (and its gaps are logged).
 
 FILE and FILE.part are never overwritten. FILE.part is created with mode 0600; the finished FILE \
 gets 0644 less the umask. A write failure (disk full, file size limit, I/O error) stops the \
@@ -67,7 +69,7 @@ pub struct Opts {
 
     /// Repair a FILE.part left by a recorder that was killed (cut a torn last frame, set the
     /// length in STREAMINFO) and rename it to FILE; reads no input
-    #[arg(long, value_name = "FILE.part", conflicts_with_all = ["output", "tags", "max_duration", "start_frame", "capture_start", "preroll"])]
+    #[arg(long, value_name = "FILE.part", conflicts_with_all = ["output", "tags", "max_duration", "start_frame", "capture_start", "preroll", "ring"])]
     pub recover: Option<PathBuf>,
 
     /// A Vorbis comment KEY=VALUE to store (repeatable; KEY is printable ASCII without '=')
@@ -103,6 +105,13 @@ pub struct Opts {
     /// VINYL_PREROLL; also moves DATE back by that much. Default: not stored
     #[arg(long, value_name = "DURATION")]
     pub preroll: Option<DurationArg>,
+
+    /// The ring the input is tapped from (with --start-frame): its gap journal is followed while
+    /// recording, and the gaps inside the recording (lost audio present as silence) are stored
+    /// at the end in a VINYL_GAPS tag, `OFFSET+FRAMES:CAUSE:exact|estimated` items separated by
+    /// commas, offsets in frames from the file's first sample. Default: no VINYL_GAPS
+    #[arg(long, value_name = "PATH", requires = "start_frame")]
+    pub ring: Option<std::path::PathBuf>,
 
     /// The shared PCM flags.
     #[command(flatten)]

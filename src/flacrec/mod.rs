@@ -211,7 +211,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
     if output.symlink_metadata().is_ok() {
         bail!("{}: exists already; refusing to overwrite it (choose another name)", output.display());
     }
-    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&part).map_err(|e| {
+    let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&part).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             anyhow!(
                 "{}: exists already: an earlier recording was interrupted; run `{TOOL} --recover {}` or remove it",
@@ -255,6 +255,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
     let max_frames = opts.max_duration.map(|d| d.frames(spec.rate));
     let sync_frames = opts.sync_every.frames(spec.rate);
     let fb = spec.frame_bytes();
+    let mut gaps = GapTagger::open(opts)?;
     let mut buf = vec![0u8; READ_BYTES / fb * fb];
     let stdin = io::stdin();
     let mut reader = FrameReader::new(stdin.lock(), fb);
@@ -285,6 +286,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
             Ok(n) => {
                 writer.write_pcm(&buf[..n]).map_err(fail)?;
                 frames += (n / fb) as u64;
+                gaps.poll();
                 if sync_frames > 0 && frames - last_sync >= sync_frames {
                     writer.flush().map_err(fail)?;
                     last_sync = frames;
@@ -318,6 +320,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         );
     }
     let (summary, file) = writer.finalize().map_err(fail)?;
+    gaps.tag(&file, &part, summary.samples);
     publish(file, &part, output)?;
     vlog!(
         TOOL,
@@ -330,6 +333,48 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         return Err(anyhow!("stdin: read: {e}; the file holds everything read before it"));
     }
     Ok(())
+}
+
+/// Follows the ring's gap journal (`--ring`) and stores the recording's gaps in VINYL_GAPS.
+struct GapTagger {
+    ring: Option<(crate::ring::RingReader, crate::ring::GapWatch, u64)>,
+}
+
+impl GapTagger {
+    fn open(opts: &Opts) -> anyhow::Result<GapTagger> {
+        let (Some(path), Some(first)) = (&opts.ring, opts.start_frame) else {
+            return Ok(GapTagger { ring: None });
+        };
+        let ring = crate::ring::RingReader::open(path, false)?;
+        let mut watch = crate::ring::GapWatch::default();
+        watch.poll(&ring, first);
+        Ok(GapTagger { ring: Some((ring, watch, first)) })
+    }
+
+    /// One atomic load while nothing changes.
+    fn poll(&mut self) {
+        if let Some((ring, watch, first)) = &mut self.ring {
+            watch.poll(ring, *first);
+        }
+    }
+
+    /// Adds VINYL_GAPS for the gaps inside the `samples` recorded, and logs each one. A failure
+    /// leaves the file valid without the tag, and says so: the gaps are in this log either way.
+    fn tag(&mut self, file: &File, part: &Path, samples: u64) {
+        self.poll();
+        let Some((ring, watch, first)) = &self.ring else { return };
+        let value = crate::ring::gaps::tag_value(watch.gaps(), *first, first + samples);
+        if value.is_empty() {
+            return;
+        }
+        let rate = ring.config().spec.rate;
+        for g in watch.gaps().iter().filter(|g| g.first < first + samples && g.end() > *first) {
+            vlog!(TOOL, "{}: gap in the recording: {}", part.display(), crate::ring::describe_gap(g, rate));
+        }
+        if let Err(e) = crate::flac::meta::set_tags(file, &[("VINYL_GAPS".into(), value.clone())]) {
+            vlog!(TOOL, "{}: VINYL_GAPS={value} could not be stored: {e:#}", part.display());
+        }
+    }
 }
 
 /// Waits up to [`POLL_MS`] for stdin to be readable (or at its end); false on a timeout or a

@@ -388,6 +388,7 @@ impl<'a> Tap<'a> {
             if head <= self.pos {
                 self.ring.wait_beyond(self.pos, self.generation, WAIT);
                 idle.check(self)?;
+                self.ring.check_size()?;
                 continue;
             }
             let n = head.min(self.end).min(self.pos + chunk) - self.pos;

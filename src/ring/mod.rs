@@ -17,11 +17,13 @@
 //! This module does not parse flags or print: it returns errors that name the ring's path and
 //! the step that failed, and the `preroll` tool decides what to log and how to exit.
 
+pub mod gaps;
 pub mod guard;
 pub mod layout;
 pub mod reader;
 pub mod writer;
 
+pub use gaps::GapWatch;
 pub use layout::{Config, Gap, GapCause, Header, LayoutError};
 pub use reader::{ReadError, RingReader, Snapshot};
 pub use writer::{Opened, RingWriter, describe_gap, describe_opened};

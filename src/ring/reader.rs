@@ -195,6 +195,17 @@ impl RingReader {
         if self.map.truncated() { Err(ReadError::Truncated) } else { Ok(()) }
     }
 
+    /// Fails when the file is now shorter than the mapping, before any copy faults on it: an
+    /// idle reader (whose writer may have died of the same truncation) learns it this way. One
+    /// `fstat`.
+    pub fn check_size(&self) -> Result<(), ReadError> {
+        self.check_intact()?;
+        match self.map.file.metadata() {
+            Ok(m) if m.len() < self.map.len() => Err(ReadError::Truncated),
+            _ => Ok(()),
+        }
+    }
+
     /// The head now (`Acquire`), validated: frames below it are published.
     pub fn head(&self) -> Result<u64, ReadError> {
         self.snapshot().map(|s| s.head)

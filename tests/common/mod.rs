@@ -154,6 +154,10 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 pub mod icecast;
+pub mod proc;
+
+/// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// `flac -t`, then `flac -d` to raw: the frame numbers (see `vinyl::pcm::unique_frames`) that the
 /// FLAC file of 4-byte frames holds.
