@@ -12,12 +12,12 @@
 use super::TOOL;
 use super::cli::TapOpts;
 use crate::cli::UsageError;
-use crate::pcm::{PcmSpec, SampleFormat};
+use crate::pcm::{DurationArg, PcmSpec, SampleFormat};
 use crate::ring::{ReadError, RingReader, layout};
 use crate::{signals, vlog};
 use anyhow::{Context as _, anyhow, bail};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,19 +26,41 @@ use std::time::{Duration, Instant};
 /// whether a writer still holds the ring.
 const WAIT: Duration = Duration::from_millis(500);
 
-/// Runs `tap` until its end point, SIGTERM/SIGINT, a closed stdout or an error.
+/// Runs `tap` until its end point, SIGTERM/SIGINT, a closed stdout or an error: validate, open,
+/// pump, finish.
 pub fn run(o: TapOpts) -> anyhow::Result<()> {
+    validate(&o)?;
+    signals::install()?;
+    let (ring, shown) = open_ring(&o)?;
+    let (generation, window) = plan(&o, &ring, &shown)?;
+    let spec = ring.config().spec;
+    let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
+    let start = window.start;
+    let mut tap =
+        Tap { ring: &ring, shown: &shown, generation, pos: start, end: window.end, latency: Vec::new() };
+    let result = tap.pump(&mut sink, o.measure_latency);
+    if o.measure_latency {
+        report_latency(&shown, &mut tap.latency);
+    }
+    finish(&shown, &spec, start, tap.pos, result, sink)
+}
+
+/// Refuses, before anything is opened, flags that cannot work together.
+fn validate(o: &TapOpts) -> anyhow::Result<()> {
     if o.wav.is_some() && o.until_frame.is_none() && o.duration.is_none() && !o.no_follow {
         return Err(UsageError::new(
             "--wav needs a known length: add --until-frame N, --duration D or --no-follow",
         )
         .into());
     }
-    signals::install()?;
+    Ok(())
+}
+
+/// Opens the ring for reading and checks that it holds the format asked for and is not retired.
+fn open_ring(o: &TapOpts) -> anyhow::Result<(RingReader, String)> {
     let ring = RingReader::open(&o.ring, true)?;
     let shown = o.ring.display().to_string();
-    let cfg = ring.config();
-    let spec = cfg.spec;
+    let spec = ring.config().spec;
     let asked = o.pcm.spec();
     if asked != spec {
         bail!(
@@ -46,75 +68,58 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
              (--format/--rate/--channels must match the ring)"
         );
     }
-    let snap = ring.snapshot();
-    if snap.retired {
+    if ring.snapshot().retired {
         return Err(anyhow!("{shown}: {}", ReadError::Retired));
     }
-    let generation = snap.generation;
+    Ok((ring, shown))
+}
+
+/// Chooses the frames to copy from what the ring holds now, logs the choice, and refuses a
+/// window that is gone or too long for a WAV file. Returns the generation it belongs to.
+fn plan(o: &TapOpts, ring: &RingReader, shown: &str) -> anyhow::Result<(u64, Window)> {
+    let cfg = ring.config();
+    let spec = cfg.spec;
+    let snap = ring.snapshot();
     let head = snap.head;
     let oldest = ring.oldest(head);
-
-    // The requested start may lie before frame 0 (more pre-roll than this generation has).
-    let requested: i128 = match (o.from_frame, o.from) {
-        (Some(n), _) => n as i128,
-        (None, Some(back)) => head as i128 - back.0.frames(spec.rate) as i128,
-        (None, None) => head as i128,
-    };
-    // A request a little older than the guaranteed history (a vinyl-rec that read the head a
-    // moment before starting this tap) is honoured while those frames are still intact in the
-    // slack, up to half the slack; anything older starts at the guaranteed oldest frame.
+    // Up to half the slack older than the guaranteed history, while still intact (see `window`).
     let half_slack = (cfg.slot_frames - cfg.capacity_frames) / 2;
-    let floor = oldest.saturating_sub(half_slack).max(ring.first_intact());
-    let start = if requested > head as i128 {
-        requested as u64
-    } else if requested >= floor as i128 {
-        requested.max(0) as u64
-    } else {
-        oldest
-    };
-    let end: u64 = if let Some(u) = o.until_frame {
-        u
-    } else if let Some(d) = o.duration {
-        (requested + d.frames(spec.rate) as i128).clamp(0, u64::MAX as i128) as u64
-    } else if o.no_follow {
-        head
-    } else {
-        u64::MAX
-    };
-    let describe_end = match (o.until_frame, o.duration, o.no_follow) {
-        (Some(_), _, _) => format!("until frame {end} (exclusive)"),
-        (_, Some(d), _) => format!("until frame {end} ({d} after the requested start)"),
-        (_, _, true) => format!("until frame {end} (the head at start)"),
-        _ => "then following live".to_string(),
-    };
-    log_start(&shown, &spec, generation, head, oldest, requested, start, &describe_end, &o);
-    if requested < end as i128 && end <= start {
+    let held = Held { head, oldest, floor: oldest.saturating_sub(half_slack).max(ring.first_intact()) };
+    let request = Request::of(o);
+    let w = window(&request, spec.rate, &held);
+    log_start(shown, &spec, snap.generation, &held, &w, &request);
+    if w.is_gone() {
         bail!(
-            "{shown}: frames {}..{end} are no longer in the ring (it holds frames {oldest}..{head})",
-            requested.max(0)
+            "{shown}: frames {}..{} are no longer in the ring (it holds frames {oldest}..{head})",
+            w.requested.max(0),
+            w.end
         );
     }
     if let Some(wav) = &o.wav
-        && end > start
-        && (end - start) * spec.frame_bytes() as u64 > u32::MAX as u64 - 44
+        && w.end > w.start
+        && spec.frames_to_bytes(w.end - w.start) > u32::MAX as u64 - 44
     {
         return Err(UsageError::new(format!(
             "{}: {} do not fit a WAV file (4 GiB): tap raw PCM instead",
             wav.display(),
-            spec.describe_frames(end - start)
+            spec.describe_frames(w.end - w.start)
         ))
         .into());
     }
+    Ok((snap.generation, w))
+}
 
-    let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
-    let mut tap = Tap { ring: &ring, shown: &shown, generation, pos: start, end, latency: Vec::new() };
-    let result = tap.pump(&mut sink, o.measure_latency);
+/// Closes the output and turns how the pump ended into the last log line or the error.
+fn finish(
+    shown: &str,
+    spec: &PcmSpec,
+    start: u64,
+    pos: u64,
+    result: Result<String, Stop>,
+    sink: Sink,
+) -> anyhow::Result<()> {
     let finished = sink.finish();
-    let wrote = tap.pos - start;
-    if o.measure_latency {
-        report_latency(&shown, &mut tap.latency);
-    }
-    let wrote = format!("tap wrote frames {start}..{} ({})", tap.pos, spec.describe_frames(wrote));
+    let wrote = format!("tap wrote frames {start}..{pos} ({})", spec.describe_frames(pos - start));
     match result {
         Ok(why) => {
             finished?;
@@ -124,6 +129,112 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
         Err(Stop::Ring(e)) => bail!("{shown}: {e}; {wrote} and stops"),
         Err(Stop::Other(e)) => Err(e),
     }
+}
+
+/// Where a tap was asked to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StartAt {
+    /// An absolute frame (`--from-frame`).
+    Frame(u64),
+    /// This long before the head (`--from`).
+    Back(DurationArg),
+    /// At the head: live.
+    Head,
+}
+
+/// Where a tap was asked to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EndAt {
+    /// Before this absolute frame (`--until-frame`).
+    Frame(u64),
+    /// This long after the requested start (`--duration`).
+    After(DurationArg),
+    /// At the head as it is when the tap starts (`--no-follow`).
+    Head,
+    /// Never: follow live.
+    Live,
+}
+
+/// The start and end a tap was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Request {
+    start: StartAt,
+    end: EndAt,
+}
+
+impl Request {
+    fn of(o: &TapOpts) -> Request {
+        let start = match (o.from_frame, o.from) {
+            (Some(n), _) => StartAt::Frame(n),
+            (None, Some(back)) => StartAt::Back(back.0),
+            (None, None) => StartAt::Head,
+        };
+        let end = match (o.until_frame, o.duration, o.no_follow) {
+            (Some(u), _, _) => EndAt::Frame(u),
+            (None, Some(d), _) => EndAt::After(d),
+            (None, None, true) => EndAt::Head,
+            (None, None, false) => EndAt::Live,
+        };
+        Request { start, end }
+    }
+}
+
+/// What the ring holds when the tap starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    /// The next frame to be written.
+    head: u64,
+    /// The oldest frame the ring guarantees.
+    oldest: u64,
+    /// The oldest frame a tap may still start at exactly: up to half the slack before `oldest`,
+    /// never below the first frame still intact.
+    floor: u64,
+}
+
+/// The frames a tap copies: `start..end`, and the start it was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Window {
+    /// The start asked for; before frame 0 when more pre-roll was asked than this generation has.
+    requested: i128,
+    /// The first frame copied.
+    start: u64,
+    /// The frame to stop before (`u64::MAX`: follow live).
+    end: u64,
+}
+
+impl Window {
+    /// True when every frame asked for has already left the ring.
+    fn is_gone(&self) -> bool {
+        self.requested < self.end as i128 && self.end <= self.start
+    }
+}
+
+/// The window of a `request` at `rate` over what the ring holds. A start not yet written is
+/// waited for; a start older than the floor (a request a little older than the guaranteed
+/// history, from a `vinyl-rec` that read the head a moment before starting this tap, is honoured
+/// down to the floor) starts at the oldest guaranteed frame. An end after a duration counts from
+/// the start asked for, not the one granted.
+fn window(request: &Request, rate: u32, held: &Held) -> Window {
+    let head = held.head as i128;
+    let requested: i128 = match request.start {
+        StartAt::Frame(n) => n as i128,
+        StartAt::Back(back) => head - back.frames(rate) as i128,
+        StartAt::Head => head,
+    };
+    let start = if requested > head {
+        requested as u64
+    } else if requested >= held.floor as i128 {
+        requested.max(0) as u64
+    } else {
+        held.oldest
+    };
+    let end = match request.end {
+        EndAt::Frame(u) => u,
+        EndAt::After(d) => (requested + d.frames(rate) as i128).clamp(0, u64::MAX as i128) as u64,
+        EndAt::Head => held.head,
+        EndAt::Live => u64::MAX,
+    };
+    Window { requested, start, end }
 }
 
 /// Why a tap stopped before its end.
@@ -146,32 +257,29 @@ impl From<anyhow::Error> for Stop {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn log_start(
-    shown: &str,
-    spec: &PcmSpec,
-    generation: u64,
-    head: u64,
-    oldest: u64,
-    requested: i128,
-    start: u64,
-    describe_end: &str,
-    o: &TapOpts,
-) {
+/// The tap's first line: where it starts and ends, and how much pre-roll it really gives.
+fn log_start(shown: &str, spec: &PcmSpec, generation: u64, held: &Held, w: &Window, request: &Request) {
+    let (head, start, end) = (held.head, w.start, w.end);
+    let describe_end = match request.end {
+        EndAt::Frame(_) => format!("until frame {end} (exclusive)"),
+        EndAt::After(d) => format!("until frame {end} ({d} after the requested start)"),
+        EndAt::Head => format!("until frame {end} (the head at start)"),
+        EndAt::Live => "then following live".to_string(),
+    };
     let ctx = format!("generation {generation}, head {head}, {describe_end}");
     if start > head {
         vlog!(TOOL, "{shown}: tap from frame {start} ({ctx}): waiting for it to be written");
-    } else if requested < start as i128 {
-        let asked = match (o.from_frame, o.from) {
-            (Some(n), _) => format!("frame {n}"),
-            (_, Some(b)) => format!("{} of pre-roll", spec.describe_frames(b.0.frames(spec.rate))),
-            _ => unreachable!("only an earlier request is clamped"),
+    } else if w.requested < start as i128 {
+        let asked = match request.start {
+            StartAt::Frame(n) => format!("frame {n}"),
+            StartAt::Back(b) => format!("{} of pre-roll", spec.describe_frames(b.frames(spec.rate))),
+            StartAt::Head => "the head".to_string(), // not reached: the head is never clamped
         };
         vlog!(
             TOOL,
             "{shown}: tap from frame {start}, the oldest held ({ctx}): asked for {asked}, but the ring \
              holds only {}, so the pre-roll is {}",
-            spec.describe_frames(head - oldest),
+            spec.describe_frames(head - held.oldest),
             spec.describe_frames(head - start)
         );
     } else {
@@ -308,7 +416,7 @@ impl Sink {
     /// frame.
     fn write_frames(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         match self {
-            Sink::Raw(out) => crate::pcm::write_all_retry(out, bytes).context("stdout: write"),
+            Sink::Raw(out) => out.write_all(bytes).context("stdout: write"),
             Sink::Wav { writer, format, path } => {
                 let step = format.bytes();
                 for sample in bytes.chunks_exact(step) {
@@ -336,6 +444,64 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RATE: u32 = 48_000;
+
+    fn w(start: StartAt, end: EndAt, held: Held) -> Window {
+        window(&Request { start, end }, RATE, &held)
+    }
+
+    fn d(s: &str) -> DurationArg {
+        s.parse().unwrap()
+    }
+
+    /// A 30 s ring (72,000 frames of half slack) whose head is at 2,000,000.
+    const FULL: Held = Held { head: 2_000_000, oldest: 560_000, floor: 488_000 };
+
+    #[test]
+    fn window_starts_where_asked_while_the_frames_are_held() {
+        assert_eq!(
+            w(StartAt::Head, EndAt::Live, FULL),
+            Window { requested: 2_000_000, start: 2_000_000, end: u64::MAX }
+        );
+        let back = w(StartAt::Back(d("10s")), EndAt::Head, FULL);
+        assert_eq!(back, Window { requested: 1_520_000, start: 1_520_000, end: 2_000_000 });
+        let future = w(StartAt::Frame(3_000_000), EndAt::Frame(3_000_010), FULL);
+        assert_eq!(
+            (future.start, future.end),
+            (3_000_000, 3_000_010),
+            "a frame not yet written is waited for"
+        );
+    }
+
+    #[test]
+    fn window_honours_half_the_slack_then_clamps_to_the_oldest() {
+        assert_eq!(w(StartAt::Frame(500_000), EndAt::Live, FULL).start, 500_000);
+        assert_eq!(w(StartAt::Frame(488_000), EndAt::Live, FULL).start, 488_000);
+        let old = w(StartAt::Frame(487_999), EndAt::Live, FULL);
+        assert_eq!((old.requested, old.start), (487_999, 560_000));
+        assert!(!old.is_gone());
+    }
+
+    #[test]
+    fn window_duration_counts_from_the_requested_start() {
+        let gone = w(StartAt::Frame(400_000), EndAt::After(d("48000f")), FULL);
+        assert_eq!((gone.start, gone.end), (560_000, 448_000));
+        assert!(gone.is_gone(), "every frame asked for has left the ring");
+        let partly = w(StartAt::Frame(400_000), EndAt::After(d("5s")), FULL);
+        assert_eq!((partly.start, partly.end), (560_000, 640_000));
+        assert!(!partly.is_gone());
+    }
+
+    #[test]
+    fn window_before_frame_zero_starts_at_zero() {
+        let young = Held { head: RATE as u64, oldest: 0, floor: 0 };
+        let x = w(StartAt::Back(d("10s")), EndAt::After(d("10s")), young);
+        assert_eq!(x, Window { requested: -432_000, start: 0, end: 48_000 });
+        let y = w(StartAt::Back(d("10s")), EndAt::After(d("1s")), young);
+        assert_eq!(y.end, 0, "an end before frame 0 is frame 0");
+        assert!(y.is_gone(), "every frame asked for came before this generation began");
+    }
 
     #[test]
     fn wav_sink_writes_readable_24_bit() {
