@@ -193,6 +193,12 @@ impl PcmInput {
         self.reader.get_ref().as_fd()
     }
 
+    /// The file read, for reads of an exact length that bypass the frame reader (only while
+    /// [`PcmInput::partial_bytes`] is 0, so frames stay whole).
+    pub fn file(&self) -> &File {
+        self.reader.get_ref()
+    }
+
     /// Waits up to `timeout` (`None`: forever) for input; false on a timeout or a signal.
     pub fn wait(&self, timeout: Option<Duration>) -> anyhow::Result<bool> {
         wait_readable(self.fd(), timeout).with_context(|| format!("{}: poll", self.name))
