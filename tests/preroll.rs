@@ -523,7 +523,7 @@ fn fill_reopens_its_fifo_and_numbering_continues() {
     first.extend_from_slice(&[0xAA, 0xBB]); // a partial frame at the writer's end
     let p = fifo.clone();
     with_deadline(DEADLINE, move || write_fifo(&p, &first));
-    fill.wait_line("discarded a partial frame of 2 bytes (of 4) at the writer's end");
+    fill.wait_line("input ended mid-frame at the writer's end: discarded 2 bytes of a partial 4-byte frame");
     fill.wait_line(&format!("writer left at frame {RATE}; waiting for a new one"));
     assert_eq!(head(&ring), RATE);
 

@@ -118,77 +118,9 @@ pub struct Opts {
     pub pcm: PcmArgs,
 }
 
-/// Checks that `s` looks like an RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`).
-/// Leans towards accepting: it checks the shape and the ranges of the fields, not the calendar.
-pub fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(u32::MAX);
-    if b.len() < 20
-        || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || !(digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19))
-    {
-        return false;
-    }
-    if !(1..=12).contains(&num(5..7))
-        || !(1..=31).contains(&num(8..10))
-        || num(11..13) > 23
-        || num(14..16) > 59
-    {
-        return false;
-    }
-    if num(17..19) > 60 {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', ..] => {
-            b.len() == i + 6
-                && digits(i + 1..i + 3)
-                && b[i + 3] == b':'
-                && digits(i + 4..i + 6)
-                && num(i + 1..i + 3) <= 23
-                && num(i + 4..i + 6) <= 59
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_shapes() {
-        for ok in ["2026-11-24T20:15:00Z", "2026-11-24T20:15:00.125+01:00", "2026-01-01 00:00:60-12:30"] {
-            assert!(is_rfc3339(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "2026-11-24",
-            "2026-11-24T20:15:00",
-            "2026-13-24T20:15:00Z",
-            "2026-11-24T20:15:00.Z",
-            "yesterday",
-            "2026-11-24T20:15:00+1:00",
-            "2026-11-24T25:15:00Z",
-        ] {
-            assert!(!is_rfc3339(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn flags_parse() {

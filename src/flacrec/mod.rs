@@ -55,7 +55,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         .into());
     }
     if let Some(t) = &opts.capture_start
-        && !cli::is_rfc3339(t)
+        && !crate::time::is_rfc3339(t)
     {
         return Err(UsageError::new(format!(
             "--capture-start '{t}' is not an RFC 3339 time, which should look like 2026-11-24T20:15:00.125+01:00"
@@ -85,8 +85,10 @@ fn ignore_sigxfsz() -> anyhow::Result<()> {
 /// give (compared without case, as Vorbis comments are).
 pub fn build_tags(opts: &Opts, spec: &PcmSpec, first_sample_time: SystemTime) -> Vec<(String, String)> {
     let mut tags = opts.tags.clone();
-    let mut auto =
-        vec![("ENCODER".to_string(), encoder_tag()), ("DATE".to_string(), rfc3339_local(first_sample_time))];
+    let mut auto = vec![
+        ("ENCODER".to_string(), encoder_tag()),
+        ("DATE".to_string(), crate::time::rfc3339_local(first_sample_time)),
+    ];
     if let Some(n) = opts.start_frame {
         auto.push(("VINYL_START_FRAME".into(), n.to_string()));
     }
@@ -107,35 +109,6 @@ pub fn build_tags(opts: &Opts, spec: &PcmSpec, first_sample_time: SystemTime) ->
 /// `vinyl-flac-rec 0.1.0 (flacenc 0.5.1)`.
 pub fn encoder_tag() -> String {
     format!("{TOOL} {} (flacenc {})", env!("CARGO_PKG_VERSION"), flacenc::constant::build_info::CRATE_VERSION)
-}
-
-/// Local time as RFC 3339 with the UTC offset, to the second: `2026-11-24T20:15:00+01:00`.
-pub fn rfc3339_local(t: SystemTime) -> String {
-    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as libc::time_t,
-        Err(_) => 0,
-    };
-    // SAFETY: localtime_r writes only into `tm`, which we own; a zeroed tm is a valid value.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = !unsafe { libc::localtime_r(&secs, &mut tm) }.is_null();
-    if !ok {
-        return "1970-01-01T00:00:00Z".to_string();
-    }
-    let off = tm.tm_gmtoff / 60;
-    let zone = if off == 0 {
-        "Z".to_string()
-    } else {
-        format!("{}{:02}:{:02}", if off < 0 { '-' } else { '+' }, off.abs() / 60, off.abs() % 60)
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{zone}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
 }
 
 /// The process umask, read from /proc (022 when it cannot be read).
@@ -501,11 +474,5 @@ mod tests {
         let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["date", "ARTIST", "ENCODER", "VINYL_START_FRAME", "VINYL_PREROLL"]);
         assert_eq!(tags[4].1, "44100");
-    }
-
-    #[test]
-    fn dates_are_rfc3339() {
-        assert!(cli::is_rfc3339(&rfc3339_local(SystemTime::now())));
-        assert!(cli::is_rfc3339(&rfc3339_local(SystemTime::UNIX_EPOCH)));
     }
 }

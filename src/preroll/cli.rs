@@ -1,6 +1,7 @@
 //! The flags of `vinyl-preroll` and its three subcommands, the single source of `--help` and of
 //! the man page.
 
+use crate::input::BatchArg;
 use crate::pcm::{DurationArg, PcmArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -104,12 +105,9 @@ pub struct FillOpts {
     /// (mode 0600) when missing. A regular file is read once [default: stdin]
     #[arg(long, value_name = "FIFO")]
     pub input: Option<PathBuf>,
-    /// Let input gather this long between reads when it arrives live, e.g. 200ms, or 0s to read
-    /// as soon as anything arrives: fewer wake-ups and less CPU, while readers see new frames up
-    /// to this much later. Capped at a quarter of the input pipe, which is enlarged to
-    /// /proc/sys/fs/pipe-max-size, so the upstream writer never waits [default: 200ms]
-    #[arg(long, value_name = "DURATION", default_value = "200ms", hide_default_value = true)]
-    pub batch: DurationArg,
+    /// When live input is read: `--batch`.
+    #[command(flatten)]
+    pub batch: BatchArg,
     /// The shared PCM flags.
     #[command(flatten)]
     pub pcm: PcmArgs,

@@ -77,7 +77,7 @@ pub fn json(i: &Info) -> String {
     let s = &i.snap;
     let newest = if s.head > 0 { (s.head - 1).to_string() } else { "null".into() };
     let (f0_ns, f0_time) = if s.frame0_unix_ns > 0 {
-        (s.frame0_unix_ns.to_string(), json_string(&layout::rfc3339_utc(s.frame0_unix_ns)))
+        (s.frame0_unix_ns.to_string(), json_string(&crate::time::rfc3339_utc(s.frame0_unix_ns)))
     } else {
         ("null".into(), "null".into())
     };
@@ -113,7 +113,7 @@ fn gap_json(g: &Gap) -> String {
         g.frames,
         g.cause.name(),
         g.exact,
-        json_string(&layout::rfc3339_utc(g.unix_ns))
+        json_string(&crate::time::rfc3339_utc(g.unix_ns))
     )
 }
 
@@ -162,11 +162,11 @@ pub fn text(i: &Info) -> String {
     for g in &i.gaps {
         line(
             "  gap:",
-            format!("{} ({})", crate::ring::describe_gap(g, spec.rate), layout::rfc3339_utc(g.unix_ns)),
+            format!("{} ({})", crate::ring::describe_gap(g, spec.rate), crate::time::rfc3339_utc(g.unix_ns)),
         );
     }
     let f0 = if s.frame0_unix_ns > 0 {
-        format!("{} ({} unix ns)", layout::rfc3339_utc(s.frame0_unix_ns), s.frame0_unix_ns)
+        format!("{} ({} unix ns)", crate::time::rfc3339_utc(s.frame0_unix_ns), s.frame0_unix_ns)
     } else {
         "unknown (no frame written yet)".into()
     };

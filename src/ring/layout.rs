@@ -454,39 +454,17 @@ impl std::error::Error for LayoutError {}
 /// `FUTEX_PRIVATE_FLAG`). Returns without error in every one of those cases; the caller re-checks
 /// what it waits for.
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a valid, aligned u32 in a shared mapping that outlives the call; the
-    // kernel only reads it. EAGAIN (value changed), EINTR and ETIMEDOUT are all normal returns.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
+    use rustix::thread::futex;
+    let ts = futex::Timespec::try_from(timeout).unwrap_or(futex::Timespec { tv_sec: i64::MAX, tv_nsec: 0 });
+    // EAGAIN (value changed), EINTR and ETIMEDOUT are all normal returns: the caller re-checks.
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
 }
 
 /// Wakes every process sleeping on the futex word `word`.
 pub fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: as in `futex_wait`; FUTEX_WAKE does not touch the word's memory.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            i32::MAX,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
+    use rustix::thread::futex;
+    // A failure would only mean no sleeper was woken; sleepers time out and re-check anyway.
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds: comparable between processes on one machine.
@@ -505,25 +483,6 @@ pub fn unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Formats a Unix time in nanoseconds as RFC 3339 UTC with milliseconds:
-/// `2026-11-24T09:00:00.123Z`.
-pub fn rfc3339_utc(unix_ns: u64) -> String {
-    let ms_total = unix_ns / 1_000_000;
-    let (secs, ms) = (ms_total / 1000, ms_total % 1000);
-    let (days, sod) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, proleptic Gregorian).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,13 +492,6 @@ mod tests {
         assert_eq!(slot_frames_for(1_440_000, 48_000), 1_440_000 + 144_000);
         assert_eq!(slot_frames_for(48_000, 48_000), 48_000 + 96_000);
         assert_eq!(slot_frames_for(86_400_000, 48_000), 86_400_000 + 8_640_000);
-    }
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(1_795_510_800_123_456_789), "2026-11-24T09:00:00.123Z");
     }
 
     fn header_in(buf: &mut [u64]) -> &Header {
