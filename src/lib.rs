@@ -7,8 +7,8 @@
 //! alone.
 //!
 //! Shared vocabulary: [`pcm`] (sample formats, `--rate/--channels/--format`, durations, whole-frame
-//! reading), [`signals`] (SIGTERM/SIGINT/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
-//! [`log`] (one line per state change on stderr) and [`cli`] (error → exit status).
+//! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
+//! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times) and [`cli`] (error → exit status).
 //!
 //! Documentation generated from the flag definitions: [`docs`].
 //!
@@ -23,6 +23,7 @@ pub mod docs;
 pub mod flac;
 pub mod flacrec;
 pub mod icecast;
+pub mod input;
 pub mod log;
 pub mod mp3;
 pub mod mp3icecast;
@@ -33,3 +34,4 @@ pub mod rec;
 pub mod ring;
 pub mod signals;
 pub mod tee;
+pub mod time;

@@ -329,6 +329,11 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// The wrapped reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The wrapped reader, mutably.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }

@@ -4,43 +4,22 @@
 
 mod common;
 
+use common::proc::{Proc, Ring};
 use common::*;
 use nix::sys::signal::Signal;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use vinyl::pcm::{PcmSpec, unique_frame_number, unique_frames};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
-const DEADLINE: Duration = Duration::from_secs(60);
 const RATE: u64 = 48_000;
 const FB: usize = 4;
 
 fn spec() -> PcmSpec {
     PcmSpec::default()
-}
-
-/// A unique ring path under /dev/shm, removed when dropped.
-struct Ring(PathBuf);
-
-impl Ring {
-    fn new(test: &str) -> Ring {
-        let p = PathBuf::from(format!("/dev/shm/vinyl-test-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        Ring(p)
-    }
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn preroll(args: &[&str]) -> Command {
@@ -121,100 +100,9 @@ fn head(ring: &Ring) -> u64 {
     info_json(ring)["head"].as_u64().unwrap()
 }
 
-/// A running `vinyl-preroll` whose stderr lines (and optionally stdout bytes) are collected.
-struct Proc {
-    what: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Arc<Mutex<Vec<String>>>,
-    out: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Proc {
-    /// Starts `vinyl-preroll args`; with `collect_stdout` false, stdout stays a pipe nobody
-    /// reads until the test takes `child.stdout`.
-    fn start(args: &[&str], collect_stdout: bool) -> Proc {
-        let (mut child, what) = spawn_piped(args);
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        let err = child.stderr.take().unwrap();
-        let l = lines.clone();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                l.lock().unwrap().push(line);
-            }
-        }));
-        if collect_stdout {
-            let mut so = child.stdout.take().unwrap();
-            let o = out.clone();
-            readers.push(std::thread::spawn(move || {
-                let mut buf = vec![0u8; 65536];
-                while let Ok(n) = so.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    o.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            }));
-        }
-        let stdin = child.stdin.take();
-        Proc { what, child, stdin, lines, out, readers }
-    }
-
-    fn stderr(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    fn wait_line(&self, needle: &str) {
-        let what = format!("{}: a stderr line containing {needle:?}", self.what);
-        let lines = self.lines.clone();
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until(&what, DEADLINE, || lines.lock().unwrap().iter().any(|l| l.contains(needle)))
-        }));
-        if ok.is_err() {
-            panic!("{what}: not seen; stderr so far:\n{}", self.stderr());
-        }
-    }
-
-    fn out_len(&self) -> usize {
-        self.out.lock().unwrap().len()
-    }
-
-    fn feed(&mut self, bytes: &[u8]) {
-        self.stdin.as_mut().unwrap().write_all(bytes).unwrap_or_else(|e| panic!("{}: stdin: {e}", self.what));
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    fn signal(&self, sig: Signal) {
-        signal(&self.child, sig);
-    }
-
-    /// Waits for the process to end (within the deadline; stdin stays open unless closed before)
-    /// and returns its status code, the stdout collected and stderr.
-    fn finish(mut self) -> (Option<i32>, Vec<u8>, String) {
-        let Some(status) = common::wait_deadline(&mut self.child, DEADLINE) else {
-            panic!("{}: still running after {DEADLINE:?}\nstderr:\n{}", self.what, self.stderr());
-        };
-        for r in self.readers.drain(..) {
-            r.join().unwrap();
-        }
-        let out = std::mem::take(&mut *self.out.lock().unwrap());
-        (status.code(), out, self.stderr())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Starts `vinyl-preroll args` (see [`Proc::spawn`]).
+fn start_preroll(args: &[&str], collect_stdout: bool) -> Proc {
+    Proc::spawn(preroll(args), collect_stdout)
 }
 
 #[test]
@@ -229,7 +117,7 @@ fn round_trip_is_sample_exact() {
 
     let j = info_json(&ring);
     assert_eq!(j["ring"], ring.arg());
-    assert_eq!(j["version"], 1);
+    assert_eq!(j["version"], 2);
     assert_eq!(j["format"], "s16le");
     assert_eq!(j["rate"], 48000);
     assert_eq!(j["channels"], 2);
@@ -307,17 +195,17 @@ fn wav_output_holds_exactly_the_frames() {
 #[test]
 fn tap_follows_live_and_ends_on_whole_frames_at_sigterm() {
     let ring = Ring::new("live");
-    let mut fill = Proc::start(&["fill", "--ring", ring.arg()], false);
+    let mut fill = start_preroll(&["fill", "--ring", ring.arg()], false);
     fill.wait_line("created ring");
     fill.feed(&unique_frames(&spec(), 0, RATE));
     wait_until("head at 1 s", DEADLINE, || head(&ring) == RATE);
 
-    let tap = Proc::start(&["tap", "--ring", ring.arg()], true);
+    let tap = start_preroll(&["tap", "--ring", ring.arg()], true);
     tap.wait_line(&format!("tap from frame {RATE} ("));
     // A tap of frames not written yet waits for them.
     let from = (3 * RATE + 777).to_string();
     let future =
-        Proc::start(&["tap", "--ring", ring.arg(), "--from-frame", &from, "--duration", "1000f"], true);
+        start_preroll(&["tap", "--ring", ring.arg(), "--from-frame", &from, "--duration", "1000f"], true);
     future.wait_line("waiting for it to be written");
 
     // Feed 4 s in pieces that split frames, as a pipe may.
@@ -345,7 +233,7 @@ fn tap_follows_live_and_ends_on_whole_frames_at_sigterm() {
 #[test]
 fn fill_keeps_the_frames_waiting_in_its_pipe_at_sigterm() {
     let ring = Ring::new("drain");
-    let mut fill = Proc::start(&["fill", "--ring", ring.arg()], false);
+    let mut fill = start_preroll(&["fill", "--ring", ring.arg()], false);
     fill.wait_line("created ring");
     fill.feed(&unique_frames(&spec(), 0, 1000));
     wait_until("head 1000", DEADLINE, || head(&ring) == 1000);
@@ -394,7 +282,7 @@ fn a_start_just_before_the_guaranteed_history_is_kept_while_the_slack_holds_it()
 #[test]
 fn a_second_writer_is_refused_and_a_later_one_takes_over() {
     let ring = Ring::new("two-writers");
-    let mut first = Proc::start(&["fill", "--ring", ring.arg()], false);
+    let mut first = start_preroll(&["fill", "--ring", ring.arg()], false);
     first.wait_line("created ring");
     first.feed(&unique_frames(&spec(), 0, 1000));
     wait_until("head 1000", DEADLINE, || head(&ring) == 1000);
@@ -414,10 +302,22 @@ fn a_second_writer_is_refused_and_a_later_one_takes_over() {
     first.close_stdin();
     let (code, _, err) = first.finish();
     assert_eq!(code, Some(0), "{err}");
+    let timeline = info_json(&ring)["timeline"].as_u64().unwrap();
     let out = fill_frames(&ring, &[], 500);
-    assert!(stderr(&out).contains("took over ring"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("continuing timeline"), "{}", stderr(&out));
+    // One timeline: the later writer continues it, its downtime a journaled gap before its
+    // frames.
     let j = info_json(&ring);
-    assert_eq!((j["generation"].as_u64(), j["head"].as_u64()), (Some(2), Some(500)));
+    assert_eq!((j["generation"].as_u64(), j["timeline"].as_u64()), (Some(1), Some(timeline)));
+    assert_eq!(j["writers"], 2);
+    let gap = j["gaps"][0]["frames"].as_u64().unwrap_or(0);
+    assert_eq!(j["head"].as_u64(), Some(1000 + gap + 500));
+    if gap > 0 {
+        assert_eq!(
+            (j["gaps"][0]["first"].as_u64(), j["gaps"][0]["cause"].as_str()),
+            (Some(1000), Some("writer-restart"))
+        );
+    }
 }
 
 #[test]
@@ -473,18 +373,18 @@ fn a_ring_of_another_version_or_format_is_refused() {
     );
 
     let mut bytes = std::fs::read(&ring.0).unwrap();
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
     std::fs::write(&ring.0, &bytes).unwrap();
     for args in [vec!["info"], vec!["tap", "--no-follow"]] {
         let mut a = args.clone();
         a.extend_from_slice(&["--ring", ring.arg()]);
         let out = run_preroll(&a);
-        assert_status(&format!("{args:?} on a version-2 ring"), &out, 1);
+        assert_status(&format!("{args:?} on a version-3 ring"), &out, 1);
         let err = stderr(&out);
-        assert!(err.contains(ring.arg()) && err.contains("ring layout version 2"), "{err}");
+        assert!(err.contains(ring.arg()) && err.contains("ring layout version 3"), "{err}");
     }
     let out = run_with_input(&["fill", "--ring", ring.arg()], Vec::new());
-    assert_status("fill on a version-2 ring", &out, 1);
+    assert_status("fill on a version-3 ring", &out, 1);
     assert_eq!(std::fs::read(&ring.0).unwrap(), bytes, "fill changed a ring of another version");
 }
 
@@ -492,13 +392,13 @@ fn a_ring_of_another_version_or_format_is_refused() {
 fn an_overtaken_reader_reports_exactly_the_frames_lost() {
     let ring = Ring::new("overtaken");
     // 1 s guaranteed + 2 s slack = 144000 slots.
-    let mut fill = Proc::start(&["fill", "--ring", ring.arg(), "--capacity", "1s"], false);
+    let mut fill = start_preroll(&["fill", "--ring", ring.arg(), "--capacity", "1s"], false);
     fill.wait_line("created ring");
     let slots = info_json(&ring)["slot_frames"].as_u64().unwrap();
     assert_eq!(slots, 3 * RATE);
 
     // A tap whose stdout nobody reads yet: it fills the pipe and blocks.
-    let mut tap = Proc::start(&["tap", "--ring", ring.arg(), "--from-frame", "0"], false);
+    let mut tap = start_preroll(&["tap", "--ring", ring.arg(), "--from-frame", "0"], false);
     tap.wait_line("tap from frame 0 (");
     let total = 20 * RATE;
     fill.feed(&unique_frames(&spec(), 0, total));
@@ -529,13 +429,13 @@ fn an_overtaken_reader_reports_exactly_the_frames_lost() {
 }
 
 #[test]
-fn a_new_writer_generation_ends_a_tap_that_outlived_its_writer() {
+fn a_tap_that_outlived_its_writer_goes_on_with_the_continued_timeline() {
     let ring = Ring::new("generation");
-    let mut first = Proc::start(&["fill", "--ring", ring.arg()], false);
+    let mut first = start_preroll(&["fill", "--ring", ring.arg()], false);
     first.wait_line("created ring");
     first.feed(&unique_frames(&spec(), 0, RATE));
     wait_until("head at 1 s", DEADLINE, || head(&ring) == RATE);
-    let mut tap = Proc::start(&["tap", "--ring", ring.arg()], true);
+    let mut tap = start_preroll(&["tap", "--ring", ring.arg()], true);
     tap.wait_line(&format!("tap from frame {RATE} ("));
     first.feed(&unique_frames(&spec(), RATE, RATE));
     wait_until("tap has the 2nd second", DEADLINE, || tap.out_len() == RATE as usize * FB);
@@ -546,21 +446,35 @@ fn a_new_writer_generation_ends_a_tap_that_outlived_its_writer() {
     tap.wait_line(&format!("no writer holds the ring; waiting for frame {}", 2 * RATE));
     assert!(tap.child.try_wait().unwrap().is_none(), "tap ended when its writer left: {}", tap.stderr());
 
+    // At least 100 ms of downtime, so the gap is never empty.
+    std::thread::sleep(Duration::from_millis(100));
     let out = fill_frames(&ring, &[], 100);
-    assert!(stderr(&out).contains("took over ring"), "{}", stderr(&out));
-    tap.close_stdin();
+    assert!(stderr(&out).contains("continuing timeline"), "{}", stderr(&out));
+    let j = info_json(&ring);
+    let gap = j["gaps"][0]["frames"].as_u64().unwrap();
+    assert!(gap >= RATE / 10, "downtime gap {gap}");
+    let head = j["head"].as_u64().unwrap();
+    assert_eq!(head, 2 * RATE + gap + 100);
+    wait_until("tap has the new writer's frames", DEADLINE, || tap.out_len() == (head - RATE) as usize * FB);
+    tap.signal(nix::sys::signal::Signal::SIGTERM);
     let (code, out, err) = tap.finish();
-    assert_eq!(code, Some(1), "tap after a generation change: {err}");
-    assert!(err.contains("writer generation changed from 1 to 2"), "{err}");
-    assert!(err.contains(&format!("tap wrote frames {RATE}..{}", 2 * RATE)), "{err}");
-    assert_frames("tap before the generation change", &out, RATE, RATE);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!("gap in the tapped frames: writer-restart at frame {}", 2 * RATE)),
+        "{err}"
+    );
+    // Frames, the downtime as silence, then the new writer's frames: each at its number.
+    assert_frames("tap before the restart", &out[..RATE as usize * FB], RATE, RATE);
+    let silence = &out[RATE as usize * FB..(RATE + gap) as usize * FB];
+    assert!(silence.iter().all(|&b| b == 0), "the downtime is silence");
+    assert_frames("tap after the restart", &out[(RATE + gap) as usize * FB..], 0, 100);
 }
 
 #[test]
 fn a_replaced_ring_ends_its_taps() {
     let ring = Ring::new("replaced");
     fill_frames(&ring, &[], 100);
-    let tap = Proc::start(&["tap", "--ring", ring.arg()], true);
+    let tap = start_preroll(&["tap", "--ring", ring.arg()], true);
     tap.wait_line("tap from frame 100 (");
     let out = fill_frames(&ring, &["--capacity", "5s"], 50);
     assert!(
@@ -601,7 +515,7 @@ fn fill_reopens_its_fifo_and_numbering_continues() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("ring.fifo");
     let f = fifo.to_str().unwrap().to_string();
-    let fill = Proc::start(&["fill", "--ring", ring.arg(), "--input", &f], false);
+    let fill = start_preroll(&["fill", "--ring", ring.arg(), "--input", &f], false);
     fill.wait_line("created FIFO (mode 0600)");
     assert_eq!(std::fs::metadata(&fifo).unwrap().permissions().mode() & 0o777, 0o600);
 
@@ -609,7 +523,7 @@ fn fill_reopens_its_fifo_and_numbering_continues() {
     first.extend_from_slice(&[0xAA, 0xBB]); // a partial frame at the writer's end
     let p = fifo.clone();
     with_deadline(DEADLINE, move || write_fifo(&p, &first));
-    fill.wait_line("discarded a partial frame of 2 bytes (of 4) at the writer's end");
+    fill.wait_line("input ended mid-frame at the writer's end: discarded 2 bytes of a partial 4-byte frame");
     fill.wait_line(&format!("writer left at frame {RATE}; waiting for a new one"));
     assert_eq!(head(&ring), RATE);
 

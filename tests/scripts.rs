@@ -130,8 +130,8 @@ fn systemd_units_pass_systemd_analyze_verify() {
     for must in [
         "vinyl.target",
         "vinyl-capture.service",
+        "vinyl-stream.service",
         "vinyl-tee.service",
-        "vinyl-preroll.service",
         "vinyl-mp3-icecast.service",
         "vinyl-flac-rec@.service",
     ] {
@@ -151,8 +151,13 @@ fn systemd_units_pass_systemd_analyze_verify() {
 #[test]
 fn units_follow_the_common_policy() {
     let dir = common::repo_root().join("scripts/systemd");
-    for name in ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-mp3-icecast"] {
-        let text = std::fs::read_to_string(dir.join(format!("{name}.service"))).unwrap();
+    for (unit, name) in [
+        ("vinyl-capture", "vinyl-capture"),
+        ("vinyl-stream", "vinyl-preroll"),
+        ("vinyl-tee", "vinyl-tee"),
+        ("vinyl-mp3-icecast", "vinyl-mp3-icecast"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{unit}.service"))).unwrap();
         for line in [
             "Type=notify",
             "Restart=always",
@@ -164,20 +169,23 @@ fn units_follow_the_common_policy() {
             "RuntimeDirectory=vinyl",
             "User=vinyl",
         ] {
-            assert!(text.lines().any(|l| l == line), "{name}.service: no '{line}'");
+            assert!(text.lines().any(|l| l == line), "{unit}.service: no '{line}'");
         }
-        assert!(text.lines().any(|l| l.starts_with("WatchdogSec=")), "{name}.service: no WatchdogSec=");
-        assert!(text.contains(&format!("/usr/local/bin/{name} ")), "{name}.service: does not run {name}");
+        assert!(text.lines().any(|l| l.starts_with("WatchdogSec=")), "{unit}.service: no WatchdogSec=");
+        assert!(text.contains(&format!("/usr/local/bin/{name} ")), "{unit}.service: does not run {name}");
         let target = std::fs::read_to_string(dir.join("vinyl.target")).unwrap();
-        assert!(target.contains(&format!("{name}.service")), "vinyl.target does not pull {name}.service");
+        assert!(target.contains(&format!("{unit}.service")), "vinyl.target does not pull {unit}.service");
     }
     let capture = std::fs::read_to_string(dir.join("vinyl-capture.service")).unwrap();
     assert!(capture.contains("SupplementaryGroups=audio"));
-    assert!(capture.contains("After=vinyl-tee.service"), "the capture (writer) must start after the tee");
-    let tee = std::fs::read_to_string(dir.join("vinyl-tee.service")).unwrap();
-    assert!(tee.contains("After=vinyl-preroll.service"), "the tee must start after the ring's writer");
+    assert!(capture.contains("--ring \"$$VINYL_RING\""), "the capture writes the ring itself");
+    // The taps read the ring the capture creates.
+    for unit in ["vinyl-stream.service", "vinyl-tee.service"] {
+        let text = std::fs::read_to_string(dir.join(unit)).unwrap();
+        assert!(text.contains("After=vinyl-capture.service") && text.contains("tap --live"), "{unit}");
+    }
     // The stream reports ready only once Icecast answers: nothing may wait for it.
-    for unit in ["vinyl-tee.service", "vinyl-capture.service", "vinyl-preroll.service"] {
+    for unit in ["vinyl-tee.service", "vinyl-capture.service", "vinyl-stream.service"] {
         let text = std::fs::read_to_string(dir.join(unit)).unwrap();
         assert!(
             !text.lines().any(|l| l.starts_with("After=") && l.contains("vinyl-mp3-icecast")),
@@ -362,10 +370,12 @@ fn the_example_configuration_is_complete() {
     }
 }
 
-/// `vinyl-up` on the ALSA `file` device at real-time pace, streaming to a private icecast2: the
-/// mount appears with the configured name and a listener decodes MP3; a second `vinyl-up` starts
-/// nothing; `--status` shows the tee's counters; a recording runs; `vinyl-down` finalises the
-/// recording, stops the capture first, and every process is gone.
+/// `vinyl-up` on the ALSA `file` device at real-time pace (frame-numbered audio), streaming to a
+/// private icecast2: the mount appears with the configured name and a listener decodes MP3; a
+/// second `vinyl-up` starts nothing; `--status` shows each component and the ring; ten
+/// recordings and a snapshot each start exactly at the frame their VINYL_START_FRAME names (the
+/// first decoded frame carries that number: the ring's timeline is the capture's); `vinyl-down`
+/// finalises a running recording, stops the capture first, and every process is gone.
 #[test]
 fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
@@ -424,7 +434,8 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     std::fs::write(&mp3, ice.listen("/vinyl.mp3", 32 * 1024, Duration::from_secs(20))).unwrap();
     let decoded = common::run(Command::new("mpg123").args(["-q", "-t"]).arg(&mp3), Duration::from_secs(30));
     common::assert_success("mpg123 -t on what a listener received", &decoded);
-    let pids: Vec<i32> = ["capture", "tee", "preroll", "mp3-icecast"]
+    let components = ["capture", "mp3-icecast", "stream-tap"];
+    let pids: Vec<i32> = components
         .iter()
         .map(|c| std::fs::read_to_string(run.join(format!("{c}.pid"))).unwrap().trim().parse().unwrap())
         .collect();
@@ -432,7 +443,7 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let again = sh(&["vinyl-up"]);
     common::assert_success("second vinyl-up", &again);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already up"), "{again:?}");
-    let pids_again: Vec<i32> = ["capture", "tee", "preroll", "mp3-icecast"]
+    let pids_again: Vec<i32> = components
         .iter()
         .map(|c| std::fs::read_to_string(run.join(format!("{c}.pid"))).unwrap().trim().parse().unwrap())
         .collect();
@@ -441,10 +452,28 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     let status = sh(&["vinyl-up", "--status"]);
     common::assert_success("vinyl-up --status", &status);
     let text = String::from_utf8_lossy(&status.stdout);
-    for c in ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-mp3-icecast"] {
+    for c in ["vinyl-capture", "vinyl-preroll tap (stream)", "vinyl-mp3-icecast"] {
         assert!(text.lines().any(|l| l.starts_with(c) && l.contains("running")), "{c} not running:\n{text}");
     }
-    assert!(text.contains("vinyl-tee counters:") && text.contains("frames dropped"), "{text}");
+    assert!(text.contains("disabled (no VINYL_EXTRA_OUTPUTS)") && text.contains("timeline:"), "{text}");
+
+    // One timeline: every recording's first frame is the frame its tag names.
+    let mut flacs = Vec::new();
+    for i in 0..10 {
+        let preroll = format!("{}ms", 100 * (i + 1));
+        let rec = sh(&["vinyl-rec", "start", "--preroll", &preroll, "--name", &format!("take-{i}")]);
+        common::assert_success("vinyl-rec start", &rec);
+        let stop = sh(&["vinyl-rec", "stop"]);
+        common::assert_success("vinyl-rec stop", &stop);
+        flacs.push(PathBuf::from(String::from_utf8_lossy(&rec.stdout).trim()));
+    }
+    let snap = sh(&["vinyl-rec", "snapshot", "--last", "2s", "--name", "snap"]);
+    common::assert_success("vinyl-rec snapshot", &snap);
+    flacs.push(PathBuf::from(String::from_utf8_lossy(&snap.stdout).lines().next().unwrap().trim()));
+    for f in &flacs {
+        let start: u64 = common::flac_tag(f, "VINYL_START_FRAME").parse().unwrap();
+        common::assert_one_timeline(f, start);
+    }
 
     let rec = sh(&["vinyl-rec", "start", "--preroll", "0s", "--name", "during-up"]);
     common::assert_success("vinyl-rec start", &rec);
@@ -458,7 +487,7 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     common::assert_success("vinyl-down", &out);
     let said = String::from_utf8_lossy(&out.stdout);
     let order: Vec<usize> =
-        ["stopped vinyl-capture", "stopped vinyl-tee", "stopped vinyl-mp3-icecast", "stopped vinyl-preroll"]
+        ["stopped vinyl-capture", "stopped vinyl-preroll tap (stream)", "stopped vinyl-mp3-icecast"]
             .iter()
             .map(|s| said.find(s).unwrap_or_else(|| panic!("vinyl-down did not say '{s}':\n{said}")))
             .collect();
@@ -473,15 +502,7 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
             "pid {pid} still running after vinyl-down: {state}"
         );
     }
-    for f in [
-        "capture.fifo",
-        "stream.fifo",
-        "ring.fifo",
-        "capture.pid",
-        "tee.pid",
-        "preroll.pid",
-        "mp3-icecast.pid",
-    ] {
+    for f in ["stream.fifo", "extra.fifo", "capture.pid", "stream-tap.pid", "mp3-icecast.pid"] {
         assert!(!run.join(f).exists(), "{f} left behind");
     }
     drop(down);

@@ -8,6 +8,7 @@
 use crate::cli::UsageError;
 use crate::pcm::{DurationArg, PcmArgs};
 use clap::Parser;
+use std::path::PathBuf;
 
 /// Default ALSA period in frames: 1024 (21.3 ms at 48 kHz), the unit of every read.
 pub const DEFAULT_PERIOD: u32 = 1024;
@@ -17,22 +18,34 @@ pub const DEFAULT_BUFFER: u32 = 16_384;
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  the --duration was captured, or SIGTERM/SIGINT stopped the capture (the last period is
-     written whole), or the reader of stdout went away; --list-devices listed the devices
+  0  the --duration was captured, or SIGTERM/SIGINT/SIGHUP stopped the capture (the last
+     period is written whole), or the reader of stdout went away; --list-devices listed the
+     devices
   1  the device could not be opened, does not grant the asked rate/channels/format, failed or
-     vanished while capturing, or stdout failed
+     vanished while capturing, stdout failed, or the ring could not be written (another writer,
+     not a ring, truncated while mapped)
   2  a flag value is wrong (the message says what is accepted), or stdout is a terminal
 
 EXAMPLES:
-  Capture card 1 at 48 kHz stereo s16le (the defaults) into the fan-out:
-    vinyl-capture --device hw:1,0 | vinyl-tee /run/vinyl/stream.fifo /run/vinyl/ring.fifo
+  Capture card 1 at 48 kHz stereo s16le (the defaults) into the ring every other tool taps:
+    vinyl-capture --device hw:1,0 --ring /dev/shm/vinyl-ring --ring-capacity 30m
 
   Capture exactly 10 seconds of 24-bit audio to a file:
     vinyl-capture --device hw:1,0 --format s24_3le --duration 10s > side-a.raw";
 
 const LONG_ABOUT: &str = "\
 Reads interleaved PCM from an ALSA capture device and writes it to stdout as raw little-endian \
-PCM with no header, in whole frames only: the head of every vinyl pipeline.
+PCM with no header, in whole frames only, or (--ring) into the shared-memory ring that every \
+other vinyl tool taps: the head of every vinyl pipeline.
+
+The capture owns one timeline: output frame N is the Nth sample period since the capture (or the \
+ring's timeline) began. Audio the device lost (an overrun, a suspend, or a --realtime device that \
+fell more than its buffer behind because the process was stopped or starved) is written as \
+digital silence of the lost length at its place, so every later frame keeps its number; the \
+length is exact where the device knows it and otherwise estimated from the monotonic clock. Each \
+such gap is logged with its frame, length, cause and accuracy, and with --ring journaled in the \
+ring (vinyl-preroll info shows the journal). A capture that restarts on a ring of the same format \
+and capacity continues its timeline: the downtime is a gap too.
 
 The device must grant exactly the --rate, --channels and --format asked for; vinyl-capture never \
 converts. A device that offers something else is refused with exit status 1, naming both values, \
@@ -41,9 +54,9 @@ convert or resample, name a plug device (plughw:1,0 instead of hw:1,0).
 
 The parameters the device granted (rate, channels, format, period, buffer) are logged once on \
 stderr. An overrun (the system did not read in time and audio was lost) is recovered, counted and \
-logged with the running total and the frame number at which it happened; a suspended device is \
-resumed; a device that vanishes or fails ends the capture with exit status 1. SIGTERM or SIGINT \
-finishes the current period, writes it, and exits 0. Under systemd (NOTIFY_SOCKET), READY=1 is \
+logged with the running total, the frame number at which it happened and its length; a suspended \
+device is resumed; a device that vanishes or fails ends the capture with exit status 1. SIGTERM, \
+SIGINT or SIGHUP finishes the current period, writes it, and exits 0. Under systemd (NOTIFY_SOCKET), READY=1 is \
 sent once the first audio is read, STATUS shows the device and the overrun count, and WATCHDOG=1 \
 is sent while audio flows, so a stalled device gets the service restarted.";
 
@@ -105,6 +118,23 @@ pub struct Opts {
     /// List the ALSA PCM devices that can capture (names for --device) on stdout, and exit
     #[arg(long)]
     pub list_devices: bool,
+
+    /// Write the capture into this shared-memory ring instead of stdout, as its one writer and
+    /// the owner of its timeline: every lost frame is silence at its place, journaled. A ring of
+    /// the same format and capacity whose writer is gone continues its timeline
+    /// (e.g. /dev/shm/vinyl-ring)
+    #[arg(long, value_name = "PATH")]
+    pub ring: Option<PathBuf>,
+
+    /// History the ring guarantees with --ring, e.g. 30s, 30m (a whole LP side) [default: 30s]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        hide_default_value = true,
+        requires = "ring"
+    )]
+    pub ring_capacity: DurationArg,
 }
 
 impl Opts {

@@ -179,14 +179,15 @@ impl Device for AlsaDevice {
         self.pcm.io_bytes().readi(buf).map_err(errno_of)
     }
 
-    fn recover(&mut self, err: Errno) -> Result<(), Errno> {
+    fn recover(&mut self, err: Errno) -> Result<Option<u64>, Errno> {
         // snd_pcm_recover: EPIPE → prepare; ESTRPIPE → resume (or prepare when the driver
         // cannot resume). A capture left prepared must be started again; a resumed one runs.
         self.pcm.recover(-(err as i32), true).map_err(errno_of)?;
         if self.pcm.state() == State::Prepared {
             self.pcm.start().map_err(errno_of)?;
         }
-        Ok(())
+        // ALSA stops counting at the overrun: the loss is only known from the clock.
+        Ok(None)
     }
 }
 

@@ -1,18 +1,25 @@
 //! The capture loop of `vinyl-capture`, written against a small [`Device`] seam so that its
 //! recovery policy can be tested with faults a real device cannot produce on demand.
 //!
-//! Owns: reading whole periods, stopping after exactly `--duration` frames (the last read is
-//! shortened), pacing reads against the monotonic clock for `--realtime` (absolute deadlines, so
-//! no drift), writing whole frames to stdout, and the policy for device errors ([`classify`]):
-//! an overrun (`EPIPE`) is recovered, counted and reported with the absolute frame number;
-//! a suspend (`ESTRPIPE`) is resumed; `EAGAIN`/`EINTR` are retried; anything else, a vanished
-//! device (`ENODEV`) first of all, ends the loop with an error naming the device. It does not talk
-//! to ALSA (see [`device`](super::device)), print, or speak to systemd: it reports [`Event`]s and
-//! the caller decides.
+//! Owns the capture's timeline: frame N of the output is the Nth sample period since the capture
+//! began. It reads whole periods, stops after exactly `--duration` timeline frames, paces reads
+//! against the monotonic clock for `--realtime` (absolute deadlines, so no drift), and hands
+//! whole frames to a [`Sink`] (stdout, or the ring). Audio the device lost is never a silent
+//! splice: it is handed to the sink as silence of the lost length, so later frames keep their
+//! numbers. The length is exact when the device knows it (a `--realtime` device that fell more
+//! than its buffer behind skips exactly the frames of that time, like a card), and otherwise
+//! estimated from the monotonic clock between the last read and the recovery. The policy for
+//! device errors is [`classify`]: an overrun (`EPIPE`) is recovered, counted and reported with
+//! the frame and the length; a suspend (`ESTRPIPE`) is resumed, its time a gap too;
+//! `EAGAIN`/`EINTR` are retried; anything else, a vanished device (`ENODEV`) first of all, ends
+//! the loop with an error naming the device. It does not talk to ALSA (see
+//! [`device`](super::device)), print, or speak to systemd: it reports [`Event`]s and the caller
+//! decides.
 
 use super::device::describe_errno;
 use crate::pcm::write_all_retry;
-use anyhow::Context as _;
+use crate::ring::{Gap, GapCause};
+use anyhow::{Context as _, bail};
 use nix::errno::Errno;
 use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, ClockNanosleepFlags, clock_gettime, clock_nanosleep};
@@ -30,7 +37,50 @@ pub trait Device {
     /// `buf.len()` / frame size), `Err(EAGAIN)` when there are none yet.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno>;
     /// Recovers after `EPIPE` (overrun) or `ESTRPIPE` (suspend) and restarts the stream.
-    fn recover(&mut self, err: Errno) -> Result<(), Errno>;
+    /// Returns the frames lost when the device knows them exactly, `None` when it does not
+    /// (then the loop estimates them from the clock).
+    fn recover(&mut self, err: Errno) -> Result<Option<u64>, Errno>;
+}
+
+/// Where the capture's timeline goes: stdout ([`WriteSink`]) or the ring.
+pub trait Sink {
+    /// Delivers whole frames. Returns a gap the sink journaled on its own before them (a ring
+    /// whose timeline continued after a downtime), for the caller to report.
+    fn frames(&mut self, bytes: &[u8]) -> anyhow::Result<Option<Gap>>;
+    /// Delivers `frames` frames of digital silence standing for audio that was lost.
+    fn silence(&mut self, frames: u64, cause: GapCause, exact: bool) -> anyhow::Result<()>;
+}
+
+/// A [`Sink`] over a byte stream (stdout): silence is written as zero bytes.
+#[derive(Debug)]
+pub struct WriteSink<W: Write> {
+    out: W,
+    frame_bytes: usize,
+}
+
+impl<W: Write> WriteSink<W> {
+    /// A sink writing frames of `frame_bytes` bytes to `out`.
+    pub fn new(out: W, frame_bytes: usize) -> Self {
+        WriteSink { out, frame_bytes }
+    }
+}
+
+impl<W: Write> Sink for WriteSink<W> {
+    fn frames(&mut self, bytes: &[u8]) -> anyhow::Result<Option<Gap>> {
+        write_all_retry(&mut self.out, bytes).context("stdout: write")?;
+        Ok(None)
+    }
+
+    fn silence(&mut self, frames: u64, _: GapCause, _: bool) -> anyhow::Result<()> {
+        let zeros = vec![0u8; frames.min(4096) as usize * self.frame_bytes];
+        let mut rest = frames;
+        while rest > 0 {
+            let n = rest.min(4096) as usize;
+            write_all_retry(&mut self.out, &zeros[..n * self.frame_bytes]).context("stdout: write")?;
+            rest -= n as u64;
+        }
+        Ok(())
+    }
 }
 
 /// What the loop does about an errno from the device.
@@ -69,6 +119,11 @@ pub struct Plan {
     pub chunk_frames: usize,
     /// Stop after exactly this many frames (`--duration`); `None` runs until stopped.
     pub limit: Option<u64>,
+    /// Frames per second, for turning lost time into lost frames.
+    pub rate: u32,
+    /// The device's buffer in frames: a `--realtime` device that falls further behind than this
+    /// overruns, as a card would.
+    pub buffer_frames: u64,
     /// `Some(rate)` paces reads at `rate` frames per second against the monotonic clock
     /// (`--realtime`).
     pub pace: Option<u32>,
@@ -83,22 +138,27 @@ pub struct Plan {
 pub enum Event {
     /// The first audio was read (once per run).
     FirstAudio,
-    /// Audio was written; `frames` delivered so far.
+    /// Audio was written; `frames` of the timeline delivered so far.
     Delivered {
-        /// Frames written to stdout since the start.
+        /// Timeline frames delivered since the start (silence for lost audio included).
         frames: u64,
     },
-    /// An overrun was recovered.
+    /// An overrun was recovered; the lost audio was delivered as silence.
     Overrun {
         /// Overruns since the start, this one included.
         total: u64,
-        /// Frames delivered before the audio was lost: where the gap is in the output.
-        at_frame: u64,
+        /// The gap: where the silence starts in the timeline, its length, exact or estimated.
+        gap: Gap,
     },
-    /// The device was suspended and has been resumed.
+    /// The device was suspended and has been resumed; the time between is silence.
     Resumed {
-        /// Frames delivered before the suspend.
-        at_frame: u64,
+        /// The gap (possibly empty).
+        gap: Gap,
+    },
+    /// The sink journaled a gap on its own (a continued ring timeline's downtime).
+    Downtime {
+        /// The gap.
+        gap: Gap,
     },
     /// No audio arrived for `quiet` (reported once until audio flows again).
     Stalled {
@@ -112,8 +172,10 @@ pub enum Event {
 /// How a capture ended without error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Frames written to stdout.
+    /// Timeline frames delivered (silence for lost audio included).
     pub frames: u64,
+    /// Of those, frames of silence standing for lost audio.
+    pub lost_frames: u64,
     /// Overruns recovered.
     pub overruns: u64,
     /// Suspends resumed.
@@ -146,6 +208,11 @@ impl Pacer {
         self.start_ns + frames as u128 * 1_000_000_000 / self.rate as u128
     }
 
+    /// Frames due at monotonic time `now_ns` (whole frames, rounded down).
+    pub fn due_at(&self, now_ns: u128) -> u64 {
+        (now_ns.saturating_sub(self.start_ns) * self.rate as u128 / 1_000_000_000) as u64
+    }
+
     /// Sleeps until `frames` frames are due, returning early when a signal arrives and `stop()`
     /// is true.
     pub fn sleep_until(&self, frames: u64, stop: &dyn Fn() -> bool) {
@@ -160,13 +227,31 @@ impl Pacer {
     }
 }
 
-/// Runs the capture: reads from `dev`, writes whole frames to `out`, until `plan.limit` frames
-/// were written or `stop()` is true (the period already read is written first). Reports what
-/// happens through `on`. Returns an error naming the device when it fails or vanishes, or a
-/// `stdout: write` error (a `BrokenPipe` one when the reader left).
-pub fn capture_loop<D: Device + ?Sized, W: Write>(
+/// Frames in `ns` nanoseconds at `rate`, rounded to the nearest whole frame.
+pub fn frames_in(ns: u128, rate: u32) -> u64 {
+    ((ns * rate as u128 + 500_000_000) / 1_000_000_000) as u64
+}
+
+/// The loop's state between reads.
+struct Loop<'a, D: Device + ?Sized, S: Sink + ?Sized> {
+    dev: &'a mut D,
+    sink: &'a mut S,
+    plan: &'a Plan,
+    on: &'a mut dyn FnMut(Event),
+    sum: Summary,
+    pacer: Option<Pacer>,
+    /// Monotonic ns when the last read returned audio: lost time is counted from here.
+    last_read_ns: u128,
+}
+
+/// Runs the capture: reads from `dev`, hands whole frames (and silence for lost audio) to
+/// `sink`, until `plan.limit` timeline frames were delivered or `stop()` is true (the period
+/// already read is delivered first). Reports what happens through `on`. Returns an error naming
+/// the device when it fails or vanishes, or the sink's error (a `BrokenPipe` one when the reader
+/// of stdout left).
+pub fn capture_loop<D: Device + ?Sized, S: Sink + ?Sized>(
     dev: &mut D,
-    out: &mut W,
+    sink: &mut S,
     plan: &Plan,
     stop: &dyn Fn() -> bool,
     on: &mut dyn FnMut(Event),
@@ -174,37 +259,32 @@ pub fn capture_loop<D: Device + ?Sized, W: Write>(
     let fb = plan.frame_bytes;
     assert!(fb > 0 && plan.chunk_frames > 0, "plan without frames");
     let mut buf = vec![0u8; plan.chunk_frames * fb];
-    let mut sum = Summary::default();
-    let mut first = true;
     let pacer = plan.pace.map(Pacer::start);
-    let mut quiet = Duration::ZERO;
-    let mut stalled = false;
+    let mut lp = Loop { dev, sink, plan, on, sum: Summary::default(), pacer, last_read_ns: now_ns() };
+    let (mut quiet, mut stalled, mut first) = (Duration::ZERO, false, true);
     loop {
         if stop() {
-            sum.stopped = true;
-            return Ok(sum);
+            lp.sum.stopped = true;
+            return Ok(lp.sum);
         }
-        let want = match plan.limit {
-            Some(limit) if sum.frames >= limit => return Ok(sum),
-            Some(limit) => (limit - sum.frames).min(plan.chunk_frames as u64) as usize,
-            None => plan.chunk_frames,
-        };
-        let got = match dev.wait(plan.wait_timeout) {
+        let Some(want) = lp.want() else { return Ok(lp.sum) };
+        lp.catch_up(&mut buf)?;
+        let got = match lp.dev.wait(plan.wait_timeout) {
             Ok(false) => {
                 quiet += plan.wait_timeout;
                 if quiet >= plan.stall_after && !stalled {
                     stalled = true;
-                    on(Event::Stalled { quiet });
+                    (lp.on)(Event::Stalled { quiet });
                 }
                 continue;
             }
-            Ok(true) => dev.read(&mut buf[..want * fb]),
+            Ok(true) => lp.dev.read(&mut buf[..want * fb]),
             Err(e) => Err(e),
         };
         let n = match got {
             Ok(n) => n.min(want),
             Err(e) => {
-                handle_fault(dev, e, &mut sum, on)?;
+                lp.fault(e)?;
                 continue;
             }
         };
@@ -212,65 +292,114 @@ pub fn capture_loop<D: Device + ?Sized, W: Write>(
             continue;
         }
         quiet = Duration::ZERO;
-        if stalled {
-            stalled = false;
-            on(Event::Flowing);
+        if std::mem::take(&mut stalled) {
+            (lp.on)(Event::Flowing);
         }
-        if first {
-            first = false;
-            on(Event::FirstAudio);
+        if std::mem::take(&mut first) {
+            (lp.on)(Event::FirstAudio);
         }
-        sum.frames += n as u64;
-        if let Some(p) = &pacer {
-            p.sleep_until(sum.frames, stop);
-        }
-        write_all_retry(out, &buf[..n * fb]).context("stdout: write")?;
-        on(Event::Delivered { frames: sum.frames });
+        lp.deliver(&buf[..n * fb], stop)?;
     }
 }
 
-/// Applies the [`classify`] policy to one device error.
-fn handle_fault<D: Device + ?Sized>(
-    dev: &mut D,
-    err: Errno,
-    sum: &mut Summary,
-    on: &mut dyn FnMut(Event),
-) -> anyhow::Result<()> {
-    let name = dev.name().to_string();
-    match classify(err) {
-        Fault::Retry => Ok(()),
-        Fault::Overrun => {
-            dev.recover(err).map_err(|e| {
-                anyhow::anyhow!(
-                    "{name}: recover from an overrun at frame {}: {}",
-                    sum.frames,
-                    describe_errno(e)
-                )
-            })?;
-            sum.overruns += 1;
-            on(Event::Overrun { total: sum.overruns, at_frame: sum.frames });
-            Ok(())
+impl<D: Device + ?Sized, S: Sink + ?Sized> Loop<'_, D, S> {
+    /// Frames to ask for in the next read; `None` once the limit is reached.
+    fn want(&self) -> Option<usize> {
+        match self.plan.limit {
+            Some(limit) if self.sum.frames >= limit => None,
+            Some(limit) => Some((limit - self.sum.frames).min(self.plan.chunk_frames as u64) as usize),
+            None => Some(self.plan.chunk_frames),
         }
-        Fault::Suspended => {
-            dev.recover(err).map_err(|e| {
-                anyhow::anyhow!(
-                    "{name}: resume after a suspend at frame {}: {}",
-                    sum.frames,
-                    describe_errno(e)
-                )
-            })?;
-            sum.suspends += 1;
-            on(Event::Resumed { at_frame: sum.frames });
-            Ok(())
+    }
+
+    /// Hands `n` read frames to the sink, after the pace allows them.
+    fn deliver(&mut self, bytes: &[u8], stop: &dyn Fn() -> bool) -> anyhow::Result<()> {
+        self.last_read_ns = now_ns();
+        self.sum.frames += (bytes.len() / self.plan.frame_bytes) as u64;
+        if let Some(p) = &self.pacer {
+            p.sleep_until(self.sum.frames, stop);
         }
-        Fault::Vanished => Err(anyhow::anyhow!(
-            "{name}: read: {}: the device is gone (unplugged?) after {} frames",
-            describe_errno(err),
-            sum.frames
-        )),
-        Fault::Failed => {
-            Err(anyhow::anyhow!("{name}: read: {} after {} frames", describe_errno(err), sum.frames))
+        if let Some(gap) = self.sink.frames(bytes)? {
+            // The sink's own gap came before these frames: the timeline is longer by it.
+            self.sum.frames += gap.frames;
+            self.sum.lost_frames += gap.frames;
+            (self.on)(Event::Downtime { gap });
         }
+        (self.on)(Event::Delivered { frames: self.sum.frames });
+        Ok(())
+    }
+
+    /// A `--realtime` device that fell more than its buffer behind (the process was stopped or
+    /// starved) overruns like a card: the frames of that time are skipped in the device and
+    /// delivered as silence, exactly.
+    fn catch_up(&mut self, scratch: &mut [u8]) -> anyhow::Result<()> {
+        let Some(p) = self.pacer else { return Ok(()) };
+        let behind = p.due_at(now_ns()).saturating_sub(self.sum.frames);
+        if behind <= self.plan.buffer_frames {
+            return Ok(());
+        }
+        let mut rest = behind;
+        while rest > 0 {
+            let max = (scratch.len() / self.plan.frame_bytes) as u64;
+            let ask = rest.min(max) as usize * self.plan.frame_bytes;
+            match self.dev.read(&mut scratch[..ask]) {
+                Ok(n) if n > 0 => rest = rest.saturating_sub(n as u64),
+                _ => break,
+            }
+        }
+        self.sum.overruns += 1;
+        let gap = self.gap(behind, GapCause::Overrun, true)?;
+        (self.on)(Event::Overrun { total: self.sum.overruns, gap });
+        Ok(())
+    }
+
+    /// Delivers `frames` of silence for lost audio (clamped to the limit) and returns the gap.
+    fn gap(&mut self, frames: u64, cause: GapCause, exact: bool) -> anyhow::Result<Gap> {
+        let frames = match self.plan.limit {
+            Some(limit) => frames.min(limit.saturating_sub(self.sum.frames)),
+            None => frames,
+        };
+        let gap =
+            Gap { first: self.sum.frames, frames, cause, exact, unix_ns: crate::ring::layout::unix_ns() };
+        if frames > 0 {
+            self.sink.silence(frames, cause, exact)?;
+        }
+        self.sum.frames += frames;
+        self.sum.lost_frames += frames;
+        self.last_read_ns = now_ns();
+        Ok(gap)
+    }
+
+    /// Applies the [`classify`] policy to one device error.
+    fn fault(&mut self, err: Errno) -> anyhow::Result<()> {
+        let name = self.dev.name().to_string();
+        let at = self.sum.frames;
+        let (what, cause) = match classify(err) {
+            Fault::Retry => return Ok(()),
+            Fault::Overrun => ("recover from an overrun", GapCause::Overrun),
+            Fault::Suspended => ("resume after a suspend", GapCause::Suspend),
+            Fault::Vanished => bail!(
+                "{name}: read: {}: the device is gone (unplugged?) after {at} frames",
+                describe_errno(err)
+            ),
+            Fault::Failed => bail!("{name}: read: {} after {at} frames", describe_errno(err)),
+        };
+        let exact = self
+            .dev
+            .recover(err)
+            .map_err(|e| anyhow::anyhow!("{name}: {what} at frame {at}: {}", describe_errno(e)))?;
+        // Everything captured since the last read was discarded with the device's buffer.
+        let lost =
+            exact.unwrap_or_else(|| frames_in(now_ns().saturating_sub(self.last_read_ns), self.plan.rate));
+        let gap = self.gap(lost, cause, exact.is_some())?;
+        if cause == GapCause::Overrun {
+            self.sum.overruns += 1;
+            (self.on)(Event::Overrun { total: self.sum.overruns, gap });
+        } else {
+            self.sum.suspends += 1;
+            (self.on)(Event::Resumed { gap });
+        }
+        Ok(())
     }
 }
 
@@ -304,6 +433,8 @@ mod tests {
         lost_on_overrun: u64,
         recover_result: Result<(), Errno>,
         recovered: Vec<Errno>,
+        /// Frames the last failed read threw away, told exactly by `recover`.
+        pending_lost: u64,
         spec: PcmSpec,
     }
 
@@ -315,6 +446,7 @@ mod tests {
                 lost_on_overrun: 100,
                 recover_result: Ok(()),
                 recovered: Vec::new(),
+                pending_lost: 0,
                 spec: PcmSpec::default(),
             }
         }
@@ -345,6 +477,7 @@ mod tests {
                 Some(Step::ReadErr(e)) => {
                     if e == Errno::EPIPE {
                         self.next_frame += self.lost_on_overrun;
+                        self.pending_lost = self.lost_on_overrun;
                     }
                     return Err(e);
                 }
@@ -355,9 +488,9 @@ mod tests {
             self.next_frame += n as u64;
             Ok(n)
         }
-        fn recover(&mut self, err: Errno) -> Result<(), Errno> {
+        fn recover(&mut self, err: Errno) -> Result<Option<u64>, Errno> {
             self.recovered.push(err);
-            self.recover_result
+            self.recover_result.map(|()| Some(std::mem::take(&mut self.pending_lost)))
         }
     }
 
@@ -366,6 +499,8 @@ mod tests {
             frame_bytes: 4,
             chunk_frames: 64,
             limit,
+            rate: 48_000,
+            buffer_frames: 1024,
             pace: None,
             wait_timeout: Duration::from_millis(500),
             stall_after: Duration::from_secs(1),
@@ -375,7 +510,9 @@ mod tests {
     fn run(dev: &mut Scripted, plan: &Plan) -> (anyhow::Result<Summary>, Vec<u8>, Vec<Event>) {
         let mut out = Vec::new();
         let mut events = Vec::new();
-        let r = capture_loop(dev, &mut out, plan, &|| false, &mut |e| events.push(e));
+        let r = capture_loop(&mut *dev, &mut WriteSink::new(&mut out, 4), plan, &|| false, &mut |e| {
+            events.push(e)
+        });
         (r, out, events)
     }
 
@@ -399,7 +536,7 @@ mod tests {
         let mut dev = Scripted::new(&[Step::Frames(10), Step::Frames(1), Step::ReadErr(Errno::EAGAIN)]);
         let (r, out, events) = run(&mut dev, &plan(Some(1000)));
         let sum = r.unwrap();
-        assert_eq!(sum, Summary { frames: 1000, overruns: 0, suspends: 0, stopped: false });
+        assert_eq!(sum, Summary { frames: 1000, lost_frames: 0, overruns: 0, suspends: 0, stopped: false });
         assert_eq!(numbers(&out), (0..1000).collect::<Vec<_>>());
         assert_eq!(events.first(), Some(&Event::FirstAudio));
         assert_eq!(events.last(), Some(&Event::Delivered { frames: 1000 }));
@@ -418,16 +555,96 @@ mod tests {
         let sum = r.unwrap();
         assert_eq!((sum.frames, sum.overruns), (300, 2));
         assert_eq!(dev.recovered, [Errno::EPIPE, Errno::EPIPE]);
-        let overruns: Vec<_> = events.iter().filter(|e| matches!(e, Event::Overrun { .. })).collect();
-        assert_eq!(
-            overruns,
-            [&Event::Overrun { total: 1, at_frame: 100 }, &Event::Overrun { total: 2, at_frame: 150 }]
-        );
-        // The output is whole frames: the first 100, then the audio after the lost frames.
+        let gaps: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Overrun { total, gap } => Some((*total, gap.first, gap.frames, gap.exact)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(gaps, [(1, 100, 100, true), (2, 250, 0, true)]);
+        assert_eq!(sum.lost_frames, 100);
+        // One timeline: the lost frames are silence at their place, every other frame keeps
+        // its number.
         let n = numbers(&out);
         assert_eq!(n.len(), 300);
         assert_eq!(n[..100], (0..100).collect::<Vec<_>>());
-        assert_eq!(n[100], 200);
+        assert!(out[100 * 4..200 * 4].iter().all(|&b| b == 0), "silence for the lost frames");
+        assert_eq!(n[200..], (200..300).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_overrun_the_device_cannot_count_is_estimated_from_the_clock() {
+        struct Uncounted(Scripted);
+        impl Device for Uncounted {
+            fn name(&self) -> &str {
+                self.0.name()
+            }
+            fn wait(&mut self, t: Duration) -> Result<bool, Errno> {
+                self.0.wait(t)
+            }
+            fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+                self.0.read(buf)
+            }
+            fn recover(&mut self, err: Errno) -> Result<Option<u64>, Errno> {
+                // The system stalled 50 ms before the recovery: 2400 frames at 48 kHz.
+                std::thread::sleep(Duration::from_millis(50));
+                self.0.recover(err).map(|_| None)
+            }
+        }
+        let mut dev = Uncounted(Scripted::new(&[Step::Frames(64), Step::ReadErr(Errno::EPIPE)]));
+        let mut out = Vec::new();
+        let mut gaps = Vec::new();
+        let sum = capture_loop(
+            &mut dev,
+            &mut WriteSink::new(&mut out, 4),
+            &plan(Some(20_000)),
+            &|| false,
+            &mut |e| {
+                if let Event::Overrun { gap, .. } = e {
+                    gaps.push(gap)
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(gaps.len(), 1);
+        let g = gaps[0];
+        assert!(!g.exact && g.first == 64 && g.frames >= 2400, "{g:?}");
+        assert_eq!(sum.lost_frames, g.frames);
+        assert_eq!(out.len(), 20_000 * 4);
+    }
+
+    #[test]
+    fn a_realtime_device_that_falls_behind_its_buffer_overruns_exactly() {
+        let mut dev = Scripted::new(&[]);
+        let mut out = Vec::new();
+        let mut gaps = Vec::new();
+        let mut p = plan(Some(48_000));
+        p.pace = Some(48_000);
+        p.buffer_frames = 4800;
+        let mut delivered = 0;
+        let sum = capture_loop(&mut dev, &mut WriteSink::new(&mut out, 4), &p, &|| false, &mut |e| match e {
+            Event::Delivered { .. } => {
+                delivered += 1;
+                if delivered == 10 {
+                    // As if the process were stopped for 300 ms (14400 frames > the 4800 buffer).
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+            Event::Overrun { gap, .. } => gaps.push(gap),
+            _ => {}
+        })
+        .unwrap();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        let g = gaps[0];
+        assert!(g.exact && g.first == 640 && g.frames >= 14_400, "{g:?}");
+        // The device skipped exactly the lost frames: every frame after the gap has its number.
+        let n = numbers(&out);
+        assert_eq!(n.len(), 48_000);
+        assert_eq!(n[..640], (0..640).collect::<Vec<_>>());
+        let after = (g.first + g.frames) as usize;
+        assert_eq!(n[after..], (after as u64..48_000).collect::<Vec<_>>());
+        assert_eq!(sum.lost_frames, g.frames);
     }
 
     #[test]
@@ -446,7 +663,9 @@ mod tests {
         let (r, out, events) = run(&mut dev, &plan(Some(20)));
         assert_eq!(r.unwrap().suspends, 1);
         assert_eq!(dev.recovered, [Errno::ESTRPIPE]);
-        assert!(events.contains(&Event::Resumed { at_frame: 5 }));
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Resumed { gap } if gap.first == 5 && gap.frames == 0))
+        );
         assert_eq!(numbers(&out), (0..20).collect::<Vec<_>>());
     }
 
@@ -487,7 +706,7 @@ mod tests {
         let mut out = Vec::new();
         let reads = std::cell::Cell::new(0);
         let stop = || reads.get() >= 3;
-        let r = capture_loop(&mut dev, &mut out, &plan(None), &stop, &mut |e| {
+        let r = capture_loop(&mut dev, &mut WriteSink::new(&mut out, 4), &plan(None), &stop, &mut |e| {
             if matches!(e, Event::Delivered { .. }) {
                 reads.set(reads.get() + 1)
             }
@@ -512,7 +731,7 @@ mod tests {
     #[test]
     fn a_closed_stdout_is_a_broken_pipe_error() {
         let mut dev = Scripted::new(&[]);
-        let r = capture_loop(&mut dev, &mut Closed, &plan(None), &|| false, &mut |_| {});
+        let r = capture_loop(&mut dev, &mut WriteSink::new(Closed, 4), &plan(None), &|| false, &mut |_| {});
         assert!(crate::cli::is_broken_pipe(&r.unwrap_err()));
     }
 

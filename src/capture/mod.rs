@@ -18,7 +18,8 @@ pub use cli::Opts;
 
 use crate::log::StateLog;
 use crate::notify::Notifier;
-use crate::pcm::{PcmSpec, format_frames};
+use crate::pcm::PcmSpec;
+use crate::ring::RingWriter;
 use crate::vlog;
 use device::{AlsaDevice, Granted};
 use engine::{Event, Plan, Summary};
@@ -89,47 +90,82 @@ fn status_line(device: &str, spec: &PcmSpec, overruns: u64) -> String {
     format!("capturing {device} {spec}, {overruns} overruns")
 }
 
+/// The ring as the capture's sink: frames go in, losses are journaled and written as silence.
+impl engine::Sink for RingWriter {
+    fn frames(&mut self, bytes: &[u8]) -> anyhow::Result<Option<crate::ring::Gap>> {
+        self.write(bytes)
+    }
+
+    fn silence(&mut self, frames: u64, cause: crate::ring::GapCause, exact: bool) -> anyhow::Result<()> {
+        self.gap(frames, cause, exact).map(|_| ())
+    }
+}
+
+/// Where the timeline goes: the ring (`--ring`, logged once) or stdout (never a terminal).
+fn open_sink(opts: &Opts, spec: &PcmSpec) -> anyhow::Result<Box<dyn engine::Sink>> {
+    let Some(path) = &opts.ring else {
+        if nix::unistd::isatty(io::stdout().as_fd()).unwrap_or(false) {
+            return Err(crate::cli::UsageError::new(
+                "stdout is a terminal: pipe the raw PCM into a file or a tool (vinyl-capture > side-a.raw), \
+                 or write the ring with --ring /dev/shm/vinyl-ring",
+            )
+            .into());
+        }
+        return Ok(Box::new(engine::WriteSink::new(RawStdout, spec.frame_bytes())));
+    };
+    let cfg = crate::ring::Config::new(*spec, opts.ring_capacity.frames(spec.rate).max(1));
+    let (writer, opened) = RingWriter::open(path, cfg)?;
+    vlog!(TOOL, "{}: {}", path.display(), crate::ring::describe_opened(&writer, &opened));
+    Ok(Box::new(writer))
+}
+
 /// Runs `vinyl-capture` until `--duration` is reached, it is told to stop, or stdout closes.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
     opts.validate()?;
     if opts.list_devices {
         return list_devices();
     }
-    if nix::unistd::isatty(io::stdout().as_fd()).unwrap_or(false) {
-        return Err(crate::cli::UsageError::new(
-            "stdout is a terminal: pipe the raw PCM into vinyl-tee or a file (vinyl-capture > side-a.raw)",
-        )
-        .into());
+    let spec = opts.pcm.spec();
+    if opts.ring.is_none() && nix::unistd::isatty(io::stdout().as_fd()).unwrap_or(false) {
+        open_sink(&opts, &spec)?; // the usage error, before the device is opened
     }
     crate::signals::install()?;
-    let spec = opts.pcm.spec();
-    let limit = opts.duration.map(|d| d.frames(spec.rate));
     let (mut dev, granted) = AlsaDevice::open(&opts.device, &spec, opts.period, opts.buffer)?;
-    let name = opts.device.clone();
-    let mut log = StateLog::new(TOOL);
-    log.change(&name, &describe_granted(&granted, &spec, &opts));
-
-    let mut notifier = Notifier::from_env();
-    notifier.status(&format!("starting {name} {spec}"));
+    StateLog::new(TOOL).change(&opts.device, &describe_granted(&granted, &spec, &opts));
+    let mut sink = open_sink(&opts, &spec)?;
     let plan = Plan {
         frame_bytes: spec.frame_bytes(),
         chunk_frames: granted.period.clamp(1, 1 << 22) as usize,
-        limit,
+        limit: opts.duration.map(|d| d.frames(spec.rate)),
+        rate: spec.rate,
+        buffer_frames: granted.buffer,
         pace: opts.realtime.then_some(spec.rate),
         wait_timeout: Duration::from_millis(500),
         stall_after: Duration::from_secs(2),
     };
     dev.start()?;
+    let result = pump(&mut dev, sink.as_mut(), &plan, &opts.device, &spec);
+    finish(&opts.device, &spec, result)
+}
+
+/// The capture loop with its events logged and told to systemd.
+fn pump(
+    dev: &mut AlsaDevice,
+    sink: &mut dyn engine::Sink,
+    plan: &Plan,
+    name: &str,
+    spec: &PcmSpec,
+) -> anyhow::Result<Summary> {
+    let mut log = StateLog::new(TOOL);
+    let mut notifier = Notifier::from_env();
+    notifier.status(&format!("starting {name} {spec}"));
     let mut overruns = 0u64;
-    let result = engine::capture_loop(
-        &mut dev,
-        &mut RawStdout,
-        &plan,
-        &crate::signals::stop_requested,
-        &mut |event| match event {
+    let rate = spec.rate;
+    let result =
+        engine::capture_loop(dev, sink, plan, &crate::signals::stop_requested, &mut |event| match event {
             Event::FirstAudio => {
                 notifier.ready();
-                notifier.status(&status_line(&name, &spec, overruns));
+                notifier.status(&status_line(name, spec, overruns));
             }
             Event::Delivered { frames } => {
                 notifier.watchdog();
@@ -137,33 +173,45 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
                     vlog!(TOOL, "{name}: {} captured, {overruns} overruns", spec.describe_frames(frames));
                 }
             }
-            Event::Overrun { total, at_frame } => {
+            Event::Overrun { total, gap } => {
                 overruns = total;
+                vlog!(TOOL, "{name}: {}; {total} overruns so far", crate::ring::describe_gap(&gap, rate));
+                notifier.status(&status_line(name, spec, overruns));
+            }
+            Event::Resumed { gap } => {
+                vlog!(TOOL, "{name}: resumed after a suspend: {}", crate::ring::describe_gap(&gap, rate));
+            }
+            Event::Downtime { gap } => {
                 vlog!(
                     TOOL,
-                    "{name}: overrun at frame {at_frame} ({}): audio lost, recovered; {total} overruns so far",
-                    format_frames(at_frame, spec.rate)
+                    "{name}: the ring's timeline continues after its writer's downtime: {}",
+                    crate::ring::describe_gap(&gap, rate)
                 );
-                notifier.status(&status_line(&name, &spec, overruns));
-            }
-            Event::Resumed { at_frame } => {
-                vlog!(TOOL, "{name}: resumed after a suspend at frame {at_frame}");
             }
             Event::Stalled { quiet } => {
-                log.change(&name, &format!("no audio from the device for {} s", quiet.as_secs()));
+                log.change(name, &format!("no audio from the device for {} s", quiet.as_secs()));
             }
             Event::Flowing => {
-                log.change(&name, "audio flows again");
+                log.change(name, "audio flows again");
             }
-        },
-    );
+        });
     notifier.stopping();
-    let Summary { frames, overruns, stopped, .. } = result?;
+    result
+}
+
+/// The closing line: how the capture ended, what it captured and what was lost.
+fn finish(name: &str, spec: &PcmSpec, result: anyhow::Result<Summary>) -> anyhow::Result<()> {
+    let Summary { frames, lost_frames, overruns, stopped, .. } = result?;
     let how = match (stopped, crate::signals::stop_signal_name()) {
         (true, Some(sig)) => format!("stopped by {sig}"),
         (true, None) => "stopped".to_string(),
         (false, _) => "done".to_string(),
     };
-    vlog!(TOOL, "{name}: {how}: {} captured, {overruns} overruns", spec.describe_frames(frames));
+    vlog!(
+        TOOL,
+        "{name}: {how}: {} captured, {overruns} overruns, {} lost (present as silence)",
+        spec.describe_frames(frames),
+        spec.describe_frames(lost_frames)
+    );
     Ok(())
 }

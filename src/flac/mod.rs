@@ -20,6 +20,7 @@
 //! call fails. Dropping an unfinished writer finalizes it on a best-effort basis.
 
 pub mod format;
+pub mod meta;
 pub mod probe;
 pub mod recover;
 

@@ -55,7 +55,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         .into());
     }
     if let Some(t) = &opts.capture_start
-        && !cli::is_rfc3339(t)
+        && !crate::time::is_rfc3339(t)
     {
         return Err(UsageError::new(format!(
             "--capture-start '{t}' is not an RFC 3339 time, which should look like 2026-11-24T20:15:00.125+01:00"
@@ -85,8 +85,10 @@ fn ignore_sigxfsz() -> anyhow::Result<()> {
 /// give (compared without case, as Vorbis comments are).
 pub fn build_tags(opts: &Opts, spec: &PcmSpec, first_sample_time: SystemTime) -> Vec<(String, String)> {
     let mut tags = opts.tags.clone();
-    let mut auto =
-        vec![("ENCODER".to_string(), encoder_tag()), ("DATE".to_string(), rfc3339_local(first_sample_time))];
+    let mut auto = vec![
+        ("ENCODER".to_string(), encoder_tag()),
+        ("DATE".to_string(), crate::time::rfc3339_local(first_sample_time)),
+    ];
     if let Some(n) = opts.start_frame {
         auto.push(("VINYL_START_FRAME".into(), n.to_string()));
     }
@@ -107,35 +109,6 @@ pub fn build_tags(opts: &Opts, spec: &PcmSpec, first_sample_time: SystemTime) ->
 /// `vinyl-flac-rec 0.1.0 (flacenc 0.5.1)`.
 pub fn encoder_tag() -> String {
     format!("{TOOL} {} (flacenc {})", env!("CARGO_PKG_VERSION"), flacenc::constant::build_info::CRATE_VERSION)
-}
-
-/// Local time as RFC 3339 with the UTC offset, to the second: `2026-11-24T20:15:00+01:00`.
-pub fn rfc3339_local(t: SystemTime) -> String {
-    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as libc::time_t,
-        Err(_) => 0,
-    };
-    // SAFETY: localtime_r writes only into `tm`, which we own; a zeroed tm is a valid value.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = !unsafe { libc::localtime_r(&secs, &mut tm) }.is_null();
-    if !ok {
-        return "1970-01-01T00:00:00Z".to_string();
-    }
-    let off = tm.tm_gmtoff / 60;
-    let zone = if off == 0 {
-        "Z".to_string()
-    } else {
-        format!("{}{:02}:{:02}", if off < 0 { '-' } else { '+' }, off.abs() / 60, off.abs() % 60)
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{zone}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
 }
 
 /// The process umask, read from /proc (022 when it cannot be read).
@@ -211,7 +184,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
     if output.symlink_metadata().is_ok() {
         bail!("{}: exists already; refusing to overwrite it (choose another name)", output.display());
     }
-    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&part).map_err(|e| {
+    let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&part).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             anyhow!(
                 "{}: exists already: an earlier recording was interrupted; run `{TOOL} --recover {}` or remove it",
@@ -255,6 +228,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
     let max_frames = opts.max_duration.map(|d| d.frames(spec.rate));
     let sync_frames = opts.sync_every.frames(spec.rate);
     let fb = spec.frame_bytes();
+    let mut gaps = GapTagger::open(opts)?;
     let mut buf = vec![0u8; READ_BYTES / fb * fb];
     let stdin = io::stdin();
     let mut reader = FrameReader::new(stdin.lock(), fb);
@@ -285,6 +259,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
             Ok(n) => {
                 writer.write_pcm(&buf[..n]).map_err(fail)?;
                 frames += (n / fb) as u64;
+                gaps.poll();
                 if sync_frames > 0 && frames - last_sync >= sync_frames {
                     writer.flush().map_err(fail)?;
                     last_sync = frames;
@@ -318,6 +293,7 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         );
     }
     let (summary, file) = writer.finalize().map_err(fail)?;
+    gaps.tag(&file, &part, summary.samples);
     publish(file, &part, output)?;
     vlog!(
         TOOL,
@@ -330,6 +306,48 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         return Err(anyhow!("stdin: read: {e}; the file holds everything read before it"));
     }
     Ok(())
+}
+
+/// Follows the ring's gap journal (`--ring`) and stores the recording's gaps in VINYL_GAPS.
+struct GapTagger {
+    ring: Option<(crate::ring::RingReader, crate::ring::GapWatch, u64)>,
+}
+
+impl GapTagger {
+    fn open(opts: &Opts) -> anyhow::Result<GapTagger> {
+        let (Some(path), Some(first)) = (&opts.ring, opts.start_frame) else {
+            return Ok(GapTagger { ring: None });
+        };
+        let ring = crate::ring::RingReader::open(path, false)?;
+        let mut watch = crate::ring::GapWatch::default();
+        watch.poll(&ring, first);
+        Ok(GapTagger { ring: Some((ring, watch, first)) })
+    }
+
+    /// One atomic load while nothing changes.
+    fn poll(&mut self) {
+        if let Some((ring, watch, first)) = &mut self.ring {
+            watch.poll(ring, *first);
+        }
+    }
+
+    /// Adds VINYL_GAPS for the gaps inside the `samples` recorded, and logs each one. A failure
+    /// leaves the file valid without the tag, and says so: the gaps are in this log either way.
+    fn tag(&mut self, file: &File, part: &Path, samples: u64) {
+        self.poll();
+        let Some((ring, watch, first)) = &self.ring else { return };
+        let value = crate::ring::gaps::tag_value(watch.gaps(), *first, first + samples);
+        if value.is_empty() {
+            return;
+        }
+        let rate = ring.config().spec.rate;
+        for g in watch.gaps().iter().filter(|g| g.first < first + samples && g.end() > *first) {
+            vlog!(TOOL, "{}: gap in the recording: {}", part.display(), crate::ring::describe_gap(g, rate));
+        }
+        if let Err(e) = crate::flac::meta::set_tags(file, &[("VINYL_GAPS".into(), value.clone())]) {
+            vlog!(TOOL, "{}: VINYL_GAPS={value} could not be stored: {e:#}", part.display());
+        }
+    }
 }
 
 /// Waits up to [`POLL_MS`] for stdin to be readable (or at its end); false on a timeout or a
@@ -456,11 +474,5 @@ mod tests {
         let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["date", "ARTIST", "ENCODER", "VINYL_START_FRAME", "VINYL_PREROLL"]);
         assert_eq!(tags[4].1, "44100");
-    }
-
-    #[test]
-    fn dates_are_rfc3339() {
-        assert!(cli::is_rfc3339(&rfc3339_local(SystemTime::now())));
-        assert!(cli::is_rfc3339(&rfc3339_local(SystemTime::UNIX_EPOCH)));
     }
 }

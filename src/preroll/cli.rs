@@ -1,6 +1,7 @@
 //! The flags of `vinyl-preroll` and its three subcommands, the single source of `--help` and of
 //! the man page.
 
+use crate::input::BatchArg;
 use crate::pcm::{DurationArg, PcmArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -104,12 +105,9 @@ pub struct FillOpts {
     /// (mode 0600) when missing. A regular file is read once [default: stdin]
     #[arg(long, value_name = "FIFO")]
     pub input: Option<PathBuf>,
-    /// Let input gather this long between reads when it arrives live, e.g. 200ms, or 0s to read
-    /// as soon as anything arrives: fewer wake-ups and less CPU, while readers see new frames up
-    /// to this much later. Capped at a quarter of the input pipe, which is enlarged to
-    /// /proc/sys/fs/pipe-max-size, so the upstream writer never waits [default: 200ms]
-    #[arg(long, value_name = "DURATION", default_value = "200ms", hide_default_value = true)]
-    pub batch: DurationArg,
+    /// When live input is read: `--batch`.
+    #[command(flatten)]
+    pub batch: BatchArg,
     /// The shared PCM flags.
     #[command(flatten)]
     pub pcm: PcmArgs,
@@ -144,7 +142,7 @@ pub struct TapOpts {
     /// 0s is live. When the ring holds less, start at its oldest frame [default: 0s]
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, conflicts_with = "from_frame")]
     pub from: Option<Back>,
-    /// Start at this absolute frame number of the current writer generation. Waits for it when
+    /// Start at this absolute frame number of the ring's timeline. Waits for it when
     /// it is not written yet. Exact even up to half the ring's slack before the guaranteed
     /// history while those frames are intact (a script that read the head a moment ago); older
     /// than that, starts at the oldest guaranteed frame and says so
@@ -164,6 +162,16 @@ pub struct TapOpts {
     /// end point (--until-frame, --duration or --no-follow)
     #[arg(long, value_name = "FILE")]
     pub wav: Option<PathBuf>,
+    /// Live mode, for streams and monitors: start at the newest frame; when overtaken by the
+    /// writer, skip forward to live (logged and counted) instead of stopping; when the ring is
+    /// replaced, follow its new timeline
+    #[arg(long, conflicts_with_all = ["from", "from_frame", "until_frame", "duration", "no_follow", "wav", "timeline"])]
+    pub live: bool,
+    /// Pin the tap to this timeline (the `timeline` of `vinyl-preroll info --json`): refused,
+    /// exit 1, when the ring holds another one (it was recreated or replaced since the id was
+    /// read), so a frame number is never applied to other audio
+    #[arg(long, value_name = "ID")]
+    pub timeline: Option<u64>,
     /// Measure the delay from a frame's publication in the ring to its write to stdout and
     /// print statistics at the end (benchmarks)
     #[arg(long, hide = true)]
@@ -179,9 +187,10 @@ pub struct InfoOpts {
     /// The ring file [default: /dev/shm/vinyl-ring]
     #[arg(long, value_name = "PATH", default_value = super::DEFAULT_RING, hide_default_value = true)]
     pub ring: PathBuf,
-    /// One flat JSON object on one line, keys: ring, version, format, rate, channels,
+    /// One JSON object on one line, keys: ring, version, format, rate, channels,
     /// capacity_frames, slot_frames, head, oldest_frame, newest_frame, writer_alive, writer_pid,
-    /// generation, frame0_unix_ns, frame0_time
+    /// generation, timeline, writers, gap_count, gap_frames, frame0_unix_ns, frame0_time, and
+    /// gaps (the journal: an array of {first, frames, cause, exact, time})
     #[arg(long)]
     pub json: bool,
 }

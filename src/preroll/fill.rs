@@ -10,23 +10,30 @@
 use super::TOOL;
 use super::cli::FillOpts;
 use crate::cli::UsageError;
+use crate::input::{Batch, Got, PcmInput};
 use crate::log::StateLog;
 use crate::notify::Notifier;
-use crate::pcm::FrameReader;
 use crate::ring::{Config, Opened, RingWriter};
 use crate::{signals, vlog};
-use anyhow::{Context as _, bail};
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::fd::AsRawFd as _;
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Largest ring accepted: 24 hours at the given rate (a sanity bound, ~16 GiB at 48 kHz stereo).
 const MAX_CAPACITY_SECONDS: u64 = 24 * 3600;
 
-/// Runs `fill` until stdin ends or SIGTERM/SIGINT.
+/// How long a wait for input lasts when the systemd watchdog must be fed meanwhile.
+const WATCHDOG_WAIT: Duration = Duration::from_millis(250);
+
+/// Runs `fill` until stdin ends or SIGTERM/SIGINT: validate, open, pump, finish.
 pub fn run(o: FillOpts) -> anyhow::Result<()> {
+    let (cfg, batch) = validate(&o)?;
+    signals::install()?;
+    let mut fill = Fill::open(&o, cfg, batch)?;
+    fill.pump()?;
+    fill.finish()
+}
+
+/// Checks the flags before anything is opened: the ring's configuration and the batching.
+fn validate(o: &FillOpts) -> anyhow::Result<(Config, Batch)> {
     let spec = o.pcm.spec();
     let capacity = o.capacity.frames(spec.rate);
     if capacity == 0 {
@@ -39,205 +46,147 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
         ))
         .into());
     }
-    signals::install()?;
-    let cfg = Config::new(spec, capacity);
-    let (mut writer, opened) = RingWriter::open(&o.ring, cfg)?;
-    log_opened(&writer, &opened);
-    let mut notifier = Notifier::from_env();
-    notifier.ready();
-    notifier.status(&format!("ring ready, generation {}", writer.generation()));
+    Ok((Config::new(spec, capacity), Batch::new(&o.batch, spec.rate)?))
+}
 
-    let (file, mut input) = Input::open(o.input.as_deref())?;
-    let fb = spec.frame_bytes();
-    // Reads of up to 128 KiB (32768 frames of s16le stereo, 0.68 s), whole frames.
-    let mut buf = vec![0u8; (131_072 / fb).max(1) * fb];
-    let mut batch = batch_interval(&file, o.batch.frames(spec.rate), &spec, &input.name);
-    let mut reader = FrameReader::new(file, fb);
-    let mut states = StateLog::new(TOOL);
-    let poll_ms: i32 = if notifier.enabled() { 250 } else { -1 };
-    // After a batching sleep, read without polling first when a read cannot block for long:
-    // our FIFO is non-blocking, and a blocking stdin only matters with a watchdog to feed.
-    let may_skip_poll = o.input.is_some() || !notifier.enabled();
-    let mut skip_poll = false;
-    loop {
-        if signals::stop_requested() {
-            // Frames already waiting in the pipe were captured before the stop: keep them.
-            drain(&mut reader, &mut buf, &mut writer);
-            let why = signals::stop_signal_name().unwrap_or("a stop request");
-            vlog!(TOOL, "{}: stopping on {why} at frame {}", o.ring.display(), writer.head());
-            let partial = reader.partial_bytes();
-            if partial > 0 {
-                vlog!(TOOL, "{}: discarded a partial frame of {partial} bytes at the stop", input.name);
+/// A running fill: the ring it writes, the input it reads and how it reports.
+struct Fill {
+    writer: RingWriter,
+    input: PcmInput,
+    /// Whole frames: reads of up to 128 KiB (32768 frames of s16le stereo, 0.68 s).
+    buf: Vec<u8>,
+    /// `--batch` as asked; fitted to each input pipe in `batch`.
+    asked: Batch,
+    batch: Batch,
+    notifier: Notifier,
+    states: StateLog,
+    /// How long one wait for input lasts: forever, unless the watchdog needs feeding.
+    wait: Option<Duration>,
+    /// After a batching sleep, read without waiting first when a read cannot block for long:
+    /// a FIFO is non-blocking, and a blocking stdin only matters with a watchdog to feed.
+    may_skip_wait: bool,
+}
+
+impl Fill {
+    /// Opens (or takes over) the ring, tells systemd, then opens the input.
+    fn open(o: &FillOpts, cfg: Config, batch: Batch) -> anyhow::Result<Fill> {
+        let (writer, opened) = RingWriter::open(&o.ring, cfg)?;
+        log_opened(&writer, &opened);
+        let mut notifier = Notifier::from_env();
+        notifier.ready();
+        notifier.status(&format!("ring ready, generation {}", writer.generation()));
+        let fb = cfg.spec.frame_bytes();
+        let input = PcmInput::open(o.input.as_deref(), fb, TOOL)?;
+        let wait = notifier.enabled().then_some(WATCHDOG_WAIT);
+        let may_skip_wait = o.input.is_some() || !notifier.enabled();
+        let mut fill = Fill {
+            writer,
+            input,
+            buf: vec![0u8; (131_072 / fb).max(1) * fb],
+            asked: batch,
+            batch,
+            notifier,
+            states: StateLog::new(TOOL),
+            wait,
+            may_skip_wait,
+        };
+        fill.fit_batch();
+        Ok(fill)
+    }
+
+    /// Enlarges the input pipe and keeps the batching within what it holds.
+    fn fit_batch(&mut self) {
+        self.batch = self.asked;
+        if let Some(pipe) = self.input.grow_pipe(TOOL) {
+            self.batch.fit_pipe(pipe, &self.writer.config().spec, TOOL, self.input.name());
+        }
+    }
+
+    /// Copies input into the ring until a stop request or the end of a non-FIFO input.
+    fn pump(&mut self) -> anyhow::Result<()> {
+        let mut skip_wait = false;
+        while !signals::stop_requested() {
+            self.notifier.watchdog();
+            let got = if std::mem::take(&mut skip_wait) {
+                self.input.read(&mut self.buf)?
+            } else {
+                self.input.wait_and_read(&mut self.buf, self.wait)?
+            };
+            match got {
+                Got::Idle => {}
+                Got::End if !self.writer_left()? => return Ok(()),
+                Got::End => {}
+                Got::Frames(n) => {
+                    store(&mut self.writer, &self.buf[..n])?;
+                    if self.states.change(self.input.name(), "receiving") {
+                        self.notifier.status(&format!("filling, generation {}", self.writer.generation()));
+                    }
+                    // A short read means the input is live, not backlogged: let the next frames
+                    // gather in the pipe instead of waking up for every period the capture writes.
+                    if let Some(pause) = self.batch.after_read(n, self.buf.len()) {
+                        std::thread::sleep(pause);
+                        skip_wait = self.may_skip_wait;
+                    }
+                }
             }
-            notifier.stopping();
+        }
+        Ok(())
+    }
+
+    /// At the end of input: reopens a FIFO for its next writer (true), or says the input ended
+    /// (false).
+    fn writer_left(&mut self) -> anyhow::Result<bool> {
+        self.input.report_partial(TOOL, "at the writer's end");
+        let head = self.writer.head();
+        if !self.input.reopen(TOOL)? {
+            vlog!(TOOL, "{}: end of input at frame {head}", self.input.name());
+            return Ok(false);
+        }
+        let name = self.input.name().to_string();
+        self.states.change(&name, &format!("writer left at frame {head}; waiting for a new one"));
+        self.notifier.status("input writer left; waiting for a new one");
+        self.fit_batch();
+        Ok(true)
+    }
+
+    /// After a stop request: keeps the frames already waiting in the pipe (they were captured
+    /// before the stop), then says where the ring stops.
+    fn finish(mut self) -> anyhow::Result<()> {
+        if !signals::stop_requested() {
             return Ok(());
         }
-        notifier.watchdog();
-        if !std::mem::take(&mut skip_poll)
-            && !readable(reader.get_mut(), poll_ms).with_context(|| format!("{}: poll", input.name))?
-        {
-            continue;
-        }
-        match reader.read_frames(&mut buf) {
-            Ok(0) => {
-                let partial = reader.partial_bytes();
-                if partial > 0 {
-                    vlog!(
-                        TOOL,
-                        "{}: discarded a partial frame of {partial} bytes (of {fb}) at the writer's end",
-                        input.name
-                    );
-                }
-                let Some(fifo) = input.fifo.clone() else {
-                    vlog!(TOOL, "{}: end of input at frame {}", input.name, writer.head());
-                    return Ok(());
-                };
-                states.change(
-                    &input.name,
-                    &format!("writer left at frame {}; waiting for a new one", writer.head()),
-                );
-                notifier.status("input writer left; waiting for a new one");
-                let (file, reopened) = Input::open(Some(&fifo))?;
-                input = reopened;
-                batch = batch_interval(&file, o.batch.frames(spec.rate), &spec, &input.name);
-                reader.reset(file);
+        let writer = &mut self.writer;
+        let mut failed = None;
+        self.input.drain(&mut self.buf, |frames| {
+            if failed.is_none() {
+                failed = store(writer, frames).err();
             }
-            Ok(n) => {
-                writer.write(&buf[..n]);
-                if states.change(&input.name, "receiving") {
-                    notifier.status(&format!("filling, generation {}", writer.generation()));
-                }
-                // A short read means the input is live, not backlogged: let the next frames
-                // gather in the pipe instead of waking up for every period the capture writes.
-                if n < buf.len() && !batch.is_zero() {
-                    std::thread::sleep(batch);
-                    skip_poll = may_skip_poll;
-                }
-            }
-            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
-            Err(e) => bail!("{}: read: {e}", input.name),
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        let why = signals::stop_signal_name().unwrap_or("a stop request");
+        vlog!(TOOL, "{}: stopping on {why} at frame {}", self.writer.path().display(), self.writer.head());
+        self.input.report_partial(TOOL, "at the stop");
+        self.notifier.stopping();
+        Ok(())
     }
 }
 
 fn log_opened(w: &RingWriter, opened: &Opened) {
-    let cfg = w.config();
-    let ring = w.path().display();
-    let slack = cfg.spec.describe_frames(cfg.slot_frames - cfg.capacity_frames);
-    let mib = cfg.file_bytes() as f64 / (1024.0 * 1024.0);
-    let what = format!("{} + {slack} slack, {mib:.1} MiB", cfg.describe());
-    match opened {
-        Opened::Created => vlog!(TOOL, "{ring}: created ring: {what}; writer generation {}", w.generation()),
-        Opened::TookOver { previous_generation, previous_head } => vlog!(
+    vlog!(TOOL, "{}: {}", w.path().display(), crate::ring::describe_opened(w, opened));
+}
+
+/// Writes whole frames into the ring, logging the downtime gap a continued timeline starts with.
+fn store(writer: &mut RingWriter, frames: &[u8]) -> anyhow::Result<()> {
+    if let Some(gap) = writer.write(frames)? {
+        let rate = writer.config().spec.rate;
+        vlog!(
             TOOL,
-            "{ring}: took over ring ({what}) as writer generation {} (generation {previous_generation} had \
-             written {previous_head} frames; numbering restarts at 0)",
-            w.generation()
-        ),
-        Opened::Replaced { previous } => vlog!(
-            TOOL,
-            "{ring}: replaced a ring of {} (no writer) with a new one: {what}; writer generation {}",
-            previous.describe(),
-            w.generation()
-        ),
+            "{}: timeline continued: {}",
+            writer.path().display(),
+            crate::ring::describe_gap(&gap, rate)
+        );
     }
-}
-
-/// The input being read: stdin, a FIFO (reopened when its writer leaves) or another file.
-struct Input {
-    name: String,
-    fifo: Option<PathBuf>,
-}
-
-impl Input {
-    fn open(path: Option<&Path>) -> anyhow::Result<(File, Input)> {
-        let Some(path) = path else {
-            let fd = std::os::fd::AsFd::as_fd(&io::stdin()).try_clone_to_owned().context("stdin: dup")?;
-            return Ok((File::from(fd), Input { name: "stdin".into(), fifo: None }));
-        };
-        let name = path.display().to_string();
-        match std::fs::metadata(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                    .with_context(|| format!("{name}: mkfifo"))?;
-                vlog!(TOOL, "{name}: created FIFO (mode 0600)");
-            }
-            Err(e) => return Err(e).with_context(|| format!("{name}: stat")),
-            Ok(_) => {}
-        }
-        // Non-blocking: opening a FIFO without a writer succeeds at once, and poll waits for one.
-        // O_NOATIME where allowed (our own FIFO): on a disk filesystem every read would
-        // otherwise dirty the FIFO's inode.
-        let open = |extra: libc::c_int| {
-            OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | extra).open(path)
-        };
-        let file = match open(libc::O_NOATIME) {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
-            other => other,
-        }
-        .with_context(|| format!("{name}: open"))?;
-        let is_fifo = file.metadata().with_context(|| format!("{name}: stat"))?.file_type().is_fifo();
-        Ok((file, Input { name, fifo: is_fifo.then(|| path.to_path_buf()) }))
-    }
-}
-
-/// Writes into the ring the whole frames the input holds right now (at most 64 reads), never
-/// waiting for more: it reads only while the bytes waiting (`FIONREAD`) complete a frame, so even
-/// a blocking stdin cannot hold it. Read errors end the drain silently: the stop is under way.
-fn drain(reader: &mut FrameReader<File>, buf: &mut [u8], writer: &mut RingWriter) {
-    let fb = writer.config().spec.frame_bytes();
-    for _ in 0..64 {
-        let mut waiting: libc::c_int = 0;
-        // SAFETY: FIONREAD stores one int through the valid pointer.
-        let r = unsafe { libc::ioctl(reader.get_mut().as_raw_fd(), libc::FIONREAD, &mut waiting) };
-        if r < 0 || (waiting.max(0) as usize) + reader.partial_bytes() < fb {
-            return;
-        }
-        match reader.read_frames(buf) {
-            Ok(n) if n > 0 => writer.write(&buf[..n]),
-            _ => return,
-        }
-    }
-}
-
-/// Enlarges the input pipe (when it is one) as far as the system allows, and returns how long
-/// to let input gather between reads: `wanted` frames, but no more than a quarter of what the
-/// pipe holds, so the writer upstream never finds it full because of the batching.
-fn batch_interval(file: &File, wanted: u64, spec: &crate::pcm::PcmSpec, name: &str) -> std::time::Duration {
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own; F_GETPIPE_SZ/F_SETPIPE_SZ fail harmlessly with
-    // EBADF/EINVAL on anything but a pipe.
-    let pipe_bytes = unsafe {
-        let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
-            .ok()
-            .and_then(|s| s.trim().parse::<libc::c_int>().ok())
-            .unwrap_or(1 << 20);
-        let now = libc::fcntl(fd, libc::F_GETPIPE_SZ);
-        if now < 0 {
-            return frames_to_duration(wanted, spec.rate); // not a pipe: nothing upstream to block
-        }
-        if now < max && libc::fcntl(fd, libc::F_SETPIPE_SZ, max) < 0 {
-            vlog!(TOOL, "{name}: could not enlarge the pipe to {max} bytes: {}", io::Error::last_os_error());
-        }
-        libc::fcntl(fd, libc::F_GETPIPE_SZ).max(now) as u64
-    };
-    let limit = pipe_bytes / 4 / spec.frame_bytes() as u64;
-    frames_to_duration(wanted.min(limit), spec.rate)
-}
-
-fn frames_to_duration(frames: u64, rate: u32) -> std::time::Duration {
-    std::time::Duration::from_nanos((frames as u128 * 1_000_000_000 / rate.max(1) as u128) as u64)
-}
-
-/// Waits up to `timeout_ms` (-1: forever) for `file` to be readable or hung up. False on
-/// timeout or signal.
-fn readable(file: &File, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
-    }
-    Ok(n > 0)
+    Ok(())
 }

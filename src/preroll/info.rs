@@ -2,10 +2,11 @@
 //!
 //! Owns the names of the JSON keys (`vinyl-up` depends on them; see [`json`]). It maps the ring
 //! read-only and never takes its lock. Fails (exit 1, naming the path) when there is no ring,
-//! the file is not a ring, or it is a ring of another layout version.
+//! the file is not a ring, it is a ring of another layout version, or its header is corrupt
+//! (said in those words, with the field that is impossible).
 
 use super::cli::InfoOpts;
-use crate::ring::{RingReader, Snapshot, layout};
+use crate::ring::{Gap, RingReader, Snapshot, layout};
 use std::io::Write as _;
 
 /// Everything `info` shows, read at one moment.
@@ -19,6 +20,8 @@ pub struct Info {
     pub snap: Snapshot,
     /// Whether a writer holds the ring's lock.
     pub writer_alive: bool,
+    /// The gap journal, oldest first.
+    pub gaps: Vec<Gap>,
 }
 
 impl Info {
@@ -31,11 +34,13 @@ impl Info {
 /// Runs `info`.
 pub fn run(o: InfoOpts) -> anyhow::Result<()> {
     let ring = RingReader::open(&o.ring, false)?;
+    let snap = ring.snapshot().map_err(|e| anyhow::anyhow!("{}: corrupt ring: {e}", o.ring.display()))?;
     let info = Info {
         ring: o.ring.display().to_string(),
         config: ring.config(),
-        snap: ring.snapshot(),
+        snap,
         writer_alive: ring.writer_alive()?,
+        gaps: ring.gaps(),
     };
     let text = if o.json { json(&info) } else { text(&info) };
     let mut out = std::io::stdout().lock();
@@ -63,14 +68,16 @@ fn json_string(s: &str) -> String {
 /// One flat JSON object on one line (with a final newline). Keys: `ring`, `version`, `format`,
 /// `rate`, `channels`, `capacity_frames`, `slot_frames`, `head`, `oldest_frame`, `newest_frame`
 /// (`null` while the ring is empty), `writer_alive`, `writer_pid` (0 when no writer is alive),
-/// `generation`, `frame0_unix_ns` and `frame0_time` (RFC 3339 UTC; both `null` while no frame
-/// was written).
+/// `generation`, `timeline` (the timeline's id, for `tap --timeline`), `writers`, `gap_count`
+/// and `gap_frames` (gaps and silent frames since the timeline began), `frame0_unix_ns` and
+/// `frame0_time` (RFC 3339 UTC; both `null` while no frame was written), and last `gaps`: the
+/// journal, an array of `{"first","frames","cause","exact","time"}` objects, oldest first.
 pub fn json(i: &Info) -> String {
     let c = &i.config;
     let s = &i.snap;
     let newest = if s.head > 0 { (s.head - 1).to_string() } else { "null".into() };
     let (f0_ns, f0_time) = if s.frame0_unix_ns > 0 {
-        (s.frame0_unix_ns.to_string(), json_string(&layout::rfc3339_utc(s.frame0_unix_ns)))
+        (s.frame0_unix_ns.to_string(), json_string(&crate::time::rfc3339_utc(s.frame0_unix_ns)))
     } else {
         ("null".into(), "null".into())
     };
@@ -78,7 +85,8 @@ pub fn json(i: &Info) -> String {
     format!(
         "{{\"ring\":{},\"version\":{},\"format\":\"{}\",\"rate\":{},\"channels\":{},\"capacity_frames\":{},\
          \"slot_frames\":{},\"head\":{},\"oldest_frame\":{},\"newest_frame\":{newest},\"writer_alive\":{},\
-         \"writer_pid\":{pid},\"generation\":{},\"frame0_unix_ns\":{f0_ns},\"frame0_time\":{f0_time}}}\n",
+         \"writer_pid\":{pid},\"generation\":{},\"timeline\":{},\"writers\":{},\"gap_count\":{},\
+         \"gap_frames\":{},\"frame0_unix_ns\":{f0_ns},\"frame0_time\":{f0_time},\"gaps\":[{}]}}\n",
         json_string(&i.ring),
         layout::VERSION,
         c.spec.format,
@@ -90,6 +98,22 @@ pub fn json(i: &Info) -> String {
         i.oldest(),
         i.writer_alive,
         s.generation,
+        s.timeline,
+        s.writers,
+        s.gap_count,
+        s.gap_frames,
+        i.gaps.iter().map(gap_json).collect::<Vec<_>>().join(","),
+    )
+}
+
+fn gap_json(g: &Gap) -> String {
+    format!(
+        "{{\"first\":{},\"frames\":{},\"cause\":\"{}\",\"exact\":{},\"time\":{}}}",
+        g.first,
+        g.frames,
+        g.cause.name(),
+        g.exact,
+        json_string(&crate::time::rfc3339_utc(g.unix_ns))
     )
 }
 
@@ -126,8 +150,23 @@ pub fn text(i: &Info) -> String {
     };
     line("writer:", writer);
     line("generation:", s.generation.to_string());
+    line("timeline:", format!("{} ({} writers so far)", s.timeline, s.writers));
+    line(
+        "gaps:",
+        format!(
+            "{} since the timeline began, {} of silence",
+            s.gap_count,
+            spec.describe_frames(s.gap_frames)
+        ),
+    );
+    for g in &i.gaps {
+        line(
+            "  gap:",
+            format!("{} ({})", crate::ring::describe_gap(g, spec.rate), crate::time::rfc3339_utc(g.unix_ns)),
+        );
+    }
     let f0 = if s.frame0_unix_ns > 0 {
-        format!("{} ({} unix ns)", layout::rfc3339_utc(s.frame0_unix_ns), s.frame0_unix_ns)
+        format!("{} ({} unix ns)", crate::time::rfc3339_utc(s.frame0_unix_ns), s.frame0_unix_ns)
     } else {
         "unknown (no frame written yet)".into()
     };
@@ -152,17 +191,35 @@ mod tests {
             snap: Snapshot {
                 head: 0,
                 generation: 1,
+                timeline: 7,
+                writers: 2,
+                gap_count: 1,
+                gap_frames: 480,
                 retired: false,
                 writer_pid: 42,
                 frame0_unix_ns: 0,
                 last_write_mono_ns: 0,
             },
             writer_alive: false,
+            gaps: vec![Gap {
+                first: 96_000,
+                frames: 480,
+                cause: crate::ring::GapCause::WriterRestart,
+                exact: false,
+                unix_ns: 0,
+            }],
         };
         let j = json(&info);
         assert_eq!(j.lines().count(), 1);
-        assert!(j.starts_with("{\"ring\":\"/dev/shm/a\\\"b\",\"version\":1,\"format\":\"s16le\","), "{j}");
+        assert!(j.starts_with("{\"ring\":\"/dev/shm/a\\\"b\",\"version\":2,\"format\":\"s16le\","), "{j}");
         assert!(j.contains("\"newest_frame\":null,\"writer_alive\":false,\"writer_pid\":0,"), "{j}");
-        assert!(j.ends_with("\"frame0_unix_ns\":null,\"frame0_time\":null}\n"), "{j}");
+        assert!(j.contains("\"timeline\":7,\"writers\":2,\"gap_count\":1,\"gap_frames\":480,"), "{j}");
+        assert!(
+            j.ends_with(
+                "\"frame0_unix_ns\":null,\"frame0_time\":null,\"gaps\":[{\"first\":96000,\"frames\":480,\
+                 \"cause\":\"writer-restart\",\"exact\":false,\"time\":\"1970-01-01T00:00:00.000Z\"}]}\n"
+            ),
+            "{j}"
+        );
     }
 }

@@ -1,19 +1,26 @@
 //! `vinyl-preroll tap`: frames from the ring to stdout (or a WAV file), from a point in the past,
 //! then live.
 //!
-//! Owns the choice of the start and end frames, the follow loop (sleeping on the ring's futex
-//! between writes) and the output: raw PCM written in whole frames, or a WAV file through hound.
-//! On SIGTERM/SIGINT the end becomes the head as it is then, so frames already in the ring but not
-//! yet written out are drained and a stopped recording holds everything up to the stop. It stops
-//! with exit 1, after writing every frame it could vouch for, when the writer overtakes it (the
-//! lost frames are named; the output never has a gap), when a new writer generation starts, or
-//! when the ring is replaced. A closed stdout ends it quietly.
+//! Owns the choice of the start and end frames ([`window`], pure), the follow loop (sleeping on
+//! the ring's futex between writes) and the output: raw PCM written in whole frames, or a WAV
+//! file through hound. Two modes:
+//! - **strict** (recordings): exact frames of one timeline, pinned at start (or by `--timeline`).
+//!   On SIGTERM/SIGINT/SIGHUP the end becomes the head as it is then, so frames already in the
+//!   ring but not yet written out are drained. It stops with exit 1, after writing every frame it
+//!   could vouch for, when the writer overtakes it (the lost frames are named; the output never
+//!   has a hidden splice), when the ring is replaced or truncated, or when its header is corrupt.
+//! - **live** (`--live`, streams and monitors): starts at the newest frame, skips forward to live
+//!   when overtaken (logged and counted), follows a replaced ring's new timeline, never stops for
+//!   either.
+//!
+//! Either way it never writes more than the range it resolved, logs every journaled gap inside
+//! what it wrote (one line each), and ends quietly on a closed stdout.
 
 use super::TOOL;
 use super::cli::TapOpts;
 use crate::cli::UsageError;
 use crate::pcm::{PcmSpec, SampleFormat};
-use crate::ring::{ReadError, RingReader, layout};
+use crate::ring::{Gap, ReadError, RingReader, layout};
 use crate::{signals, vlog};
 use anyhow::{Context as _, anyhow, bail};
 use std::fs::{File, OpenOptions};
@@ -26,95 +33,107 @@ use std::time::{Duration, Instant};
 /// whether a writer still holds the ring.
 const WAIT: Duration = Duration::from_millis(500);
 
-/// Runs `tap` until its end point, SIGTERM/SIGINT, a closed stdout or an error.
+/// Where a tap starts, as asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum From {
+    /// An absolute timeline frame (`--from-frame`).
+    Frame(u64),
+    /// This many frames before the head (`--from`).
+    Back(u64),
+    /// The head: live (`--live`, or no start flag).
+    Head,
+}
+
+/// Where a tap ends, as asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Before this absolute frame (`--until-frame`).
+    Frame(u64),
+    /// This many frames after the requested start (`--duration`).
+    Length(u64),
+    /// At the head as it was at the start (`--no-follow`).
+    AtHead,
+    /// Never: follow live.
+    Never,
+}
+
+/// The ring's state a window is resolved against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// The head (next frame to be written).
+    pub head: u64,
+    /// The oldest frame the ring guarantees.
+    pub oldest: u64,
+    /// The oldest frame a request is honoured from exactly: up to half the slack before
+    /// `oldest`, while those frames are intact.
+    pub floor: u64,
+}
+
+/// A resolved tap: frames `start..end` (`end` may be `u64::MAX`: follow forever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// The frame asked for; may lie before frame 0 (more pre-roll than the timeline has).
+    pub requested: i128,
+    /// The first frame that will be written.
+    pub start: u64,
+    /// The frame to stop before.
+    pub end: u64,
+}
+
+/// Resolves what the flags ask for against the ring. Leans towards giving what the ring still
+/// has: a start older than `floor` becomes `oldest` (the caller says so); a start in the future
+/// is waited for. The end is taken from the request, never from the start, so `--from-frame N
+/// --duration D` is exactly `N..N+D` or fails.
+pub fn window(from: From, end: End, b: Bounds) -> Window {
+    let requested: i128 = match from {
+        From::Frame(n) => n as i128,
+        From::Back(back) => b.head as i128 - back as i128,
+        From::Head => b.head as i128,
+    };
+    let start = if requested > b.head as i128 {
+        requested as u64
+    } else if requested >= b.floor as i128 {
+        requested.max(0) as u64
+    } else {
+        b.oldest
+    };
+    let end = match end {
+        End::Frame(u) => u,
+        End::Length(d) => (requested + d as i128).clamp(0, u64::MAX as i128) as u64,
+        End::AtHead => b.head,
+        End::Never => u64::MAX,
+    };
+    Window { requested, start, end }
+}
+
+/// Runs `tap` until its end point, a stop signal, a closed stdout or an error.
 pub fn run(o: TapOpts) -> anyhow::Result<()> {
-    if o.wav.is_some() && o.until_frame.is_none() && o.duration.is_none() && !o.no_follow {
-        return Err(UsageError::new(
-            "--wav needs a known length: add --until-frame N, --duration D or --no-follow",
-        )
-        .into());
-    }
+    validate(&o)?;
     signals::install()?;
-    let ring = RingReader::open(&o.ring, true)?;
+    let ring = open_ring(&o)?;
     let shown = o.ring.display().to_string();
-    let cfg = ring.config();
-    let spec = cfg.spec;
-    let asked = o.pcm.spec();
-    if asked != spec {
-        bail!(
-            "{shown}: the ring holds {spec}, but the tap was asked for {asked} \
-             (--format/--rate/--channels must match the ring)"
-        );
-    }
-    let snap = ring.snapshot();
+    let spec = ring.config().spec;
+    let snap = ring.snapshot().map_err(|e| anyhow!("{shown}: {e}"))?;
     if snap.retired {
         return Err(anyhow!("{shown}: {}", ReadError::Retired));
     }
-    let generation = snap.generation;
-    let head = snap.head;
-    let oldest = ring.oldest(head);
-
-    // The requested start may lie before frame 0 (more pre-roll than this generation has).
-    let requested: i128 = match (o.from_frame, o.from) {
-        (Some(n), _) => n as i128,
-        (None, Some(back)) => head as i128 - back.0.frames(spec.rate) as i128,
-        (None, None) => head as i128,
-    };
-    // A request a little older than the guaranteed history (a vinyl-rec that read the head a
-    // moment before starting this tap) is honoured while those frames are still intact in the
-    // slack, up to half the slack; anything older starts at the guaranteed oldest frame.
-    let half_slack = (cfg.slot_frames - cfg.capacity_frames) / 2;
-    let floor = oldest.saturating_sub(half_slack).max(ring.first_intact());
-    let start = if requested > head as i128 {
-        requested as u64
-    } else if requested >= floor as i128 {
-        requested.max(0) as u64
-    } else {
-        oldest
-    };
-    let end: u64 = if let Some(u) = o.until_frame {
-        u
-    } else if let Some(d) = o.duration {
-        (requested + d.frames(spec.rate) as i128).clamp(0, u64::MAX as i128) as u64
-    } else if o.no_follow {
-        head
-    } else {
-        u64::MAX
-    };
-    let describe_end = match (o.until_frame, o.duration, o.no_follow) {
-        (Some(_), _, _) => format!("until frame {end} (exclusive)"),
-        (_, Some(d), _) => format!("until frame {end} ({d} after the requested start)"),
-        (_, _, true) => format!("until frame {end} (the head at start)"),
-        _ => "then following live".to_string(),
-    };
-    log_start(&shown, &spec, generation, head, oldest, requested, start, &describe_end, &o);
-    if requested < end as i128 && end <= start {
-        bail!(
-            "{shown}: frames {}..{end} are no longer in the ring (it holds frames {oldest}..{head})",
-            requested.max(0)
-        );
-    }
-    if let Some(wav) = &o.wav
-        && end > start
-        && (end - start) * spec.frame_bytes() as u64 > u32::MAX as u64 - 44
-    {
-        return Err(UsageError::new(format!(
-            "{}: {} do not fit a WAV file (4 GiB): tap raw PCM instead",
-            wav.display(),
-            spec.describe_frames(end - start)
-        ))
-        .into());
-    }
+    let (from, end) = request(&o, spec.rate);
+    let bounds = bounds(&ring, snap.head);
+    let win = window(from, end, bounds);
+    log_start(&shown, &spec, &snap, bounds, win, &describe_end(&o, win.end), &o);
+    check_window(&o, &shown, &spec, bounds, win)?;
 
     let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
-    let mut tap = Tap { ring: &ring, shown: &shown, generation, pos: start, end, latency: Vec::new() };
+    let mut tap = Tap::new(ring, &shown, &o, snap.timeline, win);
+    tap.notifier.ready();
+    tap.notifier.status(&format!("tapping {shown} from frame {}", win.start));
     let result = tap.pump(&mut sink, o.measure_latency);
+    tap.notifier.stopping();
     let finished = sink.finish();
-    let wrote = tap.pos - start;
     if o.measure_latency {
         report_latency(&shown, &mut tap.latency);
     }
-    let wrote = format!("tap wrote frames {start}..{} ({})", tap.pos, spec.describe_frames(wrote));
+    let wrote = tap.summary(&spec, win.start);
     match result {
         Ok(why) => {
             finished?;
@@ -126,52 +145,138 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
     }
 }
 
+/// Checks the flags against each other (exit 2).
+fn validate(o: &TapOpts) -> Result<(), UsageError> {
+    if o.wav.is_some() && o.until_frame.is_none() && o.duration.is_none() && !o.no_follow {
+        return Err(UsageError::new(
+            "--wav needs a known length: add --until-frame N, --duration D or --no-follow",
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the ring and checks its format against the flags, and its timeline against `--timeline`.
+fn open_ring(o: &TapOpts) -> anyhow::Result<RingReader> {
+    let ring = RingReader::open(&o.ring, true)?;
+    let shown = o.ring.display();
+    let (spec, asked) = (ring.config().spec, o.pcm.spec());
+    if asked != spec {
+        bail!(
+            "{shown}: the ring holds {spec}, but the tap was asked for {asked} \
+             (--format/--rate/--channels must match the ring)"
+        );
+    }
+    if let Some(t) = o.timeline {
+        ring.check_timeline(t).map_err(|e| anyhow!("{shown}: {e}"))?;
+    }
+    Ok(ring)
+}
+
+/// The flags as a start and an end.
+fn request(o: &TapOpts, rate: u32) -> (From, End) {
+    let from = match (o.from_frame, o.from) {
+        (Some(n), _) => From::Frame(n),
+        (None, Some(back)) => From::Back(back.0.frames(rate)),
+        (None, None) => From::Head,
+    };
+    let end = match (o.until_frame, o.duration, o.no_follow) {
+        (Some(u), _, _) => End::Frame(u),
+        (_, Some(d), _) => End::Length(d.frames(rate)),
+        (_, _, true) => End::AtHead,
+        _ => End::Never,
+    };
+    (from, end)
+}
+
+fn bounds(ring: &RingReader, head: u64) -> Bounds {
+    let cfg = ring.config();
+    let oldest = ring.oldest(head);
+    // A request a little older than the guaranteed history (a vinyl-rec that read the head a
+    // moment before starting this tap) is honoured while those frames are still intact in the
+    // slack, up to half the slack; anything older starts at the guaranteed oldest frame.
+    let half_slack = (cfg.slot_frames - cfg.capacity_frames) / 2;
+    Bounds { head, oldest, floor: oldest.saturating_sub(half_slack).max(ring.first_intact()).min(head) }
+}
+
+fn describe_end(o: &TapOpts, end: u64) -> String {
+    match (o.until_frame, o.duration, o.no_follow) {
+        (Some(_), _, _) => format!("until frame {end} (exclusive)"),
+        (_, Some(d), _) => format!("until frame {end} ({d} after the requested start)"),
+        (_, _, true) => format!("until frame {end} (the head at start)"),
+        _ if o.live => "following live, skipping forward when overtaken".to_string(),
+        _ => "then following live".to_string(),
+    }
+}
+
+/// Refuses a window whose frames are gone, or too long for a WAV file.
+fn check_window(o: &TapOpts, shown: &str, spec: &PcmSpec, b: Bounds, w: Window) -> anyhow::Result<()> {
+    if w.requested < w.end as i128 && w.end <= w.start {
+        bail!(
+            "{shown}: frames {}..{} are no longer in the ring (it holds frames {}..{})",
+            w.requested.max(0),
+            w.end,
+            b.oldest,
+            b.head
+        );
+    }
+    if let Some(wav) = &o.wav
+        && w.end > w.start
+        && (w.end - w.start) * spec.frame_bytes() as u64 > u32::MAX as u64 - 44
+    {
+        return Err(UsageError::new(format!(
+            "{}: {} do not fit a WAV file (4 GiB): tap raw PCM instead",
+            wav.display(),
+            spec.describe_frames(w.end - w.start)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Why a tap stopped before its end.
 enum Stop {
-    /// The ring said no: lost frames, a new generation, a replaced ring.
+    /// The ring said no: lost frames, a replaced, truncated or corrupt ring.
     Ring(ReadError),
     /// Output or system errors (a closed stdout among them).
     Other(anyhow::Error),
 }
 
-impl From<ReadError> for Stop {
+impl core::convert::From<ReadError> for Stop {
     fn from(e: ReadError) -> Self {
         Stop::Ring(e)
     }
 }
 
-impl From<anyhow::Error> for Stop {
+impl core::convert::From<anyhow::Error> for Stop {
     fn from(e: anyhow::Error) -> Self {
         Stop::Other(e)
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn log_start(
     shown: &str,
     spec: &PcmSpec,
-    generation: u64,
-    head: u64,
-    oldest: u64,
-    requested: i128,
-    start: u64,
+    snap: &crate::ring::Snapshot,
+    b: Bounds,
+    w: Window,
     describe_end: &str,
     o: &TapOpts,
 ) {
-    let ctx = format!("generation {generation}, head {head}, {describe_end}");
+    let (head, start) = (b.head, w.start);
+    let ctx = format!("timeline {}, head {head}, {describe_end}", snap.timeline);
     if start > head {
         vlog!(TOOL, "{shown}: tap from frame {start} ({ctx}): waiting for it to be written");
-    } else if requested < start as i128 {
+    } else if w.requested < start as i128 {
         let asked = match (o.from_frame, o.from) {
             (Some(n), _) => format!("frame {n}"),
-            (_, Some(b)) => format!("{} of pre-roll", spec.describe_frames(b.0.frames(spec.rate))),
-            _ => unreachable!("only an earlier request is clamped"),
+            (_, Some(back)) => format!("{} of pre-roll", spec.describe_frames(back.0.frames(spec.rate))),
+            _ => "the head".to_string(),
         };
         vlog!(
             TOOL,
             "{shown}: tap from frame {start}, the oldest held ({ctx}): asked for {asked}, but the ring \
              holds only {}, so the pre-roll is {}",
-            spec.describe_frames(head - oldest),
+            spec.describe_frames(head - b.oldest),
             spec.describe_frames(head - start)
         );
     } else {
@@ -185,31 +290,95 @@ fn log_start(
 
 /// The state of a running tap.
 struct Tap<'a> {
-    ring: &'a RingReader,
+    ring: RingReader,
     shown: &'a str,
+    path: &'a Path,
+    live: bool,
     generation: u64,
+    timeline: u64,
     /// The next frame to write out.
     pos: u64,
     /// The frame to stop before.
     end: u64,
+    /// Journaled gaps not yet reached, and the journal count they were read at.
+    pending_gaps: Vec<Gap>,
+    gaps_seen: u64,
+    /// Gaps and silent frames written out.
+    gaps_written: (u64, u64),
+    /// Live skips and frames skipped.
+    skips: (u64, u64),
     /// Publication-to-output delays in microseconds (with `--measure-latency`).
     latency: Vec<u32>,
+    /// systemd's notify socket: READY at the start, WATCHDOG while the loop turns (at least
+    /// every 500 ms, writer or not).
+    notifier: crate::notify::Notifier,
 }
 
-impl Tap<'_> {
+impl<'a> Tap<'a> {
+    fn new(ring: RingReader, shown: &'a str, o: &'a TapOpts, timeline: u64, w: Window) -> Self {
+        let generation = ring.snapshot().map(|s| s.generation).unwrap_or(0);
+        Tap {
+            ring,
+            shown,
+            path: &o.ring,
+            live: o.live,
+            generation,
+            timeline,
+            pos: w.start,
+            end: w.end,
+            pending_gaps: Vec::new(),
+            gaps_seen: u64::MAX,
+            gaps_written: (0, 0),
+            skips: (0, 0),
+            latency: Vec::new(),
+            notifier: crate::notify::Notifier::from_env(),
+        }
+    }
+
+    /// The closing words: what was written, with its gaps and skips.
+    fn summary(&self, spec: &PcmSpec, start: u64) -> String {
+        let mut s = format!(
+            "tap wrote frames {start}..{} ({})",
+            self.pos,
+            spec.describe_frames(self.pos.saturating_sub(start))
+        );
+        if self.gaps_written.0 > 0 {
+            s += &format!(
+                ", with {} gaps ({} of silence for lost audio)",
+                self.gaps_written.0,
+                spec.describe_frames(self.gaps_written.1)
+            );
+        }
+        if self.skips.0 > 0 {
+            s +=
+                &format!(", skipped forward {} times ({})", self.skips.0, spec.describe_frames(self.skips.1));
+        }
+        s
+    }
+
+    /// The head now, after checking the ring is still the one being tapped.
+    fn head(&self) -> Result<u64, ReadError> {
+        let snap = self.ring.snapshot()?;
+        self.ring.check_generation(self.generation)?;
+        if snap.timeline != self.timeline {
+            return Err(ReadError::OtherTimeline { wanted: self.timeline, found: snap.timeline });
+        }
+        Ok(snap.head)
+    }
+
     /// Copies frames until the end; returns a note on why it ended (empty for the end point).
     fn pump(&mut self, sink: &mut Sink, measure: bool) -> Result<String, Stop> {
         let fb = self.ring.config().spec.frame_bytes();
         let chunk = (65_536 / fb).max(1) as u64;
         let mut buf = vec![0u8; chunk as usize * fb];
-        let mut writer_gone = false;
+        let mut idle = Idle::default();
         let mut stopping = false;
-        let mut last_writer_check = Instant::now();
         loop {
+            self.notifier.watchdog();
             if !stopping && signals::stop_requested() {
                 stopping = true;
-                self.end = self.end.min(self.ring.head().max(self.pos));
-                self.ring.check_generation(self.generation)?;
+                let head = self.head().or_else(|e| self.recover(e).map(|()| self.pos))?;
+                self.end = self.end.min(head.max(self.pos));
             }
             if self.pos >= self.end {
                 return Ok(match (stopping, signals::stop_signal_name()) {
@@ -217,40 +386,160 @@ impl Tap<'_> {
                     _ => String::new(),
                 });
             }
-            let head = self.ring.head();
-            self.ring.check_generation(self.generation)?;
+            let head = match self.head() {
+                Ok(h) => h,
+                Err(e) => {
+                    self.recover(e)?;
+                    continue;
+                }
+            };
             if head <= self.pos {
                 self.ring.wait_beyond(self.pos, self.generation, WAIT);
-                if self.ring.head() <= self.pos && last_writer_check.elapsed() >= WAIT {
-                    last_writer_check = Instant::now();
-                    let gone = !self.ring.writer_alive()?;
-                    if gone != writer_gone {
-                        writer_gone = gone;
-                        let state = if gone {
-                            format!("no writer holds the ring; waiting for frame {}", self.pos)
-                        } else {
-                            "a writer holds the ring again".to_string()
-                        };
-                        vlog!(TOOL, "{}: {state}", self.shown);
-                    }
-                }
+                idle.check(self)?;
+                self.ring.check_size()?;
                 continue;
             }
             let n = head.min(self.end).min(self.pos + chunk) - self.pos;
             let bytes = n as usize * fb;
-            self.ring.read(self.generation, self.pos, n, &mut buf[..bytes])?;
+            if let Err(e) = self.ring.read(self.generation, self.pos, n, &mut buf[..bytes]) {
+                self.recover(e)?;
+                continue;
+            }
+            self.log_gaps(self.pos + n);
             sink.write_frames(&buf[..bytes])?;
-            if measure
-                && self.pos + n == head
-                && let Some(t) = self.ring.publish_time_of(head)
-            {
-                let us = layout::monotonic_ns().saturating_sub(t) / 1000;
-                if self.latency.len() < 1_000_000 {
-                    self.latency.push(us.min(u32::MAX as u64) as u32);
-                }
+            if measure {
+                self.measure(head, self.pos + n);
             }
             self.pos += n;
         }
+    }
+
+    /// What a ring error means: the end of a strict tap; for a live tap, a skip to live (when
+    /// overtaken) or a move to the ring's new timeline (when replaced).
+    fn recover(&mut self, e: ReadError) -> Result<(), Stop> {
+        if !self.live {
+            return Err(Stop::Ring(e));
+        }
+        match e {
+            ReadError::Lost { .. } => {
+                let head = self.ring.snapshot()?.head;
+                let skipped = head.saturating_sub(self.pos);
+                self.skips = (self.skips.0 + 1, self.skips.1 + skipped);
+                vlog!(
+                    TOOL,
+                    "{}: overtaken by the writer: skipped frames {}..{head} ({skipped} frames) to live; \
+                     {} skips so far",
+                    self.shown,
+                    self.pos,
+                    self.skips.0
+                );
+                self.pos = head;
+                Ok(())
+            }
+            ReadError::Retired | ReadError::GenerationChanged { .. } | ReadError::OtherTimeline { .. } => {
+                self.follow_new_ring()
+            }
+            ReadError::Truncated | ReadError::Damaged(_) => Err(Stop::Ring(e)),
+        }
+    }
+
+    /// Opens the ring now at the path (waiting while there is none) and continues live on it.
+    fn follow_new_ring(&mut self) -> Result<(), Stop> {
+        loop {
+            if signals::stop_requested() {
+                self.end = self.pos;
+                return Ok(());
+            }
+            match RingReader::open(self.path, true) {
+                Ok(r) if r.config() == self.ring.config() => {
+                    let snap = r.snapshot()?;
+                    if snap.retired {
+                        std::thread::sleep(WAIT);
+                        continue;
+                    }
+                    vlog!(
+                        TOOL,
+                        "{}: the ring was replaced: following its new timeline {} from frame {}",
+                        self.shown,
+                        snap.timeline,
+                        snap.head
+                    );
+                    (self.ring, self.timeline, self.generation, self.pos) =
+                        (r, snap.timeline, snap.generation, snap.head);
+                    self.end = u64::MAX;
+                    self.pending_gaps.clear();
+                    self.gaps_seen = u64::MAX;
+                    return Ok(());
+                }
+                Ok(r) => {
+                    return Err(Stop::Other(anyhow!(
+                        "{}: the ring was replaced by one of {}, not {}: a live tap cannot change format",
+                        self.shown,
+                        r.config().spec,
+                        self.ring.config().spec
+                    )));
+                }
+                Err(_) => std::thread::sleep(WAIT),
+            }
+        }
+    }
+
+    /// Logs, one line each, the journaled gaps that the frames up to `upto` reach into.
+    fn log_gaps(&mut self, upto: u64) {
+        let count = self.ring.snapshot().map(|s| s.gap_count).unwrap_or(0);
+        if count != self.gaps_seen {
+            self.gaps_seen = count;
+            let known: Vec<u64> = self.pending_gaps.iter().map(|g| g.first).collect();
+            self.pending_gaps.extend(
+                self.ring.gaps().into_iter().filter(|g| g.end() > self.pos && !known.contains(&g.first)),
+            );
+        }
+        let rate = self.ring.config().spec.rate;
+        let (reached, later): (Vec<Gap>, Vec<Gap>) =
+            self.pending_gaps.drain(..).partition(|g| g.first < upto);
+        self.pending_gaps = later;
+        for g in reached {
+            self.gaps_written = (self.gaps_written.0 + 1, self.gaps_written.1 + g.frames);
+            vlog!(TOOL, "{}: gap in the tapped frames: {}", self.shown, crate::ring::describe_gap(&g, rate));
+        }
+    }
+
+    fn measure(&mut self, head: u64, written_to: u64) {
+        if written_to == head
+            && let Some(t) = self.ring.publish_time_of(head)
+        {
+            let us = layout::monotonic_ns().saturating_sub(t) / 1000;
+            if self.latency.len() < 1_000_000 {
+                self.latency.push(us.min(u32::MAX as u64) as u32);
+            }
+        }
+    }
+}
+
+/// A tap waiting for frames notes, once per change, whether a writer holds the ring.
+#[derive(Default)]
+struct Idle {
+    writer_gone: bool,
+    last_check: Option<Instant>,
+}
+
+impl Idle {
+    fn check(&mut self, tap: &Tap) -> anyhow::Result<()> {
+        if self.last_check.is_some_and(|t| t.elapsed() < WAIT) {
+            return Ok(());
+        }
+        self.last_check = Some(Instant::now());
+        let gone = !tap.ring.writer_alive()?;
+        if gone != self.writer_gone {
+            self.writer_gone = gone;
+            let state = if gone {
+                format!("no writer holds the ring; waiting for frame {}", tap.pos)
+            } else {
+                "a writer holds the ring again".to_string()
+            };
+            vlog!(TOOL, "{}: {state}", tap.shown);
+        }
+        Ok(())
     }
 }
 
@@ -336,6 +625,40 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b(head: u64, oldest: u64, floor: u64) -> Bounds {
+        Bounds { head, oldest, floor }
+    }
+
+    #[test]
+    fn the_window_is_exact_where_the_ring_holds_the_frames() {
+        let w = window(From::Frame(1000), End::Length(500), b(5000, 0, 0));
+        assert_eq!(w, Window { requested: 1000, start: 1000, end: 1500 });
+        let w = window(From::Back(2000), End::AtHead, b(5000, 0, 0));
+        assert_eq!(w, Window { requested: 3000, start: 3000, end: 5000 });
+        let w = window(From::Head, End::Never, b(5000, 0, 0));
+        assert_eq!(w, Window { requested: 5000, start: 5000, end: u64::MAX });
+    }
+
+    #[test]
+    fn a_start_older_than_the_floor_becomes_the_oldest_frame() {
+        // Within the floor: honoured exactly.
+        assert_eq!(window(From::Frame(900), End::Never, b(10_000, 1000, 800)).start, 900);
+        // Older: the oldest guaranteed frame; the requested end stays where it was asked.
+        let w = window(From::Frame(100), End::Length(5000), b(10_000, 1000, 800));
+        assert_eq!(w, Window { requested: 100, start: 1000, end: 5100 });
+        // More pre-roll than the timeline has: from frame 0.
+        let w = window(From::Back(9000), End::AtHead, b(5000, 0, 0));
+        assert_eq!(w, Window { requested: -4000, start: 0, end: 5000 });
+    }
+
+    #[test]
+    fn a_future_start_is_waited_for_and_ends_never_overflow() {
+        let w = window(From::Frame(9000), End::Length(u64::MAX), b(5000, 0, 0));
+        assert_eq!(w, Window { requested: 9000, start: 9000, end: u64::MAX });
+        let w = window(From::Back(u64::MAX), End::Length(10), b(5000, 0, 0));
+        assert_eq!((w.start, w.end), (0, 0));
+    }
 
     #[test]
     fn wav_sink_writes_readable_24_bit() {

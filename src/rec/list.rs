@@ -8,7 +8,7 @@
 //! goes on.
 
 use super::stamp::Stamp;
-use super::stop::duration_text;
+use super::stop::duration_cell;
 use super::{Settings, out};
 use crate::flac::probe::probe;
 use anyhow::bail;
@@ -50,7 +50,7 @@ fn flac_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn row(f: &Path) -> String {
     let probed = probe(f).ok();
-    let duration = probed.as_ref().map_or_else(|| "? (unreadable)".into(), duration_text);
+    let duration = probed.as_ref().map_or_else(|| "? (unreadable)".into(), duration_cell);
     let meta = std::fs::metadata(f).ok();
     let size = meta.as_ref().map_or(0, |m| m.len());
     let when = meta.and_then(|m| m.modified().ok()).map(|t| Stamp::of(t).minutes()).unwrap_or_default();

@@ -27,14 +27,17 @@ pub struct RingView {
     pub frame0: Option<String>,
     /// A writer holds the ring.
     pub writer_alive: bool,
+    /// The ring's timeline: the tap is pinned to it, so a start frame read here is never
+    /// applied to the audio of another timeline.
+    pub timeline: u64,
 }
 
 /// Reads the ring's header at `path`.
 pub fn read_ring(path: &Path) -> anyhow::Result<RingView> {
     let ring = RingReader::open(path, false)?;
-    let snap = ring.snapshot();
+    let snap = ring.snapshot().map_err(|e| anyhow::anyhow!("{}: corrupt ring: {e}", path.display()))?;
     let writer_alive = ring.writer_alive()?;
-    let frame0 = (snap.frame0_unix_ns > 0).then(|| crate::ring::layout::rfc3339_utc(snap.frame0_unix_ns));
+    let frame0 = (snap.frame0_unix_ns > 0).then(|| crate::time::rfc3339_utc(snap.frame0_unix_ns));
     Ok(RingView {
         path: path.to_path_buf(),
         spec: ring.config().spec,
@@ -42,12 +45,13 @@ pub fn read_ring(path: &Path) -> anyhow::Result<RingView> {
         oldest: ring.oldest(snap.head),
         frame0,
         writer_alive,
+        timeline: snap.timeline,
     })
 }
 
 /// The ring's head now, for `status` (`None` when it cannot be read).
 pub fn ring_head(path: &Path) -> Option<u64> {
-    RingReader::open(path, false).ok().map(|r| r.head())
+    RingReader::open(path, false).ok().and_then(|r| r.head().ok())
 }
 
 /// The flags both filters take for the ring's PCM.
@@ -64,10 +68,11 @@ fn pcm_flags(spec: &PcmSpec) -> Vec<OsString> {
     .into()
 }
 
-/// `vinyl-preroll`'s arguments: `tap --ring RING --from-frame START [--duration Nf]` and the
-/// ring's PCM flags.
+/// `vinyl-preroll`'s arguments: `tap --ring RING --timeline T --from-frame START [--duration
+/// Nf]` and the ring's PCM flags.
 pub fn tap_args(ring: &RingView, start: u64, frames: Option<u64>) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["tap".into(), "--ring".into(), ring.path.clone().into()];
+    a.extend(["--timeline".into(), ring.timeline.to_string().into()]);
     a.extend(["--from-frame".into(), start.to_string().into()]);
     if let Some(n) = frames {
         a.extend(["--duration".into(), format!("{n}f").into()]);
@@ -91,10 +96,12 @@ pub struct Recording<'a> {
     pub tags: &'a [String],
 }
 
-/// `vinyl-flac-rec`'s arguments for `rec` on `ring`.
+/// `vinyl-flac-rec`'s arguments for `rec` on `ring` (with `--ring`, so the gaps inside the
+/// recording land in its VINYL_GAPS tag).
 pub fn flac_args(ring: &RingView, rec: &Recording<'_>) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["-o".into(), rec.path.into()];
     a.extend(["--start-frame".into(), rec.start.to_string().into()]);
+    a.extend(["--ring".into(), ring.path.clone().into()]);
     a.extend(["--preroll".into(), format!("{}f", rec.preroll_frames).into()]);
     if let Some(t) = &ring.frame0 {
         a.extend(["--capture-start".into(), t.into()]);
@@ -132,6 +139,7 @@ mod tests {
             oldest: 0,
             frame0: Some("2026-11-24T19:15:00.000Z".into()),
             writer_alive: true,
+            timeline: 7,
         }
     }
 
@@ -143,7 +151,7 @@ mod tests {
     fn the_tap_reads_from_the_start_frame_in_the_ring_format() {
         assert_eq!(
             strings(&tap_args(&ring(), 40, Some(60))),
-            "tap --ring /dev/shm/r --from-frame 40 --duration 60f --rate 48000 --channels 2 --format s16le"
+            "tap --ring /dev/shm/r --timeline 7 --from-frame 40 --duration 60f --rate 48000 --channels 2 --format s16le"
                 .split(' ')
                 .collect::<Vec<_>>()
         );
@@ -160,7 +168,10 @@ mod tests {
             tags: &tags,
         };
         let a = strings(&flac_args(&ring(), &rec));
-        assert_eq!(a[..6], ["-o", "/r/a.flac", "--start-frame", "40", "--preroll", "60f"]);
+        assert_eq!(
+            a[..8],
+            ["-o", "/r/a.flac", "--start-frame", "40", "--ring", "/dev/shm/r", "--preroll", "60f"]
+        );
         assert!(a.windows(2).any(|w| w == ["--capture-start", "2026-11-24T19:15:00.000Z"]));
         assert!(a.windows(2).any(|w| w == ["--compression", "5"]));
         assert_eq!(a[a.len() - 2..], ["--tag", "TITLE=Side A"]);

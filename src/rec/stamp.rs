@@ -19,7 +19,7 @@ pub struct Stamp {
 impl Stamp {
     /// The local time of `t`.
     pub fn of(t: SystemTime) -> Stamp {
-        Stamp::from_rfc3339(&crate::flacrec::rfc3339_local(t))
+        Stamp::from_rfc3339(&crate::time::rfc3339_local(t))
     }
 
     /// Now.

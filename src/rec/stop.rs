@@ -71,10 +71,46 @@ pub fn stop(s: &Settings) -> anyhow::Result<()> {
     out(&duration_line(&path)?)
 }
 
-/// `12m03.250s (34716000 frames)`, from a finished file's STREAMINFO.
+/// `12m03.250s (34716000 frames)`, from a finished file's STREAMINFO, then one line for each
+/// gap its VINYL_GAPS tag lists (lost audio present as silence).
 pub fn duration_line(path: &Path) -> anyhow::Result<String> {
     let p = probe(path).with_context(|| format!("{}: cannot read the finished file", path.display()))?;
-    Ok(duration_text(&p))
+    let mut text = duration_text(&p);
+    for g in gaps(&p) {
+        let rate = p.info.sample_rate;
+        text += &format!(
+            "\ngap at {} (frame {} of the file): {} ({} frames) of silence for lost audio ({}, {})",
+            format_frames(g.offset, rate),
+            g.offset,
+            format_frames(g.frames, rate),
+            g.frames,
+            g.cause.name(),
+            if g.exact { "exact" } else { "estimated" }
+        );
+    }
+    Ok(text)
+}
+
+/// The gaps a file's VINYL_GAPS tag lists (none when it has no such tag or an unreadable one).
+pub fn gaps(p: &Probe) -> Vec<crate::ring::gaps::TaggedGap> {
+    p.tag("VINYL_GAPS").and_then(|v| crate::ring::gaps::parse_tag(v).ok()).unwrap_or_default()
+}
+
+/// The duration cell of `list`: the duration, and the gaps when there are any
+/// (`35.000s (1680000 frames), 1 gap (2.565s of silence)`).
+pub fn duration_cell(p: &Probe) -> String {
+    let gaps = gaps(p);
+    if gaps.is_empty() {
+        return duration_text(p);
+    }
+    let silent: u64 = gaps.iter().map(|g| g.frames).sum();
+    format!(
+        "{}, {} gap{} ({} of silence)",
+        duration_text(p),
+        gaps.len(),
+        if gaps.len() == 1 { "" } else { "s" },
+        format_frames(silent, p.info.sample_rate)
+    )
 }
 
 /// The duration a file's STREAMINFO states, as [`duration_line`] prints it.

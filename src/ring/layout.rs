@@ -1,4 +1,5 @@
-//! The ring file's layout, version 1: a 4096-byte header of atomics, then the frame slots.
+//! The ring file's layout, version 2: a 4096-byte header of atomics (with the gap journal), then
+//! the frame slots.
 //!
 //! Owns the byte offsets of every header field (fixed by `offset_of!` assertions below, and
 //! described for humans in `docs/ring-format.md`), the rule that sizes the physical ring
@@ -16,7 +17,12 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"VNYLRING");
 
 /// The layout version this code reads and writes. Bumped whenever a field moves or changes
 /// meaning; readers refuse any other.
-pub const VERSION: u32 = 1;
+/// Version 2 added the timeline id, the writers count and the gap journal, and made `generation`
+/// the timeline's (a restarted writer continues it).
+pub const VERSION: u32 = 2;
+
+/// Entries of the gap journal: the last this many gaps are kept.
+pub const JOURNAL_SLOTS: usize = 64;
 
 /// Bytes reserved for the header; frame slots start here (one 4 KiB page).
 pub const HEADER_BYTES: u64 = 4096;
@@ -55,15 +61,16 @@ pub struct Header {
     /// Frame slots in the file (≥ capacity): the slack beyond the capacity lets a reader that
     /// starts at the oldest guaranteed frame copy it before the writer overwrites it.
     pub slot_frames: AtomicU64,
-    /// Writer generation: 1 for the first writer of the file, +1 each time a new writer takes
-    /// over (frame numbering restarts at 0 then).
+    /// Timeline generation: 1 for a new ring, +1 when a ring is replaced by one of another
+    /// format or capacity. A restarted writer of the same format continues the timeline and
+    /// keeps it.
     pub generation: AtomicU64,
     /// Process id of the current (or last) writer, 0 once it finished cleanly.
     pub writer_pid: AtomicU32,
     /// Bit set: [`FLAG_RETIRED`].
     pub flags: AtomicU32,
-    /// Frames written by this generation: the absolute number of the next frame. The newest
-    /// frame is `head - 1`. Stored with `Release` after the frames' bytes.
+    /// Frames of the timeline so far: the absolute number of the next frame. The newest frame is
+    /// `head - 1`. Stored with `Release` after the frames' bytes.
     pub head: AtomicU64,
     /// The end of the frames being written: set to `head + n` before the writer touches the
     /// slots of `n` new frames. Any frame below `claim - slot_frames` may have been overwritten.
@@ -78,6 +85,35 @@ pub struct Header {
     pub wake: AtomicU32,
     /// Readers currently sleeping on `wake`; the writer calls `FUTEX_WAKE` only when it is not 0.
     pub waiters: AtomicU32,
+    /// Writers that have written this timeline: 1 for the one that created it, +1 for each
+    /// restart that continued it.
+    pub writers: AtomicU32,
+    /// Reserved, 0.
+    pub reserved: AtomicU32,
+    /// The timeline's id: the wall-clock time of its creation in Unix nanoseconds, unique per
+    /// timeline in practice. A tap can pin it (`--timeline`).
+    pub timeline: AtomicU64,
+    /// Gaps journaled since the timeline began; entry `i` lives in `journal[i % JOURNAL_SLOTS]`.
+    /// Stored with `Release` after the entry's fields.
+    pub gap_count: AtomicU64,
+    /// Frames of silence written for lost audio since the timeline began.
+    pub gap_frames: AtomicU64,
+    /// The last [`JOURNAL_SLOTS`] gaps.
+    pub journal: [GapSlot; JOURNAL_SLOTS],
+}
+
+/// One journaled gap, in the header: frames that were lost and are present as digital silence.
+#[repr(C)]
+#[derive(Debug)]
+pub struct GapSlot {
+    /// The first silent frame (a timeline frame number).
+    pub first: AtomicU64,
+    /// Silent frames, e.g. 123,136 for 2.565 s at 48 kHz.
+    pub frames: AtomicU64,
+    /// Wall-clock time the gap was journaled, Unix nanoseconds.
+    pub unix_ns: AtomicU64,
+    /// Bits 0–7: the cause code ([`GapCause`]); bit 8: the length is exact (else estimated).
+    pub info: AtomicU64,
 }
 
 const _: () = {
@@ -100,7 +136,18 @@ const _: () = {
     assert!(offset_of!(Header, last_write_mono_ns) == 88);
     assert!(offset_of!(Header, wake) == 96);
     assert!(offset_of!(Header, waiters) == 100);
-    assert!(std::mem::size_of::<Header>() == 104);
+    assert!(offset_of!(Header, writers) == 104);
+    assert!(offset_of!(Header, reserved) == 108);
+    assert!(offset_of!(Header, timeline) == 112);
+    assert!(offset_of!(Header, gap_count) == 120);
+    assert!(offset_of!(Header, gap_frames) == 128);
+    assert!(offset_of!(Header, journal) == 136);
+    assert!(offset_of!(GapSlot, first) == 0);
+    assert!(offset_of!(GapSlot, frames) == 8);
+    assert!(offset_of!(GapSlot, unix_ns) == 16);
+    assert!(offset_of!(GapSlot, info) == 24);
+    assert!(std::mem::size_of::<GapSlot>() == 32);
+    assert!(std::mem::size_of::<Header>() == 136 + 32 * JOURNAL_SLOTS);
     assert!(std::mem::size_of::<Header>() as u64 <= HEADER_BYTES);
 };
 
@@ -214,6 +261,143 @@ impl Config {
     }
 }
 
+/// The largest head a sane ring can have: 2^62 frames (over 190,000 years at 768 kHz). A header
+/// beyond it is damaged, not old.
+pub const MAX_HEAD: u64 = 1 << 62;
+
+/// Checks the header fields that change while a writer runs, against each other and against the
+/// immutable ones: `head ≤ claim ≤ head + slot_frames`, `head` below [`MAX_HEAD`]. A reader calls
+/// it on every load it acts on, so a corrupt or hostile header is refused instead of obeyed.
+pub fn check_dynamic(h: &Header, cfg: &Config) -> Result<(u64, u64), LayoutError> {
+    let head = h.head.load(Ordering::Acquire);
+    let claim = h.claim.load(Ordering::Acquire);
+    if head >= MAX_HEAD {
+        return Err(LayoutError::Damaged(format!("head {head} is beyond any possible timeline")));
+    }
+    // The writer stores claim before head, so a reader loading head first may see a claim that is
+    // newer, never older; and one claim covers at most the slots.
+    if claim < head || claim - head > cfg.slot_frames {
+        return Err(LayoutError::Damaged(format!(
+            "claim {claim} is not within head {head} .. head + {} slots",
+            cfg.slot_frames
+        )));
+    }
+    Ok((head, claim))
+}
+
+/// Why frames are missing from the timeline (and present as silence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GapCause {
+    /// The capture did not read in time and the device discarded audio (an ALSA overrun, or a
+    /// `--realtime` device that fell more than its buffer behind).
+    Overrun,
+    /// No writer ran: the time between one writer's last frame and the next one's first.
+    WriterRestart,
+    /// The device was suspended, then resumed.
+    Suspend,
+}
+
+impl GapCause {
+    /// The code stored in [`GapSlot::info`].
+    pub fn code(self) -> u64 {
+        match self {
+            GapCause::Overrun => 1,
+            GapCause::WriterRestart => 2,
+            GapCause::Suspend => 3,
+        }
+    }
+
+    /// The cause of a stored code.
+    pub fn from_code(code: u64) -> Option<Self> {
+        match code {
+            1 => Some(GapCause::Overrun),
+            2 => Some(GapCause::WriterRestart),
+            3 => Some(GapCause::Suspend),
+            _ => None,
+        }
+    }
+
+    /// The name used in logs, `info --json` and the `VINYL_GAPS` tag: `overrun`,
+    /// `writer-restart`, `suspend`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GapCause::Overrun => "overrun",
+            GapCause::WriterRestart => "writer-restart",
+            GapCause::Suspend => "suspend",
+        }
+    }
+}
+
+/// Bit of [`GapSlot::info`]: the gap's length is exact (else estimated from the clock).
+const GAP_EXACT: u64 = 1 << 8;
+
+/// One gap of the timeline: `frames` frames from `first` were lost and are digital silence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// The first silent frame.
+    pub first: u64,
+    /// Silent frames.
+    pub frames: u64,
+    /// Why.
+    pub cause: GapCause,
+    /// True when the length is exact, false when it was estimated from the monotonic clock.
+    pub exact: bool,
+    /// Wall-clock time it was journaled, Unix nanoseconds.
+    pub unix_ns: u64,
+}
+
+impl Gap {
+    /// One past the last silent frame.
+    pub fn end(&self) -> u64 {
+        self.first.saturating_add(self.frames)
+    }
+
+    /// `exact` or `estimated`.
+    pub fn accuracy(&self) -> &'static str {
+        if self.exact { "exact" } else { "estimated" }
+    }
+}
+
+/// Appends `gap` to the journal (the writer only, before it writes the silence): the entry's
+/// fields first, then `gap_count` with `Release`.
+pub fn journal_push(h: &Header, gap: &Gap) {
+    let n = h.gap_count.load(Ordering::Relaxed);
+    let slot = &h.journal[(n % JOURNAL_SLOTS as u64) as usize];
+    slot.first.store(gap.first, Ordering::Relaxed);
+    slot.frames.store(gap.frames, Ordering::Relaxed);
+    slot.unix_ns.store(gap.unix_ns, Ordering::Relaxed);
+    slot.info.store(gap.cause.code() | if gap.exact { GAP_EXACT } else { 0 }, Ordering::Relaxed);
+    h.gap_frames.fetch_add(gap.frames, Ordering::Relaxed);
+    h.gap_count.store(n + 1, Ordering::Release);
+}
+
+/// The journal's gaps, oldest first: only entries that were complete before and still intact
+/// after the copy (the writer may append while this runs). Entries with an unknown cause or
+/// past any possible head are damaged and left out.
+pub fn journal_read(h: &Header) -> Vec<Gap> {
+    let before = h.gap_count.load(Ordering::Acquire);
+    let from = before.saturating_sub(JOURNAL_SLOTS as u64);
+    let mut gaps: Vec<(u64, Gap)> = (from..before)
+        .filter_map(|i| {
+            let slot = &h.journal[(i % JOURNAL_SLOTS as u64) as usize];
+            let info = slot.info.load(Ordering::Relaxed);
+            let gap = Gap {
+                first: slot.first.load(Ordering::Relaxed),
+                frames: slot.frames.load(Ordering::Relaxed),
+                cause: GapCause::from_code(info & 0xff)?,
+                exact: info & GAP_EXACT != 0,
+                unix_ns: slot.unix_ns.load(Ordering::Relaxed),
+            };
+            Some((i, gap))
+        })
+        .collect();
+    std::sync::atomic::fence(Ordering::Acquire);
+    let after = h.gap_count.load(Ordering::Relaxed);
+    let intact_from = after.saturating_sub(JOURNAL_SLOTS as u64);
+    gaps.retain(|(i, g)| *i >= intact_from && g.frames > 0 && g.end() < MAX_HEAD);
+    gaps.into_iter().map(|(_, g)| g).collect()
+}
+
 /// Makes a fully written header visible: stores [`MAGIC`] with `Release`.
 pub fn publish_magic(h: &Header) {
     h.magic.store(MAGIC, Ordering::Release);
@@ -270,39 +454,17 @@ impl std::error::Error for LayoutError {}
 /// `FUTEX_PRIVATE_FLAG`). Returns without error in every one of those cases; the caller re-checks
 /// what it waits for.
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a valid, aligned u32 in a shared mapping that outlives the call; the
-    // kernel only reads it. EAGAIN (value changed), EINTR and ETIMEDOUT are all normal returns.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
+    use rustix::thread::futex;
+    let ts = futex::Timespec::try_from(timeout).unwrap_or(futex::Timespec { tv_sec: i64::MAX, tv_nsec: 0 });
+    // EAGAIN (value changed), EINTR and ETIMEDOUT are all normal returns: the caller re-checks.
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
 }
 
 /// Wakes every process sleeping on the futex word `word`.
 pub fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: as in `futex_wait`; FUTEX_WAKE does not touch the word's memory.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            i32::MAX,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
+    use rustix::thread::futex;
+    // A failure would only mean no sleeper was woken; sleepers time out and re-check anyway.
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds: comparable between processes on one machine.
@@ -321,25 +483,6 @@ pub fn unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Formats a Unix time in nanoseconds as RFC 3339 UTC with milliseconds:
-/// `2026-11-24T09:00:00.123Z`.
-pub fn rfc3339_utc(unix_ns: u64) -> String {
-    let ms_total = unix_ns / 1_000_000;
-    let (secs, ms) = (ms_total / 1000, ms_total % 1000);
-    let (days, sod) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, proleptic Gregorian).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,13 +492,6 @@ mod tests {
         assert_eq!(slot_frames_for(1_440_000, 48_000), 1_440_000 + 144_000);
         assert_eq!(slot_frames_for(48_000, 48_000), 48_000 + 96_000);
         assert_eq!(slot_frames_for(86_400_000, 48_000), 86_400_000 + 8_640_000);
-    }
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(1_795_510_800_123_456_789), "2026-11-24T09:00:00.123Z");
     }
 
     fn header_in(buf: &mut [u64]) -> &Header {
@@ -378,9 +514,9 @@ mod tests {
         h.format.store(9, Ordering::Relaxed);
         assert!(Config::from_header(h, len).unwrap_err().to_string().contains("format code 9"));
         h.format.store(1, Ordering::Relaxed);
-        h.version.store(2, Ordering::Relaxed);
+        h.version.store(1, Ordering::Relaxed);
         let err = Config::from_header(h, len).unwrap_err().to_string();
-        assert!(err.contains("version 2") && err.contains("version 1"), "{err}");
+        assert!(err.contains("version 1") && err.contains("version 2"), "{err}");
     }
 
     #[test]

@@ -17,13 +17,16 @@
 //! This module does not parse flags or print: it returns errors that name the ring's path and
 //! the step that failed, and the `preroll` tool decides what to log and how to exit.
 
+pub mod gaps;
+pub mod guard;
 pub mod layout;
 pub mod reader;
 pub mod writer;
 
-pub use layout::{Config, Header, LayoutError};
+pub use gaps::GapWatch;
+pub use layout::{Config, Gap, GapCause, Header, LayoutError};
 pub use reader::{ReadError, RingReader, Snapshot};
-pub use writer::{Opened, RingWriter};
+pub use writer::{Opened, RingWriter, describe_gap, describe_opened};
 
 use memmap2::{MmapOptions, MmapRaw};
 use std::fs::File;
@@ -32,9 +35,11 @@ use std::os::fd::AsFd;
 /// The default ring path.
 pub const DEFAULT_RING: &str = "/dev/shm/vinyl-ring";
 
-/// A ring file mapped into this process.
+/// A ring file mapped into this process, protected against SIGBUS by a [`guard::Guard`]
+/// (declared first, so it unregisters before the mapping is unmapped).
 #[derive(Debug)]
 struct Mapping {
+    guard: guard::Guard,
     file: File,
     map: MmapRaw,
 }
@@ -50,7 +55,14 @@ impl Mapping {
         let len = usize::try_from(len).map_err(|_| std::io::Error::other("file too large to map"))?;
         let opts = MmapOptions::new().len(len).clone();
         let map = if read_only { opts.map_raw_read_only(&file)? } else { opts.map_raw(&file)? };
-        Ok(Mapping { file, map })
+        let guard = guard::Guard::register(map.as_mut_ptr(), map.len());
+        Ok(Mapping { guard, file, map })
+    }
+
+    /// True once the file was truncated under the mapping (see [`guard`]): nothing in the
+    /// mapping can be trusted any more.
+    fn truncated(&self) -> bool {
+        self.guard.truncated()
     }
 
     /// The header at offset 0.
@@ -119,13 +131,13 @@ mod tests {
         let (mut w, opened) = RingWriter::open(&path, cfg).unwrap();
         assert_eq!(opened, Opened::Created);
         let r = RingReader::open(&path, true).unwrap();
-        let generation = r.snapshot().generation;
+        let generation = r.snapshot().unwrap().generation;
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let writer = std::thread::spawn(move || {
             let mut next = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                w.write(&unique_frames(&spec, next, 97));
+                w.write(&unique_frames(&spec, next, 97)).unwrap();
                 next += 97;
             }
             next
@@ -140,9 +152,10 @@ mod tests {
             || (lost == 0 && start.elapsed() < std::time::Duration::from_secs(5))
         {
             assert!(start.elapsed() < std::time::Duration::from_secs(60), "ok {ok}, lost {lost}");
-            let head = r.head();
+            let head = r.head().unwrap();
             let first = r.first_intact();
-            let count = (head - first).min(400);
+            // Two loads: the writer may have moved on between them, so `first` can pass `head`.
+            let count = head.saturating_sub(first).min(400);
             if count == 0 {
                 continue;
             }
@@ -155,7 +168,7 @@ mod tests {
                 }
                 Err(ReadError::Lost { first: a, end }) => {
                     assert_eq!(a, first);
-                    assert!(end > first && end <= r.head(), "lost {a}..{end}");
+                    assert!(end > first && end <= r.head().unwrap(), "lost {a}..{end}");
                     lost += 1;
                 }
                 Err(e) => panic!("{e}"),
@@ -163,25 +176,163 @@ mod tests {
         }
         done.store(true, Ordering::Relaxed);
         let written = writer.join().unwrap();
-        assert_eq!(r.head(), written);
+        assert_eq!(r.head().unwrap(), written);
+    }
+
+    /// The frames of a ring as numbers (0 for silence), `first..end`.
+    fn numbers(r: &RingReader, first: u64, end: u64) -> Vec<u64> {
+        let g = r.snapshot().unwrap().generation;
+        let mut buf = vec![0u8; (end - first) as usize * 4];
+        r.read(g, first, end - first, &mut buf).unwrap();
+        buf.chunks(4).map(unique_frame_number).collect()
     }
 
     #[test]
-    fn a_new_generation_is_seen_by_old_readers() {
+    fn a_restarted_writer_continues_the_timeline_after_a_journaled_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let cfg = Config::new(PcmSpec::default(), 48_000);
+        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
+        w.write(&unique_frames(&cfg.spec, 0, 100)).unwrap();
+        let r = RingReader::open(&path, true).unwrap();
+        let before = r.snapshot().unwrap();
+        drop(w);
+        assert!(!r.writer_alive().unwrap());
+        // The downtime: at least 50 ms, 2400 frames at 48 kHz.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (mut w2, opened) = RingWriter::open(&path, cfg).unwrap();
+        assert_eq!(opened, Opened::Continued { head: 100, writers: 2 });
+        assert!(r.writer_alive().unwrap());
+        let gap = w2.write(&unique_frames(&cfg.spec, 100_000, 10)).unwrap().expect("a downtime gap");
+        assert!(gap.first == 100 && gap.frames >= 2400 && !gap.exact, "{gap:?}");
+        assert_eq!(gap.cause, GapCause::WriterRestart);
+        let after = r.snapshot().unwrap();
+        assert_eq!((after.generation, after.timeline), (before.generation, before.timeline));
+        assert_eq!(after.head, 100 + gap.frames + 10);
+        assert_eq!(r.gaps(), vec![gap]);
+        // The old reader goes on reading the same timeline: frames, silence, frames.
+        let n = numbers(&r, 98, after.head);
+        assert_eq!(n[..2], [98, 99]);
+        assert!(n[2..2 + gap.frames as usize].iter().all(|&x| x == 0));
+        assert_eq!(n[n.len() - 10..], (100_000..100_010).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_gap_longer_than_the_ring_skips_exactly_and_the_journal_keeps_the_last_64() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let cfg = Config { spec: PcmSpec::default(), capacity_frames: 1000, slot_frames: 1500 };
+        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
+        w.write(&unique_frames(&cfg.spec, 0, 10)).unwrap();
+        let r = RingReader::open(&path, true).unwrap();
+        let g = w.gap(10_000, GapCause::Overrun, true).unwrap();
+        assert_eq!((g.first, g.frames, g.end()), (10, 10_000, 10_010));
+        assert_eq!(r.head().unwrap(), 10_010);
+        let generation = r.snapshot().unwrap().generation;
+        let mut buf = vec![0u8; 40];
+        assert!(matches!(r.read(generation, 5, 10, &mut buf), Err(ReadError::Lost { first: 5, .. })));
+        assert!(numbers(&r, 9000, 10_010).iter().all(|&x| x == 0));
+        for i in 0..70u64 {
+            w.gap(i + 1, GapCause::Suspend, false).unwrap();
+        }
+        let gaps = r.gaps();
+        assert_eq!(gaps.len(), layout::JOURNAL_SLOTS);
+        assert_eq!(gaps.first().unwrap().frames, 7, "the oldest six were overwritten");
+        assert_eq!(gaps.last().unwrap().frames, 70);
+        let s = r.snapshot().unwrap();
+        assert_eq!((s.gap_count, s.gap_frames), (71, 10_000 + (1..=70).sum::<u64>()));
+        assert_eq!(r.gaps_in(9, 11), vec![], "the first gap left the journal");
+        let last = *gaps.last().unwrap();
+        assert_eq!(r.gaps_in(last.first, last.first + 1), vec![last]);
+        assert_eq!(r.gaps_in(last.end(), last.end() + 1), vec![]);
+    }
+
+    #[test]
+    fn a_ring_other_users_could_write_is_refused_by_readers_and_recreated_by_writers() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let cfg = Config::new(PcmSpec::default(), 4800);
+        let (w, _) = RingWriter::open(&path, cfg).unwrap();
+        let timeline = w.timeline();
+        drop(w);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = RingReader::open(&path, false).unwrap_err().to_string();
+        assert!(err.contains("mode 0666") && err.contains("refusing"), "{err}");
+        let (w, opened) = RingWriter::open(&path, cfg).unwrap();
+        assert_eq!(opened, Opened::Recreated { mode: 0o666 });
+        assert_ne!(w.timeline(), timeline, "a new timeline");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        RingReader::open(&path, false).unwrap();
+    }
+
+    #[test]
+    fn a_ring_truncated_under_its_readers_and_writer_is_an_error_not_a_sigbus() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let cfg = Config::new(PcmSpec::default(), 48_000);
+        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
+        w.write(&unique_frames(&cfg.spec, 0, 48_000)).unwrap();
+        let r = RingReader::open(&path, true).unwrap();
+        let g = r.snapshot().unwrap().generation;
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+        let mut buf = vec![0u8; 4000 * 4];
+        assert_eq!(r.read(g, 40_000, 4000, &mut buf), Err(ReadError::Truncated));
+        assert_eq!(r.snapshot(), Err(ReadError::Truncated));
+        let err = w.write(&unique_frames(&cfg.spec, 48_000, 48_000)).unwrap_err().to_string();
+        assert!(err.contains("truncated while mapped"), "{err}");
+    }
+
+    #[test]
+    fn every_corrupt_head_or_claim_is_refused_not_obeyed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ring");
         let cfg = Config::new(PcmSpec::default(), 4800);
         let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
-        w.write(&unique_frames(&cfg.spec, 0, 100));
+        w.write(&unique_frames(&cfg.spec, 0, 100)).unwrap();
         let r = RingReader::open(&path, true).unwrap();
-        let g = r.snapshot().generation;
+        let h = r.map.header();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let specials =
+            [0, 1, 99, 100, 101, cfg.slot_frames, layout::MAX_HEAD - 1, layout::MAX_HEAD, u64::MAX];
+        for i in 0..2000 {
+            let pick = |n: u64| if n % 3 == 0 { specials[(n / 3) as usize % specials.len()] } else { n };
+            let (head, claim) = (pick(next()), pick(next()));
+            h.head.store(head, std::sync::atomic::Ordering::SeqCst);
+            h.claim.store(claim, std::sync::atomic::Ordering::SeqCst);
+            let sane = head < layout::MAX_HEAD && claim >= head && claim - head <= cfg.slot_frames;
+            match r.snapshot() {
+                Ok(s) => assert!(sane && s.head == head, "#{i}: accepted head {head} claim {claim}"),
+                Err(ReadError::Damaged(_)) => assert!(!sane, "#{i}: refused head {head} claim {claim}"),
+                Err(e) => panic!("#{i}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_replaced_ring_is_seen_by_old_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let cfg = Config::new(PcmSpec::default(), 4800);
+        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
+        w.write(&unique_frames(&cfg.spec, 0, 100)).unwrap();
+        let r = RingReader::open(&path, true).unwrap();
+        let s = r.snapshot().unwrap();
         drop(w);
-        assert!(!r.writer_alive().unwrap());
-        let (w2, opened) = RingWriter::open(&path, cfg).unwrap();
-        assert_eq!(opened, Opened::TookOver { previous_generation: g, previous_head: 100 });
-        assert!(r.writer_alive().unwrap());
-        let mut buf = vec![0u8; 40];
-        assert_eq!(r.read(g, 0, 10, &mut buf), Err(ReadError::GenerationChanged { from: g, to: g + 1 }));
+        let other = Config::new(PcmSpec::default(), 9600);
+        let (w2, opened) = RingWriter::open(&path, other).unwrap();
+        assert_eq!(opened, Opened::Replaced { previous: cfg });
         assert_eq!(w2.head(), 0);
+        assert_eq!(w2.generation(), s.generation + 1);
+        let mut buf = vec![0u8; 40];
+        assert_eq!(r.read(s.generation, 0, 10, &mut buf), Err(ReadError::Retired));
+        let r2 = RingReader::open(&path, true).unwrap();
+        assert_ne!(r2.check_timeline(s.timeline), Ok(()));
     }
 }

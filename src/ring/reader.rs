@@ -6,15 +6,19 @@
 //! `claim - slot_frames` may have been overwritten while it was copied and is reported lost, by
 //! number ([`ReadError::Lost`]). Waiting for frames sleeps on the header's futex word, counted
 //! in `waiters` so an unobserved writer makes no system call. It never writes frames and never
-//! blocks the writer. It does not decide what a lost frame or a new generation means for a tool:
-//! it returns a [`ReadError`] and the caller chooses.
+//! blocks the writer. Every load it acts on is validated ([`layout::check_dynamic`]), so a
+//! corrupt or hostile header is an error, never an instruction; a ring that other users could
+//! write is refused at open; a file truncated under the mapping is [`ReadError::Truncated`], never
+//! a SIGBUS. It does not decide what a lost frame or a new generation means for a tool: it
+//! returns a [`ReadError`] and the caller chooses.
 
-use super::layout::{self, Config, FLAG_RETIRED, Header};
+use super::layout::{self, Config, FLAG_RETIRED, Gap, Header};
 use super::{Mapping, writer_lock_held};
 use anyhow::{Context as _, anyhow};
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
@@ -23,17 +27,25 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct RingReader {
     path: PathBuf,
-    map: Mapping,
+    pub(super) map: Mapping,
     cfg: Config,
 }
 
 /// The changing part of a ring's header, read at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Frames written by the current generation (the next frame's number).
+    /// Frames of the timeline so far (the next frame's number).
     pub head: u64,
-    /// The writer generation.
+    /// The timeline generation.
     pub generation: u64,
+    /// The timeline's id (its creation time in Unix ns).
+    pub timeline: u64,
+    /// Writers that have written this timeline.
+    pub writers: u32,
+    /// Gaps journaled since the timeline began.
+    pub gap_count: u64,
+    /// Frames of silence written for lost audio since the timeline began.
+    pub gap_frames: u64,
     /// The file was replaced at its path by another ring.
     pub retired: bool,
     /// Pid of the current or last writer, 0 when none was recorded or it finished cleanly.
@@ -45,8 +57,19 @@ pub struct Snapshot {
 }
 
 /// Why frames could not be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReadError {
+    /// The header's changing fields are impossible (see [`layout::check_dynamic`]).
+    Damaged(String),
+    /// The file was truncated under the mapping: nothing in it can be read any more.
+    Truncated,
+    /// The ring holds another timeline than the one the reader pinned.
+    OtherTimeline {
+        /// The timeline asked for.
+        wanted: u64,
+        /// The ring's timeline now.
+        found: u64,
+    },
     /// Frames `first..end` were (or may have been) overwritten before they were copied.
     Lost {
         /// The first frame lost (the one the reader asked for).
@@ -68,6 +91,16 @@ pub enum ReadError {
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            ReadError::Damaged(ref what) => write!(f, "damaged ring header: {what}"),
+            ReadError::Truncated => write!(
+                f,
+                "the ring file was truncated while mapped (by another program?): its frames are gone"
+            ),
+            ReadError::OtherTimeline { wanted, found } => write!(
+                f,
+                "the ring holds timeline {found}, not the pinned timeline {wanted}: it was recreated \
+                 or replaced since"
+            ),
             ReadError::Lost { first, end } => write!(
                 f,
                 "lost frames {first}..{end} ({} frames): reader overtaken by the writer",
@@ -75,8 +108,8 @@ impl fmt::Display for ReadError {
             ),
             ReadError::GenerationChanged { from, to } => write!(
                 f,
-                "writer generation changed from {from} to {to}: a new vinyl-preroll fill took over \
-                 and restarted frame numbering"
+                "timeline generation changed from {from} to {to}: the ring was replaced and frame \
+                 numbering restarted"
             ),
             ReadError::Retired => write!(
                 f,
@@ -108,6 +141,7 @@ impl RingReader {
         if !meta.file_type().is_file() {
             return Err(anyhow!("{shown}: not a regular file, so not a vinyl ring"));
         }
+        check_trusted(&shown.to_string(), &meta)?;
         let map =
             Mapping::new(file, !wait).map_err(|e| match e.get_ref().and_then(|r| r.downcast_ref()) {
                 Some(layout_err @ layout::LayoutError::TooSmall { .. }) => anyhow!("{shown}: {layout_err}"),
@@ -131,26 +165,74 @@ impl RingReader {
         self.map.header()
     }
 
-    /// The header's changing fields now. The generation is loaded after the head, so a head of
-    /// a new generation is never paired with the old generation number.
-    pub fn snapshot(&self) -> Snapshot {
+    /// The header's changing fields now, validated. The generation is loaded after the head, so
+    /// a head of a new generation is never paired with the old generation number.
+    pub fn snapshot(&self) -> Result<Snapshot, ReadError> {
+        self.check_intact()?;
         let h = self.header();
-        let head = h.head.load(Ordering::Acquire);
+        let (head, _) = layout::check_dynamic(h, &self.cfg).map_err(|e| match e {
+            layout::LayoutError::Damaged(what) => ReadError::Damaged(what),
+            other => ReadError::Damaged(other.to_string()),
+        })?;
         let last_write_mono_ns = h.last_write_mono_ns.load(Ordering::Acquire);
         let frame0_unix_ns = if head > 0 { h.frame0_unix_ns.load(Ordering::Acquire) } else { 0 };
-        Snapshot {
+        Ok(Snapshot {
             head,
             generation: h.generation.load(Ordering::Acquire),
+            timeline: h.timeline.load(Ordering::Acquire),
+            writers: h.writers.load(Ordering::Acquire),
+            gap_count: h.gap_count.load(Ordering::Acquire),
+            gap_frames: h.gap_frames.load(Ordering::Acquire),
             retired: h.flags.load(Ordering::Acquire) & FLAG_RETIRED != 0,
             writer_pid: h.writer_pid.load(Ordering::Acquire),
             frame0_unix_ns,
             last_write_mono_ns,
+        })
+    }
+
+    /// Fails once the file was truncated under the mapping.
+    pub fn check_intact(&self) -> Result<(), ReadError> {
+        if self.map.truncated() { Err(ReadError::Truncated) } else { Ok(()) }
+    }
+
+    /// Fails when the file is now shorter than the mapping, before any copy faults on it: an
+    /// idle reader (whose writer may have died of the same truncation) learns it this way. One
+    /// `fstat`.
+    pub fn check_size(&self) -> Result<(), ReadError> {
+        self.check_intact()?;
+        match self.map.file.metadata() {
+            Ok(m) if m.len() < self.map.len() => Err(ReadError::Truncated),
+            _ => Ok(()),
         }
     }
 
-    /// The head now (`Acquire`): frames below it are published.
-    pub fn head(&self) -> u64 {
-        self.header().head.load(Ordering::Acquire)
+    /// The head now (`Acquire`), validated: frames below it are published.
+    pub fn head(&self) -> Result<u64, ReadError> {
+        self.snapshot().map(|s| s.head)
+    }
+
+    /// The journal's gaps (the last [`layout::JOURNAL_SLOTS`]), oldest first.
+    pub fn gaps(&self) -> Vec<Gap> {
+        if self.map.truncated() {
+            return Vec::new();
+        }
+        layout::journal_read(self.header())
+    }
+
+    /// The journaled gaps that overlap frames `first..end`, oldest first.
+    pub fn gaps_in(&self, first: u64, end: u64) -> Vec<Gap> {
+        self.gaps().into_iter().filter(|g| g.first < end && g.end() > first).collect()
+    }
+
+    /// Fails when the ring no longer holds timeline `timeline` (a pinned reader's check).
+    pub fn check_timeline(&self, timeline: u64) -> Result<(), ReadError> {
+        self.check_intact()?;
+        let found = self.header().timeline.load(Ordering::Acquire);
+        let retired = self.header().flags.load(Ordering::Acquire) & FLAG_RETIRED != 0;
+        if found != timeline || retired {
+            return Err(ReadError::OtherTimeline { wanted: timeline, found });
+        }
+        Ok(())
     }
 
     /// The oldest frame the ring guarantees when its head is `head`.
@@ -172,6 +254,7 @@ impl RingReader {
 
     /// Fails when the ring is no longer the one of `generation`.
     pub fn check_generation(&self, generation: u64) -> Result<(), ReadError> {
+        self.check_intact()?;
         let h = self.header();
         if h.flags.load(Ordering::Acquire) & FLAG_RETIRED != 0 {
             return Err(ReadError::Retired);
@@ -213,6 +296,7 @@ impl RingReader {
         // Pairs with the writer's Release fence between its claim and its stores into the slots.
         fence(Ordering::Acquire);
         self.check_generation(generation)?;
+        self.check_intact()?;
         let lost_below = h.claim.load(Ordering::Relaxed).saturating_sub(slots);
         if first < lost_below {
             return Err(ReadError::Lost { first, end: lost_below });
@@ -226,6 +310,9 @@ impl RingReader {
     /// Needs a ring opened with `wait = true`.
     pub fn wait_beyond(&self, pos: u64, generation: u64, timeout: Duration) {
         let h = self.header();
+        if self.map.truncated() {
+            return;
+        }
         h.waiters.fetch_add(1, Ordering::SeqCst);
         let seen = h.wake.load(Ordering::SeqCst);
         if h.head.load(Ordering::Acquire) <= pos && self.check_generation(generation).is_ok() {
@@ -241,4 +328,24 @@ impl RingReader {
         let t = h.last_write_mono_ns.load(Ordering::Acquire);
         (h.head.load(Ordering::Acquire) == head).then_some(t)
     }
+}
+
+/// Refuses a ring that another user could have written: group- or other-writable, or owned by
+/// a user other than this one (root may read the service user's ring).
+fn check_trusted(shown: &str, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(anyhow!(
+            "{shown}: mode {mode:04o} lets other users write it, so its contents cannot be trusted; \
+             refusing it (its writer recreates it at 0600 when it starts)"
+        ));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me && me != 0 {
+        return Err(anyhow!(
+            "{shown}: owned by uid {}, not by this user (uid {me}); refusing it",
+            meta.uid()
+        ));
+    }
+    Ok(())
 }

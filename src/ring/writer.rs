@@ -1,14 +1,21 @@
-//! The ring's single writer: creating a ring, taking over an existing one, publishing frames.
+//! The ring's single writer: creating a ring, continuing its timeline, publishing frames and
+//! journaling gaps.
 //!
-//! Owns the rules for what `vinyl-preroll fill` may do to a path: create a new ring (0600,
-//! complete before it appears under its name), take over a compatible ring whose writer is gone
-//! (a new generation, numbering restarts at 0), replace a ring of ours that has another format
-//! or capacity (the old file is marked retired so its readers stop), and refuse everything else:
-//! a live writer, a symlink, a file of another owner, a file that is not a ring (left
-//! unchanged), a ring of another layout version. It never waits for readers. It does not read
-//! input or log: [`RingWriter::open`] reports what it did as an [`Opened`] for the caller to log.
+//! Owns the rules for what a writer (`vinyl-capture --ring`, `vinyl-preroll fill`) may do to a
+//! path: create a new ring (0600, complete before it appears under its name, a new timeline);
+//! continue the timeline of a compatible ring whose writer is gone (the head keeps counting: the
+//! downtime between the last writer's last frame and this writer's first is written as silence
+//! and journaled as a `writer-restart` gap, estimated from the monotonic clock); replace a ring of
+//! ours that has another format or capacity, or that other users could write (a new timeline; the
+//! old file is marked retired so its readers stop); and refuse everything else: a live writer, a
+//! symlink, a file of another owner, a file that is not a ring or whose header is damaged (left
+//! unchanged), a ring of another layout version. Every loss the caller reports ([`RingWriter::gap`])
+//! is journaled, then written as digital silence of its length, so later frames keep their
+//! numbers. It never waits for readers. It does not read input or log: [`RingWriter::open`]
+//! reports what it did as an [`Opened`] for the caller to log. A ring truncated under it is an
+//! error from [`RingWriter::write`], never a SIGBUS.
 
-use super::layout::{self, Config, FLAG_RETIRED, HEADER_BYTES, Header};
+use super::layout::{self, Config, FLAG_RETIRED, Gap, GapCause, HEADER_BYTES, Header};
 use super::{Mapping, try_lock_writer};
 use anyhow::{Context as _, anyhow, bail};
 use std::fs::{File, OpenOptions};
@@ -22,17 +29,24 @@ use std::sync::atomic::{Ordering, fence};
 pub enum Opened {
     /// There was no file: a new ring was created.
     Created,
-    /// A compatible ring without a writer was taken over as a new generation.
-    TookOver {
-        /// The generation that wrote it before.
-        previous_generation: u64,
-        /// That generation's head (frames it had written).
-        previous_head: u64,
+    /// A compatible ring without a writer: its timeline continues from its head. The downtime
+    /// becomes a `writer-restart` gap at the first write.
+    Continued {
+        /// The head the last writer left (the next frame's number before the downtime).
+        head: u64,
+        /// Writers of this timeline so far, this one included.
+        writers: u32,
     },
     /// A ring of another format or capacity without a writer was replaced by a new file.
     Replaced {
         /// The old ring's configuration.
         previous: Config,
+    },
+    /// A ring that other users could write (its mode is in `mode`) was replaced by a new one
+    /// at 0600: nothing in it can be trusted.
+    Recreated {
+        /// The old file's permission bits, e.g. 0o666.
+        mode: u32,
     },
 }
 
@@ -45,6 +59,9 @@ pub struct RingWriter {
     head: u64,
     generation: u64,
     max_chunk_frames: u64,
+    /// `CLOCK_MONOTONIC` ns of the previous writer's last write, until this writer's first write
+    /// turns the downtime into a gap.
+    resume_after_ns: Option<u64>,
 }
 
 fn pid() -> u32 {
@@ -93,27 +110,86 @@ impl RingWriter {
         &self.path
     }
 
-    /// Frames written by this generation (the absolute number of the next frame).
+    /// Frames of the timeline so far (the absolute number of the next frame).
     pub fn head(&self) -> u64 {
         self.head
     }
 
-    /// This writer's generation.
+    /// The timeline's generation.
     pub fn generation(&self) -> u64 {
         self.generation
     }
 
-    /// Appends whole frames (`bytes.len()` must be a multiple of the frame size) and wakes
-    /// waiting readers. Never blocks on readers; frames older than the capacity are overwritten.
-    pub fn write(&mut self, bytes: &[u8]) {
-        let fb = self.cfg.spec.frame_bytes();
-        assert_eq!(bytes.len() % fb, 0, "RingWriter::write takes whole frames");
-        for chunk in bytes.chunks(self.max_chunk_frames as usize * fb) {
-            self.write_chunk(chunk);
-        }
+    /// The timeline's id (see [`Header::timeline`]).
+    pub fn timeline(&self) -> u64 {
+        self.map.header().timeline.load(Ordering::Relaxed)
     }
 
-    fn write_chunk(&mut self, bytes: &[u8]) {
+    /// Appends whole frames (`bytes.len()` must be a multiple of the frame size) and wakes
+    /// waiting readers. Never blocks on readers; frames older than the capacity are overwritten.
+    /// The first write of a writer that continued a timeline first writes the downtime as a
+    /// gap, which it returns so the caller can log it.
+    ///
+    /// Fails, naming the ring, only when the file was truncated under the mapping.
+    pub fn write(&mut self, bytes: &[u8]) -> anyhow::Result<Option<Gap>> {
+        let fb = self.cfg.spec.frame_bytes();
+        assert_eq!(bytes.len() % fb, 0, "RingWriter::write takes whole frames");
+        let downtime = match self.resume_after_ns.take() {
+            Some(last) => self.downtime_gap(last, (bytes.len() / fb) as u64)?,
+            None => None,
+        };
+        for chunk in bytes.chunks(self.max_chunk_frames as usize * fb) {
+            self.write_chunk(chunk)?;
+        }
+        Ok(downtime)
+    }
+
+    /// Journals `frames` lost frames at the head, then writes them as silence, so every later
+    /// frame keeps its timeline number. A gap longer than the slots only writes its last
+    /// `slot_frames` (the rest could not be read anyway).
+    pub fn gap(&mut self, frames: u64, cause: GapCause, exact: bool) -> anyhow::Result<Gap> {
+        let gap = Gap { first: self.head, frames, cause, exact, unix_ns: layout::unix_ns() };
+        if frames == 0 {
+            return Ok(gap);
+        }
+        let h = self.map.header();
+        layout::journal_push(h, &gap);
+        let slots = self.cfg.slot_frames;
+        if frames > slots {
+            // Nothing is copied for the skipped frames; the claim still says they were
+            // overwritten, so a reader that wanted them learns it exactly.
+            let skip = frames - slots;
+            h.claim.fetch_max(self.head + skip, Ordering::Relaxed);
+            fence(Ordering::Release);
+            self.head += skip;
+            h.head.store(self.head, Ordering::Release);
+        }
+        let fb = self.cfg.spec.frame_bytes();
+        let mut rest = frames.min(slots);
+        let zeros = vec![0u8; rest.min(self.max_chunk_frames) as usize * fb];
+        while rest > 0 {
+            let n = rest.min(self.max_chunk_frames);
+            self.write_chunk(&zeros[..n as usize * fb])?;
+            rest -= n;
+        }
+        Ok(gap)
+    }
+
+    /// The gap between the previous writer's last write (`last_ns`) and the capture of the
+    /// `n` frames now arriving, which were captured in the `n / rate` before now.
+    fn downtime_gap(&mut self, last_ns: u64, n: u64) -> anyhow::Result<Option<Gap>> {
+        let rate = self.cfg.spec.rate as u128;
+        let span_ns = n as u128 * 1_000_000_000 / rate;
+        let captured_from = (layout::monotonic_ns() as u128).saturating_sub(span_ns);
+        let down_ns = captured_from.saturating_sub(last_ns as u128);
+        let frames = ((down_ns * rate + 500_000_000) / 1_000_000_000) as u64;
+        if frames == 0 {
+            return Ok(None);
+        }
+        self.gap(frames, GapCause::WriterRestart, false).map(Some)
+    }
+
+    fn write_chunk(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         let fb = self.cfg.spec.frame_bytes();
         let n = (bytes.len() / fb) as u64;
         let slots = self.cfg.slot_frames;
@@ -125,8 +201,9 @@ impl RingWriter {
         }
         let end = self.head + n;
         // Announce the slots about to be overwritten before touching them (seqlock-style: a
-        // reader that copied any of the new bytes sees this claim after its Acquire fence).
-        h.claim.store(end, Ordering::Relaxed);
+        // reader that copied any of the new bytes sees this claim after its Acquire fence). Never
+        // lower: a writer that died mid-write may have claimed further.
+        h.claim.fetch_max(end, Ordering::Relaxed);
         fence(Ordering::Release);
         let slot = (self.head % slots) as usize;
         let first = (n as usize).min(slots as usize - slot);
@@ -137,10 +214,19 @@ impl RingWriter {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(slot * fb), first * fb);
             std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first * fb), base, bytes.len() - first * fb);
         }
+        if self.map.truncated() {
+            bail!(
+                "{}: write: the ring file was truncated while mapped (by another program?); \
+                 frames from {} on are lost",
+                self.path.display(),
+                self.head
+            );
+        }
         h.last_write_mono_ns.store(layout::monotonic_ns(), Ordering::Relaxed);
         h.head.store(end, Ordering::Release);
         self.head = end;
         wake_readers(h);
+        Ok(())
     }
 }
 
@@ -190,32 +276,51 @@ fn take_over(path: &Path, file: File, cfg: Config) -> anyhow::Result<(RingWriter
         Err(e) => bail!("{shown}: {e}; left unchanged (remove it or choose another --ring)"),
     };
     let h = map.header();
-    let previous_generation = h.generation.load(Ordering::Acquire);
-    let previous_head = h.head.load(Ordering::Acquire);
-    if old == cfg && h.flags.load(Ordering::Acquire) & FLAG_RETIRED == 0 {
-        h.writer_pid.store(pid(), Ordering::Release);
-        let generation = previous_generation.wrapping_add(1).max(1);
-        // Generation first: a reader that sees the reset head (or any new frame) sees it too.
-        h.generation.store(generation, Ordering::SeqCst);
-        h.frame0_unix_ns.store(0, Ordering::SeqCst);
-        h.claim.store(0, Ordering::SeqCst);
-        h.head.store(0, Ordering::SeqCst);
-        wake_readers(h);
-        let w = RingWriter::from_parts(path, map, cfg, generation);
-        return Ok((w, Opened::TookOver { previous_generation, previous_head }));
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        // Other users could have written anything into it: start afresh rather than trust it.
+        let w = replace(path, h, cfg, h.generation.load(Ordering::Acquire))?;
+        return Ok((w, Opened::Recreated { mode }));
     }
-    // Ours, but another format or capacity: build the new ring beside it, put it in its place,
-    // then tell the old file's readers (they still map the old inode) that it is retired.
+    if old == cfg && h.flags.load(Ordering::Acquire) & FLAG_RETIRED == 0 {
+        let (head, _) = layout::check_dynamic(h, &old)
+            .map_err(|e| anyhow!("{shown}: {e}; left unchanged (remove it or choose another --ring)"))?;
+        return Ok(continue_timeline(path, map, cfg, head));
+    }
+    let previous_generation = h.generation.load(Ordering::Acquire);
+    let w = replace(path, h, cfg, previous_generation)?;
+    Ok((w, Opened::Replaced { previous: old }))
+}
+
+/// Becomes the writer of the ring's timeline, which continues at `head`.
+fn continue_timeline(path: &Path, map: Mapping, cfg: Config, head: u64) -> (RingWriter, Opened) {
+    let h = map.header();
+    h.writer_pid.store(pid(), Ordering::Release);
+    let writers = h.writers.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+    let last_ns = h.last_write_mono_ns.load(Ordering::Acquire);
+    let generation = h.generation.load(Ordering::Acquire);
+    let mut w = RingWriter::from_parts(path, map, cfg, generation);
+    w.head = head;
+    // A timeline with frames has a last write; the downtime since then is a gap.
+    w.resume_after_ns = (head > 0 && last_ns > 0).then_some(last_ns);
+    (w, Opened::Continued { head, writers })
+}
+
+/// Builds a new ring (the generation after `previous_generation`) beside the file whose header
+/// is `old`, puts it in its place, then tells the old file's readers (they still map the old
+/// inode) that it is retired.
+fn replace(path: &Path, old: &Header, cfg: Config, previous_generation: u64) -> anyhow::Result<RingWriter> {
+    let shown = path.display();
     let next = previous_generation.wrapping_add(1).max(1);
     let w = create(path, cfg, next, |tmp| {
         std::fs::rename(tmp, path).with_context(|| format!("{shown}: replace with {}", tmp.display()))?;
         Ok(true)
     })?
     .ok_or_else(|| anyhow!("{shown}: replace: the new ring was not placed"))?;
-    h.flags.fetch_or(FLAG_RETIRED, Ordering::SeqCst);
-    h.generation.store(next, Ordering::SeqCst);
-    wake_readers(h);
-    Ok((w, Opened::Replaced { previous: old }))
+    old.flags.fetch_or(FLAG_RETIRED, Ordering::SeqCst);
+    old.generation.store(next, Ordering::SeqCst);
+    wake_readers(old);
+    Ok(w)
 }
 
 /// Places a finished temporary ring at `path` unless something is there already.
@@ -280,6 +385,8 @@ fn create(
     cfg.write_to(h);
     h.generation.store(generation, Ordering::Relaxed);
     h.writer_pid.store(pid(), Ordering::Relaxed);
+    h.writers.store(1, Ordering::Relaxed);
+    h.timeline.store(layout::unix_ns().max(1), Ordering::Relaxed);
     layout::publish_magic(h);
     if !place(&tmp).map_err(cleanup)? {
         return Ok(None);
@@ -309,6 +416,56 @@ impl RingWriter {
         // the first pass through the ring. The pages exist already (fallocate); this only maps
         // them. Best effort: kernels before 5.14 do not know the advice.
         let _ = map.map.advise(memmap2::Advice::PopulateWrite);
-        RingWriter { path: path.to_path_buf(), map, cfg, head: 0, generation, max_chunk_frames }
+        RingWriter {
+            path: path.to_path_buf(),
+            map,
+            cfg,
+            head: 0,
+            generation,
+            max_chunk_frames,
+            resume_after_ns: None,
+        }
     }
+}
+
+/// The one log line for what [`RingWriter::open`] did, shared by every writer (capture, fill):
+/// `created ring: s16le 48000 Hz 2 ch, capacity 30.000s (…) + 3.000s slack, 6.0 MiB; timeline
+/// 1796…`.
+pub fn describe_opened(w: &RingWriter, opened: &Opened) -> String {
+    let cfg = w.config();
+    let slack = cfg.spec.describe_frames(cfg.slot_frames - cfg.capacity_frames);
+    let mib = cfg.file_bytes() as f64 / (1024.0 * 1024.0);
+    let what = format!("{} + {slack} slack, {mib:.1} MiB", cfg.describe());
+    let timeline = format!("timeline {} (generation {})", w.timeline(), w.generation());
+    match opened {
+        Opened::Created => format!("created ring: {what}; new {timeline}"),
+        Opened::Continued { head, writers } => format!(
+            "continuing {timeline} of the ring ({what}) at frame {head}, as its writer number {writers}; \
+             the downtime since the last writer becomes a gap"
+        ),
+        Opened::Replaced { previous } => {
+            format!(
+                "replaced a ring of {} (no writer) with a new one: {what}; new {timeline}",
+                previous.describe()
+            )
+        }
+        Opened::Recreated { mode } => format!(
+            "the ring had mode {mode:04o}, which lets other users write it: recreated it at 0600 ({what}); \
+             new {timeline}"
+        ),
+    }
+}
+
+/// The one log line for a gap, shared by the writers and the taps: `overrun at frame 480000
+/// (10.000s): 123136 frames (2.565s) lost, present as silence (estimated)`.
+pub fn describe_gap(gap: &Gap, rate: u32) -> String {
+    format!(
+        "{} at frame {} ({}): {} frames ({}) lost, present as silence ({})",
+        gap.cause.name(),
+        gap.first,
+        crate::pcm::format_frames(gap.first, rate),
+        gap.frames,
+        crate::pcm::format_frames(gap.frames, rate),
+        gap.accuracy()
+    )
 }

@@ -4,6 +4,7 @@
 //! at least one output). Checks that need the file system (what each OUTPUT is) are made by
 //! [`crate::tee::run`], which exits 2 for those too.
 
+use crate::input::BatchArg;
 use crate::pcm::{DurationArg, PcmArgs};
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ before anything else goes to that output: readers always stay frame-aligned. A F
 leaves is closed (its backlog discarded) and reopened when a reader returns, which then receives \
 the live stream, not a stale backlog.
 
-Input that arrives at its real rate is passed on in batches of --coalesce (one wake-up of the tee \
+Input that arrives at its real rate is passed on in batches of --batch (one wake-up of the tee \
 and its readers per batch instead of one per capture period); input that arrives faster is never \
 held back. From a pipe the frames are duplicated into output pipes with tee(2), from a file with \
 splice(2), without copying them.
@@ -41,7 +42,7 @@ EXIT STATUS:
 
 EXAMPLES:
   vinyl-capture | vinyl-tee /run/vinyl/stream.fifo /run/vinyl/ring.fifo
-  vinyl-capture | vinyl-tee --stdout --coalesce 20ms /run/vinyl/stream.fifo | aplay -f S16_LE -r 48000 -c 2";
+  vinyl-capture | vinyl-tee --stdout --batch 20ms /run/vinyl/stream.fifo | aplay -f S16_LE -r 48000 -c 2";
 
 /// What to do when writing to an output fails with an error other than "reader gone".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -88,15 +89,9 @@ pub struct Opts {
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub drain_timeout: DurationArg,
 
-    /// After a read that found less than a full buffer (input arriving at its real rate), leave
-    /// stdin alone this long so that each wake-up passes on several of the capture's periods at
-    /// once: less CPU (one wake-up of the tee and its readers per interval instead of one per
-    /// period) for this much added latency. stdin's pipe buffer holds the audio meanwhile; input
-    /// that arrives faster than it can be read is never held back. 0s passes every read on at once.
-    /// At most 1s. The default costs about 0.05 % of a core with three readers at 48 kHz stereo,
-    /// against 0.2-0.3 % with 0s.
-    #[arg(long, value_name = "DURATION", default_value = "200ms")]
-    pub coalesce: DurationArg,
+    /// When live input is read: `--batch` (formerly `--coalesce`, still accepted).
+    #[command(flatten)]
+    pub batch: BatchArg,
 
     /// The shared PCM flags.
     #[command(flatten)]
@@ -131,6 +126,16 @@ mod tests {
         for bad in ["", "8", "0o", "1000", "rw", "-1"] {
             assert!(parse_mode(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn batch_is_the_flag_and_coalesce_a_hidden_alias() {
+        let opts = Opts::try_parse_from(["vinyl-tee", "--stdout", "--coalesce", "20ms"]).unwrap();
+        assert_eq!(opts.batch.batch, DurationArg::Millis(20));
+        let opts = Opts::try_parse_from(["vinyl-tee", "--stdout", "--batch", "0s"]).unwrap();
+        assert!(opts.batch.batch.is_zero());
+        let mut cmd = <Opts as clap::CommandFactory>::command();
+        assert!(!cmd.render_long_help().to_string().contains("coalesce"));
     }
 
     #[test]

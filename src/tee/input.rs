@@ -7,22 +7,22 @@
 //! output could not take is queued from the copy. From a regular file, each batch is read (the
 //! copy that queues need) and moved into output pipes with `splice(2)` from the page cache.
 //! Anything else (a terminal, a socket), and any case where the kernel refuses a zero-copy call,
-//! goes through [`FrameReader`] and plain writes. Whichever path, outputs receive the same bytes
+//! goes through [`PcmInput`] and plain writes. Whichever path, outputs receive the same bytes
 //! in the same whole-frame batches. A partial frame at the end of the input is held back by
-//! [`FrameReader`] and reported by the caller, never passed on. It does not poll or decide when
+//! [`PcmInput`] and reported by the caller, never passed on. It does not poll or decide when
 //! to read; it never blocks except in reading stdin itself, which poll said was ready.
 
 use super::cli::OutputErrorPolicy;
 use super::output::{Output, State};
+use crate::input::{self, PcmInput, bytes_waiting};
 use crate::log::StateLog;
-use crate::pcm::FrameReader;
 use anyhow::anyhow;
 use nix::errno::Errno;
 use nix::fcntl::{SpliceFFlags, splice};
 use nix::sys::stat::SFlag;
 use std::fs::File;
-use std::io::{ErrorKind, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::io::Read;
+use std::os::fd::BorrowedFd;
 
 /// What stdin is, which decides the zero-copy path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +51,9 @@ pub(crate) enum Got {
 /// The input side of the tee.
 #[derive(Debug)]
 pub(crate) struct Input {
-    /// stdin (a duplicate of descriptor 0), for poll, `tee(2)`, `splice(2)` and exact reads.
-    file: File,
-    /// Whole-frame reads of the same stdin, for the copying path.
-    reader: FrameReader<File>,
+    /// stdin: whole-frame reads for the copying path; its descriptor for poll, `tee(2)`,
+    /// `splice(2)` and exact reads.
+    pcm: PcmInput,
     source: Source,
     /// False once the kernel refused a `tee(2)`/`splice(2)` between stdin and an output.
     zero_copy: bool,
@@ -68,30 +67,17 @@ pub(crate) struct Input {
     consumed: u64,
 }
 
-/// Bytes waiting in a pipe (`FIONREAD`); 0 when the kernel does not say.
-fn pipe_bytes(fd: BorrowedFd<'_>) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, which points to a live c_int.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
-    if r < 0 { 0 } else { n.max(0) as usize }
-}
-
 impl Input {
     /// Takes stdin, reading at most `chunk_bytes` (rounded down to whole frames) at a time.
     pub(crate) fn stdin(frame_bytes: usize, chunk_bytes: usize) -> anyhow::Result<Input> {
-        let dup = || -> anyhow::Result<File> {
-            Ok(File::from(
-                std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| anyhow!("stdin: dup: {e}"))?,
-            ))
-        };
-        let file = dup()?;
-        let fmt = nix::sys::stat::fstat(&file)
+        let pcm = PcmInput::stdin(frame_bytes)?;
+        let fmt = nix::sys::stat::fstat(pcm.fd())
             .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT)
             .map_err(|e| anyhow!("stdin: stat: {}", e.desc()))?;
         let source = if fmt == SFlag::S_IFIFO {
             Source::Pipe
         } else if fmt == SFlag::S_IFREG
-            && let Ok(start) = nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekCur)
+            && let Ok(start) = nix::unistd::lseek(pcm.fd(), 0, nix::unistd::Whence::SeekCur)
         {
             Source::File { start }
         } else {
@@ -103,8 +89,7 @@ impl Input {
             None
         };
         Ok(Input {
-            reader: FrameReader::new(dup()?, frame_bytes),
-            file,
+            pcm,
             source,
             zero_copy: true,
             devnull,
@@ -117,22 +102,25 @@ impl Input {
 
     /// stdin, to poll it (and to size its pipe buffer).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.file.as_fd()
+        self.pcm.fd()
     }
 
-    /// True when stdin is a pipe.
-    pub(crate) fn is_pipe(&self) -> bool {
-        self.source == Source::Pipe
+    /// Enlarges stdin's pipe buffer when stdin is a pipe; returns what was granted.
+    pub(crate) fn grow_pipe(&self, tool: &str) -> Option<usize> {
+        if self.source != Source::Pipe {
+            return None;
+        }
+        self.pcm.grow_pipe(tool)
+    }
+
+    /// Reports a partial frame held back as discarded (see [`PcmInput::report_partial`]).
+    pub(crate) fn report_partial(&self, tool: &str, when: &str) {
+        self.pcm.report_partial(tool, when);
     }
 
     /// The most one call passes on, in bytes; a call that passes on less found the input idle.
     pub(crate) fn chunk_bytes(&self) -> usize {
         self.buf.len()
-    }
-
-    /// Bytes of an incomplete frame held back; after [`Got::Eof`], discarded.
-    pub(crate) fn partial_bytes(&self) -> usize {
-        self.reader.partial_bytes()
     }
 
     /// Reads what stdin has (poll said it is readable) and passes it on to every attached output.
@@ -143,26 +131,24 @@ impl Input {
         policy: OutputErrorPolicy,
         log: &mut StateLog,
     ) -> anyhow::Result<Got> {
-        if self.source == Source::Pipe && self.zero_copy && self.reader.partial_bytes() == 0 {
-            let len = pipe_bytes(self.file.as_fd()).min(self.buf.len()) / self.frame_bytes * self.frame_bytes;
+        if self.source == Source::Pipe && self.zero_copy && self.pcm.partial_bytes() == 0 {
+            let len = bytes_waiting(self.pcm.fd()).min(self.buf.len()) / self.frame_bytes * self.frame_bytes;
             if len > 0 {
                 return self.fan_out_pipe(len, outputs, policy, log);
             }
         }
-        let n = match self.reader.read_frames(&mut self.buf) {
-            Ok(0) => return Ok(Got::Eof),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {
-                return Ok(Got::Again);
-            }
-            Err(e) => return Ok(Got::ReadError(anyhow!("stdin: read: {e}"))),
+        let n = match self.pcm.read(&mut self.buf) {
+            Ok(input::Got::Frames(n)) => n,
+            Ok(input::Got::End) => return Ok(Got::Eof),
+            Ok(input::Got::Idle) => return Ok(Got::Again),
+            Err(e) => return Ok(Got::ReadError(e)),
         };
         let data = &self.buf[..n];
         for o in outputs.iter_mut().filter(|o| o.state == State::Attached) {
             match self.source {
                 Source::File { start } if self.zero_copy && o.can_zero_copy() => {
                     let offset = start + self.consumed as i64;
-                    o.offer_from_file(data, self.file.as_fd(), offset, &mut self.zero_copy, policy, log)?
+                    o.offer_from_file(data, self.pcm.fd(), offset, &mut self.zero_copy, policy, log)?
                 }
                 _ => o.offer(data, policy, log)?,
             }
@@ -187,7 +173,7 @@ impl Input {
                 continue;
             }
             if self.zero_copy && o.can_zero_copy() {
-                match o.duplicate(self.file.as_fd(), len, policy, log)? {
+                match o.duplicate(self.pcm.fd(), len, policy, log)? {
                     Some(n) => {
                         *taken = Some(n);
                         need_data |= n < len && o.state == State::Attached;
@@ -203,7 +189,7 @@ impl Input {
         }
         let data = if need_data || !self.consume_without_copy(len) {
             // The bytes are waiting, so this read returns them all at once.
-            if let Err(e) = (&self.file).read_exact(&mut self.buf[..len]) {
+            if let Err(e) = self.pcm.file().read_exact(&mut self.buf[..len]) {
                 return Ok(Got::ReadError(anyhow!("stdin: read: {e}")));
             }
             Some(&self.buf[..len])
@@ -231,7 +217,7 @@ impl Input {
         let Some(null) = &self.devnull else { return false };
         let mut left = len;
         while left > 0 {
-            match splice(&self.file, None, null, None, left, SpliceFFlags::empty()) {
+            match splice(self.pcm.fd(), None, null, None, left, SpliceFFlags::empty()) {
                 Ok(n) if n > 0 => left -= n,
                 Err(Errno::EINTR) => {}
                 _ => break,
@@ -242,6 +228,6 @@ impl Input {
             return false;
         }
         // Consumed in part before failing: read the rest, which every output already has.
-        left == 0 || (&self.file).read_exact(&mut self.buf[..left]).is_ok()
+        left == 0 || self.pcm.file().read_exact(&mut self.buf[..left]).is_ok()
     }
 }

@@ -12,7 +12,7 @@
 //! queue per output and a lock or channel between reader and writers, and it costs a wake-up per
 //! output per buffer either way; with non-blocking descriptors and poll the same bounded queues
 //! need no synchronisation, and the cost at the real rate is set by how often the loop wakes,
-//! which `--coalesce` bounds (one wake-up per 200 ms by default instead of one per capture
+//! which `--batch` bounds (one wake-up per 200 ms by default instead of one per capture
 //! period).
 //!
 //! Failure behaviour: setup problems (a path that is a directory or socket: exit 2; a file that
@@ -29,6 +29,7 @@ mod queue;
 pub use cli::{Opts, OutputErrorPolicy};
 
 use crate::cli::{ExitStatusError, UsageError};
+use crate::input::{Batch, wanted_pipe_size};
 use crate::log::StateLog;
 use crate::notify::Notifier;
 use crate::pcm::PcmSpec;
@@ -36,10 +37,10 @@ use crate::{signals, vlog};
 use anyhow::anyhow;
 use input::{Got, Input};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::SFlag;
 use output::{Output, State};
 use queue::FrameQueue;
+use rustix::event::{PollFd, PollFlags};
 use std::collections::HashSet;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
@@ -66,9 +67,6 @@ fn max_wait(notifier: &Notifier) -> Duration {
 
 /// How often the systemd STATUS line is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
-
-/// Longest `--coalesce` accepted.
-const MAX_COALESCE: Duration = Duration::from_secs(1);
 
 /// How [`Tee::pump`] ended.
 enum End {
@@ -187,29 +185,25 @@ impl Tee {
             let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(want.len() + 1);
             for &i in want.iter() {
                 let o = &self.outputs[i];
-                let events = if o.has_backlog() { PollFlags::POLLOUT } else { PollFlags::empty() };
+                let events = if o.has_backlog() { PollFlags::OUT } else { PollFlags::empty() };
                 if let Some(fd) = o.fd() {
-                    fds.push(PollFd::new(fd, events));
+                    fds.push(PollFd::from_borrowed_fd(fd, events));
                 }
             }
             if let Some(stdin) = stdin {
-                fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+                fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
             }
-            // Rounded up: a timeout rounded down to 0 ms would spin until the deadline.
-            let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-            match poll(&mut fds, PollTimeout::from(ms)) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => return Ok(false),
-                Err(e) => return Err(anyhow!("poll: {}", e.desc())),
+            if crate::input::wait(&mut fds, Some(wait)).map_err(|e| anyhow!("poll: {e}"))? == 0 {
+                return Ok(false);
             }
-            revents.extend(fds.iter().map(|p| p.revents().unwrap_or(PollFlags::empty())));
+            revents.extend(fds.iter().map(PollFd::revents));
         }
         for (k, &i) in want.iter().enumerate() {
             let rev = revents[k];
             let o = &mut self.outputs[i];
-            if rev.intersects(PollFlags::POLLERR | PollFlags::POLLHUP) && o.pipe_like() {
+            if rev.intersects(PollFlags::ERR | PollFlags::HUP) && o.pipe_like() {
                 o.reader_gone(Instant::now(), &mut self.log);
-            } else if rev.intersects(PollFlags::POLLOUT | PollFlags::POLLERR | PollFlags::POLLHUP) {
+            } else if rev.intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP) {
                 o.flush(self.policy, &mut self.log)?;
             }
         }
@@ -229,9 +223,9 @@ impl Tee {
 
     /// Reads stdin and fans it out until end of input, a stop signal, no output left alive, or a
     /// read error. After a short read (input arriving at its real rate) stdin is left alone for
-    /// `coalesce`, so that each wake-up passes on several of the capture's periods at once; the
-    /// input's pipe buffer holds them meanwhile. Outputs are served all the same.
-    fn pump(&mut self, input: &mut Input, coalesce: Duration) -> anyhow::Result<End> {
+    /// the `batch` interval, so that each wake-up passes on several of the capture's periods at
+    /// once; the input's pipe buffer holds them meanwhile. Outputs are served all the same.
+    fn pump(&mut self, input: &mut Input, batch: Batch) -> anyhow::Result<End> {
         let mut want = Vec::new();
         let mut revents = Vec::new();
         let mut quiet_until = Instant::now();
@@ -270,8 +264,8 @@ impl Tee {
                 Got::ReadError(e) => return Ok(End::ReadError(e)),
             };
             self.read_bytes += n as u64;
-            if n < input.chunk_bytes() && !coalesce.is_zero() {
-                quiet_until = Instant::now() + coalesce;
+            if let Some(pause) = batch.after_read(n, input.chunk_bytes()) {
+                quiet_until = Instant::now() + pause;
             }
         }
     }
@@ -310,86 +304,18 @@ impl Tee {
     }
 }
 
-/// Runs `vinyl-tee` until its input ends or it is told to stop.
+/// Runs `vinyl-tee` until its input ends or it is told to stop: validate, open, pump, finish.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
     signals::install()?;
-    let spec = opts.pcm.spec();
-    let fb = spec.frame_bytes();
-    let queue_frames = opts.queue.frames(spec.rate);
-    if spec.frames_to_bytes(queue_frames) > MAX_QUEUE_BYTES {
-        return Err(UsageError::new(format!(
-            "--queue {}: more than 1 GiB per output at {spec}; give a shorter queue, e.g. 2s or 30s",
-            opts.queue
-        ))
-        .into());
+    let (spec, mut batch, plans) = validate(&opts)?;
+    let mut tee = Tee::open(&opts, spec, plans)?;
+    let mut input = Input::stdin(spec.frame_bytes(), CHUNK_BYTES)?;
+    if let Some(granted) = input.grow_pipe(TOOL) {
+        batch.fit_pipe(granted, &spec, TOOL, "stdin");
     }
-    let drain = opts.drain_timeout.wall_time(spec.rate);
-    let mut coalesce = opts.coalesce.wall_time(spec.rate);
-    if coalesce > MAX_COALESCE {
-        return Err(UsageError::new(format!(
-            "--coalesce {}: longer than {} ms; give a short time, e.g. 100ms, or 0s to pass every read on at once",
-            opts.coalesce,
-            MAX_COALESCE.as_millis()
-        ))
-        .into());
-    }
-    let plans = plan_outputs(&opts.outputs)?;
-    let queue = || FrameQueue::new(fb, queue_frames as usize);
-
-    let mut log = StateLog::new(TOOL);
-    let pipe_want = output::wanted_pipe_size();
-    let mut outputs = Vec::new();
-    if opts.stdout {
-        outputs.push(Output::stdout(queue(), pipe_want, &mut log)?);
-    }
-    for plan in plans {
-        match plan {
-            Plan::Create(path) => {
-                output::make_fifo(&path, opts.mode)
-                    .map_err(|e| anyhow!("{}: mkfifo: {}", path.display(), e.desc()))?;
-                vlog!(TOOL, "{}: created FIFO (mode {:04o})", path.display(), opts.mode);
-                outputs.push(Output::fifo(path, queue()));
-            }
-            Plan::Fifo(path) => outputs.push(Output::fifo(path, queue())),
-            Plan::File(path) => outputs.push(Output::file(path, queue())?),
-        }
-    }
-
-    let mut input = Input::stdin(fb, CHUNK_BYTES)?;
-    if input.is_pipe()
-        && let Some(granted) = output::grow_pipe(input.fd(), pipe_want)
-    {
-        vlog!(TOOL, "stdin: pipe buffer {granted} bytes (asked for {pipe_want})");
-        // While stdin is left alone its pipe must hold what arrives, with room to spare.
-        let holds = Duration::from_micros(granted as u64 / 2 * 1_000_000 / spec.bytes_per_second());
-        if coalesce > holds {
-            vlog!(
-                TOOL,
-                "stdin: --coalesce {} lowered to {} ms to fit the pipe buffer",
-                opts.coalesce,
-                holds.as_millis()
-            );
-            coalesce = holds;
-        }
-    }
-
-    let notifier = Notifier::from_env();
-    let mut tee = Tee {
-        spec,
-        outputs,
-        log,
-        policy: opts.output_error,
-        mode: opts.mode,
-        pipe_want,
-        max_wait: max_wait(&notifier),
-        notifier,
-        read_bytes: 0,
-        next_status: Instant::now(),
-    };
     tee.notifier.ready();
-
     // An `Err` here is an output failing under `--output-error exit`: no drain, exit 1 at once.
-    let end = match tee.pump(&mut input, coalesce) {
+    let end = match tee.pump(&mut input, batch) {
         Ok(end) => end,
         Err(e) => {
             tee.notifier.stopping();
@@ -397,30 +323,85 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    if matches!(end, End::Eof) && input.partial_bytes() > 0 {
-        vlog!(
-            TOOL,
-            "stdin: input ended mid-frame: {} bytes of an incomplete frame discarded (frames are {fb} bytes)",
-            input.partial_bytes()
-        );
-    }
-    if let (End::Stopped, Some(sig)) = (&end, signals::stop_signal_name()) {
-        vlog!(TOOL, "{sig}: stopping after a drain of at most {}", opts.drain_timeout);
-    }
-    tee.notifier.stopping();
-    let drained = tee.drain(drain);
-    tee.report();
-    drained?;
-    if let End::ReadError(e) = end {
-        return Err(e);
-    }
-    let failed = tee.outputs.iter().filter(|o| o.state == State::Failed).count();
-    if failed > 0 {
-        return Err(ExitStatusError {
-            status: crate::cli::EXIT_FAILURE,
-            message: format!("{failed} output(s) failed during the run (see above)"),
-        }
+    tee.finish(end, &input, &opts)
+}
+
+/// Checks the flags and looks at every OUTPUT before anything is opened.
+fn validate(opts: &Opts) -> anyhow::Result<(PcmSpec, Batch, Vec<Plan>)> {
+    let spec = opts.pcm.spec();
+    if spec.frames_to_bytes(opts.queue.frames(spec.rate)) > MAX_QUEUE_BYTES {
+        return Err(UsageError::new(format!(
+            "--queue {}: more than 1 GiB per output at {spec}; give a shorter queue, e.g. 2s or 30s",
+            opts.queue
+        ))
         .into());
     }
-    Ok(())
+    let batch = Batch::new(&opts.batch, spec.rate)?;
+    Ok((spec, batch, plan_outputs(&opts.outputs)?))
+}
+
+impl Tee {
+    /// Opens every output (creating missing FIFOs) and the notifier.
+    fn open(opts: &Opts, spec: PcmSpec, plans: Vec<Plan>) -> anyhow::Result<Tee> {
+        let queue_frames = opts.queue.frames(spec.rate) as usize;
+        let queue = || FrameQueue::new(spec.frame_bytes(), queue_frames);
+        let mut log = StateLog::new(TOOL);
+        let pipe_want = wanted_pipe_size();
+        let mut outputs = Vec::new();
+        if opts.stdout {
+            outputs.push(Output::stdout(queue(), pipe_want, &mut log)?);
+        }
+        for plan in plans {
+            match plan {
+                Plan::Create(path) => {
+                    output::make_fifo(&path, opts.mode)
+                        .map_err(|e| anyhow!("{}: mkfifo: {}", path.display(), e.desc()))?;
+                    vlog!(TOOL, "{}: created FIFO (mode {:04o})", path.display(), opts.mode);
+                    outputs.push(Output::fifo(path, queue()));
+                }
+                Plan::Fifo(path) => outputs.push(Output::fifo(path, queue())),
+                Plan::File(path) => outputs.push(Output::file(path, queue())?),
+            }
+        }
+        let notifier = Notifier::from_env();
+        Ok(Tee {
+            spec,
+            outputs,
+            log,
+            policy: opts.output_error,
+            mode: opts.mode,
+            pipe_want,
+            max_wait: max_wait(&notifier),
+            notifier,
+            read_bytes: 0,
+            next_status: Instant::now(),
+        })
+    }
+
+    /// After the pump: reports a partial last frame, drains the queues, prints the counters and
+    /// turns failed outputs and a failed read into exit 1.
+    fn finish(mut self, end: End, input: &Input, opts: &Opts) -> anyhow::Result<()> {
+        if matches!(end, End::Eof) {
+            input.report_partial(TOOL, "at the end of input");
+        }
+        if let (End::Stopped, Some(sig)) = (&end, signals::stop_signal_name()) {
+            vlog!(TOOL, "{sig}: stopping after a drain of at most {}", opts.drain_timeout);
+        }
+        self.notifier.stopping();
+        let drained = self.drain(opts.drain_timeout.wall_time(self.spec.rate));
+        self.report();
+        drained?;
+        if let End::ReadError(e) = end {
+            return Err(e);
+        }
+        let failed = self.outputs.iter().filter(|o| o.state == State::Failed).count();
+        if failed > 0 {
+            return Err(ExitStatusError {
+                status: crate::cli::EXIT_FAILURE,
+                message: format!("{failed} output(s) failed during the run (see above)"),
+            }
+            .into());
+        }
+        Ok(())
+    }
 }

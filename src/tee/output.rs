@@ -10,6 +10,7 @@
 
 use super::cli::OutputErrorPolicy;
 use super::queue::FrameQueue;
+use crate::input::grow_pipe;
 use crate::log::StateLog;
 use anyhow::anyhow;
 use nix::errno::Errno;
@@ -53,28 +54,6 @@ impl State {
             State::Attached => "attached",
             State::Closed => "closed (reader gone)",
             State::Failed => "failed",
-        }
-    }
-}
-
-/// The pipe buffer to ask for: `/proc/sys/fs/pipe-max-size`, at most 1 MiB.
-pub(crate) fn wanted_pipe_size() -> usize {
-    std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .unwrap_or(1 << 20)
-        .min(1 << 20)
-}
-
-/// Asks the kernel for a pipe buffer of `want` bytes, halving the request while it refuses (a
-/// user over `pipe-user-pages-soft` gets less), and returns what was granted.
-pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, want: usize) -> Option<usize> {
-    let mut ask = want;
-    loop {
-        match fcntl(fd, FcntlArg::F_SETPIPE_SZ(ask as libc::c_int)) {
-            Ok(granted) => return Some(granted as usize),
-            Err(_) if ask > 4096 => ask /= 2,
-            Err(_) => return fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok().map(|n| n as usize),
         }
     }
 }

@@ -154,6 +154,10 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 pub mod icecast;
+pub mod proc;
+
+/// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// `flac -t`, then `flac -d` to raw: the frame numbers (see `vinyl::pcm::unique_frames`) that the
 /// FLAC file of 4-byte frames holds.
@@ -171,6 +175,36 @@ pub fn decoded_frames(flac: &Path) -> Vec<u64> {
     let bytes = std::fs::read(&raw).unwrap();
     assert_eq!(bytes.len() % 4, 0, "{what}: not whole frames");
     bytes.chunks_exact(4).map(vinyl::pcm::unique_frame_number).collect()
+}
+
+/// Checks that the decoded frames of a recording starting at timeline frame `first` are one
+/// timeline: each frame carries its own number, or is silence inside a gap that `VINYL_GAPS`
+/// lists. Returns the gaps (offset, frames, cause).
+pub fn assert_one_timeline(flac: &Path, first: u64) -> Vec<(u64, u64, String)> {
+    let frames = decoded_frames(flac);
+    let tag = flac_tag(flac, "VINYL_GAPS");
+    let gaps: Vec<(u64, u64, String)> = vinyl::ring::gaps::parse_tag(&tag)
+        .unwrap_or_else(|e| panic!("{}: VINYL_GAPS={tag}: {e}", flac.display()))
+        .into_iter()
+        .map(|g| (g.offset, g.frames, g.cause.name().to_string()))
+        .collect();
+    let in_gap = |i: u64| gaps.iter().any(|(o, n, _)| (*o..o + n).contains(&i));
+    for (i, &n) in frames.iter().enumerate() {
+        let i = i as u64;
+        let want = (first + i) & 0xffff_ffff;
+        if in_gap(i) {
+            assert_eq!(n, 0, "{}: frame {i} lies in a listed gap but is not silence", flac.display());
+        } else {
+            assert_eq!(
+                n,
+                want,
+                "{}: frame {i} (timeline {}) is an unmarked discontinuity",
+                flac.display(),
+                first + i
+            );
+        }
+    }
+    gaps
 }
 
 /// A Vorbis comment of `flac` (the value of its first `NAME=` line), by `metaflac --show-tag`.

@@ -1,0 +1,159 @@
+//! Editing a finished FLAC file's metadata in place, within the room its header already takes.
+//!
+//! Owns reading the metadata blocks that follow STREAMINFO and writing a new set of them over the
+//! same bytes: the recorder reserves a PADDING block so tags (and later cue sheets) can be added
+//! at the end of a recording without moving or rewriting one byte of audio. The new blocks are
+//! followed by a PADDING block that fills the room exactly; when they do not fit (the padding is
+//! too small, or a PADDING block of at least its 4-byte header would not fit), nothing is written
+//! and the error says how many bytes were missing. It does not touch STREAMINFO or the frames,
+//! and it does not sync: the caller does, with the rest of the file.
+
+use super::format;
+use anyhow::{Context as _, bail};
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
+
+/// One metadata block (not STREAMINFO): its type and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Block type: 1 PADDING, 4 VORBIS_COMMENT, 5 CUESHEET…
+    pub kind: u8,
+    /// The body, without its 4-byte header.
+    pub body: Vec<u8>,
+}
+
+/// The blocks after STREAMINFO and the byte offsets they span (`start..end`, where `end` is
+/// where the audio frames begin).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    /// Blocks in file order, PADDING included.
+    pub blocks: Vec<Block>,
+    /// Offset of the first block after STREAMINFO.
+    pub start: u64,
+    /// Offset of the first audio frame.
+    pub end: u64,
+}
+
+/// Reads the metadata blocks of `file` (with [`super::probe::read_metadata_with`], the one
+/// block walker).
+pub fn read(file: &File) -> anyhow::Result<Metadata> {
+    let len = file.metadata().context("stat")?.len();
+    let mut blocks = Vec::new();
+    let mut r = std::io::BufReader::new(file);
+    let (_, end) = super::probe::read_metadata_with(&mut r, len, |h, body| {
+        blocks.push(Block { kind: h.kind, body: body.to_vec() })
+    })?;
+    Ok(Metadata { blocks, start: 8 + format::STREAMINFO_LEN as u64, end })
+}
+
+/// Writes `blocks` (no PADDING among them) over the room of `meta`, followed by a PADDING block
+/// that fills it exactly.
+pub fn write(file: &File, meta: &Metadata, blocks: &[Block]) -> anyhow::Result<()> {
+    let room = meta.end - meta.start;
+    let used: u64 = blocks.iter().map(|b| 4 + b.body.len() as u64).sum();
+    if used + 4 > room {
+        bail!(
+            "the new metadata needs {} bytes more than the {room} bytes of room before the audio",
+            used + 4 - room
+        );
+    }
+    let mut out = Vec::with_capacity(room as usize);
+    for b in blocks {
+        push_block(&mut out, b.kind, false, &b.body)?;
+    }
+    let padding = vec![0u8; (room - used - 4) as usize];
+    push_block(&mut out, format::BLOCK_PADDING, true, &padding)?;
+    // STREAMINFO was the last block only if there were none after it; now it is not.
+    let mut si = [0u8; 1];
+    file.read_exact_at(&mut si, 4).context("read the STREAMINFO header")?;
+    file.write_all_at(&[si[0] & 0x7F], 4).context("write the STREAMINFO header")?;
+    file.write_all_at(&out, meta.start).context("write the metadata blocks")?;
+    Ok(())
+}
+
+fn push_block(out: &mut Vec<u8>, kind: u8, last: bool, body: &[u8]) -> anyhow::Result<()> {
+    if body.len() >= 1 << 24 {
+        bail!("a metadata block of {} bytes is over the 16 MiB the format allows", body.len());
+    }
+    let len = (body.len() as u32).to_be_bytes();
+    out.push(kind | if last { 0x80 } else { 0 });
+    out.extend_from_slice(&len[1..]);
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+/// Sets the comments `tags` in the file's VORBIS_COMMENT (replacing comments of the same keys,
+/// case-insensitively, appending the others), in place. Fails, changing nothing, when they do
+/// not fit in the padding.
+pub fn set_tags(file: &File, tags: &[(String, String)]) -> anyhow::Result<()> {
+    let meta = read(file)?;
+    let mut blocks: Vec<Block> =
+        meta.blocks.iter().filter(|b| b.kind != format::BLOCK_PADDING).cloned().collect();
+    let (vendor, mut comments) = match blocks.iter().find(|b| b.kind == format::BLOCK_VORBIS_COMMENT) {
+        Some(b) => format::parse_vorbis_comment(&b.body)?,
+        None => (super::vendor_string(), Vec::new()),
+    };
+    comments.retain(|(k, _)| !tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)));
+    comments.extend(tags.iter().cloned());
+    let body = format::vorbis_comment(&vendor, &comments);
+    match blocks.iter_mut().find(|b| b.kind == format::BLOCK_VORBIS_COMMENT) {
+        Some(b) => b.body = body,
+        None => blocks.push(Block { kind: format::BLOCK_VORBIS_COMMENT, body }),
+    }
+    write(file, &meta, &blocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flac::{FlacWriter, WriterOptions};
+    use crate::pcm::{PcmSpec, unique_frames};
+
+    fn recording(dir: &std::path::Path, padding: usize) -> std::path::PathBuf {
+        let path = dir.join("t.flac");
+        let file = File::options().read(true).write(true).create_new(true).open(&path).unwrap();
+        let spec = PcmSpec::default();
+        let opts = WriterOptions {
+            tags: vec![("TITLE".into(), "Side A".into()), ("VINYL_GAPS".into(), "old".into())],
+            padding,
+            ..WriterOptions::default()
+        };
+        let mut w = FlacWriter::new(file, spec, &opts).unwrap();
+        w.write_pcm(&unique_frames(&spec, 0, 10_000)).unwrap();
+        w.finalize().unwrap();
+        path
+    }
+
+    #[test]
+    fn tags_are_set_in_place_without_moving_the_audio() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = recording(dir.path(), 8192);
+        let before = std::fs::read(&path).unwrap();
+        let file = File::options().read(true).write(true).open(&path).unwrap();
+        let end = read(&file).unwrap().end;
+        set_tags(&file, &[("VINYL_GAPS".into(), "100+50:overrun:exact".into())]).unwrap();
+        let after = std::fs::read(&path).unwrap();
+        assert_eq!(after.len(), before.len());
+        assert_eq!(after[end as usize..], before[end as usize..], "the audio is untouched");
+        assert_eq!(read(&file).unwrap().end, end);
+        let t = crate::flac::probe::probe(&path).unwrap().tags;
+        assert_eq!(
+            t,
+            [
+                ("TITLE".to_string(), "Side A".to_string()),
+                ("VINYL_GAPS".into(), "100+50:overrun:exact".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn tags_that_do_not_fit_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = recording(dir.path(), 16);
+        let before = std::fs::read(&path).unwrap();
+        let file = File::options().read(true).write(true).open(&path).unwrap();
+        let err = set_tags(&file, &[("X".into(), "y".repeat(100))]).unwrap_err().to_string();
+        assert!(err.contains("bytes more than"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}

@@ -1,0 +1,159 @@
+//! Wall-clock times as RFC 3339 text: the one place that formats and checks them.
+//!
+//! Owns the civil-date arithmetic (days since 1970 to a Gregorian date), the two renderings the
+//! tools print (UTC with milliseconds for the ring's frame 0, local time with its UTC offset for
+//! a recording's `DATE` tag) and the shape check of an RFC 3339 time given on the command line.
+//! It does not read clocks other than the local time zone's offset (`localtime_r`), and it never
+//! fails: an instant the C library cannot place is shown in UTC.
+
+use std::time::SystemTime;
+
+/// A civil date and time of day: year, month (1-12), day (1-31), hour, minute, second.
+type Civil = (i64, i64, i64, i64, i64, i64);
+
+/// The civil date and time of `secs` seconds after 1970-01-01T00:00:00 (Howard Hinnant's
+/// algorithm, proleptic Gregorian).
+fn civil(secs: i64) -> Civil {
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, sod / 3600, sod % 3600 / 60, sod % 60)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, then `.mmm` when `millis` is given, then `Z` or `±HH:MM` for an offset
+/// of `offset_min` minutes east of UTC; `local_secs` is the time already shifted by the offset.
+fn format(local_secs: i64, millis: Option<u64>, offset_min: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(local_secs);
+    let frac = millis.map_or(String::new(), |ms| format!(".{ms:03}"));
+    let zone = match offset_min {
+        0 => "Z".to_string(),
+        off => format!("{}{:02}:{:02}", if off < 0 { '-' } else { '+' }, off.abs() / 60, off.abs() % 60),
+    };
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{zone}")
+}
+
+/// A Unix time in nanoseconds as RFC 3339 UTC with milliseconds (truncated):
+/// `2026-11-24T09:00:00.123Z`.
+pub fn rfc3339_utc(unix_ns: u64) -> String {
+    let ms = unix_ns / 1_000_000;
+    format((ms / 1000) as i64, Some(ms % 1000), 0)
+}
+
+/// Local time as RFC 3339 with the UTC offset, to the second: `2026-11-24T20:15:00+01:00`.
+/// A time before 1970 is shown as the epoch.
+pub fn rfc3339_local(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let offset_min = local_offset_seconds(secs).unwrap_or(0) / 60;
+    format(secs + offset_min * 60, None, offset_min)
+}
+
+/// The local time zone's offset from UTC at `secs` after the epoch, in seconds east of UTC.
+fn local_offset_seconds(secs: i64) -> Option<i64> {
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which we own, and a zeroed tm is a valid value;
+    // it reads only `t`. Its result is checked before `tm` is used.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::localtime_r(&t, &mut tm).is_null()).then_some(tm)
+    }?;
+    Some(tm.tm_gmtoff as i64)
+}
+
+/// Checks that `s` looks like an RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`).
+/// Leans towards accepting: it checks the shape and the ranges of the fields, not the calendar.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(u32::MAX);
+    if b.len() < 20
+        || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || !(digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19))
+    {
+        return false;
+    }
+    if !(1..=12).contains(&num(5..7))
+        || !(1..=31).contains(&num(8..10))
+        || num(11..13) > 23
+        || num(14..16) > 59
+    {
+        return false;
+    }
+    if num(17..19) > 60 {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', ..] => {
+            b.len() == i + 6
+                && digits(i + 1..i + 3)
+                && b[i + 3] == b':'
+                && digits(i + 4..i + 6)
+                && num(i + 1..i + 3) <= 23
+                && num(i + 4..i + 6) <= 59
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(1_795_510_800_123_456_789), "2026-11-24T09:00:00.123Z");
+    }
+
+    #[test]
+    fn offsets_are_written_east_positive() {
+        assert_eq!(format(3600, None, 60), "1970-01-01T01:00:00+01:00");
+        assert_eq!(format(-16_200, None, -270), "1969-12-31T19:30:00-04:30");
+    }
+
+    #[test]
+    fn local_dates_are_rfc3339() {
+        assert!(is_rfc3339(&rfc3339_local(SystemTime::now())));
+        assert!(is_rfc3339(&rfc3339_local(SystemTime::UNIX_EPOCH)));
+    }
+
+    #[test]
+    fn rfc3339_shapes() {
+        for ok in ["2026-11-24T20:15:00Z", "2026-11-24T20:15:00.125+01:00", "2026-01-01 00:00:60-12:30"] {
+            assert!(is_rfc3339(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-11-24T20:15:00",
+            "2026-13-24T20:15:00Z",
+            "2026-11-24T20:15:00.Z",
+            "yesterday",
+            "2026-11-24T20:15:00+1:00",
+            "2026-11-24T25:15:00Z",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
+    }
+}

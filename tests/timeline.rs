@@ -1,0 +1,329 @@
+//! One timeline, on frame-numbered audio: `vinyl-capture --ring` owns the ring's timeline, every
+//! loss is silence at its place (journaled, logged, tagged `VINYL_GAPS`), a restarted writer
+//! continues the timeline, and the ring survives hostile files (truncation, corrupt headers).
+//!
+//! The capture device is ALSA's `file` plugin paced with `--realtime`, which behaves like a card:
+//! stopped (SIGSTOP) for longer than its buffer, it overruns and skips exactly the frames of that
+//! time. So a frame that is not silence must carry its own timeline number.
+
+mod common;
+
+use common::proc::{Proc, Ring};
+use common::*;
+use nix::sys::signal::Signal;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use vinyl::pcm::{PcmSpec, unique_frames};
+
+const RATE: u64 = 48_000;
+const CAPTURE: &str = env!("CARGO_BIN_EXE_vinyl-capture");
+const PREROLL: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
+const FLAC_REC: &str = env!("CARGO_BIN_EXE_vinyl-flac-rec");
+
+/// `frames` frame-numbered frames in `dir/in.raw`.
+fn input(dir: &Path, frames: u64) -> std::path::PathBuf {
+    let path = dir.join("in.raw");
+    std::fs::write(&path, unique_frames(&PcmSpec::default(), 0, frames)).unwrap();
+    path
+}
+
+/// `vinyl-capture --realtime --ring RING` on the file device for `file`.
+fn capture(file: &Path, ring: &Ring, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(CAPTURE);
+    cmd.env("ALSA_CONFIG_PATH", alsa_config_path())
+        .env_remove("NOTIFY_SOCKET")
+        .arg("--device")
+        .arg(file_device(file))
+        .args(["--realtime", "--ring", ring.arg()])
+        .args(extra);
+    Proc::spawn(cmd, false)
+}
+
+fn info(ring: &Ring) -> serde_json::Value {
+    let out = run(Command::new(PREROLL).args(["info", "--json", "--ring", ring.arg()]), DEADLINE);
+    assert_success("vinyl-preroll info --json", &out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn head(ring: &Ring) -> u64 {
+    info(ring)["head"].as_u64().unwrap()
+}
+
+/// `tap --from-frame FIRST | vinyl-flac-rec --ring RING` into `out`, as vinyl-rec runs it.
+struct Recording {
+    tap: std::process::Child,
+    rec: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl Recording {
+    fn start(ring: &Ring, first: u64, out: &Path) -> Recording {
+        let mut tap = Command::new(PREROLL)
+            .args(["tap", "--ring", ring.arg(), "--from-frame", &first.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rec = Command::new(FLAC_REC)
+            .args(["-o", out.to_str().unwrap(), "--start-frame", &first.to_string(), "--ring", ring.arg()])
+            .stdin(tap.stdout.take().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Recording { tap, rec, out: out.to_path_buf() }
+    }
+
+    /// Ends the tap at the head (SIGTERM) and waits for both; returns their stderr.
+    fn stop(self) -> (String, String) {
+        signal(&self.tap, Signal::SIGTERM);
+        let tap = wait_output(self.tap, DEADLINE, "tap");
+        let rec = wait_output(self.rec, DEADLINE, "vinyl-flac-rec");
+        assert_success("tap", &tap);
+        assert_success("vinyl-flac-rec", &rec);
+        (String::from_utf8_lossy(&tap.stderr).into_owned(), String::from_utf8_lossy(&rec.stderr).into_owned())
+    }
+}
+
+#[test]
+fn the_capture_writes_the_ring_and_every_frame_is_its_timeline_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("tl-exact");
+    let file = input(dir.path(), 10 * RATE);
+    let mut cmd = Command::new(CAPTURE);
+    cmd.env("ALSA_CONFIG_PATH", alsa_config_path()).arg("--device").arg(file_device(&file)).args([
+        "--ring",
+        ring.arg(),
+        "--duration",
+        "5s",
+    ]);
+    let out = run(&mut cmd, DEADLINE);
+    assert_success(&describe(&cmd), &out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("created ring"));
+    assert_eq!(head(&ring), 5 * RATE);
+    let tap = run(
+        Command::new(PREROLL).args(["tap", "--ring", ring.arg(), "--from-frame", "0", "--no-follow"]),
+        DEADLINE,
+    );
+    assert_success("tap --no-follow", &tap);
+    assert!(
+        tap.stdout == unique_frames(&PcmSpec::default(), 0, 5 * RATE),
+        "ring frames differ from the capture"
+    );
+}
+
+#[test]
+fn a_stopped_capture_is_silence_at_its_place_journaled_logged_and_tagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("tl-stop");
+    let file = input(dir.path(), 60 * RATE);
+    let cap = capture(&file, &ring, &["--ring-capacity", "30s"]);
+    cap.wait_line("created ring");
+    wait_until("the ring fills", DEADLINE, || head(&ring) >= RATE / 2);
+    let first = RATE / 4;
+    let rec = Recording::start(&ring, first, &dir.path().join("rec.flac"));
+    wait_until("a second of audio", DEADLINE, || head(&ring) >= 3 * RATE / 2);
+    // The fault: the capture stopped for 2 s, far more than its 341 ms buffer.
+    signal(&cap.child, Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&cap.child, Signal::SIGCONT);
+    cap.wait_line("overrun at frame");
+    let j = info(&ring);
+    let gap = &j["gaps"][0];
+    let (gap_first, gap_frames) = (gap["first"].as_u64().unwrap(), gap["frames"].as_u64().unwrap());
+    assert_eq!((gap["cause"].as_str(), gap["exact"].as_bool()), (Some("overrun"), Some(true)), "{j}");
+    assert!(gap_frames >= 2 * RATE - 16_384, "{gap_frames} frames for a 2 s stop");
+    wait_until("a second after the gap", DEADLINE, || head(&ring) >= gap_first + gap_frames + RATE);
+    let (tap_err, rec_err) = rec.stop();
+    cap.signal(Signal::SIGTERM);
+    let (code, _, cap_err) = cap.finish();
+    assert_eq!(code, Some(0), "{cap_err}");
+    let line = format!("overrun at frame {gap_first} (");
+    assert!(cap_err.contains(&line) && cap_err.contains(&format!("{gap_frames} frames")), "{cap_err}");
+    assert!(tap_err.contains(&format!("gap in the tapped frames: {line}")), "{tap_err}");
+    assert!(rec_err.contains("gap in the recording: overrun"), "{rec_err}");
+    let gaps = assert_one_timeline(&dir.path().join("rec.flac"), first);
+    assert_eq!(gaps, [(gap_first - first, gap_frames, "overrun".to_string())]);
+}
+
+#[test]
+fn a_restarted_capture_continues_the_timeline_after_its_downtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("tl-restart");
+    let file = input(dir.path(), 60 * RATE);
+    let cap = capture(&file, &ring, &[]);
+    cap.wait_line("created ring");
+    wait_until("a second of audio", DEADLINE, || head(&ring) >= RATE);
+    let timeline = info(&ring)["timeline"].as_u64().unwrap();
+    let rec = Recording::start(&ring, RATE / 2, &dir.path().join("rec.flac"));
+    cap.signal(Signal::SIGTERM);
+    let (code, _, err) = cap.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let stopped_at = head(&ring);
+    // Restarted by its supervisor a moment later, on the same ring.
+    let cap = capture(&file, &ring, &[]);
+    cap.wait_line("continuing timeline");
+    cap.wait_line("the ring's timeline continues after its writer's downtime");
+    let j = info(&ring);
+    assert_eq!((j["timeline"].as_u64(), j["writers"].as_u64()), (Some(timeline), Some(2)));
+    let gap = &j["gaps"][0];
+    assert_eq!((gap["first"].as_u64(), gap["cause"].as_str()), (Some(stopped_at), Some("writer-restart")));
+    let gap_frames = gap["frames"].as_u64().unwrap();
+    wait_until("half a second after the restart", DEADLINE, || {
+        head(&ring) >= stopped_at + gap_frames + RATE / 2
+    });
+    let (tap_err, _) = rec.stop();
+    assert!(tap_err.contains("gap in the tapped frames: writer-restart"), "{tap_err}");
+    cap.signal(Signal::SIGTERM);
+    let (code, _, err) = cap.finish();
+    assert_eq!(code, Some(0), "{err}");
+    // The recording went on through the restart: frames, the downtime as a tagged gap, then
+    // the new capture's frames (its input starts again at 0) at their timeline places.
+    let flac = dir.path().join("rec.flac");
+    let frames = decoded_frames(&flac);
+    let tag = flac_tag(&flac, "VINYL_GAPS");
+    let g = vinyl::ring::gaps::parse_tag(&tag).unwrap();
+    assert_eq!(g.len(), 1, "{tag}");
+    let (o, n) = (g[0].offset as usize, g[0].frames as usize);
+    assert_eq!(o as u64, stopped_at - RATE / 2);
+    assert!((0..o).all(|i| frames[i] == RATE / 2 + i as u64), "frames before the restart");
+    assert!(frames[o..o + n].iter().all(|&x| x == 0), "the downtime is silence");
+    assert!(frames[o + n..].iter().enumerate().all(|(i, &x)| x == i as u64), "frames after the restart");
+}
+
+#[test]
+fn a_live_tap_skips_forward_when_overtaken_and_never_stops() {
+    let ring = Ring::new("tl-live");
+    let fill = |frames: u64, first: u64| {
+        let mut p = Proc::spawn(
+            {
+                let mut c = Command::new(PREROLL);
+                c.args(["fill", "--ring", ring.arg(), "--capacity", "2s"]);
+                c
+            },
+            false,
+        );
+        p.feed(&unique_frames(&PcmSpec::default(), first, frames));
+        p.close_stdin();
+        let (code, _, err) = p.finish();
+        assert_eq!(code, Some(0), "{err}");
+    };
+    fill(RATE, 0);
+    let mut tap = Proc::spawn(
+        {
+            let mut c = Command::new(PREROLL);
+            c.args(["tap", "--live", "--ring", ring.arg()]);
+            c
+        },
+        false,
+    );
+    tap.wait_line(&format!("tap from frame {RATE} ("));
+    // Nobody reads the tap's stdout while 20 s pass through a 2 s ring: it is overtaken.
+    fill(20 * RATE, RATE);
+    let mut out = tap.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut all).unwrap();
+        all
+    });
+    tap.wait_line("overtaken by the writer: skipped frames");
+    fill(RATE, 21 * RATE);
+    tap.signal(Signal::SIGTERM);
+    let (code, _, err) = tap.finish();
+    assert_eq!(code, Some(0), "a live tap ends cleanly: {err}");
+    assert!(err.contains("skipped forward"), "{err}");
+    let all = reader.join().unwrap();
+    assert_eq!(all.len() % 4, 0, "whole frames");
+}
+
+#[test]
+fn a_pinned_tap_refuses_another_timeline() {
+    let ring = Ring::new("tl-pin");
+    let mut fill = Proc::spawn(
+        {
+            let mut c = Command::new(PREROLL);
+            c.args(["fill", "--ring", ring.arg()]);
+            c
+        },
+        false,
+    );
+    fill.feed(&unique_frames(&PcmSpec::default(), 0, RATE));
+    fill.close_stdin();
+    assert_eq!(fill.finish().0, Some(0));
+    let timeline = info(&ring)["timeline"].as_u64().unwrap();
+    let tap = |t: u64| {
+        run(
+            Command::new(PREROLL).args([
+                "tap",
+                "--ring",
+                ring.arg(),
+                "--from-frame",
+                "0",
+                "--no-follow",
+                "--timeline",
+                &t.to_string(),
+            ]),
+            DEADLINE,
+        )
+    };
+    assert_success("tap on its timeline", &tap(timeline));
+    let other = tap(timeline + 1);
+    assert_status("tap pinned to another timeline", &other, 1);
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains(&format!("not the pinned timeline {}", timeline + 1)), "{err}");
+    assert!(other.stdout.is_empty(), "it wrote nothing");
+}
+
+#[test]
+fn a_ring_truncated_under_a_tap_and_its_writer_ends_both_with_one_line_not_sigbus() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("tl-truncate");
+    let file = input(dir.path(), 60 * RATE);
+    let cap = capture(&file, &ring, &[]);
+    cap.wait_line("created ring");
+    wait_until("a second of audio", DEADLINE, || head(&ring) >= RATE);
+    let rec = Recording::start(&ring, 0, &dir.path().join("rec.flac"));
+    wait_until("the recording runs", DEADLINE, || head(&ring) >= 2 * RATE);
+    std::fs::OpenOptions::new().write(true).open(&ring.0).unwrap().set_len(4096).unwrap();
+    let Recording { tap, rec, out } = rec;
+    let tap = wait_output(tap, DEADLINE, "tap");
+    let rec = wait_output(rec, DEADLINE, "vinyl-flac-rec");
+    assert_status("tap of a truncated ring", &tap, 1);
+    let err = String::from_utf8_lossy(&tap.stderr);
+    assert!(err.contains(ring.arg()) && err.contains("truncated while mapped"), "{err}");
+    assert_success("the recorder behind it finalises what it has", &rec);
+    assert!(!decoded_frames(&out).is_empty());
+    let (code, _, err) = cap.finish();
+    assert_eq!(code, Some(1), "the capture: {err}");
+    assert!(err.contains("truncated while mapped"), "{err}");
+}
+
+#[test]
+fn a_corrupt_header_is_named_and_never_obeyed() {
+    let ring = Ring::new("tl-corrupt");
+    let mut fill = Proc::spawn(
+        {
+            let mut c = Command::new(PREROLL);
+            c.args(["fill", "--ring", ring.arg()]);
+            c
+        },
+        false,
+    );
+    fill.feed(&unique_frames(&PcmSpec::default(), 0, 10 * RATE));
+    fill.close_stdin();
+    assert_eq!(fill.finish().0, Some(0));
+    let mut bytes = std::fs::read(&ring.0).unwrap();
+    bytes[64..72].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&ring.0, &bytes).unwrap();
+    let tap = run(
+        Command::new(PREROLL).args(["tap", "--ring", ring.arg(), "--from", "-4s", "--no-follow"]),
+        DEADLINE,
+    );
+    assert_status("tap on a corrupt head", &tap, 1);
+    assert!(tap.stdout.is_empty(), "{} bytes written", tap.stdout.len());
+    let err = String::from_utf8_lossy(&tap.stderr);
+    assert!(err.contains("damaged ring header") && err.contains("head"), "{err}");
+    let out = run(Command::new(PREROLL).args(["info", "--ring", ring.arg()]), DEADLINE);
+    assert_status("info on a corrupt head", &out, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt ring"));
+}
