@@ -37,9 +37,12 @@ pub struct Metadata {
 /// Reads the metadata blocks of `file` (with [`super::probe::read_metadata_with`], the one
 /// block walker).
 pub fn read(file: &File) -> anyhow::Result<Metadata> {
+    use std::io::{Seek as _, SeekFrom};
     let len = file.metadata().context("stat")?.len();
     let mut blocks = Vec::new();
+    // The descriptor's offset is wherever the writer left it: read from the start.
     let mut r = std::io::BufReader::new(file);
+    r.seek(SeekFrom::Start(0)).context("seek to the FLAC marker")?;
     let (_, end) = super::probe::read_metadata_with(&mut r, len, |h, body| {
         blocks.push(Block { kind: h.kind, body: body.to_vec() })
     })?;
