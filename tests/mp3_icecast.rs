@@ -500,26 +500,37 @@ fn encode_to_file(args: &[&str], pcm: Vec<u8>, dir: &Path) -> (String, u32, u16,
     (report, rate, ch, samples)
 }
 
-/// The documented timing: decoded = 576 (LAME's encoder delay) + input + padding, where LAME
-/// pads to whole 1152-sample frames and adds one more frame when that padding would be under
-/// 576 samples (lame.c, lame_encode_flush), so 576 <= padding < 576 + 1152 at MPEG-1 rates.
-/// The tool reports both numbers.
-fn assert_documented_length(report: &str, input: u64, decoded: u64) {
+/// The stated timing, checked against mpg123's decode. A file gets a LAME tag, and a gapless
+/// decoder returns exactly the input. Output without the tag (a pipe) decodes to what the last
+/// line says: `before` = 576 encoder delay + 529 decoder delay, the input, then `after` = LAME's
+/// padding - 529, where LAME pads to whole 1152-sample frames and adds one more frame when that
+/// padding would be under 576 samples (lame.c, lame_encode_flush), so 576 <= padding < 576 + 1152.
+fn assert_documented_length(report: &str, input: u64, decoded: u64, tagged: bool) {
     assert_eq!(number_after(report, "done: "), input, "{report}");
-    let delay = number_after(report, "= ");
-    let padding = number_after(report, &format!("delay + {input} + "));
-    assert_eq!(delay, 576, "{report}");
-    assert!((576..576 + 1152).contains(&padding), "padding {padding}: {report}");
-    assert_eq!(decoded, delay + input + padding, "{report}");
+    assert_eq!(number_after(report, "the input's "), input, "{report}");
+    if tagged {
+        assert!(report.contains("LAME tag frame first; a gapless decoder"), "{report}");
+        assert_eq!(decoded, input, "{report}");
+    } else {
+        let (before, after) = stated_before_after(report);
+        assert_eq!(before, 576 + 529, "{report}");
+        assert!((576..576 + 1152).contains(&(after + 529)), "after {after}: {report}");
+        assert_eq!(decoded, before + input + after, "{report}");
+    }
+}
+
+/// The samples the last line says a decoder returns before and after the input (no LAME tag).
+fn stated_before_after(report: &str) -> (u64, u64) {
+    (number_after(report, "a decoder returns "), number_after(report, " samples, then "))
 }
 
 #[test]
-fn output_file_decodes_to_the_input_length_plus_documented_delay_and_padding() {
+fn output_file_decodes_to_exactly_the_input_length() {
     let dir = tempfile::tempdir().unwrap();
     let frames = 3 * RATE as u64 + 1234;
     let (report, rate, ch, decoded) = encode_to_file(&[], music(RATE, 2, 0, frames), dir.path());
     assert_eq!((rate, ch), (48_000, 2));
-    assert_documented_length(&report, frames, decoded);
+    assert_documented_length(&report, frames, decoded, true);
 }
 
 #[test]
@@ -535,7 +546,7 @@ fn output_mono_44k1_and_24_bit_keep_their_shape() {
         dir.path(),
     );
     assert_eq!((rate, ch), (44_100, 1));
-    assert_documented_length(&report, frames, decoded);
+    assert_documented_length(&report, frames, decoded, true);
 }
 
 #[test]
@@ -557,7 +568,7 @@ fn output_to_stdout_is_a_decodable_stream() {
     let mp3 = reader.join().unwrap();
     assert_whole_frames(&mp3, "stdout");
     let (_, _, decoded) = decode(&mp3, dir.path(), "stdout");
-    assert_documented_length(&report, frames, decoded);
+    assert_documented_length(&report, frames, decoded, false);
 }
 
 #[test]
@@ -582,7 +593,182 @@ fn sigint_on_output_flushes_everything_read() {
     assert!(read <= written && read + 65536 / 4 >= written, "read {read} of {written}: {report}");
     // …and the file holds all of that, flushed.
     let (_, _, decoded) = decode_file(&out, &dir.path().join("term.wav"));
-    assert_documented_length(&report, read, decoded);
+    assert_documented_length(&report, read, decoded, true);
+}
+
+/// Runs the tool with `args` over `pcm`, its stdout into `stdout` (a file or a pipe that is
+/// read to the end); returns the report and, for a pipe, the MP3.
+fn encode_with(args: &[&str], pcm: Vec<u8>, stdout: Option<&Path>) -> (String, Vec<u8>) {
+    let out = match stdout {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::piped(),
+    };
+    let mut tool = Tool::spawn_with(args, &[], out);
+    let reader = tool.child.stdout.take().map(|mut o| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            o.read_to_end(&mut v).unwrap();
+            v
+        })
+    });
+    let mut stdin = tool.stdin();
+    common::with_deadline(Duration::from_secs(60), move || stdin.write_all(&pcm).unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(60));
+    assert!(status.success(), "{report}");
+    (report, reader.map(|r| r.join().unwrap()).unwrap_or_default())
+}
+
+/// Decodes `mp3` to interleaved s16 with `decoder` ("mpg123" or "ffmpeg"), both in their
+/// default (gapless-aware) mode.
+fn decode_pcm(decoder: &str, mp3: &Path) -> Vec<i16> {
+    let mut cmd = Command::new(decoder);
+    match decoder {
+        "mpg123" => cmd.args(["-q", "-s"]).arg(mp3),
+        _ => cmd.args(["-v", "error", "-i"]).arg(mp3).args(["-f", "s16le", "-"]),
+    };
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    common::assert_success(&what, &out);
+    out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+fn ffprobe_duration(mp3: &Path) -> f64 {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]).arg(mp3);
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    common::assert_success(&what, &out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().unwrap_or_else(|_| panic!("{what}: {text:?}"))
+}
+
+/// Where `marker` (mono) sits in channel 0 of the stereo `pcm`, searched from `from` over
+/// `span` positions by cross-correlation; panics unless the best match is a clear one.
+fn locate(pcm: &[i16], marker: &[i16], from: usize, span: usize) -> usize {
+    let energy: f64 = marker.iter().map(|&m| (m as f64).powi(2)).sum();
+    let (mut best, mut at) = (f64::MIN, 0);
+    for pos in from..from + span {
+        let c: i64 = marker.iter().enumerate().map(|(i, &m)| m as i64 * pcm[2 * (pos + i)] as i64).sum();
+        if c as f64 > best {
+            (best, at) = (c as f64, pos);
+        }
+    }
+    assert!(best > 0.5 * energy, "no clear marker: best correlation {:.2}", best / energy);
+    at
+}
+
+/// Silence with a burst of white noise (the marker) at `at`, stereo s16le.
+fn marked_silence(frames: u64, at: u64, marker: &[i16]) -> Vec<u8> {
+    let mut pcm = vec![0u8; frames as usize * 4];
+    for (i, &m) in marker.iter().enumerate() {
+        let o = (at as usize + i) * 4;
+        pcm[o..o + 2].copy_from_slice(&m.to_le_bytes());
+        pcm[o + 2..o + 4].copy_from_slice(&m.to_le_bytes());
+    }
+    pcm
+}
+
+#[test]
+fn decoders_return_the_input_where_the_last_line_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (frames, at) = (480_123u64, 200_000u64);
+    let mut seed = 0x9e37_79b9u32;
+    let marker: Vec<i16> = (0..4800)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((seed >> 16) as i16) / 4
+        })
+        .collect();
+    let pcm = marked_silence(frames, at, &marker);
+    // Through a pipe: no LAME tag, so decoders return the encoder's and their own delay.
+    let (report, mp3) = encode_with(&["--output", "-"], pcm.clone(), None);
+    let piped = dir.path().join("piped.mp3");
+    std::fs::write(&piped, &mp3).unwrap();
+    let (before, after) = stated_before_after(&report);
+    assert_eq!((before, after), (1105, 308), "measured with mpg123 1.31 and ffmpeg 5.1: {report}");
+    // Into a file: the LAME tag lets them return exactly the input.
+    let file = dir.path().join("file.mp3");
+    let (tagged_report, _) = encode_with(&["--output", file.to_str().unwrap()], pcm, None);
+    assert_documented_length(&tagged_report, frames, frames, true);
+    for decoder in ["mpg123", "ffmpeg"] {
+        let pcm = decode_pcm(decoder, &piped);
+        let found = locate(&pcm, &marker, at as usize, 3000);
+        eprintln!("{decoder}, no tag: marker at {found} (input {at}), {} samples", pcm.len() / 2);
+        assert_eq!(found as u64, at + before, "{decoder}: {report}");
+        assert_eq!((pcm.len() / 2) as u64, before + frames + after, "{decoder}: {report}");
+        let pcm = decode_pcm(decoder, &file);
+        assert_eq!(locate(&pcm, &marker, at as usize - 1000, 3000) as u64, at, "{decoder}, tagged");
+        assert_eq!((pcm.len() / 2) as u64, frames, "{decoder}, tagged: {tagged_report}");
+    }
+}
+
+#[test]
+fn a_file_has_a_lame_tag_so_decoders_return_exactly_the_input_and_a_pipe_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 10 * RATE as u64 + 25_441; // 10.53 s
+    let pcm = music(RATE, 2, 0, frames);
+    for (name, args) in [("vbr", &["--vbr", "2"][..]), ("cbr", &["--bitrate", "320"][..])] {
+        let file = dir.path().join(format!("{name}.mp3"));
+        let mut all = vec!["--output", file.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let (report, _) = encode_with(&all, pcm.clone(), None);
+        let bytes = std::fs::read(&file).unwrap();
+        let first = FrameHeader::parse(&bytes).unwrap();
+        let word: &[u8] = if name == "vbr" { b"Xing" } else { b"Info" };
+        assert!(bytes[..first.len].windows(4).any(|w| w == word), "{name}: no {word:?} frame first");
+        for decoder in ["mpg123", "ffmpeg"] {
+            let decoded = (decode_pcm(decoder, &file).len() / 2) as u64;
+            assert_eq!(decoded, frames, "{name}: {decoder}: {report}");
+        }
+        // ffprobe's duration is the tag's frame count: the input plus delay and padding, less
+        // than two frames more.
+        let (got, want) = (ffprobe_duration(&file), frames as f64 / RATE as f64);
+        eprintln!("{name}: ffprobe {got:.6} s for {want:.6} s of input");
+        assert!(
+            got >= want && got - want < 2.0 * 1152.0 / RATE as f64,
+            "{name}: ffprobe {got} s for {want} s"
+        );
+        if common::have("mp3val") {
+            let mut cmd = Command::new("mp3val");
+            cmd.arg(&file);
+            let out = common::run(&mut cmd, Duration::from_secs(60));
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(!said.contains("no VBR header") && !said.contains("ERROR"), "{name}: mp3val: {said}");
+        }
+    }
+    // Stdout redirected to a file (`> file`) is a file too; a pipe gets no tag frame.
+    let redirected = dir.path().join("redirected.mp3");
+    let (report, _) = encode_with(&["--output", "-", "--vbr", "2"], pcm.clone(), Some(&redirected));
+    assert_eq!((decode_pcm("mpg123", &redirected).len() / 2) as u64, frames, "{report}");
+    let (report, mp3) = encode_with(&["--output", "-", "--vbr", "2"], pcm, None);
+    let first = FrameHeader::parse(&mp3).unwrap();
+    assert!(!mp3[..first.len].windows(4).any(|w| w == b"Xing" || w == b"Info"), "a tag in a pipe");
+    assert!(!report.contains("LAME tag"), "{report}");
+}
+
+#[test]
+fn a_resampled_file_is_counted_in_the_mp3s_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 3 * 96_000 + 1; // 96 kHz in, 48 kHz out
+    let pcm = music(96_000, 2, 0, frames);
+    let file = dir.path().join("r96.mp3");
+    let (report, _) =
+        encode_with(&["--rate", "96000", "--output", file.to_str().unwrap()], pcm.clone(), None);
+    assert!(report.contains(&format!("done: {frames} frames in at 96000 Hz")), "{report}");
+    assert!(report.contains("samples at 48000 Hz"), "{report}");
+    let stated = number_after(&report, "the input's ");
+    assert!(
+        stated.abs_diff(frames / 2) <= 1,
+        "{frames} frames at 96 kHz stated as {stated} at 48 kHz: {report}"
+    );
+    let decoded = decode_pcm("mpg123", &file);
+    assert_eq!((decoded.len() / 2) as u64, stated, "{report}");
+    // Through a pipe (no tag), the stated before, input and after add up to what decodes.
+    let (report, mp3) = encode_with(&["--rate", "96000", "--output", "-"], pcm, None);
+    let (rate, _, decoded) = decode(&mp3, dir.path(), "r96-piped");
+    assert_eq!(rate, 48_000);
+    let (before, after) = stated_before_after(&report);
+    assert_eq!(decoded, before + number_after(&report, "the input's ") + after, "{report}");
 }
 
 // ---------------------------------------------------------------------------------------------
