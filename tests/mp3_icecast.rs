@@ -341,7 +341,11 @@ fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
     // Every byte written was read, and what came while disconnected was discarded and counted.
     let written = paced1 + burst_frames + paced2;
     assert_eq!(number_after(&report, "done: "), written, "{report}");
-    assert!(number_after(&report, "discarded ") >= burst_frames, "{report}");
+    let discarded = number_after(&report, "discarded ");
+    assert!(discarded >= burst_frames, "{report}");
+    // The counters are input frames: what was sent, discarded and dropped adds up to the input.
+    let (sent, dropped) = (number_after(&report, "sent "), number_after(&report, "dropped "));
+    assert_eq!(sent + discarded + dropped, written, "{report}");
     assert!(report.contains("of audio discarded while disconnected"), "{report}");
     // Each state change is logged once, not once per retry.
     assert_eq!(report.matches("connection refused").count(), 1, "{report}");
@@ -1037,6 +1041,36 @@ fn systemd_ready_comes_with_the_first_connection() {
     drop(writer.join().unwrap());
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
+}
+
+#[test]
+fn a_failing_server_is_logged_once_in_plain_words_and_the_discards_count_input_frames() {
+    let (port, seen) = fake_server(|_, mut s, seen| {
+        let (head, _) = read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.0 503 Service Unavailable\r\n\r\n");
+        seen.lock().unwrap().push(Seen { head, body: Vec::new() });
+    });
+    let url = format!("http://127.0.0.1:{port}/busy");
+    let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", "x")]);
+    tool.wait_log("503", Duration::from_secs(20));
+    // 30 s of audio, all of it discarded: the issue saw "discarded 1441152" for 1440000 in,
+    // because MP3 samples (whole frames, with the encoder's delay and padding) were counted.
+    let (stdin, frames) = burst(tool.stdin(), 0, 30);
+    drop(stdin);
+    let (status, report) = tool.finish(Duration::from_secs(30));
+    assert!(status.success(), "{report}");
+    assert!(!seen.lock().unwrap().is_empty());
+    assert_eq!(number_after(&report, "done: "), frames, "{report}");
+    assert_eq!(number_after(&report, "discarded "), frames, "{report}");
+    assert_eq!(number_after(&report, "sent "), 0, "{report}");
+    assert_eq!(number_after(&report, "dropped "), 0, "{report}");
+    let line = report.lines().find(|l| l.contains("503")).unwrap();
+    assert_eq!(line.matches("retrying").count(), 1, "{line}");
+    assert!(
+        line.ends_with("503 Service Unavailable: the server failed; retrying every 2s at most"),
+        "{line}"
+    );
+    assert_eq!(report.matches("503").count(), 1, "{report}");
 }
 
 #[test]

@@ -440,16 +440,14 @@ fn status_error(cfg: &SourceConfig, method: Method, code: u16, reason: &str, bod
         ),
         403 => (
             FailureKind::Forbidden,
-            format!(
-                "another source is streaming to {} or the server's source limit is reached; retrying until it is free",
-                ep.mount
-            ),
+            format!("another source is streaming to {} or the server's source limit is reached", ep.mount),
         ),
         400 | 404 | 405 | 501 => {
             (FailureKind::MethodNotSupported, format!("the server does not accept {method} for a source"))
         }
-        500..=599 => (FailureKind::Server, "server error; retrying".to_string()),
-        _ => (FailureKind::Server, "unexpected answer; retrying".to_string()),
+        // What to do (retry, give up) is the caller's to say, not this message's.
+        500..=599 => (FailureKind::Server, "the server failed".to_string()),
+        _ => (FailureKind::Server, "an answer a source client does not expect".to_string()),
     };
     ConnectError { kind, status: Some(code), message: format!("{method} {}: {status}: {advice}", ep.mount) }
 }
@@ -625,5 +623,9 @@ mod tests {
             assert_eq!(status_error(&c, Method::Put, code, "x", "").kind, FailureKind::MethodNotSupported);
         }
         assert_eq!(status_error(&c, Method::Put, 503, "x", "").kind, FailureKind::Server);
+        for code in [302, 403, 500, 503] {
+            let e = status_error(&c, Method::Put, code, "x", "");
+            assert!(!e.message.contains("retry"), "the caller says whether it retries: {}", e.message);
+        }
     }
 }

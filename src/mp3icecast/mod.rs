@@ -25,7 +25,7 @@ pub use cli::Opts;
 use crate::cli::UsageError;
 use crate::icecast::{Credentials, Endpoint, Secret, SourceConfig, StreamInfo};
 use crate::log::StateLog;
-use crate::mp3::{DECODER_DELAY, Mp3Encoder, Mp3Settings, RateControl};
+use crate::mp3::{DECODER_DELAY, Mp3Chunk, Mp3Encoder, Mp3Settings, RateControl};
 use crate::notify::Notifier;
 use crate::pcm::{FrameReader, PcmSpec, format_frames};
 use crate::signals;
@@ -100,13 +100,14 @@ enum Sink {
 }
 
 impl Sink {
-    fn put(&mut self, data: &[u8], samples: u64, log: &mut StateLog, out_rate: u32) -> anyhow::Result<()> {
+    fn put(&mut self, chunk: &Mp3Chunk<'_>, log: &mut StateLog, in_rate: u32) -> anyhow::Result<()> {
+        let data = chunk.data;
         match self {
             Sink::Output { w, name, .. } => {
                 crate::pcm::write_all_retry(w, data).with_context(|| format!("{name}: write"))
             }
             Sink::Stream { queue, full, name } => {
-                match queue.push(data, samples) {
+                match queue.push(data, chunk.samples, chunk.input_frames) {
                     Pushed::Dropped if !*full => {
                         *full = true;
                         log.change(name, "the server takes data too slowly: dropping whole MP3 frames");
@@ -118,7 +119,7 @@ impl Sink {
                             name,
                             &format!(
                                 "the server keeps up again ({} dropped so far)",
-                                format_frames(dropped, out_rate)
+                                format_frames(dropped, in_rate)
                             ),
                         );
                     }
@@ -218,7 +219,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
             },
             retry_min: RETRY_MIN,
             retry_max: opts.retry_max.wall_time(spec.rate).max(RETRY_MIN),
-            out_rate: encoder.out_rate(),
+            rate: spec.rate,
             queue: queue.clone(),
             link: link.clone(),
             notifier: notifier.clone(),
@@ -265,7 +266,6 @@ fn pump(
     let fd = stdin.as_fd().try_clone_to_owned().context("stdin: dup")?;
     let mut reader = FrameReader::new(std::fs::File::from(fd), spec.frame_bytes());
     let mut buf = vec![0u8; READ_FRAMES * spec.frame_bytes()];
-    let out_rate = encoder.out_rate();
     let output_mode = matches!(sink, Sink::Output { .. });
     loop {
         if signals::stop_requested() {
@@ -292,13 +292,13 @@ fn pump(
             Err(e) => return Err(e).context("stdin: read"),
         };
         let chunk = encoder.encode(&buf[..n])?;
-        sink.put(chunk.data, chunk.samples, log, out_rate)?;
+        sink.put(&chunk, log, spec.rate)?;
     }
     if reader.partial_bytes() > 0 && !signals::stop_requested() {
         vlog!(TOOL, "stdin: input ended inside a frame: {} bytes discarded", reader.partial_bytes());
     }
     let chunk = encoder.finish()?;
-    sink.put(chunk.data, chunk.samples, log, out_rate)?;
+    sink.put(&chunk, log, spec.rate)?;
     if let Sink::Output { w, name, tag } = sink {
         w.flush().with_context(|| format!("{name}: write"))?;
         if let Some(slot) = tag {
@@ -309,7 +309,6 @@ fn pump(
 }
 
 fn report_progress(sink: &Sink, encoder: &Mp3Encoder, in_rate: u32) {
-    let rate = encoder.out_rate();
     match sink {
         Sink::Output { name, .. } => {
             vlog!(TOOL, "{name}: {} encoded so far", format_frames(encoder.frames_in(), in_rate));
@@ -319,10 +318,10 @@ fn report_progress(sink: &Sink, encoder: &Mp3Encoder, in_rate: u32) {
             vlog!(
                 TOOL,
                 "{name}: so far: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
-                format_frames(c.produced, rate),
-                format_frames(c.sent, rate),
-                format_frames(c.discarded, rate),
-                format_frames(c.dropped, rate)
+                format_frames(c.produced, in_rate),
+                format_frames(c.sent, in_rate),
+                format_frames(c.discarded, in_rate),
+                format_frames(c.dropped, in_rate)
             );
         }
     }
@@ -363,15 +362,15 @@ fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rat
             let c = queue.counters();
             vlog!(
                 TOOL,
-                "{object}: done: {spec_in} frames in ({}); sent {} frames, discarded {} frames while \
-                 disconnected, dropped {} frames while the server stalled ({} / {} / {})",
+                "{object}: done: {spec_in} frames in ({}); of them sent {} frames, discarded {} frames \
+                 while disconnected, dropped {} frames while the server stalled ({} / {} / {})",
                 format_frames(spec_in, in_rate),
                 c.sent,
                 c.discarded,
                 c.dropped,
-                format_frames(c.sent, rate),
-                format_frames(c.discarded, rate),
-                format_frames(c.dropped, rate)
+                format_frames(c.sent, in_rate),
+                format_frames(c.discarded, in_rate),
+                format_frames(c.dropped, in_rate)
             );
         }
     }
