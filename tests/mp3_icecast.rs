@@ -776,6 +776,40 @@ fn a_resampled_file_is_counted_in_the_mp3s_samples() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Liquidsoap's harbor: a second server implementation
+
+#[test]
+fn a_mistyped_mount_on_liquidsoap_is_named_as_not_found_and_the_right_one_streams() {
+    let harbor = common::liquidsoap::Harbor::start("live", "harbor-secret");
+    let env = [("VINYL_ICECAST_PASSWORD", "harbor-secret")];
+    let mut typo = Tool::spawn(&["--url", &harbor.url("/lvie")], &env);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(typo.stdin(), 0, stop.clone());
+    typo.wait_log("404", Duration::from_secs(30));
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = typo.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}\n{}", harbor.log());
+    let line = report.lines().find(|l| l.contains("404")).unwrap();
+    assert!(
+        line.contains("PUT /lvie: 404 Not found: the server has no mount /lvie: check the mount point in the URL; retrying"),
+        "{line}"
+    );
+    assert!(!report.contains("does not accept") && !report.contains("SOURCE"), "{report}");
+    assert_eq!(report.matches("404").count(), 1, "{report}");
+    // The same tool and server with the right mount stream.
+    let mut right = Tool::spawn(&["--url", &harbor.url("/live")], &env);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(right.stdin(), 0, stop.clone());
+    right.wait_log("streaming (PUT)", Duration::from_secs(30));
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = right.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}\n{}", harbor.log());
+    assert_no_password(&report, "harbor-secret");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Usage errors
 
 #[test]
@@ -1077,7 +1111,8 @@ fn a_failing_server_is_logged_once_in_plain_words_and_the_discards_count_input_f
 fn a_server_refusing_both_methods_is_retried_and_logged_once() {
     let (port, seen) = fake_server(|_, mut s, seen| {
         let (head, _) = read_request(&mut s);
-        let _ = s.write_all(b"HTTP/1.0 404 File Not Found\r\nContent-Type: text/html\r\n\r\n<html>x</html>");
+        let _ =
+            s.write_all(b"HTTP/1.0 405 Method Not Allowed\r\nContent-Type: text/html\r\n\r\n<html>x</html>");
         seen.lock().unwrap().push(Seen { head, body: Vec::new() });
     });
     let url = format!("http://127.0.0.1:{port}/nowhere");

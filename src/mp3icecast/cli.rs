@@ -16,7 +16,8 @@ network step has a --timeout; a server that stops taking data is dropped and rec
 
 The password comes from --password-file or the VINYL_ICECAST_PASSWORD environment variable, \
 never from the command line or the URL, and is never printed. Wrong credentials (401) end the \
-program with status 1; a busy mount (403), a refused connection or a server error is retried.
+program with status 1; a busy mount (403), a mount the server does not have (404, named in the \
+log), a refused connection or a server error is retried.
 
 With --output, the last line says what a decoder returns: for a regular file, which gets LAME's \
 tag frame, exactly the input (in samples at the MP3's rate, which differs when LAME resamples); \

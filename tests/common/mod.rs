@@ -154,6 +154,7 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 pub mod icecast;
+pub mod liquidsoap;
 
 /// `flac -t`, then `flac -d` to raw: the frame numbers (see `vinyl::pcm::unique_frames`) that the
 /// FLAC file of 4-byte frames holds.
