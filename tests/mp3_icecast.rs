@@ -267,6 +267,51 @@ fn listener_decodes_stream_and_status_shows_ice_headers() {
 }
 
 #[test]
+fn a_relay_of_the_mount_serves_listeners_our_stream() {
+    // Scale-out is Icecast's job: a second icecast2 pulls the mount as a relay, and listeners
+    // connect to it instead.
+    let master = Icecast::start();
+    let url = master.url("/live");
+    let pw = pw_arg(&master);
+    let fifo = master.dir().join("title.fifo");
+    let fifo_arg = fifo.to_str().unwrap();
+    let args =
+        ["--url", &url, "--password-file", &pw, "--name", "Relayed turntable", "--metadata-fifo", fifo_arg];
+    let mut tool = Tool::spawn(&args, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    master.wait_for_mount("/live", Duration::from_secs(20));
+    let relay = Icecast::start_with(common::icecast::Options {
+        relay: Some(common::icecast::Relay {
+            port: master.port(),
+            mount: "/live".into(),
+            local_mount: "/live".into(),
+        }),
+        ..Default::default()
+    });
+    let relayed = relay.wait_for_mount("/live", Duration::from_secs(30));
+    assert_eq!(relayed["server_name"], "Relayed turntable", "{relayed}");
+    // The relay is one listener of the master, however many it serves.
+    master.wait_for_mount_where("/live", "the relay as a listener", Duration::from_secs(20), |m| {
+        m["listeners"].as_u64() >= Some(1)
+    });
+    // Titles reach the relay's listeners too (the relay asks for ICY metadata).
+    std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"Side A - Track 1\n").unwrap();
+    relay.wait_for_mount_where("/live", "the title", Duration::from_secs(30), |m| {
+        m["title"] == "Side A - Track 1"
+    });
+    let mp3 = relay.listen("/live", 64 * 1024, Duration::from_secs(30));
+    assert_eq!(mp3.len(), 64 * 1024, "{}", relay.logs());
+    let (rate, channels, samples) = decode(&mp3, relay.dir(), "relayed");
+    assert_eq!((rate, channels), (48_000, 2));
+    assert!(samples > 48_000, "only {samples} samples decoded from 64 KiB at 320 kbit/s");
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+}
+
+#[test]
 fn mono_44k1_stream_decodes_at_its_rate_and_channels() {
     let ice = Icecast::start();
     let url = ice.url("/mono");
