@@ -9,7 +9,8 @@
 //! heard as 26 ms of silence.
 //!
 //! How it fails: a write of the tag that fails is an error naming the output; the audio written
-//! before it stays in place.
+//! before it stays in place. A tool killed before its end leaves LAME's placeholder in the first
+//! frame: a valid frame of silence, so the file still plays (without exact length or gapless).
 
 use anyhow::Context as _;
 use std::fs::File;
