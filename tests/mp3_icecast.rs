@@ -706,10 +706,12 @@ fn locate(pcm: &[i16], marker: &[i16], from: usize, span: usize) -> usize {
     at
 }
 
-/// Silence with a burst of white noise (the marker) at `at`, stereo s16le.
-fn marked_silence(frames: u64, at: u64, marker: &[i16]) -> Vec<u8> {
+/// Silence with a burst of white noise (the marker) at `at`, stereo s16le; each marker sample
+/// held for `hold` frames (2 for input at twice the MP3's rate, so the resampled MP3 carries the
+/// marker itself).
+fn marked_silence(frames: u64, at: u64, marker: &[i16], hold: usize) -> Vec<u8> {
     let mut pcm = vec![0u8; frames as usize * 4];
-    for (i, &m) in marker.iter().enumerate() {
+    for (i, &m) in marker.iter().flat_map(|m| std::iter::repeat_n(m, hold)).enumerate() {
         let o = (at as usize + i) * 4;
         pcm[o..o + 2].copy_from_slice(&m.to_le_bytes());
         pcm[o + 2..o + 4].copy_from_slice(&m.to_le_bytes());
@@ -720,7 +722,6 @@ fn marked_silence(frames: u64, at: u64, marker: &[i16]) -> Vec<u8> {
 #[test]
 fn decoders_return_the_input_where_the_last_line_says() {
     let dir = tempfile::tempdir().unwrap();
-    let (frames, at) = (480_123u64, 200_000u64);
     let mut seed = 0x9e37_79b9u32;
     let marker: Vec<i16> = (0..4800)
         .map(|_| {
@@ -728,26 +729,71 @@ fn decoders_return_the_input_where_the_last_line_says() {
             ((seed >> 16) as i16) / 4
         })
         .collect();
-    let pcm = marked_silence(frames, at, &marker);
-    // Through a pipe: no LAME tag, so decoders return the encoder's and their own delay.
-    let (report, mp3) = encode_with(&["--output", "-"], pcm.clone(), None);
-    let piped = dir.path().join("piped.mp3");
-    std::fs::write(&piped, &mp3).unwrap();
-    let (before, after) = stated_before_after(&report);
-    assert_eq!((before, after), (1105, 308), "measured with mpg123 1.31 and ffmpeg 5.1: {report}");
-    // Into a file: the LAME tag lets them return exactly the input.
-    let file = dir.path().join("file.mp3");
-    let (tagged_report, _) = encode_with(&["--output", file.to_str().unwrap()], pcm, None);
-    assert_documented_length(&tagged_report, frames, frames, true);
-    for decoder in ["mpg123", "ffmpeg"] {
-        let pcm = decode_pcm(decoder, &piped);
-        let found = locate(&pcm, &marker, at as usize, 3000);
-        eprintln!("{decoder}, no tag: marker at {found} (input {at}), {} samples", pcm.len() / 2);
-        assert_eq!(found as u64, at + before, "{decoder}: {report}");
-        assert_eq!((pcm.len() / 2) as u64, before + frames + after, "{decoder}: {report}");
-        let pcm = decode_pcm(decoder, &file);
-        assert_eq!(locate(&pcm, &marker, at as usize - 1000, 3000) as u64, at, "{decoder}, tagged");
-        assert_eq!((pcm.len() / 2) as u64, frames, "{decoder}, tagged: {tagged_report}");
+    struct Case {
+        rate: u32,
+        flags: &'static [&'static str],
+        frames: u64,
+        at: u64,
+        out_rate: u32,
+        /// Before and after the input, as the issue measured them with mpg123 1.31 and ffmpeg 5.1.
+        measured: Option<(u64, u64)>,
+    }
+    let cases = [
+        Case {
+            rate: 48_000,
+            flags: &[],
+            frames: 480_123,
+            at: 200_000,
+            out_rate: 48_000,
+            measured: Some((1105, 308)),
+        },
+        Case {
+            rate: 24_000,
+            flags: &["--bitrate", "128"],
+            frames: 72_077,
+            at: 24_000,
+            out_rate: 24_000,
+            measured: None,
+        },
+        Case { rate: 96_000, flags: &[], frames: 288_077, at: 96_000, out_rate: 48_000, measured: None },
+    ];
+    for Case { rate, flags, frames, at, out_rate, measured } in cases {
+        let case = format!("{rate} Hz {flags:?}");
+        let hold = (rate / out_rate) as usize;
+        let pcm = marked_silence(frames, at, &marker, hold);
+        let at_out = at / hold as u64;
+        let rate_arg = rate.to_string();
+        let mut args = vec!["--rate", &rate_arg];
+        args.extend_from_slice(flags);
+        // Through a pipe: no LAME tag, so decoders return the encoder's and their own delay.
+        let (report, mp3) = encode_with(&[&args[..], &["--output", "-"]].concat(), pcm.clone(), None);
+        let piped = dir.path().join("piped.mp3");
+        std::fs::write(&piped, &mp3).unwrap();
+        let (before, after) = stated_before_after(&report);
+        let input = number_after(&report, "the input's ");
+        assert!(input.abs_diff(frames / hold as u64) <= 1, "{case}: {report}");
+        if let Some(m) = measured {
+            assert_eq!((before, after), m, "{case}: {report}");
+        }
+        // Into a file: the LAME tag lets them return exactly the input.
+        let file = dir.path().join("file.mp3");
+        let (tagged, _) =
+            encode_with(&[&args[..], &["--output", file.to_str().unwrap()]].concat(), pcm, None);
+        assert_eq!(number_after(&tagged, "the input's "), input, "{case}: {tagged}");
+        for decoder in ["mpg123", "ffmpeg"] {
+            let pcm = decode_pcm(decoder, &piped);
+            let found = locate(&pcm, &marker, at_out as usize, 3000) as u64;
+            eprintln!(
+                "{case}: {decoder}, no tag: marker at {found} (input {at_out}), {} samples",
+                pcm.len() / 2
+            );
+            assert_eq!(found, at_out + before, "{case}: {decoder}: {report}");
+            assert_eq!((pcm.len() / 2) as u64, before + input + after, "{case}: {decoder}: {report}");
+            let pcm = decode_pcm(decoder, &file);
+            let found = locate(&pcm, &marker, at_out as usize - 1000, 3000) as u64;
+            assert_eq!(found, at_out, "{case}: {decoder}, tagged");
+            assert_eq!((pcm.len() / 2) as u64, input, "{case}: {decoder}, tagged: {tagged}");
+        }
     }
 }
 
