@@ -336,17 +336,18 @@ fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rat
     match sink {
         Sink::Output { tag, .. } if flushed => {
             let (delay, padding) = (encoder.encoder_delay() as u64, encoder.encoder_padding() as u64);
-            let (input, total, dec) =
+            let (input, mut total, dec) =
                 (encoder.input_samples_out(), encoder.samples_out(), DECODER_DELAY as u64);
             let resampled = if rate == in_rate { String::new() } else { format!(" at {in_rate} Hz") };
             let timing = if tag.is_some() {
+                total -= encoder.samples_per_frame() as u64;
                 format!(
-                    "LAME tag frame first; a gapless decoder returns the input's {input} samples exactly (the tag \
-                     gives {delay} encoder delay and {padding} padding)"
+                    " after a LAME tag frame; a gapless decoder returns the input's {input} samples exactly (the \
+                     tag gives {delay} encoder delay and {padding} padding)"
                 )
             } else {
                 format!(
-                    "a decoder returns {} samples before the input ({delay} encoder delay + {dec} decoder \
+                    "; a decoder returns {} samples before the input ({delay} encoder delay + {dec} decoder \
                      delay), the input's {input} samples, then {} after ({padding} padding - {dec})",
                     delay + dec,
                     padding.saturating_sub(dec)
@@ -354,7 +355,7 @@ fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rat
             };
             vlog!(
                 TOOL,
-                "{object}: done: {spec_in} frames in{resampled}; MP3 of {total} samples at {rate} Hz; {timing}"
+                "{object}: done: {spec_in} frames in{resampled}; MP3 of {total} samples at {rate} Hz{timing}"
             );
         }
         Sink::Output { .. } => {}
