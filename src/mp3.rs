@@ -1,19 +1,24 @@
-//! MP3 encoding with LAME for a live stream, handing out whole MP3 frames only.
+//! MP3 encoding with LAME for a live stream or a file, handing out whole MP3 frames only.
 //!
 //! Owns the LAME encoder ([`Mp3Encoder`], over the `mp3lame-encoder` crate) and the MP3 frame
 //! parser ([`FrameHeader`], [`FrameSplitter`]) that cuts LAME's byte output at frame boundaries,
 //! so a consumer can drop, queue or start a new connection on a frame and never on a fragment.
-//! Settings are the ones a stream needs: CBR or VBR, joint stereo for two channels, no Xing/LAME
-//! tag frame (a player would hear it as a frame of silence mid-stream), output sample rate equal
-//! to the input's whenever MP3 allows it, and a final flush that keeps the tail (`FlushGap`).
+//! Settings are the ones a stream needs: CBR or VBR, joint stereo for two channels, output sample
+//! rate equal to the input's whenever MP3 allows it, and a final flush that keeps the tail
+//! (`FlushGap`). A stream gets no LAME tag frame (a listener joining mid-stream would hear it as a
+//! frame of silence); a seekable file may ask for one ([`Mp3Settings::lame_tag`]): LAME then
+//! reserves the first frame, and [`Mp3Encoder::lame_tag`] returns the Xing/Info frame (frame
+//! count, seek table, encoder delay and padding) to write over it once the encoder is finished.
 //!
 //! Timing of the output, for whoever counts samples: LAME delays the signal by
 //! [`Mp3Encoder::encoder_delay`] (576 samples) and, at the end, pads to whole frames, adding one
 //! more frame when less than 576 samples of padding would remain, for the decoder's overlap
 //! ([`Mp3Encoder::encoder_padding`]: 576..=1727 at MPEG-1 rates, known after
-//! [`Mp3Encoder::finish`]).
-//! A decoder without gapless information (we write no LAME tag) therefore returns exactly
-//! `delay + input + padding` samples, a whole number of frames.
+//! [`Mp3Encoder::finish`]). The audio frames therefore hold exactly `delay + input + padding`
+//! samples, `input` counted at the MP3's rate ([`Mp3Encoder::input_samples_out`]). A decoder
+//! adds its own synthesis delay of [`DECODER_DELAY`] (529) samples: without a LAME tag, mpg123
+//! and ffmpeg return `delay + 529` samples before the input and `padding - 529` after it (same
+//! total); with the tag, they use it to return exactly the input (gapless).
 //!
 //! It does not read input, talk to a network or decide what to drop. It fails with a one-line
 //! error when LAME refuses the settings (say, 320 kbit/s at an MPEG-2 rate) or its output is
@@ -43,6 +48,11 @@ pub enum RateControl {
     Vbr(u8),
 }
 
+/// Samples a standard MP3 decoder's synthesis filterbank adds before the audio (and so takes
+/// from the end): 529 in mpg123 1.31 and ffmpeg 5.1, measured on our own encodes
+/// (`tests/mp3_icecast.rs`, `decoders_return_the_input_where_the_last_line_says`).
+pub const DECODER_DELAY: u32 = 529;
+
 /// Encoder settings beyond the PCM shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mp3Settings {
@@ -50,11 +60,14 @@ pub struct Mp3Settings {
     pub rate_control: RateControl,
     /// LAME's algorithm quality, 0 (slowest) to 9 (fastest); 3 is LAME's default, 2 is `lame -h`.
     pub quality: u8,
+    /// Reserve the first frame for LAME's Xing/Info tag ([`Mp3Encoder::lame_tag`]): only for
+    /// output that can be rewritten at its start (a regular file), never for a stream.
+    pub lame_tag: bool,
 }
 
 impl Default for Mp3Settings {
     fn default() -> Self {
-        Mp3Settings { rate_control: RateControl::Cbr(320), quality: 3 }
+        Mp3Settings { rate_control: RateControl::Cbr(320), quality: 3, lame_tag: false }
     }
 }
 
@@ -174,8 +187,13 @@ pub struct Mp3Chunk<'a> {
     pub data: &'a [u8],
     /// How many MP3 frames `data` holds.
     pub frames: u32,
-    /// PCM samples per channel those frames decode to (at [`Mp3Encoder::out_rate`]).
+    /// PCM samples per channel those frames decode to (at [`Mp3Encoder::out_rate`]), counting
+    /// the tag frame as a decoder unaware of it would (1152 samples of silence).
     pub samples: u64,
+    /// Input frames (at the input's rate) whose audio these MP3 frames carry: the encoder's
+    /// delay, its padding and the tag frame carry none. Summed over every chunk up to
+    /// [`Mp3Encoder::finish`], exactly [`Mp3Encoder::frames_in`].
+    pub input_frames: u64,
 }
 
 /// A LAME encoder fed raw interleaved PCM bytes in whole frames, producing whole MP3 frames.
@@ -191,6 +209,13 @@ pub struct Mp3Encoder {
     samples_per_frame: u32,
     out_rate: u32,
     frames_in: u64,
+    /// Samples per channel of every MP3 frame handed out so far, the tag frame included.
+    samples_out: u64,
+    /// Input frames accounted to the chunks handed out so far.
+    input_frames_out: u64,
+    /// Length of the first MP3 frame (the one a LAME tag replaces), once there is one.
+    first_frame_len: Option<usize>,
+    lame_tag: bool,
     finished: bool,
 }
 
@@ -249,7 +274,7 @@ impl Mp3Encoder {
             if spec.channels == 2 { mp3lame_encoder::Mode::JointStereo } else { mp3lame_encoder::Mode::Mono };
         b.set_mode(mode).map_err(|e| lame("mode", e))?;
         b.set_quality(quality(settings.quality)).map_err(|e| lame("quality", e))?;
-        b.set_to_write_vbr_tag(false).map_err(|e| lame("Xing tag", e))?;
+        b.set_to_write_vbr_tag(settings.lame_tag).map_err(|e| lame("Xing tag", e))?;
         match settings.rate_control {
             RateControl::Cbr(kbps) => {
                 // LAME would quietly pick another bitrate for one the MP3 version lacks.
@@ -295,6 +320,10 @@ impl Mp3Encoder {
             samples_per_frame: framesize.max(1) as u32,
             out_rate: out_rate.max(1) as u32,
             frames_in: 0,
+            samples_out: 0,
+            input_frames_out: 0,
+            first_frame_len: None,
+            lame_tag: settings.lame_tag,
             finished: false,
         })
     }
@@ -324,6 +353,53 @@ impl Mp3Encoder {
     /// Input frames (PCM, per channel) encoded so far.
     pub fn frames_in(&self) -> u64 {
         self.frames_in
+    }
+
+    /// True when the first frame is reserved for a LAME tag ([`Mp3Settings::lame_tag`]).
+    pub fn has_lame_tag(&self) -> bool {
+        self.lame_tag
+    }
+
+    /// Samples per channel of the MP3 frames handed out so far, the tag frame included: what a
+    /// decoder unaware of the tag frame would return (whole frames).
+    pub fn samples_out(&self) -> u64 {
+        self.samples_out
+    }
+
+    /// The input's length in samples of the MP3's rate: the audio frames hold `encoder delay +
+    /// this + padding`. Equal to [`Mp3Encoder::frames_in`] unless LAME resamples; meaningful after
+    /// [`Mp3Encoder::finish`].
+    pub fn input_samples_out(&self) -> u64 {
+        let tag = if self.lame_tag { self.samples_per_frame as u64 } else { 0 };
+        self.samples_out.saturating_sub(tag + self.encoder_delay() as u64 + self.encoder_padding() as u64)
+    }
+
+    /// The Xing/Info frame LAME built for the whole encode (frame count, seek table, delay and
+    /// padding), to be written over the first frame of the output. Only after
+    /// [`Mp3Encoder::finish`], and only with [`Mp3Settings::lame_tag`]; fails when LAME gives no
+    /// tag or one of another length than the frame reserved for it.
+    pub fn lame_tag(&self) -> anyhow::Result<Vec<u8>> {
+        if !self.lame_tag || !self.finished {
+            bail!("LAME: no tag frame: the encoder was not set up for one or is not finished");
+        }
+        let Some(reserved) = self.first_frame_len else {
+            bail!("LAME: no tag frame: no MP3 frame was written");
+        };
+        let mut tag = Vec::with_capacity(self.enc.lame_tag_size().max(reserved));
+        let len = self.enc.lame_tag_encode_to_vec(&mut tag).map_or(0, |n| n.get());
+        if len != reserved || FrameHeader::parse(&tag).is_none_or(|h| h.len != len) {
+            bail!("LAME: its tag frame ({len} bytes) does not fit the {reserved}-byte frame reserved for it");
+        }
+        Ok(tag)
+    }
+
+    /// Input frames carried by the audio up to output position `samples` (tag frame included),
+    /// at the input rate, never more than the input so far.
+    fn input_frames_until(&self, samples: u64) -> u64 {
+        let tag = if self.lame_tag { self.samples_per_frame as u64 } else { 0 };
+        let audio = samples.saturating_sub(tag + self.encoder_delay() as u64);
+        let at_in_rate = (audio as u128 * self.spec.rate as u128 / self.out_rate as u128) as u64;
+        at_in_rate.min(self.frames_in)
     }
 
     /// Encodes `pcm` (whole frames of the spec's format) and returns the MP3 frames now complete.
@@ -378,9 +454,22 @@ impl Mp3Encoder {
         Ok(self.chunk())
     }
 
-    fn chunk(&self) -> Mp3Chunk<'_> {
+    /// The frames found by the last scan, with their counts (which it adds to the totals).
+    fn chunk(&mut self) -> Mp3Chunk<'_> {
         let (data, frames) = self.splitter.ready();
-        Mp3Chunk { data, frames, samples: frames as u64 * self.samples_per_frame as u64 }
+        if self.first_frame_len.is_none()
+            && let Some(h) = FrameHeader::parse(data)
+        {
+            self.first_frame_len = Some(h.len);
+        }
+        let samples = frames as u64 * self.samples_per_frame as u64;
+        self.samples_out += samples;
+        // After the flush, the audio handed out covers the whole input.
+        let until = if self.finished { self.frames_in } else { self.input_frames_until(self.samples_out) };
+        let input_frames = until.saturating_sub(self.input_frames_out);
+        self.input_frames_out += input_frames;
+        let (data, _) = self.splitter.ready();
+        Mp3Chunk { data, frames, samples, input_frames }
     }
 }
 
@@ -414,6 +503,7 @@ mod tests {
         let mut enc = Mp3Encoder::new(spec, settings).unwrap();
         let mut out = Vec::new();
         let mut samples = 0;
+        let mut input_frames = 0;
         let step = step * spec.frame_bytes();
         for block in pcm.chunks(step) {
             let c = enc.encode(block).unwrap();
@@ -421,11 +511,15 @@ mod tests {
                 assert!(FrameHeader::parse(c.data).is_some(), "a chunk starts on a frame");
             }
             samples += c.samples;
+            input_frames += c.input_frames;
             out.extend_from_slice(c.data);
         }
         let c = enc.finish().unwrap();
         samples += c.samples;
+        input_frames += c.input_frames;
         out.extend_from_slice(c.data);
+        assert_eq!(input_frames, enc.frames_in(), "the chunks account for every input frame");
+        assert_eq!(samples, enc.samples_out());
         (out, samples, enc)
     }
 
@@ -467,10 +561,47 @@ mod tests {
     }
 
     #[test]
+    fn a_lame_tag_replaces_the_reserved_first_frame_with_delay_and_padding() {
+        let spec = PcmSpec::default();
+        let n = 48_000 * 2 + 5;
+        for rate_control in [RateControl::Vbr(2), RateControl::Cbr(192)] {
+            let settings = Mp3Settings { rate_control, quality: 3, lame_tag: true };
+            let (mp3, samples, enc) = encode_all(spec, settings, &tone(&spec, n), 1000);
+            let (frames, first) = count_frames(&mp3);
+            assert_eq!(samples, frames as u64 * 1152);
+            let tag = enc.lame_tag().unwrap();
+            assert_eq!(tag.len(), first.len, "{rate_control:?}");
+            let word: &[u8] = if matches!(rate_control, RateControl::Vbr(_)) { b"Xing" } else { b"Info" };
+            assert!(tag.windows(4).any(|w| w == word), "{rate_control:?}: no {word:?} in the tag");
+            // The tag's LAME extension holds delay and padding, 12 bits each, after "LAME3.100".
+            let at = tag.windows(4).position(|w| w == b"LAME").unwrap() + 21;
+            let delay = (tag[at] as u32) << 4 | (tag[at + 1] as u32) >> 4;
+            let padding = ((tag[at + 1] as u32) & 0xf) << 8 | tag[at + 2] as u32;
+            assert_eq!((delay, padding), (enc.encoder_delay(), enc.encoder_padding()));
+            assert_eq!(samples, 1152 + 576 + n as u64 + enc.encoder_padding() as u64);
+            assert_eq!(enc.input_samples_out(), n as u64);
+        }
+        let (_, _, no_tag) = encode_all(spec, Mp3Settings::default(), &tone(&spec, 4800), 4800);
+        assert!(no_tag.lame_tag().is_err());
+    }
+
+    #[test]
+    fn resampled_input_is_counted_at_both_rates() {
+        let spec = PcmSpec { rate: 96_000, ..PcmSpec::default() };
+        let n = 96_000 * 2 + 3;
+        let (_, samples, enc) = encode_all(spec, Mp3Settings::default(), &tone(&spec, n), 4096);
+        assert_eq!(enc.out_rate(), 48_000);
+        assert_eq!(enc.frames_in(), n as u64);
+        let out = enc.input_samples_out();
+        assert!(out.abs_diff(n as u64 / 2) <= 1, "{n} frames at 96 kHz are {out} samples at 48 kHz");
+        assert_eq!(samples, 576 + out + enc.encoder_padding() as u64);
+    }
+
+    #[test]
     fn mono_44k1_s24_and_vbr_keep_rate_and_channels() {
         let spec = PcmSpec { rate: 44_100, channels: 1, format: SampleFormat::S24_3Le };
         let n = 44_100 * 2;
-        let settings = Mp3Settings { rate_control: RateControl::Vbr(2), quality: 3 };
+        let settings = Mp3Settings { rate_control: RateControl::Vbr(2), quality: 3, lame_tag: false };
         let (mp3, samples, enc) = encode_all(spec, settings, &tone(&spec, n), 333);
         let (frames, h) = count_frames(&mp3);
         assert_eq!((h.rate, h.channels), (44_100, 1));
@@ -481,7 +612,7 @@ mod tests {
     #[test]
     fn mpeg2_rate_has_576_sample_frames() {
         let spec = PcmSpec { rate: 24_000, channels: 2, format: SampleFormat::S16Le };
-        let settings = Mp3Settings { rate_control: RateControl::Cbr(128), quality: 3 };
+        let settings = Mp3Settings { rate_control: RateControl::Cbr(128), quality: 3, lame_tag: false };
         let (mp3, samples, _) = encode_all(spec, settings, &tone(&spec, 24_000), 4096);
         let (frames, h) = count_frames(&mp3);
         assert_eq!((h.rate, h.samples), (24_000, 576));
@@ -496,10 +627,10 @@ mod tests {
         let spec = PcmSpec { channels: 4, ..PcmSpec::default() };
         let err = Mp3Encoder::new(spec, Mp3Settings::default()).unwrap_err().to_string();
         assert!(err.contains("1 or 2 channels"), "{err}");
-        let bad = Mp3Settings { rate_control: RateControl::Cbr(300), quality: 3 };
+        let bad = Mp3Settings { rate_control: RateControl::Cbr(300), quality: 3, lame_tag: false };
         let err = Mp3Encoder::new(PcmSpec::default(), bad).unwrap_err().to_string();
         assert!(err.contains("not an MP3 bitrate"), "{err}");
-        let bad = Mp3Settings { rate_control: RateControl::Cbr(144), quality: 3 };
+        let bad = Mp3Settings { rate_control: RateControl::Cbr(144), quality: 3, lame_tag: false };
         let err = Mp3Encoder::new(PcmSpec::default(), bad).unwrap_err().to_string();
         assert!(err.contains("at 48000 Hz"), "{err}");
     }

@@ -267,6 +267,51 @@ fn listener_decodes_stream_and_status_shows_ice_headers() {
 }
 
 #[test]
+fn a_relay_of_the_mount_serves_listeners_our_stream() {
+    // Scale-out is Icecast's job: a second icecast2 pulls the mount as a relay, and listeners
+    // connect to it instead.
+    let master = Icecast::start();
+    let url = master.url("/live");
+    let pw = pw_arg(&master);
+    let fifo = master.dir().join("title.fifo");
+    let fifo_arg = fifo.to_str().unwrap();
+    let args =
+        ["--url", &url, "--password-file", &pw, "--name", "Relayed turntable", "--metadata-fifo", fifo_arg];
+    let mut tool = Tool::spawn(&args, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    master.wait_for_mount("/live", Duration::from_secs(20));
+    let relay = Icecast::start_with(common::icecast::Options {
+        relay: Some(common::icecast::Relay {
+            port: master.port(),
+            mount: "/live".into(),
+            local_mount: "/live".into(),
+        }),
+        ..Default::default()
+    });
+    let relayed = relay.wait_for_mount("/live", Duration::from_secs(30));
+    assert_eq!(relayed["server_name"], "Relayed turntable", "{relayed}");
+    // The relay is one listener of the master, however many it serves.
+    master.wait_for_mount_where("/live", "the relay as a listener", Duration::from_secs(20), |m| {
+        m["listeners"].as_u64() >= Some(1)
+    });
+    // Titles reach the relay's listeners too (the relay asks for ICY metadata).
+    std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"Side A - Track 1\n").unwrap();
+    relay.wait_for_mount_where("/live", "the title", Duration::from_secs(30), |m| {
+        m["title"] == "Side A - Track 1"
+    });
+    let mp3 = relay.listen("/live", 64 * 1024, Duration::from_secs(30));
+    assert_eq!(mp3.len(), 64 * 1024, "{}", relay.logs());
+    let (rate, channels, samples) = decode(&mp3, relay.dir(), "relayed");
+    assert_eq!((rate, channels), (48_000, 2));
+    assert!(samples > 48_000, "only {samples} samples decoded from 64 KiB at 320 kbit/s");
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+}
+
+#[test]
 fn mono_44k1_stream_decodes_at_its_rate_and_channels() {
     let ice = Icecast::start();
     let url = ice.url("/mono");
@@ -341,7 +386,11 @@ fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
     // Every byte written was read, and what came while disconnected was discarded and counted.
     let written = paced1 + burst_frames + paced2;
     assert_eq!(number_after(&report, "done: "), written, "{report}");
-    assert!(number_after(&report, "discarded ") >= burst_frames, "{report}");
+    let discarded = number_after(&report, "discarded ");
+    assert!(discarded >= burst_frames, "{report}");
+    // The counters are input frames: what was sent, discarded and dropped adds up to the input.
+    let (sent, dropped) = (number_after(&report, "sent "), number_after(&report, "dropped "));
+    assert_eq!(sent + discarded + dropped, written, "{report}");
     assert!(report.contains("of audio discarded while disconnected"), "{report}");
     // Each state change is logged once, not once per retry.
     assert_eq!(report.matches("connection refused").count(), 1, "{report}");
@@ -500,26 +549,37 @@ fn encode_to_file(args: &[&str], pcm: Vec<u8>, dir: &Path) -> (String, u32, u16,
     (report, rate, ch, samples)
 }
 
-/// The documented timing: decoded = 576 (LAME's encoder delay) + input + padding, where LAME
-/// pads to whole 1152-sample frames and adds one more frame when that padding would be under
-/// 576 samples (lame.c, lame_encode_flush), so 576 <= padding < 576 + 1152 at MPEG-1 rates.
-/// The tool reports both numbers.
-fn assert_documented_length(report: &str, input: u64, decoded: u64) {
+/// The stated timing, checked against mpg123's decode. A file gets a LAME tag, and a gapless
+/// decoder returns exactly the input. Output without the tag (a pipe) decodes to what the last
+/// line says: `before` = 576 encoder delay + 529 decoder delay, the input, then `after` = LAME's
+/// padding - 529, where LAME pads to whole 1152-sample frames and adds one more frame when that
+/// padding would be under 576 samples (lame.c, lame_encode_flush), so 576 <= padding < 576 + 1152.
+fn assert_documented_length(report: &str, input: u64, decoded: u64, tagged: bool) {
     assert_eq!(number_after(report, "done: "), input, "{report}");
-    let delay = number_after(report, "= ");
-    let padding = number_after(report, &format!("delay + {input} + "));
-    assert_eq!(delay, 576, "{report}");
-    assert!((576..576 + 1152).contains(&padding), "padding {padding}: {report}");
-    assert_eq!(decoded, delay + input + padding, "{report}");
+    assert_eq!(number_after(report, "the input's "), input, "{report}");
+    if tagged {
+        assert!(report.contains("after a LAME tag frame; a gapless decoder"), "{report}");
+        assert_eq!(decoded, input, "{report}");
+    } else {
+        let (before, after) = stated_before_after(report);
+        assert_eq!(before, 576 + 529, "{report}");
+        assert!((576..576 + 1152).contains(&(after + 529)), "after {after}: {report}");
+        assert_eq!(decoded, before + input + after, "{report}");
+    }
+}
+
+/// The samples the last line says a decoder returns before and after the input (no LAME tag).
+fn stated_before_after(report: &str) -> (u64, u64) {
+    (number_after(report, "a decoder returns "), number_after(report, " samples, then "))
 }
 
 #[test]
-fn output_file_decodes_to_the_input_length_plus_documented_delay_and_padding() {
+fn output_file_decodes_to_exactly_the_input_length() {
     let dir = tempfile::tempdir().unwrap();
     let frames = 3 * RATE as u64 + 1234;
     let (report, rate, ch, decoded) = encode_to_file(&[], music(RATE, 2, 0, frames), dir.path());
     assert_eq!((rate, ch), (48_000, 2));
-    assert_documented_length(&report, frames, decoded);
+    assert_documented_length(&report, frames, decoded, true);
 }
 
 #[test]
@@ -535,7 +595,7 @@ fn output_mono_44k1_and_24_bit_keep_their_shape() {
         dir.path(),
     );
     assert_eq!((rate, ch), (44_100, 1));
-    assert_documented_length(&report, frames, decoded);
+    assert_documented_length(&report, frames, decoded, true);
 }
 
 #[test]
@@ -557,7 +617,7 @@ fn output_to_stdout_is_a_decodable_stream() {
     let mp3 = reader.join().unwrap();
     assert_whole_frames(&mp3, "stdout");
     let (_, _, decoded) = decode(&mp3, dir.path(), "stdout");
-    assert_documented_length(&report, frames, decoded);
+    assert_documented_length(&report, frames, decoded, false);
 }
 
 #[test]
@@ -582,7 +642,262 @@ fn sigint_on_output_flushes_everything_read() {
     assert!(read <= written && read + 65536 / 4 >= written, "read {read} of {written}: {report}");
     // …and the file holds all of that, flushed.
     let (_, _, decoded) = decode_file(&out, &dir.path().join("term.wav"));
-    assert_documented_length(&report, read, decoded);
+    assert_documented_length(&report, read, decoded, true);
+}
+
+/// Runs the tool with `args` over `pcm`, its stdout into `stdout` (a file or a pipe that is
+/// read to the end); returns the report and, for a pipe, the MP3.
+fn encode_with(args: &[&str], pcm: Vec<u8>, stdout: Option<&Path>) -> (String, Vec<u8>) {
+    let out = match stdout {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::piped(),
+    };
+    let mut tool = Tool::spawn_with(args, &[], out);
+    let reader = tool.child.stdout.take().map(|mut o| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            o.read_to_end(&mut v).unwrap();
+            v
+        })
+    });
+    let mut stdin = tool.stdin();
+    common::with_deadline(Duration::from_secs(60), move || stdin.write_all(&pcm).unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(60));
+    assert!(status.success(), "{report}");
+    (report, reader.map(|r| r.join().unwrap()).unwrap_or_default())
+}
+
+/// Decodes `mp3` to interleaved s16 with `decoder` ("mpg123" or "ffmpeg"), both in their
+/// default (gapless-aware) mode.
+fn decode_pcm(decoder: &str, mp3: &Path) -> Vec<i16> {
+    let mut cmd = Command::new(decoder);
+    match decoder {
+        "mpg123" => cmd.args(["-q", "-s"]).arg(mp3),
+        _ => cmd.args(["-v", "error", "-i"]).arg(mp3).args(["-f", "s16le", "-"]),
+    };
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    common::assert_success(&what, &out);
+    out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+fn ffprobe_duration(mp3: &Path) -> f64 {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]).arg(mp3);
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    common::assert_success(&what, &out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().unwrap_or_else(|_| panic!("{what}: {text:?}"))
+}
+
+/// Where `marker` (mono) sits in channel 0 of the stereo `pcm`, searched from `from` over
+/// `span` positions by cross-correlation; panics unless the best match is a clear one.
+fn locate(pcm: &[i16], marker: &[i16], from: usize, span: usize) -> usize {
+    let energy: f64 = marker.iter().map(|&m| (m as f64).powi(2)).sum();
+    let (mut best, mut at) = (f64::MIN, 0);
+    for pos in from..from + span {
+        let c: i64 = marker.iter().enumerate().map(|(i, &m)| m as i64 * pcm[2 * (pos + i)] as i64).sum();
+        if c as f64 > best {
+            (best, at) = (c as f64, pos);
+        }
+    }
+    assert!(best > 0.5 * energy, "no clear marker: best correlation {:.2}", best / energy);
+    at
+}
+
+/// Silence with a burst of white noise (the marker) at `at`, stereo s16le; each marker sample
+/// held for `hold` frames (2 for input at twice the MP3's rate, so the resampled MP3 carries the
+/// marker itself).
+fn marked_silence(frames: u64, at: u64, marker: &[i16], hold: usize) -> Vec<u8> {
+    let mut pcm = vec![0u8; frames as usize * 4];
+    for (i, &m) in marker.iter().flat_map(|m| std::iter::repeat_n(m, hold)).enumerate() {
+        let o = (at as usize + i) * 4;
+        pcm[o..o + 2].copy_from_slice(&m.to_le_bytes());
+        pcm[o + 2..o + 4].copy_from_slice(&m.to_le_bytes());
+    }
+    pcm
+}
+
+#[test]
+fn decoders_return_the_input_where_the_last_line_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = 0x9e37_79b9u32;
+    let marker: Vec<i16> = (0..4800)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((seed >> 16) as i16) / 4
+        })
+        .collect();
+    struct Case {
+        rate: u32,
+        flags: &'static [&'static str],
+        frames: u64,
+        at: u64,
+        out_rate: u32,
+        /// Before and after the input, as the issue measured them with mpg123 1.31 and ffmpeg 5.1.
+        measured: Option<(u64, u64)>,
+    }
+    let cases = [
+        Case {
+            rate: 48_000,
+            flags: &[],
+            frames: 480_123,
+            at: 200_000,
+            out_rate: 48_000,
+            measured: Some((1105, 308)),
+        },
+        Case {
+            rate: 24_000,
+            flags: &["--bitrate", "128"],
+            frames: 72_077,
+            at: 24_000,
+            out_rate: 24_000,
+            measured: None,
+        },
+        Case { rate: 96_000, flags: &[], frames: 288_077, at: 96_000, out_rate: 48_000, measured: None },
+    ];
+    for Case { rate, flags, frames, at, out_rate, measured } in cases {
+        let case = format!("{rate} Hz {flags:?}");
+        let hold = (rate / out_rate) as usize;
+        let pcm = marked_silence(frames, at, &marker, hold);
+        let at_out = at / hold as u64;
+        let rate_arg = rate.to_string();
+        let mut args = vec!["--rate", &rate_arg];
+        args.extend_from_slice(flags);
+        // Through a pipe: no LAME tag, so decoders return the encoder's and their own delay.
+        let (report, mp3) = encode_with(&[&args[..], &["--output", "-"]].concat(), pcm.clone(), None);
+        let piped = dir.path().join("piped.mp3");
+        std::fs::write(&piped, &mp3).unwrap();
+        let (before, after) = stated_before_after(&report);
+        let input = number_after(&report, "the input's ");
+        assert!(input.abs_diff(frames / hold as u64) <= 1, "{case}: {report}");
+        if let Some(m) = measured {
+            assert_eq!((before, after), m, "{case}: {report}");
+        }
+        // Into a file: the LAME tag lets them return exactly the input.
+        let file = dir.path().join("file.mp3");
+        let (tagged, _) =
+            encode_with(&[&args[..], &["--output", file.to_str().unwrap()]].concat(), pcm, None);
+        assert_eq!(number_after(&tagged, "the input's "), input, "{case}: {tagged}");
+        for decoder in ["mpg123", "ffmpeg"] {
+            let pcm = decode_pcm(decoder, &piped);
+            let found = locate(&pcm, &marker, at_out as usize, 3000) as u64;
+            eprintln!(
+                "{case}: {decoder}, no tag: marker at {found} (input {at_out}), {} samples",
+                pcm.len() / 2
+            );
+            assert_eq!(found, at_out + before, "{case}: {decoder}: {report}");
+            assert_eq!((pcm.len() / 2) as u64, before + input + after, "{case}: {decoder}: {report}");
+            let pcm = decode_pcm(decoder, &file);
+            let found = locate(&pcm, &marker, at_out as usize - 1000, 3000) as u64;
+            assert_eq!(found, at_out, "{case}: {decoder}, tagged");
+            assert_eq!((pcm.len() / 2) as u64, input, "{case}: {decoder}, tagged: {tagged}");
+        }
+    }
+}
+
+#[test]
+fn a_file_has_a_lame_tag_so_decoders_return_exactly_the_input_and_a_pipe_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 10 * RATE as u64 + 25_441; // 10.53 s
+    let pcm = music(RATE, 2, 0, frames);
+    for (name, args) in [("vbr", &["--vbr", "2"][..]), ("cbr", &["--bitrate", "320"][..])] {
+        let file = dir.path().join(format!("{name}.mp3"));
+        let mut all = vec!["--output", file.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let (report, _) = encode_with(&all, pcm.clone(), None);
+        let bytes = std::fs::read(&file).unwrap();
+        let first = FrameHeader::parse(&bytes).unwrap();
+        let word: &[u8] = if name == "vbr" { b"Xing" } else { b"Info" };
+        assert!(bytes[..first.len].windows(4).any(|w| w == word), "{name}: no {word:?} frame first");
+        for decoder in ["mpg123", "ffmpeg"] {
+            let decoded = (decode_pcm(decoder, &file).len() / 2) as u64;
+            assert_eq!(decoded, frames, "{name}: {decoder}: {report}");
+        }
+        // ffprobe's duration is the tag's frame count: the input plus delay and padding, less
+        // than two frames more.
+        let (got, want) = (ffprobe_duration(&file), frames as f64 / RATE as f64);
+        eprintln!("{name}: ffprobe {got:.6} s for {want:.6} s of input");
+        assert!(
+            got >= want && got - want < 2.0 * 1152.0 / RATE as f64,
+            "{name}: ffprobe {got} s for {want} s"
+        );
+        if common::have("mp3val") {
+            let mut cmd = Command::new("mp3val");
+            cmd.arg(&file);
+            let out = common::run(&mut cmd, Duration::from_secs(60));
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(!said.contains("no VBR header") && !said.contains("ERROR"), "{name}: mp3val: {said}");
+        }
+    }
+    // Stdout redirected to a file (`> file`) is a file too; a pipe gets no tag frame.
+    let redirected = dir.path().join("redirected.mp3");
+    let (report, _) = encode_with(&["--output", "-", "--vbr", "2"], pcm.clone(), Some(&redirected));
+    assert_eq!((decode_pcm("mpg123", &redirected).len() / 2) as u64, frames, "{report}");
+    let (report, mp3) = encode_with(&["--output", "-", "--vbr", "2"], pcm, None);
+    let first = FrameHeader::parse(&mp3).unwrap();
+    assert!(!mp3[..first.len].windows(4).any(|w| w == b"Xing" || w == b"Info"), "a tag in a pipe");
+    assert!(!report.contains("LAME tag"), "{report}");
+}
+
+#[test]
+fn a_resampled_file_is_counted_in_the_mp3s_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 3 * 96_000 + 1; // 96 kHz in, 48 kHz out
+    let pcm = music(96_000, 2, 0, frames);
+    let file = dir.path().join("r96.mp3");
+    let (report, _) =
+        encode_with(&["--rate", "96000", "--output", file.to_str().unwrap()], pcm.clone(), None);
+    assert!(report.contains(&format!("done: {frames} frames in at 96000 Hz")), "{report}");
+    assert!(report.contains("samples at 48000 Hz"), "{report}");
+    let stated = number_after(&report, "the input's ");
+    assert!(
+        stated.abs_diff(frames / 2) <= 1,
+        "{frames} frames at 96 kHz stated as {stated} at 48 kHz: {report}"
+    );
+    let decoded = decode_pcm("mpg123", &file);
+    assert_eq!((decoded.len() / 2) as u64, stated, "{report}");
+    // Through a pipe (no tag), the stated before, input and after add up to what decodes.
+    let (report, mp3) = encode_with(&["--rate", "96000", "--output", "-"], pcm, None);
+    let (rate, _, decoded) = decode(&mp3, dir.path(), "r96-piped");
+    assert_eq!(rate, 48_000);
+    let (before, after) = stated_before_after(&report);
+    assert_eq!(decoded, before + number_after(&report, "the input's ") + after, "{report}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Liquidsoap's harbor: a second server implementation
+
+#[test]
+fn a_mistyped_mount_on_liquidsoap_is_named_as_not_found_and_the_right_one_streams() {
+    let harbor = common::liquidsoap::Harbor::start("live", "harbor-secret");
+    let env = [("VINYL_ICECAST_PASSWORD", "harbor-secret")];
+    let mut typo = Tool::spawn(&["--url", &harbor.url("/lvie")], &env);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(typo.stdin(), 0, stop.clone());
+    typo.wait_log("404", Duration::from_secs(30));
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = typo.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}\n{}", harbor.log());
+    let line = report.lines().find(|l| l.contains("404")).unwrap();
+    assert!(
+        line.contains("PUT /lvie: 404 Not found: the server has no mount /lvie: check the mount point in the URL; retrying"),
+        "{line}"
+    );
+    assert!(!report.contains("does not accept") && !report.contains("SOURCE"), "{report}");
+    assert_eq!(report.matches("404").count(), 1, "{report}");
+    // The same tool and server with the right mount stream.
+    let mut right = Tool::spawn(&["--url", &harbor.url("/live")], &env);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(right.stdin(), 0, stop.clone());
+    right.wait_log("streaming (PUT)", Duration::from_secs(30));
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = right.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}\n{}", harbor.log());
+    assert_no_password(&report, "harbor-secret");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -854,10 +1169,41 @@ fn systemd_ready_comes_with_the_first_connection() {
 }
 
 #[test]
+fn a_failing_server_is_logged_once_in_plain_words_and_the_discards_count_input_frames() {
+    let (port, seen) = fake_server(|_, mut s, seen| {
+        let (head, _) = read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.0 503 Service Unavailable\r\n\r\n");
+        seen.lock().unwrap().push(Seen { head, body: Vec::new() });
+    });
+    let url = format!("http://127.0.0.1:{port}/busy");
+    let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", "x")]);
+    tool.wait_log("503", Duration::from_secs(20));
+    // 30 s of audio, all of it discarded: the issue saw "discarded 1441152" for 1440000 in,
+    // because MP3 samples (whole frames, with the encoder's delay and padding) were counted.
+    let (stdin, frames) = burst(tool.stdin(), 0, 30);
+    drop(stdin);
+    let (status, report) = tool.finish(Duration::from_secs(30));
+    assert!(status.success(), "{report}");
+    assert!(!seen.lock().unwrap().is_empty());
+    assert_eq!(number_after(&report, "done: "), frames, "{report}");
+    assert_eq!(number_after(&report, "discarded "), frames, "{report}");
+    assert_eq!(number_after(&report, "sent "), 0, "{report}");
+    assert_eq!(number_after(&report, "dropped "), 0, "{report}");
+    let line = report.lines().find(|l| l.contains("503")).unwrap();
+    assert_eq!(line.matches("retrying").count(), 1, "{line}");
+    assert!(
+        line.ends_with("503 Service Unavailable: the server failed; retrying every 2s at most"),
+        "{line}"
+    );
+    assert_eq!(report.matches("503").count(), 1, "{report}");
+}
+
+#[test]
 fn a_server_refusing_both_methods_is_retried_and_logged_once() {
     let (port, seen) = fake_server(|_, mut s, seen| {
         let (head, _) = read_request(&mut s);
-        let _ = s.write_all(b"HTTP/1.0 404 File Not Found\r\nContent-Type: text/html\r\n\r\n<html>x</html>");
+        let _ =
+            s.write_all(b"HTTP/1.0 405 Method Not Allowed\r\nContent-Type: text/html\r\n\r\n<html>x</html>");
         seen.lock().unwrap().push(Seen { head, body: Vec::new() });
     });
     let url = format!("http://127.0.0.1:{port}/nowhere");

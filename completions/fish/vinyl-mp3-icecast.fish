@@ -1,5 +1,5 @@
 complete -c vinyl-mp3-icecast -l url -d 'Icecast server and mount, http://HOST:PORT/MOUNT (without a port, 8000). Never put credentials in it: the command line is visible to every user' -r
-complete -c vinyl-mp3-icecast -s o -l output -d 'Write the MP3 to FILE (\'-\' for stdout) instead of streaming; nothing is dropped, and the file is created with mode 0600' -r -F
+complete -c vinyl-mp3-icecast -s o -l output -d 'Write the MP3 to FILE (\'-\' for stdout) instead of streaming; nothing is dropped, and the file is created with mode 0600. A regular file (also stdout redirected to one, not appending) starts with LAME\'s Xing/Info tag frame, written at the end: players then know the exact duration, seek in VBR and play gapless; a pipe gets no tag, like a stream' -r -F
 complete -c vinyl-mp3-icecast -l user -d 'Source user name' -r
 complete -c vinyl-mp3-icecast -l password-file -d 'File holding the source password, one line (keep it mode 0600) [default: none: the password comes from the VINYL_ICECAST_PASSWORD environment variable]' -r -F
 complete -c vinyl-mp3-icecast -l bitrate -d 'Constant bitrate in kbit/s (32..320 at 32-48 kHz, 8..160 below)' -r

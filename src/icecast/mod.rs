@@ -10,9 +10,10 @@
 //! used (Icecast cannot play it); the body is the raw MP3 until the connection closes.
 //!
 //! How it fails: each refusal is a [`ConnectError`] whose [`FailureKind`] says what to do (401
-//! is a configuration error; 403, refused and timed-out connections are worth retrying; 400, 404,
-//! 405 and 501 mean the server does not speak this method) and whose message tells the user what
-//! to check. Messages name the user and the mount, never the password: the [`Secret`] that holds
+//! is a configuration error; 403, refused and timed-out connections are worth retrying; 404 means
+//! the server has no such mount, as Liquidsoap's harbor answers for a mistyped one; 400, 405 and
+//! 501 mean the server does not speak this method) and whose message tells the user what to
+//! check. Messages name the user and the mount, never the password: the [`Secret`] that holds
 //! it does not print.
 //!
 //! It does not retry, sleep or count anything; the reconnection policy is the caller's (see
@@ -261,7 +262,10 @@ pub enum FailureKind {
     Unauthorized,
     /// 403: the mount is in use by another source, or the server's source limit is reached.
     Forbidden,
-    /// 400, 404, 405, 501 to a source request: the server does not support this method.
+    /// 404: the server has no such mount (Liquidsoap's harbor only takes the mounts its script
+    /// declares; Icecast takes any). Another method would not help.
+    MountNotFound,
+    /// 400, 405, 501 to a source request: the server does not support this method.
     MethodNotSupported,
     /// Nothing listens on the port (the server is down or restarting).
     Refused,
@@ -440,16 +444,18 @@ fn status_error(cfg: &SourceConfig, method: Method, code: u16, reason: &str, bod
         ),
         403 => (
             FailureKind::Forbidden,
-            format!(
-                "another source is streaming to {} or the server's source limit is reached; retrying until it is free",
-                ep.mount
-            ),
+            format!("another source is streaming to {} or the server's source limit is reached", ep.mount),
         ),
-        400 | 404 | 405 | 501 => {
+        404 => (
+            FailureKind::MountNotFound,
+            format!("the server has no mount {}: check the mount point in the URL", ep.mount),
+        ),
+        400 | 405 | 501 => {
             (FailureKind::MethodNotSupported, format!("the server does not accept {method} for a source"))
         }
-        500..=599 => (FailureKind::Server, "server error; retrying".to_string()),
-        _ => (FailureKind::Server, "unexpected answer; retrying".to_string()),
+        // What to do (retry, give up) is the caller's to say, not this message's.
+        500..=599 => (FailureKind::Server, "the server failed".to_string()),
+        _ => (FailureKind::Server, "an answer a source client does not expect".to_string()),
     };
     ConnectError { kind, status: Some(code), message: format!("{method} {}: {status}: {advice}", ep.mount) }
 }
@@ -621,9 +627,23 @@ mod tests {
         let e = status_error(&c, Method::Put, 403, "Forbidden", "Mountpoint in use");
         assert_eq!(e.kind, FailureKind::Forbidden);
         assert!(e.message.contains("(Mountpoint in use)"), "{}", e.message);
-        for code in [400, 404, 405, 501] {
+        for code in [400, 405, 501] {
             assert_eq!(status_error(&c, Method::Put, code, "x", "").kind, FailureKind::MethodNotSupported);
         }
+        for method in [Method::Put, Method::Source] {
+            let e = status_error(&c, method, 404, "Not found", "");
+            assert_eq!(e.kind, FailureKind::MountNotFound);
+            assert_eq!(
+                e.message,
+                format!(
+                    "{method} /live: 404 Not found: the server has no mount /live: check the mount point in the URL"
+                )
+            );
+        }
         assert_eq!(status_error(&c, Method::Put, 503, "x", "").kind, FailureKind::Server);
+        for code in [302, 403, 500, 503] {
+            let e = status_error(&c, Method::Put, code, "x", "");
+            assert!(!e.message.contains("retry"), "the caller says whether it retries: {}", e.message);
+        }
     }
 }

@@ -16,7 +16,13 @@ network step has a --timeout; a server that stops taking data is dropped and rec
 
 The password comes from --password-file or the VINYL_ICECAST_PASSWORD environment variable, \
 never from the command line or the URL, and is never printed. Wrong credentials (401) end the \
-program with status 1; a busy mount (403), a refused connection or a server error is retried.
+program with status 1; a busy mount (403), a mount the server does not have (404, named in the \
+log), a refused connection or a server error is retried.
+
+With --output, the last line says what a decoder returns: for a regular file, which gets LAME's \
+tag frame, exactly the input (in samples at the MP3's rate, which differs when LAME resamples); \
+without the tag, 1105 samples before it (576 of encoder delay plus 529 of decoder delay, as \
+mpg123 and ffmpeg decode) and LAME's padding less 529 after it.
 
 Lines written to --metadata-fifo become the stream title. SIGTERM or SIGINT flushes the encoder, \
 sends what is left and exits 0; end of input does the same. Under systemd it sends READY=1 once \
@@ -60,7 +66,9 @@ pub struct Opts {
     pub url: Option<String>,
 
     /// Write the MP3 to FILE ('-' for stdout) instead of streaming; nothing is dropped, and the
-    /// file is created with mode 0600
+    /// file is created with mode 0600. A regular file (also stdout redirected to one, not
+    /// appending) starts with LAME's Xing/Info tag frame, written at the end: players then know
+    /// the exact duration, seek in VBR and play gapless; a pipe gets no tag, like a stream
     #[arg(long, short = 'o', value_name = "FILE", conflicts_with = "url")]
     pub output: Option<PathBuf>,
 

@@ -6,7 +6,8 @@
 //! (counted) while disconnected and drops them (counted) when the server is too slow. The
 //! [`sender`] thread runs the connection state machine and reconnects forever; the [`metadata`]
 //! thread turns FIFO lines into stream titles. With `--output`, the main thread writes every
-//! frame itself and nothing is ever dropped. Flags are in [`cli`].
+//! frame itself and nothing is ever dropped; a regular file gets LAME's tag frame at the end
+//! ([`output`]). Flags are in [`cli`].
 //!
 //! How it ends: end of input or SIGTERM/SIGINT → flush the encoder (keeping the tail), send or
 //! write what is left, close, exit 0. Wrong credentials → exit 1 naming the status and the mount.
@@ -15,6 +16,7 @@
 
 pub mod cli;
 pub mod metadata;
+pub mod output;
 pub mod queue;
 pub mod sender;
 
@@ -23,7 +25,7 @@ pub use cli::Opts;
 use crate::cli::UsageError;
 use crate::icecast::{Credentials, Endpoint, Secret, SourceConfig, StreamInfo};
 use crate::log::StateLog;
-use crate::mp3::{Mp3Encoder, Mp3Settings, RateControl};
+use crate::mp3::{DECODER_DELAY, Mp3Chunk, Mp3Encoder, Mp3Settings, RateControl};
 use crate::notify::Notifier;
 use crate::pcm::{FrameReader, PcmSpec, format_frames};
 use crate::signals;
@@ -91,20 +93,21 @@ fn password(opts: &Opts) -> anyhow::Result<Secret> {
 
 /// Where encoded frames go.
 enum Sink {
-    /// A file or stdout: every frame is written.
-    Output { w: Box<dyn Write>, name: String },
+    /// A file or stdout: every frame is written; `tag` is where the LAME tag frame goes.
+    Output { w: Box<dyn Write>, name: String, tag: Option<output::TagSlot> },
     /// The queue to the sender thread; `name` is the URL, for messages.
     Stream { queue: Arc<Queue>, full: bool, name: String },
 }
 
 impl Sink {
-    fn put(&mut self, data: &[u8], samples: u64, log: &mut StateLog, out_rate: u32) -> anyhow::Result<()> {
+    fn put(&mut self, chunk: &Mp3Chunk<'_>, log: &mut StateLog, in_rate: u32) -> anyhow::Result<()> {
+        let data = chunk.data;
         match self {
-            Sink::Output { w, name } => {
+            Sink::Output { w, name, .. } => {
                 crate::pcm::write_all_retry(w, data).with_context(|| format!("{name}: write"))
             }
             Sink::Stream { queue, full, name } => {
-                match queue.push(data, samples) {
+                match queue.push(data, chunk.samples, chunk.input_frames) {
                     Pushed::Dropped if !*full => {
                         *full = true;
                         log.change(name, "the server takes data too slowly: dropping whole MP3 frames");
@@ -116,7 +119,7 @@ impl Sink {
                             name,
                             &format!(
                                 "the server keeps up again ({} dropped so far)",
-                                format_frames(dropped, out_rate)
+                                format_frames(dropped, in_rate)
                             ),
                         );
                     }
@@ -128,9 +131,11 @@ impl Sink {
     }
 }
 
-fn open_output(path: &Path) -> anyhow::Result<(Box<dyn Write>, String)> {
+/// Opens the output, with the slot for the LAME tag frame when the encoder reserved one.
+fn open_output(path: &Path, tag: bool) -> anyhow::Result<(Box<dyn Write>, String, Option<output::TagSlot>)> {
     if path.as_os_str() == "-" {
-        return Ok((Box::new(io::stdout().lock()), "stdout".to_string()));
+        let slot = if tag { Some(output::TagSlot::here(io::stdout().as_fd(), "stdout")?) } else { None };
+        return Ok((Box::new(io::stdout().lock()), "stdout".to_string(), slot));
     }
     let f = std::fs::OpenOptions::new()
         .write(true)
@@ -139,7 +144,9 @@ fn open_output(path: &Path) -> anyhow::Result<(Box<dyn Write>, String)> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("{}: create", path.display()))?;
-    Ok((Box::new(io::BufWriter::with_capacity(64 * 1024, f)), path.display().to_string()))
+    let name = path.display().to_string();
+    let slot = if tag { Some(output::TagSlot::here(f.as_fd(), &name)?) } else { None };
+    Ok((Box::new(io::BufWriter::with_capacity(64 * 1024, f)), name, slot))
 }
 
 /// Runs `vinyl-mp3-icecast` until its input ends, it is told to stop, or the server refuses
@@ -149,6 +156,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     let settings = Mp3Settings {
         rate_control: opts.vbr.map_or(RateControl::Cbr(opts.bitrate), RateControl::Vbr),
         quality: opts.quality,
+        lame_tag: opts.output.as_deref().is_some_and(output::wants_lame_tag),
     };
     let mut encoder = Mp3Encoder::new(spec, settings).map_err(|e| UsageError::new(format!("{e:#}")))?;
     if encoder.out_rate() != spec.rate {
@@ -173,12 +181,12 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
                 UsageError::new("--metadata-fifo needs --url: titles go to a server, not a file").into()
             );
         }
-        let (w, name) = open_output(path)?;
+        let (w, name, tag) = open_output(path, encoder.has_lame_tag())?;
         let mut n = notifier.lock().unwrap_or_else(|p| p.into_inner());
         n.ready();
         n.status(&format!("writing {name}"));
         drop(n);
-        (Sink::Output { w, name: name.clone() }, None, name)
+        (Sink::Output { w, name: name.clone(), tag }, None, name)
     } else {
         let url = opts.url.as_deref().expect("clap requires --url or --output");
         // Parsed here rather than by clap, whose error would quote the URL (and any password
@@ -211,7 +219,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
             },
             retry_min: RETRY_MIN,
             retry_max: opts.retry_max.wall_time(spec.rate).max(RETRY_MIN),
-            out_rate: encoder.out_rate(),
+            rate: spec.rate,
             queue: queue.clone(),
             link: link.clone(),
             notifier: notifier.clone(),
@@ -258,7 +266,6 @@ fn pump(
     let fd = stdin.as_fd().try_clone_to_owned().context("stdin: dup")?;
     let mut reader = FrameReader::new(std::fs::File::from(fd), spec.frame_bytes());
     let mut buf = vec![0u8; READ_FRAMES * spec.frame_bytes()];
-    let out_rate = encoder.out_rate();
     let output_mode = matches!(sink, Sink::Output { .. });
     loop {
         if signals::stop_requested() {
@@ -285,21 +292,23 @@ fn pump(
             Err(e) => return Err(e).context("stdin: read"),
         };
         let chunk = encoder.encode(&buf[..n])?;
-        sink.put(chunk.data, chunk.samples, log, out_rate)?;
+        sink.put(&chunk, log, spec.rate)?;
     }
     if reader.partial_bytes() > 0 && !signals::stop_requested() {
         vlog!(TOOL, "stdin: input ended inside a frame: {} bytes discarded", reader.partial_bytes());
     }
     let chunk = encoder.finish()?;
-    sink.put(chunk.data, chunk.samples, log, out_rate)?;
-    if let Sink::Output { w, name } = sink {
+    sink.put(&chunk, log, spec.rate)?;
+    if let Sink::Output { w, name, tag } = sink {
         w.flush().with_context(|| format!("{name}: write"))?;
+        if let Some(slot) = tag {
+            slot.write(&encoder.lame_tag()?)?;
+        }
     }
     Ok(())
 }
 
 fn report_progress(sink: &Sink, encoder: &Mp3Encoder, in_rate: u32) {
-    let rate = encoder.out_rate();
     match sink {
         Sink::Output { name, .. } => {
             vlog!(TOOL, "{name}: {} encoded so far", format_frames(encoder.frames_in(), in_rate));
@@ -309,27 +318,44 @@ fn report_progress(sink: &Sink, encoder: &Mp3Encoder, in_rate: u32) {
             vlog!(
                 TOOL,
                 "{name}: so far: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
-                format_frames(c.produced, rate),
-                format_frames(c.sent, rate),
-                format_frames(c.discarded, rate),
-                format_frames(c.dropped, rate)
+                format_frames(c.produced, in_rate),
+                format_frames(c.sent, in_rate),
+                format_frames(c.discarded, in_rate),
+                format_frames(c.dropped, in_rate)
             );
         }
     }
 }
 
-/// The end-of-run line: what came in (frames at the input rate) and where it went (samples per
-/// channel of the MP3 stream, the same unless LAME resamples).
+/// The end-of-run line: what came in (frames at the input rate) and where it went. For a file,
+/// in samples per channel of the MP3 (at its rate, which differs when LAME resamples): what a
+/// decoder returns before, of and after the input.
 fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rate: u32) {
     let rate = encoder.out_rate();
     let spec_in = encoder.frames_in();
     match sink {
-        Sink::Output { .. } if flushed => {
+        Sink::Output { tag, .. } if flushed => {
             let (delay, padding) = (encoder.encoder_delay() as u64, encoder.encoder_padding() as u64);
+            let (input, mut total, dec) =
+                (encoder.input_samples_out(), encoder.samples_out(), DECODER_DELAY as u64);
+            let resampled = if rate == in_rate { String::new() } else { format!(" at {in_rate} Hz") };
+            let timing = if tag.is_some() {
+                total -= encoder.samples_per_frame() as u64;
+                format!(
+                    " after a LAME tag frame; a gapless decoder returns the input's {input} samples exactly (the \
+                     tag gives {delay} encoder delay and {padding} padding)"
+                )
+            } else {
+                format!(
+                    "; a decoder returns {} samples before the input ({delay} encoder delay + {dec} decoder \
+                     delay), the input's {input} samples, then {} after ({padding} padding - {dec})",
+                    delay + dec,
+                    padding.saturating_sub(dec)
+                )
+            };
             vlog!(
                 TOOL,
-                "{object}: done: {spec_in} frames in; MP3 of {} samples = {delay} encoder delay + {spec_in} + {padding} padding",
-                delay + spec_in + padding
+                "{object}: done: {spec_in} frames in{resampled}; MP3 of {total} samples at {rate} Hz{timing}"
             );
         }
         Sink::Output { .. } => {}
@@ -337,15 +363,15 @@ fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rat
             let c = queue.counters();
             vlog!(
                 TOOL,
-                "{object}: done: {spec_in} frames in ({}); sent {} frames, discarded {} frames while \
-                 disconnected, dropped {} frames while the server stalled ({} / {} / {})",
+                "{object}: done: {spec_in} frames in ({}); of them sent {} frames, discarded {} frames \
+                 while disconnected, dropped {} frames while the server stalled ({} / {} / {})",
                 format_frames(spec_in, in_rate),
                 c.sent,
                 c.discarded,
                 c.dropped,
-                format_frames(c.sent, rate),
-                format_frames(c.discarded, rate),
-                format_frames(c.dropped, rate)
+                format_frames(c.sent, in_rate),
+                format_frames(c.discarded, in_rate),
+                format_frames(c.dropped, in_rate)
             );
         }
     }

@@ -5,20 +5,24 @@
 //! blocks; it queues a chunk of whole MP3 frames when a connection is up and there is room,
 //! discards it while disconnected, and drops it when the server is too slow to keep the queue
 //! under its capacity. Closing the queue (connection lost) discards what it holds, so a new
-//! connection starts with live audio on a frame boundary. Everything is counted in samples per
-//! channel of the MP3 stream. It does no I/O and cannot fail.
+//! connection starts with live audio on a frame boundary. Its capacity is in samples per channel
+//! of the MP3 stream; its counters are in input frames (the audio each chunk carries, without
+//! the encoder's delay and padding), so that what was sent, discarded and dropped adds up to
+//! what came in. It does no I/O and cannot fail.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Whole MP3 frames and the samples they decode to.
+/// Whole MP3 frames, the samples they decode to and the input frames they carry.
 #[derive(Debug, Default)]
 pub struct Chunk {
     /// The frames' bytes.
     pub data: Vec<u8>,
-    /// Samples per channel (at the MP3 rate) in `data`.
+    /// Samples per channel (at the MP3 rate) in `data`, e.g. 1152 per MP3 frame.
     pub samples: u64,
+    /// Input frames (at the input rate) whose audio `data` carries.
+    pub frames: u64,
 }
 
 /// What happened to a pushed chunk.
@@ -43,7 +47,8 @@ pub enum Popped {
     Finished,
 }
 
-/// Totals since the start, in samples per channel at the MP3 rate.
+/// Totals since the start, in input frames: `sent + discarded + dropped = produced` once the
+/// queue is drained.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Produced by the encoder.
@@ -97,27 +102,28 @@ impl Queue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Hands over `data` (whole frames decoding to `samples`). Never blocks beyond the lock.
-    pub fn push(&self, data: &[u8], samples: u64) -> Pushed {
+    /// Hands over `data` (whole MP3 frames decoding to `samples`, carrying `frames` input
+    /// frames). Never blocks beyond the lock.
+    pub fn push(&self, data: &[u8], samples: u64, frames: u64) -> Pushed {
         if data.is_empty() {
             return Pushed::Queued;
         }
         let mut s = self.lock();
-        s.counters.produced += samples;
+        s.counters.produced += frames;
         if !s.accepting {
-            s.counters.discarded += samples;
+            s.counters.discarded += frames;
             return Pushed::Discarded;
         }
         // A chunk is always taken when the queue is empty, so a capacity smaller than one chunk
         // still lets audio through.
         if s.queued > 0 && s.queued + samples > s.capacity {
-            s.counters.dropped += samples;
+            s.counters.dropped += frames;
             return Pushed::Dropped;
         }
         let mut buf = s.spare.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(data);
-        s.chunks.push_back(Chunk { data: buf, samples });
+        s.chunks.push_back(Chunk { data: buf, samples, frames });
         s.queued += samples;
         drop(s);
         self.cond.notify_all();
@@ -147,7 +153,7 @@ impl Queue {
     /// Returns a sent chunk: counts it and keeps its buffer for reuse.
     pub fn sent(&self, chunk: Chunk) {
         let mut s = self.lock();
-        s.counters.sent += chunk.samples;
+        s.counters.sent += chunk.frames;
         if s.spare.len() < 8 {
             s.spare.push(chunk.data);
         }
@@ -159,11 +165,11 @@ impl Queue {
     }
 
     /// Stops accepting and discards what is queued, plus `unsent` (a chunk that failed to send);
-    /// returns the samples discarded by this call.
+    /// returns the input frames discarded by this call.
     pub fn close(&self, unsent: Option<Chunk>) -> u64 {
         let mut s = self.lock();
         s.accepting = false;
-        let n = s.queued + unsent.map_or(0, |c| c.samples);
+        let n = s.chunks.iter().map(|c| c.frames).sum::<u64>() + unsent.map_or(0, |c| c.frames);
         s.chunks.clear();
         s.queued = 0;
         s.counters.discarded += n;
@@ -207,17 +213,21 @@ mod tests {
 
     #[test]
     fn discards_while_closed_queues_while_open_drops_when_full() {
+        // Capacity in MP3 samples, counters in input frames (the first chunk carries 576 of
+        // them after the encoder's 576-sample delay).
         let q = Queue::new(3000);
-        assert_eq!(q.push(&[1; 10], 1152), Pushed::Discarded);
+        assert_eq!(q.push(&[1; 10], 1152, 576), Pushed::Discarded);
         q.open();
-        assert_eq!(q.push(&[2; 10], 1152), Pushed::Queued);
-        assert_eq!(q.push(&[3; 10], 1152), Pushed::Queued);
-        assert_eq!(q.push(&[4; 10], 1152), Pushed::Dropped);
+        assert_eq!(q.push(&[2; 10], 1152, 1152), Pushed::Queued);
+        assert_eq!(q.push(&[3; 10], 1152, 1152), Pushed::Queued);
+        assert_eq!(q.push(&[4; 10], 1152, 1152), Pushed::Dropped);
         let Popped::Chunk(c) = q.pop(Duration::ZERO) else { panic!("a chunk") };
         assert_eq!(c.data, [2; 10]);
         q.sent(c);
         assert_eq!(q.close(None), 1152);
-        assert_eq!(q.counters(), Counters { produced: 4608, sent: 1152, discarded: 2304, dropped: 1152 });
+        let c = q.counters();
+        assert_eq!(c, Counters { produced: 4032, sent: 1152, discarded: 1728, dropped: 1152 });
+        assert_eq!(c.sent + c.discarded + c.dropped, c.produced);
         assert!(matches!(q.pop(Duration::from_millis(1)), Popped::Empty));
     }
 
@@ -225,28 +235,28 @@ mod tests {
     fn an_empty_queue_takes_a_chunk_larger_than_its_capacity() {
         let q = Queue::new(100);
         q.open();
-        assert_eq!(q.push(&[0; 4], 1152), Pushed::Queued);
-        assert_eq!(q.push(&[0; 4], 1152), Pushed::Dropped);
+        assert_eq!(q.push(&[0; 4], 1152, 1152), Pushed::Queued);
+        assert_eq!(q.push(&[0; 4], 1152, 1152), Pushed::Dropped);
     }
 
     #[test]
     fn finish_drains_then_reports_finished() {
         let q = std::sync::Arc::new(Queue::new(10_000));
         q.open();
-        q.push(&[9; 3], 1152);
+        q.push(&[9; 3], 1152, 1000);
         let q2 = q.clone();
         let t = std::thread::spawn(move || {
             let mut got = 0;
             loop {
                 match q2.pop(Duration::from_secs(5)) {
-                    Popped::Chunk(c) => got += c.samples,
+                    Popped::Chunk(c) => got += c.frames,
                     Popped::Finished => return got,
                     Popped::Empty => panic!("no chunk within 5 s"),
                 }
             }
         });
         q.finish_input();
-        assert_eq!(t.join().unwrap(), 1152);
+        assert_eq!(t.join().unwrap(), 1000);
         assert!(q.wait_input_done(Duration::ZERO));
     }
 }

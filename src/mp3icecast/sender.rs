@@ -66,8 +66,8 @@ pub struct Sender {
     pub retry_min: Duration,
     /// Longest retry delay, e.g. 2 s.
     pub retry_max: Duration,
-    /// Sample rate of the MP3 stream, for reporting discarded audio as time.
-    pub out_rate: u32,
+    /// Sample rate of the input, for reporting discarded input frames as time.
+    pub rate: u32,
     /// Chunks from the encoder.
     pub queue: Arc<Queue>,
     /// Connection state published to other threads.
@@ -153,7 +153,7 @@ impl Sender {
             if discarded > discarded_reported {
                 state.push_str(&format!(
                     "; {} of audio discarded while disconnected",
-                    format_frames(discarded - discarded_reported, self.out_rate)
+                    format_frames(discarded - discarded_reported, self.rate)
                 ));
             }
             discarded_reported = discarded;

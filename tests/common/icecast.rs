@@ -42,12 +42,27 @@ pub struct Options {
     pub source_timeout: u32,
     /// `<limits><burst-size>` in bytes sent to a new listener at once (default 65536).
     pub burst_size: u32,
+    /// A `<relay>`: this server pulls a mount of another one (default none).
+    pub relay: Option<Relay>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_sources: 10, source_timeout: 10, burst_size: 65536 }
+        Options { max_sources: 10, source_timeout: 10, burst_size: 65536, relay: None }
     }
+}
+
+/// A specific-mount relay: the server pulls `mount` from the icecast2 on 127.0.0.1:`port` as a
+/// listener would, with its titles (ICY metadata), and serves it on `local_mount`, all the time
+/// (not on demand).
+#[derive(Clone, Debug)]
+pub struct Relay {
+    /// The upstream (master) server's port.
+    pub port: u16,
+    /// The upstream mount, e.g. `/live`.
+    pub mount: String,
+    /// Where this server serves it, e.g. `/live`.
+    pub local_mount: String,
 }
 
 /// A running (or stopped) private icecast2.
@@ -139,7 +154,7 @@ impl Icecast {
     <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
   </paths>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
-  <security><chroot>0</chroot>{owner}</security>
+  <security><chroot>0</chroot>{owner}</security>{relay}
 </icecast>
 "#,
             sources = o.max_sources,
@@ -149,6 +164,12 @@ impl Icecast {
             adm = self.admin_password,
             port = self.port,
             logdir = d.join("log").display(),
+            relay = o.relay.as_ref().map_or(String::new(), |r| format!(
+                "\n  <relay><server>127.0.0.1</server><port>{}</port><mount>{}</mount>\
+                 <local-mount>{}</local-mount><on-demand>0</on-demand>\
+                 <relay-shoutcast-metadata>1</relay-shoutcast-metadata></relay>",
+                r.port, r.mount, r.local_mount
+            )),
         );
         let path = d.join("icecast.xml");
         std::fs::write(&path, xml).unwrap();

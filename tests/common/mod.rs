@@ -154,6 +154,7 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 pub mod icecast;
+pub mod liquidsoap;
 pub mod proc;
 
 /// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
