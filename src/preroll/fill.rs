@@ -143,6 +143,8 @@ impl Fill {
             return Ok(false);
         }
         let name = self.input.name().to_string();
+        // A live source's time away is part of the timeline: a gap at its next frames.
+        self.writer.expect_downtime();
         self.states.change(&name, &format!("writer left at frame {head}; waiting for a new one"));
         self.notifier.status("input writer left; waiting for a new one");
         self.fit_batch();

@@ -144,6 +144,17 @@ impl RingWriter {
         Ok(downtime)
     }
 
+    /// Counts the time until the next write as a gap, as a restarted writer does: for a writer
+    /// whose live input left and came back (a FIFO's writer), so the timeline keeps counting sample
+    /// periods. The next write's frames are taken as captured in the `n / rate` before it, so
+    /// input that arrives faster than real time (a file) makes no gap.
+    pub fn expect_downtime(&mut self) {
+        let last = self.map.header().last_write_mono_ns.load(Ordering::Acquire);
+        if self.head > 0 && last > 0 {
+            self.resume_after_ns = Some(last);
+        }
+    }
+
     /// Journals `frames` lost frames at the head, then writes them as silence, so every later
     /// frame keeps its timeline number. A gap longer than the slots only writes its last
     /// `slot_frames` (the rest could not be read anyway).
