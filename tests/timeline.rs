@@ -40,6 +40,17 @@ fn capture(file: &Path, ring: &Ring, extra: &[&str]) -> Proc {
     Proc::spawn(cmd, false)
 }
 
+/// `vinyl-preroll fill ARGS` on `ring` with frames `first..first + frames` on stdin; must exit 0.
+fn fill(ring: &Ring, extra: &[&str], first: u64, frames: u64) {
+    let mut c = Command::new(PREROLL);
+    c.args(["fill", "--ring", ring.arg()]).args(extra);
+    let mut p = Proc::spawn(c, false);
+    p.feed(&unique_frames(&PcmSpec::default(), first, frames));
+    p.close_stdin();
+    let (code, _, err) = p.finish();
+    assert_eq!(code, Some(0), "{err}");
+}
+
 fn info(ring: &Ring) -> serde_json::Value {
     let out = run(Command::new(PREROLL).args(["info", "--json", "--ring", ring.arg()]), DEADLINE);
     assert_success("vinyl-preroll info --json", &out);
@@ -194,20 +205,7 @@ fn a_restarted_capture_continues_the_timeline_after_its_downtime() {
 #[test]
 fn a_live_tap_skips_forward_when_overtaken_and_never_stops() {
     let ring = Ring::new("tl-live");
-    let fill = |frames: u64, first: u64| {
-        let mut p = Proc::spawn(
-            {
-                let mut c = Command::new(PREROLL);
-                c.args(["fill", "--ring", ring.arg(), "--capacity", "2s"]);
-                c
-            },
-            false,
-        );
-        p.feed(&unique_frames(&PcmSpec::default(), first, frames));
-        p.close_stdin();
-        let (code, _, err) = p.finish();
-        assert_eq!(code, Some(0), "{err}");
-    };
+    let fill = |frames: u64, first: u64| fill(&ring, &["--capacity", "2s"], first, frames);
     fill(RATE, 0);
     let mut tap = Proc::spawn(
         {
@@ -239,17 +237,7 @@ fn a_live_tap_skips_forward_when_overtaken_and_never_stops() {
 #[test]
 fn a_pinned_tap_refuses_another_timeline() {
     let ring = Ring::new("tl-pin");
-    let mut fill = Proc::spawn(
-        {
-            let mut c = Command::new(PREROLL);
-            c.args(["fill", "--ring", ring.arg()]);
-            c
-        },
-        false,
-    );
-    fill.feed(&unique_frames(&PcmSpec::default(), 0, RATE));
-    fill.close_stdin();
-    assert_eq!(fill.finish().0, Some(0));
+    fill(&ring, &[], 0, RATE);
     let timeline = info(&ring)["timeline"].as_u64().unwrap();
     let tap = |t: u64| {
         run(
@@ -301,17 +289,7 @@ fn a_ring_truncated_under_a_tap_and_its_writer_ends_both_with_one_line_not_sigbu
 #[test]
 fn a_corrupt_header_is_named_and_never_obeyed() {
     let ring = Ring::new("tl-corrupt");
-    let mut fill = Proc::spawn(
-        {
-            let mut c = Command::new(PREROLL);
-            c.args(["fill", "--ring", ring.arg()]);
-            c
-        },
-        false,
-    );
-    fill.feed(&unique_frames(&PcmSpec::default(), 0, 10 * RATE));
-    fill.close_stdin();
-    assert_eq!(fill.finish().0, Some(0));
+    fill(&ring, &[], 0, 10 * RATE);
     let mut bytes = std::fs::read(&ring.0).unwrap();
     bytes[64..72].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&ring.0, &bytes).unwrap();

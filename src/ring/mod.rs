@@ -179,6 +179,22 @@ mod tests {
         assert_eq!(r.head().unwrap(), written);
     }
 
+    /// A new ring of `capacity` frames at 48 kHz in a temporary folder, its writer holding frames
+    /// `0..frames`, and a reader.
+    fn ring_with(
+        capacity: u64,
+        frames: u64,
+    ) -> (tempfile::TempDir, std::path::PathBuf, RingWriter, RingReader) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let cfg = Config::new(PcmSpec::default(), capacity);
+        let (mut w, opened) = RingWriter::open(&path, cfg).unwrap();
+        assert_eq!(opened, Opened::Created);
+        w.write(&unique_frames(&cfg.spec, 0, frames)).unwrap();
+        let r = RingReader::open(&path, true).unwrap();
+        (dir, path, w, r)
+    }
+
     /// The frames of a ring as numbers (0 for silence), `first..end`.
     fn numbers(r: &RingReader, first: u64, end: u64) -> Vec<u64> {
         let g = r.snapshot().unwrap().generation;
@@ -189,12 +205,8 @@ mod tests {
 
     #[test]
     fn a_restarted_writer_continues_the_timeline_after_a_journaled_gap() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ring");
-        let cfg = Config::new(PcmSpec::default(), 48_000);
-        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
-        w.write(&unique_frames(&cfg.spec, 0, 100)).unwrap();
-        let r = RingReader::open(&path, true).unwrap();
+        let (_dir, path, w, r) = ring_with(48_000, 100);
+        let cfg = w.config();
         let before = r.snapshot().unwrap();
         drop(w);
         assert!(!r.writer_alive().unwrap());
@@ -268,12 +280,8 @@ mod tests {
 
     #[test]
     fn a_ring_truncated_under_its_readers_and_writer_is_an_error_not_a_sigbus() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ring");
-        let cfg = Config::new(PcmSpec::default(), 48_000);
-        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
-        w.write(&unique_frames(&cfg.spec, 0, 48_000)).unwrap();
-        let r = RingReader::open(&path, true).unwrap();
+        let (_dir, path, mut w, r) = ring_with(48_000, 48_000);
+        let cfg = w.config();
         let g = r.snapshot().unwrap().generation;
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
         let mut buf = vec![0u8; 4000 * 4];
@@ -285,12 +293,8 @@ mod tests {
 
     #[test]
     fn every_corrupt_head_or_claim_is_refused_not_obeyed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ring");
-        let cfg = Config::new(PcmSpec::default(), 4800);
-        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
-        w.write(&unique_frames(&cfg.spec, 0, 100)).unwrap();
-        let r = RingReader::open(&path, true).unwrap();
+        let (_dir, _path, w, r) = ring_with(4800, 100);
+        let cfg = w.config();
         let h = r.map.header();
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
@@ -317,12 +321,8 @@ mod tests {
 
     #[test]
     fn a_replaced_ring_is_seen_by_old_readers() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ring");
-        let cfg = Config::new(PcmSpec::default(), 4800);
-        let (mut w, _) = RingWriter::open(&path, cfg).unwrap();
-        w.write(&unique_frames(&cfg.spec, 0, 100)).unwrap();
-        let r = RingReader::open(&path, true).unwrap();
+        let (_dir, path, w, r) = ring_with(4800, 100);
+        let cfg = w.config();
         let s = r.snapshot().unwrap();
         drop(w);
         let other = Config::new(PcmSpec::default(), 9600);
