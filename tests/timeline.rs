@@ -305,3 +305,28 @@ fn a_corrupt_header_is_named_and_never_obeyed() {
     assert_status("info on a corrupt head", &out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt ring"));
 }
+
+#[test]
+fn a_live_tap_follows_a_replaced_ring_to_its_new_timeline() {
+    let ring = Ring::new("tl-follow");
+    fill(&ring, &["--capacity", "2s"], 0, RATE);
+    let old = info(&ring)["timeline"].as_u64().unwrap();
+    let mut c = Command::new(PREROLL);
+    c.args(["tap", "--live", "--ring", ring.arg()]);
+    let tap = Proc::spawn(c, true);
+    tap.wait_line(&format!("tap from frame {RATE} ("));
+    // Another capacity: the ring is replaced by a new file, a new timeline.
+    fill(&ring, &["--capacity", "3s"], 0, RATE);
+    let new = info(&ring)["timeline"].as_u64().unwrap();
+    assert_ne!(new, old);
+    tap.wait_line(&format!("the ring was replaced: following its new timeline {new}"));
+    let before = tap.out_len();
+    fill(&ring, &["--capacity", "3s"], 7 * RATE, RATE / 2);
+    wait_until("the tap copies the new timeline's frames", DEADLINE, || tap.out_len() > before);
+    tap.signal(Signal::SIGTERM);
+    let (code, out, err) = tap.finish();
+    assert_eq!(code, Some(0), "{err}");
+    // The last frames written are the last fill's, at their places after its downtime gap.
+    let last = &out[out.len() - 4..];
+    assert_eq!(vinyl::pcm::unique_frame_number(last), 7 * RATE + RATE / 2 - 1);
+}

@@ -451,7 +451,7 @@ impl<'a> Tap<'a> {
                 return Ok(());
             }
             match RingReader::open(self.path, true) {
-                Ok(r) if r.config() == self.ring.config() => {
+                Ok(r) if r.config().spec == self.ring.config().spec => {
                     let snap = r.snapshot()?;
                     if snap.retired {
                         std::thread::sleep(WAIT);
