@@ -294,7 +294,7 @@ fn a_second_writer_is_refused_and_a_later_one_takes_over() {
     assert_status("second fill", &second, 1);
     let err = stderr(&second);
     assert!(
-        err.contains(&format!("another vinyl-preroll fill (pid {}) is writing this ring", first.child.id())),
+        err.contains(&format!("another writer (pid {}) is writing this ring", first.child.id())),
         "{err}"
     );
     assert_eq!(head(&ring), 1000, "the refused writer wrote nothing");

@@ -26,7 +26,7 @@ end
 
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -s V -l version -d 'Print version'
-complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "fill" -d 'Write PCM from stdin or a FIFO into the ring (the one writer)'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "fill" -d 'Write PCM from stdin or a FIFO into the ring (its one writer), for sources other than vinyl-capture'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "tap" -d 'Copy frames from the ring to stdout: from the past, then live'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "info" -d 'Show the ring\'s format, capacity, head, oldest frame and writer'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -60,7 +60,7 @@ complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -l rin
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -l json -d 'One JSON object on one line, keys: ring, version, format, rate, channels, capacity_frames, slot_frames, head, oldest_frame, newest_frame, writer_alive, writer_pid, generation, timeline, writers, gap_count, gap_frames, frame0_unix_ns, frame0_time, and gaps (the journal: an array of {first, frames, cause, exact, time})'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -s V -l version -d 'Print version'
-complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "fill" -d 'Write PCM from stdin or a FIFO into the ring (the one writer)'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "fill" -d 'Write PCM from stdin or a FIFO into the ring (its one writer), for sources other than vinyl-capture'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "tap" -d 'Copy frames from the ring to stdout: from the past, then live'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "info" -d 'Show the ring\'s format, capacity, head, oldest frame and writer'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand help; and not __fish_seen_subcommand_from fill tap info help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -8,26 +8,29 @@ use std::path::PathBuf;
 
 const LONG_ABOUT: &str = "\
 Keeps the last minutes of the capture in a shared-memory ring so a recording started now can \
-begin in the past.
+begin in the past, and lets any number of readers tap it without ever slowing its writer.
 
-`fill` is the ring's one writer: it reads raw PCM from stdin or from a FIFO (reopened whenever \
-its writer comes back) and never waits for readers. `tap` copies frames out of the ring from a \
-chosen point (30 s ago, an absolute frame number) to stdout, then follows the live head until \
-told to stop or until an end point. `info` shows the ring's format, capacity, head and writer.
-
-Frames are numbered from 0 at the start of each writer generation, so a recording can say \
-\"I start at frame N\" and be lined up with the capture. The ring file's layout is described in \
+The ring holds one timeline: frame N is the Nth sample period of the capture since the timeline \
+began. Its writer is normally vinyl-capture --ring; `fill` writes PCM from other sources (stdin, \
+a FIFO) under the same rules. Audio that was lost is present as silence of its length and listed \
+in the ring's gap journal; a restarted writer of the same format and capacity continues the \
+timeline, its downtime a journaled gap. `tap` copies frames out of the ring from a chosen point \
+(30 s ago, an absolute frame number) to stdout, then follows the live head until told to stop or \
+until an end point; `tap --live` is the mode for streams and monitors. `info` shows the ring's \
+format, capacity, head, writer, timeline and gap journal. The ring file's layout is described in \
 vinyl(7).";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  success: input ended (fill), end point or SIGTERM/SIGINT reached (tap), or stdout closed
-  1  runtime failure: no ring or not a ring, another writer, lost frames, writer generation changed
+  0  success: input ended (fill), end point or SIGTERM/SIGINT/SIGHUP reached (tap), or stdout closed
+  1  runtime failure: no ring, not a ring, a corrupt or truncated ring, another writer, lost
+     frames (strict tap), another timeline than the pinned one
   2  usage error
 
 EXAMPLES:
-  vinyl-capture | vinyl-preroll fill --capacity 30m
-  vinyl-preroll tap --from -30s | vinyl-flac-rec -o side-a.flac";
+  vinyl-capture --device hw:1,0 --ring /dev/shm/vinyl-ring --ring-capacity 30m
+  vinyl-preroll tap --from -30s | vinyl-flac-rec -o side-a.flac --start-frame N --ring /dev/shm/vinyl-ring
+  vinyl-preroll tap --live | vinyl-mp3-icecast --url http://localhost:8000/vinyl.mp3";
 
 /// Options of `vinyl-preroll`.
 #[derive(Parser, Debug, Clone)]
@@ -48,18 +51,24 @@ pub struct Opts {
 /// The subcommands.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
-    /// Write PCM from stdin or a FIFO into the ring (the one writer)
+    /// Write PCM from stdin or a FIFO into the ring (its one writer), for sources other than
+    /// vinyl-capture
     #[command(
         long_about = "Write raw PCM from stdin, or from a FIFO it reopens whenever its writer comes \
-back, into the ring. Creates the ring (mode 0600) or takes over an existing one whose writer is \
-gone as a new generation, numbering frames from 0 again. A ring of another format or capacity \
-without a writer is replaced (its readers are told). Refuses a second live writer, a file that is \
-not a ring (left unchanged) and a ring of another layout version. A partial frame at a writer's end is \
-reported and discarded. On SIGTERM/SIGINT it first stores the whole frames already waiting in its \
-input, then exits 0. Sends READY=1 to systemd when the ring is ready, and WATCHDOG=1 while running.",
-        after_help = "EXIT STATUS:\n  0  end of stdin, or SIGTERM/SIGINT\n  1  another writer, \
-not a ring, I/O error\n  2  usage error\n\nEXAMPLES:\n  vinyl-preroll fill --input /run/vinyl/ring.fifo \
---capacity 30m\n  sox song.flac -t raw -r 48000 -e signed -b 16 -c 2 - | vinyl-preroll fill"
+back, into the ring, as its one writer (for PCM from other sources than vinyl-capture --ring). \
+Creates the ring (mode 0600, a new timeline) or continues the timeline of an existing one of the \
+same format and capacity whose writer is gone: the downtime becomes a journaled gap of silence. A \
+FIFO writer that comes back later than real time would have it leaves a gap the same way. A ring \
+of another format or capacity without a writer, or one that other users could write, is replaced \
+by a new one (its readers are told). Refuses a second live writer, a file that is not a ring \
+(left unchanged) and a ring of another layout version. A partial frame at a writer's end is \
+reported and discarded. On SIGTERM/SIGINT/SIGHUP it first stores the whole frames already waiting \
+in its input, then exits 0. Sends READY=1 to systemd when the ring is ready, and WATCHDOG=1 while \
+running.",
+        after_help = "EXIT STATUS:\n  0  end of stdin, or SIGTERM/SIGINT/SIGHUP\n  1  another \
+writer, not a ring, a ring truncated under it, I/O error\n  2  usage error\n\nEXAMPLES:\n  \
+vinyl-preroll fill --input /run/vinyl/other.fifo --capacity 30m\n  sox song.flac -t raw -r 48000 -e \
+signed -b 16 -c 2 - | vinyl-preroll fill"
     )]
     Fill(FillOpts),
     /// Copy frames from the ring to stdout: from the past, then live
@@ -68,25 +77,32 @@ not a ring, I/O error\n  2  usage error\n\nEXAMPLES:\n  vinyl-preroll fill --inp
 then follow the live head. Ends at the end point (--until-frame, --duration, --no-follow), or on \
 SIGTERM/SIGINT at the frame that was newest when the signal arrived (frames not yet written out \
 are drained first), exit 0. Logs the actual start frame on stderr as 'tap from frame N', and how \
-much pre-roll it really gave when the ring held less than asked. A tap overtaken by the writer \
-stops with exit 1 and names the frames lost, rather than leave a gap in its output; so does a \
-tap whose ring gets a new writer generation. A tap whose writer merely stopped keeps waiting. \
---rate, --channels and --format must match the ring. WAV output goes to a file, never stdout: its \
-header is completed at the end.",
-        after_help = "EXIT STATUS:\n  0  end point reached, SIGTERM/SIGINT, or stdout closed\n  1  no \
-ring or not a ring, format differs, lost frames, writer generation changed\n  2  usage \
-error\n\nEXAMPLES:\n  vinyl-preroll tap --from -30s | vinyl-flac-rec -o rec.flac\n  \
-vinyl-preroll tap --from -5m --no-follow --wav last-5-minutes.wav"
+much pre-roll it really gave when the ring held less than asked, and one line for every gap of \
+the timeline inside what it wrote (lost audio present as silence). A strict tap (the default, for \
+recordings) is pinned to the ring's timeline (or to --timeline): overtaken by the writer, it \
+stops with exit 1 and names the frames lost, rather than splice its output; so does a tap whose \
+ring is replaced, truncated or corrupt. A tap whose writer merely stopped keeps waiting, and a \
+restarted writer continues the same timeline. --live is for streams and monitors: it starts at \
+the newest frame, skips forward to live when overtaken (logged and counted) and follows a \
+replaced ring's new timeline. --rate, --channels and --format must match the ring. WAV output \
+goes to a file, never stdout: its header is completed at the end.",
+        after_help = "EXIT STATUS:\n  0  end point reached, SIGTERM/SIGINT/SIGHUP, or stdout \
+closed\n  1  no ring or not a ring, format differs, lost frames, the ring replaced, truncated or \
+corrupt, another timeline than --timeline\n  2  usage error\n\nEXAMPLES:\n  vinyl-preroll tap \
+--from -30s | vinyl-flac-rec -o rec.flac\n  vinyl-preroll tap --from -5m --no-follow --wav \
+last-5-minutes.wav\n  vinyl-preroll tap --live > /run/vinyl/stream.fifo"
     )]
     Tap(TapOpts),
     /// Show the ring's format, capacity, head, oldest frame and writer
     #[command(
-        long_about = "Show the ring's format, rate, channels, capacity, head (frames written by \
-this generation), newest and oldest frame held, whether a writer holds it (and its pid), the \
-writer generation, and the wall-clock time of frame 0. --json prints the same as one flat JSON \
-object on one line, for scripts.",
-        after_help = "EXIT STATUS:\n  0  shown\n  1  no ring, not a ring, or a ring of another \
-layout version\n  2  usage error\n\nEXAMPLES:\n  vinyl-preroll info\n  vinyl-preroll info --json"
+        long_about = "Show the ring's format, rate, channels, capacity, head (frames of the \
+timeline so far), newest and oldest frame held, whether a writer holds it (and its pid), the \
+timeline's generation and id, how many writers wrote it, the wall-clock time of frame 0, and the \
+gap journal (the last 64 gaps: first frame, length, cause, exact or estimated, when). --json \
+prints the same as one JSON object on one line, for scripts.",
+        after_help = "EXIT STATUS:\n  0  shown\n  1  no ring, not a ring, a corrupt ring (the \
+impossible field is named), or a ring of another layout version\n  2  usage error\n\nEXAMPLES:\n  \
+vinyl-preroll info\n  vinyl-preroll info --json"
     )]
     Info(InfoOpts),
 }

@@ -344,8 +344,9 @@ impl<'a> Tap<'a> {
         );
         if self.gaps_written.0 > 0 {
             s += &format!(
-                ", with {} gaps ({} of silence for lost audio)",
+                ", with {} gap{} ({} of silence for lost audio)",
                 self.gaps_written.0,
+                if self.gaps_written.0 == 1 { "" } else { "s" },
                 spec.describe_frames(self.gaps_written.1)
             );
         }

@@ -7,17 +7,23 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 const LONG_ABOUT: &str = "\
-Records from the shared-memory pre-roll ring that vinyl-preroll fill keeps (see vinyl(7)), so a \
-recording started now begins in the past: by default 30 seconds before the command.
+Records from the shared-memory pre-roll ring that vinyl-capture --ring writes (see vinyl(7)), so \
+a recording started now begins in the past: by default 30 seconds before the command. Frame \
+numbers are the ring's one timeline: the first sample of a recording is the frame its \
+VINYL_START_FRAME tag names, and audio lost during it is silence listed in its VINYL_GAPS tag.
 
 `start` reads the ring's header, computes the start frame exactly, START = max(oldest frame, \
-head - pre-roll in frames), and runs `vinyl-preroll tap --from-frame START | vinyl-flac-rec -o \
-PATH --start-frame START --capture-start T --preroll Nf …` in the background, in its own session, \
+head - pre-roll in frames), and runs `vinyl-preroll tap --timeline ID --from-frame START | \
+vinyl-flac-rec -o PATH --start-frame START --ring RING --capture-start T --preroll Nf …` in the \
+background (the tap pinned to the ring's timeline, so a start frame is never applied to another \
+timeline's audio), in its own session, \
 with stdin from /dev/null and its log in the run folder. The format, rate and channels are the \
 ring's. It prints the recording's path and returns at once. The file is written as PATH.part \
 and renamed to PATH when the recording stops. `stop` ends the tap at a frame boundary, so the \
-recorder sees the end of its input and finalises the file. `snapshot` saves the last minutes of \
-the ring as a finished file, with or without a running recording.
+recorder sees the end of its input and finalises the file; it prints the path, the duration, and \
+one line for each gap in the file. `list` shows each recording's duration, with its gaps when it \
+has any. `snapshot` saves the last minutes of the ring as a finished file, with or without a \
+running recording.
 
 The two tools are looked up next to vinyl-rec first, then on PATH.";
 

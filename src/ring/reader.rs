@@ -132,7 +132,7 @@ impl RingReader {
         let shown = path.display();
         let file = OpenOptions::new().read(true).write(wait).open(path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                anyhow!("{shown}: open: no such ring (is vinyl-preroll fill running?)")
+                anyhow!("{shown}: open: no such ring (is vinyl-capture --ring, or vinyl-up, running?)")
             } else {
                 anyhow!("{shown}: open: {e}")
             }

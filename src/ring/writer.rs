@@ -274,7 +274,7 @@ fn take_over(path: &Path, file: File, cfg: Config) -> anyhow::Result<(RingWriter
             .filter(|&p| p != 0)
             .map(|p| format!(" (pid {p})"))
             .unwrap_or_default();
-        bail!("{shown}: another vinyl-preroll fill{held_by} is writing this ring; one writer at a time");
+        bail!("{shown}: another writer{held_by} is writing this ring; one writer at a time");
     }
     let map = Mapping::new(file, false).map_err(|e| match e.get_ref().and_then(|r| r.downcast_ref()) {
         Some(layout_err @ layout::LayoutError::TooSmall { .. }) => {

@@ -41,8 +41,8 @@ EXIT STATUS:
   2  usage error: bad flag value, no OUTPUT, an OUTPUT that is a directory, socket or block device
 
 EXAMPLES:
-  vinyl-capture | vinyl-tee /run/vinyl/stream.fifo /run/vinyl/ring.fifo
-  vinyl-capture | vinyl-tee --stdout --batch 20ms /run/vinyl/stream.fifo | aplay -f S16_LE -r 48000 -c 2";
+  vinyl-preroll tap --live | vinyl-tee /run/vinyl/monitor.fifo /run/vinyl/analyser.fifo
+  vinyl-preroll tap --live | vinyl-tee --stdout --batch 20ms /run/vinyl/monitor.fifo | aplay -f S16_LE -r 48000 -c 2";
 
 /// What to do when writing to an output fails with an error other than "reader gone".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
