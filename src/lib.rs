@@ -7,7 +7,7 @@
 //! alone.
 //!
 //! Shared vocabulary: [`pcm`] (sample formats, `--rate/--channels/--format`, durations, whole-frame
-//! reading), [`signals`] (SIGTERM/SIGINT/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
+//! reading), [`signals`] (SIGTERM/SIGINT/SIGHUP/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
 //! [`log`] (one line per state change on stderr) and [`cli`] (error → exit status).
 //!
 //! Documentation generated from the flag definitions: [`docs`].

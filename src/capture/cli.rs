@@ -17,7 +17,7 @@ pub const DEFAULT_BUFFER: u32 = 16_384;
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  the --duration was captured, or SIGTERM/SIGINT stopped the capture (the last period is
+  0  the --duration was captured, or SIGTERM/SIGINT/SIGHUP stopped the capture (the last period is
      written whole), or the reader of stdout went away; --list-devices listed the devices
   1  the device could not be opened, does not grant the asked rate/channels/format, failed or
      vanished while capturing, or stdout failed
@@ -42,7 +42,7 @@ convert or resample, name a plug device (plughw:1,0 instead of hw:1,0).
 The parameters the device granted (rate, channels, format, period, buffer) are logged once on \
 stderr. An overrun (the system did not read in time and audio was lost) is recovered, counted and \
 logged with the running total and the frame number at which it happened; a suspended device is \
-resumed; a device that vanishes or fails ends the capture with exit status 1. SIGTERM or SIGINT \
+resumed; a device that vanishes or fails ends the capture with exit status 1. SIGTERM, SIGINT or SIGHUP \
 finishes the current period, writes it, and exits 0. Under systemd (NOTIFY_SOCKET), READY=1 is \
 sent once the first audio is read, STATUS shows the device and the overrun count, and WATCHDOG=1 \
 is sent while audio flows, so a stalled device gets the service restarted.";
@@ -93,7 +93,7 @@ pub struct Opts {
     pub buffer: u32,
 
     /// Stop after exactly this much audio (30s, 1m30s, 250ms, or frames: 48000f), like `arecord
-    /// -s`; default: capture until SIGTERM/SIGINT
+    /// -s`; default: capture until SIGTERM/SIGINT/SIGHUP
     #[arg(long, value_name = "D")]
     pub duration: Option<DurationArg>,
 

@@ -1,7 +1,7 @@
 //! `vinyl-flac-rec`: record raw PCM from stdin to a FLAC file, streaming and crash-safe.
 //!
 //! Owns the recorder's life: creating `FILE.part` (never overwriting anything), choosing the tags,
-//! reading stdin in whole frames, stopping at end of input, SIGTERM/SIGINT or `--max-duration`,
+//! reading stdin in whole frames, stopping at end of input, SIGTERM/SIGINT/SIGHUP or `--max-duration`,
 //! periodic syncs, the final rename to `FILE`, logging and systemd notify; and `--recover`. The
 //! encoding, the STREAMINFO patch and the frame scan are [`crate::flac`]'s. Flags: [`cli`].
 //!

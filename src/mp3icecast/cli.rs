@@ -18,13 +18,13 @@ The password comes from --password-file or the VINYL_ICECAST_PASSWORD environmen
 never from the command line or the URL, and is never printed. Wrong credentials (401) end the \
 program with status 1; a busy mount (403), a refused connection or a server error is retried.
 
-Lines written to --metadata-fifo become the stream title. SIGTERM or SIGINT flushes the encoder, \
+Lines written to --metadata-fifo become the stream title. SIGTERM, SIGINT or SIGHUP flushes the encoder, \
 sends what is left and exits 0; end of input does the same. Under systemd it sends READY=1 once \
 first connected, STATUS= with the connection state, and WATCHDOG=1 when WatchdogSec is set.";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  end of input, or SIGTERM/SIGINT, after flushing
+  0  end of input, or SIGTERM/SIGINT/SIGHUP, after flushing
   1  runtime failure: wrong credentials (401), unreadable password file, output write error
   2  usage error: bad flag, no password, credentials in the URL, unsupported channels/bitrate
 

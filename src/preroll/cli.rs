@@ -20,7 +20,7 @@ vinyl(7).";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  success: input ended (fill), end point or SIGTERM/SIGINT reached (tap), or stdout closed
+  0  success: input ended (fill), end point or SIGTERM/SIGINT/SIGHUP reached (tap), or stdout closed
   1  runtime failure: no ring or not a ring, another writer, lost frames, writer generation changed
   2  usage error
 
@@ -54,9 +54,9 @@ back, into the ring. Creates the ring (mode 0600) or takes over an existing one 
 gone as a new generation, numbering frames from 0 again. A ring of another format or capacity \
 without a writer is replaced (its readers are told). Refuses a second live writer, a file that is \
 not a ring (left unchanged) and a ring of another layout version. A partial frame at a writer's end is \
-reported and discarded. On SIGTERM/SIGINT it first stores the whole frames already waiting in its \
+reported and discarded. On SIGTERM/SIGINT/SIGHUP it first stores the whole frames already waiting in its \
 input, then exits 0. Sends READY=1 to systemd when the ring is ready, and WATCHDOG=1 while running.",
-        after_help = "EXIT STATUS:\n  0  end of stdin, or SIGTERM/SIGINT\n  1  another writer, \
+        after_help = "EXIT STATUS:\n  0  end of stdin, or SIGTERM/SIGINT/SIGHUP\n  1  another writer, \
 not a ring, I/O error\n  2  usage error\n\nEXAMPLES:\n  vinyl-preroll fill --input /run/vinyl/ring.fifo \
 --capacity 30m\n  sox song.flac -t raw -r 48000 -e signed -b 16 -c 2 - | vinyl-preroll fill"
     )]
@@ -65,14 +65,14 @@ not a ring, I/O error\n  2  usage error\n\nEXAMPLES:\n  vinyl-preroll fill --inp
     #[command(
         long_about = "Copy frames from the ring to stdout (or a WAV file) from the requested point, \
 then follow the live head. Ends at the end point (--until-frame, --duration, --no-follow), or on \
-SIGTERM/SIGINT at the frame that was newest when the signal arrived (frames not yet written out \
+SIGTERM/SIGINT/SIGHUP at the frame that was newest when the signal arrived (frames not yet written out \
 are drained first), exit 0. Logs the actual start frame on stderr as 'tap from frame N', and how \
 much pre-roll it really gave when the ring held less than asked. A tap overtaken by the writer \
 stops with exit 1 and names the frames lost, rather than leave a gap in its output; so does a \
 tap whose ring gets a new writer generation. A tap whose writer merely stopped keeps waiting. \
 --rate, --channels and --format must match the ring. WAV output goes to a file, never stdout: its \
 header is completed at the end.",
-        after_help = "EXIT STATUS:\n  0  end point reached, SIGTERM/SIGINT, or stdout closed\n  1  no \
+        after_help = "EXIT STATUS:\n  0  end point reached, SIGTERM/SIGINT/SIGHUP, or stdout closed\n  1  no \
 ring or not a ring, format differs, lost frames, writer generation changed\n  2  usage \
 error\n\nEXAMPLES:\n  vinyl-preroll tap --from -30s | vinyl-flac-rec -o rec.flac\n  \
 vinyl-preroll tap --from -5m --no-follow --wav last-5-minutes.wav"

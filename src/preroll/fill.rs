@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 /// Largest ring accepted: 24 hours at the given rate (a sanity bound, ~16 GiB at 48 kHz stereo).
 const MAX_CAPACITY_SECONDS: u64 = 24 * 3600;
 
-/// Runs `fill` until stdin ends or SIGTERM/SIGINT.
+/// Runs `fill` until stdin ends or SIGTERM/SIGINT/SIGHUP.
 pub fn run(o: FillOpts) -> anyhow::Result<()> {
     let spec = o.pcm.spec();
     let capacity = o.capacity.frames(spec.rate);

@@ -3,7 +3,7 @@
 //!
 //! Owns the choice of the start and end frames, the follow loop (sleeping on the ring's futex
 //! between writes) and the output: raw PCM written in whole frames, or a WAV file through hound.
-//! On SIGTERM/SIGINT the end becomes the head as it is then, so frames already in the ring but not
+//! On SIGTERM/SIGINT/SIGHUP the end becomes the head as it is then, so frames already in the ring but not
 //! yet written out are drained and a stopped recording holds everything up to the stop. It stops
 //! with exit 1, after writing every frame it could vouch for, when the writer overtakes it (the
 //! lost frames are named; the output never has a gap), when a new writer generation starts, or
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// whether a writer still holds the ring.
 const WAIT: Duration = Duration::from_millis(500);
 
-/// Runs `tap` until its end point, SIGTERM/SIGINT, a closed stdout or an error.
+/// Runs `tap` until its end point, SIGTERM/SIGINT/SIGHUP, a closed stdout or an error.
 pub fn run(o: TapOpts) -> anyhow::Result<()> {
     if o.wav.is_some() && o.until_frame.is_none() && o.duration.is_none() && !o.no_follow {
         return Err(UsageError::new(

@@ -26,14 +26,14 @@ and its readers per batch instead of one per capture period); input that arrives
 held back. From a pipe the frames are duplicated into output pipes with tee(2), from a file with \
 splice(2), without copying them.
 
-At the end of input (or on SIGTERM/SIGINT) the queues are delivered to readers still present for \
+At the end of input (or on SIGTERM/SIGINT/SIGHUP) the queues are delivered to readers still present for \
 at most --drain-timeout, then the tool exits. Input that ends mid-frame is reported and the partial \
 frame is not passed on. SIGUSR1 prints one line of counters per output (bytes delivered, frames \
 dropped, reconnects, state); the same lines are printed at exit.";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  end of input or SIGTERM/SIGINT, after the drain (also when no output ever had a reader, and
+  0  end of input or SIGTERM/SIGINT/SIGHUP, after the drain (also when no output ever had a reader, and
      when the only output left was a stdout whose reader left)
   1  an output failed under --output-error exit, an output failed under --output-error warn
      (reported at the end), stdin could not be read, or an output could not be set up
@@ -83,7 +83,7 @@ pub struct Opts {
     #[arg(long, value_name = "POLICY", value_enum, default_value = "warn")]
     pub output_error: OutputErrorPolicy,
 
-    /// Longest wait, at the end of input or on SIGTERM/SIGINT, for readers still present to take
+    /// Longest wait, at the end of input or on SIGTERM/SIGINT/SIGHUP, for readers still present to take
     /// their queued frames (wall-clock time; a frame count is read at --rate)
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub drain_timeout: DurationArg,

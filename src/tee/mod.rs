@@ -74,7 +74,7 @@ const MAX_COALESCE: Duration = Duration::from_secs(1);
 enum End {
     /// stdin reached its end.
     Eof,
-    /// SIGTERM or SIGINT.
+    /// SIGTERM, SIGINT or SIGHUP.
     Stopped,
     /// Every output is closed for good (stdout gone, files failed).
     NoOutputLeft,
