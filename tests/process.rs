@@ -206,3 +206,29 @@ fn sighup_ends_mp3_icecast_after_flushing() {
     assert_clean_hangup("vinyl-mp3-icecast", status, &stderr);
     assert!(stderr.contains("SIGHUP: stopped after flushing"), "{stderr}");
 }
+
+#[test]
+fn an_error_that_cannot_be_written_to_stderr_keeps_its_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-folder/x");
+    let missing = missing.to_str().unwrap();
+    let here = dir.path().to_str().unwrap();
+    let cases: [(&str, Vec<&str>, i32); 6] = [
+        ("vinyl-flac-rec", vec!["-o", missing], 1),
+        ("vinyl-mp3-icecast", vec!["--output", missing], 1),
+        ("vinyl-preroll", vec!["tap", "--ring", missing], 1),
+        ("vinyl-capture", vec!["--device", "vinyl_no_such_device", "--duration", "1s"], 1),
+        ("vinyl-tee", vec![here], 2),
+        ("vinyl-tee", vec!["--no-such-flag"], 2),
+    ];
+    for (tool, args, code) in cases {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let mut cmd = bin(tool);
+        cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(full);
+        let what = format!("{} 2>/dev/full", common::describe(&cmd));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+        let status = common::wait_deadline(&mut child, DEADLINE)
+            .unwrap_or_else(|| panic!("{what}: still running after {DEADLINE:?}"));
+        assert_eq!(status.code(), Some(code), "{what}: expected exit {code}, got {status}");
+    }
+}
