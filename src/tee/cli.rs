@@ -14,6 +14,8 @@ missing reader can never slow the capture down.
 
 Each OUTPUT is a FIFO (created with --mode if the path does not exist; opened without blocking; \
 retried every 100 ms while it has no reader), a regular file (appended to) or a character device. \
+A symbolic link is refused, never followed. A missing path under /dev (other than /dev/shm) is \
+refused rather than created: it is most likely a mistyped device name. \
 Every output has its own bounded queue (--queue). When a reader cannot keep up and its queue is \
 full, the OLDEST queued frames are dropped for that output only, in whole frames, and counted, so \
 the reader resumes close to the live position. A frame cut by a partial pipe write is completed \
@@ -37,7 +39,8 @@ EXIT STATUS:
      when the only output left was a stdout whose reader left)
   1  an output failed under --output-error exit, an output failed under --output-error warn
      (reported at the end), stdin could not be read, or an output could not be set up
-  2  usage error: bad flag value, no OUTPUT, an OUTPUT that is a directory, socket or block device
+  2  usage error: bad flag value, no OUTPUT, an OUTPUT that is a directory, socket, block device or
+     symbolic link, or a missing OUTPUT under /dev
 
 EXAMPLES:
   vinyl-capture | vinyl-tee /run/vinyl/stream.fifo /run/vinyl/ring.fifo

@@ -5,7 +5,8 @@
 //! poll) is closed with its backlog discarded and reopened later, so the next reader starts at
 //! the live position. stdout cannot be reopened: its reader leaving closes it for good. A regular
 //! file or a character device is written in place; its write errors follow the
-//! `--output-error` policy. Every state change is logged once through [`StateLog`]. It does not
+//! `--output-error` policy. A symbolic link is never followed (`O_NOFOLLOW`), and no FIFO is
+//! created under /dev. Every state change is logged once through [`StateLog`]. It does not
 //! read input or decide when to poll: [`super`] drives it.
 
 use super::cli::OutputErrorPolicy;
@@ -91,6 +92,21 @@ pub(crate) fn make_fifo(path: &Path, mode: u32) -> nix::Result<()> {
     )
 }
 
+/// True when `path` would be created in a device folder: `/dev` or a folder under it, other than
+/// the shared-memory folder `/dev/shm`. A missing path there is almost always a mistyped device
+/// name (`/dev/sdx` for `/dev/sda`), so no FIFO is ever created there. Leans towards "yes" for a
+/// path whose folder cannot be resolved but reads as one under /dev.
+pub(crate) fn in_device_folder(path: &Path) -> bool {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(parent)
+        .or_else(|_| std::path::absolute(parent))
+        .unwrap_or_else(|_| parent.to_path_buf());
+    dir.starts_with("/dev") && !dir.starts_with("/dev/shm")
+}
+
 /// One destination with its queue, counters and state.
 #[derive(Debug)]
 pub(crate) struct Output {
@@ -156,7 +172,8 @@ impl Output {
     /// A regular file (appended to) or character device, opened now without blocking.
     pub(crate) fn file(path: PathBuf, queue: FrameQueue) -> anyhow::Result<Self> {
         let name = path.display().to_string();
-        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
         let fd = nix::fcntl::open(&path, flags, Mode::empty())
             .map_err(|e| anyhow!("{name}: open: {}", e.desc()))?;
         let st = fstat(&fd).map_err(|e| anyhow!("{name}: stat: {}", e.desc()))?;
@@ -235,7 +252,7 @@ impl Output {
             return;
         }
         self.next_retry = now + RETRY;
-        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
         match nix::fcntl::open(path, flags, Mode::empty()) {
             Ok(fd) => {
                 let is_fifo = fstat(&fd)
@@ -259,6 +276,12 @@ impl Output {
                 if self.attaches == 0 {
                     log.change(&self.name, "no reader yet");
                 }
+            }
+            Err(Errno::ELOOP) => {
+                log.change(&self.name, "now a symbolic link, which is not followed; waiting for a FIFO");
+            }
+            Err(Errno::ENOENT) if in_device_folder(path) => {
+                log.change(&self.name, "missing; not created again under /dev, waiting for it to return");
             }
             Err(Errno::ENOENT) => {
                 log.change(&self.name, "missing, creating the FIFO again");
@@ -487,5 +510,19 @@ impl Drop for Output {
         if let (Some(flags), Some(fd)) = (self.restore_flags, &self.fd) {
             let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_folders_are_dev_and_below_but_not_shared_memory() {
+        assert!(in_device_folder(Path::new("/dev/sdx-vinyl-test")));
+        assert!(in_device_folder(Path::new("/dev/snd/no-such-dir/x")));
+        assert!(!in_device_folder(Path::new("/dev/shm/stream.fifo")));
+        assert!(!in_device_folder(Path::new("/tmp/stream.fifo")));
+        assert!(!in_device_folder(Path::new("/devices/stream.fifo")));
     }
 }
