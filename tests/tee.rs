@@ -656,3 +656,34 @@ fn a_missing_path_under_dev_is_refused_not_created() {
         "{what}: the refusal does not say why:\n{stderr}"
     );
 }
+
+#[test]
+fn frames_read_while_a_fifo_has_no_reader_are_counted() {
+    common::with_deadline(DEADLINE, || {
+        let dir = tempfile::tempdir().unwrap();
+        let x = dir.path().join("x.fifo");
+        let mut tee = Tee::spawn(&[&x.display().to_string()]);
+        tee.wait_log("x.fifo: no reader yet", 1);
+        tee.stdin.as_mut().unwrap().write_all(&unique_frames(&spec(), 0, 4800)).unwrap();
+        // The SIGUSR1 line counts them once the tee has read them.
+        let want = "4800 frames discarded (no reader)";
+        let start = Instant::now();
+        while !tee.stderr().contains(want) {
+            let late = start.elapsed() > DEADLINE / 3;
+            assert!(!late, "no '{want}' in the SIGUSR1 lines:\n{}", tee.stderr());
+            tee.signal(Signal::SIGUSR1);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // A reader that attaches gets the frames that follow; they are delivered, not counted.
+        let count = Arc::new(AtomicU64::new(0));
+        let reader = fifo_reader(x.clone(), count.clone());
+        tee.wait_log("x.fifo: reader attached", 1);
+        tee.stdin.as_mut().unwrap().write_all(&unique_frames(&spec(), 4800, 2400)).unwrap();
+        let (status, stderr) = tee.finish();
+        expect_exit("vinyl-tee x.fifo", status, &stderr, 0);
+        let got = reader.join().unwrap();
+        assert_eq!(frame_numbers("x.fifo", &got), (4800..7200).collect::<Vec<u64>>());
+        let last = stderr.lines().rev().find(|l| l.contains("x.fifo: attached")).unwrap_or_default();
+        assert!(last.contains(want), "the exit line does not count the frames without a reader:\n{stderr}");
+    });
+}

@@ -31,7 +31,8 @@ splice(2), without copying them.
 At the end of input (or on SIGTERM/SIGINT/SIGHUP) the queues are delivered to readers still present for \
 at most --drain-timeout, then the tool exits. Input that ends mid-frame is reported and the partial \
 frame is not passed on. SIGUSR1 prints one line of counters per output (bytes delivered, frames \
-dropped, reconnects, state); the same lines are printed at exit.";
+dropped, reconnects, state, and the frames a FIFO missed while it had no reader); the same lines are \
+printed at exit.";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:

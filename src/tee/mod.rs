@@ -281,6 +281,10 @@ impl Tee {
                 Got::ReadError(e) => return Ok(End::ReadError(e)),
             };
             self.read_bytes += n as u64;
+            let frames = (n / self.spec.frame_bytes()) as u64;
+            for o in self.outputs.iter_mut().filter(|o| o.state == State::Waiting) {
+                o.no_reader += frames;
+            }
             if n < input.chunk_bytes() && !coalesce.is_zero() {
                 quiet_until = Instant::now() + coalesce;
             }

@@ -129,6 +129,9 @@ pub(crate) struct Output {
     /// Frames this output lost: queue overflow, backlog discarded when its reader left or the
     /// drain ran out of time.
     pub(crate) dropped: u64,
+    /// Frames read while this FIFO had no reader (before the first, or between two): they went
+    /// nowhere for this output.
+    pub(crate) no_reader: u64,
     /// Times a reader was attached again after the first.
     pub(crate) reconnects: u64,
     /// Times a reader was attached.
@@ -155,6 +158,7 @@ impl Output {
             regular: false,
             queue,
             dropped: 0,
+            no_reader: 0,
             reconnects: 0,
             attaches: 0,
             overflowing: false,
@@ -491,16 +495,18 @@ impl Output {
     }
 
     /// The counters as one line (without the tool name): state, bytes delivered, frames dropped,
-    /// reconnects, frames queued.
+    /// reconnects, frames queued, frames discarded while it had no reader.
     pub(crate) fn report(&self) -> String {
         format!(
-            "{}: {}, {} bytes delivered, {} frames dropped, {} reconnects, {} frames queued",
+            "{}: {}, {} bytes delivered, {} frames dropped, {} reconnects, {} frames queued, {} frames \
+             discarded (no reader)",
             self.name,
             self.state.word(),
             self.queue.delivered(),
             self.dropped,
             self.reconnects,
-            self.queue.queued_frames()
+            self.queue.queued_frames(),
+            self.no_reader
         )
     }
 }
