@@ -402,7 +402,7 @@ fn recover(part: &Path) -> anyhow::Result<()> {
     let spec_desc = crate::pcm::format_frames(rep.scan.samples, info.sample_rate);
     vlog!(
         TOOL,
-        "{}: recovered {} frames, {spec_desc} ({} samples){}; MD5 {}",
+        "{}: recovered {} frames, {spec_desc} ({} samples){}; MD5 left unset (no decoding)",
         part.display(),
         rep.scan.frames,
         rep.scan.samples,
@@ -410,8 +410,7 @@ fn recover(part: &Path) -> anyhow::Result<()> {
             format!(", cut {} bytes of a torn frame", rep.truncated)
         } else {
             String::new()
-        },
-        if rep.md5_kept { "kept" } else { "left unset (no decoding)" }
+        }
     );
     publish(file, part, &output)?;
     vlog!(
