@@ -482,3 +482,20 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     }
     drop(down);
 }
+
+#[test]
+fn scripts_test_runs_every_test_binary_and_the_readme_shows_the_busy_machine_run() {
+    let root = common::repo_root();
+    let script = std::fs::read_to_string(root.join("scripts/test")).unwrap();
+    assert!(
+        script.lines().any(|l| l.trim_start().starts_with("cargo test --no-fail-fast ")),
+        "scripts/test must run `cargo test --no-fail-fast`, so that one failure does not hide the rest"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let testing = readme.split("\n## Testing\n").nth(1).expect("README: no Testing section");
+    let testing = testing.split("\n## ").next().unwrap();
+    assert!(
+        testing.contains("stress-ng --cpu 2 &") && testing.contains("for run in 1 2 3; do scripts/test"),
+        "README's Testing section must show the three runs of scripts/test under stress-ng --cpu 2"
+    );
+}
