@@ -21,6 +21,7 @@ struct Proc {
     stdin: Option<ChildStdin>,
     out_bytes: Arc<Mutex<usize>>,
     stderr: Arc<Mutex<String>>,
+    stderr_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -31,7 +32,7 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
         let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let stderr_thread = std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 let mut s = sink.lock().unwrap();
                 s.push_str(&line);
@@ -51,7 +52,7 @@ impl Proc {
             }
         });
         let stdin = child.stdin.take();
-        Proc { child, what, stdin, out_bytes, stderr }
+        Proc { child, what, stdin, out_bytes, stderr, stderr_thread: Some(stderr_thread) }
     }
 
     fn stderr(&self) -> String {
@@ -77,8 +78,10 @@ impl Proc {
         common::signal(&self.child, Signal::SIGHUP);
         let status = common::wait_deadline(&mut self.child, DEADLINE);
         drop(self.stdin.take());
-        // Give the stderr thread the last lines.
-        std::thread::sleep(Duration::from_millis(50));
+        if status.is_some() {
+            // The tool is gone, so its stderr ends: the thread has every line once it returns.
+            let _ = self.stderr_thread.take().map(|t| t.join());
+        }
         let stderr = self.stderr();
         let Some(status) = status else {
             panic!("{}: still running {DEADLINE:?} after SIGHUP\nstderr:\n{stderr}", self.what);
