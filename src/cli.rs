@@ -3,7 +3,8 @@
 //! Owns the exit-status contract (0 success, 1 runtime failure, 2 usage error, see `vinyl(7)`) and
 //! the rule that a closed stdout is a normal end. It does not parse flags (each tool's `cli`
 //! module does, with clap, which already exits 2 on malformed flags) and never prints anything
-//! but the one final error line.
+//! but the one final error line, through [`crate::log`]: a stderr that cannot be written (a full
+//! disk holding the log, `2>/dev/full`) loses the line but never changes the exit status.
 
 use std::io;
 use std::process::ExitCode;
@@ -71,17 +72,17 @@ pub fn main(tool: &str, result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(err) => {
             if let Some(usage) = err.downcast_ref::<UsageError>() {
-                eprintln!("{tool}: {usage}");
+                crate::log::line(tool, format_args!("{usage}"));
                 return ExitCode::from(EXIT_USAGE);
             }
             if let Some(status) = err.downcast_ref::<ExitStatusError>() {
-                eprintln!("{tool}: {status}");
+                crate::log::line(tool, format_args!("{status}"));
                 return ExitCode::from(status.status);
             }
             if is_broken_pipe(&err) {
                 return ExitCode::from(EXIT_OK);
             }
-            eprintln!("{tool}: {err:#}");
+            crate::log::line(tool, format_args!("{err:#}"));
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -7,7 +7,7 @@
 //! alone.
 //!
 //! Shared vocabulary: [`pcm`] (sample formats, `--rate/--channels/--format`, durations, whole-frame
-//! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
+//! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGHUP/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
 //! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times) and [`cli`] (error → exit status).
 //!
 //! Documentation generated from the flag definitions: [`docs`].

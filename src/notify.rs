@@ -67,7 +67,7 @@ impl Notifier {
             && !self.warned
         {
             self.warned = true;
-            eprintln!("vinyl: NOTIFY_SOCKET: send failed ({e}), continuing without systemd notify");
+            crate::vlog!("vinyl", "NOTIFY_SOCKET: send failed ({e}), continuing without systemd notify");
         }
     }
 

@@ -1,6 +1,8 @@
-//! SIGTERM, SIGINT and SIGUSR1 turned into flags that loops poll.
+//! SIGTERM, SIGINT, SIGHUP and SIGUSR1 turned into flags that loops poll.
 //!
-//! Owns the process's handlers for those three signals. The handlers only store to atomics and
+//! Owns the process's handlers for those four signals. SIGHUP (a closed terminal, an SSH session
+//! that dropped) is a stop like SIGTERM: its default action would kill a tool mid-write, leaving a
+//! recorder's `FILE.part` unfinished. The handlers only store to atomics and
 //! are installed without `SA_RESTART`, so a blocking `read`/`write`/`poll` returns `EINTR` and the
 //! loop around it notices [`stop_requested`] within one call. It does not decide what "stop"
 //! means for a tool (flush, finalise…), and does not touch SIGPIPE: Rust's runtime already
@@ -26,9 +28,10 @@ extern "C" fn on_usr1(_: libc::c_int) {
 }
 
 /// The signals this module handles.
-const HANDLED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1];
+const HANDLED: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1];
 
-/// Installs the SIGTERM/SIGINT (stop) and SIGUSR1 (report) handlers. Call once, early in `run`.
+/// Installs the SIGTERM/SIGINT/SIGHUP (stop) and SIGUSR1 (report) handlers. Call once, early in
+/// `run`.
 pub fn install() -> anyhow::Result<()> {
     let stop = SigAction::new(SigHandler::Handler(on_stop), SaFlags::empty(), SigSet::empty());
     let usr1 = SigAction::new(SigHandler::Handler(on_usr1), SaFlags::empty(), SigSet::empty());
@@ -36,12 +39,13 @@ pub fn install() -> anyhow::Result<()> {
     unsafe {
         sigaction(Signal::SIGTERM, &stop)?;
         sigaction(Signal::SIGINT, &stop)?;
+        sigaction(Signal::SIGHUP, &stop)?;
         sigaction(Signal::SIGUSR1, &usr1)?;
     }
     Ok(())
 }
 
-/// True once SIGTERM or SIGINT has arrived.
+/// True once SIGTERM, SIGINT or SIGHUP has arrived.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
@@ -51,11 +55,13 @@ pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// The name of the signal that asked for the stop, if one did (`"SIGTERM"`, `"SIGINT"`).
+/// The name of the signal that asked for the stop, if one did (`"SIGTERM"`, `"SIGINT"`,
+/// `"SIGHUP"`).
 pub fn stop_signal_name() -> Option<&'static str> {
     match STOP_SIGNAL.load(Ordering::SeqCst) {
         libc::SIGTERM => Some("SIGTERM"),
         libc::SIGINT => Some("SIGINT"),
+        libc::SIGHUP => Some("SIGHUP"),
         _ => None,
     }
 }
@@ -65,7 +71,7 @@ pub fn take_report_request() -> bool {
     USR1.swap(false, Ordering::SeqCst)
 }
 
-/// Spawns a named thread with SIGTERM, SIGINT and SIGUSR1 blocked, so they are delivered to the
+/// Spawns a named thread with SIGTERM, SIGINT, SIGHUP and SIGUSR1 blocked, so they are delivered to the
 /// main thread: its blocking call is the one they interrupt (`EINTR`), and it is the loop that
 /// checks [`stop_requested`]. Every extra thread of a tool should be started this way.
 pub fn spawn_thread<T: Send + 'static>(

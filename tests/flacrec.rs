@@ -261,6 +261,18 @@ impl Live {
         self.stdin.as_mut().unwrap().write_all(data).unwrap();
     }
 
+    /// Panics with `why`, the recorder's exit status and its stderr (killing it first if it is
+    /// still running, so that its status and last words can be shown).
+    fn fail(mut self, why: &str) -> ! {
+        let running = self.child.try_wait().ok().flatten().is_none();
+        if running {
+            let _ = self.child.kill();
+        }
+        let (st, log) = self.finish();
+        let killed = if running { " (killed by the test: it was still running)" } else { "" };
+        panic!("{why}\nrecorder status: {st}{killed}\nrecorder stderr:\n{log}");
+    }
+
     fn finish(mut self) -> (std::process::ExitStatus, String) {
         drop(self.stdin.take());
         common::with_deadline(DEADLINE, move || {
@@ -504,25 +516,41 @@ fn a_three_hour_recording_stays_small_in_memory() {
     live.wait_line("recording");
     let pid = live.child.id();
     let mut stdin = live.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
+    let (fed_tx, fed) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut result = Ok(());
         for s in 0..seconds {
-            stdin.write_all(if s % 300 == 0 { &burst } else { &quiet }).unwrap();
+            if let Err(e) = stdin.write_all(if s % 300 == 0 { &burst } else { &quiet }) {
+                result = Err(format!("second {s} of the input: write: {e}"));
+                break;
+            }
         }
-        stdin
+        let _ = fed_tx.send((stdin, result));
     });
-    let stdin = common::with_deadline(Duration::from_secs(900), move || feeder.join().unwrap());
+    let stdin = match fed.recv_timeout(Duration::from_secs(900)) {
+        Ok((stdin, Ok(()))) => stdin,
+        Ok((_, Err(e))) => live.fail(&format!("the recorder ended before its input did ({e})")),
+        Err(_) => live.fail("feeding 3 hours took over 900 s"),
+    };
     // Everything is in the pipe or read; wait until all of it is encoded (all but the last
     // partial block), then read the peak resident size while the process still lives.
     let blocks = (seconds as u64 * 48_000) / 4096;
     let total = seconds as u64 * 192_000;
-    wait_until("the recorder has read the whole input", Duration::from_secs(600), || {
+    let start = std::time::Instant::now();
+    loop {
         let rchar = std::fs::read_to_string(format!("/proc/{pid}/io"))
             .unwrap_or_default()
             .lines()
             .find_map(|l| l.strip_prefix("rchar: ").and_then(|v| v.trim().parse::<u64>().ok()))
             .unwrap_or(0);
-        rchar >= total && pipe_is_empty(&stdin)
-    });
+        if rchar >= total && pipe_is_empty(&stdin) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            live.fail(&format!("after 600 s the recorder has read {rchar} of {total} bytes"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let hwm_kib: u64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()
@@ -531,7 +559,7 @@ fn a_three_hour_recording_stays_small_in_memory() {
         .unwrap();
     drop(stdin);
     let (st, log) = live.finish();
-    assert!(st.success(), "{log}");
+    assert!(st.success(), "recorder status: {st}\nrecorder stderr:\n{log}");
     assert!(hwm_kib < 16 * 1024, "peak resident size {hwm_kib} KiB, over 16 MiB");
     assert!(log.contains("finished (end of input): 3h00m00.000s (518400000 frames)"), "{log}");
     assert_eq!(total_samples(&path), seconds as u64 * 48_000);

@@ -586,3 +586,79 @@ fn shell_and_rust_agree_on_the_configuration_and_the_run_folder() {
         assert_eq!(Path::new(&got), want, "run folder with {env:?}");
     }
 }
+
+#[test]
+fn scripts_test_runs_every_test_binary_and_the_readme_shows_the_busy_machine_run() {
+    let root = common::repo_root();
+    let script = std::fs::read_to_string(root.join("scripts/test")).unwrap();
+    assert!(
+        script.lines().any(|l| l.trim_start().starts_with("cargo test --no-fail-fast ")),
+        "scripts/test must run `cargo test --no-fail-fast`, so that one failure does not hide the rest"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let testing = readme.split("\n## Testing\n").nth(1).expect("README: no Testing section");
+    let testing = testing.split("\n## ").next().unwrap();
+    assert!(
+        testing.contains("stress-ng --cpu 2 &") && testing.contains("for run in 1 2 3; do scripts/test"),
+        "README's Testing section must show the three runs of scripts/test under stress-ng --cpu 2"
+    );
+}
+
+/// The lines of one `[section]` of Cargo.toml, without comments.
+fn cargo_toml_section(name: &str) -> Vec<String> {
+    let toml = std::fs::read_to_string(common::repo_root().join("Cargo.toml")).unwrap();
+    let header = format!("[{name}]");
+    toml.lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .map(|l| l.split('#').next().unwrap().replace(' ', ""))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn release_binaries_carry_no_debug_info_and_a_profile_keeps_it() {
+    // Building release binaries here would take minutes, so this checks the profile that makes
+    // them small; scripts/install refuses to install a build of its own over 2.5 MB.
+    let release = cargo_toml_section("profile.release");
+    assert!(
+        release.iter().any(|l| l == "strip=\"debuginfo\"" || l == "strip=\"symbols\"" || l == "strip=true"),
+        "[profile.release] must strip debug info (installed binaries < 2.5 MB): {release:?}"
+    );
+    assert!(
+        !release.iter().any(|l| l.starts_with("debug=") && l != "debug=false" && l != "debug=0"),
+        "[profile.release] asks for debug info: {release:?}"
+    );
+    let debug = cargo_toml_section("profile.release-debug");
+    assert!(
+        debug.contains(&"inherits=\"release\"".to_string())
+            && debug.iter().any(|l| l == "debug=true" || l == "debug=2" || l == "debug=1")
+            && debug.contains(&"strip=\"none\"".to_string()),
+        "[profile.release-debug] must be the release build with its debug info: {debug:?}"
+    );
+}
+
+#[test]
+fn install_warns_about_a_given_binary_over_2_5_mb() {
+    let bins = tempfile::tempdir().unwrap();
+    for t in
+        ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-flac-rec", "vinyl-mp3-icecast", "vinyl-rec"]
+    {
+        let size = if t == "vinyl-tee" { 2_621_440 } else { 1_000_000 };
+        let f = bins.path().join(t);
+        std::fs::write(&f, vec![0u8; size]).unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let dest = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(common::repo_root().join("scripts/install"));
+    cmd.arg("--destdir").arg(dest.path()).arg("--bin-dir").arg(bins.path());
+    let what = common::describe(&cmd);
+    let out = common::run(&mut cmd, Duration::from_secs(120));
+    common::assert_success(&what, &out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("vinyl-tee: 2621440 bytes, over 2.5 MB") && !stderr.contains("vinyl-capture:"),
+        "{what}: no warning for the one binary over 2.5 MB:\n{stderr}"
+    );
+}

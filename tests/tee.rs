@@ -606,3 +606,84 @@ fn bad_usage_exits_2_naming_the_problem() {
     }
     assert!(!Path::new(&f).exists(), "a FIFO was created although the command line was refused");
 }
+
+#[test]
+fn an_output_that_is_a_symlink_is_refused_and_its_target_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target.raw");
+    std::fs::write(&target, b"").unwrap();
+    let fifo = dir.path().join("target.fifo");
+    common::mkfifo(&fifo);
+    let nowhere = dir.path().join("nowhere");
+    let input = dir.path().join("in.raw");
+    std::fs::write(&input, unique_frames(&spec(), 0, 4800)).unwrap();
+    for (link, to) in [("file.link", &target), ("fifo.link", &fifo), ("dangling.link", &nowhere)] {
+        let link = dir.path().join(link);
+        std::os::unix::fs::symlink(to, &link).unwrap();
+        let mut cmd = tee_cmd();
+        cmd.arg(&link).stdin(File::open(&input).unwrap());
+        let what = common::describe(&cmd);
+        let out = common::run(&mut cmd, DEADLINE);
+        common::assert_status(&what, &out, 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{}: is a symbolic link", link.display())),
+            "{what}: the refusal does not name the link:\n{stderr}"
+        );
+    }
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), 0, "PCM was written through the symlink");
+    assert!(!nowhere.exists(), "a FIFO was created through a dangling symlink");
+}
+
+#[test]
+fn a_missing_path_under_dev_is_refused_not_created() {
+    // A mistyped device name: it must not become a FIFO in /dev.
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let path = Cleanup(PathBuf::from(format!("/dev/vinyl-test-no-such-device-{}", std::process::id())));
+    let out = common::run(tee_cmd().arg(&path.0).stdin(Stdio::null()), DEADLINE);
+    let what = format!("vinyl-tee {}", path.0.display());
+    let created = path.0.symlink_metadata().is_ok();
+    common::assert_status(&what, &out, 2);
+    assert!(!created, "{what}: created {}", path.0.display());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: does not exist", path.0.display())) && stderr.contains("under /dev"),
+        "{what}: the refusal does not say why:\n{stderr}"
+    );
+}
+
+#[test]
+fn frames_read_while_a_fifo_has_no_reader_are_counted() {
+    common::with_deadline(DEADLINE, || {
+        let dir = tempfile::tempdir().unwrap();
+        let x = dir.path().join("x.fifo");
+        let mut tee = Tee::spawn(&[&x.display().to_string()]);
+        tee.wait_log("x.fifo: no reader yet", 1);
+        tee.stdin.as_mut().unwrap().write_all(&unique_frames(&spec(), 0, 4800)).unwrap();
+        // The SIGUSR1 line counts them once the tee has read them.
+        let want = "4800 frames discarded (no reader)";
+        let start = Instant::now();
+        while !tee.stderr().contains(want) {
+            let late = start.elapsed() > DEADLINE / 3;
+            assert!(!late, "no '{want}' in the SIGUSR1 lines:\n{}", tee.stderr());
+            tee.signal(Signal::SIGUSR1);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // A reader that attaches gets the frames that follow; they are delivered, not counted.
+        let count = Arc::new(AtomicU64::new(0));
+        let reader = fifo_reader(x.clone(), count.clone());
+        tee.wait_log("x.fifo: reader attached", 1);
+        tee.stdin.as_mut().unwrap().write_all(&unique_frames(&spec(), 4800, 2400)).unwrap();
+        let (status, stderr) = tee.finish();
+        expect_exit("vinyl-tee x.fifo", status, &stderr, 0);
+        let got = reader.join().unwrap();
+        assert_eq!(frame_numbers("x.fifo", &got), (4800..7200).collect::<Vec<u64>>());
+        let last = stderr.lines().rev().find(|l| l.contains("x.fifo: attached")).unwrap_or_default();
+        assert!(last.contains(want), "the exit line does not count the frames without a reader:\n{stderr}");
+    });
+}

@@ -2,7 +2,7 @@ complete -c vinyl-flac-rec -s o -l output -d 'The FLAC file to write. It is writ
 complete -c vinyl-flac-rec -l recover -d 'Repair a FILE.part left by a recorder that was killed (cut a torn last frame, set the length in STREAMINFO) and rename it to FILE; reads no input' -r -F
 complete -c vinyl-flac-rec -l tag -d 'A Vorbis comment KEY=VALUE to store (repeatable; KEY is printable ASCII without \'=\')' -r
 complete -c vinyl-flac-rec -l compression -d 'Compression level, 0 (fastest) to 8 (smallest); see the table above' -r
-complete -c vinyl-flac-rec -l max-duration -d 'Stop after exactly this much audio (e.g. 45m, 2h, 48000f) and finish the file. Default: record until end of input or SIGTERM/SIGINT' -r
+complete -c vinyl-flac-rec -l max-duration -d 'Stop after exactly this much audio (e.g. 45m, 2h, 48000f) and finish the file. Default: record until end of input or SIGTERM/SIGINT/SIGHUP' -r
 complete -c vinyl-flac-rec -l sync-every -d 'Sync the file to disk every this much audio (e.g. 5s, 1m, 240000f); 0 syncs only at the end' -r
 complete -c vinyl-flac-rec -l start-frame -d 'Absolute frame number of the capture at the recording\'s first frame, stored as VINYL_START_FRAME (from the pre-roll ring). Default: not stored' -r
 complete -c vinyl-flac-rec -l capture-start -d 'RFC 3339 time of the capture\'s frame 0 (e.g. 2026-11-24T20:15:00.125+01:00), stored as given in VINYL_CAPTURE_START. Default: not stored' -r

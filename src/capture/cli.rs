@@ -106,7 +106,7 @@ pub struct Opts {
     pub buffer: u32,
 
     /// Stop after exactly this much audio (30s, 1m30s, 250ms, or frames: 48000f), like `arecord
-    /// -s`; default: capture until SIGTERM/SIGINT
+    /// -s`; default: capture until SIGTERM/SIGINT/SIGHUP
     #[arg(long, value_name = "D")]
     pub duration: Option<DurationArg>,
 

@@ -3,7 +3,7 @@
 //! Owns the capture process: it opens the device ([`device`]), asks for the agreed PCM spec and
 //! refuses a device that grants anything else (no conversion here: name a `plughw:` device for
 //! that), logs the granted parameters once, then runs the loop ([`engine`]) that writes whole
-//! frames to stdout until `--duration` frames were written, SIGTERM/SIGINT arrives, or the
+//! frames to stdout until `--duration` frames were written, SIGTERM/SIGINT/SIGHUP arrives, or the
 //! reader of stdout leaves (a quiet exit 0). It speaks the systemd notify protocol (`READY=1` on
 //! the first audio, `STATUS=` with the overrun count, `WATCHDOG=1` while audio flows). It does not
 //! convert, resample, buffer beyond one period, or retry a device that failed: a vanished or failed

@@ -7,9 +7,10 @@
 //! a file (left by some file systems after a power cut) make the end of the last frame ambiguous
 //! to a CRC, so that frame is dropped with them: at most one block (85 ms at 48 kHz) lost, and the
 //! result is always a valid file. Memory stays bounded: the file is read through a window of a
-//! few MiB. The MD5 cannot be computed without decoding, so it is kept only when STREAMINFO
-//! already described exactly the frames found, and otherwise set to "unknown" (zeros), which
-//! decoders accept.
+//! few MiB. The MD5 cannot be checked without decoding, so it is always set to "unknown" (zeros),
+//! which decoders accept: even a STREAMINFO that describes exactly the frames found may carry an
+//! MD5 that the audio no longer matches (a change the frames' CRC-16 does not catch), and a
+//! recovered file must pass `flac -t`.
 
 use super::Sink;
 use super::format::{self, StreamInfoFields};
@@ -170,31 +171,26 @@ pub struct RepairReport {
     pub scan: ScanReport,
     /// Bytes cut off the end (a torn frame, zeros).
     pub truncated: u64,
-    /// True when the MD5 in STREAMINFO was kept (it already described exactly these frames).
-    pub md5_kept: bool,
 }
 
 /// Scans `file`, cuts it after its last complete frame and rewrites STREAMINFO (total samples,
-/// frame sizes; the MD5 becomes "unknown" unless it already matched), then syncs.
+/// frame sizes; the MD5 becomes "unknown": it is not checked), then syncs.
 pub fn repair<F: Read + Seek + Sink>(file: &mut F) -> anyhow::Result<RepairReport> {
     let scan = scan(&mut *file)?;
     let truncated = scan.file_len - scan.end;
-    let info = &scan.info;
-    let unchanged = truncated == 0 && info.total_samples == scan.samples;
-    let md5_kept = unchanged && info.md5 != [0; 16];
     let fixed = StreamInfoFields {
         total_samples: scan.samples,
         min_frame_size: scan.min_frame,
         max_frame_size: scan.max_frame,
-        md5: if md5_kept { info.md5 } else { [0; 16] },
-        ..info.clone()
+        md5: [0; 16],
+        ..scan.info.clone()
     };
     if truncated > 0 {
         file.truncate(scan.end).context("truncate")?;
     }
     file.write_at(format::STREAMINFO_OFFSET, &fixed.to_bytes()).context("write STREAMINFO")?;
     file.sync().context("sync")?;
-    Ok(RepairReport { scan, truncated, md5_kept })
+    Ok(RepairReport { scan, truncated })
 }
 
 #[cfg(test)]
@@ -280,17 +276,67 @@ mod tests {
         assert_eq!(r.end, bytes.len() as u64);
     }
 
+    /// `flac -t` on `bytes`: whether it passed, and what it printed.
+    fn flac_test(bytes: &[u8]) -> (bool, String) {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("flac")
+            .args(["-t", "-s", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run flac (install the flac package)");
+        let mut stdin = child.stdin.take().unwrap();
+        let data = bytes.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
     #[test]
-    fn a_finished_file_keeps_its_md5() {
+    fn recovered_audio_never_keeps_an_md5_it_was_not_checked_against() {
+        // A finished file left as FILE.part (a recorder killed between its last sync and the
+        // rename), whose audio then changed in a way the frame checksums cannot see: one byte
+        // of a frame altered and the frame's CRC-16 made to match again. Recovery does not
+        // decode, so it cannot know the old MD5 still holds: it must clear it.
         let spec = PcmSpec::default();
-        let pcm = crate::flac::tests::tone(&spec, 3 * 4096 + 7);
+        let pcm = crate::flac::tests::tone(&spec, 4096);
         let mut w = FlacWriter::new(Cursor::new(Vec::new()), spec, &WriterOptions::default()).unwrap();
         w.write_pcm(&pcm).unwrap();
-        let (summary, sink) = w.finalize().unwrap();
-        let mut c = Cursor::new(sink.into_inner());
+        let (_, sink) = w.finalize().unwrap();
+        let good = sink.into_inner();
+        let r = scan(Cursor::new(&good)).unwrap();
+        assert_eq!((r.frames, r.end), (1, good.len() as u64), "one frame, up to the end");
+        assert_ne!(r.info.md5, [0; 16]);
+        let frame = r.audio_start as usize..good.len();
+        // Find a byte whose change still decodes (a sample bit rather than a code's length), so
+        // that only the MD5 can tell: `flac -t` then fails on the MD5.
+        let bad = (frame.start + 40..frame.end - 2)
+            .step_by(97)
+            .map(|at| {
+                let mut bad = good.clone();
+                bad[at] ^= 0x01;
+                let crc = format::crc16(&bad[frame.start..frame.end - 2]);
+                bad[frame.end - 2..].copy_from_slice(&crc.to_be_bytes());
+                bad
+            })
+            .find(|bad| {
+                let (ok, err) = flac_test(bad);
+                !ok && err.contains("MD5")
+            })
+            .expect("a change in the audio that only the MD5 detects");
+        let mut c = Cursor::new(bad);
         let rep = repair(&mut c).unwrap();
-        assert!(rep.md5_kept);
-        assert_eq!((rep.scan.samples, rep.truncated), (summary.samples, 0));
+        assert_eq!((rep.scan.frames, rep.truncated), (1, 0));
+        let fixed = c.into_inner();
+        let info = StreamInfoFields::parse(&fixed[8..42]).unwrap();
+        assert_eq!(info.md5, [0; 16], "the MD5 was kept");
+        assert_eq!(info.total_samples, 4096);
+        let (ok, err) = flac_test(&fixed);
+        assert!(ok, "flac -t on the recovered file: {err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ Reads raw interleaved PCM from stdin (s16le or packed 24-bit s24_3le, any rate u
 channels) and writes a FLAC file frame by frame, so memory stays the same however long the recording.
 
 The file is written as FILE.part and renamed to FILE when the recording ends: at end of input, on \
-SIGTERM or SIGINT, or after --max-duration. The last partial block is encoded, STREAMINFO gets the \
+SIGTERM, SIGINT or SIGHUP, or after --max-duration. The last partial block is encoded, STREAMINFO gets the \
 total length, the MD5 of the audio and the frame sizes, and the file is synced before the rename. \
 Every --sync-every of audio the file is synced: a recorder killed with SIGKILL, or a power cut, leaves \
 a FILE.part that decoders play up to the last complete frame, and `--recover FILE.part` turns it into \
@@ -82,7 +82,7 @@ pub struct Opts {
     pub compression: u8,
 
     /// Stop after exactly this much audio (e.g. 45m, 2h, 48000f) and finish the file. Default:
-    /// record until end of input or SIGTERM/SIGINT
+    /// record until end of input or SIGTERM/SIGINT/SIGHUP
     #[arg(long, value_name = "DURATION")]
     pub max_duration: Option<DurationArg>,
 

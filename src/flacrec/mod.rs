@@ -1,7 +1,7 @@
 //! `vinyl-flac-rec`: record raw PCM from stdin to a FLAC file, streaming and crash-safe.
 //!
 //! Owns the recorder's life: creating `FILE.part` (never overwriting anything), choosing the tags,
-//! reading stdin in whole frames, stopping at end of input, SIGTERM/SIGINT or `--max-duration`,
+//! reading stdin in whole frames, stopping at end of input, SIGTERM/SIGINT/SIGHUP or `--max-duration`,
 //! periodic syncs, the final rename to `FILE`, logging and systemd notify; and `--recover`. The
 //! encoding, the STREAMINFO patch and the frame scan are [`crate::flac`]'s. Flags: [`cli`].
 //!
@@ -420,7 +420,7 @@ fn recover(part: &Path) -> anyhow::Result<()> {
     let spec_desc = crate::pcm::format_frames(rep.scan.samples, info.sample_rate);
     vlog!(
         TOOL,
-        "{}: recovered {} frames, {spec_desc} ({} samples){}; MD5 {}",
+        "{}: recovered {} frames, {spec_desc} ({} samples){}; MD5 left unset (no decoding)",
         part.display(),
         rep.scan.frames,
         rep.scan.samples,
@@ -428,8 +428,7 @@ fn recover(part: &Path) -> anyhow::Result<()> {
             format!(", cut {} bytes of a torn frame", rep.truncated)
         } else {
             String::new()
-        },
-        if rep.md5_kept { "kept" } else { "left unset (no decoding)" }
+        }
     );
     publish(file, part, &output)?;
     vlog!(

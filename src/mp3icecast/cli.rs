@@ -24,13 +24,13 @@ tag frame, exactly the input (in samples at the MP3's rate, which differs when L
 without the tag, 1105 samples before it (576 of encoder delay plus 529 of decoder delay, as \
 mpg123 and ffmpeg decode) and LAME's padding less 529 after it.
 
-Lines written to --metadata-fifo become the stream title. SIGTERM or SIGINT flushes the encoder, \
+Lines written to --metadata-fifo become the stream title. SIGTERM, SIGINT or SIGHUP flushes the encoder, \
 sends what is left and exits 0; end of input does the same. Under systemd it sends READY=1 once \
 first connected, STATUS= with the connection state, and WATCHDOG=1 when WatchdogSec is set.";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  end of input, or SIGTERM/SIGINT, after flushing
+  0  end of input, or SIGTERM/SIGINT/SIGHUP, after flushing
   1  runtime failure: wrong credentials (401), unreadable password file, output write error
   2  usage error: bad flag, no password, credentials in the URL, unsupported channels/bitrate
 

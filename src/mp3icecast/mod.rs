@@ -9,7 +9,7 @@
 //! frame itself and nothing is ever dropped; a regular file gets LAME's tag frame at the end
 //! ([`output`]). Flags are in [`cli`].
 //!
-//! How it ends: end of input or SIGTERM/SIGINT → flush the encoder (keeping the tail), send or
+//! How it ends: end of input or SIGTERM/SIGINT/SIGHUP → flush the encoder (keeping the tail), send or
 //! write what is left, close, exit 0. Wrong credentials → exit 1 naming the status and the mount.
 //! Usage errors (no password, credentials in the URL, more than two channels) → exit 2. It
 //! never prints the password.

@@ -75,7 +75,7 @@ signed -b 16 -c 2 - | vinyl-preroll fill"
     #[command(
         long_about = "Copy frames from the ring to stdout (or a WAV file) from the requested point, \
 then follow the live head. Ends at the end point (--until-frame, --duration, --no-follow), or on \
-SIGTERM/SIGINT at the frame that was newest when the signal arrived (frames not yet written out \
+SIGTERM/SIGINT/SIGHUP at the frame that was newest when the signal arrived (frames not yet written out \
 are drained first), exit 0. Logs the actual start frame on stderr as 'tap from frame N', and how \
 much pre-roll it really gave when the ring held less than asked, and one line for every gap of \
 the timeline inside what it wrote (lost audio present as silence). A strict tap (the default, for \

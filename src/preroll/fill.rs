@@ -23,7 +23,7 @@ const MAX_CAPACITY_SECONDS: u64 = 24 * 3600;
 /// How long a wait for input lasts when the systemd watchdog must be fed meanwhile.
 const WATCHDOG_WAIT: Duration = Duration::from_millis(250);
 
-/// Runs `fill` until stdin ends or SIGTERM/SIGINT: validate, open, pump, finish.
+/// Runs `fill` until stdin ends or SIGTERM/SIGINT/SIGHUP: validate, open, pump, finish.
 pub fn run(o: FillOpts) -> anyhow::Result<()> {
     let (cfg, batch) = validate(&o)?;
     signals::install()?;

@@ -5,7 +5,7 @@
 //! [`info`] (text or one-line JSON). The ring itself — layout, locking, overrun detection — is
 //! [`crate::ring`]; this module only decides what to log and how to end. Every failure is one
 //! line naming the ring or input path and the step, and exits 1: no ring, not a ring, another
-//! writer, lost frames, a new writer generation. SIGTERM/SIGINT and a closed stdout end cleanly.
+//! writer, lost frames, a new writer generation. SIGTERM/SIGINT/SIGHUP and a closed stdout end cleanly.
 
 pub mod cli;
 pub mod fill;

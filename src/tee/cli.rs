@@ -15,6 +15,8 @@ missing reader can never slow the capture down.
 
 Each OUTPUT is a FIFO (created with --mode if the path does not exist; opened without blocking; \
 retried every 100 ms while it has no reader), a regular file (appended to) or a character device. \
+A symbolic link is refused, never followed. A missing path under /dev (other than /dev/shm) is \
+refused rather than created: it is most likely a mistyped device name. \
 Every output has its own bounded queue (--queue). When a reader cannot keep up and its queue is \
 full, the OLDEST queued frames are dropped for that output only, in whole frames, and counted, so \
 the reader resumes close to the live position. A frame cut by a partial pipe write is completed \
@@ -27,18 +29,20 @@ and its readers per batch instead of one per capture period); input that arrives
 held back. From a pipe the frames are duplicated into output pipes with tee(2), from a file with \
 splice(2), without copying them.
 
-At the end of input (or on SIGTERM/SIGINT) the queues are delivered to readers still present for \
+At the end of input (or on SIGTERM/SIGINT/SIGHUP) the queues are delivered to readers still present for \
 at most --drain-timeout, then the tool exits. Input that ends mid-frame is reported and the partial \
 frame is not passed on. SIGUSR1 prints one line of counters per output (bytes delivered, frames \
-dropped, reconnects, state); the same lines are printed at exit.";
+dropped, reconnects, state, and the frames a FIFO missed while it had no reader); the same lines are \
+printed at exit.";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
-  0  end of input or SIGTERM/SIGINT, after the drain (also when no output ever had a reader, and
+  0  end of input or SIGTERM/SIGINT/SIGHUP, after the drain (also when no output ever had a reader, and
      when the only output left was a stdout whose reader left)
   1  an output failed under --output-error exit, an output failed under --output-error warn
      (reported at the end), stdin could not be read, or an output could not be set up
-  2  usage error: bad flag value, no OUTPUT, an OUTPUT that is a directory, socket or block device
+  2  usage error: bad flag value, no OUTPUT, an OUTPUT that is a directory, socket, block device or
+     symbolic link, or a missing OUTPUT under /dev
 
 EXAMPLES:
   vinyl-preroll tap --live | vinyl-tee /run/vinyl/monitor.fifo /run/vinyl/analyser.fifo
@@ -84,7 +88,7 @@ pub struct Opts {
     #[arg(long, value_name = "POLICY", value_enum, default_value = "warn")]
     pub output_error: OutputErrorPolicy,
 
-    /// Longest wait, at the end of input or on SIGTERM/SIGINT, for readers still present to take
+    /// Longest wait, at the end of input or on SIGTERM/SIGINT/SIGHUP, for readers still present to take
     /// their queued frames (wall-clock time; a frame count is read at --rate)
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub drain_timeout: DurationArg,

@@ -15,9 +15,9 @@
 //! which `--batch` bounds (one wake-up per 200 ms by default instead of one per capture
 //! period).
 //!
-//! Failure behaviour: setup problems (a path that is a directory or socket: exit 2; a file that
-//! cannot be opened, a FIFO that cannot be created: exit 1) stop the tool before it reads
-//! anything. At run time, a reader leaving is never an error; a write error on a file follows
+//! Failure behaviour: setup problems (a path that is a directory, socket or symbolic link, or a
+//! missing path under /dev: exit 2; a file that cannot be opened, a FIFO that cannot be created:
+//! exit 1) stop the tool before it reads anything. At run time, a reader leaving is never an error; a write error on a file follows
 //! `--output-error`; a read error on stdin exits 1 after the drain. Counters are printed at exit
 //! and on SIGUSR1, one line per output.
 
@@ -72,7 +72,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(5);
 enum End {
     /// stdin reached its end.
     Eof,
-    /// SIGTERM or SIGINT.
+    /// SIGTERM, SIGINT or SIGHUP.
     Stopped,
     /// Every output is closed for good (stdout gone, files failed).
     NoOutputLeft,
@@ -90,8 +90,9 @@ enum Plan {
     File(PathBuf),
 }
 
-/// Looks at every OUTPUT before touching any: refuses kinds that cannot take a stream (exit 2)
-/// and the same output named twice.
+/// Looks at every OUTPUT before touching any: refuses kinds that cannot take a stream, a symbolic
+/// link (it is never followed, as the ring's is not), a missing path in a device folder (see
+/// [`output::in_device_folder`]) and the same output named twice (all exit 2).
 fn plan_outputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Plan>> {
     let mut names = HashSet::new();
     let mut inodes = HashSet::new();
@@ -101,7 +102,14 @@ fn plan_outputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Plan>> {
         if !names.insert(path.clone()) {
             return Err(UsageError::new(format!("{name}: named twice; give each OUTPUT once")).into());
         }
-        match nix::sys::stat::stat(path) {
+        match nix::sys::stat::lstat(path) {
+            Err(Errno::ENOENT) if output::in_device_folder(path) => {
+                return Err(UsageError::new(format!(
+                    "{name}: does not exist, and no FIFO is created under /dev (a mistyped device name?); \
+                     give an existing device, or a FIFO path elsewhere, e.g. /run/vinyl/NAME.fifo"
+                ))
+                .into());
+            }
             Err(Errno::ENOENT) => plans.push(Plan::Create(path.clone())),
             Err(e) => return Err(anyhow!("{name}: stat: {}", e.desc())),
             Ok(st) => {
@@ -118,6 +126,9 @@ fn plan_outputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Plan>> {
                 match fmt {
                     SFlag::S_IFIFO => plans.push(Plan::Fifo(path.clone())),
                     SFlag::S_IFREG | SFlag::S_IFCHR => plans.push(Plan::File(path.clone())),
+                    SFlag::S_IFLNK => {
+                        return Err(refuse("a symbolic link, which is not followed (name its target)"));
+                    }
                     SFlag::S_IFDIR => return Err(refuse("a directory")),
                     SFlag::S_IFSOCK => return Err(refuse("a socket")),
                     SFlag::S_IFBLK => return Err(refuse("a block device")),
@@ -264,6 +275,10 @@ impl Tee {
                 Got::ReadError(e) => return Ok(End::ReadError(e)),
             };
             self.read_bytes += n as u64;
+            let frames = (n / self.spec.frame_bytes()) as u64;
+            for o in self.outputs.iter_mut().filter(|o| o.state == State::Waiting) {
+                o.no_reader += frames;
+            }
             if let Some(pause) = batch.after_read(n, input.chunk_bytes()) {
                 quiet_until = Instant::now() + pause;
             }

@@ -5,7 +5,8 @@
 //! poll) is closed with its backlog discarded and reopened later, so the next reader starts at
 //! the live position. stdout cannot be reopened: its reader leaving closes it for good. A regular
 //! file or a character device is written in place; its write errors follow the
-//! `--output-error` policy. Every state change is logged once through [`StateLog`]. It does not
+//! `--output-error` policy. A symbolic link is never followed (`O_NOFOLLOW`), and no FIFO is
+//! created under /dev. Every state change is logged once through [`StateLog`]. It does not
 //! read input or decide when to poll: [`super`] drives it.
 
 use super::cli::OutputErrorPolicy;
@@ -70,6 +71,21 @@ pub(crate) fn make_fifo(path: &Path, mode: u32) -> nix::Result<()> {
     )
 }
 
+/// True when `path` would be created in a device folder: `/dev` or a folder under it, other than
+/// the shared-memory folder `/dev/shm`. A missing path there is almost always a mistyped device
+/// name (`/dev/sdx` for `/dev/sda`), so no FIFO is ever created there. Leans towards "yes" for a
+/// path whose folder cannot be resolved but reads as one under /dev.
+pub(crate) fn in_device_folder(path: &Path) -> bool {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(parent)
+        .or_else(|_| std::path::absolute(parent))
+        .unwrap_or_else(|_| parent.to_path_buf());
+    dir.starts_with("/dev") && !dir.starts_with("/dev/shm")
+}
+
 /// One destination with its queue, counters and state.
 #[derive(Debug)]
 pub(crate) struct Output {
@@ -92,6 +108,9 @@ pub(crate) struct Output {
     /// Frames this output lost: queue overflow, backlog discarded when its reader left or the
     /// drain ran out of time.
     pub(crate) dropped: u64,
+    /// Frames read while this FIFO had no reader (before the first, or between two): they went
+    /// nowhere for this output.
+    pub(crate) no_reader: u64,
     /// Times a reader was attached again after the first.
     pub(crate) reconnects: u64,
     /// Times a reader was attached.
@@ -118,6 +137,7 @@ impl Output {
             regular: false,
             queue,
             dropped: 0,
+            no_reader: 0,
             reconnects: 0,
             attaches: 0,
             overflowing: false,
@@ -135,7 +155,8 @@ impl Output {
     /// A regular file (appended to) or character device, opened now without blocking.
     pub(crate) fn file(path: PathBuf, queue: FrameQueue) -> anyhow::Result<Self> {
         let name = path.display().to_string();
-        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
         let fd = nix::fcntl::open(&path, flags, Mode::empty())
             .map_err(|e| anyhow!("{name}: open: {}", e.desc()))?;
         let st = fstat(&fd).map_err(|e| anyhow!("{name}: stat: {}", e.desc()))?;
@@ -214,7 +235,7 @@ impl Output {
             return;
         }
         self.next_retry = now + RETRY;
-        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
         match nix::fcntl::open(path, flags, Mode::empty()) {
             Ok(fd) => {
                 let is_fifo = fstat(&fd)
@@ -238,6 +259,12 @@ impl Output {
                 if self.attaches == 0 {
                     log.change(&self.name, "no reader yet");
                 }
+            }
+            Err(Errno::ELOOP) => {
+                log.change(&self.name, "now a symbolic link, which is not followed; waiting for a FIFO");
+            }
+            Err(Errno::ENOENT) if in_device_folder(path) => {
+                log.change(&self.name, "missing; not created again under /dev, waiting for it to return");
             }
             Err(Errno::ENOENT) => {
                 log.change(&self.name, "missing, creating the FIFO again");
@@ -447,16 +474,18 @@ impl Output {
     }
 
     /// The counters as one line (without the tool name): state, bytes delivered, frames dropped,
-    /// reconnects, frames queued.
+    /// reconnects, frames queued, frames discarded while it had no reader.
     pub(crate) fn report(&self) -> String {
         format!(
-            "{}: {}, {} bytes delivered, {} frames dropped, {} reconnects, {} frames queued",
+            "{}: {}, {} bytes delivered, {} frames dropped, {} reconnects, {} frames queued, {} frames \
+             discarded (no reader)",
             self.name,
             self.state.word(),
             self.queue.delivered(),
             self.dropped,
             self.reconnects,
-            self.queue.queued_frames()
+            self.queue.queued_frames(),
+            self.no_reader
         )
     }
 }
@@ -466,5 +495,19 @@ impl Drop for Output {
         if let (Some(flags), Some(fd)) = (self.restore_flags, &self.fd) {
             let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_folders_are_dev_and_below_but_not_shared_memory() {
+        assert!(in_device_folder(Path::new("/dev/sdx-vinyl-test")));
+        assert!(in_device_folder(Path::new("/dev/snd/no-such-dir/x")));
+        assert!(!in_device_folder(Path::new("/dev/shm/stream.fifo")));
+        assert!(!in_device_folder(Path::new("/tmp/stream.fifo")));
+        assert!(!in_device_folder(Path::new("/devices/stream.fifo")));
     }
 }
