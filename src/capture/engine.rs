@@ -11,7 +11,6 @@
 //! the caller decides.
 
 use super::device::describe_errno;
-use crate::pcm::write_all_retry;
 use anyhow::Context as _;
 use nix::errno::Errno;
 use nix::sys::time::TimeSpec;
@@ -224,7 +223,7 @@ pub fn capture_loop<D: Device + ?Sized, W: Write>(
         if let Some(p) = &pacer {
             p.sleep_until(sum.frames, stop);
         }
-        write_all_retry(out, &buf[..n * fb]).context("stdout: write")?;
+        out.write_all(&buf[..n * fb]).context("stdout: write")?;
         on(Event::Delivered { frames: sum.frames });
     }
 }
