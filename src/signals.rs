@@ -1,6 +1,7 @@
 //! SIGTERM, SIGINT and SIGUSR1 turned into flags that loops poll.
 //!
-//! Owns the process's handlers for those three signals. The handlers only store to atomics and
+//! Owns the process's signal dispositions: the handlers for those three signals, and the signals
+//! a tool ignores ([`ignore`]). The handlers only store to atomics and
 //! are installed without `SA_RESTART`, so a blocking `read`/`write`/`poll` returns `EINTR` and the
 //! loop around it notices [`stop_requested`] within one call. It does not decide what "stop"
 //! means for a tool (flush, finalise…), and does not touch SIGPIPE: Rust's runtime already
@@ -38,6 +39,15 @@ pub fn install() -> anyhow::Result<()> {
         sigaction(Signal::SIGINT, &stop)?;
         sigaction(Signal::SIGUSR1, &usr1)?;
     }
+    Ok(())
+}
+
+/// Ignores `sig` for the whole process (e.g. SIGXFSZ, so that a file grown past its limit gives
+/// `EFBIG` on the write instead of killing the tool).
+pub fn ignore(sig: Signal) -> anyhow::Result<()> {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_IGN runs no code in signal context.
+    unsafe { sigaction(sig, &ignore) }.with_context(|| format!("ignore {sig}"))?;
     Ok(())
 }
 

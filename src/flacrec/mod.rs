@@ -41,7 +41,9 @@ const WAIT: Duration = Duration::from_millis(500);
 /// repairs a `.part` file with `--recover`.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
     signals::install()?;
-    ignore_sigxfsz()?;
+    // A file past the size limit must fail its write (EFBIG, then the recording is salvaged),
+    // not kill the recorder.
+    signals::ignore(nix::sys::signal::Signal::SIGXFSZ)?;
     if let Some(part) = &opts.recover {
         return recover(part);
     }
@@ -71,14 +73,6 @@ pub fn part_path(output: &Path) -> PathBuf {
     let mut s = OsString::from(output.as_os_str());
     s.push(".part");
     PathBuf::from(s)
-}
-
-fn ignore_sigxfsz() -> anyhow::Result<()> {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    // SAFETY: installing SIG_IGN runs no code in signal context.
-    unsafe { sigaction(Signal::SIGXFSZ, &ignore) }.context("ignore SIGXFSZ")?;
-    Ok(())
 }
 
 /// The tags written to the file: the user's, then the automatic ones whose keys the user did not
@@ -212,6 +206,8 @@ fn create_part(output: &Path, part: &Path) -> anyhow::Result<File> {
 /// A recording under way: the encoder writing `FILE.part`, the input and the counters.
 struct Recorder {
     writer: FlacWriter<File>,
+    /// `FILE.part` itself (the writer has a duplicate), to publish once the writer is finalized.
+    file: File,
     input: PcmInput,
     notifier: Notifier,
     spec: PcmSpec,
@@ -245,7 +241,8 @@ impl Recorder {
             tags: build_tags(opts, &spec, first_sample_time),
             ..WriterOptions::default()
         };
-        let mut writer = match FlacWriter::new(file, spec, &wopts) {
+        let dup = file.try_clone().with_context(|| format!("{}: dup", part.display()))?;
+        let mut writer = match FlacWriter::new(dup, spec, &wopts) {
             Ok(w) => w,
             Err(e) => {
                 // No audio yet: a FILE.part with half a header would only confuse; remove it.
@@ -262,6 +259,7 @@ impl Recorder {
         let fb = spec.frame_bytes();
         Ok(Recorder {
             writer,
+            file,
             input: PcmInput::stdin(fb)?,
             notifier,
             spec,
@@ -323,8 +321,8 @@ impl Recorder {
             End::MaxDuration => {}
         }
         let (part, spec) = (&self.part, &self.spec);
-        let (summary, file) = self.writer.finalize().map_err(|e| failure(e, part, spec))?;
-        publish(file, part, &self.output)?;
+        let summary = self.writer.finalize().map_err(|e| failure(e, part, spec))?;
+        publish(self.file, part, &self.output)?;
         vlog!(
             TOOL,
             "{}: finished ({why}): {}, {} bytes",
