@@ -109,7 +109,9 @@ pub fn read_metadata<R: Read>(r: &mut R, file_len: u64) -> anyhow::Result<(Strea
             break;
         }
     }
-    Ok((info.expect("first block checked"), pos))
+    // Always set: the first block was checked to be STREAMINFO above.
+    let info = info.ok_or_else(|| anyhow::anyhow!("no STREAMINFO block"))?;
+    Ok((info, pos))
 }
 
 /// Upper bound of a frame's size: every channel verbatim at one extra bit (a side channel),
