@@ -340,4 +340,26 @@ mod tests {
         let f = tempfile::tempfile().unwrap();
         assert_eq!(grow_pipe(f.as_fd(), 1 << 16), None, "a file is not a pipe");
     }
+
+    #[test]
+    fn a_fifo_input_drains_whole_frames_and_reopens_for_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.fifo");
+        let mut input = PcmInput::open(Some(&path), 4, "test").unwrap();
+        assert!(!input.wait(Some(Duration::from_millis(1))).unwrap(), "no writer yet");
+        let mut w = OpenOptions::new().write(true).open(&path).unwrap();
+        w.write_all(&[7; 42]).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        input.drain(&mut buf, |f| got.extend_from_slice(f));
+        assert_eq!((got.len(), input.partial_bytes()), (40, 2), "whole frames only, the rest held back");
+        drop(w);
+        assert_eq!(input.wait_and_read(&mut buf, None).unwrap(), Got::End);
+        assert_eq!(input.partial_bytes(), 2, "reported by the caller, then discarded");
+        assert!(input.reopen("test").unwrap());
+        assert_eq!(input.partial_bytes(), 0);
+        let mut w = OpenOptions::new().write(true).open(&path).unwrap();
+        w.write_all(&[1; 8]).unwrap();
+        assert_eq!(input.wait_and_read(&mut buf, Some(Duration::from_secs(5))).unwrap(), Got::Frames(8));
+    }
 }

@@ -240,6 +240,48 @@ fn quality(q: u8) -> Quality {
     }
 }
 
+/// A `lame_get_*` function of the crate's `ffi`: reads one value from an encoder's flags.
+type LameGetter = unsafe extern "C" fn(*const mp3lame_encoder::ffi::lame_global_flags) -> c_int;
+
+/// A builder error, with the setting that failed.
+fn lame(what: &str, e: mp3lame_encoder::BuildError) -> anyhow::Error {
+    anyhow::anyhow!("LAME: {what}: {e}")
+}
+
+/// Sets CBR at a bitrate MP3 has at `rate` (LAME would quietly pick another), or VBR.
+/// `raw` is `b`'s flags.
+fn set_rate_control(
+    b: &mut Builder,
+    raw: *mut mp3lame_encoder::ffi::lame_global_flags,
+    rate: u32,
+    rc: RateControl,
+) -> anyhow::Result<()> {
+    match rc {
+        RateControl::Cbr(kbps) => {
+            if is_mp3_rate(rate) && !bitrates_for_rate(rate).contains(&kbps) {
+                bail!(
+                    "{kbps} kbit/s is not an MP3 bitrate at {rate} Hz: give one of {:?}",
+                    bitrates_for_rate(rate)
+                );
+            }
+            if !MPEG1_BITRATES.contains(&kbps) && !MPEG2_BITRATES.contains(&kbps) {
+                bail!("{kbps} kbit/s is not an MP3 bitrate: give one of {MPEG1_BITRATES:?}");
+            }
+            b.set_vbr_mode(mp3lame_encoder::VbrMode::Off).map_err(|e| lame("CBR", e))?;
+            // SAFETY: `raw` is the live builder's flags (the crate's enum lacks 56 and 144).
+            let res = unsafe { mp3lame_encoder::ffi::lame_set_brate(raw, c_int::from(kbps)) };
+            if res < 0 {
+                bail!("LAME: bitrate {kbps}: refused ({res})");
+            }
+        }
+        RateControl::Vbr(q) => {
+            b.set_vbr_mode(mp3lame_encoder::VbrMode::Mtrh).map_err(|e| lame("VBR", e))?;
+            b.set_vbr_quality(quality(q)).map_err(|e| lame("VBR quality", e))?;
+        }
+    }
+    Ok(())
+}
+
 /// True for the sample rates an MP3 stream can carry without resampling.
 pub fn is_mp3_rate(rate: u32) -> bool {
     matches!(rate, 8_000 | 11_025 | 12_000 | 16_000 | 22_050 | 24_000 | 32_000 | 44_100 | 48_000)
@@ -263,7 +305,6 @@ impl Mp3Encoder {
             mp3lame_encoder::ffi::lame_set_debugf(raw, None);
             mp3lame_encoder::ffi::lame_set_errorf(raw, None);
         }
-        let lame = |what: &str, e: mp3lame_encoder::BuildError| anyhow::anyhow!("LAME: {what}: {e}");
         b.set_num_channels(spec.channels as u8).map_err(|e| lame("channels", e))?;
         b.set_sample_rate(spec.rate).map_err(|e| lame("sample rate", e))?;
         if is_mp3_rate(spec.rate) {
@@ -275,57 +316,36 @@ impl Mp3Encoder {
         b.set_mode(mode).map_err(|e| lame("mode", e))?;
         b.set_quality(quality(settings.quality)).map_err(|e| lame("quality", e))?;
         b.set_to_write_vbr_tag(settings.lame_tag).map_err(|e| lame("Xing tag", e))?;
-        match settings.rate_control {
-            RateControl::Cbr(kbps) => {
-                // LAME would quietly pick another bitrate for one the MP3 version lacks.
-                if is_mp3_rate(spec.rate) && !bitrates_for_rate(spec.rate).contains(&kbps) {
-                    bail!(
-                        "{kbps} kbit/s is not an MP3 bitrate at {} Hz: give one of {:?}",
-                        spec.rate,
-                        bitrates_for_rate(spec.rate)
-                    );
-                }
-                if !MPEG1_BITRATES.contains(&kbps) && !MPEG2_BITRATES.contains(&kbps) {
-                    bail!("{kbps} kbit/s is not an MP3 bitrate: give one of {MPEG1_BITRATES:?}");
-                }
-                b.set_vbr_mode(mp3lame_encoder::VbrMode::Off).map_err(|e| lame("CBR", e))?;
-                // SAFETY: `raw` is the live builder (the crate's enum lacks 56 and 144).
-                let res = unsafe { mp3lame_encoder::ffi::lame_set_brate(raw, c_int::from(kbps)) };
-                if res < 0 {
-                    bail!("LAME: bitrate {kbps}: refused ({res})");
-                }
-            }
-            RateControl::Vbr(q) => {
-                b.set_vbr_mode(mp3lame_encoder::VbrMode::Mtrh).map_err(|e| lame("VBR", e))?;
-                b.set_vbr_quality(quality(q)).map_err(|e| lame("VBR quality", e))?;
-            }
-        }
+        set_rate_control(&mut b, raw, spec.rate, settings.rate_control)?;
         let enc = b.build().map_err(|e| {
             anyhow::anyhow!("LAME: cannot encode {spec} with {:?}: {e}", settings.rate_control)
         })?;
-        // SAFETY: `raw` is the encoder's own flags, alive while `enc` is.
-        let (framesize, out_rate) = unsafe {
-            (
-                mp3lame_encoder::ffi::lame_get_framesize(raw),
-                mp3lame_encoder::ffi::lame_get_out_samplerate(raw),
-            )
-        };
-        Ok(Mp3Encoder {
+        let mut encoder = Mp3Encoder {
             enc,
             raw,
             spec,
             i16s: Vec::new(),
             i32s: Vec::new(),
             splitter: FrameSplitter::new(),
-            samples_per_frame: framesize.max(1) as u32,
-            out_rate: out_rate.max(1) as u32,
+            samples_per_frame: 0,
+            out_rate: 0,
             frames_in: 0,
             samples_out: 0,
             input_frames_out: 0,
             first_frame_len: None,
             lame_tag: settings.lame_tag,
             finished: false,
-        })
+        };
+        encoder.samples_per_frame = encoder.lame_get(mp3lame_encoder::ffi::lame_get_framesize).max(1);
+        encoder.out_rate = encoder.lame_get(mp3lame_encoder::ffi::lame_get_out_samplerate).max(1);
+        Ok(encoder)
+    }
+
+    /// Reads one of LAME's values that the crate does not wrap; LAME's errors (negative) read 0.
+    fn lame_get(&self, get: LameGetter) -> u32 {
+        // SAFETY: `self.raw` is the flags of the encoder `self` owns (see `raw`), and a
+        // `lame_get_*` function only reads them.
+        unsafe { get(self.raw) }.max(0) as u32
     }
 
     /// Sample rate of the MP3 stream in Hz: the input's when it is an MP3 rate, else LAME's pick.
@@ -340,14 +360,12 @@ impl Mp3Encoder {
 
     /// Samples of silence LAME puts before the first input sample (576 for LAME 3.100).
     pub fn encoder_delay(&self) -> u32 {
-        // SAFETY: see `raw`.
-        unsafe { mp3lame_encoder::ffi::lame_get_encoder_delay(self.raw).max(0) as u32 }
+        self.lame_get(mp3lame_encoder::ffi::lame_get_encoder_delay)
     }
 
     /// Samples LAME appended after the last input sample; meaningful after [`Mp3Encoder::finish`].
     pub fn encoder_padding(&self) -> u32 {
-        // SAFETY: see `raw`.
-        unsafe { mp3lame_encoder::ffi::lame_get_encoder_padding(self.raw).max(0) as u32 }
+        self.lame_get(mp3lame_encoder::ffi::lame_get_encoder_padding)
     }
 
     /// Input frames (PCM, per channel) encoded so far.

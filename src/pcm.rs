@@ -377,20 +377,6 @@ pub fn unique_frame_number(frame: &[u8]) -> u64 {
     u64::from_le_bytes(n)
 }
 
-/// Writes all of `buf` to the raw file descriptor-backed writer, retrying on `Interrupted`.
-/// Convenience for tools whose stdout must see whole frames even when signals arrive.
-pub fn write_all_retry(w: &mut impl io::Write, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        match w.write(buf) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "wrote nothing")),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Parses `KEY=VALUE` (used by `--tag`): a non-empty key of printable ASCII without `=`.
 pub fn parse_tag(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;

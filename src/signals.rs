@@ -2,7 +2,8 @@
 //!
 //! Owns the process's handlers for those four signals. SIGHUP (a closed terminal, an SSH session
 //! that dropped) is a stop like SIGTERM: its default action would kill a tool mid-write, leaving a
-//! recorder's `FILE.part` unfinished. The handlers only store to atomics and
+//! recorder's `FILE.part` unfinished. The process's other dispositions are here too: the signals a tool ignores ([`ignore`]).
+//! The handlers only store to atomics and
 //! are installed without `SA_RESTART`, so a blocking `read`/`write`/`poll` returns `EINTR` and the
 //! loop around it notices [`stop_requested`] within one call. It does not decide what "stop"
 //! means for a tool (flush, finalise…), and does not touch SIGPIPE: Rust's runtime already
@@ -42,6 +43,15 @@ pub fn install() -> anyhow::Result<()> {
         sigaction(Signal::SIGHUP, &stop)?;
         sigaction(Signal::SIGUSR1, &usr1)?;
     }
+    Ok(())
+}
+
+/// Ignores `sig` for the whole process (e.g. SIGXFSZ, so that a file grown past its limit gives
+/// `EFBIG` on the write instead of killing the tool).
+pub fn ignore(sig: Signal) -> anyhow::Result<()> {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_IGN runs no code in signal context.
+    unsafe { sigaction(sig, &ignore) }.with_context(|| format!("ignore {sig}"))?;
     Ok(())
 }
 

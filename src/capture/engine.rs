@@ -17,7 +17,6 @@
 //! decides.
 
 use super::device::describe_errno;
-use crate::pcm::write_all_retry;
 use crate::ring::{Gap, GapCause};
 use anyhow::{Context as _, bail};
 use nix::errno::Errno;
@@ -67,7 +66,7 @@ impl<W: Write> WriteSink<W> {
 
 impl<W: Write> Sink for WriteSink<W> {
     fn frames(&mut self, bytes: &[u8]) -> anyhow::Result<Option<Gap>> {
-        write_all_retry(&mut self.out, bytes).context("stdout: write")?;
+        self.out.write_all(bytes).context("stdout: write")?;
         Ok(None)
     }
 
@@ -76,7 +75,7 @@ impl<W: Write> Sink for WriteSink<W> {
         let mut rest = frames;
         while rest > 0 {
             let n = rest.min(4096) as usize;
-            write_all_retry(&mut self.out, &zeros[..n * self.frame_bytes]).context("stdout: write")?;
+            self.out.write_all(&zeros[..n * self.frame_bytes]).context("stdout: write")?;
             rest -= n as u64;
         }
         Ok(())

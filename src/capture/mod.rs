@@ -58,7 +58,7 @@ fn list_devices() -> anyhow::Result<()> {
             text.push('\n');
         }
     }
-    crate::pcm::write_all_retry(&mut RawStdout, text.as_bytes())?;
+    RawStdout.write_all(text.as_bytes())?;
     if devices.iter().all(|d| d.name == "null" || d.name.starts_with("default")) {
         vlog!(TOOL, "no sound card found: only ALSA's virtual devices are listed");
     }

@@ -156,55 +156,15 @@ impl BlockHeader {
     }
 }
 
-const fn crc8_table() -> [u8; 256] {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u8;
-        let mut j = 0;
-        while j < 8 {
-            c = if c & 0x80 != 0 { (c << 1) ^ 0x07 } else { c << 1 };
-            j += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
+/// FLAC's frame header checksum: CRC-8, polynomial x^8+x^2+x+1, initial 0 (CRC-8/SMBUS).
+const CRC8: crc::Crc<u8> = crc::Crc::<u8>::new(&crc::CRC_8_SMBUS);
 
-const fn crc16_table() -> [u16; 256] {
-    let mut t = [0u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = (i as u16) << 8;
-        let mut j = 0;
-        while j < 8 {
-            c = if c & 0x8000 != 0 { (c << 1) ^ 0x8005 } else { c << 1 };
-            j += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
+/// FLAC's frame checksum: CRC-16, polynomial x^16+x^15+x^2+1, initial 0 (CRC-16/UMTS).
+pub const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_UMTS);
 
-static CRC8: [u8; 256] = crc8_table();
-static CRC16: [u16; 256] = crc16_table();
-
-/// CRC-8 of a frame header (polynomial x^8+x^2+x+1, initial 0).
+/// CRC-8 of a frame header.
 pub fn crc8(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0u8, |c, &b| CRC8[(c ^ b) as usize])
-}
-
-/// Continues a frame CRC-16 (polynomial x^16+x^15+x^2+1, initial 0) over one more byte.
-#[inline]
-pub fn crc16_step(crc: u16, byte: u8) -> u16 {
-    (crc << 8) ^ CRC16[((crc >> 8) as u8 ^ byte) as usize]
-}
-
-/// CRC-16 of a whole frame (everything before its last two bytes).
-pub fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |c, &b| crc16_step(c, b))
+    CRC8.checksum(bytes)
 }
 
 /// A parsed frame header: what recovery needs to walk a stream.
@@ -238,41 +198,15 @@ pub fn parse_frame_header(b: &[u8]) -> Option<FrameHeader> {
     if bs_code == 0 || sr_code == 15 || ch_code > 10 || ss_code == 3 || b[3] & 1 != 0 {
         return None;
     }
-    // UTF-8-like coded number.
-    let first = b[4];
-    let extra = match first.leading_ones() {
-        0 => 0,
-        n @ 2..=7 => n as usize - 1,
-        _ => return None,
-    };
-    let mut pos = 5;
-    let mut number: u64 = if extra == 0 { first as u64 } else { (first & (0x7F >> (extra + 1))) as u64 };
-    for _ in 0..extra {
-        let c = *b.get(pos)?;
-        if c & 0xC0 != 0x80 {
-            return None;
-        }
-        number = (number << 6) | (c & 0x3F) as u64;
-        pos += 1;
-    }
-    let block_size = match bs_code {
-        1 => 192,
-        2..=5 => 576 << (bs_code - 2),
-        6 => {
-            pos += 1;
-            *b.get(pos - 1)? as u32 + 1
-        }
-        7 => {
-            pos += 2;
-            u16::from_be_bytes([*b.get(pos - 2)?, *b.get(pos - 1)?]) as u32 + 1
-        }
-        _ => 256 << (bs_code - 8),
-    };
-    pos += match sr_code {
-        12 => 1,
-        13 | 14 => 2,
-        _ => 0,
-    };
+    let (number, pos) = coded_number(b, 4)?;
+    let (block_size, pos) = block_size(bs_code, b, pos)?;
+    // Sample rate codes 12..14 put the rate after the block size, in one or two bytes.
+    let pos = pos
+        + match sr_code {
+            12 => 1,
+            13 | 14 => 2,
+            _ => 0,
+        };
     let crc = *b.get(pos)?;
     if crc8(&b[..pos]) != crc {
         return None;
@@ -288,6 +222,37 @@ pub fn parse_frame_header(b: &[u8]) -> Option<FrameHeader> {
         _ => 32,
     };
     Some(FrameHeader { block_size, number, variable, channels, bits_per_sample, len: pos + 1 })
+}
+
+/// The UTF-8-like coded frame or sample number at `b[pos]`: its value and the offset after it.
+fn coded_number(b: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let first = *b.get(pos)?;
+    let extra = match first.leading_ones() {
+        0 => 0,
+        n @ 2..=7 => n as usize - 1,
+        _ => return None,
+    };
+    let mut number: u64 = if extra == 0 { first as u64 } else { (first & (0x7F >> (extra + 1))) as u64 };
+    for k in 1..=extra {
+        let c = *b.get(pos + k)?;
+        if c & 0xC0 != 0x80 {
+            return None;
+        }
+        number = (number << 6) | (c & 0x3F) as u64;
+    }
+    Some((number, pos + 1 + extra))
+}
+
+/// The block size of block-size code `code` (1..=15), read from `b[pos..]` for codes 6 and 7:
+/// the size and the offset after what was read.
+fn block_size(code: u8, b: &[u8], pos: usize) -> Option<(u32, usize)> {
+    Some(match code {
+        1 => (192, pos),
+        2..=5 => (576 << (code - 2), pos),
+        6 => (*b.get(pos)? as u32 + 1, pos + 1),
+        7 => (u16::from_be_bytes([*b.get(pos)?, *b.get(pos + 1)?]) as u32 + 1, pos + 2),
+        _ => (256 << (code - 8), pos),
+    })
 }
 
 #[cfg(test)]
@@ -357,7 +322,7 @@ mod tests {
     fn crcs_match_the_flac_check_values() {
         // Check values of CRC-8/SMBUS and CRC-16/UMTS (the FLAC polynomials) over "123456789".
         assert_eq!(crc8(b"123456789"), 0xF4);
-        assert_eq!(crc16(b"123456789"), 0xFEE8);
+        assert_eq!(CRC16.checksum(b"123456789"), 0xFEE8);
     }
 
     #[test]

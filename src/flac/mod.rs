@@ -137,6 +137,19 @@ impl Sink for std::fs::File {
     }
 }
 
+/// A borrowed sink, so the caller keeps its file or buffer after [`FlacWriter::finalize`].
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        (**self).sync()
+    }
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        (**self).truncate(len)
+    }
+}
+
 impl Sink for io::Cursor<Vec<u8>> {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
         let start = offset as usize;
@@ -204,7 +217,9 @@ pub fn vendor_string() -> String {
 /// Memory is bounded by one block of samples and one encoded frame, whatever the length.
 #[derive(Debug)]
 pub struct FlacWriter<W: Sink> {
-    sink: Option<W>,
+    sink: W,
+    /// Set by [`FlacWriter::finalize`]: nothing more may be written, and `Drop` has nothing to do.
+    finalized: bool,
     spec: PcmSpec,
     config: Verified<config::Encoder>,
     info: StreamInfo,
@@ -261,7 +276,8 @@ impl<W: Sink> FlacWriter<W> {
         stream.write(&mut header).map_err(fe("FLAC header"))?;
         sink.write_all(header.as_slice()).context("write FLAC header")?;
         Ok(FlacWriter {
-            sink: Some(sink),
+            sink,
+            finalized: false,
             spec,
             config,
             info,
@@ -336,20 +352,18 @@ impl<W: Sink> FlacWriter<W> {
     /// valid FLAC stream up to that frame (length and MD5 still "unknown" in STREAMINFO).
     pub fn flush(&mut self) -> anyhow::Result<()> {
         self.check_usable()?;
-        let sink = self.sink.as_mut().expect("sink present until finalize");
-        if let Err(e) = sink.flush().and_then(|()| sink.sync()) {
+        if let Err(e) = self.sink.flush().and_then(|()| self.sink.sync()) {
             return Err(self.fail(e, "sync"));
         }
         Ok(())
     }
 
     /// Encodes the last partial block, patches STREAMINFO (total samples, MD5, frame sizes) and
-    /// syncs. Returns what the file holds and the sink, for the caller to close or rename.
-    pub fn finalize(mut self) -> anyhow::Result<(Summary, W)> {
+    /// syncs. Returns what the file holds; the caller closes or renames the file through its own
+    /// handle (a `&mut` sink, or a duplicate of the file).
+    pub fn finalize(mut self) -> anyhow::Result<Summary> {
         self.finish()?;
-        let summary = self.summary();
-        let sink = self.sink.take().expect("sink present until finalize");
-        Ok((summary, sink))
+        Ok(self.summary())
     }
 
     fn summary(&self) -> Summary {
@@ -370,16 +384,15 @@ impl<W: Sink> FlacWriter<W> {
         if let Err(e) = self.patch_header() {
             return Err(self.fail(e, "patch STREAMINFO"));
         }
-        let sink = self.sink.as_mut().expect("sink present until finalize");
-        if let Err(e) = sink.flush().and_then(|()| sink.sync()) {
+        if let Err(e) = self.sink.flush().and_then(|()| self.sink.sync()) {
             return Err(self.fail(e, "sync"));
         }
-        self.broken = true; // finished: nothing more may be written
+        self.finalized = true;
         Ok(())
     }
 
     fn check_usable(&self) -> anyhow::Result<()> {
-        if self.broken || self.sink.is_none() {
+        if self.broken || self.finalized {
             bail!("the FLAC writer stopped after an earlier failure or finalize");
         }
         Ok(())
@@ -404,9 +417,8 @@ impl<W: Sink> FlacWriter<W> {
 
     fn patch_header(&mut self) -> io::Result<()> {
         let bytes = self.streaminfo().to_bytes();
-        let sink = self.sink.as_mut().expect("sink present until finalize");
-        sink.flush()?;
-        sink.write_at(format::STREAMINFO_OFFSET, &bytes)
+        self.sink.flush()?;
+        self.sink.write_at(format::STREAMINFO_OFFSET, &bytes)
     }
 
     fn encode_block(&mut self, block: &[u8]) -> anyhow::Result<()> {
@@ -427,8 +439,7 @@ impl<W: Sink> FlacWriter<W> {
         self.out.clear();
         frame.write(&mut self.out).map_err(fe("encode"))?;
         let bytes = self.out.as_slice();
-        let sink = self.sink.as_mut().expect("sink present until finalize");
-        if let Err(e) = sink.write_all(bytes) {
+        if let Err(e) = self.sink.write_all(bytes) {
             return Err(self.fail(e, "write"));
         }
         let len = bytes.len() as u32;
@@ -446,11 +457,10 @@ impl<W: Sink> FlacWriter<W> {
         self.broken = true;
         let end = self.end;
         let salvage = (|| -> io::Result<()> {
-            let sink = self.sink.as_mut().expect("sink present until finalize");
-            let _ = sink.flush();
-            sink.truncate(end)?;
+            let _ = self.sink.flush();
+            self.sink.truncate(end)?;
             self.patch_header()?;
-            self.sink.as_mut().expect("sink").sync()
+            self.sink.sync()
         })();
         let err = anyhow::Error::new(err).context(step.to_string());
         match salvage {
@@ -612,7 +622,7 @@ impl std::fmt::Display for WriteFailure {
 
 impl<W: Sink> Drop for FlacWriter<W> {
     fn drop(&mut self) {
-        if self.sink.is_some() && !self.broken {
+        if !self.finalized && !self.broken {
             let _ = self.finish();
         }
     }
@@ -669,12 +679,13 @@ pub(crate) mod tests {
 
     fn encode(spec: PcmSpec, pcm: &[u8], level: u8, chunk: usize) -> (Summary, Vec<u8>) {
         let opts = WriterOptions { level, ..WriterOptions::default() };
-        let mut w = FlacWriter::new(Cursor::new(Vec::new()), spec, &opts).unwrap();
+        let mut out = Cursor::new(Vec::new());
+        let mut w = FlacWriter::new(&mut out, spec, &opts).unwrap();
         for c in pcm.chunks(chunk * spec.frame_bytes()) {
             w.write_pcm(c).unwrap();
         }
-        let (summary, sink) = w.finalize().unwrap();
-        (summary, sink.into_inner())
+        let summary = w.finalize().unwrap();
+        (summary, out.into_inner())
     }
 
     #[test]
@@ -799,7 +810,7 @@ pub(crate) mod tests {
         let mut w = FlacWriter::new(Cursor::new(Vec::new()), spec, &WriterOptions::default()).unwrap();
         w.write_pcm(&pcm).unwrap();
         w.flush().unwrap();
-        let snapshot = w.sink.as_ref().unwrap().get_ref().clone();
+        let snapshot = w.sink.get_ref().clone();
         assert_eq!(w.samples_written(), 5 * BLOCK_SIZE as u64);
         assert_eq!(w.samples_pending(), 500);
         // Readable as it is: length and MD5 unknown, every complete block there.
@@ -889,7 +900,7 @@ pub(crate) mod tests {
         assert!(kept > 0 && kept < 20 * BLOCK_SIZE && kept % BLOCK_SIZE == 0, "{kept}");
         // Later calls fail; finalize reports the earlier failure.
         assert!(w.write_pcm(&pcm[..4]).is_err());
-        let bytes = w.sink.as_ref().unwrap().data.clone();
+        let bytes = w.sink.data.clone();
         assert!(w.finalize().is_err());
         assert_eq!(bytes.len() as u64, failure.summary.bytes);
         let info = StreamInfoFields::parse(&bytes[8..42]).unwrap();

@@ -130,27 +130,10 @@ pub fn scan<R: Read + Seek>(mut r: R) -> anyhow::Result<ScanReport> {
         };
         let limit = max_frame_len(&info, h.block_size);
         let data = w.get(pos, limit + 32).context("read")?;
-        // A frame ends where its CRC-16 matches and the next frame's header follows, or the file
-        // ends there exactly. Zeros at the end (a file system after a power cut) are ambiguous:
-        // the CRC of a message followed by its CRC is zero, so a CRC "matches" at every zero
-        // byte, and one byte early when the CRC ends in a zero byte. So the last frame before
-        // two or more zero bytes is dropped too (at most one block lost, the file stays valid);
-        // a single final zero byte is taken as the end of a CRC (what a killed recorder leaves).
-        let mut crc = 0u16;
-        let mut found = None;
-        for k in 0..data.len().saturating_sub(1).min(limit) {
-            if k > h.len && crc == u16::from_be_bytes([data[k], data[k + 1]]) {
-                let e = pos + k as u64 + 2;
-                if (e == file_len && zeros_at_end <= 1)
-                    || format::parse_frame_header(&data[k + 2..])
-                        .is_some_and(|n| accepts(&n, report.frames + 1))
-                {
-                    found = Some(e);
-                    break;
-                }
-            }
-            crc = format::crc16_step(crc, data[k]);
-        }
+        let ends_file = |k: usize| pos + k as u64 + 2 == file_len && zeros_at_end <= 1;
+        let next_follows =
+            |rest: &[u8]| format::parse_frame_header(rest).is_some_and(|n| accepts(&n, report.frames + 1));
+        let found = frame_len(data, h.len, limit, ends_file, next_follows).map(|n| pos + n as u64);
         let Some(e) = found else { break };
         let len = (e - pos) as u32;
         report.min_frame = if report.frames == 0 { len } else { report.min_frame.min(len) };
@@ -162,6 +145,37 @@ pub fn scan<R: Read + Seek>(mut r: R) -> anyhow::Result<ScanReport> {
         pos = e;
     }
     Ok(report)
+}
+
+/// The length of the frame at the start of `data` (whose header is `header_len` bytes and which
+/// is at most `limit` bytes): it ends where its CRC-16 matches and `next_follows` the rest, or
+/// where `ends_file` says the file ends exactly. `None` when no end is found.
+///
+/// Zeros at the end (a file system after a power cut) are ambiguous: the CRC of a message
+/// followed by its CRC is zero, so a CRC "matches" at every zero byte, and one byte early when
+/// the CRC ends in a zero byte. So the caller's `ends_file` refuses an end followed by two or
+/// more zero bytes, and the last frame before them is dropped too (at most one block lost, the
+/// file stays valid); a single final zero byte is taken as the end of a CRC (what a killed
+/// recorder leaves).
+fn frame_len(
+    data: &[u8],
+    header_len: usize,
+    limit: usize,
+    ends_file: impl Fn(usize) -> bool,
+    next_follows: impl Fn(&[u8]) -> bool,
+) -> Option<usize> {
+    let mut crc = format::CRC16.digest();
+    for k in 0..data.len().saturating_sub(1).min(limit) {
+        // The CRC of data[..k]; the digest has no final XOR, so finishing a copy is cheap.
+        if k > header_len
+            && crc.clone().finalize() == u16::from_be_bytes([data[k], data[k + 1]])
+            && (ends_file(k) || next_follows(&data[k + 2..]))
+        {
+            return Some(k + 2);
+        }
+        crc.update(&data[k..k + 1]);
+    }
+    None
 }
 
 /// What [`repair`] did.
@@ -207,7 +221,7 @@ mod tests {
         let mut w = FlacWriter::new(Cursor::new(Vec::new()), spec, &WriterOptions::default()).unwrap();
         w.write_pcm(&pcm).unwrap();
         w.flush().unwrap();
-        let bytes = w.sink.as_ref().unwrap().get_ref().clone();
+        let bytes = w.sink.get_ref().clone();
         std::mem::forget(w); // as if killed: no finalize
         bytes
     }
@@ -264,7 +278,7 @@ mod tests {
         let mut cut = None;
         for block in pcm.chunks(4096 * 4) {
             w.write_pcm(block).unwrap();
-            let data = w.sink.as_ref().unwrap().get_ref();
+            let data = w.sink.get_ref();
             if data.last() == Some(&0) {
                 cut = Some(data.clone());
                 break;
@@ -304,10 +318,11 @@ mod tests {
         // decode, so it cannot know the old MD5 still holds: it must clear it.
         let spec = PcmSpec::default();
         let pcm = crate::flac::tests::tone(&spec, 4096);
-        let mut w = FlacWriter::new(Cursor::new(Vec::new()), spec, &WriterOptions::default()).unwrap();
+        let mut out = Cursor::new(Vec::new());
+        let mut w = FlacWriter::new(&mut out, spec, &WriterOptions::default()).unwrap();
         w.write_pcm(&pcm).unwrap();
-        let (_, sink) = w.finalize().unwrap();
-        let good = sink.into_inner();
+        w.finalize().unwrap();
+        let good = out.into_inner();
         let r = scan(Cursor::new(&good)).unwrap();
         assert_eq!((r.frames, r.end), (1, good.len() as u64), "one frame, up to the end");
         assert_ne!(r.info.md5, [0; 16]);
@@ -319,7 +334,7 @@ mod tests {
             .map(|at| {
                 let mut bad = good.clone();
                 bad[at] ^= 0x01;
-                let crc = format::crc16(&bad[frame.start..frame.end - 2]);
+                let crc = format::CRC16.checksum(&bad[frame.start..frame.end - 2]);
                 bad[frame.end - 2..].copy_from_slice(&crc.to_be_bytes());
                 bad
             })

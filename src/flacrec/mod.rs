@@ -17,14 +17,14 @@ pub use cli::Opts;
 
 use crate::cli::UsageError;
 use crate::flac::{self, FlacWriter, LEVELS, WriteFailure, WriterOptions};
+use crate::input::{Got, PcmInput};
 use crate::notify::Notifier;
-use crate::pcm::{FrameReader, PcmSpec};
+use crate::pcm::PcmSpec;
 use crate::{signals, vlog};
 use anyhow::{Context as _, anyhow, bail};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -34,14 +34,16 @@ const TOOL: &str = "vinyl-flac-rec";
 /// Bytes read from stdin at a time (64 KiB: a third of a second of 48 kHz stereo s16le).
 const READ_BYTES: usize = 64 << 10;
 
-/// How often a blocked read wakes up to check for a stop request and feed the watchdog.
-const POLL_MS: u16 = 500;
+/// How often a wait for input wakes up to check for a stop request and feed the watchdog.
+const WAIT: Duration = Duration::from_millis(500);
 
 /// Runs `vinyl-flac-rec`: records until end of input, a stop signal or `--max-duration`, or
 /// repairs a `.part` file with `--recover`.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
     signals::install()?;
-    ignore_sigxfsz()?;
+    // A file past the size limit must fail its write (EFBIG, then the recording is salvaged),
+    // not kill the recorder.
+    signals::ignore(nix::sys::signal::Signal::SIGXFSZ)?;
     if let Some(part) = &opts.recover {
         return recover(part);
     }
@@ -71,14 +73,6 @@ pub fn part_path(output: &Path) -> PathBuf {
     let mut s = OsString::from(output.as_os_str());
     s.push(".part");
     PathBuf::from(s)
-}
-
-fn ignore_sigxfsz() -> anyhow::Result<()> {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    // SAFETY: installing SIG_IGN runs no code in signal context.
-    unsafe { sigaction(Signal::SIGXFSZ, &ignore) }.context("ignore SIGXFSZ")?;
-    Ok(())
 }
 
 /// The tags written to the file: the user's, then the automatic ones whose keys the user did not
@@ -179,12 +173,25 @@ enum End {
     MaxDuration,
 }
 
+/// Records stdin into `output`: open `FILE.part`, pump, finish (rename to `FILE`).
 fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
     let part = part_path(output);
+    let file = create_part(output, &part)?;
+    // Held while recording (on a second descriptor of the same open file), so `--recover`
+    // refuses a FILE.part that a live recorder is still writing.
+    let _lock = lock_exclusive(&file).map_err(|e| anyhow!("{}: lock: {e}", part.display()))?;
+    let mut rec = Recorder::open(opts, spec, file, part, output)?;
+    let (end, read_error) = rec.pump()?;
+    rec.finish(end, read_error)
+}
+
+/// Creates `FILE.part` (mode 0600), refusing when `FILE` or `FILE.part` exists.
+fn create_part(output: &Path, part: &Path) -> anyhow::Result<File> {
     if output.symlink_metadata().is_ok() {
         bail!("{}: exists already; refusing to overwrite it (choose another name)", output.display());
     }
-    let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&part).map_err(|e| {
+    // Read too: the VINYL_GAPS tag is set at the end by reading the header back.
+    OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(part).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             anyhow!(
                 "{}: exists already: an earlier recording was interrupted; run `{TOOL} --recover {}` or remove it",
@@ -194,118 +201,146 @@ fn record(opts: &Opts, spec: PcmSpec, output: &Path) -> anyhow::Result<()> {
         } else {
             anyhow!("{}: create: {e}", part.display())
         }
-    })?;
+    })
+}
 
-    // Held while recording (on a second descriptor of the same open file), so `--recover`
-    // refuses a FILE.part that a live recorder is still writing.
-    let _lock = lock_exclusive(&file).map_err(|e| anyhow!("{}: lock: {e}", part.display()))?;
-    let preroll = opts.preroll.map_or(0, |p| p.frames(spec.rate));
-    let first_sample_time = SystemTime::now()
-        .checked_sub(Duration::from_millis(preroll.saturating_mul(1000) / spec.rate as u64))
-        .unwrap_or(SystemTime::now());
-    let wopts = WriterOptions {
-        level: opts.compression,
-        tags: build_tags(opts, &spec, first_sample_time),
-        ..WriterOptions::default()
-    };
-    let fail = |e: anyhow::Error| failure(e, &part, &spec);
-    let mut writer = match FlacWriter::new(file, spec, &wopts) {
-        Ok(w) => w,
-        Err(e) => {
-            // No audio yet: a FILE.part with half a header would only confuse; remove it.
-            let _ = std::fs::remove_file(&part);
-            return Err(anyhow!("{}: {e:#}; nothing was recorded", part.display()));
-        }
-    };
-    writer.flush().map_err(fail)?;
+/// A recording under way: the encoder writing `FILE.part`, the input and the counters.
+struct Recorder {
+    writer: FlacWriter<File>,
+    /// `FILE.part` itself (the writer has a duplicate), to publish once the writer is finalized.
+    file: File,
+    input: PcmInput,
+    notifier: Notifier,
+    spec: PcmSpec,
+    part: PathBuf,
+    output: PathBuf,
+    /// Whole frames, [`READ_BYTES`] at most.
+    buf: Vec<u8>,
+    /// Frames recorded so far.
+    frames: u64,
+    /// `--max-duration` in frames.
+    max_frames: Option<u64>,
+    /// `--sync-every` in frames (0: never).
+    sync_frames: u64,
+    /// The ring's gap journal, followed with `--ring`.
+    gaps: GapTagger,
+}
 
-    let level = &LEVELS[opts.compression as usize];
-    vlog!(TOOL, "{}: recording {spec}, compression {} ({})", part.display(), level.level, level.summary);
-    let mut notifier = Notifier::from_env();
-    notifier.ready();
-    notifier.status(&format!("recording {}", output.display()));
-
-    let max_frames = opts.max_duration.map(|d| d.frames(spec.rate));
-    let sync_frames = opts.sync_every.frames(spec.rate);
-    let fb = spec.frame_bytes();
-    let mut gaps = GapTagger::open(opts)?;
-    let mut buf = vec![0u8; READ_BYTES / fb * fb];
-    let stdin = io::stdin();
-    let mut reader = FrameReader::new(stdin.lock(), fb);
-    let mut frames: u64 = 0;
-    let mut last_sync: u64 = 0;
-    let mut read_error = None;
-
-    let end = loop {
-        notifier.watchdog();
-        if signals::stop_requested() {
-            break End::Signal;
-        }
-        let mut want = buf.len();
-        if let Some(max) = max_frames {
-            if frames >= max {
-                break End::MaxDuration;
-            }
-            let left = max - frames;
-            if left < (want / fb) as u64 {
-                want = left as usize * fb;
-            }
-        }
-        if !wait_readable(&stdin) {
-            continue;
-        }
-        match reader.read_frames(&mut buf[..want]) {
-            Ok(0) => break End::Eof,
-            Ok(n) => {
-                writer.write_pcm(&buf[..n]).map_err(fail)?;
-                frames += (n / fb) as u64;
-                gaps.poll();
-                if sync_frames > 0 && frames - last_sync >= sync_frames {
-                    writer.flush().map_err(fail)?;
-                    last_sync = frames;
-                    notifier.status(&format!(
-                        "recording {}: {}",
-                        output.display(),
-                        crate::pcm::format_frames(frames, spec.rate)
-                    ));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+impl Recorder {
+    /// Writes the FLAC header (with the tags) into `file`, syncs it, and tells systemd.
+    fn open(
+        opts: &Opts,
+        spec: PcmSpec,
+        file: File,
+        part: PathBuf,
+        output: &Path,
+    ) -> anyhow::Result<Recorder> {
+        let preroll = opts.preroll.map_or(0, |p| p.frames(spec.rate));
+        let first_sample_time = SystemTime::now()
+            .checked_sub(Duration::from_millis(preroll.saturating_mul(1000) / spec.rate as u64))
+            .unwrap_or(SystemTime::now());
+        let wopts = WriterOptions {
+            level: opts.compression,
+            tags: build_tags(opts, &spec, first_sample_time),
+            ..WriterOptions::default()
+        };
+        let dup = file.try_clone().with_context(|| format!("{}: dup", part.display()))?;
+        let mut writer = match FlacWriter::new(dup, spec, &wopts) {
+            Ok(w) => w,
             Err(e) => {
-                read_error = Some(e);
-                break End::Eof;
+                // No audio yet: a FILE.part with half a header would only confuse; remove it.
+                let _ = std::fs::remove_file(&part);
+                return Err(anyhow!("{}: {e:#}; nothing was recorded", part.display()));
+            }
+        };
+        writer.flush().map_err(|e| failure(e, &part, &spec))?;
+        let level = &LEVELS[opts.compression as usize];
+        vlog!(TOOL, "{}: recording {spec}, compression {} ({})", part.display(), level.level, level.summary);
+        let mut notifier = Notifier::from_env();
+        notifier.ready();
+        notifier.status(&format!("recording {}", output.display()));
+        let fb = spec.frame_bytes();
+        Ok(Recorder {
+            writer,
+            file,
+            input: PcmInput::stdin(fb)?,
+            notifier,
+            spec,
+            part,
+            output: output.to_path_buf(),
+            buf: vec![0u8; READ_BYTES / fb * fb],
+            frames: 0,
+            max_frames: opts.max_duration.map(|d| d.frames(spec.rate)),
+            sync_frames: opts.sync_every.frames(spec.rate),
+            gaps: GapTagger::open(opts)?,
+        })
+    }
+
+    /// Encodes stdin until its end, a stop signal or `--max-duration`. A failed read ends the
+    /// recording like the end of input and is returned with it, so that the file is finished
+    /// first; `Err` is a failed write.
+    fn pump(&mut self) -> anyhow::Result<(End, Option<anyhow::Error>)> {
+        let fb = self.spec.frame_bytes();
+        let mut last_sync: u64 = 0;
+        loop {
+            self.notifier.watchdog();
+            if signals::stop_requested() {
+                return Ok((End::Signal, None));
+            }
+            let left = self.max_frames.map_or(u64::MAX, |max| max.saturating_sub(self.frames));
+            if left == 0 {
+                return Ok((End::MaxDuration, None));
+            }
+            let want = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX).saturating_mul(fb));
+            let n = match self.input.wait_and_read(&mut self.buf[..want], Some(WAIT)) {
+                Ok(Got::Idle) => continue,
+                Ok(Got::End) => return Ok((End::Eof, None)),
+                Ok(Got::Frames(n)) => n,
+                Err(e) => return Ok((End::Eof, Some(e))),
+            };
+            self.writer.write_pcm(&self.buf[..n]).map_err(|e| failure(e, &self.part, &self.spec))?;
+            self.frames += (n / fb) as u64;
+            self.gaps.poll();
+            if self.sync_frames > 0 && self.frames - last_sync >= self.sync_frames {
+                self.writer.flush().map_err(|e| failure(e, &self.part, &self.spec))?;
+                last_sync = self.frames;
+                let done = crate::pcm::format_frames(self.frames, self.spec.rate);
+                self.notifier.status(&format!("recording {}: {done}", self.output.display()));
             }
         }
-    };
-    notifier.stopping();
-    let why = match end {
-        End::Eof if read_error.is_some() => "input failed".to_string(),
-        End::Eof => "end of input".to_string(),
-        End::Signal => signals::stop_signal_name().unwrap_or("stop request").to_string(),
-        End::MaxDuration => "--max-duration reached".to_string(),
-    };
-    if end != End::MaxDuration && reader.partial_bytes() > 0 {
+    }
+
+    /// Reports a partial last frame, finalizes the file (STREAMINFO, MD5), renames it to `FILE`
+    /// and says why it ended; a read error is returned after that.
+    fn finish(mut self, end: End, read_error: Option<anyhow::Error>) -> anyhow::Result<()> {
+        self.notifier.stopping();
+        let why = match end {
+            End::Eof if read_error.is_some() => "input failed",
+            End::Eof => "end of input",
+            End::Signal => signals::stop_signal_name().unwrap_or("stop request"),
+            End::MaxDuration => "--max-duration reached",
+        };
+        match end {
+            End::Eof => self.input.report_partial(TOOL, "at the end of input"),
+            End::Signal => self.input.report_partial(TOOL, "at the stop"),
+            End::MaxDuration => {}
+        }
+        let (part, spec) = (&self.part, &self.spec);
+        let summary = self.writer.finalize().map_err(|e| failure(e, part, spec))?;
+        self.gaps.tag(&self.file, part, summary.samples);
+        publish(self.file, part, &self.output)?;
         vlog!(
             TOOL,
-            "stdin: input {} inside a frame: discarded {} bytes of a partial {fb}-byte frame",
-            if end == End::Eof { "ended" } else { "stopped" },
-            reader.partial_bytes()
+            "{}: finished ({why}): {}, {} bytes",
+            self.output.display(),
+            spec.describe_frames(summary.samples),
+            summary.bytes
         );
+        match read_error {
+            Some(e) => Err(anyhow!("{e:#}; the file holds everything read before it")),
+            None => Ok(()),
+        }
     }
-    let (summary, file) = writer.finalize().map_err(fail)?;
-    gaps.tag(&file, &part, summary.samples);
-    publish(file, &part, output)?;
-    vlog!(
-        TOOL,
-        "{}: finished ({why}): {}, {} bytes",
-        output.display(),
-        spec.describe_frames(summary.samples),
-        summary.bytes
-    );
-    if let Some(e) = read_error {
-        return Err(anyhow!("stdin: read: {e}; the file holds everything read before it"));
-    }
-    Ok(())
 }
 
 /// Follows the ring's gap journal (`--ring`) and stores the recording's gaps in VINYL_GAPS.
@@ -347,19 +382,6 @@ impl GapTagger {
         if let Err(e) = crate::flac::meta::set_tags(file, &[("VINYL_GAPS".into(), value.clone())]) {
             vlog!(TOOL, "{}: VINYL_GAPS={value} could not be stored: {e:#}", part.display());
         }
-    }
-}
-
-/// Waits up to [`POLL_MS`] for stdin to be readable (or at its end); false on a timeout or a
-/// signal, so the caller can check its stop flag. Where stdin cannot be polled, says "readable".
-fn wait_readable(stdin: &io::Stdin) -> bool {
-    use nix::poll::{PollFd, PollFlags, poll};
-    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, POLL_MS) {
-        Ok(0) => false,
-        Ok(_) => true,
-        Err(nix::errno::Errno::EINTR) => false,
-        Err(_) => true,
     }
 }
 

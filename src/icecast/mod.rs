@@ -353,19 +353,8 @@ fn open(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, (FailureKin
 
 /// Sets the socket's send buffer (the kernel doubles the value it is given).
 fn set_send_buffer(s: &TcpStream, bytes: usize) {
-    use std::os::fd::AsRawFd;
-    let value: libc::c_int = (bytes / 2).max(4096).try_into().unwrap_or(libc::c_int::MAX);
     // Best effort: a kernel that refuses keeps its default, which only delays stall detection.
-    // SAFETY: a valid socket descriptor and a c_int option value of the size given.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    let _ = rustix::net::sockopt::set_socket_send_buffer_size(s, (bytes / 2).max(4096));
 }
 
 /// Connects to the server and asks to stream to the mount with `method`. On success the

@@ -28,6 +28,9 @@ pub const MAX_TITLE: usize = 1024;
 /// Wait before retrying a title the server did not take.
 pub const RETRY: Duration = Duration::from_secs(2);
 
+/// How long one wait for a title lasts before the connection state is looked at again.
+const WAIT: Duration = Duration::from_millis(250);
+
 /// Longest line kept while waiting for its newline; beyond this the line is cut.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -136,8 +139,8 @@ impl TitleFeed {
         let mut retry_at = Instant::now();
         let mut buf = [0u8; 4096];
         loop {
-            let mut fds = [nix::poll::PollFd::new(self.fifo.as_fd(), nix::poll::PollFlags::POLLIN)];
-            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(250u16));
+            // Errors and timeouts alike lead to the non-blocking read below.
+            let _ = crate::input::wait_readable(self.fifo.as_fd(), Some(WAIT));
             loop {
                 match self.fifo.read(&mut buf) {
                     Ok(0) => break,

@@ -9,7 +9,7 @@
 //! frame itself and nothing is ever dropped; a regular file gets LAME's tag frame at the end
 //! ([`output`]). Flags are in [`cli`].
 //!
-//! How it ends: end of input or SIGTERM/SIGINT/SIGHUP → flush the encoder (keeping the tail), send or
+//! How it ends: end of input or SIGTERM/SIGINT → flush the encoder (keeping the tail), send or
 //! write what is left, close, exit 0. Wrong credentials → exit 1 naming the status and the mount.
 //! Usage errors (no password, credentials in the URL, more than two channels) → exit 2. It
 //! never prints the password.
@@ -24,16 +24,17 @@ pub use cli::Opts;
 
 use crate::cli::UsageError;
 use crate::icecast::{Credentials, Endpoint, Secret, SourceConfig, StreamInfo};
+use crate::input::{Got, PcmInput};
 use crate::log::StateLog;
 use crate::mp3::{DECODER_DELAY, Mp3Chunk, Mp3Encoder, Mp3Settings, RateControl};
 use crate::notify::Notifier;
-use crate::pcm::{FrameReader, PcmSpec, format_frames};
+use crate::pcm::{PcmSpec, format_frames};
 use crate::signals;
 use crate::vlog;
 use anyhow::Context as _;
 use queue::{Pushed, Queue};
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::AsFd as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,9 @@ pub const PASSWORD_ENV: &str = "VINYL_ICECAST_PASSWORD";
 
 /// PCM frames read from stdin at most per read (about 85 ms at 48 kHz).
 const READ_FRAMES: usize = 4096;
+
+/// How long one wait for input lasts: how soon a stop asked while the input is quiet is seen.
+const WAIT: Duration = Duration::from_millis(250);
 
 /// Kernel send buffer for the source socket: about 1.6 s at 320 kbit/s.
 const SEND_BUFFER: usize = 64 * 1024;
@@ -103,9 +107,7 @@ impl Sink {
     fn put(&mut self, chunk: &Mp3Chunk<'_>, log: &mut StateLog, in_rate: u32) -> anyhow::Result<()> {
         let data = chunk.data;
         match self {
-            Sink::Output { w, name, .. } => {
-                crate::pcm::write_all_retry(w, data).with_context(|| format!("{name}: write"))
-            }
+            Sink::Output { w, name, .. } => w.write_all(data).with_context(|| format!("{name}: write")),
             Sink::Stream { queue, full, name } => {
                 match queue.push(data, chunk.samples, chunk.input_frames) {
                     Pushed::Dropped if !*full => {
@@ -150,91 +152,16 @@ fn open_output(path: &Path, tag: bool) -> anyhow::Result<(Box<dyn Write>, String
 }
 
 /// Runs `vinyl-mp3-icecast` until its input ends, it is told to stop, or the server refuses
-/// the credentials.
+/// the credentials: validate, open, pump, finish.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
-    let spec = opts.pcm.spec();
-    let settings = Mp3Settings {
-        rate_control: opts.vbr.map_or(RateControl::Cbr(opts.bitrate), RateControl::Vbr),
-        quality: opts.quality,
-        lame_tag: opts.output.as_deref().is_some_and(output::wants_lame_tag),
-    };
-    let mut encoder = Mp3Encoder::new(spec, settings).map_err(|e| UsageError::new(format!("{e:#}")))?;
-    if encoder.out_rate() != spec.rate {
-        vlog!(
-            TOOL,
-            "{} Hz is not an MP3 sample rate: LAME resamples to {} Hz",
-            spec.rate,
-            encoder.out_rate()
-        );
-    }
-    let timeout = opts.timeout.wall_time(spec.rate);
-    if timeout.is_zero() {
-        return Err(UsageError::new("--timeout must be longer than 0").into());
-    }
+    let (spec, mut encoder, timeout) = validate(&opts)?;
     signals::install()?;
     let notifier = Arc::new(Mutex::new(Notifier::from_env()));
-    let mut log = StateLog::new(TOOL);
-
-    let (mut sink, sender, object) = if let Some(path) = &opts.output {
-        if opts.metadata_fifo.is_some() {
-            return Err(
-                UsageError::new("--metadata-fifo needs --url: titles go to a server, not a file").into()
-            );
-        }
-        let (w, name, tag) = open_output(path, encoder.has_lame_tag())?;
-        let mut n = notifier.lock().unwrap_or_else(|p| p.into_inner());
-        n.ready();
-        n.status(&format!("writing {name}"));
-        drop(n);
-        (Sink::Output { w, name: name.clone(), tag }, None, name)
-    } else {
-        let url = opts.url.as_deref().expect("clap requires --url or --output");
-        // Parsed here rather than by clap, whose error would quote the URL (and any password
-        // someone put in it) back.
-        let endpoint = Endpoint::parse(url).map_err(|e| UsageError::new(format!("--url: {e}")))?;
-        let credentials = Credentials { user: opts.user.clone(), password: password(&opts)? };
-        if credentials.user.is_empty()
-            || credentials.user.contains(':')
-            || credentials.user.chars().any(char::is_control)
-        {
-            return Err(UsageError::new("--user must be a non-empty name without ':'").into());
-        }
-        let info = stream_info(&opts, &spec, &encoder);
-        info.validate().map_err(UsageError::new)?;
-        let fifo = match &opts.metadata_fifo {
-            Some(p) => Some((metadata::open_fifo(p)?, p.clone())),
-            None => None,
-        };
-        let queue_len = opts.queue.wall_time(spec.rate).as_secs_f64() * encoder.out_rate() as f64;
-        let queue = Arc::new(Queue::new(queue_len as u64));
-        let link = Arc::new(sender::Link::default());
-        let s = sender::Sender {
-            source: SourceConfig {
-                endpoint: endpoint.clone(),
-                credentials: credentials.clone(),
-                info,
-                content_type: "audio/mpeg".into(),
-                timeout,
-                send_buffer: SEND_BUFFER,
-            },
-            retry_min: RETRY_MIN,
-            retry_max: opts.retry_max.wall_time(spec.rate).max(RETRY_MIN),
-            rate: spec.rate,
-            queue: queue.clone(),
-            link: link.clone(),
-            notifier: notifier.clone(),
-        };
-        let handle = crate::signals::spawn_thread("sender", move || s.run())?;
-        if let Some((fifo, path)) = fifo {
-            let feed =
-                metadata::TitleFeed { fifo, path, endpoint: endpoint.clone(), credentials, timeout, link };
-            crate::signals::spawn_thread("titles", move || feed.run())?;
-        }
-        let name = endpoint.to_string();
-        (Sink::Stream { queue, full: false, name: name.clone() }, Some(handle), name)
+    let Opened { mut sink, sender, object } = match &opts.output {
+        Some(path) => open_file(&opts, path, encoder.has_lame_tag(), &notifier)?,
+        None => open_stream(&opts, &spec, &encoder, timeout, &notifier)?,
     };
-
-    let result = pump(&mut encoder, &mut sink, &spec, &notifier, &mut log);
+    let result = pump(&mut encoder, &mut sink, &spec, &notifier);
     notifier.lock().unwrap_or_else(|p| p.into_inner()).stopping();
     let sender_result = match sender {
         Some(h) => {
@@ -254,54 +181,148 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     result
 }
 
+/// Checks the flags that need no file or network: the encoder's settings and the timeout.
+fn validate(opts: &Opts) -> anyhow::Result<(PcmSpec, Mp3Encoder, Duration)> {
+    let spec = opts.pcm.spec();
+    let settings = Mp3Settings {
+        rate_control: opts.vbr.map_or(RateControl::Cbr(opts.bitrate), RateControl::Vbr),
+        quality: opts.quality,
+        lame_tag: opts.output.as_deref().is_some_and(output::wants_lame_tag),
+    };
+    let encoder = Mp3Encoder::new(spec, settings).map_err(|e| UsageError::new(format!("{e:#}")))?;
+    if encoder.out_rate() != spec.rate {
+        vlog!(
+            TOOL,
+            "{} Hz is not an MP3 sample rate: LAME resamples to {} Hz",
+            spec.rate,
+            encoder.out_rate()
+        );
+    }
+    let timeout = opts.timeout.wall_time(spec.rate);
+    if timeout.is_zero() {
+        return Err(UsageError::new("--timeout must be longer than 0").into());
+    }
+    Ok((spec, encoder, timeout))
+}
+
+/// Where the encoded frames go, the sender thread when streaming, and the name for messages.
+struct Opened {
+    sink: Sink,
+    sender: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    object: String,
+}
+
+/// `--output FILE` (or `-`): every frame is written there.
+fn open_file(
+    opts: &Opts,
+    path: &Path,
+    has_lame_tag: bool,
+    notifier: &Mutex<Notifier>,
+) -> anyhow::Result<Opened> {
+    if opts.metadata_fifo.is_some() {
+        return Err(UsageError::new("--metadata-fifo needs --url: titles go to a server, not a file").into());
+    }
+    let (w, name, tag) = open_output(path, has_lame_tag)?;
+    let mut n = notifier.lock().unwrap_or_else(|p| p.into_inner());
+    n.ready();
+    n.status(&format!("writing {name}"));
+    Ok(Opened { sink: Sink::Output { w, name: name.clone(), tag }, sender: None, object: name })
+}
+
+/// `--url`: checks the credentials and stream details, then starts the sender thread (and the
+/// title thread with `--metadata-fifo`).
+fn open_stream(
+    opts: &Opts,
+    spec: &PcmSpec,
+    encoder: &Mp3Encoder,
+    timeout: Duration,
+    notifier: &Arc<Mutex<Notifier>>,
+) -> anyhow::Result<Opened> {
+    let url = opts.url.as_deref().ok_or_else(|| UsageError::new("give --url URL or --output FILE"))?;
+    // Parsed here rather than by clap, whose error would quote the URL (and any password
+    // someone put in it) back.
+    let endpoint = Endpoint::parse(url).map_err(|e| UsageError::new(format!("--url: {e}")))?;
+    let credentials = Credentials { user: opts.user.clone(), password: password(opts)? };
+    if credentials.user.is_empty()
+        || credentials.user.contains(':')
+        || credentials.user.chars().any(char::is_control)
+    {
+        return Err(UsageError::new("--user must be a non-empty name without ':'").into());
+    }
+    let info = stream_info(opts, spec, encoder);
+    info.validate().map_err(UsageError::new)?;
+    let fifo = match &opts.metadata_fifo {
+        Some(p) => Some((metadata::open_fifo(p)?, p.clone())),
+        None => None,
+    };
+    let queue_len = opts.queue.wall_time(spec.rate).as_secs_f64() * encoder.out_rate() as f64;
+    let queue = Arc::new(Queue::new(queue_len as u64));
+    let link = Arc::new(sender::Link::default());
+    let s = sender::Sender {
+        source: SourceConfig {
+            endpoint: endpoint.clone(),
+            credentials: credentials.clone(),
+            info,
+            content_type: "audio/mpeg".into(),
+            timeout,
+            send_buffer: SEND_BUFFER,
+        },
+        retry_min: RETRY_MIN,
+        retry_max: opts.retry_max.wall_time(spec.rate).max(RETRY_MIN),
+        rate: spec.rate,
+        queue: queue.clone(),
+        link: link.clone(),
+        notifier: notifier.clone(),
+    };
+    let handle = crate::signals::spawn_thread("sender", move || s.run())?;
+    if let Some((fifo, path)) = fifo {
+        let feed = metadata::TitleFeed { fifo, path, endpoint: endpoint.clone(), credentials, timeout, link };
+        crate::signals::spawn_thread("titles", move || feed.run())?;
+    }
+    let name = endpoint.to_string();
+    Ok(Opened {
+        sink: Sink::Stream { queue, full: false, name: name.clone() },
+        sender: Some(handle),
+        object: name,
+    })
+}
+
 /// Reads stdin to the end (or a stop), encoding and handing out every frame, then flushes.
 fn pump(
     encoder: &mut Mp3Encoder,
     sink: &mut Sink,
     spec: &PcmSpec,
     notifier: &Mutex<Notifier>,
-    log: &mut StateLog,
 ) -> anyhow::Result<()> {
-    let stdin = io::stdin();
-    let fd = stdin.as_fd().try_clone_to_owned().context("stdin: dup")?;
-    let mut reader = FrameReader::new(std::fs::File::from(fd), spec.frame_bytes());
+    let mut log = StateLog::new(TOOL);
+    let mut input = PcmInput::stdin(spec.frame_bytes())?;
     let mut buf = vec![0u8; READ_FRAMES * spec.frame_bytes()];
     let output_mode = matches!(sink, Sink::Output { .. });
-    loop {
-        if signals::stop_requested() {
-            break;
-        }
+    while !signals::stop_requested() {
         if signals::take_report_request() {
             report_progress(sink, encoder, spec.rate);
         }
         if output_mode {
             notifier.lock().unwrap_or_else(|p| p.into_inner()).watchdog();
         }
-        // Wait for input with a timeout so a stop asked by another thread is seen while the
-        // capture is quiet.
-        let mut fds = [nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(250u16)) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(e).context("stdin: poll"),
-        }
-        let n = match reader.read_frames(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context("stdin: read"),
+        // Wait with a timeout so that a stop asked by another thread is seen while the capture
+        // is quiet.
+        let n = match input.wait_and_read(&mut buf, Some(WAIT))? {
+            Got::Frames(n) => n,
+            Got::Idle => continue,
+            Got::End => {
+                input.report_partial(TOOL, "at the end of input");
+                break;
+            }
         };
         let chunk = encoder.encode(&buf[..n])?;
-        sink.put(&chunk, log, spec.rate)?;
-    }
-    if reader.partial_bytes() > 0 && !signals::stop_requested() {
-        vlog!(TOOL, "stdin: input ended inside a frame: {} bytes discarded", reader.partial_bytes());
+        sink.put(&chunk, &mut log, spec.rate)?;
     }
     let chunk = encoder.finish()?;
-    sink.put(&chunk, log, spec.rate)?;
+    sink.put(&chunk, &mut log, spec.rate)?;
     if let Sink::Output { w, name, tag } = sink {
         w.flush().with_context(|| format!("{name}: write"))?;
-        if let Some(slot) = tag {
+        if let Some(slot) = tag.take() {
             slot.write(&encoder.lame_tag()?)?;
         }
     }

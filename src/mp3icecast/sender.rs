@@ -88,6 +88,21 @@ fn describe_send_error(e: &io::Error, timeout: Duration) -> String {
     }
 }
 
+/// Where the sender stands between connections.
+#[derive(Debug)]
+struct Attempts {
+    backoff: Backoff,
+    /// The method to try next: PUT, or the legacy SOURCE after a 405.
+    method: Method,
+    /// No connection attempt before this.
+    retry_at: Instant,
+    /// Audio discarded while disconnected that the log already reported.
+    discarded_reported: u64,
+    /// The fallback is announced once: a server that refuses both methods must not make the
+    /// log alternate between two lines forever.
+    fallback_logged: bool,
+}
+
 impl Sender {
     fn notify(&self, f: impl FnOnce(&mut Notifier)) {
         f(&mut self.notifier.lock().unwrap_or_else(|p| p.into_inner()));
@@ -99,86 +114,98 @@ impl Sender {
     pub fn run(self) -> anyhow::Result<()> {
         let url = self.source.endpoint.to_string();
         let mut log = StateLog::new(TOOL);
-        let mut backoff = Backoff::new(self.retry_min, self.retry_max);
-        let mut method = Method::Put;
-        let mut retry_at = Instant::now();
-        let mut discarded_reported = 0u64;
-        // The fallback is announced once: a server that refuses both methods must not make the
-        // log alternate between two lines forever.
-        let mut fallback_logged = false;
+        let mut at = Attempts {
+            backoff: Backoff::new(self.retry_min, self.retry_max),
+            method: Method::Put,
+            retry_at: Instant::now(),
+            discarded_reported: 0,
+            fallback_logged: false,
+        };
         loop {
             self.notify(Notifier::watchdog);
             if self.queue.input_done() {
                 return Ok(());
             }
             let now = Instant::now();
-            if now < retry_at {
-                if self.queue.wait_input_done((retry_at - now).min(TICK)) {
+            if now < at.retry_at {
+                if self.queue.wait_input_done((at.retry_at - now).min(TICK)) {
                     return Ok(());
                 }
                 continue;
             }
-            let conn = match connect(&self.source, method) {
-                Ok(c) => c,
-                Err(e) if e.is_fatal() => {
-                    self.notify(|n| n.status(&format!("stopped: {}", e.message)));
-                    crate::signals::request_stop();
-                    return Err(
-                        anyhow::Error::new(e).context(format!("{url}: not retrying, wrong credentials"))
-                    );
-                }
-                Err(e) if e.kind == FailureKind::MethodNotSupported && method == Method::Put => {
-                    if !fallback_logged {
-                        log.change(&url, &format!("{}; trying the legacy SOURCE method", e.message));
-                        fallback_logged = true;
-                    }
-                    method = Method::Source;
-                    continue;
-                }
-                Err(e) => {
-                    if e.kind == FailureKind::MethodNotSupported {
-                        method = Method::Put;
-                    }
-                    let state = format!("{}; retrying every {} at most", e.message, secs(backoff.max()));
-                    log.change(&url, &state);
-                    self.notify(|n| n.status(&format!("disconnected: {}", e.message)));
-                    retry_at = Instant::now() + backoff.next_delay();
-                    continue;
-                }
-            };
-            self.queue.open();
-            self.link.set_up();
-            let discarded = self.queue.counters().discarded;
-            let mut state = format!("streaming ({})", conn.method());
-            if discarded > discarded_reported {
-                state.push_str(&format!(
-                    "; {} of audio discarded while disconnected",
-                    format_frames(discarded - discarded_reported, self.rate)
-                ));
-            }
-            discarded_reported = discarded;
-            log.change(&url, &state);
-            self.notify(|n| {
-                n.ready();
-                n.status(&format!("streaming to {url}"));
-            });
+            let Some(conn) = self.connect(&url, &mut at, &mut log)? else { continue };
+            self.up(&url, &conn, &mut at, &mut log);
             let since = conn.since();
-            match self.stream(conn) {
-                Ok(()) => return Ok(()),
-                Err((reason, unsent)) => {
-                    self.queue.close(unsent);
-                    self.link.set_down();
-                    log.change(&url, &format!("connection lost ({reason}); reconnecting"));
-                    self.notify(|n| n.status(&format!("disconnected: {reason}")));
-                    if since.elapsed() >= STABLE {
-                        backoff.reset();
-                        retry_at = Instant::now();
-                    } else {
-                        retry_at = Instant::now() + backoff.next_delay();
-                    }
-                }
+            let Err((reason, unsent)) = self.stream(conn) else { return Ok(()) };
+            self.queue.close(unsent);
+            self.link.set_down();
+            log.change(&url, &format!("connection lost ({reason}); reconnecting"));
+            self.notify(|n| n.status(&format!("disconnected: {reason}")));
+            if since.elapsed() >= STABLE {
+                at.backoff.reset();
+                at.retry_at = Instant::now();
+            } else {
+                at.retry_at = Instant::now() + at.backoff.next_delay();
             }
         }
+    }
+
+    /// One connection attempt. `None` when it failed and will be retried (the next attempt's
+    /// method and time set in `at`); `Err` for a refusal not worth retrying, after asking the
+    /// process to stop.
+    fn connect(
+        &self,
+        url: &str,
+        at: &mut Attempts,
+        log: &mut StateLog,
+    ) -> anyhow::Result<Option<SourceConnection>> {
+        match connect(&self.source, at.method) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.is_fatal() => {
+                self.notify(|n| n.status(&format!("stopped: {}", e.message)));
+                crate::signals::request_stop();
+                Err(anyhow::Error::new(e).context(format!("{url}: not retrying, wrong credentials")))
+            }
+            Err(e) if e.kind == FailureKind::MethodNotSupported && at.method == Method::Put => {
+                if !at.fallback_logged {
+                    log.change(url, &format!("{}; trying the legacy SOURCE method", e.message));
+                    at.fallback_logged = true;
+                }
+                at.method = Method::Source;
+                Ok(None)
+            }
+            Err(e) => {
+                if e.kind == FailureKind::MethodNotSupported {
+                    at.method = Method::Put;
+                }
+                let state = format!("{}; retrying every {} at most", e.message, secs(at.backoff.max()));
+                log.change(url, &state);
+                self.notify(|n| n.status(&format!("disconnected: {}", e.message)));
+                at.retry_at = Instant::now() + at.backoff.next_delay();
+                Ok(None)
+            }
+        }
+    }
+
+    /// A connection is up: opens the queue, tells the other threads and systemd, and logs what
+    /// was discarded while down.
+    fn up(&self, url: &str, conn: &SourceConnection, at: &mut Attempts, log: &mut StateLog) {
+        self.queue.open();
+        self.link.set_up();
+        let discarded = self.queue.counters().discarded;
+        let mut state = format!("streaming ({})", conn.method());
+        if discarded > at.discarded_reported {
+            state.push_str(&format!(
+                "; {} of audio discarded while disconnected",
+                format_frames(discarded - at.discarded_reported, self.rate)
+            ));
+        }
+        at.discarded_reported = discarded;
+        log.change(url, &state);
+        self.notify(|n| {
+            n.ready();
+            n.status(&format!("streaming to {url}"));
+        });
     }
 
     /// Sends queued chunks until the input is finished (Ok) or the connection fails (the reason

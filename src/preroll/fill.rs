@@ -1,11 +1,11 @@
 //! `vinyl-preroll fill`: the ring's one writer.
 //!
-//! Owns the input side: stdin (its end ends the tool, exit 0) or a FIFO opened without blocking
-//! and polled, so a FIFO without a writer, SIGTERM and the systemd watchdog are all noticed; when
-//! the FIFO's writer leaves it is reopened and frame numbering continues. Input is read in whole
-//! frames ([`FrameReader`]); a partial frame at a writer's disconnect is reported and discarded.
-//! The ring's creation, takeover and publication are [`RingWriter`]'s. Fails (exit 1) when the
-//! ring cannot be opened for writing or the input cannot be read.
+//! Owns the fill's life: when to wait for input (forever, or briefly while a systemd watchdog
+//! needs feeding), when to let live input gather (`--batch`), reopening a FIFO whose writer left
+//! (frame numbering continues), and keeping the frames already in the pipe at a stop. Waiting,
+//! reading whole frames, pipe growth and the partial-frame report are [`PcmInput`]'s; the ring's
+//! creation, takeover and publication are [`RingWriter`]'s. Fails (exit 1) when the ring cannot
+//! be opened for writing or the input cannot be read.
 
 use super::TOOL;
 use super::cli::FillOpts;

@@ -598,7 +598,7 @@ impl Sink {
     /// frame.
     fn write_frames(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         match self {
-            Sink::Raw(out) => crate::pcm::write_all_retry(out, bytes).context("stdout: write"),
+            Sink::Raw(out) => std::io::Write::write_all(out, bytes).context("stdout: write"),
             Sink::Wav { writer, format, path } => {
                 let step = format.bytes();
                 for sample in bytes.chunks_exact(step) {

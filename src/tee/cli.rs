@@ -24,9 +24,10 @@ before anything else goes to that output: readers always stay frame-aligned. A F
 leaves is closed (its backlog discarded) and reopened when a reader returns, which then receives \
 the live stream, not a stale backlog.
 
-Input that arrives at its real rate is passed on in batches of --batch (one wake-up of the tee \
-and its readers per batch instead of one per capture period); input that arrives faster is never \
-held back. From a pipe the frames are duplicated into output pipes with tee(2), from a file with \
+Input that arrives at its real rate is passed on in batches (--batch: one wake-up of the tee and \
+its readers per batch instead of one per capture period; the default 200ms costs about 0.05 % of a \
+core with three readers at 48 kHz stereo, against 0.2-0.3 % with 0s); input that arrives faster is \
+never held back. From a pipe the frames are duplicated into output pipes with tee(2), from a file with \
 splice(2), without copying them.
 
 At the end of input (or on SIGTERM/SIGINT/SIGHUP) the queues are delivered to readers still present for \
