@@ -322,7 +322,7 @@ fn pump(
     sink.put(&chunk, &mut log, spec.rate)?;
     if let Sink::Output { w, name, tag } = sink {
         w.flush().with_context(|| format!("{name}: write"))?;
-        if let Some(slot) = tag.take() {
+        if let Some(slot) = tag {
             slot.write(&encoder.lame_tag()?)?;
         }
     }

@@ -269,13 +269,26 @@ pub const MAX_HEAD: u64 = 1 << 62;
 /// immutable ones: `head ≤ claim ≤ head + slot_frames`, `head` below [`MAX_HEAD`]. A reader calls
 /// it on every load it acts on, so a corrupt or hostile header is refused instead of obeyed.
 pub fn check_dynamic(h: &Header, cfg: &Config) -> Result<(u64, u64), LayoutError> {
-    let head = h.head.load(Ordering::Acquire);
-    let claim = h.claim.load(Ordering::Acquire);
+    // A consistent pair: head, claim, then head again unchanged. A writer raises claim by at most
+    // the slots before it publishes head, so a consistent pair has head <= claim <= head + slots.
+    // A writer so busy that head moves between every pair of loads leaves only the head's bound
+    // to check (a static, hostile header always yields a consistent pair).
+    let mut pair = None;
+    for _ in 0..8 {
+        let head = h.head.load(Ordering::Acquire);
+        let claim = h.claim.load(Ordering::Acquire);
+        if h.head.load(Ordering::Acquire) == head {
+            pair = Some((head, claim));
+            break;
+        }
+    }
+    let (head, claim) = pair.unwrap_or_else(|| {
+        let head = h.head.load(Ordering::Acquire);
+        (head, head.max(h.claim.load(Ordering::Acquire)))
+    });
     if head >= MAX_HEAD {
         return Err(LayoutError::Damaged(format!("head {head} is beyond any possible timeline")));
     }
-    // The writer stores claim before head, so a reader loading head first may see a claim that is
-    // newer, never older; and one claim covers at most the slots.
     if claim < head || claim - head > cfg.slot_frames {
         return Err(LayoutError::Damaged(format!(
             "claim {claim} is not within head {head} .. head + {} slots",

@@ -166,14 +166,17 @@ impl RingWriter {
         let h = self.map.header();
         layout::journal_push(h, &gap);
         let slots = self.cfg.slot_frames;
-        if frames > slots {
+        let mut skip = frames.saturating_sub(slots);
+        while skip > 0 {
             // Nothing is copied for the skipped frames; the claim still says they were
-            // overwritten, so a reader that wanted them learns it exactly.
-            let skip = frames - slots;
-            h.claim.fetch_max(self.head + skip, Ordering::Relaxed);
+            // overwritten, so a reader that wanted them learns it exactly. In steps of at most
+            // the slots, so that claim never runs more than that ahead of head.
+            let step = skip.min(slots);
+            h.claim.fetch_max(self.head + step, Ordering::Relaxed);
             fence(Ordering::Release);
-            self.head += skip;
+            self.head += step;
             h.head.store(self.head, Ordering::Release);
+            skip -= step;
         }
         let fb = self.cfg.spec.frame_bytes();
         let mut rest = frames.min(slots);
