@@ -378,59 +378,17 @@ fn the_example_configuration_is_complete() {
 /// finalises a running recording, stops the capture first, and every process is gone.
 #[test]
 fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.raw");
-    std::fs::write(&input, vinyl::pcm::unique_frames(&vinyl::pcm::PcmSpec::default(), 0, 60 * 48_000))
-        .unwrap();
-    let ring = format!("/dev/shm/vinyl-test-{}-up", std::process::id());
-    let run = dir.path().join("run");
-    let conf = dir.path().join("vinyl.conf");
-    let ice = common::icecast::Icecast::start();
-    std::fs::write(
-        &conf,
-        format!(
-            "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_ICECAST_URL={}\nVINYL_ICECAST_PASSWORD_FILE={}\n\
-             VINYL_BITRATE=128\nVINYL_STREAM_NAME=\"vinyl up test\"\nVINYL_RING={ring}\nVINYL_RING_CAPACITY=30s\n\
-             VINYL_RUN_DIR={}\nVINYL_RECORDINGS={}\n",
-            common::file_device(&input),
-            ice.url("/vinyl.mp3"),
-            ice.password_file().display(),
-            run.display(),
-            dir.path().join("rec").display()
-        ),
-    )
-    .unwrap();
-    let bin_dir = common::bin_dir();
-    let scripts = common::repo_root().join("scripts");
-    let path =
-        format!("{}:{}:{}", bin_dir.display(), scripts.display(), std::env::var("PATH").unwrap_or_default());
-    let sh = |args: &[&str]| {
-        let program = if args[0] == "vinyl-rec" { bin_dir.join(args[0]) } else { scripts.join(args[0]) };
-        let mut cmd = Command::new(program);
-        cmd.args(&args[1..]);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
-            cmd.env_remove(k);
-        }
-        cmd.env("VINYL_CONFIG", &conf).env("PATH", &path).env("ALSA_CONFIG_PATH", common::alsa_config_path());
-        common::run(&mut cmd, Duration::from_secs(60))
-    };
-    struct Down<F: Fn(&[&str]) -> std::process::Output>(F, String);
-    impl<F: Fn(&[&str]) -> std::process::Output> Drop for Down<F> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["vinyl-down"]);
-            let _ = std::fs::remove_file(&self.1);
-        }
-    }
-    let down = Down(sh, ring.clone());
-    let sh = &down.0;
+    let up = common::up::Up::start("up", 60);
+    let (ice, run) = (&up.ice, &up.run);
+    let sh = |args: &[&str]| up.sh(args);
 
     let out = sh(&["vinyl-up"]);
     common::assert_success("vinyl-up", &out);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("vinyl is up") && said.contains(&ice.url("/vinyl.mp3")), "{out:?}");
     let mount = ice.wait_for_mount("/vinyl.mp3", Duration::from_secs(30));
-    assert_eq!(mount["server_name"], "vinyl up test", "{mount}");
-    let mp3 = dir.path().join("listen.mp3");
+    assert_eq!(mount["server_name"], common::up::STREAM_NAME, "{mount}");
+    let mp3 = up.dir.path().join("listen.mp3");
     std::fs::write(&mp3, ice.listen("/vinyl.mp3", 32 * 1024, Duration::from_secs(20))).unwrap();
     let decoded = common::run(Command::new("mpg123").args(["-q", "-t"]).arg(&mp3), Duration::from_secs(30));
     common::assert_success("mpg123 -t on what a listener received", &decoded);
@@ -505,7 +463,6 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
     for f in ["stream.fifo", "extra.fifo", "capture.pid", "stream-tap.pid", "mp3-icecast.pid"] {
         assert!(!run.join(f).exists(), "{f} left behind");
     }
-    drop(down);
 }
 
 /// `scripts/lib/config.sh` (vinyl-up, vinyl-down) and `vinyl::config` (vinyl-rec) read the same

@@ -425,10 +425,17 @@ impl Icecast {
     /// Connects as a listener to `mount` and returns the first `bytes` bytes of audio (fewer if
     /// the stream ends), reading for at most `timeout`. Panics unless the server answers 200.
     pub fn listen(&self, mount: &str, bytes: usize, timeout: Duration) -> Vec<u8> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("listener: connect");
+        self.try_listen(mount, bytes, timeout).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Icecast::listen`] that reports a refused connection, an answer other than 200 or a
+    /// failed read as an error, for a test that waits until a listener gets through.
+    pub fn try_listen(&self, mount: &str, bytes: usize, timeout: Duration) -> Result<Vec<u8>, String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))
+            .map_err(|e| format!("listener on {mount}: connect: {e}"))?;
         s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
         write!(s, "GET {mount} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nIcy-MetaData: 0\r\n\r\n", self.port)
-            .unwrap();
+            .map_err(|e| format!("listener on {mount}: write: {e}"))?;
         let start = Instant::now();
         let mut all = Vec::new();
         let mut buf = [0u8; 16384];
@@ -439,16 +446,15 @@ impl Icecast {
                 Ok(n) => all.extend_from_slice(&buf[..n]),
                 Err(e)
                     if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => panic!("listener on {mount}: read: {e}"),
+                Err(e) => return Err(format!("listener on {mount}: read: {e}")),
             }
             if body_at.is_none()
                 && let Some(end) = find(&all, b"\r\n\r\n")
             {
                 let head = String::from_utf8_lossy(&all[..end]).into_owned();
-                assert!(
-                    head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-                    "listener on {mount}: {head}"
-                );
+                if !(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200")) {
+                    return Err(format!("listener on {mount}: {head}"));
+                }
                 body_at = Some(end + 4);
             }
             if let Some(at) = body_at
@@ -457,10 +463,10 @@ impl Icecast {
                 break;
             }
         }
-        let at = body_at.unwrap_or_else(|| panic!("listener on {mount}: no response within {timeout:?}"));
+        let at = body_at.ok_or_else(|| format!("listener on {mount}: no response within {timeout:?}"))?;
         let mut body = all.split_off(at);
         body.truncate(bytes);
-        body
+        Ok(body)
     }
 }
 

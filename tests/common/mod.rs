@@ -156,6 +156,7 @@ pub fn have(program: &str) -> bool {
 pub mod icecast;
 pub mod liquidsoap;
 pub mod proc;
+pub mod up;
 
 /// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -182,6 +183,19 @@ pub fn decoded_frames(flac: &Path) -> Vec<u64> {
 /// timeline: each frame carries its own number, or is silence inside a gap that `VINYL_GAPS`
 /// lists. Returns the gaps (offset, frames, cause).
 pub fn assert_one_timeline(flac: &Path, first: u64) -> Vec<(u64, u64, String)> {
+    assert_timeline_across_restarts(flac, first, &[]).0
+}
+
+/// [`assert_one_timeline`] for a capture whose input started again from its frame 0 at each
+/// timeline frame of `restarts` (a restarted `vinyl-capture` reads its test file from the start,
+/// after the journaled downtime): a frame at timeline `t` carries `t - r` for the last restart
+/// `r <= t` (`t` before any), or is silence inside a listed gap. Returns the gaps (offset in the
+/// file, frames, cause) and the number of frames the file holds.
+pub fn assert_timeline_across_restarts(
+    flac: &Path,
+    first: u64,
+    restarts: &[u64],
+) -> (Vec<(u64, u64, String)>, u64) {
     let frames = decoded_frames(flac);
     let tag = flac_tag(flac, "VINYL_GAPS");
     let gaps: Vec<(u64, u64, String)> = vinyl::ring::gaps::parse_tag(&tag)
@@ -192,20 +206,27 @@ pub fn assert_one_timeline(flac: &Path, first: u64) -> Vec<(u64, u64, String)> {
     let in_gap = |i: u64| gaps.iter().any(|(o, n, _)| (*o..o + n).contains(&i));
     for (i, &n) in frames.iter().enumerate() {
         let i = i as u64;
-        let want = (first + i) & 0xffff_ffff;
+        let t = first + i;
         if in_gap(i) {
-            assert_eq!(n, 0, "{}: frame {i} lies in a listed gap but is not silence", flac.display());
-        } else {
             assert_eq!(
                 n,
-                want,
-                "{}: frame {i} (timeline {}) is an unmarked discontinuity",
-                flac.display(),
-                first + i
+                0,
+                "{}: frame {i} (timeline {t}) lies in a listed gap but is not silence",
+                flac.display()
             );
+            continue;
         }
+        let base = restarts.iter().copied().filter(|&r| r <= t).max().unwrap_or(0);
+        assert_eq!(
+            n,
+            (t - base) & 0xffff_ffff,
+            "{}: frame {i} (timeline {t}, input frame {} since the input began at timeline {base}) is an \
+             unmarked discontinuity; VINYL_GAPS={tag}",
+            flac.display(),
+            t - base
+        );
     }
-    gaps
+    (gaps, frames.len() as u64)
 }
 
 /// A Vorbis comment of `flac` (the value of its first `NAME=` line), by `metaflac --show-tag`.
