@@ -27,7 +27,7 @@ const FLAC_REC: &str = env!("CARGO_BIN_EXE_vinyl-flac-rec");
 const STOP: Duration = Duration::from_secs(10);
 /// The capture's ALSA buffer (frames): the most a SIGSTOP-ed capture can deliver late instead of
 /// losing.
-const BUFFER: u64 = 16_384;
+const BUFFER: u64 = 96_000; // VINYL_CAPTURE_BUFFER of the test rig (tests/common/up.rs)
 /// How long a killed capture stays down before it is started again (`RestartSec=` of
 /// vinyl-capture.service).
 const RESTART_SEC: Duration = Duration::from_secs(2);

@@ -35,7 +35,8 @@ fn capture(file: &Path, ring: &Ring, extra: &[&str]) -> Proc {
         .env_remove("NOTIFY_SOCKET")
         .arg("--device")
         .arg(file_device(file))
-        .args(["--realtime", "--ring", ring.arg()])
+        // A 1 s buffer (the stops below last 2 s): a busy machine's stalls are no overruns.
+        .args(["--realtime", "--buffer", "48000", "--ring", ring.arg()])
         .args(extra);
     Proc::spawn(cmd, false)
 }

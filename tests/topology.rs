@@ -166,7 +166,8 @@ impl Topology {
         let mut cap = Command::new(bin("vinyl-capture"));
         cap.arg("--device")
             .arg(common::file_device(&input))
-            .args(["--realtime", "--duration", &format!("{SECONDS}s")])
+            // A 2 s buffer: a stall of a busy test machine must not become an overrun here.
+            .args(["--realtime", "--buffer", "96000", "--duration", &format!("{SECONDS}s")])
             .env("ALSA_CONFIG_PATH", common::alsa_config_path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(pipe_w));

@@ -54,7 +54,10 @@ impl Up {
         std::fs::write(
             &conf,
             format!(
-                "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_ICECAST_URL={}\nVINYL_ICECAST_PASSWORD_FILE={}\n\
+                // A 2 s buffer: a busy test machine may stall the capture for a few hundred ms, which a
+                // real card's 341 ms buffer would turn into an overrun (a journaled gap); the
+                // deliberate faults last 10 s.
+                "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_CAPTURE_BUFFER=96000\nVINYL_ICECAST_URL={}\nVINYL_ICECAST_PASSWORD_FILE={}\n\
                  VINYL_BITRATE=128\nVINYL_STREAM_NAME=\"{STREAM_NAME}\"\nVINYL_RING={}\nVINYL_RING_CAPACITY=30s\n\
                  VINYL_RUN_DIR={}\nVINYL_RECORDINGS={}\n",
                 super::file_device(&input),
