@@ -55,6 +55,21 @@ pub fn ignore(sig: Signal) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs `handler` for `sig` with `SA_SIGINFO` (the SIGBUS guard of the ring, which needs
+/// the faulting address).
+///
+/// # Safety
+/// `handler` must be async-signal-safe: only atomics and async-signal-safe system calls.
+pub unsafe fn install_siginfo(
+    sig: Signal,
+    handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
+) -> anyhow::Result<()> {
+    let action = SigAction::new(SigHandler::SigAction(handler), SaFlags::SA_SIGINFO, SigSet::empty());
+    // SAFETY: the caller vouches for the handler.
+    unsafe { sigaction(sig, &action) }.with_context(|| format!("install a handler for {sig}"))?;
+    Ok(())
+}
+
 /// True once SIGTERM, SIGINT or SIGHUP has arrived.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)

@@ -67,14 +67,10 @@ impl Drop for Guard {
 }
 
 fn install() {
-    let action = nix::sys::signal::SigAction::new(
-        nix::sys::signal::SigHandler::SigAction(on_sigbus),
-        nix::sys::signal::SaFlags::SA_SIGINFO,
-        nix::sys::signal::SigSet::empty(),
-    );
-    // SAFETY: the handler only loads and stores atomics and makes the mmap/sigaction system
-    // calls, all async-signal-safe; it replaces no handler another part of vinyl installs.
-    let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGBUS, &action) };
+    // SAFETY: the handler only loads and stores atomics and makes the mmap/signal system calls,
+    // all async-signal-safe; it replaces no handler another part of vinyl installs. Without it
+    // (an error here) a truncation kills the process as before: nothing else changes.
+    let _ = unsafe { crate::signals::install_siginfo(nix::sys::signal::Signal::SIGBUS, on_sigbus) };
 }
 
 extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {

@@ -85,14 +85,9 @@ impl Mapping {
     }
 }
 
+/// A lock request over the whole file (`l_pid` must be 0 for OFD locks).
 fn writer_lock(kind: libc::c_short) -> libc::flock {
-    // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 0;
-    fl
+    libc::flock { l_type: kind, l_whence: libc::SEEK_SET as libc::c_short, l_start: 0, l_len: 0, l_pid: 0 }
 }
 
 /// Takes the writer lock (an OFD write lock on the whole file) without waiting. `Ok(false)`
