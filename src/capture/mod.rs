@@ -175,7 +175,12 @@ fn pump(
             }
             Event::Overrun { total, gap } => {
                 overruns = total;
-                vlog!(TOOL, "{name}: {}; {total} overruns so far", crate::ring::describe_gap(&gap, rate));
+                let so_far = if total == 1 {
+                    "the first overrun".to_string()
+                } else {
+                    format!("{total} overruns so far")
+                };
+                vlog!(TOOL, "{name}: {}; {so_far}", crate::ring::describe_gap(&gap, rate));
                 notifier.status(&status_line(name, spec, overruns));
             }
             Event::Resumed { gap } => {
