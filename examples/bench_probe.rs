@@ -141,11 +141,8 @@ fn rusage(out: &str, cmd: &[String]) -> ! {
     };
     let u = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
     let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    std::fs::write(
-        out,
-        format!("{:.6} {:.6} {}\n", secs(u.user_time()), secs(u.system_time()), u.max_rss()),
-    )
-    .unwrap_or_else(|e| panic!("{out}: {e}"));
+    std::fs::write(out, format!("{:.6} {:.6} {}\n", secs(u.user_time()), secs(u.system_time()), u.max_rss()))
+        .unwrap_or_else(|e| panic!("{out}: {e}"));
     use std::os::unix::process::ExitStatusExt;
     std::process::exit(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
