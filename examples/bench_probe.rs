@@ -7,6 +7,10 @@
 //! - `bench_probe tee-latency TEE_BIN SECONDS [TEE_ARGS…]`: runs `TEE_BIN TEE_ARGS… FIFO` fed by a paced writer whose
 //!   frames carry the monotonic time they were written, reads the FIFO, and reports the delay of
 //!   each frame through the tee (p50/p99/max, in µs).
+//! - `bench_probe rusage OUT CMD [ARGS…]`: runs CMD like `/usr/bin/time -f '%U %S %M' -o OUT`
+//!   (same stdio, same exit status, forwarding SIGTERM/SIGINT/SIGHUP to it), but writes the user
+//!   and system seconds with microsecond resolution instead of 10 ms: the kernel accounts a
+//!   child's CPU time to the nanosecond, and the benchmarks compare tenths of a CPU-second.
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -103,6 +107,46 @@ fn tee_latency(tee: &str, seconds: u64, tee_args: &[String]) {
     );
 }
 
+/// The child `rusage` forwards stop signals to (0: none yet).
+static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+fn rusage(out: &str, cmd: &[String]) -> ! {
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // Installed before the spawn (exec resets them in the child); a signal that arrives before
+    // the child exists is dropped, so callers signal only once the tool has started.
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only calls kill(2).
+        unsafe { signal(sig, SigHandler::Handler(forward)) }.expect("signal");
+    }
+    let mut child = std::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", cmd[0]));
+    CHILD.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
+    let status = loop {
+        match child.wait() {
+            Ok(s) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("wait: {e}"),
+        }
+    };
+    let u = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    std::fs::write(out, format!("{:.6} {:.6} {}\n", secs(u.user_time()), secs(u.system_time()), u.max_rss()))
+        .unwrap_or_else(|e| panic!("{out}: {e}"));
+    use std::os::unix::process::ExitStatusExt;
+    std::process::exit(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -116,9 +160,11 @@ fn main() {
             let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
             tee_latency(tee, secs, args.get(4..).unwrap_or(&[]))
         }
+        Some("rusage") if args.len() >= 4 => rusage(&args[2], &args[3..]),
         _ => {
             eprintln!(
-                "usage: bench_probe arrivals [FRAME_BYTES RATE] | tee-latency TEE_BIN SECONDS [TEE_ARGS...]"
+                "usage: bench_probe arrivals [FRAME_BYTES RATE] | tee-latency TEE_BIN SECONDS [TEE_ARGS...] \
+                 | rusage OUT CMD [ARGS...]"
             );
             std::process::exit(2)
         }

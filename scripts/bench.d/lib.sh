@@ -32,6 +32,23 @@ wait_mount() {
     return 1
 }
 
+# The measurement probes (examples/bench_probe.rs), built by scripts/bench.
+# "$probe" rusage OUT CMD... is T with microsecond resolution (getrusage of the child, which the
+# kernel accounts to the nanosecond), and it passes SIGTERM/SIGINT/SIGHUP on to CMD. Run it as a
+# simple command (not through a shell function), so that $! of "$probe" rusage ... & is its PID.
+probe="$bin/examples/bench_probe"
+
+# ring_up RING: until a writer (the capture or fill) holds RING (10 s at most).
+ring_up() {
+    local i
+    for i in $(seq 200); do
+        "$bin/vinyl-preroll" info --ring "$1" --json 2>/dev/null | grep -q '"writer_alive":true' && return 0
+        sleep 0.05
+    done
+    echo "bench: no writer on $1 within 10 s" >&2
+    return 1
+}
+
 # T OUT CMD...: runs CMD under /usr/bin/time, writing "user system maxrss_kib" to OUT.
 T() {
     local out=$1

@@ -188,6 +188,11 @@ pub struct TapOpts {
     /// read), so a frame number is never applied to other audio
     #[arg(long, value_name = "ID")]
     pub timeline: Option<u64>,
+    /// How often a tap that has caught up with the head wakes: it lets frames gather in the ring
+    /// this long before copying them on (fewer wake-ups for it and for every tool downstream, for
+    /// this much added latency); 0s copies each period as soon as it is published.
+    #[command(flatten)]
+    pub batch: crate::input::BatchArg,
     /// Measure the delay from a frame's publication in the ring to its write to stdout and
     /// print statistics at the end (benchmarks)
     #[arg(long, hide = true)]

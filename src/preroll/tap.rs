@@ -19,6 +19,7 @@
 use super::TOOL;
 use super::cli::TapOpts;
 use crate::cli::UsageError;
+use crate::input::Batch;
 use crate::pcm::{PcmSpec, SampleFormat};
 use crate::ring::{Gap, ReadError, RingReader, layout};
 use crate::{signals, vlog};
@@ -312,6 +313,8 @@ struct Tap<'a> {
     /// systemd's notify socket: READY at the start, WATCHDOG while the loop turns (at least
     /// every 500 ms, writer or not).
     notifier: crate::notify::Notifier,
+    /// `--batch`: how long to let frames gather once caught up with the head.
+    batch: Batch,
 }
 
 impl<'a> Tap<'a> {
@@ -332,6 +335,7 @@ impl<'a> Tap<'a> {
             skips: (0, 0),
             latency: Vec::new(),
             notifier: crate::notify::Notifier::from_env(),
+            batch: Batch::new(&o.batch, o.pcm.spec().rate).unwrap_or(Batch { interval: Duration::ZERO }),
         }
     }
 
@@ -412,6 +416,13 @@ impl<'a> Tap<'a> {
                 self.measure(head, self.pos + n);
             }
             self.pos += n;
+            // Caught up with the head and not at the end: let the next frames gather.
+            if let Some(pause) = self.batch.after_read(bytes, chunk as usize * fb)
+                && self.pos < self.end
+                && !stopping
+            {
+                std::thread::sleep(pause);
+            }
         }
     }
 
