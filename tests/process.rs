@@ -144,14 +144,8 @@ fn sighup_ends_tee_cleanly() {
 
 #[test]
 fn sighup_ends_preroll_fill_and_tap_cleanly() {
-    struct Ring(String);
-    impl Drop for Ring {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let ring = Ring(format!("/dev/shm/vinyl-test-{}-sighup", std::process::id()));
-    let ring = &ring.0;
+    let ring = common::proc::Ring::new("sighup");
+    let ring = ring.arg();
     let mut cmd = bin("vinyl-preroll");
     cmd.args(["fill", "--ring", ring]);
     let mut fill = Proc::start(cmd);
