@@ -21,7 +21,7 @@ use super::cli::TapOpts;
 use crate::cli::UsageError;
 use crate::input::Batch;
 use crate::pcm::{PcmSpec, SampleFormat};
-use crate::ring::{Gap, ReadError, RingReader, layout};
+use crate::ring::{GapWatch, ReadError, RingReader, layout};
 use crate::{signals, vlog};
 use anyhow::{Context as _, anyhow, bail};
 use std::fs::{File, OpenOptions};
@@ -301,9 +301,8 @@ struct Tap<'a> {
     pos: u64,
     /// The frame to stop before.
     end: u64,
-    /// Journaled gaps not yet reached, and the journal count they were read at.
-    pending_gaps: Vec<Gap>,
-    gaps_seen: u64,
+    /// Journaled gaps not yet reached.
+    gaps: GapWatch,
     /// Gaps and silent frames written out.
     gaps_written: (u64, u64),
     /// Live skips and frames skipped.
@@ -329,8 +328,7 @@ impl<'a> Tap<'a> {
             timeline,
             pos: w.start,
             end: w.end,
-            pending_gaps: Vec::new(),
-            gaps_seen: u64::MAX,
+            gaps: GapWatch::default(),
             gaps_written: (0, 0),
             skips: (0, 0),
             latency: Vec::new(),
@@ -479,8 +477,7 @@ impl<'a> Tap<'a> {
                     (self.ring, self.timeline, self.generation, self.pos) =
                         (r, snap.timeline, snap.generation, snap.head);
                     self.end = u64::MAX;
-                    self.pending_gaps.clear();
-                    self.gaps_seen = u64::MAX;
+                    self.gaps.reset();
                     return Ok(());
                 }
                 Ok(r) => {
@@ -498,19 +495,9 @@ impl<'a> Tap<'a> {
 
     /// Logs, one line each, the journaled gaps that the frames up to `upto` reach into.
     fn log_gaps(&mut self, upto: u64) {
-        let count = self.ring.snapshot().map(|s| s.gap_count).unwrap_or(0);
-        if count != self.gaps_seen {
-            self.gaps_seen = count;
-            let known: Vec<u64> = self.pending_gaps.iter().map(|g| g.first).collect();
-            self.pending_gaps.extend(
-                self.ring.gaps().into_iter().filter(|g| g.end() > self.pos && !known.contains(&g.first)),
-            );
-        }
+        self.gaps.poll(&self.ring, self.pos);
         let rate = self.ring.config().spec.rate;
-        let (reached, later): (Vec<Gap>, Vec<Gap>) =
-            self.pending_gaps.drain(..).partition(|g| g.first < upto);
-        self.pending_gaps = later;
-        for g in reached {
+        for g in self.gaps.take_reached(upto) {
             self.gaps_written = (self.gaps_written.0 + 1, self.gaps_written.1 + g.frames);
             vlog!(TOOL, "{}: gap in the tapped frames: {}", self.shown, crate::ring::describe_gap(&g, rate));
         }

@@ -15,6 +15,9 @@ use super::reader::RingReader;
 #[derive(Debug, Default, Clone)]
 pub struct GapWatch {
     seen_count: Option<u64>,
+    /// The first frame of the newest gap taken in: the journal is in timeline order, so only
+    /// later gaps are new (a gap taken out by [`GapWatch::take_reached`] never comes back).
+    newest: Option<u64>,
     gaps: Vec<Gap>,
 }
 
@@ -28,11 +31,11 @@ impl GapWatch {
         }
         self.seen_count = Some(count);
         for g in ring.gaps() {
-            if g.end() > from && !self.gaps.iter().any(|k| k.first == g.first) {
+            if g.end() > from && self.newest.is_none_or(|n| g.first > n) {
+                self.newest = Some(g.first);
                 self.gaps.push(g);
             }
         }
-        self.gaps.sort_by_key(|g| g.first);
     }
 
     /// Removes and returns the known gaps that start before `upto` (a tap logs them as it

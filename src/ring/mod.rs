@@ -255,6 +255,23 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_watch_hands_out_each_gap_once_in_timeline_order() {
+        let (_dir, _path, mut w, r) = ring_with(48_000, 100);
+        let mut watch = GapWatch::default();
+        let first = w.gap(50, GapCause::Overrun, true).unwrap();
+        w.write(&unique_frames(&w.config().spec, 0, 10)).unwrap();
+        watch.poll(&r, 0);
+        assert_eq!(watch.take_reached(first.first + 1), vec![first], "reached as soon as it starts");
+        // The journal changes (a second gap); the first, taken and still ending after the
+        // reader's position, is not handed out again.
+        let second = w.gap(20, GapCause::Suspend, false).unwrap();
+        watch.poll(&r, first.first + 1);
+        assert_eq!(watch.take_reached(u64::MAX), vec![second]);
+        watch.poll(&r, 0);
+        assert_eq!(watch.gaps(), &[] as &[Gap], "an unchanged journal adds nothing");
+    }
+
+    #[test]
     fn a_ring_other_users_could_write_is_refused_by_readers_and_recreated_by_writers() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
