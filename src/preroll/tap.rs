@@ -15,6 +15,9 @@
 //!
 //! Either way it never writes more than the range it resolved, logs every journaled gap inside
 //! what it wrote (one line each), and ends quietly on a closed stdout.
+//!
+//! [`follow_live`] is the same live tap inside another tool's process (`vinyl-listen`,
+//! `vinyl-web`): one loop, one set of ring rules, frames handed to a callback with their numbers.
 
 use super::TOOL;
 use super::cli::TapOpts;
@@ -125,7 +128,9 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
     check_window(&o, &shown, &spec, bounds, win)?;
 
     let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
-    let mut tap = Tap::new(ring, &shown, &o, snap.timeline, win);
+    let batch = Batch::new(&o.batch, spec.rate).unwrap_or(Batch { interval: Duration::ZERO });
+    let how = How { tool: TOOL, path: &o.ring, live: o.live, batch, stop: &signals::stop_requested };
+    let mut tap = Tap::new(ring, &shown, how, snap.timeline, win);
     tap.notifier.ready();
     tap.notifier.status(&format!("tapping {shown} from frame {}", win.start));
     let result = tap.pump(&mut sink, o.measure_latency);
@@ -143,6 +148,71 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
         }
         Err(Stop::Ring(e)) => bail!("{shown}: {e}; {wrote} and stops"),
         Err(Stop::Other(e)) => Err(e),
+    }
+}
+
+/// What [`follow_live`] follows, and how.
+pub struct Follow<'a> {
+    /// The tool named in log lines.
+    pub tool: &'a str,
+    /// The ring's path; waited for while there is none.
+    pub ring: &'a Path,
+    /// The format the caller expects; a ring of another is an error.
+    pub spec: PcmSpec,
+    /// The first frame wanted, when it is still held; the newest frame otherwise.
+    pub from: Option<u64>,
+    /// How long to let frames gather once caught up (zero for the lowest latency).
+    pub batch: Duration,
+    /// Asked between reads and while waiting: true ends the follow.
+    pub stop: &'a dyn Fn() -> bool,
+}
+
+/// A live tap inside this process, for tools that analyse or serve the capture themselves
+/// (`vinyl-listen`, `vinyl-web`): `put` gets the timeline number of the first frame and whole
+/// frames. Overtaken, it skips forward to live (the numbers jump ahead, and the skip is logged); a
+/// replaced ring is followed on its new timeline (the numbers may go back). Returns when `stop`
+/// says so, or with `put`'s error, or with the ring's when it is truncated or damaged.
+pub fn follow_live(
+    f: Follow<'_>,
+    put: &mut dyn FnMut(u64, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let shown = f.ring.display().to_string();
+    let Some(ring) = wait_for_ring(&f, &shown)? else { return Ok(()) };
+    if ring.config().spec != f.spec {
+        bail!("{shown}: the ring holds {}, not the {} asked for", ring.config().spec, f.spec);
+    }
+    let snap = ring.snapshot().map_err(|e| anyhow!("{shown}: {e}"))?;
+    let from = f.from.map_or(From::Head, From::Frame);
+    let win = window(from, End::Never, bounds(&ring, snap.head));
+    vlog!(f.tool, "{shown}: following live from frame {} (timeline {})", win.start, snap.timeline);
+    let how =
+        How { tool: f.tool, path: f.ring, live: true, batch: Batch { interval: f.batch }, stop: f.stop };
+    let mut tap = Tap::new(ring, &shown, how, snap.timeline, win);
+    match tap.pump(&mut Sink::Call(put), false) {
+        Ok(_) => Ok(()),
+        Err(Stop::Ring(e)) => bail!("{shown}: {e}"),
+        Err(Stop::Other(e)) => Err(e),
+    }
+}
+
+/// Opens the ring, waiting (and saying so once) while there is none; `None` when told to stop.
+fn wait_for_ring(f: &Follow<'_>, shown: &str) -> anyhow::Result<Option<RingReader>> {
+    let mut said = false;
+    loop {
+        if (f.stop)() {
+            return Ok(None);
+        }
+        match RingReader::open(f.ring, true) {
+            Ok(r) => return Ok(Some(r)),
+            Err(_) if !f.ring.exists() => {
+                if !said {
+                    vlog!(f.tool, "{shown}: no ring yet; waiting for vinyl-capture --ring to make it");
+                    said = true;
+                }
+                std::thread::sleep(WAIT);
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -289,12 +359,25 @@ fn log_start(
     }
 }
 
+/// How a tap runs: whose it is (for its log lines), where the ring is, its mode and when to stop.
+struct How<'a> {
+    tool: &'a str,
+    path: &'a Path,
+    live: bool,
+    batch: Batch,
+    /// Asked between reads: true ends the tap (signals for the tool; the caller's own test for
+    /// [`follow_live`]).
+    stop: &'a dyn Fn() -> bool,
+}
+
 /// The state of a running tap.
 struct Tap<'a> {
     ring: RingReader,
     shown: &'a str,
+    tool: &'a str,
     path: &'a Path,
     live: bool,
+    stop: &'a dyn Fn() -> bool,
     generation: u64,
     timeline: u64,
     /// The next frame to write out.
@@ -317,13 +400,15 @@ struct Tap<'a> {
 }
 
 impl<'a> Tap<'a> {
-    fn new(ring: RingReader, shown: &'a str, o: &'a TapOpts, timeline: u64, w: Window) -> Self {
+    fn new(ring: RingReader, shown: &'a str, how: How<'a>, timeline: u64, w: Window) -> Self {
         let generation = ring.snapshot().map(|s| s.generation).unwrap_or(0);
         Tap {
             ring,
             shown,
-            path: &o.ring,
-            live: o.live,
+            tool: how.tool,
+            path: how.path,
+            live: how.live,
+            stop: how.stop,
             generation,
             timeline,
             pos: w.start,
@@ -333,7 +418,7 @@ impl<'a> Tap<'a> {
             skips: (0, 0),
             latency: Vec::new(),
             notifier: crate::notify::Notifier::from_env(),
-            batch: Batch::new(&o.batch, o.pcm.spec().rate).unwrap_or(Batch { interval: Duration::ZERO }),
+            batch: how.batch,
         }
     }
 
@@ -378,7 +463,7 @@ impl<'a> Tap<'a> {
         let mut stopping = false;
         loop {
             self.notifier.watchdog();
-            if !stopping && signals::stop_requested() {
+            if !stopping && (self.stop)() {
                 stopping = true;
                 let head = self.head().or_else(|e| self.recover(e).map(|()| self.pos))?;
                 self.end = self.end.min(head.max(self.pos));
@@ -409,7 +494,7 @@ impl<'a> Tap<'a> {
                 continue;
             }
             self.log_gaps(self.pos + n);
-            sink.write_frames(&buf[..bytes])?;
+            sink.write_frames(self.pos, &buf[..bytes])?;
             if measure {
                 self.measure(head, self.pos + n);
             }
@@ -436,7 +521,7 @@ impl<'a> Tap<'a> {
                 let skipped = head.saturating_sub(self.pos);
                 self.skips = (self.skips.0 + 1, self.skips.1 + skipped);
                 vlog!(
-                    TOOL,
+                    self.tool,
                     "{}: overtaken by the writer: skipped frames {}..{head} ({skipped} frames) to live; \
                      {} skips so far",
                     self.shown,
@@ -456,7 +541,7 @@ impl<'a> Tap<'a> {
     /// Opens the ring now at the path (waiting while there is none) and continues live on it.
     fn follow_new_ring(&mut self) -> Result<(), Stop> {
         loop {
-            if signals::stop_requested() {
+            if (self.stop)() {
                 self.end = self.pos;
                 return Ok(());
             }
@@ -468,7 +553,7 @@ impl<'a> Tap<'a> {
                         continue;
                     }
                     vlog!(
-                        TOOL,
+                        self.tool,
                         "{}: the ring was replaced: following its new timeline {} from frame {}",
                         self.shown,
                         snap.timeline,
@@ -499,7 +584,12 @@ impl<'a> Tap<'a> {
         let rate = self.ring.config().spec.rate;
         for g in self.gaps.take_reached(upto) {
             self.gaps_written = (self.gaps_written.0 + 1, self.gaps_written.1 + g.frames);
-            vlog!(TOOL, "{}: gap in the tapped frames: {}", self.shown, crate::ring::describe_gap(&g, rate));
+            vlog!(
+                self.tool,
+                "{}: gap in the tapped frames: {}",
+                self.shown,
+                crate::ring::describe_gap(&g, rate)
+            );
         }
     }
 
@@ -536,7 +626,7 @@ impl Idle {
             } else {
                 "a writer holds the ring again".to_string()
             };
-            vlog!(TOOL, "{}: {state}", tap.shown);
+            vlog!(tap.tool, "{}: {state}", tap.shown);
         }
         Ok(())
     }
@@ -561,15 +651,18 @@ fn report_latency(shown: &str, samples: &mut [u32]) {
 }
 
 /// Where the frames go.
-enum Sink {
+enum Sink<'a> {
+    /// A caller in this process ([`follow_live`]): the timeline number of the first frame, then
+    /// whole frames.
+    Call(&'a mut dyn FnMut(u64, &[u8]) -> anyhow::Result<()>),
     /// Raw PCM to stdout (a duplicate of fd 1, written without buffering).
     Raw(File),
     /// A WAV file.
     Wav { writer: hound::WavWriter<BufWriter<File>>, format: SampleFormat, path: String },
 }
 
-impl Sink {
-    fn open(wav: Option<&Path>, spec: &PcmSpec) -> anyhow::Result<Sink> {
+impl Sink<'_> {
+    fn open(wav: Option<&Path>, spec: &PcmSpec) -> anyhow::Result<Sink<'static>> {
         let Some(path) = wav else {
             let fd = std::os::fd::AsFd::as_fd(&io::stdout()).try_clone_to_owned().context("stdout: dup")?;
             return Ok(Sink::Raw(File::from(fd)));
@@ -594,8 +687,9 @@ impl Sink {
 
     /// Writes whole frames. Raw output retries interrupted writes, so a signal never splits a
     /// frame.
-    fn write_frames(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+    fn write_frames(&mut self, first: u64, bytes: &[u8]) -> anyhow::Result<()> {
         match self {
+            Sink::Call(put) => put(first, bytes),
             Sink::Raw(out) => std::io::Write::write_all(out, bytes).context("stdout: write"),
             Sink::Wav { writer, format, path } => {
                 let step = format.bytes();
@@ -615,7 +709,7 @@ impl Sink {
     /// Finishes the output: a WAV file gets its final lengths.
     fn finish(self) -> anyhow::Result<()> {
         match self {
-            Sink::Raw(_) => Ok(()),
+            Sink::Raw(_) | Sink::Call(_) => Ok(()),
             Sink::Wav { writer, path, .. } => writer.finalize().map_err(|e| anyhow!("{path}: finalize: {e}")),
         }
     }
