@@ -760,7 +760,7 @@ mod tests {
         let spec = PcmSpec { format: SampleFormat::S24_3Le, ..PcmSpec::default() };
         let data = crate::pcm::unique_frames(&spec, 1000, 10);
         let mut sink = Sink::open(Some(&path), &spec).unwrap();
-        sink.write_frames(&data).unwrap();
+        sink.write_frames(0, &data).unwrap();
         sink.finish().unwrap();
         let mut r = hound::WavReader::open(&path).unwrap();
         assert_eq!(r.spec().bits_per_sample, 24);
