@@ -11,7 +11,8 @@
 //! A side, in order: idle (motor hum 50/60 Hz + harmonics and rumble, about −75 dBFS); the
 //! needle-drop thump (8–30 Hz damped oscillation plus a sharp hit, peak −25..−6 dBFS); 3–8 s of
 //! lead-in groove; the tracks (music RMS −35..−18 dBFS, 0.3–2 s fades) separated by `--gap` of
-//! groove; in one track a 15 s quiet passage at −28 dB; 1–4 s of lead-out spiral (swooshing
+//! groove (`--medley`: butt joins with 20 ms fades or 0.3–2 s cross-fades); in one track a 15 s
+//! quiet passage at −28 dB (under loud hiss it may sink below the groove noise); 1–4 s of lead-out spiral (swooshing
 //! groove noise, +3..+6 dB, modulated once a revolution); the locked run-out groove (one
 //! revolution of groove looped, with one click −35..−12 dBFS per revolution) for `--runout`
 //! seconds; the lift thump; idle again. The groove (pink hiss at `--noise-dbfs`, partly
@@ -27,16 +28,20 @@
 //!  "tracks":[{"start":F,"end":F},…]  first to last frame+1 of each track's music, fades included;
 //!                                     in a medley a track may start before the previous ends,
 //!  "gaps":[[a,b],…]   groove-only stretches between tracks (empty for a medley),
-//!  "quiet":[[a,b],…]  the quiet passage at full attenuation (0.5 s ramps lie outside it),
-//!  "music_end":F, "lock":F|null (first frame of the locked groove), "lock_click":F|null (its
+//!  "quiet":[[a,b],…]  the quiet passage at full attenuation (0.5 s ramps lie outside it); empty
+//!                     with --no-quiet or when no track has 15 s + 2.5 s margins inside its fades,
+//!  "music_end":F (the last track's end; = lift when lifted early), "lock":F|null (first frame of the locked groove), "lock_click":F|null (its
 //!  first click; then every "period" frames), "period":frames|null, "rpm":true rpm|null
 //!  (= 60·48000/period), "lift":F (lift thump; the stylus leaves the groove), "end":"runout"|"lift",
 //!  "frames":total, "gain_db":G, "noise_dbfs":N (hiss RMS before the gain), "clicks_per_min":C,
 //!  "seed":S}
 //! ```
 //! Idle mode (`--idle DURATION`, no needle drop): `{"idle":true,"frames":N,"bumps":[F,…],
-//! "motor":[[F,"on"|"off"],…],"gain_db":G,"seed":S}`; bumps are knocks on the plinth
-//! (`--bumps-per-hour`), motor changes ramp the rumble over 1.5 s with a switch click.
+//! "motor_initially":"on"|"off","motor":[[F,"on"|"off"],…],"gain_db":G,"seed":S}`; bumps are
+//! knocks on the plinth (peak −45..−12 dBFS, `--bumps-per-hour`); motor changes (half as often)
+//! ramp the rumble over 1.5 s and click the switch. The mains hum stays: it is the ground loop.
+//!
+//! Keys are written in alphabetical order (serde_json); readers should not rely on any order.
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::json;
