@@ -3,10 +3,11 @@
 //! Owns: one side of a record as an ADC would capture it (raw s16le, 48 kHz, 2 channels, streamed
 //! to stdout in 100 ms blocks) and a JSON file saying where everything is. Built from real music
 //! (`--music FILE.raw`, raw s16le 48 kHz stereo, repeatable; tracks are cut from these at seeded
-//! offsets). Does not: resample for the speed error (the pitch stays), model wow/flutter or
-//! warps, or read compressed audio (`scripts/corpus` decodes with ffmpeg). How it fails: a bad
-//! flag is a clap error (exit 2); an unreadable or empty music file exits 1 with its name; a
-//! closed stdout ends the run quietly (exit 0). The same flags and `--seed` give the same bytes.
+//! offsets and played at the deck's speed error, pitch and tempo together, by linear
+//! interpolation). Does not: model wow/flutter or warps, or read compressed audio
+//! (`scripts/corpus` decodes with ffmpeg). How it fails: a bad flag is a clap error (exit 2); an
+//! unreadable or empty music file exits 1 with its name; a closed stdout ends the run quietly
+//! (exit 0). The same flags and `--seed` give the same bytes.
 //!
 //! A side, in order: idle (motor hum 50/60 Hz + harmonics and rumble, about −75 dBFS); the
 //! needle-drop thump (8–30 Hz damped oscillation plus a sharp hit, peak −25..−6 dBFS); 3–8 s of
@@ -411,7 +412,9 @@ impl Deck {
 #[derive(Clone, Debug)]
 struct Track {
     src: usize,
+    /// First source frame, and source frames played per output frame (the deck's speed).
     offset: u64,
+    speed: f64,
     start: u64,
     end: u64,
     gain: f32,
@@ -621,8 +624,8 @@ mod side {
 
     /// Lays out the side; every random choice of the layout comes from `rng`.
     fn plan(cli: &Cli, music: &[Vec<i16>], rng: &mut Rng) -> Plan {
-        let true_rpm = cli.rpm * (1.0 + rng.range(-cli.speed_error, cli.speed_error) / 100.0);
-        let period = (60.0 * RATE / true_rpm).round() as u64;
+        let speed = 1.0 + rng.range(-cli.speed_error, cli.speed_error) / 100.0;
+        let period = (60.0 * RATE / (cli.rpm * speed)).round() as u64;
         let noise = cli.noise_dbfs.unwrap_or(Span { lo: -62.0, hi: -48.0 }).pick(rng);
         let clicks_per_min = match cli.clicks_per_min {
             Some(span) => span.pick(rng).max(0.0),
@@ -630,7 +633,7 @@ mod side {
         };
         let needle_drop = secs(cli.idle_before.pick(rng));
         let music_start = needle_drop + secs(rng.range(3.0, 8.0));
-        let tracks = lay_tracks(cli, music, rng, music_start);
+        let tracks = lay_tracks(cli, music, rng, music_start, speed);
         let quiet = if cli.no_quiet { None } else { place_quiet(&tracks, rng) };
         let music_end = tracks.last().map_or(music_start, |t| t.end);
         let (lock, lift) = if cli.lift_early {
@@ -659,15 +662,18 @@ mod side {
         }
     }
 
-    /// Cuts the tracks from the music at seeded offsets and levels, one after another.
-    fn lay_tracks(cli: &Cli, music: &[Vec<i16>], rng: &mut Rng, start: u64) -> Vec<Track> {
+    /// Cuts the tracks from the music at seeded offsets and levels, one after another; `speed`
+    /// (1 ± the speed error) is how many source frames one output frame plays.
+    fn lay_tracks(cli: &Cli, music: &[Vec<i16>], rng: &mut Rng, start: u64, speed: f64) -> Vec<Track> {
         let mut tracks: Vec<Track> = Vec::new();
         let mut at = start;
         for k in 0..cli.tracks {
             let src = (rng.next_u64() % music.len() as u64) as usize;
-            let avail = music[src].len() as u64 / 2;
-            let len = secs(cli.track_len.pick(rng)).min(avail);
-            let offset = (rng.unit() * (avail - len) as f64) as u64;
+            // One frame spare: playing at `speed` interpolates between two source frames.
+            let avail = music[src].len() as u64 / 2 - 1;
+            let len = secs(cli.track_len.pick(rng)).min((avail as f64 / speed) as u64);
+            let span = ((len as f64 * speed).ceil() as u64).min(avail);
+            let offset = (rng.unit() * (avail - span) as f64) as u64;
             let (mut fade_in, fade_out) = (secs(rng.range(0.3, 2.0)), secs(rng.range(0.3, 2.0)));
             if let Some(prev) = tracks.last_mut() {
                 if cli.medley {
@@ -680,9 +686,9 @@ mod side {
                 }
             }
             let target = db(rng.range(-35.0, -18.0));
-            let gain = (target / rms(&music[src], offset, len)) as f32;
+            let gain = (target / rms(&music[src], offset, span)) as f32;
             let end = at + len;
-            tracks.push(Track { src, offset, start: at, end, gain, fade_in, fade_out });
+            tracks.push(Track { src, offset, speed, start: at, end, gain, fade_in, fade_out });
             if cli.lift_early && k + 1 == cli.tracks {
                 let last = tracks.last_mut().expect("just pushed");
                 last.end = at + (len as f64 * rng.range(0.4, 0.8)) as u64;
@@ -813,10 +819,12 @@ mod side {
             let (mut l, mut r) = (0.0, 0.0);
             for t in self.plan.tracks.iter().filter(|t| t.start <= f && f < t.end) {
                 let g = t.gain * t.envelope(f) * quiet_gain(self.plan.quiet, f);
-                let i = 2 * (t.offset + f - t.start) as usize;
+                let pos = t.offset as f64 + (f - t.start) as f64 * t.speed;
+                let (i, frac) = (2 * pos as usize, pos.fract() as f32);
                 let src = &self.music[t.src];
-                l += g * src[i] as f32 / 32768.0;
-                r += g * src[i + 1] as f32 / 32768.0;
+                let at = |c: usize| src[i + c] as f32 + frac * (src[i + 2 + c] as f32 - src[i + c] as f32);
+                l += g * at(0) / 32768.0;
+                r += g * at(1) / 32768.0;
             }
             (l, r)
         }
