@@ -78,7 +78,7 @@ pub struct Opts {
     #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "ring")]
     pub first_frame: u64,
 
-    /// How often to write a level event (e.g. 100ms, 4800f); 0 writes none
+    /// How often to write a level event (e.g. 100ms, 4800f); 0s writes none
     #[arg(long, value_name = "DURATION", default_value = "100ms")]
     pub level_every: DurationArg,
 
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn stdin_and_ring_flags_parse() {
-        let o = Opts::try_parse_from(["l", "--first-frame", "480000", "--level-every", "0"]).unwrap();
+        let o = Opts::try_parse_from(["l", "--first-frame", "480000", "--level-every", "0s"]).unwrap();
         assert_eq!((o.first_frame, o.level_every.frames(48_000)), (480_000, 0));
         assert!(Opts::try_parse_from(["l", "--ring", "/r", "--first-frame", "5"]).is_err());
     }

@@ -250,7 +250,8 @@ impl Detector {
         let minutes = s.noise_blocks as f64 / PER_S as f64 / 60.0;
         SideStats {
             tracks: self.track,
-            noise_floor_dbfs: (!s.noise.is_empty()).then(|| percentile(s.noise.iter().map(|&v| v as f64), 0.5)),
+            noise_floor_dbfs: (!s.noise.is_empty())
+                .then(|| percentile(s.noise.iter().map(|&v| v as f64), 0.5)),
             clicks_per_min: (minutes >= 1.0 / 60.0).then(|| s.clicks as f64 / minutes),
         }
     }
@@ -355,7 +356,9 @@ impl Detector {
         }
         // Decided now, whatever block they name.
         out.extend(decided.into_iter().map(|d| match d {
-            Decision::TrackStart { frame, side, track, .. } => Decision::TrackStart { frame, at: now, side, track },
+            Decision::TrackStart { frame, side, track, .. } => {
+                Decision::TrackStart { frame, at: now, side, track }
+            }
             other => other,
         }));
     }
@@ -462,7 +465,11 @@ impl Detector {
     fn gap_ended(&mut self, start: u64, end: u64) {
         let len = end.saturating_sub(start);
         if std::env::var_os("VINYL_LISTEN_DEBUG").is_some() {
-            eprintln!("gap {start}..{end} len {len} loud {:?} floor {:?}", self.loud_level(), self.side.floor);
+            eprintln!(
+                "gap {start}..{end} len {len} loud {:?} floor {:?}",
+                self.loud_level(),
+                self.side.floor
+            );
         }
         if len < self.seconds(GAP_S.0) || len > self.seconds(GAP_S.1) {
             return;
@@ -491,7 +498,12 @@ impl Detector {
         self.side.pending = None;
         if p.loud_blocks as f64 >= LOUD_S * PER_S as f64 {
             self.track += 1;
-            out.push(Decision::TrackStart { frame: p.frame, at: self.at(info), side: self.sides, track: self.track });
+            out.push(Decision::TrackStart {
+                frame: p.frame,
+                at: self.at(info),
+                side: self.sides,
+                track: self.track,
+            });
         }
     }
 
@@ -571,7 +583,13 @@ impl Detector {
         let (frame, at) = (run.1, self.at(info));
         match self.phase {
             Phase::Ended => out.push(Decision::Lift { frame, at }),
-            _ => out.push(Decision::SideEnd { frame, at, side: self.sides, reason: EndReason::Lift, rpm: None }),
+            _ => out.push(Decision::SideEnd {
+                frame,
+                at,
+                side: self.sides,
+                reason: EndReason::Lift,
+                rpm: None,
+            }),
         }
         self.side.pending = None;
         self.side.dip = None;

@@ -39,7 +39,8 @@ pub fn decision(d: &Decision) -> Value {
             json!({"event": "track_start", "frame": frame, "at": at, "side": side, "track": track})
         }
         Decision::SideEnd { frame, at, side, reason, rpm } => {
-            let mut v = json!({"event": "side_end", "frame": frame, "at": at, "side": side, "reason": reason.name()});
+            let mut v =
+                json!({"event": "side_end", "frame": frame, "at": at, "side": side, "reason": reason.name()});
             if let Some(r) = rpm {
                 v["rpm"] = json!(r);
             }
@@ -101,7 +102,8 @@ impl Output {
         };
         if r.size + line.len() as u64 > r.max && r.size > 0 {
             let old = PathBuf::from(format!("{}.1", r.path.display()));
-            std::fs::rename(&r.path, &old).with_context(|| format!("{}: rotate to {}", r.path.display(), old.display()))?;
+            std::fs::rename(&r.path, &old)
+                .with_context(|| format!("{}: rotate to {}", r.path.display(), old.display()))?;
             r.file = open_append(&r.path)?;
             r.size = 0;
         }

@@ -31,7 +31,8 @@ impl Biquad {
         let (sin, cos) = w.sin_cos();
         let alpha = sin / std::f64::consts::SQRT_2;
         let a0 = 1.0 + alpha;
-        let (b0, b1) = if high_pass { ((1.0 + cos) / 2.0, -(1.0 + cos)) } else { ((1.0 - cos) / 2.0, 1.0 - cos) };
+        let (b0, b1) =
+            if high_pass { ((1.0 + cos) / 2.0, -(1.0 + cos)) } else { ((1.0 - cos) / 2.0, 1.0 - cos) };
         Biquad { b: [b0 / a0, b1 / a0, b0 / a0], a: [-2.0 * cos / a0, (1.0 - alpha) / a0], z: [0.0; 2] }
     }
 

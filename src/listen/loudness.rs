@@ -142,7 +142,8 @@ mod tests {
         for &(dbfs, secs) in parts {
             let amp = 10f64.powf(dbfs / 20.0) * fs as f64;
             for _ in 0..(secs * rate as f64) as u64 {
-                let v = (amp * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / rate as f64).sin()).round() as i32;
+                let v = (amp * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / rate as f64).sin()).round()
+                    as i32;
                 l.push(&[v, v]);
                 n += 1;
             }
@@ -178,7 +179,13 @@ mod tests {
     fn peaks_and_clipping_are_counted_on_the_sides_frames_only() {
         let mut l = Loudness::new(1, 1000, 32768);
         for i in 0..5000u64 {
-            let v = if i == 100 { 32767 } else if i == 3000 { 16384 } else { 0 };
+            let v = if i == 100 {
+                32767
+            } else if i == 3000 {
+                16384
+            } else {
+                0
+            };
             l.push(&[v]);
         }
         l.start(2000).unwrap();

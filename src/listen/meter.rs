@@ -79,8 +79,12 @@ pub fn advice(peak_dbfs: Option<f64>, clipped: u64) -> String {
     match peak_dbfs {
         _ if clipped > 0 => format!("{clipped} samples clipped: lower the gain by about 6 dB"),
         None => "the side was digital silence: is the turntable connected?".to_string(),
-        Some(p) if p > -3.0 => format!("peaks reached {p:.1} dBFS, close to clipping: lower the gain by about {:.0} dB", p + 6.0),
-        Some(p) if p < -9.0 => format!("peaks reached {p:.1} dBFS: about {:.0} dB of headroom unused", -6.0 - p),
+        Some(p) if p > -3.0 => {
+            format!("peaks reached {p:.1} dBFS, close to clipping: lower the gain by about {:.0} dB", p + 6.0)
+        }
+        Some(p) if p < -9.0 => {
+            format!("peaks reached {p:.1} dBFS: about {:.0} dB of headroom unused", -6.0 - p)
+        }
         Some(p) => format!("peaks reached {p:.1} dBFS: the gain is right"),
     }
 }

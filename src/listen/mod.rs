@@ -54,7 +54,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         Err(e) if crate::cli::is_broken_pipe(&e) => Ok(()),
         Err(e) => Err(e),
         Ok(()) => {
-            let why = signals::stop_signal_name().map_or("end of input".to_string(), |s| format!("{s}"));
+            let why = signals::stop_signal_name().map_or("end of input".to_string(), |s| s.to_string());
             vlog!(TOOL, "{}: stopped ({why}) after {} sides", l.source, l.detector.state().1);
             Ok(())
         }

@@ -172,7 +172,7 @@ mod tests {
         }
     }
 
-    fn run(clicks: &mut Vec<Click>) -> Option<(Train, u64)> {
+    fn run(clicks: &mut [Click]) -> Option<(Train, u64)> {
         clicks.sort_by_key(|c| c.frame);
         let mut r = Runout::default();
         r.begin(0);
@@ -181,7 +181,9 @@ mod tests {
 
     fn crackle(rng: &mut Lcg, per_s: f64, secs: f64) -> Vec<Click> {
         let n = (per_s * secs) as usize;
-        (0..n).map(|_| Click { frame: (rng.next() * secs * 48_000.0) as u64, db: 15.0 + rng.next() * 25.0 }).collect()
+        (0..n)
+            .map(|_| Click { frame: (rng.next() * secs * 48_000.0) as u64, db: 15.0 + rng.next() * 25.0 })
+            .collect()
     }
 
     #[test]
