@@ -11,21 +11,10 @@ use std::time::Duration;
 
 const RATE: f64 = 48_000.0;
 
-/// The example's binary, built once (plain `cargo test` builds it too; `--test synth` does not).
+/// The example's binary, built once.
 fn synth() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "--example", "synth-side"]).current_dir(common::repo_root());
-            let out = common::run(&mut cmd, Duration::from_secs(600));
-            common::assert_success("cargo build --example synth-side", &out);
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or(common::repo_root().join("target"), PathBuf::from);
-            common::repo_root().join(target).join("debug/examples/synth-side")
-        })
-        .clone()
+    BUILT.get_or_init(|| common::example("synth-side")).clone()
 }
 
 /// 30 s of stereo "music" at about −20 dBFS RMS: a few beating tones and a little noise.
