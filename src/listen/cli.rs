@@ -22,7 +22,7 @@ the ring; a listener that falls behind skips forward and starts over idle) or ra
 
 Every threshold is relative: to the idle level measured before a side, to the surface noise of \
 the side's own lead-in, and to the side's music level. A gap between tracks must sound like the \
-lead-in's noise in every band, last 0.5-8 s and have music on both sides within 20 dB of the \
+lead-in's noise in every band, last 0.7-8 s and have music on both sides within 20 dB of the \
 side's level, so quiet passages are not gaps. A run-out is a train of clicks one revolution apart \
 (33 1/3, 45 or 78 rpm, within 4 %) that random crackle could not make; heavier crackle asks for \
 more revolutions. A side started before the listener is heard from its next needle drop.

@@ -6,7 +6,7 @@
 //! side's own surface noise, measured band by band in its lead-in, or to the side's music level.
 //! No fixed dBFS level decides anything, so the gain of the preamp and the pressing's noise move
 //! the thresholds with them. Levels are medians over 150 ms, so crackle never reads as music; a
-//! gap between tracks must look like the lead-in's noise in every band, last 0.5–8 s, and have
+//! gap between tracks must look like the lead-in's noise in every band, last 0.7–8 s, and have
 //! music within 20 dB of the side's level on both sides (which a quiet passage does not).
 //!
 //! Decisions come late (up to seconds) but name exact frames: the ring keeps the past. It keeps
@@ -37,7 +37,7 @@ const MUSIC_RISE_DB: f64 = 6.0;
 /// How far over the noise each band (full, low, mid, high) may be in a gap.
 const GAP_ALLOW_DB: [f64; 4] = [4.0, 7.0, 5.0, 5.0];
 /// A gap between tracks lasts this long (seconds)…
-const GAP_S: (f64, f64) = (0.5, 8.0);
+const GAP_S: (f64, f64) = (0.7, 8.0);
 /// …with music no more than this far (dB) under the side's level within 4 s before it, and for
 /// [`LOUD_S`] of the [`CONFIRM_S`] after it; music is also at least [`MUSIC_OVER_NOISE_DB`] over
 /// the noise.
