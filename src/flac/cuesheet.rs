@@ -118,7 +118,7 @@ pub fn check(offsets: &[u64], total: u64) -> Result<Vec<u64>, String> {
     v.extend_from_slice(offsets);
     if let Some(w) = v.windows(2).find(|w| w[1] <= w[0]) {
         return Err(format!(
-            "the markers must be in increasing order without repeats, but {} comes after {}",
+            "the markers must be in increasing order without repeats, but sample {} comes after sample {}",
             w[1], w[0]
         ));
     }
@@ -361,7 +361,7 @@ mod tests {
         assert_eq!(check(&[10, 20], 30), Ok(vec![0, 10, 20]));
         assert_eq!(check(&[0, 20], 30), Ok(vec![0, 20]));
         assert_eq!(check(&[], 30), Ok(vec![0]));
-        assert!(check(&[20, 10], 30).unwrap_err().contains("10 comes after 20"));
+        assert!(check(&[20, 10], 30).unwrap_err().contains("sample 10 comes after sample 20"));
         assert!(check(&[0, 10, 10], 30).is_err());
         assert!(check(&[0, 30], 30).unwrap_err().contains("not before the end"));
         assert!(check(&[0], 0).is_err());

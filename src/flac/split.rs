@@ -133,6 +133,9 @@ pub fn split(side: &Path, dir: &Path) -> anyhow::Result<Vec<Part>> {
     let probed = probe::probe(side)?;
     let spec = spec_of(&probed.info).with_context(|| shown.to_string())?;
     let total = markers.total;
+    if total == 0 {
+        bail!("{shown}: the file's length is unknown (STREAMINFO says 0 samples): finish it first");
+    }
     let offsets = cuesheet::check(&markers.offsets, total).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
     let names = part_names(side, dir, offsets.len());
     if let Some(p) = names.iter().find(|p| p.symlink_metadata().is_ok()) {
@@ -319,5 +322,25 @@ mod tests {
         let err = format!("{:#}", split(&side, &dir.path().join("none")).unwrap_err());
         assert!(err.contains("none/side-01.flac: create"), "{err}");
         assert!(!dir.path().join("none").exists());
+    }
+
+    #[test]
+    fn a_side_that_does_not_match_its_md5_leaves_no_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let side = dir.path().join("side.flac");
+        let spec = PcmSpec::default();
+        let mut w = FlacWriter::new(File::create(&side).unwrap(), spec, &WriterOptions::default()).unwrap();
+        w.write_pcm(&tone(&spec, 10_000)).unwrap();
+        w.finalize().unwrap();
+        cuesheet::set_tracks(&side, &[0, 5000]).unwrap();
+        let mut bytes = std::fs::read(&side).unwrap();
+        let md5 = super::super::format::STREAMINFO_OFFSET as usize + 18;
+        bytes[md5] ^= 1;
+        std::fs::write(&side, bytes).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let err = format!("{:#}", split(&side, &out).unwrap_err());
+        assert!(err.contains("side.flac: the decoded audio does not match the MD5"), "{err}");
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "the parts are removed");
     }
 }

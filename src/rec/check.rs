@@ -57,11 +57,16 @@ pub fn tag(given: &str) -> Result<(String, String), UsageError> {
 
 /// A folder named by `--dir`: not empty, no control characters.
 pub fn dir(given: &OsStr) -> Result<(), UsageError> {
+    folder("--dir", given)
+}
+
+/// A folder named by `flag` (`--dir`, `--into`): not empty, no control characters.
+pub fn folder(flag: &str, given: &OsStr) -> Result<(), UsageError> {
     if given.is_empty() {
-        return Err(UsageError::new("--dir: empty folder name"));
+        return Err(UsageError::new(format!("{flag}: empty folder name")));
     }
     if has_control(given) {
-        return Err(UsageError::new("--dir: the folder name contains control characters"));
+        return Err(UsageError::new(format!("{flag}: the folder name contains control characters")));
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn tracks(o: &TracksOpts) -> anyhow::Result<()> {
                 "{shown}: the file's length is unknown (STREAMINFO says 0 samples): finish it first"
             );
         }
-        cuesheet::check(&frames, m.total).map_err(|e| UsageError::new(format!("--set: {e} of {shown}")))?;
+        cuesheet::check(&frames, m.total).map_err(|e| UsageError::new(format!("--set: {shown}: {e}")))?;
         cuesheet::set_tracks(path, &frames)?;
         m = cuesheet::read(path)?;
     }
