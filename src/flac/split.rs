@@ -141,90 +141,126 @@ pub fn split(side: &Path, dir: &Path) -> anyhow::Result<Vec<Part>> {
     if let Some(p) = names.iter().find(|p| p.symlink_metadata().is_ok()) {
         bail!("{}: exists already (split never overwrites; remove it or use --into)", p.display());
     }
-    let mut created = Vec::new();
-    let result = write_parts(side, &probed, spec, &offsets, total, &names, &mut created);
+    let mut cutter = Cutter {
+        spec,
+        tags: &probed.tags,
+        ends: offsets.iter().skip(1).copied().chain([total]).collect(),
+        offsets: &offsets,
+        names: &names,
+        writer: None,
+        created: 0,
+        pos: 0,
+        parts: Vec::with_capacity(offsets.len()),
+    };
+    let result = decode_into(side, &probed.info, &mut cutter);
     if result.is_err() {
-        for p in &created {
+        drop(cutter.writer.take());
+        for p in &names[..cutter.created] {
             let _ = std::fs::remove_file(p);
         }
     }
-    result
+    result.map(|()| cutter.parts)
 }
 
-/// The decoding and encoding loop of [`split`]; every file it creates is pushed to `created`
-/// first, so the caller can remove them on failure.
-fn write_parts(
+/// Decodes the side block by block into `cutter`, then checks the samples against the MD5 of
+/// its STREAMINFO (when set).
+fn decode_into(
     side: &Path,
-    probed: &probe::Probe,
-    spec: PcmSpec,
-    offsets: &[u64],
-    total: u64,
-    names: &[PathBuf],
-    created: &mut Vec<PathBuf>,
-) -> anyhow::Result<Vec<Part>> {
+    info: &super::format::StreamInfoFields,
+    cutter: &mut Cutter,
+) -> anyhow::Result<()> {
     let shown = side.display();
+    let total = info.total_samples;
+    let spec = cutter.spec;
     let mut reader = claxon::FlacReader::open(side).with_context(|| format!("{shown}: open to decode"))?;
     let mut blocks = reader.blocks();
-    let ends: Vec<u64> = offsets.iter().skip(1).copied().chain([total]).collect();
     let mut md5 = flacenc::source::Context::new(spec.format.bits() as usize, spec.channels as usize);
-    let mut parts = Vec::with_capacity(offsets.len());
-    let mut writer: Option<(FlacWriter<File>, usize)> = None;
-    let mut pos = 0u64; // the side's sample at the start of `pcm`
-    let mut pcm: Vec<u8> = Vec::new();
-    let mut buffer = Vec::new();
-    let fb = spec.frame_bytes();
-    while pos < total {
+    let (mut pcm, mut buffer) = (Vec::new(), Vec::new());
+    while cutter.pos < total {
+        let pos = cutter.pos;
         let block = blocks
             .read_next_or_eof(std::mem::take(&mut buffer))
-            .with_context(|| format!("{shown}: decode at sample {pos}"))?;
-        let Some(block) = block else {
-            bail!("{shown}: the audio ends at sample {pos}, before the {total} samples STREAMINFO says");
-        };
+            .with_context(|| format!("{shown}: decode at sample {pos}"))?
+            .with_context(|| {
+                format!("{shown}: the audio ends at sample {pos}, before the {total} samples STREAMINFO says")
+            })?;
         interleave(&block, spec, &mut pcm);
         md5.fill_le_bytes(&pcm, spec.format.bytes()).map_err(|e| anyhow::anyhow!("{shown}: MD5: {e}"))?;
-        let mut rest = &pcm[..];
-        while !rest.is_empty() {
-            if writer.is_none() {
-                let n = parts.len();
-                let file = File::options()
-                    .write(true)
-                    .read(true)
-                    .create_new(true)
-                    .open(&names[n])
-                    .with_context(|| format!("{}: create", names[n].display()))?;
-                created.push(names[n].clone());
-                let tags = part_tags(&probed.tags, n + 1, offsets.len(), offsets[n], ends[n] - offsets[n]);
-                let opts = WriterOptions { tags, ..WriterOptions::default() };
-                let w = FlacWriter::new(file, spec, &opts)
-                    .with_context(|| format!("{}: write", names[n].display()))?;
-                writer = Some((w, n));
-            }
-            let (w, n) = writer.as_mut().expect("opened above");
-            let n = *n;
-            let take = ((ends[n] - pos) as usize * fb).min(rest.len());
-            w.write_pcm(&rest[..take]).with_context(|| format!("{}: write", names[n].display()))?;
-            rest = &rest[take..];
-            pos += (take / fb) as u64;
-            if pos == ends[n] {
-                let (w, _) = writer.take().expect("open");
-                let s = w.finalize().with_context(|| format!("{}: finish", names[n].display()))?;
-                parts.push(Part {
-                    path: names[n].clone(),
-                    number: n + 1,
-                    offset: offsets[n],
-                    samples: s.samples,
-                });
-                if pos == total && !rest.is_empty() {
-                    bail!("{shown}: the audio goes on past the {total} samples STREAMINFO says");
-                }
-            }
+        if !cutter.feed(&pcm)? {
+            bail!("{shown}: the audio goes on past the {total} samples STREAMINFO says");
         }
         buffer = block.into_buffer();
     }
-    if probed.info.md5 != [0u8; 16] && md5.md5_digest() != probed.info.md5 {
+    if info.md5 != [0u8; 16] && md5.md5_digest() != info.md5 {
         bail!("{shown}: the decoded audio does not match the MD5 in STREAMINFO (a damaged file?)");
     }
-    Ok(parts)
+    Ok(())
+}
+
+/// Sends the side's samples, in order, to the part each belongs to: opens a part at its first
+/// sample, finalises it after its last.
+struct Cutter<'a> {
+    spec: PcmSpec,
+    /// The side's comments.
+    tags: &'a [(String, String)],
+    /// First sample of each part, and the sample after its last.
+    offsets: &'a [u64],
+    ends: Vec<u64>,
+    names: &'a [PathBuf],
+    /// The part being written: number `parts.len() + 1`.
+    writer: Option<FlacWriter<File>>,
+    /// Parts created so far (and so to remove on failure): `names[..created]`.
+    created: usize,
+    /// The side's sample that comes next.
+    pos: u64,
+    /// The parts finished.
+    parts: Vec<Part>,
+}
+
+impl Cutter<'_> {
+    /// Writes the whole frames `pcm`, which start at sample `pos`; false when they go on past the
+    /// last part (what fits is written).
+    fn feed(&mut self, mut pcm: &[u8]) -> anyhow::Result<bool> {
+        let fb = self.spec.frame_bytes();
+        while !pcm.is_empty() {
+            let n = self.parts.len();
+            if n == self.offsets.len() {
+                return Ok(false);
+            }
+            if self.writer.is_none() {
+                self.writer = Some(self.open(n)?);
+            }
+            let name = &self.names[n];
+            let w = self.writer.as_mut().expect("opened above");
+            let take = ((self.ends[n] - self.pos) as usize * fb).min(pcm.len());
+            w.write_pcm(&pcm[..take]).with_context(|| format!("{}: write", name.display()))?;
+            pcm = &pcm[take..];
+            self.pos += (take / fb) as u64;
+            if self.pos == self.ends[n] {
+                let w = self.writer.take().expect("open");
+                let s = w.finalize().with_context(|| format!("{}: finish", name.display()))?;
+                let (path, offset) = (name.clone(), self.offsets[n]);
+                self.parts.push(Part { path, number: n + 1, offset, samples: s.samples });
+            }
+        }
+        Ok(true)
+    }
+
+    /// Creates part `n` (from 0), never replacing a file, and starts its FLAC stream.
+    fn open(&mut self, n: usize) -> anyhow::Result<FlacWriter<File>> {
+        let name = &self.names[n];
+        let file = File::options()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(name)
+            .with_context(|| format!("{}: create", name.display()))?;
+        self.created = n + 1;
+        let tags =
+            part_tags(self.tags, n + 1, self.offsets.len(), self.offsets[n], self.ends[n] - self.offsets[n]);
+        let opts = WriterOptions { tags, ..WriterOptions::default() };
+        FlacWriter::new(file, self.spec, &opts).with_context(|| format!("{}: write", name.display()))
+    }
 }
 
 /// The samples of `block` as interleaved little-endian PCM of `spec` in `out` (replaced).
