@@ -438,6 +438,21 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     assert_eq!(common::decoded_frames(&path), audio_before);
+    // libFLAC finds the sheet legal (metaflac's import checks it), and what metaflac writes reads
+    // back the same.
+    let cue = dir.path().join("side-a.cue");
+    tool_ok("metaflac", &[&format!("--export-cuesheet-to={}", cue.display())], &path);
+    let copy = dir.path().join("copy.flac");
+    std::fs::copy(&path, &copy).unwrap();
+    tool_ok("metaflac", &["--remove", "--block-type=CUESHEET"], &copy);
+    tool_ok("metaflac", &[&format!("--import-cuesheet-from={}", cue.display())], &copy);
+    let table_of_copy = common::vinyl_rec_ok(
+        &["tracks", copy.to_str().unwrap()],
+        &dir.path().join("run"),
+        dir.path(),
+        &dir.path().join("no-ring"),
+    );
+    assert_eq!(table_of_copy, table);
 
     // --set replaces every marker (the third chapter goes too).
     let out = rec_file(dir.path(), &["tracks", p, "--set", "10", "--json"]);
