@@ -90,7 +90,10 @@ Record a side, starting 30 seconds before the needle dropped:
   /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac
   22m41.250s (65346000 frames)
 Forgot to start it? Keep the last 23 minutes from the ring:
-  $ vinyl-rec snapshot --last 23m --name side-b"
+  $ vinyl-rec snapshot --last 23m --name side-b
+Mark the tracks of side A (in place), then cut it into one file per track:
+  $ vinyl-rec tracks /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac --set 0,9:22,15:50
+  $ vinyl-rec split /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac --into ~/music/kind-of-blue"
 );
 
 /// Options of `vinyl-rec`.
