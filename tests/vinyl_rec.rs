@@ -501,11 +501,11 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
     // list: the number of tracks and the loudness the side_report measured.
     vinyl::flac::loudness::write(
         &path,
-        &vinyl::flac::loudness::Loudness {
-            lufs: -14.8,
-            true_peak_dbtp: -0.8,
-            noise_floor_dbfs: -62.5,
-            clicks_per_min: 3.4,
+        &vinyl::flac::loudness::Measurements {
+            integrated_lufs: Some(-14.8),
+            true_peak_dbtp: Some(-0.8),
+            noise_floor_dbfs: Some(-62.5),
+            clicks_per_min: Some(3.4),
             clipped: 0,
         },
     )

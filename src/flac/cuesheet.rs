@@ -265,7 +265,8 @@ pub fn tracks(path: &Path) -> anyhow::Result<Vec<u64>> {
 /// added when missing) in the finished FLAC file at `path`, in place: a CUESHEET block (replacing
 /// any) and `CHAPTERnnn`/`CHAPTERnnnNAME` comments (replacing all earlier chapter comments), in
 /// one write within the padding, then synced. The length and rate come from the file's
-/// STREAMINFO. Returns the offsets written.
+/// STREAMINFO. Returns the offsets written. Offsets count from the file's first sample, not on
+/// the timeline: a `track_start` event at timeline frame F marks offset F − `VINYL_START_FRAME`.
 ///
 /// Fails, leaving the file untouched, with one line naming the file and the step, when the file
 /// is not a finished FLAC file (length unknown), the offsets break the rules of [`check`], or the
