@@ -152,25 +152,16 @@ pub fn out_path(path: &Path) -> anyhow::Result<()> {
 
 /// Runs the chosen subcommand.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
-    if let Command::Run(o) = &opts.command {
-        // The runner needs only its state folder: no configuration, so it cannot fail on one.
-        return runner::run(&o.state);
-    }
-    // Commands on one file need no configuration, so a broken one cannot stop them.
+    // The runner needs only its state folder, and the commands on one file only that file: no
+    // configuration, so a broken one cannot stop them.
     match &opts.command {
-        Command::Tracks(o) => return tracks::tracks(o),
-        Command::Split(o) => return split::split(o),
-        _ => {}
-    }
-    let s = Settings::load()?;
-    match &opts.command {
-        Command::Start(o) => start::start(&s, o),
-        Command::Stop => stop::stop(&s),
-        Command::Status => stop::status(&s),
-        Command::List(o) => list::list(&s, o.dir.as_deref()),
-        Command::Snapshot(o) => snapshot::snapshot(&s, o),
         Command::Run(o) => runner::run(&o.state),
         Command::Tracks(o) => tracks::tracks(o),
         Command::Split(o) => split::split(o),
+        Command::Start(o) => start::start(&Settings::load()?, o),
+        Command::Stop => stop::stop(&Settings::load()?),
+        Command::Status => stop::status(&Settings::load()?),
+        Command::List(o) => list::list(&Settings::load()?, o.dir.as_deref()),
+        Command::Snapshot(o) => snapshot::snapshot(&Settings::load()?, o),
     }
 }
