@@ -599,9 +599,15 @@ fn release_binaries_carry_no_debug_info_and_a_profile_keeps_it() {
 #[test]
 fn install_warns_about_a_given_binary_over_2_5_mb() {
     let bins = tempfile::tempdir().unwrap();
-    for t in
-        ["vinyl-capture", "vinyl-tee", "vinyl-preroll", "vinyl-flac-rec", "vinyl-mp3-icecast", "vinyl-rec"]
-    {
+    for t in [
+        "vinyl-capture",
+        "vinyl-tee",
+        "vinyl-preroll",
+        "vinyl-flac-rec",
+        "vinyl-mp3-icecast",
+        "vinyl-rec",
+        "vinyl-listen",
+    ] {
         let size = if t == "vinyl-tee" { 2_621_440 } else { 1_000_000 };
         let f = bins.path().join(t);
         std::fs::write(&f, vec![0u8; size]).unwrap();

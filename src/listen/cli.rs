@@ -50,15 +50,17 @@ EVENTS (one JSON object a line, flushed per event; the names are a contract):
       on every change and every 5 s
 
 EXIT STATUS:
-  0  end of input, or SIGTERM/SIGINT/SIGHUP
-  1  runtime failure: the ring or the input could not be read, --output could not be written
+  0  end of input, or SIGTERM/SIGINT/SIGHUP; --status printed a state
+  1  runtime failure: the ring or the input could not be read, --output could not be written;
+     --status found no events
   2  usage error
 
 EXAMPLES:
   vinyl-listen --ring /dev/shm/vinyl-ring
   vinyl-listen --ring /dev/shm/vinyl-ring --meter > /dev/null
   vinyl-listen < side.raw | grep -v '\"level\"'
-  vinyl-listen --ring /dev/shm/vinyl-ring --output /run/vinyl/events --max-bytes 1MiB";
+  vinyl-listen --ring /dev/shm/vinyl-ring --output /run/vinyl/events --max-bytes 1MiB
+  vinyl-listen --status /run/vinyl/events";
 
 /// Options of `vinyl-listen`.
 #[derive(Parser, Debug, Clone)]
@@ -96,6 +98,12 @@ pub struct Opts {
     /// end of each side
     #[arg(long)]
     pub meter: bool,
+
+    /// Read nothing: print the turntable's state, the latest levels and the last side's report
+    /// from an events file another vinyl-listen writes (--output FILE), then exit (1 when it has
+    /// none)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ring", "output", "meter"])]
+    pub status: Option<PathBuf>,
 
     /// The shared PCM flags.
     #[command(flatten)]

@@ -5,7 +5,7 @@
 //! [`crate::preroll::tap::follow_live`], or stdin) through the analysis to the events:
 //! [`features`] turns frames into 10 ms blocks, [`detector`] decides, [`runout`] finds locked
 //! grooves, [`loudness`] measures each side over exactly its frames, [`events`] writes, [`meter`]
-//! draws. It does not record or control anything: `vinyl-rec auto` and `vinyl-web` read its
+//! draws, [`status`] summarises an events file. It does not record or control anything: `vinyl-rec auto` and `vinyl-web` read its
 //! events. A jump in the frame numbers (the listener overtaken, the ring replaced) starts the
 //! analysis over, idle, and is logged. Errors: an unreadable input or output (exit 1), bad flags
 //! (exit 2); a closed stdout ends it quietly.
@@ -17,6 +17,7 @@ pub mod features;
 pub mod loudness;
 pub mod meter;
 pub mod runout;
+pub mod status;
 
 pub use cli::Opts;
 
@@ -39,6 +40,9 @@ const STATE_EVERY_S: u64 = 5;
 
 /// Runs the listener until the end of input, a stop signal or a closed stdout.
 pub fn run(o: Opts) -> anyhow::Result<()> {
+    if let Some(file) = &o.status {
+        return status::print(file);
+    }
     let spec = o.pcm.spec();
     if spec.channels as usize > MAX_CHANNELS {
         return Err(UsageError::new(format!("--channels {}: at most {MAX_CHANNELS}", spec.channels)).into());

@@ -188,6 +188,7 @@ pub fn follow_live(
     let how =
         How { tool: f.tool, path: f.ring, live: true, batch: Batch { interval: f.batch }, stop: f.stop };
     let mut tap = Tap::new(ring, &shown, how, snap.timeline, win);
+    tap.notifier.ready();
     match tap.pump(&mut Sink::Call(put), false) {
         Ok(_) => Ok(()),
         Err(Stop::Ring(e)) => bail!("{shown}: {e}"),
