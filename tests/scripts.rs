@@ -414,6 +414,13 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
         assert!(text.lines().any(|l| l.starts_with(c) && l.contains("running")), "{c} not running:\n{text}");
     }
     assert!(text.contains("disabled (no VINYL_EXTRA_OUTPUTS)") && text.contains("timeline:"), "{text}");
+    // The listener's view: the state at once, the levels from the first 100 ms on.
+    common::wait_until("vinyl-up --status shows the turntable", Duration::from_secs(30), || {
+        let s = String::from_utf8_lossy(&sh(&["vinyl-up", "--status"]).stdout).into_owned();
+        s.lines().any(|l| l.starts_with("vinyl-listen") && l.contains("running"))
+            && s.contains("state:     idle")
+            && s.contains("levels:")
+    });
 
     // One timeline: every recording's first frame is the frame its tag names.
     let mut flacs = Vec::new();
@@ -460,7 +467,7 @@ fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
             "pid {pid} still running after vinyl-down: {state}"
         );
     }
-    for f in ["stream.fifo", "extra.fifo", "capture.pid", "stream-tap.pid", "mp3-icecast.pid"] {
+    for f in ["stream.fifo", "extra.fifo", "capture.pid", "listen.pid", "stream-tap.pid", "mp3-icecast.pid"] {
         assert!(!run.join(f).exists(), "{f} left behind");
     }
 }

@@ -152,6 +152,7 @@ impl Listener {
     fn feed(&mut self, first: u64, bytes: &[u8]) -> anyhow::Result<()> {
         if self.next != Some(first) {
             self.jump(first);
+            self.state(first, true)?;
         }
         let (fb, step) = (self.spec.frame_bytes(), self.spec.format.bytes());
         let (lo, hi) = (-(self.full_scale as i32), self.full_scale as i32 - 1);
