@@ -22,7 +22,7 @@ pub const MANUAL: &str = "vinyl manual";
 pub const MAN_DATE: &str = "2026-11-24";
 
 /// The clap command of every binary, in topology order: capture, tee, preroll, flac-rec,
-/// mp3-icecast, rec. Each is exactly what the binary's `--help` prints from.
+/// mp3-icecast, rec, web. Each is exactly what the binary's `--help` prints from.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::capture::Opts::command(),
@@ -31,6 +31,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::flacrec::Opts::command(),
         crate::mp3icecast::Opts::command(),
         crate::rec::Opts::command(),
+        crate::web::Opts::command(),
     ]
 }
 
@@ -49,7 +50,8 @@ mod tests {
                 "vinyl-preroll",
                 "vinyl-flac-rec",
                 "vinyl-mp3-icecast",
-                "vinyl-rec"
+                "vinyl-rec",
+                "vinyl-web"
             ]
         );
         for name in &names {
