@@ -109,7 +109,21 @@ fn launch(s: &Settings, st: &State, name: &str, path: &Path) -> anyhow::Result<(
         .open(st.file("log"))
         .with_context(|| format!("{}: open", st.file("log").display()))?;
     let exe = runner_exe()?;
-    let child = Command::new(&exe)
+    let mut cmd = Command::new(&exe);
+    // The runner and its tap must receive SIGTERM whatever thread starts them: a tool that serves
+    // requests on threads with the stop signals blocked (vinyl-web) would pass that mask on.
+    // SAFETY: only pthread_sigmask, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+    let child = cmd
         .arg("_run")
         .arg(&st.dir)
         .stdin(Stdio::null())

@@ -179,17 +179,29 @@ pub struct Tail {
     pos: u64,
     partial: Vec<u8>,
     skipping: bool,
+    /// Polled once: a file that appears from now on is new, and read from its start.
+    started: bool,
 }
 
 impl Tail {
     /// A tail of `path` that starts at its end.
     pub fn new(path: &Path) -> Tail {
-        Tail { path: path.to_path_buf(), file: None, pos: 0, partial: Vec::new(), skipping: false }
+        Tail {
+            path: path.to_path_buf(),
+            file: None,
+            pos: 0,
+            partial: Vec::new(),
+            skipping: false,
+            started: false,
+        }
     }
 
-    /// Reads what is new: complete lines, in order. The first call, and a file that appears
-    /// later, start at the end (`history` gets up to the last MiB already there).
+    /// Reads what is new: complete lines, in order. A file that exists at the first call is
+    /// read from its end (`history` gets up to the last MiB already there); one that appears
+    /// later, or replaces it, from its start.
     pub fn poll(&mut self, lines: &mut dyn FnMut(&str), history: &mut dyn FnMut(&str)) {
+        let first = !self.started;
+        self.started = true;
         let Ok(meta) = std::fs::metadata(&self.path) else { return };
         let rotated = self.file.as_ref().is_some_and(|(_, ino)| *ino != meta.ino());
         if rotated {
@@ -200,7 +212,7 @@ impl Tail {
             self.pos = 0;
             self.open(&meta, false, history);
         } else if self.file.is_none() {
-            self.open(&meta, true, history);
+            self.open(&meta, first, history);
         } else if meta.len() < self.pos {
             self.pos = 0;
             self.partial.clear();
@@ -315,6 +327,12 @@ mod tests {
         // Truncation: read from the start again.
         std::fs::write(&p, "x\n").unwrap();
         assert_eq!(collect(&mut t), ["x"]);
+        // A file that was missing at the start is read from its start when it appears.
+        let q = d.path().join("later");
+        let mut t = Tail::new(&q);
+        assert!(collect(&mut t).is_empty());
+        std::fs::write(&q, "first\n").unwrap();
+        assert_eq!(collect(&mut t), ["first"]);
     }
 
     #[test]
