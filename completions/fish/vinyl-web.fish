@@ -1,5 +1,5 @@
 complete -c vinyl-web -l listen -d 'The address and port to serve on; 0.0.0.0:8080 to serve the local network' -r
-complete -c vinyl-web -l token-file -d 'The file holding the control token (one line). Without it, control endpoints answer 401 [default: $VINYL_WEB_TOKEN_FILE]' -r -F
+complete -c vinyl-web -l token-file -d 'The file holding the control token (one line). Without it, control endpoints answer 401 [default: $VINYL_WEB_TOKEN_FILE, else /etc/vinyl/web-token for root, else ~/.config/vinyl/web-token]' -r -F
 complete -c vinyl-web -l events -d 'The listener\'s events file (JSON lines), followed from its end [default: $VINYL_EVENTS, or RUN/events]' -r -F
 complete -c vinyl-web -l ring -d 'The ring [default: $VINYL_RING, or /dev/shm/vinyl-ring]' -r -F
 complete -c vinyl-web -l recordings -d 'The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]' -r -F

@@ -21,7 +21,7 @@ state are those of vinyl-rec start/stop.
 
 ENDPOINTS:
   GET  /                 the page
-  GET  /listen           live PCM: frames with their timeline numbers (see vinyl-web(1) FORMAT)
+  GET  /listen           live PCM: frames with their timeline numbers (see FORMAT below)
   POST /listen/report    the page's playback position, for the latency measure (JSON)
   GET  /status           JSON: components, ring, recording, levels, turntable, latency
   GET  /events           Server-Sent Events: the listener's events and recording changes
@@ -29,6 +29,20 @@ ENDPOINTS:
   POST /rec/stop         stop it (token)
   GET  /recordings       JSON list of recordings: duration, size, tracks, loudness
   GET  /recordings/PATH  download one, with HTTP Range
+
+FORMAT:
+/listen is a streamed response (application/octet-stream; X-Vinyl-Format, X-Vinyl-Rate and \
+X-Vinyl-Channels give the ring's format) of messages, one per write of the ring's writer: the 4 \
+bytes VNL1, the payload's length in bytes (u32, little-endian), the timeline number of its first \
+frame (u64, little-endian), then whole frames of raw PCM. The numbers jump ahead when the client \
+was skipped to live. The page plays them through an AudioWorklet with a jitter buffer of about 40 \
+ms (at least 20 ms kept, 150 ms at most), dropping the oldest frames rather than falling behind, \
+and reports every 500 ms, to POST /listen/report, the frame it handed to the audio output and how \
+long ago: vinyl-web measures the latency from the frame's publication in the ring to that moment \
+and keeps its percentiles in /status (latency.p50_ms, latency.p95_ms). /events is text/event-stream; \
+each data: line is one JSON object, the listener's lines as written (level, side_start, \
+track_start, side_end, side_report, state, and any other), plus hello (the state on connection) \
+and recording (the recording started or ended).
 
 SECURITY:
 It binds 127.0.0.1 unless --listen says otherwise. The control endpoints (POST /rec/*) need the \
@@ -70,7 +84,8 @@ pub struct Opts {
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// The file holding the control token (one line). Without it, control endpoints answer 401
-    /// [default: $VINYL_WEB_TOKEN_FILE]
+    /// [default: $VINYL_WEB_TOKEN_FILE, else /etc/vinyl/web-token for root, else
+    /// ~/.config/vinyl/web-token]
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
     /// The listener's events file (JSON lines), followed from its end
