@@ -50,7 +50,13 @@ fn probe(url: &str, secs: u64, profile: &std::path::Path) -> Result<(), String> 
     let (l, st) = (&out["latency"], &out["stats"]);
     println!(
         "{} {} {} {} {} {} {}",
-        l["reports"], l["p50_ms"], l["p95_ms"], l["buffer_p50_ms"], st["framesPlayed"], st["underruns"], b.errors.len()
+        l["reports"],
+        l["p50_ms"],
+        l["p95_ms"],
+        l["buffer_p50_ms"],
+        st["framesPlayed"],
+        st["underruns"],
+        b.errors.len()
     );
     Ok(())
 }

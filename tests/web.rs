@@ -580,3 +580,44 @@ fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
     assert!(b.errors.is_empty(), "console errors: {:#?}\nstats: {stats}", b.errors);
     eprintln!("page stats: {stats}\nlatency: {latency}\nscreenshot: {}", out.display());
 }
+
+/// `vinyl-up` with `VINYL_WEB=1`: the token is created once (0600, never printed), vinyl-web serves
+/// on the configured address with the components in /status, and `vinyl-down` stops it.
+#[test]
+fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
+    let up = common::up::Up::start("web-up", 60);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let token_file = up.dir.path().join("cfg/web-token");
+    let mut conf = std::fs::read_to_string(&up.conf).unwrap();
+    conf += &format!(
+        "VINYL_WEB=1\nVINYL_WEB_LISTEN=127.0.0.1:{port}\nVINYL_WEB_TOKEN_FILE={}\n",
+        token_file.display()
+    );
+    std::fs::write(&up.conf, conf).unwrap();
+    let said = up.sh_ok(&["vinyl-up"]);
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert_eq!(token.len(), 64, "32 bytes as hex: {token:?}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(said.contains(&format!("http://127.0.0.1:{port}/")) && !said.contains(&token), "{said}");
+    let get = |path: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let status: Value = serde_json::from_str(get("/status").split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(status["components"]["capture"]["running"], true, "{status}");
+    assert_eq!(status["components"]["web"]["running"], true, "{status}");
+    assert_eq!(status["ring"]["writer_alive"], true, "{status}");
+    assert!(up.sh_ok(&["vinyl-up", "--status"]).contains("vinyl-web"));
+    // A second start keeps the token.
+    let pid = up.pid("web");
+    up.sh_ok(&["vinyl-down"]);
+    common::wait_until("vinyl-web gone", T, || !Path::new(&format!("/proc/{pid}")).exists());
+    up.sh_ok(&["vinyl-up"]);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token, "the token is created once");
+    up.sh_ok(&["vinyl-down"]);
+}
