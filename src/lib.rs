@@ -24,6 +24,7 @@ pub mod flac;
 pub mod flacrec;
 pub mod icecast;
 pub mod input;
+pub mod listen;
 pub mod log;
 pub mod mp3;
 pub mod mp3icecast;

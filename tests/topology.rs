@@ -682,7 +682,7 @@ fn the_demo_runs_to_completion_and_leaves_nothing_behind() {
                 .find(|l| l.starts_with(&*rec.to_string_lossy()))
                 .unwrap_or_else(|| panic!("vinyl-rec list has no row for {}\n{report}", rec.display()));
             let cols: Vec<&str> = row.split('\t').collect();
-            assert_eq!(cols.len(), 5, "{row}");
+            assert_eq!(cols.len(), 7, "{row}");
             assert!(cols[1].ends_with(" frames)"), "{row}");
             assert_eq!(cols[4], "vinyl demo", "{row}");
         }

@@ -187,9 +187,10 @@ fn start_stop_records_exactly_from_thirty_seconds_before_the_head() {
     let row =
         list.lines().find(|l| l.starts_with(&*path.to_string_lossy())).unwrap_or_else(|| panic!("{list}"));
     let cols: Vec<&str> = row.split('\t').collect();
-    assert_eq!(cols.len(), 5, "{row}");
+    assert_eq!(cols.len(), 7, "{row}");
     assert_eq!(cols[1], format!("35.000s ({expected} frames)"));
     assert_eq!(cols[4], "Side A");
+    assert_eq!((cols[5], cols[6]), ("0", ""), "no tracks, no loudness yet: {row}");
 
     // The same name again is refused: recordings are never overwritten.
     common::assert_status("start with an existing name", &rig.rec(&["start", "--name", "side-a"]), 1);
@@ -340,4 +341,233 @@ fn a_recording_longer_than_the_ring_keeps_up_with_live() {
     assert!(stopped.contains("22.000s (1056000 frames)"), "vinyl-rec stop said: {stopped}");
     assert_eq!(common::flac_tag(&path, "VINYL_START_FRAME"), start.to_string());
     assert_contiguous(&common::decoded_frames(&path), start, rig.written - start);
+}
+
+/// A finished side of `frames` numbered frames, recorded by the real `vinyl-flac-rec` into `dir`.
+fn side(dir: &std::path::Path, name: &str, frames: u64) -> PathBuf {
+    let raw = dir.join(format!("{name}.raw"));
+    std::fs::write(&raw, unique_frames(&PcmSpec::default(), 0, frames)).unwrap();
+    let path = dir.join(format!("{name}.flac"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-flac-rec"));
+    cmd.arg("-o").arg(&path).args(["--tag", "TITLE=Side A"]).stdin(File::open(&raw).unwrap());
+    common::assert_success(&common::describe(&cmd), &common::run(&mut cmd, T));
+    path
+}
+
+/// Runs `vinyl-rec ARGS` (commands on one file: no ring or run folder is used).
+fn rec_file(dir: &std::path::Path, args: &[&str]) -> Output {
+    common::vinyl_rec(args, &dir.join("run"), dir, &dir.join("no-ring"))
+}
+
+/// Runs a reference tool that must succeed; returns its stdout.
+fn tool_ok(program: &str, args: &[&str], file: &std::path::Path) -> String {
+    let mut cmd = Command::new(program);
+    cmd.args(args).arg(file);
+    let out = common::run(&mut cmd, T);
+    common::assert_success(&common::describe(&cmd), &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `INDEX 01 N` offsets and the lead-out of `metaflac --export-cuesheet-to=-`.
+fn exported_cuesheet(file: &std::path::Path) -> (Vec<u64>, String) {
+    let text = tool_ok("metaflac", &["--export-cuesheet-to=-"], file);
+    let offsets = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("INDEX 01 "))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{text}")))
+        .collect();
+    let lead_out = text.lines().find_map(|l| l.strip_prefix("REM FLAC__lead-out ")).unwrap_or_default();
+    (offsets, lead_out.to_string())
+}
+
+/// A one-line error that names `what`, on a failed command with exit `code`.
+fn assert_one_line_error(what: &str, out: &Output, code: i32, names: &str) {
+    common::assert_status(what, out, code);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines().count() == 1 && err.starts_with("vinyl-rec: ") && err.contains(names),
+        "{what}: {err}"
+    );
+}
+
+#[test]
+fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
+    for tool in ["flac", "metaflac", "ffprobe"] {
+        assert!(common::have(tool), "{tool} is not installed (scripts/test installs it)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = side(dir.path(), "side-a", 20 * RATE);
+    let p = path.to_str().unwrap();
+    let audio_before = common::decoded_frames(&path);
+
+    let out = rec_file(dir.path(), &["tracks", p]);
+    common::assert_success("vinyl-rec tracks without markers", &out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "TRACK\tSTART\tFRAME\tLENGTH\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no track markers"), "{out:?}");
+
+    let table = common::vinyl_rec_ok(
+        &["tracks", p, "--set", "0,0:04.5,600000f"],
+        &dir.path().join("run"),
+        dir.path(),
+        &dir.path().join("no-ring"),
+    );
+    assert_eq!(
+        table,
+        "TRACK\tSTART\tFRAME\tLENGTH\n1\t0:00.000\t0\t0:04.500\n2\t0:04.500\t216000\t0:08.000\n\
+         3\t0:12.500\t600000\t0:07.500\n"
+    );
+    assert_eq!(exported_cuesheet(&path), (vec![0, 216_000, 600_000], format!("255 {}", 20 * RATE)));
+    assert!(tool_ok("metaflac", &["--list", "--block-type=CUESHEET"], &path).contains("is CD: false"));
+    assert_eq!(common::flac_tag(&path, "CHAPTER002"), "00:00:04.500");
+    assert_eq!(common::flac_tag(&path, "CHAPTER003NAME"), "Track 3");
+    // FFmpeg's chapters, with their names; and the audio is untouched (flac -t passes).
+    let probe: serde_json::Value =
+        serde_json::from_str(&tool_ok("ffprobe", &["-v", "error", "-show_chapters", "-of", "json"], &path))
+            .unwrap();
+    let chapters: Vec<(String, String)> = probe["chapters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{probe}"))
+        .iter()
+        .map(|c| {
+            (c["start_time"].as_str().unwrap().to_string(), c["tags"]["title"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        chapters,
+        [("0.000000", "Track 1"), ("4.500000", "Track 2"), ("12.500000", "Track 3")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(common::decoded_frames(&path), audio_before);
+    // libFLAC finds the sheet legal (metaflac's import checks it), and what metaflac writes reads
+    // back the same.
+    let cue = dir.path().join("side-a.cue");
+    tool_ok("metaflac", &[&format!("--export-cuesheet-to={}", cue.display())], &path);
+    let copy = dir.path().join("copy.flac");
+    std::fs::copy(&path, &copy).unwrap();
+    tool_ok("metaflac", &["--remove", "--block-type=CUESHEET"], &copy);
+    tool_ok("metaflac", &[&format!("--import-cuesheet-from={}", cue.display())], &copy);
+    let table_of_copy = common::vinyl_rec_ok(
+        &["tracks", copy.to_str().unwrap()],
+        &dir.path().join("run"),
+        dir.path(),
+        &dir.path().join("no-ring"),
+    );
+    assert_eq!(table_of_copy, table);
+
+    // --set replaces every marker (the third chapter goes too).
+    let out = rec_file(dir.path(), &["tracks", p, "--set", "10", "--json"]);
+    common::assert_success("vinyl-rec tracks --set 10 --json", &out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["source"], "cuesheet");
+    assert_eq!(json["frames"], 20 * RATE);
+    let starts: Vec<u64> =
+        json["tracks"].as_array().unwrap().iter().map(|t| t["start_frame"].as_u64().unwrap()).collect();
+    assert_eq!(starts, [0, 10 * RATE], "{json}");
+    assert_eq!(exported_cuesheet(&path).0, [0, 10 * RATE]);
+    assert_eq!(common::flac_tag(&path, "CHAPTER003"), "");
+    assert_eq!(common::decoded_frames(&path), audio_before);
+
+    // Refusals: bad lists exit 2, a missing file exits 1, each in one line; the file is unchanged.
+    let before = std::fs::read(&path).unwrap();
+    for bad in ["5,3", "0,30", "1:2:3:4", ""] {
+        assert_one_line_error(
+            &format!("tracks --set {bad:?}"),
+            &rec_file(dir.path(), &["tracks", p, "--set", bad]),
+            2,
+            "--set",
+        );
+    }
+    let missing = dir.path().join("missing.flac");
+    assert_one_line_error(
+        "tracks on a missing file",
+        &rec_file(dir.path(), &["tracks", missing.to_str().unwrap()]),
+        1,
+        "missing.flac: open",
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    // A file without padding: one line naming it and the step, nothing written.
+    let tight = side(dir.path(), "tight", RATE);
+    tool_ok("metaflac", &["--remove", "--block-type=PADDING", "--dont-use-padding"], &tight);
+    let before = std::fs::read(&tight).unwrap();
+    assert_one_line_error(
+        "tracks --set on a file without padding",
+        &rec_file(dir.path(), &["tracks", tight.to_str().unwrap(), "--set", "0,0.5"]),
+        1,
+        "tight.flac: write the track markers: the new metadata needs",
+    );
+    assert_eq!(std::fs::read(&tight).unwrap(), before);
+
+    // list: the number of tracks and the loudness the side_report measured.
+    vinyl::flac::loudness::write(
+        &path,
+        &vinyl::flac::loudness::Measurements {
+            integrated_lufs: Some(-14.8),
+            true_peak_dbtp: Some(-0.8),
+            noise_floor_dbfs: Some(-62.5),
+            clicks_per_min: Some(3.4),
+            clipped: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(common::flac_tag(&path, "REPLAYGAIN_TRACK_GAIN"), "-3.20 dB");
+    assert_eq!(common::flac_tag(&path, "REPLAYGAIN_TRACK_PEAK"), "0.912011");
+    let list =
+        common::vinyl_rec_ok(&["list"], &dir.path().join("run"), dir.path(), &dir.path().join("no-ring"));
+    let row = list.lines().find(|l| l.starts_with(p)).unwrap_or_else(|| panic!("{list}"));
+    assert!(row.ends_with("\tSide A\t2\t-14.80"), "{row}");
+    assert_eq!(common::decoded_frames(&path), audio_before);
+}
+
+#[test]
+fn split_parts_join_bit_exact_to_the_side_with_their_track_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = side(dir.path(), "side-b", 12 * RATE + 123);
+    let p = path.to_str().unwrap();
+    let out = rec_file(dir.path(), &["split", p]);
+    assert_one_line_error("split without markers", &out, 1, "no track markers");
+
+    let into = dir.path().join("tracks");
+    let cut = format!("0,4096f,{}f,7.25", RATE + 1);
+    common::vinyl_rec_ok(
+        &["tracks", p, "--set", &cut],
+        &dir.path().join("run"),
+        dir.path(),
+        &dir.path().join("no-ring"),
+    );
+    let out = common::vinyl_rec_ok(
+        &["split", p, "--into", into.to_str().unwrap()],
+        &dir.path().join("run"),
+        dir.path(),
+        &dir.path().join("no-ring"),
+    );
+    let parts: Vec<PathBuf> = out.lines().map(PathBuf::from).collect();
+    let names: Vec<String> =
+        parts.iter().map(|p| p.strip_prefix(&into).unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["side-b-01.flac", "side-b-02.flac", "side-b-03.flac", "side-b-04.flac"]);
+
+    // Decoded by the reference decoder (after flac -t) and joined: exactly the side's frames.
+    let mut joined = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        joined.extend(common::decoded_frames(part));
+        assert_eq!(common::flac_tag(part, "TRACKNUMBER"), (i + 1).to_string());
+        assert_eq!(common::flac_tag(part, "TRACKTOTAL"), "4");
+        assert_eq!(common::flac_tag(part, "TITLE"), "Side A");
+        assert_eq!(common::flac_tag(part, "CHAPTER001"), "", "no chapters in a part");
+    }
+    assert_eq!(joined, common::decoded_frames(&path), "the parts do not join to the side");
+    assert_contiguous(&joined, 0, 12 * RATE + 123);
+    assert_eq!(joined.len(), 12 * RATE as usize + 123);
+    let second = common::decoded_frames(&parts[1]);
+    assert_eq!((second[0], second.len()), (4096, RATE as usize + 1 - 4096));
+
+    // Never overwrites: a second split is refused before anything is written.
+    let before: Vec<Vec<u8>> = parts.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let out = rec_file(dir.path(), &["split", p, "--into", into.to_str().unwrap()]);
+    assert_one_line_error("a second split", &out, 1, "side-b-01.flac: exists already");
+    assert_eq!(parts.iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>(), before);
+    // The default folder is the side's own.
+    let out =
+        common::vinyl_rec_ok(&["split", p], &dir.path().join("run"), dir.path(), &dir.path().join("no-ring"));
+    assert_eq!(out.lines().next(), Some(&*dir.path().join("side-b-01.flac").to_string_lossy()));
 }

@@ -1,7 +1,7 @@
 //! Editing a finished FLAC file's metadata in place, within the room its header already takes.
 //!
 //! Owns reading the metadata blocks that follow STREAMINFO and writing a new set of them over the
-//! same bytes: the recorder reserves a PADDING block so tags (and later cue sheets) can be added
+//! same bytes: the recorder reserves a PADDING block so tags and cue sheets can be added
 //! at the end of a recording without moving or rewriting one byte of audio. The new blocks are
 //! followed by a PADDING block that fills the room exactly; when they do not fit (the padding is
 //! too small, or a PADDING block of at least its 4-byte header would not fit), nothing is written
@@ -85,25 +85,62 @@ fn push_block(out: &mut Vec<u8>, kind: u8, last: bool, body: &[u8]) -> anyhow::R
     Ok(())
 }
 
-/// Sets the comments `tags` in the file's VORBIS_COMMENT (replacing comments of the same keys,
-/// case-insensitively, appending the others), in place. Fails, changing nothing, when they do
-/// not fit in the padding.
-pub fn set_tags(file: &File, tags: &[(String, String)]) -> anyhow::Result<()> {
+/// Reads the blocks of `file`, lets `change` edit them (PADDING already taken out: it is added
+/// back to fill the room), and writes the result in place. Every in-place edit goes through here,
+/// so an edit is all or nothing: when `change` fails or its blocks do not fit, nothing is written.
+pub fn edit(file: &File, change: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let meta = read(file)?;
     let mut blocks: Vec<Block> =
         meta.blocks.iter().filter(|b| b.kind != format::BLOCK_PADDING).cloned().collect();
+    change(&mut blocks)?;
+    write(file, &meta, &blocks)
+}
+
+/// Puts `body` in the first block of type `kind` (dropping any later ones of that type), or
+/// appends a block when there is none; `None` removes every block of that type.
+pub fn set_block(blocks: &mut Vec<Block>, kind: u8, body: Option<Vec<u8>>) {
+    let first = blocks.iter().position(|b| b.kind == kind);
+    let mut seen = 0usize;
+    blocks.retain(|b| {
+        let keep = b.kind != kind || (seen == 0 && body.is_some());
+        seen += usize::from(b.kind == kind);
+        keep
+    });
+    match (first, body) {
+        (Some(i), Some(body)) => blocks[i].body = body,
+        (None, Some(body)) => blocks.push(Block { kind, body }),
+        (_, None) => {}
+    }
+}
+
+/// Lets `change` edit the comments of the VORBIS_COMMENT among `blocks` (a new one, with vinyl's
+/// vendor string, when there is none), keeping the vendor string. Fails only on a malformed
+/// VORBIS_COMMENT.
+pub fn edit_comments(
+    blocks: &mut Vec<Block>,
+    change: impl FnOnce(&mut Vec<(String, String)>),
+) -> anyhow::Result<()> {
     let (vendor, mut comments) = match blocks.iter().find(|b| b.kind == format::BLOCK_VORBIS_COMMENT) {
         Some(b) => format::parse_vorbis_comment(&b.body)?,
         None => (super::vendor_string(), Vec::new()),
     };
+    change(&mut comments);
+    set_block(blocks, format::BLOCK_VORBIS_COMMENT, Some(format::vorbis_comment(&vendor, &comments)));
+    Ok(())
+}
+
+/// `comments` with `tags` set: comments of the same keys (compared without case) replaced, the
+/// others appended, in the order given.
+pub fn merge_tags(comments: &mut Vec<(String, String)>, tags: &[(String, String)]) {
     comments.retain(|(k, _)| !tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)));
     comments.extend(tags.iter().cloned());
-    let body = format::vorbis_comment(&vendor, &comments);
-    match blocks.iter_mut().find(|b| b.kind == format::BLOCK_VORBIS_COMMENT) {
-        Some(b) => b.body = body,
-        None => blocks.push(Block { kind: format::BLOCK_VORBIS_COMMENT, body }),
-    }
-    write(file, &meta, &blocks)
+}
+
+/// Sets the comments `tags` in the file's VORBIS_COMMENT (replacing comments of the same keys,
+/// case-insensitively, appending the others), in place. Fails, changing nothing, when they do
+/// not fit in the padding.
+pub fn set_tags(file: &File, tags: &[(String, String)]) -> anyhow::Result<()> {
+    edit(file, |blocks| edit_comments(blocks, |c| merge_tags(c, tags)))
 }
 
 #[cfg(test)]
@@ -158,5 +195,17 @@ mod tests {
         let err = set_tags(&file, &[("X".into(), "y".repeat(100))]).unwrap_err().to_string();
         assert!(err.contains("bytes more than"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn set_block_replaces_the_first_appends_or_removes() {
+        let b = |kind: u8, x: u8| Block { kind, body: vec![x] };
+        let mut blocks = vec![b(4, 1), b(5, 2), b(5, 3)];
+        set_block(&mut blocks, 5, Some(vec![9]));
+        assert_eq!(blocks, [b(4, 1), b(5, 9)]);
+        set_block(&mut blocks, 6, Some(vec![7]));
+        assert_eq!(blocks, [b(4, 1), b(5, 9), b(6, 7)]);
+        set_block(&mut blocks, 5, None);
+        assert_eq!(blocks, [b(4, 1), b(6, 7)]);
     }
 }

@@ -19,10 +19,13 @@
 //! syncs, so the audio already written stays a valid file, then returns the error; every later
 //! call fails. Dropping an unfinished writer finalizes it on a best-effort basis.
 
+pub mod cuesheet;
 pub mod format;
+pub mod loudness;
 pub mod meta;
 pub mod probe;
 pub mod recover;
+pub mod split;
 
 use anyhow::{Context as _, anyhow, bail};
 use flacenc::bitsink::ByteSink;

@@ -50,7 +50,8 @@ pub fn run(o: InfoOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn json_string(s: &str) -> String {
+/// `s` as a JSON string literal, quotes included (also `vinyl-rec tracks --json`).
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

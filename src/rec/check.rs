@@ -57,11 +57,16 @@ pub fn tag(given: &str) -> Result<(String, String), UsageError> {
 
 /// A folder named by `--dir`: not empty, no control characters.
 pub fn dir(given: &OsStr) -> Result<(), UsageError> {
+    folder("--dir", given)
+}
+
+/// A folder named by `flag` (`--dir`, `--into`): not empty, no control characters.
+pub fn folder(flag: &str, given: &OsStr) -> Result<(), UsageError> {
     if given.is_empty() {
-        return Err(UsageError::new("--dir: empty folder name"));
+        return Err(UsageError::new(format!("{flag}: empty folder name")));
     }
     if has_control(given) {
-        return Err(UsageError::new("--dir: the folder name contains control characters"));
+        return Err(UsageError::new(format!("{flag}: the folder name contains control characters")));
     }
     Ok(())
 }
@@ -78,6 +83,81 @@ pub fn start_frame(head: u64, oldest: u64, want: u64) -> (u64, bool) {
         Some(start) if start >= oldest => (start, false),
         _ => (oldest.min(head), true),
     }
+}
+
+/// A track marker as `--set` takes it: a time or an exact sample (frame) number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// A time from the file's first sample, in microseconds.
+    Micros(u64),
+    /// A frame (sample per channel) number from the file's first sample.
+    Frames(u64),
+}
+
+impl Marker {
+    /// The marker in frames at `rate`: a time is rounded to the nearest frame (half up).
+    pub fn frames(self, rate: u32) -> u64 {
+        match self {
+            Marker::Frames(f) => f,
+            Marker::Micros(us) => ((us as u128 * rate as u128 + 500_000) / 1_000_000) as u64,
+        }
+    }
+}
+
+const MARKER_HELP: &str = "which should be a time as H:MM:SS.sss, M:SS.sss or seconds (3:12.5, \
+1:02:03, 192.5), or a frame number such as 9240000f";
+
+/// One `--set` item: `Nf` (frames), or `[[H:]M:]S[.ffffff]` (minutes and seconds after a colon
+/// below 60; at most 6 decimals).
+pub fn marker(given: &str) -> Result<Marker, UsageError> {
+    let bad = |why: &str| UsageError::new(format!("--set: '{given}' is not a marker ({why}), {MARKER_HELP}"));
+    let t = given.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if let Some(n) = t.strip_suffix('f') {
+        return if digits(n) {
+            n.parse().map(Marker::Frames).map_err(|_| bad("too large"))
+        } else {
+            Err(bad("a frame number is a whole number"))
+        };
+    }
+    let mut fields: Vec<&str> = t.split(':').collect();
+    if fields.len() > 3 {
+        return Err(bad("more than H:MM:SS"));
+    }
+    let last = fields.pop().unwrap_or_default();
+    let (whole, frac) = last.split_once('.').unwrap_or((last, ""));
+    if !digits(whole) || !(frac.is_empty() || digits(frac)) || (last.ends_with('.')) {
+        return Err(bad("expected digits"));
+    }
+    if frac.len() > 6 {
+        return Err(bad("more than 6 decimals: give frames instead"));
+    }
+    let too_large = || bad("too large");
+    let mut secs: u64 = whole.parse().map_err(|_| too_large())?;
+    if !fields.is_empty() && secs >= 60 {
+        return Err(bad("seconds after a colon must be below 60"));
+    }
+    for (i, f) in fields.iter().rev().enumerate() {
+        if !digits(f) {
+            return Err(bad("expected digits"));
+        }
+        let v: u64 = f.parse().map_err(|_| too_large())?;
+        if i == 0 && fields.len() == 2 && v >= 60 {
+            return Err(bad("minutes after hours must be below 60"));
+        }
+        let scale = if i == 0 { 60 } else { 3600 };
+        secs = v.checked_mul(scale).and_then(|x| x.checked_add(secs)).ok_or_else(too_large)?;
+    }
+    let micros = format!("{frac:0<6}").parse::<u64>().map_err(|_| too_large())?;
+    secs.checked_mul(1_000_000).and_then(|x| x.checked_add(micros)).map(Marker::Micros).ok_or_else(too_large)
+}
+
+/// The `--set` list: markers separated by commas (spaces around them allowed), at least one.
+pub fn markers(given: &str) -> Result<Vec<Marker>, UsageError> {
+    if given.trim().is_empty() {
+        return Err(UsageError::new(format!("--set: empty list, {MARKER_HELP}")));
+    }
+    given.split(',').map(marker).collect()
 }
 
 #[cfg(test)]
@@ -156,5 +236,31 @@ mod tests {
         assert_eq!(start_frame(10, 0, 30), (0, true), "more than was ever written");
         assert_eq!(start_frame(10, 0, 0), (10, false), "no pre-roll: live");
         assert_eq!(start_frame(0, 0, u64::MAX), (0, true));
+    }
+
+    #[test]
+    fn markers_are_times_seconds_or_frames() {
+        let us = |s: &str| marker(s).unwrap();
+        assert_eq!(us("0"), Marker::Micros(0));
+        assert_eq!(us("192.5"), Marker::Micros(192_500_000));
+        assert_eq!(us("3:12.5"), Marker::Micros(192_500_000));
+        assert_eq!(us("7:40"), Marker::Micros(460_000_000));
+        assert_eq!(us("1:02:03.045"), Marker::Micros(3_723_045_000));
+        assert_eq!(us("75:00"), Marker::Micros(4_500_000_000), "minutes may pass 59 without hours");
+        assert_eq!(us(" 9240000f "), Marker::Frames(9_240_000));
+        assert_eq!(us("0.000021").frames(48_000), 1, "rounded to the nearest frame");
+        assert_eq!(us("3:12.5").frames(48_000), 9_240_000);
+        assert_eq!(us("1f").frames(44_100), 1);
+        for bad in
+            ["", "x", "1:60", "1:60:00", "1:2:3:4", "1.", ".5", "1.1234567", "-1", "1e3", "f", "1.5f", ":30"]
+        {
+            let err = marker(bad).unwrap_err().to_string();
+            assert!(err.starts_with("--set: ") && err.contains("9240000f"), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            markers("0, 3:12.5,7:40").unwrap(),
+            [Marker::Micros(0), Marker::Micros(192_500_000), Marker::Micros(460_000_000)]
+        );
+        assert!(markers(" ").is_err() && markers("0,,1").is_err());
     }
 }

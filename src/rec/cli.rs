@@ -22,8 +22,10 @@ ring's. It prints the recording's path and returns at once. The file is written 
 and renamed to PATH when the recording stops. `stop` ends the tap at a frame boundary, so the \
 recorder sees the end of its input and finalises the file; it prints the path, the duration, and \
 one line for each gap in the file. `list` shows each recording's duration, with its gaps when it \
-has any. `snapshot` saves the last minutes of the ring as a finished file, with or without a \
-running recording.
+has any, its tracks and loudness. `snapshot` saves the last minutes of the ring as a finished \
+file, with or without a running recording. `tracks` prints or sets a recording's track markers \
+(a FLAC CUESHEET and CHAPTER comments, written in place) and `split` cuts it into one file per \
+track.
 
 The two tools are looked up next to vinyl-rec first, then on PATH.";
 
@@ -34,9 +36,10 @@ macro_rules! exit_status {
 EXIT STATUS:
   0  success
   1  runtime failure: no ring or no writer, a recording already running (start),
-     none running (stop), a recorder that failed, a name that exists
-  2  usage error: an unknown argument, a bad duration, name or tag, a malformed
-     configuration, no run folder
+     none running (stop), a recorder that failed, a name that exists, a file that
+     cannot be read or written (tracks, split), markers that do not fit the padding
+  2  usage error: an unknown argument, a bad duration, name, tag or marker, a
+     malformed configuration, no run folder
 "
     };
 }
@@ -87,7 +90,10 @@ Record a side, starting 30 seconds before the needle dropped:
   /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac
   22m41.250s (65346000 frames)
 Forgot to start it? Keep the last 23 minutes from the ring:
-  $ vinyl-rec snapshot --last 23m --name side-b"
+  $ vinyl-rec snapshot --last 23m --name side-b
+Mark the tracks of side A (in place), then cut it into one file per track:
+  $ vinyl-rec tracks /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac --set 0,9:22,15:50
+  $ vinyl-rec split /var/lib/vinyl/recordings/2026-11/kind-of-blue-a.flac --into ~/music/kind-of-blue"
 );
 
 /// Options of `vinyl-rec`.
@@ -95,7 +101,7 @@ Forgot to start it? Keep the last 23 minutes from the ring:
 #[command(
     name = "vinyl-rec",
     version,
-    about = "Start, stop, list and snapshot recordings from the pre-roll ring",
+    about = "Start, stop, list and snapshot recordings from the pre-roll ring; mark and split tracks",
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
     after_long_help = AFTER_LONG_HELP,
@@ -141,11 +147,12 @@ far. A recording that ended on its own (disk full, recorder failure) is reported
         after_help = "EXIT STATUS:\n  0  reported\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec status"
     )]
     Status,
-    /// List the finished recordings: path, duration, size, date, title
+    /// List the finished recordings: path, duration, size, date, title, tracks, loudness
     #[command(
         long_about = "Print a header and one line per .flac file under the recordings folder \
-(recursively, sorted by path), tab-separated: path, duration, size, date of the last change, and \
-the TITLE tag. Unfinished .part files are not listed; a file whose header cannot be read shows \
+(recursively, sorted by path), tab-separated: path, duration, size, date of the last change, \
+the TITLE tag, the number of track markers (0 for none, see tracks) and the integrated loudness \
+in LUFS (the VINYL_LUFS tag; empty when the recording was not measured). Unfinished .part files are not listed; a file whose header cannot be read shows \
 '? (unreadable)'.",
         after_help = "EXIT STATUS:\n  0  listed\n  1  no such folder\n  2  usage \
 error\n\nEXAMPLES:\n  vinyl-rec list\n  vinyl-rec list --dir /srv/archive"
@@ -161,6 +168,42 @@ When the ring holds less, the snapshot is the whole ring and a warning says how 
 a tool failed\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec snapshot --last 22m --name side-b"
     )]
     Snapshot(SnapshotOpts),
+    /// Print a recording's track markers, or replace them in place
+    #[command(
+        long_about = "Print the track markers of a finished recording, one tab-separated row \
+per track under a header: number, start time (M:SS.mmm, H:MM:SS.mmm from an hour), start frame \
+(sample per channel from the file's first sample) and length. They are read from the file's \
+CUESHEET block, else from its CHAPTERnnn comments. With --set, they are replaced first, in place: \
+a native FLAC CUESHEET block (not a CD's: offsets in samples, one index point a track, the \
+lead-out numbered 255 at the file's length; metaflac --export-cuesheet-to=- prints it) and \
+CHAPTER001=HH:MM:SS.mmm, CHAPTER001NAME=Track 1, ... comments for players that read chapters. \
+They are written into the PADDING the recorder reserved: the audio is never moved or rewritten, \
+and when they do not fit, nothing is written.",
+        after_help = "EXIT STATUS:\n  0  printed (and set)\n  1  the file cannot be read or \
+written, its padding is too small\n  2  usage error: a malformed --set, markers out of order \
+or past the end of the file\n\nJSON OUTPUT:\nWith --json, one object on one line: path, rate \
+(Hz), frames (the file's length), source (cuesheet, chapters or none) and tracks, an array of \
+objects with number, start_frame, start (as printed) and frames (the length).\n\nEXAMPLES:\n  vinyl-rec \
+tracks side-a.flac\n  vinyl-rec tracks side-a.flac --set 0,3:12.5,7:40\n  vinyl-rec tracks \
+side-a.flac --set 0,9240000f --json"
+    )]
+    Tracks(TracksOpts),
+    /// Write one FLAC file per track of a recording
+    #[command(
+        long_about = "Cut a recording with track markers (see tracks) into one FLAC file per \
+track, DIR/STEM-01.flac, DIR/STEM-02.flac, ... (STEM: the file's name without .flac), and print \
+their paths. The parts are bit-exact: decoded and joined, they give exactly the recording's \
+samples (checked against its STREAMINFO MD5). Each keeps the recording's comments, with \
+TRACKNUMBER and TRACKTOTAL set, no CHAPTER comments, VINYL_START_FRAME and VINYL_GAPS made true \
+for the part, and the recording's REPLAYGAIN_TRACK_GAIN/PEAK as REPLAYGAIN_ALBUM_GAIN/PEAK (a \
+side's gain is that of its tracks as a set). Nothing is overwritten: an existing part is refused \
+before anything is written, and a failure removes the parts written so far. The recording is \
+decoded block by block, so memory stays small whatever its length.",
+        after_help = "EXIT STATUS:\n  0  split\n  1  no markers, a part exists already, the \
+file cannot be read, a part cannot be written\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec \
+split side-a.flac\n  vinyl-rec split side-a.flac --into ~/music/kind-of-blue"
+    )]
+    Split(SplitOpts),
     /// The background half of start (internal): runs tap | recorder for the state folder STATE
     #[command(name = "_run", hide = true)]
     Run(RunOpts),
@@ -217,6 +260,34 @@ pub struct ListOpts {
     /// The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]
     #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub dir: Option<PathBuf>,
+}
+
+/// Flags of `vinyl-rec tracks`.
+#[derive(Args, Debug, Clone)]
+pub struct TracksOpts {
+    /// The recording (a finished FLAC file)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Replace the markers with LIST: track starts separated by commas, each a time from the
+    /// file's first sample as H:MM:SS.sss, M:SS.sss or seconds (3:12.5, 1:02:03, 192.5), or a
+    /// frame number as 9240000f; in increasing order. Times are rounded to the nearest frame; a
+    /// first track at 0 is added when missing
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    pub set: Option<String>,
+    /// Print one JSON object instead of the table (see JSON OUTPUT below)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `vinyl-rec split`.
+#[derive(Args, Debug, Clone)]
+pub struct SplitOpts {
+    /// The recording (a finished FLAC file with track markers)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The folder the parts go to, created when missing [default: the recording's folder]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+    pub into: Option<PathBuf>,
 }
 
 /// Arguments of the internal `vinyl-rec _run`.

@@ -1,9 +1,11 @@
 //! `vinyl-rec list`: one tab-separated row per finished recording under the recordings folder.
 //!
-//! Owns the table: a `PATH DURATION SIZE DATE TITLE` header, then every regular `*.flac` file
-//! under the folder (recursively, symbolic links not followed, sorted by path bytes) with its
-//! duration and TITLE read from the file's metadata, its size for humans and the local time of
-//! its last change. `.part` files are not listed. How it fails: a folder that does not exist is
+//! Owns the table: a `PATH DURATION SIZE DATE TITLE TRACKS LUFS` header, then every regular
+//! `*.flac` file under the folder (recursively, symbolic links not followed, sorted by path
+//! bytes) with its duration, TITLE, number of track markers ([`crate::flac::cuesheet`], 0 when
+//! none) and integrated loudness (its `VINYL_LUFS` tag, empty when not measured) read from the
+//! file's metadata, its size for humans and the local time of its last change. The two last
+//! columns came after the others so that scripts cutting the first five still work. `.part` files are not listed. How it fails: a folder that does not exist is
 //! an error naming it (exit 1); a file that cannot be read shows `? (unreadable)` and the listing
 //! goes on.
 
@@ -24,7 +26,7 @@ pub fn list(s: &Settings, dir: Option<&Path>) -> anyhow::Result<()> {
     if !dir.is_dir() {
         bail!("{}: no such folder", dir.display());
     }
-    out("PATH\tDURATION\tSIZE\tDATE\tTITLE")?;
+    out("PATH\tDURATION\tSIZE\tDATE\tTITLE\tTRACKS\tLUFS")?;
     let mut files = Vec::new();
     flac_files(&dir, &mut files);
     files.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
@@ -55,7 +57,9 @@ fn row(f: &Path) -> String {
     let size = meta.as_ref().map_or(0, |m| m.len());
     let when = meta.and_then(|m| m.modified().ok()).map(|t| Stamp::of(t).minutes()).unwrap_or_default();
     let title = probed.as_ref().and_then(|p| p.tag("TITLE")).map(first_line).unwrap_or_default();
-    format!("{}\t{duration}\t{}\t{when}\t{title}", f.display(), human_size(size))
+    let tracks = crate::flac::cuesheet::read(f).map_or_else(|_| "?".into(), |m| m.offsets.len().to_string());
+    let lufs = probed.as_ref().and_then(|p| p.tag("VINYL_LUFS")).map(first_line).unwrap_or_default();
+    format!("{}\t{duration}\t{}\t{when}\t{title}\t{tracks}\t{lufs}", f.display(), human_size(size))
 }
 
 /// A tag value as one table cell: its first line.
@@ -101,5 +105,6 @@ mod tests {
         found.sort();
         assert_eq!(found, [d.path().join("2026-11/a.flac"), d.path().join("c.flac")]);
         assert!(row(&found[0]).contains("\t? (unreadable)\t1B\t"), "{}", row(&found[0]));
+        assert!(row(&found[0]).ends_with("\t\t?\t"), "{}", row(&found[0]));
     }
 }

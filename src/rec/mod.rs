@@ -1,4 +1,5 @@
-//! `vinyl-rec`: start, stop, list and snapshot recordings from the pre-roll ring.
+//! `vinyl-rec`: start, stop, list and snapshot recordings from the pre-roll ring; mark and split
+//! a recording's tracks.
 //!
 //! Built only on the documented flags of `vinyl-preroll` and `vinyl-flac-rec`: a recording is
 //! `vinyl-preroll tap --from-frame START | vinyl-flac-rec …`, START being exactly the pre-roll
@@ -6,7 +7,8 @@
 //! [`plan`] (the ring's header and the filters' command lines), [`state`] (the run folder, the
 //! lock and the state of the running recording), [`runner`] (the pipe between the filters and
 //! the detached supervisor `_run`), [`stamp`] (local times), and one file per subcommand:
-//! [`start`], [`stop`] (with `status`), [`list`], [`snapshot`].
+//! [`start`], [`stop`] (with `status`), [`list`], [`snapshot`], [`tracks`], [`split`]. The last
+//! two work on a finished file and need no configuration.
 //!
 //! Settings come from the configuration file and the environment ([`crate::config`]), the run
 //! folder by the rule shared with `vinyl-up`. How it fails: usage errors (flags, names, tags,
@@ -20,10 +22,12 @@ pub mod list;
 pub mod plan;
 pub mod runner;
 pub mod snapshot;
+pub mod split;
 pub mod stamp;
 pub mod start;
 pub mod state;
 pub mod stop;
+pub mod tracks;
 
 pub use cli::{Command, Opts};
 
@@ -148,17 +152,16 @@ pub fn out_path(path: &Path) -> anyhow::Result<()> {
 
 /// Runs the chosen subcommand.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
-    if let Command::Run(o) = &opts.command {
-        // The runner needs only its state folder: no configuration, so it cannot fail on one.
-        return runner::run(&o.state);
-    }
-    let s = Settings::load()?;
+    // The runner needs only its state folder, and the commands on one file only that file: no
+    // configuration, so a broken one cannot stop them.
     match &opts.command {
-        Command::Start(o) => start::start(&s, o),
-        Command::Stop => stop::stop(&s),
-        Command::Status => stop::status(&s),
-        Command::List(o) => list::list(&s, o.dir.as_deref()),
-        Command::Snapshot(o) => snapshot::snapshot(&s, o),
         Command::Run(o) => runner::run(&o.state),
+        Command::Tracks(o) => tracks::tracks(o),
+        Command::Split(o) => split::split(o),
+        Command::Start(o) => start::start(&Settings::load()?, o),
+        Command::Stop => stop::stop(&Settings::load()?),
+        Command::Status => stop::status(&Settings::load()?),
+        Command::List(o) => list::list(&Settings::load()?, o.dir.as_deref()),
+        Command::Snapshot(o) => snapshot::snapshot(&Settings::load()?, o),
     }
 }

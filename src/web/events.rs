@@ -38,7 +38,7 @@ const HISTORY: u64 = 1 << 20;
 /// The turntable's state as the events tell it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Turntable {
-    /// `idle`, `side` or `runout`.
+    /// `idle`, `side` or `runout`, or the listener's own `state` names (`lead-in`, `playing`).
     pub state: String,
     /// The side number (counted from 1 since vinyl-web started, or as the listener says).
     pub side: u64,
@@ -60,8 +60,10 @@ impl Turntable {
             }
             "track_start" => {
                 self.state = "side".into();
+                self.side = v["side"].as_u64().unwrap_or(self.side.max(1));
                 self.track = v["track"].as_u64().unwrap_or(self.track + 1);
             }
+            "lift" => self.state = "idle".into(),
             "side_end" if v["reason"] == "runout" => self.state = "runout".into(),
             "side_end" => self.state = "idle".into(),
             "state" => {

@@ -5,8 +5,9 @@
 //! `.flac` file; it is then resolved with symbolic links followed and must still lie inside the
 //! folder as resolved. Anything else is 404, the same answer as a missing file, so nothing about
 //! the rest of the disk can be learnt. The list is vinyl-rec's (every finished `*.flac` under the
-//! folder), newest first, at most [`LIST_MAX`], with each file's duration and tags, and its track
-//! count and loudness from the listener's side reports that fall inside it. How it fails: an
+//! folder), newest first, at most [`LIST_MAX`], with each file's duration and title, its track
+//! count (its CUESHEET) and loudness (`VINYL_LUFS`), or else those of the listener's side reports
+//! that overlap it. How it fails: an
 //! unreadable file is listed without a duration; a folder that does not exist is an empty list.
 
 use super::App;
@@ -49,14 +50,23 @@ fn row(app: &App, dir: &Path, f: &Path, modified: std::time::SystemTime) -> Opti
     v["frames"] = p.info.total_samples.into();
     v["seconds"] = (p.info.total_samples as f64 / rate as f64).into();
     v["title"] = p.tag("TITLE").map(str::to_string).into();
-    if let Some(start) = p.tag("VINYL_START_FRAME").and_then(|s| s.parse::<u64>().ok()) {
-        v["start_frame"] = start.into();
-        let reports = app.hub.reports_in(start, start + p.info.total_samples);
-        if !reports.is_empty() {
+    // The file's own markers and loudness tags (vinyl-rec tracks, the listener's measurements).
+    if let Ok(m) = crate::flac::cuesheet::read(f) {
+        v["tracks"] = m.offsets.len().into();
+    }
+    if let Some(l) = p.tag("VINYL_LUFS").and_then(|l| l.trim().parse::<f64>().ok()) {
+        v["integrated_lufs"] = l.into();
+    }
+    let Some(start) = p.tag("VINYL_START_FRAME").and_then(|s| s.parse::<u64>().ok()) else { return Some(v) };
+    v["start_frame"] = start.into();
+    // Else the listener's side reports that overlap it.
+    let reports = app.hub.reports_in(start, start + p.info.total_samples);
+    if let Some(last) = reports.last() {
+        if v["tracks"].is_null() {
             v["tracks"] = reports.iter().filter_map(|r| r["tracks"].as_u64()).sum::<u64>().into();
-            v["sides"] = reports.len().into();
-            v["integrated_lufs"] = reports.last().map(|r| r["integrated_lufs"].clone()).into();
-            v["true_peak_dbtp"] = reports.last().map(|r| r["true_peak_dbtp"].clone()).into();
+        }
+        if v["integrated_lufs"].is_null() {
+            v["integrated_lufs"] = last["integrated_lufs"].clone();
         }
     }
     Some(v)

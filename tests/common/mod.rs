@@ -157,6 +157,7 @@ pub mod cdp;
 pub mod icecast;
 pub mod liquidsoap;
 pub mod proc;
+pub mod score;
 pub mod up;
 
 /// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
@@ -272,4 +273,18 @@ pub fn vinyl_rec_ok(args: &[&str], run_dir: &Path, recordings: &Path, ring: &Pat
     let out = vinyl_rec(args, run_dir, recordings, ring);
     assert_success(&format!("vinyl-rec {}", args.join(" ")), &out);
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The binary of example `name`, built first (plain `cargo test` builds examples; `cargo test
+/// --test X` does not); one build at a time.
+pub fn example(name: &str) -> PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--example", name]).current_dir(repo_root());
+    let out = run(&mut cmd, Duration::from_secs(900));
+    assert_success(&format!("cargo build --example {name}"), &out);
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(repo_root().join("target"), PathBuf::from);
+    repo_root().join(target).join("debug/examples").join(name)
 }

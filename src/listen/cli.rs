@@ -1,0 +1,144 @@
+//! The flags of `vinyl-listen`: the single definition behind `--help` and the man page.
+//!
+//! Owns parsing and the checks clap can make alone; [`crate::listen::run`] checks the rest
+//! (exit 2 for those too).
+
+use crate::pcm::{DurationArg, PcmArgs};
+use clap::Parser;
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+Listens to the capture and says, as JSON lines on stdout (or --output), what the turntable is \
+doing: levels every --level-every, the needle drop (side_start), each track (track_start), the end \
+of the side (side_end: a locked run-out groove, with its speed; a lift; or a long silence) and a \
+report of the side (side_report: tracks, EBU R128 loudness, loudness range, true peak, clipped \
+samples, noise floor, clicks a minute). Every event names the timeline frame it refers to \
+(\"frame\") and the frame at which it was decided (\"at\"): decisions come seconds late, but the \
+pre-roll ring still holds the frames they name, so a recording can start exactly at a needle drop.
+
+Input: the ring (--ring PATH, followed live like `vinyl-preroll tap --live`, frame numbers from \
+the ring; a listener that falls behind skips forward and starts over idle) or raw PCM on stdin \
+(frame numbers from --first-frame).
+
+Every threshold is relative: to the idle level measured before a side, to the surface noise of \
+the side's own lead-in, and to the side's music level. A gap between tracks must sound like the \
+lead-in's noise in every band, last 0.7-8 s and have music on both sides within 20 dB of the \
+side's level, so quiet passages are not gaps. A run-out is a train of clicks one revolution apart \
+(33 1/3, 45 or 78 rpm, within 4 %) that random crackle could not make; heavier crackle asks for \
+more revolutions. A side started before the listener is heard from its next needle drop.
+
+--meter draws a level meter with peak hold on the terminal (stderr), for setting the preamp's gain, \
+and gives gain advice at the end of each side.";
+
+const AFTER_HELP: &str = "\
+EVENTS (one JSON object a line, flushed per event; the names are a contract):
+  {\"event\":\"level\",\"frame\":N,\"at\":N,\"rms_dbfs\":[L,R],\"peak_dbfs\":[L,R],\"clipped\":K}
+      every --level-every; dBFS per channel (null for digital silence); clipped counts samples at
+      full scale; frame is the window's first frame, at the frame after its last
+  {\"event\":\"side_start\",\"frame\":N,\"at\":N,\"side\":S}   the needle touched the lead-in
+  {\"event\":\"track_start\",\"frame\":N,\"at\":N,\"side\":S,\"track\":K}
+      track 1 is the first music; for K >= 2 the frame lies in the gap before the track
+  {\"event\":\"side_end\",\"frame\":N,\"at\":N,\"side\":S,\"reason\":\"runout\"|\"lift\"|\"silence\"[,\"rpm\":R]}
+      runout: the frame where the locked groove began, and its measured speed; lift: where the
+      stylus left the record; silence: where the music stopped, 30 s without music or run-out
+  {\"event\":\"side_report\",\"frame\":N,\"at\":N,\"side\":S,\"start_frame\":N,\"tracks\":K,
+   \"integrated_lufs\":X,\"loudness_range_lu\":X,\"true_peak_dbtp\":X,\"peak_dbfs\":X,\"clipped\":K,
+   \"noise_floor_dbfs\":X,\"clicks_per_min\":X,\"headroom_db\":X}
+      after side_end, over the side's frames start_frame..frame; null where not measurable
+  {\"event\":\"lift\",\"frame\":N,\"at\":N}   the stylus left a side that had already ended
+  {\"event\":\"state\",\"frame\":N,\"at\":N,\"state\":\"idle\"|\"lead-in\"|\"playing\"|\"runout\",\"side\":S,\"track\":K}
+      on every change and every 5 s
+
+EXIT STATUS:
+  0  end of input, or SIGTERM/SIGINT/SIGHUP
+  1  runtime failure: the ring or the input could not be read, --output could not be written
+  2  usage error
+
+EXAMPLES:
+  vinyl-listen --ring /dev/shm/vinyl-ring
+  vinyl-listen --ring /dev/shm/vinyl-ring --meter > /dev/null
+  vinyl-listen < side.raw | grep -v '\"level\"'
+  vinyl-listen --ring /dev/shm/vinyl-ring --output /run/vinyl/events --max-bytes 1MiB";
+
+/// Options of `vinyl-listen`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "vinyl-listen",
+    version,
+    about = "Hear the turntable: levels, loudness, needle drops, tracks and run-outs as JSON lines",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP
+)]
+pub struct Opts {
+    /// Listen to this ring (live, frame numbers from the ring) instead of stdin
+    #[arg(long, value_name = "PATH")]
+    pub ring: Option<PathBuf>,
+
+    /// The timeline frame of stdin's first frame
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "ring")]
+    pub first_frame: u64,
+
+    /// How often to write a level event (e.g. 100ms, 4800f); 0s writes none
+    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    pub level_every: DurationArg,
+
+    /// Append the events to this file instead of writing them to stdout (created with mode 0644)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// With --output: when the file would grow past this size, rename it to FILE.1 (replacing
+    /// the previous one) and start a new FILE, so the events take at most twice this. Suffixes
+    /// KiB and MiB
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub max_bytes: u64,
+
+    /// Draw a level meter with peak hold on the terminal (stderr) and give gain advice at the
+    /// end of each side
+    #[arg(long)]
+    pub meter: bool,
+
+    /// The shared PCM flags.
+    #[command(flatten)]
+    pub pcm: PcmArgs,
+}
+
+/// A size in bytes: a number with an optional KiB or MiB suffix, at least 4 KiB.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let mult = match unit {
+        "" => 1,
+        "KiB" | "k" | "K" => 1024,
+        "MiB" | "M" => 1024 * 1024,
+        _ => return Err(format!("{s:?}: give bytes, or a number with KiB or MiB")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?}: not a size"))?;
+    let bytes = n.checked_mul(mult).ok_or_else(|| format!("{s:?}: too large"))?;
+    if bytes < 4096 {
+        return Err(format!("{s:?}: at least 4KiB, so one event always fits"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_their_units_and_tiny_ones_are_refused() {
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("64KiB"), Ok(65_536));
+        assert_eq!(parse_bytes("5000"), Ok(5000));
+        assert!(parse_bytes("100").is_err());
+        assert!(parse_bytes("1GiB").is_err());
+    }
+
+    #[test]
+    fn stdin_and_ring_flags_parse() {
+        let o = Opts::try_parse_from(["l", "--first-frame", "480000", "--level-every", "0s"]).unwrap();
+        assert_eq!((o.first_frame, o.level_every.frames(48_000)), (480_000, 0));
+        assert!(Opts::try_parse_from(["l", "--ring", "/r", "--first-frame", "5"]).is_err());
+    }
+}

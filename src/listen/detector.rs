@@ -1,0 +1,618 @@
+//! The turntable's state, decided from [`Block`]s: idle, a side's lead-in, music with its tracks,
+//! and the end of the side (a locked run-out groove, a lift, or a long silence).
+//!
+//! Owns every threshold, and every threshold is relative: to the idle floor measured before the
+//! side (the lowest one-second median of the high band over the last 30 s of idle), or to the
+//! side's own surface noise, measured band by band in its lead-in, or to the side's music level.
+//! No fixed dBFS level decides anything, so the gain of the preamp and the pressing's noise move
+//! the thresholds with them. Levels are medians over 150 ms, so crackle never reads as music; a
+//! gap between tracks must look like the lead-in's noise in every band, last 0.7–8 s, and have
+//! music within 20 dB of the side's level on both sides (which a quiet passage does not).
+//!
+//! Decisions come late (up to seconds) but name exact frames: the ring keeps the past. It keeps
+//! 30 s of block history and bounded statistics, makes no I/O, and cannot fail.
+
+use super::features::{Block, db};
+use super::runout::{Click, Runout};
+use std::collections::VecDeque;
+
+/// Blocks (of 10 ms) in a second.
+const PER_S: usize = 100;
+/// Blocks in the median that smooths levels: 150 ms, longer than any click.
+const SMOOTH: usize = 15;
+/// Blocks by which that median lags a step in level.
+const LAG: u64 = 7;
+/// Seconds of block history kept.
+const HISTORY_S: usize = 30;
+/// A needle drop: the high band this far (dB) over the idle floor… (the high band of stationary
+/// idle noise varies by tenths of a dB from block to block, and a quiet groove at a low gain may
+/// rise only 5-7 dB over a converter's own noise)
+const DROP_RISE_DB: f64 = 4.0;
+/// …in this share of the blocks of the last two seconds.
+const DROP_SHARE: f64 = 0.9;
+/// A high band below this (dB) is digital silence or a converter's own noise, never a groove.
+const GROOVE_MIN_DB: f64 = -105.0;
+/// Music: some band this far (dB) over the side's noise, for 0.3 s.
+const MUSIC_RISE_DB: f64 = 6.0;
+/// How far over the noise each band (full, low, mid, high) may be in a gap.
+const GAP_ALLOW_DB: [f64; 4] = [4.0, 7.0, 5.0, 5.0];
+/// A gap between tracks lasts this long (seconds)…
+const GAP_S: (f64, f64) = (0.7, 8.0);
+/// …with music no more than this far (dB) under the side's level within 4 s before it, and for
+/// [`LOUD_S`] of the [`CONFIRM_S`] after it; music is also at least [`MUSIC_OVER_NOISE_DB`] over
+/// the noise.
+const CONTEXT_DB: f64 = 20.0;
+/// See [`CONTEXT_DB`].
+const MUSIC_OVER_NOISE_DB: f64 = 10.0;
+/// See [`CONTEXT_DB`].
+const CONFIRM_S: f64 = 3.0;
+/// See [`CONTEXT_DB`].
+const LOUD_S: f64 = 1.0;
+/// A click: a high-band sample this far (dB) over the high band's noise.
+const CLICK_DB: f64 = 15.0;
+/// No music, no run-out, no lift for this long (seconds): the side has ended in silence.
+const SILENCE_S: usize = 30;
+/// The high band at the idle level for this long (seconds): the stylus was lifted.
+const LIFT_S: f64 = 0.5;
+
+/// Why a side ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// A locked run-out groove.
+    Runout,
+    /// The stylus was lifted.
+    Lift,
+    /// No music for [`SILENCE_S`] seconds, without a run-out or a lift.
+    Silence,
+}
+
+impl EndReason {
+    /// The name in events.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Runout => "runout",
+            EndReason::Lift => "lift",
+            EndReason::Silence => "silence",
+        }
+    }
+}
+
+/// A decision, in timeline frames: `frame` is what it names, `at` when it was made (the frame
+/// after the block that decided it); `side` counts sides from 1, `track` tracks from 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs)] // the fields are the ones named above, the same in every variant
+pub enum Decision {
+    /// The needle touched the lead-in of side `side` (counted from 1).
+    SideStart { frame: u64, at: u64, side: u32 },
+    /// Track `track` begins (for track ≥ 2, in the gap before it or on its first frame).
+    TrackStart { frame: u64, at: u64, side: u32, track: u32 },
+    /// The side ended; `rpm` is measured for a run-out.
+    SideEnd { frame: u64, at: u64, side: u32, reason: EndReason, rpm: Option<f64> },
+    /// The stylus left a side that had already ended (a run-out or a silence).
+    Lift { frame: u64, at: u64 },
+}
+
+/// Where the turntable is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No stylus in a groove.
+    Idle,
+    /// In the lead-in, before the first music.
+    LeadIn,
+    /// Music (or a gap between tracks).
+    Music,
+    /// The side ended (run-out or silence); the stylus is still in the groove.
+    Ended,
+}
+
+impl Phase {
+    /// The name in events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::LeadIn => "lead-in",
+            Phase::Music => "playing",
+            Phase::Ended => "runout",
+        }
+    }
+}
+
+/// One block as the detector keeps it: raw and smoothed levels in dB (full, low, mid, high).
+#[derive(Clone, Copy, Debug)]
+struct Info {
+    first: u64,
+    raw: [f64; 4],
+    s: [f64; 4],
+}
+
+const FULL: usize = 0;
+const HIGH: usize = 3;
+
+/// The idle floor: the lowest one-second median of the last 30 s of idle, per band.
+#[derive(Debug, Default)]
+struct IdleFloor {
+    second: Vec<[f64; 4]>,
+    medians: VecDeque<[f64; 4]>,
+}
+
+impl IdleFloor {
+    fn add(&mut self, raw: [f64; 4]) {
+        self.second.push(raw);
+        if self.second.len() < PER_S {
+            return;
+        }
+        let m = std::array::from_fn(|b| percentile(self.second.iter().map(|r| r[b]), 0.5));
+        self.second.clear();
+        if self.medians.len() == HISTORY_S {
+            self.medians.pop_front();
+        }
+        self.medians.push_back(m);
+    }
+
+    fn floor(&self, band: usize) -> Option<f64> {
+        self.medians.iter().map(|m| m[band]).min_by(f64::total_cmp)
+    }
+}
+
+/// A stretch without music inside a side.
+#[derive(Clone, Copy, Debug)]
+struct Dip {
+    start: u64,
+    /// Blocks in a row that sound like music again, and the first of them.
+    exit: (usize, u64),
+}
+
+/// A gap that ended, waiting for the music behind it to prove itself: at least [`LOUD_S`] of the
+/// [`CONFIRM_S`] seconds after it at the side's level. A louder stretch of noise (the lead-out
+/// spiral) fails it.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    frame: u64,
+    end: u64,
+    loud_blocks: usize,
+}
+
+/// What is known of the side being played.
+#[derive(Debug, Default)]
+struct Side {
+    onset: u64,
+    /// The surface noise, per band (dB): medians over the lead-in.
+    floor: [f64; 4],
+    leadin: Vec<[f64; 4]>,
+    /// Smoothed full-band levels of music, in half-dB steps from −150 dB.
+    music: Vec<u32>,
+    music_run: (usize, u64),
+    dip: Option<Dip>,
+    pending: Option<Pending>,
+    runout: Runout,
+    lift_run: (usize, u64),
+    /// Full-band levels of blocks without music (lead-in and gaps), for the report.
+    noise: Vec<f32>,
+    clicks: u64,
+    noise_blocks: u64,
+}
+
+/// What the detector can tell of the side that just ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SideStats {
+    /// Tracks marked.
+    pub tracks: u32,
+    /// The median level of the surface noise (lead-in and gaps), in RMS dBFS.
+    pub noise_floor_dbfs: Option<f64>,
+    /// Clicks a minute in the stretches without music.
+    pub clicks_per_min: Option<f64>,
+}
+
+/// The detector.
+pub struct Detector {
+    rate: u32,
+    block_frames: u64,
+    history: VecDeque<Info>,
+    idle: IdleFloor,
+    phase: Phase,
+    sides: u32,
+    track: u32,
+    side: Side,
+}
+
+impl Detector {
+    /// A detector for blocks of `block_frames` at `rate`, starting idle.
+    pub fn new(rate: u32, block_frames: u32) -> Detector {
+        Detector {
+            rate,
+            block_frames: block_frames as u64,
+            history: VecDeque::with_capacity(HISTORY_S * PER_S),
+            idle: IdleFloor::default(),
+            phase: Phase::Idle,
+            sides: 0,
+            track: 0,
+            side: Side::default(),
+        }
+    }
+
+    /// The turntable's state, the side (counted from 1) and the track (0 before the music).
+    pub fn state(&self) -> (Phase, u32, u32) {
+        (self.phase, self.sides, self.track)
+    }
+
+    /// Forgets everything but the count of sides (the input jumped: frames are missing).
+    pub fn restart(&mut self) {
+        self.history.clear();
+        self.idle = IdleFloor::default();
+        self.phase = Phase::Idle;
+        self.track = 0;
+        self.side = Side::default();
+    }
+
+    /// The statistics of the current (or last) side.
+    pub fn stats(&self) -> SideStats {
+        let s = &self.side;
+        let minutes = s.noise_blocks as f64 / PER_S as f64 / 60.0;
+        SideStats {
+            tracks: self.track,
+            noise_floor_dbfs: (!s.noise.is_empty())
+                .then(|| percentile(s.noise.iter().map(|&v| v as f64), 0.5)),
+            clicks_per_min: (minutes >= 1.0 / 60.0).then(|| s.clicks as f64 / minutes),
+        }
+    }
+
+    /// Takes one block; pushes what it decides.
+    pub fn push(&mut self, b: &Block, out: &mut Vec<Decision>) {
+        let raw = [db(b.full), db(b.low), db(b.mid()), db(b.high)];
+        if self.history.len() == HISTORY_S * PER_S {
+            self.history.pop_front();
+        }
+        let recent = self.history.iter().rev().take(SMOOTH - 1);
+        let mut window: Vec<[f64; 4]> = recent.map(|i| i.raw).collect();
+        window.push(raw);
+        let s = std::array::from_fn(|band| percentile(window.iter().map(|r| r[band]), 0.5));
+        let info = Info { first: b.first, raw, s };
+        self.history.push_back(info);
+        if self.phase != Phase::Idle && self.lifted(&info, out) {
+            return;
+        }
+        match self.phase {
+            Phase::Idle => self.idle_block(&info, out),
+            Phase::LeadIn => self.leadin_block(&info, out),
+            Phase::Music => self.music_block(b, &info, out),
+            Phase::Ended => self.ended_block(&info, out),
+        }
+    }
+
+    fn at(&self, info: &Info) -> u64 {
+        info.first + self.block_frames
+    }
+
+    fn blocks_to_frames(&self, blocks: u64) -> u64 {
+        blocks * self.block_frames
+    }
+
+    fn seconds(&self, s: f64) -> u64 {
+        (s * self.rate as f64) as u64
+    }
+}
+
+impl Detector {
+    /// Idle: learns the floor; a sustained rise of the high band is a needle drop.
+    fn idle_block(&mut self, info: &Info, out: &mut Vec<Decision>) {
+        self.idle.add(info.raw);
+        let Some(floor) = self.idle.floor(HIGH) else { return };
+        let thr = (floor + DROP_RISE_DB).max(GROOVE_MIN_DB);
+        let window = 2 * PER_S;
+        if info.raw[HIGH] <= thr || self.history.len() < window {
+            return;
+        }
+        let above = self.history.iter().rev().take(window).filter(|i| i.raw[HIGH] > thr).count();
+        if (above as f64) < DROP_SHARE * window as f64 {
+            return;
+        }
+        let onset = self.drop_onset(thr);
+        self.sides += 1;
+        self.track = 0;
+        self.side = Side { onset, ..Side::default() };
+        self.phase = Phase::LeadIn;
+        out.push(Decision::SideStart { frame: onset, at: self.at(info), side: self.sides });
+        self.replay_leadin(onset, out);
+    }
+
+    /// Where the rise began: the earliest block from which nine in ten are over the threshold,
+    /// moved back to the needle's thump when one is heard just before it.
+    fn drop_onset(&self, thr: f64) -> u64 {
+        let (mut above, mut len, mut onset) = (0usize, 0usize, self.history.back().map_or(0, |i| i.first));
+        for i in self.history.iter().rev().take(4 * PER_S) {
+            len += 1;
+            if i.raw[HIGH] > thr {
+                above += 1;
+                if above as f64 >= DROP_SHARE * len as f64 {
+                    onset = i.first;
+                }
+            }
+            if (above as f64) < 0.5 * len as f64 {
+                break;
+            }
+        }
+        let Some(full_floor) = self.idle.floor(FULL) else { return onset };
+        let thump = self
+            .history
+            .iter()
+            .filter(|i| i.first < onset && i.first + self.seconds(0.5) >= onset)
+            .find(|i| i.raw[FULL] > full_floor + 15.0);
+        thump.map_or(onset, |i| i.first)
+    }
+
+    /// Runs the lead-in logic over the blocks already heard since the needle drop.
+    fn replay_leadin(&mut self, onset: u64, out: &mut Vec<Decision>) {
+        // The thump rings for a few hundred milliseconds: it is neither noise nor music.
+        let skip = onset + self.seconds(1.0);
+        let heard: Vec<Info> = self.history.iter().filter(|i| i.first >= skip).copied().collect();
+        self.side.leadin = heard.iter().map(|i| i.raw).collect();
+        self.side.floor = floors(&self.side.leadin);
+        let now = self.history.back().map_or(onset, |i| self.at(i));
+        let mut decided = Vec::new();
+        for info in heard {
+            if self.phase == Phase::LeadIn {
+                self.leadin_step(&info, false, &mut decided);
+            }
+        }
+        // Decided now, whatever block they name.
+        out.extend(decided.into_iter().map(|d| match d {
+            Decision::TrackStart { frame, side, track, .. } => {
+                Decision::TrackStart { frame, at: now, side, track }
+            }
+            other => other,
+        }));
+    }
+
+    fn leadin_block(&mut self, info: &Info, out: &mut Vec<Decision>) {
+        self.leadin_step(info, true, out);
+        if self.phase == Phase::LeadIn && info.first >= self.side.onset + self.seconds(SILENCE_S as f64) {
+            self.end(self.side.onset, info, EndReason::Silence, None, out);
+        }
+    }
+
+    /// One lead-in block: noise refines the floor; music for 0.3 s is track 1.
+    fn leadin_step(&mut self, info: &Info, live: bool, out: &mut Vec<Decision>) {
+        let f = self.side.floor;
+        let margin = (0..4).map(|b| info.s[b] - f[b]).fold(f64::MIN, f64::max);
+        if margin <= MUSIC_RISE_DB / 2.0 && live {
+            self.side.leadin.push(info.raw);
+            if self.side.leadin.len() % PER_S == 0 {
+                self.side.floor = floors(&self.side.leadin);
+            }
+        }
+        if margin <= MUSIC_RISE_DB {
+            self.side.music_run = (0, 0);
+            self.noise_block(info, None);
+            return;
+        }
+        let run = &mut self.side.music_run;
+        if run.0 == 0 {
+            run.1 = info.first;
+        }
+        run.0 += 1;
+        if run.0 >= 3 * PER_S / 10 {
+            let frame = run.1.saturating_sub(self.blocks_to_frames(LAG)).max(self.side.onset);
+            if self.side.leadin.len() >= PER_S / 2 {
+                self.side.floor = floors(&self.side.leadin);
+            }
+            self.phase = Phase::Music;
+            self.track = 1;
+            out.push(Decision::TrackStart { frame, at: self.at(info), side: self.sides, track: 1 });
+        }
+    }
+
+    /// Counts a block without music for the report, and its click (a run-out's too).
+    fn noise_block(&mut self, info: &Info, b: Option<&Block>) -> Option<Click> {
+        let s = &mut self.side;
+        s.noise_blocks += 1;
+        if s.noise.len() < 1 << 20 {
+            s.noise.push(info.raw[FULL] as f32);
+        }
+        let b = b?;
+        let crest = db(b.impulse) - s.floor[HIGH];
+        (crest >= CLICK_DB).then(|| {
+            s.clicks += 1;
+            Click { frame: b.impulse_frame, db: crest }
+        })
+    }
+}
+
+impl Detector {
+    /// Music: gaps become track markers; a run-out, or a long silence, ends the side.
+    fn music_block(&mut self, b: &Block, info: &Info, out: &mut Vec<Decision>) {
+        let f = self.side.floor;
+        let margin = (0..4).map(|k| info.s[k] - f[k] - GAP_ALLOW_DB[k]).fold(f64::MIN, f64::max);
+        self.confirm_pending(info, out);
+        let Some(mut dip) = self.side.dip else {
+            if margin <= 0.0 {
+                let start = info.first.saturating_sub(self.blocks_to_frames(LAG));
+                self.side.dip = Some(Dip { start, exit: (0, 0) });
+                self.side.runout.begin(start);
+            } else {
+                let bin = ((info.s[FULL] + 150.0) * 2.0).clamp(0.0, 299.0) as usize;
+                self.side.music.resize(300, 0);
+                self.side.music[bin] += 1;
+            }
+            return;
+        };
+        if let Some(click) = self.noise_block(info, Some(b))
+            && let Some(train) = self.side.runout.click(click, self.rate)
+        {
+            let frame = train.first.max(dip.start);
+            let rpm = (train.rpm(self.rate) * 100.0).round() / 100.0;
+            self.end(frame, info, EndReason::Runout, Some(rpm), out);
+            return;
+        }
+        if margin > 2.0 {
+            if dip.exit.0 == 0 {
+                dip.exit.1 = info.first;
+            }
+            dip.exit.0 += 1;
+        } else {
+            dip.exit.0 = 0;
+        }
+        self.side.dip = Some(dip);
+        if dip.exit.0 >= 5 {
+            self.side.dip = None;
+            self.gap_ended(dip.start, dip.exit.1.saturating_sub(self.blocks_to_frames(LAG)));
+        } else if info.first >= dip.start + self.seconds(SILENCE_S as f64) {
+            self.end(dip.start, info, EndReason::Silence, None, out);
+        }
+    }
+
+    /// A stretch without music ended at `end`: a gap between tracks if its length fits and
+    /// music at the side's level came just before it (and, to be confirmed, comes just after).
+    fn gap_ended(&mut self, start: u64, end: u64) {
+        let len = end.saturating_sub(start);
+        if std::env::var_os("VINYL_LISTEN_DEBUG").is_some() {
+            eprintln!(
+                "gap {start}..{end} len {len} loud {:?} floor {:?}",
+                self.loud_level(),
+                self.side.floor
+            );
+        }
+        if len < self.seconds(GAP_S.0) || len > self.seconds(GAP_S.1) {
+            return;
+        }
+        let Some(loud) = self.loud_level() else { return };
+        let from = start.saturating_sub(self.seconds(4.0));
+        let before = self.history.iter().filter(|i| i.first >= from && i.first < start).map(|i| i.s[FULL]);
+        if before.fold(f64::MIN, f64::max) < loud {
+            return;
+        }
+        let frame = end - (len / 2).min(self.seconds(1.0));
+        self.side.pending = Some(Pending { frame, end, loud_blocks: 0 });
+    }
+
+    /// A pending gap's track is confirmed when the music after it is loud enough for long
+    /// enough (short breaks in it do not matter), or dropped.
+    fn confirm_pending(&mut self, info: &Info, out: &mut Vec<Decision>) {
+        let Some(mut p) = self.side.pending else { return };
+        if self.loud_level().is_some_and(|loud| info.s[FULL] >= loud) {
+            p.loud_blocks += 1;
+        }
+        self.side.pending = Some(p);
+        if info.first < p.end + self.seconds(CONFIRM_S) {
+            return;
+        }
+        self.side.pending = None;
+        if p.loud_blocks as f64 >= LOUD_S * PER_S as f64 {
+            self.track += 1;
+            out.push(Decision::TrackStart {
+                frame: p.frame,
+                at: self.at(info),
+                side: self.sides,
+                track: self.track,
+            });
+        }
+    }
+
+    /// The level music reaches around a gap: within [`CONTEXT_DB`] of the side's level, and
+    /// [`MUSIC_OVER_NOISE_DB`] over its noise.
+    fn loud_level(&self) -> Option<f64> {
+        Some((self.music_level()? - CONTEXT_DB).max(self.side.floor[FULL] + MUSIC_OVER_NOISE_DB))
+    }
+
+    /// The side's music level: the 75th percentile of its smoothed full-band level.
+    fn music_level(&self) -> Option<f64> {
+        let total: u32 = self.side.music.iter().sum();
+        if total < PER_S as u32 {
+            return None;
+        }
+        let mut seen = 0;
+        let bin = self.side.music.iter().position(|&n| {
+            seen += n;
+            seen as f64 >= 0.75 * total as f64
+        })?;
+        Some(bin as f64 / 2.0 - 150.0)
+    }
+
+    /// After the end: only a lift (handled in [`Self::lifted`]) or music again (a new side).
+    fn ended_block(&mut self, info: &Info, out: &mut Vec<Decision>) {
+        let f = self.side.floor;
+        let margin = (0..4).map(|b| info.s[b] - f[b]).fold(f64::MIN, f64::max);
+        let run = &mut self.side.music_run;
+        if margin <= MUSIC_RISE_DB {
+            *run = (0, 0);
+            return;
+        }
+        if run.0 == 0 {
+            run.1 = info.first;
+        }
+        run.0 += 1;
+        if run.0 >= PER_S {
+            let frame = run.1.saturating_sub(self.blocks_to_frames(LAG));
+            let floor = self.side.floor;
+            self.sides += 1;
+            self.side = Side { onset: frame, floor, ..Side::default() };
+            self.phase = Phase::Music;
+            self.track = 1;
+            out.push(Decision::SideStart { frame, at: self.at(info), side: self.sides });
+            out.push(Decision::TrackStart { frame, at: self.at(info), side: self.sides, track: 1 });
+        }
+    }
+
+    /// Ends the side at `frame`.
+    fn end(&mut self, frame: u64, info: &Info, reason: EndReason, rpm: Option<f64>, out: &mut Vec<Decision>) {
+        self.side.pending = None;
+        self.side.dip = None;
+        self.side.music_run = (0, 0);
+        self.phase = Phase::Ended;
+        out.push(Decision::SideEnd { frame, at: self.at(info), side: self.sides, reason, rpm });
+    }
+
+    /// The high band fell to the idle level for [`LIFT_S`]: the stylus left the record.
+    fn lifted(&mut self, info: &Info, out: &mut Vec<Decision>) -> bool {
+        let side_high = self.side.floor[HIGH];
+        let thr = match self.idle.floor(HIGH) {
+            Some(idle) if side_high - idle >= DROP_RISE_DB - 1.0 => idle + 0.4 * (side_high - idle),
+            _ => side_high - 10.0,
+        };
+        let run = &mut self.side.lift_run;
+        if info.raw[HIGH] > thr {
+            *run = (0, 0);
+            return false;
+        }
+        if run.0 == 0 {
+            run.1 = info.first;
+        }
+        run.0 += 1;
+        if (run.0 as f64) < LIFT_S * PER_S as f64 {
+            return false;
+        }
+        let (frame, at) = (run.1, self.at(info));
+        match self.phase {
+            Phase::Ended => out.push(Decision::Lift { frame, at }),
+            _ => out.push(Decision::SideEnd {
+                frame,
+                at,
+                side: self.sides,
+                reason: EndReason::Lift,
+                rpm: None,
+            }),
+        }
+        self.side.pending = None;
+        self.side.dip = None;
+        self.side.lift_run = (0, 0);
+        self.phase = Phase::Idle;
+        true
+    }
+}
+
+/// The median of each band over `blocks`.
+fn floors(blocks: &[[f64; 4]]) -> [f64; 4] {
+    if blocks.is_empty() {
+        return [f64::MIN / 4.0; 4];
+    }
+    std::array::from_fn(|b| percentile(blocks.iter().map(|r| r[b]), 0.5))
+}
+
+/// The `q` quantile of `values` (nearest rank).
+pub fn percentile(values: impl Iterator<Item = f64>, q: f64) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((v.len() - 1) as f64 * q).round() as usize;
+    *v.select_nth_unstable_by(k, f64::total_cmp).1
+}

@@ -1,0 +1,203 @@
+//! What the listener hears in each 10 ms block: energies in three bands, the strongest
+//! high-frequency impulse, and the raw sums the level meter needs.
+//!
+//! Owns the filters (RBJ biquads, run in f64 so a 300 Hz low-pass at 48 kHz stays stable) and
+//! the block arithmetic. It makes no decisions: the detector reads these numbers. Energies are
+//! mean squares over every sample of every channel, scaled to ±1.0 full scale (so their decibels
+//! read as the RMS dBFS of one channel), never of a mono mix: a side whose noise is mostly
+//! vertical (L−R) is heard as well as a lateral one. It cannot fail.
+
+/// Where the bands split: below [`LOW_HZ`] (rumble, hum, bass), above [`HIGH_HZ`] (hiss,
+/// crackle, the groove itself), and the middle between.
+pub const LOW_HZ: f64 = 300.0;
+/// See [`LOW_HZ`].
+pub const HIGH_HZ: f64 = 2000.0;
+
+/// The most channels the listener keeps per-channel sums for (the shared flags allow 8).
+pub const MAX_CHANNELS: usize = 8;
+
+/// A second-order section in transposed direct form II.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Biquad {
+    b: [f64; 3],
+    a: [f64; 2],
+    z: [f64; 2],
+}
+
+impl Biquad {
+    /// A Butterworth (Q = 1/√2) low-pass or high-pass at `hz` for `rate`.
+    pub fn butterworth(high_pass: bool, hz: f64, rate: u32) -> Biquad {
+        let w = 2.0 * std::f64::consts::PI * hz / rate as f64;
+        let (sin, cos) = w.sin_cos();
+        let alpha = sin / std::f64::consts::SQRT_2;
+        let a0 = 1.0 + alpha;
+        let (b0, b1) =
+            if high_pass { ((1.0 + cos) / 2.0, -(1.0 + cos)) } else { ((1.0 - cos) / 2.0, 1.0 - cos) };
+        Biquad { b: [b0 / a0, b1 / a0, b0 / a0], a: [-2.0 * cos / a0, (1.0 - alpha) / a0], z: [0.0; 2] }
+    }
+
+    /// Filters one sample.
+    #[inline]
+    pub fn run(&mut self, x: f64) -> f64 {
+        let y = self.b[0] * x + self.z[0];
+        self.z[0] = self.b[1] * x - self.a[0] * y + self.z[1];
+        self.z[1] = self.b[2] * x - self.a[1] * y;
+        y
+    }
+}
+
+/// The numbers of one block.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Block {
+    /// The timeline frame of the block's first frame.
+    pub first: u64,
+    /// Full-band energy (mean square over all samples).
+    pub full: f64,
+    /// Energy below [`LOW_HZ`].
+    pub low: f64,
+    /// Energy above [`HIGH_HZ`].
+    pub high: f64,
+    /// The largest squared high-passed sample, and the frame where it is.
+    pub impulse: f64,
+    /// See `impulse`.
+    pub impulse_frame: u64,
+}
+
+impl Block {
+    /// The energy between the low and high bands (never below a tiny floor, so it has a level).
+    pub fn mid(&self) -> f64 {
+        (self.full - self.low - self.high).max(self.full * 1e-3).max(TINY)
+    }
+}
+
+/// An energy that reads as about −200 dB: the level of digital silence.
+pub const TINY: f64 = 1e-20;
+
+/// Decibels of an energy (mean square) relative to full scale.
+pub fn db(energy: f64) -> f64 {
+    10.0 * energy.max(TINY).log10()
+}
+
+/// Per-channel sums for the level meter, over any span of blocks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sums {
+    /// Frames summed.
+    pub frames: u64,
+    /// Sum of squares per channel.
+    pub squares: [f64; MAX_CHANNELS],
+    /// Largest absolute sample per channel.
+    pub peak: [f64; MAX_CHANNELS],
+    /// Samples at full scale (either sign), all channels.
+    pub clipped: u64,
+}
+
+/// Turns whole frames of normalised samples into [`Block`]s and [`Sums`].
+pub struct Analyser {
+    channels: usize,
+    block_frames: u32,
+    low: Vec<Biquad>,
+    high: Vec<Biquad>,
+    acc: Block,
+    filled: u32,
+}
+
+impl Analyser {
+    /// An analyser for `channels` at `rate`, with blocks of 10 ms.
+    pub fn new(channels: usize, rate: u32) -> Analyser {
+        Analyser {
+            channels,
+            block_frames: (rate / 100).max(1),
+            low: vec![Biquad::butterworth(false, LOW_HZ, rate); channels],
+            high: vec![Biquad::butterworth(true, HIGH_HZ, rate); channels],
+            acc: Block::default(),
+            filled: 0,
+        }
+    }
+
+    /// Frames in a block.
+    pub fn block_frames(&self) -> u32 {
+        self.block_frames
+    }
+
+    /// Starts a new block at `first` (after a discontinuity), dropping a partial one.
+    pub fn restart(&mut self, first: u64) {
+        self.acc = Block { first, ..Block::default() };
+        self.filled = 0;
+    }
+
+    /// Feeds one frame (`x`: one sample per channel, ±1.0 full scale, `clip`: at full scale);
+    /// returns the block it completes.
+    #[inline]
+    pub fn frame(&mut self, x: &[f64], sums: &mut Sums) -> Option<Block> {
+        let frame = self.acc.first + self.filled as u64;
+        for (c, &v) in x.iter().enumerate().take(self.channels) {
+            let (l, h) = (self.low[c].run(v), self.high[c].run(v));
+            self.acc.full += v * v;
+            self.acc.low += l * l;
+            let hh = h * h;
+            self.acc.high += hh;
+            if hh > self.acc.impulse {
+                self.acc.impulse = hh;
+                self.acc.impulse_frame = frame;
+            }
+            if c < MAX_CHANNELS {
+                sums.squares[c] += v * v;
+                sums.peak[c] = sums.peak[c].max(v.abs());
+            }
+        }
+        sums.frames += 1;
+        self.filled += 1;
+        if self.filled < self.block_frames {
+            return None;
+        }
+        let n = self.block_frames as f64 * self.channels as f64;
+        let mut done = self.acc;
+        done.full /= n;
+        done.low /= n;
+        done.high /= n;
+        self.restart(frame + 1);
+        Some(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(hz: f64, rate: u32, secs: f64) -> Vec<f64> {
+        let n = (rate as f64 * secs) as usize;
+        (0..n).map(|i| (2.0 * std::f64::consts::PI * hz * i as f64 / rate as f64).sin() * 0.5).collect()
+    }
+
+    fn blocks_of(x: &[f64]) -> Vec<Block> {
+        let mut a = Analyser::new(1, 48_000);
+        let mut sums = Sums::default();
+        x.iter().filter_map(|&v| a.frame(&[v], &mut sums)).collect()
+    }
+
+    #[test]
+    fn the_bands_split_a_tone_by_its_frequency() {
+        let last = |b: &[Block]| *b.last().unwrap();
+        let low = last(&blocks_of(&tone(60.0, 48_000, 0.5)));
+        assert!(db(low.low) > db(low.full) - 0.5, "{low:?}");
+        assert!(db(low.high) < db(low.full) - 50.0, "{low:?}");
+        let high = last(&blocks_of(&tone(8000.0, 48_000, 0.5)));
+        assert!(db(high.high) > db(high.full) - 0.5, "{high:?}");
+        assert!(db(high.low) < db(high.full) - 50.0, "{high:?}");
+        let mid = last(&blocks_of(&tone(1000.0, 48_000, 0.5)));
+        assert!(db(mid.mid()) > db(mid.full) - 6.0, "{mid:?}");
+        // A sine of amplitude 0.5 has a mean square of 1/8: −9.03 dB.
+        assert!((db(mid.full) + 9.03).abs() < 0.1, "{mid:?}");
+    }
+
+    #[test]
+    fn blocks_are_numbered_by_their_first_frame_and_an_impulse_is_found() {
+        let mut x = vec![0.0; 4800];
+        x[1234] = 0.9;
+        let b = blocks_of(&x);
+        assert_eq!(b.len(), 10);
+        assert_eq!(b[3].first, 1440);
+        let loudest = b.iter().max_by(|p, q| p.impulse.total_cmp(&q.impulse)).unwrap();
+        assert_eq!(loudest.impulse_frame, 1234);
+    }
+}

@@ -1,0 +1,261 @@
+//! `vinyl-listen`: the ears. Levels, loudness, and the needle drops, tracks and run-outs of a
+//! turntable, as JSON lines that name timeline frames.
+//!
+//! Owns the pump from the input (the ring, followed live through
+//! [`crate::preroll::tap::follow_live`], or stdin) through the analysis to the events:
+//! [`features`] turns frames into 10 ms blocks, [`detector`] decides, [`runout`] finds locked
+//! grooves, [`loudness`] measures each side over exactly its frames, [`events`] writes, [`meter`]
+//! draws. It does not record or control anything: `vinyl-rec auto` and `vinyl-web` read its
+//! events. A jump in the frame numbers (the listener overtaken, the ring replaced) starts the
+//! analysis over, idle, and is logged. Errors: an unreadable input or output (exit 1), bad flags
+//! (exit 2); a closed stdout ends it quietly.
+
+pub mod cli;
+pub mod detector;
+pub mod events;
+pub mod features;
+pub mod loudness;
+pub mod meter;
+pub mod runout;
+
+pub use cli::Opts;
+
+use crate::cli::UsageError;
+use crate::input::{Got, PcmInput};
+use crate::pcm::PcmSpec;
+use crate::preroll::tap::{Follow, follow_live};
+use crate::{signals, vlog};
+use detector::{Decision, Detector, Phase};
+use features::{Analyser, MAX_CHANNELS, Sums};
+use loudness::Loudness;
+use std::path::Path;
+use std::time::Duration;
+
+/// The tool's name in log lines.
+pub const TOOL: &str = "vinyl-listen";
+
+/// Seconds between `state` events when nothing changes.
+const STATE_EVERY_S: u64 = 5;
+
+/// Runs the listener until the end of input, a stop signal or a closed stdout.
+pub fn run(o: Opts) -> anyhow::Result<()> {
+    let spec = o.pcm.spec();
+    if spec.channels as usize > MAX_CHANNELS {
+        return Err(UsageError::new(format!("--channels {}: at most {MAX_CHANNELS}", spec.channels)).into());
+    }
+    signals::install()?;
+    let out = events::Output::open(o.output.clone(), o.max_bytes)?;
+    let mut l = Listener::new(spec, o.level_every.frames(spec.rate), out, o.meter);
+    let result = match &o.ring {
+        Some(ring) => listen_ring(ring, spec, &mut l),
+        None => listen_stdin(o.first_frame, spec, &mut l),
+    };
+    match result {
+        Err(e) if crate::cli::is_broken_pipe(&e) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => {
+            let why = signals::stop_signal_name().map_or("end of input".to_string(), |s| s.to_string());
+            vlog!(TOOL, "{}: stopped ({why}) after {} sides", l.source, l.detector.state().1);
+            Ok(())
+        }
+    }
+}
+
+fn listen_ring(ring: &Path, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
+    l.source = ring.display().to_string();
+    let follow = Follow {
+        tool: TOOL,
+        ring,
+        spec,
+        from: None,
+        batch: Duration::from_millis(50),
+        stop: &signals::stop_requested,
+    };
+    follow_live(follow, &mut |first, bytes| l.feed(first, bytes))
+}
+
+fn listen_stdin(first: u64, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
+    let fb = spec.frame_bytes();
+    let mut input = PcmInput::stdin(fb)?;
+    l.source = "stdin".into();
+    let mut buf = vec![0u8; fb * 4096];
+    let mut pos = first;
+    while !signals::stop_requested() {
+        match input.wait_and_read(&mut buf, Some(Duration::from_millis(500)))? {
+            Got::Frames(n) => {
+                l.feed(pos, &buf[..n])?;
+                pos += (n / fb) as u64;
+            }
+            Got::Idle => {}
+            Got::End => break,
+        }
+    }
+    input.report_partial(TOOL, "at the end of input");
+    Ok(())
+}
+
+/// The analysis of one input.
+struct Listener {
+    source: String,
+    spec: PcmSpec,
+    full_scale: f64,
+    analyser: Analyser,
+    detector: Detector,
+    loudness: Loudness,
+    decisions: Vec<Decision>,
+    /// The level window being summed, and the frame it began at.
+    sums: Sums,
+    level_first: u64,
+    level_frames: u64,
+    /// The frame expected next (`None` before the first).
+    next: Option<u64>,
+    /// The state last reported, and when.
+    shown: ((Phase, u32, u32), u64),
+    side_start: u64,
+    out: events::Output,
+    meter: Option<meter::Meter>,
+    samples: Vec<i32>,
+    x: Vec<f64>,
+}
+
+impl Listener {
+    fn new(spec: PcmSpec, level_frames: u64, out: events::Output, meter: bool) -> Listener {
+        let channels = spec.channels as usize;
+        let analyser = Analyser::new(channels, spec.rate);
+        let full_scale = (1i64 << (spec.format.bits() - 1)) as f64;
+        Listener {
+            source: String::new(),
+            spec,
+            full_scale,
+            detector: Detector::new(spec.rate, analyser.block_frames()),
+            analyser,
+            loudness: Loudness::new(channels, spec.rate, full_scale as i32),
+            decisions: Vec::new(),
+            sums: Sums::default(),
+            level_first: 0,
+            level_frames,
+            next: None,
+            shown: ((Phase::Idle, 0, 0), 0),
+            side_start: 0,
+            out,
+            meter: meter.then(meter::Meter::default),
+            samples: vec![0; channels],
+            x: vec![0.0; channels],
+        }
+    }
+
+    /// Analyses whole frames, the first of which is timeline frame `first`.
+    fn feed(&mut self, first: u64, bytes: &[u8]) -> anyhow::Result<()> {
+        if self.next != Some(first) {
+            self.jump(first);
+        }
+        let (fb, step) = (self.spec.frame_bytes(), self.spec.format.bytes());
+        let (lo, hi) = (-(self.full_scale as i32), self.full_scale as i32 - 1);
+        let mut pos = first;
+        for frame in bytes.chunks_exact(fb) {
+            for (c, s) in frame.chunks_exact(step).enumerate() {
+                let v = self.spec.format.decode(s);
+                self.sums.clipped += (v <= lo || v >= hi) as u64;
+                self.samples[c] = v;
+                self.x[c] = v as f64 / self.full_scale;
+            }
+            self.loudness.push(&self.samples);
+            if let Some(block) = self.analyser.frame(&self.x, &mut self.sums) {
+                self.detector.push(&block, &mut self.decisions);
+                self.decide()?;
+            }
+            pos += 1;
+            if self.level_frames > 0 && self.sums.frames >= self.level_frames {
+                self.level(pos)?;
+            }
+            if pos >= self.shown.1 + STATE_EVERY_S * self.spec.rate as u64 {
+                self.state(pos, true)?;
+            }
+        }
+        self.next = Some(pos);
+        Ok(())
+    }
+
+    /// Frames are missing (or renumbered): the analysis starts over, idle.
+    fn jump(&mut self, first: u64) {
+        if let Some(expected) = self.next {
+            vlog!(
+                TOOL,
+                "{}: the input jumped from frame {expected} to {first}: the analysis starts over, idle",
+                self.source
+            );
+        }
+        self.detector.restart();
+        self.analyser.restart(first);
+        self.loudness.restart(first);
+        self.sums = Sums::default();
+        self.level_first = first;
+        self.shown.1 = first;
+    }
+
+    /// Writes the detector's decisions, with a side's report after its end.
+    fn decide(&mut self) -> anyhow::Result<()> {
+        let decisions = std::mem::take(&mut self.decisions);
+        for d in &decisions {
+            self.out.emit(&events::decision(d))?;
+            match *d {
+                Decision::SideStart { frame, .. } => {
+                    self.side_start = frame;
+                    self.loudness.start(frame)?;
+                }
+                Decision::SideEnd { frame, at, side, .. } => self.report(frame, at, side)?,
+                Decision::TrackStart { .. } | Decision::Lift { .. } => {}
+            }
+        }
+        if let Some(at) = decisions.last().map(at_of) {
+            self.state(at, false)?;
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, end: u64, at: u64, side: u32) -> anyhow::Result<()> {
+        let Some(r) = self.loudness.finish(end) else { return Ok(()) };
+        let stats = self.detector.stats();
+        self.out.emit(&events::report(self.side_start, end, at, side, &r, &stats))?;
+        let advice = meter::advice(r.peak_dbfs, r.clipped);
+        match self.meter.as_mut() {
+            Some(m) => m.say(&format!("side {side}: {advice}")),
+            None => vlog!(TOOL, "side {side} ended: {advice}"),
+        }
+        Ok(())
+    }
+
+    /// Writes the level window that ends at `end`.
+    fn level(&mut self, end: u64) -> anyhow::Result<()> {
+        let s = std::mem::take(&mut self.sums);
+        let channels = self.spec.channels as usize;
+        let to_db = |v: f64| (v > 0.0).then(|| 10.0 * v.log10());
+        let rms: Vec<Option<f64>> = (0..channels).map(|c| to_db(s.squares[c] / s.frames as f64)).collect();
+        let peak: Vec<Option<f64>> = (0..channels).map(|c| to_db(s.peak[c] * s.peak[c])).collect();
+        if let Some(m) = self.meter.as_mut() {
+            m.draw(&rms, &peak, s.clipped);
+        }
+        self.out.emit(&events::level(self.level_first, end, &rms, &peak, s.clipped))?;
+        self.level_first = end;
+        Ok(())
+    }
+
+    /// Writes the turntable's state when it changed, or when `beat` and it is due.
+    fn state(&mut self, at: u64, beat: bool) -> anyhow::Result<()> {
+        let now = self.detector.state();
+        if now == self.shown.0 && !beat {
+            return Ok(());
+        }
+        self.shown = (now, at);
+        self.out.emit(&events::state(at, now.0, now.1, now.2))
+    }
+}
+
+fn at_of(d: &Decision) -> u64 {
+    match *d {
+        Decision::SideStart { at, .. }
+        | Decision::TrackStart { at, .. }
+        | Decision::SideEnd { at, .. }
+        | Decision::Lift { at, .. } => at,
+    }
+}

@@ -1,0 +1,111 @@
+//! `vinyl-rec tracks FILE [--set LIST] [--json]`: print a recording's track markers, or replace
+//! them in place.
+//!
+//! Owns the table and the JSON object of the markers and the conversion of `--set`'s times to
+//! frames at the file's rate; the markers themselves (CUESHEET and chapter comments, the rules,
+//! the in-place write) are [`crate::flac::cuesheet`]'s, the parsing of `--set` is
+//! [`super::check::markers`]'s. How it fails: a malformed `--set`, or markers out of order or past
+//! the end of the file, exit 2 before the file is written; a file that cannot be read or whose
+//! padding is too small exits 1 with one line naming it and the step, the file unchanged.
+
+use super::cli::TracksOpts;
+use super::out;
+use crate::cli::UsageError;
+use crate::flac::cuesheet::{self, Markers};
+use crate::preroll::info::json_string;
+
+/// Runs `tracks`.
+pub fn tracks(o: &TracksOpts) -> anyhow::Result<()> {
+    let path = &o.file;
+    let shown = path.display();
+    let set = o.set.as_deref().map(super::check::markers).transpose()?;
+    let mut m = cuesheet::read(path)?;
+    if let Some(set) = set {
+        let frames: Vec<u64> = set.iter().map(|s| s.frames(m.rate)).collect();
+        if m.total == 0 {
+            anyhow::bail!(
+                "{shown}: the file's length is unknown (STREAMINFO says 0 samples): finish it first"
+            );
+        }
+        cuesheet::check(&frames, m.total).map_err(|e| UsageError::new(format!("--set: {shown}: {e}")))?;
+        cuesheet::set_tracks(path, &frames)?;
+        m = cuesheet::read(path)?;
+    }
+    if o.json {
+        return out(&json(&path.to_string_lossy(), &m));
+    }
+    if m.offsets.is_empty() {
+        crate::log::line(super::TOOL, format_args!("{shown}: no track markers (set them with --set)"));
+    }
+    out("TRACK\tSTART\tFRAME\tLENGTH")?;
+    for (n, start, len) in rows(&m) {
+        out(&format!("{n}\t{}\t{start}\t{}", clock(start, m.rate), clock(len, m.rate)))?;
+    }
+    Ok(())
+}
+
+/// Each track's number, first frame and length in frames.
+fn rows(m: &Markers) -> Vec<(usize, u64, u64)> {
+    let ends = m.offsets.iter().skip(1).copied().chain([m.total]);
+    m.offsets.iter().zip(ends).enumerate().map(|(i, (&a, b))| (i + 1, a, b.saturating_sub(a))).collect()
+}
+
+/// Frames as a clock time `M:SS.mmm`, or `H:MM:SS.mmm` from an hour, truncated to the
+/// millisecond; `--set` reads it back.
+pub fn clock(frames: u64, rate: u32) -> String {
+    let ms = (frames as u128 * 1000 / rate.max(1) as u128) as u64;
+    let (h, m, s, ms) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    if h > 0 { format!("{h}:{m:02}:{s:02}.{ms:03}") } else { format!("{m}:{s:02}.{ms:03}") }
+}
+
+/// The markers as one JSON object on one line: `path`, `rate` (Hz), `frames` (the file's length),
+/// `source` (`cuesheet`, `chapters` or `none`) and `tracks`, an array of
+/// `{"number","start_frame","start","frames"}` (`start` as [`clock`] prints it).
+pub fn json(path: &str, m: &Markers) -> String {
+    let tracks: Vec<String> = rows(m)
+        .iter()
+        .map(|&(n, start, len)| {
+            format!(
+                "{{\"number\":{n},\"start_frame\":{start},\"start\":{},\"frames\":{len}}}",
+                json_string(&clock(start, m.rate))
+            )
+        })
+        .collect();
+    format!(
+        "{{\"path\":{},\"rate\":{},\"frames\":{},\"source\":\"{}\",\"tracks\":[{}]}}",
+        json_string(path),
+        m.rate,
+        m.total,
+        m.source.name(),
+        tracks.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flac::cuesheet::Source;
+
+    #[test]
+    fn clock_times_truncate_and_read_back() {
+        assert_eq!(clock(0, 48_000), "0:00.000");
+        assert_eq!(clock(9_240_000, 48_000), "3:12.500");
+        assert_eq!(clock(47, 48_000), "0:00.000");
+        assert_eq!(clock(48_000 * 3723, 48_000), "1:02:03.000");
+        let back = super::super::check::marker(&clock(9_240_000, 48_000)).unwrap();
+        assert_eq!(back.frames(48_000), 9_240_000);
+    }
+
+    #[test]
+    fn json_is_one_line_with_each_track() {
+        let m = Markers { offsets: vec![0, 48_000], total: 120_000, rate: 48_000, source: Source::Cuesheet };
+        assert_eq!(
+            json("a\"b.flac", &m),
+            "{\"path\":\"a\\\"b.flac\",\"rate\":48000,\"frames\":120000,\"source\":\"cuesheet\",\"tracks\":[\
+             {\"number\":1,\"start_frame\":0,\"start\":\"0:00.000\",\"frames\":48000},\
+             {\"number\":2,\"start_frame\":48000,\"start\":\"0:01.000\",\"frames\":72000}]}"
+        );
+        let none = Markers { offsets: vec![], total: 1, rate: 48_000, source: Source::None };
+        assert!(json("x", &none).ends_with("\"source\":\"none\",\"tracks\":[]}"));
+    }
+}
