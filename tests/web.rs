@@ -111,15 +111,18 @@ impl Rig {
     }
 
     fn get(&self, path: &str) -> Resp {
-        self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
     }
 
     fn post(&self, path: &str, body: &Value, auth: Option<&str>) -> Resp {
         let body = body.to_string();
         let auth = auth.map(|a| format!("Authorization: Bearer {a}\r\n")).unwrap_or_default();
         self.raw(
-            format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}", body.len())
-                .as_bytes(),
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
         )
     }
 
@@ -244,9 +247,14 @@ fn every_reading_endpoint_answers_and_others_are_404_or_405() {
     assert_eq!(s["turntable"]["state"], "idle");
     assert_eq!(rig.get("/recordings").expect(200).json()["recordings"], json!([]));
     rig.get("/nothing-here").expect(404);
-    rig.raw(b"OPTIONS /rec/start HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\r\n").expect(405);
+    rig.raw(b"OPTIONS /rec/start HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n")
+        .expect(405);
     rig.get("/rec/start").expect(405);
     rig.raw(b"GARBAGE\r\n\r\n").expect(400);
+    // DNS rebinding: another site's name pointed at 127.0.0.1 reads nothing.
+    rig.raw(b"GET /status HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n").expect(421);
+    rig.raw(b"GET /status HTTP/1.1\r\nHost: localhost:8080\r\n\r\n").expect(200);
+    rig.raw(b"GET /status HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").expect(200);
     let r = rig.post("/listen/report", &json!({ "frame": 1, "age": 0.0, "buffered": 0 }), None);
     r.expect(200);
 }
@@ -400,7 +408,7 @@ fn events_feed_status_and_sse_through_appends_and_rotation() {
     rig.event(&[json!({"event":"level","frame":1,"at":1,"rms_dbfs":[-30.0,-31.0],"peak_dbfs":[-12.0,-13.0],"clipped":0})]);
     let mut sse = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
     sse.set_read_timeout(Some(T)).unwrap();
-    sse.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    sse.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut got = String::new();
     let mut read_until = |s: &mut TcpStream, needle: &str| {
         let t0 = Instant::now();
@@ -436,7 +444,7 @@ fn listener(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u
     std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(T)).unwrap();
-        s.write_all(b"GET /listen HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /listen HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         let mut buf = Vec::new();
         let mut b = vec![0u8; 65536];
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -483,7 +491,7 @@ fn twenty_listeners_one_stalled_cost_the_recording_and_the_ring_nothing() {
     let readers: Vec<_> = (0..19).map(|_| listener(rig.port, stop.clone())).collect();
     // The stalled client: asks for the stream and never reads it.
     let mut stalled = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
-    stalled.write_all(b"GET /listen HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stalled.write_all(b"GET /listen HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     common::wait_until("20 listeners", T, || rig.status()["listeners"] == 20);
     let started = rig.post("/rec/start", &json!({ "name": "isolation" }), Some(TOKEN));
     let path = PathBuf::from(started.expect(200).json()["path"].as_str().unwrap());
@@ -603,7 +611,7 @@ fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
     let get = |path: &str| {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(T)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         out

@@ -45,7 +45,9 @@ track_start, side_end, side_report, state, and any other), plus hello (the state
 and recording (the recording started or ended).
 
 SECURITY:
-It binds 127.0.0.1 unless --listen says otherwise. The control endpoints (POST /rec/*) need the \
+It binds 127.0.0.1 unless --listen says otherwise; bound to a loopback address it answers only \
+requests whose Host is localhost or a loopback address (421 else), so a site that rebinds its \
+name to 127.0.0.1 cannot read it. The control endpoints (POST /rec/*) need the \
 token from --token-file, sent as `Authorization: Bearer TOKEN` (or `X-Vinyl-Token: TOKEN`); a \
 page of another origin cannot send such a header without a CORS pre-flight, which vinyl-web never \
 grants. The page learns the token once from the address http://HOST:PORT/#token=TOKEN (the part \

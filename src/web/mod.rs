@@ -61,6 +61,8 @@ pub struct App {
     pub max_clients: usize,
     /// `--request-timeout`.
     pub request_timeout: Duration,
+    /// Bound to a loopback address: requests must name a loopback host.
+    pub loopback: bool,
 }
 
 /// The token file when none is given: `$VINYL_WEB_TOKEN_FILE`, else `/etc/vinyl/web-token` for
@@ -114,6 +116,7 @@ fn app(o: &Opts) -> anyhow::Result<App> {
         connections: AtomicUsize::new(0),
         max_clients: o.max_clients as usize,
         request_timeout: Duration::from_secs(o.request_timeout),
+        loopback: o.listen.ip().is_loopback(),
     })
 }
 

@@ -5,6 +5,8 @@
 //! latency reset do. No endpoint answers a CORS pre-flight (`OPTIONS` is 405), so a page of another
 //! origin can never send the token header. The page and its worklet are compiled in
 //! (`include_str!`), served with a Content-Security-Policy that allows nothing from elsewhere.
+//! Bound to a loopback address, it answers only requests whose Host is loopback's (421 else), so a
+//! site rebinding its name to 127.0.0.1 cannot read the API either.
 
 use super::http::{Request, Response};
 use super::{App, events, files, listen};
@@ -21,8 +23,28 @@ const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-
                    img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'none'";
 
+/// True when a server bound to loopback is asked under a name that is not loopback's: a page of
+/// another site whose name was rebound to 127.0.0.1 (DNS rebinding) must not read the API.
+pub fn foreign_host(app: &App, req: &Request) -> bool {
+    let Some(host) = req.header("host") else { return false };
+    if !app.loopback {
+        return false;
+    }
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    !(name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
 /// Answers one request on `s`.
 pub fn handle(app: &App, req: Request, mut s: TcpStream) {
+    if foreign_host(app, &req) {
+        let _ =
+            Response::error(421, "this server answers only to localhost or a loopback address").send(&mut s);
+        return;
+    }
     let path = req.path.clone();
     let m = req.method.as_str();
     let resp = match (m, path.as_str()) {
