@@ -394,7 +394,7 @@ fn a_client_that_sends_its_headers_slowly_is_closed_after_the_timeout() {
 
 #[test]
 fn clients_beyond_the_limit_get_503_and_idle_ones_are_closed() {
-    let rig = Rig::start("web-503", &["--max-clients", "2", "--request-timeout", "2"]);
+    let rig = Rig::start("web-503", &["--max-clients", "2", "--request-timeout", "5"]);
     let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(("127.0.0.1", rig.port)).unwrap()).collect();
     // The two idle connections hold both places until their request timeout ends them.
     common::wait_until("a third client refused", T, || rig.get("/status").status == 503);

@@ -51,7 +51,9 @@ fn row(app: &App, dir: &Path, f: &Path, modified: std::time::SystemTime) -> Opti
     v["seconds"] = (p.info.total_samples as f64 / rate as f64).into();
     v["title"] = p.tag("TITLE").map(str::to_string).into();
     // The file's own markers and loudness tags (vinyl-rec tracks, the listener's measurements).
-    if let Ok(m) = crate::flac::cuesheet::read(f) {
+    if let Ok(m) = crate::flac::cuesheet::read(f)
+        && !m.offsets.is_empty()
+    {
         v["tracks"] = m.offsets.len().into();
     }
     if let Some(l) = p.tag("VINYL_LUFS").and_then(|l| l.trim().parse::<f64>().ok()) {
