@@ -608,6 +608,8 @@ fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(said.contains(&format!("http://127.0.0.1:{port}/")) && !said.contains(&token), "{said}");
+    // vinyl-up checks that vinyl-web runs; it listens a moment later.
+    common::wait_until("vinyl-web listening", T, || TcpStream::connect(("127.0.0.1", port)).is_ok());
     let get = |path: &str| {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(T)).unwrap();
