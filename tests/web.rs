@@ -274,6 +274,22 @@ fn control_without_the_right_token_is_401_and_starts_nothing() {
     rig.post("/listen/report", &json!({ "reset": true }), None).expect(401);
     assert_eq!(rig.status()["recording"]["recording"], false);
     assert!(!rig.web.stderr().contains(TOKEN), "the token is never logged");
+    // With the token, what vinyl-rec refuses is refused the same way (400), before anything starts.
+    for bad in [
+        json!({"name": "../x"}),
+        json!({"name": ".hidden"}),
+        json!({"tags": ["no-equals-sign"]}),
+        json!({"tags": "A=1"}),
+    ] {
+        let r = rig.post("/rec/start", &bad, Some(TOKEN));
+        r.expect(400);
+    }
+    rig.raw(
+        format!("POST /rec/start HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 3\r\n\r\n{{x:")
+            .as_bytes(),
+    )
+    .expect(400);
+    assert_eq!(rig.status()["recording"]["recording"], false);
     // The right token in either header works (here: nothing to stop, 409).
     rig.raw(
         format!("POST /rec/stop HTTP/1.1\r\nX-Vinyl-Token: {TOKEN}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
