@@ -647,3 +647,28 @@ fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
     assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token, "the token is created once");
     up.sh_ok(&["vinyl-down"]);
 }
+
+/// The real listener on the same ring: `vinyl-listen --output` writes the events file, and its
+/// level events reach vinyl-web's /status and /events (the interface is the file of JSON lines).
+#[test]
+fn levels_from_the_real_vinyl_listen_reach_status_and_sse() {
+    let rig = Rig::start("web-listen", &[]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-listen"));
+    cmd.args(["--ring", rig._ring.arg(), "--output"]).arg(rig.events());
+    let listen = Proc::spawn(cmd, false);
+    let mut sse = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
+    sse.set_read_timeout(Some(T)).unwrap();
+    sse.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut got = String::new();
+    let t0 = Instant::now();
+    while !got.contains("\"event\":\"level\"") {
+        assert!(t0.elapsed() < T, "no level event over SSE; got:\n{got}\nvinyl-listen:\n{}", listen.stderr());
+        let mut b = [0u8; 4096];
+        let n = sse.read(&mut b).unwrap();
+        assert!(n > 0, "SSE closed");
+        got.push_str(&String::from_utf8_lossy(&b[..n]));
+    }
+    common::wait_until("levels in /status", T, || rig.status()["levels"]["rms_dbfs"][0].is_number());
+    let s = rig.status();
+    assert!(s["events"]["lines"].as_u64() > Some(0) && s["events"]["bad_lines"] == 0, "{s}");
+}
