@@ -503,6 +503,10 @@ fn listener(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u
 fn twenty_listeners_one_stalled_cost_the_recording_and_the_ring_nothing() {
     let rig = Rig::start("web-isolation", &["--max-clients", "64"]);
     rig.wait_frames(RATE / 4);
+    // The stream's live tap, as vinyl-up runs it (its output read as the encoder would).
+    let mut stream = Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"));
+    stream.args(["tap", "--live", "--ring", rig._ring.arg()]);
+    let stream = Proc::spawn(stream, true);
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..19).map(|_| listener(rig.port, stop.clone())).collect();
     // The stalled client: asks for the stream and never reads it.
@@ -525,6 +529,8 @@ fn twenty_listeners_one_stalled_cost_the_recording_and_the_ring_nothing() {
     assert!(common::assert_one_timeline(&path, start).is_empty(), "the recording has every frame");
     let s = rig.status();
     assert_eq!(s["ring"]["gap_count"], 0, "the ring's writer lost nothing: {s}");
+    assert!(stream.out_len() as u64 > 4 * RATE, "the stream's tap got {} bytes", stream.out_len());
+    assert!(!stream.stderr().contains("skipped"), "the stream's tap skipped:\n{}", stream.stderr());
     drop(stalled);
 }
 
