@@ -22,7 +22,7 @@ pub const MANUAL: &str = "vinyl manual";
 pub const MAN_DATE: &str = "2026-11-24";
 
 /// The clap command of every binary, in topology order: capture, tee, preroll, flac-rec,
-/// mp3-icecast, rec, listen. Each is exactly what the binary's `--help` prints from.
+/// mp3-icecast, rec, listen, web. Each is exactly what the binary's `--help` prints from.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::capture::Opts::command(),
@@ -32,6 +32,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::mp3icecast::Opts::command(),
         crate::rec::Opts::command(),
         crate::listen::Opts::command(),
+        crate::web::Opts::command(),
     ]
 }
 
@@ -51,7 +52,8 @@ mod tests {
                 "vinyl-flac-rec",
                 "vinyl-mp3-icecast",
                 "vinyl-rec",
-                "vinyl-listen"
+                "vinyl-listen",
+                "vinyl-web"
             ]
         );
         for name in &names {

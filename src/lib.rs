@@ -13,7 +13,7 @@
 //! Documentation generated from the flag definitions: [`docs`].
 //!
 //! Tools: [`capture`], [`tee`], [`ring`] + [`preroll`], [`flac`] + [`flacrec`], [`mp3`] +
-//! [`icecast`] + [`mp3icecast`].
+//! [`icecast`] + [`mp3icecast`], [`web`] (the page, the control API and live listening).
 #![deny(missing_docs)]
 
 pub mod capture;
@@ -36,3 +36,4 @@ pub mod ring;
 pub mod signals;
 pub mod tee;
 pub mod time;
+pub mod web;

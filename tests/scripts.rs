@@ -134,6 +134,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
         "vinyl-tee.service",
         "vinyl-mp3-icecast.service",
         "vinyl-flac-rec@.service",
+        "vinyl-web.service",
     ] {
         assert!(names.iter().any(|n| n == must), "scripts/systemd/{must}: missing");
     }
@@ -176,6 +177,27 @@ fn units_follow_the_common_policy() {
         let target = std::fs::read_to_string(dir.join("vinyl.target")).unwrap();
         assert!(target.contains(&format!("{unit}.service")), "vinyl.target does not pull {unit}.service");
     }
+    // The web page: the same hardening, off unless enabled, its token a credential.
+    let web = std::fs::read_to_string(dir.join("vinyl-web.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "Restart=always",
+        "EnvironmentFile=/etc/vinyl/vinyl.conf",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "ProtectHome=read-only",
+        "RuntimeDirectory=vinyl",
+        "User=vinyl",
+        "CapabilityBoundingSet=",
+        "LoadCredential=web-token:/etc/vinyl/web-token",
+    ] {
+        assert!(web.lines().any(|l| l == line), "vinyl-web.service: no '{line}'");
+    }
+    assert!(
+        web.contains("--token-file \"%d/web-token\""),
+        "vinyl-web.service: the token is not the credential"
+    );
     let capture = std::fs::read_to_string(dir.join("vinyl-capture.service")).unwrap();
     assert!(capture.contains("SupplementaryGroups=audio"));
     assert!(capture.contains("--ring \"$$VINYL_RING\""), "the capture writes the ring itself");
@@ -614,6 +636,7 @@ fn install_warns_about_a_given_binary_over_2_5_mb() {
         "vinyl-mp3-icecast",
         "vinyl-rec",
         "vinyl-listen",
+        "vinyl-web",
     ] {
         let size = if t == "vinyl-tee" { 2_621_440 } else { 1_000_000 };
         let f = bins.path().join(t);

@@ -37,7 +37,7 @@ pub fn list(s: &Settings, dir: Option<&Path>) -> anyhow::Result<()> {
 }
 
 /// Every regular file named `*.flac` under `dir`; unreadable folders are skipped.
-fn flac_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub fn flac_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let Ok(kind) = e.file_type() else { continue };

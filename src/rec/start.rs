@@ -26,6 +26,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `start`.
 pub fn start(s: &Settings, o: &StartOpts) -> anyhow::Result<()> {
+    let (path, _runner) = begin(s, o)?;
+    super::out_path(&path)
+}
+
+/// Starts a recording (everything `start` does but print): returns its path and, for a
+/// background runner, its process, which a long-running caller (`vinyl-web`) should reap with
+/// `try_wait` once it ends; dropping it leaves that to the system, as a tool that exits does.
+pub fn begin(s: &Settings, o: &StartOpts) -> anyhow::Result<(PathBuf, Option<Child>)> {
     let now = Stamp::now();
     let target = Target::check(s, &o.record, "rec", &now)?;
     let preroll_text = o.preroll.clone().unwrap_or_else(|| s.preroll.clone());
@@ -56,9 +64,9 @@ pub fn start(s: &Settings, o: &StartOpts) -> anyhow::Result<()> {
         tags: &target.tags,
     };
     write_state(&st, &ring, &rec, &now)?;
-    let (child, hint) = launch(s, &st, &target.name, &path)?;
-    wait_started(&st, child, &path, &hint)?;
-    super::out_path(&path)
+    let (mut child, hint) = launch(s, &st, &target.name, &path)?;
+    wait_started(&st, &mut child, &path, &hint)?;
+    Ok((path, child))
 }
 
 fn refuse_a_second_recording(st: &State) -> anyhow::Result<()> {
@@ -100,8 +108,22 @@ fn launch(s: &Settings, st: &State, name: &str, path: &Path) -> anyhow::Result<(
         .mode(0o600)
         .open(st.file("log"))
         .with_context(|| format!("{}: open", st.file("log").display()))?;
-    let exe = std::env::current_exe().context("find the vinyl-rec executable")?;
-    let child = Command::new(&exe)
+    let exe = runner_exe()?;
+    let mut cmd = Command::new(&exe);
+    // The runner and its tap must receive SIGTERM whatever thread starts them: a tool that serves
+    // requests on threads with the stop signals blocked (vinyl-web) would pass that mask on.
+    // SAFETY: only pthread_sigmask, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+    let child = cmd
         .arg("_run")
         .arg(&st.dir)
         .stdin(Stdio::null())
@@ -110,6 +132,16 @@ fn launch(s: &Settings, st: &State, name: &str, path: &Path) -> anyhow::Result<(
         .spawn()
         .with_context(|| format!("{}: cannot start the runner", exe.display()))?;
     Ok((Some(child), "log above".into()))
+}
+
+/// The `vinyl-rec` that runs `_run`: this executable when it is vinyl-rec, else the one beside
+/// it or on PATH (for `vinyl-web`, whose recordings must be recognisable as vinyl-rec's).
+fn runner_exe() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("find the vinyl-rec executable")?;
+    if exe.file_name().is_some_and(|n| n == TOOL) {
+        return Ok(exe);
+    }
+    Ok(runner::tool(TOOL))
 }
 
 /// `systemctl start --no-block vinyl-flac-rec@NAME.service`, after giving the state and the
@@ -146,7 +178,7 @@ fn start_unit(s: &Settings, st: &State, name: &str, path: &Path) -> anyhow::Resu
 
 /// Waits until the runner has written `tap.pid` (its tap runs). A runner that exits first or
 /// takes over 10 s is a failure: its log is shown.
-fn wait_started(st: &State, mut child: Option<Child>, path: &Path, hint: &str) -> anyhow::Result<()> {
+fn wait_started(st: &State, child: &mut Option<Child>, path: &Path, hint: &str) -> anyhow::Result<()> {
     // A runner that already exited will never write it: no need to wait the full time.
     wait_for(START_TIMEOUT, || {
         st.pid("tap.pid").is_some() || child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some())

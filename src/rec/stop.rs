@@ -33,6 +33,14 @@ fn stop_timeout(s: &Settings) -> Result<Duration, UsageError> {
 
 /// Runs `stop`.
 pub fn stop(s: &Settings) -> anyhow::Result<()> {
+    let (path, duration) = end(s)?;
+    out_path(&path)?;
+    out(&duration)
+}
+
+/// Stops the recording (everything `stop` does but print): returns the finished file's path and
+/// its [`duration_line`].
+pub fn end(s: &Settings) -> anyhow::Result<(std::path::PathBuf, String)> {
     let timeout = stop_timeout(s)?;
     if !s.run_dir.is_dir() {
         bail!("not recording");
@@ -67,8 +75,8 @@ pub fn stop(s: &Settings) -> anyhow::Result<()> {
     if !path.is_file() {
         bail!("{shown}: missing after the recorder finished; see {}", last.display());
     }
-    out_path(&path)?;
-    out(&duration_line(&path)?)
+    let duration = duration_line(&path)?;
+    Ok((path, duration))
 }
 
 /// `12m03.250s (34716000 frames)`, from a finished file's STREAMINFO, then one line for each

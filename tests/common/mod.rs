@@ -153,6 +153,7 @@ pub fn have(program: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+pub mod cdp;
 pub mod icecast;
 pub mod liquidsoap;
 pub mod proc;

@@ -1,0 +1,112 @@
+//! The flags of `vinyl-web`, the single source of `--help`, the man page and the completions.
+
+use crate::pcm::PcmArgs;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+Serves a small web page and an HTTP API for the turntable: a live level meter, the turntable's \
+state (idle, side N, track K, run-out), the recording's state with a Record/Stop button, the last \
+recordings with download links, and a Listen button that plays the live capture at low latency \
+in the browser. The page is one self-contained file (no CDN, no build step, works offline) and \
+fits a phone.
+
+It taps the ring in-process: each listening browser costs one live reader of the ring (a thread), \
+and a client that stalls is dropped after its write blocks for 2 s; neither costs the ring, the \
+stream or a recording a frame. The levels and the turntable's state come from the JSON lines that \
+vinyl-listen writes to the events file, which vinyl-web follows (appends, rotation, truncation). \
+Recordings are started and stopped through vinyl-rec's own code, so the files, names, tags and \
+state are those of vinyl-rec start/stop.
+
+ENDPOINTS:
+  GET  /                 the page
+  GET  /listen           live PCM: frames with their timeline numbers (see FORMAT below)
+  POST /listen/report    the page's playback position, for the latency measure (JSON)
+  GET  /status           JSON: components, ring, recording, levels, turntable, latency
+  GET  /events           Server-Sent Events: the listener's events and recording changes
+  POST /rec/start        start a recording: JSON {\"name\": \"...\", \"tags\": [\"KEY=VALUE\"]} (token)
+  POST /rec/stop         stop it (token)
+  GET  /recordings       JSON list of recordings: duration, size, tracks, loudness
+  GET  /recordings/PATH  download one, with HTTP Range
+
+FORMAT:
+/listen is a streamed response (application/octet-stream; X-Vinyl-Format, X-Vinyl-Rate and \
+X-Vinyl-Channels give the ring's format) of messages, one per write of the ring's writer: the 4 \
+bytes VNL1, the payload's length in bytes (u32, little-endian), the timeline number of its first \
+frame (u64, little-endian), then whole frames of raw PCM. The numbers jump ahead when the client \
+was skipped to live. The page plays them through an AudioWorklet with a jitter buffer of about 40 \
+ms (at least 20 ms kept, 150 ms at most), dropping the oldest frames rather than falling behind, \
+and reports every 500 ms, to POST /listen/report, the frame it handed to the audio output and how \
+long ago: vinyl-web measures the latency from the frame's publication in the ring to that moment \
+and keeps its percentiles in /status (latency.p50_ms, latency.p95_ms). /events is text/event-stream; \
+each data: line is one JSON object, the listener's lines as written (level, side_start, \
+track_start, side_end, side_report, state, and any other), plus hello (the state on connection) \
+and recording (the recording started or ended).
+
+SECURITY:
+It binds 127.0.0.1 unless --listen says otherwise; bound to a loopback address it answers only \
+requests whose Host is localhost or a loopback address (421 else), so a site that rebinds its \
+name to 127.0.0.1 cannot read it. The control endpoints (POST /rec/*) need the \
+token from --token-file, sent as `Authorization: Bearer TOKEN` (or `X-Vinyl-Token: TOKEN`); a \
+page of another origin cannot send such a header without a CORS pre-flight, which vinyl-web never \
+grants. The page learns the token once from the address http://HOST:PORT/#token=TOKEN (the part \
+after # never leaves the browser), keeps it in the browser's localStorage and removes it from the \
+address bar; without it the page is read-only and asks for the token when a control is used. The \
+token file must be owned by this user (or root) and not writable by others; vinyl-up creates it \
+(32 random bytes, hex, mode 0600) at its first start. The token is never logged. Requests are \
+bounded (8 KiB of headers, 16 KiB of body: 413 beyond), so are the clients (--max-clients: 503 \
+beyond), and a client that has not sent its whole request within --request-timeout is closed. \
+Downloads never leave the recordings folder (404).";
+
+const AFTER_HELP: &str = "\
+EXIT STATUS:
+  0  stopped by SIGTERM/SIGINT/SIGHUP
+  1  runtime failure: the address cannot be bound, an unsafe token file
+  2  usage error
+
+EXAMPLES:
+  vinyl-web --token-file /etc/vinyl/web-token
+  vinyl-web --listen 0.0.0.0:8080 --token-file ~/.config/vinyl/web-token
+  curl -H \"Authorization: Bearer $(cat ~/.config/vinyl/web-token)\" -X POST \\
+       -d '{\"name\":\"side-a\"}' http://127.0.0.1:8080/rec/start";
+
+/// Options of `vinyl-web`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "vinyl-web",
+    version,
+    about = "Serve the turntable's web page: meter, state, record, recordings, live listening",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    args_override_self = true
+)]
+pub struct Opts {
+    /// The address and port to serve on; 0.0.0.0:8080 to serve the local network
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The file holding the control token (one line). Without it, control endpoints answer 401
+    /// [default: $VINYL_WEB_TOKEN_FILE, else /etc/vinyl/web-token for root, else
+    /// ~/.config/vinyl/web-token]
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// The listener's events file (JSON lines), followed from its end
+    /// [default: $VINYL_EVENTS, or RUN/events]
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
+    /// The ring [default: $VINYL_RING, or /dev/shm/vinyl-ring]
+    #[arg(long, value_name = "PATH")]
+    pub ring: Option<PathBuf>,
+    /// The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]
+    #[arg(long, value_name = "DIR")]
+    pub recordings: Option<PathBuf>,
+    /// Connections served at once; more are answered 503 and closed
+    #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u32).range(2..=1024))]
+    pub max_clients: u32,
+    /// Seconds a client has to send its whole request (headers and body); slower ones are closed
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub request_timeout: u64,
+    /// The format, rate and channels of the ring.
+    #[command(flatten)]
+    pub pcm: PcmArgs,
+}

@@ -1,0 +1,680 @@
+//! `vinyl-web` against the real tools: a ring written by `vinyl-preroll fill` from numbered frames
+//! fed at the real rate, the built `vinyl-web` on a free port, recordings made through its API by
+//! vinyl-rec's code (`vinyl-preroll tap | vinyl-flac-rec`), every endpoint spoken to over raw TCP,
+//! and the page itself in Debian's headless chromium over the DevTools protocol.
+
+mod common;
+
+use common::cdp::Browser;
+use common::proc::{Proc, Ring};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use vinyl::pcm::{PcmSpec, unique_frames};
+
+const RATE: u64 = 48_000;
+const T: Duration = Duration::from_secs(60);
+const TOKEN: &str = "5f0c1e2d3b4a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// A ring fed at the real rate with numbered frames, and vinyl-web serving it.
+struct Rig {
+    dir: tempfile::TempDir,
+    _ring: Ring,
+    fill: Child,
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    feeder: Option<std::thread::JoinHandle<()>>,
+    web: Proc,
+    port: u16,
+}
+
+impl Rig {
+    fn start(test: &str, web_args: &[&str]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Ring::new(test);
+        for d in ["rec", "run"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        let mut fill = Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"))
+            .args(["fill", "--batch", "0s", "--ring", ring.arg()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("fill.log")).unwrap())
+            .spawn()
+            .expect("spawn vinyl-preroll fill");
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let feeder = Some(feed(fill.stdin.take().unwrap(), stop.clone(), written.clone()));
+        common::wait_until("the ring exists", T, || ring.0.exists());
+        let token = dir.path().join("token");
+        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-web"));
+        cmd.args(["--listen", "127.0.0.1:0", "--ring", ring.arg()])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--events")
+            .arg(dir.path().join("events"))
+            .args(web_args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env(
+            "PATH",
+            format!("{}:{}", common::bin_dir().display(), std::env::var("PATH").unwrap_or_default()),
+        )
+        .env("VINYL_CONFIG", "/dev/null")
+        .env("VINYL_RUN_DIR", dir.path().join("run"))
+        .env("VINYL_RECORDINGS", dir.path().join("rec"));
+        let web = Proc::spawn(cmd, false);
+        web.wait_line("serving http://");
+        let port = web
+            .stderr()
+            .lines()
+            .find_map(|l| l.split("serving http://127.0.0.1:").nth(1))
+            .and_then(|r| r.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in: {}", web.stderr()));
+        Rig { dir, _ring: ring, fill, stop, written, feeder, web, port }
+    }
+
+    fn recordings(&self) -> PathBuf {
+        self.dir.path().join("rec")
+    }
+
+    fn events(&self) -> PathBuf {
+        self.dir.path().join("events")
+    }
+
+    /// Appends JSON lines to the events file, as vinyl-listen does.
+    fn event(&self, lines: &[Value]) {
+        let mut f = std::fs::File::options().create(true).append(true).open(self.events()).unwrap();
+        for l in lines {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+
+    /// Sends `raw` as it is and reads the answer to the end.
+    fn raw(&self, raw: &[u8]) -> Resp {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        let _ = s.write_all(raw);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        Resp::parse(&out, &String::from_utf8_lossy(&raw[..raw.len().min(200)]), &self.web)
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+    }
+
+    fn post(&self, path: &str, body: &Value, auth: Option<&str>) -> Resp {
+        let body = body.to_string();
+        let auth = auth.map(|a| format!("Authorization: Bearer {a}\r\n")).unwrap_or_default();
+        self.raw(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    }
+
+    fn status(&self) -> Value {
+        self.get("/status").json()
+    }
+
+    /// Waits until the ring's head is past `frames` more than now.
+    fn wait_frames(&self, frames: u64) {
+        let until = self.status()["ring"]["head"].as_u64().unwrap() + frames;
+        common::wait_until(&format!("ring head {until}"), T, || {
+            self.status()["ring"]["head"].as_u64() >= Some(until)
+        });
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if self.dir.path().join("run/rec").exists() {
+            let _ = self.post("/rec/stop", &json!({}), Some(TOKEN));
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+        let _ = self.fill.wait();
+        if std::thread::panicking() {
+            eprintln!("vinyl-web stderr:\n{}", self.web.stderr());
+            eprintln!(
+                "fill log:\n{}",
+                std::fs::read_to_string(self.dir.path().join("fill.log")).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Writes numbered frames at the real rate, 10 ms at a time, until told to stop.
+fn feed(
+    mut to: std::process::ChildStdin,
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let spec = PcmSpec::default();
+        let t0 = Instant::now();
+        let mut n = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            if to.write_all(&unique_frames(&spec, n, RATE / 100)).is_err() {
+                return;
+            }
+            n += RATE / 100;
+            written.store(n, Ordering::SeqCst);
+            let due = t0 + Duration::from_micros(n * 1_000_000 / RATE);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    })
+}
+
+/// An HTTP answer.
+struct Resp {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+    what: String,
+}
+
+impl Resp {
+    fn parse(raw: &[u8], what: &str, web: &Proc) -> Resp {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        let Some(i) = split else {
+            return Resp {
+                status: 0,
+                head: String::new(),
+                body: Vec::new(),
+                what: format!("{what}\nvinyl-web:\n{}", web.stderr()),
+            };
+        };
+        let head = String::from_utf8_lossy(&raw[..i]).into_owned();
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Resp { status, head, body: raw[i + 4..].to_vec(), what: what.to_string() }
+    }
+
+    fn expect(&self, status: u16) -> &Resp {
+        assert_eq!(
+            self.status,
+            status,
+            "{}\n-> {}\n{}",
+            self.what,
+            self.head,
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("{}: not JSON ({e}): {}", self.what, String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+#[test]
+fn every_reading_endpoint_answers_and_others_are_404_or_405() {
+    let rig = Rig::start("web-endpoints", &[]);
+    let page = rig.get("/");
+    page.expect(200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<title>vinyl</title>"));
+    assert!(page.header("content-security-policy").is_some_and(|c| c.contains("default-src 'self'")));
+    assert!(page.header("content-type").is_some_and(|c| c.starts_with("text/html")));
+    rig.get("/worklet.js").expect(200);
+    let s = rig.status();
+    assert_eq!(s["ring"]["present"], true, "{s}");
+    assert_eq!(s["ring"]["rate"], 48_000);
+    assert_eq!(s["recording"]["recording"], false);
+    assert_eq!(s["turntable"]["state"], "idle");
+    assert_eq!(rig.get("/recordings").expect(200).json()["recordings"], json!([]));
+    rig.get("/nothing-here").expect(404);
+    rig.raw(b"OPTIONS /rec/start HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n")
+        .expect(405);
+    rig.get("/rec/start").expect(405);
+    rig.raw(b"GARBAGE\r\n\r\n").expect(400);
+    // DNS rebinding: another site's name pointed at 127.0.0.1 reads nothing.
+    rig.raw(b"GET /status HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n").expect(421);
+    rig.raw(b"GET /status HTTP/1.1\r\nHost: localhost:8080\r\n\r\n").expect(200);
+    rig.raw(b"GET /status HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").expect(200);
+    let r = rig.post("/listen/report", &json!({ "frame": 1, "age": 0.0, "buffered": 0 }), None);
+    r.expect(200);
+}
+
+#[test]
+fn control_without_the_right_token_is_401_and_starts_nothing() {
+    let rig = Rig::start("web-token", &[]);
+    rig.post("/rec/start", &json!({}), None).expect(401);
+    rig.post("/rec/start", &json!({}), Some("0123456789abcdef")).expect(401);
+    rig.post("/rec/start", &json!({}), Some(&TOKEN[..TOKEN.len() - 1])).expect(401);
+    rig.raw(
+        format!("POST /rec/start HTTP/1.1\r\nX-Vinyl-Token: {}x\r\nContent-Length: 0\r\n\r\n", TOKEN)
+            .as_bytes(),
+    )
+    .expect(401);
+    rig.post("/rec/stop", &json!({}), Some("wrong-token-wrong-token")).expect(401);
+    rig.post("/listen/report", &json!({ "reset": true }), None).expect(401);
+    assert_eq!(rig.status()["recording"]["recording"], false);
+    assert!(!rig.web.stderr().contains(TOKEN), "the token is never logged");
+    // With the token, what vinyl-rec refuses is refused the same way (400), before anything starts.
+    for bad in [
+        json!({"name": "../x"}),
+        json!({"name": ".hidden"}),
+        json!({"tags": ["no-equals-sign"]}),
+        json!({"tags": "A=1"}),
+    ] {
+        let r = rig.post("/rec/start", &bad, Some(TOKEN));
+        r.expect(400);
+    }
+    rig.raw(
+        format!("POST /rec/start HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 3\r\n\r\n{{x:")
+            .as_bytes(),
+    )
+    .expect(400);
+    assert_eq!(rig.status()["recording"]["recording"], false);
+    // The right token in either header works (here: nothing to stop, 409).
+    rig.raw(
+        format!("POST /rec/stop HTTP/1.1\r\nX-Vinyl-Token: {TOKEN}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    )
+    .expect(409);
+}
+
+#[test]
+fn record_then_stop_over_http_makes_a_valid_flac_that_downloads_with_ranges() {
+    let rig = Rig::start("web-record", &[]);
+    rig.wait_frames(RATE / 2);
+    let started =
+        rig.post("/rec/start", &json!({ "name": "side-a", "tags": ["TITLE=Kind of Blue"] }), Some(TOKEN));
+    started.expect(200);
+    let path = PathBuf::from(started.json()["path"].as_str().unwrap());
+    rig.post("/rec/start", &json!({ "name": "other" }), Some(TOKEN)).expect(409);
+    rig.post("/rec/start", &json!({ "name": "../x" }), Some(TOKEN)).expect(409);
+    let s = rig.status();
+    assert_eq!(s["recording"]["recording"], true, "{s}");
+    assert_eq!(s["recording"]["name"], "side-a");
+    rig.wait_frames(RATE);
+    let stopped = rig.post("/rec/stop", &json!({}), Some(TOKEN));
+    stopped.expect(200);
+    assert!(path.is_file(), "{}", path.display());
+    let start = common::flac_tag(&path, "VINYL_START_FRAME").parse::<u64>().unwrap();
+    assert!(common::assert_one_timeline(&path, start).is_empty(), "no gaps");
+    assert_eq!(common::flac_tag(&path, "TITLE"), "Kind of Blue");
+
+    let list = rig.get("/recordings").expect(200).json();
+    let row = &list["recordings"][0];
+    assert_eq!(row["title"], "Kind of Blue", "{list}");
+    let url = row["url"].as_str().unwrap().to_string();
+    let file = std::fs::read(&path).unwrap();
+    let whole = rig.get(&url);
+    whole.expect(200);
+    assert_eq!(whole.body, file);
+    assert_eq!(whole.header("accept-ranges").as_deref(), Some("bytes"));
+    let part = rig.raw(format!("GET {url} HTTP/1.1\r\nRange: bytes=100-199\r\n\r\n").as_bytes());
+    part.expect(206);
+    assert_eq!(part.body, &file[100..200]);
+    assert_eq!(part.header("content-range"), Some(format!("bytes 100-199/{}", file.len())));
+    let tail = rig.raw(format!("GET {url} HTTP/1.1\r\nRange: bytes=-10\r\n\r\n").as_bytes());
+    assert_eq!(tail.expect(206).body, &file[file.len() - 10..]);
+    rig.raw(format!("GET {url} HTTP/1.1\r\nRange: bytes={}-\r\n\r\n", file.len()).as_bytes()).expect(416);
+}
+
+#[test]
+fn downloads_never_leave_the_recordings_folder() {
+    let rig = Rig::start("web-traversal", &[]);
+    let secret = b"SECRET-OUTSIDE-THE-FOLDER";
+    std::fs::write(rig.dir.path().join("secret.flac"), secret).unwrap();
+    std::fs::create_dir(rig.recordings().join("2026-11")).unwrap();
+    std::os::unix::fs::symlink(rig.dir.path().join("secret.flac"), rig.recordings().join("link.flac"))
+        .unwrap();
+    std::os::unix::fs::symlink("/etc", rig.recordings().join("etc")).unwrap();
+    for bad in [
+        "/recordings/../secret.flac",
+        "/recordings/2026-11/../../secret.flac",
+        "/recordings/%2e%2e/secret.flac",
+        "/recordings/%2E%2E%2Fsecret.flac",
+        "/recordings/..%2fsecret.flac",
+        "/recordings/link.flac",
+        "/recordings//etc/passwd",
+        "/recordings/etc/passwd",
+        "/recordings/../../../../etc/passwd",
+        "/recordings/%00.flac",
+        "/recordings/2026-11",
+    ] {
+        let r = rig.get(bad);
+        assert!(r.status == 404 || r.status == 400, "{bad}: {} {}", r.status, r.head);
+        assert!(!r.body.windows(secret.len()).any(|w| w == secret), "{bad} served the secret");
+        assert!(!String::from_utf8_lossy(&r.body).contains("root:"), "{bad} served /etc/passwd");
+    }
+}
+
+#[test]
+fn oversized_requests_are_413() {
+    let rig = Rig::start("web-413", &[]);
+    let body = "x".repeat(1 << 20);
+    let r = rig.raw(
+        format!(
+            "POST /rec/start HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    r.expect(413);
+    rig.raw(format!("GET / HTTP/1.1\r\nX-Filler: {}\r\n\r\n", "a".repeat(20_000)).as_bytes()).expect(413);
+    assert_eq!(rig.status()["recording"]["recording"], false);
+}
+
+#[test]
+fn a_client_that_sends_its_headers_slowly_is_closed_after_the_timeout() {
+    let rig = Rig::start("web-slowloris", &["--request-timeout", "2"]);
+    let mut s = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let t0 = Instant::now();
+    let closed = loop {
+        // One header byte every 100 ms, never the blank line.
+        if s.write_all(b"X").is_err() {
+            break t0.elapsed();
+        }
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Ok(0) => break t0.elapsed(),
+            Ok(_) => panic!("the server answered a request it never received whole"),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+            }
+            Err(_) => break t0.elapsed(),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "still open after 30 s");
+    };
+    assert!(closed >= Duration::from_millis(1900), "closed after {closed:?}, before the 2 s timeout");
+    // Meanwhile and after, others are served.
+    rig.get("/status").expect(200);
+}
+
+#[test]
+fn clients_beyond_the_limit_get_503_and_idle_ones_are_closed() {
+    let rig = Rig::start("web-503", &["--max-clients", "2", "--request-timeout", "5"]);
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(("127.0.0.1", rig.port)).unwrap()).collect();
+    // The two idle connections hold both places until their request timeout ends them.
+    common::wait_until("a third client refused", T, || rig.get("/status").status == 503);
+    common::wait_until("the idle clients timed out", T, || rig.get("/status").status == 200);
+    drop(idle);
+}
+
+#[test]
+fn events_feed_status_and_sse_through_appends_and_rotation() {
+    let rig = Rig::start("web-events", &[]);
+    rig.event(&[json!({"event":"level","frame":1,"at":1,"rms_dbfs":[-30.0,-31.0],"peak_dbfs":[-12.0,-13.0],"clipped":0})]);
+    let mut sse = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
+    sse.set_read_timeout(Some(T)).unwrap();
+    sse.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut got = String::new();
+    let mut read_until = |s: &mut TcpStream, needle: &str| {
+        let t0 = Instant::now();
+        while !got.contains(needle) {
+            assert!(t0.elapsed() < T, "SSE: no {needle:?} in:\n{got}");
+            let mut b = [0u8; 4096];
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "SSE closed; got:\n{got}");
+            got.push_str(&String::from_utf8_lossy(&b[..n]));
+        }
+    };
+    read_until(&mut sse, "\"event\":\"hello\"");
+    rig.event(&[
+        json!({"event":"side_start","frame":100,"at":2}),
+        json!({"event":"track_start","frame":200,"at":3,"track":2}),
+        json!({"event":"level","frame":300,"at":4,"rms_dbfs":[null,null],"peak_dbfs":[null,null],"clipped":0}),
+        json!({"event":"mystery","frame":301,"x":[1,2]}),
+    ]);
+    read_until(&mut sse, "\"event\":\"mystery\"");
+    read_until(&mut sse, "\"track\":2");
+    let s = rig.status();
+    assert_eq!(s["turntable"], json!({"state":"side","side":1,"track":2,"frame":200}), "{s}");
+    assert_eq!(s["levels"]["rms_dbfs"], json!([null, null]));
+    // Rotation: vinyl-up renames the file to events.1 and a new one begins.
+    std::fs::rename(rig.events(), rig.dir.path().join("events.1")).unwrap();
+    rig.event(&[json!({"event":"side_end","frame":400,"at":5,"reason":"runout","rpm":33.3})]);
+    read_until(&mut sse, "\"reason\":\"runout\"");
+    assert_eq!(rig.status()["turntable"]["state"], "runout");
+}
+
+/// One /listen client that checks the framing and the frame numbers of what it reads.
+fn listener(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64)> {
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        s.write_all(b"GET /listen HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        let mut b = vec![0u8; 65536];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut b).unwrap();
+            buf.extend_from_slice(&b[..n]);
+        }
+        let i = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        buf.drain(..i + 4);
+        let (mut frames, mut skips, mut next) = (0u64, 0u64, None);
+        while !stop.load(Ordering::SeqCst) {
+            while buf.len() >= 16 {
+                assert_eq!(&buf[..4], b"VNL1", "framing");
+                let len = u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize;
+                let first = u64::from_le_bytes(buf[8..16].try_into().unwrap());
+                if buf.len() < 16 + len {
+                    break;
+                }
+                let payload = &buf[16..16 + len];
+                assert_eq!(
+                    vinyl::pcm::unique_frame_number(&payload[..4]),
+                    first & 0xffff_ffff,
+                    "payload of frame {first}"
+                );
+                if next.is_some_and(|n| n != first) {
+                    skips += 1;
+                }
+                next = Some(first + (len / 4) as u64);
+                frames += (len / 4) as u64;
+                buf.drain(..16 + len);
+            }
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "the stream ended");
+            buf.extend_from_slice(&b[..n]);
+        }
+        (frames, skips)
+    })
+}
+
+#[test]
+fn twenty_listeners_one_stalled_cost_the_recording_and_the_ring_nothing() {
+    let rig = Rig::start("web-isolation", &["--max-clients", "64"]);
+    rig.wait_frames(RATE / 4);
+    // The stream's live tap, as vinyl-up runs it (its output read as the encoder would).
+    let mut stream = Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"));
+    stream.args(["tap", "--live", "--ring", rig._ring.arg()]);
+    let stream = Proc::spawn(stream, true);
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..19).map(|_| listener(rig.port, stop.clone())).collect();
+    // The stalled client: asks for the stream and never reads it.
+    let mut stalled = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
+    stalled.write_all(b"GET /listen HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    common::wait_until("20 listeners", T, || rig.status()["listeners"] == 20);
+    let started = rig.post("/rec/start", &json!({ "name": "isolation" }), Some(TOKEN));
+    let path = PathBuf::from(started.expect(200).json()["path"].as_str().unwrap());
+    rig.web.wait_line("stalled for 2s: dropped");
+    rig.wait_frames(RATE);
+    rig.post("/rec/stop", &json!({}), Some(TOKEN)).expect(200);
+    assert_eq!(rig.status()["listeners"], 19, "only the stalled client was dropped");
+    stop.store(true, Ordering::SeqCst);
+    for r in readers {
+        let (frames, skips) = r.join().expect("a listener failed");
+        assert!(frames > RATE, "a listener got only {frames} frames");
+        assert_eq!(skips, 0, "a listener skipped frames");
+    }
+    let start = common::flac_tag(&path, "VINYL_START_FRAME").parse::<u64>().unwrap();
+    assert!(common::assert_one_timeline(&path, start).is_empty(), "the recording has every frame");
+    let s = rig.status();
+    assert_eq!(s["ring"]["gap_count"], 0, "the ring's writer lost nothing: {s}");
+    assert!(stream.out_len() as u64 > 4 * RATE, "the stream's tap got {} bytes", stream.out_len());
+    assert!(!stream.stderr().contains("skipped"), "the stream's tap skipped:\n{}", stream.stderr());
+    drop(stalled);
+}
+
+/// The page in a real browser. Needs Debian's chromium (scripts/test installs it).
+#[test]
+fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
+    assert!(
+        Path::new(common::cdp::CHROMIUM).exists(),
+        "{} is missing: apt-get install chromium",
+        common::cdp::CHROMIUM
+    );
+    let rig = Rig::start("web-browser", &[]);
+    // Events at 10 Hz, as vinyl-listen writes them, with levels that move.
+    let stop = Arc::new(AtomicBool::new(false));
+    let events = rig.events();
+    let (s2, written) = (stop.clone(), rig.written.clone());
+    let levels = std::thread::spawn(move || {
+        let mut i = 0u64;
+        while !s2.load(Ordering::SeqCst) {
+            let rms = -30.0 + 12.0 * ((i as f64) / 5.0).sin();
+            let line = json!({"event":"level","frame":written.load(Ordering::SeqCst),"at":i,
+                "rms_dbfs":[rms, rms - 2.0],"peak_dbfs":[rms + 10.0, rms + 8.0],"clipped": u64::from(i % 40 == 0)});
+            let mut f = std::fs::File::options().create(true).append(true).open(&events).unwrap();
+            writeln!(f, "{line}").unwrap();
+            i += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let profile = rig.dir.path().join("chromium");
+    let mut b = Browser::start(&profile).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/#token={TOKEN}", rig.port)).unwrap();
+    assert_eq!(b.eval("location.hash").unwrap(), "", "the token leaves the address bar");
+    assert_eq!(b.eval("localStorage.getItem('vinylToken')").unwrap(), TOKEN);
+
+    // The meter moves with the level events.
+    b.wait_for("window.vinylStats.levelEvents > 5", T).unwrap();
+    let first = b.eval("document.getElementById('fill0').style.width").unwrap();
+    b.wait_for(&format!("document.getElementById('fill0').style.width !== {first}"), T).unwrap();
+
+    // The turntable's state.
+    rig.event(&[
+        json!({"event":"side_start","frame":1,"at":1}),
+        json!({"event":"track_start","frame":2,"at":2,"track":3}),
+    ]);
+    b.wait_for("document.getElementById('turntable').textContent === 'side 1, track 3'", T).unwrap();
+
+    // Record, then Stop: a valid recording, listed on the page.
+    b.eval("document.getElementById('recName').value = 'from-the-page'").unwrap();
+    b.click("recBtn").unwrap();
+    b.wait_for("window.vinylStats.recording === true", T).unwrap();
+    rig.wait_frames(RATE);
+    b.wait_for("document.getElementById('recBtn').textContent === 'Stop'", T).unwrap();
+    b.click("recBtn").unwrap();
+    b.wait_for("document.getElementById('msg').textContent.startsWith('saved ')", T).unwrap();
+    let mut files = Vec::new();
+    vinyl::rec::list::flac_files(&rig.recordings(), &mut files);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("from-the-page.flac"));
+    let start = common::flac_tag(&files[0], "VINYL_START_FRAME").parse::<u64>().unwrap();
+    common::assert_one_timeline(&files[0], start);
+    b.wait_for("document.querySelector('#recordings a') !== null", T).unwrap();
+
+    // Listen: the worklet plays the live frames and the page reports its position.
+    b.click("listenBtn").unwrap();
+    b.wait_for("window.vinylStats.framesPlayed > 48000 && window.vinylStats.reports >= 3", T).unwrap();
+    let stats = b.eval("JSON.stringify(window.vinylStats)").unwrap();
+    let latency = rig.status()["latency"].clone();
+    assert!(latency["p95_ms"].as_f64().is_some_and(|l| l > 0.0 && l < 2000.0), "{latency} {stats}");
+
+    let png = b.screenshot(390, 844).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let out = common::repo_root().join("target/web-screenshot.png");
+    std::fs::write(&out, &png).unwrap();
+    b.pump(Duration::from_millis(200));
+    stop.store(true, Ordering::SeqCst);
+    levels.join().unwrap();
+    assert!(b.errors.is_empty(), "console errors: {:#?}\nstats: {stats}", b.errors);
+    eprintln!("page stats: {stats}\nlatency: {latency}\nscreenshot: {}", out.display());
+}
+
+/// `vinyl-up` with `VINYL_WEB=yes`: the token is created once (0600, never printed), vinyl-web serves
+/// on the configured address with the components in /status, and `vinyl-down` stops it.
+#[test]
+fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
+    let up = common::up::Up::start("web-up", 60);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let token_file = up.dir.path().join("cfg/web-token");
+    let mut conf = std::fs::read_to_string(&up.conf).unwrap();
+    conf += &format!(
+        "VINYL_WEB=yes\nVINYL_WEB_LISTEN=127.0.0.1:{port}\nVINYL_WEB_TOKEN_FILE={}\n",
+        token_file.display()
+    );
+    std::fs::write(&up.conf, conf).unwrap();
+    let said = up.sh_ok(&["vinyl-up"]);
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert_eq!(token.len(), 64, "32 bytes as hex: {token:?}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(said.contains(&format!("http://127.0.0.1:{port}/")) && !said.contains(&token), "{said}");
+    // vinyl-up checks that vinyl-web runs; it listens a moment later.
+    common::wait_until("vinyl-web listening", T, || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let get = |path: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let status: Value = serde_json::from_str(get("/status").split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(status["components"]["capture"]["running"], true, "{status}");
+    assert_eq!(status["components"]["web"]["running"], true, "{status}");
+    assert_eq!(status["ring"]["writer_alive"], true, "{status}");
+    assert!(up.sh_ok(&["vinyl-up", "--status"]).contains("vinyl-web"));
+    // A second start keeps the token.
+    let pid = up.pid("web");
+    up.sh_ok(&["vinyl-down"]);
+    common::wait_until("vinyl-web gone", T, || !Path::new(&format!("/proc/{pid}")).exists());
+    up.sh_ok(&["vinyl-up"]);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token, "the token is created once");
+    up.sh_ok(&["vinyl-down"]);
+}
+
+/// The real listener on the same ring: `vinyl-listen --output` writes the events file, and its
+/// level events reach vinyl-web's /status and /events (the interface is the file of JSON lines).
+#[test]
+fn levels_from_the_real_vinyl_listen_reach_status_and_sse() {
+    let rig = Rig::start("web-listen", &[]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-listen"));
+    cmd.args(["--ring", rig._ring.arg(), "--output"]).arg(rig.events());
+    let listen = Proc::spawn(cmd, false);
+    let mut sse = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
+    sse.set_read_timeout(Some(T)).unwrap();
+    sse.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut got = String::new();
+    let t0 = Instant::now();
+    while !got.contains("\"event\":\"level\"") {
+        assert!(t0.elapsed() < T, "no level event over SSE; got:\n{got}\nvinyl-listen:\n{}", listen.stderr());
+        let mut b = [0u8; 4096];
+        let n = sse.read(&mut b).unwrap();
+        assert!(n > 0, "SSE closed");
+        got.push_str(&String::from_utf8_lossy(&b[..n]));
+    }
+    common::wait_until("levels in /status", T, || rig.status()["levels"]["rms_dbfs"][0].is_number());
+    let s = rig.status();
+    assert!(s["events"]["lines"].as_u64() > Some(0) && s["events"]["bad_lines"] == 0, "{s}");
+}
