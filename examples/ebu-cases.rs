@@ -7,6 +7,9 @@
 
 use vinyl::listen::loudness::{Loudness, Report};
 
+/// A test signal: (dBFS, seconds) of a 1 kHz sine, one after another.
+type Signal = &'static [(f64, f64)];
+
 fn measure(parts: &[(f64, f64)]) -> Report {
     let (rate, fs) = (48_000u32, 1i32 << 23);
     let mut l = Loudness::new(2, rate, fs);
@@ -24,7 +27,7 @@ fn measure(parts: &[(f64, f64)]) -> Report {
 }
 
 fn main() -> std::process::ExitCode {
-    let i_cases: [(&str, &[(f64, f64)]); 5] = [
+    let i_cases: [(&str, Signal); 5] = [
         ("3341 case 1: −23 dBFS, 20 s", &[(-23.0, 20.0)]),
         ("3341 case 2: −33 dBFS, 20 s", &[(-33.0, 20.0)]),
         ("3341 case 3: −36/−23/−36 dBFS, 10/60/10 s", &[(-36.0, 10.0), (-23.0, 60.0), (-36.0, 10.0)]),
@@ -35,7 +38,7 @@ fn main() -> std::process::ExitCode {
         ("3341 case 5: −26/−20/−26 dBFS, 20/20.1/20 s", &[(-26.0, 20.0), (-20.0, 20.1), (-26.0, 20.0)]),
     ];
     let wants = [-23.0, -33.0, -23.0, -23.0, -23.0];
-    let lra_cases: [(&str, &[(f64, f64)], f64); 4] = [
+    let lra_cases: [(&str, Signal, f64); 4] = [
         ("3342 case 1: −20/−30 dBFS, 20 s each", &[(-20.0, 20.0), (-30.0, 20.0)], 10.0),
         ("3342 case 2: −20/−15 dBFS, 20 s each", &[(-20.0, 20.0), (-15.0, 20.0)], 5.0),
         ("3342 case 3: −40/−20 dBFS, 20 s each", &[(-40.0, 20.0), (-20.0, 20.0)], 20.0),
@@ -49,12 +52,16 @@ fn main() -> std::process::ExitCode {
     for ((name, parts), want) in i_cases.iter().zip(wants) {
         let got = measure(parts).integrated_lufs.unwrap_or(f64::NAN);
         ok &= (got - want).abs() <= 0.1;
-        println!("| vinyl-listen loudness | EBU Tech {name}: integrated | {got:.2} LUFS | {want:.1} LUFS | ±0.1 LU |");
+        println!(
+            "| vinyl-listen loudness | EBU Tech {name}: integrated | {got:.2} LUFS | {want:.1} LUFS | ±0.1 LU |"
+        );
     }
     for (name, parts, want) in lra_cases {
         let got = measure(parts).loudness_range_lu.unwrap_or(f64::NAN);
         ok &= (got - want).abs() <= 1.0;
-        println!("| vinyl-listen loudness | EBU Tech {name}: loudness range | {got:.2} LU | {want:.0} LU | ±1 LU |");
+        println!(
+            "| vinyl-listen loudness | EBU Tech {name}: loudness range | {got:.2} LU | {want:.0} LU | ±1 LU |"
+        );
     }
     std::process::ExitCode::from(if ok { 0 } else { 1 })
 }

@@ -43,9 +43,9 @@ const GAP_S: (f64, f64) = (0.7, 8.0);
 /// the noise.
 const CONTEXT_DB: f64 = 20.0;
 /// See [`CONTEXT_DB`].
-const MUSIC_OVER_NOISE_DB: f64 = 10.0;
+const MUSIC_OVER_NOISE_DB: f64 = 9.0;
 /// See [`CONTEXT_DB`].
-const CONFIRM_S: f64 = 3.0;
+const CONFIRM_S: f64 = 5.0;
 /// See [`CONTEXT_DB`].
 const LOUD_S: f64 = 1.0;
 /// A click: a high-band sample this far (dB) over the high band's noise.
@@ -464,13 +464,6 @@ impl Detector {
     /// music at the side's level came just before it (and, to be confirmed, comes just after).
     fn gap_ended(&mut self, start: u64, end: u64) {
         let len = end.saturating_sub(start);
-        if std::env::var_os("VINYL_LISTEN_DEBUG").is_some() {
-            eprintln!(
-                "gap {start}..{end} len {len} loud {:?} floor {:?}",
-                self.loud_level(),
-                self.side.floor
-            );
-        }
         if len < self.seconds(GAP_S.0) || len > self.seconds(GAP_S.1) {
             return;
         }
