@@ -64,8 +64,10 @@ impl Turntable {
                 self.track = v["track"].as_u64().unwrap_or(self.track + 1);
             }
             "lift" => self.state = "idle".into(),
-            "side_end" if v["reason"] == "runout" => self.state = "runout".into(),
-            "side_end" => self.state = "idle".into(),
+            // After a run-out or a silence the stylus is still in the groove (the listener's
+            // `runout` state); after a lift it is not.
+            "side_end" if v["reason"] == "lift" => self.state = "idle".into(),
+            "side_end" => self.state = "runout".into(),
             "state" => {
                 if let Some(s) = v["state"].as_str() {
                     self.state = s.into();
