@@ -204,6 +204,46 @@ file cannot be read, a part cannot be written\n  2  usage error\n\nEXAMPLES:\n  
 split side-a.flac\n  vinyl-rec split side-a.flac --into ~/music/kind-of-blue"
     )]
     Split(SplitOpts),
+    /// Record every side hands-free, following vinyl-listen's events (long-running)
+    #[command(
+        long_about = "Follow vinyl-listen's events (RUN/events, which vinyl-up's listen component \
+writes) and record every side as one FLAC file, DIR/YYYY-MM/side-YYYYMMDD-HHMMSS.flac, named after \
+the time of its first frame. It runs in the foreground until SIGTERM, SIGINT or SIGHUP; vinyl-up \
+starts it when VINYL_AUTO_RECORD=yes, and the unit vinyl-rec-auto.service runs it under systemd \
+(READY and WATCHDOG are sent when NOTIFY_SOCKET is set).
+
+A side starts at its side_start frame minus VINYL_AUTO_START_MARGIN (1s): the ring still holds \
+those frames, so the start is exact although the event comes seconds after the needle drop. It \
+ends at its side_end frame plus VINYL_AUTO_END_MARGIN (2s), exactly (the tap is told its end \
+frame), or at the lift for a side lifted early. The recording is the same tap | vinyl-flac-rec \
+pipeline and state folder (RUN/rec) as start: while auto records, start refuses a second \
+recording, and stop ends auto's recording early (the file is kept and finalised). While a manual \
+recording runs, auto records nothing and says so once per side.
+
+At the end of a side, the file gets its track markers (a CUESHEET and CHAPTERnnn comments; track 1 \
+at the file's first sample, each later track at its track_start frame), VINYL_RPM from the \
+run-out, and the loudness tags of the side_report (REPLAYGAIN_TRACK_GAIN/PEAK against -18 LUFS, \
+VINYL_LUFS, VINYL_TRUE_PEAK, VINYL_NOISE_FLOOR, VINYL_CLICKS_PER_MIN, VINYL_CLIPPED). Every file \
+also carries VINYL_AUTO=1 and VINYL_SIDE_START_FRAME (the needle drop), besides what every \
+recording carries (VINYL_START_FRAME: the file's first frame).
+
+Guards, each logged once with what to do: a side is ended at VINYL_AUTO_MAX_SIDE (40m); a side \
+is not started, or is ended where it is (the file kept), when the recordings' file system has \
+less than VINYL_AUTO_MIN_FREE (500MiB) free; a side shorter than VINYL_AUTO_MIN_SIDE (60s) is \
+removed.
+
+Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
+{side} · Track {track}', the side counted since auto started), written as a line to the \
+encoder's metadata FIFO (RUN/title, vinyl-mp3-icecast --metadata-fifo; no reader is not an \
+error). Hook: VINYL_ON_EVENT=/path/to/program is run for each event but level and state, with \
+the event's JSON line on stdin; the first line it prints, if any, becomes the title. It runs in \
+a thread of its own, off the audio path, and is killed after VINYL_ON_EVENT_TIMEOUT (5s); its \
+failures are logged once per kind and ignored.",
+        after_help = "EXIT STATUS:\n  0  stopped by a signal (a side in progress finalised)\n  1  \
+the run folder cannot be made\n  2  usage error: a malformed VINYL_AUTO_* or VINYL_ON_EVENT_TIMEOUT \
+value\n\nEXAMPLES:\n  vinyl-rec auto\n  VINYL_ON_EVENT=/usr/local/bin/recognise vinyl-rec auto"
+    )]
+    Auto(AutoOpts),
     /// The background half of start (internal): runs tap | recorder for the state folder STATE
     #[command(name = "_run", hide = true)]
     Run(RunOpts),
@@ -288,6 +328,17 @@ pub struct SplitOpts {
     /// The folder the parts go to, created when missing [default: the recording's folder]
     #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub into: Option<PathBuf>,
+}
+
+/// Flags of `vinyl-rec auto`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AutoOpts {
+    /// The events file vinyl-listen --output writes [default: RUN/events]
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// The encoder's metadata FIFO, where titles go [default: RUN/title]
+    #[arg(long, value_name = "FIFO")]
+    pub title_fifo: Option<PathBuf>,
 }
 
 /// Arguments of the internal `vinyl-rec _run`.
