@@ -66,6 +66,15 @@ Variables set in the environment win over the configuration file; an empty one c
   VINYL_USER              the user that unit runs as (default vinyl): when root starts it, the
                           state and the month folder are given to that user
   VINYL_REC_STOP_TIMEOUT  seconds stop waits for the recorder to finish (default 120)
+  VINYL_AUTO_START_MARGIN, VINYL_AUTO_END_MARGIN
+                          auto: recorded before the needle drop (1s) and after the end (2s)
+  VINYL_AUTO_MAX_SIDE     auto: the longest side (40m)
+  VINYL_AUTO_MIN_SIDE     auto: a shorter side is not kept (60s)
+  VINYL_AUTO_MIN_FREE     auto: free space to keep on the recordings' file system (500MiB)
+  VINYL_TITLE_TEMPLATE    auto: the stream's title at each track ('Side {side} · Track {track}')
+  VINYL_ON_EVENT          auto: a program given each event as JSON on stdin; its first line
+                          of output becomes the title
+  VINYL_ON_EVENT_TIMEOUT  auto: the hook is killed after this long (5s)
 
 ",
     exit_status!(),
@@ -78,6 +87,8 @@ rule. It is created with mode 0700.
                      the PIDs of the runner and the tap, the children's exit statuses, its log
   RUN/rec.lock/      held while start or stop changes the state
   RUN/last-rec.log   the log of the last recording (the tap's and the recorder's messages)
+  RUN/events         auto: the events vinyl-listen --output writes
+  RUN/title          auto: the encoder's metadata FIFO (vinyl-mp3-icecast --metadata-fifo)
 A state left by a recorder that died is cleaned up by the next start, which names the unfinished \
 .part file; repair it with vinyl-flac-rec --recover FILE.part. Recordings go to \
 DIR/YYYY-MM/NAME.flac and are never overwritten.

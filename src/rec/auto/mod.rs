@@ -4,6 +4,7 @@
 //!
 //! Parts: [`settings`] (the keys and their checks), [`side`] (one side's recording, from the
 //! needle drop minus a margin to the end plus a margin, exactly, and its finalisation),
+//! [`measure`] (the file's own loudness, for its ReplayGain tags),
 //! [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT` hook, off the audio path). This file is
 //! the loop: tail `RUN/events` ([`crate::listen::tail::Tail`]), turn each event into a step,
 //! check the guards once a second, feed systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side
@@ -11,6 +12,7 @@
 //! (the configuration) exit 2 at the start; after that nothing ends the loop but a stop signal:
 //! a side that cannot be recorded or finalised is logged and the next one is waited for.
 
+pub mod measure;
 pub mod settings;
 pub mod side;
 pub mod titles;
@@ -89,6 +91,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     }
     notifier.stopping();
     auto.stop(&mut notifier);
+    auto.titles.shutdown();
     Ok(())
 }
 

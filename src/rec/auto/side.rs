@@ -8,7 +8,8 @@
 //! maximum length is told at the start, the side's end and a short disk lower it), and
 //! [`Side::finalise`]: a side shorter than the minimum is removed, a kept one gets its CUESHEET and
 //! CHAPTER comments (track 1 at the file's first sample, track K at its `track_start` frame),
-//! `VINYL_RPM`, and the side_report's loudness tags. The state folder says `auto` (auto's pid),
+//! `VINYL_RPM`, and the loudness tags: the side_report's noise floor, clicks and clipped samples,
+//! the integrated loudness and true peak measured on the file ([`super::measure`]). The state folder says `auto` (auto's pid),
 //! so `vinyl-rec start` refuses a second recording and `vinyl-rec stop` may still end this one.
 //! How it fails: a side that cannot be started or finalised is logged with its cause; the
 //! caller goes on with the next side.
@@ -320,12 +321,15 @@ impl Side {
         }
         let mut line =
             format!("{} ({} frames), {} tracks", format_frames(total, self.rate), total, set.len());
-        if let Some(r) = &self.report {
-            let m = measurements(r);
-            loudness::write(&self.path, &m)?;
-            if let Some(l) = m.integrated_lufs {
-                line += &format!(", {l:.1} LUFS");
-            }
+        let mut m = self.report.as_ref().map(measurements).unwrap_or_default();
+        // The gain and peak of the file a player plays, margins included (see measure).
+        match super::measure::file(&self.path) {
+            Ok((lufs, peak)) => (m.integrated_lufs, m.true_peak_dbtp) = (lufs, peak),
+            Err(e) => vlog!(TOOL, "side {}: {e:#}; the side_report's loudness is used", self.side),
+        }
+        loudness::write(&self.path, &m)?;
+        if let Some(l) = m.integrated_lufs {
+            line += &format!(", {l:.1} LUFS");
         }
         Ok(Some(line))
     }

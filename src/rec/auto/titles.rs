@@ -18,6 +18,8 @@ use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -56,18 +58,30 @@ pub struct Titles {
     log: StateLog,
     hook: Option<SyncSender<String>>,
     dropped: u64,
+    /// The process group of the hook running now, 0 when none.
+    running: Arc<AtomicI32>,
 }
 
 impl Titles {
     /// Titles to `fifo`; with a hook, its thread is started.
     pub fn new(fifo: PathBuf, hook: Option<PathBuf>, timeout: Duration) -> Titles {
+        let running = Arc::new(AtomicI32::new(0));
         let hook = hook.map(|program| {
             let (tx, rx) = sync_channel(QUEUE);
-            let fifo = fifo.clone();
-            std::thread::spawn(move || hook_loop(&program, timeout, &fifo, &rx));
+            let (fifo, running) = (fifo.clone(), running.clone());
+            std::thread::spawn(move || hook_loop(&program, timeout, &fifo, &rx, &running));
             tx
         });
-        Titles { fifo, log: StateLog::new(TOOL), hook, dropped: 0 }
+        Titles { fifo, log: StateLog::new(TOOL), hook, dropped: 0, running }
+    }
+
+    /// Kills the hook running now, if any (at exit: no hook outlives auto).
+    pub fn shutdown(&mut self) {
+        self.hook = None;
+        let pgid = self.running.swap(0, Ordering::SeqCst);
+        if pgid > 0 {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
     }
 
     /// Sets the title now.
@@ -134,11 +148,11 @@ impl Outcome {
     }
 }
 
-fn hook_loop(program: &Path, timeout: Duration, fifo: &Path, rx: &Receiver<String>) {
+fn hook_loop(program: &Path, timeout: Duration, fifo: &Path, rx: &Receiver<String>, running: &AtomicI32) {
     let mut log = StateLog::new(TOOL);
     let object = format!("hook {}", program.display());
     for line in rx.iter() {
-        let out = run_hook(program, &line, timeout);
+        let out = run_hook(program, &line, timeout, running);
         let kind = out.kind();
         match out {
             Outcome::Title(t) => log_send(&mut log, fifo, &t),
@@ -172,8 +186,14 @@ fn hook_loop(program: &Path, timeout: Duration, fifo: &Path, rx: &Receiver<Strin
 }
 
 /// Runs the hook once with `event` on stdin; waits at most `timeout` for it to exit, and kills
-/// its process group after that.
-pub fn run_hook(program: &Path, event: &str, timeout: Duration) -> Outcome {
+/// its process group after that. `running` holds its process group while it runs.
+pub fn run_hook(program: &Path, event: &str, timeout: Duration, running: &AtomicI32) -> Outcome {
+    let out = run_hook_inner(program, event, timeout, running);
+    running.store(0, Ordering::SeqCst);
+    out
+}
+
+fn run_hook_inner(program: &Path, event: &str, timeout: Duration, running: &AtomicI32) -> Outcome {
     let child = Command::new(program)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -185,6 +205,7 @@ pub fn run_hook(program: &Path, event: &str, timeout: Duration) -> Outcome {
         Err(e) => return Outcome::NoStart(e.to_string()),
     };
     let pgid = Pid::from_raw(child.id() as i32);
+    running.store(child.id() as i32, Ordering::SeqCst);
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not block us: the event is small enough
         // for the pipe, and a closed pipe is its own business.
@@ -252,7 +273,7 @@ mod tests {
     fn the_hook_reads_the_event_and_its_first_line_is_the_title() {
         let d = tempfile::tempdir().unwrap();
         let h = script(d.path(), "read ev; echo \"got $ev\"; echo second");
-        let out = run_hook(&h, r#"{"event":"track_start"}"#, Duration::from_secs(10));
+        let out = run_hook(&h, r#"{"event":"track_start"}"#, Duration::from_secs(10), &AtomicI32::new(0));
         assert_eq!(out, Outcome::Title(r#"got {"event":"track_start"}"#.into()));
     }
 
@@ -261,12 +282,15 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let h = script(d.path(), "sleep 600");
         let t = Instant::now();
-        assert_eq!(run_hook(&h, "{}", Duration::from_millis(300)), Outcome::TimedOut);
+        assert_eq!(run_hook(&h, "{}", Duration::from_millis(300), &AtomicI32::new(0)), Outcome::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(5));
         let h = script(d.path(), "exit 3");
-        assert!(matches!(run_hook(&h, "{}", Duration::from_secs(10)), Outcome::Failed(_)));
         assert!(matches!(
-            run_hook(&d.path().join("none"), "{}", Duration::from_secs(1)),
+            run_hook(&h, "{}", Duration::from_secs(10), &AtomicI32::new(0)),
+            Outcome::Failed(_)
+        ));
+        assert!(matches!(
+            run_hook(&d.path().join("none"), "{}", Duration::from_secs(1), &AtomicI32::new(0)),
             Outcome::NoStart(_)
         ));
     }
