@@ -422,3 +422,46 @@ fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
     assert!(log.contains("the file is kept; free some space"), "{log}");
     check_tools_accept(&files[0]);
 }
+
+#[test]
+fn under_vinyl_up_in_real_time_two_sides_are_recorded_and_titles_reach_icecast() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "41");
+    let (b, tb) = side(dir.path(), "b", "42");
+    let up = common::up::Up::start("auto-up", 1);
+    let mut pcm = a.clone();
+    pcm.extend_from_slice(&b);
+    std::fs::write(&up.input, &pcm).unwrap();
+    let mut conf = std::fs::read_to_string(&up.conf).unwrap();
+    conf += "VINYL_AUTO_RECORD=yes\nVINYL_AUTO_MIN_SIDE=20s\nVINYL_AUTO_MIN_FREE=1MiB\n";
+    std::fs::write(&up.conf, conf).unwrap();
+    up.sh_ok(&["vinyl-up"]);
+    let title = |t: &'static str| {
+        up.ice.wait_for_mount_where(common::up::MOUNT, t, LONG, |m| m["title"] == t);
+    };
+    title("Side 1 · Track 1");
+    title("Side 1 · Track 2");
+    title("Side 2 · Track 1");
+    title("Side 2 · Track 2");
+    common::wait_until("two finished sides in auto.log", LONG, || {
+        up.log("auto").matches(" tracks").count() >= 2
+    });
+    up.sh_ok(&["vinyl-down"]);
+    let files = flacs(&up.recordings);
+    assert_eq!(files.len(), 2, "{files:?}\n{}", up.log("auto"));
+    let offset_b = (a.len() / 4) as u64;
+    for (f, truth, base) in [(&files[0], &ta, 0u64), (&files[1], &tb, offset_b)] {
+        let at = |k: &str| base + truth[k].as_u64().unwrap();
+        let first = number(f, "VINYL_START_FRAME");
+        let decoded = decode(f);
+        let end = first + (decoded.len() / 4) as u64;
+        assert!(
+            first + 2 * 48_000 >= at("needle_drop") && first <= at("needle_drop"),
+            "{}: starts at {first}",
+            f.display()
+        );
+        assert!(end >= at("music_end") && end <= at("lift") + 5 * 48_000, "{}: ends at {end}", f.display());
+        assert!(decoded == pcm[(first * 4) as usize..(end * 4) as usize], "{}: not bit-exact", f.display());
+        check_tools_accept(f);
+    }
+}
