@@ -54,6 +54,7 @@ complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l form
 s24_3le\t'Signed 24-bit little-endian packed in 3 bytes (ALSA `S24_3LE`), for 24-bit archives'"
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l no-follow -d 'End at the head as it was when the tap started, instead of following live'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l live -d 'Live mode, for streams and monitors: start at the newest frame; when overtaken by the writer, skip forward to live (logged and counted) instead of stopping; when the ring is replaced, follow its new timeline'
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l end-from-stdin -d 'Take the end from stdin (internal, for vinyl-rec auto): a line with a decimal frame number sets the end (exclusive), a later line may only lower it; the end of stdin without one ends the tap at the head, as SIGTERM does'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l measure-latency -d 'Measure the delay from a frame\'s publication in the ring to its write to stdout and print statistics at the end (benchmarks)'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -s V -l version -d 'Print version'

@@ -5,7 +5,7 @@
 //! [`crate::preroll::tap::follow_live`], or stdin) through the analysis to the events:
 //! [`features`] turns frames into 10 ms blocks, [`detector`] decides, [`runout`] finds locked
 //! grooves, [`loudness`] measures each side over exactly its frames, [`events`] writes, [`meter`]
-//! draws, [`status`] summarises an events file. It does not record or control anything: `vinyl-rec auto` and `vinyl-web` read its
+//! draws, [`status`] summarises an events file, [`tail`] follows one as it grows. It does not record or control anything: `vinyl-rec auto` and `vinyl-web` read its
 //! events. A jump in the frame numbers (the listener overtaken, the ring replaced) starts the
 //! analysis over, idle, and is logged. Errors: an unreadable input or output (exit 1), bad flags
 //! (exit 2); a closed stdout ends it quietly.
@@ -18,6 +18,7 @@ pub mod loudness;
 pub mod meter;
 pub mod runout;
 pub mod status;
+pub mod tail;
 
 pub use cli::Opts;
 

@@ -188,6 +188,11 @@ pub struct TapOpts {
     /// read), so a frame number is never applied to other audio
     #[arg(long, value_name = "ID")]
     pub timeline: Option<u64>,
+    /// Take the end from stdin (internal, for vinyl-rec auto): a line with a decimal frame number
+    /// sets the end (exclusive), a later line may only lower it; the end of stdin without one
+    /// ends the tap at the head, as SIGTERM does
+    #[arg(long, hide = true, conflicts_with = "live")]
+    pub end_from_stdin: bool,
     /// How often a tap that has caught up with the head wakes: it lets frames gather in the ring
     /// this long before copying them on (fewer wake-ups for it and for every tool downstream, for
     /// this much added latency); 0s copies each period as soon as it is published.

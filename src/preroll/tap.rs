@@ -13,6 +13,10 @@
 //!   when overtaken (logged and counted), follows a replaced ring's new timeline, never stops for
 //!   either.
 //!
+//! A strict tap may also be told its end after it started (`--end-from-stdin`, for `vinyl-rec
+//! auto`, which learns where a side ends only when the listener says so): a frame number on a line
+//! of stdin sets the end, later lines only lower it, and the end of stdin ends it at the head.
+//!
 //! Either way it never writes more than the range it resolved, logs every journaled gap inside
 //! what it wrote (one line each), and ends quietly on a closed stdout.
 //!
@@ -31,6 +35,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long one futex sleep lasts at most: the period at which a tap with nothing to do checks
@@ -129,7 +134,11 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
 
     let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
     let batch = Batch::new(&o.batch, spec.rate).unwrap_or(Batch { interval: Duration::ZERO });
-    let how = How { tool: TOOL, path: &o.ring, live: o.live, batch, stop: &signals::stop_requested };
+    if o.end_from_stdin {
+        end_from_stdin();
+    }
+    let stop = || signals::stop_requested() || STDIN_CLOSED.load(Ordering::Relaxed);
+    let how = How { tool: TOOL, path: &o.ring, live: o.live, batch, stop: &stop };
     let mut tap = Tap::new(ring, &shown, how, snap.timeline, win);
     tap.notifier.ready();
     tap.notifier.status(&format!("tapping {shown} from frame {}", win.start));
@@ -149,6 +158,39 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
         Err(Stop::Ring(e)) => bail!("{shown}: {e}; {wrote} and stops"),
         Err(Stop::Other(e)) => Err(e),
     }
+}
+
+/// The end told on stdin (`--end-from-stdin`), `u64::MAX` while none was.
+static STDIN_END: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Stdin ended (`--end-from-stdin`): the tap ends at the head, as on SIGTERM.
+static STDIN_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// One line of `--end-from-stdin`: a decimal frame number, blanks around it allowed.
+pub fn parse_end(line: &str) -> Option<u64> {
+    line.trim().parse().ok()
+}
+
+/// The end after a line: a later line may only lower it (an end already passed stays passed).
+pub fn lowered(current: u64, line: &str) -> Option<u64> {
+    parse_end(line).map(|n| n.min(current))
+}
+
+/// Reads stdin in a thread for `--end-from-stdin`: each valid line lowers [`STDIN_END`]; a
+/// malformed one is logged and ignored; the end of stdin sets [`STDIN_CLOSED`].
+fn end_from_stdin() {
+    std::thread::spawn(|| {
+        for line in io::stdin().lines() {
+            let Ok(line) = line else { break };
+            match lowered(STDIN_END.load(Ordering::Relaxed), &line) {
+                Some(end) => {
+                    STDIN_END.store(end, Ordering::Relaxed);
+                    vlog!(TOOL, "stdin: the tap ends before frame {end}");
+                }
+                None => vlog!(TOOL, "stdin: {line:?} is not a frame number; ignored"),
+            }
+        }
+        STDIN_CLOSED.store(true, Ordering::Relaxed);
+    });
 }
 
 /// What [`follow_live`] follows, and how.
@@ -464,6 +506,7 @@ impl<'a> Tap<'a> {
         let mut stopping = false;
         loop {
             self.notifier.watchdog();
+            self.end = self.end.min(STDIN_END.load(Ordering::Relaxed));
             if !stopping && (self.stop)() {
                 stopping = true;
                 let head = self.head().or_else(|e| self.recover(e).map(|()| self.pos))?;
@@ -732,6 +775,17 @@ mod tests {
         assert_eq!(w, Window { requested: 3000, start: 3000, end: 5000 });
         let w = window(From::Head, End::Never, b(5000, 0, 0));
         assert_eq!(w, Window { requested: 5000, start: 5000, end: u64::MAX });
+    }
+
+    #[test]
+    fn an_end_from_stdin_is_a_frame_number_and_only_ever_lowers() {
+        assert_eq!(parse_end(" 480000\n"), Some(480_000));
+        assert_eq!(parse_end("48000f"), None);
+        assert_eq!(parse_end("-1"), None);
+        assert_eq!(lowered(u64::MAX, "1000"), Some(1000));
+        assert_eq!(lowered(1000, "2000"), Some(1000), "a later, larger end is ignored");
+        assert_eq!(lowered(1000, "500"), Some(500));
+        assert_eq!(lowered(1000, "x"), None);
     }
 
     #[test]

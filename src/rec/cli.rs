@@ -66,6 +66,15 @@ Variables set in the environment win over the configuration file; an empty one c
   VINYL_USER              the user that unit runs as (default vinyl): when root starts it, the
                           state and the month folder are given to that user
   VINYL_REC_STOP_TIMEOUT  seconds stop waits for the recorder to finish (default 120)
+  VINYL_AUTO_START_MARGIN, VINYL_AUTO_END_MARGIN
+                          auto: recorded before the needle drop (1s) and after the end (2s)
+  VINYL_AUTO_MAX_SIDE     auto: the longest side (40m)
+  VINYL_AUTO_MIN_SIDE     auto: a shorter side is not kept (60s)
+  VINYL_AUTO_MIN_FREE     auto: free space to keep on the recordings' file system (500MiB)
+  VINYL_TITLE_TEMPLATE    auto: the stream's title at each track ('Side {side} · Track {track}')
+  VINYL_ON_EVENT          auto: a program given each event as JSON on stdin; its first line
+                          of output becomes the title
+  VINYL_ON_EVENT_TIMEOUT  auto: the hook is killed after this long (5s)
 
 ",
     exit_status!(),
@@ -78,6 +87,8 @@ rule. It is created with mode 0700.
                      the PIDs of the runner and the tap, the children's exit statuses, its log
   RUN/rec.lock/      held while start or stop changes the state
   RUN/last-rec.log   the log of the last recording (the tap's and the recorder's messages)
+  RUN/events         auto: the events vinyl-listen --output writes
+  RUN/title          auto: the encoder's metadata FIFO (vinyl-mp3-icecast --metadata-fifo)
 A state left by a recorder that died is cleaned up by the next start, which names the unfinished \
 .part file; repair it with vinyl-flac-rec --recover FILE.part. Recordings go to \
 DIR/YYYY-MM/NAME.flac and are never overwritten.
@@ -204,6 +215,46 @@ file cannot be read, a part cannot be written\n  2  usage error\n\nEXAMPLES:\n  
 split side-a.flac\n  vinyl-rec split side-a.flac --into ~/music/kind-of-blue"
     )]
     Split(SplitOpts),
+    /// Record every side hands-free, following vinyl-listen's events (long-running)
+    #[command(
+        long_about = "Follow vinyl-listen's events (RUN/events, which vinyl-up's listen component \
+writes) and record every side as one FLAC file, DIR/YYYY-MM/side-YYYYMMDD-HHMMSS.flac, named after \
+the time of its first frame. It runs in the foreground until SIGTERM, SIGINT or SIGHUP; vinyl-up \
+starts it when VINYL_AUTO_RECORD=yes, and the unit vinyl-rec-auto.service runs it under systemd \
+(READY and WATCHDOG are sent when NOTIFY_SOCKET is set).
+
+A side starts at its side_start frame minus VINYL_AUTO_START_MARGIN (1s): the ring still holds \
+those frames, so the start is exact although the event comes seconds after the needle drop. It \
+ends at its side_end frame plus VINYL_AUTO_END_MARGIN (2s), exactly (the tap is told its end \
+frame), or at the lift for a side lifted early. The recording is the same tap | vinyl-flac-rec \
+pipeline and state folder (RUN/rec) as start: while auto records, start refuses a second \
+recording, and stop ends auto's recording early (the file is kept and finalised). While a manual \
+recording runs, auto records nothing and says so once per side.
+
+At the end of a side, the file gets its track markers (a CUESHEET and CHAPTERnnn comments; track 1 \
+at the file's first sample, each later track at its track_start frame), VINYL_RPM from the \
+run-out, and the loudness tags of the side_report (REPLAYGAIN_TRACK_GAIN/PEAK against -18 LUFS, \
+VINYL_LUFS, VINYL_TRUE_PEAK, VINYL_NOISE_FLOOR, VINYL_CLICKS_PER_MIN, VINYL_CLIPPED). Every file \
+also carries VINYL_AUTO=1 and VINYL_SIDE_START_FRAME (the needle drop), besides what every \
+recording carries (VINYL_START_FRAME: the file's first frame).
+
+Guards, each logged once with what to do: a side is ended at VINYL_AUTO_MAX_SIDE (40m); a side \
+is not started, or is ended where it is (the file kept), when the recordings' file system has \
+less than VINYL_AUTO_MIN_FREE (500MiB) free; a side shorter than VINYL_AUTO_MIN_SIDE (60s) is \
+removed.
+
+Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
+{side} · Track {track}', the side counted since auto started), written as a line to the \
+encoder's metadata FIFO (RUN/title, vinyl-mp3-icecast --metadata-fifo; no reader is not an \
+error). Hook: VINYL_ON_EVENT=/path/to/program is run for each event but level and state, with \
+the event's JSON line on stdin; the first line it prints, if any, becomes the title. It runs in \
+a thread of its own, off the audio path, and is killed after VINYL_ON_EVENT_TIMEOUT (5s); its \
+failures are logged once per kind and ignored.",
+        after_help = "EXIT STATUS:\n  0  stopped by a signal (a side in progress finalised)\n  1  \
+the run folder cannot be made\n  2  usage error: a malformed VINYL_AUTO_* or VINYL_ON_EVENT_TIMEOUT \
+value\n\nEXAMPLES:\n  vinyl-rec auto\n  VINYL_ON_EVENT=/usr/local/bin/recognise vinyl-rec auto"
+    )]
+    Auto(AutoOpts),
     /// The background half of start (internal): runs tap | recorder for the state folder STATE
     #[command(name = "_run", hide = true)]
     Run(RunOpts),
@@ -288,6 +339,17 @@ pub struct SplitOpts {
     /// The folder the parts go to, created when missing [default: the recording's folder]
     #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub into: Option<PathBuf>,
+}
+
+/// Flags of `vinyl-rec auto`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AutoOpts {
+    /// The events file vinyl-listen --output writes [default: RUN/events]
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// The encoder's metadata FIFO, where titles go [default: RUN/title]
+    #[arg(long, value_name = "FIFO")]
+    pub title_fifo: Option<PathBuf>,
 }
 
 /// Arguments of the internal `vinyl-rec _run`.

@@ -7,7 +7,8 @@
 //! [`plan`] (the ring's header and the filters' command lines), [`state`] (the run folder, the
 //! lock and the state of the running recording), [`runner`] (the pipe between the filters and
 //! the detached supervisor `_run`), [`stamp`] (local times), and one file per subcommand:
-//! [`start`], [`stop`] (with `status`), [`list`], [`snapshot`], [`tracks`], [`split`]. The last
+//! [`start`], [`stop`] (with `status`), [`list`], [`snapshot`], [`tracks`], [`split`], and
+//! [`auto`] (hands-free sides, long-running). The last
 //! two work on a finished file and need no configuration.
 //!
 //! Settings come from the configuration file and the environment ([`crate::config`]), the run
@@ -16,6 +17,7 @@
 //! failures exit 1 with one line naming the object (the ring, the recording's file, the state
 //! folder) and the step; see `vinyl-rec(1)`.
 
+pub mod auto;
 pub mod check;
 pub mod cli;
 pub mod list;
@@ -162,6 +164,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         Command::Stop => stop::stop(&Settings::load()?),
         Command::Status => stop::status(&Settings::load()?),
         Command::List(o) => list::list(&Settings::load()?, o.dir.as_deref()),
+        Command::Auto(o) => auto::auto(&Settings::load()?, o),
         Command::Snapshot(o) => snapshot::snapshot(&Settings::load()?, o),
     }
 }

@@ -63,7 +63,7 @@ pub fn begin(s: &Settings, o: &StartOpts) -> anyhow::Result<(PathBuf, Option<Chi
         compression: s.compression.as_deref(),
         tags: &target.tags,
     };
-    write_state(&st, &ring, &rec, &now)?;
+    write_state(&st, &ring, &rec, &now, &[])?;
     let (mut child, hint) = launch(s, &st, &target.name, &path)?;
     wait_started(&st, &mut child, &path, &hint)?;
     Ok((path, child))
@@ -80,8 +80,15 @@ fn refuse_a_second_recording(st: &State) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The state folder (mode 0700) and what the runner needs to run the recording.
-fn write_state(st: &State, ring: &RingView, rec: &Recording<'_>, now: &Stamp) -> anyhow::Result<()> {
+/// The state folder (mode 0700) and what the runner needs to run the recording; `tap_extra` is
+/// added to the tap's arguments.
+pub(super) fn write_state(
+    st: &State,
+    ring: &RingView,
+    rec: &Recording<'_>,
+    now: &Stamp,
+    tap_extra: &[&str],
+) -> anyhow::Result<()> {
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&st.dir)
@@ -91,7 +98,9 @@ fn write_state(st: &State, ring: &RingView, rec: &Recording<'_>, now: &Stamp) ->
     st.write("rate", &ring.spec.rate.to_string())?;
     st.write_path("ring", &ring.path)?;
     st.write("started", &now.seconds())?;
-    st.write_args("tap.args", &plan::tap_args(ring, rec.start, None))?;
+    let mut tap = plan::tap_args(ring, rec.start, None);
+    tap.extend(tap_extra.iter().map(Into::into));
+    st.write_args("tap.args", &tap)?;
     st.write_args("flac.args", &plan::flac_args(ring, rec))
 }
 

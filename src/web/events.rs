@@ -1,10 +1,9 @@
 //! The listener's events: following the events file, the state they add up to, and
 //! `GET /events` (Server-Sent Events).
 //!
-//! Owns the reading of `vinyl-listen`'s JSON lines ([`Tail`]: from the end of the file, following
-//! appends, noticing a rotation by the inode — the rest of the old file is read first — and a
-//! truncation by the size), the state they add up to ([`Hub`]: the last `level`, the turntable's
-//! state, the last side reports) and the fan-out to SSE clients. Every line is passed on as it
+//! Owns the state `vinyl-listen`'s JSON lines add up to ([`Hub`]: the last `level`, the
+//! turntable's state, the last side reports; the file is followed by
+//! [`crate::listen::tail::Tail`], the one home for that) and the fan-out to SSE clients. Every line is passed on as it
 //! is, unknown events too; `vinyl-web` adds its own `recording` events. A client whose queue is
 //! full (it stopped reading) is dropped, never waited for. How it fails: a missing file is waited
 //! for; a line that is not a JSON object is passed on to nobody and counted; overlong lines
@@ -15,25 +14,19 @@ use super::http;
 use crate::signals;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::io::Write as _;
 use std::net::TcpStream;
-use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often the file is looked at.
 const POLL: Duration = Duration::from_millis(50);
-/// The longest line taken.
-const MAX_LINE: usize = 64 * 1024;
 /// Events queued for one SSE client before it counts as stalled and is dropped.
 const QUEUE: usize = 256;
 /// Side reports kept (to fill in the recordings' tracks and loudness).
 const REPORTS_KEEP: usize = 200;
-/// How much of an existing file is read at the start for side reports.
-const HISTORY: u64 = 1 << 20;
 
 /// The turntable's state as the events tell it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -176,101 +169,9 @@ impl Inner {
     }
 }
 
-/// Follows the events file: where it is, and how far it has been read.
-pub struct Tail {
-    path: PathBuf,
-    file: Option<(File, u64)>,
-    pos: u64,
-    partial: Vec<u8>,
-    skipping: bool,
-    /// Polled once: a file that appears from now on is new, and read from its start.
-    started: bool,
-}
-
-impl Tail {
-    /// A tail of `path` that starts at its end.
-    pub fn new(path: &Path) -> Tail {
-        Tail {
-            path: path.to_path_buf(),
-            file: None,
-            pos: 0,
-            partial: Vec::new(),
-            skipping: false,
-            started: false,
-        }
-    }
-
-    /// Reads what is new: complete lines, in order. A file that exists at the first call is
-    /// read from its end (`history` gets up to the last MiB already there); one that appears
-    /// later, or replaces it, from its start.
-    pub fn poll(&mut self, lines: &mut dyn FnMut(&str), history: &mut dyn FnMut(&str)) {
-        let first = !self.started;
-        self.started = true;
-        let Ok(meta) = std::fs::metadata(&self.path) else { return };
-        let rotated = self.file.as_ref().is_some_and(|(_, ino)| *ino != meta.ino());
-        if rotated {
-            // Whatever the old file got after our last look, then the new one from its start.
-            self.read_new(lines);
-            self.file = None;
-            self.partial.clear();
-            self.pos = 0;
-            self.open(&meta, false, history);
-        } else if self.file.is_none() {
-            self.open(&meta, first, history);
-        } else if meta.len() < self.pos {
-            self.pos = 0;
-            self.partial.clear();
-        }
-        self.read_new(lines);
-    }
-
-    fn open(&mut self, meta: &std::fs::Metadata, at_end: bool, history: &mut dyn FnMut(&str)) {
-        let Ok(mut f) = File::open(&self.path) else { return };
-        if at_end {
-            let from = meta.len().saturating_sub(HISTORY);
-            if f.seek(SeekFrom::Start(from)).is_ok() {
-                let mut old = Vec::new();
-                let _ = (&mut f).take(meta.len() - from).read_to_end(&mut old);
-                let text = String::from_utf8_lossy(&old);
-                text.lines().skip(usize::from(from > 0)).for_each(history);
-            }
-            self.pos = meta.len();
-        }
-        self.file = Some((f, meta.ino()));
-    }
-
-    fn read_new(&mut self, lines: &mut dyn FnMut(&str)) {
-        let Some((f, _)) = self.file.as_mut() else { return };
-        if f.seek(SeekFrom::Start(self.pos)).is_err() {
-            return;
-        }
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            self.pos += n as u64;
-            for &b in &buf[..n] {
-                if b == b'\n' {
-                    if !self.skipping {
-                        lines(&String::from_utf8_lossy(&self.partial));
-                    }
-                    self.partial.clear();
-                    self.skipping = false;
-                } else if self.partial.len() < MAX_LINE {
-                    self.partial.push(b);
-                } else {
-                    self.skipping = true;
-                }
-            }
-        }
-    }
-}
-
 /// Follows `path` into the hub until the server stops.
 pub fn follow(hub: &Hub, path: &Path) {
-    let mut tail = Tail::new(path);
+    let mut tail = crate::listen::tail::Tail::new(path);
     while !signals::stop_requested() {
         tail.poll(&mut |l| hub.publish(l), &mut |l| hub.remember(l));
         std::thread::sleep(POLL);
@@ -304,40 +205,6 @@ pub fn serve(app: &App, mut s: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn collect(t: &mut Tail) -> Vec<String> {
-        let mut v = Vec::new();
-        t.poll(&mut |l| v.push(l.to_string()), &mut |_| {});
-        v
-    }
-
-    #[test]
-    fn the_tail_starts_at_the_end_and_follows_appends_rotation_and_truncation() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("events");
-        std::fs::write(&p, "old\n").unwrap();
-        let mut t = Tail::new(&p);
-        assert!(collect(&mut t).is_empty(), "starts at the end");
-        let mut f = File::options().append(true).open(&p).unwrap();
-        f.write_all(b"a\nb").unwrap();
-        assert_eq!(collect(&mut t), ["a"], "a partial line waits");
-        f.write_all(b"c\n").unwrap();
-        assert_eq!(collect(&mut t), ["bc"]);
-        // Rotation: the old file gets one more line, then is renamed; a new one begins.
-        f.write_all(b"last\n").unwrap();
-        std::fs::rename(&p, d.path().join("events.1")).unwrap();
-        std::fs::write(&p, "new\n").unwrap();
-        assert_eq!(collect(&mut t), ["last", "new"]);
-        // Truncation: read from the start again.
-        std::fs::write(&p, "x\n").unwrap();
-        assert_eq!(collect(&mut t), ["x"]);
-        // A file that was missing at the start is read from its start when it appears.
-        let q = d.path().join("later");
-        let mut t = Tail::new(&q);
-        assert!(collect(&mut t).is_empty());
-        std::fs::write(&q, "first\n").unwrap();
-        assert_eq!(collect(&mut t), ["first"]);
-    }
 
     #[test]
     fn the_turntable_follows_sides_tracks_and_runout() {

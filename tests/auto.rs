@@ -1,0 +1,467 @@
+//! `vinyl-rec auto` on synthetic sides (examples/synth-side) played into a ring by `vinyl-preroll
+//! fill`, heard by `vinyl-listen --ring` into an events file, as vinyl-up runs them (the capture
+//! replaced by the fill, so a side plays at full speed: the frames and events are the same ones,
+//! only sooner). Two sides give exactly two files, exact to their frames, with their markers,
+//! loudness within 0.1 dB of ffmpeg's ebur128 and titles; a hook's title replaces the template and
+//! a hanging hook disturbs nothing; a too-short side, idle, a manual recording and a nearly full
+//! file system each give what the issue asks.
+
+mod common;
+
+use common::proc::{Proc, Ring};
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const LISTEN: &str = env!("CARGO_BIN_EXE_vinyl-listen");
+const PREROLL: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
+const REC: &str = env!("CARGO_BIN_EXE_vinyl-rec");
+
+/// Room for a whole step of these tests on a loaded 2-core machine.
+const LONG: Duration = Duration::from_secs(240);
+
+/// Music for the synthesiser, decoded once (the corpus's introzik).
+fn music(dir: &Path) -> PathBuf {
+    let raw = dir.join("music.raw");
+    let ogg = "/usr/share/games/frozen-bubble/snd/introzik.ogg";
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        ogg,
+        "-ar",
+        "48000",
+        "-ac",
+        "2",
+        "-f",
+        "s16le",
+        "-acodec",
+        "pcm_s16le",
+    ])
+    .arg(&raw);
+    common::assert_success("ffmpeg (the music)", &common::run(&mut cmd, common::DEADLINE));
+    raw
+}
+
+/// A synthetic side: its PCM and its truth.
+fn synth(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, Value) {
+    let truth = dir.join(format!("{name}.json"));
+    let mut cmd = Command::new(common::example("synth-side"));
+    if !args.contains(&"--idle") {
+        cmd.arg("--music").arg(music(dir));
+    }
+    cmd.arg("--truth").arg(&truth).args(args);
+    let out = common::run(&mut cmd, LONG);
+    common::assert_success(&format!("synth-side {name}"), &out);
+    (out.stdout, serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap())
+}
+
+/// A short side: 2 tracks of 10 s with a 2 s gap, a 45 rpm run-out of 12 s.
+fn side(dir: &Path, name: &str, seed: &str) -> (Vec<u8>, Value) {
+    synth(
+        dir,
+        name,
+        &[
+            "--seed",
+            seed,
+            "--tracks",
+            "2",
+            "--track-len",
+            "10",
+            "--gap",
+            "2",
+            "--no-quiet",
+            "--rpm",
+            "45",
+            "--runout",
+            "12",
+            "--idle-before",
+            "4",
+            "--idle-after",
+            "6",
+        ],
+    )
+}
+
+/// The listener, auto and the ring's writer, as vinyl-up runs them.
+struct Rig {
+    dir: tempfile::TempDir,
+    ring: Ring,
+    run: PathBuf,
+    recordings: PathBuf,
+    listen: Proc,
+    auto: Proc,
+    fill: Proc,
+    titles: Arc<Mutex<Vec<String>>>,
+}
+
+impl Rig {
+    fn new(test: &str, recordings: Option<&Path>, env: &[(&str, &str)]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Ring::new(test);
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let recordings = recordings.map_or_else(|| dir.path().join("recordings"), Path::to_path_buf);
+        let events = run.join("events");
+        // The encoder's end of the title FIFO, held open read-write as vinyl-mp3-icecast does.
+        let fifo = run.join("title");
+        common::mkfifo(&fifo);
+        let reader = std::fs::OpenOptions::new().read(true).write(true).open(&fifo).unwrap();
+        let titles = Arc::new(Mutex::new(Vec::new()));
+        let t = titles.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(reader).lines().map_while(Result::ok) {
+                t.lock().unwrap().push(l);
+            }
+        });
+        let mut l = Command::new(LISTEN);
+        l.args(["--ring", ring.arg(), "--level-every", "0s", "--output"]).arg(&events);
+        let listen = Proc::spawn(l, false);
+        listen.wait_line("no ring yet");
+        let mut a = Command::new(REC);
+        a.arg("auto");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            a.env_remove(k);
+        }
+        a.env_remove("NOTIFY_SOCKET")
+            .env("PATH", format!("{}:{}", common::bin_dir().display(), std::env::var("PATH").unwrap()))
+            .env("VINYL_CONFIG", "/dev/null")
+            .env("VINYL_RUN_DIR", &run)
+            .env("VINYL_RING", &ring.0)
+            .env("VINYL_RECORDINGS", &recordings)
+            .env("VINYL_AUTO_MIN_FREE", "1MiB")
+            .env("VINYL_AUTO_MIN_SIDE", "20s");
+        for (k, v) in env {
+            a.env(k, v);
+        }
+        let auto = Proc::spawn(a, false);
+        auto.wait_line("auto: following");
+        let mut f = Command::new(PREROLL);
+        f.args(["fill", "--ring", ring.arg(), "--capacity", "12m"]);
+        let fill = Proc::spawn(f, false);
+        Rig { dir, ring, run, recordings, listen, auto, fill, titles }
+    }
+
+    /// Plays `pcm` into the ring at full speed, once the listener follows the ring from its
+    /// first frame (the fill creates the ring before it reads); the writer stays.
+    fn play(&mut self, pcm: &[u8]) {
+        self.listen.wait_line("following live from frame 0");
+        self.fill.feed(pcm);
+    }
+
+    /// Waits for a line of auto's log.
+    fn wait_auto(&self, needle: &str) {
+        let what = format!("vinyl-rec auto: a line containing {needle:?}");
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            common::wait_until(&what, LONG, || self.auto.stderr().contains(needle))
+        }));
+        if ok.is_err() {
+            panic!(
+                "{what}: not seen\nauto:\n{}\nlisten:\n{}\nevents:\n{}",
+                self.auto.stderr(),
+                self.listen.stderr(),
+                std::fs::read_to_string(self.run.join("events")).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Stops auto (SIGTERM: exit 0) and returns its log.
+    fn stop(self) -> (String, Vec<PathBuf>, tempfile::TempDir) {
+        self.auto.signal(nix::sys::signal::Signal::SIGTERM);
+        let (code, _, err) = self.auto.finish();
+        assert_eq!(code, Some(0), "vinyl-rec auto on SIGTERM:\n{err}");
+        drop(self.ring);
+        (err, flacs(&self.recordings), self.dir)
+    }
+}
+
+/// Every .flac under `dir`, sorted.
+fn flacs(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for month in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(month.path()).into_iter().flatten().flatten() {
+            if f.path().extension().is_some_and(|e| e == "flac") {
+                v.push(f.path());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+fn tag(f: &Path, name: &str) -> String {
+    common::flac_tag(f, name)
+}
+
+fn number(f: &Path, name: &str) -> u64 {
+    tag(f, name).parse().unwrap_or_else(|e| panic!("{}: {name}={:?}: {e}", f.display(), tag(f, name)))
+}
+
+/// The file's samples decoded as raw s16le.
+fn decode(f: &Path) -> Vec<u8> {
+    let mut cmd = Command::new("flac");
+    cmd.args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"]).arg(f);
+    let out = common::run(&mut cmd, common::DEADLINE);
+    common::assert_success(&common::describe(&cmd), &out);
+    out.stdout
+}
+
+/// ffmpeg's integrated loudness of the file (ebur128 with true peak), LUFS.
+fn ffmpeg_lufs(f: &Path) -> f64 {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostats", "-hide_banner", "-i"]).arg(f).args(["-af", "ebur128=peak=true", "-f", "null", "-"]);
+    let out = common::run(&mut cmd, common::DEADLINE);
+    common::assert_success("ffmpeg ebur128", &out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let summary = err.rsplit("Summary:").next().unwrap();
+    let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).expect("I: in ffmpeg's summary");
+    i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
+}
+
+fn check_tools_accept(f: &Path) -> String {
+    for (what, mut cmd) in [
+        ("flac -t", {
+            let mut c = Command::new("flac");
+            c.args(["-t", "-s"]).arg(f);
+            c
+        }),
+        ("metaflac --export-cuesheet-to=-", {
+            let mut c = Command::new("metaflac");
+            c.arg("--export-cuesheet-to=-").arg(f);
+            c
+        }),
+    ] {
+        let out = common::run(&mut cmd, common::DEADLINE);
+        common::assert_success(&format!("{what} {}", f.display()), &out);
+    }
+    let mut c = Command::new("ffprobe");
+    c.args(["-v", "error", "-show_chapters", "-of", "json"]).arg(f);
+    let out = common::run(&mut c, common::DEADLINE);
+    common::assert_success("ffprobe -show_chapters", &out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging_hook_disturbs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "11");
+    let (b, tb) = side(dir.path(), "b", "12");
+    // The hook names side 1's tracks and hangs on side 2's (killed after 1 s each time).
+    let hook = dir.path().join("hook");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nread ev\ncase $ev in\n*'\"side\":1,\"track\":'*) echo \"Recognised track $(echo \"$ev\" | sed 's/.*\"track\":\\([0-9]*\\).*/\\1/')\" ;;\n*track_start*) sleep 600 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut rig = Rig::new(
+        "two",
+        None,
+        &[("VINYL_ON_EVENT", hook.to_str().unwrap()), ("VINYL_ON_EVENT_TIMEOUT", "1s")],
+    );
+    let mut pcm = a.clone();
+    pcm.extend_from_slice(&b);
+    rig.play(&pcm);
+    rig.wait_auto("side 2: ");
+    rig.wait_auto("tracks");
+    common::wait_until("two finished sides", LONG, || rig.auto.stderr().matches(" tracks").count() >= 2);
+    // The hook hung on side 2's first track: killed after its 1 s, logged once.
+    rig.wait_auto("still running after");
+    let titles = rig.titles.clone();
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 2, "exactly two files: {files:?}\n{log}");
+    let offset_b = (a.len() / 4) as u64;
+    for (f, truth, base) in [(&files[0], &ta, 0u64), (&files[1], &tb, offset_b)] {
+        let at = |k: &str| base + truth[k].as_u64().unwrap();
+        let first = number(f, "VINYL_START_FRAME");
+        let decoded = decode(f);
+        let frames = (decoded.len() / 4) as u64;
+        let (drop, music_end, lift) = (at("needle_drop"), at("music_end"), at("lift"));
+        assert!(
+            first + 2 * 48_000 >= drop && first <= drop,
+            "{}: starts at {first}, needle drop at {drop}",
+            f.display()
+        );
+        let end = first + frames;
+        assert!(
+            end >= music_end && end <= lift + 5 * 48_000,
+            "{}: ends at {end}, the music ends at {music_end}, the run-out at {lift}",
+            f.display()
+        );
+        let src = &pcm[(first * 4) as usize..(end * 4) as usize];
+        assert!(decoded == src, "{}: not bit-exact to frames {first}..{end} of the source", f.display());
+        assert_eq!(tag(f, "VINYL_AUTO"), "1");
+        let side_start = number(f, "VINYL_SIDE_START_FRAME");
+        assert_eq!(side_start - first, 48_000, "{}: the start margin is exact", f.display());
+        assert!(
+            tag(f, "VINYL_RPM").starts_with("45") || tag(f, "VINYL_RPM").starts_with("44"),
+            "{}: VINYL_RPM={}",
+            f.display(),
+            tag(f, "VINYL_RPM")
+        );
+        let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
+        assert_eq!(
+            chapters["chapters"].as_array().map(Vec::len),
+            Some(2),
+            "{}: chapters {chapters}",
+            f.display()
+        );
+        let out = common::run(Command::new(REC).args(["tracks", "--json"]).arg(f), common::DEADLINE);
+        common::assert_success("vinyl-rec tracks --json", &out);
+        let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(t["source"], "cuesheet");
+        assert_eq!(t["tracks"].as_array().map(Vec::len), Some(2), "{t}");
+        let gain: f64 = tag(f, "REPLAYGAIN_TRACK_GAIN").trim_end_matches(" dB").parse().unwrap();
+        let ff = -18.0 - ffmpeg_lufs(f);
+        assert!(
+            (gain - ff).abs() <= 0.1,
+            "{}: REPLAYGAIN_TRACK_GAIN {gain} dB, ffmpeg's ebur128 gives {ff:.2} dB",
+            f.display()
+        );
+        assert!(!tag(f, "REPLAYGAIN_TRACK_PEAK").is_empty() && !tag(f, "VINYL_NOISE_FLOOR").is_empty());
+    }
+    let titles = titles.lock().unwrap().clone();
+    assert!(titles.contains(&"Side 1 · Track 1".to_string()), "{titles:?}");
+    assert!(titles.contains(&"Recognised track 2".to_string()), "the hook's title: {titles:?}");
+    assert!(titles.contains(&"Side 2 · Track 2".to_string()), "{titles:?}");
+    assert!(log.contains("still running after"), "the hanging hook is logged: {log}");
+}
+
+#[test]
+fn a_side_lifted_after_ten_seconds_and_idle_give_no_file_and_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (short, _) = synth(
+        dir.path(),
+        "short",
+        &[
+            "--seed",
+            "5",
+            "--tracks",
+            "1",
+            "--track-len",
+            "10",
+            "--lift-early",
+            "--idle-before",
+            "4",
+            "--idle-after",
+            "5",
+        ],
+    );
+    let (idle, _) = synth(dir.path(), "idle", &["--seed", "6", "--idle", "10m"]);
+    let mut rig = Rig::new("short", None, &[("VINYL_AUTO_MIN_SIDE", "60s")]);
+    let mut pcm = idle;
+    pcm.extend_from_slice(&short);
+    rig.play(&pcm);
+    rig.wait_auto("not kept");
+    let (log, files, _keep) = rig.stop();
+    assert!(files.is_empty(), "{files:?}\n{log}");
+    assert_eq!(log.matches("side 1: recording").count(), 1, "ten minutes of idle started no side:\n{log}");
+    assert!(log.contains("under VINYL_AUTO_MIN_SIDE"), "{log}");
+}
+
+#[test]
+fn a_manual_recording_takes_precedence_and_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = side(dir.path(), "a", "21");
+    let mut rig = Rig::new("manual", None, &[]);
+    rig.listen.wait_line("following live from frame 0");
+    rig.fill.feed(&a[..48_000 * 4]);
+    let manual = common::vinyl_rec_ok(
+        &["start", "--name", "mine", "--preroll", "0s"],
+        &rig.run,
+        &rig.recordings,
+        &rig.ring.0,
+    );
+    rig.fill.feed(&a[48_000 * 4..]);
+    rig.wait_auto("a manual recording is running");
+    common::wait_until("the side's end", LONG, || {
+        std::fs::read_to_string(rig.run.join("events")).unwrap_or_default().contains("side_report")
+    });
+    let status = common::vinyl_rec_ok(&["status"], &rig.run, &rig.recordings, &rig.ring.0);
+    assert!(status.contains("mine.flac"), "the manual recording still runs: {status}");
+    common::vinyl_rec_ok(&["stop"], &rig.run, &rig.recordings, &rig.ring.0);
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files, [PathBuf::from(manual.trim())], "{log}");
+    assert_eq!(log.matches("a manual recording is running").count(), 1, "logged once: {log}");
+}
+
+#[test]
+fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
+    let mnt = tempfile::tempdir().unwrap();
+    let m = Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(mnt.path()).output();
+    if !m.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.path().to_path_buf());
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = side(dir.path(), "a", "31");
+    let mut rig =
+        Rig::new("full", Some(mnt.path()), &[("VINYL_AUTO_MIN_FREE", "2MiB"), ("VINYL_AUTO_MIN_SIDE", "1s")]);
+    // At four times real time, so the guard (checked every second) sees the file grow.
+    rig.listen.wait_line("following live from frame 0");
+    for chunk in a.chunks(48_000) {
+        rig.fill.feed(chunk);
+        std::thread::sleep(Duration::from_millis(62));
+    }
+    rig.wait_auto("under VINYL_AUTO_MIN_FREE");
+    rig.wait_auto("tracks");
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 1, "{log}");
+    assert!(log.contains("the file is kept; free some space"), "{log}");
+    check_tools_accept(&files[0]);
+}
+
+#[test]
+fn under_vinyl_up_in_real_time_two_sides_are_recorded_and_titles_reach_icecast() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "41");
+    let (b, tb) = side(dir.path(), "b", "42");
+    let up = common::up::Up::start("auto-up", 1);
+    let mut pcm = a.clone();
+    pcm.extend_from_slice(&b);
+    std::fs::write(&up.input, &pcm).unwrap();
+    let mut conf = std::fs::read_to_string(&up.conf).unwrap();
+    conf += "VINYL_AUTO_RECORD=yes\nVINYL_AUTO_MIN_SIDE=20s\nVINYL_AUTO_MIN_FREE=1MiB\n";
+    std::fs::write(&up.conf, conf).unwrap();
+    up.sh_ok(&["vinyl-up"]);
+    let title = |t: &'static str| {
+        up.ice.wait_for_mount_where(common::up::MOUNT, t, LONG, |m| m["title"] == t);
+    };
+    title("Side 1 · Track 1");
+    title("Side 1 · Track 2");
+    title("Side 2 · Track 1");
+    title("Side 2 · Track 2");
+    common::wait_until("two finished sides in auto.log", LONG, || {
+        up.log("auto").matches(" tracks").count() >= 2
+    });
+    up.sh_ok(&["vinyl-down"]);
+    let files = flacs(&up.recordings);
+    assert_eq!(files.len(), 2, "{files:?}\n{}", up.log("auto"));
+    let offset_b = (a.len() / 4) as u64;
+    for (f, truth, base) in [(&files[0], &ta, 0u64), (&files[1], &tb, offset_b)] {
+        let at = |k: &str| base + truth[k].as_u64().unwrap();
+        let first = number(f, "VINYL_START_FRAME");
+        let decoded = decode(f);
+        let end = first + (decoded.len() / 4) as u64;
+        assert!(
+            first + 2 * 48_000 >= at("needle_drop") && first <= at("needle_drop"),
+            "{}: starts at {first}",
+            f.display()
+        );
+        assert!(end >= at("music_end") && end <= at("lift") + 5 * 48_000, "{}: ends at {end}", f.display());
+        assert!(decoded == pcm[(first * 4) as usize..(end * 4) as usize], "{}: not bit-exact", f.display());
+        check_tools_accept(f);
+    }
+}
