@@ -18,8 +18,9 @@ fn measure(parts: &[(f64, f64)]) -> Report {
     for &(dbfs, secs) in parts {
         let amp = 10f64.powf(dbfs / 20.0) * fs as f64;
         for _ in 0..(secs * rate as f64) as u64 {
-            let v = (amp * (std::f64::consts::TAU * 1000.0 * n as f64 / rate as f64).sin()).round() as i32;
-            l.push(&[v, v]);
+            let v = (amp * (std::f64::consts::TAU * 1000.0 * n as f64 / rate as f64).sin()).round();
+            let x = (v / fs as f64) as f32;
+            l.push(&[x, x]);
             n += 1;
         }
     }

@@ -125,38 +125,61 @@ impl Analyser {
         self.filled = 0;
     }
 
-    /// Feeds one frame (`x`: one sample per channel, ±1.0 full scale, `clip`: at full scale);
-    /// returns the block it completes.
-    #[inline]
-    pub fn frame(&mut self, x: &[f64], sums: &mut Sums) -> Option<Block> {
-        let frame = self.acc.first + self.filled as u64;
-        for (c, &v) in x.iter().enumerate().take(self.channels) {
-            let (l, h) = (self.low[c].run(v), self.high[c].run(v));
-            self.acc.full += v * v;
-            self.acc.low += l * l;
+    /// Analyses whole interleaved frames (±1.0), adding to `sums` and pushing each block they
+    /// complete. One channel at a time over each stretch of a block, so the filters run in tight
+    /// loops.
+    pub fn frames(&mut self, x: &[f32], sums: &mut Sums, blocks: &mut Vec<Block>) {
+        let ch = self.channels;
+        let mut rest = x;
+        while !rest.is_empty() {
+            let n = ((self.block_frames - self.filled) as usize).min(rest.len() / ch);
+            let (now, later) = rest.split_at(n * ch);
+            for c in 0..ch {
+                self.channel(c, now, sums);
+            }
+            sums.frames += n as u64;
+            self.filled += n as u32;
+            rest = later;
+            if self.filled == self.block_frames {
+                let k = self.block_frames as f64 * ch as f64;
+                let mut done = self.acc;
+                (done.full, done.low, done.high) = (done.full / k, done.low / k, done.high / k);
+                self.restart(self.acc.first + self.block_frames as u64);
+                blocks.push(done);
+            }
+        }
+    }
+
+    /// Runs channel `c` of `x` (whole frames within the current block) through its filters.
+    fn channel(&mut self, c: usize, x: &[f32], sums: &mut Sums) {
+        let (mut low, mut high) = (self.low[c], self.high[c]);
+        let (mut full, mut lo, mut hi, mut imp, mut at) = (0.0, 0.0, 0.0, self.acc.impulse, None);
+        let (mut squares, mut peak) = (0.0f64, 0.0f64);
+        for (i, &v) in x.iter().skip(c).step_by(self.channels).enumerate() {
+            let v = v as f64;
+            let (l, h) = (low.run(v), high.run(v));
+            full += v * v;
+            lo += l * l;
             let hh = h * h;
-            self.acc.high += hh;
-            if hh > self.acc.impulse {
-                self.acc.impulse = hh;
-                self.acc.impulse_frame = frame;
+            hi += hh;
+            if hh > imp {
+                (imp, at) = (hh, Some(i));
             }
-            if c < MAX_CHANNELS {
-                sums.squares[c] += v * v;
-                sums.peak[c] = sums.peak[c].max(v.abs());
-            }
+            peak = peak.max(v.abs());
         }
-        sums.frames += 1;
-        self.filled += 1;
-        if self.filled < self.block_frames {
-            return None;
+        squares += full;
+        (self.low[c], self.high[c]) = (low, high);
+        self.acc.full += full;
+        self.acc.low += lo;
+        self.acc.high += hi;
+        if let Some(i) = at {
+            self.acc.impulse = imp;
+            self.acc.impulse_frame = self.acc.first + self.filled as u64 + i as u64;
         }
-        let n = self.block_frames as f64 * self.channels as f64;
-        let mut done = self.acc;
-        done.full /= n;
-        done.low /= n;
-        done.high /= n;
-        self.restart(frame + 1);
-        Some(done)
+        if c < MAX_CHANNELS {
+            sums.squares[c] += squares;
+            sums.peak[c] = sums.peak[c].max(peak);
+        }
     }
 }
 
@@ -171,8 +194,13 @@ mod tests {
 
     fn blocks_of(x: &[f64]) -> Vec<Block> {
         let mut a = Analyser::new(1, 48_000);
-        let mut sums = Sums::default();
-        x.iter().filter_map(|&v| a.frame(&[v], &mut sums)).collect()
+        let (mut sums, mut blocks) = (Sums::default(), Vec::new());
+        let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        // In uneven pieces, as input arrives.
+        for piece in x.chunks(1000) {
+            a.frames(piece, &mut sums, &mut blocks);
+        }
+        blocks
     }
 
     #[test]

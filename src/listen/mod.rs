@@ -24,7 +24,7 @@ pub use cli::Opts;
 
 use crate::cli::UsageError;
 use crate::input::{Got, PcmInput};
-use crate::pcm::PcmSpec;
+use crate::pcm::{PcmSpec, SampleFormat};
 use crate::preroll::tap::{Follow, follow_live};
 use crate::{signals, vlog};
 use detector::{Decision, Detector, Phase};
@@ -73,7 +73,8 @@ fn listen_ring(ring: &Path, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<(
         ring,
         spec,
         from: None,
-        batch: Duration::from_millis(50),
+        // Ten wake-ups a second, one per level event.
+        batch: Duration::from_millis(100),
         stop: &signals::stop_requested,
     };
     follow_live(follow, &mut |first, bytes| l.feed(first, bytes))
@@ -119,8 +120,9 @@ struct Listener {
     side_start: u64,
     out: events::Output,
     meter: Option<meter::Meter>,
-    samples: Vec<i32>,
-    x: Vec<f64>,
+    /// The frames being fed, decoded to ±1.0.
+    xf: Vec<f32>,
+    blocks: Vec<features::Block>,
 }
 
 impl Listener {
@@ -144,42 +146,71 @@ impl Listener {
             side_start: 0,
             out,
             meter: meter.then(meter::Meter::default),
-            samples: vec![0; channels],
-            x: vec![0.0; channels],
+            xf: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 
-    /// Analyses whole frames, the first of which is timeline frame `first`.
+    /// Analyses whole frames, the first of which is timeline frame `first`: decoded once, kept in
+    /// the loudness history, then analysed in pieces that end where a level window does.
     fn feed(&mut self, first: u64, bytes: &[u8]) -> anyhow::Result<()> {
         if self.next != Some(first) {
             self.jump(first);
             self.state(first, true)?;
         }
-        let (fb, step) = (self.spec.frame_bytes(), self.spec.format.bytes());
-        let (lo, hi) = (-(self.full_scale as i32), self.full_scale as i32 - 1);
+        self.decode(bytes);
+        self.loudness.push_frames(&self.xf);
+        let ch = self.spec.channels as usize;
         let mut pos = first;
-        for frame in bytes.chunks_exact(fb) {
-            for (c, s) in frame.chunks_exact(step).enumerate() {
-                let v = self.spec.format.decode(s);
-                self.sums.clipped += (v <= lo || v >= hi) as u64;
-                self.samples[c] = v;
-                self.x[c] = v as f64 / self.full_scale;
-            }
-            self.loudness.push(&self.samples);
-            if let Some(block) = self.analyser.frame(&self.x, &mut self.sums) {
-                self.detector.push(&block, &mut self.decisions);
+        let mut at = 0;
+        while at < self.xf.len() {
+            let room = match self.level_frames {
+                0 => u64::MAX,
+                n => n - self.sums.frames,
+            };
+            let n = ((self.xf.len() - at) / ch).min(room as usize);
+            let mut blocks = std::mem::take(&mut self.blocks);
+            self.analyser.frames(&self.xf[at..at + n * ch], &mut self.sums, &mut blocks);
+            for b in blocks.drain(..) {
+                self.detector.push(&b, &mut self.decisions);
                 self.decide()?;
             }
-            pos += 1;
+            self.blocks = blocks;
+            (at, pos) = (at + n * ch, pos + n as u64);
             if self.level_frames > 0 && self.sums.frames >= self.level_frames {
                 self.level(pos)?;
             }
-            if pos >= self.shown.1 + STATE_EVERY_S * self.spec.rate as u64 {
-                self.state(pos, true)?;
-            }
+        }
+        if pos >= self.shown.1 + STATE_EVERY_S * self.spec.rate as u64 {
+            self.state(pos, true)?;
         }
         self.next = Some(pos);
         Ok(())
+    }
+
+    /// Decodes `bytes` into `xf` (±1.0), counting samples at full scale.
+    fn decode(&mut self, bytes: &[u8]) {
+        let (lo, hi) = (-(self.full_scale as i32), self.full_scale as i32 - 1);
+        let scale = 1.0 / self.full_scale as f32;
+        self.xf.clear();
+        let mut clipped = 0;
+        match self.spec.format {
+            SampleFormat::S16Le => {
+                for s in bytes.chunks_exact(2) {
+                    let v = i16::from_le_bytes([s[0], s[1]]) as i32;
+                    clipped += (v <= lo || v >= hi) as u64;
+                    self.xf.push(v as f32 * scale);
+                }
+            }
+            format => {
+                for s in bytes.chunks_exact(format.bytes()) {
+                    let v = format.decode(s);
+                    clipped += (v <= lo || v >= hi) as u64;
+                    self.xf.push(v as f32 * scale);
+                }
+            }
+        }
+        self.sums.clipped += clipped;
     }
 
     /// Frames are missing (or renumbered): the analysis starts over, idle.
