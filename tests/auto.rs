@@ -180,7 +180,7 @@ impl Rig {
     }
 }
 
-/// Every .flac under `dir`, sorted.
+/// Every .flac under `dir`, in the order of their first frames.
 fn flacs(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
     for month in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -190,7 +190,9 @@ fn flacs(dir: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    v.sort();
+    // In timeline order: two sides recorded within one second have names that differ only by a
+    // suffix, which does not sort by time.
+    v.sort_by_key(|f| tag(f, "VINYL_START_FRAME").parse::<u64>().unwrap_or(u64::MAX));
     v
 }
 

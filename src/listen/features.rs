@@ -94,6 +94,8 @@ pub struct Sums {
 /// Turns whole frames of normalised samples into [`Block`]s and [`Sums`].
 pub struct Analyser {
     channels: usize,
+    /// A sample at or over this, or at −1.0, is at full scale (clipped).
+    clip: f32,
     block_frames: u32,
     low: Vec<Biquad>,
     high: Vec<Biquad>,
@@ -102,10 +104,12 @@ pub struct Analyser {
 }
 
 impl Analyser {
-    /// An analyser for `channels` at `rate`, with blocks of 10 ms.
-    pub fn new(channels: usize, rate: u32) -> Analyser {
+    /// An analyser for `channels` at `rate`, with blocks of 10 ms, of samples in ±1.0 whose
+    /// positive full scale is `clip`.
+    pub fn new(channels: usize, rate: u32, clip: f32) -> Analyser {
         Analyser {
             channels,
+            clip,
             block_frames: (rate / 100).max(1),
             low: vec![Biquad::butterworth(false, LOW_HZ, rate); channels],
             high: vec![Biquad::butterworth(true, HIGH_HZ, rate); channels],
@@ -154,8 +158,9 @@ impl Analyser {
     fn channel(&mut self, c: usize, x: &[f32], sums: &mut Sums) {
         let (mut low, mut high) = (self.low[c], self.high[c]);
         let (mut full, mut lo, mut hi, mut imp, mut at) = (0.0, 0.0, 0.0, self.acc.impulse, None);
-        let (mut squares, mut peak) = (0.0f64, 0.0f64);
+        let (mut squares, mut peak, mut clipped) = (0.0f64, 0.0f64, 0u64);
         for (i, &v) in x.iter().skip(c).step_by(self.channels).enumerate() {
+            clipped += (v <= -1.0 || v >= self.clip) as u64;
             let v = v as f64;
             let (l, h) = (low.run(v), high.run(v));
             full += v * v;
@@ -168,6 +173,7 @@ impl Analyser {
             peak = peak.max(v.abs());
         }
         squares += full;
+        sums.clipped += clipped;
         (self.low[c], self.high[c]) = (low, high);
         self.acc.full += full;
         self.acc.low += lo;
@@ -193,7 +199,7 @@ mod tests {
     }
 
     fn blocks_of(x: &[f64]) -> Vec<Block> {
-        let mut a = Analyser::new(1, 48_000);
+        let mut a = Analyser::new(1, 48_000, 32767.0 / 32768.0);
         let (mut sums, mut blocks) = (Sums::default(), Vec::new());
         let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         // In uneven pieces, as input arrives.

@@ -128,7 +128,8 @@ struct Listener {
 impl Listener {
     fn new(spec: PcmSpec, level_frames: u64, out: events::Output, meter: bool) -> Listener {
         let channels = spec.channels as usize;
-        let analyser = Analyser::new(channels, spec.rate);
+        let full = (1i64 << (spec.format.bits() - 1)) as f32;
+        let analyser = Analyser::new(channels, spec.rate, (full - 1.0) / full);
         let full_scale = (1i64 << (spec.format.bits() - 1)) as f64;
         Listener {
             source: String::new(),
@@ -188,29 +189,20 @@ impl Listener {
         Ok(())
     }
 
-    /// Decodes `bytes` into `xf` (±1.0), counting samples at full scale.
+    /// Decodes `bytes` into `xf` (±1.0; exact for 16 and 24 bits).
     fn decode(&mut self, bytes: &[u8]) {
-        let (lo, hi) = (-(self.full_scale as i32), self.full_scale as i32 - 1);
         let scale = 1.0 / self.full_scale as f32;
         self.xf.clear();
-        let mut clipped = 0;
         match self.spec.format {
             SampleFormat::S16Le => {
-                for s in bytes.chunks_exact(2) {
-                    let v = i16::from_le_bytes([s[0], s[1]]) as i32;
-                    clipped += (v <= lo || v >= hi) as u64;
-                    self.xf.push(v as f32 * scale);
-                }
+                let s16 = bytes.chunks_exact(2).map(|s| i16::from_le_bytes([s[0], s[1]]) as f32 * scale);
+                self.xf.extend(s16);
             }
             format => {
-                for s in bytes.chunks_exact(format.bytes()) {
-                    let v = format.decode(s);
-                    clipped += (v <= lo || v >= hi) as u64;
-                    self.xf.push(v as f32 * scale);
-                }
+                let any = bytes.chunks_exact(format.bytes()).map(|s| format.decode(s) as f32 * scale);
+                self.xf.extend(any);
             }
         }
-        self.sums.clipped += clipped;
     }
 
     /// Frames are missing (or renumbered): the analysis starts over, idle.
