@@ -17,11 +17,12 @@ use std::time::Duration;
 const LISTEN: &str = env!("CARGO_BIN_EXE_vinyl-listen");
 const CAPTURE: &str = env!("CARGO_BIN_EXE_vinyl-capture");
 
-/// The small corpus (6 sides and 10 minutes of idle), written once per run of this binary.
+/// The small corpus (6 sides and 10 minutes of idle), written once per run of this binary, over
+/// the previous run's in cargo's scratch folder (about 400 MB, never more).
 fn corpus() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("vinyl-listen-corpus-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("listen-corpus");
         let mut cmd = Command::new(common::repo_root().join("scripts/corpus"));
         cmd.arg("--small").arg(&dir).env("VINYL_SYNTH", common::example("synth-side"));
         common::assert_success("scripts/corpus --small", &common::run(&mut cmd, Duration::from_secs(900)));
