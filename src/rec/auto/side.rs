@@ -81,7 +81,8 @@ pub fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
     Ok((v.blocks_available() as u64).saturating_mul(v.fragment_size() as u64))
 }
 
-/// Starts recording the side whose needle dropped at `frame`.
+/// Starts recording the side whose needle dropped at `frame`: checks that it may (no manual
+/// recording, enough space), picks its first frame and name, then starts the runner.
 pub fn begin(
     s: &super::super::Settings,
     a: &AutoSettings,
@@ -90,27 +91,12 @@ pub fn begin(
 ) -> anyhow::Result<Result<Side, Refused>> {
     let st = State::new(&s.run_dir);
     let lock = Lock::take(&s.run_dir)?;
-    if st.runner_alive() {
-        return Ok(Err(Refused::Manual(st.read_path("path").unwrap_or_default())));
-    }
-    st.clean_stale();
-    std::fs::create_dir_all(&s.recordings)
-        .with_context(|| format!("{}: mkdir failed", s.recordings.display()))?;
-    let free = free_bytes(&s.recordings)?;
-    if free < a.min_free {
-        return Ok(Err(Refused::NoSpace(free)));
+    if let Some(refused) = refusal(s, a, &st)? {
+        return Ok(Err(refused));
     }
     let ring = plan::read_ring(&s.ring)?;
     let rate = ring.spec.rate;
-    let want = frame.saturating_sub(a.start_margin.frames(rate));
-    let first = want.max(ring.oldest);
-    if first > want {
-        vlog!(
-            TOOL,
-            "side {side}: the ring no longer holds frame {want}: the file starts at frame {first}, {} late (a larger VINYL_RING_CAPACITY helps)",
-            format_frames(first - want, rate)
-        );
-    }
+    let first = first_frame(&ring, a, side, frame);
     let back = Duration::from_secs_f64(ring.head.saturating_sub(first) as f64 / f64::from(rate));
     let when = Stamp::of(SystemTime::now().checked_sub(back).unwrap_or_else(SystemTime::now));
     let path = recording_path(&s.recordings, &format!("side-{}", when.compact()), &when)?;
@@ -130,7 +116,11 @@ pub fn begin(
         st.pid("tap.pid").is_some() || runner.try_wait().ok().flatten().is_some()
     });
     drop(lock);
+    if !started || st.pid("tap.pid").is_none() {
+        anyhow::bail!("{}: the recorder did not start; see {}", path.display(), st.last_log().display());
+    }
     let cap = frame + a.max_side.frames(rate);
+    let ring = s.ring.clone();
     let mut side = Side {
         side,
         path,
@@ -142,21 +132,42 @@ pub fn begin(
         cap,
         rpm: None,
         report: None,
-        ring: s.ring.clone(),
+        ring,
         st,
         runner,
         stdin,
         done: None,
     };
-    if !started || side.st.pid("tap.pid").is_none() {
-        anyhow::bail!(
-            "{}: the recorder did not start; see {}",
-            side.path.display(),
-            side.st.last_log().display()
-        );
-    }
     side.tell(cap);
     Ok(Ok(side))
+}
+
+/// Why a side may not be recorded now: a manual recording runs, or the space is short.
+fn refusal(s: &super::super::Settings, a: &AutoSettings, st: &State) -> anyhow::Result<Option<Refused>> {
+    if st.runner_alive() {
+        return Ok(Some(Refused::Manual(st.read_path("path").unwrap_or_default())));
+    }
+    st.clean_stale();
+    std::fs::create_dir_all(&s.recordings)
+        .with_context(|| format!("{}: mkdir failed", s.recordings.display()))?;
+    let free = free_bytes(&s.recordings)?;
+    Ok((free < a.min_free).then_some(Refused::NoSpace(free)))
+}
+
+/// The side's first frame: the needle drop less the margin, or the oldest frame the ring still
+/// holds (said once).
+fn first_frame(ring: &plan::RingView, a: &AutoSettings, side: u64, frame: u64) -> u64 {
+    let rate = ring.spec.rate;
+    let want = frame.saturating_sub(a.start_margin.frames(rate));
+    let first = want.max(ring.oldest);
+    if first > want {
+        vlog!(
+            TOOL,
+            "side {side}: the ring no longer holds frame {want}: the file starts at frame {first}, {} late (a larger VINYL_RING_CAPACITY helps)",
+            format_frames(first - want, rate)
+        );
+    }
+    first
 }
 
 /// `vinyl-rec _run STATE`, its stdin a pipe from here (the tap's end), its output the state's log.
