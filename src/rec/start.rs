@@ -111,6 +111,13 @@ fn launch(s: &Settings, st: &State, name: &str, path: &Path) -> anyhow::Result<(
         let unit = start_unit(s, st, name, path)?;
         return Ok((None, format!("journalctl -u {unit}")));
     }
+    let child = spawn_runner(st, Stdio::null())?;
+    Ok((Some(child), "log above".into()))
+}
+
+/// A detached `vinyl-rec _run STATE` with `stdin`, its output appended to the state's log: the
+/// one way a recording's runner is started (by `start`, `vinyl-web` and `auto`).
+pub(super) fn spawn_runner(st: &State, stdin: Stdio) -> anyhow::Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -132,15 +139,13 @@ fn launch(s: &Settings, st: &State, name: &str, path: &Path) -> anyhow::Result<(
             .map_err(std::io::Error::from)
         });
     }
-    let child = cmd
-        .arg("_run")
+    cmd.arg("_run")
         .arg(&st.dir)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(log.try_clone().context("log: dup")?)
         .stderr(log)
         .spawn()
-        .with_context(|| format!("{}: cannot start the runner", exe.display()))?;
-    Ok((Some(child), "log above".into()))
+        .with_context(|| format!("{}: cannot start the runner", exe.display()))
 }
 
 /// The `vinyl-rec` that runs `_run`: this executable when it is vinyl-rec, else the one beside

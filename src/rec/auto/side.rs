@@ -15,7 +15,7 @@
 //! caller goes on with the next side.
 
 use super::super::plan::{self, Recording};
-use super::super::start::write_state;
+use super::super::start::{spawn_runner, write_state};
 use super::super::state::{Lock, State, wait_for};
 use super::super::{TOOL, recording_path};
 use super::settings::AutoSettings;
@@ -26,9 +26,8 @@ use crate::vlog;
 use anyhow::Context as _;
 use serde_json::Value;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long a finished side waits for its side_report before it is finalised without loudness.
@@ -110,7 +109,8 @@ pub fn begin(
     };
     write_state(&st, &ring, &rec, &when, &["--end-from-stdin"])?;
     st.write("auto", &std::process::id().to_string())?;
-    let mut runner = launch(&st)?;
+    // Its stdin is a pipe from here: the tap's end frame.
+    let mut runner = spawn_runner(&st, Stdio::piped())?;
     let stdin = runner.stdin.take();
     let started = wait_for(Duration::from_secs(10), || {
         st.pid("tap.pid").is_some() || runner.try_wait().ok().flatten().is_some()
@@ -168,25 +168,6 @@ fn first_frame(ring: &plan::RingView, a: &AutoSettings, side: u64, frame: u64) -
         );
     }
     first
-}
-
-/// `vinyl-rec _run STATE`, its stdin a pipe from here (the tap's end), its output the state's log.
-fn launch(st: &State) -> anyhow::Result<Child> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(st.file("log"))
-        .with_context(|| format!("{}: open", st.file("log").display()))?;
-    let exe = std::env::current_exe().context("find the vinyl-rec executable")?;
-    Command::new(&exe)
-        .arg("_run")
-        .arg(&st.dir)
-        .stdin(Stdio::piped())
-        .stdout(log.try_clone().context("log: dup")?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("{}: cannot start the runner", exe.display()))
 }
 
 impl Side {
