@@ -63,29 +63,10 @@ fn synth(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, Value) {
 
 /// A short side: 2 tracks of 10 s with a 2 s gap, a 45 rpm run-out of 12 s.
 fn side(dir: &Path, name: &str, seed: &str) -> (Vec<u8>, Value) {
-    synth(
-        dir,
-        name,
-        &[
-            "--seed",
-            seed,
-            "--tracks",
-            "2",
-            "--track-len",
-            "10",
-            "--gap",
-            "2",
-            "--no-quiet",
-            "--rpm",
-            "45",
-            "--runout",
-            "12",
-            "--idle-before",
-            "4",
-            "--idle-after",
-            "6",
-        ],
-    )
+    let mut args = vec!["--seed", seed];
+    args.extend(common::SHORT_SIDE);
+    args.extend(["12", "--idle-before", "4", "--idle-after", "6"]);
+    synth(dir, name, &args)
 }
 
 /// The listener, auto and the ring's writer, as vinyl-up runs them.

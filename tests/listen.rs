@@ -170,20 +170,8 @@ fn short_side(dir: &Path) -> (PathBuf, Value) {
     let (raw, truth) = (dir.join("short.raw"), dir.join("short.json"));
     let mut cmd = Command::new(common::example("synth-side"));
     cmd.arg("--music").arg(&music).arg("--truth").arg(&truth);
-    cmd.args([
-        "--seed",
-        "7",
-        "--tracks",
-        "2",
-        "--track-len",
-        "10",
-        "--gap",
-        "2",
-        "--no-quiet",
-        "--rpm",
-        "45",
-    ]);
-    cmd.args(["--runout", "14", "--idle-before", "4", "--idle-after", "3"]);
+    cmd.args(["--seed", "7"]).args(common::SHORT_SIDE);
+    cmd.args(["14", "--idle-before", "4", "--idle-after", "3"]);
     let out = common::run(&mut cmd, DEADLINE);
     common::assert_success("synth-side (short side)", &out);
     std::fs::write(&raw, &out.stdout).unwrap();

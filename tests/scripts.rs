@@ -149,6 +149,19 @@ fn systemd_units_pass_systemd_analyze_verify() {
 
 /// Every long-running unit speaks the notify protocol with a watchdog, restarts, reads the one
 /// configuration file and runs unprivileged.
+/// The lines every long-running unit carries: notify, restarted, the configuration, hardened.
+const HARDENING: [&str; 9] = [
+    "Type=notify",
+    "Restart=always",
+    "EnvironmentFile=/etc/vinyl/vinyl.conf",
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "PrivateTmp=yes",
+    "ProtectHome=read-only",
+    "RuntimeDirectory=vinyl",
+    "User=vinyl",
+];
+
 #[test]
 fn units_follow_the_common_policy() {
     let dir = common::repo_root().join("scripts/systemd");
@@ -159,17 +172,7 @@ fn units_follow_the_common_policy() {
         ("vinyl-mp3-icecast", "vinyl-mp3-icecast"),
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{unit}.service"))).unwrap();
-        for line in [
-            "Type=notify",
-            "Restart=always",
-            "EnvironmentFile=/etc/vinyl/vinyl.conf",
-            "NoNewPrivileges=yes",
-            "ProtectSystem=strict",
-            "PrivateTmp=yes",
-            "ProtectHome=read-only",
-            "RuntimeDirectory=vinyl",
-            "User=vinyl",
-        ] {
+        for line in HARDENING {
             assert!(text.lines().any(|l| l == line), "{unit}.service: no '{line}'");
         }
         assert!(text.lines().any(|l| l.starts_with("WatchdogSec=")), "{unit}.service: no WatchdogSec=");
@@ -179,20 +182,10 @@ fn units_follow_the_common_policy() {
     }
     // The web page: the same hardening, off unless enabled, its token a credential.
     let web = std::fs::read_to_string(dir.join("vinyl-web.service")).unwrap();
-    for line in [
-        "Type=notify",
-        "Restart=always",
-        "EnvironmentFile=/etc/vinyl/vinyl.conf",
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "PrivateTmp=yes",
-        "ProtectHome=read-only",
-        "RuntimeDirectory=vinyl",
-        "User=vinyl",
-        "CapabilityBoundingSet=",
-        "LoadCredential=web-token:/etc/vinyl/web-token",
-    ] {
-        assert!(web.lines().any(|l| l == line), "vinyl-web.service: no '{line}'");
+    for line in
+        HARDENING.iter().chain(&["CapabilityBoundingSet=", "LoadCredential=web-token:/etc/vinyl/web-token"])
+    {
+        assert!(web.lines().any(|l| l == *line), "vinyl-web.service: no '{line}'");
     }
     assert!(
         web.contains("--token-file \"%d/web-token\""),
@@ -628,16 +621,9 @@ fn release_binaries_carry_no_debug_info_and_a_profile_keeps_it() {
 #[test]
 fn install_warns_about_a_given_binary_over_2_5_mb() {
     let bins = tempfile::tempdir().unwrap();
-    for t in [
-        "vinyl-capture",
-        "vinyl-tee",
-        "vinyl-preroll",
-        "vinyl-flac-rec",
-        "vinyl-mp3-icecast",
-        "vinyl-rec",
-        "vinyl-listen",
-        "vinyl-web",
-    ] {
+    // Every binary, from the one list of them (vinyl::docs::commands).
+    let names: Vec<String> = vinyl::docs::commands().iter().map(|c| c.get_name().to_string()).collect();
+    for t in names.iter().map(String::as_str) {
         let size = if t == "vinyl-tee" { 2_621_440 } else { 1_000_000 };
         let f = bins.path().join(t);
         std::fs::write(&f, vec![0u8; size]).unwrap();

@@ -262,10 +262,7 @@ impl Detector {
         if self.history.len() == HISTORY_S * PER_S {
             self.history.pop_front();
         }
-        let recent = self.history.iter().rev().take(SMOOTH - 1);
-        let mut window: Vec<[f64; 4]> = recent.map(|i| i.raw).collect();
-        window.push(raw);
-        let s = std::array::from_fn(|band| percentile(window.iter().map(|r| r[band]), 0.5));
+        let s = std::array::from_fn(|band| self.smoothed(raw[band], band));
         let info = Info { first: b.first, raw, s };
         self.history.push_back(info);
         if self.phase != Phase::Idle && self.lifted(&info, out) {
@@ -277,6 +274,19 @@ impl Detector {
             Phase::Music => self.music_block(b, &info, out),
             Phase::Ended => self.ended_block(&info, out),
         }
+    }
+
+    /// The median of `band` over this block (`now`) and the ones before it, [`SMOOTH`] in all:
+    /// on the stack, as it runs a hundred times a second per band.
+    fn smoothed(&self, now: f64, band: usize) -> f64 {
+        let mut w = [now; SMOOTH];
+        let mut n = 1;
+        for i in self.history.iter().rev().take(SMOOTH - 1) {
+            w[n] = i.raw[band];
+            n += 1;
+        }
+        let k = ((n - 1) as f64 * 0.5).round() as usize;
+        *w[..n].select_nth_unstable_by(k, f64::total_cmp).1
     }
 
     fn at(&self, info: &Info) -> u64 {

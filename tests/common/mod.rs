@@ -288,3 +288,9 @@ pub fn example(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or(repo_root().join("target"), PathBuf::from);
     repo_root().join(target).join("debug/examples").join(name)
 }
+
+/// The flags of the short synthetic side the listener's and auto's real-time tests play: two
+/// 10 s tracks with a 2 s gap, no quiet passage, a 45 rpm run-out (its length and the idle around
+/// it are the caller's).
+pub const SHORT_SIDE: [&str; 10] =
+    ["--tracks", "2", "--track-len", "10", "--gap", "2", "--no-quiet", "--rpm", "45", "--runout"];
