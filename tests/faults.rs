@@ -11,16 +11,17 @@
 
 mod common;
 
-use common::up::{MOUNT, Up, read_lossy};
+use common::up::{
+    MOUNT, Saved, Up, children, cmdline, gone, head, journal, read_lossy, signal_pid as signal,
+    wait_head_moves,
+};
 use common::{DEADLINE, assert_success, assert_timeline_across_restarts, describe, run, wait_until};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RATE: u64 = 48_000;
-const PREROLL: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
 const FLAC_REC: &str = env!("CARGO_BIN_EXE_vinyl-flac-rec");
 /// How long a component is stopped: far beyond the capture's 341 ms buffer, well within the
 /// 30 s ring, and as long as icecast2's source timeout.
@@ -85,80 +86,6 @@ fn state_number<T: std::str::FromStr>(up: &Up, name: &str) -> T {
 
 fn state_pid(up: &Up, name: &str) -> i32 {
     state_number(up, name)
-}
-
-/// The processes whose parent is `pid` (from /proc/*/stat).
-fn children(pid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        // pid (comm) state ppid …: comm may hold spaces and parentheses, so split after the last ')'.
-        let ppid = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<i32>().ok());
-        if ppid == Some(pid) {
-            out.push(child);
-        }
-    }
-    out
-}
-
-/// A process's command line, argument by argument (empty once it is gone).
-fn cmdline(pid: i32) -> Vec<String> {
-    nul_split(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-}
-
-fn nul_split(bytes: &[u8]) -> Vec<String> {
-    bytes
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// True once `pid` has exited (a zombie nobody reaps counts as gone, as for vinyl-up).
-fn gone(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.is_empty() || stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) == Some("Z")
-}
-
-fn signal(pid: i32, sig: Signal) {
-    kill(Pid::from_raw(pid), sig).unwrap_or_else(|e| panic!("kill -{sig} {pid}: {e}"));
-}
-
-/// `vinyl-preroll info --json` of the ring.
-fn info(up: &Up) -> serde_json::Value {
-    let out = run(Command::new(PREROLL).args(["info", "--json", "--ring", up.ring_arg()]), DEADLINE);
-    assert_success("vinyl-preroll info --json", &out);
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn head(up: &Up) -> u64 {
-    info(up)["head"].as_u64().unwrap()
-}
-
-/// The ring's journal: (first, frames, cause, exact) of each gap, oldest first.
-fn journal(up: &Up) -> Vec<(u64, u64, String, bool)> {
-    info(up)["gaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| {
-            (
-                g["first"].as_u64().unwrap(),
-                g["frames"].as_u64().unwrap(),
-                g["cause"].as_str().unwrap().to_string(),
-                g["exact"].as_bool().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Waits until the ring's head is `frames` past where it is now.
-fn wait_head_moves(up: &Up, frames: u64) {
-    let from = head(up);
-    wait_until(&format!("the ring's head {frames} frames past {from}"), DEADLINE, || {
-        head(up) >= from + frames
-    });
 }
 
 /// A recording started with `vinyl-rec start --preroll 1s`.
@@ -526,65 +453,6 @@ impl Matrix {
         );
         self.assert_topology_runs();
         self.assert_stream_flows(&format!("after the {} was killed", part.component()));
-    }
-}
-
-/// What a supervisor needs to start a component of vinyl-up again: its command line and
-/// environment, as read from /proc before it is killed.
-struct Saved {
-    component: &'static str,
-    pid: i32,
-    argv: Vec<String>,
-    env: Vec<(String, String)>,
-}
-
-impl Saved {
-    fn of(up: &Up, component: &'static str) -> Saved {
-        let pid = up.pid(component);
-        let argv = cmdline(pid);
-        assert!(!argv.is_empty(), "{component} (pid {pid}): no command line");
-        let env = nul_split(&std::fs::read(format!("/proc/{pid}/environ")).unwrap())
-            .into_iter()
-            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
-        Saved { component, pid, argv, env }
-    }
-
-    /// Starts the command again in its own session, with vinyl-up's redirections (the encoder
-    /// reads its FIFO read-write, the stream tap writes it, the capture logs both streams), and
-    /// records the new PID where vinyl-up (and vinyl-down) look for it.
-    fn restart(&self, up: &Up) {
-        let fifo = up.run_file("stream.fifo");
-        let log = up.run_file(&format!("{}.log", self.component));
-        let redirect = match self.component {
-            "mp3-icecast" => r#"<>"$FIFO" >>"$LOG" 2>&1"#,
-            "stream-tap" => r#"</dev/null >"$FIFO" 2>>"$LOG""#,
-            _ => r#"</dev/null >>"$LOG" 2>&1"#,
-        };
-        let mut cmd = Command::new("/bin/sh");
-        cmd.env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("FIFO", &fifo)
-            .env("LOG", &log)
-            .arg("-c")
-            .arg(format!(
-                r#"printf 'faults test: restarting %s\n' "$*" >>"$LOG"; setsid "$@" {redirect} & echo $!"#
-            ))
-            .arg("sh")
-            .args(&self.argv);
-        let out = run(&mut cmd, DEADLINE);
-        assert_success(&describe(&cmd), &out);
-        let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        std::fs::write(up.run_file(&format!("{}.pid", self.component)), format!("{pid}\n")).unwrap();
-        wait_until(&format!("the restarted {} runs its program", self.component), DEADLINE, || {
-            cmdline(pid).first() == self.argv.first() || gone(pid)
-        });
-        assert!(
-            !gone(pid),
-            "the restarted {} exited at once; its log:\n{}",
-            self.component,
-            up.log(self.component)
-        );
     }
 }
 

@@ -8,6 +8,9 @@
 #![allow(dead_code)]
 
 use super::icecast::Icecast;
+use super::{DEADLINE, assert_success, describe, run, wait_until};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -144,4 +147,147 @@ impl Drop for Up {
 /// A file as text (invalid UTF-8 replaced), empty when it cannot be read.
 pub fn read_lossy(path: &Path) -> String {
     std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+/// The processes whose parent is `pid` (from /proc/*/stat).
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid …: comm may hold spaces and parentheses, so split after the last ')'.
+        let ppid = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<i32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// A process's command line, argument by argument (empty once it is gone).
+pub fn cmdline(pid: i32) -> Vec<String> {
+    nul_split(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+}
+
+pub fn nul_split(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// True once `pid` has exited (a zombie nobody reaps counts as gone, as for vinyl-up).
+pub fn gone(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.is_empty() || stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) == Some("Z")
+}
+
+pub fn signal_pid(pid: i32, sig: Signal) {
+    kill(Pid::from_raw(pid), sig).unwrap_or_else(|e| panic!("kill -{sig} {pid}: {e}"));
+}
+
+/// `vinyl-preroll info --json` of the ring.
+pub fn info(up: &Up) -> serde_json::Value {
+    let out = run(
+        Command::new(super::bin_dir().join("vinyl-preroll")).args([
+            "info",
+            "--json",
+            "--ring",
+            up.ring_arg(),
+        ]),
+        DEADLINE,
+    );
+    assert_success("vinyl-preroll info --json", &out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The ring's head now.
+pub fn head(up: &Up) -> u64 {
+    info(up)["head"].as_u64().unwrap()
+}
+
+/// The ring's journal: (first, frames, cause, exact) of each gap, oldest first.
+pub fn journal(up: &Up) -> Vec<(u64, u64, String, bool)> {
+    info(up)["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["first"].as_u64().unwrap(),
+                g["frames"].as_u64().unwrap(),
+                g["cause"].as_str().unwrap().to_string(),
+                g["exact"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the ring's head is `frames` past where it is now.
+pub fn wait_head_moves(up: &Up, frames: u64) {
+    let from = head(up);
+    wait_until(&format!("the ring's head {frames} frames past {from}"), DEADLINE, || {
+        head(up) >= from + frames
+    });
+}
+
+/// What a supervisor needs to start a component of vinyl-up again: its command line and
+/// environment, as read from /proc before it is killed.
+pub struct Saved {
+    pub component: &'static str,
+    /// Its PID when saved.
+    pub pid: i32,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Saved {
+    pub fn of(up: &Up, component: &'static str) -> Saved {
+        let pid = up.pid(component);
+        let argv = cmdline(pid);
+        assert!(!argv.is_empty(), "{component} (pid {pid}): no command line");
+        let env = nul_split(&std::fs::read(format!("/proc/{pid}/environ")).unwrap())
+            .into_iter()
+            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        Saved { component, pid, argv, env }
+    }
+
+    /// Starts the command again in its own session, with vinyl-up's redirections (the encoder
+    /// reads its FIFO read-write, the stream tap writes it, the capture logs both streams), and
+    /// records the new PID where vinyl-up (and vinyl-down) look for it.
+    pub fn restart(&self, up: &Up) {
+        let fifo = up.run_file("stream.fifo");
+        let log = up.run_file(&format!("{}.log", self.component));
+        let redirect = match self.component {
+            "mp3-icecast" => r#"<>"$FIFO" >>"$LOG" 2>&1"#,
+            "stream-tap" => r#"</dev/null >"$FIFO" 2>>"$LOG""#,
+            _ => r#"</dev/null >>"$LOG" 2>&1"#,
+        };
+        let mut cmd = Command::new("/bin/sh");
+        cmd.env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("FIFO", &fifo)
+            .env("LOG", &log)
+            .arg("-c")
+            .arg(format!(
+                r#"printf 'faults test: restarting %s\n' "$*" >>"$LOG"; setsid "$@" {redirect} & echo $!"#
+            ))
+            .arg("sh")
+            .args(&self.argv);
+        let out = run(&mut cmd, DEADLINE);
+        assert_success(&describe(&cmd), &out);
+        let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        std::fs::write(up.run_file(&format!("{}.pid", self.component)), format!("{pid}\n")).unwrap();
+        wait_until(&format!("the restarted {} runs its program", self.component), DEADLINE, || {
+            cmdline(pid).first() == self.argv.first() || gone(pid)
+        });
+        assert!(
+            !gone(pid),
+            "the restarted {} exited at once; its log:\n{}",
+            self.component,
+            up.log(self.component)
+        );
+    }
 }
