@@ -123,6 +123,24 @@ impl Config {
         env(key).or_else(|| self.file.get(key).cloned()).filter(|v| !v.is_empty())
     }
 
+    /// Where the value of `key` comes from, for messages: `the environment`, the file's path, or
+    /// `None` when it is unset (empty counts as unset, as in [`Config::get`]).
+    pub fn origin(&self, key: &str) -> Option<String> {
+        match std::env::var_os(key) {
+            Some(v) if v.is_empty() => None,
+            Some(_) => Some("the environment".into()),
+            None => self.file.get(key).filter(|v| !v.is_empty()).map(|_| match &self.source {
+                Some(p) => p.display().to_string(),
+                None => "the configuration".into(),
+            }),
+        }
+    }
+
+    /// The `VINYL_*` keys the file sets (not the environment's), sorted.
+    pub fn file_keys(&self) -> impl Iterator<Item = &str> {
+        self.file.keys().map(String::as_str)
+    }
+
     /// [`Config::get`] as text; a value that is not UTF-8 is a usage error naming the key.
     pub fn get_str(&self, key: &str) -> Result<Option<String>, UsageError> {
         self.get(key)

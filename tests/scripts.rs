@@ -641,3 +641,72 @@ fn install_warns_about_a_given_binary_over_2_5_mb() {
         "{what}: no warning for the one binary over 2.5 MB:\n{stderr}"
     );
 }
+
+/// Each bad value makes `vinyl-up` exit 2 at once, before anything starts, with one line naming
+/// the key and the value: a negative duration (once a stray argument), a ring of 0 s, a unit no
+/// size takes, a size that overflows, bad capture keys (once found only when the capture died,
+/// 16.5 s later, with exit 1). Nothing is left behind: no PID file, no ring, no log.
+#[test]
+fn vinyl_up_refuses_each_bad_value_with_exit_2_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.raw");
+    std::fs::write(&input, vec![0u8; 4 * 48_000]).unwrap();
+    let ring = PathBuf::from(format!("/dev/shm/vinyl-test-{}-badconf", std::process::id()));
+    let run = dir.path().join("run");
+    let path = format!(
+        "{}:{}:{}",
+        common::bin_dir().display(),
+        common::repo_root().join("scripts").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let base = format!(
+        "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_RING={}\nVINYL_RUN_DIR={}\nVINYL_ICECAST_URL=\n",
+        common::file_device(&input),
+        ring.display(),
+        run.display()
+    );
+    let up = |extra: &str, env: &[(&str, &str)]| {
+        let conf = dir.path().join("vinyl.conf");
+        std::fs::write(&conf, format!("{base}{extra}\n")).unwrap();
+        let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-up"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("VINYL_CONFIG", &conf).env("PATH", &path).env("ALSA_CONFIG_PATH", common::alsa_config_path());
+        cmd.envs(env.iter().copied());
+        let t = std::time::Instant::now();
+        let out = common::run(&mut cmd, Duration::from_secs(60));
+        (out, t.elapsed())
+    };
+    for (extra, env, want) in [
+        ("VINYL_PREROLL=-3s", &[][..], "VINYL_PREROLL=-3s (in "),
+        (
+            "",
+            &[("VINYL_PREROLL", "-3s")][..],
+            "VINYL_PREROLL=-3s (in the environment): '-3s' is not a duration (a duration cannot be negative)",
+        ),
+        ("VINYL_TEE_QUEUE=-2s\nVINYL_EXTRA_OUTPUTS=/tmp/x", &[], "VINYL_TEE_QUEUE=-2s"),
+        ("VINYL_RING_CAPACITY=-30s", &[], "VINYL_RING_CAPACITY=-30s"),
+        ("VINYL_RING_CAPACITY=0s", &[], "VINYL_RING_CAPACITY=0s"),
+        ("VINYL_EVENTS_MAX=1MB", &[], "VINYL_EVENTS_MAX=1MB"),
+        ("VINYL_AUTO_MIN_FREE=16000000000G", &[], "VINYL_AUTO_MIN_FREE=16000000000G"),
+        ("VINYL_CAPTURE_BUFFER=abc", &[], "VINYL_CAPTURE_BUFFER=abc"),
+        ("VINYL_CAPTURE_BUFFER=100", &[], "VINYL_CAPTURE_BUFFER=100"),
+        ("VINYL_RATE=0", &[], "VINYL_RATE=0"),
+        ("VINYL_FORMAT=s32le", &[], "VINYL_FORMAT=s32le"),
+        ("VINYL_REALTIME=sometimes", &[], "VINYL_REALTIME=sometimes"),
+        ("VINYL_DEVICE=", &[], "VINYL_DEVICE is not set"),
+    ] {
+        let (out, took) = up(extra, env);
+        let what = format!("vinyl-up with {extra:?} {env:?}");
+        common::assert_status(&what, &out, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.contains(want));
+        assert!(line.is_some_and(|l| l.starts_with("vinyl-up: ")), "{what}: no line with {want:?}:\n{err}");
+        assert!(took < Duration::from_secs(10), "{what}: took {took:?}");
+        assert!(!ring.exists(), "{what}: the ring was created");
+        let left: Vec<_> =
+            std::fs::read_dir(&run).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "{what}: left in the run folder: {left:?}");
+    }
+}
