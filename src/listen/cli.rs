@@ -84,7 +84,9 @@ pub struct Opts {
     #[arg(long, value_name = "DURATION", default_value = "100ms")]
     pub level_every: DurationArg,
 
-    /// Append the events to this file instead of writing them to stdout (created with mode 0644)
+    /// Append the events to this file instead of writing them to stdout (created with mode 0644).
+    /// A file deleted or replaced while the listener runs is created again or reopened within a
+    /// second (logged once)
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
