@@ -710,3 +710,71 @@ fn vinyl_up_refuses_each_bad_value_with_exit_2_before_starting_anything() {
         assert!(left.is_empty(), "{what}: left in the run folder: {left:?}");
     }
 }
+
+/// A capture that ends at start-up is noticed at once, not after the 15 s wait for its ring: one
+/// that refused its flags (exit 2: a check only the running tool can make) makes vinyl-up exit
+/// 2, one that failed otherwise (no such device) exit 1, both with its last log lines, and
+/// nothing is left running.
+#[test]
+fn vinyl_up_stops_at_once_when_the_capture_ends_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake");
+    std::fs::create_dir(&fake).unwrap();
+    let ring = PathBuf::from(format!("/dev/shm/vinyl-test-{}-capdead", std::process::id()));
+    let run = dir.path().join("run");
+    for (device, first_on_path, code, want) in [
+        ("hw:97,0", None, 1, "the capture exited (status 1)"),
+        ("hw:1,0", Some(&fake), 2, "vinyl-capture: --ring-capacity: refused by the tool"),
+    ] {
+        std::fs::write(
+            fake.join("vinyl-capture"),
+            "#!/bin/sh\necho 'vinyl-capture: --ring-capacity: refused by the tool' >&2\nexit 2\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            fake.join("vinyl-capture"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let conf = dir.path().join("vinyl.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "VINYL_DEVICE={device}\nVINYL_RING={}\nVINYL_RUN_DIR={}\nVINYL_ICECAST_URL=\n",
+                ring.display(),
+                run.display()
+            ),
+        )
+        .unwrap();
+        let mut path = format!(
+            "{}:{}:{}",
+            common::bin_dir().display(),
+            common::repo_root().join("scripts").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        if let Some(f) = first_on_path {
+            path = format!("{}:{path}", f.display());
+        }
+        let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-up"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("VINYL_CONFIG", &conf).env("PATH", &path).env("ALSA_CONFIG_PATH", common::alsa_config_path());
+        let t = std::time::Instant::now();
+        let out = common::run(&mut cmd, Duration::from_secs(60));
+        let took = t.elapsed();
+        let what = format!("vinyl-up with VINYL_DEVICE={device}");
+        common::assert_status(&what, &out, code);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{what}: {err}");
+        assert!(took < Duration::from_secs(10), "{what}: took {took:?}");
+        let pids: Vec<_> = std::fs::read_dir(&run)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pid"))
+            .map(|e| e.file_name())
+            .collect();
+        assert!(pids.is_empty(), "{what}: PID files left: {pids:?}");
+        assert!(!ring.exists(), "{what}: a ring was left");
+    }
+}
