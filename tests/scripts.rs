@@ -188,12 +188,31 @@ fn units_follow_the_common_policy() {
         assert!(web.lines().any(|l| l == *line), "vinyl-web.service: no '{line}'");
     }
     assert!(
-        web.contains("--token-file \"%d/web-token\""),
+        web.contains("--token-file=\"%d/web-token\""),
         "vinyl-web.service: the token is not the credential"
     );
     let capture = std::fs::read_to_string(dir.join("vinyl-capture.service")).unwrap();
     assert!(capture.contains("SupplementaryGroups=audio"));
-    assert!(capture.contains("--ring \"$$VINYL_RING\""), "the capture writes the ring itself");
+    assert!(capture.contains("--ring=\"$$VINYL_RING\""), "the capture writes the ring itself");
+    // The configuration is checked before the first process of the topology starts, and every
+    // value goes as --flag=value: one starting with '-' is a bad value, never a stray flag.
+    assert!(capture.lines().any(|l| l == "ExecStartPre=/usr/local/bin/vinyl-rec config --check"));
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        for exec in text.lines().filter(|l| l.starts_with("ExecStart=")) {
+            let words: Vec<&str> = exec.split(' ').collect();
+            for w in words.windows(2) {
+                let separate = w[0].starts_with("--") && w[0].len() > 2 && w[1].starts_with("\"$");
+                assert!(
+                    !separate,
+                    "{}: '{} {}': pass values as --flag=value",
+                    e.path().display(),
+                    w[0],
+                    w[1]
+                );
+            }
+        }
+    }
     // The taps read the ring the capture creates.
     for unit in ["vinyl-stream.service", "vinyl-tee.service"] {
         let text = std::fs::read_to_string(dir.join(unit)).unwrap();
