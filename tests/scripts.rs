@@ -1,7 +1,9 @@
 //! The shell scripts and systemd units ship clean: `shellcheck` on every script under `scripts/`
 //! (including `scripts/bench.d/*`, `scripts/lib/*`) and `.ci/run`; `systemd-analyze verify` on the
 //! units; `scripts/install` into a temporary root; the configuration parser of `vinyl-up` (literal
-//! values, never run as shell code); `vinyl-rec`'s usage errors (exit 2).
+//! values, never run as shell code); `vinyl-rec`'s usage errors (exit 2); every bad configuration
+//! value refused by `vinyl-up` with exit 2 before anything starts, and a capture that ends at
+//! start-up noticed at once.
 
 mod common;
 
