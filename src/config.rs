@@ -260,6 +260,18 @@ mod tests {
     }
 
     #[test]
+    fn a_value_says_where_it_came_from() {
+        let mut cfg =
+            Config::from_values(parse(b"VINYL_ORIGIN_TEST_A=1\nVINYL_ORIGIN_TEST_B=\n", "f").unwrap());
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_A").as_deref(), Some("the configuration"));
+        cfg.source = Some(PathBuf::from("/etc/vinyl/vinyl.conf"));
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_A").as_deref(), Some("/etc/vinyl/vinyl.conf"));
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_B"), None, "empty is unset");
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_C"), None);
+        assert_eq!(cfg.file_keys().collect::<Vec<_>>(), ["VINYL_ORIGIN_TEST_A", "VINYL_ORIGIN_TEST_B"]);
+    }
+
+    #[test]
     fn run_folder_rule_in_order() {
         let all = RunDirInputs {
             vinyl_run_dir: Some(os("/tmp/r")),
