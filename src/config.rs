@@ -123,6 +123,24 @@ impl Config {
         env(key).or_else(|| self.file.get(key).cloned()).filter(|v| !v.is_empty())
     }
 
+    /// Where the value of `key` comes from, for messages: `the environment`, the file's path, or
+    /// `None` when it is unset (empty counts as unset, as in [`Config::get`]).
+    pub fn origin(&self, key: &str) -> Option<String> {
+        match std::env::var_os(key) {
+            Some(v) if v.is_empty() => None,
+            Some(_) => Some("the environment".into()),
+            None => self.file.get(key).filter(|v| !v.is_empty()).map(|_| match &self.source {
+                Some(p) => p.display().to_string(),
+                None => "the configuration".into(),
+            }),
+        }
+    }
+
+    /// The `VINYL_*` keys the file sets (not the environment's), sorted.
+    pub fn file_keys(&self) -> impl Iterator<Item = &str> {
+        self.file.keys().map(String::as_str)
+    }
+
     /// [`Config::get`] as text; a value that is not UTF-8 is a usage error naming the key.
     pub fn get_str(&self, key: &str) -> Result<Option<String>, UsageError> {
         self.get(key)
@@ -239,6 +257,18 @@ mod tests {
         assert_eq!(cfg.get_with("VINYL_B", env), None, "set but empty in the environment: the default");
         assert_eq!(cfg.get_with("VINYL_C", env), None);
         assert_eq!(cfg.get_with("VINYL_D", env), None);
+    }
+
+    #[test]
+    fn a_value_says_where_it_came_from() {
+        let mut cfg =
+            Config::from_values(parse(b"VINYL_ORIGIN_TEST_A=1\nVINYL_ORIGIN_TEST_B=\n", "f").unwrap());
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_A").as_deref(), Some("the configuration"));
+        cfg.source = Some(PathBuf::from("/etc/vinyl/vinyl.conf"));
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_A").as_deref(), Some("/etc/vinyl/vinyl.conf"));
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_B"), None, "empty is unset");
+        assert_eq!(cfg.origin("VINYL_ORIGIN_TEST_C"), None);
+        assert_eq!(cfg.file_keys().collect::<Vec<_>>(), ["VINYL_ORIGIN_TEST_A", "VINYL_ORIGIN_TEST_B"]);
     }
 
     #[test]

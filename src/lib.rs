@@ -8,7 +8,8 @@
 //!
 //! Shared vocabulary: [`pcm`] (sample formats, `--rate/--channels/--format`, durations, whole-frame
 //! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGHUP/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
-//! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times) and [`cli`] (error → exit status).
+//! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times), [`size`] (sizes in
+//! bytes), [`config`] (the configuration file) and [`cli`] (error → exit status).
 //!
 //! Documentation generated from the flag definitions: [`docs`].
 //!
@@ -34,6 +35,7 @@ pub mod preroll;
 pub mod rec;
 pub mod ring;
 pub mod signals;
+pub mod size;
 pub mod tee;
 pub mod time;
 pub mod web;

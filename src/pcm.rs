@@ -240,6 +240,9 @@ impl FromStr for DurationArg {
         if t.is_empty() {
             return Err(bad("empty"));
         }
+        if t.starts_with('-') {
+            return Err(bad("a duration cannot be negative"));
+        }
         if let Some(n) = t.strip_suffix('f') {
             let frames = n.parse::<u64>().map_err(|_| bad("frame count is not a whole number"))?;
             return Ok(DurationArg::Frames(frames));
@@ -427,6 +430,10 @@ mod tests {
         for bad in ["", "abc", "30", "30x", "s", "1s1m", "1s1s", "-5s", "99999999999999999999h", "1.5f"] {
             let err = bad.parse::<DurationArg>().unwrap_err();
             assert!(err.contains("30s, 1m30s"), "{bad}: {err}");
+        }
+        for negative in ["-3s", "-48000f", "-0s"] {
+            let err = negative.parse::<DurationArg>().unwrap_err();
+            assert!(err.contains("a duration cannot be negative"), "{negative}: {err}");
         }
     }
 

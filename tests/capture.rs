@@ -282,3 +282,49 @@ fn list_devices_exits_0_and_lists_capture_pcms() {
     // ALSA's own configuration always defines `null`, which can capture.
     assert!(text.lines().any(|l| l == "null"), "{what}: `null` not listed:\n{text}");
 }
+
+/// The ring's head, or 0 while the ring cannot be read.
+fn ring_head(ring: &Path) -> u64 {
+    vinyl::ring::RingReader::open(ring, false).ok().and_then(|r| r.head().ok()).unwrap_or(0)
+}
+
+/// A `--realtime` capture restarted on its ring after a downtime continues the timeline with one
+/// journaled gap and then moves the head at real time at once; it used to sleep for as long as it
+/// had been down (the gap counted toward its pace), and Icecast dropped the stream meanwhile.
+#[test]
+fn a_restarted_realtime_capture_moves_the_head_at_real_time_at_once() {
+    use common::proc::{Proc, Ring};
+    let spec = PcmSpec::default();
+    let (_dir, path, _) = input(&spec, 48_000 * 60);
+    let ring = Ring::new("restart-pace");
+    let args = ["--realtime", "--buffer", "96000", "--ring", ring.arg(), "--ring-capacity", "30s"];
+    let first = Proc::spawn(capture_cmd(&path, &args), false);
+    common::wait_until("the first capture writes 1 s", DEADLINE, || ring_head(&ring.0) >= 48_000);
+    first.signal(Signal::SIGTERM);
+    let (code, _, err) = first.finish();
+    assert_eq!(code, Some(0), "{err}");
+    // The fault under test: 4 s without a writer.
+    std::thread::sleep(Duration::from_secs(4));
+    let stopped_at = ring_head(&ring.0);
+    let second = Proc::spawn(capture_cmd(&path, &args), false);
+    common::wait_until("the restarted capture writes", DEADLINE, || ring_head(&ring.0) > stopped_at);
+    let (t0, h0) = (std::time::Instant::now(), ring_head(&ring.0));
+    assert!(h0 >= stopped_at + 3 * 48_000, "the downtime is not in the timeline: {stopped_at} -> {h0}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (elapsed, h1) = (t0.elapsed(), ring_head(&ring.0));
+    let due = (elapsed.as_secs_f64() * 48_000.0) as u64;
+    // At real time, give or take a busy machine's stalls; the old pace stood still for 4 s.
+    assert!(h1 - h0 >= due / 2, "the head moved {} frames in {elapsed:?} (due: {due})", h1 - h0);
+    assert!(h1 - h0 <= due + 96_000, "the head ran ahead of real time: {} frames in {elapsed:?}", h1 - h0);
+    let restarts: Vec<_> = vinyl::ring::RingReader::open(&ring.0, false)
+        .unwrap()
+        .gaps()
+        .into_iter()
+        .filter(|g| g.cause == vinyl::ring::GapCause::WriterRestart)
+        .collect();
+    assert_eq!(restarts.len(), 1, "the downtime is journaled once: {restarts:?}");
+    assert_eq!(restarts[0].first, stopped_at, "{restarts:?}");
+    second.signal(Signal::SIGTERM);
+    let (code, _, err) = second.finish();
+    assert_eq!(code, Some(0), "{err}");
+}

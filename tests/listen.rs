@@ -217,3 +217,57 @@ fn a_side_played_through_the_ring_is_heard_at_its_timeline_frames() {
     let side = score::side("short", &truth, &events);
     assert!(side.start_ok && side.end_ok && side.markers_right == 1, "{:?}\n{err}", side.problems);
 }
+
+/// The events file deleted under a running listener (a user, a clean-up job) is created again at
+/// the listener's next check and the events go on into it, logged once; a follower of the file
+/// (vinyl-rec auto's and vinyl-web's `Tail`) goes on with the new file. The listener used to
+/// exit at its next rotation, and nothing restarted it.
+#[test]
+fn a_deleted_events_file_is_created_again_and_followed() {
+    use vinyl::listen::tail::Tail;
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    let mut cmd = Command::new(LISTEN);
+    cmd.args(["--level-every", "100ms", "--max-bytes", "4KiB", "--output"]).arg(&events);
+    let mut listener = Proc::spawn(cmd, false);
+    let spec = vinyl::pcm::PcmSpec::default();
+    let mut frame = 0;
+    let mut feed = |l: &mut Proc| {
+        l.feed(&vinyl::pcm::unique_frames(&spec, frame, 4_800));
+        frame += 4_800;
+    };
+    let mut tail = Tail::new(&events);
+    let mut seen = Vec::new();
+    tail.poll(&mut |_| {}, &mut |_| {});
+    let follow =
+        |t: &mut Tail, seen: &mut Vec<String>| t.poll(&mut |l| seen.push(l.to_string()), &mut |_| {});
+    common::wait_until("the first events", DEADLINE, || {
+        feed(&mut listener);
+        follow(&mut tail, &mut seen);
+        !seen.is_empty()
+    });
+    std::fs::remove_file(&events).unwrap();
+    // Fed on, through a few rotations of the new file (4 KiB is ~25 level events).
+    common::wait_until("the events file created again", DEADLINE, || {
+        feed(&mut listener);
+        events.exists()
+    });
+    let before = seen.len();
+    common::wait_until("the follower reads the new file, through its rotations", DEADLINE, || {
+        feed(&mut listener);
+        follow(&mut tail, &mut seen);
+        seen.len() > before + 60
+    });
+    listener.close_stdin();
+    let (code, _, err) = listener.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err.matches("deleted: created again").count(), 1, "logged once:\n{err}");
+    // The follower saw the level events in order, none twice, across the deletion.
+    let frames: Vec<u64> = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "level")
+        .filter_map(|v| v["frame"].as_u64())
+        .collect();
+    assert!(frames.windows(2).all(|w| w[0] < w[1]), "out of order or repeated: {frames:?}");
+}

@@ -1,7 +1,9 @@
 //! The shell scripts and systemd units ship clean: `shellcheck` on every script under `scripts/`
 //! (including `scripts/bench.d/*`, `scripts/lib/*`) and `.ci/run`; `systemd-analyze verify` on the
 //! units; `scripts/install` into a temporary root; the configuration parser of `vinyl-up` (literal
-//! values, never run as shell code); `vinyl-rec`'s usage errors (exit 2).
+//! values, never run as shell code); `vinyl-rec`'s usage errors (exit 2); every bad configuration
+//! value refused by `vinyl-up` with exit 2 before anything starts, and a capture that ends at
+//! start-up noticed at once.
 
 mod common;
 
@@ -188,12 +190,31 @@ fn units_follow_the_common_policy() {
         assert!(web.lines().any(|l| l == *line), "vinyl-web.service: no '{line}'");
     }
     assert!(
-        web.contains("--token-file \"%d/web-token\""),
+        web.contains("--token-file=\"%d/web-token\""),
         "vinyl-web.service: the token is not the credential"
     );
     let capture = std::fs::read_to_string(dir.join("vinyl-capture.service")).unwrap();
     assert!(capture.contains("SupplementaryGroups=audio"));
-    assert!(capture.contains("--ring \"$$VINYL_RING\""), "the capture writes the ring itself");
+    assert!(capture.contains("--ring=\"$$VINYL_RING\""), "the capture writes the ring itself");
+    // The configuration is checked before the first process of the topology starts, and every
+    // value goes as --flag=value: one starting with '-' is a bad value, never a stray flag.
+    assert!(capture.lines().any(|l| l == "ExecStartPre=/usr/local/bin/vinyl-rec config --check"));
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        for exec in text.lines().filter(|l| l.starts_with("ExecStart=")) {
+            let words: Vec<&str> = exec.split(' ').collect();
+            for w in words.windows(2) {
+                let separate = w[0].starts_with("--") && w[0].len() > 2 && w[1].starts_with("\"$");
+                assert!(
+                    !separate,
+                    "{}: '{} {}': pass values as --flag=value",
+                    e.path().display(),
+                    w[0],
+                    w[1]
+                );
+            }
+        }
+    }
     // The taps read the ring the capture creates.
     for unit in ["vinyl-stream.service", "vinyl-tee.service"] {
         let text = std::fs::read_to_string(dir.join(unit)).unwrap();
@@ -640,4 +661,141 @@ fn install_warns_about_a_given_binary_over_2_5_mb() {
         stderr.contains("vinyl-tee: 2621440 bytes, over 2.5 MB") && !stderr.contains("vinyl-capture:"),
         "{what}: no warning for the one binary over 2.5 MB:\n{stderr}"
     );
+}
+
+/// Each bad value makes `vinyl-up` exit 2 at once, before anything starts, with one line naming
+/// the key and the value: a negative duration (once a stray argument), a ring of 0 s, a unit no
+/// size takes, a size that overflows, bad capture keys (once found only when the capture died,
+/// 16.5 s later, with exit 1). Nothing is left behind: no PID file, no ring, no log.
+#[test]
+fn vinyl_up_refuses_each_bad_value_with_exit_2_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.raw");
+    std::fs::write(&input, vec![0u8; 4 * 48_000]).unwrap();
+    let ring = PathBuf::from(format!("/dev/shm/vinyl-test-{}-badconf", std::process::id()));
+    let run = dir.path().join("run");
+    let path = format!(
+        "{}:{}:{}",
+        common::bin_dir().display(),
+        common::repo_root().join("scripts").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let base = format!(
+        "VINYL_DEVICE={}\nVINYL_REALTIME=yes\nVINYL_RING={}\nVINYL_RUN_DIR={}\nVINYL_ICECAST_URL=\n",
+        common::file_device(&input),
+        ring.display(),
+        run.display()
+    );
+    let up = |extra: &str, env: &[(&str, &str)]| {
+        let conf = dir.path().join("vinyl.conf");
+        std::fs::write(&conf, format!("{base}{extra}\n")).unwrap();
+        let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-up"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("VINYL_CONFIG", &conf).env("PATH", &path).env("ALSA_CONFIG_PATH", common::alsa_config_path());
+        cmd.envs(env.iter().copied());
+        let t = std::time::Instant::now();
+        let out = common::run(&mut cmd, Duration::from_secs(60));
+        (out, t.elapsed())
+    };
+    for (extra, env, want) in [
+        ("VINYL_PREROLL=-3s", &[][..], "VINYL_PREROLL=-3s (in "),
+        (
+            "",
+            &[("VINYL_PREROLL", "-3s")][..],
+            "VINYL_PREROLL=-3s (in the environment): '-3s' is not a duration (a duration cannot be negative)",
+        ),
+        ("VINYL_TEE_QUEUE=-2s\nVINYL_EXTRA_OUTPUTS=/tmp/x", &[], "VINYL_TEE_QUEUE=-2s"),
+        ("VINYL_RING_CAPACITY=-30s", &[], "VINYL_RING_CAPACITY=-30s"),
+        ("VINYL_RING_CAPACITY=0s", &[], "VINYL_RING_CAPACITY=0s"),
+        ("VINYL_EVENTS_MAX=1MB", &[], "VINYL_EVENTS_MAX=1MB"),
+        ("VINYL_AUTO_MIN_FREE=16000000000G", &[], "VINYL_AUTO_MIN_FREE=16000000000G"),
+        ("VINYL_CAPTURE_BUFFER=abc", &[], "VINYL_CAPTURE_BUFFER=abc"),
+        ("VINYL_CAPTURE_BUFFER=100", &[], "VINYL_CAPTURE_BUFFER=100"),
+        ("VINYL_RATE=0", &[], "VINYL_RATE=0"),
+        ("VINYL_FORMAT=s32le", &[], "VINYL_FORMAT=s32le"),
+        ("VINYL_REALTIME=sometimes", &[], "VINYL_REALTIME=sometimes"),
+        ("VINYL_DEVICE=", &[], "VINYL_DEVICE is not set"),
+    ] {
+        let (out, took) = up(extra, env);
+        let what = format!("vinyl-up with {extra:?} {env:?}");
+        common::assert_status(&what, &out, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.contains(want));
+        assert!(line.is_some_and(|l| l.starts_with("vinyl-up: ")), "{what}: no line with {want:?}:\n{err}");
+        assert!(took < Duration::from_secs(10), "{what}: took {took:?}");
+        assert!(!ring.exists(), "{what}: the ring was created");
+        let left: Vec<_> =
+            std::fs::read_dir(&run).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "{what}: left in the run folder: {left:?}");
+    }
+}
+
+/// A capture that ends at start-up is noticed at once, not after the 15 s wait for its ring: one
+/// that refused its flags (exit 2: a check only the running tool can make) makes vinyl-up exit
+/// 2, one that failed otherwise (no such device) exit 1, both with its last log lines, and
+/// nothing is left running.
+#[test]
+fn vinyl_up_stops_at_once_when_the_capture_ends_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake");
+    std::fs::create_dir(&fake).unwrap();
+    let ring = PathBuf::from(format!("/dev/shm/vinyl-test-{}-capdead", std::process::id()));
+    let run = dir.path().join("run");
+    for (device, first_on_path, code, want) in [
+        ("hw:97,0", None, 1, "the capture exited (status 1)"),
+        ("hw:1,0", Some(&fake), 2, "vinyl-capture: --ring-capacity: refused by the tool"),
+    ] {
+        std::fs::write(
+            fake.join("vinyl-capture"),
+            "#!/bin/sh\necho 'vinyl-capture: --ring-capacity: refused by the tool' >&2\nexit 2\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            fake.join("vinyl-capture"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let conf = dir.path().join("vinyl.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "VINYL_DEVICE={device}\nVINYL_RING={}\nVINYL_RUN_DIR={}\nVINYL_ICECAST_URL=\n",
+                ring.display(),
+                run.display()
+            ),
+        )
+        .unwrap();
+        let mut path = format!(
+            "{}:{}:{}",
+            common::bin_dir().display(),
+            common::repo_root().join("scripts").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        if let Some(f) = first_on_path {
+            path = format!("{}:{path}", f.display());
+        }
+        let mut cmd = Command::new(common::repo_root().join("scripts/vinyl-up"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("VINYL_CONFIG", &conf).env("PATH", &path).env("ALSA_CONFIG_PATH", common::alsa_config_path());
+        let t = std::time::Instant::now();
+        let out = common::run(&mut cmd, Duration::from_secs(60));
+        let took = t.elapsed();
+        let what = format!("vinyl-up with VINYL_DEVICE={device}");
+        common::assert_status(&what, &out, code);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{what}: {err}");
+        assert!(took < Duration::from_secs(10), "{what}: took {took:?}");
+        let pids: Vec<_> = std::fs::read_dir(&run)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pid"))
+            .map(|e| e.file_name())
+            .collect();
+        assert!(pids.is_empty(), "{what}: PID files left: {pids:?}");
+        assert!(!ring.exists(), "{what}: a ring was left");
+    }
 }

@@ -183,12 +183,16 @@ pub struct Summary {
     pub stopped: bool,
 }
 
-/// The deadlines of `--realtime`: frame `n` may be delivered at `start + n / rate`, computed from
-/// the start each time (integer nanoseconds), so rounding never accumulates into drift.
+/// The deadlines of `--realtime`: frame `n` may be delivered at `start + (n - skipped) / rate`,
+/// computed from the start each time (integer nanoseconds), so rounding never accumulates into
+/// drift. `skipped` counts timeline frames this process did not live through (a continued ring's
+/// downtime, journaled before its first frame): they take no time, so a restarted capture moves
+/// the head at real time at once instead of sleeping for as long as it was down.
 #[derive(Clone, Copy, Debug)]
 pub struct Pacer {
     start_ns: u128,
     rate: u32,
+    skipped: u64,
 }
 
 fn now_ns() -> u128 {
@@ -199,17 +203,25 @@ fn now_ns() -> u128 {
 impl Pacer {
     /// A pacer whose frame 0 is due now.
     pub fn start(rate: u32) -> Self {
-        Pacer { start_ns: now_ns(), rate: rate.max(1) }
+        Pacer { start_ns: now_ns(), rate: rate.max(1), skipped: 0 }
     }
 
-    /// Monotonic-clock nanoseconds at which `frames` frames are due.
+    /// Takes `frames` timeline frames out of the pace: they were not captured by this process
+    /// (a downtime before it started), so they are due at once and delay nothing after them.
+    pub fn skip(&mut self, frames: u64) {
+        self.skipped = self.skipped.saturating_add(frames);
+    }
+
+    /// Monotonic-clock nanoseconds at which `frames` timeline frames are due.
     pub fn deadline_ns(&self, frames: u64) -> u128 {
-        self.start_ns + frames as u128 * 1_000_000_000 / self.rate as u128
+        let paced = frames.saturating_sub(self.skipped);
+        self.start_ns + paced as u128 * 1_000_000_000 / self.rate as u128
     }
 
-    /// Frames due at monotonic time `now_ns` (whole frames, rounded down).
+    /// Timeline frames due at monotonic time `now_ns` (whole frames, rounded down).
     pub fn due_at(&self, now_ns: u128) -> u64 {
-        (now_ns.saturating_sub(self.start_ns) * self.rate as u128 / 1_000_000_000) as u64
+        let paced = (now_ns.saturating_sub(self.start_ns) * self.rate as u128 / 1_000_000_000) as u64;
+        paced.saturating_add(self.skipped)
     }
 
     /// Sleeps until `frames` frames are due, returning early when a signal arrives and `stop()`
@@ -319,9 +331,13 @@ impl<D: Device + ?Sized, S: Sink + ?Sized> Loop<'_, D, S> {
             p.sleep_until(self.sum.frames, stop);
         }
         if let Some(gap) = self.sink.frames(bytes)? {
-            // The sink's own gap came before these frames: the timeline is longer by it.
+            // The sink's own gap came before these frames: the timeline is longer by it, but this
+            // process did not live through it, so it is no time to wait for.
             self.sum.frames += gap.frames;
             self.sum.lost_frames += gap.frames;
+            if let Some(p) = &mut self.pacer {
+                p.skip(gap.frames);
+            }
             (self.on)(Event::Downtime { gap });
         }
         (self.on)(Event::Delivered { frames: self.sum.frames });
@@ -734,9 +750,61 @@ mod tests {
         assert!(crate::cli::is_broken_pipe(&r.unwrap_err()));
     }
 
+    /// A sink like a continued ring: its first frames come after a journaled downtime.
+    struct AfterDowntime {
+        downtime: Option<u64>,
+        frames: u64,
+    }
+
+    impl Sink for AfterDowntime {
+        fn frames(&mut self, bytes: &[u8]) -> anyhow::Result<Option<Gap>> {
+            self.frames += (bytes.len() / 4) as u64;
+            Ok(self.downtime.take().map(|frames| Gap {
+                first: 0,
+                frames,
+                cause: GapCause::WriterRestart,
+                exact: false,
+                unix_ns: 0,
+            }))
+        }
+        fn silence(&mut self, frames: u64, _: GapCause, _: bool) -> anyhow::Result<()> {
+            self.frames += frames;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_restarted_realtime_capture_does_not_wait_out_its_downtime() {
+        // 10 s of downtime before the first frames, then 0.2 s to capture at real time: without
+        // the downtime taken out of the pace this takes 10 s.
+        let mut p = plan(Some(480_000 + 9_600));
+        p.pace = Some(48_000);
+        let mut sink = AfterDowntime { downtime: Some(480_000), frames: 0 };
+        let t = std::time::Instant::now();
+        let mut events = Vec::new();
+        let sum =
+            capture_loop(&mut Scripted::new(&[]), &mut sink, &p, &|| false, &mut |e| events.push(e)).unwrap();
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(3), "paced through the downtime: {took:?}");
+        assert!(took >= Duration::from_millis(150), "not paced at all: {took:?}");
+        assert_eq!(sum.frames, 489_600);
+        assert_eq!(sum.overruns, 0, "the downtime is not an overrun: {events:?}");
+        let downtimes = events.iter().filter(|e| matches!(e, Event::Downtime { .. })).count();
+        assert_eq!(downtimes, 1, "{events:?}");
+    }
+
+    #[test]
+    fn skipped_frames_are_due_at_once_and_delay_nothing() {
+        let mut p = Pacer { start_ns: 1_000, rate: 48_000, skipped: 0 };
+        p.skip(480_000);
+        assert_eq!(p.deadline_ns(480_000), 1_000);
+        assert_eq!(p.deadline_ns(480_000 + 48_000), 1_000 + 1_000_000_000);
+        assert_eq!(p.due_at(1_000 + 500_000_000), 480_000 + 24_000);
+    }
+
     #[test]
     fn realtime_deadlines_do_not_drift() {
-        let p = Pacer { start_ns: 1_000, rate: 44_100 };
+        let p = Pacer { start_ns: 1_000, rate: 44_100, skipped: 0 };
         assert_eq!(p.deadline_ns(0), 1_000);
         assert_eq!(p.deadline_ns(44_100 * 3600), 1_000 + 3600 * 1_000_000_000);
         // 1024 frames at 44.1 kHz is 23219954.6 ns: rounding does not accumulate over reads.

@@ -84,13 +84,15 @@ pub struct Opts {
     #[arg(long, value_name = "DURATION", default_value = "100ms")]
     pub level_every: DurationArg,
 
-    /// Append the events to this file instead of writing them to stdout (created with mode 0644)
+    /// Append the events to this file instead of writing them to stdout (created with mode 0644).
+    /// A file deleted or replaced while the listener runs is created again or reopened within a
+    /// second (logged once)
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// With --output: when the file would grow past this size, rename it to FILE.1 (replacing
-    /// the previous one) and start a new FILE, so the events take at most twice this. Suffixes
-    /// KiB and MiB
+    /// the previous one) and start a new FILE, so the events take at most twice this. Bytes, or
+    /// a number with K, M or G (KiB, MiB, GiB)
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
     pub max_bytes: u64,
 
@@ -110,22 +112,11 @@ pub struct Opts {
     pub pcm: PcmArgs,
 }
 
-/// A size in bytes: a number with an optional KiB or MiB suffix, at least 4 KiB.
+/// A size in bytes by the one size syntax ([`crate::size`]), at least 4 KiB.
 fn parse_bytes(s: &str) -> Result<u64, String> {
-    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    };
-    let mult = match unit {
-        "" => 1,
-        "KiB" | "k" | "K" => 1024,
-        "MiB" | "M" => 1024 * 1024,
-        _ => return Err(format!("{s:?}: give bytes, or a number with KiB or MiB")),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?}: not a size"))?;
-    let bytes = n.checked_mul(mult).ok_or_else(|| format!("{s:?}: too large"))?;
+    let bytes = crate::size::parse(s)?;
     if bytes < 4096 {
-        return Err(format!("{s:?}: at least 4KiB, so one event always fits"));
+        return Err(format!("'{s}' is too small: at least 4KiB, so one event always fits"));
     }
     Ok(bytes)
 }
@@ -139,8 +130,10 @@ mod tests {
         assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
         assert_eq!(parse_bytes("64KiB"), Ok(65_536));
         assert_eq!(parse_bytes("5000"), Ok(5000));
-        assert!(parse_bytes("100").is_err());
-        assert!(parse_bytes("1GiB").is_err());
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30), "the same units as every other size");
+        assert!(parse_bytes("100").unwrap_err().contains("4KiB"));
+        assert!(parse_bytes("16000000000G").unwrap_err().contains("too large"));
+        assert!(parse_bytes("-1MiB").unwrap_err().contains("negative"));
     }
 
     #[test]

@@ -5,11 +5,23 @@
 //! [`Tail::poll`] (what is already there may be handed to a `history` callback, up to the last
 //! [`HISTORY`] bytes, whole lines only), then hands over each complete line appended since, in
 //! order. It notices a rotation (the listener renames FILE to FILE.1 and starts a new FILE) by the
-//! inode: the rest of the old file is read first, then the new one from its start. A file that
-//! shrank was truncated: it is read again from its start. A missing file is waited for (a file that
-//! appears after the first poll is new, and read from its start). A line longer than
-//! [`MAX_LINE`] is skipped whole. It never fails: what cannot be opened or read now is tried again
-//! at the next poll. It does not parse the lines: callers do.
+//! inode: the rest of the old file is read first, then FILE.1 whole when it is a generation not
+//! read yet (two rotations between polls), then the new FILE from its start. The open file is
+//! held until then, so its inode cannot be reused by the new ones and the comparison is exact.
+//! Limit: the listener keeps one old generation, so of three or more rotations between two polls
+//! only the first, the last and FILE.1 are read; the ones between are gone from the disk.
+//!
+//! Truncation in place (same inode) is noticed two ways: the file is shorter than what was read,
+//! or its first bytes ([`HEAD`] of them, remembered at each poll) changed, which catches a file
+//! truncated and grown again past the old position between two polls. Either way it is read
+//! again from its start. Limit: a file truncated and rewritten with the very same first bytes
+//! and grown past the old position is not noticed (event lines begin with their frame numbers,
+//! so two generations do not share their first [`HEAD`] bytes in practice).
+//!
+//! A missing file is waited for (a file that appears after the first poll is new, and read from
+//! its start); a file deleted and created again is a new inode, read from its start like a
+//! rotation. A line longer than [`MAX_LINE`] is skipped whole. It never fails: what cannot be
+//! opened or read now is tried again at the next poll. It does not parse the lines: callers do.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -20,6 +32,8 @@ use std::path::{Path, PathBuf};
 pub const MAX_LINE: usize = 64 * 1024;
 /// How much of a file that exists at the first poll is handed to `history`, in bytes.
 pub const HISTORY: u64 = 1 << 20;
+/// How many of a file's first bytes are remembered to notice it was rewritten in place.
+pub const HEAD: usize = 256;
 
 /// A follower of one events file.
 #[derive(Debug)]
@@ -35,6 +49,11 @@ pub struct Tail {
     skipping: bool,
     /// Polled at least once.
     started: bool,
+    /// The open file's first bytes (up to [`HEAD`]) as the last poll saw them.
+    head: Vec<u8>,
+    /// The inodes of the last generations read to their end, so a FILE.1 read already (before a
+    /// deletion, say) is not read again.
+    done: Vec<u64>,
 }
 
 impl Tail {
@@ -48,6 +67,8 @@ impl Tail {
             partial: Vec::new(),
             skipping: false,
             started: false,
+            head: Vec::new(),
+            done: Vec::new(),
         }
     }
 
@@ -65,17 +86,70 @@ impl Tail {
                 return;
             }
         };
-        match &self.file {
-            Some((_, ino)) if *ino != meta.ino() => {
+        match self.file.as_ref().map(|(_, ino)| *ino) {
+            Some(old) if old != meta.ino() => {
                 self.read_new(lines);
+                self.finished(old);
+                self.read_skipped_generation(old, meta.ino(), lines);
                 self.reset();
                 self.open(&meta, false, history);
             }
             Some(_) if meta.len() < self.pos => self.reset_position(),
+            Some(_) if !self.same_head() => self.reset_position(),
             Some(_) => {}
             None => self.open(&meta, first, history),
         }
         self.read_new(lines);
+        self.remember_head();
+    }
+
+    /// After a rotation from the generation `old` (still open) to `new`: FILE.1 is a generation
+    /// between them when it is neither, so it came and went between two polls: read it whole.
+    fn read_skipped_generation(&mut self, old: u64, new: u64, lines: &mut dyn FnMut(&str)) {
+        let rotated = PathBuf::from(format!("{}.1", self.path.display()));
+        let Ok(f) = File::open(&rotated) else { return };
+        let Ok(meta) = f.metadata() else { return };
+        if meta.ino() == old || meta.ino() == new || self.done.contains(&meta.ino()) {
+            return;
+        }
+        self.finished(meta.ino());
+        // The old file's cut last line (if any) is not completed by another file.
+        self.partial.clear();
+        self.skipping = false;
+        let held = self.file.replace((f, meta.ino()));
+        self.pos = 0;
+        self.read_new(lines);
+        self.partial.clear();
+        self.skipping = false;
+        self.file = held;
+    }
+
+    /// Remembers that the generation `ino` was read to its end (the last few only).
+    fn finished(&mut self, ino: u64) {
+        if self.done.len() == 8 {
+            self.done.remove(0);
+        }
+        self.done.push(ino);
+    }
+
+    /// True when the open file still begins with the bytes the last poll saw.
+    fn same_head(&mut self) -> bool {
+        let now = self.read_head();
+        now.len() >= self.head.len() && now[..self.head.len()] == self.head[..]
+    }
+
+    fn remember_head(&mut self) {
+        self.head = self.read_head();
+    }
+
+    /// The open file's first bytes, up to [`HEAD`] (fewer when it is shorter or unreadable).
+    fn read_head(&mut self) -> Vec<u8> {
+        let Some((f, _)) = self.file.as_mut() else { return Vec::new() };
+        let mut buf = Vec::with_capacity(HEAD);
+        if f.seek(SeekFrom::Start(0)).is_err() || (&mut *f).take(HEAD as u64).read_to_end(&mut buf).is_err() {
+            return Vec::new();
+        }
+        buf
     }
 
     fn reset(&mut self) {
@@ -87,6 +161,7 @@ impl Tail {
         self.pos = 0;
         self.partial.clear();
         self.skipping = false;
+        self.head.clear();
     }
 
     /// Opens the file; at its end (handing the last lines to `history`) when `at_end`.
@@ -224,6 +299,63 @@ mod tests {
         assert!(collect(&mut t).is_empty());
         std::fs::write(&p, "new\n").unwrap();
         assert_eq!(collect(&mut t), ["new"]);
+    }
+
+    #[test]
+    fn two_rotations_between_polls_read_the_generation_between() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, p1) = (d.path().join("events"), d.path().join("events.1"));
+        append(&p, "0\n");
+        let mut t = Tail::new(&p);
+        assert!(collect(&mut t).is_empty());
+        append(&p, "1\n");
+        std::fs::rename(&p, &p1).unwrap();
+        append(&p, "2 side_start\n2 side_end\n");
+        std::fs::rename(&p, &p1).unwrap();
+        append(&p, "3\n");
+        assert_eq!(collect(&mut t), ["1", "2 side_start", "2 side_end", "3"]);
+        // One rotation later, FILE.1 is the file just read: nothing is read twice.
+        append(&p, "4\n");
+        std::fs::rename(&p, &p1).unwrap();
+        append(&p, "5\n");
+        assert_eq!(collect(&mut t), ["4", "5"]);
+    }
+
+    #[test]
+    fn a_file_truncated_and_grown_past_the_old_position_is_read_from_its_start() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("events");
+        append(&p, "{\"frame\":1}\n");
+        let mut t = Tail::new(&p);
+        assert!(collect(&mut t).is_empty());
+        append(&p, "{\"frame\":2}\n");
+        assert_eq!(collect(&mut t), ["{\"frame\":2}"]);
+        // Truncated in place (same inode) and written again, longer than before, between polls.
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(0).unwrap();
+        drop(f);
+        append(&p, "{\"frame\":900}\n{\"frame\":901}\n{\"frame\":902}\n");
+        assert_eq!(collect(&mut t), ["{\"frame\":900}", "{\"frame\":901}", "{\"frame\":902}"]);
+        append(&p, "{\"frame\":903}\n");
+        assert_eq!(collect(&mut t), ["{\"frame\":903}"]);
+    }
+
+    #[test]
+    fn a_deleted_file_created_again_is_followed_without_reading_the_old_generation_twice() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, p1) = (d.path().join("events"), d.path().join("events.1"));
+        append(&p, "");
+        let mut t = Tail::new(&p);
+        assert!(collect(&mut t).is_empty());
+        append(&p, "a\n");
+        std::fs::rename(&p, &p1).unwrap();
+        append(&p, "b\n");
+        assert_eq!(collect(&mut t), ["a", "b"]);
+        append(&p, "c\n");
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(collect(&mut t), ["c"], "the deleted file's last lines");
+        append(&p, "d\n");
+        assert_eq!(collect(&mut t), ["d"], "events.1 (a) was read already");
     }
 
     #[test]

@@ -255,6 +255,22 @@ the run folder cannot be made\n  2  usage error: a malformed VINYL_AUTO_* or VIN
 value\n\nEXAMPLES:\n  vinyl-rec auto\n  VINYL_ON_EVENT=/usr/local/bin/recognise vinyl-rec auto"
     )]
     Auto(AutoOpts),
+    /// Check the configuration (every VINYL_* key), or print its values
+    #[command(
+        long_about = "Check every VINYL_* value of the configuration file and the environment \
+(the environment wins) before anything starts, and print KEY=value for each key that is set. A \
+value that becomes a tool's flag is checked by that tool's own parser, so it is refused here \
+exactly when the tool would refuse it; durations and sizes have one syntax everywhere (see \
+vinyl-up(1)). The capture's command line, as vinyl-up builds it, is checked whole. A bad value \
+is reported on one line, naming the key, the value, where it came from and what is accepted, \
+with exit status 2; a key the file sets that no tool reads is a warning. vinyl-up runs \
+vinyl-rec config --check before it starts anything.",
+        after_help = "EXIT STATUS:\n  0  every value is good\n  2  a value is wrong, a key \
+is missing (VINYL_DEVICE), or two keys disagree (VINYL_PREROLL longer than \
+VINYL_RING_CAPACITY)\n\nEXAMPLES:\n  vinyl-rec config --check\n  VINYL_CONFIG=./test.conf \
+vinyl-rec config"
+    )]
+    Config(ConfigOpts),
     /// The background half of start (internal): runs tap | recorder for the state folder STATE
     #[command(name = "_run", hide = true)]
     Run(RunOpts),
@@ -303,6 +319,14 @@ pub struct SnapshotOpts {
     /// The flags shared with start.
     #[command(flatten)]
     pub record: RecordArgs,
+}
+
+/// Flags of `vinyl-rec config`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigOpts {
+    /// Only check: print nothing when every value is good
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Flags of `vinyl-rec list`.

@@ -7,7 +7,8 @@
 //! [`plan`] (the ring's header and the filters' command lines), [`state`] (the run folder, the
 //! lock and the state of the running recording), [`runner`] (the pipe between the filters and
 //! the detached supervisor `_run`), [`stamp`] (local times), and one file per subcommand:
-//! [`start`], [`stop`] (with `status`), [`list`], [`snapshot`], [`tracks`], [`split`], and
+//! [`start`], [`stop`] (with `status`), [`list`], [`snapshot`], [`tracks`], [`split`],
+//! [`confcheck`] (`config`: the whole configuration checked), and
 //! [`auto`] (hands-free sides, long-running). The last
 //! two work on a finished file and need no configuration.
 //!
@@ -20,6 +21,7 @@
 pub mod auto;
 pub mod check;
 pub mod cli;
+pub mod confcheck;
 pub mod list;
 pub mod plan;
 pub mod runner;
@@ -160,6 +162,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         Command::Run(o) => runner::run(&o.state),
         Command::Tracks(o) => tracks::tracks(o),
         Command::Split(o) => split::split(o),
+        Command::Config(o) => confcheck::config(o.check),
         Command::Start(o) => start::start(&Settings::load()?, o),
         Command::Stop => stop::stop(&Settings::load()?),
         Command::Status => stop::status(&Settings::load()?),

@@ -64,20 +64,10 @@ impl AutoSettings {
     }
 }
 
-/// A size: a whole number of bytes with an optional unit, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`
-/// (powers of 1024). `None` when it does not parse or overflows.
+/// A size by the one size syntax ([`crate::size`]). `None` when it does not parse or is too
+/// large.
 pub fn bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let i = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(i);
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "KiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        _ => return None,
-    };
-    digits.parse::<u64>().ok()?.checked_mul(mult)
+    crate::size::parse(s.trim()).ok()
 }
 
 #[cfg(test)]
