@@ -1,0 +1,279 @@
+//! Journaled gaps through the taps and into recordings, on frame-numbered audio: a strict tap
+//! passes a gap of any length as silence of exactly its length (only overwritten real audio is a
+//! loss), a live tap skips a long gap instead of bursting its silence, and a recording's gap tags
+//! stay exact and bounded however many gaps there were.
+//!
+//! The writer is the ring's own [`RingWriter`] in this process (the code `vinyl-capture` and
+//! `vinyl-preroll fill` write with), so a gap is exactly as long as asked and a test takes
+//! seconds, not the minutes a real-time overrun would; the taps and recorders are the built tools.
+
+mod common;
+
+use common::proc::{Proc, Ring};
+use common::*;
+use nix::sys::signal::Signal;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use vinyl::pcm::{PcmSpec, unique_frame_number, unique_frames};
+use vinyl::ring::{Config, GapCause, RingWriter};
+
+const RATE: u64 = 48_000;
+const PREROLL: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
+const FLAC_REC: &str = env!("CARGO_BIN_EXE_vinyl-flac-rec");
+
+/// A new ring of `capacity` frames at `ring`, its writer in this process.
+fn writer(ring: &Ring, capacity: u64) -> RingWriter {
+    RingWriter::open(&ring.0, Config::new(PcmSpec::default(), capacity)).unwrap().0
+}
+
+/// Appends the frames numbered `head..head + frames` (each frame carries its timeline number).
+fn audio(w: &mut RingWriter, frames: u64) {
+    let head = w.head();
+    w.write(&unique_frames(&PcmSpec::default(), head, frames)).unwrap();
+}
+
+/// Readers sleeping on the ring's futex (the header's `waiters`, offset 100): a tap counts there
+/// exactly while it is caught up with the head.
+fn waiters(ring: &Ring) -> u32 {
+    let mut b = [0u8; 4];
+    std::fs::File::open(&ring.0).unwrap().read_exact_at(&mut b, 100).unwrap();
+    u32::from_le_bytes(b)
+}
+
+/// `tap --from-frame FIRST | vinyl-flac-rec --start-frame FIRST --ring RING`, as vinyl-rec runs it.
+struct Recording {
+    tap: std::process::Child,
+    rec: std::process::Child,
+}
+
+impl Recording {
+    fn start(ring: &Ring, first: u64, out: &Path) -> Recording {
+        let mut tap = Command::new(PREROLL)
+            .args(["tap", "--ring", ring.arg(), "--from-frame", &first.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rec = Command::new(FLAC_REC)
+            .args(["-o", out.to_str().unwrap(), "--start-frame", &first.to_string(), "--ring", ring.arg()])
+            .stdin(tap.stdout.take().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Recording { tap, rec }
+    }
+
+    /// Ends the tap at the head (SIGTERM); both must exit 0. Returns their stderr.
+    fn stop(self) -> (String, String) {
+        signal(&self.tap, Signal::SIGTERM);
+        let tap = wait_output(self.tap, DEADLINE, "tap");
+        let rec = wait_output(self.rec, DEADLINE, "vinyl-flac-rec");
+        assert_success("tap", &tap);
+        assert_success("vinyl-flac-rec", &rec);
+        (String::from_utf8_lossy(&tap.stderr).into_owned(), String::from_utf8_lossy(&rec.stderr).into_owned())
+    }
+}
+
+/// The decoded recording is frames `first..gap`, then `gap_frames` zeros, then the frames after
+/// the gap up to `end`, each carrying its timeline number.
+fn assert_exact_around_gap(flac: &Path, first: u64, gap: u64, gap_frames: u64, end: u64) {
+    let frames = decoded_frames(flac);
+    assert_eq!(frames.len() as u64, end - first, "{}: length", flac.display());
+    for (i, &n) in frames.iter().enumerate() {
+        let t = first + i as u64;
+        let want = if (gap..gap + gap_frames).contains(&t) { 0 } else { t & 0xffff_ffff };
+        assert_eq!(n, want, "{}: frame {i} (timeline {t})", flac.display());
+    }
+}
+
+#[test]
+fn a_gap_longer_than_the_ring_passes_a_strict_tap_as_silence_of_its_exact_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("gaps-long");
+    let mut w = writer(&ring, 20 * RATE);
+    audio(&mut w, 3 * RATE);
+    let first = RATE;
+    let rec = Recording::start(&ring, first, &dir.path().join("rec.flac"));
+    wait_until("the tap is caught up", DEADLINE, || waiters(&ring) == 1);
+    // The fault: an exact 30 s overrun on a 20 s ring (22 s of slots), while the tap is caught
+    // up; it reads the gap's first frames as they come and finds the rest overwritten.
+    let gap = w.gap(30 * RATE, GapCause::Overrun, true).unwrap();
+    audio(&mut w, 2 * RATE);
+    let end = w.head();
+    wait_until("the tap is caught up again", DEADLINE, || waiters(&ring) == 1);
+    let (tap_err, rec_err) = rec.stop();
+    assert!(tap_err.contains("gap in the tapped frames: overrun at frame 144000"), "{tap_err}");
+    assert!(tap_err.contains(&format!("tap wrote frames {first}..{end}")), "{tap_err}");
+    assert!(rec_err.contains("gap in the recording: overrun"), "{rec_err}");
+    let flac = dir.path().join("rec.flac");
+    assert_eq!(flac_tag(&flac, "VINYL_GAPS"), format!("{}+{}:overrun:exact", gap.first - first, 30 * RATE));
+    assert_exact_around_gap(&flac, first, gap.first, gap.frames, end);
+}
+
+#[test]
+fn a_strict_tap_stopped_across_a_long_gap_writes_it_as_silence_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("gaps-behind");
+    let mut w = writer(&ring, 20 * RATE);
+    audio(&mut w, 3 * RATE);
+    let rec = Recording::start(&ring, RATE, &dir.path().join("rec.flac"));
+    wait_until("the tap is caught up", DEADLINE, || waiters(&ring) == 1);
+    // The tap is behind while the whole gap and the audio after it are written: every frame
+    // of the gap it comes back to is overwritten, the last ones by the audio after it.
+    signal(&rec.tap, Signal::SIGSTOP);
+    let gap = w.gap(25 * RATE, GapCause::WriterRestart, false).unwrap();
+    audio(&mut w, 5 * RATE);
+    signal(&rec.tap, Signal::SIGCONT);
+    let end = w.head();
+    wait_until("the tap is caught up again", DEADLINE, || waiters(&ring) == 1);
+    let (tap_err, _) = rec.stop();
+    assert!(tap_err.contains("gap in the tapped frames: writer-restart"), "{tap_err}");
+    let flac = dir.path().join("rec.flac");
+    assert_eq!(flac_tag(&flac, "VINYL_GAPS"), format!("{}+{}:writer-restart:estimated", 2 * RATE, 25 * RATE));
+    assert_exact_around_gap(&flac, RATE, gap.first, gap.frames, end);
+}
+
+#[test]
+fn vinyl_rec_stop_succeeds_through_a_gap_longer_than_the_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run_dir, recordings) = (dir.path().join("run"), dir.path().join("rec"));
+    let ring = Ring::new("gaps-rec");
+    let mut w = writer(&ring, 20 * RATE);
+    audio(&mut w, 3 * RATE);
+    vinyl_rec_ok(&["start", "--preroll", "2s", "--name", "side"], &run_dir, &recordings, &ring.0);
+    wait_until("the tap is caught up", DEADLINE, || waiters(&ring) == 1);
+    let gap = w.gap(30 * RATE, GapCause::Overrun, true).unwrap();
+    audio(&mut w, 2 * RATE);
+    let end = w.head();
+    wait_until("the tap is caught up again", DEADLINE, || waiters(&ring) == 1);
+    let stop = vinyl_rec(&["stop"], &run_dir, &recordings, &ring.0);
+    assert_success("vinyl-rec stop after a 30 s gap on a 20 s ring", &stop);
+    let month = std::fs::read_dir(&recordings).unwrap().next().unwrap().unwrap().path();
+    let flac = month.join("side.flac");
+    let first: u64 = flac_tag(&flac, "VINYL_START_FRAME").parse().unwrap();
+    assert_eq!(flac_tag(&flac, "VINYL_GAPS"), format!("{}+{}:overrun:exact", gap.first - first, 30 * RATE));
+    assert_exact_around_gap(&flac, first, gap.first, gap.frames, end);
+}
+
+#[test]
+fn a_strict_tap_overtaken_on_real_audio_names_only_the_audio_it_lost() {
+    let ring = Ring::new("gaps-lost");
+    let mut w = writer(&ring, 2 * RATE);
+    audio(&mut w, RATE);
+    let mut c = Command::new(PREROLL);
+    c.args(["tap", "--ring", ring.arg(), "--from-frame", "0"]);
+    let tap = Proc::spawn(c, true);
+    wait_until("the tap is caught up", DEADLINE, || waiters(&ring) == 1);
+    tap.signal(Signal::SIGSTOP);
+    // Half a second of audio, then a 5 s gap through 4 s of slots: frames 48000..120000 are
+    // overwritten, but only 48000..72000 were audio; the error names those and no more.
+    audio(&mut w, RATE / 2);
+    w.gap(5 * RATE, GapCause::Suspend, true).unwrap();
+    tap.signal(Signal::SIGCONT);
+    let (code, out, err) = tap.finish();
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(out.len() as u64, RATE * 4, "the frames it could vouch for");
+    assert!(err.contains(&format!("lost frames {RATE}..{} (", RATE * 3 / 2)), "{err}");
+}
+
+/// The frame numbers of raw 4-byte frames.
+fn numbers(pcm: &[u8]) -> Vec<u64> {
+    pcm.chunks_exact(4).map(unique_frame_number).collect()
+}
+
+#[test]
+fn a_live_tap_skips_a_long_gap_and_passes_a_short_one_as_silence() {
+    let ring = Ring::new("gaps-live");
+    let mut w = writer(&ring, 20 * RATE);
+    audio(&mut w, RATE);
+    let mut c = Command::new(PREROLL);
+    c.args(["tap", "--live", "--ring", ring.arg()]);
+    let tap = Proc::spawn(c, true);
+    tap.wait_line(&format!("tap from frame {RATE} ("));
+    audio(&mut w, RATE);
+    let short = w.gap(RATE / 2, GapCause::Overrun, true).unwrap();
+    audio(&mut w, RATE);
+    let long = w.gap(3 * RATE, GapCause::WriterRestart, false).unwrap();
+    tap.wait_line("instead of passing its silence");
+    audio(&mut w, RATE);
+    let end = w.head();
+    wait_until("the tap has the last frame", DEADLINE, || {
+        tap.out_len() as u64 == (end - RATE - long.frames) * 4
+    });
+    tap.signal(Signal::SIGTERM);
+    let (code, out, err) = tap.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let line =
+        format!("skipped frames {}..{} ({} frames) to the gap's end", long.first, long.end(), long.frames);
+    assert!(err.contains(&line), "{err}");
+    assert!(err.contains("skipped forward 1 times"), "{err}");
+    assert!(err.contains("gap in the tapped frames: overrun"), "the short gap is written: {err}");
+    let want: Vec<u64> = (RATE..long.first)
+        .map(|t| if (short.first..short.end()).contains(&t) { 0 } else { t })
+        .chain(long.end()..end)
+        .collect();
+    assert!(
+        numbers(&out) == want,
+        "the live output is not frames, 0.5 s of silence, frames, frames after the skip"
+    );
+}
+
+#[test]
+fn follow_live_sees_a_long_gap_as_a_forward_jump_in_frame_numbers() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let ring = Ring::new("gaps-follow");
+    let mut w = writer(&ring, 20 * RATE);
+    audio(&mut w, RATE);
+    let stop = Arc::new(AtomicBool::new(false));
+    // (first frame, frames, frames that do not carry their own timeline number)
+    let got = Arc::new(Mutex::new(Vec::<(u64, u64, usize)>::new()));
+    let (s, g, path) = (stop.clone(), got.clone(), ring.0.clone());
+    let follower = std::thread::spawn(move || {
+        let stop = move || s.load(Ordering::Relaxed);
+        let f = vinyl::preroll::tap::Follow {
+            tool: "test",
+            ring: &path,
+            spec: PcmSpec::default(),
+            from: Some(0),
+            batch: std::time::Duration::ZERO,
+            stop: &stop,
+        };
+        vinyl::preroll::tap::follow_live(f, &mut |first, bytes| {
+            let wrong = numbers(bytes).iter().zip(first..).filter(|(n, t)| **n != *t).count();
+            g.lock().unwrap().push((first, bytes.len() as u64 / 4, wrong));
+            Ok(())
+        })
+    });
+    let reached = || got.lock().unwrap().last().map_or(0, |&(first, n, _)| first + n);
+    wait_until("the first second", DEADLINE, || reached() == RATE);
+    let long = w.gap(2 * RATE, GapCause::Overrun, true).unwrap();
+    audio(&mut w, RATE);
+    // The follower skips to the gap's end, or to live when the second after it is written
+    // already: either way it then gets the frames that come after.
+    let mut polls = 0u64;
+    wait_until("the frames after the gap", DEADLINE, || {
+        polls += 1;
+        if polls % 2 == 0 {
+            audio(&mut w, RATE / 10);
+        }
+        reached() == w.head()
+    });
+    stop.store(true, Ordering::Relaxed);
+    follower.join().unwrap().unwrap();
+    let calls = got.lock().unwrap().clone();
+    let mut next = 0;
+    let mut jumps = Vec::new();
+    for (first, n, wrong) in calls {
+        assert_eq!(wrong, 0, "frames {first}..{} handed on as something else than themselves", first + n);
+        if first != next {
+            jumps.push((next, first));
+        }
+        next = first + n;
+    }
+    assert!(
+        jumps.len() == 1 && jumps[0].0 == long.first && jumps[0].1 >= long.end(),
+        "one forward jump over the gap {long:?}, no silence handed on: {jumps:?}"
+    );
+}
