@@ -277,3 +277,100 @@ fn follow_live_sees_a_long_gap_as_a_forward_jump_in_frame_numbers() {
         "one forward jump over the gap {long:?}, no silence handed on: {jumps:?}"
     );
 }
+
+/// Waits until the recorder has written audio into `part` (so it has looked at the journal).
+fn wait_recording(part: &Path) {
+    wait_until(&format!("audio in {}", part.display()), DEADLINE, || {
+        std::fs::File::open(part)
+            .ok()
+            .and_then(|f| vinyl::flac::recover::scan(f).ok())
+            .is_some_and(|r| r.frames > 0)
+    });
+}
+
+/// Records `count` gaps written at once between two looks of the tap and the recorder (each gap
+/// `100 + i` frames, 1000 frames of audio after each), and returns the recording, its first frame,
+/// the gaps, and the tap's and the recorder's logs.
+fn record_many_gaps(
+    dir: &Path,
+    ring: &Ring,
+    count: u64,
+) -> (std::path::PathBuf, u64, Vec<vinyl::ring::Gap>, String, String) {
+    let mut w = writer(ring, 20 * RATE);
+    audio(&mut w, 3 * RATE);
+    let (first, flac) = (RATE, dir.join("rec.flac"));
+    let rec = Recording::start(ring, first, &flac);
+    wait_until("the tap is caught up", DEADLINE, || waiters(ring) == 1);
+    wait_recording(&vinyl::flacrec::part_path(&flac));
+    let gaps: Vec<_> = (0..count)
+        .map(|i| {
+            let g = w.gap(100 + i, GapCause::Overrun, true).unwrap();
+            audio(&mut w, 1000);
+            g
+        })
+        .collect();
+    audio(&mut w, RATE);
+    wait_until("the tap is caught up again", DEADLINE, || waiters(ring) == 1);
+    let (tap_err, rec_err) = rec.stop();
+    let frames = decoded_frames(&flac);
+    for (i, &n) in frames.iter().enumerate() {
+        let t = first + i as u64;
+        let silent = gaps.iter().any(|g| (g.first..g.end()).contains(&t));
+        assert_eq!(n, if silent { 0 } else { t & 0xffff_ffff }, "frame {i} (timeline {t})");
+    }
+    (flac, first, gaps, tap_err, rec_err)
+}
+
+/// The gaps of `VINYL_GAPS`, as (offset, frames).
+fn tagged(flac: &Path) -> Vec<(u64, u64)> {
+    let tag = flac_tag(flac, "VINYL_GAPS");
+    vinyl::ring::gaps::parse_tag(&tag).unwrap().iter().map(|g| (g.offset, g.frames)).collect()
+}
+
+#[test]
+fn seventy_gaps_between_two_looks_are_counted_exactly_and_the_tag_lists_the_largest() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("gaps-70");
+    let (flac, first, gaps, tap_err, rec_err) = record_many_gaps(dir.path(), &ring, 70);
+    // The journal held the last 64; the first 6 are accounted for from the header's totals.
+    let six: u64 = gaps[..6].iter().map(|g| g.frames).sum();
+    let line = format!("6 gaps ({} of silence) between frames", vinyl::pcm::format_frames(six, RATE as u32));
+    assert!(tap_err.contains(&line) && tap_err.contains("left the ring's journal"), "{tap_err}");
+    assert!(rec_err.contains(&line), "{rec_err}");
+    let total: u64 = gaps.iter().map(|g| g.frames).sum();
+    assert!(
+        tap_err.contains(&format!("with 70 gaps ({}", vinyl::pcm::format_frames(total, RATE as u32))),
+        "{tap_err}"
+    );
+    assert_eq!(flac_tag(&flac, "VINYL_GAPS_TOTAL"), format!("70+{total}:exact"));
+    let largest: Vec<(u64, u64)> = gaps[38..].iter().map(|g| (g.first - first, g.frames)).collect();
+    assert_eq!(tagged(&flac), largest, "the 32 largest, in timeline order");
+}
+
+#[test]
+fn four_hundred_gaps_keep_the_tags_bounded_and_leave_room_for_markers_and_loudness() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("gaps-400");
+    let (flac, _, gaps, _, rec_err) = record_many_gaps(dir.path(), &ring, 400);
+    let total: u64 = gaps.iter().map(|g| g.frames).sum();
+    assert_eq!(flac_tag(&flac, "VINYL_GAPS_TOTAL"), format!("400+{total}:exact"), "{rec_err}");
+    assert!(rec_err.contains("VINYL_GAPS lists 32 gaps (the largest); VINYL_GAPS_TOTAL=400+"), "{rec_err}");
+    let listed = tagged(&flac);
+    assert_eq!(listed.len(), vinyl::ring::gaps::TAG_MAX_ITEMS);
+    assert!(listed.iter().all(|&(_, f)| f >= 100 + 400 - 32), "the largest: {listed:?}");
+    assert!(flac_tag(&flac, "VINYL_GAPS").len() <= vinyl::ring::gaps::TAG_MAX_BYTES);
+    // What vinyl-rec auto adds afterwards still fits: 50 track markers and the loudness tags.
+    let samples = decoded_frames(&flac).len() as u64;
+    let offsets: Vec<u64> = (0..50).map(|i| i * samples / 50).collect();
+    vinyl::flac::cuesheet::set_tracks(&flac, &offsets).unwrap();
+    let m = vinyl::flac::loudness::Measurements {
+        integrated_lufs: Some(-14.8),
+        true_peak_dbtp: Some(-0.8),
+        noise_floor_dbfs: Some(-62.5),
+        clicks_per_min: Some(3.4),
+        clipped: 0,
+    };
+    vinyl::flac::loudness::write(&flac, &m).unwrap();
+    assert_eq!(vinyl::flac::cuesheet::tracks(&flac).unwrap(), offsets);
+    assert_eq!(flac_tag(&flac, "VINYL_GAPS_TOTAL"), format!("400+{total}:exact"));
+}

@@ -697,10 +697,25 @@ impl<'a> Tap<'a> {
         }
     }
 
-    /// Logs, one line each, the journaled gaps that the frames up to `upto` reach into.
+    /// Logs, one line each, the journaled gaps that the frames up to `upto` reach into, and the
+    /// runs of gaps that left the journal before the tap could list them (with their exact count
+    /// and length, counted with the gaps written).
     fn log_gaps(&mut self, upto: u64) {
         self.gaps.poll(&self.ring, self.pos);
         let rate = self.ring.config().spec.rate;
+        for u in self.gaps.take_unlisted(upto) {
+            self.gaps_written = (self.gaps_written.0 + u.count, self.gaps_written.1 + u.frames);
+            vlog!(
+                self.tool,
+                "{}: {} gaps ({} of silence) between frames {} and {} left the ring's journal before \
+                 this tap could list them (it keeps the last 64); those in the tapped frames are silence",
+                self.shown,
+                u.count,
+                crate::pcm::format_frames(u.frames, rate),
+                u.after,
+                u.before
+            );
+        }
         for g in self.gaps.take_reached(upto) {
             self.gaps_written = (self.gaps_written.0 + 1, self.gaps_written.1 + g.frames);
             vlog!(

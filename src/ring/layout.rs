@@ -88,8 +88,11 @@ pub struct Header {
     /// Writers that have written this timeline: 1 for the one that created it, +1 for each
     /// restart that continued it.
     pub writers: AtomicU32,
-    /// Reserved, 0.
-    pub reserved: AtomicU32,
+    /// Sequence word of the gap journal: odd while the writer appends an entry (the entry,
+    /// `gap_count` and `gap_frames` change together), even otherwise. Readers that need the totals
+    /// and the entries of one moment retry while it is odd or changed (see [`journal_snapshot`]).
+    /// Writers before it existed left it 0, which readers take as "never changing".
+    pub gap_seq: AtomicU32,
     /// The timeline's id: the wall-clock time of its creation in Unix nanoseconds, unique per
     /// timeline in practice. A tap can pin it (`--timeline`).
     pub timeline: AtomicU64,
@@ -137,7 +140,7 @@ const _: () = {
     assert!(offset_of!(Header, wake) == 96);
     assert!(offset_of!(Header, waiters) == 100);
     assert!(offset_of!(Header, writers) == 104);
-    assert!(offset_of!(Header, reserved) == 108);
+    assert!(offset_of!(Header, gap_seq) == 108);
     assert!(offset_of!(Header, timeline) == 112);
     assert!(offset_of!(Header, gap_count) == 120);
     assert!(offset_of!(Header, gap_frames) == 128);
@@ -372,8 +375,11 @@ impl Gap {
 }
 
 /// Appends `gap` to the journal (the writer only, before it writes the silence): the entry's
-/// fields first, then `gap_count` with `Release`.
+/// fields, `gap_frames`, then `gap_count` with `Release`, all inside one odd phase of `gap_seq`.
 pub fn journal_push(h: &Header, gap: &Gap) {
+    let seq = h.gap_seq.load(Ordering::Relaxed);
+    h.gap_seq.store(seq.wrapping_add(1) | 1, Ordering::Relaxed);
+    std::sync::atomic::fence(Ordering::Release);
     let n = h.gap_count.load(Ordering::Relaxed);
     let slot = &h.journal[(n % JOURNAL_SLOTS as u64) as usize];
     slot.first.store(gap.first, Ordering::Relaxed);
@@ -382,12 +388,18 @@ pub fn journal_push(h: &Header, gap: &Gap) {
     slot.info.store(gap.cause.code() | if gap.exact { GAP_EXACT } else { 0 }, Ordering::Relaxed);
     h.gap_frames.fetch_add(gap.frames, Ordering::Relaxed);
     h.gap_count.store(n + 1, Ordering::Release);
+    h.gap_seq.store((seq.wrapping_add(1) | 1).wrapping_add(1), Ordering::Release);
 }
 
 /// The journal's gaps, oldest first: only entries that were complete before and still intact
 /// after the copy (the writer may append while this runs). Entries with an unknown cause or
 /// past any possible head are damaged and left out.
 pub fn journal_read(h: &Header) -> Vec<Gap> {
+    journal_entries(h).into_iter().map(|(_, g)| g).collect()
+}
+
+/// [`journal_read`] with each entry's index (the `gap_count` it was appended at).
+fn journal_entries(h: &Header) -> Vec<(u64, Gap)> {
     let before = h.gap_count.load(Ordering::Acquire);
     let from = before.saturating_sub(JOURNAL_SLOTS as u64);
     let mut gaps: Vec<(u64, Gap)> = (from..before)
@@ -408,7 +420,47 @@ pub fn journal_read(h: &Header) -> Vec<Gap> {
     let after = h.gap_count.load(Ordering::Relaxed);
     let intact_from = after.saturating_sub(JOURNAL_SLOTS as u64);
     gaps.retain(|(i, g)| *i >= intact_from && g.frames > 0 && g.end() < MAX_HEAD);
-    gaps.into_iter().map(|(_, g)| g).collect()
+    gaps
+}
+
+/// The gap journal and its totals at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Journal {
+    /// The head, loaded before everything else: every entry at index `count` or later (appended
+    /// after this snapshot) starts at or after it.
+    pub head: u64,
+    /// Gaps journaled since the timeline began (`gap_count`).
+    pub count: u64,
+    /// Their frames (`gap_frames`).
+    pub frames: u64,
+    /// The entries still held, oldest first, each with its index (`count - 64 .. count` when
+    /// none is damaged).
+    pub entries: Vec<(u64, Gap)>,
+}
+
+/// The journal and its totals as they were at one moment, consistent with each other (retried
+/// while the writer appends; after many retries, the last copy, which can only be off by the
+/// one gap being appended).
+pub fn journal_snapshot(h: &Header) -> Journal {
+    let mut last = None;
+    for _ in 0..1000 {
+        let head = h.head.load(Ordering::Acquire);
+        let seq = h.gap_seq.load(Ordering::Acquire);
+        let count = h.gap_count.load(Ordering::Acquire);
+        let frames = h.gap_frames.load(Ordering::Acquire);
+        let entries = journal_entries(h);
+        std::sync::atomic::fence(Ordering::Acquire);
+        let j = Journal { head, count, frames, entries };
+        if seq % 2 == 0
+            && h.gap_seq.load(Ordering::Relaxed) == seq
+            && h.gap_count.load(Ordering::Relaxed) == count
+        {
+            return j;
+        }
+        last = Some(j);
+        std::thread::yield_now();
+    }
+    last.expect("at least one try")
 }
 
 /// Makes a fully written header visible: stores [`MAGIC`] with `Release`.

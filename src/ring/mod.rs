@@ -272,6 +272,30 @@ mod tests {
     }
 
     #[test]
+    fn gaps_that_left_the_journal_unseen_are_counted_exactly_from_the_headers_totals() {
+        let (_dir, _path, mut w, r) = ring_with(48_000, 100);
+        let mut watch = GapWatch::default();
+        watch.poll(&r, 50);
+        let gaps: Vec<Gap> = (0..70u64).map(|i| w.gap(10 + i, GapCause::Overrun, true).unwrap()).collect();
+        watch.poll(&r, 50);
+        assert_eq!(watch.gaps(), &gaps[6..], "the journal's 64");
+        let six = gaps[..6].iter().map(|g| g.frames).sum();
+        let run = gaps::Unlisted { count: 6, frames: six, after: 100, before: gaps[6].first };
+        assert_eq!(watch.unlisted(), &[run]);
+        assert_eq!(gaps::unlisted_in(watch.unlisted(), 50, u64::MAX), (6, six, true));
+        assert_eq!(gaps::unlisted_in(watch.unlisted(), gaps[6].first, u64::MAX), (0, 0, true));
+        // A first look at a journal that does not reach back to the start: at most that many.
+        let mut late = GapWatch::default();
+        late.poll(&r, 50);
+        assert_eq!(late.unlisted(), &[gaps::Unlisted { after: 0, ..run }]);
+        assert_eq!(gaps::unlisted_in(late.unlisted(), 50, u64::MAX), (6, six, false));
+        // ... unless a listed gap ends before the start: every older one does too.
+        let mut after = GapWatch::default();
+        after.poll(&r, gaps[7].first);
+        assert_eq!((after.unlisted(), after.gaps().len()), (&[] as &[gaps::Unlisted], 63));
+    }
+
+    #[test]
     fn a_ring_other_users_could_write_is_refused_by_readers_and_recreated_by_writers() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
