@@ -116,8 +116,8 @@ pub struct FillOpts {
     /// The ring file, usually in /dev/shm [default: /dev/shm/vinyl-ring]
     #[arg(long, value_name = "PATH", default_value = super::DEFAULT_RING, hide_default_value = true)]
     pub ring: PathBuf,
-    /// History the ring guarantees, e.g. 30s, 30m (a whole LP side), or frames as 1440000f; 10 %
-    /// more (at least 2 s) is allocated as slack for readers [default: 30s]
+    /// History the ring guarantees, e.g. 30s, 30m (a whole LP side), or frames as 1440000f, at most
+    /// 24h; 10 % more (at least 2 s) is allocated as slack for readers [default: 30s]
     #[arg(long, value_name = "DURATION", default_value = "30s", hide_default_value = true)]
     pub capacity: DurationArg,
     /// Read from this FIFO instead of stdin, reopening it whenever its writer leaves; created

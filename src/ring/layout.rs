@@ -181,6 +181,25 @@ pub fn slot_frames_for(capacity: u64, rate: u32) -> u64 {
     capacity.saturating_add((capacity / 10).max(2 * rate as u64))
 }
 
+/// The largest capacity a writer accepts: 24 hours (about 16 GiB of 48 kHz stereo s16le, in
+/// memory). A sanity bound, far beyond a side, so every size computation stays in range.
+pub const MAX_CAPACITY_SECONDS: u64 = 24 * 3600;
+
+/// Checks a capacity asked for with `flag` (`--ring-capacity`, `--capacity`): more than 0 frames
+/// and at most [`MAX_CAPACITY_SECONDS`] at `rate`. The message names the flag, the value and the
+/// bound, for a usage error.
+pub fn check_capacity(flag: &str, asked: &dyn fmt::Display, frames: u64, rate: u32) -> Result<u64, String> {
+    if frames == 0 {
+        return Err(format!("{flag} {asked} holds no frame: give a positive duration, e.g. 30s or 30m"));
+    }
+    if frames > MAX_CAPACITY_SECONDS * rate as u64 {
+        return Err(format!(
+            "{flag} {asked} is more than the 24h a ring may hold (it must fit in memory): give at most 24h"
+        ));
+    }
+    Ok(frames)
+}
+
 /// The immutable part of a ring's header, validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -198,9 +217,13 @@ impl Config {
         Config { spec, capacity_frames, slot_frames: slot_frames_for(capacity_frames, spec.rate) }
     }
 
-    /// Total file size in bytes: header plus slots.
+    /// Total file size in bytes: header plus slots; `u64::MAX` when that does not fit (a
+    /// configuration [`check_capacity`] refuses; creating such a ring fails).
     pub fn file_bytes(&self) -> u64 {
-        HEADER_BYTES + self.slot_frames * self.spec.frame_bytes() as u64
+        self.slot_frames
+            .checked_mul(self.spec.frame_bytes() as u64)
+            .and_then(|b| b.checked_add(HEADER_BYTES))
+            .unwrap_or(u64::MAX)
     }
 
     /// Reads and checks the header of a mapped file of `file_len` bytes: magic, version, a known
@@ -582,6 +605,17 @@ mod tests {
         h.version.store(1, Ordering::Relaxed);
         let err = Config::from_header(h, len).unwrap_err().to_string();
         assert!(err.contains("version 1") && err.contains("version 2"), "{err}");
+    }
+
+    #[test]
+    fn capacities_of_nothing_or_beyond_memory_are_refused_and_sizes_never_overflow() {
+        let e = check_capacity("--ring-capacity", &"0s", 0, 48_000).unwrap_err();
+        assert!(e.contains("--ring-capacity 0s holds no frame"), "{e}");
+        let e = check_capacity("--capacity", &"25h", 25 * 3600 * 48_000, 48_000).unwrap_err();
+        assert!(e.contains("--capacity 25h") && e.contains("at most 24h"), "{e}");
+        assert_eq!(check_capacity("--capacity", &"24h", 24 * 3600 * 48_000, 48_000), Ok(24 * 3600 * 48_000));
+        let huge = Config::new(PcmSpec::default(), u64::MAX / 2);
+        assert_eq!(huge.file_bytes(), u64::MAX);
     }
 
     #[test]

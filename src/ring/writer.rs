@@ -395,6 +395,12 @@ fn create(
         return Err(cleanup(anyhow!("{}: lock: held by another process", tmp.display())));
     }
     let bytes = cfg.file_bytes();
+    if bytes == u64::MAX || usize::try_from(bytes).is_err() {
+        return Err(cleanup(anyhow!(
+            "{shown}: create: {} do not fit in memory",
+            cfg.spec.describe_frames(cfg.slot_frames)
+        )));
+    }
     allocate(&file, bytes).map_err(|e| {
         cleanup(anyhow!(
             "{shown}: allocate {} MiB for {}: {e}",
