@@ -302,6 +302,9 @@ fn record_many_gaps(
     let rec = Recording::start(ring, first, &flac);
     wait_until("the tap is caught up", DEADLINE, || waiters(ring) == 1);
     wait_recording(&vinyl::flacrec::part_path(&flac));
+    // Both stopped while the gaps are written, so that each sees all of them at its next look.
+    signal(&rec.tap, Signal::SIGSTOP);
+    signal(&rec.rec, Signal::SIGSTOP);
     let gaps: Vec<_> = (0..count)
         .map(|i| {
             let g = w.gap(100 + i, GapCause::Overrun, true).unwrap();
@@ -310,6 +313,8 @@ fn record_many_gaps(
         })
         .collect();
     audio(&mut w, RATE);
+    signal(&rec.tap, Signal::SIGCONT);
+    signal(&rec.rec, Signal::SIGCONT);
     wait_until("the tap is caught up again", DEADLINE, || waiters(ring) == 1);
     let (tap_err, rec_err) = rec.stop();
     let frames = decoded_frames(&flac);
@@ -373,4 +378,50 @@ fn four_hundred_gaps_keep_the_tags_bounded_and_leave_room_for_markers_and_loudne
     vinyl::flac::loudness::write(&flac, &m).unwrap();
     assert_eq!(vinyl::flac::cuesheet::tracks(&flac).unwrap(), offsets);
     assert_eq!(flac_tag(&flac, "VINYL_GAPS_TOTAL"), format!("400+{total}:exact"));
+}
+
+#[test]
+fn a_snapshot_spanning_seventy_gaps_says_how_many_it_could_not_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("gaps-snap");
+    let mut w = writer(&ring, 20 * RATE);
+    audio(&mut w, RATE);
+    let gaps: Vec<_> = (0..70u64)
+        .map(|i| {
+            let g = w.gap(100 + i, GapCause::Overrun, true).unwrap();
+            audio(&mut w, 1000);
+            g
+        })
+        .collect();
+    audio(&mut w, RATE);
+    // After the fact, as `vinyl-rec snapshot` does: the journal holds the last 64 gaps only.
+    let (first, flac) = (RATE / 2, dir.path().join("snap.flac"));
+    let mut tap = Command::new(PREROLL)
+        .args(["tap", "--ring", ring.arg(), "--from-frame", &first.to_string(), "--no-follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rec = Command::new(FLAC_REC)
+        .args(["-o", flac.to_str().unwrap(), "--start-frame", &first.to_string(), "--ring", ring.arg()])
+        .stdin(tap.stdout.take().unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tap = wait_output(tap, DEADLINE, "tap");
+    let rec = wait_output(rec, DEADLINE, "vinyl-flac-rec");
+    assert_success("tap", &tap);
+    assert_success("vinyl-flac-rec", &rec);
+    let (tap_err, rec_err) = (String::from_utf8_lossy(&tap.stderr), String::from_utf8_lossy(&rec.stderr));
+    let six: u64 = gaps[..6].iter().map(|g| g.frames).sum();
+    let line = format!(
+        "up to 6 gaps (up to {} of silence) between frames {first} and {}",
+        vinyl::pcm::format_frames(six, RATE as u32),
+        gaps[5].end()
+    );
+    assert!(tap_err.contains(&line) && tap_err.contains("left the ring's journal"), "{line}\n{tap_err}");
+    assert!(rec_err.contains(&line), "{rec_err}");
+    let total: u64 = gaps.iter().map(|g| g.frames).sum();
+    assert_eq!(flac_tag(&flac, "VINYL_GAPS_TOTAL"), format!("70+{total}:at-most"));
+    assert_eq!(tagged(&flac).len(), vinyl::ring::gaps::TAG_MAX_ITEMS);
 }

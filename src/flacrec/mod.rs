@@ -385,12 +385,9 @@ impl GapTagger {
         for u in watch.unlisted().iter().filter(|u| u.after < end && u.before > first) {
             vlog!(
                 TOOL,
-                "{shown}: {} gaps ({} of silence) between frames {} and {} left the ring's journal before \
-                 they could be listed (it keeps the last 64); counted in VINYL_GAPS_TOTAL",
-                u.count,
-                crate::pcm::format_frames(u.frames, rate),
-                u.after,
-                u.before
+                "{shown}: {} left the ring's journal before they could be listed (it keeps the \
+                 last 64); counted in VINYL_GAPS_TOTAL",
+                u.describe(rate)
             );
         }
         if let Some((_, total)) = tags.iter().find(|(k, _)| k == "VINYL_GAPS_TOTAL") {

@@ -707,13 +707,10 @@ impl<'a> Tap<'a> {
             self.gaps_written = (self.gaps_written.0 + u.count, self.gaps_written.1 + u.frames);
             vlog!(
                 self.tool,
-                "{}: {} gaps ({} of silence) between frames {} and {} left the ring's journal before \
-                 this tap could list them (it keeps the last 64); those in the tapped frames are silence",
+                "{}: {} left the ring's journal before this tap could list them (it keeps the last \
+                 64); those in the tapped frames are silence",
                 self.shown,
-                u.count,
-                crate::pcm::format_frames(u.frames, rate),
-                u.after,
-                u.before
+                u.describe(rate)
             );
         }
         for g in self.gaps.take_reached(upto) {

@@ -38,8 +38,27 @@ pub struct Unlisted {
     /// They start at or after this frame (the head at the watcher's previous look; 0 at its
     /// first).
     pub after: u64,
-    /// They end at or before this frame (the first gap listed after them, or the head).
+    /// They end at or before this frame (the end of the newest gap that left the journal, or the
+    /// first gap listed after them, or the head).
     pub before: u64,
+    /// False when `count` and `frames` are only upper bounds: at a watcher's first look, gaps
+    /// that left the journal may lie before the frame it watches from. They are then bounded by
+    /// the frames between that start and `before` (and `after` is that start).
+    pub exact: bool,
+}
+
+impl Unlisted {
+    /// `6 gaps (0.003s of silence) between frames 100 and 5000`, with `up to` when not exact.
+    pub fn describe(&self, rate: u32) -> String {
+        let up_to = if self.exact { "" } else { "up to " };
+        format!(
+            "{up_to}{} gaps ({up_to}{} of silence) between frames {} and {}",
+            self.count,
+            crate::pcm::format_frames(self.frames, rate),
+            self.after,
+            self.before
+        )
+    }
 }
 
 /// What the watcher knew at its last look.
@@ -80,16 +99,31 @@ impl GapWatch {
         let missed = (j.count - prev.count).saturating_sub(new.len() as u64);
         if missed > 0 {
             let listed: u64 = new.iter().map(|g| g.frames).sum();
-            let run = Unlisted {
+            let next = new.first().map_or(j.head, |g| g.first);
+            let mut run = Unlisted {
                 count: missed,
                 frames: (j.frames.saturating_sub(prev.frames)).saturating_sub(listed),
                 after: prev.head,
-                before: new.first().map_or(j.head, |g| g.first),
+                // The newest gap that left the journal is among the missed ones: they all end
+                // by its end.
+                before: if j.evicted_end > 0 { j.evicted_end.min(next) } else { next },
+                exact: true,
             };
             // At the first look, a listed gap that ends before `from` means every older one
             // does too.
             let older_than_from = j.entries.first().is_some_and(|(_, g)| g.end() <= from);
             if run.before > from && !older_than_from {
+                if run.after < from {
+                    // Which of them lie after `from` is unknown: at most those that fit.
+                    let room = run.before - from;
+                    run = Unlisted {
+                        count: run.count.min(room),
+                        frames: run.frames.min(room),
+                        after: from,
+                        exact: false,
+                        ..run
+                    };
+                }
                 self.unlisted.push(run);
             }
         }
@@ -131,11 +165,12 @@ impl GapWatch {
 }
 
 /// The unlisted gaps of frames `first..end`: their count and frames, and whether that is exact
-/// (every run lies inside) or an upper bound (a run straddles an edge: its gaps may lie outside).
+/// (every run is exact and lies inside) or an upper bound (a run is a bound, or straddles an
+/// edge: its gaps may lie outside).
 pub fn unlisted_in(runs: &[Unlisted], first: u64, end: u64) -> (u64, u64, bool) {
     let mut sum = (0, 0, true);
     for u in runs.iter().filter(|u| u.after < end && u.before > first) {
-        sum = (sum.0 + u.count, sum.1 + u.frames, sum.2 && u.after >= first && u.before <= end);
+        sum = (sum.0 + u.count, sum.1 + u.frames, sum.2 && u.exact && u.after >= first && u.before <= end);
     }
     sum
 }
@@ -299,9 +334,11 @@ mod tests {
             t[0].1
         );
         // Unlisted runs: exact inside the file, at most when one straddles its start.
-        let runs = [Unlisted { count: 6, frames: 600, after: 500, before: 900 }];
+        let runs = [Unlisted { count: 6, frames: 600, after: 500, before: 900, exact: true }];
         assert_eq!(tags(&[], &runs, 0, 1000), [("VINYL_GAPS_TOTAL".to_string(), "6+600:exact".to_string())]);
         assert_eq!(tags(&[], &runs, 700, 1000)[0].1, "6+600:at-most");
         assert_eq!(tags(&[], &runs, 900, 1000), []);
+        let bound = [Unlisted { exact: false, ..runs[0] }];
+        assert_eq!(tags(&[], &bound, 0, 1000)[0].1, "6+600:at-most");
     }
 }

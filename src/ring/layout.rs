@@ -103,6 +103,10 @@ pub struct Header {
     pub gap_frames: AtomicU64,
     /// The last [`JOURNAL_SLOTS`] gaps.
     pub journal: [GapSlot; JOURNAL_SLOTS],
+    /// One past the last frame of the newest gap that left the journal (every older one ends
+    /// before it too), 0 while none left it or when the writer predates this field. A reader
+    /// that missed entries knows they all lie before it.
+    pub evicted_end: AtomicU64,
 }
 
 /// One journaled gap, in the header: frames that were lost and are present as digital silence.
@@ -150,7 +154,8 @@ const _: () = {
     assert!(offset_of!(GapSlot, unix_ns) == 16);
     assert!(offset_of!(GapSlot, info) == 24);
     assert!(std::mem::size_of::<GapSlot>() == 32);
-    assert!(std::mem::size_of::<Header>() == 136 + 32 * JOURNAL_SLOTS);
+    assert!(offset_of!(Header, evicted_end) == 136 + 32 * JOURNAL_SLOTS);
+    assert!(std::mem::size_of::<Header>() == 144 + 32 * JOURNAL_SLOTS);
     assert!(std::mem::size_of::<Header>() as u64 <= HEADER_BYTES);
 };
 
@@ -405,6 +410,10 @@ pub fn journal_push(h: &Header, gap: &Gap) {
     std::sync::atomic::fence(Ordering::Release);
     let n = h.gap_count.load(Ordering::Relaxed);
     let slot = &h.journal[(n % JOURNAL_SLOTS as u64) as usize];
+    if n >= JOURNAL_SLOTS as u64 {
+        let evicted = slot.first.load(Ordering::Relaxed).saturating_add(slot.frames.load(Ordering::Relaxed));
+        h.evicted_end.store(evicted, Ordering::Relaxed);
+    }
     slot.first.store(gap.first, Ordering::Relaxed);
     slot.frames.store(gap.frames, Ordering::Relaxed);
     slot.unix_ns.store(gap.unix_ns, Ordering::Relaxed);
@@ -459,6 +468,8 @@ pub struct Journal {
     /// The entries still held, oldest first, each with its index (`count - 64 .. count` when
     /// none is damaged).
     pub entries: Vec<(u64, Gap)>,
+    /// `evicted_end`: every gap that left the journal ends at or before it; 0 when unknown.
+    pub evicted_end: u64,
 }
 
 /// The journal and its totals as they were at one moment, consistent with each other (retried
@@ -472,8 +483,9 @@ pub fn journal_snapshot(h: &Header) -> Journal {
         let count = h.gap_count.load(Ordering::Acquire);
         let frames = h.gap_frames.load(Ordering::Acquire);
         let entries = journal_entries(h);
+        let evicted_end = h.evicted_end.load(Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Acquire);
-        let j = Journal { head, count, frames, entries };
+        let j = Journal { head, count, frames, entries, evicted_end };
         if seq % 2 == 0
             && h.gap_seq.load(Ordering::Relaxed) == seq
             && h.gap_count.load(Ordering::Relaxed) == count

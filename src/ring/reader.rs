@@ -223,7 +223,7 @@ impl RingReader {
     /// empty once the file was truncated.
     pub fn journal(&self) -> layout::Journal {
         if self.map.truncated() {
-            return layout::Journal { head: 0, count: 0, frames: 0, entries: Vec::new() };
+            return layout::Journal { head: 0, count: 0, frames: 0, entries: Vec::new(), evicted_end: 0 };
         }
         layout::journal_snapshot(self.header())
     }
