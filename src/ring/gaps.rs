@@ -90,7 +90,7 @@ impl GapWatch {
             return;
         }
         let j = ring.journal();
-        let prev = self.seen.unwrap_or_default();
+        let (first_look, prev) = (self.seen.is_none(), self.seen.unwrap_or_default());
         if j.count < prev.count {
             return; // not this watcher's timeline any more; the tap resets it
         }
@@ -109,11 +109,13 @@ impl GapWatch {
                 before: if j.evicted_end > 0 { j.evicted_end.min(next) } else { next },
                 exact: true,
             };
-            // At the first look, a listed gap that ends before `from` means every older one
-            // does too.
+            // Missed between two looks, they lie after the previous look's head: inside what the
+            // watcher follows. At the first look they may lie anywhere before `before`: none
+            // matters when that is before `from`, or when a listed gap ends before `from` (every
+            // older one does too).
             let older_than_from = j.entries.first().is_some_and(|(_, g)| g.end() <= from);
-            if run.before > from && !older_than_from {
-                if run.after < from {
+            if !first_look || (run.before > from && !older_than_from) {
+                if first_look && run.after < from {
                     // Which of them lie after `from` is unknown: at most those that fit.
                     let room = run.before - from;
                     run = Unlisted {

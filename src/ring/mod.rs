@@ -314,6 +314,15 @@ mod tests {
             after.poll(&r, from);
             assert_eq!((after.unlisted(), after.gaps().len()), (&[] as &[gaps::Unlisted], listed), "{from}");
         }
+        // A tap that looks again from further on (it wrote those frames meanwhile) still gets
+        // them: missed between two looks, they lie in what it follows.
+        let mut tap = GapWatch::default();
+        tap.poll(&r, 0);
+        w.write(&unique_frames(&spec, 0, 10)).unwrap();
+        let more: Vec<Gap> = (0..65u64).map(|i| w.gap(1 + i, GapCause::Suspend, false).unwrap()).collect();
+        tap.poll(&r, more[10].first);
+        let u = *tap.unlisted().last().unwrap();
+        assert_eq!((u.count, u.frames, u.exact, u.before), (1, 1, true, more[0].end()), "{u:?}");
     }
 
     #[test]
