@@ -350,6 +350,19 @@ fn seventy_gaps_between_two_looks_are_counted_exactly_and_the_tag_lists_the_larg
     assert_eq!(flac_tag(&flac, "VINYL_GAPS_TOTAL"), format!("70+{total}:exact"));
     let largest: Vec<(u64, u64)> = gaps[38..].iter().map(|g| (g.first - first, g.frames)).collect();
     assert_eq!(tagged(&flac), largest, "the 32 largest, in timeline order");
+    // What `vinyl-rec stop` prints and `list` shows count them all.
+    let unlisted: u64 = gaps[..38].iter().map(|g| g.frames).sum();
+    let said = vinyl::rec::stop::duration_line(&flac).unwrap();
+    let line = format!(
+        "38 more gaps ({} of silence) that VINYL_GAPS does not list",
+        vinyl::pcm::format_frames(unlisted, RATE as u32)
+    );
+    assert!(said.lines().count() == 34 && said.ends_with(&format!("{line} (VINYL_GAPS_TOTAL)")), "{said}");
+    let p = vinyl::flac::probe::probe(&flac).unwrap();
+    assert!(
+        vinyl::rec::stop::duration_cell(&p)
+            .contains(&format!(", 70 gaps ({} of silence)", vinyl::pcm::format_frames(total, RATE as u32)))
+    );
 }
 
 #[test]

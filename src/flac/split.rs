@@ -102,9 +102,7 @@ pub fn part_tags(
 /// listed every gap (the part's `VINYL_GAPS` is then complete); `None` when a value cannot be
 /// read.
 fn part_total(total: &str, listed: &str, offset: u64, len: u64) -> Option<Option<String>> {
-    let (count, rest) = total.split_once('+')?;
-    let (frames, _) = rest.split_once(':')?;
-    let (count, frames): (u64, u64) = (count.parse().ok()?, frames.parse().ok()?);
+    let (count, frames, _) = crate::ring::gaps::parse_total(total)?;
     let side = crate::ring::gaps::parse_tag(listed).ok()?;
     let unlisted =
         (count.checked_sub(side.len() as u64)?, frames.checked_sub(side.iter().map(|g| g.frames).sum())?);

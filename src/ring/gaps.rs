@@ -229,6 +229,19 @@ pub fn tags(gaps: &[Gap], unlisted: &[Unlisted], first: u64, end: u64) -> Vec<(S
     out
 }
 
+/// A `VINYL_GAPS_TOTAL` value: gaps, their frames, and whether that is exact (`exact`) or an
+/// upper bound (`at-most`); `None` when it is malformed.
+pub fn parse_total(value: &str) -> Option<(u64, u64, bool)> {
+    let (count, rest) = value.split_once('+')?;
+    let (frames, accuracy) = rest.split_once(':')?;
+    let exact = match accuracy {
+        "exact" => true,
+        "at-most" => false,
+        _ => return None,
+    };
+    Some((count.parse().ok()?, frames.parse().ok()?, exact))
+}
+
 /// One item of a `VINYL_GAPS` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaggedGap {
@@ -342,5 +355,8 @@ mod tests {
         assert_eq!(tags(&[], &runs, 900, 1000), []);
         let bound = [Unlisted { exact: false, ..runs[0] }];
         assert_eq!(tags(&[], &bound, 0, 1000)[0].1, "6+600:at-most");
+        assert_eq!(parse_total("6+600:at-most"), Some((6, 600, false)));
+        assert_eq!(parse_total("70+7000:exact"), Some((70, 7000, true)));
+        assert_eq!(parse_total("70+7000"), None);
     }
 }
