@@ -197,7 +197,11 @@ impl DurationArg {
     pub fn frames(&self, rate: u32) -> u64 {
         match *self {
             DurationArg::Frames(f) => f,
-            DurationArg::Millis(ms) => ((ms as u128 * rate as u128 + 500) / 1000) as u64,
+            // Saturates: a time too long for a u64 of frames is refused by its caller's bound,
+            // never wrapped into a small one.
+            DurationArg::Millis(ms) => {
+                ((ms as u128 * rate as u128 + 500) / 1000).min(u64::MAX as u128) as u64
+            }
         }
     }
 

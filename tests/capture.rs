@@ -129,6 +129,11 @@ fn bad_flag_values_exit_2_saying_what_is_accepted() {
         (&["--period", "x"], "16..1048576"),
         (&["--period", "1024", "--buffer", "1024"], "--buffer 2048"),
         (&["--duration", "0s"], "positive duration"),
+        (
+            &["--ring", "/dev/shm/vinyl-test-never", "--ring-capacity", "0s"],
+            "--ring-capacity 0s holds no frame",
+        ),
+        (&["--ring", "/dev/shm/vinyl-test-never", "--ring-capacity", "99999999999h"], "give at most 24h"),
     ] {
         let mut cmd = capture_cmd(&path, args);
         let what = common::describe(&cmd);

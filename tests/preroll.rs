@@ -610,6 +610,7 @@ fn a_closed_stdout_ends_a_tap_quietly() {
 fn usage_errors_exit_2() {
     for args in [
         vec!["fill", "--capacity", "0s"],
+        vec!["fill", "--capacity", "99999999999h"],
         vec!["fill", "--capacity", "30"],
         vec!["tap", "--from", "-5s", "--from-frame", "3"],
         vec!["tap", "--no-follow", "--until-frame", "3"],

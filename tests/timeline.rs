@@ -159,6 +159,40 @@ fn a_stopped_capture_is_silence_at_its_place_journaled_logged_and_tagged() {
 }
 
 #[test]
+fn a_capture_stopped_longer_than_its_ring_is_one_gap_of_silence_in_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::new("tl-long-stop");
+    let file = input(dir.path(), 60 * RATE);
+    // A 1 s ring: 3 s of slots. The stop below lasts 4 s, so the overrun's silence is longer
+    // than the ring and most of it is never in the slots at all.
+    let cap = capture(&file, &ring, &["--ring-capacity", "1s"]);
+    cap.wait_line("created ring");
+    wait_until("the ring fills", DEADLINE, || head(&ring) >= RATE / 2);
+    let first = RATE / 4;
+    let rec = Recording::start(&ring, first, &dir.path().join("rec.flac"));
+    wait_until("a second of audio", DEADLINE, || head(&ring) >= 3 * RATE / 2);
+    signal(&cap.child, Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(4));
+    signal(&cap.child, Signal::SIGCONT);
+    cap.wait_line("overrun at frame");
+    let gap = &info(&ring)["gaps"][0];
+    let (gap_first, gap_frames) = (gap["first"].as_u64().unwrap(), gap["frames"].as_u64().unwrap());
+    assert!(gap_frames > 3 * RATE, "{gap_frames} frames for a 4 s stop: longer than the 3 s of slots");
+    wait_until("a second after the gap", DEADLINE, || head(&ring) >= gap_first + gap_frames + RATE);
+    let (tap_err, rec_err) = rec.stop();
+    cap.signal(Signal::SIGTERM);
+    let (code, _, cap_err) = cap.finish();
+    assert_eq!(code, Some(0), "{cap_err}");
+    assert!(
+        tap_err.contains(&format!("gap in the tapped frames: overrun at frame {gap_first} (")),
+        "{tap_err}"
+    );
+    assert!(rec_err.contains("gap in the recording: overrun"), "{rec_err}");
+    let gaps = assert_one_timeline(&dir.path().join("rec.flac"), first);
+    assert_eq!(gaps, [(gap_first - first, gap_frames, "overrun".to_string())]);
+}
+
+#[test]
 fn a_restarted_capture_continues_the_timeline_after_its_downtime() {
     let dir = tempfile::tempdir().unwrap();
     let ring = Ring::new("tl-restart");

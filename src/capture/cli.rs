@@ -126,7 +126,8 @@ pub struct Opts {
     #[arg(long, value_name = "PATH")]
     pub ring: Option<PathBuf>,
 
-    /// History the ring guarantees with --ring, e.g. 30s, 30m (a whole LP side) [default: 30s]
+    /// History the ring guarantees with --ring, e.g. 30s, 30m (a whole LP side); more than 0 and
+    /// at most 24h (the ring lives in memory) [default: 30s]
     #[arg(
         long,
         value_name = "DURATION",
@@ -138,8 +139,9 @@ pub struct Opts {
 }
 
 impl Opts {
-    /// Checks the flags against each other: `--buffer` holds at least two periods and
-    /// `--duration` is not zero. Leans towards refusing: a usage error (exit 2) says what to pass.
+    /// Checks the flags against each other: `--buffer` holds at least two periods,
+    /// `--duration` is not zero and, with `--ring`, `--ring-capacity` is more than 0 and at most
+    /// 24 h. Leans towards refusing: a usage error (exit 2) says what to pass.
     pub fn validate(&self) -> Result<(), UsageError> {
         if u64::from(self.buffer) < 2 * u64::from(self.period) {
             return Err(UsageError::new(format!(
@@ -156,6 +158,16 @@ impl Opts {
                 "--duration 0 would capture nothing: give a positive duration, e.g. 30s or 48000f, \
                  or leave it out to capture until stopped",
             ));
+        }
+        if self.ring.is_some() {
+            let frames = self.ring_capacity.frames(self.pcm.rate);
+            crate::ring::layout::check_capacity(
+                "--ring-capacity",
+                &self.ring_capacity,
+                frames,
+                self.pcm.rate,
+            )
+            .map_err(UsageError::new)?;
         }
         if self.device.is_empty() || self.device.contains('\0') {
             return Err(UsageError::new("--device needs an ALSA device name, e.g. hw:1,0 or default"));
@@ -198,5 +210,11 @@ mod tests {
         parse(&["--period", "1024", "--buffer", "2048"]).unwrap().validate().unwrap();
         let err = parse(&["--duration", "0s"]).unwrap().validate().unwrap_err();
         assert!(err.0.contains("positive"), "{err}");
+        for (cap, why) in [("0s", "holds no frame"), ("99999999999h", "at most 24h"), ("25h", "at most 24h")]
+        {
+            let err = parse(&["--ring", "r", "--ring-capacity", cap]).unwrap().validate().unwrap_err();
+            assert!(err.0.starts_with("--ring-capacity ") && err.0.contains(why), "{cap}: {err}");
+        }
+        parse(&["--ring", "r", "--ring-capacity", "24h"]).unwrap().validate().unwrap();
     }
 }

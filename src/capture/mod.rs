@@ -113,7 +113,7 @@ fn open_sink(opts: &Opts, spec: &PcmSpec) -> anyhow::Result<Box<dyn engine::Sink
         }
         return Ok(Box::new(engine::WriteSink::new(RawStdout, spec.frame_bytes())));
     };
-    let cfg = crate::ring::Config::new(*spec, opts.ring_capacity.frames(spec.rate).max(1));
+    let cfg = crate::ring::Config::new(*spec, opts.ring_capacity.frames(spec.rate));
     let (writer, opened) = RingWriter::open(path, cfg)?;
     vlog!(TOOL, "{}: {}", path.display(), crate::ring::describe_opened(&writer, &opened));
     Ok(Box::new(writer))

@@ -50,7 +50,9 @@ pub fn part_names(side: &Path, dir: &Path, count: usize) -> Vec<PathBuf> {
 /// - `TRACKNUMBER` and `TRACKTOTAL` set;
 /// - `VINYL_START_FRAME` moved on by `offset` and `VINYL_GAPS` cut to the part, offsets from the
 ///   part's first sample (both stay true on the one timeline; a `VINYL_GAPS` that cannot be read
-///   is kept as it was);
+///   is kept as it was); `VINYL_GAPS_TOTAL` (the side's list was incomplete) becomes a bound for
+///   the part: its listed gaps plus every gap the side did not list, `:at-most`, or nothing when
+///   the side listed every gap;
 /// - `REPLAYGAIN_TRACK_GAIN`/`_PEAK`, measured on the whole side, renamed `REPLAYGAIN_ALBUM_*`:
 ///   the side's gain is the gain of the set of tracks it holds, the track's own is unknown.
 pub fn part_tags(
@@ -70,6 +72,13 @@ pub fn part_tags(
             v.parse::<u64>().map_or_else(|_| v.clone(), |f| (f + offset).to_string())
         } else if is(k, "VINYL_GAPS") {
             rebase_gaps(v, offset, samples).unwrap_or_else(|| v.clone())
+        } else if is(k, "VINYL_GAPS_TOTAL") {
+            let listed = side.iter().find(|(k, _)| is(k, "VINYL_GAPS")).map_or("", |(_, v)| v.as_str());
+            match part_total(v, listed, offset, samples) {
+                Some(Some(total)) => total,
+                Some(None) => continue,
+                None => v.clone(),
+            }
         } else {
             v.clone()
         };
@@ -85,6 +94,24 @@ pub fn part_tags(
     tags.push(("TRACKNUMBER".into(), number.to_string()));
     tags.push(("TRACKTOTAL".into(), total.to_string()));
     tags
+}
+
+/// The `VINYL_GAPS_TOTAL` of a part holding samples `offset..offset + len` of a side whose
+/// `VINYL_GAPS_TOTAL` is `total` and `VINYL_GAPS` is `listed`: the part's listed gaps plus every
+/// gap the side did not list (where they lie is unknown), `:at-most`; `Some(None)` when the side
+/// listed every gap (the part's `VINYL_GAPS` is then complete); `None` when a value cannot be
+/// read.
+fn part_total(total: &str, listed: &str, offset: u64, len: u64) -> Option<Option<String>> {
+    let (count, frames, _) = crate::ring::gaps::parse_total(total)?;
+    let side = crate::ring::gaps::parse_tag(listed).ok()?;
+    let unlisted =
+        (count.checked_sub(side.len() as u64)?, frames.checked_sub(side.iter().map(|g| g.frames).sum())?);
+    if unlisted.0 == 0 {
+        return Some(None);
+    }
+    let part = crate::ring::gaps::parse_tag(&rebase_gaps(listed, offset, len)?).ok()?;
+    let part_frames: u64 = part.iter().map(|g| g.frames).sum();
+    Some(Some(format!("{}+{}:at-most", part.len() as u64 + unlisted.0, part_frames + unlisted.1)))
 }
 
 /// A `VINYL_GAPS` value cut to samples `offset..offset + len` of the file, relative to `offset`;
@@ -327,6 +354,26 @@ mod tests {
             ])
         );
         assert_eq!(rebase_gaps("", 0, 10).unwrap(), "");
+    }
+
+    #[test]
+    fn a_sides_gap_total_becomes_a_bound_for_each_part() {
+        let side = |total: &str| {
+            tags(&[
+                ("VINYL_GAPS", "50+100:overrun:exact,500+10:suspend:estimated"),
+                ("VINYL_GAPS_TOTAL", total),
+            ])
+        };
+        // The side has 5 gaps (1110 frames); 3 of them (1000 frames) are not listed.
+        let t = part_tags(&side("5+1110:exact"), 1, 2, 100, 300);
+        assert_eq!(
+            t[..2],
+            tags(&[("VINYL_GAPS", "0+50:overrun:exact"), ("VINYL_GAPS_TOTAL", "4+1050:at-most")])
+        );
+        // Every gap listed: the part's list is complete, no total.
+        let t = part_tags(&side("2+110:exact"), 1, 2, 100, 300);
+        assert!(!t.iter().any(|(k, _)| k == "VINYL_GAPS_TOTAL"), "{t:?}");
+        assert_eq!(part_tags(&side("junk"), 1, 2, 100, 300)[1].1, "junk", "kept when unreadable");
     }
 
     #[test]

@@ -22,7 +22,10 @@ Tags: every --tag, then ENCODER, DATE (local time of the first sample, RFC 3339)
 VINYL_START_FRAME, VINYL_CAPTURE_START and VINYL_PREROLL (frames), unless a --tag already set that \
 key. An 8 KiB PADDING block follows, so tags can be edited later without rewriting the file. With \
 --ring, a VINYL_GAPS tag listing the lost audio inside the recording is added there when it \
-finishes (and its gaps are logged).
+finishes (and its gaps are logged): at most 32 items, the largest gaps, so the padding keeps room \
+for track markers and loudness tags; when it cannot list every gap (more than 32, or gaps that \
+left the ring's 64-entry journal unseen), VINYL_GAPS_TOTAL=COUNT+FRAMES:exact (or :at-most) \
+gives the number and total length of all of them.
 
 FILE and FILE.part are never overwritten. FILE.part is created with mode 0600; the finished FILE \
 gets 0644 less the umask. A write failure (disk full, file size limit, I/O error) stops the \
@@ -109,7 +112,8 @@ pub struct Opts {
     /// The ring the input is tapped from (with --start-frame): its gap journal is followed while
     /// recording, and the gaps inside the recording (lost audio present as silence) are stored
     /// at the end in a VINYL_GAPS tag, `OFFSET+FRAMES:CAUSE:exact|estimated` items separated by
-    /// commas, offsets in frames from the file's first sample. Default: no VINYL_GAPS
+    /// commas, offsets in frames from the file's first sample (the 32 largest at most; then
+    /// VINYL_GAPS_TOTAL=COUNT+FRAMES:exact|at-most counts them all). Default: no VINYL_GAPS
     #[arg(long, value_name = "PATH", requires = "start_frame")]
     pub ring: Option<std::path::PathBuf>,
 

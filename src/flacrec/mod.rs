@@ -366,21 +366,38 @@ impl GapTagger {
         }
     }
 
-    /// Adds VINYL_GAPS for the gaps inside the `samples` recorded, and logs each one. A failure
-    /// leaves the file valid without the tag, and says so: the gaps are in this log either way.
+    /// Adds the gap tags (`VINYL_GAPS`, bounded, and `VINYL_GAPS_TOTAL` when it cannot list
+    /// them all: see [`crate::ring::gaps`]) for the gaps inside the `samples` recorded, and logs
+    /// each one. A failure leaves the file valid without the tags, and says so: the gaps are in
+    /// this log either way.
     fn tag(&mut self, file: &File, part: &Path, samples: u64) {
         self.poll();
         let Some((ring, watch, first)) = &self.ring else { return };
-        let value = crate::ring::gaps::tag_value(watch.gaps(), *first, first + samples);
-        if value.is_empty() {
+        let (first, end) = (*first, first + samples);
+        let tags = crate::ring::gaps::tags(watch.gaps(), watch.unlisted(), first, end);
+        if tags.is_empty() {
             return;
         }
-        let rate = ring.config().spec.rate;
-        for g in watch.gaps().iter().filter(|g| g.first < first + samples && g.end() > *first) {
-            vlog!(TOOL, "{}: gap in the recording: {}", part.display(), crate::ring::describe_gap(g, rate));
+        let (shown, rate) = (part.display(), ring.config().spec.rate);
+        for g in watch.gaps().iter().filter(|g| g.first < end && g.end() > first) {
+            vlog!(TOOL, "{shown}: gap in the recording: {}", crate::ring::describe_gap(g, rate));
         }
-        if let Err(e) = crate::flac::meta::set_tags(file, &[("VINYL_GAPS".into(), value.clone())]) {
-            vlog!(TOOL, "{}: VINYL_GAPS={value} could not be stored: {e:#}", part.display());
+        for u in watch.unlisted().iter().filter(|u| u.after < end && u.before > first) {
+            vlog!(
+                TOOL,
+                "{shown}: {} left the ring's journal before they could be listed (it keeps the \
+                 last 64); counted in VINYL_GAPS_TOTAL",
+                u.describe(rate)
+            );
+        }
+        if let Some((_, total)) = tags.iter().find(|(k, _)| k == "VINYL_GAPS_TOTAL") {
+            let listed =
+                tags.iter().find(|(k, _)| k == "VINYL_GAPS").map_or(0, |(_, v)| v.split(',').count());
+            vlog!(TOOL, "{shown}: VINYL_GAPS lists {listed} gaps (the largest); VINYL_GAPS_TOTAL={total}");
+        }
+        if let Err(e) = crate::flac::meta::set_tags(file, &tags) {
+            let shown_tags: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            vlog!(TOOL, "{shown}: {} could not be stored: {e:#}", shown_tags.join(" "));
         }
     }
 }

@@ -79,12 +79,15 @@ SIGTERM/SIGINT/SIGHUP at the frame that was newest when the signal arrived (fram
 are drained first), exit 0. Logs the actual start frame on stderr as 'tap from frame N', and how \
 much pre-roll it really gave when the ring held less than asked, and one line for every gap of \
 the timeline inside what it wrote (lost audio present as silence). A strict tap (the default, for \
-recordings) is pinned to the ring's timeline (or to --timeline): overtaken by the writer, it \
-stops with exit 1 and names the frames lost, rather than splice its output; so does a tap whose \
-ring is replaced, truncated or corrupt. A tap whose writer merely stopped keeps waiting, and a \
-restarted writer continues the same timeline. --live is for streams and monitors: it starts at \
-the newest frame, skips forward to live when overtaken (logged and counted) and follows a \
-replaced ring's new timeline. --rate, --channels and --format must match the ring. WAV output \
+recordings) is pinned to the ring's timeline (or to --timeline) and writes a gap as silence of \
+its exact length, however long it is (frames of a gap that the writer overwrote are silence by \
+definition); overtaken by the writer on real audio, it stops with exit 1 and names the frames \
+lost, rather than splice its output; so does a tap whose ring is replaced, truncated or corrupt. \
+A tap whose writer merely stopped keeps waiting, and a restarted writer continues the same \
+timeline. --live is for streams and monitors: it starts at the newest frame, skips forward to \
+live when overtaken, skips a gap longer than 1 s (to its end, or to live when that is later) \
+instead of handing on its silence at once (both logged and counted as skips; shorter gaps pass \
+as silence) and follows a replaced ring's new timeline. --rate, --channels and --format must match the ring. WAV output \
 goes to a file, never stdout: its header is completed at the end.",
         after_help = "EXIT STATUS:\n  0  end point reached, SIGTERM/SIGINT/SIGHUP, or stdout \
 closed\n  1  no ring or not a ring, format differs, lost frames, the ring replaced, truncated or \
@@ -113,8 +116,8 @@ pub struct FillOpts {
     /// The ring file, usually in /dev/shm [default: /dev/shm/vinyl-ring]
     #[arg(long, value_name = "PATH", default_value = super::DEFAULT_RING, hide_default_value = true)]
     pub ring: PathBuf,
-    /// History the ring guarantees, e.g. 30s, 30m (a whole LP side), or frames as 1440000f; 10 %
-    /// more (at least 2 s) is allocated as slack for readers [default: 30s]
+    /// History the ring guarantees, e.g. 30s, 30m (a whole LP side), or frames as 1440000f, at most
+    /// 24h; 10 % more (at least 2 s) is allocated as slack for readers [default: 30s]
     #[arg(long, value_name = "DURATION", default_value = "30s", hide_default_value = true)]
     pub capacity: DurationArg,
     /// Read from this FIFO instead of stdin, reopening it whenever its writer leaves; created
@@ -179,8 +182,8 @@ pub struct TapOpts {
     #[arg(long, value_name = "FILE")]
     pub wav: Option<PathBuf>,
     /// Live mode, for streams and monitors: start at the newest frame; when overtaken by the
-    /// writer, skip forward to live (logged and counted) instead of stopping; when the ring is
-    /// replaced, follow its new timeline
+    /// writer, skip forward to live (logged and counted) instead of stopping; skip a gap longer
+    /// than 1 s the same way; when the ring is replaced, follow its new timeline
     #[arg(long, conflicts_with_all = ["from", "from_frame", "until_frame", "duration", "no_follow", "wav", "timeline"])]
     pub live: bool,
     /// Pin the tap to this timeline (the `timeline` of `vinyl-preroll info --json`): refused,

@@ -17,9 +17,6 @@ use crate::ring::{Config, Opened, RingWriter};
 use crate::{signals, vlog};
 use std::time::Duration;
 
-/// Largest ring accepted: 24 hours at the given rate (a sanity bound, ~16 GiB at 48 kHz stereo).
-const MAX_CAPACITY_SECONDS: u64 = 24 * 3600;
-
 /// How long a wait for input lasts when the systemd watchdog must be fed meanwhile.
 const WATCHDOG_WAIT: Duration = Duration::from_millis(250);
 
@@ -35,17 +32,13 @@ pub fn run(o: FillOpts) -> anyhow::Result<()> {
 /// Checks the flags before anything is opened: the ring's configuration and the batching.
 fn validate(o: &FillOpts) -> anyhow::Result<(Config, Batch)> {
     let spec = o.pcm.spec();
-    let capacity = o.capacity.frames(spec.rate);
-    if capacity == 0 {
-        return Err(UsageError::new("--capacity must be more than 0 frames, e.g. 30s or 30m").into());
-    }
-    if capacity > MAX_CAPACITY_SECONDS * spec.rate as u64 {
-        return Err(UsageError::new(format!(
-            "--capacity {} is more than the 24h this tool accepts",
-            o.capacity
-        ))
-        .into());
-    }
+    let capacity = crate::ring::layout::check_capacity(
+        "--capacity",
+        &o.capacity,
+        o.capacity.frames(spec.rate),
+        spec.rate,
+    )
+    .map_err(UsageError::new)?;
     Ok((Config::new(spec, capacity), Batch::new(&o.batch, spec.rate)?))
 }
 

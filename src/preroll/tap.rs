@@ -6,12 +6,16 @@
 //! file through hound. Two modes:
 //! - **strict** (recordings): exact frames of one timeline, pinned at start (or by `--timeline`).
 //!   On SIGTERM/SIGINT/SIGHUP the end becomes the head as it is then, so frames already in the
-//!   ring but not yet written out are drained. It stops with exit 1, after writing every frame it
-//!   could vouch for, when the writer overtakes it (the lost frames are named; the output never
-//!   has a hidden splice), when the ring is replaced or truncated, or when its header is corrupt.
+//!   ring but not yet written out are drained. A journaled gap is silence by definition: frames
+//!   of it that the writer overwrote (a gap longer than the ring) are written out as zeros, so
+//!   the output holds the gap at its exact length. It stops with exit 1, after writing every frame
+//!   it could vouch for, when the writer overtakes it on real audio (the lost frames are named; the
+//!   output never has a hidden splice), when the ring is replaced or truncated, or when its header
+//!   is corrupt.
 //! - **live** (`--live`, streams and monitors): starts at the newest frame, skips forward to live
-//!   when overtaken (logged and counted), follows a replaced ring's new timeline, never stops for
-//!   either.
+//!   when overtaken (logged and counted), skips a journaled gap longer than 1 s
+//!   ([`LIVE_GAP_LIMIT_MS`]) instead of handing its silence on at once (counted as a skip),
+//!   follows a replaced ring's new timeline, never stops for any of these.
 //!
 //! A strict tap may also be told its end after it started (`--end-from-stdin`, for `vinyl-rec
 //! auto`, which learns where a side ends only when the listener says so): a frame number on a line
@@ -37,6 +41,10 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// The longest journaled gap a live tap passes through as silence (1 s); a longer one is skipped
+/// (see [`Tap::live_gaps`]).
+pub const LIVE_GAP_LIMIT_MS: u64 = 1000;
 
 /// How long one futex sleep lasts at most: the period at which a tap with nothing to do checks
 /// whether a writer still holds the ring.
@@ -531,12 +539,18 @@ impl<'a> Tap<'a> {
                 self.ring.check_size()?;
                 continue;
             }
-            let n = head.min(self.end).min(self.pos + chunk) - self.pos;
-            let bytes = n as usize * fb;
-            if let Err(e) = self.ring.read(self.generation, self.pos, n, &mut buf[..bytes]) {
-                self.recover(e)?;
+            let n = self.live_gaps(head, head.min(self.end).min(self.pos + chunk) - self.pos);
+            if n == 0 {
                 continue;
             }
+            let n = match self.read(n, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.recover(e)?;
+                    continue;
+                }
+            };
+            let bytes = n as usize * fb;
             self.log_gaps(self.pos + n);
             sink.write_frames(self.pos, &buf[..bytes])?;
             if measure {
@@ -551,6 +565,67 @@ impl<'a> Tap<'a> {
                 std::thread::sleep(pause);
             }
         }
+    }
+
+    /// Copies up to `n` frames from the tap's position into `buf`; returns how many. Frames of a
+    /// journaled gap that the writer has overwritten are silence by definition: a strict tap gets
+    /// them as zeros (up to the gap's end) instead of a loss. Only overwritten real audio is
+    /// [`ReadError::Lost`], and the error names exactly those frames (up to the next gap).
+    fn read(&mut self, n: u64, buf: &mut [u8]) -> Result<u64, ReadError> {
+        let fb = self.ring.config().spec.frame_bytes();
+        let lost_end = match self.ring.read(self.generation, self.pos, n, &mut buf[..n as usize * fb]) {
+            Ok(()) => return Ok(n),
+            Err(ReadError::Lost { end, .. }) if !self.live => end,
+            Err(e) => return Err(e),
+        };
+        self.gaps.poll(&self.ring, self.pos);
+        let known: Vec<_> = self.gaps.gaps().iter().copied().chain(self.ring.gaps()).collect();
+        if let Some(g) = known.iter().find(|g| g.first <= self.pos && self.pos < g.end()) {
+            let m = n.min(g.end() - self.pos);
+            buf[..m as usize * fb].fill(0);
+            return Ok(m);
+        }
+        let next_gap = known.iter().map(|g| g.first).filter(|&f| f > self.pos).min();
+        Err(ReadError::Lost { first: self.pos, end: lost_end.min(next_gap.unwrap_or(u64::MAX)) })
+    }
+
+    /// For a live tap, the frames it may read from its position (at most `n`): up to the next
+    /// journaled gap longer than [`LIVE_GAP_LIMIT_MS`]. At such a gap it skips to the gap's end or
+    /// to live, whichever is later, counted and logged like an overtake, and returns 0: an encoder
+    /// is never handed a long silence at once, and the numbers a [`follow_live`] caller sees
+    /// jump forward. Shorter gaps pass as silence, so a stream keeps its timing. A strict tap gets
+    /// `n` unchanged.
+    fn live_gaps(&mut self, head: u64, n: u64) -> u64 {
+        if !self.live {
+            return n;
+        }
+        self.gaps.poll(&self.ring, self.pos);
+        let limit = self.ring.config().spec.rate as u64 * LIVE_GAP_LIMIT_MS / 1000;
+        let Some(g) = self.gaps.gaps().iter().find(|g| g.frames > limit && g.end() > self.pos).copied()
+        else {
+            return n;
+        };
+        if g.first > self.pos {
+            return n.min(g.first - self.pos);
+        }
+        let to = g.end().max(head).min(self.end);
+        // The skipped stretch may hold shorter gaps too: they are skipped, not written.
+        self.gaps.take_reached(to);
+        let skipped = to - self.pos;
+        self.skips = (self.skips.0 + 1, self.skips.1 + skipped);
+        let rate = self.ring.config().spec.rate;
+        vlog!(
+            self.tool,
+            "{}: {}; skipped frames {}..{to} ({skipped} frames) to {} instead of passing its silence; \
+             {} skips so far",
+            self.shown,
+            crate::ring::describe_gap(&g, rate),
+            self.pos,
+            if to > g.end() { "live" } else { "the gap's end" },
+            self.skips.0
+        );
+        self.pos = to;
+        0
     }
 
     /// What a ring error means: the end of a strict tap; for a live tap, a skip to live (when
@@ -622,10 +697,22 @@ impl<'a> Tap<'a> {
         }
     }
 
-    /// Logs, one line each, the journaled gaps that the frames up to `upto` reach into.
+    /// Logs, one line each, the journaled gaps that the frames up to `upto` reach into, and the
+    /// runs of gaps that left the journal before the tap could list them (with their exact count
+    /// and length, counted with the gaps written).
     fn log_gaps(&mut self, upto: u64) {
         self.gaps.poll(&self.ring, self.pos);
         let rate = self.ring.config().spec.rate;
+        for u in self.gaps.take_unlisted(upto) {
+            self.gaps_written = (self.gaps_written.0 + u.count, self.gaps_written.1 + u.frames);
+            vlog!(
+                self.tool,
+                "{}: {} left the ring's journal before this tap could list them (it keeps the last \
+                 64); those in the tapped frames are silence",
+                self.shown,
+                u.describe(rate)
+            );
+        }
         for g in self.gaps.take_reached(upto) {
             self.gaps_written = (self.gaps_written.0 + 1, self.gaps_written.1 + g.frames);
             vlog!(

@@ -206,7 +206,7 @@ track, DIR/STEM-01.flac, DIR/STEM-02.flac, ... (STEM: the file's name without .f
 their paths. The parts are bit-exact: decoded and joined, they give exactly the recording's \
 samples (checked against its STREAMINFO MD5). Each keeps the recording's comments, with \
 TRACKNUMBER and TRACKTOTAL set, no CHAPTER comments, VINYL_START_FRAME and VINYL_GAPS made true \
-for the part, and the recording's REPLAYGAIN_TRACK_GAIN/PEAK as REPLAYGAIN_ALBUM_GAIN/PEAK (a \
+for the part (a VINYL_GAPS_TOTAL becomes an at-most bound for it), and the recording's REPLAYGAIN_TRACK_GAIN/PEAK as REPLAYGAIN_ALBUM_GAIN/PEAK (a \
 side's gain is that of its tracks as a set). Nothing is overwritten: an existing part is refused \
 before anything is written, and a failure removes the parts written so far. The recording is \
 decoded block by block, so memory stays small whatever its length.",

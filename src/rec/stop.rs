@@ -96,7 +96,25 @@ pub fn duration_line(path: &Path) -> anyhow::Result<String> {
             if g.exact { "exact" } else { "estimated" }
         );
     }
+    if let Some((count, frames, exact)) = unlisted(&p) {
+        text += &format!(
+            "\n{}{count} more gap{} ({} of silence) that VINYL_GAPS does not list (VINYL_GAPS_TOTAL)",
+            if exact { "" } else { "up to " },
+            if count == 1 { "" } else { "s" },
+            format_frames(frames, p.info.sample_rate)
+        );
+    }
     Ok(text)
+}
+
+/// The gaps a file holds beyond those its VINYL_GAPS lists, from VINYL_GAPS_TOTAL: count,
+/// frames, exact (else an upper bound). `None` when there are none or no readable total.
+pub fn unlisted(p: &Probe) -> Option<(u64, u64, bool)> {
+    let (count, frames, exact) = crate::ring::gaps::parse_total(p.tag("VINYL_GAPS_TOTAL")?)?;
+    let listed = gaps(p);
+    let count = count.saturating_sub(listed.len() as u64);
+    let frames = frames.saturating_sub(listed.iter().map(|g| g.frames).sum());
+    (count > 0).then_some((count, frames, exact))
 }
 
 /// The gaps a file's VINYL_GAPS tag lists (none when it has no such tag or an unreadable one).
@@ -108,15 +126,17 @@ pub fn gaps(p: &Probe) -> Vec<crate::ring::gaps::TaggedGap> {
 /// (`35.000s (1680000 frames), 1 gap (2.565s of silence)`).
 pub fn duration_cell(p: &Probe) -> String {
     let gaps = gaps(p);
-    if gaps.is_empty() {
+    let (more, more_frames, exact) = unlisted(p).unwrap_or((0, 0, true));
+    if gaps.is_empty() && more == 0 {
         return duration_text(p);
     }
-    let silent: u64 = gaps.iter().map(|g| g.frames).sum();
+    let (count, silent) =
+        (gaps.len() as u64 + more, gaps.iter().map(|g| g.frames).sum::<u64>() + more_frames);
+    let up_to = if exact { "" } else { "up to " };
     format!(
-        "{}, {} gap{} ({} of silence)",
+        "{}, {up_to}{count} gap{} ({up_to}{} of silence)",
         duration_text(p),
-        gaps.len(),
-        if gaps.len() == 1 { "" } else { "s" },
+        if count == 1 { "" } else { "s" },
         format_frames(silent, p.info.sample_rate)
     )
 }

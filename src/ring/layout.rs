@@ -88,8 +88,11 @@ pub struct Header {
     /// Writers that have written this timeline: 1 for the one that created it, +1 for each
     /// restart that continued it.
     pub writers: AtomicU32,
-    /// Reserved, 0.
-    pub reserved: AtomicU32,
+    /// Sequence word of the gap journal: odd while the writer appends an entry (the entry,
+    /// `gap_count` and `gap_frames` change together), even otherwise. Readers that need the totals
+    /// and the entries of one moment retry while it is odd or changed (see [`journal_snapshot`]).
+    /// Writers before it existed left it 0, which readers take as "never changing".
+    pub gap_seq: AtomicU32,
     /// The timeline's id: the wall-clock time of its creation in Unix nanoseconds, unique per
     /// timeline in practice. A tap can pin it (`--timeline`).
     pub timeline: AtomicU64,
@@ -100,6 +103,10 @@ pub struct Header {
     pub gap_frames: AtomicU64,
     /// The last [`JOURNAL_SLOTS`] gaps.
     pub journal: [GapSlot; JOURNAL_SLOTS],
+    /// One past the last frame of the newest gap that left the journal (every older one ends
+    /// before it too), 0 while none left it or when the writer predates this field. A reader
+    /// that missed entries knows they all lie before it.
+    pub evicted_end: AtomicU64,
 }
 
 /// One journaled gap, in the header: frames that were lost and are present as digital silence.
@@ -137,7 +144,7 @@ const _: () = {
     assert!(offset_of!(Header, wake) == 96);
     assert!(offset_of!(Header, waiters) == 100);
     assert!(offset_of!(Header, writers) == 104);
-    assert!(offset_of!(Header, reserved) == 108);
+    assert!(offset_of!(Header, gap_seq) == 108);
     assert!(offset_of!(Header, timeline) == 112);
     assert!(offset_of!(Header, gap_count) == 120);
     assert!(offset_of!(Header, gap_frames) == 128);
@@ -147,7 +154,8 @@ const _: () = {
     assert!(offset_of!(GapSlot, unix_ns) == 16);
     assert!(offset_of!(GapSlot, info) == 24);
     assert!(std::mem::size_of::<GapSlot>() == 32);
-    assert!(std::mem::size_of::<Header>() == 136 + 32 * JOURNAL_SLOTS);
+    assert!(offset_of!(Header, evicted_end) == 136 + 32 * JOURNAL_SLOTS);
+    assert!(std::mem::size_of::<Header>() == 144 + 32 * JOURNAL_SLOTS);
     assert!(std::mem::size_of::<Header>() as u64 <= HEADER_BYTES);
 };
 
@@ -178,6 +186,25 @@ pub fn slot_frames_for(capacity: u64, rate: u32) -> u64 {
     capacity.saturating_add((capacity / 10).max(2 * rate as u64))
 }
 
+/// The largest capacity a writer accepts: 24 hours (about 16 GiB of 48 kHz stereo s16le, in
+/// memory). A sanity bound, far beyond a side, so every size computation stays in range.
+pub const MAX_CAPACITY_SECONDS: u64 = 24 * 3600;
+
+/// Checks a capacity asked for with `flag` (`--ring-capacity`, `--capacity`): more than 0 frames
+/// and at most [`MAX_CAPACITY_SECONDS`] at `rate`. The message names the flag, the value and the
+/// bound, for a usage error.
+pub fn check_capacity(flag: &str, asked: &dyn fmt::Display, frames: u64, rate: u32) -> Result<u64, String> {
+    if frames == 0 {
+        return Err(format!("{flag} {asked} holds no frame: give a positive duration, e.g. 30s or 30m"));
+    }
+    if frames > MAX_CAPACITY_SECONDS * rate as u64 {
+        return Err(format!(
+            "{flag} {asked} is more than the 24h a ring may hold (it must fit in memory): give at most 24h"
+        ));
+    }
+    Ok(frames)
+}
+
 /// The immutable part of a ring's header, validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -195,9 +222,13 @@ impl Config {
         Config { spec, capacity_frames, slot_frames: slot_frames_for(capacity_frames, spec.rate) }
     }
 
-    /// Total file size in bytes: header plus slots.
+    /// Total file size in bytes: header plus slots; `u64::MAX` when that does not fit (a
+    /// configuration [`check_capacity`] refuses; creating such a ring fails).
     pub fn file_bytes(&self) -> u64 {
-        HEADER_BYTES + self.slot_frames * self.spec.frame_bytes() as u64
+        self.slot_frames
+            .checked_mul(self.spec.frame_bytes() as u64)
+            .and_then(|b| b.checked_add(HEADER_BYTES))
+            .unwrap_or(u64::MAX)
     }
 
     /// Reads and checks the header of a mapped file of `file_len` bytes: magic, version, a known
@@ -372,22 +403,35 @@ impl Gap {
 }
 
 /// Appends `gap` to the journal (the writer only, before it writes the silence): the entry's
-/// fields first, then `gap_count` with `Release`.
+/// fields, `gap_frames`, then `gap_count` with `Release`, all inside one odd phase of `gap_seq`.
 pub fn journal_push(h: &Header, gap: &Gap) {
+    let seq = h.gap_seq.load(Ordering::Relaxed);
+    h.gap_seq.store(seq.wrapping_add(1) | 1, Ordering::Relaxed);
+    std::sync::atomic::fence(Ordering::Release);
     let n = h.gap_count.load(Ordering::Relaxed);
     let slot = &h.journal[(n % JOURNAL_SLOTS as u64) as usize];
+    if n >= JOURNAL_SLOTS as u64 {
+        let evicted = slot.first.load(Ordering::Relaxed).saturating_add(slot.frames.load(Ordering::Relaxed));
+        h.evicted_end.store(evicted, Ordering::Relaxed);
+    }
     slot.first.store(gap.first, Ordering::Relaxed);
     slot.frames.store(gap.frames, Ordering::Relaxed);
     slot.unix_ns.store(gap.unix_ns, Ordering::Relaxed);
     slot.info.store(gap.cause.code() | if gap.exact { GAP_EXACT } else { 0 }, Ordering::Relaxed);
     h.gap_frames.fetch_add(gap.frames, Ordering::Relaxed);
     h.gap_count.store(n + 1, Ordering::Release);
+    h.gap_seq.store((seq.wrapping_add(1) | 1).wrapping_add(1), Ordering::Release);
 }
 
 /// The journal's gaps, oldest first: only entries that were complete before and still intact
 /// after the copy (the writer may append while this runs). Entries with an unknown cause or
 /// past any possible head are damaged and left out.
 pub fn journal_read(h: &Header) -> Vec<Gap> {
+    journal_entries(h).into_iter().map(|(_, g)| g).collect()
+}
+
+/// [`journal_read`] with each entry's index (the `gap_count` it was appended at).
+fn journal_entries(h: &Header) -> Vec<(u64, Gap)> {
     let before = h.gap_count.load(Ordering::Acquire);
     let from = before.saturating_sub(JOURNAL_SLOTS as u64);
     let mut gaps: Vec<(u64, Gap)> = (from..before)
@@ -408,7 +452,50 @@ pub fn journal_read(h: &Header) -> Vec<Gap> {
     let after = h.gap_count.load(Ordering::Relaxed);
     let intact_from = after.saturating_sub(JOURNAL_SLOTS as u64);
     gaps.retain(|(i, g)| *i >= intact_from && g.frames > 0 && g.end() < MAX_HEAD);
-    gaps.into_iter().map(|(_, g)| g).collect()
+    gaps
+}
+
+/// The gap journal and its totals at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Journal {
+    /// The head, loaded before everything else: every entry at index `count` or later (appended
+    /// after this snapshot) starts at or after it.
+    pub head: u64,
+    /// Gaps journaled since the timeline began (`gap_count`).
+    pub count: u64,
+    /// Their frames (`gap_frames`).
+    pub frames: u64,
+    /// The entries still held, oldest first, each with its index (`count - 64 .. count` when
+    /// none is damaged).
+    pub entries: Vec<(u64, Gap)>,
+    /// `evicted_end`: every gap that left the journal ends at or before it; 0 when unknown.
+    pub evicted_end: u64,
+}
+
+/// The journal and its totals as they were at one moment, consistent with each other (retried
+/// while the writer appends; after many retries, the last copy, which can only be off by the
+/// one gap being appended).
+pub fn journal_snapshot(h: &Header) -> Journal {
+    let mut last = None;
+    for _ in 0..1000 {
+        let head = h.head.load(Ordering::Acquire);
+        let seq = h.gap_seq.load(Ordering::Acquire);
+        let count = h.gap_count.load(Ordering::Acquire);
+        let frames = h.gap_frames.load(Ordering::Acquire);
+        let entries = journal_entries(h);
+        let evicted_end = h.evicted_end.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        let j = Journal { head, count, frames, entries, evicted_end };
+        if seq % 2 == 0
+            && h.gap_seq.load(Ordering::Relaxed) == seq
+            && h.gap_count.load(Ordering::Relaxed) == count
+        {
+            return j;
+        }
+        last = Some(j);
+        std::thread::yield_now();
+    }
+    last.expect("at least one try")
 }
 
 /// Makes a fully written header visible: stores [`MAGIC`] with `Release`.
@@ -530,6 +617,17 @@ mod tests {
         h.version.store(1, Ordering::Relaxed);
         let err = Config::from_header(h, len).unwrap_err().to_string();
         assert!(err.contains("version 1") && err.contains("version 2"), "{err}");
+    }
+
+    #[test]
+    fn capacities_of_nothing_or_beyond_memory_are_refused_and_sizes_never_overflow() {
+        let e = check_capacity("--ring-capacity", &"0s", 0, 48_000).unwrap_err();
+        assert!(e.contains("--ring-capacity 0s holds no frame"), "{e}");
+        let e = check_capacity("--capacity", &"25h", 25 * 3600 * 48_000, 48_000).unwrap_err();
+        assert!(e.contains("--capacity 25h") && e.contains("at most 24h"), "{e}");
+        assert_eq!(check_capacity("--capacity", &"24h", 24 * 3600 * 48_000, 48_000), Ok(24 * 3600 * 48_000));
+        let huge = Config::new(PcmSpec::default(), u64::MAX / 2);
+        assert_eq!(huge.file_bytes(), u64::MAX);
     }
 
     #[test]

@@ -272,6 +272,60 @@ mod tests {
     }
 
     #[test]
+    fn gaps_that_left_the_journal_unseen_are_counted_exactly_from_the_headers_totals() {
+        let (_dir, _path, mut w, r) = ring_with(48_000, 100);
+        let mut watch = GapWatch::default();
+        watch.poll(&r, 50);
+        let spec = w.config().spec;
+        let gaps: Vec<Gap> = (0..70u64)
+            .map(|i| {
+                let g = w.gap(10 + i, GapCause::Overrun, true).unwrap();
+                w.write(&unique_frames(&spec, 0, 5)).unwrap();
+                g
+            })
+            .collect();
+        watch.poll(&r, 50);
+        assert_eq!(watch.gaps(), &gaps[6..], "the journal's 64");
+        let six = gaps[..6].iter().map(|g| g.frames).sum();
+        // They end by the end of the newest of them (the header keeps it).
+        let run = gaps::Unlisted { count: 6, frames: six, after: 100, before: gaps[5].end(), exact: true };
+        assert_eq!(watch.unlisted(), &[run]);
+        assert_eq!(gaps::unlisted_in(watch.unlisted(), 50, u64::MAX), (6, six, true));
+        assert_eq!(gaps::unlisted_in(watch.unlisted(), gaps[5].end(), u64::MAX), (0, 0, true));
+        // A first look at a journal that does not reach back to the start: at most that many.
+        let mut late = GapWatch::default();
+        late.poll(&r, 50);
+        assert_eq!(late.unlisted(), &[gaps::Unlisted { after: 50, exact: false, ..run }]);
+        assert_eq!(gaps::unlisted_in(late.unlisted(), 50, u64::MAX), (6, six, false));
+        // The bound is what fits between the start and the newest that left.
+        let mut tight = GapWatch::default();
+        tight.poll(&r, gaps[5].end() - 3);
+        let u = tight.unlisted()[0];
+        assert_eq!((u.count, u.frames, u.exact), (3, 3, false));
+        assert!(
+            u.describe(48_000).starts_with("up to 3 gaps (up to 0.000s of silence)"),
+            "{}",
+            u.describe(48_000)
+        );
+        // ... unless the start lies after the newest gap that left it (a snapshot of the last
+        // minutes), or a listed gap ends before the start: every older one does too.
+        for (from, listed) in [(gaps[5].end() + 2, 64), (gaps[7].first, 63)] {
+            let mut after = GapWatch::default();
+            after.poll(&r, from);
+            assert_eq!((after.unlisted(), after.gaps().len()), (&[] as &[gaps::Unlisted], listed), "{from}");
+        }
+        // A tap that looks again from further on (it wrote those frames meanwhile) still gets
+        // them: missed between two looks, they lie in what it follows.
+        let mut tap = GapWatch::default();
+        tap.poll(&r, 0);
+        w.write(&unique_frames(&spec, 0, 10)).unwrap();
+        let more: Vec<Gap> = (0..65u64).map(|i| w.gap(1 + i, GapCause::Suspend, false).unwrap()).collect();
+        tap.poll(&r, more[10].first);
+        let u = *tap.unlisted().last().unwrap();
+        assert_eq!((u.count, u.frames, u.exact, u.before), (1, 1, true, more[0].end()), "{u:?}");
+    }
+
+    #[test]
     fn a_ring_other_users_could_write_is_refused_by_readers_and_recreated_by_writers() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();

@@ -219,6 +219,15 @@ impl RingReader {
         layout::journal_read(self.header())
     }
 
+    /// The journal with its totals, consistent with each other (see [`layout::journal_snapshot`]);
+    /// empty once the file was truncated.
+    pub fn journal(&self) -> layout::Journal {
+        if self.map.truncated() {
+            return layout::Journal { head: 0, count: 0, frames: 0, entries: Vec::new(), evicted_end: 0 };
+        }
+        layout::journal_snapshot(self.header())
+    }
+
     /// The journaled gaps that overlap frames `first..end`, oldest first.
     pub fn gaps_in(&self, first: u64, end: u64) -> Vec<Gap> {
         self.gaps().into_iter().filter(|g| g.first < end && g.end() > first).collect()

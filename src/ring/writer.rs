@@ -156,8 +156,11 @@ impl RingWriter {
     }
 
     /// Journals `frames` lost frames at the head, then writes them as silence, so every later
-    /// frame keeps its timeline number. A gap longer than the slots only writes its last
-    /// `slot_frames` (the rest could not be read anyway).
+    /// frame keeps its timeline number. A gap longer than the slots writes only its first
+    /// `slot_frames` as zeros, then moves the head past the rest without copying: every slot then
+    /// holds zeros, so whatever frames of the gap a reader may still copy are silence. (The other
+    /// way round, skipping first, would publish skipped frames whose slots still held old audio
+    /// until the zeros came.)
     pub fn gap(&mut self, frames: u64, cause: GapCause, exact: bool) -> anyhow::Result<Gap> {
         let gap = Gap { first: self.head, frames, cause, exact, unix_ns: layout::unix_ns() };
         if frames == 0 {
@@ -166,18 +169,6 @@ impl RingWriter {
         let h = self.map.header();
         layout::journal_push(h, &gap);
         let slots = self.cfg.slot_frames;
-        let mut skip = frames.saturating_sub(slots);
-        while skip > 0 {
-            // Nothing is copied for the skipped frames; the claim still says they were
-            // overwritten, so a reader that wanted them learns it exactly. In steps of at most
-            // the slots, so that claim never runs more than that ahead of head.
-            let step = skip.min(slots);
-            h.claim.fetch_max(self.head + step, Ordering::Relaxed);
-            fence(Ordering::Release);
-            self.head += step;
-            h.head.store(self.head, Ordering::Release);
-            skip -= step;
-        }
         let fb = self.cfg.spec.frame_bytes();
         let mut rest = frames.min(slots);
         let zeros = vec![0u8; rest.min(self.max_chunk_frames) as usize * fb];
@@ -185,6 +176,23 @@ impl RingWriter {
             let n = rest.min(self.max_chunk_frames);
             self.write_chunk(&zeros[..n as usize * fb])?;
             rest -= n;
+        }
+        let h = self.map.header();
+        let mut skip = frames.saturating_sub(slots);
+        while skip > 0 {
+            // Nothing is copied for the skipped frames (every slot is zero already); the claim
+            // still moves first, so a reader that wanted an older frame learns it was overwritten.
+            // In steps of at most the slots, so that claim never runs more than that ahead of head.
+            let step = skip.min(slots);
+            h.claim.fetch_max(self.head + step, Ordering::Relaxed);
+            fence(Ordering::Release);
+            self.head += step;
+            h.last_write_mono_ns.store(layout::monotonic_ns(), Ordering::Relaxed);
+            h.head.store(self.head, Ordering::Release);
+            skip -= step;
+        }
+        if frames > slots {
+            wake_readers(h);
         }
         Ok(gap)
     }
@@ -387,6 +395,12 @@ fn create(
         return Err(cleanup(anyhow!("{}: lock: held by another process", tmp.display())));
     }
     let bytes = cfg.file_bytes();
+    if bytes == u64::MAX || usize::try_from(bytes).is_err() {
+        return Err(cleanup(anyhow!(
+            "{shown}: create: {} do not fit in memory",
+            cfg.spec.describe_frames(cfg.slot_frames)
+        )));
+    }
     allocate(&file, bytes).map_err(|e| {
         cleanup(anyhow!(
             "{shown}: allocate {} MiB for {}: {e}",
