@@ -3,6 +3,7 @@ complete -c vinyl-listen -l first-frame -d 'The timeline frame of stdin\'s first
 complete -c vinyl-listen -l level-every -d 'How often to write a level event (e.g. 100ms, 4800f); 0s writes none' -r
 complete -c vinyl-listen -l output -d 'Append the events to this file instead of writing them to stdout (created with mode 0644). A file deleted or replaced while the listener runs is created again or reopened within a second (logged once)' -r -F
 complete -c vinyl-listen -l max-bytes -d 'With --output: when the file would grow past this size, rename it to FILE.1 (replacing the previous one) and start a new FILE, so the events take at most twice this. Bytes, or a number with K, M or G (KiB, MiB, GiB)' -r
+complete -c vinyl-listen -l gap-limit -d 'The longest stretch without information that a side bridges: a journaled gap\'s digital silence, exact zeros, or frames the listener never saw (it was overtaken) are neither music nor noise nor a lift; longer than this, the side ends with reason "gap"' -r
 complete -c vinyl-listen -l status -d 'Read nothing: print the turntable\'s state, the latest levels and the last side\'s report from an events file another vinyl-listen writes (--output FILE), then exit (1 when it has none)' -r -F
 complete -c vinyl-listen -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r
 complete -c vinyl-listen -l channels -d 'Interleaved channels per frame (1..8)' -r

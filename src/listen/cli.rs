@@ -17,8 +17,20 @@ samples, noise floor, clicks a minute). Every event names the timeline frame it 
 pre-roll ring still holds the frames they name, so a recording can start exactly at a needle drop.
 
 Input: the ring (--ring PATH, followed live like `vinyl-preroll tap --live`, frame numbers from \
-the ring; a listener that falls behind skips forward and starts over idle) or raw PCM on stdin \
-(frame numbers from --first-frame).
+the ring) or raw PCM on stdin (frame numbers from --first-frame).
+
+Gaps are no information: exact digital zeros (how the ring writes every lost stretch) and frames \
+the listener skipped (a live tap skips long gaps, and skips forward when overtaken) are neither \
+music nor noise floor nor a lift. The analysis bridges them, as if they were not there; a \
+stretch longer than --gap-limit ends a side with reason \"gap\". Only a jump back (another \
+timeline) starts the analysis over.
+
+Restarted with --ring and an --output file that already holds events (systemd's Restart=), the \
+listener carries on where its predecessor stopped: it numbers sides after the last one in the \
+file, replays the ring from 30 s before the open side's needle drop (or the last event) through \
+the analysis, and writes only what was decided after the last event in the file. When the ring \
+no longer holds that side's start, the side is resumed as playing, its noise floor the quietest \
+second heard since that is 15 dB under the loudest; it never starts a side in the middle of music.
 
 Every threshold is relative: to the idle level measured before a side, to the surface noise of \
 the side's own lead-in, and to the side's music level. A gap between tracks must sound like the \
@@ -38,9 +50,10 @@ EVENTS (one JSON object a line, flushed per event; the names are a contract):
   {\"event\":\"side_start\",\"frame\":N,\"at\":N,\"side\":S}   the needle touched the lead-in
   {\"event\":\"track_start\",\"frame\":N,\"at\":N,\"side\":S,\"track\":K}
       track 1 is the first music; for K >= 2 the frame lies in the gap before the track
-  {\"event\":\"side_end\",\"frame\":N,\"at\":N,\"side\":S,\"reason\":\"runout\"|\"lift\"|\"silence\"[,\"rpm\":R]}
+  {\"event\":\"side_end\",\"frame\":N,\"at\":N,\"side\":S,\"reason\":\"runout\"|\"lift\"|\"silence\"|\"gap\"[,\"rpm\":R]}
       runout: the frame where the locked groove began, and its measured speed; lift: where the
-      stylus left the record; silence: where the music stopped, 30 s without music or run-out
+      stylus left the record; silence: where the music stopped, 30 s without music or run-out;
+      gap: where a stretch without information longer than --gap-limit began
   {\"event\":\"side_report\",\"frame\":N,\"at\":N,\"side\":S,\"start_frame\":N,\"tracks\":K,
    \"integrated_lufs\":X,\"loudness_range_lu\":X,\"true_peak_dbtp\":X,\"peak_dbfs\":X,\"clipped\":K,
    \"noise_floor_dbfs\":X,\"clicks_per_min\":X,\"headroom_db\":X}
@@ -100,6 +113,12 @@ pub struct Opts {
     /// end of each side
     #[arg(long)]
     pub meter: bool,
+
+    /// The longest stretch without information that a side bridges: a journaled gap's digital
+    /// silence, exact zeros, or frames the listener never saw (it was overtaken) are neither
+    /// music nor noise nor a lift; longer than this, the side ends with reason "gap"
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub gap_limit: DurationArg,
 
     /// Read nothing: print the turntable's state, the latest levels and the last side's report
     /// from an events file another vinyl-listen writes (--output FILE), then exit (1 when it has

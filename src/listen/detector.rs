@@ -64,6 +64,9 @@ pub enum EndReason {
     Lift,
     /// No music for [`SILENCE_S`] seconds, without a run-out or a lift.
     Silence,
+    /// The input had no information (a journaled gap's digital silence, frames never seen) for
+    /// longer than the gap limit.
+    Gap,
 }
 
 impl EndReason {
@@ -73,6 +76,7 @@ impl EndReason {
             EndReason::Runout => "runout",
             EndReason::Lift => "lift",
             EndReason::Silence => "silence",
+            EndReason::Gap => "gap",
         }
     }
 }
@@ -213,6 +217,15 @@ pub struct Detector {
     sides: u32,
     track: u32,
     side: Side,
+    /// Frames of the unknown stretch going on (exact zeros, frames never seen), and its first.
+    unknown: (u64, u64),
+    /// The longest unknown stretch a side bridges (frames).
+    gap_limit: u64,
+    /// No idle floor can be learned because the idle so far was digital silence (a converter
+    /// with a digital mute): a needle drop is any groove over [`GROOVE_MIN_DB`].
+    idle_was_zeros: bool,
+    /// Resumed in the middle of a side: its floor is the quietest second heard since.
+    resumed: Option<IdleFloor>,
 }
 
 impl Detector {
@@ -227,6 +240,60 @@ impl Detector {
             sides: 0,
             track: 0,
             side: Side::default(),
+            unknown: (0, 0),
+            gap_limit: u64::MAX,
+            idle_was_zeros: false,
+            resumed: None,
+        }
+    }
+
+    /// Sets the longest stretch without information (frames) that a side bridges; a longer one
+    /// ends it with [`EndReason::Gap`].
+    pub fn set_gap_limit(&mut self, frames: u64) {
+        self.gap_limit = frames;
+    }
+
+    /// Continues the side count after `sides` (a restarted listener: the events file has them).
+    pub fn continue_count(&mut self, sides: u32) {
+        self.sides = sides;
+    }
+
+    /// Resumes side `side` at track `track`, in the middle of its music, starting at `frame`
+    /// (a restarted listener whose ring no longer holds the side's start): its noise floor is the
+    /// quietest second heard from here on, so its gaps, run-out and lift are still found.
+    pub fn resume_playing(&mut self, side: u32, track: u32, frame: u64) {
+        self.restart();
+        self.sides = side;
+        self.track = track.max(1);
+        self.side = Side { onset: frame, floor: [f64::MIN / 4.0; 4], ..Side::default() };
+        self.phase = Phase::Music;
+        self.resumed = Some(IdleFloor::default());
+    }
+
+    /// `frames` frames starting at `first` carry no information (a journaled gap, frames the
+    /// input skipped): bridged, unless a side is on and the stretch grows past the gap limit.
+    pub fn unknown(&mut self, first: u64, frames: u64, out: &mut Vec<Decision>) {
+        if frames == 0 {
+            return;
+        }
+        if self.unknown.0 == 0 {
+            self.unknown.1 = first;
+            // Runs of blocks must be contiguous in known audio.
+            self.side.music_run = (0, 0);
+            self.side.lift_run = (0, 0);
+        }
+        self.unknown.0 += frames;
+        if let Some(d) = self.side.dip.as_mut() {
+            // The silence timer counts only what was heard.
+            d.start += frames;
+        }
+        if matches!(self.phase, Phase::LeadIn | Phase::Music) && self.unknown.0 > self.gap_limit {
+            let (frame, at) = (self.unknown.1, first + frames);
+            self.side.pending = None;
+            self.side.dip = None;
+            self.phase = Phase::Ended;
+            self.resumed = None;
+            out.push(Decision::SideEnd { frame, at, side: self.sides, reason: EndReason::Gap, rpm: None });
         }
     }
 
@@ -235,13 +302,16 @@ impl Detector {
         (self.phase, self.sides, self.track)
     }
 
-    /// Forgets everything but the count of sides (the input jumped: frames are missing).
+    /// Forgets everything but the count of sides (the input went back, or another timeline).
     pub fn restart(&mut self) {
         self.history.clear();
         self.idle = IdleFloor::default();
         self.phase = Phase::Idle;
         self.track = 0;
         self.side = Side::default();
+        self.unknown = (0, 0);
+        self.idle_was_zeros = false;
+        self.resumed = None;
     }
 
     /// The statistics of the current (or last) side.
@@ -256,8 +326,17 @@ impl Detector {
         }
     }
 
-    /// Takes one block; pushes what it decides.
+    /// Takes one block; pushes what it decides. A block of exact digital zeros is no
+    /// information: it is bridged (see [`Detector::unknown`]), never music, floor or lift.
     pub fn push(&mut self, b: &Block, out: &mut Vec<Decision>) {
+        if b.full == 0.0 {
+            if self.phase == Phase::Idle && self.idle.medians.is_empty() {
+                self.idle_was_zeros = true;
+            }
+            self.unknown(b.first, self.block_frames, out);
+            return;
+        }
+        self.unknown = (0, 0);
         let raw = [db(b.full), db(b.low), db(b.mid()), db(b.high)];
         if self.history.len() == HISTORY_S * PER_S {
             self.history.pop_front();
@@ -265,6 +344,14 @@ impl Detector {
         let s = std::array::from_fn(|band| self.smoothed(raw[band], band));
         let info = Info { first: b.first, raw, s };
         self.history.push_back(info);
+        if let Some(heard) = self.resumed.as_mut() {
+            heard.add(raw);
+            if let Some(floor) = resumed_floor(heard) {
+                // Found: from here the side goes on like any other.
+                self.side.floor = floor;
+                self.resumed = None;
+            }
+        }
         if self.phase != Phase::Idle && self.lifted(&info, out) {
             return;
         }
@@ -306,10 +393,22 @@ impl Detector {
     /// Idle: learns the floor; a sustained rise of the high band is a needle drop.
     fn idle_block(&mut self, info: &Info, out: &mut Vec<Decision>) {
         self.idle.add(info.raw);
-        let Some(floor) = self.idle.floor(HIGH) else { return };
+        // After nothing but digital silence there is no floor to rise over: the first two
+        // seconds of sound are a needle drop if they are a groove at all; after that, the floor
+        // they taught decides.
+        let zeros = self.idle_was_zeros;
+        let floor = match self.idle.floor(HIGH) {
+            _ if zeros => GROOVE_MIN_DB - DROP_RISE_DB,
+            Some(floor) => floor,
+            None => return,
+        };
         let thr = (floor + DROP_RISE_DB).max(GROOVE_MIN_DB);
         let window = 2 * PER_S;
-        if info.raw[HIGH] <= thr || self.history.len() < window {
+        if self.history.len() < window {
+            return;
+        }
+        self.idle_was_zeros = false;
+        if info.raw[HIGH] <= thr {
             return;
         }
         let above = self.history.iter().rev().take(window).filter(|i| i.raw[HIGH] > thr).count();
@@ -557,6 +656,7 @@ impl Detector {
 
     /// Ends the side at `frame`.
     fn end(&mut self, frame: u64, info: &Info, reason: EndReason, rpm: Option<f64>, out: &mut Vec<Decision>) {
+        self.resumed = None;
         self.side.pending = None;
         self.side.dip = None;
         self.side.music_run = (0, 0);
@@ -598,8 +698,21 @@ impl Detector {
         self.side.dip = None;
         self.side.lift_run = (0, 0);
         self.phase = Phase::Idle;
+        self.resumed = None;
         true
     }
+}
+
+/// How far (dB) the quietest second must lie under the loudest for a resumed side to take it as
+/// its noise floor (a gap or the run-out, not a quieter bar of music).
+const RESUMED_FLOOR_DB: f64 = 15.0;
+
+/// The floor of a side resumed in its middle: the quietest second heard since, once it is
+/// clearly quieter than the music ([`RESUMED_FLOOR_DB`]); until then none (all is music).
+fn resumed_floor(heard: &IdleFloor) -> Option<[f64; 4]> {
+    let loudest = heard.medians.iter().map(|m| m[FULL]).fold(f64::MIN, f64::max);
+    let quiet = heard.medians.iter().min_by(|a, b| a[FULL].total_cmp(&b[FULL]))?;
+    (loudest - quiet[FULL] >= RESUMED_FLOOR_DB).then_some(*quiet)
 }
 
 /// The median of each band over `blocks`.

@@ -109,6 +109,22 @@ impl Loudness {
         }
     }
 
+    /// Adds `frames` frames of digital silence (frames the input skipped: a gap), then feeds
+    /// the meters like [`Loudness::push_frames`]; the meters' gates leave silence out.
+    pub fn push_silence(&mut self, frames: u64) {
+        let c = self.channels;
+        self.end += frames.saturating_sub(self.cap);
+        let mut rest = frames.min(self.cap);
+        while rest > 0 {
+            let at = (self.end % self.cap) as usize;
+            let n = (self.cap as usize - at).min(rest as usize);
+            self.ring[at * c..(at + n) * c].fill(0.0);
+            self.end += n as u64;
+            rest -= n as u64;
+        }
+        self.push_frames(&[]);
+    }
+
     /// Adds one frame (one sample per channel, ±1.0).
     pub fn push(&mut self, frame: &[f32]) {
         self.push_frames(&frame[..self.channels]);

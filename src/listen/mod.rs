@@ -16,6 +16,7 @@ pub mod events;
 pub mod features;
 pub mod loudness;
 pub mod meter;
+pub mod resume;
 pub mod runout;
 pub mod status;
 pub mod tail;
@@ -51,8 +52,9 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     signals::install()?;
     let out = events::Output::open(o.output.clone(), o.max_bytes)?;
     let mut l = Listener::new(spec, o.level_every.frames(spec.rate), out, o.meter);
+    l.detector.set_gap_limit(o.gap_limit.frames(spec.rate));
     let result = match &o.ring {
-        Some(ring) => listen_ring(ring, spec, &mut l),
+        Some(ring) => listen_ring(ring, o.output.as_deref(), spec, &mut l),
         None => listen_stdin(o.first_frame, spec, &mut l),
     };
     match result {
@@ -66,18 +68,42 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     }
 }
 
-fn listen_ring(ring: &Path, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
+fn listen_ring(ring: &Path, output: Option<&Path>, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
     l.source = ring.display().to_string();
+    let from = output.and_then(|file| carry_on(ring, file, spec.rate, l));
     let follow = Follow {
         tool: TOOL,
         ring,
         spec,
-        from: None,
+        from,
         // Ten wake-ups a second, one per level event.
         batch: Duration::from_millis(100),
         stop: &signals::stop_requested,
     };
     follow_live(follow, &mut |first, bytes| l.feed(first, bytes))
+}
+
+/// A listener restarted on an events file that holds events carries on from them (see
+/// [`resume`]): returns the frame to follow the ring from.
+fn carry_on(ring: &Path, file: &Path, rate: u32, l: &mut Listener) -> Option<u64> {
+    let past = resume::Past::read(file)?;
+    let reader = crate::ring::RingReader::open(ring, false).ok()?;
+    let head = reader.snapshot().ok()?.head;
+    let Some(start) = resume::plan(&past, reader.oldest(head), head, rate) else {
+        vlog!(
+            TOOL,
+            "{}: the ring is a newer timeline than {}: sides are numbered after its {}",
+            l.source,
+            file.display(),
+            past.sides
+        );
+        l.detector.continue_count(past.sides);
+        return None;
+    };
+    vlog!(TOOL, "{}: {}", l.source, start.describe(&past));
+    l.quiet_until = start.quiet_until;
+    l.resume = Some(start);
+    Some(start.from)
 }
 
 fn listen_stdin(first: u64, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
@@ -123,6 +149,10 @@ struct Listener {
     /// The frames being fed, decoded to ±1.0.
     xf: Vec<f32>,
     blocks: Vec<features::Block>,
+    /// Events decided at or before this frame were written by a predecessor (see [`resume`]).
+    quiet_until: u64,
+    /// How a restarted listener begins, applied at its first frame.
+    resume: Option<resume::Start>,
 }
 
 impl Listener {
@@ -149,15 +179,21 @@ impl Listener {
             meter: meter.then(meter::Meter::default),
             xf: Vec::new(),
             blocks: Vec::new(),
+            quiet_until: 0,
+            resume: None,
         }
     }
 
     /// Analyses whole frames, the first of which is timeline frame `first`: decoded once, kept in
     /// the loudness history, then analysed in pieces that end where a level window does.
     fn feed(&mut self, first: u64, bytes: &[u8]) -> anyhow::Result<()> {
-        if self.next != Some(first) {
-            self.jump(first);
-            self.state(first, true)?;
+        match self.next {
+            Some(expected) if first > expected => self.bridge(expected, first)?,
+            Some(expected) if first == expected => {}
+            _ => {
+                self.jump(first);
+                self.state(first, true)?;
+            }
         }
         self.decode(bytes);
         self.loudness.push_frames(&self.xf);
@@ -205,12 +241,32 @@ impl Listener {
         }
     }
 
-    /// Frames are missing (or renumbered): the analysis starts over, idle.
+    /// Frames `expected..first` were never heard (a live tap skipped a long gap, or was
+    /// overtaken): no information, bridged like a gap's zeros.
+    fn bridge(&mut self, expected: u64, first: u64) -> anyhow::Result<()> {
+        let frames = first - expected;
+        vlog!(
+            TOOL,
+            "{}: frames {expected}..{first} ({}) were not heard: bridged as no information",
+            self.source,
+            self.spec.describe_frames(frames)
+        );
+        self.detector.unknown(expected, frames, &mut self.decisions);
+        self.decide()?;
+        self.analyser.restart(first);
+        self.loudness.push_silence(frames);
+        self.sums = Sums::default();
+        self.level_first = first;
+        // Consumers learn at once where the analysis stands again.
+        self.state(first, true)
+    }
+
+    /// The input went back (another timeline): the analysis starts over, idle.
     fn jump(&mut self, first: u64) {
         if let Some(expected) = self.next {
             vlog!(
                 TOOL,
-                "{}: the input jumped from frame {expected} to {first}: the analysis starts over, idle",
+                "{}: the input went back from frame {expected} to {first} (another timeline): the analysis starts over, idle",
                 self.source
             );
         }
@@ -220,13 +276,24 @@ impl Listener {
         self.sums = Sums::default();
         self.level_first = first;
         self.shown.1 = first;
+        if let Some(start) = self.resume.take() {
+            start.apply(&mut self.detector);
+        }
+    }
+
+    /// Writes an event, unless a predecessor wrote it (decided at or before `quiet_until`).
+    fn emit(&mut self, v: &serde_json::Value) -> anyhow::Result<()> {
+        if v["at"].as_u64().is_some_and(|at| at <= self.quiet_until) {
+            return Ok(());
+        }
+        self.out.emit(v)
     }
 
     /// Writes the detector's decisions, with a side's report after its end.
     fn decide(&mut self) -> anyhow::Result<()> {
         let decisions = std::mem::take(&mut self.decisions);
         for d in &decisions {
-            self.out.emit(&events::decision(d))?;
+            self.emit(&events::decision(d))?;
             match *d {
                 Decision::SideStart { frame, .. } => {
                     self.side_start = frame;
@@ -245,7 +312,7 @@ impl Listener {
     fn report(&mut self, end: u64, at: u64, side: u32) -> anyhow::Result<()> {
         let Some(r) = self.loudness.finish(end) else { return Ok(()) };
         let stats = self.detector.stats();
-        self.out.emit(&events::report(self.side_start, end, at, side, &r, &stats))?;
+        self.emit(&events::report(self.side_start, end, at, side, &r, &stats))?;
         let advice = meter::advice(r.peak_dbfs, r.clipped);
         match self.meter.as_mut() {
             Some(m) => m.say(&format!("side {side}: {advice}")),
@@ -264,7 +331,7 @@ impl Listener {
         if let Some(m) = self.meter.as_mut() {
             m.draw(&rms, &peak, s.clipped);
         }
-        self.out.emit(&events::level(self.level_first, end, &rms, &peak, s.clipped))?;
+        self.emit(&events::level(self.level_first, end, &rms, &peak, s.clipped))?;
         self.level_first = end;
         Ok(())
     }
@@ -276,7 +343,7 @@ impl Listener {
             return Ok(());
         }
         self.shown = (now, at);
-        self.out.emit(&events::state(at, now.0, now.1, now.2))
+        self.emit(&events::state(at, now.0, now.1, now.2))
     }
 }
 

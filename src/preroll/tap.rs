@@ -539,7 +539,7 @@ impl<'a> Tap<'a> {
                 self.ring.check_size()?;
                 continue;
             }
-            let n = self.live_gaps(head, head.min(self.end).min(self.pos + chunk) - self.pos);
+            let n = self.live_gaps(head.min(self.end).min(self.pos + chunk) - self.pos);
             if n == 0 {
                 continue;
             }
@@ -590,12 +590,12 @@ impl<'a> Tap<'a> {
     }
 
     /// For a live tap, the frames it may read from its position (at most `n`): up to the next
-    /// journaled gap longer than [`LIVE_GAP_LIMIT_MS`]. At such a gap it skips to the gap's end or
-    /// to live, whichever is later, counted and logged like an overtake, and returns 0: an encoder
+    /// journaled gap longer than [`LIVE_GAP_LIMIT_MS`]. At such a gap it skips to the gap's end,
+    /// counted and logged like an overtake, and returns 0: an encoder
     /// is never handed a long silence at once, and the numbers a [`follow_live`] caller sees
     /// jump forward. Shorter gaps pass as silence, so a stream keeps its timing. A strict tap gets
     /// `n` unchanged.
-    fn live_gaps(&mut self, head: u64, n: u64) -> u64 {
+    fn live_gaps(&mut self, n: u64) -> u64 {
         if !self.live {
             return n;
         }
@@ -608,7 +608,9 @@ impl<'a> Tap<'a> {
         if g.first > self.pos {
             return n.min(g.first - self.pos);
         }
-        let to = g.end().max(head).min(self.end);
+        // To the gap's end, not to live: a follower that is behind (a listener replaying the
+        // ring's past) keeps the audio after the gap; at real time the gap's end is live.
+        let to = g.end().min(self.end);
         // The skipped stretch may hold shorter gaps too: they are skipped, not written.
         self.gaps.take_reached(to);
         let skipped = to - self.pos;
@@ -616,12 +618,11 @@ impl<'a> Tap<'a> {
         let rate = self.ring.config().spec.rate;
         vlog!(
             self.tool,
-            "{}: {}; skipped frames {}..{to} ({skipped} frames) to {} instead of passing its silence; \
-             {} skips so far",
+            "{}: {}; skipped frames {}..{to} ({skipped} frames) to the gap's end instead of passing its \
+             silence; {} skips so far",
             self.shown,
             crate::ring::describe_gap(&g, rate),
             self.pos,
-            if to > g.end() { "live" } else { "the gap's end" },
             self.skips.0
         );
         self.pos = to;

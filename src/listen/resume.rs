@@ -1,0 +1,243 @@
+//! A restarted listener carries on where its predecessor stopped (systemd's `Restart=`, a
+//! supervisor, a crash): the events file it appends to says how far the analysis got, and the
+//! ring still holds the audio it heard.
+//!
+//! Owns reading that state from the events file ([`Past::read`]: FILE.1 then FILE, the last side
+//! and the last decision frame) and choosing how to start ([`plan`]): replay the ring from before
+//! the open side's needle drop, so the deterministic analysis rebuilds the very state that was
+//! lost and nothing is announced twice; or, when the ring no longer holds that start, resume the
+//! side as playing ([`super::detector::Detector::resume_playing`]); never begin idle in the middle
+//! of music. The listener writes only what is decided after the file's last event
+//! ([`Start::quiet_until`]). It reads files and decides; it cannot fail (an unreadable or foreign
+//! events file is a listener without a past).
+
+use super::detector::Detector;
+use serde_json::Value;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// How much of the end of each events file is read, in bytes.
+const READ_MAX: u64 = 8 << 20;
+/// Seconds of the ring replayed before a needle drop, so the idle floor is learned again.
+const IDLE_S: u64 = 30;
+/// A replay needs at least this much of the ring before the needle drop (seconds) to find the
+/// drop again (a floor, then two seconds over it); with less the side is resumed as playing.
+const MIN_IDLE_S: u64 = 5;
+
+/// What the events file says of the analysis so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Past {
+    /// Sides announced (the last side_start's number).
+    pub sides: u32,
+    /// The last side, when it has not ended: its number, needle drop and last track.
+    pub open: Option<(u32, u64, u32)>,
+    /// The last frame an event was decided at.
+    pub last_at: u64,
+}
+
+impl Past {
+    /// Reads `FILE.1` and `FILE` (the end of each); `None` when neither holds an event.
+    pub fn read(file: &Path) -> Option<Past> {
+        let mut past = Past::default();
+        let mut any = false;
+        for path in [rotated(file), file.to_path_buf()] {
+            for line in tail_text(&path).lines() {
+                if let Ok(v) = serde_json::from_str::<Value>(line) {
+                    any |= past.take(&v);
+                }
+            }
+        }
+        any.then_some(past)
+    }
+
+    /// Takes one event in; false when it is not one of ours.
+    fn take(&mut self, v: &Value) -> bool {
+        let (Some(kind), Some(at)) = (v["event"].as_str(), v["at"].as_u64()) else { return false };
+        self.last_at = self.last_at.max(at);
+        let side = v["side"].as_u64().and_then(|s| u32::try_from(s).ok());
+        match (kind, side, v["frame"].as_u64()) {
+            ("side_start", Some(s), Some(frame)) => {
+                self.sides = self.sides.max(s);
+                self.open = Some((s, frame, 0));
+            }
+            ("track_start", Some(s), _) => {
+                let track = v["track"].as_u64().and_then(|t| u32::try_from(t).ok()).unwrap_or(1);
+                if let Some(open) = self.open.as_mut().filter(|o| o.0 == s) {
+                    open.2 = track;
+                }
+            }
+            ("side_end", Some(s), _) if self.open.is_some_and(|o| o.0 == s) => self.open = None,
+            _ => {}
+        }
+        true
+    }
+}
+
+fn rotated(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
+
+/// The last [`READ_MAX`] bytes of `path` as text, from its first whole line; empty when unreadable.
+fn tail_text(path: &Path) -> String {
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(READ_MAX);
+    let mut bytes = Vec::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.take(READ_MAX).read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let start =
+        if from > 0 { bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1) } else { 0 };
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+/// How a restarted listener starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Replay from the start frame with `sides` sides counted before it.
+    Replay {
+        /// Sides before the replay.
+        sides: u32,
+    },
+    /// Resume side `side` at track `track` as playing, from the start frame.
+    Resumed {
+        /// The open side.
+        side: u32,
+        /// Its last track.
+        track: u32,
+    },
+}
+
+/// The start of a restarted listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Start {
+    /// The first frame to read.
+    pub from: u64,
+    /// How the analysis begins there.
+    pub mode: Mode,
+    /// Events decided at or before this frame were written already.
+    pub quiet_until: u64,
+}
+
+impl Start {
+    /// Sets up `d` for this start (after its restart at the first frame).
+    pub fn apply(&self, d: &mut Detector) {
+        match self.mode {
+            Mode::Replay { sides } => d.continue_count(sides),
+            Mode::Resumed { side, track } => d.resume_playing(side, track, self.from),
+        }
+    }
+
+    /// One line for the log.
+    pub fn describe(&self, past: &Past) -> String {
+        match (self.mode, past.open) {
+            (Mode::Replay { .. }, Some((side, frame, _))) => format!(
+                "carrying on: side {side} (needle drop at frame {frame}) is open in the events file; \
+                 the ring is replayed from frame {}, and only what is decided after frame {} is written",
+                self.from, self.quiet_until
+            ),
+            (Mode::Replay { sides }, None) => format!(
+                "carrying on after {sides} sides: the ring is replayed from frame {}, and only what is \
+                 decided after frame {} is written",
+                self.from, self.quiet_until
+            ),
+            (Mode::Resumed { side, track }, _) => format!(
+                "carrying on: side {side} is open in the events file but the ring no longer holds its \
+                 start: resumed as playing (track {track}) from frame {}, its noise floor learned anew",
+                self.from
+            ),
+        }
+    }
+}
+
+/// Chooses the start for a listener whose events file says `past`, on a ring holding frames
+/// `oldest..head` at `rate`. `None`: the ring is another timeline than the file's (its head is
+/// behind the file's last event); start fresh at the head, numbering sides after `past.sides`.
+pub fn plan(past: &Past, oldest: u64, head: u64, rate: u32) -> Option<Start> {
+    if past.last_at > head {
+        return None;
+    }
+    let s = |secs: u64| secs * u64::from(rate);
+    let quiet_until = past.last_at;
+    Some(match past.open {
+        Some((side, frame, _)) if frame >= oldest + s(MIN_IDLE_S) => Start {
+            from: frame.saturating_sub(s(IDLE_S)).max(oldest),
+            mode: Mode::Replay { sides: side.saturating_sub(1) },
+            quiet_until,
+        },
+        Some((side, _, track)) => Start { from: oldest, mode: Mode::Resumed { side, track }, quiet_until },
+        None => Start {
+            from: past.last_at.saturating_sub(s(IDLE_S)).max(oldest),
+            mode: Mode::Replay { sides: past.sides },
+            quiet_until,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn past(lines: &[&str]) -> Past {
+        let mut p = Past::default();
+        for l in lines {
+            p.take(&serde_json::from_str(l).unwrap());
+        }
+        p
+    }
+
+    #[test]
+    fn the_file_tells_the_open_side_its_track_and_the_last_decision() {
+        let p = past(&[
+            r#"{"event":"side_start","frame":1000,"at":90000,"side":1}"#,
+            r#"{"event":"side_end","frame":5000000,"at":5100000,"side":1,"reason":"runout"}"#,
+            r#"{"event":"side_start","frame":6000000,"at":6090000,"side":2}"#,
+            r#"{"event":"track_start","frame":6200000,"at":6300000,"side":2,"track":1}"#,
+            r#"{"event":"track_start","frame":7200000,"at":7500000,"side":2,"track":2}"#,
+            r#"{"event":"level","frame":7600000,"at":7604800,"rms_dbfs":[-20,-20]}"#,
+        ]);
+        assert_eq!(p, Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800 });
+    }
+
+    #[test]
+    fn an_open_side_is_replayed_from_before_its_drop_when_the_ring_holds_it() {
+        let p = Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800 };
+        let s = plan(&p, 0, 7_700_000, 48_000).unwrap();
+        assert_eq!(
+            s,
+            Start { from: 6_000_000 - 30 * 48_000, mode: Mode::Replay { sides: 1 }, quiet_until: 7_604_800 }
+        );
+        // The ring holds the drop but not 30 s before it: from its oldest frame.
+        let s = plan(&p, 5_700_000, 7_700_000, 48_000).unwrap();
+        assert_eq!(s.from, 5_700_000);
+        // Not even 5 s before it: resumed as playing.
+        let s = plan(&p, 5_900_000, 7_700_000, 48_000).unwrap();
+        assert_eq!(s.mode, Mode::Resumed { side: 2, track: 2 });
+        assert_eq!(s.from, 5_900_000);
+    }
+
+    #[test]
+    fn a_closed_side_continues_the_count_and_another_timeline_starts_fresh() {
+        let p = Past { sides: 3, open: None, last_at: 10_000_000 };
+        let s = plan(&p, 0, 10_100_000, 48_000).unwrap();
+        assert_eq!(s.mode, Mode::Replay { sides: 3 });
+        assert_eq!(s.from, 10_000_000 - 30 * 48_000);
+        assert_eq!(plan(&p, 0, 500_000, 48_000), None, "the ring's head is behind the file: a new timeline");
+    }
+
+    #[test]
+    fn events_files_are_read_rotated_generation_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events");
+        std::fs::write(
+            dir.path().join("events.1"),
+            "{\"event\":\"side_start\",\"frame\":100,\"at\":200,\"side\":4}\n",
+        )
+        .unwrap();
+        std::fs::write(&file, "{\"event\":\"level\",\"frame\":300,\"at\":400}\nnot json\n").unwrap();
+        assert_eq!(Past::read(&file), Some(Past { sides: 4, open: Some((4, 100, 0)), last_at: 400 }));
+        assert_eq!(Past::read(&dir.path().join("none")), None);
+    }
+}
