@@ -79,6 +79,31 @@ struct Rig {
     auto: Proc,
     fill: Proc,
     titles: Arc<Mutex<Vec<String>>>,
+    env: Vec<(String, String)>,
+}
+
+/// `vinyl-rec auto` as vinyl-up runs it, on this run folder, ring and recordings folder, with
+/// `env` added; returns once it follows the events.
+fn spawn_auto(run: &Path, ring: &Path, recordings: &Path, env: &[(String, String)]) -> Proc {
+    let mut a = Command::new(REC);
+    a.arg("auto");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+        a.env_remove(k);
+    }
+    a.env_remove("NOTIFY_SOCKET")
+        .env("PATH", format!("{}:{}", common::bin_dir().display(), std::env::var("PATH").unwrap()))
+        .env("VINYL_CONFIG", "/dev/null")
+        .env("VINYL_RUN_DIR", run)
+        .env("VINYL_RING", ring)
+        .env("VINYL_RECORDINGS", recordings)
+        .env("VINYL_AUTO_MIN_FREE", "1MiB")
+        .env("VINYL_AUTO_MIN_SIDE", "20s");
+    for (k, v) in env {
+        a.env(k, v);
+    }
+    let auto = Proc::spawn(a, false);
+    auto.wait_line("auto: following");
+    auto
 }
 
 impl Rig {
@@ -104,28 +129,22 @@ impl Rig {
         l.args(["--ring", ring.arg(), "--level-every", "0s", "--output"]).arg(&events);
         let listen = Proc::spawn(l, false);
         listen.wait_line("no ring yet");
-        let mut a = Command::new(REC);
-        a.arg("auto");
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
-            a.env_remove(k);
-        }
-        a.env_remove("NOTIFY_SOCKET")
-            .env("PATH", format!("{}:{}", common::bin_dir().display(), std::env::var("PATH").unwrap()))
-            .env("VINYL_CONFIG", "/dev/null")
-            .env("VINYL_RUN_DIR", &run)
-            .env("VINYL_RING", &ring.0)
-            .env("VINYL_RECORDINGS", &recordings)
-            .env("VINYL_AUTO_MIN_FREE", "1MiB")
-            .env("VINYL_AUTO_MIN_SIDE", "20s");
-        for (k, v) in env {
-            a.env(k, v);
-        }
-        let auto = Proc::spawn(a, false);
-        auto.wait_line("auto: following");
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let auto = spawn_auto(&run, &ring.0, &recordings, &env);
         let mut f = Command::new(PREROLL);
         f.args(["fill", "--ring", ring.arg(), "--capacity", "12m"]);
         let fill = Proc::spawn(f, false);
-        Rig { dir, ring, run, recordings, listen, auto, fill, titles }
+        Rig { dir, ring, run, recordings, listen, auto, fill, titles, env }
+    }
+
+    /// Kills auto with SIGKILL and starts it again with the same command line.
+    fn kill_and_restart_auto(&mut self) {
+        self.auto.signal(nix::sys::signal::Signal::SIGKILL);
+        let old = std::mem::replace(
+            &mut self.auto,
+            spawn_auto(&self.run, &self.ring.0, &self.recordings, &self.env),
+        );
+        let _ = old.finish();
     }
 
     /// Plays `pcm` into the ring at full speed, once the listener follows the ring from its
@@ -390,8 +409,13 @@ fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
     let _u = Unmount(mnt.path().to_path_buf());
     let dir = tempfile::tempdir().unwrap();
     let (a, _) = side(dir.path(), "a", "31");
-    let mut rig =
-        Rig::new("full", Some(mnt.path()), &[("VINYL_AUTO_MIN_FREE", "2MiB"), ("VINYL_AUTO_MIN_SIDE", "1s")]);
+    // A side cut short by the guard is kept whatever VINYL_AUTO_MIN_SIDE says; no hold, so the
+    // file grows as the side plays.
+    let mut rig = Rig::new(
+        "full",
+        Some(mnt.path()),
+        &[("VINYL_AUTO_MIN_FREE", "2MiB"), ("VINYL_AUTO_MIN_SIDE", "60s"), ("VINYL_AUTO_HOLD", "0s")],
+    );
     // At four times real time, so the guard (checked every second) sees the file grow.
     rig.listen.wait_line("following live from frame 0");
     for chunk in a.chunks(48_000) {
@@ -403,6 +427,7 @@ fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 1, "{log}");
     assert!(log.contains("the file is kept; free some space"), "{log}");
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "disk", "{log}");
     check_tools_accept(&files[0]);
 }
 
@@ -447,4 +472,161 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_and_titles_reach_icecast()
         assert!(decoded == pcm[(first * 4) as usize..(end * 4) as usize], "{}: not bit-exact", f.display());
         check_tools_accept(f);
     }
+}
+
+/// The frames of the side up to `secs` seconds after its needle drop.
+fn upto(pcm: &[u8], truth: &Value, secs: u64) -> usize {
+    (((truth["needle_drop"].as_u64().unwrap() + secs * 48_000) * 4) as usize).min(pcm.len())
+}
+
+/// Asserts `f` decodes bit-exact to the source frames it says it holds; returns its first frame
+/// and its length in frames.
+fn assert_exact(f: &Path, pcm: &[u8]) -> (u64, u64) {
+    let first = number(f, "VINYL_START_FRAME");
+    let decoded = decode(f);
+    let frames = (decoded.len() / 4) as u64;
+    let src = &pcm[(first * 4) as usize..((first + frames) * 4) as usize];
+    assert!(decoded == src, "{}: not bit-exact to frames {first}..{}", f.display(), first + frames);
+    (first, frames)
+}
+
+/// Appends whole lines to the events file, as the listener does (O_APPEND).
+fn append_events(run: &Path, lines: &[String]) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().append(true).open(run.join("events")).unwrap();
+    for l in lines {
+        f.write_all(format!("{l}\n").as_bytes()).unwrap();
+    }
+}
+
+#[test]
+fn hostile_repeated_and_out_of_order_events_do_not_end_or_start_a_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "51");
+    let mut rig = Rig::new("hostile", None, &[]);
+    rig.listen.wait_line("following live from frame 0");
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[..cut]);
+    rig.wait_auto("side 1: recording");
+    let drop = ta["needle_drop"].as_u64().unwrap();
+    append_events(
+        &rig.run,
+        &[
+            r#"{"event":"side_start","frame":"NaN","side":-1}"#.to_string(),
+            r#"{"event":"side_start","frame":1.5,"side":2}"#.to_string(),
+            r#"{"event":"side_end","frame":100,"side":1,"reason":"bored"}"#.to_string(),
+            r#"{"event":"track_start","frame":-5,"side":1,"track":0}"#.to_string(),
+            format!(r#"{{"event":"side_start","frame":{},"side":1}}"#, drop + 48_000),
+            r#"{"event":"side_start","frame":10,"side":7}"#.to_string(),
+        ],
+    );
+    rig.wait_auto("a repeated or out-of-order event");
+    rig.fill.feed(&a[cut..]);
+    rig.wait_auto("tracks");
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 1, "one side, one file: {files:?}\n{log}");
+    assert_exact(&files[0], &a);
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "runout", "{log}");
+    assert_eq!(log.matches("side 1: recording").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("is not acted on").count(),
+        3,
+        "once per kind (side_start, side_end, track_start):\n{log}"
+    );
+    assert_eq!(log.matches("a repeated or out-of-order event").count(), 1, "{log}");
+    let chapters: Value = serde_json::from_str(&check_tools_accept(&files[0])).unwrap();
+    assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}");
+}
+
+#[test]
+fn auto_killed_mid_side_and_restarted_gives_one_exact_file_with_its_markers_and_end_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "61");
+    let mut rig = Rig::new("killed", None, &[]);
+    rig.listen.wait_line("following live from frame 0");
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[..cut]);
+    rig.wait_auto("side 1: recording");
+    rig.kill_and_restart_auto();
+    rig.wait_auto("taking over");
+    rig.fill.feed(&a[cut..]);
+    rig.wait_auto("tracks");
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let f = &files[0];
+    let (first, frames) = assert_exact(f, &a);
+    assert_eq!(number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact");
+    assert!(
+        first + frames >= ta["music_end"].as_u64().unwrap(),
+        "the whole side: ends at {}",
+        first + frames
+    );
+    assert_eq!(tag(f, "VINYL_END_REASON"), "runout", "{log}");
+    assert!(!tag(f, "REPLAYGAIN_TRACK_GAIN").is_empty(), "loudness tags: {log}");
+    let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
+    assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}\n{log}");
+}
+
+#[test]
+fn a_tap_killed_mid_side_leaves_a_tagged_file_and_the_rest_of_the_side_in_its_continuation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "71");
+    let mut rig = Rig::new("tapkill", None, &[("VINYL_AUTO_HOLD", "0s")]);
+    rig.listen.wait_line("following live from frame 0");
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[..cut]);
+    rig.wait_auto("side 1: recording");
+    let pid: i32 = std::fs::read_to_string(rig.run.join("rec/tap.pid")).unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    rig.wait_auto("tap-failed: the side from frame");
+    rig.fill.feed(&a[cut..]);
+    common::wait_until("both parts finalised", LONG, || rig.auto.stderr().matches(" tracks").count() >= 2);
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 2, "{files:?}\n{log}");
+    let (first1, n1) = assert_exact(&files[0], &a);
+    let (first2, n2) = assert_exact(&files[1], &a);
+    assert_eq!(first2, first1 + n1, "the continuation starts where the first part ends:\n{log}");
+    assert!(first2 + n2 >= ta["music_end"].as_u64().unwrap());
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "tap-failed", "{log}");
+    assert_eq!(tag(&files[0], "VINYL_LOST"), "", "nothing lost");
+    assert_eq!(tag(&files[1], "VINYL_END_REASON"), "runout", "{log}");
+    assert_eq!(tag(&files[1], "VINYL_PART"), "2");
+    assert_eq!(tag(&files[1], "VINYL_CONTINUES"), files[0].file_name().unwrap().to_str().unwrap());
+}
+
+#[test]
+fn auto_check_refuses_settings_that_cannot_work_naming_the_key() {
+    for (k, v) in [
+        ("VINYL_AUTO_MAX_SIDE", "0s"),
+        ("VINYL_AUTO_MIN_SIDE", "50m"),
+        ("VINYL_ON_EVENT_TIMEOUT", "0s"),
+        ("VINYL_AUTO_MIN_FREE", "16000000000G"),
+        ("VINYL_AUTO_HOLD", "40s"),
+        ("VINYL_AUTO_START_MARGIN", "31s"),
+    ] {
+        let out = common::run(
+            Command::new(REC)
+                .args(["auto", "--check"])
+                .env("VINYL_CONFIG", "/dev/null")
+                .env("VINYL_RING", "/nonexistent/ring")
+                .env("VINYL_RING_CAPACITY", "30s")
+                .env("VINYL_AUTO_HOLD", "20s")
+                .env(k, v),
+            common::DEADLINE,
+        );
+        common::assert_status(&format!("vinyl-rec auto --check with {k}={v}"), &out, 2);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(k),
+            "{k}={v}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = common::run(
+        Command::new(REC)
+            .args(["auto", "--check"])
+            .env("VINYL_CONFIG", "/dev/null")
+            .env("VINYL_RING", "/nonexistent/ring"),
+        common::DEADLINE,
+    );
+    common::assert_success("vinyl-rec auto --check with the defaults", &out);
 }
