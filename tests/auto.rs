@@ -432,16 +432,22 @@ fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
 }
 
 #[test]
-fn under_vinyl_up_in_real_time_two_sides_are_recorded_and_titles_reach_icecast() {
+fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_titles_reach_icecast() {
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "41");
-    let (b, tb) = side(dir.path(), "b", "42");
+    // Side 2 is lifted in its last track: it ends at the lift, side 1 in its run-out.
+    let mut args = vec!["--seed", "42"];
+    args.extend(common::SHORT_SIDE);
+    args.extend(["12", "--lift-early", "--idle-before", "4", "--idle-after", "6"]);
+    let (b, tb) = synth(dir.path(), "b", &args);
     let up = common::up::Up::start("auto-up", 1);
     let mut pcm = a.clone();
     pcm.extend_from_slice(&b);
     std::fs::write(&up.input, &pcm).unwrap();
     let mut conf = std::fs::read_to_string(&up.conf).unwrap();
-    conf += "VINYL_AUTO_RECORD=yes\nVINYL_AUTO_MIN_SIDE=20s\nVINYL_AUTO_MIN_FREE=1MiB\n";
+    // The default hold (45 s) needs a ring longer than the harness's 30 s.
+    conf +=
+        "VINYL_RING_CAPACITY=2m\nVINYL_AUTO_RECORD=yes\nVINYL_AUTO_MIN_SIDE=20s\nVINYL_AUTO_MIN_FREE=1MiB\n";
     std::fs::write(&up.conf, conf).unwrap();
     up.sh_ok(&["vinyl-up"]);
     let title = |t: &'static str| {
@@ -457,8 +463,14 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_and_titles_reach_icecast()
     up.sh_ok(&["vinyl-down"]);
     let files = flacs(&up.recordings);
     assert_eq!(files.len(), 2, "{files:?}\n{}", up.log("auto"));
+    let events: Vec<Value> = std::fs::read_to_string(up.run_file("events"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &Value| v["event"] == "side_end")
+        .collect();
     let offset_b = (a.len() / 4) as u64;
-    for (f, truth, base) in [(&files[0], &ta, 0u64), (&files[1], &tb, offset_b)] {
+    for (f, truth, base, why) in [(&files[0], &ta, 0u64, "runout"), (&files[1], &tb, offset_b, "lift")] {
         let at = |k: &str| base + truth[k].as_u64().unwrap();
         let first = number(f, "VINYL_START_FRAME");
         let decoded = decode(f);
@@ -468,7 +480,20 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_and_titles_reach_icecast()
             "{}: starts at {first}",
             f.display()
         );
-        assert!(end >= at("music_end") && end <= at("lift") + 5 * 48_000, "{}: ends at {end}", f.display());
+        let side_end = events
+            .iter()
+            .find(|e| e["frame"].as_u64().is_some_and(|x| x > first && x <= end))
+            .unwrap_or_else(|| panic!("{}: no side_end in {first}..={end}: {events:?}", f.display()));
+        assert_eq!(side_end["reason"], why, "{side_end}");
+        let margin = if why == "lift" { 0 } else { 2 * 48_000 };
+        assert_eq!(
+            end,
+            side_end["frame"].as_u64().unwrap() + margin,
+            "{}: ends exactly at the side_end frame plus the margin, at real time ({side_end})\n{}",
+            f.display(),
+            up.log("auto")
+        );
+        assert_eq!(tag(f, "VINYL_END_REASON"), why);
         assert!(decoded == pcm[(first * 4) as usize..(end * 4) as usize], "{}: not bit-exact", f.display());
         check_tools_accept(f);
     }
