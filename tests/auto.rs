@@ -108,6 +108,11 @@ fn spawn_auto(run: &Path, ring: &Path, recordings: &Path, env: &[(String, String
 
 impl Rig {
     fn new(test: &str, recordings: Option<&Path>, env: &[(&str, &str)]) -> Rig {
+        Rig::with_ring(test, recordings, env, "12m")
+    }
+
+    /// [`Rig::new`] with a ring of `capacity`.
+    fn with_ring(test: &str, recordings: Option<&Path>, env: &[(&str, &str)], capacity: &str) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let ring = Ring::new(test);
         let run = dir.path().join("run");
@@ -132,7 +137,7 @@ impl Rig {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let auto = spawn_auto(&run, &ring.0, &recordings, &env);
         let mut f = Command::new(PREROLL);
-        f.args(["fill", "--ring", ring.arg(), "--capacity", "12m"]);
+        f.args(["fill", "--ring", ring.arg(), "--capacity", capacity]);
         let fill = Proc::spawn(f, false);
         Rig { dir, ring, run, recordings, listen, auto, fill, titles, env }
     }
@@ -654,4 +659,99 @@ fn auto_check_refuses_settings_that_cannot_work_naming_the_key() {
         common::DEADLINE,
     );
     common::assert_success("vinyl-rec auto --check with the defaults", &out);
+}
+
+/// The pid of the running recording's `vinyl-flac-rec` (a child of its runner).
+fn recorder_pid(run: &Path) -> i32 {
+    let runner = std::fs::read_to_string(run.join("rec/runner.pid")).unwrap();
+    let runner = runner.trim();
+    let children = std::fs::read_to_string(format!("/proc/{runner}/task/{runner}/children")).unwrap();
+    children
+        .split_whitespace()
+        .find(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|l| String::from_utf8_lossy(&l).contains("vinyl-flac-rec"))
+        })
+        .unwrap_or_else(|| panic!("no vinyl-flac-rec among the runner's children {children}"))
+        .parse()
+        .unwrap()
+}
+
+/// The ring's head, from `vinyl-preroll info --json`.
+fn ring_head(ring: &Path) -> u64 {
+    let out =
+        common::run(Command::new(PREROLL).args(["info", "--json", "--ring"]).arg(ring), common::DEADLINE);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["head"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_recorder_stopped_longer_than_the_ring_leaves_a_kept_file_listing_the_loss_and_the_rest_in_a_continuation()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "81");
+    let mut rig = Rig::with_ring("stalled", None, &[("VINYL_AUTO_HOLD", "0s")], "5s");
+    rig.listen.wait_line("following live from frame 0");
+    // At four times real time, so the listener keeps up with a ring of 5 s.
+    let paced = |rig: &mut Rig, pcm: &[u8]| {
+        for chunk in pcm.chunks(48_000) {
+            rig.fill.feed(chunk);
+            std::thread::sleep(Duration::from_millis(62));
+        }
+    };
+    let cut = upto(&a, &ta, 8);
+    paced(&mut rig, &a[..cut]);
+    rig.wait_auto("side 1: recording");
+    let flac = nix::unistd::Pid::from_raw(recorder_pid(&rig.run));
+    nix::sys::signal::kill(flac, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    // 14 s more: more than the 5 s ring and the tap's pipe to the stopped recorder hold.
+    let cut2 = upto(&a, &ta, 22);
+    paced(&mut rig, &a[cut..cut2]);
+    common::wait_until("the ring's writer past the stall", LONG, || {
+        ring_head(&rig.ring.0) >= (cut2 / 4) as u64
+    });
+    nix::sys::signal::kill(flac, nix::sys::signal::Signal::SIGCONT).unwrap();
+    rig.wait_auto("lost: the side from frame");
+    paced(&mut rig, &a[cut2..]);
+    common::wait_until("both parts finalised", LONG, || rig.auto.stderr().matches(" tracks").count() >= 2);
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 2, "{files:?}\n{log}");
+    let (first1, n1) = assert_exact(&files[0], &a);
+    let (first2, n2) = assert_exact(&files[1], &a);
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "lost", "{log}");
+    assert_eq!(
+        tag(&files[0], "VINYL_LOST"),
+        format!("{}+{}", first1 + n1, first2 - (first1 + n1)),
+        "the lost stretch runs from the file's end to the continuation's start:\n{log}"
+    );
+    assert!(first2 > first1 + n1, "frames were lost");
+    assert!(first2 + n2 >= ta["music_end"].as_u64().unwrap());
+    assert_eq!(tag(&files[1], "VINYL_PART"), "2");
+    assert_eq!(tag(&files[1], "VINYL_END_REASON"), "runout");
+}
+
+#[test]
+fn a_recordings_folder_deleted_mid_side_is_noticed_and_the_side_recorded_again_from_the_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "91");
+    let mut rig = Rig::new("deleted", None, &[]);
+    rig.listen.wait_line("following live from frame 0");
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[..cut]);
+    rig.wait_auto("side 1: recording");
+    std::fs::remove_dir_all(&rig.recordings).unwrap();
+    rig.wait_auto("was deleted");
+    rig.wait_auto("folder-deleted: the side from frame");
+    rig.fill.feed(&a[cut..]);
+    rig.wait_auto("tracks");
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let (first, n) = assert_exact(&files[0], &a);
+    assert_eq!(
+        number(&files[0], "VINYL_SIDE_START_FRAME") - first,
+        48_000,
+        "the whole side, from its margin"
+    );
+    assert!(first + n >= ta["music_end"].as_u64().unwrap());
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "runout", "{log}");
 }
