@@ -755,3 +755,43 @@ fn a_recordings_folder_deleted_mid_side_is_noticed_and_the_side_recorded_again_f
     assert!(first + n >= ta["music_end"].as_u64().unwrap());
     assert_eq!(tag(&files[0], "VINYL_END_REASON"), "runout", "{log}");
 }
+
+#[test]
+fn auto_and_its_recorder_killed_mid_side_leave_a_part_that_the_restarted_auto_recovers_and_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "101");
+    let mut rig = Rig::new("allkilled", None, &[("VINYL_AUTO_HOLD", "0s")]);
+    rig.listen.wait_line("following live from frame 0");
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[..cut]);
+    rig.wait_auto("side 1: recording");
+    let pid = |name: &str| {
+        std::fs::read_to_string(rig.run.join("rec").join(name)).unwrap().trim().parse::<i32>().unwrap()
+    };
+    let (runner, tap, flac) = (pid("runner.pid"), pid("tap.pid"), recorder_pid(&rig.run));
+    common::wait_until("the recorder's .part", LONG, || {
+        flacs_and_parts(&rig.recordings).iter().any(|p| p.to_string_lossy().ends_with(".part"))
+    });
+    rig.auto.signal(nix::sys::signal::Signal::SIGKILL);
+    for p in [runner, tap, flac] {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+    }
+    common::wait_until("the recorder gone", LONG, || !Path::new(&format!("/proc/{flac}/exe")).exists());
+    rig.kill_and_restart_auto();
+    rig.wait_auto("its recorder ended too");
+    rig.wait_auto("ended by recorder-failed");
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    assert_exact(&files[0], &a);
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "recorder-failed", "{log}");
+    check_tools_accept(&files[0]);
+}
+
+/// Every file in the month folders under `dir`, `.part` files included.
+fn flacs_and_parts(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for month in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        v.extend(std::fs::read_dir(month.path()).into_iter().flatten().flatten().map(|f| f.path()));
+    }
+    v
+}
