@@ -260,9 +260,10 @@ and shorter than VINYL_AUTO_MIN_SIDE (60s) is removed; every other file is kept.
 
 Every kept file says why it ends in VINYL_END_REASON, one of: runout, lift, silence, gap (the \
 listener's reasons), next-side, max-side, disk, stop (auto stopped), user-stop (vinyl-rec stop), \
-lost (the tap was overtaken: VINYL_LOST=FIRST+FRAMES lists the timeline frames lost, and the rest \
-of the side is recorded from the oldest frame the ring holds into a next file, tagged VINYL_PART=N \
-and VINYL_CONTINUES=the previous file's name), tap-failed, recorder-failed, folder-deleted.
+lost (the tap was overtaken: VINYL_LOST=FIRST+FRAMES lists the timeline frames lost), tap-failed, \
+recorder-failed, folder-deleted. After lost or tap-failed, the rest of the side is recorded from \
+this file's end, or the oldest frame the ring still holds, into a next file tagged VINYL_PART=N and \
+VINYL_CONTINUES=the previous file's name.
 
 Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
 {side} · Track {track}', the side counted since auto started), written as a line to the \
