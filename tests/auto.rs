@@ -795,3 +795,32 @@ fn flacs_and_parts(dir: &Path) -> Vec<PathBuf> {
     }
     v
 }
+
+#[test]
+fn an_end_told_after_the_tap_passed_it_is_cut_back_to_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = side(dir.path(), "a", "111");
+    // No hold: the tap writes live, so the listener's run-out, decided seconds after it began,
+    // comes when the file is already past it.
+    let mut rig = Rig::new("late", None, &[("VINYL_AUTO_HOLD", "0s")]);
+    rig.listen.wait_line("following live from frame 0");
+    for chunk in a.chunks(48_000) {
+        rig.fill.feed(chunk);
+        std::thread::sleep(Duration::from_millis(62));
+    }
+    rig.wait_auto("tracks");
+    let events = std::fs::read_to_string(rig.run.join("events")).unwrap();
+    let (log, files, _keep) = rig.stop();
+    assert!(log.contains("the file is cut back to it"), "{log}");
+    assert_eq!(files.len(), 1, "{log}");
+    let (first, n) = assert_exact(&files[0], &a);
+    let side_end: Value = events
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &Value| v["event"] == "side_end")
+        .unwrap();
+    assert_eq!(first + n, side_end["frame"].as_u64().unwrap() + 2 * 48_000, "{side_end}\n{log}");
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "runout");
+    let chapters: Value = serde_json::from_str(&check_tools_accept(&files[0])).unwrap();
+    assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}");
+}

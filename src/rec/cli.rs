@@ -230,8 +230,8 @@ those frames, so the start is exact although the event comes seconds after the n
 ends at its side_end frame plus VINYL_AUTO_END_MARGIN (2s), exactly, or at the lift for a side \
 lifted early: the tap is told its end frame through the file RUN/rec/end, and stays \
 VINYL_AUTO_HOLD (45s) behind the ring's head until then, so an end the listener decides up to that \
-late is still exact at real time (a later end is logged with how many frames too many the file \
-holds). The recording is the same tap | vinyl-flac-rec pipeline and state folder (RUN/rec) as \
+late is still exact at real time (a file that went past a later end is cut back to it when it is \
+finalised, and that is logged). The recording is the same tap | vinyl-flac-rec pipeline and state folder (RUN/rec) as \
 start, and outlives auto: a restarted auto (after SIGKILL) takes over a recording a killed one \
 left, catches up on the events since its needle drop, and ends and finalises it as usual; when \
 its recorder ended too, it finishes the file (a .part is recovered). While auto records, start \

@@ -17,6 +17,7 @@ pub mod measure;
 pub mod settings;
 pub mod side;
 pub mod titles;
+pub mod trim;
 
 use super::cli::AutoOpts;
 use super::state::ensure_run_dir;

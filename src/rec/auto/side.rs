@@ -548,6 +548,9 @@ impl Side {
 
     /// The work of [`Side::finalise`] on a finished file: `None` when it was removed.
     fn keep(&mut self, a: &AutoSettings) -> anyhow::Result<Option<String>> {
+        if let Err(e) = self.cut_to_end() {
+            vlog!(TOOL, "side {}: the file cannot be cut back to its end: {e:#}", self.side);
+        }
         let p = probe::probe(&self.path)?;
         let total = p.info.total_samples;
         let last = self.first + total;
@@ -567,7 +570,7 @@ impl Side {
             );
             return Ok(None);
         }
-        self.log_end(&why, last);
+        self.log_end(&why);
         let offsets = offsets(&self.tracks, self.first, total);
         let set = cuesheet::set_tracks(&self.path, &offsets)?;
         let f = std::fs::File::options().read(true).write(true).open(&self.path)?;
@@ -604,8 +607,8 @@ impl Side {
         tags
     }
 
-    /// Says how the file's end relates to the end told: at the maximum length, or late.
-    fn log_end(&self, why: &str, last: u64) {
+    /// Says when the file ends at the maximum length.
+    fn log_end(&self, why: &str) {
         if why == reason::MAX_SIDE {
             vlog!(
                 TOOL,
@@ -614,15 +617,24 @@ impl Side {
                 format_frames(self.cap.saturating_sub(self.side_frame), self.rate)
             );
         }
-        if let Some((end, _)) = self.end.as_ref().filter(|(e, _)| *e < last) {
-            vlog!(
-                TOOL,
-                "side {}: the file ends at frame {last}, {} frames ({}) after the end told, {end}: the end came later than VINYL_AUTO_HOLD",
-                self.side,
-                last - end,
-                format_frames(last - end, self.rate)
-            );
+    }
+
+    /// Cuts the file back to the end told when the tap had written past it (an end that came
+    /// later than the hold), so the file ends on that frame all the same.
+    fn cut_to_end(&self) -> anyhow::Result<()> {
+        let Some((end, _)) = self.end.as_ref().filter(|(e, _)| *e > self.first) else { return Ok(()) };
+        let last = self.first + probe::probe(&self.path)?.info.total_samples;
+        if *end >= last {
+            return Ok(());
         }
+        super::trim::trim(&self.path, end - self.first)?;
+        vlog!(
+            TOOL,
+            "side {}: the end, frame {end}, came after the tap had written {} more (later than VINYL_AUTO_HOLD): the file is cut back to it",
+            self.side,
+            format_frames(last - end, self.rate)
+        );
+        Ok(())
     }
 }
 
