@@ -208,33 +208,7 @@ fn begin_part(
     if part.number == 1 {
         part.want = frame.saturating_sub(a.start_margin.frames(rate));
     }
-    let first = first_frame(&ring, side, part.want);
-    let back = Duration::from_secs_f64(ring.head.saturating_sub(first) as f64 / f64::from(rate));
-    let when = Stamp::of(SystemTime::now().checked_sub(back).unwrap_or_else(SystemTime::now));
-    let path = recording_path(&s.recordings, &format!("side-{}", when.compact()), &when)?;
-    let mut tags = vec!["VINYL_AUTO=1".to_string(), format!("VINYL_SIDE_START_FRAME={frame}")];
-    if let Some(c) = &part.continues {
-        tags.push(format!("VINYL_PART={}", part.number));
-        tags.push(format!("VINYL_CONTINUES={}", c.file_name().unwrap_or_default().to_string_lossy()));
-    }
-    let rec = Recording {
-        path: &path,
-        start: first,
-        preroll_frames: frame.saturating_sub(first),
-        compression: s.compression.as_deref(),
-        tags: &tags,
-    };
-    let cap = frame + a.max_side.frames(rate);
-    let hold = format!("{}f", hold_frames(&ring, a, side));
-    let end_file = st.file("end");
-    let end_arg = end_file.to_str().context("the run folder's path is not UTF-8")?;
-    write_state(&st, &ring, &rec, &when, &["--end-file", end_arg, "--hold", &hold])?;
-    write_end(&st, cap)?;
-    for (k, v) in [("auto", std::process::id().to_string()), ("auto.side", side.to_string())] {
-        st.write(k, &v)?;
-    }
-    st.write("auto.side_frame", &frame.to_string())?;
-    st.write("auto.part", &part.number.to_string())?;
+    let (path, first, cap) = prepare(s, a, &st, &ring, side, frame, &part)?;
     let mut runner = spawn_runner(&st, Stdio::null())?;
     let started = wait_for(Duration::from_secs(10), || {
         st.pid("tap.pid").is_some() || runner.try_wait().ok().flatten().is_some()
@@ -263,6 +237,48 @@ fn begin_part(
         runner,
         done: None,
     }))
+}
+
+/// Chooses the part's first frame and file, and writes the state folder its runner reads (the
+/// tap's end file holding the maximum length); returns the file, its first frame and that end.
+fn prepare(
+    s: &super::super::Settings,
+    a: &AutoSettings,
+    st: &State,
+    ring: &plan::RingView,
+    side: u64,
+    frame: u64,
+    part: &Part,
+) -> anyhow::Result<(PathBuf, u64, u64)> {
+    let rate = ring.spec.rate;
+    let first = first_frame(ring, side, part.want);
+    let back = Duration::from_secs_f64(ring.head.saturating_sub(first) as f64 / f64::from(rate));
+    let when = Stamp::of(SystemTime::now().checked_sub(back).unwrap_or_else(SystemTime::now));
+    let path = recording_path(&s.recordings, &format!("side-{}", when.compact()), &when)?;
+    let mut tags = vec!["VINYL_AUTO=1".to_string(), format!("VINYL_SIDE_START_FRAME={frame}")];
+    if let Some(c) = &part.continues {
+        tags.push(format!("VINYL_PART={}", part.number));
+        tags.push(format!("VINYL_CONTINUES={}", c.file_name().unwrap_or_default().to_string_lossy()));
+    }
+    let rec = Recording {
+        path: &path,
+        start: first,
+        preroll_frames: frame.saturating_sub(first),
+        compression: s.compression.as_deref(),
+        tags: &tags,
+    };
+    let cap = frame + a.max_side.frames(rate);
+    let hold = format!("{}f", hold_frames(ring, a, side));
+    let end_file = st.file("end");
+    let end_arg = end_file.to_str().context("the run folder's path is not UTF-8")?;
+    write_state(st, ring, &rec, &when, &["--end-file", end_arg, "--hold", &hold])?;
+    write_end(st, cap)?;
+    for (k, v) in [("auto", std::process::id().to_string()), ("auto.side", side.to_string())] {
+        st.write(k, &v)?;
+    }
+    st.write("auto.side_frame", &frame.to_string())?;
+    st.write("auto.part", &part.number.to_string())?;
+    Ok((path, first, cap))
 }
 
 /// The tap's hold in frames: `VINYL_AUTO_HOLD`, or less when the ring would not hold it with the
