@@ -824,3 +824,24 @@ fn an_end_told_after_the_tap_passed_it_is_cut_back_to_exactly() {
     let chapters: Value = serde_json::from_str(&check_tools_accept(&files[0])).unwrap();
     assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}");
 }
+
+#[test]
+fn a_tap_hold_longer_than_the_ring_is_a_usage_error() {
+    let ring = Ring::new("hold");
+    let mut f = Command::new(PREROLL);
+    f.args(["fill", "--ring", ring.arg(), "--capacity", "5s"]);
+    let mut fill = Proc::spawn(f, false);
+    fill.feed(&vec![0u8; 48_000 * 4]);
+    common::wait_until("the ring", LONG, || ring.0.exists());
+    let out = common::run(
+        Command::new(PREROLL).args(["tap", "--ring", ring.arg(), "--from-frame", "0", "--hold", "5s"]),
+        common::DEADLINE,
+    );
+    common::assert_status("vinyl-preroll tap --hold 5s on a 5 s ring", &out, 2);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--hold"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(fill);
+}

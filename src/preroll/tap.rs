@@ -138,10 +138,19 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
     let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
     let batch = Batch::new(&o.batch, spec.rate).unwrap_or(Batch { interval: Duration::ZERO });
     let stop = signals::stop_requested;
+    let ring_capacity = ring.config().capacity_frames;
     let how = How { tool: TOOL, path: &o.ring, live: o.live, batch, stop: &stop };
     let mut tap = Tap::new(ring, &shown, how, snap.timeline, win);
     tap.told = o.end_file.as_deref().map(EndFile::new);
     tap.hold = o.hold.map_or(0, |h| h.frames(spec.rate));
+    if tap.hold > 0 && tap.hold >= ring_capacity {
+        return Err(UsageError::new(format!(
+            "--hold {}: the ring {shown} holds only {}: the held frames would be overwritten; give less",
+            o.hold.map(|h| h.to_string()).unwrap_or_default(),
+            spec.describe_frames(ring_capacity)
+        ))
+        .into());
+    }
     tap.notifier.ready();
     tap.notifier.status(&format!("tapping {shown} from frame {}", win.start));
     let result = tap.pump(&mut sink, o.measure_latency);

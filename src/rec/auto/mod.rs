@@ -217,13 +217,12 @@ impl Auto {
         self.side.as_mut().filter(|s| s.side == n)
     }
 
-    /// A `side_start` while a side records: a fact to check. The same side again, or a needle
-    /// drop before the recorded side's end that is not after its start, cannot be a new side.
+    /// A `side_start` while a side records: a fact to check (see [`new_side`]); one that is
+    /// not a new side is logged once.
     fn plausible(&mut self, n: u64, frame: u64) -> bool {
         let Some(cur) = self.side.as_mut() else { return true };
         let ended = cur.end.as_ref().is_some_and(|(e, _)| *e <= frame) || cur.finished();
-        let repeated = n == cur.side || frame <= cur.side_frame;
-        if !repeated || ended && frame > cur.side_frame {
+        if new_side((cur.side, cur.side_frame), ended, n, frame) {
             return true;
         }
         if !self.repeated {
@@ -339,6 +338,15 @@ impl Auto {
     }
 }
 
+/// Whether a `side_start` of side `n` at `frame` is a new side, the side `(number, needle drop)`
+/// being recorded (`ended` once its end is at or before `frame`): the same side again, or a needle
+/// drop not after the recorded one's, is not, unless the recorded side has ended and the drop is
+/// later (a restarted listener counting from 1 again).
+pub fn new_side(recorded: (u64, u64), ended: bool, n: u64, frame: u64) -> bool {
+    let repeated = n == recorded.0 || frame <= recorded.1;
+    !repeated || ended && frame > recorded.1
+}
+
 /// The frame an event is about.
 fn frame_of(ev: &Event) -> Option<u64> {
     match *ev {
@@ -346,5 +354,21 @@ fn frame_of(ev: &Event) -> Option<u64> {
             Some(frame)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_later_side_start_of_another_side_is_a_new_side() {
+        let recorded = (3, 1_000_000);
+        assert!(new_side(recorded, false, 4, 2_000_000), "the next side");
+        assert!(!new_side(recorded, false, 3, 2_000_000), "the same side again");
+        assert!(!new_side(recorded, false, 3, 1_000_000), "the same event again");
+        assert!(!new_side(recorded, false, 7, 10), "out of order: before the recorded drop");
+        assert!(!new_side(recorded, true, 4, 999_999), "before the drop, even once ended");
+        assert!(new_side(recorded, true, 1, 3_000_000), "a restarted listener's first side after the end");
     }
 }
