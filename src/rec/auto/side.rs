@@ -491,6 +491,13 @@ impl Side {
             // A killed or failed tap leaves the frames after its last one in the ring.
             (reason::LOST | reason::TAP_FAILED, None) => {
                 let last = self.first + probe::probe(&self.path).ok()?.info.total_samples;
+                // A tap that wrote nothing would fail again at once; a ring whose head is before
+                // the file's end holds another timeline: no next part then.
+                let head = plan::read_ring(&self.ring).ok()?.head;
+                if last == self.first || head < last {
+                    vlog!(TOOL, "side {}: the rest of the side cannot be recorded from this ring", self.side);
+                    return None;
+                }
                 Part { want: last, number: self.part.number + 1, continues: Some(self.path.clone()) }
             }
             (reason::FOLDER_DELETED, _) => Part { want: self.first, ..self.part.clone() },
@@ -590,7 +597,7 @@ impl Side {
         let offsets = offsets(&self.tracks, self.first, total);
         let set = cuesheet::set_tracks(&self.path, &offsets)?;
         let f = std::fs::File::options().read(true).write(true).open(&self.path)?;
-        meta::set_tags(&f, &self.tags(&why))
+        meta::set_tags(&f, &self.tags(&why, last))
             .with_context(|| format!("{}: write VINYL_END_REASON", self.path.display()))?;
         let mut line = format!(
             "{} ({} frames), {} tracks, ended by {why}",
@@ -611,13 +618,17 @@ impl Side {
         Ok(Some(line))
     }
 
-    /// The tags a kept file gets besides its markers and loudness.
-    fn tags(&self, why: &str) -> Vec<(String, String)> {
+    /// The tags a kept file gets besides its markers and loudness; `last` is the frame after its
+    /// last one. A file the tap lost frames after lists them up to where the next part starts or,
+    /// without one, up to the end told.
+    fn tags(&self, why: &str, last: u64) -> Vec<(String, String)> {
         let mut tags = vec![("VINYL_END_REASON".to_string(), why.to_string())];
         if let Some(rpm) = self.rpm {
             tags.push(("VINYL_RPM".to_string(), format!("{rpm:.2}")));
         }
-        if let Some((first, frames)) = self.lost {
+        let told = self.end.as_ref().map(|(e, _)| *e).filter(|&e| e != u64::MAX && e > last);
+        let lost = self.lost.or_else(|| told.filter(|_| why == reason::LOST).map(|e| (last, e - last)));
+        if let Some((first, frames)) = lost {
             tags.push(("VINYL_LOST".to_string(), format!("{first}+{frames}")));
         }
         tags
