@@ -845,3 +845,26 @@ fn a_tap_hold_longer_than_the_ring_is_a_usage_error() {
     );
     drop(fill);
 }
+
+#[test]
+fn a_short_side_the_listener_ended_at_a_gap_is_kept_and_tagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "121");
+    let mut rig = Rig::new("gapend", None, &[("VINYL_AUTO_MIN_SIDE", "60s"), ("VINYL_AUTO_HOLD", "0s")]);
+    rig.listen.wait_line("following live from frame 0");
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[..cut]);
+    rig.wait_auto("side 1: recording");
+    // Its end plus the 2 s margin is in the ring already.
+    let end = (cut / 4) as u64 - 3 * 48_000;
+    append_events(
+        &rig.run,
+        &[format!(r#"{{"event":"side_end","frame":{end},"at":{end},"side":1,"reason":"gap"}}"#)],
+    );
+    rig.wait_auto("ended by gap");
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 1, "a side cut by a fault is never removed as short: {log}");
+    let (first, n) = assert_exact(&files[0], &a);
+    assert_eq!(first + n, end + 2 * 48_000, "{log}");
+    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "gap");
+}
