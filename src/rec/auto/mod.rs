@@ -97,8 +97,8 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     let mut auto = Auto {
         s: s.clone(),
         titles: Titles::new(fifo, a.hook.clone(), a.hook_timeout),
+        side: side::adopt(s, &a),
         a,
-        side: side::adopt(s),
         sides: 0,
         skipped: None,
         bad: BTreeMap::new(),

@@ -336,7 +336,7 @@ fn first_frame(ring: &plan::RingView, side: u64, want: u64) -> u64 {
 /// The recording a killed `vinyl-rec auto` left in the state folder: taken over when its runner
 /// still runs (logged), finished as it is when the runner is gone too. `None` when there is none
 /// (no state, a manual recording, or this process's own).
-pub fn adopt(s: &super::super::Settings) -> Option<Side> {
+pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
     let st = State::new(&s.run_dir);
     let pid: i32 = st.read("auto")?.parse().ok()?;
     if pid == std::process::id() as i32 || !state::gone(pid) {
@@ -345,7 +345,9 @@ pub fn adopt(s: &super::super::Settings) -> Option<Side> {
     let num = |k: &str| st.read(k).and_then(|v| v.parse::<u64>().ok());
     let (side, side_frame, first) = (num("auto.side")?, num("auto.side_frame")?, num("start_frame")?);
     let rate = num("rate").unwrap_or(48_000) as u32;
-    let cap = num("end").unwrap_or(u64::MAX);
+    let told = num("end").unwrap_or(u64::MAX);
+    let end = st.read("auto.reason").map(|why| (told, why));
+    let cap = side_frame + a.max_side.frames(rate);
     let path = st.read_path("path")?;
     let runner = Runner::Adopted(st.pid("runner.pid").unwrap_or(0));
     let part = Part { want: first, number: num("auto.part").unwrap_or(1) as u32, continues: None };
@@ -363,7 +365,7 @@ pub fn adopt(s: &super::super::Settings) -> Option<Side> {
         side_frame,
         rate,
         tracks: Vec::new(),
-        end: None,
+        end,
         cap,
         rpm: None,
         report: None,
@@ -395,6 +397,8 @@ impl Side {
         }
         self.end = Some((frame, why.to_string()));
         self.tell(frame);
+        // For an auto that takes this side over after this one is killed.
+        let _ = self.st.write("auto.reason", why);
     }
 
     /// Ends the side at the ring's head now (a stop, or a fault that leaves no later end).
