@@ -2,15 +2,20 @@
 //! one FLAC file, with its track markers and loudness tags, and sets the stream's title at each
 //! track.
 //!
-//! Parts: [`settings`] (the keys and their checks), [`side`] (one side's recording, from the
-//! needle drop minus a margin to the end plus a margin, exactly, and its finalisation),
-//! [`measure`] (the file's own loudness, for its ReplayGain tags),
-//! [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT` hook, off the audio path). This file is
-//! the loop: tail `RUN/events` ([`crate::listen::tail::Tail`]), turn each event into a step,
-//! check the guards once a second, feed systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side
-//! in progress at the ring's head and finalises it before exiting 0. How it fails: usage errors
-//! (the configuration) exit 2 at the start; after that nothing ends the loop but a stop signal:
-//! a side that cannot be recorded or finalised is logged and the next one is waited for.
+//! Parts: [`settings`] (the keys and their checks), [`event`] (the events checked field by
+//! field), [`side`] (one side's recording, from the needle drop minus a margin to the end plus a
+//! margin, exactly, its takeover after a killed auto, its continuation after a fault, and its
+//! finalisation), [`trim`] (a file cut back to an end told too late), [`measure`] (the file's own
+//! loudness, for its ReplayGain tags), [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT`
+//! hook, off the audio path). This file is the loop: take over a side a killed auto left, tail
+//! `RUN/events` ([`crate::listen::tail::Tail`]; its history only for that side), check each
+//! event against the side being recorded ([`new_side`]: a repeated or out-of-order `side_start`
+//! never ends it), check the guards once a second (free space, the recordings folder), feed
+//! systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side in progress at the ring's head and
+//! finalises it before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
+//! start (`--check` stops there); after that nothing ends the loop but a stop signal: a bad event
+//! is counted and logged once per kind, a side that cannot be recorded or finalised is logged and
+//! the next one is waited for.
 
 pub mod event;
 pub mod measure;
