@@ -4,7 +4,11 @@
 //! only sooner). Two sides give exactly two files, exact to their frames, with their markers,
 //! loudness within 0.1 dB of ffmpeg's ebur128 and titles; a hook's title replaces the template and
 //! a hanging hook disturbs nothing; a too-short side, idle, a manual recording and a nearly full
-//! file system each give what the issue asks.
+//! file system each give what the issue asks. Under vinyl-up at real time a run-out and a lift end
+//! exactly at side_end + margin. The faults of issue 18: hostile and repeated events, auto killed
+//! (alone, and with its recording), the tap killed, the recorder stopped longer than the ring, the
+//! recordings folder deleted, a late end, a gap end: nothing is deleted, every file says why it
+//! ends, and a side's audio is in one file or a file and its continuation, exact to the ring.
 
 mod common;
 
