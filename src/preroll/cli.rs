@@ -191,11 +191,19 @@ pub struct TapOpts {
     /// read), so a frame number is never applied to other audio
     #[arg(long, value_name = "ID")]
     pub timeline: Option<u64>,
-    /// Take the end from stdin (internal, for vinyl-rec auto): a line with a decimal frame number
-    /// sets the end (exclusive), a later line may only lower it; the end of stdin without one
-    /// ends the tap at the head, as SIGTERM does
-    #[arg(long, hide = true, conflicts_with = "live")]
-    pub end_from_stdin: bool,
+    /// Take the end from FILE (internal, for vinyl-rec auto, whose recording must outlive it):
+    /// the file holds a decimal frame number, the end (exclusive); it is read again whenever it
+    /// changes (replace it atomically), and a later number may only lower the end. A missing file
+    /// is no end yet
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "live")]
+    pub end_file: Option<PathBuf>,
+    /// Stay this far behind the head while the end is not yet reached (strict taps told their
+    /// end late, as vinyl-rec auto's are): frames are written only once they are this old, so an
+    /// end that arrives up to this late is still exact. Once the head reaches the end, or on
+    /// SIGTERM/SIGINT/SIGHUP, the tap writes straight up to the end or the head. Must be shorter
+    /// than the ring holds [default: 0s]
+    #[arg(long, value_name = "DURATION", conflicts_with = "live")]
+    pub hold: Option<DurationArg>,
     /// How often a tap that has caught up with the head wakes: it lets frames gather in the ring
     /// this long before copying them on (fewer wake-ups for it and for every tool downstream, for
     /// this much added latency); 0s copies each period as soon as it is published.

@@ -17,9 +17,12 @@
 //!   ([`LIVE_GAP_LIMIT_MS`]) instead of handing its silence on at once (counted as a skip),
 //!   follows a replaced ring's new timeline, never stops for any of these.
 //!
-//! A strict tap may also be told its end after it started (`--end-from-stdin`, for `vinyl-rec
-//! auto`, which learns where a side ends only when the listener says so): a frame number on a line
-//! of stdin sets the end, later lines only lower it, and the end of stdin ends it at the head.
+//! A strict tap may also be told its end after it started (`--end-file`, for `vinyl-rec auto`,
+//! which learns where a side ends only when the listener says so, seconds later): a frame number
+//! in the file sets the end, later numbers only lower it. With `--hold D` it stays D behind the
+//! head while its end is still ahead of the head, so an end told up to D late is exact; once the
+//! head reaches the end (or on a stop signal) it writes straight on ([`writable`], pure). An end
+//! told after the tap passed it anyway is logged with how many frames too many were written.
 //!
 //! Either way it never writes more than the range it resolved, logs every journaled gap inside
 //! what it wrote (one line each), and ends quietly on a closed stdout.
@@ -39,7 +42,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use std::time::{Duration, Instant};
 
 /// The longest journaled gap a live tap passes through as silence (1 s); a longer one is skipped
@@ -142,12 +145,20 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
 
     let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
     let batch = Batch::new(&o.batch, spec.rate).unwrap_or(Batch { interval: Duration::ZERO });
-    if o.end_from_stdin {
-        end_from_stdin();
-    }
-    let stop = || signals::stop_requested() || STDIN_CLOSED.load(Ordering::Relaxed);
+    let stop = signals::stop_requested;
+    let ring_capacity = ring.config().capacity_frames;
     let how = How { tool: TOOL, path: &o.ring, live: o.live, batch, stop: &stop };
     let mut tap = Tap::new(ring, &shown, how, snap.timeline, win);
+    tap.told = o.end_file.as_deref().map(EndFile::new);
+    tap.hold = o.hold.map_or(0, |h| h.frames(spec.rate));
+    if tap.hold > 0 && tap.hold >= ring_capacity {
+        return Err(UsageError::new(format!(
+            "--hold {}: the ring {shown} holds only {}: the held frames would be overwritten; give less",
+            o.hold.map(|h| h.to_string()).unwrap_or_default(),
+            spec.describe_frames(ring_capacity)
+        ))
+        .into());
+    }
     tap.notifier.ready();
     tap.notifier.status(&format!("tapping {shown} from frame {}", win.start));
     let result = tap.pump(&mut sink, o.measure_latency);
@@ -168,37 +179,66 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
     }
 }
 
-/// The end told on stdin (`--end-from-stdin`), `u64::MAX` while none was.
-static STDIN_END: AtomicU64 = AtomicU64::new(u64::MAX);
-/// Stdin ended (`--end-from-stdin`): the tap ends at the head, as on SIGTERM.
-static STDIN_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// One line of `--end-from-stdin`: a decimal frame number, blanks around it allowed.
-pub fn parse_end(line: &str) -> Option<u64> {
-    line.trim().parse().ok()
+/// One reading of `--end-file`: a decimal frame number, blanks around it allowed.
+pub fn parse_end(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
-/// The end after a line: a later line may only lower it (an end already passed stays passed).
-pub fn lowered(current: u64, line: &str) -> Option<u64> {
-    parse_end(line).map(|n| n.min(current))
+/// The end after a reading: a later number may only lower it (an end already passed stays passed).
+pub fn lowered(current: u64, text: &str) -> Option<u64> {
+    parse_end(text).map(|n| n.min(current))
 }
 
-/// Reads stdin in a thread for `--end-from-stdin`: each valid line lowers [`STDIN_END`]; a
-/// malformed one is logged and ignored; the end of stdin sets [`STDIN_CLOSED`].
-fn end_from_stdin() {
-    std::thread::spawn(|| {
-        for line in io::stdin().lines() {
-            let Ok(line) = line else { break };
-            match lowered(STDIN_END.load(Ordering::Relaxed), &line) {
-                Some(end) => {
-                    STDIN_END.store(end, Ordering::Relaxed);
-                    vlog!(TOOL, "stdin: the tap ends before frame {end}");
+/// The first frame a strict tap may not write yet, the head being `head`: while its end is
+/// still ahead of the head and no stop was asked, frames younger than `hold` stay in the ring (the
+/// end may yet be told before them); otherwise everything up to the head.
+pub fn writable(head: u64, end: u64, hold: u64, stopping: bool) -> u64 {
+    if stopping || end <= head { head } else { head.saturating_sub(hold) }
+}
+
+/// `--end-file`: read again when its size or modification time changes, at most every
+/// [`END_POLL`]; a missing file is no end yet; a malformed one is logged once and ignored.
+struct EndFile {
+    path: std::path::PathBuf,
+    seen: Option<(u64, i64, i64, u64)>,
+    checked: Option<Instant>,
+}
+
+/// How often the end file is looked at.
+const END_POLL: Duration = Duration::from_millis(100);
+
+impl EndFile {
+    fn new(path: &Path) -> EndFile {
+        EndFile { path: path.to_path_buf(), seen: None, checked: None }
+    }
+
+    /// The end after looking at the file (`current` when nothing new).
+    fn poll(&mut self, current: u64) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        if self.checked.is_some_and(|t| t.elapsed() < END_POLL) {
+            return current;
+        }
+        self.checked = Some(Instant::now());
+        let Ok(m) = std::fs::metadata(&self.path) else { return current };
+        let key = (m.len(), m.mtime(), m.mtime_nsec(), m.ino());
+        if self.seen == Some(key) {
+            return current;
+        }
+        self.seen = Some(key);
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        match lowered(current, &text) {
+            Some(end) => {
+                if end < current {
+                    vlog!(TOOL, "{}: the tap ends before frame {end}", self.path.display());
                 }
-                None => vlog!(TOOL, "stdin: {line:?} is not a frame number; ignored"),
+                end
+            }
+            None => {
+                vlog!(TOOL, "{}: {:?} is not a frame number; ignored", self.path.display(), text.trim());
+                current
             }
         }
-        STDIN_CLOSED.store(true, Ordering::Relaxed);
-    });
+    }
 }
 
 /// What [`follow_live`] follows, and how.
@@ -448,6 +488,10 @@ struct Tap<'a> {
     notifier: crate::notify::Notifier,
     /// `--batch`: how long to let frames gather once caught up with the head.
     batch: Batch,
+    /// `--end-file`: where a later end is told.
+    told: Option<EndFile>,
+    /// `--hold`, frames: how far behind the head to stay while the end is ahead.
+    hold: u64,
 }
 
 impl<'a> Tap<'a> {
@@ -470,6 +514,8 @@ impl<'a> Tap<'a> {
             latency: Vec::new(),
             notifier: crate::notify::Notifier::from_env(),
             batch: how.batch,
+            told: None,
+            hold: 0,
         }
     }
 
@@ -514,7 +560,7 @@ impl<'a> Tap<'a> {
         let mut stopping = false;
         loop {
             self.notifier.watchdog();
-            self.end = self.end.min(STDIN_END.load(Ordering::Relaxed));
+            self.learn_end();
             if !stopping && (self.stop)() {
                 stopping = true;
                 let head = self.head().or_else(|e| self.recover(e).map(|()| self.pos))?;
@@ -533,13 +579,15 @@ impl<'a> Tap<'a> {
                     continue;
                 }
             };
-            if head <= self.pos {
-                self.ring.wait_beyond(self.pos, self.generation, WAIT);
+            let limit = writable(head, self.end, self.hold, stopping);
+            if limit <= self.pos {
+                let wait = if self.told.is_some() { END_POLL } else { WAIT };
+                self.ring.wait_beyond(self.pos + (head - limit), self.generation, wait);
                 idle.check(self)?;
                 self.ring.check_size()?;
                 continue;
             }
-            let n = self.live_gaps(head.min(self.end).min(self.pos + chunk) - self.pos);
+            let n = self.live_gaps(limit.min(self.end).min(self.pos + chunk) - self.pos);
             if n == 0 {
                 continue;
             }
@@ -627,6 +675,24 @@ impl<'a> Tap<'a> {
         );
         self.pos = to;
         0
+    }
+
+    /// Lowers the end to what `--end-file` says; an end below what was already written is logged
+    /// with its lateness (the file holds that many frames too many).
+    fn learn_end(&mut self) {
+        let Some(told) = self.told.as_mut() else { return };
+        let end = told.poll(self.end);
+        if end < self.end && end < self.pos {
+            vlog!(
+                self.tool,
+                "{}: the end, frame {end}, came after frames up to {} were written: {} frames too many \
+                 (a longer --hold keeps such ends exact)",
+                self.shown,
+                self.pos,
+                self.pos - end
+            );
+        }
+        self.end = end;
     }
 
     /// What a ring error means: the end of a strict tap; for a live tap, a skip to live (when
@@ -866,7 +932,18 @@ mod tests {
     }
 
     #[test]
-    fn an_end_from_stdin_is_a_frame_number_and_only_ever_lowers() {
+    fn a_held_tap_stays_behind_the_head_until_its_end_is_reached_or_it_stops() {
+        let hold = 45 * 48_000;
+        assert_eq!(writable(10_000_000, u64::MAX, hold, false), 10_000_000 - hold, "no end yet: held");
+        assert_eq!(writable(10_000_000, 12_000_000, hold, false), 10_000_000 - hold, "end ahead: held");
+        assert_eq!(writable(10_000_000, 9_000_000, hold, false), 10_000_000, "end reached: straight on");
+        assert_eq!(writable(10_000_000, u64::MAX, hold, true), 10_000_000, "a stop: straight on");
+        assert_eq!(writable(1000, u64::MAX, hold, false), 0, "young ring: nothing yet");
+        assert_eq!(writable(1000, u64::MAX, 0, false), 1000, "no hold: live");
+    }
+
+    #[test]
+    fn an_end_file_holds_a_frame_number_that_only_ever_lowers() {
         assert_eq!(parse_end(" 480000\n"), Some(480_000));
         assert_eq!(parse_end("48000f"), None);
         assert_eq!(parse_end("-1"), None);

@@ -71,6 +71,8 @@ Variables set in the environment win over the configuration file; an empty one c
   VINYL_AUTO_MAX_SIDE     auto: the longest side (40m)
   VINYL_AUTO_MIN_SIDE     auto: a shorter side is not kept (60s)
   VINYL_AUTO_MIN_FREE     auto: free space to keep on the recordings' file system (500MiB)
+  VINYL_AUTO_HOLD         auto: how far the side's tap stays behind the head until the side's
+                          end is known (45s; shorter than the ring less the start margin)
   VINYL_TITLE_TEMPLATE    auto: the stream's title at each track ('Side {side} · Track {track}')
   VINYL_ON_EVENT          auto: a program given each event as JSON on stdin; its first line
                           of output becomes the title
@@ -225,11 +227,22 @@ starts it when VINYL_AUTO_RECORD=yes, and the unit vinyl-rec-auto.service runs i
 
 A side starts at its side_start frame minus VINYL_AUTO_START_MARGIN (1s): the ring still holds \
 those frames, so the start is exact although the event comes seconds after the needle drop. It \
-ends at its side_end frame plus VINYL_AUTO_END_MARGIN (2s), exactly (the tap is told its end \
-frame), or at the lift for a side lifted early. The recording is the same tap | vinyl-flac-rec \
-pipeline and state folder (RUN/rec) as start: while auto records, start refuses a second \
-recording, and stop ends auto's recording early (the file is kept and finalised). While a manual \
-recording runs, auto records nothing and says so once per side.
+ends at its side_end frame plus VINYL_AUTO_END_MARGIN (2s), exactly, or at the lift for a side \
+lifted early: the tap is told its end frame through the file RUN/rec/end, and stays \
+VINYL_AUTO_HOLD (45s) behind the ring's head until then, so an end the listener decides up to that \
+late is still exact at real time (a file that went past a later end is cut back to it when it is \
+finalised, and that is logged). The recording is the same tap | vinyl-flac-rec pipeline and state folder (RUN/rec) as \
+start, and outlives auto: a restarted auto (after SIGKILL) takes over a recording a killed one \
+left, catches up on the events since its needle drop, and ends and finalises it as usual; when \
+its recorder ended too, it finishes the file (a .part is recovered). While auto records, start \
+refuses a second recording, and stop ends auto's recording early (the file is kept and \
+finalised). While a manual recording runs, auto records nothing and says so once per side.
+
+Events are facts to check: an event with a bad field (a frame that is not a non-negative \
+integer, a side or track under 1, an unknown reason, an rpm that is not a positive number) is not \
+acted on, counted and logged once per kind; a side_start of the side being recorded, or before \
+its needle drop, is ignored (logged once); a side_start of a new side ends the side being \
+recorded at that frame.
 
 At the end of a side, the file gets its track markers (a CUESHEET and CHAPTERnnn comments; track 1 \
 at the file's first sample, each later track at its track_start frame), VINYL_RPM from the \
@@ -240,8 +253,17 @@ recording carries (VINYL_START_FRAME: the file's first frame).
 
 Guards, each logged once with what to do: a side is ended at VINYL_AUTO_MAX_SIDE (40m); a side \
 is not started, or is ended where it is (the file kept), when the recordings' file system has \
-less than VINYL_AUTO_MIN_FREE (500MiB) free; a side shorter than VINYL_AUTO_MIN_SIDE (60s) is \
-removed.
+less than VINYL_AUTO_MIN_FREE (500MiB) free; a recordings folder deleted while a side records is \
+noticed within a second, and the side is recorded again from the ring into the folder made anew. \
+Only a side that the record itself ended (runout, lift, silence), with no gap or failure in it, \
+and shorter than VINYL_AUTO_MIN_SIDE (60s) is removed; every other file is kept.
+
+Every kept file says why it ends in VINYL_END_REASON, one of: runout, lift, silence, gap (the \
+listener's reasons), next-side, max-side, disk, stop (auto stopped), user-stop (vinyl-rec stop), \
+lost (the tap was overtaken: VINYL_LOST=FIRST+FRAMES lists the timeline frames lost), tap-failed, \
+recorder-failed, folder-deleted. After lost or tap-failed, the rest of the side is recorded from \
+this file's end, or the oldest frame the ring still holds, into a next file tagged VINYL_PART=N and \
+VINYL_CONTINUES=the previous file's name.
 
 Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
 {side} · Track {track}', the side counted since auto started), written as a line to the \
@@ -252,7 +274,8 @@ a thread of its own, off the audio path, and is killed after VINYL_ON_EVENT_TIME
 failures are logged once per kind and ignored.",
         after_help = "EXIT STATUS:\n  0  stopped by a signal (a side in progress finalised)\n  1  \
 the run folder cannot be made\n  2  usage error: a malformed VINYL_AUTO_* or VINYL_ON_EVENT_TIMEOUT \
-value\n\nEXAMPLES:\n  vinyl-rec auto\n  VINYL_ON_EVENT=/usr/local/bin/recognise vinyl-rec auto"
+value, or keys that cannot work together (MAX_SIDE 0 or under MIN_SIDE, a start margin or hold \
+the ring cannot hold, a 0 hook timeout), named\n\nEXAMPLES:\n  vinyl-rec auto --check\n  vinyl-rec auto\n  VINYL_ON_EVENT=/usr/local/bin/recognise vinyl-rec auto"
     )]
     Auto(AutoOpts),
     /// Check the configuration (every VINYL_* key), or print its values
@@ -374,6 +397,10 @@ pub struct AutoOpts {
     /// The encoder's metadata FIFO, where titles go [default: RUN/title]
     #[arg(long, value_name = "FIFO")]
     pub title_fifo: Option<PathBuf>,
+    /// Check the VINYL_AUTO_* settings (against each other, VINYL_RING_CAPACITY and the ring
+    /// when it exists) and exit: 0 when auto would start, 2 naming the bad key. Starts nothing
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of the internal `vinyl-rec _run`.

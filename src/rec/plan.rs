@@ -30,6 +30,8 @@ pub struct RingView {
     /// The ring's timeline: the tap is pinned to it, so a start frame read here is never
     /// applied to the audio of another timeline.
     pub timeline: u64,
+    /// How many frames it holds.
+    pub capacity: u64,
 }
 
 /// Reads the ring's header at `path`.
@@ -46,6 +48,7 @@ pub fn read_ring(path: &Path) -> anyhow::Result<RingView> {
         frame0,
         writer_alive,
         timeline: snap.timeline,
+        capacity: ring.config().capacity_frames,
     })
 }
 
@@ -140,6 +143,7 @@ mod tests {
             frame0: Some("2026-11-24T19:15:00.000Z".into()),
             writer_alive: true,
             timeline: 7,
+            capacity: 1_440_000,
         }
     }
 

@@ -64,11 +64,9 @@ impl Pipeline {
         on_tap: impl FnOnce(u32) -> anyhow::Result<()>,
     ) -> anyhow::Result<Pipeline> {
         let preroll = tool("vinyl-preroll");
-        // A tap told its end on stdin (vinyl-rec auto) reads the runner's stdin, auto's pipe.
-        let told = tap_args.iter().any(|a| a == "--end-from-stdin");
         let mut tap = Command::new(&preroll)
             .args(tap_args)
-            .stdin(if told { Stdio::inherit() } else { Stdio::null() })
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .with_context(|| format!("{}: cannot start the tap", preroll.display()))?;

@@ -2,37 +2,46 @@
 //! one FLAC file, with its track markers and loudness tags, and sets the stream's title at each
 //! track.
 //!
-//! Parts: [`settings`] (the keys and their checks), [`side`] (one side's recording, from the
-//! needle drop minus a margin to the end plus a margin, exactly, and its finalisation),
-//! [`measure`] (the file's own loudness, for its ReplayGain tags),
-//! [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT` hook, off the audio path). This file is
-//! the loop: tail `RUN/events` ([`crate::listen::tail::Tail`]), turn each event into a step,
-//! check the guards once a second, feed systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side
-//! in progress at the ring's head and finalises it before exiting 0. How it fails: usage errors
-//! (the configuration) exit 2 at the start; after that nothing ends the loop but a stop signal:
-//! a side that cannot be recorded or finalised is logged and the next one is waited for.
+//! Parts: [`settings`] (the keys and their checks), [`event`] (the events checked field by
+//! field), [`side`] (one side's recording, from the needle drop minus a margin to the end plus a
+//! margin, exactly, its takeover after a killed auto, its continuation after a fault, and its
+//! finalisation), [`trim`] (a file cut back to an end told too late), [`measure`] (the file's own
+//! loudness, for its ReplayGain tags), [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT`
+//! hook, off the audio path). This file is the loop: take over a side a killed auto left, tail
+//! `RUN/events` ([`crate::listen::tail::Tail`]; its history only for that side), check each
+//! event against the side being recorded ([`new_side`]: a repeated or out-of-order `side_start`
+//! never ends it), check the guards once a second (free space, the recordings folder), feed
+//! systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side in progress at the ring's head and
+//! finalises it before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
+//! start (`--check` stops there); after that nothing ends the loop but a stop signal: a bad event
+//! is counted and logged once per kind, a side that cannot be recorded or finalised is logged and
+//! the next one is waited for.
 
+pub mod event;
 pub mod measure;
 pub mod settings;
 pub mod side;
 pub mod titles;
+pub mod trim;
 
 use super::cli::AutoOpts;
 use super::state::ensure_run_dir;
 use super::{Settings, TOOL};
+use crate::cli::UsageError;
 use crate::config::Config;
 use crate::listen::tail::Tail;
 use crate::pcm::format_frames;
 use crate::{signals, vlog};
-use serde_json::Value;
+use event::Event;
 use settings::AutoSettings;
-use side::{Refused, Side};
+use side::{Refused, Side, reason};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use titles::Titles;
 
 /// How often the events file is read.
 const POLL: Duration = Duration::from_millis(100);
-/// How often the free space is checked while a side records.
+/// How often the free space and the recordings folder are checked while a side records.
 const GUARD_EVERY: Duration = Duration::from_secs(1);
 /// How long a stop waits for the side in progress to be finished.
 const STOP_WAIT: Duration = Duration::from_secs(60);
@@ -48,12 +57,34 @@ struct Auto {
     sides: u32,
     /// The listener's number of the side not recorded (logged once).
     skipped: Option<u64>,
+    /// Events not acted on, by kind: how many (each kind is logged once).
+    bad: BTreeMap<String, u64>,
+    /// A `side_start` that cannot be a new side was logged.
+    repeated: bool,
     last_guard: Instant,
 }
 
-/// Runs `vinyl-rec auto` until a stop signal.
-pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
+/// Loads and checks the settings, against the ring's capacity too when the ring exists (exit 2).
+fn settings(s: &Settings) -> anyhow::Result<AutoSettings> {
     let a = AutoSettings::load(&Config::discover()?)?;
+    if let Ok(ring) = super::plan::read_ring(&s.ring) {
+        a.check(Some(ring.capacity), ring.spec.rate).map_err(|e| {
+            UsageError::new(format!(
+                "{e} (the ring {} holds {})",
+                s.ring.display(),
+                format_frames(ring.capacity, ring.spec.rate)
+            ))
+        })?;
+    }
+    Ok(a)
+}
+
+/// Runs `vinyl-rec auto` until a stop signal (with `--check`: checks the settings and returns).
+pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
+    let a = settings(s)?;
+    if o.check {
+        return Ok(());
+    }
     signals::install()?;
     ensure_run_dir(&s.run_dir)?;
     let events = o.events.clone().unwrap_or_else(|| s.run_dir.join("events"));
@@ -61,28 +92,37 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     let mut notifier = crate::notify::Notifier::from_env();
     vlog!(
         TOOL,
-        "auto: following {} (sides from {} before the needle drop to {} after the end; recordings in {})",
+        "auto: following {} (sides from {} before the needle drop to {} after the end, the tap {} behind the head; recordings in {})",
         events.display(),
         a.start_margin,
         a.end_margin,
+        a.hold,
         s.recordings.display()
     );
     let mut auto = Auto {
         s: s.clone(),
         titles: Titles::new(fifo, a.hook.clone(), a.hook_timeout),
+        side: side::adopt(s, &a),
         a,
-        side: None,
         sides: 0,
         skipped: None,
+        bad: BTreeMap::new(),
+        repeated: false,
         last_guard: Instant::now(),
     };
     let mut tail = Tail::new(&events);
     notifier.ready();
     notifier.status("waiting for a side");
+    let mut history = Vec::new();
     while !signals::stop_requested() {
         notifier.watchdog();
         let mut lines = Vec::new();
-        tail.poll(&mut |l| lines.push(l.to_string()), &mut |_| {});
+        tail.poll(&mut |l| lines.push(l.to_string()), &mut |l| history.push(l.to_string()));
+        // An adopted side learns what the listener said while no auto ran: its events since
+        // its needle drop, without titles (they are past).
+        for l in history.drain(..) {
+            auto.replay(&l);
+        }
         for l in &lines {
             auto.line(l);
         }
@@ -98,37 +138,78 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
 impl Auto {
     /// One line of the events file.
     fn line(&mut self, line: &str) {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { return };
-        let kind = v["event"].as_str().unwrap_or_default();
-        if !matches!(kind, "level" | "state" | "") {
+        let ev = match event::parse(line) {
+            Ok(ev) => ev,
+            Err(bad) => return self.bad_event(bad),
+        };
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+            && !matches!(v["event"].as_str(), Some("level" | "state") | None)
+        {
             self.titles.event(line);
         }
-        let frame = v["frame"].as_u64().unwrap_or(0);
-        let side_no = v["side"].as_u64().unwrap_or(0);
-        match kind {
-            "side_start" => self.side_start(side_no, frame),
-            "track_start" => {
-                let track = v["track"].as_u64().unwrap_or(1) as u32;
-                self.titles.set(&titles::template(&self.a.template, self.sides.max(1), track));
-                if let Some(s) = self.current(side_no) {
+        if let Event::TrackStart { track, .. } = ev {
+            let track = u32::try_from(track).unwrap_or(u32::MAX);
+            self.titles.set(&titles::template(&self.a.template, self.sides.max(1), track));
+        }
+        self.act(ev);
+    }
+
+    /// A line of the events file written before this auto started: acted on only for the side
+    /// it adopted, and only from that side's needle drop.
+    fn replay(&mut self, line: &str) {
+        let Some(side) = self.side.as_ref() else { return };
+        let (n, from) = (side.side, side.side_frame);
+        match event::parse(line) {
+            Ok(Event::SideStart { side, frame }) if side == n && frame == from => {}
+            Ok(ev @ (Event::TrackStart { .. } | Event::SideEnd { .. } | Event::SideStart { .. }))
+                if frame_of(&ev).is_some_and(|f| f >= from) =>
+            {
+                self.act(ev)
+            }
+            Ok(ev @ Event::SideReport { .. }) => self.act(ev),
+            _ => {}
+        }
+    }
+
+    /// What a checked event does to the side being recorded.
+    fn act(&mut self, ev: Event) {
+        match ev {
+            Event::SideStart { frame, side } => self.side_start(side, frame),
+            Event::TrackStart { frame, side, .. } => {
+                if let Some(s) = self.current(side)
+                    && !s.tracks.contains(&frame)
+                {
                     s.tracks.push(frame);
                 }
             }
-            "side_end" => {
-                let lift = v["reason"] == "lift";
+            Event::SideEnd { frame, side, reason: why, rpm } => {
+                let lift = why == reason::LIFT;
                 let margin = if lift { 0 } else { self.a.end_margin.frames(self.rate()) };
-                let rpm = v["rpm"].as_f64();
-                if let Some(s) = self.current(side_no) {
+                if let Some(s) = self.current(side) {
                     s.rpm = rpm;
-                    s.end_at(frame + margin, "side_end");
+                    s.end_at(frame + margin, why);
                 }
             }
-            "side_report" => {
-                if let Some(s) = self.side.as_mut().filter(|s| s.side == side_no) {
-                    s.report = Some(v);
+            Event::SideReport { side, report } => {
+                if let Some(s) = self.side.as_mut().filter(|s| s.side == side) {
+                    s.report = Some(report);
                 }
             }
-            _ => {}
+            Event::Other => {}
+        }
+    }
+
+    /// An event with a bad field: counted, and logged the first time of its kind.
+    fn bad_event(&mut self, bad: event::Bad) {
+        let n = self.bad.entry(bad.kind.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            vlog!(
+                TOOL,
+                "events: a {} event is not acted on: {} (such events are counted and logged once)",
+                bad.kind,
+                bad.why
+            );
         }
     }
 
@@ -141,13 +222,36 @@ impl Auto {
         self.side.as_mut().filter(|s| s.side == n)
     }
 
+    /// A `side_start` while a side records: a fact to check (see [`new_side`]); one that is
+    /// not a new side is logged once.
+    fn plausible(&mut self, n: u64, frame: u64) -> bool {
+        let Some(cur) = self.side.as_mut() else { return true };
+        let ended = cur.end.as_ref().is_some_and(|(e, _)| *e <= frame) || cur.finished();
+        if new_side((cur.side, cur.side_frame), ended, n, frame) {
+            return true;
+        }
+        if !self.repeated {
+            self.repeated = true;
+            vlog!(
+                TOOL,
+                "events: side_start of side {n} at frame {frame} ignored: side {} is being recorded from its needle drop at {} (a repeated or out-of-order event; logged once)",
+                cur.side,
+                cur.side_frame
+            );
+        }
+        false
+    }
+
     fn side_start(&mut self, n: u64, frame: u64) {
+        if !self.plausible(n, frame) {
+            return;
+        }
         self.sides += 1;
-        if let Some(old) = self.side.take() {
-            // A new side while the last one waits for its report: finish that one first.
-            let mut old = old;
+        if let Some(mut old) = self.side.take() {
+            // A new side while the last one records or waits for its report: the old one ends
+            // at the new needle drop at the latest.
             if !old.finished() {
-                old.end_now("a new side");
+                old.end_at(frame, reason::NEXT_SIDE);
                 old.wait(STOP_WAIT, &mut || {});
             }
             old.finalise(&self.a);
@@ -187,7 +291,8 @@ impl Auto {
     fn step(&mut self) {
         let Some(side) = self.side.as_mut() else { return };
         if side.ready() {
-            if let Some(s) = self.side.take() {
+            if let Some(mut s) = self.side.take() {
+                self.side = s.continuation(&self.s, &self.a);
                 s.finalise(&self.a);
             }
             return;
@@ -196,11 +301,21 @@ impl Auto {
             return;
         }
         self.last_guard = Instant::now();
+        if !side.folder_exists() {
+            vlog!(
+                TOOL,
+                "side {}: the folder of {} was deleted: the side is recorded again from the ring into a new one",
+                side.side,
+                side.path.display()
+            );
+            side.end_now(reason::FOLDER_DELETED);
+            return;
+        }
         let free = side::free_bytes(&self.s.recordings).unwrap_or(u64::MAX);
         if free < self.a.min_free
             && let Some(head) = side.head()
         {
-            side.end_at(head, "disk");
+            side.end_at(head, reason::DISK);
             vlog!(
                 TOOL,
                 "side {}: stopped at frame {head} ({} in): {} has only {} MiB free, under VINYL_AUTO_MIN_FREE ({} MiB); the file is kept; free some space",
@@ -218,12 +333,47 @@ impl Auto {
         let Some(mut side) = self.side.take() else { return };
         if !side.finished() {
             vlog!(TOOL, "side {}: stopping: the file ends at the ring's head", side.side);
-            side.end_now("stop");
+            side.end_now(reason::STOP);
             if !side.wait(STOP_WAIT, &mut || notifier.watchdog()) {
                 vlog!(TOOL, "side {}: the recorder is still finishing; its file is left as it is", side.side);
                 return;
             }
         }
         side.finalise(&self.a);
+    }
+}
+
+/// Whether a `side_start` of side `n` at `frame` is a new side, the side `(number, needle drop)`
+/// being recorded (`ended` once its end is at or before `frame`): the same side again, or a needle
+/// drop not after the recorded one's, is not, unless the recorded side has ended and the drop is
+/// later (a restarted listener counting from 1 again).
+pub fn new_side(recorded: (u64, u64), ended: bool, n: u64, frame: u64) -> bool {
+    let repeated = n == recorded.0 || frame <= recorded.1;
+    !repeated || ended && frame > recorded.1
+}
+
+/// The frame an event is about.
+fn frame_of(ev: &Event) -> Option<u64> {
+    match *ev {
+        Event::SideStart { frame, .. } | Event::TrackStart { frame, .. } | Event::SideEnd { frame, .. } => {
+            Some(frame)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_later_side_start_of_another_side_is_a_new_side() {
+        let recorded = (3, 1_000_000);
+        assert!(new_side(recorded, false, 4, 2_000_000), "the next side");
+        assert!(!new_side(recorded, false, 3, 2_000_000), "the same side again");
+        assert!(!new_side(recorded, false, 3, 1_000_000), "the same event again");
+        assert!(!new_side(recorded, false, 7, 10), "out of order: before the recorded drop");
+        assert!(!new_side(recorded, true, 4, 999_999), "before the drop, even once ended");
+        assert!(new_side(recorded, true, 1, 3_000_000), "a restarted listener's first side after the end");
     }
 }

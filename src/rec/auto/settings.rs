@@ -2,12 +2,14 @@
 //! from the configuration and the environment, checked once at the start.
 //!
 //! Owns the keys' names and defaults (`VINYL_AUTO_*`, `VINYL_TITLE_TEMPLATE`, `VINYL_ON_EVENT`,
-//! `VINYL_ON_EVENT_TIMEOUT`) and the parsing of sizes ([`bytes`]). How it fails: a value that
-//! does not parse is a usage error naming the key and showing a good value (exit 2).
+//! `VINYL_ON_EVENT_TIMEOUT`), the parsing of sizes ([`bytes`]) and the checks of the keys against
+//! each other and against the ring's capacity ([`AutoSettings::check`]). How it fails: a value
+//! that does not parse or does not fit is a usage error naming the key and showing a good value
+//! (exit 2), before anything starts (`vinyl-rec auto --check` runs only this).
 
 use crate::cli::UsageError;
 use crate::config::Config;
-use crate::pcm::DurationArg;
+use crate::pcm::{DurationArg, format_frames};
 use crate::rec::check;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,7 +36,14 @@ pub struct AutoSettings {
     pub hook: Option<PathBuf>,
     /// `VINYL_ON_EVENT_TIMEOUT` (5s): the hook is killed after this long.
     pub hook_timeout: Duration,
+    /// `VINYL_AUTO_HOLD` (45s): how far the side's tap stays behind the ring's head while the
+    /// side's end is not known, so an end the listener decides up to this late is exact (a
+    /// silence end is decided 30 s after the silence began).
+    pub hold: DurationArg,
 }
+
+/// The largest `VINYL_AUTO_MIN_FREE` taken: 1 PiB; more is a typing error, not a file system.
+const MAX_MIN_FREE: u64 = 1 << 50;
 
 fn duration(cfg: &Config, key: &str, default: &str) -> Result<DurationArg, UsageError> {
     let text = cfg.get_str(key)?.unwrap_or_else(|| default.into());
@@ -50,8 +59,14 @@ impl AutoSettings {
                 "VINYL_AUTO_MIN_FREE: '{min_free}' is not a size: give bytes, or a number with KiB, MiB or GiB, e.g. 500MiB"
             ))
         })?;
+        if min_free > MAX_MIN_FREE {
+            return Err(UsageError::new(format!(
+                "VINYL_AUTO_MIN_FREE: '{}' is more than any file system holds (at most 1048576GiB); give e.g. 500MiB",
+                cfg.get_str("VINYL_AUTO_MIN_FREE")?.unwrap_or_default()
+            )));
+        }
         let timeout = duration(cfg, "VINYL_ON_EVENT_TIMEOUT", "5s")?;
-        Ok(AutoSettings {
+        let a = AutoSettings {
             start_margin: duration(cfg, "VINYL_AUTO_START_MARGIN", "1s")?,
             end_margin: duration(cfg, "VINYL_AUTO_END_MARGIN", "2s")?,
             max_side: duration(cfg, "VINYL_AUTO_MAX_SIDE", "40m")?,
@@ -60,7 +75,57 @@ impl AutoSettings {
             template: cfg.get_str("VINYL_TITLE_TEMPLATE")?.unwrap_or_else(|| DEFAULT_TEMPLATE.into()),
             hook: cfg.get("VINYL_ON_EVENT").map(PathBuf::from),
             hook_timeout: Duration::from_millis(timeout.frames(1000)),
-        })
+            hold: duration(cfg, "VINYL_AUTO_HOLD", "45s")?,
+        };
+        let rate = cfg.get_str("VINYL_RATE")?.and_then(|r| r.parse().ok()).unwrap_or(48_000);
+        let capacity = match cfg.get_str("VINYL_RING_CAPACITY")? {
+            Some(c) => Some(check::duration("VINYL_RING_CAPACITY", &c)?.frames(rate)),
+            None => None,
+        };
+        a.check(capacity, rate)?;
+        Ok(a)
+    }
+
+    /// Checks the keys against each other, and against the ring's capacity in frames at `rate`
+    /// when it is known: a side must be able to end and to be kept, the hook must have time to
+    /// run, and the ring must hold the start margin and the hold.
+    pub fn check(&self, capacity: Option<u64>, rate: u32) -> Result<(), UsageError> {
+        let bad = |m: String| Err(UsageError::new(m));
+        let (max, min) = (self.max_side.frames(rate), self.min_side.frames(rate));
+        if max == 0 {
+            return bad(
+                "VINYL_AUTO_MAX_SIDE: 0 would end every side at once; give a side's longest length, e.g. 40m"
+                    .into(),
+            );
+        }
+        if max < min {
+            return bad(format!(
+                "VINYL_AUTO_MAX_SIDE ({}) is shorter than VINYL_AUTO_MIN_SIDE ({}): every side would be removed; raise it or lower VINYL_AUTO_MIN_SIDE",
+                format_frames(max, rate),
+                format_frames(min, rate)
+            ));
+        }
+        if self.hook_timeout.is_zero() {
+            return bad("VINYL_ON_EVENT_TIMEOUT: 0 kills the hook before it runs; give e.g. 5s".into());
+        }
+        let Some(cap) = capacity else { return Ok(()) };
+        let (margin, hold) = (self.start_margin.frames(rate), self.hold.frames(rate));
+        if margin >= cap {
+            return bad(format!(
+                "VINYL_AUTO_START_MARGIN ({}) is not shorter than the ring (VINYL_RING_CAPACITY, {}); lower it, e.g. 1s",
+                format_frames(margin, rate),
+                format_frames(cap, rate)
+            ));
+        }
+        if hold >= cap - margin {
+            return bad(format!(
+                "VINYL_AUTO_HOLD ({}) must be shorter than the ring (VINYL_RING_CAPACITY, {}) less VINYL_AUTO_START_MARGIN ({}); lower it or raise VINYL_RING_CAPACITY",
+                format_frames(hold, rate),
+                format_frames(cap, rate),
+                format_frames(margin, rate)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -94,5 +159,35 @@ mod tests {
         assert_eq!(a.min_free, 500 << 20);
         assert_eq!(a.template, DEFAULT_TEMPLATE);
         assert_eq!(a.hook_timeout, Duration::from_secs(5));
+        assert_eq!(a.hold.frames(1), 45);
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<AutoSettings, UsageError> {
+        let v = pairs.iter().map(|(k, v)| (k.to_string(), std::ffi::OsString::from(v))).collect();
+        AutoSettings::load(&Config::from_values(v))
+    }
+
+    fn refused(pairs: &[(&str, &str)], key: &str) {
+        let e = load(pairs).expect_err(&format!("{pairs:?} must be refused"));
+        assert!(e.to_string().contains(key), "{pairs:?}: {e}");
+    }
+
+    #[test]
+    fn keys_that_cannot_work_are_refused_naming_the_key() {
+        refused(&[("VINYL_AUTO_MAX_SIDE", "0s")], "VINYL_AUTO_MAX_SIDE");
+        refused(&[("VINYL_AUTO_MAX_SIDE", "30s"), ("VINYL_AUTO_MIN_SIDE", "60s")], "VINYL_AUTO_MIN_SIDE");
+        refused(&[("VINYL_ON_EVENT_TIMEOUT", "0s")], "VINYL_ON_EVENT_TIMEOUT");
+        refused(&[("VINYL_AUTO_MIN_FREE", "16000000000G")], "VINYL_AUTO_MIN_FREE");
+        refused(&[("VINYL_AUTO_MIN_FREE", "99999999999999999999G")], "VINYL_AUTO_MIN_FREE");
+        refused(
+            &[("VINYL_RING_CAPACITY", "30s"), ("VINYL_AUTO_START_MARGIN", "31s")],
+            "VINYL_AUTO_START_MARGIN",
+        );
+        refused(&[("VINYL_RING_CAPACITY", "30s")], "VINYL_AUTO_HOLD");
+        refused(&[("VINYL_RING_CAPACITY", "2m"), ("VINYL_AUTO_HOLD", "119s")], "VINYL_AUTO_HOLD");
+        refused(&[("VINYL_AUTO_HOLD", "-3s")], "VINYL_AUTO_HOLD");
+        assert!(load(&[("VINYL_RING_CAPACITY", "2m"), ("VINYL_AUTO_HOLD", "45s")]).is_ok());
+        assert!(load(&[("VINYL_RING_CAPACITY", "30s"), ("VINYL_AUTO_HOLD", "20s")]).is_ok());
+        assert!(load(&[("VINYL_AUTO_MAX_SIDE", "60s"), ("VINYL_AUTO_MIN_SIDE", "60s")]).is_ok());
     }
 }

@@ -1,22 +1,28 @@
 //! One side recorded by `vinyl-rec auto`: started through the same state folder and runner as
 //! `vinyl-rec start`, ended exactly by telling the tap its end frame, finalised with its track
-//! markers and its tags.
+//! markers, its tags and the reason it ended.
 //!
 //! Owns the side's life: [`begin`] (refused while a manual recording runs or the recordings'
 //! file system is short of space; the start frame is the needle drop minus the margin, exact
-//! while the ring holds it), the end frame written to the tap's stdin (`--end-from-stdin`; the
-//! maximum length is told at the start, the side's end and a short disk lower it), and
-//! [`Side::finalise`]: a side shorter than the minimum is removed, a kept one gets its CUESHEET and
-//! CHAPTER comments (track 1 at the file's first sample, track K at its `track_start` frame),
-//! `VINYL_RPM`, and the loudness tags: the side_report's noise floor, clicks and clipped samples,
-//! the integrated loudness and true peak measured on the file ([`super::measure`]). The state folder says `auto` (auto's pid),
-//! so `vinyl-rec start` refuses a second recording and `vinyl-rec stop` may still end this one.
-//! How it fails: a side that cannot be started or finalised is logged with its cause; the
-//! caller goes on with the next side.
+//! while the ring holds it), the end frame written to the state folder's `end` file, which the
+//! tap reads (`--end-file`, so the recording outlives auto; `--hold` keeps the tap behind the head
+//! until the end is known; the maximum length is told at the start, the side's end and a short
+//! disk lower it), [`adopt`] (a restarted auto takes over the recording a killed one left, or
+//! finishes what its runner left), [`Side::continuation`] (after the tap lost frames, the rest of
+//! the side in a new file from the oldest frame the ring still holds), and [`Side::finalise`]:
+//! a side whose end came from the record itself (runout, lift, silence), with no fault in it,
+//! and shorter than the minimum is removed; every other file is kept, with `VINYL_END_REASON`
+//! (see [`reason`]), `VINYL_PART`/`VINYL_CONTINUES` and `VINYL_LOST` when it was cut, its
+//! CUESHEET and CHAPTER comments (track 1 at the file's first sample, track K at its
+//! `track_start` frame), `VINYL_RPM`, and the loudness tags: the side_report's noise floor,
+//! clicks and clipped samples, the integrated loudness and true peak measured on the file
+//! ([`super::measure`]). The state folder says `auto` (auto's pid), so `vinyl-rec start` refuses
+//! a second recording and `vinyl-rec stop` may still end this one. How it fails: a side that
+//! cannot be started or finalised is logged with its cause; the caller goes on with the next side.
 
 use super::super::plan::{self, Recording};
 use super::super::start::{spawn_runner, write_state};
-use super::super::state::{Lock, State, wait_for};
+use super::super::state::{self, Lock, State, wait_for};
 use super::super::{TOOL, recording_path};
 use super::settings::AutoSettings;
 use crate::flac::{cuesheet, loudness, meta, probe};
@@ -25,13 +31,66 @@ use crate::rec::stamp::Stamp;
 use crate::vlog;
 use anyhow::Context as _;
 use serde_json::Value;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long a finished side waits for its side_report before it is finalised without loudness.
 const REPORT_WAIT: Duration = Duration::from_secs(20);
+
+/// The values of `VINYL_END_REASON`, a closed set: why a side's file ends where it does.
+pub mod reason {
+    /// The listener heard the run-out groove (the file ends the end margin after it).
+    pub const RUNOUT: &str = "runout";
+    /// The listener heard the needle lifted (the file ends at the lift).
+    pub const LIFT: &str = "lift";
+    /// The listener heard 30 s of silence after the music.
+    pub const SILENCE: &str = "silence";
+    /// The listener ended the side at a journaled gap too long to bridge.
+    pub const GAP: &str = "gap";
+    /// A new side's `side_start` came while this one recorded.
+    pub const NEXT_SIDE: &str = "next-side";
+    /// `VINYL_AUTO_MAX_SIDE` was reached.
+    pub const MAX_SIDE: &str = "max-side";
+    /// The recordings' file system fell under `VINYL_AUTO_MIN_FREE`.
+    pub const DISK: &str = "disk";
+    /// `vinyl-rec auto` was stopped (SIGTERM): the file ends at the ring's head then.
+    pub const STOP: &str = "stop";
+    /// `vinyl-rec stop` ended it.
+    pub const USER_STOP: &str = "user-stop";
+    /// The tap was overtaken (the recorder or the machine stalled longer than the ring holds):
+    /// `VINYL_LOST` lists the frames lost, the rest of the side is in the next part.
+    pub const LOST: &str = "lost";
+    /// The tap failed otherwise (the ring replaced, truncated or damaged; the tap killed).
+    pub const TAP_FAILED: &str = "tap-failed";
+    /// The recorder failed (a full disk, an I/O error, killed): the file holds what it wrote.
+    pub const RECORDER_FAILED: &str = "recorder-failed";
+    /// The recordings folder was deleted while the side recorded.
+    pub const FOLDER_DELETED: &str = "folder-deleted";
+
+    /// Every value, for the documentation and its test.
+    pub const ALL: [&str; 13] = [
+        RUNOUT,
+        LIFT,
+        SILENCE,
+        GAP,
+        NEXT_SIDE,
+        MAX_SIDE,
+        DISK,
+        STOP,
+        USER_STOP,
+        LOST,
+        TAP_FAILED,
+        RECORDER_FAILED,
+        FOLDER_DELETED,
+    ];
+
+    /// True for the ends the record itself makes, the only ones after which a short side may be
+    /// removed.
+    pub fn by_the_record(r: &str) -> bool {
+        [RUNOUT, LIFT, SILENCE].contains(&r)
+    }
+}
 
 /// Why a side was not started.
 #[derive(Debug)]
@@ -40,6 +99,43 @@ pub enum Refused {
     Manual(PathBuf),
     /// The recordings' file system has this many bytes free, under the minimum.
     NoSpace(u64),
+}
+
+/// The runner of a side: auto's child, or one a killed auto left (known by its pid).
+#[derive(Debug)]
+enum Runner {
+    Child(Child),
+    Adopted(i32),
+}
+
+impl Runner {
+    fn exited(&mut self) -> bool {
+        match self {
+            Runner::Child(c) => !matches!(c.try_wait(), Ok(None)),
+            Runner::Adopted(pid) => state::gone(*pid),
+        }
+    }
+}
+
+/// How the runner ended: when, and the tap's and the recorder's statuses.
+#[derive(Debug)]
+struct Done {
+    at: Instant,
+    tap: String,
+    flac: String,
+    /// The tap's log says it was overtaken (lost frames).
+    lost: bool,
+}
+
+/// Where a side's file starts and what it continues.
+#[derive(Clone, Debug, Default)]
+pub struct Part {
+    /// The first frame wanted (the needle drop less the margin, or where the last part ended).
+    pub want: u64,
+    /// Its number: 1, then 2… after a loss.
+    pub number: u32,
+    /// The file it continues.
+    pub continues: Option<PathBuf>,
 }
 
 /// A side being recorded, or finished and waiting to be finalised.
@@ -57,7 +153,7 @@ pub struct Side {
     pub rate: u32,
     /// The frames of its `track_start` events.
     pub tracks: Vec<u64>,
-    /// The end told to the tap (exclusive), and why.
+    /// The end told to the tap (exclusive), and why (a [`reason`]).
     pub end: Option<(u64, String)>,
     /// The end of the maximum length.
     pub cap: u64,
@@ -67,11 +163,13 @@ pub struct Side {
     pub report: Option<Value>,
     /// The ring (for the head).
     pub ring: PathBuf,
+    /// Which part of the side this file is.
+    pub part: Part,
+    /// Frames lost after this file's last one (`first+frames`), set when a continuation starts.
+    pub lost: Option<(u64, u64)>,
     st: State,
-    runner: Child,
-    stdin: Option<ChildStdin>,
-    /// When the runner exited, and the recorder's status.
-    done: Option<(Instant, String)>,
+    runner: Runner,
+    done: Option<Done>,
 }
 
 /// Bytes free for an unprivileged user on the file system of `dir`.
@@ -88,6 +186,18 @@ pub fn begin(
     side: u64,
     frame: u64,
 ) -> anyhow::Result<Result<Side, Refused>> {
+    // The first part's first frame is the needle drop less the margin, at the ring's rate.
+    begin_part(s, a, side, frame, Part { want: 0, number: 1, continues: None })
+}
+
+/// Starts one part of a side: the first from the needle drop, or a continuation.
+fn begin_part(
+    s: &super::super::Settings,
+    a: &AutoSettings,
+    side: u64,
+    frame: u64,
+    mut part: Part,
+) -> anyhow::Result<Result<Side, Refused>> {
     let st = State::new(&s.run_dir);
     let lock = Lock::take(&s.run_dir)?;
     if let Some(refused) = refusal(s, a, &st)? {
@@ -95,23 +205,11 @@ pub fn begin(
     }
     let ring = plan::read_ring(&s.ring)?;
     let rate = ring.spec.rate;
-    let first = first_frame(&ring, a, side, frame);
-    let back = Duration::from_secs_f64(ring.head.saturating_sub(first) as f64 / f64::from(rate));
-    let when = Stamp::of(SystemTime::now().checked_sub(back).unwrap_or_else(SystemTime::now));
-    let path = recording_path(&s.recordings, &format!("side-{}", when.compact()), &when)?;
-    let tags = ["VINYL_AUTO=1".to_string(), format!("VINYL_SIDE_START_FRAME={frame}")];
-    let rec = Recording {
-        path: &path,
-        start: first,
-        preroll_frames: frame.saturating_sub(first),
-        compression: s.compression.as_deref(),
-        tags: &tags,
-    };
-    write_state(&st, &ring, &rec, &when, &["--end-from-stdin"])?;
-    st.write("auto", &std::process::id().to_string())?;
-    // Its stdin is a pipe from here: the tap's end frame.
-    let mut runner = spawn_runner(&st, Stdio::piped())?;
-    let stdin = runner.stdin.take();
+    if part.number == 1 {
+        part.want = frame.saturating_sub(a.start_margin.frames(rate));
+    }
+    let (path, first, cap) = prepare(s, a, &st, &ring, side, frame, &part)?;
+    let mut runner = spawn_runner(&st, Stdio::null())?;
     let started = wait_for(Duration::from_secs(10), || {
         st.pid("tap.pid").is_some() || runner.try_wait().ok().flatten().is_some()
     });
@@ -119,9 +217,9 @@ pub fn begin(
     if !started || st.pid("tap.pid").is_none() {
         anyhow::bail!("{}: the recorder did not start; see {}", path.display(), st.last_log().display());
     }
-    let cap = frame + a.max_side.frames(rate);
     let ring = s.ring.clone();
-    let mut side = Side {
+    let runner = Runner::Child(runner);
+    Ok(Ok(Side {
         side,
         path,
         first,
@@ -133,13 +231,80 @@ pub fn begin(
         rpm: None,
         report: None,
         ring,
+        part,
+        lost: None,
         st,
         runner,
-        stdin,
         done: None,
+    }))
+}
+
+/// Chooses the part's first frame and file, and writes the state folder its runner reads (the
+/// tap's end file holding the maximum length); returns the file, its first frame and that end.
+fn prepare(
+    s: &super::super::Settings,
+    a: &AutoSettings,
+    st: &State,
+    ring: &plan::RingView,
+    side: u64,
+    frame: u64,
+    part: &Part,
+) -> anyhow::Result<(PathBuf, u64, u64)> {
+    let rate = ring.spec.rate;
+    let first = first_frame(ring, side, part.want);
+    let back = Duration::from_secs_f64(ring.head.saturating_sub(first) as f64 / f64::from(rate));
+    let when = Stamp::of(SystemTime::now().checked_sub(back).unwrap_or_else(SystemTime::now));
+    let path = recording_path(&s.recordings, &format!("side-{}", when.compact()), &when)?;
+    let mut tags = vec!["VINYL_AUTO=1".to_string(), format!("VINYL_SIDE_START_FRAME={frame}")];
+    if let Some(c) = &part.continues {
+        tags.push(format!("VINYL_PART={}", part.number));
+        tags.push(format!("VINYL_CONTINUES={}", c.file_name().unwrap_or_default().to_string_lossy()));
+    }
+    let rec = Recording {
+        path: &path,
+        start: first,
+        preroll_frames: frame.saturating_sub(first),
+        compression: s.compression.as_deref(),
+        tags: &tags,
     };
-    side.tell(cap);
-    Ok(Ok(side))
+    let cap = frame + a.max_side.frames(rate);
+    let hold = format!("{}f", hold_frames(ring, a, side));
+    let end_file = st.file("end");
+    let end_arg = end_file.to_str().context("the run folder's path is not UTF-8")?;
+    write_state(st, ring, &rec, &when, &["--end-file", end_arg, "--hold", &hold])?;
+    write_end(st, cap)?;
+    for (k, v) in [("auto", std::process::id().to_string()), ("auto.side", side.to_string())] {
+        st.write(k, &v)?;
+    }
+    st.write("auto.side_frame", &frame.to_string())?;
+    st.write("auto.part", &part.number.to_string())?;
+    Ok((path, first, cap))
+}
+
+/// The tap's hold in frames: `VINYL_AUTO_HOLD`, or less when the ring would not hold it with the
+/// start margin (said once a side; the settings check refuses this when the capacity is known).
+fn hold_frames(ring: &plan::RingView, a: &AutoSettings, side: u64) -> u64 {
+    let rate = ring.spec.rate;
+    let (hold, margin) = (a.hold.frames(rate), a.start_margin.frames(rate));
+    let room = ring.capacity.saturating_sub(margin) / 2;
+    if hold + margin < ring.capacity {
+        return hold;
+    }
+    vlog!(
+        TOOL,
+        "side {side}: the ring holds only {}: the tap stays {} behind the head instead of VINYL_AUTO_HOLD ({})",
+        format_frames(ring.capacity, rate),
+        format_frames(room, rate),
+        format_frames(hold, rate)
+    );
+    room
+}
+
+/// Writes the tap's end file, whole (a new file renamed over the old one).
+fn write_end(st: &State, frame: u64) -> anyhow::Result<()> {
+    st.write("end.new", &frame.to_string())?;
+    std::fs::rename(st.file("end.new"), st.file("end"))
+        .with_context(|| format!("{}: rename", st.file("end").display()))
 }
 
 /// Why a side may not be recorded now: a manual recording runs, or the space is short.
@@ -154,11 +319,9 @@ fn refusal(s: &super::super::Settings, a: &AutoSettings, st: &State) -> anyhow::
     Ok((free < a.min_free).then_some(Refused::NoSpace(free)))
 }
 
-/// The side's first frame: the needle drop less the margin, or the oldest frame the ring still
-/// holds (said once).
-fn first_frame(ring: &plan::RingView, a: &AutoSettings, side: u64, frame: u64) -> u64 {
+/// The part's first frame: `want`, or the oldest frame the ring still holds (said once).
+fn first_frame(ring: &plan::RingView, side: u64, want: u64) -> u64 {
     let rate = ring.spec.rate;
-    let want = frame.saturating_sub(a.start_margin.frames(rate));
     let first = want.max(ring.oldest);
     if first > want {
         vlog!(
@@ -170,33 +333,87 @@ fn first_frame(ring: &plan::RingView, a: &AutoSettings, side: u64, frame: u64) -
     first
 }
 
+/// The recording a killed `vinyl-rec auto` left in the state folder: taken over when its runner
+/// still runs (logged), finished as it is when the runner is gone too. `None` when there is none
+/// (no state, a manual recording, or this process's own).
+pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
+    let st = State::new(&s.run_dir);
+    let pid: i32 = st.read("auto")?.parse().ok()?;
+    if pid == std::process::id() as i32 || !state::gone(pid) {
+        return None;
+    }
+    let num = |k: &str| st.read(k).and_then(|v| v.parse::<u64>().ok());
+    let (side, side_frame, first) = (num("auto.side")?, num("auto.side_frame")?, num("start_frame")?);
+    let rate = num("rate").unwrap_or(48_000) as u32;
+    let told = num("end").unwrap_or(u64::MAX);
+    let end = st.read("auto.reason").map(|why| (told, why));
+    let cap = side_frame + a.max_side.frames(rate);
+    let path = st.read_path("path")?;
+    let runner = Runner::Adopted(st.pid("runner.pid").unwrap_or(0));
+    let part = Part { want: first, number: num("auto.part").unwrap_or(1) as u32, continues: None };
+    let _ = st.write("auto", &std::process::id().to_string());
+    vlog!(
+        TOOL,
+        "side {side}: taking over {} from a vinyl-rec auto that ended (pid {pid}){}",
+        path.display(),
+        if st.runner_alive() { "; it is still recording" } else { "; its recorder ended too" }
+    );
+    Some(Side {
+        side,
+        path,
+        first,
+        side_frame,
+        rate,
+        tracks: Vec::new(),
+        end,
+        cap,
+        rpm: None,
+        report: None,
+        ring: s.ring.clone(),
+        part,
+        lost: None,
+        st,
+        runner,
+        done: None,
+    })
+}
+
 impl Side {
     /// Tells the tap to end before `frame` (it only ever lowers its end).
     fn tell(&mut self, frame: u64) {
-        if let Some(pipe) = self.stdin.as_mut()
-            && writeln!(pipe, "{frame}").and_then(|()| pipe.flush()).is_err()
-        {
-            // The runner is gone already: nothing to tell.
-            self.stdin = None;
+        if let Err(e) = write_end(&self.st, frame) {
+            // The runner is gone already, with its state: nothing to tell.
+            if self.st.dir.is_dir() {
+                vlog!(TOOL, "side {}: {e:#}", self.side);
+            }
         }
     }
 
-    /// Ends the side before `frame`, for `why` (logged by the caller); the first end told wins
-    /// unless a later one is earlier.
+    /// Ends the side before `frame`, for `why` (a [`reason`], logged by the caller); the first
+    /// end told wins unless a later one is earlier.
     pub fn end_at(&mut self, frame: u64, why: &str) {
         if self.end.as_ref().is_some_and(|(e, _)| *e <= frame) {
             return;
         }
         self.end = Some((frame, why.to_string()));
         self.tell(frame);
+        // For an auto that takes this side over after this one is killed.
+        let _ = self.st.write("auto.reason", why);
     }
 
-    /// Ends the side at the ring's head now (SIGTERM to auto): the tap's stdin is closed.
+    /// Ends the side at the ring's head now (a stop, or a fault that leaves no later end).
     pub fn end_now(&mut self, why: &str) {
+        let head = plan::ring_head(&self.ring).unwrap_or(u64::MAX);
         if self.end.is_none() {
-            self.end = Some((plan::ring_head(&self.ring).unwrap_or(u64::MAX), why.to_string()));
+            self.end = Some((head, why.to_string()));
         }
-        self.stdin = None;
+        self.tell(head);
+    }
+
+    /// True while the folder the file is written in still exists (`rm -rf RECORDINGS` leaves
+    /// the recorder writing into a deleted file).
+    pub fn folder_exists(&self) -> bool {
+        self.path.parent().is_none_or(Path::is_dir)
     }
 
     /// The ring's head now.
@@ -204,23 +421,28 @@ impl Side {
         plan::ring_head(&self.ring)
     }
 
-    /// True once the runner exited (its state is retired unless the user's `vinyl-rec stop` is
-    /// doing it).
+    /// True once the runner exited; both statuses are read then (its state is retired unless
+    /// the user's `vinyl-rec stop` is doing it).
     pub fn finished(&mut self) -> bool {
         if self.done.is_some() {
             return true;
         }
-        if !matches!(self.runner.try_wait(), Ok(Some(_))) {
+        if !self.runner.exited() {
             return false;
         }
-        let status = self.st.recorder_status();
+        let tap = self.st.read("tap.status").unwrap_or_else(|| "unknown: killed".into());
+        let flac = self.st.recorder_status();
+        let log = std::fs::read_to_string(self.st.file("log")).unwrap_or_default();
+        let lost = log.contains("reader overtaken by the writer");
         let ours = self.st.read("auto") == Some(std::process::id().to_string());
-        if ours && !self.st.file("stopped").exists() {
-            self.st.retire();
-        } else if self.st.file("stopped").exists() && self.end.is_none() {
-            self.end = Some((u64::MAX, "vinyl-rec stop".into()));
+        let stopped = self.st.file("stopped").exists();
+        if stopped && self.end.is_none() {
+            self.end = Some((u64::MAX, reason::USER_STOP.into()));
         }
-        self.done = Some((Instant::now(), status));
+        if ours && !stopped {
+            self.st.retire();
+        }
+        self.done = Some(Done { at: Instant::now(), tap, flac, lost });
         true
     }
 
@@ -229,8 +451,8 @@ impl Side {
         if !self.finished() {
             return false;
         }
-        let waited = self.done.as_ref().is_some_and(|(t, _)| t.elapsed() >= REPORT_WAIT);
-        let by_listener = self.end.as_ref().is_some_and(|(_, why)| why == "side_end");
+        let waited = self.done.as_ref().is_some_and(|d| d.at.elapsed() >= REPORT_WAIT);
+        let by_listener = self.end.as_ref().is_some_and(|(_, why)| reason::by_the_record(why));
         self.report.is_some() || !by_listener || waited
     }
 
@@ -247,21 +469,82 @@ impl Side {
         true
     }
 
+    /// Why the file ends: a failed recorder or tap first (the file ends where it failed), then
+    /// the end that was told, then the maximum length.
+    pub fn end_reason(&self) -> &str {
+        let Some(d) = self.done.as_ref() else { return reason::STOP };
+        let told = self.end.as_ref().map(|(_, w)| w.as_str());
+        match (d.flac.as_str(), d.tap.as_str(), told) {
+            (_, _, Some(reason::FOLDER_DELETED)) => reason::FOLDER_DELETED,
+            (f, _, _) if f != "0" => reason::RECORDER_FAILED,
+            (_, t, _) if t != "0" && d.lost => reason::LOST,
+            // A tap ended by its stop signal exits 0; anything else is a failure.
+            (_, t, _) if t != "0" => reason::TAP_FAILED,
+            (_, _, Some(w)) => reason::ALL.iter().find(|&&r| r == w).copied().unwrap_or(reason::STOP),
+            _ => reason::MAX_SIDE,
+        }
+    }
+
+    /// What follows this file while the side still plays: after the tap lost frames or failed,
+    /// the rest of the side in a new part from this file's end, or the oldest frame the ring
+    /// holds (this file's lost stretch is set then); after its folder was deleted, the whole side again from the ring, in the folder
+    /// made anew.
+    pub fn continuation(&mut self, s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
+        let told = self.end.as_ref().map(|(_, w)| w.as_str());
+        let part = match (self.end_reason(), told) {
+            // A killed or failed tap leaves the frames after its last one in the ring.
+            (reason::LOST | reason::TAP_FAILED, None) => {
+                let last = self.first + probe::probe(&self.path).ok()?.info.total_samples;
+                // A tap that wrote nothing would fail again at once; a ring whose head is before
+                // the file's end holds another timeline: no next part then.
+                let head = plan::read_ring(&self.ring).ok()?.head;
+                if last == self.first || head < last {
+                    vlog!(TOOL, "side {}: the rest of the side cannot be recorded from this ring", self.side);
+                    return None;
+                }
+                Part { want: last, number: self.part.number + 1, continues: Some(self.path.clone()) }
+            }
+            (reason::FOLDER_DELETED, _) => Part { want: self.first, ..self.part.clone() },
+            _ => return None,
+        };
+        let want = part.want;
+        match begin_part(s, a, self.side, self.side_frame, part) {
+            Ok(Ok(mut next)) => {
+                next.cap = self.cap;
+                next.tracks.clone_from(&self.tracks);
+                if next.part.number > self.part.number && next.first > want {
+                    self.lost = Some((want, next.first - want));
+                }
+                vlog!(
+                    TOOL,
+                    "side {}: {}: the side from frame {} goes to {}",
+                    self.side,
+                    self.end_reason(),
+                    next.first,
+                    next.path.display()
+                );
+                Some(next)
+            }
+            Ok(Err(_)) => None,
+            Err(e) => {
+                vlog!(TOOL, "side {}: the rest of the side cannot be recorded: {e:#}", self.side);
+                None
+            }
+        }
+    }
+
     /// Keeps or removes the file, and writes its markers and tags. Logs what it did.
     pub fn finalise(mut self, a: &AutoSettings) {
         let _ = self.finished();
-        let status = self.done.as_ref().map_or_else(|| "unknown".into(), |(_, s)| s.clone());
+        let status = self.done.as_ref().map_or_else(|| "unknown".into(), |d| d.flac.clone());
         let shown = self.path.display().to_string();
-        if !self.path.is_file() {
-            let part = crate::flacrec::part_path(&self.path);
-            let more = if part.is_file() {
-                format!("; repair {} with vinyl-flac-rec --recover", part.display())
-            } else {
-                String::new()
-            };
+        if self.end_reason() == reason::FOLDER_DELETED {
+            return;
+        }
+        if !self.path.is_file() && !self.recover_part() {
             vlog!(
                 TOOL,
-                "side {}: {shown}: no file: the recorder failed (status {status}); see {}{more}",
+                "side {}: {shown}: no file: the recorder failed (status {status}); see {}",
                 self.side,
                 self.st.last_log().display()
             );
@@ -274,14 +557,35 @@ impl Side {
         }
     }
 
+    /// Repairs the `.part` a killed recorder left (`vinyl-flac-rec --recover`): true when the
+    /// file is there after it.
+    fn recover_part(&self) -> bool {
+        let part = crate::flacrec::part_path(&self.path);
+        if !part.is_file() {
+            return false;
+        }
+        let ok = std::process::Command::new(super::super::runner::tool("vinyl-flac-rec"))
+            .arg("--recover")
+            .arg(&part)
+            .status()
+            .is_ok_and(|s| s.success());
+        vlog!(TOOL, "side {}: {}: recovered: {ok}", self.side, part.display());
+        self.path.is_file()
+    }
+
     /// The work of [`Side::finalise`] on a finished file: `None` when it was removed.
     fn keep(&mut self, a: &AutoSettings) -> anyhow::Result<Option<String>> {
-        let info = probe::probe(&self.path)?.info;
-        let total = info.total_samples;
+        if let Err(e) = self.cut_to_end() {
+            vlog!(TOOL, "side {}: the file cannot be cut back to its end: {e:#}", self.side);
+        }
+        let p = probe::probe(&self.path)?;
+        let total = p.info.total_samples;
         let last = self.first + total;
         let played = last.saturating_sub(self.side_frame);
         let min = a.min_side.frames(self.rate);
-        if played < min {
+        let why = self.end_reason().to_string();
+        let clean = reason::by_the_record(&why) && self.part.number == 1 && p.tag("VINYL_GAPS").is_none();
+        if played < min && clean {
             std::fs::remove_file(&self.path).with_context(|| format!("{}: remove", self.path.display()))?;
             vlog!(
                 TOOL,
@@ -293,26 +597,18 @@ impl Side {
             );
             return Ok(None);
         }
-        if last >= self.cap && self.end.as_ref().is_none_or(|(e, _)| *e >= self.cap) {
-            vlog!(
-                TOOL,
-                "side {}: reached VINYL_AUTO_MAX_SIDE ({}): the file ends there (raise it for longer sides)",
-                self.side,
-                format_frames(self.cap - self.side_frame, self.rate)
-            );
-        }
+        self.log_end(&why);
         let offsets = offsets(&self.tracks, self.first, total);
         let set = cuesheet::set_tracks(&self.path, &offsets)?;
-        let mut tags = Vec::new();
-        if let Some(rpm) = self.rpm {
-            tags.push(("VINYL_RPM".to_string(), format!("{rpm:.2}")));
-        }
-        if !tags.is_empty() {
-            let f = std::fs::File::options().read(true).write(true).open(&self.path)?;
-            meta::set_tags(&f, &tags).with_context(|| format!("{}: write VINYL_RPM", self.path.display()))?;
-        }
-        let mut line =
-            format!("{} ({} frames), {} tracks", format_frames(total, self.rate), total, set.len());
+        let f = std::fs::File::options().read(true).write(true).open(&self.path)?;
+        meta::set_tags(&f, &self.tags(&why, last))
+            .with_context(|| format!("{}: write VINYL_END_REASON", self.path.display()))?;
+        let mut line = format!(
+            "{} ({} frames), {} tracks, ended by {why}",
+            format_frames(total, self.rate),
+            total,
+            set.len()
+        );
         let mut m = self.report.as_ref().map(measurements).unwrap_or_default();
         // The gain and peak of the file a player plays, margins included (see measure).
         match super::measure::file(&self.path) {
@@ -324,6 +620,52 @@ impl Side {
             line += &format!(", {l:.1} LUFS");
         }
         Ok(Some(line))
+    }
+
+    /// The tags a kept file gets besides its markers and loudness; `last` is the frame after its
+    /// last one. A file the tap lost frames after lists them up to where the next part starts or,
+    /// without one, up to the end told.
+    fn tags(&self, why: &str, last: u64) -> Vec<(String, String)> {
+        let mut tags = vec![("VINYL_END_REASON".to_string(), why.to_string())];
+        if let Some(rpm) = self.rpm {
+            tags.push(("VINYL_RPM".to_string(), format!("{rpm:.2}")));
+        }
+        let told = self.end.as_ref().map(|(e, _)| *e).filter(|&e| e != u64::MAX && e > last);
+        let lost = self.lost.or_else(|| told.filter(|_| why == reason::LOST).map(|e| (last, e - last)));
+        if let Some((first, frames)) = lost {
+            tags.push(("VINYL_LOST".to_string(), format!("{first}+{frames}")));
+        }
+        tags
+    }
+
+    /// Says when the file ends at the maximum length.
+    fn log_end(&self, why: &str) {
+        if why == reason::MAX_SIDE {
+            vlog!(
+                TOOL,
+                "side {}: reached VINYL_AUTO_MAX_SIDE ({}): the file ends there (raise it for longer sides)",
+                self.side,
+                format_frames(self.cap.saturating_sub(self.side_frame), self.rate)
+            );
+        }
+    }
+
+    /// Cuts the file back to the end told when the tap had written past it (an end that came
+    /// later than the hold), so the file ends on that frame all the same.
+    fn cut_to_end(&self) -> anyhow::Result<()> {
+        let Some((end, _)) = self.end.as_ref().filter(|(e, _)| *e > self.first) else { return Ok(()) };
+        let last = self.first + probe::probe(&self.path)?.info.total_samples;
+        if *end >= last {
+            return Ok(());
+        }
+        super::trim::trim(&self.path, end - self.first)?;
+        vlog!(
+            TOOL,
+            "side {}: the end, frame {end}, came after the tap had written {} more (later than VINYL_AUTO_HOLD): the file is cut back to it",
+            self.side,
+            format_frames(last - end, self.rate)
+        );
+        Ok(())
     }
 }
 
