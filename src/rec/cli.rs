@@ -252,7 +252,7 @@ also carries VINYL_AUTO=1 and VINYL_SIDE_START_FRAME (the needle drop), besides 
 recording carries (VINYL_START_FRAME: the file's first frame).
 
 Guards, each logged once with what to do: a side is ended at VINYL_AUTO_MAX_SIDE (40m); a side \
-is not started, or is ended where it is (the file kept), when the recordings' file system has \
+is not started, or is ended where its held tap is (the file kept), when the recordings' file system has \
 less than VINYL_AUTO_MIN_FREE (500MiB) free; a recordings folder deleted while a side records is \
 noticed within a second, and the side is recorded again from the ring into the folder made anew. \
 Only a side that the record itself ended (runout, lift, silence), with no gap or failure in it, \

@@ -297,7 +297,8 @@ impl Auto {
             }
             return;
         }
-        if side.end.is_some() || self.last_guard.elapsed() < GUARD_EVERY {
+        // Until the runner is done: a held tap writes the hold's audio after the end is told.
+        if self.last_guard.elapsed() < GUARD_EVERY {
             return;
         }
         self.last_guard = Instant::now();
@@ -313,8 +314,10 @@ impl Auto {
         }
         let free = side::free_bytes(&self.s.recordings).unwrap_or(u64::MAX);
         if free < self.a.min_free
-            && let Some(head) = side.head()
+            && let Some(now) = side.head()
         {
+            // Where the held tap is, not the head: the hold's audio would not fit either.
+            let head = now.saturating_sub(self.a.hold.frames(side.rate)).max(side.first);
             side.end_at(head, reason::DISK);
             vlog!(
                 TOOL,

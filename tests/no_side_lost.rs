@@ -1,0 +1,407 @@
+//! "No side lost" (issue 18): the fault matrix of the hands-free path, at real time under
+//! `vinyl-up` (`VINYL_REALTIME=yes`, a real icecast2, `VINYL_AUTO_RECORD=yes`), on a synthetic
+//! side with ground truth (examples/synth-side): three tracks, gaps between them, a 45 rpm
+//! run-out, then the lift.
+//!
+//! Each test plays one side and, in the middle of its music, does one fault: the listener, auto
+//! or the capture killed and restarted as systemd would, the capture stopped for 2 s or 30 s,
+//! the recorder stopped for longer than the ring, the events file deleted under a listener that
+//! rotates it every few seconds, the disk filled. A witness (a strict `vinyl-preroll tap
+//! --from-frame 0`, the ring's own frames) records the whole timeline beside it. Then:
+//! - the side's audio is in exactly one file (or, when the ring itself lost frames, in a file and
+//!   its continuation), bit-exact to the witness from its first frame to its last;
+//! - every journaled gap inside it is listed in `VINYL_GAPS`;
+//! - `VINYL_END_REASON` says why it ended, and nothing was deleted;
+//! - the listener announced the side once, and ended it once.
+//!
+//! The fault's own duration (a kill's downtime, a SIGSTOP) is the only fixed sleep; everything
+//! else waits on conditions.
+
+mod common;
+
+use common::up::{Saved, Up, gone, head, journal, read_lossy, signal_pid};
+use common::{DEADLINE, wait_until};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const RATE: u64 = 48_000;
+const PREROLL: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
+/// Room for a whole side at real time on a loaded 2-core machine.
+const LONG: Duration = Duration::from_secs(300);
+/// `RestartSec=` of the units: how long a killed component stays down.
+const RESTART_SEC: Duration = Duration::from_secs(1);
+
+/// One side played at real time through the whole topology, and the witness of its ring.
+struct Play {
+    up: Up,
+    /// The programme the capture reads (raw s16le stereo), and the side's ground truth.
+    programme: Vec<u8>,
+    truth: Value,
+    witness: Child,
+    witness_path: PathBuf,
+    /// Where the sides go (`VINYL_RECORDINGS`).
+    recordings: PathBuf,
+}
+
+/// The side: 3 tracks of 16 s with 2 s gaps and a 12 s run-out at 45 rpm, 4 s of idle before and
+/// 6 s after (about 75 s).
+fn programme(dir: &Path) -> (Vec<u8>, Value) {
+    let raw = dir.join("music.raw");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y", "-i", "/usr/share/games/frozen-bubble/snd/introzik.ogg"])
+        .args(["-ar", "48000", "-ac", "2", "-f", "s16le", "-acodec", "pcm_s16le"])
+        .arg(&raw);
+    common::assert_success("ffmpeg (the music)", &common::run(&mut cmd, common::DEADLINE));
+    let truth = dir.join("truth.json");
+    let mut cmd = Command::new(common::example("synth-side"));
+    cmd.arg("--music").arg(&raw).arg("--truth").arg(&truth).args(["--seed", "1818"]);
+    cmd.args(["--tracks", "3", "--track-len", "16", "--gap", "2", "--no-quiet", "--rpm", "45"]);
+    cmd.args(["--runout", "12", "--idle-before", "4", "--idle-after", "6"]);
+    let out = common::run(&mut cmd, LONG);
+    common::assert_success("synth-side", &out);
+    (out.stdout, serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap())
+}
+
+impl Play {
+    /// Configures and starts vinyl-up on the side with these extra configuration lines, and the
+    /// witness.
+    fn start(tag: &str, conf: &str) -> Play {
+        Play::start_in(tag, conf, None)
+    }
+
+    /// [`Play::start`] with the recordings in `recordings` instead of the rig's folder.
+    fn start_in(tag: &str, conf: &str, recordings: Option<&Path>) -> Play {
+        let up = Up::start(tag, 1);
+        let (programme, truth) = programme(up.dir.path());
+        std::fs::write(&up.input, &programme).unwrap();
+        let mut text = std::fs::read_to_string(&up.conf).unwrap();
+        text = text.replace("VINYL_RING_CAPACITY=30s\n", "");
+        text += "VINYL_AUTO_RECORD=yes\nVINYL_AUTO_MIN_SIDE=20s\nVINYL_AUTO_MIN_FREE=1MiB\n";
+        if !conf.contains("VINYL_RING_CAPACITY") {
+            text += "VINYL_RING_CAPACITY=3m\n";
+        }
+        text += conf;
+        if let Some(r) = recordings {
+            text += &format!("VINYL_RECORDINGS={}\n", r.display());
+        }
+        std::fs::write(&up.conf, text).unwrap();
+        let recordings = recordings.map_or_else(|| up.recordings.clone(), Path::to_path_buf);
+        up.sh_ok(&["vinyl-up"]);
+        let witness_path = up.dir.path().join("witness.raw");
+        let witness = Command::new(PREROLL)
+            .args(["tap", "--ring", up.ring_arg(), "--from-frame", "0"])
+            .stdout(std::fs::File::create(&witness_path).unwrap())
+            .stderr(std::fs::File::create(up.dir.path().join("witness.log")).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Play { up, programme, truth, witness, witness_path, recordings }
+    }
+
+    /// A timeline frame of the truth (`key`).
+    fn at(&self, key: &str) -> u64 {
+        self.truth[key].as_u64().unwrap_or_else(|| panic!("truth has no {key}"))
+    }
+
+    /// The middle of the side's music.
+    fn middle(&self) -> u64 {
+        (self.at("music_start") + self.at("music_end")) / 2
+    }
+
+    /// Waits until the ring holds frame `frame`.
+    fn wait_frame(&self, frame: u64) {
+        wait_until(&format!("the ring's head past frame {frame}"), LONG, || head(&self.up) > frame);
+    }
+
+    /// Waits until auto finished `n` sides (its "… tracks" lines), then stops everything and
+    /// returns auto's log, the recordings, and the witness's frames.
+    fn finish(mut self, n: usize) -> Finished {
+        let up = &self.up;
+        wait_until_or_dump(up, &format!("{n} finished side(s) in auto.log"), || {
+            up.log("auto").matches(" tracks").count() >= n
+        });
+        let journal = journal(up);
+        up.sh_ok(&["vinyl-down"]);
+        common::signal(&self.witness, Signal::SIGTERM);
+        common::wait_deadline(&mut self.witness, DEADLINE);
+        let witness = std::fs::read(&self.witness_path).unwrap();
+        let events = events(up);
+        let files = flacs(&self.recordings);
+        Finished { play: self, events, files, witness, journal }
+    }
+}
+
+/// Waits for `cond`; on a timeout, prints every component's log first.
+fn wait_until_or_dump(up: &Up, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + LONG;
+    while !cond() {
+        if std::time::Instant::now() >= deadline {
+            for c in ["capture", "listen", "auto"] {
+                eprintln!("---- {c}.log ----\n{}", up.log(c));
+            }
+            eprintln!("---- events ----\n{}", events(up).join("\n"));
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every event line the listener wrote (rotated generations first).
+fn events(up: &Up) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in ["events.2", "events.1", "events"] {
+        out.extend(read_lossy(&up.run_file(name)).lines().map(str::to_string));
+    }
+    out
+}
+
+/// The FLAC files under `dir`, by their first frame; `.part` files too.
+fn flacs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for month in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(month.path()).into_iter().flatten().flatten() {
+            let p = f.path();
+            if p.to_string_lossy().ends_with(".flac") || p.to_string_lossy().ends_with(".part") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort_by_key(|p| tag_number(p, "VINYL_START_FRAME"));
+    out
+}
+
+fn tag_number(f: &Path, name: &str) -> u64 {
+    let t = common::flac_tag(f, name);
+    t.parse().unwrap_or_else(|_| panic!("{}: {name}={t:?}", f.display()))
+}
+
+/// What a played side left.
+struct Finished {
+    play: Play,
+    events: Vec<String>,
+    files: Vec<PathBuf>,
+    witness: Vec<u8>,
+    journal: Vec<(u64, u64, String, bool)>,
+}
+
+impl Finished {
+    /// The events of kind `kind`.
+    fn of(&self, kind: &str) -> Vec<Value> {
+        self.events
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == kind)
+            .collect()
+    }
+
+    fn context(&self) -> String {
+        let logs: String = ["capture", "listen", "auto"]
+            .iter()
+            .map(|c| format!("---- {c}.log ----\n{}\n", self.play.up.log(c)))
+            .collect();
+        let events: Vec<&String> = self.events.iter().filter(|l| !l.contains("\"level\"")).collect();
+        format!("{logs}---- events (no levels) ----\n{events:#?}\nfiles: {:?}", self.files)
+    }
+
+    /// The side was announced once and ended once, and its one file holds it whole: from at or
+    /// before the needle drop to at or after the music's end, bit-exact to the ring, its gaps
+    /// listed, its end reason `reason`. Returns the file.
+    fn assert_whole(&self, reason: &str) -> PathBuf {
+        let ctx = self.context();
+        self.assert_announced_once(&ctx);
+        self.assert_one_file(reason, &ctx)
+    }
+
+    /// One side_start and one side_end (of what the rotation kept).
+    fn assert_announced_once(&self, ctx: &str) {
+        let starts = self.of("side_start");
+        assert_eq!(starts.len(), 1, "side_start events: {starts:?}\n{ctx}");
+        let ends = self.of("side_end");
+        assert_eq!(ends.len(), 1, "side_end events: {ends:?}\n{ctx}");
+    }
+
+    /// The side is in one file, whole and exact, ended for `reason`.
+    fn assert_one_file(&self, reason: &str, ctx: &str) -> PathBuf {
+        assert_eq!(self.files.len(), 1, "{ctx}");
+        let f = &self.files[0];
+        let (first, end) = self.assert_exact(f, ctx);
+        let p = &self.play;
+        assert!(
+            first <= p.at("needle_drop"),
+            "{}: starts at {first}, after the needle drop\n{ctx}",
+            f.display()
+        );
+        assert!(end >= p.at("music_end"), "{}: ends at {end}, before the music's end\n{ctx}", f.display());
+        assert_eq!(common::flac_tag(f, "VINYL_END_REASON"), reason, "{}\n{ctx}", f.display());
+        f.clone()
+    }
+
+    /// The file decodes to exactly the witness's frames from its start frame, and lists every
+    /// journaled gap it spans. Returns its timeline range.
+    fn assert_exact(&self, f: &Path, ctx: &str) -> (u64, u64) {
+        assert!(f.to_string_lossy().ends_with(".flac"), "{}: not finished\n{ctx}", f.display());
+        let first = tag_number(f, "VINYL_START_FRAME");
+        let mut cmd = Command::new("flac");
+        cmd.args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"]).arg(f);
+        let out = common::run(&mut cmd, DEADLINE);
+        common::assert_success(&format!("flac -d {}", f.display()), &out);
+        let end = first + (out.stdout.len() / 4) as u64;
+        let want = self.witness.get(first as usize * 4..end as usize * 4);
+        assert!(
+            want == Some(&out.stdout[..]),
+            "{}: frames {first}..{end} are not the ring's (the witness holds {} frames)\n{ctx}",
+            f.display(),
+            self.witness.len() / 4
+        );
+        let listed = vinyl::ring::gaps::parse_tag(&common::flac_tag(f, "VINYL_GAPS")).unwrap();
+        for (g_first, frames, cause, _) in &self.journal {
+            let (a, b) = ((*g_first).max(first), (g_first + frames).min(end));
+            if a < b {
+                assert!(
+                    listed
+                        .iter()
+                        .any(|t| t.offset == a - first && t.frames == b - a && t.cause.name() == cause),
+                    "{}: the journaled gap {g_first}+{frames} ({cause}) is not in VINYL_GAPS {listed:?}\n{ctx}",
+                    f.display()
+                );
+            }
+        }
+        (first, end)
+    }
+}
+
+#[test]
+fn a_listener_killed_mid_side_and_restarted_leaves_the_side_whole() {
+    let p = Play::start("nsl-listen", "");
+    p.wait_frame(p.middle());
+    let saved = Saved::of(&p.up, "listen");
+    signal_pid(saved.pid, Signal::SIGKILL);
+    wait_until("the listener is gone", DEADLINE, || gone(saved.pid));
+    std::thread::sleep(RESTART_SEC);
+    saved.restart(&p.up);
+    let done = p.finish(1);
+    done.assert_whole("runout");
+}
+
+#[test]
+fn auto_killed_mid_side_and_restarted_leaves_the_side_whole() {
+    let p = Play::start("nsl-auto", "");
+    p.wait_frame(p.middle());
+    let saved = Saved::of(&p.up, "auto");
+    signal_pid(saved.pid, Signal::SIGKILL);
+    wait_until("auto is gone", DEADLINE, || gone(saved.pid));
+    std::thread::sleep(RESTART_SEC);
+    saved.restart(&p.up);
+    let done = p.finish(1);
+    done.assert_whole("runout");
+}
+
+#[test]
+fn a_capture_killed_mid_side_and_restarted_leaves_the_side_whole_with_its_gap() {
+    let p = Play::start("nsl-capture", "");
+    p.wait_frame(p.middle());
+    let saved = Saved::of(&p.up, "capture");
+    signal_pid(saved.pid, Signal::SIGKILL);
+    wait_until("the capture is gone", DEADLINE, || gone(saved.pid));
+    // The record plays on while the capture is down: the restarted capture's input (a file it
+    // reads from its start) continues the programme where the turntable is then.
+    let stopped = head(&p.up);
+    let resume = stopped + (RESTART_SEC.as_secs() + 1) * RATE;
+    std::fs::write(&p.up.input, &p.programme[resume as usize * 4..]).unwrap();
+    std::thread::sleep(RESTART_SEC);
+    saved.restart(&p.up);
+    let done = p.finish(1);
+    let gaps: Vec<_> = done.journal.iter().filter(|g| g.2 == "writer-restart").collect();
+    assert_eq!(gaps.len(), 1, "{:?}\n{}", done.journal, done.context());
+    done.assert_whole("runout");
+}
+
+/// The capture stopped (SIGSTOP) for `secs` in the middle of the side: the lost time is a
+/// journaled gap of silence inside the one file.
+fn capture_stopped(tag: &str, secs: u64) {
+    let p = Play::start(tag, "");
+    p.wait_frame(p.middle() - 5 * RATE);
+    let pid = p.up.pid("capture");
+    signal_pid(pid, Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(secs));
+    signal_pid(pid, Signal::SIGCONT);
+    let done = p.finish(1);
+    done.assert_whole("runout");
+}
+
+#[test]
+fn a_capture_stopped_for_2_s_mid_side_leaves_the_side_whole() {
+    capture_stopped("nsl-stop2", 2);
+}
+
+#[test]
+fn a_capture_stopped_for_30_s_mid_side_leaves_the_side_whole_with_its_gap() {
+    capture_stopped("nsl-stop30", 30);
+}
+
+#[test]
+fn events_rotated_every_few_seconds_and_deleted_mid_side_leave_the_side_whole() {
+    let p = Play::start("nsl-events", "VINYL_EVENTS_MAX=16KiB\n");
+    p.wait_frame(p.middle());
+    std::fs::remove_file(p.up.run_file("events")).unwrap();
+    let done = p.finish(1);
+    // The rotations keep only the last two generations: the side's start is long gone.
+    done.assert_one_file("runout", &done.context());
+}
+
+#[test]
+fn a_recorder_stopped_longer_than_the_ring_keeps_what_it_has_and_records_the_rest() {
+    let p = Play::start("nsl-recorder", "VINYL_RING_CAPACITY=20s\nVINYL_AUTO_HOLD=5s\nVINYL_PREROLL=5s\n");
+    p.wait_frame(p.middle() - 8 * RATE);
+    let runner: i32 = read_lossy(&p.up.run.join("rec").join("runner.pid")).trim().parse().unwrap();
+    let recorder = common::up::children(runner)
+        .into_iter()
+        .find(|&c| common::up::cmdline(c).first().is_some_and(|a| a.ends_with("vinyl-flac-rec")))
+        .expect("the side's vinyl-flac-rec");
+    signal_pid(recorder, Signal::SIGSTOP);
+    let stopped = head(&p.up);
+    p.wait_frame(stopped + 25 * RATE);
+    signal_pid(recorder, Signal::SIGCONT);
+    let done = p.finish(2);
+    let ctx = done.context();
+    assert_eq!(done.files.len(), 2, "the cut file and its continuation\n{ctx}");
+    let (a_first, a_end) = done.assert_exact(&done.files[0], &ctx);
+    let (b_first, b_end) = done.assert_exact(&done.files[1], &ctx);
+    assert!(a_first <= done.play.at("needle_drop"), "{ctx}");
+    assert!(b_end >= done.play.at("music_end"), "{ctx}");
+    let lost = common::flac_tag(&done.files[0], "VINYL_LOST");
+    let (at, n) = lost.split_once('+').unwrap_or_else(|| panic!("VINYL_LOST={lost:?}\n{ctx}"));
+    let (at, n): (u64, u64) = (at.parse().unwrap(), n.parse().unwrap());
+    assert_eq!(at, a_end, "the loss (timeline frames) begins where the file ends\n{ctx}");
+    assert_eq!(a_end + n, b_first, "the continuation begins where the loss ends\n{ctx}");
+    assert_eq!(common::flac_tag(&done.files[0], "VINYL_END_REASON"), "lost", "{ctx}");
+    assert_eq!(common::flac_tag(&done.files[1], "VINYL_END_REASON"), "runout", "{ctx}");
+}
+
+/// A disk that really fills (ENOSPC; the free-space guard set to 1 byte, so it never steps in
+/// first): the recorder fails, its `.part` is recovered, and the file is kept, exact, and says so.
+#[test]
+fn a_full_disk_mid_side_keeps_the_file_it_cut() {
+    let mnt = tempfile::tempdir().unwrap();
+    // About 35 s of the side's FLAC fit.
+    let m = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(mnt.path()).output();
+    assert!(m.is_ok_and(|o| o.status.success()), "mount a tmpfs for the recordings (the tests run as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.path().to_path_buf());
+    let p = Play::start_in("nsl-disk", "VINYL_AUTO_MIN_FREE=1\n", Some(mnt.path()));
+    let done = p.finish(1);
+    let ctx = done.context();
+    assert_eq!(done.files.len(), 1, "{ctx}");
+    let (first, end) = done.assert_exact(&done.files[0], &ctx);
+    assert!(first <= done.play.at("needle_drop"), "{ctx}");
+    assert!(end < done.play.at("music_end"), "the full disk cut the side: {end}\n{ctx}");
+    assert_eq!(common::flac_tag(&done.files[0], "VINYL_END_REASON"), "recorder-failed", "{ctx}");
+}
