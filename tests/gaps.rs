@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::proc::{Proc, Ring};
+use common::proc::{Proc, Recording, Ring};
 use common::*;
 use nix::sys::signal::Signal;
 use std::os::unix::fs::FileExt as _;
@@ -39,40 +39,6 @@ fn waiters(ring: &Ring) -> u32 {
     let mut b = [0u8; 4];
     std::fs::File::open(&ring.0).unwrap().read_exact_at(&mut b, 100).unwrap();
     u32::from_le_bytes(b)
-}
-
-/// `tap --from-frame FIRST | vinyl-flac-rec --start-frame FIRST --ring RING`, as vinyl-rec runs it.
-struct Recording {
-    tap: std::process::Child,
-    rec: std::process::Child,
-}
-
-impl Recording {
-    fn start(ring: &Ring, first: u64, out: &Path) -> Recording {
-        let mut tap = Command::new(PREROLL)
-            .args(["tap", "--ring", ring.arg(), "--from-frame", &first.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let rec = Command::new(FLAC_REC)
-            .args(["-o", out.to_str().unwrap(), "--start-frame", &first.to_string(), "--ring", ring.arg()])
-            .stdin(tap.stdout.take().unwrap())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Recording { tap, rec }
-    }
-
-    /// Ends the tap at the head (SIGTERM); both must exit 0. Returns their stderr.
-    fn stop(self) -> (String, String) {
-        signal(&self.tap, Signal::SIGTERM);
-        let tap = wait_output(self.tap, DEADLINE, "tap");
-        let rec = wait_output(self.rec, DEADLINE, "vinyl-flac-rec");
-        assert_success("tap", &tap);
-        assert_success("vinyl-flac-rec", &rec);
-        (String::from_utf8_lossy(&tap.stderr).into_owned(), String::from_utf8_lossy(&rec.stderr).into_owned())
-    }
 }
 
 /// The decoded recording is frames `first..gap`, then `gap_frames` zeros, then the frames after

@@ -273,29 +273,28 @@ impl Finished {
     }
 }
 
-#[test]
-fn a_listener_killed_mid_side_and_restarted_leaves_the_side_whole() {
-    let p = Play::start("nsl-listen", "");
+/// Plays the side and kills `component` (SIGKILL) in the middle of its music, then starts it
+/// again after `RestartSec=` as systemd would.
+fn killed_and_restarted(tag: &str, component: &'static str) -> Finished {
+    let p = Play::start(tag, "");
     p.wait_frame(p.middle());
-    let saved = Saved::of(&p.up, "listen");
+    let saved = Saved::of(&p.up, component);
     signal_pid(saved.pid, Signal::SIGKILL);
-    wait_until("the listener is gone", DEADLINE, || gone(saved.pid));
+    wait_until(&format!("{component} is gone"), DEADLINE, || gone(saved.pid));
     std::thread::sleep(RESTART_SEC);
     saved.restart(&p.up);
-    let done = p.finish(1);
+    p.finish(1)
+}
+
+#[test]
+fn a_listener_killed_mid_side_and_restarted_leaves_the_side_whole() {
+    let done = killed_and_restarted("nsl-listen", "listen");
     done.assert_whole("runout");
 }
 
 #[test]
 fn auto_killed_mid_side_and_restarted_leaves_the_side_whole() {
-    let p = Play::start("nsl-auto", "");
-    p.wait_frame(p.middle());
-    let saved = Saved::of(&p.up, "auto");
-    signal_pid(saved.pid, Signal::SIGKILL);
-    wait_until("auto is gone", DEADLINE, || gone(saved.pid));
-    std::thread::sleep(RESTART_SEC);
-    saved.restart(&p.up);
-    let done = p.finish(1);
+    let done = killed_and_restarted("nsl-auto", "auto");
     done.assert_whole("runout");
 }
 

@@ -8,18 +8,17 @@
 
 mod common;
 
-use common::proc::{Proc, Ring};
+use common::proc::{Proc, Recording, Ring};
 use common::*;
 use nix::sys::signal::Signal;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use vinyl::pcm::{PcmSpec, unique_frames};
 
 const RATE: u64 = 48_000;
 const CAPTURE: &str = env!("CARGO_BIN_EXE_vinyl-capture");
 const PREROLL: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
-const FLAC_REC: &str = env!("CARGO_BIN_EXE_vinyl-flac-rec");
 
 /// `frames` frame-numbered frames in `dir/in.raw`.
 fn input(dir: &Path, frames: u64) -> std::path::PathBuf {
@@ -60,41 +59,6 @@ fn info(ring: &Ring) -> serde_json::Value {
 
 fn head(ring: &Ring) -> u64 {
     info(ring)["head"].as_u64().unwrap()
-}
-
-/// `tap --from-frame FIRST | vinyl-flac-rec --ring RING` into `out`, as vinyl-rec runs it.
-struct Recording {
-    tap: std::process::Child,
-    rec: std::process::Child,
-    out: std::path::PathBuf,
-}
-
-impl Recording {
-    fn start(ring: &Ring, first: u64, out: &Path) -> Recording {
-        let mut tap = Command::new(PREROLL)
-            .args(["tap", "--ring", ring.arg(), "--from-frame", &first.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let rec = Command::new(FLAC_REC)
-            .args(["-o", out.to_str().unwrap(), "--start-frame", &first.to_string(), "--ring", ring.arg()])
-            .stdin(tap.stdout.take().unwrap())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Recording { tap, rec, out: out.to_path_buf() }
-    }
-
-    /// Ends the tap at the head (SIGTERM) and waits for both; returns their stderr.
-    fn stop(self) -> (String, String) {
-        signal(&self.tap, Signal::SIGTERM);
-        let tap = wait_output(self.tap, DEADLINE, "tap");
-        let rec = wait_output(self.rec, DEADLINE, "vinyl-flac-rec");
-        assert_success("tap", &tap);
-        assert_success("vinyl-flac-rec", &rec);
-        (String::from_utf8_lossy(&tap.stderr).into_owned(), String::from_utf8_lossy(&rec.stderr).into_owned())
-    }
 }
 
 #[test]
@@ -308,9 +272,8 @@ fn a_ring_truncated_under_a_tap_and_its_writer_ends_both_with_one_line_not_sigbu
     let rec = Recording::start(&ring, 0, &dir.path().join("rec.flac"));
     wait_until("the recording runs", DEADLINE, || head(&ring) >= 2 * RATE);
     std::fs::OpenOptions::new().write(true).open(&ring.0).unwrap().set_len(4096).unwrap();
-    let Recording { tap, rec, out } = rec;
-    let tap = wait_output(tap, DEADLINE, "tap");
-    let rec = wait_output(rec, DEADLINE, "vinyl-flac-rec");
+    let (tap, rec) = rec.wait();
+    let out = dir.path().join("rec.flac");
     assert_status("tap of a truncated ring", &tap, 1);
     let err = String::from_utf8_lossy(&tap.stderr);
     assert!(err.contains(ring.arg()) && err.contains("truncated while mapped"), "{err}");

@@ -9,6 +9,10 @@
 //! gap between tracks must look like the lead-in's noise in every band, last 0.7–8 s, and have
 //! music within 20 dB of the side's level on both sides (which a quiet passage does not).
 //!
+//! Blocks of exact digital zeros and frames the input skipped carry no information (a gap): they
+//! are bridged, never taken for music, noise floor or a lift, and a stretch of them longer than
+//! the gap limit ends a side ([`EndReason::Gap`]).
+//!
 //! Decisions come late (up to seconds) but name exact frames: the ring keeps the past. It keeps
 //! 30 s of block history and bounded statistics, makes no I/O, and cannot fail.
 

@@ -6,8 +6,10 @@
 //! [`features`] turns frames into 10 ms blocks, [`detector`] decides, [`runout`] finds locked
 //! grooves, [`loudness`] measures each side over exactly its frames, [`events`] writes, [`meter`]
 //! draws, [`status`] summarises an events file, [`tail`] follows one as it grows. It does not record or control anything: `vinyl-rec auto` and `vinyl-web` read its
-//! events. A jump in the frame numbers (the listener overtaken, the ring replaced) starts the
-//! analysis over, idle, and is logged. Errors: an unreadable input or output (exit 1), bad flags
+//! events. Frames it never saw (a live tap skipped a long gap, or was overtaken) are bridged as
+//! no information, like a gap's zeros ([`detector::Detector::unknown`]); only a jump back (the
+//! ring replaced) starts the analysis over, idle; both are logged. A restart on an events file
+//! carries on from it ([`resume`]). Errors: an unreadable input or output (exit 1), bad flags
 //! (exit 2); a closed stdout ends it quietly.
 
 pub mod cli;

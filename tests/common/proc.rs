@@ -1,10 +1,10 @@
 //! Long-running tools under test: a process whose stderr lines (and optionally stdout) are
 //! collected while it runs, and a unique ring path that is removed at the end.
 
-use super::{DEADLINE, describe, signal, wait_deadline, wait_until};
+use super::{DEADLINE, assert_success, describe, signal, wait_deadline, wait_output, wait_until};
 use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -137,5 +137,46 @@ impl Drop for Proc {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// `tap --from-frame FIRST | vinyl-flac-rec --ring RING` into `out`, as vinyl-rec runs it.
+pub struct Recording {
+    /// The tap.
+    pub tap: Child,
+    /// The recorder.
+    pub rec: Child,
+}
+
+impl Recording {
+    pub fn start(ring: &Ring, first: u64, out: &Path) -> Recording {
+        let mut tap = Command::new(super::bin_dir().join("vinyl-preroll"))
+            .args(["tap", "--ring", ring.arg(), "--from-frame", &first.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rec = Command::new(super::bin_dir().join("vinyl-flac-rec"))
+            .args(["-o", out.to_str().unwrap(), "--start-frame", &first.to_string(), "--ring", ring.arg()])
+            .stdin(tap.stdout.take().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Recording { tap, rec }
+    }
+
+    /// Waits for both to end by themselves; returns their outputs.
+    pub fn wait(self) -> (std::process::Output, std::process::Output) {
+        (wait_output(self.tap, DEADLINE, "tap"), wait_output(self.rec, DEADLINE, "vinyl-flac-rec"))
+    }
+
+    /// Ends the tap at the head (SIGTERM) and waits for both, which must exit 0; returns their
+    /// stderr.
+    pub fn stop(self) -> (String, String) {
+        signal(&self.tap, Signal::SIGTERM);
+        let (tap, rec) = self.wait();
+        assert_success("tap", &tap);
+        assert_success("vinyl-flac-rec", &rec);
+        (String::from_utf8_lossy(&tap.stderr).into_owned(), String::from_utf8_lossy(&rec.stderr).into_owned())
     }
 }
