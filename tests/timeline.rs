@@ -88,72 +88,77 @@ fn the_capture_writes_the_ring_and_every_frame_is_its_timeline_number() {
     );
 }
 
-#[test]
-fn a_stopped_capture_is_silence_at_its_place_journaled_logged_and_tagged() {
+/// What a capture stopped (SIGSTOP) in the middle of a recording left: the journaled gap, the
+/// logs of the tap, the recorder and the capture, and the recording's gaps.
+struct Stopped {
+    gap: serde_json::Value,
+    tap_err: String,
+    rec_err: String,
+    cap_err: String,
+    gaps: Vec<(u64, u64, String)>,
+    first: u64,
+}
+
+/// Records from a capture on a ring of `capacity` and stops the capture for `stop` in the middle;
+/// the recording must be one timeline with the gap listed, and every tool must end cleanly.
+fn stopped_capture(tag: &str, capacity: &str, stop: Duration) -> Stopped {
     let dir = tempfile::tempdir().unwrap();
-    let ring = Ring::new("tl-stop");
+    let ring = Ring::new(tag);
     let file = input(dir.path(), 60 * RATE);
-    let cap = capture(&file, &ring, &["--ring-capacity", "30s"]);
+    let cap = capture(&file, &ring, &["--ring-capacity", capacity]);
     cap.wait_line("created ring");
     wait_until("the ring fills", DEADLINE, || head(&ring) >= RATE / 2);
     let first = RATE / 4;
     let rec = Recording::start(&ring, first, &dir.path().join("rec.flac"));
     wait_until("a second of audio", DEADLINE, || head(&ring) >= 3 * RATE / 2);
-    // The fault: the capture stopped for 2 s, far more than its 341 ms buffer.
+    // The fault: far more than the capture's 341 ms buffer.
     signal(&cap.child, Signal::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(stop);
     signal(&cap.child, Signal::SIGCONT);
     cap.wait_line("overrun at frame");
-    let j = info(&ring);
-    let gap = &j["gaps"][0];
+    let gap = info(&ring)["gaps"][0].clone();
     let (gap_first, gap_frames) = (gap["first"].as_u64().unwrap(), gap["frames"].as_u64().unwrap());
-    assert_eq!((gap["cause"].as_str(), gap["exact"].as_bool()), (Some("overrun"), Some(true)), "{j}");
-    assert!(gap_frames >= 2 * RATE - 16_384, "{gap_frames} frames for a 2 s stop");
     wait_until("a second after the gap", DEADLINE, || head(&ring) >= gap_first + gap_frames + RATE);
     let (tap_err, rec_err) = rec.stop();
     cap.signal(Signal::SIGTERM);
     let (code, _, cap_err) = cap.finish();
     assert_eq!(code, Some(0), "{cap_err}");
-    let line = format!("overrun at frame {gap_first} (");
-    assert!(cap_err.contains(&line) && cap_err.contains(&format!("{gap_frames} frames")), "{cap_err}");
-    assert!(tap_err.contains(&format!("gap in the tapped frames: {line}")), "{tap_err}");
-    assert!(rec_err.contains("gap in the recording: overrun"), "{rec_err}");
     let gaps = assert_one_timeline(&dir.path().join("rec.flac"), first);
-    assert_eq!(gaps, [(gap_first - first, gap_frames, "overrun".to_string())]);
+    Stopped { gap, tap_err, rec_err, cap_err, gaps, first }
+}
+
+#[test]
+fn a_stopped_capture_is_silence_at_its_place_journaled_logged_and_tagged() {
+    let s = stopped_capture("tl-stop", "30s", Duration::from_secs(2));
+    let gap = &s.gap;
+    let (gap_first, gap_frames) = (gap["first"].as_u64().unwrap(), gap["frames"].as_u64().unwrap());
+    assert_eq!((gap["cause"].as_str(), gap["exact"].as_bool()), (Some("overrun"), Some(true)), "{gap}");
+    assert!(gap_frames >= 2 * RATE - 16_384, "{gap_frames} frames for a 2 s stop");
+    let line = format!("overrun at frame {gap_first} (");
+    assert!(
+        s.cap_err.contains(&line) && s.cap_err.contains(&format!("{gap_frames} frames")),
+        "{}",
+        s.cap_err
+    );
+    assert!(s.tap_err.contains(&format!("gap in the tapped frames: {line}")), "{}", s.tap_err);
+    assert!(s.rec_err.contains("gap in the recording: overrun"), "{}", s.rec_err);
+    assert_eq!(s.gaps, [(gap_first - s.first, gap_frames, "overrun".to_string())]);
 }
 
 #[test]
 fn a_capture_stopped_longer_than_its_ring_is_one_gap_of_silence_in_the_recording() {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = Ring::new("tl-long-stop");
-    let file = input(dir.path(), 60 * RATE);
-    // A 1 s ring: 3 s of slots. The stop below lasts 4 s, so the overrun's silence is longer
-    // than the ring and most of it is never in the slots at all.
-    let cap = capture(&file, &ring, &["--ring-capacity", "1s"]);
-    cap.wait_line("created ring");
-    wait_until("the ring fills", DEADLINE, || head(&ring) >= RATE / 2);
-    let first = RATE / 4;
-    let rec = Recording::start(&ring, first, &dir.path().join("rec.flac"));
-    wait_until("a second of audio", DEADLINE, || head(&ring) >= 3 * RATE / 2);
-    signal(&cap.child, Signal::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(4));
-    signal(&cap.child, Signal::SIGCONT);
-    cap.wait_line("overrun at frame");
-    let gap = &info(&ring)["gaps"][0];
-    let (gap_first, gap_frames) = (gap["first"].as_u64().unwrap(), gap["frames"].as_u64().unwrap());
+    // A 1 s ring: 3 s of slots. The stop lasts 4 s, so the overrun's silence is longer than the
+    // ring and most of it is never in the slots at all.
+    let s = stopped_capture("tl-long-stop", "1s", Duration::from_secs(4));
+    let (gap_first, gap_frames) = (s.gap["first"].as_u64().unwrap(), s.gap["frames"].as_u64().unwrap());
     assert!(gap_frames > 3 * RATE, "{gap_frames} frames for a 4 s stop: longer than the 3 s of slots");
-    wait_until("a second after the gap", DEADLINE, || head(&ring) >= gap_first + gap_frames + RATE);
-    let (tap_err, rec_err) = rec.stop();
-    cap.signal(Signal::SIGTERM);
-    let (code, _, cap_err) = cap.finish();
-    assert_eq!(code, Some(0), "{cap_err}");
     assert!(
-        tap_err.contains(&format!("gap in the tapped frames: overrun at frame {gap_first} (")),
-        "{tap_err}"
+        s.tap_err.contains(&format!("gap in the tapped frames: overrun at frame {gap_first} (")),
+        "{}",
+        s.tap_err
     );
-    assert!(rec_err.contains("gap in the recording: overrun"), "{rec_err}");
-    let gaps = assert_one_timeline(&dir.path().join("rec.flac"), first);
-    assert_eq!(gaps, [(gap_first - first, gap_frames, "overrun".to_string())]);
+    assert!(s.rec_err.contains("gap in the recording: overrun"), "{}", s.rec_err);
+    assert_eq!(s.gaps, [(gap_first - s.first, gap_frames, "overrun".to_string())]);
 }
 
 #[test]
