@@ -37,7 +37,7 @@ the side's own lead-in, and to the side's music level. A gap between tracks must
 lead-in's noise in every band, last 0.7-8 s and have music on both sides within 20 dB of the \
 side's level, so quiet passages are not gaps. A run-out is a train of clicks one revolution apart \
 (33 1/3, 45 or 78 rpm, within 4 %) that random crackle could not make; heavier crackle asks for \
-more revolutions. A side started before the listener is heard from its next needle drop.
+more revolutions, a click that repeats exactly in time and strength for fewer. A side started before the listener is heard from its next needle drop.
 
 --meter draws a level meter with peak hold on the terminal (stderr), for setting the preamp's gain, \
 and gives gain advice at the end of each side.";
