@@ -1,6 +1,6 @@
 //! Scores `vinyl-listen` on synthetic sides: reads pairs `TRUTH.json:EVENTS.jsonl` (the truth from
 //! examples/synth-side, the events from vinyl-listen) and, with `--idle EVENTS.jsonl --idle-hours
-//! H`, the events of idle input; prints the targets as rows of the bench's markdown table
+//! H`, the events of idle input, and `--music NAME` naming the music in the rows; prints the targets as rows of the bench's markdown table
 //! (overall and by gain) on stdout, and every miss on stderr. Exit 1 when a target is missed. Used by
 //! scripts/bench.d/85-listen; the rules live in tests/common/score.rs, shared with the tests.
 
@@ -12,10 +12,11 @@ use score::{Side, Totals};
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
-    let (mut sides, mut idle, mut hours) = (Vec::new(), None, 0.0);
+    let (mut sides, mut idle, mut hours, mut music) = (Vec::new(), None, 0.0, String::new());
     while let Some(a) = args.next() {
         match a.as_str() {
             "--idle" => idle = args.next(),
+            "--music" => music = args.next().map(|m| format!(" of {m}")).unwrap_or_default(),
             "--idle-hours" => hours = args.next().and_then(|h| h.parse().ok()).unwrap_or(0.0),
             pair => match pair.split_once(':') {
                 Some((t, e)) => sides.push(load(t, e)),
@@ -32,7 +33,7 @@ fn main() -> std::process::ExitCode {
             eprintln!("listen-score: {}: {p}", s.name);
         }
     }
-    print!("{}", table(&sides, idle_starts, hours));
+    print!("{}", table(&sides, idle_starts, hours, &music));
     let ok = Totals::of(&sides).meets_targets() && idle_starts.unwrap_or(0) == 0;
     std::process::ExitCode::from(if ok { 0 } else { 1 })
 }
@@ -53,7 +54,7 @@ fn load(truth: &str, events: &str) -> Side {
 
 /// The targets as rows of the bench's table (component | measurement | ours | reference | goal):
 /// "ours" gives all sides, then each gain.
-fn table(sides: &[Side], idle_starts: Option<usize>, hours: f64) -> String {
+fn table(sides: &[Side], idle_starts: Option<usize>, hours: f64, music: &str) -> String {
     let groups: Vec<(String, Vec<&Side>)> =
         std::iter::once(("all".to_string(), sides.iter().collect()))
             .chain([0.0, -10.0, -20.0].iter().map(|&g| {
@@ -63,7 +64,7 @@ fn table(sides: &[Side], idle_starts: Option<usize>, hours: f64) -> String {
             .collect();
     let totals: Vec<(String, Totals)> =
         groups.iter().map(|(g, v)| (g.clone(), Totals::of(v.iter().copied()))).collect();
-    let who = format!("vinyl-listen, {} synthetic sides", sides.len());
+    let who = format!("vinyl-listen, {} synthetic sides{music}", sides.len());
     let row = |name: &str, goal: &str, f: &dyn Fn(&Totals) -> String| {
         let cells: Vec<String> = totals.iter().map(|(g, t)| format!("{g}: {}", f(t))).collect();
         format!("| {who} | {name} | {} | | {goal} |\n", cells.join("; "))
