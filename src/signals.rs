@@ -43,6 +43,8 @@ pub fn install() -> anyhow::Result<()> {
         sigaction(Signal::SIGHUP, &stop)?;
         sigaction(Signal::SIGUSR1, &usr1)?;
     }
+    // A ring truncated under a tool is an error naming it, never a death by SIGBUS.
+    crate::ring::guard::install().context("install the ring's SIGBUS guard")?;
     Ok(())
 }
 
@@ -52,21 +54,6 @@ pub fn ignore(sig: Signal) -> anyhow::Result<()> {
     let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
     // SAFETY: installing SIG_IGN runs no code in signal context.
     unsafe { sigaction(sig, &ignore) }.with_context(|| format!("ignore {sig}"))?;
-    Ok(())
-}
-
-/// Installs `handler` for `sig` with `SA_SIGINFO` (the SIGBUS guard of the ring, which needs
-/// the faulting address).
-///
-/// # Safety
-/// `handler` must be async-signal-safe: only atomics and async-signal-safe system calls.
-pub unsafe fn install_siginfo(
-    sig: Signal,
-    handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
-) -> anyhow::Result<()> {
-    let action = SigAction::new(SigHandler::SigAction(handler), SaFlags::SA_SIGINFO, SigSet::empty());
-    // SAFETY: the caller vouches for the handler.
-    unsafe { sigaction(sig, &action) }.with_context(|| format!("install a handler for {sig}"))?;
     Ok(())
 }
 

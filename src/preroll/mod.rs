@@ -20,6 +20,7 @@ pub const TOOL: &str = "vinyl-preroll";
 
 /// Runs the chosen subcommand until it ends or is told to stop.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
+    crate::ring::guard::install().map_err(|e| anyhow::anyhow!("install the ring's SIGBUS guard: {e}"))?;
     match opts.command {
         Command::Fill(o) => fill::run(o),
         Command::Tap(o) => tap::run(o),

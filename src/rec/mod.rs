@@ -157,7 +157,9 @@ pub fn out_path(path: &Path) -> anyhow::Result<()> {
 /// Runs the chosen subcommand.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
     // The runner needs only its state folder, and the commands on one file only that file: no
-    // configuration, so a broken one cannot stop them.
+    // configuration, so a broken one cannot stop them. Those that read the ring (start, status,
+    // snapshot) survive its truncation.
+    crate::ring::guard::install().context("install the ring's SIGBUS guard")?;
     match &opts.command {
         Command::Run(o) => runner::run(&o.state),
         Command::Tracks(o) => tracks::tracks(o),

@@ -491,9 +491,9 @@ pub fn describe_gap(gap: &Gap, rate: u32) -> String {
         "{} at frame {} ({}): {} frames ({}) lost, present as silence ({})",
         gap.cause.name(),
         gap.first,
-        crate::pcm::format_frames(gap.first, rate),
+        crate::spec::format_frames(gap.first, rate),
         gap.frames,
-        crate::pcm::format_frames(gap.frames, rate),
+        crate::spec::format_frames(gap.frames, rate),
         gap.accuracy()
     )
 }

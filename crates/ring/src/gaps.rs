@@ -54,7 +54,7 @@ impl Unlisted {
         format!(
             "{up_to}{} gaps ({up_to}{} of silence) between frames {} and {}",
             self.count,
-            crate::pcm::format_frames(self.frames, rate),
+            crate::spec::format_frames(self.frames, rate),
             self.after,
             self.before
         )

@@ -1,4 +1,4 @@
-//! The shared-memory pre-roll ring: one file (default `/dev/shm/vinyl-ring`) holding the last
+//! `vinyl-ring`, the shared-memory pre-roll ring: one file (default `/dev/shm/vinyl-ring`) holding the last
 //! minutes of PCM, written by one process and read by any number of others.
 //!
 //! Parts: [`layout`] (the versioned header of atomics and the sizing rule, documented byte by
@@ -14,13 +14,17 @@
 //! The writer never waits for readers: it publishes `head` with `Release` and wakes sleeping
 //! readers with `FUTEX_WAKE` only when the header says some are waiting.
 //!
-//! This module does not parse flags or print: it returns errors that name the ring's path and
-//! the step that failed, and the `preroll` tool decides what to log and how to exit.
+//! This crate does not parse flags, print or notify anyone: it returns errors that name the ring's
+//! path and the step that failed, and the tools decide what to log and how to exit. It needs no
+//! audio device, codec or CLI library, so any program can follow a ring (see
+//! `examples/follow.rs`). [`spec`] is the PCM vocabulary the ring's header records; [`guard`]
+//! is the opt-in SIGBUS handler for a ring truncated under its readers.
 
 pub mod gaps;
 pub mod guard;
 pub mod layout;
 pub mod reader;
+pub mod spec;
 pub mod writer;
 
 pub use gaps::GapWatch;
@@ -111,7 +115,7 @@ fn writer_lock_held(file: &File) -> nix::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pcm::{PcmSpec, unique_frame_number, unique_frames};
+    use crate::spec::{PcmSpec, unique_frame_number, unique_frames};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -346,6 +350,7 @@ mod tests {
 
     #[test]
     fn a_ring_truncated_under_its_readers_and_writer_is_an_error_not_a_sigbus() {
+        guard::install().expect("install the SIGBUS guard");
         let (_dir, path, mut w, r) = ring_with(48_000, 48_000);
         let cfg = w.config();
         let g = r.snapshot().unwrap().generation;

@@ -7,7 +7,7 @@
 //! futex and clock calls on the header's words. It does not open, lock or map files: the writer
 //! and reader modules do. Validation fails with a [`LayoutError`] that says which field differs.
 
-use crate::pcm::{PcmSpec, SampleFormat};
+use crate::spec::{PcmSpec, SampleFormat};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;

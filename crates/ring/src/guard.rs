@@ -7,12 +7,18 @@
 //! mapping in place with private zero pages (`mmap(MAP_FIXED | MAP_ANONYMOUS)`, one system call,
 //! safe in a signal handler), marks it truncated and returns, so the interrupted copy completes
 //! on zeros; the reader or writer then checks [`Guard::truncated`] and fails with one line naming
-//! the ring. A fault outside every registered mapping is not ours: the handler restores the
-//! default action and returns, so the fault repeats and kills the process as it would have.
-//! It does not decide what a truncated ring means for a tool; the ring modules return errors.
+//! the ring. A fault outside every registered mapping is not ours: it goes to the handler that was
+//! installed before (called as it would have been), or, with none, to the default action, so the
+//! fault repeats and kills the process as it would have.
+//!
+//! The handler is the process's business, so it is opt-in: [`install`] puts it in place (every
+//! vinyl tool calls it at start). A program that never calls it keeps its own SIGBUS handling, and a
+//! truncated ring kills it as any truncated mapped file would. It does not decide what a truncated
+//! ring means for a tool; the ring modules return errors.
 
-use std::sync::Once;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Once, OnceLock};
 
 /// Mappings protected at once (a tool maps one ring; tests map a few).
 const SLOTS: usize = 16;
@@ -28,6 +34,28 @@ const EMPTY: Slot =
     Slot { start: AtomicUsize::new(0), len: AtomicUsize::new(0), truncated: AtomicBool::new(false) };
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
 static INSTALL: Once = Once::new();
+/// The SIGBUS action in place before [`install`]: faults outside the rings go to it.
+static PREVIOUS: OnceLock<SigAction> = OnceLock::new();
+
+/// Installs the SIGBUS handler that turns a ring truncated under its mapping into an error. Call it
+/// once, early (later calls do nothing); a handler installed before it still gets every fault
+/// outside a ring. Fails only if the kernel refuses `sigaction`.
+pub fn install() -> nix::Result<()> {
+    let mut result = Ok(());
+    INSTALL.call_once(|| {
+        let action = SigAction::new(SigHandler::SigAction(on_sigbus), SaFlags::SA_SIGINFO, SigSet::empty());
+        // SAFETY: on_sigbus only loads and stores atomics, makes the mmap and signal system calls
+        // (async-signal-safe) and calls the handler that was installed before it, which the
+        // process had already accepted for this signal.
+        match unsafe { sigaction(Signal::SIGBUS, &action) } {
+            Ok(old) => {
+                let _ = PREVIOUS.set(old);
+            }
+            Err(e) => result = Err(e),
+        }
+    });
+    result
+}
 
 /// A registered mapping; unregisters it when dropped (before the mapping is unmapped).
 #[derive(Debug)]
@@ -39,7 +67,6 @@ impl Guard {
     /// Protects `len` bytes at `start`. Without a free slot the mapping is unprotected (and a
     /// truncation kills the process as before); 16 rings in one process is not a real use.
     pub fn register(start: *mut u8, len: usize) -> Guard {
-        INSTALL.call_once(install);
         for (i, s) in TABLE.iter().enumerate() {
             if s.len.compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                 s.truncated.store(false, Ordering::Relaxed);
@@ -66,14 +93,7 @@ impl Drop for Guard {
     }
 }
 
-fn install() {
-    // SAFETY: the handler only loads and stores atomics and makes the mmap/signal system calls,
-    // all async-signal-safe; it replaces no handler another part of vinyl installs. Without it
-    // (an error here) a truncation kills the process as before: nothing else changes.
-    let _ = unsafe { crate::signals::install_siginfo(nix::sys::signal::Signal::SIGBUS, on_sigbus) };
-}
-
-extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for a SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
     for s in &TABLE {
@@ -100,9 +120,14 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
             return;
         }
     }
-    // Not one of our mappings (or the remap failed): let the fault kill the process as usual.
-    // SAFETY: restoring the default action is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    // Not one of our mappings (or the remap failed): the handler before ours, or the default
+    // action, which lets the fault kill the process as usual.
+    match PREVIOUS.get().map(|a| a.handler()) {
+        Some(SigHandler::SigAction(previous)) => previous(sig, info, ctx),
+        Some(SigHandler::Handler(previous)) => previous(sig),
+        // SAFETY: restoring the default action is async-signal-safe.
+        _ => unsafe {
+            libc::signal(libc::SIGBUS, libc::SIG_DFL);
+        },
     }
 }
