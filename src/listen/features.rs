@@ -36,12 +36,70 @@ impl Biquad {
         Biquad { b: [b0 / a0, b1 / a0, b0 / a0], a: [-2.0 * cos / a0, (1.0 - alpha) / a0], z: [0.0; 2] }
     }
 
+    /// A section of these coefficients (`a` without its leading 1), at rest.
+    pub fn new(b: [f64; 3], a: [f64; 2]) -> Biquad {
+        Biquad { b, a, z: [0.0; 2] }
+    }
+
+    /// Silence lets the state decay toward subnormal numbers, which are slow on most CPUs: call
+    /// this now and then (a state this small is silence to any measure).
+    pub fn flush_tiny(&mut self) {
+        for z in &mut self.z {
+            if z.abs() < 1e-30 {
+                *z = 0.0;
+            }
+        }
+    }
+
     /// Filters one sample.
     #[inline]
     pub fn run(&mut self, x: f64) -> f64 {
         let y = self.b[0] * x + self.z[0];
         self.z[0] = self.b[1] * x - self.a[0] * y + self.z[1];
         self.z[1] = self.b[2] * x - self.a[1] * y;
+        y
+    }
+}
+
+/// One section's coefficients run over `C` channels at once, each with its own state: the
+/// channels' arithmetic is independent, so it runs side by side (in vector registers where the
+/// CPU has them), with the very operations, in the very order, of [`Biquad::run`].
+#[derive(Clone, Copy, Debug)]
+pub struct Bank<const C: usize> {
+    b: [f64; 3],
+    a: [f64; 2],
+    z0: [f64; C],
+    z1: [f64; C],
+}
+
+impl<const C: usize> Bank<C> {
+    /// The sections of `C` channels (alike but for their state) as a bank.
+    pub fn of(sections: &[Biquad]) -> Bank<C> {
+        let s = sections[0];
+        Bank {
+            b: s.b,
+            a: s.a,
+            z0: std::array::from_fn(|c| sections[c].z[0]),
+            z1: std::array::from_fn(|c| sections[c].z[1]),
+        }
+    }
+
+    /// Writes the states back into the sections.
+    pub fn store(&self, sections: &mut [Biquad]) {
+        for (c, s) in sections.iter_mut().take(C).enumerate() {
+            s.z = [self.z0[c], self.z1[c]];
+        }
+    }
+
+    /// Filters one sample of each channel.
+    #[inline]
+    pub fn run(&mut self, x: [f64; C]) -> [f64; C] {
+        let mut y = [0.0; C];
+        for c in 0..C {
+            y[c] = self.b[0] * x[c] + self.z0[c];
+            self.z0[c] = self.b[1] * x[c] - self.a[0] * y[c] + self.z1[c];
+            self.z1[c] = self.b[2] * x[c] - self.a[1] * y[c];
+        }
         y
     }
 }
@@ -130,17 +188,14 @@ impl Analyser {
     }
 
     /// Analyses whole interleaved frames (±1.0), adding to `sums` and pushing each block they
-    /// complete. One channel at a time over each stretch of a block, so the filters run in tight
-    /// loops.
+    /// complete.
     pub fn frames(&mut self, x: &[f32], sums: &mut Sums, blocks: &mut Vec<Block>) {
         let ch = self.channels;
         let mut rest = x;
         while !rest.is_empty() {
             let n = ((self.block_frames - self.filled) as usize).min(rest.len() / ch);
             let (now, later) = rest.split_at(n * ch);
-            for c in 0..ch {
-                self.channel(c, now, sums);
-            }
+            self.stretch(now, sums);
             sums.frames += n as u64;
             self.filled += n as u32;
             rest = later;
@@ -149,42 +204,59 @@ impl Analyser {
                 let mut done = self.acc;
                 (done.full, done.low, done.high) = (done.full / k, done.low / k, done.high / k);
                 self.restart(self.acc.first + self.block_frames as u64);
+                self.low.iter_mut().chain(&mut self.high).for_each(Biquad::flush_tiny);
                 blocks.push(done);
             }
         }
     }
 
-    /// Runs channel `c` of `x` (whole frames within the current block) through its filters.
-    fn channel(&mut self, c: usize, x: &[f32], sums: &mut Sums) {
-        let (mut low, mut high) = (self.low[c], self.high[c]);
-        let (mut full, mut lo, mut hi, mut imp, mut at) = (0.0, 0.0, 0.0, self.acc.impulse, None);
-        let (mut squares, mut peak, mut clipped) = (0.0f64, 0.0f64, 0u64);
-        for (i, &v) in x.iter().skip(c).step_by(self.channels).enumerate() {
-            clipped += (v <= -1.0 || v >= self.clip) as u64;
-            let v = v as f64;
-            let (l, h) = (low.run(v), high.run(v));
-            full += v * v;
-            lo += l * l;
-            let hh = h * h;
-            hi += hh;
-            if hh > imp {
-                (imp, at) = (hh, Some(i));
-            }
-            peak = peak.max(v.abs());
+    /// Runs whole frames within the current block through the filters, with the channel count
+    /// known at compile time, so each frame's channels run their filters side by side.
+    fn stretch(&mut self, x: &[f32], sums: &mut Sums) {
+        match self.channels {
+            1 => self.channels_of::<1>(x, sums),
+            2 => self.channels_of::<2>(x, sums),
+            3 => self.channels_of::<3>(x, sums),
+            4 => self.channels_of::<4>(x, sums),
+            5 => self.channels_of::<5>(x, sums),
+            6 => self.channels_of::<6>(x, sums),
+            7 => self.channels_of::<7>(x, sums),
+            _ => self.channels_of::<MAX_CHANNELS>(x, sums),
         }
-        squares += full;
+    }
+
+    fn channels_of<const C: usize>(&mut self, x: &[f32], sums: &mut Sums) {
+        let (mut low, mut high) = (Bank::<C>::of(&self.low), Bank::<C>::of(&self.high));
+        let (mut full, mut lo, mut hi, mut peak) = ([0.0f64; C], [0.0f64; C], [0.0f64; C], [0.0f64; C]);
+        let (mut imp, mut at, mut clipped) = (self.acc.impulse, None, 0u64);
+        for (i, frame) in x.chunks_exact(C).enumerate() {
+            let v: [f64; C] = std::array::from_fn(|c| frame[c] as f64);
+            let (l, h) = (low.run(v), high.run(v));
+            for c in 0..C {
+                clipped += (frame[c] <= -1.0 || frame[c] >= self.clip) as u64;
+                full[c] += v[c] * v[c];
+                lo[c] += l[c] * l[c];
+                let hh = h[c] * h[c];
+                hi[c] += hh;
+                if hh > imp {
+                    (imp, at) = (hh, Some(i));
+                }
+                peak[c] = peak[c].max(v[c].abs());
+            }
+        }
+        low.store(&mut self.low);
+        high.store(&mut self.high);
         sums.clipped += clipped;
-        (self.low[c], self.high[c]) = (low, high);
-        self.acc.full += full;
-        self.acc.low += lo;
-        self.acc.high += hi;
+        for c in 0..C {
+            self.acc.full += full[c];
+            self.acc.low += lo[c];
+            self.acc.high += hi[c];
+            sums.squares[c] += full[c];
+            sums.peak[c] = sums.peak[c].max(peak[c]);
+        }
         if let Some(i) = at {
             self.acc.impulse = imp;
             self.acc.impulse_frame = self.acc.first + self.filled as u64 + i as u64;
-        }
-        if c < MAX_CHANNELS {
-            sums.squares[c] += squares;
-            sums.peak[c] = sums.peak[c].max(peak);
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The side's loudness: EBU R128 integrated loudness, loudness range and true peak (through the
-//! `ebur128` crate), sample peak and clipped samples, over exactly the frames of the side.
+//! The side's loudness: EBU R128 integrated loudness and loudness range ([`super::r128`]), true
+//! peak (through the `ebur128` crate's 4x oversampling), sample peak and clipped samples, over
+//! exactly the frames of the side.
 //!
 //! Owns a history of the last [`HISTORY_S`] seconds of samples, because a side's first frame is
 //! known only seconds after it was heard, and its last one seconds after that (a run-out is
@@ -8,6 +9,7 @@
 //! the frames the events name. True peak, the dearest part, is measured only on the blocks whose
 //! sample peak could raise it. Fails only if the crate refuses the channel count or rate.
 
+use super::r128::R128;
 use anyhow::anyhow;
 use ebur128::{EbuR128, Mode};
 
@@ -47,7 +49,7 @@ pub struct Loudness {
 
 struct SideMeter {
     /// Integrated loudness and loudness range, fed every frame of the side.
-    meter: EbuR128,
+    meter: R128,
     /// True peak, fed only the blocks whose sample peak could raise it (4x oversampling is the
     /// dearest part of the measurement, and most blocks are well under the side's peak).
     peaks: EbuR128,
@@ -140,7 +142,7 @@ impl Loudness {
             EbuR128::new(self.channels as u32, self.rate, mode)
                 .map_err(|e| anyhow!("loudness meter: {} channels at {} Hz: {e:?}", self.channels, self.rate))
         };
-        let (meter, peaks) = (new(Mode::I | Mode::LRA)?, new(Mode::TRUE_PEAK)?);
+        let (meter, peaks) = (R128::new(self.channels, self.rate), new(Mode::TRUE_PEAK)?);
         let cursor = frame.max(self.oldest());
         self.side = Some(SideMeter { meter, peaks, true_peak: 0.0, cursor, peak: 0.0, clipped: 0 });
         Ok(())
@@ -153,8 +155,8 @@ impl Loudness {
         let m = &side.meter;
         let finite = |v: f64| v.is_finite().then_some(v);
         Some(Report {
-            integrated_lufs: m.loudness_global().ok().and_then(finite),
-            loudness_range_lu: m.loudness_range().ok().and_then(finite),
+            integrated_lufs: m.integrated().and_then(finite),
+            loudness_range_lu: finite(m.range()),
             true_peak_dbtp: (side.true_peak > 0.0).then(|| 20.0 * side.true_peak.log10()),
             peak_dbfs: (side.peak > 0.0).then(|| 20.0 * (side.peak as f64).log10()),
             clipped: side.clipped,
@@ -195,8 +197,7 @@ impl Loudness {
                 side.clipped += (x <= -1.0 || x >= self.clip) as u64;
                 block_peak = block_peak.max(x.abs());
             }
-            // The meter takes any whole frames; it refuses only a length that is not.
-            let _ = side.meter.add_frames_f32(part);
+            side.meter.add(part);
         }
         side.peak = side.peak.max(block_peak);
         if (block_peak * INTERSAMPLE) as f64 >= side.true_peak {

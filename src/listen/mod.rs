@@ -18,6 +18,7 @@ pub mod events;
 pub mod features;
 pub mod loudness;
 pub mod meter;
+pub mod r128;
 pub mod resume;
 pub mod runout;
 pub mod status;
