@@ -20,6 +20,19 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// A notifier that tells nobody anything: for threads that are not the service's main loop
+    /// (a watchdog fed by them would keep a hung main loop alive).
+    pub fn silent() -> Self {
+        Notifier {
+            socket: None,
+            watchdog_every: None,
+            last_watchdog: Instant::now(),
+            ready_sent: false,
+            last_status: String::new(),
+            warned: false,
+        }
+    }
+
     /// Reads `NOTIFY_SOCKET` and `WATCHDOG_USEC` from the environment (both optional).
     pub fn from_env() -> Self {
         let socket = std::env::var_os("NOTIFY_SOCKET").and_then(|path| {

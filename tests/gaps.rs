@@ -205,6 +205,7 @@ fn follow_live_sees_a_long_gap_as_a_forward_jump_in_frame_numbers() {
             from: Some(0),
             batch: std::time::Duration::ZERO,
             stop: &stop,
+            notify: false,
         };
         vinyl::preroll::tap::follow_live(f, &mut |first, bytes| {
             let wrong = numbers(bytes).iter().zip(first..).filter(|(n, t)| **n != *t).count();

@@ -3,7 +3,10 @@ complete -c vinyl-web -l token-file -d 'The file holding the control token (one 
 complete -c vinyl-web -l events -d 'The listener\'s events file (JSON lines), followed from its end [default: $VINYL_EVENTS, or RUN/events]' -r -F
 complete -c vinyl-web -l ring -d 'The ring [default: $VINYL_RING, or /dev/shm/vinyl-ring]' -r -F
 complete -c vinyl-web -l recordings -d 'The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]' -r -F
-complete -c vinyl-web -l max-clients -d 'Connections served at once; more are answered 503 and closed' -r
+complete -c vinyl-web -l max-clients -d 'Requests being read at once; when all are taken, the slowest one past 1 s makes room, else the newcomer is answered 503 and closed' -r
+complete -c vinyl-web -l max-streams -d 'Streams (/events and /listen) at once, apart from the requests; more are answered 503' -r
+complete -c vinyl-web -l max-streams-per-address -d 'Streams from one address other than loopback (a reverse proxy on this machine is exempt)' -r
+complete -c vinyl-web -l allow-host -d 'A name (besides IP literals, this machine\'s host name and NAME.local) that requests may give as their Host when bound to a non-loopback address (repeatable; also VINYL_WEB_ALLOW_HOSTS, blank-separated)' -r
 complete -c vinyl-web -l request-timeout -d 'Seconds a client has to send its whole request (headers and body); slower ones are closed' -r
 complete -c vinyl-web -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r
 complete -c vinyl-web -l channels -d 'Interleaved channels per frame (1..8)' -r

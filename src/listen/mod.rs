@@ -82,6 +82,7 @@ fn listen_ring(ring: &Path, output: Option<&Path>, spec: PcmSpec, l: &mut Listen
         // Ten wake-ups a second, one per level event.
         batch: Duration::from_millis(100),
         stop: &signals::stop_requested,
+        notify: true,
     };
     follow_live(follow, &mut |first, bytes| l.feed(first, bytes))
 }

@@ -255,6 +255,9 @@ pub struct Follow<'a> {
     pub batch: Duration,
     /// Asked between reads and while waiting: true ends the follow.
     pub stop: &'a dyn Fn() -> bool,
+    /// Tells the service manager (READY, WATCHDOG) as it goes: only where this follow is the
+    /// tool's main loop (vinyl-listen), never from a server's client threads (vinyl-web).
+    pub notify: bool,
 }
 
 /// A live tap inside this process, for tools that analyse or serve the capture themselves
@@ -278,6 +281,9 @@ pub fn follow_live(
     let how =
         How { tool: f.tool, path: f.ring, live: true, batch: Batch { interval: f.batch }, stop: f.stop };
     let mut tap = Tap::new(ring, &shown, how, snap.timeline, win);
+    if !f.notify {
+        tap.notifier = crate::notify::Notifier::silent();
+    }
     tap.notifier.ready();
     match tap.pump(&mut Sink::Call(put), false) {
         Ok(_) => Ok(()),

@@ -71,6 +71,7 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_WEB", Rule::OneOf(&["yes", "no", "1", "0"])),
     ("VINYL_WEB_LISTEN", Rule::Flag("vinyl-web", None, "listen")),
     ("VINYL_WEB_TOKEN_FILE", Rule::Text),
+    ("VINYL_WEB_ALLOW_HOSTS", Rule::Text),
     ("VINYL_AUTO_RECORD", Rule::YesNo),
     ("VINYL_AUTO_START_MARGIN", Rule::Duration),
     ("VINYL_AUTO_END_MARGIN", Rule::Duration),

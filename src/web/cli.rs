@@ -40,24 +40,30 @@ ms (at least 20 ms kept, 150 ms at most), dropping the oldest frames rather than
 and reports every 500 ms, to POST /listen/report, the frame it handed to the audio output and how \
 long ago: vinyl-web measures the latency from the frame's publication in the ring to that moment \
 and keeps its percentiles in /status (latency.p50_ms, latency.p95_ms). /events is text/event-stream; \
-each data: line is one JSON object, the listener's lines as written (level, side_start, \
-track_start, side_end, side_report, state, and any other), plus hello (the state on connection) \
-and recording (the recording started or ended).
+each message's data: line is one JSON object, the listener's lines as written (level, \
+side_start, track_start, side_end, side_report, state, and any other), plus hello (the state on \
+connection) and recording (the recording started or ended), under its event: name with an id: a \
+client reconnecting with Last-Event-ID gets again what it missed of the last 256 events but \
+levels.
 
 SECURITY:
 It binds 127.0.0.1 unless --listen says otherwise; bound to a loopback address it answers only \
 requests whose Host is localhost or a loopback address (421 else), so a site that rebinds its \
-name to 127.0.0.1 cannot read it. The control endpoints (POST /rec/*) need the \
+name to 127.0.0.1 cannot read it; bound to another address, only IP literals, localhost, this \
+machine's host name and NAME.local, and the --allow-host names. The control endpoints (POST /rec/*) need the \
 token from --token-file, sent as `Authorization: Bearer TOKEN` (or `X-Vinyl-Token: TOKEN`); a \
 page of another origin cannot send such a header without a CORS pre-flight, which vinyl-web never \
 grants. The page learns the token once from the address http://HOST:PORT/#token=TOKEN (the part \
 after # never leaves the browser), keeps it in the browser's localStorage and removes it from the \
 address bar; without it the page is read-only and asks for the token when a control is used. The \
-token file must be owned by this user (or root) and not writable by others; vinyl-up creates it \
-(32 random bytes, hex, mode 0600) at its first start. The token is never logged. Requests are \
-bounded (8 KiB of headers, 16 KiB of body: 413 beyond), so are the clients (--max-clients: 503 \
-beyond), and a client that has not sent its whole request within --request-timeout is closed. \
-Downloads never leave the recordings folder (404).";
+token file must be owned by this user (or root) and readable by no one else (chmod 600); vinyl-up \
+creates it (32 random bytes, hex, mode 0600) at its first start. The token is never logged. \
+Requests are bounded (8 KiB of headers, 16 KiB of body: 413 beyond) and parsed strictly (400 for \
+a bare LF, a doubtful Content-Length, a missing Host). Requests being read and streams have \
+separate budgets (--max-clients, --max-streams, --max-streams-per-address: 503 beyond; a full \
+request budget first closes the request that has been sending longest, past 1 s), and a client \
+that has not sent its whole request within --request-timeout is closed. Downloads never leave \
+the recordings folder (404). /status names no absolute path and no process.";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
@@ -100,9 +106,21 @@ pub struct Opts {
     /// The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]
     #[arg(long, value_name = "DIR")]
     pub recordings: Option<PathBuf>,
-    /// Connections served at once; more are answered 503 and closed
+    /// Requests being read at once; when all are taken, the slowest one past 1 s makes room, else
+    /// the newcomer is answered 503 and closed
     #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub max_clients: u32,
+    /// Streams (/events and /listen) at once, apart from the requests; more are answered 503
+    #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_streams: u32,
+    /// Streams from one address other than loopback (a reverse proxy on this machine is exempt)
+    #[arg(long, value_name = "N", default_value = "8", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_streams_per_address: u32,
+    /// A name (besides IP literals, this machine's host name and NAME.local) that requests may
+    /// give as their Host when bound to a non-loopback address (repeatable; also
+    /// VINYL_WEB_ALLOW_HOSTS, blank-separated)
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
     /// Seconds a client has to send its whole request (headers and body); slower ones are closed
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = clap::value_parser!(u64).range(1..=120))]
     pub request_timeout: u64,

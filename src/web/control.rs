@@ -41,9 +41,9 @@ pub fn read_token(path: &Path) -> anyhow::Result<String> {
     let shown = path.display();
     let meta = std::fs::metadata(path).with_context(|| format!("{shown}: cannot read the token file"))?;
     let me = nix::unistd::geteuid().as_raw();
-    if meta.mode() & 0o022 != 0 {
+    if meta.mode() & 0o077 != 0 {
         bail!(
-            "{shown}: other users can write the token file (mode {:04o}); chmod 0600 it",
+            "{shown}: other users can read or write the token file (mode {:04o}); run chmod 600 {shown}",
             meta.mode() & 0o7777
         );
     }
@@ -164,9 +164,11 @@ impl Control {
         let head = st.read_path("ring").and_then(|r| rec::plan::ring_head(&r));
         let frames = head.map(|h| h.saturating_sub(start));
         let size = std::fs::metadata(crate::flacrec::part_path(&path)).map(|m| m.len()).ok();
+        // Relative to the recordings folder: /status answers anyone who can reach it.
+        let shown = path.strip_prefix(&self.settings.recordings).unwrap_or(Path::new(""));
         json!({
             "recording": true,
-            "path": path.to_string_lossy(),
+            "path": shown.to_string_lossy(),
             "name": path.file_stem().map(|s| s.to_string_lossy()),
             "started": st.read("started"),
             "start_frame": start,
@@ -229,8 +231,11 @@ mod tests {
         std::fs::write(&p, "0123456789abcdef0123\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_token(&p).unwrap(), "0123456789abcdef0123");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o622)).unwrap();
-        assert!(read_token(&p).unwrap_err().to_string().contains("other users can write"));
+        for mode in [0o622, 0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_token(&p).unwrap_err().to_string();
+            assert!(e.contains("other users can read or write") && e.contains("chmod 600"), "{mode:o}: {e}");
+        }
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(&p, "short\n").unwrap();
         assert!(read_token(&p).is_err());

@@ -4,10 +4,15 @@
 //! Owns the state `vinyl-listen`'s JSON lines add up to ([`Hub`]: the last `level`, the
 //! turntable's state, the last side reports; the file is followed by
 //! [`crate::listen::tail::Tail`], the one home for that) and the fan-out to SSE clients. Every line is passed on as it
-//! is, unknown events too; `vinyl-web` adds its own `recording` events. A client whose queue is
-//! full (it stopped reading) is dropped, never waited for. How it fails: a missing file is waited
-//! for; a line that is not a JSON object is passed on to nobody and counted; overlong lines
-//! (over 64 KiB) are skipped.
+//! is, unknown events too; `vinyl-web` adds its own `recording` events. Each SSE message names its
+//! event (`event:`, the JSON's `event` when it is a plain word) and carries an id (`id:
+//! BOOT.N`, N counting from 1 since this vinyl-web started at BOOT), so a client that reconnects
+//! with `Last-Event-ID` is sent again what it missed of the last [`REPLAY`] events other than
+//! `level` (an id from an earlier vinyl-web gets all of them). A client whose queue is full (it
+//! stopped reading) is dropped, never waited for; one that hangs up is noticed within
+//! [`HANGUP_CHECK`], and its queue goes with it. How it fails: a missing file is waited for; a line
+//! that is not a JSON object is passed on to nobody and counted; overlong lines (over 64 KiB) are
+//! skipped.
 
 use super::App;
 use super::http;
@@ -16,6 +21,7 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::net::TcpStream;
+use std::os::fd::AsFd as _;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -27,6 +33,12 @@ const POLL: Duration = Duration::from_millis(50);
 const QUEUE: usize = 256;
 /// Side reports kept (to fill in the recordings' tracks and loudness).
 const REPORTS_KEEP: usize = 200;
+/// Events kept for clients that reconnect (levels are not: they are stale at once).
+pub const REPLAY: usize = 256;
+/// How often an idle SSE connection is checked for a client that hung up.
+pub const HANGUP_CHECK: Duration = Duration::from_millis(250);
+/// How often an idle SSE connection gets a comment, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The turntable's state as the events tell it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -81,14 +93,29 @@ impl Turntable {
 }
 
 /// The events' state and the SSE clients.
-#[derive(Default)]
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// This vinyl-web's start (Unix ms): the first part of every event id.
+    boot: u64,
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        let boot =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Hub { inner: Mutex::default(), boot: boot as u64 }
+    }
 }
 
 #[derive(Default)]
 struct Inner {
-    subs: Vec<SyncSender<Arc<str>>>,
+    /// Each client's queue, by its number.
+    subs: Vec<(u64, SyncSender<Arc<str>>)>,
+    next_sub: u64,
+    /// The last event id given.
+    last_id: u64,
+    /// The last events but levels, as SSE messages with their id's N.
+    replay: VecDeque<(u64, Arc<str>)>,
     level: Option<Value>,
     turntable: Turntable,
     reports: VecDeque<Value>,
@@ -110,13 +137,23 @@ impl Hub {
             return;
         }
         g.lines += 1;
-        match v["event"].as_str() {
-            Some("level") => g.level = Some(v.clone()),
-            Some("side_report") => g.remember_report(v.clone()),
+        let kind = v["event"].as_str().filter(|k| plain_word(k)).unwrap_or("message");
+        match kind {
+            "level" => g.level = Some(v.clone()),
+            "side_report" => g.remember_report(v.clone()),
             _ => g.turntable.apply(&v),
         }
-        let msg: Arc<str> = Arc::from(line.trim_end());
-        g.subs.retain(|tx| match tx.try_send(msg.clone()) {
+        g.last_id += 1;
+        let id = g.last_id;
+        let msg: Arc<str> =
+            Arc::from(format!("id: {}.{id}\nevent: {kind}\ndata: {}\n\n", self.boot, line.trim()));
+        if kind != "level" {
+            if g.replay.len() == REPLAY {
+                g.replay.pop_front();
+            }
+            g.replay.push_back((id, msg.clone()));
+        }
+        g.subs.retain(|(_, tx)| match tx.try_send(msg.clone()) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         });
@@ -131,11 +168,23 @@ impl Hub {
         }
     }
 
-    /// A new SSE client's queue.
-    pub fn subscribe(&self) -> Receiver<Arc<str>> {
+    /// A new SSE client's queue, and what it missed since `last_event_id` (its `Last-Event-ID`),
+    /// as SSE messages. The queue leaves the hub when the [`Subscription`] is dropped.
+    pub fn subscribe(&self, last_event_id: Option<&str>) -> (Subscription<'_>, Vec<Arc<str>>) {
         let (tx, rx) = sync_channel(QUEUE);
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).subs.push(tx);
-        rx
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.next_sub += 1;
+        let n = g.next_sub;
+        g.subs.push((n, tx));
+        let missed = last_event_id.map(|last| match last.split_once('.') {
+            Some((boot, id)) if boot == self.boot.to_string() => id.parse::<u64>().unwrap_or(0),
+            _ => 0,
+        });
+        let replay = match missed {
+            Some(after) => g.replay.iter().filter(|(id, _)| *id > after).map(|(_, m)| m.clone()).collect(),
+            None => Vec::new(),
+        };
+        (Subscription { hub: self, n, rx }, replay)
     }
 
     /// The last level event, the turntable, the number of lines and of bad lines.
@@ -160,6 +209,25 @@ impl Hub {
     }
 }
 
+/// A client's queue of SSE messages; leaves the hub when dropped, whatever ended the client.
+pub struct Subscription<'a> {
+    hub: &'a Hub,
+    n: u64,
+    /// The messages.
+    pub rx: Receiver<Arc<str>>,
+}
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        self.hub.inner.lock().unwrap_or_else(|e| e.into_inner()).subs.retain(|(n, _)| *n != self.n);
+    }
+}
+
+/// True for an event name that can go on an SSE `event:` line as it is.
+fn plain_word(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 impl Inner {
     fn remember_report(&mut self, v: Value) {
         if self.reports.len() == REPORTS_KEEP {
@@ -178,28 +246,44 @@ pub fn follow(hub: &Hub, path: &Path) {
     }
 }
 
-/// `GET /events`: every event as an SSE `data:` line until the client goes or stalls.
-pub fn serve(app: &App, mut s: TcpStream) {
-    let rx = app.hub.subscribe();
+/// `GET /events`: every event as an SSE message until the client goes or stalls; first the state
+/// now (`hello`), then what a reconnecting client missed.
+pub fn serve(app: &App, req: &http::Request, mut s: TcpStream) {
+    let (sub, missed) = app.hub.subscribe(req.header("last-event-id"));
     if http::start_stream(&mut s, "text/event-stream", &[]).is_err() {
         return;
     }
     // The state now, so a new page need not wait for the next change.
     let hello = json!({ "event": "hello", "turntable": app.hub.state().1.json(), "recording": app.control.summary() });
-    if s.write_all(format!("retry: 2000\ndata: {hello}\n\n").as_bytes()).is_err() {
+    let mut out = format!("retry: 2000\nevent: hello\ndata: {hello}\n\n");
+    missed.iter().for_each(|m| out.push_str(m));
+    if s.write_all(out.as_bytes()).is_err() {
         return;
     }
+    let mut quiet = std::time::Instant::now();
     while !signals::stop_requested() {
-        let out = match rx.recv_timeout(Duration::from_secs(15)) {
-            Ok(line) => format!("data: {line}\n\n"),
-            Err(RecvTimeoutError::Timeout) => ": keep-alive\n\n".to_string(),
+        let out = match sub.rx.recv_timeout(HANGUP_CHECK) {
+            Ok(msg) => msg,
+            Err(RecvTimeoutError::Timeout) if hung_up(&s) => return,
+            Err(RecvTimeoutError::Timeout) if quiet.elapsed() >= KEEP_ALIVE => Arc::from(": keep-alive\n\n"),
+            Err(RecvTimeoutError::Timeout) => continue,
             // Dropped by the hub: its queue was full.
             Err(RecvTimeoutError::Disconnected) => return,
         };
         if s.write_all(out.as_bytes()).is_err() {
             return;
         }
+        quiet = std::time::Instant::now();
     }
+}
+
+/// True when the client closed its end (or sent something, which an SSE client never does).
+fn hung_up(s: &TcpStream) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let fd = s.as_fd();
+    let mut fds = [PollFd::new(&fd, PollFlags::IN | PollFlags::RDHUP)];
+    let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+    matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
 }
 
 #[cfg(test)]
@@ -228,13 +312,38 @@ mod tests {
     #[test]
     fn a_stalled_sse_client_is_dropped_not_waited_for() {
         let hub = Hub::default();
-        let rx = hub.subscribe();
+        let (sub, _) = hub.subscribe(None);
         for i in 0..QUEUE + 1 {
             hub.publish(&format!(r#"{{"event":"level","frame":{i}}}"#));
         }
         assert_eq!(hub.clients(), 0);
-        assert_eq!(rx.iter().count(), QUEUE);
+        assert_eq!(sub.rx.try_iter().count(), QUEUE);
         hub.publish("not json");
         assert_eq!(hub.state().3, 1);
+    }
+
+    #[test]
+    fn a_client_that_goes_leaves_the_hub_and_one_that_comes_back_gets_what_it_missed() {
+        let hub = Hub::default();
+        let (sub, missed) = hub.subscribe(None);
+        assert!(missed.is_empty());
+        assert_eq!(hub.clients(), 1);
+        drop(sub);
+        assert_eq!(hub.clients(), 0, "no event needed to forget it");
+        for line in [
+            r#"{"event":"side_start","frame":1}"#,
+            r#"{"event":"level","frame":2}"#,
+            r#"{"event":"track_start","frame":3,"track":2}"#,
+            r#"{"event":"bad name\nid: 9","frame":4}"#,
+        ] {
+            hub.publish(line);
+        }
+        let boot = hub.boot;
+        let (_sub, missed) = hub.subscribe(Some(&format!("{boot}.1")));
+        assert_eq!(missed.len(), 2, "{missed:?}");
+        assert!(missed[0].starts_with(&format!("id: {boot}.3\nevent: track_start\ndata: {{")));
+        assert!(missed[1].starts_with(&format!("id: {boot}.4\nevent: message\n")), "{}", missed[1]);
+        let (_sub, missed) = hub.subscribe(Some("1.1"));
+        assert_eq!(missed.len(), 3, "an id from another run gets all that is held");
     }
 }

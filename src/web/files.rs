@@ -38,6 +38,10 @@ pub fn list(app: &App) -> Response {
 
 fn row(app: &App, dir: &Path, f: &Path, modified: std::time::SystemTime) -> Option<Value> {
     let rel = f.strip_prefix(dir).ok()?.to_str()?.to_string();
+    // Not made by vinyl-rec, and not downloadable (see `resolve`): not listed either.
+    if rel.chars().any(char::is_control) {
+        return None;
+    }
     let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
     let mut v = json!({
         "path": rel,
@@ -89,7 +93,8 @@ fn encode_path(p: &str) -> String {
 
 /// The file a download path names, when it is a `.flac` file inside `dir`.
 pub fn resolve(dir: &Path, rel: &str) -> Option<PathBuf> {
-    if !rel.ends_with(".flac") || rel.split('/').any(|part| part.is_empty() || part.starts_with('.')) {
+    let odd = |part: &str| part.is_empty() || part.starts_with('.') || part.chars().any(char::is_control);
+    if !rel.ends_with(".flac") || rel.split('/').any(odd) {
         return None;
     }
     let root = dir.canonicalize().ok()?;
@@ -108,18 +113,17 @@ pub fn download(app: &App, req: &Request, rel: &str, mut s: TcpStream) {
         return;
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().replace(['"', '\\'], "_")).unwrap_or_default();
-    let mut extra = vec![
-        ("Accept-Ranges", "bytes".to_string()),
-        ("Content-Disposition", format!("attachment; filename=\"{name}\"")),
-    ];
-    let (status, start, end) = match req.header("range").map(|r| range(r, len)) {
-        None => (200, 0, len),
-        Some(Some((a, b))) => {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut extra =
+        vec![("Accept-Ranges", "bytes".to_string()), ("Content-Disposition", content_disposition(&name))];
+    let asked = req.header("range").filter(|_| req.method == "GET");
+    let (status, start, end) = match asked.map_or(Range::Whole, |r| range(r, len)) {
+        Range::Whole => (200, 0, len),
+        Range::Part(a, b) => {
             extra.push(("Content-Range", format!("bytes {a}-{}/{len}", b - 1)));
             (206, a, b)
         }
-        Some(None) => {
+        Range::Unsatisfiable => {
             let _ = Response::error(416, "unsatisfiable range")
                 .with("Content-Range", format!("bytes */{len}"))
                 .send(&mut s);
@@ -150,24 +154,57 @@ pub fn download(app: &App, req: &Request, rel: &str, mut s: TcpStream) {
     }
 }
 
-/// One `bytes=A-B`, `bytes=A-` or `bytes=-N` range over a file of `len` bytes, as `start..end`;
-/// `None` when it cannot be satisfied or is not one of those (several ranges are not served).
-pub fn range(h: &str, len: u64) -> Option<(u64, u64)> {
-    let spec = h.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
+/// `attachment` with the file's name twice (RFC 6266): `filename*` exact, percent-encoded UTF-8
+/// (RFC 8187), and `filename` in plain ASCII for old clients, every other character `_`.
+pub fn content_disposition(name: &str) -> String {
+    let plain: String = name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let mut exact = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            exact.push(b as char);
+        } else {
+            exact.push_str(&format!("%{b:02X}"));
+        }
     }
-    let (a, b) = spec.split_once('-')?;
+    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{exact}")
+}
+
+/// What a `Range` header asks of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    /// The whole file (no range, or one the server ignores).
+    Whole,
+    /// Bytes `start..end`.
+    Part(u64, u64),
+    /// A well-formed range that lies past the end: 416.
+    Unsatisfiable,
+}
+
+/// One `bytes=A-B`, `bytes=A-` or `bytes=-N` range over a file of `len` bytes. Anything else
+/// (several ranges, another unit, `BYTES=`, bad syntax) is ignored and the whole file sent, as
+/// RFC 9110 section 14.2 allows; only a well-formed range past the end is unsatisfiable.
+pub fn range(h: &str, len: u64) -> Range {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Range::Whole };
+    let Some((a, b)) = spec.split_once('-').filter(|_| !spec.contains(',')) else { return Range::Whole };
+    let digits = |v: &str| v.bytes().all(|c| c.is_ascii_digit());
     let (a, b) = (a.trim(), b.trim());
+    if !digits(a) || !digits(b) || (a.is_empty() && b.is_empty()) {
+        return Range::Whole;
+    }
+    let number = |v: &str| v.parse::<u64>().unwrap_or(u64::MAX);
     let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().ok()?;
-        (len.saturating_sub(n), len)
+        (len.saturating_sub(number(b)), len)
+    } else if b.is_empty() {
+        (number(a), len)
+    } else if number(b) < number(a) {
+        return Range::Whole;
     } else {
-        let start: u64 = a.parse().ok()?;
-        let end = if b.is_empty() { len } else { b.parse::<u64>().ok()?.saturating_add(1).min(len) };
-        (start, end)
+        (number(a), number(b).saturating_add(1).min(len))
     };
-    (start < end && start < len).then_some((start, end))
+    if start < end && start < len { Range::Part(start, end) } else { Range::Unsatisfiable }
 }
 
 #[cfg(test)]
@@ -176,14 +213,26 @@ mod tests {
 
     #[test]
     fn ranges_as_rfc_9110_reads_them() {
-        assert_eq!(range("bytes=0-99", 1000), Some((0, 100)));
-        assert_eq!(range("bytes=900-", 1000), Some((900, 1000)));
-        assert_eq!(range("bytes=-100", 1000), Some((900, 1000)));
-        assert_eq!(range("bytes=990-2000", 1000), Some((990, 1000)));
-        assert_eq!(range("bytes=1000-", 1000), None);
-        assert_eq!(range("bytes=5-1", 1000), None);
-        assert_eq!(range("bytes=0-1,5-6", 1000), None);
-        assert_eq!(range("items=0-1", 1000), None);
+        assert_eq!(range("bytes=0-99", 1000), Range::Part(0, 100));
+        assert_eq!(range("bytes=900-", 1000), Range::Part(900, 1000));
+        assert_eq!(range("bytes=-100", 1000), Range::Part(900, 1000));
+        assert_eq!(range("bytes=990-2000", 1000), Range::Part(990, 1000));
+        assert_eq!(range("bytes=1000-", 1000), Range::Unsatisfiable);
+        assert_eq!(range("bytes=-0", 1000), Range::Unsatisfiable);
+        // Not understood: ignored, the whole file is sent.
+        for ignored in
+            ["bytes=5-1", "bytes=0-1,5-6", "items=0-1", "BYTES=0-1", "bytes=+1-2", "bytes=-", "bytes=x"]
+        {
+            assert_eq!(range(ignored, 1000), Range::Whole, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn a_file_name_cannot_add_a_header_and_reaches_the_client_whole() {
+        let cd = content_disposition("side\r\nSet-Cookie: a=b \"é\".flac");
+        assert!(!cd.contains(['\r', '\n']), "{cd}");
+        assert!(cd.contains("filename*=UTF-8''side%0D%0ASet-Cookie%3A%20a%3Db%20%22%C3%A9%22.flac"), "{cd}");
+        assert!(cd.contains("filename=\"side__Set-Cookie: a=b _\u{5f}_.flac\""), "{cd}");
     }
 
     #[test]
@@ -204,6 +253,7 @@ mod tests {
             ".x.flac",
             "",
             "2026-11/./a.flac",
+            "a\r\nSet-Cookie: x.flac",
         ] {
             assert_eq!(resolve(&rec, bad), None, "{bad}");
         }

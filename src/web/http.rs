@@ -3,7 +3,9 @@
 //!
 //! Owns the wire: reading a request within a deadline (the whole head and body must arrive within
 //! `--request-timeout`, so a client that trickles its headers, slowloris-style, is closed), the
-//! size limits ([`MAX_HEAD`], [`MAX_BODY`]: 413 beyond), the connection limit (503 beyond), and
+//! size limits ([`MAX_HEAD`], [`MAX_BODY`]: 413 beyond), strict parsing (one way to read every
+//! request: no bare LF, one plain Content-Length, one Host), `Expect: 100-continue`, closing
+//! without a reset after refusing a request unread, the one check of response header values, and
 //! writing responses: whole ones ([`Response`]) and streams (a head without a length, then
 //! bytes until either side closes; every response says `Connection: close`). It does not route
 //! or authenticate (see [`super::routes`]). How it fails: a malformed request gets 400, an
@@ -75,14 +77,21 @@ pub fn read_request(s: &mut TcpStream, timeout: Duration) -> Result<Request, Rea
     if req.header("transfer-encoding").is_some() {
         return Err(ReadFail::Status(411, "send a Content-Length"));
     }
-    let length = match req.header("content-length") {
-        Some(v) => v.parse::<usize>().map_err(|_| ReadFail::Status(400, "bad Content-Length"))?,
-        None => 0,
-    };
+    let length = content_length(&req)?;
     if length > MAX_BODY {
         return Err(ReadFail::Status(413, "request body too large"));
     }
     let mut body = buf[head_end + 4..].to_vec();
+    match req.header("expect") {
+        None => {}
+        // The client waits for this before it sends the body (curl does for large bodies).
+        Some(e) if e.eq_ignore_ascii_case("100-continue") && length > body.len() => {
+            let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
+            s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| ReadFail::Closed)?;
+        }
+        Some(e) if e.eq_ignore_ascii_case("100-continue") => {}
+        Some(_) => return Err(ReadFail::Status(417, "only Expect: 100-continue is understood")),
+    }
     while body.len() < length {
         let want = length - body.len();
         read_some(s, &mut body, want, deadline)?;
@@ -90,6 +99,18 @@ pub fn read_request(s: &mut TcpStream, timeout: Duration) -> Result<Request, Rea
     body.truncate(length);
     req.body = body;
     Ok(req)
+}
+
+/// The body's length: one `Content-Length` of digits only (`+5`, `5, 5` or two of them are
+/// refused: a proxy in front might read another length than ours), none for no body.
+fn content_length(req: &Request) -> Result<usize, ReadFail> {
+    let bad = ReadFail::Status(400, "bad Content-Length");
+    let mut lengths = req.headers.iter().filter(|(k, _)| k == "content-length").map(|(_, v)| v);
+    let Some(v) = lengths.next() else { return Ok(0) };
+    if lengths.next().is_some() || v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad);
+    }
+    v.parse().map_err(|_| bad)
 }
 
 /// Reads at most `max` more bytes into `buf`, waiting no later than `deadline`.
@@ -119,6 +140,11 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Parses the request line and headers.
 fn parse_head(head: &str) -> Result<Request, ReadFail> {
     let bad = ReadFail::Status(400, "malformed request");
+    // A bare LF or CR would end a line for some readers and not for others: a header hidden
+    // from one of them.
+    if head.split("\r\n").any(|l| l.contains(['\r', '\n'])) {
+        return Err(ReadFail::Status(400, "a line ends without CRLF"));
+    }
     let mut lines = head.split("\r\n");
     let line = lines.next().ok_or(ReadFail::Status(400, "empty request"))?;
     let mut parts = line.split(' ');
@@ -137,6 +163,10 @@ fn parse_head(head: &str) -> Result<Request, ReadFail> {
         let (k, v) = l.split_once(':').ok_or(ReadFail::Status(400, "malformed header"))?;
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
+    let hosts = headers.iter().filter(|(k, _)| k == "host").count();
+    if hosts > 1 || (hosts == 0 && version != "HTTP/1.0") {
+        return Err(ReadFail::Status(400, "send one Host header"));
+    }
     Ok(Request { method: method.to_string(), path, query: query.to_string(), headers, body: Vec::new() })
 }
 
@@ -147,8 +177,9 @@ pub fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Exactly two hex digits (from_str_radix alone would take "+2").
+            let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -172,8 +203,11 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         411 => "Length Required",
+        403 => "Forbidden",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
         421 => "Misdirected Request",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -235,9 +269,46 @@ pub fn head(status: u16, content_type: &str, extra: &[(&'static str, String)]) -
         reason(status)
     );
     for (k, v) in extra {
-        h.push_str(&format!("{k}: {v}\r\n"));
+        // The one check of every header value: a CR or LF in one (a file name, say) would start
+        // a header of the sender's choosing; such a header is left out, never sent.
+        if v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+            h.push_str(&format!("{k}: {v}\r\n"));
+        }
     }
     h
+}
+
+/// Reads and drops what the client has already sent, without waiting (the socket must be
+/// non-blocking): closing a socket with unread input resets the connection, and the client may
+/// then lose the answer written just before.
+pub fn discard_pending(s: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match s.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
+}
+
+/// Closes after an answer sent with the request unread (413, 400…): stops writing, then reads and
+/// drops the rest for up to a second (64 KiB at most), so the client reads the answer instead of a
+/// reset.
+pub fn close_gently(s: &mut TcpStream) {
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut sink = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() || s.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match s.read(&mut sink) {
+            Ok(n) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
+        }
+    }
 }
 
 /// Starts a streamed response (no length: the body ends when the connection closes), with small
@@ -279,7 +350,7 @@ mod tests {
     #[test]
     fn oversized_heads_and_bodies_are_413_and_slow_ones_closed() {
         let (mut c, mut s) = pair();
-        c.write_all(b"POST / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n").unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999\r\n\r\n").unwrap();
         assert_eq!(
             read_request(&mut s, Duration::from_secs(5)).unwrap_err(),
             ReadFail::Status(413, "request body too large")
@@ -301,5 +372,50 @@ mod tests {
         assert_eq!(percent_decode("/a%00"), None);
         assert_eq!(percent_decode("/a%2"), None);
         assert_eq!(percent_decode("/a%zz"), None);
+        assert_eq!(percent_decode("/a%+2e"), None);
+        assert_eq!(percent_decode("/a%-1"), None);
+    }
+
+    #[test]
+    fn ambiguous_requests_are_refused() {
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost: a\nX-Hidden: 1\r\n\r\n"[..],
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx",
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+        ] {
+            let (mut c, mut s) = pair();
+            c.write_all(raw).unwrap();
+            let got = read_request(&mut s, Duration::from_secs(5));
+            assert!(
+                matches!(got, Err(ReadFail::Status(400, _))),
+                "{:?}: {got:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let (mut c, mut s) = pair();
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(read_request(&mut s, Duration::from_secs(5)).is_ok(), "HTTP/1.0 needs no Host");
+    }
+
+    #[test]
+    fn expect_100_continue_is_answered_before_the_body_is_read() {
+        let (mut c, mut s) = pair();
+        let server = std::thread::spawn(move || read_request(&mut s, Duration::from_secs(5)).map(|r| r.body));
+        c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            .unwrap();
+        let mut got = [0u8; 25];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"HTTP/1.1 100 Continue\r\n\r\n");
+        c.write_all(b"ok").unwrap();
+        assert_eq!(server.join().unwrap().unwrap(), b"ok");
+    }
+
+    #[test]
+    fn a_header_value_with_a_line_break_is_never_sent() {
+        let h = head(200, "text/plain", &[("X-A", "fine".into()), ("X-B", "bad\r\nSet-Cookie: x".into())]);
+        assert!(h.contains("X-A: fine\r\n") && !h.contains("X-B") && !h.contains("Set-Cookie"), "{h}");
     }
 }

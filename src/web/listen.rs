@@ -60,8 +60,15 @@ pub fn serve(app: &App, mut s: TcpStream) {
     let mut msg = Vec::with_capacity(64 * 1024);
     let mut sent = 0u64;
     let stop = || signals::stop_requested();
-    let follow =
-        Follow { tool: super::TOOL, ring: &app.ring, spec, from: None, batch: Duration::ZERO, stop: &stop };
+    let follow = Follow {
+        tool: super::TOOL,
+        ring: &app.ring,
+        spec,
+        from: None,
+        batch: Duration::ZERO,
+        stop: &stop,
+        notify: false,
+    };
     let result = follow_live(follow, &mut |first, frames| {
         msg.clear();
         msg.extend_from_slice(MAGIC);

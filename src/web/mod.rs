@@ -6,13 +6,14 @@
 //! [`control`] (the token; recordings started and stopped through vinyl-rec's code), [`files`]
 //! (the recordings list and downloads), and the page itself (`page.html`, `worklet.js`).
 //!
-//! Threads: the accept loop (main thread, which takes the signals), one per connection (at most
-//! `--max-clients`), one following the events file, one timing the ring's publications, one
+//! Threads: the accept loop (main thread, which takes the signals and alone feeds systemd's
+//! watchdog), one per connection (their places are [`budget`]'s), one following the events file, one timing the ring's publications, one
 //! watching the recording. How it fails: an address that cannot be bound or an unsafe token file
 //! end it (exit 1) before it serves; a missing token file leaves the control endpoints answering
 //! 401 (said once at the start); everything after that is per connection and never ends the
 //! server. SIGTERM/SIGINT/SIGHUP end it with exit 0.
 
+pub mod budget;
 pub mod cli;
 pub mod control;
 pub mod events;
@@ -31,7 +32,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 /// The tool's name as it starts every message.
@@ -55,14 +56,12 @@ pub struct App {
     pub latency: listen::Latency,
     /// Listening clients now.
     pub listeners: AtomicUsize,
-    /// Connections open now.
-    pub connections: AtomicUsize,
-    /// `--max-clients`.
-    pub max_clients: usize,
+    /// The places of requests being read and of streams.
+    pub budget: Arc<budget::Budget>,
     /// `--request-timeout`.
     pub request_timeout: Duration,
-    /// Bound to a loopback address: requests must name a loopback host.
-    pub loopback: bool,
+    /// The names requests may give as their Host (see [`routes::foreign_host`]).
+    pub hosts: routes::Hosts,
 }
 
 /// The token file when none is given: `$VINYL_WEB_TOKEN_FILE`, else `/etc/vinyl/web-token` for
@@ -113,11 +112,21 @@ fn app(o: &Opts) -> anyhow::Result<App> {
         clock: listen::Clock::default(),
         latency: listen::Latency::default(),
         listeners: AtomicUsize::new(0),
-        connections: AtomicUsize::new(0),
-        max_clients: o.max_clients as usize,
+        budget: budget::Budget::new(budget::Limits {
+            requests: o.max_clients as usize,
+            streams: o.max_streams as usize,
+            per_address: o.max_streams_per_address as usize,
+        }),
         request_timeout: Duration::from_secs(o.request_timeout),
-        loopback: o.listen.ip().is_loopback(),
+        hosts: routes::Hosts::new(o.listen.ip(), allowed_hosts(o, &cfg)),
     })
+}
+
+/// The Host names allowed on a LAN bind: `--allow-host` and `VINYL_WEB_ALLOW_HOSTS` (blank-separated).
+fn allowed_hosts(o: &Opts, cfg: &Config) -> Vec<String> {
+    let from_config =
+        cfg.get("VINYL_WEB_ALLOW_HOSTS").map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
+    o.allow_host.iter().cloned().chain(from_config.split_whitespace().map(str::to_string)).collect()
 }
 
 /// Runs the server until SIGTERM, SIGINT or SIGHUP.
@@ -170,31 +179,37 @@ fn readable(l: &TcpListener) -> bool {
     matches!(poll(&mut fds, Some(&t)), Ok(n) if n > 0)
 }
 
-/// Serves a connection on its own thread, or answers 503 when there are too many.
+/// Serves a connection on its own thread, or answers 503 when there is no place for it.
 fn admit(app: &Arc<App>, mut s: TcpStream) {
-    let open = app.connections.fetch_add(1, Ordering::SeqCst) + 1;
-    if open > app.max_clients {
-        app.connections.fetch_sub(1, Ordering::SeqCst);
-        let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
-        let _ = http::Response::error(503, "too many clients").with("Retry-After", "5").send(&mut s);
-        return;
-    }
+    let ticket = match app.budget.admit(&s) {
+        Ok(t) => t,
+        Err(_) => {
+            // The main thread must not wait on this client: what it sent so far is read without
+            // waiting, so closing does not reset the connection before the answer is read.
+            let _ = s.set_nonblocking(true);
+            http::discard_pending(&mut s);
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
+            let _ = http::Response::error(503, "too many clients").with("Retry-After", "5").send(&mut s);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            return;
+        }
+    };
     let a = app.clone();
-    let spawned = signals::spawn_thread("client", move || {
-        serve(&a, s);
-        a.connections.fetch_sub(1, Ordering::SeqCst);
-    });
-    if spawned.is_err() {
-        app.connections.fetch_sub(1, Ordering::SeqCst);
-    }
+    let _ = signals::spawn_thread("client", move || serve(&a, s, ticket));
 }
 
 /// Reads one request and answers it.
-fn serve(app: &App, mut s: TcpStream) {
+fn serve(app: &App, mut s: TcpStream, mut ticket: budget::Ticket) {
     match http::read_request(&mut s, app.request_timeout) {
-        Ok(req) => routes::handle(app, req, s),
+        Ok(req) => {
+            ticket.read();
+            routes::handle(app, req, s, &mut ticket);
+        }
         Err(http::ReadFail::Status(code, text)) => {
+            ticket.read();
             let _ = http::Response::error(code, text).send(&mut s);
+            http::close_gently(&mut s);
         }
         Err(http::ReadFail::Closed) => {}
     }

@@ -5,9 +5,10 @@
 //! latency reset do. No endpoint answers a CORS pre-flight (`OPTIONS` is 405), so a page of another
 //! origin can never send the token header. The page and its worklet are compiled in
 //! (`include_str!`), served with a Content-Security-Policy that allows nothing from elsewhere.
-//! Bound to a loopback address, it answers only requests whose Host is loopback's (421 else), so a
-//! site rebinding its name to 127.0.0.1 cannot read the API either.
+//! Only the Host names [`Hosts`] allows are answered (421 else), so a site rebinding its name to
+//! this machine cannot read the API either; `/status` names no absolute path and no process.
 
+use super::budget::Ticket;
 use super::http::{Request, Response};
 use super::{App, events, files, listen};
 use crate::ring::RingReader;
@@ -23,33 +24,70 @@ const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-
                    img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'none'";
 
-/// True when a server bound to loopback is asked under a name that is not loopback's: a page of
-/// another site whose name was rebound to 127.0.0.1 (DNS rebinding) must not read the API.
-pub fn foreign_host(app: &App, req: &Request) -> bool {
-    let Some(host) = req.header("host") else { return false };
-    if !app.loopback {
-        return false;
-    }
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
-    };
-    !(name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+/// The Host names a request may give. Bound to loopback: `localhost` and loopback literals, so a
+/// site rebinding its name to 127.0.0.1 (DNS rebinding) reads nothing. Bound elsewhere (the LAN):
+/// IP literals, `localhost`, this machine's host name and `NAME.local`, and the configured names;
+/// any other name is a rebinding page's. IPv4-mapped IPv6 addresses count as the IPv4 address.
+#[derive(Clone, Debug)]
+pub struct Hosts {
+    loopback: bool,
+    names: Vec<String>,
 }
 
-/// Answers one request on `s`.
-pub fn handle(app: &App, req: Request, mut s: TcpStream) {
+impl Hosts {
+    /// The rule for a server bound to `bound`, with `allowed` names for a LAN bind.
+    pub fn new(bound: std::net::IpAddr, allowed: Vec<String>) -> Hosts {
+        let mut names: Vec<String> = allowed.into_iter().map(|n| n.to_ascii_lowercase()).collect();
+        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            && let Some(h) = Some(h.trim()).filter(|h| !h.is_empty())
+        {
+            names.extend([h.to_ascii_lowercase(), format!("{}.local", h.to_ascii_lowercase())]);
+        }
+        Hosts { loopback: super::budget::canonical(bound).is_loopback(), names }
+    }
+
+    /// True when `host` (a Host header's value) may not be served.
+    pub fn foreign(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+        };
+        let name = name.to_ascii_lowercase();
+        if name == "localhost" {
+            return false;
+        }
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.loopback && !super::budget::canonical(ip).is_loopback(),
+            Err(_) => self.loopback || !self.names.contains(&name),
+        }
+    }
+}
+
+/// True when the request's Host may not be served (see [`Hosts`]); a request without one
+/// (HTTP/1.0) is served only on a loopback bind.
+pub fn foreign_host(app: &App, req: &Request) -> bool {
+    match req.header("host") {
+        Some(host) => app.hosts.foreign(host),
+        None => !app.hosts.loopback,
+    }
+}
+
+/// Answers one request on `s`; a stream first takes its place from `ticket`.
+pub fn handle(app: &App, req: Request, mut s: TcpStream, ticket: &mut Ticket) {
     if foreign_host(app, &req) {
-        let _ =
-            Response::error(421, "this server answers only to localhost or a loopback address").send(&mut s);
+        let _ = Response::error(421, "this server does not answer to that Host name").send(&mut s);
         return;
     }
     let path = req.path.clone();
     let m = req.method.as_str();
+    if m == "GET" && (path == "/listen" || path == "/events") {
+        if ticket.to_stream().is_err() {
+            let _ = Response::error(503, "too many streams").with("Retry-After", "5").send(&mut s);
+            return;
+        }
+        return if path == "/listen" { listen::serve(app, s) } else { events::serve(app, &req, s) };
+    }
     let resp = match (m, path.as_str()) {
-        ("GET", "/listen") => return listen::serve(app, s),
-        ("GET", "/events") => return events::serve(app, s),
         ("GET" | "HEAD", p) if p.starts_with("/recordings/") => {
             return files::download(app, &req, &p["/recordings/".len()..], s);
         }
@@ -78,8 +116,19 @@ fn unauthorized() -> Response {
         .with("WWW-Authenticate", "Bearer realm=\"vinyl\"")
 }
 
-/// `POST /listen/report`: a latency report, or `{"reset": true}` with the token.
+/// `POST /listen/report`: a latency report, or `{"reset": true}` with the token. Only JSON, and
+/// only from this origin: a form or `text/plain` post of another site's page (which needs no
+/// pre-flight) is refused.
 fn report(app: &App, req: &Request) -> Response {
+    let json = req.header("content-type").is_some_and(|t| {
+        t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json {
+        return Response::error(415, "send application/json");
+    }
+    if cross_site(req) {
+        return Response::error(403, "not from this page");
+    }
     if serde_json::from_slice::<Value>(&req.body).is_ok_and(|v| v["reset"] == true) {
         if !app.control.authorized(req) {
             return unauthorized();
@@ -88,6 +137,17 @@ fn report(app: &App, req: &Request) -> Response {
         return Response::json(200, &json!({ "reset": true }));
     }
     app.latency.report(app, req)
+}
+
+/// True when the browser says the request comes from another site: `Sec-Fetch-Site`, or an
+/// `Origin` whose host is not the request's Host.
+fn cross_site(req: &Request) -> bool {
+    if req.header("sec-fetch-site").is_some_and(|v| v == "cross-site" || v == "same-site") {
+        return true;
+    }
+    let Some(origin) = req.header("origin") else { return false };
+    let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    req.header("host").is_none_or(|h| !h.eq_ignore_ascii_case(origin_host))
 }
 
 /// The components vinyl-up starts, by their PID files in the run folder.
@@ -111,17 +171,23 @@ fn components(app: &App) -> Value {
             continue;
         };
         let running = crate::rec::state::alive(pid, program);
-        out.insert(name.into(), json!({ "pid": pid, "running": running }));
+        out.insert(name.into(), json!({ "running": running }));
     }
     out.into()
 }
 
+/// A file's name without its folder: `/status` answers anyone who can reach it, and the machine's
+/// layout is none of their business.
+fn name_of(p: &std::path::Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 fn ring(app: &App) -> Value {
     let Ok(r) = RingReader::open(&app.ring, false) else {
-        return json!({ "path": app.ring.to_string_lossy(), "present": false });
+        return json!({ "name": name_of(&app.ring), "present": false });
     };
     let Ok(snap) = r.snapshot() else {
-        return json!({ "path": app.ring.to_string_lossy(), "present": false });
+        return json!({ "name": name_of(&app.ring), "present": false });
     };
     let cfg = r.config();
     let gaps: Vec<Value> = r
@@ -132,7 +198,7 @@ fn ring(app: &App) -> Value {
         .map(|g| json!({ "first": g.first, "frames": g.frames, "cause": g.cause.name(), "exact": g.exact }))
         .collect();
     json!({
-        "path": app.ring.to_string_lossy(),
+        "name": name_of(&app.ring),
         "present": true,
         "head": snap.head,
         "timeline": snap.timeline,
@@ -158,7 +224,7 @@ pub fn status(app: &App) -> Value {
         "recording": app.control.summary(),
         "levels": level,
         "turntable": turntable.json(),
-        "events": { "path": app.events.to_string_lossy(), "lines": lines, "bad_lines": bad },
+        "events": { "name": name_of(&app.events), "lines": lines, "bad_lines": bad },
         "listeners": app.listeners.load(std::sync::atomic::Ordering::SeqCst),
         "sse_clients": app.hub.clients(),
         "latency": app.latency.summary(),

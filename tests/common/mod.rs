@@ -159,6 +159,7 @@ pub mod liquidsoap;
 pub mod proc;
 pub mod score;
 pub mod up;
+pub mod web;
 
 /// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);

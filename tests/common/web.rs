@@ -1,0 +1,252 @@
+//! vinyl-web under test: a ring written by `vinyl-preroll fill` from numbered frames fed at the real
+//! rate, the built `vinyl-web` on a free port, and raw-TCP requests with their answers (shared by
+//! tests/web.rs and tests/web_attack.rs).
+
+use super::proc::{Proc, Ring};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use vinyl::pcm::{PcmSpec, unique_frames};
+
+pub const RATE: u64 = 48_000;
+pub const T: Duration = Duration::from_secs(60);
+pub const TOKEN: &str = "5f0c1e2d3b4a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// A ring fed at the real rate with numbered frames, and vinyl-web serving it.
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    pub ring: Ring,
+    fill: Child,
+    stop: Arc<AtomicBool>,
+    pub written: Arc<AtomicU64>,
+    feeder: Option<std::thread::JoinHandle<()>>,
+    pub web: Proc,
+    pub port: u16,
+}
+
+impl Rig {
+    pub fn start(test: &str, web_args: &[&str]) -> Rig {
+        Rig::start_with(test, web_args, &[])
+    }
+
+    /// As [`Rig::start`], with `env` added to vinyl-web's environment; a `--listen` in
+    /// `web_args` replaces the default 127.0.0.1:0 (the requests still go to 127.0.0.1).
+    pub fn start_with(test: &str, web_args: &[&str], env: &[(&str, &str)]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Ring::new(test);
+        for d in ["rec", "run"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        let mut fill = Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"))
+            .args(["fill", "--batch", "0s", "--ring", ring.arg()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("fill.log")).unwrap())
+            .spawn()
+            .expect("spawn vinyl-preroll fill");
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let feeder = Some(feed(fill.stdin.take().unwrap(), stop.clone(), written.clone()));
+        super::wait_until("the ring exists", T, || ring.0.exists());
+        let token = dir.path().join("token");
+        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-web"));
+        if !web_args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(["--ring", ring.arg()])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--events")
+            .arg(dir.path().join("events"))
+            .args(web_args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env(
+            "PATH",
+            format!("{}:{}", super::bin_dir().display(), std::env::var("PATH").unwrap_or_default()),
+        )
+        .env("VINYL_CONFIG", "/dev/null")
+        .env("VINYL_RUN_DIR", dir.path().join("run"))
+        .env("VINYL_RECORDINGS", dir.path().join("rec"))
+        .envs(env.iter().copied());
+        let web = Proc::spawn(cmd, false);
+        web.wait_line("serving http://");
+        let port = web
+            .stderr()
+            .lines()
+            .find_map(|l| l.split("serving http://").nth(1))
+            .and_then(|r| r.split('/').next())
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in: {}", web.stderr()));
+        Rig { dir, ring, fill, stop, written, feeder, web, port }
+    }
+
+    pub fn recordings(&self) -> PathBuf {
+        self.dir.path().join("rec")
+    }
+
+    pub fn events(&self) -> PathBuf {
+        self.dir.path().join("events")
+    }
+
+    /// Appends JSON lines to the events file, as vinyl-listen does.
+    pub fn event(&self, lines: &[Value]) {
+        let mut f = std::fs::File::options().create(true).append(true).open(self.events()).unwrap();
+        for l in lines {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+
+    /// Sends `raw` as it is and reads the answer to the end.
+    pub fn raw(&self, raw: &[u8]) -> Resp {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        let _ = s.write_all(raw);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        Resp::parse(&out, &String::from_utf8_lossy(&raw[..raw.len().min(200)]), &self.web)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+    }
+
+    pub fn post(&self, path: &str, body: &Value, auth: Option<&str>) -> Resp {
+        let body = body.to_string();
+        let auth = auth.map(|a| format!("Authorization: Bearer {a}\r\n")).unwrap_or_default();
+        self.raw(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    }
+
+    /// vinyl-web's resident memory (KiB) and open file descriptors now.
+    pub fn footprint(&self) -> (u64, usize) {
+        let pid = self.web.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+        (rss, fds)
+    }
+
+    pub fn status(&self) -> Value {
+        self.get("/status").json()
+    }
+
+    /// Waits until the ring's head is past `frames` more than now.
+    pub fn wait_frames(&self, frames: u64) {
+        let until = self.status()["ring"]["head"].as_u64().unwrap() + frames;
+        super::wait_until(&format!("ring head {until}"), T, || {
+            self.status()["ring"]["head"].as_u64() >= Some(until)
+        });
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if self.dir.path().join("run/rec").exists() {
+            let _ = self.post("/rec/stop", &json!({}), Some(TOKEN));
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+        let _ = self.fill.wait();
+        if std::thread::panicking() {
+            eprintln!("vinyl-web stderr:\n{}", self.web.stderr());
+            eprintln!(
+                "fill log:\n{}",
+                std::fs::read_to_string(self.dir.path().join("fill.log")).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Writes numbered frames at the real rate, 10 ms at a time, until told to stop.
+fn feed(
+    mut to: std::process::ChildStdin,
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let spec = PcmSpec::default();
+        let t0 = Instant::now();
+        let mut n = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            if to.write_all(&unique_frames(&spec, n, RATE / 100)).is_err() {
+                return;
+            }
+            n += RATE / 100;
+            written.store(n, Ordering::SeqCst);
+            let due = t0 + Duration::from_micros(n * 1_000_000 / RATE);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    })
+}
+
+/// An HTTP answer.
+pub struct Resp {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+    pub what: String,
+}
+
+impl Resp {
+    pub fn parse(raw: &[u8], what: &str, web: &Proc) -> Resp {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        let Some(i) = split else {
+            return Resp {
+                status: 0,
+                head: String::new(),
+                body: Vec::new(),
+                what: format!("{what}\nvinyl-web:\n{}", web.stderr()),
+            };
+        };
+        let head = String::from_utf8_lossy(&raw[..i]).into_owned();
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Resp { status, head, body: raw[i + 4..].to_vec(), what: what.to_string() }
+    }
+
+    pub fn expect(&self, status: u16) -> &Resp {
+        assert_eq!(
+            self.status,
+            status,
+            "{}\n-> {}\n{}",
+            self.what,
+            self.head,
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("{}: not JSON ({e}): {}", self.what, String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
