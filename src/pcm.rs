@@ -17,7 +17,9 @@ use std::fmt;
 use std::io::{self, Read};
 use std::str::FromStr;
 
-pub use vinyl_ring::spec::{PcmSpec, SampleFormat, format_frames, unique_frame_number, unique_frames};
+pub use vinyl_ring::spec::{
+    PcmSpec, SampleFormat, format_frames, millis, unique_frame_number, unique_frames,
+};
 
 fn parse_rate(s: &str) -> Result<u32, String> {
     let rate: u32 = s
@@ -320,6 +322,7 @@ mod tests {
     fn format_frames_reads_well() {
         assert_eq!(format_frames(48_000 * 90 + 24_000, 48_000), "1m30.500s");
         assert_eq!(format_frames(12, 48_000), "0.000s");
+        assert_eq!(format_frames(47, 48_000), "0.001s", "to the nearest millisecond");
         assert_eq!(format_frames(48_000 * 3723, 48_000), "1h02m03.000s");
     }
 

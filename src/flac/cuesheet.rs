@@ -135,7 +135,7 @@ pub fn check(offsets: &[u64], total: u64) -> Result<Vec<u64>, String> {
 
 /// `offset` samples at `rate` Hz as `HH:MM:SS.mmm`, rounded to the nearest millisecond.
 pub fn chapter_time(offset: u64, rate: u32) -> String {
-    let ms = ((offset as u128 * 1000 + rate as u128 / 2) / rate.max(1) as u128) as u64;
+    let ms = crate::pcm::millis(offset, rate);
     format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
 

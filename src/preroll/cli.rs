@@ -186,7 +186,7 @@ pub struct TapOpts {
     /// than 1 s the same way; when the ring is replaced, follow its new timeline
     #[arg(long, conflicts_with_all = ["from", "from_frame", "until_frame", "duration", "no_follow", "wav", "timeline"])]
     pub live: bool,
-    /// Pin the tap to this timeline (the `timeline` of `vinyl-preroll info --json`): refused,
+    /// Pin the tap to this timeline (the `timeline` string of `vinyl-preroll info --json`): refused,
     /// exit 1, when the ring holds another one (it was recreated or replaced since the id was
     /// read), so a frame number is never applied to other audio
     #[arg(long, value_name = "ID")]

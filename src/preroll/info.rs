@@ -69,7 +69,9 @@ pub(crate) fn json_string(s: &str) -> String {
 /// One flat JSON object on one line (with a final newline). Keys: `ring`, `version`, `format`,
 /// `rate`, `channels`, `capacity_frames`, `slot_frames`, `head`, `oldest_frame`, `newest_frame`
 /// (`null` while the ring is empty), `writer_alive`, `writer_pid` (0 when no writer is alive),
-/// `generation`, `timeline` (the timeline's id, for `tap --timeline`), `writers`, `gap_count`
+/// `generation`, `timeline` (the timeline's id, for `tap --timeline`: a string of digits, because
+/// the id is above 2^53 and JSON readers that use doubles, jq and JavaScript, would change its
+/// last digits), `writers`, `gap_count`
 /// and `gap_frames` (gaps and silent frames since the timeline began), `frame0_unix_ns` and
 /// `frame0_time` (RFC 3339 UTC; both `null` while no frame was written), and last `gaps`: the
 /// journal, an array of `{"first","frames","cause","exact","time"}` objects, oldest first.
@@ -86,7 +88,7 @@ pub fn json(i: &Info) -> String {
     format!(
         "{{\"ring\":{},\"version\":{},\"format\":\"{}\",\"rate\":{},\"channels\":{},\"capacity_frames\":{},\
          \"slot_frames\":{},\"head\":{},\"oldest_frame\":{},\"newest_frame\":{newest},\"writer_alive\":{},\
-         \"writer_pid\":{pid},\"generation\":{},\"timeline\":{},\"writers\":{},\"gap_count\":{},\
+         \"writer_pid\":{pid},\"generation\":{},\"timeline\":\"{}\",\"writers\":{},\"gap_count\":{},\
          \"gap_frames\":{},\"frame0_unix_ns\":{f0_ns},\"frame0_time\":{f0_time},\"gaps\":[{}]}}\n",
         json_string(&i.ring),
         layout::VERSION,
@@ -214,7 +216,7 @@ mod tests {
         assert_eq!(j.lines().count(), 1);
         assert!(j.starts_with("{\"ring\":\"/dev/shm/a\\\"b\",\"version\":2,\"format\":\"s16le\","), "{j}");
         assert!(j.contains("\"newest_frame\":null,\"writer_alive\":false,\"writer_pid\":0,"), "{j}");
-        assert!(j.contains("\"timeline\":7,\"writers\":2,\"gap_count\":1,\"gap_frames\":480,"), "{j}");
+        assert!(j.contains("\"timeline\":\"7\",\"writers\":2,\"gap_count\":1,\"gap_frames\":480,"), "{j}");
         assert!(
             j.ends_with(
                 "\"frame0_unix_ns\":null,\"frame0_time\":null,\"gaps\":[{\"first\":96000,\"frames\":480,\

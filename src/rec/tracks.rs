@@ -50,10 +50,10 @@ fn rows(m: &Markers) -> Vec<(usize, u64, u64)> {
     m.offsets.iter().zip(ends).enumerate().map(|(i, (&a, b))| (i + 1, a, b.saturating_sub(a))).collect()
 }
 
-/// Frames as a clock time `M:SS.mmm`, or `H:MM:SS.mmm` from an hour, truncated to the
-/// millisecond; `--set` reads it back.
+/// Frames as a clock time `M:SS.mmm`, or `H:MM:SS.mmm` from an hour, to the nearest millisecond
+/// (as the chapter tags are); `--set` reads it back.
 pub fn clock(frames: u64, rate: u32) -> String {
-    let ms = (frames as u128 * 1000 / rate.max(1) as u128) as u64;
+    let ms = crate::pcm::millis(frames, rate);
     let (h, m, s, ms) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     if h > 0 { format!("{h}:{m:02}:{s:02}.{ms:03}") } else { format!("{m}:{s:02}.{ms:03}") }
 }
@@ -87,10 +87,15 @@ mod tests {
     use crate::flac::cuesheet::Source;
 
     #[test]
-    fn clock_times_truncate_and_read_back() {
+    fn clock_times_round_like_the_chapter_tags_and_read_back() {
         assert_eq!(clock(0, 48_000), "0:00.000");
         assert_eq!(clock(9_240_000, 48_000), "3:12.500");
-        assert_eq!(clock(47, 48_000), "0:00.000");
+        assert_eq!(clock(47, 48_000), "0:00.001");
+        // 59.5094 s: the chapter tag says 00:00:59.509, and so does the table.
+        assert_eq!(clock(2_856_451, 48_000), "0:59.509");
+        assert_eq!(cuesheet::chapter_time(2_856_451, 48_000), "00:00:59.509");
+        assert_eq!(clock(2_856_456, 48_000), "0:59.510");
+        assert_eq!(cuesheet::chapter_time(2_856_456, 48_000), "00:00:59.510");
         assert_eq!(clock(48_000 * 3723, 48_000), "1:02:03.000");
         let back = super::super::check::marker(&clock(9_240_000, 48_000)).unwrap();
         assert_eq!(back.frames(48_000), 9_240_000);

@@ -201,7 +201,8 @@ fn ring(app: &App) -> Value {
         "name": name_of(&app.ring),
         "present": true,
         "head": snap.head,
-        "timeline": snap.timeline,
+        // A string: the id is above 2^53, where JSON readers that use doubles change digits.
+        "timeline": snap.timeline.to_string(),
         "writer_alive": r.writer_alive().unwrap_or(false),
         "rate": cfg.spec.rate,
         "channels": cfg.spec.channels,

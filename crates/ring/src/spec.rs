@@ -109,9 +109,15 @@ impl fmt::Display for PcmSpec {
     }
 }
 
-/// A frame count as `[Hh][Mm]S.mmms` for humans, e.g. `1m30.000s`. Truncates to the millisecond.
+/// `frames` at `rate` in milliseconds, rounded to the nearest: the one rule of every time vinyl
+/// prints (logs, track tables, chapter tags), so one frame never reads as two times.
+pub fn millis(frames: u64, rate: u32) -> u64 {
+    ((frames as u128 * 1000 + rate as u128 / 2) / rate.max(1) as u128) as u64
+}
+
+/// A frame count as `[Hh][Mm]S.mmms` for humans, e.g. `1m30.000s`, to the nearest millisecond.
 pub fn format_frames(frames: u64, rate: u32) -> String {
-    let ms = (frames as u128 * 1000 / rate.max(1) as u128) as u64;
+    let ms = millis(frames, rate);
     let (h, rem) = (ms / 3_600_000, ms % 3_600_000);
     let (m, rem) = (rem / 60_000, rem % 60_000);
     let (s, ms) = (rem / 1000, rem % 1000);
