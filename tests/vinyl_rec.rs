@@ -571,3 +571,61 @@ fn split_parts_join_bit_exact_to_the_side_with_their_track_numbers() {
         common::vinyl_rec_ok(&["split", p], &dir.path().join("run"), dir.path(), &dir.path().join("no-ring"));
     assert_eq!(out.lines().next(), Some(&*dir.path().join("side-b-01.flac").to_string_lossy()));
 }
+
+/// Integrated loudness of `file` by ffmpeg's ebur128 filter (an independent BS.1770 meter).
+fn ffmpeg_lufs(file: &std::path::Path) -> f64 {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostats", "-i"]).arg(file).args(["-af", "ebur128", "-f", "null", "-"]);
+    let out = common::run(&mut cmd, T);
+    common::assert_success(&common::describe(&cmd), &out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let summary = err.rsplit("Integrated loudness:").next().unwrap_or_default();
+    let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).unwrap_or_else(|| panic!("{err}"));
+    i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
+}
+
+#[test]
+fn split_parts_carry_their_own_replaygain_as_ffmpeg_measures_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two tracks of 10 s: a 1 kHz tone at -20 dBFS, then one at -31 dBFS.
+    let mut pcm = Vec::new();
+    for (i, amp) in [(0u64, 0.1f64), (1, 0.0282)] {
+        for n in 0..10 * RATE {
+            let t = (i * 10 * RATE + n) as f64 / RATE as f64;
+            let v = ((amp * (std::f64::consts::TAU * 1000.0 * t).sin()) * 32767.0).round() as i16;
+            pcm.extend_from_slice(&[v.to_le_bytes(), v.to_le_bytes()].concat());
+        }
+    }
+    let raw = dir.path().join("tones.raw");
+    std::fs::write(&raw, &pcm).unwrap();
+    let path = dir.path().join("tones.flac");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-flac-rec"));
+    cmd.arg("-o")
+        .arg(&path)
+        .args(["--tag", "REPLAYGAIN_TRACK_GAIN=-1.23 dB"])
+        .stdin(File::open(&raw).unwrap());
+    common::assert_success(&common::describe(&cmd), &common::run(&mut cmd, T));
+    let (run, ring) = (dir.path().join("run"), dir.path().join("no-ring"));
+    let p = path.to_str().unwrap();
+    common::vinyl_rec_ok(&["tracks", p, "--set", "0,10"], &run, dir.path(), &ring);
+    let out = common::vinyl_rec_ok(&["split", p], &run, dir.path(), &ring);
+    let parts: Vec<PathBuf> = out.lines().map(PathBuf::from).collect();
+    assert_eq!(parts.len(), 2, "{out}");
+    let mut gains = Vec::new();
+    for part in &parts {
+        let gain = common::flac_tag(part, "REPLAYGAIN_TRACK_GAIN");
+        assert_eq!(
+            common::flac_tag(part, "REPLAYGAIN_ALBUM_GAIN"),
+            "-1.23 dB",
+            "the side's gain is the album's"
+        );
+        assert!(!gain.starts_with('+') && gain.ends_with(" dB"), "{gain}");
+        let ours: f64 = gain.trim_end_matches(" dB").parse().unwrap();
+        let theirs = -18.0 - ffmpeg_lufs(part);
+        assert!((ours - theirs).abs() <= 0.15, "{}: ours {ours} dB, ffmpeg {theirs:.2} dB", part.display());
+        let peak: f64 = common::flac_tag(part, "REPLAYGAIN_TRACK_PEAK").parse().unwrap();
+        gains.push((ours, peak));
+    }
+    assert!((gains[1].0 - gains[0].0 - 11.0).abs() < 0.2, "{gains:?}");
+    assert!((gains[0].1 - 0.1).abs() < 0.005 && (gains[1].1 - 0.0282).abs() < 0.002, "{gains:?}");
+}

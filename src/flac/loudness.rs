@@ -11,7 +11,7 @@
 //!
 //! | tag | value | example |
 //! |-----|-------|---------|
-//! | `REPLAYGAIN_TRACK_GAIN` | −18 LUFS (the ReplayGain 2.0 reference) minus the loudness, signed | `-3.20 dB` |
+//! | `REPLAYGAIN_TRACK_GAIN` | −18 LUFS (the ReplayGain 2.0 reference) minus the loudness ([`gain`]) | `-3.20 dB`, `5.10 dB` |
 //! | `REPLAYGAIN_TRACK_PEAK` | the true peak as a linear amplitude, 1.0 = full scale | `0.912011` |
 //! | `VINYL_LUFS` | integrated loudness, LUFS | `-14.80` |
 //! | `VINYL_TRUE_PEAK` | true peak, dBTP | `-0.80` |
@@ -64,14 +64,18 @@ fn two(v: f64) -> String {
     if s == "-0.00" { "0.00".into() } else { s }
 }
 
+/// The ReplayGain 2.0 gain for a loudness, as loudgain and the players write it: two decimals,
+/// ` dB`, no `+` (`-6.54 dB`, `1.03 dB`).
+pub fn gain(lufs: f64) -> String {
+    format!("{} dB", two(REFERENCE_LUFS - lufs))
+}
+
 /// The tags of `m`, in the order of [`TAGS`], without those of missing or non-finite values.
 pub fn tags(m: &Measurements) -> Vec<(String, String)> {
     let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
     let mut t: Vec<(&str, String)> = Vec::with_capacity(TAGS.len());
     if let Some(lufs) = finite(m.integrated_lufs) {
-        let gain = two(REFERENCE_LUFS - lufs);
-        let gain = if gain.starts_with('-') { gain } else { format!("+{gain}") };
-        t.push(("REPLAYGAIN_TRACK_GAIN", format!("{gain} dB")));
+        t.push(("REPLAYGAIN_TRACK_GAIN", gain(lufs)));
     }
     if let Some(tp) = finite(m.true_peak_dbtp) {
         t.push(("REPLAYGAIN_TRACK_PEAK", format!("{:.6}", 10f64.powf(tp / 20.0))));
@@ -130,9 +134,9 @@ mod tests {
     fn the_gain_is_signed_against_minus_18_lufs() {
         let t = tags(&side(-14.8, -0.8));
         assert_eq!(value(&t, "REPLAYGAIN_TRACK_GAIN").unwrap(), "-3.20 dB");
-        assert_eq!(value(&tags(&side(-23.1, -6.0)), "REPLAYGAIN_TRACK_GAIN").unwrap(), "+5.10 dB");
-        assert_eq!(value(&tags(&side(-18.001, -6.0)), "REPLAYGAIN_TRACK_GAIN").unwrap(), "+0.00 dB");
-        assert_eq!(value(&tags(&side(-17.999, -6.0)), "REPLAYGAIN_TRACK_GAIN").unwrap(), "+0.00 dB");
+        assert_eq!(value(&tags(&side(-23.1, -6.0)), "REPLAYGAIN_TRACK_GAIN").unwrap(), "5.10 dB");
+        assert_eq!(value(&tags(&side(-18.001, -6.0)), "REPLAYGAIN_TRACK_GAIN").unwrap(), "0.00 dB");
+        assert_eq!(value(&tags(&side(-17.999, -6.0)), "REPLAYGAIN_TRACK_GAIN").unwrap(), "0.00 dB");
         let k: Vec<&str> = t.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(k, TAGS);
         assert_eq!(value(&t, "VINYL_LUFS").unwrap(), "-14.80");
@@ -172,7 +176,7 @@ mod tests {
         w.finalize().unwrap();
         write(&path, &side(-20.0, -3.0)).unwrap();
         let p = crate::flac::probe::probe(&path).unwrap();
-        assert_eq!(p.tag("REPLAYGAIN_TRACK_GAIN"), Some("+2.00 dB"));
+        assert_eq!(p.tag("REPLAYGAIN_TRACK_GAIN"), Some("2.00 dB"));
         assert_eq!(p.tags.len(), 1 + TAGS.len());
         write(&path, &Measurements { clipped: 3, ..Measurements::default() }).unwrap();
         let p = crate::flac::probe::probe(&path).unwrap();

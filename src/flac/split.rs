@@ -14,7 +14,9 @@
 //! when set, is checked against the decoded samples: a side whose audio does not match it is an
 //! error, and its parts are removed.
 
+use super::loudness::Measurements;
 use super::{FlacWriter, WriterOptions, cuesheet, probe};
+use crate::listen::loudness::Loudness;
 use crate::pcm::{PcmSpec, SampleFormat};
 use anyhow::{Context as _, bail};
 use flacenc::source::Fill as _;
@@ -54,7 +56,9 @@ pub fn part_names(side: &Path, dir: &Path, count: usize) -> Vec<PathBuf> {
 ///   the part: its listed gaps plus every gap the side did not list, `:at-most`, or nothing when
 ///   the side listed every gap;
 /// - `REPLAYGAIN_TRACK_GAIN`/`_PEAK`, measured on the whole side, renamed `REPLAYGAIN_ALBUM_*`:
-///   the side's gain is the gain of the set of tracks it holds, the track's own is unknown.
+///   the side's gain is the gain of the set of tracks it holds; the part's own `TRACK` gain and
+///   peak (and `VINYL_LUFS`, `VINYL_TRUE_PEAK`, `VINYL_CLIPPED`) are measured on it as it is
+///   written and set when it is finished.
 pub fn part_tags(
     side: &[(String, String)],
     number: usize,
@@ -178,6 +182,8 @@ pub fn split(side: &Path, dir: &Path) -> anyhow::Result<Vec<Part>> {
         created: 0,
         pos: 0,
         parts: Vec::with_capacity(offsets.len()),
+        meter: None,
+        samples: Vec::new(),
     };
     let result = decode_into(side, &probed.info, &mut cutter);
     if result.is_err() {
@@ -242,6 +248,10 @@ struct Cutter<'a> {
     pos: u64,
     /// The parts finished.
     parts: Vec<Part>,
+    /// The current part's loudness (none when the meter refused the format: no track tags).
+    meter: Option<Loudness>,
+    /// Scratch: the current block as samples in ±1.0.
+    samples: Vec<f32>,
 }
 
 impl Cutter<'_> {
@@ -261,16 +271,47 @@ impl Cutter<'_> {
             let w = self.writer.as_mut().expect("opened above");
             let take = ((self.ends[n] - self.pos) as usize * fb).min(pcm.len());
             w.write_pcm(&pcm[..take]).with_context(|| format!("{}: write", name.display()))?;
+            self.measure(&pcm[..take]);
             pcm = &pcm[take..];
             self.pos += (take / fb) as u64;
             if self.pos == self.ends[n] {
                 let w = self.writer.take().expect("open");
                 let s = w.finalize().with_context(|| format!("{}: finish", name.display()))?;
                 let (path, offset) = (name.clone(), self.offsets[n]);
+                self.tag_loudness(&path, s.samples)?;
                 self.parts.push(Part { path, number: n + 1, offset, samples: s.samples });
             }
         }
         Ok(true)
+    }
+
+    /// Adds whole frames of the current part to its loudness meter.
+    fn measure(&mut self, pcm: &[u8]) {
+        let format = self.spec.format;
+        let scale = (1u32 << (format.bits() - 1)) as f32;
+        self.samples.clear();
+        self.samples.extend(pcm.chunks_exact(format.bytes()).map(|b| format.decode(b) as f32 / scale));
+        if let Some(meter) = self.meter.as_mut() {
+            meter.push_frames(&self.samples);
+        }
+    }
+
+    /// Sets the finished part's own loudness tags (its ReplayGain track gain and peak), keeping
+    /// the side's surface-noise measurements, which a part cannot improve on.
+    fn tag_loudness(&mut self, path: &Path, samples: u64) -> anyhow::Result<()> {
+        let Some(report) = self.meter.take().and_then(|mut m| m.finish(samples)) else { return Ok(()) };
+        let side = |k: &str| {
+            let v = self.tags.iter().find(|(t, _)| t.eq_ignore_ascii_case(k));
+            v.and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        };
+        let m = Measurements {
+            integrated_lufs: report.integrated_lufs,
+            true_peak_dbtp: report.true_peak_dbtp,
+            noise_floor_dbfs: side("VINYL_NOISE_FLOOR"),
+            clicks_per_min: side("VINYL_CLICKS_PER_MIN"),
+            clipped: report.clipped,
+        };
+        super::loudness::write(path, &m)
     }
 
     /// Creates part `n` (from 0), never replacing a file, and starts its FLAC stream.
@@ -283,6 +324,9 @@ impl Cutter<'_> {
             .open(name)
             .with_context(|| format!("{}: create", name.display()))?;
         self.created = n + 1;
+        let full_scale = 1i32 << (self.spec.format.bits() - 1);
+        let mut meter = Loudness::new(self.spec.channels as usize, self.spec.rate, full_scale);
+        self.meter = meter.start(0).is_ok().then_some(meter);
         let tags =
             part_tags(self.tags, n + 1, self.offsets.len(), self.offsets[n], self.ends[n] - self.offsets[n]);
         let opts = WriterOptions { tags, ..WriterOptions::default() };
