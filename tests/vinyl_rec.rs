@@ -629,3 +629,70 @@ fn split_parts_carry_their_own_replaygain_as_ffmpeg_measures_it() {
     assert!((gains[1].0 - gains[0].0 - 11.0).abs() < 0.2, "{gains:?}");
     assert!((gains[0].1 - 0.1).abs() < 0.005 && (gains[1].1 - 0.0282).abs() < 0.002, "{gains:?}");
 }
+
+/// Samples in a WAV file written by shnsplit (16-bit stereo: its data chunk's size over 4).
+fn wav_frames(path: &std::path::Path) -> u64 {
+    let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    r.duration() as u64
+}
+
+#[test]
+fn cue_text_tools_read_the_exported_markers_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 12 * RATE + 123;
+    let path = side(dir.path(), "side-c", frames);
+    let p = path.to_str().unwrap();
+    let (run, ring) = (dir.path().join("run"), dir.path().join("no-ring"));
+    // 0:59.509-style starts that fall between milliseconds and between CD frames.
+    let starts = [0, 4096, RATE + 1, 348_000 + 24];
+    let set = starts.iter().map(|s| format!("{s}f")).collect::<Vec<_>>().join(",");
+    common::vinyl_rec_ok(&["tracks", p, "--set", &set], &run, dir.path(), &ring);
+
+    // shnsplit, fed the breakpoints: each part starts within half a millisecond of its marker.
+    let points = common::vinyl_rec_ok(&["tracks", p, "--breakpoints"], &run, dir.path(), &ring);
+    assert_eq!(points.lines().collect::<Vec<_>>(), ["0:00.085", "0:01.000", "0:07.251"]);
+    let out_dir = dir.path().join("shn");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut cmd = Command::new("shnsplit");
+    cmd.args(["-q", "-o", "wav", "-d"]).arg(&out_dir).arg(&path).stdin(Stdio::piped());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("shnsplit (package shntool)");
+    child.stdin.take().unwrap().write_all(points.as_bytes()).unwrap();
+    let out = common::wait_output(child, T, "shnsplit");
+    common::assert_success("shnsplit", &out);
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    parts.sort();
+    let lengths: Vec<u64> = parts.iter().map(|p| wav_frames(p)).collect();
+    let ends = starts.iter().skip(1).copied().chain([frames]);
+    let want: Vec<u64> = starts.iter().zip(ends).map(|(a, b)| b - a).collect();
+    assert_eq!(lengths.len(), want.len(), "{parts:?}");
+    let mut at = 0u64;
+    for (i, (got, start)) in lengths.iter().zip(starts).enumerate() {
+        assert!(at.abs_diff(start) <= RATE / 2000, "part {}: starts at {at}, marker {start}", i + 1);
+        at += got;
+    }
+    assert_eq!(at, frames, "the parts join to the side");
+
+    // cuebreakpoints, fed the CUE sheet: each start within half a CD frame (1/150 s).
+    let sheet = common::vinyl_rec_ok(&["tracks", p, "--cue"], &run, dir.path(), &ring);
+    assert!(sheet.contains("FILE \"side-c.flac\" WAVE"), "{sheet}");
+    let cue = dir.path().join("side-c.cue");
+    std::fs::write(&cue, &sheet).unwrap();
+    let mut cmd = Command::new("cuebreakpoints");
+    cmd.arg(&cue);
+    let out = common::run(&mut cmd, T);
+    common::assert_success("cuebreakpoints (package cuetools)", &out);
+    let read: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (m, rest) = l.split_once(':').unwrap();
+            let (s, f) = rest.split_once('.').unwrap();
+            m.parse::<f64>().unwrap() * 60.0 + s.parse::<f64>().unwrap() + f.parse::<f64>().unwrap() / 75.0
+        })
+        .collect();
+    assert_eq!(read.len(), 3, "{sheet}");
+    for (got, start) in read.iter().zip(&starts[1..]) {
+        let want = *start as f64 / RATE as f64;
+        assert!((got - want).abs() <= 1.0 / 150.0 + 1e-9, "cuebreakpoints {got} s for a marker at {want} s");
+    }
+}

@@ -60,6 +60,8 @@ complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand snapshot" -s h -l he
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand snapshot" -s V -l version -d 'Print version'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -l set -d 'Replace the markers with LIST: track starts separated by commas, each a time from the file\'s first sample as H:MM:SS.sss, M:SS.sss or seconds (3:12.5, 1:02:03, 192.5), or a frame number as 9240000f; in increasing order. Times are rounded to the nearest frame; a first track at 0 is added when missing' -r
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -l json -d 'Print one JSON object instead of the table (see JSON OUTPUT below)'
+complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -l cue -d 'Print a CUE sheet instead (FILE "NAME.flac" WAVE, a TRACK with INDEX 01 MM:SS:FF each), for cuebreakpoints, shnsplit -f and players; CUE counts 1/75 s, so each start is rounded to the nearest 1/75 s (13.3 ms)'
+complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -l breakpoints -d 'Print the split points for shnsplit (every start but the first, as M:SS.mmm, exact to the millisecond; minutes go past 59): vinyl-rec tracks F --breakpoints | shnsplit F'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -s V -l version -d 'Print version'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -l into -d 'The folder the parts go to, created when missing [default: the recording\'s folder]' -r -F

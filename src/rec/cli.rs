@@ -373,8 +373,17 @@ pub struct TracksOpts {
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub set: Option<String>,
     /// Print one JSON object instead of the table (see JSON OUTPUT below)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["cue", "breakpoints"])]
     pub json: bool,
+    /// Print a CUE sheet instead (FILE "NAME.flac" WAVE, a TRACK with INDEX 01 MM:SS:FF each), for
+    /// cuebreakpoints, shnsplit -f and players; CUE counts 1/75 s, so each start is rounded to the
+    /// nearest 1/75 s (13.3 ms)
+    #[arg(long, conflicts_with = "breakpoints")]
+    pub cue: bool,
+    /// Print the split points for shnsplit (every start but the first, as M:SS.mmm, exact to the
+    /// millisecond; minutes go past 59): vinyl-rec tracks F --breakpoints | shnsplit F
+    #[arg(long)]
+    pub breakpoints: bool,
 }
 
 /// Flags of `vinyl-rec split`.

@@ -34,6 +34,13 @@ pub fn tracks(o: &TracksOpts) -> anyhow::Result<()> {
     if o.json {
         return out(&json(&path.to_string_lossy(), &m));
     }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if o.cue {
+        return out(cue(&name, &m).trim_end());
+    }
+    if o.breakpoints {
+        return breakpoints(&m).iter().try_for_each(|b| out(b));
+    }
     if m.offsets.is_empty() {
         crate::log::line(super::TOOL, format_args!("{shown}: no track markers (set them with --set)"));
     }
@@ -56,6 +63,32 @@ pub fn clock(frames: u64, rate: u32) -> String {
     let ms = crate::pcm::millis(frames, rate);
     let (h, m, s, ms) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     if h > 0 { format!("{h}:{m:02}:{s:02}.{ms:03}") } else { format!("{m}:{s:02}.{ms:03}") }
+}
+
+/// The markers as a CUE sheet of the file named `file_name` (in its folder): `FILE "…" WAVE` (the
+/// type CUE tools expect of any decodable file; a `"` in the name, which CUE cannot escape,
+/// becomes `'`) and one `TRACK nn AUDIO` with `INDEX 01 MM:SS:FF` per marker, rounded to the
+/// nearest 1/75 s.
+pub fn cue(file_name: &str, m: &Markers) -> String {
+    let mut s = format!("REM COMMENT \"vinyl-rec tracks\"\nFILE \"{}\" WAVE\n", file_name.replace('"', "'"));
+    for (n, start, _) in rows(m) {
+        let cd = (start as u128 * 75 + m.rate as u128 / 2) / m.rate.max(1) as u128;
+        let (min, sec, frame) = (cd / 75 / 60, cd / 75 % 60, cd % 75);
+        s.push_str(&format!("  TRACK {n:02} AUDIO\n    INDEX 01 {min:02}:{sec:02}:{frame:02}\n"));
+    }
+    s
+}
+
+/// shnsplit's split points: every track start but the first, `M:SS.mmm` to the nearest
+/// millisecond (minutes past 59 for long files: shnsplit reads no hours).
+pub fn breakpoints(m: &Markers) -> Vec<String> {
+    let starts = rows(m).into_iter().map(|(_, start, _)| start).filter(|&s| s > 0);
+    starts
+        .map(|start| {
+            let ms = crate::pcm::millis(start, m.rate);
+            format!("{}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000)
+        })
+        .collect()
 }
 
 /// The markers as one JSON object on one line: `path`, `rate` (Hz), `frames` (the file's length),
