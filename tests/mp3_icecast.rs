@@ -453,11 +453,15 @@ fn metadata_lines_become_the_title() {
     assert_eq!(mode & 0o777, 0o600);
     // The tool holds the FIFO open, so opening it for writing does not block.
     let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    w.write_all("Ørsted: Café Olé\n".as_bytes()).unwrap();
+    w.write_all("Side 1 · Ørsted: Café Olé €\n".as_bytes()).unwrap();
     drop(w);
     ice.wait_for_mount_where("/titled", "the first title", Duration::from_secs(20), |m| {
-        m["title"] == "Ørsted: Café Olé"
+        m["title"] == "Side 1 · Ørsted: Café Olé €"
     });
+    // What players get (ICY metadata, in the mount's charset): the same UTF-8 bytes, not `?` or
+    // Latin-1 (the configuration sets <charset>UTF-8</charset>, as the README asks).
+    let heard = ice.icy_title("/titled", Duration::from_secs(20));
+    assert_eq!(String::from_utf8_lossy(&heard), "Side 1 · Ørsted: Café Olé €");
     let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     w.write_all(b"Side B - Track 2\n").unwrap();
     drop(w);

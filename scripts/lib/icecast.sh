@@ -35,6 +35,7 @@ icecast_start() {
     <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot></paths>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
   $ic_owner
+  <mount type="default"><charset>UTF-8</charset></mount>
 </icecast>
 XML
     chmod 0644 "$ic_dir/icecast.xml"

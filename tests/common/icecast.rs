@@ -155,6 +155,7 @@ impl Icecast {
   </paths>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
   <security><chroot>0</chroot>{owner}</security>{relay}
+  <mount type="default"><charset>UTF-8</charset></mount>
 </icecast>
 "#,
             sources = o.max_sources,
@@ -419,6 +420,49 @@ impl Icecast {
         while self.mount(mount).is_some() {
             assert!(start.elapsed() < timeout, "{mount} still listed after {timeout:?}");
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The raw bytes of the first `StreamTitle` a listener asking for ICY metadata reads on
+    /// `mount` (as every player gets them: in the mount's charset), waiting up to `timeout`.
+    pub fn icy_title(&self, mount: &str, timeout: Duration) -> Vec<u8> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(timeout)).unwrap();
+        write!(s, "GET {mount} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nIcy-MetaData: 1\r\n\r\n", self.port)
+            .unwrap();
+        let mut all = Vec::new();
+        let mut buf = [0u8; 16384];
+        let start = Instant::now();
+        loop {
+            assert!(start.elapsed() < timeout, "{mount}: no ICY title within {timeout:?}");
+            let n = s.read(&mut buf).unwrap_or(0);
+            assert!(n > 0, "{mount}: the stream ended before a title");
+            all.extend_from_slice(&buf[..n]);
+            let Some(end) = find(&all, b"\r\n\r\n") else { continue };
+            let head = String::from_utf8_lossy(&all[..end]).to_ascii_lowercase();
+            let metaint: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("icy-metaint:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{mount}: no icy-metaint in {head}"));
+            // Audio, a length byte (x16), the metadata; repeated.
+            let mut at = end + 4;
+            while all.len() > at + metaint {
+                let len = all[at + metaint] as usize * 16;
+                let meta = at + metaint + 1;
+                if all.len() < meta + len {
+                    break;
+                }
+                let block = &all[meta..meta + len];
+                if let Some(i) = find(block, b"StreamTitle='") {
+                    let rest = &block[i + 13..];
+                    let close = find(rest, b"';").unwrap_or(rest.len());
+                    if close > 0 {
+                        return rest[..close].to_vec();
+                    }
+                }
+                at = meta + len;
+            }
         }
     }
 
