@@ -584,8 +584,24 @@ fn ffmpeg_lufs(file: &std::path::Path) -> f64 {
     i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
 }
 
+/// loudgain's ReplayGain 2.0 track gain (dB) and peak for `file` (it only reads: `-O` prints a
+/// table, no tag is written).
+fn loudgain(file: &std::path::Path) -> (f64, f64) {
+    let mut cmd = Command::new("loudgain");
+    cmd.arg("-O").arg(file);
+    let out = common::run(&mut cmd, T);
+    common::assert_success("loudgain (package loudgain)", &out);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<&str> = table.lines().last().unwrap_or_default().split('\t').collect();
+    let num = |v: &str| v.split_whitespace().next().and_then(|n| n.parse::<f64>().ok());
+    match (row.get(8).copied().and_then(num), row.get(3).copied().and_then(num)) {
+        (Some(gain), Some(peak)) => (gain, peak),
+        _ => panic!("loudgain: {table}"),
+    }
+}
+
 #[test]
-fn split_parts_carry_their_own_replaygain_as_ffmpeg_measures_it() {
+fn split_parts_carry_their_own_replaygain_as_loudgain_and_ffmpeg_measure_it() {
     let dir = tempfile::tempdir().unwrap();
     // Two tracks of 10 s: a 1 kHz tone at -20 dBFS, then one at -31 dBFS.
     let mut pcm = Vec::new();
@@ -624,6 +640,9 @@ fn split_parts_carry_their_own_replaygain_as_ffmpeg_measures_it() {
         let theirs = -18.0 - ffmpeg_lufs(part);
         assert!((ours - theirs).abs() <= 0.15, "{}: ours {ours} dB, ffmpeg {theirs:.2} dB", part.display());
         let peak: f64 = common::flac_tag(part, "REPLAYGAIN_TRACK_PEAK").parse().unwrap();
+        let (lg_gain, lg_peak) = loudgain(part);
+        assert!((ours - lg_gain).abs() <= 0.05, "{}: ours {ours} dB, loudgain {lg_gain} dB", part.display());
+        assert!((peak - lg_peak).abs() <= 0.002, "{}: peak {peak}, loudgain {lg_peak}", part.display());
         gains.push((ours, peak));
     }
     assert!((gains[1].0 - gains[0].0 - 11.0).abs() < 0.2, "{gains:?}");
