@@ -55,7 +55,7 @@ const WAIT: Duration = Duration::from_millis(500);
 
 /// Where a tap starts, as asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum From {
+pub enum Start {
     /// An absolute timeline frame (`--from-frame`).
     Frame(u64),
     /// This many frames before the head (`--from`).
@@ -104,11 +104,11 @@ pub struct Window {
 /// has: a start older than `floor` becomes `oldest` (the caller says so); a start in the future
 /// is waited for. The end is taken from the request, never from the start, so `--from-frame N
 /// --duration D` is exactly `N..N+D` or fails.
-pub fn window(from: From, end: End, b: Bounds) -> Window {
+pub fn window(from: Start, end: End, b: Bounds) -> Window {
     let requested: i128 = match from {
-        From::Frame(n) => n as i128,
-        From::Back(back) => b.head as i128 - back as i128,
-        From::Head => b.head as i128,
+        Start::Frame(n) => n as i128,
+        Start::Back(back) => b.head as i128 - back as i128,
+        Start::Head => b.head as i128,
     };
     let start = if requested > b.head as i128 {
         requested as u64
@@ -275,7 +275,7 @@ pub fn follow_live(
         bail!("{shown}: the ring holds {}, not the {} asked for", ring.config().spec, f.spec);
     }
     let snap = ring.snapshot().map_err(|e| anyhow!("{shown}: {e}"))?;
-    let from = f.from.map_or(From::Head, From::Frame);
+    let from = f.from.map_or(Start::Head, Start::Frame);
     let win = window(from, End::Never, bounds(&ring, snap.head));
     vlog!(f.tool, "{shown}: following live from frame {} (timeline {})", win.start, snap.timeline);
     let how =
@@ -341,11 +341,11 @@ fn open_ring(o: &TapOpts) -> anyhow::Result<RingReader> {
 }
 
 /// The flags as a start and an end.
-fn request(o: &TapOpts, rate: u32) -> (From, End) {
+fn request(o: &TapOpts, rate: u32) -> (Start, End) {
     let from = match (o.from_frame, o.from) {
-        (Some(n), _) => From::Frame(n),
-        (None, Some(back)) => From::Back(back.0.frames(rate)),
-        (None, None) => From::Head,
+        (Some(n), _) => Start::Frame(n),
+        (None, Some(back)) => Start::Back(back.0.frames(rate)),
+        (None, None) => Start::Head,
     };
     let end = match (o.until_frame, o.duration, o.no_follow) {
         (Some(u), _, _) => End::Frame(u),
@@ -929,11 +929,11 @@ mod tests {
 
     #[test]
     fn the_window_is_exact_where_the_ring_holds_the_frames() {
-        let w = window(From::Frame(1000), End::Length(500), b(5000, 0, 0));
+        let w = window(Start::Frame(1000), End::Length(500), b(5000, 0, 0));
         assert_eq!(w, Window { requested: 1000, start: 1000, end: 1500 });
-        let w = window(From::Back(2000), End::AtHead, b(5000, 0, 0));
+        let w = window(Start::Back(2000), End::AtHead, b(5000, 0, 0));
         assert_eq!(w, Window { requested: 3000, start: 3000, end: 5000 });
-        let w = window(From::Head, End::Never, b(5000, 0, 0));
+        let w = window(Start::Head, End::Never, b(5000, 0, 0));
         assert_eq!(w, Window { requested: 5000, start: 5000, end: u64::MAX });
     }
 
@@ -962,20 +962,20 @@ mod tests {
     #[test]
     fn a_start_older_than_the_floor_becomes_the_oldest_frame() {
         // Within the floor: honoured exactly.
-        assert_eq!(window(From::Frame(900), End::Never, b(10_000, 1000, 800)).start, 900);
+        assert_eq!(window(Start::Frame(900), End::Never, b(10_000, 1000, 800)).start, 900);
         // Older: the oldest guaranteed frame; the requested end stays where it was asked.
-        let w = window(From::Frame(100), End::Length(5000), b(10_000, 1000, 800));
+        let w = window(Start::Frame(100), End::Length(5000), b(10_000, 1000, 800));
         assert_eq!(w, Window { requested: 100, start: 1000, end: 5100 });
         // More pre-roll than the timeline has: from frame 0.
-        let w = window(From::Back(9000), End::AtHead, b(5000, 0, 0));
+        let w = window(Start::Back(9000), End::AtHead, b(5000, 0, 0));
         assert_eq!(w, Window { requested: -4000, start: 0, end: 5000 });
     }
 
     #[test]
     fn a_future_start_is_waited_for_and_ends_never_overflow() {
-        let w = window(From::Frame(9000), End::Length(u64::MAX), b(5000, 0, 0));
+        let w = window(Start::Frame(9000), End::Length(u64::MAX), b(5000, 0, 0));
         assert_eq!(w, Window { requested: 9000, start: 9000, end: u64::MAX });
-        let w = window(From::Back(u64::MAX), End::Length(10), b(5000, 0, 0));
+        let w = window(Start::Back(u64::MAX), End::Length(10), b(5000, 0, 0));
         assert_eq!((w.start, w.end), (0, 0));
     }
 

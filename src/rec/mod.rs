@@ -122,6 +122,46 @@ impl Target {
     }
 }
 
+/// Why a start or a stop cannot be done now: the errors callers branch on (vinyl-web answers them
+/// 409), apart from the failures (a ring that is missing, a disk that is full) that are plain
+/// errors. Exit 1 from the command line, like any runtime error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// A recording is running.
+    AlreadyRecording {
+        /// Its file.
+        path: PathBuf,
+        /// When it started (RFC 3339).
+        started: String,
+    },
+    /// No recording is running.
+    NotRecording,
+    /// The file (or its `.part`) exists: a recording is never overwritten.
+    NameTaken(PathBuf),
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::AlreadyRecording { path, started } => write!(
+                f,
+                "already recording {} (started {started}); stop it with: vinyl-rec stop",
+                path.display()
+            ),
+            Conflict::NotRecording => f.write_str("not recording"),
+            Conflict::NameTaken(path) => {
+                write!(
+                    f,
+                    "{}: a recording of that name already exists (choose another --name)",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Conflict {}
+
 /// `DIR/YYYY-MM/NAME.flac` as an absolute path, its month folder created; refused (exit 1) when
 /// the file or its `.part` exists, so a recording is never overwritten.
 pub fn recording_path(dir: &Path, name: &str, now: &Stamp) -> anyhow::Result<PathBuf> {
@@ -130,7 +170,7 @@ pub fn recording_path(dir: &Path, name: &str, now: &Stamp) -> anyhow::Result<Pat
     let path = month.join(format!("{name}.flac"));
     let part = crate::flacrec::part_path(&path);
     if path.exists() || part.exists() {
-        anyhow::bail!("{}: a recording of that name already exists (choose another --name)", path.display());
+        return Err(Conflict::NameTaken(path).into());
     }
     if path.is_absolute() {
         return Ok(path);

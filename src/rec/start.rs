@@ -71,11 +71,9 @@ pub fn begin(s: &Settings, o: &StartOpts) -> anyhow::Result<(PathBuf, Option<Chi
 
 fn refuse_a_second_recording(st: &State) -> anyhow::Result<()> {
     if st.runner_alive() {
-        bail!(
-            "already recording {} (started {}); stop it with: vinyl-rec stop",
-            st.read_path("path").unwrap_or_default().display(),
-            st.read("started").unwrap_or_default()
-        );
+        let (path, started) =
+            (st.read_path("path").unwrap_or_default(), st.read("started").unwrap_or_default());
+        return Err(super::Conflict::AlreadyRecording { path, started }.into());
     }
     Ok(())
 }

@@ -31,25 +31,41 @@ fn stop_timeout(s: &Settings) -> Result<Duration, UsageError> {
     })
 }
 
-/// Runs `stop`.
-pub fn stop(s: &Settings) -> anyhow::Result<()> {
-    let (path, duration) = end(s)?;
-    out_path(&path)?;
-    out(&duration)
+/// A recording stopped and finalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its length and what else [`duration_line`] says, one line each: the length first, then a
+    /// line for each gap of lost audio inside it.
+    pub lines: Vec<String>,
 }
 
-/// Stops the recording (everything `stop` does but print): returns the finished file's path and
-/// its [`duration_line`].
-pub fn end(s: &Settings) -> anyhow::Result<(std::path::PathBuf, String)> {
+impl Finished {
+    /// The length line (`1m30.000s (4320000 frames)`).
+    pub fn duration(&self) -> &str {
+        self.lines.first().map_or("", String::as_str)
+    }
+}
+
+/// Runs `stop`.
+pub fn stop(s: &Settings) -> anyhow::Result<()> {
+    let done = end(s)?;
+    out_path(&done.path)?;
+    done.lines.iter().try_for_each(|l| out(l))
+}
+
+/// Stops the recording (everything `stop` does but print).
+pub fn end(s: &Settings) -> anyhow::Result<Finished> {
     let timeout = stop_timeout(s)?;
     if !s.run_dir.is_dir() {
-        bail!("not recording");
+        return Err(super::Conflict::NotRecording.into());
     }
     let st = State::new(&s.run_dir);
     let lock = Lock::take(&s.run_dir)?;
     if !st.runner_alive() {
         st.clean_stale();
-        bail!("not recording");
+        return Err(super::Conflict::NotRecording.into());
     }
     let path = st.read_path("path").unwrap_or_default();
     let shown = path.display();
@@ -75,8 +91,8 @@ pub fn end(s: &Settings) -> anyhow::Result<(std::path::PathBuf, String)> {
     if !path.is_file() {
         bail!("{shown}: missing after the recorder finished; see {}", last.display());
     }
-    let duration = duration_line(&path)?;
-    Ok((path, duration))
+    let lines = duration_line(&path)?.lines().map(str::to_string).collect();
+    Ok(Finished { path, lines })
 }
 
 /// `12m03.250s (34716000 frames)`, from a finished file's STREAMINFO, then one line for each

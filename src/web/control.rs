@@ -130,14 +130,14 @@ impl Control {
         let result = rec::stop::end(&self.settings);
         self.reap();
         match result {
-            Ok((path, duration)) => {
-                vlog!(
-                    super::TOOL,
-                    "/rec/stop: finished {} ({})",
-                    path.display(),
-                    duration.lines().next().unwrap_or("")
-                );
-                Response::json(200, &json!({ "path": path.to_string_lossy(), "duration": duration }))
+            Ok(done) => {
+                vlog!(super::TOOL, "/rec/stop: finished {} ({})", done.path.display(), done.duration());
+                let json = json!({
+                    "path": done.path.to_string_lossy(),
+                    "duration": done.duration(),
+                    "gaps": done.lines.get(1..).unwrap_or_default(),
+                });
+                Response::json(200, &json)
             }
             Err(e) => failure("/rec/stop", &e),
         }
@@ -205,8 +205,7 @@ fn failure(what: &str, e: &anyhow::Error) -> Response {
     if e.downcast_ref::<UsageError>().is_some() {
         return Response::error(400, &text);
     }
-    if text.contains("already recording") || text.contains("not recording") || text.contains("already exists")
-    {
+    if e.downcast_ref::<rec::Conflict>().is_some() {
         return Response::error(409, &text);
     }
     Response::error(500, &text)
