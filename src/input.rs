@@ -278,8 +278,7 @@ fn open_path(path: &Path, tool: &str) -> anyhow::Result<(File, Option<PathBuf>)>
     let name = path.display();
     match std::fs::metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .with_context(|| format!("{name}: mkfifo"))?;
+            crate::fifo::create(path, 0o600).with_context(|| format!("{name}: mkfifo"))?;
             vlog!(tool, "{name}: created FIFO (mode 0600)");
         }
         Err(e) => return Err(e).with_context(|| format!("{name}: stat")),

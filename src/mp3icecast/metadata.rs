@@ -44,8 +44,7 @@ pub fn open_fifo(path: &Path) -> anyhow::Result<File> {
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .with_context(|| format!("{show}: mkfifo"))?;
+            crate::fifo::create(path, 0o600).with_context(|| format!("{show}: mkfifo"))?;
         }
         Err(e) => return Err(e).with_context(|| format!("{show}: stat")),
     }

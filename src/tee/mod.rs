@@ -369,7 +369,7 @@ impl Tee {
         for plan in plans {
             match plan {
                 Plan::Create(path) => {
-                    output::make_fifo(&path, opts.mode)
+                    crate::fifo::create(&path, opts.mode)
                         .map_err(|e| anyhow!("{}: mkfifo: {}", path.display(), e.desc()))?;
                     vlog!(TOOL, "{}: created FIFO (mode {:04o})", path.display(), opts.mode);
                     outputs.push(Output::fifo(path, queue()));

@@ -59,18 +59,6 @@ impl State {
     }
 }
 
-/// Creates a FIFO at `path` with exactly `mode` (mkfifo's mode is narrowed by the umask, so the
-/// bits are set again afterwards).
-pub(crate) fn make_fifo(path: &Path, mode: u32) -> nix::Result<()> {
-    nix::unistd::mkfifo(path, Mode::from_bits_truncate(mode))?;
-    nix::sys::stat::fchmodat(
-        nix::fcntl::AT_FDCWD,
-        path,
-        Mode::from_bits_truncate(mode),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-}
-
 /// True when `path` would be created in a device folder: `/dev` or a folder under it, other than
 /// the shared-memory folder `/dev/shm`. A missing path there is almost always a mistyped device
 /// name (`/dev/sdx` for `/dev/sda`), so no FIFO is ever created there. Leans towards "yes" for a
@@ -268,7 +256,7 @@ impl Output {
             }
             Err(Errno::ENOENT) => {
                 log.change(&self.name, "missing, creating the FIFO again");
-                if let Err(e) = make_fifo(path, mode) {
+                if let Err(e) = crate::fifo::create(path, mode) {
                     log.change(&self.name, &format!("mkfifo: {}; retrying", e.desc()));
                 } else {
                     self.next_retry = now;
