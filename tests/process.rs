@@ -4,105 +4,24 @@
 
 mod common;
 
+use common::proc::Proc;
 use nix::sys::signal::Signal;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use vinyl::pcm::{PcmSpec, unique_frames};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A running tool with its stdin held open by the test, its stdout drained and counted, and its
-/// stderr collected.
-struct Proc {
-    child: Child,
-    what: String,
-    stdin: Option<ChildStdin>,
-    out_bytes: Arc<Mutex<usize>>,
-    stderr: Arc<Mutex<String>>,
-    stderr_thread: Option<std::thread::JoinHandle<()>>,
+/// Sends SIGHUP with stdin still open (only the signal can end the tool) and waits for the exit;
+/// returns the exit code and stderr.
+fn hang_up(p: Proc) -> (Option<i32>, String) {
+    p.signal(Signal::SIGHUP);
+    let (code, _, stderr) = p.finish();
+    (code, stderr)
 }
 
-impl Proc {
-    fn start(mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let what = common::describe(&cmd);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        let stderr_thread = std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let out_bytes = Arc::new(Mutex::new(0));
-        let count = out_bytes.clone();
-        let mut out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                *count.lock().unwrap() += n;
-            }
-        });
-        let stdin = child.stdin.take();
-        Proc { child, what, stdin, out_bytes, stderr, stderr_thread: Some(stderr_thread) }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_log(&self, needle: &str) {
-        common::wait_until(
-            &format!("{}: '{needle}' in stderr: {}", self.what, self.stderr()),
-            DEADLINE,
-            || self.stderr().contains(needle),
-        );
-    }
-
-    fn feed(&mut self, data: &[u8]) {
-        self.stdin.as_mut().unwrap().write_all(data).unwrap();
-    }
-
-    /// Sends SIGHUP with stdin still open (only the signal can end the tool), and waits for the
-    /// exit; returns the status and stderr.
-    fn hang_up(mut self) -> (ExitStatus, String) {
-        // `self` is dropped (killed, if still running) at the end.
-        common::signal(&self.child, Signal::SIGHUP);
-        let status = common::wait_deadline(&mut self.child, DEADLINE);
-        drop(self.stdin.take());
-        if status.is_some() {
-            // The tool is gone, so its stderr ends: the thread has every line once it returns.
-            let _ = self.stderr_thread.take().map(|t| t.join());
-        }
-        let stderr = self.stderr();
-        let Some(status) = status else {
-            panic!("{}: still running {DEADLINE:?} after SIGHUP\nstderr:\n{stderr}", self.what);
-        };
-        (status, stderr)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn assert_clean_hangup(what: &str, status: ExitStatus, stderr: &str) {
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{what}: SIGHUP should end it with exit 0, got {status}\nstderr:\n{stderr}"
-    );
+fn assert_clean_hangup(what: &str, code: Option<i32>, stderr: &str) {
+    assert_eq!(code, Some(0), "{what}: SIGHUP should end it with exit 0, got {code:?}\nstderr:\n{stderr}");
     assert!(stderr.contains("SIGHUP"), "{what}: the stop on SIGHUP is not logged:\n{stderr}");
 }
 
@@ -122,9 +41,9 @@ fn sighup_ends_capture_cleanly() {
         .arg("--device")
         .arg(common::file_device(&input))
         .args(["--realtime", "--duration", "1h"]);
-    let p = Proc::start(cmd);
-    common::wait_until("capture output", DEADLINE, || *p.out_bytes.lock().unwrap() > 20_000);
-    let (status, stderr) = p.hang_up();
+    let p = Proc::spawn(cmd, true);
+    common::wait_until("capture output", DEADLINE, || p.out_len() > 20_000);
+    let (status, stderr) = hang_up(p);
     assert_clean_hangup("vinyl-capture", status, &stderr);
     assert!(stderr.contains("stopped by SIGHUP"), "{stderr}");
 }
@@ -135,9 +54,9 @@ fn sighup_ends_tee_cleanly() {
     let fifo = dir.path().join("x.fifo");
     let mut cmd = bin("vinyl-tee");
     cmd.arg(&fifo);
-    let p = Proc::start(cmd);
-    p.wait_log("x.fifo: no reader yet");
-    let (status, stderr) = p.hang_up();
+    let p = Proc::spawn(cmd, true);
+    p.wait_line("x.fifo: no reader yet");
+    let (status, stderr) = hang_up(p);
     assert_clean_hangup("vinyl-tee", status, &stderr);
     assert!(stderr.contains("SIGHUP: stopping"), "{stderr}");
 }
@@ -148,17 +67,17 @@ fn sighup_ends_preroll_fill_and_tap_cleanly() {
     let ring = ring.arg();
     let mut cmd = bin("vinyl-preroll");
     cmd.args(["fill", "--ring", ring]);
-    let mut fill = Proc::start(cmd);
-    fill.wait_log("created ring");
+    let mut fill = Proc::spawn(cmd, true);
+    fill.wait_line("created ring");
     fill.feed(&unique_frames(&PcmSpec::default(), 0, 48_000));
     let mut cmd = bin("vinyl-preroll");
     cmd.args(["tap", "--ring", ring]);
-    let tap = Proc::start(cmd);
-    tap.wait_log("tap from frame");
-    let (status, stderr) = tap.hang_up();
+    let tap = Proc::spawn(cmd, true);
+    tap.wait_line("tap from frame");
+    let (status, stderr) = hang_up(tap);
     assert_clean_hangup("vinyl-preroll tap", status, &stderr);
     assert!(stderr.contains("on SIGHUP"), "{stderr}");
-    let (status, stderr) = fill.hang_up();
+    let (status, stderr) = hang_up(fill);
     assert_clean_hangup("vinyl-preroll fill", status, &stderr);
     assert!(stderr.contains("stopping on SIGHUP at frame 48000"), "{stderr}");
 }
@@ -169,8 +88,8 @@ fn sighup_ends_flac_rec_with_a_finished_file() {
     let path = dir.path().join("hup.flac");
     let mut cmd = bin("vinyl-flac-rec");
     cmd.arg("-o").arg(&path);
-    let mut p = Proc::start(cmd);
-    p.wait_log("recording");
+    let mut p = Proc::spawn(cmd, true);
+    p.wait_line("recording");
     let input = unique_frames(&PcmSpec::default(), 0, 3 * 48_000);
     p.feed(&input);
     let part = vinyl::flacrec::part_path(&path);
@@ -180,7 +99,7 @@ fn sighup_ends_flac_rec_with_a_finished_file() {
             .and_then(|f| vinyl::flac::recover::scan(f).ok())
             .is_some_and(|r| r.frames >= 3 * 48_000 / 4096)
     });
-    let (status, stderr) = p.hang_up();
+    let (status, stderr) = hang_up(p);
     assert_clean_hangup("vinyl-flac-rec", status, &stderr);
     assert!(stderr.contains("finished (SIGHUP)"), "{stderr}");
     assert!(!part.exists(), "{} left behind:\n{stderr}", part.display());
@@ -195,11 +114,11 @@ fn sighup_ends_mp3_icecast_after_flushing() {
     let path = dir.path().join("hup.mp3");
     let mut cmd = bin("vinyl-mp3-icecast");
     cmd.arg("--output").arg(&path);
-    let mut p = Proc::start(cmd);
+    let mut p = Proc::spawn(cmd, true);
     // 5 s: more MP3 than the tool's 64 KiB output buffer holds, so some reaches the file.
     p.feed(&unique_frames(&PcmSpec::default(), 0, 5 * 48_000));
     common::wait_until("MP3 written", DEADLINE, || std::fs::metadata(&path).is_ok_and(|m| m.len() > 0));
-    let (status, stderr) = p.hang_up();
+    let (status, stderr) = hang_up(p);
     assert_clean_hangup("vinyl-mp3-icecast", status, &stderr);
     assert!(stderr.contains("SIGHUP: stopped after flushing"), "{stderr}");
 }
