@@ -462,6 +462,21 @@ fn metadata_lines_become_the_title() {
     // Latin-1 (the configuration sets <charset>UTF-8</charset>, as the README asks).
     let heard = ice.icy_title("/titled", Duration::from_secs(20));
     assert_eq!(String::from_utf8_lossy(&heard), "Side 1 · Ørsted: Café Olé €");
+    // And as ffmpeg (ffprobe, the library behind mpv's and many players' network input) shows it.
+    let mut probe = Command::new("ffprobe");
+    probe.args([
+        "-v",
+        "error",
+        "-icy",
+        "1",
+        "-show_entries",
+        "format_tags=StreamTitle",
+        "-of",
+        "default=nw=1:nk=1",
+    ]);
+    probe.arg(&url);
+    let out = common::run(&mut probe, Duration::from_secs(60));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Side 1 · Ørsted: Café Olé €", "{out:?}");
     let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     w.write_all(b"Side B - Track 2\n").unwrap();
     drop(w);
