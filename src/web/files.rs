@@ -80,15 +80,20 @@ fn row(app: &App, dir: &Path, f: &Path, modified: std::time::SystemTime) -> Opti
 
 /// Percent-encodes a relative path for a URL (slashes kept).
 fn encode_path(p: &str) -> String {
-    let mut s = String::new();
-    for b in p.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            s.push(b as char);
+    percent_encode(p, b"-._~/")
+}
+
+/// `s` with every byte but ASCII letters, digits and `keep` as `%XX`.
+fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
         } else {
-            s.push_str(&format!("%{b:02X}"));
+            out.push_str(&format!("%{b:02X}"));
         }
     }
-    s
+    out
 }
 
 /// The file a download path names, when it is a `.flac` file inside `dir`.
@@ -161,14 +166,8 @@ pub fn content_disposition(name: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
         .collect();
-    let mut exact = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            exact.push(b as char);
-        } else {
-            exact.push_str(&format!("%{b:02X}"));
-        }
-    }
+    // RFC 8187's attr-char: what may stay as it is.
+    let exact = percent_encode(name, b"!#$&+-.^_`|~");
     format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{exact}")
 }
 
