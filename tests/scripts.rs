@@ -592,8 +592,8 @@ fn scripts_test_runs_every_test_binary_and_the_readme_shows_the_busy_machine_run
     let root = common::repo_root();
     let script = std::fs::read_to_string(root.join("scripts/test")).unwrap();
     assert!(
-        script.lines().any(|l| l.trim_start().starts_with("cargo test --no-fail-fast ")),
-        "scripts/test must run `cargo test --no-fail-fast`, so that one failure does not hide the rest"
+        script.lines().any(|l| l.trim_start().starts_with("cargo test --workspace --no-fail-fast ")),
+        "scripts/test must run `cargo test --workspace --no-fail-fast`: every crate, and one failure does not hide the rest"
     );
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let testing = readme.split("\n## Testing\n").nth(1).expect("README: no Testing section");
