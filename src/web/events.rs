@@ -277,13 +277,10 @@ pub fn serve(app: &App, req: &http::Request, mut s: TcpStream) {
     }
 }
 
-/// True when the client closed its end (or sent something, which an SSE client never does).
+/// True when the client closed its end (its socket reads as at its end), or sent something, which
+/// an SSE client never does.
 fn hung_up(s: &TcpStream) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let fd = s.as_fd();
-    let mut fds = [PollFd::new(&fd, PollFlags::IN | PollFlags::RDHUP)];
-    let now = Timespec { tv_sec: 0, tv_nsec: 0 };
-    matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
+    crate::input::wait_readable(s.as_fd(), Some(Duration::ZERO)).unwrap_or(true)
 }
 
 #[cfg(test)]

@@ -172,11 +172,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
 
 /// Waits up to 500 ms for a connection (a signal interrupts it).
 fn readable(l: &TcpListener) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let fd = l.as_fd();
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let t = Timespec { tv_sec: 0, tv_nsec: 500_000_000 };
-    matches!(poll(&mut fds, Some(&t)), Ok(n) if n > 0)
+    crate::input::wait_readable(l.as_fd(), Some(Duration::from_millis(500))).unwrap_or(false)
 }
 
 /// Serves a connection on its own thread, or answers 503 when there is no place for it.
