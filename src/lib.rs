@@ -21,6 +21,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod docs;
+pub mod events;
 pub mod fifo;
 pub mod flac;
 pub mod flacrec;

@@ -550,8 +550,8 @@ fn hostile_repeated_and_out_of_order_events_do_not_end_or_start_a_side() {
             r#"{"event":"side_start","frame":1.5,"side":2}"#.to_string(),
             r#"{"event":"side_end","frame":100,"side":1,"reason":"bored"}"#.to_string(),
             r#"{"event":"track_start","frame":-5,"side":1,"track":0}"#.to_string(),
-            format!(r#"{{"event":"side_start","frame":{},"side":1}}"#, drop + 48_000),
-            r#"{"event":"side_start","frame":10,"side":7}"#.to_string(),
+            format!(r#"{{"event":"side_start","frame":{0},"at":{0},"side":1}}"#, drop + 48_000),
+            r#"{"event":"side_start","frame":10,"at":10,"side":7}"#.to_string(),
         ],
     );
     rig.wait_auto("a repeated or out-of-order event");

@@ -241,8 +241,8 @@ fn events_feed_status_and_sse_through_appends_and_rotation() {
     };
     read_until(&mut sse, "\"event\":\"hello\"");
     rig.event(&[
-        json!({"event":"side_start","frame":100,"at":2}),
-        json!({"event":"track_start","frame":200,"at":3,"track":2}),
+        json!({"event":"side_start","frame":100,"at":2,"side":1}),
+        json!({"event":"track_start","frame":200,"at":3,"side":1,"track":2}),
         json!({"event":"level","frame":300,"at":4,"rms_dbfs":[null,null],"peak_dbfs":[null,null],"clipped":0}),
         json!({"event":"mystery","frame":301,"x":[1,2]}),
     ]);
@@ -253,7 +253,7 @@ fn events_feed_status_and_sse_through_appends_and_rotation() {
     assert_eq!(s["levels"]["rms_dbfs"], json!([null, null]));
     // Rotation: vinyl-up renames the file to events.1 and a new one begins.
     std::fs::rename(rig.events(), rig.dir.path().join("events.1")).unwrap();
-    rig.event(&[json!({"event":"side_end","frame":400,"at":5,"reason":"runout","rpm":33.3})]);
+    rig.event(&[json!({"event":"side_end","frame":400,"at":5,"side":1,"reason":"runout","rpm":33.3})]);
     read_until(&mut sse, "\"reason\":\"runout\"");
     assert_eq!(rig.status()["turntable"]["state"], "runout");
 }
@@ -375,8 +375,8 @@ fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
 
     // The turntable's state.
     rig.event(&[
-        json!({"event":"side_start","frame":1,"at":1}),
-        json!({"event":"track_start","frame":2,"at":2,"track":3}),
+        json!({"event":"side_start","frame":1,"at":1,"side":1}),
+        json!({"event":"track_start","frame":2,"at":2,"side":1,"track":3}),
     ]);
     b.wait_for("document.getElementById('turntable').textContent === 'side 1, track 3'", T).unwrap();
 

@@ -1,8 +1,9 @@
 //! Where the events go: one JSON object a line, each written whole with one write, to stdout or
 //! appended to a file that is rotated when it would grow past its bound.
 //!
-//! Owns the event vocabulary's encoding ([`level`], [`decision`], [`state`], [`report`]) and
-//! the output. The file is checked against its path at most once a second and before each
+//! Owns the encoding of the detector's findings as events ([`level`], [`decision`], [`state`],
+//! [`report`]; the events themselves are [`crate::events`]'s, shared with every reader) and the
+//! output. The file is checked against its path at most once a second and before each
 //! rotation (one `stat`): a file deleted or replaced under the listener (by a user, a clean-up
 //! job) is created again or reopened, logged once, and the events go on into it; so a rotation
 //! never fails because the file vanished. A closed stdout ends the tool quietly (the caller sees
@@ -11,9 +12,10 @@
 
 use super::detector::{Decision, Phase};
 use super::loudness::Report;
+use crate::events::{self as ev, Event};
 use crate::listen::detector::SideStats;
 use anyhow::Context as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
@@ -23,61 +25,55 @@ use std::time::{Duration, Instant};
 /// How often, at most, the file is checked against its path between rotations.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// A level in dB rounded to 0.1, or null when there is none (digital silence).
-pub fn db_value(v: Option<f64>) -> Value {
-    match v {
-        Some(x) if x.is_finite() => json!((x * 10.0).round() / 10.0),
-        _ => Value::Null,
-    }
+/// A level in dB rounded to 0.1, or none (digital silence).
+fn db(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite()).map(|x| (x * 10.0).round() / 10.0)
 }
 
 /// A `level` event.
 pub fn level(frame: u64, at: u64, rms: &[Option<f64>], peak: &[Option<f64>], clipped: u64) -> Value {
-    let list = |v: &[Option<f64>]| Value::Array(v.iter().map(|&x| db_value(x)).collect());
-    json!({"event": "level", "frame": frame, "at": at, "rms_dbfs": list(rms), "peak_dbfs": list(peak), "clipped": clipped})
+    let list = |v: &[Option<f64>]| v.iter().map(|&x| db(x)).collect();
+    Event::Level(ev::Level { frame, at, rms_dbfs: list(rms), peak_dbfs: list(peak), clipped }).to_json()
 }
 
 /// The event of a detector's decision.
 pub fn decision(d: &Decision) -> Value {
     match *d {
-        Decision::SideStart { frame, at, side } => {
-            json!({"event": "side_start", "frame": frame, "at": at, "side": side})
-        }
+        Decision::SideStart { frame, at, side } => Event::SideStart(ev::SideStart { frame, at, side }),
         Decision::TrackStart { frame, at, side, track } => {
-            json!({"event": "track_start", "frame": frame, "at": at, "side": side, "track": track})
+            Event::TrackStart(ev::TrackStart { frame, at, side, track })
         }
         Decision::SideEnd { frame, at, side, reason, rpm } => {
-            let mut v =
-                json!({"event": "side_end", "frame": frame, "at": at, "side": side, "reason": reason.name()});
-            if let Some(r) = rpm {
-                v["rpm"] = json!(r);
-            }
-            v
+            Event::SideEnd(ev::SideEnd { frame, at, side, reason: reason.name().into(), rpm })
         }
-        Decision::Lift { frame, at } => json!({"event": "lift", "frame": frame, "at": at}),
+        Decision::Lift { frame, at } => Event::Lift(ev::Lift { frame, at }),
     }
+    .to_json()
 }
 
 /// A `state` event.
 pub fn state(frame: u64, phase: Phase, side: u32, track: u32) -> Value {
-    json!({"event": "state", "frame": frame, "at": frame, "state": phase.name(), "side": side, "track": track})
+    Event::State(ev::State { frame, at: frame, state: phase.name().into(), side, track }).to_json()
 }
 
 /// A `side_report` event for the side `start..end`.
 pub fn report(start: u64, end: u64, at: u64, side: u32, r: &Report, s: &SideStats) -> Value {
-    let round = |v: Option<f64>, k: f64| v.map_or(Value::Null, |x| json!((x * k).round() / k));
-    json!({
-        "event": "side_report", "frame": end, "at": at, "side": side, "start_frame": start,
-        "tracks": s.tracks,
-        "integrated_lufs": round(r.integrated_lufs, 10.0),
-        "loudness_range_lu": round(r.loudness_range_lu, 10.0),
-        "true_peak_dbtp": round(r.true_peak_dbtp, 10.0),
-        "peak_dbfs": round(r.peak_dbfs, 10.0),
-        "clipped": r.clipped,
-        "noise_floor_dbfs": round(s.noise_floor_dbfs, 10.0),
-        "clicks_per_min": round(s.clicks_per_min, 10.0),
-        "headroom_db": round(r.peak_dbfs.map(|p| -p), 10.0),
+    Event::SideReport(ev::SideReport {
+        frame: end,
+        at,
+        side,
+        start_frame: start,
+        tracks: s.tracks,
+        integrated_lufs: db(r.integrated_lufs),
+        loudness_range_lu: db(r.loudness_range_lu),
+        true_peak_dbtp: db(r.true_peak_dbtp),
+        peak_dbfs: db(r.peak_dbfs),
+        clipped: r.clipped,
+        noise_floor_dbfs: db(s.noise_floor_dbfs),
+        clicks_per_min: db(s.clicks_per_min),
+        headroom_db: db(r.peak_dbfs.map(|p| -p)),
     })
+    .to_json()
 }
 
 /// Stdout, or a bounded file.
@@ -181,6 +177,7 @@ fn open_append(path: &PathBuf) -> anyhow::Result<(File, (u64, u64), u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn ev(n: u64) -> Value {
         json!({"event": "state", "frame": n})

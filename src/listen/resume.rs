@@ -12,7 +12,7 @@
 //! events file is a listener without a past).
 
 use super::detector::Detector;
-use serde_json::Value;
+use crate::events::{self as ev, Event, Line};
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -42,31 +42,37 @@ impl Past {
         let mut any = false;
         for path in [rotated(file), file.to_path_buf()] {
             for line in tail_text(&path).lines() {
-                if let Ok(v) = serde_json::from_str::<Value>(line) {
-                    any |= past.take(&v);
+                if let Ok(Line::Event(e)) = ev::parse(line) {
+                    any |= past.take(&e);
                 }
             }
         }
         any.then_some(past)
     }
 
-    /// Takes one event in; false when it is not one of ours.
-    fn take(&mut self, v: &Value) -> bool {
-        let (Some(kind), Some(at)) = (v["event"].as_str(), v["at"].as_u64()) else { return false };
+    /// Takes one of the listener's events in (true: the file holds the listener's events).
+    fn take(&mut self, e: &Event) -> bool {
+        let at = match e {
+            Event::Level(l) => l.at,
+            Event::SideStart(s) => s.at,
+            Event::TrackStart(t) => t.at,
+            Event::SideEnd(s) => s.at,
+            Event::Lift(l) => l.at,
+            Event::State(s) => s.at,
+            Event::SideReport(r) => r.at,
+        };
         self.last_at = self.last_at.max(at);
-        let side = v["side"].as_u64().and_then(|s| u32::try_from(s).ok());
-        match (kind, side, v["frame"].as_u64()) {
-            ("side_start", Some(s), Some(frame)) => {
-                self.sides = self.sides.max(s);
-                self.open = Some((s, frame, 0));
+        match e {
+            Event::SideStart(s) => {
+                self.sides = self.sides.max(s.side);
+                self.open = Some((s.side, s.frame, 0));
             }
-            ("track_start", Some(s), _) => {
-                let track = v["track"].as_u64().and_then(|t| u32::try_from(t).ok()).unwrap_or(1);
-                if let Some(open) = self.open.as_mut().filter(|o| o.0 == s) {
-                    open.2 = track;
+            Event::TrackStart(t) => {
+                if let Some(open) = self.open.as_mut().filter(|o| o.0 == t.side) {
+                    open.2 = t.track;
                 }
             }
-            ("side_end", Some(s), _) if self.open.is_some_and(|o| o.0 == s) => self.open = None,
+            Event::SideEnd(s) if self.open.is_some_and(|o| o.0 == s.side) => self.open = None,
             _ => {}
         }
         true
@@ -183,7 +189,8 @@ mod tests {
     fn past(lines: &[&str]) -> Past {
         let mut p = Past::default();
         for l in lines {
-            p.take(&serde_json::from_str(l).unwrap());
+            let Ok(Line::Event(e)) = ev::parse(l) else { panic!("not an event: {l}") };
+            p.take(&e);
         }
         p
     }
@@ -196,7 +203,7 @@ mod tests {
             r#"{"event":"side_start","frame":6000000,"at":6090000,"side":2}"#,
             r#"{"event":"track_start","frame":6200000,"at":6300000,"side":2,"track":1}"#,
             r#"{"event":"track_start","frame":7200000,"at":7500000,"side":2,"track":2}"#,
-            r#"{"event":"level","frame":7600000,"at":7604800,"rms_dbfs":[-20,-20]}"#,
+            r#"{"event":"level","frame":7600000,"at":7604800,"rms_dbfs":[-20,-20],"peak_dbfs":[-9,-9],"clipped":0}"#,
         ]);
         assert_eq!(p, Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800 });
     }
@@ -236,7 +243,8 @@ mod tests {
             "{\"event\":\"side_start\",\"frame\":100,\"at\":200,\"side\":4}\n",
         )
         .unwrap();
-        std::fs::write(&file, "{\"event\":\"level\",\"frame\":300,\"at\":400}\nnot json\n").unwrap();
+        let level = r#"{"event":"level","frame":300,"at":400,"rms_dbfs":[],"peak_dbfs":[],"clipped":0}"#;
+        std::fs::write(&file, format!("{level}\nnot json\n")).unwrap();
         assert_eq!(Past::read(&file), Some(Past { sides: 4, open: Some((4, 100, 0)), last_at: 400 }));
         assert_eq!(Past::read(&dir.path().join("none")), None);
     }

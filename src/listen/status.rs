@@ -5,8 +5,8 @@
 //! state is not there: a `state` event comes at least every 5 s, so it is always near the end) and
 //! the wording. Fails (exit 1) when neither file holds an event.
 
+use crate::events::{self as ev, Event, Line};
 use anyhow::bail;
-use serde_json::Value;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -43,23 +43,21 @@ fn tail(path: &Path) -> String {
 /// The newest event of each kind that matters here.
 #[derive(Default)]
 struct Latest {
-    state: Option<Value>,
-    level: Option<Value>,
-    report: Option<Value>,
+    state: Option<ev::State>,
+    level: Option<ev::Level>,
+    report: Option<ev::SideReport>,
 }
 
 impl Latest {
-    /// Takes the newest of each kind from `text`, keeping what is already known (newer).
+    /// Takes the newest of each kind from `text`, keeping what is already known (newer); a line
+    /// that is not a whole event is passed over.
     fn take(&mut self, text: &str) {
-        for v in text.lines().rev().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
-            let slot = match v["event"].as_str() {
-                Some("state") => &mut self.state,
-                Some("level") => &mut self.level,
-                Some("side_report") => &mut self.report,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some(v);
+        for line in text.lines().rev() {
+            match ev::parse(line) {
+                Ok(Line::Event(Event::State(s))) => _ = self.state.get_or_insert(s),
+                Ok(Line::Event(Event::Level(l))) => _ = self.level.get_or_insert(l),
+                Ok(Line::Event(Event::SideReport(r))) => _ = self.report.get_or_insert(r),
+                _ => {}
             }
         }
     }
@@ -67,42 +65,39 @@ impl Latest {
     fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(s) = &self.state {
-            let (side, track) = (s["side"].as_u64().unwrap_or(0), s["track"].as_u64().unwrap_or(0));
-            let what = match s["state"].as_str().unwrap_or("") {
+            let (side, track) = (s.side, s.track);
+            let what = match s.state.as_str() {
                 "playing" => format!("playing side {side}, track {track}"),
                 "lead-in" => format!("side {side}: in the lead-in"),
                 "runout" => format!("side {side} ended: in the run-out"),
                 other => other.to_string(),
             };
-            out.push(format!("state:     {what} (at frame {})", s["frame"]));
+            out.push(format!("state:     {what} (at frame {})", s.frame));
         }
         if let Some(l) = &self.level {
-            let ch = |key: &str| -> Vec<String> {
-                l[key].as_array().map_or(Vec::new(), |a| {
-                    a.iter().map(|v| v.as_f64().map_or("-inf".into(), |x| format!("{x:.1}"))).collect()
-                })
+            let ch = |v: &[Option<f64>]| -> Vec<String> {
+                v.iter().map(|x| x.map_or("-inf".into(), |x| format!("{x:.1}"))).collect()
             };
-            let (rms, peak) = (ch("rms_dbfs"), ch("peak_dbfs"));
+            let (rms, peak) = (ch(&l.rms_dbfs), ch(&l.peak_dbfs));
             let each: Vec<String> = rms.iter().zip(&peak).map(|(r, p)| format!("{r} (peak {p})")).collect();
             out.push(format!(
                 "levels:    {} dBFS, {} clipped (at frame {})",
                 each.join(" / "),
-                l["clipped"],
-                l["frame"]
+                l.clipped,
+                l.frame
             ));
         }
         if let Some(r) = &self.report {
-            let num =
-                |k: &str, unit: &str| r[k].as_f64().map_or("-".to_string(), |x| format!("{x:.1}{unit}"));
+            let num = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |x| format!("{x:.1}{unit}"));
             out.push(format!(
                 "last side: side {}: {} tracks, {}, range {}, true peak {}, noise {}, {} clicks/min",
-                r["side"],
-                r["tracks"],
-                num("integrated_lufs", " LUFS"),
-                num("loudness_range_lu", " LU"),
-                num("true_peak_dbtp", " dBTP"),
-                num("noise_floor_dbfs", " dBFS"),
-                num("clicks_per_min", "")
+                r.side,
+                r.tracks,
+                num(r.integrated_lufs, " LUFS"),
+                num(r.loudness_range_lu, " LU"),
+                num(r.true_peak_dbtp, " dBTP"),
+                num(r.noise_floor_dbfs, " dBFS"),
+                num(r.clicks_per_min, "")
             ));
         }
         out
@@ -117,11 +112,12 @@ mod tests {
     fn the_newest_state_levels_and_report_are_told() {
         let mut l = Latest::default();
         l.take(concat!(
-            "{\"event\":\"state\",\"frame\":10,\"state\":\"idle\",\"side\":0,\"track\":0}\n",
-            "{\"event\":\"side_report\",\"side\":1,\"tracks\":4,\"integrated_lufs\":-18.24,\"loudness_range_lu\":7.0,",
+            "{\"event\":\"state\",\"frame\":10,\"at\":10,\"state\":\"idle\",\"side\":0,\"track\":0}\n",
+            "{\"event\":\"side_report\",\"frame\":15,\"at\":15,\"start_frame\":1,\"side\":1,\"tracks\":4,",
+            "\"integrated_lufs\":-18.24,\"loudness_range_lu\":7.0,\"peak_dbfs\":-2.0,\"headroom_db\":2.0,\"clipped\":0,",
             "\"true_peak_dbtp\":-1.0,\"noise_floor_dbfs\":-58.0,\"clicks_per_min\":12.0}\n",
-            "{\"event\":\"state\",\"frame\":20,\"state\":\"playing\",\"side\":2,\"track\":3}\n",
-            "{\"event\":\"level\",\"frame\":30,\"rms_dbfs\":[-23.1,null],\"peak_dbfs\":[-12.0,null],\"clipped\":0}\n",
+            "{\"event\":\"state\",\"frame\":20,\"at\":20,\"state\":\"playing\",\"side\":2,\"track\":3}\n",
+            "{\"event\":\"level\",\"frame\":30,\"at\":30,\"rms_dbfs\":[-23.1,null],\"peak_dbfs\":[-12.0,null],\"clipped\":0}\n",
             "not json\n"
         ));
         let text = l.lines().join("\n");

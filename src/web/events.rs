@@ -16,6 +16,7 @@
 
 use super::App;
 use super::http;
+use crate::events::{self, Event, Line, SideReport};
 use crate::signals;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -55,34 +56,33 @@ pub struct Turntable {
 
 impl Turntable {
     /// Applies one event.
-    pub fn apply(&mut self, v: &Value) {
-        let frame = v["frame"].as_u64();
-        match v["event"].as_str().unwrap_or_default() {
-            "side_start" => {
-                self.state = "side".into();
-                self.side = v["side"].as_u64().unwrap_or(self.side + 1);
-                self.track = 0;
+    pub fn apply(&mut self, e: &Event) {
+        let frame = match e {
+            Event::SideStart(e) => {
+                (self.state, self.side, self.track) = ("side".into(), e.side as u64, 0);
+                e.frame
             }
-            "track_start" => {
-                self.state = "side".into();
-                self.side = v["side"].as_u64().unwrap_or(self.side.max(1));
-                self.track = v["track"].as_u64().unwrap_or(self.track + 1);
+            Event::TrackStart(e) => {
+                (self.state, self.side, self.track) = ("side".into(), e.side as u64, e.track as u64);
+                e.frame
             }
-            "lift" => self.state = "idle".into(),
+            Event::Lift(e) => {
+                self.state = "idle".into();
+                e.frame
+            }
             // After a run-out or a silence the stylus is still in the groove (the listener's
             // `runout` state); after a lift it is not.
-            "side_end" if v["reason"] == "lift" => self.state = "idle".into(),
-            "side_end" => self.state = "runout".into(),
-            "state" => {
-                if let Some(s) = v["state"].as_str() {
-                    self.state = s.into();
-                }
-                self.side = v["side"].as_u64().unwrap_or(self.side);
-                self.track = v["track"].as_u64().unwrap_or(self.track);
+            Event::SideEnd(e) => {
+                self.state = if e.reason == "lift" { "idle" } else { "runout" }.into();
+                e.frame
             }
-            _ => return,
-        }
-        self.frame = frame.or(self.frame);
+            Event::State(e) => {
+                (self.state, self.side, self.track) = (e.state.clone(), e.side as u64, e.track as u64);
+                e.frame
+            }
+            Event::Level(_) | Event::SideReport(_) => return,
+        };
+        self.frame = Some(frame);
     }
 
     /// As JSON for `/status`.
@@ -118,7 +118,7 @@ struct Inner {
     replay: VecDeque<(u64, Arc<str>)>,
     level: Option<Value>,
     turntable: Turntable,
-    reports: VecDeque<Value>,
+    reports: VecDeque<SideReport>,
     lines: u64,
     bad_lines: u64,
 }
@@ -128,21 +128,25 @@ impl Hub {
     /// and passes it to every SSE client.
     pub fn publish(&self, line: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            g.bad_lines += 1;
-            return;
+        // A listener's event with a field that is not what its definition says is passed on to
+        // nobody and counted, like a line that is not JSON; other kinds are passed on as they are.
+        let kind = match events::parse(line) {
+            Err(_) => {
+                g.bad_lines += 1;
+                return;
+            }
+            Ok(Line::Unknown(kind)) => kind,
+            Ok(Line::Event(e)) => {
+                match &e {
+                    Event::Level(_) => g.level = Some(e.to_json()),
+                    Event::SideReport(r) => g.remember_report(r.clone()),
+                    e => g.turntable.apply(e),
+                }
+                e.kind().to_string()
+            }
         };
-        if !v.is_object() {
-            g.bad_lines += 1;
-            return;
-        }
         g.lines += 1;
-        let kind = v["event"].as_str().filter(|k| plain_word(k)).unwrap_or("message");
-        match kind {
-            "level" => g.level = Some(v.clone()),
-            "side_report" => g.remember_report(v.clone()),
-            _ => g.turntable.apply(&v),
-        }
+        let kind = if plain_word(&kind) { kind.as_str() } else { "message" };
         g.last_id += 1;
         let id = g.last_id;
         let msg: Arc<str> =
@@ -161,10 +165,8 @@ impl Hub {
 
     /// Takes a side report from the file's history (no SSE clients are told).
     fn remember(&self, line: &str) {
-        if let Ok(v) = serde_json::from_str::<Value>(line)
-            && v["event"] == "side_report"
-        {
-            self.inner.lock().unwrap_or_else(|e| e.into_inner()).remember_report(v);
+        if let Ok(Line::Event(Event::SideReport(r))) = events::parse(line) {
+            self.inner.lock().unwrap_or_else(|e| e.into_inner()).remember_report(r);
         }
     }
 
@@ -194,13 +196,9 @@ impl Hub {
     }
 
     /// The side reports whose frame lies in `start..end`.
-    pub fn reports_in(&self, start: u64, end: u64) -> Vec<Value> {
+    pub fn reports_in(&self, start: u64, end: u64) -> Vec<SideReport> {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.reports
-            .iter()
-            .filter(|r| r["frame"].as_u64().is_some_and(|f| f >= start && f < end))
-            .cloned()
-            .collect()
+        g.reports.iter().filter(|r| r.frame >= start && r.frame < end).cloned().collect()
     }
 
     /// How many SSE clients are connected.
@@ -229,7 +227,7 @@ fn plain_word(s: &str) -> bool {
 }
 
 impl Inner {
-    fn remember_report(&mut self, v: Value) {
+    fn remember_report(&mut self, v: SideReport) {
         if self.reports.len() == REPORTS_KEEP {
             self.reports.pop_front();
         }
@@ -289,21 +287,25 @@ mod tests {
 
     #[test]
     fn the_turntable_follows_sides_tracks_and_runout() {
-        let mut t = Turntable::default();
-        assert_eq!(t.json()["state"], "idle");
+        let hub = Hub::default();
+        assert_eq!(hub.state().1.json()["state"], "idle");
         for line in [
-            r#"{"event":"side_start","frame":10,"at":0}"#,
-            r#"{"event":"track_start","frame":20,"at":0,"track":2}"#,
+            r#"{"event":"side_start","frame":10,"at":0,"side":1}"#,
+            r#"{"event":"track_start","frame":20,"at":0,"side":1,"track":2}"#,
         ] {
-            t.apply(&serde_json::from_str(line).unwrap());
+            hub.publish(line);
         }
+        let t = hub.state().1;
         assert_eq!((t.state.as_str(), t.side, t.track, t.frame), ("side", 1, 2, Some(20)));
-        t.apply(&json!({"event":"side_end","frame":30,"reason":"runout","rpm":33.3}));
-        assert_eq!(t.state, "runout");
-        t.apply(&json!({"event":"side_end","frame":40,"reason":"lift"}));
-        assert_eq!(t.state, "idle");
-        t.apply(&json!({"event":"mystery","frame":50}));
-        assert_eq!(t.frame, Some(40), "unknown events change nothing");
+        hub.publish(r#"{"event":"side_end","frame":30,"at":31,"side":1,"reason":"runout","rpm":33.3}"#);
+        assert_eq!(hub.state().1.state, "runout");
+        hub.publish(r#"{"event":"side_end","frame":40,"at":41,"side":1,"reason":"lift"}"#);
+        assert_eq!(hub.state().1.state, "idle");
+        hub.publish(r#"{"event":"mystery","frame":50}"#);
+        assert_eq!(hub.state().1.frame, Some(40), "unknown events change nothing");
+        // A listener's event without a field it must have is counted as bad, not read as side 0.
+        hub.publish(r#"{"event":"side_start","frame":60,"at":60}"#);
+        assert_eq!((hub.state().1.frame, hub.state().3), (Some(40), 1));
     }
 
     #[test]
@@ -311,7 +313,9 @@ mod tests {
         let hub = Hub::default();
         let (sub, _) = hub.subscribe(None);
         for i in 0..QUEUE + 1 {
-            hub.publish(&format!(r#"{{"event":"level","frame":{i}}}"#));
+            hub.publish(&format!(
+                r#"{{"event":"level","frame":{i},"at":{i},"rms_dbfs":[],"peak_dbfs":[],"clipped":0}}"#
+            ));
         }
         assert_eq!(hub.clients(), 0);
         assert_eq!(sub.rx.try_iter().count(), QUEUE);
@@ -328,9 +332,9 @@ mod tests {
         drop(sub);
         assert_eq!(hub.clients(), 0, "no event needed to forget it");
         for line in [
-            r#"{"event":"side_start","frame":1}"#,
-            r#"{"event":"level","frame":2}"#,
-            r#"{"event":"track_start","frame":3,"track":2}"#,
+            r#"{"event":"side_start","frame":1,"at":1,"side":1}"#,
+            r#"{"event":"level","frame":2,"at":2,"rms_dbfs":[],"peak_dbfs":[],"clipped":0}"#,
+            r#"{"event":"track_start","frame":3,"at":3,"side":1,"track":2}"#,
             r#"{"event":"bad name\nid: 9","frame":4}"#,
         ] {
             hub.publish(line);

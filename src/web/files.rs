@@ -69,10 +69,10 @@ fn row(app: &App, dir: &Path, f: &Path, modified: std::time::SystemTime) -> Opti
     let reports = app.hub.reports_in(start, start + p.info.total_samples);
     if let Some(last) = reports.last() {
         if v["tracks"].is_null() {
-            v["tracks"] = reports.iter().filter_map(|r| r["tracks"].as_u64()).sum::<u64>().into();
+            v["tracks"] = reports.iter().map(|r| r.tracks as u64).sum::<u64>().into();
         }
         if v["integrated_lufs"].is_null() {
-            v["integrated_lufs"] = last["integrated_lufs"].clone();
+            v["integrated_lufs"] = last.integrated_lufs.into();
         }
     }
     Some(v)

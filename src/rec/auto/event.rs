@@ -1,13 +1,15 @@
 //! The listener's events as `vinyl-rec auto` uses them, checked: every field auto acts on must be
 //! what the listener writes, or the event is not acted on.
 //!
-//! Owns the checks ([`parse`]): `frame` a non-negative integer, `side` and `track` at least 1,
-//! `reason` one of the listener's names ([`LISTENER_ENDS`]), `rpm` finite and positive when given.
-//! Events auto does not act on (`level`, `state`, unknown kinds) pass as [`Event::Other`]. It does
-//! not decide what an event means for the side being recorded (see [`super`]) and does not log:
-//! a bad event comes back as [`Bad`], which the caller counts and logs once per kind.
+//! Owns auto's checks ([`parse`]) on top of the shared definition ([`crate::events`], which
+//! already refuses a missing or mistyped field): `side` and `track` at least 1, `reason` one of
+//! the listener's names ([`LISTENER_ENDS`]), `rpm` finite and positive when given. Events auto
+//! does not act on (`level`, `state`, `lift`, unknown kinds) pass as [`Event::Other`]. It does not
+//! decide what an event means for the side being recorded (see [`super`]) and does not log: a bad
+//! event comes back as [`Bad`], which the caller counts and logs once per kind.
 
-use serde_json::Value;
+pub use crate::events::Bad;
+use crate::events::{self, Line};
 
 /// The listener's reasons for a side's end that auto accepts. `runout`, `lift` and `silence` are
 /// the record's own ends; `gap` is a fault (a journaled gap too long to bridge).
@@ -47,60 +49,50 @@ pub enum Event {
     SideReport {
         /// The listener's side number.
         side: u64,
-        /// The event as it came.
-        report: Value,
+        /// The event.
+        report: events::SideReport,
     },
     /// An event auto does not act on (passed to the hook as it is).
     Other,
 }
 
-/// An event with a bad field: its kind (for logging once per kind) and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bad {
-    /// The `event` field, or `not JSON`.
-    pub kind: String,
-    /// What is wrong, naming the field.
-    pub why: String,
-}
-
 /// Parses and checks one line of the events file.
 pub fn parse(line: &str) -> Result<Event, Bad> {
-    let bad = |kind: &str, why: String| Bad { kind: kind.to_string(), why };
-    let v: Value = serde_json::from_str(line).map_err(|e| bad("not JSON", e.to_string()))?;
-    let kind = v["event"].as_str().unwrap_or_default().to_string();
-    let field = |name: &str, min: u64| -> Result<u64, Bad> {
-        v[name].as_u64().filter(|&n| n >= min).ok_or_else(|| {
-            let want = if min == 0 { "a non-negative integer" } else { "an integer of at least 1" };
-            bad(&kind, format!("{name} is {}, not {want}", v[name]))
-        })
+    let e = match events::parse(line)? {
+        Line::Event(e) => e,
+        Line::Unknown(_) => return Ok(Event::Other),
     };
-    Ok(match kind.as_str() {
-        "side_start" => Event::SideStart { frame: field("frame", 0)?, side: field("side", 1)? },
-        "track_start" => Event::TrackStart {
-            frame: field("frame", 0)?,
-            side: field("side", 1)?,
-            track: field("track", 1)?,
-        },
-        "side_end" => {
-            let (frame, side) = (field("frame", 0)?, field("side", 1)?);
-            let reason = v["reason"].as_str().and_then(|r| LISTENER_ENDS.iter().find(|&&k| k == r));
-            let Some(&reason) = reason else {
-                return Err(bad(
-                    &kind,
-                    format!("reason is {}, not one of {}", v["reason"], LISTENER_ENDS.join(", ")),
-                ));
-            };
-            let rpm = match &v["rpm"] {
-                Value::Null => None,
-                r => Some(
-                    r.as_f64()
-                        .filter(|x| x.is_finite() && *x > 0.0)
-                        .ok_or_else(|| bad(&kind, format!("rpm is {r}, not a positive number")))?,
-                ),
-            };
-            Event::SideEnd { frame, side, reason, rpm }
+    let bad = |kind: &str, why: String| Bad { kind: kind.to_string(), why };
+    let at_least_1 = |kind: &str, name: &str, n: u32| {
+        if n >= 1 {
+            Ok(n as u64)
+        } else {
+            Err(bad(kind, format!("{name} is {n}, not an integer of at least 1")))
         }
-        "side_report" => Event::SideReport { side: field("side", 1)?, report: v },
+    };
+    Ok(match e {
+        events::Event::SideStart(e) => {
+            Event::SideStart { frame: e.frame, side: at_least_1("side_start", "side", e.side)? }
+        }
+        events::Event::TrackStart(e) => Event::TrackStart {
+            frame: e.frame,
+            side: at_least_1("track_start", "side", e.side)?,
+            track: at_least_1("track_start", "track", e.track)?,
+        },
+        events::Event::SideEnd(e) => {
+            let side = at_least_1("side_end", "side", e.side)?;
+            let Some(&reason) = LISTENER_ENDS.iter().find(|&&k| k == e.reason) else {
+                let why = format!("reason is \"{}\", not one of {}", e.reason, LISTENER_ENDS.join(", "));
+                return Err(bad("side_end", why));
+            };
+            if let Some(r) = e.rpm.filter(|r| !(r.is_finite() && *r > 0.0)) {
+                return Err(bad("side_end", format!("rpm is {r}, not a positive number")));
+            }
+            Event::SideEnd { frame: e.frame, side, reason, rpm: e.rpm }
+        }
+        events::Event::SideReport(r) => {
+            Event::SideReport { side: at_least_1("side_report", "side", r.side)?, report: r }
+        }
         _ => Event::Other,
     })
 }
@@ -120,35 +112,38 @@ mod tests {
             Ok(Event::TrackStart { frame: 9, side: 2, track: 3 })
         );
         assert_eq!(
-            parse(r#"{"event":"side_end","frame":5,"side":1,"reason":"runout","rpm":45.1}"#),
+            parse(r#"{"event":"side_end","frame":5,"at":6,"side":1,"reason":"runout","rpm":45.1}"#),
             Ok(Event::SideEnd { frame: 5, side: 1, reason: "runout", rpm: Some(45.1) })
         );
         assert_eq!(
-            parse(r#"{"event":"side_end","frame":5,"side":1,"reason":"lift"}"#),
+            parse(r#"{"event":"side_end","frame":5,"at":6,"side":1,"reason":"lift"}"#),
             Ok(Event::SideEnd { frame: 5, side: 1, reason: "lift", rpm: None })
         );
-        assert_eq!(parse(r#"{"event":"level","frame":"x"}"#), Ok(Event::Other));
+        assert!(parse(r#"{"event":"level","frame":"x"}"#).is_err(), "a known event is checked");
         assert_eq!(parse(r#"{"event":"recognised","id":"9007199254740993"}"#), Ok(Event::Other));
     }
 
     #[test]
     fn a_bad_field_makes_the_event_bad_naming_the_field() {
         for (line, field) in [
-            (r#"{"event":"side_start","frame":"NaN","side":-1}"#, "frame"),
-            (r#"{"event":"side_start","frame":1.5,"side":1}"#, "frame"),
-            (r#"{"event":"side_start","frame":-3,"side":1}"#, "frame"),
-            (r#"{"event":"side_start","side":1}"#, "frame"),
-            (r#"{"event":"side_start","frame":10,"side":0}"#, "side"),
-            (r#"{"event":"side_start","frame":10,"side":"1"}"#, "side"),
-            (r#"{"event":"track_start","frame":10,"side":1,"track":0}"#, "track"),
-            (r#"{"event":"side_end","frame":10,"side":1,"reason":"bored"}"#, "reason"),
-            (r#"{"event":"side_end","frame":10,"side":1}"#, "reason"),
-            (r#"{"event":"side_end","frame":10,"side":1,"reason":"runout","rpm":-45}"#, "rpm"),
-            (r#"{"event":"side_end","frame":10,"side":1,"reason":"runout","rpm":"45"}"#, "rpm"),
-            (r#"{"event":"side_report","side":null}"#, "side"),
+            (r#"{"event":"side_start","frame":"NaN","at":0,"side":-1}"#, "invalid type"),
+            (r#"{"event":"side_start","frame":1.5,"at":0,"side":1}"#, "invalid type"),
+            (r#"{"event":"side_start","frame":-3,"at":0,"side":1}"#, "invalid value"),
+            (r#"{"event":"side_start","at":0,"side":1}"#, "frame"),
+            (r#"{"event":"side_start","frame":10,"at":0,"side":0}"#, "side"),
+            (r#"{"event":"side_start","frame":10,"at":0,"side":"1"}"#, "invalid type"),
+            (r#"{"event":"track_start","frame":10,"at":0,"side":1,"track":0}"#, "track"),
+            (r#"{"event":"side_end","frame":10,"at":0,"side":1,"reason":"bored"}"#, "reason"),
+            (r#"{"event":"side_end","frame":10,"at":0,"side":1}"#, "reason"),
+            (r#"{"event":"side_end","frame":10,"at":0,"side":1,"reason":"runout","rpm":-45}"#, "rpm"),
+            (
+                r#"{"event":"side_end","frame":10,"at":0,"side":1,"reason":"runout","rpm":"45"}"#,
+                "invalid type",
+            ),
+            (r#"{"event":"side_report","side":null}"#, "invalid type"),
         ] {
             let e = parse(line).expect_err(line);
-            assert!(e.why.starts_with(field), "{line}: {}", e.why);
+            assert!(e.why.contains(field), "{line}: {}", e.why);
         }
         assert_eq!(parse("{not json").unwrap_err().kind, "not JSON");
     }

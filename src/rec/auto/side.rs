@@ -30,7 +30,6 @@ use crate::pcm::format_frames;
 use crate::rec::stamp::Stamp;
 use crate::vlog;
 use anyhow::Context as _;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -160,7 +159,7 @@ pub struct Side {
     /// The run-out's speed, when the side ended in one.
     pub rpm: Option<f64>,
     /// The side_report event.
-    pub report: Option<Value>,
+    pub report: Option<crate::events::SideReport>,
     /// The ring (for the head).
     pub ring: PathBuf,
     /// Which part of the side this file is.
@@ -684,13 +683,13 @@ pub fn offsets(tracks: &[u64], first: u64, total: u64) -> Vec<u64> {
 }
 
 /// The loudness of a side_report event.
-pub fn measurements(r: &Value) -> loudness::Measurements {
+pub fn measurements(r: &crate::events::SideReport) -> loudness::Measurements {
     loudness::Measurements {
-        integrated_lufs: r["integrated_lufs"].as_f64(),
-        true_peak_dbtp: r["true_peak_dbtp"].as_f64(),
-        noise_floor_dbfs: r["noise_floor_dbfs"].as_f64(),
-        clicks_per_min: r["clicks_per_min"].as_f64(),
-        clipped: r["clipped"].as_u64().unwrap_or(0),
+        integrated_lufs: r.integrated_lufs,
+        true_peak_dbtp: r.true_peak_dbtp,
+        noise_floor_dbfs: r.noise_floor_dbfs,
+        clicks_per_min: r.clicks_per_min,
+        clipped: r.clipped,
     }
 }
 
@@ -707,8 +706,13 @@ mod tests {
 
     #[test]
     fn the_report_gives_the_loudness_and_nulls_stay_missing() {
-        let r = serde_json::json!({"integrated_lufs": -14.8, "true_peak_dbtp": null, "clipped": 3,
-            "noise_floor_dbfs": -60.0, "clicks_per_min": 1.5});
+        let line = r#"{"event":"side_report","frame":9,"at":9,"side":1,"start_frame":0,"tracks":2,
+            "integrated_lufs":-14.8,"loudness_range_lu":null,"true_peak_dbtp":null,"peak_dbfs":-1.0,
+            "clipped":3,"noise_floor_dbfs":-60.0,"clicks_per_min":1.5,"headroom_db":1.0}"#;
+        let Ok(crate::events::Line::Event(crate::events::Event::SideReport(r))) = crate::events::parse(line)
+        else {
+            panic!("not a side_report")
+        };
         let m = measurements(&r);
         assert_eq!(m.integrated_lufs, Some(-14.8));
         assert_eq!(m.true_peak_dbtp, None);
