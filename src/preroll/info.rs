@@ -50,22 +50,6 @@ pub fn run(o: InfoOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `s` as a JSON string literal, quotes included (also `vinyl-rec tracks --json`).
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// One flat JSON object on one line (with a final newline). Keys: `ring`, `version`, `format`,
 /// `rate`, `channels`, `capacity_frames`, `slot_frames`, `head`, `oldest_frame`, `newest_frame`
 /// (`null` while the ring is empty), `writer_alive`, `writer_pid` (0 when no writer is alive),
@@ -76,48 +60,78 @@ pub(crate) fn json_string(s: &str) -> String {
 /// `frame0_time` (RFC 3339 UTC; both `null` while no frame was written), and last `gaps`: the
 /// journal, an array of `{"first","frames","cause","exact","time"}` objects, oldest first.
 pub fn json(i: &Info) -> String {
-    let c = &i.config;
-    let s = &i.snap;
-    let newest = if s.head > 0 { (s.head - 1).to_string() } else { "null".into() };
-    let (f0_ns, f0_time) = if s.frame0_unix_ns > 0 {
-        (s.frame0_unix_ns.to_string(), json_string(&crate::time::rfc3339_utc(s.frame0_unix_ns)))
-    } else {
-        ("null".into(), "null".into())
+    let (c, s) = (&i.config, &i.snap);
+    let known = |v: u64| (v > 0).then_some(v);
+    let gaps = i
+        .gaps
+        .iter()
+        .map(|g| GapJson {
+            first: g.first,
+            frames: g.frames,
+            cause: g.cause.name(),
+            exact: g.exact,
+            time: crate::time::rfc3339_utc(g.unix_ns),
+        })
+        .collect();
+    let j = InfoJson {
+        ring: &i.ring,
+        version: layout::VERSION,
+        format: c.spec.format.name(),
+        rate: c.spec.rate,
+        channels: c.spec.channels,
+        capacity_frames: c.capacity_frames,
+        slot_frames: c.slot_frames,
+        head: s.head,
+        oldest_frame: i.oldest(),
+        newest_frame: s.head.checked_sub(1),
+        writer_alive: i.writer_alive,
+        writer_pid: if i.writer_alive { s.writer_pid } else { 0 },
+        generation: s.generation,
+        timeline: s.timeline.to_string(),
+        writers: s.writers,
+        gap_count: s.gap_count,
+        gap_frames: s.gap_frames,
+        frame0_unix_ns: known(s.frame0_unix_ns),
+        frame0_time: known(s.frame0_unix_ns).map(crate::time::rfc3339_utc),
+        gaps,
     };
-    let pid = if i.writer_alive { s.writer_pid } else { 0 };
-    format!(
-        "{{\"ring\":{},\"version\":{},\"format\":\"{}\",\"rate\":{},\"channels\":{},\"capacity_frames\":{},\
-         \"slot_frames\":{},\"head\":{},\"oldest_frame\":{},\"newest_frame\":{newest},\"writer_alive\":{},\
-         \"writer_pid\":{pid},\"generation\":{},\"timeline\":\"{}\",\"writers\":{},\"gap_count\":{},\
-         \"gap_frames\":{},\"frame0_unix_ns\":{f0_ns},\"frame0_time\":{f0_time},\"gaps\":[{}]}}\n",
-        json_string(&i.ring),
-        layout::VERSION,
-        c.spec.format,
-        c.spec.rate,
-        c.spec.channels,
-        c.capacity_frames,
-        c.slot_frames,
-        s.head,
-        i.oldest(),
-        i.writer_alive,
-        s.generation,
-        s.timeline,
-        s.writers,
-        s.gap_count,
-        s.gap_frames,
-        i.gaps.iter().map(gap_json).collect::<Vec<_>>().join(","),
-    )
+    // Numbers, strings, booleans and nulls: serialising cannot fail.
+    serde_json::to_string(&j).unwrap_or_default() + "\n"
 }
 
-fn gap_json(g: &Gap) -> String {
-    format!(
-        "{{\"first\":{},\"frames\":{},\"cause\":\"{}\",\"exact\":{},\"time\":{}}}",
-        g.first,
-        g.frames,
-        g.cause.name(),
-        g.exact,
-        json_string(&crate::time::rfc3339_utc(g.unix_ns))
-    )
+/// The object [`json`] prints, its keys in this order.
+#[derive(serde::Serialize)]
+struct InfoJson<'a> {
+    ring: &'a str,
+    version: u32,
+    format: &'static str,
+    rate: u32,
+    channels: u16,
+    capacity_frames: u64,
+    slot_frames: u64,
+    head: u64,
+    oldest_frame: u64,
+    newest_frame: Option<u64>,
+    writer_alive: bool,
+    writer_pid: u32,
+    generation: u64,
+    timeline: String,
+    writers: u32,
+    gap_count: u64,
+    gap_frames: u64,
+    frame0_unix_ns: Option<u64>,
+    frame0_time: Option<String>,
+    gaps: Vec<GapJson>,
+}
+
+/// One gap of the journal in [`json`].
+#[derive(serde::Serialize)]
+struct GapJson {
+    first: u64,
+    frames: u64,
+    cause: &'static str,
+    exact: bool,
+    time: String,
 }
 
 /// The human-readable form, one `name: value` a line.

@@ -12,7 +12,6 @@ use super::cli::TracksOpts;
 use super::out;
 use crate::cli::UsageError;
 use crate::flac::cuesheet::{self, Markers};
-use crate::preroll::info::json_string;
 
 /// Runs `tracks`.
 pub fn tracks(o: &TracksOpts) -> anyhow::Result<()> {
@@ -95,23 +94,37 @@ pub fn breakpoints(m: &Markers) -> Vec<String> {
 /// `source` (`cuesheet`, `chapters` or `none`) and `tracks`, an array of
 /// `{"number","start_frame","start","frames"}` (`start` as [`clock`] prints it).
 pub fn json(path: &str, m: &Markers) -> String {
-    let tracks: Vec<String> = rows(m)
-        .iter()
-        .map(|&(n, start, len)| {
-            format!(
-                "{{\"number\":{n},\"start_frame\":{start},\"start\":{},\"frames\":{len}}}",
-                json_string(&clock(start, m.rate))
-            )
+    let tracks = rows(m)
+        .into_iter()
+        .map(|(number, start_frame, frames)| TrackJson {
+            number,
+            start_frame,
+            start: clock(start_frame, m.rate),
+            frames,
         })
         .collect();
-    format!(
-        "{{\"path\":{},\"rate\":{},\"frames\":{},\"source\":\"{}\",\"tracks\":[{}]}}",
-        json_string(path),
-        m.rate,
-        m.total,
-        m.source.name(),
-        tracks.join(",")
-    )
+    let j = TracksJson { path, rate: m.rate, frames: m.total, source: m.source.name(), tracks };
+    // Numbers and strings: serialising cannot fail.
+    serde_json::to_string(&j).unwrap_or_default()
+}
+
+/// The object [`json`] prints, its keys in this order.
+#[derive(serde::Serialize)]
+struct TracksJson<'a> {
+    path: &'a str,
+    rate: u32,
+    frames: u64,
+    source: &'static str,
+    tracks: Vec<TrackJson>,
+}
+
+/// One track in [`json`].
+#[derive(serde::Serialize)]
+struct TrackJson {
+    number: usize,
+    start_frame: u64,
+    start: String,
+    frames: u64,
 }
 
 #[cfg(test)]
