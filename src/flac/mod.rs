@@ -6,9 +6,9 @@
 //! it is encoded, so memory stays bounded whatever the length; for stereo, the channel coding is
 //! picked by estimate before encoding, which halves flacenc's work), the STREAMINFO patch at the end,
 //! the repair of a file that was cut short ([`recover`]), and reading a finished file's length and
-//! tags back ([`probe`]). The byte-level container
-//! details live in [`format`]. It does not read stdin, name files or handle signals: that is
-//! [`crate::flacrec`].
+//! tags back ([`probe`]), and the one naming rule every tool shares: a recording in progress is
+//! `FILE.part` ([`part_path`]). The byte-level container details live in [`format`]. It does not
+//! read stdin, choose file names or handle signals: that is [`crate::flacrec`].
 //!
 //! How it fails: the writer is modelled on hound. A flush is a checkpoint: the output is a
 //! readable FLAC stream up to the last complete frame at that point (STREAMINFO still says
@@ -98,6 +98,14 @@ pub const LEVELS: [LevelInfo; 9] = [
 /// Maps flacenc's errors (which hold `Rc` and are not `Send`) to an `anyhow` error by message.
 fn fe<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> anyhow::Error {
     move |e| anyhow!("{what}: {e}")
+}
+
+/// A recording in progress: `FILE` + `.part` (renamed to `FILE` when it is finished), for the
+/// recorder and everyone who looks for a recording in progress.
+pub fn part_path(output: &std::path::Path) -> std::path::PathBuf {
+    let mut s = std::ffi::OsString::from(output.as_os_str());
+    s.push(".part");
+    std::path::PathBuf::from(s)
 }
 
 /// The flacenc configuration of `--compression level` (0..8). Single-threaded: the recorder is

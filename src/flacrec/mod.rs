@@ -22,7 +22,6 @@ use crate::notify::Notifier;
 use crate::pcm::PcmSpec;
 use crate::{signals, vlog};
 use anyhow::{Context as _, anyhow, bail};
-use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -68,12 +67,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     record(&opts, spec, &output)
 }
 
-/// `FILE` + `.part`.
-pub fn part_path(output: &Path) -> PathBuf {
-    let mut s = OsString::from(output.as_os_str());
-    s.push(".part");
-    PathBuf::from(s)
-}
+pub use crate::flac::part_path;
 
 /// The tags written to the file: the user's, then the automatic ones whose keys the user did not
 /// give (compared without case, as Vorbis comments are).

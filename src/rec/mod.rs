@@ -168,7 +168,7 @@ pub fn recording_path(dir: &Path, name: &str, now: &Stamp) -> anyhow::Result<Pat
     let month = dir.join(now.month());
     std::fs::create_dir_all(&month).with_context(|| format!("{}: mkdir failed", month.display()))?;
     let path = month.join(format!("{name}.flac"));
-    let part = crate::flacrec::part_path(&path);
+    let part = crate::flac::part_path(&path);
     if path.exists() || part.exists() {
         return Err(Conflict::NameTaken(path).into());
     }

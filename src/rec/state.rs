@@ -255,7 +255,7 @@ impl State {
                 self.recorder_status(),
                 log.display()
             );
-            let part = crate::flacrec::part_path(&old);
+            let part = crate::flac::part_path(&old);
             if part.is_file() {
                 let part = part.display();
                 vlog!(TOOL, "{part} was left unfinished: repair it with vinyl-flac-rec --recover {part}");

@@ -191,7 +191,7 @@ fn running(st: &State) -> anyhow::Result<()> {
         let n = head.saturating_sub(start);
         out(&format!("duration: {} ({n} frames, so far)", format_frames(n, rate)))?;
     }
-    if let Ok(meta) = std::fs::metadata(crate::flacrec::part_path(&path)) {
+    if let Ok(meta) = std::fs::metadata(crate::flac::part_path(&path)) {
         out(&format!("size: {} bytes", meta.len()))?;
     }
     Ok(())

@@ -163,7 +163,7 @@ impl Control {
         let rate: u32 = st.read("rate").and_then(|v| v.parse().ok()).unwrap_or(48_000);
         let head = st.read_path("ring").and_then(|r| rec::plan::ring_head(&r));
         let frames = head.map(|h| h.saturating_sub(start));
-        let size = std::fs::metadata(crate::flacrec::part_path(&path)).map(|m| m.len()).ok();
+        let size = std::fs::metadata(crate::flac::part_path(&path)).map(|m| m.len()).ok();
         // Relative to the recordings folder: /status answers anyone who can reach it.
         let shown = path.strip_prefix(&self.settings.recordings).unwrap_or(Path::new(""));
         json!({

@@ -559,7 +559,7 @@ impl Side {
     /// Repairs the `.part` a killed recorder left (`vinyl-flac-rec --recover`): true when the
     /// file is there after it.
     fn recover_part(&self) -> bool {
-        let part = crate::flacrec::part_path(&self.path);
+        let part = crate::flac::part_path(&self.path);
         if !part.is_file() {
             return false;
         }
