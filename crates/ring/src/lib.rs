@@ -12,7 +12,8 @@
 //! whole file for as long as it runs; "writer alive" means that lock is held (readers query it
 //! with `F_OFD_GETLK`, which never takes the lock and so never gets in a starting writer's way).
 //! The writer never waits for readers: it publishes `head` with `Release` and wakes sleeping
-//! readers with `FUTEX_WAKE` only when the header says some are waiting.
+//! readers with `FUTEX_WAKE` only when the header says some are waiting. (A gap longer than the
+//! slots pauses it 50 ms before its silence overwrites them all: see [`RingWriter::gap`].)
 //!
 //! This crate does not parse flags, print or notify anyone: it returns errors that name the ring's
 //! path and the step that failed, and the tools decide what to log and how to exit. It needs no

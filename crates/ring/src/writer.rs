@@ -11,7 +11,8 @@
 //! symlink, a file of another owner, a file that is not a ring or whose header is damaged (left
 //! unchanged), a ring of another layout version. Every loss the caller reports ([`RingWriter::gap`])
 //! is journaled, then written as digital silence of its length, so later frames keep their
-//! numbers. It never waits for readers. It does not read input or log: [`RingWriter::open`]
+//! numbers. It never waits for readers (a gap longer than the whole ring only pauses
+//! [`LONG_GAP_GRACE`] before overwriting every slot). It does not read input or log: [`RingWriter::open`]
 //! reports what it did as an [`Opened`] for the caller to log. A ring truncated under it is an
 //! error from [`RingWriter::write`], never a SIGBUS.
 
@@ -23,6 +24,10 @@ use std::io;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{Ordering, fence};
+
+/// How long the frames published before a gap longer than the slots stay readable before the
+/// gap's silence overwrites them (see [`RingWriter::gap`]).
+pub const LONG_GAP_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What [`RingWriter::open`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +166,12 @@ impl RingWriter {
     /// holds zeros, so whatever frames of the gap a reader may still copy are silence. (The other
     /// way round, skipping first, would publish skipped frames whose slots still held old audio
     /// until the zeros came.)
+    ///
+    /// Such a gap overwrites every slot, so before it the writer pauses [`LONG_GAP_GRACE`]: the
+    /// frames published just before it (the capture's last period before a stall longer than the
+    /// ring) stay readable that long, and a reader that was woken for them can copy them. The
+    /// stall it follows lasted longer than the ring; the capture's buffer has just been emptied by
+    /// the recovery, so the pause costs nothing.
     pub fn gap(&mut self, frames: u64, cause: GapCause, exact: bool) -> anyhow::Result<Gap> {
         let gap = Gap { first: self.head, frames, cause, exact, unix_ns: layout::unix_ns() };
         if frames == 0 {
@@ -169,6 +180,10 @@ impl RingWriter {
         let h = self.map.header();
         layout::journal_push(h, &gap);
         let slots = self.cfg.slot_frames;
+        if frames > slots {
+            wake_readers(h);
+            std::thread::sleep(LONG_GAP_GRACE);
+        }
         let fb = self.cfg.spec.frame_bytes();
         let mut rest = frames.min(slots);
         let zeros = vec![0u8; rest.min(self.max_chunk_frames) as usize * fb];
