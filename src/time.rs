@@ -1,4 +1,5 @@
-//! Wall-clock times as RFC 3339 text: the one place that formats and checks them.
+//! Wall-clock times as RFC 3339 text, and clock times of a recording (`H:MM:SS.sss`): the one
+//! place that formats, reads and checks them.
 //!
 //! Owns the civil-date arithmetic (days since 1970 to a Gregorian date), the two renderings the
 //! tools print (UTC with milliseconds for the ring's frame 0, local time with its UTC offset for
@@ -113,6 +114,42 @@ pub fn is_rfc3339(s: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// A clock time `[[H:]M:]S[.fff…]` in microseconds: minutes and seconds after a colon below 60.
+/// Decimals beyond the sixth are refused when `max_decimals` is given and fewer than they,
+/// dropped otherwise. `Err` says why, for the caller's message.
+pub fn parse_clock(t: &str, max_decimals: Option<usize>) -> Result<u64, &'static str> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    let mut fields: Vec<&str> = t.trim().split(':').collect();
+    if fields.len() > 3 {
+        return Err("more than H:MM:SS");
+    }
+    let last = fields.pop().unwrap_or_default();
+    let (whole, frac) = last.split_once('.').unwrap_or((last, ""));
+    if !digits(whole) || !(frac.is_empty() || digits(frac)) || last.ends_with('.') {
+        return Err("expected digits");
+    }
+    if max_decimals.is_some_and(|n| frac.len() > n) {
+        return Err("more than 6 decimals: give frames instead");
+    }
+    let mut secs: u64 = whole.parse().map_err(|_| "too large")?;
+    if !fields.is_empty() && secs >= 60 {
+        return Err("seconds after a colon must be below 60");
+    }
+    for (i, f) in fields.iter().rev().enumerate() {
+        if !digits(f) {
+            return Err("expected digits");
+        }
+        let v: u64 = f.parse().map_err(|_| "too large")?;
+        if i == 0 && fields.len() == 2 && v >= 60 {
+            return Err("minutes after hours must be below 60");
+        }
+        let scale = if i == 0 { 60 } else { 3600 };
+        secs = v.checked_mul(scale).and_then(|x| x.checked_add(secs)).ok_or("too large")?;
+    }
+    let micros = format!("{:0<6}", &frac[..frac.len().min(6)]).parse::<u64>().map_err(|_| "too large")?;
+    secs.checked_mul(1_000_000).and_then(|x| x.checked_add(micros)).ok_or("too large")
 }
 
 #[cfg(test)]

@@ -142,28 +142,11 @@ pub fn chapter_time(offset: u64, rate: u32) -> String {
 /// Milliseconds of a `HH:MM:SS.mmm` chapter time (`H:MM:SS`, and fewer or more decimals, are
 /// read too); `None` when it is not one.
 pub fn parse_chapter_time(s: &str) -> Option<u64> {
-    let mut parts = s.trim().split(':');
-    let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
+    // Always hours, minutes and seconds; the clock rule itself is the one of every time.
+    if s.trim().split(':').count() != 3 {
         return None;
     }
-    let num =
-        |x: &str| (!x.is_empty() && x.bytes().all(|c| c.is_ascii_digit())).then(|| x.parse::<u64>().ok())?;
-    let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
-    let mut ms = 0u64;
-    for (i, c) in frac.bytes().enumerate() {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        if i < 3 {
-            ms += (c - b'0') as u64 * [100, 10, 1][i];
-        }
-    }
-    let (h, m, s) = (num(h)?, num(m)?, num(whole)?);
-    if m >= 60 || s >= 60 {
-        return None;
-    }
-    Some(((h * 60 + m) * 60 + s) * 1000 + ms)
+    crate::time::parse_clock(s, None).ok().map(|us| us / 1000)
 }
 
 /// The chapter comments of tracks starting at `offsets`: `CHAPTER001=00:00:00.000`,

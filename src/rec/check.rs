@@ -120,36 +120,7 @@ pub fn marker(given: &str) -> Result<Marker, UsageError> {
             Err(bad("a frame number is a whole number"))
         };
     }
-    let mut fields: Vec<&str> = t.split(':').collect();
-    if fields.len() > 3 {
-        return Err(bad("more than H:MM:SS"));
-    }
-    let last = fields.pop().unwrap_or_default();
-    let (whole, frac) = last.split_once('.').unwrap_or((last, ""));
-    if !digits(whole) || !(frac.is_empty() || digits(frac)) || (last.ends_with('.')) {
-        return Err(bad("expected digits"));
-    }
-    if frac.len() > 6 {
-        return Err(bad("more than 6 decimals: give frames instead"));
-    }
-    let too_large = || bad("too large");
-    let mut secs: u64 = whole.parse().map_err(|_| too_large())?;
-    if !fields.is_empty() && secs >= 60 {
-        return Err(bad("seconds after a colon must be below 60"));
-    }
-    for (i, f) in fields.iter().rev().enumerate() {
-        if !digits(f) {
-            return Err(bad("expected digits"));
-        }
-        let v: u64 = f.parse().map_err(|_| too_large())?;
-        if i == 0 && fields.len() == 2 && v >= 60 {
-            return Err(bad("minutes after hours must be below 60"));
-        }
-        let scale = if i == 0 { 60 } else { 3600 };
-        secs = v.checked_mul(scale).and_then(|x| x.checked_add(secs)).ok_or_else(too_large)?;
-    }
-    let micros = format!("{frac:0<6}").parse::<u64>().map_err(|_| too_large())?;
-    secs.checked_mul(1_000_000).and_then(|x| x.checked_add(micros)).map(Marker::Micros).ok_or_else(too_large)
+    crate::time::parse_clock(t, Some(6)).map(Marker::Micros).map_err(bad)
 }
 
 /// The `--set` list: markers separated by commas (spaces around them allowed), at least one.
