@@ -285,3 +285,50 @@ fn ranges_the_server_does_not_serve_are_ignored_not_refused() {
     rig.raw(b"GET /recordings/2026-12/a.flac HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=1000-\r\n\r\n")
         .expect(416);
 }
+
+/// Reads an SSE stream until `needle` has arrived; returns everything read.
+fn read_sse_until(s: &mut TcpStream, needle: &str) -> String {
+    let mut got = String::new();
+    let t0 = Instant::now();
+    while !got.contains(needle) {
+        assert!(t0.elapsed() < T, "SSE: no {needle:?} in:\n{got}");
+        let mut b = [0u8; 4096];
+        let n = s.read(&mut b).unwrap_or(0);
+        assert!(n > 0, "SSE closed; got:\n{got}");
+        got.push_str(&String::from_utf8_lossy(&b[..n]));
+    }
+    got
+}
+
+#[test]
+fn a_reconnecting_page_gets_what_it_missed_by_last_event_id() {
+    let rig = Rig::start("attack-sse-resume", &[]);
+    let connect = |last: Option<&str>| {
+        let mut s = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        let resume = last.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+        write!(s, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n{resume}\r\n").unwrap();
+        s
+    };
+    let mut first = connect(None);
+    read_sse_until(&mut first, "event: hello");
+    rig.event(&[json!({"event":"side_start","frame":100,"at":100,"side":1})]);
+    let seen = read_sse_until(&mut first, "\"side_start\"");
+    let id = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap_or_else(|| panic!("no id: line before the event:\n{seen}"))
+        .to_string();
+    assert!(seen.contains("event: side_start\n"), "{seen}");
+    drop(first);
+    // Missed while away: a track and the side's end.
+    rig.event(&[
+        json!({"event":"track_start","frame":200,"at":200,"side":1,"track":2}),
+        json!({"event":"side_end","frame":300,"at":300,"side":1,"reason":"runout","rpm":33.3}),
+    ]);
+    common::wait_until("the events were read", T, || rig.status()["turntable"]["state"] == "runout");
+    let mut again = connect(Some(&id));
+    let got = read_sse_until(&mut again, "\"side_end\"");
+    assert!(got.contains("event: track_start\n"), "the missed track_start is sent again:\n{got}");
+    assert!(!got.contains("\"side_start\""), "what the page had is not sent again:\n{got}");
+}
