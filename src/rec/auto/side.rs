@@ -238,6 +238,23 @@ fn begin_part(
     }))
 }
 
+/// `side-STAMP.flac` in its month folder, or `side-STAMP-2.flac`, `-3`… when a recording of that
+/// second exists already (a continuation started within the second of its first part, two sides
+/// within one second): a side is never refused for its name.
+fn free_path(recordings: &std::path::Path, when: &Stamp) -> anyhow::Result<PathBuf> {
+    use super::super::Conflict;
+    let base = format!("side-{}", when.compact());
+    let taken = |e: &anyhow::Error| matches!(e.downcast_ref::<Conflict>(), Some(Conflict::NameTaken(_)));
+    let mut last = None;
+    for name in std::iter::once(base.clone()).chain((2..=99).map(|n| format!("{base}-{n}"))) {
+        match recording_path(recordings, &name, when) {
+            Err(e) if taken(&e) => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("{base}: no free name")))
+}
+
 /// Chooses the part's first frame and file, and writes the state folder its runner reads (the
 /// tap's end file holding the maximum length); returns the file, its first frame and that end.
 fn prepare(
@@ -253,7 +270,7 @@ fn prepare(
     let first = first_frame(ring, side, part.want);
     let back = Duration::from_secs_f64(ring.head.saturating_sub(first) as f64 / f64::from(rate));
     let when = Stamp::of(SystemTime::now().checked_sub(back).unwrap_or_else(SystemTime::now));
-    let path = recording_path(&s.recordings, &format!("side-{}", when.compact()), &when)?;
+    let path = free_path(&s.recordings, &when)?;
     let mut tags = vec!["VINYL_AUTO=1".to_string(), format!("VINYL_SIDE_START_FRAME={frame}")];
     if let Some(c) = &part.continues {
         tags.push(format!("VINYL_PART={}", part.number));
@@ -717,5 +734,18 @@ mod tests {
         assert_eq!(m.integrated_lufs, Some(-14.8));
         assert_eq!(m.true_peak_dbtp, None);
         assert_eq!(m.clipped, 3);
+    }
+
+    #[test]
+    fn a_second_recording_of_the_same_second_gets_a_suffix_not_a_refusal() {
+        let d = tempfile::tempdir().unwrap();
+        let when = Stamp::of(SystemTime::now());
+        let first = free_path(d.path(), &when).unwrap();
+        std::fs::write(&first, b"x").unwrap();
+        let second = free_path(d.path(), &when).unwrap();
+        assert_eq!(second.file_name().unwrap().to_string_lossy(), format!("side-{}-2.flac", when.compact()));
+        std::fs::write(crate::flac::part_path(&second), b"x").unwrap();
+        let third = free_path(d.path(), &when).unwrap();
+        assert!(third.to_string_lossy().ends_with("-3.flac"), "{}", third.display());
     }
 }
