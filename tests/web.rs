@@ -481,3 +481,15 @@ fn levels_from_the_real_vinyl_listen_reach_status_and_sse() {
     let s = rig.status();
     assert!(s["events"]["lines"].as_u64() > Some(0) && s["events"]["bad_lines"] == 0, "{s}");
 }
+
+#[test]
+fn a_page_whose_audio_output_never_starts_says_so() {
+    let rig = Rig::start("web-no-audio", &[]);
+    let profile = rig.dir.path().join("chromium");
+    let mut b = Browser::start(&profile).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    // A device without an audio output: resume() never settles.
+    b.eval("AudioContext.prototype.resume = function () { return new Promise(() => {}); }; true").unwrap();
+    b.click("listenBtn").unwrap();
+    b.wait_for("document.getElementById('listenSub').textContent.includes('no audio output')", T).unwrap();
+}
