@@ -75,14 +75,14 @@ fn a_side_report_gives_loudness_noise_and_clicks_and_the_meter_gives_advice() {
     let events = score::parse(&String::from_utf8_lossy(&out.stdout));
     let r = events.reports.first().expect("a side_report");
     let truth: Value = serde_json::from_slice(&std::fs::read(dir.join("side-01.json")).unwrap()).unwrap();
-    let lufs = r["integrated_lufs"].as_f64().expect("integrated_lufs");
-    assert!((-45.0..-15.0).contains(&lufs), "{r}");
-    assert!(r["loudness_range_lu"].as_f64().is_some() && r["true_peak_dbtp"].as_f64().is_some(), "{r}");
-    let noise = r["noise_floor_dbfs"].as_f64().expect("noise_floor_dbfs");
+    let lufs = r.integrated_lufs.expect("integrated_lufs");
+    assert!((-45.0..-15.0).contains(&lufs), "{r:?}");
+    assert!(r.loudness_range_lu.is_some() && r.true_peak_dbtp.is_some(), "{r:?}");
+    let noise = r.noise_floor_dbfs.expect("noise_floor_dbfs");
     let want = truth["noise_dbfs"].as_f64().unwrap() + truth["gain_db"].as_f64().unwrap();
-    assert!((noise - want).abs() < 3.0, "noise floor {noise} against the synthesised {want}: {r}");
-    assert!(r["clicks_per_min"].as_f64().is_some_and(|c| c > 0.0), "{r}");
-    assert_eq!(r["tracks"].as_u64(), Some(3), "{r}");
+    assert!((noise - want).abs() < 3.0, "noise floor {noise} against the synthesised {want}: {r:?}");
+    assert!(r.clicks_per_min.is_some_and(|c| c > 0.0), "{r:?}");
+    assert_eq!(r.tracks, 3, "{r:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("L [") && stderr.contains("side 1: peaks reached"), "meter: {stderr}");
 }

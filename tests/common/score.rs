@@ -8,6 +8,7 @@
 //! a run-out decided within 8 s of the lock with its speed within 2 %, a lift decided within 2 s.
 
 use serde_json::Value;
+use vinyl::events::{self, Event, Line};
 
 /// The events of one run, as (frame, at) pairs.
 #[derive(Debug, Default)]
@@ -15,22 +16,22 @@ pub struct Events {
     pub side_starts: Vec<(u64, u64)>,
     pub tracks: Vec<(u64, u64, u64)>,
     pub ends: Vec<(u64, u64, String, Option<f64>)>,
-    pub reports: Vec<Value>,
+    pub reports: Vec<events::SideReport>,
+    /// Lines that are not whole events of their kind (a listener that wrote one is wrong).
+    pub bad: Vec<String>,
 }
 
-/// Reads JSON lines (other lines and events are ignored).
+/// Reads JSON lines through the listener's own definition of its events (other kinds ignored).
 pub fn parse(text: &str) -> Events {
     let mut e = Events::default();
-    for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
-        let (frame, at) = (v["frame"].as_u64().unwrap_or(0), v["at"].as_u64().unwrap_or(0));
-        match v["event"].as_str() {
-            Some("side_start") => e.side_starts.push((frame, at)),
-            Some("track_start") => e.tracks.push((frame, at, v["track"].as_u64().unwrap_or(0))),
-            Some("side_end") => {
-                e.ends.push((frame, at, v["reason"].as_str().unwrap_or("").to_string(), v["rpm"].as_f64()))
-            }
-            Some("side_report") => e.reports.push(v),
-            _ => {}
+    for line in text.lines() {
+        match events::parse(line) {
+            Ok(Line::Event(Event::SideStart(s))) => e.side_starts.push((s.frame, s.at)),
+            Ok(Line::Event(Event::TrackStart(t))) => e.tracks.push((t.frame, t.at, t.track as u64)),
+            Ok(Line::Event(Event::SideEnd(x))) => e.ends.push((x.frame, x.at, x.reason, x.rpm)),
+            Ok(Line::Event(Event::SideReport(r))) => e.reports.push(r),
+            Ok(_) => {}
+            Err(b) => e.bad.push(format!("{}: {}", b.kind, b.why)),
         }
     }
     e
@@ -54,6 +55,8 @@ pub struct Side {
     pub end_ok: bool,
     pub end_latency_s: Option<f64>,
     pub rpm_error_pct: Option<f64>,
+    /// Events the listener wrote that are not whole events of their kind.
+    pub bad_events: usize,
     pub problems: Vec<String>,
 }
 
@@ -69,6 +72,8 @@ pub fn side(name: &str, truth: &Value, ev: &Events) -> Side {
         name: name.to_string(),
         gain_db: truth["gain_db"].as_f64().unwrap_or(0.0),
         end_expected: truth["end"].as_str().unwrap_or("").to_string(),
+        bad_events: ev.bad.len(),
+        problems: ev.bad.iter().map(|b| format!("not a whole event: {b}")).collect(),
         ..Side::default()
     };
     let drop = frames(&truth["needle_drop"]).unwrap_or(0);
@@ -190,6 +195,7 @@ pub struct Totals {
     pub medley_wrong: usize,
     pub quiet_events: usize,
     pub ends_ok: usize,
+    pub bad_events: usize,
 }
 
 impl Totals {
@@ -209,6 +215,7 @@ impl Totals {
             t.gaps_1s_found += s.gaps_1s_found;
             t.quiet_events += s.quiet_events;
             t.ends_ok += s.end_ok as usize;
+            t.bad_events += s.bad_events;
         }
         t
     }
@@ -230,5 +237,6 @@ impl Totals {
             && self.medley_wrong == 0
             && self.quiet_events == 0
             && self.ends_ok == self.sides
+            && self.bad_events == 0
     }
 }
