@@ -241,7 +241,9 @@ impl Analyser {
                 if hh > imp {
                     (imp, at) = (hh, Some(i));
                 }
-                peak[c] = peak[c].max(v[c].abs());
+                // Compare-and-select, not f64::max (whose NaN rule costs more; samples are never NaN).
+                let a = v[c].abs();
+                peak[c] = if a > peak[c] { a } else { peak[c] };
             }
         }
         low.store(&mut self.low);
