@@ -9,7 +9,8 @@
 //! Shared vocabulary: [`pcm`] (sample formats, `--rate/--channels/--format`, durations, whole-frame
 //! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGHUP/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
 //! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times), [`size`] (sizes in
-//! bytes), [`config`] (the configuration file) and [`cli`] (error → exit status).
+//! bytes), [`config`] (the configuration file), [`args`] (flags and the `VINYL_*` keys behind
+//! them) and [`cli`] (error → exit status).
 //!
 //! Documentation generated from the flag definitions: [`docs`].
 //!
@@ -17,6 +18,7 @@
 //! [`icecast`] + [`mp3icecast`], [`web`] (the page, the control API and live listening).
 #![deny(missing_docs)]
 
+pub mod args;
 pub mod capture;
 pub mod cli;
 pub mod config;

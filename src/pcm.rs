@@ -43,13 +43,13 @@ fn parse_channels(s: &str) -> Result<u16, String> {
 #[derive(Args, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PcmArgs {
     /// Sample rate in frames per second (44100, 48000, 96000…)
-    #[arg(long, value_name = "HZ", default_value = "48000", value_parser = parse_rate)]
+    #[arg(long, value_name = "HZ", env = "VINYL_RATE", default_value = "48000", value_parser = parse_rate)]
     pub rate: u32,
     /// Interleaved channels per frame (1..8)
-    #[arg(long, value_name = "N", default_value = "2", value_parser = parse_channels)]
+    #[arg(long, value_name = "N", env = "VINYL_CHANNELS", default_value = "2", value_parser = parse_channels)]
     pub channels: u16,
     /// Sample format of the raw PCM: s16le, or packed 24-bit s24_3le
-    #[arg(long, value_name = "FORMAT", default_value = "s16le", value_parser = format_values())]
+    #[arg(long, value_name = "FORMAT", env = "VINYL_FORMAT", default_value = "s16le", value_parser = format_values())]
     pub format: SampleFormat,
 }
 

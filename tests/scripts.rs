@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -134,6 +136,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
         "vinyl-capture.service",
         "vinyl-stream.service",
         "vinyl-tee.service",
+        "vinyl-extra.service",
         "vinyl-mp3-icecast.service",
         "vinyl-flac-rec@.service",
         "vinyl-web.service",
@@ -171,6 +174,7 @@ fn units_follow_the_common_policy() {
         ("vinyl-capture", "vinyl-capture"),
         ("vinyl-stream", "vinyl-preroll"),
         ("vinyl-tee", "vinyl-tee"),
+        ("vinyl-extra", "vinyl-preroll"),
         ("vinyl-mp3-icecast", "vinyl-mp3-icecast"),
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{unit}.service"))).unwrap();
@@ -189,18 +193,17 @@ fn units_follow_the_common_policy() {
     {
         assert!(web.lines().any(|l| l == *line), "vinyl-web.service: no '{line}'");
     }
-    assert!(
-        web.contains("--token-file=\"%d/web-token\""),
-        "vinyl-web.service: the token is not the credential"
-    );
+    assert!(web.contains("--token-file=%d/web-token"), "vinyl-web.service: the token is not the credential");
     let capture = std::fs::read_to_string(dir.join("vinyl-capture.service")).unwrap();
     assert!(capture.contains("SupplementaryGroups=audio"));
-    assert!(capture.contains("--ring=\"$$VINYL_RING\""), "the capture writes the ring itself");
+    assert!(capture.contains("vinyl-capture --ring=${VINYL_RING}"), "the capture writes the ring itself");
     // The configuration is checked before the first process of the topology starts, and every
     // value goes as --flag=value: one starting with '-' is a bad value, never a stray flag.
     assert!(capture.lines().any(|l| l == "ExecStartPre=/usr/local/bin/vinyl-rec config --check"));
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let text = std::fs::read_to_string(e.path()).unwrap();
+        // The tools read their keys themselves: no shell composes a command line.
+        assert!(!text.contains("/bin/sh"), "{}: runs a shell", e.path().display());
         for exec in text.lines().filter(|l| l.starts_with("ExecStart=")) {
             let words: Vec<&str> = exec.split(' ').collect();
             for w in words.windows(2) {
@@ -216,12 +219,13 @@ fn units_follow_the_common_policy() {
         }
     }
     // The taps read the ring the capture creates.
-    for unit in ["vinyl-stream.service", "vinyl-tee.service"] {
+    for unit in ["vinyl-stream.service", "vinyl-extra.service"] {
         let text = std::fs::read_to_string(dir.join(unit)).unwrap();
         assert!(text.contains("After=vinyl-capture.service") && text.contains("tap --live"), "{unit}");
     }
     // The stream reports ready only once Icecast answers: nothing may wait for it.
-    for unit in ["vinyl-tee.service", "vinyl-capture.service", "vinyl-stream.service"] {
+    for unit in ["vinyl-tee.service", "vinyl-extra.service", "vinyl-capture.service", "vinyl-stream.service"]
+    {
         let text = std::fs::read_to_string(dir.join(unit)).unwrap();
         assert!(
             !text.lines().any(|l| l.starts_with("After=") && l.contains("vinyl-mp3-icecast")),
@@ -798,4 +802,190 @@ fn vinyl_up_stops_at_once_when_the_capture_ends_at_start_up() {
         assert!(pids.is_empty(), "{what}: PID files left: {pids:?}");
         assert!(!ring.exists(), "{what}: a ring was left");
     }
+}
+
+/// The components vinyl-up starts and the units that run the same programs.
+const UNIT_OF: [(&str, &str); 8] = [
+    ("capture", "vinyl-capture"),
+    ("listen", "vinyl-listen"),
+    ("auto", "vinyl-rec-auto"),
+    ("mp3-icecast", "vinyl-mp3-icecast"),
+    ("stream-tap", "vinyl-stream"),
+    ("tee", "vinyl-tee"),
+    ("extra-tap", "vinyl-extra"),
+    ("web", "vinyl-web"),
+];
+
+/// How a process is started: its arguments (the program's file name first) and the FIFOs its
+/// stdin and stdout are, with "rw" when one descriptor opens the FIFO for both.
+#[derive(Debug, PartialEq)]
+struct Launch {
+    argv: Vec<String>,
+    fifos: Vec<String>,
+}
+
+/// `value` of a unit's `KEY=value` lines, all of them.
+fn unit_values<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    text.lines().filter_map(|l| l.strip_prefix(key)?.strip_prefix('=')).collect()
+}
+
+/// What systemd runs for `unit` under `conf` (the EnvironmentFile's keys, over the unit's
+/// Environment= defaults): `${KEY}` is one word, `$KEY` is split at blanks, `%d/NAME` is the
+/// credential's file as vinyl-up names it (`creds`).
+fn unit_launch(unit: &str, conf: &BTreeMap<String, String>, creds: &[(&str, String)]) -> Launch {
+    let text =
+        std::fs::read_to_string(common::repo_root().join(format!("scripts/systemd/{unit}.service"))).unwrap();
+    let mut env = BTreeMap::new();
+    for e in unit_values(&text, "Environment") {
+        let (k, v) = e.split_once('=').unwrap();
+        env.insert(k.to_string(), v.to_string());
+    }
+    env.extend(conf.clone());
+    let exec = unit_values(&text, "ExecStart");
+    assert_eq!(exec.len(), 1, "{unit}.service: one ExecStart= line");
+    let mut argv = Vec::new();
+    for word in exec[0].split(' ') {
+        if let Some(key) = word.strip_prefix('$').filter(|k| !k.starts_with('{')) {
+            argv.extend(
+                env.get(key).map(String::as_str).unwrap_or("").split_whitespace().map(str::to_string),
+            );
+            continue;
+        }
+        let mut w = word.to_string();
+        for (k, v) in &env {
+            w = w.replace(&format!("${{{k}}}"), v);
+        }
+        for (name, file) in creds {
+            w = w.replace(&format!("%d/{name}"), file);
+        }
+        argv.push(w);
+    }
+    argv[0] = argv[0].rsplit('/').next().unwrap().to_string();
+    let input =
+        unit_values(&text, "StandardInput").first().and_then(|v| v.strip_prefix("file:")).map(str::to_string);
+    let output = unit_values(&text, "StandardOutput")
+        .first()
+        .and_then(|v| v.strip_prefix("file:"))
+        .map(str::to_string);
+    let fifos = match (input, output) {
+        (Some(i), Some(o)) if i == o => vec![format!("rw {i}")],
+        (i, o) => i.map(|i| format!("in {i}")).into_iter().chain(o.map(|o| format!("out {o}"))).collect(),
+    };
+    Launch { argv, fifos }
+}
+
+/// What vinyl-up ran as `pid`, with its run folder written as the units' /run/vinyl.
+fn running_launch(pid: i32, run: &Path) -> Launch {
+    let as_units = |s: &str| s.replace(&run.display().to_string(), "/run/vinyl");
+    let argv: Vec<String> = common::up::cmdline(pid).iter().map(|a| as_units(a)).collect();
+    let mut fifos = Vec::new();
+    let mut fds = Vec::new();
+    for fd in [0, 1] {
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+        let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).map(|f| f.trim().to_string());
+        let rw = flags.and_then(|f| u32::from_str_radix(&f, 8).ok()).is_some_and(|f| f & 3 == 2);
+        fds.push((target.display().to_string(), rw));
+    }
+    for (i, (path, rw)) in fds.iter().enumerate() {
+        if !path.ends_with(".fifo") {
+            continue;
+        }
+        let dir = if *rw {
+            "rw"
+        } else if i == 0 {
+            "in"
+        } else {
+            "out"
+        };
+        if !(i == 1 && *rw && fds[0].0 == *path) {
+            fifos.push(format!("{dir} {}", as_units(path)));
+        }
+    }
+    Launch { argv, fifos }
+}
+
+/// The topology is defined once: for one configuration with every component on, each process
+/// vinyl-up starts runs the program, the flags and the FIFOs of its systemd unit (the units' paths
+/// under /run/vinyl being vinyl-up's run folder, their credentials the files the keys name). The
+/// tools read their own keys, so neither passes a value of the configuration as a flag.
+#[test]
+fn vinyl_up_and_the_units_run_the_same_commands() {
+    let up = common::up::Up::start("same", 60);
+    let token = up.dir.path().join("web-token");
+    let extra = up.dir.path().join("extra-out.fifo");
+    let mut text = std::fs::read_to_string(&up.conf).unwrap();
+    text += &format!(
+        "VINYL_WEB=yes\nVINYL_WEB_LISTEN=127.0.0.1:0\nVINYL_WEB_TOKEN_FILE={}\nVINYL_EXTRA_OUTPUTS={}\n\
+         VINYL_AUTO_RECORD=yes\nVINYL_AUTO_HOLD=10s\n",
+        token.display(),
+        extra.display()
+    );
+    std::fs::write(&up.conf, &text).unwrap();
+    let conf: BTreeMap<String, String> = vinyl::config::parse(text.as_bytes(), "conf")
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string_lossy().into_owned()))
+        .collect();
+    let out = up.sh(&["vinyl-up"]);
+    common::assert_success("vinyl-up", &out);
+    let creds = [
+        ("icecast.password", conf["VINYL_ICECAST_PASSWORD_FILE"].clone()),
+        ("web-token", token.display().to_string()),
+    ];
+    let mut differ = Vec::new();
+    for (component, unit) in UNIT_OF {
+        let want = unit_launch(unit, &conf, &creds);
+        let got = running_launch(up.pid(component), &up.run);
+        if want != got {
+            differ.push(format!("{component}: vinyl-up ran {got:?}\n  {unit}.service runs {want:?}"));
+        }
+    }
+    common::assert_success("vinyl-down", &up.sh(&["vinyl-down"]));
+    assert!(differ.is_empty(), "vinyl-up and the units differ:\n{}", differ.join("\n"));
+    let mode = std::fs::metadata(&token).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "vinyl-web --make-token made {}", token.display());
+}
+
+/// The keys behind the flags (vinyl::args): a key is the flag's default, an empty key is unset,
+/// a bad key is a usage error naming it, and a flag given beats the key of a flag it conflicts
+/// with; `--help` names each key.
+#[test]
+fn each_tool_reads_its_own_keys_and_a_flag_beats_a_key() {
+    let bin = |name: &str| common::bin_dir().join(name);
+    let p = |s: &'static str| Path::new(s);
+    // A key is the flag's default: info reads the ring VINYL_RING names.
+    let out = program(&bin("vinyl-preroll"), &["info"], &[("VINYL_RING", p("/nonexistent/key-ring"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(1) && err.contains("/nonexistent/key-ring"), "{out:?}");
+    // ... and the flag wins over it.
+    let out = program(
+        &bin("vinyl-preroll"),
+        &["info", "--ring", "/nonexistent/flag-ring"],
+        &[("VINYL_RING", p("/nonexistent/key-ring"))],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/flag-ring"), "{out:?}");
+    // An empty key counts as unset (the default 2s queue), a bad one exits 2 naming the flag.
+    let out = program(&bin("vinyl-tee"), &["--stdout"], &[("VINYL_TEE_QUEUE", p(""))]);
+    common::assert_success("vinyl-tee --stdout with VINYL_TEE_QUEUE empty", &out);
+    let out = program(&bin("vinyl-tee"), &["--stdout"], &[("VINYL_TEE_QUEUE", p("soon"))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && err.contains("soon") && err.contains("--queue"), "{out:?}");
+    // A flag given beats a conflicting key: --output with VINYL_ICECAST_URL set encodes to the file.
+    let dir = tempfile::tempdir().unwrap();
+    let mp3 = dir.path().join("x.mp3");
+    let out = program(
+        &bin("vinyl-mp3-icecast"),
+        &["--output", mp3.to_str().unwrap()],
+        &[("VINYL_ICECAST_URL", p("http://127.0.0.1:9/never.mp3"))],
+    );
+    common::assert_success("vinyl-mp3-icecast --output with VINYL_ICECAST_URL set", &out);
+    let help = program(&bin("vinyl-capture"), &["--help"], &[]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for key in ["VINYL_DEVICE", "VINYL_RING", "VINYL_RATE", "VINYL_REALTIME", "VINYL_CAPTURE_BUFFER"] {
+        assert!(text.contains(&format!("[env: {key}")), "vinyl-capture --help does not name {key}:\n{text}");
+    }
+    // VINYL_REALTIME takes yes or no, as the configuration says.
+    let out = program(&bin("vinyl-capture"), &["--list-devices"], &[("VINYL_REALTIME", p("maybe"))]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }

@@ -8,7 +8,7 @@ complete -c vinyl-capture -l buffer -d 'ALSA buffer in frames, at least 2 period
 complete -c vinyl-capture -l duration -d 'Stop after exactly this much audio (30s, 1m30s, 250ms, or frames: 48000f), like `arecord -s`; default: capture until SIGTERM/SIGINT/SIGHUP' -r
 complete -c vinyl-capture -l ring -d 'Write the capture into this shared-memory ring instead of stdout, as its one writer and the owner of its timeline: every lost frame is silence at its place, journaled. A ring of the same format and capacity whose writer is gone continues its timeline (e.g. /dev/shm/vinyl-ring)' -r -F
 complete -c vinyl-capture -l ring-capacity -d 'History the ring guarantees with --ring, e.g. 30s, 30m (a whole LP side); more than 0 and at most 24h (the ring lives in memory) [default: 30s]' -r
-complete -c vinyl-capture -l realtime -d 'Pace reads at the nominal rate against the monotonic clock, for devices that have no clock of their own (ALSA `file`, `null`), like `ffmpeg -re`; default off'
+complete -c vinyl-capture -l realtime -d 'Pace reads at the nominal rate against the monotonic clock, for devices that have no clock of their own (ALSA `file`, `null`), like `ffmpeg -re`; default off (the key takes yes or no)'
 complete -c vinyl-capture -l list-devices -d 'List the ALSA PCM devices that can capture (names for --device) on stdout, and exit'
 complete -c vinyl-capture -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-capture -s V -l version -d 'Print version'

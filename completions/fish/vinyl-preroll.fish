@@ -60,6 +60,7 @@ complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -l meas
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand tap" -s V -l version -d 'Print version'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -l ring -d 'The ring file [default: /dev/shm/vinyl-ring]' -r -F
+complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -l wait-advancing -d 'Wait up to DURATION for a writer to be alive and the head to move (a ring that does not exist yet is waited for too), then print as usual; exit 1 with what was seen when it does not happen in time. What vinyl-up waits on: readiness from the ring itself' -r
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -l json -d 'One JSON object on one line, keys: ring, version, format, rate, channels, capacity_frames, slot_frames, head, oldest_frame, newest_frame, writer_alive, writer_pid, generation, timeline, writers, gap_count, gap_frames, frame0_unix_ns, frame0_time, and gaps (the journal: an array of {first, frames, cause, exact, time})'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-preroll -n "__fish_vinyl_preroll_using_subcommand info" -s V -l version -d 'Print version'

@@ -12,5 +12,6 @@ complete -c vinyl-web -l rate -d 'Sample rate in frames per second (44100, 48000
 complete -c vinyl-web -l channels -d 'Interleaved channels per frame (1..8)' -r
 complete -c vinyl-web -l format -d 'Sample format of the raw PCM: s16le, or packed 24-bit s24_3le' -r -f -a "s16le\t'Signed 16-bit little-endian, 2 bytes a sample (CD quality; the default)'
 s24_3le\t'Signed 24-bit little-endian packed in 3 bytes (ALSA `S24_3LE`), for 24-bit archives'"
+complete -c vinyl-web -l make-token -d 'Create the token file (--token-file or its default) when it is missing or empty: 32 random bytes as hex, mode 0600, its folder made 0700; print its path on stdout and exit. The one maker of the token, for vinyl-up and the unit; the token itself is never printed'
 complete -c vinyl-web -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-web -s V -l version -d 'Print version'

@@ -3,12 +3,13 @@
 # sourced, not run. The same rules as the Rust library's config module (src/config.rs), which
 # vinyl-rec uses; keep the two in step.
 #
-#   load_config FILE   sets the VINYL_* variables of FILE's KEY=value lines
+#   load_config FILE   sets and exports the VINYL_* variables of FILE's KEY=value lines
 #   run_folder         sets run_dir to the run folder, or returns 1 when no rule gives one
 #
 # The script that sources this file defines die CODE MESSAGE...
 
-# load_config FILE: sets the VINYL_* variables of FILE's KEY=value lines without running it as shell
+# load_config FILE: sets and exports the VINYL_* variables of FILE's KEY=value lines (the tools read
+# their keys from the environment, as under systemd's EnvironmentFile=) without running it as shell
 # code; a variable already in the environment keeps its value. Values may be quoted "..." or '...'.
 # A malformed line (not KEY=value, or a key not of A-Z0-9_ starting with V) is a usage error naming
 # FILE and the line; keys that do not start with VINYL_ are skipped.
@@ -35,7 +36,7 @@ load_config() {
         esac
         case $env_keys in
             *" $key "*) ;;
-            *) eval "$key=\$value" ;;
+            *) eval "$key=\$value" && export "${key?}" ;;
         esac
     done <"$cfg"
 }

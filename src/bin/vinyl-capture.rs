@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::capture::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::capture::Opts>();
     vinyl::cli::main("vinyl-capture", vinyl::capture::run(opts))
 }

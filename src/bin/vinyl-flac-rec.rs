@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::flacrec::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::flacrec::Opts>();
     vinyl::cli::main("vinyl-flac-rec", vinyl::flacrec::run(opts))
 }

@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::listen::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::listen::Opts>();
     vinyl::cli::main("vinyl-listen", vinyl::listen::run(opts))
 }

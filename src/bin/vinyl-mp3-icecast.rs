@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::mp3icecast::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::mp3icecast::Opts>();
     vinyl::cli::main("vinyl-mp3-icecast", vinyl::mp3icecast::run(opts))
 }

@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::preroll::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::preroll::Opts>();
     vinyl::cli::main("vinyl-preroll", vinyl::preroll::run(opts))
 }

@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::rec::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::rec::Opts>();
     vinyl::cli::main("vinyl-rec", vinyl::rec::run(opts))
 }

@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::tee::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::tee::Opts>();
     vinyl::cli::main("vinyl-tee", vinyl::tee::run(opts))
 }

@@ -1,6 +1,4 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let opts = vinyl::web::Opts::parse();
+    let opts = vinyl::args::parse::<vinyl::web::Opts>();
     vinyl::cli::main("vinyl-web", vinyl::web::run(opts))
 }

@@ -93,7 +93,7 @@ pub struct Opts {
     pub pcm: PcmArgs,
 
     /// ALSA capture device: hw:1,0, hw:CARD=CODEC,DEV=0, plughw:1,0 (lets ALSA convert), default…
-    #[arg(short = 'D', long, value_name = "NAME", default_value = "default")]
+    #[arg(short = 'D', long, value_name = "NAME", env = "VINYL_DEVICE", default_value = "default")]
     pub device: String,
 
     /// ALSA period in frames, the size of every read (1024 is 21.3 ms at 48 kHz)
@@ -102,7 +102,7 @@ pub struct Opts {
 
     /// ALSA buffer in frames, at least 2 periods: how long the system may stall before audio is
     /// lost (16384 is 341 ms at 48 kHz)
-    #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_BUFFER, value_parser = parse_buffer)]
+    #[arg(long, value_name = "FRAMES", env = "VINYL_CAPTURE_BUFFER", default_value_t = DEFAULT_BUFFER, value_parser = parse_buffer)]
     pub buffer: u32,
 
     /// Stop after exactly this much audio (30s, 1m30s, 250ms, or frames: 48000f), like `arecord
@@ -111,8 +111,9 @@ pub struct Opts {
     pub duration: Option<DurationArg>,
 
     /// Pace reads at the nominal rate against the monotonic clock, for devices that have no
-    /// clock of their own (ALSA `file`, `null`), like `ffmpeg -re`; default off
-    #[arg(long)]
+    /// clock of their own (ALSA `file`, `null`), like `ffmpeg -re`; default off (the key takes
+    /// yes or no)
+    #[arg(long, env = "VINYL_REALTIME", value_parser = clap::builder::BoolishValueParser::new())]
     pub realtime: bool,
 
     /// List the ALSA PCM devices that can capture (names for --device) on stdout, and exit
@@ -123,7 +124,7 @@ pub struct Opts {
     /// the owner of its timeline: every lost frame is silence at its place, journaled. A ring of
     /// the same format and capacity whose writer is gone continues its timeline
     /// (e.g. /dev/shm/vinyl-ring)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "VINYL_RING")]
     pub ring: Option<PathBuf>,
 
     /// History the ring guarantees with --ring, e.g. 30s, 30m (a whole LP side); more than 0 and
@@ -131,6 +132,7 @@ pub struct Opts {
     #[arg(
         long,
         value_name = "DURATION",
+        env = "VINYL_RING_CAPACITY",
         default_value = "30s",
         hide_default_value = true,
         requires = "ring"

@@ -86,7 +86,7 @@ EXAMPLES:
 )]
 pub struct Opts {
     /// Listen to this ring (live, frame numbers from the ring) instead of stdin
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "VINYL_RING")]
     pub ring: Option<PathBuf>,
 
     /// The timeline frame of stdin's first frame
@@ -106,7 +106,7 @@ pub struct Opts {
     /// With --output: when the file would grow past this size, rename it to FILE.1 (replacing
     /// the previous one) and start a new FILE, so the events take at most twice this. Bytes, or
     /// a number with K, M or G (KiB, MiB, GiB)
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", env = "VINYL_EVENTS_MAX", default_value = "1MiB", value_parser = parse_bytes)]
     pub max_bytes: u64,
 
     /// Draw a level meter with peak hold on the terminal (stderr) and give gain advice at the

@@ -62,7 +62,7 @@ fn parse_bitrate(s: &str) -> Result<u16, String> {
 pub struct Opts {
     /// Icecast server and mount, http://HOST:PORT/MOUNT (without a port, 8000). Never put
     /// credentials in it: the command line is visible to every user
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "VINYL_ICECAST_URL", hide_env_values = true)]
     pub url: Option<String>,
 
     /// Write the MP3 to FILE ('-' for stdout) instead of streaming; nothing is dropped, and the
@@ -78,11 +78,11 @@ pub struct Opts {
 
     /// File holding the source password, one line (keep it mode 0600) [default: none: the
     /// password comes from the VINYL_ICECAST_PASSWORD environment variable]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "VINYL_ICECAST_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
 
     /// Constant bitrate in kbit/s (32..320 at 32-48 kHz, 8..160 below)
-    #[arg(long, value_name = "KBPS", default_value = "320", value_parser = parse_bitrate)]
+    #[arg(long, value_name = "KBPS", env = "VINYL_BITRATE", default_value = "320", value_parser = parse_bitrate)]
     pub bitrate: u16,
 
     /// Variable bitrate instead of CBR, quality 0 (best, ~245 kbit/s) to 9 (smallest), like
@@ -95,7 +95,7 @@ pub struct Opts {
     pub quality: u8,
 
     /// Stream name shown to listeners (ice-name) [default: none]
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", env = "VINYL_STREAM_NAME")]
     pub name: Option<String>,
 
     /// Stream description (ice-description) [default: none]

@@ -114,7 +114,7 @@ vinyl-preroll info\n  vinyl-preroll info --json"
 #[derive(Args, Debug, Clone)]
 pub struct FillOpts {
     /// The ring file, usually in /dev/shm [default: /dev/shm/vinyl-ring]
-    #[arg(long, value_name = "PATH", default_value = super::DEFAULT_RING, hide_default_value = true)]
+    #[arg(long, value_name = "PATH", env = "VINYL_RING", default_value = super::DEFAULT_RING, hide_default_value = true)]
     pub ring: PathBuf,
     /// History the ring guarantees, e.g. 30s, 30m (a whole LP side), or frames as 1440000f, at most
     /// 24h; 10 % more (at least 2 s) is allocated as slack for readers [default: 30s]
@@ -155,7 +155,7 @@ impl std::str::FromStr for Back {
 #[derive(Args, Debug, Clone)]
 pub struct TapOpts {
     /// The ring file [default: /dev/shm/vinyl-ring]
-    #[arg(long, value_name = "PATH", default_value = super::DEFAULT_RING, hide_default_value = true)]
+    #[arg(long, value_name = "PATH", env = "VINYL_RING", default_value = super::DEFAULT_RING, hide_default_value = true)]
     pub ring: PathBuf,
     /// Start this long before the head (the next frame to be written): -30s, -1m30s, -48000f;
     /// 0s is live. When the ring holds less, start at its oldest frame [default: 0s]
@@ -222,7 +222,7 @@ pub struct TapOpts {
 #[derive(Args, Debug, Clone)]
 pub struct InfoOpts {
     /// The ring file [default: /dev/shm/vinyl-ring]
-    #[arg(long, value_name = "PATH", default_value = super::DEFAULT_RING, hide_default_value = true)]
+    #[arg(long, value_name = "PATH", env = "VINYL_RING", default_value = super::DEFAULT_RING, hide_default_value = true)]
     pub ring: PathBuf,
     /// One JSON object on one line, keys: ring, version, format, rate, channels,
     /// capacity_frames, slot_frames, head, oldest_frame, newest_frame, writer_alive, writer_pid,
@@ -230,6 +230,11 @@ pub struct InfoOpts {
     /// gaps (the journal: an array of {first, frames, cause, exact, time})
     #[arg(long)]
     pub json: bool,
+    /// Wait up to DURATION for a writer to be alive and the head to move (a ring that does not
+    /// exist yet is waited for too), then print as usual; exit 1 with what was seen when it does
+    /// not happen in time. What vinyl-up waits on: readiness from the ring itself
+    #[arg(long, value_name = "DURATION")]
+    pub wait_advancing: Option<DurationArg>,
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ impl Info {
 
 /// Runs `info`.
 pub fn run(o: InfoOpts) -> anyhow::Result<()> {
+    if let Some(d) = &o.wait_advancing {
+        wait_advancing(&o.ring, d.wall_time(crate::pcm::PcmSpec::default().rate))?;
+    }
     let ring = RingReader::open(&o.ring, false)?;
     let snap = ring.snapshot().map_err(|e| anyhow::anyhow!("{}: corrupt ring: {e}", o.ring.display()))?;
     let info = Info {
@@ -48,6 +51,33 @@ pub fn run(o: InfoOpts) -> anyhow::Result<()> {
         .and_then(|()| out.flush())
         .map_err(|e| anyhow::anyhow!("stdout: write: {e}"))?;
     Ok(())
+}
+
+/// Waits until the ring at `path` has a live writer and a head that moves, checking every 20 ms
+/// for at most `timeout`. Fails naming the ring and the last thing seen (no ring, no writer, a
+/// head that stayed at N).
+fn wait_advancing(path: &std::path::Path, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut first: Option<u64> = None;
+    loop {
+        let seen = match RingReader::open(path, false) {
+            Err(e) => format!("no ring ({e:#})"),
+            Ok(ring) => match (ring.writer_alive(), ring.snapshot()) {
+                (Ok(true), Ok(s)) if first.is_some_and(|f| s.head > f) => return Ok(()),
+                (Ok(true), Ok(s)) => {
+                    first.get_or_insert(s.head);
+                    format!("a writer, but the head stayed at {}", s.head)
+                }
+                (Ok(false), _) => "no writer".to_string(),
+                (Err(e), _) => format!("{e:#}"),
+                (_, Err(e)) => format!("corrupt ring: {e}"),
+            },
+        };
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!("{}: not advancing after {:?}: {seen}", path.display(), timeout);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// One flat JSON object on one line (with a final newline). Keys: `ring`, `version`, `format`,

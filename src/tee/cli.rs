@@ -76,7 +76,7 @@ pub struct Opts {
 
     /// Longest backlog kept for an output whose reader is slow, as audio time (e.g. 2s, 500ms) or
     /// frames (96000f), on top of the pipe's own buffer. Beyond it the oldest frames are dropped.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(long, value_name = "DURATION", env = "VINYL_TEE_QUEUE", default_value = "2s")]
     pub queue: DurationArg,
 
     /// Permission bits, in octal, of FIFOs this tool creates for OUTPUT paths that do not exist

@@ -89,13 +89,18 @@ EXAMPLES:
 )]
 pub struct Opts {
     /// The address and port to serve on; 0.0.0.0:8080 to serve the local network
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    #[arg(long, value_name = "ADDR:PORT", env = "VINYL_WEB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// The file holding the control token (one line). Without it, control endpoints answer 401
     /// [default: $VINYL_WEB_TOKEN_FILE, else /etc/vinyl/web-token for root, else
     /// ~/.config/vinyl/web-token]
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    /// Create the token file (--token-file or its default) when it is missing or empty: 32
+    /// random bytes as hex, mode 0600, its folder made 0700; print its path on stdout and exit.
+    /// The one maker of the token, for vinyl-up and the unit; the token itself is never printed
+    #[arg(long)]
+    pub make_token: bool,
     /// The listener's events file (JSON lines), followed from its end
     /// [default: $VINYL_EVENTS, or RUN/events]
     #[arg(long, value_name = "PATH")]

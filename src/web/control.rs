@@ -60,6 +60,44 @@ pub fn read_token(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// Creates the token file at `path` unless it holds something: 32 bytes of the kernel's
+/// randomness as hex and a newline, written to `path.new` (mode 0600) and renamed over `path`, the
+/// folder created 0700 when missing. Returns whether it made one.
+pub fn make_token(path: &Path) -> anyhow::Result<bool> {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let shown = path.display();
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("{}: cannot create the token's folder", dir.display()))?;
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut r| r.read_exact(&mut bytes))
+        .context("/dev/urandom: cannot read randomness for the token")?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let new = path.with_extension("new");
+    let _ = std::fs::remove_file(&new);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&new)
+        .with_context(|| format!("{}: cannot create the token file", new.display()))?;
+    f.write_all(format!("{hex}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("{}: cannot write the token file", new.display()))?;
+    std::fs::rename(&new, path).with_context(|| format!("{shown}: cannot put the token file in place"))?;
+    Ok(true)
+}
+
 /// Compares in time that depends only on the lengths.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0

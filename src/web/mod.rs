@@ -81,6 +81,8 @@ pub fn default_token_file(cfg: &Config) -> PathBuf {
 fn app(o: &Opts) -> anyhow::Result<App> {
     let cfg = Config::discover()?;
     let mut settings = crate::rec::Settings::load()?;
+    // Its recordings are its children whatever VINYL_REC_SYSTEMD says: its unit may not start units.
+    settings.systemd = false;
     if let Some(r) = &o.ring {
         settings.ring = r.clone();
     }
@@ -129,8 +131,25 @@ fn allowed_hosts(o: &Opts, cfg: &Config) -> Vec<String> {
     o.allow_host.iter().cloned().chain(from_config.split_whitespace().map(str::to_string)).collect()
 }
 
+/// `--make-token`: creates the token file when missing and prints its path.
+fn make_token(o: &Opts) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let path = match &o.token_file {
+        Some(p) => p.clone(),
+        None => default_token_file(&Config::discover()?),
+    };
+    if control::make_token(&path)? {
+        vlog!(TOOL, "created the web control token {} (mode 0600)", path.display());
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", path.display()).and_then(|()| out.flush()).context("stdout: write")
+}
+
 /// Runs the server until SIGTERM, SIGINT or SIGHUP.
 pub fn run(o: Opts) -> anyhow::Result<()> {
+    if o.make_token {
+        return make_token(&o);
+    }
     signals::install()?;
     let app = Arc::new(app(&o)?);
     let listener = TcpListener::bind(o.listen).with_context(|| format!("{}: cannot listen", o.listen))?;
