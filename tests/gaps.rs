@@ -17,6 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use vinyl::pcm::{PcmSpec, unique_frame_number, unique_frames};
 use vinyl::ring::{Config, GapCause, RingWriter};
+use vinyl_ring::tap::{Note, Observer};
 
 const RATE: u64 = 48_000;
 const PREROLL: &str = env!("CARGO_BIN_EXE_vinyl-preroll");
@@ -198,20 +199,20 @@ fn follow_live_sees_a_long_gap_as_a_forward_jump_in_frame_numbers() {
     let (s, g, path) = (stop.clone(), got.clone(), ring.0.clone());
     let follower = std::thread::spawn(move || {
         let stop = move || s.load(Ordering::Relaxed);
-        let f = vinyl::preroll::tap::Follow {
-            tool: "test",
+        let f = vinyl_ring::tap::Follow {
             ring: &path,
             spec: PcmSpec::default(),
             from: Some(0),
             batch: std::time::Duration::ZERO,
             stop: &stop,
-            notify: false,
         };
-        vinyl::preroll::tap::follow_live(f, &mut |first, bytes| {
+        let mut notes = Notes::default();
+        vinyl_ring::tap::follow_live(f, &mut notes, &mut |first, bytes| {
             let wrong = numbers(bytes).iter().zip(first..).filter(|(n, t)| **n != *t).count();
             g.lock().unwrap().push((first, bytes.len() as u64 / 4, wrong));
             Ok(())
         })
+        .map(|()| notes.0)
     });
     let reached = || got.lock().unwrap().last().map_or(0, |&(first, n, _)| first + n);
     wait_until("the first second", DEADLINE, || reached() == RATE);
@@ -228,7 +229,7 @@ fn follow_live_sees_a_long_gap_as_a_forward_jump_in_frame_numbers() {
         reached() == w.head()
     });
     stop.store(true, Ordering::Relaxed);
-    follower.join().unwrap().unwrap();
+    let notes = follower.join().unwrap().unwrap();
     let calls = got.lock().unwrap().clone();
     let mut next = 0;
     let mut jumps = Vec::new();
@@ -243,6 +244,23 @@ fn follow_live_sees_a_long_gap_as_a_forward_jump_in_frame_numbers() {
         jumps.len() == 1 && jumps[0].0 == long.first && jumps[0].1 >= long.end(),
         "one forward jump over the gap {long:?}, no silence handed on: {jumps:?}"
     );
+    // The caller was told, once, where it started and what it skipped and why.
+    let skipped: Vec<&Note> = notes.iter().filter(|n| matches!(n, Note::Skipped { .. })).collect();
+    assert!(
+        matches!(notes.first(), Some(Note::Following { from: 0, .. }))
+            && matches!(skipped[..], [Note::Skipped { from, gap: Some(g), skips: 1, .. }] if *from == long.first && *g == long),
+        "the notes: {notes:?}"
+    );
+}
+
+/// The notes a tap tells its caller, kept.
+#[derive(Default)]
+struct Notes(Vec<Note>);
+
+impl Observer for Notes {
+    fn note(&mut self, note: Note) {
+        self.0.push(note);
+    }
 }
 
 /// Waits until the recorder has written audio into `part` (so it has looked at the journal).
@@ -404,4 +422,45 @@ fn a_snapshot_spanning_seventy_gaps_says_how_many_it_could_not_list() {
     let total: u64 = gaps.iter().map(|g| g.frames).sum();
     assert_eq!(flac_tag(&flac, "VINYL_GAPS_TOTAL"), format!("70+{total}:at-most"));
     assert_eq!(tagged(&flac).len(), vinyl::ring::gaps::TAG_MAX_ITEMS);
+}
+
+/// The ring crate on its own (crates/ring/examples/follow.rs, what an outside program writes):
+/// it follows a ring live and gets every frame in order, with the timeline's numbers, and is told
+/// where it started.
+#[test]
+fn the_ring_crates_example_follows_a_ring_live() {
+    use std::io::{BufRead as _, Read as _};
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", "vinyl-ring", "--example", "follow"]).current_dir(repo_root());
+    assert_success("cargo build -p vinyl-ring --example follow", &run(&mut build, DEADLINE * 10));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(repo_root().join("target"), Into::into);
+    let ring = Ring::new("gaps-example");
+    let mut w = writer(&ring, 20 * RATE);
+    audio(&mut w, RATE);
+    let mut child = Command::new(repo_root().join(target).join("debug/examples/follow"))
+        .arg(&ring.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    err.read_line(&mut said).unwrap();
+    assert!(said.starts_with("Following { from: 48000"), "the example said: {said:?}");
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut got = vec![0u8; 2 * RATE as usize * 4];
+        let _ = tx.send(out.read_exact(&mut got).map(|()| got));
+    });
+    for _ in 0..20 {
+        audio(&mut w, RATE / 10);
+    }
+    // Killing the example ends a read that waits for frames it never gives.
+    let got = rx.recv_timeout(DEADLINE);
+    let _ = child.kill();
+    let _ = child.wait();
+    let got = got.expect("two seconds of frames from the example in time").expect("its stdout");
+    assert!(numbers(&got).iter().copied().eq(RATE..3 * RATE), "not frames 48000.. in order");
 }

@@ -2,7 +2,7 @@
 //! turntable, as JSON lines that name timeline frames.
 //!
 //! Owns the pump from the input (the ring, followed live through
-//! [`crate::preroll::tap::follow_live`], or stdin) through the analysis to the events:
+//! [`crate::ring::tap::follow_live`], or stdin) through the analysis to the events:
 //! [`features`] turns frames into 10 ms blocks, [`detector`] decides, [`runout`] finds locked
 //! grooves, [`loudness`] measures each side over exactly its frames, [`events`] writes, [`meter`]
 //! draws, [`status`] summarises an events file, [`tail`] follows one as it grows. It does not record or control anything: `vinyl-rec auto` and `vinyl-web` read its
@@ -29,7 +29,8 @@ pub use cli::Opts;
 use crate::cli::UsageError;
 use crate::input::{Got, PcmInput};
 use crate::pcm::{PcmSpec, SampleFormat};
-use crate::preroll::tap::{Follow, follow_live};
+use crate::ring::Logged;
+use crate::ring::tap::{Follow, follow_live};
 use crate::{signals, vlog};
 use detector::{Decision, Detector, Phase};
 use features::{Analyser, MAX_CHANNELS, Sums};
@@ -75,16 +76,16 @@ fn listen_ring(ring: &Path, output: Option<&Path>, spec: PcmSpec, l: &mut Listen
     l.source = ring.display().to_string();
     let from = output.and_then(|file| carry_on(ring, file, spec.rate, l));
     let follow = Follow {
-        tool: TOOL,
         ring,
         spec,
         from,
         // Ten wake-ups a second, one per level event.
         batch: Duration::from_millis(100),
         stop: &signals::stop_requested,
-        notify: true,
     };
-    follow_live(follow, &mut |first, bytes| l.feed(first, bytes))
+    let shown = ring.display().to_string();
+    let mut logged = Logged::new(TOOL, &shown, spec.rate, true);
+    follow_live(follow, &mut logged, &mut |first, bytes| l.feed(first, bytes))
 }
 
 /// A listener restarted on an events file that holds events carries on from them (see

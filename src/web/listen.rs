@@ -21,7 +21,8 @@
 use super::App;
 use super::http::{self, Request, Response};
 use crate::pcm::PcmSpec;
-use crate::preroll::tap::{Follow, follow_live};
+use crate::ring::Logged;
+use crate::ring::tap::{Follow, follow_live};
 use crate::ring::{RingReader, layout};
 use crate::signals;
 use crate::vlog;
@@ -60,16 +61,11 @@ pub fn serve(app: &App, mut s: TcpStream) {
     let mut msg = Vec::with_capacity(64 * 1024);
     let mut sent = 0u64;
     let stop = || signals::stop_requested();
-    let follow = Follow {
-        tool: super::TOOL,
-        ring: &app.ring,
-        spec,
-        from: None,
-        batch: Duration::ZERO,
-        stop: &stop,
-        notify: false,
-    };
-    let result = follow_live(follow, &mut |first, frames| {
+    let follow = Follow { ring: &app.ring, spec, from: None, batch: Duration::ZERO, stop: &stop };
+    let shown = app.ring.display().to_string();
+    // A client thread: the service manager hears from the server's main loop, not from here.
+    let mut logged = Logged::new(super::TOOL, &shown, spec.rate, false);
+    let result = follow_live(follow, &mut logged, &mut |first, frames| {
         msg.clear();
         msg.extend_from_slice(MAGIC);
         msg.extend_from_slice(&(frames.len() as u32).to_le_bytes());

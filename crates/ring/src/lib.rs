@@ -26,6 +26,7 @@ pub mod guard;
 pub mod layout;
 pub mod reader;
 pub mod spec;
+pub mod tap;
 pub mod writer;
 
 pub use gaps::GapWatch;
