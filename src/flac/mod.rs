@@ -332,11 +332,13 @@ impl<W: Sink> FlacWriter<W> {
     /// Encodes `pcm` (whole frames of interleaved little-endian samples of this writer's
     /// format), writing every block completed. A partial block stays pending until more PCM
     /// arrives or [`FlacWriter::finalize`].
-    pub fn write_pcm(&mut self, mut pcm: &[u8]) -> anyhow::Result<()> {
+    pub fn write_pcm(&mut self, mut pcm: &[u8]) -> Result<(), WriteError> {
         self.check_usable()?;
         let fb = self.spec.frame_bytes();
         if pcm.len() % fb != 0 {
-            bail!("{} bytes of PCM is not a whole number of {fb}-byte frames", pcm.len());
+            return Err(
+                anyhow!("{} bytes of PCM is not a whole number of {fb}-byte frames", pcm.len()).into()
+            );
         }
         let block_bytes = BLOCK_SIZE * fb;
         if !self.pending.is_empty() {
@@ -361,7 +363,7 @@ impl<W: Sink> FlacWriter<W> {
 
     /// A checkpoint: makes every complete frame written so far durable. The output is then a
     /// valid FLAC stream up to that frame (length and MD5 still "unknown" in STREAMINFO).
-    pub fn flush(&mut self) -> anyhow::Result<()> {
+    pub fn flush(&mut self) -> Result<(), WriteError> {
         self.check_usable()?;
         if let Err(e) = self.sink.flush().and_then(|()| self.sink.sync()) {
             return Err(self.fail(e, "sync"));
@@ -372,7 +374,7 @@ impl<W: Sink> FlacWriter<W> {
     /// Encodes the last partial block, patches STREAMINFO (total samples, MD5, frame sizes) and
     /// syncs. Returns what the file holds; the caller closes or renames the file through its own
     /// handle (a `&mut` sink, or a duplicate of the file).
-    pub fn finalize(mut self) -> anyhow::Result<Summary> {
+    pub fn finalize(mut self) -> Result<Summary, WriteError> {
         self.finish()?;
         Ok(self.summary())
     }
@@ -386,7 +388,7 @@ impl<W: Sink> FlacWriter<W> {
         }
     }
 
-    fn finish(&mut self) -> anyhow::Result<()> {
+    fn finish(&mut self) -> Result<(), WriteError> {
         self.check_usable()?;
         if !self.pending.is_empty() {
             let block = std::mem::take(&mut self.pending);
@@ -402,9 +404,9 @@ impl<W: Sink> FlacWriter<W> {
         Ok(())
     }
 
-    fn check_usable(&self) -> anyhow::Result<()> {
+    fn check_usable(&self) -> Result<(), WriteError> {
         if self.broken || self.finalized {
-            bail!("the FLAC writer stopped after an earlier failure or finalize");
+            return Err(anyhow!("the FLAC writer stopped after an earlier failure or finalize").into());
         }
         Ok(())
     }
@@ -432,7 +434,7 @@ impl<W: Sink> FlacWriter<W> {
         self.sink.write_at(format::STREAMINFO_OFFSET, &bytes)
     }
 
-    fn encode_block(&mut self, block: &[u8]) -> anyhow::Result<()> {
+    fn encode_block(&mut self, block: &[u8]) -> Result<(), WriteError> {
         let bps = self.spec.format.bytes();
         let frame = match self.stereo.as_mut() {
             Some(st) => st.encode(&self.config, block, self.frames as u32)?,
@@ -464,7 +466,7 @@ impl<W: Sink> FlacWriter<W> {
 
     /// After a failed write: cut the output back to the last complete frame, describe exactly
     /// that in STREAMINFO and sync (best effort), then stop for good.
-    fn fail(&mut self, err: io::Error, step: &str) -> anyhow::Error {
+    fn fail(&mut self, cause: io::Error, step: &'static str) -> WriteError {
         self.broken = true;
         let end = self.end;
         let salvage = (|| -> io::Result<()> {
@@ -473,13 +475,7 @@ impl<W: Sink> FlacWriter<W> {
             self.patch_header()?;
             self.sink.sync()
         })();
-        let err = anyhow::Error::new(err).context(step.to_string());
-        match salvage {
-            Ok(()) => err.context(WriteFailure { summary: self.summary(), salvaged: true }),
-            Err(e) => err
-                .context(format!("and repairing the file failed too ({e})"))
-                .context(WriteFailure { summary: self.summary(), salvaged: false }),
-        }
+        WriteError::Output { step, cause, kept: self.summary(), repair: salvage.err() }
     }
 }
 
@@ -616,20 +612,45 @@ impl StereoCoder {
     }
 }
 
-/// Attached (as context) to the error of a failed write: what the output still holds.
-#[derive(Clone, Debug)]
-pub struct WriteFailure {
-    /// The complete frames kept in the output.
-    pub summary: Summary,
-    /// True when the output was cut to them and STREAMINFO patched (a valid, finished file).
-    pub salvaged: bool,
+/// Why a [`FlacWriter`] call failed, for callers that tell the user what the file still holds.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Writing or syncing the output failed at `step` and the writer stopped for good. The output
+    /// was cut back to the complete frames `kept` describes and STREAMINFO patched (a valid,
+    /// finished file), unless `repair` says why that failed too.
+    Output {
+        /// The step: write, sync, patch STREAMINFO.
+        step: &'static str,
+        /// The output's error.
+        cause: io::Error,
+        /// The complete frames kept in the output.
+        kept: Summary,
+        /// Why cutting the output back and patching it failed; `None` when it worked.
+        repair: Option<io::Error>,
+    },
+    /// Anything else: the encoder, PCM that is not whole frames, a writer already stopped.
+    Other(anyhow::Error),
 }
 
-impl std::fmt::Display for WriteFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FLAC writer stopped after {} samples", self.summary.samples)
+impl From<anyhow::Error> for WriteError {
+    fn from(e: anyhow::Error) -> Self {
+        WriteError::Other(e)
     }
 }
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Output { step, cause, repair: None, .. } => write!(f, "{step}: {cause}"),
+            WriteError::Output { step, cause, repair: Some(r), .. } => {
+                write!(f, "{step}: {cause}, and repairing the file failed too ({r})")
+            }
+            WriteError::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
 
 impl<W: Sink> Drop for FlacWriter<W> {
     fn drop(&mut self) {
@@ -904,16 +925,17 @@ pub(crate) mod tests {
         let mut w = FlacWriter::new(Full { data: Vec::new(), room: 40_000 }, spec, &WriterOptions::default())
             .unwrap();
         let err = w.write_pcm(&pcm).unwrap_err();
-        let failure = err.downcast_ref::<WriteFailure>().expect("WriteFailure context");
-        assert!(failure.salvaged);
-        assert!(format!("{err:#}").contains("No space left on device"), "{err:#}");
-        let kept = failure.summary.samples as usize;
+        let WriteError::Output { kept: summary, repair: None, .. } = &err else {
+            panic!("not a salvaged output: {err}")
+        };
+        assert!(err.to_string().contains("No space left on device"), "{err}");
+        let kept = summary.samples as usize;
         assert!(kept > 0 && kept < 20 * BLOCK_SIZE && kept % BLOCK_SIZE == 0, "{kept}");
         // Later calls fail; finalize reports the earlier failure.
         assert!(w.write_pcm(&pcm[..4]).is_err());
         let bytes = w.sink.data.clone();
         assert!(w.finalize().is_err());
-        assert_eq!(bytes.len() as u64, failure.summary.bytes);
+        assert_eq!(bytes.len() as u64, summary.bytes);
         let info = StreamInfoFields::parse(&bytes[8..42]).unwrap();
         assert_eq!(info.total_samples, kept as u64);
         assert_eq!(flac_decode(&bytes), pcm[..kept * 4]);

@@ -16,7 +16,7 @@ pub mod cli;
 pub use cli::Opts;
 
 use crate::cli::UsageError;
-use crate::flac::{self, FlacWriter, LEVELS, WriteFailure, WriterOptions};
+use crate::flac::{self, FlacWriter, LEVELS, WriteError, WriterOptions};
 use crate::input::{Got, PcmInput};
 use crate::notify::Notifier;
 use crate::pcm::PcmSpec;
@@ -398,27 +398,18 @@ impl GapTagger {
 
 /// The one-line message for a failed recording: the path, the step and the cause, and what the
 /// file still holds when the writer saved it.
-fn failure(err: anyhow::Error, part: &Path, spec: &PcmSpec) -> anyhow::Error {
-    match err.downcast_ref::<WriteFailure>() {
-        Some(wf) => {
-            let cause: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
-            let kept = spec.describe_frames(wf.summary.samples);
-            if wf.salvaged {
-                anyhow!(
-                    "{}: {}; recording stopped: the first {kept} are saved there as a valid FLAC file",
-                    part.display(),
-                    cause.join(": ")
-                )
-            } else {
-                anyhow!(
-                    "{}: {}; recording stopped: the first {kept} were written; run `{TOOL} --recover {}`",
-                    part.display(),
-                    cause.join(": "),
-                    part.display()
-                )
-            }
-        }
-        None => anyhow!("{}: {err:#}", part.display()),
+fn failure(err: WriteError, part: &Path, spec: &PcmSpec) -> anyhow::Error {
+    let shown = part.display();
+    match &err {
+        WriteError::Output { kept, repair: None, .. } => anyhow!(
+            "{shown}: {err}; recording stopped: the first {} are saved there as a valid FLAC file",
+            spec.describe_frames(kept.samples)
+        ),
+        WriteError::Output { kept, .. } => anyhow!(
+            "{shown}: {err}; recording stopped: the first {} were written; run `{TOOL} --recover {shown}`",
+            spec.describe_frames(kept.samples)
+        ),
+        WriteError::Other(_) => anyhow!("{shown}: {err}"),
     }
 }
 
