@@ -11,6 +11,7 @@
 
 use super::App;
 use super::http::{Request, Response};
+use super::status::{Recording, Running};
 use crate::cli::UsageError;
 use crate::rec::cli::{RecordArgs, StartOpts};
 use crate::rec::state::State;
@@ -189,12 +190,12 @@ impl Control {
             .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     }
 
-    /// The recording as JSON: `{"recording": false}`, or its path, name, start frame, start time,
-    /// duration so far (frames and seconds, from the ring's head) and size so far.
-    pub fn summary(&self) -> Value {
+    /// The recording: none, or its path, name, start frame, start time, duration so far (frames
+    /// and seconds, from the ring's head) and size so far.
+    pub fn summary(&self) -> Recording {
         let st = State::new(&self.settings.run_dir);
         if !(st.dir.is_dir() && st.runner_alive()) {
-            return json!({ "recording": false });
+            return Recording::idle();
         }
         let path = st.read_path("path").unwrap_or_default();
         let start: u64 = st.read("start_frame").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -204,16 +205,16 @@ impl Control {
         let size = std::fs::metadata(crate::flac::part_path(&path)).map(|m| m.len()).ok();
         // Relative to the recordings folder: /status answers anyone who can reach it.
         let shown = path.strip_prefix(&self.settings.recordings).unwrap_or(Path::new(""));
-        json!({
-            "recording": true,
-            "path": shown.to_string_lossy(),
-            "name": path.file_stem().map(|s| s.to_string_lossy()),
-            "started": st.read("started"),
-            "start_frame": start,
-            "frames": frames,
-            "seconds": frames.map(|f| f as f64 / rate as f64),
-            "bytes": size,
-        })
+        Recording::Running(Box::new(Running {
+            recording: true,
+            path: shown.to_string_lossy().into_owned(),
+            name: path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+            started: st.read("started"),
+            start_frame: start,
+            frames,
+            seconds: frames.map(|f| f as f64 / rate as f64),
+            bytes: size,
+        }))
     }
 
     /// Tells the SSE clients when the recording starts or ends (checked every 500 ms).
@@ -221,10 +222,11 @@ impl Control {
         let mut last: Option<(bool, String)> = None;
         while !crate::signals::stop_requested() {
             let s = self.summary();
-            let now = (s["recording"] == true, s["path"].as_str().unwrap_or_default().to_string());
+            let now = (s.path().is_some(), s.path().unwrap_or_default().to_string());
             if last.as_ref() != Some(&now) {
-                if last.is_some() {
-                    let mut ev = s.clone();
+                if last.is_some()
+                    && let Ok(mut ev) = serde_json::to_value(&s)
+                {
                     ev["event"] = "recording".into();
                     app.hub.publish(&ev.to_string());
                 }

@@ -85,10 +85,15 @@ impl Turntable {
         self.frame = Some(frame);
     }
 
-    /// As JSON for `/status`.
-    pub fn json(&self) -> Value {
+    /// As `/status` shows it.
+    pub fn view(&self) -> super::status::Turntable {
         let state = if self.state.is_empty() { "idle" } else { &self.state };
-        json!({ "state": state, "side": self.side, "track": self.track, "frame": self.frame })
+        super::status::Turntable {
+            state: state.to_string(),
+            side: self.side,
+            track: self.track,
+            frame: self.frame,
+        }
     }
 }
 
@@ -252,7 +257,7 @@ pub fn serve(app: &App, req: &http::Request, mut s: TcpStream) {
         return;
     }
     // The state now, so a new page need not wait for the next change.
-    let hello = json!({ "event": "hello", "turntable": app.hub.state().1.json(), "recording": app.control.summary() });
+    let hello = json!({ "event": "hello", "turntable": app.hub.state().1.view(), "recording": app.control.summary() });
     let mut out = format!("retry: 2000\nevent: hello\ndata: {hello}\n\n");
     missed.iter().for_each(|m| out.push_str(m));
     if s.write_all(out.as_bytes()).is_err() {
@@ -288,7 +293,7 @@ mod tests {
     #[test]
     fn the_turntable_follows_sides_tracks_and_runout() {
         let hub = Hub::default();
-        assert_eq!(hub.state().1.json()["state"], "idle");
+        assert_eq!(hub.state().1.view().state, "idle");
         for line in [
             r#"{"event":"side_start","frame":10,"at":0,"side":1}"#,
             r#"{"event":"track_start","frame":20,"at":0,"side":1,"track":2}"#,

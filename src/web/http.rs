@@ -234,9 +234,12 @@ impl Response {
         Response { status, content_type, headers: Vec::new(), body: body.into() }
     }
 
-    /// A JSON response.
-    pub fn json(status: u16, v: &serde_json::Value) -> Response {
-        Response::new(status, "application/json", v.to_string())
+    /// A JSON response (a value serde cannot write, which the types here never are, is a 500).
+    pub fn json(status: u16, v: &impl serde::Serialize) -> Response {
+        match serde_json::to_vec(v) {
+            Ok(body) => Response::new(status, "application/json", body),
+            Err(e) => Response::error(500, &format!("cannot write the answer as JSON: {e}")),
+        }
     }
 
     /// A short text response, for errors: `{"error": TEXT}` as JSON.

@@ -215,19 +215,19 @@ impl Latency {
     }
 
     /// `{"reports": N, "p50_ms": x, "p95_ms": x, "max_ms": x, "buffer_p50_ms": x, "output_latency_ms": x}`.
-    pub fn summary(&self) -> serde_json::Value {
+    pub fn summary(&self) -> super::status::Latency {
         let q = self.reports.lock().unwrap_or_else(|e| e.into_inner());
         let mut l: Vec<f64> = q.iter().map(|r| r.latency_ms).collect();
         let mut b: Vec<f64> = q.iter().map(|r| r.buffer_ms).collect();
         let out = q.back().map(|r| r.output_ms);
-        serde_json::json!({
-            "reports": l.len(),
-            "p50_ms": percentile(&mut l, 0.5),
-            "p95_ms": percentile(&mut l, 0.95),
-            "max_ms": percentile(&mut l, 1.0),
-            "buffer_p50_ms": percentile(&mut b, 0.5),
-            "output_latency_ms": out,
-        })
+        super::status::Latency {
+            reports: l.len(),
+            p50_ms: percentile(&mut l, 0.5),
+            p95_ms: percentile(&mut l, 0.95),
+            max_ms: percentile(&mut l, 1.0),
+            buffer_p50_ms: percentile(&mut b, 0.5),
+            output_latency_ms: out,
+        }
     }
 
     /// Forgets the reports (`POST /listen/report` with `{"reset": true}`, for the bench).

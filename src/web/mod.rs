@@ -21,6 +21,7 @@ pub mod files;
 pub mod http;
 pub mod listen;
 pub mod routes;
+pub mod status;
 
 pub use cli::Opts;
 

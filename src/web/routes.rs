@@ -10,9 +10,11 @@
 
 use super::budget::Ticket;
 use super::http::{Request, Response};
+use super::status;
 use super::{App, events, files, listen};
 use crate::ring::RingReader;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::net::TcpStream;
 
 /// The page (one file: HTML, CSS and script).
@@ -161,9 +163,9 @@ const COMPONENTS: [(&str, &str); 7] = [
     ("web", "vinyl-web"),
 ];
 
-fn components(app: &App) -> Value {
+fn components(app: &App) -> BTreeMap<&'static str, status::Component> {
     let run = &app.control.settings.run_dir;
-    let mut out = serde_json::Map::new();
+    let mut out = BTreeMap::new();
     for (name, program) in COMPONENTS {
         let Some(pid) = crate::rec::state::read_trimmed(&run.join(format!("{name}.pid")))
             .and_then(|p| p.parse::<i32>().ok())
@@ -171,9 +173,9 @@ fn components(app: &App) -> Value {
             continue;
         };
         let running = crate::rec::state::alive(pid, program);
-        out.insert(name.into(), json!({ "running": running }));
+        out.insert(name, status::Component { running });
     }
-    out.into()
+    out
 }
 
 /// A file's name without its folder: `/status` answers anyone who can reach it, and the machine's
@@ -182,52 +184,48 @@ fn name_of(p: &std::path::Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-fn ring(app: &App) -> Value {
-    let Ok(r) = RingReader::open(&app.ring, false) else {
-        return json!({ "name": name_of(&app.ring), "present": false });
-    };
-    let Ok(snap) = r.snapshot() else {
-        return json!({ "name": name_of(&app.ring), "present": false });
-    };
+fn ring(app: &App) -> status::Ring {
+    let absent = || status::Ring::Absent { name: name_of(&app.ring), present: false };
+    let Ok(r) = RingReader::open(&app.ring, false) else { return absent() };
+    let Ok(snap) = r.snapshot() else { return absent() };
     let cfg = r.config();
-    let gaps: Vec<Value> = r
+    let gaps = r
         .gaps()
         .iter()
         .rev()
         .take(10)
-        .map(|g| json!({ "first": g.first, "frames": g.frames, "cause": g.cause.name(), "exact": g.exact }))
+        .map(|g| status::Gap { first: g.first, frames: g.frames, cause: g.cause.name(), exact: g.exact })
         .collect();
-    json!({
-        "name": name_of(&app.ring),
-        "present": true,
-        "head": snap.head,
-        // A string: the id is above 2^53, where JSON readers that use doubles change digits.
-        "timeline": snap.timeline.to_string(),
-        "writer_alive": r.writer_alive().unwrap_or(false),
-        "rate": cfg.spec.rate,
-        "channels": cfg.spec.channels,
-        "format": cfg.spec.format.name(),
-        "capacity_frames": cfg.capacity_frames,
-        "gap_count": snap.gap_count,
-        "gap_frames": snap.gap_frames,
-        "gaps": gaps,
-    })
+    status::Ring::Present(Box::new(status::RingState {
+        name: name_of(&app.ring),
+        present: true,
+        head: snap.head,
+        timeline: snap.timeline.to_string(),
+        writer_alive: r.writer_alive().unwrap_or(false),
+        rate: cfg.spec.rate,
+        channels: cfg.spec.channels,
+        format: cfg.spec.format.name(),
+        capacity_frames: cfg.capacity_frames,
+        gap_count: snap.gap_count,
+        gap_frames: snap.gap_frames,
+        gaps,
+    }))
 }
 
 /// `GET /status`.
-pub fn status(app: &App) -> Value {
-    let (level, turntable, lines, bad) = app.hub.state();
-    json!({
-        "tool": super::TOOL,
-        "version": env!("CARGO_PKG_VERSION"),
-        "components": components(app),
-        "ring": ring(app),
-        "recording": app.control.summary(),
-        "levels": level,
-        "turntable": turntable.json(),
-        "events": { "name": name_of(&app.events), "lines": lines, "bad_lines": bad },
-        "listeners": app.listeners.load(std::sync::atomic::Ordering::SeqCst),
-        "sse_clients": app.hub.clients(),
-        "latency": app.latency.summary(),
-    })
+pub fn status(app: &App) -> status::Status {
+    let (levels, turntable, lines, bad_lines) = app.hub.state();
+    status::Status {
+        tool: super::TOOL,
+        version: env!("CARGO_PKG_VERSION"),
+        components: components(app),
+        ring: ring(app),
+        recording: app.control.summary(),
+        levels,
+        turntable: turntable.view(),
+        events: status::Events { name: name_of(&app.events), lines, bad_lines },
+        listeners: app.listeners.load(std::sync::atomic::Ordering::SeqCst),
+        sse_clients: app.hub.clients(),
+        latency: app.latency.summary(),
+    }
 }
