@@ -10,7 +10,8 @@
 //! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGHUP/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
 //! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times), [`size`] (sizes in
 //! bytes), [`config`] (the configuration file), [`args`] (flags and the `VINYL_*` keys behind
-//! them) and [`cli`] (error → exit status).
+//! them), [`http`] (header fields, for both HTTP ends), [`lines`] (bounded lines out of a byte
+//! stream) and [`cli`] (error → exit status).
 //!
 //! Documentation generated from the flag definitions: [`docs`].
 //!
@@ -27,8 +28,10 @@ pub mod events;
 pub mod fifo;
 pub mod flac;
 pub mod flacrec;
+pub mod http;
 pub mod icecast;
 pub mod input;
+pub mod lines;
 pub mod listen;
 pub mod log;
 pub mod mp3;

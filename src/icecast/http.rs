@@ -5,6 +5,7 @@
 //! (that is [`super`]). A malformed or oversized response head is an `InvalidData` error naming
 //! what was wrong, never a panic.
 
+use crate::http::{Fields, Strictness};
 use std::io::{self, Read};
 
 /// Longest response head accepted, in bytes (Icecast's are about 300).
@@ -18,13 +19,13 @@ pub struct ResponseHead {
     /// Reason phrase as the server wrote it, e.g. `Authentication Required`.
     pub reason: String,
     /// Header fields in order, names as written.
-    pub headers: Vec<(String, String)>,
+    pub headers: Fields,
 }
 
 impl ResponseHead {
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.get(name)
     }
 }
 
@@ -91,15 +92,8 @@ pub fn parse_head(head: &[u8]) -> io::Result<ResponseHead> {
         .filter(|c| (100..600).contains(c))
         .ok_or_else(|| invalid(format!("no status code in {:?}", printable(status, 60))))?;
     let reason = parts.next().unwrap_or_default().trim().to_string();
-    let mut headers = Vec::new();
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        if let Some((n, v)) = line.split_once(':') {
-            headers.push((n.trim().to_string(), v.trim().to_string()));
-        }
-    }
+    // A server's odd line is skipped, not a reason to drop the stream.
+    let headers = Fields::parse(lines, Strictness::Skip).map_err(invalid)?;
     Ok(ResponseHead { code, reason, headers })
 }
 

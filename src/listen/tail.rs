@@ -23,6 +23,7 @@
 //! rotation. A line longer than [`MAX_LINE`] is skipped whole. It never fails: what cannot be
 //! opened or read now is tried again at the next poll. It does not parse the lines: callers do.
 
+use crate::lines::{Lines, Long};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt as _;
@@ -43,10 +44,8 @@ pub struct Tail {
     file: Option<(File, u64)>,
     /// The next byte to read of the open file.
     pos: u64,
-    /// The bytes of the line being read.
-    partial: Vec<u8>,
-    /// The line being read is too long: skipped to its end.
-    skipping: bool,
+    /// The line being read (one longer than [`MAX_LINE`] is skipped whole).
+    lines: Lines,
     /// Polled at least once.
     started: bool,
     /// The open file's first bytes (up to [`HEAD`]) as the last poll saw them.
@@ -64,8 +63,7 @@ impl Tail {
             path: path.to_path_buf(),
             file: None,
             pos: 0,
-            partial: Vec::new(),
-            skipping: false,
+            lines: Lines::new(MAX_LINE, Long::Drop),
             started: false,
             head: Vec::new(),
             done: Vec::new(),
@@ -114,13 +112,11 @@ impl Tail {
         }
         self.finished(meta.ino());
         // The old file's cut last line (if any) is not completed by another file.
-        self.partial.clear();
-        self.skipping = false;
+        self.lines.reset();
         let held = self.file.replace((f, meta.ino()));
         self.pos = 0;
         self.read_new(lines);
-        self.partial.clear();
-        self.skipping = false;
+        self.lines.reset();
         self.file = held;
     }
 
@@ -159,8 +155,7 @@ impl Tail {
 
     fn reset_position(&mut self) {
         self.pos = 0;
-        self.partial.clear();
-        self.skipping = false;
+        self.lines.reset();
         self.head.clear();
     }
 
@@ -198,21 +193,7 @@ impl Tail {
                 Ok(n) => n,
             };
             self.pos += n as u64;
-            for &b in &buf[..n] {
-                if b == b'\n' {
-                    if !self.skipping {
-                        lines(&String::from_utf8_lossy(&self.partial));
-                    }
-                    self.partial.clear();
-                    self.skipping = false;
-                } else if self.skipping {
-                } else if self.partial.len() < MAX_LINE {
-                    self.partial.push(b);
-                } else {
-                    self.partial.clear();
-                    self.skipping = true;
-                }
-            }
+            self.lines.feed(&buf[..n], &mut |line| lines(&String::from_utf8_lossy(line)));
         }
     }
 }

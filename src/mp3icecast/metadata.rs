@@ -12,6 +12,7 @@
 use super::TOOL;
 use super::sender::Link;
 use crate::icecast::{Credentials, Endpoint, update_metadata};
+use crate::lines::{Lines, Long};
 use crate::log::StateLog;
 use anyhow::Context as _;
 use std::fs::File;
@@ -58,37 +59,21 @@ pub fn open_fifo(path: &Path) -> anyhow::Result<File> {
         .with_context(|| format!("{show}: open"))
 }
 
-/// Cuts a byte stream into titles.
-#[derive(Debug, Default)]
-pub struct LineSplitter {
-    buf: Vec<u8>,
-    skipping: bool,
+/// Cuts a byte stream into titles (a line longer than [`MAX_LINE`] is cut there).
+#[derive(Debug)]
+pub struct LineSplitter(Lines);
+
+impl Default for LineSplitter {
+    fn default() -> Self {
+        LineSplitter(Lines::new(MAX_LINE, Long::Cut))
+    }
 }
 
 impl LineSplitter {
     /// Adds bytes and returns the complete titles among them (empty lines skipped).
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
         let mut out = Vec::new();
-        for &b in bytes {
-            if b == b'\n' {
-                if !self.skipping
-                    && let Some(t) = clean_title(&self.buf)
-                {
-                    out.push(t);
-                }
-                self.buf.clear();
-                self.skipping = false;
-            } else if !self.skipping {
-                self.buf.push(b);
-                if self.buf.len() >= MAX_LINE {
-                    if let Some(t) = clean_title(&self.buf) {
-                        out.push(t);
-                    }
-                    self.buf.clear();
-                    self.skipping = true;
-                }
-            }
-        }
+        self.0.feed(bytes, &mut |line| out.extend(clean_title(line)));
         out
     }
 }

@@ -16,6 +16,7 @@
 //! worker forever) and hyper/axum bring an async runtime that a 2-core Pi serving a handful of
 //! clients does not need; this is ~250 lines over the standard library with no new dependency.
 
+use crate::http::{Fields, Strictness};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -36,16 +37,16 @@ pub struct Request {
     pub path: String,
     /// The raw query string (after `?`), empty when none.
     pub query: String,
-    /// Header names lower-cased, values trimmed.
-    pub headers: Vec<(String, String)>,
+    /// The header fields.
+    pub headers: Fields,
     /// The body (at most [`MAX_BODY`] bytes).
     pub body: Vec<u8>,
 }
 
 impl Request {
-    /// The first header of that (lower-case) name.
+    /// The first header of that name (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers.get(name)
     }
 }
 
@@ -105,7 +106,7 @@ pub fn read_request(s: &mut TcpStream, timeout: Duration) -> Result<Request, Rea
 /// refused: a proxy in front might read another length than ours), none for no body.
 fn content_length(req: &Request) -> Result<usize, ReadFail> {
     let bad = ReadFail::Status(400, "bad Content-Length");
-    let mut lengths = req.headers.iter().filter(|(k, _)| k == "content-length").map(|(_, v)| v);
+    let mut lengths = req.headers.all("content-length");
     let Some(v) = lengths.next() else { return Ok(0) };
     if lengths.next().is_some() || v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad);
@@ -158,12 +159,8 @@ fn parse_head(head: &str) -> Result<Request, ReadFail> {
     }
     let (raw_path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = percent_decode(raw_path).ok_or(ReadFail::Status(400, "bad percent-encoding"))?;
-    let mut headers = Vec::new();
-    for l in lines {
-        let (k, v) = l.split_once(':').ok_or(ReadFail::Status(400, "malformed header"))?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-    }
-    let hosts = headers.iter().filter(|(k, _)| k == "host").count();
+    let headers = Fields::parse(lines, Strictness::Refuse).map_err(|why| ReadFail::Status(400, why))?;
+    let hosts = headers.all("host").count();
     if hosts > 1 || (hosts == 0 && version != "HTTP/1.0") {
         return Err(ReadFail::Status(400, "send one Host header"));
     }
