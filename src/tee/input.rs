@@ -14,7 +14,7 @@
 
 use super::cli::OutputErrorPolicy;
 use super::output::{Output, State};
-use crate::input::{self, PcmInput, bytes_waiting};
+use crate::input::{Got, PcmInput, bytes_waiting};
 use crate::log::StateLog;
 use anyhow::anyhow;
 use nix::errno::Errno;
@@ -35,18 +35,10 @@ enum Source {
     Other,
 }
 
-/// What one call of [`Input::fan_out`] did.
-#[derive(Debug)]
-pub(crate) enum Got {
-    /// This many bytes of whole frames were passed on.
-    Frames(usize),
-    /// End of input.
-    Eof,
-    /// Nothing this time (a signal interrupted the read).
-    Again,
-    /// stdin could not be read.
-    ReadError(anyhow::Error),
-}
+/// What one call of [`Input::fan_out`] did: what the read found ([`Got`]: frames passed on, the
+/// end, nothing this time), or stdin's read error (the tee drains and exits 1); the outer error is
+/// an output failing under `--output-error exit`.
+pub(crate) type Fanned = anyhow::Result<anyhow::Result<Got>>;
 
 /// The input side of the tee.
 #[derive(Debug)]
@@ -124,13 +116,12 @@ impl Input {
     }
 
     /// Reads what stdin has (poll said it is readable) and passes it on to every attached output.
-    /// An `Err` is an output failing under `--output-error exit`.
     pub(crate) fn fan_out(
         &mut self,
         outputs: &mut [Output],
         policy: OutputErrorPolicy,
         log: &mut StateLog,
-    ) -> anyhow::Result<Got> {
+    ) -> Fanned {
         if self.source == Source::Pipe && self.zero_copy && self.pcm.partial_bytes() == 0 {
             let len = bytes_waiting(self.pcm.fd()).min(self.buf.len()) / self.frame_bytes * self.frame_bytes;
             if len > 0 {
@@ -138,10 +129,8 @@ impl Input {
             }
         }
         let n = match self.pcm.read(&mut self.buf) {
-            Ok(input::Got::Frames(n)) => n,
-            Ok(input::Got::End) => return Ok(Got::Eof),
-            Ok(input::Got::Idle) => return Ok(Got::Again),
-            Err(e) => return Ok(Got::ReadError(e)),
+            Ok(Got::Frames(n)) => n,
+            other => return Ok(other),
         };
         let data = &self.buf[..n];
         for o in outputs.iter_mut().filter(|o| o.state == State::Attached) {
@@ -154,7 +143,7 @@ impl Input {
             }
         }
         self.consumed += n as u64;
-        Ok(Got::Frames(n))
+        Ok(Ok(Got::Frames(n)))
     }
 
     /// The pipe path for `len` bytes of whole frames known to be waiting in stdin.
@@ -164,7 +153,7 @@ impl Input {
         outputs: &mut [Output],
         policy: OutputErrorPolicy,
         log: &mut StateLog,
-    ) -> anyhow::Result<Got> {
+    ) -> Fanned {
         self.taken.clear();
         self.taken.resize(outputs.len(), None);
         let mut need_data = false;
@@ -190,7 +179,7 @@ impl Input {
         let data = if need_data || !self.consume_without_copy(len) {
             // The bytes are waiting, so this read returns them all at once.
             if let Err(e) = self.pcm.file().read_exact(&mut self.buf[..len]) {
-                return Ok(Got::ReadError(anyhow!("stdin: read: {e}")));
+                return Ok(Err(anyhow!("stdin: read: {e}")));
             }
             Some(&self.buf[..len])
         } else {
@@ -208,7 +197,7 @@ impl Input {
             }
         }
         self.consumed += len as u64;
-        Ok(Got::Frames(len))
+        Ok(Ok(Got::Frames(len)))
     }
 
     /// Consumes `len` bytes of stdin without copying them (`splice(2)` into `/dev/null`).

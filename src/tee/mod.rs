@@ -29,13 +29,13 @@ mod queue;
 pub use cli::{Opts, OutputErrorPolicy};
 
 use crate::cli::{ExitStatusError, UsageError};
-use crate::input::{Batch, wanted_pipe_size};
+use crate::input::{Batch, Got, wanted_pipe_size};
 use crate::log::StateLog;
 use crate::notify::Notifier;
 use crate::pcm::PcmSpec;
 use crate::{signals, vlog};
 use anyhow::anyhow;
-use input::{Got, Input};
+use input::Input;
 use nix::errno::Errno;
 use nix::sys::stat::SFlag;
 use output::{Output, State};
@@ -269,10 +269,10 @@ impl Tee {
                 continue;
             }
             let n = match input.fan_out(&mut self.outputs, self.policy, &mut self.log)? {
-                Got::Frames(n) => n,
-                Got::Again => continue,
-                Got::Eof => return Ok(End::Eof),
-                Got::ReadError(e) => return Ok(End::ReadError(e)),
+                Ok(Got::Frames(n)) => n,
+                Ok(Got::Idle) => continue,
+                Ok(Got::End) => return Ok(End::Eof),
+                Err(e) => return Ok(End::ReadError(e)),
             };
             self.read_bytes += n as u64;
             let frames = (n / self.spec.frame_bytes()) as u64;
