@@ -33,6 +33,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::rec::Opts::command(),
         crate::listen::Opts::command(),
         crate::web::Opts::command(),
+        crate::library::Opts::command(),
     ]
 }
 

@@ -16,7 +16,8 @@
 //! Documentation generated from the flag definitions: [`docs`].
 //!
 //! Tools: [`capture`], [`tee`], [`ring`] + [`preroll`], [`flac`] + [`flacrec`], [`mp3`] +
-//! [`icecast`] + [`mp3icecast`], [`web`] (the page, the control API and live listening).
+//! [`icecast`] + [`mp3icecast`], [`web`] (the page, the control API and live listening),
+//! [`library`] (the collection).
 #![deny(missing_docs)]
 
 pub mod args;
@@ -31,6 +32,7 @@ pub mod flacrec;
 pub mod http;
 pub mod icecast;
 pub mod input;
+pub mod library;
 pub mod lines;
 pub mod listen;
 pub mod log;

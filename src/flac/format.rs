@@ -20,6 +20,8 @@ pub const BLOCK_STREAMINFO: u8 = 0;
 pub const BLOCK_PADDING: u8 = 1;
 /// Metadata block type of VORBIS_COMMENT.
 pub const BLOCK_VORBIS_COMMENT: u8 = 4;
+/// Metadata block type of a PICTURE (a cover).
+pub const BLOCK_PICTURE: u8 = 6;
 /// Metadata block type of CUESHEET (see [`super::cuesheet`]).
 pub const BLOCK_CUESHEET: u8 = 5;
 

@@ -12,6 +12,7 @@ use super::format;
 use anyhow::{Context as _, bail};
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
+use std::path::Path;
 
 /// One metadata block (not STREAMINFO): its type and body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +95,65 @@ pub fn edit(file: &File, change: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<
         meta.blocks.iter().filter(|b| b.kind != format::BLOCK_PADDING).cloned().collect();
     change(&mut blocks)?;
     write(file, &meta, &blocks)
+}
+
+/// Like [`edit`] for the file at `path`, but when the new blocks do not fit the room before the
+/// audio (a cover is larger than the padding), the file is written again beside itself with room
+/// for them and [`super::DEFAULT_PADDING`] more: the same STREAMINFO and the audio frames copied
+/// byte for byte (never decoded), synced, then renamed over the original. A failure (a full disk)
+/// removes the new file and leaves the original as it was. Returns whether it rewrote the file.
+pub fn edit_or_grow(
+    path: &Path,
+    change: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    let shown = path.display();
+    let file = File::options().read(true).write(true).open(path).with_context(|| format!("{shown}: open"))?;
+    let meta = read(&file).with_context(|| format!("{shown}: read the metadata"))?;
+    let mut blocks: Vec<Block> =
+        meta.blocks.iter().filter(|b| b.kind != format::BLOCK_PADDING).cloned().collect();
+    change(&mut blocks)?;
+    let used: u64 = blocks.iter().map(|b| 4 + b.body.len() as u64).sum();
+    if used + 4 <= meta.end - meta.start {
+        write(&file, &meta, &blocks).with_context(|| format!("{shown}: write the metadata"))?;
+        file.sync_all().with_context(|| format!("{shown}: sync"))?;
+        return Ok(false);
+    }
+    let new = path.with_extension("flac.grow");
+    let result = grow(&file, &meta, &blocks, &new);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&new);
+    }
+    result
+        .with_context(|| format!("{shown}: rewrite with room for the new metadata (as {})", new.display()))?;
+    std::fs::rename(&new, path).with_context(|| format!("{shown}: put the rewritten file in place"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(true)
+}
+
+/// Writes `new`: the marker and STREAMINFO of `file`, `blocks`, padding, and `file`'s frames.
+fn grow(file: &File, meta: &Metadata, blocks: &[Block], new: &Path) -> anyhow::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mode = file.metadata().context("stat")?.permissions().mode() & 0o777;
+    let mut out = File::options().write(true).create_new(true).mode(mode).open(new).context("create")?;
+    let mut head = vec![0u8; meta.start as usize];
+    file.read_exact_at(&mut head, 0).context("read STREAMINFO")?;
+    head[4] &= 0x7F;
+    for b in blocks {
+        push_block(&mut head, b.kind, false, &b.body)?;
+    }
+    push_block(&mut head, format::BLOCK_PADDING, true, &vec![0u8; super::DEFAULT_PADDING])?;
+    out.write_all(&head).context("write the metadata")?;
+    let mut audio = file;
+    audio.seek(SeekFrom::Start(meta.end)).context("seek to the audio")?;
+    let copied = std::io::copy(&mut audio.take(u64::MAX), &mut out).context("copy the audio frames")?;
+    let want = file.metadata().context("stat")?.len() - meta.end;
+    if copied != want {
+        bail!("copied {copied} bytes of audio, not {want}");
+    }
+    out.sync_all().context("sync")
 }
 
 /// Puts `body` in the first block of type `kind` (dropping any later ones of that type), or

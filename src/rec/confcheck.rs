@@ -64,6 +64,7 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_TEE_QUEUE", Rule::Flag("vinyl-tee", None, "queue")),
     ("VINYL_PREROLL", Rule::Duration),
     ("VINYL_RECORDINGS", Rule::Text),
+    ("VINYL_LIBRARY", Rule::Text),
     ("VINYL_COMPRESSION", Rule::Flag("vinyl-flac-rec", None, "compression")),
     ("VINYL_REC_SYSTEMD", Rule::OneOf(&["0", "1"])),
     ("VINYL_REC_STOP_TIMEOUT", Rule::Seconds),

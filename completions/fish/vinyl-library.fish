@@ -1,0 +1,65 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_vinyl_library_global_optspecs
+    string join \n db= h/help V/version
+end
+
+function __fish_vinyl_library_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_vinyl_library_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_vinyl_library_using_subcommand
+    set -l cmd (__fish_vinyl_library_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -s V -l version -d 'Print version'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "name" -d 'Link a recorded side to an album side (creating either) and tag its FLAC file'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "list" -d 'The albums, their sides, tracks and recordings, one line each'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "export" -d 'The whole collection as JSON (--json, the default) or CSV, one row per track'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "forget" -d 'Take a recording out of the collection (its file is left alone)'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "check" -d 'Check the database and the recordings\' files; --repair removes empty sides and albums'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l artist -d 'The album\'s artist' -r
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l album -d 'The album\'s title' -r
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l year -d 'The release year' -r
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l side -d 'The side: A, B, C…' -r
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l title -d 'A track\'s title, in order (repeat for each track)' -r
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l cover -d 'The front cover, a PNG or JPEG of at most 10 MB' -r -F
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -s h -l help -d 'Print help'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -s V -l version -d 'Print version'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand list" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand list" -s h -l help -d 'Print help'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand list" -s V -l version -d 'Print version'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand export" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand export" -l json -d 'JSON: an array of albums with their sides (the default)'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand export" -l csv -d 'CSV: artist, album, year, side, track, title'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand export" -s h -l help -d 'Print help'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand export" -s V -l version -d 'Print version'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand forget" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand forget" -s h -l help -d 'Print help'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand forget" -s V -l version -d 'Print version'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -l repair -d 'Remove sides with neither a recording nor a track, and albums without a side'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -s h -l help -d 'Print help'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -s V -l version -d 'Print version'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name list export forget check help" -f -a "name" -d 'Link a recorded side to an album side (creating either) and tag its FLAC file'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name list export forget check help" -f -a "list" -d 'The albums, their sides, tracks and recordings, one line each'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name list export forget check help" -f -a "export" -d 'The whole collection as JSON (--json, the default) or CSV, one row per track'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name list export forget check help" -f -a "forget" -d 'Take a recording out of the collection (its file is left alone)'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name list export forget check help" -f -a "check" -d 'Check the database and the recordings\' files; --repair removes empty sides and albums'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name list export forget check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

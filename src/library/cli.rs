@@ -1,0 +1,107 @@
+//! The flags of `vinyl-library` (clap).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+The collection: a SQLite database of the user's records (albums, their sides and tracks, the \
+recordings of each side, and the plays) that names recorded sides. `name` links a recording to an \
+album side, creating either, and writes library-ready tags into the FLAC file: ARTIST, \
+ALBUMARTIST, ALBUM, DATE, VINYL_SIDE, TITLE, a CHAPTERnnnNAME per track its markers name, and the \
+cover as a PICTURE block (front cover). The audio is never re-encoded: the tags go into the padding \
+in place; a cover larger than the padding has the file written again beside itself with the frames \
+copied byte for byte, then renamed over it.
+
+The database is $VINYL_LIBRARY, else library.db in the recordings folder (VINYL_RECORDINGS); it is \
+created at the first use (WAL, versioned schema). A database of a newer vinyl-library, of another \
+program, or a file that is not SQLite is refused and left as it is.";
+
+const AFTER_HELP: &str = "\
+EXIT STATUS:
+  0  success
+  1  runtime failure (the database or the file could not be read or written; check found problems)
+  2  usage error (a bad name, side or cover; not a FLAC file)
+
+EXAMPLES:
+  vinyl-library name side-20261204-215037.flac --artist 'Miles Davis' --album 'Kind of Blue' \\
+      --year 1959 --side A --title 'So What' --title 'Freddie Freeloader' --cover cover.jpg
+  vinyl-library list
+  vinyl-library export --json > collection.json
+  vinyl-library check";
+
+/// Options of `vinyl-library`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "vinyl-library",
+    version,
+    about = "The collection: name recorded sides, list and export the albums",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Opts {
+    /// The database [default: library.db in the recordings folder]
+    #[arg(long, value_name = "PATH", env = "VINYL_LIBRARY", global = true)]
+    pub db: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Link a recorded side to an album side (creating either) and tag its FLAC file
+    Name(NameOpts),
+    /// The albums, their sides, tracks and recordings, one line each
+    List,
+    /// The whole collection as JSON (--json, the default) or CSV, one row per track
+    Export(ExportOpts),
+    /// Take a recording out of the collection (its file is left alone)
+    Forget {
+        /// The recording's FLAC file
+        file: PathBuf,
+    },
+    /// Check the database and the recordings' files; --repair removes empty sides and albums
+    Check {
+        /// Remove sides with neither a recording nor a track, and albums without a side
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+/// Flags of `name`.
+#[derive(Args, Debug, Clone)]
+pub struct NameOpts {
+    /// The recorded side (a FLAC file)
+    pub file: PathBuf,
+    /// The album's artist
+    #[arg(long, value_name = "NAME")]
+    pub artist: String,
+    /// The album's title
+    #[arg(long, value_name = "TITLE")]
+    pub album: String,
+    /// The release year
+    #[arg(long, value_name = "YEAR", value_parser = clap::value_parser!(i32).range(1877..=9999))]
+    pub year: Option<i32>,
+    /// The side: A, B, C…
+    #[arg(long, value_name = "SIDE", default_value = "A")]
+    pub side: String,
+    /// A track's title, in order (repeat for each track)
+    #[arg(long, value_name = "TITLE")]
+    pub title: Vec<String>,
+    /// The front cover, a PNG or JPEG of at most 10 MB
+    #[arg(long, value_name = "IMAGE")]
+    pub cover: Option<PathBuf>,
+}
+
+/// Flags of `export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportOpts {
+    /// JSON: an array of albums with their sides (the default)
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV: artist, album, year, side, track, title
+    #[arg(long)]
+    pub csv: bool,
+}

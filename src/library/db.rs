@@ -1,0 +1,332 @@
+//! The collection's database: one SQLite file (`$VINYL_RECORDINGS/library.db`, or `VINYL_LIBRARY`)
+//! holding albums, their sides and tracks, the recordings linked to a side, and the plays.
+//!
+//! Owns the schema and its versions (`PRAGMA user_version`; [`MIGRATIONS`] run in order, each in
+//! one transaction), the connection's settings (WAL, foreign keys, a busy timeout so a second
+//! writer waits instead of failing at once) and every query. It does not touch FLAC files or
+//! decide what a name means ([`super::name`]). How it fails: a file that is not SQLite, a SQLite
+//! file of another program, and one from a newer vinyl-library are refused at open, naming the
+//! file and what it is, before anything is written; a statement that fails rolls its
+//! transaction back, so a row already committed is never lost.
+
+use anyhow::{Context as _, bail};
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The schema, one migration per version (index + 1), applied in order.
+const MIGRATIONS: [&str; 1] = [r#"
+CREATE TABLE vinyl_library (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE albums (
+    id INTEGER PRIMARY KEY,
+    artist TEXT NOT NULL,
+    title TEXT NOT NULL,
+    year INTEGER,
+    label TEXT,
+    catalogue TEXT,
+    format TEXT,
+    condition TEXT,
+    notes TEXT,
+    cover BLOB,
+    cover_mime TEXT,
+    UNIQUE (artist, title)
+);
+CREATE TABLE sides (
+    id INTEGER PRIMARY KEY,
+    album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    UNIQUE (album_id, name)
+);
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY,
+    side_id INTEGER NOT NULL REFERENCES sides(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    duration_ms INTEGER,
+    UNIQUE (side_id, number)
+);
+CREATE TABLE recordings (
+    id INTEGER PRIMARY KEY,
+    side_id INTEGER REFERENCES sides(id) ON DELETE SET NULL,
+    path TEXT NOT NULL UNIQUE,
+    start_frame INTEGER,
+    named_at TEXT NOT NULL
+);
+CREATE TABLE plays (
+    id INTEGER PRIMARY KEY,
+    side_id INTEGER REFERENCES sides(id) ON DELETE SET NULL,
+    recording_id INTEGER REFERENCES recordings(id) ON DELETE SET NULL,
+    side_start INTEGER,
+    side_end INTEGER,
+    started_at TEXT,
+    recognized INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO vinyl_library (key, value) VALUES ('application', 'vinyl-library');
+"#];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA: i64 = MIGRATIONS.len() as i64;
+
+/// An open collection.
+pub struct Library {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What `name` links: an album side with its titles, and the recording of it.
+#[derive(Clone, Debug)]
+pub struct Naming {
+    /// The album's artist.
+    pub artist: String,
+    /// The album's title.
+    pub album: String,
+    /// The release year.
+    pub year: Option<i32>,
+    /// The side: A, B, C…
+    pub side: String,
+    /// The tracks' titles, in order (none: the side's tracks are left as they are).
+    pub titles: Vec<String>,
+    /// The cover's bytes and MIME type.
+    pub cover: Option<(Vec<u8>, &'static str)>,
+    /// The recording's file, absolute.
+    pub file: PathBuf,
+    /// The recording's first frame on the ring's timeline, when its tags say.
+    pub start_frame: Option<u64>,
+}
+
+/// One album as `list`, `show` and `export` give it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Album {
+    /// Its number in the collection.
+    pub id: i64,
+    /// Artist.
+    pub artist: String,
+    /// Title.
+    pub title: String,
+    /// Release year.
+    pub year: Option<i64>,
+    /// Whether a cover is stored.
+    pub cover: bool,
+    /// Its sides, by name.
+    pub sides: Vec<Side>,
+}
+
+/// One side of an album.
+#[derive(Clone, Debug, Serialize)]
+pub struct Side {
+    /// A, B…
+    pub name: String,
+    /// Its tracks' titles, in order.
+    pub tracks: Vec<String>,
+    /// The recordings of it (paths).
+    pub recordings: Vec<String>,
+}
+
+impl Library {
+    /// Opens (creating when missing) the collection at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> anyhow::Result<Library> {
+        let shown = path.display();
+        // A new database is the user's alone (SQLite gives its -wal and -shm files the same mode).
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("{shown}: cannot create the library"))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("{shown}: cannot open the library"))?;
+        conn.busy_timeout(Duration::from_secs(10)).with_context(|| format!("{shown}: busy timeout"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .with_context(|| format!("{shown}: not an SQLite database (is it the library?)"))?;
+        if version > SCHEMA {
+            bail!(
+                "{shown}: made by a newer vinyl-library (schema {version}; this one knows up to {SCHEMA}): \
+                 upgrade vinyl, the file is left as it is"
+            );
+        }
+        let mut lib = Library { conn, path: path.to_path_buf() };
+        lib.check_ours(version)?;
+        lib.conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .with_context(|| format!("{shown}: cannot set WAL mode"))?;
+        lib.migrate(version)?;
+        Ok(lib)
+    }
+
+    /// Refuses an SQLite file of another program: one with tables but not ours.
+    fn check_ours(&self, version: i64) -> anyhow::Result<()> {
+        let shown = self.path.display();
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0))
+            .with_context(|| format!("{shown}: not an SQLite database (is it the library?)"))?;
+        let ours = version > 0
+            && self
+                .conn
+                .query_row("SELECT value FROM vinyl_library WHERE key = 'application'", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
+                .ok()
+                .flatten()
+                .is_some_and(|v| v == "vinyl-library");
+        if tables > 0 && !ours {
+            bail!("{shown}: an SQLite database of another program, not a vinyl library: left as it is");
+        }
+        Ok(())
+    }
+
+    /// Runs the migrations after `from`, each with the version it brings in one transaction.
+    fn migrate(&mut self, from: i64) -> anyhow::Result<()> {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            let to = i as i64 + 1;
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("{}: migrating to schema {to}", self.path.display()))?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()
+                .with_context(|| format!("{}: migrating to schema {to}: commit", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Links a recording to an album side (creating either when missing), in one transaction.
+    pub fn name(&mut self, n: &Naming) -> anyhow::Result<()> {
+        let path = n.file.to_string_lossy().into_owned();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO albums (artist, title, year) VALUES (?1, ?2, ?3)
+             ON CONFLICT (artist, title) DO UPDATE SET year = coalesce(excluded.year, year)",
+            params![n.artist, n.album, n.year],
+        )?;
+        let album: i64 = tx.query_row(
+            "SELECT id FROM albums WHERE artist = ?1 AND title = ?2",
+            params![n.artist, n.album],
+            |r| r.get(0),
+        )?;
+        if let Some((bytes, mime)) = &n.cover {
+            tx.execute(
+                "UPDATE albums SET cover = ?1, cover_mime = ?2 WHERE id = ?3",
+                params![bytes, mime, album],
+            )?;
+        }
+        tx.execute("INSERT OR IGNORE INTO sides (album_id, name) VALUES (?1, ?2)", params![album, n.side])?;
+        let side: i64 = tx.query_row(
+            "SELECT id FROM sides WHERE album_id = ?1 AND name = ?2",
+            params![album, n.side],
+            |r| r.get(0),
+        )?;
+        if !n.titles.is_empty() {
+            tx.execute("DELETE FROM tracks WHERE side_id = ?1", params![side])?;
+            for (i, t) in n.titles.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO tracks (side_id, number, title) VALUES (?1, ?2, ?3)",
+                    params![side, i + 1, t],
+                )?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO recordings (side_id, path, start_frame, named_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (path) DO UPDATE SET side_id = excluded.side_id, named_at = excluded.named_at",
+            params![
+                side,
+                path,
+                n.start_frame.map(|f| f as i64),
+                crate::time::rfc3339_local(std::time::SystemTime::now())
+            ],
+        )?;
+        tx.commit().with_context(|| format!("{}: commit", self.path.display()))?;
+        Ok(())
+    }
+
+    /// Every album with its sides, tracks and recordings, by artist and title.
+    pub fn albums(&self) -> anyhow::Result<Vec<Album>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, artist, title, year, cover IS NOT NULL FROM albums ORDER BY artist, title, id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Album {
+                id: r.get(0)?,
+                artist: r.get(1)?,
+                title: r.get(2)?,
+                year: r.get(3)?,
+                cover: r.get(4)?,
+                sides: Vec::new(),
+            })
+        })?;
+        let mut albums = rows.collect::<Result<Vec<_>, _>>()?;
+        for a in &mut albums {
+            a.sides = self.sides(a.id)?;
+        }
+        Ok(albums)
+    }
+
+    fn sides(&self, album: i64) -> anyhow::Result<Vec<Side>> {
+        let mut st = self.conn.prepare("SELECT id, name FROM sides WHERE album_id = ?1 ORDER BY name")?;
+        let ids = st.query_map([album], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in ids {
+            let (id, name) = row?;
+            let tracks = self.strings("SELECT title FROM tracks WHERE side_id = ?1 ORDER BY number", id)?;
+            let recordings =
+                self.strings("SELECT path FROM recordings WHERE side_id = ?1 ORDER BY path", id)?;
+            out.push(Side { name, tracks, recordings });
+        }
+        Ok(out)
+    }
+
+    fn strings(&self, sql: &str, id: i64) -> anyhow::Result<Vec<String>> {
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map([id], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Removes a recording from the collection (not its file); false when it was not there.
+    pub fn forget(&mut self, file: &Path) -> anyhow::Result<bool> {
+        let n = self.conn.execute("DELETE FROM recordings WHERE path = ?1", [file.to_string_lossy()])?;
+        Ok(n > 0)
+    }
+
+    /// The problems `check` finds: SQLite's own integrity and foreign-key checks, and recordings
+    /// whose file is gone (reported, never removed: the disk may be unmounted).
+    pub fn problems(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut st = self.conn.prepare("PRAGMA integrity_check")?;
+        for row in st.query_map([], |r| r.get::<_, String>(0))? {
+            let line = row?;
+            if line != "ok" {
+                out.push(format!("integrity: {line}"));
+            }
+        }
+        let fk: i64 =
+            self.conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        if fk > 0 {
+            out.push(format!("{fk} rows point at rows that are gone"));
+        }
+        let mut st = self.conn.prepare("SELECT path FROM recordings ORDER BY path")?;
+        for row in st.query_map([], |r| r.get::<_, String>(0))? {
+            let path = row?;
+            if !Path::new(&path).exists() {
+                out.push(format!("{path}: the recording's file is missing"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Repairs what is safe: sides without a recording or a track, albums without a side.
+    pub fn tidy(&mut self) -> anyhow::Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = tx.execute(
+            "DELETE FROM sides WHERE id NOT IN (SELECT side_id FROM recordings WHERE side_id IS NOT NULL)
+             AND id NOT IN (SELECT side_id FROM tracks)",
+            [],
+        )?;
+        n += tx.execute("DELETE FROM albums WHERE id NOT IN (SELECT album_id FROM sides)", [])?;
+        tx.commit()?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,126 @@
+//! `vinyl-library`: the collection of the user's records, in SQLite ([`db`]), and the naming of
+//! recorded sides ([`name`], with covers from [`cover`]).
+//!
+//! Owns the tool's commands: `name`, `list`, `export`, `forget` and `check`. Recognising replays,
+//! learning fingerprints and the listening history are not built yet. How it fails: usage errors
+//! exit 2, the rest 1, each one line naming the file or the database and the step.
+
+pub mod cli;
+pub mod cover;
+pub mod db;
+pub mod name;
+
+pub use cli::Opts;
+use cli::{Command, ExportOpts};
+use db::Library;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+/// The tool's name in log lines.
+pub const TOOL: &str = "vinyl-library";
+
+/// Runs one command.
+pub fn run(o: Opts) -> anyhow::Result<()> {
+    let db = match &o.db {
+        Some(p) => p.clone(),
+        None => default_db()?,
+    };
+    match &o.command {
+        Command::Name(n) => name::run(n, &db),
+        Command::List => print(&list(&Library::open(&db)?.albums()?)),
+        Command::Export(e) => print(&export(&Library::open(&db)?.albums()?, e)?),
+        Command::Forget { file } => forget(&db, file),
+        Command::Check { repair } => check(&db, *repair),
+    }
+}
+
+/// The configuration file's `VINYL_LIBRARY`, else `library.db` in the recordings folder
+/// (`VINYL_RECORDINGS`).
+fn default_db() -> anyhow::Result<PathBuf> {
+    if let Some(p) = crate::config::Config::discover()?.get("VINYL_LIBRARY") {
+        return Ok(p.into());
+    }
+    Ok(crate::rec::Settings::load()?.recordings.join("library.db"))
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| anyhow::anyhow!("stdout: write: {e}"))
+}
+
+/// One line an album, then one a side with its tracks and recordings.
+fn list(albums: &[db::Album]) -> String {
+    let mut s = String::new();
+    for a in albums {
+        let year = a.year.map(|y| format!(" ({y})")).unwrap_or_default();
+        s += &format!(
+            "{}  {} – {}{year}{}\n",
+            a.id,
+            a.artist,
+            a.title,
+            if a.cover { "  [cover]" } else { "" }
+        );
+        for side in &a.sides {
+            s += &format!("    side {}: {} tracks", side.name, side.tracks.len());
+            for r in &side.recordings {
+                s += &format!("\n        {r}");
+            }
+            s += "\n";
+            for (i, t) in side.tracks.iter().enumerate() {
+                s += &format!("        {}{}  {t}\n", side.name, i + 1);
+            }
+        }
+    }
+    s
+}
+
+/// `export`: JSON (the albums as `list` holds them) or CSV (a row a track).
+fn export(albums: &[db::Album], e: &ExportOpts) -> anyhow::Result<String> {
+    if !e.csv {
+        return Ok(serde_json::to_string_pretty(albums)? + "\n");
+    }
+    let mut s = String::from("artist,album,year,side,track,title\n");
+    for a in albums {
+        for side in &a.sides {
+            for (i, t) in side.tracks.iter().enumerate() {
+                let year = a.year.map(|y| y.to_string()).unwrap_or_default();
+                let row = [csv(&a.artist), csv(&a.title), year, csv(&side.name), (i + 1).to_string(), csv(t)];
+                s += &(row.join(",") + "\n");
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+fn csv(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.to_string() }
+}
+
+fn forget(db: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
+    let path = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    if !Library::open(db)?.forget(&path)? {
+        anyhow::bail!("{}: not in the collection {}", path.display(), db.display());
+    }
+    crate::vlog!(TOOL, "{}: taken out of the collection (the file is left alone)", path.display());
+    Ok(())
+}
+
+fn check(db: &std::path::Path, repair: bool) -> anyhow::Result<()> {
+    let mut lib = Library::open(db)?;
+    if repair {
+        let n = lib.tidy()?;
+        crate::vlog!(TOOL, "{}: removed {n} empty sides and albums", db.display());
+    }
+    let problems = lib.problems()?;
+    for p in &problems {
+        crate::vlog!(TOOL, "{}: {p}", db.display());
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}: {} problems", db.display(), problems.len());
+    }
+    crate::vlog!(TOOL, "{}: no problems", db.display());
+    Ok(())
+}

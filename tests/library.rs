@@ -1,0 +1,234 @@
+//! `vinyl-library`: the collection in a real SQLite database, and named sides checked with the
+//! reference FLAC tools (`metaflac`, `flac -t`, `flac -d`) and ffmpeg's PNG encoder for covers.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const LIBRARY: &str = env!("CARGO_BIN_EXE_vinyl-library");
+const T: Duration = Duration::from_secs(60);
+
+/// A folder with a recorded side: 10 s of a tone, three tracks at 0, 3 and 6 s.
+struct Side {
+    dir: tempfile::TempDir,
+    flac: PathBuf,
+    db: PathBuf,
+}
+
+impl Side {
+    fn new() -> Side {
+        let dir = tempfile::tempdir().unwrap();
+        let flac = dir.path().join("side-20261204-215037.flac");
+        let spec = vinyl::pcm::PcmSpec::default();
+        let pcm = vinyl::pcm::unique_frames(&spec, 0, 10 * u64::from(spec.rate));
+        let mut rec = Command::new(bin_dir().join("vinyl-flac-rec"));
+        rec.arg("-o").arg(&flac);
+        assert_success("vinyl-flac-rec", &run_with_input(&mut rec, &pcm));
+        let mut tracks = Command::new(bin_dir().join("vinyl-rec"));
+        tracks.args(["tracks"]).arg(&flac).args(["--set", "0,3,6"]);
+        assert_success("vinyl-rec tracks --set", &run(&mut tracks, T));
+        let db = dir.path().join("library.db");
+        Side { dir, flac, db }
+    }
+
+    fn library(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(LIBRARY);
+        cmd.arg("--db").arg(&self.db).args(args);
+        run(&mut cmd, T)
+    }
+
+    fn name(&self, extra: &[&str]) -> Output {
+        let file = self.flac.to_str().unwrap();
+        let mut args = vec!["name", file, "--artist", "AC/DC", "--album", "Back in Black", "--year", "1980"];
+        args.extend_from_slice(extra);
+        self.library(&args)
+    }
+
+    /// The decoded PCM of the side (what must never change).
+    fn audio(&self) -> Vec<u8> {
+        let out = run(
+            Command::new("flac")
+                .args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"])
+                .arg(&self.flac),
+            T,
+        );
+        assert_success("flac -d", &out);
+        out.stdout
+    }
+}
+
+/// Runs `cmd` with `input` on stdin.
+fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn metaflac(flac: &Path, args: &[&str]) -> String {
+    let out = run(Command::new("metaflac").args(args).arg(flac), T);
+    assert_success("metaflac", &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A PNG cover larger than the recorder's 8 KiB of padding, made by ffmpeg.
+fn cover(dir: &Path) -> PathBuf {
+    let png = dir.join("cover.png");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-f", "lavfi", "-i", "testsrc=s=640x480", "-frames:v", "1"]).arg(&png);
+    assert_success("ffmpeg (a PNG cover)", &run(&mut cmd, T));
+    assert!(std::fs::metadata(&png).unwrap().len() > 8192, "the cover must not fit the padding");
+    png
+}
+
+/// `name` tags the file for music libraries (read back by metaflac), puts the cover in a PICTURE
+/// block (the file rewritten with room, its audio identical), records the album in the database
+/// and says it titled 2 of 3 tracks; `list`, `export` and `check` show it.
+#[test]
+fn naming_a_side_tags_its_file_and_fills_the_collection() {
+    let side = Side::new();
+    let before = side.audio();
+    let png = cover(side.dir.path());
+    let out = side.name(&[
+        "--side",
+        "a",
+        "--title",
+        "Hells Bells",
+        "--title",
+        "Shoot to Thrill",
+        "--cover",
+        png.to_str().unwrap(),
+    ]);
+    assert_success("vinyl-library name", &out);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("titled 2 of its 3 tracks"), "{said}");
+    let tags = metaflac(&side.flac, &["--export-tags-to=-"]);
+    for want in [
+        "ARTIST=AC/DC",
+        "ALBUMARTIST=AC/DC",
+        "ALBUM=Back in Black",
+        "DATE=1980",
+        "VINYL_SIDE=A",
+        "CHAPTER001NAME=Hells Bells",
+        "CHAPTER002NAME=Shoot to Thrill",
+        "CHAPTER003NAME=Track 3",
+    ] {
+        assert!(tags.lines().any(|l| l == want), "no {want} in:\n{tags}");
+    }
+    let picture = metaflac(&side.flac, &["--list", "--block-type=PICTURE"]);
+    assert!(
+        picture.contains("Cover (front)") && picture.contains("image/png") && picture.contains("width: 640"),
+        "{picture}"
+    );
+    assert_success("flac -t", &run(Command::new("flac").args(["-t", "-s"]).arg(&side.flac), T));
+    assert!(side.audio() == before, "the audio changed");
+    let mode = std::fs::metadata(&side.db)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "the database is the user's alone");
+
+    let export = side.library(&["export", "--json"]);
+    assert_success("export --json", &export);
+    let albums: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(albums[0]["artist"], "AC/DC");
+    assert_eq!(albums[0]["cover"], true);
+    assert_eq!(albums[0]["sides"][0]["tracks"], serde_json::json!(["Hells Bells", "Shoot to Thrill"]));
+    assert_eq!(albums[0]["sides"][0]["recordings"][0], side.flac.to_str().unwrap());
+    let csv = side.library(&["export", "--csv"]);
+    assert!(
+        String::from_utf8_lossy(&csv.stdout).contains("AC/DC,Back in Black,1980,A,2,Shoot to Thrill"),
+        "{csv:?}"
+    );
+    assert_success("check", &side.library(&["check"]));
+    // Naming again (another title) updates in place: one album, one side, one recording.
+    assert_success("name again", &side.name(&["--side", "A", "--title", "Hells Bells (live)"]));
+    let albums: serde_json::Value = serde_json::from_slice(&side.library(&["export"]).stdout).unwrap();
+    assert_eq!(albums.as_array().map(Vec::len), Some(1), "{albums}");
+    assert_eq!(albums[0]["sides"][0]["tracks"], serde_json::json!(["Hells Bells (live)"]), "{albums}");
+    assert_success("forget", &side.library(&["forget", side.flac.to_str().unwrap()]));
+    let albums: serde_json::Value = serde_json::from_slice(&side.library(&["export"]).stdout).unwrap();
+    assert_eq!(albums[0]["sides"][0]["recordings"], serde_json::json!([]), "{albums}");
+}
+
+/// Bad input: each refused with its exit status and one line naming it, the file and the
+/// database left as they were.
+#[test]
+fn bad_names_covers_and_databases_are_refused_and_nothing_is_lost() {
+    let side = Side::new();
+    assert_success("name", &side.name(&["--title", "One"]));
+    let tags = metaflac(&side.flac, &["--export-tags-to=-"]);
+    let junk = side.dir.path().join("junk.bin");
+    std::fs::write(&junk, b"GIF89a not a cover we take").unwrap();
+    for (args, code, says) in [
+        (vec!["--side", "../x"], 2, "--side"),
+        (vec!["--title", "two\nlines"], 2, "--title"),
+        (vec!["--cover", junk.to_str().unwrap()], 2, "not a PNG or JPEG"),
+    ] {
+        let out = side.name(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() == Some(code) && err.contains(says) && err.lines().count() == 1,
+            "{args:?}: {out:?}"
+        );
+    }
+    assert_eq!(metaflac(&side.flac, &["--export-tags-to=-"]), tags, "a refused name changed the file");
+    // Databases that are not this library's: refused, left as they were.
+    let foreign = side.dir.path().join("other.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let newer = side.dir.path().join("newer.db");
+    rusqlite::Connection::open(&newer).unwrap().execute_batch("PRAGMA user_version = 99;").unwrap();
+    let not_sqlite = side.dir.path().join("junk.db");
+    std::fs::write(&not_sqlite, vec![7u8; 4096]).unwrap();
+    for (db, says) in [
+        (&foreign, "another program"),
+        (&newer, "newer vinyl-library"),
+        (&not_sqlite, "not an SQLite database"),
+    ] {
+        let before = std::fs::read(db).unwrap();
+        let mut cmd = Command::new(LIBRARY);
+        cmd.arg("--db").arg(db).arg("list");
+        let out = run(&mut cmd, T);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && err.contains(says), "{}: {out:?}", db.display());
+        assert_eq!(std::fs::read(db).unwrap(), before, "{} was changed", db.display());
+    }
+    let albums: serde_json::Value = serde_json::from_slice(&side.library(&["export"]).stdout).unwrap();
+    assert_eq!(albums[0]["sides"][0]["tracks"], serde_json::json!(["One"]), "a committed row was lost");
+}
+
+/// Two writers at once: a `name` that finds the database locked by another writer waits for it
+/// (the busy timeout) and then commits; neither loses its rows.
+#[test]
+fn a_second_writer_waits_for_the_first() {
+    let side = Side::new();
+    assert_success("name", &side.name(&["--title", "First"]));
+    let mut other = rusqlite::Connection::open(&side.db).unwrap();
+    let tx = other.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    tx.execute("INSERT INTO albums (artist, title) VALUES ('Other', 'Writer')", []).unwrap();
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(&side.db).args(["name", side.flac.to_str().unwrap(), "--artist", "AC/DC"]);
+    cmd.args(["--album", "Back in Black", "--title", "Second"]);
+    let child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Held until the second writer has the database open (it then meets the lock and waits).
+    let fds = format!("/proc/{}/fd", child.id());
+    wait_until("the second writer opens the database", T, || {
+        std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == side.db))
+    });
+    tx.commit().unwrap();
+    assert_success("name while another writer held the database", &child.wait_with_output().unwrap());
+    let albums: serde_json::Value = serde_json::from_slice(&side.library(&["export"]).stdout).unwrap();
+    let titles: Vec<&str> = albums.as_array().unwrap().iter().filter_map(|a| a["title"].as_str()).collect();
+    assert_eq!(titles, ["Back in Black", "Writer"], "{albums}");
+    assert_eq!(albums[0]["sides"][0]["tracks"], serde_json::json!(["Second"]));
+}
