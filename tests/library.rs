@@ -232,3 +232,40 @@ fn a_second_writer_waits_for_the_first() {
     assert_eq!(titles, ["Back in Black", "Writer"], "{albums}");
     assert_eq!(albums[0]["sides"][0]["tracks"], serde_json::json!(["Second"]));
 }
+
+/// `learn` reads a naming back from the tags `name` wrote (titles, side, year, cover) into
+/// another collection; an unnamed file is skipped with a line and exit 1, the named one learned.
+#[test]
+fn learn_takes_named_files_from_their_tags_and_skips_unnamed_ones() {
+    let named = Side::new();
+    let png = cover(named.dir.path());
+    let out = named.name(&[
+        "--side",
+        "B",
+        "--title",
+        "Hells Bells",
+        "--title",
+        "Shoot to Thrill",
+        "--cover",
+        png.to_str().unwrap(),
+    ]);
+    assert_success("name", &out);
+    let unnamed = Side::new();
+    let other_db = named.dir.path().join("other.db");
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(&other_db).arg("learn").arg(&named.flac).arg(&unnamed.flac);
+    let out = run(&mut cmd, T);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && err.contains("no ARTIST and ALBUM tags") && err.contains("1 of 2"),
+        "{out:?}"
+    );
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(&other_db).arg("export");
+    let albums: serde_json::Value = serde_json::from_slice(&run(&mut cmd, T).stdout).unwrap();
+    let a = &albums[0];
+    assert!(a["artist"] == "AC/DC" && a["year"] == 1980 && a["cover"] == true, "{albums}");
+    assert_eq!(a["sides"][0]["name"], "B");
+    assert_eq!(a["sides"][0]["tracks"], serde_json::json!(["Hells Bells", "Shoot to Thrill"]));
+    assert_eq!(a["sides"][0]["recordings"][0], named.flac.to_str().unwrap());
+}

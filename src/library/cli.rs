@@ -53,6 +53,12 @@ pub struct Opts {
 pub enum Command {
     /// Link a recorded side to an album side (creating either) and tag its FLAC file
     Name(NameOpts),
+    /// Learn files that are already named, from their tags (artist, album, side, titles, cover)
+    Learn {
+        /// The FLAC files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// The albums, their sides, tracks and recordings, one line each
     List,
     /// The whole collection as JSON (--json, the default) or CSV, one row per track

@@ -88,6 +88,20 @@ pub fn picture_block(c: &Cover) -> Vec<u8> {
     out
 }
 
+/// The image of a PICTURE block's body when it is the front cover (type 3) and a PNG or JPEG.
+pub fn front(body: &[u8]) -> Option<(Vec<u8>, &'static str)> {
+    let be32 = |i: usize| Some(u32::from_be_bytes(body.get(i..i + 4)?.try_into().ok()?) as usize);
+    if be32(0)? != 3 {
+        return None;
+    }
+    let mime_end = 8 + be32(4)?;
+    let desc_end = mime_end + 4 + be32(mime_end)?;
+    let data = desc_end + 20;
+    let bytes = body.get(data..data + be32(desc_end + 16)?)?.to_vec();
+    let (mime, _) = sniff(&bytes)?;
+    Some((bytes, mime))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +115,7 @@ mod tests {
         assert_eq!(sniff(&jpeg), Some(("image/jpeg", (600, 300, 24))));
         assert_eq!(sniff(b"GIF89a...................."), None);
         assert_eq!(sniff(&[0xFF, 0xD8, 0x00]), None);
+        let c = Cover { bytes: png.clone(), mime: "image/png", size: (512, 400, 24) };
+        assert_eq!(front(&picture_block(&c)), Some((png, "image/png")), "a block reads back");
     }
 }

@@ -1,13 +1,14 @@
 //! `vinyl-library`: the collection of the user's records, in SQLite ([`db`]), and the naming of
 //! recorded sides ([`name`], with covers from [`cover`]).
 //!
-//! Owns the tool's commands: `name`, `list`, `export`, `forget` and `check`. Recognising replays,
+//! Owns the tool's commands: `name`, `learn` (from tags), `list`, `export`, `forget` and `check`. Recognising replays,
 //! learning fingerprints and the listening history are not built yet. How it fails: usage errors
 //! exit 2, the rest 1, each one line naming the file or the database and the step.
 
 pub mod cli;
 pub mod cover;
 pub mod db;
+pub mod learn;
 pub mod name;
 
 pub use cli::Opts;
@@ -27,6 +28,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     };
     match &o.command {
         Command::Name(n) => name::run(n, &db),
+        Command::Learn { files } => learn::run(files, &db),
         Command::List => print(&list(&Library::open(&db)?.albums()?)),
         Command::Export(e) => print(&export(&Library::open(&db)?.albums()?, e)?),
         Command::Forget { file } => forget(&db, file),

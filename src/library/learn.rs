@@ -1,0 +1,89 @@
+//! `vinyl-library learn FILE…`: files that are already named (by `name`, or by another tagger)
+//! enter the collection from their tags.
+//!
+//! Owns reading a naming back from a FLAC file: ARTIST (or ALBUMARTIST), ALBUM, DATE's year,
+//! VINYL_SIDE (A when absent), the tracks' titles from `CHAPTERnnnNAME` (in order; the
+//! placeholders `Track N` are not titles) and the front cover from a PICTURE block. It does not
+//! write the files. Fingerprints are not learned yet. How it fails: a file without ARTIST and
+//! ALBUM, or not FLAC, is said (one line each) and skipped; the others are learned, and the exit
+//! status is 1 when any was skipped.
+
+use super::TOOL;
+use super::db::{Library, Naming};
+use crate::flac::{format, meta, probe};
+use crate::vlog;
+use anyhow::{Context as _, bail};
+use std::path::{Path, PathBuf};
+
+/// Learns each of `files` into the collection at `db`.
+pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
+    let mut lib = Library::open(db)?;
+    let mut skipped = 0usize;
+    for f in files {
+        match naming_of(f).and_then(|n| lib.name(&n).map(|()| n)) {
+            Ok(n) => vlog!(
+                TOOL,
+                "{}: learned {} – {}, side {} ({} titles)",
+                f.display(),
+                n.artist,
+                n.album,
+                n.side,
+                n.titles.len()
+            ),
+            Err(e) => {
+                skipped += 1;
+                vlog!(TOOL, "{}: skipped: {e:#}", f.display());
+            }
+        }
+    }
+    if skipped > 0 {
+        bail!("{skipped} of {} files were not learned", files.len());
+    }
+    Ok(())
+}
+
+/// The naming a file's tags hold.
+fn naming_of(path: &Path) -> anyhow::Result<Naming> {
+    let file = std::path::absolute(path).with_context(|| format!("{}: resolve", path.display()))?;
+    let p = probe::probe(&file)?;
+    let tag = |k: &str| p.tag(k).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let (Some(artist), Some(album)) = (tag("ARTIST").or_else(|| tag("ALBUMARTIST")), tag("ALBUM")) else {
+        bail!("no ARTIST and ALBUM tags: name it first (vinyl-library name)");
+    };
+    let year = tag("DATE").and_then(|d| d.get(..4).and_then(|y| y.parse().ok()));
+    let side = tag("VINYL_SIDE").unwrap_or_else(|| "A".to_string()).to_ascii_uppercase();
+    Ok(Naming {
+        artist,
+        album,
+        year,
+        side,
+        titles: titles(&p.tags),
+        cover: front_cover(&file)?,
+        start_frame: tag("VINYL_START_FRAME").and_then(|v| v.parse().ok()),
+        file,
+    })
+}
+
+/// The tracks' titles from `CHAPTERnnnNAME`, in chapter order, up to the first placeholder.
+fn titles(tags: &[(String, String)]) -> Vec<String> {
+    let mut named: Vec<(u32, String)> = tags
+        .iter()
+        .filter_map(|(k, v)| {
+            let n = k.to_ascii_uppercase().strip_prefix("CHAPTER")?.strip_suffix("NAME")?.parse().ok()?;
+            Some((n, v.trim().to_string()))
+        })
+        .collect();
+    named.sort();
+    named
+        .into_iter()
+        .take_while(|(n, v)| !v.is_empty() && *v != format!("Track {n}"))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The front cover (PICTURE type 3) of the file, as bytes and MIME type.
+fn front_cover(path: &Path) -> anyhow::Result<Option<(Vec<u8>, &'static str)>> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}: open", path.display()))?;
+    let m = meta::read(&file).with_context(|| format!("{}: read the metadata", path.display()))?;
+    Ok(m.blocks.iter().filter(|b| b.kind == format::BLOCK_PICTURE).find_map(|b| super::cover::front(&b.body)))
+}
