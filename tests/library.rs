@@ -269,3 +269,59 @@ fn learn_takes_named_files_from_their_tags_and_skips_unnamed_ones() {
     assert_eq!(a["sides"][0]["tracks"], serde_json::json!(["Hells Bells", "Shoot to Thrill"]));
     assert_eq!(a["sides"][0]["recordings"][0], named.flac.to_str().unwrap());
 }
+
+/// `import-release` reads a MusicBrainz release (ws/2, inc=recordings) and a Discogs one: sides
+/// from the positions (A1, B2…), label, catalogue number, year; a later `name` without titles
+/// takes the side's titles from the collection into the file.
+#[test]
+fn a_release_from_musicbrainz_or_discogs_gives_the_sides_their_titles() {
+    let side = Side::new();
+    let mb = side.dir.path().join("mb.json");
+    std::fs::write(
+        &mb,
+        r#"{"id":"x","title":"Back in Black","date":"1980-07-25","status":"Official",
+            "artist-credit":[{"name":"AC/DC","joinphrase":"","artist":{"id":"y","name":"AC/DC"}}],
+            "label-info":[{"catalog-number":"SD 16018","label":{"id":"z","name":"Atlantic"}}],
+            "media":[{"position":1,"format":"12\" Vinyl","track-count":3,"tracks":[
+              {"position":1,"number":"A1","title":"Hells Bells","length":312000,"recording":{"title":"Hells Bells"}},
+              {"position":2,"number":"A2","title":"Shoot to Thrill","length":317000},
+              {"position":3,"number":"A3","title":"What Do You Do for Money Honey","length":215000}]},
+              {"position":2,"format":"12\" Vinyl","tracks":[{"position":1,"number":"B1","title":"Back in Black","length":255000}]}]}"#,
+    )
+    .unwrap();
+    assert_success("import-release (MusicBrainz)", &side.library(&["import-release", mb.to_str().unwrap()]));
+    let dg = side.dir.path().join("discogs.json");
+    std::fs::write(
+        &dg,
+        r#"{"id":1,"title":"Kind Of Blue","year":1959,"artists":[{"name":"Miles Davis","join":""}],
+            "labels":[{"name":"Columbia","catno":"CL 1355"}],"formats":[{"name":"Vinyl","qty":"1"}],
+            "tracklist":[{"position":"","type_":"heading","title":"Side One","duration":""},
+              {"position":"A1","type_":"track","title":"So What","duration":"9:22"},
+              {"position":"A2","type_":"track","title":"Freddie Freeloader","duration":"9:46"},
+              {"position":"B1","type_":"track","title":"Blue In Green","duration":"5:37"}]}"#,
+    )
+    .unwrap();
+    assert_success("import-release (Discogs)", &side.library(&["import-release", dg.to_str().unwrap()]));
+    let albums: serde_json::Value = serde_json::from_slice(&side.library(&["export"]).stdout).unwrap();
+    let by_title = |t: &str| albums.as_array().unwrap().iter().find(|a| a["title"] == t).cloned().unwrap();
+    let bib = by_title("Back in Black");
+    assert!(bib["artist"] == "AC/DC" && bib["year"] == 1980, "{bib}");
+    assert_eq!(bib["sides"][0]["tracks"][2], "What Do You Do for Money Honey");
+    assert_eq!(bib["sides"][1]["name"], "B");
+    let kob = by_title("Kind Of Blue");
+    assert_eq!(kob["sides"][0]["tracks"], serde_json::json!(["So What", "Freddie Freeloader"]), "{kob}");
+    // A name without titles takes them from the collection.
+    assert_success("name without titles", &side.name(&["--side", "A"]));
+    let tags = metaflac(&side.flac, &["--export-tags-to=-"]);
+    for want in ["CHAPTER001NAME=Hells Bells", "CHAPTER003NAME=What Do You Do for Money Honey"] {
+        assert!(tags.lines().any(|l| l == want), "no {want} in:\n{tags}");
+    }
+    // Neither shape: a usage error naming the file.
+    let bad = side.dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"title":"x"}"#).unwrap();
+    let out = side.library(&["import-release", bad.to_str().unwrap()]);
+    assert!(
+        out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("bad.json"),
+        "{out:?}"
+    );
+}

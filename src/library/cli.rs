@@ -59,6 +59,11 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Store a release's tracklist, from a MusicBrainz (ws/2, inc=recordings) or Discogs JSON file
+    ImportRelease {
+        /// The release as JSON
+        file: PathBuf,
+    },
     /// The albums, their sides, tracks and recordings, one line each
     List,
     /// The whole collection as JSON (--json, the default) or CSV, one row per track

@@ -243,6 +243,51 @@ impl Library {
         Ok(())
     }
 
+    /// Stores a release's album (its label, catalogue number and format too) and its sides
+    /// tracklists, replacing the tracks of sides it names, in one transaction. Returns the album.
+    pub fn import(&mut self, r: &super::release::Release) -> anyhow::Result<i64> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO albums (artist, title, year, label, catalogue, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (artist, title) DO UPDATE SET year = coalesce(excluded.year, year),
+             label = coalesce(excluded.label, label), catalogue = coalesce(excluded.catalogue, catalogue),
+             format = coalesce(excluded.format, format)",
+            params![r.artist, r.title, r.year, r.label, r.catalogue, r.format],
+        )?;
+        let album: i64 = tx.query_row(
+            "SELECT id FROM albums WHERE artist = ?1 AND title = ?2",
+            params![r.artist, r.title],
+            |row| row.get(0),
+        )?;
+        for (name, tracks) in &r.sides {
+            tx.execute("INSERT OR IGNORE INTO sides (album_id, name) VALUES (?1, ?2)", params![album, name])?;
+            let side: i64 = tx.query_row(
+                "SELECT id FROM sides WHERE album_id = ?1 AND name = ?2",
+                params![album, name],
+                |row| row.get(0),
+            )?;
+            tx.execute("DELETE FROM tracks WHERE side_id = ?1", params![side])?;
+            for (i, (title, ms)) in tracks.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO tracks (side_id, number, title, duration_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![side, i + 1, title, ms.map(|m| m as i64)],
+                )?;
+            }
+        }
+        tx.commit().with_context(|| format!("{}: commit", self.path.display()))?;
+        Ok(album)
+    }
+
+    /// The titles the collection holds for a side, in order (none when it does not know it).
+    pub fn titles(&self, artist: &str, album: &str, side: &str) -> anyhow::Result<Vec<String>> {
+        let mut st = self.conn.prepare(
+            "SELECT t.title FROM tracks t JOIN sides s ON t.side_id = s.id JOIN albums a ON s.album_id = a.id
+             WHERE a.artist = ?1 AND a.title = ?2 AND s.name = ?3 ORDER BY t.number",
+        )?;
+        let rows = st.query_map(params![artist, album, side], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Every album with its sides, tracks and recordings, by artist and title.
     pub fn albums(&self) -> anyhow::Result<Vec<Album>> {
         let mut st = self.conn.prepare(

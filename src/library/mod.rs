@@ -1,7 +1,8 @@
 //! `vinyl-library`: the collection of the user's records, in SQLite ([`db`]), and the naming of
 //! recorded sides ([`name`], with covers from [`cover`]).
 //!
-//! Owns the tool's commands: `name`, `learn` (from tags), `list`, `export`, `forget` and `check`. Recognising replays,
+//! Owns the tool's commands: `name`, `learn` (from tags), `import-release` (a tracklist from
+//! MusicBrainz or Discogs JSON), `list`, `export`, `forget` and `check`. Recognising replays,
 //! learning fingerprints and the listening history are not built yet. How it fails: usage errors
 //! exit 2, the rest 1, each one line naming the file or the database and the step.
 
@@ -10,6 +11,7 @@ pub mod cover;
 pub mod db;
 pub mod learn;
 pub mod name;
+pub mod release;
 
 pub use cli::Opts;
 use cli::{Command, ExportOpts};
@@ -29,6 +31,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     match &o.command {
         Command::Name(n) => name::run(n, &db),
         Command::Learn { files } => learn::run(files, &db),
+        Command::ImportRelease { file } => import_release(&db, file),
         Command::List => print(&list(&Library::open(&db)?.albums()?)),
         Command::Export(e) => print(&export(&Library::open(&db)?.albums()?, e)?),
         Command::Forget { file } => forget(&db, file),
@@ -99,6 +102,21 @@ fn export(albums: &[db::Album], e: &ExportOpts) -> anyhow::Result<String> {
 /// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
 fn csv(v: &str) -> String {
     if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.to_string() }
+}
+
+fn import_release(db: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
+    let r = release::load(file)?;
+    let id = Library::open(db)?.import(&r)?;
+    let sides: Vec<String> = r.sides.iter().map(|(s, t)| format!("{s} ({} tracks)", t.len())).collect();
+    crate::vlog!(
+        TOOL,
+        "{}: album {id}, {} – {}: sides {}",
+        file.display(),
+        r.artist,
+        r.title,
+        sides.join(", ")
+    );
+    Ok(())
 }
 
 fn forget(db: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {

@@ -20,7 +20,13 @@ use std::path::Path;
 
 /// Runs `name` against the collection at `db`.
 pub fn run(o: &NameOpts, db: &Path) -> anyhow::Result<()> {
-    let (naming, cover) = validate(o)?;
+    let (mut naming, cover) = validate(o)?;
+    // The database is opened (and checked) before the file is touched; titles not given come from
+    // the collection (an imported release, an earlier name).
+    let mut lib = Library::open(db)?;
+    if naming.titles.is_empty() {
+        naming.titles = lib.titles(&naming.artist, &naming.album, &naming.side)?;
+    }
     let markers = cuesheet::read(&naming.file)?;
     let tracks = markers.offsets.len().max(1);
     let tags = tags(&naming, tracks);
@@ -31,7 +37,7 @@ pub fn run(o: &NameOpts, db: &Path) -> anyhow::Result<()> {
         }
         Ok(())
     })?;
-    Library::open(db)?.name(&naming)?;
+    lib.name(&naming)?;
     let shown = naming.file.display();
     if rewrote {
         vlog!(TOOL, "{shown}: rewritten with room for the cover (the audio frames copied as they were)");
