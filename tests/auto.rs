@@ -336,6 +336,23 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
         );
         assert!(!tag(f, "REPLAYGAIN_TRACK_PEAK").is_empty() && !tag(f, "VINYL_NOISE_FLOOR").is_empty());
     }
+    // The listening history: one play a side, from its needle drop, linked to its file.
+    let db = files[0].parent().and_then(Path::parent).unwrap().join("library.db");
+    let mut plays = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
+    plays.arg("--db").arg(&db).args(["plays", "--json"]);
+    let out = common::run(&mut plays, common::DEADLINE);
+    common::assert_success("vinyl-library plays --json", &out);
+    let plays: Vec<Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(plays.len(), 2, "{plays:?}");
+    for (p, f) in plays.iter().zip(&files) {
+        assert_eq!(p["recording"], f.to_str().unwrap(), "{p}");
+        assert_eq!(p["side_start"].as_u64(), Some(number(f, "VINYL_SIDE_START_FRAME")), "{p}");
+    }
     let titles = titles.lock().unwrap().clone();
     assert!(titles.contains(&"Side 1 · Track 1".to_string()), "{titles:?}");
     assert!(titles.contains(&"Recognised track 2".to_string()), "the hook's title: {titles:?}");

@@ -66,6 +66,15 @@ pub enum Command {
     },
     /// The albums, their sides, tracks and recordings, one line each
     List,
+    /// The listening history: each side vinyl-rec auto recorded, when, and what it was when named
+    Plays {
+        /// Only plays that began at or after this time or date (2026-12-01, 2026-12-01T20:00)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// One JSON object a line instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// The whole collection as JSON (--json, the default) or CSV, one row per track
     Export(ExportOpts),
     /// Take a recording out of the collection (its file is left alone)

@@ -95,6 +95,21 @@ pub struct Naming {
     pub start_frame: Option<u64>,
 }
 
+/// One play: what was on the turntable, from the needle drop to the side's end.
+#[derive(Clone, Debug, Serialize)]
+pub struct Play {
+    /// When its recording began (RFC 3339), when known.
+    pub started_at: Option<String>,
+    /// The needle drop's frame on the ring's timeline.
+    pub side_start: Option<i64>,
+    /// The side's end frame.
+    pub side_end: Option<i64>,
+    /// The recording, when one was kept.
+    pub recording: Option<String>,
+    /// The album side it was, when named: `Artist – Album, side A`.
+    pub side: Option<String>,
+}
+
 /// One album as `list`, `show` and `export` give it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Album {
@@ -276,6 +291,58 @@ impl Library {
         }
         tx.commit().with_context(|| format!("{}: commit", self.path.display()))?;
         Ok(album)
+    }
+
+    /// Notes a play of the side that began at `side_start` and was recorded into `recording`:
+    /// a later part of the same side (the same needle drop) extends the play instead of adding one.
+    pub fn note_play(
+        &mut self,
+        side_start: u64,
+        side_end: u64,
+        started_at: Option<&str>,
+        recording: &Path,
+    ) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        let extended = tx.execute(
+            "UPDATE plays SET side_end = max(coalesce(side_end, 0), ?2)
+             WHERE id = (SELECT max(id) FROM plays WHERE side_start = ?1)",
+            params![side_start as i64, side_end as i64],
+        )?;
+        if extended == 0 {
+            let path = recording.to_string_lossy();
+            tx.execute(
+                "INSERT OR IGNORE INTO recordings (path, start_frame, named_at) VALUES (?1, NULL, ?2)",
+                params![path, crate::time::rfc3339_local(std::time::SystemTime::now())],
+            )?;
+            tx.execute(
+                "INSERT INTO plays (side_id, recording_id, side_start, side_end, started_at)
+                 SELECT side_id, id, ?2, ?3, ?4 FROM recordings WHERE path = ?1",
+                params![path, side_start as i64, side_end as i64, started_at],
+            )?;
+        }
+        tx.commit().with_context(|| format!("{}: commit", self.path.display()))?;
+        Ok(())
+    }
+
+    /// The plays that began at or after `since` (an RFC 3339 time or date prefix), oldest first.
+    pub fn plays(&self, since: Option<&str>) -> anyhow::Result<Vec<Play>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.started_at, p.side_start, p.side_end, r.path,
+                    CASE WHEN s.id IS NULL THEN NULL ELSE a.artist || ' – ' || a.title || ', side ' || s.name END
+             FROM plays p LEFT JOIN recordings r ON p.recording_id = r.id
+             LEFT JOIN sides s ON s.id = coalesce(r.side_id, p.side_id) LEFT JOIN albums a ON s.album_id = a.id
+             WHERE ?1 IS NULL OR p.started_at >= ?1 ORDER BY p.started_at, p.id",
+        )?;
+        let rows = st.query_map([since], |r| {
+            Ok(Play {
+                started_at: r.get(0)?,
+                side_start: r.get(1)?,
+                side_end: r.get(2)?,
+                recording: r.get(3)?,
+                side: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// The titles the collection holds for a side, in order (none when it does not know it).

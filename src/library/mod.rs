@@ -2,7 +2,8 @@
 //! recorded sides ([`name`], with covers from [`cover`]).
 //!
 //! Owns the tool's commands: `name`, `learn` (from tags), `import-release` (a tracklist from
-//! MusicBrainz or Discogs JSON), `list`, `export`, `forget` and `check`. Recognising replays,
+//! MusicBrainz or Discogs JSON), `list`, `export`, `plays` (the history `vinyl-rec auto` writes
+//! through [`note_play`]), `forget` and `check`. Recognising replays,
 //! learning fingerprints and the listening history are not built yet. How it fails: usage errors
 //! exit 2, the rest 1, each one line naming the file or the database and the step.
 
@@ -32,6 +33,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         Command::Name(n) => name::run(n, &db),
         Command::Learn { files } => learn::run(files, &db),
         Command::ImportRelease { file } => import_release(&db, file),
+        Command::Plays { since, json } => plays(&db, since.as_deref(), *json),
         Command::List => print(&list(&Library::open(&db)?.albums()?)),
         Command::Export(e) => print(&export(&Library::open(&db)?.albums()?, e)?),
         Command::Forget { file } => forget(&db, file),
@@ -41,7 +43,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
 
 /// The configuration file's `VINYL_LIBRARY`, else `library.db` in the recordings folder
 /// (`VINYL_RECORDINGS`).
-fn default_db() -> anyhow::Result<PathBuf> {
+pub fn default_db() -> anyhow::Result<PathBuf> {
     if let Some(p) = crate::config::Config::discover()?.get("VINYL_LIBRARY") {
         return Ok(p.into());
     }
@@ -119,6 +121,21 @@ fn import_release(db: &std::path::Path, file: &std::path::Path) -> anyhow::Resul
     Ok(())
 }
 
+fn plays(db: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let plays = Library::open(db)?.plays(since)?;
+    let mut s = String::new();
+    for p in &plays {
+        if json {
+            s += &(serde_json::to_string(p)? + "\n");
+            continue;
+        }
+        let at = p.started_at.as_deref().unwrap_or("?");
+        let what = p.side.as_deref().unwrap_or("(not named)");
+        s += &format!("{at}  {what}  {}\n", p.recording.as_deref().unwrap_or(""));
+    }
+    print(&s)
+}
+
 fn forget(db: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
     let path = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     if !Library::open(db)?.forget(&path)? {
@@ -143,4 +160,16 @@ fn check(db: &std::path::Path, repair: bool) -> anyhow::Result<()> {
     }
     crate::vlog!(TOOL, "{}: no problems", db.display());
     Ok(())
+}
+
+/// Notes a kept side in the history (called by `vinyl-rec auto`): the collection's database at
+/// its default place, created when missing. Best effort by design: the caller logs a failure and
+/// the side stays recorded.
+pub fn note_play(
+    side_start: u64,
+    side_end: u64,
+    started_at: Option<&str>,
+    recording: &std::path::Path,
+) -> anyhow::Result<()> {
+    Library::open(&default_db()?)?.note_play(side_start, side_end, started_at, recording)
 }

@@ -635,6 +635,12 @@ impl Side {
         if let Some(l) = m.integrated_lufs {
             line += &format!(", {l:.1} LUFS");
         }
+        // The history: a database that cannot be written costs the side nothing.
+        if let Err(e) =
+            crate::library::note_play(self.side_frame, last, p.tag("VINYL_CAPTURE_START"), &self.path)
+        {
+            vlog!(TOOL, "side {}: not in the listening history: {e:#}", self.side);
+        }
         Ok(Some(line))
     }
 
