@@ -6,10 +6,11 @@
 mod common;
 
 use common::icecast::Icecast;
+use common::proc::Proc;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -44,12 +45,8 @@ fn music(rate: u32, channels: u16, start: u64, frames: u64) -> Vec<u8> {
     out
 }
 
-/// A running `vinyl-mp3-icecast` whose stderr is collected as it arrives.
-struct Tool {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    what: String,
-}
+/// A running `vinyl-mp3-icecast` (the common harness, its stderr collected as it arrives).
+struct Tool(Proc);
 
 impl Tool {
     fn spawn(args: &[&str], env: &[(&str, &str)]) -> Tool {
@@ -62,74 +59,25 @@ impl Tool {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let what = common::describe(&cmd);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(stdout)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Tool { child, stderr, what }
+        Tool(Proc::spawn_to(cmd, stdout, false))
     }
 
     fn stdin(&mut self) -> ChildStdin {
-        self.child.stdin.take().expect("stdin already taken")
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.0.take_stdin()
     }
 
     /// Waits until stderr contains `needle`; panics with the command and stderr otherwise.
     fn wait_log(&self, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        while !self.stderr().contains(needle) {
-            assert!(
-                start.elapsed() < timeout,
-                "{}\nno {needle:?} in stderr after {timeout:?}:\n{}",
-                self.what,
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.0.wait_line_within(needle, timeout);
     }
 
     fn signal(&self, sig: nix::sys::signal::Signal) {
-        common::signal(&self.child, sig);
+        self.0.signal(sig);
     }
 
-    /// Waits for the exit within `deadline` (kills and panics after it); returns status and stderr.
-    fn finish(mut self, deadline: Duration) -> (ExitStatus, String) {
-        drop(self.child.stdin.take());
-        let Some(status) = common::wait_deadline(&mut self.child, deadline) else {
-            panic!("{}\nstill running after {deadline:?}\nstderr:\n{}", self.what, self.stderr());
-        };
-        // The stderr thread ends at EOF, right after the exit.
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(2) && Arc::strong_count(&self.stderr) > 1 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let err = self.stderr();
-        (status, format!("{}\nstatus: {status}\nstderr:\n{err}", self.what))
-    }
-}
-
-impl Drop for Tool {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Waits for the exit within `deadline` (panics after it); returns status and a report.
+    fn finish(self, deadline: Duration) -> (ExitStatus, String) {
+        self.0.exit_report(deadline)
     }
 }
 
@@ -425,7 +373,7 @@ fn password_from_environment_is_neither_in_cmdline_nor_output() {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = paced_writer(tool.stdin(), 0, stop.clone());
     ice.wait_for_mount("/env", Duration::from_secs(20));
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", tool.child.id())).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", tool.0.child.id())).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     assert!(cmdline.contains("/env"), "{cmdline}");
     assert_no_password(&cmdline, &password);
@@ -622,7 +570,7 @@ fn output_to_stdout_is_a_decodable_stream() {
     let dir = tempfile::tempdir().unwrap();
     let frames = RATE as u64 + 100;
     let mut tool = Tool::spawn_with(&["--output", "-"], &[], Stdio::piped());
-    let mut out = tool.child.stdout.take().unwrap();
+    let mut out = tool.0.child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut v = Vec::new();
         out.read_to_end(&mut v).unwrap();
@@ -672,7 +620,7 @@ fn encode_with(args: &[&str], pcm: Vec<u8>, stdout: Option<&Path>) -> (String, V
         None => Stdio::piped(),
     };
     let mut tool = Tool::spawn_with(args, &[], out);
-    let reader = tool.child.stdout.take().map(|mut o| {
+    let reader = tool.0.child.stdout.take().map(|mut o| {
         std::thread::spawn(move || {
             let mut v = Vec::new();
             o.read_to_end(&mut v).unwrap();

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A unique ring path under /dev/shm, removed when dropped.
 pub struct Ring(pub PathBuf);
@@ -45,11 +46,17 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` with stdin, stdout and stderr piped; with `collect_stdout` false, stdout
     /// stays a pipe nobody reads until the test takes `child.stdout`.
-    pub fn spawn(mut cmd: Command, collect_stdout: bool) -> Proc {
+    pub fn spawn(cmd: Command, collect_stdout: bool) -> Proc {
+        Proc::spawn_to(cmd, Stdio::piped(), collect_stdout)
+    }
+
+    /// Starts `cmd` with stdin and stderr piped and stdout going to `stdout` (collected when it is
+    /// a pipe and `collect_stdout`).
+    pub fn spawn_to(mut cmd: Command, stdout: Stdio, collect_stdout: bool) -> Proc {
         let what = describe(&cmd);
         let mut child = cmd
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
@@ -63,8 +70,8 @@ impl Proc {
                 l.lock().unwrap().push(line);
             }
         }));
-        if collect_stdout {
-            let mut so = child.stdout.take().unwrap();
+        // Not collected, stdout stays the child's until the test takes it.
+        if let Some(mut so) = if collect_stdout { child.stdout.take() } else { None } {
             let o = out.clone();
             readers.push(std::thread::spawn(move || {
                 let mut buf = vec![0u8; 65536];
@@ -87,10 +94,15 @@ impl Proc {
 
     /// Waits (within the deadline) for a stderr line containing `needle`.
     pub fn wait_line(&self, needle: &str) {
+        self.wait_line_within(needle, DEADLINE);
+    }
+
+    /// Waits up to `timeout` for a stderr line containing `needle`; panics with stderr after it.
+    pub fn wait_line_within(&self, needle: &str, timeout: Duration) {
         let what = format!("{}: a stderr line containing {needle:?}", self.what);
         let lines = self.lines.clone();
         let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until(&what, DEADLINE, || lines.lock().unwrap().iter().any(|l| l.contains(needle)))
+            wait_until(&what, timeout, || lines.lock().unwrap().iter().any(|l| l.contains(needle)))
         }));
         if ok.is_err() {
             panic!("{what}: not seen; stderr so far:\n{}", self.stderr());
@@ -110,6 +122,24 @@ impl Proc {
     /// Closes its stdin.
     pub fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    /// Takes its stdin, to write from elsewhere.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().unwrap_or_else(|| panic!("{}: stdin already taken", self.what))
+    }
+
+    /// Closes stdin, waits up to `deadline` for the exit (panics with stderr after it) and for
+    /// stderr's last lines; returns the status and a report: the command, the status, stderr.
+    pub fn exit_report(mut self, deadline: Duration) -> (std::process::ExitStatus, String) {
+        self.stdin = None;
+        let Some(status) = wait_deadline(&mut self.child, deadline) else {
+            panic!("{}\nstill running after {deadline:?}\nstderr:\n{}", self.what, self.stderr());
+        };
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
+        (status, format!("{}\nstatus: {status}\nstderr:\n{}", self.what, self.stderr()))
     }
 
     /// Sends it a signal.
