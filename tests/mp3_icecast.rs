@@ -168,6 +168,9 @@ fn pw_arg(ice: &Icecast) -> String {
 
 #[test]
 fn listener_decodes_stream_and_status_shows_ice_headers() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let ice = Icecast::start();
     let url = ice.url("/live.mp3");
     let pw = pw_arg(&ice);
@@ -216,6 +219,9 @@ fn listener_decodes_stream_and_status_shows_ice_headers() {
 
 #[test]
 fn a_relay_of_the_mount_serves_listeners_our_stream() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     // Scale-out is Icecast's job: a second icecast2 pulls the mount as a relay, and listeners
     // connect to it instead.
     let master = Icecast::start();
@@ -261,6 +267,9 @@ fn a_relay_of_the_mount_serves_listeners_our_stream() {
 
 #[test]
 fn mono_44k1_stream_decodes_at_its_rate_and_channels() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let ice = Icecast::start();
     let url = ice.url("/mono");
     let pw = pw_arg(&ice);
@@ -292,6 +301,9 @@ fn mono_44k1_stream_decodes_at_its_rate_and_channels() {
 
 #[test]
 fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let mut ice = Icecast::start();
     let url = ice.url("/live");
     let pw = pw_arg(&ice);
@@ -347,6 +359,9 @@ fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
 
 #[test]
 fn wrong_password_exits_1_naming_401_and_the_mount_not_the_password() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let ice = Icecast::start();
     let bad = ice.dir().join("bad-password");
     let wrong = format!("{}-wrong", ice.source_password());
@@ -366,6 +381,9 @@ fn wrong_password_exits_1_naming_401_and_the_mount_not_the_password() {
 
 #[test]
 fn password_from_environment_is_neither_in_cmdline_nor_output() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let ice = Icecast::start();
     let url = ice.url("/env");
     let password = ice.source_password().to_string();
@@ -388,6 +406,9 @@ fn password_from_environment_is_neither_in_cmdline_nor_output() {
 
 #[test]
 fn metadata_lines_become_the_title() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let ice = Icecast::start();
     let url = ice.url("/titled");
     let pw = pw_arg(&ice);
@@ -440,6 +461,9 @@ fn metadata_lines_become_the_title() {
 
 #[test]
 fn a_taken_mount_is_retried_and_taken_over_when_free() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let ice = Icecast::start();
     let url = ice.url("/shared");
     let pw = pw_arg(&ice);
@@ -476,6 +500,9 @@ fn a_taken_mount_is_retried_and_taken_over_when_free() {
 
 #[test]
 fn sigterm_while_streaming_flushes_closes_and_exits_0() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let ice = Icecast::start();
     let url = ice.url("/term");
     let pw = pw_arg(&ice);
@@ -838,6 +865,9 @@ fn a_resampled_file_is_counted_in_the_mp3s_samples() {
 
 #[test]
 fn a_mistyped_mount_on_liquidsoap_is_named_as_not_found_and_the_right_one_streams() {
+    if !common::tier(&["liquidsoap"]) {
+        return;
+    }
     let harbor = common::liquidsoap::Harbor::start("live", "harbor-secret");
     let env = [("VINYL_ICECAST_PASSWORD", "harbor-secret")];
     let mut typo = Tool::spawn(&["--url", &harbor.url("/lvie")], &env);

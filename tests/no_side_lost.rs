@@ -288,18 +288,27 @@ fn killed_and_restarted(tag: &str, component: &'static str) -> Finished {
 
 #[test]
 fn a_listener_killed_mid_side_and_restarted_leaves_the_side_whole() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let done = killed_and_restarted("nsl-listen", "listen");
     done.assert_whole("runout");
 }
 
 #[test]
 fn auto_killed_mid_side_and_restarted_leaves_the_side_whole() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let done = killed_and_restarted("nsl-auto", "auto");
     done.assert_whole("runout");
 }
 
 #[test]
 fn a_capture_killed_mid_side_and_restarted_leaves_the_side_whole_with_its_gap() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let p = Play::start("nsl-capture", "");
     p.wait_frame(p.middle());
     let saved = Saved::of(&p.up, "capture");
@@ -333,16 +342,25 @@ fn capture_stopped(tag: &str, secs: u64) {
 
 #[test]
 fn a_capture_stopped_for_2_s_mid_side_leaves_the_side_whole() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     capture_stopped("nsl-stop2", 2);
 }
 
 #[test]
 fn a_capture_stopped_for_30_s_mid_side_leaves_the_side_whole_with_its_gap() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     capture_stopped("nsl-stop30", 30);
 }
 
 #[test]
 fn events_rotated_every_few_seconds_and_deleted_mid_side_leave_the_side_whole() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let p = Play::start("nsl-events", "VINYL_EVENTS_MAX=16KiB\n");
     p.wait_frame(p.middle());
     std::fs::remove_file(p.up.run_file("events")).unwrap();
@@ -353,6 +371,9 @@ fn events_rotated_every_few_seconds_and_deleted_mid_side_leave_the_side_whole() 
 
 #[test]
 fn a_recorder_stopped_longer_than_the_ring_keeps_what_it_has_and_records_the_rest() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let p = Play::start("nsl-recorder", "VINYL_RING_CAPACITY=20s\nVINYL_AUTO_HOLD=5s\nVINYL_PREROLL=5s\n");
     p.wait_frame(p.middle() - 8 * RATE);
     let runner: i32 = read_lossy(&p.up.run.join("rec").join("runner.pid")).trim().parse().unwrap();
@@ -384,6 +405,9 @@ fn a_recorder_stopped_longer_than_the_ring_keeps_what_it_has_and_records_the_res
 /// first): the recorder fails, its `.part` is recovered, and the file is kept, exact, and says so.
 #[test]
 fn a_full_disk_mid_side_keeps_the_file_it_cut() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let mnt = tempfile::tempdir().unwrap();
     // About 35 s of the side's FLAC fit.
     let m = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(mnt.path()).output();

@@ -418,6 +418,9 @@ fn the_example_configuration_is_complete() {
 /// finalises a running recording, stops the capture first, and every process is gone.
 #[test]
 fn vinyl_up_starts_reports_and_vinyl_down_stops_everything() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let up = common::up::Up::start("up", 60);
     let (ice, run) = (&up.ice, &up.run);
     let sh = |args: &[&str]| up.sh(args);
@@ -911,6 +914,9 @@ fn running_launch(pid: i32, run: &Path) -> Launch {
 /// tools read their own keys, so neither passes a value of the configuration as a flag.
 #[test]
 fn vinyl_up_and_the_units_run_the_same_commands() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let up = common::up::Up::start("same", 60);
     let token = up.dir.path().join("web-token");
     let extra = up.dir.path().join("extra-out.fifo");

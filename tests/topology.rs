@@ -403,6 +403,9 @@ fn assert_clean_end(topo: &mut Topology) {
 /// its stop.
 #[test]
 fn the_whole_topology_streams_and_records_sample_exact() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let mut topo = Topology::start("whole");
     let mount = topo.ice.wait_for_mount(MOUNT, T);
     assert_eq!(mount["server_name"], "vinyl e2e", "{mount}");
@@ -444,6 +447,9 @@ fn the_whole_topology_streams_and_records_sample_exact() {
 /// recording (fed from the ring) loses nothing.
 #[test]
 fn killing_the_encoder_loses_no_recorded_frame() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let mut topo = Topology::start("killenc");
     topo.wait_head(6 * RATE, "6 s of pre-roll history");
     let (path, before, after) = topo.start_recording("killenc");
@@ -479,6 +485,9 @@ fn killing_the_encoder_loses_no_recorded_frame() {
 /// again.
 #[test]
 fn killing_the_recorder_leaves_the_stream_running() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let mut topo = Topology::start("killrec");
     topo.wait_head(6 * RATE, "6 s of pre-roll history");
     let (path, _, after) = topo.start_recording("killed");
@@ -626,6 +635,9 @@ impl Drop for DemoGuard {
 /// recordings, and leaves no process and no ring behind.
 #[test]
 fn the_demo_runs_to_completion_and_leaves_nothing_behind() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     for tool in ["flac", "metaflac", "mpg123", "icecast2", "sox", "curl", "ss"] {
         assert!(common::have(tool), "{tool} is not installed (scripts/test installs it)");
     }

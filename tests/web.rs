@@ -340,6 +340,9 @@ fn twenty_listeners_one_stalled_cost_the_recording_and_the_ring_nothing() {
 /// The page in a real browser. Needs Debian's chromium (scripts/test installs it).
 #[test]
 fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
+    if !common::tier(&["chromium"]) {
+        return;
+    }
     assert!(
         Path::new(common::cdp::CHROMIUM).exists(),
         "{} is missing: apt-get install chromium",
@@ -418,6 +421,9 @@ fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
 /// on the configured address with the components in /status, and `vinyl-down` stops it.
 #[test]
 fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
     let up = common::up::Up::start("web-up", 60);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let token_file = up.dir.path().join("cfg/web-token");
@@ -484,6 +490,9 @@ fn levels_from_the_real_vinyl_listen_reach_status_and_sse() {
 
 #[test]
 fn a_page_whose_audio_output_never_starts_says_so() {
+    if !common::tier(&["chromium"]) {
+        return;
+    }
     let rig = Rig::start("web-no-audio", &[]);
     let profile = rig.dir.path().join("chromium");
     let mut b = Browser::start(&profile).expect("headless chromium");

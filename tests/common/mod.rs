@@ -153,6 +153,22 @@ pub fn have(program: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+/// The tier of a test that needs `programs` (icecast2, liquidsoap, chromium): true when they are
+/// all installed. A missing one skips the test with one visible line, unless `VINYL_TEST_ALL=1`
+/// (which `scripts/test` sets, after installing them all), where it fails the test.
+pub fn tier(programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !have(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("this test").to_string();
+    let why = format!("{} not installed (scripts/test installs everything)", missing.join(", "));
+    assert!(std::env::var_os("VINYL_TEST_ALL").is_none_or(|v| v != "1"), "{test}: {why}");
+    // Straight to stderr: the test harness hides what eprintln! says in a test that passes.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {test}: {why}\n").as_bytes());
+    false
+}
+
 pub mod cdp;
 pub mod icecast;
 pub mod liquidsoap;
