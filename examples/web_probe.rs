@@ -8,6 +8,10 @@
 
 #[path = "../tests/common/cdp.rs"]
 mod cdp;
+// The tests' HTTP client, which the browser driver reads DevTools' list with.
+#[path = "../tests/common/http.rs"]
+#[allow(dead_code)]
+mod http;
 
 use std::time::Duration;
 

@@ -441,15 +441,8 @@ fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
     assert!(said.contains(&format!("http://127.0.0.1:{port}/")) && !said.contains(&token), "{said}");
     // vinyl-up checks that vinyl-web runs; it listens a moment later.
     common::wait_until("vinyl-web listening", T, || TcpStream::connect(("127.0.0.1", port)).is_ok());
-    let get = |path: &str| {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(T)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    };
-    let status: Value = serde_json::from_str(get("/status").split_once("\r\n\r\n").unwrap().1).unwrap();
+    let status = common::http::get(port, "/status", "", T).unwrap();
+    let status: Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["components"]["capture"]["running"], true, "{status}");
     assert_eq!(status["components"]["web"]["running"], true, "{status}");
     assert_eq!(status["ring"]["writer_alive"], true, "{status}");

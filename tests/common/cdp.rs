@@ -261,33 +261,8 @@ fn page_ws(port: u16) -> Result<String, String> {
 }
 
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")?;
-    // DevTools keeps the connection open: read the head, then Content-Length bytes.
-    let mut out = Vec::new();
-    let mut b = [0u8; 4096];
-    loop {
-        let n = s.read(&mut b)?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[..n]);
-        let text = String::from_utf8_lossy(&out).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                })
-                .and_then(|v| v.parse::<usize>().ok());
-            if len.is_some_and(|l| body.len() >= l) {
-                return Ok(body.to_string());
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&out).into_owned();
-    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    let r = super::http::get(port, path, "Connection: close\r\n", Duration::from_secs(10))?;
+    Ok(String::from_utf8_lossy(&r.body).into_owned())
 }
 
 fn ws_connect(port: u16, path: &str) -> Result<TcpStream, String> {

@@ -313,23 +313,18 @@ impl Icecast {
 
     /// GET `path` (with optional Basic credentials) and returns status code and body, within 10 s.
     pub fn get(&self, path: &str, auth: Option<(&str, &str)>) -> Result<(u16, Vec<u8>), String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| format!("connect: {e}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n", self.port);
-        if let Some((u, p)) = auth {
-            req.push_str(&format!(
+        let auth = auth.map_or_else(String::new, |(u, p)| {
+            format!(
                 "Authorization: Basic {}\r\n",
                 vinyl::icecast::http::base64(format!("{u}:{p}").as_bytes())
-            ));
+            )
+        });
+        let r = super::http::get(self.port, path, &auth, Duration::from_secs(10))
+            .map_err(|e| format!("{path}: {e}"))?;
+        if r.status == 0 {
+            return Err(format!("{path}: no response head"));
         }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).map_err(|e| format!("write: {e}"))?;
-        let mut all = Vec::new();
-        s.read_to_end(&mut all).map_err(|e| format!("read: {e}"))?;
-        let end = find(&all, b"\r\n\r\n").ok_or("no response head")?;
-        let head = String::from_utf8_lossy(&all[..end]);
-        let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or("no status")?;
-        Ok((code, all[end + 4..].to_vec()))
+        Ok((r.status, r.body))
     }
 
     /// `status-json.xsl`'s `icestats` object.

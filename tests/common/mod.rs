@@ -170,6 +170,7 @@ pub fn tier(programs: &[&str]) -> bool {
 }
 
 pub mod cdp;
+pub mod http;
 pub mod icecast;
 pub mod liquidsoap;
 pub mod proc;

@@ -4,8 +4,7 @@
 
 use super::proc::{Proc, Ring};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -107,14 +106,12 @@ impl Rig {
         }
     }
 
-    /// Sends `raw` as it is and reads the answer to the end.
+    /// Sends `raw` as it is and reads the answer.
     pub fn raw(&self, raw: &[u8]) -> Resp {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(T)).unwrap();
-        let _ = s.write_all(raw);
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        Resp::parse(&out, &String::from_utf8_lossy(&raw[..raw.len().min(200)]), &self.web)
+        let what = String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
+        let r = super::http::exchange(self.port, raw, T).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let what = if r.status == 0 { format!("{what}\nvinyl-web:\n{}", self.web.stderr()) } else { what };
+        Resp { status: r.status, head: r.head, body: r.body, what }
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -210,21 +207,6 @@ pub struct Resp {
 }
 
 impl Resp {
-    pub fn parse(raw: &[u8], what: &str, web: &Proc) -> Resp {
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
-        let Some(i) = split else {
-            return Resp {
-                status: 0,
-                head: String::new(),
-                body: Vec::new(),
-                what: format!("{what}\nvinyl-web:\n{}", web.stderr()),
-            };
-        };
-        let head = String::from_utf8_lossy(&raw[..i]).into_owned();
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        Resp { status, head, body: raw[i + 4..].to_vec(), what: what.to_string() }
-    }
-
     pub fn expect(&self, status: u16) -> &Resp {
         assert_eq!(
             self.status,
