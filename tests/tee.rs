@@ -5,13 +5,14 @@
 
 mod common;
 
+use common::proc::Proc;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,77 +26,37 @@ const DEADLINE: Duration = Duration::from_secs(60);
 const FORMAT: &str = "s24_3le";
 const FB: usize = 6;
 
-/// A running vinyl-tee with its stdin held by the test and its stderr collected line by line.
-struct Tee {
-    child: Child,
-    what: String,
-    stdin: Option<ChildStdin>,
-    stderr: Arc<Mutex<String>>,
-    stderr_thread: Option<JoinHandle<()>>,
-}
+/// A running vinyl-tee (the common harness: stdin held by the test, stderr collected by line).
+struct Tee(Proc);
 
 impl Tee {
     fn spawn(args: &[&str]) -> Tee {
-        Tee::spawn_with(args, |_| {})
+        Tee::spawn_with(args, Stdio::null(), |_| {})
     }
 
-    fn spawn_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Tee {
+    fn spawn_with(args: &[&str], stdout: Stdio, setup: impl FnOnce(&mut Command)) -> Tee {
         let mut cmd = tee_cmd();
-        cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.args(args);
         setup(&mut cmd);
-        let what = common::describe(&cmd);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        let stderr_thread = std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let stdin = child.stdin.take();
-        Tee { child, what, stdin, stderr, stderr_thread: Some(stderr_thread) }
+        Tee(Proc::spawn_to(cmd, stdout, false))
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.0.stderr()
     }
 
-    /// Waits until stderr holds `needle` at least `times` times.
+    /// Waits until `times` stderr lines hold `needle`.
     fn wait_log(&self, needle: &str, times: usize) {
-        let start = Instant::now();
-        while self.stderr().matches(needle).count() < times {
-            if start.elapsed() > DEADLINE {
-                panic!("{}: no {times}× '{needle}' in stderr:\n{}", self.what, self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.0.wait_lines(needle, times);
     }
 
     fn signal(&self, sig: Signal) {
-        common::signal(&self.child, sig);
+        self.0.signal(sig);
     }
 
     /// Closes stdin (unless taken) and waits for the exit, within the deadline.
-    fn finish(mut self) -> (ExitStatus, String) {
-        drop(self.stdin.take());
-        let Some(status) = common::wait_deadline(&mut self.child, DEADLINE) else {
-            panic!("{}: still running after {DEADLINE:?}\nstderr:\n{}", self.what, self.stderr());
-        };
-        if let Some(t) = self.stderr_thread.take() {
-            let _ = t.join();
-        }
-        (status, self.stderr())
-    }
-}
-
-impl Drop for Tee {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn finish(self) -> (ExitStatus, String) {
+        self.0.exit(DEADLINE)
     }
 }
 
@@ -179,7 +140,7 @@ fn feed_all(mut stdin: ChildStdin, data: Vec<u8>) -> JoinHandle<()> {
 /// Feeds unique frames to the tee's stdin, without end, until the tee exits on its own (only
 /// its error policy can end it); returns its status and stderr.
 fn feed_until_exit(mut tee: Tee) -> (ExitStatus, String) {
-    let mut stdin = tee.stdin.take().unwrap();
+    let mut stdin = tee.0.take_stdin();
     let stop = Arc::new(AtomicBool::new(false));
     let feeding = stop.clone();
     let feeder = std::thread::spawn(move || {
@@ -206,7 +167,7 @@ fn killed_stalled_and_healthy_readers_each_get_what_they_should() {
         // --queue 250ms = 48000 bytes per output.
         let mut tee =
             Tee::spawn(&["--queue", "250ms", "--drain-timeout", "60s", &names[0], &names[1], &names[2]]);
-        let mut stdin = tee.stdin.take().unwrap();
+        let mut stdin = tee.0.take_stdin();
         for p in [&a, &b, &c] {
             wait_for_fifo(p);
         }
@@ -342,7 +303,7 @@ fn an_output_without_reader_neither_stalls_the_others_nor_keeps_the_tee_alive() 
         let reader = fifo_reader(a, Arc::new(AtomicU64::new(0)));
         tee.wait_log(&format!("{an}: reader attached"), 1);
         let data = unique_frames(&spec(), 0, 500_000);
-        let feeder = feed_all(tee.stdin.take().unwrap(), data.clone());
+        let feeder = feed_all(tee.0.take_stdin(), data.clone());
         feeder.join().unwrap();
         let (status, stderr) = tee.finish();
         expect_exit("vinyl-tee", status, &stderr, 0);
@@ -369,7 +330,7 @@ fn a_reader_that_never_reads_costs_at_most_the_drain_timeout_at_the_end() {
         });
         tee.wait_log(&format!("{sn}: reader attached"), 1);
         // Far more than the pipe (1 MiB at most) and the queue (2 s = 576000 bytes) can hold.
-        let feeder = feed_all(tee.stdin.take().unwrap(), unique_frames(&spec(), 0, 1_000_000));
+        let feeder = feed_all(tee.0.take_stdin(), unique_frames(&spec(), 0, 1_000_000));
         feeder.join().unwrap();
         let (status, stderr) = tee.finish();
         done_tx.send(()).unwrap();
@@ -496,10 +457,8 @@ fn stdout_whose_reader_left_is_closed_and_the_others_go_on() {
 #[test]
 fn stdout_alone_whose_reader_left_ends_the_tee_quietly() {
     common::with_deadline(DEADLINE, || {
-        let mut tee = Tee::spawn_with(&["--stdout"], |cmd| {
-            cmd.stdout(Stdio::piped());
-        });
-        drop(tee.child.stdout.take());
+        let mut tee = Tee::spawn_with(&["--stdout"], Stdio::piped(), |_| {});
+        drop(tee.0.child.stdout.take());
         let (status, stderr) = feed_until_exit(tee);
         expect_exit("vinyl-tee --stdout", status, &stderr, 0);
         assert!(stderr.contains("no output left"), "{stderr}");
@@ -555,7 +514,7 @@ fn tells_systemd_it_is_ready_alive_and_how_it_does() {
         let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
         sock.set_read_timeout(Some(DEADLINE)).unwrap();
         let x = dir.path().join("x.fifo");
-        let tee = Tee::spawn_with(&[&x.display().to_string()], |cmd| {
+        let tee = Tee::spawn_with(&[&x.display().to_string()], Stdio::null(), |cmd| {
             cmd.env("NOTIFY_SOCKET", &sock_path).env("WATCHDOG_USEC", "200000");
         });
         let mut seen = Vec::new();
@@ -664,7 +623,7 @@ fn frames_read_while_a_fifo_has_no_reader_are_counted() {
         let x = dir.path().join("x.fifo");
         let mut tee = Tee::spawn(&[&x.display().to_string()]);
         tee.wait_log("x.fifo: no reader yet", 1);
-        tee.stdin.as_mut().unwrap().write_all(&unique_frames(&spec(), 0, 4800)).unwrap();
+        tee.0.stdin_mut().write_all(&unique_frames(&spec(), 0, 4800)).unwrap();
         // The SIGUSR1 line counts them once the tee has read them.
         let want = "4800 frames discarded (no reader)";
         let start = Instant::now();
@@ -678,7 +637,7 @@ fn frames_read_while_a_fifo_has_no_reader_are_counted() {
         let count = Arc::new(AtomicU64::new(0));
         let reader = fifo_reader(x.clone(), count.clone());
         tee.wait_log("x.fifo: reader attached", 1);
-        tee.stdin.as_mut().unwrap().write_all(&unique_frames(&spec(), 4800, 2400)).unwrap();
+        tee.0.stdin_mut().write_all(&unique_frames(&spec(), 4800, 2400)).unwrap();
         let (status, stderr) = tee.finish();
         expect_exit("vinyl-tee x.fifo", status, &stderr, 0);
         let got = reader.join().unwrap();

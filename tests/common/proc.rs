@@ -87,9 +87,9 @@ impl Proc {
         Proc { what, child, stdin, lines, out, readers }
     }
 
-    /// The stderr lines so far.
+    /// The stderr lines so far, each with its newline.
     pub fn stderr(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        self.lines.lock().unwrap().iter().map(|l| format!("{l}\n")).collect()
     }
 
     /// Waits (within the deadline) for a stderr line containing `needle`.
@@ -130,8 +130,8 @@ impl Proc {
     }
 
     /// Closes stdin, waits up to `deadline` for the exit (panics with stderr after it) and for
-    /// stderr's last lines; returns the status and a report: the command, the status, stderr.
-    pub fn exit_report(mut self, deadline: Duration) -> (std::process::ExitStatus, String) {
+    /// stderr's last lines; returns the status and stderr.
+    pub fn exit(mut self, deadline: Duration) -> (std::process::ExitStatus, String) {
         self.stdin = None;
         let Some(status) = wait_deadline(&mut self.child, deadline) else {
             panic!("{}\nstill running after {deadline:?}\nstderr:\n{}", self.what, self.stderr());
@@ -139,7 +139,33 @@ impl Proc {
         for r in self.readers.drain(..) {
             r.join().unwrap();
         }
-        (status, format!("{}\nstatus: {status}\nstderr:\n{}", self.what, self.stderr()))
+        (status, self.stderr())
+    }
+
+    /// [`Proc::exit`], with a report instead of stderr alone: the command, the status, stderr.
+    pub fn exit_report(self, deadline: Duration) -> (std::process::ExitStatus, String) {
+        let what = self.what.clone();
+        let (status, err) = self.exit(deadline);
+        (status, format!("{what}\nstatus: {status}\nstderr:\n{err}"))
+    }
+
+    /// Waits (within the deadline) until `times` stderr lines contain `needle`.
+    pub fn wait_lines(&self, needle: &str, times: usize) {
+        let what = format!("{}: {times} stderr lines containing {needle:?}", self.what);
+        let lines = self.lines.clone();
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(&what, DEADLINE, || {
+                lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count() >= times
+            })
+        }));
+        if ok.is_err() {
+            panic!("{what}: not seen; stderr so far:\n{}", self.stderr());
+        }
+    }
+
+    /// Its stdin, to write to.
+    pub fn stdin_mut(&mut self) -> &mut ChildStdin {
+        self.stdin.as_mut().unwrap_or_else(|| panic!("{}: stdin already taken", self.what))
     }
 
     /// Sends it a signal.
