@@ -47,6 +47,12 @@ impl Side {
         self.library(&args)
     }
 
+    /// `name` with two titles and `cover`, as side `side`.
+    fn name_two_tracks(&self, side: &str, cover: &Path) -> Output {
+        let titles = ["--title", "Hells Bells", "--title", "Shoot to Thrill"];
+        self.name(&[&["--side", side, "--cover", cover.to_str().unwrap()][..], &titles[..]].concat())
+    }
+
     /// The decoded PCM of the side (what must never change).
     fn audio(&self) -> Vec<u8> {
         let out = run(
@@ -93,16 +99,7 @@ fn naming_a_side_tags_its_file_and_fills_the_collection() {
     let side = Side::new();
     let before = side.audio();
     let png = cover(side.dir.path());
-    let out = side.name(&[
-        "--side",
-        "a",
-        "--title",
-        "Hells Bells",
-        "--title",
-        "Shoot to Thrill",
-        "--cover",
-        png.to_str().unwrap(),
-    ]);
+    let out = side.name_two_tracks("a", &png);
     assert_success("vinyl-library name", &out);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("titled 2 of its 3 tracks"), "{said}");
@@ -239,16 +236,7 @@ fn a_second_writer_waits_for_the_first() {
 fn learn_takes_named_files_from_their_tags_and_skips_unnamed_ones() {
     let named = Side::new();
     let png = cover(named.dir.path());
-    let out = named.name(&[
-        "--side",
-        "B",
-        "--title",
-        "Hells Bells",
-        "--title",
-        "Shoot to Thrill",
-        "--cover",
-        png.to_str().unwrap(),
-    ]);
+    let out = named.name_two_tracks("B", &png);
     assert_success("name", &out);
     let unnamed = Side::new();
     let other_db = named.dir.path().join("other.db");

@@ -213,36 +213,17 @@ impl Library {
     pub fn name(&mut self, n: &Naming) -> anyhow::Result<()> {
         let path = n.file.to_string_lossy().into_owned();
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO albums (artist, title, year) VALUES (?1, ?2, ?3)
-             ON CONFLICT (artist, title) DO UPDATE SET year = coalesce(excluded.year, year)",
-            params![n.artist, n.album, n.year],
-        )?;
-        let album: i64 = tx.query_row(
-            "SELECT id FROM albums WHERE artist = ?1 AND title = ?2",
-            params![n.artist, n.album],
-            |r| r.get(0),
-        )?;
+        let album = upsert_album(&tx, &n.artist, &n.album, n.year, [None, None, None])?;
         if let Some((bytes, mime)) = &n.cover {
             tx.execute(
                 "UPDATE albums SET cover = ?1, cover_mime = ?2 WHERE id = ?3",
                 params![bytes, mime, album],
             )?;
         }
-        tx.execute("INSERT OR IGNORE INTO sides (album_id, name) VALUES (?1, ?2)", params![album, n.side])?;
-        let side: i64 = tx.query_row(
-            "SELECT id FROM sides WHERE album_id = ?1 AND name = ?2",
-            params![album, n.side],
-            |r| r.get(0),
-        )?;
+        let side = side_id(&tx, album, &n.side)?;
         if !n.titles.is_empty() {
-            tx.execute("DELETE FROM tracks WHERE side_id = ?1", params![side])?;
-            for (i, t) in n.titles.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO tracks (side_id, number, title) VALUES (?1, ?2, ?3)",
-                    params![side, i + 1, t],
-                )?;
-            }
+            let tracks: Vec<(String, Option<u64>)> = n.titles.iter().map(|t| (t.clone(), None)).collect();
+            set_tracks(&tx, side, &tracks)?;
         }
         tx.execute(
             "INSERT INTO recordings (side_id, path, start_frame, named_at) VALUES (?1, ?2, ?3, ?4)
@@ -262,32 +243,11 @@ impl Library {
     /// tracklists, replacing the tracks of sides it names, in one transaction. Returns the album.
     pub fn import(&mut self, r: &super::release::Release) -> anyhow::Result<i64> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO albums (artist, title, year, label, catalogue, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (artist, title) DO UPDATE SET year = coalesce(excluded.year, year),
-             label = coalesce(excluded.label, label), catalogue = coalesce(excluded.catalogue, catalogue),
-             format = coalesce(excluded.format, format)",
-            params![r.artist, r.title, r.year, r.label, r.catalogue, r.format],
-        )?;
-        let album: i64 = tx.query_row(
-            "SELECT id FROM albums WHERE artist = ?1 AND title = ?2",
-            params![r.artist, r.title],
-            |row| row.get(0),
-        )?;
+        let more = [r.label.as_deref(), r.catalogue.as_deref(), r.format.as_deref()];
+        let album = upsert_album(&tx, &r.artist, &r.title, r.year, more)?;
         for (name, tracks) in &r.sides {
-            tx.execute("INSERT OR IGNORE INTO sides (album_id, name) VALUES (?1, ?2)", params![album, name])?;
-            let side: i64 = tx.query_row(
-                "SELECT id FROM sides WHERE album_id = ?1 AND name = ?2",
-                params![album, name],
-                |row| row.get(0),
-            )?;
-            tx.execute("DELETE FROM tracks WHERE side_id = ?1", params![side])?;
-            for (i, (title, ms)) in tracks.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO tracks (side_id, number, title, duration_ms) VALUES (?1, ?2, ?3, ?4)",
-                    params![side, i + 1, title, ms.map(|m| m as i64)],
-                )?;
-            }
+            let side = side_id(&tx, album, name)?;
+            set_tracks(&tx, side, tracks)?;
         }
         tx.commit().with_context(|| format!("{}: commit", self.path.display()))?;
         Ok(album)
@@ -441,4 +401,47 @@ impl Library {
         tx.commit()?;
         Ok(n)
     }
+}
+
+/// The album `artist`/`title`, created when missing; the year and `[label, catalogue, format]`
+/// given replace those stored, the others are kept.
+fn upsert_album(
+    tx: &rusqlite::Transaction,
+    artist: &str,
+    title: &str,
+    year: Option<i32>,
+    [label, catalogue, format]: [Option<&str>; 3],
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO albums (artist, title, year, label, catalogue, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (artist, title) DO UPDATE SET year = coalesce(excluded.year, year),
+         label = coalesce(excluded.label, label), catalogue = coalesce(excluded.catalogue, catalogue),
+         format = coalesce(excluded.format, format)",
+        params![artist, title, year, label, catalogue, format],
+    )?;
+    tx.query_row("SELECT id FROM albums WHERE artist = ?1 AND title = ?2", params![artist, title], |r| {
+        r.get(0)
+    })
+}
+
+/// The side `name` of `album`, created when missing.
+fn side_id(tx: &rusqlite::Transaction, album: i64, name: &str) -> rusqlite::Result<i64> {
+    tx.execute("INSERT OR IGNORE INTO sides (album_id, name) VALUES (?1, ?2)", params![album, name])?;
+    tx.query_row("SELECT id FROM sides WHERE album_id = ?1 AND name = ?2", params![album, name], |r| r.get(0))
+}
+
+/// Replaces the tracks of `side` with `tracks` (title and length in ms), numbered from 1.
+fn set_tracks(
+    tx: &rusqlite::Transaction,
+    side: i64,
+    tracks: &[(String, Option<u64>)],
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM tracks WHERE side_id = ?1", params![side])?;
+    for (i, (title, ms)) in tracks.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO tracks (side_id, number, title, duration_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![side, i + 1, title, ms.map(|m| m as i64)],
+        )?;
+    }
+    Ok(())
 }
