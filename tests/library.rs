@@ -123,6 +123,14 @@ fn naming_a_side_tags_its_file_and_fills_the_collection() {
     );
     assert_success("flac -t", &run(Command::new("flac").args(["-t", "-s"]).arg(&side.flac), T));
     assert!(side.audio() == before, "the audio changed");
+    // Markers moved by hand keep the titles of their track numbers.
+    let mut tracks = Command::new(bin_dir().join("vinyl-rec"));
+    tracks.args(["tracks"]).arg(&side.flac).args(["--set", "0,4,7"]);
+    assert_success("vinyl-rec tracks --set", &run(&mut tracks, T));
+    let tags = metaflac(&side.flac, &["--export-tags-to=-"]);
+    for want in ["CHAPTER001NAME=Hells Bells", "CHAPTER002=00:00:04.000", "CHAPTER002NAME=Shoot to Thrill"] {
+        assert!(tags.lines().any(|l| l == want), "no {want} after tracks --set in:\n{tags}");
+    }
     let mode = std::fs::metadata(&side.db)
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
     assert_eq!(mode.ok(), Some(0o600), "the database is the user's alone");

@@ -267,9 +267,10 @@ pub fn set_tracks(path: &Path, offsets: &[u64]) -> anyhow::Result<Vec<u64>> {
         .write(true)
         .open(path)
         .with_context(|| format!("{shown}: open"))?;
-    let chapters = chapter_tags(&offsets, info.sample_rate);
+    let mut chapters = chapter_tags(&offsets, info.sample_rate);
     meta::edit(&file, |blocks| {
         meta::edit_comments(blocks, |c| {
+            keep_names(c, &mut chapters);
             c.retain(|(k, _)| !is_chapter_key(k));
             c.extend(chapters);
         })?;
@@ -289,9 +290,32 @@ pub fn set_tracks(path: &Path, offsets: &[u64]) -> anyhow::Result<Vec<u64>> {
     Ok(offsets)
 }
 
+/// Gives `chapters` (new markers, named `Track N`) the titles the file's comments already hold for
+/// the same track numbers (`vinyl-library name` wrote them), so moving a marker keeps the names.
+fn keep_names(comments: &[(String, String)], chapters: &mut [(String, String)]) {
+    for (k, v) in chapters.iter_mut().filter(|(k, _)| k.ends_with("NAME")) {
+        if let Some((_, old)) = comments.iter().find(|(c, _)| c.eq_ignore_ascii_case(k)) {
+            v.clone_from(old);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moved_markers_keep_the_names_of_their_track_numbers() {
+        let old = vec![
+            ("CHAPTER001NAME".to_string(), "So What".to_string()),
+            ("chapter002name".into(), "Blue".into()),
+        ];
+        let mut new = chapter_tags(&[0, 1000, 2000], 1000);
+        keep_names(&old, &mut new);
+        let names: Vec<&str> =
+            new.iter().filter(|(k, _)| k.ends_with("NAME")).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(names, ["So What", "Blue", "Track 3"]);
+    }
 
     #[test]
     fn the_block_has_the_layout_of_the_format() {

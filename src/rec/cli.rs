@@ -189,7 +189,8 @@ per track under a header: number, start time (M:SS.mmm, H:MM:SS.mmm from an hour
 CUESHEET block, else from its CHAPTERnnn comments. With --set, they are replaced first, in place: \
 a native FLAC CUESHEET block (not a CD's: offsets in samples, one index point a track, the \
 lead-out numbered 255 at the file's length; metaflac --export-cuesheet-to=- prints it) and \
-CHAPTER001=HH:MM:SS.mmm, CHAPTER001NAME=Track 1, ... comments for players that read chapters. \
+CHAPTER001=HH:MM:SS.mmm, CHAPTER001NAME=Track 1, ... comments for players that read chapters \
+(a track number whose name the file already has, as vinyl-library name writes it, keeps it). \
 They are written into the PADDING the recorder reserved: the audio is never moved or rewritten, \
 and when they do not fit, nothing is written.",
         after_help = "EXIT STATUS:\n  0  printed (and set)\n  1  the file cannot be read or \
