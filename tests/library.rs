@@ -306,6 +306,16 @@ fn a_release_from_musicbrainz_or_discogs_gives_the_sides_their_titles() {
     assert_eq!(bib["sides"][1]["name"], "B");
     let kob = by_title("Kind Of Blue");
     assert_eq!(kob["sides"][0]["tracks"], serde_json::json!(["So What", "Freddie Freeloader"]), "{kob}");
+    // show finds an album by words of its artist and title, with its release.
+    let shown = side.library(&["show", "kind blue"]);
+    assert_success("show", &shown);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("Miles Davis – Kind Of Blue (1959)") && text.contains("Columbia · CL 1355 · Vinyl"),
+        "{text}"
+    );
+    assert!(!text.contains("AC/DC"), "{text}");
+    assert_eq!(side.library(&["show", "no such record"]).status.code(), Some(2));
     // A name without titles takes them from the collection.
     assert_success("name without titles", &side.name(&["--side", "A"]));
     let tags = metaflac(&side.flac, &["--export-tags-to=-"]);

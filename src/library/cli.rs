@@ -66,6 +66,11 @@ pub enum Command {
     },
     /// The albums, their sides, tracks and recordings, one line each
     List,
+    /// One album (its number, or words of its artist and title) with its label and format
+    Show {
+        /// The album's number in `list`, or words it holds ("kind of blue")
+        album: String,
+    },
     /// The listening history: each side vinyl-rec auto recorded, when, and what it was when named
     Plays {
         /// Only plays that began at or after this time or date (2026-12-01, 2026-12-01T20:00)

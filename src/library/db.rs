@@ -121,6 +121,12 @@ pub struct Album {
     pub title: String,
     /// Release year.
     pub year: Option<i64>,
+    /// Label, catalogue number and format, when known (an imported release).
+    pub label: Option<String>,
+    /// The catalogue number.
+    pub catalogue: Option<String>,
+    /// The format (`12" Vinyl`…).
+    pub format: Option<String>,
     /// Whether a cover is stored.
     pub cover: bool,
     /// Its sides, by name.
@@ -318,7 +324,8 @@ impl Library {
     /// Every album with its sides, tracks and recordings, by artist and title.
     pub fn albums(&self) -> anyhow::Result<Vec<Album>> {
         let mut st = self.conn.prepare(
-            "SELECT id, artist, title, year, cover IS NOT NULL FROM albums ORDER BY artist, title, id",
+            "SELECT id, artist, title, year, cover IS NOT NULL, label, catalogue, format FROM albums
+             ORDER BY artist, title, id",
         )?;
         let rows = st.query_map([], |r| {
             Ok(Album {
@@ -327,6 +334,9 @@ impl Library {
                 title: r.get(2)?,
                 year: r.get(3)?,
                 cover: r.get(4)?,
+                label: r.get(5)?,
+                catalogue: r.get(6)?,
+                format: r.get(7)?,
                 sides: Vec::new(),
             })
         })?;

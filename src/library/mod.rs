@@ -2,7 +2,7 @@
 //! recorded sides ([`name`], with covers from [`cover`]).
 //!
 //! Owns the tool's commands: `name`, `learn` (from tags), `import-release` (a tracklist from
-//! MusicBrainz or Discogs JSON), `list`, `export`, `plays` (the history `vinyl-rec auto` writes
+//! MusicBrainz or Discogs JSON), `list`, `show`, `export`, `plays` (the history `vinyl-rec auto` writes
 //! through [`note_play`]), `forget` and `check`. Recognising replays,
 //! learning fingerprints and the listening history are not built yet. How it fails: usage errors
 //! exit 2, the rest 1, each one line naming the file or the database and the step.
@@ -34,6 +34,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         Command::Learn { files } => learn::run(files, &db),
         Command::ImportRelease { file } => import_release(&db, file),
         Command::Plays { since, json } => plays(&db, since.as_deref(), *json),
+        Command::Show { album } => show(&Library::open(&db)?.albums()?, album),
         Command::List => print(&list(&Library::open(&db)?.albums()?)),
         Command::Export(e) => print(&export(&Library::open(&db)?.albums()?, e)?),
         Command::Forget { file } => forget(&db, file),
@@ -132,6 +133,35 @@ fn plays(db: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Resul
         let at = p.started_at.as_deref().unwrap_or("?");
         let what = p.side.as_deref().unwrap_or("(not named)");
         s += &format!("{at}  {what}  {}\n", p.recording.as_deref().unwrap_or(""));
+    }
+    print(&s)
+}
+
+/// `show`: the albums whose number is `which`, or whose artist and title hold its words (any
+/// case); none is an error.
+fn show(albums: &[db::Album], which: &str) -> anyhow::Result<()> {
+    let words: Vec<String> = which.split_whitespace().map(str::to_lowercase).collect();
+    let found: Vec<db::Album> = albums
+        .iter()
+        .filter(|a| {
+            let text = format!("{} {}", a.artist, a.title).to_lowercase();
+            a.id.to_string() == which
+                || (!words.is_empty() && words.iter().all(|w| text.contains(w.as_str())))
+        })
+        .cloned()
+        .collect();
+    if found.is_empty() {
+        return Err(
+            crate::cli::UsageError::new(format!("{which:?}: no album of the collection matches")).into()
+        );
+    }
+    let mut s = String::new();
+    for a in &found {
+        s += &list(std::slice::from_ref(a));
+        let more: Vec<String> = [&a.label, &a.catalogue, &a.format].into_iter().flatten().cloned().collect();
+        if !more.is_empty() {
+            s += &format!("    release: {}\n", more.join(" · "));
+        }
     }
     print(&s)
 }
