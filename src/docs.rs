@@ -22,7 +22,7 @@ pub const MANUAL: &str = "vinyl manual";
 pub const MAN_DATE: &str = "2026-11-24";
 
 /// The clap command of every binary, in topology order: capture, tee, preroll, flac-rec,
-/// mp3-icecast, rec, listen, web. Each is exactly what the binary's `--help` prints from.
+/// mp3-icecast, rec, listen, web, library. Each is exactly what the binary's `--help` prints from.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::capture::Opts::command(),
@@ -54,7 +54,8 @@ mod tests {
                 "vinyl-mp3-icecast",
                 "vinyl-rec",
                 "vinyl-listen",
-                "vinyl-web"
+                "vinyl-web",
+                "vinyl-library"
             ]
         );
         for name in &names {
