@@ -20,6 +20,7 @@
 //! call fails. Dropping an unfinished writer finalizes it on a best-effort basis.
 
 pub mod cuesheet;
+pub mod decode;
 pub mod format;
 pub mod loudness;
 pub mod meta;

@@ -1,5 +1,6 @@
 //! The flags of `vinyl-library` (clap).
 
+use crate::pcm::{DurationArg, PcmArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -12,6 +13,14 @@ cover as a PICTURE block (front cover). The audio is never re-encoded: the tags 
 in place; a cover larger than the padding has the file written again beside itself with the frames \
 copied byte for byte, then renamed over it.
 
+`name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (about 5 a \
+second, under 100 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
+then tells a later play of a learned side from its first seconds, through a deck's speed error (up \
+to ±2.5 %, searched), another gain and other hiss and clicks: it prints one JSON line, \
+{\"match\":{\"artist\",\"album\",\"side\",\"track\",\"position\",\"title\",\"offset_s\",\"speed_ratio\",\
+\"confidence\",\"heard_s\"}} (offset_s: where the play's first frame is in the learned side; track and \
+title: what plays after heard_s seconds), or {\"match\":null} with exit status 1.
+
 The database is $VINYL_LIBRARY, else library.db in the recordings folder (VINYL_RECORDINGS); it is \
 created at the first use (WAL, versioned schema). A database of a newer vinyl-library, of another \
 program, or a file that is not SQLite is refused and left as it is.";
@@ -19,12 +28,15 @@ program, or a file that is not SQLite is refused and left as it is.";
 const AFTER_HELP: &str = "\
 EXIT STATUS:
   0  success
-  1  runtime failure (the database or the file could not be read or written; check found problems)
+  1  runtime failure (the database or the file could not be read or written; check found problems;
+     recognize recognised nothing)
   2  usage error (a bad name, side or cover; not a FLAC file)
 
 EXAMPLES:
   vinyl-library name side-20261204-215037.flac --artist 'Miles Davis' --album 'Kind of Blue' \\
       --year 1959 --side A --title 'So What' --title 'Freddie Freeloader' --cover cover.jpg
+  vinyl-library recognize side-20261211-203000.flac
+  sox replay.wav -t raw -r 48000 -c 2 -b 16 -e signed - | vinyl-library recognize -
   vinyl-library list
   vinyl-library export --json > collection.json
   vinyl-library check";
@@ -59,6 +71,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Recognise a replay of a learned side: prints {"match":{…}} (exit 0) or {"match":null} (exit 1)
+    Recognize(RecognizeOpts),
     /// Store a release's tracklist, from a MusicBrainz (ws/2, inc=recordings) or Discogs JSON file
     ImportRelease {
         /// The release as JSON
@@ -118,6 +132,19 @@ pub struct NameOpts {
     /// The front cover, a PNG or JPEG of at most 10 MB
     #[arg(long, value_name = "IMAGE")]
     pub cover: Option<PathBuf>,
+}
+
+/// Flags of `recognize`.
+#[derive(Args, Debug, Clone)]
+pub struct RecognizeOpts {
+    /// The audio: a FLAC file, or - for raw PCM on stdin (with --rate, --channels, --format)
+    pub input: PathBuf,
+    /// Give up after this much audio without a recognition (1m30s, 45s, 2880000f)
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub within: DurationArg,
+    /// The shape of raw PCM on stdin.
+    #[command(flatten)]
+    pub pcm: PcmArgs,
 }
 
 /// Flags of `export`.

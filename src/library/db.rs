@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema, one migration per version (index + 1), applied in order.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE vinyl_library (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE albums (
     id INTEGER PRIMARY KEY,
@@ -63,7 +64,24 @@ CREATE TABLE plays (
     recognized INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO vinyl_library (key, value) VALUES ('application', 'vinyl-library');
-"#];
+"#,
+    r#"
+CREATE TABLE prints (
+    id INTEGER PRIMARY KEY,
+    recording_id INTEGER NOT NULL UNIQUE REFERENCES recordings(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    hop_s REAL NOT NULL,
+    seconds REAL NOT NULL,
+    track_starts TEXT NOT NULL
+);
+CREATE TABLE hashes (
+    key INTEGER NOT NULL,
+    print_id INTEGER NOT NULL REFERENCES prints(id) ON DELETE CASCADE,
+    t INTEGER NOT NULL,
+    PRIMARY KEY (key, print_id, t)
+) WITHOUT ROWID;
+"#,
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA: i64 = MIGRATIONS.len() as i64;
@@ -93,6 +111,40 @@ pub struct Naming {
     pub file: PathBuf,
     /// The recording's first frame on the ring's timeline, when its tags say.
     pub start_frame: Option<u64>,
+}
+
+/// A recording's fingerprint as learning made it ([`super::print`]).
+#[derive(Clone, Debug)]
+pub struct Learned {
+    /// Seconds per analysis frame.
+    pub hop_s: f64,
+    /// The recording's length in seconds.
+    pub seconds: f64,
+    /// Where each track starts, in seconds of the recording (its markers; empty: one track).
+    pub track_starts: Vec<f64>,
+    /// The pairs' keys and anchor frames.
+    pub hashes: Vec<(u32, u32)>,
+}
+
+/// A learned side as recognition compares against it: one print of one named recording.
+#[derive(Clone, Debug)]
+pub struct KnownPrint {
+    /// The print's number (the hashes' `print_id`).
+    pub id: i64,
+    /// The side's number: two recordings of one side are one side.
+    pub side_id: i64,
+    /// Seconds per analysis frame of the print.
+    pub hop_s: f64,
+    /// Where each track starts, in seconds of the learned recording.
+    pub track_starts: Vec<f64>,
+    /// The album's artist.
+    pub artist: String,
+    /// The album's title.
+    pub album: String,
+    /// The side's name.
+    pub side: String,
+    /// The side's titles, in order.
+    pub titles: Vec<String>,
 }
 
 /// One play: what was on the turntable, from the needle drop to the side's end.
@@ -364,6 +416,59 @@ impl Library {
     fn strings(&self, sql: &str, id: i64) -> anyhow::Result<Vec<String>> {
         let mut st = self.conn.prepare(sql)?;
         let rows = st.query_map([id], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Stores the fingerprint of the recording `file` (already linked by [`Library::name`]),
+    /// replacing an earlier one, in one transaction.
+    pub fn learn(&mut self, file: &Path, print: &Learned) -> anyhow::Result<()> {
+        let shown = self.path.display();
+        let tx = self.conn.transaction()?;
+        let recording: i64 = tx
+            .query_row("SELECT id FROM recordings WHERE path = ?1", [file.to_string_lossy()], |r| r.get(0))
+            .with_context(|| format!("{shown}: {}: not a recording of the collection", file.display()))?;
+        tx.execute("DELETE FROM prints WHERE recording_id = ?1", [recording])?;
+        let starts = serde_json::to_string(&print.track_starts)?;
+        tx.execute(
+            "INSERT INTO prints (recording_id, version, hop_s, seconds, track_starts) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![recording, super::print::VERSION, print.hop_s, print.seconds, starts],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut st = tx.prepare("INSERT OR IGNORE INTO hashes (key, print_id, t) VALUES (?1, ?2, ?3)")?;
+            for (key, t) in &print.hashes {
+                st.execute(params![key, id, t])?;
+            }
+        }
+        tx.commit().with_context(|| format!("{shown}: commit the fingerprint"))?;
+        Ok(())
+    }
+
+    /// The prints of named recordings, with what recognition reports for each.
+    pub fn known_prints(&self) -> anyhow::Result<Vec<KnownPrint>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.id, s.id, p.hop_s, p.track_starts, a.artist, a.title, s.name
+             FROM prints p JOIN recordings r ON p.recording_id = r.id JOIN sides s ON r.side_id = s.id
+             JOIN albums a ON s.album_id = a.id WHERE p.version = ?1 ORDER BY p.id",
+        )?;
+        let rows = st.query_map([super::print::VERSION], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, side_id, hop_s, starts, artist, album, side) = row?;
+            let titles =
+                self.strings("SELECT title FROM tracks WHERE side_id = ?1 ORDER BY number", side_id)?;
+            let track_starts = serde_json::from_str(&starts).unwrap_or_default();
+            out.push(KnownPrint { id, side_id, hop_s, track_starts, artist, album, side, titles });
+        }
+        Ok(out)
+    }
+
+    /// Every stored pair with `key`: (print, anchor frame).
+    pub fn postings(&self, key: u32) -> anyhow::Result<Vec<(i64, u32)>> {
+        let mut st = self.conn.prepare_cached("SELECT print_id, t FROM hashes WHERE key = ?1")?;
+        let rows = st.query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 

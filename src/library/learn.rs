@@ -3,14 +3,17 @@
 //!
 //! Owns reading a naming back from a FLAC file: ARTIST (or ALBUMARTIST), ALBUM, DATE's year,
 //! VINYL_SIDE (A when absent), the tracks' titles from `CHAPTERnnnNAME` (in order; the
-//! placeholders `Track N` are not titles) and the front cover from a PICTURE block. It does not
-//! write the files. Fingerprints are not learned yet. How it fails: a file without ARTIST and
-//! ALBUM, or not FLAC, is said (one line each) and skipped; the others are learned, and the exit
-//! status is 1 when any was skipped.
+//! placeholders `Track N` are not titles) and the front cover from a PICTURE block; and learning a
+//! named recording's fingerprint ([`fingerprint`], which `name` calls too): its pairs
+//! ([`super::print::LEARN`]) and where its tracks start (its markers). It does not write the
+//! files. How it fails: a file without ARTIST and ALBUM, or not FLAC, or whose audio cannot be
+//! decoded, is said (one line each) and skipped; the others are learned, and the exit status is 1
+//! when any was skipped.
 
 use super::TOOL;
-use super::db::{Library, Naming};
-use crate::flac::{format, meta, probe};
+use super::db::{Learned, Library, Naming};
+use super::print::{self, Printer};
+use crate::flac::{cuesheet, decode, format, meta, probe};
 use crate::vlog;
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
@@ -20,10 +23,14 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
     let mut lib = Library::open(db)?;
     let mut skipped = 0usize;
     for f in files {
-        match naming_of(f).and_then(|n| lib.name(&n).map(|()| n)) {
-            Ok(n) => vlog!(
+        let learned = naming_of(f).and_then(|n| {
+            lib.name(&n)?;
+            fingerprint(&mut lib, &n.file).map(|pairs| (n, pairs))
+        });
+        match learned {
+            Ok((n, pairs)) => vlog!(
                 TOOL,
-                "{}: learned {} – {}, side {} ({} titles)",
+                "{}: learned {} – {}, side {} ({} titles, {pairs} fingerprint pairs)",
                 f.display(),
                 n.artist,
                 n.album,
@@ -40,6 +47,35 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
         bail!("{skipped} of {} files were not learned", files.len());
     }
     Ok(())
+}
+
+/// Learns the fingerprint of `file`, a recording the collection holds, replacing an earlier one.
+/// Returns how many pairs were stored.
+pub fn fingerprint(lib: &mut Library, file: &Path) -> anyhow::Result<usize> {
+    let markers = cuesheet::read(file)?;
+    let mut printer: Option<Printer> = None;
+    let (mut hashes, mut frames) = (Vec::new(), 0u64);
+    let mut keep =
+        |pairs: Vec<print::Pair>| hashes.extend(pairs.iter().filter_map(|p| Some((p.key()?, p.t))));
+    let shape = decode::each_block(file, "fingerprint", |shape, pcm| {
+        let p = printer.get_or_insert_with(|| Printer::new(shape.rate, shape.channels as u16, print::LEARN));
+        p.feed(pcm);
+        frames += (pcm.len() / shape.channels.max(1) as usize) as u64;
+        keep(p.take());
+        Ok(true)
+    })?;
+    let mut printer =
+        printer.unwrap_or_else(|| Printer::new(shape.rate, shape.channels as u16, print::LEARN));
+    keep(printer.finish());
+    let rate = f64::from(shape.rate.max(1));
+    let learned = Learned {
+        hop_s: printer.hop_s(),
+        seconds: frames as f64 / rate,
+        track_starts: markers.offsets.iter().map(|&o| o as f64 / rate).collect(),
+        hashes,
+    };
+    lib.learn(file, &learned)?;
+    Ok(learned.hashes.len())
 }
 
 /// The naming a file's tags hold.

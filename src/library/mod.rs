@@ -12,6 +12,8 @@ pub mod cover;
 pub mod db;
 pub mod learn;
 pub mod name;
+pub mod print;
+pub mod recognize;
 pub mod release;
 
 pub use cli::Opts;
@@ -32,11 +34,12 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     match &o.command {
         Command::Name(n) => name::run(n, &db),
         Command::Learn { files } => learn::run(files, &db),
+        Command::Recognize(r) => recognize::run(r, &db),
         Command::ImportRelease { file } => import_release(&db, file),
         Command::Plays { since, json } => plays(&db, since.as_deref(), *json),
         Command::Show { album } => show(&Library::open(&db)?.albums()?, album),
-        Command::List => print(&list(&Library::open(&db)?.albums()?)),
-        Command::Export(e) => print(&export(&Library::open(&db)?.albums()?, e)?),
+        Command::List => print_text(&list(&Library::open(&db)?.albums()?)),
+        Command::Export(e) => print_text(&export(&Library::open(&db)?.albums()?, e)?),
         Command::Forget { file } => forget(&db, file),
         Command::Check { repair } => check(&db, *repair),
     }
@@ -51,7 +54,7 @@ pub fn default_db() -> anyhow::Result<PathBuf> {
     Ok(crate::rec::Settings::load()?.recordings.join("library.db"))
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print_text(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -134,7 +137,7 @@ fn plays(db: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Resul
         let what = p.side.as_deref().unwrap_or("(not named)");
         s += &format!("{at}  {what}  {}\n", p.recording.as_deref().unwrap_or(""));
     }
-    print(&s)
+    print_text(&s)
 }
 
 /// `show`: the albums whose number is `which`, or whose artist and title hold its words (any
@@ -163,7 +166,7 @@ fn show(albums: &[db::Album], which: &str) -> anyhow::Result<()> {
             s += &format!("    release: {}\n", more.join(" · "));
         }
     }
-    print(&s)
+    print_text(&s)
 }
 
 fn forget(db: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {

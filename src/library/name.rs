@@ -16,6 +16,7 @@ use super::db::{Library, Naming};
 use crate::cli::UsageError;
 use crate::flac::{cuesheet, format, meta};
 use crate::vlog;
+use anyhow::Context as _;
 use std::path::Path;
 
 /// Runs `name` against the collection at `db`.
@@ -39,13 +40,17 @@ pub fn run(o: &NameOpts, db: &Path) -> anyhow::Result<()> {
     })?;
     lib.name(&naming)?;
     let shown = naming.file.display();
+    let pairs = super::learn::fingerprint(&mut lib, &naming.file)
+        .with_context(|| format!("{shown}: named, but its fingerprint was not learned"))?;
     if rewrote {
         vlog!(TOOL, "{shown}: rewritten with room for the cover (the audio frames copied as they were)");
     }
     let named = naming.titles.len().min(tracks);
     let what = format!("{} – {}, side {}", naming.artist, naming.album, naming.side);
     match (naming.titles.len(), tracks) {
-        (0, _) => vlog!(TOOL, "{shown}: named {what} ({tracks} tracks, no titles given)"),
+        (0, _) => {
+            vlog!(TOOL, "{shown}: named {what} ({tracks} tracks, no titles given; {pairs} fingerprint pairs)")
+        }
         (t, n) if t < n => {
             vlog!(TOOL, "{shown}: named {what}: titled {named} of its {n} tracks (give a --title for each)")
         }
@@ -55,7 +60,7 @@ pub fn run(o: &NameOpts, db: &Path) -> anyhow::Result<()> {
              collection only",
             t - n
         ),
-        _ => vlog!(TOOL, "{shown}: named {what}, {tracks} tracks titled"),
+        _ => vlog!(TOOL, "{shown}: named {what}, {tracks} tracks titled; {pairs} fingerprint pairs"),
     }
     Ok(())
 }

@@ -158,11 +158,21 @@ pub fn have(program: &str) -> bool {
 /// (which `scripts/test` sets, after installing them all), where it fails the test.
 pub fn tier(programs: &[&str]) -> bool {
     let missing: Vec<&str> = programs.iter().copied().filter(|p| !have(p)).collect();
-    if missing.is_empty() {
-        return true;
-    }
+    missing.is_empty() || skip(&missing.join(", "))
+}
+
+/// The tier of a test that needs files of a Debian package (the music of frozen-bubble-data):
+/// like [`tier`], for files.
+pub fn tier_files(files: &[&Path]) -> bool {
+    let missing: Vec<String> =
+        files.iter().filter(|f| !f.exists()).map(|f| f.display().to_string()).collect();
+    missing.is_empty() || skip(&missing.join(", "))
+}
+
+/// Skips the test for want of `missing` with one line (false), or fails it under `VINYL_TEST_ALL=1`.
+fn skip(missing: &str) -> bool {
     let test = std::thread::current().name().unwrap_or("this test").to_string();
-    let why = format!("{} not installed (scripts/test installs everything)", missing.join(", "));
+    let why = format!("{missing} not installed (scripts/test installs everything)");
     assert!(std::env::var_os("VINYL_TEST_ALL").is_none_or(|v| v != "1"), "{test}: {why}");
     // Straight to stderr: the test harness hides what eprintln! says in a test that passes.
     let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {test}: {why}\n").as_bytes());

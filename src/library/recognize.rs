@@ -1,0 +1,343 @@
+//! Recognition of a replay: which learned side this audio is, where in it, and at what speed.
+//!
+//! Owns the matcher ([`Recognizer`]): the query's pairs ([`super::print::QUERY`]) are looked up
+//! under every candidate speed from −2.5 % to +2.5 % in 0.5 % steps. A speed `r` divides the
+//! anchor's frequency by `r` and multiplies the time between the peaks by `r`; keys within a
+//! rounding margin of a step's edge are looked up on both sides. Each stored pair found votes for
+//! (print, speed, alignment), the alignment being the learned frame at the query's first frame. A
+//! side is recognised when its best alignment (votes within ±2 frames) has at least
+//! [`MIN_VOTES`] votes and [`MARGIN`] times the votes of the best other side: a replay piles its
+//! votes on one alignment, while chance (and music that merely resembles) scatters them. Music the
+//! side holds twice (a chorus, a loop) gives two alignments; the recogniser waits until one has
+//! 1.25 times the votes of any other place on the side, so the offset (and the track) is the
+//! right one.
+//!
+//! It does not decode files or print ([`run`] does, for `vinyl-library recognize`). How it fails:
+//! a database error is returned naming the step; audio that matches nothing is `None`.
+
+use super::cli::RecognizeOpts;
+use super::db::{KnownPrint, Library};
+use super::print::{self, PAIR_T, Pair, Printer};
+use crate::cli::ExitStatusError;
+use anyhow::Context as _;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// Votes the best alignment needs.
+pub const MIN_VOTES: u32 = 10;
+/// How many times the best other side's votes the winner needs.
+pub const MARGIN: u32 = 3;
+/// Candidate speeds (query over learned).
+const SPEEDS: [f64; 11] = [0.975, 0.98, 0.985, 0.99, 0.995, 1.0, 1.005, 1.01, 1.015, 1.02, 1.025];
+
+/// A recognised side, as `recognize` prints it and the events carry it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Match {
+    /// The album's artist.
+    pub artist: String,
+    /// The album's title.
+    pub album: String,
+    /// The side: A, B…
+    pub side: String,
+    /// The track playing at the point of recognition, from 1.
+    pub track: usize,
+    /// The side and track: A2.
+    pub position: String,
+    /// That track's title, when the collection has it.
+    pub title: Option<String>,
+    /// Where the query's first frame is in the learned side, in seconds.
+    pub offset_s: f64,
+    /// The query's speed over the learned side's (1.02: 2 % faster).
+    pub speed_ratio: f64,
+    /// 0..1: how far the winner stands above the best other side.
+    pub confidence: f64,
+    /// Seconds of the query heard when it was recognised.
+    pub heard_s: f64,
+}
+
+impl Match {
+    /// The track (and its title) at `learned_s` seconds into the learned side.
+    fn at(&mut self, p: &KnownPrint, learned_s: f64) {
+        self.track = p.track_starts.iter().filter(|&&s| s <= learned_s).count().max(1);
+        self.position = format!("{}{}", self.side, self.track);
+        self.title = p.titles.get(self.track - 1).cloned();
+    }
+}
+
+/// The streaming matcher of one query against a collection.
+pub struct Recognizer<'a> {
+    lib: &'a Library,
+    prints: HashMap<i64, KnownPrint>,
+    printer: Printer,
+    hop_q: f64,
+    rate: f64,
+    postings: HashMap<u32, Vec<(i64, u32)>>,
+    votes: HashMap<(i64, u8, i32), u32>,
+    frames: u64,
+}
+
+impl<'a> Recognizer<'a> {
+    /// A matcher for audio of `rate` Hz and `channels` channels against the prints of `lib`.
+    pub fn new(lib: &'a Library, rate: u32, channels: u16) -> anyhow::Result<Recognizer<'a>> {
+        let prints = lib.known_prints()?.into_iter().map(|p| (p.id, p)).collect();
+        let printer = Printer::new(rate, channels, print::QUERY);
+        let hop_q = printer.hop_s();
+        Ok(Recognizer {
+            lib,
+            prints,
+            printer,
+            hop_q,
+            rate: f64::from(rate),
+            postings: HashMap::new(),
+            votes: HashMap::new(),
+            frames: 0,
+        })
+    }
+
+    /// Whether the collection holds any learned side at all.
+    pub fn has_prints(&self) -> bool {
+        !self.prints.is_empty()
+    }
+
+    /// Feeds interleaved samples (±1.0) and looks up the pairs they completed.
+    pub fn feed(&mut self, interleaved: &[f32], channels: usize) -> anyhow::Result<()> {
+        self.frames += (interleaved.len() / channels.max(1)) as u64;
+        self.printer.feed(interleaved);
+        let pairs = self.printer.take();
+        self.vote(&pairs)
+    }
+
+    /// Ends the query: the last pairs are looked up.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        let pairs = self.printer.finish();
+        self.vote(&pairs)
+    }
+
+    /// Seconds of audio fed.
+    pub fn heard_s(&self) -> f64 {
+        self.frames as f64 / self.rate
+    }
+
+    fn vote(&mut self, pairs: &[Pair]) -> anyhow::Result<()> {
+        for p in pairs {
+            let mut cast: HashSet<(i64, u8, i32)> = HashSet::new();
+            for (key, speed) in candidate_keys(p) {
+                if !self.postings.contains_key(&key) {
+                    let found = self.lib.postings(key).context("look the fingerprint up")?;
+                    self.postings.insert(key, found);
+                }
+                let r = SPEEDS[usize::from(speed)];
+                for &(print, t_ref) in &self.postings[&key] {
+                    let Some(known) = self.prints.get(&print) else { continue };
+                    let q = f64::from(p.t) * r * self.hop_q / known.hop_s;
+                    cast.insert((print, speed, t_ref as i32 - q.round() as i32));
+                }
+            }
+            for v in cast {
+                *self.votes.entry(v).or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The best alignment's votes (within ±2 frames) for each (print, speed, alignment) voted.
+    fn scored(&self) -> Vec<((i64, u8, i32), u32)> {
+        let near = |&(p, s, d): &(i64, u8, i32)| -> u32 {
+            (-2..=2).map(|e| self.votes.get(&(p, s, d + e)).copied().unwrap_or(0)).sum()
+        };
+        self.votes.keys().map(|k| (*k, near(k))).collect()
+    }
+
+    /// The side heard so far, when one stands out.
+    pub fn best(&self) -> Option<Match> {
+        let scored = self.scored();
+        let mut by_side: HashMap<i64, ((i64, u8, i32), u32)> = HashMap::new();
+        for (k, v) in &scored {
+            let side = self.prints.get(&k.0)?.side_id;
+            let e = by_side.entry(side).or_insert((*k, 0));
+            if *v > e.1 {
+                *e = (*k, *v);
+            }
+        }
+        let (&side, &(winner, votes)) = by_side.iter().max_by_key(|(_, (_, v))| *v)?;
+        let second = by_side.iter().filter(|(s, _)| **s != side).map(|(_, (_, v))| *v).max().unwrap_or(0);
+        // A chorus or a loop heard twice on the learned side: wait until one place wins.
+        let elsewhere = scored
+            .iter()
+            .filter(|((p, _, d), _)| *p == winner.0 && (d - winner.2).abs() > 6)
+            .map(|(_, v)| *v)
+            .max()
+            .unwrap_or(0);
+        if votes < MIN_VOTES || votes < MARGIN * second || 4 * votes < 5 * elsewhere {
+            return None;
+        }
+        let known = self.prints.get(&winner.0)?;
+        let speed_ratio = self.refine_speed(&scored, winner);
+        let offset_s = f64::from(winner.2) * known.hop_s;
+        let mut m = Match {
+            artist: known.artist.clone(),
+            album: known.album.clone(),
+            side: known.side.clone(),
+            track: 1,
+            position: String::new(),
+            title: None,
+            offset_s: (offset_s * 100.0).round() / 100.0,
+            speed_ratio: (speed_ratio * 10_000.0).round() / 10_000.0,
+            confidence: (1.0 - f64::from(second + 1) / f64::from(votes + 1)).clamp(0.0, 1.0),
+            heard_s: (self.heard_s() * 100.0).round() / 100.0,
+        };
+        m.confidence = (m.confidence * 1000.0).round() / 1000.0;
+        m.at(known, offset_s + self.heard_s() * speed_ratio);
+        Some(m)
+    }
+
+    /// The winner's speed, refined by a parabola through its neighbours' votes.
+    fn refine_speed(&self, scored: &[((i64, u8, i32), u32)], (print, speed, d): (i64, u8, i32)) -> f64 {
+        let at = |s: i32| -> f64 {
+            scored
+                .iter()
+                .filter(|((p, sp, dd), _)| *p == print && i32::from(*sp) == s && (dd - d).abs() <= 3)
+                .map(|(_, v)| f64::from(*v))
+                .fold(0.0, f64::max)
+        };
+        let s = i32::from(speed);
+        let (a, b, c) = (at(s - 1), at(s), at(s + 1));
+        let denom = a - 2.0 * b + c;
+        let shift = if denom < 0.0 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 };
+        SPEEDS[usize::from(speed)] + shift * (SPEEDS[1] - SPEEDS[0])
+    }
+}
+
+/// Every key a learned pair could have stored for query pair `p`, with the speed it assumes.
+fn candidate_keys(p: &Pair) -> Vec<(u32, u8)> {
+    let (f1, f2) = (f64::from(p.f1), f64::from(p.f2));
+    let qd = either_side(print::interval(f1, f2));
+    let mut out = Vec::new();
+    for (i, r) in SPEEDS.iter().enumerate() {
+        let q1 = either_side(print::pitch(f1 / r));
+        let dt = f64::from(p.dt) * r;
+        let mut qt: Vec<i64> = ((dt - 0.7).floor() as i64..=(dt + 0.7).ceil() as i64)
+            .filter(|d| (1..=i64::from(PAIR_T)).contains(d))
+            .map(|d| print::time_step(d as u32))
+            .collect();
+        qt.dedup();
+        for &a in &q1 {
+            for &b in &qd {
+                for &c in &qt {
+                    if let Some(k) = print::key(a, b, c) {
+                        out.push((k, i as u8));
+                    }
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The rounded step of `x`, and the neighbouring step when `x` lies near the edge between them.
+fn either_side(x: f64) -> Vec<i64> {
+    let r = x.round();
+    let off = x - r;
+    if off.abs() > 0.3 { vec![r as i64, (r + off.signum()) as i64] } else { vec![r as i64] }
+}
+
+/// `vinyl-library recognize`: prints `{"match":…}` at the first recognition, `{"match":null}`
+/// (exit 1) when the input ends or the time allowed runs out first.
+pub fn run(o: &RecognizeOpts, db: &std::path::Path) -> anyhow::Result<()> {
+    let lib = Library::open(db)?;
+    let found = if o.input.as_os_str() == "-" { from_stdin(&lib, o)? } else { from_flac(&lib, o)? };
+    let line = serde_json::json!({ "match": found });
+    super::print_text(&format!("{line}\n"))?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(ExitStatusError {
+            status: 1,
+            message: format!("{}: no learned side recognised", o.input.display()),
+        }
+        .into()),
+    }
+}
+
+/// The match in a FLAC file, trying once a second of audio.
+fn from_flac(lib: &Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
+    let shape = crate::flac::probe::probe(&o.input)?.info;
+    let mut rec = Recognizer::new(lib, shape.sample_rate, shape.channels as u16)?;
+    let within = o.within.wall_time(shape.sample_rate).as_secs_f64();
+    let mut found = None;
+    let mut next_try = 1.0;
+    crate::flac::decode::each_block(&o.input, "recognize", |s, pcm| {
+        rec.feed(pcm, s.channels as usize)?;
+        if rec.heard_s() >= next_try {
+            next_try += 1.0;
+            found = rec.best();
+        }
+        Ok(found.is_none() && rec.heard_s() < within)
+    })?;
+    if found.is_none() && rec.heard_s() < within {
+        rec.finish()?;
+        found = rec.best();
+    }
+    Ok(found)
+}
+
+/// The match in raw PCM on stdin (the shared PCM flags), trying once a second of audio.
+fn from_stdin(lib: &Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
+    let spec = o.pcm.spec();
+    let mut rec = Recognizer::new(lib, spec.rate, spec.channels)?;
+    let frame = spec.frame_bytes();
+    let mut reader = crate::pcm::FrameReader::new(std::io::stdin().lock(), frame);
+    let mut buf = vec![0u8; frame * spec.rate as usize];
+    let scale = 1.0 / f64::from(1u32 << (spec.format.bits() - 1)) as f32;
+    let width = spec.format.bytes();
+    let within = o.within.wall_time(spec.rate).as_secs_f64();
+    let mut next_try = 1.0;
+    while rec.heard_s() < within {
+        let n = match reader.read_frames(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("stdin: read"),
+        };
+        if n == 0 {
+            rec.finish()?;
+            return Ok(rec.best());
+        }
+        let pcm: Vec<f32> =
+            buf[..n].chunks_exact(width).map(|b| spec.format.decode(b) as f32 * scale).collect();
+        rec.feed(&pcm, usize::from(spec.channels))?;
+        if rec.heard_s() >= next_try {
+            next_try = rec.heard_s().floor() + 1.0;
+            if let Some(m) = rec.best() {
+                return Ok(Some(m));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pairs_own_key_is_among_its_candidates_at_every_speed_it_could_have() {
+        for (f1, f2, dt) in [(440.0, 660.0, 5), (1000.0, 990.0, 31), (310.0, 1500.0, 47), (2500.0, 800.0, 1)]
+        {
+            let learned = Pair { t: 0, f1, f2, dt };
+            let key = learned.key().expect("a key");
+            for r in [0.98, 0.9925, 1.0, 1.013, 1.02] {
+                let heard = Pair {
+                    t: 0,
+                    f1: (f64::from(f1) * r) as f32,
+                    f2: (f64::from(f2) * r) as f32,
+                    dt: (f64::from(dt) / r).round().max(1.0) as u32,
+                };
+                assert!(
+                    candidate_keys(&heard).iter().any(|(k, _)| *k == key),
+                    "pair {learned:?} at speed {r}: key {key} not looked up"
+                );
+            }
+        }
+    }
+}
