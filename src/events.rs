@@ -31,6 +31,8 @@ pub enum Event {
     State(State),
     /// A side's measurements, after its end.
     SideReport(SideReport),
+    /// The side playing is a learned side of the collection.
+    Recognized(Recognized),
 }
 
 /// A `level` event.
@@ -60,7 +62,7 @@ pub struct SideStart {
 }
 
 /// A `track_start` event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackStart {
     /// The track's first frame.
     pub frame: u64,
@@ -70,6 +72,35 @@ pub struct TrackStart {
     pub side: u32,
     /// The track's number on the side.
     pub track: u32,
+    /// The learned side's title at this point, once the side was recognised (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A `recognized` event: the side playing since the needle drop at `frame` is a learned side of
+/// the collection (`vinyl-listen --library`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recognized {
+    /// The needle drop of the side recognised.
+    pub frame: u64,
+    /// When it was recognised.
+    pub at: u64,
+    /// The album's artist.
+    pub artist: String,
+    /// The album's title.
+    pub album: String,
+    /// The album side: A, B…
+    pub side: String,
+    /// The learned side's track playing when it was recognised.
+    pub track: usize,
+    /// That track's title, when the collection has it.
+    pub title: Option<String>,
+    /// 0..1: how far the side stood above the best other.
+    pub confidence: f64,
+    /// This play's speed over the learned one's.
+    pub speed_ratio: f64,
+    /// Where the needle drop is in the learned side, in seconds.
+    pub offset_s: f64,
 }
 
 /// A `side_end` event.
@@ -145,8 +176,8 @@ pub struct SideReport {
 }
 
 /// The kinds [`Event`] knows, as their `event` names.
-pub const KINDS: [&str; 7] =
-    ["level", "side_start", "track_start", "side_end", "lift", "state", "side_report"];
+pub const KINDS: [&str; 8] =
+    ["level", "side_start", "track_start", "side_end", "lift", "state", "side_report", "recognized"];
 
 /// One line read.
 #[derive(Clone, Debug, PartialEq)]
@@ -191,6 +222,7 @@ impl Event {
             Event::Lift(_) => "lift",
             Event::State(_) => "state",
             Event::SideReport(_) => "side_report",
+            Event::Recognized(_) => "recognized",
         }
     }
 

@@ -355,7 +355,7 @@ fn play(dir: &Path, music: &Path, name: &str, speed: f64, gain_db: f64, hiss: f6
     cmd.args(["-ar", "48000", "-ac", "2"]).arg(&clean);
     assert_success("ffmpeg (decode the music)", &run(&mut cmd, T));
     let wav = dir.join(format!("{name}.wav"));
-    let noise = format!("|sox -n -r 48000 -c 2 -p synth 40 pinknoise vol {hiss}");
+    let noise = format!("|sox -R -n -r 48000 -c 2 -p synth 40 pinknoise vol {hiss}");
     let mut cmd = Command::new("sox");
     cmd.arg("-m").arg(&clean).arg(noise).args(["-b", "16"]).arg(&wav);
     cmd.args(["speed", &speed.to_string(), "rate", "48000", "gain", &gain_db.to_string()]);
@@ -454,4 +454,147 @@ fn replays_of_learned_sides_are_recognised_and_other_music_is_not() {
 
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+/// Runs sox with `args`, checked.
+fn sox(args: &[&str]) {
+    assert_success("sox", &run(Command::new("sox").args(args), T));
+}
+
+/// How a side is played: the deck's speed, the gain, the groove's hiss (linear) and the idle
+/// deck's seconds before the needle drop and after the lift.
+struct Deck {
+    speed: f64,
+    gain_db: f64,
+    hiss: f64,
+    lead_s: f64,
+}
+
+/// A three-track side as WAV: 15 s cuts of `a` (5 s and 40 s in) and of `b`, 2 s of groove between
+/// them, played on `deck`.
+fn three_tracks(d: &Path, [a, b]: [&Path; 2], name: &str, deck: Deck) -> PathBuf {
+    let Deck { speed, gain_db, hiss, lead_s } = deck;
+    let cut = |src: &Path, from: u32, out: &str| {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-nostdin", "-v", "error", "-y", "-ss", &from.to_string(), "-t", "15", "-i"]).arg(src);
+        cmd.args(["-ar", "48000", "-ac", "2", "-sample_fmt", "s16"]).arg(d.join(out));
+        assert_success("ffmpeg (cut the music)", &run(&mut cmd, T));
+    };
+    cut(a, 5, "cut1.wav");
+    cut(a, 40, "cut2.wav");
+    cut(b, 5, "cut3.wav");
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let lead = lead_s.to_string();
+    let music = p(&format!("{name}-music.wav"));
+    sox(&[&p("cut1.wav"), &p("cut2.wav"), &p("cut3.wav"), &music, "pad", "2@15", "2@30"]);
+    // The groove's hiss from the needle drop to the lift; a much quieter idle deck around it.
+    let groove = format!("|sox -R -n -r 48000 -c 2 -p synth 49 pinknoise vol {hiss}");
+    sox(&["-m", &music, &groove, "-b", "16", &p(&format!("{name}-groove.wav")), "pad", &lead, &lead]);
+    let idle = format!("|sox -R -n -r 48000 -c 2 -p synth {} whitenoise vol 0.0002", 49.0 + 2.0 * lead_s);
+    let full = p(&format!("{name}-played.wav"));
+    let (speed, gain) = (speed.to_string(), gain_db.to_string());
+    sox(&[
+        "-m",
+        &p(&format!("{name}-groove.wav")),
+        &idle,
+        "-b",
+        "16",
+        &full,
+        "speed",
+        &speed,
+        "rate",
+        "48000",
+        "gain",
+        &gain,
+    ]);
+    d.join(format!("{name}-played.wav"))
+}
+
+/// `vinyl-listen --library DB` at a needle drop of a learned side (played 1.5 % fast, 10 dB
+/// quieter, under other hiss): a `recognized` event for that needle drop within 15 s of it, naming
+/// the side, and the `track_start` events after it carry the learned titles. Without `--library`
+/// nothing is recognised and the events are as before.
+#[test]
+fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
+    let pieces = ["frozen-mainzik-1p", "frozen-mainzik-2p"].map(frozen_bubble);
+    if !tier(&["ffmpeg", "sox", "flac"]) || !tier_files(&pieces.each_ref().map(PathBuf::as_path)) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("library.db");
+    let learned = flac_of(&three_tracks(
+        d,
+        [&pieces[0], &pieces[1]],
+        "learned",
+        Deck { speed: 1.0, gain_db: -3.0, hiss: 0.002, lead_s: 1.0 },
+    ));
+    let tracks = run(
+        Command::new(bin_dir().join("vinyl-rec")).arg("tracks").arg(&learned).args(["--set", "0,18,35"]),
+        T,
+    );
+    assert_success("vinyl-rec tracks --set", &tracks);
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(&db).arg("name").arg(&learned).args([
+        "--artist",
+        "Frozen Bubble",
+        "--album",
+        "Music",
+    ]);
+    cmd.args(["--side", "B", "--title", "Intro", "--title", "Middle", "--title", "Finale"]);
+    assert_success("name", &run(&mut cmd, T));
+
+    let replay = three_tracks(
+        d,
+        [&pieces[0], &pieces[1]],
+        "replay",
+        Deck { speed: 1.015, gain_db: -8.0, hiss: 0.02, lead_s: 5.0 },
+    );
+    let raw = run(Command::new("sox").arg(&replay).args(["-t", "raw", "-"]), T).stdout;
+    let listen = |library: Option<&Path>| -> Vec<serde_json::Value> {
+        let mut cmd = Command::new(bin_dir().join("vinyl-listen"));
+        cmd.env_remove("VINYL_LIBRARY");
+        if let Some(db) = library {
+            cmd.arg("--library").arg(db);
+        }
+        let out = run_with_input(&mut cmd, &raw);
+        assert_success("vinyl-listen", &out);
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let events = listen(Some(&db));
+    let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
+    let (starts, heard) = (of("side_start"), of("recognized"));
+    assert_eq!((starts.len(), heard.len()), (1, 1), "{events:#?}");
+    let (drop, r) = (f(&starts[0]["frame"]), heard[0]);
+    assert_eq!(
+        (f(&r["frame"]), &r["artist"], &r["side"]),
+        (drop, &"Frozen Bubble".into(), &"B".into()),
+        "{r}"
+    );
+    assert!(
+        f(&r["at"]) - drop <= 15.0 * 48000.0,
+        "recognised {} s after the drop: {r}",
+        (f(&r["at"]) - drop) / 48000.0
+    );
+    assert!((f(&r["speed_ratio"]) - 1.015).abs() <= 0.008, "{r}");
+    let titled: Vec<(f64, String)> = of("track_start")
+        .iter()
+        .filter(|t| f(&t["at"]) > f(&r["at"]))
+        .map(|t| (f(&t["frame"]), t["title"].as_str().unwrap_or("(none)").to_string()))
+        .collect();
+    assert!(!titled.is_empty(), "no track started after the recognition: {events:#?}");
+    for (frame, title) in &titled {
+        // The learned side's tracks start at 0, 18 and 35 s of music; the replay's come 1/1.015
+        // as fast, after its 5 s of lead (the drop is where the music begins).
+        let learned_s = (frame - drop) / 48000.0 * 1.015;
+        let want = if learned_s < 18.0 - 2.0 {
+            "Intro"
+        } else if learned_s < 35.0 - 2.0 {
+            "Middle"
+        } else {
+            "Finale"
+        };
+        assert_eq!(title, want, "track at {learned_s:.1} s of the learned side: {events:#?}");
+    }
+    assert!(listen(None).iter().all(|e| e["event"] != "recognized" && e.get("title").is_none()));
 }

@@ -67,6 +67,12 @@ pub fn fingerprint(lib: &mut Library, file: &Path) -> anyhow::Result<usize> {
     let mut printer =
         printer.unwrap_or_else(|| Printer::new(shape.rate, shape.channels as u16, print::LEARN));
     keep(printer.finish());
+    // Keys the side repeats (hum, a locked groove, a loop) say nothing about where: not kept.
+    let mut counts: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for (k, _) in &hashes {
+        *counts.entry(*k).or_default() += 1;
+    }
+    hashes.retain(|(k, _)| counts[k] <= super::recognize::MAX_REPEATS);
     let rate = f64::from(shape.rate.max(1));
     let learned = Learned {
         hop_s: printer.hop_s(),

@@ -7,10 +7,13 @@
 //! (print, speed, alignment), the alignment being the learned frame at the query's first frame. A
 //! side is recognised when its best alignment (votes within ±2 frames) has at least
 //! [`MIN_VOTES`] votes and [`MARGIN`] times the votes of the best other side: a replay piles its
-//! votes on one alignment, while chance (and music that merely resembles) scatters them. Music the
-//! side holds twice (a chorus, a loop) gives two alignments; the recogniser waits until one has
-//! 1.25 times the votes of any other place on the side, so the offset (and the track) is the
-//! right one.
+//! votes on one alignment, while chance (and music that merely resembles) scatters them. A pair
+//! the query repeats more than [`MAX_REPEATS`] times (hum, a locked groove, a loop) stops voting,
+//! as learning keeps none of those. Music the side holds twice (a chorus) gives two alignments;
+//! the recogniser waits until one has 1.25 times the votes of any other place on the side (at
+//! most 20 s: then the side is certain and the leading place is taken).
+//! The speed and the place are then fitted to the frames of the pairs that voted (least squares).
+//! Scoring is kept up to date vote by vote, so a long query costs time in proportion to it.
 //!
 //! It does not decode files or print ([`run`] does, for `vinyl-library recognize`). How it fails:
 //! a database error is returned naming the step; audio that matches nothing is `None`.
@@ -27,6 +30,12 @@ use std::collections::{HashMap, HashSet};
 pub const MIN_VOTES: u32 = 10;
 /// How many times the best other side's votes the winner needs.
 pub const MARGIN: u32 = 3;
+/// Times a query may repeat one pair before it stops voting (hum, a locked groove, a loop).
+pub const MAX_REPEATS: u32 = 3;
+/// Alignments further apart than this (frames) are other places on the side.
+const FAR: i32 = 6;
+/// Seconds after which a side that is certain is reported even though its music repeats.
+const LOOP_WAIT_S: f64 = 20.0;
 /// Candidate speeds (query over learned).
 const SPEEDS: [f64; 11] = [0.975, 0.98, 0.985, 0.99, 0.995, 1.0, 1.005, 1.01, 1.015, 1.02, 1.025];
 
@@ -64,9 +73,18 @@ impl Match {
     }
 }
 
+/// The best alignment of one print so far: its (speed, frame), its votes, and the most votes of a
+/// place more than [`FAR`] frames from it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Leader {
+    at: (u8, i32),
+    votes: u32,
+    elsewhere: u32,
+}
+
 /// The streaming matcher of one query against a collection.
-pub struct Recognizer<'a> {
-    lib: &'a Library,
+pub struct Recognizer {
+    lib: Library,
     prints: HashMap<i64, KnownPrint>,
     printer: Printer,
     hop_q: f64,
@@ -74,11 +92,15 @@ pub struct Recognizer<'a> {
     postings: HashMap<u32, Vec<(i64, u32)>>,
     votes: HashMap<(i64, u8, i32), u32>,
     frames: u64,
+    pairs: Vec<Pair>,
+    seen: HashMap<u32, u32>,
+    leaders: HashMap<i64, Leader>,
 }
 
-impl<'a> Recognizer<'a> {
-    /// A matcher for audio of `rate` Hz and `channels` channels against the prints of `lib`.
-    pub fn new(lib: &'a Library, rate: u32, channels: u16) -> anyhow::Result<Recognizer<'a>> {
+impl Recognizer {
+    /// A matcher for audio of `rate` Hz and `channels` channels against the prints of `lib` (read
+    /// once, now).
+    pub fn new(lib: Library, rate: u32, channels: u16) -> anyhow::Result<Recognizer> {
         let prints = lib.known_prints()?.into_iter().map(|p| (p.id, p)).collect();
         let printer = Printer::new(rate, channels, print::QUERY);
         let hop_q = printer.hop_s();
@@ -91,7 +113,19 @@ impl<'a> Recognizer<'a> {
             postings: HashMap::new(),
             votes: HashMap::new(),
             frames: 0,
+            pairs: Vec::new(),
+            seen: HashMap::new(),
+            leaders: HashMap::new(),
         })
+    }
+
+    /// Where the tracks of the print behind `m` start and the side's titles (for titles later on).
+    pub fn tracks_of(&self, m: &Match) -> (Vec<f64>, Vec<String>) {
+        self.prints
+            .values()
+            .find(|p| p.artist == m.artist && p.album == m.album && p.side == m.side)
+            .map(|p| (p.track_starts.clone(), p.titles.clone()))
+            .unwrap_or_default()
     }
 
     /// Whether the collection holds any learned side at all.
@@ -120,6 +154,13 @@ impl<'a> Recognizer<'a> {
 
     fn vote(&mut self, pairs: &[Pair]) -> anyhow::Result<()> {
         for p in pairs {
+            // A pair heard over and over (hum, a locked groove, a loop) says nothing about where.
+            let seen = self.seen.entry(p.key().unwrap_or(u32::MAX)).or_default();
+            *seen += 1;
+            if *seen > MAX_REPEATS {
+                continue;
+            }
+            self.pairs.push(*p);
             let mut cast: HashSet<(i64, u8, i32)> = HashSet::new();
             for (key, speed) in candidate_keys(p) {
                 if !self.postings.contains_key(&key) {
@@ -135,45 +176,61 @@ impl<'a> Recognizer<'a> {
             }
             for v in cast {
                 *self.votes.entry(v).or_default() += 1;
+                self.rescore(v);
             }
         }
         Ok(())
     }
 
-    /// The best alignment's votes (within ±2 frames) for each (print, speed, alignment) voted.
-    fn scored(&self) -> Vec<((i64, u8, i32), u32)> {
-        let near = |&(p, s, d): &(i64, u8, i32)| -> u32 {
-            (-2..=2).map(|e| self.votes.get(&(p, s, d + e)).copied().unwrap_or(0)).sum()
-        };
-        self.votes.keys().map(|k| (*k, near(k))).collect()
+    /// Updates the leaders after a vote for `(print, speed, d)`: the windows (±2 frames) that
+    /// hold it have grown. Keeps the scoring linear in the votes, however long the query.
+    fn rescore(&mut self, (print, speed, d): (i64, u8, i32)) {
+        for centre in d - 2..=d + 2 {
+            let score: u32 =
+                (-2..=2).map(|e| self.votes.get(&(print, speed, centre + e)).copied().unwrap_or(0)).sum();
+            let l = self.leaders.entry(print).or_default();
+            if score > l.votes {
+                if (centre - l.at.1).abs() > FAR && l.votes > 0 {
+                    l.elsewhere = l.elsewhere.max(l.votes);
+                }
+                (l.at, l.votes) = ((speed, centre), score);
+            } else if (centre - l.at.1).abs() > FAR {
+                l.elsewhere = l.elsewhere.max(score);
+            }
+        }
     }
 
     /// The side heard so far, when one stands out.
     pub fn best(&self) -> Option<Match> {
-        let scored = self.scored();
-        let mut by_side: HashMap<i64, ((i64, u8, i32), u32)> = HashMap::new();
-        for (k, v) in &scored {
-            let side = self.prints.get(&k.0)?.side_id;
-            let e = by_side.entry(side).or_insert((*k, 0));
-            if *v > e.1 {
-                *e = (*k, *v);
+        let mut by_side: HashMap<i64, (i64, Leader)> = HashMap::new();
+        for (&print, l) in &self.leaders {
+            let side = self.prints.get(&print)?.side_id;
+            let e = by_side.entry(side).or_insert((print, *l));
+            if l.votes > e.1.votes {
+                *e = (print, *l);
             }
         }
-        let (&side, &(winner, votes)) = by_side.iter().max_by_key(|(_, (_, v))| *v)?;
-        let second = by_side.iter().filter(|(s, _)| **s != side).map(|(_, (_, v))| *v).max().unwrap_or(0);
-        // A chorus or a loop heard twice on the learned side: wait until one place wins.
-        let elsewhere = scored
-            .iter()
-            .filter(|((p, _, d), _)| *p == winner.0 && (d - winner.2).abs() > 6)
-            .map(|(_, v)| *v)
-            .max()
-            .unwrap_or(0);
-        if votes < MIN_VOTES || votes < MARGIN * second || 4 * votes < 5 * elsewhere {
+        let (&side, &(print, leader)) = by_side.iter().max_by_key(|(_, (_, l))| l.votes)?;
+        let second =
+            by_side.iter().filter(|(s, _)| **s != side).map(|(_, (_, l))| l.votes).max().unwrap_or(0);
+        let (votes, elsewhere) = (leader.votes, leader.elsewhere);
+        let winner = (print, leader.at.0, leader.at.1);
+        // Music the side holds twice (a chorus, a loop): wait until one place leads, but not
+        // for ever: after LOOP_WAIT_S the side is certain, and the leading place is taken.
+        let placed = 4 * votes >= 5 * elsewhere || self.heard_s() >= LOOP_WAIT_S;
+        if votes < MIN_VOTES || votes < MARGIN * second || !placed {
             return None;
         }
         let known = self.prints.get(&winner.0)?;
-        let speed_ratio = self.refine_speed(&scored, winner);
-        let offset_s = f64::from(winner.2) * known.hop_s;
+        // The speed needs pairs over a few seconds; a side still unplaced after LOOP_WAIT_S takes
+        // the search's step.
+        let vote = (SPEEDS[usize::from(winner.1)], f64::from(winner.2));
+        let (speed_ratio, at_first) = match self.fit(winner) {
+            Some(line) => line,
+            None if self.heard_s() >= LOOP_WAIT_S => vote,
+            None => return None,
+        };
+        let offset_s = at_first * known.hop_s;
         let mut m = Match {
             artist: known.artist.clone(),
             album: known.album.clone(),
@@ -191,21 +248,55 @@ impl<'a> Recognizer<'a> {
         Some(m)
     }
 
-    /// The winner's speed, refined by a parabola through its neighbours' votes.
-    fn refine_speed(&self, scored: &[((i64, u8, i32), u32)], (print, speed, d): (i64, u8, i32)) -> f64 {
-        let at = |s: i32| -> f64 {
-            scored
-                .iter()
-                .filter(|((p, sp, dd), _)| *p == print && i32::from(*sp) == s && (dd - d).abs() <= 3)
-                .map(|(_, v)| f64::from(*v))
-                .fold(0.0, f64::max)
-        };
-        let s = i32::from(speed);
-        let (a, b, c) = (at(s - 1), at(s), at(s + 1));
-        let denom = a - 2.0 * b + c;
-        let shift = if denom < 0.0 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 };
-        SPEEDS[usize::from(speed)] + shift * (SPEEDS[1] - SPEEDS[0])
+    /// The winner's speed and alignment (learned frame at the query's first), fitted by least
+    /// squares to the frames of the pairs that voted for it: the vote's speed step (0.5 %) is only
+    /// where the search starts. None while too few pairs span too little time.
+    fn fit(&self, (print, speed, d): (i64, u8, i32)) -> Option<(f64, f64)> {
+        let r0 = SPEEDS[usize::from(speed)];
+        let known = self.prints.get(&print)?;
+        let scale = self.hop_q / known.hop_s;
+        let mut pts: Vec<(u32, u32)> = Vec::new();
+        for p in &self.pairs {
+            let tq = f64::from(p.t) * scale;
+            // Early on, every speed of the search fits about as well: let the place drift by as
+            // much as the search's whole range allows.
+            let slack = 3.0 + 0.03 * tq;
+            for (key, _) in candidate_keys(p) {
+                for &(pr, t_ref) in self.postings.get(&key).into_iter().flatten() {
+                    if pr == print && (f64::from(t_ref) - (f64::from(d) + tq * r0)).abs() <= slack {
+                        pts.push((p.t, t_ref));
+                    }
+                }
+            }
+        }
+        pts.sort_unstable();
+        pts.dedup();
+        let pts: Vec<(f64, f64)> =
+            pts.into_iter().map(|(q, r)| (f64::from(q) * scale, f64::from(r))).collect();
+        let mut line = least_squares(&pts)?;
+        // Again without the pairs the last fit leaves out by more than 8, 4, then 2 frames.
+        for off in [8.0, 4.0, 2.0] {
+            let near: Vec<(f64, f64)> =
+                pts.iter().copied().filter(|(q, r)| (r - (line.1 + line.0 * q)).abs() <= off).collect();
+            line = least_squares(&near)?;
+        }
+        ((line.0 - 1.0).abs() <= 0.03).then_some(line)
     }
+}
+
+/// Slope and intercept of the least-squares line through `pts`; none for fewer than 8 points or
+/// under 90 frames (about 3 s) of spread.
+fn least_squares(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = pts.len() as f64;
+    let (lo, hi) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (q, _)| (lo.min(*q), hi.max(*q)));
+    if pts.len() < 8 || hi - lo < 90.0 {
+        return None;
+    }
+    let (mq, mr) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let cov: f64 = pts.iter().map(|(q, r)| (q - mq) * (r - mr)).sum();
+    let var: f64 = pts.iter().map(|(q, _)| (q - mq) * (q - mq)).sum();
+    let b = cov / var;
+    Some((b, mr - b * mq))
 }
 
 /// Every key a learned pair could have stored for query pair `p`, with the speed it assumes.
@@ -247,7 +338,7 @@ fn either_side(x: f64) -> Vec<i64> {
 /// (exit 1) when the input ends or the time allowed runs out first.
 pub fn run(o: &RecognizeOpts, db: &std::path::Path) -> anyhow::Result<()> {
     let lib = Library::open(db)?;
-    let found = if o.input.as_os_str() == "-" { from_stdin(&lib, o)? } else { from_flac(&lib, o)? };
+    let found = if o.input.as_os_str() == "-" { from_stdin(lib, o)? } else { from_flac(lib, o)? };
     let line = serde_json::json!({ "match": found });
     super::print_text(&format!("{line}\n"))?;
     match found {
@@ -261,7 +352,7 @@ pub fn run(o: &RecognizeOpts, db: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// The match in a FLAC file, trying once a second of audio.
-fn from_flac(lib: &Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
+fn from_flac(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
     let shape = crate::flac::probe::probe(&o.input)?.info;
     let mut rec = Recognizer::new(lib, shape.sample_rate, shape.channels as u16)?;
     let within = o.within.wall_time(shape.sample_rate).as_secs_f64();
@@ -283,7 +374,7 @@ fn from_flac(lib: &Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> 
 }
 
 /// The match in raw PCM on stdin (the shared PCM flags), trying once a second of audio.
-fn from_stdin(lib: &Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
+fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
     let spec = o.pcm.spec();
     let mut rec = Recognizer::new(lib, spec.rate, spec.channels)?;
     let frame = spec.frame_bytes();

@@ -48,8 +48,14 @@ EVENTS (one JSON object a line, flushed per event; the names are a contract):
       every --level-every; dBFS per channel (null for digital silence); clipped counts samples at
       full scale; frame is the window's first frame, at the frame after its last
   {\"event\":\"side_start\",\"frame\":N,\"at\":N,\"side\":S}   the needle touched the lead-in
-  {\"event\":\"track_start\",\"frame\":N,\"at\":N,\"side\":S,\"track\":K}
-      track 1 is the first music; for K >= 2 the frame lies in the gap before the track
+  {\"event\":\"track_start\",\"frame\":N,\"at\":N,\"side\":S,\"track\":K[,\"title\":T]}
+      track 1 is the first music; for K >= 2 the frame lies in the gap before the track; title:
+      the learned side's title there, once the side was recognised (--library)
+  {\"event\":\"recognized\",\"frame\":N,\"at\":N,\"artist\":A,\"album\":T,\"side\":\"A\",\"track\":K,
+   \"title\":T|null,\"confidence\":C,\"speed_ratio\":R,\"offset_s\":X}
+      with --library: the side whose needle drop is frame N is a learned side of the collection
+      (vinyl-library); track and title are what played at N's frame; speed_ratio is this play's
+      speed over the learned one's; offset_s is where N falls in the learned side
   {\"event\":\"side_end\",\"frame\":N,\"at\":N,\"side\":S,\"reason\":\"runout\"|\"lift\"|\"silence\"|\"gap\"[,\"rpm\":R]}
       runout: the frame where the locked groove began, and its measured speed; lift: where the
       stylus left the record; silence: where the music stopped, 30 s without music or run-out;
@@ -73,6 +79,7 @@ EXAMPLES:
   vinyl-listen --ring /dev/shm/vinyl-ring --meter > /dev/null
   vinyl-listen < side.raw | grep -v '\"level\"'
   vinyl-listen --ring /dev/shm/vinyl-ring --output /run/vinyl/events --max-bytes 1MiB
+  vinyl-listen --ring /dev/shm/vinyl-ring --library ~/recordings/library.db
   vinyl-listen --status /run/vinyl/events";
 
 /// Options of `vinyl-listen`.
@@ -119,6 +126,12 @@ pub struct Opts {
     /// music nor noise nor a lift; longer than this, the side ends with reason "gap"
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub gap_limit: DurationArg,
+
+    /// Recognise replays against this collection (vinyl-library's database; default: its default
+    /// place, library.db in the recordings folder, once it exists): a `recognized` event after
+    /// each needle drop of a learned side, and its titles on later `track_start`s
+    #[arg(long, value_name = "DB", env = "VINYL_LIBRARY")]
+    pub library: Option<PathBuf>,
 
     /// Read nothing: print the turntable's state, the latest levels and the last side's report
     /// from an events file another vinyl-listen writes (--output FILE), then exit (1 when it has

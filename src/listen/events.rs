@@ -41,13 +41,31 @@ pub fn decision(d: &Decision) -> Value {
     match *d {
         Decision::SideStart { frame, at, side } => Event::SideStart(ev::SideStart { frame, at, side }),
         Decision::TrackStart { frame, at, side, track } => {
-            Event::TrackStart(ev::TrackStart { frame, at, side, track })
+            Event::TrackStart(ev::TrackStart { frame, at, side, track, title: None })
         }
         Decision::SideEnd { frame, at, side, reason, rpm } => {
             Event::SideEnd(ev::SideEnd { frame, at, side, reason: reason.name().into(), rpm })
         }
         Decision::Lift { frame, at } => Event::Lift(ev::Lift { frame, at }),
     }
+    .to_json()
+}
+
+/// A `recognized` event, decided at `at`.
+pub fn recognized(h: &super::recognize::Heard, at: u64) -> Value {
+    let m = &h.found;
+    Event::Recognized(ev::Recognized {
+        frame: h.start,
+        at,
+        artist: m.artist.clone(),
+        album: m.album.clone(),
+        side: m.side.clone(),
+        track: m.track,
+        title: m.title.clone(),
+        confidence: m.confidence,
+        speed_ratio: m.speed_ratio,
+        offset_s: m.offset_s,
+    })
     .to_json()
 }
 

@@ -19,6 +19,7 @@ pub mod features;
 pub mod loudness;
 pub mod meter;
 pub mod r128;
+pub mod recognize;
 pub mod resume;
 pub mod runout;
 pub mod status;
@@ -57,6 +58,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     let out = events::Output::open(o.output.clone(), o.max_bytes)?;
     let mut l = Listener::new(spec, o.level_every.frames(spec.rate), out, o.meter);
     l.detector.set_gap_limit(o.gap_limit.frames(spec.rate));
+    l.live = start_recognition(o.library.as_deref(), spec, o.ring.is_none())?;
     let result = match &o.ring {
         Some(ring) => listen_ring(ring, o.output.as_deref(), spec, &mut l),
         None => listen_stdin(o.first_frame, spec, &mut l),
@@ -70,6 +72,28 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The live recogniser: against `--library`, else the collection's default place (vinyl-library's:
+/// `library.db` in the recordings folder). The worker looks for the file at each side, so a
+/// collection made after the listener started is used from its next side.
+fn start_recognition(
+    db: Option<&Path>,
+    spec: PcmSpec,
+    in_step: bool,
+) -> anyhow::Result<Option<recognize::Live>> {
+    let db = match db {
+        Some(db) => db.to_path_buf(),
+        None => match crate::library::default_db() {
+            Ok(db) => db,
+            Err(e) => {
+                vlog!(TOOL, "recognition: off: no collection's place: {e:#}");
+                return Ok(None);
+            }
+        },
+    };
+    vlog!(TOOL, "recognition: replays are recognised against {} (when it exists)", db.display());
+    recognize::Live::start(db, spec.rate, spec.channels, in_step).map(Some)
 }
 
 fn listen_ring(ring: &Path, output: Option<&Path>, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
@@ -158,6 +182,9 @@ struct Listener {
     quiet_until: u64,
     /// How a restarted listener begins, applied at its first frame.
     resume: Option<resume::Start>,
+    /// The live recogniser (`--library`), and the side it recognised.
+    live: Option<recognize::Live>,
+    heard: Option<recognize::Heard>,
 }
 
 impl Listener {
@@ -186,6 +213,8 @@ impl Listener {
             blocks: Vec::new(),
             quiet_until: 0,
             resume: None,
+            live: None,
+            heard: None,
         }
     }
 
@@ -202,6 +231,9 @@ impl Listener {
         }
         self.decode(bytes);
         self.loudness.push_frames(&self.xf);
+        if let Some(live) = self.live.as_mut() {
+            live.audio(first, &self.xf);
+        }
         let ch = self.spec.channels as usize;
         let mut pos = first;
         let mut at = 0;
@@ -226,6 +258,7 @@ impl Listener {
         if pos >= self.shown.1 + STATE_EVERY_S * self.spec.rate as u64 {
             self.state(pos, true)?;
         }
+        self.recognized(pos)?;
         self.next = Some(pos);
         Ok(())
     }
@@ -298,19 +331,65 @@ impl Listener {
     fn decide(&mut self) -> anyhow::Result<()> {
         let decisions = std::mem::take(&mut self.decisions);
         for d in &decisions {
-            self.emit(&events::decision(d))?;
+            let mut v = events::decision(d);
+            if let (Decision::TrackStart { frame, .. }, Some(h)) = (d, &self.heard) {
+                if let Some(title) = h.title_at(*frame, self.spec.rate) {
+                    v["title"] = title.into();
+                }
+            }
+            self.emit(&v)?;
             match *d {
                 Decision::SideStart { frame, .. } => {
                     self.side_start = frame;
                     self.loudness.start(frame)?;
+                    self.heard = None;
+                    if let Some(live) = self.live.as_mut() {
+                        live.side(frame);
+                    }
                 }
-                Decision::SideEnd { frame, at, side, .. } => self.report(frame, at, side)?,
+                Decision::SideEnd { frame, at, side, .. } => {
+                    self.report(frame, at, side)?;
+                    self.heard = None;
+                    if let Some(live) = self.live.as_mut() {
+                        live.end(frame);
+                    }
+                }
                 Decision::TrackStart { .. } | Decision::Lift { .. } => {}
             }
         }
         if let Some(at) = decisions.last().map(at_of) {
             self.state(at, false)?;
         }
+        Ok(())
+    }
+
+    /// Writes a `recognized` event when the recogniser recognised the side still playing.
+    fn recognized(&mut self, at: u64) -> anyhow::Result<()> {
+        let Some(h) = self.live.as_mut().and_then(recognize::Live::poll) else { return Ok(()) };
+        let playing = matches!(self.detector.state().0, Phase::LeadIn | Phase::Music);
+        if !playing || h.start != self.side_start {
+            return Ok(());
+        }
+        if self.heard.as_ref().is_some_and(|told| {
+            told.start == h.start && (&told.found.album, &told.found.side) == (&h.found.album, &h.found.side)
+        }) {
+            // The same side, its speed and place fitted over more music: for later titles.
+            self.heard = Some(h);
+            return Ok(());
+        }
+        let m = &h.found;
+        vlog!(
+            TOOL,
+            "side {}: recognised {} – {}, side {} (confidence {}, speed {})",
+            self.detector.state().1,
+            m.artist,
+            m.album,
+            m.side,
+            m.confidence,
+            m.speed_ratio
+        );
+        self.emit(&events::recognized(&h, at))?;
+        self.heard = Some(h);
         Ok(())
     }
 

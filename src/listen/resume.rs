@@ -60,6 +60,7 @@ impl Past {
             Event::Lift(l) => l.at,
             Event::State(s) => s.at,
             Event::SideReport(r) => r.at,
+            Event::Recognized(r) => r.at,
         };
         self.last_at = self.last_at.max(at);
         match e {

@@ -80,7 +80,7 @@ impl Turntable {
                 (self.state, self.side, self.track) = (e.state.clone(), e.side as u64, e.track as u64);
                 e.frame
             }
-            Event::Level(_) | Event::SideReport(_) => return,
+            Event::Level(_) | Event::SideReport(_) | Event::Recognized(_) => return,
         };
         self.frame = Some(frame);
     }

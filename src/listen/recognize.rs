@@ -1,0 +1,263 @@
+//! Live recognition of replays (`vinyl-listen --library DB`): from each needle drop, the side is
+//! matched against the collection's learned sides ([`crate::library::recognize`]), and a
+//! `recognized` event follows; the side's later `track_start` events carry the learned titles.
+//!
+//! Owns a worker thread and the hand-over to it. The listener sends every decoded stretch and each
+//! side's start and end. Following the ring (live), the hand-over never blocks: a bounded queue,
+//! where a stretch that does not fit is dropped and counted, and the worker hears it as silence, so
+//! its frames keep their places. From stdin (which can wait, and runs faster than real time), each
+//! message waits for the worker, so the result does not depend on the machine's load. The worker keeps the last [`HISTORY_S`] seconds, because a needle drop is decided a few
+//! seconds after it happened; at a side start it fingerprints from the drop, tries a match once a
+//! second and gives up after [`GIVE_UP_S`] seconds. A recognition is told at once, and again at
+//! [`REFINE_S`] with the speed and place fitted over more music (no second event: the titles of
+//! later tracks use it). The collection is opened by the worker, once
+//! per side (so a side learned a minute ago is known), and never by the listener's thread, so
+//! SQLite never delays the analysis; a side before the collection exists is not looked up. How it
+//! fails: a collection that cannot be opened or read is
+//! logged once per side and costs nothing else; the listener goes on without titles.
+
+use crate::library::db::Library;
+use crate::library::recognize::{Match, Recognizer};
+use crate::vlog;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+
+/// Seconds of audio the worker keeps for a needle drop decided late.
+pub const HISTORY_S: u64 = 20;
+/// Seconds after the drop without a recognition before the worker stops trying.
+pub const GIVE_UP_S: f64 = 60.0;
+/// Seconds after the drop at which a recognised side's speed and place are fitted again, over
+/// more music, for the titles of its later tracks.
+pub const REFINE_S: f64 = 40.0;
+
+enum Msg {
+    Audio(u64, Vec<f32>),
+    Side(u64),
+    End,
+}
+
+/// A recognised side: the match, and what titles the later tracks need.
+#[derive(Clone, Debug)]
+pub struct Heard {
+    /// The needle drop the query began at.
+    pub start: u64,
+    /// The frame at which the worker recognised it.
+    pub at: u64,
+    /// What was recognised.
+    pub found: Match,
+    /// Where the learned side's tracks start, in its seconds.
+    pub track_starts: Vec<f64>,
+    /// The side's titles.
+    pub titles: Vec<String>,
+}
+
+impl Heard {
+    /// The learned title playing at timeline frame `frame` (2 s of grace: a track the listener
+    /// finds a little before the learned boundary is the next one).
+    pub fn title_at(&self, frame: u64, rate: u32) -> Option<String> {
+        let heard_s = frame.saturating_sub(self.start) as f64 / f64::from(rate);
+        let learned_s = self.found.offset_s + heard_s * self.found.speed_ratio + 2.0;
+        let track = self.track_starts.iter().filter(|&&s| s <= learned_s).count().max(1);
+        self.titles.get(track - 1).cloned()
+    }
+}
+
+/// The listener's end of the worker.
+pub struct Live {
+    tx: SyncSender<Msg>,
+    rx: Receiver<Option<Heard>>,
+    /// In step: each message waits for the worker's answer (stdin, which can wait).
+    in_step: bool,
+    told: Option<Heard>,
+    dropped: u64,
+}
+
+impl Live {
+    /// Starts the worker for audio of `rate` Hz and `channels` channels, against `db`. `in_step`
+    /// (for stdin, which can wait, and runs faster than real time): each stretch waits for the
+    /// worker, so what is recognised, and when, does not depend on the machine's load. Otherwise
+    /// (the ring, live) the listener never waits.
+    pub fn start(db: PathBuf, rate: u32, channels: u16, in_step: bool) -> anyhow::Result<Live> {
+        // About 10 s of 100 ms stretches: the worker keeps up by far; the bound is for a stall.
+        let (tx, worker_rx) = sync_channel(if in_step { 0 } else { 100 });
+        let (worker_tx, rx) = sync_channel(4);
+        std::thread::Builder::new()
+            .name("recognize".into())
+            .spawn(move || Worker::new(db, rate, channels).run(&worker_rx, &worker_tx, in_step))
+            .map_err(|e| anyhow::anyhow!("recognition: start its thread: {e}"))?;
+        Ok(Live { tx, rx, in_step, told: None, dropped: 0 })
+    }
+
+    /// Hands a decoded stretch (interleaved ±1.0) over.
+    pub fn audio(&mut self, first: u64, samples: &[f32]) {
+        self.send(Msg::Audio(first, samples.to_vec()), first);
+    }
+
+    /// A side began at the needle drop `frame`.
+    pub fn side(&mut self, frame: u64) {
+        self.send(Msg::Side(frame), frame);
+    }
+
+    /// The side ended.
+    pub fn end(&mut self, frame: u64) {
+        self.send(Msg::End, frame);
+    }
+
+    fn send(&mut self, msg: Msg, frame: u64) {
+        if self.in_step {
+            if self.tx.send(msg).is_ok() {
+                self.told = self.rx.recv().ok().flatten().or(self.told.take());
+            }
+            return;
+        }
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                if self.dropped == 0 {
+                    vlog!(
+                        super::TOOL,
+                        "recognition: fell behind at frame {frame}: stretches are skipped (heard as silence)"
+                    );
+                }
+                self.dropped += 1;
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// A recognition made since the last call.
+    pub fn poll(&mut self) -> Option<Heard> {
+        if self.in_step { self.told.take() } else { self.rx.try_recv().ok().flatten() }
+    }
+}
+
+/// The worker: the history and, during a side, the query.
+struct Worker {
+    db: PathBuf,
+    rate: u32,
+    channels: u16,
+    history: VecDeque<(u64, Vec<f32>)>,
+    query: Option<Query>,
+}
+
+/// One side's query: where it began, the next frame it expects, and when to try next.
+struct Query {
+    start: u64,
+    next: u64,
+    next_try: f64,
+    recognizer: Recognizer,
+    told: bool,
+}
+
+impl Worker {
+    fn new(db: PathBuf, rate: u32, channels: u16) -> Worker {
+        Worker { db, rate, channels, history: VecDeque::new(), query: None }
+    }
+
+    fn run(mut self, rx: &Receiver<Msg>, tx: &SyncSender<Option<Heard>>, in_step: bool) {
+        while let Ok(msg) = rx.recv() {
+            let heard = match msg {
+                Msg::Audio(first, samples) => {
+                    let heard = self.hear(first, &samples);
+                    self.keep(first, samples);
+                    heard
+                }
+                Msg::Side(frame) => self.begin(frame),
+                Msg::End => {
+                    self.query = None;
+                    None
+                }
+            };
+            if (heard.is_some() || in_step) && tx.send(heard).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn keep(&mut self, first: u64, samples: Vec<f32>) {
+        let span = HISTORY_S * u64::from(self.rate);
+        self.history.push_back((first, samples));
+        while self.history.front().is_some_and(|(f, _)| f + span < first) {
+            self.history.pop_front();
+        }
+    }
+
+    /// Starts a query at the needle drop `frame`, fed from the history.
+    fn begin(&mut self, frame: u64) -> Option<Heard> {
+        self.query = None;
+        // A listener never makes the collection: vinyl-library (or auto's history) does.
+        if !self.db.exists() {
+            return None;
+        }
+        let recognizer =
+            Library::open(&self.db).and_then(|lib| Recognizer::new(lib, self.rate, self.channels));
+        let recognizer = match recognizer {
+            Ok(r) if r.has_prints() => r,
+            Ok(_) => return None,
+            Err(e) => {
+                vlog!(super::TOOL, "recognition: side at frame {frame}: {e:#}");
+                return None;
+            }
+        };
+        self.query = Some(Query { start: frame, next: frame, next_try: 1.0, recognizer, told: false });
+        let past: Vec<(u64, Vec<f32>)> = self.history.iter().cloned().collect();
+        past.iter().find_map(|(first, samples)| self.hear(*first, samples))
+    }
+
+    /// Feeds the query what of `samples` (from timeline frame `first`) it has not heard; a
+    /// recognition ends the query.
+    fn hear(&mut self, first: u64, samples: &[f32]) -> Option<Heard> {
+        let ch = usize::from(self.channels.max(1));
+        let q = self.query.as_mut()?;
+        let end = first + (samples.len() / ch) as u64;
+        if end <= q.next {
+            return None;
+        }
+        if first > q.next {
+            // Stretches the listener could not hand over: silence in their place.
+            let silence = vec![0.0; (first - q.next) as usize * ch];
+            q.recognizer.feed(&silence, ch).ok()?;
+            q.next = first;
+        }
+        let skip = (q.next - first) as usize * ch;
+        if let Err(e) = q.recognizer.feed(&samples[skip..], ch) {
+            vlog!(super::TOOL, "recognition: side at frame {}: {e:#}", q.start);
+            self.query = None;
+            return None;
+        }
+        q.next = end;
+        if q.recognizer.heard_s() < q.next_try {
+            return None;
+        }
+        q.next_try = q.recognizer.heard_s().floor() + 1.0;
+        let heard = q.recognizer.heard_s();
+        if q.told && heard < REFINE_S {
+            return None;
+        }
+        if let Some(found) = q.recognizer.best() {
+            let (track_starts, titles) = q.recognizer.tracks_of(&found);
+            let h = Heard { start: q.start, at: end, found, track_starts, titles };
+            // The first recognition is told at once; the query goes on to REFINE_S, where the
+            // speed and place fitted over more music are told again, for the titles.
+            if q.told {
+                self.query = None;
+            }
+            if let Some(q) = self.query.as_mut() {
+                q.told = true;
+            }
+            return Some(h);
+        }
+        if heard > GIVE_UP_S {
+            if !q.told {
+                vlog!(
+                    super::TOOL,
+                    "recognition: side at frame {}: no learned side in {GIVE_UP_S} s",
+                    q.start
+                );
+            }
+            self.query = None;
+        }
+        None
+    }
+}
