@@ -9,6 +9,14 @@
 //! unreadable or empty music file exits 1 with its name; a closed stdout ends the run quietly
 //! (exit 0). The same flags and `--seed` give the same bytes.
 //!
+//! Replays of one side (`--content-seed N`, the recognition corpus of issue 21): the music —
+//! which piece each track is cut from (`--in-order`: track k from the k-th `--music`), where
+//! (fixed in source frames, so the same cut at any speed), its level, its fades, the gaps and the
+//! quiet passage (placed in the side's frames, so it moves a little with the speed) — comes from N
+//! alone, and `--seed` drives only the deck: speed error, hiss, crackle, thumps, lead-in, run-out
+//! and idle. The same N with other seeds is the same side played again, on another deck or day.
+//! Without the flag every choice comes from `--seed`, byte for byte as before.
+//!
 //! A side, in order: idle (motor hum 50/60 Hz + harmonics and rumble, about −75 dBFS); the
 //! needle-drop thump (8–30 Hz damped oscillation plus a sharp hit, peak −25..−6 dBFS); 3–8 s of
 //! lead-in groove; the tracks (music RMS −35..−18 dBFS, 0.3–2 s fades) separated by `--gap` of
@@ -69,6 +77,13 @@ struct Cli {
     /// Seed of every random choice; the same flags and seed give the same bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Seed of the music alone: the cuts, levels, fades, gaps and quiet passage; --seed then
+    /// drives only the deck (speed, hiss, crackle, thumps, idle): the same music, replayed.
+    #[arg(long, value_name = "N", conflicts_with = "idle")]
+    content_seed: Option<u64>,
+    /// Cut track k from the k-th --music file (cycling) instead of a seeded pick.
+    #[arg(long, conflicts_with = "idle")]
+    in_order: bool,
     /// Number of tracks on the side.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
     tracks: u32,
@@ -633,8 +648,15 @@ mod side {
         };
         let needle_drop = secs(cli.idle_before.pick(rng));
         let music_start = needle_drop + secs(rng.range(3.0, 8.0));
-        let tracks = lay_tracks(cli, music, rng, music_start, speed);
-        let quiet = if cli.no_quiet { None } else { place_quiet(&tracks, rng) };
+        // With --content-seed the music's choices come from their own generator, so that they
+        // do not move when --seed changes the deck.
+        let mut content = cli.content_seed.map(Rng::new);
+        let music_rng = match &mut content {
+            Some(c) => c,
+            None => &mut *rng,
+        };
+        let tracks = lay_tracks(cli, music, music_rng, music_start, speed);
+        let quiet = if cli.no_quiet { None } else { place_quiet(&tracks, music_rng) };
         let music_end = tracks.last().map_or(music_start, |t| t.end);
         let (lock, lift) = if cli.lift_early {
             (None, music_end)
@@ -663,16 +685,26 @@ mod side {
     }
 
     /// Cuts the tracks from the music at seeded offsets and levels, one after another; `speed`
-    /// (1 ± the speed error) is how many source frames one output frame plays.
+    /// (1 ± the speed error) is how many source frames one output frame plays. With
+    /// --content-seed the length picked is of source music (the same cut at any speed), else of
+    /// the side.
     fn lay_tracks(cli: &Cli, music: &[Vec<i16>], rng: &mut Rng, start: u64, speed: f64) -> Vec<Track> {
         let mut tracks: Vec<Track> = Vec::new();
         let mut at = start;
         for k in 0..cli.tracks {
-            let src = (rng.next_u64() % music.len() as u64) as usize;
+            // Drawn with --in-order too, so that the other choices stay where they were.
+            let pick = rng.next_u64();
+            let src =
+                if cli.in_order { k as usize % music.len() } else { (pick % music.len() as u64) as usize };
             // One frame spare: playing at `speed` interpolates between two source frames.
             let avail = music[src].len() as u64 / 2 - 1;
-            let len = secs(cli.track_len.pick(rng)).min((avail as f64 / speed) as u64);
-            let span = ((len as f64 * speed).ceil() as u64).min(avail);
+            let (len, span) = if cli.content_seed.is_some() {
+                let span = secs(cli.track_len.pick(rng)).min(avail);
+                ((span as f64 / speed) as u64, span)
+            } else {
+                let len = secs(cli.track_len.pick(rng)).min((avail as f64 / speed) as u64);
+                (len, ((len as f64 * speed).ceil() as u64).min(avail))
+            };
             let offset = (rng.unit() * (avail - span) as f64) as u64;
             let (mut fade_in, fade_out) = (secs(rng.range(0.3, 2.0)), secs(rng.range(0.3, 2.0)));
             if let Some(prev) = tracks.last_mut() {

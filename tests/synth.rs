@@ -152,6 +152,35 @@ fn assert_clicks_every_revolution(pcm: &[u8], t: &Value) {
     }
 }
 
+/// `--content-seed`: the same music (the tracks' lengths and the gaps) with any `--seed`, which
+/// then changes only the deck (here its noise); another content seed cuts other tracks.
+#[test]
+fn a_content_seed_keeps_the_music_whatever_the_deck() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = music(dir.path());
+    let args = |seed: &'static str, content: &'static str| {
+        let m = m.to_str().unwrap().to_string();
+        let a = ["--seed", seed, "--content-seed", content, "--tracks", "3", "--track-len", "3..9"];
+        let mut v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        v.extend(["--music".into(), m, "--runout".into(), "2".into(), "--speed-error".into(), "0".into()]);
+        v
+    };
+    let run = |seed, content| {
+        let a = args(seed, content);
+        side(dir.path(), &a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let lengths = |t: &Value| -> Vec<usize> {
+        let tracks = t["tracks"].as_array().unwrap();
+        let mut v: Vec<usize> = tracks.iter().map(|k| frame(&k["end"]) - frame(&k["start"])).collect();
+        v.extend(t["gaps"].as_array().unwrap().iter().map(|g| frame(&g[1]) - frame(&g[0])));
+        v
+    };
+    let ((a, ta), (b, tb), (_, tc)) = (run("1", "5"), run("2", "5"), run("1", "6"));
+    assert!(a != b, "--seed 1 and 2 give the same bytes");
+    assert_eq!(lengths(&ta), lengths(&tb), "the same --content-seed, other music:\n{ta}\n{tb}");
+    assert_ne!(lengths(&ta), lengths(&tc), "another --content-seed, the same music");
+}
+
 #[test]
 fn the_same_seed_gives_the_same_bytes_and_another_seed_does_not() {
     let dir = tempfile::tempdir().unwrap();

@@ -285,11 +285,11 @@ impl Recognizer {
 }
 
 /// Slope and intercept of the least-squares line through `pts`; none for fewer than 8 points or
-/// under 90 frames (about 3 s) of spread.
+/// under 60 frames (about 2 s) of spread.
 fn least_squares(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
     let n = pts.len() as f64;
     let (lo, hi) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (q, _)| (lo.min(*q), hi.max(*q)));
-    if pts.len() < 8 || hi - lo < 90.0 {
+    if pts.len() < 8 || hi - lo < 60.0 {
         return None;
     }
     let (mq, mr) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
