@@ -14,7 +14,7 @@ in place; a cover larger than the padding has the file written again beside itse
 copied byte for byte, then renamed over it.
 
 `name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (about 5 a \
-second, under 100 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
+second, about 100 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
 then tells a later play of a learned side from its first seconds, through a deck's speed error (up \
 to ±2.5 %, searched), another gain and other hiss and clicks: it prints one JSON line, \
 {\"match\":{\"artist\",\"album\",\"side\",\"track\",\"position\",\"title\",\"offset_s\",\"speed_ratio\",\
@@ -46,7 +46,7 @@ EXAMPLES:
 #[command(
     name = "vinyl-library",
     version,
-    about = "The collection: name recorded sides, list and export the albums",
+    about = "The collection: name recorded sides, recognise replays, list and export the albums",
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
     propagate_version = true

@@ -1,11 +1,13 @@
 //! `vinyl-library`: the collection of the user's records, in SQLite ([`db`]), and the naming of
-//! recorded sides ([`name`], with covers from [`cover`]).
+//! recorded sides ([`name`], with covers from [`cover`]), and the recognition of replays of learned
+//! sides ([`print`] makes the fingerprints, [`recognize`] matches them; `vinyl-listen` runs the
+//! same matcher live).
 //!
-//! Owns the tool's commands: `name`, `learn` (from tags), `import-release` (a tracklist from
-//! MusicBrainz or Discogs JSON), `list`, `show`, `export`, `plays` (the history `vinyl-rec auto` writes
-//! through [`note_play`]), `forget` and `check`. Recognising replays,
-//! learning fingerprints and the listening history are not built yet. How it fails: usage errors
-//! exit 2, the rest 1, each one line naming the file or the database and the step.
+//! Owns the tool's commands: `name` (which learns the fingerprint too), `learn` (from tags),
+//! `recognize`, `import-release` (a tracklist from MusicBrainz or Discogs JSON), `list`, `show`,
+//! `export`, `plays` (the history `vinyl-rec auto` writes through [`note_play`]), `forget` and
+//! `check`. How it fails: usage errors exit 2, the rest 1 (and `recognize` without a match), each
+//! one line naming the file or the database and the step.
 
 pub mod cli;
 pub mod cover;

@@ -21,7 +21,7 @@
 //! speed error `r` moves every frequency by log2(r) octaves and stretches every time by 1/r, and
 //! nothing else, so recognition ([`super::recognize`]) undoes candidate speeds on the query's
 //! pairs before it looks their keys up, and the interval between two peaks does not move at all.
-//! Learning stores few pairs (`LEARN`: about 2 peaks a second, 2 pairs each, under 100 KB a
+//! Learning stores few pairs (`LEARN`: about 2 peaks a second, 2 pairs each, about 100 KB a
 //! 20-minute side); a query makes many (`QUERY`), so that the pairs a learned side stored are
 //! found among them even when hiss and clicks take some peaks.
 //!
