@@ -267,8 +267,9 @@ this file's end, or the oldest frame the ring still holds, into a next file tagg
 VINYL_CONTINUES=the previous file's name.
 
 Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
-{side} · Track {track}', the side counted since auto started), written as a line to the \
-encoder's metadata FIFO (RUN/title, vinyl-mp3-icecast --metadata-fifo; no reader is not an \
+{side} · Track {track}', the side counted since auto started), or 'Artist – Title' once the \
+listener recognised the side (its recognized event, and the title its track_start carries), \
+written as a line to the encoder's metadata FIFO (RUN/title, vinyl-mp3-icecast --metadata-fifo; no reader is not an \
 error). Hook: VINYL_ON_EVENT=/path/to/program is run for each event but level and state, with \
 the event's JSON line on stdin; the first line it prints, if any, becomes the title. It runs in \
 a thread of its own, off the audio path, and is killed after VINYL_ON_EVENT_TIMEOUT (5s); its \

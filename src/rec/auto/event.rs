@@ -33,6 +33,17 @@ pub enum Event {
         side: u64,
         /// The track's number on the side.
         track: u64,
+        /// The learned side's title here, once the side was recognised.
+        title: Option<String>,
+    },
+    /// The side was recognised as a learned side of the collection.
+    Recognized {
+        /// Its needle drop.
+        frame: u64,
+        /// The album's artist.
+        artist: String,
+        /// The title of the track playing, when known.
+        title: Option<String>,
     },
     /// A side ended.
     SideEnd {
@@ -78,7 +89,11 @@ pub fn parse(line: &str) -> Result<Event, Bad> {
             frame: e.frame,
             side: at_least_1("track_start", "side", e.side)?,
             track: at_least_1("track_start", "track", e.track)?,
+            title: e.title,
         },
+        events::Event::Recognized(r) => {
+            Event::Recognized { frame: r.frame, artist: r.artist, title: r.title }
+        }
         events::Event::SideEnd(e) => {
             let side = at_least_1("side_end", "side", e.side)?;
             let Some(&reason) = LISTENER_ENDS.iter().find(|&&k| k == e.reason) else {
@@ -109,7 +124,7 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"event":"track_start","frame":9,"at":9,"side":2,"track":3}"#),
-            Ok(Event::TrackStart { frame: 9, side: 2, track: 3 })
+            Ok(Event::TrackStart { frame: 9, side: 2, track: 3, title: None })
         );
         assert_eq!(
             parse(r#"{"event":"side_end","frame":5,"at":6,"side":1,"reason":"runout","rpm":45.1}"#),

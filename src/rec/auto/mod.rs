@@ -55,6 +55,8 @@ struct Auto {
     side: Option<Side>,
     /// Sides heard since the start (the `{side}` of the titles).
     sides: u32,
+    /// The artist of the side playing, once the listener recognised it (for the stream title).
+    artist: Option<String>,
     /// The listener's number of the side not recorded (logged once).
     skipped: Option<u64>,
     /// Events not acted on, by kind: how many (each kind is logged once).
@@ -105,6 +107,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         side: side::adopt(s, &a),
         a,
         sides: 0,
+        artist: None,
         skipped: None,
         bad: BTreeMap::new(),
         repeated: false,
@@ -147,9 +150,28 @@ impl Auto {
         {
             self.titles.event(line);
         }
-        if let Event::TrackStart { track, .. } = ev {
-            let track = u32::try_from(track).unwrap_or(u32::MAX);
-            self.titles.set(&titles::template(&self.a.template, self.sides.max(1), track));
+        match &ev {
+            Event::SideStart { .. } => self.artist = None,
+            Event::Recognized { frame, artist, title }
+                if self.side.as_ref().is_none_or(|s| s.side_frame == *frame) =>
+            {
+                self.artist = Some(artist.clone());
+                if let Some(t) = title {
+                    self.titles.set(&titles::stream_title("", 0, 0, Some(artist), Some(t)));
+                }
+            }
+            Event::TrackStart { track, title, .. } => {
+                let track = u32::try_from(*track).unwrap_or(u32::MAX);
+                let (artist, title) = (self.artist.as_deref(), title.as_deref());
+                self.titles.set(&titles::stream_title(
+                    &self.a.template,
+                    self.sides.max(1),
+                    track,
+                    artist,
+                    title,
+                ));
+            }
+            _ => {}
         }
         self.act(ev);
     }
@@ -195,7 +217,7 @@ impl Auto {
                     s.report = Some(report);
                 }
             }
-            Event::Other => {}
+            Event::Recognized { .. } | Event::Other => {}
         }
     }
 

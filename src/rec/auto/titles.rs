@@ -32,6 +32,21 @@ pub fn template(t: &str, side: u32, track: u32) -> String {
     t.replace("{side}", &side.to_string()).replace("{track}", &track.to_string())
 }
 
+/// The stream title of a track: `Artist – Title` once the side was recognised and the track has a
+/// learned title, else the template's.
+pub fn stream_title(
+    template: &str,
+    side: u32,
+    track: u32,
+    artist: Option<&str>,
+    title: Option<&str>,
+) -> String {
+    match (artist, title) {
+        (Some(artist), Some(title)) => format!("{artist} – {title}"),
+        _ => self::template(template, side, track),
+    }
+}
+
 /// Writes `title` as one line to the FIFO at `fifo` without waiting: `Ok(false)` when nothing
 /// reads it (no FIFO, or no encoder holding it open).
 pub fn send(fifo: &Path, title: &str) -> std::io::Result<bool> {
@@ -307,5 +322,13 @@ mod tests {
         let mut s = String::new();
         BufReader::new(r).read_line(&mut s).unwrap();
         assert_eq!(s, "Side 1 \n");
+    }
+
+    #[test]
+    fn a_recognised_track_is_artist_and_title_and_anything_else_the_template() {
+        let t = "Side {side} · Track {track}";
+        assert_eq!(stream_title(t, 2, 3, Some("Miles Davis"), Some("So What")), "Miles Davis – So What");
+        assert_eq!(stream_title(t, 2, 3, Some("Miles Davis"), None), "Side 2 · Track 3");
+        assert_eq!(stream_title(t, 2, 3, None, Some("So What")), "Side 2 · Track 3");
     }
 }
