@@ -62,6 +62,9 @@ pub struct Match {
     pub confidence: f64,
     /// Seconds of the query heard when it was recognised.
     pub heard_s: f64,
+    /// The learned recording's print it was aligned with (its offset and tracks are that one's).
+    #[serde(skip)]
+    pub print: i64,
 }
 
 impl Match {
@@ -119,13 +122,10 @@ impl Recognizer {
         })
     }
 
-    /// Where the tracks of the print behind `m` start and the side's titles (for titles later on).
+    /// Where the tracks of the print `m` was aligned with start, and the side's titles: two
+    /// recordings of one side start at other places, so the offset is only that print's.
     pub fn tracks_of(&self, m: &Match) -> (Vec<f64>, Vec<String>) {
-        self.prints
-            .values()
-            .find(|p| p.artist == m.artist && p.album == m.album && p.side == m.side)
-            .map(|p| (p.track_starts.clone(), p.titles.clone()))
-            .unwrap_or_default()
+        self.prints.get(&m.print).map(|p| (p.track_starts.clone(), p.titles.clone())).unwrap_or_default()
     }
 
     /// Whether the collection holds any learned side at all.
@@ -242,6 +242,7 @@ impl Recognizer {
             speed_ratio: (speed_ratio * 10_000.0).round() / 10_000.0,
             confidence: (1.0 - f64::from(second + 1) / f64::from(votes + 1)).clamp(0.0, 1.0),
             heard_s: (self.heard_s() * 100.0).round() / 100.0,
+            print: winner.0,
         };
         m.confidence = (m.confidence * 1000.0).round() / 1000.0;
         m.at(known, offset_s + self.heard_s() * speed_ratio);

@@ -99,8 +99,16 @@ impl Live {
         self.send(Msg::Side(frame), frame);
     }
 
-    /// The side ended.
+    /// The side ended: stretches skipped during it are said, with their count.
     pub fn end(&mut self, frame: u64) {
+        if self.dropped > 0 {
+            vlog!(
+                super::TOOL,
+                "recognition: {} stretches were skipped before frame {frame} (heard as silence by the recogniser only)",
+                self.dropped
+            );
+            self.dropped = 0;
+        }
         self.send(Msg::End, frame);
     }
 
