@@ -16,9 +16,10 @@
 mod common;
 
 use common::icecast::Icecast;
+use common::proc::Proc;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use vinyl::pcm::{PcmSpec, unique_frame_number, unique_frames};
 
@@ -40,56 +41,6 @@ fn bin(name: &str) -> PathBuf {
     common::bin_dir().join(name)
 }
 
-/// One process of the topology, its stderr in a log file.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Proc {
-    /// Spawns `cmd` (consumed, so the parent's copies of its stdin/stdout descriptors are closed
-    /// at once) with stderr into `dir/NAME.log`.
-    fn spawn(name: &'static str, mut cmd: Command, dir: &Path) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let what = common::describe(&cmd);
-        std::fs::write(&log, format!("$ {what}\n")).unwrap();
-        cmd.stderr(File::options().append(true).open(&log).unwrap());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
-        drop(cmd);
-        Proc { name, child, log, status: None }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn running(&mut self) -> bool {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait");
-        }
-        self.status.is_none()
-    }
-
-    fn signal(&mut self, sig: nix::sys::signal::Signal) {
-        if self.running() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
-        }
-    }
-
-    /// Waits for the process to exit, within `timeout`, and returns its status.
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let name = self.name;
-        common::wait_until(&format!("{name} exits\n{}", self.log()), timeout, || !self.running());
-        self.status.unwrap()
-    }
-}
-
 /// The topology of one test: a private icecast2, the ring, the FIFOs, the processes, a run
 /// folder and a recordings folder for `vinyl-rec`. Dropping it kills everything (the recorder's
 /// whole session too), removes the ring, and prints every log when the test is failing.
@@ -98,7 +49,7 @@ struct Topology {
     ring: PathBuf,
     stream_fifo: PathBuf,
     ring_fifo: PathBuf,
-    procs: Vec<Proc>,
+    procs: Vec<(&'static str, Proc)>,
     ice: Icecast,
 }
 
@@ -120,17 +71,14 @@ impl Topology {
         common::mkfifo(&ring_fifo);
         let ice = Icecast::start();
         let mut topo = Topology { dir, ring, stream_fifo, ring_fifo, procs: Vec::new(), ice };
-        let d = topo.dir.path().to_path_buf();
 
         // 1. The ring's writer, reading ring.fifo.
         let mut fill = Command::new(bin("vinyl-preroll"));
         fill.args(["fill", "--capacity", "30s", "--ring"])
             .arg(&topo.ring)
             .arg("--input")
-            .arg(&topo.ring_fifo)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        topo.procs.push(Proc::spawn("preroll-fill", fill, &d));
+            .arg(&topo.ring_fifo);
+        topo.spawn("preroll-fill", fill, Stdio::null(), Stdio::null());
         common::wait_until("the ring has its writer", T, || topo.info()["writer_alive"] == true);
 
         // 2. The encoder, reading stream.fifo opened read-write (as vinyl-up does): it never
@@ -142,22 +90,20 @@ impl Topology {
             .arg(topo.ice.url(MOUNT))
             .arg("--password-file")
             .arg(topo.ice.password_file())
-            .args(["--bitrate", &KBPS.to_string(), "--name", "vinyl e2e"])
-            .stdin(Stdio::from(stream_in))
-            .stdout(Stdio::null());
-        topo.procs.push(Proc::spawn("mp3-icecast", enc, &d));
+            .args(["--bitrate", &KBPS.to_string(), "--name", "vinyl e2e"]);
+        topo.spawn("mp3-icecast", enc, Stdio::from(stream_in), Stdio::null());
 
         // 3. The tee, reading a pipe whose write end goes to the capture once both its readers
         //    are attached.
         // Close-on-exec, so no process spawned meanwhile by another test holds the write end.
         let (pipe_r, pipe_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
         let mut tee = Command::new(bin("vinyl-tee"));
-        tee.arg(&topo.stream_fifo).arg(&topo.ring_fifo).stdin(Stdio::from(pipe_r)).stdout(Stdio::null());
-        topo.procs.push(Proc::spawn("tee", tee, &d));
+        tee.arg(&topo.stream_fifo).arg(&topo.ring_fifo);
+        topo.spawn("tee", tee, Stdio::from(pipe_r), Stdio::null());
         let (stream_name, ring_name) =
             (topo.stream_fifo.display().to_string(), topo.ring_fifo.display().to_string());
         common::wait_until("the tee has both readers attached", T, || {
-            let log = topo.proc("tee").log();
+            let log = topo.proc("tee").stderr();
             log.contains(&format!("{stream_name}: reader attached"))
                 && log.contains(&format!("{ring_name}: reader attached"))
         });
@@ -168,16 +114,20 @@ impl Topology {
             .arg(common::file_device(&input))
             // A 2 s buffer: a stall of a busy test machine must not become an overrun here.
             .args(["--realtime", "--buffer", "96000", "--duration", &format!("{SECONDS}s")])
-            .env("ALSA_CONFIG_PATH", common::alsa_config_path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(pipe_w));
-        topo.procs.push(Proc::spawn("capture", cap, &d));
+            .env("ALSA_CONFIG_PATH", common::alsa_config_path());
+        topo.spawn("capture", cap, Stdio::null(), Stdio::from(pipe_w));
         topo.ice.wait_for_mount(MOUNT, T);
         topo
     }
 
+    /// Starts one process of the topology; its stderr is collected for the failure report.
+    fn spawn(&mut self, name: &'static str, cmd: Command, stdin: Stdio, stdout: Stdio) {
+        self.procs.push((name, Proc::spawn_io(cmd, stdin, stdout, false)));
+    }
+
     fn proc(&mut self, name: &str) -> &mut Proc {
-        self.procs.iter_mut().find(|p| p.name == name).unwrap_or_else(|| panic!("no process {name}"))
+        let found = self.procs.iter_mut().find(|(n, _)| *n == name);
+        &mut found.unwrap_or_else(|| panic!("no process {name}")).1
     }
 
     /// `vinyl-preroll info --json`, or null while the ring cannot be read.
@@ -248,8 +198,8 @@ impl Topology {
     /// Every log of the topology, for a failure report.
     fn report(&self) -> String {
         let mut s = String::new();
-        for p in &self.procs {
-            s.push_str(&format!("--- {} (status {:?}) ---\n{}", p.name, p.status, p.log()));
+        for (name, p) in &self.procs {
+            s.push_str(&format!("--- {name} ---\n$ {}\n{}", p.what, p.stderr()));
         }
         for f in ["run/rec/log", "run/last-rec.log"] {
             if let Ok(text) = std::fs::read_to_string(self.dir.path().join(f)) {
@@ -279,7 +229,7 @@ impl Drop for Topology {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        for p in &mut self.procs {
+        for (_, p) in &mut self.procs {
             let _ = p.child.kill();
             let _ = p.child.wait();
         }
@@ -439,7 +389,7 @@ fn the_whole_topology_streams_and_records_sample_exact() {
         let p = topo.proc(name);
         p.signal(nix::sys::signal::Signal::SIGTERM);
         let status = p.wait_exit(T);
-        assert!(status.success(), "{name} after SIGTERM: {status}\n{}", p.log());
+        assert!(status.success(), "{name} after SIGTERM: {status}\n{}", p.stderr());
     }
 }
 
@@ -462,7 +412,7 @@ fn killing_the_encoder_loses_no_recorded_frame() {
     let killed_at = topo.head();
     let stream = topo.stream_fifo.display().to_string();
     common::wait_until("the tee logs that the stream's reader left", T, || {
-        topo.proc("tee").log().contains(&format!("{stream}: reader gone"))
+        topo.proc("tee").stderr().contains(&format!("{stream}: reader gone"))
     });
     topo.wait_head(killed_at + 2 * RATE, "2 s past the kill");
     assert!(topo.proc("tee").running(), "vinyl-tee stopped when the encoder died");

@@ -232,8 +232,10 @@ impl Response {
     }
 
     /// A JSON response (a value serde cannot write, which the types here never are, is a 500).
+    /// Objects' keys come out sorted, whatever the order of a type's fields: the order every
+    /// answer had before the answers became types, which scripts that diff them rely on.
     pub fn json(status: u16, v: &impl serde::Serialize) -> Response {
-        match serde_json::to_vec(v) {
+        match serde_json::to_value(v).and_then(|v| serde_json::to_vec(&v)) {
             Ok(body) => Response::new(status, "application/json", body),
             Err(e) => Response::error(500, &format!("cannot write the answer as JSON: {e}")),
         }
@@ -335,6 +337,25 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         (c, l.accept().unwrap().0)
+    }
+
+    #[test]
+    fn json_answers_have_their_keys_sorted_as_before_they_were_types() {
+        #[derive(serde::Serialize)]
+        struct Inner {
+            zeta: u8,
+            alpha: u8,
+        }
+        #[derive(serde::Serialize)]
+        struct Outer {
+            turntable: Inner,
+            recording: Option<u8>,
+        }
+        let r = Response::json(200, &Outer { turntable: Inner { zeta: 1, alpha: 2 }, recording: None });
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            r#"{"recording":null,"turntable":{"alpha":2,"zeta":1}}"#
+        );
     }
 
     #[test]

@@ -52,14 +52,21 @@ impl Proc {
 
     /// Starts `cmd` with stdin and stderr piped and stdout going to `stdout` (collected when it is
     /// a pipe and `collect_stdout`).
-    pub fn spawn_to(mut cmd: Command, stdout: Stdio, collect_stdout: bool) -> Proc {
+    pub fn spawn_to(cmd: Command, stdout: Stdio, collect_stdout: bool) -> Proc {
+        Proc::spawn_io(cmd, Stdio::piped(), stdout, collect_stdout)
+    }
+
+    /// Starts `cmd` with the given stdin and stdout (a pipe or FIFO of a topology) and stderr
+    /// collected. `cmd` is consumed, so the parent's copies of those descriptors close at once.
+    pub fn spawn_io(mut cmd: Command, stdin: Stdio, stdout: Stdio, collect_stdout: bool) -> Proc {
         let what = describe(&cmd);
         let mut child = cmd
-            .stdin(Stdio::piped())
+            .stdin(stdin)
             .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+        drop(cmd);
         let lines = Arc::new(Mutex::new(Vec::new()));
         let out = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
@@ -171,6 +178,29 @@ impl Proc {
     /// Sends it a signal.
     pub fn signal(&self, sig: Signal) {
         signal(&self.child, sig);
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Whether it is still running (an exit is reaped and kept by the child).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `timeout` for it to exit on its own (stdin left as it is), and returns the
+    /// status; panics with its stderr after the timeout. It stays in place for later reports.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let what = format!("{} exits", self.what);
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until(&what, timeout, || !self.running())
+        }));
+        if ok.is_err() {
+            panic!("{what}: still running after {timeout:?}; stderr so far:\n{}", self.stderr());
+        }
+        self.child.try_wait().ok().flatten().expect("exited")
     }
 
     /// Waits for the process to end (within the deadline; stdin stays open unless closed before)
