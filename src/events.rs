@@ -101,6 +101,21 @@ pub struct Recognized {
     pub speed_ratio: f64,
     /// Where the needle drop is in the learned side, in seconds.
     pub offset_s: f64,
+    /// Where the learned side's tracks fall on this play's timeline: the one playing at the
+    /// needle drop (at the drop's frame), then each later one (absent in older events).
+    #[serde(default)]
+    pub tracks: Vec<LearnedTrack>,
+}
+
+/// A learned track placed on a play's timeline by a recognition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LearnedTrack {
+    /// Its number on the learned side, from 1.
+    pub track: usize,
+    /// Where it starts in this play (the learned start mapped through the fitted speed and place).
+    pub frame: u64,
+    /// Its title, when the collection has it.
+    pub title: Option<String>,
 }
 
 /// A `side_end` event.

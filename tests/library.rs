@@ -598,3 +598,119 @@ fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
     }
     assert!(listen(None).iter().all(|e| e["event"] != "recognized" && e.get("title").is_none()));
 }
+
+/// The whole hands-free path at real time, as vinyl-up runs it: a ring filled at the real rate,
+/// `vinyl-listen --ring` with the collection, `vinyl-rec auto`. A replay of a learned side is
+/// recognised from the ring while it plays, and its auto recording ends up named as `name`
+/// would do it (artist, album, side, each marker's title from the listener, the album's cover),
+/// moved to `VINYL_AUTO_NAME` (a `/` in the artist stays inside one name), and its play is in
+/// the history as recognised. The audio is the ring's, untouched by the naming.
+#[test]
+fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
+    let pieces = ["frozen-mainzik-1p", "frozen-mainzik-2p"].map(frozen_bubble);
+    if !tier(&["ffmpeg", "sox", "flac", "metaflac"]) || !tier_files(&pieces.each_ref().map(PathBuf::as_path))
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("library.db");
+    let learned = flac_of(&three_tracks(
+        d,
+        [&pieces[0], &pieces[1]],
+        "learned",
+        Deck { speed: 1.0, gain_db: -3.0, hiss: 0.002, lead_s: 1.0 },
+    ));
+    let set = Command::new(bin_dir().join("vinyl-rec"))
+        .arg("tracks")
+        .arg(&learned)
+        .args(["--set", "0,18,35"])
+        .output();
+    assert!(set.is_ok_and(|o| o.status.success()), "vinyl-rec tracks --set");
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(&db).arg("name").arg(&learned);
+    cmd.args(["--artist", "Frozen/Bubble", "--album", "Music", "--year", "2002", "--side", "B"]);
+    cmd.args(["--title", "Intro", "--title", "Middle", "--title", "Finale", "--cover"]).arg(cover(d));
+    assert_success("name", &run(&mut cmd, T));
+    let replay = three_tracks(
+        d,
+        [&pieces[0], &pieces[1]],
+        "replay",
+        Deck { speed: 0.988, gain_db: -10.0, hiss: 0.015, lead_s: 5.0 },
+    );
+    let raw = run(Command::new("sox").arg(&replay).args(["-t", "raw", "-"]), T).stdout;
+
+    let (ring, run_dir, recordings) = (proc::Ring::new("named"), d.join("run"), d.join("recordings"));
+    std::fs::create_dir(&run_dir).unwrap();
+    let mut l = Command::new(bin_dir().join("vinyl-listen"));
+    l.env_remove("VINYL_RING").args(["--ring", ring.arg(), "--level-every", "0s", "--library"]).arg(&db);
+    l.arg("--output").arg(run_dir.join("events"));
+    let listen = proc::Proc::spawn(l, false);
+    listen.wait_line("no ring yet");
+    let mut a = Command::new(bin_dir().join("vinyl-rec"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+        a.env_remove(k);
+    }
+    a.arg("auto")
+        .env("VINYL_CONFIG", "/dev/null")
+        .env("VINYL_RUN_DIR", &run_dir)
+        .env("VINYL_RING", ring.arg());
+    a.env("VINYL_RECORDINGS", &recordings).env("VINYL_LIBRARY", &db).env("VINYL_AUTO_MIN_FREE", "1MiB");
+    a.env("VINYL_AUTO_MIN_SIDE", "20s").env("NOTIFY_SOCKET", "");
+    a.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap()));
+    let auto = proc::Proc::spawn(a, false);
+    auto.wait_line("auto: following");
+    let mut f = Command::new(bin_dir().join("vinyl-preroll"));
+    f.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
+    let mut fill = proc::Proc::spawn(f, false);
+    listen.wait_line("following live from frame 0");
+    // At the real rate, 100 ms at a time: the recogniser follows the ring as it would a deck.
+    let start = std::time::Instant::now();
+    for (i, chunk) in raw.chunks(48_000 * 4 / 10).enumerate() {
+        let due = start + Duration::from_millis(100 * i as u64);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        fill.feed(chunk);
+    }
+    auto.wait_line_within("named Frozen/Bubble – Music, side B", Duration::from_secs(240));
+    let events = std::fs::read_to_string(run_dir.join("events")).unwrap();
+    assert!(events.contains("\"event\":\"recognized\""), "{events}");
+    auto.signal(nix::sys::signal::Signal::SIGTERM);
+    let (code, _, log) = auto.finish();
+    assert_eq!(code, Some(0), "{log}");
+
+    let mut files = Vec::new();
+    vinyl::rec::list::flac_files(&recordings, &mut files);
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let f = &files[0];
+    let name = f.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("Frozen_Bubble - Music - B - ") && name.ends_with(".flac"), "{name}\n{log}");
+    assert_eq!(f.parent().unwrap().parent().unwrap(), recordings, "in its month folder: {f:?}");
+    let tags = metaflac(f, &["--export-tags-to=-"]);
+    for want in ["ARTIST=Frozen/Bubble", "ALBUM=Music", "DATE=2002", "VINYL_SIDE=B", "VINYL_AUTO=1"] {
+        assert!(tags.lines().any(|l| l == want), "no {want} in:\n{tags}");
+    }
+    // Exactly the learned tracklist's markers (a gap the listener did not hear is estimated),
+    // each titled with its learned track.
+    let chapters = tags.lines().filter(|l| l.starts_with("CHAPTER") && l.contains("NAME=")).count();
+    assert_eq!(chapters, 3, "{tags}");
+    eprintln!("the named file's tags:\n{tags}");
+    for (i, want) in ["Intro", "Middle", "Finale"].iter().enumerate() {
+        assert!(
+            tags.contains(&format!("CHAPTER{:03}NAME={want}", i + 1)),
+            "{want} as marker {}:\n{tags}",
+            i + 1
+        );
+    }
+    assert!(metaflac(f, &["--list", "--block-type=PICTURE"]).contains("Cover (front)"));
+    assert_success("flac -t", &run(Command::new("flac").args(["-t", "-s"]).arg(f), T));
+    let out = run(Command::new(LIBRARY).arg("--db").arg(&db).args(["plays", "--json"]), T);
+    assert_success("plays", &out);
+    let plays: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(plays.len(), 1, "{plays:?}");
+    assert_eq!(plays[0]["recognized"], true, "{plays:?}");
+    assert_eq!(plays[0]["side"], "Frozen/Bubble – Music, side B", "{plays:?}");
+    assert_eq!(plays[0]["recording"].as_str(), f.to_str(), "{plays:?}");
+    fill.close_stdin();
+    drop(listen);
+}

@@ -37,6 +37,13 @@ pub fn load(path: &Path) -> anyhow::Result<Cover> {
     Ok(Cover { bytes, mime, size })
 }
 
+/// A cover the collection stored (checked when it was named), made a [`Cover`] again; `None`
+/// when its header no longer reads as a PNG or JPEG.
+pub fn from_bytes(bytes: Vec<u8>) -> Option<Cover> {
+    let (mime, size) = sniff(&bytes)?;
+    Some(Cover { bytes, mime, size })
+}
+
 /// The image's type and size, from its header: PNG's IHDR, JPEG's first start-of-frame.
 fn sniff(b: &[u8]) -> Option<(&'static str, (u32, u32, u32))> {
     let be32 = |i: usize| Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?));

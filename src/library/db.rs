@@ -160,6 +160,8 @@ pub struct Play {
     pub recording: Option<String>,
     /// The album side it was, when named: `Artist – Album, side A`.
     pub side: Option<String>,
+    /// The listener recognised it (rather than a later `name`).
+    pub recognized: bool,
 }
 
 /// One album as `list`, `show` and `export` give it.
@@ -311,20 +313,22 @@ impl Library {
         Ok(album)
     }
 
-    /// Notes a play of the side that began at `side_start` and was recorded into `recording`:
-    /// a later part of the same side (the same needle drop) extends the play instead of adding one.
+    /// Notes a play of the side that began at `side_start` and was recorded into `recording`
+    /// (`recognized`: the listener recognised it, and the recording is named after it): a later
+    /// part of the same side (the same needle drop) extends the play instead of adding one.
     pub fn note_play(
         &mut self,
         side_start: u64,
         side_end: u64,
         started_at: Option<&str>,
         recording: &Path,
+        recognized: bool,
     ) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
         let extended = tx.execute(
-            "UPDATE plays SET side_end = max(coalesce(side_end, 0), ?2)
+            "UPDATE plays SET side_end = max(coalesce(side_end, 0), ?2), recognized = max(recognized, ?3)
              WHERE id = (SELECT max(id) FROM plays WHERE side_start = ?1)",
-            params![side_start as i64, side_end as i64],
+            params![side_start as i64, side_end as i64, recognized],
         )?;
         if extended == 0 {
             let path = recording.to_string_lossy();
@@ -333,9 +337,9 @@ impl Library {
                 params![path, crate::time::rfc3339_local(std::time::SystemTime::now())],
             )?;
             tx.execute(
-                "INSERT INTO plays (side_id, recording_id, side_start, side_end, started_at)
-                 SELECT side_id, id, ?2, ?3, ?4 FROM recordings WHERE path = ?1",
-                params![path, side_start as i64, side_end as i64, started_at],
+                "INSERT INTO plays (side_id, recording_id, side_start, side_end, started_at, recognized)
+                 SELECT side_id, id, ?2, ?3, ?4, ?5 FROM recordings WHERE path = ?1",
+                params![path, side_start as i64, side_end as i64, started_at, recognized],
             )?;
         }
         tx.commit().with_context(|| format!("{}: commit", self.path.display()))?;
@@ -346,7 +350,8 @@ impl Library {
     pub fn plays(&self, since: Option<&str>) -> anyhow::Result<Vec<Play>> {
         let mut st = self.conn.prepare(
             "SELECT p.started_at, p.side_start, p.side_end, r.path,
-                    CASE WHEN s.id IS NULL THEN NULL ELSE a.artist || ' – ' || a.title || ', side ' || s.name END
+                    CASE WHEN s.id IS NULL THEN NULL ELSE a.artist || ' – ' || a.title || ', side ' || s.name END,
+                    p.recognized
              FROM plays p LEFT JOIN recordings r ON p.recording_id = r.id
              LEFT JOIN sides s ON s.id = coalesce(r.side_id, p.side_id) LEFT JOIN albums a ON s.album_id = a.id
              WHERE ?1 IS NULL OR p.started_at >= ?1 ORDER BY p.started_at, p.id",
@@ -358,9 +363,23 @@ impl Library {
                 side_end: r.get(2)?,
                 recording: r.get(3)?,
                 side: r.get(4)?,
+                recognized: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// An album's year and cover, by its artist and title (both `None` when it is not known).
+    pub fn album_details(&self, artist: &str, album: &str) -> anyhow::Result<(Option<i32>, Option<Vec<u8>>)> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT year, cover FROM albums WHERE artist = ?1 AND title = ?2 ORDER BY id LIMIT 1",
+                params![artist, album],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.unwrap_or((None, None)))
     }
 
     /// The titles the collection holds for a side, in order (none when it does not know it).

@@ -1,7 +1,8 @@
 //! `vinyl-library`: the collection of the user's records, in SQLite ([`db`]), and the naming of
 //! recorded sides ([`name`], with covers from [`cover`]), and the recognition of replays of learned
 //! sides ([`print`] makes the fingerprints, [`recognize`] matches them; `vinyl-listen` runs the
-//! same matcher live).
+//! same matcher live). `vinyl-rec auto` names a recognised side through [`name::recognised`], its
+//! file's place from a [`template`].
 //!
 //! Owns the tool's commands: `name` (which learns the fingerprint too), `learn` (from tags),
 //! `recognize`, `import-release` (a tracklist from MusicBrainz or Discogs JSON), `list`, `show`,
@@ -17,6 +18,7 @@ pub mod name;
 pub mod print;
 pub mod recognize;
 pub mod release;
+pub mod template;
 
 pub use cli::Opts;
 use cli::{Command, ExportOpts};
@@ -137,7 +139,8 @@ fn plays(db: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Resul
         }
         let at = p.started_at.as_deref().unwrap_or("?");
         let what = p.side.as_deref().unwrap_or("(not named)");
-        s += &format!("{at}  {what}  {}\n", p.recording.as_deref().unwrap_or(""));
+        let how = if p.recognized { "  (recognised)" } else { "" };
+        s += &format!("{at}  {what}{how}  {}\n", p.recording.as_deref().unwrap_or(""));
     }
     print_text(&s)
 }
@@ -205,6 +208,7 @@ pub fn note_play(
     side_end: u64,
     started_at: Option<&str>,
     recording: &std::path::Path,
+    recognized: bool,
 ) -> anyhow::Result<()> {
-    Library::open(&default_db()?)?.note_play(side_start, side_end, started_at, recording)
+    Library::open(&default_db()?)?.note_play(side_start, side_end, started_at, recording, recognized)
 }

@@ -28,16 +28,7 @@ pub fn run(o: &NameOpts, db: &Path) -> anyhow::Result<()> {
     if naming.titles.is_empty() {
         naming.titles = lib.titles(&naming.artist, &naming.album, &naming.side)?;
     }
-    let markers = cuesheet::read(&naming.file)?;
-    let tracks = markers.offsets.len().max(1);
-    let tags = tags(&naming, tracks);
-    let rewrote = meta::edit_or_grow(&naming.file, |blocks| {
-        meta::edit_comments(blocks, |c| meta::merge_tags(c, &tags))?;
-        if let Some(c) = &cover {
-            meta::set_block(blocks, format::BLOCK_PICTURE, Some(cover::picture_block(c)));
-        }
-        Ok(())
-    })?;
+    let (tracks, rewrote) = write_file(&naming, cover.as_ref())?;
     lib.name(&naming)?;
     let shown = naming.file.display();
     let pairs = super::learn::fingerprint(&mut lib, &naming.file)
@@ -63,6 +54,115 @@ pub fn run(o: &NameOpts, db: &Path) -> anyhow::Result<()> {
         _ => vlog!(TOOL, "{shown}: named {what}, {tracks} tracks titled; {pairs} fingerprint pairs"),
     }
     Ok(())
+}
+
+/// Writes the naming's tags (and the cover as a PICTURE block) into its file: returns the file's
+/// tracks (its markers, at least 1) and whether the file was rewritten to make room.
+fn write_file(naming: &Naming, cover: Option<&Cover>) -> anyhow::Result<(usize, bool)> {
+    let markers = cuesheet::read(&naming.file)?;
+    let tracks = markers.offsets.len().max(1);
+    let tags = tags(naming, tracks);
+    let rewrote = meta::edit_or_grow(&naming.file, |blocks| {
+        meta::edit_comments(blocks, |c| meta::merge_tags(c, &tags))?;
+        if let Some(c) = cover {
+            meta::set_block(blocks, format::BLOCK_PICTURE, Some(cover::picture_block(c)));
+        }
+        Ok(())
+    })?;
+    Ok((tracks, rewrote))
+}
+
+/// A side the listener recognised, as `vinyl-rec auto` names its recording.
+#[derive(Clone, Debug)]
+pub struct Recognised {
+    /// The album's artist and title, and the side, as the collection holds them.
+    pub artist: String,
+    /// The album's title.
+    pub album: String,
+    /// The album side.
+    pub side: String,
+    /// The title the listener gave each of the file's tracks, in order (`None`: not said).
+    pub titles: Vec<Option<String>>,
+}
+
+/// Names a recognised side's recording as `name` would (tags, cover, the link in the collection
+/// at `db`), without learning it again (it was recognised: the collection knows it), and moves
+/// it to `template` in `recordings` when one is given. Returns where the file is now.
+pub fn recognised(
+    db: &Path,
+    file: &Path,
+    who: &Recognised,
+    recordings: &Path,
+    template: Option<&str>,
+) -> anyhow::Result<std::path::PathBuf> {
+    let mut lib = Library::open(db)?;
+    let (year, stored) = lib.album_details(&who.artist, &who.album)?;
+    let known = lib.titles(&who.artist, &who.album, &who.side)?;
+    // Each track's title as the listener aligned it, else the collection's in order.
+    let count = who.titles.len().max(known.len());
+    let titles = (0..count)
+        .map_while(|i| who.titles.get(i).cloned().flatten().or_else(|| known.get(i).cloned()))
+        .collect();
+    let start_frame = crate::flac::probe::probe(file)?.tag("VINYL_START_FRAME").and_then(|v| v.parse().ok());
+    let mut naming = Naming {
+        artist: who.artist.clone(),
+        album: who.album.clone(),
+        year,
+        side: who.side.clone(),
+        titles,
+        cover: None,
+        file: file.to_path_buf(),
+        start_frame,
+    };
+    let cover = stored.and_then(cover::from_bytes);
+    write_file(&naming, cover.as_ref())?;
+    if let Some(t) = template {
+        naming.file = move_to(file, recordings, t, &naming)?;
+    }
+    lib.name(&naming)?;
+    Ok(naming.file)
+}
+
+/// Moves `file` to the template's path in `recordings` (`-2`, `-3`… when taken; never over
+/// another file), creating its folders.
+fn move_to(file: &Path, recordings: &Path, template: &str, n: &Naming) -> anyhow::Result<std::path::PathBuf> {
+    let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+    let month = file.parent().and_then(Path::file_name).unwrap_or_default().to_string_lossy();
+    let fields = super::template::Fields {
+        artist: n.artist.clone(),
+        album: n.album.clone(),
+        year: n.year,
+        side: n.side.clone(),
+        month: month.into_owned(),
+        stamp: stem.strip_prefix("side-").unwrap_or(&stem).to_string(),
+    };
+    let rel = super::template::expand(template, &fields);
+    let base = recordings.join(&rel);
+    if let Some(dir) = base.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: mkdir", dir.display()))?;
+    }
+    for n in 1..1000 {
+        let mut name = base.file_name().unwrap_or_default().to_os_string();
+        if n > 1 {
+            name.push(format!("-{n}"));
+        }
+        name.push(".flac");
+        let to = base.with_file_name(name);
+        if to == file {
+            return Ok(to);
+        }
+        // A hard link is never made over another file: the move cannot overwrite one.
+        match std::fs::hard_link(file, &to) {
+            Ok(()) => {
+                std::fs::remove_file(file)
+                    .with_context(|| format!("{}: remove after the move", file.display()))?;
+                return Ok(to);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("{}: move to {}", file.display(), to.display())),
+        }
+    }
+    anyhow::bail!("{}: no free name for {} in 999 tries", file.display(), base.display())
 }
 
 /// The naming the flags ask for, checked, and the cover loaded.

@@ -52,10 +52,13 @@ EVENTS (one JSON object a line, flushed per event; the names are a contract):
       track 1 is the first music; for K >= 2 the frame lies in the gap before the track; title:
       the learned side's title there, once the side was recognised (--library)
   {\"event\":\"recognized\",\"frame\":N,\"at\":N,\"artist\":A,\"album\":T,\"side\":\"A\",\"track\":K,
-   \"title\":T|null,\"confidence\":C,\"speed_ratio\":R,\"offset_s\":X}
+   \"title\":T|null,\"confidence\":C,\"speed_ratio\":R,\"offset_s\":X,
+   \"tracks\":[{\"track\":K,\"frame\":F,\"title\":T|null},...]}
       with --library: the side whose needle drop is frame N is a learned side of the collection
       (vinyl-library); track and title are what played at N's frame; speed_ratio is this play's
-      speed over the learned one's; offset_s is where N falls in the learned side
+      speed over the learned one's; offset_s is where N falls in the learned side; tracks: the
+      learned tracks placed on this timeline (the one playing at N at frame N, then each later
+      start through the fitted speed), which vinyl-rec auto fits the side's markers to
   {\"event\":\"side_end\",\"frame\":N,\"at\":N,\"side\":S,\"reason\":\"runout\"|\"lift\"|\"silence\"|\"gap\"[,\"rpm\":R]}
       runout: the frame where the locked groove began, and its measured speed; lift: where the
       stylus left the record; silence: where the music stopped, 30 s without music or run-out;

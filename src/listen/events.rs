@@ -51,8 +51,8 @@ pub fn decision(d: &Decision) -> Value {
     .to_json()
 }
 
-/// A `recognized` event, decided at `at`.
-pub fn recognized(h: &super::recognize::Heard, at: u64) -> Value {
+/// A `recognized` event, decided at `at`, on a timeline of `rate` Hz.
+pub fn recognized(h: &super::recognize::Heard, at: u64, rate: u32) -> Value {
     let m = &h.found;
     Event::Recognized(ev::Recognized {
         frame: h.start,
@@ -65,6 +65,7 @@ pub fn recognized(h: &super::recognize::Heard, at: u64) -> Value {
         confidence: m.confidence,
         speed_ratio: m.speed_ratio,
         offset_s: m.offset_s,
+        tracks: h.tracks(rate),
     })
     .to_json()
 }

@@ -388,7 +388,7 @@ impl Listener {
             m.confidence,
             m.speed_ratio
         );
-        self.emit(&events::recognized(&h, at))?;
+        self.emit(&events::recognized(&h, at, self.spec.rate))?;
         self.heard = Some(h);
         Ok(())
     }

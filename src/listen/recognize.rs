@@ -63,6 +63,24 @@ impl Heard {
     }
 }
 
+impl Heard {
+    /// The learned tracks on this play's timeline at `rate` Hz: the one playing at the needle
+    /// drop (placed at the drop), then each that starts after it.
+    pub fn tracks(&self, rate: u32) -> Vec<crate::events::LearnedTrack> {
+        let starts = if self.track_starts.is_empty() { vec![0.0] } else { self.track_starts.clone() };
+        let speed = if self.found.speed_ratio > 0.0 { self.found.speed_ratio } else { 1.0 };
+        let at = |s: f64| (s - self.found.offset_s) / speed * f64::from(rate);
+        let playing = starts.iter().filter(|&&s| at(s) <= 0.0).count().max(1);
+        (playing..=starts.len())
+            .map(|k| crate::events::LearnedTrack {
+                track: k,
+                frame: if k == playing { self.start } else { self.start + at(starts[k - 1]).round() as u64 },
+                title: self.titles.get(k - 1).cloned(),
+            })
+            .collect()
+    }
+}
+
 /// The listener's end of the worker.
 pub struct Live {
     tx: SyncSender<Msg>,

@@ -74,6 +74,8 @@ Variables set in the environment win over the configuration file; an empty one c
   VINYL_AUTO_HOLD         auto: how far the side's tap stays behind the head until the side's
                           end is known (45s; shorter than the ring less the start margin)
   VINYL_TITLE_TEMPLATE    auto: the stream's title at each track ('Side {side} · Track {track}')
+  VINYL_AUTO_NAME         auto: where a recognised side's file goes in the recordings folder
+                          ('{month}/{artist} - {album} - {side} - {stamp}'; keep: not moved)
   VINYL_ON_EVENT          auto: a program given each event as JSON on stdin; its first line
                           of output becomes the title
   VINYL_ON_EVENT_TIMEOUT  auto: the hook is killed after this long (5s)
@@ -273,10 +275,21 @@ written as a line to the encoder's metadata FIFO (RUN/title, vinyl-mp3-icecast -
 error). Hook: VINYL_ON_EVENT=/path/to/program is run for each event but level and state, with \
 the event's JSON line on stdin; the first line it prints, if any, becomes the title. It runs in \
 a thread of its own, off the audio path, and is killed after VINYL_ON_EVENT_TIMEOUT (5s); its \
-failures are logged once per kind and ignored.",
+failures are logged once per kind and ignored.
+
+Named sides: a side the listener recognised (its recognized event) gets one marker per learned \
+track it holds: at the listener's track_start nearest the learned boundary (within 4 s plus 0.3 % \
+of its distance from the drop), else at the boundary mapped through the fitted speed, listed in \
+VINYL_MARKERS_ESTIMATED; markers where the tracklist has none are dropped. It is named at its end \
+as vinyl-library name does it (ARTIST, ALBUMARTIST, ALBUM, DATE, VINYL_SIDE, TITLE, a \
+CHAPTERnnnNAME per marker from its learned track, the album's cover), linked to the album side in the collection, noted in the history as recognised, and moved \
+to VINYL_AUTO_NAME in the recordings folder (fields {artist} {album} {year} {side} {month} \
+{stamp}; what a file name cannot hold is replaced by _, a taken name gets -2; keep: not moved). A \
+side in parts is named in its first part only and not moved (VINYL_CONTINUES names it). It is not \
+learned again. A failure is logged and leaves the file as it was.",
         after_help = "EXIT STATUS:\n  0  stopped by a signal (a side in progress finalised)\n  1  \
 the run folder cannot be made\n  2  usage error: a malformed VINYL_AUTO_* or VINYL_ON_EVENT_TIMEOUT \
-value, or keys that cannot work together (MAX_SIDE 0 or under MIN_SIDE, a start margin or hold \
+value or VINYL_AUTO_NAME template, or keys that cannot work together (MAX_SIDE 0 or under MIN_SIDE, a start margin or hold \
 the ring cannot hold, a 0 hook timeout), named\n\nEXAMPLES:\n  vinyl-rec auto --check\n  vinyl-rec auto\n  VINYL_ON_EVENT=/usr/local/bin/recognise vinyl-rec auto"
     )]
     Auto(AutoOpts),

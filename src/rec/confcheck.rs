@@ -81,6 +81,7 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_AUTO_MIN_FREE", Rule::Size),
     ("VINYL_AUTO_HOLD", Rule::Duration),
     ("VINYL_TITLE_TEMPLATE", Rule::Text),
+    ("VINYL_AUTO_NAME", Rule::Text),
     ("VINYL_ON_EVENT", Rule::Text),
     ("VINYL_ON_EVENT_TIMEOUT", Rule::Duration),
     ("VINYL_RUN_DIR", Rule::Text),

@@ -42,8 +42,16 @@ pub enum Event {
         frame: u64,
         /// The album's artist.
         artist: String,
+        /// The album's title.
+        album: String,
+        /// The album side: A, B…
+        side: String,
+        /// The learned side's track playing when it was recognised.
+        track: usize,
         /// The title of the track playing, when known.
         title: Option<String>,
+        /// The learned tracks on this play's timeline.
+        tracks: Vec<crate::events::LearnedTrack>,
     },
     /// A side ended.
     SideEnd {
@@ -91,9 +99,15 @@ pub fn parse(line: &str) -> Result<Event, Bad> {
             track: at_least_1("track_start", "track", e.track)?,
             title: e.title,
         },
-        events::Event::Recognized(r) => {
-            Event::Recognized { frame: r.frame, artist: r.artist, title: r.title }
-        }
+        events::Event::Recognized(r) => Event::Recognized {
+            frame: r.frame,
+            artist: r.artist,
+            album: r.album,
+            side: r.side,
+            track: r.track,
+            title: r.title,
+            tracks: r.tracks,
+        },
         events::Event::SideEnd(e) => {
             let side = at_least_1("side_end", "side", e.side)?;
             let Some(&reason) = LISTENER_ENDS.iter().find(|&&k| k == e.reason) else {

@@ -6,7 +6,8 @@
 //! field), [`side`] (one side's recording, from the needle drop minus a margin to the end plus a
 //! margin, exactly, its takeover after a killed auto, its continuation after a fault, and its
 //! finalisation), [`trim`] (a file cut back to an end told too late), [`measure`] (the file's own
-//! loudness, for its ReplayGain tags), [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT`
+//! loudness, for its ReplayGain tags), [`fit`] (a recognised side's markers fitted to its
+//! tracklist; the naming itself is [`crate::library::name::recognised`]), [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT`
 //! hook, off the audio path). This file is the loop: take over a side a killed auto left, tail
 //! `RUN/events` ([`crate::listen::tail::Tail`]; its history only for that side), check each
 //! event against the side being recorded ([`new_side`]: a repeated or out-of-order `side_start`
@@ -18,6 +19,7 @@
 //! the next one is waited for.
 
 pub mod event;
+pub mod fit;
 pub mod measure;
 pub mod settings;
 pub mod side;
@@ -29,6 +31,7 @@ use super::state::ensure_run_dir;
 use super::{Settings, TOOL};
 use crate::cli::UsageError;
 use crate::config::Config;
+use crate::library::name::Recognised;
 use crate::listen::tail::Tail;
 use crate::pcm::format_frames;
 use crate::{signals, vlog};
@@ -152,7 +155,7 @@ impl Auto {
         }
         match &ev {
             Event::SideStart { .. } => self.artist = None,
-            Event::Recognized { frame, artist, title }
+            Event::Recognized { frame, artist, title, .. }
                 if self.side.as_ref().is_none_or(|s| s.side_frame == *frame) =>
             {
                 self.artist = Some(artist.clone());
@@ -188,6 +191,7 @@ impl Auto {
             {
                 self.act(ev)
             }
+            Ok(ev @ Event::Recognized { frame, .. }) if frame == from => self.act(ev),
             Ok(ev @ Event::SideReport { .. }) => self.act(ev),
             _ => {}
         }
@@ -197,11 +201,12 @@ impl Auto {
     fn act(&mut self, ev: Event) {
         match ev {
             Event::SideStart { frame, side } => self.side_start(side, frame),
-            Event::TrackStart { frame, side, .. } => {
+            Event::TrackStart { frame, side, title, .. } => {
                 if let Some(s) = self.current(side)
                     && !s.tracks.contains(&frame)
                 {
                     s.tracks.push(frame);
+                    s.titles.push(title);
                 }
             }
             Event::SideEnd { frame, side, reason: why, rpm } => {
@@ -217,7 +222,17 @@ impl Auto {
                     s.report = Some(report);
                 }
             }
-            Event::Recognized { .. } | Event::Other => {}
+            Event::Recognized { frame, artist, album, side, track, title, tracks } => {
+                if let Some(s) = self.side.as_mut().filter(|s| s.side_frame == frame) {
+                    s.recognised(
+                        Recognised { artist, album, side, titles: Vec::new() },
+                        track,
+                        title,
+                        tracks,
+                    );
+                }
+            }
+            Event::Other => {}
         }
     }
 

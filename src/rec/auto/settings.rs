@@ -1,7 +1,8 @@
 //! The settings of `vinyl-rec auto`: the guards, the margins, the title template and the hook,
 //! from the configuration and the environment, checked once at the start.
 //!
-//! Owns the keys' names and defaults (`VINYL_AUTO_*`, `VINYL_TITLE_TEMPLATE`, `VINYL_ON_EVENT`,
+//! Owns the keys' names and defaults (`VINYL_AUTO_*`, `VINYL_AUTO_NAME`'s template checked by
+//! [`crate::library::template`], `VINYL_TITLE_TEMPLATE`, `VINYL_ON_EVENT`,
 //! `VINYL_ON_EVENT_TIMEOUT`), the parsing of sizes ([`bytes`]) and the checks of the keys against
 //! each other and against the ring's capacity ([`AutoSettings::check`]). How it fails: a value
 //! that does not parse or does not fit is a usage error naming the key and showing a good value
@@ -16,6 +17,9 @@ use std::time::Duration;
 
 /// The default stream title: the side counted since `vinyl-rec auto` started, the track on it.
 pub const DEFAULT_TEMPLATE: &str = "Side {side} · Track {track}";
+
+/// Where a recognised side's file goes by default: its month folder, named after the album side.
+pub const DEFAULT_NAME: &str = "{month}/{artist} - {album} - {side} - {stamp}";
 
 /// What `vinyl-rec auto` is told by the configuration.
 #[derive(Clone, Debug)]
@@ -36,6 +40,9 @@ pub struct AutoSettings {
     pub hook: Option<PathBuf>,
     /// `VINYL_ON_EVENT_TIMEOUT` (5s): the hook is killed after this long.
     pub hook_timeout: Duration,
+    /// `VINYL_AUTO_NAME`: where a recognised side's file goes, a template in the recordings
+    /// folder ([`crate::library::template`]); `keep` (`None`): it keeps its `side-STAMP` name.
+    pub name: Option<String>,
     /// `VINYL_AUTO_HOLD` (45s): how far the side's tap stays behind the ring's head while the
     /// side's end is not known, so an end the listener decides up to this late is exact (a
     /// silence end is decided 30 s after the silence began).
@@ -66,6 +73,14 @@ impl AutoSettings {
             )));
         }
         let timeout = duration(cfg, "VINYL_ON_EVENT_TIMEOUT", "5s")?;
+        let name = match cfg.get_str("VINYL_AUTO_NAME")?.unwrap_or_else(|| DEFAULT_NAME.into()) {
+            keep if keep == "keep" => None,
+            t => Some(t),
+        };
+        if let Some(t) = &name {
+            crate::library::template::check(t)
+                .map_err(|e| UsageError::new(format!("VINYL_AUTO_NAME: {e}")))?;
+        }
         let a = AutoSettings {
             start_margin: duration(cfg, "VINYL_AUTO_START_MARGIN", "1s")?,
             end_margin: duration(cfg, "VINYL_AUTO_END_MARGIN", "2s")?,
@@ -75,6 +90,7 @@ impl AutoSettings {
             template: cfg.get_str("VINYL_TITLE_TEMPLATE")?.unwrap_or_else(|| DEFAULT_TEMPLATE.into()),
             hook: cfg.get("VINYL_ON_EVENT").map(PathBuf::from),
             hook_timeout: Duration::from_millis(timeout.frames(1000)),
+            name,
             hold: duration(cfg, "VINYL_AUTO_HOLD", "45s")?,
         };
         let rate = cfg.get_str("VINYL_RATE")?.and_then(|r| r.parse().ok()).unwrap_or(48_000);
@@ -160,6 +176,8 @@ mod tests {
         assert_eq!(a.template, DEFAULT_TEMPLATE);
         assert_eq!(a.hook_timeout, Duration::from_secs(5));
         assert_eq!(a.hold.frames(1), 45);
+        assert_eq!(a.name.as_deref(), Some(DEFAULT_NAME));
+        assert_eq!(load(&[("VINYL_AUTO_NAME", "keep")]).unwrap().name, None);
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<AutoSettings, UsageError> {
@@ -186,6 +204,8 @@ mod tests {
         refused(&[("VINYL_RING_CAPACITY", "30s")], "VINYL_AUTO_HOLD");
         refused(&[("VINYL_RING_CAPACITY", "2m"), ("VINYL_AUTO_HOLD", "119s")], "VINYL_AUTO_HOLD");
         refused(&[("VINYL_AUTO_HOLD", "-3s")], "VINYL_AUTO_HOLD");
+        refused(&[("VINYL_AUTO_NAME", "../{artist}")], "VINYL_AUTO_NAME");
+        refused(&[("VINYL_AUTO_NAME", "{artist}/{title}")], "VINYL_AUTO_NAME");
         assert!(load(&[("VINYL_RING_CAPACITY", "2m"), ("VINYL_AUTO_HOLD", "45s")]).is_ok());
         assert!(load(&[("VINYL_RING_CAPACITY", "30s"), ("VINYL_AUTO_HOLD", "20s")]).is_ok());
         assert!(load(&[("VINYL_AUTO_MAX_SIDE", "60s"), ("VINYL_AUTO_MIN_SIDE", "60s")]).is_ok());

@@ -16,7 +16,9 @@
 //! CUESHEET and CHAPTER comments (track 1 at the file's first sample, track K at its
 //! `track_start` frame), `VINYL_RPM`, and the loudness tags: the side_report's noise floor,
 //! clicks and clipped samples, the integrated loudness and true peak measured on the file
-//! ([`super::measure`]). The state folder says `auto` (auto's pid), so `vinyl-rec start` refuses
+//! ([`super::measure`]); a side the listener recognised gets its tracklist's markers
+//! ([`super::fit`]) and is named, linked and moved (`VINYL_AUTO_NAME`) through the collection. The
+//! state folder says `auto` (auto's pid), so `vinyl-rec start` refuses
 //! a second recording and `vinyl-rec stop` may still end this one. How it fails: a side that
 //! cannot be started or finalised is logged with its cause; the caller goes on with the next side.
 
@@ -26,6 +28,7 @@ use super::super::state::{self, Lock, State, wait_for};
 use super::super::{TOOL, recording_path};
 use super::settings::AutoSettings;
 use crate::flac::{cuesheet, loudness, meta, probe};
+use crate::library::name::Recognised;
 use crate::pcm::format_frames;
 use crate::rec::stamp::Stamp;
 use crate::vlog;
@@ -152,6 +155,12 @@ pub struct Side {
     pub rate: u32,
     /// The frames of its `track_start` events.
     pub tracks: Vec<u64>,
+    /// The title each `track_start` carried (the listener's alignment with a learned side).
+    pub titles: Vec<Option<String>>,
+    /// The learned side the listener recognised this one as.
+    pub recognised: Option<Recognised>,
+    /// Its learned tracks on this play's timeline (the recognition's), for the markers.
+    pub learned: Vec<crate::events::LearnedTrack>,
     /// The end told to the tap (exclusive), and why (a [`reason`]).
     pub end: Option<(u64, String)>,
     /// The end of the maximum length.
@@ -162,6 +171,8 @@ pub struct Side {
     pub report: Option<crate::events::SideReport>,
     /// The ring (for the head).
     pub ring: PathBuf,
+    /// The recordings folder (a recognised side's file may move inside it).
+    pub recordings: PathBuf,
     /// Which part of the side this file is.
     pub part: Part,
     /// Frames lost after this file's last one (`first+frames`), set when a continuation starts.
@@ -225,11 +236,15 @@ fn begin_part(
         side_frame: frame,
         rate,
         tracks: Vec::new(),
+        titles: Vec::new(),
+        recognised: None,
+        learned: Vec::new(),
         end: None,
         cap,
         rpm: None,
         report: None,
         ring,
+        recordings: s.recordings.clone(),
         part,
         lost: None,
         st,
@@ -381,11 +396,15 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
         side_frame,
         rate,
         tracks: Vec::new(),
+        titles: Vec::new(),
+        recognised: None,
+        learned: Vec::new(),
         end,
         cap,
         rpm: None,
         report: None,
         ring: s.ring.clone(),
+        recordings: s.recordings.clone(),
         part,
         lost: None,
         st,
@@ -395,6 +414,39 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
 }
 
 impl Side {
+    /// The listener recognised this side as `who`, with `track` (titled `title`) playing, and its
+    /// learned tracks placed on this play (the first recognition is kept).
+    pub fn recognised(
+        &mut self,
+        who: Recognised,
+        track: usize,
+        title: Option<String>,
+        learned: Vec<crate::events::LearnedTrack>,
+    ) {
+        if self.recognised.is_some() {
+            return;
+        }
+        // The track playing at the recognition was announced before it: its title is known now.
+        if let (Some(t), Some(slot)) = (title, self.titles.get_mut(track.saturating_sub(1))) {
+            slot.get_or_insert(t);
+        }
+        self.recognised = Some(who);
+        self.learned = learned;
+    }
+
+    /// A recognised side's markers become its tracklist's ([`super::fit`]): returns the numbers
+    /// of the file's tracks placed at their learned time (no gap heard there).
+    fn fit_markers(&mut self, total: u64) -> Vec<usize> {
+        let (first, end) = (self.first, self.first + total);
+        let fitted = super::fit::fit(&self.tracks, &self.learned, self.side_frame, first, end, self.rate);
+        if fitted.is_empty() || self.recognised.is_none() {
+            return Vec::new();
+        }
+        self.tracks = fitted.iter().map(|m| m.frame).collect();
+        self.titles = fitted.iter().map(|m| m.title.clone()).collect();
+        fitted.iter().enumerate().filter(|(_, m)| m.estimated).map(|(i, _)| i + 1).collect()
+    }
+
     /// Tells the tap to end before `frame` (it only ever lowers its end).
     fn tell(&mut self, frame: u64) {
         if let Err(e) = write_end(&self.st, frame) {
@@ -528,6 +580,9 @@ impl Side {
             Ok(Ok(mut next)) => {
                 next.cap = self.cap;
                 next.tracks.clone_from(&self.tracks);
+                next.titles.clone_from(&self.titles);
+                next.recognised.clone_from(&self.recognised);
+                next.learned.clone_from(&self.learned);
                 if next.part.number > self.part.number && next.first > want {
                     self.lost = Some((want, next.first - want));
                 }
@@ -614,10 +669,16 @@ impl Side {
             return Ok(None);
         }
         self.log_end(&why);
+        let estimated = self.fit_markers(total);
         let offsets = offsets(&self.tracks, self.first, total);
         let set = cuesheet::set_tracks(&self.path, &offsets)?;
         let f = std::fs::File::options().read(true).write(true).open(&self.path)?;
-        meta::set_tags(&f, &self.tags(&why, last))
+        let mut tags = self.tags(&why, last);
+        if !estimated.is_empty() {
+            let list: Vec<String> = estimated.iter().map(usize::to_string).collect();
+            tags.push(("VINYL_MARKERS_ESTIMATED".to_string(), list.join(",")));
+        }
+        meta::set_tags(&f, &tags)
             .with_context(|| format!("{}: write VINYL_END_REASON", self.path.display()))?;
         let mut line = format!(
             "{} ({} frames), {} tracks, ended by {why}",
@@ -635,13 +696,54 @@ impl Side {
         if let Some(l) = m.integrated_lufs {
             line += &format!(", {l:.1} LUFS");
         }
+        let named = self.name(a, &why);
         // The history: a database that cannot be written costs the side nothing.
-        if let Err(e) =
-            crate::library::note_play(self.side_frame, last, p.tag("VINYL_CAPTURE_START"), &self.path)
-        {
+        let started = p.tag("VINYL_CAPTURE_START");
+        if let Err(e) = crate::library::note_play(self.side_frame, last, started, &self.path, named) {
             vlog!(TOOL, "side {}: not in the listening history: {e:#}", self.side);
         }
         Ok(Some(line))
+    }
+
+    /// Names a recognised side's file as `vinyl-library name` would, and moves it to
+    /// VINYL_AUTO_NAME when the side is whole in this file (a side in parts keeps its names, which
+    /// VINYL_CONTINUES refers to). A failure costs the side nothing: it stays as it was, logged.
+    fn name(&mut self, a: &AutoSettings, why: &str) -> bool {
+        let Some(mut who) = self.recognised.clone() else { return false };
+        if self.part.number > 1 {
+            return false;
+        }
+        let whole = reason::by_the_record(why);
+        who.titles.clone_from(&self.titles);
+        let template = a.name.as_deref().filter(|_| whole);
+        let named = crate::library::default_db().and_then(|db| {
+            crate::library::name::recognised(&db, &self.path, &who, &self.recordings, template)
+        });
+        match named {
+            Ok(path) => {
+                vlog!(
+                    TOOL,
+                    "side {}: named {} – {}, side {}{}",
+                    self.side,
+                    who.artist,
+                    who.album,
+                    who.side,
+                    if path == self.path { String::new() } else { format!(": {}", path.display()) }
+                );
+                self.path = path;
+                true
+            }
+            Err(e) => {
+                vlog!(
+                    TOOL,
+                    "side {}: recognised as {} – {}, but not named: {e:#}",
+                    self.side,
+                    who.artist,
+                    who.album
+                );
+                false
+            }
+        }
     }
 
     /// The tags a kept file gets besides its markers and loudness; `last` is the frame after its
