@@ -33,6 +33,11 @@ fn every_reading_endpoint_answers_and_others_are_404_or_405() {
     assert_eq!(s["recording"]["recording"], false);
     assert_eq!(s["turntable"]["state"], "idle");
     assert_eq!(rig.get("/recordings").expect(200).json()["recordings"], json!([]));
+    // No collection yet: empty lists, and none is created by reading.
+    assert_eq!(rig.get("/library").expect(200).json()["albums"], json!([]));
+    assert_eq!(rig.get("/plays").expect(200).json()["plays"], json!([]));
+    rig.get("/cover/1").expect(404);
+    assert!(!rig.recordings().join("library.db").exists());
     rig.get("/nothing-here").expect(404);
     rig.raw(b"OPTIONS /rec/start HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n")
         .expect(405);
@@ -494,4 +499,83 @@ fn a_page_whose_audio_output_never_starts_says_so() {
     b.eval("AudioContext.prototype.resume = function () { return new Promise(() => {}); }; true").unwrap();
     b.click("listenBtn").unwrap();
     b.wait_for("document.getElementById('listenSub').textContent.includes('no audio output')", T).unwrap();
+}
+
+/// The collection on the page, in chromium: a side named with its cover (vinyl-library name) and
+/// its play in the history; when the listener recognises the side playing, the page shows it as
+/// now playing with the cover and follows its titles; a lift clears it. `/library`, `/plays` and
+/// `/cover/ID` answer the same over HTTP.
+#[test]
+fn the_page_shows_now_playing_with_the_cover_the_collection_and_the_history() {
+    if !common::tier(&["chromium", "ffmpeg", "flac"]) {
+        return;
+    }
+    let rig = Rig::start("web-collection", &[]);
+    let (rec, d) = (rig.recordings(), rig.dir.path().to_path_buf());
+    // A recorded side: 3 s of numbered frames as FLAC, named with a cover.
+    let month = rec.join("2026-12");
+    std::fs::create_dir_all(&month).unwrap();
+    let raw = d.join("side.raw");
+    std::fs::write(&raw, vinyl::pcm::unique_frames(&vinyl::pcm::PcmSpec::default(), 0, 3 * RATE)).unwrap();
+    let flac = month.join("side-20261205-100000.flac");
+    let mut enc = Command::new("flac");
+    enc.args(["-s", "--force-raw-format", "--endian=little", "--sign=signed", "--channels=2", "--bps=16"]);
+    enc.args(["--sample-rate=48000", "-o"]).arg(&flac).arg(&raw);
+    common::assert_success("flac", &common::run(&mut enc, T));
+    let png = d.join("cover.png");
+    let mut ff = Command::new("ffmpeg");
+    ff.args(["-v", "error", "-f", "lavfi", "-i", "testsrc=s=320x320", "-frames:v", "1"]).arg(&png);
+    common::assert_success("ffmpeg (a cover)", &common::run(&mut ff, T));
+    let db = rec.join("library.db");
+    let mut name = Command::new(common::bin_dir().join("vinyl-library"));
+    name.arg("--db").arg(&db).arg("name").arg(&flac);
+    name.args(["--artist", "Frozen Bubble", "--album", "Music", "--year", "2002", "--side", "A"]);
+    name.args(["--title", "One", "--title", "Two", "--cover"]).arg(&png);
+    common::assert_success("vinyl-library name", &common::run(&mut name, T));
+    vinyl::library::db::Library::open(&db)
+        .unwrap()
+        .note_play(100, 200, Some("2026-12-05T10:00:00.000Z"), &flac, true)
+        .unwrap();
+
+    let albums = rig.get("/library").expect(200).json();
+    let album = &albums["albums"][0];
+    assert_eq!((&album["artist"], &album["title"]), (&json!("Frozen Bubble"), &json!("Music")), "{albums}");
+    let cover = album["cover"].as_str().unwrap_or_else(|| panic!("no cover: {albums}")).to_string();
+    let url = &album["sides"][0]["recordings"][0]["url"];
+    assert_eq!(url, "/recordings/2026-12/side-20261205-100000.flac", "{albums}");
+    let img = rig.get(&cover);
+    img.expect(200);
+    assert!(img.body.starts_with(b"\x89PNG") && img.header("content-type").as_deref() == Some("image/png"));
+    rig.get("/cover/999").expect(404);
+    rig.get("/cover/../status").expect(404);
+    let plays = rig.get("/plays").expect(200).json();
+    assert_eq!(plays["plays"][0]["recognized"], true, "{plays}");
+    assert_eq!(plays["plays"][0]["side"], "Frozen Bubble – Music, side A", "{plays}");
+
+    let profile = rig.dir.path().join("chromium");
+    let mut b = Browser::start(&profile).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let text = |id: &str| format!("document.getElementById('{id}').textContent");
+    b.wait_for(&format!("{}.includes('Frozen Bubble – Music (2002)')", text("collection")), T).unwrap();
+    b.wait_for(&format!("{}.includes('recognised')", text("history")), T).unwrap();
+    assert_eq!(b.eval("document.getElementById('now').hidden").unwrap(), true);
+    rig.event(&[
+        json!({"event":"side_start","frame":1000,"at":1000,"side":1}),
+        json!({"event":"track_start","frame":1000,"at":1000,"side":1,"track":1}),
+        json!({"event":"recognized","frame":1000,"at":9000,"artist":"Frozen Bubble","album":"Music","side":"A",
+            "track":1,"title":"One","confidence":0.9,"speed_ratio":1.01,"offset_s":-1.0}),
+    ]);
+    b.wait_for(&format!("{} === 'One'", text("nowTitle")), T).unwrap();
+    assert_eq!(b.eval(&text("nowSub")).unwrap(), "Frozen Bubble – Music, side A");
+    b.wait_for("(() => { const i = document.getElementById('nowCover'); return !i.hidden && i.complete && i.naturalWidth === 320; })()", T)
+        .unwrap();
+    let status = rig.status();
+    assert_eq!(status["turntable"]["now_playing"]["album"], "Music", "{status}");
+    rig.event(&[json!({"event":"track_start","frame":5000,"at":5000,"side":1,"track":2,"title":"Two"})]);
+    b.wait_for(&format!("{} === 'Two'", text("nowTitle")), T).unwrap();
+    rig.event(&[json!({"event":"lift","frame":9000,"at":9000})]);
+    b.wait_for("document.getElementById('now').hidden === true", T).unwrap();
+    assert_eq!(rig.status()["turntable"]["now_playing"], Value::Null);
+    b.pump(Duration::from_millis(200));
+    assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
 }

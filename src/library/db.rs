@@ -369,6 +369,15 @@ impl Library {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// An album's cover, by its number (`None`: no such album, or no cover).
+    pub fn cover(&self, album: i64) -> anyhow::Result<Option<Vec<u8>>> {
+        let row = self
+            .conn
+            .query_row("SELECT cover FROM albums WHERE id = ?1", [album], |r| r.get::<_, Option<Vec<u8>>>(0))
+            .optional()?;
+        Ok(row.flatten())
+    }
+
     /// An album's year and cover, by its artist and title (both `None` when it is not known).
     pub fn album_details(&self, artist: &str, album: &str) -> anyhow::Result<(Option<i32>, Option<Vec<u8>>)> {
         let row = self

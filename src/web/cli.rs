@@ -29,6 +29,9 @@ ENDPOINTS:
   POST /rec/stop         stop it (token)
   GET  /recordings       JSON list of recordings: duration, size, tracks, loudness
   GET  /recordings/PATH  download one, with HTTP Range
+  GET  /library          JSON: the collection's albums, sides, tracks, cover and recording links
+  GET  /plays            JSON: the listening history, newest first (50)
+  GET  /cover/ID         an album's front cover (PNG or JPEG)
 
 FORMAT:
 /listen is a streamed response (application/octet-stream; X-Vinyl-Format, X-Vinyl-Rate and \

@@ -52,6 +52,10 @@ pub struct Turntable {
     pub track: u64,
     /// The frame of the last change.
     pub frame: Option<u64>,
+    /// The needle drop of the side playing.
+    pub side_start: Option<u64>,
+    /// The learned side the listener recognised the one playing as.
+    pub now: Option<super::status::NowPlaying>,
 }
 
 impl Turntable {
@@ -60,15 +64,32 @@ impl Turntable {
         let frame = match e {
             Event::SideStart(e) => {
                 (self.state, self.side, self.track) = ("side".into(), e.side as u64, 0);
+                (self.side_start, self.now) = (Some(e.frame), None);
                 e.frame
             }
             Event::TrackStart(e) => {
                 (self.state, self.side, self.track) = ("side".into(), e.side as u64, e.track as u64);
+                if let (Some(now), Some(title)) = (self.now.as_mut(), &e.title) {
+                    now.title = Some(title.clone());
+                }
                 e.frame
             }
             Event::Lift(e) => {
                 self.state = "idle".into();
+                self.now = None;
                 e.frame
+            }
+            // The side playing now, when it is the one recognised (not an earlier side's late word).
+            Event::Recognized(r) => {
+                if self.side_start.is_none_or(|s| s == r.frame) {
+                    self.now = Some(super::status::NowPlaying {
+                        artist: r.artist.clone(),
+                        album: r.album.clone(),
+                        side: r.side.clone(),
+                        title: r.title.clone(),
+                    });
+                }
+                return;
             }
             // After a run-out or a silence the stylus is still in the groove (the listener's
             // `runout` state); after a lift it is not.
@@ -80,7 +101,7 @@ impl Turntable {
                 (self.state, self.side, self.track) = (e.state.clone(), e.side as u64, e.track as u64);
                 e.frame
             }
-            Event::Level(_) | Event::SideReport(_) | Event::Recognized(_) => return,
+            Event::Level(_) | Event::SideReport(_) => return,
         };
         self.frame = Some(frame);
     }
@@ -93,6 +114,7 @@ impl Turntable {
             side: self.side,
             track: self.track,
             frame: self.frame,
+            now_playing: self.now.clone(),
         }
     }
 }

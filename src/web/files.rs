@@ -79,7 +79,7 @@ fn row(app: &App, dir: &Path, f: &Path, modified: std::time::SystemTime) -> Opti
 }
 
 /// Percent-encodes a relative path for a URL (slashes kept).
-fn encode_path(p: &str) -> String {
+pub(super) fn encode_path(p: &str) -> String {
     percent_encode(p, b"-._~/")
 }
 

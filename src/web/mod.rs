@@ -15,6 +15,7 @@
 
 pub mod budget;
 pub mod cli;
+pub mod collection;
 pub mod control;
 pub mod events;
 pub mod files;

@@ -99,14 +99,17 @@ pub fn handle(app: &App, req: Request, mut s: TcpStream, ticket: &mut Ticket) {
         ("GET", "/worklet.js") => Response::new(200, "text/javascript; charset=utf-8", WORKLET),
         ("GET", "/status") => Response::json(200, &status(app)),
         ("GET", "/recordings") => files::list(app),
+        ("GET", "/library") => super::collection::albums(app),
+        ("GET", "/plays") => super::collection::plays(app),
+        ("GET", p) if p.starts_with("/cover/") => super::collection::cover(&p["/cover/".len()..]),
         ("POST", "/listen/report") => report(app, &req),
         ("POST", "/rec/start" | "/rec/stop") if !app.control.authorized(&req) => unauthorized(),
         ("POST", "/rec/start") => app.control.start(&req),
         ("POST", "/rec/stop") => app.control.stop(),
         (
             _,
-            "/" | "/worklet.js" | "/status" | "/recordings" | "/listen" | "/events" | "/listen/report"
-            | "/rec/start" | "/rec/stop",
+            "/" | "/worklet.js" | "/status" | "/recordings" | "/library" | "/plays" | "/listen" | "/events"
+            | "/listen/report" | "/rec/start" | "/rec/stop",
         ) => Response::error(405, "method not allowed"),
         _ => Response::error(404, "not found"),
     };

@@ -161,6 +161,22 @@ pub struct Turntable {
     pub track: u64,
     /// The frame of the last change.
     pub frame: Option<u64>,
+    /// The album side playing, once the listener recognised it (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub now_playing: Option<NowPlaying>,
+}
+
+/// What is playing, as the listener recognised it (`vinyl-listen --library`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NowPlaying {
+    /// The album's artist.
+    pub artist: String,
+    /// The album's title.
+    pub album: String,
+    /// The album side.
+    pub side: String,
+    /// The track playing, when the collection titles it.
+    pub title: Option<String>,
 }
 
 /// The events file.

@@ -1,0 +1,138 @@
+//! The collection on the page: `GET /library` (the albums, their sides, tracks, cover and the
+//! recordings to play or download), `GET /plays` (the listening history, newest first) and
+//! `GET /cover/ID` (an album's front cover).
+//!
+//! Owns these answers' shapes and the links into the recordings folder. It owns nothing of the
+//! collection: vinyl-library's database is read at each request (its place as vinyl-library
+//! finds it: `VINYL_LIBRARY`, else `library.db` in the recordings folder) and never created here.
+//! How it fails: no database yet gives empty lists; one that cannot be read is a 500 naming it
+//! and the step; an album without a cover, or a stored cover that is no longer a PNG or JPEG, a 404.
+
+use super::App;
+use super::http::Response;
+use crate::library::db::Library;
+use serde::Serialize;
+use std::path::Path;
+
+/// The most plays `/plays` lists.
+pub const PLAYS_MAX: usize = 50;
+
+/// A recording of a side: its path in the recordings folder and its download link (none when it
+/// lies outside the folder).
+#[derive(Serialize)]
+struct Link {
+    path: String,
+    url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Side {
+    name: String,
+    tracks: Vec<String>,
+    recordings: Vec<Link>,
+}
+
+#[derive(Serialize)]
+struct Album {
+    id: i64,
+    artist: String,
+    title: String,
+    year: Option<i64>,
+    cover: Option<String>,
+    sides: Vec<Side>,
+}
+
+#[derive(Serialize)]
+struct Play {
+    started_at: Option<String>,
+    side: Option<String>,
+    recognized: bool,
+    recording: Option<Link>,
+}
+
+/// The collection's database when it exists (`Ok(None)` before the first side is named).
+fn open() -> anyhow::Result<Option<Library>> {
+    let db = crate::library::default_db()?;
+    if !db.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Library::open(&db)?))
+}
+
+fn failed(e: &anyhow::Error) -> Response {
+    Response::error(500, &format!("the collection cannot be read: {e:#}"))
+}
+
+/// A recording's path as the page shows it, with its `/recordings/` link.
+fn link(app: &App, path: &str) -> Link {
+    let rel = Path::new(path).strip_prefix(&app.control.settings.recordings).ok().and_then(Path::to_str);
+    match rel {
+        Some(rel) if !rel.chars().any(char::is_control) => Link {
+            path: rel.to_string(),
+            url: Some(format!("/recordings/{}", super::files::encode_path(rel))),
+        },
+        _ => Link { path: path.to_string(), url: None },
+    }
+}
+
+/// `GET /library`.
+pub fn albums(app: &App) -> Response {
+    let albums = match open().and_then(|l| l.map(|l| l.albums()).transpose()) {
+        Ok(a) => a.unwrap_or_default(),
+        Err(e) => return failed(&e),
+    };
+    let albums: Vec<Album> = albums
+        .into_iter()
+        .map(|a| Album {
+            id: a.id,
+            cover: a.cover.then(|| format!("/cover/{}", a.id)),
+            artist: a.artist,
+            title: a.title,
+            year: a.year,
+            sides: a
+                .sides
+                .into_iter()
+                .map(|s| Side {
+                    recordings: s.recordings.iter().map(|r| link(app, r)).collect(),
+                    name: s.name,
+                    tracks: s.tracks,
+                })
+                .collect(),
+        })
+        .collect();
+    Response::json(200, &serde_json::json!({ "albums": albums }))
+}
+
+/// `GET /plays`: the last [`PLAYS_MAX`], newest first.
+pub fn plays(app: &App) -> Response {
+    let plays = match open().and_then(|l| l.map(|l| l.plays(None)).transpose()) {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => return failed(&e),
+    };
+    let plays: Vec<Play> = plays
+        .into_iter()
+        .rev()
+        .take(PLAYS_MAX)
+        .map(|p| Play {
+            recording: p.recording.as_deref().map(|r| link(app, r)),
+            started_at: p.started_at,
+            side: p.side,
+            recognized: p.recognized,
+        })
+        .collect();
+    Response::json(200, &serde_json::json!({ "plays": plays }))
+}
+
+/// `GET /cover/ID`.
+pub fn cover(id: &str) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return Response::error(404, "no such cover") };
+    let stored = match open().and_then(|l| l.map(|l| l.cover(id)).transpose()) {
+        Ok(c) => c.flatten(),
+        Err(e) => return failed(&e),
+    };
+    // The type is the image's own, read again from its header, not what the database says.
+    match stored.and_then(crate::library::cover::from_bytes) {
+        Some(c) => Response::new(200, c.mime, c.bytes),
+        None => Response::error(404, "no such cover"),
+    }
+}
