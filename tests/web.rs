@@ -522,6 +522,8 @@ fn the_page_shows_now_playing_with_the_cover_the_collection_and_the_history() {
     enc.args(["-s", "--force-raw-format", "--endian=little", "--sign=signed", "--channels=2", "--bps=16"]);
     enc.args(["--sample-rate=48000", "-o"]).arg(&flac).arg(&raw);
     common::assert_success("flac", &common::run(&mut enc, T));
+    let second = month.join("side-20261205-110000.flac");
+    std::fs::copy(&flac, &second).unwrap();
     let png = d.join("cover.png");
     let mut ff = Command::new("ffmpeg");
     ff.args(["-v", "error", "-f", "lavfi", "-i", "testsrc=s=320x320", "-frames:v", "1"]).arg(&png);
@@ -552,11 +554,65 @@ fn the_page_shows_now_playing_with_the_cover_the_collection_and_the_history() {
     assert_eq!(plays["plays"][0]["recognized"], true, "{plays}");
     assert_eq!(plays["plays"][0]["side"], "Frozen Bubble – Music, side A", "{plays}");
 
+    // The naming form's endpoint: the token, a recording inside the folder, good fields, a cover
+    // no larger than 10 MB (refused before it is read).
+    let form =
+        "/library/name?file=2026-12%2Fside-20261205-110000.flac&artist=Frozen%20Bubble&album=Music&side=B";
+    rig.raw(format!("POST {form} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").as_bytes())
+        .expect(401);
+    let post = |query: &str, body: &[u8], length: usize| {
+        let head = format!(
+            "POST {query} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {length}\r\n\r\n"
+        );
+        rig.raw(&[head.as_bytes(), body].concat())
+    };
+    post("/library/name?file=..%2F..%2Fetc%2Fpasswd&artist=A&album=B", b"", 0).expect(404);
+    post("/library/name?file=2026-12%2Fside-20261205-110000.flac&artist=A&album=B&side=..%2F", b"", 0)
+        .expect(400);
+    post(form, b"not an image", 12).expect(400);
+    post(form, b"", 10_000_001).expect(413);
+    assert!(common::flac_tag(&second, "ARTIST").is_empty(), "refused namings leave the file alone");
+
     let profile = rig.dir.path().join("chromium");
     let mut b = Browser::start(&profile).expect("headless chromium");
-    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    b.open(&format!("http://127.0.0.1:{}/#token={TOKEN}", rig.port)).unwrap();
     let text = |id: &str| format!("document.getElementById('{id}').textContent");
     b.wait_for(&format!("{}.includes('Frozen Bubble – Music (2002)')", text("collection")), T).unwrap();
+
+    // Name side B through the form, with a cover the page uploads (a PNG drawn in the page).
+    b.wait_for(
+        "[...document.getElementById('nameFile').options].some(o => o.value.endsWith('110000.flac'))",
+        T,
+    )
+    .unwrap();
+    b.eval(
+        "(async () => { const c = document.createElement('canvas'); c.width = 200; c.height = 100; \
+         c.getContext('2d').fillRect(0, 0, 50, 50); \
+         const blob = await new Promise((r) => c.toBlob(r, 'image/png')); const dt = new DataTransfer(); \
+         dt.items.add(new File([blob], 'cover.png', { type: 'image/png' })); \
+         document.getElementById('nameCover').files = dt.files; window.coverReady = true; })(), true",
+    )
+    .unwrap();
+    b.wait_for("window.coverReady === true", T).unwrap();
+    for (id, v) in [
+        ("nameFile", "2026-12/side-20261205-110000.flac"),
+        ("nameArtist", "Frozen Bubble"),
+        ("nameAlbum", "Music"),
+        ("nameSide", "B"),
+        ("nameTitles", "Three\\nFour"),
+    ] {
+        b.eval(&format!("document.getElementById('{id}').value = '{v}'")).unwrap();
+    }
+    b.click("nameBtn").unwrap();
+    b.wait_for(&format!("{}.startsWith('named ')", text("nameMsg")), T).unwrap();
+    assert_eq!(common::flac_tag(&second, "VINYL_SIDE"), "B");
+    assert_eq!(common::flac_tag(&second, "CHAPTER001NAME"), "Three");
+    let picture =
+        common::run(Command::new("metaflac").args(["--list", "--block-type=PICTURE"]).arg(&second), T);
+    let picture = String::from_utf8_lossy(&picture.stdout);
+    assert!(picture.contains("width: 200") && picture.contains("image/png"), "{picture}");
+    let albums = rig.get("/library").expect(200).json();
+    assert_eq!(albums["albums"][0]["sides"][1]["tracks"], json!(["Three", "Four"]), "{albums}");
     b.wait_for(&format!("{}.includes('recognised')", text("history")), T).unwrap();
     assert_eq!(b.eval("document.getElementById('now').hidden").unwrap(), true);
     rig.event(&[

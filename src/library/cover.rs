@@ -30,9 +30,20 @@ pub fn load(path: &Path) -> anyhow::Result<Cover> {
         bail!("{shown}: the cover is {len} bytes, over the {MAX_COVER} accepted: give a smaller image");
     }
     let bytes = std::fs::read(path).with_context(|| format!("{shown}: cannot read the cover"))?;
+    check(&shown.to_string(), bytes)
+}
+
+/// Checks a cover's bytes (`what` names them in the error): at most [`MAX_COVER`], a PNG or JPEG.
+pub fn check(what: &str, bytes: Vec<u8>) -> anyhow::Result<Cover> {
+    if bytes.len() as u64 > MAX_COVER {
+        bail!(
+            "{what}: the cover is {} bytes, over the {MAX_COVER} accepted: give a smaller image",
+            bytes.len()
+        );
+    }
     let (mime, size) = match sniff(&bytes) {
         Some(found) => found,
-        None => bail!("{shown}: not a PNG or JPEG image (give the cover as .png or .jpg)"),
+        None => bail!("{what}: not a PNG or JPEG image (give the cover as .png or .jpg)"),
     };
     Ok(Cover { bytes, mime, size })
 }

@@ -21,7 +21,13 @@ use std::path::Path;
 
 /// Runs `name` against the collection at `db`.
 pub fn run(o: &NameOpts, db: &Path) -> anyhow::Result<()> {
-    let (mut naming, cover) = validate(o)?;
+    run_with_cover(o, db, None)
+}
+
+/// [`run`], with the cover given as the image's bytes (`vinyl-web`'s upload) instead of a file;
+/// they are checked as `--cover`'s file is.
+pub fn run_with_cover(o: &NameOpts, db: &Path, upload: Option<Vec<u8>>) -> anyhow::Result<()> {
+    let (mut naming, cover) = validate(o, upload)?;
     // The database is opened (and checked) before the file is touched; titles not given come from
     // the collection (an imported release, an earlier name).
     let mut lib = Library::open(db)?;
@@ -166,7 +172,7 @@ fn move_to(file: &Path, recordings: &Path, template: &str, n: &Naming) -> anyhow
 }
 
 /// The naming the flags ask for, checked, and the cover loaded.
-fn validate(o: &NameOpts) -> anyhow::Result<(Naming, Option<Cover>)> {
+fn validate(o: &NameOpts, upload: Option<Vec<u8>>) -> anyhow::Result<(Naming, Option<Cover>)> {
     for (what, v) in [("--artist", &o.artist), ("--album", &o.album)] {
         check_text(what, v)?;
     }
@@ -181,10 +187,12 @@ fn validate(o: &NameOpts) -> anyhow::Result<(Naming, Option<Cover>)> {
     }
     let file =
         std::path::absolute(&o.file).map_err(|e| UsageError::new(format!("{}: {e}", o.file.display())))?;
-    let cover = match &o.cover {
-        Some(p) => Some(cover::load(p).map_err(|e| UsageError::new(format!("{e:#}")))?),
-        None => None,
+    let cover = match (&o.cover, upload) {
+        (_, Some(bytes)) => Some(cover::check("the uploaded cover", bytes)),
+        (Some(p), None) => Some(cover::load(p)),
+        (None, None) => None,
     };
+    let cover = cover.transpose().map_err(|e| UsageError::new(format!("{e:#}")))?;
     let start_frame = crate::flac::probe::probe(&file)
         .map_err(|e| UsageError::new(format!("{}: not a FLAC file vinyl can read: {e:#}", file.display())))?
         .tag("VINYL_START_FRAME")

@@ -32,6 +32,9 @@ ENDPOINTS:
   GET  /library          JSON: the collection's albums, sides, tracks, cover and recording links
   GET  /plays            JSON: the listening history, newest first (50)
   GET  /cover/ID         an album's front cover (PNG or JPEG)
+  POST /library/name     name a recording as vinyl-library name does: ?file=PATH&artist=A&album=T
+                         [&year=Y][&side=S][&title=T1&title=T2...], the cover (PNG or JPEG, at
+                         most 10 MB) as the body (token)
 
 FORMAT:
 /listen is a streamed response (application/octet-stream; X-Vinyl-Format, X-Vinyl-Rate and \

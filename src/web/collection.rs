@@ -1,18 +1,25 @@
 //! The collection on the page: `GET /library` (the albums, their sides, tracks, cover and the
-//! recordings to play or download), `GET /plays` (the listening history, newest first) and
-//! `GET /cover/ID` (an album's front cover).
+//! recordings to play or download), `GET /plays` (the listening history, newest first),
+//! `GET /cover/ID` (an album's front cover) and `POST /library/name` (the page's form: a recording
+//! named as `vinyl-library name` names it, its cover uploaded as the request's body).
 //!
 //! Owns these answers' shapes and the links into the recordings folder. It owns nothing of the
 //! collection: vinyl-library's database is read at each request (its place as vinyl-library
-//! finds it: `VINYL_LIBRARY`, else `library.db` in the recordings folder) and never created here.
+//! finds it: `VINYL_LIBRARY`, else `library.db` in the recordings folder) and only a naming
+//! creates it, through vinyl-library's own code ([`crate::library::name::run_with_cover`]).
 //! How it fails: no database yet gives empty lists; one that cannot be read is a 500 naming it
 //! and the step; an album without a cover, or a stored cover that is no longer a PNG or JPEG, a 404.
+//! A naming's bad field or cover is a 400 with vinyl-library's message, a recording outside the
+//! folder a 404, a cover over [`MAX_UPLOAD`] a 413 (before it is read).
 
 use super::App;
 use super::http::Response;
 use crate::library::db::Library;
 use serde::Serialize;
 use std::path::Path;
+
+/// The largest body of `POST /library/name`: a cover of vinyl-library's largest size.
+pub const MAX_UPLOAD: usize = crate::library::cover::MAX_COVER as usize;
 
 /// The most plays `/plays` lists.
 pub const PLAYS_MAX: usize = 50;
@@ -134,5 +141,55 @@ pub fn cover(id: &str) -> Response {
     match stored.and_then(crate::library::cover::from_bytes) {
         Some(c) => Response::new(200, c.mime, c.bytes),
         None => Response::error(404, "no such cover"),
+    }
+}
+
+/// `POST /library/name?file=PATH&artist=A&album=T[&year=Y][&side=S][&title=T1&title=T2…]` (the
+/// fields percent-encoded, `PATH` in the recordings folder), the cover as the body (empty: none):
+/// the token was checked by the caller.
+pub fn name(app: &App, req: &super::http::Request) -> Response {
+    let mut o = crate::library::cli::NameOpts {
+        file: Default::default(),
+        artist: String::new(),
+        album: String::new(),
+        year: None,
+        side: "A".into(),
+        title: Vec::new(),
+        cover: None,
+    };
+    let mut rel = String::new();
+    for pair in req.query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(v) = super::http::percent_decode(v) else {
+            return Response::error(400, "a field's %-escape is malformed");
+        };
+        match k {
+            "file" => match super::files::resolve(&app.control.settings.recordings, &v) {
+                Some(p) => (o.file, rel) = (p, v),
+                None => return Response::error(404, "no such recording"),
+            },
+            "artist" => o.artist = v,
+            "album" => o.album = v,
+            "side" => o.side = v,
+            "title" => o.title.push(v),
+            "year" => match v.parse::<i32>() {
+                Ok(y) if (1877..=9999).contains(&y) => o.year = Some(y),
+                _ => return Response::error(400, "year: give a year such as 1980"),
+            },
+            _ => return Response::error(400, "unknown field: give file, artist, album, year, side, title"),
+        }
+    }
+    if o.file.as_os_str().is_empty() {
+        return Response::error(400, "file: give the recording's path in the recordings folder");
+    }
+    let upload = (!req.body.is_empty()).then(|| req.body.clone());
+    let named =
+        crate::library::default_db().and_then(|db| crate::library::name::run_with_cover(&o, &db, upload));
+    match named {
+        Ok(()) => Response::json(200, &serde_json::json!({ "named": rel })),
+        Err(e) if e.downcast_ref::<crate::cli::UsageError>().is_some() => {
+            Response::error(400, &format!("{e:#}"))
+        }
+        Err(e) => Response::error(500, &format!("not named: {e:#}")),
     }
 }

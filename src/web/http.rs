@@ -61,6 +61,16 @@ pub enum ReadFail {
 
 /// Reads one request from `s`, all of it within `timeout` from now.
 pub fn read_request(s: &mut TcpStream, timeout: Duration) -> Result<Request, ReadFail> {
+    read_request_with(s, timeout, &|_| MAX_BODY)
+}
+
+/// [`read_request`], with the largest body taken chosen from the request's head (a larger one
+/// only where it is needed and allowed, before a byte of it is read).
+pub fn read_request_with(
+    s: &mut TcpStream,
+    timeout: Duration,
+    max_body: &dyn Fn(&Request) -> usize,
+) -> Result<Request, ReadFail> {
     let deadline = Instant::now() + timeout;
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
@@ -79,7 +89,7 @@ pub fn read_request(s: &mut TcpStream, timeout: Duration) -> Result<Request, Rea
         return Err(ReadFail::Status(411, "send a Content-Length"));
     }
     let length = content_length(&req)?;
-    if length > MAX_BODY {
+    if length > max_body(&req) {
         return Err(ReadFail::Status(413, "request body too large"));
     }
     let mut body = buf[head_end + 4..].to_vec();

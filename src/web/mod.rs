@@ -218,7 +218,12 @@ fn admit(app: &Arc<App>, mut s: TcpStream) {
 
 /// Reads one request and answers it.
 fn serve(app: &App, mut s: TcpStream, mut ticket: budget::Ticket) {
-    match http::read_request(&mut s, app.request_timeout) {
+    // A cover upload may be large, and only with the token: nobody else makes us hold 10 MB.
+    let max_body = |req: &http::Request| {
+        let upload = req.method == "POST" && req.path == "/library/name" && app.control.authorized(req);
+        if upload { collection::MAX_UPLOAD } else { http::MAX_BODY }
+    };
+    match http::read_request_with(&mut s, app.request_timeout, &max_body) {
         Ok(req) => {
             ticket.read();
             routes::handle(app, req, s, &mut ticket);

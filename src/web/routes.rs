@@ -103,13 +103,16 @@ pub fn handle(app: &App, req: Request, mut s: TcpStream, ticket: &mut Ticket) {
         ("GET", "/plays") => super::collection::plays(app),
         ("GET", p) if p.starts_with("/cover/") => super::collection::cover(&p["/cover/".len()..]),
         ("POST", "/listen/report") => report(app, &req),
-        ("POST", "/rec/start" | "/rec/stop") if !app.control.authorized(&req) => unauthorized(),
+        ("POST", "/rec/start" | "/rec/stop" | "/library/name") if !app.control.authorized(&req) => {
+            unauthorized()
+        }
+        ("POST", "/library/name") => super::collection::name(app, &req),
         ("POST", "/rec/start") => app.control.start(&req),
         ("POST", "/rec/stop") => app.control.stop(),
         (
             _,
             "/" | "/worklet.js" | "/status" | "/recordings" | "/library" | "/plays" | "/listen" | "/events"
-            | "/listen/report" | "/rec/start" | "/rec/stop",
+            | "/listen/report" | "/rec/start" | "/rec/stop" | "/library/name",
         ) => Response::error(405, "method not allowed"),
         _ => Response::error(404, "not found"),
     };
