@@ -714,3 +714,91 @@ fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
     fill.close_stdin();
     drop(listen);
 }
+
+/// Replaces the file's VORBIS_COMMENT with these raw comments (bytes that need not be UTF-8, as
+/// another program may have written them; metaflac refuses to).
+fn raw_comments(flac: &Path, comments: &[&[u8]]) {
+    let mut body = Vec::new();
+    let vendor = b"another tagger";
+    body.extend((vendor.len() as u32).to_le_bytes());
+    body.extend(vendor);
+    body.extend((comments.len() as u32).to_le_bytes());
+    for c in comments {
+        body.extend((c.len() as u32).to_le_bytes());
+        body.extend(*c);
+    }
+    let f = std::fs::File::options().read(true).write(true).open(flac).unwrap();
+    vinyl::flac::meta::edit(&f, |blocks| {
+        vinyl::flac::meta::set_block(blocks, vinyl::flac::format::BLOCK_VORBIS_COMMENT, Some(body));
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Tags that are not UTF-8 (Latin-1 from another program): `name` refuses to rewrite them (they
+/// would be lost) and `learn` to take a name from them, each saying which tag, exit 1; the file
+/// stays byte for byte as it was and the collection gets no album.
+#[test]
+fn tags_that_are_not_utf8_are_refused_and_the_file_left_as_it_was() {
+    let side = Side::new();
+    raw_comments(&side.flac, &[b"COMMENT=caf\xe9", b"CHAPTER001=00:00:00.000"]);
+    let before = std::fs::read(&side.flac).unwrap();
+    let out = side.name(&["--title", "Hells Bells"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("COMMENT is not UTF-8") && err.lines().count() == 1, "{err}");
+    assert!(std::fs::read(&side.flac).unwrap() == before, "the file changed");
+
+    raw_comments(&side.flac, &[b"ARTIST=Bj\xf6rk", b"ALBUM=Homogenic"]);
+    let before = std::fs::read(&side.flac).unwrap();
+    let out = side.library(&["learn", side.flac.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ARTIST is not UTF-8"), "{err}");
+    assert!(std::fs::read(&side.flac).unwrap() == before, "the file changed");
+    let list = side.library(&["export", "--json"]);
+    assert_success("export", &list);
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("Homogenic"), "{list:?}");
+}
+
+/// A disk that fills while `name` makes room for the cover (the file rewritten beside itself):
+/// exit 1 naming the file and the step, the file byte for byte as it was, no half-written copy
+/// left beside it, and no album in the collection (the file is written first). Needs root for the
+/// tmpfs (scripts/test runs as root); skipped with a line otherwise.
+#[test]
+fn a_disk_that_fills_during_name_leaves_the_file_and_the_collection_as_they_were() {
+    let side = Side::new();
+    let png = cover(side.dir.path());
+    let size = std::fs::metadata(&side.flac).unwrap().len();
+    let mnt = tempfile::tempdir().unwrap();
+    // Room for the file and a little more, not for a copy of it with the cover.
+    let opt = format!("size={}k", size / 1024 + 64);
+    let m = Command::new("mount").args(["-t", "tmpfs", "-o", &opt, "tmpfs"]).arg(mnt.path()).output();
+    if !m.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.path().to_path_buf());
+    let flac = mnt.path().join("side.flac");
+    std::fs::copy(&side.flac, &flac).unwrap();
+    let before = std::fs::read(&flac).unwrap();
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(&side.db).arg("name").arg(&flac);
+    cmd.args(["--artist", "AC/DC", "--album", "Back in Black", "--title", "Hells Bells", "--cover"])
+        .arg(&png);
+    let out = run(&mut cmd, T);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("side.flac") && err.contains("No space left"), "{err}");
+    assert!(std::fs::read(&flac).unwrap() == before, "the file changed");
+    let left: Vec<_> = std::fs::read_dir(mnt.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("side.flac")], "left beside it: {left:?}");
+    let list = side.library(&["export", "--json"]);
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("Back in Black"), "{list:?}");
+}

@@ -224,7 +224,7 @@ pub fn read(path: &Path) -> anyhow::Result<Markers> {
         .blocks
         .iter()
         .find(|b| b.kind == format::BLOCK_VORBIS_COMMENT)
-        .and_then(|b| format::parse_vorbis_comment(&b.body).ok())
+        .and_then(|b| format::parse_vorbis_comment_lossy(&b.body).ok())
         .map(|(_, c)| c)
         .unwrap_or_default();
     let mut chapters: Vec<(u64, u64)> = comments

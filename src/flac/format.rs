@@ -116,8 +116,44 @@ pub fn vorbis_comment(vendor: &str, tags: &[(String, String)]) -> Vec<u8> {
     out
 }
 
-/// Reads the comments of a VORBIS_COMMENT body back as `(vendor, [(key, value)])`.
+/// Reads the comments of a VORBIS_COMMENT body back as `(vendor, [(key, value)])`. A comment
+/// that is not UTF-8 (as FLAC requires; another program's Latin-1) is an error naming its key:
+/// what rewrites the block would otherwise replace its bytes, and what learns from it a wrong name.
 pub fn parse_vorbis_comment(b: &[u8]) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    let (vendor, tags) = parse_vorbis_comment_lossy(b)?;
+    if let Some((k, _)) = tags.iter().find(|(_, v)| v.contains(char::REPLACEMENT_CHARACTER)) {
+        // A U+FFFD the file really holds is valid UTF-8: only a decoding loss is refused.
+        if !comments_are_utf8(b) {
+            anyhow::bail!(
+                "the tag {k} is not UTF-8 text (FLAC requires it): the file is left as it is; retag it with a \
+                 tagger that converts it"
+            );
+        }
+    }
+    Ok((vendor, tags))
+}
+
+/// True when every comment's bytes are UTF-8.
+fn comments_are_utf8(b: &[u8]) -> bool {
+    let le = |i: usize| b.get(i..i + 4).map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")) as usize);
+    let Some(vlen) = le(0) else { return false };
+    let mut pos = 4 + vlen;
+    let Some(count) = le(pos) else { return false };
+    pos += 4;
+    for _ in 0..count {
+        let Some(n) = le(pos) else { return false };
+        let Some(entry) = b.get(pos + 4..pos + 4 + n) else { return false };
+        if std::str::from_utf8(entry).is_err() {
+            return false;
+        }
+        pos += 4 + n;
+    }
+    true
+}
+
+/// [`parse_vorbis_comment`] for readers that only show tags: bytes that are not UTF-8 are shown
+/// as U+FFFD.
+pub fn parse_vorbis_comment_lossy(b: &[u8]) -> anyhow::Result<(String, Vec<(String, String)>)> {
     let mut pos = 0usize;
     let mut take = |n: usize| -> anyhow::Result<&[u8]> {
         let s = b.get(pos..pos + n).context("VORBIS_COMMENT is truncated")?;
@@ -320,6 +356,18 @@ mod tests {
         let body = vorbis_comment("vendor x", &tags);
         assert_eq!(parse_vorbis_comment(&body).unwrap(), ("vendor x".to_string(), tags));
         assert!(parse_vorbis_comment(&body[..body.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_comment_that_is_not_utf8_is_refused_by_name_and_shown_lossily() {
+        let mut body = vorbis_comment("v", &[("TITLE".into(), "\u{FFFD} is a real character".into())]);
+        assert!(parse_vorbis_comment(&body).is_ok(), "a real U+FFFD is UTF-8");
+        body = vorbis_comment("v", &[("COMMENT".into(), "caf?".into())]);
+        let at = body.len() - 1;
+        body[at] = 0xE9;
+        let e = parse_vorbis_comment(&body).unwrap_err().to_string();
+        assert!(e.contains("COMMENT is not UTF-8"), "{e}");
+        assert_eq!(parse_vorbis_comment_lossy(&body).unwrap().1[0].1, "caf\u{FFFD}");
     }
 
     #[test]

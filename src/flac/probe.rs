@@ -38,7 +38,7 @@ pub fn probe(path: &Path) -> anyhow::Result<Probe> {
     let mut r = std::io::BufReader::new(file);
     let (info, _) = read_metadata_with(&mut r, len, |h, body| {
         if h.kind == format::BLOCK_VORBIS_COMMENT && tags.is_empty() {
-            tags = format::parse_vorbis_comment(body).map(|(_, t)| t).unwrap_or_default();
+            tags = format::parse_vorbis_comment_lossy(body).map(|(_, t)| t).unwrap_or_default();
         }
     })
     .with_context(|| format!("{shown}: read the FLAC metadata"))?;

@@ -88,6 +88,7 @@ pub fn fingerprint(lib: &mut Library, file: &Path) -> anyhow::Result<usize> {
 fn naming_of(path: &Path) -> anyhow::Result<Naming> {
     let file = std::path::absolute(path).with_context(|| format!("{}: resolve", path.display()))?;
     let p = probe::probe(&file)?;
+    utf8_tags(&file)?;
     let tag = |k: &str| p.tag(k).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
     let (Some(artist), Some(album)) = (tag("ARTIST").or_else(|| tag("ALBUMARTIST")), tag("ALBUM")) else {
         bail!("no ARTIST and ALBUM tags: name it first (vinyl-library name)");
@@ -121,6 +122,16 @@ fn titles(tags: &[(String, String)]) -> Vec<String> {
         .take_while(|(n, v)| !v.is_empty() && *v != format!("Track {n}"))
         .map(|(_, v)| v)
         .collect()
+}
+
+/// Refuses a file whose tags are not all UTF-8: its names would be learned wrong.
+fn utf8_tags(path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}: open", path.display()))?;
+    let m = meta::read(&file).with_context(|| format!("{}: read the metadata", path.display()))?;
+    for b in m.blocks.iter().filter(|b| b.kind == format::BLOCK_VORBIS_COMMENT) {
+        format::parse_vorbis_comment(&b.body)?;
+    }
+    Ok(())
 }
 
 /// The front cover (PICTURE type 3) of the file, as bytes and MIME type.
