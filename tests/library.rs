@@ -802,3 +802,54 @@ fn a_disk_that_fills_during_name_leaves_the_file_and_the_collection_as_they_were
     let list = side.library(&["export", "--json"]);
     assert!(!String::from_utf8_lossy(&list.stdout).contains("Back in Black"), "{list:?}");
 }
+
+/// `vinyl-rec split --library` on a named side: `DIR/Artist/Album (Year)/A1 Title.flac`, each part
+/// with the album's tags, its own TITLE and the cover, the parts together bit-exact to the side;
+/// an unnamed side is refused, saying to name it first.
+#[test]
+fn a_named_side_splits_into_a_library_ready_folder() {
+    let side = Side::new();
+    let out = side.dir.path().join("library");
+    let split = |flac: &Path| {
+        let mut cmd = Command::new(bin_dir().join("vinyl-rec"));
+        cmd.arg("split").arg(flac).arg("--into").arg(&out).arg("--library");
+        run(&mut cmd, T)
+    };
+    let refused = split(&side.flac);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("name the side first"), "{refused:?}");
+    let png = cover(side.dir.path());
+    assert_success("name", &side.name_two_tracks("A", &png));
+    let done = split(&side.flac);
+    assert_success("vinyl-rec split --library", &done);
+    let album = out.join("AC_DC").join("Back in Black (1980)");
+    let want = ["A1 Hells Bells.flac", "A2 Shoot to Thrill.flac", "A3 Track 3.flac"].map(|n| album.join(n));
+    let listed: Vec<PathBuf> = String::from_utf8_lossy(&done.stdout).lines().map(PathBuf::from).collect();
+    assert_eq!(listed, want.to_vec(), "{done:?}");
+    let mut joined = Vec::new();
+    for (i, part) in want.iter().enumerate() {
+        let tags = metaflac(part, &["--export-tags-to=-"]);
+        // Track 3 has no name (its chapter holds the placeholder): the side's title stays.
+        let title = ["Hells Bells", "Shoot to Thrill", "Back in Black (side A)"][i];
+        for t in [
+            format!("TITLE={title}"),
+            "ARTIST=AC/DC".into(),
+            "ALBUM=Back in Black".into(),
+            "DATE=1980".into(),
+        ] {
+            assert!(tags.lines().any(|l| l == t), "{}: no {t} in:\n{tags}", part.display());
+        }
+        assert!(tags.lines().any(|l| l == format!("TRACKNUMBER={}", i + 1)), "{tags}");
+        let picture = metaflac(part, &["--list", "--block-type=PICTURE"]);
+        assert!(picture.contains("Cover (front)") && picture.contains("width: 640"), "{picture}");
+        let pcm = run(
+            Command::new("flac")
+                .args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"])
+                .arg(part),
+            T,
+        );
+        assert_success("flac -d", &pcm);
+        joined.extend(pcm.stdout);
+    }
+    assert!(joined == side.audio(), "the parts are not the side");
+}

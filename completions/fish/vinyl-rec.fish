@@ -65,6 +65,7 @@ complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -l breakpoin
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand tracks" -s V -l version -d 'Print version'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -l into -d 'The folder the parts go to, created when missing [default: the recording\'s folder]' -r -F
+complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -l library -d 'Name the parts for music libraries: DIR/Artist/Album (Year)/A1 Title.flac, from the tags vinyl-library name wrote'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -s V -l version -d 'Print version'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand auto" -l events -d 'The events file vinyl-listen --output writes [default: RUN/events]' -r -F

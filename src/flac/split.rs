@@ -4,8 +4,10 @@
 //! Owns the walk from the side's markers ([`super::cuesheet::read`]) to the parts: the side is
 //! decoded block by block (claxon) and each block's samples go to the [`super::FlacWriter`] of the
 //! track they belong to, so memory stays one FLAC block and one part's encoder whatever the
-//! side's length. Owns the parts' names (`STEM-01.flac`…, see [`part_names`]) and their tags
-//! ([`part_tags`]). It does not choose the folder or print: that is `vinyl-rec split`.
+//! side's length. Owns the parts' default names (`STEM-01.flac`…, see [`part_names`]; a caller
+//! may name them itself, [`split_named`]), their tags ([`part_tags`]: the track's own TITLE from
+//! the side's chapter names) and the side's cover copied into each. It does not choose the folder
+//! or print: that is `vinyl-rec split`.
 //!
 //! How it fails: before anything is written, a side without markers, of a sample format vinyl
 //! does not write, or a part name that exists already, is an error naming the file. Once writing,
@@ -48,7 +50,9 @@ pub fn part_names(side: &Path, dir: &Path, count: usize) -> Vec<PathBuf> {
 
 /// The tags of track `number` of `total`, holding the side's samples `offset..offset + samples`,
 /// from the side's tags: the same comments, but
-/// - no chapter comments (`CHAPTERnnn…`: a part is one chapter);
+/// - no chapter comments (`CHAPTERnnn…`: a part is one chapter), and the track's
+///   `CHAPTERnnnNAME` as its `TITLE` (instead of the side's) when the side names it (a
+///   `Track N` placeholder is not a name);
 /// - `TRACKNUMBER` and `TRACKTOTAL` set;
 /// - `VINYL_START_FRAME` moved on by `offset` and `VINYL_GAPS` cut to the part, offsets from the
 ///   part's first sample (both stay true on the one timeline; a `VINYL_GAPS` that cannot be read
@@ -68,8 +72,18 @@ pub fn part_tags(
 ) -> Vec<(String, String)> {
     let is = |k: &str, name: &str| k.eq_ignore_ascii_case(name);
     let mut tags = Vec::with_capacity(side.len() + 2);
+    // The track's own title, when the side's chapters name it (`Track N` is a placeholder).
+    let own = format!("CHAPTER{number:03}NAME");
+    let placeholder = format!("Track {number}");
+    let title = side
+        .iter()
+        .find(|(k, v)| is(k, &own) && !v.trim().is_empty() && v.trim() != placeholder)
+        .map(|(_, v)| v.clone());
     for (k, v) in side {
         if cuesheet::is_chapter_key(k) || is(k, "TRACKNUMBER") || is(k, "TRACKTOTAL") {
+            continue;
+        }
+        if is(k, "TITLE") && title.is_some() {
             continue;
         }
         let v = if is(k, "VINYL_START_FRAME") {
@@ -94,6 +108,9 @@ pub fn part_tags(
             k.clone()
         };
         tags.push((k, v));
+    }
+    if let Some(t) = title {
+        tags.push(("TITLE".into(), t));
     }
     tags.push(("TRACKNUMBER".into(), number.to_string()));
     tags.push(("TRACKTOTAL".into(), total.to_string()));
@@ -156,6 +173,12 @@ fn spec_of(info: &super::format::StreamInfoFields) -> anyhow::Result<PcmSpec> {
 /// padding; returns them in order. Refuses (before writing anything) a side without markers and
 /// any part name that exists already: nothing is ever overwritten.
 pub fn split(side: &Path, dir: &Path) -> anyhow::Result<Vec<Part>> {
+    split_named(side, &|_, count| Ok(part_names(side, dir, count)))
+}
+
+/// [`split`], with the parts' paths chosen by `names` from the side's comments and its number of
+/// tracks (their folders must exist).
+pub fn split_named(side: &Path, names: &PartNames<'_>) -> anyhow::Result<Vec<Part>> {
     let shown = side.display();
     let markers = cuesheet::read(side)?;
     if markers.offsets.is_empty() {
@@ -168,7 +191,7 @@ pub fn split(side: &Path, dir: &Path) -> anyhow::Result<Vec<Part>> {
         bail!("{shown}: the file's length is unknown (STREAMINFO says 0 samples): finish it first");
     }
     let offsets = cuesheet::check(&markers.offsets, total).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    let names = part_names(side, dir, offsets.len());
+    let names = names(&probed.tags, offsets.len())?;
     if let Some(p) = names.iter().find(|p| p.symlink_metadata().is_ok()) {
         bail!("{}: exists already (split never overwrites; remove it or use --into)", p.display());
     }
@@ -184,6 +207,7 @@ pub fn split(side: &Path, dir: &Path) -> anyhow::Result<Vec<Part>> {
         parts: Vec::with_capacity(offsets.len()),
         meter: None,
         samples: Vec::new(),
+        pictures: pictures(side)?,
     };
     let result = decode_into(side, &probed.info, &mut cutter);
     if result.is_err() {
@@ -193,6 +217,16 @@ pub fn split(side: &Path, dir: &Path) -> anyhow::Result<Vec<Part>> {
         }
     }
     result.map(|()| cutter.parts)
+}
+
+/// How [`split_named`] is told the parts' paths: from the side's comments and the number of tracks.
+pub type PartNames<'a> = dyn Fn(&[(String, String)], usize) -> anyhow::Result<Vec<PathBuf>> + 'a;
+
+/// The side's PICTURE blocks (its cover), which every part gets too.
+fn pictures(side: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let f = File::open(side).with_context(|| format!("{}: open", side.display()))?;
+    let m = super::meta::read(&f).with_context(|| format!("{}: read the metadata", side.display()))?;
+    Ok(m.blocks.into_iter().filter(|b| b.kind == super::format::BLOCK_PICTURE).map(|b| b.body).collect())
 }
 
 /// Decodes the side block by block into `cutter`, then checks the samples against the MD5 of
@@ -252,6 +286,8 @@ struct Cutter<'a> {
     meter: Option<Loudness>,
     /// Scratch: the current block as samples in ±1.0.
     samples: Vec<f32>,
+    /// The side's PICTURE blocks, copied into each part.
+    pictures: Vec<Vec<u8>>,
 }
 
 impl Cutter<'_> {
@@ -279,6 +315,7 @@ impl Cutter<'_> {
                 let s = w.finalize().with_context(|| format!("{}: finish", name.display()))?;
                 let (path, offset) = (name.clone(), self.offsets[n]);
                 self.tag_loudness(&path, s.samples)?;
+                self.add_pictures(&path)?;
                 self.parts.push(Part { path, number: n + 1, offset, samples: s.samples });
             }
         }
@@ -312,6 +349,22 @@ impl Cutter<'_> {
             clipped: report.clipped,
         };
         super::loudness::write(path, &m)
+    }
+
+    /// Gives the finished part the side's cover (rewritten beside itself when the padding is
+    /// too small, as `vinyl-library name` does).
+    fn add_pictures(&self, path: &Path) -> anyhow::Result<()> {
+        if self.pictures.is_empty() {
+            return Ok(());
+        }
+        super::meta::edit_or_grow(path, |blocks| {
+            for body in &self.pictures {
+                blocks.push(super::meta::Block { kind: super::format::BLOCK_PICTURE, body: body.clone() });
+            }
+            Ok(())
+        })
+        .with_context(|| format!("{}: add the cover", path.display()))?;
+        Ok(())
     }
 
     /// Creates part `n` (from 0), never replacing a file, and starts its FLAC stream.

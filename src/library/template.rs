@@ -126,6 +126,11 @@ pub fn safe(v: &str) -> String {
     s.trim().to_string()
 }
 
+/// A value as a whole file name: [`safe`], and neither empty, hidden, `.` nor `..`.
+pub fn file_name(v: &str) -> String {
+    part_name(&safe(v))
+}
+
 /// A whole part: not empty, not hidden, not `.` or `..` (a value such as `..` or `.hidden`).
 fn part_name(p: &str) -> String {
     let p = p.trim();

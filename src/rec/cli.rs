@@ -214,10 +214,16 @@ TRACKNUMBER and TRACKTOTAL set, no CHAPTER comments, VINYL_START_FRAME and VINYL
 for the part (a VINYL_GAPS_TOTAL becomes an at-most bound for it), and the recording's REPLAYGAIN_TRACK_GAIN/PEAK as REPLAYGAIN_ALBUM_GAIN/PEAK (a \
 side's gain is that of its tracks as a set). Nothing is overwritten: an existing part is refused \
 before anything is written, and a failure removes the parts written so far. The recording is \
-decoded block by block, so memory stays small whatever its length.",
+decoded block by block, so memory stays small whatever its length. A part's TITLE is its \
+track's CHAPTERnnnNAME when the recording names it (not a Track N placeholder), and the recording's cover (PICTURE) is \
+copied into every part. With --library, the parts are named for music libraries (beets, \
+Navidrome, Jellyfin): DIR/Artist/Album (Year)/A1 Title.flac, from the tags vinyl-library name \
+writes (ALBUMARTIST or ARTIST, ALBUM, DATE, VINYL_SIDE, CHAPTERnnnNAME; '/' and control \
+characters in a name become _); a recording without ARTIST and ALBUM is refused.",
         after_help = "EXIT STATUS:\n  0  split\n  1  no markers, a part exists already, the \
-file cannot be read, a part cannot be written\n  2  usage error\n\nEXAMPLES:\n  vinyl-rec \
-split side-a.flac\n  vinyl-rec split side-a.flac --into ~/music/kind-of-blue"
+file cannot be read, a part cannot be written, --library without ARTIST and ALBUM tags\n  2  \
+usage error\n\nEXAMPLES:\n  vinyl-rec split side-a.flac\n  vinyl-rec split side-a.flac --into \
+~/music/kind-of-blue\n  vinyl-rec split side-a.flac --into ~/music --library"
     )]
     Split(SplitOpts),
     /// Record every side hands-free, following vinyl-listen's events (long-running)
@@ -410,6 +416,10 @@ pub struct SplitOpts {
     /// The folder the parts go to, created when missing [default: the recording's folder]
     #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub into: Option<PathBuf>,
+    /// Name the parts for music libraries: DIR/Artist/Album (Year)/A1 Title.flac, from the tags
+    /// vinyl-library name wrote
+    #[arg(long)]
+    pub library: bool,
 }
 
 /// Flags of `vinyl-rec auto`.
