@@ -420,19 +420,7 @@ fn a_manual_recording_takes_precedence_and_is_left_alone() {
 
 #[test]
 fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
-    let mnt = tempfile::tempdir().unwrap();
-    let m = Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(mnt.path()).output();
-    if !m.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _u = Unmount(mnt.path().to_path_buf());
+    let Some(mnt) = common::Tmpfs::mount("3m") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (a, _) = side(dir.path(), "a", "31");
     // A side cut short by the guard is kept whatever VINYL_AUTO_MIN_SIDE says; no hold, so the

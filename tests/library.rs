@@ -472,6 +472,33 @@ struct Deck {
 
 /// A three-track side as WAV: 15 s cuts of `a` (5 s and 40 s in) and of `b`, 2 s of groove between
 /// them, played on `deck`.
+/// The two pieces of music the three-track sides are made of, when they and the tools are here
+/// (else the test skips itself, saying so).
+fn two_pieces() -> Option<[PathBuf; 2]> {
+    let pieces = ["frozen-mainzik-1p", "frozen-mainzik-2p"].map(frozen_bubble);
+    let here =
+        tier(&["ffmpeg", "sox", "flac", "metaflac"]) && tier_files(&pieces.each_ref().map(PathBuf::as_path));
+    here.then_some(pieces)
+}
+
+/// The learned play of [`three_tracks`] as FLAC, its markers at 0, 18 and 35 s.
+fn learned_three_tracks(d: &Path, pieces: [&Path; 2]) -> PathBuf {
+    let deck = Deck { speed: 1.0, gain_db: -3.0, hiss: 0.002, lead_s: 1.0 };
+    let learned = flac_of(&three_tracks(d, pieces, "learned", deck));
+    let mut set = Command::new(bin_dir().join("vinyl-rec"));
+    set.arg("tracks").arg(&learned).args(["--set", "0,18,35"]);
+    assert_success("vinyl-rec tracks --set", &run(&mut set, T));
+    learned
+}
+
+/// A replay of [`three_tracks`] on `deck`, as raw PCM (s16le 48 kHz stereo).
+fn replay_raw(d: &Path, pieces: [&Path; 2], deck: Deck) -> Vec<u8> {
+    let replay = three_tracks(d, pieces, "replay", deck);
+    let out = run(Command::new("sox").arg(&replay).args(["-t", "raw", "-"]), T);
+    assert_success("sox (the replay as raw PCM)", &out);
+    out.stdout
+}
+
 fn three_tracks(d: &Path, [a, b]: [&Path; 2], name: &str, deck: Deck) -> PathBuf {
     let Deck { speed, gain_db, hiss, lead_s } = deck;
     let cut = |src: &Path, from: u32, out: &str| {
@@ -516,24 +543,11 @@ fn three_tracks(d: &Path, [a, b]: [&Path; 2], name: &str, deck: Deck) -> PathBuf
 /// nothing is recognised and the events are as before.
 #[test]
 fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
-    let pieces = ["frozen-mainzik-1p", "frozen-mainzik-2p"].map(frozen_bubble);
-    if !tier(&["ffmpeg", "sox", "flac"]) || !tier_files(&pieces.each_ref().map(PathBuf::as_path)) {
-        return;
-    }
+    let Some(pieces) = two_pieces() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = d.join("library.db");
-    let learned = flac_of(&three_tracks(
-        d,
-        [&pieces[0], &pieces[1]],
-        "learned",
-        Deck { speed: 1.0, gain_db: -3.0, hiss: 0.002, lead_s: 1.0 },
-    ));
-    let tracks = run(
-        Command::new(bin_dir().join("vinyl-rec")).arg("tracks").arg(&learned).args(["--set", "0,18,35"]),
-        T,
-    );
-    assert_success("vinyl-rec tracks --set", &tracks);
+    let learned = learned_three_tracks(d, [&pieces[0], &pieces[1]]);
     let mut cmd = Command::new(LIBRARY);
     cmd.arg("--db").arg(&db).arg("name").arg(&learned).args([
         "--artist",
@@ -544,13 +558,11 @@ fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
     cmd.args(["--side", "B", "--title", "Intro", "--title", "Middle", "--title", "Finale"]);
     assert_success("name", &run(&mut cmd, T));
 
-    let replay = three_tracks(
+    let raw = replay_raw(
         d,
         [&pieces[0], &pieces[1]],
-        "replay",
         Deck { speed: 1.015, gain_db: -8.0, hiss: 0.02, lead_s: 5.0 },
     );
-    let raw = run(Command::new("sox").arg(&replay).args(["-t", "raw", "-"]), T).stdout;
     let listen = |library: Option<&Path>| -> Vec<serde_json::Value> {
         let mut cmd = Command::new(bin_dir().join("vinyl-listen"));
         cmd.env_remove("VINYL_LIBRARY");
@@ -607,38 +619,21 @@ fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
 /// the history as recognised. The audio is the ring's, untouched by the naming.
 #[test]
 fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
-    let pieces = ["frozen-mainzik-1p", "frozen-mainzik-2p"].map(frozen_bubble);
-    if !tier(&["ffmpeg", "sox", "flac", "metaflac"]) || !tier_files(&pieces.each_ref().map(PathBuf::as_path))
-    {
-        return;
-    }
+    let Some(pieces) = two_pieces() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = d.join("library.db");
-    let learned = flac_of(&three_tracks(
-        d,
-        [&pieces[0], &pieces[1]],
-        "learned",
-        Deck { speed: 1.0, gain_db: -3.0, hiss: 0.002, lead_s: 1.0 },
-    ));
-    let set = Command::new(bin_dir().join("vinyl-rec"))
-        .arg("tracks")
-        .arg(&learned)
-        .args(["--set", "0,18,35"])
-        .output();
-    assert!(set.is_ok_and(|o| o.status.success()), "vinyl-rec tracks --set");
+    let learned = learned_three_tracks(d, [&pieces[0], &pieces[1]]);
     let mut cmd = Command::new(LIBRARY);
     cmd.arg("--db").arg(&db).arg("name").arg(&learned);
     cmd.args(["--artist", "Frozen/Bubble", "--album", "Music", "--year", "2002", "--side", "B"]);
     cmd.args(["--title", "Intro", "--title", "Middle", "--title", "Finale", "--cover"]).arg(cover(d));
     assert_success("name", &run(&mut cmd, T));
-    let replay = three_tracks(
+    let raw = replay_raw(
         d,
         [&pieces[0], &pieces[1]],
-        "replay",
         Deck { speed: 0.988, gain_db: -10.0, hiss: 0.015, lead_s: 5.0 },
     );
-    let raw = run(Command::new("sox").arg(&replay).args(["-t", "raw", "-"]), T).stdout;
 
     let (ring, run_dir, recordings) = (proc::Ring::new("named"), d.join("run"), d.join("recordings"));
     std::fs::create_dir(&run_dir).unwrap();
@@ -770,21 +765,8 @@ fn a_disk_that_fills_during_name_leaves_the_file_and_the_collection_as_they_were
     let side = Side::new();
     let png = cover(side.dir.path());
     let size = std::fs::metadata(&side.flac).unwrap().len();
-    let mnt = tempfile::tempdir().unwrap();
     // Room for the file and a little more, not for a copy of it with the cover.
-    let opt = format!("size={}k", size / 1024 + 64);
-    let m = Command::new("mount").args(["-t", "tmpfs", "-o", &opt, "tmpfs"]).arg(mnt.path()).output();
-    if !m.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _u = Unmount(mnt.path().to_path_buf());
+    let Some(mnt) = Tmpfs::mount(&format!("{}k", size / 1024 + 64)) else { return };
     let flac = mnt.path().join("side.flac");
     std::fs::copy(&side.flac, &flac).unwrap();
     let before = std::fs::read(&flac).unwrap();

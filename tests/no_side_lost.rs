@@ -408,17 +408,8 @@ fn a_full_disk_mid_side_keeps_the_file_it_cut() {
     if !common::tier(&["icecast2"]) {
         return;
     }
-    let mnt = tempfile::tempdir().unwrap();
     // About 35 s of the side's FLAC fit.
-    let m = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(mnt.path()).output();
-    assert!(m.is_ok_and(|o| o.status.success()), "mount a tmpfs for the recordings (the tests run as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _u = Unmount(mnt.path().to_path_buf());
+    let mnt = common::Tmpfs::mount("4m").expect("mount a tmpfs for the recordings (the tests run as root)");
     let p = Play::start_in("nsl-disk", "VINYL_AUTO_MIN_FREE=1\n", Some(mnt.path()));
     let done = p.finish(1);
     let ctx = done.context();

@@ -132,6 +132,35 @@ pub fn with_deadline<T: Send + 'static>(deadline: Duration, f: impl FnOnce() -> 
     }
 }
 
+/// A small file system that really fills (a tmpfs), unmounted when dropped.
+pub struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`3m`, `1200k`) on a new folder; `None`, with a visible line,
+    /// where this process may not mount (it needs root; scripts/test runs as root).
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let opt = format!("size={size}");
+        let m = Command::new("mount").args(["-t", "tmpfs", "-o", &opt, "tmpfs"]).arg(dir.path()).output();
+        if !m.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+
+    /// Its folder.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
 /// Creates a FIFO at `path` with mode 0600.
 pub fn mkfifo(path: &Path) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
