@@ -616,7 +616,7 @@ fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
 /// recognised from the ring while it plays, and its auto recording ends up named as `name`
 /// would do it (artist, album, side, each marker's title from the listener, the album's cover),
 /// moved to `VINYL_AUTO_NAME` (a `/` in the artist stays inside one name), and its play is in
-/// the history as recognised. The audio is the ring's, untouched by the naming.
+/// the history as recognised; the stream's title (the encoder's FIFO) becomes `Artist – Title`.
 #[test]
 fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
     let Some(pieces) = two_pieces() else { return };
@@ -653,6 +653,18 @@ fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
     a.env("VINYL_RECORDINGS", &recordings).env("VINYL_LIBRARY", &db).env("VINYL_AUTO_MIN_FREE", "1MiB");
     a.env("VINYL_AUTO_MIN_SIDE", "20s").env("NOTIFY_SOCKET", "");
     a.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap()));
+    // The stream encoder's end of the title FIFO, held open read-write as vinyl-mp3-icecast does.
+    let fifo = run_dir.join("title");
+    mkfifo(&fifo);
+    let reader = std::fs::OpenOptions::new().read(true).write(true).open(&fifo).unwrap();
+    let titles = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let heard = titles.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for l in std::io::BufReader::new(reader).lines().map_while(Result::ok) {
+            heard.lock().unwrap().push(l);
+        }
+    });
     let auto = proc::Proc::spawn(a, false);
     auto.wait_line("auto: following");
     let mut f = Command::new(bin_dir().join("vinyl-preroll"));
@@ -706,6 +718,9 @@ fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
     assert_eq!(plays[0]["recognized"], true, "{plays:?}");
     assert_eq!(plays[0]["side"], "Frozen/Bubble – Music, side B", "{plays:?}");
     assert_eq!(plays[0]["recording"].as_str(), f.to_str(), "{plays:?}");
+    // The stream's title became the recognised side's: Artist – Title.
+    let said = titles.lock().unwrap().clone();
+    assert!(said.iter().any(|t| t == "Frozen/Bubble – Intro"), "stream titles: {said:?}");
     fill.close_stdin();
     drop(listen);
 }
