@@ -617,8 +617,10 @@ fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
 /// would do it (artist, album, side, each marker's title from the listener, the album's cover),
 /// moved to `VINYL_AUTO_NAME` (a `/` in the artist stays inside one name), and its play is in
 /// the history as recognised; the stream's title (the encoder's FIFO) becomes `Artist – Title`.
+/// Auto is killed and restarted mid-side after the recognition: the new one takes the side over
+/// and names it all the same.
 #[test]
-fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
+fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time_through_a_restart_of_auto() {
     let Some(pieces) = two_pieces() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -642,17 +644,19 @@ fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
     l.arg("--output").arg(run_dir.join("events"));
     let listen = proc::Proc::spawn(l, false);
     listen.wait_line("no ring yet");
-    let mut a = Command::new(bin_dir().join("vinyl-rec"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
-        a.env_remove(k);
-    }
-    a.arg("auto")
-        .env("VINYL_CONFIG", "/dev/null")
-        .env("VINYL_RUN_DIR", &run_dir)
-        .env("VINYL_RING", ring.arg());
-    a.env("VINYL_RECORDINGS", &recordings).env("VINYL_LIBRARY", &db).env("VINYL_AUTO_MIN_FREE", "1MiB");
-    a.env("VINYL_AUTO_MIN_SIDE", "20s").env("NOTIFY_SOCKET", "");
-    a.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap()));
+    let spawn_auto = || {
+        let mut a = Command::new(bin_dir().join("vinyl-rec"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            a.env_remove(k);
+        }
+        a.arg("auto").env("VINYL_CONFIG", "/dev/null").env("VINYL_RUN_DIR", &run_dir);
+        a.env("VINYL_RING", ring.arg()).env("VINYL_RECORDINGS", &recordings).env("VINYL_LIBRARY", &db);
+        a.env("VINYL_AUTO_MIN_FREE", "1MiB").env("VINYL_AUTO_MIN_SIDE", "20s").env("NOTIFY_SOCKET", "");
+        a.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap()));
+        let auto = proc::Proc::spawn(a, false);
+        auto.wait_line("auto: following");
+        auto
+    };
     // The stream encoder's end of the title FIFO, held open read-write as vinyl-mp3-icecast does.
     let fifo = run_dir.join("title");
     mkfifo(&fifo);
@@ -665,20 +669,31 @@ fn a_recognised_side_is_recorded_named_moved_and_noted_at_real_time() {
             heard.lock().unwrap().push(l);
         }
     });
-    let auto = proc::Proc::spawn(a, false);
-    auto.wait_line("auto: following");
+    let mut auto = spawn_auto();
     let mut f = Command::new(bin_dir().join("vinyl-preroll"));
     f.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
     let mut fill = proc::Proc::spawn(f, false);
     listen.wait_line("following live from frame 0");
     // At the real rate, 100 ms at a time: the recogniser follows the ring as it would a deck.
     let start = std::time::Instant::now();
+    let mut killed = false;
     for (i, chunk) in raw.chunks(48_000 * 4 / 10).enumerate() {
         let due = start + Duration::from_millis(100 * i as u64);
         std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
         fill.feed(chunk);
+        // Mid-side, once the side was recognised: auto is killed and started again; the new one
+        // takes the side over and learns the recognition from the events it missed.
+        let recognised =
+            || std::fs::read_to_string(run_dir.join("events")).is_ok_and(|e| e.contains("recognized"));
+        if !killed && i >= 300 && recognised() {
+            auto.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = std::mem::replace(&mut auto, spawn_auto()).finish();
+            killed = true;
+        }
     }
+    assert!(killed, "the side was not recognised within its music");
     auto.wait_line_within("named Frozen/Bubble – Music, side B", Duration::from_secs(240));
+    assert!(auto.stderr().contains("taking over"), "{}", auto.stderr());
     let events = std::fs::read_to_string(run_dir.join("events")).unwrap();
     assert!(events.contains("\"event\":\"recognized\""), "{events}");
     auto.signal(nix::sys::signal::Signal::SIGTERM);
