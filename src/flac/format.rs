@@ -120,40 +120,17 @@ pub fn vorbis_comment(vendor: &str, tags: &[(String, String)]) -> Vec<u8> {
 /// that is not UTF-8 (as FLAC requires; another program's Latin-1) is an error naming its key:
 /// what rewrites the block would otherwise replace its bytes, and what learns from it a wrong name.
 pub fn parse_vorbis_comment(b: &[u8]) -> anyhow::Result<(String, Vec<(String, String)>)> {
-    let (vendor, tags) = parse_vorbis_comment_lossy(b)?;
-    if let Some((k, _)) = tags.iter().find(|(_, v)| v.contains(char::REPLACEMENT_CHARACTER)) {
-        // A U+FFFD the file really holds is valid UTF-8: only a decoding loss is refused.
-        if !comments_are_utf8(b) {
-            anyhow::bail!(
-                "the tag {k} is not UTF-8 text (FLAC requires it): the file is left as it is; retag it with a \
-                 tagger that converts it"
-            );
-        }
-    }
-    Ok((vendor, tags))
-}
-
-/// True when every comment's bytes are UTF-8.
-fn comments_are_utf8(b: &[u8]) -> bool {
-    let le = |i: usize| b.get(i..i + 4).map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")) as usize);
-    let Some(vlen) = le(0) else { return false };
-    let mut pos = 4 + vlen;
-    let Some(count) = le(pos) else { return false };
-    pos += 4;
-    for _ in 0..count {
-        let Some(n) = le(pos) else { return false };
-        let Some(entry) = b.get(pos + 4..pos + 4 + n) else { return false };
-        if std::str::from_utf8(entry).is_err() {
-            return false;
-        }
-        pos += 4 + n;
-    }
-    true
+    walk_vorbis_comment(b, true)
 }
 
 /// [`parse_vorbis_comment`] for readers that only show tags: bytes that are not UTF-8 are shown
 /// as U+FFFD.
 pub fn parse_vorbis_comment_lossy(b: &[u8]) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    walk_vorbis_comment(b, false)
+}
+
+/// The one walk over a VORBIS_COMMENT body; `strict`: a comment that is not UTF-8 is an error.
+fn walk_vorbis_comment(b: &[u8], strict: bool) -> anyhow::Result<(String, Vec<(String, String)>)> {
     let mut pos = 0usize;
     let mut take = |n: usize| -> anyhow::Result<&[u8]> {
         let s = b.get(pos..pos + n).context("VORBIS_COMMENT is truncated")?;
@@ -167,8 +144,15 @@ pub fn parse_vorbis_comment_lossy(b: &[u8]) -> anyhow::Result<(String, Vec<(Stri
     let mut tags = Vec::new();
     for _ in 0..count {
         let n = len(take(4)?);
-        let entry = String::from_utf8_lossy(take(n)?).into_owned();
+        let raw = take(n)?;
+        let entry = String::from_utf8_lossy(raw);
         let (k, v) = entry.split_once('=').context("a comment without '='")?;
+        if strict && std::str::from_utf8(raw).is_err() {
+            anyhow::bail!(
+                "the tag {k} is not UTF-8 text (FLAC requires it): the file is left as it is; retag it with a \
+                 tagger that converts it"
+            );
+        }
         tags.push((k.to_string(), v.to_string()));
     }
     Ok((vendor, tags))
