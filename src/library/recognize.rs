@@ -6,12 +6,19 @@
 //! rounding margin of a step's edge are looked up on both sides. Each stored pair found votes for
 //! (print, speed, alignment), the alignment being the learned frame at the query's first frame. A
 //! side is recognised when its best alignment (votes within ±2 frames) has at least
-//! [`MIN_VOTES`] votes and [`MARGIN`] times the votes of the best other side: a replay piles its
-//! votes on one alignment, while chance (and music that merely resembles) scatters them. A pair
-//! the query repeats more than [`MAX_REPEATS`] times (hum, a locked groove, a loop) stops voting,
-//! as learning keeps none of those. Music the side holds twice (a chorus) gives two alignments;
-//! the recogniser waits until one has 1.25 times the votes of any other place on the side (at
-//! most 20 s: then the side is certain and the leading place is taken).
+//! [`MIN_VOTES`] votes, [`MARGIN`] times the votes of the best other side and [`LEAD`] votes more:
+//! a replay piles its votes on one alignment, while chance (and music that merely resembles)
+//! scatters them. The ratio guards against a side that shares music with the winner; the lead
+//! against the few votes chance gives every side (an hour of idle deck and sides in no album
+//! reach a ratio of 2 only at 8 votes to 4, and a lead of 6 at most; `scripts/bench 95-recognize`).
+//! A pair the query repeats more than [`MAX_REPEATS`] times (hum, a locked groove, a loop) stops
+//! voting, as learning keeps none of those. Music the side holds twice (a chorus) gives two
+//! alignments; the recogniser waits until one has 1.25 times the votes of any other place on the
+//! side and 4 more (at most 20 s: then the side is certain, and of the places with 3/4 of the
+//! leader's votes the one nearest the learned side's start is taken, as a side heard from its
+//! needle drop lines up with the learned side's start). Two alignments
+//! are one place when their lines (learned frame against heard frame, at their speeds) meet within
+//! the audio heard: the same music voting under two candidate speeds is not a repeat.
 //! The speed and the place are then fitted to the frames of the pairs that voted (least squares).
 //! Scoring is kept up to date vote by vote, so a long query costs time in proportion to it.
 //!
@@ -29,13 +36,19 @@ use std::collections::{HashMap, HashSet};
 /// Votes the best alignment needs.
 pub const MIN_VOTES: u32 = 10;
 /// How many times the best other side's votes the winner needs.
-pub const MARGIN: u32 = 3;
+pub const MARGIN: u32 = 2;
+/// How many votes more than the best other side the winner needs.
+pub const LEAD: u32 = 8;
 /// Times a query may repeat one pair before it stops voting (hum, a locked groove, a loop).
 pub const MAX_REPEATS: u32 = 3;
 /// Alignments further apart than this (frames) are other places on the side.
 const FAR: i32 = 6;
 /// Seconds after which a side that is certain is reported even though its music repeats.
 const LOOP_WAIT_S: f64 = 20.0;
+/// Places of one side kept while they compete.
+const PLACES: usize = 4;
+/// Votes a place needs over the side's next place (besides 1.25 times its votes).
+const PLACE_LEAD: u32 = 4;
 /// Candidate speeds (query over learned).
 const SPEEDS: [f64; 11] = [0.975, 0.98, 0.985, 0.99, 0.995, 1.0, 1.005, 1.01, 1.015, 1.02, 1.025];
 
@@ -76,13 +89,51 @@ impl Match {
     }
 }
 
-/// The best alignment of one print so far: its (speed, frame), its votes, and the most votes of a
-/// place more than [`FAR`] frames from it.
-#[derive(Clone, Copy, Debug, Default)]
-struct Leader {
-    at: (u8, i32),
-    votes: u32,
-    elsewhere: u32,
+/// The places of one print that lead so far, most votes first: up to [`PLACES`] alignments
+/// (speed step, learned frame at the query's first), no two of them the same place.
+#[derive(Clone, Debug, Default)]
+struct Places(Vec<((u8, i32), u32)>);
+
+impl Places {
+    /// Takes `score` votes for the window at `at`, `heard` learned frames into the query.
+    fn update(&mut self, at: (u8, i32), score: u32, heard: f64) {
+        match self.0.iter().position(|(p, _)| same_place(*p, at, heard)) {
+            Some(i) if score <= self.0[i].1 => return,
+            Some(i) => self.0[i] = (at, score),
+            None if self.0.len() >= PLACES && self.0.last().is_some_and(|p| score <= p.1) => return,
+            None => self.0.push((at, score)),
+        }
+        self.0.sort_by_key(|p| std::cmp::Reverse(p.1));
+        // A place that moved may now be one with another: the one with fewer votes goes.
+        let mut i = 1;
+        while i < self.0.len() {
+            let p = self.0[i].0;
+            if self.0[..i].iter().any(|(k, _)| same_place(*k, p, heard)) {
+                self.0.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.0.truncate(PLACES);
+    }
+
+    /// The leading place and its votes.
+    fn lead(&self) -> ((u8, i32), u32) {
+        self.0.first().copied().unwrap_or_default()
+    }
+
+    /// The votes of the best other place.
+    fn elsewhere(&self) -> u32 {
+        self.0.get(1).map_or(0, |p| p.1)
+    }
+
+    /// The place a loop leaves undecided: of the places with at least 3/4 of the leader's votes,
+    /// the one nearest the learned side's start, as a side heard from its needle drop lines up
+    /// with the learned side's own start.
+    fn nearest_start(&self) -> ((u8, i32), u32) {
+        let lead = self.lead().1;
+        self.0.iter().copied().filter(|p| 4 * p.1 >= 3 * lead).min_by_key(|p| p.0.1.abs()).unwrap_or_default()
+    }
 }
 
 /// The streaming matcher of one query against a collection.
@@ -97,7 +148,7 @@ pub struct Recognizer {
     frames: u64,
     pairs: Vec<Pair>,
     seen: HashMap<u32, u32>,
-    leaders: HashMap<i64, Leader>,
+    leaders: HashMap<i64, Places>,
 }
 
 impl Recognizer {
@@ -185,42 +236,44 @@ impl Recognizer {
     /// Updates the leaders after a vote for `(print, speed, d)`: the windows (±2 frames) that
     /// hold it have grown. Keeps the scoring linear in the votes, however long the query.
     fn rescore(&mut self, (print, speed, d): (i64, u8, i32)) {
+        let scale = self.prints.get(&print).map_or(1.0, |k| self.hop_q / k.hop_s);
+        let heard = self.frames as f64 / self.rate / self.hop_q * scale;
         for centre in d - 2..=d + 2 {
             let score: u32 =
                 (-2..=2).map(|e| self.votes.get(&(print, speed, centre + e)).copied().unwrap_or(0)).sum();
-            let l = self.leaders.entry(print).or_default();
-            if score > l.votes {
-                if (centre - l.at.1).abs() > FAR && l.votes > 0 {
-                    l.elsewhere = l.elsewhere.max(l.votes);
-                }
-                (l.at, l.votes) = ((speed, centre), score);
-            } else if (centre - l.at.1).abs() > FAR {
-                l.elsewhere = l.elsewhere.max(score);
-            }
+            self.leaders.entry(print).or_default().update((speed, centre), score, heard);
         }
     }
 
     /// The side heard so far, when one stands out.
     pub fn best(&self) -> Option<Match> {
-        let mut by_side: HashMap<i64, (i64, Leader)> = HashMap::new();
-        for (&print, l) in &self.leaders {
+        let mut by_side: HashMap<i64, (i64, &Places)> = HashMap::new();
+        for (&print, places) in &self.leaders {
             let side = self.prints.get(&print)?.side_id;
-            let e = by_side.entry(side).or_insert((print, *l));
-            if l.votes > e.1.votes {
-                *e = (print, *l);
+            let e = by_side.entry(side).or_insert((print, places));
+            if places.lead().1 > e.1.lead().1 {
+                *e = (print, places);
             }
         }
-        let (&side, &(print, leader)) = by_side.iter().max_by_key(|(_, (_, l))| l.votes)?;
+        let (&side, &(print, places)) = by_side.iter().max_by_key(|(_, (_, p))| p.lead().1)?;
         let second =
-            by_side.iter().filter(|(s, _)| **s != side).map(|(_, (_, l))| l.votes).max().unwrap_or(0);
-        let (votes, elsewhere) = (leader.votes, leader.elsewhere);
-        let winner = (print, leader.at.0, leader.at.1);
-        // Music the side holds twice (a chorus, a loop): wait until one place leads, but not
-        // for ever: after LOOP_WAIT_S the side is certain, and the leading place is taken.
-        let placed = 4 * votes >= 5 * elsewhere || self.heard_s() >= LOOP_WAIT_S;
-        if votes < MIN_VOTES || votes < MARGIN * second || !placed {
+            by_side.iter().filter(|(s, _)| **s != side).map(|(_, (_, p))| p.lead().1).max().unwrap_or(0);
+        let ((speed, d), votes) = places.lead();
+        if votes < MIN_VOTES || votes < MARGIN * second || votes < second + LEAD {
             return None;
         }
+        // Music the side holds twice (a chorus, a loop): wait until one place leads, but not
+        // for ever: after LOOP_WAIT_S the side is certain, and the place nearest its start is
+        // taken.
+        let elsewhere = places.elsewhere();
+        let winner = if 4 * votes >= 5 * elsewhere && votes >= elsewhere + PLACE_LEAD {
+            (print, speed, d)
+        } else if self.heard_s() >= LOOP_WAIT_S {
+            let ((speed, d), _) = places.nearest_start();
+            (print, speed, d)
+        } else {
+            return None;
+        };
         let known = self.prints.get(&winner.0)?;
         // The speed needs pairs over a few seconds; a side still unplaced after LOOP_WAIT_S takes
         // the search's step.
@@ -298,6 +351,16 @@ fn least_squares(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
     let var: f64 = pts.iter().map(|(q, _)| (q - mq) * (q - mq)).sum();
     let b = cov / var;
     Some((b, mr - b * mq))
+}
+
+/// Whether alignments `a` and `b` (speed step, learned frame at the query's first) put the same
+/// learned music under the query somewhere in its first `heard` frames (in learned frames): their
+/// lines cross there, or come within [`FAR`] frames of each other at one end.
+fn same_place(a: (u8, i32), b: (u8, i32), heard: f64) -> bool {
+    let (ra, rb) = (SPEEDS[usize::from(a.0)], SPEEDS[usize::from(b.0)]);
+    let start = f64::from(a.1 - b.1);
+    let end = start + heard * (ra - rb);
+    start.abs() <= f64::from(FAR) || end.abs() <= f64::from(FAR) || start.signum() != end.signum()
 }
 
 /// Every key a learned pair could have stored for query pair `p`, with the speed it assumes.
@@ -411,6 +474,20 @@ fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_music_under_two_speeds_is_one_place_and_a_repeat_is_another() {
+        // 20 s heard (625 frames): at 1.0 and at 1.02 the lines meet at the query's start...
+        assert!(same_place((5, 100), (9, 100), 625.0));
+        // ...or cross within the audio heard (learned frame 100 + 0.99q against 110 + 1.01q)...
+        assert!(same_place((3, 110), (7, 100), 625.0));
+        // ...but music 30 frames (1 s) later on the side is elsewhere at any of these speeds,
+        assert!(!same_place((5, 100), (5, 130), 625.0));
+        assert!(!same_place((5, 100), (6, 130), 625.0));
+        // and so is an alignment whose line only meets this one after the audio heard so far.
+        assert!(!same_place((5, 100), (0, 130), 100.0));
+        assert!(same_place((5, 100), (0, 130), 1300.0));
+    }
 
     #[test]
     fn a_pairs_own_key_is_among_its_candidates_at_every_speed_it_could_have() {

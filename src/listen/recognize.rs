@@ -227,14 +227,17 @@ impl Worker {
             }
         };
         self.query = Some(Query { start: frame, next: frame, next_try: 1.0, recognizer, told: false });
+        // All of the history is heard, also after a recognition in it: the query goes on.
         let past: Vec<(u64, Vec<f32>)> = self.history.iter().cloned().collect();
-        past.iter().find_map(|(first, samples)| self.hear(*first, samples))
+        past.iter().fold(None, |told, (first, samples)| self.hear(*first, samples).or(told))
     }
 
-    /// Feeds the query what of `samples` (from timeline frame `first`) it has not heard; a
-    /// recognition ends the query.
+    /// Feeds the query what of `samples` (from timeline frame `first`) it has not heard, and tries
+    /// a match at each whole second of it: exactly there, whatever the stretches' lengths, so
+    /// that what is recognised, and when, does not depend on how the input was read.
     fn hear(&mut self, first: u64, samples: &[f32]) -> Option<Heard> {
         let ch = usize::from(self.channels.max(1));
+        let rate = f64::from(self.rate);
         let q = self.query.as_mut()?;
         let end = first + (samples.len() / ch) as u64;
         if end <= q.next {
@@ -246,16 +249,31 @@ impl Worker {
             q.recognizer.feed(&silence, ch).ok()?;
             q.next = first;
         }
-        let skip = (q.next - first) as usize * ch;
-        if let Err(e) = q.recognizer.feed(&samples[skip..], ch) {
-            vlog!(super::TOOL, "recognition: side at frame {}: {e:#}", q.start);
-            self.query = None;
-            return None;
+        let mut rest = &samples[(q.next - first) as usize * ch..];
+        let mut heard = None;
+        while !rest.is_empty() {
+            // A recognition that ended the query (told again at REFINE_S) is still told.
+            let Some(q) = self.query.as_mut() else { break };
+            let due = ((q.next_try - q.recognizer.heard_s()) * rate).ceil().max(1.0) as usize;
+            let n = (rest.len() / ch).min(due);
+            if let Err(e) = q.recognizer.feed(&rest[..n * ch], ch) {
+                vlog!(super::TOOL, "recognition: side at frame {}: {e:#}", q.start);
+                self.query = None;
+                return None;
+            }
+            q.next += n as u64;
+            rest = &rest[n * ch..];
+            if q.recognizer.heard_s() >= q.next_try {
+                heard = self.attempt(end).or(heard);
+            }
         }
-        q.next = end;
-        if q.recognizer.heard_s() < q.next_try {
-            return None;
-        }
+        heard
+    }
+
+    /// A try at a whole second: the first recognition is told at once; the query goes on to
+    /// REFINE_S, where the speed and place fitted over more music are told again, for the titles.
+    fn attempt(&mut self, end: u64) -> Option<Heard> {
+        let q = self.query.as_mut()?;
         q.next_try = q.recognizer.heard_s().floor() + 1.0;
         let heard = q.recognizer.heard_s();
         if q.told && heard < REFINE_S {
@@ -264,12 +282,9 @@ impl Worker {
         if let Some(found) = q.recognizer.best() {
             let (track_starts, titles) = q.recognizer.tracks_of(&found);
             let h = Heard { start: q.start, at: end, found, track_starts, titles };
-            // The first recognition is told at once; the query goes on to REFINE_S, where the
-            // speed and place fitted over more music are told again, for the titles.
             if q.told {
                 self.query = None;
-            }
-            if let Some(q) = self.query.as_mut() {
+            } else {
                 q.told = true;
             }
             return Some(h);
