@@ -130,7 +130,7 @@ pub struct Printer {
     acc: f32,
     acc_n: usize,
     hop: usize,
-    samples: VecDeque<f32>,
+    samples: Vec<f32>,
     since_hop: usize,
     fft: Arc<dyn Fft<f32>>,
     window: Vec<f32>,
@@ -166,7 +166,7 @@ impl Printer {
             acc: 0.0,
             acc_n: 0,
             hop,
-            samples: VecDeque::with_capacity(WIN + hop),
+            samples: Vec::with_capacity(4 * WIN),
             since_hop: 0,
             fft: FftPlanner::new().plan_fft_forward(WIN),
             window,
@@ -199,11 +199,14 @@ impl Printer {
 
     /// Feeds interleaved samples scaled to ±1.0.
     pub fn feed(&mut self, interleaved: &[f32]) {
+        // One multiplication for the mix and the block average: this loop sees every sample of
+        // a side (learning reads 20 minutes of them at once).
+        let gain = 1.0 / (self.channels * self.decimate) as f32;
         for frame in interleaved.chunks_exact(self.channels) {
-            self.acc += frame.iter().sum::<f32>() / self.channels as f32;
+            self.acc += if let [l, r] = frame { l + r } else { frame.iter().sum::<f32>() };
             self.acc_n += 1;
             if self.acc_n == self.decimate {
-                let s = self.acc / self.decimate as f32;
+                let s = self.acc * gain;
                 (self.acc, self.acc_n) = (0.0, 0);
                 self.push_sample(s);
             }
@@ -211,21 +214,23 @@ impl Printer {
     }
 
     fn push_sample(&mut self, s: f32) {
-        self.samples.push_back(s);
-        if self.samples.len() > WIN {
-            self.samples.pop_front();
-        }
+        self.samples.push(s);
         self.since_hop += 1;
-        if self.samples.len() == WIN && self.since_hop >= self.hop {
+        if self.samples.len() >= WIN && self.since_hop >= self.hop {
             self.since_hop = 0;
             let row = self.spectrum();
             self.push_row(row, true);
+        }
+        // The window's samples stay contiguous: the older ones go a few windows at a time.
+        if self.samples.len() >= 4 * WIN {
+            self.samples.drain(..self.samples.len() - WIN);
         }
     }
 
     /// The power spectrum of the last WIN samples in dB, over the band.
     fn spectrum(&mut self) -> Vec<f32> {
-        for (i, (s, w)) in self.samples.iter().zip(&self.window).enumerate() {
+        let last = &self.samples[self.samples.len() - WIN..];
+        for (i, (s, w)) in last.iter().zip(&self.window).enumerate() {
             self.scratch[i] = Complex::new(s * w, 0.0);
         }
         self.fft.process(&mut self.scratch);
