@@ -122,7 +122,8 @@ struct Peak {
     strength: f32,
 }
 
-/// The streaming printer: samples in, pairs out (about 3 s behind the input).
+/// The streaming printer: samples in, pairs out (about 1.1 s behind the input, and each pair
+/// another dt after its anchor).
 pub struct Printer {
     density: Density,
     channels: usize,
@@ -142,7 +143,8 @@ pub struct Printer {
     rows_seen: u32,
     candidates: VecDeque<Peak>,
     unranked: usize,
-    kept: VecDeque<Peak>,
+    /// Kept peaks that may still anchor pairs, with the partners each has.
+    kept: VecDeque<(Peak, usize)>,
     pairs: Vec<Pair>,
 }
 
@@ -303,7 +305,7 @@ impl Printer {
                 .filter(|q| q.t + RANK_T >= p.t && q.t <= p.t + RANK_T && q.strength > p.strength)
                 .count();
             if stronger < self.density.keep {
-                self.kept.push_back(p);
+                self.keep(p);
             }
             self.unranked += 1;
         }
@@ -312,26 +314,25 @@ impl Printer {
             self.candidates.pop_front();
             self.unranked -= 1;
         }
-        self.pair(t.saturating_sub(RANK_T));
     }
 
-    /// Pairs every kept anchor whose partners are all known once frames up to `ranked` are ranked.
-    fn pair(&mut self, ranked: u32) {
-        while let Some(a) = self.kept.front().copied() {
-            if a.t + PAIR_T > ranked {
-                break;
-            }
+    /// Keeps peak `b` and pairs it with the kept anchors before it that still want partners (each
+    /// anchor's next `fan_out` kept peaks within [`PAIR_T`]): a pair is made as soon as its second
+    /// peak is ranked, not when the anchor's last partner could be, so that a query votes about
+    /// 1.5 s sooner. Peaks are ranked in time order, so an anchor's partners come in that order.
+    fn keep(&mut self, b: Peak) {
+        let fan_out = self.density.fan_out;
+        while self.kept.front().is_some_and(|(a, n)| a.t + PAIR_T < b.t || *n >= fan_out) {
             self.kept.pop_front();
-            let partners = self
-                .kept
-                .iter()
-                .filter(|b| b.t > a.t && b.t <= a.t + PAIR_T)
-                .filter(|b| (f64::from(b.f) / f64::from(a.f)).log2().abs() <= PAIR_OCTAVES)
-                .take(self.density.fan_out);
-            for b in partners {
+        }
+        for (a, n) in self.kept.iter_mut() {
+            let near = b.t > a.t && b.t <= a.t + PAIR_T;
+            if *n < fan_out && near && (f64::from(b.f) / f64::from(a.f)).log2().abs() <= PAIR_OCTAVES {
                 self.pairs.push(Pair { t: a.t, f1: a.f, f2: b.f, dt: b.t - a.t });
+                *n += 1;
             }
         }
+        self.kept.push_back((b, 0));
     }
 
     /// The pairs made since the last call.
@@ -346,9 +347,7 @@ impl Printer {
         for _ in 0..MEAN_T {
             self.push_row(silent.clone(), true);
         }
-        let end = self.rows_seen + RANK_T + PAIR_T + 1;
-        self.rank(end);
-        self.pair(end);
+        self.rank(self.rows_seen + RANK_T + 1);
         self.take()
     }
 }
