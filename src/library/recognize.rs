@@ -30,8 +30,8 @@ use super::db::{KnownPrint, Library};
 use super::print::{self, PAIR_T, Pair, Printer};
 use crate::cli::ExitStatusError;
 use anyhow::Context as _;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
 
 /// Votes the best alignment needs.
 pub const MIN_VOTES: u32 = 10;
@@ -45,6 +45,9 @@ pub const MAX_REPEATS: u32 = 3;
 const FAR: i32 = 6;
 /// Seconds after which a side that is certain is reported even though its music repeats.
 const LOOP_WAIT_S: f64 = 20.0;
+/// Places voted for (side, speed, alignment) beyond which those with a single vote are dropped:
+/// about 16 MiB of votes.
+const MAX_BINS: usize = 500_000;
 /// Places of one side kept while they compete.
 const PLACES: usize = 4;
 /// Votes a place needs over the side's next place (besides 1.25 times its votes).
@@ -164,12 +167,12 @@ impl Recognizer {
             printer,
             hop_q,
             rate: f64::from(rate),
-            postings: HashMap::new(),
-            votes: HashMap::new(),
+            postings: HashMap::default(),
+            votes: HashMap::default(),
             frames: 0,
             pairs: Vec::new(),
-            seen: HashMap::new(),
-            leaders: HashMap::new(),
+            seen: HashMap::default(),
+            leaders: HashMap::default(),
         })
     }
 
@@ -212,7 +215,7 @@ impl Recognizer {
                 continue;
             }
             self.pairs.push(*p);
-            let mut cast: HashSet<(i64, u8, i32)> = HashSet::new();
+            let mut cast: HashSet<(i64, u8, i32)> = HashSet::default();
             for (key, speed) in candidate_keys(p) {
                 if !self.postings.contains_key(&key) {
                     let found = self.lib.postings(key).context("look the fingerprint up")?;
@@ -229,6 +232,11 @@ impl Recognizer {
                 *self.votes.entry(v).or_default() += 1;
                 self.rescore(v);
             }
+            if self.votes.len() > MAX_BINS {
+                // Chance scatters votes one to a place; a replay's pile up. Under a large
+                // collection, the places chance gave a single vote go, so memory stays bounded.
+                self.votes.retain(|_, n| *n > 1);
+            }
         }
         Ok(())
     }
@@ -236,6 +244,11 @@ impl Recognizer {
     /// Updates the leaders after a vote for `(print, speed, d)`: the windows (±2 frames) that
     /// hold it have grown. Keeps the scoring linear in the votes, however long the query.
     fn rescore(&mut self, (print, speed, d): (i64, u8, i32)) {
+        let near: u32 = (-2..=2).map(|e| self.votes.get(&(print, speed, d + e)).copied().unwrap_or(0)).sum();
+        if near < 2 {
+            // A lone vote (most of chance's): no window holding it can lead anything yet.
+            return;
+        }
         let scale = self.prints.get(&print).map_or(1.0, |k| self.hop_q / k.hop_s);
         let heard = self.frames as f64 / self.rate / self.hop_q * scale;
         for centre in d - 2..=d + 2 {
@@ -247,7 +260,7 @@ impl Recognizer {
 
     /// The side heard so far, when one stands out.
     pub fn best(&self) -> Option<Match> {
-        let mut by_side: HashMap<i64, (i64, &Places)> = HashMap::new();
+        let mut by_side: HashMap<i64, (i64, &Places)> = HashMap::default();
         for (&print, places) in &self.leaders {
             let side = self.prints.get(&print)?.side_id;
             let e = by_side.entry(side).or_insert((print, places));
