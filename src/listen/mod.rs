@@ -132,6 +132,7 @@ fn carry_on(ring: &Path, file: &Path, rate: u32, l: &mut Listener) -> Option<u64
     vlog!(TOOL, "{}: {}", l.source, start.describe(&past));
     l.quiet_until = start.quiet_until;
     l.resume = Some(start);
+    l.past = Some(past);
     Some(start.from)
 }
 
@@ -182,6 +183,8 @@ struct Listener {
     quiet_until: u64,
     /// How a restarted listener begins, applied at its first frame.
     resume: Option<resume::Start>,
+    /// What the events file said when this listener carried on from it.
+    past: Option<resume::Past>,
     /// The live recogniser (`--library`), and the side it recognised.
     live: Option<recognize::Live>,
     heard: Option<recognize::Heard>,
@@ -213,6 +216,7 @@ impl Listener {
             blocks: Vec::new(),
             quiet_until: 0,
             resume: None,
+            past: None,
             live: None,
             heard: None,
         }
@@ -363,7 +367,9 @@ impl Listener {
         Ok(())
     }
 
-    /// Writes a `recognized` event when the recogniser recognised the side still playing.
+    /// Writes a `recognized` event when the recogniser recognised the side still playing; a
+    /// restarted listener only when its events file lacks it ([`resume::Past::says_recognition`]),
+    /// and takes it in for the later titles either way.
     fn recognized(&mut self, at: u64) -> anyhow::Result<()> {
         let Some(h) = self.live.as_mut().and_then(recognize::Live::poll) else { return Ok(()) };
         let playing = matches!(self.detector.state().0, Phase::LeadIn | Phase::Music);
@@ -378,17 +384,29 @@ impl Listener {
             return Ok(());
         }
         let m = &h.found;
-        vlog!(
-            TOOL,
-            "side {}: recognised {} – {}, side {} (confidence {}, speed {})",
-            self.detector.state().1,
-            m.artist,
-            m.album,
-            m.side,
-            m.confidence,
-            m.speed_ratio
-        );
-        self.emit(&events::recognized(&h, at, self.spec.rate))?;
+        let side = self.detector.state().1;
+        // After a restart the events file decides, not `quiet_until`: when the worker answers
+        // says nothing of whether the killed listener wrote it.
+        if self.past.as_ref().is_some_and(|p| !p.says_recognition(h.start, at)) {
+            vlog!(
+                TOOL,
+                "side {side}: recognised {} – {}, side {} again (the events file says so already: not written twice)",
+                m.artist,
+                m.album,
+                m.side
+            );
+        } else {
+            vlog!(
+                TOOL,
+                "side {side}: recognised {} – {}, side {} (confidence {}, speed {})",
+                m.artist,
+                m.album,
+                m.side,
+                m.confidence,
+                m.speed_ratio
+            );
+            self.out.emit(&events::recognized(&h, at, self.spec.rate))?;
+        }
         self.heard = Some(h);
         Ok(())
     }

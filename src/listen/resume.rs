@@ -8,8 +8,10 @@
 //! lost and nothing is announced twice; or, when the ring no longer holds that start, resume the
 //! side as playing ([`super::detector::Detector::resume_playing`]); never begin idle in the middle
 //! of music. The listener writes only what is decided after the file's last event
-//! ([`Start::quiet_until`]). It reads files and decides; it cannot fail (an unreadable or foreign
-//! events file is a listener without a past).
+//! ([`Start::quiet_until`]), but a recognition by what the file says ([`Past::says_recognition`]):
+//! the worker answers when it can, so its timing cannot tell whether the predecessor wrote it. It
+//! reads files and decides; it cannot fail (an unreadable or foreign events file is a listener
+//! without a past).
 
 use super::detector::Detector;
 use crate::events::{self as ev, Event, Line};
@@ -33,6 +35,8 @@ pub struct Past {
     pub open: Option<(u32, u64, u32)>,
     /// The last frame an event was decided at.
     pub last_at: u64,
+    /// The needle drop named by the last `recognized` event.
+    pub told: Option<u64>,
 }
 
 impl Past {
@@ -74,9 +78,23 @@ impl Past {
                 }
             }
             Event::SideEnd(s) if self.open.is_some_and(|o| o.0 == s.side) => self.open = None,
+            Event::Recognized(r) => self.told = Some(r.frame),
             _ => {}
         }
         true
+    }
+
+    /// Whether a restarted listener writes its recognition of the side dropped at `drop`, made
+    /// when its analysis stood at `at`. Not when the file names that drop already (the replay
+    /// heard the same audio: consumers have it, a hook or the stream's title would get it twice).
+    /// Yes for the side open in the file, even before the file's last event: its predecessor was
+    /// killed before it said it, and the side would stay unnamed. Any other side (one that
+    /// ended during the replay) like any decision: only after the file's last event.
+    pub fn says_recognition(&self, drop: u64, at: u64) -> bool {
+        if self.told == Some(drop) {
+            return false;
+        }
+        self.open.is_some_and(|o| o.1 == drop) || at > self.last_at
     }
 }
 
@@ -206,12 +224,34 @@ mod tests {
             r#"{"event":"track_start","frame":7200000,"at":7500000,"side":2,"track":2}"#,
             r#"{"event":"level","frame":7600000,"at":7604800,"rms_dbfs":[-20,-20],"peak_dbfs":[-9,-9],"clipped":0}"#,
         ]);
-        assert_eq!(p, Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800 });
+        assert_eq!(p, Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800, told: None });
+    }
+
+    #[test]
+    fn a_recognition_is_written_once_whenever_the_restarted_worker_makes_it() {
+        let side = r#"{"event":"side_start","frame":6000000,"at":6090000,"side":2}"#;
+        let heard = r#"{"event":"recognized","frame":6000000,"at":6400000,"artist":"A","album":"B","side":"A","track":1,"title":null,"confidence":0.9,"speed_ratio":1.0,"offset_s":0.0,"tracks":[]}"#;
+        let level =
+            r#"{"event":"level","frame":6500000,"at":6500000,"rms_dbfs":[],"peak_dbfs":[],"clipped":0}"#;
+        let told = past(&[side, heard, level]);
+        assert_eq!(told.told, Some(6_000_000));
+        // Said before the kill: never again, whether the replay recognises it before or after
+        // the last event's frame.
+        assert!(!told.says_recognition(6_000_000, 6_400_000));
+        assert!(!told.says_recognition(6_000_000, 6_600_000));
+        // Not said before the kill: the open side's recognition is written even from inside the
+        // replay, since no one else will.
+        let untold = past(&[side, level]);
+        assert!(untold.says_recognition(6_000_000, 6_400_000));
+        assert!(untold.says_recognition(6_000_000, 6_600_000));
+        // A side that is not the open one: only a decision after the file's last event.
+        assert!(!untold.says_recognition(5_000_000, 6_400_000));
+        assert!(untold.says_recognition(5_000_000, 6_600_000));
     }
 
     #[test]
     fn an_open_side_is_replayed_from_before_its_drop_when_the_ring_holds_it() {
-        let p = Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800 };
+        let p = Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800, told: None };
         let s = plan(&p, 0, 7_700_000, 48_000).unwrap();
         assert_eq!(
             s,
@@ -228,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_closed_side_continues_the_count_and_another_timeline_starts_fresh() {
-        let p = Past { sides: 3, open: None, last_at: 10_000_000 };
+        let p = Past { sides: 3, open: None, last_at: 10_000_000, told: None };
         let s = plan(&p, 0, 10_100_000, 48_000).unwrap();
         assert_eq!(s.mode, Mode::Replay { sides: 3 });
         assert_eq!(s.from, 10_000_000 - 30 * 48_000);
@@ -246,7 +286,10 @@ mod tests {
         .unwrap();
         let level = r#"{"event":"level","frame":300,"at":400,"rms_dbfs":[],"peak_dbfs":[],"clipped":0}"#;
         std::fs::write(&file, format!("{level}\nnot json\n")).unwrap();
-        assert_eq!(Past::read(&file), Some(Past { sides: 4, open: Some((4, 100, 0)), last_at: 400 }));
+        assert_eq!(
+            Past::read(&file),
+            Some(Past { sides: 4, open: Some((4, 100, 0)), last_at: 400, told: None })
+        );
         assert_eq!(Past::read(&dir.path().join("none")), None);
     }
 }
