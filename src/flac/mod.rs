@@ -22,6 +22,7 @@
 pub mod cuesheet;
 pub mod decode;
 pub mod format;
+pub mod frames;
 pub mod loudness;
 pub mod meta;
 pub mod probe;
