@@ -639,8 +639,14 @@ const REPLAY: Deck = Deck { speed: 0.988, gain_db: -10.0, hiss: 0.015, lead_s: 5
 
 impl HandsFree {
     /// Learns and names the side, makes its replay, starts the listener, auto and the fill (the
-    /// ring's frame N is the replay's frame N); `None` (the test skips) without the music.
+    /// ring's frame N is the replay's frame N) on a ring of 3 minutes; `None` (the test skips)
+    /// without the music.
     fn start(tag: &str) -> Option<HandsFree> {
+        HandsFree::start_on(tag, "3m")
+    }
+
+    /// [`HandsFree::start`] on a ring of `capacity`.
+    fn start_on(tag: &str, capacity: &str) -> Option<HandsFree> {
         let pieces = two_pieces()?;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -671,7 +677,7 @@ impl HandsFree {
         });
         let auto = spawn_auto(&ring, &db, &run_dir, &recordings);
         let mut f = Command::new(bin_dir().join("vinyl-preroll"));
-        f.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
+        f.args(["fill", "--ring", ring.arg(), "--capacity", capacity]);
         let fill = proc::Proc::spawn(f, false);
         listen.wait_line("following live from frame 0");
         let killed_listeners = String::new();
@@ -719,10 +725,15 @@ impl HandsFree {
     /// Kills the listener (SIGKILL) and, once it is gone, starts another on the same events file,
     /// as systemd's `Restart=` would (without waiting for it: the deck plays on meanwhile).
     fn restart_listener(&mut self) {
+        self.kill_listener();
+        self.listen = spawn_listener(&self.ring, &self.db, &self.run_dir);
+    }
+
+    /// Kills the listener (SIGKILL) and waits until it is gone; its stderr is kept.
+    fn kill_listener(&mut self) {
         self.listen.signal(nix::sys::signal::Signal::SIGKILL);
         self.listen.wait_exit(T);
         self.killed_listeners.push_str(&format!("---- a killed listener ----\n{}", self.listen.stderr()));
-        self.listen = spawn_listener(&self.ring, &self.db, &self.run_dir);
     }
 
     /// Waits for auto to name the side, stops it (exit 0) and checks what the user has: one file,
@@ -940,6 +951,66 @@ fn a_recognised_side_stays_whole_named_and_noted_once_through_kills_of_the_liste
         |t: &String| ["Intro", "Middle", "Finale"].iter().position(|n| *t == format!("Frozen/Bubble – {n}"));
     let order: Vec<usize> = said.iter().filter_map(track).collect();
     assert!(order.windows(2).all(|w| w[0] <= w[1]) && !order.is_empty(), "stream titles: {said:?}\n{report}");
+}
+
+/// The listener killed (SIGKILL) just after it announced the needle drop, and down until a
+/// ring of 20 s no longer holds the drop nor the 4 s after it ([`HandsFree`] at real time): the
+/// restarted listener resumes the side as playing from the ring's oldest frame, and recognises
+/// it from there (a learned side is found from any place in it). The side is still one recording, named as the
+/// recognised side with its titled markers, one play noted as recognised; the events say
+/// `recognized` once, for the side's own needle drop, and its report starts at that drop.
+#[test]
+fn a_side_whose_drop_left_the_ring_during_a_listener_outage_is_still_recognised_and_named() {
+    let Some(mut h) = HandsFree::start_on("outage", "20s") else { return };
+    let rate = 48_000;
+    let mut drop = None;
+    let mut restarted_at = None;
+    h.play(|h, i| {
+        let fed = (i as u64 + 1) * rate / 10;
+        match (drop, restarted_at) {
+            (None, _) => {
+                let events = h.events();
+                let start = events.lines().find(|l| l.contains("\"event\":\"side_start\""));
+                if let Some(e) = start.and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+                    drop = e["frame"].as_u64();
+                    h.kill_listener();
+                }
+            }
+            // Down until the ring (20 s) lost the drop and the 4 s after it: then started
+            // again, as systemd would after a crash loop.
+            (Some(d), None) if fed >= d + 24 * rate => {
+                h.listen = spawn_listener(&h.ring, &h.db, &h.run_dir);
+                restarted_at = Some(fed);
+            }
+            _ => {}
+        }
+    });
+    let (drop, restarted_at) = (drop.expect("no side_start"), restarted_at.expect("not restarted"));
+    let (f, log) = h.named();
+    let listener_log = h.listener_log();
+    let decisions: Vec<serde_json::Value> = h
+        .events()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] != "state" && e["event"] != "level")
+        .collect();
+    let report = format!(
+        "drop {drop}, restarted at {restarted_at}\n{decisions:#?}\n{listener_log}---- auto ----\n{log}"
+    );
+    assert!(listener_log.contains("the ring no longer holds its start"), "{report}");
+    let all = |kind: &str| decisions.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
+    let (starts, heard, reports) = (all("side_start"), all("recognized"), all("side_report"));
+    assert_eq!((starts.len(), heard.len()), (1, 1), "{report}");
+    assert_eq!(heard[0]["frame"].as_u64(), Some(drop), "{report}");
+    // Recognised from what the ring held at the restart: 20 s, the drop no longer among them.
+    assert!(heard[0]["at"].as_u64().unwrap() > restarted_at - 20 * rate, "{report}");
+    assert_eq!(reports.len(), 1, "{report}");
+    assert_eq!(reports[0]["start_frame"].as_u64(), Some(drop), "{report}");
+    assert_eq!(flac_tag(&f, "VINYL_SIDE_START_FRAME").parse::<u64>().unwrap(), drop, "{report}");
+    // The learned tracks placed on this play's timeline lie in the side, in order.
+    let tracks: Vec<u64> =
+        heard[0]["tracks"].as_array().unwrap().iter().map(|t| t["frame"].as_u64().unwrap()).collect();
+    assert!(!tracks.is_empty() && tracks[0] >= drop && tracks.windows(2).all(|w| w[0] < w[1]), "{report}");
 }
 
 /// Replaces the file's VORBIS_COMMENT with these raw comments (bytes that need not be UTF-8, as

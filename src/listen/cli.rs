@@ -30,7 +30,7 @@ listener carries on where its predecessor stopped: it numbers sides after the la
 file, replays the ring from 30 s before the open side's needle drop (or the last event) through \
 the analysis, and writes only what was decided after the last event in the file (a recognition \
 of the open side: unless the file holds it). When the ring no longer holds that side's start, the \
-side is resumed as playing (and not recognised again), its noise floor the quietest second heard \
+side is resumed as playing (and recognised from the audio the ring holds), its noise floor the quietest second heard \
 since that is 15 dB under the loudest; it never starts a side in the middle of music.
 
 Every threshold is relative: to the idle level measured before a side, to the surface noise of \

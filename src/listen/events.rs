@@ -55,7 +55,7 @@ pub fn decision(d: &Decision) -> Value {
 pub fn recognized(h: &super::recognize::Heard, at: u64, rate: u32) -> Value {
     let m = &h.found;
     Event::Recognized(ev::Recognized {
-        frame: h.start,
+        frame: h.drop,
         at,
         artist: m.artist.clone(),
         album: m.album.clone(),

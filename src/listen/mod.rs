@@ -320,6 +320,23 @@ impl Listener {
         self.shown.1 = first;
         if let Some(start) = self.resume.take() {
             start.apply(&mut self.detector);
+            if let Some(drop) = start.resumed_drop() {
+                self.resume_side(drop, first);
+            }
+        }
+    }
+
+    /// A side resumed as playing from `first`, its needle drop `drop` no longer in the ring: its
+    /// report and recognition belong to that drop, and the recogniser matches from what the ring
+    /// still holds (a learned side is found from any place in it).
+    fn resume_side(&mut self, drop: u64, first: u64) {
+        self.side_start = drop;
+        self.heard = None;
+        if let Err(e) = self.loudness.start(first) {
+            vlog!(TOOL, "{}: the resumed side's loudness: {e:#}", self.source);
+        }
+        if let Some(live) = self.live.as_mut() {
+            live.side_from(drop, first);
         }
     }
 
@@ -373,11 +390,11 @@ impl Listener {
     fn recognized(&mut self, at: u64) -> anyhow::Result<()> {
         let Some(h) = self.live.as_mut().and_then(recognize::Live::poll) else { return Ok(()) };
         let playing = matches!(self.detector.state().0, Phase::LeadIn | Phase::Music);
-        if !playing || h.start != self.side_start {
+        if !playing || h.drop != self.side_start {
             return Ok(());
         }
         if self.heard.as_ref().is_some_and(|told| {
-            told.start == h.start && (&told.found.album, &told.found.side) == (&h.found.album, &h.found.side)
+            told.drop == h.drop && (&told.found.album, &told.found.side) == (&h.found.album, &h.found.side)
         }) {
             // The same side, its speed and place fitted over more music: for later titles.
             self.heard = Some(h);
@@ -387,7 +404,7 @@ impl Listener {
         let side = self.detector.state().1;
         // After a restart the events file decides, not `quiet_until`: when the worker answers
         // says nothing of whether the killed listener wrote it.
-        if self.past.as_ref().is_some_and(|p| !p.says_recognition(h.start, at)) {
+        if self.past.as_ref().is_some_and(|p| !p.says_recognition(h.drop, at)) {
             vlog!(
                 TOOL,
                 "side {side}: recognised {} – {}, side {} again (the events file says so already: not written twice)",

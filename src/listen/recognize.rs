@@ -33,14 +33,17 @@ pub const REFINE_S: f64 = 40.0;
 
 enum Msg {
     Audio(u64, Vec<f32>),
-    Side(u64),
+    /// A side dropped at the first frame, heard from the second.
+    Side(u64, u64),
     End,
 }
 
 /// A recognised side: the match, and what titles the later tracks need.
 #[derive(Clone, Debug)]
 pub struct Heard {
-    /// The needle drop the query began at.
+    /// The side's needle drop.
+    pub drop: u64,
+    /// The frame the query began at: the drop, or later for a side resumed after a restart.
     pub start: u64,
     /// The frame at which the worker recognised it.
     pub at: u64,
@@ -71,10 +74,13 @@ impl Heard {
         let speed = if self.found.speed_ratio > 0.0 { self.found.speed_ratio } else { 1.0 };
         let at = |s: f64| (s - self.found.offset_s) / speed * f64::from(rate);
         let playing = starts.iter().filter(|&&s| at(s) <= 0.0).count().max(1);
+        // The track playing when the query began started there, or (a query begun after the
+        // drop) where it maps to, but not before the drop.
+        let frame = |s: f64| (self.start as f64 + at(s).round()).max(self.drop as f64) as u64;
         (playing..=starts.len())
             .map(|k| crate::events::LearnedTrack {
                 track: k,
-                frame: if k == playing { self.start } else { self.start + at(starts[k - 1]).round() as u64 },
+                frame: if k == playing && self.start == self.drop { self.drop } else { frame(starts[k - 1]) },
                 title: self.titles.get(k - 1).cloned(),
             })
             .collect()
@@ -114,7 +120,13 @@ impl Live {
 
     /// A side began at the needle drop `frame`.
     pub fn side(&mut self, frame: u64) {
-        self.send(Msg::Side(frame), frame);
+        self.send(Msg::Side(frame, frame), frame);
+    }
+
+    /// A side dropped at `drop` is heard from `from` on (a restarted listener whose ring no
+    /// longer holds the drop): it is matched from there.
+    pub fn side_from(&mut self, drop: u64, from: u64) {
+        self.send(Msg::Side(drop, from.max(drop)), from);
     }
 
     /// The side ended: stretches skipped during it are said, with their count.
@@ -167,8 +179,10 @@ struct Worker {
     query: Option<Query>,
 }
 
-/// One side's query: where it began, the next frame it expects, and when to try next.
+/// One side's query: the side's drop, where the query began, the next frame it expects, and
+/// when to try next.
 struct Query {
+    drop: u64,
     start: u64,
     next: u64,
     next_try: f64,
@@ -189,7 +203,7 @@ impl Worker {
                     self.keep(first, samples);
                     heard
                 }
-                Msg::Side(frame) => self.begin(frame),
+                Msg::Side(drop, from) => self.begin(drop, from),
                 Msg::End => {
                     self.query = None;
                     None
@@ -209,8 +223,9 @@ impl Worker {
         }
     }
 
-    /// Starts a query at the needle drop `frame`, fed from the history.
-    fn begin(&mut self, frame: u64) -> Option<Heard> {
+    /// Starts a query for the side dropped at `drop`, from frame `frame` (the drop, or where a
+    /// resumed side is heard from), fed from the history.
+    fn begin(&mut self, drop: u64, frame: u64) -> Option<Heard> {
         self.query = None;
         // A listener never makes the collection: vinyl-library (or auto's history) does.
         if !self.db.exists() {
@@ -226,7 +241,7 @@ impl Worker {
                 return None;
             }
         };
-        self.query = Some(Query { start: frame, next: frame, next_try: 1.0, recognizer, told: false });
+        self.query = Some(Query { drop, start: frame, next: frame, next_try: 1.0, recognizer, told: false });
         // All of the history is heard, also after a recognition in it: the query goes on.
         let past: Vec<(u64, Vec<f32>)> = self.history.iter().cloned().collect();
         past.iter().fold(None, |told, (first, samples)| self.hear(*first, samples).or(told))
@@ -281,7 +296,7 @@ impl Worker {
         }
         if let Some(found) = q.recognizer.best() {
             let (track_starts, titles) = q.recognizer.tracks_of(&found);
-            let h = Heard { start: q.start, at: end, found, track_starts, titles };
+            let h = Heard { drop: q.drop, start: q.start, at: end, found, track_starts, titles };
             if q.told {
                 self.query = None;
             } else {
@@ -300,5 +315,50 @@ impl Worker {
             self.query = None;
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heard(drop: u64, start: u64, offset_s: f64) -> Heard {
+        let found = Match {
+            artist: "A".into(),
+            album: "B".into(),
+            side: "A".into(),
+            track: 1,
+            position: "A1".into(),
+            title: None,
+            offset_s,
+            speed_ratio: 1.0,
+            confidence: 0.9,
+            heard_s: 10.0,
+            print: 1,
+        };
+        let (track_starts, titles) =
+            (vec![0.0, 20.0, 40.0], vec!["One".into(), "Two".into(), "Three".into()]);
+        Heard { drop, start, at: start + 480_000, found, track_starts, titles }
+    }
+
+    #[test]
+    fn a_query_begun_after_the_drop_places_the_tracks_on_the_sides_own_timeline() {
+        // From the drop: the playing track at the drop, the next where the learned side has it.
+        let h = heard(100_000, 100_000, 5.0);
+        let frames: Vec<u64> = h.tracks(48_000).iter().map(|t| t.frame).collect();
+        assert_eq!(frames, [100_000, 100_000 + 15 * 48_000, 100_000 + 35 * 48_000]);
+        // From 30 s after the drop (a listener resumed without it), 25 s into the learned side:
+        // track 2 began 5 s before the query, track 3 15 s after it; track 1 is not placed
+        // before the drop.
+        let h = heard(100_000, 100_000 + 30 * 48_000, 25.0);
+        let tracks = h.tracks(48_000);
+        let frames: Vec<(usize, u64)> = tracks.iter().map(|t| (t.track, t.frame)).collect();
+        assert_eq!(frames, [(2, 100_000 + 25 * 48_000), (3, 100_000 + 45 * 48_000)]);
+        // Titles follow the query's own start (2 s of grace before a boundary).
+        assert_eq!(h.title_at(100_000 + 44 * 48_000, 48_000).as_deref(), Some("Three"));
+        assert_eq!(h.title_at(100_000 + 40 * 48_000, 48_000).as_deref(), Some("Two"));
+        // The playing track clamps at the drop when the learned side's start maps before it.
+        let h = heard(100_000, 100_000 + 2 * 48_000, 10.0);
+        assert_eq!(h.tracks(48_000)[0].frame, 100_000);
     }
 }

@@ -130,6 +130,8 @@ pub enum Mode {
     Resumed {
         /// The open side.
         side: u32,
+        /// Its needle drop (before the ring's oldest frame, or too near it to be found again).
+        drop: u64,
         /// Its last track.
         track: u32,
     },
@@ -147,11 +149,19 @@ pub struct Start {
 }
 
 impl Start {
+    /// The needle drop of the side resumed as playing (none for a replay, which finds it again).
+    pub fn resumed_drop(&self) -> Option<u64> {
+        match self.mode {
+            Mode::Resumed { drop, .. } => Some(drop),
+            Mode::Replay { .. } => None,
+        }
+    }
+
     /// Sets up `d` for this start (after its restart at the first frame).
     pub fn apply(&self, d: &mut Detector) {
         match self.mode {
             Mode::Replay { sides } => d.continue_count(sides),
-            Mode::Resumed { side, track } => d.resume_playing(side, track, self.from),
+            Mode::Resumed { side, track, .. } => d.resume_playing(side, track, self.from),
         }
     }
 
@@ -168,7 +178,7 @@ impl Start {
                  decided after frame {} is written",
                 self.from, self.quiet_until
             ),
-            (Mode::Resumed { side, track }, _) => format!(
+            (Mode::Resumed { side, track, .. }, _) => format!(
                 "carrying on: side {side} is open in the events file but the ring no longer holds its \
                  start: resumed as playing (track {track}) from frame {}, its noise floor learned anew",
                 self.from
@@ -192,7 +202,9 @@ pub fn plan(past: &Past, oldest: u64, head: u64, rate: u32) -> Option<Start> {
             mode: Mode::Replay { sides: side.saturating_sub(1) },
             quiet_until,
         },
-        Some((side, _, track)) => Start { from: oldest, mode: Mode::Resumed { side, track }, quiet_until },
+        Some((side, drop, track)) => {
+            Start { from: oldest, mode: Mode::Resumed { side, drop, track }, quiet_until }
+        }
         None => Start {
             from: past.last_at.saturating_sub(s(IDLE_S)).max(oldest),
             mode: Mode::Replay { sides: past.sides },
@@ -262,7 +274,7 @@ mod tests {
         assert_eq!(s.from, 5_700_000);
         // Not even 5 s before it: resumed as playing.
         let s = plan(&p, 5_900_000, 7_700_000, 48_000).unwrap();
-        assert_eq!(s.mode, Mode::Resumed { side: 2, track: 2 });
+        assert_eq!(s.mode, Mode::Resumed { side: 2, drop: 6_000_000, track: 2 });
         assert_eq!(s.from, 5_900_000);
     }
 
