@@ -3,6 +3,9 @@
 //! claxon, or through `flac::decode::each_block` (vinyl's decoder, interleaved and scaled to f32),
 //! and prints the samples per channel, a checksum of the samples (the same for `ours` and `claxon`)
 //! and the seconds of CPU the process used. Run it under `perf stat` or `/usr/bin/time`.
+//! `decode-bench measure FILE` runs what `vinyl-rec auto` does to each finished side's file
+//! (`rec::auto::measure::file`: the decode, EBU R128 loudness and true peak) and prints the same
+//! CPU seconds, so that the decode's part and the meter's part can be told apart.
 use std::path::Path;
 
 fn cpu_seconds() -> f64 {
@@ -57,14 +60,19 @@ fn each(path: &Path) -> anyhow::Result<(u64, u64)> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, which, file] = &args[..] else {
-        anyhow::bail!("usage: decode-bench ours|claxon|each FILE");
+        anyhow::bail!("usage: decode-bench ours|claxon|each|measure FILE");
     };
     let path = Path::new(file);
     let (samples, sum) = match which.as_str() {
         "ours" => ours(path)?,
         "claxon" => claxon(path)?,
         "each" => each(path)?,
-        _ => anyhow::bail!("usage: decode-bench ours|claxon|each FILE"),
+        "measure" => {
+            let (lufs, tp) = vinyl::rec::auto::measure::file(path)?;
+            println!("measure: {lufs:?} LUFS, {tp:?} dBTP");
+            (0, 0)
+        }
+        _ => anyhow::bail!("usage: decode-bench ours|claxon|each|measure FILE"),
     };
     println!("{which}: {samples} samples per channel, checksum {sum:016x}, {:.3} s CPU", cpu_seconds());
     Ok(())
