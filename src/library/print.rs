@@ -146,6 +146,9 @@ pub struct Printer {
     /// Kept peaks that may still anchor pairs, with the partners each has.
     kept: VecDeque<(Peak, usize)>,
     pairs: Vec<Pair>,
+    /// Every peak kept, in order, for the tests' reference pairing.
+    #[cfg(test)]
+    kept_log: Vec<Peak>,
 }
 
 impl Printer {
@@ -182,6 +185,8 @@ impl Printer {
             unranked: 0,
             kept: VecDeque::new(),
             pairs: Vec::new(),
+            #[cfg(test)]
+            kept_log: Vec::new(),
         };
         // Silent rows before the first one: a sound at the very start is an onset like any other.
         for _ in 0..MEAN_T {
@@ -321,6 +326,8 @@ impl Printer {
     /// peak is ranked, not when the anchor's last partner could be, so that a query votes about
     /// 1.5 s sooner. Peaks are ranked in time order, so an anchor's partners come in that order.
     fn keep(&mut self, b: Peak) {
+        #[cfg(test)]
+        self.kept_log.push(b);
         let fan_out = self.density.fan_out;
         while self.kept.front().is_some_and(|(a, n)| a.t + PAIR_T < b.t || *n >= fan_out) {
             self.kept.pop_front();
@@ -359,8 +366,94 @@ mod tests {
     /// `seconds` of stereo at 48 kHz: `tone(t)` gives each instant's frequency (None: silence).
     fn pairs_of(seconds: f64, tone: impl Fn(f64) -> Option<f64>) -> Vec<Pair> {
         let mut p = Printer::new(48_000, 2, LEARN);
+        p.feed(&stereo(seconds, tone));
+        let mut out = p.take();
+        out.extend(p.finish());
+        out
+    }
+
+    /// A melody of short notes from a fixed pseudo-random sequence, several at once, as stereo.
+    fn melody(seconds: f64) -> Vec<f32> {
+        let mut x = 0x2545_f491_u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let notes: Vec<[f64; 3]> = (0..(seconds * 8.0) as usize)
+            .map(|_| [0, 1, 2].map(|_| 300.0 * 2f64.powf(f64::from(next() % 72) / 24.0)))
+            .collect();
+        let n = (seconds * 48_000.0) as usize;
+        (0..n)
+            .flat_map(|i| {
+                let t = i as f64 / 48_000.0;
+                let chord = &notes[((t * 8.0) as usize).min(notes.len() - 1)];
+                let s: f64 = chord.iter().map(|f| (std::f64::consts::TAU * f * t).sin()).sum::<f64>() * 0.1;
+                [s as f32, s as f32]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pairs_do_not_depend_on_how_the_input_is_cut() {
+        let audio = melody(12.0);
+        let run = |chunk: usize| {
+            let mut p = Printer::new(48_000, 2, QUERY);
+            let mut out = Vec::new();
+            for c in audio.chunks(chunk * 2) {
+                p.feed(c);
+                out.extend(p.take());
+            }
+            out.extend(p.finish());
+            out
+        };
+        let whole = run(audio.len());
+        assert!(whole.len() > 200, "{} pairs", whole.len());
+        for chunk in [1, 441, 4800, 65_536] {
+            assert!(run(chunk) == whole, "pairs differ when fed {chunk} frames at a time");
+        }
+    }
+
+    #[test]
+    fn each_anchor_pairs_with_its_next_kept_peaks_as_soon_as_they_are_ranked() {
+        let key = |p: &Pair| (p.t, p.dt, p.f1.to_bits(), p.f2.to_bits());
+        let sorted = |mut v: Vec<Pair>| {
+            v.sort_by_key(key);
+            v
+        };
+        for density in [LEARN, QUERY] {
+            let mut p = Printer::new(48_000, 2, density);
+            p.feed(&melody(20.0));
+            let early = p.take();
+            let ranked = p.kept_log.len();
+            let mut got = early.clone();
+            got.extend(p.finish());
+            // The reference: every kept peak with the next fan_out kept peaks after it, within
+            // PAIR_T and PAIR_OCTAVES; each pair with its second peak's place among the kept.
+            let kept = &p.kept_log;
+            let mut want = Vec::new();
+            for (i, a) in kept.iter().enumerate() {
+                let partners = (i + 1..kept.len())
+                    .filter(|&j| kept[j].t > a.t && kept[j].t <= a.t + PAIR_T)
+                    .filter(|&j| (f64::from(kept[j].f) / f64::from(a.f)).log2().abs() <= PAIR_OCTAVES)
+                    .take(density.fan_out);
+                want.extend(
+                    partners.map(|j| (j, Pair { t: a.t, f1: a.f, f2: kept[j].f, dt: kept[j].t - a.t })),
+                );
+            }
+            let all: Vec<Pair> = want.iter().map(|w| w.1).collect();
+            assert!(sorted(got.clone()) == sorted(all), "{density:?}: the pairs are not the reference's");
+            // Every pair whose second peak was ranked by the time of `take` was made by then.
+            let due: Vec<Pair> = want.iter().filter(|w| w.0 < ranked).map(|w| w.1).collect();
+            assert!(!due.is_empty() && sorted(early) == sorted(due), "{density:?}: pairs made late");
+        }
+    }
+
+    /// Stereo at 48 kHz of `seconds`: `tone(t)` gives each instant's frequency (None: silence).
+    fn stereo(seconds: f64, tone: impl Fn(f64) -> Option<f64>) -> Vec<f32> {
         let mut phase = 0.0f64;
-        let samples: Vec<f32> = (0..(seconds * 48_000.0) as usize)
+        (0..(seconds * 48_000.0) as usize)
             .flat_map(|n| {
                 let s = match tone(n as f64 / 48_000.0) {
                     Some(f) => {
@@ -371,11 +464,7 @@ mod tests {
                 };
                 [s, s]
             })
-            .collect();
-        p.feed(&samples);
-        let mut out = p.take();
-        out.extend(p.finish());
-        out
+            .collect()
     }
 
     #[test]

@@ -147,11 +147,51 @@ pub struct Recognizer {
     hop_q: f64,
     rate: f64,
     postings: HashMap<u32, Vec<(i64, u32)>>,
-    votes: HashMap<(i64, u8, i32), u32>,
+    tally: Tally,
     frames: u64,
     pairs: Vec<Pair>,
     seen: HashMap<u32, u32>,
+    trace: bool,
+}
+
+/// The votes for (print, speed step, alignment), and the places they make lead on each print.
+#[derive(Default)]
+struct Tally {
+    votes: HashMap<(i64, u8, i32), u32>,
     leaders: HashMap<i64, Places>,
+}
+
+impl Tally {
+    /// One vote for `v`; `heard` is the query's length so far in that print's frames.
+    fn vote(&mut self, v: (i64, u8, i32), heard: f64) {
+        *self.votes.entry(v).or_default() += 1;
+        self.rescore(v, heard);
+    }
+
+    /// Past `max` voted places, the ones chance gave a single vote go: chance scatters votes one
+    /// to a place, a replay's pile up, so memory stays bounded under a large collection.
+    fn prune(&mut self, max: usize) {
+        if self.votes.len() > max {
+            self.votes.retain(|_, n| *n > 1);
+        }
+    }
+
+    /// Updates the leaders after a vote for `(print, speed, d)`: the windows (±2 frames) that
+    /// hold it have grown. Keeps the scoring linear in the votes, however long the query.
+    fn rescore(&mut self, (print, speed, d): (i64, u8, i32), heard: f64) {
+        let window = |centre: i32| -> u32 {
+            (-2..=2).map(|e| self.votes.get(&(print, speed, centre + e)).copied().unwrap_or(0)).sum()
+        };
+        if window(d) < 2 {
+            // A lone vote (most of chance's): no window holding it can lead anything yet.
+            return;
+        }
+        let scores: Vec<(i32, u32)> = (d - 2..=d + 2).map(|c| (c, window(c))).collect();
+        let places = self.leaders.entry(print).or_default();
+        for (centre, score) in scores {
+            places.update((speed, centre), score, heard);
+        }
+    }
 }
 
 impl Recognizer {
@@ -168,11 +208,11 @@ impl Recognizer {
             hop_q,
             rate: f64::from(rate),
             postings: HashMap::default(),
-            votes: HashMap::default(),
+            tally: Tally::default(),
             frames: 0,
             pairs: Vec::new(),
             seen: HashMap::default(),
-            leaders: HashMap::default(),
+            trace: std::env::var_os("VINYL_RECOGNIZE_TRACE").is_some_and(|v| !v.is_empty()),
         })
     }
 
@@ -229,39 +269,18 @@ impl Recognizer {
                 }
             }
             for v in cast {
-                *self.votes.entry(v).or_default() += 1;
-                self.rescore(v);
+                let scale = self.prints.get(&v.0).map_or(1.0, |k| self.hop_q / k.hop_s);
+                self.tally.vote(v, self.frames as f64 / self.rate / self.hop_q * scale);
             }
-            if self.votes.len() > MAX_BINS {
-                // Chance scatters votes one to a place; a replay's pile up. Under a large
-                // collection, the places chance gave a single vote go, so memory stays bounded.
-                self.votes.retain(|_, n| *n > 1);
-            }
+            self.tally.prune(MAX_BINS);
         }
         Ok(())
-    }
-
-    /// Updates the leaders after a vote for `(print, speed, d)`: the windows (±2 frames) that
-    /// hold it have grown. Keeps the scoring linear in the votes, however long the query.
-    fn rescore(&mut self, (print, speed, d): (i64, u8, i32)) {
-        let near: u32 = (-2..=2).map(|e| self.votes.get(&(print, speed, d + e)).copied().unwrap_or(0)).sum();
-        if near < 2 {
-            // A lone vote (most of chance's): no window holding it can lead anything yet.
-            return;
-        }
-        let scale = self.prints.get(&print).map_or(1.0, |k| self.hop_q / k.hop_s);
-        let heard = self.frames as f64 / self.rate / self.hop_q * scale;
-        for centre in d - 2..=d + 2 {
-            let score: u32 =
-                (-2..=2).map(|e| self.votes.get(&(print, speed, centre + e)).copied().unwrap_or(0)).sum();
-            self.leaders.entry(print).or_default().update((speed, centre), score, heard);
-        }
     }
 
     /// The side heard so far, when one stands out.
     pub fn best(&self) -> Option<Match> {
         let mut by_side: HashMap<i64, (i64, &Places)> = HashMap::default();
-        for (&print, places) in &self.leaders {
+        for (&print, places) in &self.tally.leaders {
             let side = self.prints.get(&print)?.side_id;
             let e = by_side.entry(side).or_insert((print, places));
             if places.lead().1 > e.1.lead().1 {
@@ -272,6 +291,16 @@ impl Recognizer {
         let second =
             by_side.iter().filter(|(s, _)| **s != side).map(|(_, (_, p))| p.lead().1).max().unwrap_or(0);
         let ((speed, d), votes) = places.lead();
+        if self.trace {
+            // For re-deriving the thresholds (scripts/bench.d/95-recognize): what chance gives.
+            let known = self.prints.get(&print);
+            eprintln!(
+                "recognize-trace heard_s={:.2} votes={votes} next_side={second} elsewhere={} side={}",
+                self.heard_s(),
+                places.elsewhere(),
+                known.map_or(String::new(), |k| format!("{}/{}/{}", k.artist, k.album, k.side))
+            );
+        }
         if votes < MIN_VOTES || votes < MARGIN * second || votes < second + LEAD {
             return None;
         }
@@ -487,6 +516,76 @@ fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_vote_leads_nothing_and_votes_that_pile_up_lead_their_place() {
+        let mut t = Tally::default();
+        t.vote((7, 5, 100), 300.0);
+        t.vote((7, 5, 200), 300.0);
+        assert!(t.leaders.is_empty(), "lone votes made leaders: {:?}", t.leaders);
+        // A second vote within ±2 frames: the window holding both leads with 2.
+        t.vote((7, 5, 102), 300.0);
+        assert_eq!(t.leaders[&7].lead().1, 2);
+        assert!((100..=102).contains(&t.leaders[&7].lead().0.1));
+        for _ in 0..3 {
+            t.vote((7, 5, 101), 300.0);
+        }
+        // Every window from 100 to 102 holds all five: the first to reach it stands.
+        assert_eq!(t.leaders[&7].lead().1, 5);
+        assert!((100..=102).contains(&t.leaders[&7].lead().0.1));
+        // The lone vote at 200 is not a place of its own.
+        assert_eq!(t.leaders[&7].elsewhere(), 0);
+    }
+
+    #[test]
+    fn past_the_bound_the_places_chance_gave_one_vote_go_and_a_pile_stays() {
+        let mut t = Tally::default();
+        for d in 0..1000 {
+            t.vote((1, 5, d * 10), 300.0);
+        }
+        t.vote((2, 5, 40), 300.0);
+        t.vote((2, 5, 40), 300.0);
+        t.prune(2000);
+        assert_eq!(t.votes.len(), 1001, "under the bound nothing goes");
+        t.prune(1000);
+        assert_eq!(t.votes.len(), 1);
+        assert_eq!(t.votes[&(2, 5, 40)], 2);
+        assert_eq!(t.leaders[&2].lead().1, 2);
+    }
+
+    #[test]
+    fn places_merge_when_they_are_one_and_keep_the_four_best_apart() {
+        let heard = 625.0;
+        let mut p = Places::default();
+        p.update((5, 100), 10, heard);
+        // The same music under the next speed step: one place, the better of the two kept.
+        p.update((6, 100), 8, heard);
+        assert_eq!(p.0, vec![((5, 100), 10)]);
+        p.update((6, 100), 12, heard);
+        assert_eq!(p.0, vec![((6, 100), 12)]);
+        // Music elsewhere on the side: other places, most votes first, at most PLACES of them.
+        for (i, d) in [400, 800, 1200, 1600].into_iter().enumerate() {
+            p.update((5, d), 5 + i as u32, heard);
+        }
+        assert_eq!(p.0.len(), PLACES);
+        assert_eq!(p.lead(), ((6, 100), 12));
+        assert_eq!(p.elsewhere(), 8);
+        assert!(!p.0.iter().any(|(at, _)| *at == (5, 400)), "the weakest went: {:?}", p.0);
+        // A place that moves onto another (votes at 1203 grow into 1200's) leaves one of them.
+        p.update((5, 1203), 20, heard);
+        assert_eq!(p.lead(), ((5, 1203), 20));
+        assert_eq!(p.0.iter().filter(|(at, _)| same_place(*at, (5, 1200), heard)).count(), 1, "{:?}", p.0);
+    }
+
+    #[test]
+    fn a_loop_left_undecided_takes_the_place_nearest_the_learned_start() {
+        let mut p = Places(vec![((5, 300), 20), ((5, -200), 19), ((5, 10), 16), ((5, 2), 14)]);
+        // Of the places with 3/4 of the leader's votes (15), the nearest to the start.
+        assert_eq!(p.nearest_start(), ((5, 10), 16));
+        p.0[2].1 = 14;
+        assert_eq!(p.nearest_start(), ((5, -200), 19));
+        assert_eq!(Places::default().nearest_start(), ((0, 0), 0));
+    }
 
     #[test]
     fn one_music_under_two_speeds_is_one_place_and_a_repeat_is_another() {
