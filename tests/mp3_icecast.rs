@@ -7,6 +7,7 @@ mod common;
 
 use common::icecast::Icecast;
 use common::proc::Proc;
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -452,6 +453,117 @@ fn metadata_lines_become_the_title() {
     ice.wait_for_mount_where("/titled", "the second title", Duration::from_secs(20), |m| {
         m["title"] == "Side B - Track 2"
     });
+    stop.store(true, Ordering::SeqCst);
+    drop(writer.join().unwrap());
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    assert_no_password(&report, ice.source_password());
+}
+
+/// `vinyl-rec auto` as vinyl-up runs it for the stream's titles: `--events RUN/events
+/// --title-fifo RUN/title`, with no ring (it records nothing here; its recordings are
+/// tests/auto.rs's). Returns once it follows the events.
+fn spawn_auto(run: &Path) -> Proc {
+    let mut a = Command::new(common::bin_dir().join("vinyl-rec"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+        a.env_remove(k);
+    }
+    a.arg("auto").arg("--events").arg(run.join("events")).arg("--title-fifo").arg(run.join("title"));
+    a.env("VINYL_CONFIG", "/dev/null").env("VINYL_RUN_DIR", run).env("VINYL_RING", run.join("no-ring"));
+    a.env("VINYL_RECORDINGS", run.join("rec")).env("VINYL_LIBRARY", run.join("library.db"));
+    a.env_remove("NOTIFY_SOCKET");
+    let auto = Proc::spawn(a, false);
+    auto.wait_line("auto: following");
+    auto
+}
+
+/// Appends JSON lines to the events file, whole, as vinyl-listen does (O_APPEND).
+fn listener_says(run: &Path, events: &[serde_json::Value]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(run.join("events")).unwrap();
+    for e in events {
+        writeln!(f, "{e}").unwrap();
+    }
+}
+
+/// The title a recognised side gives the stream, through the real path vinyl-up wires: the
+/// listener's events (written here as vinyl-listen writes them) → `vinyl-rec auto --title-fifo
+/// RUN/title` → `vinyl-mp3-icecast --metadata-fifo RUN/title` → icecast2. Icecast's status and
+/// an ICY listener (`Icy-MetaData: 1`) get the template at the needle drop, `Artist – Title` at
+/// the recognition and at the next track (the en dash, the accent and the apostrophe intact), and
+/// the template again at the next side.
+#[test]
+fn a_recognised_side_titles_the_stream_artist_and_title_at_icecast_through_auto() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let ice = Icecast::start();
+    let run = tempfile::tempdir().unwrap();
+    let run = run.path();
+    let (url, pw, fifo) = (ice.url("/vinyl.mp3"), pw_arg(&ice), run.join("title"));
+    let mut tool =
+        Tool::spawn(&["--url", &url, "--password-file", &pw, "--metadata-fifo", fifo.to_str().unwrap()], &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    ice.wait_for_mount("/vinyl.mp3", Duration::from_secs(20));
+    let auto = spawn_auto(run);
+    // The titles set so far, in order; the last one is the one wanted now.
+    let heard = |said: &[&str]| {
+        let want = said[said.len() - 1];
+        let status =
+            ice.wait_for_mount_where("/vinyl.mp3", want, Duration::from_secs(30), |m| m["title"] == want);
+        // A listener joins at the start of Icecast's burst, whose titles are those of its audio:
+        // it reads the last titles set, in order and byte for byte, up to this one.
+        let icy = ice.icy_titles_until("/vinyl.mp3", Duration::from_secs(30), |t| t == want.as_bytes());
+        let icy: Vec<String> = icy.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect();
+        assert!(
+            said.ends_with(&icy.iter().map(String::as_str).collect::<Vec<_>>()),
+            "an ICY listener's StreamTitles: {icy:?}, not the last of {said:?}; status: {status}\n\
+             auto:\n{}\nvinyl-mp3-icecast:\n{}",
+            auto.stderr(),
+            tool.0.stderr()
+        );
+    };
+    let mut said = Vec::new();
+    let needle = 10 * u64::from(RATE);
+    listener_says(
+        run,
+        &[
+            json!({"event":"side_start","frame":needle,"at":needle,"side":1}),
+            json!({"event":"track_start","frame":needle,"at":needle,"side":1,"track":1}),
+        ],
+    );
+    said.push("Side 1 · Track 1");
+    heard(&said);
+    listener_says(
+        run,
+        &[json!({"event":"recognized","frame":needle,"at":needle + 600_000,"artist":"Björk","album":"Début",
+            "side":"A","track":1,"title":"Human Behaviour","confidence":0.91,"speed_ratio":1.004,"offset_s":-0.5})],
+    );
+    said.push("Björk – Human Behaviour");
+    heard(&said);
+    let next = needle + 200 * u64::from(RATE);
+    listener_says(
+        run,
+        &[
+            json!({"event":"track_start","frame":next,"at":next,"side":1,"track":2,"title":"There's More to Life Than This"}),
+        ],
+    );
+    said.push("Björk – There's More to Life Than This");
+    heard(&said);
+    let side2 = next + 400 * u64::from(RATE);
+    listener_says(
+        run,
+        &[
+            json!({"event":"side_end","frame":side2 - RATE as u64,"at":side2 - RATE as u64,"side":1,"reason":"lift"}),
+            json!({"event":"side_start","frame":side2,"at":side2,"side":2}),
+            json!({"event":"track_start","frame":side2,"at":side2,"side":2,"track":1}),
+        ],
+    );
+    said.push("Side 2 · Track 1");
+    heard(&said);
+    auto.signal(nix::sys::signal::Signal::SIGTERM);
+    let (code, _, log) = auto.finish();
+    assert_eq!(code, Some(0), "vinyl-rec auto:\n{log}");
     stop.store(true, Ordering::SeqCst);
     drop(writer.join().unwrap());
     let (status, report) = tool.finish(Duration::from_secs(20));
