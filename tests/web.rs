@@ -689,6 +689,13 @@ fn a_recording_in_the_collection_plays_in_the_page() {
     let t = b.eval(&format!("{audio}.currentTime")).unwrap().as_f64().unwrap();
     playing(&mut b, t + 0.3, "after the collection was drawn again");
     assert_eq!(b.eval(&format!("{audio}.paused")).unwrap(), false, "{}", b.eval(&state).unwrap());
+    // For a human's look: the collection with its player, on a phone (the page laid out at the
+    // phone's size first, then scrolled to the collection).
+    let phone = json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true });
+    b.call("Emulation.setDeviceMetricsOverride", phone).unwrap();
+    b.eval("document.getElementById('collection').scrollIntoView(); true").unwrap();
+    let png = b.screenshot(390, 844).unwrap();
+    std::fs::write(common::repo_root().join("target/web-player.png"), png).unwrap();
     b.pump(Duration::from_millis(200));
     assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
 }
