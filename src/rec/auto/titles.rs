@@ -5,12 +5,13 @@
 //! error and never waits), the title now (auto's or the hook's, whichever came last), written
 //! again every [`REPEAT`] because a FIFO keeps nothing for a reader that was not there (an
 //! encoder started or restarted after the title was set would have none until the next track;
-//! vinyl-mp3-icecast sends a repeated line to the server only once), and the hook (`VINYL_ON_EVENT`): a program run once per event, in a
-//! thread of its own with the events queued in order, given the event's JSON line on stdin; the
-//! first line it prints, when not empty, becomes the title. It runs in its own process group and
-//! is killed (the whole group) after the timeout. How it fails: never to the caller. A hook that
-//! cannot start, fails, hangs or prints nothing, and a FIFO that cannot be written, are logged
-//! once per kind of failure, and the recording and the stream go on.
+//! vinyl-mp3-icecast sends a repeated line to the server only once), and the hook
+//! (`VINYL_ON_EVENT`): a program run once per event, in a thread of its own with the events
+//! queued in order, given the event's JSON line on stdin; the first line it prints, when not
+//! empty, becomes the title. It runs in its own process group and is killed (the whole group)
+//! after the timeout. How it fails: never to the caller. A hook that cannot start, fails, hangs
+//! or prints nothing, and a FIFO that cannot be written, are logged once per kind of failure,
+//! and the recording and the stream go on.
 
 use super::super::TOOL;
 use crate::log::StateLog;
