@@ -7,6 +7,7 @@ mod common;
 
 use common::icecast::Icecast;
 use common::proc::Proc;
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -457,6 +458,183 @@ fn metadata_lines_become_the_title() {
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
     assert_no_password(&report, ice.source_password());
+}
+
+/// The stream's titles as vinyl-up wires them: the listener's events (written by the test as
+/// vinyl-listen writes them, O_APPEND) → `vinyl-rec auto --events RUN/events --title-fifo
+/// RUN/title` → `vinyl-mp3-icecast --metadata-fifo RUN/title`, fed music at real time → a real
+/// icecast2. Auto has no ring: it records nothing here (its recordings are tests/auto.rs's).
+struct Titled {
+    ice: Icecast,
+    run: tempfile::TempDir,
+    tool: Tool,
+    stop: Arc<AtomicBool>,
+    writer: JoinHandle<(ChildStdin, u64)>,
+    auto: Proc,
+    /// The titles set so far, in order.
+    said: Vec<&'static str>,
+}
+
+const TITLED: &str = "/vinyl.mp3";
+
+impl Titled {
+    fn start() -> Titled {
+        let ice = Icecast::start();
+        let run = tempfile::tempdir().unwrap();
+        let (tool, stop, writer) = Titled::encoder(&ice, run.path());
+        let mut a = Command::new(common::bin_dir().join("vinyl-rec"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+            a.env_remove(k);
+        }
+        let r = run.path();
+        a.arg("auto").arg("--events").arg(r.join("events")).arg("--title-fifo").arg(r.join("title"));
+        a.env("VINYL_CONFIG", "/dev/null").env("VINYL_RUN_DIR", r).env("VINYL_RING", r.join("no-ring"));
+        a.env("VINYL_RECORDINGS", r.join("rec")).env("VINYL_LIBRARY", r.join("library.db"));
+        a.env_remove("NOTIFY_SOCKET");
+        let auto = Proc::spawn(a, false);
+        auto.wait_line("auto: following");
+        Titled { ice, run, tool, stop, writer, auto, said: Vec::new() }
+    }
+
+    /// A vinyl-mp3-icecast on RUN/title, streaming; returns once Icecast lists the mount.
+    fn encoder(ice: &Icecast, run: &Path) -> (Tool, Arc<AtomicBool>, JoinHandle<(ChildStdin, u64)>) {
+        let (url, pw, fifo) = (ice.url(TITLED), pw_arg(ice), run.join("title"));
+        let mut tool = Tool::spawn(
+            &["--url", &url, "--password-file", &pw, "--metadata-fifo", fifo.to_str().unwrap()],
+            &[],
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = paced_writer(tool.stdin(), 0, stop.clone());
+        ice.wait_for_mount(TITLED, Duration::from_secs(20));
+        (tool, stop, writer)
+    }
+
+    /// The listener writes `events`; auto should then set `title`.
+    fn says(&mut self, events: &[serde_json::Value], title: &'static str) {
+        let events_file = self.run.path().join("events");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(events_file).unwrap();
+        for e in events {
+            writeln!(f, "{e}").unwrap();
+        }
+        self.said.push(title);
+    }
+
+    /// Waits until Icecast's status shows the last title set, then checks what a new ICY listener
+    /// (`Icy-MetaData: 1`) reads: it joins at the start of Icecast's burst, whose titles are
+    /// those of its audio, so the last titles set, in order and byte for byte, up to this one.
+    fn heard(&self) {
+        let want = self.said[self.said.len() - 1];
+        let status =
+            self.ice.wait_for_mount_where(TITLED, want, Duration::from_secs(30), |m| m["title"] == want);
+        let icy = self.ice.icy_titles_until(TITLED, Duration::from_secs(30), |t| t == want.as_bytes());
+        let icy: Vec<String> = icy.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect();
+        assert!(
+            self.said.ends_with(&icy.iter().map(String::as_str).collect::<Vec<_>>()),
+            "an ICY listener's StreamTitles: {icy:?}, not the last of {:?}; status: {status}\n\
+             auto:\n{}\nvinyl-mp3-icecast:\n{}",
+            self.said,
+            self.auto.stderr(),
+            self.tool.0.stderr()
+        );
+    }
+
+    /// Kills the encoder (SIGKILL, a crash) and starts another on the same FIFO, as systemd's
+    /// `Restart=` would; returns once it streams, its mount listed again without a title.
+    fn restart_encoder(&mut self) {
+        self.tool.signal(nix::sys::signal::Signal::SIGKILL);
+        self.ice.wait_until_mount_gone(TITLED, Duration::from_secs(30));
+        let (tool, stop, writer) = Titled::encoder(&self.ice, self.run.path());
+        let old = std::mem::replace(&mut self.tool, tool);
+        drop(std::mem::replace(&mut self.writer, writer).join().unwrap());
+        let _ = old.finish(Duration::from_secs(20));
+        self.stop = stop;
+    }
+
+    /// Stops auto and the encoder: both exit 0, no password in the encoder's log.
+    fn finish(self) {
+        self.auto.signal(nix::sys::signal::Signal::SIGTERM);
+        let (code, _, log) = self.auto.finish();
+        assert_eq!(code, Some(0), "vinyl-rec auto:\n{log}");
+        self.stop.store(true, Ordering::SeqCst);
+        drop(self.writer.join().unwrap());
+        let (status, report) = self.tool.finish(Duration::from_secs(20));
+        assert!(status.success(), "{report}");
+        assert_no_password(&report, self.ice.source_password());
+    }
+}
+
+/// A frame `seconds` after the start of the timeline.
+fn at(seconds: u64) -> u64 {
+    seconds * u64::from(RATE)
+}
+
+/// The title a recognised side gives the stream, end to end ([`Titled`]): Icecast's status and
+/// an ICY listener get the template at the needle drop, `Artist – Title` at the recognition and
+/// at the next track (the en dash, the accent and the apostrophe intact), and the template again
+/// at the next side.
+#[test]
+fn a_recognised_side_titles_the_stream_artist_and_title_at_icecast_through_auto() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let mut t = Titled::start();
+    let drop_at = at(10);
+    t.says(
+        &[
+            json!({"event":"side_start","frame":drop_at,"at":drop_at,"side":1}),
+            json!({"event":"track_start","frame":drop_at,"at":drop_at,"side":1,"track":1}),
+        ],
+        "Side 1 · Track 1",
+    );
+    t.heard();
+    t.says(
+        &[json!({"event":"recognized","frame":drop_at,"at":at(22),"artist":"Björk","album":"Début","side":"A",
+            "track":1,"title":"Human Behaviour","confidence":0.91,"speed_ratio":1.004,"offset_s":-0.5})],
+        "Björk – Human Behaviour",
+    );
+    t.heard();
+    t.says(
+        &[json!({"event":"track_start","frame":at(250),"at":at(250),"side":1,"track":2,
+            "title":"There's More to Life Than This"})],
+        "Björk – There's More to Life Than This",
+    );
+    t.heard();
+    t.says(
+        &[
+            json!({"event":"side_end","frame":at(600),"at":at(600),"side":1,"reason":"lift"}),
+            json!({"event":"side_start","frame":at(640),"at":at(640),"side":2}),
+            json!({"event":"track_start","frame":at(640),"at":at(640),"side":2,"track":1}),
+        ],
+        "Side 2 · Track 1",
+    );
+    t.heard();
+    t.finish();
+}
+
+/// An encoder that crashes mid-track and is started again ([`Titled`]) gets the title back from
+/// auto within its repeat (5 s), not at the next track: a FIFO keeps nothing for a reader that
+/// was not there.
+#[test]
+fn a_restarted_encoder_gets_the_recognised_title_back_without_a_new_track() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let mut t = Titled::start();
+    t.says(
+        &[
+            json!({"event":"side_start","frame":at(10),"at":at(10),"side":1}),
+            json!({"event":"track_start","frame":at(10),"at":at(10),"side":1,"track":1}),
+            json!({"event":"recognized","frame":at(10),"at":at(22),"artist":"Ørsted Café","album":"Olé",
+                "side":"B","track":1,"title":"Jóga","confidence":0.9,"speed_ratio":1.0,"offset_s":0.0}),
+        ],
+        "Ørsted Café – Jóga",
+    );
+    t.heard();
+    t.restart_encoder();
+    let started = Instant::now();
+    t.heard();
+    eprintln!("the restarted encoder had the title again after {:?}", started.elapsed());
+    t.finish();
 }
 
 #[test]

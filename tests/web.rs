@@ -501,6 +501,18 @@ fn a_page_whose_audio_output_never_starts_says_so() {
     b.wait_for("document.getElementById('listenSub').textContent.includes('no audio output')", T).unwrap();
 }
 
+/// Encodes `frames` numbered frames (frame n carries n) as the FLAC file `flac` (its folder made),
+/// by way of a raw file in `scratch`.
+fn numbered_flac(scratch: &Path, flac: &Path, frames: u64) {
+    std::fs::create_dir_all(flac.parent().unwrap()).unwrap();
+    let raw = scratch.join("side.raw");
+    std::fs::write(&raw, vinyl::pcm::unique_frames(&vinyl::pcm::PcmSpec::default(), 0, frames)).unwrap();
+    let mut enc = Command::new("flac");
+    enc.args(["-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "--channels=2"]);
+    enc.args(["--bps=16", "--sample-rate=48000", "-o"]).arg(flac).arg(&raw);
+    common::assert_success("flac", &common::run(&mut enc, T));
+}
+
 /// The collection on the page, in chromium: a side named with its cover (vinyl-library name) and
 /// its play in the history; when the listener recognises the side playing, the page shows it as
 /// now playing with the cover and follows its titles; a lift clears it. `/library`, `/plays` and
@@ -514,14 +526,8 @@ fn the_page_shows_now_playing_with_the_cover_the_collection_and_the_history() {
     let (rec, d) = (rig.recordings(), rig.dir.path().to_path_buf());
     // A recorded side: 3 s of numbered frames as FLAC, named with a cover.
     let month = rec.join("2026-12");
-    std::fs::create_dir_all(&month).unwrap();
-    let raw = d.join("side.raw");
-    std::fs::write(&raw, vinyl::pcm::unique_frames(&vinyl::pcm::PcmSpec::default(), 0, 3 * RATE)).unwrap();
     let flac = month.join("side-20261205-100000.flac");
-    let mut enc = Command::new("flac");
-    enc.args(["-s", "--force-raw-format", "--endian=little", "--sign=signed", "--channels=2", "--bps=16"]);
-    enc.args(["--sample-rate=48000", "-o"]).arg(&flac).arg(&raw);
-    common::assert_success("flac", &common::run(&mut enc, T));
+    numbered_flac(&d, &flac, 3 * RATE);
     let second = month.join("side-20261205-110000.flac");
     std::fs::copy(&flac, &second).unwrap();
     let png = d.join("cover.png");
@@ -632,6 +638,64 @@ fn the_page_shows_now_playing_with_the_cover_the_collection_and_the_history() {
     rig.event(&[json!({"event":"lift","frame":9000,"at":9000})]);
     b.wait_for("document.getElementById('now').hidden === true", T).unwrap();
     assert_eq!(rig.status()["turntable"]["now_playing"], Value::Null);
+    b.pump(Duration::from_millis(200));
+    assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
+}
+
+/// A recording in the collection plays in the page, in chromium: its player (no fetch before Play)
+/// takes the FLAC from its `/recordings/` link, its clock moves past 0.5 s with no media error, a
+/// seek lands, and the collection drawn again while it plays keeps the same player playing.
+#[test]
+fn a_recording_in_the_collection_plays_in_the_page() {
+    if !common::tier(&["chromium", "flac"]) {
+        return;
+    }
+    let rig = Rig::start("web-player", &[]);
+    let flac = rig.recordings().join("2026-12/side-20261205-100000.flac");
+    numbered_flac(rig.dir.path(), &flac, 20 * RATE);
+    let mut name = Command::new(common::bin_dir().join("vinyl-library"));
+    name.arg("--db").arg(rig.recordings().join("library.db")).arg("name").arg(&flac);
+    name.args(["--artist", "Björk", "--album", "Début", "--side", "A"]);
+    common::assert_success("vinyl-library name", &common::run(&mut name, T));
+
+    let mut b = Browser::start(&rig.dir.path().join("chromium")).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let audio =
+        "document.querySelector('#collection audio[src=\"/recordings/2026-12/side-20261205-100000.flac\"]')";
+    b.wait_for(&format!("{audio} !== null"), T).unwrap();
+    assert_eq!(b.eval(&format!("{audio}.preload")).unwrap(), "none");
+    let state = format!(
+        "JSON.stringify({{ t: {audio}.currentTime, paused: {audio}.paused, error: {audio}.error && \
+         ({audio}.error.code + ' ' + {audio}.error.message), network: {audio}.networkState }})"
+    );
+    // play() settles once playback starts, or rejects (eval then fails with its reason).
+    if let Err(e) = b.eval(&format!("{audio}.play().then(() => true)")) {
+        panic!("play refused: {e}\n{}", b.eval(&state).unwrap_or_default());
+    }
+    let playing = |b: &mut Browser, past: f64, what: &str| {
+        let cond = format!("{audio}.currentTime > {past} || {audio}.error !== null");
+        b.wait_for(&cond, T)
+            .unwrap_or_else(|e| panic!("{what}: {e}\n{}", b.eval(&state).unwrap_or_default()));
+        let s = b.eval(&state).unwrap();
+        assert!(!s.as_str().unwrap_or_default().contains("\"error\":\""), "{what}: a media error: {s}");
+    };
+    playing(&mut b, 0.5, "the first half second");
+    // A seek (chromium asks for the bytes it needs with a Range request when they are not loaded).
+    b.eval(&format!("{audio}.currentTime = 10; true")).unwrap();
+    playing(&mut b, 10.3, "after a seek to 10 s");
+    // The list is drawn again (as on an event): the same element, still playing.
+    b.eval(&format!("window.player = {audio}; loadLibrary().then(() => true)")).unwrap();
+    assert_eq!(b.eval(&format!("{audio} === window.player")).unwrap(), true);
+    let t = b.eval(&format!("{audio}.currentTime")).unwrap().as_f64().unwrap();
+    playing(&mut b, t + 0.3, "after the collection was drawn again");
+    assert_eq!(b.eval(&format!("{audio}.paused")).unwrap(), false, "{}", b.eval(&state).unwrap());
+    // For a human's look: the collection with its player, on a phone (the page laid out at the
+    // phone's size first, then scrolled to the collection).
+    let phone = json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true });
+    b.call("Emulation.setDeviceMetricsOverride", phone).unwrap();
+    b.eval("document.getElementById('collection').scrollIntoView(); true").unwrap();
+    let png = b.screenshot(390, 844).unwrap();
+    std::fs::write(common::repo_root().join("target/web-player.png"), png).unwrap();
     b.pump(Duration::from_millis(200));
     assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
 }

@@ -9,7 +9,7 @@ complete -c vinyl-mp3-icecast -l name -d 'Stream name shown to listeners (ice-na
 complete -c vinyl-mp3-icecast -l description -d 'Stream description (ice-description) [default: none]' -r
 complete -c vinyl-mp3-icecast -l genre -d 'Genre (ice-genre) [default: none]' -r
 complete -c vinyl-mp3-icecast -l homepage -d 'Web page about the stream (ice-url) [default: none]' -r
-complete -c vinyl-mp3-icecast -l metadata-fifo -d 'FIFO whose lines become the stream title, UTF-8, one title a line (created with mode 0600 when missing) [default: none]' -r -F
+complete -c vinyl-mp3-icecast -l metadata-fifo -d 'FIFO whose lines become the stream title, UTF-8, one title a line; a line repeating the title is not sent again (created with mode 0600 when missing) [default: none]' -r -F
 complete -c vinyl-mp3-icecast -l timeout -d 'Bound on each network step: connect, each read, each write (a server that takes no data for this long is dropped and reconnected)' -r
 complete -c vinyl-mp3-icecast -l retry-max -d 'Longest wait between reconnection attempts; the wait starts at 0.5s and doubles, with jitter, up to this' -r
 complete -c vinyl-mp3-icecast -l queue -d 'Audio held for a server that is slow to take it, beyond which whole MP3 frames are dropped and counted' -r

@@ -114,8 +114,8 @@ pub struct Opts {
     #[arg(long)]
     pub public: bool,
 
-    /// FIFO whose lines become the stream title, UTF-8, one title a line (created with mode 0600
-    /// when missing) [default: none]
+    /// FIFO whose lines become the stream title, UTF-8, one title a line; a line repeating the
+    /// title is not sent again (created with mode 0600 when missing) [default: none]
     #[arg(long, value_name = "PATH")]
     pub metadata_fifo: Option<PathBuf>,
 

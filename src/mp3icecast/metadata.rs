@@ -3,8 +3,10 @@
 //! Owns the FIFO (created with mode 0600 when missing, and opened read-write so that writers may
 //! come and go without an end of file) and a thread that reads lines from it and sends the newest
 //! one through [`crate::icecast::update_metadata`] whenever it changes or a new connection comes
-//! up (Icecast forgets the title when a source reconnects). Titles are UTF-8 (invalid bytes are
-//! replaced), control characters become spaces, and a title is cut at [`MAX_TITLE`] bytes.
+//! up (Icecast forgets the title when a source reconnects). A line that repeats the title is not
+//! news and is not sent again ([`newest`]): `vinyl-rec auto` writes its title again every few
+//! seconds, for an encoder that started after it. Titles are UTF-8 (invalid bytes are replaced),
+//! control characters become spaces, and a title is cut at [`MAX_TITLE`] bytes.
 //!
 //! A refused or failed update is logged once and retried every [`RETRY`] while it stays
 //! unsent; it never affects the audio.
@@ -94,6 +96,17 @@ pub fn clean_title(line: &[u8]) -> Option<String> {
     (!t.is_empty()).then_some(t)
 }
 
+/// Takes the last of `lines` as the title when it differs from `title`; returns whether it did.
+pub fn newest(title: &mut Option<String>, lines: Vec<String>) -> bool {
+    match lines.into_iter().next_back() {
+        Some(t) if title.as_ref() != Some(&t) => {
+            *title = Some(t);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// The title updater: reads the FIFO and sends titles while connected.
 #[derive(Debug)]
 pub struct TitleFeed {
@@ -129,8 +142,7 @@ impl TitleFeed {
                 match self.fifo.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        if let Some(t) = lines.feed(&buf[..n]).pop() {
-                            title = Some(t);
+                        if newest(&mut title, lines.feed(&buf[..n])) {
                             sent_for = None;
                             retry_at = Instant::now();
                         }
@@ -171,6 +183,17 @@ mod tests {
         assert!(s.feed(b"Artist - Ti").is_empty());
         assert_eq!(s.feed(b"tle\r\n\n  \nCaf\xc3\xa9\tOl\xc3\xa9\n"), ["Artist - Title", "Café Olé"]);
         assert_eq!(s.feed(b"bad \xff byte\n"), ["bad \u{fffd} byte"]);
+    }
+
+    #[test]
+    fn a_line_repeating_the_title_is_not_news() {
+        let mut t = None;
+        assert!(!newest(&mut t, vec![]));
+        assert!(newest(&mut t, vec!["A".into(), "B".into()]));
+        assert_eq!(t.as_deref(), Some("B"));
+        assert!(!newest(&mut t, vec!["B".into()]), "the same title again");
+        assert!(!newest(&mut t, vec!["A".into(), "B".into()]), "the last line is the title now");
+        assert!(newest(&mut t, vec!["A".into()]));
     }
 
     #[test]

@@ -278,7 +278,9 @@ Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (de
 {side} · Track {track}', the side counted since auto started), or 'Artist – Title' once the \
 listener recognised the side (its recognized event, and the title its track_start carries), \
 written as a line to the encoder's metadata FIFO (RUN/title, vinyl-mp3-icecast --metadata-fifo; no reader is not an \
-error). Hook: VINYL_ON_EVENT=/path/to/program is run for each event but level and state, with \
+error), and the title now (auto's or the hook's) again every 5 s, so an encoder started or \
+restarted after it gets it within 5 s (while auto runs, a title written there by hand lasts until \
+then). Hook: VINYL_ON_EVENT=/path/to/program is run for each event but level and state, with \
 the event's JSON line on stdin; the first line it prints, if any, becomes the title. It runs in \
 a thread of its own, off the audio path, and is killed after VINYL_ON_EVENT_TIMEOUT (5s); its \
 failures are logged once per kind and ignored.

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 const LONG_ABOUT: &str = "\
 Serves a small web page and an HTTP API for the turntable: a live level meter, the turntable's \
 state (idle, side N, track K, run-out), the recording's state with a Record/Stop button, the last \
-recordings with download links, and a Listen button that plays the live capture at low latency \
-in the browser. The page is one self-contained file (no CDN, no build step, works offline) and \
-fits a phone.
+recordings with download links, the collection (each album's recordings with a player that fetches \
+nothing until Play and seeks with HTTP Range, and a download link), and a Listen button that plays \
+the live capture at low latency in the browser. The page is one self-contained file (no CDN, no \
+build step, works offline) and fits a phone.
 
 It taps the ring in-process: each listening browser costs one live reader of the ring (a thread), \
 and a client that stalls is dropped after its write blocks for 2 s; neither costs the ring, the \
@@ -28,7 +29,7 @@ ENDPOINTS:
   POST /rec/start        start a recording: JSON {\"name\": \"...\", \"tags\": [\"KEY=VALUE\"]} (token)
   POST /rec/stop         stop it (token)
   GET  /recordings       JSON list of recordings: duration, size, tracks, loudness
-  GET  /recordings/PATH  download one, with HTTP Range
+  GET  /recordings/PATH  download or play one, with HTTP Range (one range; 206, or 416 past the end)
   GET  /library          JSON: the collection's albums, sides, tracks, cover and recording links
   GET  /plays            JSON: the listening history, newest first (50)
   GET  /cover/ID         an album's front cover (PNG or JPEG)

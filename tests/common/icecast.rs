@@ -421,42 +421,65 @@ impl Icecast {
     /// The raw bytes of the first `StreamTitle` a listener asking for ICY metadata reads on
     /// `mount` (as every player gets them: in the mount's charset), waiting up to `timeout`.
     pub fn icy_title(&self, mount: &str, timeout: Duration) -> Vec<u8> {
+        self.icy_titles_until(mount, timeout, |_| true).pop().unwrap()
+    }
+
+    /// Listens to `mount` with ICY metadata and returns the titles it reads (raw bytes, in the
+    /// mount's charset, empty ones skipped), in order, up to the first for which `enough` holds;
+    /// panics with those seen after `timeout`. A listener joins at the start of Icecast's burst,
+    /// whose metadata is that of its audio: just after a change, the title before it comes first.
+    pub fn icy_titles_until(
+        &self,
+        mount: &str,
+        timeout: Duration,
+        mut enough: impl FnMut(&[u8]) -> bool,
+    ) -> Vec<Vec<u8>> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(timeout)).unwrap();
         write!(s, "GET {mount} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nIcy-MetaData: 1\r\n\r\n", self.port)
             .unwrap();
-        let mut all = Vec::new();
-        let mut buf = [0u8; 16384];
+        let (mut all, mut buf) = (Vec::new(), [0u8; 16384]);
+        let (mut seen, mut next_block, mut metaint) = (Vec::<Vec<u8>>::new(), 0usize, 0usize);
         let start = Instant::now();
         loop {
-            assert!(start.elapsed() < timeout, "{mount}: no ICY title within {timeout:?}");
+            let show = || seen.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect::<Vec<_>>();
+            assert!(
+                start.elapsed() < timeout,
+                "{mount}: the ICY title wanted not read within {timeout:?}; read: {:?}",
+                show()
+            );
             let n = s.read(&mut buf).unwrap_or(0);
-            assert!(n > 0, "{mount}: the stream ended before a title");
+            assert!(n > 0, "{mount}: the stream ended before the ICY title wanted; read: {:?}", show());
             all.extend_from_slice(&buf[..n]);
-            let Some(end) = find(&all, b"\r\n\r\n") else { continue };
-            let head = String::from_utf8_lossy(&all[..end]).to_ascii_lowercase();
-            let metaint: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("icy-metaint:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or_else(|| panic!("{mount}: no icy-metaint in {head}"));
+            if metaint == 0 {
+                let Some(end) = find(&all, b"\r\n\r\n") else { continue };
+                let head = String::from_utf8_lossy(&all[..end]).to_ascii_lowercase();
+                metaint = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("icy-metaint:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("{mount}: no icy-metaint in {head}"));
+                next_block = end + 4 + metaint;
+            }
             // Audio, a length byte (x16), the metadata; repeated.
-            let mut at = end + 4;
-            while all.len() > at + metaint {
-                let len = all[at + metaint] as usize * 16;
-                let meta = at + metaint + 1;
+            while all.len() > next_block {
+                let meta = next_block + 1;
+                let len = all[next_block] as usize * 16;
                 if all.len() < meta + len {
                     break;
                 }
                 let block = &all[meta..meta + len];
-                if let Some(i) = find(block, b"StreamTitle='") {
-                    let rest = &block[i + 13..];
-                    let close = find(rest, b"';").unwrap_or(rest.len());
-                    if close > 0 {
-                        return rest[..close].to_vec();
-                    }
+                next_block = meta + len + metaint;
+                let Some(i) = find(block, b"StreamTitle='") else { continue };
+                let rest = &block[i + 13..];
+                let title = rest[..find(rest, b"';").unwrap_or(rest.len())].to_vec();
+                if title.is_empty() || seen.last() == Some(&title) {
+                    continue;
                 }
-                at = meta + len;
+                seen.push(title);
+                if enough(seen.last().unwrap()) {
+                    return seen;
+                }
             }
         }
     }

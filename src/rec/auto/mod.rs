@@ -133,6 +133,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
             auto.line(l);
         }
         auto.step();
+        auto.titles.repeat();
         std::thread::sleep(POLL);
     }
     notifier.stopping();

@@ -2,12 +2,16 @@
 //!
 //! Owns the title template ([`template`], pure), the write of a title to the encoder's metadata
 //! FIFO ([`send`]: opened non-blocking, so a FIFO without a reader, or no FIFO at all, is not an
-//! error and never waits), and the hook (`VINYL_ON_EVENT`): a program run once per event, in a
-//! thread of its own with the events queued in order, given the event's JSON line on stdin; the
-//! first line it prints, when not empty, becomes the title. It runs in its own process group and
-//! is killed (the whole group) after the timeout. How it fails: never to the caller. A hook that
-//! cannot start, fails, hangs or prints nothing, and a FIFO that cannot be written, are logged
-//! once per kind of failure, and the recording and the stream go on.
+//! error and never waits), the title now (auto's or the hook's, whichever came last), written
+//! again every [`REPEAT`] because a FIFO keeps nothing for a reader that was not there (an
+//! encoder started or restarted after the title was set would have none until the next track;
+//! vinyl-mp3-icecast sends a repeated line to the server only once), and the hook
+//! (`VINYL_ON_EVENT`): a program run once per event, in a thread of its own with the events
+//! queued in order, given the event's JSON line on stdin; the first line it prints, when not
+//! empty, becomes the title. It runs in its own process group and is killed (the whole group)
+//! after the timeout. How it fails: never to the caller. A hook that cannot start, fails, hangs
+//! or prints nothing, and a FIFO that cannot be written, are logged once per kind of failure,
+//! and the recording and the stream go on.
 
 use super::super::TOOL;
 use crate::log::StateLog;
@@ -18,14 +22,18 @@ use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Events queued for the hook; beyond that (a hook slower than the events) they are dropped,
 /// counted in the log.
 const QUEUE: usize = 64;
+
+/// How often the title now is written again: an encoder that starts after it was set gets it
+/// within this.
+pub const REPEAT: Duration = Duration::from_secs(5);
 
 /// The template with `{side}` and `{track}` replaced.
 pub fn template(t: &str, side: u32, track: u32) -> String {
@@ -67,10 +75,26 @@ pub fn send(fifo: &Path, title: &str) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// The title now and when it was last written to the FIFO.
+#[derive(Debug)]
+struct Now {
+    title: Option<String>,
+    written: Instant,
+}
+
+/// Writes `title` to `fifo` and makes it the title now; the lock is held across both, so the
+/// FIFO's last line and the title now are the same whichever thread set it.
+fn set_now(now: &Mutex<Now>, log: &mut StateLog, fifo: &Path, title: &str) {
+    let mut now = now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    log_send(log, fifo, title);
+    *now = Now { title: Some(title.to_string()), written: Instant::now() };
+}
+
 /// Where titles go, with the log of their failures.
 pub struct Titles {
     fifo: PathBuf,
     log: StateLog,
+    now: Arc<Mutex<Now>>,
     hook: Option<SyncSender<String>>,
     dropped: u64,
     /// The process group of the hook running now, 0 when none.
@@ -81,13 +105,15 @@ impl Titles {
     /// Titles to `fifo`; with a hook, its thread is started.
     pub fn new(fifo: PathBuf, hook: Option<PathBuf>, timeout: Duration) -> Titles {
         let running = Arc::new(AtomicI32::new(0));
+        let now = Arc::new(Mutex::new(Now { title: None, written: Instant::now() }));
         let hook = hook.map(|program| {
             let (tx, rx) = sync_channel(QUEUE);
-            let (fifo, running) = (fifo.clone(), running.clone());
-            std::thread::spawn(move || hook_loop(&program, timeout, &fifo, &rx, &running));
+            let to = Sink { fifo: fifo.clone(), now: now.clone() };
+            let running = running.clone();
+            std::thread::spawn(move || hook_loop(&program, timeout, &to, &rx, &running));
             tx
         });
-        Titles { fifo, log: StateLog::new(TOOL), hook, dropped: 0, running }
+        Titles { fifo, log: StateLog::new(TOOL), now, hook, dropped: 0, running }
     }
 
     /// Kills the hook running now, if any (at exit: no hook outlives auto).
@@ -101,7 +127,23 @@ impl Titles {
 
     /// Sets the title now.
     pub fn set(&mut self, title: &str) {
-        log_send(&mut self.log, &self.fifo, title);
+        set_now(&self.now, &mut self.log, &self.fifo, title);
+    }
+
+    /// Writes the title now again when [`REPEAT`] has passed since it was last written (call it
+    /// often: it does nothing otherwise).
+    pub fn repeat(&mut self) {
+        self.repeat_at(Instant::now());
+    }
+
+    fn repeat_at(&mut self, at: Instant) {
+        let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(title) = &now.title
+            && at.saturating_duration_since(now.written) >= REPEAT
+        {
+            log_send(&mut self.log, &self.fifo, title);
+            now.written = at;
+        }
     }
 
     /// Gives one event to the hook (nothing without one); never waits.
@@ -163,14 +205,20 @@ impl Outcome {
     }
 }
 
-fn hook_loop(program: &Path, timeout: Duration, fifo: &Path, rx: &Receiver<String>, running: &AtomicI32) {
+/// Where the hook's titles go: the FIFO, and the title now.
+struct Sink {
+    fifo: PathBuf,
+    now: Arc<Mutex<Now>>,
+}
+
+fn hook_loop(program: &Path, timeout: Duration, to: &Sink, rx: &Receiver<String>, running: &AtomicI32) {
     let mut log = StateLog::new(TOOL);
     let object = format!("hook {}", program.display());
     for line in rx.iter() {
         let out = run_hook(program, &line, timeout, running);
         let kind = out.kind();
         match out {
-            Outcome::Title(t) => log_send(&mut log, fifo, &t),
+            Outcome::Title(t) => set_now(&to.now, &mut log, &to.fifo, &t),
             Outcome::Nothing => {}
             Outcome::NoStart(e) => {
                 log.change(
@@ -322,6 +370,32 @@ mod tests {
         let mut s = String::new();
         BufReader::new(r).read_line(&mut s).unwrap();
         assert_eq!(s, "Side 1 \n");
+    }
+
+    #[test]
+    fn the_title_now_is_written_again_for_an_encoder_that_came_later() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("title");
+        nix::unistd::mkfifo(&f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut t = Titles::new(f.clone(), None, Duration::from_secs(1));
+        // The encoder was not there when the title was set: it got nothing then...
+        t.set("Björk – Human Behaviour");
+        let r = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&f).unwrap();
+        let mut r = BufReader::new(r);
+        // (Without a writer a non-blocking FIFO reads as its end, or EAGAIN: no line either way.)
+        let mut next = || {
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            line
+        };
+        t.repeat_at(Instant::now());
+        assert_eq!(next(), "", "written again before REPEAT");
+        // ...and gets it at the next repeat, once.
+        let later = Instant::now() + REPEAT;
+        t.repeat_at(later);
+        t.repeat_at(later + REPEAT / 2);
+        assert_eq!(next(), "Björk – Human Behaviour\n");
+        assert_eq!(next(), "", "written twice");
     }
 
     #[test]
