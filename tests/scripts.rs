@@ -627,11 +627,11 @@ fn cargo_toml_section(name: &str) -> Vec<String> {
 #[test]
 fn release_binaries_carry_no_debug_info_and_a_profile_keeps_it() {
     // Building release binaries here would take minutes, so this checks the profile that makes
-    // them small; scripts/install refuses to install a build of its own over 2.5 MB.
+    // them small; scripts/install refuses to install a build of its own over 4 MiB.
     let release = cargo_toml_section("profile.release");
     assert!(
         release.iter().any(|l| l == "strip=\"debuginfo\"" || l == "strip=\"symbols\"" || l == "strip=true"),
-        "[profile.release] must strip debug info (installed binaries < 2.5 MB): {release:?}"
+        "[profile.release] must strip debug info (installed binaries < 4 MiB): {release:?}"
     );
     assert!(
         !release.iter().any(|l| l.starts_with("debug=") && l != "debug=false" && l != "debug=0"),
@@ -647,12 +647,12 @@ fn release_binaries_carry_no_debug_info_and_a_profile_keeps_it() {
 }
 
 #[test]
-fn install_warns_about_a_given_binary_over_2_5_mb() {
+fn install_warns_about_a_given_binary_over_4_mib() {
     let bins = tempfile::tempdir().unwrap();
     // Every binary, from the one list of them (vinyl::docs::commands).
     let names: Vec<String> = vinyl::docs::commands().iter().map(|c| c.get_name().to_string()).collect();
     for t in names.iter().map(String::as_str) {
-        let size = if t == "vinyl-tee" { 2_621_440 } else { 1_000_000 };
+        let size = if t == "vinyl-tee" { 4_194_304 } else { 3_600_000 };
         let f = bins.path().join(t);
         std::fs::write(&f, vec![0u8; size]).unwrap();
         std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -665,8 +665,8 @@ fn install_warns_about_a_given_binary_over_2_5_mb() {
     common::assert_success(&what, &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("vinyl-tee: 2621440 bytes, over 2.5 MB") && !stderr.contains("vinyl-capture:"),
-        "{what}: no warning for the one binary over 2.5 MB:\n{stderr}"
+        stderr.contains("vinyl-tee: 4194304 bytes, over 4 MiB") && !stderr.contains("vinyl-capture:"),
+        "{what}: no warning for the one binary over 4 MiB:\n{stderr}"
     );
 }
 
