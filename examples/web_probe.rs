@@ -34,10 +34,15 @@ fn probe(url: &str, secs: u64, profile: &std::path::Path) -> Result<(), String> 
     b.click("listenBtn")?;
     b.wait_for("window.vinylStats.framesPlayed > 0", Duration::from_secs(30))?;
     b.pump(Duration::from_secs(3));
-    b.eval(
+    // The first seconds (the stream filling the buffer) are not what a listener hears later.
+    let reset = b.eval(
         "fetch('/listen/report', { method: 'POST', headers: { 'Authorization': 'Bearer ' + \
-         localStorage.getItem('vinylToken') }, body: '{\"reset\": true}' }).then(r => r.status)",
+         localStorage.getItem('vinylToken'), 'Content-Type': 'application/json' }, \
+         body: '{\"reset\": true}' }).then(r => r.status)",
     )?;
+    if reset.as_u64() != Some(200) {
+        return Err(format!("POST /listen/report {{\"reset\": true}}: answered {reset}, not 200"));
+    }
     let end = std::time::Instant::now() + Duration::from_secs(secs);
     while std::time::Instant::now() < end {
         b.pump(Duration::from_millis(500));

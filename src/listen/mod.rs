@@ -75,8 +75,9 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
 }
 
 /// The live recogniser: against `--library`, else the collection's default place (vinyl-library's:
-/// `library.db` in the recordings folder). The worker looks for the file at each side, so a
-/// collection made after the listener started is used from its next side.
+/// `library.db` in the recordings folder). Until the file exists no audio goes to the worker (it
+/// is looked for every few seconds), so a collection made after the listener started is used
+/// from its next side, and a listener without one pays nothing for recognition.
 fn start_recognition(
     db: Option<&Path>,
     spec: PcmSpec,

@@ -22,6 +22,7 @@ use crate::vlog;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
 
 /// Seconds of audio the worker keeps for a needle drop decided late.
 pub const HISTORY_S: u64 = 20;
@@ -30,6 +31,10 @@ pub const GIVE_UP_S: f64 = 60.0;
 /// Seconds after the drop at which a recognised side's speed and place are fitted again, over
 /// more music, for the titles of its later tracks.
 pub const REFINE_S: f64 = 40.0;
+/// How often the listener looks (a stat) for a collection that did not exist: until one does, no
+/// audio is handed over, so a listener without a collection pays nothing for recognition (the
+/// copies, the worker's 20 s of history; on stdin, a wait per stretch).
+const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 enum Msg {
     Audio(u64, Vec<f32>),
@@ -95,6 +100,12 @@ pub struct Live {
     in_step: bool,
     told: Option<Heard>,
     dropped: u64,
+    /// The collection, whether it was there when last looked for, and when that was.
+    db: PathBuf,
+    exists: bool,
+    looked: Option<Instant>,
+    /// Stretches handed over.
+    handed: u64,
 }
 
 impl Live {
@@ -106,27 +117,45 @@ impl Live {
         // About 10 s of 100 ms stretches: the worker keeps up by far; the bound is for a stall.
         let (tx, worker_rx) = sync_channel(if in_step { 0 } else { 100 });
         let (worker_tx, rx) = sync_channel(4);
+        let worker = Worker::new(db.clone(), rate, channels);
         std::thread::Builder::new()
             .name("recognize".into())
-            .spawn(move || Worker::new(db, rate, channels).run(&worker_rx, &worker_tx, in_step))
+            .spawn(move || worker.run(&worker_rx, &worker_tx, in_step))
             .map_err(|e| anyhow::anyhow!("recognition: start its thread: {e}"))?;
-        Ok(Live { tx, rx, in_step, told: None, dropped: 0 })
+        Ok(Live { tx, rx, in_step, told: None, dropped: 0, db, exists: false, looked: None, handed: 0 })
     }
 
-    /// Hands a decoded stretch (interleaved ±1.0) over.
+    /// Whether the collection exists: once it did, it is taken to stay (the worker opens it at
+    /// each side and says when it cannot); until then it is looked for every [`LOOK_EVERY`].
+    fn collection(&mut self) -> bool {
+        if !self.exists && self.looked.is_none_or(|t| t.elapsed() >= LOOK_EVERY) {
+            self.looked = Some(Instant::now());
+            self.exists = self.db.exists();
+        }
+        self.exists
+    }
+
+    /// Hands a decoded stretch (interleaved ±1.0) over, when there is a collection.
     pub fn audio(&mut self, first: u64, samples: &[f32]) {
-        self.send(Msg::Audio(first, samples.to_vec()), first);
+        if self.collection() {
+            self.handed += 1;
+            self.send(Msg::Audio(first, samples.to_vec()), first);
+        }
     }
 
     /// A side began at the needle drop `frame`.
     pub fn side(&mut self, frame: u64) {
-        self.send(Msg::Side(frame, frame), frame);
+        if self.collection() {
+            self.send(Msg::Side(frame, frame), frame);
+        }
     }
 
     /// A side dropped at `drop` is heard from `from` on (a restarted listener whose ring no
     /// longer holds the drop): it is matched from there.
     pub fn side_from(&mut self, drop: u64, from: u64) {
-        self.send(Msg::Side(drop, from.max(drop)), from);
+        if self.collection() {
+            self.send(Msg::Side(drop, from.max(drop)), from);
+        }
     }
 
     /// The side ended: stretches skipped during it are said, with their count.
@@ -339,6 +368,27 @@ mod tests {
         let (track_starts, titles) =
             (vec![0.0, 20.0, 40.0], vec!["One".into(), "Two".into(), "Three".into()]);
         Heard { drop, start, at: start + 480_000, found, track_starts, titles }
+    }
+
+    #[test]
+    fn without_a_collection_nothing_is_handed_over_until_one_appears() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("library.db");
+        let mut live = Live::start(db.clone(), 48_000, 2, true).unwrap();
+        let stretch = vec![0.0f32; 9600];
+        for i in 0..20 {
+            live.audio(i * 4800, &stretch);
+        }
+        live.side(48_000);
+        assert_eq!(live.handed, 0, "audio handed over without a collection");
+        // The collection appears: it is found at the next look, and audio flows from then on.
+        std::fs::write(&db, b"").unwrap();
+        live.audio(96_000, &stretch);
+        assert_eq!(live.handed, 0, "looked again before LOOK_EVERY");
+        live.looked = None;
+        live.audio(100_800, &stretch);
+        live.audio(105_600, &stretch);
+        assert_eq!(live.handed, 2);
     }
 
     #[test]
