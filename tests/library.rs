@@ -767,7 +767,20 @@ impl HandsFree {
         assert_eq!(plays[0]["recognized"], true, "{plays:?}");
         assert_eq!(plays[0]["side"], "Frozen/Bubble – Music, side B", "{plays:?}");
         assert_eq!(plays[0]["recording"].as_str(), f.to_str(), "{plays:?}");
+        self.assert_told_where(&f);
         (f, log)
+    }
+
+    /// What vinyl-rec keeps of the recording that ended names `f`, where the file is now: the
+    /// state folder is retired, `status` names no file, and the last recording's log (which
+    /// names the file as it was recorded) ends with the move.
+    fn assert_told_where(&self, f: &Path) {
+        assert!(!self.run_dir.join("rec").exists(), "the state folder outlived the side");
+        let status = vinyl_rec_ok(&["status"], &self.run_dir, &self.recordings, Path::new(self.ring.arg()));
+        assert_eq!(status.trim(), "not recording", "vinyl-rec status");
+        let last = std::fs::read_to_string(self.run_dir.join("last-rec.log")).unwrap_or_default();
+        let said = last.lines().rfind(|l| l.contains(".flac")).unwrap_or_default();
+        assert!(said.ends_with(&format!("moved to {}", f.display())), "RUN/last-rec.log:\n{last}");
     }
 
     /// The stderr of every listener so far.

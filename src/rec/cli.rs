@@ -90,7 +90,8 @@ rule. It is created with mode 0700.
   RUN/rec/           the running recording: its path, start frame, rate, ring, start time,
                      the PIDs of the runner and the tap, the children's exit statuses, its log
   RUN/rec.lock/      held while start or stop changes the state
-  RUN/last-rec.log   the log of the last recording (the tap's and the recorder's messages)
+  RUN/last-rec.log   the log of the last recording (the tap's and the recorder's messages);
+                     for a side auto named and moved, its last line says where the file went
   RUN/events         auto: the events vinyl-listen --output writes
   RUN/title          auto: the encoder's metadata FIFO (vinyl-mp3-icecast --metadata-fifo)
 A state left by a recorder that died is cleaned up by the next start, which names the unfinished \

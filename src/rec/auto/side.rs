@@ -730,6 +730,9 @@ impl Side {
                     who.side,
                     if path == self.path { String::new() } else { format!(": {}", path.display()) }
                 );
+                if path != self.path {
+                    self.note_move(&path);
+                }
                 self.path = path;
                 true
             }
@@ -743,6 +746,31 @@ impl Side {
                 );
                 false
             }
+        }
+    }
+
+    /// Tells `RUN/last-rec.log` where the file went. That log is what `vinyl-rec` keeps of the
+    /// recording that ended: the runner's state folder, which names the file as it was recorded,
+    /// is retired into it as soon as the runner exits, before the side is finalised and moved, so
+    /// without this line its last word would be a path that no longer exists. Only when the log
+    /// is this file's (a manual recording may have ended since); a log that cannot be written
+    /// costs the side nothing.
+    fn note_move(&self, to: &Path) {
+        use std::io::Write as _;
+        use std::os::unix::ffi::OsStrExt as _;
+        let log = self.st.last_log();
+        let name = self.path.file_name().unwrap_or_default().as_bytes();
+        let ours = std::fs::read(&log).is_ok_and(|t| t.windows(name.len()).any(|w| w == name));
+        if !ours || name.is_empty() {
+            return;
+        }
+        let line = format!("{TOOL}: {}: named and moved to {}\n", self.path.display(), to.display());
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            vlog!(TOOL, "side {}: {}: cannot note the move: {e}", self.side, log.display());
         }
     }
 
