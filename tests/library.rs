@@ -631,6 +631,8 @@ struct HandsFree {
     fill: proc::Proc,
     /// The stream titles written to the FIFO, in order.
     titles: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Auto's settings besides [`spawn_auto`]'s.
+    auto_env: Vec<(&'static str, &'static str)>,
 }
 
 /// How [`HandsFree`]'s replay is played: 1.2 % slow, 10 dB quieter than learned, under louder
@@ -641,6 +643,11 @@ impl HandsFree {
     /// Learns and names the side, makes its replay, starts the listener, auto and the fill (the
     /// ring's frame N is the replay's frame N); `None` (the test skips) without the music.
     fn start(tag: &str) -> Option<HandsFree> {
+        HandsFree::start_with(tag, &[])
+    }
+
+    /// [`HandsFree::start`] with auto's settings `auto_env` added.
+    fn start_with(tag: &str, auto_env: &[(&'static str, &'static str)]) -> Option<HandsFree> {
         let pieces = two_pieces()?;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -669,7 +676,7 @@ impl HandsFree {
                 heard.lock().unwrap().push(l);
             }
         });
-        let auto = spawn_auto(&ring, &db, &run_dir, &recordings);
+        let auto = spawn_auto(&ring, &db, &run_dir, &recordings, auto_env);
         let mut f = Command::new(bin_dir().join("vinyl-preroll"));
         f.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
         let fill = proc::Proc::spawn(f, false);
@@ -687,6 +694,7 @@ impl HandsFree {
             auto,
             fill,
             titles,
+            auto_env: auto_env.to_vec(),
         })
     }
 
@@ -712,7 +720,7 @@ impl HandsFree {
     /// Kills auto (SIGKILL) and starts another.
     fn restart_auto(&mut self) {
         self.auto.signal(nix::sys::signal::Signal::SIGKILL);
-        let new = spawn_auto(&self.ring, &self.db, &self.run_dir, &self.recordings);
+        let new = spawn_auto(&self.ring, &self.db, &self.run_dir, &self.recordings, &self.auto_env);
         let _ = std::mem::replace(&mut self.auto, new).finish();
     }
 
@@ -808,9 +816,15 @@ fn spawn_listener(ring: &proc::Ring, db: &Path, run_dir: &Path) -> proc::Proc {
     proc::Proc::spawn(l, false)
 }
 
-/// `vinyl-rec auto` on `RUN/events`, as vinyl-up runs it (a side is at least 20 s); returns once
-/// it follows the events.
-fn spawn_auto(ring: &proc::Ring, db: &Path, run_dir: &Path, recordings: &Path) -> proc::Proc {
+/// `vinyl-rec auto` on `RUN/events`, as vinyl-up runs it (a side is at least 20 s), with `env`
+/// added; returns once it follows the events.
+fn spawn_auto(
+    ring: &proc::Ring,
+    db: &Path,
+    run_dir: &Path,
+    recordings: &Path,
+    env: &[(&str, &str)],
+) -> proc::Proc {
     let mut a = Command::new(bin_dir().join("vinyl-rec"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
         a.env_remove(k);
@@ -819,6 +833,7 @@ fn spawn_auto(ring: &proc::Ring, db: &Path, run_dir: &Path, recordings: &Path) -
     a.env("VINYL_RING", ring.arg()).env("VINYL_RECORDINGS", recordings).env("VINYL_LIBRARY", db);
     a.env("VINYL_AUTO_MIN_FREE", "1MiB").env("VINYL_AUTO_MIN_SIDE", "20s").env("NOTIFY_SOCKET", "");
     a.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap()));
+    a.envs(env.iter().copied());
     let auto = proc::Proc::spawn(a, false);
     auto.wait_line("auto: following");
     auto
@@ -953,6 +968,75 @@ fn a_recognised_side_stays_whole_named_and_noted_once_through_kills_of_the_liste
         |t: &String| ["Intro", "Middle", "Finale"].iter().position(|n| *t == format!("Frozen/Bubble – {n}"));
     let order: Vec<usize> = said.iter().filter_map(track).collect();
     assert!(order.windows(2).all(|w| w[0] <= w[1]) && !order.is_empty(), "stream titles: {said:?}\n{report}");
+}
+
+/// A recognised side recorded in two parts ([`HandsFree`], the side's tap held 5 s behind the
+/// head): the tap is killed (SIGKILL) 33 s into the replay, once auto has taken the recognition
+/// in, so the rest of the side goes to a second part (`VINYL_PART=2`, `VINYL_CONTINUES=` the
+/// first's name). Each part is named where it is, as `name` would: the album's tags and cover,
+/// and the titles of the tracks it holds (the first opens with Intro, the second with the track
+/// playing at its start); neither moves, so the link stays true. The collection keeps the side's
+/// three titles and links both parts; the history holds one play, of the first part.
+#[test]
+fn a_recognised_side_in_two_parts_has_every_part_named_in_place_and_still_linked() {
+    let Some(mut h) = HandsFree::start_with("parts", &[("VINYL_AUTO_HOLD", "5s")]) else { return };
+    let mut killed = false;
+    h.play(|h, i| {
+        // The stream's title is the artist's once auto has acted on the recognition.
+        if !killed && i >= 330 && h.titles().iter().any(|t| t.starts_with("Frozen/Bubble – ")) {
+            let tap = std::fs::read_to_string(h.run_dir.join("rec/tap.pid")).unwrap();
+            let pid = nix::unistd::Pid::from_raw(tap.trim().parse().unwrap());
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+            killed = true;
+        }
+    });
+    assert!(killed, "the side was not recognised within its music:\n{}", h.auto.stderr());
+    h.auto.wait_lines("named Frozen/Bubble – Music, side B", 2);
+    h.auto.signal(nix::sys::signal::Signal::SIGTERM);
+    h.auto.wait_exit(T);
+    let log = h.auto.stderr();
+    let mut files = Vec::new();
+    vinyl::rec::list::flac_files(&h.recordings, &mut files);
+    files.sort_by_key(|f| flac_tag(f, "VINYL_START_FRAME").parse::<u64>().unwrap());
+    assert_eq!(files.len(), 2, "{files:?}\n{log}");
+    let name = |f: &PathBuf| f.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "tap-failed", "{log}");
+    assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2", "{log}");
+    assert_eq!(flac_tag(&files[1], "VINYL_CONTINUES"), name(&files[0]), "the link is true: {log}");
+    let mut chapters = Vec::new();
+    for f in &files {
+        assert!(name(f).starts_with("side-"), "a part is not moved: {f:?}\n{log}");
+        let tags = metaflac(f, &["--export-tags-to=-"]);
+        for want in ["ARTIST=Frozen/Bubble", "ALBUM=Music", "DATE=2002", "VINYL_SIDE=B"] {
+            assert!(tags.lines().any(|l| l == want), "{}: no {want} in:\n{tags}\n{log}", name(f));
+        }
+        assert!(metaflac(f, &["--list", "--block-type=PICTURE"]).contains("Cover (front)"), "{}", name(f));
+        let titles: Vec<String> = (1..=9)
+            .map_while(|i| tags.lines().find_map(|l| l.strip_prefix(&format!("CHAPTER{i:03}NAME="))))
+            .map(str::to_string)
+            .collect();
+        chapters.push(titles);
+    }
+    // The track cut by the part's end opens the next part (unless the cut fell on a boundary).
+    let (one, two) = (&chapters[0], &chapters[1]);
+    let skip = usize::from(two.first() == one.last());
+    let side: Vec<&String> = one.iter().chain(two.iter().skip(skip)).collect();
+    assert_eq!(side, ["Intro", "Middle", "Finale"], "the parts' titles {chapters:?}\n{log}");
+    assert_eq!(one[0], "Intro", "{chapters:?}");
+    // The collection: the side's tracklist as learned, both parts linked to it.
+    let out = run(Command::new(LIBRARY).arg("--db").arg(&h.db).args(["show", "Music"]), T);
+    assert_success("show", &out);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for want in ["B1  Intro", "B2  Middle", "B3  Finale", &name(&files[0]), &name(&files[1])] {
+        assert!(shown.contains(want), "no {want:?} in:\n{shown}");
+    }
+    let out = run(Command::new(LIBRARY).arg("--db").arg(&h.db).args(["plays", "--json"]), T);
+    assert_success("plays", &out);
+    let plays: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(plays.len(), 1, "one side, one play: {plays:?}");
+    assert_eq!(plays[0]["recording"].as_str(), files[0].to_str(), "{plays:?}");
+    assert_eq!(plays[0]["recognized"], true, "{plays:?}");
 }
 
 /// Replaces the file's VORBIS_COMMENT with these raw comments (bytes that need not be UTF-8, as

@@ -291,9 +291,9 @@ VINYL_MARKERS_ESTIMATED; markers where the tracklist has none are dropped. It is
 as vinyl-library name does it (ARTIST, ALBUMARTIST, ALBUM, DATE, VINYL_SIDE, TITLE, a \
 CHAPTERnnnNAME per marker from its learned track, the album's cover), linked to the album side in the collection, noted in the history as recognised, and moved \
 to VINYL_AUTO_NAME in the recordings folder (fields {artist} {album} {year} {side} {month} \
-{stamp}; what a file name cannot hold is replaced by _, a taken name gets -2; keep: not moved). A \
-side in parts is named in its first part only and not moved (VINYL_CONTINUES names it). It is not \
-learned again. A failure is logged and leaves the file as it was.",
+{stamp}; what a file name cannot hold is replaced by _, a taken name gets -2; keep: not moved). \
+Every part of a side in parts is named where it is, with the titles of the tracks it holds, and \
+not moved, so VINYL_CONTINUES (the part before's file name) stays true. It is not learned again. A failure is logged and leaves the file as it was.",
         after_help = "EXIT STATUS:\n  0  stopped by a signal (a side in progress finalised)\n  1  \
 the run folder cannot be made\n  2  usage error: a malformed VINYL_AUTO_* or VINYL_ON_EVENT_TIMEOUT \
 value or VINYL_AUTO_NAME template, or keys that cannot work together (MAX_SIDE 0 or under MIN_SIDE, a start margin or hold \

@@ -225,7 +225,7 @@ impl Auto {
             Event::Recognized { frame, artist, album, side, track, title, tracks } => {
                 if let Some(s) = self.side.as_mut().filter(|s| s.side_frame == frame) {
                     s.recognised(
-                        Recognised { artist, album, side, titles: Vec::new() },
+                        Recognised { artist, album, side, titles: Vec::new(), first_track: None },
                         track,
                         title,
                         tracks,

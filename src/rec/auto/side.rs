@@ -17,7 +17,8 @@
 //! `track_start` frame), `VINYL_RPM`, and the loudness tags: the side_report's noise floor,
 //! clicks and clipped samples, the integrated loudness and true peak measured on the file
 //! ([`super::measure`]); a side the listener recognised gets its tracklist's markers
-//! ([`super::fit`]) and is named, linked and moved (`VINYL_AUTO_NAME`) through the collection. The
+//! ([`super::fit`]) and is named, linked and moved (`VINYL_AUTO_NAME`) through the collection
+//! (each part of a side in parts is named where it is, so `VINYL_CONTINUES` stays true). The
 //! state folder says `auto` (auto's pid), so `vinyl-rec start` refuses
 //! a second recording and `vinyl-rec stop` may still end this one. How it fails: a side that
 //! cannot be started or finalised is logged with its cause; the caller goes on with the next side.
@@ -161,6 +162,8 @@ pub struct Side {
     pub recognised: Option<Recognised>,
     /// Its learned tracks on this play's timeline (the recognition's), for the markers.
     pub learned: Vec<crate::events::LearnedTrack>,
+    /// The side's track the file opens with, once its markers were fitted to the tracklist.
+    pub opening: Option<usize>,
     /// The end told to the tap (exclusive), and why (a [`reason`]).
     pub end: Option<(u64, String)>,
     /// The end of the maximum length.
@@ -239,6 +242,7 @@ fn begin_part(
         titles: Vec::new(),
         recognised: None,
         learned: Vec::new(),
+        opening: None,
         end: None,
         cap,
         rpm: None,
@@ -399,6 +403,7 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
         titles: Vec::new(),
         recognised: None,
         learned: Vec::new(),
+        opening: None,
         end,
         cap,
         rpm: None,
@@ -442,6 +447,7 @@ impl Side {
         if fitted.is_empty() || self.recognised.is_none() {
             return Vec::new();
         }
+        self.opening = fitted.first().map(|m| m.track);
         self.tracks = fitted.iter().map(|m| m.frame).collect();
         self.titles = fitted.iter().map(|m| m.title.clone()).collect();
         fitted.iter().enumerate().filter(|(_, m)| m.estimated).map(|(i, _)| i + 1).collect()
@@ -706,15 +712,19 @@ impl Side {
     }
 
     /// Names a recognised side's file as `vinyl-library name` would, and moves it to
-    /// VINYL_AUTO_NAME when the side is whole in this file (a side in parts keeps its names, which
-    /// VINYL_CONTINUES refers to). A failure costs the side nothing: it stays as it was, logged.
+    /// VINYL_AUTO_NAME when the side is whole in this file. Every part of a side in parts is
+    /// named (the titles of the tracks it holds) where it is, not moved: `VINYL_CONTINUES` names
+    /// the part before by its file name, and a part is finalised while the next one records, so
+    /// moving them would mean rewriting a finished part's tags later (a link that a failure half
+    /// way would break). A failure costs the side nothing: it stays as it was, logged.
     fn name(&mut self, a: &AutoSettings, why: &str) -> bool {
         let Some(mut who) = self.recognised.clone() else { return false };
-        if self.part.number > 1 {
-            return false;
+        let whole = reason::by_the_record(why) && self.part.number == 1;
+        // Without the fitted tracklist, only a first part is known to open with track 1.
+        who.first_track = self.opening.or((self.part.number == 1).then_some(1));
+        if who.first_track.is_some() {
+            who.titles.clone_from(&self.titles);
         }
-        let whole = reason::by_the_record(why);
-        who.titles.clone_from(&self.titles);
         let template = a.name.as_deref().filter(|_| whole);
         let named = crate::library::default_db().and_then(|db| {
             crate::library::name::recognised(&db, &self.path, &who, &self.recordings, template)
