@@ -275,6 +275,12 @@ recorder-failed, folder-deleted. After lost or tap-failed, the rest of the side 
 this file's end, or the oldest frame the ring still holds, into a next file tagged VINYL_PART=N and \
 VINYL_CONTINUES=the previous file's name.
 
+History: every side the listener announces while auto runs is a play in the collection \
+(vinyl-library plays): from its needle drop to its end, with its file when one was kept, and its \
+album side when recognised. A side too short to keep, one whose recorder left no file, and one \
+not recorded at all (a manual recording ran, the space was short) are plays without a recording. \
+The parts of a side, and a side taken over after a restart, are one play.
+
 Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
 {side} · Track {track}', the side counted since auto started), or 'Artist – Title' once the \
 listener recognised the side (its recognized event, and the title its track_start carries), \

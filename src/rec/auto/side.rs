@@ -18,7 +18,8 @@
 //! clicks and clipped samples, the integrated loudness and true peak measured on the file
 //! ([`super::measure`]); a side the listener recognised gets its tracklist's markers
 //! ([`super::fit`]) and is named, linked and moved (`VINYL_AUTO_NAME`) through the collection
-//! (each part of a side in parts is named where it is, so `VINYL_CONTINUES` stays true). The
+//! (each part of a side in parts is named where it is, so `VINYL_CONTINUES` stays true); every
+//! side it finalises is noted in the history ([`super::history`]), kept or not. The
 //! state folder says `auto` (auto's pid), so `vinyl-rec start` refuses
 //! a second recording and `vinyl-rec stop` may still end this one. How it fails: a side that
 //! cannot be started or finalised is logged with its cause; the caller goes on with the next side.
@@ -618,6 +619,7 @@ impl Side {
         if self.end_reason() == reason::FOLDER_DELETED {
             return;
         }
+        let told = self.end.as_ref().map(|(e, _)| *e).filter(|&e| e != u64::MAX);
         if !self.path.is_file() && !self.recover_part() {
             vlog!(
                 TOOL,
@@ -625,13 +627,26 @@ impl Side {
                 self.side,
                 self.st.last_log().display()
             );
-            return;
+            return self.note_play(told, None);
         }
         match self.keep(a) {
             Ok(Some(line)) => vlog!(TOOL, "side {}: {shown}: {line}", self.side),
             Ok(None) => {}
-            Err(e) => vlog!(TOOL, "side {}: {e:#}", self.side),
+            Err(e) => {
+                vlog!(TOOL, "side {}: {e:#}", self.side);
+                self.note_play(told, None);
+            }
         }
+    }
+
+    /// Notes the side's play in the history ([`super::history`]), ended before `end` when known,
+    /// with its file when one is kept; `started` is the capture's start its file says, else the
+    /// ring's.
+    fn note_play(&self, end: Option<u64>, started: Option<&str>) {
+        let file = self.path.is_file().then_some(self.path.as_path());
+        let started = started.map(str::to_string).or_else(|| super::history::capture_start(&self.ring));
+        let who = self.recognised.as_ref();
+        super::history::note(self.side, self.side_frame, end, file, started.as_deref(), who);
     }
 
     /// Repairs the `.part` a killed recorder left (`vinyl-flac-rec --recover`): true when the
@@ -672,6 +687,8 @@ impl Side {
                 format_frames(min, self.rate),
                 self.path.display()
             );
+            // Not kept, but it was played: the history has it, without a recording.
+            self.note_play(Some(last), p.tag("VINYL_CAPTURE_START"));
             return Ok(None);
         }
         self.log_end(&why);
@@ -702,12 +719,8 @@ impl Side {
         if let Some(l) = m.integrated_lufs {
             line += &format!(", {l:.1} LUFS");
         }
-        let named = self.name(a, &why);
-        // The history: a database that cannot be written costs the side nothing.
-        let started = p.tag("VINYL_CAPTURE_START");
-        if let Err(e) = crate::library::note_play(self.side_frame, last, started, &self.path, named) {
-            vlog!(TOOL, "side {}: not in the listening history: {e:#}", self.side);
-        }
+        self.name(a, &why);
+        self.note_play(Some(last), p.tag("VINYL_CAPTURE_START"));
         Ok(Some(line))
     }
 
@@ -717,8 +730,8 @@ impl Side {
     /// the part before by its file name, and a part is finalised while the next one records, so
     /// moving them would mean rewriting a finished part's tags later (a link that a failure half
     /// way would break). A failure costs the side nothing: it stays as it was, logged.
-    fn name(&mut self, a: &AutoSettings, why: &str) -> bool {
-        let Some(mut who) = self.recognised.clone() else { return false };
+    fn name(&mut self, a: &AutoSettings, why: &str) {
+        let Some(mut who) = self.recognised.clone() else { return };
         let whole = reason::by_the_record(why) && self.part.number == 1;
         // Without the fitted tracklist, only a first part is known to open with track 1.
         who.first_track = self.opening.or((self.part.number == 1).then_some(1));
@@ -744,7 +757,6 @@ impl Side {
                     self.note_move(&path);
                 }
                 self.path = path;
-                true
             }
             Err(e) => {
                 vlog!(
@@ -754,7 +766,6 @@ impl Side {
                     who.artist,
                     who.album
                 );
-                false
             }
         }
     }
