@@ -972,11 +972,7 @@ fn a_recognised_side_stays_whole_named_and_noted_once_through_kills_of_the_liste
 
 /// A recognised side recorded in two parts ([`HandsFree`], the side's tap held 5 s behind the
 /// head): the tap is killed (SIGKILL) 33 s into the replay, once auto has taken the recognition
-/// in, so the rest of the side goes to a second part (`VINYL_PART=2`, `VINYL_CONTINUES=` the
-/// first's name). Each part is named where it is, as `name` would: the album's tags and cover,
-/// and the titles of the tracks it holds (the first opens with Intro, the second with the track
-/// playing at its start); neither moves, so the link stays true. The collection keeps the side's
-/// three titles and links both parts; the history holds one play, of the first part.
+/// in, so the rest of the side goes to a second part. See [`HandsFree::named_in_parts`].
 #[test]
 fn a_recognised_side_in_two_parts_has_every_part_named_in_place_and_still_linked() {
     let Some(mut h) = HandsFree::start_with("parts", &[("VINYL_AUTO_HOLD", "5s")]) else { return };
@@ -984,59 +980,104 @@ fn a_recognised_side_in_two_parts_has_every_part_named_in_place_and_still_linked
     h.play(|h, i| {
         // The stream's title is the artist's once auto has acted on the recognition.
         if !killed && i >= 330 && h.titles().iter().any(|t| t.starts_with("Frozen/Bubble – ")) {
-            let tap = std::fs::read_to_string(h.run_dir.join("rec/tap.pid")).unwrap();
-            let pid = nix::unistd::Pid::from_raw(tap.trim().parse().unwrap());
-            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+            h.kill_tap();
             killed = true;
         }
     });
     assert!(killed, "the side was not recognised within its music:\n{}", h.auto.stderr());
-    h.auto.wait_lines("named Frozen/Bubble – Music, side B", 2);
-    h.auto.signal(nix::sys::signal::Signal::SIGTERM);
-    h.auto.wait_exit(T);
-    let log = h.auto.stderr();
-    let mut files = Vec::new();
-    vinyl::rec::list::flac_files(&h.recordings, &mut files);
-    files.sort_by_key(|f| flac_tag(f, "VINYL_START_FRAME").parse::<u64>().unwrap());
-    assert_eq!(files.len(), 2, "{files:?}\n{log}");
-    let name = |f: &PathBuf| f.file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "tap-failed", "{log}");
-    assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2", "{log}");
-    assert_eq!(flac_tag(&files[1], "VINYL_CONTINUES"), name(&files[0]), "the link is true: {log}");
-    let mut chapters = Vec::new();
-    for f in &files {
-        assert!(name(f).starts_with("side-"), "a part is not moved: {f:?}\n{log}");
-        let tags = metaflac(f, &["--export-tags-to=-"]);
-        for want in ["ARTIST=Frozen/Bubble", "ALBUM=Music", "DATE=2002", "VINYL_SIDE=B"] {
-            assert!(tags.lines().any(|l| l == want), "{}: no {want} in:\n{tags}\n{log}", name(f));
+    h.named_in_parts();
+}
+
+/// The same, the tap (not held) killed as soon as the side records, seconds after the needle
+/// drop, before the listener recognised the side (the recognition takes a few seconds of music
+/// more): the first part is finalised unnamed, and named when the recognition comes, as the
+/// second part is finalised. See [`HandsFree::named_in_parts`].
+#[test]
+fn a_side_recognised_after_its_first_part_ended_has_that_part_named_too() {
+    let Some(mut h) = HandsFree::start_with("lateparts", &[("VINYL_AUTO_HOLD", "0s")]) else { return };
+    let mut killed = None;
+    h.play(|h, _| {
+        if killed.is_none() && h.auto.stderr().contains("side 1: recording") {
+            killed = Some(h.events().contains("\"event\":\"recognized\""));
+            h.kill_tap();
         }
-        assert!(metaflac(f, &["--list", "--block-type=PICTURE"]).contains("Cover (front)"), "{}", name(f));
-        let titles: Vec<String> = (1..=9)
-            .map_while(|i| tags.lines().find_map(|l| l.strip_prefix(&format!("CHAPTER{i:03}NAME="))))
-            .map(str::to_string)
-            .collect();
-        chapters.push(titles);
+    });
+    assert!(killed.is_some(), "the side was not recorded:\n{}", h.auto.stderr());
+    eprintln!("the tap killed {} the recognition", if killed == Some(true) { "after" } else { "before" });
+    let log = h.named_in_parts();
+    if killed == Some(false) {
+        assert!(log.contains("too (an earlier part, finalised before the recognition)"), "{log}");
     }
-    // The track cut by the part's end opens the next part (unless the cut fell on a boundary).
-    let (one, two) = (&chapters[0], &chapters[1]);
-    let skip = usize::from(two.first() == one.last());
-    let side: Vec<&String> = one.iter().chain(two.iter().skip(skip)).collect();
-    assert_eq!(side, ["Intro", "Middle", "Finale"], "the parts' titles {chapters:?}\n{log}");
-    assert_eq!(one[0], "Intro", "{chapters:?}");
-    // The collection: the side's tracklist as learned, both parts linked to it.
-    let out = run(Command::new(LIBRARY).arg("--db").arg(&h.db).args(["show", "Music"]), T);
-    assert_success("show", &out);
-    let shown = String::from_utf8_lossy(&out.stdout);
-    for want in ["B1  Intro", "B2  Middle", "B3  Finale", &name(&files[0]), &name(&files[1])] {
-        assert!(shown.contains(want), "no {want:?} in:\n{shown}");
+}
+
+impl HandsFree {
+    /// Kills the side's tap (SIGKILL): the rest of the side goes to a next part.
+    fn kill_tap(&self) {
+        let tap = std::fs::read_to_string(self.run_dir.join("rec/tap.pid")).unwrap();
+        let pid = nix::unistd::Pid::from_raw(tap.trim().parse().unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
     }
-    let out = run(Command::new(LIBRARY).arg("--db").arg(&h.db).args(["plays", "--json"]), T);
-    assert_success("plays", &out);
-    let plays: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(plays.len(), 1, "one side, one play: {plays:?}");
-    assert_eq!(plays[0]["recording"].as_str(), files[0].to_str(), "{plays:?}");
-    assert_eq!(plays[0]["recognized"], true, "{plays:?}");
+
+    /// Waits for auto to name both parts of the side, stops it (exit 0) and checks what the user
+    /// has: the second part continues the first (`VINYL_PART=2`, `VINYL_CONTINUES=` the first's
+    /// name); each part is named where it is, as `name` would: the album's tags and cover, and
+    /// the titles of the tracks it holds (the first opens with Intro, the second with the track
+    /// playing at its start); neither moves, so the link stays true. The collection keeps the
+    /// side's three titles and links both parts; the history holds one play, of the first part,
+    /// recognised. Returns auto's stderr.
+    fn named_in_parts(&mut self) -> String {
+        self.auto.wait_lines("named Frozen/Bubble – Music, side B", 2);
+        self.auto.signal(nix::sys::signal::Signal::SIGTERM);
+        self.auto.wait_exit(T);
+        let log = self.auto.stderr();
+        let mut files = Vec::new();
+        vinyl::rec::list::flac_files(&self.recordings, &mut files);
+        files.sort_by_key(|f| flac_tag(f, "VINYL_START_FRAME").parse::<u64>().unwrap());
+        assert_eq!(files.len(), 2, "{files:?}\n{log}");
+        let name = |f: &PathBuf| f.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "tap-failed", "{log}");
+        assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2", "{log}");
+        assert_eq!(flac_tag(&files[1], "VINYL_CONTINUES"), name(&files[0]), "the link is true: {log}");
+        let mut chapters = Vec::new();
+        for f in &files {
+            assert!(name(f).starts_with("side-"), "a part is not moved: {f:?}\n{log}");
+            let tags = metaflac(f, &["--export-tags-to=-"]);
+            for want in ["ARTIST=Frozen/Bubble", "ALBUM=Music", "DATE=2002", "VINYL_SIDE=B"] {
+                assert!(tags.lines().any(|l| l == want), "{}: no {want} in:\n{tags}\n{log}", name(f));
+            }
+            assert!(
+                metaflac(f, &["--list", "--block-type=PICTURE"]).contains("Cover (front)"),
+                "{}",
+                name(f)
+            );
+            let titles: Vec<String> = (1..=9)
+                .map_while(|i| tags.lines().find_map(|l| l.strip_prefix(&format!("CHAPTER{i:03}NAME="))))
+                .map(str::to_string)
+                .collect();
+            chapters.push(titles);
+        }
+        // The track cut by the part's end opens the next part (unless the cut fell on a boundary).
+        let (one, two) = (&chapters[0], &chapters[1]);
+        let skip = usize::from(two.first() == one.last());
+        let side: Vec<&String> = one.iter().chain(two.iter().skip(skip)).collect();
+        assert_eq!(side, ["Intro", "Middle", "Finale"], "the parts' titles {chapters:?}\n{log}");
+        assert_eq!(one[0], "Intro", "{chapters:?}");
+        // The collection: the side's tracklist as learned, both parts linked to it.
+        let out = run(Command::new(LIBRARY).arg("--db").arg(&self.db).args(["show", "Music"]), T);
+        assert_success("show", &out);
+        let shown = String::from_utf8_lossy(&out.stdout);
+        for want in ["B1  Intro", "B2  Middle", "B3  Finale", &name(&files[0]), &name(&files[1])] {
+            assert!(shown.contains(want), "no {want:?} in:\n{shown}");
+        }
+        let out = run(Command::new(LIBRARY).arg("--db").arg(&self.db).args(["plays", "--json"]), T);
+        assert_success("plays", &out);
+        let plays: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(plays.len(), 1, "one side, one play: {plays:?}");
+        assert_eq!(plays[0]["recording"].as_str(), files[0].to_str(), "{plays:?}");
+        assert_eq!(plays[0]["recognized"], true, "{plays:?}");
+        log
+    }
 }
 
 /// Replaces the file's VORBIS_COMMENT with these raw comments (bytes that need not be UTF-8, as

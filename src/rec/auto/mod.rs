@@ -7,7 +7,8 @@
 //! margin, exactly, its takeover after a killed auto, its continuation after a fault, and its
 //! finalisation), [`trim`] (a file cut back to an end told too late), [`measure`] (the file's own
 //! loudness, for its ReplayGain tags), [`fit`] (a recognised side's markers fitted to its
-//! tracklist; the naming itself is [`crate::library::name::recognised`]), [`history`] (every
+//! tracklist; the naming itself is [`crate::library::name::recognised`]), [`parts`] (the earlier
+//! parts of a side recognised after they were finalised, named then), [`history`] (every
 //! side seen is a play in the collection's history, kept, removed or not recorded at all),
 //! [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT` hook, off the audio path). This file
 //! is the loop: take over a side a killed auto left, tail `RUN/events`
@@ -24,6 +25,7 @@ pub mod event;
 pub mod fit;
 pub mod history;
 pub mod measure;
+pub mod parts;
 pub mod settings;
 pub mod side;
 pub mod titles;

@@ -140,6 +140,8 @@ pub struct Part {
     pub number: u32,
     /// The file it continues.
     pub continues: Option<PathBuf>,
+    /// The side's earlier parts, first to last (this auto's: a restarted one knows none).
+    pub earlier: Vec<PathBuf>,
 }
 
 /// A side being recorded, or finished and waiting to be finalised.
@@ -201,7 +203,7 @@ pub fn begin(
     frame: u64,
 ) -> anyhow::Result<Result<Side, Refused>> {
     // The first part's first frame is the needle drop less the margin, at the ring's rate.
-    begin_part(s, a, side, frame, Part { want: 0, number: 1, continues: None })
+    begin_part(s, a, side, frame, Part { want: 0, number: 1, ..Part::default() })
 }
 
 /// Starts one part of a side: the first from the needle drop, or a continuation.
@@ -386,7 +388,7 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
     let cap = side_frame + a.max_side.frames(rate);
     let path = st.read_path("path")?;
     let runner = Runner::Adopted(st.pid("runner.pid").unwrap_or(0));
-    let part = Part { want: first, number: num("auto.part").unwrap_or(1) as u32, continues: None };
+    let part = Part { want: first, number: num("auto.part").unwrap_or(1) as u32, ..Part::default() };
     let _ = st.write("auto", &std::process::id().to_string());
     vlog!(
         TOOL,
@@ -577,7 +579,9 @@ impl Side {
                     vlog!(TOOL, "side {}: the rest of the side cannot be recorded from this ring", self.side);
                     return None;
                 }
-                Part { want: last, number: self.part.number + 1, continues: Some(self.path.clone()) }
+                let mut earlier = self.part.earlier.clone();
+                earlier.push(self.path.clone());
+                Part { want: last, number: self.part.number + 1, continues: Some(self.path.clone()), earlier }
             }
             (reason::FOLDER_DELETED, _) => Part { want: self.first, ..self.part.clone() },
             _ => return None,
@@ -692,6 +696,7 @@ impl Side {
             return Ok(None);
         }
         self.log_end(&why);
+        self.name_earlier();
         let estimated = self.fit_markers(total);
         let offsets = offsets(&self.tracks, self.first, total);
         let set = cuesheet::set_tracks(&self.path, &offsets)?;
