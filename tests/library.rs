@@ -988,16 +988,16 @@ fn a_recognised_side_in_two_parts_has_every_part_named_in_place_and_still_linked
     h.named_in_parts();
 }
 
-/// The same, the tap (not held) killed as soon as the side records, seconds after the needle
-/// drop, before the listener recognised the side (the recognition takes a few seconds of music
-/// more): the first part is finalised unnamed, and named when the recognition comes, as the
-/// second part is finalised. See [`HandsFree::named_in_parts`].
+/// The same, the tap (not held) killed as soon as the side's file holds some audio, seconds
+/// after the needle drop, before the listener recognised the side (the recognition takes a few
+/// seconds of music more): the first part is finalised unnamed, and named when the recognition
+/// comes, as the second part is finalised. See [`HandsFree::named_in_parts`].
 #[test]
 fn a_side_recognised_after_its_first_part_ended_has_that_part_named_too() {
     let Some(mut h) = HandsFree::start_with("lateparts", &[("VINYL_AUTO_HOLD", "0s")]) else { return };
     let mut killed = None;
     h.play(|h, _| {
-        if killed.is_none() && h.auto.stderr().contains("side 1: recording") {
+        if killed.is_none() && h.recorded_bytes() > 100_000 {
             killed = Some(h.events().contains("\"event\":\"recognized\""));
             h.kill_tap();
         }
@@ -1011,6 +1011,14 @@ fn a_side_recognised_after_its_first_part_ended_has_that_part_named_too() {
 }
 
 impl HandsFree {
+    /// The size of the side's file being recorded (0 before its recorder wrote any), so a tap is
+    /// killed only once it gave its part some audio.
+    fn recorded_bytes(&self) -> u64 {
+        let Ok(path) = std::fs::read(self.run_dir.join("rec/path")) else { return 0 };
+        let path = String::from_utf8_lossy(&path).trim_end().to_string() + ".part";
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
     /// Kills the side's tap (SIGKILL): the rest of the side goes to a next part.
     fn kill_tap(&self) {
         let tap = std::fs::read_to_string(self.run_dir.join("rec/tap.pid")).unwrap();
