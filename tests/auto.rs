@@ -448,6 +448,34 @@ fn a_manual_recording_takes_precedence_and_is_left_alone() {
     assert_eq!((&plays[0]["recording"], &plays[0]["recognized"]), (&Value::Null, &Value::Bool(false)));
 }
 
+/// A side auto does not record (a manual recording runs), with auto killed (SIGKILL) and
+/// restarted in the middle of it: the restarted auto learns from the events that the side is
+/// playing and notes it at its end, once, without a recording.
+#[test]
+fn a_side_not_recorded_through_a_restart_of_auto_is_one_play() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "22");
+    let mut rig = Rig::new("manualrestart", None, &[]);
+    rig.listen.wait_line("following live from frame 0");
+    rig.fill.feed(&a[..48_000 * 4]);
+    let (run, recordings, ring) = (rig.run.clone(), rig.recordings.clone(), rig.ring.0.clone());
+    common::vinyl_rec_ok(&["start", "--name", "mine", "--preroll", "0s"], &run, &recordings, &ring);
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[48_000 * 4..cut]);
+    rig.wait_auto("a manual recording is running");
+    rig.kill_and_restart_auto();
+    rig.wait_auto("before this auto started: not recorded");
+    rig.fill.feed(&a[cut..]);
+    rig.wait_auto("not recorded: noted in the listening history");
+    common::vinyl_rec_ok(&["stop"], &run, &recordings, &ring);
+    let (start, end) = (events_of(&run, "side_start"), events_of(&run, "side_end"));
+    let (log, _, _keep) = rig.stop();
+    let plays = plays(&recordings);
+    assert_eq!((plays.len(), start.len(), end.len()), (1, 1, 1), "{plays:?}\n{log}");
+    assert_eq!((&plays[0]["side_start"], &plays[0]["side_end"]), (&start[0]["frame"], &end[0]["frame"]));
+    assert_eq!(plays[0]["recording"], Value::Null, "{plays:?}");
+}
+
 #[test]
 fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
     let Some(mnt) = common::Tmpfs::mount("3m") else { return };

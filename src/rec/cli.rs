@@ -279,7 +279,9 @@ History: every side the listener announces while auto runs is a play in the coll
 (vinyl-library plays): from its needle drop to its end, with its file when one was kept, and its \
 album side when recognised. A side too short to keep, one whose recorder left no file, and one \
 not recorded at all (a manual recording ran, the space was short) are plays without a recording. \
-The parts of a side, and a side taken over after a restart, are one play.
+A side playing when auto starts, not taken over, is noted at its end. The parts of a side, and \
+a side taken over after a restart, are one play; sides that began and ended while no auto ran \
+are not in the history.
 
 Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
 {side} · Track {track}', the side counted since auto started), or 'Artist – Title' once the \

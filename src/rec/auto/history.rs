@@ -7,8 +7,9 @@
 //! the sides auto saw but did not record ([`Unrecorded`]: a manual recording ran, the space was
 //! short, the recorder did not start), noted at their `side_end`, at the next needle drop or
 //! when auto stops. The parts of a side and a side noted twice are one play: the database
-//! extends the play of a needle drop ([`crate::library::db::Library::note_play`]). It does not
-//! know the sides played while no auto ran. How it fails: it does not; a database that cannot be
+//! extends the play of a needle drop ([`crate::library::db::Library::note_play`]). A side
+//! playing when auto starts, not taken over, is an [`Unrecorded`] too (the loop finds it in the
+//! events); sides that began and ended while no auto ran are not known. How it fails: it does not; a database that cannot be
 //! written is one log line and costs the side nothing.
 
 use super::super::TOOL;

@@ -135,8 +135,11 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         tail.poll(&mut |l| lines.push(l.to_string()), &mut |l| history.push(l.to_string()));
         // An adopted side learns what the listener said while no auto ran: its events since
         // its needle drop, without titles (they are past).
-        for l in history.drain(..) {
-            auto.replay(&l);
+        if !history.is_empty() {
+            for l in history.drain(..) {
+                auto.replay(&l);
+            }
+            auto.check_open_side();
         }
         for l in &lines {
             auto.line(l);
@@ -191,7 +194,7 @@ impl Auto {
     /// A line of the events file written before this auto started: acted on only for the side
     /// it adopted, and only from that side's needle drop.
     fn replay(&mut self, line: &str) {
-        let Some(side) = self.side.as_ref() else { return };
+        let Some(side) = self.side.as_ref() else { return self.replay_unrecorded(line) };
         let (n, from) = (side.side, side.side_frame);
         match event::parse(line) {
             Ok(Event::SideStart { side, frame }) if side == n && frame == from => {}
@@ -204,6 +207,39 @@ impl Auto {
             Ok(ev @ Event::SideReport { .. }) => self.act(ev),
             _ => {}
         }
+    }
+
+    /// A line written before this auto started, when it took no side over: the side still
+    /// playing then (its `side_start` without a `side_end` yet, and its recognition) was not
+    /// recorded, and is noted in the history at its end ([`Auto::check_open_side`] checks it).
+    fn replay_unrecorded(&mut self, line: &str) {
+        match event::parse(line) {
+            Ok(Event::SideStart { side, frame }) => {
+                self.unrecorded = Some(Unrecorded { side, side_frame: frame, recognised: None });
+            }
+            Ok(Event::SideEnd { side, .. }) => drop(self.unrecorded.take_if(|u| u.side == side)),
+            Ok(ev @ Event::Recognized { .. }) => self.act(ev),
+            _ => {}
+        }
+    }
+
+    /// The side the events say was playing when this auto started: kept (and said) only when it
+    /// is on the ring's timeline and within the longest side of its head, so a side whose end was
+    /// never written (a listener killed before a reboot) is not taken for the one playing.
+    fn check_open_side(&mut self) {
+        let Some(u) = self.unrecorded.as_ref() else { return };
+        let longest = self.a.max_side.frames(self.rate());
+        let head = super::plan::ring_head(&self.s.ring);
+        if !head.is_some_and(|h| u.side_frame <= h && h - u.side_frame <= longest) {
+            self.unrecorded = None;
+            return;
+        }
+        vlog!(
+            TOOL,
+            "side {}: playing since its needle drop at frame {}, before this auto started: not recorded; it goes in the listening history at its end",
+            u.side,
+            u.side_frame
+        );
     }
 
     /// What a checked event does to the side being recorded.
