@@ -189,6 +189,29 @@ impl Rig {
     }
 }
 
+/// The listening history auto wrote to the collection in the recordings folder `recordings`
+/// (`vinyl-library plays --json`), oldest first.
+fn plays(recordings: &Path) -> Vec<Value> {
+    let mut plays = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
+    plays.arg("--db").arg(recordings.join("library.db")).args(["plays", "--json"]);
+    let out = common::run(&mut plays, common::DEADLINE);
+    common::assert_success("vinyl-library plays --json", &out);
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+/// The events of `kind` in the run folder's events file.
+fn events_of(run: &Path, kind: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(run.join("events")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == kind)
+        .collect()
+}
+
 /// Every .flac under `dir`, in the order of their first frames.
 fn flacs(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -337,17 +360,7 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
         assert!(!tag(f, "REPLAYGAIN_TRACK_PEAK").is_empty() && !tag(f, "VINYL_NOISE_FLOOR").is_empty());
     }
     // The listening history: one play a side, from its needle drop, linked to its file.
-    let db = files[0].parent().and_then(Path::parent).unwrap().join("library.db");
-    let mut plays = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
-    plays.arg("--db").arg(&db).args(["plays", "--json"]);
-    let out = common::run(&mut plays, common::DEADLINE);
-    common::assert_success("vinyl-library plays --json", &out);
-    let plays: Vec<Value> = out
-        .stdout
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let plays = plays(files[0].parent().and_then(Path::parent).unwrap());
     assert_eq!(plays.len(), 2, "{plays:?}");
     for (p, f) in plays.iter().zip(&files) {
         assert_eq!(p["recording"], f.to_str().unwrap(), "{p}");
@@ -386,10 +399,19 @@ fn a_side_lifted_after_ten_seconds_and_idle_give_no_file_and_a_log_line() {
     pcm.extend_from_slice(&short);
     rig.play(&pcm);
     rig.wait_auto("not kept");
+    let starts = events_of(&rig.run, "side_start");
+    let (recordings, run) = (rig.recordings.clone(), rig.run.clone());
     let (log, files, _keep) = rig.stop();
     assert!(files.is_empty(), "{files:?}\n{log}");
     assert_eq!(log.matches("side 1: recording").count(), 1, "ten minutes of idle started no side:\n{log}");
     assert!(log.contains("under VINYL_AUTO_MIN_SIDE"), "{log}");
+    // Not kept, but played: the history has it, without a recording, to the side's end.
+    let plays = plays(&recordings);
+    assert_eq!((plays.len(), starts.len()), (1, 1), "{plays:?}\n{log}");
+    assert_eq!(plays[0]["side_start"], starts[0]["frame"], "{plays:?}");
+    assert_eq!(plays[0]["recording"], Value::Null, "{plays:?}");
+    let end = events_of(&run, "side_end")[0]["frame"].as_u64().unwrap();
+    assert!(plays[0]["side_end"].as_u64().is_some_and(|e| e >= end), "{plays:?}, side_end at {end}");
 }
 
 #[test]
@@ -413,9 +435,45 @@ fn a_manual_recording_takes_precedence_and_is_left_alone() {
     let status = common::vinyl_rec_ok(&["status"], &rig.run, &rig.recordings, &rig.ring.0);
     assert!(status.contains("mine.flac"), "the manual recording still runs: {status}");
     common::vinyl_rec_ok(&["stop"], &rig.run, &rig.recordings, &rig.ring.0);
+    // Not recorded, but played: the history has it at its side_end, without a recording.
+    rig.wait_auto("not recorded: noted in the listening history");
+    let (start, end) = (events_of(&rig.run, "side_start"), events_of(&rig.run, "side_end"));
+    let recordings = rig.recordings.clone();
     let (log, files, _keep) = rig.stop();
     assert_eq!(files, [PathBuf::from(manual.trim())], "{log}");
     assert_eq!(log.matches("a manual recording is running").count(), 1, "logged once: {log}");
+    let plays = plays(&recordings);
+    assert_eq!((plays.len(), start.len(), end.len()), (1, 1, 1), "{plays:?}\n{log}");
+    assert_eq!((&plays[0]["side_start"], &plays[0]["side_end"]), (&start[0]["frame"], &end[0]["frame"]));
+    assert_eq!((&plays[0]["recording"], &plays[0]["recognized"]), (&Value::Null, &Value::Bool(false)));
+}
+
+/// A side auto does not record (a manual recording runs), with auto killed (SIGKILL) and
+/// restarted in the middle of it: the restarted auto learns from the events that the side is
+/// playing and notes it at its end, once, without a recording.
+#[test]
+fn a_side_not_recorded_through_a_restart_of_auto_is_one_play() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = side(dir.path(), "a", "22");
+    let mut rig = Rig::new("manualrestart", None, &[]);
+    rig.listen.wait_line("following live from frame 0");
+    rig.fill.feed(&a[..48_000 * 4]);
+    let (run, recordings, ring) = (rig.run.clone(), rig.recordings.clone(), rig.ring.0.clone());
+    common::vinyl_rec_ok(&["start", "--name", "mine", "--preroll", "0s"], &run, &recordings, &ring);
+    let cut = upto(&a, &ta, 8);
+    rig.fill.feed(&a[48_000 * 4..cut]);
+    rig.wait_auto("a manual recording is running");
+    rig.kill_and_restart_auto();
+    rig.wait_auto("before this auto started: not recorded");
+    rig.fill.feed(&a[cut..]);
+    rig.wait_auto("not recorded: noted in the listening history");
+    common::vinyl_rec_ok(&["stop"], &run, &recordings, &ring);
+    let (start, end) = (events_of(&run, "side_start"), events_of(&run, "side_end"));
+    let (log, _, _keep) = rig.stop();
+    let plays = plays(&recordings);
+    assert_eq!((plays.len(), start.len(), end.len()), (1, 1, 1), "{plays:?}\n{log}");
+    assert_eq!((&plays[0]["side_start"], &plays[0]["side_end"]), (&start[0]["frame"], &end[0]["frame"]));
+    assert_eq!(plays[0]["recording"], Value::Null, "{plays:?}");
 }
 
 #[test]

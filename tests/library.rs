@@ -631,6 +631,8 @@ struct HandsFree {
     fill: proc::Proc,
     /// The stream titles written to the FIFO, in order.
     titles: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Auto's settings besides [`spawn_auto`]'s.
+    auto_env: Vec<(&'static str, &'static str)>,
 }
 
 /// How [`HandsFree`]'s replay is played: 1.2 % slow, 10 dB quieter than learned, under louder
@@ -642,11 +644,16 @@ impl HandsFree {
     /// ring's frame N is the replay's frame N) on a ring of 3 minutes; `None` (the test skips)
     /// without the music.
     fn start(tag: &str) -> Option<HandsFree> {
-        HandsFree::start_on(tag, "3m")
+        HandsFree::start_on(tag, "3m", &[])
     }
 
-    /// [`HandsFree::start`] on a ring of `capacity`.
-    fn start_on(tag: &str, capacity: &str) -> Option<HandsFree> {
+    /// [`HandsFree::start`] with auto's settings `auto_env` added.
+    fn start_with(tag: &str, auto_env: &[(&'static str, &'static str)]) -> Option<HandsFree> {
+        HandsFree::start_on(tag, "3m", auto_env)
+    }
+
+    /// [`HandsFree::start`] on a ring of `capacity`, with auto's settings `auto_env` added.
+    fn start_on(tag: &str, capacity: &str, auto_env: &[(&'static str, &'static str)]) -> Option<HandsFree> {
         let pieces = two_pieces()?;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -675,7 +682,7 @@ impl HandsFree {
                 heard.lock().unwrap().push(l);
             }
         });
-        let auto = spawn_auto(&ring, &db, &run_dir, &recordings);
+        let auto = spawn_auto(&ring, &db, &run_dir, &recordings, auto_env);
         let mut f = Command::new(bin_dir().join("vinyl-preroll"));
         f.args(["fill", "--ring", ring.arg(), "--capacity", capacity]);
         let fill = proc::Proc::spawn(f, false);
@@ -693,6 +700,7 @@ impl HandsFree {
             auto,
             fill,
             titles,
+            auto_env: auto_env.to_vec(),
         })
     }
 
@@ -718,7 +726,7 @@ impl HandsFree {
     /// Kills auto (SIGKILL) and starts another.
     fn restart_auto(&mut self) {
         self.auto.signal(nix::sys::signal::Signal::SIGKILL);
-        let new = spawn_auto(&self.ring, &self.db, &self.run_dir, &self.recordings);
+        let new = spawn_auto(&self.ring, &self.db, &self.run_dir, &self.recordings, &self.auto_env);
         let _ = std::mem::replace(&mut self.auto, new).finish();
     }
 
@@ -778,7 +786,20 @@ impl HandsFree {
         assert_eq!(plays[0]["recognized"], true, "{plays:?}");
         assert_eq!(plays[0]["side"], "Frozen/Bubble – Music, side B", "{plays:?}");
         assert_eq!(plays[0]["recording"].as_str(), f.to_str(), "{plays:?}");
+        self.assert_told_where(&f);
         (f, log)
+    }
+
+    /// What vinyl-rec keeps of the recording that ended names `f`, where the file is now: the
+    /// state folder is retired, `status` names no file, and the last recording's log (which
+    /// names the file as it was recorded) ends with the move.
+    fn assert_told_where(&self, f: &Path) {
+        assert!(!self.run_dir.join("rec").exists(), "the state folder outlived the side");
+        let status = vinyl_rec_ok(&["status"], &self.run_dir, &self.recordings, Path::new(self.ring.arg()));
+        assert_eq!(status.trim(), "not recording", "vinyl-rec status");
+        let last = std::fs::read_to_string(self.run_dir.join("last-rec.log")).unwrap_or_default();
+        let said = last.lines().rfind(|l| l.contains(".flac")).unwrap_or_default();
+        assert!(said.ends_with(&format!("moved to {}", f.display())), "RUN/last-rec.log:\n{last}");
     }
 
     /// The stderr of every listener so far.
@@ -806,9 +827,15 @@ fn spawn_listener(ring: &proc::Ring, db: &Path, run_dir: &Path) -> proc::Proc {
     proc::Proc::spawn(l, false)
 }
 
-/// `vinyl-rec auto` on `RUN/events`, as vinyl-up runs it (a side is at least 20 s); returns once
-/// it follows the events.
-fn spawn_auto(ring: &proc::Ring, db: &Path, run_dir: &Path, recordings: &Path) -> proc::Proc {
+/// `vinyl-rec auto` on `RUN/events`, as vinyl-up runs it (a side is at least 20 s), with `env`
+/// added; returns once it follows the events.
+fn spawn_auto(
+    ring: &proc::Ring,
+    db: &Path,
+    run_dir: &Path,
+    recordings: &Path,
+    env: &[(&str, &str)],
+) -> proc::Proc {
     let mut a = Command::new(bin_dir().join("vinyl-rec"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
         a.env_remove(k);
@@ -817,6 +844,7 @@ fn spawn_auto(ring: &proc::Ring, db: &Path, run_dir: &Path, recordings: &Path) -
     a.env("VINYL_RING", ring.arg()).env("VINYL_RECORDINGS", recordings).env("VINYL_LIBRARY", db);
     a.env("VINYL_AUTO_MIN_FREE", "1MiB").env("VINYL_AUTO_MIN_SIDE", "20s").env("NOTIFY_SOCKET", "");
     a.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap()));
+    a.envs(env.iter().copied());
     let auto = proc::Proc::spawn(a, false);
     auto.wait_line("auto: following");
     auto
@@ -961,7 +989,7 @@ fn a_recognised_side_stays_whole_named_and_noted_once_through_kills_of_the_liste
 /// `recognized` once, for the side's own needle drop, and its report starts at that drop.
 #[test]
 fn a_side_whose_drop_left_the_ring_during_a_listener_outage_is_still_recognised_and_named() {
-    let Some(mut h) = HandsFree::start_on("outage", "20s") else { return };
+    let Some(mut h) = HandsFree::start_on("outage", "20s", &[]) else { return };
     let rate = 48_000;
     let mut drop = None;
     let mut restarted_at = None;
@@ -1011,6 +1039,124 @@ fn a_side_whose_drop_left_the_ring_during_a_listener_outage_is_still_recognised_
     let tracks: Vec<u64> =
         heard[0]["tracks"].as_array().unwrap().iter().map(|t| t["frame"].as_u64().unwrap()).collect();
     assert!(!tracks.is_empty() && tracks[0] >= drop && tracks.windows(2).all(|w| w[0] < w[1]), "{report}");
+}
+
+/// A recognised side recorded in two parts ([`HandsFree`], the side's tap held 5 s behind the
+/// head): the tap is killed (SIGKILL) 33 s into the replay, once auto has taken the recognition
+/// in, so the rest of the side goes to a second part. See [`HandsFree::named_in_parts`].
+#[test]
+fn a_recognised_side_in_two_parts_has_every_part_named_in_place_and_still_linked() {
+    let Some(mut h) = HandsFree::start_with("parts", &[("VINYL_AUTO_HOLD", "5s")]) else { return };
+    let mut killed = false;
+    h.play(|h, i| {
+        // The stream's title is the artist's once auto has acted on the recognition.
+        if !killed && i >= 330 && h.titles().iter().any(|t| t.starts_with("Frozen/Bubble – ")) {
+            h.kill_tap();
+            killed = true;
+        }
+    });
+    assert!(killed, "the side was not recognised within its music:\n{}", h.auto.stderr());
+    h.named_in_parts();
+}
+
+/// The same, the tap (not held) killed as soon as the side's file holds some audio, seconds
+/// after the needle drop, before the listener recognised the side (the recognition takes a few
+/// seconds of music more): the first part is finalised unnamed, and named when the recognition
+/// comes, as the second part is finalised. See [`HandsFree::named_in_parts`].
+#[test]
+fn a_side_recognised_after_its_first_part_ended_has_that_part_named_too() {
+    let Some(mut h) = HandsFree::start_with("lateparts", &[("VINYL_AUTO_HOLD", "0s")]) else { return };
+    let mut killed = None;
+    h.play(|h, _| {
+        if killed.is_none() && h.recorded_bytes() > 100_000 {
+            killed = Some(h.events().contains("\"event\":\"recognized\""));
+            h.kill_tap();
+        }
+    });
+    assert!(killed.is_some(), "the side was not recorded:\n{}", h.auto.stderr());
+    eprintln!("the tap killed {} the recognition", if killed == Some(true) { "after" } else { "before" });
+    let log = h.named_in_parts();
+    if killed == Some(false) {
+        assert!(log.contains("too (an earlier part, finalised before the recognition)"), "{log}");
+    }
+}
+
+impl HandsFree {
+    /// The size of the side's file being recorded (0 before its recorder wrote any), so a tap is
+    /// killed only once it gave its part some audio.
+    fn recorded_bytes(&self) -> u64 {
+        let Ok(path) = std::fs::read(self.run_dir.join("rec/path")) else { return 0 };
+        let path = String::from_utf8_lossy(&path).trim_end().to_string() + ".part";
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    /// Kills the side's tap (SIGKILL): the rest of the side goes to a next part.
+    fn kill_tap(&self) {
+        let tap = std::fs::read_to_string(self.run_dir.join("rec/tap.pid")).unwrap();
+        let pid = nix::unistd::Pid::from_raw(tap.trim().parse().unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    }
+
+    /// Waits for auto to name both parts of the side, stops it (exit 0) and checks what the user
+    /// has: the second part continues the first (`VINYL_PART=2`, `VINYL_CONTINUES=` the first's
+    /// name); each part is named where it is, as `name` would: the album's tags and cover, and
+    /// the titles of the tracks it holds (the first opens with Intro, the second with the track
+    /// playing at its start); neither moves, so the link stays true. The collection keeps the
+    /// side's three titles and links both parts; the history holds one play, of the first part,
+    /// recognised. Returns auto's stderr.
+    fn named_in_parts(&mut self) -> String {
+        self.auto.wait_lines("named Frozen/Bubble – Music, side B", 2);
+        self.auto.signal(nix::sys::signal::Signal::SIGTERM);
+        self.auto.wait_exit(T);
+        let log = self.auto.stderr();
+        let mut files = Vec::new();
+        vinyl::rec::list::flac_files(&self.recordings, &mut files);
+        files.sort_by_key(|f| flac_tag(f, "VINYL_START_FRAME").parse::<u64>().unwrap());
+        assert_eq!(files.len(), 2, "{files:?}\n{log}");
+        let name = |f: &PathBuf| f.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "tap-failed", "{log}");
+        assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2", "{log}");
+        assert_eq!(flac_tag(&files[1], "VINYL_CONTINUES"), name(&files[0]), "the link is true: {log}");
+        let mut chapters = Vec::new();
+        for f in &files {
+            assert!(name(f).starts_with("side-"), "a part is not moved: {f:?}\n{log}");
+            let tags = metaflac(f, &["--export-tags-to=-"]);
+            for want in ["ARTIST=Frozen/Bubble", "ALBUM=Music", "DATE=2002", "VINYL_SIDE=B"] {
+                assert!(tags.lines().any(|l| l == want), "{}: no {want} in:\n{tags}\n{log}", name(f));
+            }
+            assert!(
+                metaflac(f, &["--list", "--block-type=PICTURE"]).contains("Cover (front)"),
+                "{}",
+                name(f)
+            );
+            let titles: Vec<String> = (1..=9)
+                .map_while(|i| tags.lines().find_map(|l| l.strip_prefix(&format!("CHAPTER{i:03}NAME="))))
+                .map(str::to_string)
+                .collect();
+            chapters.push(titles);
+        }
+        // The track cut by the part's end opens the next part (unless the cut fell on a boundary).
+        let (one, two) = (&chapters[0], &chapters[1]);
+        let skip = usize::from(two.first() == one.last());
+        let side: Vec<&String> = one.iter().chain(two.iter().skip(skip)).collect();
+        assert_eq!(side, ["Intro", "Middle", "Finale"], "the parts' titles {chapters:?}\n{log}");
+        assert_eq!(one[0], "Intro", "{chapters:?}");
+        // The collection: the side's tracklist as learned, both parts linked to it.
+        let out = run(Command::new(LIBRARY).arg("--db").arg(&self.db).args(["show", "Music"]), T);
+        assert_success("show", &out);
+        let shown = String::from_utf8_lossy(&out.stdout);
+        for want in ["B1  Intro", "B2  Middle", "B3  Finale", &name(&files[0]), &name(&files[1])] {
+            assert!(shown.contains(want), "no {want:?} in:\n{shown}");
+        }
+        let out = run(Command::new(LIBRARY).arg("--db").arg(&self.db).args(["plays", "--json"]), T);
+        assert_success("plays", &out);
+        let plays: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(plays.len(), 1, "one side, one play: {plays:?}");
+        assert_eq!(plays[0]["recording"].as_str(), files[0].to_str(), "{plays:?}");
+        assert_eq!(plays[0]["recognized"], true, "{plays:?}");
+        log
+    }
 }
 
 /// Replaces the file's VORBIS_COMMENT with these raw comments (bytes that need not be UTF-8, as

@@ -542,7 +542,14 @@ fn the_page_shows_now_playing_with_the_cover_the_collection_and_the_history() {
     common::assert_success("vinyl-library name", &common::run(&mut name, T));
     vinyl::library::db::Library::open(&db)
         .unwrap()
-        .note_play(100, 200, Some("2026-12-05T10:00:00.000Z"), &flac, true)
+        .note_play(&vinyl::library::db::PlayNote {
+            side_start: 100,
+            side_end: Some(200),
+            started_at: Some("2026-12-05T10:00:00.000Z"),
+            recording: Some(&flac),
+            side: None,
+            recognized: true,
+        })
         .unwrap();
 
     let albums = rig.get("/library").expect(200).json();

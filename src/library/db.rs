@@ -164,6 +164,25 @@ pub struct Play {
     pub recognized: bool,
 }
 
+/// A play as `vinyl-rec auto` notes it: what was on the turntable from a needle drop to the
+/// side's end, recorded or not.
+#[derive(Clone, Debug, Default)]
+pub struct PlayNote<'a> {
+    /// The needle drop's frame on the ring's timeline: the play's key.
+    pub side_start: u64,
+    /// The side's end frame (exclusive), when known.
+    pub side_end: Option<u64>,
+    /// When the capture began (the ring's frame 0, a recording's VINYL_CAPTURE_START), RFC 3339.
+    pub started_at: Option<&'a str>,
+    /// The file kept of it; `None` when the side was not recorded or not kept.
+    pub recording: Option<&'a Path>,
+    /// The album side the listener recognised it as (artist, album, side), for a play without
+    /// a named recording; one the collection does not hold is left out.
+    pub side: Option<(&'a str, &'a str, &'a str)>,
+    /// The listener recognised it.
+    pub recognized: bool,
+}
+
 /// One album as `list`, `show` and `export` give it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Album {
@@ -313,33 +332,44 @@ impl Library {
         Ok(album)
     }
 
-    /// Notes a play of the side that began at `side_start` and was recorded into `recording`
-    /// (`recognized`: the listener recognised it, and the recording is named after it): a later
-    /// part of the same side (the same needle drop) extends the play instead of adding one.
-    pub fn note_play(
-        &mut self,
-        side_start: u64,
-        side_end: u64,
-        started_at: Option<&str>,
-        recording: &Path,
-        recognized: bool,
-    ) -> anyhow::Result<()> {
+    /// Notes a play ([`PlayNote`]): a later note of the same needle drop (a later part of the
+    /// side, a side noted again) extends that play instead of adding one: its end moves later,
+    /// and a recording or an album side it lacked is filled in.
+    pub fn note_play(&mut self, n: &PlayNote<'_>) -> anyhow::Result<()> {
+        let path = n.recording.map(|r| r.to_string_lossy().into_owned());
         let tx = self.conn.transaction()?;
-        let extended = tx.execute(
-            "UPDATE plays SET side_end = max(coalesce(side_end, 0), ?2), recognized = max(recognized, ?3)
-             WHERE id = (SELECT max(id) FROM plays WHERE side_start = ?1)",
-            params![side_start as i64, side_end as i64, recognized],
-        )?;
-        if extended == 0 {
-            let path = recording.to_string_lossy();
+        if let Some(p) = &path {
             tx.execute(
                 "INSERT OR IGNORE INTO recordings (path, start_frame, named_at) VALUES (?1, NULL, ?2)",
-                params![path, crate::time::rfc3339_local(std::time::SystemTime::now())],
+                params![p, crate::time::rfc3339_local(std::time::SystemTime::now())],
             )?;
+        }
+        let side: Option<i64> = match n.side {
+            Some((artist, album, name)) => tx
+                .query_row(
+                    "SELECT s.id FROM sides s JOIN albums a ON s.album_id = a.id
+                     WHERE a.artist = ?1 AND a.title = ?2 AND s.name = ?3",
+                    params![artist, album, name],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            None => None,
+        };
+        let (start, end) = (n.side_start as i64, n.side_end.map(|e| e as i64));
+        let extended = tx.execute(
+            "UPDATE plays SET side_end = CASE WHEN ?2 IS NULL THEN side_end ELSE max(coalesce(side_end, 0), ?2) END,
+                recognized = max(recognized, ?3),
+                recording_id = coalesce(recording_id, (SELECT id FROM recordings WHERE path = ?4)),
+                side_id = coalesce(side_id, ?5)
+             WHERE id = (SELECT max(id) FROM plays WHERE side_start = ?1)",
+            params![start, end, n.recognized, path, side],
+        )?;
+        if extended == 0 {
             tx.execute(
                 "INSERT INTO plays (side_id, recording_id, side_start, side_end, started_at, recognized)
-                 SELECT side_id, id, ?2, ?3, ?4, ?5 FROM recordings WHERE path = ?1",
-                params![path, side_start as i64, side_end as i64, started_at, recognized],
+                 VALUES (coalesce((SELECT side_id FROM recordings WHERE path = ?1), ?2),
+                         (SELECT id FROM recordings WHERE path = ?1), ?3, ?4, ?5, ?6)",
+                params![path, side, start, end, n.started_at, n.recognized],
             )?;
         }
         tx.commit().with_context(|| format!("{}: commit", self.path.display()))?;
@@ -587,4 +617,70 @@ fn set_tracks(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naming(file: &Path) -> Naming {
+        Naming {
+            artist: "Frozen Bubble".into(),
+            album: "Music".into(),
+            year: None,
+            side: "B".into(),
+            titles: vec!["Intro".into()],
+            cover: None,
+            file: file.to_path_buf(),
+            start_frame: None,
+        }
+    }
+
+    #[test]
+    fn one_needle_drop_is_one_play_whatever_was_kept_of_it() {
+        let d = tempfile::tempdir().unwrap();
+        let mut lib = Library::open(&d.path().join("library.db")).unwrap();
+        let (one, two) = (d.path().join("side-1.flac"), d.path().join("side-1-2.flac"));
+        lib.name(&naming(&two)).unwrap();
+        let side = Some(("Frozen Bubble", "Music", "B"));
+        // A first part that left no file, then the second part, named: one play, with its file.
+        lib.note_play(&PlayNote { side_start: 100, side_end: Some(200), ..Default::default() }).unwrap();
+        let later = PlayNote {
+            side_start: 100,
+            side_end: Some(300),
+            recording: Some(&two),
+            side,
+            recognized: true,
+            ..Default::default()
+        };
+        lib.note_play(&later).unwrap();
+        // A side not recorded at all, recognised, and noted again without an end.
+        let unrecorded =
+            PlayNote { side_start: 900, side_end: Some(1000), side, recognized: true, ..Default::default() };
+        lib.note_play(&unrecorded).unwrap();
+        lib.note_play(&PlayNote { side_start: 900, ..Default::default() }).unwrap();
+        // A side the collection does not hold: noted, not linked.
+        let unknown = PlayNote {
+            side_start: 2000,
+            recording: Some(&one),
+            side: Some(("X", "Y", "A")),
+            recognized: true,
+            ..Default::default()
+        };
+        lib.note_play(&unknown).unwrap();
+        let plays = lib.plays(None).unwrap();
+        let got: Vec<_> = plays
+            .iter()
+            .map(|p| (p.side_start, p.side_end, p.recording.clone(), p.side.clone(), p.recognized))
+            .collect();
+        let b = Some("Frozen Bubble – Music, side B".to_string());
+        assert_eq!(
+            got,
+            [
+                (Some(100), Some(300), Some(two.to_string_lossy().into_owned()), b.clone(), true),
+                (Some(900), Some(1000), None, b, true),
+                (Some(2000), None, Some(one.to_string_lossy().into_owned()), None, true),
+            ]
+        );
+    }
 }

@@ -200,15 +200,9 @@ fn check(db: &std::path::Path, repair: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Notes a kept side in the history (called by `vinyl-rec auto`): the collection's database at
-/// its default place, created when missing. Best effort by design: the caller logs a failure and
-/// the side stays recorded.
-pub fn note_play(
-    side_start: u64,
-    side_end: u64,
-    started_at: Option<&str>,
-    recording: &std::path::Path,
-    recognized: bool,
-) -> anyhow::Result<()> {
-    Library::open(&default_db()?)?.note_play(side_start, side_end, started_at, recording, recognized)
+/// Notes a play in the history (called by `vinyl-rec auto` for every side it sees, kept or
+/// not): the collection's database at its default place, created when missing. Best effort by
+/// design: the caller logs a failure and the side stays recorded.
+pub fn note_play(n: &db::PlayNote<'_>) -> anyhow::Result<()> {
+    Library::open(&default_db()?)?.note_play(n)
 }

@@ -89,11 +89,17 @@ pub struct Recognised {
     pub side: String,
     /// The title the listener gave each of the file's tracks, in order (`None`: not said).
     pub titles: Vec<Option<String>>,
+    /// The side's track the file opens with: 1 for a whole side or its first part, a later one
+    /// for a later part, `None` when not known (a later part without the learned tracklist's
+    /// places: its file gets the album's tags but no track titles).
+    pub first_track: Option<usize>,
 }
 
 /// Names a recognised side's recording as `name` would (tags, cover, the link in the collection
 /// at `db`), without learning it again (it was recognised: the collection knows it), and moves
-/// it to `template` in `recordings` when one is given. Returns where the file is now.
+/// it to `template` in `recordings` when one is given. Returns where the file is now. A file that
+/// opens with a later track (a later part of a side) is titled from that track on, and leaves
+/// the collection's tracklist as it is: it holds only part of the side.
 pub fn recognised(
     db: &Path,
     file: &Path,
@@ -104,11 +110,7 @@ pub fn recognised(
     let mut lib = Library::open(db)?;
     let (year, stored) = lib.album_details(&who.artist, &who.album)?;
     let known = lib.titles(&who.artist, &who.album, &who.side)?;
-    // Each track's title as the listener aligned it, else the collection's in order.
-    let count = who.titles.len().max(known.len());
-    let titles = (0..count)
-        .map_while(|i| who.titles.get(i).cloned().flatten().or_else(|| known.get(i).cloned()))
-        .collect();
+    let titles = file_titles(who, &known);
     let start_frame = crate::flac::probe::probe(file)?.tag("VINYL_START_FRAME").and_then(|v| v.parse().ok());
     let mut naming = Naming {
         artist: who.artist.clone(),
@@ -125,8 +127,23 @@ pub fn recognised(
     if let Some(t) = template {
         naming.file = move_to(file, recordings, t, &naming)?;
     }
+    if who.first_track != Some(1) {
+        // No titles: the side's tracks are left as the collection holds them.
+        naming.titles.clear();
+    }
     lib.name(&naming)?;
     Ok(naming.file)
+}
+
+/// The titles of the file's tracks: each as the listener aligned it, else the collection's for
+/// that track of the side (`known`, in order), from the track the file opens with; none when
+/// that track is not known.
+fn file_titles(who: &Recognised, known: &[String]) -> Vec<String> {
+    let Some(skip) = who.first_track.map(|t| t.saturating_sub(1)) else { return Vec::new() };
+    let count = who.titles.len().max(known.len().saturating_sub(skip));
+    (0..count)
+        .map_while(|i| who.titles.get(i).cloned().flatten().or_else(|| known.get(skip + i).cloned()))
+        .collect()
 }
 
 /// Moves `file` to the template's path in `recordings` (`-2`, `-3`… when taken; never over
@@ -240,4 +257,28 @@ fn tags(n: &Naming, tracks: usize) -> Vec<(String, String)> {
         t.push((format!("CHAPTER{:03}NAME", i + 1), title.clone()));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(titles: &[Option<&str>], first_track: Option<usize>) -> Recognised {
+        Recognised {
+            artist: "A".into(),
+            album: "B".into(),
+            side: "A".into(),
+            titles: titles.iter().map(|t| t.map(String::from)).collect(),
+            first_track,
+        }
+    }
+
+    #[test]
+    fn a_later_part_is_titled_from_the_track_it_opens_with_and_an_unknown_start_gets_no_titles() {
+        let known = ["Intro", "Middle", "Finale"].map(String::from);
+        assert_eq!(file_titles(&who(&[None, Some("Heard")], Some(1)), &known), ["Intro", "Heard", "Finale"]);
+        assert_eq!(file_titles(&who(&[None, None], Some(2)), &known), ["Middle", "Finale"]);
+        assert_eq!(file_titles(&who(&[None], Some(3)), &known), ["Finale"]);
+        assert!(file_titles(&who(&[Some("Heard")], None), &known).is_empty());
+    }
 }

@@ -90,7 +90,8 @@ rule. It is created with mode 0700.
   RUN/rec/           the running recording: its path, start frame, rate, ring, start time,
                      the PIDs of the runner and the tap, the children's exit statuses, its log
   RUN/rec.lock/      held while start or stop changes the state
-  RUN/last-rec.log   the log of the last recording (the tap's and the recorder's messages)
+  RUN/last-rec.log   the log of the last recording (the tap's and the recorder's messages);
+                     for a side auto named and moved, its last line says where the file went
   RUN/events         auto: the events vinyl-listen --output writes
   RUN/title          auto: the encoder's metadata FIFO (vinyl-mp3-icecast --metadata-fifo)
 A state left by a recorder that died is cleaned up by the next start, which names the unfinished \
@@ -274,6 +275,14 @@ recorder-failed, folder-deleted. After lost or tap-failed, the rest of the side 
 this file's end, or the oldest frame the ring still holds, into a next file tagged VINYL_PART=N and \
 VINYL_CONTINUES=the previous file's name.
 
+History: every side the listener announces while auto runs is a play in the collection \
+(vinyl-library plays): from its needle drop to its end, with its file when one was kept, and its \
+album side when recognised. A side too short to keep, one whose recorder left no file, and one \
+not recorded at all (a manual recording ran, the space was short) are plays without a recording. \
+A side playing when auto starts, not taken over, is noted at its end. The parts of a side, and \
+a side taken over after a restart, are one play; sides that began and ended while no auto ran \
+are not in the history.
+
 Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
 {side} · Track {track}', the side counted since auto started), or 'Artist – Title' once the \
 listener recognised the side (its recognized event, and the title its track_start carries), \
@@ -292,9 +301,9 @@ VINYL_MARKERS_ESTIMATED; markers where the tracklist has none are dropped. It is
 as vinyl-library name does it (ARTIST, ALBUMARTIST, ALBUM, DATE, VINYL_SIDE, TITLE, a \
 CHAPTERnnnNAME per marker from its learned track, the album's cover), linked to the album side in the collection, noted in the history as recognised, and moved \
 to VINYL_AUTO_NAME in the recordings folder (fields {artist} {album} {year} {side} {month} \
-{stamp}; what a file name cannot hold is replaced by _, a taken name gets -2; keep: not moved). A \
-side in parts is named in its first part only and not moved (VINYL_CONTINUES names it). It is not \
-learned again. A failure is logged and leaves the file as it was.",
+{stamp}; what a file name cannot hold is replaced by _, a taken name gets -2; keep: not moved). \
+Every part of a side in parts is named where it is, with the titles of the tracks it holds, and \
+not moved, so VINYL_CONTINUES (the part before's file name) stays true. It is not learned again. A failure is logged and leaves the file as it was.",
         after_help = "EXIT STATUS:\n  0  stopped by a signal (a side in progress finalised)\n  1  \
 the run folder cannot be made\n  2  usage error: a malformed VINYL_AUTO_* or VINYL_ON_EVENT_TIMEOUT \
 value or VINYL_AUTO_NAME template, or keys that cannot work together (MAX_SIDE 0 or under MIN_SIDE, a start margin or hold \

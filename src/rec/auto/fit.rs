@@ -17,6 +17,8 @@ use crate::events::LearnedTrack;
 pub struct Marker {
     /// Where the track starts (the file's first frame for the file's first track).
     pub frame: u64,
+    /// Its number on the learned side, from 1 (a file that starts mid-side opens with a later one).
+    pub track: usize,
     /// The learned title.
     pub title: Option<String>,
     /// Placed at the learned time: no gap was heard near it.
@@ -45,7 +47,8 @@ pub fn fit(
     let Some(opening) = learned.iter().rev().find(|t| t.frame <= first + grace).or(learned.first()) else {
         return Vec::new();
     };
-    let mut out = vec![Marker { frame: first, title: opening.title.clone(), estimated: false }];
+    let mut out =
+        vec![Marker { frame: first, track: opening.track, title: opening.title.clone(), estimated: false }];
     let mut used = Vec::new();
     for t in learned.iter().filter(|t| t.track > opening.track && t.frame > first + grace && t.frame < end) {
         let tol = tolerance(t.frame.saturating_sub(drop), rate);
@@ -62,6 +65,7 @@ pub fn fit(
         }
         out.push(Marker {
             frame: near.unwrap_or(t.frame),
+            track: t.track,
             title: t.title.clone(),
             estimated: near.is_none(),
         });
@@ -112,7 +116,7 @@ mod tests {
         let m = fit(&[drop], &l, drop, first, 500 * u64::from(R), R);
         let titles: Vec<_> = m.iter().map(|m| m.title.as_deref().unwrap()).collect();
         assert_eq!(titles, ["T2", "T3"]);
-        assert_eq!(m[0].frame, first);
+        assert_eq!((m[0].frame, m[0].track, m[1].track), (first, 2, 3));
     }
 
     #[test]

@@ -7,20 +7,25 @@
 //! margin, exactly, its takeover after a killed auto, its continuation after a fault, and its
 //! finalisation), [`trim`] (a file cut back to an end told too late), [`measure`] (the file's own
 //! loudness, for its ReplayGain tags), [`fit`] (a recognised side's markers fitted to its
-//! tracklist; the naming itself is [`crate::library::name::recognised`]), [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT`
-//! hook, off the audio path). This file is the loop: take over a side a killed auto left, tail
-//! `RUN/events` ([`crate::listen::tail::Tail`]; its history only for that side), check each
-//! event against the side being recorded ([`new_side`]: a repeated or out-of-order `side_start`
-//! never ends it), check the guards once a second (free space, the recordings folder), feed
+//! tracklist; the naming itself is [`crate::library::name::recognised`]), [`parts`] (the earlier
+//! parts of a side recognised after they were finalised, named then), [`history`] (every
+//! side seen is a play in the collection's history, kept, removed or not recorded at all),
+//! [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT` hook, off the audio path). This file
+//! is the loop: take over a side a killed auto left, tail `RUN/events`
+//! ([`crate::listen::tail::Tail`]; its history only for that side), check each event against the
+//! side being recorded or playing unrecorded ([`new_side`]: a repeated or out-of-order
+//! `side_start` never ends it), check the guards once a second (free space, the recordings folder), feed
 //! systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side in progress at the ring's head and
 //! finalises it before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
 //! start (`--check` stops there); after that nothing ends the loop but a stop signal: a bad event
-//! is counted and logged once per kind, a side that cannot be recorded or finalised is logged and
-//! the next one is waited for.
+//! is counted and logged once per kind, a side that cannot be recorded or finalised is logged,
+//! noted in the history without a recording, and the next one is waited for.
 
 pub mod event;
 pub mod fit;
+pub mod history;
 pub mod measure;
+pub mod parts;
 pub mod settings;
 pub mod side;
 pub mod titles;
@@ -36,6 +41,7 @@ use crate::listen::tail::Tail;
 use crate::pcm::format_frames;
 use crate::{signals, vlog};
 use event::Event;
+use history::Unrecorded;
 use settings::AutoSettings;
 use side::{Refused, Side, reason};
 use std::collections::BTreeMap;
@@ -56,6 +62,8 @@ struct Auto {
     titles: Titles,
     /// The side being recorded, or finished and waiting for its report.
     side: Option<Side>,
+    /// The side playing that auto did not record, noted in the history at its end.
+    unrecorded: Option<Unrecorded>,
     /// Sides heard since the start (the `{side}` of the titles).
     sides: u32,
     /// The artist of the side playing, once the listener recognised it (for the stream title).
@@ -108,6 +116,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         s: s.clone(),
         titles: Titles::new(fifo, a.hook.clone(), a.hook_timeout),
         side: side::adopt(s, &a),
+        unrecorded: None,
         a,
         sides: 0,
         artist: None,
@@ -126,8 +135,11 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         tail.poll(&mut |l| lines.push(l.to_string()), &mut |l| history.push(l.to_string()));
         // An adopted side learns what the listener said while no auto ran: its events since
         // its needle drop, without titles (they are past).
-        for l in history.drain(..) {
-            auto.replay(&l);
+        if !history.is_empty() {
+            for l in history.drain(..) {
+                auto.replay(&l);
+            }
+            auto.check_open_side();
         }
         for l in &lines {
             auto.line(l);
@@ -183,7 +195,7 @@ impl Auto {
     /// A line of the events file written before this auto started: acted on only for the side
     /// it adopted, and only from that side's needle drop.
     fn replay(&mut self, line: &str) {
-        let Some(side) = self.side.as_ref() else { return };
+        let Some(side) = self.side.as_ref() else { return self.replay_unrecorded(line) };
         let (n, from) = (side.side, side.side_frame);
         match event::parse(line) {
             Ok(Event::SideStart { side, frame }) if side == n && frame == from => {}
@@ -196,6 +208,39 @@ impl Auto {
             Ok(ev @ Event::SideReport { .. }) => self.act(ev),
             _ => {}
         }
+    }
+
+    /// A line written before this auto started, when it took no side over: the side still
+    /// playing then (its `side_start` without a `side_end` yet, and its recognition) was not
+    /// recorded, and is noted in the history at its end ([`Auto::check_open_side`] checks it).
+    fn replay_unrecorded(&mut self, line: &str) {
+        match event::parse(line) {
+            Ok(Event::SideStart { side, frame }) => {
+                self.unrecorded = Some(Unrecorded { side, side_frame: frame, recognised: None });
+            }
+            Ok(Event::SideEnd { side, .. }) => drop(self.unrecorded.take_if(|u| u.side == side)),
+            Ok(ev @ Event::Recognized { .. }) => self.act(ev),
+            _ => {}
+        }
+    }
+
+    /// The side the events say was playing when this auto started: kept (and said) only when it
+    /// is on the ring's timeline and within the longest side of its head, so a side whose end was
+    /// never written (a listener killed before a reboot) is not taken for the one playing.
+    fn check_open_side(&mut self) {
+        let Some(u) = self.unrecorded.as_ref() else { return };
+        let longest = self.a.max_side.frames(self.rate());
+        let head = super::plan::ring_head(&self.s.ring);
+        if !head.is_some_and(|h| u.side_frame <= h && h - u.side_frame <= longest) {
+            self.unrecorded = None;
+            return;
+        }
+        vlog!(
+            TOOL,
+            "side {}: playing since its needle drop at frame {}, before this auto started: not recorded; it goes in the listening history at its end",
+            u.side,
+            u.side_frame
+        );
     }
 
     /// What a checked event does to the side being recorded.
@@ -217,6 +262,9 @@ impl Auto {
                     s.rpm = rpm;
                     s.end_at(frame + margin, why);
                 }
+                if let Some(u) = self.unrecorded.take_if(|u| u.side == side) {
+                    u.note(&self.s.ring, Some(frame));
+                }
             }
             Event::SideReport { side, report } => {
                 if let Some(s) = self.side.as_mut().filter(|s| s.side == side) {
@@ -224,13 +272,11 @@ impl Auto {
                 }
             }
             Event::Recognized { frame, artist, album, side, track, title, tracks } => {
+                let who = Recognised { artist, album, side, titles: Vec::new(), first_track: None };
                 if let Some(s) = self.side.as_mut().filter(|s| s.side_frame == frame) {
-                    s.recognised(
-                        Recognised { artist, album, side, titles: Vec::new() },
-                        track,
-                        title,
-                        tracks,
-                    );
+                    s.recognised(who, track, title, tracks);
+                } else if let Some(u) = self.unrecorded.as_mut().filter(|u| u.side_frame == frame) {
+                    u.recognised.get_or_insert(who);
                 }
             }
             Event::Other => {}
@@ -260,21 +306,27 @@ impl Auto {
         self.side.as_mut().filter(|s| s.side == n)
     }
 
-    /// A `side_start` while a side records: a fact to check (see [`new_side`]); one that is
-    /// not a new side is logged once.
+    /// A `side_start` while a side records or plays unrecorded: a fact to check (see
+    /// [`new_side`]); one that is not a new side is logged once.
     fn plausible(&mut self, n: u64, frame: u64) -> bool {
-        let Some(cur) = self.side.as_mut() else { return true };
-        let ended = cur.end.as_ref().is_some_and(|(e, _)| *e <= frame) || cur.finished();
-        if new_side((cur.side, cur.side_frame), ended, n, frame) {
+        let (playing, ended, how) = match (self.side.as_mut(), self.unrecorded.as_ref()) {
+            (Some(cur), _) => {
+                let ended = cur.end.as_ref().is_some_and(|(e, _)| *e <= frame) || cur.finished();
+                ((cur.side, cur.side_frame), ended, "is being recorded")
+            }
+            (None, Some(u)) => ((u.side, u.side_frame), false, "plays, not recorded,"),
+            (None, None) => return true,
+        };
+        if new_side(playing, ended, n, frame) {
             return true;
         }
         if !self.repeated {
             self.repeated = true;
             vlog!(
                 TOOL,
-                "events: side_start of side {n} at frame {frame} ignored: side {} is being recorded from its needle drop at {} (a repeated or out-of-order event; logged once)",
-                cur.side,
-                cur.side_frame
+                "events: side_start of side {n} at frame {frame} ignored: side {} {how} from its needle drop at {} (a repeated or out-of-order event; logged once)",
+                playing.0,
+                playing.1
             );
         }
         false
@@ -285,6 +337,9 @@ impl Auto {
             return;
         }
         self.sides += 1;
+        if let Some(u) = self.unrecorded.take() {
+            u.note(&self.s.ring, Some(frame));
+        }
         if let Some(mut old) = self.side.take() {
             // A new side while the last one records or waits for its report: the old one ends
             // at the new needle drop at the latest.
@@ -322,6 +377,9 @@ impl Auto {
                 self.a.min_free >> 20
             ),
             Err(e) => vlog!(TOOL, "side {n}: not recorded: {e:#}"),
+        }
+        if self.side.is_none() {
+            self.unrecorded = Some(Unrecorded { side: n, side_frame: frame, recognised: None });
         }
     }
 
@@ -369,8 +427,12 @@ impl Auto {
         }
     }
 
-    /// A stop signal: the side in progress ends at the head and is finalised.
+    /// A stop signal: the side in progress ends at the head and is finalised; one playing
+    /// unrecorded is noted without an end.
     fn stop(&mut self, notifier: &mut crate::notify::Notifier) {
+        if let Some(u) = self.unrecorded.take() {
+            u.note(&self.s.ring, None);
+        }
         let Some(mut side) = self.side.take() else { return };
         if !side.finished() {
             vlog!(TOOL, "side {}: stopping: the file ends at the ring's head", side.side);

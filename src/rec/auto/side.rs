@@ -17,7 +17,9 @@
 //! `track_start` frame), `VINYL_RPM`, and the loudness tags: the side_report's noise floor,
 //! clicks and clipped samples, the integrated loudness and true peak measured on the file
 //! ([`super::measure`]); a side the listener recognised gets its tracklist's markers
-//! ([`super::fit`]) and is named, linked and moved (`VINYL_AUTO_NAME`) through the collection. The
+//! ([`super::fit`]) and is named, linked and moved (`VINYL_AUTO_NAME`) through the collection
+//! (each part of a side in parts is named where it is, so `VINYL_CONTINUES` stays true); every
+//! side it finalises is noted in the history ([`super::history`]), kept or not. The
 //! state folder says `auto` (auto's pid), so `vinyl-rec start` refuses
 //! a second recording and `vinyl-rec stop` may still end this one. How it fails: a side that
 //! cannot be started or finalised is logged with its cause; the caller goes on with the next side.
@@ -138,6 +140,8 @@ pub struct Part {
     pub number: u32,
     /// The file it continues.
     pub continues: Option<PathBuf>,
+    /// The side's earlier parts, first to last (this auto's: a restarted one knows none).
+    pub earlier: Vec<PathBuf>,
 }
 
 /// A side being recorded, or finished and waiting to be finalised.
@@ -161,6 +165,8 @@ pub struct Side {
     pub recognised: Option<Recognised>,
     /// Its learned tracks on this play's timeline (the recognition's), for the markers.
     pub learned: Vec<crate::events::LearnedTrack>,
+    /// The side's track the file opens with, once its markers were fitted to the tracklist.
+    pub opening: Option<usize>,
     /// The end told to the tap (exclusive), and why (a [`reason`]).
     pub end: Option<(u64, String)>,
     /// The end of the maximum length.
@@ -197,7 +203,7 @@ pub fn begin(
     frame: u64,
 ) -> anyhow::Result<Result<Side, Refused>> {
     // The first part's first frame is the needle drop less the margin, at the ring's rate.
-    begin_part(s, a, side, frame, Part { want: 0, number: 1, continues: None })
+    begin_part(s, a, side, frame, Part { want: 0, number: 1, ..Part::default() })
 }
 
 /// Starts one part of a side: the first from the needle drop, or a continuation.
@@ -239,6 +245,7 @@ fn begin_part(
         titles: Vec::new(),
         recognised: None,
         learned: Vec::new(),
+        opening: None,
         end: None,
         cap,
         rpm: None,
@@ -381,7 +388,7 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
     let cap = side_frame + a.max_side.frames(rate);
     let path = st.read_path("path")?;
     let runner = Runner::Adopted(st.pid("runner.pid").unwrap_or(0));
-    let part = Part { want: first, number: num("auto.part").unwrap_or(1) as u32, continues: None };
+    let part = Part { want: first, number: num("auto.part").unwrap_or(1) as u32, ..Part::default() };
     let _ = st.write("auto", &std::process::id().to_string());
     vlog!(
         TOOL,
@@ -399,6 +406,7 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
         titles: Vec::new(),
         recognised: None,
         learned: Vec::new(),
+        opening: None,
         end,
         cap,
         rpm: None,
@@ -442,6 +450,7 @@ impl Side {
         if fitted.is_empty() || self.recognised.is_none() {
             return Vec::new();
         }
+        self.opening = fitted.first().map(|m| m.track);
         self.tracks = fitted.iter().map(|m| m.frame).collect();
         self.titles = fitted.iter().map(|m| m.title.clone()).collect();
         fitted.iter().enumerate().filter(|(_, m)| m.estimated).map(|(i, _)| i + 1).collect()
@@ -570,7 +579,9 @@ impl Side {
                     vlog!(TOOL, "side {}: the rest of the side cannot be recorded from this ring", self.side);
                     return None;
                 }
-                Part { want: last, number: self.part.number + 1, continues: Some(self.path.clone()) }
+                let mut earlier = self.part.earlier.clone();
+                earlier.push(self.path.clone());
+                Part { want: last, number: self.part.number + 1, continues: Some(self.path.clone()), earlier }
             }
             (reason::FOLDER_DELETED, _) => Part { want: self.first, ..self.part.clone() },
             _ => return None,
@@ -612,6 +623,7 @@ impl Side {
         if self.end_reason() == reason::FOLDER_DELETED {
             return;
         }
+        let told = self.end.as_ref().map(|(e, _)| *e).filter(|&e| e != u64::MAX);
         if !self.path.is_file() && !self.recover_part() {
             vlog!(
                 TOOL,
@@ -619,13 +631,26 @@ impl Side {
                 self.side,
                 self.st.last_log().display()
             );
-            return;
+            return self.note_play(told, None);
         }
         match self.keep(a) {
             Ok(Some(line)) => vlog!(TOOL, "side {}: {shown}: {line}", self.side),
             Ok(None) => {}
-            Err(e) => vlog!(TOOL, "side {}: {e:#}", self.side),
+            Err(e) => {
+                vlog!(TOOL, "side {}: {e:#}", self.side);
+                self.note_play(told, None);
+            }
         }
+    }
+
+    /// Notes the side's play in the history ([`super::history`]), ended before `end` when known,
+    /// with its file when one is kept; `started` is the capture's start its file says, else the
+    /// ring's.
+    fn note_play(&self, end: Option<u64>, started: Option<&str>) {
+        let file = self.path.is_file().then_some(self.path.as_path());
+        let started = started.map(str::to_string).or_else(|| super::history::capture_start(&self.ring));
+        let who = self.recognised.as_ref();
+        super::history::note(self.side, self.side_frame, end, file, started.as_deref(), who);
     }
 
     /// Repairs the `.part` a killed recorder left (`vinyl-flac-rec --recover`): true when the
@@ -666,9 +691,12 @@ impl Side {
                 format_frames(min, self.rate),
                 self.path.display()
             );
+            // Not kept, but it was played: the history has it, without a recording.
+            self.note_play(Some(last), p.tag("VINYL_CAPTURE_START"));
             return Ok(None);
         }
         self.log_end(&why);
+        self.name_earlier();
         let estimated = self.fit_markers(total);
         let offsets = offsets(&self.tracks, self.first, total);
         let set = cuesheet::set_tracks(&self.path, &offsets)?;
@@ -696,25 +724,25 @@ impl Side {
         if let Some(l) = m.integrated_lufs {
             line += &format!(", {l:.1} LUFS");
         }
-        let named = self.name(a, &why);
-        // The history: a database that cannot be written costs the side nothing.
-        let started = p.tag("VINYL_CAPTURE_START");
-        if let Err(e) = crate::library::note_play(self.side_frame, last, started, &self.path, named) {
-            vlog!(TOOL, "side {}: not in the listening history: {e:#}", self.side);
-        }
+        self.name(a, &why);
+        self.note_play(Some(last), p.tag("VINYL_CAPTURE_START"));
         Ok(Some(line))
     }
 
     /// Names a recognised side's file as `vinyl-library name` would, and moves it to
-    /// VINYL_AUTO_NAME when the side is whole in this file (a side in parts keeps its names, which
-    /// VINYL_CONTINUES refers to). A failure costs the side nothing: it stays as it was, logged.
-    fn name(&mut self, a: &AutoSettings, why: &str) -> bool {
-        let Some(mut who) = self.recognised.clone() else { return false };
-        if self.part.number > 1 {
-            return false;
+    /// VINYL_AUTO_NAME when the side is whole in this file. Every part of a side in parts is
+    /// named (the titles of the tracks it holds) where it is, not moved: `VINYL_CONTINUES` names
+    /// the part before by its file name, and a part is finalised while the next one records, so
+    /// moving them would mean rewriting a finished part's tags later (a link that a failure half
+    /// way would break). A failure costs the side nothing: it stays as it was, logged.
+    fn name(&mut self, a: &AutoSettings, why: &str) {
+        let Some(mut who) = self.recognised.clone() else { return };
+        let whole = reason::by_the_record(why) && self.part.number == 1;
+        // Without the fitted tracklist, only a first part is known to open with track 1.
+        who.first_track = self.opening.or((self.part.number == 1).then_some(1));
+        if who.first_track.is_some() {
+            who.titles.clone_from(&self.titles);
         }
-        let whole = reason::by_the_record(why);
-        who.titles.clone_from(&self.titles);
         let template = a.name.as_deref().filter(|_| whole);
         let named = crate::library::default_db().and_then(|db| {
             crate::library::name::recognised(&db, &self.path, &who, &self.recordings, template)
@@ -730,8 +758,10 @@ impl Side {
                     who.side,
                     if path == self.path { String::new() } else { format!(": {}", path.display()) }
                 );
+                if path != self.path {
+                    self.note_move(&path);
+                }
                 self.path = path;
-                true
             }
             Err(e) => {
                 vlog!(
@@ -741,8 +771,32 @@ impl Side {
                     who.artist,
                     who.album
                 );
-                false
             }
+        }
+    }
+
+    /// Tells `RUN/last-rec.log` where the file went. That log is what `vinyl-rec` keeps of the
+    /// recording that ended: the runner's state folder, which names the file as it was recorded,
+    /// is retired into it as soon as the runner exits, before the side is finalised and moved, so
+    /// without this line its last word would be a path that no longer exists. Only when the log
+    /// is this file's (a manual recording may have ended since); a log that cannot be written
+    /// costs the side nothing.
+    fn note_move(&self, to: &Path) {
+        use std::io::Write as _;
+        use std::os::unix::ffi::OsStrExt as _;
+        let log = self.st.last_log();
+        let name = self.path.file_name().unwrap_or_default().as_bytes();
+        let ours = std::fs::read(&log).is_ok_and(|t| t.windows(name.len()).any(|w| w == name));
+        if !ours || name.is_empty() {
+            return;
+        }
+        let line = format!("{TOOL}: {}: named and moved to {}\n", self.path.display(), to.display());
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            vlog!(TOOL, "side {}: {}: cannot note the move: {e}", self.side, log.display());
         }
     }
 
