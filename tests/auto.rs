@@ -148,7 +148,11 @@ impl Rig {
 
     /// Kills auto with SIGKILL and starts it again with the same command line.
     fn kill_and_restart_auto(&mut self) {
+        // As systemd's Restart= does, the new auto starts once the old one is gone: it takes over
+        // only the recording of an auto that ended (started at once, on a busy machine it could
+        // look while the old one still ran, and record nothing).
         self.auto.signal(nix::sys::signal::Signal::SIGKILL);
+        self.auto.wait_exit(LONG);
         let old = std::mem::replace(
             &mut self.auto,
             spawn_auto(&self.run, &self.ring.0, &self.recordings, &self.env),

@@ -723,9 +723,11 @@ impl HandsFree {
         std::fs::read_to_string(self.run_dir.join("events")).unwrap_or_default()
     }
 
-    /// Kills auto (SIGKILL) and starts another.
+    /// Kills auto (SIGKILL) and, once it is gone, starts another, as systemd's `Restart=` would
+    /// (a new auto takes over only the recording of an auto that ended).
     fn restart_auto(&mut self) {
         self.auto.signal(nix::sys::signal::Signal::SIGKILL);
+        self.auto.wait_exit(T);
         let new = spawn_auto(&self.ring, &self.db, &self.run_dir, &self.recordings, &self.auto_env);
         let _ = std::mem::replace(&mut self.auto, new).finish();
     }
