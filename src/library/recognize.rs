@@ -186,7 +186,9 @@ impl Tally {
             // A lone vote (most of chance's): no window holding it can lead anything yet.
             return;
         }
-        let scores: Vec<(i32, u32)> = (d - 2..=d + 2).map(|c| (c, window(c))).collect();
+        // The five windows' scores first (the places borrow the tally mutably), without an
+        // allocation: this runs for most votes under a large collection.
+        let scores: [(i32, u32); 5] = std::array::from_fn(|i| (d - 2 + i as i32, window(d - 2 + i as i32)));
         let places = self.leaders.entry(print).or_default();
         for (centre, score) in scores {
             places.update((speed, centre), score, heard);
