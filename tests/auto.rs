@@ -27,50 +27,12 @@ const REC: &str = env!("CARGO_BIN_EXE_vinyl-rec");
 /// Room for a whole step of these tests on a loaded 2-core machine.
 const LONG: Duration = Duration::from_secs(240);
 
-/// Music for the synthesiser, decoded once (the corpus's introzik).
-fn music(dir: &Path) -> PathBuf {
-    let raw = dir.join("music.raw");
-    let ogg = "/usr/share/games/frozen-bubble/snd/introzik.ogg";
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args([
-        "-v",
-        "error",
-        "-y",
-        "-i",
-        ogg,
-        "-ar",
-        "48000",
-        "-ac",
-        "2",
-        "-f",
-        "s16le",
-        "-acodec",
-        "pcm_s16le",
-    ])
-    .arg(&raw);
-    common::assert_success("ffmpeg (the music)", &common::run(&mut cmd, common::DEADLINE));
-    raw
-}
-
-/// A synthetic side: its PCM and its truth.
-fn synth(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, Value) {
-    let truth = dir.join(format!("{name}.json"));
-    let mut cmd = Command::new(common::example("synth-side"));
-    if !args.contains(&"--idle") {
-        cmd.arg("--music").arg(music(dir));
-    }
-    cmd.arg("--truth").arg(&truth).args(args);
-    let out = common::run(&mut cmd, LONG);
-    common::assert_success(&format!("synth-side {name}"), &out);
-    (out.stdout, serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap())
-}
-
 /// A short side: 2 tracks of 10 s with a 2 s gap, a 45 rpm run-out of 12 s.
 fn side(dir: &Path, name: &str, seed: &str) -> (Vec<u8>, Value) {
     let mut args = vec!["--seed", seed];
     args.extend(common::SHORT_SIDE);
     args.extend(["12", "--idle-before", "4", "--idle-after", "6"]);
-    synth(dir, name, &args)
+    common::synth_side(dir, name, &args)
 }
 
 /// The listener, auto and the ring's writer, as vinyl-up runs them.
@@ -380,7 +342,7 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
 #[test]
 fn a_side_lifted_after_ten_seconds_and_idle_give_no_file_and_a_log_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (short, _) = synth(
+    let (short, _) = common::synth_side(
         dir.path(),
         "short",
         &[
@@ -397,7 +359,7 @@ fn a_side_lifted_after_ten_seconds_and_idle_give_no_file_and_a_log_line() {
             "5",
         ],
     );
-    let (idle, _) = synth(dir.path(), "idle", &["--seed", "6", "--idle", "10m"]);
+    let (idle, _) = common::synth_side(dir.path(), "idle", &["--seed", "6", "--idle", "10m"]);
     let mut rig = Rig::new("short", None, &[("VINYL_AUTO_MIN_SIDE", "60s")]);
     let mut pcm = idle;
     pcm.extend_from_slice(&short);
@@ -518,7 +480,7 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_
     let mut args = vec!["--seed", "42"];
     args.extend(common::SHORT_SIDE);
     args.extend(["12", "--lift-early", "--idle-before", "4", "--idle-after", "6"]);
-    let (b, tb) = synth(dir.path(), "b", &args);
+    let (b, tb) = common::synth_side(dir.path(), "b", &args);
     let up = common::up::Up::start("auto-up", 1);
     let mut pcm = a.clone();
     pcm.extend_from_slice(&b);

@@ -346,6 +346,45 @@ pub fn example(name: &str) -> PathBuf {
     repo_root().join(target).join("debug/examples").join(name)
 }
 
+/// Music for the synthesiser, decoded once (the corpus's introzik).
+fn synth_music(dir: &Path) -> PathBuf {
+    let raw = dir.join("music.raw");
+    let ogg = "/usr/share/games/frozen-bubble/snd/introzik.ogg";
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        ogg,
+        "-ar",
+        "48000",
+        "-ac",
+        "2",
+        "-f",
+        "s16le",
+        "-acodec",
+        "pcm_s16le",
+    ])
+    .arg(&raw);
+    assert_success("ffmpeg (the music)", &run(&mut cmd, DEADLINE));
+    raw
+}
+
+/// A synthetic side by examples/synth-side (`args`, with the corpus's introzik as its music
+/// unless `--idle`): its PCM and its truth.
+pub fn synth_side(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, serde_json::Value) {
+    let truth = dir.join(format!("{name}.json"));
+    let mut cmd = Command::new(example("synth-side"));
+    if !args.contains(&"--idle") {
+        cmd.arg("--music").arg(synth_music(dir));
+    }
+    cmd.arg("--truth").arg(&truth).args(args);
+    let out = run(&mut cmd, Duration::from_secs(240));
+    assert_success(&format!("synth-side {name}"), &out);
+    (out.stdout, serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap())
+}
+
 /// The flags of the short synthetic side the listener's and auto's real-time tests play: two
 /// 10 s tracks with a 2 s gap, no quiet passage, a 45 rpm run-out (its length and the idle around
 /// it are the caller's).
