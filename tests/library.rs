@@ -373,8 +373,18 @@ fn flac_of(wav: &Path) -> PathBuf {
 
 /// `recognize`'s one JSON line and exit status, from a FLAC file or (raw PCM) stdin.
 fn recognize(db: &Path, input: &Path, stdin: Option<&[u8]>) -> (serde_json::Value, Option<i32>) {
+    recognize_with(db, input, stdin, &[])
+}
+
+/// [`recognize`] with more flags.
+fn recognize_with(
+    db: &Path,
+    input: &Path,
+    stdin: Option<&[u8]>,
+    flags: &[&str],
+) -> (serde_json::Value, Option<i32>) {
     let mut cmd = Command::new(LIBRARY);
-    cmd.arg("--db").arg(db).arg("recognize");
+    cmd.arg("--db").arg(db).arg("recognize").args(flags);
     let out = match stdin {
         Some(bytes) => run_with_input(cmd.arg("-"), bytes),
         None => run(cmd.arg(input), T),
@@ -393,7 +403,8 @@ fn recognize(db: &Path, input: &Path, stdin: Option<&[u8]>) -> (serde_json::Valu
 #[test]
 fn replays_of_learned_sides_are_recognised_and_other_music_is_not() {
     let pieces = ["frozen-mainzik-1p", "frozen-mainzik-2p", "introzik"].map(frozen_bubble);
-    if !tier(&["ffmpeg", "sox", "flac"]) || !tier_files(&pieces.each_ref().map(PathBuf::as_path)) {
+    if !tier(&["ffmpeg", "sox", "flac", "metaflac"]) || !tier_files(&pieces.each_ref().map(PathBuf::as_path))
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -401,6 +412,8 @@ fn replays_of_learned_sides_are_recognised_and_other_music_is_not() {
     let db = d.join("library.db");
     for (piece, side) in [(&pieces[0], "A"), (&pieces[1], "B")] {
         let learned = flac_of(&play(d, piece, &format!("learned-{side}"), 1.0, -3.0, 0.003, 0.0));
+        // Recorded by auto on a deck whose run-out measured 33.33 rpm.
+        metaflac(&learned, &["--set-tag=VINYL_RPM=33.33"]);
         let tracks = run(
             Command::new(bin_dir().join("vinyl-rec")).arg("tracks").arg(&learned).args(["--set", "0,15,30"]),
             T,
@@ -445,6 +458,29 @@ fn replays_of_learned_sides_are_recognised_and_other_music_is_not() {
         assert_eq!(m["title"], format!("{side} {title}"), "{v}");
         assert!(f(&m["confidence"]) > 0.5, "{v}");
     }
+
+    // The deck's speed from a run-out: replay B's own (1.02 of the learned deck's) narrows the
+    // search around it, and it is found as soon; a stale one (the deck ran 1.5 % slow at its last
+    // run-out, then its speed was changed) keeps the replay out of the search until it widens to
+    // every speed, after 12 s, and it is found then, from everything heard, at its speed.
+    let b = |rpm: &str| recognize_with(&db, &replay_b, Some(raw_b.as_slice()), &["--rpm", rpm]);
+    let (v, code) = b("33.99");
+    assert_eq!((code, v["match"]["side"].as_str()), (Some(0), Some("B")), "{v}");
+    assert!(
+        f(&v["match"]["heard_s"]) <= 15.0 && (f(&v["match"]["speed_ratio"]) - 1.02).abs() <= 0.008,
+        "{v}"
+    );
+    let (v, code) = b("32.83");
+    assert_eq!((code, v["match"]["side"].as_str()), (Some(0), Some("B")), "{v}");
+    let heard = f(&v["match"]["heard_s"]);
+    // Not before the search widens; its music repeats, so the place may wait for the loop rule (20 s).
+    assert!((12.0..=21.5).contains(&heard), "a stale run-out's speed, recognised after {heard} s: {v}");
+    assert!((f(&v["match"]["speed_ratio"]) - 1.02).abs() <= 0.008, "{v}");
+    let mut bad = Command::new(LIBRARY);
+    bad.arg("--db").arg(&db).args(["recognize", "--rpm", "40"]).arg(&replay_a);
+    let out = run(&mut bad, T);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not within 4 % of 33 1/3, 45 or 78"), "{out:?}");
 
     let other = flac_of(&play(d, &pieces[2], "other", 1.0, -6.0, 0.005, 0.0));
     assert_eq!(recognize(&db, &other, None), (serde_json::json!({"match": null}), Some(1)));
@@ -548,6 +584,8 @@ fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
     let d = dir.path();
     let db = d.join("library.db");
     let learned = learned_three_tracks(d, [&pieces[0], &pieces[1]]);
+    // Recorded on a deck whose run-out measured 33.33 rpm.
+    metaflac(&learned, &["--set-tag=VINYL_RPM=33.33"]);
     let mut cmd = Command::new(LIBRARY);
     cmd.arg("--db").arg(&db).arg("name").arg(&learned).args([
         "--artist",
@@ -609,6 +647,38 @@ fn the_listener_recognises_a_learned_side_and_titles_its_tracks() {
         assert_eq!(title, want, "track at {learned_s:.1} s of the learned side: {events:#?}");
     }
     assert!(listen(None).iter().all(|e| e["event"] != "recognized" && e.get("title").is_none()));
+    a_run_out_narrows_the_next_sides_search(d, &db, [&pieces[0], &pieces[1]]);
+}
+
+/// A side that ends in a run-out, then the replay played on that deck: the listener measures the
+/// deck's speed from the run-out and searches the replay around it first (it says so), and
+/// recognises it at that speed.
+fn a_run_out_narrows_the_next_sides_search(d: &Path, db: &Path, pieces: [&Path; 2]) {
+    let mut args = vec!["--seed", "77"];
+    args.extend(SHORT_SIDE);
+    args.extend(["12", "--idle-before", "2", "--idle-after", "3"]);
+    let (mut pcm, truth) = synth_side(d, "runout", &args);
+    let deck = f(&truth["rpm"]) / 45.0;
+    pcm.extend(replay_raw(d, pieces, Deck { speed: deck, gain_db: -8.0, hiss: 0.02, lead_s: 5.0 }));
+    let mut cmd = Command::new(bin_dir().join("vinyl-listen"));
+    cmd.env_remove("VINYL_LIBRARY").arg("--library").arg(db);
+    let out = run_with_input(&mut cmd, &pcm);
+    assert_success("vinyl-listen", &out);
+    let events: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
+    let (ends, heard) = (of("side_end"), of("recognized"));
+    assert!(ends.first().is_some_and(|e| e["reason"] == "runout"), "{events:#?}");
+    assert_eq!(heard.len(), 1, "{events:#?}");
+    let r = heard[0];
+    assert!((f(&r["speed_ratio"]) - deck).abs() <= 0.008, "played at {deck}: {r}");
+    let drop = f(&of("side_start")[1]["frame"]);
+    assert!(f(&r["at"]) - drop <= 15.0 * 48000.0, "{r}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let said = log.lines().find_map(|l| {
+        l.split("around the last run-out's speed (").nth(1)?.split(' ').next()?.parse::<f64>().ok()
+    });
+    assert!(said.is_some_and(|s| (s - deck).abs() <= 0.002), "the deck ran at {deck}: {log}");
 }
 
 /// The hands-free path at real time, as vinyl-up runs it: a ring filled at the real rate by

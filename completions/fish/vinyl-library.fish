@@ -51,6 +51,7 @@ complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand learn" -l db
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand learn" -s h -l help -d 'Print help'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand learn" -s V -l version -d 'Print version'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand recognize" -l within -d 'Give up after this much audio without a recognition (1m30s, 45s, 2880000f)' -r
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand recognize" -l rpm -d 'The deck\'s speed as a run-out measured it (vinyl-listen\'s side_end rpm; by default a FLAC\'s own VINYL_RPM tag): sides learned with their run-out\'s rpm are searched around the speed the two give for the first 12 s, then at every speed' -r
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand recognize" -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand recognize" -l channels -d 'Interleaved channels per frame (1..8)' -r
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand recognize" -l format -d 'Sample format of the raw PCM: s16le, or packed 24-bit s24_3le' -r -f -a "s16le\t'Signed 16-bit little-endian, 2 bytes a sample (CD quality; the default)'

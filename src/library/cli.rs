@@ -16,7 +16,9 @@ copied byte for byte, then renamed over it.
 `name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (3 to 5 a \
 second, about 100 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
 then tells a later play of a learned side from its first seconds, through a deck's speed error (up \
-to ±2.5 %, searched), another gain and other hiss and clicks: it prints one JSON line, \
+to ±2.5 %, searched; for the first 12 s only around the speed the run-outs give, when this play's \
+deck speed is known, by --rpm or a FLAC's VINYL_RPM tag, and the learned recording's was, by its \
+VINYL_RPM tag), another gain and other hiss and clicks: it prints one JSON line, \
 {\"match\":{\"artist\",\"album\",\"side\",\"track\",\"position\",\"title\",\"offset_s\",\"speed_ratio\",\
 \"confidence\",\"heard_s\"}} (offset_s: where the play's first frame is in the learned side; track and \
 title: what plays after heard_s seconds), or {\"match\":null} with exit status 1.
@@ -142,9 +144,21 @@ pub struct RecognizeOpts {
     /// Give up after this much audio without a recognition (1m30s, 45s, 2880000f)
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub within: DurationArg,
+    /// The deck's speed as a run-out measured it (vinyl-listen's side_end rpm; by default a FLAC's
+    /// own VINYL_RPM tag): sides learned with their run-out's rpm are searched around the speed
+    /// the two give for the first 12 s, then at every speed
+    #[arg(long, value_name = "RPM", value_parser = turntable_rpm)]
+    pub rpm: Option<f64>,
     /// The shape of raw PCM on stdin.
     #[command(flatten)]
     pub pcm: PcmArgs,
+}
+
+/// A run-out's rpm: within 4 % of 33⅓, 45 or 78.
+fn turntable_rpm(s: &str) -> Result<f64, String> {
+    let rpm: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+    let ok = rpm.is_finite() && crate::library::recognize::deck_speed(rpm).is_some();
+    ok.then_some(rpm).ok_or_else(|| format!("{s} rpm is not within 4 % of 33 1/3, 45 or 78"))
 }
 
 /// Flags of `export`.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema, one migration per version (index + 1), applied in order.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r#"
 CREATE TABLE vinyl_library (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE albums (
@@ -81,6 +81,9 @@ CREATE TABLE hashes (
     PRIMARY KEY (key, print_id, t)
 ) WITHOUT ROWID;
 "#,
+    // The deck's speed over the nominal when the print's recording was made (its run-out's rpm,
+    // VINYL_RPM), when known: recognition searches around it first.
+    "ALTER TABLE prints ADD COLUMN deck_speed REAL;",
 ];
 
 /// The schema version this build writes and reads.
@@ -124,6 +127,8 @@ pub struct Learned {
     pub track_starts: Vec<f64>,
     /// The pairs' keys and anchor frames.
     pub hashes: Vec<(u32, u32)>,
+    /// The deck's speed over the nominal when it was recorded (its run-out's), when known.
+    pub deck_speed: Option<f64>,
 }
 
 /// A learned side as recognition compares against it: one print of one named recording.
@@ -145,6 +150,8 @@ pub struct KnownPrint {
     pub side: String,
     /// The side's titles, in order.
     pub titles: Vec<String>,
+    /// The deck's speed over the nominal when the learned recording was made, when known.
+    pub deck_speed: Option<f64>,
 }
 
 /// One play: what was on the turntable, from the needle drop to the side's end.
@@ -488,8 +495,9 @@ impl Library {
         tx.execute("DELETE FROM prints WHERE recording_id = ?1", [recording])?;
         let starts = serde_json::to_string(&print.track_starts)?;
         tx.execute(
-            "INSERT INTO prints (recording_id, version, hop_s, seconds, track_starts) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![recording, super::print::VERSION, print.hop_s, print.seconds, starts],
+            "INSERT INTO prints (recording_id, version, hop_s, seconds, track_starts, deck_speed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![recording, super::print::VERSION, print.hop_s, print.seconds, starts, print.deck_speed],
         )?;
         let id = tx.last_insert_rowid();
         {
@@ -505,20 +513,32 @@ impl Library {
     /// The prints of named recordings, with what recognition reports for each.
     pub fn known_prints(&self) -> anyhow::Result<Vec<KnownPrint>> {
         let mut st = self.conn.prepare(
-            "SELECT p.id, s.id, p.hop_s, p.track_starts, a.artist, a.title, s.name
+            "SELECT p.id, s.id, p.hop_s, p.track_starts, a.artist, a.title, s.name, p.deck_speed
              FROM prints p JOIN recordings r ON p.recording_id = r.id JOIN sides s ON r.side_id = s.id
              JOIN albums a ON s.album_id = a.id WHERE p.version = ?1 ORDER BY p.id",
         )?;
         let rows = st.query_map([super::print::VERSION], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            let row =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+            Ok((row, r.get::<_, Option<f64>>(7)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, side_id, hop_s, starts, artist, album, side) = row?;
+            let ((id, side_id, hop_s, starts, artist, album, side), deck_speed) = row?;
             let titles =
                 self.strings("SELECT title FROM tracks WHERE side_id = ?1 ORDER BY number", side_id)?;
             let track_starts = serde_json::from_str(&starts).unwrap_or_default();
-            out.push(KnownPrint { id, side_id, hop_s, track_starts, artist, album, side, titles });
+            out.push(KnownPrint {
+                id,
+                side_id,
+                hop_s,
+                track_starts,
+                artist,
+                album,
+                side,
+                titles,
+                deck_speed,
+            });
         }
         Ok(out)
     }

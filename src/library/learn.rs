@@ -5,7 +5,8 @@
 //! VINYL_SIDE (A when absent), the tracks' titles from `CHAPTERnnnNAME` (in order; the
 //! placeholders `Track N` are not titles) and the front cover from a PICTURE block; and learning a
 //! named recording's fingerprint ([`fingerprint`], which `name` calls too): its pairs
-//! ([`super::print::LEARN`]) and where its tracks start (its markers). It does not write the
+//! ([`super::print::LEARN`]), where its tracks start (its markers) and the deck's speed its
+//! run-out measured (`VINYL_RPM`). It does not write the
 //! files. How it fails: a file without ARTIST and ALBUM, or not FLAC, or whose audio cannot be
 //! decoded, is said (one line each) and skipped; the others are learned, and the exit status is 1
 //! when any was skipped.
@@ -49,10 +50,12 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Learns the fingerprint of `file`, a recording the collection holds, replacing an earlier one.
-/// Returns how many pairs were stored.
+/// Learns the fingerprint of `file`, a recording the collection holds, replacing an earlier one,
+/// with the deck's speed its run-out measured (`VINYL_RPM`, which auto writes). Returns how many
+/// pairs were stored.
 pub fn fingerprint(lib: &mut Library, file: &Path) -> anyhow::Result<usize> {
     let markers = cuesheet::read(file)?;
+    let deck_speed = super::recognize::tagged_deck_speed(&probe::probe(file)?);
     let mut printer: Option<Printer> = None;
     let (mut hashes, mut frames) = (Vec::new(), 0u64);
     let mut keep =
@@ -79,6 +82,7 @@ pub fn fingerprint(lib: &mut Library, file: &Path) -> anyhow::Result<usize> {
         seconds: frames as f64 / rate,
         track_starts: markers.offsets.iter().map(|&o| o as f64 / rate).collect(),
         hashes,
+        deck_speed,
     };
     lib.learn(file, &learned)?;
     Ok(learned.hashes.len())

@@ -54,6 +54,36 @@ const PLACES: usize = 4;
 const PLACE_LEAD: u32 = 4;
 /// Candidate speeds (query over learned).
 const SPEEDS: [f64; 11] = [0.975, 0.98, 0.985, 0.99, 0.995, 1.0, 1.005, 1.01, 1.015, 1.02, 1.025];
+/// Every candidate speed, as a set (bit i: `SPEEDS[i]`).
+const ALL_SPEEDS: u16 = (1 << SPEEDS.len()) - 1;
+/// How far from the speed the run-outs give (the deck's now over the learned recording's) the
+/// search looks first: three steps, as a deck drifts by a few tenths of a percent between sides,
+/// and a run-out measures it to a few hundredths.
+const PRIOR_WIDTH: f64 = 0.0075;
+/// Seconds of audio after which a search the run-outs narrowed widens to every speed: the deck's
+/// speed was changed since its last run-out.
+pub const PRIOR_S: f64 = 12.0;
+/// The speeds records are cut for (rpm), and how far off them a deck may run.
+const NOMINAL_RPM: [f64; 3] = [100.0 / 3.0, 45.0, 78.0];
+const DECK_OFF: f64 = 0.04;
+
+/// The deck's speed over the nominal (33⅓, 45 or 78 rpm) from a run-out's `rpm`; None when the
+/// rpm is no turntable's (more than 4 % off each).
+pub fn deck_speed(rpm: f64) -> Option<f64> {
+    NOMINAL_RPM.iter().map(|n| rpm / n).find(|r| (r - 1.0).abs() <= DECK_OFF)
+}
+
+/// The deck's speed that a recording's `VINYL_RPM` tag (auto's, from the listener's run-out)
+/// gives, when it has one.
+pub fn tagged_deck_speed(p: &crate::flac::probe::Probe) -> Option<f64> {
+    p.tag("VINYL_RPM")?.trim().parse::<f64>().ok().filter(|r| r.is_finite()).and_then(deck_speed)
+}
+
+/// The candidate speeds within [`PRIOR_WIDTH`] of `prior`, as a set.
+fn speeds_near(prior: f64) -> u16 {
+    let near = |r: f64| (r - prior).abs() <= PRIOR_WIDTH + 1e-9;
+    SPEEDS.iter().enumerate().filter(|(_, r)| near(**r)).fold(0, |set, (i, _)| set | 1 << i)
+}
 
 /// A recognised side, as `recognize` prints it and the events carry it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -149,9 +179,14 @@ pub struct Recognizer {
     postings: HashMap<u32, Vec<(i64, u32)>>,
     tally: Tally,
     frames: u64,
-    pairs: Vec<Pair>,
+    /// The pairs that voted, each with the frames heard when it did (to vote again the same).
+    pairs: Vec<(Pair, u64)>,
     seen: HashMap<u32, u32>,
     trace: bool,
+    /// The speeds searched for each print the run-outs narrowed ([`Recognizer::expect_deck_speed`]),
+    /// and every speed some print is searched at.
+    narrowed: HashMap<i64, u16>,
+    open: u16,
 }
 
 /// The votes for (print, speed step, alignment), and the places they make lead on each print.
@@ -215,7 +250,25 @@ impl Recognizer {
             pairs: Vec::new(),
             seen: HashMap::default(),
             trace: std::env::var_os("VINYL_RECOGNIZE_TRACE").is_some_and(|v| !v.is_empty()),
+            narrowed: HashMap::default(),
+            open: ALL_SPEEDS,
         })
+    }
+
+    /// Narrows the search by the run-outs, for the first [`PRIOR_S`] seconds: `deck` is the deck's
+    /// speed over the nominal now ([`deck_speed`] of its last run-out), and each print learned
+    /// with its own deck's speed is searched within [`PRIOR_WIDTH`] of the ratio of the two.
+    /// Prints learned without one are searched at every speed. Call before feeding; returns how
+    /// many prints were narrowed.
+    pub fn expect_deck_speed(&mut self, deck: f64) -> usize {
+        self.narrowed = self
+            .prints
+            .values()
+            .filter_map(|p| Some((p.id, speeds_near(deck / p.deck_speed?))).filter(|(_, set)| *set != 0))
+            .collect();
+        let unnarrowed = self.prints.len() > self.narrowed.len();
+        self.open = self.narrowed.values().fold(if unnarrowed { ALL_SPEEDS } else { 0 }, |a, set| a | set);
+        self.narrowed.len()
     }
 
     /// Where the tracks of the print `m` was aligned with start, and the side's titles: two
@@ -249,6 +302,9 @@ impl Recognizer {
     }
 
     fn vote(&mut self, pairs: &[Pair]) -> anyhow::Result<()> {
+        let narrowed = std::mem::take(&mut self.narrowed);
+        let searched = |print: i64, speed: u8| narrowed.get(&print).is_none_or(|set| set & 1 << speed != 0);
+        let mut cast = Ok(());
         for p in pairs {
             // A pair heard over and over (hum, a locked groove, a loop) says nothing about where.
             let seen = self.seen.entry(p.key().unwrap_or(u32::MAX)).or_default();
@@ -256,26 +312,61 @@ impl Recognizer {
             if *seen > MAX_REPEATS {
                 continue;
             }
-            self.pairs.push(*p);
-            let mut cast: HashSet<(i64, u8, i32)> = HashSet::default();
-            for (key, speed) in candidate_keys(p) {
-                if !self.postings.contains_key(&key) {
-                    let found = self.lib.postings(key).context("look the fingerprint up")?;
-                    self.postings.insert(key, found);
-                }
-                let r = SPEEDS[usize::from(speed)];
-                for &(print, t_ref) in &self.postings[&key] {
-                    let Some(known) = self.prints.get(&print) else { continue };
-                    let q = f64::from(p.t) * r * self.hop_q / known.hop_s;
-                    cast.insert((print, speed, t_ref as i32 - q.round() as i32));
-                }
-            }
-            for v in cast {
-                let scale = self.prints.get(&v.0).map_or(1.0, |k| self.hop_q / k.hop_s);
-                self.tally.vote(v, self.frames as f64 / self.rate / self.hop_q * scale);
-            }
-            self.tally.prune(MAX_BINS);
+            self.pairs.push((*p, self.frames));
+            cast = cast.and_then(|()| self.cast(p, self.frames, self.open, searched));
         }
+        self.narrowed = narrowed;
+        cast?;
+        if !self.narrowed.is_empty() && self.heard_s() >= PRIOR_S && self.best().is_none() {
+            self.widen()?;
+        }
+        Ok(())
+    }
+
+    /// Widens a search the run-outs narrowed to every speed: the pairs heard so far vote again,
+    /// each as heard then, under the speeds each print was not searched at, so the votes are
+    /// those of a search at every speed, and none is cast twice.
+    fn widen(&mut self) -> anyhow::Result<()> {
+        let narrowed = std::mem::take(&mut self.narrowed);
+        let skipped = |print: i64, speed: u8| narrowed.get(&print).is_some_and(|set| set & 1 << speed == 0);
+        let open = narrowed.values().fold(0, |a, set| a | (ALL_SPEEDS & !set));
+        self.open = ALL_SPEEDS;
+        for (p, frames) in self.pairs.clone() {
+            self.cast(&p, frames, open, skipped)?;
+        }
+        Ok(())
+    }
+
+    /// Casts the votes of query pair `p`, heard when `frames` were, under the speeds in `open` for
+    /// the (print, speed) that `searched` allows: each stored pair its candidate keys find votes
+    /// once for its alignment.
+    fn cast(
+        &mut self,
+        p: &Pair,
+        frames: u64,
+        open: u16,
+        searched: impl Fn(i64, u8) -> bool,
+    ) -> anyhow::Result<()> {
+        let mut cast: HashSet<(i64, u8, i32)> = HashSet::default();
+        for (key, speed) in candidate_keys(p).into_iter().filter(|(_, speed)| open & 1 << speed != 0) {
+            if !self.postings.contains_key(&key) {
+                let found = self.lib.postings(key).context("look the fingerprint up")?;
+                self.postings.insert(key, found);
+            }
+            let r = SPEEDS[usize::from(speed)];
+            for &(print, t_ref) in &self.postings[&key] {
+                let Some(known) = self.prints.get(&print).filter(|_| searched(print, speed)) else {
+                    continue;
+                };
+                let q = f64::from(p.t) * r * self.hop_q / known.hop_s;
+                cast.insert((print, speed, t_ref as i32 - q.round() as i32));
+            }
+        }
+        for v in cast {
+            let scale = self.prints.get(&v.0).map_or(1.0, |k| self.hop_q / k.hop_s);
+            self.tally.vote(v, frames as f64 / self.rate / self.hop_q * scale);
+        }
+        self.tally.prune(MAX_BINS);
         Ok(())
     }
 
@@ -354,7 +445,7 @@ impl Recognizer {
         let known = self.prints.get(&print)?;
         let scale = self.hop_q / known.hop_s;
         let mut pts: Vec<(u32, u32)> = Vec::new();
-        for p in &self.pairs {
+        for (p, _) in &self.pairs {
             let tq = f64::from(p.t) * scale;
             // Early on, every speed of the search fits about as well: let the place drift by as
             // much as the search's whole range allows.
@@ -461,8 +552,12 @@ pub fn run(o: &RecognizeOpts, db: &std::path::Path) -> anyhow::Result<()> {
 
 /// The match in a FLAC file, trying once a second of audio.
 fn from_flac(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
-    let shape = crate::flac::probe::probe(&o.input)?.info;
+    let probe = crate::flac::probe::probe(&o.input)?;
+    let shape = &probe.info;
     let mut rec = Recognizer::new(lib, shape.sample_rate, shape.channels as u16)?;
+    if let Some(deck) = o.rpm.and_then(deck_speed).or_else(|| tagged_deck_speed(&probe)) {
+        rec.expect_deck_speed(deck);
+    }
     let within = o.within.wall_time(shape.sample_rate).as_secs_f64();
     let mut found = None;
     let mut next_try = 1.0;
@@ -485,6 +580,9 @@ fn from_flac(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
 fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
     let spec = o.pcm.spec();
     let mut rec = Recognizer::new(lib, spec.rate, spec.channels)?;
+    if let Some(deck) = o.rpm.and_then(deck_speed) {
+        rec.expect_deck_speed(deck);
+    }
     let frame = spec.frame_bytes();
     let mut reader = crate::pcm::FrameReader::new(std::io::stdin().lock(), frame);
     let mut buf = vec![0u8; frame * spec.rate as usize];
@@ -601,6 +699,23 @@ mod tests {
         // and so is an alignment whose line only meets this one after the audio heard so far.
         assert!(!same_place((5, 100), (0, 130), 100.0));
         assert!(same_place((5, 100), (0, 130), 1300.0));
+    }
+
+    #[test]
+    fn a_run_out_gives_the_decks_speed_and_the_search_the_steps_around_a_prior() {
+        let near = |rpm: f64, want: f64| deck_speed(rpm).is_some_and(|s| (s - want).abs() < 1e-9);
+        assert!(near(33.5, 1.005) && near(45.0, 1.0) && near(77.22, 0.99) && near(32.1, 0.963));
+        // No turntable's speed: between 33⅓ and 45, or past 78 by more than 4 %.
+        for rpm in [31.9, 40.0, 46.9, 60.0, 81.2, 0.0, -33.3] {
+            assert_eq!(deck_speed(rpm), None, "{rpm}");
+        }
+        // Three steps around a step, four between two.
+        let steps =
+            |set: u16| (0..SPEEDS.len()).filter(|i| set & 1 << i != 0).map(|i| SPEEDS[i]).collect::<Vec<_>>();
+        assert_eq!(steps(speeds_near(1.0)), [0.995, 1.0, 1.005]);
+        assert_eq!(steps(speeds_near(1.0125)), [1.005, 1.01, 1.015, 1.02]);
+        assert_eq!(steps(speeds_near(0.97)), [0.975]);
+        assert_eq!(speeds_near(0.96), 0, "a prior past the search leaves the print unnarrowed");
     }
 
     #[test]

@@ -133,7 +133,8 @@ pub struct Opts {
 
     /// Recognise replays against this collection (vinyl-library's database; default: its default
     /// place, library.db in the recordings folder, once it exists): a `recognized` event after
-    /// each needle drop of a learned side, and its titles on later `track_start`s
+    /// each needle drop of a learned side, and its titles on later `track_start`s. The speed the
+    /// deck's last run-out measured is searched first (12 s), for sides learned with theirs
     #[arg(long, value_name = "DB", env = "VINYL_LIBRARY")]
     pub library: Option<PathBuf>,
 

@@ -29,6 +29,7 @@ pub use cli::Opts;
 
 use crate::cli::UsageError;
 use crate::input::{Got, PcmInput};
+use crate::library::recognize::deck_speed;
 use crate::pcm::{PcmSpec, SampleFormat};
 use crate::ring::Logged;
 use crate::ring::tap::{Follow, follow_live};
@@ -117,6 +118,7 @@ fn listen_ring(ring: &Path, output: Option<&Path>, spec: PcmSpec, l: &mut Listen
 /// [`resume`]): returns the frame to follow the ring from.
 fn carry_on(ring: &Path, file: &Path, rate: u32, l: &mut Listener) -> Option<u64> {
     let past = resume::Past::read(file)?;
+    l.deck = past.rpm.and_then(deck_speed).or(l.deck);
     let reader = crate::ring::RingReader::open(ring, false).ok()?;
     let head = reader.snapshot().ok()?.head;
     let Some(start) = resume::plan(&past, reader.oldest(head), head, rate) else {
@@ -189,6 +191,9 @@ struct Listener {
     /// The live recogniser (`--library`), and the side it recognised.
     live: Option<recognize::Live>,
     heard: Option<recognize::Heard>,
+    /// The deck's speed over the nominal that its last run-out measured (a restarted listener's
+    /// from its events file): the recogniser searches around it first.
+    deck: Option<f64>,
 }
 
 impl Listener {
@@ -220,6 +225,7 @@ impl Listener {
             past: None,
             live: None,
             heard: None,
+            deck: None,
         }
     }
 
@@ -337,7 +343,7 @@ impl Listener {
             vlog!(TOOL, "{}: the resumed side's loudness: {e:#}", self.source);
         }
         if let Some(live) = self.live.as_mut() {
-            live.side_from(drop, first);
+            live.side_from(drop, first, self.deck);
         }
     }
 
@@ -366,10 +372,11 @@ impl Listener {
                     self.loudness.start(frame)?;
                     self.heard = None;
                     if let Some(live) = self.live.as_mut() {
-                        live.side(frame);
+                        live.side(frame, self.deck);
                     }
                 }
-                Decision::SideEnd { frame, at, side, .. } => {
+                Decision::SideEnd { frame, at, side, rpm, .. } => {
+                    self.deck = rpm.and_then(deck_speed).or(self.deck);
                     self.report(frame, at, side)?;
                     self.heard = None;
                     if let Some(live) = self.live.as_mut() {

@@ -38,8 +38,9 @@ const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 enum Msg {
     Audio(u64, Vec<f32>),
-    /// A side dropped at the first frame, heard from the second.
-    Side(u64, u64),
+    /// A side dropped at the first frame, heard from the second, on a deck whose last run-out
+    /// gave the speed (over the nominal).
+    Side(u64, u64, Option<f64>),
     End,
 }
 
@@ -143,18 +144,19 @@ impl Live {
         }
     }
 
-    /// A side began at the needle drop `frame`.
-    pub fn side(&mut self, frame: u64) {
+    /// A side began at the needle drop `frame`, on a deck whose last run-out gave the speed
+    /// `deck` (over the nominal), when one was measured.
+    pub fn side(&mut self, frame: u64, deck: Option<f64>) {
         if self.collection() {
-            self.send(Msg::Side(frame, frame), frame);
+            self.send(Msg::Side(frame, frame, deck), frame);
         }
     }
 
     /// A side dropped at `drop` is heard from `from` on (a restarted listener whose ring no
     /// longer holds the drop): it is matched from there.
-    pub fn side_from(&mut self, drop: u64, from: u64) {
+    pub fn side_from(&mut self, drop: u64, from: u64, deck: Option<f64>) {
         if self.collection() {
-            self.send(Msg::Side(drop, from.max(drop)), from);
+            self.send(Msg::Side(drop, from.max(drop), deck), from);
         }
     }
 
@@ -232,7 +234,7 @@ impl Worker {
                     self.keep(first, samples);
                     heard
                 }
-                Msg::Side(drop, from) => self.begin(drop, from),
+                Msg::Side(drop, from, deck) => self.begin(drop, from, deck),
                 Msg::End => {
                     self.query = None;
                     None
@@ -253,8 +255,9 @@ impl Worker {
     }
 
     /// Starts a query for the side dropped at `drop`, from frame `frame` (the drop, or where a
-    /// resumed side is heard from), fed from the history.
-    fn begin(&mut self, drop: u64, frame: u64) -> Option<Heard> {
+    /// resumed side is heard from), searched first around the speed of the deck's last run-out,
+    /// fed from the history.
+    fn begin(&mut self, drop: u64, frame: u64, deck: Option<f64>) -> Option<Heard> {
         self.query = None;
         // A listener never makes the collection: vinyl-library (or auto's history) does.
         if !self.db.exists() {
@@ -262,7 +265,7 @@ impl Worker {
         }
         let recognizer =
             Library::open(&self.db).and_then(|lib| Recognizer::new(lib, self.rate, self.channels));
-        let recognizer = match recognizer {
+        let mut recognizer = match recognizer {
             Ok(r) if r.has_prints() => r,
             Ok(_) => return None,
             Err(e) => {
@@ -270,6 +273,15 @@ impl Worker {
                 return None;
             }
         };
+        if let Some(deck) = deck {
+            let narrowed = recognizer.expect_deck_speed(deck);
+            if narrowed > 0 {
+                vlog!(
+                    super::TOOL,
+                    "recognition: side at frame {drop}: {narrowed} learned sides searched first around the last run-out's speed ({deck:.4} of the nominal)"
+                );
+            }
+        }
         self.query = Some(Query { drop, start: frame, next: frame, next_try: 1.0, recognizer, told: false });
         // All of the history is heard, also after a recognition in it: the query goes on.
         let past: Vec<(u64, Vec<f32>)> = self.history.iter().cloned().collect();
@@ -379,7 +391,7 @@ mod tests {
         for i in 0..20 {
             live.audio(i * 4800, &stretch);
         }
-        live.side(48_000);
+        live.side(48_000, None);
         assert_eq!(live.handed, 0, "audio handed over without a collection");
         // The collection appears: it is found at the next look, and audio flows from then on.
         std::fs::write(&db, b"").unwrap();

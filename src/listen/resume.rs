@@ -27,7 +27,7 @@ const IDLE_S: u64 = 30;
 const MIN_IDLE_S: u64 = 5;
 
 /// What the events file says of the analysis so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Past {
     /// Sides announced (the last side_start's number).
     pub sides: u32,
@@ -37,6 +37,8 @@ pub struct Past {
     pub last_at: u64,
     /// The needle drop named by the last `recognized` event.
     pub told: Option<u64>,
+    /// The speed (rpm) the last measured run-out gave.
+    pub rpm: Option<f64>,
 }
 
 impl Past {
@@ -77,7 +79,12 @@ impl Past {
                     open.2 = t.track;
                 }
             }
-            Event::SideEnd(s) if self.open.is_some_and(|o| o.0 == s.side) => self.open = None,
+            Event::SideEnd(s) => {
+                self.rpm = s.rpm.or(self.rpm);
+                if self.open.is_some_and(|o| o.0 == s.side) {
+                    self.open = None;
+                }
+            }
             Event::Recognized(r) => self.told = Some(r.frame),
             _ => {}
         }
@@ -230,13 +237,16 @@ mod tests {
     fn the_file_tells_the_open_side_its_track_and_the_last_decision() {
         let p = past(&[
             r#"{"event":"side_start","frame":1000,"at":90000,"side":1}"#,
-            r#"{"event":"side_end","frame":5000000,"at":5100000,"side":1,"reason":"runout"}"#,
+            r#"{"event":"side_end","frame":5000000,"at":5100000,"side":1,"reason":"runout","rpm":33.41}"#,
             r#"{"event":"side_start","frame":6000000,"at":6090000,"side":2}"#,
+            // A side that ended without a run-out measures nothing: the last rpm stays.
+            r#"{"event":"side_end","frame":6100000,"at":6100000,"side":7,"reason":"lift"}"#,
             r#"{"event":"track_start","frame":6200000,"at":6300000,"side":2,"track":1}"#,
             r#"{"event":"track_start","frame":7200000,"at":7500000,"side":2,"track":2}"#,
             r#"{"event":"level","frame":7600000,"at":7604800,"rms_dbfs":[-20,-20],"peak_dbfs":[-9,-9],"clipped":0}"#,
         ]);
-        assert_eq!(p, Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800, told: None });
+        let open = Some((2, 6_000_000, 2));
+        assert_eq!(p, Past { sides: 2, open, last_at: 7_604_800, told: None, rpm: Some(33.41) });
     }
 
     #[test]
@@ -263,7 +273,7 @@ mod tests {
 
     #[test]
     fn an_open_side_is_replayed_from_before_its_drop_when_the_ring_holds_it() {
-        let p = Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800, told: None };
+        let p = Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800, told: None, rpm: None };
         let s = plan(&p, 0, 7_700_000, 48_000).unwrap();
         assert_eq!(
             s,
@@ -280,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_closed_side_continues_the_count_and_another_timeline_starts_fresh() {
-        let p = Past { sides: 3, open: None, last_at: 10_000_000, told: None };
+        let p = Past { sides: 3, open: None, last_at: 10_000_000, told: None, rpm: None };
         let s = plan(&p, 0, 10_100_000, 48_000).unwrap();
         assert_eq!(s.mode, Mode::Replay { sides: 3 });
         assert_eq!(s.from, 10_000_000 - 30 * 48_000);
@@ -300,7 +310,7 @@ mod tests {
         std::fs::write(&file, format!("{level}\nnot json\n")).unwrap();
         assert_eq!(
             Past::read(&file),
-            Some(Past { sides: 4, open: Some((4, 100, 0)), last_at: 400, told: None })
+            Some(Past { sides: 4, open: Some((4, 100, 0)), last_at: 400, told: None, rpm: None })
         );
         assert_eq!(Past::read(&dir.path().join("none")), None);
     }
