@@ -19,6 +19,7 @@ pub mod print;
 pub mod recognize;
 pub mod release;
 pub mod template;
+pub mod votes;
 
 pub use cli::Opts;
 use cli::{Command, ExportOpts};

@@ -28,9 +28,10 @@
 use super::cli::RecognizeOpts;
 use super::db::{KnownPrint, Library};
 use super::print::{self, PAIR_T, Pair, Printer};
+use super::votes::Votes;
 use crate::cli::ExitStatusError;
 use anyhow::Context as _;
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 /// Votes the best alignment needs.
@@ -45,9 +46,13 @@ pub const MAX_REPEATS: u32 = 3;
 const FAR: i32 = 6;
 /// Seconds after which a side that is certain is reported even though its music repeats.
 const LOOP_WAIT_S: f64 = 20.0;
-/// Places voted for (side, speed, alignment) beyond which those with a single vote are dropped:
-/// about 16 MiB of votes.
+/// Places voted for (print, speed, alignment) beyond which those with a single vote are dropped,
+/// under the [`Votes`] table's room (786,432 of 2^20). A smaller bound loses, at 1,000 sides, the
+/// first votes of a slow replay's place before its second comes.
 const MAX_BINS: usize = 500_000;
+/// Stored pairs kept in memory once looked up (4 MiB): a replay is recognised long before; a long
+/// query past it looks keys up again.
+const CACHE_POSTINGS: usize = 500_000;
 /// Places of one side kept while they compete.
 const PLACES: usize = 4;
 /// Votes a place needs over the side's next place (besides 1.25 times its votes).
@@ -172,11 +177,16 @@ impl Places {
 /// The streaming matcher of one query against a collection.
 pub struct Recognizer {
     lib: Library,
-    prints: HashMap<i64, KnownPrint>,
+    /// The learned prints; votes name a print by its place here ([`Print`]).
+    prints: Vec<KnownPrint>,
+    /// A print's place in `prints`, by its number in the collection.
+    index: HashMap<i64, Print>,
     printer: Printer,
     hop_q: f64,
     rate: f64,
-    postings: HashMap<u32, Vec<(i64, u32)>>,
+    /// The stored pairs of the keys looked up, up to [`CACHE_POSTINGS`] of them, and how many.
+    postings: HashMap<u32, Vec<(Print, u32)>>,
+    cached: usize,
     tally: Tally,
     frames: u64,
     /// The pairs that voted, each with the frames heard when it did (to vote again the same).
@@ -185,38 +195,65 @@ pub struct Recognizer {
     trace: bool,
     /// The speeds searched for each print the run-outs narrowed ([`Recognizer::expect_deck_speed`]),
     /// and every speed some print is searched at.
-    narrowed: HashMap<i64, u16>,
+    narrowed: HashMap<Print, u16>,
     open: u16,
 }
 
+/// A print's place in [`Recognizer::prints`]: a vote's key packs it (20 bits) with the speed step
+/// (4) and the alignment (24, signed: ±4 hours of frames) into the 48 bits of a [`Votes`] key.
+type Print = u32;
+
+/// Prints a recogniser compares at most (the bits of [`Print`] in a key).
+const MAX_PRINTS: usize = 1 << 20;
+
+/// A voted place: (print, speed step, alignment).
+type Place = (Print, u8, i32);
+
+/// A place as its vote's key.
+fn pack((print, speed, d): Place) -> u64 {
+    u64::from(print) << 28 | u64::from(speed & 15) << 24 | u64::from(d as u32 & 0xFF_FFFF)
+}
+
 /// The votes for (print, speed step, alignment), and the places they make lead on each print.
-#[derive(Default)]
 struct Tally {
-    votes: HashMap<(i64, u8, i32), u32>,
-    leaders: HashMap<i64, Places>,
+    votes: Votes,
+    leaders: HashMap<Print, Places>,
+}
+
+impl Default for Tally {
+    /// From 2^14 places (128 KiB) up to 2^20 (8 MiB): [`MAX_BINS`] stays under its room.
+    fn default() -> Tally {
+        Tally { votes: Votes::new(14, 20), leaders: HashMap::default() }
+    }
 }
 
 impl Tally {
     /// One vote for `v`; `heard` is the query's length so far in that print's frames.
-    fn vote(&mut self, v: (i64, u8, i32), heard: f64) {
-        *self.votes.entry(v).or_default() += 1;
+    fn vote(&mut self, v: Place, heard: f64) {
+        self.votes.add(pack(v));
         self.rescore(v, heard);
     }
 
-    /// Past `max` voted places, the ones chance gave a single vote go: chance scatters votes one
-    /// to a place, a replay's pile up, so memory stays bounded under a large collection.
+    /// The votes of place `v`.
+    fn count(&self, v: Place) -> u32 {
+        self.votes.get(pack(v))
+    }
+
+    /// Past `max` voted places, the ones chance gave a single vote go, then (while more than half
+    /// of `max` stay) those with two, then three: chance scatters votes one or two to a place, a
+    /// replay's pile up, so the table keeps room under a large collection and a long query.
     fn prune(&mut self, max: usize) {
-        if self.votes.len() > max {
-            self.votes.retain(|_, n| *n > 1);
+        let mut floor = 1;
+        while self.votes.len() > max || (floor > 1 && floor <= 3 && self.votes.len() > max / 2) {
+            self.votes.retain(|_, n| n > floor);
+            floor += 1;
         }
     }
 
     /// Updates the leaders after a vote for `(print, speed, d)`: the windows (±2 frames) that
     /// hold it have grown. Keeps the scoring linear in the votes, however long the query.
-    fn rescore(&mut self, (print, speed, d): (i64, u8, i32), heard: f64) {
-        let window = |centre: i32| -> u32 {
-            (-2..=2).map(|e| self.votes.get(&(print, speed, centre + e)).copied().unwrap_or(0)).sum()
-        };
+    fn rescore(&mut self, (print, speed, d): Place, heard: f64) {
+        let window = |centre: i32| -> u32 { (-2..=2).map(|e| self.count((print, speed, centre + e))).sum() };
         if window(d) < 2 {
             // A lone vote (most of chance's): no window holding it can lead anything yet.
             return;
@@ -235,16 +272,25 @@ impl Recognizer {
     /// A matcher for audio of `rate` Hz and `channels` channels against the prints of `lib` (read
     /// once, now).
     pub fn new(lib: Library, rate: u32, channels: u16) -> anyhow::Result<Recognizer> {
-        let prints = lib.known_prints()?.into_iter().map(|p| (p.id, p)).collect();
+        let prints = lib.known_prints()?;
+        if prints.len() > MAX_PRINTS {
+            anyhow::bail!(
+                "the collection holds {} learned prints; recognition compares at most {MAX_PRINTS}",
+                prints.len()
+            );
+        }
+        let index = prints.iter().zip(0..).map(|(p, i)| (p.id, i)).collect();
         let printer = Printer::new(rate, channels, print::QUERY);
         let hop_q = printer.hop_s();
         Ok(Recognizer {
             lib,
             prints,
+            index,
             printer,
             hop_q,
             rate: f64::from(rate),
             postings: HashMap::default(),
+            cached: 0,
             tally: Tally::default(),
             frames: 0,
             pairs: Vec::new(),
@@ -261,10 +307,8 @@ impl Recognizer {
     /// Prints learned without one are searched at every speed. Call before feeding; returns how
     /// many prints were narrowed.
     pub fn expect_deck_speed(&mut self, deck: f64) -> usize {
-        self.narrowed = self
-            .prints
-            .values()
-            .filter_map(|p| Some((p.id, speeds_near(deck / p.deck_speed?))).filter(|(_, set)| *set != 0))
+        self.narrowed = (self.prints.iter().zip(0..))
+            .filter_map(|(p, i)| Some((i, speeds_near(deck / p.deck_speed?))).filter(|(_, set)| *set != 0))
             .collect();
         let unnarrowed = self.prints.len() > self.narrowed.len();
         self.open = self.narrowed.values().fold(if unnarrowed { ALL_SPEEDS } else { 0 }, |a, set| a | set);
@@ -274,7 +318,20 @@ impl Recognizer {
     /// Where the tracks of the print `m` was aligned with start, and the side's titles: two
     /// recordings of one side start at other places, so the offset is only that print's.
     pub fn tracks_of(&self, m: &Match) -> (Vec<f64>, Vec<String>) {
-        self.prints.get(&m.print).map(|p| (p.track_starts.clone(), p.titles.clone())).unwrap_or_default()
+        let known = self.index.get(&m.print).and_then(|&i| self.known(i));
+        known.map(|p| (p.track_starts.clone(), p.titles.clone())).unwrap_or_default()
+    }
+
+    /// The stored pairs with `key`, of the prints compared (not those of another print version or
+    /// of a recording no longer named).
+    fn fetch(&self, key: u32) -> anyhow::Result<Vec<(Print, u32)>> {
+        let found = self.lib.postings(key)?;
+        Ok(found.iter().filter_map(|(id, t)| Some((*self.index.get(id)?, *t))).collect())
+    }
+
+    /// The print at place `print`.
+    fn known(&self, print: Print) -> Option<&KnownPrint> {
+        self.prints.get(print as usize)
     }
 
     /// Whether the collection holds any learned side at all.
@@ -303,7 +360,7 @@ impl Recognizer {
 
     fn vote(&mut self, pairs: &[Pair]) -> anyhow::Result<()> {
         let narrowed = std::mem::take(&mut self.narrowed);
-        let searched = |print: i64, speed: u8| narrowed.get(&print).is_none_or(|set| set & 1 << speed != 0);
+        let searched = |print: Print, speed: u8| narrowed.get(&print).is_none_or(|set| set & 1 << speed != 0);
         let mut cast = Ok(());
         for p in pairs {
             // A pair heard over and over (hum, a locked groove, a loop) says nothing about where.
@@ -328,7 +385,7 @@ impl Recognizer {
     /// those of a search at every speed, and none is cast twice.
     fn widen(&mut self) -> anyhow::Result<()> {
         let narrowed = std::mem::take(&mut self.narrowed);
-        let skipped = |print: i64, speed: u8| narrowed.get(&print).is_some_and(|set| set & 1 << speed == 0);
+        let skipped = |print: Print, speed: u8| narrowed.get(&print).is_some_and(|set| set & 1 << speed == 0);
         let open = narrowed.values().fold(0, |a, set| a | (ALL_SPEEDS & !set));
         self.open = ALL_SPEEDS;
         for (p, frames) in self.pairs.clone() {
@@ -345,25 +402,35 @@ impl Recognizer {
         p: &Pair,
         frames: u64,
         open: u16,
-        searched: impl Fn(i64, u8) -> bool,
+        searched: impl Fn(Print, u8) -> bool,
     ) -> anyhow::Result<()> {
-        let mut cast: HashSet<(i64, u8, i32)> = HashSet::default();
+        let mut cast: Vec<Place> = Vec::new();
         for (key, speed) in candidate_keys(p).into_iter().filter(|(_, speed)| open & 1 << speed != 0) {
-            if !self.postings.contains_key(&key) {
-                let found = self.lib.postings(key).context("look the fingerprint up")?;
-                self.postings.insert(key, found);
-            }
+            let fetched = match self.postings.contains_key(&key) {
+                true => None,
+                false => Some(self.fetch(key).context("look the fingerprint up")?),
+            };
+            let found = fetched.as_deref().unwrap_or_else(|| &self.postings[&key]);
             let r = SPEEDS[usize::from(speed)];
-            for &(print, t_ref) in &self.postings[&key] {
-                let Some(known) = self.prints.get(&print).filter(|_| searched(print, speed)) else {
+            for &(print, t_ref) in found {
+                let Some(known) = self.known(print).filter(|_| searched(print, speed)) else {
                     continue;
                 };
                 let q = f64::from(p.t) * r * self.hop_q / known.hop_s;
-                cast.insert((print, speed, t_ref as i32 - q.round() as i32));
+                cast.push((print, speed, t_ref as i32 - q.round() as i32));
+            }
+            // Past the cache's bound a key is looked up again each time a pair needs it.
+            if let Some(found) = fetched.filter(|f| self.cached + f.len() <= CACHE_POSTINGS) {
+                self.cached += found.len();
+                self.postings.insert(key, found);
             }
         }
+        // Each place once, in one order whatever the hashing: the places a vote moves depend on
+        // the votes before it.
+        cast.sort_unstable();
+        cast.dedup();
         for v in cast {
-            let scale = self.prints.get(&v.0).map_or(1.0, |k| self.hop_q / k.hop_s);
+            let scale = self.known(v.0).map_or(1.0, |k| self.hop_q / k.hop_s);
             self.tally.vote(v, frames as f64 / self.rate / self.hop_q * scale);
         }
         self.tally.prune(MAX_BINS);
@@ -372,9 +439,9 @@ impl Recognizer {
 
     /// The side heard so far, when one stands out.
     pub fn best(&self) -> Option<Match> {
-        let mut by_side: HashMap<i64, (i64, &Places)> = HashMap::default();
+        let mut by_side: HashMap<i64, (Print, &Places)> = HashMap::default();
         for (&print, places) in &self.tally.leaders {
-            let side = self.prints.get(&print)?.side_id;
+            let side = self.known(print)?.side_id;
             let e = by_side.entry(side).or_insert((print, places));
             if places.lead().1 > e.1.lead().1 {
                 *e = (print, places);
@@ -386,7 +453,7 @@ impl Recognizer {
         let ((speed, d), votes) = places.lead();
         if self.trace {
             // For re-deriving the thresholds (scripts/bench.d/95-recognize): what chance gives.
-            let known = self.prints.get(&print);
+            let known = self.known(print);
             eprintln!(
                 "recognize-trace heard_s={:.2} votes={votes} next_side={second} elsewhere={} side={}",
                 self.heard_s(),
@@ -409,7 +476,7 @@ impl Recognizer {
         } else {
             return None;
         };
-        let known = self.prints.get(&winner.0)?;
+        let known = self.known(winner.0)?;
         // The speed needs pairs over a few seconds; a side still unplaced after LOOP_WAIT_S takes
         // the search's step.
         let vote = (SPEEDS[usize::from(winner.1)], f64::from(winner.2));
@@ -430,7 +497,7 @@ impl Recognizer {
             speed_ratio: (speed_ratio * 10_000.0).round() / 10_000.0,
             confidence: (1.0 - f64::from(second + 1) / f64::from(votes + 1)).clamp(0.0, 1.0),
             heard_s: (self.heard_s() * 100.0).round() / 100.0,
-            print: winner.0,
+            print: known.id,
         };
         m.confidence = (m.confidence * 1000.0).round() / 1000.0;
         m.at(known, offset_s + self.heard_s() * speed_ratio);
@@ -440,9 +507,9 @@ impl Recognizer {
     /// The winner's speed and alignment (learned frame at the query's first), fitted by least
     /// squares to the frames of the pairs that voted for it: the vote's speed step (0.5 %) is only
     /// where the search starts. None while too few pairs span too little time.
-    fn fit(&self, (print, speed, d): (i64, u8, i32)) -> Option<(f64, f64)> {
+    fn fit(&self, (print, speed, d): Place) -> Option<(f64, f64)> {
         let r0 = SPEEDS[usize::from(speed)];
-        let known = self.prints.get(&print)?;
+        let known = self.known(print)?;
         let scale = self.hop_q / known.hop_s;
         let mut pts: Vec<(u32, u32)> = Vec::new();
         for (p, _) in &self.pairs {
@@ -451,7 +518,11 @@ impl Recognizer {
             // much as the search's whole range allows.
             let slack = 3.0 + 0.03 * tq;
             for (key, _) in candidate_keys(p) {
-                for &(pr, t_ref) in self.postings.get(&key).into_iter().flatten() {
+                let fetched = match self.postings.contains_key(&key) {
+                    true => None,
+                    false => Some(self.fetch(key).unwrap_or_default()),
+                };
+                for &(pr, t_ref) in fetched.as_deref().unwrap_or_else(|| &self.postings[&key]) {
                     if pr == print && (f64::from(t_ref) - (f64::from(d) + tq * r0)).abs() <= slack {
                         pts.push((p.t, t_ref));
                     }
@@ -649,8 +720,27 @@ mod tests {
         assert_eq!(t.votes.len(), 1001, "under the bound nothing goes");
         t.prune(1000);
         assert_eq!(t.votes.len(), 1);
-        assert_eq!(t.votes[&(2, 5, 40)], 2);
+        assert_eq!(t.count((2, 5, 40)), 2);
         assert_eq!(t.leaders[&2].lead().1, 2);
+    }
+
+    #[test]
+    fn a_table_full_of_chances_doubles_is_pruned_to_half_and_keeps_the_piles() {
+        let mut t = Tally::default();
+        for d in 0..1000 {
+            for _ in 0..2 + d % 2 {
+                t.vote((1, 5, d * 10), 300.0);
+            }
+        }
+        for _ in 0..4 {
+            t.vote((2, 5, 40), 300.0);
+        }
+        t.prune(1001);
+        assert_eq!(t.votes.len(), 1001, "under the bound nothing goes");
+        t.prune(800);
+        // Singles first (none), then doubles (500 go, 501 stay: over 400), then triples.
+        assert_eq!(t.votes.len(), 1);
+        assert_eq!(t.count((2, 5, 40)), 4);
     }
 
     #[test]
