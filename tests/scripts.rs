@@ -286,6 +286,8 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
     std::fs::write(&conf, "VINYL_DEVICE=hw:9,9\n").unwrap();
     install(&[]);
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), "VINYL_DEVICE=hw:9,9\n");
+    // The first root goes before the second is written: each holds every test binary.
+    drop(dest);
     // Another prefix is written into the units.
     let other = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(root.join("scripts/install"));
