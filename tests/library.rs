@@ -1128,7 +1128,7 @@ fn a_recognised_side_in_two_parts_has_every_part_named_in_place_and_still_linked
         }
     });
     assert!(killed, "the side was not recognised within its music:\n{}", h.auto.stderr());
-    h.named_in_parts();
+    h.named_in_parts(2);
 }
 
 /// The same, the tap (not held) killed as soon as the side's file holds some audio, seconds
@@ -1147,13 +1147,45 @@ fn a_side_recognised_after_its_first_part_ended_has_that_part_named_too() {
     });
     assert!(killed.is_some(), "the side was not recorded:\n{}", h.auto.stderr());
     eprintln!("the tap killed {} the recognition", if killed == Some(true) { "after" } else { "before" });
-    let log = h.named_in_parts();
+    let log = h.named_in_parts(2);
     if killed == Some(false) {
         assert!(log.contains("too (an earlier part, finalised before the recognition)"), "{log}");
     }
 }
 
+/// The same, and auto killed (SIGKILL) and restarted while the second part records, before
+/// that part ends: the new auto takes the second part over and, as the first auto would have,
+/// names the first part too when the side is recognised (the state folder tells it the parts
+/// before the one it took over). See [`HandsFree::named_in_parts`].
+#[test]
+fn a_restarted_auto_names_the_parts_before_the_one_it_took_over() {
+    let Some(mut h) = HandsFree::start_with("restparts", &[("VINYL_AUTO_HOLD", "0s")]) else { return };
+    let (mut tap_killed, mut restarted) = (None, false);
+    h.play(|h, _| {
+        if tap_killed.is_none() && h.recorded_bytes() > 100_000 {
+            tap_killed = Some(h.events().contains("\"event\":\"recognized\""));
+            h.kill_tap();
+        } else if tap_killed.is_some() && !restarted && h.part() == Some(2) && h.recorded_bytes() > 100_000 {
+            h.restart_auto();
+            restarted = true;
+        }
+    });
+    assert!(restarted, "the second part was not recorded:\n{}", h.auto.stderr());
+    // A first part finalised after the recognition was named by the first auto.
+    let named_here = if tap_killed == Some(true) { 1 } else { 2 };
+    let log = h.named_in_parts(named_here);
+    assert!(log.contains("taking over"), "{log}");
+    if named_here == 2 {
+        assert!(log.contains("too (an earlier part, finalised before the recognition)"), "{log}");
+    }
+}
+
 impl HandsFree {
+    /// The number of the side's part being recorded (from the state folder), if any.
+    fn part(&self) -> Option<u32> {
+        std::fs::read_to_string(self.run_dir.join("rec/auto.part")).ok()?.trim().parse().ok()
+    }
+
     /// The size of the side's file being recorded (0 before its recorder wrote any), so a tap is
     /// killed only once it gave its part some audio.
     fn recorded_bytes(&self) -> u64 {
@@ -1169,15 +1201,16 @@ impl HandsFree {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
     }
 
-    /// Waits for auto to name both parts of the side, stops it (exit 0) and checks what the user
+    /// Waits for auto to name `parts` parts of the side (both, unless an earlier auto named the
+    /// first), stops it (exit 0) and checks what the user
     /// has: the second part continues the first (`VINYL_PART=2`, `VINYL_CONTINUES=` the first's
     /// name); each part is named where it is, as `name` would: the album's tags and cover, and
     /// the titles of the tracks it holds (the first opens with Intro, the second with the track
     /// playing at its start); neither moves, so the link stays true. The collection keeps the
     /// side's three titles and links both parts; the history holds one play, of the first part,
     /// recognised. Returns auto's stderr.
-    fn named_in_parts(&mut self) -> String {
-        self.auto.wait_lines("named Frozen/Bubble – Music, side B", 2);
+    fn named_in_parts(&mut self, parts: usize) -> String {
+        self.auto.wait_lines("named Frozen/Bubble – Music, side B", parts);
         self.auto.signal(nix::sys::signal::Signal::SIGTERM);
         self.auto.wait_exit(T);
         let log = self.auto.stderr();

@@ -243,7 +243,8 @@ VINYL_AUTO_HOLD (45s) behind the ring's head until then, so an end the listener 
 late is still exact at real time (a file that went past a later end is cut back to it when it is \
 finalised, and that is logged). The recording is the same tap | vinyl-flac-rec pipeline and state folder (RUN/rec) as \
 start, and outlives auto: a restarted auto (after SIGKILL) takes over a recording a killed one \
-left, catches up on the events since its needle drop, and ends and finalises it as usual; when \
+left, catches up on the events since its needle drop, and ends and finalises it as usual (a \
+side recognised then has the parts recorded before that one named too); when \
 its recorder ended too, it finishes the file (a .part is recovered). While auto records, start \
 refuses a second recording, and stop ends auto's recording early (the file is kept and \
 finalised). While a manual recording runs, auto records nothing and says so once per side.

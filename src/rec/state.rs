@@ -5,8 +5,9 @@
 //! `path`, `start_frame`, `rate`, `ring`, `started`, `tap.args`, `flac.args`, `runner.pid`,
 //! `tap.pid`, `tap.status`, `flac.status`, `stopped`, `unit` and `log` (and, for `vinyl-rec
 //! auto`'s recording, `end`, the tap's end frame, and `auto`, `auto.side`, `auto.side_frame`,
-//! `auto.part`, `auto.reason`, which let a restarted auto take it over); and the cleanup of a
-//! state whose runner died. It does not start or signal processes (see [`super::runner`]).
+//! `auto.part`, `auto.earlier` (the side's parts before this one, NUL-separated), `auto.reason`,
+//! which let a restarted auto take it over); and the cleanup of a state whose runner died. It
+//! does not start or signal processes (see [`super::runner`]).
 //! How it fails: a folder that cannot be made or is another user's, a state file that cannot be
 //! written, and a lock held too long are errors naming the path (exit 1); a state file that
 //! cannot be read reads as missing, as a recorder killed mid-write leaves it.

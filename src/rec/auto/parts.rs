@@ -3,8 +3,9 @@
 //! a side recognised late (the listener needs seconds of music) would leave its first parts
 //! without their names.
 //!
-//! Owns [`Side::name_earlier`]: each earlier part of this side (known to this auto: a restarted
-//! auto does not know the parts before the one it took over) whose file has no `VINYL_SIDE` yet
+//! Owns [`Side::name_earlier`]: each earlier part of this side (the state folder's
+//! `auto.earlier` tells a restarted auto the parts before the one it took over) whose file has
+//! no `VINYL_SIDE` yet
 //! gets its markers fitted to the tracklist as its own finalisation would have fitted them
 //! ([`super::fit`], `VINYL_MARKERS_ESTIMATED`), then is named in place by
 //! [`crate::library::name::recognised`] (parts are never moved: `VINYL_CONTINUES` names them).

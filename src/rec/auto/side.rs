@@ -140,7 +140,8 @@ pub struct Part {
     pub number: u32,
     /// The file it continues.
     pub continues: Option<PathBuf>,
-    /// The side's earlier parts, first to last (this auto's: a restarted one knows none).
+    /// The side's earlier parts, first to last (a restarted auto reads them from the state
+    /// folder's `auto.earlier`).
     pub earlier: Vec<PathBuf>,
 }
 
@@ -316,6 +317,9 @@ fn prepare(
     }
     st.write("auto.side_frame", &frame.to_string())?;
     st.write("auto.part", &part.number.to_string())?;
+    // An auto that takes this part over after this one is killed names the earlier parts too.
+    let earlier: Vec<std::ffi::OsString> = part.earlier.iter().map(|p| p.clone().into_os_string()).collect();
+    st.write_args("auto.earlier", &earlier)?;
     Ok((path, first, cap))
 }
 
@@ -388,7 +392,10 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
     let cap = side_frame + a.max_side.frames(rate);
     let path = st.read_path("path")?;
     let runner = Runner::Adopted(st.pid("runner.pid").unwrap_or(0));
-    let part = Part { want: first, number: num("auto.part").unwrap_or(1) as u32, ..Part::default() };
+    let earlier: Vec<PathBuf> =
+        st.read_args("auto.earlier").unwrap_or_default().into_iter().map(PathBuf::from).collect();
+    let number = num("auto.part").unwrap_or(1) as u32;
+    let part = Part { want: first, number, continues: earlier.last().cloned(), earlier };
     let _ = st.write("auto", &std::process::id().to_string());
     vlog!(
         TOOL,
