@@ -47,6 +47,15 @@ pub fn rfc3339_utc(unix_ns: u64) -> String {
     format((ms / 1000) as i64, Some(ms % 1000), 0)
 }
 
+/// When timeline frame `frame` was captured, from when frame 0 was (`frame0_unix_ns`), at `rate`
+/// Hz, as [`rfc3339_utc`]: frame 0's time is taken to the millisecond first, so that every tool
+/// that times a frame of one timeline gives the same text.
+pub fn frame_time(frame0_unix_ns: u64, frame: u64, rate: u32) -> String {
+    let frame0_ms = u128::from(frame0_unix_ns / 1_000_000) * 1_000_000;
+    let ns = frame0_ms + u128::from(frame) * 1_000_000_000 / u128::from(rate.max(1));
+    rfc3339_utc(u64::try_from(ns).unwrap_or(u64::MAX))
+}
+
 /// Local time as RFC 3339 with the UTC offset, to the second: `2026-11-24T20:15:00+01:00`.
 /// A time before 1970 is shown as the epoch.
 pub fn rfc3339_local(t: SystemTime) -> String {
@@ -161,6 +170,15 @@ mod tests {
         assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339_utc(1_795_510_800_123_456_789), "2026-11-24T09:00:00.123Z");
+    }
+
+    #[test]
+    fn a_frame_is_timed_from_frame_zero_taken_to_the_millisecond() {
+        let frame0 = 1_795_547_700_123_999_999;
+        assert_eq!(frame_time(frame0, 0, 48_000), "2026-11-24T19:15:00.123Z");
+        assert_eq!(frame_time(frame0, 90 * 48_000 + 24_000, 48_000), "2026-11-24T19:16:30.623Z");
+        // The same frame of the same timeline whatever frame 0's nanoseconds past its millisecond.
+        assert_eq!(frame_time(frame0 - 999_999, 4_410, 44_100), frame_time(frame0, 4_410, 44_100));
     }
 
     #[test]

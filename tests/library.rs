@@ -681,6 +681,73 @@ fn a_run_out_narrows_the_next_sides_search(d: &Path, db: &Path, pieces: [&Path; 
     assert!(said.is_some_and(|s| (s - deck).abs() <= 0.002), "the deck ran at {deck}: {log}");
 }
 
+/// Sides played while no `vinyl-rec auto` runs are in the history all the same: `vinyl-listen`
+/// following a ring with the collection notes each side at its end, recognised or not, timed by
+/// the ring's clock: a side in no album (ended by its run-out), then a replay of the learned side.
+/// Each play's time is its needle drop's (frame 0's time and the drop's frame), not the capture's.
+#[test]
+fn the_listener_notes_each_side_in_the_history_while_no_auto_runs() {
+    let Some(pieces) = two_pieces() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("library.db");
+    let learned = learned_three_tracks(d, [&pieces[0], &pieces[1]]);
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(&db).arg("name").arg(&learned);
+    cmd.args(["--artist", "Frozen/Bubble", "--album", "Music", "--side", "B"]);
+    assert_success("name", &run(&mut cmd, T));
+    let mut args = vec!["--seed", "78"];
+    args.extend(SHORT_SIDE);
+    args.extend(["12", "--idle-before", "2", "--idle-after", "3"]);
+    let (mut pcm, truth) = synth_side(d, "unknown", &args);
+    pcm.extend(replay_raw(d, [&pieces[0], &pieces[1]], REPLAY));
+    let (ring, run_dir) = (proc::Ring::new("history"), d.join("run"));
+    std::fs::create_dir(&run_dir).unwrap();
+    let listen = spawn_listener(&ring, &db, &run_dir);
+    listen.wait_line("no ring yet");
+    let mut f = Command::new(bin_dir().join("vinyl-preroll"));
+    f.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
+    let mut fill = proc::Proc::spawn(f, false);
+    listen.wait_line("following live from frame 0");
+    // Faster than real time: the ring holds all of it, so the listener misses nothing.
+    fill.feed(&pcm);
+    let plays = || {
+        let out = run(Command::new(LIBRARY).arg("--db").arg(&db).args(["plays", "--json"]), T);
+        assert_success("plays", &out);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>()
+    };
+    wait_until("two plays in the history", Duration::from_secs(240), || plays().len() >= 2);
+    let plays = plays();
+    let events = std::fs::read_to_string(run_dir.join("events")).unwrap();
+    let report = format!("{plays:#?}\n{events}\n{}", listen.stderr());
+    let starts: Vec<u64> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "side_start")
+        .map(|e| e["frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(plays.len(), 2, "{report}");
+    assert_eq!(starts.len(), 2, "{report}");
+    let drop = truth["needle_drop"].as_u64().unwrap();
+    assert!(starts[0].abs_diff(drop) < 48_000, "{report}");
+    let info =
+        run(Command::new(bin_dir().join("vinyl-preroll")).args(["info", "--json", "--ring", ring.arg()]), T);
+    assert_success("vinyl-preroll info", &info);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let frame0 = info["frame0_unix_ns"].as_u64().unwrap();
+    for (p, start) in plays.iter().zip(&starts) {
+        assert_eq!(p["side_start"].as_u64(), Some(*start), "{report}");
+        assert!(p["side_end"].as_u64().is_some_and(|e| e > *start), "{report}");
+        assert_eq!(p["started_at"].as_str(), Some(vinyl::time::frame_time(frame0, *start, 48_000).as_str()));
+        assert!(p["recording"].is_null(), "{report}");
+    }
+    assert_eq!((&plays[0]["recognized"], &plays[0]["side"]), (&false.into(), &serde_json::Value::Null));
+    assert_eq!(plays[1]["recognized"], true, "{report}");
+    assert_eq!(plays[1]["side"], "Frozen/Bubble – Music, side B", "{report}");
+    fill.close_stdin();
+}
+
 /// The hands-free path at real time, as vinyl-up runs it: a ring filled at the real rate by
 /// `vinyl-preroll fill`, `vinyl-listen --ring` with the collection writing `RUN/events`, and
 /// `vinyl-rec auto`; the stream encoder's end of the title FIFO is held open by a thread. The

@@ -87,7 +87,7 @@ pub enum Command {
         /// The album's number in `list`, or words it holds ("kind of blue")
         album: String,
     },
-    /// The listening history: each side vinyl-rec auto saw, recorded or not, when, and what it was
+    /// The listening history: each side the listener or vinyl-rec auto saw, recorded or not, when its needle dropped, and what it was
     Plays {
         /// Only plays that began at or after this time or date (2026-12-01, 2026-12-01T20:00)
         #[arg(long, value_name = "WHEN")]

@@ -157,7 +157,7 @@ pub struct KnownPrint {
 /// One play: what was on the turntable, from the needle drop to the side's end.
 #[derive(Clone, Debug, Serialize)]
 pub struct Play {
-    /// When its recording began (RFC 3339), when known.
+    /// When the needle dropped (RFC 3339 UTC, from the ring's clock), when known.
     pub started_at: Option<String>,
     /// The needle drop's frame on the ring's timeline.
     pub side_start: Option<i64>,
@@ -171,15 +171,16 @@ pub struct Play {
     pub recognized: bool,
 }
 
-/// A play as `vinyl-rec auto` notes it: what was on the turntable from a needle drop to the
-/// side's end, recorded or not.
+/// A play as `vinyl-rec auto` and `vinyl-listen` note it: what was on the turntable from a needle
+/// drop to the side's end, recorded or not.
 #[derive(Clone, Debug, Default)]
 pub struct PlayNote<'a> {
     /// The needle drop's frame on the ring's timeline: the play's key.
     pub side_start: u64,
     /// The side's end frame (exclusive), when known.
     pub side_end: Option<u64>,
-    /// When the capture began (the ring's frame 0, a recording's VINYL_CAPTURE_START), RFC 3339.
+    /// When the needle dropped ([`crate::time::frame_time`] of the drop on the ring's timeline):
+    /// with `side_start`, the play's key, so the same frame on another timeline is another play.
     pub started_at: Option<&'a str>,
     /// The file kept of it; `None` when the side was not recorded or not kept.
     pub recording: Option<&'a Path>,
@@ -340,11 +341,13 @@ impl Library {
     }
 
     /// Notes a play ([`PlayNote`]): a later note of the same needle drop (a later part of the
-    /// side, a side noted again) extends that play instead of adding one: its end moves later,
-    /// and a recording or an album side it lacked is filled in.
+    /// side, a side noted again, by auto or the listener) extends that play instead of adding
+    /// one: its end moves later, and a recording, an album side or a time it lacked is filled in.
     pub fn note_play(&mut self, n: &PlayNote<'_>) -> anyhow::Result<()> {
         let path = n.recording.map(|r| r.to_string_lossy().into_owned());
-        let tx = self.conn.transaction()?;
+        // Immediate: auto and the listener note one drop at about the same time, and each reads
+        // before it writes; a deferred pair could both insert it, or fail to upgrade.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if let Some(p) = &path {
             tx.execute(
                 "INSERT OR IGNORE INTO recordings (path, start_frame, named_at) VALUES (?1, NULL, ?2)",
@@ -367,9 +370,11 @@ impl Library {
             "UPDATE plays SET side_end = CASE WHEN ?2 IS NULL THEN side_end ELSE max(coalesce(side_end, 0), ?2) END,
                 recognized = max(recognized, ?3),
                 recording_id = coalesce(recording_id, (SELECT id FROM recordings WHERE path = ?4)),
-                side_id = coalesce(side_id, ?5)
-             WHERE id = (SELECT max(id) FROM plays WHERE side_start = ?1)",
-            params![start, end, n.recognized, path, side],
+                side_id = coalesce(side_id, ?5),
+                started_at = coalesce(started_at, ?6)
+             WHERE id = (SELECT max(id) FROM plays WHERE side_start = ?1
+                         AND (?6 IS NULL OR started_at IS NULL OR started_at = ?6))",
+            params![start, end, n.recognized, path, side, n.started_at],
         )?;
         if extended == 0 {
             tx.execute(
@@ -702,5 +707,23 @@ mod tests {
                 (Some(2000), None, Some(one.to_string_lossy().into_owned()), None, true),
             ]
         );
+    }
+
+    #[test]
+    fn the_same_frame_dropped_at_another_time_is_another_play_and_a_note_without_a_time_joins() {
+        let d = tempfile::tempdir().unwrap();
+        let mut lib = Library::open(&d.path().join("library.db")).unwrap();
+        let (monday, tuesday) = ("2026-12-07T20:00:00.000Z", "2026-12-08T20:00:00.000Z");
+        let at =
+            |started_at, side_end| PlayNote { side_start: 480, side_end, started_at, ..Default::default() };
+        // The listener's note, then auto's of the same drop: one play.
+        lib.note_play(&at(Some(monday), Some(1000))).unwrap();
+        lib.note_play(&at(Some(monday), Some(2000))).unwrap();
+        // Frame 480 of the next timeline (a new ring): another play.
+        lib.note_play(&at(Some(tuesday), Some(1500))).unwrap();
+        // A note that could not time its drop (the ring was unreadable) joins the last of them.
+        lib.note_play(&at(None, Some(1600))).unwrap();
+        let got: Vec<_> = lib.plays(None).unwrap().into_iter().map(|p| (p.started_at, p.side_end)).collect();
+        assert_eq!(got, [(Some(monday.into()), Some(2000)), (Some(tuesday.into()), Some(1600))]);
     }
 }

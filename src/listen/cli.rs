@@ -134,7 +134,9 @@ pub struct Opts {
     /// Recognise replays against this collection (vinyl-library's database; default: its default
     /// place, library.db in the recordings folder, once it exists): a `recognized` event after
     /// each needle drop of a learned side, and its titles on later `track_start`s. The speed the
-    /// deck's last run-out measured is searched first (12 s), for sides learned with theirs
+    /// deck's last run-out measured is searched first (12 s), for sides learned with theirs.
+    /// Following a ring, each side goes in the collection's listening history at its end
+    /// (vinyl-library plays), recognised or not
     #[arg(long, value_name = "DB", env = "VINYL_LIBRARY")]
     pub library: Option<PathBuf>,
 

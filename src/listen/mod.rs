@@ -37,7 +37,7 @@ use crate::{signals, vlog};
 use detector::{Decision, Detector, Phase};
 use features::{Analyser, MAX_CHANNELS, Sums};
 use loudness::Loudness;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The tool's name in log lines.
@@ -100,6 +100,7 @@ fn start_recognition(
 
 fn listen_ring(ring: &Path, output: Option<&Path>, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
     l.source = ring.display().to_string();
+    l.ring = Some(ring.to_path_buf());
     let from = output.and_then(|file| carry_on(ring, file, spec.rate, l));
     let follow = Follow {
         ring,
@@ -194,6 +195,8 @@ struct Listener {
     /// The deck's speed over the nominal that its last run-out measured (a restarted listener's
     /// from its events file): the recogniser searches around it first.
     deck: Option<f64>,
+    /// The ring followed (not stdin): its clock times the plays noted in the history.
+    ring: Option<PathBuf>,
 }
 
 impl Listener {
@@ -226,6 +229,7 @@ impl Listener {
             live: None,
             heard: None,
             deck: None,
+            ring: None,
         }
     }
 
@@ -379,8 +383,9 @@ impl Listener {
                     self.deck = rpm.and_then(deck_speed).or(self.deck);
                     self.report(frame, at, side)?;
                     self.heard = None;
+                    let played = self.played(frame);
                     if let Some(live) = self.live.as_mut() {
-                        live.end(frame);
+                        live.end(frame, played);
                     }
                 }
                 Decision::TrackStart { .. } | Decision::Lift { .. } => {}
@@ -390,6 +395,15 @@ impl Listener {
             self.state(at, false)?;
         }
         Ok(())
+    }
+
+    /// The play of the side ending at `end`, for the history, when following a ring whose clock
+    /// times its needle drop (a play piped in on stdin has no time, and goes in no history).
+    fn played(&self, end: u64) -> Option<recognize::Played> {
+        let snap = crate::ring::RingReader::open(self.ring.as_ref()?, false).ok()?.snapshot().ok()?;
+        let started = (snap.frame0_unix_ns > 0)
+            .then(|| crate::time::frame_time(snap.frame0_unix_ns, self.side_start, self.spec.rate))?;
+        Some(recognize::Played { drop: self.side_start, end, started })
     }
 
     /// Writes a `recognized` event when the recogniser recognised the side still playing; a

@@ -10,10 +10,12 @@
 //! seconds after it happened; at a side start it fingerprints from the drop, tries a match once a
 //! second and gives up after [`GIVE_UP_S`] seconds. A recognition is told at once, and again at
 //! [`REFINE_S`] with the speed and place fitted over more music (no second event: the titles of
-//! later tracks use it). The collection is opened by the worker, once
-//! per side (so a side learned a minute ago is known), and never by the listener's thread, so
-//! SQLite never delays the analysis; a side before the collection exists is not looked up. How it
-//! fails: a collection that cannot be opened or read is
+//! later tracks use it). At a side's end on a ring, the worker notes its play in the collection's
+//! listening history, recognised or not ([`Played`]), so the history holds the sides played while
+//! no `vinyl-rec auto` ran (auto's note of the same needle drop joins it). The collection is
+//! opened by the worker, once per side (so a side learned a minute ago is known), and never by the
+//! listener's thread, so SQLite never delays the analysis; a side before the collection exists is
+//! not looked up or noted. How it fails: a collection that cannot be opened, read or written is
 //! logged once per side and costs nothing else; the listener goes on without titles.
 
 use crate::library::db::Library;
@@ -41,7 +43,19 @@ enum Msg {
     /// A side dropped at the first frame, heard from the second, on a deck whose last run-out
     /// gave the speed (over the nominal).
     Side(u64, u64, Option<f64>),
-    End,
+    /// The side ended; its play, when it is timed (on a ring).
+    End(Option<Played>),
+}
+
+/// A side's play as the listening history keeps it.
+#[derive(Clone, Debug)]
+pub struct Played {
+    /// The needle drop.
+    pub drop: u64,
+    /// The side's end (exclusive).
+    pub end: u64,
+    /// When the needle dropped ([`crate::time::frame_time`]).
+    pub started: String,
 }
 
 /// A recognised side: the match, and what titles the later tracks need.
@@ -160,8 +174,9 @@ impl Live {
         }
     }
 
-    /// The side ended: stretches skipped during it are said, with their count.
-    pub fn end(&mut self, frame: u64) {
+    /// The side ended at `frame`, played as `played` (noted in the history when the collection
+    /// exists): stretches skipped during it are said, with their count.
+    pub fn end(&mut self, frame: u64, played: Option<Played>) {
         if self.dropped > 0 {
             vlog!(
                 super::TOOL,
@@ -170,7 +185,7 @@ impl Live {
             );
             self.dropped = 0;
         }
-        self.send(Msg::End, frame);
+        self.send(Msg::End(played), frame);
     }
 
     fn send(&mut self, msg: Msg, frame: u64) {
@@ -208,6 +223,8 @@ struct Worker {
     channels: u16,
     history: VecDeque<(u64, Vec<f32>)>,
     query: Option<Query>,
+    /// What the side playing was recognised as (its last, refined match).
+    found: Option<Match>,
 }
 
 /// One side's query: the side's drop, where the query began, the next frame it expects, and
@@ -223,7 +240,7 @@ struct Query {
 
 impl Worker {
     fn new(db: PathBuf, rate: u32, channels: u16) -> Worker {
-        Worker { db, rate, channels, history: VecDeque::new(), query: None }
+        Worker { db, rate, channels, history: VecDeque::new(), query: None, found: None }
     }
 
     fn run(mut self, rx: &Receiver<Msg>, tx: &SyncSender<Option<Heard>>, in_step: bool) {
@@ -235,8 +252,12 @@ impl Worker {
                     heard
                 }
                 Msg::Side(drop, from, deck) => self.begin(drop, from, deck),
-                Msg::End => {
+                Msg::End(played) => {
                     self.query = None;
+                    let found = self.found.take();
+                    if let Some(p) = played {
+                        self.note(&p, found.as_ref());
+                    }
                     None
                 }
             };
@@ -259,6 +280,7 @@ impl Worker {
     /// fed from the history.
     fn begin(&mut self, drop: u64, frame: u64, deck: Option<f64>) -> Option<Heard> {
         self.query = None;
+        self.found = None;
         // A listener never makes the collection: vinyl-library (or auto's history) does.
         if !self.db.exists() {
             return None;
@@ -326,6 +348,26 @@ impl Worker {
         heard
     }
 
+    /// Notes the play `p` in the collection's history, as the side `found` when it was
+    /// recognised (the database joins it with auto's note of the same drop).
+    fn note(&self, p: &Played, found: Option<&Match>) {
+        // A listener never makes the collection.
+        if !self.db.exists() {
+            return;
+        }
+        let n = crate::library::db::PlayNote {
+            side_start: p.drop,
+            side_end: Some(p.end),
+            started_at: Some(&p.started),
+            recording: None,
+            side: found.map(|m| (m.artist.as_str(), m.album.as_str(), m.side.as_str())),
+            recognized: found.is_some(),
+        };
+        if let Err(e) = Library::open(&self.db).and_then(|mut lib| lib.note_play(&n)) {
+            vlog!(super::TOOL, "side at frame {}: not in the listening history: {e:#}", p.drop);
+        }
+    }
+
     /// A try at a whole second: the first recognition is told at once; the query goes on to
     /// REFINE_S, where the speed and place fitted over more music are told again, for the titles.
     fn attempt(&mut self, end: u64) -> Option<Heard> {
@@ -337,6 +379,7 @@ impl Worker {
         }
         if let Some(found) = q.recognizer.best() {
             let (track_starts, titles) = q.recognizer.tracks_of(&found);
+            self.found = Some(found.clone());
             let h = Heard { drop: q.drop, start: q.start, at: end, found, track_starts, titles };
             if q.told {
                 self.query = None;

@@ -23,8 +23,8 @@ pub struct RingView {
     pub head: u64,
     /// The oldest frame the ring guarantees.
     pub oldest: u64,
-    /// The wall-clock time of frame 0, RFC 3339 UTC, once a frame was written.
-    pub frame0: Option<String>,
+    /// The wall-clock time of frame 0 (Unix ns), once a frame was written.
+    pub frame0_unix_ns: Option<u64>,
     /// A writer holds the ring.
     pub writer_alive: bool,
     /// The ring's timeline: the tap is pinned to it, so a start frame read here is never
@@ -34,18 +34,24 @@ pub struct RingView {
     pub capacity: u64,
 }
 
+impl RingView {
+    /// When its frame `frame` was captured ([`crate::time::frame_time`]), once a frame was written.
+    pub fn time_of(&self, frame: u64) -> Option<String> {
+        Some(crate::time::frame_time(self.frame0_unix_ns?, frame, self.spec.rate))
+    }
+}
+
 /// Reads the ring's header at `path`.
 pub fn read_ring(path: &Path) -> anyhow::Result<RingView> {
     let ring = RingReader::open(path, false)?;
     let snap = ring.snapshot().map_err(|e| anyhow::anyhow!("{}: corrupt ring: {e}", path.display()))?;
     let writer_alive = ring.writer_alive()?;
-    let frame0 = (snap.frame0_unix_ns > 0).then(|| crate::time::rfc3339_utc(snap.frame0_unix_ns));
     Ok(RingView {
         path: path.to_path_buf(),
         spec: ring.config().spec,
         head: snap.head,
         oldest: ring.oldest(snap.head),
-        frame0,
+        frame0_unix_ns: (snap.frame0_unix_ns > 0).then_some(snap.frame0_unix_ns),
         writer_alive,
         timeline: snap.timeline,
         capacity: ring.config().capacity_frames,
@@ -106,8 +112,8 @@ pub fn flac_args(ring: &RingView, rec: &Recording<'_>) -> Vec<OsString> {
     a.extend(["--start-frame".into(), rec.start.to_string().into()]);
     a.extend(["--ring".into(), ring.path.clone().into()]);
     a.extend(["--preroll".into(), format!("{}f", rec.preroll_frames).into()]);
-    if let Some(t) = &ring.frame0 {
-        a.extend(["--capture-start".into(), t.into()]);
+    if let Some(ns) = ring.frame0_unix_ns {
+        a.extend(["--capture-start".into(), crate::time::rfc3339_utc(ns).into()]);
     }
     if let Some(c) = rec.compression {
         a.extend(["--compression".into(), c.into()]);
@@ -140,7 +146,7 @@ mod tests {
             spec: PcmSpec::default(),
             head: 100,
             oldest: 0,
-            frame0: Some("2026-11-24T19:15:00.000Z".into()),
+            frame0_unix_ns: Some(1_795_547_700_000_000_000),
             writer_alive: true,
             timeline: 7,
             capacity: 1_440_000,
@@ -180,7 +186,7 @@ mod tests {
         assert!(a.windows(2).any(|w| w == ["--compression", "5"]));
         assert_eq!(a[a.len() - 2..], ["--tag", "TITLE=Side A"]);
         let bare = Recording { compression: None, tags: &[], ..rec };
-        let a = strings(&flac_args(&RingView { frame0: None, ..ring() }, &bare));
+        let a = strings(&flac_args(&RingView { frame0_unix_ns: None, ..ring() }, &bare));
         assert!(!a.iter().any(|s| s == "--capture-start" || s == "--compression" || s == "--tag"));
     }
 }

@@ -2,15 +2,18 @@
 //! auto saw is a play in the collection (`vinyl-library plays`), from its needle drop to its end,
 //! recognised or not, recorded or not.
 //!
-//! Owns what a play says ([`note`]): the needle drop, the end when known, when the capture
-//! began, the file when one was kept, and the album side when the listener recognised it; and
+//! Owns what a play says ([`note`]): the needle drop, the end when known, when the needle
+//! dropped (the ring's frame 0 and the drop's frame: [`crate::time::frame_time`], as the listener
+//! times the plays it notes itself), the file when one was kept, and the album side when the listener recognised it; and
 //! the sides auto saw but did not record ([`Unrecorded`]: a manual recording ran, the space was
 //! short, the recorder did not start), noted at their `side_end`, at the next needle drop or
 //! when auto stops. The parts of a side and a side noted twice are one play: the database
 //! extends the play of a needle drop ([`crate::library::db::Library::note_play`]). A side
 //! playing when auto starts, not taken over, is an [`Unrecorded`] too (the loop finds it in the
-//! events); sides that began and ended while no auto ran are not known. How it fails: it does not; a database that cannot be
-//! written is one log line and costs the side nothing.
+//! events). Sides that began and ended while no auto ran are noted by the listener
+//! (`vinyl-listen --library` on a ring notes each side at its end), which the database merges
+//! with auto's note of the same needle drop. How it fails: it does not; a database that cannot
+//! be written is one log line and costs the side nothing.
 
 use super::super::TOOL;
 use crate::library::db::PlayNote;
@@ -18,20 +21,22 @@ use crate::library::name::Recognised;
 use crate::vlog;
 use std::path::Path;
 
-/// Notes the play of the listener's side `side`, dropped at `side_frame`, ended before `end`
-/// (when known), with the file kept of it (`recording`) and the side it was recognised as.
+/// Notes the play of the listener's side `side`, dropped at `side_frame` on the ring at `ring`,
+/// ended before `end` (when known), with the file kept of it (`recording`) and the side it was
+/// recognised as.
 pub fn note(
+    ring: &Path,
     side: u64,
     side_frame: u64,
     end: Option<u64>,
     recording: Option<&Path>,
-    started: Option<&str>,
     who: Option<&Recognised>,
 ) {
+    let started = super::super::plan::read_ring(ring).ok().and_then(|r| r.time_of(side_frame));
     let n = PlayNote {
         side_start: side_frame,
         side_end: end,
-        started_at: started,
+        started_at: started.as_deref(),
         recording,
         side: who.map(|w| (w.artist.as_str(), w.album.as_str(), w.side.as_str())),
         recognized: who.is_some(),
@@ -39,12 +44,6 @@ pub fn note(
     if let Err(e) = crate::library::note_play(&n) {
         vlog!(TOOL, "side {side}: not in the listening history: {e:#}");
     }
-}
-
-/// When the capture of the ring at `ring` began (its frame 0), as a recording's
-/// `VINYL_CAPTURE_START` says it; `None` when the ring cannot be read.
-pub fn capture_start(ring: &Path) -> Option<String> {
-    super::super::plan::read_ring(ring).ok()?.frame0
 }
 
 /// A side the listener announced that auto did not record.
@@ -61,8 +60,7 @@ pub struct Unrecorded {
 impl Unrecorded {
     /// Notes its play, ended before `end` (`None`: auto stopped while it played), and says so.
     pub fn note(self, ring: &Path, end: Option<u64>) {
-        let started = capture_start(ring);
-        note(self.side, self.side_frame, end, None, started.as_deref(), self.recognised.as_ref());
+        note(ring, self.side, self.side_frame, end, None, self.recognised.as_ref());
         let what =
             self.recognised.as_ref().map(|w| format!(" as {} – {}, side {}", w.artist, w.album, w.side));
         vlog!(

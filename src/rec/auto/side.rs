@@ -638,26 +638,24 @@ impl Side {
                 self.side,
                 self.st.last_log().display()
             );
-            return self.note_play(told, None);
+            return self.note_play(told);
         }
         match self.keep(a) {
             Ok(Some(line)) => vlog!(TOOL, "side {}: {shown}: {line}", self.side),
             Ok(None) => {}
             Err(e) => {
                 vlog!(TOOL, "side {}: {e:#}", self.side);
-                self.note_play(told, None);
+                self.note_play(told);
             }
         }
     }
 
     /// Notes the side's play in the history ([`super::history`]), ended before `end` when known,
-    /// with its file when one is kept; `started` is the capture's start its file says, else the
-    /// ring's.
-    fn note_play(&self, end: Option<u64>, started: Option<&str>) {
+    /// with its file when one is kept.
+    fn note_play(&self, end: Option<u64>) {
         let file = self.path.is_file().then_some(self.path.as_path());
-        let started = started.map(str::to_string).or_else(|| super::history::capture_start(&self.ring));
         let who = self.recognised.as_ref();
-        super::history::note(self.side, self.side_frame, end, file, started.as_deref(), who);
+        super::history::note(&self.ring, self.side, self.side_frame, end, file, who);
     }
 
     /// Repairs the `.part` a killed recorder left (`vinyl-flac-rec --recover`): true when the
@@ -699,7 +697,7 @@ impl Side {
                 self.path.display()
             );
             // Not kept, but it was played: the history has it, without a recording.
-            self.note_play(Some(last), p.tag("VINYL_CAPTURE_START"));
+            self.note_play(Some(last));
             return Ok(None);
         }
         self.log_end(&why);
@@ -732,7 +730,7 @@ impl Side {
             line += &format!(", {l:.1} LUFS");
         }
         self.name(a, &why);
-        self.note_play(Some(last), p.tag("VINYL_CAPTURE_START"));
+        self.note_play(Some(last));
         Ok(Some(line))
     }
 
