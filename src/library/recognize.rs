@@ -193,10 +193,15 @@ pub struct Recognizer {
     pairs: Vec<(Pair, u64)>,
     seen: HashMap<u32, u32>,
     trace: bool,
-    /// The speeds searched for each print the run-outs narrowed ([`Recognizer::expect_deck_speed`]),
-    /// and every speed some print is searched at.
+    /// The speeds searched for each print the run-outs narrowed ([`Recognizer::expect_deck_speed`]);
+    /// a print not in it is searched at every speed.
     narrowed: HashMap<Print, u16>,
+    /// Every speed some print is searched at: the union of `narrowed` (and all of them while a
+    /// print is not narrowed), kept so that a key no print is searched under is not looked up.
     open: u16,
+    /// Whether the search is narrowed and the first feed at [`PRIOR_S`] is still to decide
+    /// whether it widens: once decided, never again (deciding looks keys up to fit a match).
+    prior_pending: bool,
 }
 
 /// A print's place in [`Recognizer::prints`]: a vote's key packs it (20 bits) with the speed step
@@ -298,6 +303,7 @@ impl Recognizer {
             trace: std::env::var_os("VINYL_RECOGNIZE_TRACE").is_some_and(|v| !v.is_empty()),
             narrowed: HashMap::default(),
             open: ALL_SPEEDS,
+            prior_pending: false,
         })
     }
 
@@ -312,6 +318,7 @@ impl Recognizer {
             .collect();
         let unnarrowed = self.prints.len() > self.narrowed.len();
         self.open = self.narrowed.values().fold(if unnarrowed { ALL_SPEEDS } else { 0 }, |a, set| a | set);
+        self.prior_pending = !self.narrowed.is_empty();
         self.narrowed.len()
     }
 
@@ -358,10 +365,10 @@ impl Recognizer {
         self.frames as f64 / self.rate
     }
 
+    /// Looks the pairs up and votes. A search the run-outs narrowed is decided at the first feed
+    /// at or past [`PRIOR_S`], once: it widens when no side stands out by then, and otherwise
+    /// stays narrowed (its votes as they are).
     fn vote(&mut self, pairs: &[Pair]) -> anyhow::Result<()> {
-        let narrowed = std::mem::take(&mut self.narrowed);
-        let searched = |print: Print, speed: u8| narrowed.get(&print).is_none_or(|set| set & 1 << speed != 0);
-        let mut cast = Ok(());
         for p in pairs {
             // A pair heard over and over (hum, a locked groove, a loop) says nothing about where.
             let seen = self.seen.entry(p.key().unwrap_or(u32::MAX)).or_default();
@@ -370,40 +377,41 @@ impl Recognizer {
                 continue;
             }
             self.pairs.push((*p, self.frames));
-            cast = cast.and_then(|()| self.cast(p, self.frames, self.open, searched));
+            self.cast(p, self.frames, self.open, false)?;
         }
-        self.narrowed = narrowed;
-        cast?;
-        if !self.narrowed.is_empty() && self.heard_s() >= PRIOR_S && self.best().is_none() {
-            self.widen()?;
+        if self.prior_pending && self.heard_s() >= PRIOR_S {
+            self.prior_pending = false;
+            if self.best()?.is_none() {
+                self.widen()?;
+            }
         }
         Ok(())
+    }
+
+    /// Whether print `print` is searched at speed step `speed`.
+    fn searched(&self, print: Print, speed: u8) -> bool {
+        self.narrowed.get(&print).is_none_or(|set| set & 1 << speed != 0)
     }
 
     /// Widens a search the run-outs narrowed to every speed: the pairs heard so far vote again,
     /// each as heard then, under the speeds each print was not searched at, so the votes are
     /// those of a search at every speed, and none is cast twice.
     fn widen(&mut self) -> anyhow::Result<()> {
-        let narrowed = std::mem::take(&mut self.narrowed);
-        let skipped = |print: Print, speed: u8| narrowed.get(&print).is_some_and(|set| set & 1 << speed == 0);
-        let open = narrowed.values().fold(0, |a, set| a | (ALL_SPEEDS & !set));
-        self.open = ALL_SPEEDS;
-        for (p, frames) in self.pairs.clone() {
-            self.cast(&p, frames, open, skipped)?;
+        let open = self.narrowed.values().fold(0, |a, set| a | (ALL_SPEEDS & !set));
+        for i in 0..self.pairs.len() {
+            let (p, frames) = self.pairs[i];
+            self.cast(&p, frames, open, true)?;
         }
+        self.narrowed.clear();
+        self.open = ALL_SPEEDS;
+        self.prior_pending = false;
         Ok(())
     }
 
-    /// Casts the votes of query pair `p`, heard when `frames` were, under the speeds in `open` for
-    /// the (print, speed) that `searched` allows: each stored pair its candidate keys find votes
-    /// once for its alignment.
-    fn cast(
-        &mut self,
-        p: &Pair,
-        frames: u64,
-        open: u16,
-        searched: impl Fn(Print, u8) -> bool,
-    ) -> anyhow::Result<()> {
+    /// Casts the votes of query pair `p`, heard when `frames` were, under the speeds in `open`, for
+    /// the (print, speed) searched, or (`skipped`, to widen) for those not searched: each stored
+    /// pair its candidate keys find votes once for its alignment.
+    fn cast(&mut self, p: &Pair, frames: u64, open: u16, skipped: bool) -> anyhow::Result<()> {
         let mut cast: Vec<Place> = Vec::new();
         for (key, speed) in candidate_keys(p).into_iter().filter(|(_, speed)| open & 1 << speed != 0) {
             let fetched = match self.postings.contains_key(&key) {
@@ -413,7 +421,7 @@ impl Recognizer {
             let found = fetched.as_deref().unwrap_or_else(|| &self.postings[&key]);
             let r = SPEEDS[usize::from(speed)];
             for &(print, t_ref) in found {
-                let Some(known) = self.known(print).filter(|_| searched(print, speed)) else {
+                let Some(known) = self.known(print).filter(|_| self.searched(print, speed) != skipped) else {
                     continue;
                 };
                 let q = f64::from(p.t) * r * self.hop_q / known.hop_s;
@@ -437,8 +445,42 @@ impl Recognizer {
         Ok(())
     }
 
-    /// The side heard so far, when one stands out.
-    pub fn best(&self) -> Option<Match> {
+    /// The side heard so far, when one stands out. Fitting its speed and place looks keys up: a
+    /// database error is returned, never taken for a key without pairs.
+    pub fn best(&self) -> anyhow::Result<Option<Match>> {
+        let Some((winner, votes, second)) = self.leader() else { return Ok(None) };
+        let Some(known) = self.known(winner.0) else { return Ok(None) };
+        // The speed needs pairs over a few seconds; a side still unplaced after LOOP_WAIT_S takes
+        // the search's step.
+        let vote = (SPEEDS[usize::from(winner.1)], f64::from(winner.2));
+        let (speed_ratio, at_first) = match self.fit(winner)? {
+            Some(line) => line,
+            None if self.heard_s() >= LOOP_WAIT_S => vote,
+            None => return Ok(None),
+        };
+        let offset_s = at_first * known.hop_s;
+        let mut m = Match {
+            artist: known.artist.clone(),
+            album: known.album.clone(),
+            side: known.side.clone(),
+            track: 1,
+            position: String::new(),
+            title: None,
+            offset_s: (offset_s * 100.0).round() / 100.0,
+            speed_ratio: (speed_ratio * 10_000.0).round() / 10_000.0,
+            confidence: (1.0 - f64::from(second + 1) / f64::from(votes + 1)).clamp(0.0, 1.0),
+            heard_s: (self.heard_s() * 100.0).round() / 100.0,
+            print: known.id,
+        };
+        m.confidence = (m.confidence * 1000.0).round() / 1000.0;
+        m.at(known, offset_s + self.heard_s() * speed_ratio);
+        Ok(Some(m))
+    }
+
+    /// The place that stands out so far, with its votes and the best other side's: the side
+    /// with [`MIN_VOTES`], [`MARGIN`] and [`LEAD`] over the others, at the place that leads it
+    /// (or, a loop left undecided past [`LOOP_WAIT_S`], the one nearest its start).
+    fn leader(&self) -> Option<(Place, u32, u32)> {
         let mut by_side: HashMap<i64, (Print, &Places)> = HashMap::default();
         for (&print, places) in &self.tally.leaders {
             let side = self.known(print)?.side_id;
@@ -476,40 +518,16 @@ impl Recognizer {
         } else {
             return None;
         };
-        let known = self.known(winner.0)?;
-        // The speed needs pairs over a few seconds; a side still unplaced after LOOP_WAIT_S takes
-        // the search's step.
-        let vote = (SPEEDS[usize::from(winner.1)], f64::from(winner.2));
-        let (speed_ratio, at_first) = match self.fit(winner) {
-            Some(line) => line,
-            None if self.heard_s() >= LOOP_WAIT_S => vote,
-            None => return None,
-        };
-        let offset_s = at_first * known.hop_s;
-        let mut m = Match {
-            artist: known.artist.clone(),
-            album: known.album.clone(),
-            side: known.side.clone(),
-            track: 1,
-            position: String::new(),
-            title: None,
-            offset_s: (offset_s * 100.0).round() / 100.0,
-            speed_ratio: (speed_ratio * 10_000.0).round() / 10_000.0,
-            confidence: (1.0 - f64::from(second + 1) / f64::from(votes + 1)).clamp(0.0, 1.0),
-            heard_s: (self.heard_s() * 100.0).round() / 100.0,
-            print: known.id,
-        };
-        m.confidence = (m.confidence * 1000.0).round() / 1000.0;
-        m.at(known, offset_s + self.heard_s() * speed_ratio);
-        Some(m)
+        Some((winner, votes, second))
     }
 
     /// The winner's speed and alignment (learned frame at the query's first), fitted by least
     /// squares to the frames of the pairs that voted for it: the vote's speed step (0.5 %) is only
-    /// where the search starts. None while too few pairs span too little time.
-    fn fit(&self, (print, speed, d): Place) -> Option<(f64, f64)> {
+    /// where the search starts. None while too few pairs span too little time; a database error
+    /// looking a key up is returned.
+    fn fit(&self, (print, speed, d): Place) -> anyhow::Result<Option<(f64, f64)>> {
         let r0 = SPEEDS[usize::from(speed)];
-        let known = self.known(print)?;
+        let Some(known) = self.known(print) else { return Ok(None) };
         let scale = self.hop_q / known.hop_s;
         let mut pts: Vec<(u32, u32)> = Vec::new();
         for (p, _) in &self.pairs {
@@ -520,7 +538,9 @@ impl Recognizer {
             for (key, _) in candidate_keys(p) {
                 let fetched = match self.postings.contains_key(&key) {
                     true => None,
-                    false => Some(self.fetch(key).unwrap_or_default()),
+                    false => {
+                        Some(self.fetch(key).context("fit the speed and place: look the fingerprint up")?)
+                    }
                 };
                 for &(pr, t_ref) in fetched.as_deref().unwrap_or_else(|| &self.postings[&key]) {
                     if pr == print && (f64::from(t_ref) - (f64::from(d) + tq * r0)).abs() <= slack {
@@ -529,19 +549,25 @@ impl Recognizer {
                 }
             }
         }
-        pts.sort_unstable();
-        pts.dedup();
-        let pts: Vec<(f64, f64)> =
-            pts.into_iter().map(|(q, r)| (f64::from(q) * scale, f64::from(r))).collect();
-        let mut line = least_squares(&pts)?;
-        // Again without the pairs the last fit leaves out by more than 8, 4, then 2 frames.
-        for off in [8.0, 4.0, 2.0] {
-            let near: Vec<(f64, f64)> =
-                pts.iter().copied().filter(|(q, r)| (r - (line.1 + line.0 * q)).abs() <= off).collect();
-            line = least_squares(&near)?;
-        }
-        ((line.0 - 1.0).abs() <= 0.03).then_some(line)
+        Ok(fit_line(pts, scale))
     }
+}
+
+/// The line (speed, learned frame at the query's first) through the frames `pts` (query's,
+/// learned's) of the pairs that voted, the query's scaled by `scale` to the learned print's
+/// frames: fitted again without the pairs it leaves out by more than 8, 4, then 2 frames. None
+/// when a fit fails ([`least_squares`]) or the speed is more than 3 % off.
+fn fit_line(mut pts: Vec<(u32, u32)>, scale: f64) -> Option<(f64, f64)> {
+    pts.sort_unstable();
+    pts.dedup();
+    let pts: Vec<(f64, f64)> = pts.into_iter().map(|(q, r)| (f64::from(q) * scale, f64::from(r))).collect();
+    let mut line = least_squares(&pts)?;
+    for off in [8.0, 4.0, 2.0] {
+        let near: Vec<(f64, f64)> =
+            pts.iter().copied().filter(|(q, r)| (r - (line.1 + line.0 * q)).abs() <= off).collect();
+        line = least_squares(&near)?;
+    }
+    ((line.0 - 1.0).abs() <= 0.03).then_some(line)
 }
 
 /// Slope and intercept of the least-squares line through `pts`; none for fewer than 8 points or
@@ -636,13 +662,13 @@ fn from_flac(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
         rec.feed(pcm, s.channels as usize)?;
         if rec.heard_s() >= next_try {
             next_try += 1.0;
-            found = rec.best();
+            found = rec.best()?;
         }
         Ok(found.is_none() && rec.heard_s() < within)
     })?;
     if found.is_none() && rec.heard_s() < within {
         rec.finish()?;
-        found = rec.best();
+        found = rec.best()?;
     }
     Ok(found)
 }
@@ -669,14 +695,14 @@ fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> 
         };
         if n == 0 {
             rec.finish()?;
-            return Ok(rec.best());
+            return rec.best();
         }
         let pcm: Vec<f32> =
             buf[..n].chunks_exact(width).map(|b| spec.format.decode(b) as f32 * scale).collect();
         rec.feed(&pcm, usize::from(spec.channels))?;
         if rec.heard_s() >= next_try {
             next_try = rec.heard_s().floor() + 1.0;
-            if let Some(m) = rec.best() {
+            if let Some(m) = rec.best()? {
                 return Ok(Some(m));
             }
         }
@@ -686,6 +712,7 @@ fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::db::{Learned, Naming};
     use super::*;
 
     #[test]
@@ -806,6 +833,177 @@ mod tests {
         assert_eq!(steps(speeds_near(1.0125)), [1.005, 1.01, 1.015, 1.02]);
         assert_eq!(steps(speeds_near(0.97)), [0.975]);
         assert_eq!(speeds_near(0.96), 0, "a prior past the search leaves the print unnarrowed");
+    }
+
+    /// Query pairs with distinct keys over 590 frames (19 s), each anchor 0.25 of a key step
+    /// above a step's centre: a pair heard at the learned speed finds its stored key under the
+    /// candidate speeds 0.99 to 1.025, and not under 0.975 to 0.985.
+    fn pairs() -> Vec<Pair> {
+        (0..60)
+            .map(|i| {
+                let f1 = 300.0 * 2f64.powf((10.25 + f64::from(i % 30 * 2)) / print::STEPS);
+                let f2 = f1 * 2f64.powf(f64::from(i % 7 * 3 + 2) / print::STEPS);
+                Pair { t: 10 * i, f1: f1 as f32, f2: f2 as f32, dt: 2 + 2 * (i / 30) }
+            })
+            .collect()
+    }
+
+    /// A recogniser (48 kHz, stereo) of a collection with one side per entry of `sides`, learned
+    /// with that deck speed and, when `holds` says so, with the stored pairs of [`pairs`] 100
+    /// frames into it.
+    fn recognizer(sides: &[(Option<f64>, bool)]) -> (tempfile::TempDir, Recognizer) {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("library.db");
+        let mut lib = Library::open(&path).unwrap();
+        let hop_s = Printer::new(48_000, 2, print::QUERY).hop_s();
+        let hashes: Vec<(u32, u32)> = pairs().iter().map(|p| (p.key().unwrap(), p.t + 100)).collect();
+        for (i, &(deck_speed, holds)) in sides.iter().enumerate() {
+            let file = d.path().join(format!("side-{i}.flac"));
+            let naming = Naming {
+                artist: "Frozen Bubble".into(),
+                album: "Music".into(),
+                year: None,
+                side: ["A", "B", "C"][i].into(),
+                titles: vec![],
+                cover: None,
+                file: file.clone(),
+                start_frame: None,
+            };
+            lib.name(&naming).unwrap();
+            let hashes = if holds { hashes.clone() } else { vec![] };
+            let learned = Learned { hop_s, seconds: 60.0, track_starts: vec![], hashes, deck_speed };
+            lib.learn(&file, &learned).unwrap();
+        }
+        let rec = Recognizer::new(lib, 48_000, 2).unwrap();
+        assert_eq!(rec.prints.len(), sides.len());
+        (d, rec)
+    }
+
+    /// The candidate speeds of a set.
+    fn steps(set: u16) -> Vec<f64> {
+        (0..SPEEDS.len()).filter(|i| set & 1 << i != 0).map(|i| SPEEDS[i]).collect()
+    }
+
+    /// Every vote of `t`, place by place, and how many places (the table has no iterator: the
+    /// places the tests' pairs can vote for are all within ±2,000 frames).
+    fn votes_of(t: &Tally, prints: Print) -> (Vec<(Place, u32)>, usize) {
+        let mut out = Vec::new();
+        for print in 0..prints {
+            for speed in 0..SPEEDS.len() as u8 {
+                for d in -2000..2000 {
+                    let n = t.count((print, speed, d));
+                    if n > 0 {
+                        out.push(((print, speed, d), n));
+                    }
+                }
+            }
+        }
+        (out, t.votes.len())
+    }
+
+    #[test]
+    fn a_prior_narrows_only_the_prints_learned_with_a_deck_speed_and_the_search_stays_open_for_the_others() {
+        let (_d, mut rec) = recognizer(&[(Some(1.0), true), (None, true)]);
+        assert_eq!(rec.expect_deck_speed(1.01), 1);
+        assert_eq!(rec.narrowed.keys().copied().collect::<Vec<_>>(), [0]);
+        assert_eq!(steps(rec.narrowed[&0]), [1.005, 1.01, 1.015]);
+        assert_eq!(rec.open, ALL_SPEEDS, "the print learned without a deck speed is searched at every speed");
+        assert!(rec.searched(1, 0) && rec.searched(0, 6) && !rec.searched(0, 5) && !rec.searched(0, 9));
+        assert!(rec.prior_pending);
+    }
+
+    #[test]
+    fn with_every_print_narrowed_the_search_looks_only_at_their_speeds() {
+        let (_d, mut rec) = recognizer(&[(Some(1.0), true), (Some(0.99), true)]);
+        // 1.01 over 1.0, and 1.01 over 0.99 (1.0202).
+        assert_eq!(rec.expect_deck_speed(1.01), 2);
+        assert_eq!(steps(rec.narrowed[&1]), [1.015, 1.02, 1.025]);
+        assert_eq!(steps(rec.open), [1.005, 1.01, 1.015, 1.02, 1.025]);
+    }
+
+    #[test]
+    fn a_prior_no_candidate_speed_is_near_narrows_nothing() {
+        let (_d, mut rec) = recognizer(&[(Some(1.0), true), (Some(0.99), true)]);
+        rec.expect_deck_speed(1.01);
+        // 1.2 of the learned deck's speed: the run-out measured some other deck.
+        assert_eq!(rec.expect_deck_speed(1.2), 0);
+        assert!(rec.narrowed.is_empty());
+        assert_eq!(rec.open, ALL_SPEEDS);
+        assert!(!rec.prior_pending, "nothing to widen");
+    }
+
+    #[test]
+    fn widening_votes_each_pair_heard_once_under_the_speeds_left_out() {
+        let sides = [(Some(1.0), true), (None, true)];
+        let (_d, mut every) = recognizer(&sides);
+        let (_e, mut narrowed) = recognizer(&sides);
+        narrowed.expect_deck_speed(1.01);
+        // Fed in two stretches, 6 s apart, as a listener feeds.
+        let pairs = pairs();
+        for rec in [&mut every, &mut narrowed] {
+            rec.vote(&pairs[..30]).unwrap();
+            rec.frames = 6 * 48_000;
+            rec.vote(&pairs[30..]).unwrap();
+        }
+        let (all, n) = votes_of(&every.tally, 2);
+        let (before, m) = votes_of(&narrowed.tally, 2);
+        assert!(m < n && before.iter().all(|((p, s, _), _)| narrowed.searched(*p, *s)), "not narrowed");
+        assert!(all.iter().any(|((p, s, _), _)| *p == 0 && *s == 5), "no vote at the speed left out");
+        assert!(all.iter().any(|((p, s, _), _)| *p == 0 && *s == 8), "no vote at a speed searched");
+        narrowed.widen().unwrap();
+        assert_eq!(
+            votes_of(&narrowed.tally, 2),
+            (all, n),
+            "widened votes differ from a search at every speed"
+        );
+        assert!(narrowed.narrowed.is_empty() && narrowed.open == ALL_SPEEDS && !narrowed.prior_pending);
+    }
+
+    #[test]
+    fn at_the_priors_time_a_search_that_found_nothing_widens_once() {
+        // The pairs are found under 0.99 and up; the prior puts the print at 0.975 and 0.98.
+        let (_d, mut rec) = recognizer(&[(Some(1.0), true), (None, false)]);
+        assert_eq!(steps(speeds_near(0.975)), [0.975, 0.98]);
+        rec.expect_deck_speed(0.975);
+        rec.vote(&pairs()).unwrap();
+        assert_eq!(rec.tally.votes.len(), 0);
+        assert!(rec.prior_pending && !rec.narrowed.is_empty(), "widened before its time");
+        rec.frames = (PRIOR_S * 48_000.0) as u64;
+        rec.vote(&[]).unwrap();
+        assert!(rec.narrowed.is_empty() && rec.open == ALL_SPEEDS && !rec.prior_pending);
+        let (_e, mut every) = recognizer(&[(Some(1.0), true), (None, false)]);
+        every.vote(&pairs()).unwrap();
+        assert_eq!(votes_of(&rec.tally, 2), votes_of(&every.tally, 2));
+        assert_eq!(rec.best().unwrap().map(|m| m.side), Some("A".to_string()));
+    }
+
+    #[test]
+    fn at_the_priors_time_a_search_that_found_its_side_stays_narrowed_and_is_not_decided_again() {
+        let (_d, mut rec) = recognizer(&[(Some(1.0), true), (None, false)]);
+        rec.expect_deck_speed(1.0);
+        rec.vote(&pairs()).unwrap();
+        let (before, _) = votes_of(&rec.tally, 2);
+        rec.frames = (PRIOR_S * 48_000.0) as u64;
+        rec.vote(&[]).unwrap();
+        let found = rec.best().unwrap().expect("a match by the prior's speeds");
+        assert_eq!((found.side.as_str(), found.speed_ratio), ("A", 1.0));
+        assert_eq!(steps(rec.narrowed[&0]), [0.995, 1.0, 1.005], "widened though the side was found");
+        assert_eq!(votes_of(&rec.tally, 2).0, before, "votes cast again");
+        assert!(!rec.prior_pending, "to be decided again at the next feed");
+    }
+
+    #[test]
+    fn a_database_error_while_fitting_is_returned_not_taken_for_no_pairs() {
+        let (d, mut rec) = recognizer(&[(None, true), (None, false)]);
+        rec.vote(&pairs()).unwrap();
+        rec.frames = (PRIOR_S * 48_000.0) as u64;
+        assert!(rec.best().unwrap().is_some());
+        // The stored pairs become unreadable, and the fit has to look its keys up again.
+        rec.postings.clear();
+        let other = rusqlite::Connection::open(d.path().join("library.db")).unwrap();
+        other.execute_batch("DROP TABLE hashes").unwrap();
+        let err = rec.best().expect_err("a fit without its pairs");
+        assert!(format!("{err:#}").contains("look the fingerprint up"), "{err:#}");
     }
 
     #[test]

@@ -324,7 +324,9 @@ impl Worker {
         if first > q.next {
             // Stretches the listener could not hand over: silence in their place.
             let silence = vec![0.0; (first - q.next) as usize * ch];
-            q.recognizer.feed(&silence, ch).ok()?;
+            if let Err(e) = q.recognizer.feed(&silence, ch) {
+                return self.give_up(&e);
+            }
             q.next = first;
         }
         let mut rest = &samples[(q.next - first) as usize * ch..];
@@ -335,9 +337,7 @@ impl Worker {
             let due = ((q.next_try - q.recognizer.heard_s()) * rate).ceil().max(1.0) as usize;
             let n = (rest.len() / ch).min(due);
             if let Err(e) = q.recognizer.feed(&rest[..n * ch], ch) {
-                vlog!(super::TOOL, "recognition: side at frame {}: {e:#}", q.start);
-                self.query = None;
-                return None;
+                return self.give_up(&e);
             }
             q.next += n as u64;
             rest = &rest[n * ch..];
@@ -377,7 +377,11 @@ impl Worker {
         if q.told && heard < REFINE_S {
             return None;
         }
-        if let Some(found) = q.recognizer.best() {
+        let found = match q.recognizer.best() {
+            Ok(found) => found,
+            Err(e) => return self.give_up(&e),
+        };
+        if let Some(found) = found {
             let (track_starts, titles) = q.recognizer.tracks_of(&found);
             self.found = Some(found.clone());
             let h = Heard { drop: q.drop, start: q.start, at: end, found, track_starts, titles };
@@ -397,6 +401,15 @@ impl Worker {
                 );
             }
             self.query = None;
+        }
+        None
+    }
+
+    /// Ends the side's query on an error of its recogniser (a collection that cannot be read),
+    /// said once: the listener goes on without titles for the side.
+    fn give_up(&mut self, e: &anyhow::Error) -> Option<Heard> {
+        if let Some(q) = self.query.take() {
+            vlog!(super::TOOL, "recognition: side at frame {}: {e:#}", q.start);
         }
         None
     }
