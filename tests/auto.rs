@@ -155,18 +155,9 @@ impl Rig {
     }
 }
 
-/// The listening history auto wrote to the collection in the recordings folder `recordings`
-/// (`vinyl-library plays --json`), oldest first.
+/// The listening history auto wrote to the collection in the recordings folder `recordings`.
 fn plays(recordings: &Path) -> Vec<Value> {
-    let mut plays = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
-    plays.arg("--db").arg(recordings.join("library.db")).args(["plays", "--json"]);
-    let out = common::run(&mut plays, common::DEADLINE);
-    common::assert_success("vinyl-library plays --json", &out);
-    out.stdout
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect()
+    common::plays(&recordings.join("library.db"))
 }
 
 /// The events of `kind` in the run folder's events file.

@@ -691,11 +691,7 @@ fn the_listener_notes_each_side_in_the_history_while_no_auto_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = d.join("library.db");
-    let learned = learned_three_tracks(d, [&pieces[0], &pieces[1]]);
-    let mut cmd = Command::new(LIBRARY);
-    cmd.arg("--db").arg(&db).arg("name").arg(&learned);
-    cmd.args(["--artist", "Frozen/Bubble", "--album", "Music", "--side", "B"]);
-    assert_success("name", &run(&mut cmd, T));
+    name_the_learned_side(d, &db, [&pieces[0], &pieces[1]]);
     let mut args = vec!["--seed", "78"];
     args.extend(SHORT_SIDE);
     args.extend(["12", "--idle-before", "2", "--idle-after", "3"]);
@@ -711,14 +707,8 @@ fn the_listener_notes_each_side_in_the_history_while_no_auto_runs() {
     listen.wait_line("following live from frame 0");
     // Faster than real time: the ring holds all of it, so the listener misses nothing.
     fill.feed(&pcm);
-    let plays = || {
-        let out = run(Command::new(LIBRARY).arg("--db").arg(&db).args(["plays", "--json"]), T);
-        assert_success("plays", &out);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>()
-    };
-    wait_until("two plays in the history", Duration::from_secs(240), || plays().len() >= 2);
-    let plays = plays();
+    wait_until("two plays in the history", Duration::from_secs(240), || plays(&db).len() >= 2);
+    let plays = plays(&db);
     let events = std::fs::read_to_string(run_dir.join("events")).unwrap();
     let report = format!("{plays:#?}\n{events}\n{}", listen.stderr());
     let starts: Vec<u64> = events
@@ -795,12 +785,7 @@ impl HandsFree {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let db = d.join("library.db");
-        let learned = learned_three_tracks(d, [&pieces[0], &pieces[1]]);
-        let mut cmd = Command::new(LIBRARY);
-        cmd.arg("--db").arg(&db).arg("name").arg(&learned);
-        cmd.args(["--artist", "Frozen/Bubble", "--album", "Music", "--year", "2002", "--side", "B"]);
-        cmd.args(["--title", "Intro", "--title", "Middle", "--title", "Finale", "--cover"]).arg(cover(d));
-        assert_success("name", &run(&mut cmd, T));
+        name_the_learned_side(d, &db, [&pieces[0], &pieces[1]]);
         let raw = replay_raw(d, [&pieces[0], &pieces[1]], REPLAY);
 
         let (ring, run_dir, recordings) = (proc::Ring::new(tag), d.join("run"), d.join("recordings"));
@@ -917,10 +902,7 @@ impl HandsFree {
         }
         assert!(metaflac(&f, &["--list", "--block-type=PICTURE"]).contains("Cover (front)"));
         assert_success("flac -t", &run(Command::new("flac").args(["-t", "-s"]).arg(&f), T));
-        let out = run(Command::new(LIBRARY).arg("--db").arg(&self.db).args(["plays", "--json"]), T);
-        assert_success("plays", &out);
-        let plays: Vec<serde_json::Value> =
-            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let plays = plays(&self.db);
         assert_eq!(plays.len(), 1, "{plays:?}");
         assert_eq!(plays[0]["recognized"], true, "{plays:?}");
         assert_eq!(plays[0]["side"], "Frozen/Bubble – Music, side B", "{plays:?}");
@@ -956,6 +938,17 @@ impl Drop for HandsFree {
     fn drop(&mut self) {
         self.fill.close_stdin();
     }
+}
+
+/// Learns the three-track side of `pieces` and names it in the collection `db`: side B of
+/// "Frozen/Bubble – Music" (2002), titled Intro, Middle and Finale, with a cover.
+fn name_the_learned_side(d: &Path, db: &Path, pieces: [&Path; 2]) {
+    let learned = learned_three_tracks(d, pieces);
+    let mut cmd = Command::new(LIBRARY);
+    cmd.arg("--db").arg(db).arg("name").arg(&learned);
+    cmd.args(["--artist", "Frozen/Bubble", "--album", "Music", "--year", "2002", "--side", "B"]);
+    cmd.args(["--title", "Intro", "--title", "Middle", "--title", "Finale", "--cover"]).arg(cover(d));
+    assert_success("name", &run(&mut cmd, T));
 }
 
 /// `vinyl-listen --ring` with the collection, writing `RUN/events`, as vinyl-up runs it.
@@ -1320,10 +1313,7 @@ impl HandsFree {
         for want in ["B1  Intro", "B2  Middle", "B3  Finale", &name(&files[0]), &name(&files[1])] {
             assert!(shown.contains(want), "no {want:?} in:\n{shown}");
         }
-        let out = run(Command::new(LIBRARY).arg("--db").arg(&self.db).args(["plays", "--json"]), T);
-        assert_success("plays", &out);
-        let plays: Vec<serde_json::Value> =
-            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let plays = plays(&self.db);
         assert_eq!(plays.len(), 1, "one side, one play: {plays:?}");
         assert_eq!(plays[0]["recording"].as_str(), files[0].to_str(), "{plays:?}");
         assert_eq!(plays[0]["recognized"], true, "{plays:?}");

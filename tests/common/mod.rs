@@ -390,3 +390,16 @@ pub fn synth_side(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, serde_json
 /// it are the caller's).
 pub const SHORT_SIDE: [&str; 10] =
     ["--tracks", "2", "--track-len", "10", "--gap", "2", "--no-quiet", "--rpm", "45", "--runout"];
+
+/// The listening history in the collection `db` (`vinyl-library plays --json`), oldest first.
+pub fn plays(db: &Path) -> Vec<serde_json::Value> {
+    let mut plays = Command::new(bin_dir().join("vinyl-library"));
+    plays.arg("--db").arg(db).args(["plays", "--json"]);
+    let out = run(&mut plays, DEADLINE);
+    assert_success("vinyl-library plays --json", &out);
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
