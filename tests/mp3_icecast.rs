@@ -526,8 +526,22 @@ impl Titled {
     /// ICY sends the title current at each interval: in order, not every one.
     fn heard(&self) {
         let want = self.said[self.said.len() - 1];
-        let status =
-            self.ice.wait_for_mount_where(TITLED, want, Duration::from_secs(30), |m| m["title"] == want);
+        // Icecast's status first, with auto's and the encoder's logs when it never comes.
+        let start = Instant::now();
+        let status = loop {
+            if let Some(m) = self.ice.mount(TITLED).filter(|m| m["title"] == want) {
+                break m;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{TITLED}: the title {want:?} not in Icecast's status after 30 s; last: {:?}\n{}\nauto:\n{}\nvinyl-mp3-icecast:\n{}",
+                self.ice.mount(TITLED),
+                self.ice.logs(),
+                self.auto.stderr(),
+                self.tool.0.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let icy = self.ice.icy_titles_until(TITLED, Duration::from_secs(30), |t| t == want.as_bytes());
         let icy: Vec<String> = icy.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect();
         let mut said = self.said.iter();

@@ -103,8 +103,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     let events = o.events.clone().unwrap_or_else(|| s.run_dir.join("events"));
     let fifo = o.title_fifo.clone().unwrap_or_else(|| s.run_dir.join("title"));
     let mut notifier = crate::notify::Notifier::from_env();
-    vlog!(
-        TOOL,
+    let following = format!(
         "auto: following {} (sides from {} before the needle drop to {} after the end, the tap {} behind the head; recordings in {})",
         events.display(),
         a.start_margin,
@@ -126,13 +125,15 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         last_guard: Instant::now(),
     };
     let mut tail = Tail::new(&events);
+    let (mut lines, mut history) = (Vec::new(), Vec::new());
+    // What the events file holds already is the past: read before auto says it follows (and tells
+    // systemd it is ready), so that every line written after that is acted on as new.
+    tail.poll(&mut |l| lines.push(l.to_string()), &mut |l| history.push(l.to_string()));
+    vlog!(TOOL, "{following}");
     notifier.ready();
     notifier.status("waiting for a side");
-    let mut history = Vec::new();
     while !signals::stop_requested() {
         notifier.watchdog();
-        let mut lines = Vec::new();
-        tail.poll(&mut |l| lines.push(l.to_string()), &mut |l| history.push(l.to_string()));
         // An adopted side learns what the listener said while no auto ran: its events since
         // its needle drop, without titles (they are past).
         if !history.is_empty() {
@@ -141,12 +142,13 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
             }
             auto.check_open_side();
         }
-        for l in &lines {
-            auto.line(l);
+        for l in lines.drain(..) {
+            auto.line(&l);
         }
         auto.step();
         auto.titles.repeat();
         std::thread::sleep(POLL);
+        tail.poll(&mut |l| lines.push(l.to_string()), &mut |l| history.push(l.to_string()));
     }
     notifier.stopping();
     auto.stop(&mut notifier);
