@@ -588,9 +588,12 @@ fn the_page_shows_now_playing_with_the_cover_the_collection_and_the_history() {
 
     let profile = rig.dir.path().join("chromium");
     let mut b = Browser::start(&profile).expect("headless chromium");
+    // A listener 5 h 30 ahead of UTC (no summer time) sees the play's time in its own zone.
+    b.call("Emulation.setTimezoneOverride", json!({"timezoneId": "Asia/Kolkata"})).unwrap();
     b.open(&format!("http://127.0.0.1:{}/#token={TOKEN}", rig.port)).unwrap();
     let text = |id: &str| format!("document.getElementById('{id}').textContent");
     b.wait_for(&format!("{}.includes('Frozen Bubble – Music (2002)')", text("collection")), T).unwrap();
+    b.wait_for(&format!("{}.includes('2026-12-05 15:30')", text("history")), T).unwrap();
 
     // Name side B through the form, with a cover the page uploads (a PNG drawn in the page).
     b.wait_for(
