@@ -1,9 +1,10 @@
 //! Wall-clock times as RFC 3339 text, and clock times of a recording (`H:MM:SS.sss`): the one
 //! place that formats, reads and checks them.
 //!
-//! Owns the civil-date arithmetic (days since 1970 to a Gregorian date), the two renderings the
-//! tools print (UTC with milliseconds for the ring's frame 0, local time with its UTC offset for
-//! a recording's `DATE` tag) and the shape check of an RFC 3339 time given on the command line.
+//! Owns the civil-date arithmetic (days since 1970 to a Gregorian date and back), the two
+//! renderings the tools print (UTC with milliseconds for the ring's frame 0 and a frame's time,
+//! local time with its UTC offset for a recording's `DATE` tag), the shape check of an RFC 3339
+//! time given on the command line, and the reading of a local date or time to select from.
 //! It does not read clocks other than the local time zone's offset (`localtime_r`), and it never
 //! fails: an instant the C library cannot place is shown in UTC.
 
@@ -26,6 +27,72 @@ fn civil(secs: i64) -> Civil {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day, sod / 3600, sod % 3600 / 60, sod % 60)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (the inverse of [`civil`]'s date).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+/// A time to select from, as a user writes it: a date (`2026-12-01`: its midnight), or a date and
+/// a time of day (`2026-12-01T20:00`, `2026-12-01 20:00:30`), in the local time zone unless `Z`
+/// or `±HH:MM` follows. Returned as [`rfc3339_utc`] text, which the stored times compare with as
+/// text. An instant the C library cannot place is taken as UTC.
+pub fn parse_since(s: &str) -> Result<String, String> {
+    let bad = || format!("{s:?} is not a date (2026-12-01) or a date and time (2026-12-01T20:00)");
+    let b = s.trim();
+    let num = |at: usize, len: usize, max: i64| {
+        let t = b.get(at..at + len).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?;
+        t.parse::<i64>().ok().filter(|n| *n <= max)
+    };
+    let dash = |at: usize| b.as_bytes().get(at) == Some(&b'-');
+    let (Some(y), Some(mo), Some(d), true, true) =
+        (num(0, 4, 9999), num(5, 2, 12), num(8, 2, 31), dash(4), dash(7))
+    else {
+        return Err(bad());
+    };
+    let (mut rest, mut sod) = (&b[10..], 0);
+    if let Some(t) = rest.strip_prefix(['T', ' ']) {
+        let field = |at: usize, max: i64| num(10 + 1 + at, 2, max);
+        let (Some(h), Some(mi), true) = (field(0, 23), field(3, 59), t.as_bytes().get(2) == Some(&b':'))
+        else {
+            return Err(bad());
+        };
+        sod = h * 3600 + mi * 60;
+        rest = &t[5..];
+        if let Some(sec) = rest.strip_prefix(':') {
+            sod += num(b.len() - rest.len() + 1, 2, 59).ok_or_else(bad)?;
+            rest = &sec[2..];
+        }
+    }
+    if mo == 0 || d == 0 {
+        return Err(bad());
+    }
+    let naive = days_from_civil(y, mo, d) * 86_400 + sod;
+    let utc = match rest {
+        "" => {
+            let first = naive - local_offset_seconds(naive).unwrap_or(0);
+            naive - local_offset_seconds(first).unwrap_or(0)
+        }
+        "Z" => naive,
+        zone => {
+            let sign = match zone.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return Err(bad()),
+            };
+            let at = b.len() - zone.len();
+            let (Some(h), Some(m), 6) = (num(at + 1, 2, 23), num(at + 4, 2, 59), zone.len()) else {
+                return Err(bad());
+            };
+            naive - sign * (h * 3600 + m * 60)
+        }
+    };
+    let secs = u64::try_from(utc).map_err(|_| format!("{s:?} is before 1970"))?;
+    Ok(rfc3339_utc(secs * 1_000_000_000))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, then `.mmm` when `millis` is given, then `Z` or `±HH:MM` for an offset
@@ -179,6 +246,32 @@ mod tests {
         assert_eq!(frame_time(frame0, 90 * 48_000 + 24_000, 48_000), "2026-11-24T19:16:30.623Z");
         // The same frame of the same timeline whatever frame 0's nanoseconds past its millisecond.
         assert_eq!(frame_time(frame0 - 999_999, 4_410, 44_100), frame_time(frame0, 4_410, 44_100));
+    }
+
+    #[test]
+    fn a_time_to_select_from_is_read_in_its_zone_and_anything_else_is_refused() {
+        assert_eq!(parse_since("2026-12-01T20:00Z").unwrap(), "2026-12-01T20:00:00.000Z");
+        assert_eq!(parse_since(" 2026-12-01 20:00:30+05:30").unwrap(), "2026-12-01T14:30:30.000Z");
+        assert_eq!(parse_since("2024-03-01T00:00-01:00").unwrap(), "2024-03-01T01:00:00.000Z");
+        assert_eq!(parse_since("2000-02-29T23:59:59Z").unwrap(), "2000-02-29T23:59:59.000Z");
+        for bad in [
+            "",
+            "2026",
+            "2026-13-01",
+            "2026-12-00",
+            "2026-12-01T24:00",
+            "2026-12-01T20",
+            "2026-12-01T20:00:6",
+            "2026-12-01T20:00+5",
+            "2026-12-01T20:00X",
+            "12/01/2026",
+            "2026-12-01T20:00:00.5Z",
+            "1969-12-31Z",
+            "2026-12-0é",
+            "2026-12-01T2é:00",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad:?} was taken");
+        }
     }
 
     #[test]

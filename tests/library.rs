@@ -681,6 +681,43 @@ fn a_run_out_narrows_the_next_sides_search(d: &Path, db: &Path, pieces: [&Path; 
     assert!(said.is_some_and(|s| (s - deck).abs() <= 0.002), "the deck ran at {deck}: {log}");
 }
 
+/// `plays --since` reads a date or a time in the local time zone (here `TZ=Asia/Kolkata`, 5 h 30
+/// ahead of UTC), or in the zone it names, and refuses anything else with exit 2 naming it.
+#[test]
+fn plays_since_takes_local_times_and_refuses_what_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("library.db");
+    let mut lib = vinyl::library::db::Library::open(&db).unwrap();
+    for (side_start, at) in [(100, "2026-12-05T10:00:00.000Z"), (200, "2026-12-05T12:00:00.000Z")] {
+        let note = vinyl::library::db::PlayNote { side_start, started_at: Some(at), ..Default::default() };
+        lib.note_play(&note).unwrap();
+    }
+    drop(lib);
+    let since = |when: &str| {
+        let mut cmd = Command::new(LIBRARY);
+        cmd.env("TZ", "Asia/Kolkata").arg("--db").arg(&db).args(["plays", "--json", "--since", when]);
+        (common::describe(&cmd), run(&mut cmd, T))
+    };
+    let starts = |when: &str| -> Vec<u64> {
+        let (what, out) = since(when);
+        assert_success(&what, &out);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["side_start"].as_u64().unwrap())
+            .collect()
+    };
+    // 15:30 in Kolkata is 10:00 UTC.
+    assert_eq!(starts("2026-12-05T15:30"), [100, 200]);
+    assert_eq!(starts("2026-12-05 15:31"), [200]);
+    assert_eq!(starts("2026-12-05T11:00Z"), [200]);
+    assert_eq!(starts("2026-12-05T17:00+05:30"), [200]);
+    assert_eq!(starts("2026-12-06"), Vec::<u64>::new());
+    let (what, out) = since("yesterday");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    assert!(err.contains("\"yesterday\" is not a date"), "{what}: {err}");
+}
+
 /// Sides played while no `vinyl-rec auto` runs are in the history all the same: `vinyl-listen`
 /// following a ring with the collection notes each side at its end, recognised or not, timed by
 /// the ring's clock: a side in no album (ended by its run-out), then a replay of the learned side.

@@ -68,7 +68,7 @@ complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand list" -s V -
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand show" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand show" -s h -l help -d 'Print help'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand show" -s V -l version -d 'Print version'
-complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand plays" -l since -d 'Only plays that began at or after this time or date (2026-12-01, 2026-12-01T20:00)' -r
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand plays" -l since -d 'Only plays that began at or after this date or time, local unless it ends in Z or ±HH:MM (2026-12-01, 2026-12-01T20:00, 2026-12-01T20:00Z)' -r
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand plays" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand plays" -l json -d 'One JSON object a line instead of text'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand plays" -s h -l help -d 'Print help'

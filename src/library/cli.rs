@@ -89,8 +89,9 @@ pub enum Command {
     },
     /// The listening history: each side the listener or vinyl-rec auto saw, recorded or not, when its needle dropped, and what it was
     Plays {
-        /// Only plays that began at or after this time or date (2026-12-01, 2026-12-01T20:00)
-        #[arg(long, value_name = "WHEN")]
+        /// Only plays that began at or after this date or time, local unless it ends in Z or
+        /// ±HH:MM (2026-12-01, 2026-12-01T20:00, 2026-12-01T20:00Z)
+        #[arg(long, value_name = "WHEN", value_parser = crate::time::parse_since)]
         since: Option<String>,
         /// One JSON object a line instead of text
         #[arg(long)]
