@@ -722,32 +722,44 @@ fn plays_since_takes_local_times_and_refuses_what_is_not_one() {
 /// following a ring with the collection notes each side at its end, recognised or not, timed by
 /// the ring's clock: a side in no album (ended by its run-out), then a replay of the learned side.
 /// Each play's time is its needle drop's (frame 0's time and the drop's frame), not the capture's.
+/// Between the two sides the listener is killed (SIGKILL) and started again: the new one takes
+/// the deck's speed from the run-out in its events file, and searches the replay (played on that
+/// deck, learned with its own run-out's rpm) around it first.
 #[test]
 fn the_listener_notes_each_side_in_the_history_while_no_auto_runs() {
     let Some(pieces) = two_pieces() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = d.join("library.db");
-    name_the_learned_side(d, &db, [&pieces[0], &pieces[1]]);
+    name_the_learned_side(d, &db, [&pieces[0], &pieces[1]], &["--set-tag=VINYL_RPM=33.33"]);
     let mut args = vec!["--seed", "78"];
     args.extend(SHORT_SIDE);
     args.extend(["12", "--idle-before", "2", "--idle-after", "3"]);
-    let (mut pcm, truth) = synth_side(d, "unknown", &args);
-    pcm.extend(replay_raw(d, [&pieces[0], &pieces[1]], REPLAY));
+    let (pcm, truth) = synth_side(d, "unknown", &args);
+    let deck = f(&truth["rpm"]) / 45.0;
+    let replay = replay_raw(d, [&pieces[0], &pieces[1]], Deck { speed: deck, ..REPLAY });
     let (ring, run_dir) = (proc::Ring::new("history"), d.join("run"));
     std::fs::create_dir(&run_dir).unwrap();
     let listen = spawn_listener(&ring, &db, &run_dir);
     listen.wait_line("no ring yet");
-    let mut f = Command::new(bin_dir().join("vinyl-preroll"));
-    f.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
-    let mut fill = proc::Proc::spawn(f, false);
+    let mut fill = Command::new(bin_dir().join("vinyl-preroll"));
+    fill.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
+    let mut fill = proc::Proc::spawn(fill, false);
     listen.wait_line("following live from frame 0");
     // Faster than real time: the ring holds all of it, so the listener misses nothing.
     fill.feed(&pcm);
+    wait_until("the first play in the history", Duration::from_secs(240), || plays(&db).len() == 1);
+    let mut listen = listen;
+    listen.signal(nix::sys::signal::Signal::SIGKILL);
+    listen.wait_exit(T);
+    let first_log = listen.stderr();
+    let listen = spawn_listener(&ring, &db, &run_dir);
+    fill.feed(&replay);
     wait_until("two plays in the history", Duration::from_secs(240), || plays(&db).len() >= 2);
     let plays = plays(&db);
     let events = std::fs::read_to_string(run_dir.join("events")).unwrap();
-    let report = format!("{plays:#?}\n{events}\n{}", listen.stderr());
+    let log = listen.stderr();
+    let report = format!("{plays:#?}\n{events}\n{first_log}\n---- restarted ----\n{log}");
     let starts: Vec<u64> = events
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -772,6 +784,10 @@ fn the_listener_notes_each_side_in_the_history_while_no_auto_runs() {
     assert_eq!((&plays[0]["recognized"], &plays[0]["side"]), (&false.into(), &serde_json::Value::Null));
     assert_eq!(plays[1]["recognized"], true, "{report}");
     assert_eq!(plays[1]["side"], "Frozen/Bubble – Music, side B", "{report}");
+    let said = log.lines().find_map(|l| {
+        l.split("around the last run-out's speed (").nth(1)?.split(' ').next()?.parse::<f64>().ok()
+    });
+    assert!(said.is_some_and(|s| (s - deck).abs() <= 0.002), "the deck ran at {deck}: {report}");
     fill.close_stdin();
 }
 
@@ -822,7 +838,7 @@ impl HandsFree {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let db = d.join("library.db");
-        name_the_learned_side(d, &db, [&pieces[0], &pieces[1]]);
+        name_the_learned_side(d, &db, [&pieces[0], &pieces[1]], &[]);
         let raw = replay_raw(d, [&pieces[0], &pieces[1]], REPLAY);
 
         let (ring, run_dir, recordings) = (proc::Ring::new(tag), d.join("run"), d.join("recordings"));
@@ -978,9 +994,13 @@ impl Drop for HandsFree {
 }
 
 /// Learns the three-track side of `pieces` and names it in the collection `db`: side B of
-/// "Frozen/Bubble – Music" (2002), titled Intro, Middle and Finale, with a cover.
-fn name_the_learned_side(d: &Path, db: &Path, pieces: [&Path; 2]) {
+/// "Frozen/Bubble – Music" (2002), titled Intro, Middle and Finale, with a cover; `metaflac`
+/// sets the learned file's tags (`--set-tag=…`) before.
+fn name_the_learned_side(d: &Path, db: &Path, pieces: [&Path; 2], tags: &[&str]) {
     let learned = learned_three_tracks(d, pieces);
+    if !tags.is_empty() {
+        metaflac(&learned, tags);
+    }
     let mut cmd = Command::new(LIBRARY);
     cmd.arg("--db").arg(db).arg("name").arg(&learned);
     cmd.args(["--artist", "Frozen/Bubble", "--album", "Music", "--year", "2002", "--side", "B"]);

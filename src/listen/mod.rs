@@ -383,7 +383,9 @@ impl Listener {
                     self.deck = rpm.and_then(deck_speed).or(self.deck);
                     self.report(frame, at, side)?;
                     self.heard = None;
-                    let played = self.played(frame);
+                    // A restarted listener replays the ring to find its place again; the sides it
+                    // decides before its predecessor's last event are not written, nor noted.
+                    let played = if at > self.quiet_until { self.played(frame) } else { None };
                     if let Some(live) = self.live.as_mut() {
                         live.end(frame, played);
                     }
