@@ -380,12 +380,16 @@ impl Listener {
                     }
                 }
                 Decision::SideEnd { frame, at, side, rpm, .. } => {
-                    self.deck = rpm.and_then(deck_speed).or(self.deck);
+                    // A restarted listener replays the ring to find its place again; the sides it
+                    // decides before its predecessor's last event are not written, and neither
+                    // set the deck's speed (the events file's last run-out did) nor are noted.
+                    let written = at > self.quiet_until;
+                    if written {
+                        self.deck = rpm.and_then(deck_speed).or(self.deck);
+                    }
                     self.report(frame, at, side)?;
                     self.heard = None;
-                    // A restarted listener replays the ring to find its place again; the sides it
-                    // decides before its predecessor's last event are not written, nor noted.
-                    let played = if at > self.quiet_until { self.played(frame) } else { None };
+                    let played = if written { self.played(frame) } else { None };
                     if let Some(live) = self.live.as_mut() {
                         live.end(frame, played);
                     }
