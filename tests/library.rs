@@ -792,6 +792,91 @@ fn the_listener_notes_each_side_in_the_history_while_no_auto_runs() {
     fill.close_stdin();
 }
 
+/// The history at real time under faults: another writer holds the database (a `BEGIN
+/// IMMEDIATE` past the listener's 10 s busy timeout) when a side ends, and the listener is killed
+/// (SIGKILL) with that side's note still waiting; the restarted listener recognises the replay
+/// while the database is still held. Once it is free, both sides are in the history, once each:
+/// the first noted again by the successor from the events file, the replay as recognised.
+#[test]
+fn a_locked_database_and_a_listener_killed_before_its_note_lose_no_play() {
+    let Some(pieces) = two_pieces() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("library.db");
+    name_the_learned_side(d, &db, [&pieces[0], &pieces[1]], &[]);
+    let mut args = vec!["--seed", "79"];
+    args.extend(SHORT_SIDE);
+    args.extend(["12", "--idle-before", "2", "--idle-after", "4"]);
+    let (pcm, _) = synth_side(d, "unknown", &args);
+    let replay = replay_raw(d, [&pieces[0], &pieces[1]], REPLAY);
+    let (ring, run_dir) = (proc::Ring::new("locked"), d.join("run"));
+    std::fs::create_dir(&run_dir).unwrap();
+    let mut listen = spawn_listener(&ring, &db, &run_dir);
+    listen.wait_line("no ring yet");
+    let mut fill = Command::new(bin_dir().join("vinyl-preroll"));
+    fill.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
+    let mut fill = proc::Proc::spawn(fill, false);
+    listen.wait_line("following live from frame 0");
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    at_real_time(&pcm, |chunk, _| fill.feed(chunk));
+    listen.wait_line_within("the listening history waits for", Duration::from_secs(120));
+    listen.signal(nix::sys::signal::Signal::SIGKILL);
+    listen.wait_exit(T);
+    let first_log = listen.stderr();
+    let listen = spawn_listener(&ring, &db, &run_dir);
+    listen.wait_line("following live from frame");
+    let events = || std::fs::read_to_string(run_dir.join("events")).unwrap_or_default();
+    at_real_time(&replay, |chunk, _| fill.feed(chunk));
+    wait_until("the replay recognised while the database is held", Duration::from_secs(120), || {
+        events().contains(r#""event":"recognized""#)
+    });
+    assert!(plays(&db).is_empty(), "a play noted through another writer's lock");
+    holder.execute_batch("COMMIT").unwrap();
+    wait_until("two plays in the history", Duration::from_secs(120), || plays(&db).len() >= 2);
+    let plays = plays(&db);
+    let report = format!("{plays:#?}\n{}\n{first_log}\n---- restarted ----\n{}", events(), listen.stderr());
+    let ends: Vec<(u64, u64)> = {
+        let lines: Vec<serde_json::Value> =
+            events().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let starts =
+            lines.iter().filter(|e| e["event"] == "side_start").map(|e| e["frame"].as_u64().unwrap());
+        let ends = lines.iter().filter(|e| e["event"] == "side_end").map(|e| e["frame"].as_u64().unwrap());
+        starts.zip(ends).collect()
+    };
+    assert_eq!(plays.len(), 2, "{report}");
+    assert_eq!(ends.len(), 2, "{report}");
+    for (p, (start, end)) in plays.iter().zip(&ends) {
+        assert_eq!(
+            (p["side_start"].as_u64(), p["side_end"].as_u64()),
+            (Some(*start), Some(*end)),
+            "{report}"
+        );
+    }
+    assert_eq!(
+        (&plays[0]["recognized"], &plays[0]["side"]),
+        (&false.into(), &serde_json::Value::Null),
+        "{report}"
+    );
+    assert_eq!(
+        (&plays[1]["recognized"], &plays[1]["side"]),
+        (&true.into(), &"Frozen/Bubble – Music, side B".into()),
+        "{report}"
+    );
+    fill.close_stdin();
+}
+
+/// Hands `raw` (48 kHz stereo, 16-bit) to `each` at the real rate, 100 ms at a time, with each
+/// stretch's number.
+fn at_real_time(raw: &[u8], mut each: impl FnMut(&[u8], usize)) {
+    let start = std::time::Instant::now();
+    for (i, chunk) in raw.chunks(48_000 * 4 / 10).enumerate() {
+        let due = start + Duration::from_millis(100 * i as u64);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        each(chunk, i);
+    }
+}
+
 /// The hands-free path at real time, as vinyl-up runs it: a ring filled at the real rate by
 /// `vinyl-preroll fill`, `vinyl-listen --ring` with the collection writing `RUN/events`, and
 /// `vinyl-rec auto`; the stream encoder's end of the title FIFO is held open by a thread. The
@@ -884,13 +969,10 @@ impl HandsFree {
     /// the ring as it would a deck); `each` runs after each stretch with its number.
     fn play(&mut self, mut each: impl FnMut(&mut HandsFree, usize)) {
         let raw = std::mem::take(&mut self.raw);
-        let start = std::time::Instant::now();
-        for (i, chunk) in raw.chunks(48_000 * 4 / 10).enumerate() {
-            let due = start + Duration::from_millis(100 * i as u64);
-            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        at_real_time(&raw, |chunk, i| {
             self.fill.feed(chunk);
             each(self, i);
-        }
+        });
         self.raw = raw;
     }
 

@@ -136,7 +136,8 @@ pub struct Opts {
     /// each needle drop of a learned side, and its titles on later `track_start`s. The speed the
     /// deck's last run-out measured is searched first (12 s), for sides learned with theirs.
     /// Following a ring, each side goes in the collection's listening history at its end
-    /// (vinyl-library plays), recognised or not
+    /// (vinyl-library plays), recognised or not; while another writer holds the database, the
+    /// note waits and is tried again every second
     #[arg(long, value_name = "DB", env = "VINYL_LIBRARY")]
     pub library: Option<PathBuf>,
 

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod detector;
 pub mod events;
 pub mod features;
+pub mod history;
 pub mod loudness;
 pub mod meter;
 pub mod r128;
@@ -37,7 +38,7 @@ use crate::{signals, vlog};
 use detector::{Decision, Detector, Phase};
 use features::{Analyser, MAX_CHANNELS, Sums};
 use loudness::Loudness;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// The tool's name in log lines.
@@ -59,11 +60,14 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     let out = events::Output::open(o.output.clone(), o.max_bytes)?;
     let mut l = Listener::new(spec, o.level_every.frames(spec.rate), out, o.meter);
     l.detector.set_gap_limit(o.gap_limit.frames(spec.rate));
-    l.live = start_recognition(o.library.as_deref(), spec, o.ring.is_none())?;
+    l.live = start_recognition(o.library.as_deref(), spec, o.ring.as_deref())?;
     let result = match &o.ring {
         Some(ring) => listen_ring(ring, o.output.as_deref(), spec, &mut l),
         None => listen_stdin(o.first_frame, spec, &mut l),
     };
+    if let Some(live) = l.live.take() {
+        live.finish();
+    }
     match result {
         Err(e) if crate::cli::is_broken_pipe(&e) => Ok(()),
         Err(e) => Err(e),
@@ -78,11 +82,12 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
 /// The live recogniser: against `--library`, else the collection's default place (vinyl-library's:
 /// `library.db` in the recordings folder). Until the file exists no audio goes to the worker (it
 /// is looked for every few seconds), so a collection made after the listener started is used
-/// from its next side, and a listener without one pays nothing for recognition.
+/// from its next side, and a listener without one pays nothing for recognition. On `ring`, each
+/// side's play is noted in the listening history; from stdin each stretch waits for the worker.
 fn start_recognition(
     db: Option<&Path>,
     spec: PcmSpec,
-    in_step: bool,
+    ring: Option<&Path>,
 ) -> anyhow::Result<Option<recognize::Live>> {
     let db = match db {
         Some(db) => db.to_path_buf(),
@@ -95,12 +100,12 @@ fn start_recognition(
         },
     };
     vlog!(TOOL, "recognition: replays are recognised against {} (when it exists)", db.display());
-    recognize::Live::start(db, spec.rate, spec.channels, in_step).map(Some)
+    recognize::Live::start(db, spec.rate, spec.channels, ring.is_none(), ring.map(Path::to_path_buf))
+        .map(Some)
 }
 
 fn listen_ring(ring: &Path, output: Option<&Path>, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<()> {
     l.source = ring.display().to_string();
-    l.ring = Some(ring.to_path_buf());
     let from = output.and_then(|file| carry_on(ring, file, spec.rate, l));
     let follow = Follow {
         ring,
@@ -134,6 +139,11 @@ fn carry_on(ring: &Path, file: &Path, rate: u32, l: &mut Listener) -> Option<u64
         return None;
     };
     vlog!(TOOL, "{}: {}", l.source, start.describe(&past));
+    // The predecessor may have been killed before its last side was noted: a second note of
+    // the same play joins the first.
+    if let (Some(live), Some(ended)) = (l.live.as_ref(), past.ended.clone()) {
+        live.noted_before(ended);
+    }
     l.quiet_until = start.quiet_until;
     l.resume = Some(start);
     l.past = Some(past);
@@ -195,8 +205,6 @@ struct Listener {
     /// The deck's speed over the nominal that its last run-out measured (a restarted listener's
     /// from its events file): the recogniser searches around it first.
     deck: Option<f64>,
-    /// The ring followed (not stdin): its clock times the plays noted in the history.
-    ring: Option<PathBuf>,
 }
 
 impl Listener {
@@ -229,7 +237,6 @@ impl Listener {
             live: None,
             heard: None,
             deck: None,
-            ring: None,
         }
     }
 
@@ -389,9 +396,9 @@ impl Listener {
                     }
                     self.report(frame, at, side)?;
                     self.heard = None;
-                    let played = if written { self.played(frame) } else { None };
+                    let drop = self.side_start;
                     if let Some(live) = self.live.as_mut() {
-                        live.end(frame, played);
+                        live.end(drop, frame, written);
                     }
                 }
                 Decision::TrackStart { .. } | Decision::Lift { .. } => {}
@@ -401,15 +408,6 @@ impl Listener {
             self.state(at, false)?;
         }
         Ok(())
-    }
-
-    /// The play of the side ending at `end`, for the history, when following a ring whose clock
-    /// times its needle drop (a play piped in on stdin has no time, and goes in no history).
-    fn played(&self, end: u64) -> Option<recognize::Played> {
-        let snap = crate::ring::RingReader::open(self.ring.as_ref()?, false).ok()?.snapshot().ok()?;
-        let started = (snap.frame0_unix_ns > 0)
-            .then(|| crate::time::frame_time(snap.frame0_unix_ns, self.side_start, self.spec.rate))?;
-        Some(recognize::Played { drop: self.side_start, end, started })
     }
 
     /// Writes a `recognized` event when the recogniser recognised the side still playing; a

@@ -5,25 +5,27 @@
 //! Owns a worker thread and the hand-over to it. The listener sends every decoded stretch and each
 //! side's start and end. Following the ring (live), the hand-over never blocks: a bounded queue,
 //! where a stretch that does not fit is dropped and counted, and the worker hears it as silence, so
-//! its frames keep their places. From stdin (which can wait, and runs faster than real time), each
-//! message waits for the worker, so the result does not depend on the machine's load. The worker keeps the last [`HISTORY_S`] seconds, because a needle drop is decided a few
-//! seconds after it happened; at a side start it fingerprints from the drop, tries a match once a
-//! second and gives up after [`GIVE_UP_S`] seconds. A recognition is told at once, and again at
-//! [`REFINE_S`] with the speed and place fitted over more music (no second event: the titles of
-//! later tracks use it). At a side's end on a ring, the worker notes its play in the collection's
-//! listening history, recognised or not ([`Played`]), so the history holds the sides played while
-//! no `vinyl-rec auto` ran (auto's note of the same needle drop joins it). The collection is
-//! opened by the worker, once per side (so a side learned a minute ago is known), and never by the
-//! listener's thread, so SQLite never delays the analysis; a side before the collection exists is
-//! not looked up or noted. How it fails: a collection that cannot be opened, read or written is
+//! its frames keep their places; a side's start or end that does not fit waits in order, and
+//! nothing overtakes it. From stdin (which can wait, and runs faster than real time), each message
+//! waits for the worker, so the result does not depend on the machine's load. The worker keeps the
+//! last [`HISTORY_S`] seconds, because a needle drop is decided a few seconds after it happened;
+//! at a side start it fingerprints from the drop, tries a match once a second and gives up after
+//! [`GIVE_UP_S`] seconds. A recognition is told at once, and again at [`REFINE_S`] with the speed
+//! and place fitted over more music (no second event: the titles of later tracks use it). At a
+//! side's end on a ring, the worker hands its play, recognised or not, to the listening history
+//! ([`super::history`], a thread of its own, so a locked database delays no recognition). The
+//! collection is opened by the worker, once per side (so a side learned a minute ago is known),
+//! and never by the listener's thread, so SQLite never delays the analysis; a side before the
+//! collection exists is not looked up. How it fails: a collection that cannot be opened or read is
 //! logged once per side and costs nothing else; the listener goes on without titles.
 
+use super::history::{Historian, Played};
 use crate::library::db::Library;
 use crate::library::recognize::{Match, Recognizer};
 use crate::vlog;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
 /// Seconds of audio the worker keeps for a needle drop decided late.
@@ -43,19 +45,15 @@ enum Msg {
     /// A side dropped at the first frame, heard from the second, on a deck whose last run-out
     /// gave the speed (over the nominal).
     Side(u64, u64, Option<f64>),
-    /// The side ended; its play, when it is timed (on a ring).
-    End(Option<Played>),
+    /// The side dropped at the first frame ended at the second; its play is noted when true.
+    End(u64, u64, bool),
 }
 
-/// A side's play as the listening history keeps it.
-#[derive(Clone, Debug)]
-pub struct Played {
-    /// The needle drop.
-    pub drop: u64,
-    /// The side's end (exclusive).
-    pub end: u64,
-    /// When the needle dropped ([`crate::time::frame_time`]).
-    pub started: String,
+impl Msg {
+    /// A side's start or end: never dropped, whatever the queue holds (a stretch can be).
+    fn is_control(&self) -> bool {
+        !matches!(self, Msg::Audio(..))
+    }
 }
 
 /// A recognised side: the match, and what titles the later tracks need.
@@ -115,29 +113,60 @@ pub struct Live {
     in_step: bool,
     told: Option<Heard>,
     dropped: u64,
+    /// Sides' starts and ends that found the queue full, in order: sent before anything else.
+    pending: VecDeque<Msg>,
     /// The collection, whether it was there when last looked for, and when that was.
     db: PathBuf,
     exists: bool,
     looked: Option<Instant>,
     /// Stretches handed over.
     handed: u64,
+    /// The notes of plays (on a ring), and the worker's end, told when it is gone.
+    historian: Option<Historian>,
+    worker_done: Receiver<()>,
 }
 
 impl Live {
     /// Starts the worker for audio of `rate` Hz and `channels` channels, against `db`. `in_step`
     /// (for stdin, which can wait, and runs faster than real time): each stretch waits for the
     /// worker, so what is recognised, and when, does not depend on the machine's load. Otherwise
-    /// (the ring, live) the listener never waits.
-    pub fn start(db: PathBuf, rate: u32, channels: u16, in_step: bool) -> anyhow::Result<Live> {
+    /// (the ring, live) the listener never waits. Following `ring`, each side's play is noted in
+    /// the listening history ([`super::history`]).
+    pub fn start(
+        db: PathBuf,
+        rate: u32,
+        channels: u16,
+        in_step: bool,
+        ring: Option<PathBuf>,
+    ) -> anyhow::Result<Live> {
         // About 10 s of 100 ms stretches: the worker keeps up by far; the bound is for a stall.
         let (tx, worker_rx) = sync_channel(if in_step { 0 } else { 100 });
-        let (worker_tx, rx) = sync_channel(4);
-        let worker = Worker::new(db.clone(), rate, channels);
+        // Answers are few (two a side at most): unbounded, so the worker never waits for them.
+        let (worker_tx, rx) = std::sync::mpsc::channel();
+        let historian = ring.map(|ring| Historian::start(db.clone(), ring, rate)).transpose()?;
+        let worker = Worker::new(db.clone(), rate, channels, historian.as_ref().map(Historian::sender));
+        let (done_tx, worker_done) = sync_channel(1);
         std::thread::Builder::new()
             .name("recognize".into())
-            .spawn(move || worker.run(&worker_rx, &worker_tx, in_step))
+            .spawn(move || {
+                worker.run(&worker_rx, &worker_tx, in_step);
+                let _ = done_tx.send(());
+            })
             .map_err(|e| anyhow::anyhow!("recognition: start its thread: {e}"))?;
-        Ok(Live { tx, rx, in_step, told: None, dropped: 0, db, exists: false, looked: None, handed: 0 })
+        Ok(Live {
+            tx,
+            rx,
+            in_step,
+            told: None,
+            dropped: 0,
+            pending: VecDeque::new(),
+            db,
+            exists: false,
+            looked: None,
+            handed: 0,
+            historian,
+            worker_done,
+        })
     }
 
     /// Whether the collection exists: once it did, it is taken to stay (the worker opens it at
@@ -174,9 +203,9 @@ impl Live {
         }
     }
 
-    /// The side ended at `frame`, played as `played` (noted in the history when the collection
-    /// exists): stretches skipped during it are said, with their count.
-    pub fn end(&mut self, frame: u64, played: Option<Played>) {
+    /// The side dropped at `drop` ended at `frame`: its play is noted when `note` (on a ring,
+    /// when the collection exists), and stretches skipped during it are said, with their count.
+    pub fn end(&mut self, drop: u64, frame: u64, note: bool) {
         if self.dropped > 0 {
             vlog!(
                 super::TOOL,
@@ -185,7 +214,15 @@ impl Live {
             );
             self.dropped = 0;
         }
-        self.send(Msg::End(played), frame);
+        self.send(Msg::End(drop, frame, note), frame);
+    }
+
+    /// Notes a play the worker did not follow (a restarted listener's predecessor's last side,
+    /// which it may have been killed before noting: a second note of a play joins the first).
+    pub fn noted_before(&self, p: Played) {
+        if let Some(h) = &self.historian {
+            h.note(p);
+        }
     }
 
     fn send(&mut self, msg: Msg, frame: u64) {
@@ -195,24 +232,70 @@ impl Live {
             }
             return;
         }
+        self.flush();
+        if !self.pending.is_empty() {
+            // Nothing overtakes a side's start or end still waiting.
+            match msg.is_control() {
+                true => self.pending.push_back(msg),
+                false => self.skip(frame),
+            }
+            return;
+        }
         match self.tx.try_send(msg) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                if self.dropped == 0 {
-                    vlog!(
-                        super::TOOL,
-                        "recognition: fell behind at frame {frame}: stretches are skipped (heard as silence)"
-                    );
-                }
-                self.dropped += 1;
-            }
+            Err(TrySendError::Full(msg)) if msg.is_control() => self.pending.push_back(msg),
+            Err(TrySendError::Full(_)) => self.skip(frame),
             Err(TrySendError::Disconnected(_)) => {}
         }
     }
 
+    /// Sends what waits, in order, as far as the queue takes it.
+    fn flush(&mut self) {
+        while let Some(msg) = self.pending.pop_front() {
+            match self.tx.try_send(msg) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(msg)) => {
+                    self.pending.push_front(msg);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A stretch that did not fit: heard as silence by the recogniser, said once a stall.
+    fn skip(&mut self, frame: u64) {
+        if self.dropped == 0 {
+            vlog!(
+                super::TOOL,
+                "recognition: fell behind at frame {frame}: stretches are skipped (heard as silence)"
+            );
+        }
+        self.dropped += 1;
+    }
+
     /// A recognition made since the last call.
     pub fn poll(&mut self) -> Option<Heard> {
+        self.flush();
         if self.in_step { self.told.take() } else { self.rx.try_recv().ok().flatten() }
+    }
+
+    /// At the listener's end: the sides' ends still waiting reach the worker, which ends, and the
+    /// history is given its time to note them ([`Historian::finish`]).
+    pub fn finish(mut self) {
+        while let Some(msg) = self.pending.pop_front() {
+            if self.tx.send(msg).is_err() {
+                break;
+            }
+        }
+        // The answers' end stays open until the worker is gone: it may still tell one.
+        let Live { tx, worker_done, historian, .. } = self;
+        drop(tx);
+        if worker_done.recv_timeout(Duration::from_secs(10)).is_err() {
+            vlog!(super::TOOL, "recognition: its thread did not end in 10 s");
+        }
+        if let Some(h) = historian {
+            h.finish();
+        }
     }
 }
 
@@ -225,6 +308,8 @@ struct Worker {
     query: Option<Query>,
     /// What the side playing was recognised as (its last, refined match).
     found: Option<Match>,
+    /// Where the plays of the sides followed are noted (on a ring).
+    notes: Option<Sender<Played>>,
 }
 
 /// One side's query: the side's drop, where the query began, the next frame it expects, and
@@ -239,11 +324,11 @@ struct Query {
 }
 
 impl Worker {
-    fn new(db: PathBuf, rate: u32, channels: u16) -> Worker {
-        Worker { db, rate, channels, history: VecDeque::new(), query: None, found: None }
+    fn new(db: PathBuf, rate: u32, channels: u16, notes: Option<Sender<Played>>) -> Worker {
+        Worker { db, rate, channels, history: VecDeque::new(), query: None, found: None, notes }
     }
 
-    fn run(mut self, rx: &Receiver<Msg>, tx: &SyncSender<Option<Heard>>, in_step: bool) {
+    fn run(mut self, rx: &Receiver<Msg>, tx: &Sender<Option<Heard>>, in_step: bool) {
         while let Ok(msg) = rx.recv() {
             let heard = match msg {
                 Msg::Audio(first, samples) => {
@@ -252,11 +337,11 @@ impl Worker {
                     heard
                 }
                 Msg::Side(drop, from, deck) => self.begin(drop, from, deck),
-                Msg::End(played) => {
+                Msg::End(drop, end, note) => {
                     self.query = None;
-                    let found = self.found.take();
-                    if let Some(p) = played {
-                        self.note(&p, found.as_ref());
+                    let side = self.found.take().map(|m| (m.artist, m.album, m.side));
+                    if let Some(notes) = self.notes.as_ref().filter(|_| note) {
+                        let _ = notes.send(Played { drop, end, side });
                     }
                     None
                 }
@@ -348,26 +433,6 @@ impl Worker {
         heard
     }
 
-    /// Notes the play `p` in the collection's history, as the side `found` when it was
-    /// recognised (the database joins it with auto's note of the same drop).
-    fn note(&self, p: &Played, found: Option<&Match>) {
-        // A listener never makes the collection.
-        if !self.db.exists() {
-            return;
-        }
-        let n = crate::library::db::PlayNote {
-            side_start: p.drop,
-            side_end: Some(p.end),
-            started_at: Some(&p.started),
-            recording: None,
-            side: found.map(|m| (m.artist.as_str(), m.album.as_str(), m.side.as_str())),
-            recognized: found.is_some(),
-        };
-        if let Err(e) = Library::open(&self.db).and_then(|mut lib| lib.note_play(&n)) {
-            vlog!(super::TOOL, "side at frame {}: not in the listening history: {e:#}", p.drop);
-        }
-    }
-
     /// A try at a whole second: the first recognition is told at once; the query goes on to
     /// REFINE_S, where the speed and place fitted over more music are told again, for the titles.
     fn attempt(&mut self, end: u64) -> Option<Heard> {
@@ -439,10 +504,62 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_skips_stretches_but_never_a_sides_start_or_end_and_keeps_their_order() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("library.db");
+        std::fs::write(&db, b"").unwrap();
+        // A worker that stalls: its queue holds two messages and nothing takes them yet.
+        let (tx, worker_rx) = sync_channel(2);
+        let (_answers, rx) = std::sync::mpsc::channel();
+        let (_done, worker_done) = sync_channel(1);
+        let mut live = Live {
+            tx,
+            rx,
+            in_step: false,
+            told: None,
+            dropped: 0,
+            pending: VecDeque::new(),
+            db,
+            exists: false,
+            looked: None,
+            handed: 0,
+            historian: None,
+            worker_done,
+        };
+        let stretch = vec![0.0f32; 9600];
+        live.audio(0, &stretch);
+        live.audio(4800, &stretch);
+        live.audio(9600, &stretch);
+        live.side(9600, None);
+        live.audio(14_400, &stretch);
+        live.end(9600, 19_200, true);
+        live.side(19_200, Some(1.01));
+        assert_eq!((live.dropped, live.pending.len()), (0, 3), "counted at the end: the stall is said there");
+        let mut got = Vec::new();
+        let take = |live: &mut Live| {
+            let m = worker_rx.try_recv().unwrap();
+            live.poll();
+            match m {
+                Msg::Audio(first, _) => format!("audio {first}"),
+                Msg::Side(drop, from, _) => format!("side {drop} {from}"),
+                Msg::End(drop, end, note) => format!("end {drop} {end} {note}"),
+            }
+        };
+        for _ in 0..5 {
+            got.push(take(&mut live));
+        }
+        assert_eq!(
+            got,
+            ["audio 0", "audio 4800", "side 9600 9600", "end 9600 19200 true", "side 19200 19200"]
+        );
+        assert!(worker_rx.try_recv().is_err() && live.pending.is_empty());
+    }
+
+    #[test]
     fn without_a_collection_nothing_is_handed_over_until_one_appears() {
         let d = tempfile::tempdir().unwrap();
         let db = d.path().join("library.db");
-        let mut live = Live::start(db.clone(), 48_000, 2, true).unwrap();
+        let mut live = Live::start(db.clone(), 48_000, 2, true, None).unwrap();
         let stretch = vec![0.0f32; 9600];
         for i in 0..20 {
             live.audio(i * 4800, &stretch);

@@ -14,6 +14,7 @@
 //! without a past).
 
 use super::detector::Detector;
+use super::history::Played;
 use crate::events::{self as ev, Event, Line};
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ const IDLE_S: u64 = 30;
 const MIN_IDLE_S: u64 = 5;
 
 /// What the events file says of the analysis so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Past {
     /// Sides announced (the last side_start's number).
     pub sides: u32,
@@ -39,6 +40,10 @@ pub struct Past {
     pub told: Option<u64>,
     /// The speed (rpm) the last measured run-out gave.
     pub rpm: Option<f64>,
+    /// The last side that ended, as the history notes it (the side it was recognised as).
+    pub ended: Option<Played>,
+    /// The side the last `recognized` event named, with its needle drop.
+    recognized: Option<(u64, (String, String, String))>,
 }
 
 impl Past {
@@ -81,11 +86,16 @@ impl Past {
             }
             Event::SideEnd(s) => {
                 self.rpm = s.rpm.or(self.rpm);
-                if self.open.is_some_and(|o| o.0 == s.side) {
+                if let Some((_, drop, _)) = self.open.filter(|o| o.0 == s.side) {
+                    let side = self.recognized.as_ref().filter(|r| r.0 == drop).map(|r| r.1.clone());
+                    self.ended = Some(Played { drop, end: s.frame, side });
                     self.open = None;
                 }
             }
-            Event::Recognized(r) => self.told = Some(r.frame),
+            Event::Recognized(r) => {
+                self.told = Some(r.frame);
+                self.recognized = Some((r.frame, (r.artist.clone(), r.album.clone(), r.side.clone())));
+            }
             _ => {}
         }
         true
@@ -237,6 +247,7 @@ mod tests {
     fn the_file_tells_the_open_side_its_track_and_the_last_decision() {
         let p = past(&[
             r#"{"event":"side_start","frame":1000,"at":90000,"side":1}"#,
+            r#"{"event":"recognized","frame":1000,"at":700000,"artist":"A","album":"B","side":"C","track":1,"confidence":0.9,"speed_ratio":1.0,"offset_s":0.0}"#,
             r#"{"event":"side_end","frame":5000000,"at":5100000,"side":1,"reason":"runout","rpm":33.41}"#,
             r#"{"event":"side_start","frame":6000000,"at":6090000,"side":2}"#,
             // A side that ended without a run-out measures nothing: the last rpm stays.
@@ -246,7 +257,12 @@ mod tests {
             r#"{"event":"level","frame":7600000,"at":7604800,"rms_dbfs":[-20,-20],"peak_dbfs":[-9,-9],"clipped":0}"#,
         ]);
         let open = Some((2, 6_000_000, 2));
-        assert_eq!(p, Past { sides: 2, open, last_at: 7_604_800, told: None, rpm: Some(33.41) });
+        // The last side that ended, as the recognition named it, for the history.
+        let side = ("A".to_string(), "B".to_string(), "C".to_string());
+        let ended = Some(Played { drop: 1000, end: 5_000_000, side: Some(side.clone()) });
+        let recognized = Some((1000, side));
+        let rpm = Some(33.41);
+        assert_eq!(p, Past { sides: 2, open, last_at: 7_604_800, told: Some(1000), rpm, ended, recognized });
     }
 
     #[test]
@@ -273,7 +289,14 @@ mod tests {
 
     #[test]
     fn an_open_side_is_replayed_from_before_its_drop_when_the_ring_holds_it() {
-        let p = Past { sides: 2, open: Some((2, 6_000_000, 2)), last_at: 7_604_800, told: None, rpm: None };
+        let p = Past {
+            sides: 2,
+            open: Some((2, 6_000_000, 2)),
+            last_at: 7_604_800,
+            told: None,
+            rpm: None,
+            ..Past::default()
+        };
         let s = plan(&p, 0, 7_700_000, 48_000).unwrap();
         assert_eq!(
             s,
@@ -290,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_closed_side_continues_the_count_and_another_timeline_starts_fresh() {
-        let p = Past { sides: 3, open: None, last_at: 10_000_000, told: None, rpm: None };
+        let p = Past { sides: 3, open: None, last_at: 10_000_000, told: None, rpm: None, ..Past::default() };
         let s = plan(&p, 0, 10_100_000, 48_000).unwrap();
         assert_eq!(s.mode, Mode::Replay { sides: 3 });
         assert_eq!(s.from, 10_000_000 - 30 * 48_000);
@@ -310,7 +333,14 @@ mod tests {
         std::fs::write(&file, format!("{level}\nnot json\n")).unwrap();
         assert_eq!(
             Past::read(&file),
-            Some(Past { sides: 4, open: Some((4, 100, 0)), last_at: 400, told: None, rpm: None })
+            Some(Past {
+                sides: 4,
+                open: Some((4, 100, 0)),
+                last_at: 400,
+                told: None,
+                rpm: None,
+                ..Past::default()
+            })
         );
         assert_eq!(Past::read(&dir.path().join("none")), None);
     }
