@@ -37,62 +37,74 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
+/// A date, or a date and a time of day, as written: `YYYY-MM-DD`, then `T`, `t` or a space and
+/// `HH:MM`, `:SS` (60: a leap second), `.fff…`; then `Z`, `z` or `±HH:MM`, or nothing (local).
+/// The fields' ranges are checked, not the calendar (the 31st of any month is taken).
+struct Written {
+    /// Seconds from 1970-01-01T00:00 to it, on its own clock.
+    naive: i64,
+    /// Milliseconds past the second (further decimals are dropped).
+    millis: i64,
+    /// Whether the seconds were written.
+    seconds: bool,
+    /// Seconds east of UTC, when a zone was written.
+    zone: Option<i64>,
+}
+
+fn read_written(s: &str) -> Option<Written> {
+    let b = s.as_bytes();
+    let digits = |at: usize, len: usize| b.get(at..at + len).filter(|t| t.iter().all(u8::is_ascii_digit));
+    let num = |at: usize, len: usize, max: i64| {
+        let n = digits(at, len)?.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0'));
+        (n <= max).then_some(n)
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let (y, mo, d) = (num(0, 4, 9999)?, num(5, 2, 12)?, num(8, 2, 31)?);
+    if !(at(4, b'-') && at(7, b'-')) || mo == 0 || d == 0 {
+        return None;
+    }
+    let mut w = Written { naive: days_from_civil(y, mo, d) * 86_400, millis: 0, seconds: false, zone: None };
+    let mut i = 10;
+    if matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+        w.naive += num(11, 2, 23)? * 3600 + num(14, 2, 59)? * 60;
+        i = if at(13, b':') { 16 } else { return None };
+        if at(16, b':') {
+            (w.naive, w.seconds, i) = (w.naive + num(17, 2, 60)?, true, 19);
+        }
+        if w.seconds && at(19, b'.') {
+            let n = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let ms = num(20, n.clamp(1, 3), 999)?;
+            (w.millis, i) = (ms * 10i64.pow(3 - n.min(3) as u32), 20 + n);
+        }
+    }
+    w.zone = match &b[i..] {
+        [] => None,
+        [b'Z' | b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let east = num(i + 1, 2, 23)? * 3600 + num(i + 4, 2, 59)? * 60;
+            Some(if *sign == b'-' { -east } else { east })
+        }
+        _ => return None,
+    };
+    Some(w)
+}
+
 /// A time to select from, as a user writes it: a date (`2026-12-01`: its midnight), or a date and
-/// a time of day (`2026-12-01T20:00`, `2026-12-01 20:00:30`), in the local time zone unless `Z`
+/// a time of day (`2026-12-01T20:00`, `2026-12-01 20:00:30.5`), in the local time zone unless `Z`
 /// or `±HH:MM` follows. Returned as [`rfc3339_utc`] text, which the stored times compare with as
 /// text. An instant the C library cannot place is taken as UTC.
 pub fn parse_since(s: &str) -> Result<String, String> {
-    let bad = || format!("{s:?} is not a date (2026-12-01) or a date and time (2026-12-01T20:00)");
-    let b = s.trim();
-    let num = |at: usize, len: usize, max: i64| {
-        let t = b.get(at..at + len).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?;
-        t.parse::<i64>().ok().filter(|n| *n <= max)
-    };
-    let dash = |at: usize| b.as_bytes().get(at) == Some(&b'-');
-    let (Some(y), Some(mo), Some(d), true, true) =
-        (num(0, 4, 9999), num(5, 2, 12), num(8, 2, 31), dash(4), dash(7))
-    else {
-        return Err(bad());
-    };
-    let (mut rest, mut sod) = (&b[10..], 0);
-    if let Some(t) = rest.strip_prefix(['T', ' ']) {
-        let field = |at: usize, max: i64| num(10 + 1 + at, 2, max);
-        let (Some(h), Some(mi), true) = (field(0, 23), field(3, 59), t.as_bytes().get(2) == Some(&b':'))
-        else {
-            return Err(bad());
-        };
-        sod = h * 3600 + mi * 60;
-        rest = &t[5..];
-        if let Some(sec) = rest.strip_prefix(':') {
-            sod += num(b.len() - rest.len() + 1, 2, 59).ok_or_else(bad)?;
-            rest = &sec[2..];
-        }
-    }
-    if mo == 0 || d == 0 {
-        return Err(bad());
-    }
-    let naive = days_from_civil(y, mo, d) * 86_400 + sod;
-    let utc = match rest {
-        "" => {
-            let first = naive - local_offset_seconds(naive).unwrap_or(0);
-            naive - local_offset_seconds(first).unwrap_or(0)
-        }
-        "Z" => naive,
-        zone => {
-            let sign = match zone.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return Err(bad()),
-            };
-            let at = b.len() - zone.len();
-            let (Some(h), Some(m), 6) = (num(at + 1, 2, 23), num(at + 4, 2, 59), zone.len()) else {
-                return Err(bad());
-            };
-            naive - sign * (h * 3600 + m * 60)
+    let w = read_written(s.trim())
+        .ok_or_else(|| format!("{s:?} is not a date (2026-12-01) or a date and time (2026-12-01T20:00)"))?;
+    let utc = match w.zone {
+        Some(east) => w.naive - east,
+        None => {
+            let first = w.naive - local_offset_seconds(w.naive).unwrap_or(0);
+            w.naive - local_offset_seconds(first).unwrap_or(0)
         }
     };
     let secs = u64::try_from(utc).map_err(|_| format!("{s:?} is before 1970"))?;
-    Ok(rfc3339_utc(secs * 1_000_000_000))
+    Ok(rfc3339_utc(secs * 1_000_000_000 + w.millis as u64 * 1_000_000))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, then `.mmm` when `millis` is given, then `Z` or `±HH:MM` for an offset
@@ -146,50 +158,7 @@ fn local_offset_seconds(secs: i64) -> Option<i64> {
 /// Checks that `s` looks like an RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`).
 /// Leans towards accepting: it checks the shape and the ranges of the fields, not the calendar.
 pub fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(u32::MAX);
-    if b.len() < 20
-        || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || !(digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19))
-    {
-        return false;
-    }
-    if !(1..=12).contains(&num(5..7))
-        || !(1..=31).contains(&num(8..10))
-        || num(11..13) > 23
-        || num(14..16) > 59
-    {
-        return false;
-    }
-    if num(17..19) > 60 {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', ..] => {
-            b.len() == i + 6
-                && digits(i + 1..i + 3)
-                && b[i + 3] == b':'
-                && digits(i + 4..i + 6)
-                && num(i + 1..i + 3) <= 23
-                && num(i + 4..i + 6) <= 59
-        }
-        _ => false,
-    }
+    read_written(s).is_some_and(|w| w.seconds && w.zone.is_some())
 }
 
 /// A clock time `[[H:]M:]S[.fff…]` in microseconds: minutes and seconds after a colon below 60.
@@ -254,6 +223,8 @@ mod tests {
         assert_eq!(parse_since(" 2026-12-01 20:00:30+05:30").unwrap(), "2026-12-01T14:30:30.000Z");
         assert_eq!(parse_since("2024-03-01T00:00-01:00").unwrap(), "2024-03-01T01:00:00.000Z");
         assert_eq!(parse_since("2000-02-29T23:59:59Z").unwrap(), "2000-02-29T23:59:59.000Z");
+        assert_eq!(parse_since("2026-12-01T20:00:00.5Z").unwrap(), "2026-12-01T20:00:00.500Z");
+        assert_eq!(parse_since("2026-12-01t20:00:00.123456z").unwrap(), "2026-12-01T20:00:00.123Z");
         for bad in [
             "",
             "2026",
@@ -265,7 +236,8 @@ mod tests {
             "2026-12-01T20:00+5",
             "2026-12-01T20:00X",
             "12/01/2026",
-            "2026-12-01T20:00:00.5Z",
+            "2026-12-01T20:00:00.Z",
+            "2026-12-01T20:00.5Z",
             "1969-12-31Z",
             "2026-12-0é",
             "2026-12-01T2é:00",
