@@ -143,6 +143,18 @@ pub fn rfc3339_local(t: SystemTime) -> String {
     format(secs + offset_min * 60, None, offset_min)
 }
 
+/// A stored time (RFC 3339, any zone) as the local time, to the second, with its offset
+/// ([`rfc3339_local`]); text that is not one is given back as it is.
+pub fn shown_local(stored: &str) -> String {
+    match read_written(stored)
+        .filter(|w| w.zone.is_some())
+        .and_then(|w| u64::try_from(w.naive - w.zone?).ok())
+    {
+        Some(secs) => rfc3339_local(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)),
+        None => stored.to_string(),
+    }
+}
+
 /// The local time zone's offset from UTC at `secs` after the epoch, in seconds east of UTC.
 fn local_offset_seconds(secs: i64) -> Option<i64> {
     let t = secs as libc::time_t;

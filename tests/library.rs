@@ -717,6 +717,14 @@ fn plays_since_takes_local_times_and_refuses_what_is_not_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{what}: {err}");
     assert!(err.contains("\"yesterday\" is not a date"), "{what}: {err}");
+    // The text shows each play at the local time, as --since reads it.
+    let mut cmd = Command::new(LIBRARY);
+    cmd.env("TZ", "IST-5:30").arg("--db").arg(&db).arg("plays");
+    let out = run(&mut cmd, T);
+    assert_success("plays", &out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(at, ["2026-12-05T15:30:00+05:30", "2026-12-05T17:30:00+05:30"], "{text}");
 }
 
 /// Sides played while no `vinyl-rec auto` runs are in the history all the same: `vinyl-listen`

@@ -87,7 +87,7 @@ pub enum Command {
         /// The album's number in `list`, or words it holds ("kind of blue")
         album: String,
     },
-    /// The listening history: each side the listener or vinyl-rec auto saw, recorded or not, when its needle dropped, and what it was
+    /// The listening history: each side the listener or vinyl-rec auto saw, recorded or not, when its needle dropped (in local time; --json: as stored, in UTC), and what it was
     Plays {
         /// Only plays that began at or after this date or time, local unless it ends in Z or
         /// ±HH:MM (2026-12-01, 2026-12-01T20:00, 2026-12-01T20:00Z)

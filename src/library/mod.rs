@@ -138,7 +138,8 @@ fn plays(db: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Resul
             s += &(serde_json::to_string(p)? + "\n");
             continue;
         }
-        let at = p.started_at.as_deref().unwrap_or("?");
+        // The stored UTC time, as the user reads a clock (--json keeps it as stored).
+        let at = p.started_at.as_deref().map_or("?".into(), crate::time::shown_local);
         let what = p.side.as_deref().unwrap_or("(not named)");
         let how = if p.recognized { "  (recognised)" } else { "" };
         s += &format!("{at}  {what}{how}  {}\n", p.recording.as_deref().unwrap_or(""));
