@@ -500,3 +500,44 @@ fn at_of(d: &Decision) -> u64 {
         | Decision::Lift { at, .. } => at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use detector::EndReason;
+
+    fn events_in(file: &Path) -> Vec<String> {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_replayed_side_end_is_not_written_and_leaves_the_decks_speed_to_the_events_file() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("events");
+        let out = events::Output::open(Some(file.clone()), 1 << 20).unwrap();
+        let mut l = Listener::new(PcmSpec::default(), 4800, out, false);
+        // A restarted listener: the events file's last run-out measured 33.45 rpm, and its
+        // predecessor wrote everything decided up to frame 1,000,000.
+        (l.deck, l.quiet_until) = (deck_speed(33.45), 1_000_000);
+        let side_end =
+            |frame, at, side, rpm| Decision::SideEnd { frame, at, side, reason: EndReason::Runout, rpm };
+        l.decisions = vec![
+            Decision::SideStart { frame: 100, at: 200, side: 1 },
+            side_end(900_000, 950_000, 1, Some(32.9)),
+        ];
+        l.decide().unwrap();
+        assert_eq!(l.deck, deck_speed(33.45), "a replayed run-out set the deck's speed");
+        assert!(events_in(&file).is_empty(), "replayed decisions written: {:?}", events_in(&file));
+        // Past the predecessor's last event: written, and its run-out is the deck's speed now.
+        l.decisions = vec![
+            Decision::SideStart { frame: 1_100_000, at: 1_100_100, side: 2 },
+            side_end(2_000_000, 2_000_100, 2, Some(33.1)),
+        ];
+        l.decide().unwrap();
+        assert_eq!(l.deck, deck_speed(33.1));
+        assert_eq!(events_in(&file)[..2], [r#""side_start""#, r#""side_end""#]);
+    }
+}
