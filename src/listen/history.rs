@@ -144,6 +144,12 @@ impl Writer {
         }
         let snap = crate::ring::RingReader::open(&self.ring, false).ok().and_then(|r| r.snapshot().ok());
         let Some(frame0) = snap.map(|s| s.frame0_unix_ns).filter(|&ns| ns > 0) else {
+            vlog!(
+                super::TOOL,
+                "side at frame {}: not in the listening history: {} gives no time for it (gone, or no clock)",
+                p.drop,
+                self.ring.display()
+            );
             return Ok(());
         };
         let started = crate::time::frame_time(frame0, p.drop, self.rate);
