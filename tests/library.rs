@@ -1044,6 +1044,7 @@ impl HandsFree {
                 i + 1
             );
         }
+        self.assert_markers_where_the_tracks_begin(&f, &tags);
         assert!(metaflac(&f, &["--list", "--block-type=PICTURE"]).contains("Cover (front)"));
         assert_success("flac -t", &run(Command::new("flac").args(["-t", "-s"]).arg(&f), T));
         let plays = plays(&self.db);
@@ -1053,6 +1054,29 @@ impl HandsFree {
         assert_eq!(plays[0]["recording"].as_str(), f.to_str(), "{plays:?}");
         self.assert_told_where(&f);
         (f, log)
+    }
+
+    /// Markers 2 and 3 of `f` (its tags `tags`) lie where the replay's tracks 2 and 3 begin on
+    /// the ring (the ring's frame N is the replay's): in the 2 s of groove before the track's
+    /// music, or at most a second into it. `VINYL_START_FRAME` is the file's first frame.
+    fn assert_markers_where_the_tracks_begin(&self, f: &Path, tags: &str) {
+        let first: f64 = flac_tag(f, "VINYL_START_FRAME").parse().unwrap();
+        let rate = 48_000.0;
+        for (k, music_s) in [(2, 17.0), (3, 34.0)] {
+            let key = format!("CHAPTER{k:03}=");
+            let at = tags
+                .lines()
+                .find_map(|l| l.strip_prefix(&key))
+                .unwrap_or_else(|| panic!("no {key} in:\n{tags}"));
+            let secs = at.split(':').try_fold(0.0, |acc, p| p.parse::<f64>().map(|v| acc * 60.0 + v));
+            let frame = first + secs.unwrap_or_else(|e| panic!("{key}{at}: {e}")) * rate;
+            let music = (REPLAY.lead_s + music_s) / REPLAY.speed * rate;
+            let (lo, hi) = (music - 2.0 / REPLAY.speed * rate, music + rate);
+            assert!(
+                (lo..=hi).contains(&frame),
+                "marker {k} at ring frame {frame} (file from {first}); its track's music begins at {music}:\n{tags}"
+            );
+        }
     }
 
     /// What vinyl-rec keeps of the recording that ended names `f`, where the file is now: the
