@@ -59,7 +59,7 @@ pub fn fingerprint(lib: &mut Library, file: &Path) -> anyhow::Result<usize> {
     let mut printer: Option<Printer> = None;
     let (mut hashes, mut frames) = (Vec::new(), 0u64);
     let mut keep =
-        |pairs: Vec<print::Pair>| hashes.extend(pairs.iter().filter_map(|p| Some((p.key()?, p.t))));
+        |pairs: Vec<print::Pair>| hashes.extend(pairs.iter().filter_map(|p| Some((p.key()?, p.stored_t()))));
     let shape = decode::each_block(file, "fingerprint", |shape, pcm| {
         let p = printer.get_or_insert_with(|| Printer::new(shape.rate, shape.channels as u16, print::LEARN));
         p.feed(pcm);
