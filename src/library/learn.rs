@@ -24,11 +24,7 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
     let mut lib = Library::open(db)?;
     let mut skipped = 0usize;
     for f in files {
-        let learned = naming_of(f).and_then(|n| {
-            lib.name(&n)?;
-            fingerprint(&mut lib, &n.file).map(|pairs| (n, pairs))
-        });
-        match learned {
+        match learn_file(&mut lib, f) {
             Ok((n, pairs)) => vlog!(
                 TOOL,
                 "{}: learned {} – {}, side {} ({} titles, {pairs} fingerprint pairs)",
@@ -48,6 +44,15 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
         bail!("{skipped} of {} files were not learned", files.len());
     }
     Ok(())
+}
+
+/// Learns `file` from its tags: links it to its album side ([`Library::name`]) and learns its
+/// fingerprint. Returns the naming and how many pairs were stored.
+pub fn learn_file(lib: &mut Library, file: &Path) -> anyhow::Result<(Naming, usize)> {
+    let n = naming_of(file)?;
+    lib.name(&n)?;
+    let pairs = fingerprint(lib, &n.file)?;
+    Ok((n, pairs))
 }
 
 /// Learns the fingerprint of `file`, a recording the collection holds, replacing an earlier one,
