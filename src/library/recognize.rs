@@ -10,8 +10,8 @@
 //! [`MIN_VOTES`] votes, [`MARGIN`] times the votes of the best other side and [`LEAD`] votes more:
 //! a replay piles its votes on one alignment, while chance (and music that merely resembles)
 //! scatters them. The ratio guards against a side that shares music with the winner; the lead
-//! against the few votes chance gives every side (what chance gives, over an hour of idle deck
-//! and sides in no album, is a row of `scripts/bench 95-recognize`).
+//! against the few votes chance gives every side (an hour of idle deck and sides in no album gave
+//! the best side at most 6 votes and a lead of 3; `scripts/bench 95-recognize`).
 //! A pair the query repeats more than [`MAX_REPEATS`] times (hum, a locked groove, a loop) stops
 //! voting, as learning keeps none of those. Music the side holds twice (a chorus) gives two
 //! alignments; the recogniser waits until one has 1.25 times the votes of any other place on the
@@ -189,7 +189,7 @@ pub struct Recognizer {
     hop_q: f64,
     rate: f64,
     /// The stored pairs of the keys looked up, up to [`CACHE_POSTINGS`] of them, and how many.
-    postings: HashMap<u32, Vec<(Print, u32)>>,
+    postings: HashMap<u32, Postings>,
     cached: usize,
     tally: Tally,
     frames: u64,
@@ -214,6 +214,21 @@ type Print = u32;
 
 /// Prints a recogniser compares at most (the bits of [`Print`] in a key).
 const MAX_PRINTS: usize = 1 << 20;
+
+/// A stored pair a query pair found: (print, learned frame, the query's speed over the learned
+/// side's that the two anchors' frequencies give).
+type Hit = (Print, u32, f64);
+
+/// The stored pairs of one key: (print, what learning stored with the key: [`Pair::stored_t`]).
+type Postings = Vec<(Print, u32)>;
+
+/// What one query pair's lookup found ([`Recognizer::hits`]).
+struct Lookup {
+    /// The stored pairs found.
+    hits: Vec<Hit>,
+    /// The keys looked up in the database (not cached), with their stored pairs.
+    looked_up: Vec<(u32, Postings)>,
+}
 
 /// A voted place: (print, speed step, alignment).
 type Place = (Print, u8, i32);
@@ -335,7 +350,7 @@ impl Recognizer {
 
     /// The stored pairs with `key`, of the prints compared (not those of another print version or
     /// of a recording no longer named).
-    fn fetch(&self, key: u32) -> anyhow::Result<Vec<(Print, u32)>> {
+    fn fetch(&self, key: u32) -> anyhow::Result<Postings> {
         let found = self.lib.postings(key)?;
         Ok(found.iter().filter_map(|(id, t)| Some((*self.index.get(id)?, *t))).collect())
     }
@@ -344,8 +359,7 @@ impl Recognizer {
     /// learned frame, speed: the query's anchor frequency over the learned one's); and the keys
     /// it looked up that were not cached, with their pairs, for the caller to cache. A database
     /// error is returned, never taken for a key without pairs.
-    #[allow(clippy::type_complexity)]
-    fn hits(&self, p: &Pair) -> anyhow::Result<(Vec<(Print, u32, f64)>, Vec<(u32, Vec<(Print, u32)>)>)> {
+    fn hits(&self, p: &Pair) -> anyhow::Result<Lookup> {
         let (mut hits, mut looked_up) = (Vec::new(), Vec::new());
         for key in print::query_keys(p) {
             let fetched = match self.postings.contains_key(&key) {
@@ -359,7 +373,7 @@ impl Recognizer {
             }));
             looked_up.extend(fetched.map(|found| (key, found)));
         }
-        Ok((hits, looked_up))
+        Ok(Lookup { hits, looked_up })
     }
 
     /// The print at place `print`.
@@ -439,7 +453,7 @@ impl Recognizer {
     /// pair its keys find votes once for its alignment under each candidate speed within
     /// [`print::TOL`] of the speed it gives.
     fn cast(&mut self, p: &Pair, frames: u64, open: u16, skipped: bool) -> anyhow::Result<()> {
-        let (hits, looked_up) = self.hits(p)?;
+        let Lookup { hits, looked_up } = self.hits(p)?;
         let mut cast: Vec<Place> = Vec::new();
         let (lo, hi) = (SPEEDS[0] - print::TOL, SPEEDS[SPEEDS.len() - 1] + print::TOL);
         for (print, t_ref, r) in hits.into_iter().filter(|h| (lo..=hi).contains(&h.2)) {
@@ -564,7 +578,7 @@ impl Recognizer {
             // Early on, every speed of the search fits about as well: let the place drift by as
             // much as the search's whole range allows.
             let slack = 3.0 + 0.03 * tq;
-            let (hits, _) = self.hits(p).context("fit the speed and place")?;
+            let hits = self.hits(p).context("fit the speed and place")?.hits;
             for (pr, t_ref, r) in hits {
                 let near = (f64::from(t_ref) - (f64::from(d) + tq * r0)).abs() <= slack;
                 if pr == print && (r - r0).abs() <= FIT_SPEED && near {
