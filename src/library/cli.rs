@@ -13,7 +13,7 @@ cover as a PICTURE block (front cover). The audio is never re-encoded: the tags 
 in place; a cover larger than the padding has the file written again beside itself with the frames \
 copied byte for byte, then renamed over it.
 
-`name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (3 to 5 a \
+`name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (about 5 a \
 second, about 100 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
 then tells a later play of a learned side from its first seconds, through a deck's speed error (up \
 to ±2.5 %, searched; for the first 12 s only around the speed the run-outs give, when this play's \
