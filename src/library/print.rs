@@ -71,14 +71,15 @@ const MIN_DT: u32 = 2;
 const DT_SLACK: f64 = 0.7;
 /// How far a query's interval may be from a step's centre before the next step is looked up too.
 const EDGE: f64 = 0.3;
-/// The deck's speed error a query's keys reach (±2.5 %), and the margin on the band's edges
-/// that the peaks' frequency estimate needs.
+/// The deck's speed error a query's keys reach (±2.5 %, as the recogniser's candidate speeds).
 const REACH: f64 = 0.025;
+/// The margin (band steps) on the bands' edges that the peaks' frequency estimates need.
 const BAND_MARGIN: f64 = 0.15;
-/// The stored frame's bits; the anchor's fine pitch is above them.
+/// The stored frame's bits (2^20 frames: 9 hours); the anchor's fine pitch is above them.
 const T_BITS: u32 = 20;
-/// Steps of the fine pitch stored with each pair, per octave (0.14 % apart), and its largest.
+/// Steps of the fine pitch stored with each pair, per octave (0.14 % apart).
 const FINE: f64 = 512.0;
+/// The largest fine pitch (11 bits: 3 octaves and more above 300 Hz, past the 4 kHz band).
 const FINE_MAX: f64 = 2047.0;
 /// How far a hit's speed (the query's anchor frequency over the learned one's) may be from a
 /// candidate speed to vote for it: the fine pitch's half step (0.07 %) and the peaks' frequency
