@@ -488,6 +488,78 @@ fn replays_of_learned_sides_are_recognised_and_other_music_is_not() {
     assert_eq!(recognize(&db, Path::new("-"), Some(&silence)), (serde_json::json!({"match": null}), Some(1)));
 }
 
+/// A collection learned by an older vinyl-library (its prints of print version 1, which
+/// recognition no longer compares): `check` names each such recording and says to relearn it (exit
+/// 1); `check --repair` relearns them from their files' tags, a missing file reported and the
+/// others relearned, and a replay is recognised again.
+#[test]
+fn check_names_fingerprints_of_an_older_version_and_repair_relearns_them_from_their_files() {
+    let pieces = ["frozen-mainzik-1p", "frozen-mainzik-2p"].map(frozen_bubble);
+    if !tier(&["ffmpeg", "sox", "flac"]) || !tier_files(&pieces.each_ref().map(PathBuf::as_path)) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("library.db");
+    let library = |args: &[&str]| run(Command::new(LIBRARY).arg("--db").arg(&db).args(args), T);
+    let mut files = Vec::new();
+    for (piece, side) in [(&pieces[0], "A"), (&pieces[1], "B")] {
+        let learned = flac_of(&play(d, piece, &format!("learned-{side}"), 1.0, -3.0, 0.003, 0.0));
+        let file = learned.to_str().unwrap().to_string();
+        assert_success(
+            "name",
+            &library(&["name", &file, "--artist", "Frozen Bubble", "--album", "Music", "--side", side]),
+        );
+        files.push((learned, file));
+    }
+    let replay = flac_of(&play(d, &pieces[0], "replay", 1.015, -10.0, 0.008, 2.0));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(conn.execute("UPDATE prints SET version = 1", []).unwrap(), 2);
+    drop(conn);
+    assert_eq!(
+        recognize(&db, &replay, None),
+        (serde_json::json!({"match": null}), Some(1)),
+        "a version 1 print compared"
+    );
+
+    let out = library(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    for (_, file) in &files {
+        let line = err
+            .lines()
+            .find(|l| l.contains(file.as_str()))
+            .unwrap_or_else(|| panic!("{file} not named: {err}"));
+        assert!(line.contains("print version 1") && line.contains("relearn"), "{line}");
+    }
+
+    // Side B's file is away (an unmounted disk): it is reported, and side A relearned.
+    let away = d.join("away.flac");
+    std::fs::rename(&files[1].0, &away).unwrap();
+    let out = library(&["check", "--repair"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        err.lines().any(|l| l.contains(&files[0].1) && l.contains("relearned (print version 1")),
+        "{err}"
+    );
+    assert!(err.lines().any(|l| l.contains(&files[1].1) && l.contains("not relearned")), "{err}");
+    assert!(err.lines().any(|l| l.contains(&files[1].1) && l.contains("missing")), "{err}");
+    assert!(!err.lines().any(|l| l.contains(&files[0].1) && l.contains("print version 1,")), "{err}");
+    let (v, code) = recognize(&db, &replay, None);
+    assert_eq!((code, v["match"]["side"].as_str()), (Some(0), Some("A")), "{v}");
+
+    std::fs::rename(&away, &files[1].0).unwrap();
+    let out = library(&["check", "--repair"]);
+    assert_success("check --repair", &out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no problems"), "{out:?}");
+    assert_success("check", &library(&["check"]));
+    let (v, code) = recognize(&db, &replay, None);
+    assert_eq!((code, v["match"]["side"].as_str()), (Some(0), Some("A")), "{v}");
+    let sides = library(&["list"]);
+    assert_eq!(String::from_utf8_lossy(&sides.stdout).matches("Frozen Bubble").count(), 1, "{sides:?}");
+}
+
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
 }

@@ -36,7 +36,7 @@ complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "show" -
 complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "plays" -d 'The listening history: each side the listener or vinyl-rec auto saw, recorded or not, when its needle dropped (in local time; --json: as stored, in UTC), and what it was'
 complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "export" -d 'The whole collection as JSON (--json, the default) or CSV, one row per track'
 complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "forget" -d 'Take a recording out of the collection (its file is left alone)'
-complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "check" -d 'Check the database and the recordings\' files; --repair removes empty sides and albums'
+complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "check" -d 'Check the database, the recordings\' files and their fingerprints\' version; --repair relearns old fingerprints and removes empty sides and albums'
 complete -c vinyl-library -n "__fish_vinyl_library_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l artist -d 'The album\'s artist' -r
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand name" -l album -d 'The album\'s title' -r
@@ -82,7 +82,7 @@ complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand forget" -l d
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand forget" -s h -l help -d 'Print help'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand forget" -s V -l version -d 'Print version'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -l db -d 'The database [default: library.db in the recordings folder]' -r -F
-complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -l repair -d 'Remove sides with neither a recording nor a track, and albums without a side'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -l repair -d 'Relearn, from their files\' tags, the recordings whose fingerprint is of an older print version (a missing file is reported, the others relearned), and remove sides with neither a recording nor a track, and albums without a side'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -s h -l help -d 'Print help'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand check" -s V -l version -d 'Print version'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name learn recognize import-release list show plays export forget check help" -f -a "name" -d 'Link a recorded side to an album side (creating either) and tag its FLAC file'
@@ -94,5 +94,5 @@ complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and no
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name learn recognize import-release list show plays export forget check help" -f -a "plays" -d 'The listening history: each side the listener or vinyl-rec auto saw, recorded or not, when its needle dropped (in local time; --json: as stored, in UTC), and what it was'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name learn recognize import-release list show plays export forget check help" -f -a "export" -d 'The whole collection as JSON (--json, the default) or CSV, one row per track'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name learn recognize import-release list show plays export forget check help" -f -a "forget" -d 'Take a recording out of the collection (its file is left alone)'
-complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name learn recognize import-release list show plays export forget check help" -f -a "check" -d 'Check the database and the recordings\' files; --repair removes empty sides and albums'
+complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name learn recognize import-release list show plays export forget check help" -f -a "check" -d 'Check the database, the recordings\' files and their fingerprints\' version; --repair relearns old fingerprints and removes empty sides and albums'
 complete -c vinyl-library -n "__fish_vinyl_library_using_subcommand help; and not __fish_seen_subcommand_from name learn recognize import-release list show plays export forget check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

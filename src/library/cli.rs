@@ -13,7 +13,7 @@ cover as a PICTURE block (front cover). The audio is never re-encoded: the tags 
 in place; a cover larger than the padding has the file written again beside itself with the frames \
 copied byte for byte, then renamed over it.
 
-`name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (3 to 5 a \
+`name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (about 5 a \
 second, about 100 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
 then tells a later play of a learned side from its first seconds, through a deck's speed error (up \
 to ±2.5 %, searched; for the first 12 s only around the speed the run-outs give, when this play's \
@@ -21,7 +21,9 @@ deck speed is known, by --rpm or a FLAC's VINYL_RPM tag, and the learned recordi
 VINYL_RPM tag), another gain and other hiss and clicks: it prints one JSON line, \
 {\"match\":{\"artist\",\"album\",\"side\",\"track\",\"position\",\"title\",\"offset_s\",\"speed_ratio\",\
 \"confidence\",\"heard_s\"}} (offset_s: where the play's first frame is in the learned side; track and \
-title: what plays after heard_s seconds), or {\"match\":null} with exit status 1.
+title: what plays after heard_s seconds), or {\"match\":null} with exit status 1. A fingerprint \
+learned by an older vinyl-library (an older print version) is not compared: `check` names each \
+recording that has one, and `check --repair` relearns them from their files' tags.
 
 The database is $VINYL_LIBRARY, else library.db in the recordings folder (VINYL_RECORDINGS); it is \
 created at the first use (WAL, versioned schema). A database of a newer vinyl-library, of another \
@@ -104,9 +106,12 @@ pub enum Command {
         /// The recording's FLAC file
         file: PathBuf,
     },
-    /// Check the database and the recordings' files; --repair removes empty sides and albums
+    /// Check the database, the recordings' files and their fingerprints' version; --repair
+    /// relearns old fingerprints and removes empty sides and albums
     Check {
-        /// Remove sides with neither a recording nor a track, and albums without a side
+        /// Relearn, from their files' tags, the recordings whose fingerprint is of an older print
+        /// version (a missing file is reported, the others relearned), and remove sides with
+        /// neither a recording nor a track, and albums without a side
         #[arg(long)]
         repair: bool,
     },

@@ -561,8 +561,9 @@ impl Library {
         Ok(n > 0)
     }
 
-    /// The problems `check` finds: SQLite's own integrity and foreign-key checks, and recordings
-    /// whose file is gone (reported, never removed: the disk may be unmounted).
+    /// The problems `check` finds: SQLite's own integrity and foreign-key checks, recordings
+    /// whose file is gone (reported, never removed: the disk may be unmounted), and recordings
+    /// whose fingerprint is of an older print version ([`Library::old_prints`]).
     pub fn problems(&self) -> anyhow::Result<Vec<String>> {
         let mut out = Vec::new();
         let mut st = self.conn.prepare("PRAGMA integrity_check")?;
@@ -584,7 +585,25 @@ impl Library {
                 out.push(format!("{path}: the recording's file is missing"));
             }
         }
+        for (path, version) in self.old_prints()? {
+            out.push(format!(
+                "{path}: its fingerprint is of print version {version}, which recognition no longer \
+                 compares (now {}): relearn it (check --repair, or learn FILE)",
+                super::print::VERSION
+            ));
+        }
         Ok(out)
+    }
+
+    /// The recordings whose fingerprint is of an older print version, which recognition does not
+    /// compare: (file, version), by file.
+    pub fn old_prints(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let mut st = self.conn.prepare(
+            "SELECT r.path, p.version FROM prints p JOIN recordings r ON p.recording_id = r.id
+             WHERE p.version < ?1 ORDER BY r.path",
+        )?;
+        let rows = st.query_map([super::print::VERSION], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Repairs what is safe: sides without a recording or a track, albums without a side.

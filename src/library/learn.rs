@@ -24,11 +24,7 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
     let mut lib = Library::open(db)?;
     let mut skipped = 0usize;
     for f in files {
-        let learned = naming_of(f).and_then(|n| {
-            lib.name(&n)?;
-            fingerprint(&mut lib, &n.file).map(|pairs| (n, pairs))
-        });
-        match learned {
+        match learn_file(&mut lib, f) {
             Ok((n, pairs)) => vlog!(
                 TOOL,
                 "{}: learned {} – {}, side {} ({} titles, {pairs} fingerprint pairs)",
@@ -50,6 +46,15 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Learns `file` from its tags: links it to its album side ([`Library::name`]) and learns its
+/// fingerprint. Returns the naming and how many pairs were stored.
+pub fn learn_file(lib: &mut Library, file: &Path) -> anyhow::Result<(Naming, usize)> {
+    let n = naming_of(file)?;
+    lib.name(&n)?;
+    let pairs = fingerprint(lib, &n.file)?;
+    Ok((n, pairs))
+}
+
 /// Learns the fingerprint of `file`, a recording the collection holds, replacing an earlier one,
 /// with the deck's speed its run-out measured (`VINYL_RPM`, which auto writes). Returns how many
 /// pairs were stored.
@@ -59,7 +64,7 @@ pub fn fingerprint(lib: &mut Library, file: &Path) -> anyhow::Result<usize> {
     let mut printer: Option<Printer> = None;
     let (mut hashes, mut frames) = (Vec::new(), 0u64);
     let mut keep =
-        |pairs: Vec<print::Pair>| hashes.extend(pairs.iter().filter_map(|p| Some((p.key()?, p.t))));
+        |pairs: Vec<print::Pair>| hashes.extend(pairs.iter().filter_map(|p| Some((p.key()?, p.stored_t()))));
     let shape = decode::each_block(file, "fingerprint", |shape, pcm| {
         let p = printer.get_or_insert_with(|| Printer::new(shape.rate, shape.channels as u16, print::LEARN));
         p.feed(pcm);

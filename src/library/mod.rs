@@ -7,8 +7,9 @@
 //! Owns the tool's commands: `name` (which learns the fingerprint too), `learn` (from tags),
 //! `recognize`, `import-release` (a tracklist from MusicBrainz or Discogs JSON), `list`, `show`,
 //! `export`, `plays` (the history `vinyl-rec auto` writes through [`note_play`]), `forget` and
-//! `check`. How it fails: usage errors exit 2, the rest 1 (and `recognize` without a match), each
-//! one line naming the file or the database and the step.
+//! `check` (which relearns, with `--repair`, the recordings whose fingerprint is of an older
+//! print version). How it fails: usage errors exit 2, the rest 1 (and `recognize` without a
+//! match), each one line naming the file or the database and the step.
 
 pub mod cli;
 pub mod cover;
@@ -188,6 +189,7 @@ fn forget(db: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
 fn check(db: &std::path::Path, repair: bool) -> anyhow::Result<()> {
     let mut lib = Library::open(db)?;
     if repair {
+        relearn_old_prints(&mut lib)?;
         let n = lib.tidy()?;
         crate::vlog!(TOOL, "{}: removed {n} empty sides and albums", db.display());
     }
@@ -199,6 +201,23 @@ fn check(db: &std::path::Path, repair: bool) -> anyhow::Result<()> {
         anyhow::bail!("{}: {} problems", db.display(), problems.len());
     }
     crate::vlog!(TOOL, "{}: no problems", db.display());
+    Ok(())
+}
+
+/// Relearns, from its file's tags as `learn` does, each recording whose fingerprint is of an older
+/// print version. A file that cannot be learned (missing, no longer named, unreadable) is said and
+/// left as it is, for `check` to report; the others are relearned.
+fn relearn_old_prints(lib: &mut Library) -> anyhow::Result<()> {
+    for (path, version) in lib.old_prints()? {
+        match learn::learn_file(lib, std::path::Path::new(&path)) {
+            Ok((_, pairs)) => crate::vlog!(
+                TOOL,
+                "{path}: relearned (print version {version} → {}, {pairs} fingerprint pairs)",
+                print::VERSION
+            ),
+            Err(e) => crate::vlog!(TOOL, "{path}: not relearned: {e:#}"),
+        }
+    }
     Ok(())
 }
 

@@ -12,18 +12,24 @@
 //! 4. Only the strongest peaks are kept: a peak stays when fewer than `keep` peaks are stronger within
 //!    ±20 frames (strength: level plus 4.5 dB an octave, so that treble is not always outranked by
 //!    bass). Gain does not change the ranking.
-//! 5. Each kept peak pairs with the next `fan_out` kept peaks within 1.5 s. A pair's key is the
-//!    anchor's frequency in 1/24 octave, the interval to the other peak in 1/24 octave and the time
-//!    between them in 64 ms steps.
+//! 5. Each kept peak pairs with the next `fan_out` kept peaks within 1.5 s. A pair's key
+//!    ([`Pair::key`], print version 2) is made of what a deck's speed error leaves alone or moves
+//!    little: the anchor's band (1/24 octave), the interval to the other peak (1/48 octave) and
+//!    the time between them times the anchor's frequency over its band's lower edge (frames).
+//!    With the key, learning stores the anchor's frame and its fine pitch (1/512 octave:
+//!    [`Pair::stored_t`]).
 //!
 //! Why not a fingerprint crate: chromaprint's (and rusty-chromaprint's) fingerprints are not
 //! invariant to a deck's speed error (a 102.5 % rip scores zero: acoustid/pg_acoustid #8). Here a
 //! speed error `r` moves every frequency by log2(r) octaves and stretches every time by 1/r, and
-//! nothing else, so recognition ([`super::recognize`]) undoes candidate speeds on the query's
-//! pairs before it looks their keys up, and the interval between two peaks does not move at all.
-//! Learning stores few pairs (`LEARN`: about 2 peaks a second, 2 pairs each, about 100 KB a
-//! 20-minute side); a query makes many (`QUERY`), so that the pairs a learned side stored are
-//! found among them even when hiss and clicks take some peaks.
+//! nothing else: the interval does not move, time times frequency does not change, and the band
+//! moves by at most one step either way. So a query pair looks up the few keys of the bands
+//! ±2.5 % reaches ([`query_keys`]), and each stored pair it finds gives the replay's speed itself:
+//! the query's anchor frequency over the learned one ([`unpack_t`]); recognition
+//! ([`super::recognize`]) votes for the candidate speeds within [`TOL`] of it. Learning stores
+//! few pairs (`LEARN`: a few peaks a second, 2 pairs each, about 100 KB a 20-minute side); a
+//! query makes many (`QUERY`), so that the pairs a learned side stored are found among them even
+//! when hiss and clicks take some peaks.
 //!
 //! It does not store or look anything up. How it fails: it cannot; any samples give some pairs
 //! (none for silence).
@@ -51,12 +57,39 @@ const RANK_T: u32 = 20;
 pub const PAIR_T: u32 = 47;
 /// The widest interval between the two peaks of a pair, in octaves.
 const PAIR_OCTAVES: f64 = 2.5;
-/// Steps of the key's frequencies, per octave.
+/// Steps of the anchor's band, per octave.
 pub const STEPS: f64 = 24.0;
+/// Steps of the interval between a pair's peaks, per octave.
+const INTERVAL_STEPS: f64 = 48.0;
+/// The interval step of unison (a key holds 0..256: ±2.66 octaves).
+const UNISON: f64 = 128.0;
+/// The shortest time between a pair's peaks that makes a key (frames): at one frame the rounding
+/// of the frames makes most of the time.
+const MIN_DT: u32 = 2;
+/// How far a query's time between its peaks may be from the learned pair's (frames): both are
+/// whole frames of a hop the speed stretched.
+const DT_SLACK: f64 = 0.7;
+/// How far a query's interval may be from a step's centre before the next step is looked up too.
+const EDGE: f64 = 0.3;
+/// The deck's speed error a query's keys reach (±2.5 %, as the recogniser's candidate speeds).
+const REACH: f64 = 0.025;
+/// The margin (band steps) on the bands' edges that the peaks' frequency estimates need.
+const BAND_MARGIN: f64 = 0.15;
+/// The stored frame's bits (2^20 frames: 9 hours); the anchor's fine pitch is above them.
+const T_BITS: u32 = 20;
+/// Steps of the fine pitch stored with each pair, per octave (0.14 % apart).
+const FINE: f64 = 512.0;
+/// The largest fine pitch (11 bits: 3 octaves and more above 300 Hz, past the 4 kHz band).
+const FINE_MAX: f64 = 2047.0;
+/// How far a hit's speed (the query's anchor frequency over the learned one's) may be from a
+/// candidate speed to vote for it: the fine pitch's half step (0.07 %) and the peaks' frequency
+/// estimates.
+pub const TOL: f64 = 0.004;
 /// Level floor (dB under full scale): quieter bins are digital silence or dither.
 const FLOOR_DB: f32 = -120.0;
-/// The algorithm's version, stored with each print: a print of another version is not compared.
-pub const VERSION: i64 = 1;
+/// The algorithm's version, stored with each print: a print of another version is not compared
+/// (version 1's keys held the anchor's pitch, which a speed error moves).
+pub const VERSION: i64 = 2;
 
 /// How densely a printer keeps peaks and pairs them.
 #[derive(Clone, Copy, Debug)]
@@ -67,10 +100,10 @@ pub struct Density {
     pub fan_out: usize,
 }
 
-/// What learning stores: about 2 peaks a second, 2 pairs each.
-pub const LEARN: Density = Density { keep: 3, fan_out: 2 };
+/// What learning stores: a few peaks a second (4 within ±20 frames), 2 pairs each.
+pub const LEARN: Density = Density { keep: 4, fan_out: 2 };
 /// What a query makes: a superset of what learning kept, whatever hiss and clicks took.
-pub const QUERY: Density = Density { keep: 8, fan_out: 10 };
+pub const QUERY: Density = Density { keep: 6, fan_out: 6 };
 
 /// Two peaks: the anchor at frame `t` and `f1` Hz, the other `dt` frames later at `f2` Hz.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -85,33 +118,93 @@ pub struct Pair {
     pub dt: u32,
 }
 
-/// A key's three parts, before packing: anchor pitch step, interval step, time step.
-pub fn key(q1: i64, qd: i64, qt: i64) -> Option<u32> {
-    let ok = (0..128).contains(&q1) && (0..128).contains(&qd) && (1..32).contains(&qt);
-    ok.then_some(((q1 as u32) << 12) | ((qd as u32) << 5) | qt as u32)
-}
-
-/// The anchor's pitch in key steps above 300 Hz (not rounded).
-pub fn pitch(f: f64) -> f64 {
+/// The anchor's pitch in band steps above 300 Hz (not rounded).
+fn pitch(f: f64) -> f64 {
     (f / F_LO).log2() * STEPS
 }
 
-/// The interval between the peaks in key steps (not rounded; 64 is unison).
-pub fn interval(f1: f64, f2: f64) -> f64 {
-    (f2 / f1).log2() * STEPS + 64.0
+/// The interval between the peaks in interval steps (not rounded; [`UNISON`] is unison).
+fn interval(f1: f64, f2: f64) -> f64 {
+    (f2 / f1).log2() * INTERVAL_STEPS + UNISON
 }
 
-/// The time step of `dt` frames.
-pub fn time_step(dt: u32) -> i64 {
-    i64::from(dt.div_ceil(2))
+/// The lower edge of band `band` (Hz).
+fn band_lo(band: i64) -> f64 {
+    F_LO * 2f64.powf(band as f64 / STEPS)
+}
+
+/// A key's three parts, packed: band (9 bits), interval (8), the time in the band's frames (7);
+/// None out of those ranges.
+fn pack(band: i64, interval: i64, n: i64) -> Option<u32> {
+    let ok = (0..512).contains(&band) && (0..256).contains(&interval) && (0..128).contains(&n);
+    ok.then_some(((band as u32) << 15) | ((interval as u32) << 7) | n as u32)
+}
+
+/// Every integer in floor(lo)..=floor(hi).
+fn span(lo: f64, hi: f64) -> std::ops::RangeInclusive<i64> {
+    (lo.floor() as i64)..=(hi.floor() as i64)
+}
+
+/// The rounded step of `x`, and the neighbouring step when `x` lies near the edge between them.
+fn either_side(x: f64) -> Vec<i64> {
+    let r = x.round();
+    let off = x - r;
+    if off.abs() > EDGE { vec![r as i64, (r + off.signum()) as i64] } else { vec![r as i64] }
 }
 
 impl Pair {
-    /// The key learning stores for this pair.
+    /// The key learning stores for this pair: its anchor's band (1/24 octave), the interval
+    /// (1/48 octave) and the time between the peaks times the anchor's frequency over the band's
+    /// lower edge, in frames. A speed error moves the band but not the interval, and leaves
+    /// time times frequency alone, so a replay's pair finds it among its [`query_keys`]. None
+    /// for a pair closer than [`MIN_DT`] or out of the key's ranges.
     pub fn key(&self) -> Option<u32> {
         let (f1, f2) = (f64::from(self.f1), f64::from(self.f2));
-        key(pitch(f1).round() as i64, interval(f1, f2).round() as i64, time_step(self.dt))
+        if self.dt < MIN_DT {
+            return None;
+        }
+        let band = pitch(f1).floor() as i64;
+        let n = (f64::from(self.dt) * f1 / band_lo(band)).floor() as i64;
+        pack(band, interval(f1, f2).round() as i64, n)
     }
+
+    /// What learning stores with the key: the anchor's frame, and its fine pitch (1/512 octave
+    /// above 300 Hz) above bit [`T_BITS`], so that each hit gives the replay's own speed.
+    pub fn stored_t(&self) -> u32 {
+        let fine = ((f64::from(self.f1) / F_LO).log2() * FINE).round().clamp(0.0, FINE_MAX) as u32;
+        (self.t & ((1 << T_BITS) - 1)) | fine << T_BITS
+    }
+}
+
+/// A stored pair's frame and its anchor's frequency (Hz), from [`Pair::stored_t`].
+pub fn unpack_t(stored: u32) -> (u32, f64) {
+    (stored & ((1 << T_BITS) - 1), F_LO * 2f64.powf(f64::from(stored >> T_BITS) / FINE))
+}
+
+/// The keys a learned pair could have stored for query pair `p`, heard at any speed within
+/// ±2.5 %: the bands that speed reaches, the times of `p`'s ±[`DT_SLACK`] frames in each, and
+/// the interval's step (both steps near an edge). Sorted, each once; none for a pair closer than
+/// [`MIN_DT`].
+pub fn query_keys(p: &Pair) -> Vec<u32> {
+    let mut out = Vec::new();
+    if p.dt < MIN_DT {
+        return out;
+    }
+    let (f1, f2) = (f64::from(p.f1), f64::from(p.f2));
+    let p1 = pitch(f1);
+    let lo = (p1 - STEPS * (1.0 + REACH).log2() - BAND_MARGIN).floor() as i64;
+    let hi = (p1 - STEPS * (1.0 - REACH).log2() + BAND_MARGIN).floor() as i64;
+    let intervals = either_side(interval(f1, f2));
+    let dt = f64::from(p.dt);
+    for band in lo.max(0)..=hi {
+        let s = f1 / band_lo(band);
+        for n in span((dt - DT_SLACK) * s, (dt + DT_SLACK) * s) {
+            out.extend(intervals.iter().filter_map(|&i| pack(band, i, n)));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// A candidate peak.
@@ -487,5 +580,71 @@ mod tests {
             assert!(near(p.f1) && near(p.f2), "{p:?} is not between two notes");
             assert!(p.dt >= 1 && p.dt <= PAIR_T, "{p:?}");
         }
+    }
+
+    /// `p` heard at speed `r`: frequencies times `r`, the time between the peaks over `r` (whole
+    /// frames).
+    fn heard_at(p: Pair, r: f64) -> Pair {
+        Pair {
+            t: p.t,
+            f1: (f64::from(p.f1) * r) as f32,
+            f2: (f64::from(p.f2) * r) as f32,
+            dt: (f64::from(p.dt) / r).round() as u32,
+        }
+    }
+
+    #[test]
+    fn a_pair_heard_up_to_2_percent_off_speed_finds_its_key_and_its_speed() {
+        let learned = [
+            (440.0, 660.0, 5),
+            (1000.0, 990.0, 31),
+            (310.0, 1500.0, 47),
+            (3900.0, 800.0, 2),
+            (301.0, 302.0, 12),
+        ];
+        for (f1, f2, dt) in learned {
+            let p = Pair { t: 1234, f1, f2, dt };
+            let key = p.key().expect("a key");
+            let (t, f_learned) = unpack_t(p.stored_t());
+            assert_eq!(t, 1234);
+            for r in [0.98, 0.9925, 1.0, 1.013, 1.02] {
+                let q = heard_at(p, r);
+                assert!(query_keys(&q).contains(&key), "{p:?} at {r}: key {key:#x} not looked up");
+                let speed = f64::from(q.f1) / f_learned;
+                assert!((speed - r).abs() <= TOL, "{p:?} at {r}: the hit says {speed}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_stored_frame_and_fine_pitch_round_trip() {
+        for (t, f1) in [(0, 300.0), (1, 440.0), (37_499, 1234.5), ((1 << T_BITS) - 1, 3999.0)] {
+            let p = Pair { t, f1, f2: 500.0, dt: 3 };
+            let (back, f) = unpack_t(p.stored_t());
+            assert_eq!(back, t);
+            assert!(
+                (f / f64::from(f1) - 1.0).abs() <= 2f64.powf(0.5 / FINE) - 1.0 + 1e-9,
+                "{f1} Hz came back {f}"
+            );
+        }
+        // Under the band: the lowest fine pitch, the frame intact.
+        assert_eq!(unpack_t(Pair { t: 9, f1: 250.0, f2: 500.0, dt: 3 }.stored_t()), (9, F_LO));
+    }
+
+    #[test]
+    fn pairs_out_of_the_keys_ranges_have_no_key_and_look_nothing_up() {
+        let out = [
+            Pair { t: 0, f1: 440.0, f2: 660.0, dt: 1 },  // closer than MIN_DT
+            Pair { t: 0, f1: 250.0, f2: 400.0, dt: 5 },  // under the lowest band
+            Pair { t: 0, f1: 440.0, f2: 3600.0, dt: 5 }, // an interval of 3 octaves
+            Pair { t: 0, f1: 440.0, f2: 50.0, dt: 5 },   // 3 octaves down
+            Pair { t: 0, f1: 1.0e9, f2: 1.0e9, dt: 5 },  // past the 512th band
+        ];
+        for p in out {
+            assert_eq!(p.key(), None, "{p:?}");
+        }
+        assert!(query_keys(&out[0]).is_empty());
+        assert!(query_keys(&out[4]).is_empty());
+        assert!(query_keys(&out[2]).is_empty());
     }
 }

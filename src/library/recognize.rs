@@ -1,16 +1,17 @@
 //! Recognition of a replay: which learned side this audio is, where in it, and at what speed.
 //!
-//! Owns the matcher ([`Recognizer`]): the query's pairs ([`super::print::QUERY`]) are looked up
-//! under every candidate speed from −2.5 % to +2.5 % in 0.5 % steps. A speed `r` divides the
-//! anchor's frequency by `r` and multiplies the time between the peaks by `r`; keys within a
-//! rounding margin of a step's edge are looked up on both sides. Each stored pair found votes for
-//! (print, speed, alignment), the alignment being the learned frame at the query's first frame. A
+//! Owns the matcher ([`Recognizer`]): each of the query's pairs ([`super::print::QUERY`]) looks
+//! up the keys a learned pair could have stored for it at any speed from −2.5 % to +2.5 %
+//! ([`print::query_keys`]), and each stored pair found gives the query's speed over the learned
+//! side's (the two anchors' frequencies, [`print::unpack_t`]). It votes for (print, speed,
+//! alignment) under the candidate speeds (0.5 % steps) within [`print::TOL`] of that speed, the
+//! alignment being the learned frame at the query's first frame. A
 //! side is recognised when its best alignment (votes within ±2 frames) has at least
 //! [`MIN_VOTES`] votes, [`MARGIN`] times the votes of the best other side and [`LEAD`] votes more:
 //! a replay piles its votes on one alignment, while chance (and music that merely resembles)
 //! scatters them. The ratio guards against a side that shares music with the winner; the lead
-//! against the few votes chance gives every side (an hour of idle deck and sides in no album
-//! reach a ratio of 2 only at 8 votes to 4, and a lead of 6 at most; `scripts/bench 95-recognize`).
+//! against the few votes chance gives every side (an hour of idle deck and sides in no album gave
+//! the best side at most 6 votes and a lead of 3; `scripts/bench 95-recognize`).
 //! A pair the query repeats more than [`MAX_REPEATS`] times (hum, a locked groove, a loop) stops
 //! voting, as learning keeps none of those. Music the side holds twice (a chorus) gives two
 //! alignments; the recogniser waits until one has 1.25 times the votes of any other place on the
@@ -27,7 +28,7 @@
 
 use super::cli::RecognizeOpts;
 use super::db::{KnownPrint, Library};
-use super::print::{self, PAIR_T, Pair, Printer};
+use super::print::{self, Pair, Printer};
 use super::votes::Votes;
 use crate::cli::ExitStatusError;
 use anyhow::Context as _;
@@ -35,11 +36,11 @@ use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 /// Votes the best alignment needs.
-pub const MIN_VOTES: u32 = 10;
+pub const MIN_VOTES: u32 = 8;
 /// How many times the best other side's votes the winner needs.
 pub const MARGIN: u32 = 2;
 /// How many votes more than the best other side the winner needs.
-pub const LEAD: u32 = 8;
+pub const LEAD: u32 = 5;
 /// Times a query may repeat one pair before it stops voting (hum, a locked groove, a loop).
 pub const MAX_REPEATS: u32 = 3;
 /// Alignments further apart than this (frames) are other places on the side.
@@ -53,6 +54,9 @@ const MAX_BINS: usize = 500_000;
 /// Stored pairs kept in memory once looked up (4 MiB): a replay is recognised long before; a long
 /// query past it looks keys up again.
 const CACHE_POSTINGS: usize = 500_000;
+/// How far from the vote's speed a stored pair's own speed may be to count in the fit (two and a
+/// half steps: the vote's step is only where the fit starts).
+const FIT_SPEED: f64 = 0.0125;
 /// Places of one side kept while they compete.
 const PLACES: usize = 4;
 /// Votes a place needs over the side's next place (besides 1.25 times its votes).
@@ -185,7 +189,7 @@ pub struct Recognizer {
     hop_q: f64,
     rate: f64,
     /// The stored pairs of the keys looked up, up to [`CACHE_POSTINGS`] of them, and how many.
-    postings: HashMap<u32, Vec<(Print, u32)>>,
+    postings: HashMap<u32, Postings>,
     cached: usize,
     tally: Tally,
     frames: u64,
@@ -210,6 +214,21 @@ type Print = u32;
 
 /// Prints a recogniser compares at most (the bits of [`Print`] in a key).
 const MAX_PRINTS: usize = 1 << 20;
+
+/// A stored pair a query pair found: (print, learned frame, the query's speed over the learned
+/// side's that the two anchors' frequencies give).
+type Hit = (Print, u32, f64);
+
+/// The stored pairs of one key: (print, what learning stored with the key: [`Pair::stored_t`]).
+type Postings = Vec<(Print, u32)>;
+
+/// What one query pair's lookup found ([`Recognizer::hits`]).
+struct Lookup {
+    /// The stored pairs found.
+    hits: Vec<Hit>,
+    /// The keys looked up in the database (not cached), with their stored pairs.
+    looked_up: Vec<(u32, Postings)>,
+}
 
 /// A voted place: (print, speed step, alignment).
 type Place = (Print, u8, i32);
@@ -331,9 +350,30 @@ impl Recognizer {
 
     /// The stored pairs with `key`, of the prints compared (not those of another print version or
     /// of a recording no longer named).
-    fn fetch(&self, key: u32) -> anyhow::Result<Vec<(Print, u32)>> {
+    fn fetch(&self, key: u32) -> anyhow::Result<Postings> {
         let found = self.lib.postings(key)?;
         Ok(found.iter().filter_map(|(id, t)| Some((*self.index.get(id)?, *t))).collect())
+    }
+
+    /// The stored pairs query pair `p`'s keys find ([`print::query_keys`]), each as (print,
+    /// learned frame, speed: the query's anchor frequency over the learned one's); and the keys
+    /// it looked up that were not cached, with their pairs, for the caller to cache. A database
+    /// error is returned, never taken for a key without pairs.
+    fn hits(&self, p: &Pair) -> anyhow::Result<Lookup> {
+        let (mut hits, mut looked_up) = (Vec::new(), Vec::new());
+        for key in print::query_keys(p) {
+            let fetched = match self.postings.contains_key(&key) {
+                true => None,
+                false => Some(self.fetch(key).context("look the fingerprint up")?),
+            };
+            let found = fetched.as_deref().unwrap_or_else(|| &self.postings[&key]);
+            hits.extend(found.iter().map(|&(print, stored)| {
+                let (t_ref, f_ref) = print::unpack_t(stored);
+                (print, t_ref, f64::from(p.f1) / f_ref)
+            }));
+            looked_up.extend(fetched.map(|found| (key, found)));
+        }
+        Ok(Lookup { hits, looked_up })
     }
 
     /// The print at place `print`.
@@ -410,25 +450,28 @@ impl Recognizer {
 
     /// Casts the votes of query pair `p`, heard when `frames` were, under the speeds in `open`, for
     /// the (print, speed) searched, or (`skipped`, to widen) for those not searched: each stored
-    /// pair its candidate keys find votes once for its alignment.
+    /// pair its keys find votes once for its alignment under each candidate speed within
+    /// [`print::TOL`] of the speed it gives.
     fn cast(&mut self, p: &Pair, frames: u64, open: u16, skipped: bool) -> anyhow::Result<()> {
+        let Lookup { hits, looked_up } = self.hits(p)?;
         let mut cast: Vec<Place> = Vec::new();
-        for (key, speed) in candidate_keys(p).into_iter().filter(|(_, speed)| open & 1 << speed != 0) {
-            let fetched = match self.postings.contains_key(&key) {
-                true => None,
-                false => Some(self.fetch(key).context("look the fingerprint up")?),
-            };
-            let found = fetched.as_deref().unwrap_or_else(|| &self.postings[&key]);
-            let r = SPEEDS[usize::from(speed)];
-            for &(print, t_ref) in found {
+        let (lo, hi) = (SPEEDS[0] - print::TOL, SPEEDS[SPEEDS.len() - 1] + print::TOL);
+        for (print, t_ref, r) in hits.into_iter().filter(|h| (lo..=hi).contains(&h.2)) {
+            for (i, s) in SPEEDS.iter().enumerate() {
+                let speed = i as u8;
+                if (s - r).abs() > print::TOL || open & 1 << speed == 0 {
+                    continue;
+                }
                 let Some(known) = self.known(print).filter(|_| self.searched(print, speed) != skipped) else {
                     continue;
                 };
-                let q = f64::from(p.t) * r * self.hop_q / known.hop_s;
+                let q = f64::from(p.t) * s * self.hop_q / known.hop_s;
                 cast.push((print, speed, t_ref as i32 - q.round() as i32));
             }
-            // Past the cache's bound a key is looked up again each time a pair needs it.
-            if let Some(found) = fetched.filter(|f| self.cached + f.len() <= CACHE_POSTINGS) {
+        }
+        // Past the cache's bound a key is looked up again each time a pair needs it.
+        for (key, found) in looked_up {
+            if self.cached + found.len() <= CACHE_POSTINGS {
                 self.cached += found.len();
                 self.postings.insert(key, found);
             }
@@ -535,17 +578,11 @@ impl Recognizer {
             // Early on, every speed of the search fits about as well: let the place drift by as
             // much as the search's whole range allows.
             let slack = 3.0 + 0.03 * tq;
-            for (key, _) in candidate_keys(p) {
-                let fetched = match self.postings.contains_key(&key) {
-                    true => None,
-                    false => {
-                        Some(self.fetch(key).context("fit the speed and place: look the fingerprint up")?)
-                    }
-                };
-                for &(pr, t_ref) in fetched.as_deref().unwrap_or_else(|| &self.postings[&key]) {
-                    if pr == print && (f64::from(t_ref) - (f64::from(d) + tq * r0)).abs() <= slack {
-                        pts.push((p.t, t_ref));
-                    }
+            let hits = self.hits(p).context("fit the speed and place")?.hits;
+            for (pr, t_ref, r) in hits {
+                let near = (f64::from(t_ref) - (f64::from(d) + tq * r0)).abs() <= slack;
+                if pr == print && (r - r0).abs() <= FIT_SPEED && near {
+                    pts.push((p.t, t_ref));
                 }
             }
         }
@@ -593,41 +630,6 @@ fn same_place(a: (u8, i32), b: (u8, i32), heard: f64) -> bool {
     let start = f64::from(a.1 - b.1);
     let end = start + heard * (ra - rb);
     start.abs() <= f64::from(FAR) || end.abs() <= f64::from(FAR) || start.signum() != end.signum()
-}
-
-/// Every key a learned pair could have stored for query pair `p`, with the speed it assumes.
-fn candidate_keys(p: &Pair) -> Vec<(u32, u8)> {
-    let (f1, f2) = (f64::from(p.f1), f64::from(p.f2));
-    let qd = either_side(print::interval(f1, f2));
-    let mut out = Vec::new();
-    for (i, r) in SPEEDS.iter().enumerate() {
-        let q1 = either_side(print::pitch(f1 / r));
-        let dt = f64::from(p.dt) * r;
-        let mut qt: Vec<i64> = ((dt - 0.7).floor() as i64..=(dt + 0.7).ceil() as i64)
-            .filter(|d| (1..=i64::from(PAIR_T)).contains(d))
-            .map(|d| print::time_step(d as u32))
-            .collect();
-        qt.dedup();
-        for &a in &q1 {
-            for &b in &qd {
-                for &c in &qt {
-                    if let Some(k) = print::key(a, b, c) {
-                        out.push((k, i as u8));
-                    }
-                }
-            }
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// The rounded step of `x`, and the neighbouring step when `x` lies near the edge between them.
-fn either_side(x: f64) -> Vec<i64> {
-    let r = x.round();
-    let off = x - r;
-    if off.abs() > 0.3 { vec![r as i64, (r + off.signum()) as i64] } else { vec![r as i64] }
 }
 
 /// `vinyl-library recognize`: prints `{"match":…}` at the first recognition, `{"match":null}`
@@ -835,9 +837,8 @@ mod tests {
         assert_eq!(speeds_near(0.96), 0, "a prior past the search leaves the print unnarrowed");
     }
 
-    /// Query pairs with distinct keys over 590 frames (19 s), each anchor 0.25 of a key step
-    /// above a step's centre: a pair heard at the learned speed finds its stored key under the
-    /// candidate speeds 0.99 to 1.025, and not under 0.975 to 0.985.
+    /// Query pairs with distinct keys over 590 frames (19 s), each anchor in a band of its own: a
+    /// pair heard at the learned speed finds its stored pair, which gives the speed 1.0.
     fn pairs() -> Vec<Pair> {
         (0..60)
             .map(|i| {
@@ -856,7 +857,8 @@ mod tests {
         let path = d.path().join("library.db");
         let mut lib = Library::open(&path).unwrap();
         let hop_s = Printer::new(48_000, 2, print::QUERY).hop_s();
-        let hashes: Vec<(u32, u32)> = pairs().iter().map(|p| (p.key().unwrap(), p.t + 100)).collect();
+        let hashes: Vec<(u32, u32)> =
+            pairs().iter().map(|p| (p.key().unwrap(), Pair { t: p.t + 100, ..*p }.stored_t())).collect();
         for (i, &(deck_speed, holds)) in sides.iter().enumerate() {
             let file = d.path().join(format!("side-{i}.flac"));
             let naming = Naming {
@@ -938,8 +940,12 @@ mod tests {
         let (_d, mut every) = recognizer(&sides);
         let (_e, mut narrowed) = recognizer(&sides);
         narrowed.expect_deck_speed(1.01);
-        // Fed in two stretches, 6 s apart, as a listener feeds.
-        let pairs = pairs();
+        // Fed in two stretches, 6 s apart, as a listener feeds; the second 1.5 % fast (votes
+        // under 1.015, searched, where the first's under 1.0 are not).
+        let mut pairs = pairs();
+        for p in &mut pairs[30..] {
+            (p.f1, p.f2) = (p.f1 * 1.015, p.f2 * 1.015);
+        }
         for rec in [&mut every, &mut narrowed] {
             rec.vote(&pairs[..30]).unwrap();
             rec.frames = 6 * 48_000;
@@ -1007,23 +1013,18 @@ mod tests {
     }
 
     #[test]
-    fn a_pairs_own_key_is_among_its_candidates_at_every_speed_it_could_have() {
-        for (f1, f2, dt) in [(440.0, 660.0, 5), (1000.0, 990.0, 31), (310.0, 1500.0, 47), (2500.0, 800.0, 1)]
-        {
-            let learned = Pair { t: 0, f1, f2, dt };
-            let key = learned.key().expect("a key");
-            for r in [0.98, 0.9925, 1.0, 1.013, 1.02] {
-                let heard = Pair {
-                    t: 0,
-                    f1: (f64::from(f1) * r) as f32,
-                    f2: (f64::from(f2) * r) as f32,
-                    dt: (f64::from(dt) / r).round().max(1.0) as u32,
-                };
-                assert!(
-                    candidate_keys(&heard).iter().any(|(k, _)| *k == key),
-                    "pair {learned:?} at speed {r}: key {key} not looked up"
-                );
-            }
-        }
+    fn a_hit_votes_for_the_candidate_speeds_near_its_own_and_only_those() {
+        let (_d, mut rec) = recognizer(&[(None, true), (None, false)]);
+        // 1.0125 lies between two steps: both get the vote; 1.0 only its own step.
+        let heard = |r: f32| pairs().into_iter().map(move |p| Pair { f1: p.f1 * r, f2: p.f2 * r, ..p });
+        rec.vote(&heard(1.0125).take(30).collect::<Vec<_>>()).unwrap();
+        let (votes, _) = votes_of(&rec.tally, 2);
+        let speeds: std::collections::BTreeSet<u8> = votes.iter().map(|((_, s, _), _)| *s).collect();
+        assert_eq!(speeds.into_iter().map(|s| SPEEDS[usize::from(s)]).collect::<Vec<_>>(), [1.01, 1.015]);
+        let (_e, mut rec) = recognizer(&[(None, true), (None, false)]);
+        rec.vote(&heard(1.0).collect::<Vec<_>>()).unwrap();
+        let (votes, _) = votes_of(&rec.tally, 2);
+        assert!(votes.iter().all(|((p, s, d), _)| (*p, *s, *d) == (0, 5, 100)), "{votes:?}");
+        assert_eq!(votes.iter().map(|v| v.1).sum::<u32>(), 60);
     }
 }
