@@ -311,11 +311,6 @@ impl<W: Sink> FlacWriter<W> {
         })
     }
 
-    /// The PCM shape this writer encodes.
-    pub fn spec(&self) -> PcmSpec {
-        self.spec
-    }
-
     /// PCM frames (samples per channel) in complete FLAC frames written so far.
     pub fn samples_written(&self) -> u64 {
         self.committed.total_samples() as u64
@@ -324,11 +319,6 @@ impl<W: Sink> FlacWriter<W> {
     /// PCM frames accepted but not yet encoded (less than a block).
     pub fn samples_pending(&self) -> u64 {
         (self.pending.len() / self.spec.frame_bytes()) as u64
-    }
-
-    /// Bytes of the output up to the last complete frame.
-    pub fn bytes_written(&self) -> u64 {
-        self.end
     }
 
     /// Encodes `pcm` (whole frames of interleaved little-endian samples of this writer's

@@ -282,8 +282,6 @@ pub enum FailureKind {
 pub struct ConnectError {
     /// What kind of failure it is.
     pub kind: FailureKind,
-    /// HTTP status, when the server answered one.
-    pub status: Option<u16>,
     /// One line, e.g. `PUT /live: 403 Forbidden (Mountpoint in use): another source is on the
     /// mount or the server's source limit is reached`. Stable across identical failures, so a
     /// state log prints it once.
@@ -366,7 +364,7 @@ fn set_send_buffer(s: &TcpStream, bytes: usize) {
 pub fn connect(cfg: &SourceConfig, method: Method) -> Result<SourceConnection, ConnectError> {
     let ep = &cfg.endpoint;
     let step = format!("{method} {}", ep.mount);
-    let fail = |(kind, message): (FailureKind, String)| ConnectError { kind, status: None, message };
+    let fail = |(kind, message): (FailureKind, String)| ConnectError { kind, message };
     let mut stream = open(ep, cfg.timeout).map_err(fail)?;
     set_send_buffer(&stream, cfg.send_buffer);
     let mut req = match method {
@@ -402,7 +400,7 @@ pub fn connect(cfg: &SourceConfig, method: Method) -> Result<SourceConnection, C
         let _ = stream.set_read_timeout(Some(cfg.timeout));
     }
     if (200..300).contains(&head.code) {
-        return Ok(SourceConnection { stream, method, since: Instant::now(), bytes_sent: 0 });
+        return Ok(SourceConnection { stream, method, since: Instant::now() });
     }
     let mut body = std::mem::take(&mut buf);
     if head.header("content-type").is_some_and(|t| t.starts_with("text/plain")) {
@@ -446,7 +444,7 @@ fn status_error(cfg: &SourceConfig, method: Method, code: u16, reason: &str, bod
         500..=599 => (FailureKind::Server, "the server failed".to_string()),
         _ => (FailureKind::Server, "an answer a source client does not expect".to_string()),
     };
-    ConnectError { kind, status: Some(code), message: format!("{method} {}: {status}: {advice}", ep.mount) }
+    ConnectError { kind, message: format!("{method} {}: {status}: {advice}", ep.mount) }
 }
 
 /// A source connection the server accepted: write MP3 bytes into it until it fails.
@@ -455,7 +453,6 @@ pub struct SourceConnection {
     stream: TcpStream,
     method: Method,
     since: Instant,
-    bytes_sent: u64,
 }
 
 impl SourceConnection {
@@ -468,10 +465,7 @@ impl SourceConnection {
                 Ok(0) => {
                     return Err(io::Error::new(io::ErrorKind::WriteZero, "the server accepts no more data"));
                 }
-                Ok(n) => {
-                    rest = &rest[n..];
-                    self.bytes_sent += n as u64;
-                }
+                Ok(n) => rest = &rest[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
