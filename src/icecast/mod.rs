@@ -22,6 +22,7 @@
 pub mod backoff;
 pub mod http;
 
+use crate::http::{UNRESERVED, percent_encode};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -483,11 +484,6 @@ impl SourceConnection {
         self.since
     }
 
-    /// Bytes of MP3 written so far on this connection.
-    pub fn bytes_sent(&self) -> u64 {
-        self.bytes_sent
-    }
-
     /// Ends the stream: no more data, then close.
     pub fn close(self) {
         let _ = self.stream.shutdown(Shutdown::Both);
@@ -511,8 +507,8 @@ pub fn update_metadata(
     let req = format!(
         "GET /admin/metadata?mode=updinfo&mount={}&song={}&charset=UTF-8 HTTP/1.0\r\nHost: {}\r\n\
          Authorization: {}\r\nUser-Agent: vinyl-mp3-icecast/{}\r\n\r\n",
-        http::percent_encode(&endpoint.mount),
-        http::percent_encode(title),
+        percent_encode(&endpoint.mount, UNRESERVED),
+        percent_encode(title, UNRESERVED),
         endpoint.authority(),
         credentials.authorization(),
         env!("CARGO_PKG_VERSION"),
