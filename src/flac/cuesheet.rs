@@ -262,13 +262,8 @@ pub fn set_tracks(path: &Path, offsets: &[u64]) -> anyhow::Result<Vec<u64>> {
         bail!("{shown}: the file's length is unknown (STREAMINFO says 0 samples): finish it first");
     }
     let offsets = check(offsets, info.total_samples).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("{shown}: open"))?;
     let mut chapters = chapter_tags(&offsets, info.sample_rate);
-    meta::edit(&file, |blocks| {
+    meta::edit_at(path, "write the track markers", |blocks| {
         meta::edit_comments(blocks, |c| {
             keep_names(c, &mut chapters);
             c.retain(|(k, _)| !is_chapter_key(k));
@@ -284,9 +279,7 @@ pub fn set_tracks(path: &Path, offsets: &[u64]) -> anyhow::Result<Vec<u64>> {
             meta::Block { kind: format::BLOCK_CUESHEET, body: encode(&offsets, info.total_samples) },
         );
         Ok(())
-    })
-    .with_context(|| format!("{shown}: write the track markers"))?;
-    file.sync_data().with_context(|| format!("{shown}: sync"))?;
+    })?;
     Ok(offsets)
 }
 

@@ -25,7 +25,6 @@
 //! than a wrong or infinite one.
 
 use super::meta;
-use anyhow::Context as _;
 use std::path::Path;
 
 /// The ReplayGain 2.0 reference loudness, LUFS.
@@ -95,21 +94,13 @@ pub fn tags(m: &Measurements) -> Vec<(String, String)> {
 /// earlier value of the seven [`TAGS`] first, then syncs. Another engineer's `vinyl-rec auto`
 /// calls this when it finalises a side.
 pub fn write(path: &Path, m: &Measurements) -> anyhow::Result<()> {
-    let shown = path.display();
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("{shown}: open"))?;
     let new = tags(m);
-    meta::edit(&file, |blocks| {
+    meta::edit_at(path, "write the loudness tags", |blocks| {
         meta::edit_comments(blocks, |c| {
             c.retain(|(k, _)| !TAGS.iter().any(|t| t.eq_ignore_ascii_case(k)));
             c.extend(new);
         })
     })
-    .with_context(|| format!("{shown}: write the loudness tags"))?;
-    file.sync_data().with_context(|| format!("{shown}: sync"))
 }
 
 #[cfg(test)]

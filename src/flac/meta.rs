@@ -97,6 +97,20 @@ pub fn edit(file: &File, change: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<
     write(file, &meta, &blocks)
 }
 
+/// [`edit`] for the file at `path`, then synced: the one way to change a finished file's metadata
+/// in place. An error names the file and the step: `open`, `what` (`write the track markers`) or
+/// `sync`.
+pub fn edit_at(
+    path: &Path,
+    what: &str,
+    change: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let shown = path.display();
+    let file = File::options().read(true).write(true).open(path).with_context(|| format!("{shown}: open"))?;
+    edit(&file, change).with_context(|| format!("{shown}: {what}"))?;
+    file.sync_data().with_context(|| format!("{shown}: sync"))
+}
+
 /// Like [`edit`] for the file at `path`, but when the new blocks do not fit the room before the
 /// audio (a cover is larger than the padding), the file is written again beside itself with room
 /// for them and [`super::DEFAULT_PADDING`] more: the same STREAMINFO and the audio frames copied
