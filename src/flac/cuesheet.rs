@@ -404,15 +404,13 @@ mod tests {
     }
 
     fn recording(dir: &Path, padding: usize, samples: u64) -> std::path::PathBuf {
-        use crate::flac::{FlacWriter, WriterOptions};
+        use crate::flac::{WriterOptions, tests::write_file};
         use crate::pcm::{PcmSpec, unique_frames};
         let path = dir.join("side.flac");
         let spec = PcmSpec::default();
         let opts =
             WriterOptions { tags: vec![("TITLE".into(), "Side A".into())], padding, ..Default::default() };
-        let mut w = FlacWriter::new(std::fs::File::create(&path).unwrap(), spec, &opts).unwrap();
-        w.write_pcm(&unique_frames(&spec, 0, samples)).unwrap();
-        w.finalize().unwrap();
+        write_file(&path, spec, &opts, &unique_frames(&spec, 0, samples));
         path
     }
 

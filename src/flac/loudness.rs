@@ -162,9 +162,7 @@ mod tests {
             tags: vec![("TITLE".into(), "Side A".into())],
             ..crate::flac::WriterOptions::default()
         };
-        let mut w = crate::flac::FlacWriter::new(std::fs::File::create(&path).unwrap(), spec, &opts).unwrap();
-        w.write_pcm(&[0u8; 4000]).unwrap();
-        w.finalize().unwrap();
+        crate::flac::tests::write_file(&path, spec, &opts, &[0u8; 4000]);
         write(&path, &side(-20.0, -3.0)).unwrap();
         let p = crate::flac::probe::probe(&path).unwrap();
         assert_eq!(p.tag("REPLAYGAIN_TRACK_GAIN"), Some("2.00 dB"));

@@ -220,21 +220,18 @@ pub fn set_tags(file: &File, tags: &[(String, String)]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flac::{FlacWriter, WriterOptions};
+    use crate::flac::WriterOptions;
     use crate::pcm::{PcmSpec, unique_frames};
 
     fn recording(dir: &std::path::Path, padding: usize) -> std::path::PathBuf {
         let path = dir.join("t.flac");
-        let file = File::options().read(true).write(true).create_new(true).open(&path).unwrap();
         let spec = PcmSpec::default();
         let opts = WriterOptions {
             tags: vec![("TITLE".into(), "Side A".into()), ("VINYL_GAPS".into(), "old".into())],
             padding,
             ..WriterOptions::default()
         };
-        let mut w = FlacWriter::new(file, spec, &opts).unwrap();
-        w.write_pcm(&unique_frames(&spec, 0, 10_000)).unwrap();
-        w.finalize().unwrap();
+        crate::flac::tests::write_file(&path, spec, &opts, &unique_frames(&spec, 0, 10_000));
         path
     }
 
