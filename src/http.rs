@@ -1,5 +1,7 @@
 //! HTTP/1.x header fields: the part of a head that both of vinyl's HTTP ends parse
-//! (vinyl-mp3-icecast reads Icecast's responses, vinyl-web reads browsers' requests).
+//! (vinyl-mp3-icecast reads Icecast's responses, vinyl-web reads browsers' requests); and
+//! percent-encoding, which both write ([`percent_encode`]: a query string, a download's path and
+//! file name).
 //!
 //! Owns splitting header lines into fields and finding a field by name, case-insensitively as RFC
 //! 9110 says. The ends differ only in what a line that is not a field means, so that is the
@@ -52,6 +54,23 @@ impl Fields {
     }
 }
 
+/// RFC 3986's unreserved characters besides letters and digits: what a query-string value keeps.
+pub const UNRESERVED: &[u8] = b"-._~";
+
+/// `s` with every byte of its UTF-8 but ASCII letters, digits and `keep` as `%XX`
+/// (`song=Caf%C3%A9%20Ol%C3%A9` with [`UNRESERVED`]).
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +86,12 @@ mod tests {
         assert_eq!(twice.all("HOST").collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(Fields::parse(["no colon"], Strictness::Refuse), Err("malformed header"));
         assert_eq!(Fields::parse(["no colon", "A: 1"], Strictness::Skip).unwrap().get("a"), Some("1"));
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_letters_digits_and_the_bytes_named() {
+        assert_eq!(percent_encode("Café Olé/a&b=c", UNRESERVED), "Caf%C3%A9%20Ol%C3%A9%2Fa%26b%3Dc");
+        assert_eq!(percent_encode("a-b_c.d~e", UNRESERVED), "a-b_c.d~e");
+        assert_eq!(percent_encode("a b/c", b"/"), "a%20b/c");
     }
 }

@@ -10,8 +10,8 @@
 //! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGHUP/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
 //! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times), [`size`] (sizes in
 //! bytes), [`config`] (the configuration file), [`args`] (flags and the `VINYL_*` keys behind
-//! them), [`http`] (header fields, for both HTTP ends), [`lines`] (bounded lines out of a byte
-//! stream) and [`cli`] (error → exit status).
+//! them), [`http`] (header fields and percent-encoding, for both HTTP ends), [`lines`] (bounded
+//! lines out of a byte stream) and [`cli`] (error → exit status).
 //!
 //! Documentation generated from the flag definitions: [`docs`].
 //!

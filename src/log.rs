@@ -46,11 +46,6 @@ impl StateLog {
         true
     }
 
-    /// Forgets the last state of `object`, so its next state is printed whatever it is.
-    pub fn forget(&mut self, object: &str) {
-        self.last.remove(object);
-    }
-
     /// The tool name lines start with.
     pub fn tool(&self) -> &'static str {
         self.tool
@@ -68,8 +63,6 @@ mod tests {
         assert!(!log.change("a", "down"));
         assert!(log.change("b", "down"));
         assert!(log.change("a", "up"));
-        assert!(log.change("a", "down"));
-        log.forget("a");
         assert!(log.change("a", "down"));
     }
 }

@@ -185,8 +185,6 @@ impl FrameSplitter {
 pub struct Mp3Chunk<'a> {
     /// Concatenated whole frames (may be empty: LAME buffers about two frames).
     pub data: &'a [u8],
-    /// How many MP3 frames `data` holds.
-    pub frames: u32,
     /// PCM samples per channel those frames decode to (at [`Mp3Encoder::out_rate`]), counting
     /// the tag frame as a decoder unaware of it would (1152 samples of silence).
     pub samples: u64,
@@ -487,7 +485,7 @@ impl Mp3Encoder {
         let input_frames = until.saturating_sub(self.input_frames_out);
         self.input_frames_out += input_frames;
         let (data, _) = self.splitter.ready();
-        Mp3Chunk { data, frames, samples, input_frames }
+        Mp3Chunk { data, samples, input_frames }
     }
 }
 

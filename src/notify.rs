@@ -53,14 +53,7 @@ impl Notifier {
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|&us| us > 0)
             .map(|us| Duration::from_micros(us / 2));
-        Notifier {
-            socket,
-            watchdog_every,
-            last_watchdog: Instant::now(),
-            ready_sent: false,
-            last_status: String::new(),
-            warned: false,
-        }
+        Notifier { socket, watchdog_every, ..Notifier::silent() }
     }
 
     /// How often [`Notifier::watchdog`] sends `WATCHDOG=1` (half of `WATCHDOG_USEC`), when the

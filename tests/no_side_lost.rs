@@ -49,20 +49,9 @@ struct Play {
 /// The side: 3 tracks of 16 s with 2 s gaps and a 12 s run-out at 45 rpm, 4 s of idle before and
 /// 6 s after (about 75 s).
 fn programme(dir: &Path) -> (Vec<u8>, Value) {
-    let raw = dir.join("music.raw");
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-y", "-i", "/usr/share/games/frozen-bubble/snd/introzik.ogg"])
-        .args(["-ar", "48000", "-ac", "2", "-f", "s16le", "-acodec", "pcm_s16le"])
-        .arg(&raw);
-    common::assert_success("ffmpeg (the music)", &common::run(&mut cmd, common::DEADLINE));
-    let truth = dir.join("truth.json");
-    let mut cmd = Command::new(common::example("synth-side"));
-    cmd.arg("--music").arg(&raw).arg("--truth").arg(&truth).args(["--seed", "1818"]);
-    cmd.args(["--tracks", "3", "--track-len", "16", "--gap", "2", "--no-quiet", "--rpm", "45"]);
-    cmd.args(["--runout", "12", "--idle-before", "4", "--idle-after", "6"]);
-    let out = common::run(&mut cmd, LONG);
-    common::assert_success("synth-side", &out);
-    (out.stdout, serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap())
+    let args = ["--seed", "1818", "--tracks", "3", "--track-len", "16", "--gap", "2", "--no-quiet"];
+    let more = ["--rpm", "45", "--runout", "12", "--idle-before", "4", "--idle-after", "6"];
+    common::synth_side(dir, "truth", &[&args[..], &more[..]].concat())
 }
 
 impl Play {

@@ -262,13 +262,8 @@ pub fn set_tracks(path: &Path, offsets: &[u64]) -> anyhow::Result<Vec<u64>> {
         bail!("{shown}: the file's length is unknown (STREAMINFO says 0 samples): finish it first");
     }
     let offsets = check(offsets, info.total_samples).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("{shown}: open"))?;
     let mut chapters = chapter_tags(&offsets, info.sample_rate);
-    meta::edit(&file, |blocks| {
+    meta::edit_at(path, "write the track markers", |blocks| {
         meta::edit_comments(blocks, |c| {
             keep_names(c, &mut chapters);
             c.retain(|(k, _)| !is_chapter_key(k));
@@ -284,9 +279,7 @@ pub fn set_tracks(path: &Path, offsets: &[u64]) -> anyhow::Result<Vec<u64>> {
             meta::Block { kind: format::BLOCK_CUESHEET, body: encode(&offsets, info.total_samples) },
         );
         Ok(())
-    })
-    .with_context(|| format!("{shown}: write the track markers"))?;
-    file.sync_data().with_context(|| format!("{shown}: sync"))?;
+    })?;
     Ok(offsets)
 }
 
@@ -411,15 +404,13 @@ mod tests {
     }
 
     fn recording(dir: &Path, padding: usize, samples: u64) -> std::path::PathBuf {
-        use crate::flac::{FlacWriter, WriterOptions};
+        use crate::flac::{WriterOptions, tests::write_file};
         use crate::pcm::{PcmSpec, unique_frames};
         let path = dir.join("side.flac");
         let spec = PcmSpec::default();
         let opts =
             WriterOptions { tags: vec![("TITLE".into(), "Side A".into())], padding, ..Default::default() };
-        let mut w = FlacWriter::new(std::fs::File::create(&path).unwrap(), spec, &opts).unwrap();
-        w.write_pcm(&unique_frames(&spec, 0, samples)).unwrap();
-        w.finalize().unwrap();
+        write_file(&path, spec, &opts, &unique_frames(&spec, 0, samples));
         path
     }
 

@@ -66,22 +66,19 @@ fn interleave(block: &Block, scale: f32, pcm: &mut Vec<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flac::{FlacWriter, WriterOptions};
+    use crate::flac::WriterOptions;
     use crate::pcm::{PcmSpec, SampleFormat};
 
     /// A stereo 16-bit file of `frames` frames whose samples are known: left n, right −n.
     fn ramp(dir: &Path, frames: usize, spec: PcmSpec) -> std::path::PathBuf {
         let path = dir.join("ramp.flac");
-        let mut w =
-            FlacWriter::new(std::fs::File::create(&path).unwrap(), spec, &WriterOptions::default()).unwrap();
         let mut pcm = Vec::new();
         for n in 0..frames {
             let v = (n % 30_000) as i16;
             pcm.extend_from_slice(&v.to_le_bytes());
             pcm.extend_from_slice(&(-v).to_le_bytes());
         }
-        w.write_pcm(&pcm).unwrap();
-        w.finalize().unwrap();
+        crate::flac::tests::write_file(&path, spec, &WriterOptions::default(), &pcm);
         path
     }
 

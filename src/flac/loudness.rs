@@ -25,7 +25,6 @@
 //! than a wrong or infinite one.
 
 use super::meta;
-use anyhow::Context as _;
 use std::path::Path;
 
 /// The ReplayGain 2.0 reference loudness, LUFS.
@@ -95,21 +94,13 @@ pub fn tags(m: &Measurements) -> Vec<(String, String)> {
 /// earlier value of the seven [`TAGS`] first, then syncs. Another engineer's `vinyl-rec auto`
 /// calls this when it finalises a side.
 pub fn write(path: &Path, m: &Measurements) -> anyhow::Result<()> {
-    let shown = path.display();
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("{shown}: open"))?;
     let new = tags(m);
-    meta::edit(&file, |blocks| {
+    meta::edit_at(path, "write the loudness tags", |blocks| {
         meta::edit_comments(blocks, |c| {
             c.retain(|(k, _)| !TAGS.iter().any(|t| t.eq_ignore_ascii_case(k)));
             c.extend(new);
         })
     })
-    .with_context(|| format!("{shown}: write the loudness tags"))?;
-    file.sync_data().with_context(|| format!("{shown}: sync"))
 }
 
 #[cfg(test)]
@@ -171,9 +162,7 @@ mod tests {
             tags: vec![("TITLE".into(), "Side A".into())],
             ..crate::flac::WriterOptions::default()
         };
-        let mut w = crate::flac::FlacWriter::new(std::fs::File::create(&path).unwrap(), spec, &opts).unwrap();
-        w.write_pcm(&[0u8; 4000]).unwrap();
-        w.finalize().unwrap();
+        crate::flac::tests::write_file(&path, spec, &opts, &[0u8; 4000]);
         write(&path, &side(-20.0, -3.0)).unwrap();
         let p = crate::flac::probe::probe(&path).unwrap();
         assert_eq!(p.tag("REPLAYGAIN_TRACK_GAIN"), Some("2.00 dB"));

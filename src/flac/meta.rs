@@ -97,6 +97,20 @@ pub fn edit(file: &File, change: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<
     write(file, &meta, &blocks)
 }
 
+/// [`edit`] for the file at `path`, then synced: the one way to change a finished file's metadata
+/// in place. An error names the file and the step: `open`, `what` (`write the track markers`) or
+/// `sync`.
+pub fn edit_at(
+    path: &Path,
+    what: &str,
+    change: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let shown = path.display();
+    let file = File::options().read(true).write(true).open(path).with_context(|| format!("{shown}: open"))?;
+    edit(&file, change).with_context(|| format!("{shown}: {what}"))?;
+    file.sync_data().with_context(|| format!("{shown}: sync"))
+}
+
 /// Like [`edit`] for the file at `path`, but when the new blocks do not fit the room before the
 /// audio (a cover is larger than the padding), the file is written again beside itself with room
 /// for them and [`super::DEFAULT_PADDING`] more: the same STREAMINFO and the audio frames copied
@@ -206,21 +220,18 @@ pub fn set_tags(file: &File, tags: &[(String, String)]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flac::{FlacWriter, WriterOptions};
+    use crate::flac::WriterOptions;
     use crate::pcm::{PcmSpec, unique_frames};
 
     fn recording(dir: &std::path::Path, padding: usize) -> std::path::PathBuf {
         let path = dir.join("t.flac");
-        let file = File::options().read(true).write(true).create_new(true).open(&path).unwrap();
         let spec = PcmSpec::default();
         let opts = WriterOptions {
             tags: vec![("TITLE".into(), "Side A".into()), ("VINYL_GAPS".into(), "old".into())],
             padding,
             ..WriterOptions::default()
         };
-        let mut w = FlacWriter::new(file, spec, &opts).unwrap();
-        w.write_pcm(&unique_frames(&spec, 0, 10_000)).unwrap();
-        w.finalize().unwrap();
+        crate::flac::tests::write_file(&path, spec, &opts, &unique_frames(&spec, 0, 10_000));
         path
     }
 

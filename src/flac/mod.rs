@@ -311,11 +311,6 @@ impl<W: Sink> FlacWriter<W> {
         })
     }
 
-    /// The PCM shape this writer encodes.
-    pub fn spec(&self) -> PcmSpec {
-        self.spec
-    }
-
     /// PCM frames (samples per channel) in complete FLAC frames written so far.
     pub fn samples_written(&self) -> u64 {
         self.committed.total_samples() as u64
@@ -324,11 +319,6 @@ impl<W: Sink> FlacWriter<W> {
     /// PCM frames accepted but not yet encoded (less than a block).
     pub fn samples_pending(&self) -> u64 {
         (self.pending.len() / self.spec.frame_bytes()) as u64
-    }
-
-    /// Bytes of the output up to the last complete frame.
-    pub fn bytes_written(&self) -> u64 {
-        self.end
     }
 
     /// Encodes `pcm` (whole frames of interleaved little-endian samples of this writer's
@@ -690,23 +680,38 @@ pub(crate) mod tests {
         out
     }
 
-    /// Decodes FLAC bytes with the reference decoder (`flac -d`), returning raw PCM; panics with
-    /// flac's stderr when it fails.
-    pub(crate) fn flac_decode(flac: &[u8]) -> Vec<u8> {
+    /// Writes `pcm` as the finished FLAC file `path`: the one maker of the tests' files.
+    pub(crate) fn write_file(path: &std::path::Path, spec: PcmSpec, opts: &WriterOptions, pcm: &[u8]) {
+        let mut w = FlacWriter::new(std::fs::File::create(path).unwrap(), spec, opts).unwrap();
+        w.write_pcm(pcm).unwrap();
+        w.finalize().unwrap();
+    }
+
+    /// Runs the reference `flac` with `args` and `input` on its stdin (fed from a thread, so a
+    /// large output cannot block it), returning what it printed.
+    pub(crate) fn run_flac(args: &[&str], input: &[u8]) -> std::process::Output {
         let mut child = Command::new("flac")
-            .args(["-d", "-c", "-s", "--force-raw-format", "--endian=little", "--sign=signed", "-"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("run flac (install the flac package)");
         let mut stdin = child.stdin.take().unwrap();
-        let data = flac.to_vec();
+        let data = input.to_vec();
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(&data);
         });
         let out = child.wait_with_output().unwrap();
         feeder.join().unwrap();
+        out
+    }
+
+    /// Decodes FLAC bytes with the reference decoder (`flac -d`), returning raw PCM; panics with
+    /// flac's stderr when it fails.
+    pub(crate) fn flac_decode(flac: &[u8]) -> Vec<u8> {
+        let args = ["-d", "-c", "-s", "--force-raw-format", "--endian=little", "--sign=signed", "-"];
+        let out = run_flac(&args, flac);
         assert!(out.status.success(), "flac -d failed: {}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     }

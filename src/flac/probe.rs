@@ -88,7 +88,7 @@ pub fn read_metadata_with<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flac::{FlacWriter, WriterOptions};
+    use crate::flac::{WriterOptions, tests::write_file};
     use crate::pcm::{PcmSpec, unique_frames};
 
     #[test]
@@ -100,9 +100,7 @@ mod tests {
             tags: vec![("title".into(), "Side A".into()), ("TITLE".into(), "second".into())],
             ..WriterOptions::default()
         };
-        let mut w = FlacWriter::new(std::fs::File::create(&path).unwrap(), spec, &opts).unwrap();
-        w.write_pcm(&unique_frames(&spec, 0, 12_345)).unwrap();
-        w.finalize().unwrap();
+        write_file(&path, spec, &opts, &unique_frames(&spec, 0, 12_345));
         let p = probe(&path).unwrap();
         assert_eq!((p.info.total_samples, p.info.sample_rate), (12_345, 48_000));
         assert_eq!(p.tag("Title"), Some("Side A"));

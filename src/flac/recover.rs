@@ -292,21 +292,7 @@ mod tests {
 
     /// `flac -t` on `bytes`: whether it passed, and what it printed.
     fn flac_test(bytes: &[u8]) -> (bool, String) {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("flac")
-            .args(["-t", "-s", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run flac (install the flac package)");
-        let mut stdin = child.stdin.take().unwrap();
-        let data = bytes.to_vec();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
+        let out = crate::flac::tests::run_flac(&["-t", "-s", "-"], bytes);
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 

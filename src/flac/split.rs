@@ -402,7 +402,7 @@ fn interleave(block: &claxon::Block, spec: PcmSpec, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flac::tests::{flac_decode, tone};
+    use crate::flac::tests::{flac_decode, tone, write_file};
 
     fn tags(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -479,9 +479,7 @@ mod tests {
         let side = dir.path().join("side.flac");
         let spec = PcmSpec::default();
         let pcm = tone(&spec, 30_000);
-        let mut w = FlacWriter::new(File::create(&side).unwrap(), spec, &WriterOptions::default()).unwrap();
-        w.write_pcm(&pcm).unwrap();
-        w.finalize().unwrap();
+        write_file(&side, spec, &WriterOptions::default(), &pcm);
         // No markers: refused, nothing written.
         let err = format!("{:#}", split(&side, dir.path()).unwrap_err());
         assert!(err.contains("no track markers"), "{err}");
@@ -509,9 +507,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let side = dir.path().join("side.flac");
         let spec = PcmSpec::default();
-        let mut w = FlacWriter::new(File::create(&side).unwrap(), spec, &WriterOptions::default()).unwrap();
-        w.write_pcm(&tone(&spec, 10_000)).unwrap();
-        w.finalize().unwrap();
+        write_file(&side, spec, &WriterOptions::default(), &tone(&spec, 10_000));
         cuesheet::set_tracks(&side, &[0, 5000]).unwrap();
         let mut bytes = std::fs::read(&side).unwrap();
         let md5 = super::super::format::STREAMINFO_OFFSET as usize + 18;

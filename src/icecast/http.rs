@@ -1,5 +1,5 @@
-//! The little HTTP an Icecast source client needs: reading a response head under a timeout,
-//! Basic credentials, and percent-encoding for a query string.
+//! The little HTTP an Icecast source client needs: reading a response head under a timeout and
+//! Basic credentials (percent-encoding is [`crate::http::percent_encode`]).
 //!
 //! Owns byte-level parsing only; it does not open connections or decide what a status means
 //! (that is [`super`]). A malformed or oversized response head is an `InvalidData` error naming
@@ -118,20 +118,6 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
-/// Percent-encodes every byte of `s`'s UTF-8 except RFC 3986's unreserved characters, for a
-/// query-string value (`song=Caf%C3%A9%20Ol%C3%A9`).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Reads up to `max` bytes of a response body (until end of input or the reader's timeout), for
 /// quoting a server's one-line explanation (`Mountpoint in use`). Errors end the body quietly.
 pub fn read_short_body(r: &mut impl Read, buf: &mut Vec<u8>, max: usize) {
@@ -155,12 +141,6 @@ mod tests {
             assert_eq!(base64(i.as_bytes()), o);
         }
         assert_eq!(base64(b"source:hackme"), "c291cmNlOmhhY2ttZQ==");
-    }
-
-    #[test]
-    fn percent_encoding_keeps_only_unreserved() {
-        assert_eq!(percent_encode("Café Olé/a&b=c"), "Caf%C3%A9%20Ol%C3%A9%2Fa%26b%3Dc");
-        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
     }
 
     /// A reader that returns at most `step` bytes per call.

@@ -22,6 +22,7 @@
 pub mod backoff;
 pub mod http;
 
+use crate::http::{UNRESERVED, percent_encode};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -282,8 +283,6 @@ pub enum FailureKind {
 pub struct ConnectError {
     /// What kind of failure it is.
     pub kind: FailureKind,
-    /// HTTP status, when the server answered one.
-    pub status: Option<u16>,
     /// One line, e.g. `PUT /live: 403 Forbidden (Mountpoint in use): another source is on the
     /// mount or the server's source limit is reached`. Stable across identical failures, so a
     /// state log prints it once.
@@ -366,7 +365,7 @@ fn set_send_buffer(s: &TcpStream, bytes: usize) {
 pub fn connect(cfg: &SourceConfig, method: Method) -> Result<SourceConnection, ConnectError> {
     let ep = &cfg.endpoint;
     let step = format!("{method} {}", ep.mount);
-    let fail = |(kind, message): (FailureKind, String)| ConnectError { kind, status: None, message };
+    let fail = |(kind, message): (FailureKind, String)| ConnectError { kind, message };
     let mut stream = open(ep, cfg.timeout).map_err(fail)?;
     set_send_buffer(&stream, cfg.send_buffer);
     let mut req = match method {
@@ -402,7 +401,7 @@ pub fn connect(cfg: &SourceConfig, method: Method) -> Result<SourceConnection, C
         let _ = stream.set_read_timeout(Some(cfg.timeout));
     }
     if (200..300).contains(&head.code) {
-        return Ok(SourceConnection { stream, method, since: Instant::now(), bytes_sent: 0 });
+        return Ok(SourceConnection { stream, method, since: Instant::now() });
     }
     let mut body = std::mem::take(&mut buf);
     if head.header("content-type").is_some_and(|t| t.starts_with("text/plain")) {
@@ -446,7 +445,7 @@ fn status_error(cfg: &SourceConfig, method: Method, code: u16, reason: &str, bod
         500..=599 => (FailureKind::Server, "the server failed".to_string()),
         _ => (FailureKind::Server, "an answer a source client does not expect".to_string()),
     };
-    ConnectError { kind, status: Some(code), message: format!("{method} {}: {status}: {advice}", ep.mount) }
+    ConnectError { kind, message: format!("{method} {}: {status}: {advice}", ep.mount) }
 }
 
 /// A source connection the server accepted: write MP3 bytes into it until it fails.
@@ -455,7 +454,6 @@ pub struct SourceConnection {
     stream: TcpStream,
     method: Method,
     since: Instant,
-    bytes_sent: u64,
 }
 
 impl SourceConnection {
@@ -468,10 +466,7 @@ impl SourceConnection {
                 Ok(0) => {
                     return Err(io::Error::new(io::ErrorKind::WriteZero, "the server accepts no more data"));
                 }
-                Ok(n) => {
-                    rest = &rest[n..];
-                    self.bytes_sent += n as u64;
-                }
+                Ok(n) => rest = &rest[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -487,11 +482,6 @@ impl SourceConnection {
     /// When the server accepted the source.
     pub fn since(&self) -> Instant {
         self.since
-    }
-
-    /// Bytes of MP3 written so far on this connection.
-    pub fn bytes_sent(&self) -> u64 {
-        self.bytes_sent
     }
 
     /// Ends the stream: no more data, then close.
@@ -517,8 +507,8 @@ pub fn update_metadata(
     let req = format!(
         "GET /admin/metadata?mode=updinfo&mount={}&song={}&charset=UTF-8 HTTP/1.0\r\nHost: {}\r\n\
          Authorization: {}\r\nUser-Agent: vinyl-mp3-icecast/{}\r\n\r\n",
-        http::percent_encode(&endpoint.mount),
-        http::percent_encode(title),
+        percent_encode(&endpoint.mount, UNRESERVED),
+        percent_encode(title, UNRESERVED),
         endpoint.authority(),
         credentials.authorization(),
         env!("CARGO_PKG_VERSION"),

@@ -13,7 +13,7 @@ use crate::cli::UsageError;
 use crate::input::{Batch, Got, PcmInput};
 use crate::log::StateLog;
 use crate::notify::Notifier;
-use crate::ring::{Config, Opened, RingWriter};
+use crate::ring::{Config, RingWriter};
 use crate::{signals, vlog};
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ impl Fill {
     /// Opens (or takes over) the ring, tells systemd, then opens the input.
     fn open(o: &FillOpts, cfg: Config, batch: Batch) -> anyhow::Result<Fill> {
         let (writer, opened) = RingWriter::open(&o.ring, cfg)?;
-        log_opened(&writer, &opened);
+        vlog!(TOOL, "{}: {}", writer.path().display(), crate::ring::describe_opened(&writer, &opened));
         let mut notifier = Notifier::from_env();
         notifier.ready();
         notifier.status(&format!("ring ready, generation {}", writer.generation()));
@@ -166,10 +166,6 @@ impl Fill {
         self.notifier.stopping();
         Ok(())
     }
-}
-
-fn log_opened(w: &RingWriter, opened: &Opened) {
-    vlog!(TOOL, "{}: {}", w.path().display(), crate::ring::describe_opened(w, opened));
 }
 
 /// Writes whole frames into the ring, logging the downtime gap a continued timeline starts with.

@@ -55,11 +55,6 @@ pub fn tag(given: &str) -> Result<(String, String), UsageError> {
     crate::pcm::parse_tag(given).map_err(|e| UsageError::new(format!("--tag: {e}")))
 }
 
-/// A folder named by `--dir`: not empty, no control characters.
-pub fn dir(given: &OsStr) -> Result<(), UsageError> {
-    folder("--dir", given)
-}
-
 /// A folder named by `flag` (`--dir`, `--into`): not empty, no control characters.
 pub fn folder(flag: &str, given: &OsStr) -> Result<(), UsageError> {
     if given.is_empty() {
@@ -186,9 +181,9 @@ mod tests {
 
     #[test]
     fn folders_must_be_named_without_control_characters() {
-        assert!(dir(OsStr::new("/srv/rec")).is_ok());
-        assert_eq!(dir(OsStr::new("")).unwrap_err().to_string(), "--dir: empty folder name");
-        assert!(dir(OsStr::new("a\nb")).is_err());
+        assert!(folder("--dir", OsStr::new("/srv/rec")).is_ok());
+        assert_eq!(folder("--into", OsStr::new("")).unwrap_err().to_string(), "--into: empty folder name");
+        assert!(folder("--dir", OsStr::new("a\nb")).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// Runs `list`.
 pub fn list(s: &Settings, dir: Option<&Path>) -> anyhow::Result<()> {
     if let Some(d) = dir {
-        super::check::dir(d.as_os_str())?;
+        super::check::folder("--dir", d.as_os_str())?;
     }
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| s.recordings.clone());
     if !dir.is_dir() {

@@ -111,7 +111,7 @@ impl Target {
             check::tag(t)?;
         }
         if let Some(d) = &r.dir {
-            check::dir(d.as_os_str())?;
+            check::folder("--dir", d.as_os_str())?;
         }
         Ok(Target {
             name,

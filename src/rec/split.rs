@@ -16,8 +16,7 @@ use std::path::Path;
 /// Runs `split`.
 pub fn split(o: &SplitOpts) -> anyhow::Result<()> {
     if let Some(d) = &o.into {
-        super::check::dir(d.as_os_str())
-            .map_err(|e| crate::cli::UsageError::new(e.0.replace("--dir", "--into")))?;
+        super::check::folder("--into", d.as_os_str())?;
     }
     let dir = match (&o.into, o.file.parent()) {
         (Some(d), _) => d.clone(),

@@ -41,8 +41,8 @@ pub const HANGUP_CHECK: Duration = Duration::from_millis(250);
 /// How often an idle SSE connection gets a comment, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The turntable's state as the events tell it.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The turntable's state as the events tell it, and as `/status` and `hello` show it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Turntable {
     /// `idle`, `side` or `runout`, or the listener's own `state` names (`lead-in`, `playing`).
     pub state: String,
@@ -52,10 +52,12 @@ pub struct Turntable {
     pub track: u64,
     /// The frame of the last change.
     pub frame: Option<u64>,
-    /// The needle drop of the side playing.
+    /// The needle drop of the side playing (not shown).
+    #[serde(skip)]
     pub side_start: Option<u64>,
-    /// The learned side the listener recognised the one playing as.
-    pub now: Option<super::status::NowPlaying>,
+    /// The learned side the listener recognised the one playing as (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub now_playing: Option<super::status::NowPlaying>,
 }
 
 impl Turntable {
@@ -64,25 +66,25 @@ impl Turntable {
         let frame = match e {
             Event::SideStart(e) => {
                 (self.state, self.side, self.track) = ("side".into(), e.side as u64, 0);
-                (self.side_start, self.now) = (Some(e.frame), None);
+                (self.side_start, self.now_playing) = (Some(e.frame), None);
                 e.frame
             }
             Event::TrackStart(e) => {
                 (self.state, self.side, self.track) = ("side".into(), e.side as u64, e.track as u64);
-                if let (Some(now), Some(title)) = (self.now.as_mut(), &e.title) {
+                if let (Some(now), Some(title)) = (self.now_playing.as_mut(), &e.title) {
                     now.title = Some(title.clone());
                 }
                 e.frame
             }
             Event::Lift(e) => {
                 self.state = "idle".into();
-                self.now = None;
+                self.now_playing = None;
                 e.frame
             }
             // The side playing now, when it is the one recognised (not an earlier side's late word).
             Event::Recognized(r) => {
                 if self.side_start.is_none_or(|s| s == r.frame) {
-                    self.now = Some(super::status::NowPlaying {
+                    self.now_playing = Some(super::status::NowPlaying {
                         artist: r.artist.clone(),
                         album: r.album.clone(),
                         side: r.side.clone(),
@@ -106,16 +108,10 @@ impl Turntable {
         self.frame = Some(frame);
     }
 
-    /// As `/status` shows it.
-    pub fn view(&self) -> super::status::Turntable {
+    /// As `/status` shows it: `idle` before the first event.
+    pub fn view(&self) -> Turntable {
         let state = if self.state.is_empty() { "idle" } else { &self.state };
-        super::status::Turntable {
-            state: state.to_string(),
-            side: self.side,
-            track: self.track,
-            frame: self.frame,
-            now_playing: self.now.clone(),
-        }
+        Turntable { state: state.to_string(), ..self.clone() }
     }
 }
 

@@ -13,6 +13,7 @@
 use super::App;
 use super::http::{self, Request, Response};
 use crate::flac::probe::probe;
+use crate::http::percent_encode;
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write as _};
@@ -81,19 +82,6 @@ fn row(app: &App, dir: &Path, f: &Path, modified: std::time::SystemTime) -> Opti
 /// Percent-encodes a relative path for a URL (slashes kept).
 pub(super) fn encode_path(p: &str) -> String {
     percent_encode(p, b"-._~/")
-}
-
-/// `s` with every byte but ASCII letters, digits and `keep` as `%XX`.
-fn percent_encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The file a download path names, when it is a `.flac` file inside `dir`.

@@ -5,6 +5,7 @@
 //! the hub, the control and the latency reports do) and cannot fail. Paths are shown as names
 //! relative to their folders: `/status` answers anyone who can reach it.
 
+use super::events::Turntable;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -148,22 +149,6 @@ pub struct Running {
     pub seconds: Option<f64>,
     /// The file's size so far.
     pub bytes: Option<u64>,
-}
-
-/// The turntable as the events tell it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Turntable {
-    /// `idle`, `side`, `runout`, or the listener's own state names.
-    pub state: String,
-    /// The side number.
-    pub side: u64,
-    /// The track on the side, 0 before the first.
-    pub track: u64,
-    /// The frame of the last change.
-    pub frame: Option<u64>,
-    /// The album side playing, once the listener recognised it (absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub now_playing: Option<NowPlaying>,
 }
 
 /// What is playing, as the listener recognised it (`vinyl-listen --library`).

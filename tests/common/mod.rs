@@ -351,22 +351,8 @@ fn synth_music(dir: &Path) -> PathBuf {
     let raw = dir.join("music.raw");
     let ogg = "/usr/share/games/frozen-bubble/snd/introzik.ogg";
     let mut cmd = Command::new("ffmpeg");
-    cmd.args([
-        "-v",
-        "error",
-        "-y",
-        "-i",
-        ogg,
-        "-ar",
-        "48000",
-        "-ac",
-        "2",
-        "-f",
-        "s16le",
-        "-acodec",
-        "pcm_s16le",
-    ])
-    .arg(&raw);
+    cmd.args(["-v", "error", "-y", "-i", ogg]);
+    cmd.args(["-ar", "48000", "-ac", "2", "-f", "s16le", "-acodec", "pcm_s16le"]).arg(&raw);
     assert_success("ffmpeg (the music)", &run(&mut cmd, DEADLINE));
     raw
 }

@@ -177,12 +177,6 @@ pub fn unlisted_in(runs: &[Unlisted], first: u64, end: u64) -> (u64, u64, bool) 
     sum
 }
 
-/// The `VINYL_GAPS` value for a file holding timeline frames `first..end`: the parts of `gaps`
-/// inside it, offsets relative to `first`. Empty when none falls inside. Unbounded: see [`tags`].
-pub fn tag_value(gaps: &[Gap], first: u64, end: u64) -> String {
-    items(gaps, first, end).iter().map(|(_, _, s)| s.as_str()).collect::<Vec<_>>().join(",")
-}
-
 /// The items of `gaps` inside `first..end`: offset, frames, text.
 fn items(gaps: &[Gap], first: u64, end: u64) -> Vec<(u64, u64, String)> {
     gaps.iter()
@@ -302,8 +296,7 @@ mod tests {
             gap(1000, 500, GapCause::WriterRestart, false),
             gap(5000, 10, GapCause::Suspend, false),
         ];
-        let v = tag_value(&gaps, 120, 1200);
-        assert_eq!(v, "0+30:overrun:exact,880+200:writer-restart:estimated");
+        let v = "0+30:overrun:exact,880+200:writer-restart:estimated".to_string();
         let parsed = parse_tag(&v).unwrap();
         assert_eq!(
             parsed,
@@ -312,7 +305,6 @@ mod tests {
                 TaggedGap { offset: 880, frames: 200, cause: GapCause::WriterRestart, exact: false },
             ]
         );
-        assert_eq!(tag_value(&gaps, 2000, 3000), "");
         assert_eq!(tags(&gaps, &[], 2000, 3000), []);
         assert_eq!(
             tags(&gaps, &[], 120, 1200),

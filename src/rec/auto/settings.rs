@@ -3,10 +3,10 @@
 //!
 //! Owns the keys' names and defaults (`VINYL_AUTO_*`, `VINYL_AUTO_NAME`'s template checked by
 //! [`crate::library::template`], `VINYL_TITLE_TEMPLATE`, `VINYL_ON_EVENT`,
-//! `VINYL_ON_EVENT_TIMEOUT`), the parsing of sizes ([`bytes`]) and the checks of the keys against
-//! each other and against the ring's capacity ([`AutoSettings::check`]). How it fails: a value
-//! that does not parse or does not fit is a usage error naming the key and showing a good value
-//! (exit 2), before anything starts (`vinyl-rec auto --check` runs only this).
+//! `VINYL_ON_EVENT_TIMEOUT`) and the checks of the keys against each other and against the ring's
+//! capacity ([`AutoSettings::check`]); sizes are [`crate::size`]'s. How it fails: a value that
+//! does not parse or does not fit is a usage error naming the key and showing a good value (exit
+//! 2), before anything starts (`vinyl-rec auto --check` runs only this).
 
 use crate::cli::UsageError;
 use crate::config::Config;
@@ -61,7 +61,7 @@ impl AutoSettings {
     /// Reads and checks every key.
     pub fn load(cfg: &Config) -> Result<AutoSettings, UsageError> {
         let min_free = cfg.get_str("VINYL_AUTO_MIN_FREE")?.unwrap_or_else(|| "500MiB".into());
-        let min_free = bytes(&min_free).ok_or_else(|| {
+        let min_free = crate::size::parse(min_free.trim()).map_err(|_| {
             UsageError::new(format!(
                 "VINYL_AUTO_MIN_FREE: '{min_free}' is not a size: give bytes, or a number with KiB, MiB or GiB, e.g. 500MiB"
             ))
@@ -145,25 +145,9 @@ impl AutoSettings {
     }
 }
 
-/// A size by the one size syntax ([`crate::size`]). `None` when it does not parse or is too
-/// large.
-pub fn bytes(s: &str) -> Option<u64> {
-    crate::size::parse(s.trim()).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_take_binary_units() {
-        assert_eq!(bytes("500MiB"), Some(500 << 20));
-        assert_eq!(bytes("2G"), Some(2 << 30));
-        assert_eq!(bytes("4096"), Some(4096));
-        assert_eq!(bytes("1.5G"), None);
-        assert_eq!(bytes("MiB"), None);
-        assert_eq!(bytes("5 TB"), None);
-    }
 
     #[test]
     fn the_defaults_are_the_documented_ones() {

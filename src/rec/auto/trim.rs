@@ -85,7 +85,7 @@ fn write_first(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flac::tests::{flac_decode, tone};
+    use crate::flac::tests::{flac_decode, tone, write_file};
 
     #[test]
     fn a_file_is_cut_at_the_exact_sample_and_keeps_its_comments() {
@@ -95,10 +95,7 @@ mod tests {
         let pcm = tone(&spec, 20_000);
         let opts =
             WriterOptions { tags: vec![("VINYL_START_FRAME".into(), "480000".into())], ..Default::default() };
-        let f = File::options().write(true).read(true).create_new(true).open(&path).unwrap();
-        let mut w = FlacWriter::new(f, spec, &opts).unwrap();
-        w.write_pcm(&pcm).unwrap();
-        w.finalize().unwrap();
+        write_file(&path, spec, &opts, &pcm);
         trim(&path, 12_345).unwrap();
         let p = probe::probe(&path).unwrap();
         assert_eq!(p.info.total_samples, 12_345);
