@@ -63,8 +63,6 @@ pub struct Heard {
     pub drop: u64,
     /// The frame the query began at: the drop, or later for a side resumed after a restart.
     pub start: u64,
-    /// The frame at which the worker recognised it.
-    pub at: u64,
     /// What was recognised.
     pub found: Match,
     /// Where the learned side's tracks start, in its seconds.
@@ -427,7 +425,7 @@ impl Worker {
             q.next += n as u64;
             rest = &rest[n * ch..];
             if q.recognizer.heard_s() >= q.next_try {
-                heard = self.attempt(end).or(heard);
+                heard = self.attempt().or(heard);
             }
         }
         heard
@@ -435,7 +433,7 @@ impl Worker {
 
     /// A try at a whole second: the first recognition is told at once; the query goes on to
     /// REFINE_S, where the speed and place fitted over more music are told again, for the titles.
-    fn attempt(&mut self, end: u64) -> Option<Heard> {
+    fn attempt(&mut self) -> Option<Heard> {
         let q = self.query.as_mut()?;
         q.next_try = q.recognizer.heard_s().floor() + 1.0;
         let heard = q.recognizer.heard_s();
@@ -449,7 +447,7 @@ impl Worker {
         if let Some(found) = found {
             let (track_starts, titles) = q.recognizer.tracks_of(&found);
             self.found = Some(found.clone());
-            let h = Heard { drop: q.drop, start: q.start, at: end, found, track_starts, titles };
+            let h = Heard { drop: q.drop, start: q.start, found, track_starts, titles };
             if q.told {
                 self.query = None;
             } else {
@@ -500,7 +498,7 @@ mod tests {
         };
         let (track_starts, titles) =
             (vec![0.0, 20.0, 40.0], vec!["One".into(), "Two".into(), "Three".into()]);
-        Heard { drop, start, at: start + 480_000, found, track_starts, titles }
+        Heard { drop, start, found, track_starts, titles }
     }
 
     #[test]

@@ -110,11 +110,6 @@ impl Runout {
         self.since = frame;
     }
 
-    /// Clicks heard in this stretch.
-    pub fn clicks(&self) -> usize {
-        self.clicks.len()
-    }
-
     /// Adds a click (the newest 20,000 are kept; older ones cannot start a train that is still
     /// being heard) and looks for a train ending with it.
     pub fn click(&mut self, c: Click, rate: u32) -> Option<Train> {
