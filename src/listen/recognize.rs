@@ -151,20 +151,21 @@ impl Live {
                 let _ = done_tx.send(());
             })
             .map_err(|e| anyhow::anyhow!("recognition: start its thread: {e}"))?;
-        Ok(Live {
-            tx,
-            rx,
-            in_step,
-            told: None,
-            dropped: 0,
-            pending: VecDeque::new(),
-            db,
-            exists: false,
-            looked: None,
-            handed: 0,
-            historian,
-            worker_done,
-        })
+        Ok(Live::over(tx, rx, worker_done, in_step, db, historian))
+    }
+
+    /// The listener's end of a worker reached through `tx`, answering on `rx`, telling its end
+    /// on `worker_done`.
+    fn over(
+        tx: SyncSender<Msg>,
+        rx: Receiver<Option<Heard>>,
+        worker_done: Receiver<()>,
+        in_step: bool,
+        db: PathBuf,
+        historian: Option<Historian>,
+    ) -> Live {
+        let (told, dropped, pending, exists, looked, handed) = (None, 0, VecDeque::new(), false, None, 0);
+        Live { tx, rx, in_step, told, dropped, pending, db, exists, looked, handed, historian, worker_done }
     }
 
     /// Whether the collection exists: once it did, it is taken to stay (the worker opens it at
@@ -510,20 +511,7 @@ mod tests {
         let (tx, worker_rx) = sync_channel(2);
         let (_answers, rx) = std::sync::mpsc::channel();
         let (_done, worker_done) = sync_channel(1);
-        let mut live = Live {
-            tx,
-            rx,
-            in_step: false,
-            told: None,
-            dropped: 0,
-            pending: VecDeque::new(),
-            db,
-            exists: false,
-            looked: None,
-            handed: 0,
-            historian: None,
-            worker_done,
-        };
+        let mut live = Live::over(tx, rx, worker_done, false, db, None);
         let stretch = vec![0.0f32; 9600];
         live.audio(0, &stretch);
         live.audio(4800, &stretch);
