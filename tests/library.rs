@@ -521,6 +521,13 @@ fn check_names_fingerprints_of_an_older_version_and_repair_relearns_them_from_th
         (serde_json::json!({"match": null}), Some(1)),
         "a version 1 print compared"
     );
+    // And says why, with the way out.
+    let out = library(&["recognize", replay.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 recordings have fingerprints of an older version") && err.contains("check --repair"),
+        "{err}"
+    );
 
     let out = library(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr);

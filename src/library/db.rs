@@ -606,6 +606,23 @@ impl Library {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// What to say when recordings have fingerprints of an older print version (an upgrade):
+    /// recognition does not compare them until `check --repair` relearns them.
+    pub fn old_prints_hint(&self) -> anyhow::Result<Option<String>> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM prints WHERE version < ?1",
+            [super::print::VERSION],
+            |r| r.get(0),
+        )?;
+        Ok((n > 0).then(|| {
+            format!(
+                "{}: {n} recordings have fingerprints of an older version, which recognition does not compare: \
+                 relearn them with vinyl-library check --repair",
+                self.path.display()
+            )
+        }))
+    }
+
     /// Repairs what is safe: sides without a recording or a track, albums without a side.
     pub fn tidy(&mut self) -> anyhow::Result<usize> {
         let tx = self.conn.transaction()?;

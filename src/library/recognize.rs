@@ -636,6 +636,9 @@ fn same_place(a: (u8, i32), b: (u8, i32), heard: f64) -> bool {
 /// (exit 1) when the input ends or the time allowed runs out first.
 pub fn run(o: &RecognizeOpts, db: &std::path::Path) -> anyhow::Result<()> {
     let lib = Library::open(db)?;
+    if let Some(hint) = lib.old_prints_hint()? {
+        crate::vlog!(super::TOOL, "{hint}");
+    }
     let found = if o.input.as_os_str() == "-" { from_stdin(lib, o)? } else { from_flac(lib, o)? };
     let line = serde_json::json!({ "match": found });
     super::print_text(&format!("{line}\n"))?;

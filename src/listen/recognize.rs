@@ -309,6 +309,8 @@ struct Worker {
     found: Option<Match>,
     /// Where the plays of the sides followed are noted (on a ring).
     notes: Option<Sender<Played>>,
+    /// Whether the collection's older prints were said.
+    hinted: bool,
 }
 
 /// One side's query: the side's drop, where the query began, the next frame it expects, and
@@ -324,7 +326,16 @@ struct Query {
 
 impl Worker {
     fn new(db: PathBuf, rate: u32, channels: u16, notes: Option<Sender<Played>>) -> Worker {
-        Worker { db, rate, channels, history: VecDeque::new(), query: None, found: None, notes }
+        Worker {
+            db,
+            rate,
+            channels,
+            history: VecDeque::new(),
+            query: None,
+            found: None,
+            notes,
+            hinted: false,
+        }
     }
 
     fn run(mut self, rx: &Receiver<Msg>, tx: &Sender<Option<Heard>>, in_step: bool) {
@@ -369,8 +380,15 @@ impl Worker {
         if !self.db.exists() {
             return None;
         }
-        let recognizer =
-            Library::open(&self.db).and_then(|lib| Recognizer::new(lib, self.rate, self.channels));
+        let (rate, channels) = (self.rate, self.channels);
+        let recognizer = Library::open(&self.db).and_then(|lib| {
+            // Said once a listener: a collection from before an upgrade of the prints.
+            if let Some(hint) = lib.old_prints_hint()?.filter(|_| !self.hinted) {
+                vlog!(super::TOOL, "recognition: {hint}");
+                self.hinted = true;
+            }
+            Recognizer::new(lib, rate, channels)
+        });
         let mut recognizer = match recognizer {
             Ok(r) if r.has_prints() => r,
             Ok(_) => return None,
