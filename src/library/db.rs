@@ -9,14 +9,16 @@
 //! file and what it is, before anything is written; a statement that fails rolls its
 //! transaction back, so a row already committed is never lost.
 
+use super::postings;
 use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The schema, one migration per version (index + 1), applied in order.
-const MIGRATIONS: [&str; 3] = [
+/// The schema, one migration per version (index + 1), applied in order; [`postings::from_rows`]
+/// follows the fourth's SQL in its transaction.
+const MIGRATIONS: [&str; 4] = [
     r#"
 CREATE TABLE vinyl_library (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE albums (
@@ -84,6 +86,8 @@ CREATE TABLE hashes (
     // The deck's speed over the nominal when the print's recording was made (its run-out's rpm,
     // VINYL_RPM), when known: recognition searches around it first.
     "ALTER TABLE prints ADD COLUMN deck_speed REAL;",
+    // The stored pairs, one blob a key ([`postings`]), from schema 3's one row a pair.
+    "CREATE TABLE postings (key INTEGER PRIMARY KEY, pairs BLOB NOT NULL);",
 ];
 
 /// The schema version this build writes and reads.
@@ -288,6 +292,7 @@ impl Library {
             let to = i as i64 + 1;
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)
+                .and_then(|()| if to == 4 { postings::from_rows(&tx) } else { Ok(()) })
                 .with_context(|| format!("{}: migrating to schema {to}", self.path.display()))?;
             tx.pragma_update(None, "user_version", to)?;
             tx.commit()
@@ -484,7 +489,8 @@ impl Library {
     }
 
     fn strings(&self, sql: &str, id: i64) -> anyhow::Result<Vec<String>> {
-        let mut st = self.conn.prepare(sql)?;
+        // Cached: known_prints asks once a print, a thousand times under a large collection.
+        let mut st = self.conn.prepare_cached(sql)?;
         let rows = st.query_map([id], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -497,7 +503,7 @@ impl Library {
         let recording: i64 = tx
             .query_row("SELECT id FROM recordings WHERE path = ?1", [file.to_string_lossy()], |r| r.get(0))
             .with_context(|| format!("{shown}: {}: not a recording of the collection", file.display()))?;
-        tx.execute("DELETE FROM prints WHERE recording_id = ?1", [recording])?;
+        let replaced = tx.execute("DELETE FROM prints WHERE recording_id = ?1", [recording])? > 0;
         let starts = serde_json::to_string(&print.track_starts)?;
         tx.execute(
             "INSERT INTO prints (recording_id, version, hop_s, seconds, track_starts, deck_speed)
@@ -505,12 +511,14 @@ impl Library {
             params![recording, super::print::VERSION, print.hop_s, print.seconds, starts, print.deck_speed],
         )?;
         let id = tx.last_insert_rowid();
-        {
-            let mut st = tx.prepare("INSERT OR IGNORE INTO hashes (key, print_id, t) VALUES (?1, ?2, ?3)")?;
-            for (key, t) in &print.hashes {
-                st.execute(params![key, id, t])?;
-            }
+        if id > postings::MAX_PRINT_ID {
+            bail!("{shown}: print number {id} is past the index's {}", postings::MAX_PRINT_ID);
         }
+        if replaced {
+            postings::sweep(&tx).with_context(|| format!("{shown}: remove the replaced fingerprint"))?;
+        }
+        postings::append(&tx, id, &print.hashes)
+            .with_context(|| format!("{shown}: store the fingerprint"))?;
         tx.commit().with_context(|| format!("{shown}: commit the fingerprint"))?;
         Ok(())
     }
@@ -548,16 +556,39 @@ impl Library {
         Ok(out)
     }
 
-    /// Every stored pair with `key`: (print, anchor frame).
-    pub fn postings(&self, key: u32) -> anyhow::Result<Vec<(i64, u32)>> {
-        let mut st = self.conn.prepare_cached("SELECT print_id, t FROM hashes WHERE key = ?1")?;
-        let rows = st.query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    /// Starts a read transaction: the lookups of a batch of pairs then share one snapshot and
+    /// SQLite's locks are taken once, not once a key. End it with [`Library::end_read`].
+    pub fn begin_read(&self) -> anyhow::Result<()> {
+        self.conn.execute_batch("BEGIN").with_context(|| format!("{}: begin a read", self.path.display()))
     }
 
-    /// Removes a recording from the collection (not its file); false when it was not there.
+    /// Ends the read transaction [`Library::begin_read`] started (a read has nothing to commit:
+    /// an error here loses nothing, and the connection rolls back whatever is left).
+    pub fn end_read(&self) {
+        if self.conn.execute_batch("COMMIT").is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Calls `each` with every stored pair with `key`: (print, what learning stored).
+    pub fn postings(&self, key: u32, mut each: impl FnMut(i64, u32)) -> anyhow::Result<()> {
+        let mut st = self.conn.prepare_cached("SELECT pairs FROM postings WHERE key = ?1")?;
+        let mut rows = st.query([key])?;
+        if let Some(row) = rows.next()? {
+            postings::decode(row.get_ref(0)?.as_blob()?).for_each(|(print, stored)| each(print, stored));
+        }
+        Ok(())
+    }
+
+    /// Removes a recording, with its fingerprint, from the collection (not its file); false when
+    /// it was not there.
     pub fn forget(&mut self, file: &Path) -> anyhow::Result<bool> {
-        let n = self.conn.execute("DELETE FROM recordings WHERE path = ?1", [file.to_string_lossy()])?;
+        let tx = self.conn.transaction()?;
+        let n = tx.execute("DELETE FROM recordings WHERE path = ?1", [file.to_string_lossy()])?;
+        if n > 0 {
+            postings::sweep(&tx)?;
+        }
+        tx.commit().with_context(|| format!("{}: commit the removal", self.path.display()))?;
         Ok(n > 0)
     }
 
@@ -577,6 +608,12 @@ impl Library {
             self.conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
         if fk > 0 {
             out.push(format!("{fk} rows point at rows that are gone"));
+        }
+        let torn = postings::damaged(&self.conn)?;
+        if torn > 0 {
+            out.push(format!(
+                "{torn} fingerprint index rows are cut short (a damaged file): relearn the sides"
+            ));
         }
         let mut st = self.conn.prepare("SELECT path FROM recordings ORDER BY path")?;
         for row in st.query_map([], |r| r.get::<_, String>(0))? {
@@ -623,8 +660,9 @@ impl Library {
         }))
     }
 
-    /// Repairs what is safe: sides without a recording or a track, albums without a side.
-    pub fn tidy(&mut self) -> anyhow::Result<usize> {
+    /// Repairs what is safe: sides without a recording or a track and albums without a side (how
+    /// many went), and the fingerprint pairs of prints that are gone (how many index rows changed).
+    pub fn tidy(&mut self) -> anyhow::Result<(usize, usize)> {
         let tx = self.conn.transaction()?;
         let mut n = tx.execute(
             "DELETE FROM sides WHERE id NOT IN (SELECT side_id FROM recordings WHERE side_id IS NOT NULL)
@@ -632,8 +670,9 @@ impl Library {
             [],
         )?;
         n += tx.execute("DELETE FROM albums WHERE id NOT IN (SELECT album_id FROM sides)", [])?;
+        let swept = postings::sweep(&tx)?;
         tx.commit()?;
-        Ok(n)
+        Ok((n, swept))
     }
 }
 
@@ -695,6 +734,58 @@ mod tests {
             file: file.to_path_buf(),
             start_frame: None,
         }
+    }
+
+    fn pairs_of(lib: &Library, key: u32) -> Vec<(i64, u32)> {
+        let mut out = Vec::new();
+        lib.postings(key, |print, stored| out.push((print, stored))).unwrap();
+        out
+    }
+
+    fn learned(hashes: Vec<(u32, u32)>) -> Learned {
+        Learned { hop_s: 0.032, seconds: 60.0, track_starts: vec![], hashes, deck_speed: None }
+    }
+
+    #[test]
+    fn schema_three_pairs_move_into_blobs_and_replaced_or_forgotten_prints_leave_none() {
+        let d = tempfile::tempdir().unwrap();
+        let (path, file) = (d.path().join("library.db"), d.path().join("side.flac"));
+        // A library of schema 3 (one row a pair), as a user upgrading has it.
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 3;
+             INSERT INTO recordings (id, path, named_at) VALUES (1, '{}', 'now');
+             INSERT INTO prints (id, recording_id, version, hop_s, seconds, track_starts) VALUES (5, 1, 2, 0.032, 60, '[]');
+             INSERT INTO hashes (key, print_id, t) VALUES (10, 5, 100), (10, 5, 200), (11, 5, 300);",
+            file.display()
+        ))
+        .unwrap();
+        drop(conn);
+        let mut lib = Library::open(&path).unwrap();
+        assert_eq!(
+            (pairs_of(&lib, 10), pairs_of(&lib, 11), pairs_of(&lib, 12)),
+            (vec![(5, 100), (5, 200)], vec![(5, 300)], vec![])
+        );
+        let tables: i64 = lib
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'hashes'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "the rows stayed beside the blobs");
+        // Learned again: the old print's pairs go, from every key; a pair twice is kept once.
+        lib.learn(&file, &learned(vec![(10, 7), (10, 7), (13, 9)])).unwrap();
+        let id: i64 = lib.conn.query_row("SELECT id FROM prints", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            (pairs_of(&lib, 10), pairs_of(&lib, 11), pairs_of(&lib, 13)),
+            (vec![(id, 7)], vec![], vec![(id, 9)])
+        );
+        assert!(lib.problems().unwrap().iter().all(|p| p.contains("missing")), "{:?}", lib.problems());
+        // Forgotten: nothing of it is left in the index.
+        assert!(lib.forget(&file).unwrap());
+        let rows: i64 = lib.conn.query_row("SELECT count(*) FROM postings", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0);
     }
 
     #[test]

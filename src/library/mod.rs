@@ -16,6 +16,7 @@ pub mod cover;
 pub mod db;
 pub mod learn;
 pub mod name;
+pub mod postings;
 pub mod print;
 pub mod recognize;
 pub mod release;
@@ -190,8 +191,15 @@ fn check(db: &std::path::Path, repair: bool) -> anyhow::Result<()> {
     let mut lib = Library::open(db)?;
     if repair {
         relearn_old_prints(&mut lib)?;
-        let n = lib.tidy()?;
+        let (n, swept) = lib.tidy()?;
         crate::vlog!(TOOL, "{}: removed {n} empty sides and albums", db.display());
+        if swept > 0 {
+            crate::vlog!(
+                TOOL,
+                "{}: removed the pairs of gone fingerprints from {swept} index rows",
+                db.display()
+            );
+        }
     }
     let problems = lib.problems()?;
     for p in &problems {

@@ -176,9 +176,13 @@ impl Pair {
     }
 }
 
-/// A stored pair's frame and its anchor's frequency (Hz), from [`Pair::stored_t`].
+/// A stored pair's frame and its anchor's frequency (Hz), from [`Pair::stored_t`]. The
+/// frequencies of the fine pitches are computed once: recognition unpacks every pair it finds.
 pub fn unpack_t(stored: u32) -> (u32, f64) {
-    (stored & ((1 << T_BITS) - 1), F_LO * 2f64.powf(f64::from(stored >> T_BITS) / FINE))
+    static HZ: std::sync::LazyLock<Vec<f64>> = std::sync::LazyLock::new(|| {
+        (0..1u32 << (32 - T_BITS)).map(|fine| F_LO * 2f64.powf(f64::from(fine) / FINE)).collect()
+    });
+    (stored & ((1 << T_BITS) - 1), HZ[(stored >> T_BITS) as usize])
 }
 
 /// The keys a learned pair could have stored for query pair `p`, heard at any speed within

@@ -63,6 +63,8 @@ const PLACES: usize = 4;
 const PLACE_LEAD: u32 = 4;
 /// Candidate speeds (query over learned).
 const SPEEDS: [f64; 11] = [0.975, 0.98, 0.985, 0.99, 0.995, 1.0, 1.005, 1.01, 1.015, 1.02, 1.025];
+/// The steps' spacing.
+const SPEED_STEP: f64 = 0.005;
 /// Every candidate speed, as a set (bit i: `SPEEDS[i]`).
 const ALL_SPEEDS: u16 = (1 << SPEEDS.len()) - 1;
 /// How far from the speed the run-outs give (the deck's now over the learned recording's) the
@@ -192,6 +194,8 @@ pub struct Recognizer {
     postings: HashMap<u32, Postings>,
     cached: usize,
     tally: Tally,
+    /// The places one pair votes for ([`place_key`]), kept to reuse its room.
+    cast: Vec<u64>,
     frames: u64,
     /// The pairs that voted, each with the frames heard when it did (to vote again the same).
     pairs: Vec<(Pair, u64)>,
@@ -222,16 +226,29 @@ type Hit = (Print, u32, f64);
 /// The stored pairs of one key: (print, what learning stored with the key: [`Pair::stored_t`]).
 type Postings = Vec<(Print, u32)>;
 
-/// What one query pair's lookup found ([`Recognizer::hits`]).
-struct Lookup {
-    /// The stored pairs found.
-    hits: Vec<Hit>,
-    /// The keys looked up in the database (not cached), with their stored pairs.
-    looked_up: Vec<(u32, Postings)>,
-}
-
 /// A voted place: (print, speed step, alignment).
 type Place = (Print, u8, i32);
+
+/// A place as a number that sorts as the place does (the alignment offset to stay positive):
+/// the places one pair votes for are sorted and made unique as numbers.
+fn place_key((print, speed, d): Place) -> u64 {
+    u64::from(print) << 32 | u64::from(speed) << 24 | u64::from((d + (1 << 23)) as u32 & 0xFF_FFFF)
+}
+
+/// The place [`place_key`] made the number of.
+fn place_of(key: u64) -> Place {
+    ((key >> 32) as Print, (key >> 24) as u8, (key & 0xFF_FFFF) as i32 - (1 << 23))
+}
+
+/// The candidate speed steps within [`print::TOL`] of speed `r` (at most two: the steps are
+/// 0.5 % apart, the tolerance under that).
+fn speeds_within(r: f64) -> impl Iterator<Item = u8> {
+    let near = ((r - SPEEDS[0]) / SPEED_STEP).round();
+    let first = (near - 1.0).max(0.0) as usize;
+    (first..(first + 3).min(SPEEDS.len()))
+        .filter(move |&i| (SPEEDS[i] - r).abs() <= print::TOL)
+        .map(|i| i as u8)
+}
 
 /// A place as its vote's key.
 fn pack((print, speed, d): Place) -> u64 {
@@ -316,6 +333,7 @@ impl Recognizer {
             postings: HashMap::default(),
             cached: 0,
             tally: Tally::default(),
+            cast: Vec::new(),
             frames: 0,
             pairs: Vec::new(),
             seen: HashMap::default(),
@@ -351,29 +369,30 @@ impl Recognizer {
     /// The stored pairs with `key`, of the prints compared (not those of another print version or
     /// of a recording no longer named).
     fn fetch(&self, key: u32) -> anyhow::Result<Postings> {
-        let found = self.lib.postings(key)?;
-        Ok(found.iter().filter_map(|(id, t)| Some((*self.index.get(id)?, *t))).collect())
+        let mut found = Vec::new();
+        self.lib.postings(key, |id, t| found.extend(self.index.get(&id).map(|&print| (print, t))))?;
+        Ok(found)
     }
 
-    /// The stored pairs query pair `p`'s keys find ([`print::query_keys`]), each as (print,
-    /// learned frame, speed: the query's anchor frequency over the learned one's); and the keys
-    /// it looked up that were not cached, with their pairs, for the caller to cache. A database
-    /// error is returned, never taken for a key without pairs.
-    fn hits(&self, p: &Pair) -> anyhow::Result<Lookup> {
-        let (mut hits, mut looked_up) = (Vec::new(), Vec::new());
+    /// Calls `each` with the stored pairs query pair `p`'s keys find ([`print::query_keys`]),
+    /// each as (print, learned frame, speed: the query's anchor frequency over the learned
+    /// one's); returns the keys it looked up that were not cached, with their pairs, for the
+    /// caller to cache. A database error is returned, never taken for a key without pairs.
+    fn hits(&self, p: &Pair, mut each: impl FnMut(Hit)) -> anyhow::Result<Vec<(u32, Postings)>> {
+        let mut looked_up = Vec::new();
         for key in print::query_keys(p) {
             let fetched = match self.postings.contains_key(&key) {
                 true => None,
                 false => Some(self.fetch(key).context("look the fingerprint up")?),
             };
             let found = fetched.as_deref().unwrap_or_else(|| &self.postings[&key]);
-            hits.extend(found.iter().map(|&(print, stored)| {
+            for &(print, stored) in found {
                 let (t_ref, f_ref) = print::unpack_t(stored);
-                (print, t_ref, f64::from(p.f1) / f_ref)
-            }));
+                each((print, t_ref, f64::from(p.f1) / f_ref));
+            }
             looked_up.extend(fetched.map(|found| (key, found)));
         }
-        Ok(Lookup { hits, looked_up })
+        Ok(looked_up)
     }
 
     /// The print at place `print`.
@@ -409,6 +428,21 @@ impl Recognizer {
     /// at or past [`PRIOR_S`], once: it widens when no side stands out by then, and otherwise
     /// stays narrowed (its votes as they are).
     fn vote(&mut self, pairs: &[Pair]) -> anyhow::Result<()> {
+        self.lib.begin_read()?;
+        let voted = self.vote_each(pairs);
+        self.lib.end_read();
+        voted?;
+        if self.prior_pending && self.heard_s() >= PRIOR_S {
+            self.prior_pending = false;
+            if self.best()?.is_none() {
+                self.widen()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks the pairs up and votes, in the read transaction [`Recognizer::vote`] holds.
+    fn vote_each(&mut self, pairs: &[Pair]) -> anyhow::Result<()> {
         for p in pairs {
             // A pair heard over and over (hum, a locked groove, a loop) says nothing about where.
             let seen = self.seen.entry(p.key().unwrap_or(u32::MAX)).or_default();
@@ -418,12 +452,6 @@ impl Recognizer {
             }
             self.pairs.push((*p, self.frames));
             self.cast(p, self.frames, self.open, false)?;
-        }
-        if self.prior_pending && self.heard_s() >= PRIOR_S {
-            self.prior_pending = false;
-            if self.best()?.is_none() {
-                self.widen()?;
-            }
         }
         Ok(())
     }
@@ -453,22 +481,18 @@ impl Recognizer {
     /// pair its keys find votes once for its alignment under each candidate speed within
     /// [`print::TOL`] of the speed it gives.
     fn cast(&mut self, p: &Pair, frames: u64, open: u16, skipped: bool) -> anyhow::Result<()> {
-        let Lookup { hits, looked_up } = self.hits(p)?;
-        let mut cast: Vec<Place> = Vec::new();
-        let (lo, hi) = (SPEEDS[0] - print::TOL, SPEEDS[SPEEDS.len() - 1] + print::TOL);
-        for (print, t_ref, r) in hits.into_iter().filter(|h| (lo..=hi).contains(&h.2)) {
-            for (i, s) in SPEEDS.iter().enumerate() {
-                let speed = i as u8;
-                if (s - r).abs() > print::TOL || open & 1 << speed == 0 {
+        let mut cast = std::mem::take(&mut self.cast);
+        cast.clear();
+        let looked_up = self.hits(p, |(print, t_ref, r)| {
+            for speed in speeds_within(r) {
+                if open & 1 << speed == 0 || self.searched(print, speed) == skipped {
                     continue;
                 }
-                let Some(known) = self.known(print).filter(|_| self.searched(print, speed) != skipped) else {
-                    continue;
-                };
-                let q = f64::from(p.t) * s * self.hop_q / known.hop_s;
-                cast.push((print, speed, t_ref as i32 - q.round() as i32));
+                let Some(known) = self.known(print) else { continue };
+                let q = f64::from(p.t) * SPEEDS[usize::from(speed)] * self.hop_q / known.hop_s;
+                cast.push(place_key((print, speed, t_ref as i32 - q.round() as i32)));
             }
-        }
+        })?;
         // Past the cache's bound a key is looked up again each time a pair needs it.
         for (key, found) in looked_up {
             if self.cached + found.len() <= CACHE_POSTINGS {
@@ -480,10 +504,12 @@ impl Recognizer {
         // the votes before it.
         cast.sort_unstable();
         cast.dedup();
-        for v in cast {
+        for &key in &cast {
+            let v = place_of(key);
             let scale = self.known(v.0).map_or(1.0, |k| self.hop_q / k.hop_s);
             self.tally.vote(v, frames as f64 / self.rate / self.hop_q * scale);
         }
+        self.cast = cast;
         self.tally.prune(MAX_BINS);
         Ok(())
     }
@@ -578,13 +604,13 @@ impl Recognizer {
             // Early on, every speed of the search fits about as well: let the place drift by as
             // much as the search's whole range allows.
             let slack = 3.0 + 0.03 * tq;
-            let hits = self.hits(p).context("fit the speed and place")?.hits;
-            for (pr, t_ref, r) in hits {
+            self.hits(p, |(pr, t_ref, r)| {
                 let near = (f64::from(t_ref) - (f64::from(d) + tq * r0)).abs() <= slack;
                 if pr == print && (r - r0).abs() <= FIT_SPEED && near {
                     pts.push((p.t, t_ref));
                 }
-            }
+            })
+            .context("fit the speed and place")?;
         }
         Ok(fit_line(pts, scale))
     }
@@ -1010,7 +1036,7 @@ mod tests {
         // The stored pairs become unreadable, and the fit has to look its keys up again.
         rec.postings.clear();
         let other = rusqlite::Connection::open(d.path().join("library.db")).unwrap();
-        other.execute_batch("DROP TABLE hashes").unwrap();
+        other.execute_batch("DROP TABLE postings").unwrap();
         let err = rec.best().expect_err("a fit without its pairs");
         assert!(format!("{err:#}").contains("look the fingerprint up"), "{err:#}");
     }

@@ -55,7 +55,10 @@ impl Votes {
     fn find(&self, key: u64) -> usize {
         let tag = Self::tag(key);
         let mask = self.slots.len() - 1;
-        let mut i = (tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        // Keys eight apart share a run of eight slots (a cache line): the recogniser reads the
+        // counts of neighbouring alignments together, which then cost one miss, not five.
+        let run = ((tag >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        let mut i = (run & !7 | (tag & 7) as usize) & mask;
         while self.slots[i] != 0 && self.slots[i] >> COUNT_BITS != tag {
             i = (i + 1) & mask;
         }
