@@ -34,6 +34,8 @@ use crate::cli::ExitStatusError;
 use anyhow::Context as _;
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
+use std::cell::Cell;
+use std::time::Duration;
 
 /// Votes the best alignment needs.
 pub const MIN_VOTES: u32 = 8;
@@ -45,8 +47,14 @@ pub const LEAD: u32 = 5;
 pub const MAX_REPEATS: u32 = 3;
 /// Alignments further apart than this (frames) are other places on the side.
 const FAR: i32 = 6;
-/// Seconds after which a side that is certain is reported even though its music repeats.
-const LOOP_WAIT_S: f64 = 20.0;
+/// Seconds after which a side that is certain is reported even though its music repeats (at the
+/// place nearest its start; the listener tells the place again at its refine). Waiting 20 s for
+/// the place cost a quarter of the replays 2 to 6 s of latency in scripts/bench 95-recognize, and
+/// a listener's query, which starts at the needle drop, would wait 20 s.
+const LOOP_WAIT_S: f64 = 8.0;
+/// Seconds of audio between two tries at a match (the CLI's and the listener's): a try a second
+/// cost half a second of latency on average.
+pub const TRY_S: f64 = 0.25;
 /// Places voted for (print, speed, alignment) beyond which those with a single vote are dropped,
 /// under the [`Votes`] table's room (786,432 of 2^20). A smaller bound loses, at 1,000 sides, the
 /// first votes of a slow replay's place before its second comes.
@@ -196,6 +204,8 @@ pub struct Recognizer {
     tally: Tally,
     /// The places one pair votes for ([`place_key`]), kept to reuse its room.
     cast: Vec<u64>,
+    /// CPU time spent matching ([`Recognizer::matching_cpu`]).
+    matching: Cell<Duration>,
     frames: u64,
     /// The pairs that voted, each with the frames heard when it did (to vote again the same).
     pairs: Vec<(Pair, u64)>,
@@ -228,6 +238,12 @@ type Postings = Vec<(Print, u32)>;
 
 /// A voted place: (print, speed step, alignment).
 type Place = (Print, u8, i32);
+
+/// This thread's CPU time so far (zero where the clock cannot be read: then nothing is counted).
+fn thread_cpu() -> Duration {
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map(Duration::from).unwrap_or_default()
+}
 
 /// A place as a number that sorts as the place does (the alignment offset to stay positive):
 /// the places one pair votes for are sorted and made unique as numbers.
@@ -334,6 +350,7 @@ impl Recognizer {
             cached: 0,
             tally: Tally::default(),
             cast: Vec::new(),
+            matching: Cell::default(),
             frames: 0,
             pairs: Vec::new(),
             seen: HashMap::default(),
@@ -410,13 +427,30 @@ impl Recognizer {
         self.frames += (interleaved.len() / channels.max(1)) as u64;
         self.printer.feed(interleaved);
         let pairs = self.printer.take();
-        self.vote(&pairs)
+        let before = thread_cpu();
+        let voted = self.vote(&pairs);
+        self.matched_since(before);
+        voted
     }
 
     /// Ends the query: the last pairs are looked up.
     pub fn finish(&mut self) -> anyhow::Result<()> {
         let pairs = self.printer.finish();
-        self.vote(&pairs)
+        let before = thread_cpu();
+        let voted = self.vote(&pairs);
+        self.matched_since(before);
+        voted
+    }
+
+    /// The CPU time this recogniser spent matching (looking pairs up, voting, deciding), apart
+    /// from decoding and fingerprinting the query: what a match costs against the collection.
+    pub fn matching_cpu(&self) -> Duration {
+        self.matching.get()
+    }
+
+    /// Adds the CPU time this thread took since `before` to [`Recognizer::matching_cpu`].
+    fn matched_since(&self, before: Duration) {
+        self.matching.set(self.matching.get() + thread_cpu().saturating_sub(before));
     }
 
     /// Seconds of audio fed.
@@ -434,7 +468,7 @@ impl Recognizer {
         voted?;
         if self.prior_pending && self.heard_s() >= PRIOR_S {
             self.prior_pending = false;
-            if self.best()?.is_none() {
+            if self.decide()?.is_none() {
                 self.widen()?;
             }
         }
@@ -517,6 +551,14 @@ impl Recognizer {
     /// The side heard so far, when one stands out. Fitting its speed and place looks keys up: a
     /// database error is returned, never taken for a key without pairs.
     pub fn best(&self) -> anyhow::Result<Option<Match>> {
+        let before = thread_cpu();
+        let found = self.decide();
+        self.matched_since(before);
+        found
+    }
+
+    /// [`Recognizer::best`], untimed (a vote's own decision is timed with it).
+    fn decide(&self) -> anyhow::Result<Option<Match>> {
         let Some((winner, votes, second)) = self.leader() else { return Ok(None) };
         let Some(known) = self.known(winner.0) else { return Ok(None) };
         // The speed needs pairs over a few seconds; a side still unplaced after LOOP_WAIT_S takes
@@ -576,7 +618,7 @@ impl Recognizer {
             return None;
         }
         // Music the side holds twice (a chorus, a loop): wait until one place leads, but not
-        // for ever: after LOOP_WAIT_S the side is certain, and the place nearest its start is
+        // for long: after LOOP_WAIT_S the side is certain, and the place nearest its start is
         // taken.
         let elsewhere = places.elsewhere();
         let winner = if 4 * votes >= 5 * elsewhere && votes >= elsewhere + PLACE_LEAD {
@@ -613,6 +655,16 @@ impl Recognizer {
             .context("fit the speed and place")?;
         }
         Ok(fit_line(pts, scale))
+    }
+}
+
+impl Drop for Recognizer {
+    /// Under `VINYL_RECOGNIZE_TRACE`, says what the query's matching cost (scripts/bench reads it).
+    fn drop(&mut self) {
+        if self.trace {
+            let ms = self.matching_cpu().as_secs_f64() * 1000.0;
+            eprintln!("recognize-trace matching_cpu_ms={ms:.1} heard_s={:.2}", self.heard_s());
+        }
     }
 }
 
@@ -678,7 +730,12 @@ pub fn run(o: &RecognizeOpts, db: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-/// The match in a FLAC file, trying once a second of audio.
+/// The try after one at `heard` seconds: the next whole [`TRY_S`] step.
+pub fn next_try_after(heard: f64) -> f64 {
+    ((heard / TRY_S).floor() + 1.0) * TRY_S
+}
+
+/// The match in a FLAC file, trying every [`TRY_S`] of audio.
 fn from_flac(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
     let probe = crate::flac::probe::probe(&o.input)?;
     let shape = &probe.info;
@@ -688,11 +745,11 @@ fn from_flac(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
     }
     let within = o.within.wall_time(shape.sample_rate).as_secs_f64();
     let mut found = None;
-    let mut next_try = 1.0;
+    let mut next_try = TRY_S;
     crate::flac::decode::each_block(&o.input, "recognize", |s, pcm| {
         rec.feed(pcm, s.channels as usize)?;
         if rec.heard_s() >= next_try {
-            next_try += 1.0;
+            next_try = next_try_after(rec.heard_s());
             found = rec.best()?;
         }
         Ok(found.is_none() && rec.heard_s() < within)
@@ -704,7 +761,7 @@ fn from_flac(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
     Ok(found)
 }
 
-/// The match in raw PCM on stdin (the shared PCM flags), trying once a second of audio.
+/// The match in raw PCM on stdin (the shared PCM flags), trying every [`TRY_S`] of audio.
 fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> {
     let spec = o.pcm.spec();
     let mut rec = Recognizer::new(lib, spec.rate, spec.channels)?;
@@ -713,11 +770,11 @@ fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> 
     }
     let frame = spec.frame_bytes();
     let mut reader = crate::pcm::FrameReader::new(std::io::stdin().lock(), frame);
-    let mut buf = vec![0u8; frame * spec.rate as usize];
+    let mut buf = vec![0u8; frame * (f64::from(spec.rate) * TRY_S) as usize];
     let scale = 1.0 / f64::from(1u32 << (spec.format.bits() - 1)) as f32;
     let width = spec.format.bytes();
     let within = o.within.wall_time(spec.rate).as_secs_f64();
-    let mut next_try = 1.0;
+    let mut next_try = TRY_S;
     while rec.heard_s() < within {
         let n = match reader.read_frames(&mut buf) {
             Ok(n) => n,
@@ -732,7 +789,7 @@ fn from_stdin(lib: Library, o: &RecognizeOpts) -> anyhow::Result<Option<Match>> 
             buf[..n].chunks_exact(width).map(|b| spec.format.decode(b) as f32 * scale).collect();
         rec.feed(&pcm, usize::from(spec.channels))?;
         if rec.heard_s() >= next_try {
-            next_try = rec.heard_s().floor() + 1.0;
+            next_try = next_try_after(rec.heard_s());
             if let Some(m) = rec.best()? {
                 return Ok(Some(m));
             }

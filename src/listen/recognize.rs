@@ -9,7 +9,7 @@
 //! nothing overtakes it. From stdin (which can wait, and runs faster than real time), each message
 //! waits for the worker, so the result does not depend on the machine's load. The worker keeps the
 //! last [`HISTORY_S`] seconds, because a needle drop is decided a few seconds after it happened;
-//! at a side start it fingerprints from the drop, tries a match once a second and gives up after
+//! at a side start it fingerprints from the drop, tries a match every quarter second ([`TRY_S`]) and gives up after
 //! [`GIVE_UP_S`] seconds. A recognition is told at once, and again at [`REFINE_S`] with the speed
 //! and place fitted over more music (no second event: the titles of later tracks use it). At a
 //! side's end on a ring, the worker hands its play, recognised or not, to the listening history
@@ -21,7 +21,7 @@
 
 use super::history::{Historian, Played};
 use crate::library::db::Library;
-use crate::library::recognize::{Match, Recognizer};
+use crate::library::recognize::{Match, Recognizer, TRY_S, next_try_after};
 use crate::vlog;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -406,14 +406,15 @@ impl Worker {
                 );
             }
         }
-        self.query = Some(Query { drop, start: frame, next: frame, next_try: 1.0, recognizer, told: false });
+        self.query =
+            Some(Query { drop, start: frame, next: frame, next_try: TRY_S, recognizer, told: false });
         // All of the history is heard, also after a recognition in it: the query goes on.
         let past: Vec<(u64, Vec<f32>)> = self.history.iter().cloned().collect();
         past.iter().fold(None, |told, (first, samples)| self.hear(*first, samples).or(told))
     }
 
     /// Feeds the query what of `samples` (from timeline frame `first`) it has not heard, and tries
-    /// a match at each whole second of it: exactly there, whatever the stretches' lengths, so
+    /// a match at each whole [`TRY_S`] of it: exactly there, whatever the stretches' lengths, so
     /// that what is recognised, and when, does not depend on how the input was read.
     fn hear(&mut self, first: u64, samples: &[f32]) -> Option<Heard> {
         let ch = usize::from(self.channels.max(1));
@@ -450,11 +451,11 @@ impl Worker {
         heard
     }
 
-    /// A try at a whole second: the first recognition is told at once; the query goes on to
+    /// A try at a whole [`TRY_S`]: the first recognition is told at once; the query goes on to
     /// REFINE_S, where the speed and place fitted over more music are told again, for the titles.
     fn attempt(&mut self) -> Option<Heard> {
         let q = self.query.as_mut()?;
-        q.next_try = q.recognizer.heard_s().floor() + 1.0;
+        q.next_try = next_try_after(q.recognizer.heard_s());
         let heard = q.recognizer.heard_s();
         if q.told && heard < REFINE_S {
             return None;
