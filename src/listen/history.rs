@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 const RETRY: Duration = Duration::from_secs(1);
 /// How long the listener's end waits for the notes still queued.
 const DRAIN: Duration = Duration::from_secs(15);
+/// How much longer the listener's end waits for the thread to say, play by play, what it could
+/// not note: a try that began before [`DRAIN`] ran out may wait the database's busy timeout (10 s).
+const SAY_LOST: Duration = Duration::from_secs(12);
 
 /// A side's play as the listening history keeps it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -73,11 +76,12 @@ impl Historian {
         self.tx.clone()
     }
 
-    /// Waits up to [`DRAIN`] for the queued notes, once every sender is gone.
+    /// Waits up to [`DRAIN`] for the queued notes, once every sender is gone, and then for the
+    /// thread to name each play it could not note.
     pub fn finish(self) {
         self.ending.store(true, Ordering::Relaxed);
         drop(self.tx);
-        if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(DRAIN) {
+        if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(DRAIN + SAY_LOST) {
             vlog!(
                 super::TOOL,
                 "listening history: notes still waiting for the database after {DRAIN:?} are lost"
@@ -100,6 +104,15 @@ impl Writer {
     fn run(mut self, rx: &Receiver<Played>) {
         let mut deadline: Option<Instant> = None;
         while let Ok(p) = rx.recv() {
+            // Past the end's deadline, each play left is named, not tried (a try may wait 10 s).
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                vlog!(
+                    super::TOOL,
+                    "side at frame {}: not in the listening history: the database stayed locked",
+                    p.drop
+                );
+                continue;
+            }
             loop {
                 match self.write(&p) {
                     Ok(()) => break,
