@@ -5,11 +5,12 @@
 
 mod common;
 
+use common::stderr;
 use nix::sys::signal::Signal;
 use std::io::Read;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use vinyl::pcm::{PcmSpec, SampleFormat, unique_frames};
 
@@ -36,10 +37,6 @@ fn capture_cmd(file: &Path, args: &[&str]) -> Command {
         .args(args)
         .stdin(Stdio::null());
     cmd
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Captures `expect_frames` frames of `spec` with `args` and checks they are exactly the file's

@@ -67,10 +67,6 @@ fn fill_frames(ring: &Ring, extra: &[&str], frames: u64) -> Output {
     out
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Panics unless `pcm` is exactly the frames `first..first + count` of the unique signal.
 fn assert_frames(what: &str, pcm: &[u8], first: u64, count: u64) {
     assert_eq!(pcm.len() % FB, 0, "{what}: {} bytes is not whole frames", pcm.len());

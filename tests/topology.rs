@@ -17,6 +17,7 @@ mod common;
 
 use common::icecast::Icecast;
 use common::proc::Proc;
+use common::tag_number;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -235,11 +236,6 @@ impl Drop for Topology {
         }
         let _ = std::fs::remove_file(&self.ring);
     }
-}
-
-fn tag_number(flac: &Path, name: &str) -> u64 {
-    let v = common::flac_tag(flac, name);
-    v.parse().unwrap_or_else(|_| panic!("{}: {name}={v} is not a number", flac.display()))
 }
 
 /// Asserts `frames` is exactly `first, first+1, …` (no gap, no repeat, no misalignment).

@@ -572,18 +572,6 @@ fn split_parts_join_bit_exact_to_the_side_with_their_track_numbers() {
     assert_eq!(out.lines().next(), Some(&*dir.path().join("side-b-01.flac").to_string_lossy()));
 }
 
-/// Integrated loudness of `file` by ffmpeg's ebur128 filter (an independent BS.1770 meter).
-fn ffmpeg_lufs(file: &std::path::Path) -> f64 {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostats", "-i"]).arg(file).args(["-af", "ebur128", "-f", "null", "-"]);
-    let out = common::run(&mut cmd, T);
-    common::assert_success(&common::describe(&cmd), &out);
-    let err = String::from_utf8_lossy(&out.stderr);
-    let summary = err.rsplit("Integrated loudness:").next().unwrap_or_default();
-    let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).unwrap_or_else(|| panic!("{err}"));
-    i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
-}
-
 /// loudgain's ReplayGain 2.0 track gain (dB) and peak for `file` (it only reads: `-O` prints a
 /// table, no tag is written).
 fn loudgain(file: &std::path::Path) -> (f64, f64) {
@@ -637,7 +625,7 @@ fn split_parts_carry_their_own_replaygain_as_loudgain_and_ffmpeg_measure_it() {
         );
         assert!(!gain.starts_with('+') && gain.ends_with(" dB"), "{gain}");
         let ours: f64 = gain.trim_end_matches(" dB").parse().unwrap();
-        let theirs = -18.0 - ffmpeg_lufs(part);
+        let theirs = -18.0 - common::ffmpeg_lufs(part);
         assert!((ours - theirs).abs() <= 0.15, "{}: ours {ours} dB, ffmpeg {theirs:.2} dB", part.display());
         let peak: f64 = common::flac_tag(part, "REPLAYGAIN_TRACK_PEAK").parse().unwrap();
         let (lg_gain, lg_peak) = loudgain(part);

@@ -88,6 +88,11 @@ pub fn wait_deadline(child: &mut Child, deadline: Duration) -> Option<std::proce
     }
 }
 
+/// What the command wrote to stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Panics with the command, status and stderr unless `out` is a success.
 pub fn assert_success(what: &str, out: &Output) {
     assert!(
@@ -220,21 +225,22 @@ pub mod web;
 /// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// What the reference decoder makes of `flac`: `flac -d` to raw little-endian signed PCM.
+pub fn flac_raw(flac: &Path) -> Vec<u8> {
+    let mut cmd = Command::new("flac");
+    cmd.args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"]).arg(flac);
+    let out = run(&mut cmd, 2 * DEADLINE);
+    assert_success(&describe(&cmd), &out);
+    out.stdout
+}
+
 /// `flac -t`, then `flac -d` to raw: the frame numbers (see `vinyl::pcm::unique_frames`) that the
 /// FLAC file of 4-byte frames holds.
 pub fn decoded_frames(flac: &Path) -> Vec<u64> {
-    let t = Duration::from_secs(60);
-    let out = run(Command::new("flac").args(["-t", "-s"]).arg(flac), t);
+    let out = run(Command::new("flac").args(["-t", "-s"]).arg(flac), DEADLINE);
     assert_success(&format!("flac -t {}", flac.display()), &out);
-    let raw = flac.with_extension("raw");
-    let mut cmd = Command::new("flac");
-    cmd.args(["-d", "-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "-o"])
-        .arg(&raw)
-        .arg(flac);
-    let what = describe(&cmd);
-    assert_success(&what, &run(&mut cmd, t));
-    let bytes = std::fs::read(&raw).unwrap();
-    assert_eq!(bytes.len() % 4, 0, "{what}: not whole frames");
+    let bytes = flac_raw(flac);
+    assert_eq!(bytes.len() % 4, 0, "flac -d {}: not whole frames", flac.display());
     bytes.chunks_exact(4).map(vinyl::pcm::unique_frame_number).collect()
 }
 
@@ -288,19 +294,41 @@ pub fn assert_timeline_across_restarts(
     (gaps, frames.len() as u64)
 }
 
+/// What `metaflac args flac` prints (it must succeed).
+pub fn metaflac(flac: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("metaflac");
+    cmd.args(args).arg(flac);
+    let out = run(&mut cmd, Duration::from_secs(60));
+    assert_success(&describe(&cmd), &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A Vorbis comment of `flac` (the value of its first `NAME=` line), by `metaflac --show-tag`.
 pub fn flac_tag(flac: &Path, name: &str) -> String {
-    let mut cmd = Command::new("metaflac");
-    cmd.arg(format!("--show-tag={name}")).arg(flac);
-    let what = describe(&cmd);
-    let out = run(&mut cmd, Duration::from_secs(60));
-    assert_success(&what, &out);
-    String::from_utf8_lossy(&out.stdout)
+    metaflac(flac, &[&format!("--show-tag={name}")])
         .lines()
         .next()
         .and_then(|l| l.split_once('='))
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default()
+}
+
+/// A Vorbis comment of `flac` that must be a number.
+pub fn tag_number(flac: &Path, name: &str) -> u64 {
+    let v = flac_tag(flac, name);
+    v.parse().unwrap_or_else(|_| panic!("{}: {name}={v} is not a number", flac.display()))
+}
+
+/// Integrated loudness of `file` by ffmpeg's ebur128 filter (an independent BS.1770 meter), LUFS.
+pub fn ffmpeg_lufs(file: &Path) -> f64 {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostats", "-i"]).arg(file).args(["-af", "ebur128", "-f", "null", "-"]);
+    let out = run(&mut cmd, DEADLINE);
+    assert_success(&describe(&cmd), &out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let summary = err.rsplit("Integrated loudness:").next().unwrap_or_default();
+    let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).unwrap_or_else(|| panic!("{err}"));
+    i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
 }
 
 /// The folder of the built binaries (for a script that finds them on PATH).
