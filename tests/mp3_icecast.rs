@@ -7,6 +7,7 @@ mod common;
 
 use common::icecast::Icecast;
 use common::proc::Proc;
+use common::{decode_mp3, decode_mp3_file};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -116,25 +117,6 @@ fn burst(mut stdin: ChildStdin, start: u64, seconds: u64) -> (ChildStdin, u64) {
     })
 }
 
-/// Decodes MP3 bytes with mpg123 and returns (rate, channels, samples per channel).
-fn decode(mp3: &[u8], dir: &Path, name: &str) -> (u32, u16, u64) {
-    let src = dir.join(format!("{name}.mp3"));
-    let wav = dir.join(format!("{name}.wav"));
-    std::fs::write(&src, mp3).unwrap();
-    decode_file(&src, &wav)
-}
-
-fn decode_file(src: &Path, wav: &Path) -> (u32, u16, u64) {
-    let mut cmd = Command::new("mpg123");
-    cmd.arg("-q").arg("-w").arg(wav).arg(src);
-    let what = common::describe(&cmd);
-    let out = common::run(&mut cmd, Duration::from_secs(60));
-    common::assert_success(&what, &out);
-    let r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{what}: {}: {e}", wav.display()));
-    let spec = r.spec();
-    (spec.sample_rate, spec.channels, r.duration() as u64)
-}
-
 /// Every frame of `data` from the first byte is a valid MP3 frame header followed by its body
 /// (the last one may be cut short by the reader): the stream started on a frame boundary.
 fn assert_whole_frames(data: &[u8], what: &str) -> usize {
@@ -207,7 +189,7 @@ fn listener_decodes_stream_and_status_shows_ice_headers() {
     }
     let mp3 = ice.listen("/live.mp3", 48 * 1024, Duration::from_secs(20));
     assert_eq!(mp3.len(), 48 * 1024);
-    let (rate, channels, samples) = decode(&mp3, ice.dir(), "listener");
+    let (rate, channels, samples) = decode_mp3(&mp3, ice.dir(), "listener");
     assert_eq!((rate, channels), (48_000, 2));
     assert!(samples > 48_000, "only {samples} samples decoded from 48 KiB at 320 kbit/s");
     stop.store(true, Ordering::SeqCst);
@@ -257,7 +239,7 @@ fn a_relay_of_the_mount_serves_listeners_our_stream() {
     });
     let mp3 = relay.listen("/live", 64 * 1024, Duration::from_secs(30));
     assert_eq!(mp3.len(), 64 * 1024, "{}", relay.logs());
-    let (rate, channels, samples) = decode(&mp3, relay.dir(), "relayed");
+    let (rate, channels, samples) = decode_mp3(&mp3, relay.dir(), "relayed");
     assert_eq!((rate, channels), (48_000, 2));
     assert!(samples > 48_000, "only {samples} samples decoded from 64 KiB at 320 kbit/s");
     stop.store(true, Ordering::SeqCst);
@@ -291,7 +273,7 @@ fn mono_44k1_stream_decodes_at_its_rate_and_channels() {
     let src = ice.wait_for_mount("/mono", Duration::from_secs(20));
     assert!(src["audio_info"].as_str().unwrap().contains("ice-samplerate=44100;ice-channels=1"), "{src}");
     let mp3 = ice.listen("/mono", 24 * 1024, Duration::from_secs(20));
-    let (rate, channels, samples) = decode(&mp3, ice.dir(), "mono");
+    let (rate, channels, samples) = decode_mp3(&mp3, ice.dir(), "mono");
     assert_eq!((rate, channels), (44_100, 1));
     assert!(samples > 44_100, "{samples}");
     tool.signal(nix::sys::signal::Signal::SIGTERM);
@@ -314,7 +296,7 @@ fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
     ice.wait_for_mount("/live", Duration::from_secs(20));
     tool.wait_log("streaming (PUT)", Duration::from_secs(10));
     let before = ice.listen("/live", 32 * 1024, Duration::from_secs(20));
-    assert_eq!(decode(&before, ice.dir(), "before").0, 48_000);
+    assert_eq!(decode_mp3(&before, ice.dir(), "before").0, 48_000);
 
     // Server down: the tool notices, and its input keeps flowing.
     ice.kill();
@@ -334,7 +316,7 @@ fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
     ice.wait_for_mount("/live", Duration::from_secs(3));
     eprintln!("source back on the mount {:?} after the server accepted connections", up.elapsed());
     let after = ice.listen("/live", 32 * 1024, Duration::from_secs(20));
-    let (rate, channels, samples) = decode(&after, ice.dir(), "after");
+    let (rate, channels, samples) = decode_mp3(&after, ice.dir(), "after");
     assert_eq!((rate, channels), (48_000, 2));
     assert!(samples > 0);
 
@@ -735,7 +717,7 @@ fn encode_to_file(args: &[&str], pcm: Vec<u8>, dir: &Path) -> (String, u32, u16,
     assert_eq!(mode & 0o777, 0o600);
     let bytes = std::fs::read(&out).unwrap();
     assert_whole_frames(&bytes, "output file");
-    let (rate, ch, samples) = decode_file(&out, &dir.join("out.wav"));
+    let (rate, ch, samples) = decode_mp3_file(&out, &dir.join("out.wav"));
     (report, rate, ch, samples)
 }
 
@@ -806,7 +788,7 @@ fn output_to_stdout_is_a_decodable_stream() {
     assert!(status.success(), "{report}");
     let mp3 = reader.join().unwrap();
     assert_whole_frames(&mp3, "stdout");
-    let (_, _, decoded) = decode(&mp3, dir.path(), "stdout");
+    let (_, _, decoded) = decode_mp3(&mp3, dir.path(), "stdout");
     assert_documented_length(&report, frames, decoded, false);
 }
 
@@ -831,7 +813,7 @@ fn sigint_on_output_flushes_everything_read() {
     let read = number_after(&report, "done: ");
     assert!(read <= written && read + 65536 / 4 >= written, "read {read} of {written}: {report}");
     // …and the file holds all of that, flushed.
-    let (_, _, decoded) = decode_file(&out, &dir.path().join("term.wav"));
+    let (_, _, decoded) = decode_mp3_file(&out, &dir.path().join("term.wav"));
     assert_documented_length(&report, read, decoded, true);
 }
 
@@ -1050,7 +1032,7 @@ fn a_resampled_file_is_counted_in_the_mp3s_samples() {
     assert_eq!((decoded.len() / 2) as u64, stated, "{report}");
     // Through a pipe (no tag), the stated before, input and after add up to what decodes.
     let (report, mp3) = encode_with(&["--rate", "96000", "--output", "-"], pcm, None);
-    let (rate, _, decoded) = decode(&mp3, dir.path(), "r96-piped");
+    let (rate, _, decoded) = decode_mp3(&mp3, dir.path(), "r96-piped");
     assert_eq!(rate, 48_000);
     let (before, after) = stated_before_after(&report);
     assert_eq!(decoded, before + number_after(&report, "the input's ") + after, "{report}");

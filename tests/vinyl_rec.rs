@@ -287,10 +287,7 @@ fn stale_state_of_a_killed_recorder_is_cleaned_up() {
         std::fs::read_to_string(rig.dir.path().join("run/rec/runner.pid")).unwrap().trim().parse().unwrap();
     // The runner leads its own session and process group: kill all of it.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(-runner), nix::sys::signal::Signal::SIGKILL).unwrap();
-    common::wait_until("the runner is gone", T, || {
-        let stat = std::fs::read_to_string(format!("/proc/{runner}/stat")).unwrap_or_default();
-        stat.is_empty() || stat.contains(") Z ")
-    });
+    common::wait_until("the runner is gone", T, || common::up::gone(runner));
 
     let status = rig.rec_ok(&["status"]);
     assert!(status.starts_with("not recording") && status.contains("ended on its own"), "{status}");

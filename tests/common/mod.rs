@@ -234,6 +234,23 @@ pub fn flac_raw(flac: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// Decodes MP3 bytes with mpg123 (by way of `dir/NAME.mp3` and `.wav`): (rate, channels, frames).
+pub fn decode_mp3(mp3: &[u8], dir: &Path, name: &str) -> (u32, u16, u64) {
+    let src = dir.join(format!("{name}.mp3"));
+    std::fs::write(&src, mp3).unwrap();
+    decode_mp3_file(&src, &dir.join(format!("{name}.wav")))
+}
+
+/// Decodes the MP3 file `src` with mpg123 to the WAV file `wav`: (rate, channels, frames).
+pub fn decode_mp3_file(src: &Path, wav: &Path) -> (u32, u16, u64) {
+    let mut cmd = Command::new("mpg123");
+    cmd.arg("-q").arg("-w").arg(wav).arg(src);
+    let what = describe(&cmd);
+    assert_success(&what, &run(&mut cmd, DEADLINE));
+    let r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{what}: {}: {e}", wav.display()));
+    (r.spec().sample_rate, r.spec().channels, r.duration() as u64)
+}
+
 /// `flac -t`, then `flac -d` to raw: the frame numbers (see `vinyl::pcm::unique_frames`) that the
 /// FLAC file of 4-byte frames holds.
 pub fn decoded_frames(flac: &Path) -> Vec<u64> {
