@@ -356,6 +356,11 @@ fn rec_file(dir: &std::path::Path, args: &[&str]) -> Output {
     common::vinyl_rec(args, &dir.join("run"), dir, &dir.join("no-ring"))
 }
 
+/// [`rec_file`] that must succeed; returns its stdout.
+fn rec_file_ok(dir: &std::path::Path, args: &[&str]) -> String {
+    common::vinyl_rec_ok(args, &dir.join("run"), dir, &dir.join("no-ring"))
+}
+
 /// Runs a reference tool that must succeed; returns its stdout.
 fn tool_ok(program: &str, args: &[&str], file: &std::path::Path) -> String {
     let mut cmd = Command::new(program);
@@ -402,12 +407,7 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "TRACK\tSTART\tFRAME\tLENGTH\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no track markers"), "{out:?}");
 
-    let table = common::vinyl_rec_ok(
-        &["tracks", p, "--set", "0,0:04.5,600000f"],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
+    let table = rec_file_ok(dir.path(), &["tracks", p, "--set", "0,0:04.5,600000f"]);
     assert_eq!(
         table,
         "TRACK\tSTART\tFRAME\tLENGTH\n1\t0:00.000\t0\t0:04.500\n2\t0:04.500\t216000\t0:08.000\n\
@@ -443,12 +443,7 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
     std::fs::copy(&path, &copy).unwrap();
     tool_ok("metaflac", &["--remove", "--block-type=CUESHEET"], &copy);
     tool_ok("metaflac", &[&format!("--import-cuesheet-from={}", cue.display())], &copy);
-    let table_of_copy = common::vinyl_rec_ok(
-        &["tracks", copy.to_str().unwrap()],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
+    let table_of_copy = rec_file_ok(dir.path(), &["tracks", copy.to_str().unwrap()]);
     assert_eq!(table_of_copy, table);
 
     // --set replaces every marker (the third chapter goes too).
@@ -509,8 +504,7 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
     .unwrap();
     assert_eq!(common::flac_tag(&path, "REPLAYGAIN_TRACK_GAIN"), "-3.20 dB");
     assert_eq!(common::flac_tag(&path, "REPLAYGAIN_TRACK_PEAK"), "0.912011");
-    let list =
-        common::vinyl_rec_ok(&["list"], &dir.path().join("run"), dir.path(), &dir.path().join("no-ring"));
+    let list = rec_file_ok(dir.path(), &["list"]);
     let row = list.lines().find(|l| l.starts_with(p)).unwrap_or_else(|| panic!("{list}"));
     assert!(row.ends_with("\tSide A\t2\t-14.80"), "{row}");
     assert_eq!(common::decoded_frames(&path), audio_before);
@@ -526,18 +520,8 @@ fn split_parts_join_bit_exact_to_the_side_with_their_track_numbers() {
 
     let into = dir.path().join("tracks");
     let cut = format!("0,4096f,{}f,7.25", RATE + 1);
-    common::vinyl_rec_ok(
-        &["tracks", p, "--set", &cut],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
-    let out = common::vinyl_rec_ok(
-        &["split", p, "--into", into.to_str().unwrap()],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
+    rec_file_ok(dir.path(), &["tracks", p, "--set", &cut]);
+    let out = rec_file_ok(dir.path(), &["split", p, "--into", into.to_str().unwrap()]);
     let parts: Vec<PathBuf> = out.lines().map(PathBuf::from).collect();
     let names: Vec<String> =
         parts.iter().map(|p| p.strip_prefix(&into).unwrap().to_string_lossy().into_owned()).collect();
@@ -564,8 +548,7 @@ fn split_parts_join_bit_exact_to_the_side_with_their_track_numbers() {
     assert_one_line_error("a second split", &out, 1, "side-b-01.flac: exists already");
     assert_eq!(parts.iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>(), before);
     // The default folder is the side's own.
-    let out =
-        common::vinyl_rec_ok(&["split", p], &dir.path().join("run"), dir.path(), &dir.path().join("no-ring"));
+    let out = rec_file_ok(dir.path(), &["split", p]);
     assert_eq!(out.lines().next(), Some(&*dir.path().join("side-b-01.flac").to_string_lossy()));
 }
 
