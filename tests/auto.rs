@@ -130,6 +130,16 @@ impl Rig {
         self.fill.feed(pcm);
     }
 
+    /// Plays side `pcm` to 8 s after its needle drop (see `truth`) once the listener follows live,
+    /// and waits until auto records it; returns how many bytes of `pcm` were played.
+    fn play_into_recording(&mut self, pcm: &[u8], truth: &Value) -> usize {
+        self.listen.wait_line("following live from frame 0");
+        let cut = upto(pcm, truth, 8);
+        self.fill.feed(&pcm[..cut]);
+        self.wait_auto("side 1: recording");
+        cut
+    }
+
     /// Waits for a line of auto's log.
     fn wait_auto(&self, needle: &str) {
         let what = format!("vinyl-rec auto: a line containing {needle:?}");
@@ -535,10 +545,7 @@ fn hostile_repeated_and_out_of_order_events_do_not_end_or_start_a_side() {
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "51");
     let mut rig = Rig::new("hostile", None, &[]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     let drop = ta["needle_drop"].as_u64().unwrap();
     append_events(
         &rig.run,
@@ -574,10 +581,7 @@ fn auto_killed_mid_side_and_restarted_gives_one_exact_file_with_its_markers_and_
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "61");
     let mut rig = Rig::new("killed", None, &[]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     rig.kill_and_restart_auto();
     rig.wait_auto("taking over");
     rig.fill.feed(&a[cut..]);
@@ -603,10 +607,7 @@ fn a_tap_killed_mid_side_leaves_a_tagged_file_and_the_rest_of_the_side_in_its_co
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "71");
     let mut rig = Rig::new("tapkill", None, &[("VINYL_AUTO_HOLD", "0s")]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     let pid: i32 = std::fs::read_to_string(rig.run.join("rec/tap.pid")).unwrap().trim().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     rig.wait_auto("tap-failed: the side from frame");
@@ -736,10 +737,7 @@ fn a_recordings_folder_deleted_mid_side_is_noticed_and_the_side_recorded_again_f
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "91");
     let mut rig = Rig::new("deleted", None, &[]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     std::fs::remove_dir_all(&rig.recordings).unwrap();
     rig.wait_auto("was deleted");
     rig.wait_auto("folder-deleted: the side from frame");
@@ -762,10 +760,7 @@ fn auto_and_its_recorder_killed_mid_side_leave_a_part_that_the_restarted_auto_re
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "101");
     let mut rig = Rig::new("allkilled", None, &[("VINYL_AUTO_HOLD", "0s")]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    rig.play_into_recording(&a, &ta);
     let pid = |name: &str| {
         std::fs::read_to_string(rig.run.join("rec").join(name)).unwrap().trim().parse::<i32>().unwrap()
     };
@@ -852,10 +847,7 @@ fn a_short_side_the_listener_ended_at_a_gap_is_kept_and_tagged() {
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "121");
     let mut rig = Rig::new("gapend", None, &[("VINYL_AUTO_MIN_SIDE", "60s"), ("VINYL_AUTO_HOLD", "0s")]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     // Its end plus the 2 s margin is in the ring already.
     let end = (cut / 4) as u64 - 3 * 48_000;
     append_events(
