@@ -842,20 +842,16 @@ fn decode_pcm(decoder: &str, mp3: &Path) -> Vec<i16> {
         "mpg123" => cmd.args(["-q", "-s"]).arg(mp3),
         _ => cmd.args(["-v", "error", "-i"]).arg(mp3).args(["-f", "s16le", "-"]),
     };
-    let what = common::describe(&cmd);
-    let out = common::run(&mut cmd, Duration::from_secs(60));
-    common::assert_success(&what, &out);
+    let out = common::run_ok(&mut cmd, Duration::from_secs(60));
     out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
 }
 
 fn ffprobe_duration(mp3: &Path) -> f64 {
     let mut cmd = Command::new("ffprobe");
     cmd.args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]).arg(mp3);
-    let what = common::describe(&cmd);
-    let out = common::run(&mut cmd, Duration::from_secs(60));
-    common::assert_success(&what, &out);
+    let out = common::run_ok(&mut cmd, Duration::from_secs(60));
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().parse().unwrap_or_else(|_| panic!("{what}: {text:?}"))
+    text.trim().parse().unwrap_or_else(|_| panic!("{}: {text:?}", common::describe(&cmd)))
 }
 
 /// Where `marker` (mono) sits in channel 0 of the stereo `pcm`, searched from `from` over

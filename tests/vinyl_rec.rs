@@ -347,7 +347,7 @@ fn side(dir: &std::path::Path, name: &str, frames: u64) -> PathBuf {
     let path = dir.join(format!("{name}.flac"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-flac-rec"));
     cmd.arg("-o").arg(&path).args(["--tag", "TITLE=Side A"]).stdin(File::open(&raw).unwrap());
-    common::assert_success(&common::describe(&cmd), &common::run(&mut cmd, T));
+    common::run_ok(&mut cmd, T);
     path
 }
 
@@ -365,8 +365,7 @@ fn rec_file_ok(dir: &std::path::Path, args: &[&str]) -> String {
 fn tool_ok(program: &str, args: &[&str], file: &std::path::Path) -> String {
     let mut cmd = Command::new(program);
     cmd.args(args).arg(file);
-    let out = common::run(&mut cmd, T);
-    common::assert_success(&common::describe(&cmd), &out);
+    let out = common::run_ok(&mut cmd, T);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -588,7 +587,7 @@ fn split_parts_carry_their_own_replaygain_as_loudgain_and_ffmpeg_measure_it() {
         .arg(&path)
         .args(["--tag", "REPLAYGAIN_TRACK_GAIN=-1.23 dB"])
         .stdin(File::open(&raw).unwrap());
-    common::assert_success(&common::describe(&cmd), &common::run(&mut cmd, T));
+    common::run_ok(&mut cmd, T);
     let (run, ring) = (dir.path().join("run"), dir.path().join("no-ring"));
     let p = path.to_str().unwrap();
     common::vinyl_rec_ok(&["tracks", p, "--set", "0,10"], &run, dir.path(), &ring);

@@ -45,6 +45,13 @@ pub fn run(cmd: &mut Command, deadline: Duration) -> Output {
     wait_output(child, deadline, &what)
 }
 
+/// [`run`] that must succeed: panics with the command line, status and stderr otherwise.
+pub fn run_ok(cmd: &mut Command, deadline: Duration) -> Output {
+    let out = run(cmd, deadline);
+    assert_success(&describe(cmd), &out);
+    out
+}
+
 /// Waits for `child` to finish within `deadline` and collects its output; kills it and panics
 /// with the command line and whatever it printed when the deadline passes.
 pub fn wait_output(mut child: Child, deadline: Duration, what: &str) -> Output {
@@ -229,8 +236,7 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 pub fn flac_raw(flac: &Path) -> Vec<u8> {
     let mut cmd = Command::new("flac");
     cmd.args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"]).arg(flac);
-    let out = run(&mut cmd, 2 * DEADLINE);
-    assert_success(&describe(&cmd), &out);
+    let out = run_ok(&mut cmd, 2 * DEADLINE);
     out.stdout
 }
 
@@ -315,8 +321,7 @@ pub fn assert_timeline_across_restarts(
 pub fn metaflac(flac: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new("metaflac");
     cmd.args(args).arg(flac);
-    let out = run(&mut cmd, Duration::from_secs(60));
-    assert_success(&describe(&cmd), &out);
+    let out = run_ok(&mut cmd, Duration::from_secs(60));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -340,8 +345,7 @@ pub fn tag_number(flac: &Path, name: &str) -> u64 {
 pub fn ffmpeg_lufs(file: &Path) -> f64 {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-nostats", "-i"]).arg(file).args(["-af", "ebur128", "-f", "null", "-"]);
-    let out = run(&mut cmd, DEADLINE);
-    assert_success(&describe(&cmd), &out);
+    let out = run_ok(&mut cmd, DEADLINE);
     let err = String::from_utf8_lossy(&out.stderr);
     let summary = err.rsplit("Integrated loudness:").next().unwrap_or_default();
     let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).unwrap_or_else(|| panic!("{err}"));
