@@ -238,11 +238,6 @@ impl<R: Read> FrameReader<R> {
         &self.inner
     }
 
-    /// The wrapped reader, mutably.
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner
-    }
-
     /// Forgets the held-back partial frame and the end-of-input state (for a FIFO reopened after
     /// its writer left: the new writer starts on a frame boundary).
     pub fn reset(&mut self, inner: R) -> usize {

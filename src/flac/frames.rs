@@ -68,8 +68,6 @@ pub struct FrameReader<R> {
 
 /// One decoded frame: `len` samples of every channel.
 pub struct Block<'a> {
-    /// The frame's first sample (per channel) in the stream.
-    pub first: u64,
     len: usize,
     channels: &'a [Vec<i32>],
 }
@@ -143,10 +141,9 @@ impl<R: Read> FrameReader<R> {
             }
             match decode_frame(&self.buf[self.start..self.end], &self.info, &mut self.channels) {
                 Ok(frame) => {
-                    let first = self.sample;
                     self.sample += frame.samples as u64;
                     self.start += frame.bytes;
-                    return Ok(Some(Block { first, len: frame.samples, channels: &self.channels }));
+                    return Ok(Some(Block { len: frame.samples, channels: &self.channels }));
                 }
                 Err(Fault::Short) => self.more()?,
                 Err(Fault::Bad(why)) => bail!("{}: {why}", self.here()),
