@@ -556,8 +556,7 @@ fn pipe_is_empty(w: &std::process::ChildStdin) -> bool {
 #[test]
 fn systemd_hears_ready_status_watchdog_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
-    let sock_path = dir.path().join("notify.sock");
-    let server = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let notify = common::Notify::bind();
     let spec = PcmSpec::default();
     let input = tone(&spec, 48_000 * 3);
     let path = dir.path().join("n.flac");
@@ -565,29 +564,12 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     cmd.arg("-o")
         .arg(&path)
         .args(["--sync-every", "1s"])
-        .env("NOTIFY_SOCKET", &sock_path)
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "2")
         .stdin(stdin_file(dir.path(), &input));
-    // Read while it runs, as systemd does: a datagram socket nobody reads fills up, and the
-    // shared Notifier's blocking send would then stall the recorder.
-    server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let finished = done.clone();
-    let reader = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        loop {
-            match server.recv(&mut buf) {
-                Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                Err(_) if finished.load(std::sync::atomic::Ordering::SeqCst) => return got,
-                Err(_) => {}
-            }
-        }
-    });
     let out = run(&mut cmd, DEADLINE);
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
     assert_success(&describe(&cmd), &out);
-    let got = reader.join().unwrap();
+    let got = notify.wait_for("STOPPING=1", DEADLINE, |g| g.iter().any(|m| m.starts_with("STOPPING=1")));
     let has = |m: &str| got.iter().any(|g| g.starts_with(m));
     assert_eq!(got.first().map(String::as_str), Some("READY=1"), "{got:?}");
     assert!(has(&format!("STATUS=recording {}", path.display())), "{got:?}");

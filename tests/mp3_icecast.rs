@@ -1271,11 +1271,7 @@ fn a_server_that_takes_no_data_never_blocks_the_writer() {
 
 #[test]
 fn systemd_ready_comes_with_the_first_connection() {
-    use std::os::unix::net::UnixDatagram;
-    let dir = tempfile::tempdir().unwrap();
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let notify = common::Notify::bind();
     // A port where nothing listens yet.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/sd");
@@ -1283,25 +1279,14 @@ fn systemd_ready_comes_with_the_first_connection() {
         &["--url", &url],
         &[
             ("VINYL_ICECAST_PASSWORD", "x"),
-            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
             ("WATCHDOG_USEC", "200000"),
         ],
     );
     let writer = Paced::start(tool.stdin(), 0);
-    let mut got: Vec<String> = Vec::new();
-    let recv_until = |got: &mut Vec<String>, what: &str, cond: &dyn Fn(&[String]) -> bool| {
-        let start = Instant::now();
-        let mut buf = [0u8; 512];
-        while !cond(got) {
-            assert!(start.elapsed() < Duration::from_secs(30), "no {what}; got {got:?}");
-            if let Ok(n) = sock.recv(&mut buf) {
-                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    };
-    recv_until(&mut got, "a disconnected STATUS", &|g| {
-        g.iter().any(|m| m.starts_with("STATUS=disconnected"))
-    });
+    let wait = Duration::from_secs(30);
+    let got = notify
+        .wait_for("a disconnected STATUS", wait, |g| g.iter().any(|m| m.starts_with("STATUS=disconnected")));
     assert!(!got.iter().any(|m| m == "READY=1"), "READY before any connection: {got:?}");
     // Now a server appears on that port.
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -1315,10 +1300,10 @@ fn systemd_ready_comes_with_the_first_connection() {
             held.push(s);
         }
     });
-    recv_until(&mut got, "READY and a streaming STATUS", &|g| {
+    notify.wait_for("READY and a streaming STATUS", wait, |g| {
         g.iter().any(|m| m == "READY=1") && g.iter().any(|m| m.starts_with("STATUS=streaming to"))
     });
-    recv_until(&mut got, "WATCHDOG", &|g| g.iter().any(|m| m == "WATCHDOG=1"));
+    notify.wait_for("WATCHDOG", wait, |g| g.iter().any(|m| m == "WATCHDOG=1"));
     writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");

@@ -510,22 +510,16 @@ fn fifos_are_created_with_the_mode_and_signals_report_and_stop() {
 fn tells_systemd_it_is_ready_alive_and_how_it_does() {
     common::with_deadline(DEADLINE, || {
         let dir = tempfile::tempdir().unwrap();
-        let sock_path = dir.path().join("notify.sock");
-        let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
-        sock.set_read_timeout(Some(DEADLINE)).unwrap();
+        let notify = common::Notify::bind();
         let x = dir.path().join("x.fifo");
         let tee = Tee::spawn_with(&[&x.display().to_string()], Stdio::null(), |cmd| {
-            cmd.env("NOTIFY_SOCKET", &sock_path).env("WATCHDOG_USEC", "200000");
+            cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "200000");
         });
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 512];
-        while !(seen.iter().any(|m: &String| m == "READY=1")
-            && seen.iter().any(|m| m.starts_with("STATUS="))
-            && seen.iter().any(|m| m == "WATCHDOG=1"))
-        {
-            let n = sock.recv(&mut buf).expect("notify message");
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
+        let seen = notify.wait_for("READY, a STATUS and WATCHDOG", DEADLINE, |s| {
+            s.iter().any(|m| m == "READY=1")
+                && s.iter().any(|m| m.starts_with("STATUS="))
+                && s.iter().any(|m| m == "WATCHDOG=1")
+        });
         let status = seen.iter().find(|m| m.starts_with("STATUS=")).unwrap();
         assert!(status.contains("outputs attached"), "{status}");
         let (status, stderr) = tee.finish();

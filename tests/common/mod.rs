@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// Root of the repository (where Cargo.toml is).
@@ -127,6 +127,51 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     while !cond() {
         assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A systemd notify socket for a tool under test (its `NOTIFY_SOCKET` is [`Notify::path`]): a
+/// thread reads every message as it comes, as systemd does (the kernel queues only a few
+/// datagrams, and a tool's send to a full socket would stall it).
+pub struct Notify {
+    /// The socket.
+    pub path: PathBuf,
+    got: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Notify {
+    /// A new socket in a folder of its own, read until the `Notify` is dropped.
+    pub fn bind() -> Notify {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let weak = Arc::downgrade(&got);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Some(got) = weak.upgrade() {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    got.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+        });
+        Notify { path, got, _dir: dir }
+    }
+
+    /// Waits up to `timeout` until the messages so far, in order, satisfy `cond`, and returns
+    /// them; panics with them after it.
+    pub fn wait_for(&self, what: &str, timeout: Duration, cond: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if cond(&got) {
+                return got;
+            }
+            assert!(start.elapsed() < timeout, "no {what} within {timeout:?}; got {got:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
