@@ -228,15 +228,9 @@ fn a_preroll_longer_than_the_ring_starts_at_the_oldest_frame() {
 #[test]
 fn start_without_a_ring_fails_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
-    let bin_dir = common::bin_dir();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-rec"));
-    cmd.args(["start", "--name", "x"])
-        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
-        .env("VINYL_CONFIG", "/dev/null")
-        .env("VINYL_RUN_DIR", dir.path().join("run"))
-        .env("VINYL_RECORDINGS", dir.path().join("rec"))
-        .env("VINYL_RING", format!("/dev/shm/vinyl-test-{}-missing", std::process::id()));
-    let out = common::run(&mut cmd, T);
+    let ring = PathBuf::from(format!("/dev/shm/vinyl-test-{}-missing", std::process::id()));
+    let out =
+        common::vinyl_rec(&["start", "--name", "x"], &dir.path().join("run"), &dir.path().join("rec"), &ring);
     common::assert_status("vinyl-rec start without a ring", &out, 1);
     assert!(!dir.path().join("run/rec").exists(), "a failed start left state behind");
     assert!(
