@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{assert_status, assert_success, describe, flac_raw, metaflac, run, stderr, wait_until};
+use common::{
+    assert_status, assert_success, describe, flac_raw, metaflac, run, stderr, stdin_file, wait_until,
+};
 use nix::sys::signal::Signal;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -48,13 +50,6 @@ fn tone(spec: &PcmSpec, frames: usize) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Writes `data` to a file in `dir` and opens it, to serve as stdin.
-fn stdin_file(dir: &Path, data: &[u8]) -> File {
-    let p = dir.join("input.raw");
-    std::fs::write(&p, data).unwrap();
-    File::open(&p).unwrap()
 }
 
 /// `flac -t FILE` must pass; returns its stderr.

@@ -45,6 +45,13 @@ pub fn run(cmd: &mut Command, deadline: Duration) -> Output {
     wait_output(child, deadline, &what)
 }
 
+/// `data` as a file in `dir`, opened to be a child's stdin.
+pub fn stdin_file(dir: &Path, data: &[u8]) -> std::fs::File {
+    let p = dir.join("input.raw");
+    std::fs::write(&p, data).unwrap();
+    std::fs::File::open(&p).unwrap()
+}
+
 /// [`run`] that must succeed: panics with the command line, status and stderr otherwise.
 pub fn run_ok(cmd: &mut Command, deadline: Duration) -> Output {
     let out = run(cmd, deadline);
