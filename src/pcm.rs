@@ -238,11 +238,6 @@ impl<R: Read> FrameReader<R> {
         &self.inner
     }
 
-    /// The wrapped reader, mutably.
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner
-    }
-
     /// Forgets the held-back partial frame and the end-of-input state (for a FIFO reopened after
     /// its writer left: the new writer starts on a frame boundary).
     pub fn reset(&mut self, inner: R) -> usize {
@@ -271,7 +266,7 @@ pub fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn d(s: &str) -> DurationArg {
@@ -334,16 +329,13 @@ mod tests {
         assert_eq!(SampleFormat::S24_3Le.decode(&[0x01, 0x00, 0x00]), 1);
     }
 
-    /// A reader that returns at most `step` bytes per call.
-    struct Dribble<'a> {
-        data: &'a [u8],
-        step: usize,
-    }
+    /// A reader of `.0` that returns at most `.1` bytes per call, as a pipe might.
+    pub(crate) struct Dribble<'a>(pub &'a [u8], pub usize);
     impl Read for Dribble<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.step.min(buf.len()).min(self.data.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
             Ok(n)
         }
     }
@@ -354,7 +346,7 @@ mod tests {
         let mut data = unique_frames(&spec, 7, 100);
         data.extend_from_slice(&[1, 2, 3]);
         for step in [1, 5, 6, 7, 64, 4096] {
-            let mut r = FrameReader::new(Dribble { data: &data, step }, spec.frame_bytes());
+            let mut r = FrameReader::new(Dribble(&data, step), spec.frame_bytes());
             let mut out = Vec::new();
             let mut buf = vec![0u8; 60];
             loop {

@@ -13,6 +13,7 @@
 mod common;
 
 use common::proc::{Proc, Ring};
+use common::{flac_tag, tag_number};
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -129,6 +130,16 @@ impl Rig {
         self.fill.feed(pcm);
     }
 
+    /// Plays side `pcm` to 8 s after its needle drop (see `truth`) once the listener follows live,
+    /// and waits until auto records it; returns how many bytes of `pcm` were played.
+    fn play_into_recording(&mut self, pcm: &[u8], truth: &Value) -> usize {
+        self.listen.wait_line("following live from frame 0");
+        let cut = upto(pcm, truth, 8);
+        self.fill.feed(&pcm[..cut]);
+        self.wait_auto("side 1: recording");
+        cut
+    }
+
     /// Waits for a line of auto's log.
     fn wait_auto(&self, needle: &str) {
         let what = format!("vinyl-rec auto: a line containing {needle:?}");
@@ -181,37 +192,8 @@ fn flacs(dir: &Path) -> Vec<PathBuf> {
     }
     // In timeline order: two sides recorded within one second have names that differ only by a
     // suffix, which does not sort by time.
-    v.sort_by_key(|f| tag(f, "VINYL_START_FRAME").parse::<u64>().unwrap_or(u64::MAX));
+    v.sort_by_key(|f| flac_tag(f, "VINYL_START_FRAME").parse::<u64>().unwrap_or(u64::MAX));
     v
-}
-
-fn tag(f: &Path, name: &str) -> String {
-    common::flac_tag(f, name)
-}
-
-fn number(f: &Path, name: &str) -> u64 {
-    tag(f, name).parse().unwrap_or_else(|e| panic!("{}: {name}={:?}: {e}", f.display(), tag(f, name)))
-}
-
-/// The file's samples decoded as raw s16le.
-fn decode(f: &Path) -> Vec<u8> {
-    let mut cmd = Command::new("flac");
-    cmd.args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"]).arg(f);
-    let out = common::run(&mut cmd, common::DEADLINE);
-    common::assert_success(&common::describe(&cmd), &out);
-    out.stdout
-}
-
-/// ffmpeg's integrated loudness of the file (ebur128 with true peak), LUFS.
-fn ffmpeg_lufs(f: &Path) -> f64 {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostats", "-hide_banner", "-i"]).arg(f).args(["-af", "ebur128=peak=true", "-f", "null", "-"]);
-    let out = common::run(&mut cmd, common::DEADLINE);
-    common::assert_success("ffmpeg ebur128", &out);
-    let err = String::from_utf8_lossy(&out.stderr);
-    let summary = err.rsplit("Summary:").next().unwrap();
-    let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).expect("I: in ffmpeg's summary");
-    i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
 }
 
 fn check_tools_accept(f: &Path) -> String {
@@ -269,8 +251,8 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
     let offset_b = (a.len() / 4) as u64;
     for (f, truth, base) in [(&files[0], &ta, 0u64), (&files[1], &tb, offset_b)] {
         let at = |k: &str| base + truth[k].as_u64().unwrap();
-        let first = number(f, "VINYL_START_FRAME");
-        let decoded = decode(f);
+        let first = tag_number(f, "VINYL_START_FRAME");
+        let decoded = common::flac_raw(f);
         let frames = (decoded.len() / 4) as u64;
         let (drop, music_end, lift) = (at("needle_drop"), at("music_end"), at("lift"));
         assert!(
@@ -286,14 +268,14 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
         );
         let src = &pcm[(first * 4) as usize..(end * 4) as usize];
         assert!(decoded == src, "{}: not bit-exact to frames {first}..{end} of the source", f.display());
-        assert_eq!(tag(f, "VINYL_AUTO"), "1");
-        let side_start = number(f, "VINYL_SIDE_START_FRAME");
+        assert_eq!(flac_tag(f, "VINYL_AUTO"), "1");
+        let side_start = tag_number(f, "VINYL_SIDE_START_FRAME");
         assert_eq!(side_start - first, 48_000, "{}: the start margin is exact", f.display());
         assert!(
-            tag(f, "VINYL_RPM").starts_with("45") || tag(f, "VINYL_RPM").starts_with("44"),
+            flac_tag(f, "VINYL_RPM").starts_with("45") || flac_tag(f, "VINYL_RPM").starts_with("44"),
             "{}: VINYL_RPM={}",
             f.display(),
-            tag(f, "VINYL_RPM")
+            flac_tag(f, "VINYL_RPM")
         );
         let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
         assert_eq!(
@@ -307,21 +289,23 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
         let t: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(t["source"], "cuesheet");
         assert_eq!(t["tracks"].as_array().map(Vec::len), Some(2), "{t}");
-        let gain: f64 = tag(f, "REPLAYGAIN_TRACK_GAIN").trim_end_matches(" dB").parse().unwrap();
-        let ff = -18.0 - ffmpeg_lufs(f);
+        let gain: f64 = flac_tag(f, "REPLAYGAIN_TRACK_GAIN").trim_end_matches(" dB").parse().unwrap();
+        let ff = -18.0 - common::ffmpeg_lufs(f);
         assert!(
             (gain - ff).abs() <= 0.1,
             "{}: REPLAYGAIN_TRACK_GAIN {gain} dB, ffmpeg's ebur128 gives {ff:.2} dB",
             f.display()
         );
-        assert!(!tag(f, "REPLAYGAIN_TRACK_PEAK").is_empty() && !tag(f, "VINYL_NOISE_FLOOR").is_empty());
+        assert!(
+            !flac_tag(f, "REPLAYGAIN_TRACK_PEAK").is_empty() && !flac_tag(f, "VINYL_NOISE_FLOOR").is_empty()
+        );
     }
     // The listening history: one play a side, from its needle drop, linked to its file.
     let plays = plays(files[0].parent().and_then(Path::parent).unwrap());
     assert_eq!(plays.len(), 2, "{plays:?}");
     for (p, f) in plays.iter().zip(&files) {
         assert_eq!(p["recording"], f.to_str().unwrap(), "{p}");
-        assert_eq!(p["side_start"].as_u64(), Some(number(f, "VINYL_SIDE_START_FRAME")), "{p}");
+        assert_eq!(p["side_start"].as_u64(), Some(tag_number(f, "VINYL_SIDE_START_FRAME")), "{p}");
     }
     let titles = titles.lock().unwrap().clone();
     assert!(titles.contains(&"Side 1 · Track 1".to_string()), "{titles:?}");
@@ -456,7 +440,7 @@ fn a_nearly_full_file_system_stops_the_side_cleanly_with_a_valid_file() {
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 1, "{log}");
     assert!(log.contains("the file is kept; free some space"), "{log}");
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "disk", "{log}");
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "disk", "{log}");
     check_tools_accept(&files[0]);
 }
 
@@ -504,8 +488,8 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_
     let offset_b = (a.len() / 4) as u64;
     for (f, truth, base, why) in [(&files[0], &ta, 0u64, "runout"), (&files[1], &tb, offset_b, "lift")] {
         let at = |k: &str| base + truth[k].as_u64().unwrap();
-        let first = number(f, "VINYL_START_FRAME");
-        let decoded = decode(f);
+        let first = tag_number(f, "VINYL_START_FRAME");
+        let decoded = common::flac_raw(f);
         let end = first + (decoded.len() / 4) as u64;
         assert!(
             first + 2 * 48_000 >= at("needle_drop") && first <= at("needle_drop"),
@@ -525,7 +509,7 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_
             f.display(),
             up.log("auto")
         );
-        assert_eq!(tag(f, "VINYL_END_REASON"), why);
+        assert_eq!(flac_tag(f, "VINYL_END_REASON"), why);
         assert!(decoded == pcm[(first * 4) as usize..(end * 4) as usize], "{}: not bit-exact", f.display());
         check_tools_accept(f);
     }
@@ -539,8 +523,8 @@ fn upto(pcm: &[u8], truth: &Value, secs: u64) -> usize {
 /// Asserts `f` decodes bit-exact to the source frames it says it holds; returns its first frame
 /// and its length in frames.
 fn assert_exact(f: &Path, pcm: &[u8]) -> (u64, u64) {
-    let first = number(f, "VINYL_START_FRAME");
-    let decoded = decode(f);
+    let first = tag_number(f, "VINYL_START_FRAME");
+    let decoded = common::flac_raw(f);
     let frames = (decoded.len() / 4) as u64;
     let src = &pcm[(first * 4) as usize..((first + frames) * 4) as usize];
     assert!(decoded == src, "{}: not bit-exact to frames {first}..{}", f.display(), first + frames);
@@ -561,10 +545,7 @@ fn hostile_repeated_and_out_of_order_events_do_not_end_or_start_a_side() {
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "51");
     let mut rig = Rig::new("hostile", None, &[]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     let drop = ta["needle_drop"].as_u64().unwrap();
     append_events(
         &rig.run,
@@ -583,7 +564,7 @@ fn hostile_repeated_and_out_of_order_events_do_not_end_or_start_a_side() {
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 1, "one side, one file: {files:?}\n{log}");
     assert_exact(&files[0], &a);
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "runout", "{log}");
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "runout", "{log}");
     assert_eq!(log.matches("side 1: recording").count(), 1, "{log}");
     assert_eq!(
         log.matches("is not acted on").count(),
@@ -600,10 +581,7 @@ fn auto_killed_mid_side_and_restarted_gives_one_exact_file_with_its_markers_and_
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "61");
     let mut rig = Rig::new("killed", None, &[]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     rig.kill_and_restart_auto();
     rig.wait_auto("taking over");
     rig.fill.feed(&a[cut..]);
@@ -612,14 +590,14 @@ fn auto_killed_mid_side_and_restarted_gives_one_exact_file_with_its_markers_and_
     assert_eq!(files.len(), 1, "{files:?}\n{log}");
     let f = &files[0];
     let (first, frames) = assert_exact(f, &a);
-    assert_eq!(number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact");
+    assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact");
     assert!(
         first + frames >= ta["music_end"].as_u64().unwrap(),
         "the whole side: ends at {}",
         first + frames
     );
-    assert_eq!(tag(f, "VINYL_END_REASON"), "runout", "{log}");
-    assert!(!tag(f, "REPLAYGAIN_TRACK_GAIN").is_empty(), "loudness tags: {log}");
+    assert_eq!(flac_tag(f, "VINYL_END_REASON"), "runout", "{log}");
+    assert!(!flac_tag(f, "REPLAYGAIN_TRACK_GAIN").is_empty(), "loudness tags: {log}");
     let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
     assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}\n{log}");
 }
@@ -629,10 +607,7 @@ fn a_tap_killed_mid_side_leaves_a_tagged_file_and_the_rest_of_the_side_in_its_co
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "71");
     let mut rig = Rig::new("tapkill", None, &[("VINYL_AUTO_HOLD", "0s")]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     let pid: i32 = std::fs::read_to_string(rig.run.join("rec/tap.pid")).unwrap().trim().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     rig.wait_auto("tap-failed: the side from frame");
@@ -644,11 +619,11 @@ fn a_tap_killed_mid_side_leaves_a_tagged_file_and_the_rest_of_the_side_in_its_co
     let (first2, n2) = assert_exact(&files[1], &a);
     assert_eq!(first2, first1 + n1, "the continuation starts where the first part ends:\n{log}");
     assert!(first2 + n2 >= ta["music_end"].as_u64().unwrap());
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "tap-failed", "{log}");
-    assert_eq!(tag(&files[0], "VINYL_LOST"), "", "nothing lost");
-    assert_eq!(tag(&files[1], "VINYL_END_REASON"), "runout", "{log}");
-    assert_eq!(tag(&files[1], "VINYL_PART"), "2");
-    assert_eq!(tag(&files[1], "VINYL_CONTINUES"), files[0].file_name().unwrap().to_str().unwrap());
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "tap-failed", "{log}");
+    assert_eq!(flac_tag(&files[0], "VINYL_LOST"), "", "nothing lost");
+    assert_eq!(flac_tag(&files[1], "VINYL_END_REASON"), "runout", "{log}");
+    assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2");
+    assert_eq!(flac_tag(&files[1], "VINYL_CONTINUES"), files[0].file_name().unwrap().to_str().unwrap());
 }
 
 #[test]
@@ -745,16 +720,16 @@ fn a_recorder_stopped_longer_than_the_ring_leaves_a_kept_file_listing_the_loss_a
     assert_eq!(files.len(), 2, "{files:?}\n{log}");
     let (first1, n1) = assert_exact(&files[0], &a);
     let (first2, n2) = assert_exact(&files[1], &a);
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "lost", "{log}");
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "lost", "{log}");
     assert_eq!(
-        tag(&files[0], "VINYL_LOST"),
+        flac_tag(&files[0], "VINYL_LOST"),
         format!("{}+{}", first1 + n1, first2 - (first1 + n1)),
         "the lost stretch runs from the file's end to the continuation's start:\n{log}"
     );
     assert!(first2 > first1 + n1, "frames were lost");
     assert!(first2 + n2 >= ta["music_end"].as_u64().unwrap());
-    assert_eq!(tag(&files[1], "VINYL_PART"), "2");
-    assert_eq!(tag(&files[1], "VINYL_END_REASON"), "runout");
+    assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2");
+    assert_eq!(flac_tag(&files[1], "VINYL_END_REASON"), "runout");
 }
 
 #[test]
@@ -762,10 +737,7 @@ fn a_recordings_folder_deleted_mid_side_is_noticed_and_the_side_recorded_again_f
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "91");
     let mut rig = Rig::new("deleted", None, &[]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     std::fs::remove_dir_all(&rig.recordings).unwrap();
     rig.wait_auto("was deleted");
     rig.wait_auto("folder-deleted: the side from frame");
@@ -775,12 +747,12 @@ fn a_recordings_folder_deleted_mid_side_is_noticed_and_the_side_recorded_again_f
     assert_eq!(files.len(), 1, "{files:?}\n{log}");
     let (first, n) = assert_exact(&files[0], &a);
     assert_eq!(
-        number(&files[0], "VINYL_SIDE_START_FRAME") - first,
+        tag_number(&files[0], "VINYL_SIDE_START_FRAME") - first,
         48_000,
         "the whole side, from its margin"
     );
     assert!(first + n >= ta["music_end"].as_u64().unwrap());
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "runout", "{log}");
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "runout", "{log}");
 }
 
 #[test]
@@ -788,10 +760,7 @@ fn auto_and_its_recorder_killed_mid_side_leave_a_part_that_the_restarted_auto_re
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "101");
     let mut rig = Rig::new("allkilled", None, &[("VINYL_AUTO_HOLD", "0s")]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    rig.play_into_recording(&a, &ta);
     let pid = |name: &str| {
         std::fs::read_to_string(rig.run.join("rec").join(name)).unwrap().trim().parse::<i32>().unwrap()
     };
@@ -810,7 +779,7 @@ fn auto_and_its_recorder_killed_mid_side_leave_a_part_that_the_restarted_auto_re
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 1, "{files:?}\n{log}");
     assert_exact(&files[0], &a);
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "recorder-failed", "{log}");
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "recorder-failed", "{log}");
     check_tools_accept(&files[0]);
 }
 
@@ -847,7 +816,7 @@ fn an_end_told_after_the_tap_passed_it_is_cut_back_to_exactly() {
         .find(|v: &Value| v["event"] == "side_end")
         .unwrap();
     assert_eq!(first + n, side_end["frame"].as_u64().unwrap() + 2 * 48_000, "{side_end}\n{log}");
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "runout");
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "runout");
     let chapters: Value = serde_json::from_str(&check_tools_accept(&files[0])).unwrap();
     assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}");
 }
@@ -878,10 +847,7 @@ fn a_short_side_the_listener_ended_at_a_gap_is_kept_and_tagged() {
     let dir = tempfile::tempdir().unwrap();
     let (a, ta) = side(dir.path(), "a", "121");
     let mut rig = Rig::new("gapend", None, &[("VINYL_AUTO_MIN_SIDE", "60s"), ("VINYL_AUTO_HOLD", "0s")]);
-    rig.listen.wait_line("following live from frame 0");
-    let cut = upto(&a, &ta, 8);
-    rig.fill.feed(&a[..cut]);
-    rig.wait_auto("side 1: recording");
+    let cut = rig.play_into_recording(&a, &ta);
     // Its end plus the 2 s margin is in the ring already.
     let end = (cut / 4) as u64 - 3 * 48_000;
     append_events(
@@ -893,5 +859,5 @@ fn a_short_side_the_listener_ended_at_a_gap_is_kept_and_tagged() {
     assert_eq!(files.len(), 1, "a side cut by a fault is never removed as short: {log}");
     let (first, n) = assert_exact(&files[0], &a);
     assert_eq!(first + n, end + 2 * 48_000, "{log}");
-    assert_eq!(tag(&files[0], "VINYL_END_REASON"), "gap");
+    assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "gap");
 }

@@ -5,11 +5,11 @@
 
 mod common;
 
+use common::stderr;
 use nix::sys::signal::Signal;
 use std::io::Read;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use vinyl::pcm::{PcmSpec, SampleFormat, unique_frames};
 
@@ -36,10 +36,6 @@ fn capture_cmd(file: &Path, args: &[&str]) -> Command {
         .args(args)
         .stdin(Stdio::null());
     cmd
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Captures `expect_frames` frames of `spec` with `args` and checks they are exactly the file's
@@ -241,31 +237,14 @@ fn a_failing_device_exits_1_naming_it_after_whole_frames() {
 
 #[test]
 fn systemd_hears_ready_status_watchdog_and_stopping() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(DEADLINE)).unwrap();
-    // The kernel queues only a few datagrams (net.unix.max_dgram_qlen): read while it runs.
-    let receiver = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        while let Ok(n) = sock.recv(&mut buf) {
-            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let last = msg == "STOPPING=1";
-            got.push(msg);
-            if last {
-                break;
-            }
-        }
-        got
-    });
+    let notify = common::Notify::bind();
     let (_in_dir, path, _) = input(&PcmSpec::default(), 48_000);
     let mut cmd = capture_cmd(&path, &["--realtime", "--duration", "200ms"]);
-    cmd.env("NOTIFY_SOCKET", &sock_path).env("WATCHDOG_USEC", "20000");
+    cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "20000");
     let what = common::describe(&cmd);
     let out = common::run(&mut cmd, DEADLINE);
     common::assert_success(&what, &out);
-    let got = common::with_deadline(DEADLINE, move || receiver.join().unwrap());
+    let got = notify.wait_for("STOPPING=1", DEADLINE, |g| g.iter().any(|m| m == "STOPPING=1"));
     let device = common::file_device(&path);
     let pos = |m: &str| got.iter().position(|g| g == m);
     let ready = pos("READY=1").unwrap_or_else(|| panic!("{what}: no READY=1 in {got:?}"));

@@ -156,13 +156,7 @@ fn encode(dir: &Path, name: &str, pcm: &[i32], s: Shape, how: Encoder) -> PathBu
 
 /// What `flac -d` decodes `flac` to.
 fn reference(flac: &Path, bits: u32) -> Vec<i32> {
-    let raw = flac.with_extension("ref.raw");
-    let mut cmd = Command::new("flac");
-    cmd.args(["-d", "-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "-o"])
-        .arg(&raw)
-        .arg(flac);
-    assert_success(&describe(&cmd), &run(&mut cmd, T));
-    from_raw(&std::fs::read(&raw).unwrap(), bits)
+    from_raw(&common::flac_raw(flac), bits)
 }
 
 /// Our decode of `bytes`, interleaved.

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{assert_status, assert_success, describe, run, wait_until};
+use common::{
+    assert_status, assert_success, describe, flac_raw, metaflac, run, stderr, stdin_file, wait_until,
+};
 use nix::sys::signal::Signal;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -50,13 +52,6 @@ fn tone(spec: &PcmSpec, frames: usize) -> Vec<u8> {
     out
 }
 
-/// Writes `data` to a file in `dir` and opens it, to serve as stdin.
-fn stdin_file(dir: &Path, data: &[u8]) -> File {
-    let p = dir.join("input.raw");
-    std::fs::write(&p, data).unwrap();
-    File::open(&p).unwrap()
-}
-
 /// `flac -t FILE` must pass; returns its stderr.
 fn flac_test(file: &Path) -> String {
     let out = run(Command::new("flac").args(["-t", "-s"]).arg(file), DEADLINE);
@@ -64,32 +59,8 @@ fn flac_test(file: &Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Decodes with `flac -d` to raw little-endian signed PCM.
-fn flac_decode(file: &Path) -> Vec<u8> {
-    let raw = file.with_extension("decoded.raw");
-    let mut cmd = Command::new("flac");
-    cmd.args(["-d", "-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "-o"])
-        .arg(&raw)
-        .arg(file);
-    let out = run(&mut cmd, DEADLINE);
-    assert_success(&describe(&cmd), &out);
-    std::fs::read(&raw).unwrap()
-}
-
-fn metaflac(args: &[&str], file: &Path) -> String {
-    let mut cmd = Command::new("metaflac");
-    cmd.args(args).arg(file);
-    let out = run(&mut cmd, DEADLINE);
-    assert_success(&describe(&cmd), &out);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn total_samples(file: &Path) -> u64 {
-    metaflac(&["--show-total-samples"], file).trim().parse().unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    metaflac(file, &["--show-total-samples"]).trim().parse().unwrap()
 }
 
 /// Records `input` (from a file on stdin) to `dir/name` with extra flags; returns the output.
@@ -118,7 +89,7 @@ fn round_trips_are_exact_for_every_format() {
         assert_success(&format!("record {spec}"), &out);
         assert!(!vinyl::flacrec::part_path(&path).exists(), "the .part was renamed");
         flac_test(&path);
-        assert_eq!(flac_decode(&path), input, "{spec}, {frames} frames");
+        assert_eq!(flac_raw(&path), input, "{spec}, {frames} frames");
         assert_eq!(total_samples(&path), frames as u64);
     }
 }
@@ -159,10 +130,10 @@ fn streaminfo_tags_and_padding_are_what_metaflac_reads() {
         let out = run(Command::new("md5sum").arg(&p), DEADLINE);
         String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
     };
-    let shown = metaflac(&["--show-total-samples", "--show-md5sum"], &path);
+    let shown = metaflac(&path, &["--show-total-samples", "--show-md5sum"]);
     assert_eq!(shown, format!("96099\n{md5}\n"));
 
-    let tags = metaflac(&["--export-tags-to=-"], &path);
+    let tags = metaflac(&path, &["--export-tags-to=-"]);
     for want in [
         "ARTIST=Nina Simone\n",
         "TITLE=Side A = best\n",
@@ -174,7 +145,7 @@ fn streaminfo_tags_and_padding_are_what_metaflac_reads() {
     ] {
         assert!(tags.contains(want), "missing {want:?} in:\n{tags}");
     }
-    let list = metaflac(&["--list"], &path);
+    let list = metaflac(&path, &["--list"]);
     assert!(list.contains("type: 1 (PADDING)") && list.contains("length: 8192"), "{list}");
     flac_test(&path);
 }
@@ -187,7 +158,7 @@ fn max_duration_stops_at_exactly_that_many_frames() {
     let (path, out) = record(dir.path(), "max.flac", &spec, &input, &["--max-duration", "12345f"]);
     assert_success("record --max-duration", &out);
     assert!(stderr(&out).contains("--max-duration reached"), "{}", stderr(&out));
-    assert_eq!(flac_decode(&path), input[..12345 * 4]);
+    assert_eq!(flac_raw(&path), input[..12345 * 4]);
     assert_eq!(total_samples(&path), 12345);
 
     // A time is converted with the rate: 250 ms at 44100 Hz is 11025 frames.
@@ -206,7 +177,7 @@ fn a_partial_last_frame_is_reported_and_dropped() {
     let (path, out) = record(dir.path(), "partial.flac", &spec, &input, &[]);
     assert_success("record", &out);
     assert!(stderr(&out).contains("discarded 4 bytes of a partial 6-byte frame"), "{}", stderr(&out));
-    assert_eq!(flac_decode(&path), input[..5000 * 6]);
+    assert_eq!(flac_raw(&path), input[..5000 * 6]);
 }
 
 /// A recorder reading from a pipe the test writes to, with its stderr read line by line.
@@ -314,7 +285,7 @@ fn sigterm_and_sigint_finish_a_valid_file() {
         assert_eq!(st.code(), Some(0), "{log}");
         assert!(log.contains(&format!("finished ({name}): 3.002s (144100 frames)")), "{log}");
         flac_test(&path);
-        assert_eq!(flac_decode(&path), input);
+        assert_eq!(flac_raw(&path), input);
     }
 }
 
@@ -357,7 +328,7 @@ fn sigkill_leaves_a_playable_part_that_recover_finishes() {
     // Playable as it is (length and MD5 unknown), holding every complete block.
     let warn = flac_test(&part);
     assert!(warn.is_empty() || warn.contains("MD5"), "{warn}");
-    let decoded = flac_decode(&part);
+    let decoded = flac_raw(&part);
     assert_eq!(decoded, input[..(blocks * 4096 * 4) as usize]);
 
     let out = run(rec().arg("--recover").arg(&part), DEADLINE);
@@ -366,7 +337,7 @@ fn sigkill_leaves_a_playable_part_that_recover_finishes() {
     assert!(!part.exists() && path.exists());
     flac_test(&path);
     assert_eq!(total_samples(&path), decoded.len() as u64 / 4);
-    assert_eq!(flac_decode(&path), decoded);
+    assert_eq!(flac_raw(&path), decoded);
 
     // Recovering again is refused: the FILE.part is gone and FILE is never overwritten.
     let out = run(rec().arg("--recover").arg(&part), DEADLINE);
@@ -389,7 +360,7 @@ fn recover_cuts_a_torn_last_frame() {
     assert!(stderr(&out).contains("recovered 9 frames"), "{}", stderr(&out));
     assert!(stderr(&out).contains("MD5 left unset"), "{}", stderr(&out));
     flac_test(&path);
-    assert_eq!(flac_decode(&path), input[..4096 * 9 * 4]);
+    assert_eq!(flac_raw(&path), input[..4096 * 9 * 4]);
     assert_eq!(total_samples(&path), 4096 * 9);
 }
 
@@ -417,7 +388,7 @@ fn a_write_failure_keeps_everything_before_it_valid() {
     let len = std::fs::metadata(&part).unwrap().len();
     assert!(len <= 200_000 && len > 100_000, "{len}");
     flac_test(&part); // MD5 and length set: the file is complete as far as it goes
-    let decoded = flac_decode(&part);
+    let decoded = flac_raw(&part);
     assert!(!decoded.is_empty() && decoded.len() % (4096 * 4) == 0);
     assert_eq!(decoded, input[..decoded.len()]);
     assert_eq!(total_samples(&part), decoded.len() as u64 / 4);
@@ -580,8 +551,7 @@ fn pipe_is_empty(w: &std::process::ChildStdin) -> bool {
 #[test]
 fn systemd_hears_ready_status_watchdog_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
-    let sock_path = dir.path().join("notify.sock");
-    let server = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let notify = common::Notify::bind();
     let spec = PcmSpec::default();
     let input = tone(&spec, 48_000 * 3);
     let path = dir.path().join("n.flac");
@@ -589,29 +559,12 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     cmd.arg("-o")
         .arg(&path)
         .args(["--sync-every", "1s"])
-        .env("NOTIFY_SOCKET", &sock_path)
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "2")
         .stdin(stdin_file(dir.path(), &input));
-    // Read while it runs, as systemd does: a datagram socket nobody reads fills up, and the
-    // shared Notifier's blocking send would then stall the recorder.
-    server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let finished = done.clone();
-    let reader = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        loop {
-            match server.recv(&mut buf) {
-                Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                Err(_) if finished.load(std::sync::atomic::Ordering::SeqCst) => return got,
-                Err(_) => {}
-            }
-        }
-    });
     let out = run(&mut cmd, DEADLINE);
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
     assert_success(&describe(&cmd), &out);
-    let got = reader.join().unwrap();
+    let got = notify.wait_for("STOPPING=1", DEADLINE, |g| g.iter().any(|m| m.starts_with("STOPPING=1")));
     let has = |m: &str| got.iter().any(|g| g.starts_with(m));
     assert_eq!(got.first().map(String::as_str), Some("READY=1"), "{got:?}");
     assert!(has(&format!("STATUS=recording {}", path.display())), "{got:?}");

@@ -14,7 +14,6 @@ use common::proc::Ring;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 use vinyl::pcm::PcmSpec;
 use vinyl::ring::{Config, GapCause, RingWriter};
@@ -24,30 +23,13 @@ const RATE: u64 = 48_000;
 /// Half a second: how close a decision must land to the truth after a splice.
 const NEAR: u64 = RATE / 2;
 
-/// The music, decoded once per run of this binary.
-fn music() -> &'static Path {
-    static RAW: OnceLock<PathBuf> = OnceLock::new();
-    RAW.get_or_init(|| {
-        let raw = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("listen-gaps-music.raw");
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-v", "error", "-y", "-i", "/usr/share/games/frozen-bubble/snd/introzik.ogg"])
-            .args(["-ar", "48000", "-ac", "2", "-f", "s16le", "-acodec", "pcm_s16le"])
-            .arg(&raw);
-        common::assert_success("ffmpeg (the music)", &common::run(&mut cmd, common::DEADLINE));
-        raw
-    })
-}
-
 /// A side (2 tracks of 10 s, a 2 s gap, a 45 rpm run-out of 12 s) with `idle` s before it.
 fn side(seed: &str, idle: &str) -> (Vec<u8>, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let truth = dir.path().join("truth.json");
-    let mut cmd = Command::new(common::example("synth-side"));
-    cmd.arg("--music").arg(music()).arg("--truth").arg(&truth).args(["--seed", seed]);
-    cmd.args(common::SHORT_SIDE).args(["12", "--idle-before", idle, "--idle-after", "6"]);
-    let out = common::run(&mut cmd, Duration::from_secs(300));
-    common::assert_success("synth-side", &out);
-    (out.stdout, serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap())
+    let mut args = vec!["--seed", seed];
+    args.extend(common::SHORT_SIDE);
+    args.extend(["12", "--idle-before", idle, "--idle-after", "6"]);
+    common::synth_side(dir.path(), "truth", &args)
 }
 
 fn at(truth: &Value, key: &str) -> u64 {

@@ -7,6 +7,7 @@ mod common;
 
 use common::icecast::Icecast;
 use common::proc::Proc;
+use common::{decode_mp3, decode_mp3_file};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -82,25 +83,42 @@ impl Tool {
     }
 }
 
-/// Writes music to `stdin` in 50 ms blocks at about real time (a capture's pace) until `stop`;
-/// returns the pipe and the frames written so the test can go on writing.
-fn paced_writer(mut stdin: ChildStdin, start: u64, stop: Arc<AtomicBool>) -> JoinHandle<(ChildStdin, u64)> {
-    std::thread::spawn(move || {
-        let block = RATE as u64 / 20;
-        let t0 = Instant::now();
-        let mut n = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            if stdin.write_all(&music(RATE, 2, start + n, block)).is_err() {
-                break;
+/// A thread writing music to a tool's stdin in 50 ms blocks at about real time (a capture's
+/// pace), from its start until [`Paced::stop`] or a write fails.
+struct Paced {
+    stop: Arc<AtomicBool>,
+    writer: JoinHandle<(ChildStdin, u64)>,
+}
+
+impl Paced {
+    /// Starts writing the music from frame `start` to `stdin`.
+    fn start(mut stdin: ChildStdin, start: u64) -> Paced {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let block = RATE as u64 / 20;
+            let t0 = Instant::now();
+            let mut n = 0u64;
+            while !stopped.load(Ordering::SeqCst) {
+                if stdin.write_all(&music(RATE, 2, start + n, block)).is_err() {
+                    break;
+                }
+                n += block;
+                let due = Duration::from_millis(n * 1000 / RATE as u64);
+                if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                    std::thread::sleep(wait);
+                }
             }
-            n += block;
-            let due = Duration::from_millis(n * 1000 / RATE as u64);
-            if let Some(wait) = due.checked_sub(t0.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-        (stdin, n)
-    })
+            (stdin, n)
+        });
+        Paced { stop, writer }
+    }
+
+    /// Stops the writer; returns the pipe and the frames written, so the test can go on writing.
+    fn stop(self) -> (ChildStdin, u64) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.writer.join().unwrap()
+    }
 }
 
 /// Writes `seconds` of music as fast as the pipe takes it, under a deadline: the proof that
@@ -114,25 +132,6 @@ fn burst(mut stdin: ChildStdin, start: u64, seconds: u64) -> (ChildStdin, u64) {
         }
         (stdin, frames)
     })
-}
-
-/// Decodes MP3 bytes with mpg123 and returns (rate, channels, samples per channel).
-fn decode(mp3: &[u8], dir: &Path, name: &str) -> (u32, u16, u64) {
-    let src = dir.join(format!("{name}.mp3"));
-    let wav = dir.join(format!("{name}.wav"));
-    std::fs::write(&src, mp3).unwrap();
-    decode_file(&src, &wav)
-}
-
-fn decode_file(src: &Path, wav: &Path) -> (u32, u16, u64) {
-    let mut cmd = Command::new("mpg123");
-    cmd.arg("-q").arg("-w").arg(wav).arg(src);
-    let what = common::describe(&cmd);
-    let out = common::run(&mut cmd, Duration::from_secs(60));
-    common::assert_success(&what, &out);
-    let r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{what}: {}: {e}", wav.display()));
-    let spec = r.spec();
-    (spec.sample_rate, spec.channels, r.duration() as u64)
 }
 
 /// Every frame of `data` from the first byte is a valid MP3 frame header followed by its body
@@ -192,8 +191,7 @@ fn listener_decodes_stream_and_status_shows_ice_headers() {
         ],
         &[],
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     let src = ice.wait_for_mount("/live.mp3", Duration::from_secs(20));
     assert_eq!(src["server_name"], "Living room turntable", "{src}");
     assert_eq!(src["server_description"], "Records, live");
@@ -207,11 +205,10 @@ fn listener_decodes_stream_and_status_shows_ice_headers() {
     }
     let mp3 = ice.listen("/live.mp3", 48 * 1024, Duration::from_secs(20));
     assert_eq!(mp3.len(), 48 * 1024);
-    let (rate, channels, samples) = decode(&mp3, ice.dir(), "listener");
+    let (rate, channels, samples) = decode_mp3(&mp3, ice.dir(), "listener");
     assert_eq!((rate, channels), (48_000, 2));
     assert!(samples > 48_000, "only {samples} samples decoded from 48 KiB at 320 kbit/s");
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
     assert!(report.contains("streaming (PUT)"), "{report}");
@@ -233,8 +230,7 @@ fn a_relay_of_the_mount_serves_listeners_our_stream() {
     let args =
         ["--url", &url, "--password-file", &pw, "--name", "Relayed turntable", "--metadata-fifo", fifo_arg];
     let mut tool = Tool::spawn(&args, &[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     master.wait_for_mount("/live", Duration::from_secs(20));
     let relay = Icecast::start_with(common::icecast::Options {
         relay: Some(common::icecast::Relay {
@@ -257,11 +253,10 @@ fn a_relay_of_the_mount_serves_listeners_our_stream() {
     });
     let mp3 = relay.listen("/live", 64 * 1024, Duration::from_secs(30));
     assert_eq!(mp3.len(), 64 * 1024, "{}", relay.logs());
-    let (rate, channels, samples) = decode(&mp3, relay.dir(), "relayed");
+    let (rate, channels, samples) = decode_mp3(&mp3, relay.dir(), "relayed");
     assert_eq!((rate, channels), (48_000, 2));
     assert!(samples > 48_000, "only {samples} samples decoded from 64 KiB at 320 kbit/s");
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
 }
@@ -291,7 +286,7 @@ fn mono_44k1_stream_decodes_at_its_rate_and_channels() {
     let src = ice.wait_for_mount("/mono", Duration::from_secs(20));
     assert!(src["audio_info"].as_str().unwrap().contains("ice-samplerate=44100;ice-channels=1"), "{src}");
     let mp3 = ice.listen("/mono", 24 * 1024, Duration::from_secs(20));
-    let (rate, channels, samples) = decode(&mp3, ice.dir(), "mono");
+    let (rate, channels, samples) = decode_mp3(&mp3, ice.dir(), "mono");
     assert_eq!((rate, channels), (44_100, 1));
     assert!(samples > 44_100, "{samples}");
     tool.signal(nix::sys::signal::Signal::SIGTERM);
@@ -309,37 +304,33 @@ fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
     let url = ice.url("/live");
     let pw = pw_arg(&ice);
     let mut tool = Tool::spawn(&["--url", &url, "--password-file", &pw, "--name", "restart"], &[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     ice.wait_for_mount("/live", Duration::from_secs(20));
     tool.wait_log("streaming (PUT)", Duration::from_secs(10));
     let before = ice.listen("/live", 32 * 1024, Duration::from_secs(20));
-    assert_eq!(decode(&before, ice.dir(), "before").0, 48_000);
+    assert_eq!(decode_mp3(&before, ice.dir(), "before").0, 48_000);
 
     // Server down: the tool notices, and its input keeps flowing.
     ice.kill();
     tool.wait_log("connection lost", Duration::from_secs(20));
-    stop.store(true, Ordering::SeqCst);
-    let (stdin, paced1) = writer.join().unwrap();
+    let (stdin, paced1) = writer.stop();
     // 20 s of audio as fast as possible: 3.84 MB, sixty times a pipe buffer. If the tool stopped
     // reading while disconnected, this would block and miss the deadline.
     let (stdin, burst_frames) = burst(stdin, paced1, 20);
 
     // Back up: the source returns within 3 s of the server accepting connections (retry
     // delays are capped at 2 s), and a new listener gets decodable audio.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(stdin, paced1 + burst_frames, stop.clone());
+    let writer = Paced::start(stdin, paced1 + burst_frames);
     ice.restart();
     let up = Instant::now();
     ice.wait_for_mount("/live", Duration::from_secs(3));
     eprintln!("source back on the mount {:?} after the server accepted connections", up.elapsed());
     let after = ice.listen("/live", 32 * 1024, Duration::from_secs(20));
-    let (rate, channels, samples) = decode(&after, ice.dir(), "after");
+    let (rate, channels, samples) = decode_mp3(&after, ice.dir(), "after");
     assert_eq!((rate, channels), (48_000, 2));
     assert!(samples > 0);
 
-    stop.store(true, Ordering::SeqCst);
-    let (stdin, paced2) = writer.join().unwrap();
+    let (stdin, paced2) = writer.stop();
     drop(stdin);
     let (status, report) = tool.finish(Duration::from_secs(20));
     eprintln!("{report}");
@@ -389,8 +380,7 @@ fn password_from_environment_is_neither_in_cmdline_nor_output() {
     let url = ice.url("/env");
     let password = ice.source_password().to_string();
     let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", &password)]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     ice.wait_for_mount("/env", Duration::from_secs(20));
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", tool.0.child.id())).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
@@ -398,8 +388,7 @@ fn password_from_environment_is_neither_in_cmdline_nor_output() {
     assert_no_password(&cmdline, &password);
     tool.signal(nix::sys::signal::Signal::SIGUSR1);
     tool.wait_log("so far:", Duration::from_secs(10));
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
     assert_no_password(&report, &password);
@@ -416,8 +405,7 @@ fn metadata_lines_become_the_title() {
     let fifo = ice.dir().join("title.fifo");
     let mut tool =
         Tool::spawn(&["--url", &url, "--password-file", &pw, "--metadata-fifo", fifo.to_str().unwrap()], &[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     ice.wait_for_mount("/titled", Duration::from_secs(20));
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&fifo).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
@@ -453,8 +441,7 @@ fn metadata_lines_become_the_title() {
     ice.wait_for_mount_where("/titled", "the second title", Duration::from_secs(20), |m| {
         m["title"] == "Side B - Track 2"
     });
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
     assert_no_password(&report, ice.source_password());
@@ -468,8 +455,7 @@ struct Titled {
     ice: Icecast,
     run: tempfile::TempDir,
     tool: Tool,
-    stop: Arc<AtomicBool>,
-    writer: JoinHandle<(ChildStdin, u64)>,
+    writer: Paced,
     auto: Proc,
     /// The titles set so far, in order.
     said: Vec<&'static str>,
@@ -481,7 +467,7 @@ impl Titled {
     fn start() -> Titled {
         let ice = Icecast::start();
         let run = tempfile::tempdir().unwrap();
-        let (tool, stop, writer) = Titled::encoder(&ice, run.path());
+        let (tool, writer) = Titled::encoder(&ice, run.path());
         let mut a = Command::new(common::bin_dir().join("vinyl-rec"));
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
             a.env_remove(k);
@@ -493,20 +479,19 @@ impl Titled {
         a.env_remove("NOTIFY_SOCKET");
         let auto = Proc::spawn(a, false);
         auto.wait_line("auto: following");
-        Titled { ice, run, tool, stop, writer, auto, said: Vec::new() }
+        Titled { ice, run, tool, writer, auto, said: Vec::new() }
     }
 
     /// A vinyl-mp3-icecast on RUN/title, streaming; returns once Icecast lists the mount.
-    fn encoder(ice: &Icecast, run: &Path) -> (Tool, Arc<AtomicBool>, JoinHandle<(ChildStdin, u64)>) {
+    fn encoder(ice: &Icecast, run: &Path) -> (Tool, Paced) {
         let (url, pw, fifo) = (ice.url(TITLED), pw_arg(ice), run.join("title"));
         let mut tool = Tool::spawn(
             &["--url", &url, "--password-file", &pw, "--metadata-fifo", fifo.to_str().unwrap()],
             &[],
         );
-        let stop = Arc::new(AtomicBool::new(false));
-        let writer = paced_writer(tool.stdin(), 0, stop.clone());
+        let writer = Paced::start(tool.stdin(), 0);
         ice.wait_for_mount(TITLED, Duration::from_secs(20));
-        (tool, stop, writer)
+        (tool, writer)
     }
 
     /// The listener writes `events`; auto should then set `title`.
@@ -561,11 +546,10 @@ impl Titled {
     fn restart_encoder(&mut self) {
         self.tool.signal(nix::sys::signal::Signal::SIGKILL);
         self.ice.wait_until_mount_gone(TITLED, Duration::from_secs(30));
-        let (tool, stop, writer) = Titled::encoder(&self.ice, self.run.path());
+        let (tool, writer) = Titled::encoder(&self.ice, self.run.path());
         let old = std::mem::replace(&mut self.tool, tool);
-        drop(std::mem::replace(&mut self.writer, writer).join().unwrap());
+        std::mem::replace(&mut self.writer, writer).stop();
         let _ = old.finish(Duration::from_secs(20));
-        self.stop = stop;
     }
 
     /// Stops auto and the encoder: both exit 0, no password in the encoder's log.
@@ -573,8 +557,7 @@ impl Titled {
         self.auto.signal(nix::sys::signal::Signal::SIGTERM);
         let (code, _, log) = self.auto.finish();
         assert_eq!(code, Some(0), "vinyl-rec auto:\n{log}");
-        self.stop.store(true, Ordering::SeqCst);
-        drop(self.writer.join().unwrap());
+        self.writer.stop();
         let (status, report) = self.tool.finish(Duration::from_secs(20));
         assert!(status.success(), "{report}");
         assert_no_password(&report, self.ice.source_password());
@@ -664,30 +647,26 @@ fn a_taken_mount_is_retried_and_taken_over_when_free() {
     let url = ice.url("/shared");
     let pw = pw_arg(&ice);
     let mut first = Tool::spawn(&["--url", &url, "--password-file", &pw, "--name", "first"], &[]);
-    let stop1 = Arc::new(AtomicBool::new(false));
-    let w1 = paced_writer(first.stdin(), 0, stop1.clone());
+    let w1 = Paced::start(first.stdin(), 0);
     ice.wait_for_mount_where("/shared", "the first source", Duration::from_secs(20), |m| {
         m["server_name"] == "first"
     });
 
     let mut second = Tool::spawn(&["--url", &url, "--password-file", &pw, "--name", "second"], &[]);
-    let stop2 = Arc::new(AtomicBool::new(false));
-    let w2 = paced_writer(second.stdin(), 0, stop2.clone());
+    let w2 = Paced::start(second.stdin(), 0);
     second.wait_log("403", Duration::from_secs(20));
     assert_eq!(ice.mount("/shared").unwrap()["server_name"], "first");
 
     first.signal(nix::sys::signal::Signal::SIGTERM);
     let (status, report1) = first.finish(Duration::from_secs(20));
     assert!(status.success(), "{report1}");
-    stop1.store(true, Ordering::SeqCst);
-    drop(w1.join().unwrap());
+    w1.stop();
     ice.wait_for_mount_where("/shared", "the second source", Duration::from_secs(30), |m| {
         m["server_name"] == "second"
     });
     second.wait_log("streaming (PUT)", Duration::from_secs(10));
 
-    stop2.store(true, Ordering::SeqCst);
-    drop(w2.join().unwrap());
+    w2.stop();
     let (status, report2) = second.finish(Duration::from_secs(20));
     assert!(status.success(), "{report2}");
     assert_eq!(report2.matches("403").count(), 1, "the busy mount is logged once:\n{report2}");
@@ -703,13 +682,11 @@ fn sigterm_while_streaming_flushes_closes_and_exits_0() {
     let url = ice.url("/term");
     let pw = pw_arg(&ice);
     let mut tool = Tool::spawn(&["--url", &url, "--password-file", &pw], &[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     ice.wait_for_mount("/term", Duration::from_secs(20));
     tool.signal(nix::sys::signal::Signal::SIGTERM);
     let (status, report) = tool.finish(Duration::from_secs(20));
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     assert!(status.success(), "{report}");
     assert!(report.contains("SIGTERM: stopped after flushing"), "{report}");
     // Everything encoded was sent: nothing discarded, nothing dropped.
@@ -735,7 +712,7 @@ fn encode_to_file(args: &[&str], pcm: Vec<u8>, dir: &Path) -> (String, u32, u16,
     assert_eq!(mode & 0o777, 0o600);
     let bytes = std::fs::read(&out).unwrap();
     assert_whole_frames(&bytes, "output file");
-    let (rate, ch, samples) = decode_file(&out, &dir.join("out.wav"));
+    let (rate, ch, samples) = decode_mp3_file(&out, &dir.join("out.wav"));
     (report, rate, ch, samples)
 }
 
@@ -806,7 +783,7 @@ fn output_to_stdout_is_a_decodable_stream() {
     assert!(status.success(), "{report}");
     let mp3 = reader.join().unwrap();
     assert_whole_frames(&mp3, "stdout");
-    let (_, _, decoded) = decode(&mp3, dir.path(), "stdout");
+    let (_, _, decoded) = decode_mp3(&mp3, dir.path(), "stdout");
     assert_documented_length(&report, frames, decoded, false);
 }
 
@@ -831,7 +808,7 @@ fn sigint_on_output_flushes_everything_read() {
     let read = number_after(&report, "done: ");
     assert!(read <= written && read + 65536 / 4 >= written, "read {read} of {written}: {report}");
     // …and the file holds all of that, flushed.
-    let (_, _, decoded) = decode_file(&out, &dir.path().join("term.wav"));
+    let (_, _, decoded) = decode_mp3_file(&out, &dir.path().join("term.wav"));
     assert_documented_length(&report, read, decoded, true);
 }
 
@@ -865,20 +842,16 @@ fn decode_pcm(decoder: &str, mp3: &Path) -> Vec<i16> {
         "mpg123" => cmd.args(["-q", "-s"]).arg(mp3),
         _ => cmd.args(["-v", "error", "-i"]).arg(mp3).args(["-f", "s16le", "-"]),
     };
-    let what = common::describe(&cmd);
-    let out = common::run(&mut cmd, Duration::from_secs(60));
-    common::assert_success(&what, &out);
+    let out = common::run_ok(&mut cmd, Duration::from_secs(60));
     out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
 }
 
 fn ffprobe_duration(mp3: &Path) -> f64 {
     let mut cmd = Command::new("ffprobe");
     cmd.args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]).arg(mp3);
-    let what = common::describe(&cmd);
-    let out = common::run(&mut cmd, Duration::from_secs(60));
-    common::assert_success(&what, &out);
+    let out = common::run_ok(&mut cmd, Duration::from_secs(60));
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().parse().unwrap_or_else(|_| panic!("{what}: {text:?}"))
+    text.trim().parse().unwrap_or_else(|_| panic!("{}: {text:?}", common::describe(&cmd)))
 }
 
 /// Where `marker` (mono) sits in channel 0 of the stereo `pcm`, searched from `from` over
@@ -1050,7 +1023,7 @@ fn a_resampled_file_is_counted_in_the_mp3s_samples() {
     assert_eq!((decoded.len() / 2) as u64, stated, "{report}");
     // Through a pipe (no tag), the stated before, input and after add up to what decodes.
     let (report, mp3) = encode_with(&["--rate", "96000", "--output", "-"], pcm, None);
-    let (rate, _, decoded) = decode(&mp3, dir.path(), "r96-piped");
+    let (rate, _, decoded) = decode_mp3(&mp3, dir.path(), "r96-piped");
     assert_eq!(rate, 48_000);
     let (before, after) = stated_before_after(&report);
     assert_eq!(decoded, before + number_after(&report, "the input's ") + after, "{report}");
@@ -1067,11 +1040,9 @@ fn a_mistyped_mount_on_liquidsoap_is_named_as_not_found_and_the_right_one_stream
     let harbor = common::liquidsoap::Harbor::start("live", "harbor-secret");
     let env = [("VINYL_ICECAST_PASSWORD", "harbor-secret")];
     let mut typo = Tool::spawn(&["--url", &harbor.url("/lvie")], &env);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(typo.stdin(), 0, stop.clone());
+    let writer = Paced::start(typo.stdin(), 0);
     typo.wait_log("404", Duration::from_secs(30));
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = typo.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}\n{}", harbor.log());
     let line = report.lines().find(|l| l.contains("404")).unwrap();
@@ -1083,11 +1054,9 @@ fn a_mistyped_mount_on_liquidsoap_is_named_as_not_found_and_the_right_one_stream
     assert_eq!(report.matches("404").count(), 1, "{report}");
     // The same tool and server with the right mount stream.
     let mut right = Tool::spawn(&["--url", &harbor.url("/live")], &env);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(right.stdin(), 0, stop.clone());
+    let writer = Paced::start(right.stdin(), 0);
     right.wait_log("streaming (PUT)", Duration::from_secs(30));
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = right.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}\n{}", harbor.log());
     assert_no_password(&report, "harbor-secret");
@@ -1213,13 +1182,11 @@ fn fake_server_dropping_connections_gets_reconnects_that_start_on_frame_boundari
         &["--url", &url, "--name", "fake", "--genre", "Test"],
         &[("VINYL_ICECAST_PASSWORD", "fake-secret")],
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     common::wait_until("four source connections", Duration::from_secs(60), || {
         seen.lock().unwrap().len() >= 4
     });
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
     let auth = format!("Authorization: Basic {}", vinyl::icecast::http::base64(b"source:fake-secret"));
@@ -1257,13 +1224,11 @@ fn fake_server_refusing_put_gets_the_legacy_source_method() {
     });
     let url = format!("http://127.0.0.1:{port}/old");
     let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", "old-secret")]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     common::wait_until("a SOURCE stream", Duration::from_secs(30), || {
         seen.lock().unwrap().iter().any(|c| c.head.starts_with("SOURCE ") && c.body.len() >= 10_000)
     });
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
     let seen = seen.lock().unwrap();
@@ -1306,11 +1271,7 @@ fn a_server_that_takes_no_data_never_blocks_the_writer() {
 
 #[test]
 fn systemd_ready_comes_with_the_first_connection() {
-    use std::os::unix::net::UnixDatagram;
-    let dir = tempfile::tempdir().unwrap();
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let notify = common::Notify::bind();
     // A port where nothing listens yet.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/sd");
@@ -1318,26 +1279,14 @@ fn systemd_ready_comes_with_the_first_connection() {
         &["--url", &url],
         &[
             ("VINYL_ICECAST_PASSWORD", "x"),
-            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
             ("WATCHDOG_USEC", "200000"),
         ],
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
-    let mut got: Vec<String> = Vec::new();
-    let recv_until = |got: &mut Vec<String>, what: &str, cond: &dyn Fn(&[String]) -> bool| {
-        let start = Instant::now();
-        let mut buf = [0u8; 512];
-        while !cond(got) {
-            assert!(start.elapsed() < Duration::from_secs(30), "no {what}; got {got:?}");
-            if let Ok(n) = sock.recv(&mut buf) {
-                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    };
-    recv_until(&mut got, "a disconnected STATUS", &|g| {
-        g.iter().any(|m| m.starts_with("STATUS=disconnected"))
-    });
+    let writer = Paced::start(tool.stdin(), 0);
+    let wait = Duration::from_secs(30);
+    let got = notify
+        .wait_for("a disconnected STATUS", wait, |g| g.iter().any(|m| m.starts_with("STATUS=disconnected")));
     assert!(!got.iter().any(|m| m == "READY=1"), "READY before any connection: {got:?}");
     // Now a server appears on that port.
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -1351,12 +1300,11 @@ fn systemd_ready_comes_with_the_first_connection() {
             held.push(s);
         }
     });
-    recv_until(&mut got, "READY and a streaming STATUS", &|g| {
+    notify.wait_for("READY and a streaming STATUS", wait, |g| {
         g.iter().any(|m| m == "READY=1") && g.iter().any(|m| m.starts_with("STATUS=streaming to"))
     });
-    recv_until(&mut got, "WATCHDOG", &|g| g.iter().any(|m| m == "WATCHDOG=1"));
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    notify.wait_for("WATCHDOG", wait, |g| g.iter().any(|m| m == "WATCHDOG=1"));
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
 }
@@ -1401,13 +1349,11 @@ fn a_server_refusing_both_methods_is_retried_and_logged_once() {
     });
     let url = format!("http://127.0.0.1:{port}/nowhere");
     let mut tool = Tool::spawn(&["--url", &url], &[("VINYL_ICECAST_PASSWORD", "x")]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = paced_writer(tool.stdin(), 0, stop.clone());
+    let writer = Paced::start(tool.stdin(), 0);
     common::wait_until("three rounds of PUT and SOURCE", Duration::from_secs(60), || {
         seen.lock().unwrap().len() >= 6
     });
-    stop.store(true, Ordering::SeqCst);
-    drop(writer.join().unwrap());
+    writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
     let seen = seen.lock().unwrap();

@@ -20,7 +20,7 @@
 mod common;
 
 use common::up::{Saved, Up, gone, head, journal, read_lossy, signal_pid};
-use common::{DEADLINE, wait_until};
+use common::{DEADLINE, tag_number, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -162,11 +162,6 @@ fn flacs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn tag_number(f: &Path, name: &str) -> u64 {
-    let t = common::flac_tag(f, name);
-    t.parse().unwrap_or_else(|_| panic!("{}: {name}={t:?}", f.display()))
-}
-
 /// What a played side left.
 struct Finished {
     play: Play,
@@ -233,14 +228,11 @@ impl Finished {
     fn assert_exact(&self, f: &Path, ctx: &str) -> (u64, u64) {
         assert!(f.to_string_lossy().ends_with(".flac"), "{}: not finished\n{ctx}", f.display());
         let first = tag_number(f, "VINYL_START_FRAME");
-        let mut cmd = Command::new("flac");
-        cmd.args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"]).arg(f);
-        let out = common::run(&mut cmd, DEADLINE);
-        common::assert_success(&format!("flac -d {}", f.display()), &out);
-        let end = first + (out.stdout.len() / 4) as u64;
+        let decoded = common::flac_raw(f);
+        let end = first + (decoded.len() / 4) as u64;
         let want = self.witness.get(first as usize * 4..end as usize * 4);
         assert!(
-            want == Some(&out.stdout[..]),
+            want == Some(&decoded[..]),
             "{}: frames {first}..{end} are not the ring's (the witness holds {} frames)\n{ctx}",
             f.display(),
             self.witness.len() / 4

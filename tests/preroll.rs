@@ -67,10 +67,6 @@ fn fill_frames(ring: &Ring, extra: &[&str], frames: u64) -> Output {
     out
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Panics unless `pcm` is exactly the frames `first..first + count` of the unique signal.
 fn assert_frames(what: &str, pcm: &[u8], first: u64, count: u64) {
     assert_eq!(pcm.len() % FB, 0, "{what}: {} bytes is not whole frames", pcm.len());
@@ -559,21 +555,12 @@ fn fill_reopens_its_fifo_and_numbering_continues() {
 #[test]
 fn fill_speaks_systemd_notify_even_without_input() {
     let ring = Ring::new("notify");
-    let dir = tempfile::tempdir().unwrap();
-    let sock_path = dir.path().join("notify.sock");
-    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let notify = Notify::bind();
     let mut cmd = preroll(&["fill", "--ring", ring.arg()]);
-    cmd.env("NOTIFY_SOCKET", &sock_path).env("WATCHDOG_USEC", "200000");
+    cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "200000");
     let what = describe(&cmd);
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.iter().any(|m: &String| m == "WATCHDOG=1") {
-        let n =
-            sock.recv(&mut buf).unwrap_or_else(|e| panic!("{what}: no notify message: {e} (got {got:?})"));
-        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
+    let got = notify.wait_for("WATCHDOG=1", DEADLINE, |g| g.iter().any(|m| m == "WATCHDOG=1"));
     assert_eq!(got[0], "READY=1", "{got:?}");
     assert!(ring.0.exists(), "READY before the ring exists");
     drop(child.stdin.take());

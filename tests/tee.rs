@@ -347,11 +347,12 @@ fn a_reader_that_never_reads_costs_at_most_the_drain_timeout_at_the_end() {
 #[test]
 fn exits_0_at_end_of_input_when_no_output_ever_had_a_reader() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.raw");
-    std::fs::write(&input, unique_frames(&spec(), 0, 100_000)).unwrap();
     let x = dir.path().join("x.fifo");
     let out = common::run(
-        tee_cmd().arg(&x).arg(dir.path().join("y.fifo")).stdin(File::open(&input).unwrap()),
+        tee_cmd()
+            .arg(&x)
+            .arg(dir.path().join("y.fifo"))
+            .stdin(common::stdin_file(dir.path(), &unique_frames(&spec(), 0, 100_000))),
         DEADLINE,
     );
     common::assert_success("vinyl-tee x.fifo y.fifo < in.raw", &out);
@@ -366,9 +367,7 @@ fn input_ending_mid_frame_is_reported_and_not_passed_on() {
     File::create(&file).unwrap();
     let mut data = unique_frames(&spec(), 0, 1000);
     data.extend_from_slice(&[1, 2, 3]);
-    let input = dir.path().join("in.raw");
-    std::fs::write(&input, &data).unwrap();
-    let out = common::run(tee_cmd().arg(&file).stdin(File::open(&input).unwrap()), DEADLINE);
+    let out = common::run(tee_cmd().arg(&file).stdin(common::stdin_file(dir.path(), &data)), DEADLINE);
     common::assert_success("vinyl-tee out.raw < in.raw", &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("mid-frame")).collect();
@@ -384,11 +383,9 @@ fn a_regular_file_is_appended_to_in_whole_frames_of_the_given_format() {
     std::fs::write(&file, b"existing").unwrap();
     let spec24 = PcmSpec { format: SampleFormat::S24_3Le, channels: 6, rate: 96_000 };
     let data = unique_frames(&spec24, 0, 200_000);
-    let input = dir.path().join("in.raw");
-    std::fs::write(&input, &data).unwrap();
     let mut cmd = Command::new(BIN);
     cmd.args(["--format", "s24_3le", "--channels", "6", "--rate", "96000"]).arg(&file);
-    let out = common::run(cmd.stdin(File::open(&input).unwrap()), DEADLINE);
+    let out = common::run(cmd.stdin(common::stdin_file(dir.path(), &data)), DEADLINE);
     common::assert_success("vinyl-tee --format s24_3le … archive.raw", &out);
     let got = std::fs::read(&file).unwrap();
     assert_eq!(&got[..8], b"existing");
@@ -401,10 +398,8 @@ fn dev_full_under_warn_is_reported_and_the_other_outputs_go_on() {
     let file = dir.path().join("out.raw");
     File::create(&file).unwrap();
     let data = unique_frames(&spec(), 0, 300_000);
-    let input = dir.path().join("in.raw");
-    std::fs::write(&input, &data).unwrap();
     let mut cmd = tee_cmd();
-    cmd.arg("/dev/full").arg(&file).stdin(File::open(&input).unwrap());
+    cmd.arg("/dev/full").arg(&file).stdin(common::stdin_file(dir.path(), &data));
     let out = common::run(&mut cmd, DEADLINE);
     let stderr = String::from_utf8_lossy(&out.stderr);
     common::assert_status("vinyl-tee /dev/full out.raw", &out, 1);
@@ -436,12 +431,10 @@ fn stdout_whose_reader_left_is_closed_and_the_others_go_on() {
     let file = dir.path().join("out.raw");
     File::create(&file).unwrap();
     let data = unique_frames(&spec(), 0, 300_000);
-    let input = dir.path().join("in.raw");
-    std::fs::write(&input, &data).unwrap();
     let mut child = tee_cmd()
         .arg("--stdout")
         .arg(&file)
-        .stdin(File::open(&input).unwrap())
+        .stdin(common::stdin_file(dir.path(), &data))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -469,11 +462,9 @@ fn stdout_alone_whose_reader_left_ends_the_tee_quietly() {
 fn stdout_carries_every_frame_to_a_reader_that_keeps_up() {
     let dir = tempfile::tempdir().unwrap();
     let data = unique_frames(&spec(), 0, 200_000);
-    let input = dir.path().join("in.raw");
-    std::fs::write(&input, &data).unwrap();
     // A queue larger than the input: however slow the test's reading, nothing may be dropped.
     let out = common::run(
-        tee_cmd().args(["--stdout", "--queue", "30s"]).stdin(File::open(&input).unwrap()),
+        tee_cmd().args(["--stdout", "--queue", "30s"]).stdin(common::stdin_file(dir.path(), &data)),
         DEADLINE,
     );
     common::assert_success("vinyl-tee --stdout", &out);
@@ -510,22 +501,16 @@ fn fifos_are_created_with_the_mode_and_signals_report_and_stop() {
 fn tells_systemd_it_is_ready_alive_and_how_it_does() {
     common::with_deadline(DEADLINE, || {
         let dir = tempfile::tempdir().unwrap();
-        let sock_path = dir.path().join("notify.sock");
-        let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
-        sock.set_read_timeout(Some(DEADLINE)).unwrap();
+        let notify = common::Notify::bind();
         let x = dir.path().join("x.fifo");
         let tee = Tee::spawn_with(&[&x.display().to_string()], Stdio::null(), |cmd| {
-            cmd.env("NOTIFY_SOCKET", &sock_path).env("WATCHDOG_USEC", "200000");
+            cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "200000");
         });
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 512];
-        while !(seen.iter().any(|m: &String| m == "READY=1")
-            && seen.iter().any(|m| m.starts_with("STATUS="))
-            && seen.iter().any(|m| m == "WATCHDOG=1"))
-        {
-            let n = sock.recv(&mut buf).expect("notify message");
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
+        let seen = notify.wait_for("READY, a STATUS and WATCHDOG", DEADLINE, |s| {
+            s.iter().any(|m| m == "READY=1")
+                && s.iter().any(|m| m.starts_with("STATUS="))
+                && s.iter().any(|m| m == "WATCHDOG=1")
+        });
         let status = seen.iter().find(|m| m.starts_with("STATUS=")).unwrap();
         assert!(status.contains("outputs attached"), "{status}");
         let (status, stderr) = tee.finish();

@@ -17,6 +17,8 @@ mod common;
 
 use common::icecast::Icecast;
 use common::proc::Proc;
+use common::tag_number;
+use common::up::gone;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -237,11 +239,6 @@ impl Drop for Topology {
     }
 }
 
-fn tag_number(flac: &Path, name: &str) -> u64 {
-    let v = common::flac_tag(flac, name);
-    v.parse().unwrap_or_else(|_| panic!("{}: {name}={v} is not a number", flac.display()))
-}
-
 /// Asserts `frames` is exactly `first, first+1, …` (no gap, no repeat, no misalignment).
 fn assert_contiguous_from(frames: &[u64], first: u64) {
     assert!(!frames.is_empty(), "no frames");
@@ -295,26 +292,13 @@ fn check_recording(
     frames
 }
 
-/// Decodes MP3 bytes with `mpg123` to WAV and returns (rate, channels, frames).
-fn decode_mp3(mp3: &[u8], dir: &Path, name: &str) -> (u32, u16, u64) {
-    let src = dir.join(format!("{name}.mp3"));
-    let wav = dir.join(format!("{name}.wav"));
-    std::fs::write(&src, mp3).unwrap();
-    let mut cmd = Command::new("mpg123");
-    cmd.arg("-q").arg("-w").arg(&wav).arg(&src);
-    let what = common::describe(&cmd);
-    common::assert_success(&what, &common::run(&mut cmd, T));
-    let r = hound::WavReader::open(&wav).unwrap_or_else(|e| panic!("{what}: {}: {e}", wav.display()));
-    (r.spec().sample_rate, r.spec().channels, r.duration() as u64)
-}
-
 /// A listener connected now receives MP3 that decodes to 48 kHz stereo: the burst, then at least
 /// `live_seconds` of stream sent after it connected.
 fn assert_listener_decodes(topo: &Topology, name: &str, live_seconds: usize) {
     let want = BURST + live_seconds * MP3_BYTES_PER_SECOND;
     let mp3 = topo.ice.listen(MOUNT, want, T);
     assert_eq!(mp3.len(), want, "the listener got only {} bytes of MP3", mp3.len());
-    let (rate, channels, frames) = decode_mp3(&mp3, topo.dir.path(), name);
+    let (rate, channels, frames) = common::decode_mp3(&mp3, topo.dir.path(), name);
     assert_eq!((rate, channels), (48_000, 2), "the listener's MP3 is not 48 kHz stereo");
     // 128 kbit/s of 48 kHz: the bytes received hold about one second per 16000 bytes.
     let seconds = (want / MP3_BYTES_PER_SECOND) as u64;
@@ -523,14 +507,6 @@ fn process_in_session(sid: i32, comm: &str) -> Option<i32> {
         }
     }
     None
-}
-
-/// True once `pid` has exited (a zombie not yet reaped counts as gone).
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z')),
-    }
 }
 
 /// Processes (pid, command line) whose command line mentions any of `words`.

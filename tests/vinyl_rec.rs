@@ -228,15 +228,9 @@ fn a_preroll_longer_than_the_ring_starts_at_the_oldest_frame() {
 #[test]
 fn start_without_a_ring_fails_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
-    let bin_dir = common::bin_dir();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-rec"));
-    cmd.args(["start", "--name", "x"])
-        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
-        .env("VINYL_CONFIG", "/dev/null")
-        .env("VINYL_RUN_DIR", dir.path().join("run"))
-        .env("VINYL_RECORDINGS", dir.path().join("rec"))
-        .env("VINYL_RING", format!("/dev/shm/vinyl-test-{}-missing", std::process::id()));
-    let out = common::run(&mut cmd, T);
+    let ring = PathBuf::from(format!("/dev/shm/vinyl-test-{}-missing", std::process::id()));
+    let out =
+        common::vinyl_rec(&["start", "--name", "x"], &dir.path().join("run"), &dir.path().join("rec"), &ring);
     common::assert_status("vinyl-rec start without a ring", &out, 1);
     assert!(!dir.path().join("run/rec").exists(), "a failed start left state behind");
     assert!(
@@ -287,10 +281,7 @@ fn stale_state_of_a_killed_recorder_is_cleaned_up() {
         std::fs::read_to_string(rig.dir.path().join("run/rec/runner.pid")).unwrap().trim().parse().unwrap();
     // The runner leads its own session and process group: kill all of it.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(-runner), nix::sys::signal::Signal::SIGKILL).unwrap();
-    common::wait_until("the runner is gone", T, || {
-        let stat = std::fs::read_to_string(format!("/proc/{runner}/stat")).unwrap_or_default();
-        stat.is_empty() || stat.contains(") Z ")
-    });
+    common::wait_until("the runner is gone", T, || common::up::gone(runner));
 
     let status = rig.rec_ok(&["status"]);
     assert!(status.starts_with("not recording") && status.contains("ended on its own"), "{status}");
@@ -350,7 +341,7 @@ fn side(dir: &std::path::Path, name: &str, frames: u64) -> PathBuf {
     let path = dir.join(format!("{name}.flac"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-flac-rec"));
     cmd.arg("-o").arg(&path).args(["--tag", "TITLE=Side A"]).stdin(File::open(&raw).unwrap());
-    common::assert_success(&common::describe(&cmd), &common::run(&mut cmd, T));
+    common::run_ok(&mut cmd, T);
     path
 }
 
@@ -359,12 +350,16 @@ fn rec_file(dir: &std::path::Path, args: &[&str]) -> Output {
     common::vinyl_rec(args, &dir.join("run"), dir, &dir.join("no-ring"))
 }
 
+/// [`rec_file`] that must succeed; returns its stdout.
+fn rec_file_ok(dir: &std::path::Path, args: &[&str]) -> String {
+    common::vinyl_rec_ok(args, &dir.join("run"), dir, &dir.join("no-ring"))
+}
+
 /// Runs a reference tool that must succeed; returns its stdout.
 fn tool_ok(program: &str, args: &[&str], file: &std::path::Path) -> String {
     let mut cmd = Command::new(program);
     cmd.args(args).arg(file);
-    let out = common::run(&mut cmd, T);
-    common::assert_success(&common::describe(&cmd), &out);
+    let out = common::run_ok(&mut cmd, T);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -405,12 +400,7 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "TRACK\tSTART\tFRAME\tLENGTH\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no track markers"), "{out:?}");
 
-    let table = common::vinyl_rec_ok(
-        &["tracks", p, "--set", "0,0:04.5,600000f"],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
+    let table = rec_file_ok(dir.path(), &["tracks", p, "--set", "0,0:04.5,600000f"]);
     assert_eq!(
         table,
         "TRACK\tSTART\tFRAME\tLENGTH\n1\t0:00.000\t0\t0:04.500\n2\t0:04.500\t216000\t0:08.000\n\
@@ -446,12 +436,7 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
     std::fs::copy(&path, &copy).unwrap();
     tool_ok("metaflac", &["--remove", "--block-type=CUESHEET"], &copy);
     tool_ok("metaflac", &[&format!("--import-cuesheet-from={}", cue.display())], &copy);
-    let table_of_copy = common::vinyl_rec_ok(
-        &["tracks", copy.to_str().unwrap()],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
+    let table_of_copy = rec_file_ok(dir.path(), &["tracks", copy.to_str().unwrap()]);
     assert_eq!(table_of_copy, table);
 
     // --set replaces every marker (the third chapter goes too).
@@ -512,8 +497,7 @@ fn track_markers_are_a_cuesheet_and_chapters_that_the_reference_tools_read() {
     .unwrap();
     assert_eq!(common::flac_tag(&path, "REPLAYGAIN_TRACK_GAIN"), "-3.20 dB");
     assert_eq!(common::flac_tag(&path, "REPLAYGAIN_TRACK_PEAK"), "0.912011");
-    let list =
-        common::vinyl_rec_ok(&["list"], &dir.path().join("run"), dir.path(), &dir.path().join("no-ring"));
+    let list = rec_file_ok(dir.path(), &["list"]);
     let row = list.lines().find(|l| l.starts_with(p)).unwrap_or_else(|| panic!("{list}"));
     assert!(row.ends_with("\tSide A\t2\t-14.80"), "{row}");
     assert_eq!(common::decoded_frames(&path), audio_before);
@@ -529,18 +513,8 @@ fn split_parts_join_bit_exact_to_the_side_with_their_track_numbers() {
 
     let into = dir.path().join("tracks");
     let cut = format!("0,4096f,{}f,7.25", RATE + 1);
-    common::vinyl_rec_ok(
-        &["tracks", p, "--set", &cut],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
-    let out = common::vinyl_rec_ok(
-        &["split", p, "--into", into.to_str().unwrap()],
-        &dir.path().join("run"),
-        dir.path(),
-        &dir.path().join("no-ring"),
-    );
+    rec_file_ok(dir.path(), &["tracks", p, "--set", &cut]);
+    let out = rec_file_ok(dir.path(), &["split", p, "--into", into.to_str().unwrap()]);
     let parts: Vec<PathBuf> = out.lines().map(PathBuf::from).collect();
     let names: Vec<String> =
         parts.iter().map(|p| p.strip_prefix(&into).unwrap().to_string_lossy().into_owned()).collect();
@@ -567,21 +541,8 @@ fn split_parts_join_bit_exact_to_the_side_with_their_track_numbers() {
     assert_one_line_error("a second split", &out, 1, "side-b-01.flac: exists already");
     assert_eq!(parts.iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>(), before);
     // The default folder is the side's own.
-    let out =
-        common::vinyl_rec_ok(&["split", p], &dir.path().join("run"), dir.path(), &dir.path().join("no-ring"));
+    let out = rec_file_ok(dir.path(), &["split", p]);
     assert_eq!(out.lines().next(), Some(&*dir.path().join("side-b-01.flac").to_string_lossy()));
-}
-
-/// Integrated loudness of `file` by ffmpeg's ebur128 filter (an independent BS.1770 meter).
-fn ffmpeg_lufs(file: &std::path::Path) -> f64 {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostats", "-i"]).arg(file).args(["-af", "ebur128", "-f", "null", "-"]);
-    let out = common::run(&mut cmd, T);
-    common::assert_success(&common::describe(&cmd), &out);
-    let err = String::from_utf8_lossy(&out.stderr);
-    let summary = err.rsplit("Integrated loudness:").next().unwrap_or_default();
-    let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).unwrap_or_else(|| panic!("{err}"));
-    i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
 }
 
 /// loudgain's ReplayGain 2.0 track gain (dB) and peak for `file` (it only reads: `-O` prints a
@@ -620,7 +581,7 @@ fn split_parts_carry_their_own_replaygain_as_loudgain_and_ffmpeg_measure_it() {
         .arg(&path)
         .args(["--tag", "REPLAYGAIN_TRACK_GAIN=-1.23 dB"])
         .stdin(File::open(&raw).unwrap());
-    common::assert_success(&common::describe(&cmd), &common::run(&mut cmd, T));
+    common::run_ok(&mut cmd, T);
     let (run, ring) = (dir.path().join("run"), dir.path().join("no-ring"));
     let p = path.to_str().unwrap();
     common::vinyl_rec_ok(&["tracks", p, "--set", "0,10"], &run, dir.path(), &ring);
@@ -637,7 +598,7 @@ fn split_parts_carry_their_own_replaygain_as_loudgain_and_ffmpeg_measure_it() {
         );
         assert!(!gain.starts_with('+') && gain.ends_with(" dB"), "{gain}");
         let ours: f64 = gain.trim_end_matches(" dB").parse().unwrap();
-        let theirs = -18.0 - ffmpeg_lufs(part);
+        let theirs = -18.0 - common::ffmpeg_lufs(part);
         assert!((ours - theirs).abs() <= 0.15, "{}: ours {ours} dB, ffmpeg {theirs:.2} dB", part.display());
         let peak: f64 = common::flac_tag(part, "REPLAYGAIN_TRACK_PEAK").parse().unwrap();
         let (lg_gain, lg_peak) = loudgain(part);

@@ -7,7 +7,7 @@ mod common;
 
 use common::cdp::Browser;
 use common::proc::Proc;
-use common::web::{RATE, Rig, T, TOKEN};
+use common::web::{RATE, Rig, T, TOKEN, read_sse_until};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -234,16 +234,7 @@ fn events_feed_status_and_sse_through_appends_and_rotation() {
     sse.set_read_timeout(Some(T)).unwrap();
     sse.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut got = String::new();
-    let mut read_until = |s: &mut TcpStream, needle: &str| {
-        let t0 = Instant::now();
-        while !got.contains(needle) {
-            assert!(t0.elapsed() < T, "SSE: no {needle:?} in:\n{got}");
-            let mut b = [0u8; 4096];
-            let n = s.read(&mut b).unwrap();
-            assert!(n > 0, "SSE closed; got:\n{got}");
-            got.push_str(&String::from_utf8_lossy(&b[..n]));
-        }
-    };
+    let mut read_until = |s: &mut TcpStream, needle: &str| read_sse_until(s, &mut got, needle);
     read_until(&mut sse, "\"event\":\"hello\"");
     rig.event(&[
         json!({"event":"side_start","frame":100,"at":2,"side":1}),

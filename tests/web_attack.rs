@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::web::{Rig, T};
+use common::web::{Rig, T, read_sse_until};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -286,20 +286,6 @@ fn ranges_the_server_does_not_serve_are_ignored_not_refused() {
         .expect(416);
 }
 
-/// Reads an SSE stream until `needle` has arrived; returns everything read.
-fn read_sse_until(s: &mut TcpStream, needle: &str) -> String {
-    let mut got = String::new();
-    let t0 = Instant::now();
-    while !got.contains(needle) {
-        assert!(t0.elapsed() < T, "SSE: no {needle:?} in:\n{got}");
-        let mut b = [0u8; 4096];
-        let n = s.read(&mut b).unwrap_or(0);
-        assert!(n > 0, "SSE closed; got:\n{got}");
-        got.push_str(&String::from_utf8_lossy(&b[..n]));
-    }
-    got
-}
-
 #[test]
 fn a_reconnecting_page_gets_what_it_missed_by_last_event_id() {
     let rig = Rig::start("attack-sse-resume", &[]);
@@ -311,9 +297,10 @@ fn a_reconnecting_page_gets_what_it_missed_by_last_event_id() {
         s
     };
     let mut first = connect(None);
-    read_sse_until(&mut first, "event: hello");
+    read_sse_until(&mut first, &mut String::new(), "event: hello");
     rig.event(&[json!({"event":"side_start","frame":100,"at":100,"side":1})]);
-    let seen = read_sse_until(&mut first, "\"side_start\"");
+    let mut seen = String::new();
+    read_sse_until(&mut first, &mut seen, "\"side_start\"");
     let id = seen
         .lines()
         .find_map(|l| l.strip_prefix("id: "))
@@ -328,7 +315,8 @@ fn a_reconnecting_page_gets_what_it_missed_by_last_event_id() {
     ]);
     common::wait_until("the events were read", T, || rig.status()["turntable"]["state"] == "runout");
     let mut again = connect(Some(&id));
-    let got = read_sse_until(&mut again, "\"side_end\"");
+    let mut got = String::new();
+    read_sse_until(&mut again, &mut got, "\"side_end\"");
     assert!(got.contains("event: track_start\n"), "the missed track_start is sent again:\n{got}");
     assert!(!got.contains("\"side_start\""), "what the page had is not sent again:\n{got}");
 }

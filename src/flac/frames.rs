@@ -68,8 +68,6 @@ pub struct FrameReader<R> {
 
 /// One decoded frame: `len` samples of every channel.
 pub struct Block<'a> {
-    /// The frame's first sample (per channel) in the stream.
-    pub first: u64,
     len: usize,
     channels: &'a [Vec<i32>],
 }
@@ -143,10 +141,9 @@ impl<R: Read> FrameReader<R> {
             }
             match decode_frame(&self.buf[self.start..self.end], &self.info, &mut self.channels) {
                 Ok(frame) => {
-                    let first = self.sample;
                     self.sample += frame.samples as u64;
                     self.start += frame.bytes;
-                    return Ok(Some(Block { first, len: frame.samples, channels: &self.channels }));
+                    return Ok(Some(Block { len: frame.samples, channels: &self.channels }));
                 }
                 Err(Fault::Short) => self.more()?,
                 Err(Fault::Bad(why)) => bail!("{}: {why}", self.here()),
@@ -1298,19 +1295,6 @@ mod tests {
         }
     }
 
-    /// Hands out a few bytes a read, as a pipe might.
-    struct Trickle<'a>(&'a [u8], usize);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.1 = self.1 % 7 + 1;
-            let n = self.1.min(buf.len()).min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
-
     #[test]
     fn frames_larger_than_the_window_and_across_its_end() {
         // 8 channels of 65535 24-bit samples, verbatim: 1.5 MB frames, six times the window;
@@ -1337,7 +1321,7 @@ mod tests {
             chans.iter().map(|c| [&c[..], &c[..4096].repeat(3), c, &c[..4096].repeat(4)].concat()).collect();
         assert_eq!(decode(&bytes).unwrap(), want);
         // The same through short reads.
-        let mut r = FrameReader::new(Trickle(&bytes, 0), bytes.len() as u64).unwrap();
+        let mut r = FrameReader::new(crate::pcm::tests::Dribble(&bytes, 7), bytes.len() as u64).unwrap();
         let mut last = Vec::new();
         while let Some(b) = r.next_block().unwrap() {
             last.extend(b.channel(7).iter().map(|s| i64::from(*s)));

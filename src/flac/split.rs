@@ -388,7 +388,7 @@ impl Cutter<'_> {
 }
 
 /// The samples of `block` as interleaved little-endian PCM of `spec` in `out` (replaced).
-fn interleave(block: &claxon::Block, spec: PcmSpec, out: &mut Vec<u8>) {
+pub(crate) fn interleave(block: &claxon::Block, spec: PcmSpec, out: &mut Vec<u8>) {
     out.clear();
     let bytes = spec.format.bytes();
     out.reserve(block.duration() as usize * spec.frame_bytes());

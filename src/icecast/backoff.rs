@@ -13,7 +13,6 @@ pub struct Backoff {
     min: Duration,
     max: Duration,
     step: Duration,
-    failures: u32,
     rng: u64,
 }
 
@@ -26,28 +25,21 @@ impl Backoff {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
             ^ ((std::process::id() as u64) << 32);
-        Backoff { min, max: max.max(min), step: Duration::ZERO, failures: 0, rng: seed | 1 }
+        Backoff { min, max: max.max(min), step: Duration::ZERO, rng: seed | 1 }
     }
 
     /// The delay before the next attempt: within `[d/2, d]` where `d` doubles per call from
     /// `min` and stays at `max` once there.
     pub fn next_delay(&mut self) -> Duration {
-        self.failures = self.failures.saturating_add(1);
         self.step = if self.step.is_zero() { self.min } else { (self.step * 2).min(self.max) };
         let half = self.step / 2;
         let frac = (self.random() >> 11) as f64 / (1u64 << 53) as f64;
         half + half.mul_f64(frac)
     }
 
-    /// Consecutive failures since the last [`Backoff::reset`].
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
     /// Starts over from `min` (after a connection that worked).
     pub fn reset(&mut self) {
         self.step = Duration::ZERO;
-        self.failures = 0;
     }
 
     /// The cap, e.g. 2 s.
@@ -78,7 +70,6 @@ mod tests {
             assert!(d >= upper / 2 && d <= upper, "attempt {i}: {d:?} not in [{:?}, {upper:?}]", upper / 2);
             upper = (upper * 2).min(max);
         }
-        assert_eq!(b.failures(), 20);
         b.reset();
         assert!(b.next_delay() <= min);
     }

@@ -134,6 +134,7 @@ pub fn read_short_body(r: &mut impl Read, buf: &mut Vec<u8>, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pcm::tests::Dribble;
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
@@ -141,17 +142,6 @@ mod tests {
             assert_eq!(base64(i.as_bytes()), o);
         }
         assert_eq!(base64(b"source:hackme"), "c291cmNlOmhhY2ttZQ==");
-    }
-
-    /// A reader that returns at most `step` bytes per call.
-    struct Dribble<'a>(&'a [u8], usize);
-    impl Read for Dribble<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.1.min(buf.len()).min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
     }
 
     #[test]

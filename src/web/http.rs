@@ -59,14 +59,10 @@ pub enum ReadFail {
     Closed,
 }
 
-/// Reads one request from `s`, all of it within `timeout` from now.
-pub fn read_request(s: &mut TcpStream, timeout: Duration) -> Result<Request, ReadFail> {
-    read_request_with(s, timeout, &|_| MAX_BODY)
-}
-
-/// [`read_request`], with the largest body taken chosen from the request's head (a larger one
-/// only where it is needed and allowed, before a byte of it is read).
-pub fn read_request_with(
+/// Reads one request from `s`, all of it within `timeout` from now, with the largest body taken
+/// chosen from the request's head (a larger one only where it is needed and allowed, before a byte
+/// of it is read).
+pub fn read_request(
     s: &mut TcpStream,
     timeout: Duration,
     max_body: &dyn Fn(&Request) -> usize,
@@ -349,6 +345,11 @@ mod tests {
         (c, l.accept().unwrap().0)
     }
 
+    /// One request with the default body limit.
+    fn read(s: &mut TcpStream, timeout: Duration) -> Result<Request, ReadFail> {
+        read_request(s, timeout, &|_| MAX_BODY)
+    }
+
     #[test]
     fn json_answers_have_their_keys_sorted_as_before_they_were_types() {
         #[derive(serde::Serialize)]
@@ -372,7 +373,7 @@ mod tests {
     fn a_request_with_a_body_is_read_whole() {
         let (mut c, mut s) = pair();
         c.write_all(b"POST /rec/start?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello").unwrap();
-        let r = read_request(&mut s, Duration::from_secs(5)).unwrap();
+        let r = read(&mut s, Duration::from_secs(5)).unwrap();
         assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("POST", "/rec/start", "x=1"));
         assert_eq!(r.header("host"), Some("a"));
         assert_eq!(r.body, b"hello");
@@ -383,17 +384,17 @@ mod tests {
         let (mut c, mut s) = pair();
         c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999\r\n\r\n").unwrap();
         assert_eq!(
-            read_request(&mut s, Duration::from_secs(5)).unwrap_err(),
+            read(&mut s, Duration::from_secs(5)).unwrap_err(),
             ReadFail::Status(413, "request body too large")
         );
         let (mut c, mut s) = pair();
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         let _ = c.write_all(big.as_bytes());
-        assert!(matches!(read_request(&mut s, Duration::from_secs(5)), Err(ReadFail::Status(413, _))));
+        assert!(matches!(read(&mut s, Duration::from_secs(5)), Err(ReadFail::Status(413, _))));
         let (mut c, mut s) = pair();
         c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
         let t = Instant::now();
-        assert_eq!(read_request(&mut s, Duration::from_millis(200)).unwrap_err(), ReadFail::Closed);
+        assert_eq!(read(&mut s, Duration::from_millis(200)).unwrap_err(), ReadFail::Closed);
         assert!(t.elapsed() < Duration::from_secs(2));
     }
 
@@ -419,7 +420,7 @@ mod tests {
         ] {
             let (mut c, mut s) = pair();
             c.write_all(raw).unwrap();
-            let got = read_request(&mut s, Duration::from_secs(5));
+            let got = read(&mut s, Duration::from_secs(5));
             assert!(
                 matches!(got, Err(ReadFail::Status(400, _))),
                 "{:?}: {got:?}",
@@ -428,13 +429,13 @@ mod tests {
         }
         let (mut c, mut s) = pair();
         c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-        assert!(read_request(&mut s, Duration::from_secs(5)).is_ok(), "HTTP/1.0 needs no Host");
+        assert!(read(&mut s, Duration::from_secs(5)).is_ok(), "HTTP/1.0 needs no Host");
     }
 
     #[test]
     fn expect_100_continue_is_answered_before_the_body_is_read() {
         let (mut c, mut s) = pair();
-        let server = std::thread::spawn(move || read_request(&mut s, Duration::from_secs(5)).map(|r| r.body));
+        let server = std::thread::spawn(move || read(&mut s, Duration::from_secs(5)).map(|r| r.body));
         c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
             .unwrap();
         let mut got = [0u8; 25];

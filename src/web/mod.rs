@@ -223,7 +223,7 @@ fn serve(app: &App, mut s: TcpStream, mut ticket: budget::Ticket) {
         let upload = req.method == "POST" && req.path == "/library/name" && app.control.authorized(req);
         if upload { collection::MAX_UPLOAD } else { http::MAX_BODY }
     };
-    match http::read_request_with(&mut s, app.request_timeout, &max_body) {
+    match http::read_request(&mut s, app.request_timeout, &max_body) {
         Ok(req) => {
             ticket.read();
             routes::handle(app, req, s, &mut ticket);

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// Root of the repository (where Cargo.toml is).
@@ -43,6 +43,20 @@ pub fn run(cmd: &mut Command, deadline: Duration) -> Output {
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
     wait_output(child, deadline, &what)
+}
+
+/// `data` as a file in `dir`, opened to be a child's stdin.
+pub fn stdin_file(dir: &Path, data: &[u8]) -> std::fs::File {
+    let p = dir.join("input.raw");
+    std::fs::write(&p, data).unwrap();
+    std::fs::File::open(&p).unwrap()
+}
+
+/// [`run`] that must succeed: panics with the command line, status and stderr otherwise.
+pub fn run_ok(cmd: &mut Command, deadline: Duration) -> Output {
+    let out = run(cmd, deadline);
+    assert_success(&describe(cmd), &out);
+    out
 }
 
 /// Waits for `child` to finish within `deadline` and collects its output; kills it and panics
@@ -88,6 +102,11 @@ pub fn wait_deadline(child: &mut Child, deadline: Duration) -> Option<std::proce
     }
 }
 
+/// What the command wrote to stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Panics with the command, status and stderr unless `out` is a success.
 pub fn assert_success(what: &str, out: &Output) {
     assert!(
@@ -115,6 +134,51 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     while !cond() {
         assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A systemd notify socket for a tool under test (its `NOTIFY_SOCKET` is [`Notify::path`]): a
+/// thread reads every message as it comes, as systemd does (the kernel queues only a few
+/// datagrams, and a tool's send to a full socket would stall it).
+pub struct Notify {
+    /// The socket.
+    pub path: PathBuf,
+    got: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Notify {
+    /// A new socket in a folder of its own, read until the `Notify` is dropped.
+    pub fn bind() -> Notify {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let weak = Arc::downgrade(&got);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Some(got) = weak.upgrade() {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    got.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+        });
+        Notify { path, got, _dir: dir }
+    }
+
+    /// Waits up to `timeout` until the messages so far, in order, satisfy `cond`, and returns
+    /// them; panics with them after it.
+    pub fn wait_for(&self, what: &str, timeout: Duration, cond: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if cond(&got) {
+                return got;
+            }
+            assert!(start.elapsed() < timeout, "no {what} within {timeout:?}; got {got:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -220,21 +284,38 @@ pub mod web;
 /// The deadline of one step of a long-running tool in a test: generous, for a busy 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// What the reference decoder makes of `flac`: `flac -d` to raw little-endian signed PCM.
+pub fn flac_raw(flac: &Path) -> Vec<u8> {
+    let mut cmd = Command::new("flac");
+    cmd.args(["-d", "-s", "-c", "--force-raw-format", "--endian=little", "--sign=signed"]).arg(flac);
+    let out = run_ok(&mut cmd, 2 * DEADLINE);
+    out.stdout
+}
+
+/// Decodes MP3 bytes with mpg123 (by way of `dir/NAME.mp3` and `.wav`): (rate, channels, frames).
+pub fn decode_mp3(mp3: &[u8], dir: &Path, name: &str) -> (u32, u16, u64) {
+    let src = dir.join(format!("{name}.mp3"));
+    std::fs::write(&src, mp3).unwrap();
+    decode_mp3_file(&src, &dir.join(format!("{name}.wav")))
+}
+
+/// Decodes the MP3 file `src` with mpg123 to the WAV file `wav`: (rate, channels, frames).
+pub fn decode_mp3_file(src: &Path, wav: &Path) -> (u32, u16, u64) {
+    let mut cmd = Command::new("mpg123");
+    cmd.arg("-q").arg("-w").arg(wav).arg(src);
+    let what = describe(&cmd);
+    assert_success(&what, &run(&mut cmd, DEADLINE));
+    let r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{what}: {}: {e}", wav.display()));
+    (r.spec().sample_rate, r.spec().channels, r.duration() as u64)
+}
+
 /// `flac -t`, then `flac -d` to raw: the frame numbers (see `vinyl::pcm::unique_frames`) that the
 /// FLAC file of 4-byte frames holds.
 pub fn decoded_frames(flac: &Path) -> Vec<u64> {
-    let t = Duration::from_secs(60);
-    let out = run(Command::new("flac").args(["-t", "-s"]).arg(flac), t);
+    let out = run(Command::new("flac").args(["-t", "-s"]).arg(flac), DEADLINE);
     assert_success(&format!("flac -t {}", flac.display()), &out);
-    let raw = flac.with_extension("raw");
-    let mut cmd = Command::new("flac");
-    cmd.args(["-d", "-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "-o"])
-        .arg(&raw)
-        .arg(flac);
-    let what = describe(&cmd);
-    assert_success(&what, &run(&mut cmd, t));
-    let bytes = std::fs::read(&raw).unwrap();
-    assert_eq!(bytes.len() % 4, 0, "{what}: not whole frames");
+    let bytes = flac_raw(flac);
+    assert_eq!(bytes.len() % 4, 0, "flac -d {}: not whole frames", flac.display());
     bytes.chunks_exact(4).map(vinyl::pcm::unique_frame_number).collect()
 }
 
@@ -288,19 +369,39 @@ pub fn assert_timeline_across_restarts(
     (gaps, frames.len() as u64)
 }
 
+/// What `metaflac args flac` prints (it must succeed).
+pub fn metaflac(flac: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("metaflac");
+    cmd.args(args).arg(flac);
+    let out = run_ok(&mut cmd, Duration::from_secs(60));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A Vorbis comment of `flac` (the value of its first `NAME=` line), by `metaflac --show-tag`.
 pub fn flac_tag(flac: &Path, name: &str) -> String {
-    let mut cmd = Command::new("metaflac");
-    cmd.arg(format!("--show-tag={name}")).arg(flac);
-    let what = describe(&cmd);
-    let out = run(&mut cmd, Duration::from_secs(60));
-    assert_success(&what, &out);
-    String::from_utf8_lossy(&out.stdout)
+    metaflac(flac, &[&format!("--show-tag={name}")])
         .lines()
         .next()
         .and_then(|l| l.split_once('='))
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default()
+}
+
+/// A Vorbis comment of `flac` that must be a number.
+pub fn tag_number(flac: &Path, name: &str) -> u64 {
+    let v = flac_tag(flac, name);
+    v.parse().unwrap_or_else(|_| panic!("{}: {name}={v} is not a number", flac.display()))
+}
+
+/// Integrated loudness of `file` by ffmpeg's ebur128 filter (an independent BS.1770 meter), LUFS.
+pub fn ffmpeg_lufs(file: &Path) -> f64 {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostats", "-i"]).arg(file).args(["-af", "ebur128", "-f", "null", "-"]);
+    let out = run_ok(&mut cmd, DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let summary = err.rsplit("Integrated loudness:").next().unwrap_or_default();
+    let i = summary.lines().find_map(|l| l.trim().strip_prefix("I:")).unwrap_or_else(|| panic!("{err}"));
+    i.trim().trim_end_matches("LUFS").trim().parse().unwrap()
 }
 
 /// The folder of the built binaries (for a script that finds them on PATH).

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use super::icecast::Icecast;
-use super::{DEADLINE, assert_success, describe, run, wait_until};
+use super::{DEADLINE, assert_success, run, run_ok, wait_until};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -276,8 +276,7 @@ impl Saved {
             ))
             .arg("sh")
             .args(&self.argv);
-        let out = run(&mut cmd, DEADLINE);
-        assert_success(&describe(&cmd), &out);
+        let out = run_ok(&mut cmd, DEADLINE);
         let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
         std::fs::write(up.run_file(&format!("{}.pid", self.component)), format!("{pid}\n")).unwrap();
         wait_until(&format!("the restarted {} runs its program", self.component), DEADLINE, || {

@@ -4,7 +4,8 @@
 
 use super::proc::{Proc, Ring};
 use serde_json::{Value, json};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,18 @@ use vinyl::pcm::{PcmSpec, unique_frames};
 pub const RATE: u64 = 48_000;
 pub const T: Duration = Duration::from_secs(60);
 pub const TOKEN: &str = "5f0c1e2d3b4a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// Reads the SSE stream `s` into `got` until `needle` has arrived, within [`T`].
+pub fn read_sse_until(s: &mut TcpStream, got: &mut String, needle: &str) {
+    let t0 = Instant::now();
+    while !got.contains(needle) {
+        assert!(t0.elapsed() < T, "SSE: no {needle:?} in:\n{got}");
+        let mut b = [0u8; 4096];
+        let n = s.read(&mut b).unwrap_or_else(|e| panic!("SSE: read: {e}; got:\n{got}"));
+        assert!(n > 0, "SSE closed; got:\n{got}");
+        got.push_str(&String::from_utf8_lossy(&b[..n]));
+    }
+}
 
 /// A ring fed at the real rate with numbered frames, and vinyl-web serving it.
 pub struct Rig {

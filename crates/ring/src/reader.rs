@@ -228,11 +228,6 @@ impl RingReader {
         layout::journal_snapshot(self.header())
     }
 
-    /// The journaled gaps that overlap frames `first..end`, oldest first.
-    pub fn gaps_in(&self, first: u64, end: u64) -> Vec<Gap> {
-        self.gaps().into_iter().filter(|g| g.first < end && g.end() > first).collect()
-    }
-
     /// Fails when the ring no longer holds timeline `timeline` (a pinned reader's check).
     pub fn check_timeline(&self, timeline: u64) -> Result<(), ReadError> {
         self.check_intact()?;

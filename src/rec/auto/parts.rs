@@ -76,7 +76,11 @@ impl Side {
                 .map(|(i, _)| (i + 1).to_string())
                 .collect();
             if !estimated.is_empty() {
-                let f = std::fs::File::options().read(true).write(true).open(path)?;
+                let f = std::fs::File::options()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .with_context(|| format!("{shown}: open to set tags"))?;
                 meta::set_tags(&f, &[("VINYL_MARKERS_ESTIMATED".into(), estimated.join(","))])
                     .with_context(|| format!("{shown}: write VINYL_MARKERS_ESTIMATED"))?;
             }

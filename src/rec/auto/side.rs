@@ -705,7 +705,11 @@ impl Side {
         let estimated = self.fit_markers(total);
         let offsets = offsets(&self.tracks, self.first, total);
         let set = cuesheet::set_tracks(&self.path, &offsets)?;
-        let f = std::fs::File::options().read(true).write(true).open(&self.path)?;
+        let f = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .with_context(|| format!("{}: open to set tags", self.path.display()))?;
         let mut tags = self.tags(&why, last);
         if !estimated.is_empty() {
             let list: Vec<String> = estimated.iter().map(usize::to_string).collect();

@@ -8,7 +8,7 @@
 //! markers (they are written after it). How it fails: an unreadable file or a failed write is an
 //! error naming the file and the step; the original is left as it was, the new file removed.
 
-use crate::flac::{FlacWriter, WriterOptions, probe};
+use crate::flac::{FlacWriter, WriterOptions, probe, split};
 use crate::pcm::{PcmSpec, SampleFormat};
 use anyhow::{Context as _, bail};
 use std::fs::File;
@@ -59,7 +59,6 @@ fn write_first(
     let mut reader = claxon::FlacReader::open(from).with_context(|| format!("{shown}: open to decode"))?;
     let mut blocks = reader.blocks();
     let (mut pos, mut pcm, mut buffer) = (0u64, Vec::new(), Vec::new());
-    let bytes = spec.format.bytes();
     while pos < samples {
         let Some(block) = blocks
             .read_next_or_eof(std::mem::take(&mut buffer))
@@ -67,15 +66,11 @@ fn write_first(
         else {
             bail!("{shown}: the audio ends at sample {pos}, before {samples}");
         };
-        let take = u64::from(block.duration()).min(samples - pos) as u32;
-        pcm.clear();
-        for i in 0..take {
-            for ch in 0..block.channels() {
-                pcm.extend_from_slice(&block.sample(ch, i).to_le_bytes()[..bytes]);
-            }
-        }
-        w.write_pcm(&pcm).with_context(|| format!("{}: write", to.display()))?;
-        pos += u64::from(take);
+        let take = u64::from(block.duration()).min(samples - pos);
+        split::interleave(&block, spec, &mut pcm);
+        w.write_pcm(&pcm[..take as usize * spec.frame_bytes()])
+            .with_context(|| format!("{}: write", to.display()))?;
+        pos += take;
         buffer = block.into_buffer();
     }
     w.finalize().with_context(|| format!("{}: finish", to.display()))?;
