@@ -14,7 +14,7 @@ in place; a cover larger than the padding has the file written again beside itse
 copied byte for byte, then renamed over it.
 
 `name` and `learn` also learn the side's fingerprint: spectral-peak landmark pairs (about 5 a \
-second, about 100 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
+second, about 55 KB for a 20-minute side), kept with where the side's tracks start. `recognize` \
 then tells a later play of a learned side from its first seconds, through a deck's speed error (up \
 to ±2.5 %, searched; for the first 12 s only around the speed the run-outs give, when this play's \
 deck speed is known, by --rpm or a FLAC's VINYL_RPM tag, and the learned recording's was, by its \
@@ -107,11 +107,12 @@ pub enum Command {
         file: PathBuf,
     },
     /// Check the database, the recordings' files and their fingerprints' version; --repair
-    /// relearns old fingerprints and removes empty sides and albums
+    /// relearns old fingerprints and removes empty sides and albums and gone fingerprints' pairs
     Check {
         /// Relearn, from their files' tags, the recordings whose fingerprint is of an older print
-        /// version (a missing file is reported, the others relearned), and remove sides with
-        /// neither a recording nor a track, and albums without a side
+        /// version (a missing file is reported, the others relearned), remove sides with
+        /// neither a recording nor a track and albums without a side, and sweep the pairs of
+        /// fingerprints that are gone from the index
         #[arg(long)]
         repair: bool,
     },

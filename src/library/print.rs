@@ -27,7 +27,7 @@
 //! ±2.5 % reaches ([`query_keys`]), and each stored pair it finds gives the replay's speed itself:
 //! the query's anchor frequency over the learned one ([`unpack_t`]); recognition
 //! ([`super::recognize`]) votes for the candidate speeds within [`TOL`] of it. Learning stores
-//! few pairs (`LEARN`: a few peaks a second, 2 pairs each, about 100 KB a 20-minute side); a
+//! few pairs (`LEARN`: a few peaks a second, 2 pairs each, about 55 KB a 20-minute side); a
 //! query makes many (`QUERY`), so that the pairs a learned side stored are found among them even
 //! when hiss and clicks take some peaks.
 //!
