@@ -146,10 +146,11 @@ fn span(lo: f64, hi: f64) -> std::ops::RangeInclusive<i64> {
 }
 
 /// The rounded step of `x`, and the neighbouring step when `x` lies near the edge between them.
-fn either_side(x: f64) -> Vec<i64> {
+fn either_side(x: f64) -> impl Iterator<Item = i64> + Clone {
     let r = x.round();
     let off = x - r;
-    if off.abs() > EDGE { vec![r as i64, (r + off.signum()) as i64] } else { vec![r as i64] }
+    let next = (off.abs() > EDGE).then_some((r + off.signum()) as i64);
+    std::iter::once(r as i64).chain(next)
 }
 
 impl Pair {
@@ -203,7 +204,7 @@ pub fn query_keys(p: &Pair) -> Vec<u32> {
     for band in lo.max(0)..=hi {
         let s = f1 / band_lo(band);
         for n in span((dt - DT_SLACK) * s, (dt + DT_SLACK) * s) {
-            out.extend(intervals.iter().filter_map(|&i| pack(band, i, n)));
+            out.extend(intervals.clone().filter_map(|i| pack(band, i, n)));
         }
     }
     out.sort_unstable();
