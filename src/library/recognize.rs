@@ -13,9 +13,12 @@
 //! against the few votes chance gives every side (an hour of idle deck and sides in no album gave
 //! the best side at most 6 votes and a lead of 3; `scripts/bench 95-recognize`).
 //! A pair the query repeats more than [`MAX_REPEATS`] times (hum, a locked groove, a loop) stops
-//! voting, as learning keeps none of those. Music the side holds twice (a chorus) gives two
+//! voting, as learning keeps none of those. A key that more than a fifth of the collection's
+//! prints hold ([`COMMON_SHARE`], and more than [`COMMON_MIN`] pairs) is not looked up: it says
+//! little about which side plays and, at 1,000 sides, cast a fifth of the votes (all chance's).
+//! Music the side holds twice (a chorus) gives two
 //! alignments; the recogniser waits until one has 1.25 times the votes of any other place on the
-//! side and 4 more (at most 20 s: then the side is certain, and of the places with 3/4 of the
+//! side and 4 more (at most [`LOOP_WAIT_S`]: then the side is certain, and of the places with 3/4 of the
 //! leader's votes the one nearest the learned side's start is taken, as a side heard from its
 //! needle drop lines up with the learned side's start). Two alignments
 //! are one place when their lines (learned frame against heard frame, at their speeds) meet within
@@ -45,6 +48,14 @@ pub const MARGIN: u32 = 2;
 pub const LEAD: u32 = 5;
 /// Times a query may repeat one pair before it stops voting (hum, a locked groove, a loop).
 pub const MAX_REPEATS: u32 = 3;
+/// A key holding more stored pairs than this share of the prints compared (and than
+/// [`COMMON_MIN`]) is left out of the votes: at 1,000 sides such keys (more than 200 pairs)
+/// hold 5 % of the pairs but gave a fifth of the matching's CPU (scripts/bench 95-recognize:
+/// the CPU a run 92 -> 72 ms, the needle drop to recognition 11.86 -> 11.94 s median, every
+/// replay still right).
+const COMMON_SHARE: usize = 5;
+/// The fewest stored pairs a key must hold to be too common (so a small collection loses none).
+const COMMON_MIN: usize = 200;
 /// Alignments further apart than this (frames) are other places on the side.
 const FAR: i32 = 6;
 /// Seconds after which a side that is certain is reported even though its music repeats (at the
@@ -198,6 +209,8 @@ pub struct Recognizer {
     printer: Printer,
     hop_q: f64,
     rate: f64,
+    /// More stored pairs than a key may hold and still vote ([`COMMON_SHARE`]).
+    common: usize,
     /// The stored pairs of the keys looked up, up to [`CACHE_POSTINGS`] of them, and how many.
     postings: HashMap<u32, Postings>,
     cached: usize,
@@ -337,12 +350,14 @@ impl Recognizer {
             );
         }
         let index = prints.iter().zip(0..).map(|(p, i)| (p.id, i)).collect();
+        let common = (prints.len() / COMMON_SHARE).max(COMMON_MIN);
         let printer = Printer::new(rate, channels, print::QUERY);
         let hop_q = printer.hop_s();
         Ok(Recognizer {
             lib,
             prints,
             index,
+            common,
             printer,
             hop_q,
             rate: f64::from(rate),
@@ -384,10 +399,13 @@ impl Recognizer {
     }
 
     /// The stored pairs with `key`, of the prints compared (not those of another print version or
-    /// of a recording no longer named).
+    /// of a recording no longer named); none for a key too common to vote ([`COMMON_SHARE`]).
     fn fetch(&self, key: u32) -> anyhow::Result<Postings> {
         let mut found = Vec::new();
         self.lib.postings(key, |id, t| found.extend(self.index.get(&id).map(|&print| (print, t))))?;
+        if found.len() > self.common {
+            found.clear();
+        }
         Ok(found)
     }
 
@@ -1082,6 +1100,19 @@ mod tests {
         assert_eq!(steps(rec.narrowed[&0]), [0.995, 1.0, 1.005], "widened though the side was found");
         assert_eq!(votes_of(&rec.tally, 2).0, before, "votes cast again");
         assert!(!rec.prior_pending, "to be decided again at the next feed");
+    }
+
+    #[test]
+    fn a_key_more_prints_hold_than_the_common_share_is_not_looked_up_for_votes() {
+        // Two sides hold every pair: each key has two stored pairs.
+        let (_d, mut rec) = recognizer(&[(None, true), (None, true)]);
+        let key = pairs()[0].key().unwrap();
+        assert_eq!(rec.common, COMMON_MIN, "a small collection's keys are never too common");
+        assert_eq!(rec.fetch(key).unwrap().len(), 2);
+        rec.common = 1;
+        assert!(rec.fetch(key).unwrap().is_empty(), "a key held by every print voted");
+        rec.vote(&pairs()).unwrap();
+        assert_eq!(rec.tally.votes.len(), 0, "votes from keys too common");
     }
 
     #[test]
