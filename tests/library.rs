@@ -953,15 +953,15 @@ fn a_locked_database_and_a_listener_killed_before_its_note_lose_no_play() {
     fill.close_stdin();
 }
 
-/// Auto's notes under another writer's lock, at real time ([`HandsFree`], the file kept where it
-/// was recorded): a `BEGIN IMMEDIATE` taken 3 s before the replay's lift is held until auto,
-/// finalising the side, has failed to name it (the link waits the 10 s busy timeout), and 12 s
-/// more: past the busy timeout of a note begun then. Once the lock is released, the side's play
-/// is in the history once, recognised, with its recording (a note that waited only the busy
-/// timeout was lost: one log line, and the listener's note without the file).
+/// Auto's notes under another writer's lock, at real time ([`HandsFree`]): a `BEGIN IMMEDIATE`
+/// taken 3 s before the replay's lift is held until auto, finalising the side, has failed to
+/// name it (the link waits the 10 s busy timeout; the file, moved to `VINYL_AUTO_NAME`, goes
+/// back), and 12 s more: past the busy timeout of a note begun then. Once the lock is released,
+/// the side's play is in the history once, recognised, with its recording (a note that waited
+/// only the busy timeout was lost, and one of a file left moved named no file).
 #[test]
 fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_play_nor_its_file() {
-    let Some(mut h) = HandsFree::start_with("autolock", &[("VINYL_AUTO_NAME", "keep")]) else { return };
+    let Some(mut h) = HandsFree::start("autolock") else { return };
     let stretches = h.raw.len().div_ceil(48_000 * 4 / 10);
     let (db, mut holder) = (h.db.clone(), None);
     h.play(|_, i| {
