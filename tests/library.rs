@@ -953,6 +953,53 @@ fn a_locked_database_and_a_listener_killed_before_its_note_lose_no_play() {
     fill.close_stdin();
 }
 
+/// Auto's notes under another writer's lock, at real time ([`HandsFree`]): a `BEGIN IMMEDIATE`
+/// taken 3 s before the replay's lift is held until auto, finalising the side, has failed to
+/// name it (the link waits the 10 s busy timeout; the file, moved to `VINYL_AUTO_NAME`, goes
+/// back), and 12 s more: past the busy timeout of a note begun then. Once the lock is released,
+/// the side's play is in the history once, recognised, with its recording (a note that waited
+/// only the busy timeout was lost, and one of a file left moved named no file).
+#[test]
+fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_play_nor_its_file() {
+    let Some(mut h) = HandsFree::start("autolock") else { return };
+    let stretches = h.raw.len().div_ceil(48_000 * 4 / 10);
+    let (db, mut holder) = (h.db.clone(), None);
+    h.play(|_, i| {
+        // The lift is 5 s before the replay's end.
+        if i + 80 == stretches {
+            let c = rusqlite::Connection::open(&db).unwrap();
+            c.execute_batch("BEGIN IMMEDIATE").unwrap();
+            holder = Some(c);
+        }
+    });
+    h.auto.wait_line_within("but not named", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(plays(&db).is_empty(), "a play noted through another writer's lock");
+    holder.expect("the lock was taken").execute_batch("COMMIT").unwrap();
+    let noted = || plays(&db).iter().any(|p| p["recording"].is_string());
+    wait_until("the play's recording in the history", Duration::from_secs(60), noted);
+    h.auto.signal(nix::sys::signal::Signal::SIGTERM);
+    h.auto.wait_exit(T);
+    let log = h.auto.stderr();
+    assert_eq!(h.auto.child.try_wait().ok().flatten().and_then(|s| s.code()), Some(0), "{log}");
+    let mut files = Vec::new();
+    vinyl::rec::list::flac_files(&h.recordings, &mut files);
+    let plays = plays(&db);
+    let report = format!(
+        "{plays:#?}
+{files:?}
+{log}
+---- listener ----
+{}",
+        h.listener_log()
+    );
+    assert_eq!((plays.len(), files.len()), (1, 1), "{report}");
+    assert_eq!(plays[0]["recording"].as_str(), files[0].to_str(), "{report}");
+    assert_eq!(plays[0]["recognized"], true, "{report}");
+    assert_eq!(plays[0]["side"], "Frozen/Bubble – Music, side B", "{report}");
+    assert!(log.contains("the listening history waits for"), "{report}");
+}
+
 /// Hands `raw` (48 kHz stereo, 16-bit) to `each` at the real rate, 100 ms at a time, with each
 /// stretch's number.
 fn at_real_time(raw: &[u8], mut each: impl FnMut(&[u8], usize)) {

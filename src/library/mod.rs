@@ -6,7 +6,7 @@
 //!
 //! Owns the tool's commands: `name` (which learns the fingerprint too), `learn` (from tags),
 //! `recognize`, `import-release` (a tracklist from MusicBrainz or Discogs JSON), `list`, `show`,
-//! `export`, `plays` (the history `vinyl-rec auto` writes through [`note_play`]), `forget` and
+//! `export`, `plays` (the history `vinyl-rec auto` and `vinyl-listen` write through [`history`]), `forget` and
 //! `check` (which relearns, with `--repair`, the recordings whose fingerprint is of an older
 //! print version). How it fails: usage errors exit 2, the rest 1 (and `recognize` without a
 //! match), each one line naming the file or the database and the step.
@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod cover;
 pub mod db;
+pub mod history;
 pub mod learn;
 pub mod name;
 pub mod postings;
@@ -227,11 +228,4 @@ fn relearn_old_prints(lib: &mut Library) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Notes a play in the history (called by `vinyl-rec auto` for every side it sees, kept or
-/// not): the collection's database at its default place, created when missing. Best effort by
-/// design: the caller logs a failure and the side stays recorded.
-pub fn note_play(n: &db::PlayNote<'_>) -> anyhow::Result<()> {
-    Library::open(&default_db()?)?.note_play(n)
 }

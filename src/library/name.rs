@@ -97,9 +97,10 @@ pub struct Recognised {
 
 /// Names a recognised side's recording as `name` would (tags, cover, the link in the collection
 /// at `db`), without learning it again (it was recognised: the collection knows it), and moves
-/// it to `template` in `recordings` when one is given. Returns where the file is now. A file that
-/// opens with a later track (a later part of a side) is titled from that track on, and leaves
-/// the collection's tracklist as it is: it holds only part of the side.
+/// it to `template` in `recordings` when one is given (moved back when the link fails). Returns
+/// where the file is now. A file that opens with a later track (a later part of a side) is
+/// titled from that track on, and leaves the collection's tracklist as it is: it holds only part
+/// of the side.
 pub fn recognised(
     db: &Path,
     file: &Path,
@@ -131,7 +132,16 @@ pub fn recognised(
         // No titles: the side's tracks are left as the collection holds them.
         naming.titles.clear();
     }
-    lib.name(&naming)?;
+    if let Err(e) = lib.name(&naming) {
+        // Not linked (a database held past its busy timeout): the file goes back to where the
+        // caller keeps it, so its play still names it.
+        if naming.file != file {
+            std::fs::hard_link(&naming.file, file)
+                .and_then(|()| std::fs::remove_file(&naming.file))
+                .with_context(|| format!("{}: move back to {}", naming.file.display(), file.display()))?;
+        }
+        return Err(e);
+    }
     Ok(naming.file)
 }
 

@@ -16,7 +16,6 @@ pub mod cli;
 pub mod detector;
 pub mod events;
 pub mod features;
-pub mod history;
 pub mod loudness;
 pub mod meter;
 pub mod r128;

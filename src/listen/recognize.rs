@@ -13,14 +13,14 @@
 //! [`GIVE_UP_S`] seconds. A recognition is told at once, and again at [`REFINE_S`] with the speed
 //! and place fitted over more music (no second event: the titles of later tracks use it). At a
 //! side's end on a ring, the worker hands its play, recognised or not, to the listening history
-//! ([`super::history`], a thread of its own, so a locked database delays no recognition). The
+//! ([`crate::library::history`], a thread of its own, so a locked database delays no recognition). The
 //! collection is opened by the worker, once per side (so a side learned a minute ago is known),
 //! and never by the listener's thread, so SQLite never delays the analysis; a side before the
 //! collection exists is not looked up. How it fails: a collection that cannot be opened or read is
 //! logged once per side and costs nothing else; the listener goes on without titles.
 
-use super::history::{Historian, Played};
 use crate::library::db::Library;
+use crate::library::history::{Historian, Played, Rules};
 use crate::library::recognize::{Match, Recognizer, TRY_S, next_try_after};
 use crate::vlog;
 use std::collections::VecDeque;
@@ -129,7 +129,7 @@ impl Live {
     /// (for stdin, which can wait, and runs faster than real time): each stretch waits for the
     /// worker, so what is recognised, and when, does not depend on the machine's load. Otherwise
     /// (the ring, live) the listener never waits. Following `ring`, each side's play is noted in
-    /// the listening history ([`super::history`]).
+    /// the listening history ([`crate::library::history`]).
     pub fn start(
         db: PathBuf,
         rate: u32,
@@ -141,7 +141,8 @@ impl Live {
         let (tx, worker_rx) = sync_channel(if in_step { 0 } else { 100 });
         // Answers are few (two a side at most): unbounded, so the worker never waits for them.
         let (worker_tx, rx) = std::sync::mpsc::channel();
-        let historian = ring.map(|ring| Historian::start(db.clone(), ring, rate)).transpose()?;
+        let rules = Rules { tool: super::TOOL, create: false, untimed: false };
+        let historian = ring.map(|ring| Historian::start(rules, db.clone(), ring)).transpose()?;
         let worker = Worker::new(db.clone(), rate, channels, historian.as_ref().map(Historian::sender));
         let (done_tx, worker_done) = sync_channel(1);
         std::thread::Builder::new()
@@ -351,7 +352,7 @@ impl Worker {
                     self.query = None;
                     let side = self.found.take().map(|m| (m.artist, m.album, m.side));
                     if let Some(notes) = self.notes.as_ref().filter(|_| note) {
-                        let _ = notes.send(Played { drop, end, side });
+                        let _ = notes.send(Played { drop, end: Some(end), recording: None, side });
                     }
                     None
                 }

@@ -14,8 +14,8 @@
 //! without a past).
 
 use super::detector::Detector;
-use super::history::Played;
 use crate::events::{self as ev, Event, Line};
+use crate::library::history::Played;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -88,7 +88,7 @@ impl Past {
                 self.rpm = s.rpm.or(self.rpm);
                 if let Some((_, drop, _)) = self.open.filter(|o| o.0 == s.side) {
                     let side = self.recognized.as_ref().filter(|r| r.0 == drop).map(|r| r.1.clone());
-                    self.ended = Some(Played { drop, end: s.frame, side });
+                    self.ended = Some(Played { drop, end: Some(s.frame), recording: None, side });
                     self.open = None;
                 }
             }
@@ -259,7 +259,8 @@ mod tests {
         let open = Some((2, 6_000_000, 2));
         // The last side that ended, as the recognition named it, for the history.
         let side = ("A".to_string(), "B".to_string(), "C".to_string());
-        let ended = Some(Played { drop: 1000, end: 5_000_000, side: Some(side.clone()) });
+        let ended =
+            Some(Played { drop: 1000, end: Some(5_000_000), recording: None, side: Some(side.clone()) });
         let recognized = Some((1000, side));
         let rpm = Some(33.41);
         assert_eq!(p, Past { sides: 2, open, last_at: 7_604_800, told: Some(1000), rpm, ended, recognized });

@@ -1,48 +1,41 @@
-//! The listening history as `vinyl-rec auto` writes it: every side the listener announced and
+//! The listening history as `vinyl-rec auto` notes it: every side the listener announced and
 //! auto saw is a play in the collection (`vinyl-library plays`), from its needle drop to its end,
 //! recognised or not, recorded or not.
 //!
-//! Owns what a play says ([`note`]): the needle drop, the end when known, when the needle
-//! dropped (the ring's frame 0 and the drop's frame: [`crate::time::frame_time`], as the listener
-//! times the plays it notes itself), the file when one was kept, and the album side when the listener recognised it; and
-//! the sides auto saw but did not record ([`Unrecorded`]: a manual recording ran, the space was
-//! short, the recorder did not start), noted at their `side_end`, at the next needle drop or
-//! when auto stops. The parts of a side and a side noted twice are one play: the database
-//! extends the play of a needle drop ([`crate::library::db::Library::note_play`]). A side
-//! playing when auto starts, not taken over, is an [`Unrecorded`] too (the loop finds it in the
-//! events). Sides that began and ended while no auto ran are noted by the listener
-//! (`vinyl-listen --library` on a ring notes each side at its end), which the database merges
-//! with auto's note of the same needle drop. How it fails: it does not; a database that cannot
-//! be written is one log line and costs the side nothing.
+//! Owns what a play says ([`played`]): the needle drop, the end when known, the file when one was
+//! kept, and the album side when the listener recognised it (when the needle dropped, by the
+//! ring's clock, is the history writer's, as for the listener's notes); and the sides auto saw
+//! but did not record ([`Unrecorded`]: a manual recording ran, the space was short, the recorder
+//! did not start), noted at their `side_end`, at the next needle drop or when auto stops. The
+//! parts of a side and a side noted twice are one play: the database extends the play of a
+//! needle drop ([`crate::library::db::Library::note_play`]). A side playing when auto starts,
+//! not taken over, is an [`Unrecorded`] too (the loop finds it in the events). Sides that began
+//! and ended while no auto ran are noted by the listener (`vinyl-listen --library` on a ring
+//! notes each side at its end), which the database merges with auto's note of the same needle
+//! drop. Does not write: the notes are queued to auto's [`Historian`] (started with auto, drained
+//! at its end), whose thread waits for a database another writer holds, so the loop never waits
+//! for SQLite. How it fails: it does not; a play the history cannot note is said by its thread
+//! and costs the side nothing.
 
 use super::super::TOOL;
-use crate::library::db::PlayNote;
+use crate::library::history::{Historian, Played};
 use crate::library::name::Recognised;
 use crate::vlog;
 use std::path::Path;
 
-/// Notes the play of the listener's side `side`, dropped at `side_frame` on the ring at `ring`,
-/// ended before `end` (when known), with the file kept of it (`recording`) and the side it was
-/// recognised as.
-pub fn note(
-    ring: &Path,
-    side: u64,
+/// The play of a side dropped at `side_frame`, ended before `end` (when known), with the file
+/// kept of it (`recording`) and the side it was recognised as.
+pub fn played(
     side_frame: u64,
     end: Option<u64>,
     recording: Option<&Path>,
     who: Option<&Recognised>,
-) {
-    let started = super::super::plan::read_ring(ring).ok().and_then(|r| r.time_of(side_frame));
-    let n = PlayNote {
-        side_start: side_frame,
-        side_end: end,
-        started_at: started.as_deref(),
-        recording,
-        side: who.map(|w| (w.artist.as_str(), w.album.as_str(), w.side.as_str())),
-        recognized: who.is_some(),
-    };
-    if let Err(e) = crate::library::note_play(&n) {
-        vlog!(TOOL, "side {side}: not in the listening history: {e:#}");
+) -> Played {
+    Played {
+        drop: side_frame,
+        end,
+        recording: recording.map(Path::to_path_buf),
+        side: who.map(|w| (w.artist.clone(), w.album.clone(), w.side.clone())),
     }
 }
 
@@ -58,9 +51,10 @@ pub struct Unrecorded {
 }
 
 impl Unrecorded {
-    /// Notes its play, ended before `end` (`None`: auto stopped while it played), and says so.
-    pub fn note(self, ring: &Path, end: Option<u64>) {
-        note(ring, self.side, self.side_frame, end, None, self.recognised.as_ref());
+    /// Queues the note of its play in `history`, ended before `end` (`None`: auto stopped while
+    /// it played), and says so.
+    pub fn note(self, history: &Historian, end: Option<u64>) {
+        history.note(played(self.side_frame, end, None, self.recognised.as_ref()));
         let what =
             self.recognised.as_ref().map(|w| format!(" as {} – {}, side {}", w.artist, w.album, w.side));
         vlog!(

@@ -9,14 +9,16 @@
 //! loudness, for its ReplayGain tags), [`fit`] (a recognised side's markers fitted to its
 //! tracklist; the naming itself is [`crate::library::name::recognised`]), [`parts`] (the earlier
 //! parts of a side recognised after they were finalised, named then), [`history`] (every
-//! side seen is a play in the collection's history, kept, removed or not recorded at all),
+//! side seen is a play in the collection's history, kept, removed or not recorded at all,
+//! queued to a [`Historian`] thread, which waits out a locked database and gets its 15 s to
+//! drain at auto's end),
 //! [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT` hook, off the audio path). This file
 //! is the loop: take over a side a killed auto left, tail `RUN/events`
 //! ([`crate::listen::tail::Tail`]; its history only for that side), check each event against the
 //! side being recorded or playing unrecorded ([`new_side`]: a repeated or out-of-order
 //! `side_start` never ends it), check the guards once a second (free space, the recordings folder), feed
 //! systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side in progress at the ring's head and
-//! finalises it before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
+//! finalises it, then lets the history note what is queued, before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
 //! start (`--check` stops there); after that nothing ends the loop but a stop signal: a bad event
 //! is counted and logged once per kind, a side that cannot be recorded or finalised is logged,
 //! noted in the history without a recording, and the next one is waited for.
@@ -36,6 +38,7 @@ use super::state::ensure_run_dir;
 use super::{Settings, TOOL};
 use crate::cli::UsageError;
 use crate::config::Config;
+use crate::library::history::{Historian, Rules};
 use crate::library::name::Recognised;
 use crate::listen::tail::Tail;
 use crate::pcm::format_frames;
@@ -64,6 +67,8 @@ struct Auto {
     side: Option<Side>,
     /// The side playing that auto did not record, noted in the history at its end.
     unrecorded: Option<Unrecorded>,
+    /// The thread that notes the plays in the collection, so the loop never waits for SQLite.
+    history: Historian,
     /// Sides heard since the start (the `{side}` of the titles).
     sides: u32,
     /// The artist of the side playing, once the listener recognised it (for the stream title).
@@ -103,6 +108,9 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     let events = o.events.clone().unwrap_or_else(|| s.run_dir.join("events"));
     let fifo = o.title_fifo.clone().unwrap_or_else(|| s.run_dir.join("title"));
     let mut notifier = crate::notify::Notifier::from_env();
+    // The collection is made when missing: auto's plays are the history's first notes.
+    let rules = Rules { tool: TOOL, create: true, untimed: true };
+    let history = Historian::start(rules, crate::library::default_db()?, s.ring.clone())?;
     let following = format!(
         "auto: following {} (sides from {} before the needle drop to {} after the end, the tap {} behind the head; recordings in {})",
         events.display(),
@@ -116,6 +124,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         titles: Titles::new(fifo, a.hook.clone(), a.hook_timeout),
         side: side::adopt(s, &a),
         unrecorded: None,
+        history,
         a,
         sides: 0,
         artist: None,
@@ -153,6 +162,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     notifier.stopping();
     auto.stop(&mut notifier);
     auto.titles.shutdown();
+    auto.history.finish();
     Ok(())
 }
 
@@ -265,7 +275,7 @@ impl Auto {
                     s.end_at(frame + margin, why);
                 }
                 if let Some(u) = self.unrecorded.take_if(|u| u.side == side) {
-                    u.note(&self.s.ring, Some(frame));
+                    u.note(&self.history, Some(frame));
                 }
             }
             Event::SideReport { side, report } => {
@@ -340,7 +350,7 @@ impl Auto {
         }
         self.sides += 1;
         if let Some(u) = self.unrecorded.take() {
-            u.note(&self.s.ring, Some(frame));
+            u.note(&self.history, Some(frame));
         }
         if let Some(mut old) = self.side.take() {
             // A new side while the last one records or waits for its report: the old one ends
@@ -349,7 +359,7 @@ impl Auto {
                 old.end_at(frame, reason::NEXT_SIDE);
                 old.wait(STOP_WAIT, &mut || {});
             }
-            old.finalise(&self.a);
+            old.finalise(&self.a, &self.history);
         }
         match side::begin(&self.s, &self.a, n, frame) {
             Ok(Ok(side)) => {
@@ -391,7 +401,7 @@ impl Auto {
         if side.ready() {
             if let Some(mut s) = self.side.take() {
                 self.side = s.continuation(&self.s, &self.a);
-                s.finalise(&self.a);
+                s.finalise(&self.a, &self.history);
             }
             return;
         }
@@ -433,7 +443,7 @@ impl Auto {
     /// unrecorded is noted without an end.
     fn stop(&mut self, notifier: &mut crate::notify::Notifier) {
         if let Some(u) = self.unrecorded.take() {
-            u.note(&self.s.ring, None);
+            u.note(&self.history, None);
         }
         let Some(mut side) = self.side.take() else { return };
         if !side.finished() {
@@ -444,7 +454,7 @@ impl Auto {
                 return;
             }
         }
-        side.finalise(&self.a);
+        side.finalise(&self.a, &self.history);
     }
 }
 

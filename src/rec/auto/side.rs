@@ -19,7 +19,8 @@
 //! ([`super::measure`]); a side the listener recognised gets its tracklist's markers
 //! ([`super::fit`]) and is named, linked and moved (`VINYL_AUTO_NAME`) through the collection
 //! (each part of a side in parts is named where it is, so `VINYL_CONTINUES` stays true); every
-//! side it finalises is noted in the history ([`super::history`]), kept or not. The
+//! side it finalises is noted in the history ([`super::history`], queued: finalising never
+//! waits for the database), kept or not. The
 //! state folder says `auto` (auto's pid), so `vinyl-rec start` refuses
 //! a second recording and `vinyl-rec stop` may still end this one. How it fails: a side that
 //! cannot be started or finalised is logged with its cause; the caller goes on with the next side.
@@ -30,6 +31,7 @@ use super::super::state::{self, Lock, State, wait_for};
 use super::super::{TOOL, recording_path};
 use super::settings::AutoSettings;
 use crate::flac::{cuesheet, loudness, meta, probe};
+use crate::library::history::Historian;
 use crate::library::name::Recognised;
 use crate::pcm::format_frames;
 use crate::rec::stamp::Stamp;
@@ -623,7 +625,7 @@ impl Side {
     }
 
     /// Keeps or removes the file, and writes its markers and tags. Logs what it did.
-    pub fn finalise(mut self, a: &AutoSettings) {
+    pub fn finalise(mut self, a: &AutoSettings, history: &Historian) {
         let _ = self.finished();
         let status = self.done.as_ref().map_or_else(|| "unknown".into(), |d| d.flac.clone());
         let shown = self.path.display().to_string();
@@ -638,24 +640,23 @@ impl Side {
                 self.side,
                 self.st.last_log().display()
             );
-            return self.note_play(told);
+            return self.note_play(history, told);
         }
-        match self.keep(a) {
+        match self.keep(a, history) {
             Ok(Some(line)) => vlog!(TOOL, "side {}: {shown}: {line}", self.side),
             Ok(None) => {}
             Err(e) => {
                 vlog!(TOOL, "side {}: {e:#}", self.side);
-                self.note_play(told);
+                self.note_play(history, told);
             }
         }
     }
 
-    /// Notes the side's play in the history ([`super::history`]), ended before `end` when known,
-    /// with its file when one is kept.
-    fn note_play(&self, end: Option<u64>) {
+    /// Queues the note of the side's play in `history` ([`super::history`]), ended before `end`
+    /// when known, with its file when one is kept.
+    fn note_play(&self, history: &Historian, end: Option<u64>) {
         let file = self.path.is_file().then_some(self.path.as_path());
-        let who = self.recognised.as_ref();
-        super::history::note(&self.ring, self.side, self.side_frame, end, file, who);
+        history.note(super::history::played(self.side_frame, end, file, self.recognised.as_ref()));
     }
 
     /// Repairs the `.part` a killed recorder left (`vinyl-flac-rec --recover`): true when the
@@ -675,7 +676,7 @@ impl Side {
     }
 
     /// The work of [`Side::finalise`] on a finished file: `None` when it was removed.
-    fn keep(&mut self, a: &AutoSettings) -> anyhow::Result<Option<String>> {
+    fn keep(&mut self, a: &AutoSettings, history: &Historian) -> anyhow::Result<Option<String>> {
         if let Err(e) = self.cut_to_end() {
             vlog!(TOOL, "side {}: the file cannot be cut back to its end: {e:#}", self.side);
         }
@@ -697,7 +698,7 @@ impl Side {
                 self.path.display()
             );
             // Not kept, but it was played: the history has it, without a recording.
-            self.note_play(Some(last));
+            self.note_play(history, Some(last));
             return Ok(None);
         }
         self.log_end(&why);
@@ -734,7 +735,7 @@ impl Side {
             line += &format!(", {l:.1} LUFS");
         }
         self.name(a, &why);
-        self.note_play(Some(last));
+        self.note_play(history, Some(last));
         Ok(Some(line))
     }
 

@@ -1,0 +1,267 @@
+//! The listening history's writer: each side a tool saw is noted as played in the collection
+//! ([`crate::library::db::Library::note_play`]), recognised or not, recorded or not, by a thread
+//! of its own, so that neither `vinyl-listen` (its analysis and recogniser) nor `vinyl-rec auto`
+//! (its loop and the next side's recording) ever waits for SQLite.
+//!
+//! Owns that thread, its queue (unbounded: one note a side), the retries and when a play was
+//! (its needle drop by the ring's clock: [`crate::time::frame_time`] of frame 0's time and the
+//! drop's frame). Does not own what a play is (the database does: a note of a drop already noted
+//! joins it, so a note written twice, by auto and the listener, or by a restarted tool, is one
+//! play) nor when a side ends (the listener's detector, auto's loop). What the two tools differ
+//! on is their [`Rules`]: the listener never creates the collection and notes only a play its
+//! ring can time; auto creates it and notes a play without its time rather than lose the link to
+//! its recording.
+//!
+//! How it fails: while another writer holds the database past its busy timeout, a note waits and
+//! is tried again every [`RETRY`], said once, in order, so a locked database loses no play. Any
+//! other error (a corrupt or foreign file) is said once for that play, which is then dropped. At
+//! the tool's end the queue is given [`DRAIN`] to empty; what is left is said, play by play. A
+//! tool killed with a note still queued loses it (the listener's successor notes its last side
+//! again from the events file; auto's successor takes over a side still recording).
+
+use crate::library::db::{Library, PlayNote};
+use crate::vlog;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
+
+/// How long a note that found the database locked waits before it is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// How long the tool's end waits for the notes still queued.
+const DRAIN: Duration = Duration::from_secs(15);
+/// How much longer the tool's end waits for the thread to say, play by play, what it could not
+/// note: a try that began before [`DRAIN`] ran out may wait the database's busy timeout (10 s).
+const SAY_LOST: Duration = Duration::from_secs(12);
+
+/// A side's play as the listening history keeps it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Played {
+    /// The needle drop (a frame on the ring's timeline).
+    pub drop: u64,
+    /// The side's end (exclusive); `None` when not known (auto stopped while it played).
+    pub end: Option<u64>,
+    /// The file kept of it (auto); `None` when the side was not recorded or not kept.
+    pub recording: Option<PathBuf>,
+    /// The learned side it was recognised as: artist, album, side.
+    pub side: Option<(String, String, String)>,
+}
+
+/// What the tools that note plays differ on.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// The tool named in the log lines (`vinyl-listen`, `vinyl-rec`).
+    pub tool: &'static str,
+    /// A missing collection is created (auto), or nothing is noted in it (the listener).
+    pub create: bool,
+    /// A play the ring cannot time (the ring gone, or without a clock) is noted without its time
+    /// (auto: its recording stays linked), or not at all (the listener).
+    pub untimed: bool,
+}
+
+/// The tool's end of the thread that notes plays.
+pub struct Historian {
+    tool: &'static str,
+    tx: Sender<Played>,
+    done: Receiver<()>,
+    /// Set when the tool ends: a note waiting for a locked database gives up at [`DRAIN`].
+    ending: Arc<AtomicBool>,
+}
+
+impl Historian {
+    /// Starts the thread that notes the plays of sides on `ring` (whose clock times each needle
+    /// drop) in the collection `db`, as `rules` say.
+    pub fn start(rules: Rules, db: PathBuf, ring: PathBuf) -> anyhow::Result<Historian> {
+        let (tx, rx) = channel();
+        let (done_tx, done) = channel();
+        let ending = Arc::new(AtomicBool::new(false));
+        let writer = Writer { rules, db, ring, waiting: false, ending: ending.clone() };
+        std::thread::Builder::new()
+            .name("history".into())
+            .spawn(move || {
+                writer.run(&rx);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| anyhow::anyhow!("listening history: start its thread: {e}"))?;
+        Ok(Historian { tool: rules.tool, tx, done, ending })
+    }
+
+    /// Queues the note of a play; never waits.
+    pub fn note(&self, p: Played) {
+        let _ = self.tx.send(p);
+    }
+
+    /// A sender for another thread (the listener's recogniser notes the sides it followed).
+    pub fn sender(&self) -> Sender<Played> {
+        self.tx.clone()
+    }
+
+    /// Waits up to [`DRAIN`] for the queued notes, once every sender is gone, and then for the
+    /// thread to name each play it could not note.
+    pub fn finish(self) {
+        self.ending.store(true, Ordering::Relaxed);
+        drop(self.tx);
+        if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(DRAIN + SAY_LOST) {
+            vlog!(
+                self.tool,
+                "listening history: notes still waiting for the database after {DRAIN:?} are lost"
+            );
+        }
+    }
+}
+
+/// The thread's side.
+struct Writer {
+    rules: Rules,
+    db: PathBuf,
+    ring: PathBuf,
+    /// Whether the wait for a locked database was said (once per wait).
+    waiting: bool,
+    ending: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(mut self, rx: &Receiver<Played>) {
+        let tool = self.rules.tool;
+        let mut deadline: Option<Instant> = None;
+        while let Ok(p) = rx.recv() {
+            // Past the end's deadline, each play left is named, not tried (a try may wait 10 s).
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                vlog!(
+                    tool,
+                    "side at frame {}: not in the listening history: the database stayed locked",
+                    p.drop
+                );
+                continue;
+            }
+            loop {
+                match self.write(&p) {
+                    Ok(()) => break,
+                    Err(e) if is_busy(&e) => {
+                        if !self.waiting {
+                            vlog!(
+                                tool,
+                                "side at frame {}: the listening history waits for {} (another writer holds it): {e:#}",
+                                p.drop,
+                                self.db.display()
+                            );
+                            self.waiting = true;
+                        }
+                        // Once the tool ends, give up at the deadline.
+                        if self.ending.load(Ordering::Relaxed) {
+                            let at = *deadline.get_or_insert_with(|| Instant::now() + DRAIN);
+                            if Instant::now() >= at {
+                                vlog!(tool, "side at frame {}: not in the listening history: {e:#}", p.drop);
+                                break;
+                            }
+                        }
+                        std::thread::sleep(RETRY);
+                    }
+                    Err(e) => {
+                        vlog!(tool, "side at frame {}: not in the listening history: {e:#}", p.drop);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Notes `p`, timed by the ring's clock. A collection that does not exist, when the rules
+    /// forbid creating it, notes nothing; so does a play the ring cannot time, unless the rules
+    /// take it untimed.
+    fn write(&mut self, p: &Played) -> anyhow::Result<()> {
+        if !self.rules.create && !self.db.exists() {
+            return Ok(());
+        }
+        let started = started_at(&self.ring, p.drop);
+        if started.is_none() && !self.rules.untimed {
+            vlog!(
+                self.rules.tool,
+                "side at frame {}: not in the listening history: {} gives no time for it (gone, or no clock)",
+                p.drop,
+                self.ring.display()
+            );
+            return Ok(());
+        }
+        let n = PlayNote {
+            side_start: p.drop,
+            side_end: p.end,
+            started_at: started.as_deref(),
+            recording: p.recording.as_deref(),
+            side: p.side.as_ref().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+            recognized: p.side.is_some(),
+        };
+        Library::open(&self.db).and_then(|mut lib| lib.note_play(&n))?;
+        if self.waiting {
+            vlog!(self.rules.tool, "side at frame {}: noted in the listening history after the wait", p.drop);
+            self.waiting = false;
+        }
+        Ok(())
+    }
+}
+
+/// When frame `drop` of the ring at `ring` was captured, by its clock (frame 0's time and its
+/// rate); `None` when the ring is gone or has no clock yet.
+fn started_at(ring: &std::path::Path, drop: u64) -> Option<String> {
+    let r = crate::ring::RingReader::open(ring, false).ok()?;
+    let frame0 = r.snapshot().ok().map(|s| s.frame0_unix_ns).filter(|&ns| ns > 0)?;
+    Some(crate::time::frame_time(frame0, drop, r.config().spec.rate))
+}
+
+/// Whether `e` is SQLite saying another connection holds the database.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTO: Rules = Rules { tool: "test", create: true, untimed: true };
+    const LISTENER: Rules = Rules { tool: "test", create: false, untimed: false };
+
+    /// Notes `plays` through a historian with `rules` into `db`, on a ring that does not exist,
+    /// and waits for its end.
+    fn note_all(rules: Rules, db: &std::path::Path, plays: &[Played]) {
+        let h = Historian::start(rules, db.to_path_buf(), db.with_extension("no-ring")).unwrap();
+        for p in plays {
+            h.note(p.clone());
+        }
+        h.finish();
+    }
+
+    #[test]
+    fn auto_creates_the_collection_and_notes_a_play_without_a_time_with_its_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("library.db");
+        let kept = dir.path().join("side.flac");
+        let first = Played { drop: 100, end: None, ..Default::default() };
+        let second = Played { drop: 100, end: Some(900), recording: Some(kept.clone()), side: None };
+        note_all(AUTO, &db, &[first, second]);
+        let plays = Library::open(&db).unwrap().plays(None).unwrap();
+        assert_eq!(plays.len(), 1, "{plays:?}");
+        assert_eq!((plays[0].side_start, plays[0].side_end), (Some(100), Some(900)));
+        assert_eq!(plays[0].recording.as_deref(), kept.to_str());
+        assert_eq!(plays[0].started_at, None);
+    }
+
+    #[test]
+    fn the_listener_neither_creates_the_collection_nor_notes_a_play_its_ring_cannot_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("library.db");
+        let p = Played { drop: 100, end: Some(900), ..Default::default() };
+        note_all(LISTENER, &db, std::slice::from_ref(&p));
+        assert!(!db.exists(), "the listener made the collection");
+        Library::open(&db).unwrap();
+        note_all(LISTENER, &db, &[p]);
+        assert!(Library::open(&db).unwrap().plays(None).unwrap().is_empty());
+    }
+}
