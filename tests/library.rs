@@ -973,7 +973,8 @@ fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_pla
         }
     });
     h.auto.wait_line_within("but not named", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(12));
+    // The lock is held until the history has waited out a busy timeout of its own (said once).
+    h.auto.wait_line_within("the listening history waits for", Duration::from_secs(60));
     assert!(plays(&db).is_empty(), "a play noted through another writer's lock");
     holder.expect("the lock was taken").execute_batch("COMMIT").unwrap();
     let noted = || plays(&db).iter().any(|p| p["recording"].is_string());
