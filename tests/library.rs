@@ -979,12 +979,7 @@ fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_pla
     holder.expect("the lock was taken").execute_batch("COMMIT").unwrap();
     let noted = || plays(&db).iter().any(|p| p["recording"].is_string());
     wait_until("the play's recording in the history", Duration::from_secs(60), noted);
-    h.auto.signal(nix::sys::signal::Signal::SIGTERM);
-    h.auto.wait_exit(T);
-    let log = h.auto.stderr();
-    assert_eq!(h.auto.child.try_wait().ok().flatten().and_then(|s| s.code()), Some(0), "{log}");
-    let mut files = Vec::new();
-    vinyl::rec::list::flac_files(&h.recordings, &mut files);
+    let (log, files) = h.stop_auto();
     let plays = plays(&db);
     let report = format!(
         "{plays:#?}
@@ -1143,14 +1138,20 @@ impl HandsFree {
     /// named, tagged, with its cover and the learned tracklist's titled markers, moved to
     /// `VINYL_AUTO_NAME`, decodable by `flac -t`, and one play noted in the collection as
     /// recognised, of that file. Returns the file and auto's stderr.
-    fn named(&mut self) -> (PathBuf, String) {
-        self.auto.wait_line_within("named Frozen/Bubble – Music, side B", Duration::from_secs(240));
+    /// Stops auto (SIGTERM: it finishes and exits 0): its log, and the recordings left.
+    fn stop_auto(&mut self) -> (String, Vec<PathBuf>) {
         self.auto.signal(nix::sys::signal::Signal::SIGTERM);
         self.auto.wait_exit(T);
         let log = self.auto.stderr();
         assert_eq!(self.auto.child.try_wait().ok().flatten().and_then(|s| s.code()), Some(0), "{log}");
         let mut files = Vec::new();
         vinyl::rec::list::flac_files(&self.recordings, &mut files);
+        (log, files)
+    }
+
+    fn named(&mut self) -> (PathBuf, String) {
+        self.auto.wait_line_within("named Frozen/Bubble – Music, side B", Duration::from_secs(240));
+        let (log, mut files) = self.stop_auto();
         assert_eq!(files.len(), 1, "{files:?}\n{log}");
         let f = files.remove(0);
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
