@@ -50,18 +50,18 @@ pub const LEAD: u32 = 5;
 pub const MAX_REPEATS: u32 = 3;
 /// A key holding more stored pairs than this share of the prints compared (and than
 /// [`COMMON_MIN`]) is left out of the votes: at 1,000 sides such keys (more than 200 pairs)
-/// hold 5 % of the pairs but gave a fifth of the matching's CPU (scripts/bench 95-recognize:
-/// the CPU a run 92 -> 72 ms, the needle drop to recognition 11.86 -> 11.94 s median, every
-/// replay still right).
+/// hold 5 % of the pairs but cast a fifth of the votes (scripts/bench 95-recognize at 1,000
+/// sides, before and after: the matching 62 -> 46.6 ms median, the needle drop to recognition
+/// 11.86 -> 11.94 s median, every replay still right).
 const COMMON_SHARE: usize = 5;
 /// The fewest stored pairs a key must hold to be too common (so a small collection loses none).
 const COMMON_MIN: usize = 200;
 /// Alignments further apart than this (frames) are other places on the side.
 const FAR: i32 = 6;
 /// Seconds after which a side that is certain is reported even though its music repeats (at the
-/// place nearest its start; the listener tells the place again at its refine). Waiting 20 s for
-/// the place cost a quarter of the replays 2 to 6 s of latency in scripts/bench 95-recognize, and
-/// a listener's query, which starts at the needle drop, would wait 20 s.
+/// place nearest its start; the listener tells the place again at its refine). A listener's
+/// query starts at the needle drop, so a 20 s wait was 20 s of latency on looping music; with
+/// [`TRY_S`] it took scripts/bench 95-recognize's median from 13.45 to 11.86 s.
 const LOOP_WAIT_S: f64 = 8.0;
 /// Seconds of audio between two tries at a match (the CLI's and the listener's): a try a second
 /// cost half a second of latency on average.
