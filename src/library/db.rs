@@ -97,6 +97,9 @@ pub const SCHEMA: i64 = MIGRATIONS.len() as i64;
 pub struct Library {
     conn: Connection,
     path: PathBuf,
+    /// While a batch defers its sweeps ([`Library::defer_sweeps`]): whether a replaced print's
+    /// pairs wait in the index for the batch's one sweep.
+    deferred: Option<bool>,
 }
 
 /// What `name` links: an album side with its titles, and the recording of it.
@@ -254,7 +257,7 @@ impl Library {
                  upgrade vinyl, the file is left as it is"
             );
         }
-        let mut lib = Library { conn, path: path.to_path_buf() };
+        let mut lib = Library { conn, path: path.to_path_buf(), deferred: None };
         lib.check_ours(version)?;
         lib.conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
@@ -510,26 +513,43 @@ impl Library {
     }
 
     /// Stores the fingerprint of the recording `file` (already linked by [`Library::name`]),
-    /// replacing an earlier one, in one transaction.
+    /// replacing an earlier one, in one transaction. The replaced print's pairs are swept from the
+    /// index at once, or, while sweeps are deferred, left for the batch's sweep: recognition
+    /// ignores them, as their print is gone.
     pub fn learn(&mut self, file: &Path, print: &Learned) -> anyhow::Result<()> {
         let shown = self.path.display();
         let tx = self.conn.transaction()?;
         let recording: i64 = tx
             .query_row("SELECT id FROM recordings WHERE path = ?1", [file.to_string_lossy()], |r| r.get(0))
             .with_context(|| format!("{shown}: {}: not a recording of the collection", file.display()))?;
-        let replaced = tx.execute("DELETE FROM prints WHERE recording_id = ?1", [recording])? > 0;
-        let starts = serde_json::to_string(&print.track_starts)?;
-        tx.execute(
-            "INSERT INTO prints (recording_id, version, hop_s, seconds, track_starts, deck_speed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![recording, super::print::VERSION, print.hop_s, print.seconds, starts, print.deck_speed],
-        )?;
-        let id = tx.last_insert_rowid();
+        // A number past every print's, the replaced one's too: SQLite would give the highest
+        // number again once its print is gone, and that print's pairs, still in the index while a
+        // sweep is deferred, would then count for the new one.
+        let id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM prints", [], |r| r.get(0))?;
         if id > postings::MAX_PRINT_ID {
             bail!("{shown}: print number {id} is past the index's {}", postings::MAX_PRINT_ID);
         }
-        if replaced {
-            postings::sweep(&tx).with_context(|| format!("{shown}: remove the replaced fingerprint"))?;
+        let replaced = tx.execute("DELETE FROM prints WHERE recording_id = ?1", [recording])? > 0;
+        let starts = serde_json::to_string(&print.track_starts)?;
+        tx.execute(
+            "INSERT INTO prints (id, recording_id, version, hop_s, seconds, track_starts, deck_speed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                recording,
+                super::print::VERSION,
+                print.hop_s,
+                print.seconds,
+                starts,
+                print.deck_speed
+            ],
+        )?;
+        match &mut self.deferred {
+            Some(pending) => *pending |= replaced,
+            None if replaced => {
+                postings::sweep(&tx).with_context(|| format!("{shown}: remove the replaced fingerprint"))?;
+            }
+            None => {}
         }
         postings::append(&tx, id, &print.hashes)
             .with_context(|| format!("{shown}: store the fingerprint"))?;
@@ -674,9 +694,31 @@ impl Library {
         }))
     }
 
+    /// Defers the sweep of replaced prints' pairs ([`Library::learn`]) to one sweep at the end
+    /// of a batch ([`Library::end_deferred_sweeps`] or [`Library::tidy`]): a sweep reads and
+    /// rewrites the whole index, so a relearned collection would otherwise be read once a print.
+    pub fn defer_sweeps(&mut self) {
+        self.deferred.get_or_insert(false);
+    }
+
+    /// Ends a batch [`Library::defer_sweeps`] began: sweeps once if a print was replaced, and
+    /// returns how many index rows changed.
+    pub fn end_deferred_sweeps(&mut self) -> anyhow::Result<usize> {
+        if self.deferred.take() != Some(true) {
+            return Ok(0);
+        }
+        let tx = self.conn.transaction()?;
+        let swept = postings::sweep(&tx)
+            .with_context(|| format!("{}: remove the replaced fingerprints", self.path.display()))?;
+        tx.commit().with_context(|| format!("{}: commit the removal", self.path.display()))?;
+        Ok(swept)
+    }
+
     /// Repairs what is safe: sides without a recording or a track and albums without a side (how
-    /// many went), and the fingerprint pairs of prints that are gone (how many index rows changed).
+    /// many went), and the fingerprint pairs of prints that are gone, a deferred sweep's among
+    /// them (how many index rows changed).
     pub fn tidy(&mut self) -> anyhow::Result<(usize, usize)> {
+        self.deferred = None;
         let tx = self.conn.transaction()?;
         let mut n = tx.execute(
             "DELETE FROM sides WHERE id NOT IN (SELECT side_id FROM recordings WHERE side_id IS NOT NULL)
@@ -805,6 +847,35 @@ mod tests {
         assert!(lib.forget(&file).unwrap());
         let rows: i64 = lib.conn.query_row("SELECT count(*) FROM postings", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn a_batch_sweeps_its_replaced_prints_once_and_no_new_print_takes_a_gone_ones_number() {
+        let d = tempfile::tempdir().unwrap();
+        let mut lib = Library::open(&d.path().join("library.db")).unwrap();
+        let file = d.path().join("side.flac");
+        lib.name(&naming(&file)).unwrap();
+        let id =
+            |lib: &Library| -> i64 { lib.conn.query_row("SELECT id FROM prints", [], |r| r.get(0)).unwrap() };
+        lib.learn(&file, &learned(vec![(10, 7)])).unwrap();
+        let first = id(&lib);
+        lib.defer_sweeps();
+        lib.learn(&file, &learned(vec![(11, 8)])).unwrap();
+        let second = id(&lib);
+        lib.learn(&file, &learned(vec![(12, 9)])).unwrap();
+        let third = id(&lib);
+        // The gone prints' pairs wait for the sweep (in the keys the new prints do not touch),
+        // under numbers no live print has.
+        assert!(first < second && second < third, "{first} {second} {third}");
+        assert_eq!((pairs_of(&lib, 10), pairs_of(&lib, 11)), (vec![(first, 7)], vec![(second, 8)]));
+        assert_eq!(lib.end_deferred_sweeps().unwrap(), 2);
+        assert_eq!(
+            (pairs_of(&lib, 10), pairs_of(&lib, 11), pairs_of(&lib, 12)),
+            (vec![], vec![], vec![(third, 9)])
+        );
+        // Past the batch, a replacement is swept at once again.
+        lib.learn(&file, &learned(vec![(13, 1)])).unwrap();
+        assert_eq!((pairs_of(&lib, 12), pairs_of(&lib, 13)), (vec![], vec![(id(&lib), 1)]));
     }
 
     #[test]

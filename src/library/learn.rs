@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
     let mut lib = Library::open(db)?;
     let mut skipped = 0usize;
+    lib.defer_sweeps();
     for f in files {
         match learn_file(&mut lib, f) {
             Ok((n, pairs)) => vlog!(
@@ -40,6 +41,7 @@ pub fn run(files: &[PathBuf], db: &Path) -> anyhow::Result<()> {
             }
         }
     }
+    lib.end_deferred_sweeps()?;
     if skipped > 0 {
         bail!("{skipped} of {} files were not learned", files.len());
     }

@@ -215,8 +215,10 @@ fn check(db: &std::path::Path, repair: bool) -> anyhow::Result<()> {
 
 /// Relearns, from its file's tags as `learn` does, each recording whose fingerprint is of an older
 /// print version. A file that cannot be learned (missing, no longer named, unreadable) is said and
-/// left as it is, for `check` to report; the others are relearned.
+/// left as it is, for `check` to report; the others are relearned. The old prints' pairs are left
+/// for [`Library::tidy`]'s sweep, which follows.
 fn relearn_old_prints(lib: &mut Library) -> anyhow::Result<()> {
+    lib.defer_sweeps();
     for (path, version) in lib.old_prints()? {
         match learn::learn_file(lib, std::path::Path::new(&path)) {
             Ok((_, pairs)) => crate::vlog!(
