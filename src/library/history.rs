@@ -15,7 +15,10 @@
 //! by a restarted tool, is one play) nor when a side ends (the listener's detector, auto's loop).
 //! What the two tools differ on is their [`Rules`]: the listener never creates the collection
 //! and notes only a play its ring can time; auto creates it and notes a play without its time
-//! rather than lose the link to its recording; both decided as the note is queued.
+//! rather than lose the link to its recording; both decided as the note is queued. Limit: a play
+//! is queued at its side's end (auto's: once its file is finalised), so a capture restarted on a
+//! new ring before then is caught only while the new timeline is short of the drop's frame
+//! (untimed then, see [`started_at`]); past it, the new clock times the old frame.
 //!
 //! How it fails: while another writer holds the database past its busy timeout, a note waits and
 //! is tried again every [`RETRY`], said once, in order, so a locked database loses no play. Any
@@ -60,8 +63,9 @@ pub struct Rules {
     pub tool: &'static str,
     /// A missing collection is created (auto), or nothing is noted in it (the listener).
     pub create: bool,
-    /// A play the ring cannot time (the ring gone, or without a clock) is noted without its time
-    /// (auto: its recording stays linked), or not at all (the listener).
+    /// A play the ring cannot time (the ring gone, without a clock, or on another timeline than
+    /// the drop's) is noted without its time (auto: its recording stays linked), or not at all
+    /// (the listener).
     pub untimed: bool,
 }
 
@@ -95,7 +99,7 @@ impl Notes {
             if self.rules.create || self.db.exists() {
                 vlog!(
                     self.rules.tool,
-                    "side at frame {}: not in the listening history: {} gives no time for it (gone, or no clock)",
+                    "side at frame {}: not in the listening history: {} gives no time for it (gone, no clock, or another timeline)",
                     p.drop,
                     self.ring.display()
                 );
@@ -233,18 +237,20 @@ impl Writer {
 }
 
 /// When frame `drop` of the ring at `ring` was captured, by its clock (frame 0's time and its
-/// rate); `None` when the ring is gone or has no clock yet. It never waits, so the tools' own
-/// threads call it: a stat, an open of the ring's file, a read-only mapping and a few atomic
-/// loads from its header; no lock (not even the writer's), no SQLite. The stat keeps a FIFO
-/// put at the path from blocking the open ([`crate::ring::RingReader::open`] refuses anything
-/// but a regular file only once it is open).
+/// rate); `None` when the ring is gone, has no clock yet, or has not reached `drop`: a play is
+/// noted after its drop was heard, so such a ring is another timeline (a capture restarted on a
+/// new ring since), whose clock would give the frame another time. It never waits, so the
+/// tools' own threads call it: a stat, an open of the ring's file, a read-only mapping and a
+/// few atomic loads from its header; no lock (not even the writer's), no SQLite. The stat keeps
+/// a FIFO put at the path from blocking the open ([`crate::ring::RingReader::open`] refuses
+/// anything but a regular file only once it is open).
 fn started_at(ring: &std::path::Path, drop: u64) -> Option<String> {
     if !std::fs::metadata(ring).is_ok_and(|m| m.is_file()) {
         return None;
     }
     let r = crate::ring::RingReader::open(ring, false).ok()?;
-    let frame0 = r.snapshot().ok().map(|s| s.frame0_unix_ns).filter(|&ns| ns > 0)?;
-    Some(crate::time::frame_time(frame0, drop, r.config().spec.rate))
+    let now = r.snapshot().ok().filter(|s| s.frame0_unix_ns > 0 && s.head > drop)?;
+    Some(crate::time::frame_time(now.frame0_unix_ns, drop, r.config().spec.rate))
 }
 
 /// Whether `e` is SQLite saying another connection holds the database.
@@ -277,16 +283,16 @@ mod tests {
     }
 
     /// A new ring put in place at `path` (renamed over what was there, as a new capture's ring
-    /// replaces an old one: a reader never finds the path empty), another timeline, with a
-    /// frame written and frame 0's time set to `frame0_unix_ns` in its header, where
-    /// [`crate::ring::RingReader::snapshot`] reads it.
+    /// replaces an old one: a reader never finds the path empty), another timeline, with 1 s
+    /// written (its head: frame 48,000) and frame 0's time set to `frame0_unix_ns` in its
+    /// header, where [`crate::ring::RingReader::snapshot`] reads it.
     fn new_timeline(path: &std::path::Path, frame0_unix_ns: u64) -> crate::ring::RingWriter {
         use std::os::unix::fs::FileExt as _;
         let spec = crate::pcm::PcmSpec::default();
         let cfg = crate::ring::Config::new(spec, 60 * u64::from(spec.rate));
         let new = path.with_extension("new");
         let (mut w, _) = crate::ring::RingWriter::open(&new, cfg).unwrap();
-        w.write(&vec![0; spec.frame_bytes()]).unwrap();
+        w.write(&vec![0; spec.rate as usize * spec.frame_bytes()]).unwrap();
         let at = std::mem::offset_of!(crate::ring::Header, frame0_unix_ns) as u64;
         let file = std::fs::OpenOptions::new().write(true).open(&new).unwrap();
         file.write_all_at(&frame0_unix_ns.to_ne_bytes(), at).unwrap();
@@ -320,6 +326,26 @@ mod tests {
         assert_eq!(plays.len(), 1, "the drop's two notes are not one play: {plays:?}");
         assert_eq!(plays[0].started_at.as_deref(), Some(before.as_str()), "{plays:?}");
         assert_eq!(plays[0].side_end, Some(900), "{plays:?}");
+    }
+
+    #[test]
+    fn a_drop_its_rings_timeline_has_not_reached_is_not_timed_by_that_ring() {
+        // A side noted after the capture restarted on a new ring that is not yet at its drop.
+        let dir = tempfile::tempdir().unwrap();
+        let (db, ring) = (dir.path().join("library.db"), dir.path().join("ring"));
+        Library::open(&db).unwrap();
+        let _new = new_timeline(&ring, 1_796_000_000 * 1_000_000_000);
+        let late = Played { drop: 60 * 48_000, end: Some(61 * 48_000), ..Default::default() };
+        let h = Historian::start(LISTENER, db.clone(), ring.clone()).unwrap();
+        h.note(late.clone());
+        h.finish();
+        assert!(Library::open(&db).unwrap().plays(None).unwrap().is_empty(), "the listener noted it");
+        let h = Historian::start(AUTO, db.clone(), ring).unwrap();
+        h.note(late);
+        h.finish();
+        let plays = Library::open(&db).unwrap().plays(None).unwrap();
+        assert_eq!(plays.len(), 1, "{plays:?}");
+        assert_eq!((plays[0].side_start, plays[0].started_at.as_deref()), (Some(60 * 48_000), None));
     }
 
     #[test]
