@@ -47,8 +47,8 @@ struct Play {
 }
 
 /// The side: 3 tracks of 16 s with 2 s gaps and a 12 s run-out at 45 rpm, 4 s of idle before and
-/// 6 s after (about 75 s).
-fn programme(dir: &Path) -> (Vec<u8>, Value) {
+/// 6 s after (about 75 s); `None`: the test skips ([`common::synth_side`]).
+fn programme(dir: &Path) -> Option<(Vec<u8>, Value)> {
     let args = ["--seed", "1818", "--tracks", "3", "--track-len", "16", "--gap", "2", "--no-quiet"];
     let more = ["--rpm", "45", "--runout", "12", "--idle-before", "4", "--idle-after", "6"];
     common::synth_side(dir, "truth", &[&args[..], &more[..]].concat())
@@ -56,15 +56,15 @@ fn programme(dir: &Path) -> (Vec<u8>, Value) {
 
 impl Play {
     /// Configures and starts vinyl-up on the side with these extra configuration lines, and the
-    /// witness.
-    fn start(tag: &str, conf: &str) -> Play {
+    /// witness; `None`: the test skips (no side to play).
+    fn start(tag: &str, conf: &str) -> Option<Play> {
         Play::start_in(tag, conf, None)
     }
 
     /// [`Play::start`] with the recordings in `recordings` instead of the rig's folder.
-    fn start_in(tag: &str, conf: &str, recordings: Option<&Path>) -> Play {
+    fn start_in(tag: &str, conf: &str, recordings: Option<&Path>) -> Option<Play> {
         let up = Up::start(tag, 1);
-        let (programme, truth) = programme(up.dir.path());
+        let (programme, truth) = programme(up.dir.path())?;
         std::fs::write(&up.input, &programme).unwrap();
         let mut text = std::fs::read_to_string(&up.conf).unwrap();
         text = text.replace("VINYL_RING_CAPACITY=30s\n", "");
@@ -87,7 +87,7 @@ impl Play {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        Play { up, programme, truth, witness, witness_path, recordings }
+        Some(Play { up, programme, truth, witness, witness_path, recordings })
     }
 
     /// A timeline frame of the truth (`key`).
@@ -255,16 +255,16 @@ impl Finished {
 }
 
 /// Plays the side and kills `component` (SIGKILL) in the middle of its music, then starts it
-/// again after `RestartSec=` as systemd would.
-fn killed_and_restarted(tag: &str, component: &'static str) -> Finished {
-    let p = Play::start(tag, "");
+/// again after `RestartSec=` as systemd would; `None`: the test skips.
+fn killed_and_restarted(tag: &str, component: &'static str) -> Option<Finished> {
+    let p = Play::start(tag, "")?;
     p.wait_frame(p.middle());
     let saved = Saved::of(&p.up, component);
     signal_pid(saved.pid, Signal::SIGKILL);
     wait_until(&format!("{component} is gone"), DEADLINE, || gone(saved.pid));
     std::thread::sleep(RESTART_SEC);
     saved.restart(&p.up);
-    p.finish(1)
+    Some(p.finish(1))
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn a_listener_killed_mid_side_and_restarted_leaves_the_side_whole() {
     if !common::tier(&["icecast2"]) {
         return;
     }
-    let done = killed_and_restarted("nsl-listen", "listen");
+    let Some(done) = killed_and_restarted("nsl-listen", "listen") else { return };
     done.assert_whole("runout");
 }
 
@@ -281,7 +281,7 @@ fn auto_killed_mid_side_and_restarted_leaves_the_side_whole() {
     if !common::tier(&["icecast2"]) {
         return;
     }
-    let done = killed_and_restarted("nsl-auto", "auto");
+    let Some(done) = killed_and_restarted("nsl-auto", "auto") else { return };
     done.assert_whole("runout");
 }
 
@@ -290,7 +290,7 @@ fn a_capture_killed_mid_side_and_restarted_leaves_the_side_whole_with_its_gap() 
     if !common::tier(&["icecast2"]) {
         return;
     }
-    let p = Play::start("nsl-capture", "");
+    let Some(p) = Play::start("nsl-capture", "") else { return };
     p.wait_frame(p.middle());
     let saved = Saved::of(&p.up, "capture");
     signal_pid(saved.pid, Signal::SIGKILL);
@@ -311,7 +311,7 @@ fn a_capture_killed_mid_side_and_restarted_leaves_the_side_whole_with_its_gap() 
 /// The capture stopped (SIGSTOP) for `secs` in the middle of the side: the lost time is a
 /// journaled gap of silence inside the one file.
 fn capture_stopped(tag: &str, secs: u64) {
-    let p = Play::start(tag, "");
+    let Some(p) = Play::start(tag, "") else { return };
     p.wait_frame(p.middle() - 5 * RATE);
     let pid = p.up.pid("capture");
     signal_pid(pid, Signal::SIGSTOP);
@@ -342,7 +342,7 @@ fn events_rotated_every_few_seconds_and_deleted_mid_side_leave_the_side_whole() 
     if !common::tier(&["icecast2"]) {
         return;
     }
-    let p = Play::start("nsl-events", "VINYL_EVENTS_MAX=16KiB\n");
+    let Some(p) = Play::start("nsl-events", "VINYL_EVENTS_MAX=16KiB\n") else { return };
     p.wait_frame(p.middle());
     std::fs::remove_file(p.up.run_file("events")).unwrap();
     let done = p.finish(1);
@@ -355,7 +355,8 @@ fn a_recorder_stopped_longer_than_the_ring_keeps_what_it_has_and_records_the_res
     if !common::tier(&["icecast2"]) {
         return;
     }
-    let p = Play::start("nsl-recorder", "VINYL_RING_CAPACITY=20s\nVINYL_AUTO_HOLD=5s\nVINYL_PREROLL=5s\n");
+    let conf = "VINYL_RING_CAPACITY=20s\nVINYL_AUTO_HOLD=5s\nVINYL_PREROLL=5s\n";
+    let Some(p) = Play::start("nsl-recorder", conf) else { return };
     p.wait_frame(p.middle() - 8 * RATE);
     let runner: i32 = read_lossy(&p.up.run.join("rec").join("runner.pid")).trim().parse().unwrap();
     let recorder = common::up::children(runner)
@@ -391,7 +392,7 @@ fn a_full_disk_mid_side_keeps_the_file_it_cut() {
     }
     // About 35 s of the side's FLAC fit.
     let mnt = common::Tmpfs::mount("4m").expect("mount a tmpfs for the recordings (the tests run as root)");
-    let p = Play::start_in("nsl-disk", "VINYL_AUTO_MIN_FREE=1\n", Some(mnt.path()));
+    let Some(p) = Play::start_in("nsl-disk", "VINYL_AUTO_MIN_FREE=1\n", Some(mnt.path())) else { return };
     let done = p.finish(1);
     let ctx = done.context();
     assert_eq!(done.files.len(), 1, "{ctx}");

@@ -3,14 +3,22 @@
 //! of its own, so that neither `vinyl-listen` (its analysis and recogniser) nor `vinyl-rec auto`
 //! (its loop and the next side's recording) ever waits for SQLite.
 //!
-//! Owns that thread, its queue (unbounded: one note a side), the retries and when a play was
-//! (its needle drop by the ring's clock: [`crate::time::frame_time`] of frame 0's time and the
-//! drop's frame). Does not own what a play is (the database does: a note of a drop already noted
-//! joins it, so a note written twice, by auto and the listener, or by a restarted tool, is one
-//! play) nor when a side ends (the listener's detector, auto's loop). What the two tools differ
-//! on is their [`Rules`]: the listener never creates the collection and notes only a play its
-//! ring can time; auto creates it and notes a play without its time rather than lose the link to
-//! its recording.
+//! Owns that thread, its queue (unbounded: one note a side), the retries and when a play was:
+//! its needle drop by the ring's clock ([`crate::time::frame_time`] of frame 0's time and the
+//! drop's frame), read as the note is queued, in the tool's thread ([`Notes::note`]), not when
+//! the thread writes it. A note may wait long for a locked database, and a capture restarted on
+//! a new ring meanwhile (another timeline: frames numbered from 0 again, frame 0 at another
+//! time) would give the old frame the new clock's time, and the play, keyed by its drop's frame
+//! and time, would not join its own. Reading the clock never waits (a header read, no lock, no
+//! SQLite), so the tools' loops may do it. Does not own what a play is (the database does: a
+//! note of a drop already noted joins it, so a note written twice, by auto and the listener, or
+//! by a restarted tool, is one play) nor when a side ends (the listener's detector, auto's loop).
+//! What the two tools differ on is their [`Rules`]: the listener never creates the collection
+//! and notes only a play its ring can time; auto creates it and notes a play without its time
+//! rather than lose the link to its recording; both decided as the note is queued. Limit: a play
+//! is queued at its side's end (auto's: once its file is finalised), so a capture restarted on a
+//! new ring before then is caught only while the new timeline is short of the drop's frame
+//! (untimed then, see [`started_at`]); past it, the new clock times the old frame.
 //!
 //! How it fails: while another writer holds the database past its busy timeout, a note waits and
 //! is tried again every [`RETRY`], said once, in order, so a locked database loses no play. Any
@@ -55,15 +63,57 @@ pub struct Rules {
     pub tool: &'static str,
     /// A missing collection is created (auto), or nothing is noted in it (the listener).
     pub create: bool,
-    /// A play the ring cannot time (the ring gone, or without a clock) is noted without its time
-    /// (auto: its recording stays linked), or not at all (the listener).
+    /// A play the ring cannot time (the ring gone, without a clock, or on another timeline than
+    /// the drop's) is noted without its time (auto: its recording stays linked), or not at all
+    /// (the listener).
     pub untimed: bool,
+}
+
+/// A play as queued: the play, and when its needle dropped by the ring's clock as it was then
+/// (`None`: the ring could not time it, and the rules take it untimed).
+struct Note {
+    play: Played,
+    started_at: Option<String>,
+}
+
+/// The sending side of the history: queues plays, each timed as it is queued. Cloned for each
+/// thread that notes plays (the listener's recogniser).
+#[derive(Clone)]
+pub struct Notes {
+    rules: Rules,
+    db: PathBuf,
+    ring: PathBuf,
+    tx: Sender<Note>,
+}
+
+impl Notes {
+    /// Queues the note of `p`, timed now by the ring's clock ([`started_at`]: a read of the
+    /// ring's header, which never waits), never later by the thread: a note that waits for a
+    /// locked database keeps the time of its own timeline, even when the capture restarts on a
+    /// new one meanwhile. A play the ring cannot time is queued untimed or dropped, as the
+    /// rules say; never waits.
+    pub fn note(&self, p: Played) {
+        let started_at = started_at(&self.ring, p.drop);
+        if started_at.is_none() && !self.rules.untimed {
+            // Said only where there is a collection to note it in (a stat, no SQLite).
+            if self.rules.create || self.db.exists() {
+                vlog!(
+                    self.rules.tool,
+                    "side at frame {}: not in the listening history: {} gives no time for it (gone, no clock, or another timeline)",
+                    p.drop,
+                    self.ring.display()
+                );
+            }
+            return;
+        }
+        let _ = self.tx.send(Note { play: p, started_at });
+    }
 }
 
 /// The tool's end of the thread that notes plays.
 pub struct Historian {
     tool: &'static str,
-    tx: Sender<Played>,
+    notes: Notes,
     done: Receiver<()>,
     /// Set when the tool ends: a note waiting for a locked database gives up at [`DRAIN`].
     ending: Arc<AtomicBool>,
@@ -71,12 +121,12 @@ pub struct Historian {
 
 impl Historian {
     /// Starts the thread that notes the plays of sides on `ring` (whose clock times each needle
-    /// drop) in the collection `db`, as `rules` say.
+    /// drop, as the play is queued) in the collection `db`, as `rules` say.
     pub fn start(rules: Rules, db: PathBuf, ring: PathBuf) -> anyhow::Result<Historian> {
         let (tx, rx) = channel();
         let (done_tx, done) = channel();
         let ending = Arc::new(AtomicBool::new(false));
-        let writer = Writer { rules, db, ring, waiting: false, ending: ending.clone() };
+        let writer = Writer { rules, db: db.clone(), waiting: false, ending: ending.clone() };
         std::thread::Builder::new()
             .name("history".into())
             .spawn(move || {
@@ -84,24 +134,24 @@ impl Historian {
                 let _ = done_tx.send(());
             })
             .map_err(|e| anyhow::anyhow!("listening history: start its thread: {e}"))?;
-        Ok(Historian { tool: rules.tool, tx, done, ending })
+        Ok(Historian { tool: rules.tool, notes: Notes { rules, db, ring, tx }, done, ending })
     }
 
-    /// Queues the note of a play; never waits.
+    /// Queues the note of a play, timed now ([`Notes::note`]); never waits.
     pub fn note(&self, p: Played) {
-        let _ = self.tx.send(p);
+        self.notes.note(p);
     }
 
     /// A sender for another thread (the listener's recogniser notes the sides it followed).
-    pub fn sender(&self) -> Sender<Played> {
-        self.tx.clone()
+    pub fn sender(&self) -> Notes {
+        self.notes.clone()
     }
 
     /// Waits up to [`DRAIN`] for the queued notes, once every sender is gone, and then for the
     /// thread to name each play it could not note.
     pub fn finish(self) {
         self.ending.store(true, Ordering::Relaxed);
-        drop(self.tx);
+        drop(self.notes);
         if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(DRAIN + SAY_LOST) {
             vlog!(
                 self.tool,
@@ -115,35 +165,30 @@ impl Historian {
 struct Writer {
     rules: Rules,
     db: PathBuf,
-    ring: PathBuf,
     /// Whether the wait for a locked database was said (once per wait).
     waiting: bool,
     ending: Arc<AtomicBool>,
 }
 
 impl Writer {
-    fn run(mut self, rx: &Receiver<Played>) {
+    fn run(mut self, rx: &Receiver<Note>) {
         let tool = self.rules.tool;
         let mut deadline: Option<Instant> = None;
-        while let Ok(p) = rx.recv() {
+        while let Ok(n) = rx.recv() {
+            let drop = n.play.drop;
             // Past the end's deadline, each play left is named, not tried (a try may wait 10 s).
             if deadline.is_some_and(|at| Instant::now() >= at) {
-                vlog!(
-                    tool,
-                    "side at frame {}: not in the listening history: the database stayed locked",
-                    p.drop
-                );
+                vlog!(tool, "side at frame {drop}: not in the listening history: the database stayed locked");
                 continue;
             }
             loop {
-                match self.write(&p) {
+                match self.write(&n) {
                     Ok(()) => break,
                     Err(e) if is_busy(&e) => {
                         if !self.waiting {
                             vlog!(
                                 tool,
-                                "side at frame {}: the listening history waits for {} (another writer holds it): {e:#}",
-                                p.drop,
+                                "side at frame {drop}: the listening history waits for {} (another writer holds it): {e:#}",
                                 self.db.display()
                             );
                             self.waiting = true;
@@ -152,14 +197,14 @@ impl Writer {
                         if self.ending.load(Ordering::Relaxed) {
                             let at = *deadline.get_or_insert_with(|| Instant::now() + DRAIN);
                             if Instant::now() >= at {
-                                vlog!(tool, "side at frame {}: not in the listening history: {e:#}", p.drop);
+                                vlog!(tool, "side at frame {drop}: not in the listening history: {e:#}");
                                 break;
                             }
                         }
                         std::thread::sleep(RETRY);
                     }
                     Err(e) => {
-                        vlog!(tool, "side at frame {}: not in the listening history: {e:#}", p.drop);
+                        vlog!(tool, "side at frame {drop}: not in the listening history: {e:#}");
                         break;
                     }
                 }
@@ -167,32 +212,22 @@ impl Writer {
         }
     }
 
-    /// Notes `p`, timed by the ring's clock. A collection that does not exist, when the rules
-    /// forbid creating it, notes nothing; so does a play the ring cannot time, unless the rules
-    /// take it untimed.
-    fn write(&mut self, p: &Played) -> anyhow::Result<()> {
+    /// Notes `n` with the time it was queued with. A collection that does not exist, when the
+    /// rules forbid creating it, notes nothing.
+    fn write(&mut self, n: &Note) -> anyhow::Result<()> {
         if !self.rules.create && !self.db.exists() {
             return Ok(());
         }
-        let started = started_at(&self.ring, p.drop);
-        if started.is_none() && !self.rules.untimed {
-            vlog!(
-                self.rules.tool,
-                "side at frame {}: not in the listening history: {} gives no time for it (gone, or no clock)",
-                p.drop,
-                self.ring.display()
-            );
-            return Ok(());
-        }
-        let n = PlayNote {
+        let p = &n.play;
+        let note = PlayNote {
             side_start: p.drop,
             side_end: p.end,
-            started_at: started.as_deref(),
+            started_at: n.started_at.as_deref(),
             recording: p.recording.as_deref(),
             side: p.side.as_ref().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
             recognized: p.side.is_some(),
         };
-        Library::open(&self.db).and_then(|mut lib| lib.note_play(&n))?;
+        Library::open(&self.db).and_then(|mut lib| lib.note_play(&note))?;
         if self.waiting {
             vlog!(self.rules.tool, "side at frame {}: noted in the listening history after the wait", p.drop);
             self.waiting = false;
@@ -202,11 +237,20 @@ impl Writer {
 }
 
 /// When frame `drop` of the ring at `ring` was captured, by its clock (frame 0's time and its
-/// rate); `None` when the ring is gone or has no clock yet.
+/// rate); `None` when the ring is gone, has no clock yet, or has not reached `drop`: a play is
+/// noted after its drop was heard, so such a ring is another timeline (a capture restarted on a
+/// new ring since), whose clock would give the frame another time. It never waits, so the
+/// tools' own threads call it: a stat, an open of the ring's file, a read-only mapping and a
+/// few atomic loads from its header; no lock (not even the writer's), no SQLite. The stat keeps
+/// a FIFO put at the path from blocking the open ([`crate::ring::RingReader::open`] refuses
+/// anything but a regular file only once it is open).
 fn started_at(ring: &std::path::Path, drop: u64) -> Option<String> {
+    if !std::fs::metadata(ring).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
     let r = crate::ring::RingReader::open(ring, false).ok()?;
-    let frame0 = r.snapshot().ok().map(|s| s.frame0_unix_ns).filter(|&ns| ns > 0)?;
-    Some(crate::time::frame_time(frame0, drop, r.config().spec.rate))
+    let now = r.snapshot().ok().filter(|s| s.frame0_unix_ns > 0 && s.head > drop)?;
+    Some(crate::time::frame_time(now.frame0_unix_ns, drop, r.config().spec.rate))
 }
 
 /// Whether `e` is SQLite saying another connection holds the database.
@@ -236,6 +280,72 @@ mod tests {
             h.note(p.clone());
         }
         h.finish();
+    }
+
+    /// A new ring put in place at `path` (renamed over what was there, as a new capture's ring
+    /// replaces an old one: a reader never finds the path empty), another timeline, with 1 s
+    /// written (its head: frame 48,000) and frame 0's time set to `frame0_unix_ns` in its
+    /// header, where [`crate::ring::RingReader::snapshot`] reads it.
+    fn new_timeline(path: &std::path::Path, frame0_unix_ns: u64) -> crate::ring::RingWriter {
+        use std::os::unix::fs::FileExt as _;
+        let spec = crate::pcm::PcmSpec::default();
+        let cfg = crate::ring::Config::new(spec, 60 * u64::from(spec.rate));
+        let new = path.with_extension("new");
+        let (mut w, _) = crate::ring::RingWriter::open(&new, cfg).unwrap();
+        w.write(&vec![0; spec.rate as usize * spec.frame_bytes()]).unwrap();
+        let at = std::mem::offset_of!(crate::ring::Header, frame0_unix_ns) as u64;
+        let file = std::fs::OpenOptions::new().write(true).open(&new).unwrap();
+        file.write_all_at(&frame0_unix_ns.to_ne_bytes(), at).unwrap();
+        std::fs::rename(&new, path).unwrap();
+        w
+    }
+
+    #[test]
+    fn a_note_waiting_for_a_locked_database_keeps_the_time_its_ring_gave_when_it_was_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, ring) = (dir.path().join("library.db"), dir.path().join("ring"));
+        Library::open(&db).unwrap();
+        let hour = 3_600_000_000_000;
+        let first = new_timeline(&ring, 1_796_000_000 * 1_000_000_000);
+        let before = started_at(&ring, 100).unwrap();
+        // Another writer holds the collection: the first note waits in the thread (auto's
+        // rules: timed or not, it is written), so the second cannot be written before the lock
+        // goes, whatever the machine's load.
+        let holder = rusqlite::Connection::open(&db).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let h = Historian::start(AUTO, db.clone(), ring.clone()).unwrap();
+        h.note(Played { drop: 100, end: None, ..Default::default() });
+        h.note(Played { drop: 100, end: Some(900), ..Default::default() });
+        // Meanwhile the capture restarts on a new timeline: frame 100 is another time there.
+        let _second = new_timeline(&ring, 1_796_000_000 * 1_000_000_000 + hour);
+        assert_ne!(started_at(&ring, 100).as_deref(), Some(before.as_str()), "the clock did not change");
+        holder.execute_batch("COMMIT").unwrap();
+        h.finish();
+        drop(first);
+        let plays = Library::open(&db).unwrap().plays(None).unwrap();
+        assert_eq!(plays.len(), 1, "the drop's two notes are not one play: {plays:?}");
+        assert_eq!(plays[0].started_at.as_deref(), Some(before.as_str()), "{plays:?}");
+        assert_eq!(plays[0].side_end, Some(900), "{plays:?}");
+    }
+
+    #[test]
+    fn a_drop_its_rings_timeline_has_not_reached_is_not_timed_by_that_ring() {
+        // A side noted after the capture restarted on a new ring that is not yet at its drop.
+        let dir = tempfile::tempdir().unwrap();
+        let (db, ring) = (dir.path().join("library.db"), dir.path().join("ring"));
+        Library::open(&db).unwrap();
+        let _new = new_timeline(&ring, 1_796_000_000 * 1_000_000_000);
+        let late = Played { drop: 60 * 48_000, end: Some(61 * 48_000), ..Default::default() };
+        let h = Historian::start(LISTENER, db.clone(), ring.clone()).unwrap();
+        h.note(late.clone());
+        h.finish();
+        assert!(Library::open(&db).unwrap().plays(None).unwrap().is_empty(), "the listener noted it");
+        let h = Historian::start(AUTO, db.clone(), ring).unwrap();
+        h.note(late);
+        h.finish();
+        let plays = Library::open(&db).unwrap().plays(None).unwrap();
+        assert_eq!(plays.len(), 1, "{plays:?}");
+        assert_eq!((plays[0].side_start, plays[0].started_at.as_deref()), (Some(60 * 48_000), None));
     }
 
     #[test]

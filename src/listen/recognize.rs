@@ -20,7 +20,7 @@
 //! logged once per side and costs nothing else; the listener goes on without titles.
 
 use crate::library::db::Library;
-use crate::library::history::{Historian, Played, Rules};
+use crate::library::history::{Historian, Notes, Played, Rules};
 use crate::library::recognize::{Match, Recognizer, TRY_S, next_try_after};
 use crate::vlog;
 use std::collections::VecDeque;
@@ -309,7 +309,7 @@ struct Worker {
     /// What the side playing was recognised as (its last, refined match).
     found: Option<Match>,
     /// Where the plays of the sides followed are noted (on a ring).
-    notes: Option<Sender<Played>>,
+    notes: Option<Notes>,
     /// Whether the collection's older prints were said.
     hinted: bool,
 }
@@ -326,7 +326,7 @@ struct Query {
 }
 
 impl Worker {
-    fn new(db: PathBuf, rate: u32, channels: u16, notes: Option<Sender<Played>>) -> Worker {
+    fn new(db: PathBuf, rate: u32, channels: u16, notes: Option<Notes>) -> Worker {
         Worker {
             db,
             rate,
@@ -352,7 +352,10 @@ impl Worker {
                     self.query = None;
                     let side = self.found.take().map(|m| (m.artist, m.album, m.side));
                     if let Some(notes) = self.notes.as_ref().filter(|_| note) {
-                        let _ = notes.send(Played { drop, end: Some(end), recording: None, side });
+                        // Timed by the ring's clock now, as it is queued: the worker is no more
+                        // than its queue (about 10 s) behind the listener, which decided the end
+                        // on frames of the timeline the drop is on.
+                        notes.note(Played { drop, end: Some(end), recording: None, side });
                     }
                     None
                 }

@@ -4,12 +4,12 @@
 //!
 //! Owns what a play says ([`played`]): the needle drop, the end when known, the file when one was
 //! kept, and the album side when the listener recognised it (when the needle dropped, by the
-//! ring's clock, is the history writer's, as for the listener's notes); and the sides auto saw
-//! but did not record ([`Unrecorded`]: a manual recording ran, the space was short, the recorder
-//! did not start), noted at their `side_end`, at the next needle drop or when auto stops. The
-//! parts of a side and a side noted twice are one play: the database extends the play of a
-//! needle drop ([`crate::library::db::Library::note_play`]). A side playing when auto starts,
-//! not taken over, is an [`Unrecorded`] too (the loop finds it in the events). Sides that began
+//! ring's clock read as the note is queued, is the history's, as for the listener's notes); and
+//! the sides auto saw but did not record ([`Unrecorded`]: a manual recording ran, the space was
+//! short, the recorder did not start), noted at their `side_end`, at the next needle drop or when
+//! auto stops. The parts of a side and a side noted twice are one play: the database extends the
+//! play of a needle drop ([`crate::library::db::Library::note_play`]). A side playing when auto
+//! starts, not taken over, is an [`Unrecorded`] too (the loop finds it in the events). Sides that began
 //! and ended while no auto ran are noted by the listener (`vinyl-listen --library` on a ring
 //! notes each side at its end), which the database merges with auto's note of the same needle
 //! drop. Does not write: the notes are queued to auto's [`Historian`] (started with auto, drained
