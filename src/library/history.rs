@@ -37,10 +37,10 @@ use std::time::{Duration, Instant};
 /// How long a note that found the database locked waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 /// How long the tool's end waits for the notes still queued.
-const DRAIN: Duration = Duration::from_secs(15);
+pub const DRAIN: Duration = Duration::from_secs(15);
 /// How much longer the tool's end waits for the thread to say, play by play, what it could not
 /// note: a try that began before [`DRAIN`] ran out may wait the database's busy timeout (10 s).
-const SAY_LOST: Duration = Duration::from_secs(12);
+pub const SAY_LOST: Duration = Duration::from_secs(12);
 
 /// A side's play as the listening history keeps it.
 #[derive(Clone, Debug, Default, PartialEq)]
