@@ -7,6 +7,7 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
+use vinyl::library::history::{DRAIN, SAY_LOST};
 
 const LIBRARY: &str = env!("CARGO_BIN_EXE_vinyl-library");
 const T: Duration = Duration::from_secs(60);
@@ -994,6 +995,126 @@ fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_pla
     assert_eq!(plays[0]["recognized"], true, "{report}");
     assert_eq!(plays[0]["side"], "Frozen/Bubble – Music, side B", "{report}");
     assert!(log.contains("the listening history waits for"), "{report}");
+}
+
+/// What a listener stopped under another writer's lock left ([`listener_stopped_under_a_lock`]).
+struct Stopped {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    /// The side's needle drop and end, from the events file.
+    side: (u64, u64),
+    /// Whether the events file has the side recognised.
+    recognised: bool,
+    status: std::process::ExitStatus,
+    /// From the SIGTERM to the exit.
+    took: Duration,
+    log: String,
+    /// The command, its status, the events and the log, for failure reports.
+    report: String,
+}
+
+/// How much longer than the history's bound ([`DRAIN`] and [`SAY_LOST`]) a stopped listener may
+/// take to exit: the recogniser's thread ends first, on a busy machine.
+const STOP_MARGIN: Duration = Duration::from_secs(10);
+
+/// The listener's end under another writer's lock: `vinyl-listen --ring` with the collection
+/// (no auto runs) hears a replay of the learned side to its lift (fed at once: the ring holds
+/// all of it) while another connection holds the database (`BEGIN IMMEDIATE`, taken before the
+/// needle drop, past the 10 s busy timeout). Once the history says the side's note waits, the
+/// listener is stopped with SIGTERM, as systemd stops it, and the lock is released `release`
+/// after the signal, during the drain (`None`: only once the listener has exited).
+fn listener_stopped_under_a_lock(tag: &str, release: Option<Duration>) -> Option<Stopped> {
+    let pieces = two_pieces()?;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("library.db");
+    name_the_learned_side(d, &db, [&pieces[0], &pieces[1]], &[]);
+    let replay = replay_raw(d, [&pieces[0], &pieces[1]], REPLAY);
+    let (ring, run_dir) = (proc::Ring::new(tag), d.join("run"));
+    std::fs::create_dir(&run_dir).unwrap();
+    let mut listen = spawn_listener(&ring, &db, &run_dir);
+    listen.wait_line("no ring yet");
+    let mut fill = Command::new(bin_dir().join("vinyl-preroll"));
+    fill.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
+    let mut fill = proc::Proc::spawn(fill, false);
+    listen.wait_line("following live from frame 0");
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    fill.feed(&replay);
+    listen.wait_line_within("the listening history waits for", Duration::from_secs(120));
+    assert!(plays(&db).is_empty(), "a play noted through another writer's lock");
+    let stopped = std::time::Instant::now();
+    listen.signal(nix::sys::signal::Signal::SIGTERM);
+    if let Some(after) = release {
+        // The one fixed wait, and what the test is about: the lock goes during the drain.
+        std::thread::sleep(after);
+        holder.execute_batch("COMMIT").unwrap();
+    }
+    let status = listen.wait_exit(DRAIN + SAY_LOST + STOP_MARGIN);
+    let took = stopped.elapsed();
+    // A lock still held goes only now (its transaction wrote nothing).
+    drop(holder);
+    fill.close_stdin();
+    let events = std::fs::read_to_string(run_dir.join("events")).unwrap_or_default();
+    let lines: Vec<serde_json::Value> = events.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let frames = |kind: &str| -> Vec<u64> {
+        lines.iter().filter(|e| e["event"] == kind).map(|e| e["frame"].as_u64().unwrap()).collect()
+    };
+    let (starts, ends) = (frames("side_start"), frames("side_end"));
+    let log = listen.stderr();
+    let report = format!("{}\nstatus: {status} after {took:?}\n{events}\nstderr:\n{log}", listen.what);
+    assert_eq!((starts.len(), ends.len()), (1, 1), "one side: {report}");
+    let recognised = frames("recognized").contains(&starts[0]);
+    Some(Stopped { _dir: dir, db, side: (starts[0], ends[0]), recognised, status, took, log, report })
+}
+
+/// The listener's end with its last side's note waiting for another writer's lock
+/// ([`listener_stopped_under_a_lock`]), freed 3 s into the end's drain: the note is written
+/// then, and the listener exits 0 as soon as its queue is empty (well within [`DRAIN`] of the
+/// SIGTERM); the play is in the history once, with its needle drop and end, and recognised as
+/// the learned side when the listener recognised it.
+#[test]
+fn a_database_locked_at_the_listeners_end_and_freed_during_its_drain_keeps_the_play() {
+    let Some(s) = listener_stopped_under_a_lock("drainfreed", Some(Duration::from_secs(3))) else {
+        return;
+    };
+    let report = &s.report;
+    assert_eq!(s.status.code(), Some(0), "{report}");
+    assert!(s.took < DRAIN, "the drain outlived its empty queue: {report}");
+    let plays = plays(&s.db);
+    let report = format!("{plays:#?}\n{report}");
+    assert_eq!(plays.len(), 1, "{report}");
+    let p = &plays[0];
+    assert_eq!(
+        (p["side_start"].as_u64(), p["side_end"].as_u64()),
+        (Some(s.side.0), Some(s.side.1)),
+        "{report}"
+    );
+    let side: serde_json::Value =
+        if s.recognised { "Frozen/Bubble – Music, side B".into() } else { serde_json::Value::Null };
+    assert_eq!((&p["recognized"], &p["side"]), (&s.recognised.into(), &side), "{report}");
+    assert!(s.log.contains("noted in the listening history after the wait"), "{report}");
+    assert!(!s.log.contains("not in the listening history"), "{report}");
+}
+
+/// The listener's end with its last side's note waiting for another writer's lock
+/// ([`listener_stopped_under_a_lock`]) held until the listener is gone: the note is given
+/// [`DRAIN`], then the loss is said with the side's place ("side at frame N: not in the listening
+/// history"), and the listener exits 0 within [`DRAIN`] and [`SAY_LOST`] of the SIGTERM. The
+/// collection is as it was: no play, not even part of one, and it checks clean.
+#[test]
+fn a_database_locked_past_the_listeners_drain_has_the_lost_play_said_with_its_frame() {
+    let Some(s) = listener_stopped_under_a_lock("drainlost", None) else { return };
+    let report = &s.report;
+    assert_eq!(s.status.code(), Some(0), "{report}");
+    assert!(s.took >= DRAIN, "the note was not given the drain: {report}");
+    let lost = format!("side at frame {}: not in the listening history", s.side.0);
+    assert!(s.log.lines().any(|l| l.contains(&lost)), "no {lost:?} line: {report}");
+    assert!(!s.log.contains("notes still waiting for the database"), "not said play by play: {report}");
+    assert!(plays(&s.db).is_empty(), "{report}");
+    let mut check = Command::new(LIBRARY);
+    check.arg("--db").arg(&s.db).arg("check");
+    assert_success("vinyl-library check", &run(&mut check, T));
 }
 
 /// Hands `raw` (48 kHz stereo, 16-bit) to `each` at the real rate, 100 ms at a time, with each

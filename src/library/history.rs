@@ -30,18 +30,17 @@
 use crate::library::db::{Library, PlayNote};
 use crate::vlog;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a note that found the database locked waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 /// How long the tool's end waits for the notes still queued.
-const DRAIN: Duration = Duration::from_secs(15);
+pub const DRAIN: Duration = Duration::from_secs(15);
 /// How much longer the tool's end waits for the thread to say, play by play, what it could not
 /// note: a try that began before [`DRAIN`] ran out may wait the database's busy timeout (10 s).
-const SAY_LOST: Duration = Duration::from_secs(12);
+pub const SAY_LOST: Duration = Duration::from_secs(12);
 
 /// A side's play as the listening history keeps it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -115,8 +114,8 @@ pub struct Historian {
     tool: &'static str,
     notes: Notes,
     done: Receiver<()>,
-    /// Set when the tool ends: a note waiting for a locked database gives up at [`DRAIN`].
-    ending: Arc<AtomicBool>,
+    /// When the tool's end began: a note waiting for a locked database gives up [`DRAIN`] after.
+    ending: Arc<OnceLock<Instant>>,
 }
 
 impl Historian {
@@ -125,7 +124,7 @@ impl Historian {
     pub fn start(rules: Rules, db: PathBuf, ring: PathBuf) -> anyhow::Result<Historian> {
         let (tx, rx) = channel();
         let (done_tx, done) = channel();
-        let ending = Arc::new(AtomicBool::new(false));
+        let ending = Arc::new(OnceLock::new());
         let writer = Writer { rules, db: db.clone(), waiting: false, ending: ending.clone() };
         std::thread::Builder::new()
             .name("history".into())
@@ -147,10 +146,10 @@ impl Historian {
         self.notes.clone()
     }
 
-    /// Waits up to [`DRAIN`] for the queued notes, once every sender is gone, and then for the
-    /// thread to name each play it could not note.
+    /// Waits up to [`DRAIN`] from now for the queued notes, once every sender is gone, and then
+    /// for the thread to name each play it could not note.
     pub fn finish(self) {
-        self.ending.store(true, Ordering::Relaxed);
+        let _ = self.ending.set(Instant::now());
         drop(self.notes);
         if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(DRAIN + SAY_LOST) {
             vlog!(
@@ -167,17 +166,16 @@ struct Writer {
     db: PathBuf,
     /// Whether the wait for a locked database was said (once per wait).
     waiting: bool,
-    ending: Arc<AtomicBool>,
+    ending: Arc<OnceLock<Instant>>,
 }
 
 impl Writer {
     fn run(mut self, rx: &Receiver<Note>) {
         let tool = self.rules.tool;
-        let mut deadline: Option<Instant> = None;
         while let Ok(n) = rx.recv() {
             let drop = n.play.drop;
             // Past the end's deadline, each play left is named, not tried (a try may wait 10 s).
-            if deadline.is_some_and(|at| Instant::now() >= at) {
+            if self.past_deadline() {
                 vlog!(tool, "side at frame {drop}: not in the listening history: the database stayed locked");
                 continue;
             }
@@ -194,12 +192,9 @@ impl Writer {
                             self.waiting = true;
                         }
                         // Once the tool ends, give up at the deadline.
-                        if self.ending.load(Ordering::Relaxed) {
-                            let at = *deadline.get_or_insert_with(|| Instant::now() + DRAIN);
-                            if Instant::now() >= at {
-                                vlog!(tool, "side at frame {drop}: not in the listening history: {e:#}");
-                                break;
-                            }
+                        if self.past_deadline() {
+                            vlog!(tool, "side at frame {drop}: not in the listening history: {e:#}");
+                            break;
                         }
                         std::thread::sleep(RETRY);
                     }
@@ -210,6 +205,14 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Whether [`DRAIN`] has run out since the tool's end began. Counted from the end itself, not
+    /// from the first try that failed after it: a try under way then may still wait out the busy
+    /// timeout (10 s), and a deadline counted from there would let the next try begin too late
+    /// for [`SAY_LOST`], so the tool would end before the thread named its lost plays.
+    fn past_deadline(&self) -> bool {
+        self.ending.get().is_some_and(|&at| at.elapsed() >= DRAIN)
     }
 
     /// Notes `n` with the time it was queued with. A collection that does not exist, when the
@@ -326,6 +329,32 @@ mod tests {
         assert_eq!(plays.len(), 1, "the drop's two notes are not one play: {plays:?}");
         assert_eq!(plays[0].started_at.as_deref(), Some(before.as_str()), "{plays:?}");
         assert_eq!(plays[0].side_end, Some(900), "{plays:?}");
+    }
+
+    #[test]
+    fn the_ends_drain_runs_from_the_end_not_from_the_first_try_that_failed_after_it() {
+        // The tool's end began DRAIN ago, and a note is still queued behind another writer's
+        // lock: it is said lost at once, untried. Counted from the first try that failed after
+        // the end (a try waits the 10 s busy timeout), the drain would run that much later, and
+        // the thread would still be trying past DRAIN + SAY_LOST, when the tool has stopped
+        // waiting for it to name the play.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("library.db");
+        Library::open(&db).unwrap();
+        let holder = rusqlite::Connection::open(&db).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let ended = Instant::now().checked_sub(DRAIN).unwrap();
+        let writer =
+            Writer { rules: AUTO, db: db.clone(), waiting: false, ending: Arc::new(OnceLock::from(ended)) };
+        let (tx, rx) = channel();
+        tx.send(Note { play: Played { drop: 100, end: Some(900), ..Default::default() }, started_at: None })
+            .unwrap();
+        drop(tx);
+        let t = Instant::now();
+        writer.run(&rx);
+        assert!(t.elapsed() < Duration::from_secs(10), "tried again for {:?} past the drain", t.elapsed());
+        holder.execute_batch("COMMIT").unwrap();
+        assert!(Library::open(&db).unwrap().plays(None).unwrap().is_empty());
     }
 
     #[test]

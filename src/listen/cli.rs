@@ -137,7 +137,9 @@ pub struct Opts {
     /// deck's last run-out measured is searched first (12 s), for sides learned with theirs.
     /// Following a ring, each side goes in the collection's listening history at its end
     /// (vinyl-library plays), recognised or not; while another writer holds the database, the
-    /// note waits and is tried again every second
+    /// note waits and is tried again every second. At a stop signal the notes still waiting get
+    /// 15 s; each play left then is named in the log with its frame ("side at frame N: not in
+    /// the listening history")
     #[arg(long, value_name = "DB", env = "VINYL_LIBRARY")]
     pub library: Option<PathBuf>,
 
