@@ -512,6 +512,12 @@ impl Library {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Waits at most `d` for another writer's lock from now on (10 s after [`Library::open`]), so
+    /// that a tool with a deadline gives up by it.
+    pub fn wait_at_most(&self, d: Duration) -> anyhow::Result<()> {
+        self.conn.busy_timeout(d).with_context(|| format!("{}: busy timeout", self.path.display()))
+    }
+
     /// Stores the fingerprint of the recording `file` (already linked by [`Library::name`]),
     /// replacing an earlier one, in one transaction. The replaced print's pairs are swept from the
     /// index at once, or, while sweeps are deferred, left for the batch's sweep: recognition

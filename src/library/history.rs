@@ -38,8 +38,11 @@ use std::time::{Duration, Instant};
 const RETRY: Duration = Duration::from_secs(1);
 /// How long the tool's end waits for the notes still queued.
 pub const DRAIN: Duration = Duration::from_secs(15);
+/// The shortest wait of a try made at the drain's very end.
+const LAST_TRY: Duration = Duration::from_millis(100);
 /// How much longer the tool's end waits for the thread to say, play by play, what it could not
-/// note: a try that began before [`DRAIN`] ran out may wait the database's busy timeout (10 s).
+/// note: a try at the drain's end waits no longer than the drain had left (but [`LAST_TRY`]), and
+/// opening the database may still wait its busy timeout (10 s) for a migration.
 pub const SAY_LOST: Duration = Duration::from_secs(12);
 
 /// A side's play as the listening history keeps it.
@@ -230,7 +233,13 @@ impl Writer {
             side: p.side.as_ref().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
             recognized: p.side.is_some(),
         };
-        Library::open(&self.db).and_then(|mut lib| lib.note_play(&note))?;
+        let mut lib = Library::open(&self.db)?;
+        // Once the tool ends, a try waits no longer than the drain has left: one begun just
+        // before it ran out would otherwise wait the whole busy timeout (10 s) into SAY_LOST.
+        if let Some(at) = self.ending.get() {
+            lib.wait_at_most(DRAIN.saturating_sub(at.elapsed()).max(LAST_TRY))?;
+        }
+        lib.note_play(&note)?;
         if self.waiting {
             vlog!(self.rules.tool, "side at frame {}: noted in the listening history after the wait", p.drop);
             self.waiting = false;
@@ -329,6 +338,30 @@ mod tests {
         assert_eq!(plays.len(), 1, "the drop's two notes are not one play: {plays:?}");
         assert_eq!(plays[0].started_at.as_deref(), Some(before.as_str()), "{plays:?}");
         assert_eq!(plays[0].side_end, Some(900), "{plays:?}");
+    }
+
+    #[test]
+    fn a_try_near_the_drains_end_waits_only_what_the_drain_has_left() {
+        // One second of the drain left and another writer's lock: the note is tried for about
+        // that second and said lost, not tried for the busy timeout's 10 s, which would leave
+        // the thread too little of SAY_LOST to name its lost plays.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("library.db");
+        Library::open(&db).unwrap();
+        let holder = rusqlite::Connection::open(&db).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let ended = Instant::now().checked_sub(DRAIN - Duration::from_secs(1)).unwrap();
+        let writer =
+            Writer { rules: AUTO, db: db.clone(), waiting: false, ending: Arc::new(OnceLock::from(ended)) };
+        let (tx, rx) = channel();
+        tx.send(Note { play: Played { drop: 100, end: Some(900), ..Default::default() }, started_at: None })
+            .unwrap();
+        drop(tx);
+        let t = Instant::now();
+        writer.run(&rx);
+        assert!(t.elapsed() < Duration::from_secs(5), "one try waited {:?}", t.elapsed());
+        holder.execute_batch("COMMIT").unwrap();
+        assert!(Library::open(&db).unwrap().plays(None).unwrap().is_empty());
     }
 
     #[test]
