@@ -954,15 +954,13 @@ fn a_locked_database_and_a_listener_killed_before_its_note_lose_no_play() {
     fill.close_stdin();
 }
 
-/// Auto's notes under another writer's lock, at real time ([`HandsFree`]): a `BEGIN IMMEDIATE`
-/// taken 3 s before the replay's lift is held until auto, finalising the side, has failed to
-/// name it (the link waits the 10 s busy timeout; the file, moved to `VINYL_AUTO_NAME`, goes
-/// back), and 12 s more: past the busy timeout of a note begun then. Once the lock is released,
-/// the side's play is in the history once, recognised, with its recording (a note that waited
-/// only the busy timeout was lost, and one of a file left moved named no file).
-#[test]
-fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_play_nor_its_file() {
-    let Some(mut h) = HandsFree::start("autolock") else { return };
+/// Auto's side ended under another writer's lock, at real time ([`HandsFree`]): a `BEGIN
+/// IMMEDIATE` taken 3 s before the replay's lift, held until auto, finalising the side, has
+/// failed to name it (the link waits the 10 s busy timeout; the file, moved to
+/// `VINYL_AUTO_NAME`, goes back) and its history has waited out a busy timeout of its own for
+/// the side's note (said once). The history is still empty then; returns the lock, still held.
+fn auto_side_ended_under_a_lock(tag: &str) -> Option<(HandsFree, rusqlite::Connection)> {
+    let mut h = HandsFree::start(tag)?;
     let stretches = h.raw.len().div_ceil(48_000 * 4 / 10);
     let (db, mut holder) = (h.db.clone(), None);
     h.play(|_, i| {
@@ -974,10 +972,20 @@ fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_pla
         }
     });
     h.auto.wait_line_within("but not named", Duration::from_secs(120));
-    // The lock is held until the history has waited out a busy timeout of its own (said once).
     h.auto.wait_line_within("the listening history waits for", Duration::from_secs(60));
     assert!(plays(&db).is_empty(), "a play noted through another writer's lock");
-    holder.expect("the lock was taken").execute_batch("COMMIT").unwrap();
+    Some((h, holder.expect("the lock was taken")))
+}
+
+/// Auto's notes under another writer's lock ([`auto_side_ended_under_a_lock`]), released once
+/// the history says the side's note waits: past the busy timeout of a note begun then. The
+/// side's play is in the history once, recognised, with its recording (a note that waited only
+/// the busy timeout was lost, and one of a file left moved named no file).
+#[test]
+fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_play_nor_its_file() {
+    let Some((mut h, holder)) = auto_side_ended_under_a_lock("autolock") else { return };
+    let db = h.db.clone();
+    holder.execute_batch("COMMIT").unwrap();
     let noted = || plays(&db).iter().any(|p| p["recording"].is_string());
     wait_until("the play's recording in the history", Duration::from_secs(60), noted);
     let (log, files) = h.stop_auto();
@@ -997,6 +1005,48 @@ fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_pla
     assert!(log.contains("the listening history waits for"), "{report}");
 }
 
+/// Auto's end with the side's note waiting for another writer's lock
+/// ([`auto_side_ended_under_a_lock`]) held until auto is gone: stopped with SIGTERM, as systemd
+/// stops it, auto has no side in progress (the side was finalised: no stop wait, no naming), so
+/// it gives the note [`DRAIN`], names the side's frame as not in the listening history, and
+/// exits 0 within [`DRAIN`] and [`SAY_LOST`] of the signal ([`STOP_MARGIN`] more on a busy
+/// machine: 37 s in all). The recording is kept, whole (`flac -t`). Once the lock goes, the
+/// collection checks clean and auto left nothing in it: the one play is the listener's, noted
+/// after its own wait, without a recording.
+#[test]
+fn a_database_locked_past_autos_drain_has_the_lost_play_said_and_the_file_kept() {
+    let Some((mut h, holder)) = auto_side_ended_under_a_lock("autodrain") else { return };
+    let events = h.events();
+    let starts: Vec<u64> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "side_start")
+        .map(|e| e["frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts.len(), 1, "one side:\n{events}");
+    let (log, files, took) = h.stop_auto_within(DRAIN + SAY_LOST + STOP_MARGIN);
+    // The lock, held past auto's end, goes only now (its transaction wrote nothing).
+    drop(holder);
+    let report = format!("took {took:?}\n{files:?}\n{events}\n{log}");
+    assert!(took >= DRAIN, "the note was not given the drain: {report}");
+    let lost = format!("side at frame {}: not in the listening history", starts[0]);
+    assert!(log.lines().any(|l| l.contains(&lost)), "no {lost:?} line: {report}");
+    assert!(!log.contains("notes still waiting for the database"), "not said play by play: {report}");
+    assert_eq!(files.len(), 1, "{report}");
+    assert_success("flac -t", &run(Command::new("flac").args(["-t", "-s"]).arg(&files[0]), T));
+    let mut check = Command::new(LIBRARY);
+    check.arg("--db").arg(&h.db).arg("check");
+    assert_success("vinyl-library check", &run(&mut check, T));
+    // The listener's note, waiting too, is written once the lock is gone: the side's one play.
+    wait_until("the listener's play in the history", Duration::from_secs(60), || !plays(&h.db).is_empty());
+    let plays = plays(&h.db);
+    let report = format!("{plays:#?}\n{report}\n---- listener ----\n{}", h.listener_log());
+    assert_eq!(plays.len(), 1, "{report}");
+    assert_eq!(plays[0]["side_start"].as_u64(), Some(starts[0]), "{report}");
+    assert_eq!(plays[0]["recognized"], true, "{report}");
+    assert_eq!(plays[0]["recording"], serde_json::Value::Null, "auto's note landed: {report}");
+}
+
 /// What a listener stopped under another writer's lock left ([`listener_stopped_under_a_lock`]).
 struct Stopped {
     _dir: tempfile::TempDir,
@@ -1013,8 +1063,9 @@ struct Stopped {
     report: String,
 }
 
-/// How much longer than the history's bound ([`DRAIN`] and [`SAY_LOST`]) a stopped listener may
-/// take to exit: the recogniser's thread ends first, on a busy machine.
+/// How much longer than the history's bound ([`DRAIN`] and [`SAY_LOST`]) a stopped listener or
+/// auto may take to exit, on a busy machine: the listener's recogniser thread ends first, auto's
+/// loop sees the signal at its next poll.
 const STOP_MARGIN: Duration = Duration::from_secs(10);
 
 /// The listener's end under another writer's lock: `vinyl-listen --ring` with the collection
@@ -1255,21 +1306,29 @@ impl HandsFree {
         self.killed_listeners.push_str(&format!("---- a killed listener ----\n{}", self.listen.stderr()));
     }
 
+    /// Stops auto (SIGTERM: it finishes and exits 0): its log, and the recordings left.
+    fn stop_auto(&mut self) -> (String, Vec<PathBuf>) {
+        let (log, files, _) = self.stop_auto_within(T);
+        (log, files)
+    }
+
+    /// [`HandsFree::stop_auto`], auto gone within `bound` of the SIGTERM: also how long it took.
+    fn stop_auto_within(&mut self, bound: Duration) -> (String, Vec<PathBuf>, Duration) {
+        let stopped = std::time::Instant::now();
+        self.auto.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = self.auto.wait_exit(bound);
+        let took = stopped.elapsed();
+        let log = self.auto.stderr();
+        assert_eq!(status.code(), Some(0), "{status} after {took:?}:\n{log}");
+        let mut files = Vec::new();
+        vinyl::rec::list::flac_files(&self.recordings, &mut files);
+        (log, files, took)
+    }
+
     /// Waits for auto to name the side, stops it (exit 0) and checks what the user has: one file,
     /// named, tagged, with its cover and the learned tracklist's titled markers, moved to
     /// `VINYL_AUTO_NAME`, decodable by `flac -t`, and one play noted in the collection as
     /// recognised, of that file. Returns the file and auto's stderr.
-    /// Stops auto (SIGTERM: it finishes and exits 0): its log, and the recordings left.
-    fn stop_auto(&mut self) -> (String, Vec<PathBuf>) {
-        self.auto.signal(nix::sys::signal::Signal::SIGTERM);
-        self.auto.wait_exit(T);
-        let log = self.auto.stderr();
-        assert_eq!(self.auto.child.try_wait().ok().flatten().and_then(|s| s.code()), Some(0), "{log}");
-        let mut files = Vec::new();
-        vinyl::rec::list::flac_files(&self.recordings, &mut files);
-        (log, files)
-    }
-
     fn named(&mut self) -> (PathBuf, String) {
         self.auto.wait_line_within("named Frozen/Bubble – Music, side B", Duration::from_secs(240));
         let (log, mut files) = self.stop_auto();
