@@ -10,8 +10,8 @@
 //! tracklist; the naming itself is [`crate::library::name::recognised`]), [`parts`] (the earlier
 //! parts of a side recognised after they were finalised, named then), [`history`] (every
 //! side seen is a play in the collection's history, kept, removed or not recorded at all,
-//! queued to a [`Historian`] thread, which waits out a locked database and gets its 15 s to
-//! drain at auto's end),
+//! queued to a [`Historian`] thread, which waits out a locked database and gets 15 s from
+//! auto's stop to drain, then names each play it lost, with its frame),
 //! [`titles`] (the metadata FIFO and the `VINYL_ON_EVENT` hook, off the audio path). This file
 //! is the loop: take over a side a killed auto left, tail `RUN/events`
 //! ([`crate::listen::tail::Tail`]; its history only for that side), check each event against the
