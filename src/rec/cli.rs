@@ -282,7 +282,9 @@ album side when recognised. A side too short to keep, one whose recorder left no
 not recorded at all (a manual recording ran, the space was short) are plays without a recording. \
 A side playing when auto starts, not taken over, is noted at its end. The parts of a side, and \
 a side taken over after a restart, are one play; sides that began and ended while no auto ran \
-are not in the history.
+are not in the history. While another writer holds the collection, a note waits and is tried \
+again every second (said once); at auto's stop the notes still waiting get 15 s, and each play \
+left then is named in the log with its frame.
 
 Titles: at each track_start, the stream's title becomes VINYL_TITLE_TEMPLATE (default 'Side \
 {side} · Track {track}', the side counted since auto started), or 'Artist – Title' once the \
