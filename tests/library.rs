@@ -849,12 +849,7 @@ fn the_listener_notes_each_side_in_the_history_while_no_auto_runs() {
     let events = std::fs::read_to_string(run_dir.join("events")).unwrap();
     let log = listen.stderr();
     let report = format!("{plays:#?}\n{events}\n{first_log}\n---- restarted ----\n{log}");
-    let starts: Vec<u64> = events
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "side_start")
-        .map(|e| e["frame"].as_u64().unwrap())
-        .collect();
+    let starts = event_frames(&events, "side_start");
     assert_eq!(plays.len(), 2, "{report}");
     assert_eq!(starts.len(), 2, "{report}");
     let drop = truth["needle_drop"].as_u64().unwrap();
@@ -897,16 +892,8 @@ fn a_locked_database_and_a_listener_killed_before_its_note_lose_no_play() {
     args.extend(["12", "--idle-before", "2", "--idle-after", "4"]);
     let Some((pcm, _)) = synth_side(d, "unknown", &args) else { return };
     let replay = replay_raw(d, [&pieces[0], &pieces[1]], REPLAY);
-    let (ring, run_dir) = (proc::Ring::new("locked"), d.join("run"));
-    std::fs::create_dir(&run_dir).unwrap();
-    let mut listen = spawn_listener(&ring, &db, &run_dir);
-    listen.wait_line("no ring yet");
-    let mut fill = Command::new(bin_dir().join("vinyl-preroll"));
-    fill.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
-    let mut fill = proc::Proc::spawn(fill, false);
-    listen.wait_line("following live from frame 0");
-    let holder = rusqlite::Connection::open(&db).unwrap();
-    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let run_dir = d.join("run");
+    let (ring, mut listen, mut fill, holder) = listening_under_a_lock("locked", &db, &run_dir);
     at_real_time(&pcm, |chunk, _| fill.feed(chunk));
     listen.wait_line_within("the listening history waits for", Duration::from_secs(120));
     listen.signal(nix::sys::signal::Signal::SIGKILL);
@@ -925,12 +912,8 @@ fn a_locked_database_and_a_listener_killed_before_its_note_lose_no_play() {
     let plays = plays(&db);
     let report = format!("{plays:#?}\n{}\n{first_log}\n---- restarted ----\n{}", events(), listen.stderr());
     let ends: Vec<(u64, u64)> = {
-        let lines: Vec<serde_json::Value> =
-            events().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let starts =
-            lines.iter().filter(|e| e["event"] == "side_start").map(|e| e["frame"].as_u64().unwrap());
-        let ends = lines.iter().filter(|e| e["event"] == "side_end").map(|e| e["frame"].as_u64().unwrap());
-        starts.zip(ends).collect()
+        let events = events();
+        event_frames(&events, "side_start").into_iter().zip(event_frames(&events, "side_end")).collect()
     };
     assert_eq!(plays.len(), 2, "{report}");
     assert_eq!(ends.len(), 2, "{report}");
@@ -1017,12 +1000,7 @@ fn a_database_locked_across_the_end_of_a_side_auto_records_loses_neither_its_pla
 fn a_database_locked_past_autos_drain_has_the_lost_play_said_and_the_file_kept() {
     let Some((mut h, holder)) = auto_side_ended_under_a_lock("autodrain") else { return };
     let events = h.events();
-    let starts: Vec<u64> = events
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "side_start")
-        .map(|e| e["frame"].as_u64().unwrap())
-        .collect();
+    let starts = event_frames(&events, "side_start");
     assert_eq!(starts.len(), 1, "one side:\n{events}");
     let (log, files, took) = h.stop_auto_within(DRAIN + SAY_LOST + STOP_MARGIN);
     // The lock, held past auto's end, goes only now (its transaction wrote nothing).
@@ -1081,16 +1059,8 @@ fn listener_stopped_under_a_lock(tag: &str, release: Option<Duration>) -> Option
     let db = d.join("library.db");
     name_the_learned_side(d, &db, [&pieces[0], &pieces[1]], &[]);
     let replay = replay_raw(d, [&pieces[0], &pieces[1]], REPLAY);
-    let (ring, run_dir) = (proc::Ring::new(tag), d.join("run"));
-    std::fs::create_dir(&run_dir).unwrap();
-    let mut listen = spawn_listener(&ring, &db, &run_dir);
-    listen.wait_line("no ring yet");
-    let mut fill = Command::new(bin_dir().join("vinyl-preroll"));
-    fill.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
-    let mut fill = proc::Proc::spawn(fill, false);
-    listen.wait_line("following live from frame 0");
-    let holder = rusqlite::Connection::open(&db).unwrap();
-    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let run_dir = d.join("run");
+    let (_ring, mut listen, mut fill, holder) = listening_under_a_lock(tag, &db, &run_dir);
     fill.feed(&replay);
     listen.wait_line_within("the listening history waits for", Duration::from_secs(120));
     assert!(plays(&db).is_empty(), "a play noted through another writer's lock");
@@ -1107,10 +1077,7 @@ fn listener_stopped_under_a_lock(tag: &str, release: Option<Duration>) -> Option
     drop(holder);
     fill.close_stdin();
     let events = std::fs::read_to_string(run_dir.join("events")).unwrap_or_default();
-    let lines: Vec<serde_json::Value> = events.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let frames = |kind: &str| -> Vec<u64> {
-        lines.iter().filter(|e| e["event"] == kind).map(|e| e["frame"].as_u64().unwrap()).collect()
-    };
+    let frames = |kind: &str| event_frames(&events, kind);
     let (starts, ends) = (frames("side_start"), frames("side_end"));
     let log = listen.stderr();
     let report = format!("{}\nstatus: {status} after {took:?}\n{events}\nstderr:\n{log}", listen.what);
@@ -1432,6 +1399,33 @@ fn name_the_learned_side(d: &Path, db: &Path, pieces: [&Path; 2], tags: &[&str])
 }
 
 /// `vinyl-listen --ring` with the collection, writing `RUN/events`, as vinyl-up runs it.
+/// The frames of the events of `kind` in an events file's text, in order.
+fn event_frames(events: &str, kind: &str) -> Vec<u64> {
+    let parsed = events.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    parsed.filter(|e| e["event"] == kind).map(|e| e["frame"].as_u64().unwrap()).collect()
+}
+
+/// A listener of the collection `db` (its events in `run_dir`, made here) following a new ring
+/// `tag`, fed by the `vinyl-preroll fill` returned, and another connection holding the collection
+/// (`BEGIN IMMEDIATE`, past the listener's 10 s busy timeout) from before any side.
+fn listening_under_a_lock(
+    tag: &str,
+    db: &Path,
+    run_dir: &Path,
+) -> (proc::Ring, proc::Proc, proc::Proc, rusqlite::Connection) {
+    let ring = proc::Ring::new(tag);
+    std::fs::create_dir(run_dir).unwrap();
+    let listen = spawn_listener(&ring, db, run_dir);
+    listen.wait_line("no ring yet");
+    let mut fill = Command::new(bin_dir().join("vinyl-preroll"));
+    fill.args(["fill", "--ring", ring.arg(), "--capacity", "3m"]);
+    let fill = proc::Proc::spawn(fill, false);
+    listen.wait_line("following live from frame 0");
+    let holder = rusqlite::Connection::open(db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    (ring, listen, fill, holder)
+}
+
 fn spawn_listener(ring: &proc::Ring, db: &Path, run_dir: &Path) -> proc::Proc {
     let mut l = Command::new(bin_dir().join("vinyl-listen"));
     l.env_remove("VINYL_RING").args(["--ring", ring.arg(), "--level-every", "0s", "--library"]).arg(db);

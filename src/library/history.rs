@@ -340,17 +340,15 @@ mod tests {
         assert_eq!(plays[0].side_end, Some(900), "{plays:?}");
     }
 
-    #[test]
-    fn a_try_near_the_drains_end_waits_only_what_the_drain_has_left() {
-        // One second of the drain left and another writer's lock: the note is tried for about
-        // that second and said lost, not tried for the busy timeout's 10 s, which would leave
-        // the thread too little of SAY_LOST to name its lost plays.
+    /// How long a writer whose tool's end began `ago` ago took to give up its one note, queued
+    /// behind another writer's lock (nothing is noted).
+    fn given_up_after(ago: Duration) -> Duration {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("library.db");
         Library::open(&db).unwrap();
         let holder = rusqlite::Connection::open(&db).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let ended = Instant::now().checked_sub(DRAIN - Duration::from_secs(1)).unwrap();
+        let ended = Instant::now().checked_sub(ago).unwrap();
         let writer =
             Writer { rules: AUTO, db: db.clone(), waiting: false, ending: Arc::new(OnceLock::from(ended)) };
         let (tx, rx) = channel();
@@ -359,35 +357,29 @@ mod tests {
         drop(tx);
         let t = Instant::now();
         writer.run(&rx);
-        assert!(t.elapsed() < Duration::from_secs(5), "one try waited {:?}", t.elapsed());
+        let took = t.elapsed();
         holder.execute_batch("COMMIT").unwrap();
         assert!(Library::open(&db).unwrap().plays(None).unwrap().is_empty());
+        took
+    }
+
+    #[test]
+    fn a_try_near_the_drains_end_waits_only_what_the_drain_has_left() {
+        // One second of the drain left: the note is tried for about that second and said lost,
+        // not tried for the busy timeout's 10 s, which would leave the thread too little of
+        // SAY_LOST to name its lost plays.
+        let took = given_up_after(DRAIN - Duration::from_secs(1));
+        assert!(took < Duration::from_secs(5), "one try waited {took:?}");
     }
 
     #[test]
     fn the_ends_drain_runs_from_the_end_not_from_the_first_try_that_failed_after_it() {
-        // The tool's end began DRAIN ago, and a note is still queued behind another writer's
-        // lock: it is said lost at once, untried. Counted from the first try that failed after
-        // the end (a try waits the 10 s busy timeout), the drain would run that much later, and
-        // the thread would still be trying past DRAIN + SAY_LOST, when the tool has stopped
-        // waiting for it to name the play.
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("library.db");
-        Library::open(&db).unwrap();
-        let holder = rusqlite::Connection::open(&db).unwrap();
-        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let ended = Instant::now().checked_sub(DRAIN).unwrap();
-        let writer =
-            Writer { rules: AUTO, db: db.clone(), waiting: false, ending: Arc::new(OnceLock::from(ended)) };
-        let (tx, rx) = channel();
-        tx.send(Note { play: Played { drop: 100, end: Some(900), ..Default::default() }, started_at: None })
-            .unwrap();
-        drop(tx);
-        let t = Instant::now();
-        writer.run(&rx);
-        assert!(t.elapsed() < Duration::from_secs(10), "tried again for {:?} past the drain", t.elapsed());
-        holder.execute_batch("COMMIT").unwrap();
-        assert!(Library::open(&db).unwrap().plays(None).unwrap().is_empty());
+        // The tool's end began DRAIN ago: the note is said lost at once, untried. Counted from
+        // the first try that failed after the end (a try waits the 10 s busy timeout), the drain
+        // would run that much later, and the thread would still be trying past DRAIN + SAY_LOST,
+        // when the tool has stopped waiting for it to name the play.
+        let took = given_up_after(DRAIN);
+        assert!(took < Duration::from_secs(10), "tried again for {took:?} past the drain");
     }
 
     #[test]
