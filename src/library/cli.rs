@@ -106,8 +106,9 @@ pub enum Command {
         /// The recording's FLAC file
         file: PathBuf,
     },
-    /// Check the database, the recordings' files and their fingerprints' version; --repair
-    /// relearns old fingerprints and removes empty sides and albums and gone fingerprints' pairs
+    /// Check the database, its fingerprint index, the recordings' files and their fingerprints'
+    /// version; --repair relearns old fingerprints and removes empty sides and albums and gone
+    /// fingerprints' pairs
     Check {
         /// Relearn, from their files' tags, the recordings whose fingerprint is of an older print
         /// version (a missing file is reported, the others relearned), remove sides with

@@ -655,6 +655,13 @@ impl Library {
                 "{torn} fingerprint index rows are cut short (a damaged file): relearn the sides"
             ));
         }
+        let stale = postings::stale(&self.conn)?;
+        if stale > 0 {
+            out.push(format!(
+                "{stale} fingerprint index rows hold the pairs of fingerprints that are gone (a relearn \
+                 that was interrupted): check --repair removes them"
+            ));
+        }
         let mut st = self.conn.prepare("SELECT path FROM recordings ORDER BY path")?;
         for row in st.query_map([], |r| r.get::<_, String>(0))? {
             let path = row?;
@@ -874,7 +881,13 @@ mod tests {
         // under numbers no live print has.
         assert!(first < second && second < third, "{first} {second} {third}");
         assert_eq!((pairs_of(&lib, 10), pairs_of(&lib, 11)), (vec![(first, 7)], vec![(second, 8)]));
+        // A batch cut off here leaves them: check says so (and --repair's tidy sweeps them).
+        let stale =
+            |lib: &Library| lib.problems().unwrap().into_iter().filter(|p| p.contains("gone")).count();
+        assert_eq!(stale(&lib), 1, "{:?}", lib.problems());
+        assert!(lib.problems().unwrap().iter().any(|p| p.starts_with("2 fingerprint index rows")));
         assert_eq!(lib.end_deferred_sweeps().unwrap(), 2);
+        assert_eq!(stale(&lib), 0);
         assert_eq!(
             (pairs_of(&lib, 10), pairs_of(&lib, 11), pairs_of(&lib, 12)),
             (vec![], vec![], vec![(third, 9)])

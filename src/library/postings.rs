@@ -49,7 +49,7 @@ fn keep(blob: &[u8], live: &HashSet<i64>) -> Vec<u8> {
 }
 
 /// The numbers of the prints the collection holds.
-fn live_prints(tx: &Transaction) -> rusqlite::Result<HashSet<i64>> {
+fn live_prints(tx: &rusqlite::Connection) -> rusqlite::Result<HashSet<i64>> {
     let mut st = tx.prepare("SELECT id FROM prints")?;
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
@@ -131,6 +131,20 @@ pub fn from_rows(tx: &Transaction) -> rusqlite::Result<()> {
 /// How many blobs are not a whole number of pairs (a damaged file): `check` reports them.
 pub fn damaged(tx: &rusqlite::Connection) -> rusqlite::Result<i64> {
     tx.query_row("SELECT count(*) FROM postings WHERE length(pairs) % ?1 != 0", [PAIR as i64], |r| r.get(0))
+}
+
+/// How many blobs hold pairs of prints that are gone: a batch's sweep that never ran (a relearn
+/// or `learn FILE…` interrupted), which `check` reports and [`sweep`] removes. Reads the whole
+/// index, as the sweep does.
+pub fn stale(conn: &rusqlite::Connection) -> rusqlite::Result<usize> {
+    let live = live_prints(conn)?;
+    let mut st = conn.prepare("SELECT pairs FROM postings")?;
+    let mut rows = st.query([])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        n += usize::from(decode(row.get_ref(0)?.as_blob()?).any(|(p, _)| !live.contains(&p)));
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
