@@ -12,8 +12,10 @@
 //! scatters them. The ratio guards against a side that shares music with the winner; the lead
 //! against the few votes chance gives every side (an hour of idle deck and sides in no album gave
 //! the best side at most 6 votes and a lead of 3; `scripts/bench 95-recognize`).
-//! A pair the query repeats more than [`MAX_REPEATS`] times (hum, a locked groove, a loop) stops
-//! voting, as learning keeps none of those. A key that more than a fifth of the collection's
+//! A pair the query repeats more than [`QUERY_REPEATS`] times (hum, a locked groove, a loop) stops
+//! voting: learning keeps no key its side repeats more than [`MAX_REPEATS`] times, and a query,
+//! which pairs each peak with three times the partners, repeats a key more often than the
+//! learned copy of the same music does. A key that more than a fifth of the collection's
 //! prints hold ([`COMMON_SHARE`], and more than [`COMMON_MIN`] pairs) is not looked up: it says
 //! little about which side plays and, at 1,000 sides, cast a fifth of the votes (all chance's).
 //! Music the side holds twice (a chorus) gives two
@@ -46,8 +48,14 @@ pub const MIN_VOTES: u32 = 8;
 pub const MARGIN: u32 = 2;
 /// How many votes more than the best other side the winner needs.
 pub const LEAD: u32 = 5;
-/// Times a query may repeat one pair before it stops voting (hum, a locked groove, a loop).
+/// Times a learned side may repeat one key and still store it (hum, a locked groove, a loop).
 pub const MAX_REPEATS: u32 = 3;
+/// Times a query may repeat one pair before it stops voting. Higher than [`MAX_REPEATS`]: the
+/// query pairs each peak with 6 partners, learning with 2, so music that repeats a note (a
+/// melody on one pitch) repeats the query's keys past 3 while the learned copy stored its own.
+/// At 3, scripts/bench 95-recognize's slowest replay of such music took 16.7 s; at 8, 14.5 s
+/// (more gave no more), with what chance gives unchanged.
+pub const QUERY_REPEATS: u32 = 8;
 /// A key holding more stored pairs than this share of the prints compared (and than
 /// [`COMMON_MIN`]) is left out of the votes: at 1,000 sides such keys (more than 200 pairs)
 /// hold 5 % of the pairs but cast a fifth of the votes (scripts/bench 95-recognize at 1,000
@@ -499,7 +507,7 @@ impl Recognizer {
             // A pair heard over and over (hum, a locked groove, a loop) says nothing about where.
             let seen = self.seen.entry(p.key().unwrap_or(u32::MAX)).or_default();
             *seen += 1;
-            if *seen > MAX_REPEATS {
+            if *seen > QUERY_REPEATS {
                 continue;
             }
             self.pairs.push((*p, self.frames));
@@ -1113,6 +1121,19 @@ mod tests {
         assert!(rec.fetch(key).unwrap().is_empty(), "a key held by every print voted");
         rec.vote(&pairs()).unwrap();
         assert_eq!(rec.tally.votes.len(), 0, "votes from keys too common");
+    }
+
+    #[test]
+    fn a_query_repeating_one_pair_votes_with_it_eight_times_and_no_more() {
+        // A melody on one note: the query's pair comes back every 10 frames. Learning stored it
+        // once, and each repeat is another place to find it: 8 vote (3 did, which left such
+        // music seconds slower), the rest are hum's or a locked groove's.
+        let (_d, mut rec) = recognizer(&[(None, true)]);
+        let p = pairs()[0];
+        let repeats: Vec<Pair> = (0..12).map(|k| Pair { t: p.t + 10 * k, ..p }).collect();
+        rec.vote(&repeats).unwrap();
+        assert_eq!(rec.pairs.len(), 8, "pairs that voted");
+        assert!(rec.tally.votes.len() >= 8, "each repeat votes for its own place: {}", rec.tally.votes.len());
     }
 
     #[test]
