@@ -587,12 +587,19 @@ fn auto_killed_mid_side_and_restarted_gives_one_exact_file_with_its_markers_and_
     let Some((a, ta)) = side(dir.path(), "a", "61") else { return };
     let mut rig = Rig::new("killed", None, &[]);
     let cut = rig.play_into_recording(&a, &ta);
+    // The drop's time, read as the side began, for its play in the history: the auto that takes
+    // the side over reads it from the state folder, not from the ring's clock at the side's end.
+    let at = std::fs::read_to_string(rig.run.join("rec/auto.side_time")).unwrap_or_default();
+    assert!(at.trim().ends_with('Z'), "auto.side_time: {at:?}");
     rig.kill_and_restart_auto();
     rig.wait_auto("taking over");
     rig.fill.feed(&a[cut..]);
     rig.wait_auto("tracks");
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let plays = plays(files[0].parent().and_then(Path::parent).unwrap());
+    assert_eq!(plays.len(), 1, "{plays:?}\n{log}");
+    assert_eq!(plays[0]["started_at"].as_str(), Some(at.trim()), "{plays:?}");
     let f = &files[0];
     let (first, frames) = assert_exact(f, &a);
     assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact");

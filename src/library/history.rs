@@ -15,10 +15,12 @@
 //! by a restarted tool, is one play) nor when a side ends (the listener's detector, auto's loop).
 //! What the two tools differ on is their [`Rules`]: the listener never creates the collection
 //! and notes only a play its ring can time; auto creates it and notes a play without its time
-//! rather than lose the link to its recording; both decided as the note is queued. Limit: a play
-//! is queued at its side's end (auto's: once its file is finalised), so a capture restarted on a
-//! new ring before then is caught only while the new timeline is short of the drop's frame
-//! (untimed then, see [`started_at`]); past it, the new clock times the old frame.
+//! rather than lose the link to its recording; both decided as the note is queued. A play is
+//! queued at its side's end (auto's: once its file is finalised, minutes later): auto reads the
+//! drop's time at the side's start ([`Played::at`]), so a capture restarted on a new ring before
+//! the end cannot give it the new timeline's time. The listener reads it at the end (its
+//! recogniser's, up to 10 s behind): a ring replaced in between is caught while the new timeline
+//! is short of the drop's frame ([`drop_time`]: untimed then).
 //!
 //! How it fails: while another writer holds the database past its busy timeout, a note waits and
 //! is tried again every [`RETRY`], said once, in order, so a locked database loses no play. Any
@@ -56,6 +58,11 @@ pub struct Played {
     pub recording: Option<PathBuf>,
     /// The learned side it was recognised as: artist, album, side.
     pub side: Option<(String, String, String)>,
+    /// When its needle dropped, as the tool read it from the ring's clock at the side's start
+    /// ([`drop_time`]); `None`: read as the note is queued. A tool that notes a side long after
+    /// its start (auto, at its file's end) reads it early: a capture restarted on a new ring in
+    /// between would give the old frame the new timeline's time once that timeline is past it.
+    pub at: Option<String>,
 }
 
 /// What the tools that note plays differ on.
@@ -89,13 +96,14 @@ pub struct Notes {
 }
 
 impl Notes {
-    /// Queues the note of `p`, timed now by the ring's clock ([`started_at`]: a read of the
-    /// ring's header, which never waits), never later by the thread: a note that waits for a
+    /// Queues the note of `p`, timed by the tool's read at the side's start ([`Played::at`]) or
+    /// now by the ring's clock ([`drop_time`]: a read of the ring's header, which never waits),
+    /// never later by the thread: a note that waits for a
     /// locked database keeps the time of its own timeline, even when the capture restarts on a
     /// new one meanwhile. A play the ring cannot time is queued untimed or dropped, as the
     /// rules say; never waits.
     pub fn note(&self, p: Played) {
-        let started_at = started_at(&self.ring, p.drop);
+        let started_at = p.at.clone().or_else(|| drop_time(&self.ring, p.drop));
         if started_at.is_none() && !self.rules.untimed {
             // Said only where there is a collection to note it in (a stat, no SQLite).
             if self.rules.create || self.db.exists() {
@@ -256,7 +264,7 @@ impl Writer {
 /// few atomic loads from its header; no lock (not even the writer's), no SQLite. The stat keeps
 /// a FIFO put at the path from blocking the open ([`crate::ring::RingReader::open`] refuses
 /// anything but a regular file only once it is open).
-fn started_at(ring: &std::path::Path, drop: u64) -> Option<String> {
+pub fn drop_time(ring: &std::path::Path, drop: u64) -> Option<String> {
     if !std::fs::metadata(ring).is_ok_and(|m| m.is_file()) {
         return None;
     }
@@ -287,7 +295,12 @@ mod tests {
     /// Notes `plays` through a historian with `rules` into `db`, on a ring that does not exist,
     /// and waits for its end.
     fn note_all(rules: Rules, db: &std::path::Path, plays: &[Played]) {
-        let h = Historian::start(rules, db.to_path_buf(), db.with_extension("no-ring")).unwrap();
+        note_all_on(rules, db, &db.with_extension("no-ring"), plays);
+    }
+
+    /// [`note_all`] on the ring at `ring`.
+    fn note_all_on(rules: Rules, db: &std::path::Path, ring: &std::path::Path, plays: &[Played]) {
+        let h = Historian::start(rules, db.to_path_buf(), ring.to_path_buf()).unwrap();
         for p in plays {
             h.note(p.clone());
         }
@@ -319,7 +332,7 @@ mod tests {
         Library::open(&db).unwrap();
         let hour = 3_600_000_000_000;
         let first = new_timeline(&ring, 1_796_000_000 * 1_000_000_000);
-        let before = started_at(&ring, 100).unwrap();
+        let before = drop_time(&ring, 100).unwrap();
         // Another writer holds the collection: the first note waits in the thread (auto's
         // rules: timed or not, it is written), so the second cannot be written before the lock
         // goes, whatever the machine's load.
@@ -330,7 +343,7 @@ mod tests {
         h.note(Played { drop: 100, end: Some(900), ..Default::default() });
         // Meanwhile the capture restarts on a new timeline: frame 100 is another time there.
         let _second = new_timeline(&ring, 1_796_000_000 * 1_000_000_000 + hour);
-        assert_ne!(started_at(&ring, 100).as_deref(), Some(before.as_str()), "the clock did not change");
+        assert_ne!(drop_time(&ring, 100).as_deref(), Some(before.as_str()), "the clock did not change");
         holder.execute_batch("COMMIT").unwrap();
         h.finish();
         drop(first);
@@ -338,6 +351,31 @@ mod tests {
         assert_eq!(plays.len(), 1, "the drop's two notes are not one play: {plays:?}");
         assert_eq!(plays[0].started_at.as_deref(), Some(before.as_str()), "{plays:?}");
         assert_eq!(plays[0].side_end, Some(900), "{plays:?}");
+    }
+
+    #[test]
+    fn a_play_timed_at_its_sides_start_keeps_that_time_though_a_new_ring_passed_its_drop() {
+        // Auto reads the drop's time as the side begins and notes the play at its end; the
+        // capture restarted on a new ring in between, which is past the drop's frame by then.
+        let dir = tempfile::tempdir().unwrap();
+        let (db, ring) = (dir.path().join("library.db"), dir.path().join("ring"));
+        Library::open(&db).unwrap();
+        let first = new_timeline(&ring, 1_796_000_000 * 1_000_000_000);
+        let at = drop_time(&ring, 100);
+        let _second = new_timeline(&ring, 1_796_000_000 * 1_000_000_000 + 3_600_000_000_000);
+        let late = drop_time(&ring, 100);
+        assert!(at.is_some() && late.is_some() && at != late, "{at:?} {late:?}");
+        drop(first);
+        let timed = Played { drop: 100, end: Some(900), at: at.clone(), ..Default::default() };
+        let untimed = Played { drop: 200, end: Some(900), ..Default::default() };
+        note_all_on(AUTO, &db, &ring, &[timed, untimed]);
+        let plays = Library::open(&db).unwrap().plays(None).unwrap();
+        let time_of =
+            |drop| plays.iter().find(|p| p.side_start == Some(drop)).and_then(|p| p.started_at.clone());
+        assert_eq!(time_of(100), at, "{plays:?}");
+        // Without the early read the new timeline's clock times the old frame (the listener's
+        // notes, read at the side's end, a few seconds after it).
+        assert_eq!(time_of(200), drop_time(&ring, 200), "{plays:?}");
     }
 
     /// How long a writer whose tool's end began `ago` ago took to give up its one note, queued
@@ -408,7 +446,8 @@ mod tests {
         let db = dir.path().join("library.db");
         let kept = dir.path().join("side.flac");
         let first = Played { drop: 100, end: None, ..Default::default() };
-        let second = Played { drop: 100, end: Some(900), recording: Some(kept.clone()), side: None };
+        let second =
+            Played { drop: 100, end: Some(900), recording: Some(kept.clone()), side: None, at: None };
         note_all(AUTO, &db, &[first, second]);
         let plays = Library::open(&db).unwrap().plays(None).unwrap();
         assert_eq!(plays.len(), 1, "{plays:?}");

@@ -355,7 +355,7 @@ impl Worker {
                         // Timed by the ring's clock now, as it is queued: the worker is no more
                         // than its queue (about 10 s) behind the listener, which decided the end
                         // on frames of the timeline the drop is on.
-                        notes.note(Played { drop, end: Some(end), recording: None, side });
+                        notes.note(Played { drop, end: Some(end), recording: None, side, at: None });
                     }
                     None
                 }

@@ -88,7 +88,7 @@ impl Past {
                 self.rpm = s.rpm.or(self.rpm);
                 if let Some((_, drop, _)) = self.open.filter(|o| o.0 == s.side) {
                     let side = self.recognized.as_ref().filter(|r| r.0 == drop).map(|r| r.1.clone());
-                    self.ended = Some(Played { drop, end: Some(s.frame), recording: None, side });
+                    self.ended = Some(Played { drop, end: Some(s.frame), recording: None, side, at: None });
                     self.open = None;
                 }
             }
@@ -259,8 +259,13 @@ mod tests {
         let open = Some((2, 6_000_000, 2));
         // The last side that ended, as the recognition named it, for the history.
         let side = ("A".to_string(), "B".to_string(), "C".to_string());
-        let ended =
-            Some(Played { drop: 1000, end: Some(5_000_000), recording: None, side: Some(side.clone()) });
+        let ended = Some(Played {
+            drop: 1000,
+            end: Some(5_000_000),
+            recording: None,
+            side: Some(side.clone()),
+            at: None,
+        });
         let recognized = Some((1000, side));
         let rpm = Some(33.41);
         assert_eq!(p, Past { sides: 2, open, last_at: 7_604_800, told: Some(1000), rpm, ended, recognized });

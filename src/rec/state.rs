@@ -5,6 +5,7 @@
 //! `path`, `start_frame`, `rate`, `ring`, `started`, `tap.args`, `flac.args`, `runner.pid`,
 //! `tap.pid`, `tap.status`, `flac.status`, `stopped`, `unit` and `log` (and, for `vinyl-rec
 //! auto`'s recording, `end`, the tap's end frame, and `auto`, `auto.side`, `auto.side_frame`,
+//! `auto.side_time` (the needle drop's time as the side began, empty when the ring gave none),
 //! `auto.part`, `auto.earlier` (the side's parts before this one, NUL-separated), `auto.reason`,
 //! which let a restarted auto take it over); and the cleanup of a state whose runner died. It
 //! does not start or signal processes (see [`super::runner`]).

@@ -228,7 +228,7 @@ impl Auto {
     fn replay_unrecorded(&mut self, line: &str) {
         match event::parse(line) {
             Ok(Event::SideStart { side, frame }) => {
-                self.unrecorded = Some(Unrecorded { side, side_frame: frame, recognised: None });
+                self.unrecorded = Some(Unrecorded::new(side, frame, &self.s.ring));
             }
             Ok(Event::SideEnd { side, .. }) => drop(self.unrecorded.take_if(|u| u.side == side)),
             Ok(ev @ Event::Recognized { .. }) => self.act(ev),
@@ -391,7 +391,7 @@ impl Auto {
             Err(e) => vlog!(TOOL, "side {n}: not recorded: {e:#}"),
         }
         if self.side.is_none() {
-            self.unrecorded = Some(Unrecorded { side: n, side_frame: frame, recognised: None });
+            self.unrecorded = Some(Unrecorded::new(n, frame, &self.s.ring));
         }
     }
 

@@ -145,6 +145,10 @@ pub struct Part {
     /// The side's earlier parts, first to last (a restarted auto reads them from the state
     /// folder's `auto.earlier`).
     pub earlier: Vec<PathBuf>,
+    /// When the needle dropped, by the ring's clock as the side's first part began (its play's
+    /// time in the history, [`crate::library::history::Played::at`]; kept in the state folder's
+    /// `auto.side_time` for an auto that takes the side over).
+    pub at: Option<String>,
 }
 
 /// A side being recorded, or finished and waiting to be finalised.
@@ -205,8 +209,11 @@ pub fn begin(
     side: u64,
     frame: u64,
 ) -> anyhow::Result<Result<Side, Refused>> {
-    // The first part's first frame is the needle drop less the margin, at the ring's rate.
-    begin_part(s, a, side, frame, Part { want: 0, number: 1, ..Part::default() })
+    // The first part's first frame is the needle drop less the margin, at the ring's rate. The
+    // drop's time is read now: the side is noted in the history only at its end, when a capture
+    // restarted on a new ring would give the frame another time.
+    let at = crate::library::history::drop_time(&s.ring, frame);
+    begin_part(s, a, side, frame, Part { want: 0, number: 1, at, ..Part::default() })
 }
 
 /// Starts one part of a side: the first from the needle drop, or a continuation.
@@ -318,6 +325,7 @@ fn prepare(
         st.write(k, &v)?;
     }
     st.write("auto.side_frame", &frame.to_string())?;
+    st.write("auto.side_time", part.at.as_deref().unwrap_or_default())?;
     st.write("auto.part", &part.number.to_string())?;
     // An auto that takes this part over after this one is killed names the earlier parts too.
     let earlier: Vec<std::ffi::OsString> = part.earlier.iter().map(|p| p.clone().into_os_string()).collect();
@@ -397,7 +405,9 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
     let earlier: Vec<PathBuf> =
         st.read_args("auto.earlier").unwrap_or_default().into_iter().map(PathBuf::from).collect();
     let number = num("auto.part").unwrap_or(1) as u32;
-    let part = Part { want: first, number, continues: earlier.last().cloned(), earlier };
+    let at = st.read("auto.side_time").filter(|t| !t.is_empty());
+    let at = at.or_else(|| crate::library::history::drop_time(&s.ring, side_frame));
+    let part = Part { want: first, number, continues: earlier.last().cloned(), earlier, at };
     let _ = st.write("auto", &std::process::id().to_string());
     vlog!(
         TOOL,
@@ -590,7 +600,9 @@ impl Side {
                 }
                 let mut earlier = self.part.earlier.clone();
                 earlier.push(self.path.clone());
-                Part { want: last, number: self.part.number + 1, continues: Some(self.path.clone()), earlier }
+                let (number, continues, at) =
+                    (self.part.number + 1, Some(self.path.clone()), self.part.at.clone());
+                Part { want: last, number, continues, earlier, at }
             }
             (reason::FOLDER_DELETED, _) => Part { want: self.first, ..self.part.clone() },
             _ => return None,
@@ -656,7 +668,8 @@ impl Side {
     /// when known, with its file when one is kept.
     fn note_play(&self, history: &Historian, end: Option<u64>) {
         let file = self.path.is_file().then_some(self.path.as_path());
-        history.note(super::history::played(self.side_frame, end, file, self.recognised.as_ref()));
+        let drop = (self.side_frame, self.part.at.as_deref());
+        history.note(super::history::played(drop, end, file, self.recognised.as_ref()));
     }
 
     /// Repairs the `.part` a killed recorder left (`vinyl-flac-rec --recover`): true when the
