@@ -1,5 +1,6 @@
 //! The collection's database: one SQLite file (`$VINYL_RECORDINGS/library.db`, or `VINYL_LIBRARY`)
-//! holding albums, their sides and tracks, the recordings linked to a side, and the plays.
+//! holding albums, their sides and tracks, the recordings linked to a side, the plays, and each
+//! recording's health report ([`super::reports`]).
 //!
 //! Owns the schema and its versions (`PRAGMA user_version`; [`MIGRATIONS`] run in order, each in
 //! one transaction), the connection's settings (WAL, foreign keys, a busy timeout so a second
@@ -9,7 +10,7 @@
 //! file and what it is, before anything is written; a statement that fails rolls its
 //! transaction back, so a row already committed is never lost.
 
-use super::postings;
+use super::{postings, reports};
 use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 /// The schema, one migration per version (index + 1), applied in order; [`postings::from_rows`]
 /// follows the fourth's SQL in its transaction.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     r#"
 CREATE TABLE vinyl_library (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE albums (
@@ -88,6 +89,8 @@ CREATE TABLE hashes (
     "ALTER TABLE prints ADD COLUMN deck_speed REAL;",
     // The stored pairs, one blob a key ([`postings`]), from schema 3's one row a pair.
     "CREATE TABLE postings (key INTEGER PRIMARY KEY, pairs BLOB NOT NULL);",
+    // The turntable's health: one vinyl-qa report a recording ([`reports`]).
+    reports::MIGRATION,
 ];
 
 /// The schema version this build writes and reads.
@@ -707,6 +710,22 @@ impl Library {
         }))
     }
 
+    /// Stores `report` (vinyl-qa's JSON) as the health report of the recording `file` (made in the
+    /// collection when missing), replacing the one it had.
+    pub fn store_report(&mut self, file: &Path, report: &str) -> anyhow::Result<()> {
+        let shown = file.display();
+        let tx = self.conn.transaction()?;
+        reports::store(&tx, &file.to_string_lossy(), report)
+            .with_context(|| format!("{shown}: store its report"))?;
+        tx.commit().with_context(|| format!("{shown}: commit its report"))?;
+        Ok(())
+    }
+
+    /// The health reports of the album numbered `album`, or of every recording, oldest first.
+    pub fn reports(&self, album: Option<i64>) -> anyhow::Result<reports::Stored> {
+        reports::read(&self.conn, album).with_context(|| format!("{}: read the reports", self.path.display()))
+    }
+
     /// Defers the sweep of replaced prints' pairs ([`Library::learn`]) to one sweep at the end
     /// of a batch ([`Library::end_deferred_sweeps`] or [`Library::tidy`]): a sweep reads and
     /// rewrites the whole index, so a relearned collection would otherwise be read once a print.
@@ -860,6 +879,40 @@ mod tests {
         assert!(lib.forget(&file).unwrap());
         let rows: i64 = lib.conn.query_row("SELECT count(*) FROM postings", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn a_recordings_report_is_stored_once_read_by_album_and_goes_with_the_recording() {
+        let d = tempfile::tempdir().unwrap();
+        let mut lib = Library::open(&d.path().join("library.db")).unwrap();
+        let (named, loose) = (d.path().join("side.flac"), d.path().join("loose.flac"));
+        lib.name(&naming(&named)).unwrap();
+        lib.note_play(&PlayNote {
+            side_start: 100,
+            started_at: Some("2026-03-02T20:00:00Z"),
+            recording: Some(&named),
+            ..PlayNote::default()
+        })
+        .unwrap();
+        lib.store_report(&named, r#"{"health":70,"clicks_per_min":3.5,"other":{"kept":true}}"#).unwrap();
+        lib.store_report(&named, r#"{"health":80,"clicks_per_min":2.5}"#).unwrap();
+        lib.store_report(&loose, r#"{"health":90}"#).unwrap();
+        lib.store_report(&d.path().join("torn.flac"), "{not json").unwrap();
+        let all = lib.reports(None).unwrap();
+        assert_eq!((all.reports.len(), all.unreadable), (2, 1), "{all:?}");
+        let album = lib.albums().unwrap()[0].id;
+        let mine = lib.reports(Some(album)).unwrap().reports;
+        assert_eq!(mine.len(), 1, "the later report replaced the first: {mine:?}");
+        let r = &mine[0];
+        assert_eq!(
+            (r.when.as_str(), r.side.as_deref()),
+            ("2026-03-02T20:00:00Z", Some("B")),
+            "the play's time"
+        );
+        assert_eq!((r.figures.health, r.figures.clicks_per_min), (Some(80.0), Some(2.5)));
+        assert_eq!(r.album.as_deref(), Some("Frozen Bubble – Music"));
+        assert!(lib.forget(&named).unwrap());
+        assert_eq!(lib.reports(None).unwrap().reports.len(), 1, "a forgotten recording's report stayed");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod postings;
 pub mod print;
 pub mod recognize;
 pub mod release;
+pub mod reports;
 pub mod template;
 pub mod votes;
 
