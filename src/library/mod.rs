@@ -151,9 +151,9 @@ fn plays(db: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Resul
     print_text(&s)
 }
 
-/// `show`: the albums whose number is `which`, or whose artist and title hold its words (any
-/// case); none is an error.
-fn show(albums: &[db::Album], which: &str) -> anyhow::Result<()> {
+/// The albums whose number is `which`, or whose artist and title hold its words (any case); none
+/// is a usage error (`show`, `vinyl-qa history`).
+pub fn find_albums(albums: &[db::Album], which: &str) -> anyhow::Result<Vec<db::Album>> {
     let words: Vec<String> = which.split_whitespace().map(str::to_lowercase).collect();
     let found: Vec<db::Album> = albums
         .iter()
@@ -169,6 +169,12 @@ fn show(albums: &[db::Album], which: &str) -> anyhow::Result<()> {
             crate::cli::UsageError::new(format!("{which:?}: no album of the collection matches")).into()
         );
     }
+    Ok(found)
+}
+
+/// `show`: the albums [`find_albums`] finds.
+fn show(albums: &[db::Album], which: &str) -> anyhow::Result<()> {
+    let found = find_albums(albums, which)?;
     let mut s = String::new();
     for a in &found {
         s += &list(std::slice::from_ref(a));
