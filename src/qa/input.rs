@@ -72,7 +72,12 @@ pub fn each(input: &Path, shape: Shape, mut each: impl FnMut(&[f32])) -> anyhow:
             return Ok(Read { partial_bytes: reader.partial_bytes() });
         }
         pcm.clear();
-        pcm.extend(buf[..n].chunks_exact(width).map(|b| format.decode(b) as f32 * scale));
+        if width == 2 {
+            // The common case, without a call a sample.
+            pcm.extend(buf[..n].chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) * scale));
+        } else {
+            pcm.extend(buf[..n].chunks_exact(width).map(|b| format.decode(b) as f32 * scale));
+        }
         each(&pcm);
     }
 }

@@ -164,7 +164,8 @@ pub struct Levels {
     subs_per_block: usize,
     clip: f32,
     clicks: Vec<Clicks>,
-    scratch: Vec<f32>,
+    /// Each channel's samples of the sub-block, its previous sample first.
+    scratch: Vec<Vec<f32>>,
     block_ms: f64,
     block_subs: usize,
     block_zero: bool,
@@ -187,7 +188,7 @@ impl Levels {
             subs_per_block: 10,
             clip,
             clicks: (0..channels).map(|_| Clicks::default()).collect(),
-            scratch: Vec::with_capacity(sub_frames + 1),
+            scratch: vec![vec![0.0; sub_frames + 1]; channels],
             block_ms: 0.0,
             block_subs: 0,
             block_zero: true,
@@ -212,13 +213,11 @@ impl Levels {
     fn sub_block(&mut self, sub: &[f32]) {
         let mut ms = 0.0f64;
         let mut zero = true;
+        self.split(sub);
         for c in 0..self.channels {
-            self.scratch.clear();
-            self.scratch.push(self.clicks[c].prev);
-            self.scratch.extend(sub[c..].iter().step_by(self.channels));
-            let p = pass(&self.scratch, self.clip);
+            let p = pass(&self.scratch[c], self.clip);
             let st = &mut self.clicks[c];
-            st.prev = self.scratch[self.sub_frames];
+            st.prev = self.scratch[c][self.sub_frames];
             zero &= p.peak == 0.0;
             self.peak = self.peak.max(p.peak);
             self.clipped += u64::from(p.clipped);
@@ -232,6 +231,24 @@ impl Levels {
             let ms = self.block_ms / self.subs_per_block as f64;
             self.blocks.push((!self.block_zero).then_some(ms));
             (self.block_ms, self.block_subs, self.block_zero) = (0.0, 0, true);
+        }
+    }
+
+    /// Splits interleaved `sub` into [`Levels::scratch`], each channel after its previous sample.
+    fn split(&mut self, sub: &[f32]) {
+        for (c, buf) in self.scratch.iter_mut().enumerate() {
+            buf[0] = self.clicks[c].prev;
+        }
+        if let [l, r] = &mut self.scratch[..] {
+            for (f, (a, b)) in sub.chunks_exact(2).zip(l[1..].iter_mut().zip(&mut r[1..])) {
+                (*a, *b) = (f[0], f[1]);
+            }
+            return;
+        }
+        for (c, buf) in self.scratch.iter_mut().enumerate() {
+            for (v, x) in buf[1..].iter_mut().zip(sub[c..].iter().step_by(self.channels)) {
+                *v = *x;
+            }
         }
     }
 

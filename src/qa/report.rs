@@ -104,7 +104,8 @@ pub struct Report {
 /// `v` rounded to `places` decimals.
 fn round(v: f64, places: i32) -> f64 {
     let m = 10f64.powi(places);
-    (v * m).round() / m
+    // + 0.0: a value rounded to zero is 0, never -0.
+    (v * m).round() / m + 0.0
 }
 
 fn round_opt(v: Option<f64>, places: i32) -> Option<f64> {

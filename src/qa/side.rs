@@ -110,6 +110,7 @@ mod tests {
         for noise in [-65.0, -55.0, -45.0] {
             let s = analyse(&testsig::side(6.0, 4, 20.0, noise, 10, -30.0));
             let floor = s.noise_floor_dbfs.unwrap();
+            println!("noise {noise} dBFS: floor {floor:.2} dBFS, music {:.2} dBFS", s.music_dbfs.unwrap());
             assert!((floor - noise).abs() <= 1.0, "noise {noise}: floor {floor:.2} ({s:?})");
             let music = s.music_dbfs.unwrap();
             assert!((-30.0..-15.0).contains(&music), "{s:?}");

@@ -115,7 +115,12 @@ impl Spectrum {
         let bin = |f: f64| ((f / hz).round() as usize).min(p.len());
         let sum = |a: usize, b: usize| p[a.min(b)..b].iter().sum::<f64>();
         let from = bin(20.0).max(1);
-        let peak_bin = (from..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(from);
+        let mut peak_bin = from.min(p.len() - 1);
+        for (k, v) in p.iter().enumerate().skip(from) {
+            if *v > p[peak_bin] {
+                peak_bin = k;
+            }
+        }
         let mut out = Bands {
             rumble: sum(1, bin(30.0) + 1),
             mid: sum(bin(1000.0), bin(4000.0)),

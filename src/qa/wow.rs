@@ -43,7 +43,8 @@ pub struct Demodulator {
     taps: Vec<f64>,
     osc: (f64, f64),
     rot: (f64, f64),
-    mixed: Vec<(f64, f64)>,
+    /// The mixed-down samples not yet consumed, interleaved (re, im).
+    mixed: Vec<f64>,
     prev: Option<(f64, f64)>,
     /// The instantaneous frequency (Hz), one value every `decimation` input samples.
     pub freqs: Vec<f64>,
@@ -88,7 +89,7 @@ impl Demodulator {
     pub fn feed(&mut self, samples: impl Iterator<Item = f32>, rate: u32) {
         for x in samples {
             let x = f64::from(x);
-            self.mixed.push((x * self.osc.0, x * self.osc.1));
+            self.mixed.extend_from_slice(&[x * self.osc.0, x * self.osc.1]);
             let (c, s) = self.osc;
             self.osc = (c * self.rot.0 - s * self.rot.1, c * self.rot.1 + s * self.rot.0);
         }
@@ -96,12 +97,8 @@ impl Demodulator {
         self.osc = (self.osc.0 / norm, self.osc.1 / norm);
         let fs_d = self.if_rate(rate);
         let mut pos = 0;
-        while pos + self.taps.len() <= self.mixed.len() {
-            let z = self
-                .taps
-                .iter()
-                .zip(&self.mixed[pos..])
-                .fold((0.0, 0.0), |a, (t, m)| (a.0 + t * m.0, a.1 + t * m.1));
+        while 2 * (pos + self.taps.len()) <= self.mixed.len() {
+            let z = dot(&self.taps, &self.mixed[2 * pos..]);
             if let Some(p) = self.prev {
                 let step = (z.1 * p.0 - z.0 * p.1).atan2(z.0 * p.0 + z.1 * p.1);
                 self.freqs.push(self.f0 + step * fs_d / (2.0 * PI));
@@ -109,8 +106,26 @@ impl Demodulator {
             self.prev = Some(z);
             pos += self.decimation;
         }
-        self.mixed.drain(..pos);
+        self.mixed.drain(..2 * pos);
     }
+}
+
+/// The complex sum of `taps` times the interleaved (re, im) `mixed`, in lanes of 4 so the
+/// compiler vectorises it.
+fn dot(taps: &[f64], mixed: &[f64]) -> (f64, f64) {
+    let mut acc = [0f64; 4];
+    let n = taps.len() / 2 * 2;
+    for (t, m) in taps[..n].chunks_exact(2).zip(mixed.chunks_exact(4)) {
+        acc[0] += t[0] * m[0];
+        acc[1] += t[0] * m[1];
+        acc[2] += t[1] * m[2];
+        acc[3] += t[1] * m[3];
+    }
+    let mut z = (acc[0] + acc[2], acc[1] + acc[3]);
+    for (i, t) in taps.iter().enumerate().skip(n) {
+        z = (z.0 + t * mixed[2 * i], z.1 + t * mixed[2 * i + 1]);
+    }
+    z
 }
 
 /// What a tone's instantaneous frequency says.
