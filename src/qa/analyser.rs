@@ -10,7 +10,7 @@
 //!
 //! A tone counts when it lasts 4 s (8 chunks) or more; the longest of each kind is reported.
 //! At the end, the whole side's blocks give the music level, the noise floor and what depends
-//! on them ([`Side`]).
+//! on them ([`super::side`]).
 //!
 //! Owns the chunking and the classification. It does not read input or print. It cannot fail:
 //! what cannot be measured is `None`.
