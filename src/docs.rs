@@ -22,7 +22,7 @@ pub const MANUAL: &str = "vinyl manual";
 pub const MAN_DATE: &str = "2026-11-24";
 
 /// The clap command of every binary, in topology order: capture, tee, preroll, flac-rec,
-/// mp3-icecast, rec, listen, web, library. Each is exactly what the binary's `--help` prints from.
+/// mp3-icecast, rec, listen, web, library, qa. Each is exactly what the binary's `--help` prints from.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::capture::Opts::command(),
@@ -34,6 +34,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::listen::Opts::command(),
         crate::web::Opts::command(),
         crate::library::Opts::command(),
+        crate::qa::Opts::command(),
     ]
 }
 
@@ -55,7 +56,8 @@ mod tests {
                 "vinyl-rec",
                 "vinyl-listen",
                 "vinyl-web",
-                "vinyl-library"
+                "vinyl-library",
+                "vinyl-qa"
             ]
         );
         for name in &names {

@@ -17,7 +17,8 @@
 //!
 //! Tools: [`capture`], [`tee`], [`ring`] + [`preroll`], [`flac`] + [`flacrec`], [`mp3`] +
 //! [`icecast`] + [`mp3icecast`], [`web`] (the page, the control API and live listening),
-//! [`library`] (the collection).
+//! [`library`] (the collection), [`qa`] (the turntable's health: speed, wow and flutter, separation,
+//! noise and clicks).
 #![deny(missing_docs)]
 
 pub mod args;
@@ -41,6 +42,7 @@ pub mod mp3icecast;
 pub mod notify;
 pub mod pcm;
 pub mod preroll;
+pub mod qa;
 pub mod rec;
 pub mod ring;
 pub mod signals;

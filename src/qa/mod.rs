@@ -1,0 +1,67 @@
+//! `vinyl-qa`: the turntable's health, measured on one recorded side or test record (issue 22,
+//! first part): speed and wow and flutter from a 3150 Hz tone, channel separation from 1 kHz on
+//! one channel, and on every side the noise floor, clicks and pops, clipping, treble, rumble and
+//! gain, scored 0–100 with a reason for every point lost.
+//!
+//! Its parts: [`cli`] (the flags), [`input`] (FLAC or raw PCM on stdin), [`analyser`] (half-second
+//! chunks, what each is, the tones followed), [`levels`] (the per-sample pass: levels, peak,
+//! clipping, clicks), [`spectrum`] (one FFT a chunk: bands and peaks), [`wow`] (the demodulator
+//! and the wow-and-flutter figures) through [`filters`] (the IEC 60386 weighting, Butterworth
+//! splits), [`side`] (noise floor, SNR, rumble, treble over the whole side), [`health`] (the
+//! score's rule) and [`report`] (the JSON keys and the text summary).
+//!
+//! Owns the run: read, analyse, print one JSON object (or `--text`). How it fails: one line
+//! naming the input and the step; a file that is not FLAC is a usage error (exit 2); no audio,
+//! under a second of it, or a file that cannot be read exits 1; stdin that ends inside a frame
+//! still gets its report, then exits 1 with the line saying so.
+
+pub mod analyser;
+pub mod cli;
+pub mod filters;
+pub mod health;
+pub mod input;
+pub mod levels;
+pub mod report;
+pub mod side;
+pub mod spectrum;
+#[cfg(test)]
+mod testsig;
+pub mod wow;
+
+pub use cli::Opts;
+
+/// The tool's name in log lines.
+pub const TOOL: &str = "vinyl-qa";
+
+/// Seconds of audio needed for a report.
+pub const MIN_SECONDS: f64 = 1.0;
+
+/// Measures the input and prints the report.
+pub fn run(o: Opts) -> anyhow::Result<()> {
+    let shape = input::shape(&o.input, &o.pcm)?;
+    let name = if o.input.as_os_str() == "-" { "stdin".to_string() } else { o.input.display().to_string() };
+    let mut a = analyser::Analyser::new(shape.rate, shape.channels, shape.bits, o.reference);
+    let read = input::each(&o.input, shape, |pcm| a.feed(pcm))?;
+    a.finish();
+    let seconds = a.frames as f64 / f64::from(shape.rate);
+    if a.frames == 0 {
+        anyhow::bail!("{name}: read: no audio (no whole frame)");
+    }
+    if seconds < MIN_SECONDS {
+        anyhow::bail!(
+            "{name}: analyse: {seconds:.3} s of audio is too short to measure (at least {MIN_SECONDS} s)"
+        );
+    }
+    let shown = if o.input.as_os_str() == "-" { "-".to_string() } else { o.input.display().to_string() };
+    let r = report::build(&mut a, &shown, o.reference);
+    let text = if o.text { r.text() } else { serde_json::to_string(&r)? + "\n" };
+    crate::library::print_text(&text)?;
+    if read.partial_bytes > 0 {
+        let frame = shape.channels * (shape.bits as usize / 8);
+        anyhow::bail!(
+            "{name}: read: the input ended {} bytes into a {frame}-byte frame, left out of the report (are --format and --channels right?)",
+            read.partial_bytes
+        );
+    }
+    Ok(())
+}

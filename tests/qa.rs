@@ -1,0 +1,254 @@
+//! `vinyl-qa`, the built binary, on generated test records and sides: a FLAC file (written by
+//! vinyl's own encoder) and the same PCM on stdin give the same report; the speed, wow and flutter
+//! and separation of known tones, the noise floor and clicks of a known side (mono, 24-bit,
+//! 44.1 kHz) come out within their tolerances, as JSON and as `--text`; bad input (flags, a file
+//! that is not FLAC, a truncated one, half a frame, nothing, 10 ms, silence, pure noise) gets one
+//! line naming the input and the step and its documented exit status, never a panic.
+
+mod common;
+
+use common::{DEADLINE, assert_status, run, stderr, stdin_file};
+use serde_json::Value;
+use std::f64::consts::PI;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vinyl::flac::{FlacWriter, WriterOptions};
+use vinyl::pcm::{PcmSpec, SampleFormat};
+
+const QA: &str = env!("CARGO_BIN_EXE_vinyl-qa");
+
+/// A seeded Gaussian source (xorshift64* and Box–Muller).
+struct Noise(u64);
+
+impl Noise {
+    fn gauss(&mut self) -> f64 {
+        let mut u = || {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let a = u().max(1e-300);
+        (-2.0 * a.ln()).sqrt() * (2.0 * PI * u()).cos()
+    }
+}
+
+fn amp(db: f64) -> f64 {
+    10f64.powf(db / 20.0)
+}
+
+/// Frames of `channels` channels as ±1.0 samples, built stretch by stretch.
+struct Audio {
+    rate: f64,
+    channels: usize,
+    samples: Vec<f64>,
+    noise: Noise,
+}
+
+impl Audio {
+    fn new(rate: u32, channels: usize) -> Audio {
+        Audio { rate: f64::from(rate), channels, samples: Vec::new(), noise: Noise(0x5EED) }
+    }
+
+    /// `seconds` of `f(channel, t)` plus white noise at -62 dBFS RMS on every channel.
+    fn add(&mut self, seconds: f64, f: impl Fn(usize, f64) -> f64) -> &mut Audio {
+        let start = self.samples.len() / self.channels;
+        for i in 0..(seconds * self.rate) as usize {
+            let t = (start + i) as f64 / self.rate;
+            for c in 0..self.channels {
+                let v = f(c, t) + amp(-62.0) * self.noise.gauss();
+                self.samples.push(v);
+            }
+        }
+        self
+    }
+
+    /// Little-endian PCM of `format`.
+    fn pcm(&self, format: SampleFormat) -> Vec<u8> {
+        let full = f64::from(1u32 << (format.bits() - 1));
+        let mut out = Vec::new();
+        for s in &self.samples {
+            let v = (s * full).round().clamp(-full, full - 1.0) as i32;
+            out.extend_from_slice(&v.to_le_bytes()[..format.bytes()]);
+        }
+        out
+    }
+
+    /// The audio as a FLAC file written by vinyl's encoder.
+    fn flac(&self, path: &Path, format: SampleFormat) -> PathBuf {
+        let spec = PcmSpec { rate: self.rate as u32, channels: self.channels as u16, format };
+        let file = std::fs::File::create(path).unwrap();
+        let mut w = FlacWriter::new(file, spec, &WriterOptions::default()).unwrap();
+        w.write_pcm(&self.pcm(format)).unwrap();
+        w.finalize().unwrap();
+        path.to_path_buf()
+    }
+}
+
+/// A test record's side: lead-in, a 3150 Hz tone 0.5 % fast with 0.1 % of 4 Hz wow, 1 kHz on
+/// the left with the right 25 dB under it, 1 kHz on the right with the left 30 dB under it.
+fn test_record() -> Audio {
+    let mut a = Audio::new(48_000, 2);
+    let f = 3150.0 * 1.005;
+    let beta = f * 0.001 / 4.0;
+    a.add(3.0, |_, _| 0.0)
+        .add(12.0, |_, t| amp(-12.0) * (2.0 * PI * f * t + beta * (2.0 * PI * 4.0 * t).sin()).sin())
+        .add(2.0, |_, _| 0.0)
+        .add(8.0, |c, t| amp(if c == 0 { -10.0 } else { -35.0 }) * (2.0 * PI * 1000.0 * t).sin())
+        .add(2.0, |_, _| 0.0)
+        .add(8.0, |c, t| amp(if c == 1 { -10.0 } else { -40.0 }) * (2.0 * PI * 1000.0 * t).sin())
+        .add(2.0, |_, _| 0.0);
+    a
+}
+
+/// Runs vinyl-qa with `args` (stdin from `input` when given).
+fn qa(args: &[&str], input: Option<std::fs::File>) -> std::process::Output {
+    let mut cmd = Command::new(QA);
+    cmd.args(args).env_remove("VINYL_RATE").env_remove("VINYL_CHANNELS").env_remove("VINYL_FORMAT");
+    match input {
+        Some(f) => cmd.stdin(f),
+        None => cmd.stdin(std::process::Stdio::null()),
+    };
+    run(&mut cmd, DEADLINE)
+}
+
+/// The JSON report of a successful run.
+fn report(out: &std::process::Output) -> Value {
+    assert_status("vinyl-qa", out, 0);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn num(r: &Value, key: &str) -> f64 {
+    r[key].as_f64().unwrap_or_else(|| panic!("{key}: {r}"))
+}
+
+#[test]
+fn a_flac_test_record_gives_speed_wow_and_flutter_and_separation_and_stdin_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = test_record();
+    let flac = a.flac(&dir.path().join("test-record.flac"), SampleFormat::S16Le);
+    let r = report(&qa(&[flac.to_str().unwrap()], None));
+    assert!((num(&r, "speed_error_pct") - 0.5).abs() <= 0.01, "{r}");
+    assert!((num(&r, "wow_flutter_weighted_pct") / 0.0997 - 1.0).abs() <= 0.1, "{r}");
+    assert!((num(&r, "wow_flutter_unweighted_pct") / 0.1 - 1.0).abs() <= 0.1, "{r}");
+    assert!(num(&r, "wow_pct") > num(&r, "flutter_pct"), "4 Hz is wow: {r}");
+    assert!((r["separation_db"]["left_to_right"].as_f64().unwrap() - 25.0).abs() <= 0.5, "{r}");
+    assert!((r["separation_db"]["right_to_left"].as_f64().unwrap() - 30.0).abs() <= 0.5, "{r}");
+    assert!(num(&r, "balance_db").abs() <= 0.1, "{r}");
+    let kinds: Vec<&str> =
+        r["tones"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["speed", "left_1k", "right_1k"], "{r}");
+    let health = r["health"].as_u64().unwrap();
+    assert!(health <= 100 && r["reasons"].is_array(), "{r}");
+    // The keys the collection's trends read (library::reports::Figures) are where it reads them.
+    let figures: vinyl::library::reports::Figures = serde_json::from_value(r.clone()).unwrap();
+    assert_eq!(figures.speed_error_pct, r["speed_error_pct"].as_f64());
+    assert_eq!(figures.health, Some(health as f64));
+
+    // The same PCM on stdin: the same report.
+    let stdin = stdin_file(dir.path(), &a.pcm(SampleFormat::S16Le));
+    let mut from_stdin = report(&qa(&["-"], Some(stdin)));
+    assert_eq!(from_stdin["input"], "-");
+    from_stdin["input"] = r["input"].clone();
+    assert_eq!(from_stdin, r);
+
+    let out = qa(&["--text", flac.to_str().unwrap()], None);
+    assert_status("vinyl-qa --text", &out, 0);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("speed error: 0.5") && text.contains("separation left to right: 2"), "{text}");
+    assert!(
+        text.starts_with(&format!("{}: 37.0 s, 48000 Hz, 2 channels\nhealth: {health}\n", flac.display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_mono_24_bit_side_at_44_1_khz_gets_its_noise_floor_and_clicks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Audio::new(44_100, 1);
+    let music = |_: usize, t: f64| {
+        let env = 0.5 + 0.5 * (2.0 * PI * 0.3 * t).sin().abs();
+        env * (0.08 * (2.0 * PI * 220.0 * t).sin()
+            + 0.02 * (2.0 * PI * 1760.0 * t).sin()
+            + 0.002 * (2.0 * PI * 12_000.0 * t).sin())
+    };
+    a.add(6.0, |_, _| 0.0).add(20.0, music).add(2.0, |_, _| 0.0).add(20.0, music);
+    // 12 clicks at -20 dBFS, one every 4 s from 2 s on.
+    for k in 1..=12 {
+        a.samples[(k * 4 - 2) * 44_100] += amp(-20.0);
+    }
+    let flac = a.flac(&dir.path().join("side.flac"), SampleFormat::S24_3Le);
+    let r = report(&qa(&[flac.to_str().unwrap()], None));
+    assert_eq!((r["rate"].as_u64(), r["channels"].as_u64()), (Some(44_100), Some(1)), "{r}");
+    assert!((num(&r, "noise_floor_dbfs") - (-62.0)).abs() <= 1.0, "{r}");
+    assert!((num(&r, "clicks_per_min") - 12.0 / (48.0 / 60.0)).abs() <= 1.5, "{r}");
+    assert!(r["hf_rolloff_db"].is_number() && r["rumble_dbfs"].is_number() && r["snr_db"].is_number(), "{r}");
+    assert!(r["speed_error_pct"].is_null() && r["separation_db"] == serde_json::json!({}), "{r}");
+    assert_eq!(r["gain_advice"]["verdict"], "too_low", "{r}");
+}
+
+/// Asserts a failed run's status and that it said one line naming `object` and holding `says`.
+fn assert_one_line(out: &std::process::Output, status: i32, object: &str, says: &str) {
+    assert_status(&format!("vinyl-qa on {object}"), out, status);
+    let err = stderr(out);
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("vinyl-qa: ") && lines[0].contains(object) && lines[0].contains(says),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_line_naming_it_and_its_exit_status_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    // Flags: clap's usage error, exit 2.
+    for args in [&["--reference", "abc", "-"][..], &["--rate", "5", "-"], &["--format", "f32", "-"], &[]] {
+        let out = qa(args, None);
+        assert_status(&format!("vinyl-qa {args:?}"), &out, 2);
+        assert!(!stderr(&out).contains("panicked"));
+    }
+    // A file that is not FLAC: a usage error naming it; a missing one: exit 1.
+    std::fs::write(p("notes.flac"), b"RIFF....WAVEfmt ").unwrap();
+    assert_one_line(&qa(&[p("notes.flac").to_str().unwrap()], None), 2, "notes.flac", "not a FLAC file");
+    assert_one_line(&qa(&[p("gone.flac").to_str().unwrap()], None), 1, "gone.flac", "open");
+    // A FLAC file cut short: what decoded is lost with the error, exit 1.
+    let mut a = Audio::new(48_000, 2);
+    a.add(3.0, |_, t| 0.1 * (2.0 * PI * 440.0 * t).sin());
+    let whole = std::fs::read(a.flac(&p("whole.flac"), SampleFormat::S16Le)).unwrap();
+    std::fs::write(p("cut.flac"), &whole[..whole.len() * 2 / 3]).unwrap();
+    assert_one_line(&qa(&[p("cut.flac").to_str().unwrap()], None), 1, "cut.flac", "decode to analyse");
+    // Stdin: nothing, 10 ms, half a frame after 2 s.
+    assert_one_line(&qa(&["-"], Some(stdin_file(dir.path(), b""))), 1, "stdin", "no audio");
+    assert_one_line(&qa(&["-"], Some(stdin_file(dir.path(), &[0, 1, 0]))), 1, "stdin", "no audio");
+    let pcm = a.pcm(SampleFormat::S16Le);
+    assert_one_line(
+        &qa(&["-"], Some(stdin_file(dir.path(), &pcm[..1920]))),
+        1,
+        "stdin",
+        "0.010 s of audio is too short",
+    );
+    let mut half = pcm[..2 * 192_000].to_vec();
+    half.extend_from_slice(&[1, 2, 3]);
+    let out = qa(&["-"], Some(stdin_file(dir.path(), &half)));
+    assert_one_line(&out, 1, "stdin", "ended 3 bytes into a 4-byte frame");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("the whole frames' report is printed");
+    assert_eq!(r["seconds"], 2.0);
+}
+
+#[test]
+fn silence_and_pure_noise_are_reported_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = report(&qa(&["-"], Some(stdin_file(dir.path(), &vec![0u8; 192_000 * 3]))));
+    assert!(r["health"].is_null() && r["noise_floor_dbfs"].is_null() && r["gain_advice"].is_null(), "{r}");
+    assert_eq!(r["reasons"], serde_json::json!(["digital silence: nothing to measure"]));
+    let mut a = Audio::new(48_000, 2);
+    a.add(5.0, |_, _| 0.0);
+    let r = report(&qa(&["-"], Some(stdin_file(dir.path(), &a.pcm(SampleFormat::S16Le)))));
+    assert!(r["noise_floor_dbfs"].is_null() && r["snr_db"].is_null(), "no quiet stretch under anything: {r}");
+    assert!((num(&r, "music_dbfs") - (-62.0)).abs() < 0.5, "{r}");
+    assert_eq!(r["clicks_per_min"], 0.0, "{r}");
+}
