@@ -246,9 +246,30 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
     common::wait_until("two finished sides", LONG, || rig.auto.stderr().matches(" tracks").count() >= 2);
     // The hook hung on side 2's first track: killed after its 1 s, logged once.
     rig.wait_auto("still running after");
+    // Each kept side's health report, made in the background once its file is final.
+    common::wait_until("two health reports", LONG, || {
+        rig.auto.stderr().matches("(report stored)").count() >= 2
+    });
     let titles = rig.titles.clone();
+    let recordings = rig.recordings.clone();
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 2, "exactly two files: {files:?}\n{log}");
+    let mut history = Command::new(env!("CARGO_BIN_EXE_vinyl-qa"));
+    history.arg("--db").arg(recordings.join("library.db")).args(["history", "--deck"]);
+    let out = common::run(&mut history, common::DEADLINE);
+    common::assert_success("vinyl-qa history --deck", &out);
+    let deck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut reported: Vec<PathBuf> = deck["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| PathBuf::from(r["path"].as_str().unwrap()))
+        .collect();
+    let mut kept = files.clone();
+    reported.sort();
+    kept.sort();
+    assert_eq!(reported, kept, "a report a kept side: {deck}\n{log}");
+    assert!(deck["reports"][0]["health"].as_f64().is_some(), "{deck}");
     let offset_b = (a.len() / 4) as u64;
     for (f, truth, base) in [(&files[0], &ta, 0u64), (&files[1], &tb, offset_b)] {
         let at = |k: &str| base + truth[k].as_u64().unwrap();

@@ -252,3 +252,68 @@ fn silence_and_pure_noise_are_reported_not_refused() {
     assert!((num(&r, "music_dbfs") - (-62.0)).abs() < 0.5, "{r}");
     assert_eq!(r["clicks_per_min"], 0.0, "{r}");
 }
+
+/// A play of one mono side (music between a lead-in and a gap) with `clicks` clicks at -20 dBFS
+/// spread over it, as a FLAC file at `path`.
+fn play_with_clicks(path: &Path, clicks: usize) -> PathBuf {
+    let mut a = Audio::new(44_100, 1);
+    let music = |_: usize, t: f64| {
+        let env = 0.5 + 0.5 * (2.0 * PI * 0.3 * t).sin().abs();
+        env * (0.08 * (2.0 * PI * 220.0 * t).sin() + 0.02 * (2.0 * PI * 1760.0 * t).sin())
+    };
+    a.add(6.0, |_, _| 0.0).add(20.0, music).add(2.0, |_, _| 0.0).add(20.0, music);
+    let span = a.samples.len() - 44_100;
+    for k in 0..clicks {
+        a.samples[44_100 / 2 + k * span / clicks] += amp(-20.0);
+    }
+    a.flac(path, SampleFormat::S24_3Le)
+}
+
+#[test]
+fn stored_reports_of_two_plays_of_a_record_show_its_clicks_rising_and_nothing_else_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("library.db");
+    let dbs = db.to_str().unwrap();
+    let missing = qa(&["--db", dbs, "history", "--deck"], None);
+    assert_one_line(&missing, 1, dbs, "no collection");
+    assert!(!db.exists(), "history made the collection");
+    let plays =
+        [play_with_clicks(&dir.path().join("a1.flac"), 6), play_with_clicks(&dir.path().join("a2.flac"), 24)];
+    for f in &plays {
+        let mut name = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
+        name.args(["--db", dbs, "name"]).arg(f).args([
+            "--artist",
+            "Artist",
+            "--album",
+            "Worn Record",
+            "--side",
+            "A",
+        ]);
+        assert_status("vinyl-library name", &run(&mut name, DEADLINE), 0);
+        let stored = report(&qa(&["--db", dbs, "--store", f.to_str().unwrap()], None));
+        assert!(stored["clicks_per_min"].as_f64().is_some(), "{stored}");
+    }
+    // Stdin is no recording: nothing to store it as.
+    let stdin = stdin_file(dir.path(), &[0; 4 * 48_000]);
+    assert_one_line(&qa(&["--db", dbs, "--store", "-"], Some(stdin)), 2, "--store", "stdin");
+
+    let deck = report(&qa(&["--db", dbs, "history", "--deck"], None));
+    let paths: Vec<&str> =
+        deck["reports"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, plays.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>(), "{deck}");
+    // One record's clicks (and the health they cost) are that record's, not the deck's.
+    let trends = deck["trends"].as_array().unwrap();
+    let what: Vec<(&str, &str)> =
+        trends.iter().map(|t| (t["what"].as_str().unwrap(), t["scope"].as_str().unwrap())).collect();
+    let side = "Artist – Worn Record, side A";
+    assert_eq!(what, [("clicks_per_min", side), ("health", side)], "{deck}");
+    assert!(trends[0]["to"].as_f64() > trends[0]["from"].as_f64(), "{deck}");
+
+    let out = qa(&["--db", dbs, "history", "--text", "worn"], None);
+    assert_status("vinyl-qa history --text worn", &out, 0);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("Artist – Worn Record: 2 health reports\n"), "{text}");
+    assert!(text.contains("Artist – Worn Record, side A: clicks up "), "{text}");
+    assert_one_line(&qa(&["--db", dbs, "history", "no such album"], None), 2, "no such album", "no album");
+    assert_eq!(qa(&["--db", dbs, "history"], None).status.code(), Some(2), "neither an album nor --deck");
+}

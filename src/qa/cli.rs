@@ -1,7 +1,7 @@
 //! The flags of `vinyl-qa` (clap): the input, `--reference`, `--text` and the shared PCM flags.
 
 use crate::pcm::PcmArgs;
-use clap::Parser;
+use clap::{ArgGroup, Parser, Subcommand};
 use std::path::PathBuf;
 
 const LONG_ABOUT: &str = "\
@@ -77,11 +77,24 @@ EXAMPLES:
     version,
     about = "Measure a side or a test record: speed, wow and flutter, separation, noise, clicks, health",
     long_about = LONG_ABOUT,
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    subcommand_negates_reqs = true
 )]
 pub struct Opts {
+    /// The reports the collection keeps, and what changed
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// The audio: a FLAC file, or - for raw PCM on stdin (with --rate, --channels, --format)
-    pub input: PathBuf,
+    #[arg(required = true)]
+    pub input: Option<PathBuf>,
+    /// Also store the report in the collection as the FLAC file's (one a recording: it replaces
+    /// the file's earlier one), for `vinyl-qa history`; vinyl-rec auto does it for each side it
+    /// keeps
+    #[arg(long)]
+    pub store: bool,
+    /// The collection's database [default: library.db in the recordings folder]
+    #[arg(long, value_name = "PATH", env = "VINYL_LIBRARY", global = true)]
+    pub db: Option<PathBuf>,
     /// The speed tone's nominal frequency, for speed_error_pct (a tone within -8 % and +8 % of it,
     /// 2.9 to 3.4 kHz for 3150, is measured against it)
     #[arg(long, value_name = "HZ", default_value = "3150", value_parser = reference_hz)]
@@ -92,6 +105,24 @@ pub struct Opts {
     /// The shape of raw PCM on stdin.
     #[command(flatten)]
     pub pcm: PcmArgs,
+}
+
+/// `vinyl-qa`'s subcommands.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// The health reports the collection keeps for an album, or for every record (--deck), and
+    /// the changes they show: a record's clicks or treble, the deck's stylus, speed and wow
+    #[command(group(ArgGroup::new("scope").required(true).args(["album", "deck"])))]
+    History {
+        /// The album: its number in vinyl-library list, or words of its artist and title
+        album: Option<String>,
+        /// Every record's reports, and the changes that are the deck's (most records moved)
+        #[arg(long)]
+        deck: bool,
+        /// A text summary instead of JSON
+        #[arg(long)]
+        text: bool,
+    },
 }
 
 /// A reference frequency: a number from 2,000 to 5,000 Hz.

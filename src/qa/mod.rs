@@ -8,17 +8,22 @@
 //! clipping, clicks), [`spectrum`] (one FFT a chunk: bands and peaks), [`wow`] (the demodulator
 //! and the wow-and-flutter figures) through [`filters`] (the IEC 60386 weighting, Butterworth
 //! splits), [`side`] (noise floor, SNR, rumble, treble over the whole side), [`health`] (the
-//! score's rule) and [`report`] (the JSON keys and the text summary).
+//! score's rule), [`report`] (the JSON keys and the text summary) and [`history`] (the reports
+//! the collection keeps, and their trends).
 //!
-//! Owns the run: read, analyse, print one JSON object (or `--text`). How it fails: one line
-//! naming the input and the step; a file that is not FLAC is a usage error (exit 2); no audio,
-//! under a second of it, or a file that cannot be read exits 1; stdin that ends inside a frame
-//! still gets its report, then exits 1 with the line saying so.
+//! Owns the run: read, analyse, print one JSON object (or `--text`), and with `--store` keep it
+//! in the collection as the file's report (after printing it: a collection that cannot be
+//! written costs the printed report nothing). How it fails: one line naming the input and the
+//! step; a file that is not FLAC, and `--store` on stdin, are usage errors (exit 2); no audio,
+//! under a second of it, a file that cannot be read, or a collection that cannot be written
+//! exits 1; stdin that ends inside a frame still gets its report, then exits 1 with the line
+//! saying so.
 
 pub mod analyser;
 pub mod cli;
 pub mod filters;
 pub mod health;
+pub mod history;
 pub mod input;
 pub mod levels;
 pub mod report;
@@ -36,12 +41,28 @@ pub const TOOL: &str = "vinyl-qa";
 /// Seconds of audio needed for a report.
 pub const MIN_SECONDS: f64 = 1.0;
 
-/// Measures the input and prints the report.
+/// Measures the input and prints the report (and stores it, `--store`), or runs `history`.
 pub fn run(o: Opts) -> anyhow::Result<()> {
-    let shape = input::shape(&o.input, &o.pcm)?;
-    let name = if o.input.as_os_str() == "-" { "stdin".to_string() } else { o.input.display().to_string() };
+    let db = || o.db.clone().map_or_else(crate::library::default_db, Ok);
+    let input = match (&o.command, &o.input) {
+        (Some(cli::Command::History { album, text, .. }), _) => {
+            return history::run(&db()?, album.as_deref(), *text);
+        }
+        (None, Some(input)) => input.clone(),
+        (None, None) => {
+            return Err(crate::cli::UsageError::new("give the audio: a FLAC file, or - for stdin").into());
+        }
+    };
+    if o.store && input.as_os_str() == "-" {
+        return Err(crate::cli::UsageError::new(
+            "--store: stores a FLAC file's report; stdin is no recording",
+        )
+        .into());
+    }
+    let shape = input::shape(&input, &o.pcm)?;
+    let name = if input.as_os_str() == "-" { "stdin".to_string() } else { input.display().to_string() };
     let mut a = analyser::Analyser::new(shape.rate, shape.channels, shape.bits, o.reference);
-    let read = input::each(&o.input, shape, |pcm| a.feed(pcm))?;
+    let read = input::each(&input, shape, |pcm| a.feed(pcm))?;
     a.finish();
     let seconds = a.frames as f64 / f64::from(shape.rate);
     if a.frames == 0 {
@@ -52,10 +73,15 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
             "{name}: analyse: {seconds:.3} s of audio is too short to measure (at least {MIN_SECONDS} s)"
         );
     }
-    let shown = if o.input.as_os_str() == "-" { "-".to_string() } else { o.input.display().to_string() };
+    let shown = if input.as_os_str() == "-" { "-".to_string() } else { input.display().to_string() };
     let r = report::build(&mut a, &shown, o.reference);
-    let text = if o.text { r.text() } else { serde_json::to_string(&r)? + "\n" };
-    crate::library::print_text(&text)?;
+    let json = serde_json::to_string(&r)?;
+    crate::library::print_text(&if o.text { r.text() } else { format!("{json}\n") })?;
+    if o.store {
+        // The collection knows a recording by its absolute path (as vinyl-library name links it).
+        let file = std::path::absolute(&input).unwrap_or_else(|_| input.clone());
+        crate::library::db::Library::open(&db()?)?.store_report(&file, &json)?;
+    }
     if read.partial_bytes > 0 {
         let frame = shape.channels * (shape.bits as usize / 8);
         anyhow::bail!(

@@ -79,6 +79,8 @@ Variables set in the environment win over the configuration file; an empty one c
   VINYL_ON_EVENT          auto: a program given each event as JSON on stdin; its first line
                           of output becomes the title
   VINYL_ON_EVENT_TIMEOUT  auto: the hook is killed after this long (5s)
+  VINYL_AUTO_HEALTH       auto: each kept side gets a health report in the collection, by
+                          vinyl-qa --store in the background (yes; no: none)
 
 ",
     exit_status!(),

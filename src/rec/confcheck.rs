@@ -80,6 +80,7 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_AUTO_MIN_SIDE", Rule::Duration),
     ("VINYL_AUTO_MIN_FREE", Rule::Size),
     ("VINYL_AUTO_HOLD", Rule::Duration),
+    ("VINYL_AUTO_HEALTH", Rule::YesNo),
     ("VINYL_TITLE_TEMPLATE", Rule::Text),
     ("VINYL_AUTO_NAME", Rule::Text),
     ("VINYL_ON_EVENT", Rule::Text),

@@ -25,6 +25,7 @@
 
 pub mod event;
 pub mod fit;
+pub mod health;
 pub mod history;
 pub mod measure;
 pub mod parts;

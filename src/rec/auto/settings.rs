@@ -47,6 +47,9 @@ pub struct AutoSettings {
     /// side's end is not known, so an end the listener decides up to this late is exact (a
     /// silence end is decided 30 s after the silence began).
     pub hold: DurationArg,
+    /// `VINYL_AUTO_HEALTH` (yes): each kept side gets a health report in the collection
+    /// (`vinyl-qa --store`, [`super::health`]).
+    pub health: bool,
 }
 
 /// The largest `VINYL_AUTO_MIN_FREE` taken: 1 PiB; more is a typing error, not a file system.
@@ -92,6 +95,15 @@ impl AutoSettings {
             hook_timeout: Duration::from_millis(timeout.frames(1000)),
             name,
             hold: duration(cfg, "VINYL_AUTO_HOLD", "45s")?,
+            health: match cfg.get_str("VINYL_AUTO_HEALTH")?.as_deref().map(str::trim) {
+                None | Some("yes") => true,
+                Some("no") => false,
+                Some(other) => {
+                    return Err(UsageError::new(format!(
+                        "VINYL_AUTO_HEALTH: '{other}' is neither yes nor no"
+                    )));
+                }
+            },
         };
         let rate = cfg.get_str("VINYL_RATE")?.and_then(|r| r.parse().ok()).unwrap_or(48_000);
         let capacity = match cfg.get_str("VINYL_RING_CAPACITY")? {
@@ -162,6 +174,8 @@ mod tests {
         assert_eq!(a.hold.frames(1), 45);
         assert_eq!(a.name.as_deref(), Some(DEFAULT_NAME));
         assert_eq!(load(&[("VINYL_AUTO_NAME", "keep")]).unwrap().name, None);
+        assert!(a.health);
+        assert!(!load(&[("VINYL_AUTO_HEALTH", "no")]).unwrap().health);
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<AutoSettings, UsageError> {
@@ -188,6 +202,7 @@ mod tests {
         refused(&[("VINYL_RING_CAPACITY", "30s")], "VINYL_AUTO_HOLD");
         refused(&[("VINYL_RING_CAPACITY", "2m"), ("VINYL_AUTO_HOLD", "119s")], "VINYL_AUTO_HOLD");
         refused(&[("VINYL_AUTO_HOLD", "-3s")], "VINYL_AUTO_HOLD");
+        refused(&[("VINYL_AUTO_HEALTH", "maybe")], "VINYL_AUTO_HEALTH");
         refused(&[("VINYL_AUTO_NAME", "../{artist}")], "VINYL_AUTO_NAME");
         refused(&[("VINYL_AUTO_NAME", "{artist}/{title}")], "VINYL_AUTO_NAME");
         assert!(load(&[("VINYL_RING_CAPACITY", "2m"), ("VINYL_AUTO_HOLD", "45s")]).is_ok());

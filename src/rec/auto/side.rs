@@ -749,6 +749,9 @@ impl Side {
         }
         self.name(a, &why);
         self.note_play(history, Some(last));
+        if a.health {
+            super::health::report(self.side, &self.path);
+        }
         Ok(Some(line))
     }
 
