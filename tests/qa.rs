@@ -253,13 +253,15 @@ fn silence_and_pure_noise_are_reported_not_refused() {
     assert_eq!(r["clicks_per_min"], 0.0, "{r}");
 }
 
-/// A play of one mono side (music between a lead-in and a gap) with `clicks` clicks at -20 dBFS
-/// spread over it, as a FLAC file at `path`.
-fn play_with_clicks(path: &Path, clicks: usize) -> PathBuf {
+/// A play of one mono side (music between a lead-in and a gap, its treble `treble` dB under the
+/// rest) with `clicks` clicks at -20 dBFS spread over it, as a FLAC file at `path`.
+fn play_with_clicks(path: &Path, clicks: usize, treble: f64) -> PathBuf {
     let mut a = Audio::new(44_100, 1);
     let music = |_: usize, t: f64| {
         let env = 0.5 + 0.5 * (2.0 * PI * 0.3 * t).sin().abs();
-        env * (0.08 * (2.0 * PI * 220.0 * t).sin() + 0.02 * (2.0 * PI * 1760.0 * t).sin())
+        env * (0.08 * (2.0 * PI * 220.0 * t).sin()
+            + 0.02 * (2.0 * PI * 1760.0 * t).sin()
+            + 0.02 * amp(-treble) * (2.0 * PI * 12_000.0 * t).sin())
     };
     a.add(6.0, |_, _| 0.0).add(20.0, music).add(2.0, |_, _| 0.0).add(20.0, music);
     let span = a.samples.len() - 44_100;
@@ -270,15 +272,18 @@ fn play_with_clicks(path: &Path, clicks: usize) -> PathBuf {
 }
 
 #[test]
-fn stored_reports_of_two_plays_of_a_record_show_its_clicks_rising_and_nothing_else_is_stored() {
+fn stored_reports_of_two_plays_of_a_record_show_more_clicks_and_less_treble_and_stdin_is_not_stored() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("library.db");
     let dbs = db.to_str().unwrap();
     let missing = qa(&["--db", dbs, "history", "--deck"], None);
     assert_one_line(&missing, 1, dbs, "no collection");
     assert!(!db.exists(), "history made the collection");
-    let plays =
-        [play_with_clicks(&dir.path().join("a1.flac"), 6), play_with_clicks(&dir.path().join("a2.flac"), 24)];
+    // The second play: four times the clicks and 3 dB less treble (a worn stylus).
+    let plays = [
+        play_with_clicks(&dir.path().join("a1.flac"), 6, 0.0),
+        play_with_clicks(&dir.path().join("a2.flac"), 24, 3.0),
+    ];
     for f in &plays {
         let mut name = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
         name.args(["--db", dbs, "name"]).arg(f).args([
@@ -306,7 +311,7 @@ fn stored_reports_of_two_plays_of_a_record_show_its_clicks_rising_and_nothing_el
     let what: Vec<(&str, &str)> =
         trends.iter().map(|t| (t["what"].as_str().unwrap(), t["scope"].as_str().unwrap())).collect();
     let side = "Artist – Worn Record, side A";
-    assert_eq!(what, [("clicks_per_min", side), ("health", side)], "{deck}");
+    assert_eq!(what, [("clicks_per_min", side), ("hf_rolloff_db", side), ("health", side)], "{deck}");
     assert!(trends[0]["to"].as_f64() > trends[0]["from"].as_f64(), "{deck}");
 
     let out = qa(&["--db", dbs, "history", "--text", "worn"], None);
@@ -314,6 +319,7 @@ fn stored_reports_of_two_plays_of_a_record_show_its_clicks_rising_and_nothing_el
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("Artist – Worn Record: 2 health reports\n"), "{text}");
     assert!(text.contains("Artist – Worn Record, side A: clicks up "), "{text}");
+    assert!(text.contains("Artist – Worn Record, side A: treble down 3.0 dB since "), "{text}");
     assert_one_line(&qa(&["--db", dbs, "history", "no such album"], None), 2, "no such album", "no album");
     assert_eq!(qa(&["--db", dbs, "history"], None).status.code(), Some(2), "neither an album nor --deck");
 }

@@ -4,7 +4,9 @@
 //! measurement, see [`LEVELS`]), the file header (STREAMINFO, VORBIS_COMMENT, PADDING), the
 //! encoder loop ([`FlacWriter`]: one flacenc frame per block of 4096 samples, written as soon as
 //! it is encoded, so memory stays bounded whatever the length; for stereo, the channel coding is
-//! picked by estimate before encoding, which halves flacenc's work), the STREAMINFO patch at the end,
+//! picked by estimate before encoding, which halves flacenc's work; a frame flacenc made larger
+//! than verbatim is coded again without prediction, [`plain_config`], as its Rice estimate
+//! saturates on large residuals), the STREAMINFO patch at the end,
 //! the repair of a file that was cut short ([`recover`]), and reading a finished file's length and
 //! tags back ([`probe`]), and the one naming rule every tool shares: a recording in progress is
 //! `FILE.part` ([`part_path`]). The byte-level container details live in [`format`]. It does not
@@ -125,6 +127,17 @@ pub fn level_config(level: u8) -> anyhow::Result<Verified<config::Encoder>> {
     cfg.into_verified().map_err(|(_, e)| anyhow!("flacenc configuration of level {level}: {e}"))
 }
 
+/// The configuration a frame falls back to when the level's made it larger than verbatim:
+/// constant or verbatim subframes only (no predictor, no Rice code).
+fn plain_config() -> anyhow::Result<Verified<config::Encoder>> {
+    let mut cfg = config::Encoder::default();
+    cfg.block_size = BLOCK_SIZE;
+    cfg.multithread = false;
+    cfg.subframe_coding.use_fixed = false;
+    cfg.subframe_coding.use_lpc = false;
+    cfg.into_verified().map_err(|(_, e)| anyhow!("flacenc configuration without prediction: {e}"))
+}
+
 /// Where a [`FlacWriter`] writes: an append-only byte sink that can also patch earlier bytes,
 /// make its content durable and cut itself short. Implemented for files and in-memory cursors.
 pub trait Sink: Write {
@@ -235,6 +248,8 @@ pub struct FlacWriter<W: Sink> {
     finalized: bool,
     spec: PcmSpec,
     config: Verified<config::Encoder>,
+    /// The fallback for a frame `config` made larger than verbatim ([`plain_config`]).
+    plain: Verified<config::Encoder>,
     info: StreamInfo,
     framebuf: FrameBuf,
     /// The estimated stereo decorrelation (levels below 8 of stereo input).
@@ -293,6 +308,7 @@ impl<W: Sink> FlacWriter<W> {
             finalized: false,
             spec,
             config,
+            plain: plain_config()?,
             info,
             framebuf: FrameBuf::with_size(channels, BLOCK_SIZE).map_err(fe("frame buffer"))?,
             stereo: if channels == 2 && opts.level < EXHAUSTIVE_STEREO_LEVEL {
@@ -423,21 +439,16 @@ impl<W: Sink> FlacWriter<W> {
 
     fn encode_block(&mut self, block: &[u8]) -> Result<(), WriteError> {
         let bps = self.spec.format.bytes();
-        let frame = match self.stereo.as_mut() {
-            Some(st) => st.encode(&self.config, block, self.frames as u32)?,
-            None => {
-                self.framebuf.fill_le_bytes(block, bps).map_err(fe("read PCM"))?;
-                flacenc::encode_fixed_size_frame(
-                    &self.config,
-                    &self.framebuf,
-                    self.frames as usize,
-                    &self.info,
-                )
-                .map_err(fe("encode"))?
-            }
-        };
-        self.out.clear();
-        frame.write(&mut self.out).map_err(fe("encode"))?;
+        self.encode_frame(block, false)?;
+        // The frame's samples as they are (a side channel takes a bit more), and its headers.
+        let verbatim = block.len() / bps * (self.spec.format.bits() as usize + 1) / 8 + 1024;
+        if self.out.as_slice().len() > verbatim {
+            // flacenc 0.5.1's Rice estimate saturates on large residuals (loud 24-bit treble, a
+            // click): it then picked a parameter that made a frame of 4,096 samples 33 MB, which
+            // `flac` decodes but no reader should have to (vinyl's refuses frames past twice the
+            // verbatim size). Without prediction the frame is at most verbatim.
+            self.encode_frame(block, true)?;
+        }
         let bytes = self.out.as_slice();
         if let Err(e) = self.sink.write_all(bytes) {
             return Err(self.fail(e, "write"));
@@ -448,6 +459,23 @@ impl<W: Sink> FlacWriter<W> {
         self.min_frame = self.min_frame.min(len);
         self.max_frame = self.max_frame.max(len);
         self.end += len as u64;
+        Ok(())
+    }
+
+    /// Encodes `block` as the next frame into `self.out`, by the level's configuration or (`plain`)
+    /// without prediction.
+    fn encode_frame(&mut self, block: &[u8], plain: bool) -> Result<(), WriteError> {
+        let config = if plain { &self.plain } else { &self.config };
+        let frame = match self.stereo.as_mut() {
+            Some(st) => st.encode(config, block, self.frames as u32)?,
+            None => {
+                self.framebuf.fill_le_bytes(block, self.spec.format.bytes()).map_err(fe("read PCM"))?;
+                flacenc::encode_fixed_size_frame(config, &self.framebuf, self.frames as usize, &self.info)
+                    .map_err(fe("encode"))?
+            }
+        };
+        self.out.clear();
+        frame.write(&mut self.out).map_err(fe("encode"))?;
         Ok(())
     }
 
@@ -749,6 +777,44 @@ pub(crate) mod tests {
             assert_eq!((info.channels as u16, info.sample_rate), (spec.channels, spec.rate));
             assert_eq!(flac_decode(&bytes), pcm, "{spec}, {samples} samples");
         }
+    }
+
+    #[test]
+    fn a_frame_flacenc_would_make_larger_than_verbatim_is_written_without_prediction() {
+        // Loud 24-bit treble under music: flacenc 0.5.1 coded one such frame of 4,096 samples in
+        // 33 MB (its Rice estimate saturated), beyond what vinyl's own decoder reads.
+        let spec = PcmSpec { rate: 44_100, channels: 1, format: SampleFormat::S24_3Le };
+        let samples = 24 * BLOCK_SIZE;
+        let (mut pcm, mut seed) = (Vec::new(), 0x5EED_u64);
+        for i in 0..samples {
+            let t = i as f64 / 44_100.0;
+            let env = 0.5 + 0.5 * (2.0 * std::f64::consts::PI * 0.3 * t).sin().abs();
+            // Hiss at about -62 dBFS: a sum of uniform draws (xorshift).
+            let mut hiss = 0.0;
+            for _ in 0..4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                hiss += (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            }
+            let v = env
+                * (0.08 * (2.0 * std::f64::consts::PI * 220.0 * t).sin()
+                    + 0.02 * (2.0 * std::f64::consts::PI * 1760.0 * t).sin()
+                    + 0.02 * (2.0 * std::f64::consts::PI * 12_000.0 * t).sin())
+                + 0.0014 * hiss;
+            pcm.extend_from_slice(&((v * f64::from(1 << 23)).round() as i32).to_le_bytes()[..3]);
+        }
+        let (_, bytes) = encode(spec, &pcm, DEFAULT_LEVEL, 4096);
+        assert!(bytes.len() <= pcm.len() + 64 * 1024, "{} bytes for {} of PCM", bytes.len(), pcm.len());
+        assert_eq!(flac_decode(&bytes), pcm);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        let mut frames = frames::FrameReader::open(file.path()).unwrap();
+        let mut n = 0;
+        while let Some(b) = frames.next_block().unwrap() {
+            n += b.len();
+        }
+        assert_eq!(n, samples, "vinyl's decoder reads it whole");
     }
 
     #[test]
