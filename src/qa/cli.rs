@@ -61,13 +61,18 @@ HEALTH:
 EXIT STATUS:
   0  the report was printed
   1  runtime failure (the file cannot be read or decoded, stdin ended inside a frame (the report
-     of the whole frames is still printed), no audio or under 1 s of it)
-  2  usage error (a bad flag; a file that is not FLAC)
+     of the whole frames is still printed), no audio or under 1 s of it; --store: the collection
+     cannot be written (the report is still printed); history: no collection)
+  2  usage error (a bad flag; a file that is not FLAC; --store on stdin; history: an album that
+     nothing, or more than one album, matches)
 
 EXAMPLES:
   vinyl-qa side-20261204-215037.flac
   vinyl-qa --text test-record-side-A.flac
   vinyl-qa --reference 3000 tone.flac | jq .speed_error_pct
+  vinyl-qa --store side-20261204-215037.flac
+  vinyl-qa history --text \"kind of blue\"
+  vinyl-qa history --deck | jq -r '.trends[].text'
   sox tone.wav -t raw -r 48000 -c 2 -b 16 -e signed - | vinyl-qa -";
 
 /// Options of `vinyl-qa`.
