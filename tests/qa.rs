@@ -323,3 +323,32 @@ fn stored_reports_of_two_plays_of_a_record_show_more_clicks_and_less_treble_and_
     assert_one_line(&qa(&["--db", dbs, "history", "no such album"], None), 2, "no such album", "no album");
     assert_eq!(qa(&["--db", dbs, "history"], None).status.code(), Some(2), "neither an album nor --deck");
 }
+
+#[test]
+fn a_report_the_collection_cannot_take_is_still_printed_and_the_failure_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("library.db");
+    let dbs = db.to_str().unwrap();
+    let side = play_with_clicks(&dir.path().join("side.flac"), 6, 0.0);
+    // Another writer holds the collection past the busy timeout (10 s).
+    assert_eq!(qa(&["--db", dbs, "history", "--deck"], None).status.code(), Some(1));
+    let mut make = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
+    make.args(["--db", dbs, "list"]);
+    assert_status("vinyl-library list", &run(&mut make, DEADLINE), 0);
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = qa(&["--db", dbs, "--store", side.to_str().unwrap()], None);
+    holder.execute_batch("ROLLBACK").unwrap();
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(
+        printed["health"].is_number(),
+        "the report is printed first: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_one_line(&out, 1, "side.flac", "locked");
+    // A file that is not a collection is refused, not overwritten.
+    std::fs::write(&db, b"not a database at all, but a user's file").unwrap();
+    let out = qa(&["--db", dbs, "--store", side.to_str().unwrap()], None);
+    assert_one_line(&out, 1, dbs, "");
+    assert_eq!(std::fs::read(&db).unwrap(), b"not a database at all, but a user's file");
+}
