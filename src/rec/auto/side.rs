@@ -737,14 +737,7 @@ impl Side {
             total,
             set.len()
         );
-        let mut m = self.report.as_ref().map(measurements).unwrap_or_default();
-        // The gain and peak of the file a player plays, margins included (see measure).
-        match super::measure::file(&self.path) {
-            Ok((lufs, peak)) => (m.integrated_lufs, m.true_peak_dbtp) = (lufs, peak),
-            Err(e) => vlog!(TOOL, "side {}: {e:#}; the side_report's loudness is used", self.side),
-        }
-        loudness::write(&self.path, &m)?;
-        if let Some(l) = m.integrated_lufs {
+        if let Some(l) = self.write_loudness()? {
             line += &format!(", {l:.1} LUFS");
         }
         self.name(a, &why);
@@ -753,6 +746,18 @@ impl Side {
             super::health::report(self.side, &self.path);
         }
         Ok(Some(line))
+    }
+
+    /// Writes the file's loudness tags: the gain and peak of the file a player plays, margins
+    /// included (see measure), else the side_report's; returns the integrated loudness.
+    fn write_loudness(&self) -> anyhow::Result<Option<f64>> {
+        let mut m = self.report.as_ref().map(measurements).unwrap_or_default();
+        match super::measure::file(&self.path) {
+            Ok((lufs, peak)) => (m.integrated_lufs, m.true_peak_dbtp) = (lufs, peak),
+            Err(e) => vlog!(TOOL, "side {}: {e:#}; the side_report's loudness is used", self.side),
+        }
+        loudness::write(&self.path, &m)?;
+        Ok(m.integrated_lufs)
     }
 
     /// Names a recognised side's file as `vinyl-library name` would, and moves it to
