@@ -330,11 +330,11 @@ fn a_report_the_collection_cannot_take_is_still_printed_and_the_failure_named_in
     let db = dir.path().join("library.db");
     let dbs = db.to_str().unwrap();
     let side = play_with_clicks(&dir.path().join("side.flac"), 6, 0.0);
-    // Another writer holds the collection past the busy timeout (10 s).
-    assert_eq!(qa(&["--db", dbs, "history", "--deck"], None).status.code(), Some(1));
+    assert_eq!(qa(&["--db", dbs, "history", "--deck"], None).status.code(), Some(1), "no collection yet");
     let mut make = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
     make.args(["--db", dbs, "list"]);
     assert_status("vinyl-library list", &run(&mut make, DEADLINE), 0);
+    // Another writer holds the collection past the busy timeout (10 s).
     let holder = rusqlite::Connection::open(&db).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let out = qa(&["--db", dbs, "--store", side.to_str().unwrap()], None);

@@ -374,10 +374,7 @@ impl Library {
         // before it writes; a deferred pair could both insert it, or fail to upgrade.
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if let Some(p) = &path {
-            tx.execute(
-                "INSERT OR IGNORE INTO recordings (path, start_frame, named_at) VALUES (?1, NULL, ?2)",
-                params![p, crate::time::rfc3339_local(std::time::SystemTime::now())],
-            )?;
+            known_recording(&tx, p)?;
         }
         let side: Option<i64> = match n.side {
             Some((artist, album, name)) => tx
@@ -783,6 +780,16 @@ fn upsert_album(
     tx.query_row("SELECT id FROM albums WHERE artist = ?1 AND title = ?2", params![artist, title], |r| {
         r.get(0)
     })
+}
+
+/// The recording at `path` in the collection, added (unnamed, linked to no side) when missing: a
+/// play or a health report may come before, or without, a name.
+pub(super) fn known_recording(tx: &rusqlite::Transaction, path: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO recordings (path, start_frame, named_at) VALUES (?1, NULL, ?2)",
+        params![path, crate::time::rfc3339_local(std::time::SystemTime::now())],
+    )?;
+    Ok(())
 }
 
 /// The side `name` of `album`, created when missing.

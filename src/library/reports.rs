@@ -118,11 +118,8 @@ pub struct Trend {
 /// Stores `report` (vinyl-qa's JSON) as the report of the recording at `path` (made in the
 /// collection when missing), replacing the one it had.
 pub fn store(tx: &Transaction, path: &str, report: &str) -> rusqlite::Result<()> {
+    super::db::known_recording(tx, path)?;
     let now = crate::time::rfc3339_local(std::time::SystemTime::now());
-    tx.execute(
-        "INSERT OR IGNORE INTO recordings (path, start_frame, named_at) VALUES (?1, NULL, ?2)",
-        params![path, now],
-    )?;
     tx.execute(
         "INSERT INTO reports (recording_id, made_at, report)
          VALUES ((SELECT id FROM recordings WHERE path = ?1), ?2, ?3)
