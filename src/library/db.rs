@@ -907,6 +907,9 @@ mod tests {
         lib.store_report(&d.path().join("torn.flac"), "{not json").unwrap();
         let all = lib.reports(None).unwrap();
         assert_eq!((all.reports.len(), all.unreadable), (2, 1), "{all:?}");
+        // A report without a play is dated when it was stored, in UTC as the plays are (the
+        // reports sort by that text).
+        assert!(all.reports.iter().all(|r| r.when.ends_with('Z')), "{all:?}");
         let album = lib.albums().unwrap()[0].id;
         let mine = lib.reports(Some(album)).unwrap().reports;
         assert_eq!(mine.len(), 1, "the later report replaced the first: {mine:?}");

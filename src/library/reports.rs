@@ -119,7 +119,9 @@ pub struct Trend {
 /// collection when missing), replacing the one it had.
 pub fn store(tx: &Transaction, path: &str, report: &str) -> rusqlite::Result<()> {
     super::db::known_recording(tx, path)?;
-    let now = crate::time::rfc3339_local(std::time::SystemTime::now());
+    // UTC, as the plays' times: a report is dated by either, and they are sorted as text.
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = crate::time::rfc3339_utc(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX));
     tx.execute(
         "INSERT INTO reports (recording_id, made_at, report)
          VALUES ((SELECT id FROM recordings WHERE path = ?1), ?2, ?3)
