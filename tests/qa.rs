@@ -7,83 +7,14 @@
 
 mod common;
 
+use common::audio::{Audio, amp, play_with_clicks};
 use common::{DEADLINE, assert_status, run, stderr, stdin_file};
 use serde_json::Value;
 use std::f64::consts::PI;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use vinyl::flac::{FlacWriter, WriterOptions};
-use vinyl::pcm::{PcmSpec, SampleFormat};
+use vinyl::pcm::SampleFormat;
 
 const QA: &str = env!("CARGO_BIN_EXE_vinyl-qa");
-
-/// A seeded Gaussian source (xorshift64* and Box–Muller).
-struct Noise(u64);
-
-impl Noise {
-    fn gauss(&mut self) -> f64 {
-        let mut u = || {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let a = u().max(1e-300);
-        (-2.0 * a.ln()).sqrt() * (2.0 * PI * u()).cos()
-    }
-}
-
-fn amp(db: f64) -> f64 {
-    10f64.powf(db / 20.0)
-}
-
-/// Frames of `channels` channels as ±1.0 samples, built stretch by stretch.
-struct Audio {
-    rate: f64,
-    channels: usize,
-    samples: Vec<f64>,
-    noise: Noise,
-}
-
-impl Audio {
-    fn new(rate: u32, channels: usize) -> Audio {
-        Audio { rate: f64::from(rate), channels, samples: Vec::new(), noise: Noise(0x5EED) }
-    }
-
-    /// `seconds` of `f(channel, t)` plus white noise at -62 dBFS RMS on every channel.
-    fn add(&mut self, seconds: f64, f: impl Fn(usize, f64) -> f64) -> &mut Audio {
-        let start = self.samples.len() / self.channels;
-        for i in 0..(seconds * self.rate) as usize {
-            let t = (start + i) as f64 / self.rate;
-            for c in 0..self.channels {
-                let v = f(c, t) + amp(-62.0) * self.noise.gauss();
-                self.samples.push(v);
-            }
-        }
-        self
-    }
-
-    /// Little-endian PCM of `format`.
-    fn pcm(&self, format: SampleFormat) -> Vec<u8> {
-        let full = f64::from(1u32 << (format.bits() - 1));
-        let mut out = Vec::new();
-        for s in &self.samples {
-            let v = (s * full).round().clamp(-full, full - 1.0) as i32;
-            out.extend_from_slice(&v.to_le_bytes()[..format.bytes()]);
-        }
-        out
-    }
-
-    /// The audio as a FLAC file written by vinyl's encoder.
-    fn flac(&self, path: &Path, format: SampleFormat) -> PathBuf {
-        let spec = PcmSpec { rate: self.rate as u32, channels: self.channels as u16, format };
-        let file = std::fs::File::create(path).unwrap();
-        let mut w = FlacWriter::new(file, spec, &WriterOptions::default()).unwrap();
-        w.write_pcm(&self.pcm(format)).unwrap();
-        w.finalize().unwrap();
-        path.to_path_buf()
-    }
-}
 
 /// A test record's side: lead-in, a 3150 Hz tone 0.5 % fast with 0.1 % of 4 Hz wow, 1 kHz on
 /// the left with the right 25 dB under it, 1 kHz on the right with the left 30 dB under it.
@@ -253,24 +184,6 @@ fn silence_and_pure_noise_are_reported_not_refused() {
     assert_eq!(r["clicks_per_min"], 0.0, "{r}");
 }
 
-/// A play of one mono side (music between a lead-in and a gap, its treble `treble` dB under the
-/// rest) with `clicks` clicks at -20 dBFS spread over it, as a FLAC file at `path`.
-fn play_with_clicks(path: &Path, clicks: usize, treble: f64) -> PathBuf {
-    let mut a = Audio::new(44_100, 1);
-    let music = |_: usize, t: f64| {
-        let env = 0.5 + 0.5 * (2.0 * PI * 0.3 * t).sin().abs();
-        env * (0.08 * (2.0 * PI * 220.0 * t).sin()
-            + 0.02 * (2.0 * PI * 1760.0 * t).sin()
-            + 0.02 * amp(-treble) * (2.0 * PI * 12_000.0 * t).sin())
-    };
-    a.add(6.0, |_, _| 0.0).add(20.0, music).add(2.0, |_, _| 0.0).add(20.0, music);
-    let span = a.samples.len() - 44_100;
-    for k in 0..clicks {
-        a.samples[44_100 / 2 + k * span / clicks] += amp(-20.0);
-    }
-    a.flac(path, SampleFormat::S24_3Le)
-}
-
 #[test]
 fn stored_reports_of_two_plays_of_a_record_show_more_clicks_and_less_treble_and_stdin_is_not_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -320,6 +233,18 @@ fn stored_reports_of_two_plays_of_a_record_show_more_clicks_and_less_treble_and_
     assert!(text.starts_with("Artist – Worn Record: 2 health reports\n"), "{text}");
     assert!(text.contains("Artist – Worn Record, side A: clicks up "), "{text}");
     assert!(text.contains("Artist – Worn Record, side A: treble down 3.0 dB since "), "{text}");
+    // The health trend as a plot: one line for the side, its two reports' dates on the axis.
+    let trend = dir.path().join("trend.svg");
+    assert_status(
+        "vinyl-qa history --plot",
+        &qa(&["--db", dbs, "history", "worn", "--plot", trend.to_str().unwrap()], None),
+        0,
+    );
+    let svg = std::fs::read_to_string(&trend).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("Artist – Worn Record: health") && svg.contains("side A"),
+        "{svg}"
+    );
     assert_one_line(&qa(&["--db", dbs, "history", "no such album"], None), 2, "no such album", "no album");
     assert_eq!(qa(&["--db", dbs, "history"], None).status.code(), Some(2), "neither an album nor --deck");
 }
@@ -351,4 +276,54 @@ fn a_report_the_collection_cannot_take_is_still_printed_and_the_failure_named_in
     let out = qa(&["--db", dbs, "--store", side.to_str().unwrap()], None);
     assert_one_line(&out, 1, dbs, "");
     assert_eq!(std::fs::read(&db).unwrap(), b"not a database at all, but a user's file");
+}
+
+/// `--plot DIR` (made when missing) draws the level each second with the track markers, the noise
+/// floor's spectrum and a speed tone's deviation spectrum, each only when there is data for it;
+/// a folder that cannot be made fails in one line after the report is printed.
+#[test]
+fn plots_are_svg_files_of_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let plots = dir.path().join("plots/new");
+    let record = test_record().flac(&dir.path().join("test-record.flac"), SampleFormat::S16Le);
+    let out = qa(&["--plot", plots.to_str().unwrap(), record.to_str().unwrap()], None);
+    report(&out);
+    assert!(stderr(&out).contains("plots: "), "{}", stderr(&out));
+    let svg = |name: &str| std::fs::read_to_string(plots.join(name)).unwrap_or_default();
+    // A test record is tones over its noise: nothing quieter than the music, so no noise plot.
+    assert!(!plots.join("test-record-noise.svg").exists(), "a noise plot without a noise floor");
+    for (kind, says) in [("level", "level and tracks"), ("wow", "wow and flutter spectrum")] {
+        let s = svg(&format!("test-record-{kind}.svg"));
+        assert!(
+            s.starts_with("<svg") && s.contains(&format!("test-record: {says}")) && s.contains("<polyline"),
+            "{kind}: {s}"
+        );
+    }
+    assert!(svg("test-record-wow.svg").contains("speed deviation (% peak)"));
+
+    // A side of music with two chapters: no tone, so no wow plot; a marker line each.
+    let side = play_with_clicks(&dir.path().join("side.flac"), 6, 0.0);
+    if common::tier(&["flac"]) {
+        let mut tag = Command::new("metaflac");
+        tag.args(["--set-tag=CHAPTER001=00:00:06.000", "--set-tag=CHAPTER002=00:00:28.000"]).arg(&side);
+        common::assert_success("metaflac", &run(&mut tag, DEADLINE));
+    }
+    report(&qa(&["--plot", plots.to_str().unwrap(), side.to_str().unwrap()], None));
+    let level = svg("side-level.svg");
+    if common::tier(&["flac"]) {
+        assert_eq!(level.matches("#969696").count(), 2, "a grey line a marker: {level}");
+    }
+    assert!(
+        svg("side-noise.svg").contains("side: noise floor spectrum")
+            && svg("side-noise.svg").contains("<circle")
+    );
+    assert!(!plots.join("side-wow.svg").exists(), "a wow plot without a tone");
+
+    // A folder that cannot be made: the report is still printed, the failure named once.
+    let blocked = dir.path().join("file");
+    std::fs::write(&blocked, "").unwrap();
+    let sub = blocked.join("sub");
+    let out = qa(&["--plot", sub.to_str().unwrap(), side.to_str().unwrap()], None);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("{\"input\""), "the report first");
+    assert_one_line(&out, 1, sub.to_str().unwrap(), "make the plots' folder");
 }

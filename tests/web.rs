@@ -700,3 +700,74 @@ fn a_recording_in_the_collection_plays_in_the_page() {
     b.pump(Duration::from_millis(200));
     assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
 }
+
+/// The health plots on the page, in chromium: a named side with a stored report (`vinyl-qa
+/// --store`) offers its level and noise plots, and its album the health trend; nothing is
+/// fetched before a box is opened, and opened, each renders as an image (an SVG with a size). The
+/// routes answer SVG, and 404 for a plot without data, a path outside the folder or an unknown
+/// plot; an open box stays open when the list is drawn again.
+#[test]
+fn the_health_plots_render_in_chromium() {
+    if !common::tier(&["chromium"]) {
+        return;
+    }
+    let rig = Rig::start("web-plots", &[]);
+    // A name with a space and an ampersand: the plots' links escape them.
+    let rel = "2026-12/side A & B.flac";
+    let flac = rig.recordings().join(rel);
+    std::fs::create_dir_all(flac.parent().unwrap()).unwrap();
+    common::audio::play_with_clicks(&flac, 6, 0.0);
+    let db = rig.recordings().join("library.db");
+    let mut name = Command::new(common::bin_dir().join("vinyl-library"));
+    name.arg("--db").arg(&db).arg("name").arg(&flac);
+    name.args(["--artist", "Worn <&>", "--album", "Record", "--side", "A"]);
+    common::assert_success("vinyl-library name", &common::run(&mut name, T));
+    let mut qa = Command::new(common::bin_dir().join("vinyl-qa"));
+    qa.arg("--db").arg(&db).arg("--store").arg(&flac);
+    common::assert_success("vinyl-qa --store", &common::run(&mut qa, T));
+
+    let library = common::http::get(rig.port, "/library", "", T).unwrap();
+    let library: Value = serde_json::from_slice(&library.body).unwrap();
+    let album = &library["albums"][0];
+    let file = "2026-12/side%20A%20%26%20B.flac";
+    let want = [format!("/plot/level?file={file}"), format!("/plot/noise?file={file}")];
+    assert_eq!(album["sides"][0]["recordings"][0]["plots"], json!(want), "{library}");
+    let health = album["health_plot"].as_str().unwrap_or_else(|| panic!("no health plot: {library}"));
+    for url in want.iter().map(String::as_str).chain([health]) {
+        let r = common::http::get(rig.port, url, "", T).unwrap();
+        assert_eq!(
+            (r.status, r.header("content-type").as_deref()),
+            (200, Some("image/svg+xml")),
+            "{url}: {}",
+            r.head
+        );
+        assert!(r.body.starts_with(b"<svg"), "{url}");
+    }
+    for bad in [
+        format!("/plot/wow?file={file}"),
+        "/plot/level?file=..%2F..%2Fetc%2Fpasswd".to_string(),
+        "/plot/level".to_string(),
+        format!("/plot/bogus?file={file}"),
+        "/plot/health?album=99".to_string(),
+    ] {
+        assert_eq!(common::http::get(rig.port, &bad, "", T).unwrap().status, 404, "{bad}");
+    }
+
+    let mut b = Browser::start(&rig.dir.path().join("chromium")).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    b.wait_for("document.querySelectorAll('#collection details.plots').length === 2", T).unwrap();
+    assert_eq!(b.eval("document.querySelectorAll('#collection details.plots img').length").unwrap(), 0);
+    b.eval("document.querySelectorAll('#collection details.plots').forEach((d) => { d.open = true; }); true")
+        .unwrap();
+    let rendered = "(() => { const i = [...document.querySelectorAll('#collection details.plots img')]; \
+                    return i.length === 3 && i.every((x) => x.complete && x.naturalWidth > 300); })()";
+    b.wait_for(rendered, T).unwrap();
+    // Drawn again (as on an event): the boxes are new, still open, their plots loaded again.
+    b.eval("loadLibrary().then(() => true)").unwrap();
+    b.wait_for(rendered, T).unwrap();
+    b.eval("document.querySelector('#collection details.plots').scrollIntoView(); true").unwrap();
+    let png = b.screenshot(760, 1200).unwrap();
+    std::fs::write(common::repo_root().join("target/web-plots.png"), png).unwrap();
+    b.pump(Duration::from_millis(200));
+    assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// The schema, one migration per version (index + 1), applied in order; [`postings::from_rows`]
 /// follows the fourth's SQL in its transaction.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     r#"
 CREATE TABLE vinyl_library (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE albums (
@@ -91,6 +91,8 @@ CREATE TABLE hashes (
     "CREATE TABLE postings (key INTEGER PRIMARY KEY, pairs BLOB NOT NULL);",
     // The turntable's health: one vinyl-qa report a recording ([`reports`]).
     reports::MIGRATION,
+    // Which plots each report can draw ([`reports::PLOTS_MIGRATION`]).
+    reports::PLOTS_MIGRATION,
 ];
 
 /// The schema version this build writes and reads.
@@ -716,6 +718,18 @@ impl Library {
             .with_context(|| format!("{shown}: store its report"))?;
         tx.commit().with_context(|| format!("{shown}: commit its report"))?;
         Ok(())
+    }
+
+    /// The report stored for the recording `path` (vinyl-qa's JSON, with its plots' data), if any.
+    pub fn report_of(&self, path: &str) -> anyhow::Result<Option<String>> {
+        reports::of_recording(&self.conn, path)
+            .with_context(|| format!("{}: read the report of {path}", self.path.display()))
+    }
+
+    /// The plots each reported recording can draw, by its path.
+    pub fn report_plots(&self) -> anyhow::Result<std::collections::HashMap<String, Vec<String>>> {
+        reports::plots(&self.conn)
+            .with_context(|| format!("{}: read the reports' plots", self.path.display()))
     }
 
     /// The health reports of the album numbered `album`, or of every recording, oldest first.

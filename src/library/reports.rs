@@ -1,5 +1,5 @@
 //! The turntable's health over time, as the collection keeps it: one `vinyl-qa` report a
-//! recording (`reports`, schema 5), and the trends they show, per record side and for the deck.
+//! recording (`reports`, schema 5; the plots it can draw, schema 6), and the trends they show, per record side and for the deck.
 //!
 //! Owns the table's rows (a report stored again replaces its recording's: a later analysis is the
 //! better one), which reports a scope reads, when a report was (its recording's play, else when
@@ -34,6 +34,13 @@ CREATE TABLE reports (
     made_at TEXT NOT NULL,
     report TEXT NOT NULL
 );";
+
+/// The schema 6 migration: the plots a report can draw (`level,noise,wow`, from its `plots` key:
+/// `vinyl-qa` lists the series it kept), so the page offers them without reading each report.
+pub const PLOTS_MIGRATION: &str = "ALTER TABLE reports ADD COLUMN plots TEXT NOT NULL DEFAULT '';";
+
+/// The plots a report may list.
+pub const PLOT_KINDS: [&str; 3] = ["level", "noise", "wow"];
 
 /// A side's clicks a minute must move by this share…
 pub const CLICKS_PCT: f64 = 25.0;
@@ -123,12 +130,44 @@ pub fn store(tx: &Transaction, path: &str, report: &str) -> rusqlite::Result<()>
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let now = crate::time::rfc3339_utc(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX));
     tx.execute(
-        "INSERT INTO reports (recording_id, made_at, report)
-         VALUES ((SELECT id FROM recordings WHERE path = ?1), ?2, ?3)
-         ON CONFLICT (recording_id) DO UPDATE SET made_at = excluded.made_at, report = excluded.report",
-        params![path, now, report],
+        "INSERT INTO reports (recording_id, made_at, report, plots)
+         VALUES ((SELECT id FROM recordings WHERE path = ?1), ?2, ?3, ?4)
+         ON CONFLICT (recording_id) DO UPDATE
+         SET made_at = excluded.made_at, report = excluded.report, plots = excluded.plots",
+        params![path, now, report, plots_listed(report).join(",")],
     )?;
     Ok(())
+}
+
+/// The plots `report` lists (its `plots` key), those vinyl knows, in their order.
+fn plots_listed(report: &str) -> Vec<&'static str> {
+    #[derive(Deserialize)]
+    struct Listed {
+        #[serde(default)]
+        plots: Vec<String>,
+    }
+    let listed = serde_json::from_str::<Listed>(report).map(|l| l.plots).unwrap_or_default();
+    PLOT_KINDS.into_iter().filter(|k| listed.iter().any(|l| l == k)).collect()
+}
+
+/// The report stored for the recording `path`.
+pub fn of_recording(conn: &Connection, path: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension as _;
+    conn.query_row(
+        "SELECT q.report FROM reports q JOIN recordings r ON q.recording_id = r.id WHERE r.path = ?1",
+        [path],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// The plots of every report that has some, by its recording's path.
+pub fn plots(conn: &Connection) -> rusqlite::Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut st = conn.prepare(
+        "SELECT r.path, q.plots FROM reports q JOIN recordings r ON q.recording_id = r.id WHERE q.plots != ''",
+    )?;
+    let rows = st.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+    rows.map(|r| r.map(|(path, plots)| (path, plots.split(',').map(str::to_string).collect()))).collect()
 }
 
 /// The reports of the album numbered `album`, or of every recording (`None`), oldest first.

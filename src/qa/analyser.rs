@@ -43,6 +43,8 @@ pub struct Chunk {
     pub tone: bool,
     /// The chunk's spectral bands, summed over its first two channels.
     pub bands: Bands,
+    /// Its third-octave powers, summed over its first two channels (for the noise spectrum).
+    pub thirds: [f32; super::spectrum::THIRDS],
 }
 
 /// A test tone found.
@@ -58,6 +60,8 @@ pub struct Tone {
     pub frequency_hz: f64,
     /// A speed tone's measurement.
     pub flutter: Option<Flutter>,
+    /// A speed tone's deviation spectrum ([`wow::spectrum`]).
+    pub deviation: Vec<[f64; 2]>,
     /// A separation tone's (driven, leak) mean powers.
     pub powers: Option<(f64, f64)>,
 }
@@ -155,7 +159,8 @@ impl Analyser {
             (sum.rumble, sum.mid, sum.hf, sum.total) =
                 (sum.rumble + b.rumble, sum.mid + b.mid, sum.hf + b.hf, sum.total + b.total);
         }
-        self.chunks.push(Chunk { tone: kind != Kind::Music, bands: sum });
+        let thirds = self.spectrum.thirds(self.channels);
+        self.chunks.push(Chunk { tone: kind != Kind::Music, bands: sum, thirds });
         self.follow(kind, pcm);
     }
 
@@ -235,11 +240,13 @@ impl Analyser {
             seconds: run.chunks as f64 * chunk_s,
             frequency_hz: 1000.0,
             flutter: None,
+            deviation: Vec::new(),
             powers: None,
         };
         match (run.kind, run.demod) {
             (Kind::Speed(..), Some(d)) => {
                 tone.flutter = wow::measure(&d.freqs, d.if_rate(self.rate));
+                tone.deviation = wow::spectrum(&d.freqs, d.if_rate(self.rate));
                 let Some(f) = tone.flutter else { return };
                 tone.frequency_hz = f.mean_hz;
             }

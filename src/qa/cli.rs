@@ -73,6 +73,8 @@ EXAMPLES:
   vinyl-qa --store side-20261204-215037.flac
   vinyl-qa history --text \"kind of blue\"
   vinyl-qa history --deck | jq -r '.trends[].text'
+  vinyl-qa --plot plots side-20261204-215037.flac
+  vinyl-qa history --plot health.svg \"kind of blue\"
   sox tone.wav -t raw -r 48000 -c 2 -b 16 -e signed - | vinyl-qa -";
 
 /// Options of `vinyl-qa`.
@@ -107,6 +109,12 @@ pub struct Opts {
     /// A text summary instead of JSON
     #[arg(long)]
     pub text: bool,
+    /// Also draw the report's plots as SVG files in DIR (made when missing): STEM-level.svg (the
+    /// level each second, with the track markers), STEM-noise.svg (the noise floor's
+    /// third-octave spectrum) and STEM-wow.svg (a speed tone's deviation spectrum), each when
+    /// there is data for it
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
     /// The shape of raw PCM on stdin.
     #[command(flatten)]
     pub pcm: PcmArgs,
@@ -127,6 +135,9 @@ pub enum Command {
         /// A text summary instead of JSON
         #[arg(long)]
         text: bool,
+        /// Also draw the health of each side over its reports as an SVG file
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
     },
 }
 

@@ -9,8 +9,10 @@
 //! album, is a usage error (exit 2); stored reports that are not JSON are skipped and counted,
 //! said once.
 
+use super::plot::HealthPoint;
 use crate::library::db::Library;
 use crate::library::reports::{self, Report, Trend};
+use anyhow::Context as _;
 use serde::Serialize;
 use std::path::Path;
 
@@ -27,7 +29,7 @@ struct History<'a> {
 
 /// Prints the history of the album `which` names (its number, or words of its artist and title),
 /// or of every recording (`None`), from the collection `db`.
-pub fn run(db: &Path, which: Option<&str>, text: bool) -> anyhow::Result<()> {
+pub fn run(db: &Path, which: Option<&str>, text: bool, plot: Option<&Path>) -> anyhow::Result<()> {
     if !db.exists() {
         anyhow::bail!("{}: no collection there, so no health reports yet", db.display());
     }
@@ -59,7 +61,32 @@ pub fn run(db: &Path, which: Option<&str>, text: bool) -> anyhow::Result<()> {
     }
     let h = History { scope, trends: reports::trends(&stored.reports), reports: &stored.reports };
     let out = if text { as_text(&h) } else { serde_json::to_string(&h)? + "\n" };
-    crate::library::print_text(&out)
+    crate::library::print_text(&out)?;
+    if let Some(file) = plot {
+        let Some(svg) = health_plot(&h.scope, h.reports)? else {
+            crate::vlog!(super::TOOL, "{}: no report with a health score: no plot", h.scope);
+            return Ok(());
+        };
+        std::fs::write(file, svg).with_context(|| format!("{}: write the plot", file.display()))?;
+    }
+    Ok(())
+}
+
+/// The health trend of `reports` (oldest first) as SVG, a line a side, titled by `scope`; `None`
+/// when none has a health score.
+pub fn health_plot(scope: &str, reports: &[Report]) -> anyhow::Result<Option<String>> {
+    let points: Vec<HealthPoint> = reports
+        .iter()
+        .filter_map(|r| {
+            let side = r.side.as_deref().map_or("not named".to_string(), |s| format!("side {s}"));
+            let line = match (&r.album, scope) {
+                (Some(a), "deck") => format!("{a}, {side}"),
+                _ => side,
+            };
+            Some(HealthPoint { when: r.when.clone(), line, health: r.figures.health? })
+        })
+        .collect();
+    super::plot::health(&points, &super::plot::title("health", scope))
 }
 
 /// The text summary: a line a report, then a line a trend.

@@ -26,7 +26,9 @@ pub mod health;
 pub mod history;
 pub mod input;
 pub mod levels;
+pub mod plot;
 pub mod report;
+pub mod series;
 pub mod side;
 pub mod spectrum;
 #[cfg(test)]
@@ -41,28 +43,54 @@ pub const TOOL: &str = "vinyl-qa";
 /// Seconds of audio needed for a report.
 pub const MIN_SECONDS: f64 = 1.0;
 
-/// Measures the input and prints the report (and stores it, `--store`), or runs `history`.
+/// Measures the input and prints the report (and stores it, `--store`; draws it, `--plot`), or
+/// runs `history`.
 pub fn run(o: Opts) -> anyhow::Result<()> {
     let db = || o.db.clone().map_or_else(crate::library::default_db, Ok);
     let input = match (&o.command, &o.input) {
-        (Some(cli::Command::History { album, text, .. }), _) => {
-            return history::run(&db()?, album.as_deref(), *text);
+        (Some(cli::Command::History { album, text, plot, .. }), _) => {
+            return history::run(&db()?, album.as_deref(), *text, plot.as_deref());
         }
         (None, Some(input)) => input.clone(),
         (None, None) => {
             return Err(crate::cli::UsageError::new("give the audio: a FLAC file, or - for stdin").into());
         }
     };
-    if o.store && input.as_os_str() == "-" {
+    let stdin = input.as_os_str() == "-";
+    if o.store && stdin {
         return Err(crate::cli::UsageError::new(
             "--store: stores a FLAC file's report; stdin is no recording",
         )
         .into());
     }
-    let shape = input::shape(&input, &o.pcm)?;
-    let name = if input.as_os_str() == "-" { "stdin".to_string() } else { input.display().to_string() };
+    let (r, partial) = measure(&input, &o)?;
+    let json = serde_json::to_string(&r)?;
+    crate::library::print_text(&if o.text { r.text() } else { format!("{json}\n") })?;
+    if o.store {
+        // The collection knows a recording by its absolute path (as vinyl-library name links it).
+        let file = std::path::absolute(&input).unwrap_or_else(|_| input.clone());
+        crate::library::db::Library::open(&db()?)?.store_report(&file, &r.stored_json())?;
+    }
+    if let Some(dir) = &o.plot {
+        plot::write_all(dir, &input, &r)?;
+    }
+    if let Some((bytes, frame)) = partial {
+        let name = if stdin { "stdin".to_string() } else { input.display().to_string() };
+        anyhow::bail!(
+            "{name}: read: the input ended {bytes} bytes into a {frame}-byte frame, left out of the report (are --format and --channels right?)"
+        );
+    }
+    Ok(())
+}
+
+/// The report of `input`, with the bytes of a partial last frame and the frame's size when the
+/// input ended inside one.
+fn measure(input: &std::path::Path, o: &Opts) -> anyhow::Result<(report::Report, Option<(usize, usize)>)> {
+    let stdin = input.as_os_str() == "-";
+    let shape = input::shape(input, &o.pcm)?;
+    let name = if stdin { "stdin".to_string() } else { input.display().to_string() };
     let mut a = analyser::Analyser::new(shape.rate, shape.channels, shape.bits, o.reference);
-    let read = input::each(&input, shape, |pcm| a.feed(pcm))?;
+    let read = input::each(input, shape, |pcm| a.feed(pcm))?;
     a.finish();
     let seconds = a.frames as f64 / f64::from(shape.rate);
     if a.frames == 0 {
@@ -73,21 +101,14 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
             "{name}: analyse: {seconds:.3} s of audio is too short to measure (at least {MIN_SECONDS} s)"
         );
     }
-    let shown = if input.as_os_str() == "-" { "-".to_string() } else { input.display().to_string() };
-    let r = report::build(&mut a, &shown, o.reference);
-    let json = serde_json::to_string(&r)?;
-    crate::library::print_text(&if o.text { r.text() } else { format!("{json}\n") })?;
-    if o.store {
-        // The collection knows a recording by its absolute path (as vinyl-library name links it).
-        let file = std::path::absolute(&input).unwrap_or_else(|_| input.clone());
-        crate::library::db::Library::open(&db()?)?.store_report(&file, &json)?;
+    let shown = if stdin { "-".to_string() } else { input.display().to_string() };
+    let mut r = report::build(&mut a, &shown, o.reference);
+    if !stdin {
+        // The track markers, for the level plot: a file whose markers cannot be read has none.
+        if let Ok(m) = crate::flac::cuesheet::read(input) {
+            r.series.markers_s = m.offsets.iter().map(|&o| o as f64 / f64::from(m.rate.max(1))).collect();
+        }
     }
-    if read.partial_bytes > 0 {
-        let frame = shape.channels * (shape.bits as usize / 8);
-        anyhow::bail!(
-            "{name}: read: the input ended {} bytes into a {frame}-byte frame, left out of the report (are --format and --channels right?)",
-            read.partial_bytes
-        );
-    }
-    Ok(())
+    let frame = shape.channels * (shape.bits as usize / 8);
+    Ok((r, (read.partial_bytes > 0).then_some((read.partial_bytes, frame))))
 }

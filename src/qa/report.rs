@@ -99,6 +99,10 @@ pub struct Report {
     pub gain_advice: Option<GainAdvice>,
     /// The test tones found, in order.
     pub tones: Vec<ToneSeen>,
+    /// The plots' data: not printed, kept in the collection with the report
+    /// ([`Report::stored_json`]).
+    #[serde(skip)]
+    pub series: super::series::Series,
 }
 
 /// `v` rounded to `places` decimals.
@@ -143,6 +147,7 @@ pub fn build(a: &mut Analyser, input: &str, reference: f64) -> Report {
     };
     tones(&mut r, &a.tones, reference);
     (r.health, r.reasons) = health::score(&r);
+    r.series = super::series::build(a, side.noise_floor_dbfs, longest(&a.tones, "speed"));
     r
 }
 
@@ -197,6 +202,17 @@ fn show(v: Option<f64>, unit: &str) -> String {
 }
 
 impl Report {
+    /// The report as the collection keeps it: the printed JSON with the plots' data under
+    /// `series` and the plots it can draw under `plots`.
+    pub fn stored_json(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let (Some(o), Ok(s)) = (v.as_object_mut(), serde_json::to_value(&self.series)) {
+            o.insert("series".into(), s);
+            o.insert("plots".into(), self.series.kinds().into());
+        }
+        v.to_string()
+    }
+
     /// The text summary: one figure a line, then the reasons.
     pub fn text(&self) -> String {
         let health = self.health.map_or("-".to_string(), |h| h.to_string());

@@ -43,6 +43,25 @@ fn db(ms: f64) -> f64 {
     10.0 * ms.log10()
 }
 
+/// The loudest 100 ms block of chunk `j` (dBFS); `None` past the end or when one of its blocks is
+/// digital zeros.
+fn chunk_max(blocks: &[Option<f64>], j: usize) -> Option<f64> {
+    let b = blocks.get(j * BLOCKS_PER_CHUNK..(j + 1) * BLOCKS_PER_CHUNK)?;
+    b.iter().map(|v| v.map(db)).try_fold(f64::MIN, |m, v| v.map(|v| m.max(v)))
+}
+
+/// The chunks that are neither a test tone nor touched by digital zeros.
+fn plain_chunks(blocks: &[Option<f64>], chunks: &[Chunk]) -> Vec<usize> {
+    (0..chunks.len()).filter(|&j| !chunks[j].tone && chunk_max(blocks, j).is_some()).collect()
+}
+
+/// The chunks of a side whose noise floor is `noise` dBFS that are only noise: no block over it
+/// by more than [`NOISE_SPAN_DB`] (the rumble's and the noise spectrum's stretches).
+pub fn quiet_chunks(blocks: &[Option<f64>], chunks: &[Chunk], noise: f64) -> Vec<usize> {
+    let quiet = |j: &usize| chunk_max(blocks, *j).is_some_and(|m| m <= noise + NOISE_SPAN_DB);
+    plain_chunks(blocks, chunks).into_iter().filter(quiet).collect()
+}
+
 /// The figures of a side of `blocks` (mean squares, `None` for zeros) and `chunks`, whose bands
 /// sum `channels` channels.
 pub fn measure(blocks: &[Option<f64>], chunks: &[Chunk], channels: usize) -> Side {
@@ -60,19 +79,10 @@ pub fn measure(blocks: &[Option<f64>], chunks: &[Chunk], channels: usize) -> Sid
     let quiet: Vec<f64> = sorted.iter().copied().take_while(|l| *l <= quietest + NOISE_SPAN_DB).collect();
     let noise = (quiet.len() >= MIN_NOISE_BLOCKS && quiet[quiet.len() / 2] <= music - NOISE_UNDER_DB)
         .then(|| quiet[quiet.len() / 2]);
-    let chunk_max = |j: usize| -> Option<f64> {
-        let b = blocks.get(j * BLOCKS_PER_CHUNK..(j + 1) * BLOCKS_PER_CHUNK)?;
-        b.iter().map(|v| v.map(db)).try_fold(f64::MIN, |m, v| v.map(|v| m.max(v)))
-    };
+    let chunk_max = |j: usize| chunk_max(blocks, j);
     let per_channel = channels.clamp(1, 2) as f64;
-    let plain: Vec<usize> =
-        (0..chunks.len()).filter(|&j| !chunks[j].tone && chunk_max(j).is_some()).collect();
-    let quiet_chunks: Vec<usize> = match noise {
-        Some(n) => {
-            plain.iter().copied().filter(|&j| chunk_max(j).is_some_and(|m| m <= n + NOISE_SPAN_DB)).collect()
-        }
-        None => Vec::new(),
-    };
+    let plain = plain_chunks(blocks, chunks);
+    let quiet_chunks = noise.map_or_else(Vec::new, |n| quiet_chunks(blocks, chunks, n));
     let rumble_from = if quiet_chunks.is_empty() { &plain } else { &quiet_chunks };
     let rumble = (!rumble_from.is_empty()).then(|| {
         db(rumble_from.iter().map(|&j| chunks[j].bands.rumble).sum::<f64>()

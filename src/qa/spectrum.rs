@@ -15,6 +15,22 @@ use std::sync::Arc;
 /// Bins on each side of a peak counted as the peak.
 const PEAK_BINS: usize = 8;
 
+/// Third-octave bands read for the noise floor's spectrum: centres 1 kHz × 2^(k/3) for k from
+/// −17 to 13 (20 Hz to 20 kHz, the ISO 266 series).
+pub const THIRDS: usize = 31;
+
+/// The bands' nominal centres (Hz), as ISO 266 names them.
+pub const THIRD_NOMINAL: [f64; THIRDS] = [
+    20.0, 25.0, 31.5, 40.0, 50.0, 63.0, 80.0, 100.0, 125.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0,
+    800.0, 1000.0, 1250.0, 1600.0, 2000.0, 2500.0, 3150.0, 4000.0, 5000.0, 6300.0, 8000.0, 10_000.0,
+    12_500.0, 16_000.0, 20_000.0,
+];
+
+/// The exact centre of third-octave band `i` (Hz).
+pub fn third_hz(i: usize) -> f64 {
+    1000.0 * 2f64.powf((i as f64 - 17.0) / 3.0)
+}
+
 /// One channel's spectrum, read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Bands {
@@ -50,6 +66,8 @@ pub struct Spectrum {
     power: [Vec<f64>; 2],
     rate: f64,
     scale: f64,
+    /// Each third-octave band's bins (from, to), empty above the rate's Nyquist frequency.
+    third_bins: [(usize, usize); THIRDS],
 }
 
 impl std::fmt::Debug for Spectrum {
@@ -74,7 +92,23 @@ impl Spectrum {
             window,
             rate: f64::from(rate),
             scale: 2.0 / (n as f64 * sum_w2),
+            third_bins: std::array::from_fn(|i| {
+                let bin = |f: f64| ((f * n as f64 / f64::from(rate)).round() as usize).clamp(1, n / 2);
+                let edge = 2f64.powf(1.0 / 6.0);
+                (bin(third_hz(i) / edge), bin(third_hz(i) * edge))
+            }),
         }
+    }
+
+    /// The last [`Spectrum::read`]'s power in each third-octave band, summed over the channels it
+    /// read (mean squares).
+    pub fn thirds(&self, channels: usize) -> [f32; THIRDS] {
+        std::array::from_fn(|i| {
+            let (a, b) = self.third_bins[i];
+            let sum: f64 =
+                self.power.iter().take(channels.clamp(1, 2)).map(|p| p[a..b].iter().sum::<f64>()).sum();
+            sum as f32
+        })
     }
 
     /// Points of the transform.

@@ -188,6 +188,59 @@ pub fn measure(freqs: &[f64], fs_d: f64) -> Option<Flutter> {
     Some(out)
 }
 
+/// The deviation spectrum's longest transform (about 8 s at 1 kHz: 0.12 Hz between bins).
+const SPECTRUM_POINTS: usize = 8192;
+/// Its shortest (about 1 s).
+const SPECTRUM_MIN_POINTS: usize = 1024;
+
+/// The spectrum of a tone's speed deviation, for the wow-and-flutter plot: `[Hz, %]` pairs, the
+/// deviation's peak amplitude (% of the mean frequency) at sixth-octave steps from 0.2 to 200 Hz
+/// (the strongest transform bin within each step). Welch's method: Hann-windowed transforms of
+/// up to [`SPECTRUM_POINTS`], overlapping by half, their powers averaged, so a sinusoidal speed
+/// change of peak d reads d at its rate (within the Hann window's scalloping, at most 15 % low).
+/// Empty for a tone too short (under about 2 s after the trims).
+pub fn spectrum(freqs: &[f64], fs_d: f64) -> Vec<[f64; 2]> {
+    let trim = (TRIM_S * fs_d).round() as usize;
+    if freqs.len() < 2 * trim + SPECTRUM_MIN_POINTS {
+        return Vec::new();
+    }
+    let f = &freqs[trim..freqs.len() - trim];
+    let mean = f.iter().sum::<f64>() / f.len() as f64;
+    let n = SPECTRUM_POINTS.min(1 << f.len().ilog2());
+    // f32, as the analyser's spectrum: one FFT type linked (rustfft's code for each float type
+    // is over half a megabyte); a deviation of 1e-5 of the speed is still 100 times f32's step.
+    let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(n);
+    let window: Vec<f64> = (0..n).map(|i| 0.5 - 0.5 * (2.0 * PI * i as f64 / n as f64).cos()).collect();
+    let mut power = vec![0.0; n / 2];
+    let mut segments = 0;
+    for start in (0..=f.len() - n).step_by(n / 2) {
+        let mut buf: Vec<rustfft::num_complex::Complex<f32>> = f[start..start + n]
+            .iter()
+            .zip(&window)
+            .map(|(v, w)| rustfft::num_complex::Complex::new(((v / mean - 1.0) * w) as f32, 0.0))
+            .collect();
+        fft.process(&mut buf);
+        for (p, x) in power.iter_mut().zip(&buf) {
+            *p += f64::from(x.norm_sqr());
+        }
+        segments += 1;
+    }
+    let gain = window.iter().sum::<f64>() / 2.0;
+    let amp = |k: usize| (power[k] / f64::from(segments)).sqrt() / gain * 100.0;
+    let hz = fs_d / n as f64;
+    let step = 2f64.powf(1.0 / 12.0);
+    (0..=60)
+        .map(|k| 0.2 * 2f64.powf(f64::from(k) / 6.0))
+        .filter(|c| *c <= UNWEIGHTED_LP_HZ * step)
+        .filter_map(|c| {
+            let (a, b) =
+                (((c / step / hz).ceil() as usize).max(1), ((c * step / hz).ceil() as usize).min(n / 2));
+            let top = (a..b).map(amp).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))?;
+            Some([(c * 1000.0).round() / 1000.0, (top * 1e5).round() / 1e5])
+        })
+        .collect()
+}
+
 /// The `q` quantile (0..1) of `v` (the nearest rank).
 pub fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
     if v.is_empty() {
@@ -225,6 +278,25 @@ mod tests {
             );
             assert!((measured - err).abs() <= 0.01, "{err} %: measured {measured:.4} %");
         }
+    }
+
+    #[test]
+    fn the_deviation_spectrum_peaks_at_the_wows_rate_and_depth() {
+        for (rate, depth) in [(0.5, 0.2), (4.0, 0.1), (12.0, 0.05), (20.0, 0.3)] {
+            let x = testsig::fm_tone(3150.0, -10.0, depth, rate, 12.0, -60.0, 48_000, 3);
+            let mut d = Demodulator::new(3152.0, 48_000);
+            d.feed(x.iter().copied(), 48_000);
+            let s = spectrum(&d.freqs, d.if_rate(48_000));
+            let top = s.iter().copied().max_by(|a, b| a[1].total_cmp(&b[1])).unwrap();
+            println!("FM {rate} Hz, {depth} %: spectrum peaks at {} Hz, {} %", top[0], top[1]);
+            assert!((top[0] / rate).log2().abs() <= 1.0 / 6.0, "{rate} Hz: peak at {top:?}");
+            assert!((0.85 * depth..=1.05 * depth).contains(&top[1]), "{depth} %: peak {top:?}");
+            // Away from the rate (two octaves), the spectrum is the noise's, far under it.
+            let far =
+                s.iter().filter(|p| (p[0] / rate).log2().abs() >= 2.0).map(|p| p[1]).fold(0.0, f64::max);
+            assert!(far < depth / 10.0, "{rate} Hz: {far} % two octaves away");
+        }
+        assert!(spectrum(&[3150.0; 1500], 1000.0).is_empty(), "1.5 s of tone has no spectrum");
     }
 
     /// (rate Hz, peak deviation %) across 0.5–20 Hz and 0.02–0.5 %.

@@ -33,6 +33,8 @@ ENDPOINTS:
   GET  /library          JSON: the collection's albums, sides, tracks, cover and recording links
   GET  /plays            JSON: the listening history, newest first (50)
   GET  /cover/ID         an album's front cover (PNG or JPEG)
+  GET  /plot/KIND?file=PATH  a recording's health plot, SVG: KIND level, noise or wow (404 without data)
+  GET  /plot/health?album=ID  an album's health over time, SVG (from vinyl-qa's stored reports)
   POST /library/name     name a recording as vinyl-library name does: ?file=PATH&artist=A&album=T
                          [&year=Y][&side=S][&title=T1&title=T2...], the cover (PNG or JPEG, at
                          most 10 MB) as the body (token)

@@ -1,6 +1,6 @@
 //! The collection on the page: `GET /library` (the albums, their sides, tracks, cover and the
 //! recordings to play or download), `GET /plays` (the listening history, newest first),
-//! `GET /cover/ID` (an album's front cover) and `POST /library/name` (the page's form: a recording
+//! `GET /cover/ID` (an album's front cover), `GET /plot/…` (the health reports' plots, SVG) and `POST /library/name` (the page's form: a recording
 //! named as `vinyl-library name` names it, its cover uploaded as the request's body).
 //!
 //! Owns these answers' shapes and the links into the recordings folder. It owns nothing of the
@@ -25,11 +25,13 @@ pub const MAX_UPLOAD: usize = crate::library::cover::MAX_COVER as usize;
 pub const PLAYS_MAX: usize = 50;
 
 /// A recording of a side: its path in the recordings folder and its download link (none when it
-/// lies outside the folder).
+/// lies outside the folder), and the links of its health report's plots.
 #[derive(Serialize)]
 struct Link {
     path: String,
     url: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    plots: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -46,6 +48,8 @@ struct Album {
     title: String,
     year: Option<i64>,
     cover: Option<String>,
+    /// The link of the album's health trend, when one of its recordings has a report.
+    health_plot: Option<String>,
     sides: Vec<Side>,
 }
 
@@ -77,14 +81,27 @@ fn link(app: &App, path: &str) -> Link {
         Some(rel) if !rel.chars().any(char::is_control) => Link {
             path: rel.to_string(),
             url: Some(format!("/recordings/{}", super::files::encode_path(rel))),
+            plots: Vec::new(),
         },
-        _ => Link { path: path.to_string(), url: None },
+        _ => Link { path: path.to_string(), url: None, plots: Vec::new() },
     }
+}
+
+/// `link` with its report's plots (`plots`: the kinds the report can draw), served only for a
+/// recording in the folder.
+fn link_with_plots(app: &App, path: &str, plots: Option<&Vec<String>>) -> Link {
+    let mut l = link(app, path);
+    if l.url.is_some() {
+        let file = super::files::encode_path(&l.path);
+        l.plots = plots.into_iter().flatten().map(|k| format!("/plot/{k}?file={file}")).collect();
+    }
+    l
 }
 
 /// `GET /library`.
 pub fn albums(app: &App) -> Response {
-    let albums = match open().and_then(|l| l.map(|l| l.albums()).transpose()) {
+    let read = open().and_then(|l| l.map(|l| Ok((l.albums()?, l.report_plots()?))).transpose());
+    let (albums, plots) = match read {
         Ok(a) => a.unwrap_or_default(),
         Err(e) => return failed(&e),
     };
@@ -93,6 +110,11 @@ pub fn albums(app: &App) -> Response {
         .map(|a| Album {
             id: a.id,
             cover: a.cover.then(|| format!("/cover/{}", a.id)),
+            health_plot: a
+                .sides
+                .iter()
+                .any(|s| s.recordings.iter().any(|r| plots.contains_key(r)))
+                .then(|| format!("/plot/health?album={}", a.id)),
             artist: a.artist,
             title: a.title,
             year: a.year,
@@ -100,7 +122,7 @@ pub fn albums(app: &App) -> Response {
                 .sides
                 .into_iter()
                 .map(|s| Side {
-                    recordings: s.recordings.iter().map(|r| link(app, r)).collect(),
+                    recordings: s.recordings.iter().map(|r| link_with_plots(app, r, plots.get(r))).collect(),
                     name: s.name,
                     tracks: s.tracks,
                 })
@@ -128,6 +150,67 @@ pub fn plays(app: &App) -> Response {
         })
         .collect();
     Response::json(200, &serde_json::json!({ "plays": plays }))
+}
+
+/// `GET /plot/KIND?file=PATH` (a recording's plot, `PATH` in the recordings folder, KIND `level`,
+/// `noise` or `wow`) or `GET /plot/health?album=ID` (the album's health trend): SVG, drawn from
+/// the stored report (`vinyl-qa`'s plots), 404 when there is no such recording, album or data.
+pub fn plot(app: &App, kind: &str, query: &str) -> Response {
+    let field = |name: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+            .and_then(super::http::percent_decode)
+    };
+    let drawn = match kind {
+        "health" => match field("album").and_then(|a| a.parse::<i64>().ok()) {
+            Some(id) => health_plot(id),
+            None => return Response::error(404, "no such album"),
+        },
+        _ if crate::qa::plot::KINDS.contains(&kind) => match field("file") {
+            Some(rel) => recording_plot(app, kind, &rel),
+            None => return Response::error(404, "no such recording"),
+        },
+        _ => return Response::error(404, "no such plot: give level, noise, wow or health"),
+    };
+    match drawn {
+        Ok(Some(svg)) => Response::new(200, "image/svg+xml", svg.into_bytes())
+            // The SVG is ours, its text escaped; opened on its own it may still run nothing.
+            .with("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+            .with("Cache-Control", "no-cache"),
+        Ok(None) => Response::error(404, "no such plot: nothing measured for it"),
+        Err(e) => failed(&e),
+    }
+}
+
+/// The plot `kind` of the recording `rel` (in the recordings folder), from its stored report.
+fn recording_plot(app: &App, kind: &str, rel: &str) -> anyhow::Result<Option<String>> {
+    let folder = &app.control.settings.recordings;
+    let Some(full) = super::files::resolve(folder, rel) else { return Ok(None) };
+    let Some(lib) = open()? else { return Ok(None) };
+    // The collection keeps the path it was given: the folder as configured, or resolved.
+    let stored = match lib.report_of(&folder.join(rel).to_string_lossy())? {
+        Some(r) => Some(r),
+        None => lib.report_of(&full.to_string_lossy())?,
+    };
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        #[serde(default)]
+        series: crate::qa::series::Series,
+    }
+    let Some(series) = stored.and_then(|r| serde_json::from_str::<Stored>(&r).ok()).map(|s| s.series) else {
+        return Ok(None);
+    };
+    let name = full.file_stem().map_or_else(|| rel.to_string(), |s| s.to_string_lossy().into_owned());
+    crate::qa::plot::of_series(kind, &series, &crate::qa::plot::title(kind, &name))
+}
+
+/// The health trend of the album numbered `id`.
+fn health_plot(id: i64) -> anyhow::Result<Option<String>> {
+    let Some(lib) = open()? else { return Ok(None) };
+    let Some(a) = lib.albums()?.into_iter().find(|a| a.id == id) else { return Ok(None) };
+    let stored = lib.reports(Some(id))?;
+    crate::qa::history::health_plot(&format!("{} – {}", a.artist, a.title), &stored.reports)
 }
 
 /// `GET /cover/ID`.

@@ -102,6 +102,9 @@ pub fn handle(app: &App, req: Request, mut s: TcpStream, ticket: &mut Ticket) {
         ("GET", "/library") => super::collection::albums(app),
         ("GET", "/plays") => super::collection::plays(app),
         ("GET", p) if p.starts_with("/cover/") => super::collection::cover(&p["/cover/".len()..]),
+        ("GET", p) if p.starts_with("/plot/") => {
+            super::collection::plot(app, &p["/plot/".len()..], &req.query)
+        }
         ("POST", "/listen/report") => report(app, &req),
         ("POST", "/rec/start" | "/rec/stop" | "/library/name") if !app.control.authorized(&req) => {
             unauthorized()

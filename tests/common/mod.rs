@@ -272,6 +272,7 @@ fn skip(missing: &str) -> bool {
     false
 }
 
+pub mod audio;
 pub mod cdp;
 pub mod http;
 pub mod icecast;
