@@ -160,6 +160,20 @@ impl Match {
     }
 }
 
+/// The fitted alignment of a query with one learned print, unrounded ([`Recognizer::alignment`]):
+/// what measuring a deck's speed against a learned side needs beyond a [`Match`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Alignment {
+    /// The learned print (its number in the collection).
+    pub print: i64,
+    /// The learned print's side (its number in the collection).
+    pub side_id: i64,
+    /// The query's speed over the learned side's, fitted (1.0032: 0.32 % faster).
+    pub speed: f64,
+    /// Where the query's first frame is in the learned side (s).
+    pub at_first_s: f64,
+}
+
 /// The places of one print that lead so far, most votes first: up to [`PLACES`] alignments
 /// (speed step, learned frame at the query's first), no two of them the same place.
 #[derive(Clone, Debug, Default)]
@@ -215,6 +229,8 @@ pub struct Recognizer {
     /// A print's place in `prints`, by its number in the collection.
     index: HashMap<i64, Print>,
     printer: Printer,
+    /// The query's channels, for a new printer at [`Recognizer::restart`].
+    printer_channels: u16,
     hop_q: f64,
     rate: f64,
     /// More stored pairs than a key may hold and still vote ([`COMMON_SHARE`]).
@@ -367,6 +383,7 @@ impl Recognizer {
             index,
             common,
             printer,
+            printer_channels: channels,
             hop_q,
             rate: f64::from(rate),
             postings: HashMap::default(),
@@ -441,6 +458,32 @@ impl Recognizer {
     /// The print at place `print`.
     fn known(&self, print: Print) -> Option<&KnownPrint> {
         self.prints.get(print as usize)
+    }
+
+    /// Compares only the prints `keep` accepts from now on (others are no longer looked up nor
+    /// voted for); returns how many are left. Votes cast so far are dropped: call it before a
+    /// query, or after [`Recognizer::restart`].
+    pub fn keep_prints(&mut self, keep: impl Fn(&KnownPrint) -> bool) -> usize {
+        self.index = self.prints.iter().zip(0..).filter(|(p, _)| keep(p)).map(|(p, i)| (p.id, i)).collect();
+        // The cached pairs name prints that may be gone.
+        self.postings.clear();
+        self.cached = 0;
+        self.tally = Tally::default();
+        self.index.len()
+    }
+
+    /// Starts another query on the same collection: what was heard and voted goes; the prints
+    /// compared, the cached pairs and the matching time stay (a second query costs no reading
+    /// of the prints again, and finds the keys the first looked up in memory).
+    pub fn restart(&mut self) {
+        self.printer = Printer::new(self.rate as u32, self.printer_channels, print::QUERY);
+        self.tally = Tally::default();
+        self.frames = 0;
+        self.pairs.clear();
+        self.seen.clear();
+        self.narrowed.clear();
+        self.open = ALL_SPEEDS;
+        self.prior_pending = false;
     }
 
     /// Whether the collection holds any learned side at all.
@@ -581,6 +624,28 @@ impl Recognizer {
         let found = self.decide();
         self.matched_since(before);
         found
+    }
+
+    /// The side heard so far as [`Recognizer::best`] finds it, with its speed and place as
+    /// fitted, unrounded; None also when the speed could not be fitted (the search's 0.5 % step
+    /// is no measurement).
+    pub fn alignment(&self) -> anyhow::Result<Option<Alignment>> {
+        let before = thread_cpu();
+        let found = self.fitted();
+        self.matched_since(before);
+        found
+    }
+
+    /// [`Recognizer::alignment`], untimed.
+    fn fitted(&self) -> anyhow::Result<Option<Alignment>> {
+        let Some((winner, ..)) = self.leader() else { return Ok(None) };
+        let Some(known) = self.known(winner.0) else { return Ok(None) };
+        Ok(self.fit(winner)?.map(|(speed, at_first)| Alignment {
+            print: known.id,
+            side_id: known.side_id,
+            speed,
+            at_first_s: at_first * known.hop_s,
+        }))
     }
 
     /// [`Recognizer::best`], untimed (a vote's own decision is timed with it).
