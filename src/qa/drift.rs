@@ -27,6 +27,7 @@
 //! cannot be read is kept ([`Drift::take_error`]) for the caller to say in one line.
 
 use super::input::Shape;
+use crate::flac::probe::Probe;
 use crate::library::db::Library;
 use crate::library::recognize::{self, Recognizer};
 use anyhow::Context as _;
@@ -76,14 +77,10 @@ impl NoDrift {
 }
 
 /// `runout_speed_pct`: the deck's speed error at the run-out (%) from a FLAC file's `VINYL_RPM`
-/// tag against 33⅓, 45 or 78 rpm ([`recognize::deck_speed`]); None for stdin, without the tag or
-/// for an rpm no turntable's.
-pub fn runout_speed_pct(input: &Path) -> Option<f64> {
-    if input.as_os_str() == "-" {
-        return None;
-    }
-    let probe = crate::flac::probe::probe(input).ok()?;
-    recognize::tagged_deck_speed(&probe).map(|s| (s - 1.0) * 100.0)
+/// tag (`probe`: its metadata; None for stdin) against 33⅓, 45 or 78 rpm
+/// ([`recognize::deck_speed`]); None without the tag or for an rpm no turntable's.
+pub fn runout_speed_pct(probe: Option<&Probe>) -> Option<f64> {
+    recognize::tagged_deck_speed(probe?).map(|s| (s - 1.0) * 100.0)
 }
 
 /// One window's measurement.
@@ -137,9 +134,10 @@ struct Active {
 }
 
 impl Drift {
-    /// A measurement of `input` (of `shape`) against the collection at `db`, when there is one.
-    pub fn new(input: &Path, shape: Shape, db: Option<&Path>) -> Drift {
-        match start(input, shape, db) {
+    /// A measurement of `input` (of `shape`; `probe`: its FLAC metadata, None for stdin)
+    /// against the collection at `db`, when there is one.
+    pub fn new(input: &Path, probe: Option<&Probe>, shape: Shape, db: Option<&Path>) -> Drift {
+        match start(input, probe, shape, db) {
             Ok(a) => Drift { state: Ok(a), error: None },
             Err(Unread::Not(why)) => Drift { state: Err(why), error: None },
             Err(Unread::Failed(e)) => Drift { state: Err(NoDrift::Unreadable), error: Some(e) },
@@ -179,11 +177,8 @@ impl From<NoDrift> for Unread {
 }
 
 /// The measurement's start: the windows, the collection and the prints to compare.
-fn start(input: &Path, shape: Shape, db: Option<&Path>) -> Result<Active, Unread> {
-    if input.as_os_str() == "-" {
-        return Err(NoDrift::UnknownLength.into());
-    }
-    let total = crate::flac::probe::probe(input).map_err(|_| NoDrift::UnknownLength)?.info.total_samples;
+fn start(input: &Path, probe: Option<&Probe>, shape: Shape, db: Option<&Path>) -> Result<Active, Unread> {
+    let total = probe.map_or(0, |p| p.info.total_samples);
     if total == 0 {
         return Err(NoDrift::UnknownLength.into());
     }
@@ -362,6 +357,11 @@ mod tests {
         path.to_path_buf()
     }
 
+    /// The metadata of the FLAC file at `path`.
+    fn probe(path: &Path) -> Probe {
+        crate::flac::probe::probe(path).unwrap()
+    }
+
     /// A collection in `dir` that learned `learned` as side A (named and fingerprinted as
     /// vinyl-library name does); its path and the learned file's.
     fn collection(dir: &Path, learned: &[f32]) -> (PathBuf, PathBuf) {
@@ -386,7 +386,7 @@ mod tests {
     /// The drift of `audio`, written as `name` in `dir`, against the collection `db`.
     fn measure(dir: &Path, db: &Path, name: &str, audio: &[f32]) -> Result<f64, NoDrift> {
         let file = flac(&dir.join(name), audio);
-        let mut d = Drift::new(&file, SHAPE, Some(db));
+        let mut d = Drift::new(&file, Some(&probe(&file)), SHAPE, Some(db));
         for block in audio.chunks(4096) {
             d.feed(block);
         }
@@ -413,17 +413,29 @@ mod tests {
         let music = testsig::melody(50.0, RATE, 1.0, 1.0, 3);
         let (db, learned) = collection(d.path(), &music);
         // The learned recording itself: its own print is no comparison.
-        assert_eq!(Drift::new(&learned, SHAPE, Some(&db)).finish(), Err(NoDrift::NoOtherRecording));
+        assert_eq!(
+            Drift::new(&learned, Some(&probe(&learned)), SHAPE, Some(&db)).finish(),
+            Err(NoDrift::NoOtherRecording)
+        );
         let gone = d.path().join("none.db");
-        assert_eq!(Drift::new(&learned, SHAPE, Some(&gone)).finish(), Err(NoDrift::NoCollection));
+        assert_eq!(
+            Drift::new(&learned, Some(&probe(&learned)), SHAPE, Some(&gone)).finish(),
+            Err(NoDrift::NoCollection)
+        );
         assert!(!gone.exists(), "a collection was made");
-        assert_eq!(Drift::new(&learned, SHAPE, None).finish(), Err(NoDrift::NoCollection));
-        assert_eq!(Drift::new(Path::new("-"), SHAPE, Some(&db)).finish(), Err(NoDrift::UnknownLength));
+        assert_eq!(
+            Drift::new(&learned, Some(&probe(&learned)), SHAPE, None).finish(),
+            Err(NoDrift::NoCollection)
+        );
+        assert_eq!(Drift::new(Path::new("-"), None, SHAPE, Some(&db)).finish(), Err(NoDrift::UnknownLength));
         let short = flac(&d.path().join("short.flac"), &music[..RATE as usize * 39]);
-        assert_eq!(Drift::new(&short, SHAPE, Some(&db)).finish(), Err(NoDrift::TooShort));
+        assert_eq!(
+            Drift::new(&short, Some(&probe(&short)), SHAPE, Some(&db)).finish(),
+            Err(NoDrift::TooShort)
+        );
         // A collection that is not one: null, and the error kept to be said, naming it.
         std::fs::write(d.path().join("bad.db"), b"not a database").unwrap();
-        let mut bad = Drift::new(&learned, SHAPE, Some(&d.path().join("bad.db")));
+        let mut bad = Drift::new(&learned, Some(&probe(&learned)), SHAPE, Some(&d.path().join("bad.db")));
         let said = format!("{:#}", bad.take_error().expect("an error to say"));
         assert!(said.contains("bad.db") && said.contains("not an SQLite database"), "{said}");
         assert_eq!(bad.finish(), Err(NoDrift::Unreadable));

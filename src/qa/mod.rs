@@ -64,9 +64,9 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         )
         .into());
     }
-    let shape = input::shape(&input, &o.pcm)?;
+    let (shape, probe) = input::shape(&input, &o.pcm)?;
     let name = if input.as_os_str() == "-" { "stdin".to_string() } else { input.display().to_string() };
-    let (r, read, drift_error) = measure(&o, &input, shape, db().ok().as_deref())?;
+    let (r, read, drift_error) = measure(&o, &input, (shape, probe.as_ref()), db().ok().as_deref())?;
     let json = serde_json::to_string(&r)?;
     crate::library::print_text(&if o.text { r.text() } else { format!("{json}\n") })?;
     if o.store {
@@ -89,17 +89,18 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads and measures `input` (of `shape`), its drift against the collection at `db` in the
-/// same read: the report, how the read ended, and why the collection could not be read.
+/// Reads and measures `input` (of `shape`, with a FLAC's metadata), its drift against the
+/// collection at `db` in the same read: the report, how the read ended, and why the collection
+/// could not be read.
 fn measure(
     o: &Opts,
     input: &std::path::Path,
-    shape: input::Shape,
+    (shape, probe): (input::Shape, Option<&crate::flac::probe::Probe>),
     db: Option<&std::path::Path>,
 ) -> anyhow::Result<(report::Report, input::Read, Option<anyhow::Error>)> {
     let name = if input.as_os_str() == "-" { "stdin".to_string() } else { input.display().to_string() };
     let mut a = analyser::Analyser::new(shape.rate, shape.channels, shape.bits, o.reference);
-    let mut drift = drift::Drift::new(input, shape, db);
+    let mut drift = drift::Drift::new(input, probe, shape, db);
     let read = input::each(input, shape, |pcm| {
         a.feed(pcm);
         drift.feed(pcm);
@@ -117,6 +118,6 @@ fn measure(
     let shown = if input.as_os_str() == "-" { "-".to_string() } else { input.display().to_string() };
     let mut r = report::build(&mut a, &shown, o.reference);
     let error = drift.take_error();
-    r.speeds(drift.finish(), drift::runout_speed_pct(input));
+    r.speeds(drift.finish(), drift::runout_speed_pct(probe));
     Ok((r, read, error))
 }
