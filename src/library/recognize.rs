@@ -28,6 +28,11 @@
 //! The speed and the place are then fitted to the frames of the pairs that voted (least squares).
 //! Scoring is kept up to date vote by vote, so a long query costs time in proportion to it.
 //!
+//! A query can also be restarted on the same collection, and narrowed to some prints
+//! ([`Recognizer::restart`], [`Recognizer::keep_prints`]), and its alignment read unrounded
+//! ([`Recognizer::alignment`]): `vinyl-qa` aligns windows of a side with one learned recording of
+//! it to measure the deck's drift (`qa::drift`).
+//!
 //! It does not decode files or print ([`run`] does, for `vinyl-library recognize`). How it fails:
 //! a database error is returned naming the step; audio that matches nothing is `None`.
 
@@ -1173,6 +1178,27 @@ mod tests {
         assert_eq!(steps(rec.narrowed[&0]), [0.995, 1.0, 1.005], "widened though the side was found");
         assert_eq!(votes_of(&rec.tally, 2).0, before, "votes cast again");
         assert!(!rec.prior_pending, "to be decided again at the next feed");
+    }
+
+    #[test]
+    fn a_restarted_query_votes_afresh_and_only_the_prints_kept_get_votes_and_an_alignment() {
+        // Two sides hold the same pairs: neither stands out, so nothing is aligned.
+        let (_d, mut rec) = recognizer(&[(None, true), (None, true)]);
+        rec.vote(&pairs()).unwrap();
+        rec.frames = 20 * 48_000;
+        assert!(!rec.tally.votes.is_empty() && rec.alignment().unwrap().is_none());
+        rec.restart();
+        assert_eq!((rec.tally.votes.len(), rec.frames, rec.pairs.len(), rec.prints.len()), (0, 0, 0, 2));
+        // Side B alone: its votes, and its alignment as fitted (the pairs are 100 frames in).
+        assert_eq!(rec.keep_prints(|p| p.side == "B"), 1);
+        rec.vote(&pairs()).unwrap();
+        rec.frames = 20 * 48_000;
+        let (votes, _) = votes_of(&rec.tally, 2);
+        assert!(!votes.is_empty() && votes.iter().all(|((p, ..), _)| *p == 1), "{votes:?}");
+        let a = rec.alignment().unwrap().expect("an alignment with side B");
+        assert_eq!((a.print, a.side_id), (rec.prints[1].id, rec.prints[1].side_id));
+        let hop = rec.prints[1].hop_s;
+        assert!((a.speed - 1.0).abs() < 1e-9 && (a.at_first_s - 100.0 * hop).abs() < 1e-6, "{a:?}");
     }
 
     #[test]

@@ -40,14 +40,14 @@ pub const WINDOW_S: f64 = 20.0;
 pub const WINDOWS: usize = 6;
 /// How far a window's place on the learned side may be from the line the others give (s): a
 /// drift of 1 % bends that line by 1.5 s over 20 minutes; a chorus found elsewhere is further.
-const PLACE_SLACK_S: f64 = 2.0;
+pub const PLACE_SLACK_S: f64 = 2.0;
 
 /// Why a side has no drift figure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoDrift {
     /// No collection at the path (vinyl-qa does not make one).
     NoCollection,
-    /// The collection could not be read (said on stderr).
+    /// The collection could not be read (the caller says why: [`Drift::take_error`]).
     Unreadable,
     /// Stdin, or a FLAC file whose STREAMINFO does not give its length: the windows need it.
     UnknownLength,
@@ -57,7 +57,8 @@ pub enum NoDrift {
     NoOtherRecording,
     /// No window was recognised as a learned side.
     NotRecognised,
-    /// Windows were recognised, but under two on one line, or spanning under half the side.
+    /// Windows were recognised, but under three agree on their places, or those span under half
+    /// the side.
     NoAlignment,
 }
 
