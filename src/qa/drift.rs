@@ -247,9 +247,10 @@ impl Active {
     /// first one picks the learned print the others are aligned with.
     fn close(&mut self, w0: u64, w1: u64) -> anyhow::Result<()> {
         self.rec.finish()?;
+        let mut chosen = None;
         if let Some(a) = self.rec.alignment()? {
             if self.print.is_none() {
-                self.print = Some(a.print);
+                (self.print, chosen) = (Some(a.print), Some(a.print));
             }
             if self.print == Some(a.print) {
                 let half = (w1 - w0) as f64 / self.rate / 2.0;
@@ -261,7 +262,8 @@ impl Active {
             }
         }
         self.rec.restart();
-        if let Some(print) = self.print {
+        // Once: narrowing drops the pairs the recogniser cached.
+        if let Some(print) = chosen {
             self.rec.keep_prints(|p| p.id == print);
         }
         Ok(())
