@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::audio::{Audio, amp, play_with_clicks};
+use common::audio::{Audio, Noise, amp, play_with_clicks};
 use common::{DEADLINE, assert_status, run, stderr, stdin_file};
 use serde_json::Value;
 use std::f64::consts::PI;
@@ -326,4 +326,71 @@ fn plots_are_svg_files_of_what_was_measured() {
     let out = qa(&["--plot", sub.to_str().unwrap(), side.to_str().unwrap()], None);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("{\"input\""), "the report first");
     assert_one_line(&out, 1, sub.to_str().unwrap(), "make the plots' folder");
+}
+
+/// `seconds` of mono music at 22.05 kHz (chords of three notes, eight a second, each struck and
+/// decaying, from a sequence seeded by `seed`), as played on a deck whose speed rises linearly
+/// from `from` to `to` over them: pitch and tempo follow it.
+fn melody(seconds: f64, from: f64, to: f64, seed: u64) -> Audio {
+    let mut n = Noise(seed);
+    let notes: Vec<[f64; 3]> = (0..(seconds * to * 8.0) as usize + 16)
+        .map(|_| [0; 3].map(|_| 300.0 * 2f64.powf((n.gauss().abs() * 24.0).floor().min(72.0) / 24.0)))
+        .collect();
+    let k = (to - from) / seconds;
+    let mut a = Audio::new(22_050, 1);
+    a.add(seconds, |_, t| {
+        // The record's own time: its speed is d(tau)/dt = from + k t.
+        let tau = from * t + 0.5 * k * t * t;
+        let decay = (-3.0 * (tau * 8.0).fract()).exp();
+        notes[(tau * 8.0) as usize].iter().map(|f| (2.0 * PI * f * tau).sin()).sum::<f64>() * 0.1 * decay
+    });
+    a
+}
+
+#[test]
+fn a_replay_of_a_learned_side_gets_its_speed_drift_and_run_out_speed_and_an_unknown_side_nulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let db = p("library.db");
+    let dbs = db.to_str().unwrap();
+    // One recording of the side, learned by naming it.
+    let learned = melody(150.0, 1.0, 1.0, 0xD81F).flac(&p("learned.flac"), SampleFormat::S16Le);
+    let mut name = Command::new(env!("CARGO_BIN_EXE_vinyl-library"));
+    name.args(["--db", dbs, "name"])
+        .arg(&learned)
+        .args(["--artist", "Artist", "--album", "Drift", "--side", "A"]);
+    assert_status("vinyl-library name", &run(&mut name, DEADLINE), 0);
+    // A second play of it on a deck that speeds up from 1.000 to 1.004, its run-out at 33.45 rpm.
+    let tags = [("VINYL_RPM", "33.45")];
+    let replay = melody(150.0, 1.0, 1.004, 0xD81F).flac_tagged(&p("replay.flac"), SampleFormat::S16Le, &tags);
+    let r = report(&qa(&["--db", dbs, replay.to_str().unwrap()], None));
+    println!("speed 1.000 -> 1.004: speed_drift_pct {} (want 0.4 +- 0.05)", r["speed_drift_pct"]);
+    assert!((num(&r, "speed_drift_pct") - 0.4).abs() <= 0.05, "{r}");
+    assert!((num(&r, "runout_speed_pct") - (33.45 / (100.0 / 3.0) - 1.0) * 100.0).abs() <= 0.005, "{r}");
+    let out = qa(&["--db", dbs, "--text", replay.to_str().unwrap()], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("speed drift (start to end): +0.") && text.contains("speed at the run-out: 0.35 %"),
+        "{text}"
+    );
+
+    // Music the collection does not know, the learned recording itself (its own print is no
+    // comparison), and a collection that is not there: null, no error, and none made.
+    let other = melody(150.0, 1.0, 1.0, 0x0B5E).flac(&p("other.flac"), SampleFormat::S16Le);
+    let gone = p("none.db");
+    for (file, db, why) in [
+        (&other, dbs, "not a side the collection learned"),
+        (&learned, dbs, "the collection learned no other recording of this side"),
+        (&replay, gone.to_str().unwrap(), "no collection"),
+    ] {
+        let out = qa(&["--db", db, file.to_str().unwrap()], None);
+        assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+        let r = report(&out);
+        assert!(r["speed_drift_pct"].is_null(), "{}: {r}", file.display());
+        let out = qa(&["--db", db, "--text", file.to_str().unwrap()], None);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(&format!("speed drift (start to end): - ({why}")), "{text}");
+    }
+    assert!(report(&qa(&["--db", dbs, other.to_str().unwrap()], None))["runout_speed_pct"].is_null());
+    assert!(!gone.exists(), "vinyl-qa made a collection");
 }

@@ -24,7 +24,7 @@ function __fish_vinyl_qa_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l db -d 'The collection\'s database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l db -d 'The collection\'s database, read for speed_drift_pct (and written by --store) [default: library.db in the recordings folder]' -r -F
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l reference -d 'The speed tone\'s nominal frequency, for speed_error_pct (a tone within -8 % and +8 % of it, 2.9 to 3.4 kHz for 3150, is measured against it)' -r
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l plot -d 'Also draw the report\'s plots as SVG files in DIR (made when missing): STEM-level.svg (the level each second, with the track markers), STEM-noise.svg (the noise floor\'s third-octave spectrum) and STEM-wow.svg (a speed tone\'s deviation spectrum), each when there is data for it' -r -F
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r
@@ -38,7 +38,7 @@ complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -s V -l version -d 'Prin
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -a "history" -d 'The health reports the collection keeps for an album, or for every record (--deck), and the changes they show: a record\'s clicks or treble, the deck\'s stylus, speed and wow'
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l plot -d 'Also draw the health of each side over its reports as an SVG file' -r -F
-complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l db -d 'The collection\'s database [default: library.db in the recordings folder]' -r -F
+complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l db -d 'The collection\'s database, read for speed_drift_pct (and written by --store) [default: library.db in the recordings folder]' -r -F
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l deck -d 'Every record\'s reports, and the changes that are the deck\'s (most records moved)'
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l text -d 'A text summary instead of JSON'
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -s h -l help -d 'Print help'

@@ -598,6 +598,20 @@ impl Library {
         Ok(out)
     }
 
+    /// The side the recording `file` is linked to and its learned print (their numbers), each
+    /// when it has one; None when the collection does not hold the recording.
+    pub fn recording_print(&self, file: &Path) -> anyhow::Result<Option<(Option<i64>, Option<i64>)>> {
+        self.conn
+            .query_row(
+                "SELECT r.side_id, p.id FROM recordings r LEFT JOIN prints p ON p.recording_id = r.id
+                 WHERE r.path = ?1",
+                [file.to_string_lossy()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .with_context(|| format!("{}: {}: look the recording up", self.path.display(), file.display()))
+    }
+
     /// Starts a read transaction: the lookups of a batch of pairs then share one snapshot and
     /// SQLite's locks are taken once, not once a key. End it with [`Library::end_read`].
     pub fn begin_read(&self) -> anyhow::Result<()> {

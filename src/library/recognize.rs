@@ -28,6 +28,11 @@
 //! The speed and the place are then fitted to the frames of the pairs that voted (least squares).
 //! Scoring is kept up to date vote by vote, so a long query costs time in proportion to it.
 //!
+//! A query can also be restarted on the same collection, and narrowed to some prints
+//! ([`Recognizer::restart`], [`Recognizer::keep_prints`]), and its alignment read unrounded
+//! ([`Recognizer::alignment`]): `vinyl-qa` aligns windows of a side with one learned recording of
+//! it to measure the deck's drift (`qa::drift`).
+//!
 //! It does not decode files or print ([`run`] does, for `vinyl-library recognize`). How it fails:
 //! a database error is returned naming the step; audio that matches nothing is `None`.
 
@@ -160,6 +165,20 @@ impl Match {
     }
 }
 
+/// The fitted alignment of a query with one learned print, unrounded ([`Recognizer::alignment`]):
+/// what measuring a deck's speed against a learned side needs beyond a [`Match`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Alignment {
+    /// The learned print (its number in the collection).
+    pub print: i64,
+    /// The learned print's side (its number in the collection).
+    pub side_id: i64,
+    /// The query's speed over the learned side's, fitted (1.0032: 0.32 % faster).
+    pub speed: f64,
+    /// Where the query's first frame is in the learned side (s).
+    pub at_first_s: f64,
+}
+
 /// The places of one print that lead so far, most votes first: up to [`PLACES`] alignments
 /// (speed step, learned frame at the query's first), no two of them the same place.
 #[derive(Clone, Debug, Default)]
@@ -215,6 +234,8 @@ pub struct Recognizer {
     /// A print's place in `prints`, by its number in the collection.
     index: HashMap<i64, Print>,
     printer: Printer,
+    /// The query's channels, for a new printer at [`Recognizer::restart`].
+    printer_channels: u16,
     hop_q: f64,
     rate: f64,
     /// More stored pairs than a key may hold and still vote ([`COMMON_SHARE`]).
@@ -367,6 +388,7 @@ impl Recognizer {
             index,
             common,
             printer,
+            printer_channels: channels,
             hop_q,
             rate: f64::from(rate),
             postings: HashMap::default(),
@@ -441,6 +463,32 @@ impl Recognizer {
     /// The print at place `print`.
     fn known(&self, print: Print) -> Option<&KnownPrint> {
         self.prints.get(print as usize)
+    }
+
+    /// Compares only the prints `keep` accepts from now on (others are no longer looked up nor
+    /// voted for); returns how many are left. Votes cast so far are dropped: call it before a
+    /// query, or after [`Recognizer::restart`].
+    pub fn keep_prints(&mut self, keep: impl Fn(&KnownPrint) -> bool) -> usize {
+        self.index = self.prints.iter().zip(0..).filter(|(p, _)| keep(p)).map(|(p, i)| (p.id, i)).collect();
+        // The cached pairs name prints that may be gone.
+        self.postings.clear();
+        self.cached = 0;
+        self.tally = Tally::default();
+        self.index.len()
+    }
+
+    /// Starts another query on the same collection: what was heard and voted goes; the prints
+    /// compared, the cached pairs and the matching time stay (a second query costs no reading
+    /// of the prints again, and finds the keys the first looked up in memory).
+    pub fn restart(&mut self) {
+        self.printer = Printer::new(self.rate as u32, self.printer_channels, print::QUERY);
+        self.tally = Tally::default();
+        self.frames = 0;
+        self.pairs.clear();
+        self.seen.clear();
+        self.narrowed.clear();
+        self.open = ALL_SPEEDS;
+        self.prior_pending = false;
     }
 
     /// Whether the collection holds any learned side at all.
@@ -581,6 +629,28 @@ impl Recognizer {
         let found = self.decide();
         self.matched_since(before);
         found
+    }
+
+    /// The side heard so far as [`Recognizer::best`] finds it, with its speed and place as
+    /// fitted, unrounded; None also when the speed could not be fitted (the search's 0.5 % step
+    /// is no measurement).
+    pub fn alignment(&self) -> anyhow::Result<Option<Alignment>> {
+        let before = thread_cpu();
+        let found = self.fitted();
+        self.matched_since(before);
+        found
+    }
+
+    /// [`Recognizer::alignment`], untimed.
+    fn fitted(&self) -> anyhow::Result<Option<Alignment>> {
+        let Some((winner, ..)) = self.leader() else { return Ok(None) };
+        let Some(known) = self.known(winner.0) else { return Ok(None) };
+        Ok(self.fit(winner)?.map(|(speed, at_first)| Alignment {
+            print: known.id,
+            side_id: known.side_id,
+            speed,
+            at_first_s: at_first * known.hop_s,
+        }))
     }
 
     /// [`Recognizer::best`], untimed (a vote's own decision is timed with it).
@@ -1108,6 +1178,27 @@ mod tests {
         assert_eq!(steps(rec.narrowed[&0]), [0.995, 1.0, 1.005], "widened though the side was found");
         assert_eq!(votes_of(&rec.tally, 2).0, before, "votes cast again");
         assert!(!rec.prior_pending, "to be decided again at the next feed");
+    }
+
+    #[test]
+    fn a_restarted_query_votes_afresh_and_only_the_prints_kept_get_votes_and_an_alignment() {
+        // Two sides hold the same pairs: neither stands out, so nothing is aligned.
+        let (_d, mut rec) = recognizer(&[(None, true), (None, true)]);
+        rec.vote(&pairs()).unwrap();
+        rec.frames = 20 * 48_000;
+        assert!(!rec.tally.votes.is_empty() && rec.alignment().unwrap().is_none());
+        rec.restart();
+        assert_eq!((rec.tally.votes.len(), rec.frames, rec.pairs.len(), rec.prints.len()), (0, 0, 0, 2));
+        // Side B alone: its votes, and its alignment as fitted (the pairs are 100 frames in).
+        assert_eq!(rec.keep_prints(|p| p.side == "B"), 1);
+        rec.vote(&pairs()).unwrap();
+        rec.frames = 20 * 48_000;
+        let (votes, _) = votes_of(&rec.tally, 2);
+        assert!(!votes.is_empty() && votes.iter().all(|((p, ..), _)| *p == 1), "{votes:?}");
+        let a = rec.alignment().unwrap().expect("an alignment with side B");
+        assert_eq!((a.print, a.side_id), (rec.prints[1].id, rec.prints[1].side_id));
+        let hop = rec.prints[1].hop_s;
+        assert!((a.speed - 1.0).abs() < 1e-9 && (a.at_first_s - 100.0 * hop).abs() < 1e-6, "{a:?}");
     }
 
     #[test]

@@ -36,19 +36,33 @@ clipped (samples at digital full scale, as vinyl-listen counts them), peak_dbfs,
 record), rumble_dbfs (the level from 5 to 30 Hz, in the quiet stretches, else over the whole \
 side) and gain_advice. Test tones count as neither music nor noise, and exact digital zeros (a \
 journaled gap) are no information. health (0-100) starts at 100 and loses points by the rule \
-under HEALTH; reasons holds one line for every point lost.";
+under HEALTH; reasons holds one line for every point lost.
+
+speed_drift_pct is how the deck's speed changed from the side's start to its end, in percent \
+(positive: it sped up), measured against another recording of the same side that the \
+collection (--db) learned (vinyl-library name or learn): six 20 s windows spread over the side \
+are fingerprinted and aligned with that recording as vinyl-library recognize aligns a replay, \
+and a parabola through their places on the learned side against time gives the speed at the \
+start and at the end (good to about 0.02 % on a side of minutes; relative to the learned \
+recording, whose own drift shows with the opposite sign). It is null for stdin, under 40 s of \
+audio, without a collection (none is made), when the collection learned no other recording of \
+the side (a learned file's own print is no comparison) or does not recognise it, and when the \
+windows do not align; --text says which. runout_speed_pct is the deck's speed error at the \
+run-out, in percent against 33 1/3, 45 or 78 rpm, from the VINYL_RPM tag vinyl-rec auto \
+writes; null without it and for stdin.";
 
 const AFTER_HELP: &str = "\
 JSON:
   {\"input\",\"rate\",\"channels\",\"seconds\",\"health\",\"reasons\":[…],\"speed_error_pct\",
    \"wow_flutter_weighted_pct\",\"wow_flutter_unweighted_pct\",\"wow_pct\",\"flutter_pct\",
-   \"tone_hz\",\"reference_hz\",\"separation_db\":{\"left_to_right\",\"right_to_left\"},
-   \"balance_db\",\"noise_floor_dbfs\",\"music_dbfs\",\"snr_db\",\"clicks_per_min\",\"pops\",
-   \"clipped\",\"peak_dbfs\",\"hf_rolloff_db\",\"rumble_dbfs\",
-   \"gain_advice\":{\"headroom_db\",\"verdict\",\"text\"},\"tones\":[{\"kind\",\"start_s\",
-   \"seconds\",\"frequency_hz\"}]}
+   \"speed_drift_pct\",\"runout_speed_pct\",\"tone_hz\",\"reference_hz\",
+   \"separation_db\":{\"left_to_right\",\"right_to_left\"},\"balance_db\",\"noise_floor_dbfs\",
+   \"music_dbfs\",\"snr_db\",\"clicks_per_min\",\"pops\",\"clipped\",\"peak_dbfs\",
+   \"hf_rolloff_db\",\"rumble_dbfs\",\"gain_advice\":{\"headroom_db\",\"verdict\",\"text\"},
+   \"tones\":[{\"kind\",\"start_s\",\"seconds\",\"frequency_hz\"}]}
   A figure that could not be measured is null (no tone: no speed; no quiet stretch: no noise
-  floor); separation_db holds only the directions measured. verdict is too_low, too_high or ok.
+  floor; no other learned recording of the side: no drift); separation_db holds only the
+  directions measured. verdict is too_low, too_high or ok.
 
 HEALTH:
   100, less: 1 a dB of snr_db under 40 (at most 25); 1 a click a minute over 2 (at most 25);
@@ -56,10 +70,12 @@ HEALTH:
   rumble_dbfs over -50 (at most 10); 10 a % of speed error over 0.3 % (at most 20); 100 a % of
   weighted wow and flutter over 0.1 % (at most 25); 1 a dB of separation under 20 dB (the worse
   direction, at most 15); 2 a dB of balance over 1 dB (at most 10). Never under 0; null when
-  nothing could be measured (digital silence).
+  nothing could be measured (digital silence). speed_drift_pct and runout_speed_pct lose
+  nothing (the drift is relative to another recording and null for most sides).
 
 EXIT STATUS:
-  0  the report was printed
+  0  the report was printed (a collection that cannot be read leaves speed_drift_pct null and
+     is said in one line)
   1  runtime failure (the file cannot be read or decoded, stdin ended inside a frame (the report
      of the whole frames is still printed), no audio or under 1 s of it; --store: the collection
      cannot be written (the report is still printed); history: no collection)
@@ -71,6 +87,7 @@ EXAMPLES:
   vinyl-qa --text test-record-side-A.flac
   vinyl-qa --reference 3000 tone.flac | jq .speed_error_pct
   vinyl-qa --store side-20261204-215037.flac
+  vinyl-qa --db ~/recordings/library.db side-20261204-215037.flac | jq .speed_drift_pct
   vinyl-qa history --text \"kind of blue\"
   vinyl-qa history --deck | jq -r '.trends[].text'
   vinyl-qa --plot plots side-20261204-215037.flac
@@ -99,7 +116,8 @@ pub struct Opts {
     /// keeps
     #[arg(long)]
     pub store: bool,
-    /// The collection's database [default: library.db in the recordings folder]
+    /// The collection's database, read for speed_drift_pct (and written by --store) [default:
+    /// library.db in the recordings folder]
     #[arg(long, value_name = "PATH", env = "VINYL_LIBRARY", global = true)]
     pub db: Option<PathBuf>,
     /// The speed tone's nominal frequency, for speed_error_pct (a tone within -8 % and +8 % of it,

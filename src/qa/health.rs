@@ -11,7 +11,10 @@
 //!   1 dB, at most 10.
 //!
 //! The treble (`hf_rolloff_db`) loses nothing: it depends on the record, and only its change
-//! between plays of one record says something (the collection's trends). The score never goes
+//! between plays of one record says something (the collection's trends). Nor do
+//! `speed_drift_pct` (relative to another recording of the side, whose own drift it holds, and
+//! null for most sides, so scores would compare unlike sides) and `runout_speed_pct` (the
+//! listener's measurement at the run-out, not this side's). The score never goes
 //! under 0 and is rounded to a whole number; it is `None` when nothing was measured. It cannot
 //! fail.
 

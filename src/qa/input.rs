@@ -9,6 +9,7 @@
 //! the caller to report. It does not analyse anything.
 
 use crate::cli::UsageError;
+use crate::flac::probe::Probe;
 use crate::pcm::PcmArgs;
 use anyhow::Context as _;
 use std::path::Path;
@@ -31,18 +32,21 @@ pub struct Read {
     pub partial_bytes: usize,
 }
 
-/// The shape of `input` (a FLAC's STREAMINFO, or the flags for `-`).
-pub fn shape(input: &Path, pcm: &PcmArgs) -> anyhow::Result<Shape> {
+/// The shape of `input` (a FLAC's STREAMINFO, or the flags for `-`), and a FLAC's metadata (its
+/// length and tags, for the drift and the run-out's speed).
+pub fn shape(input: &Path, pcm: &PcmArgs) -> anyhow::Result<(Shape, Option<Probe>)> {
     if input.as_os_str() == "-" {
         let s = pcm.spec();
-        return Ok(Shape { rate: s.rate, channels: usize::from(s.channels), bits: s.format.bits() });
+        return Ok((Shape { rate: s.rate, channels: usize::from(s.channels), bits: s.format.bits() }, None));
     }
     let shown = input.display();
     std::fs::File::open(input).with_context(|| format!("{shown}: open"))?;
     let p = crate::flac::probe::probe(input)
         .map_err(|e| UsageError::new(format!("{shown}: not a FLAC file vinyl can read: {e:#}")))?;
-    let i = p.info;
-    Ok(Shape { rate: i.sample_rate, channels: usize::from(i.channels), bits: u32::from(i.bits_per_sample) })
+    let i = &p.info;
+    let shape =
+        Shape { rate: i.sample_rate, channels: usize::from(i.channels), bits: u32::from(i.bits_per_sample) };
+    Ok((shape, Some(p)))
 }
 
 /// Feeds every block of `input` to `each`, as interleaved samples of `shape`.

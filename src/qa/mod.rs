@@ -7,13 +7,17 @@
 //! chunks, what each is, the tones followed), [`levels`] (the per-sample pass: levels, peak,
 //! clipping, clicks), [`spectrum`] (one FFT a chunk: bands and peaks), [`wow`] (the demodulator
 //! and the wow-and-flutter figures) through [`filters`] (the IEC 60386 weighting, Butterworth
-//! splits), [`side`] (noise floor, SNR, rumble, treble over the whole side), [`health`] (the
+//! splits), [`side`] (noise floor, SNR, rumble, treble over the whole side), [`drift`] (the deck's
+//! speed drift against another recording of the side the collection learned, and its run-out
+//! speed from the `VINYL_RPM` tag), [`health`] (the
 //! score's rule), [`report`] (the JSON keys and the text summary) and [`history`] (the reports
 //! the collection keeps, and their trends).
 //!
 //! Owns the run: read, analyse, print one JSON object (or `--text`), and with `--store` keep it
 //! in the collection as the file's report (after printing it: a collection that cannot be
-//! written costs the printed report nothing). How it fails: one line naming the input and the
+//! written costs the printed report nothing). The collection is only read for the drift: a
+//! missing one, or one that cannot be read, leaves `speed_drift_pct` null (the second said in one
+//! line, after the report). How it fails: one line naming the input and the
 //! step; a file that is not FLAC, and `--store` on stdin, are usage errors (exit 2); no audio,
 //! under a second of it, a file that cannot be read, or a collection that cannot be written
 //! exits 1; stdin that ends inside a frame still gets its report, then exits 1 with the line
@@ -21,6 +25,7 @@
 
 pub mod analyser;
 pub mod cli;
+pub mod drift;
 pub mod filters;
 pub mod health;
 pub mod history;
@@ -63,13 +68,18 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         )
         .into());
     }
-    let (r, partial) = measure(&input, &o)?;
+    let (r, partial, drift_error) = measure(&input, &o, db().ok().as_deref())?;
     let json = serde_json::to_string(&r)?;
     crate::library::print_text(&if o.text { r.text() } else { format!("{json}\n") })?;
     if o.store {
         // The collection knows a recording by its absolute path (as vinyl-library name links it).
         let file = std::path::absolute(&input).unwrap_or_else(|_| input.clone());
         crate::library::db::Library::open(&db()?)?.store_report(&file, &r.stored_json())?;
+    }
+    // After the store: a collection that cannot be read is said once, by the store when it
+    // fails too.
+    if let Some(e) = drift_error {
+        crate::vlog!(TOOL, "speed drift left out: {e:#}");
     }
     if let Some(dir) = &o.plot {
         plot::write_all(dir, &input, &r)?;
@@ -83,14 +93,21 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report of `input`, with the bytes of a partial last frame and the frame's size when the
-/// input ended inside one.
-fn measure(input: &std::path::Path, o: &Opts) -> anyhow::Result<(report::Report, Option<(usize, usize)>)> {
+/// What [`measure`] returns: the report, the bytes of a partial last frame and the frame's size
+/// when the input ended inside one, and why the collection could not be read for the drift.
+type Measured = (report::Report, Option<(usize, usize)>, Option<anyhow::Error>);
+
+/// Reads and measures `input`, its drift against the collection at `db` in the same read.
+fn measure(input: &std::path::Path, o: &Opts, db: Option<&std::path::Path>) -> anyhow::Result<Measured> {
     let stdin = input.as_os_str() == "-";
-    let shape = input::shape(input, &o.pcm)?;
+    let (shape, probe) = input::shape(input, &o.pcm)?;
     let name = if stdin { "stdin".to_string() } else { input.display().to_string() };
     let mut a = analyser::Analyser::new(shape.rate, shape.channels, shape.bits, o.reference);
-    let read = input::each(input, shape, |pcm| a.feed(pcm))?;
+    let mut drift = drift::Drift::new(input, probe.as_ref(), shape, db);
+    let read = input::each(input, shape, |pcm| {
+        a.feed(pcm);
+        drift.feed(pcm);
+    })?;
     a.finish();
     let seconds = a.frames as f64 / f64::from(shape.rate);
     if a.frames == 0 {
@@ -103,6 +120,8 @@ fn measure(input: &std::path::Path, o: &Opts) -> anyhow::Result<(report::Report,
     }
     let shown = if stdin { "-".to_string() } else { input.display().to_string() };
     let mut r = report::build(&mut a, &shown, o.reference);
+    let error = drift.take_error();
+    r.speeds(drift.finish(), drift::runout_speed_pct(probe.as_ref()));
     if !stdin {
         // The track markers, for the level plot: a file whose markers cannot be read has none.
         if let Ok(m) = crate::flac::cuesheet::read(input) {
@@ -110,5 +129,5 @@ fn measure(input: &std::path::Path, o: &Opts) -> anyhow::Result<(report::Report,
         }
     }
     let frame = shape.channels * (shape.bits as usize / 8);
-    Ok((r, (read.partial_bytes > 0).then_some((read.partial_bytes, frame))))
+    Ok((r, (read.partial_bytes > 0).then_some((read.partial_bytes, frame)), error))
 }

@@ -69,6 +69,16 @@ pub struct Report {
     pub wow_pct: Option<f64>,
     /// Unweighted above 6 Hz, two-sigma (%).
     pub flutter_pct: Option<f64>,
+    /// How the deck's speed changed from the side's start to its end (%), against another
+    /// recording of the side the collection learned ([`super::drift`]), e.g. +0.12 for a deck
+    /// that sped up by 0.12 %; null when the collection does not know the side.
+    pub speed_drift_pct: Option<f64>,
+    /// Why `speed_drift_pct` is null, for the text summary (not in the JSON).
+    #[serde(skip)]
+    pub speed_drift_why: Option<&'static str>,
+    /// The deck's speed error at the run-out (%) from the FLAC's `VINYL_RPM` tag against
+    /// 33⅓/45/78 rpm, e.g. +0.36 for 33.45 rpm; null without the tag or for stdin.
+    pub runout_speed_pct: Option<f64>,
     /// The speed tone's measured frequency (Hz).
     pub tone_hz: Option<f64>,
     /// The speed tone's nominal frequency (Hz), 3150 unless `--reference`.
@@ -196,6 +206,18 @@ fn gain_advice(peak: f64, clipped: u64) -> GainAdvice {
     }
 }
 
+impl Report {
+    /// Sets the speed figures the collection and the tags give ([`super::drift`]), rounded. They
+    /// lose no health points: the drift is relative to another recording (whose own drift it
+    /// holds) and null for most sides, and the run-out's speed is the deck's, measured by the
+    /// listener, not this side's.
+    pub fn speeds(&mut self, drift: Result<f64, super::drift::NoDrift>, runout: Option<f64>) {
+        self.speed_drift_pct = round_opt(drift.ok(), 3);
+        self.speed_drift_why = drift.err().map(super::drift::NoDrift::says);
+        self.runout_speed_pct = round_opt(runout, 2);
+    }
+}
+
 /// `v` for the text summary, or `-` when not measured.
 fn show(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v}{unit}"))
@@ -229,6 +251,8 @@ impl Report {
             ("wow and flutter, unweighted peak", show(self.wow_flutter_unweighted_pct, " %")),
             ("wow (< 6 Hz)", show(self.wow_pct, " %")),
             ("flutter (> 6 Hz)", show(self.flutter_pct, " %")),
+            ("speed drift (start to end)", self.drift_text()),
+            ("speed at the run-out", show(self.runout_speed_pct, " %")),
             ("separation left to right", show(self.separation_db.left_to_right, " dB")),
             ("separation right to left", show(self.separation_db.right_to_left, " dB")),
             ("balance (left - right)", show(self.balance_db, " dB")),
@@ -252,6 +276,15 @@ impl Report {
             );
         }
         s
+    }
+
+    /// The drift for the text summary: the figure, or `-` and why there is none.
+    fn drift_text(&self) -> String {
+        match (self.speed_drift_pct, self.speed_drift_why) {
+            (Some(d), _) => format!("{d:+} %"),
+            (None, Some(why)) => format!("- ({why})"),
+            (None, None) => "-".into(),
+        }
     }
 }
 

@@ -115,3 +115,26 @@ pub fn side(
     }
     out
 }
+
+/// A mono melody at `rate` Hz for `seconds`, as a record played at a speed rising linearly from
+/// `from` to `to` over those seconds (pitch and tempo both follow it): chords of three notes
+/// (300 Hz to 2.4 kHz, from a sequence seeded by `seed`), eight a second, each struck and
+/// decaying, so that every chord is an onset the fingerprints find.
+pub fn melody(seconds: f64, rate: u32, from: f64, to: f64, seed: u64) -> Vec<f32> {
+    let fs = f64::from(rate);
+    let mut n = Noise::new(seed);
+    let chords = (seconds * to.max(from) * 8.0) as usize + 16;
+    let notes: Vec<[f64; 3]> =
+        (0..chords).map(|_| [0; 3].map(|_| 300.0 * 2f64.powf((n.uniform() * 72.0).floor() / 24.0))).collect();
+    let k = (to - from) / seconds;
+    (0..(seconds * fs) as usize)
+        .map(|i| {
+            let t = i as f64 / fs;
+            // The record's own time: its speed is d(tau)/dt = from + k t.
+            let tau = from * t + 0.5 * k * t * t;
+            let chord = &notes[(tau * 8.0) as usize];
+            let decay = (-3.0 * (tau * 8.0).fract()).exp();
+            (chord.iter().map(|f| (2.0 * PI * f * tau).sin()).sum::<f64>() * 0.1 * decay) as f32
+        })
+        .collect()
+}

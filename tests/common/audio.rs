@@ -68,9 +68,15 @@ impl Audio {
 
     /// The audio as a FLAC file written by vinyl's encoder.
     pub fn flac(&self, path: &Path, format: SampleFormat) -> PathBuf {
+        self.flac_tagged(path, format, &[])
+    }
+
+    /// The audio as a FLAC file with the Vorbis comments `tags`.
+    pub fn flac_tagged(&self, path: &Path, format: SampleFormat, tags: &[(&str, &str)]) -> PathBuf {
         let spec = PcmSpec { rate: self.rate as u32, channels: self.channels as u16, format };
         let file = std::fs::File::create(path).unwrap();
-        let mut w = FlacWriter::new(file, spec, &WriterOptions::default()).unwrap();
+        let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut w = FlacWriter::new(file, spec, &WriterOptions { tags, ..WriterOptions::default() }).unwrap();
         w.write_pcm(&self.pcm(format)).unwrap();
         w.finalize().unwrap();
         path.to_path_buf()
