@@ -35,6 +35,15 @@ pub const UNWEIGHTED_HP_HZ: f64 = 0.2;
 /// The unweighted figures' low-pass (Hz): the standard's unweighted band ends at 200 Hz.
 pub const UNWEIGHTED_LP_HZ: f64 = 200.0;
 
+/// Samples mixed from one oscillator value (each by its own power of the step), so that the
+/// multiplications are independent and vectorise, instead of a chain one sample long.
+const LANES: usize = 8;
+
+/// The complex product of `a` and `b`.
+fn mul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
 /// The instantaneous frequency of a tone near `f0`, fed sample by sample.
 #[derive(Debug)]
 pub struct Demodulator {
@@ -42,7 +51,10 @@ pub struct Demodulator {
     decimation: usize,
     taps: Vec<f64>,
     osc: (f64, f64),
-    rot: (f64, f64),
+    /// The oscillator's steps: `rots[k]` turns it by `k` samples, 0 to [`LANES`].
+    rots: [(f64, f64); LANES + 1],
+    /// The samples being mixed.
+    scratch: Vec<f64>,
     /// The mixed-down samples not yet consumed, interleaved (re, im).
     mixed: Vec<f64>,
     prev: Option<(f64, f64)>,
@@ -73,7 +85,8 @@ impl Demodulator {
             decimation,
             taps,
             osc: (1.0, 0.0),
-            rot: (w.cos(), -w.sin()),
+            rots: std::array::from_fn(|k| ((k as f64 * w).cos(), -(k as f64 * w).sin())),
+            scratch: Vec::new(),
             mixed: Vec::new(),
             prev: None,
             freqs: Vec::new(),
@@ -87,12 +100,26 @@ impl Demodulator {
 
     /// Feeds samples of the tone's channel.
     pub fn feed(&mut self, samples: impl Iterator<Item = f32>, rate: u32) {
-        for x in samples {
-            let x = f64::from(x);
-            self.mixed.extend_from_slice(&[x * self.osc.0, x * self.osc.1]);
-            let (c, s) = self.osc;
-            self.osc = (c * self.rot.0 - s * self.rot.1, c * self.rot.1 + s * self.rot.0);
+        self.scratch.clear();
+        self.scratch.extend(samples.map(f64::from));
+        let start = self.mixed.len();
+        self.mixed.resize(start + 2 * self.scratch.len(), 0.0);
+        let (rots, mut osc) = (self.rots, self.osc);
+        let mut xs = self.scratch.chunks_exact(LANES);
+        let mut out = self.mixed[start..].chunks_exact_mut(2 * LANES);
+        for (x, o) in (&mut xs).zip(&mut out) {
+            for k in 0..LANES {
+                let (c, s) = mul(osc, rots[k]);
+                (o[2 * k], o[2 * k + 1]) = (x[k] * c, x[k] * s);
+            }
+            osc = mul(osc, rots[LANES]);
         }
+        let rest = xs.remainder();
+        for (k, (x, o)) in rest.iter().zip(out.into_remainder().chunks_exact_mut(2)).enumerate() {
+            let (c, s) = mul(osc, rots[k]);
+            (o[0], o[1]) = (x * c, x * s);
+        }
+        self.osc = mul(osc, rots[rest.len()]);
         let norm = self.osc.0.hypot(self.osc.1);
         self.osc = (self.osc.0 / norm, self.osc.1 / norm);
         let fs_d = self.if_rate(rate);
