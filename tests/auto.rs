@@ -502,9 +502,28 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_
     common::wait_until("two finished sides in auto.log", LONG, || {
         up.log("auto").matches(" tracks").count() >= 2
     });
+    // Each kept side's health report, made in the background while the capture runs on.
+    common::wait_until("two health reports in auto.log", LONG, || {
+        up.log("auto").matches("(report stored)").count() >= 2
+    });
     up.sh_ok(&["vinyl-down"]);
     let files = flacs(&up.recordings);
     assert_eq!(files.len(), 2, "{files:?}\n{}", up.log("auto"));
+    let mut history = Command::new(env!("CARGO_BIN_EXE_vinyl-qa"));
+    history.arg("--db").arg(up.recordings.join("library.db")).args(["history", "--deck"]);
+    let out = common::run(&mut history, common::DEADLINE);
+    common::assert_success("vinyl-qa history --deck", &out);
+    let deck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut reported: Vec<PathBuf> = deck["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| PathBuf::from(r["path"].as_str().unwrap()))
+        .collect();
+    let mut kept = files.clone();
+    reported.sort();
+    kept.sort();
+    assert_eq!(reported, kept, "a report a kept side, at real time: {deck}");
     let events: Vec<Value> = std::fs::read_to_string(up.run_file("events"))
         .unwrap()
         .lines()
