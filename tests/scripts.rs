@@ -263,6 +263,7 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
         "usr/local/bin/vinyl-up",
         "usr/local/bin/vinyl-down",
         "usr/local/lib/vinyl/config.sh",
+        "usr/local/lib/vinyl/hooks/vinyl-listenbrainz",
         "usr/local/lib/systemd/system/vinyl.target",
         "usr/local/lib/systemd/system/vinyl-flac-rec@.service",
         "usr/local/lib/sysusers.d/vinyl.conf",

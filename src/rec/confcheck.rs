@@ -85,6 +85,10 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_AUTO_NAME", Rule::Text),
     ("VINYL_ON_EVENT", Rule::Text),
     ("VINYL_ON_EVENT_TIMEOUT", Rule::Duration),
+    // Read by the scrobbling recipe, scripts/hooks/vinyl-listenbrainz (a VINYL_ON_EVENT hook).
+    ("VINYL_SCROBBLE_URL", Rule::Text),
+    ("VINYL_SCROBBLE_TOKEN_FILE", Rule::Text),
+    ("VINYL_SCROBBLE_STATE", Rule::Text),
     ("VINYL_RUN_DIR", Rule::Text),
 ];
 
