@@ -35,12 +35,12 @@ complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l store -d 'Also store 
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l text -d 'A text summary instead of JSON'
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -s V -l version -d 'Print version'
-complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -a "history" -d 'The health reports the collection keeps for an album, or for every record (--deck), and the changes they show: a record\'s clicks or treble, the deck\'s stylus, speed and wow'
+complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -a "history" -d 'The health reports the collection keeps for an album, or for every record (--deck), and the changes they show: a record\'s clicks or treble, the deck\'s stylus, speed, wow and drift'
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l plot -d 'Also draw the health of each side over its reports as an SVG file' -r -F
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l db -d 'The collection\'s database, read for speed_drift_pct (and written by --store) [default: library.db in the recordings folder]' -r -F
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l deck -d 'Every record\'s reports, and the changes that are the deck\'s (most records moved)'
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -l text -d 'A text summary instead of JSON'
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand history" -s h -l help -d 'Print help'
-complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand help; and not __fish_seen_subcommand_from history help" -f -a "history" -d 'The health reports the collection keeps for an album, or for every record (--deck), and the changes they show: a record\'s clicks or treble, the deck\'s stylus, speed and wow'
+complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand help; and not __fish_seen_subcommand_from history help" -f -a "history" -d 'The health reports the collection keeps for an album, or for every record (--deck), and the changes they show: a record\'s clicks or treble, the deck\'s stylus, speed, wow and drift'
 complete -c vinyl-qa -n "__fish_vinyl_qa_using_subcommand help; and not __fish_seen_subcommand_from history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

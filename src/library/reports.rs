@@ -20,7 +20,8 @@
 //! two sides) moved the same way: treble down on them says "check the stylus", clicks up "clean or
 //! check the stylus", the noise floor up by [`NOISE_DB`] dB "check the preamp's ground and gain".
 //! Test-tone reports (`speed_error_pct`) give the deck's speed (a move of [`SPEED_PCT`] %) and its
-//! weighted wow and flutter (up by half and [`WOW_MIN`] %), first against latest, whatever record.
+//! weighted wow and flutter (up by half and [`WOW_MIN`] %), first against latest, whatever record;
+//! so does `speed_drift_pct` (against a learned play of each side): grown by [`DRIFT_PCT`] points.
 
 use rusqlite::{Connection, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,9 @@ pub const NOISE_DB: f64 = 3.0;
 pub const SPEED_PCT: f64 = 0.3;
 /// Weighted wow and flutter must rise by half and by this much (percentage points).
 pub const WOW_MIN: f64 = 0.05;
+/// The speed drift across a side (against a learned play) must grow by this much (percentage
+/// points): a belt that slips more as it wears, a motor losing its grip.
+pub const DRIFT_PCT: f64 = 0.2;
 
 /// The figures of a report that the trends read; the rest of the report is kept, not read.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -74,6 +78,8 @@ pub struct Figures {
     pub speed_error_pct: Option<f64>,
     /// A test tone's weighted wow and flutter (%).
     pub wow_flutter_weighted_pct: Option<f64>,
+    /// The deck's speed change across a side, against a learned play of it (%).
+    pub speed_drift_pct: Option<f64>,
 }
 
 /// A stored report with what the collection knows of its recording.
@@ -214,7 +220,29 @@ pub fn trends(reports: &[Report]) -> Vec<Trend> {
     let mut out: Vec<Trend> = sides.iter().flat_map(|&(a, b)| side_trends(a, b)).collect();
     out.extend(deck_trends(&sides));
     out.extend(tone_trends(reports));
+    out.extend(drift_trend(reports));
     out
+}
+
+/// The deck's speed drift across a side, from the first and the latest report that measured it,
+/// whatever the record (each is against a learned play of its own side).
+fn drift_trend(reports: &[Report]) -> Option<Trend> {
+    let mut drifts = reports.iter().filter_map(|r| Some((r.figures.speed_drift_pct?, r.when.as_str())));
+    let (x, since) = drifts.next()?;
+    let (y, _) = drifts.next_back()?;
+    (y.abs() - x.abs() >= DRIFT_PCT).then(|| {
+        let since = date(since);
+        Trend {
+            scope: "deck".into(),
+            what: "speed_drift_pct".into(),
+            from: x,
+            to: y,
+            text: format!(
+                "deck: speed drift across a side {x:+.2} → {y:+.2} % since {since}: check the belt and the motor"
+            ),
+            since,
+        }
+    })
 }
 
 /// `Artist – Album, side A` of a named report.
@@ -478,5 +506,27 @@ mod tests {
             ]
         );
         assert!(trends(&[tone("2026-03-01", 0.1, 0.06), tone("2026-10-01", 0.2, 0.07)]).is_empty());
+    }
+
+    #[test]
+    fn a_growing_speed_drift_is_the_decks_whatever_the_record() {
+        let drift = |when: &str, side: i64, d: Option<f64>| {
+            report(when, side, Figures { speed_drift_pct: d, ..Figures::default() })
+        };
+        let t = trends(&[
+            drift("2026-03-01", 1, Some(0.04)),
+            drift("2026-05-01", 2, None),
+            drift("2026-10-01", 3, Some(-0.31)),
+        ]);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(
+            t[0].text,
+            "deck: speed drift across a side +0.04 → -0.31 % since 2026-03-01: check the belt and the motor"
+        );
+        assert_eq!((t[0].what.as_str(), t[0].from, t[0].to), ("speed_drift_pct", 0.04, -0.31));
+        // Under 0.2 points more, or smaller: nothing; one report: nothing.
+        assert!(trends(&[drift("2026-03-01", 1, Some(0.1)), drift("2026-10-01", 2, Some(0.25))]).is_empty());
+        assert!(trends(&[drift("2026-03-01", 1, Some(0.4)), drift("2026-10-01", 2, Some(0.1))]).is_empty());
+        assert!(trends(&[drift("2026-03-01", 1, Some(0.4))]).is_empty());
     }
 }

@@ -142,7 +142,7 @@ pub struct Opts {
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// The health reports the collection keeps for an album, or for every record (--deck), and
-    /// the changes they show: a record's clicks or treble, the deck's stylus, speed and wow
+    /// the changes they show: a record's clicks or treble, the deck's stylus, speed, wow and drift
     #[command(group(ArgGroup::new("scope").required(true).args(["album", "deck"])))]
     History {
         /// The album: its number in vinyl-library list, or words of its artist and title
