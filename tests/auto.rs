@@ -254,22 +254,8 @@ fn two_sides_give_two_exact_files_with_markers_loudness_and_titles_and_a_hanging
     let recordings = rig.recordings.clone();
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 2, "exactly two files: {files:?}\n{log}");
-    let mut history = Command::new(env!("CARGO_BIN_EXE_vinyl-qa"));
-    history.arg("--db").arg(recordings.join("library.db")).args(["history", "--deck"]);
-    let out = common::run(&mut history, common::DEADLINE);
-    common::assert_success("vinyl-qa history --deck", &out);
-    let deck: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut reported: Vec<PathBuf> = deck["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| PathBuf::from(r["path"].as_str().unwrap()))
-        .collect();
-    let mut kept = files.clone();
-    reported.sort();
-    kept.sort();
-    assert_eq!(reported, kept, "a report a kept side: {deck}\n{log}");
-    assert!(deck["reports"][0]["health"].as_f64().is_some(), "{deck}");
+    let deck = assert_a_report_a_side(&recordings, &files);
+    assert!(deck["reports"][0]["health"].as_f64().is_some(), "{deck}\n{log}");
     let offset_b = (a.len() / 4) as u64;
     for (f, truth, base) in [(&files[0], &ta, 0u64), (&files[1], &tb, offset_b)] {
         let at = |k: &str| base + truth[k].as_u64().unwrap();
@@ -509,21 +495,7 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_
     up.sh_ok(&["vinyl-down"]);
     let files = flacs(&up.recordings);
     assert_eq!(files.len(), 2, "{files:?}\n{}", up.log("auto"));
-    let mut history = Command::new(env!("CARGO_BIN_EXE_vinyl-qa"));
-    history.arg("--db").arg(up.recordings.join("library.db")).args(["history", "--deck"]);
-    let out = common::run(&mut history, common::DEADLINE);
-    common::assert_success("vinyl-qa history --deck", &out);
-    let deck: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut reported: Vec<PathBuf> = deck["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| PathBuf::from(r["path"].as_str().unwrap()))
-        .collect();
-    let mut kept = files.clone();
-    reported.sort();
-    kept.sort();
-    assert_eq!(reported, kept, "a report a kept side, at real time: {deck}");
+    assert_a_report_a_side(&up.recordings, &files);
     let events: Vec<Value> = std::fs::read_to_string(up.run_file("events"))
         .unwrap()
         .lines()
@@ -558,6 +530,27 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_
         assert!(decoded == pcm[(first * 4) as usize..(end * 4) as usize], "{}: not bit-exact", f.display());
         check_tools_accept(f);
     }
+}
+
+/// Asserts that the collection in `recordings` holds a health report for each of `files` and no
+/// other (`vinyl-qa history --deck`); returns the history.
+fn assert_a_report_a_side(recordings: &Path, files: &[PathBuf]) -> Value {
+    let mut history = Command::new(env!("CARGO_BIN_EXE_vinyl-qa"));
+    history.arg("--db").arg(recordings.join("library.db")).args(["history", "--deck"]);
+    let out = common::run(&mut history, common::DEADLINE);
+    common::assert_success("vinyl-qa history --deck", &out);
+    let deck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut reported: Vec<PathBuf> = deck["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| PathBuf::from(r["path"].as_str().unwrap()))
+        .collect();
+    let mut kept = files.to_vec();
+    reported.sort();
+    kept.sort();
+    assert_eq!(reported, kept, "a report a kept side: {deck}");
+    deck
 }
 
 /// The frames of the side up to `secs` seconds after its needle drop.
