@@ -1,7 +1,8 @@
 //! The scrobbling recipe (`scripts/hooks/vinyl-listenbrainz`, a `VINYL_ON_EVENT` hook): given the
 //! events as auto gives them, one JSON line on stdin a run, it posts ListenBrainz listens to a real
 //! HTTP server on 127.0.0.1 with the token from its file, prints nothing, and keeps what it could
-//! not send (no server, a 503) for the next run, in order.
+//! not send (no server, a 503) for the next run, in order; one the server calls malformed (400)
+//! is dropped and said.
 
 mod common;
 
@@ -125,6 +126,12 @@ fn recognised_tracks_reach_the_server_with_the_token_and_wait_offline_in_order()
     common::assert_success("hook on a track after the side", &hook(d, port, &track(1, "Someone else's")));
     assert_eq!(taken.lock().unwrap().len(), before);
     assert!(queued(d).is_empty());
+    // A listen the server calls malformed (400) is dropped and said, not kept to block the queue.
+    common::assert_success("hook on recognized again", &hook(d, port, &recognized));
+    *status.lock().unwrap() = 400;
+    let out = hook(d, port, &track(4, "Big Time Sensuality"));
+    assert!(common::stderr(&out).contains("refused a listen (400): dropped"), "{out:?}");
+    assert!(queued(d).is_empty(), "{:?}", queued(d));
     // The state folder is the user's alone.
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(std::fs::metadata(d.join("state")).unwrap().permissions().mode() & 0o777, 0o700);
