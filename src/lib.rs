@@ -39,6 +39,7 @@ pub mod listen;
 pub mod log;
 pub mod mp3;
 pub mod mp3icecast;
+pub mod mqtt;
 pub mod notify;
 pub mod pcm;
 pub mod preroll;

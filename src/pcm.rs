@@ -258,6 +258,22 @@ pub fn parse_tag(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// Reads a password file with [`read_secret_file`], first warning (as `tool`) when other users
+/// can read or write it: the one rule of the tools that log in somewhere (Icecast, MQTT).
+pub fn read_password_file(tool: &str, path: &std::path::Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).with_context(|| format!("{}: password file", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        crate::vlog!(
+            tool,
+            "{}: password file is readable by others (mode {mode:04o}); chmod 600 it",
+            path.display()
+        );
+    }
+    read_secret_file(path)
+}
+
 /// Reads the whole of a small secret file (a password), without its trailing newline.
 pub fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
     let s =

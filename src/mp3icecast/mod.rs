@@ -35,7 +35,7 @@ use anyhow::Context as _;
 use queue::{Pushed, Queue};
 use std::io::{self, Write};
 use std::os::fd::AsFd as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,16 +61,7 @@ const RETRY_MIN: Duration = Duration::from_millis(500);
 /// Reads the password from `--password-file` or the environment; never from argv.
 fn password(opts: &Opts) -> anyhow::Result<Secret> {
     let (pw, from) = if let Some(path) = &opts.password_file {
-        let meta = std::fs::metadata(path).with_context(|| format!("{}: password file", path.display()))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            vlog!(
-                TOOL,
-                "{}: password file is readable by others (mode {mode:04o}); chmod 600 it",
-                path.display()
-            );
-        }
-        (crate::pcm::read_secret_file(path)?, path.display().to_string())
+        (crate::pcm::read_password_file(TOOL, path)?, path.display().to_string())
     } else if let Some(v) = std::env::var_os(PASSWORD_ENV) {
         (
             v.into_string().map_err(|_| UsageError::new(format!("{PASSWORD_ENV} is not UTF-8")))?,

@@ -277,6 +277,7 @@ pub mod cdp;
 pub mod http;
 pub mod icecast;
 pub mod liquidsoap;
+pub mod mosquitto;
 pub mod proc;
 pub mod score;
 pub mod up;
