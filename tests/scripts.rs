@@ -140,6 +140,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
         "vinyl-mp3-icecast.service",
         "vinyl-flac-rec@.service",
         "vinyl-web.service",
+        "vinyl-mqtt.service",
     ] {
         assert!(names.iter().any(|n| n == must), "scripts/systemd/{must}: missing");
     }
@@ -194,6 +195,18 @@ fn units_follow_the_common_policy() {
         assert!(web.lines().any(|l| l == *line), "vinyl-web.service: no '{line}'");
     }
     assert!(web.contains("--token-file=%d/web-token"), "vinyl-web.service: the token is not the credential");
+    // Home Assistant over MQTT: the same hardening, off unless enabled, its password a credential.
+    let mqtt = std::fs::read_to_string(dir.join("vinyl-mqtt.service")).unwrap();
+    for line in HARDENING
+        .iter()
+        .chain(&["CapabilityBoundingSet=", "LoadCredential=mqtt.password:/etc/vinyl/mqtt.password"])
+    {
+        assert!(mqtt.lines().any(|l| l == *line), "vinyl-mqtt.service: no '{line}'");
+    }
+    assert!(
+        mqtt.contains("--password-file=%d/mqtt.password"),
+        "vinyl-mqtt.service: the password is not the credential"
+    );
     let capture = std::fs::read_to_string(dir.join("vinyl-capture.service")).unwrap();
     assert!(capture.contains("SupplementaryGroups=audio"));
     assert!(capture.contains("vinyl-capture --ring=${VINYL_RING}"), "the capture writes the ring itself");
@@ -811,7 +824,7 @@ fn vinyl_up_stops_at_once_when_the_capture_ends_at_start_up() {
 }
 
 /// The components vinyl-up starts and the units that run the same programs.
-const UNIT_OF: [(&str, &str); 8] = [
+const UNIT_OF: [(&str, &str); 9] = [
     ("capture", "vinyl-capture"),
     ("listen", "vinyl-listen"),
     ("auto", "vinyl-rec-auto"),
@@ -820,6 +833,7 @@ const UNIT_OF: [(&str, &str); 8] = [
     ("tee", "vinyl-tee"),
     ("extra-tap", "vinyl-extra"),
     ("web", "vinyl-web"),
+    ("mqtt", "vinyl-mqtt"),
 ];
 
 /// How a process is started: its arguments (the program's file name first) and the FIFOs its
@@ -923,7 +937,16 @@ fn vinyl_up_and_the_units_run_the_same_commands() {
     let up = common::up::Up::start("same", 60);
     let token = up.dir.path().join("web-token");
     let extra = up.dir.path().join("extra-out.fifo");
+    let mqtt_pw = up.dir.path().join("mqtt.password");
+    std::fs::write(&mqtt_pw, "x\n").unwrap();
+    std::fs::set_permissions(&mqtt_pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // No broker there: the bridge runs all the same, retrying.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut text = std::fs::read_to_string(&up.conf).unwrap();
+    text += &format!(
+        "VINYL_MQTT_URL=mqtt://127.0.0.1:{dead}\nVINYL_MQTT_USERNAME=vinyl\nVINYL_MQTT_PASSWORD_FILE={}\n",
+        mqtt_pw.display()
+    );
     text += &format!(
         "VINYL_WEB=yes\nVINYL_WEB_LISTEN=127.0.0.1:0\nVINYL_WEB_TOKEN_FILE={}\nVINYL_EXTRA_OUTPUTS={}\n\
          VINYL_AUTO_RECORD=yes\nVINYL_AUTO_HOLD=10s\n",
@@ -941,6 +964,7 @@ fn vinyl_up_and_the_units_run_the_same_commands() {
     let creds = [
         ("icecast.password", conf["VINYL_ICECAST_PASSWORD_FILE"].clone()),
         ("web-token", token.display().to_string()),
+        ("mqtt.password", mqtt_pw.display().to_string()),
     ];
     let mut differ = Vec::new();
     for (component, unit) in UNIT_OF {

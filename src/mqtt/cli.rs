@@ -11,17 +11,17 @@ side and track, now playing (artist, title, album, and the cover's URL on vinyl-
 and recording on or off as a switch. Home Assistant finds them by MQTT discovery: one retained \
 config per entity under DISCOVERY/COMPONENT/NODE/OBJECT/config, sharing one device.
 
-TOPICS (PREFIX is --prefix):
-  PREFIX/availability   online (retained, on every connect) or offline (retained: the last will, \
-and on a clean stop)
-  PREFIX/state          the turntable's state            PREFIX/side, PREFIX/track   numbers (0: none)
+TOPICS (PREFIX is --prefix; all retained but the levels):
+  PREFIX/availability   online on connect; offline (the last will, and a clean stop)
+  PREFIX/state          the turntable's state (idle, side, lead-in, playing, runout…)
+  PREFIX/side           the side's number (0: none)
+  PREFIX/track          the track's number on the side (0: none yet)
   PREFIX/now_playing    JSON: title, artist, album, side, cover (URL or null)
-  PREFIX/cover          the cover's URL (the image entity), when the collection has a cover
+  PREFIX/cover          the cover's URL (the image entity), when there is one
   PREFIX/level          JSON: rms_dbfs, peak_dbfs (the louder channel), clipped
-  PREFIX/health         JSON: score (vinyl-qa's 0-100, from the collection's stored reports), and \
-the last side_report's figures
-  PREFIX/recording      ON or OFF; PREFIX/recording/set takes ON or OFF and starts or stops a \
-recording through vinyl-rec's own code (the same files, names and state as vinyl-rec start and stop)
+  PREFIX/health         JSON: score (vinyl-qa's 0-100), the last side report's figures
+  PREFIX/recording      ON or OFF, whoever started the recording
+  PREFIX/recording/set  ON or OFF: start or stop a recording (vinyl-rec's own code)
 
 Only the broker's ACL decides who may switch the recording: give the command topic write access \
 to Home Assistant's user alone (see the README for mosquitto's ACL lines).

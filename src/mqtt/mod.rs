@@ -95,16 +95,17 @@ fn setup(o: &Opts) -> anyhow::Result<Setup> {
     topics::check_prefix("VINYL_MQTT_PREFIX (--prefix)", &o.prefix)?;
     topics::check_prefix("VINYL_MQTT_DISCOVERY_PREFIX (--discovery-prefix)", &o.discovery_prefix)?;
     let user = o.username.clone().filter(|u| !u.is_empty());
-    let password = match (&o.password_file, &user) {
-        (Some(_), None) => {
-            return Err(UsageError::new(
-                "VINYL_MQTT_PASSWORD_FILE is set but VINYL_MQTT_USERNAME is not: MQTT sends a password only with a user name",
-            )
-            .into());
-        }
-        (Some(p), Some(_)) => Some(crate::pcm::read_password_file(TOOL, p)?),
-        (None, _) => None,
+    // An empty password file is no password: the unit's credential for an anonymous broker.
+    let password = match &o.password_file {
+        Some(p) => Some(crate::pcm::read_password_file(TOOL, p)?).filter(|p| !p.is_empty()),
+        None => None,
     };
+    if password.is_some() && user.is_none() {
+        return Err(UsageError::new(
+            "VINYL_MQTT_PASSWORD_FILE holds a password but VINYL_MQTT_USERNAME is not set: MQTT sends a password only with a user name",
+        )
+        .into());
+    }
     let cfg = crate::config::Config::discover()?;
     let mut settings = crate::rec::Settings::load()?;
     // Its recordings are its children whatever VINYL_REC_SYSTEMD says, as vinyl-web's are.

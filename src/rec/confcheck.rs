@@ -89,8 +89,29 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_SCROBBLE_URL", Rule::Text),
     ("VINYL_SCROBBLE_TOKEN_FILE", Rule::Text),
     ("VINYL_SCROBBLE_STATE", Rule::Text),
+    // vinyl-mqtt (Home Assistant over MQTT); the URL and the prefixes are checked in together().
+    ("VINYL_MQTT_URL", Rule::Text),
+    ("VINYL_MQTT_USERNAME", Rule::Text),
+    ("VINYL_MQTT_PASSWORD_FILE", Rule::Text),
+    ("VINYL_MQTT_PREFIX", Rule::Text),
+    ("VINYL_MQTT_DISCOVERY_PREFIX", Rule::Text),
+    ("VINYL_MQTT_LEVEL_INTERVAL", Rule::Flag("vinyl-mqtt", None, "level-interval")),
+    ("VINYL_WEB_URL", Rule::Text),
     ("VINYL_RUN_DIR", Rule::Text),
 ];
+
+/// vinyl-mqtt's URL and topic prefixes, by its own rules (a prefix with a wildcard is refused).
+fn mqtt_keys<'a>(get: &dyn Fn(&'static str) -> Option<&'a str>) -> Result<(), UsageError> {
+    if let Some(url) = get("VINYL_MQTT_URL") {
+        crate::mqtt::topics::parse_url(url)?;
+    }
+    for key in ["VINYL_MQTT_PREFIX", "VINYL_MQTT_DISCOVERY_PREFIX"] {
+        if let Some(p) = get(key) {
+            crate::mqtt::topics::check_prefix(key, p)?;
+        }
+    }
+    Ok(())
+}
 
 /// Runs `vinyl-rec config`: checks, then (without `--check`) prints `KEY=value` for each key set.
 pub fn config(check_only: bool) -> anyhow::Result<()> {
@@ -214,6 +235,7 @@ fn together(cfg: &Config, v: &Values) -> Result<(), UsageError> {
              and VINYL_ICECAST_URL is",
         ));
     }
+    mqtt_keys(&get)?;
     let rate = get("VINYL_RATE").and_then(|r| r.parse::<u32>().ok()).unwrap_or(48_000);
     let capacity = get("VINYL_RING_CAPACITY").unwrap_or("30s");
     let cap_frames = capacity.parse::<DurationArg>().map_or(0, |d| d.frames(rate));
@@ -346,6 +368,9 @@ mod tests {
             ("VINYL_REC_STOP_TIMEOUT=2m", "not a whole number of seconds"),
             ("VINYL_WEB_LISTEN=localhost", "VINYL_WEB_LISTEN=localhost"),
             ("VINYL_TEE_QUEUE=2", "VINYL_TEE_QUEUE=2 (in the configuration): '2' is not a duration"),
+            ("VINYL_MQTT_PREFIX=home/#", "VINYL_MQTT_PREFIX: 'home/#' holds '#'"),
+            ("VINYL_MQTT_URL=mqtts://h:8883", "VINYL_MQTT_URL (--url): 'mqtts://h:8883': TLS"),
+            ("VINYL_MQTT_LEVEL_INTERVAL=0", "VINYL_MQTT_LEVEL_INTERVAL=0"),
         ] {
             let err = refused(line);
             assert!(err.contains(want), "{line}: {err}");
