@@ -81,7 +81,15 @@ fn discovery_configs_availability_and_the_state_follow_the_events() {
     let m = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events");
-    let b = bridge(&m, dir.path(), &events, &["--web-url", "http://turntable.lan:8080"]);
+    let notify = common::Notify::bind();
+    let pw = m.password_file("bridge.pw", BRIDGE.1);
+    let mut cmd = bridge_cmd(dir.path(), &events, &m.url(), &[("VINYL_MQTT_USERNAME", BRIDGE.0)]);
+    cmd.arg("--password-file").arg(pw).args(["--web-url", "http://turntable.lan:8080"]);
+    cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "400000");
+    let b = Proc::spawn(cmd, false);
+    notify.wait_for("READY=1 then WATCHDOG=1", T, |m| {
+        m.iter().position(|x| x == "READY=1") < m.iter().rposition(|x| x == "WATCHDOG=1")
+    });
     let sub = late_subscriber(&m, &["homeassistant/#", "vinyl/#"], "vinyl/recording", "OFF");
     sub.wait_until("9 configs", |s| s.lines().iter().filter(|l| l.contains(" homeassistant/")).count() == 9);
     let configs: Vec<String> = sub.lines().into_iter().filter(|l| l.contains("homeassistant/")).collect();
@@ -172,7 +180,6 @@ fn the_switch_records_through_vinyl_rec_and_only_for_users_the_acl_lets_write() 
     assert!(common::assert_one_timeline(&flac[0], start).is_empty(), "every frame, no gap");
     let out = common::run_ok(Command::new("flac").args(["-t", "-s"]).arg(&flac[0]), T);
     common::assert_success("flac -t", &out);
-    let _ = TOKEN;
 }
 
 fn flacs(dir: &Path) -> Vec<PathBuf> {
@@ -263,27 +270,19 @@ fn a_prefix_with_a_wildcard_is_refused_with_status_2_naming_the_key() {
     // NUL cannot travel in argv or the environment: the rule's own test is in src/mqtt/topics.rs.
 }
 
-#[test]
-fn a_dead_broker_costs_the_ring_nothing_and_the_bridge_memory_stays_bounded() {
-    let rig = Rig::start("mqtt-dead", &[]);
-    // Nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("mqtt://127.0.0.1:{port}");
-    let mut cmd = bridge_cmd(rig.dir.path(), &rig.events(), &url, &[]);
-    cmd.args(["--ring", rig.ring.arg(), "--level-interval", "1"]);
-    let b = Proc::spawn(cmd, false);
-    b.wait_line("unreachable");
-    let head0 = rig.status()["ring"]["head"].as_u64().unwrap();
-    let rss = || {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", b.pid())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap()
-    };
-    let mut first = 0;
-    // 20 rounds of 5,000 events (levels, states, sides): ~100,000 events while nothing is sent.
-    for round in 0..20u64 {
+/// `VmRSS` of `pid`, KiB.
+fn rss_kib(pid: i32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// `rounds` × 5,000 events (levels, states, side starts) appended to `events`, `each` called after
+/// each round with its number.
+fn pour(events: &Path, rounds: u64, mut each: impl FnMut(u64)) {
+    for round in 0..rounds {
         let mut lines = Vec::new();
         for i in 0..5_000u64 {
             let n = round * 5_000 + i;
@@ -293,20 +292,79 @@ fn a_dead_broker_costs_the_ring_nothing_and_the_bridge_memory_stays_bounded() {
                 _ => json!({"event": "side_start", "frame": n, "at": n, "side": n % 5}),
             });
         }
-        append(&rig.events(), &lines);
-        if round == 4 {
-            common::wait_until("the bridge read the first rounds", T, || rss() > 0);
-            std::thread::sleep(Duration::from_millis(600));
-            first = rss();
-        }
+        append(events, &lines);
+        each(round);
     }
+}
+
+#[test]
+fn a_stalled_broker_grows_nothing_and_gets_the_latest_state_when_it_wakes() {
+    if !have_mosquitto() {
+        return;
+    }
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    let b = bridge(&m, dir.path(), &events, &["--level-interval", "1"]);
+    let sub = m.subscribe(HA, &["vinyl/#"]);
+    sub.wait_for("vinyl/recording", "OFF");
+    // The broker stops reading with every connection open: the bridge's socket and queue fill.
+    m.signal(Signal::SIGSTOP);
+    let mut first = 0;
+    pour(&events, 20, |round| {
+        if round == 4 {
+            std::thread::sleep(Duration::from_millis(600));
+            first = rss_kib(b.pid());
+        }
+    });
+    append(&events, &[json!({"event": "track_start", "frame": 1, "at": 1, "side": 3, "track": 9})]);
     std::thread::sleep(Duration::from_millis(1000));
-    let last = rss();
+    let last = rss_kib(b.pid());
+    assert!(
+        last < first + 4 * 1024,
+        "the bridge grew from {first} KiB to {last} KiB with the broker stalled"
+    );
+    m.signal(Signal::SIGCONT);
+    sub.wait_for("vinyl/track", "9");
+    sub.wait_for("vinyl/side", "3");
+    b.signal(Signal::SIGINT);
+    let (status, report) = b.exit_report(T);
+    assert_eq!(status.code(), Some(0), "{report}");
+    assert!(report.contains("replaced before they could be sent"), "{report}");
+}
+
+#[test]
+fn a_dead_broker_costs_the_ring_and_a_recording_nothing_and_the_bridge_memory_stays_bounded() {
+    let rig = Rig::start("mqtt-dead", &[]);
+    // Nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let mut cmd = bridge_cmd(rig.dir.path(), &rig.events(), &url, &[]);
+    cmd.args(["--ring", rig.ring.arg(), "--level-interval", "1"]);
+    let b = Proc::spawn(cmd, false);
+    b.wait_line("unreachable");
+    let head0 = rig.status()["ring"]["head"].as_u64().unwrap();
+    // A recording runs through it all (started as vinyl-web's page would: vinyl-rec's code).
+    let started = rig.post("/rec/start", &json!({ "name": "dead-broker" }), Some(TOKEN));
+    let path = PathBuf::from(started.expect(200).json()["path"].as_str().unwrap());
+    let mut first = 0;
+    // 20 rounds of 5,000 events (levels, states, sides): 100,000 events while nothing is sent.
+    pour(&rig.events(), 20, |round| {
+        if round == 4 {
+            std::thread::sleep(Duration::from_millis(600));
+            first = rss_kib(b.pid());
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let last = rss_kib(b.pid());
     assert!(last < first + 4 * 1024, "the bridge grew from {first} KiB to {last} KiB with the broker dead");
     rig.wait_frames(RATE / 2);
     let s = rig.status();
     assert_eq!(s["ring"]["gap_count"], 0, "the ring's writer lost nothing: {s}");
     assert!(s["ring"]["head"].as_u64().unwrap() > head0);
+    rig.post("/rec/stop", &json!({}), Some(TOKEN)).expect(200);
+    let start = common::flac_tag(&path, "VINYL_START_FRAME").parse::<u64>().unwrap();
+    assert!(common::assert_one_timeline(&path, start).is_empty(), "the recording has every frame");
     b.signal(Signal::SIGTERM);
     let (status, report) = b.exit_report(T);
     assert_eq!(status.code(), Some(0), "{report}");

@@ -123,6 +123,12 @@ impl Mosquitto {
         p
     }
 
+    /// Sends it `sig` (SIGSTOP: a broker that stalls with its connections open; SIGCONT).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+    }
+
     /// SIGKILL, and waits for the exit.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -191,6 +197,9 @@ impl Drop for Mosquitto {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("mosquitto log:\n{}", self.log());
+        }
+        if self.child.is_some() {
+            self.signal(nix::sys::signal::Signal::SIGCONT);
         }
         self.kill();
     }
