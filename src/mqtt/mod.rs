@@ -13,7 +13,7 @@
 //! connected, exit 0; the broker's last will says `offline` when the bridge dies. A broker that
 //! refuses the credentials → exit 1, one line naming the broker and the user (as
 //! vinyl-mp3-icecast exits 1 on a 401: retrying a wrong password fixes nothing). Usage errors (a
-//! bad URL or prefix, a password file without a user name) → exit 2. It never prints the password.
+//! bad URL or prefix, a password without a user name) → exit 2. It never prints the password.
 
 pub mod cli;
 pub mod link;
@@ -186,7 +186,6 @@ struct Bridge {
     checked_recording: Instant,
     checked_health: Instant,
     health_seen: Option<Option<SystemTime>>,
-    refused: u64,
 }
 
 impl Bridge {
@@ -212,7 +211,6 @@ impl Bridge {
             checked_recording: Instant::now(),
             checked_health: Instant::now(),
             health_seen: None,
-            refused: 0,
         }
     }
 
@@ -278,12 +276,10 @@ impl Bridge {
             self.sessions = sessions;
             self.outbox.resend_all();
         }
-        let refused = &mut self.refused;
+        // A full client queue refuses the rest: they stay in the outbox, latest values only.
         self.outbox.flush(&mut |topic, payload, retain| {
             let qos = if retain { QoS::AtLeastOnce } else { QoS::AtMostOnce };
-            let ok = client.try_publish(topic, qos, retain, payload.as_bytes().to_vec()).is_ok();
-            *refused += u64::from(!ok);
-            ok
+            client.try_publish(topic, qos, retain, payload.as_bytes().to_vec()).is_ok()
         });
         self.notifier.status(&format!("{}: connected", self.broker));
     }
