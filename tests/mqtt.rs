@@ -144,6 +144,69 @@ fn discovery_configs_availability_and_the_state_follow_the_events() {
     assert!(!report.contains(BRIDGE.1), "the password is never printed:\n{report}");
 }
 
+/// The collection behind the entities: an album named with a cover (vinyl-library name) gives
+/// the cover's URL on vinyl-web when the listener recognises it, and the latest health report
+/// stored for a side gives the health score.
+#[test]
+fn the_collection_gives_the_cover_url_and_the_health_score() {
+    if !have_mosquitto() || !common::tier(&["ffmpeg", "flac"]) {
+        return;
+    }
+    let m = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (d, events) = (dir.path(), dir.path().join("events"));
+    let flac = d.join("side.flac");
+    let raw = d.join("side.raw");
+    std::fs::write(&raw, vinyl::pcm::unique_frames(&vinyl::pcm::PcmSpec::default(), 0, RATE)).unwrap();
+    let mut enc = Command::new("flac");
+    enc.args(["-s", "-f", "--force-raw-format", "--endian=little", "--sign=signed", "--channels=2"]);
+    enc.args(["--bps=16", "--sample-rate=48000", "-o"]).arg(&flac).arg(&raw);
+    common::assert_success("flac", &common::run(&mut enc, T));
+    let png = d.join("cover.png");
+    let mut ff = Command::new("ffmpeg");
+    ff.args(["-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"]).arg(&png);
+    common::assert_success("ffmpeg (a cover)", &common::run(&mut ff, T));
+    let db = d.join("library.db");
+    let mut name = Command::new(common::bin_dir().join("vinyl-library"));
+    name.arg("--db").arg(&db).arg("name").arg(&flac);
+    name.args(["--artist", "Frozen Bubble", "--album", "Music", "--side", "A", "--cover"]).arg(&png);
+    common::assert_success("vinyl-library name", &common::run(&mut name, T));
+    let mut lib = vinyl::library::db::Library::open(&db).unwrap();
+    lib.store_report(&flac, r#"{"health": 87, "clicks_per_min": 1.5}"#).unwrap();
+    let id = lib.albums().unwrap()[0].id;
+    drop(lib);
+    let pw = m.password_file("bridge.pw", BRIDGE.1);
+    let db_text = db.display().to_string();
+    let env = [("VINYL_MQTT_USERNAME", BRIDGE.0), ("VINYL_LIBRARY", db_text.as_str())];
+    let mut cmd = bridge_cmd(d, &events, &m.url(), &env);
+    cmd.arg("--password-file").arg(pw).args(["--web-url", "http://turntable.lan:8080/"]);
+    let b = Proc::spawn(cmd, false);
+    b.wait_line("connected");
+    let sub = m.subscribe(HA, &["vinyl/#"]);
+    sub.wait_until("the stored score", |s| {
+        s.last("vinyl/health").is_some_and(|(_, p)| p.contains(r#""score":87"#))
+    });
+    append(
+        &events,
+        &[
+            json!({"event": "side_start", "frame": 100, "at": 100, "side": 1}),
+            json!({"event": "recognized", "frame": 100, "at": 200, "artist": "Frozen Bubble", "album": "Music",
+               "side": "A", "track": 1, "title": "One", "confidence": 0.9, "speed_ratio": 1.0, "offset_s": 0.0}),
+        ],
+    );
+    let url = format!("http://turntable.lan:8080/cover/{id}");
+    sub.wait_for("vinyl/cover", &url);
+    assert_eq!(json_of(&sub, "vinyl/now_playing")["cover"], url.as_str());
+    append(
+        &events,
+        &[json!({"event": "side_report", "frame": 900, "at": 901, "side": 1, "start_frame": 100,
+        "tracks": 1, "integrated_lufs": -14.2, "loudness_range_lu": 6.0, "true_peak_dbtp": -0.8, "peak_dbfs": -1.0,
+        "clipped": 0, "noise_floor_dbfs": -61.0, "clicks_per_min": 2.5, "headroom_db": 1.0})],
+    );
+    sub.wait_until("the side report", |s| s.last("vinyl/health").is_some_and(|(_, p)| p.contains("-14.2")));
+    assert_eq!(json_of(&sub, "vinyl/health")["score"], 87.0);
+}
+
 #[test]
 fn the_switch_records_through_vinyl_rec_and_only_for_users_the_acl_lets_write() {
     if !have_mosquitto() {

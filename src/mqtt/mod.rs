@@ -135,6 +135,8 @@ fn mqtt_options(s: &Setup) -> MqttOptions {
     let mut m = MqttOptions::new(format!("vinyl-mqtt-{}", s.topics.node), &s.broker.host, s.broker.port);
     m.set_keep_alive(Duration::from_secs(30));
     m.set_clean_session(true);
+    // rumqttc's default limit is 10 KiB a packet; a long title must not turn into a reconnect loop.
+    m.set_max_packet_size(256 * 1024, 256 * 1024);
     m.set_last_will(LastWill::new(s.topics.availability(), "offline", QoS::AtLeastOnce, true));
     if let Some(u) = &s.user {
         m.set_credentials(u, s.password.clone().unwrap_or_default());
@@ -142,32 +144,32 @@ fn mqtt_options(s: &Setup) -> MqttOptions {
     m
 }
 
-/// The collection, read when it exists.
-struct Library;
+/// The collection (`VINYL_LIBRARY`, else RECORDINGS/library.db), read when it exists.
+struct Library(Option<PathBuf>);
 
 impl Library {
-    fn open() -> Option<crate::library::db::Library> {
-        let db = crate::library::default_db().ok()?;
-        db.exists().then(|| crate::library::db::Library::open(&db).ok()).flatten()
+    fn open(&self) -> Option<crate::library::db::Library> {
+        let db = self.0.as_ref()?;
+        db.exists().then(|| crate::library::db::Library::open(db).ok()).flatten()
     }
 
     /// The latest stored health score, vinyl-qa's (0–100).
-    fn latest_score() -> Option<f64> {
-        let stored = Self::open()?.reports(None).ok()?;
+    fn latest_score(&self) -> Option<f64> {
+        let stored = self.open()?.reports(None).ok()?;
         stored.reports.iter().rev().find_map(|r| r.figures.health)
     }
 
     /// When the collection last changed (its file or its write-ahead log).
-    fn changed_at() -> Option<SystemTime> {
-        let db = crate::library::default_db().ok()?;
+    fn changed_at(&self) -> Option<SystemTime> {
+        let db = self.0.as_ref()?;
         let wal = PathBuf::from(format!("{}-wal", db.display()));
-        [db, wal].iter().filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).max()
+        [db, &wal].iter().filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).max()
     }
 }
 
 impl model::Collection for Library {
     fn cover_id(&mut self, artist: &str, album: &str) -> Option<i64> {
-        let albums = Self::open()?.albums().ok()?;
+        let albums = self.open()?.albums().ok()?;
         albums.into_iter().find(|a| a.artist == artist && a.title == album && a.cover).map(|a| a.id)
     }
 }
@@ -179,6 +181,7 @@ struct Bridge {
     events: PathBuf,
     settings: crate::rec::Settings,
     model: Model,
+    library: Library,
     outbox: Outbox,
     notifier: Notifier,
     sessions: u64,
@@ -204,6 +207,7 @@ impl Bridge {
             events: s.events.clone(),
             settings: s.settings.clone(),
             model,
+            library: Library(crate::library::default_db().ok()),
             outbox,
             notifier: Notifier::from_env(),
             sessions: 0,
@@ -227,11 +231,9 @@ impl Bridge {
         while !signals::stop_requested() {
             // What the file held at the start (up to 1 MiB, once) is the state to begin from.
             let mut history = Vec::new();
-            let (model, outbox) = (&mut self.model, &mut self.outbox);
-            tail.poll(&mut |l| model.line(l, false, &mut Library, outbox), &mut |l| {
-                history.push(l.to_string())
-            });
-            history.iter().for_each(|l| self.model.line(l, true, &mut Library, &mut self.outbox));
+            let (model, outbox, library) = (&mut self.model, &mut self.outbox, &mut self.library);
+            tail.poll(&mut |l| model.line(l, false, library, outbox), &mut |l| history.push(l.to_string()));
+            history.iter().for_each(|l| self.model.line(l, true, &mut self.library, &mut self.outbox));
             self.notifier.ready();
             self.notifier.watchdog();
             self.check_recording(changed);
@@ -258,10 +260,10 @@ impl Bridge {
             return;
         }
         self.checked_health = Instant::now();
-        let at = Library::changed_at();
+        let at = self.library.changed_at();
         if self.health_seen != Some(at) {
             self.health_seen = Some(at);
-            self.model.set_score(Library::latest_score(), &mut self.outbox);
+            self.model.set_score(self.library.latest_score(), &mut self.outbox);
         }
     }
 
