@@ -186,10 +186,12 @@ pub struct TapOpts {
     /// than 1 s the same way; when the ring is replaced, follow its new timeline
     #[arg(long, conflicts_with_all = ["from", "from_frame", "until_frame", "duration", "no_follow", "wav", "timeline"])]
     pub live: bool,
-    /// Write to this FIFO instead of stdout, for a reader that comes and goes (a Snapcast
-    /// server's pipe source): created (mode 0600) when missing; while no reader holds it, the
-    /// frames are dropped (counted, and named when the next reader opens it); when the reader
-    /// leaves, the tap waits for the next one and goes on live. Needs --live
+    /// Write to this FIFO instead of stdout, for a reader that comes and goes and must never
+    /// hold the tap back (a Snapcast server's pipe source): created (mode 0600) when missing and
+    /// held open read-write, its pipe grown to 1 MiB (snapserver lets its buffer's worth wait
+    /// there); while no reader takes frames for 2.5 s, the audio waiting in the pipe is drained
+    /// and new frames are dropped (counted, logged), so a reader that comes back starts at the
+    /// live position. Needs --live
     #[arg(long, value_name = "FIFO", requires = "live")]
     pub fifo: Option<PathBuf>,
     /// Write each packed 24-bit sample (s24_3le) in 4 bytes (24-in-32, little-endian, the top
