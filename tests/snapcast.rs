@@ -375,3 +375,37 @@ impl Recording {
         (common::stderr(&tap), common::stderr(&rec))
     }
 }
+
+/// `vinyl-up` with VINYL_SNAPCAST=yes starts the Snapcast tap (shown by --status, its FIFO fed
+/// live, the snapserver.conf line printed for the ring's format), and `vinyl-down` stops it and
+/// removes the FIFO. (tests/scripts.rs proves its command line is vinyl-snapcast.service's.)
+#[test]
+fn vinyl_up_starts_the_snapcast_tap_and_vinyl_down_stops_it() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let up = common::up::Up::start("snapcast-up", 60);
+    let mut conf = std::fs::read_to_string(&up.conf).unwrap();
+    conf += "VINYL_SNAPCAST=yes\n";
+    std::fs::write(&up.conf, conf).unwrap();
+    let said = up.sh_ok(&["vinyl-up"]);
+    let fifo = up.run_file("snapcast.fifo");
+    let line = format!(
+        "source = pipe://{}?name=vinyl&sampleformat=48000:16:2&mode=read&controlscript=",
+        fifo.display()
+    );
+    assert!(said.contains(&line), "vinyl-up said:\n{said}");
+    let status = String::from_utf8_lossy(&up.sh(&["vinyl-up", "--status"]).stdout).into_owned();
+    assert!(
+        status.lines().any(|l| l.starts_with("vinyl-preroll tap (snapcast)") && l.contains("running (pid")),
+        "{status}"
+    );
+    // A reader gets live frames at once.
+    let mut reader = std::fs::File::open(&fifo).unwrap();
+    let mut buf = vec![0u8; 4 * 48_000];
+    let got = common::with_deadline(T, move || std::io::Read::read_exact(&mut reader, &mut buf).map(|_| buf));
+    assert!(got.is_ok(), "no audio from {}: {}", fifo.display(), up.log("snapcast-tap"));
+    let down = up.sh_ok(&["vinyl-down"]);
+    assert!(down.contains("stopped vinyl-preroll tap (snapcast)"), "{down}");
+    assert!(!fifo.exists(), "vinyl-down left {}", fifo.display());
+}
