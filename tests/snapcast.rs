@@ -100,7 +100,8 @@ impl Side {
     /// The Snapcast tap, as vinyl-up runs it.
     fn tap(&self) -> Proc {
         let mut tap = self.cmd("vinyl-preroll");
-        tap.args(["tap", "--live", "--s24-in-32"]).arg(format!("--fifo={}", self.fifo().display()));
+        tap.args(["tap", "--live", "--batch=0s", "--s24-in-32"])
+            .arg(format!("--fifo={}", self.fifo().display()));
         Proc::spawn_io(tap, Stdio::null(), Stdio::null(), false)
     }
 
