@@ -262,3 +262,51 @@ impl Script {
         self.log.change(&format!("stream {}", self.stream), &state);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script() -> Script {
+        Script {
+            stream: "vinyl".into(),
+            web: "http://w:8080".into(),
+            tail: Tail::new(std::path::Path::new("/nonexistent/events")),
+            turntable: Turntable::default(),
+            sent: None,
+            cover: Some((("Miles Davis".into(), "Kind of Blue".into()), Some(3))),
+            log: StateLog::new(TOOL),
+        }
+    }
+
+    fn event(s: &mut Script, line: &str) {
+        let Ok(Line::Event(e)) = crate::events::parse(line) else { panic!("{line}") };
+        s.turntable.apply(&e);
+    }
+
+    #[test]
+    fn a_recognised_side_is_the_metadata_and_a_lift_clears_it() {
+        let mut s = script();
+        assert_eq!(s.properties()["metadata"], json!({}));
+        event(&mut s, r#"{"event":"side_start","frame":100,"at":100,"side":1}"#);
+        event(
+            &mut s,
+            r#"{"event":"recognized","frame":100,"at":200,"artist":"Miles Davis","album":"Kind of Blue","side":"A","track":1,"title":"So What","confidence":0.9,"speed_ratio":1.0,"offset_s":0.0}"#,
+        );
+        let p = s.properties();
+        assert_eq!(
+            p["metadata"],
+            json!({"artist": ["Miles Davis"], "album": "Kind of Blue", "title": "So What", "artUrl": "http://w:8080/cover/3"})
+        );
+        assert_eq!((p["playbackStatus"].as_str(), p["canControl"].as_bool()), (Some("playing"), Some(false)));
+        // The next learned track's title follows.
+        event(
+            &mut s,
+            r#"{"event":"track_start","frame":900,"at":950,"side":1,"track":2,"title":"Freddie Freeloader"}"#,
+        );
+        assert_eq!(s.properties()["metadata"]["title"], json!("Freddie Freeloader"));
+        event(&mut s, r#"{"event":"lift","frame":5000,"at":5000}"#);
+        let p = s.properties();
+        assert_eq!((p["metadata"].clone(), p["playbackStatus"].as_str()), (json!({}), Some("stopped")));
+    }
+}
