@@ -209,6 +209,17 @@ pub fn has_control(s: &OsStr) -> bool {
     s.as_bytes().iter().any(|&b| b < 0x20 || b == 0x7f)
 }
 
+/// The base of the cover URLs that other machines are given (Snapcast's metadata, Home
+/// Assistant's image): `VINYL_WEB_URL` when set, else vinyl-web's own address
+/// (`http://VINYL_WEB_LISTEN`, default `127.0.0.1:8080`), without a trailing `/`. One rule for
+/// every tool that hands covers out.
+pub fn web_url(url: Option<&str>, listen: Option<&str>) -> String {
+    match url.map(|u| u.trim_end_matches('/')).filter(|u| !u.is_empty()) {
+        Some(u) => u.to_string(),
+        None => format!("http://{}", listen.filter(|l| !l.is_empty()).unwrap_or("127.0.0.1:8080")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

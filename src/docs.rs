@@ -22,7 +22,7 @@ pub const MANUAL: &str = "vinyl manual";
 pub const MAN_DATE: &str = "2026-11-24";
 
 /// The clap command of every binary, in topology order: capture, tee, preroll, flac-rec,
-/// mp3-icecast, rec, listen, web, library, qa, mqtt. Each is exactly what the binary's `--help` prints from.
+/// mp3-icecast, rec, listen, web, library, qa, mqtt, snapcast-meta. Each is exactly what the binary's `--help` prints from.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::capture::Opts::command(),
@@ -36,6 +36,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::library::Opts::command(),
         crate::qa::Opts::command(),
         crate::mqtt::Opts::command(),
+        crate::snapcast::Opts::command(),
     ]
 }
 

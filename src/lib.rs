@@ -48,6 +48,7 @@ pub mod rec;
 pub mod ring;
 pub mod signals;
 pub mod size;
+pub mod snapcast;
 pub mod tee;
 pub mod time;
 pub mod web;

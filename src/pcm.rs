@@ -274,6 +274,18 @@ pub fn read_password_file(tool: &str, path: &std::path::Path) -> anyhow::Result<
     read_secret_file(path)
 }
 
+/// Packed 24-bit samples (s24_3le) as 24-in-32: each sample in 4 bytes, little-endian, the top
+/// byte its sign, the layout Snapcast's pipe source reads for `sampleformat=RATE:24:CHANNELS`
+/// (and ALSA's `S24_LE`). `out` is cleared first; a trailing partial sample is dropped.
+pub fn widen_24_in_32(packed: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(packed.len() / 3 * 4);
+    for s in packed.chunks_exact(3) {
+        let sign = if s[2] & 0x80 != 0 { 0xff } else { 0 };
+        out.extend_from_slice(&[s[0], s[1], s[2], sign]);
+    }
+}
+
 /// Reads the whole of a small secret file (a password), without its trailing newline.
 pub fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
     let s =
@@ -287,6 +299,13 @@ pub(crate) mod tests {
 
     fn d(s: &str) -> DurationArg {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn packed_24_widens_with_its_sign() {
+        let mut out = Vec::new();
+        widen_24_in_32(&[0x01, 0x00, 0x00, 0xff, 0xff, 0xff, 0x00, 0x00, 0x80, 7], &mut out);
+        assert_eq!(out, [0x01, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x80, 0xff]);
     }
 
     #[test]

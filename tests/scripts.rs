@@ -137,6 +137,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
         "vinyl-stream.service",
         "vinyl-tee.service",
         "vinyl-extra.service",
+        "vinyl-snapcast.service",
         "vinyl-mp3-icecast.service",
         "vinyl-flac-rec@.service",
         "vinyl-web.service",
@@ -176,6 +177,7 @@ fn units_follow_the_common_policy() {
         ("vinyl-stream", "vinyl-preroll"),
         ("vinyl-tee", "vinyl-tee"),
         ("vinyl-extra", "vinyl-preroll"),
+        ("vinyl-snapcast", "vinyl-preroll"),
         ("vinyl-mp3-icecast", "vinyl-mp3-icecast"),
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{unit}.service"))).unwrap();
@@ -232,7 +234,7 @@ fn units_follow_the_common_policy() {
         }
     }
     // The taps read the ring the capture creates.
-    for unit in ["vinyl-stream.service", "vinyl-extra.service"] {
+    for unit in ["vinyl-stream.service", "vinyl-extra.service", "vinyl-snapcast.service"] {
         let text = std::fs::read_to_string(dir.join(unit)).unwrap();
         assert!(text.contains("After=vinyl-capture.service") && text.contains("tap --live"), "{unit}");
     }
@@ -824,7 +826,7 @@ fn vinyl_up_stops_at_once_when_the_capture_ends_at_start_up() {
 }
 
 /// The components vinyl-up starts and the units that run the same programs.
-const UNIT_OF: [(&str, &str); 9] = [
+const UNIT_OF: [(&str, &str); 10] = [
     ("capture", "vinyl-capture"),
     ("listen", "vinyl-listen"),
     ("auto", "vinyl-rec-auto"),
@@ -832,6 +834,7 @@ const UNIT_OF: [(&str, &str); 9] = [
     ("stream-tap", "vinyl-stream"),
     ("tee", "vinyl-tee"),
     ("extra-tap", "vinyl-extra"),
+    ("snapcast-tap", "vinyl-snapcast"),
     ("web", "vinyl-web"),
     ("mqtt", "vinyl-mqtt"),
 ];
@@ -949,7 +952,7 @@ fn vinyl_up_and_the_units_run_the_same_commands() {
     );
     text += &format!(
         "VINYL_WEB=yes\nVINYL_WEB_LISTEN=127.0.0.1:0\nVINYL_WEB_TOKEN_FILE={}\nVINYL_EXTRA_OUTPUTS={}\n\
-         VINYL_AUTO_RECORD=yes\nVINYL_AUTO_HOLD=10s\n",
+         VINYL_AUTO_RECORD=yes\nVINYL_AUTO_HOLD=10s\nVINYL_SNAPCAST=yes\n",
         token.display(),
         extra.display()
     );

@@ -73,7 +73,7 @@ pub struct Opts {
     #[arg(long, value_name = "TOPIC", env = "VINYL_MQTT_DISCOVERY_PREFIX", default_value = "homeassistant")]
     pub discovery_prefix: String,
     /// vinyl-web's address as Home Assistant reaches it, for the covers' URLs (URL/cover/ID)
-    /// [default: none: no cover]
+    /// [default: http://VINYL_WEB_LISTEN, vinyl-web's own address]
     #[arg(long, value_name = "URL", env = "VINYL_WEB_URL")]
     pub web_url: Option<String>,
     /// Seconds between two level messages at least

@@ -198,7 +198,10 @@ impl Bridge {
             outbox.set(&topic, &config, true);
         }
         outbox.set(&s.topics.availability(), "online", true);
-        let model = Model::new(s.topics.clone(), o.web_url.clone(), Duration::from_secs(o.level_interval));
+        // The rule vinyl-snapcast-meta follows too (one base for every cover handed out).
+        let listen = std::env::var("VINYL_WEB_LISTEN").ok();
+        let web = crate::config::web_url(o.web_url.as_deref(), listen.as_deref());
+        let model = Model::new(s.topics.clone(), Some(web), Duration::from_secs(o.level_interval));
         model.publish_turntable(&mut outbox);
         model.publish_health(&mut outbox);
         Bridge {

@@ -186,6 +186,19 @@ pub struct TapOpts {
     /// than 1 s the same way; when the ring is replaced, follow its new timeline
     #[arg(long, conflicts_with_all = ["from", "from_frame", "until_frame", "duration", "no_follow", "wav", "timeline"])]
     pub live: bool,
+    /// Write to this FIFO instead of stdout, for a reader that comes and goes and must never
+    /// hold the tap back (a Snapcast server's pipe source): created (mode 0600) when missing and
+    /// held open read-write, its pipe grown to 1 MiB (snapserver lets its buffer's worth wait
+    /// there); while no reader takes frames for 2.5 s, the audio waiting in the pipe is drained
+    /// and new frames are dropped (counted, logged), so a reader that comes back starts at the
+    /// live position. Needs --live
+    #[arg(long, value_name = "FIFO", requires = "live")]
+    pub fifo: Option<PathBuf>,
+    /// Write each packed 24-bit sample (s24_3le) in 4 bytes (24-in-32, little-endian, the top
+    /// byte its sign), the layout Snapcast's pipe source reads as sampleformat RATE:24:CHANNELS;
+    /// a 16-bit ring is written as it is
+    #[arg(long, conflicts_with = "wav")]
+    pub s24_in_32: bool,
     /// Pin the tap to this timeline (the `timeline` string of `vinyl-preroll info --json`): refused,
     /// exit 1, when the ring holds another one (it was recreated or replaced since the id was
     /// read), so a frame number is never applied to other audio

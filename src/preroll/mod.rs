@@ -8,6 +8,7 @@
 //! writer, lost frames, a new writer generation. SIGTERM/SIGINT/SIGHUP and a closed stdout end cleanly.
 
 pub mod cli;
+pub mod fifo_out;
 pub mod fill;
 pub mod info;
 pub mod tap;

@@ -33,6 +33,7 @@
 
 use super::TOOL;
 use super::cli::TapOpts;
+use super::fifo_out::FifoOut;
 use crate::cli::UsageError;
 use crate::input::Batch;
 use crate::pcm::{PcmSpec, SampleFormat};
@@ -65,7 +66,7 @@ pub fn run(o: TapOpts) -> anyhow::Result<()> {
     let hold = o.hold.map_or(0, |h| h.frames(spec.rate));
     check_hold(&o, &shown, &spec, hold, ring.config().capacity_frames)?;
 
-    let mut sink = Sink::open(o.wav.as_deref(), &spec)?;
+    let mut sink = Sink::open(&o, &spec)?;
     let batch = Batch::new(&o.batch, spec.rate).map_or(Duration::ZERO, |b| b.interval);
     let stop = signals::stop_requested;
     let how = How { path: &o.ring, live: o.live, batch, hold, stop: &stop };
@@ -320,18 +321,31 @@ fn report_latency(shown: &str, samples: &mut [u32]) {
 
 /// Where the frames go.
 enum Sink {
-    /// Raw PCM to stdout (a duplicate of fd 1, written without buffering).
-    Raw(File),
+    /// Raw PCM to stdout (a duplicate of fd 1, written without buffering); `widen` holds the
+    /// 24-in-32 copy when asked for (`--s24-in-32` on a 24-bit ring).
+    Raw { out: File, widen: Option<Vec<u8>> },
+    /// Raw PCM to a FIFO whose reader comes and goes (`--fifo`).
+    Fifo { out: FifoOut, widen: Option<Vec<u8>> },
     /// A WAV file.
     Wav { writer: hound::WavWriter<BufWriter<File>>, format: SampleFormat, path: String },
 }
 
 impl Sink {
-    fn open(wav: Option<&Path>, spec: &PcmSpec) -> anyhow::Result<Sink> {
-        let Some(path) = wav else {
+    fn open(o: &TapOpts, spec: &PcmSpec) -> anyhow::Result<Sink> {
+        let widen = o.s24_in_32 && spec.format == SampleFormat::S24_3Le;
+        let out = if widen { spec.frame_bytes() / 3 * 4 } else { spec.frame_bytes() };
+        if let Some(path) = o.fifo.as_deref() {
+            return Ok(Sink::Fifo { out: FifoOut::new(path, out)?, widen: widen.then(Vec::new) });
+        }
+        let Some(path) = o.wav.as_deref() else {
             let fd = std::os::fd::AsFd::as_fd(&io::stdout()).try_clone_to_owned().context("stdout: dup")?;
-            return Ok(Sink::Raw(File::from(fd)));
+            return Ok(Sink::Raw { out: File::from(fd), widen: widen.then(Vec::new) });
         };
+        Sink::wav(path, spec)
+    }
+
+    /// A new WAV file (never overwriting one).
+    fn wav(path: &Path, spec: &PcmSpec) -> anyhow::Result<Sink> {
         let shown = path.display().to_string();
         let file = OpenOptions::new()
             .write(true)
@@ -354,7 +368,10 @@ impl Sink {
     /// frame.
     fn write_frames(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         match self {
-            Sink::Raw(out) => std::io::Write::write_all(out, bytes).context("stdout: write"),
+            Sink::Raw { out, widen } => {
+                std::io::Write::write_all(out, widened(bytes, widen)).context("stdout: write")
+            }
+            Sink::Fifo { out, widen } => out.write(widened(bytes, widen)),
             Sink::Wav { writer, format, path } => {
                 let step = format.bytes();
                 for sample in bytes.chunks_exact(step) {
@@ -373,9 +390,20 @@ impl Sink {
     /// Finishes the output: a WAV file gets its final lengths.
     fn finish(self) -> anyhow::Result<()> {
         match self {
-            Sink::Raw(_) => Ok(()),
+            Sink::Raw { .. } | Sink::Fifo { .. } => Ok(()),
             Sink::Wav { writer, path, .. } => writer.finalize().map_err(|e| anyhow!("{path}: finalize: {e}")),
         }
+    }
+}
+
+/// `bytes` as written: widened into `buf` when it is there, else as they are.
+fn widened<'a>(bytes: &'a [u8], buf: &'a mut Option<Vec<u8>>) -> &'a [u8] {
+    match buf {
+        Some(b) => {
+            crate::pcm::widen_24_in_32(bytes, b);
+            b
+        }
+        None => bytes,
     }
 }
 
@@ -400,7 +428,7 @@ mod tests {
         let path = dir.path().join("t.wav");
         let spec = PcmSpec { format: SampleFormat::S24_3Le, ..PcmSpec::default() };
         let data = crate::pcm::unique_frames(&spec, 1000, 10);
-        let mut sink = Sink::open(Some(&path), &spec).unwrap();
+        let mut sink = Sink::wav(&path, &spec).unwrap();
         sink.write_frames(&data).unwrap();
         sink.finish().unwrap();
         let mut r = hound::WavReader::open(&path).unwrap();
@@ -408,6 +436,6 @@ mod tests {
         let got: Vec<i32> = r.samples::<i32>().map(Result::unwrap).collect();
         let want: Vec<i32> = data.chunks(3).map(|s| SampleFormat::S24_3Le.decode(s)).collect();
         assert_eq!(got, want);
-        assert!(Sink::open(Some(&path), &spec).is_err(), "an existing file is never overwritten");
+        assert!(Sink::wav(&path, &spec).is_err(), "an existing file is never overwritten");
     }
 }

@@ -62,6 +62,8 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_STREAM_NAME", Rule::Text),
     ("VINYL_EXTRA_OUTPUTS", Rule::Text),
     ("VINYL_TEE_QUEUE", Rule::Flag("vinyl-tee", None, "queue")),
+    ("VINYL_SNAPCAST", Rule::YesNo),
+    ("VINYL_WEB_URL", Rule::Text),
     ("VINYL_PREROLL", Rule::Duration),
     ("VINYL_RECORDINGS", Rule::Text),
     ("VINYL_LIBRARY", Rule::Text),
@@ -96,7 +98,6 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_MQTT_PREFIX", Rule::Text),
     ("VINYL_MQTT_DISCOVERY_PREFIX", Rule::Text),
     ("VINYL_MQTT_LEVEL_INTERVAL", Rule::Flag("vinyl-mqtt", None, "level-interval")),
-    ("VINYL_WEB_URL", Rule::Text),
     ("VINYL_RUN_DIR", Rule::Text),
 ];
 
