@@ -60,7 +60,8 @@ mod tests {
                 "vinyl-web",
                 "vinyl-library",
                 "vinyl-qa",
-                "vinyl-mqtt"
+                "vinyl-mqtt",
+                "vinyl-snapcast-meta"
             ]
         );
         for name in &names {
