@@ -40,6 +40,8 @@ pub mod log;
 pub mod mp3;
 pub mod mp3icecast;
 pub mod notify;
+pub mod ogg;
+pub mod oggicecast;
 pub mod pcm;
 pub mod preroll;
 pub mod qa;
