@@ -129,3 +129,68 @@ fn ogg_flac_listener_decodes_bit_exact_to_the_counter() {
     assert!(count >= RATE as u64, "at least a second decoded: {count} frames from {first}");
     assert!(first + count <= written, "decoded {first}+{count} of {written} written");
 }
+
+/// The input frames at which the tool's log says each Ogg stream begins.
+fn begins(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| l.split_once("begins at input frame ")?.1.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// The Vorbis comments of the FLAC stream that `ps[bos]` begins (its second header packet).
+fn flac_comments(ps: &[Page], bos: usize) -> String {
+    let body = &ps[bos + 1].body;
+    assert_eq!(body[0] & 0x7f, 4, "VORBIS_COMMENT after the first header page");
+    String::from_utf8_lossy(&body[4..]).into_owned()
+}
+
+#[test]
+fn a_title_chains_a_new_stream_that_carries_it_and_decodes_on_contiguously() {
+    if !common::tier(&["icecast2", "ffmpeg"]) {
+        return;
+    }
+    let ice = Icecast::start();
+    let spec = PcmSpec::default();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("title");
+    let mount = "/vinyl.flac.ogg";
+    let fifo_arg = format!("--metadata-fifo={}", fifo.display());
+    let mut tool = spawn(&["--url", &ice.url(mount), &pw_arg(&ice), &fifo_arg]);
+    let feeder = Feeder::start(tool.take_stdin(), spec);
+    ice.wait_for_mount(mount, 20 * SECOND);
+    let got = std::thread::scope(|sc| {
+        let listener = sc.spawn(|| ice.listen(mount, usize::MAX, 4 * SECOND));
+        std::thread::sleep(SECOND);
+        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        f.write_all(b"Artist - Song\n").unwrap();
+        tool.wait_line_within("chaining", 10 * SECOND);
+        listener.join().unwrap()
+    });
+    let (stdin, _) = feeder.stop();
+    drop(stdin);
+    let (st, report) = tool.exit_report(common::DEADLINE);
+    assert!(st.success(), "{report}");
+    let (ps, used) = pages(&got);
+    let bos: Vec<usize> = ps.iter().enumerate().filter(|(_, p)| p.flags & 2 != 0).map(|(i, _)| i).collect();
+    assert_eq!(
+        bos.len(),
+        2,
+        "two chained streams: {:?}",
+        ps.iter().map(|p| (p.flags, p.serial)).collect::<Vec<_>>()
+    );
+    assert_eq!(ps[bos[1] - 1].flags & 4, 4, "the first stream ends with EOS before the second begins");
+    assert_ne!(ps[bos[0]].serial, ps[bos[1]].serial);
+    assert!(!flac_comments(&ps, bos[0]).contains("TITLE="));
+    assert!(flac_comments(&ps, bos[1]).contains("TITLE=Artist - Song"), "{}", flac_comments(&ps, bos[1]));
+    // `flac -d` stops at the end of the first stream; ffmpeg (and so browsers) plays on.
+    let src = dir.path().join("in.oga");
+    std::fs::write(&src, &got[..used]).unwrap();
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-i"]).arg(&src).args(["-f", "s16le", "-"]);
+    let (first, count) = contiguous(&common::run_ok(&mut cmd, common::DEADLINE).stdout, &spec);
+    let chained = *begins(&report).last().unwrap();
+    assert!(
+        first < chained && first + count > chained + RATE as u64,
+        "{first}+{count} spans {chained}\n{report}"
+    );
+}
