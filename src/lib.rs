@@ -40,6 +40,7 @@ pub mod log;
 pub mod mp3;
 pub mod mp3icecast;
 pub mod notify;
+pub mod opus;
 pub mod pcm;
 pub mod preroll;
 pub mod qa;
