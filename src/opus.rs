@@ -14,7 +14,8 @@
 //! [`OpusStream::finish`] pads with silence until the lookahead has flushed the last input
 //! sample, and gives the last packet the granule `pre-skip + input samples at 48 kHz` (end
 //! trimming, RFC 7845 §4), so a decoder returns exactly the input's length. Input at another
-//! rate counts `ceil(frames × 48000 / rate)` samples.
+//! rate counts `ceil(frames × 48000 / rate)` samples. From 44.1 kHz, rubato's FFT resampler
+//! places the output half a 48 kHz sample (10 µs) early (tests/opus.rs measures it).
 //!
 //! It does not write Ogg pages, read input or talk to a network. It fails with a one-line error
 //! naming the step (`opus: encode: ...`) when the settings are out of range or libopus refuses;
