@@ -42,6 +42,7 @@ pub mod mp3icecast;
 pub mod notify;
 pub mod ogg;
 pub mod oggicecast;
+pub mod opus;
 pub mod pcm;
 pub mod preroll;
 pub mod qa;
