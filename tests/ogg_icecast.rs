@@ -40,7 +40,16 @@ struct Feeder {
 }
 
 impl Feeder {
-    fn start(mut stdin: ChildStdin, spec: PcmSpec) -> Feeder {
+    fn start(stdin: ChildStdin, spec: PcmSpec) -> Feeder {
+        Feeder::with(stdin, spec, move |at, n| unique_frames(&spec, at, n))
+    }
+
+    /// Feeds what `signal(first, count)` makes instead of the counter.
+    fn with(
+        mut stdin: ChildStdin,
+        spec: PcmSpec,
+        signal: impl Fn(u64, u64) -> Vec<u8> + Send + 'static,
+    ) -> Feeder {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let handle = std::thread::spawn(move || {
@@ -51,7 +60,7 @@ impl Feeder {
                 let due = spec.rate as u64 + (t0.elapsed().as_secs_f64() * spec.rate as f64) as u64;
                 if at < due {
                     let n = (due - at).min(step * 4);
-                    if stdin.write_all(&unique_frames(&spec, at, n)).is_err() {
+                    if stdin.write_all(&signal(at, n)).is_err() {
                         break;
                     }
                     at += n;
@@ -193,4 +202,128 @@ fn a_title_chains_a_new_stream_that_carries_it_and_decodes_on_contiguously() {
         first < chained && first + count > chained + RATE as u64,
         "{first}+{count} spans {chained}\n{report}"
     );
+}
+
+/// A 1 kHz sine at -6 dBFS, stereo s16le at `rate`, from frame `first`.
+fn sine(rate: u32, first: u64, count: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(count as usize * 4);
+    for i in first..first + count {
+        let v = ((i as f64 * 1000.0 / rate as f64 * std::f64::consts::TAU).sin() * 16384.0) as i16;
+        out.extend_from_slice(&v.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn ogg_opus_from_44k1_plays_at_48k_and_a_title_chains_into_opus_tags() {
+    if !common::tier(&["icecast2", "ffmpeg"]) {
+        return;
+    }
+    let ice = Icecast::start();
+    let spec = PcmSpec { rate: 44_100, ..PcmSpec::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("title");
+    let mount = "/vinyl.opus";
+    let fifo_arg = format!("--metadata-fifo={}", fifo.display());
+    let args = [
+        "--codec",
+        "opus",
+        "--rate",
+        "44100",
+        "--bitrate",
+        "96",
+        "--url",
+        &ice.url(mount),
+        &pw_arg(&ice),
+        &fifo_arg,
+    ];
+    let mut tool = spawn(&args);
+    let feeder = Feeder::with(tool.take_stdin(), spec, |at, n| sine(44_100, at, n));
+    let status = ice.wait_for_mount(mount, 20 * SECOND);
+    assert_eq!(status["server_type"], "audio/ogg", "{status}");
+    let got = std::thread::scope(|sc| {
+        let listener = sc.spawn(|| ice.listen(mount, usize::MAX, 4 * SECOND));
+        std::thread::sleep(SECOND);
+        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        f.write_all(b"Artist - Song\n").unwrap();
+        tool.wait_line_within("chaining", 10 * SECOND);
+        listener.join().unwrap()
+    });
+    let (stdin, _) = feeder.stop();
+    drop(stdin);
+    let (st, report) = tool.exit_report(common::DEADLINE);
+    assert!(st.success(), "{report}");
+    let (ps, used) = pages(&got);
+    let bos: Vec<usize> = ps.iter().enumerate().filter(|(_, p)| p.flags & 2 != 0).map(|(i, _)| i).collect();
+    assert_eq!(
+        bos.len(),
+        2,
+        "two chained streams: {:?}",
+        ps.iter().take(12).map(|p| (p.flags, p.serial, p.sequence, p.granule)).collect::<Vec<_>>()
+    );
+    for &b in &bos {
+        assert_eq!(&ps[b].body[..8], b"OpusHead");
+        assert_eq!(ps[b].body[9], 2, "two channels");
+        assert_eq!(u32::from_le_bytes(ps[b].body[12..16].try_into().unwrap()), 44_100, "the input rate");
+        assert_eq!(&ps[b + 1].body[..8], b"OpusTags");
+    }
+    let tags = String::from_utf8_lossy(&ps[bos[1] + 1].body).into_owned();
+    assert!(tags.contains("TITLE=Artist - Song"), "{tags}");
+    // 20 ms packets: granules (48 kHz) of consecutive audio pages differ by multiples of 960
+    // (but for the EOS page's, which trims the end).
+    let audio: Vec<u64> =
+        ps[bos[0] + 2..bos[1] - 1].iter().map(|p| p.granule).filter(|&g| g != u64::MAX).collect();
+    assert!(audio.windows(2).all(|w| w[1] > w[0] && (w[1] - w[0]) % 960 == 0), "{audio:?}");
+    let src = dir.path().join("in.opus");
+    std::fs::write(&src, &got[..used]).unwrap();
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-i"]).arg(&src).args(["-f", "s16le", "-ac", "1", "-"]);
+    let pcm: Vec<i16> = common::run_ok(&mut cmd, common::DEADLINE)
+        .stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert!(pcm.len() > 3 * 48_000, "over 3 s decoded at 48 kHz across the chain: {}", pcm.len());
+    // A 1 kHz tone at 48 kHz crosses zero 2000 times a second (the second after the first).
+    let second = &pcm[48_000..96_000];
+    let crossings = second.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    assert!((1990..=2010).contains(&crossings), "{crossings} zero crossings in a second");
+}
+
+#[test]
+fn after_a_server_restart_listeners_get_a_new_stream_from_its_headers_and_the_gap_is_logged() {
+    if !common::tier(&["icecast2", "flac"]) {
+        return;
+    }
+    let mut ice = Icecast::start();
+    let spec = PcmSpec::default();
+    let mount = "/vinyl.flac.ogg";
+    let mut tool = spawn(&["--url", &ice.url(mount), &pw_arg(&ice), "--retry-max=1s"]);
+    let feeder = Feeder::start(tool.take_stdin(), spec);
+    tool.wait_line_within("streaming (PUT)", 20 * SECOND);
+    ice.restart();
+    tool.wait_lines("streaming (PUT)", 2);
+    let got = ice.listen(mount, usize::MAX, 2 * SECOND);
+    let (stdin, _) = feeder.stop();
+    drop(stdin);
+    let (st, report) = tool.exit_report(common::DEADLINE);
+    assert!(st.success(), "{report}");
+    assert!(
+        report.contains("discarded while disconnected;")
+            || report.contains("of audio discarded while disconnected"),
+        "{report}"
+    );
+    let (ps, used) = pages(&got);
+    assert_eq!(
+        (ps[0].flags & 2, ps[0].sequence),
+        (2, 0),
+        "the new connection's stream starts with BOS, sequence 0"
+    );
+    let last = *begins(&report).last().unwrap();
+    let serial = format!("Ogg stream {:08x} begins at input frame {last} ", ps[0].serial);
+    assert!(report.contains(&serial), "the listener's stream is the last one begun ({serial})\n{report}");
+    let dir = tempfile::tempdir().unwrap();
+    let (first, count) = contiguous(&flac_decode(&got[..used], dir.path()), &spec);
+    assert!(first >= last && count > RATE as u64 / 2, "{first}+{count} after {last}\n{report}");
 }

@@ -24,8 +24,10 @@ pub struct Chunk {
     pub samples: u64,
     /// Input frames (at the input rate) whose audio `data` carries.
     pub frames: u64,
-    /// A listener may start here: always for MP3; for Ogg, only where a logical stream begins.
-    pub start: bool,
+    /// `Some(n)` when a stream may begin here, made after the encoder had seen `n` requests for
+    /// a fresh stream ([`super::sender::Restarts`]); MP3 may begin anywhere (`Some(0)`), Ogg only
+    /// where a logical stream begins.
+    pub start: Option<u64>,
 }
 
 /// What happened to a pushed chunk.
@@ -108,11 +110,11 @@ impl Queue {
     /// Hands over `data` (whole MP3 frames decoding to `samples`, carrying `frames` input
     /// frames). Never blocks beyond the lock.
     pub fn push(&self, data: &[u8], samples: u64, frames: u64) -> Pushed {
-        self.push_chunk(data, samples, frames, true)
+        self.push_chunk(data, samples, frames, Some(0))
     }
 
     /// [`Queue::push`] of a chunk that may begin a stream only when `start` (see [`Chunk::start`]).
-    pub fn push_chunk(&self, data: &[u8], samples: u64, frames: u64, start: bool) -> Pushed {
+    pub fn push_chunk(&self, data: &[u8], samples: u64, frames: u64, start: Option<u64>) -> Pushed {
         if data.is_empty() {
             return Pushed::Queued;
         }

@@ -68,8 +68,8 @@ impl Restarts {
         self.0.load(Ordering::SeqCst)
     }
 
-    fn ask(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+    fn ask(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
     }
 }
 
@@ -155,9 +155,9 @@ impl Sender {
                 continue;
             }
             let Some(conn) = self.connect(&url, &mut at, &mut log)? else { continue };
-            self.up(&url, &conn, &mut at, &mut log);
+            let wanted = self.up(&url, &conn, &mut at, &mut log);
             let since = conn.since();
-            let Err((reason, unsent)) = self.stream(conn) else { return Ok(()) };
+            let Err((reason, unsent)) = self.stream(conn, wanted) else { return Ok(()) };
             self.queue.close(unsent);
             self.link.set_down();
             log.change(&url, &format!("connection lost ({reason}); reconnecting"));
@@ -210,11 +210,9 @@ impl Sender {
 
     /// A connection is up: opens the queue, tells the other threads and systemd, and logs what
     /// was discarded while down.
-    fn up(&self, url: &str, conn: &SourceConnection, at: &mut Attempts, log: &mut StateLog) {
+    fn up(&self, url: &str, conn: &SourceConnection, at: &mut Attempts, log: &mut StateLog) -> u64 {
+        let wanted = self.restarts.as_ref().map_or(0, |r| r.ask());
         self.queue.open();
-        if let Some(r) = &self.restarts {
-            r.ask();
-        }
         self.link.set_up();
         let discarded = self.queue.counters().discarded;
         let mut state = format!("streaming ({})", conn.method());
@@ -230,16 +228,19 @@ impl Sender {
             n.ready();
             n.status(&format!("streaming to {url}"));
         });
+        wanted
     }
 
     /// Sends queued chunks until the input is finished (Ok) or the connection fails (the reason
     /// and the chunk that could not be sent).
-    fn stream(&self, mut conn: SourceConnection) -> Result<(), (String, Option<Chunk>)> {
+    /// Before the first chunk sent, skips those that cannot begin a stream made for request
+    /// `wanted`.
+    fn stream(&self, mut conn: SourceConnection, wanted: u64) -> Result<(), (String, Option<Chunk>)> {
         let mut begun = self.restarts.is_none();
         loop {
             self.notify(Notifier::watchdog);
             match self.queue.pop(TICK) {
-                Popped::Chunk(c) if !begun && !c.start => self.queue.skipped(c),
+                Popped::Chunk(c) if !begun && c.start.is_none_or(|n| n < wanted) => self.queue.skipped(c),
                 Popped::Chunk(c) => match conn.send(&c.data) {
                     Ok(()) => {
                         begun = true;

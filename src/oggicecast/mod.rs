@@ -3,7 +3,7 @@
 //! Owns the Ogg stream's life: when a logical stream begins and ends, its serial numbers, its
 //! header pages and its pages of audio ([`Streams`]), and the tool's end-of-run accounting. The
 //! main thread reads stdin in whole frames at the capture's pace and encodes continuously (the
-//! codec mappings: [`flac`], Opus); it never waits for the network. Pages go through the
+//! codec mappings: [`flac`], [`opus`]); it never waits for the network. Pages go through the
 //! shared bounded [`crate::icecast::queue`] to the shared [`crate::icecast::sender`] thread,
 //! which reconnects forever, exactly as for `vinyl-mp3-icecast`.
 //!
@@ -27,6 +27,7 @@
 
 pub mod cli;
 pub mod flac;
+pub mod opus;
 
 pub use cli::Opts;
 
@@ -91,7 +92,7 @@ impl Shape {
     fn codec(&self, comments: &[(String, String)]) -> anyhow::Result<Box<dyn Codec>> {
         Ok(match self.codec {
             CodecKind::Flac => Box::new(flac::OggFlac::new(self.spec, comments)?),
-            CodecKind::Opus => anyhow::bail!("Opus at {} bit/s is not built in yet", self.bitrate_bps),
+            CodecKind::Opus => Box::new(opus::OggOpus::new(&self.spec, self.bitrate_bps, comments)?),
         })
     }
 
@@ -138,8 +139,8 @@ impl Streams {
             self.end()?;
         }
         let mut data = Vec::new();
-        let start = self.live.is_none();
-        if start {
+        let start = self.live.is_none().then_some(self.restarts_seen);
+        if start.is_some() {
             self.begin(&mut data)?;
         }
         let live = self.live.as_mut().expect("a stream has begun");
@@ -159,7 +160,7 @@ impl Streams {
         let packets = live.codec.finish()?;
         let mut data = Vec::new();
         write_packets(&mut live.pages, &packets, true, &mut data);
-        self.put(data, 0, false);
+        self.put(data, 0, None);
         Ok(())
     }
 
@@ -188,7 +189,7 @@ impl Streams {
 
     /// Hands a chunk to the sender. A stream whose beginning was dropped (the server too slow)
     /// begins again, since its pages mean nothing without their headers.
-    fn put(&mut self, data: Vec<u8>, frames: u64, start: bool) {
+    fn put(&mut self, data: Vec<u8>, frames: u64, start: Option<u64>) {
         let frames = frames + std::mem::take(&mut self.carry);
         if data.is_empty() {
             self.carry = frames;
@@ -196,7 +197,7 @@ impl Streams {
         }
         match self.queue.push_chunk(&data, frames, frames, start) {
             Pushed::Dropped => {
-                if start {
+                if start.is_some() {
                     self.live = None;
                 }
                 if !self.full {
