@@ -327,3 +327,59 @@ fn after_a_server_restart_listeners_get_a_new_stream_from_its_headers_and_the_ga
     let (first, count) = contiguous(&flac_decode(&got[..used], dir.path()), &spec);
     assert!(first >= last && count > RATE as u64 / 2, "{first}+{count} after {last}\n{report}");
 }
+
+/// The first timeline frame of the recording in progress (vinyl-rec's RUN/rec/start_frame).
+fn rec_start_frame(up: &common::up::Up) -> u64 {
+    let p = up.run.join("rec/start_frame");
+    let text = common::up::read_lossy(&p);
+    text.trim().parse().unwrap_or_else(|_| panic!("{}: {text:?} is not a number", p.display()))
+}
+
+/// Isolation: under vinyl-up, one Ogg mount whose server is down and one the server refuses
+/// (another source holds it: 403) cost the capture, a recording and the MP3 stream nothing: the
+/// ring journals no gap, the recording is one contiguous timeline, the MP3 tap never skips and
+/// the MP3 encoder drops nothing, while both Ogg encoders keep retrying.
+#[test]
+fn refused_ogg_mounts_cost_the_ring_a_recording_and_the_mp3_stream_nothing() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let up = common::up::Up::start("ogg-isolation", 60);
+    let spec = PcmSpec::default();
+    let mut squatter = spawn(&["--codec", "opus", "--url", &up.ice.url("/vinyl.opus"), &pw_arg(&up.ice)]);
+    let squat =
+        Feeder::with(squatter.take_stdin(), spec, move |_, n| vec![0; n as usize * spec.frame_bytes()]);
+    up.ice.wait_for_mount("/vinyl.opus", 20 * SECOND);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut conf = std::fs::read_to_string(&up.conf).unwrap();
+    conf += &format!(
+        "VINYL_OGG_FLAC_URL=http://127.0.0.1:{dead}/vinyl.flac.ogg\nVINYL_OPUS_URL={}\n",
+        up.ice.url("/vinyl.opus")
+    );
+    std::fs::write(&up.conf, conf).unwrap();
+    up.sh_ok(&["vinyl-up"]);
+    common::wait_until("both Ogg encoders refused", common::DEADLINE, || {
+        up.log("ogg-flac").contains("connection refused") && up.log("opus").contains("403")
+    });
+    let out = up.sh(&["vinyl-rec", "start", "--preroll", "1s", "--name", "isolated"]);
+    common::assert_success("vinyl-rec start", &out);
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let first = rec_start_frame(&up);
+    common::up::wait_head_moves(&up, 4 * RATE as u64);
+    up.sh_ok(&["vinyl-rec", "stop"]);
+    let journal = common::up::journal(&up);
+    let down = up.sh(&["vinyl-down"]);
+    common::assert_success("vinyl-down", &down);
+    let (stdin, _) = squat.stop();
+    drop(stdin);
+    squatter.exit_report(common::DEADLINE);
+
+    assert!(journal.is_empty(), "the ring journaled gaps: {journal:?}");
+    let gaps = common::assert_one_timeline(&path, first);
+    assert!(gaps.is_empty(), "the recording has gaps: {gaps:?}");
+    let mp3 = up.log("mp3-icecast");
+    assert!(mp3.contains("dropped 0 frames while the server stalled"), "{mp3}");
+    let tap = up.log("stream-tap");
+    assert!(!tap.contains("skipped forward"), "the MP3 stream's tap skipped:\n{tap}");
+    assert!(up.log("ogg-flac").contains("connection refused") && up.log("opus").contains("another source"));
+}
