@@ -383,3 +383,62 @@ fn refused_ogg_mounts_cost_the_ring_a_recording_and_the_mp3_stream_nothing() {
     assert!(!tap.contains("skipped forward"), "the MP3 stream's tap skipped:\n{tap}");
     assert!(up.log("ogg-flac").contains("connection refused") && up.log("opus").contains("another source"));
 }
+
+/// The page's Listen menu in chromium: it offers exactly the mounts whose keys are set (Ogg FLAC
+/// and Opus; no MP3 key, no MP3 entry), and an <audio> element plays each Ogg mount from a real
+/// icecast2: its currentTime advances past 2 s with no media error, across a title chain too.
+#[test]
+fn the_page_plays_each_ogg_mount_in_chromium() {
+    if !common::tier(&["icecast2", "chromium"]) {
+        return;
+    }
+    let ice = Icecast::start();
+    let spec = PcmSpec::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut tools = Vec::new();
+    for (codec, mount) in [("flac", "/vinyl.flac.ogg"), ("opus", "/vinyl.opus")] {
+        let fifo = format!("--metadata-fifo={}", dir.path().join(codec).display());
+        let mut t = spawn(&["--codec", codec, "--url", &ice.url(mount), &pw_arg(&ice), &fifo]);
+        let feeder = Feeder::with(t.take_stdin(), spec, |at, n| sine(48_000, at, n));
+        ice.wait_for_mount(mount, 20 * SECOND);
+        tools.push((t, feeder));
+    }
+    let (flac_url, opus_url) = (ice.url("/vinyl.flac.ogg"), ice.url("/vinyl.opus"));
+    let env = [("VINYL_OGG_FLAC_URL", flac_url.as_str()), ("VINYL_OPUS_URL", opus_url.as_str())];
+    let rig = common::web::Rig::start_with("ogg-web", &[], &env);
+    let mut b = common::cdp::Browser::start(&dir.path().join("chromium")).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let t = common::web::T;
+    b.wait_for("document.getElementById('mountSel').options.length === 3", t).unwrap();
+    let names =
+        b.eval("Array.from(document.getElementById('mountSel').options).map(o => o.textContent).join('|')");
+    assert_eq!(names.unwrap(), "This page: live, low latency|Ogg FLAC (Icecast)|Opus (Icecast)");
+    for (i, url) in [&flac_url, &opus_url].into_iter().enumerate() {
+        b.eval(&format!("document.getElementById('mountSel').value = '{url}'; true")).unwrap();
+        b.click("listenBtn").unwrap();
+        if i == 0 {
+            // A title while it plays: the stream chains, the browser plays on.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.path().join("flac"))
+                .unwrap()
+                .write_all(b"A - B\n")
+                .unwrap();
+        }
+        let playing = "(() => { const a = document.getElementById('mountAudio'); return a.currentTime > 2.5 && !a.error; })()";
+        b.wait_for(playing, t).unwrap_or_else(|e| {
+            let state = b.eval("JSON.stringify({t: document.getElementById('mountAudio').currentTime, e: window.vinylStats.errors})");
+            panic!("{url}: {e}: {state:?}")
+        });
+        b.click("listenBtn").unwrap();
+        b.wait_for("document.getElementById('mountAudio').paused", t).unwrap();
+    }
+    let errors = b.eval("JSON.stringify(window.vinylStats.errors)").unwrap();
+    assert_eq!(errors, "[]", "the page logged errors");
+    for (tool, feeder) in tools {
+        let (stdin, _) = feeder.stop();
+        drop(stdin);
+        let (st, report) = tool.exit_report(common::DEADLINE);
+        assert!(st.success(), "{report}");
+    }
+}
