@@ -230,42 +230,20 @@ fn write_packets(pages: &mut PageWriter, packets: &[Packet], eos: bool, out: &mu
 }
 
 /// Runs `vinyl-ogg-icecast` until its input ends, it is told to stop, or the server refuses the
-/// credentials.
+/// credentials: validate, start the sender, pump, finish.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
     let shape = Shape { spec: opts.pcm.spec(), codec: opts.codec, bitrate_bps: opts.bitrate as u32 * 1000 };
     shape.validate()?;
-    let timeout = opts.timeout.wall_time(shape.spec.rate);
-    if timeout.is_zero() {
-        return Err(UsageError::new("--timeout must be longer than 0").into());
-    }
-    let url = match &opts.url {
-        Some(u) => u.clone(),
-        None => std::env::var(opts.codec.url_key())
-            .ok()
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| UsageError::new(format!("give --url URL or set {}", opts.codec.url_key())))?,
-    };
-    let (endpoint, credentials) =
-        crate::icecast::source_target(TOOL, &url, &opts.user, opts.password_file.as_deref())?;
-    let info = stream_info(&opts, &shape);
-    info.validate().map_err(UsageError::new)?;
+    let source = source_config(&opts, &shape)?;
     let mut titles = opts.metadata_fifo.as_deref().map(TitleReader::open).transpose()?;
     signals::install()?;
     let notifier = Arc::new(Mutex::new(Notifier::from_env()));
-    let queue_len = opts.queue.frames(shape.spec.rate);
-    let queue = Arc::new(Queue::new(queue_len));
+    let queue = Arc::new(Queue::new(opts.queue.frames(shape.spec.rate)));
     let restarts = Arc::new(Restarts::default());
+    let name = source.endpoint.to_string();
     let s = sender::Sender {
         tool: TOOL,
-        source: SourceConfig {
-            endpoint: endpoint.clone(),
-            credentials,
-            info,
-            content_type: "audio/ogg".into(),
-            agent: TOOL,
-            timeout,
-            send_buffer: SEND_BUFFER,
-        },
+        source,
         retry_min: RETRY_MIN,
         retry_max: opts.retry_max.wall_time(shape.spec.rate).max(RETRY_MIN),
         rate: shape.spec.rate,
@@ -275,7 +253,6 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         restarts: Some(restarts.clone()),
     };
     let handle = signals::spawn_thread("sender", move || s.run())?;
-    let name = endpoint.to_string();
     let mut streams = Streams {
         shape,
         queue: queue.clone(),
@@ -299,8 +276,41 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         vlog!(TOOL, "{name}: {sig}: stopped after flushing");
     }
     sender_result?;
+    report(&name, &queue, streams.shape.spec.rate);
+    result
+}
+
+/// The server, credentials and headers from the flags (and the codec's URL key), as usage errors.
+fn source_config(opts: &Opts, shape: &Shape) -> anyhow::Result<SourceConfig> {
+    let timeout = opts.timeout.wall_time(shape.spec.rate);
+    if timeout.is_zero() {
+        return Err(UsageError::new("--timeout must be longer than 0").into());
+    }
+    let url = match &opts.url {
+        Some(u) => u.clone(),
+        None => std::env::var(opts.codec.url_key())
+            .ok()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| UsageError::new(format!("give --url URL or set {}", opts.codec.url_key())))?,
+    };
+    let (endpoint, credentials) =
+        crate::icecast::source_target(TOOL, &url, &opts.user, opts.password_file.as_deref())?;
+    let info = stream_info(opts, shape);
+    info.validate().map_err(UsageError::new)?;
+    Ok(SourceConfig {
+        endpoint,
+        credentials,
+        info,
+        content_type: "audio/ogg".into(),
+        agent: TOOL,
+        timeout,
+        send_buffer: SEND_BUFFER,
+    })
+}
+
+/// The last line: what came in and where it went (sent + discarded + dropped = encoded).
+fn report(name: &str, queue: &Queue, rate: u32) {
     let c = queue.counters();
-    let rate = streams.shape.spec.rate;
     vlog!(
         TOOL,
         "{name}: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
@@ -309,7 +319,6 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         format_frames(c.discarded, rate),
         format_frames(c.dropped, rate)
     );
-    result
 }
 
 /// A serial number unlikely to repeat one a listener saw from an earlier run.
