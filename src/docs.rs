@@ -22,7 +22,7 @@ pub const MANUAL: &str = "vinyl manual";
 pub const MAN_DATE: &str = "2026-11-24";
 
 /// The clap command of every binary, in topology order: capture, tee, preroll, flac-rec,
-/// mp3-icecast, rec, listen, web, library, qa, mqtt, snapcast-meta. Each is exactly what the binary's `--help` prints from.
+/// mp3-icecast, ogg-icecast, rec, listen, web, library, qa, mqtt, snapcast-meta. Each is exactly what the binary's `--help` prints from.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         crate::capture::Opts::command(),
@@ -30,6 +30,7 @@ pub fn commands() -> Vec<clap::Command> {
         crate::preroll::Opts::command(),
         crate::flacrec::Opts::command(),
         crate::mp3icecast::Opts::command(),
+        crate::oggicecast::Opts::command(),
         crate::rec::Opts::command(),
         crate::listen::Opts::command(),
         crate::web::Opts::command(),
@@ -55,6 +56,7 @@ mod tests {
                 "vinyl-preroll",
                 "vinyl-flac-rec",
                 "vinyl-mp3-icecast",
+                "vinyl-ogg-icecast",
                 "vinyl-rec",
                 "vinyl-listen",
                 "vinyl-web",

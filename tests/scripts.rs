@@ -139,6 +139,10 @@ fn systemd_units_pass_systemd_analyze_verify() {
         "vinyl-extra.service",
         "vinyl-snapcast.service",
         "vinyl-mp3-icecast.service",
+        "vinyl-ogg-flac.service",
+        "vinyl-ogg-flac-tap.service",
+        "vinyl-opus.service",
+        "vinyl-opus-tap.service",
         "vinyl-flac-rec@.service",
         "vinyl-web.service",
         "vinyl-mqtt.service",
@@ -179,15 +183,26 @@ fn units_follow_the_common_policy() {
         ("vinyl-extra", "vinyl-preroll"),
         ("vinyl-snapcast", "vinyl-preroll"),
         ("vinyl-mp3-icecast", "vinyl-mp3-icecast"),
+        ("vinyl-ogg-flac", "vinyl-ogg-icecast"),
+        ("vinyl-ogg-flac-tap", "vinyl-preroll"),
+        ("vinyl-opus", "vinyl-ogg-icecast"),
+        ("vinyl-opus-tap", "vinyl-preroll"),
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{unit}.service"))).unwrap();
+        let target = std::fs::read_to_string(dir.join("vinyl.target")).unwrap();
+        assert!(target.contains(&format!("{unit}.service")), "vinyl.target does not pull {unit}.service");
+        // The Ogg mounts are skipped while their key is empty.
+        for (prefix, key) in [("vinyl-ogg-flac", "VINYL_OGG_FLAC_URL"), ("vinyl-opus", "VINYL_OPUS_URL")] {
+            if unit.starts_with(prefix) {
+                let cond = format!("ExecCondition=/usr/bin/test -n ${{{key}}}");
+                assert!(text.lines().any(|l| l == cond), "{unit}.service: no '{cond}'");
+            }
+        }
         for line in HARDENING {
             assert!(text.lines().any(|l| l == line), "{unit}.service: no '{line}'");
         }
         assert!(text.lines().any(|l| l.starts_with("WatchdogSec=")), "{unit}.service: no WatchdogSec=");
         assert!(text.contains(&format!("/usr/local/bin/{name} ")), "{unit}.service: does not run {name}");
-        let target = std::fs::read_to_string(dir.join("vinyl.target")).unwrap();
-        assert!(target.contains(&format!("{unit}.service")), "vinyl.target does not pull {unit}.service");
     }
     // The web page: the same hardening, off unless enabled, its token a credential.
     let web = std::fs::read_to_string(dir.join("vinyl-web.service")).unwrap();
@@ -274,6 +289,7 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
         "usr/local/bin/vinyl-preroll",
         "usr/local/bin/vinyl-flac-rec",
         "usr/local/bin/vinyl-mp3-icecast",
+        "usr/local/bin/vinyl-ogg-icecast",
         "usr/local/bin/vinyl-rec",
         "usr/local/bin/vinyl-up",
         "usr/local/bin/vinyl-down",
@@ -281,6 +297,7 @@ fn install_puts_everything_in_place_without_overwriting_the_config() {
         "usr/local/lib/vinyl/hooks/vinyl-listenbrainz",
         "usr/local/lib/systemd/system/vinyl.target",
         "usr/local/lib/systemd/system/vinyl-flac-rec@.service",
+        "usr/local/lib/systemd/system/vinyl-opus.service",
         "usr/local/lib/sysusers.d/vinyl.conf",
         "usr/local/share/man/man1/vinyl-capture.1",
         "usr/local/share/man/man1/vinyl-rec.1",
@@ -826,12 +843,16 @@ fn vinyl_up_stops_at_once_when_the_capture_ends_at_start_up() {
 }
 
 /// The components vinyl-up starts and the units that run the same programs.
-const UNIT_OF: [(&str, &str); 10] = [
+const UNIT_OF: [(&str, &str); 14] = [
     ("capture", "vinyl-capture"),
     ("listen", "vinyl-listen"),
     ("auto", "vinyl-rec-auto"),
     ("mp3-icecast", "vinyl-mp3-icecast"),
     ("stream-tap", "vinyl-stream"),
+    ("ogg-flac", "vinyl-ogg-flac"),
+    ("ogg-flac-tap", "vinyl-ogg-flac-tap"),
+    ("opus", "vinyl-opus"),
+    ("opus-tap", "vinyl-opus-tap"),
     ("tee", "vinyl-tee"),
     ("extra-tap", "vinyl-extra"),
     ("snapcast-tap", "vinyl-snapcast"),
@@ -952,9 +973,11 @@ fn vinyl_up_and_the_units_run_the_same_commands() {
     );
     text += &format!(
         "VINYL_WEB=yes\nVINYL_WEB_LISTEN=127.0.0.1:0\nVINYL_WEB_TOKEN_FILE={}\nVINYL_EXTRA_OUTPUTS={}\n\
-         VINYL_AUTO_RECORD=yes\nVINYL_AUTO_HOLD=10s\nVINYL_SNAPCAST=yes\n",
+         VINYL_AUTO_RECORD=yes\nVINYL_AUTO_HOLD=10s\nVINYL_SNAPCAST=yes\nVINYL_OGG_FLAC_URL={}\nVINYL_OPUS_URL={}\n",
         token.display(),
-        extra.display()
+        extra.display(),
+        up.ice.url("/vinyl.flac.ogg"),
+        up.ice.url("/vinyl.opus"),
     );
     std::fs::write(&up.conf, &text).unwrap();
     let conf: BTreeMap<String, String> = vinyl::config::parse(text.as_bytes(), "conf")
@@ -977,7 +1000,30 @@ fn vinyl_up_and_the_units_run_the_same_commands() {
             differ.push(format!("{component}: vinyl-up ran {got:?}\n  {unit}.service runs {want:?}"));
         }
     }
-    common::assert_success("vinyl-down", &up.sh(&["vinyl-down"]));
+    // The Ogg mounts are up at the server and listed by --status.
+    for mount in ["/vinyl.flac.ogg", "/vinyl.opus"] {
+        up.ice.wait_for_mount(mount, Duration::from_secs(30));
+    }
+    let status = String::from_utf8_lossy(&up.sh(&["vinyl-up", "--status"]).stdout).into_owned();
+    for label in [
+        "vinyl-ogg-icecast (flac)",
+        "vinyl-ogg-icecast (opus)",
+        "vinyl-preroll tap (ogg-flac)",
+        "vinyl-preroll tap (opus)",
+    ] {
+        assert!(
+            status.lines().any(|l| l.starts_with(label) && l.contains("running (pid")),
+            "{label}:\n{status}"
+        );
+    }
+    let down = up.sh(&["vinyl-down"]);
+    common::assert_success("vinyl-down", &down);
+    let said = String::from_utf8_lossy(&down.stdout);
+    assert!(
+        said.contains("stopped vinyl-ogg-icecast (opus)")
+            && said.contains("stopped vinyl-preroll tap (ogg-flac)"),
+        "{said}"
+    );
     assert!(differ.is_empty(), "vinyl-up and the units differ:\n{}", differ.join("\n"));
     let mode = std::fs::metadata(&token).map(|m| m.permissions().mode() & 0o777);
     assert_eq!(mode.ok(), Some(0o600), "vinyl-web --make-token made {}", token.display());

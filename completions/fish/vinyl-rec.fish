@@ -69,7 +69,7 @@ complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -l library -d
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand split" -s V -l version -d 'Print version'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand auto" -l events -d 'The events file vinyl-listen --output writes [default: RUN/events]' -r -F
-complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand auto" -l title-fifo -d 'The encoder\'s metadata FIFO, where titles go [default: RUN/title]' -r -F
+complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand auto" -l title-fifo -d 'An encoder\'s metadata FIFO, where titles go; repeat it for several encoders (the MP3 and each Ogg mount), each written without waiting [default: RUN/title]' -r -F
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand auto" -l check -d 'Check the VINYL_AUTO_* settings (against each other, VINYL_RING_CAPACITY and the ring when it exists) and exit: 0 when auto would start, 2 naming the bad key. Starts nothing'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand auto" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vinyl-rec -n "__fish_vinyl_rec_using_subcommand auto" -s V -l version -d 'Print version'

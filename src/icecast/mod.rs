@@ -2,7 +2,7 @@
 //! updates.
 //!
 //! Owns one connection attempt ([`connect`]): TCP connect, `PUT /mount HTTP/1.1` with Basic
-//! credentials, `Content-Type: audio/mpeg`, `Expect: 100-continue` and the `ice-*` headers, or the
+//! credentials, the caller's `Content-Type` (`audio/mpeg`, `application/ogg`), `Expect: 100-continue` and the `ice-*` headers, or the
 //! legacy `SOURCE` method for servers that refuse PUT; then the streaming connection
 //! ([`SourceConnection`]) that only writes whole buffers; and the admin request that sets a
 //! stream title ([`update_metadata`]). Every network step has a timeout (connect, each read,
@@ -16,16 +16,23 @@
 //! check. Messages name the user and the mount, never the password: the [`Secret`] that holds
 //! it does not print.
 //!
-//! It does not retry, sleep or count anything; the reconnection policy is the caller's (see
-//! [`backoff::Backoff`] and `vinyl-mp3-icecast`'s sender).
+//! The source tools (`vinyl-mp3-icecast`, `vinyl-ogg-icecast`) share what sits on top: the
+//! bounded hand-over from encoder to network ([`queue`]), the sender thread that reconnects
+//! forever ([`sender`], with [`backoff::Backoff`]), the title FIFO ([`titles`]) and the password
+//! ([`password`]). [`connect`] itself does not retry, sleep or count anything.
 
 pub mod backoff;
 pub mod http;
+pub mod queue;
+pub mod sender;
+pub mod titles;
 
+use crate::cli::UsageError;
 use crate::http::{UNRESERVED, percent_encode};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Where the stream goes: `http://HOST:PORT/MOUNT`.
@@ -247,8 +254,10 @@ pub struct SourceConfig {
     pub credentials: Credentials,
     /// The `ice-*` values.
     pub info: StreamInfo,
-    /// `Content-Type` of the body, `audio/mpeg` for MP3.
+    /// `Content-Type` of the body, `audio/mpeg` for MP3, `application/ogg` for Ogg.
     pub content_type: String,
+    /// The tool named in `User-Agent`, e.g. `vinyl-mp3-icecast`.
+    pub agent: &'static str,
     /// Bound on connect and on each read and write, e.g. 5 s.
     pub timeout: Duration,
     /// Socket send buffer in bytes (bounds how much audio sits in the kernel, and so how soon a
@@ -321,6 +330,55 @@ fn io_failure(step: &str, e: &io::Error, timeout: Duration) -> (FailureKind, Str
     }
 }
 
+/// Environment variable that may hold the source password.
+pub const PASSWORD_ENV: &str = "VINYL_ICECAST_PASSWORD";
+
+/// Reads the password from `--password-file` or the environment; never from argv.
+fn password(tool: &str, file: Option<&Path>) -> anyhow::Result<Secret> {
+    let (pw, from) = if let Some(path) = file {
+        (crate::pcm::read_password_file(tool, path)?, path.display().to_string())
+    } else if let Some(v) = std::env::var_os(PASSWORD_ENV) {
+        (
+            v.into_string().map_err(|_| UsageError::new(format!("{PASSWORD_ENV} is not UTF-8")))?,
+            PASSWORD_ENV.into(),
+        )
+    } else {
+        return Err(UsageError::new(format!(
+            "no password: give --password-file FILE (mode 0600) or set {PASSWORD_ENV}; it is never taken from \
+             the command line"
+        ))
+        .into());
+    };
+    if pw.is_empty() {
+        return Err(UsageError::new(format!("{from}: the password is empty")).into());
+    }
+    if pw.chars().any(char::is_control) {
+        return Err(UsageError::new(format!(
+            "{from}: the password must be one line without control characters"
+        ))
+        .into());
+    }
+    Ok(Secret::new(pw))
+}
+
+/// The server and credentials of a source tool's `--url`, `--user` and password file (or
+/// [`PASSWORD_ENV`]); a usage error names what is wrong without quoting a password.
+pub fn source_target(
+    tool: &str,
+    url: &str,
+    user: &str,
+    password_file: Option<&Path>,
+) -> anyhow::Result<(Endpoint, Credentials)> {
+    // Parsed here rather than by clap, whose error would quote the URL (and any password
+    // someone put in it) back.
+    let endpoint = Endpoint::parse(url).map_err(|e| UsageError::new(format!("--url: {e}")))?;
+    let credentials = Credentials { user: user.to_string(), password: password(tool, password_file)? };
+    if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
+        return Err(UsageError::new("--user must be a non-empty name without ':'").into());
+    }
+    Ok((endpoint, credentials))
+}
+
 /// A duration for messages: `5s`, `0.5s`.
 pub fn secs(d: Duration) -> String {
     let ms = d.as_millis();
@@ -374,7 +432,7 @@ pub fn connect(cfg: &SourceConfig, method: Method) -> Result<SourceConnection, C
     };
     req.push_str(&format!("Host: {}\r\n", ep.authority()));
     req.push_str(&format!("Authorization: {}\r\n", cfg.credentials.authorization()));
-    req.push_str(&format!("User-Agent: vinyl-mp3-icecast/{}\r\n", env!("CARGO_PKG_VERSION")));
+    req.push_str(&format!("User-Agent: {}/{}\r\n", cfg.agent, env!("CARGO_PKG_VERSION")));
     req.push_str(&format!("Content-Type: {}\r\n", cfg.content_type));
     if method == Method::Put {
         req.push_str("Expect: 100-continue\r\n");
@@ -591,6 +649,7 @@ mod tests {
             credentials: Credentials { user: "source".into(), password: Secret::new("pw") },
             info: StreamInfo::default(),
             content_type: "audio/mpeg".into(),
+            agent: "vinyl-mp3-icecast",
             timeout: Duration::from_secs(1),
             send_buffer: 65536,
         }

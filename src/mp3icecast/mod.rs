@@ -2,9 +2,9 @@
 //!
 //! Owns the tool's threads and its end-of-run accounting. The main thread reads stdin in whole
 //! frames at the capture's pace and encodes continuously ([`crate::mp3::Mp3Encoder`]); it never
-//! waits for the network. Its MP3 frames go into a bounded [`queue::Queue`] that discards them
+//! waits for the network. Its MP3 frames go into a bounded [`crate::icecast::queue::Queue`] that discards them
 //! (counted) while disconnected and drops them (counted) when the server is too slow. The
-//! [`sender`] thread runs the connection state machine and reconnects forever; the [`metadata`]
+//! [`crate::icecast::sender`] thread runs the connection state machine and reconnects forever; the [`metadata`]
 //! thread turns FIFO lines into stream titles. With `--output`, the main thread writes every
 //! frame itself and nothing is ever dropped; a regular file gets LAME's tag frame at the end
 //! ([`output`]). Flags are in [`cli`].
@@ -17,13 +17,13 @@
 pub mod cli;
 pub mod metadata;
 pub mod output;
-pub mod queue;
-pub mod sender;
 
 pub use cli::Opts;
 
 use crate::cli::UsageError;
-use crate::icecast::{Credentials, Endpoint, Secret, SourceConfig, StreamInfo};
+use crate::icecast::queue::{Pushed, Queue};
+use crate::icecast::sender;
+use crate::icecast::{SourceConfig, StreamInfo};
 use crate::input::{Got, PcmInput};
 use crate::log::StateLog;
 use crate::mp3::{DECODER_DELAY, Mp3Chunk, Mp3Encoder, Mp3Settings, RateControl};
@@ -32,7 +32,6 @@ use crate::pcm::{PcmSpec, format_frames};
 use crate::signals;
 use crate::vlog;
 use anyhow::Context as _;
-use queue::{Pushed, Queue};
 use std::io::{self, Write};
 use std::os::fd::AsFd as _;
 use std::os::unix::fs::OpenOptionsExt;
@@ -43,8 +42,7 @@ use std::time::Duration;
 /// The tool's name at the start of every log line.
 pub const TOOL: &str = "vinyl-mp3-icecast";
 
-/// Environment variable that may hold the source password.
-pub const PASSWORD_ENV: &str = "VINYL_ICECAST_PASSWORD";
+pub use crate::icecast::PASSWORD_ENV;
 
 /// PCM frames read from stdin at most per read (about 85 ms at 48 kHz).
 const READ_FRAMES: usize = 4096;
@@ -57,34 +55,6 @@ const SEND_BUFFER: usize = 64 * 1024;
 
 /// First reconnection delay.
 const RETRY_MIN: Duration = Duration::from_millis(500);
-
-/// Reads the password from `--password-file` or the environment; never from argv.
-fn password(opts: &Opts) -> anyhow::Result<Secret> {
-    let (pw, from) = if let Some(path) = &opts.password_file {
-        (crate::pcm::read_password_file(TOOL, path)?, path.display().to_string())
-    } else if let Some(v) = std::env::var_os(PASSWORD_ENV) {
-        (
-            v.into_string().map_err(|_| UsageError::new(format!("{PASSWORD_ENV} is not UTF-8")))?,
-            PASSWORD_ENV.into(),
-        )
-    } else {
-        return Err(UsageError::new(format!(
-            "no password: give --password-file FILE (mode 0600) or set {PASSWORD_ENV}; it is never taken from \
-             the command line"
-        ))
-        .into());
-    };
-    if pw.is_empty() {
-        return Err(UsageError::new(format!("{from}: the password is empty")).into());
-    }
-    if pw.chars().any(char::is_control) {
-        return Err(UsageError::new(format!(
-            "{from}: the password must be one line without control characters"
-        ))
-        .into());
-    }
-    Ok(Secret::new(pw))
-}
 
 /// Where encoded frames go.
 enum Sink {
@@ -230,16 +200,8 @@ fn open_stream(
     notifier: &Arc<Mutex<Notifier>>,
 ) -> anyhow::Result<Opened> {
     let url = opts.url.as_deref().ok_or_else(|| UsageError::new("give --url URL or --output FILE"))?;
-    // Parsed here rather than by clap, whose error would quote the URL (and any password
-    // someone put in it) back.
-    let endpoint = Endpoint::parse(url).map_err(|e| UsageError::new(format!("--url: {e}")))?;
-    let credentials = Credentials { user: opts.user.clone(), password: password(opts)? };
-    if credentials.user.is_empty()
-        || credentials.user.contains(':')
-        || credentials.user.chars().any(char::is_control)
-    {
-        return Err(UsageError::new("--user must be a non-empty name without ':'").into());
-    }
+    let (endpoint, credentials) =
+        crate::icecast::source_target(TOOL, url, &opts.user, opts.password_file.as_deref())?;
     let info = stream_info(opts, spec, encoder);
     info.validate().map_err(UsageError::new)?;
     let fifo = match &opts.metadata_fifo {
@@ -250,11 +212,13 @@ fn open_stream(
     let queue = Arc::new(Queue::new(queue_len as u64));
     let link = Arc::new(sender::Link::default());
     let s = sender::Sender {
+        tool: TOOL,
         source: SourceConfig {
             endpoint: endpoint.clone(),
             credentials: credentials.clone(),
             info,
             content_type: "audio/mpeg".into(),
+            agent: TOOL,
             timeout,
             send_buffer: SEND_BUFFER,
         },
@@ -264,6 +228,7 @@ fn open_stream(
         queue: queue.clone(),
         link: link.clone(),
         notifier: notifier.clone(),
+        restarts: None,
     };
     let handle = crate::signals::spawn_thread("sender", move || s.run())?;
     if let Some((fifo, path)) = fifo {

@@ -444,9 +444,10 @@ pub struct AutoOpts {
     /// The events file vinyl-listen --output writes [default: RUN/events]
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
-    /// The encoder's metadata FIFO, where titles go [default: RUN/title]
+    /// An encoder's metadata FIFO, where titles go; repeat it for several encoders (the MP3 and
+    /// each Ogg mount), each written without waiting [default: RUN/title]
     #[arg(long, value_name = "FIFO")]
-    pub title_fifo: Option<PathBuf>,
+    pub title_fifo: Vec<PathBuf>,
     /// Check the VINYL_AUTO_* settings (against each other, VINYL_RING_CAPACITY and the ring
     /// when it exists) and exit: 0 when auto would start, 2 naming the bad key. Starts nothing
     #[arg(long)]

@@ -60,6 +60,10 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_ICECAST_PASSWORD_FILE", Rule::Text),
     ("VINYL_BITRATE", Rule::Flag("vinyl-mp3-icecast", None, "bitrate")),
     ("VINYL_STREAM_NAME", Rule::Text),
+    // The Ogg mounts (vinyl-ogg-icecast): empty = off.
+    ("VINYL_OGG_FLAC_URL", Rule::Url),
+    ("VINYL_OPUS_URL", Rule::Url),
+    ("VINYL_OPUS_BITRATE", Rule::Flag("vinyl-ogg-icecast", None, "bitrate")),
     ("VINYL_EXTRA_OUTPUTS", Rule::Text),
     ("VINYL_TEE_QUEUE", Rule::Flag("vinyl-tee", None, "queue")),
     ("VINYL_SNAPCAST", Rule::YesNo),
@@ -230,11 +234,15 @@ fn together(cfg: &Config, v: &Values) -> Result<(), UsageError> {
         let why = "needs the listener (VINYL_LISTEN=yes)";
         return Err(bad(cfg, "VINYL_AUTO_RECORD", "yes", why));
     }
-    if get("VINYL_ICECAST_URL").is_some() && get("VINYL_ICECAST_PASSWORD_FILE").is_none() {
-        return Err(UsageError::new(
+    if get("VINYL_ICECAST_PASSWORD_FILE").is_none()
+        && let Some(url) = ["VINYL_ICECAST_URL", "VINYL_OGG_FLAC_URL", "VINYL_OPUS_URL"]
+            .into_iter()
+            .find(|k| get(k).is_some())
+    {
+        return Err(UsageError::new(format!(
             "VINYL_ICECAST_PASSWORD_FILE is not set (the file holding the Icecast source password), \
-             and VINYL_ICECAST_URL is",
-        ));
+             and {url} is"
+        )));
     }
     mqtt_keys(&get)?;
     let rate = get("VINYL_RATE").and_then(|r| r.parse::<u32>().ok()).unwrap_or(48_000);

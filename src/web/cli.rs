@@ -138,6 +138,16 @@ pub struct Opts {
     /// Seconds a client has to send its whole request (headers and body); slower ones are closed
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = clap::value_parser!(u64).range(1..=120))]
     pub request_timeout: u64,
+    /// The MP3 stream's Icecast URL, offered in the page's Listen menu (listeners open the
+    /// source URL; empty: not offered)
+    #[arg(long, value_name = "URL", env = "VINYL_ICECAST_URL")]
+    pub mp3_url: Option<String>,
+    /// The Ogg FLAC mount's URL, offered in the Listen menu (empty: not offered)
+    #[arg(long, value_name = "URL", env = "VINYL_OGG_FLAC_URL")]
+    pub ogg_flac_url: Option<String>,
+    /// The Ogg Opus mount's URL, offered in the Listen menu (empty: not offered)
+    #[arg(long, value_name = "URL", env = "VINYL_OPUS_URL")]
+    pub opus_url: Option<String>,
     /// The format, rate and channels of the ring.
     #[command(flatten)]
     pub pcm: PcmArgs,

@@ -26,6 +26,7 @@ pub mod status;
 
 pub use cli::Opts;
 
+use crate::cli::UsageError;
 use crate::config::Config;
 use crate::pcm::PcmSpec;
 use crate::{signals, vlog};
@@ -64,6 +65,10 @@ pub struct App {
     pub request_timeout: Duration,
     /// The names requests may give as their Host (see [`routes::foreign_host`]).
     pub hosts: routes::Hosts,
+    /// The Icecast mounts the Listen menu offers.
+    pub mounts: Vec<status::Mount>,
+    /// The page's Content-Security-Policy (its media sources are the mounts).
+    pub csp: String,
 }
 
 /// The token file when none is given: `$VINYL_WEB_TOKEN_FILE`, else `/etc/vinyl/web-token` for
@@ -82,6 +87,7 @@ pub fn default_token_file(cfg: &Config) -> PathBuf {
 /// Builds the shared state from the flags, the configuration and the environment.
 fn app(o: &Opts) -> anyhow::Result<App> {
     let cfg = Config::discover()?;
+    let mounts = mounts(o)?;
     let mut settings = crate::rec::Settings::load()?;
     // Its recordings are its children whatever VINYL_REC_SYSTEMD says: its unit may not start units.
     settings.systemd = false;
@@ -123,7 +129,25 @@ fn app(o: &Opts) -> anyhow::Result<App> {
         }),
         request_timeout: Duration::from_secs(o.request_timeout),
         hosts: routes::Hosts::new(o.listen.ip(), allowed_hosts(o, &cfg)),
+        csp: routes::csp(&mounts),
+        mounts,
     })
+}
+
+/// The mounts of `--mp3-url`, `--ogg-flac-url` and `--opus-url` that are set, each checked as
+/// an Icecast URL (a bad one is a usage error naming the flag).
+fn mounts(o: &Opts) -> Result<Vec<status::Mount>, UsageError> {
+    let mut out = Vec::new();
+    for (name, flag, url) in [
+        ("MP3", "--mp3-url", &o.mp3_url),
+        ("Ogg FLAC", "--ogg-flac-url", &o.ogg_flac_url),
+        ("Opus", "--opus-url", &o.opus_url),
+    ] {
+        let Some(url) = url.as_deref().filter(|u| !u.is_empty()) else { continue };
+        let ep = crate::icecast::Endpoint::parse(url).map_err(|e| UsageError::new(format!("{flag}: {e}")))?;
+        out.push(status::Mount { name, url: ep.to_string() });
+    }
+    Ok(out)
 }
 
 /// The Host names allowed on a LAN bind: `--allow-host` and `VINYL_WEB_ALLOW_HOSTS` (blank-separated).

@@ -22,9 +22,20 @@ const PAGE: &str = include_str!("page.html");
 /// The AudioWorklet processor the page loads.
 const WORKLET: &str = include_str!("worklet.js");
 
-const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; \
-                   img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
-                   base-uri 'none'; form-action 'none'";
+/// The page's Content-Security-Policy: nothing from elsewhere, but for audio from the Icecast
+/// mounts of the Listen menu (each origin, `http://HOST:PORT`).
+pub fn csp(mounts: &[super::status::Mount]) -> String {
+    let mut media = String::from("'self'");
+    for m in mounts {
+        if let Ok(ep) = crate::icecast::Endpoint::parse(&m.url) {
+            media.push_str(&format!(" http://{}", ep.authority()));
+        }
+    }
+    format!(
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; \
+         media-src {media}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+}
 
 /// The Host names a request may give. Bound to loopback: `localhost` and loopback literals, so a
 /// site rebinding its name to 127.0.0.1 (DNS rebinding) reads nothing. Bound elsewhere (the LAN):
@@ -94,7 +105,7 @@ pub fn handle(app: &App, req: Request, mut s: TcpStream, ticket: &mut Ticket) {
             return files::download(app, &req, &p["/recordings/".len()..], s);
         }
         ("GET", "/") => {
-            Response::new(200, "text/html; charset=utf-8", PAGE).with("Content-Security-Policy", CSP)
+            Response::new(200, "text/html; charset=utf-8", PAGE).with("Content-Security-Policy", &app.csp)
         }
         ("GET", "/worklet.js") => Response::new(200, "text/javascript; charset=utf-8", WORKLET),
         ("GET", "/status") => Response::json(200, &status(app)),
@@ -236,5 +247,6 @@ pub fn status(app: &App) -> status::Status {
         listeners: app.listeners.load(std::sync::atomic::Ordering::SeqCst),
         sse_clients: app.hub.clients(),
         latency: app.latency.summary(),
+        mounts: app.mounts.clone(),
     }
 }

@@ -35,6 +35,17 @@ pub struct Status {
     pub sse_clients: usize,
     /// The page's latency reports.
     pub latency: Latency,
+    /// The Icecast mounts the page's Listen menu offers (those whose key is set).
+    pub mounts: Vec<Mount>,
+}
+
+/// One Icecast mount a listener may open.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Mount {
+    /// What the menu calls it: `MP3`, `Ogg FLAC`, `Opus`.
+    pub name: &'static str,
+    /// The listener URL, `http://HOST:PORT/MOUNT`.
+    pub url: String,
 }
 
 /// One component.

@@ -107,7 +107,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     signals::install()?;
     ensure_run_dir(&s.run_dir)?;
     let events = o.events.clone().unwrap_or_else(|| s.run_dir.join("events"));
-    let fifo = o.title_fifo.clone().unwrap_or_else(|| s.run_dir.join("title"));
+    let fifos = if o.title_fifo.is_empty() { vec![s.run_dir.join("title")] } else { o.title_fifo.clone() };
     let mut notifier = crate::notify::Notifier::from_env();
     // The collection is made when missing: auto's plays are the history's first notes.
     let rules = Rules { tool: TOOL, create: true, untimed: true };
@@ -122,7 +122,7 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     );
     let mut auto = Auto {
         s: s.clone(),
-        titles: Titles::new(fifo, a.hook.clone(), a.hook_timeout),
+        titles: Titles::new(fifos, a.hook.clone(), a.hook_timeout),
         side: side::adopt(s, &a),
         unrecorded: None,
         history,

@@ -84,15 +84,15 @@ struct Now {
 
 /// Writes `title` to `fifo` and makes it the title now; the lock is held across both, so the
 /// FIFO's last line and the title now are the same whichever thread set it.
-fn set_now(now: &Mutex<Now>, log: &mut StateLog, fifo: &Path, title: &str) {
+fn set_now(now: &Mutex<Now>, log: &mut StateLog, fifos: &[PathBuf], title: &str) {
     let mut now = now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    log_send(log, fifo, title);
+    log_send(log, fifos, title);
     *now = Now { title: Some(title.to_string()), written: Instant::now() };
 }
 
 /// Where titles go, with the log of their failures.
 pub struct Titles {
-    fifo: PathBuf,
+    fifos: Vec<PathBuf>,
     log: StateLog,
     now: Arc<Mutex<Now>>,
     hook: Option<SyncSender<String>>,
@@ -102,18 +102,18 @@ pub struct Titles {
 }
 
 impl Titles {
-    /// Titles to `fifo`; with a hook, its thread is started.
-    pub fn new(fifo: PathBuf, hook: Option<PathBuf>, timeout: Duration) -> Titles {
+    /// Titles to each of `fifos` (one per encoder); with a hook, its thread is started.
+    pub fn new(fifos: Vec<PathBuf>, hook: Option<PathBuf>, timeout: Duration) -> Titles {
         let running = Arc::new(AtomicI32::new(0));
         let now = Arc::new(Mutex::new(Now { title: None, written: Instant::now() }));
         let hook = hook.map(|program| {
             let (tx, rx) = sync_channel(QUEUE);
-            let to = Sink { fifo: fifo.clone(), now: now.clone() };
+            let to = Sink { fifos: fifos.clone(), now: now.clone() };
             let running = running.clone();
             std::thread::spawn(move || hook_loop(&program, timeout, &to, &rx, &running));
             tx
         });
-        Titles { fifo, log: StateLog::new(TOOL), now, hook, dropped: 0, running }
+        Titles { fifos, log: StateLog::new(TOOL), now, hook, dropped: 0, running }
     }
 
     /// Kills the hook running now, if any (at exit: no hook outlives auto).
@@ -127,7 +127,7 @@ impl Titles {
 
     /// Sets the title now.
     pub fn set(&mut self, title: &str) {
-        set_now(&self.now, &mut self.log, &self.fifo, title);
+        set_now(&self.now, &mut self.log, &self.fifos, title);
     }
 
     /// Writes the title now again when [`REPEAT`] has passed since it was last written (call it
@@ -141,7 +141,7 @@ impl Titles {
         if let Some(title) = &now.title
             && at.saturating_duration_since(now.written) >= REPEAT
         {
-            log_send(&mut self.log, &self.fifo, title);
+            log_send(&mut self.log, &self.fifos, title);
             now.written = at;
         }
     }
@@ -163,7 +163,14 @@ impl Titles {
     }
 }
 
-fn log_send(log: &mut StateLog, fifo: &Path, title: &str) {
+/// Writes `title` to each FIFO; one that fails or has no reader costs the others nothing.
+fn log_send(log: &mut StateLog, fifos: &[PathBuf], title: &str) {
+    for fifo in fifos {
+        log_send_one(log, fifo, title);
+    }
+}
+
+fn log_send_one(log: &mut StateLog, fifo: &Path, title: &str) {
     let object = fifo.display().to_string();
     match send(fifo, title) {
         Ok(true) => {
@@ -207,7 +214,7 @@ impl Outcome {
 
 /// Where the hook's titles go: the FIFO, and the title now.
 struct Sink {
-    fifo: PathBuf,
+    fifos: Vec<PathBuf>,
     now: Arc<Mutex<Now>>,
 }
 
@@ -218,7 +225,7 @@ fn hook_loop(program: &Path, timeout: Duration, to: &Sink, rx: &Receiver<String>
         let out = run_hook(program, &line, timeout, running);
         let kind = out.kind();
         match out {
-            Outcome::Title(t) => set_now(&to.now, &mut log, &to.fifo, &t),
+            Outcome::Title(t) => set_now(&to.now, &mut log, &to.fifos, &t),
             Outcome::Nothing => {}
             Outcome::NoStart(e) => {
                 log.change(
@@ -373,11 +380,33 @@ mod tests {
     }
 
     #[test]
+    fn every_fifo_gets_the_title_and_one_without_a_reader_costs_the_others_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b, gone) = (d.path().join("a"), d.path().join("b"), d.path().join("gone"));
+        for f in [&a, &b] {
+            nix::unistd::mkfifo(f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        }
+        let open = |f: &Path| {
+            BufReader::new(
+                std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(f).unwrap(),
+            )
+        };
+        let (mut ra, mut rb) = (open(&a), open(&b));
+        let mut t = Titles::new(vec![gone, a.clone(), b.clone()], None, Duration::from_secs(1));
+        t.set("Side A");
+        for r in [&mut ra, &mut rb] {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert_eq!(line, "Side A\n");
+        }
+    }
+
+    #[test]
     fn the_title_now_is_written_again_for_an_encoder_that_came_later() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("title");
         nix::unistd::mkfifo(&f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let mut t = Titles::new(f.clone(), None, Duration::from_secs(1));
+        let mut t = Titles::new(vec![f.clone()], None, Duration::from_secs(1));
         // The encoder was not there when the title was set: it got nothing then...
         t.set("Björk – Human Behaviour");
         let r = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&f).unwrap();

@@ -1,12 +1,13 @@
 //! The bounded hand-over between the encoder (which must never wait) and the network sender
 //! (which may).
 //!
-//! Owns the MP3 waiting to be sent and the counters of what was not: [`Queue::push`] never
-//! blocks; it queues a chunk of whole MP3 frames when a connection is up and there is room,
+//! Owns the encoded audio waiting to be sent and the counters of what was not: [`Queue::push`]
+//! never blocks; it queues a chunk (whole MP3 frames, whole Ogg pages) when a connection is up and there is room,
 //! discards it while disconnected, and drops it when the server is too slow to keep the queue
 //! under its capacity. Closing the queue (connection lost) discards what it holds, so a new
-//! connection starts with live audio on a frame boundary. Its capacity is in samples per channel
-//! of the MP3 stream; its counters are in input frames (the audio each chunk carries, without
+//! connection starts with live audio on a frame boundary; a chunk says whether a stream may
+//! begin with it (an Ogg stream must begin with its header pages). Its capacity is in samples
+//! per channel of the encoded stream; its counters are in input frames (the audio each chunk carries, without
 //! the encoder's delay and padding), so that what was sent, discarded and dropped adds up to
 //! what came in. It does no I/O and cannot fail.
 
@@ -14,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Whole MP3 frames, the samples they decode to and the input frames they carry.
+/// Whole MP3 frames or Ogg pages, the samples they decode to and the input frames they carry.
 #[derive(Debug, Default)]
 pub struct Chunk {
     /// The frames' bytes.
@@ -23,6 +24,10 @@ pub struct Chunk {
     pub samples: u64,
     /// Input frames (at the input rate) whose audio `data` carries.
     pub frames: u64,
+    /// `Some(n)` when a stream may begin here, made after the encoder had seen `n` requests for
+    /// a fresh stream ([`super::sender::Restarts`]); MP3 may begin anywhere (`Some(0)`), Ogg only
+    /// where a logical stream begins.
+    pub start: Option<u64>,
 }
 
 /// What happened to a pushed chunk.
@@ -105,6 +110,11 @@ impl Queue {
     /// Hands over `data` (whole MP3 frames decoding to `samples`, carrying `frames` input
     /// frames). Never blocks beyond the lock.
     pub fn push(&self, data: &[u8], samples: u64, frames: u64) -> Pushed {
+        self.push_chunk(data, samples, frames, Some(0))
+    }
+
+    /// [`Queue::push`] of a chunk that may begin a stream only when `start` (see [`Chunk::start`]).
+    pub fn push_chunk(&self, data: &[u8], samples: u64, frames: u64, start: Option<u64>) -> Pushed {
         if data.is_empty() {
             return Pushed::Queued;
         }
@@ -123,7 +133,7 @@ impl Queue {
         let mut buf = s.spare.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(data);
-        s.chunks.push_back(Chunk { data: buf, samples, frames });
+        s.chunks.push_back(Chunk { data: buf, samples, frames, start });
         s.queued += samples;
         drop(s);
         self.cond.notify_all();
@@ -154,6 +164,16 @@ impl Queue {
     pub fn sent(&self, chunk: Chunk) {
         let mut s = self.lock();
         s.counters.sent += chunk.frames;
+        if s.spare.len() < 8 {
+            s.spare.push(chunk.data);
+        }
+    }
+
+    /// Returns a chunk that was not sent because a stream cannot begin with it: counts it as
+    /// discarded.
+    pub fn skipped(&self, chunk: Chunk) {
+        let mut s = self.lock();
+        s.counters.discarded += chunk.frames;
         if s.spare.len() < 8 {
             s.spare.push(chunk.data);
         }

@@ -1,5 +1,5 @@
-//! The network side of `vinyl-mp3-icecast`: one thread running the source connection's state
-//! machine.
+//! The network side of the source tools (`vinyl-mp3-icecast`, `vinyl-ogg-icecast`): one thread
+//! running the source connection's state machine.
 //!
 //! States: *down* (waiting for the next attempt), *connecting* (one [`crate::icecast::connect`]
 //! under the timeout), *streaming* (taking chunks from the [`Queue`] and writing them). A failure
@@ -11,9 +11,10 @@
 //! [`TICK`] whatever the input does.
 //!
 //! It never touches the input: the encoder thread keeps pushing into the queue, which discards
-//! while this side is down.
+//! while this side is down. A container whose stream must begin with headers (Ogg) gives it
+//! [`Restarts`]: on each connection the sender asks the encoder for a fresh stream and skips
+//! (counted as discarded) every chunk before one that may begin a stream ([`Chunk::start`]).
 
-use super::TOOL;
 use super::queue::{Chunk, Popped, Queue};
 use crate::icecast::backoff::Backoff;
 use crate::icecast::{FailureKind, Method, SourceConfig, SourceConnection, connect, secs};
@@ -57,9 +58,26 @@ impl Link {
     }
 }
 
+/// The sender's requests for a fresh stream (one per connection), read by the encoder thread.
+#[derive(Debug, Default)]
+pub struct Restarts(AtomicU64);
+
+impl Restarts {
+    /// How many fresh streams were asked for so far; a change means "begin a new stream".
+    pub fn asked(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn ask(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
 /// Everything the sender thread needs.
 #[derive(Debug)]
 pub struct Sender {
+    /// The tool's name for log lines.
+    pub tool: &'static str,
     /// Server, credentials, headers, timeouts.
     pub source: SourceConfig,
     /// First retry delay, e.g. 0.5 s.
@@ -74,6 +92,9 @@ pub struct Sender {
     pub link: Arc<Link>,
     /// systemd notify.
     pub notifier: Arc<Mutex<Notifier>>,
+    /// `Some` when a stream may begin only at a [`Chunk::start`] chunk, which each connection
+    /// asks for here.
+    pub restarts: Option<Arc<Restarts>>,
 }
 
 fn describe_send_error(e: &io::Error, timeout: Duration) -> String {
@@ -113,7 +134,7 @@ impl Sender {
     /// process to stop.
     pub fn run(self) -> anyhow::Result<()> {
         let url = self.source.endpoint.to_string();
-        let mut log = StateLog::new(TOOL);
+        let mut log = StateLog::new(self.tool);
         let mut at = Attempts {
             backoff: Backoff::new(self.retry_min, self.retry_max),
             method: Method::Put,
@@ -134,9 +155,9 @@ impl Sender {
                 continue;
             }
             let Some(conn) = self.connect(&url, &mut at, &mut log)? else { continue };
-            self.up(&url, &conn, &mut at, &mut log);
+            let wanted = self.up(&url, &conn, &mut at, &mut log);
             let since = conn.since();
-            let Err((reason, unsent)) = self.stream(conn) else { return Ok(()) };
+            let Err((reason, unsent)) = self.stream(conn, wanted) else { return Ok(()) };
             self.queue.close(unsent);
             self.link.set_down();
             log.change(&url, &format!("connection lost ({reason}); reconnecting"));
@@ -189,7 +210,8 @@ impl Sender {
 
     /// A connection is up: opens the queue, tells the other threads and systemd, and logs what
     /// was discarded while down.
-    fn up(&self, url: &str, conn: &SourceConnection, at: &mut Attempts, log: &mut StateLog) {
+    fn up(&self, url: &str, conn: &SourceConnection, at: &mut Attempts, log: &mut StateLog) -> u64 {
+        let wanted = self.restarts.as_ref().map_or(0, |r| r.ask());
         self.queue.open();
         self.link.set_up();
         let discarded = self.queue.counters().discarded;
@@ -206,16 +228,24 @@ impl Sender {
             n.ready();
             n.status(&format!("streaming to {url}"));
         });
+        wanted
     }
 
     /// Sends queued chunks until the input is finished (Ok) or the connection fails (the reason
     /// and the chunk that could not be sent).
-    fn stream(&self, mut conn: SourceConnection) -> Result<(), (String, Option<Chunk>)> {
+    /// Before the first chunk sent, skips those that cannot begin a stream made for request
+    /// `wanted`.
+    fn stream(&self, mut conn: SourceConnection, wanted: u64) -> Result<(), (String, Option<Chunk>)> {
+        let mut begun = self.restarts.is_none();
         loop {
             self.notify(Notifier::watchdog);
             match self.queue.pop(TICK) {
+                Popped::Chunk(c) if !begun && c.start.is_none_or(|n| n < wanted) => self.queue.skipped(c),
                 Popped::Chunk(c) => match conn.send(&c.data) {
-                    Ok(()) => self.queue.sent(c),
+                    Ok(()) => {
+                        begun = true;
+                        self.queue.sent(c);
+                    }
                     Err(e) => return Err((describe_send_error(&e, self.source.timeout), Some(c))),
                 },
                 Popped::Empty => {}

@@ -1,0 +1,144 @@
+//! The flags of `vinyl-ogg-icecast`: the single source of its `--help` and man page.
+
+use crate::pcm::{DurationArg, PcmArgs};
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+Reads raw PCM on stdin (the shared --rate/--channels/--format), encodes it to Ogg FLAC (lossless) \
+or Ogg Opus and streams it to an Icecast2 mount as a source client.
+
+Ogg FLAC decodes bit-exact to the input; Ogg Opus is 48 kHz (other rates are resampled) at \
+--bitrate. Every connection begins a new Ogg stream with its header pages, so a listener or relay \
+joining at any time gets them. It never pushes back on its input: stdin is read at the capture's \
+pace whether the server is up or not; while disconnected, encoded audio is discarded and counted, \
+and each new stream's first line in the log says at which input frame it begins. It reconnects \
+forever, with a jittered exponential backoff from 0.5s up to --retry-max, and logs each change of \
+state once.
+
+Lines written to --metadata-fifo become the stream title: the Ogg stream ends (EOS) and a new one \
+is chained with the title as a Vorbis comment (TITLE), which is how an Ogg stream changes its \
+tags; Icecast shows it as the mount's title and players read it from the stream.
+
+The password comes from --password-file or the VINYL_ICECAST_PASSWORD environment variable, never \
+from the command line or the URL, and is never printed. Wrong credentials (401) end the program \
+with status 1; a busy mount (403), a mount the server does not have (404), a refused connection or \
+a server error is retried. SIGTERM, SIGINT or SIGHUP ends the stream (EOS), sends it and exits 0; \
+end of input does the same. Under systemd it sends READY=1 once first connected, STATUS= with the \
+connection state, and WATCHDOG=1 when WatchdogSec is set.";
+
+const AFTER_HELP: &str = "\
+EXIT STATUS:
+  0  end of input, or SIGTERM/SIGINT/SIGHUP, after flushing
+  1  runtime failure: wrong credentials (401), unreadable password file
+  2  usage error: bad flag, no URL, no password, credentials in the URL, unsupported rate
+
+EXAMPLES:
+  vinyl-ogg-icecast --codec flac --url http://localhost:8000/vinyl.flac.ogg \\
+      --password-file /etc/vinyl/icecast.password --metadata-fifo /run/vinyl/title-flac \\
+      < /run/vinyl/ogg-flac.fifo
+  vinyl-ogg-icecast --codec opus --bitrate 96 --url http://localhost:8000/vinyl.opus \\
+      --password-file /etc/vinyl/icecast.password < /run/vinyl/opus.fifo";
+
+/// The Ogg codec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Codec {
+    /// FLAC in Ogg (mapping 1.0): lossless, bit-exact to the input
+    Flac,
+    /// Opus in Ogg (RFC 7845): 48 kHz, --bitrate
+    Opus,
+}
+
+impl Codec {
+    /// The key that gives `--url` when the flag is absent.
+    pub fn url_key(self) -> &'static str {
+        match self {
+            Codec::Flac => "VINYL_OGG_FLAC_URL",
+            Codec::Opus => "VINYL_OPUS_URL",
+        }
+    }
+}
+
+/// Options of `vinyl-ogg-icecast`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "vinyl-ogg-icecast",
+    version,
+    about = "Encode raw PCM to Ogg FLAC or Ogg Opus and stream it to an Icecast2 server, reconnecting forever",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+)]
+pub struct Opts {
+    /// The codec of the Ogg stream
+    #[arg(long, value_enum, default_value = "flac")]
+    pub codec: Codec,
+
+    /// Icecast server and mount, http://HOST:PORT/MOUNT (without a port, 8000). Never put
+    /// credentials in it: the command line is visible to every user [default: the
+    /// VINYL_OGG_FLAC_URL environment variable for --codec flac, VINYL_OPUS_URL for --codec opus]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Source user name
+    #[arg(long, value_name = "NAME", default_value = "source")]
+    pub user: String,
+
+    /// File holding the source password, one line (keep it mode 0600) [default: none: the
+    /// password comes from the VINYL_ICECAST_PASSWORD environment variable]
+    #[arg(long, value_name = "FILE", env = "VINYL_ICECAST_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Opus bitrate in kbit/s for all channels (6..510); FLAC ignores it
+    #[arg(long, value_name = "KBPS", env = "VINYL_OPUS_BITRATE", default_value = "128",
+          value_parser = clap::value_parser!(u16).range(6..=510))]
+    pub bitrate: u16,
+
+    /// Stream name shown to listeners (ice-name) [default: none]
+    #[arg(long, value_name = "TEXT", env = "VINYL_STREAM_NAME")]
+    pub name: Option<String>,
+
+    /// Stream description (ice-description) [default: none]
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// Ask the server to list the stream in public directories (ice-public: 1) [default: private]
+    #[arg(long)]
+    pub public: bool,
+
+    /// FIFO whose lines become the stream title, UTF-8, one title a line; a line repeating the
+    /// title is not news (created with mode 0600 when missing) [default: none]
+    #[arg(long, value_name = "PATH")]
+    pub metadata_fifo: Option<PathBuf>,
+
+    /// Bound on each network step: connect, each read, each write (a server that takes no data
+    /// for this long is dropped and reconnected)
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub timeout: DurationArg,
+
+    /// Longest wait between reconnection attempts; the wait starts at 0.5s and doubles, with
+    /// jitter, up to this
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub retry_max: DurationArg,
+
+    /// Audio held for a server that is slow to take it, beyond which whole pages are dropped and
+    /// counted
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub queue: DurationArg,
+
+    /// The shared PCM flags.
+    #[command(flatten)]
+    pub pcm: PcmArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_defaults_to_flac_and_bitrate_is_bounded() {
+        let o = Opts::try_parse_from(["t"]).unwrap();
+        assert_eq!((o.codec, o.bitrate), (Codec::Flac, 128));
+        assert!(Opts::try_parse_from(["t", "--codec", "opus", "--bitrate", "5"]).is_err());
+        assert!(Opts::try_parse_from(["t", "--codec", "vorbis"]).is_err());
+    }
+}
