@@ -107,20 +107,12 @@ fn setup(o: &Opts) -> anyhow::Result<Setup> {
         .into());
     }
     let cfg = crate::config::Config::discover()?;
-    let mut settings = crate::rec::Settings::load()?;
-    // Its recordings are its children whatever VINYL_REC_SYSTEMD says, as vinyl-web's are.
-    settings.systemd = false;
-    if let Some(r) = &o.ring {
-        settings.ring = r.clone();
-    }
-    if let Some(d) = &o.recordings {
-        settings.recordings = d.clone();
-    }
-    let events = match (&o.events, cfg.get("VINYL_EVENTS")) {
-        (Some(p), _) => p.clone(),
-        (None, Some(p)) => p.into(),
-        (None, None) => settings.run_dir.join("events"),
-    };
+    let (settings, events) = crate::rec::Settings::for_controller(
+        &cfg,
+        o.ring.as_deref(),
+        o.recordings.as_deref(),
+        o.events.as_deref(),
+    )?;
     Ok(Setup {
         broker,
         topics: Topics::new(&o.prefix, &o.discovery_prefix),

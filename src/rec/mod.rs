@@ -85,6 +85,33 @@ impl Settings {
             user: cfg.get_str("VINYL_USER")?.unwrap_or_else(|| "vinyl".into()),
         })
     }
+
+    /// The settings of a long-running tool that starts recordings as its own children
+    /// (vinyl-web, vinyl-mqtt), with its `--ring` and `--recordings` flags over the
+    /// configuration, and the events file it follows: `--events`, else `VINYL_EVENTS`, else
+    /// RUN/events. Its recordings are its children whatever `VINYL_REC_SYSTEMD` says: its unit
+    /// may not start units.
+    pub fn for_controller(
+        cfg: &Config,
+        ring: Option<&Path>,
+        recordings: Option<&Path>,
+        events: Option<&Path>,
+    ) -> Result<(Settings, PathBuf), UsageError> {
+        let mut settings = Settings::load()?;
+        settings.systemd = false;
+        if let Some(r) = ring {
+            settings.ring = r.to_path_buf();
+        }
+        if let Some(d) = recordings {
+            settings.recordings = d.to_path_buf();
+        }
+        let events = match (events, cfg.get("VINYL_EVENTS")) {
+            (Some(p), _) => p.to_path_buf(),
+            (None, Some(p)) => p.into(),
+            (None, None) => settings.run_dir.join("events"),
+        };
+        Ok((settings, events))
+    }
 }
 
 /// What `start` and `snapshot` record, checked.

@@ -88,20 +88,12 @@ pub fn default_token_file(cfg: &Config) -> PathBuf {
 fn app(o: &Opts) -> anyhow::Result<App> {
     let cfg = Config::discover()?;
     let mounts = mounts(o)?;
-    let mut settings = crate::rec::Settings::load()?;
-    // Its recordings are its children whatever VINYL_REC_SYSTEMD says: its unit may not start units.
-    settings.systemd = false;
-    if let Some(r) = &o.ring {
-        settings.ring = r.clone();
-    }
-    if let Some(d) = &o.recordings {
-        settings.recordings = d.clone();
-    }
-    let events = match (&o.events, cfg.get("VINYL_EVENTS")) {
-        (Some(p), _) => p.clone(),
-        (None, Some(p)) => p.into(),
-        (None, None) => settings.run_dir.join("events"),
-    };
+    let (settings, events) = crate::rec::Settings::for_controller(
+        &cfg,
+        o.ring.as_deref(),
+        o.recordings.as_deref(),
+        o.events.as_deref(),
+    )?;
     let token_file = o.token_file.clone().unwrap_or_else(|| default_token_file(&cfg));
     let token = if token_file.exists() {
         Some(control::read_token(&token_file)?)
