@@ -66,6 +66,21 @@ pub struct Counters {
     pub dropped: u64,
 }
 
+impl Counters {
+    /// The counters as a log line's words, in input frames at `rate`: what the sources' progress
+    /// and end lines say, in one wording.
+    pub fn describe(&self, rate: u32) -> String {
+        use crate::pcm::format_frames;
+        format!(
+            "{} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
+            format_frames(self.produced, rate),
+            format_frames(self.sent, rate),
+            format_frames(self.discarded, rate),
+            format_frames(self.dropped, rate)
+        )
+    }
+}
+
 #[derive(Debug)]
 struct State {
     chunks: VecDeque<Chunk>,

@@ -291,15 +291,7 @@ fn report_progress(sink: &Sink, encoder: &Mp3Encoder, in_rate: u32) {
             vlog!(TOOL, "{name}: {} encoded so far", format_frames(encoder.frames_in(), in_rate));
         }
         Sink::Stream { queue, name, .. } => {
-            let c = queue.counters();
-            vlog!(
-                TOOL,
-                "{name}: so far: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
-                format_frames(c.produced, in_rate),
-                format_frames(c.sent, in_rate),
-                format_frames(c.discarded, in_rate),
-                format_frames(c.dropped, in_rate)
-            );
+            vlog!(TOOL, "{name}: so far: {}", queue.counters().describe(in_rate));
         }
     }
 }

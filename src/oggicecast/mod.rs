@@ -310,15 +310,7 @@ fn source_config(opts: &Opts, shape: &Shape) -> anyhow::Result<SourceConfig> {
 
 /// The last line: what came in and where it went (sent + discarded + dropped = encoded).
 fn report(name: &str, queue: &Queue, rate: u32) {
-    let c = queue.counters();
-    vlog!(
-        TOOL,
-        "{name}: {} encoded, {} sent, {} discarded while disconnected, {} dropped while the server stalled",
-        format_frames(c.produced, rate),
-        format_frames(c.sent, rate),
-        format_frames(c.discarded, rate),
-        format_frames(c.dropped, rate)
-    );
+    vlog!(TOOL, "{name}: {}", queue.counters().describe(rate));
 }
 
 /// A serial number unlikely to repeat one a listener saw from an earlier run.
