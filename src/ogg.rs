@@ -14,8 +14,9 @@
 //! serial, the sequence and the flags, which the crate's `PacketWriter` hides behind its own
 //! state. It cannot fail.
 
-/// The Ogg page checksum: CRC-32 over the page with its CRC field zeroed.
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::Algorithm {
+/// The Ogg page checksum: CRC-32 over the page with its CRC field zeroed. Slice-by-16 tables
+/// (16 KiB): the byte-at-a-time table made the checksum about 6 % of an Ogg FLAC encoder's work.
+const CRC: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::Algorithm {
     width: 32,
     poly: 0x04c1_1db7,
     init: 0,

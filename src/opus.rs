@@ -59,6 +59,12 @@ struct Resampling {
     skip: usize,
 }
 
+/// The highest libopus complexity (`opusenc`'s default).
+pub const MAX_COMPLEXITY: u8 = 10;
+
+/// libopus's own default complexity (1.3, x86): what the encoder ran at before it was a setting.
+pub const DEFAULT_COMPLEXITY: u8 = 9;
+
 /// An Opus encoder for one Ogg Opus stream: PCM bytes in, packets with granules out.
 pub struct OpusStream {
     enc: Encoder,
@@ -117,6 +123,23 @@ impl OpusStream {
             encoded: 0,
             finished: false,
         })
+    }
+
+    /// Sets libopus's complexity, 0..=10 (10 is the best quality for the most CPU, 9 libopus's
+    /// default; 0 costs the least, see the README's benchmarks).
+    pub fn set_complexity(&mut self, complexity: u8) -> anyhow::Result<()> {
+        if complexity > MAX_COMPLEXITY {
+            bail!("opus: complexity {complexity} is out of range: give 0..{MAX_COMPLEXITY}");
+        }
+        self.enc
+            .set_complexity(complexity as i32)
+            .with_context(|| format!("opus: set complexity {complexity}"))
+    }
+
+    /// The complexity the encoder works at, as libopus reports it.
+    pub fn complexity(&mut self) -> anyhow::Result<u8> {
+        let c = self.enc.get_complexity().context("opus: get complexity")?;
+        u8::try_from(c).map_err(|_| anyhow!("opus: libopus reports complexity {c}"))
     }
 
     /// Samples at 48 kHz a decoder drops at the start (OpusHead's pre-skip).
@@ -358,6 +381,22 @@ mod tests {
         }
         packets.extend(e.finish().unwrap());
         (e.pre_skip(), packets)
+    }
+
+    #[test]
+    fn the_encoder_reports_the_complexity_it_was_given_and_refuses_above_10() {
+        let s = spec(48_000, 2, SampleFormat::S16Le);
+        let mut e = OpusStream::new(&s, 128_000).unwrap();
+        assert_eq!(e.complexity().unwrap(), DEFAULT_COMPLEXITY, "libopus's own default");
+        for c in [0, 3, 10] {
+            e.set_complexity(c).unwrap();
+            assert_eq!(e.complexity().unwrap(), c);
+        }
+        let err = e.set_complexity(11).unwrap_err().to_string();
+        assert!(err.contains("complexity 11 is out of range: give 0..10"), "{err}");
+        assert_eq!(e.complexity().unwrap(), 10, "a refused value leaves the last one");
+        let pcm = tones(&s, 4800);
+        assert!(!e.push(&pcm).unwrap().is_empty(), "encodes after a change");
     }
 
     #[test]

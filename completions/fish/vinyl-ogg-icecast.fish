@@ -4,6 +4,7 @@ complete -c vinyl-ogg-icecast -l url -d 'Icecast server and mount, http://HOST:P
 complete -c vinyl-ogg-icecast -l user -d 'Source user name' -r
 complete -c vinyl-ogg-icecast -l password-file -d 'File holding the source password, one line (keep it mode 0600) [default: none: the password comes from the VINYL_ICECAST_PASSWORD environment variable]' -r -F
 complete -c vinyl-ogg-icecast -l bitrate -d 'Opus bitrate in kbit/s for all channels (6..510); FLAC ignores it' -r
+complete -c vinyl-ogg-icecast -l complexity -d 'Opus encoder complexity (0..10): 9 is libopus\'s own default, 10 (opusenc\'s) the best quality; lower costs less CPU; FLAC ignores it' -r
 complete -c vinyl-ogg-icecast -l name -d 'Stream name shown to listeners (ice-name) [default: none]' -r
 complete -c vinyl-ogg-icecast -l description -d 'Stream description (ice-description) [default: none]' -r
 complete -c vinyl-ogg-icecast -l metadata-fifo -d 'FIFO whose lines become the stream title, UTF-8, one title a line; a line repeating the title is not news (created with mode 0600 when missing) [default: none]' -r -F

@@ -93,6 +93,12 @@ pub struct Opts {
           value_parser = clap::value_parser!(u16).range(6..=510))]
     pub bitrate: u16,
 
+    /// Opus encoder complexity (0..10): 9 is libopus's own default, 10 (opusenc's) the best
+    /// quality; lower costs less CPU; FLAC ignores it
+    #[arg(long, value_name = "N", env = "VINYL_OPUS_COMPLEXITY", default_value = "9",
+          value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub complexity: u8,
+
     /// Stream name shown to listeners (ice-name) [default: none]
     #[arg(long, value_name = "TEXT", env = "VINYL_STREAM_NAME")]
     pub name: Option<String>,
@@ -139,6 +145,11 @@ mod tests {
         let o = Opts::try_parse_from(["t"]).unwrap();
         assert_eq!((o.codec, o.bitrate), (Codec::Flac, 128));
         assert!(Opts::try_parse_from(["t", "--codec", "opus", "--bitrate", "5"]).is_err());
+        assert_eq!(o.complexity, crate::opus::DEFAULT_COMPLEXITY, "libopus's own default");
+        let o = Opts::try_parse_from(["t", "--codec", "opus", "--complexity", "0"]).unwrap();
+        assert_eq!(o.complexity, 0);
+        let e = Opts::try_parse_from(["t", "--codec", "opus", "--complexity", "11"]).unwrap_err();
+        assert!(e.to_string().contains("0..=10"), "{e}");
         assert!(Opts::try_parse_from(["t", "--codec", "vorbis"]).is_err());
     }
 }

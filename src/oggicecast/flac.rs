@@ -58,7 +58,8 @@ impl OggFlac {
     /// A new stream of PCM shaped `spec`, its Vorbis comments `comments`.
     pub fn new(spec: PcmSpec, comments: &[(String, String)]) -> anyhow::Result<OggFlac> {
         let packets = Packets::default();
-        let opts = WriterOptions { tags: comments.to_vec(), padding: 0, ..WriterOptions::default() };
+        let opts =
+            WriterOptions { tags: comments.to_vec(), padding: 0, md5: false, ..WriterOptions::default() };
         let writer = FlacWriter::new(packets.clone(), spec, &opts)?;
         let native = packets.0.borrow_mut().drain(..).flatten().collect::<Vec<u8>>();
         let headers = ogg_headers(&native)?;

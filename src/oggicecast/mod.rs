@@ -86,13 +86,16 @@ struct Shape {
     spec: PcmSpec,
     codec: CodecKind,
     bitrate_bps: u32,
+    complexity: u8,
 }
 
 impl Shape {
     fn codec(&self, comments: &[(String, String)]) -> anyhow::Result<Box<dyn Codec>> {
         Ok(match self.codec {
             CodecKind::Flac => Box::new(flac::OggFlac::new(self.spec, comments)?),
-            CodecKind::Opus => Box::new(opus::OggOpus::new(&self.spec, self.bitrate_bps, comments)?),
+            CodecKind::Opus => {
+                Box::new(opus::OggOpus::new(&self.spec, self.bitrate_bps, self.complexity, comments)?)
+            }
         })
     }
 
@@ -232,7 +235,12 @@ fn write_packets(pages: &mut PageWriter, packets: &[Packet], eos: bool, out: &mu
 /// Runs `vinyl-ogg-icecast` until its input ends, it is told to stop, or the server refuses the
 /// credentials: validate, start the sender, pump, finish.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
-    let shape = Shape { spec: opts.pcm.spec(), codec: opts.codec, bitrate_bps: opts.bitrate as u32 * 1000 };
+    let shape = Shape {
+        spec: opts.pcm.spec(),
+        codec: opts.codec,
+        bitrate_bps: opts.bitrate as u32 * 1000,
+        complexity: opts.complexity,
+    };
     shape.validate()?;
     let source = source_config(&opts, &shape)?;
     let mut titles = opts.metadata_fifo.as_deref().map(TitleReader::open).transpose()?;

@@ -16,9 +16,16 @@ pub struct OggOpus {
 }
 
 impl OggOpus {
-    /// A new stream of PCM shaped `spec` at `bitrate_bps`, its comments `comments`.
-    pub fn new(spec: &PcmSpec, bitrate_bps: u32, comments: &[(String, String)]) -> anyhow::Result<OggOpus> {
-        let enc = OpusStream::new(spec, bitrate_bps)?;
+    /// A new stream of PCM shaped `spec` at `bitrate_bps` and libopus `complexity` (0..=10), its
+    /// comments `comments`.
+    pub fn new(
+        spec: &PcmSpec,
+        bitrate_bps: u32,
+        complexity: u8,
+        comments: &[(String, String)],
+    ) -> anyhow::Result<OggOpus> {
+        let mut enc = OpusStream::new(spec, bitrate_bps)?;
+        enc.set_complexity(complexity)?;
         let headers = vec![enc.head(), enc.tags(comments)];
         Ok(OggOpus { enc, headers })
     }

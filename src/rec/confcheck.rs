@@ -64,6 +64,7 @@ pub const KEYS: &[(&str, Rule)] = &[
     ("VINYL_OGG_FLAC_URL", Rule::Url),
     ("VINYL_OPUS_URL", Rule::Url),
     ("VINYL_OPUS_BITRATE", Rule::Flag("vinyl-ogg-icecast", None, "bitrate")),
+    ("VINYL_OPUS_COMPLEXITY", Rule::Flag("vinyl-ogg-icecast", None, "complexity")),
     ("VINYL_EXTRA_OUTPUTS", Rule::Text),
     ("VINYL_TEE_QUEUE", Rule::Flag("vinyl-tee", None, "queue")),
     ("VINYL_SNAPCAST", Rule::YesNo),
