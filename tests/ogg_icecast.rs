@@ -28,6 +28,20 @@ fn spawn(args: &[&str]) -> Proc {
     Proc::spawn(cmd, false)
 }
 
+/// What a listener reads of `mount` for 4 s while the title "Artist - Song" goes into the tool's
+/// metadata FIFO: written once icecast counts the listener (so its stream began before the
+/// title), then the tool's "chaining" line is awaited.
+fn listen_across_a_title(ice: &Icecast, mount: &str, tool: &mut Proc, fifo: &std::path::Path) -> Vec<u8> {
+    std::thread::scope(|sc| {
+        let listener = sc.spawn(|| ice.listen(mount, usize::MAX, 4 * SECOND));
+        ice.wait_for_mount_where(mount, "a listener", 10 * SECOND, |m| m["listeners"].as_u64() >= Some(1));
+        let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+        f.write_all(b"Artist - Song\n").unwrap();
+        tool.wait_line_within("chaining", 10 * SECOND);
+        listener.join().unwrap()
+    })
+}
+
 fn pw_arg(ice: &Icecast) -> String {
     format!("--password-file={}", ice.password_file().display())
 }
@@ -167,14 +181,7 @@ fn a_title_chains_a_new_stream_that_carries_it_and_decodes_on_contiguously() {
     let mut tool = spawn(&["--url", &ice.url(mount), &pw_arg(&ice), &fifo_arg]);
     let feeder = Feeder::start(tool.take_stdin(), spec);
     ice.wait_for_mount(mount, 20 * SECOND);
-    let got = std::thread::scope(|sc| {
-        let listener = sc.spawn(|| ice.listen(mount, usize::MAX, 4 * SECOND));
-        std::thread::sleep(SECOND);
-        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        f.write_all(b"Artist - Song\n").unwrap();
-        tool.wait_line_within("chaining", 10 * SECOND);
-        listener.join().unwrap()
-    });
+    let got = listen_across_a_title(&ice, mount, &mut tool, &fifo);
     let (stdin, _) = feeder.stop();
     drop(stdin);
     let (st, report) = tool.exit_report(common::DEADLINE);
@@ -242,14 +249,7 @@ fn ogg_opus_from_44k1_plays_at_48k_and_a_title_chains_into_opus_tags() {
     let feeder = Feeder::with(tool.take_stdin(), spec, |at, n| sine(44_100, at, n));
     let status = ice.wait_for_mount(mount, 20 * SECOND);
     assert_eq!(status["server_type"], "audio/ogg", "{status}");
-    let got = std::thread::scope(|sc| {
-        let listener = sc.spawn(|| ice.listen(mount, usize::MAX, 4 * SECOND));
-        std::thread::sleep(SECOND);
-        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        f.write_all(b"Artist - Song\n").unwrap();
-        tool.wait_line_within("chaining", 10 * SECOND);
-        listener.join().unwrap()
-    });
+    let got = listen_across_a_title(&ice, mount, &mut tool, &fifo);
     let (stdin, _) = feeder.stop();
     drop(stdin);
     let (st, report) = tool.exit_report(common::DEADLINE);
