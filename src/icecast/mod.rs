@@ -18,21 +18,21 @@
 //!
 //! The source tools (`vinyl-mp3-icecast`, `vinyl-ogg-icecast`) share what sits on top: the
 //! bounded hand-over from encoder to network ([`queue`]), the sender thread that reconnects
-//! forever ([`sender`], with [`backoff::Backoff`]), the title FIFO ([`titles`]) and the password
-//! ([`password`]). [`connect`] itself does not retry, sleep or count anything.
+//! forever ([`sender`], with [`backoff::Backoff`]), the title FIFO ([`titles`]) and the flags with
+//! their resolution: server, password, timeout ([`cli::SourceArgs`]). [`connect`] itself does not
+//! retry, sleep or count anything.
 
 pub mod backoff;
+pub mod cli;
 pub mod http;
 pub mod queue;
 pub mod sender;
 pub mod titles;
 
-use crate::cli::UsageError;
 use crate::http::{UNRESERVED, percent_encode};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Where the stream goes: `http://HOST:PORT/MOUNT`.
@@ -332,52 +332,6 @@ fn io_failure(step: &str, e: &io::Error, timeout: Duration) -> (FailureKind, Str
 
 /// Environment variable that may hold the source password.
 pub const PASSWORD_ENV: &str = "VINYL_ICECAST_PASSWORD";
-
-/// Reads the password from `--password-file` or the environment; never from argv.
-fn password(tool: &str, file: Option<&Path>) -> anyhow::Result<Secret> {
-    let (pw, from) = if let Some(path) = file {
-        (crate::pcm::read_password_file(tool, path)?, path.display().to_string())
-    } else if let Some(v) = std::env::var_os(PASSWORD_ENV) {
-        (
-            v.into_string().map_err(|_| UsageError::new(format!("{PASSWORD_ENV} is not UTF-8")))?,
-            PASSWORD_ENV.into(),
-        )
-    } else {
-        return Err(UsageError::new(format!(
-            "no password: give --password-file FILE (mode 0600) or set {PASSWORD_ENV}; it is never taken from \
-             the command line"
-        ))
-        .into());
-    };
-    if pw.is_empty() {
-        return Err(UsageError::new(format!("{from}: the password is empty")).into());
-    }
-    if pw.chars().any(char::is_control) {
-        return Err(UsageError::new(format!(
-            "{from}: the password must be one line without control characters"
-        ))
-        .into());
-    }
-    Ok(Secret::new(pw))
-}
-
-/// The server and credentials of a source tool's `--url`, `--user` and password file (or
-/// [`PASSWORD_ENV`]); a usage error names what is wrong without quoting a password.
-pub fn source_target(
-    tool: &str,
-    url: &str,
-    user: &str,
-    password_file: Option<&Path>,
-) -> anyhow::Result<(Endpoint, Credentials)> {
-    // Parsed here rather than by clap, whose error would quote the URL (and any password
-    // someone put in it) back.
-    let endpoint = Endpoint::parse(url).map_err(|e| UsageError::new(format!("--url: {e}")))?;
-    let credentials = Credentials { user: user.to_string(), password: password(tool, password_file)? };
-    if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
-        return Err(UsageError::new("--user must be a non-empty name without ':'").into());
-    }
-    Ok((endpoint, credentials))
-}
 
 /// A duration for messages: `5s`, `0.5s`.
 pub fn secs(d: Duration) -> String {

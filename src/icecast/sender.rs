@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 /// Longest the sender sleeps before looking at the queue, the stop flag and the watchdog again.
 pub const TICK: Duration = Duration::from_millis(250);
 
+/// First reconnection delay; it doubles, with jitter, up to [`Sender::retry_max`].
+pub const RETRY_MIN: Duration = Duration::from_millis(500);
+
 /// A connection that lasted this long resets the backoff, so the next loss retries at once.
 const STABLE: Duration = Duration::from_secs(10);
 
@@ -80,9 +83,7 @@ pub struct Sender {
     pub tool: &'static str,
     /// Server, credentials, headers, timeouts.
     pub source: SourceConfig,
-    /// First retry delay, e.g. 0.5 s.
-    pub retry_min: Duration,
-    /// Longest retry delay, e.g. 2 s.
+    /// Longest retry delay, e.g. 2 s (a shorter one counts as [`RETRY_MIN`]).
     pub retry_max: Duration,
     /// Sample rate of the input, for reporting discarded input frames as time.
     pub rate: u32,
@@ -136,7 +137,7 @@ impl Sender {
         let url = self.source.endpoint.to_string();
         let mut log = StateLog::new(self.tool);
         let mut at = Attempts {
-            backoff: Backoff::new(self.retry_min, self.retry_max),
+            backoff: Backoff::new(RETRY_MIN, self.retry_max),
             method: Method::Put,
             retry_at: Instant::now(),
             discarded_reported: 0,

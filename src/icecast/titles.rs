@@ -16,6 +16,7 @@ use crate::lines::{Lines, Long};
 use anyhow::Context as _;
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::{AsFd as _, BorrowedFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -114,6 +115,11 @@ impl TitleReader {
             lines: LineSplitter::default(),
             title: None,
         })
+    }
+
+    /// The FIFO's descriptor, to wait on before [`TitleReader::poll`].
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fifo.as_fd()
     }
 
     /// The newest title so far.

@@ -1,6 +1,7 @@
 //! The flags of `vinyl-mp3-icecast`: the single source of its `--help` and man page.
 
-use crate::pcm::{DurationArg, PcmArgs};
+use crate::icecast::cli::SourceArgs;
+use crate::pcm::PcmArgs;
 use clap::{ArgGroup, Parser};
 use std::path::PathBuf;
 
@@ -72,14 +73,9 @@ pub struct Opts {
     #[arg(long, short = 'o', value_name = "FILE", conflicts_with = "url")]
     pub output: Option<PathBuf>,
 
-    /// Source user name
-    #[arg(long, value_name = "NAME", default_value = "source")]
-    pub user: String,
-
-    /// File holding the source password, one line (keep it mode 0600) [default: none: the
-    /// password comes from the VINYL_ICECAST_PASSWORD environment variable]
-    #[arg(long, value_name = "FILE", env = "VINYL_ICECAST_PASSWORD_FILE")]
-    pub password_file: Option<PathBuf>,
+    /// The shared Icecast source flags.
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Constant bitrate in kbit/s (32..320 at 32-48 kHz, 8..160 below)
     #[arg(long, value_name = "KBPS", env = "VINYL_BITRATE", default_value = "320", value_parser = parse_bitrate)]
@@ -94,14 +90,6 @@ pub struct Opts {
     #[arg(long, value_name = "0..9", default_value = "3", value_parser = clap::value_parser!(u8).range(0..=9))]
     pub quality: u8,
 
-    /// Stream name shown to listeners (ice-name) [default: none]
-    #[arg(long, value_name = "TEXT", env = "VINYL_STREAM_NAME")]
-    pub name: Option<String>,
-
-    /// Stream description (ice-description) [default: none]
-    #[arg(long, value_name = "TEXT")]
-    pub description: Option<String>,
-
     /// Genre (ice-genre) [default: none]
     #[arg(long, value_name = "TEXT")]
     pub genre: Option<String>,
@@ -109,30 +97,6 @@ pub struct Opts {
     /// Web page about the stream (ice-url) [default: none]
     #[arg(long, value_name = "URL")]
     pub homepage: Option<String>,
-
-    /// Ask the server to list the stream in public directories (ice-public: 1) [default: private]
-    #[arg(long)]
-    pub public: bool,
-
-    /// FIFO whose lines become the stream title, UTF-8, one title a line; a line repeating the
-    /// title is not sent again (created with mode 0600 when missing) [default: none]
-    #[arg(long, value_name = "PATH")]
-    pub metadata_fifo: Option<PathBuf>,
-
-    /// Bound on each network step: connect, each read, each write (a server that takes no data
-    /// for this long is dropped and reconnected)
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
-    pub timeout: DurationArg,
-
-    /// Longest wait between reconnection attempts; the wait starts at 0.5s and doubles, with
-    /// jitter, up to this
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
-    pub retry_max: DurationArg,
-
-    /// Audio held for a server that is slow to take it, beyond which whole MP3 frames are dropped
-    /// and counted
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
-    pub queue: DurationArg,
 
     /// The shared PCM flags.
     #[command(flatten)]

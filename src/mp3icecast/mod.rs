@@ -21,9 +21,9 @@ pub mod output;
 pub use cli::Opts;
 
 use crate::cli::UsageError;
+use crate::icecast::StreamInfo;
 use crate::icecast::queue::{Pushed, Queue};
 use crate::icecast::sender;
-use crate::icecast::{SourceConfig, StreamInfo};
 use crate::input::{Got, PcmInput};
 use crate::log::StateLog;
 use crate::mp3::{DECODER_DELAY, Mp3Chunk, Mp3Encoder, Mp3Settings, RateControl};
@@ -49,12 +49,6 @@ const READ_FRAMES: usize = 4096;
 
 /// How long one wait for input lasts: how soon a stop asked while the input is quiet is seen.
 const WAIT: Duration = Duration::from_millis(250);
-
-/// Kernel send buffer for the source socket: about 1.6 s at 320 kbit/s.
-const SEND_BUFFER: usize = 64 * 1024;
-
-/// First reconnection delay.
-const RETRY_MIN: Duration = Duration::from_millis(500);
 
 /// Where encoded frames go.
 enum Sink {
@@ -115,12 +109,12 @@ fn open_output(path: &Path, tag: bool) -> anyhow::Result<(Box<dyn Write>, String
 /// Runs `vinyl-mp3-icecast` until its input ends, it is told to stop, or the server refuses
 /// the credentials: validate, open, pump, finish.
 pub fn run(opts: Opts) -> anyhow::Result<()> {
-    let (spec, mut encoder, timeout) = validate(&opts)?;
+    let (spec, mut encoder) = validate(&opts)?;
     signals::install()?;
     let notifier = Arc::new(Mutex::new(Notifier::from_env()));
     let Opened { mut sink, sender, object } = match &opts.output {
         Some(path) => open_file(&opts, path, encoder.has_lame_tag(), &notifier)?,
-        None => open_stream(&opts, &spec, &encoder, timeout, &notifier)?,
+        None => open_stream(&opts, &spec, &encoder, &notifier)?,
     };
     let result = pump(&mut encoder, &mut sink, &spec, &notifier);
     notifier.lock().unwrap_or_else(|p| p.into_inner()).stopping();
@@ -143,7 +137,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
 }
 
 /// Checks the flags that need no file or network: the encoder's settings and the timeout.
-fn validate(opts: &Opts) -> anyhow::Result<(PcmSpec, Mp3Encoder, Duration)> {
+fn validate(opts: &Opts) -> anyhow::Result<(PcmSpec, Mp3Encoder)> {
     let spec = opts.pcm.spec();
     let settings = Mp3Settings {
         rate_control: opts.vbr.map_or(RateControl::Cbr(opts.bitrate), RateControl::Vbr),
@@ -159,11 +153,8 @@ fn validate(opts: &Opts) -> anyhow::Result<(PcmSpec, Mp3Encoder, Duration)> {
             encoder.out_rate()
         );
     }
-    let timeout = opts.timeout.wall_time(spec.rate);
-    if timeout.is_zero() {
-        return Err(UsageError::new("--timeout must be longer than 0").into());
-    }
-    Ok((spec, encoder, timeout))
+    opts.source.timeout(spec.rate)?;
+    Ok((spec, encoder))
 }
 
 /// Where the encoded frames go, the sender thread when streaming, and the name for messages.
@@ -180,7 +171,7 @@ fn open_file(
     has_lame_tag: bool,
     notifier: &Mutex<Notifier>,
 ) -> anyhow::Result<Opened> {
-    if opts.metadata_fifo.is_some() {
+    if opts.source.metadata_fifo.is_some() {
         return Err(UsageError::new("--metadata-fifo needs --url: titles go to a server, not a file").into());
     }
     let (w, name, tag) = open_output(path, has_lame_tag)?;
@@ -196,46 +187,31 @@ fn open_stream(
     opts: &Opts,
     spec: &PcmSpec,
     encoder: &Mp3Encoder,
-    timeout: Duration,
     notifier: &Arc<Mutex<Notifier>>,
 ) -> anyhow::Result<Opened> {
     let url = opts.url.as_deref().ok_or_else(|| UsageError::new("give --url URL or --output FILE"))?;
-    let (endpoint, credentials) =
-        crate::icecast::source_target(TOOL, url, &opts.user, opts.password_file.as_deref())?;
-    let info = stream_info(opts, spec, encoder);
-    info.validate().map_err(UsageError::new)?;
-    let fifo = match &opts.metadata_fifo {
-        Some(p) => Some((metadata::open_fifo(p)?, p.clone())),
-        None => None,
-    };
-    let queue_len = opts.queue.wall_time(spec.rate).as_secs_f64() * encoder.out_rate() as f64;
+    let source = opts.source.config(TOOL, url, spec.rate, "audio/mpeg", stream_info(opts, spec, encoder))?;
+    let titles = opts.source.titles()?;
+    let queue_len = opts.source.queue.wall_time(spec.rate).as_secs_f64() * encoder.out_rate() as f64;
     let queue = Arc::new(Queue::new(queue_len as u64));
     let link = Arc::new(sender::Link::default());
+    let name = source.endpoint.to_string();
+    let feed =
+        titles.map(|titles| metadata::TitleFeed { titles, source: source.clone(), link: link.clone() });
     let s = sender::Sender {
         tool: TOOL,
-        source: SourceConfig {
-            endpoint: endpoint.clone(),
-            credentials: credentials.clone(),
-            info,
-            content_type: "audio/mpeg".into(),
-            agent: TOOL,
-            timeout,
-            send_buffer: SEND_BUFFER,
-        },
-        retry_min: RETRY_MIN,
-        retry_max: opts.retry_max.wall_time(spec.rate).max(RETRY_MIN),
+        source,
+        retry_max: opts.source.retry_max(spec.rate),
         rate: spec.rate,
         queue: queue.clone(),
-        link: link.clone(),
+        link,
         notifier: notifier.clone(),
         restarts: None,
     };
     let handle = crate::signals::spawn_thread("sender", move || s.run())?;
-    if let Some((fifo, path)) = fifo {
-        let feed = metadata::TitleFeed { fifo, path, endpoint: endpoint.clone(), credentials, timeout, link };
+    if let Some(feed) = feed {
         crate::signals::spawn_thread("titles", move || feed.run())?;
     }
-    let name = endpoint.to_string();
     Ok(Opened {
         sink: Sink::Stream { queue, full: false, name: name.clone() },
         sender: Some(handle),
@@ -346,7 +322,7 @@ fn report(object: &str, sink: &Sink, encoder: &Mp3Encoder, flushed: bool, in_rat
     }
 }
 
-/// The `ice-*` values from the flags and the encoder's actual rate.
+/// The `ice-*` values only this tool has, from its flags and the encoder's actual rate.
 fn stream_info(opts: &Opts, spec: &PcmSpec, encoder: &Mp3Encoder) -> StreamInfo {
     let mut audio_info = format!("ice-samplerate={};ice-channels={}", encoder.out_rate(), spec.channels);
     let bitrate = match opts.vbr {
@@ -360,12 +336,10 @@ fn stream_info(opts: &Opts, spec: &PcmSpec, encoder: &Mp3Encoder) -> StreamInfo 
         }
     };
     StreamInfo {
-        name: opts.name.clone(),
-        description: opts.description.clone(),
         genre: opts.genre.clone(),
         url: opts.homepage.clone(),
-        public: opts.public,
         bitrate,
         audio_info,
+        ..Default::default()
     }
 }

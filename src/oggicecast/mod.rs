@@ -55,12 +55,6 @@ const READ_FRAMES: usize = 4096;
 /// How long one wait for input lasts: how soon a stop or a title is seen while the input is quiet.
 const WAIT: Duration = Duration::from_millis(250);
 
-/// Kernel send buffer for the source socket: about 0.5 s of Ogg FLAC stereo at 48 kHz.
-const SEND_BUFFER: usize = 64 * 1024;
-
-/// First reconnection delay.
-const RETRY_MIN: Duration = Duration::from_millis(500);
-
 /// One encoded packet and the granule position at its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
@@ -243,17 +237,16 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     };
     shape.validate()?;
     let source = source_config(&opts, &shape)?;
-    let mut titles = opts.metadata_fifo.as_deref().map(TitleReader::open).transpose()?;
+    let mut titles = opts.source.titles()?;
     signals::install()?;
     let notifier = Arc::new(Mutex::new(Notifier::from_env()));
-    let queue = Arc::new(Queue::new(opts.queue.frames(shape.spec.rate)));
+    let queue = Arc::new(Queue::new(opts.source.queue.frames(shape.spec.rate)));
     let restarts = Arc::new(Restarts::default());
     let name = source.endpoint.to_string();
     let s = sender::Sender {
         tool: TOOL,
         source,
-        retry_min: RETRY_MIN,
-        retry_max: opts.retry_max.wall_time(shape.spec.rate).max(RETRY_MIN),
+        retry_max: opts.source.retry_max(shape.spec.rate),
         rate: shape.spec.rate,
         queue: queue.clone(),
         link: Arc::new(sender::Link::default()),
@@ -290,10 +283,8 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
 
 /// The server, credentials and headers from the flags (and the codec's URL key), as usage errors.
 fn source_config(opts: &Opts, shape: &Shape) -> anyhow::Result<SourceConfig> {
-    let timeout = opts.timeout.wall_time(shape.spec.rate);
-    if timeout.is_zero() {
-        return Err(UsageError::new("--timeout must be longer than 0").into());
-    }
+    // A zero --timeout is named before a missing URL.
+    opts.source.timeout(shape.spec.rate)?;
     let url = match &opts.url {
         Some(u) => u.clone(),
         None => std::env::var(opts.codec.url_key())
@@ -301,19 +292,7 @@ fn source_config(opts: &Opts, shape: &Shape) -> anyhow::Result<SourceConfig> {
             .filter(|u| !u.is_empty())
             .ok_or_else(|| UsageError::new(format!("give --url URL or set {}", opts.codec.url_key())))?,
     };
-    let (endpoint, credentials) =
-        crate::icecast::source_target(TOOL, &url, &opts.user, opts.password_file.as_deref())?;
-    let info = stream_info(opts, shape);
-    info.validate().map_err(UsageError::new)?;
-    Ok(SourceConfig {
-        endpoint,
-        credentials,
-        info,
-        content_type: "audio/ogg".into(),
-        agent: TOOL,
-        timeout,
-        send_buffer: SEND_BUFFER,
-    })
+    opts.source.config(TOOL, &url, shape.spec.rate, "audio/ogg", stream_info(opts, shape))
 }
 
 /// The last line: what came in and where it went (sent + discarded + dropped = encoded).
@@ -327,6 +306,7 @@ fn first_serial() -> u32 {
     (nanos.subsec_nanos() ^ (nanos.as_secs() as u32).rotate_left(16)) ^ std::process::id()
 }
 
+/// The `ice-*` values the codec gives.
 fn stream_info(opts: &Opts, shape: &Shape) -> StreamInfo {
     let (rate, bitrate) = match shape.codec {
         CodecKind::Flac => (shape.spec.rate, None),
@@ -336,15 +316,7 @@ fn stream_info(opts: &Opts, shape: &Shape) -> StreamInfo {
     if let Some(b) = bitrate {
         audio_info.push_str(&format!(";ice-bitrate={b}"));
     }
-    StreamInfo {
-        name: opts.name.clone(),
-        description: opts.description.clone(),
-        genre: None,
-        url: None,
-        public: opts.public,
-        bitrate,
-        audio_info,
-    }
+    StreamInfo { bitrate, audio_info, ..Default::default() }
 }
 
 /// Reads stdin to the end (or a stop), encoding every frame and following the titles, then ends
