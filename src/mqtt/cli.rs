@@ -1,5 +1,6 @@
 //! The flags of `vinyl-mqtt`: the single source of its `--help` and man page.
 
+use crate::rec::cli::ControllerArgs;
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -80,14 +81,7 @@ pub struct Opts {
     #[arg(long, value_name = "SECONDS", env = "VINYL_MQTT_LEVEL_INTERVAL", default_value = "5",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub level_interval: u64,
-    /// The listener's events file (JSON lines), followed from its end
-    /// [default: $VINYL_EVENTS, or RUN/events]
-    #[arg(long, value_name = "PATH")]
-    pub events: Option<PathBuf>,
-    /// The ring, for recordings [default: $VINYL_RING, or /dev/shm/vinyl-ring]
-    #[arg(long, value_name = "PATH")]
-    pub ring: Option<PathBuf>,
-    /// The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]
-    #[arg(long, value_name = "DIR")]
-    pub recordings: Option<PathBuf>,
+    /// The shared --events, --ring and --recordings flags.
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 }

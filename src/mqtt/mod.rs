@@ -107,12 +107,7 @@ fn setup(o: &Opts) -> anyhow::Result<Setup> {
         .into());
     }
     let cfg = crate::config::Config::discover()?;
-    let (settings, events) = crate::rec::Settings::for_controller(
-        &cfg,
-        o.ring.as_deref(),
-        o.recordings.as_deref(),
-        o.events.as_deref(),
-    )?;
+    let (settings, events) = crate::rec::Settings::for_controller(&cfg, &o.controller)?;
     Ok(Setup {
         broker,
         topics: Topics::new(&o.prefix, &o.discovery_prefix),

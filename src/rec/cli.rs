@@ -1,5 +1,5 @@
 //! The flags of `vinyl-rec` and its subcommands, the single source of `--help`, the man pages
-//! and the completions. Values are taken as written and checked by [`super::check`], so every
+//! and the completions, and the recording flags the controllers share ([`ControllerArgs`]). Values are taken as written and checked by [`super::check`], so every
 //! refusal says `vinyl-rec: --flag: …` and exits 2, and the defaults from the configuration
 //! (`VINYL_PREROLL`, `VINYL_RECORDINGS`…) pass the same checks as the flags.
 
@@ -356,6 +356,23 @@ pub struct RecordArgs {
     /// The ring [default: $VINYL_RING, or /dev/shm/vinyl-ring]
     #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
     pub ring: Option<PathBuf>,
+}
+
+/// The flags of the long-running tools that start recordings and follow the listener's events
+/// (`vinyl-web`, `vinyl-mqtt`); flatten into their options. [`super::Settings::for_controller`]
+/// resolves them over the configuration.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ControllerArgs {
+    /// The listener's events file (JSON lines), followed from its end
+    /// [default: $VINYL_EVENTS, or RUN/events]
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
+    /// The ring [default: $VINYL_RING, or /dev/shm/vinyl-ring]
+    #[arg(long, value_name = "PATH")]
+    pub ring: Option<PathBuf>,
+    /// The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]
+    #[arg(long, value_name = "DIR")]
+    pub recordings: Option<PathBuf>,
 }
 
 /// Flags of `vinyl-rec start`.

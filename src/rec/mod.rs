@@ -93,20 +93,18 @@ impl Settings {
     /// may not start units.
     pub fn for_controller(
         cfg: &Config,
-        ring: Option<&Path>,
-        recordings: Option<&Path>,
-        events: Option<&Path>,
+        flags: &cli::ControllerArgs,
     ) -> Result<(Settings, PathBuf), UsageError> {
         let mut settings = Settings::load()?;
         settings.systemd = false;
-        if let Some(r) = ring {
-            settings.ring = r.to_path_buf();
+        if let Some(r) = &flags.ring {
+            settings.ring = r.clone();
         }
-        if let Some(d) = recordings {
-            settings.recordings = d.to_path_buf();
+        if let Some(d) = &flags.recordings {
+            settings.recordings = d.clone();
         }
-        let events = match (events, cfg.get("VINYL_EVENTS")) {
-            (Some(p), _) => p.to_path_buf(),
+        let events = match (&flags.events, cfg.get("VINYL_EVENTS")) {
+            (Some(p), _) => p.clone(),
             (None, Some(p)) => p.into(),
             (None, None) => settings.run_dir.join("events"),
         };

@@ -1,6 +1,7 @@
 //! The flags of `vinyl-web`, the single source of `--help`, the man page and the completions.
 
 use crate::pcm::PcmArgs;
+use crate::rec::cli::ControllerArgs;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,16 +111,9 @@ pub struct Opts {
     /// The one maker of the token, for vinyl-up and the unit; the token itself is never printed
     #[arg(long)]
     pub make_token: bool,
-    /// The listener's events file (JSON lines), followed from its end
-    /// [default: $VINYL_EVENTS, or RUN/events]
-    #[arg(long, value_name = "PATH")]
-    pub events: Option<PathBuf>,
-    /// The ring [default: $VINYL_RING, or /dev/shm/vinyl-ring]
-    #[arg(long, value_name = "PATH")]
-    pub ring: Option<PathBuf>,
-    /// The recordings folder [default: $VINYL_RECORDINGS, or ~/recordings]
-    #[arg(long, value_name = "DIR")]
-    pub recordings: Option<PathBuf>,
+    /// The shared --events, --ring and --recordings flags.
+    #[command(flatten)]
+    pub controller: ControllerArgs,
     /// Requests being read at once; when all are taken, the slowest one past 1 s makes room, else
     /// the newcomer is answered 503 and closed
     #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u32).range(2..=1024))]

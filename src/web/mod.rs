@@ -88,12 +88,7 @@ pub fn default_token_file(cfg: &Config) -> PathBuf {
 fn app(o: &Opts) -> anyhow::Result<App> {
     let cfg = Config::discover()?;
     let mounts = mounts(o)?;
-    let (settings, events) = crate::rec::Settings::for_controller(
-        &cfg,
-        o.ring.as_deref(),
-        o.recordings.as_deref(),
-        o.events.as_deref(),
-    )?;
+    let (settings, events) = crate::rec::Settings::for_controller(&cfg, &o.controller)?;
     let token_file = o.token_file.clone().unwrap_or_else(|| default_token_file(&cfg));
     let token = if token_file.exists() {
         Some(control::read_token(&token_file)?)
