@@ -8,7 +8,9 @@
 //! ([`PcmInput::report_partial`]). [`PcmInput`] puts them together over stdin or a FIFO that is
 //! reopened when its writer leaves; whole frames come from [`FrameReader`].
 //!
-//! It does not decide what a tool does with the frames or when it stops. It fails only on the
+//! The one read loop of the tools that encode as the input comes ([`PcmInput::pump`]) stops
+//! where they all do, at the end of input or the process's stop flag ([`crate::signals`]); it
+//! does not decide what a tool does with the frames. It fails only on the
 //! system: a descriptor that cannot be duplicated, polled or read gives an error naming the input
 //! and the step (`stdin: poll: …`). Everything here goes through rustix's or std's safe calls.
 
@@ -139,6 +141,16 @@ pub enum Got {
     End,
 }
 
+/// What [`PcmInput::pump`] hands its caller's step.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// Before each wait for input, so at least once a `wait`: the moment to look at anything
+    /// else (a report asked for, a title, the watchdog).
+    Tick,
+    /// Whole frames just read.
+    Frames(&'a [u8]),
+}
+
 /// Raw PCM read in whole frames from stdin, a FIFO (reopened when its writer leaves) or a file.
 #[derive(Debug)]
 pub struct PcmInput {
@@ -222,6 +234,34 @@ impl PcmInput {
             return Ok(Got::Idle);
         }
         self.read(buf)
+    }
+
+    /// The read loop of a tool that encodes its input as it comes: reads up to `frames` whole
+    /// frames at a time until the input ends or the process is asked to stop
+    /// ([`crate::signals::stop_requested`]), waiting at most `wait` at a time so that a stop
+    /// asked while the input is quiet is seen. `step` gets a [`Step::Tick`] before each wait and
+    /// the frames of each read; its error ends the loop. A partial frame at the end of input is
+    /// reported; at a stop it is left to the caller.
+    pub fn pump(
+        &mut self,
+        tool: &str,
+        frames: usize,
+        wait: Duration,
+        mut step: impl FnMut(Step<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut buf = vec![0u8; frames * self.frame_bytes];
+        while !crate::signals::stop_requested() {
+            step(Step::Tick)?;
+            match self.wait_and_read(&mut buf, Some(wait))? {
+                Got::Frames(n) => step(Step::Frames(&buf[..n]))?,
+                Got::Idle => {}
+                Got::End => {
+                    self.report_partial(tool, "at the end of input");
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Hands `put` the whole frames the input holds right now (at most 64 reads), never waiting
@@ -326,6 +366,41 @@ mod tests {
         assert_eq!(b.interval, Duration::from_secs(1));
         b.fit_pipe(65_536, &spec, "test", "stdin");
         assert_eq!(b.interval, Duration::from_micros(16_384 * 1_000_000 / 192_000));
+    }
+
+    #[test]
+    fn pump_ticks_before_each_wait_hands_out_whole_frames_and_stops_at_the_end_or_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pcm");
+        std::fs::write(&path, [7u8; 42]).unwrap(); // 10 frames of 4 bytes and half a frame
+        let mut input = PcmInput::open(Some(&path), 4, "test").unwrap();
+        let (mut ticks, mut reads) = (0, Vec::new());
+        input
+            .pump("test", 4, Duration::from_millis(10), |step| {
+                match step {
+                    Step::Tick => ticks += 1,
+                    Step::Frames(pcm) => reads.push(pcm.len()),
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((ticks, reads), (4, vec![16, 16, 8]), "the half frame is held back");
+        let mut input = PcmInput::open(Some(&path), 4, "test").unwrap();
+        let mut steps = 0;
+        let err = input
+            .pump("test", 4, Duration::from_millis(10), |step| {
+                steps += 1;
+                match step {
+                    Step::Tick => Ok(()),
+                    Step::Frames(_) => anyhow::bail!("encoder failed"),
+                }
+            })
+            .unwrap_err();
+        assert_eq!(
+            (err.to_string(), steps),
+            ("encoder failed".to_string(), 2),
+            "the first read's error ends it"
+        );
     }
 
     #[test]

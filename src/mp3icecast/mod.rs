@@ -24,7 +24,7 @@ use crate::cli::UsageError;
 use crate::icecast::StreamInfo;
 use crate::icecast::queue::{Pushed, Queue};
 use crate::icecast::sender;
-use crate::input::{Got, PcmInput};
+use crate::input::{PcmInput, Step};
 use crate::log::StateLog;
 use crate::mp3::{DECODER_DELAY, Mp3Chunk, Mp3Encoder, Mp3Settings, RateControl};
 use crate::notify::Notifier;
@@ -228,28 +228,19 @@ fn pump(
 ) -> anyhow::Result<()> {
     let mut log = StateLog::new(TOOL);
     let mut input = PcmInput::stdin(spec.frame_bytes())?;
-    let mut buf = vec![0u8; READ_FRAMES * spec.frame_bytes()];
     let output_mode = matches!(sink, Sink::Output { .. });
-    while !signals::stop_requested() {
-        if signals::take_report_request() {
-            report_progress(sink, encoder, spec.rate);
-        }
-        if output_mode {
-            notifier.lock().unwrap_or_else(|p| p.into_inner()).watchdog();
-        }
-        // Wait with a timeout so that a stop asked by another thread is seen while the capture
-        // is quiet.
-        let n = match input.wait_and_read(&mut buf, Some(WAIT))? {
-            Got::Frames(n) => n,
-            Got::Idle => continue,
-            Got::End => {
-                input.report_partial(TOOL, "at the end of input");
-                break;
+    input.pump(TOOL, READ_FRAMES, WAIT, |step| match step {
+        Step::Tick => {
+            if signals::take_report_request() {
+                report_progress(sink, encoder, spec.rate);
             }
-        };
-        let chunk = encoder.encode(&buf[..n])?;
-        sink.put(&chunk, &mut log, spec.rate)?;
-    }
+            if output_mode {
+                notifier.lock().unwrap_or_else(|p| p.into_inner()).watchdog();
+            }
+            Ok(())
+        }
+        Step::Frames(pcm) => sink.put(&encoder.encode(pcm)?, &mut log, spec.rate),
+    })?;
     let chunk = encoder.finish()?;
     sink.put(&chunk, &mut log, spec.rate)?;
     if let Sink::Output { w, name, tag } = sink {

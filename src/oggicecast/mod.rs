@@ -36,7 +36,7 @@ use crate::icecast::queue::{Pushed, Queue};
 use crate::icecast::sender::{self, Restarts};
 use crate::icecast::titles::TitleReader;
 use crate::icecast::{SourceConfig, StreamInfo};
-use crate::input::{Got, PcmInput};
+use crate::input::{PcmInput, Step};
 use crate::log::StateLog;
 use crate::notify::Notifier;
 use crate::ogg::PageWriter;
@@ -237,7 +237,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     };
     shape.validate()?;
     let source = source_config(&opts, &shape)?;
-    let mut titles = opts.source.titles()?;
+    let titles = opts.source.titles()?;
     signals::install()?;
     let notifier = Arc::new(Mutex::new(Notifier::from_env()));
     let queue = Arc::new(Queue::new(opts.source.queue.frames(shape.spec.rate)));
@@ -269,7 +269,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
         log: StateLog::new(TOOL),
         name: name.clone(),
     };
-    let result = pump(&mut streams, titles.as_mut());
+    let result = pump(&mut streams, titles);
     notifier.lock().unwrap_or_else(|p| p.into_inner()).stopping();
     queue.finish_input();
     let sender_result = handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("sender thread panicked")));
@@ -321,31 +321,25 @@ fn stream_info(opts: &Opts, shape: &Shape) -> StreamInfo {
 
 /// Reads stdin to the end (or a stop), encoding every frame and following the titles, then ends
 /// the stream.
-fn pump(streams: &mut Streams, mut titles: Option<&mut TitleReader>) -> anyhow::Result<()> {
-    let fb = streams.shape.spec.frame_bytes();
-    let mut input = PcmInput::stdin(fb)?;
-    let mut buf = vec![0u8; READ_FRAMES * fb];
-    let mut titles_ok = true;
-    while !signals::stop_requested() {
-        if let Some(t) = titles.as_deref_mut().filter(|_| titles_ok) {
-            match t.poll() {
-                Ok(true) => streams.set_title(t.title().unwrap_or_default()),
-                Ok(false) => {}
-                Err(e) => {
-                    vlog!(TOOL, "{e:#}; titles stop here");
-                    titles_ok = false;
+fn pump(streams: &mut Streams, mut titles: Option<TitleReader>) -> anyhow::Result<()> {
+    let mut input = PcmInput::stdin(streams.shape.spec.frame_bytes())?;
+    input.pump(TOOL, READ_FRAMES, WAIT, |step| {
+        match step {
+            Step::Tick => {
+                if let Some(t) = titles.as_mut() {
+                    match t.poll() {
+                        Ok(true) => streams.set_title(t.title().unwrap_or_default()),
+                        Ok(false) => {}
+                        Err(e) => {
+                            vlog!(TOOL, "{e:#}; titles stop here");
+                            titles = None;
+                        }
+                    }
                 }
             }
+            Step::Frames(pcm) => streams.feed(pcm)?,
         }
-        let n = match input.wait_and_read(&mut buf, Some(WAIT))? {
-            Got::Frames(n) => n,
-            Got::Idle => continue,
-            Got::End => {
-                input.report_partial(TOOL, "at the end of input");
-                break;
-            }
-        };
-        streams.feed(&buf[..n])?;
-    }
+        Ok(())
+    })?;
     streams.end()
 }
