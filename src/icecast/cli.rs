@@ -80,11 +80,6 @@ impl SourceArgs {
         Ok(timeout)
     }
 
-    /// `--retry-max` as wall time for input at `rate`.
-    pub fn retry_max(&self, rate: u32) -> Duration {
-        self.retry_max.wall_time(rate)
-    }
-
     /// The `--metadata-fifo` reader, the FIFO created when missing; `None` without the flag.
     pub fn titles(&self) -> anyhow::Result<Option<TitleReader>> {
         self.metadata_fifo.as_deref().map(TitleReader::open).transpose()
@@ -206,7 +201,7 @@ mod tests {
     #[test]
     fn retry_max_and_queue_take_frames_at_the_input_rate() {
         let s = args(&["--retry-max", "24000f", "--queue", "1s"]);
-        assert_eq!(s.retry_max(48_000), Duration::from_millis(500));
+        assert_eq!(s.retry_max.wall_time(48_000), Duration::from_millis(500));
         assert_eq!(s.queue.frames(44_100), 44_100);
         assert!(s.titles().unwrap().is_none());
     }

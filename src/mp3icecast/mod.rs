@@ -42,8 +42,6 @@ use std::time::Duration;
 /// The tool's name at the start of every log line.
 pub const TOOL: &str = "vinyl-mp3-icecast";
 
-pub use crate::icecast::PASSWORD_ENV;
-
 /// PCM frames read from stdin at most per read (about 85 ms at 48 kHz).
 const READ_FRAMES: usize = 4096;
 
@@ -201,7 +199,7 @@ fn open_stream(
     let s = sender::Sender {
         tool: TOOL,
         source,
-        retry_max: opts.source.retry_max(spec.rate),
+        retry_max: opts.source.retry_max.wall_time(spec.rate),
         rate: spec.rate,
         queue: queue.clone(),
         link,

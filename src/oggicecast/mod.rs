@@ -246,7 +246,7 @@ pub fn run(opts: Opts) -> anyhow::Result<()> {
     let s = sender::Sender {
         tool: TOOL,
         source,
-        retry_max: opts.source.retry_max(shape.spec.rate),
+        retry_max: opts.source.retry_max.wall_time(shape.spec.rate),
         rate: shape.spec.rate,
         queue: queue.clone(),
         link: Arc::new(sender::Link::default()),
