@@ -506,8 +506,14 @@ impl Icecast {
             match s.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => all.extend_from_slice(&buf[..n]),
+                // A signal the test process takes (EINTR) interrupts a read; it is not the server's.
                 Err(e)
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Err(format!("listener on {mount}: read: {e}")),
             }
             if body_at.is_none()
