@@ -8,7 +8,7 @@
 //!
 //! Shared vocabulary: [`pcm`] (sample formats, `--rate/--channels/--format`, durations, whole-frame
 //! reading), [`input`] (waiting for, batching and reading PCM input), [`signals`] (SIGTERM/SIGINT/SIGHUP/SIGUSR1 as flags), [`notify`] (systemd notify protocol),
-//! [`log`] (one line per state change on stderr), [`time`] (RFC 3339 times), [`size`] (sizes in
+//! [`log`] (one line per state change on stderr), [`backoff`] (the delays between reconnections), [`time`] (RFC 3339 times), [`size`] (sizes in
 //! bytes), [`config`] (the configuration file), [`args`] (flags and the `VINYL_*` keys behind
 //! them), [`http`] (header fields and percent-encoding, for both HTTP ends), [`lines`] (bounded
 //! lines out of a byte stream) and [`cli`] (error → exit status).
@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod backoff;
 pub mod capture;
 pub mod cli;
 pub mod config;

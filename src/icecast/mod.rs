@@ -18,11 +18,10 @@
 //!
 //! The source tools (`vinyl-mp3-icecast`, `vinyl-ogg-icecast`) share what sits on top: the
 //! bounded hand-over from encoder to network ([`queue`]), the sender thread that reconnects
-//! forever ([`sender`], with [`backoff::Backoff`]), the title FIFO ([`titles`]) and the flags with
+//! forever ([`sender`], with [`crate::backoff::Backoff`]), the title FIFO ([`titles`]) and the flags with
 //! their resolution: server, password, timeout ([`cli::SourceArgs`]). [`connect`] itself does not
 //! retry, sleep or count anything.
 
-pub mod backoff;
 pub mod cli;
 pub mod http;
 pub mod queue;

@@ -16,7 +16,7 @@
 //! (counted as discarded) every chunk before one that may begin a stream ([`Chunk::start`]).
 
 use super::queue::{Chunk, Popped, Queue};
-use crate::icecast::backoff::Backoff;
+use crate::backoff::{Backoff, RETRY_MIN};
 use crate::icecast::{FailureKind, Method, SourceConfig, SourceConnection, connect, secs};
 use crate::log::StateLog;
 use crate::notify::Notifier;
@@ -28,9 +28,6 @@ use std::time::{Duration, Instant};
 
 /// Longest the sender sleeps before looking at the queue, the stop flag and the watchdog again.
 pub const TICK: Duration = Duration::from_millis(250);
-
-/// First reconnection delay; it doubles, with jitter, up to [`Sender::retry_max`].
-pub const RETRY_MIN: Duration = Duration::from_millis(500);
 
 /// A connection that lasted this long resets the backoff, so the next loss retries at once.
 const STABLE: Duration = Duration::from_secs(10);

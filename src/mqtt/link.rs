@@ -8,7 +8,7 @@
 //! name or password (CONNACK 4 or 5) is fatal ([`Link::fatal`]; the tool exits 1 naming the broker
 //! and the user, never the password); anything else is retried.
 
-use crate::icecast::backoff::Backoff;
+use crate::backoff::{Backoff, RETRY_MIN};
 use crate::log::StateLog;
 use crate::signals;
 use rumqttc::{Client, ConnectReturnCode, Connection, ConnectionError, Event, Outgoing, Packet, QoS};
@@ -17,9 +17,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The first delay before a reconnection.
-pub const RETRY_MIN: Duration = Duration::from_millis(500);
-/// The longest.
+/// The longest delay before a reconnection.
 pub const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// A command for the recording, from the switch.

@@ -1,4 +1,5 @@
-//! Capped, jittered exponential backoff between reconnection attempts.
+//! Capped, jittered exponential backoff between reconnection attempts, for every tool that
+//! reconnects forever (the Icecast sources' sender, vinyl-mqtt's link).
 //!
 //! Owns the delay sequence only: `min`, doubling up to `max`, each delay drawn uniformly from
 //! its upper half ("equal jitter") so that several sources restarting together do not hammer a
@@ -6,6 +7,10 @@
 //! can keep draining its input and watch for a stop request while it does).
 
 use std::time::Duration;
+
+/// The first delay before a reconnection, in every tool that reconnects; it doubles, with
+/// jitter, up to the tool's own maximum.
+pub const RETRY_MIN: Duration = Duration::from_millis(500);
 
 /// A delay sequence for retries: `min`, `2·min`, `4·min`… capped at `max`, with jitter.
 #[derive(Debug, Clone)]
