@@ -11,7 +11,7 @@
 //! [`log`] (one line per state change on stderr), [`backoff`] (the delays between reconnections), [`time`] (RFC 3339 times), [`size`] (sizes in
 //! bytes), [`config`] (the configuration file), [`args`] (flags and the `VINYL_*` keys behind
 //! them), [`http`] (header fields and percent-encoding, for both HTTP ends), [`lines`] (bounded
-//! lines out of a byte stream) and [`cli`] (error → exit status).
+//! lines out of a byte stream) and [`cli`] (error → exit status) and [`turntable`] (the state the events add up to).
 //!
 //! Documentation generated from the flag definitions: [`docs`].
 //!
@@ -55,4 +55,5 @@ pub mod size;
 pub mod snapcast;
 pub mod tee;
 pub mod time;
+pub mod turntable;
 pub mod web;

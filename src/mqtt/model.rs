@@ -11,7 +11,7 @@
 use super::outbox::Outbox;
 use super::topics::Topics;
 use crate::events::{self, Event, Level, Line, SideReport};
-use crate::web::events::Turntable;
+use crate::turntable::Turntable;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

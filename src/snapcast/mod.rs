@@ -6,7 +6,7 @@
 //! started, an answer to each request (`Plugin.Stream.Player.GetProperties` with the properties;
 //! anything else refused as not controllable), and a `Plugin.Stream.Player.Properties`
 //! notification whenever what is playing changes. What is playing is the web page's reading of
-//! the events ([`crate::web::events::Turntable`], fed through [`crate::listen::tail::Tail`]), so
+//! the events ([`crate::turntable::Turntable`], fed through [`crate::listen::tail::Tail`]), so
 //! the page and the speakers never disagree; the cover is a vinyl-web URL found in the collection
 //! by artist and album. It does not feed audio (vinyl-preroll tap --fifo does) and does not
 //! start snapserver. How it fails: never because of input (a bad event line or request is
@@ -21,8 +21,7 @@ use crate::config::Config;
 use crate::events::Line;
 use crate::listen::tail::Tail;
 use crate::log::StateLog;
-use crate::web::events::Turntable;
-use crate::web::status::NowPlaying;
+use crate::turntable::{NowPlaying, Turntable};
 use crate::{signals, vlog};
 use serde_json::{Value, json};
 use std::io::{BufRead as _, Write as _};

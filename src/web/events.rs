@@ -2,7 +2,7 @@
 //! `GET /events` (Server-Sent Events).
 //!
 //! Owns the state `vinyl-listen`'s JSON lines add up to ([`Hub`]: the last `level`, the
-//! turntable's state, the last side reports; the file is followed by
+//! turntable's state as [`crate::turntable`] reads it, the last side reports; the file is followed by
 //! [`crate::listen::tail::Tail`], the one home for that) and the fan-out to SSE clients. Every line is passed on as it
 //! is, unknown events too; `vinyl-web` adds its own `recording` events. Each SSE message names its
 //! event (`event:`, the JSON's `event` when it is a plain word) and carries an id (`id:
@@ -18,6 +18,7 @@ use super::App;
 use super::http;
 use crate::events::{self, Event, Line, SideReport};
 use crate::signals;
+use crate::turntable::Turntable;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -40,80 +41,6 @@ pub const REPLAY: usize = 256;
 pub const HANGUP_CHECK: Duration = Duration::from_millis(250);
 /// How often an idle SSE connection gets a comment, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// The turntable's state as the events tell it, and as `/status` and `hello` show it.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct Turntable {
-    /// `idle`, `side` or `runout`, or the listener's own `state` names (`lead-in`, `playing`).
-    pub state: String,
-    /// The side number (counted from 1 since vinyl-web started, or as the listener says).
-    pub side: u64,
-    /// The track on the side (from 1), 0 before the first.
-    pub track: u64,
-    /// The frame of the last change.
-    pub frame: Option<u64>,
-    /// The needle drop of the side playing (not shown).
-    #[serde(skip)]
-    pub side_start: Option<u64>,
-    /// The learned side the listener recognised the one playing as (absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub now_playing: Option<super::status::NowPlaying>,
-}
-
-impl Turntable {
-    /// Applies one event.
-    pub fn apply(&mut self, e: &Event) {
-        let frame = match e {
-            Event::SideStart(e) => {
-                (self.state, self.side, self.track) = ("side".into(), e.side as u64, 0);
-                (self.side_start, self.now_playing) = (Some(e.frame), None);
-                e.frame
-            }
-            Event::TrackStart(e) => {
-                (self.state, self.side, self.track) = ("side".into(), e.side as u64, e.track as u64);
-                if let (Some(now), Some(title)) = (self.now_playing.as_mut(), &e.title) {
-                    now.title = Some(title.clone());
-                }
-                e.frame
-            }
-            Event::Lift(e) => {
-                self.state = "idle".into();
-                self.now_playing = None;
-                e.frame
-            }
-            // The side playing now, when it is the one recognised (not an earlier side's late word).
-            Event::Recognized(r) => {
-                if self.side_start.is_none_or(|s| s == r.frame) {
-                    self.now_playing = Some(super::status::NowPlaying {
-                        artist: r.artist.clone(),
-                        album: r.album.clone(),
-                        side: r.side.clone(),
-                        title: r.title.clone(),
-                    });
-                }
-                return;
-            }
-            // After a run-out or a silence the stylus is still in the groove (the listener's
-            // `runout` state); after a lift it is not.
-            Event::SideEnd(e) => {
-                self.state = if e.reason == "lift" { "idle" } else { "runout" }.into();
-                e.frame
-            }
-            Event::State(e) => {
-                (self.state, self.side, self.track) = (e.state.clone(), e.side as u64, e.track as u64);
-                e.frame
-            }
-            Event::Level(_) | Event::SideReport(_) => return,
-        };
-        self.frame = Some(frame);
-    }
-
-    /// As `/status` shows it: `idle` before the first event.
-    pub fn view(&self) -> Turntable {
-        let state = if self.state.is_empty() { "idle" } else { &self.state };
-        Turntable { state: state.to_string(), ..self.clone() }
-    }
-}
 
 /// The events' state and the SSE clients.
 pub struct Hub {

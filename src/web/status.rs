@@ -5,7 +5,7 @@
 //! the hub, the control and the latency reports do) and cannot fail. Paths are shown as names
 //! relative to their folders: `/status` answers anyone who can reach it.
 
-use super::events::Turntable;
+use crate::turntable::Turntable;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -160,19 +160,6 @@ pub struct Running {
     pub seconds: Option<f64>,
     /// The file's size so far.
     pub bytes: Option<u64>,
-}
-
-/// What is playing, as the listener recognised it (`vinyl-listen --library`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NowPlaying {
-    /// The album's artist.
-    pub artist: String,
-    /// The album's title.
-    pub album: String,
-    /// The album side.
-    pub side: String,
-    /// The track playing, when the collection titles it.
-    pub title: Option<String>,
 }
 
 /// The events file.
