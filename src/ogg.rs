@@ -66,7 +66,12 @@ impl PageWriter {
             segments.extend(std::iter::repeat_n((255u8, None), data.len() / 255));
             segments.push(((data.len() % 255) as u8, Some(granule)));
         }
-        let body: Vec<u8> = packets.iter().flat_map(|(d, _)| d.iter().copied()).collect();
+        // One copy a packet (memcpy), not an iterator a byte: this was 6 % of an Ogg FLAC
+        // encoder's instructions.
+        let mut body = Vec::with_capacity(packets.iter().map(|(d, _)| d.len()).sum());
+        for (data, _) in packets {
+            body.extend_from_slice(data);
+        }
         let (mut seg_at, mut body_at, mut continued) = (0, 0, false);
         loop {
             let page = &segments[seg_at..(seg_at + 255).min(segments.len())];

@@ -4,8 +4,8 @@
 //! Owns the rules a prefix must follow ([`check_prefix`]: no wildcard, no NUL or control
 //! character, not a `$` system topic, not empty) and the shape of every discovery config
 //! ([`discovery`]): one retained JSON object per entity under
-//! `DISCOVERY/COMPONENT/NODE/OBJECT/config`, each with a `unique_id`, the availability topic and
-//! the one shared `device` block. Pure: it sends nothing and cannot fail but on bad input.
+//! `DISCOVERY/COMPONENT/NODE/OBJECT/config`, each with a `unique_id`, its entity id
+//! (`COMPONENT.NODE_OBJECT`), the availability topic and the one shared `device` block. Pure: it sends nothing and cannot fail but on bad input.
 
 use crate::cli::UsageError;
 use serde_json::{Value, json};
@@ -154,6 +154,10 @@ impl Topics {
             .into_iter()
             .map(|(component, object, mut config)| {
                 config["unique_id"] = format!("{}_{object}", self.node).into();
+                // The entity id (sensor.vinyl_state): `default_entity_id` since Home Assistant
+                // 2025.10, which stopped reading `object_id` in 2026.4; `object_id` for the
+                // releases before. Discovery drops a key a release does not know.
+                config["default_entity_id"] = format!("{component}.{}_{object}", self.node).into();
                 config["object_id"] = format!("{}_{object}", self.node).into();
                 config["availability_topic"] = self.availability().into();
                 config["device"] = device.clone();
@@ -250,11 +254,15 @@ mod tests {
             assert!(topic.starts_with("homeassistant/") && topic.ends_with("/config"), "{topic}");
             assert_eq!(topic.split('/').nth(2), Some("vinyl"));
             assert!(ids.insert(v["unique_id"].as_str().unwrap().to_string()), "unique: {topic}");
+            let (component, object) = (topic.split('/').nth(1).unwrap(), topic.split('/').nth(3).unwrap());
+            assert_eq!(v["default_entity_id"], format!("{component}.vinyl_{object}"), "{topic}");
+            assert_eq!(v["object_id"], format!("vinyl_{object}"), "{topic}: Home Assistant before 2025.10");
             assert_eq!(v["availability_topic"], "vinyl/availability");
             assert_eq!(v["device"]["identifiers"][0], "vinyl_vinyl");
             assert!(v["state_topic"].is_string() || v["url_topic"].is_string(), "{topic}");
         }
         let switch: Value = serde_json::from_str(&all[8].1).unwrap();
         assert_eq!(switch["command_topic"], "vinyl/recording/set");
+        assert_eq!(switch["default_entity_id"], "switch.vinyl_recording", "the README's entity ids");
     }
 }
