@@ -1,4 +1,4 @@
-complete -c vinyl-mqtt -l url -d 'The broker, mqtt://HOST[:PORT] (1883 by default; no TLS, no credentials in it)' -r
+complete -c vinyl-mqtt -l url -d 'The broker, mqtt://HOST:PORT (without a port, 1883; no TLS, no credentials in it)' -r
 complete -c vinyl-mqtt -l username -d 'The user name to log in with [default: none: an anonymous login]' -r
 complete -c vinyl-mqtt -l password-file -d 'The file holding the password, one line (keep it mode 0600) [default: none]' -r -F
 complete -c vinyl-mqtt -l prefix -d 'The topics\' prefix; refused when it holds +, #, NUL or a control character, or starts with $' -r

@@ -3,7 +3,7 @@
 //! Owns [`Opts`] and the parsers of its frame-count flags. It checks each value on its own
 //! (clap exits 2 with a message that says what is accepted); checks that need two flags together
 //! (`--buffer` against `--period`) are in [`Opts::validate`], which `run` calls and which fails
-//! with a [`UsageError`](crate::cli::UsageError). It opens nothing.
+//! with a [`UsageError`]. It opens nothing.
 
 use crate::cli::UsageError;
 use crate::pcm::{DurationArg, PcmArgs};

@@ -2,7 +2,7 @@
 //! what the device granted, and listing capture devices.
 //!
 //! Owns every call into the `alsa` crate. [`AlsaDevice`] implements the loop's
-//! [`Device`](super::engine::Device) seam with a non-blocking PCM (`snd_pcm_wait` with a timeout,
+//! [`Device`] seam with a non-blocking PCM (`snd_pcm_wait` with a timeout,
 //! then `snd_pcm_readi`), so the loop can notice a stop request even when the device delivers
 //! nothing. It never converts: [`check_granted`] refuses a device that grants another rate,
 //! channel count or format than asked. Errors name the device and the step and keep the errno

@@ -5,11 +5,11 @@
 //! encoder loop ([`FlacWriter`]: one flacenc frame per block of 4096 samples, written as soon as
 //! it is encoded, so memory stays bounded whatever the length; for stereo, the channel coding is
 //! picked by estimate before encoding, which halves flacenc's work; a frame flacenc made larger
-//! than verbatim is coded again without prediction, [`plain_config`], as its Rice estimate
+//! than verbatim is coded again without prediction, `plain_config`, as its Rice estimate
 //! saturates on large residuals), the STREAMINFO patch at the end,
 //! the repair of a file that was cut short ([`recover`]), and reading a finished file's length and
 //! tags back ([`probe`]), and the one naming rule every tool shares: a recording in progress is
-//! `FILE.part` ([`part_path`]). The byte-level container details live in [`format`]. It does not
+//! `FILE.part` ([`part_path`]). The byte-level container details live in [`mod@format`]. It does not
 //! read stdin, choose file names or handle signals: that is [`crate::flacrec`].
 //!
 //! How it fails: the writer is modelled on hound. A flush is a checkpoint: the output is a

@@ -50,7 +50,7 @@ pub fn open_fifo(path: &Path) -> anyhow::Result<File> {
         .with_context(|| format!("{show}: open"))
 }
 
-/// Cuts a byte stream into titles (a line longer than [`MAX_LINE`] is cut there).
+/// Cuts a byte stream into titles (a line longer than `MAX_LINE` is cut there).
 #[derive(Debug)]
 pub struct LineSplitter(Lines);
 

@@ -2,7 +2,7 @@
 //! holding albums, their sides and tracks, the recordings linked to a side, the plays, and each
 //! recording's health report ([`super::reports`]).
 //!
-//! Owns the schema and its versions (`PRAGMA user_version`; [`MIGRATIONS`] run in order, each in
+//! Owns the schema and its versions (`PRAGMA user_version`; `MIGRATIONS` run in order, each in
 //! one transaction), the connection's settings (WAL, foreign keys, a busy timeout so a second
 //! writer waits instead of failing at once) and every query. It does not touch FLAC files or
 //! decide what a name means ([`super::name`]). How it fails: a file that is not SQLite, a SQLite

@@ -23,7 +23,7 @@
 //! is short of the drop's frame ([`drop_time`]: untimed then).
 //!
 //! How it fails: while another writer holds the database past its busy timeout, a note waits and
-//! is tried again every [`RETRY`], said once, in order, so a locked database loses no play. Any
+//! is tried again every `RETRY`, said once, in order, so a locked database loses no play. Any
 //! other error (a corrupt or foreign file) is said once for that play, which is then dropped. At
 //! the tool's end the queue is given [`DRAIN`] to empty; what is left is said, play by play. A
 //! tool killed with a note still queued loses it (the listener's successor notes its last side
@@ -43,7 +43,7 @@ pub const DRAIN: Duration = Duration::from_secs(15);
 /// The shortest wait of a try made at the drain's very end.
 const LAST_TRY: Duration = Duration::from_millis(100);
 /// How much longer the tool's end waits for the thread to say, play by play, what it could not
-/// note: a try at the drain's end waits no longer than the drain had left (but [`LAST_TRY`]), and
+/// note: a try at the drain's end waits no longer than the drain had left (but `LAST_TRY`), and
 /// opening the database may still wait its busy timeout (10 s) for a migration.
 pub const SAY_LOST: Duration = Duration::from_secs(12);
 

@@ -1,6 +1,6 @@
 //! `vinyl-library`: the collection of the user's records, in SQLite ([`db`]), and the naming of
 //! recorded sides ([`name`], with covers from [`cover`]), and the recognition of replays of learned
-//! sides ([`print`] makes the fingerprints, [`recognize`] matches them; `vinyl-listen` runs the
+//! sides ([`mod@print`] makes the fingerprints, [`recognize`] matches them; `vinyl-listen` runs the
 //! same matcher live). `vinyl-rec auto` names a recognised side through [`name::recognised`], its
 //! file's place from a [`template`].
 //!

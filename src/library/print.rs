@@ -158,7 +158,7 @@ impl Pair {
     /// (1/48 octave) and the time between the peaks times the anchor's frequency over the band's
     /// lower edge, in frames. A speed error moves the band but not the interval, and leaves
     /// time times frequency alone, so a replay's pair finds it among its [`query_keys`]. None
-    /// for a pair closer than [`MIN_DT`] or out of the key's ranges.
+    /// for a pair closer than `MIN_DT` or out of the key's ranges.
     pub fn key(&self) -> Option<u32> {
         let (f1, f2) = (f64::from(self.f1), f64::from(self.f2));
         if self.dt < MIN_DT {
@@ -170,7 +170,7 @@ impl Pair {
     }
 
     /// What learning stores with the key: the anchor's frame, and its fine pitch (1/512 octave
-    /// above 300 Hz) above bit [`T_BITS`], so that each hit gives the replay's own speed.
+    /// above 300 Hz) above bit `T_BITS`, so that each hit gives the replay's own speed.
     pub fn stored_t(&self) -> u32 {
         let fine = ((f64::from(self.f1) / F_LO).log2() * FINE).round().clamp(0.0, FINE_MAX) as u32;
         (self.t & ((1 << T_BITS) - 1)) | fine << T_BITS
@@ -187,9 +187,9 @@ pub fn unpack_t(stored: u32) -> (u32, f64) {
 }
 
 /// The keys a learned pair could have stored for query pair `p`, heard at any speed within
-/// ±2.5 %: the bands that speed reaches, the times of `p`'s ±[`DT_SLACK`] frames in each, and
+/// ±2.5 %: the bands that speed reaches, the times of `p`'s ±`DT_SLACK` frames in each, and
 /// the interval's step (both steps near an edge). Sorted, each once; none for a pair closer than
-/// [`MIN_DT`].
+/// `MIN_DT`.
 pub fn query_keys(p: &Pair) -> Vec<u32> {
     let mut out = Vec::new();
     if p.dt < MIN_DT {

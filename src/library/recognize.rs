@@ -16,11 +16,11 @@
 //! voting: learning keeps no key its side repeats more than [`MAX_REPEATS`] times, and a query,
 //! which pairs each peak with three times the partners, repeats a key more often than the
 //! learned copy of the same music does. A key that more than a fifth of the collection's
-//! prints hold ([`COMMON_SHARE`], and more than [`COMMON_MIN`] pairs) is not looked up: it says
+//! prints hold (`COMMON_SHARE`, and more than `COMMON_MIN` pairs) is not looked up: it says
 //! little about which side plays and, at 1,000 sides, cast a fifth of the votes (all chance's).
 //! Music the side holds twice (a chorus) gives two
 //! alignments; the recogniser waits until one has 1.25 times the votes of any other place on the
-//! side and 4 more (at most [`LOOP_WAIT_S`]: then the side is certain, and of the places with 3/4 of the
+//! side and 4 more (at most `LOOP_WAIT_S`: then the side is certain, and of the places with 3/4 of the
 //! leader's votes the one nearest the learned side's start is taken, as a side heard from its
 //! needle drop lines up with the learned side's start). Two alignments
 //! are one place when their lines (learned frame against heard frame, at their speeds) meet within
@@ -408,7 +408,7 @@ impl Recognizer {
 
     /// Narrows the search by the run-outs, for the first [`PRIOR_S`] seconds: `deck` is the deck's
     /// speed over the nominal now ([`deck_speed`] of its last run-out), and each print learned
-    /// with its own deck's speed is searched within [`PRIOR_WIDTH`] of the ratio of the two.
+    /// with its own deck's speed is searched within `PRIOR_WIDTH` of the ratio of the two.
     /// Prints learned without one are searched at every speed. Call before feeding; returns how
     /// many prints were narrowed.
     pub fn expect_deck_speed(&mut self, deck: f64) -> usize {

@@ -113,7 +113,7 @@ pub fn expand(template: &str, f: &Fields) -> PathBuf {
 }
 
 /// One value made safe inside a file name: no `/`, no control characters, at most
-/// [`MAX_FIELD`] bytes (cut on a character boundary), spaces at the ends trimmed.
+/// `MAX_FIELD` bytes (cut on a character boundary), spaces at the ends trimmed.
 pub fn safe(v: &str) -> String {
     let mut s = String::new();
     for c in v.trim().chars() {

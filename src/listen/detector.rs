@@ -66,7 +66,7 @@ pub enum EndReason {
     Runout,
     /// The stylus was lifted.
     Lift,
-    /// No music for [`SILENCE_S`] seconds, without a run-out or a lift.
+    /// No music for `SILENCE_S` seconds, without a run-out or a lift.
     Silence,
     /// The input had no information (a journaled gap's digital silence, frames never seen) for
     /// longer than the gap limit.

@@ -8,7 +8,7 @@
 //! line up like that less than once in hours: heavy crackle asks for more revolutions, never for a
 //! guess. A train that keeps time to half a millisecond, or whose clicks agree to 2 dB, is rarer
 //! by chance than one that only keeps to the loose bounds, so it is believed after fewer
-//! revolutions (each such [`Fit`] spends its own share of the accepted chance). It makes no other
+//! revolutions (each such `Fit` spends its own share of the accepted chance). It makes no other
 //! decision and cannot fail.
 
 /// Periods a locked groove can have, in seconds: 78 rpm at +4 % to 33⅓ rpm at −4 %.

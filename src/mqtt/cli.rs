@@ -58,7 +58,7 @@ EXAMPLES:
     args_override_self = true
 )]
 pub struct Opts {
-    /// The broker, mqtt://HOST[:PORT] (1883 by default; no TLS, no credentials in it)
+    /// The broker, mqtt://HOST:PORT (without a port, 1883; no TLS, no credentials in it)
     #[arg(long, value_name = "URL", env = "VINYL_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
     pub url: String,
     /// The user name to log in with [default: none: an anonymous login]

@@ -3,7 +3,7 @@
 //!
 //! Owns the rules a prefix must follow ([`check_prefix`]: no wildcard, no NUL or control
 //! character, not a `$` system topic, not empty) and the shape of every discovery config
-//! ([`discovery`]): one retained JSON object per entity under
+//! ([`Topics::discovery`]): one retained JSON object per entity under
 //! `DISCOVERY/COMPONENT/NODE/OBJECT/config`, each with a `unique_id`, its entity id
 //! (`COMPONENT.NODE_OBJECT`), the availability topic and the one shared `device` block. Pure: it sends nothing and cannot fail but on bad input.
 

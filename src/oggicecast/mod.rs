@@ -1,7 +1,7 @@
 //! `vinyl-ogg-icecast`: raw PCM on stdin → Ogg FLAC or Ogg Opus → an Icecast2 mount.
 //!
 //! Owns the Ogg stream's life: when a logical stream begins and ends, its serial numbers, its
-//! header pages and its pages of audio ([`Streams`]), and the tool's end-of-run accounting. The
+//! header pages and its pages of audio (`Streams`), and the tool's end-of-run accounting. The
 //! main thread reads stdin in whole frames at the capture's pace and encodes continuously (the
 //! codec mappings: [`flac`], [`opus`]); it never waits for the network. Pages go through the
 //! shared bounded [`crate::icecast::queue`] to the shared [`crate::icecast::sender`] thread,

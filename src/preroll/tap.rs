@@ -15,14 +15,14 @@
 //!   is corrupt.
 //! - **live** (`--live`, streams and monitors): starts at the newest frame, skips forward to live
 //!   when overtaken (logged and counted), skips a journaled gap longer than 1 s
-//!   ([`LIVE_GAP_LIMIT_MS`]) instead of handing its silence on at once (counted as a skip),
+//!   ([`crate::ring::tap::LIVE_GAP_LIMIT_MS`]) instead of handing its silence on at once (counted as a skip),
 //!   follows a replaced ring's new timeline, never stops for any of these.
 //!
 //! A strict tap may also be told its end after it started (`--end-file`, for `vinyl-rec auto`,
 //! which learns where a side ends only when the listener says so, seconds later): a frame number
 //! in the file sets the end, later numbers only lower it. With `--hold D` it stays D behind the
 //! head while its end is still ahead of the head, so an end told up to D late is exact; once the
-//! head reaches the end (or on a stop signal) it writes straight on ([`writable`], pure). An end
+//! head reaches the end (or on a stop signal) it writes straight on ([`crate::ring::tap::writable`], pure). An end
 //! told after the tap passed it anyway is logged with how many frames too many were written.
 //!
 //! Either way it never writes more than the range it resolved, logs every journaled gap inside

@@ -236,7 +236,7 @@ const SPECTRUM_MIN_POINTS: usize = 1024;
 /// The spectrum of a tone's speed deviation, for the wow-and-flutter plot: `[Hz, %]` pairs, the
 /// deviation's peak amplitude (% of the mean frequency) at sixth-octave steps from 0.2 to 200 Hz
 /// (the strongest transform bin within each step). Welch's method: Hann-windowed transforms of
-/// up to [`SPECTRUM_POINTS`], overlapping by half, their powers averaged, so a sinusoidal speed
+/// up to `SPECTRUM_POINTS`, overlapping by half, their powers averaged, so a sinusoidal speed
 /// change of peak d reads d at its rate (within the Hann window's scalloping, at most 15 % low).
 /// Empty for a tone too short (under about 2 s after the trims).
 pub fn spectrum(freqs: &[f64], fs_d: f64) -> Vec<[f64; 2]> {

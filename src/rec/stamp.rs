@@ -3,9 +3,9 @@
 //! (`2026-11-24 20:15:00`) and the date column of `list` (`2026-11-24 20:15`).
 //!
 //! Owns only these layouts. The local time itself comes from
-//! [`crate::flacrec::rfc3339_local`], the one place that asks the C library for it, so the
+//! [`crate::time::rfc3339_local`], the one place that asks the C library for it, so the
 //! recordings' `DATE` tags and these stamps always agree. It cannot fail: a time the C library
-//! cannot convert reads as the Unix epoch.
+//! cannot place reads in UTC, and one before 1970 as the Unix epoch.
 
 use std::time::SystemTime;
 

@@ -2,7 +2,7 @@
 //! one FLAC file, with its track markers and loudness tags, and sets the stream's title at each
 //! track.
 //!
-//! Parts: [`settings`] (the keys and their checks), [`event`] (the events checked field by
+//! Parts: [`mod@settings`] (the keys and their checks), [`event`] (the events checked field by
 //! field), [`side`] (one side's recording, from the needle drop minus a margin to the end plus a
 //! margin, exactly, its takeover after a killed auto, its continuation after a fault, and its
 //! finalisation), [`trim`] (a file cut back to an end told too late), [`measure`] (the file's own
