@@ -646,6 +646,17 @@ fn scripts_test_runs_every_test_binary_and_the_readme_shows_the_busy_machine_run
     );
 }
 
+#[test]
+fn scripts_test_fails_on_a_doc_warning() {
+    let script = std::fs::read_to_string(common::repo_root().join("scripts/test")).unwrap();
+    assert!(
+        script.lines().any(
+            |l| l.trim_start() == r#"RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet"#
+        ),
+        "scripts/test must run `cargo doc` with warnings denied: a doc link to a private or missing item renders as plain text"
+    );
+}
+
 /// The lines of one `[section]` of Cargo.toml, without comments.
 fn cargo_toml_section(name: &str) -> Vec<String> {
     let toml = std::fs::read_to_string(common::repo_root().join("Cargo.toml")).unwrap();
