@@ -177,14 +177,18 @@ const MOUNT_JS: &str = r#"(async () => {
   };
   await ctx.resume();
   audio.addEventListener('playing', () => { window.started = performance.timeOrigin + performance.now(); }, { once: true });
-  window.player = playMount(audio, MOUNT, TYPE, (m) => window.errors.push(m));
+  if (TYPE === 'src') {
+    window.player = { how: 'plain src', jumps: 0 };
+    audio.src = MOUNT;
+    audio.play().catch((e) => window.errors.push(String(e)));
+  } else window.player = playMount(audio, MOUNT, TYPE, (m) => window.errors.push(m));
   window.ctxInfo = { rate: ctx.sampleRate, base: ctx.baseLatency, output: ctx.outputLatency || 0 };
   return true;
 })()"#;
 
 /// `web_probe mount URL TYPE SECONDS PROFILE_DIR FRAME0_UNIX_NS`: plays the mount (of content
-/// TYPE, e.g. audio/mpeg) for SECONDS from a page of the same origin (so Web Audio may read the
-/// stream), then prints one JSON line (the latency of each burst heard after 8 s to settle) and
+/// TYPE, e.g. audio/mpeg; `src`: as a plain <audio> src, without the page's player, for a
+/// comparison) for SECONDS from a page of the same origin (so Web Audio may read the stream), then prints one JSON line (the latency of each burst heard after 8 s to settle) and
 /// the words `n p50 p95 max how player jumps errors`.
 fn mount(
     url: &str,
