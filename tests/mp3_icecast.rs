@@ -1369,7 +1369,7 @@ fn a_server_refusing_both_methods_is_retried_and_logged_once() {
 /// The page's Listen menu plays the MP3 mount (320 kbit/s, burst 64 KiB) through Media Source
 /// Extensions from its first whole frame: it plays within 3 s of the click and stays within
 /// about 2 s of the newest audio it received. As an <audio> src it would start about 5 s after
-/// the click: Icecast starts a listener at a 1400-byte block, mid-frame in 34 joins of 35, and
+/// the click: Icecast starts a listener at a 1400-byte block, mid-frame in 23 joins of 24, and
 /// chromium's FFmpeg reads 256 KiB before it takes that for MP3.
 #[test]
 fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {

@@ -3,7 +3,7 @@
 //
 // An Ogg mount plays as the <audio> element's src. An MP3 mount does not: Icecast 2.4 cuts a
 // source's MP3 into 1400-byte blocks and starts a new listener at a block's start, which is where
-// an MP3 frame starts only once in 35 joins at 320 kbit/s (960-byte frames), and chromium's FFmpeg,
+// an MP3 frame starts only once in 24 joins at 320 kbit/s (960-byte frames), and chromium's FFmpeg,
 // seeing no frame at the start, reads 256 KiB before it takes the stream for MP3 (6.5 s at
 // 320 kbit/s, 8.2 s at 128) and then plays from the first byte: that far behind, however small the
 // burst. So the MP3 is fetched and fed to Media Source Extensions from its first whole frame, and
