@@ -8,8 +8,8 @@
 //!
 //! For scripts/bench (82-mount-latency), the latency of an Icecast mount as an <audio> element
 //! plays it: `web_probe markers OUT SECONDS` writes the marked input the capture plays, and
-//! `web_probe mount URL SECONDS PROFILE_DIR FRAME0_UNIX_NS` times each marker the page plays
-//! against when the ring captured it.
+//! `web_probe mount URL TYPE SECONDS PROFILE_DIR FRAME0_UNIX_NS` times each marker the page's own
+//! mount player (`src/web/mount.js`) plays against when the ring captured it.
 
 #[path = "../tests/common/cdp.rs"]
 mod cdp;
@@ -24,11 +24,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let run = match args.get(1).map(String::as_str) {
         Some("markers") if args.len() == 4 => Some(markers(&args[2], args[3].parse().unwrap_or(60))),
-        Some("mount") if args.len() == 6 => Some(mount(
+        Some("mount") if args.len() == 7 => Some(mount(
             &args[2],
-            args[3].parse().unwrap_or(40),
-            std::path::Path::new(&args[4]),
-            args[5].parse().unwrap_or(0),
+            &args[3],
+            args[4].parse().unwrap_or(40),
+            std::path::Path::new(&args[5]),
+            args[6].parse().unwrap_or(0),
         )),
         _ => None,
     };
@@ -41,7 +42,7 @@ fn main() {
     }
     if args.len() != 4 {
         eprintln!(
-            "usage: web_probe URL SECONDS PROFILE_DIR | markers OUT SECONDS | mount URL SECONDS PROFILE_DIR FRAME0_UNIX_NS"
+            "usage: web_probe URL SECONDS PROFILE_DIR | markers OUT SECONDS | mount URL TYPE SECONDS PROFILE_DIR FRAME0_UNIX_NS"
         );
         std::process::exit(2);
     }
@@ -131,10 +132,13 @@ fn markers(out: &str, secs: u64) -> Result<(), String> {
     std::fs::write(out, pcm).map_err(|e| format!("{out}: {e}"))
 }
 
-/// The page script: an <audio> element on the mount, routed through Web Audio into a worklet that
-/// passes the sound on to the output and posts each burst's first frame and length; the main
-/// thread turns the frame into the wall-clock time it reaches the output (getOutputTimestamp, or
-/// else the context's time plus its output and base latency).
+/// The page's player of a mount, which `MOUNT_JS` calls.
+const PLAYER_JS: &str = include_str!("../src/web/mount.js");
+
+/// The page script: an <audio> element that the page's player plays the mount in, routed through
+/// Web Audio into a worklet that passes the sound on to the output and posts each burst's first
+/// frame and length; the main thread turns the frame into the wall-clock time it reaches the
+/// output (getOutputTimestamp, or else the context's time plus its output and base latency).
 const MOUNT_JS: &str = r#"(async () => {
   const code = `class M extends AudioWorkletProcessor {
     constructor() { super(); this.on = -1; this.last = -1e9; }
@@ -160,7 +164,7 @@ const MOUNT_JS: &str = r#"(async () => {
   await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([code], { type: 'application/javascript' })));
   const node = new AudioWorkletNode(ctx, 'm', { outputChannelCount: [2] });
   const audio = new Audio();
-  audio.src = MOUNT;
+  window.errors = [];
   ctx.createMediaElementSource(audio).connect(node);
   node.connect(ctx.destination);
   window.marks = [];
@@ -172,26 +176,39 @@ const MOUNT_JS: &str = r#"(async () => {
     window.marks.push({ wall: performance.timeOrigin + out.perf, ms: e.data.dur / ctx.sampleRate * 1000, how: out.how });
   };
   await ctx.resume();
-  await audio.play();
-  window.started = performance.timeOrigin + performance.now();
+  audio.addEventListener('playing', () => { window.started = performance.timeOrigin + performance.now(); }, { once: true });
+  if (TYPE === 'src') {
+    window.player = { how: 'plain src', jumps: 0 };
+    audio.src = MOUNT;
+    audio.play().catch((e) => window.errors.push(String(e)));
+  } else window.player = playMount(audio, MOUNT, TYPE, (m) => window.errors.push(m));
   window.ctxInfo = { rate: ctx.sampleRate, base: ctx.baseLatency, output: ctx.outputLatency || 0 };
   return true;
 })()"#;
 
-/// `web_probe mount URL SECONDS PROFILE_DIR FRAME0_UNIX_NS`: plays the mount for SECONDS from a
-/// page of the same origin (so Web Audio may read the stream), then prints one JSON line (the
-/// latency of each burst heard after 8 s to settle) and the words `n p50 p95 max how errors`.
-fn mount(url: &str, secs: u64, profile: &std::path::Path, frame0_ns: u64) -> Result<(), String> {
+/// `web_probe mount URL TYPE SECONDS PROFILE_DIR FRAME0_UNIX_NS`: plays the mount (of content
+/// TYPE, e.g. audio/mpeg; `src`: as a plain <audio> src, without the page's player, for a
+/// comparison) for SECONDS from a page of the same origin (so Web Audio may read the stream), then prints one JSON line (the latency of each burst heard after 8 s to settle) and
+/// the words `n p50 p95 max how player jumps errors`.
+fn mount(
+    url: &str,
+    content_type: &str,
+    secs: u64,
+    profile: &std::path::Path,
+    frame0_ns: u64,
+) -> Result<(), String> {
     let origin: String = url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
     let mut b = cdp::Browser::start(profile)?;
     b.open(&format!("{origin}/status-json.xsl"))?;
-    b.eval(&MOUNT_JS.replace("MOUNT", &serde_json::to_string(url).unwrap_or_default()))?;
+    b.eval(PLAYER_JS)?;
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    b.eval(&MOUNT_JS.replace("MOUNT", &quote(url)).replace("TYPE", &quote(content_type)))?;
     let end = std::time::Instant::now() + Duration::from_secs(secs);
     while std::time::Instant::now() < end {
         b.pump(Duration::from_millis(500));
     }
     let page =
-        b.eval("JSON.stringify({ marks: window.marks, started: window.started, ctx: window.ctxInfo })")?;
+        b.eval("JSON.stringify({ marks: window.marks, started: window.started, ctx: window.ctxInfo, how: window.player.how, jumps: window.player.jumps, errors: window.errors })")?;
     let page: serde_json::Value = serde_json::from_str(page.as_str().unwrap_or("null")).unwrap_or_default();
     let settled = page["started"].as_f64().unwrap_or(f64::MAX) + 8000.0;
     let frame0_ms = frame0_ns as f64 / 1e6;
@@ -211,10 +228,20 @@ fn mount(url: &str, secs: u64, profile: &std::path::Path, frame0_ns: u64) -> Res
     };
     let how = page["marks"][0]["how"].as_str().unwrap_or("none").replace(' ', "_");
     // Icecast's status page has no favicon.ico: a 404 that says nothing about the stream.
-    let errors: Vec<&String> = b.errors.iter().filter(|e| !e.contains("/favicon.ico")).collect();
+    let mut errors: Vec<String> = b.errors.iter().filter(|e| !e.contains("/favicon.ico")).cloned().collect();
+    errors.extend(page["errors"].as_array().into_iter().flatten().map(|e| e.to_string()));
     let out = serde_json::json!({ "latencies_ms": lat, "unnamed": unnamed, "page": page, "errors": errors });
     println!("{out}");
-    println!("{} {:.0} {:.0} {:.0} {how} {}", lat.len(), pct(0.5), pct(0.95), pct(1.0), errors.len());
+    let player = page["how"].as_str().unwrap_or("none").replace(' ', "_");
+    let jumps = page["jumps"].as_u64().unwrap_or(0);
+    println!(
+        "{} {:.0} {:.0} {:.0} {how} {player} {jumps} {}",
+        lat.len(),
+        pct(0.5),
+        pct(0.95),
+        pct(1.0),
+        errors.len()
+    );
     Ok(())
 }
 

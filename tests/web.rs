@@ -27,6 +27,7 @@ fn every_reading_endpoint_answers_and_others_are_404_or_405() {
     assert!(page.header("content-security-policy").is_some_and(|c| c.contains("default-src 'self'")));
     assert!(page.header("content-type").is_some_and(|c| c.starts_with("text/html")));
     rig.get("/worklet.js").expect(200);
+    rig.get("/mount.js").expect(200);
     let s = rig.status();
     assert_eq!(s["ring"]["present"], true, "{s}");
     assert_eq!(s["ring"]["rate"], 48_000);

@@ -8,7 +8,7 @@ complete -c vinyl-web -l max-streams -d 'Streams (/events and /listen) at once, 
 complete -c vinyl-web -l max-streams-per-address -d 'Streams from one address other than loopback (a reverse proxy on this machine is exempt)' -r
 complete -c vinyl-web -l allow-host -d 'A name (besides IP literals, this machine\'s host name and NAME.local) that requests may give as their Host when bound to a non-loopback address (repeatable; also VINYL_WEB_ALLOW_HOSTS, blank-separated)' -r
 complete -c vinyl-web -l request-timeout -d 'Seconds a client has to send its whole request (headers and body); slower ones are closed' -r
-complete -c vinyl-web -l mp3-url -d 'The MP3 stream\'s Icecast URL, offered in the page\'s Listen menu (listeners open the source URL; empty: not offered)' -r
+complete -c vinyl-web -l mp3-url -d 'The MP3 stream\'s Icecast URL, offered in the page\'s Listen menu (listeners open the source URL; empty: not offered). The page fetches it, so the server must send Access-Control-Allow-Origin, as Debian\'s icecast.xml does; else it plays seconds later' -r
 complete -c vinyl-web -l ogg-flac-url -d 'The Ogg FLAC mount\'s URL, offered in the Listen menu (empty: not offered)' -r
 complete -c vinyl-web -l opus-url -d 'The Ogg Opus mount\'s URL, offered in the Listen menu (empty: not offered)' -r
 complete -c vinyl-web -l rate -d 'Sample rate in frames per second (44100, 48000, 96000…)' -r

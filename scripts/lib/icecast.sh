@@ -6,6 +6,8 @@
 #
 # icecast2 refuses to run as root unless it changes owner to the icecast2 user, which must be able
 # to reach its log folder: DIR and the folders above it are made searchable (0711) for that reason.
+# Like Debian's default icecast.xml it allows every origin (Access-Control-Allow-Origin: *): the
+# page's player fetches the MP3 mount (src/web/mount.js).
 
 icecast_start() {
     ic_dir=$1 ic_port=$2 ic_pass=$3
@@ -35,6 +37,7 @@ icecast_start() {
     <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot></paths>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
   $ic_owner
+  <http-headers><header name="Access-Control-Allow-Origin" value="*" /></http-headers>
   <mount type="default"><charset>UTF-8</charset></mount>
 </icecast>
 XML

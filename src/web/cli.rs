@@ -133,7 +133,8 @@ pub struct Opts {
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = clap::value_parser!(u64).range(1..=120))]
     pub request_timeout: u64,
     /// The MP3 stream's Icecast URL, offered in the page's Listen menu (listeners open the
-    /// source URL; empty: not offered)
+    /// source URL; empty: not offered). The page fetches it, so the server must send
+    /// Access-Control-Allow-Origin, as Debian's icecast.xml does; else it plays seconds later
     #[arg(long, value_name = "URL", env = "VINYL_ICECAST_URL")]
     pub mp3_url: Option<String>,
     /// The Ogg FLAC mount's URL, offered in the Listen menu (empty: not offered)

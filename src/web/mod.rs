@@ -4,7 +4,8 @@
 //! responses and streams), [`routes`] (which handler answers, `/status`), [`listen`] (the live
 //! audio stream and the latency measure), [`events`] (following the listener's events file; SSE),
 //! [`control`] (the token; recordings started and stopped through vinyl-rec's code), [`files`]
-//! (the recordings list and downloads), and the page itself (`page.html`, `worklet.js`).
+//! (the recordings list and downloads), and the page itself (`page.html`, `worklet.js`, and
+//! `mount.js`, its player of the Icecast mounts).
 //!
 //! Threads: the accept loop (main thread, which takes the signals and alone feeds systemd's
 //! watchdog), one per connection (their places are [`budget`]'s), one following the events file, one timing the ring's publications, one
@@ -125,14 +126,14 @@ fn app(o: &Opts) -> anyhow::Result<App> {
 /// an Icecast URL (a bad one is a usage error naming the flag).
 fn mounts(o: &Opts) -> Result<Vec<status::Mount>, UsageError> {
     let mut out = Vec::new();
-    for (name, flag, url) in [
-        ("MP3", "--mp3-url", &o.mp3_url),
-        ("Ogg FLAC", "--ogg-flac-url", &o.ogg_flac_url),
-        ("Opus", "--opus-url", &o.opus_url),
+    for (name, content_type, flag, url) in [
+        ("MP3", "audio/mpeg", "--mp3-url", &o.mp3_url),
+        ("Ogg FLAC", "audio/ogg", "--ogg-flac-url", &o.ogg_flac_url),
+        ("Opus", "audio/ogg", "--opus-url", &o.opus_url),
     ] {
         let Some(url) = url.as_deref().filter(|u| !u.is_empty()) else { continue };
         let ep = crate::icecast::Endpoint::parse(url).map_err(|e| UsageError::new(format!("{flag}: {e}")))?;
-        out.push(status::Mount { name, url: ep.to_string() });
+        out.push(status::Mount { name, url: ep.to_string(), content_type });
     }
     Ok(out)
 }

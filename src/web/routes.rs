@@ -3,7 +3,7 @@
 //! Owns the table of endpoints (see `vinyl-web(1)`) and the token check in front of the control
 //! endpoints. Reading endpoints need no token; `POST /rec/start`, `POST /rec/stop` and the
 //! latency reset do. No endpoint answers a CORS pre-flight (`OPTIONS` is 405), so a page of another
-//! origin can never send the token header. The page and its worklet are compiled in
+//! origin can never send the token header. The page, its worklet and its mount player are compiled in
 //! (`include_str!`), served with a Content-Security-Policy that allows nothing from elsewhere.
 //! Only the Host names [`Hosts`] allows are answered (421 else), so a site rebinding its name to
 //! this machine cannot read the API either; `/status` names no absolute path and no process.
@@ -21,19 +21,29 @@ use std::net::TcpStream;
 const PAGE: &str = include_str!("page.html");
 /// The AudioWorklet processor the page loads.
 const WORKLET: &str = include_str!("worklet.js");
+/// The page's player of the Icecast mounts (a script of its own so that the bench runs it too).
+const MOUNT_PLAYER: &str = include_str!("mount.js");
 
 /// The page's Content-Security-Policy: nothing from elsewhere, but for audio from the Icecast
-/// mounts of the Listen menu (each origin, `http://HOST:PORT`).
+/// mounts of the Listen menu (each origin, `http://HOST:PORT`). An MP3 mount's origin may also be
+/// fetched, and media may come from `blob:`: `mount.js` feeds the MP3 to Media Source Extensions.
 pub fn csp(mounts: &[super::status::Mount]) -> String {
-    let mut media = String::from("'self'");
+    let (mut media, mut connect) = (String::from("'self'"), String::from("'self'"));
     for m in mounts {
         if let Ok(ep) = crate::icecast::Endpoint::parse(&m.url) {
-            media.push_str(&format!(" http://{}", ep.authority()));
+            let origin = format!(" http://{}", ep.authority());
+            media.push_str(&origin);
+            if m.content_type == "audio/mpeg" && !connect.contains(&origin) {
+                connect.push_str(&origin);
+            }
         }
+    }
+    if connect != "'self'" {
+        media.push_str(" blob:");
     }
     format!(
         "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; \
-         media-src {media}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+         media-src {media}; connect-src {connect}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     )
 }
 
@@ -108,6 +118,7 @@ pub fn handle(app: &App, req: Request, mut s: TcpStream, ticket: &mut Ticket) {
             Response::new(200, "text/html; charset=utf-8", PAGE).with("Content-Security-Policy", &app.csp)
         }
         ("GET", "/worklet.js") => Response::new(200, "text/javascript; charset=utf-8", WORKLET),
+        ("GET", "/mount.js") => Response::new(200, "text/javascript; charset=utf-8", MOUNT_PLAYER),
         ("GET", "/status") => Response::json(200, &status(app)),
         ("GET", "/recordings") => files::list(app),
         ("GET", "/library") => super::collection::albums(app),
@@ -125,8 +136,8 @@ pub fn handle(app: &App, req: Request, mut s: TcpStream, ticket: &mut Ticket) {
         ("POST", "/rec/stop") => app.control.stop(),
         (
             _,
-            "/" | "/worklet.js" | "/status" | "/recordings" | "/library" | "/plays" | "/listen" | "/events"
-            | "/listen/report" | "/rec/start" | "/rec/stop" | "/library/name",
+            "/" | "/worklet.js" | "/mount.js" | "/status" | "/recordings" | "/library" | "/plays" | "/listen"
+            | "/events" | "/listen/report" | "/rec/start" | "/rec/stop" | "/library/name",
         ) => Response::error(405, "method not allowed"),
         _ => Response::error(404, "not found"),
     };
@@ -248,5 +259,31 @@ pub fn status(app: &App) -> status::Status {
         sse_clients: app.hub.clients(),
         latency: app.latency.summary(),
         mounts: app.mounts.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::status::Mount;
+    use super::csp;
+
+    fn mount(name: &'static str, url: &str, content_type: &'static str) -> Mount {
+        Mount { name, url: url.to_string(), content_type }
+    }
+
+    #[test]
+    fn csp_lets_the_page_fetch_only_an_mp3_mount_and_play_it_from_a_blob() {
+        let ogg = csp(&[mount("Opus", "http://127.0.0.1:8000/vinyl.opus", "audio/ogg")]);
+        assert!(ogg.contains("media-src 'self' http://127.0.0.1:8000;"), "{ogg}");
+        assert!(ogg.contains("connect-src 'self';"), "{ogg}");
+        let both = csp(&[
+            mount("MP3", "http://radio.local:8000/vinyl.mp3", "audio/mpeg"),
+            mount("Opus", "http://127.0.0.1:8000/vinyl.opus", "audio/ogg"),
+        ]);
+        assert!(
+            both.contains("media-src 'self' http://radio.local:8000 http://127.0.0.1:8000 blob:;"),
+            "{both}"
+        );
+        assert!(both.contains("connect-src 'self' http://radio.local:8000;"), "{both}");
     }
 }

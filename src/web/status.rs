@@ -46,6 +46,9 @@ pub struct Mount {
     pub name: &'static str,
     /// The listener URL, `http://HOST:PORT/MOUNT`.
     pub url: String,
+    /// What the mount serves: `audio/mpeg` (which the page plays through Media Source
+    /// Extensions, `mount.js`) or `audio/ogg`.
+    pub content_type: &'static str,
 }
 
 /// One component.

@@ -155,6 +155,7 @@ impl Icecast {
   </paths>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
   <security><chroot>0</chroot>{owner}</security>{relay}
+  <http-headers><header name="Access-Control-Allow-Origin" value="*" /></http-headers>
   <mount type="default"><charset>UTF-8</charset></mount>
 </icecast>
 "#,

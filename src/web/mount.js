@@ -1,0 +1,132 @@
+// The player of an Icecast mount: the page's Listen menu, and examples/web_probe for
+// scripts/bench 82-mount-latency (which runs this very file).
+//
+// An Ogg mount plays as the <audio> element's src. An MP3 mount does not: Icecast 2.4 cuts a
+// source's MP3 into 1400-byte blocks and starts a new listener at a block's start, which is where
+// an MP3 frame starts only once in 24 joins at 320 kbit/s (960-byte frames), and chromium's FFmpeg,
+// seeing no frame at the start, reads 256 KiB before it takes the stream for MP3 (6.5 s at
+// 320 kbit/s, 8.2 s at 128) and then plays from the first byte: that far behind, however small the
+// burst. So the MP3 is fetched and fed to Media Source Extensions from its first whole frame, and
+// playback starts MOUNT_CUSHION behind the newest audio received; when a stall has left it more than
+// MOUNT_SLACK further behind it jumps forward (a skip, counted). Without MediaSource for audio/mpeg,
+// or when the server refuses the fetch (no Access-Control-Allow-Origin), the MP3 plays as src too.
+"use strict";
+
+const MOUNT_CUSHION = 1.0; // seconds between the newest audio received and what plays
+const MOUNT_SLACK = 1.0; // seconds further behind than the cushion that make it jump forward
+const MOUNT_SETTLE = 1.0; // seconds after the first byte in which the burst may still arrive
+const MOUNT_KEEP = 10; // seconds of played audio kept in the SourceBuffer
+
+// The offset of the first MPEG audio Layer III frame in `b` that another frame header follows,
+// or -1 (then more bytes are needed).
+function mp3FrameStart(b) {
+  const kbps = [
+    [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+    [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],
+  ];
+  const hz = [[11025, 12000, 8000], null, [22050, 24000, 16000], [44100, 48000, 32000]];
+  const frameLen = (i) => {
+    if (i + 4 > b.length || b[i] !== 0xff || (b[i + 1] & 0xe0) !== 0xe0) return 0;
+    const ver = (b[i + 1] >> 3) & 3, layer = (b[i + 1] >> 1) & 3, bi = b[i + 2] >> 4, si = (b[i + 2] >> 2) & 3;
+    if (ver === 1 || layer !== 1 || bi === 0 || bi === 15 || si === 3) return 0;
+    const mpeg1 = ver === 3;
+    return Math.floor(((mpeg1 ? 144 : 72) * kbps[mpeg1 ? 1 : 0][bi] * 1000) / hz[ver][si]) + ((b[i + 2] >> 1) & 1);
+  };
+  for (let i = 0; i + 4 <= b.length; i++) {
+    const n = frameLen(i);
+    if (n && frameLen(i + n)) return i;
+  }
+  return -1;
+}
+
+// Plays `url` (of content `type`, e.g. audio/mpeg) in `audio`. `fail(message)` hears of errors.
+// Returns { stop(), how, jumps }: `how` is "mse" or "src" (with the reason when an MP3 could not
+// use MSE), `jumps` counts the jumps forward.
+function playMount(audio, url, type, fail) {
+  const h = { how: "src", jumps: 0, stop: null };
+  const asSrc = (why) => {
+    h.how = why ? "src (" + why + ")" : "src";
+    audio.src = url;
+    audio.play().catch((e) => fail(String(e)));
+  };
+  const abort = new AbortController();
+  h.stop = () => {
+    abort.abort();
+    audio.pause();
+    if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
+    audio.removeAttribute("src");
+    audio.load();
+  };
+  if (type !== "audio/mpeg" || !window.MediaSource || !MediaSource.isTypeSupported("audio/mpeg")) {
+    asSrc(type === "audio/mpeg" ? "no MediaSource for audio/mpeg" : "");
+    return h;
+  }
+  h.how = "mse";
+  const ms = new MediaSource();
+  audio.src = URL.createObjectURL(ms);
+  ms.addEventListener("sourceopen", () => {
+    feedMp3(audio, ms, url, abort.signal, h).catch((e) => {
+      if (abort.signal.aborted) return;
+      if (e.refused) {
+        URL.revokeObjectURL(audio.src);
+        asSrc("fetch refused: " + e.message);
+      } else fail("mount: " + e);
+    });
+  }, { once: true });
+  audio.play().catch((e) => { if (!abort.signal.aborted) fail(String(e)); });
+  return h;
+}
+
+// Reads the MP3 stream into a SourceBuffer from its first whole frame, keeping playback
+// MOUNT_CUSHION behind the newest audio (see the top of this file). A fetch that fails before any
+// response is thrown with `refused` set.
+async function feedMp3(audio, ms, url, signal, h) {
+  const sb = ms.addSourceBuffer("audio/mpeg");
+  const updated = () => new Promise((ok) => sb.addEventListener("updateend", ok, { once: true }));
+  let res;
+  try {
+    res = await fetch(url, { cache: "no-store", signal });
+  } catch (e) {
+    e.refused = true;
+    throw e;
+  }
+  if (!res.ok) throw new Error(url + ": HTTP " + res.status);
+  const reader = res.body.getReader();
+  let head = new Uint8Array(0), firstByte = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    let data = value;
+    if (head) {
+      data = new Uint8Array(head.length + value.length);
+      data.set(head);
+      data.set(value, head.length);
+      const at = mp3FrameStart(data);
+      if (at < 0) { head = data; continue; }
+      data = data.subarray(at);
+      head = null;
+      firstByte = performance.now();
+    }
+    sb.appendBuffer(data);
+    await updated();
+    keepLive(audio, sb, h, performance.now() - firstByte < MOUNT_SETTLE * 1000);
+    const b = sb.buffered;
+    if (b.length && audio.currentTime - b.start(0) > 2 * MOUNT_KEEP) {
+      sb.remove(0, audio.currentTime - MOUNT_KEEP);
+      await updated();
+    }
+  }
+  if (ms.readyState === "open") ms.endOfStream();
+}
+
+// Jumps to MOUNT_CUSHION behind the newest audio when playback is further behind than the slack
+// (while the burst still arrives, than a tenth of a second: it may come in several reads).
+function keepLive(audio, sb, h, settling) {
+  const b = sb.buffered;
+  if (!b.length) return;
+  const end = b.end(b.length - 1), behind = end - audio.currentTime;
+  if (behind > MOUNT_CUSHION + (settling ? 0.1 : MOUNT_SLACK)) {
+    audio.currentTime = Math.max(b.start(b.length - 1), end - MOUNT_CUSHION);
+    if (!settling) h.jumps++;
+  }
+}
