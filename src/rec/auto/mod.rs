@@ -98,7 +98,8 @@ fn settings(s: &Settings) -> anyhow::Result<AutoSettings> {
     Ok(a)
 }
 
-/// Runs `vinyl-rec auto` until a stop signal (with `--check`: checks the settings and returns).
+/// Runs `vinyl-rec auto` until a stop signal (with `--check`: checks the settings and returns):
+/// validate, open, follow the events, finish.
 pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     let a = settings(s)?;
     if o.check {
@@ -109,9 +110,6 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
     let events = o.events.clone().unwrap_or_else(|| s.run_dir.join("events"));
     let fifos = if o.title_fifo.is_empty() { vec![s.run_dir.join("title")] } else { o.title_fifo.clone() };
     let mut notifier = crate::notify::Notifier::from_env();
-    // The collection is made when missing: auto's plays are the history's first notes.
-    let rules = Rules { tool: TOOL, create: true, untimed: true };
-    let history = Historian::start(rules, crate::library::default_db()?, s.ring.clone())?;
     let following = format!(
         "auto: following {} (sides from {} before the needle drop to {} after the end, the tap {} behind the head; recordings in {})",
         events.display(),
@@ -120,21 +118,17 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         a.hold,
         s.recordings.display()
     );
-    let mut auto = Auto {
-        s: s.clone(),
-        titles: Titles::new(fifos, a.hook.clone(), a.hook_timeout),
-        side: side::adopt(s, &a),
-        unrecorded: None,
-        history,
-        a,
-        sides: 0,
-        artist: None,
-        skipped: None,
-        bad: BTreeMap::new(),
-        repeated: false,
-        last_guard: Instant::now(),
-    };
-    let mut tail = Tail::new(&events);
+    let mut auto = Auto::open(s, a, fifos)?;
+    follow(&mut auto, Tail::new(&events), &following, &mut notifier);
+    notifier.stopping();
+    auto.stop(&mut notifier);
+    auto.titles.shutdown();
+    auto.history.finish();
+    Ok(())
+}
+
+/// Acts on every line of the events file until a stop signal.
+fn follow(auto: &mut Auto, mut tail: Tail, following: &str, notifier: &mut crate::notify::Notifier) {
     let (mut lines, mut history) = (Vec::new(), Vec::new());
     // What the events file holds already is the past: read before auto says it follows (and tells
     // systemd it is ready), so that every line written after that is acted on as new.
@@ -160,14 +154,31 @@ pub fn auto(s: &Settings, o: &AutoOpts) -> anyhow::Result<()> {
         std::thread::sleep(POLL);
         tail.poll(&mut |l| lines.push(l.to_string()), &mut |l| history.push(l.to_string()));
     }
-    notifier.stopping();
-    auto.stop(&mut notifier);
-    auto.titles.shutdown();
-    auto.history.finish();
-    Ok(())
 }
 
 impl Auto {
+    /// Auto's state at start: the side a killed auto left open adopted, the history's writer
+    /// started.
+    fn open(s: &Settings, a: AutoSettings, fifos: Vec<std::path::PathBuf>) -> anyhow::Result<Auto> {
+        // The collection is made when missing: auto's plays are the history's first notes.
+        let rules = Rules { tool: TOOL, create: true, untimed: true };
+        let history = Historian::start(rules, crate::library::default_db()?, s.ring.clone())?;
+        Ok(Auto {
+            s: s.clone(),
+            titles: Titles::new(fifos, a.hook.clone(), a.hook_timeout),
+            side: side::adopt(s, &a),
+            unrecorded: None,
+            history,
+            a,
+            sides: 0,
+            artist: None,
+            skipped: None,
+            bad: BTreeMap::new(),
+            repeated: false,
+            last_guard: Instant::now(),
+        })
+    }
+
     /// One line of the events file.
     fn line(&mut self, line: &str) {
         let ev = match event::parse(line) {
