@@ -102,7 +102,12 @@ async function feedMp3(audio, ms, url, signal, h) {
       data.set(head);
       data.set(value, head.length);
       const at = mp3FrameStart(data);
-      if (at < 0) { head = data; continue; }
+      if (at < 0) {
+        // Not MP3 after all (a wrong URL or type): say so rather than hold the stream forever.
+        if (data.length > 1 << 20) throw new Error(url + ": no two MP3 frames in a row in the first MiB");
+        head = data;
+        continue;
+      }
       data = data.subarray(at);
       head = null;
       firstByte = performance.now();
