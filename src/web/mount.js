@@ -40,10 +40,11 @@ function mp3FrameStart(b) {
 }
 
 // Plays `url` (of content `type`, e.g. audio/mpeg) in `audio`. `fail(message)` hears of errors.
-// Returns { stop(), how, jumps }: `how` is "mse" or "src" (with the reason when an MP3 could not
-// use MSE), `jumps` counts the jumps forward.
+// Returns { stop(), how, jumps, skipped, onJump }: `how` is "mse" or "src" (with the reason when an
+// MP3 could not use MSE), `jumps` counts the jumps forward and `skipped` adds up the seconds they
+// passed over; `onJump(h)`, when the caller sets it, hears of each, so the listener is told.
 function playMount(audio, url, type, fail) {
-  const h = { how: "src", jumps: 0, stop: null };
+  const h = { how: "src", jumps: 0, skipped: 0, onJump: null, stop: null };
   const asSrc = (why) => {
     h.how = why ? "src (" + why + ")" : "src";
     audio.src = url;
@@ -131,7 +132,13 @@ function keepLive(audio, sb, h, settling) {
   if (!b.length) return;
   const end = b.end(b.length - 1), behind = end - audio.currentTime;
   if (behind > MOUNT_CUSHION + (settling ? 0.1 : MOUNT_SLACK)) {
-    audio.currentTime = Math.max(b.start(b.length - 1), end - MOUNT_CUSHION);
-    if (!settling) h.jumps++;
+    const to = Math.max(b.start(b.length - 1), end - MOUNT_CUSHION);
+    const skipped = to - audio.currentTime;
+    audio.currentTime = to;
+    if (!settling) {
+      h.jumps++;
+      h.skipped += skipped;
+      if (h.onJump) h.onJump(h);
+    }
   }
 }
