@@ -69,8 +69,6 @@ const MIN_DT: u32 = 2;
 /// How far a query's time between its peaks may be from the learned pair's (frames): both are
 /// whole frames of a hop the speed stretched.
 const DT_SLACK: f64 = 0.7;
-/// How far a query's interval may be from a step's centre before the next step is looked up too.
-const EDGE: f64 = 0.3;
 /// The deck's speed error a query's keys reach (±2.5 %, as the recogniser's candidate speeds).
 const REACH: f64 = 0.025;
 /// The margin (band steps) on the bands' edges that the peaks' frequency estimates need.
@@ -145,12 +143,17 @@ fn span(lo: f64, hi: f64) -> std::ops::RangeInclusive<i64> {
     (lo.floor() as i64)..=(hi.floor() as i64)
 }
 
-/// The rounded step of `x`, and the neighbouring step when `x` lies near the edge between them.
+/// The two steps nearest `x`: its rounded step and the neighbour on `x`'s side. In a replay's
+/// hiss each of a pair's frequencies comes out a few tenths of a percent off the learned copy's,
+/// so their interval moves by up to half a step (0.7 %): with the rounded step alone (and the
+/// next only within 0.2 step of the edge) a pair both copies made found its key only when the
+/// two intervals were within 0.2 step (0.3 %). scripts/bench 95-recognize, before and after:
+/// the slowest replay's music start to recognition 17.0 -> 10.5 s (median 5.8 -> 5.6 s), what
+/// chance gives unchanged, the matching at 1,000 sides 19 -> 31 ms median (twice the lookups).
 fn either_side(x: f64) -> impl Iterator<Item = i64> + Clone {
     let r = x.round();
-    let off = x - r;
-    let next = (off.abs() > EDGE).then_some((r + off.signum()) as i64);
-    std::iter::once(r as i64).chain(next)
+    let next = if x >= r { r + 1.0 } else { r - 1.0 };
+    [r as i64, next as i64].into_iter()
 }
 
 impl Pair {
@@ -188,7 +191,7 @@ pub fn unpack_t(stored: u32) -> (u32, f64) {
 
 /// The keys a learned pair could have stored for query pair `p`, heard at any speed within
 /// ±2.5 %: the bands that speed reaches, the times of `p`'s ±`DT_SLACK` frames in each, and
-/// the interval's step (both steps near an edge). Sorted, each once; none for a pair closer than
+/// the interval's two nearest steps. Sorted, each once; none for a pair closer than
 /// `MIN_DT`.
 pub fn query_keys(p: &Pair) -> Vec<u32> {
     let mut out = Vec::new();
@@ -617,6 +620,24 @@ mod tests {
                 assert!(query_keys(&q).contains(&key), "{p:?} at {r}: key {key:#x} not looked up");
                 let speed = f64::from(q.f1) / f_learned;
                 assert!((speed - r).abs() <= TOL, "{p:?} at {r}: the hit says {speed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pair_whose_interval_the_hiss_moved_by_under_half_a_step_finds_its_key() {
+        // The learned interval sits past the middle of a step, the replay's partner came out
+        // 0.4 % lower: the query's interval rounds to the step below, away from any edge.
+        for (f1, steps) in [(500.0, 5.55), (1200.0, -7.55), (700.0, 12.45), (2000.0, -0.45)] {
+            let f2 = f1 * 2f64.powf(steps / INTERVAL_STEPS);
+            let p = Pair { t: 50, f1: f1 as f32, f2: f2 as f32, dt: 9 };
+            let key = p.key().expect("a key");
+            for moved in [-0.3, 0.3, -0.45, 0.45] {
+                let q = Pair { f2: (f2 * 2f64.powf(moved / INTERVAL_STEPS)) as f32, ..p };
+                assert!(
+                    query_keys(&q).contains(&key),
+                    "{p:?} moved {moved} steps: key {key:#x} not looked up"
+                );
             }
         }
     }
