@@ -1437,3 +1437,57 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
 }
+
+/// Where the page cannot fetch the MP3 into Media Source Extensions (a server that does not let
+/// other origins read it; a browser without MediaSource for audio/mpeg), it plays the mount as an
+/// `<audio>` src, as the README says, says why in its stats, and shows no error.
+#[test]
+fn the_page_plays_the_mp3_mount_as_a_src_where_it_cannot_fetch_it() {
+    if !common::tier(&["icecast2", "chromium"]) {
+        return;
+    }
+    let ice = Icecast::start_with(common::icecast::Options { cors: false, ..Default::default() });
+    let url = ice.url("/nocors.mp3");
+    let mut tool = Tool::spawn(&["--url", &url, "--password-file", &pw_arg(&ice)], &[]);
+    let writer = Paced::start(tool.stdin(), 0);
+    ice.wait_for_mount("/nocors.mp3", Duration::from_secs(20));
+    let rig = common::web::Rig::start_with("mp3-web", &[], &[("VINYL_ICECAST_URL", url.as_str())]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = common::cdp::Browser::start(&dir.path().join("chromium")).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let t = common::web::T;
+    b.wait_for("document.getElementById('mountSel').options.length === 2", t).unwrap();
+    let audio = "document.getElementById('mountAudio')";
+    let state = format!(
+        "JSON.stringify({{ t: {audio}.currentTime, how: window.vinylStats.mountPlayer && \
+         window.vinylStats.mountPlayer.how, e: window.vinylStats.errors, src: {audio}.src }})"
+    );
+    let play = |b: &mut common::cdp::Browser, hide_mse: bool| -> serde_json::Value {
+        let hide = if hide_mse {
+            "window.hiddenMse = window.MediaSource; window.MediaSource = undefined;"
+        } else {
+            ""
+        };
+        b.eval(&format!("{hide} document.getElementById('mountSel').value = '{url}'; true")).unwrap();
+        b.click("listenBtn").unwrap();
+        // It plays: the src reaches the mount itself and the audio's clock moves.
+        b.wait_for(&format!("{audio}.src === '{url}' && {audio}.currentTime > 1"), t)
+            .unwrap_or_else(|e| panic!("{url}: {e}: {:?}", b.eval(&state)));
+        let s: serde_json::Value = serde_json::from_str(b.eval(&state).unwrap().as_str().unwrap()).unwrap();
+        b.click("listenBtn").unwrap();
+        b.wait_for(&format!("{audio}.paused && !{audio}.src"), t).unwrap();
+        if hide_mse {
+            b.eval("window.MediaSource = window.hiddenMse; true").unwrap();
+        }
+        s
+    };
+    let s = play(&mut b, true);
+    assert_eq!(s["how"], "src (no MediaSource for audio/mpeg)", "{s}");
+    assert_eq!(s["e"], json!([]), "{s}");
+    let s = play(&mut b, false);
+    assert!(s["how"].as_str().is_some_and(|h| h.starts_with("src (fetch refused: ")), "{s}");
+    assert_eq!(s["e"], json!([]), "{s}");
+    writer.stop();
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+}

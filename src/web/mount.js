@@ -74,7 +74,9 @@ function playMount(audio, url, type, fail) {
       } else fail("mount: " + e);
     });
   }, { once: true });
-  audio.play().catch((e) => { if (!abort.signal.aborted) fail(String(e)); });
+  // The fallback's new src interrupts this play() (an AbortError): that is no error, its own
+  // play() reports what goes wrong from there.
+  audio.play().catch((e) => { if (!abort.signal.aborted && h.how === "mse") fail(String(e)); });
   return h;
 }
 

@@ -44,11 +44,14 @@ pub struct Options {
     pub burst_size: u32,
     /// A `<relay>`: this server pulls a mount of another one (default none).
     pub relay: Option<Relay>,
+    /// Whether the server lets pages of other origins read its streams
+    /// (`Access-Control-Allow-Origin: *`, as Debian's icecast.xml does; default yes).
+    pub cors: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_sources: 10, source_timeout: 10, burst_size: 65536, relay: None }
+        Options { max_sources: 10, source_timeout: 10, burst_size: 65536, relay: None, cors: true }
     }
 }
 
@@ -154,8 +157,7 @@ impl Icecast {
     <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
   </paths>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
-  <security><chroot>0</chroot>{owner}</security>{relay}
-  <http-headers><header name="Access-Control-Allow-Origin" value="*" /></http-headers>
+  <security><chroot>0</chroot>{owner}</security>{relay}{cors}
   <mount type="default"><charset>UTF-8</charset></mount>
 </icecast>
 "#,
@@ -166,6 +168,11 @@ impl Icecast {
             adm = self.admin_password,
             port = self.port,
             logdir = d.join("log").display(),
+            cors = if o.cors {
+                "\n  <http-headers><header name=\"Access-Control-Allow-Origin\" value=\"*\" /></http-headers>"
+            } else {
+                ""
+            },
             relay = o.relay.as_ref().map_or(String::new(), |r| format!(
                 "\n  <relay><server>127.0.0.1</server><port>{}</port><mount>{}</mount>\
                  <local-mount>{}</local-mount><on-demand>0</on-demand>\
