@@ -1438,6 +1438,63 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     assert!(status.success(), "{report}");
 }
 
+/// A stream that says it is MP3 but holds no frames (here zeros, from a server of the test's own)
+/// is an error the page shows once it has read a MiB, not a buffer that grows for ever.
+#[test]
+fn the_page_says_an_mp3_mount_without_frames_is_not_mp3_after_a_mib() {
+    if !common::tier(&["chromium"]) {
+        return;
+    }
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/junk.mp3", server.local_addr().unwrap().port());
+    let done = Arc::new(AtomicBool::new(false));
+    let serving = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            server.set_nonblocking(true).unwrap();
+            let mut clients = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                match server.accept() {
+                    Ok((mut c, _)) => {
+                        let head = "HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\
+                                    Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n\r\n";
+                        // 2 MiB of zeros, then the connection stays open like a live stream. A
+                        // browser that stops reading leaves the rest unsent, not this thread stuck.
+                        c.set_nonblocking(false).unwrap();
+                        c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+                        let _ = c.write_all(head.as_bytes()).and_then(|_| c.write_all(&vec![0u8; 2 << 20]));
+                        clients.push(c);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+    };
+    let rig = common::web::Rig::start_with("mp3-junk", &[], &[("VINYL_ICECAST_URL", url.as_str())]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = common::cdp::Browser::start(&dir.path().join("chromium")).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let t = common::web::T;
+    b.wait_for("document.getElementById('mountSel').options.length === 2", t).unwrap();
+    b.eval(&format!("document.getElementById('mountSel').value = '{url}'; true")).unwrap();
+    b.click("listenBtn").unwrap();
+    let said = "no two MP3 frames in a row in the first MiB";
+    b.wait_for(&format!("window.vinylStats.errors.some((e) => e.includes('{said}'))"), t).unwrap_or_else(
+        |e| {
+            panic!(
+                "{url}: {e}: {:?}",
+                b.eval("JSON.stringify([window.vinylStats.errors, window.vinylStats.mountPlayer])")
+            )
+        },
+    );
+    let sub = b.eval("document.getElementById('listenSub').textContent").unwrap();
+    assert!(sub.as_str().is_some_and(|s| s.contains(said)), "{sub:?}");
+    let how = b.eval("window.vinylStats.mountPlayer.how").unwrap();
+    assert_eq!(how, json!("mse"), "the fetch itself was allowed");
+    done.store(true, Ordering::SeqCst);
+    serving.join().unwrap();
+}
+
 /// Where the page cannot fetch the MP3 into Media Source Extensions (a server that does not let
 /// other origins read it; a browser without MediaSource for audio/mpeg), it plays the mount as an
 /// `<audio>` src, as the README says, says why in its stats, and shows no error.
