@@ -103,6 +103,11 @@ fn discovery_configs_availability_and_the_state_follow_the_events() {
         assert_eq!(v["availability_topic"], "vinyl/availability");
         assert_eq!(v["device"]["identifiers"][0], "vinyl_vinyl", "{topic}");
         assert!(v["state_topic"].is_string() || v["url_topic"].is_string(), "{topic}: {v}");
+        // The entity id Home Assistant gives it (sensor.vinyl_state), under both keys it has read.
+        let parts: Vec<&str> = topic.split('/').collect();
+        let (component, object) = (parts[1], parts[3]);
+        assert_eq!(v["default_entity_id"], format!("{component}.vinyl_{object}"), "{topic}: {v}");
+        assert_eq!(v["object_id"], format!("vinyl_{object}"), "{topic}: {v}");
     }
     let switch = json_of(&sub, "homeassistant/switch/vinyl/recording/config");
     assert_eq!(switch["command_topic"], "vinyl/recording/set");
