@@ -28,7 +28,7 @@ pub mod tail;
 pub use cli::Opts;
 
 use crate::cli::UsageError;
-use crate::input::{Got, PcmInput};
+use crate::input::{PcmInput, Step};
 use crate::library::recognize::deck_speed;
 use crate::pcm::{PcmSpec, SampleFormat};
 use crate::ring::Logged;
@@ -153,19 +153,17 @@ fn listen_stdin(first: u64, spec: PcmSpec, l: &mut Listener) -> anyhow::Result<(
     let fb = spec.frame_bytes();
     let mut input = PcmInput::stdin(fb)?;
     l.source = "stdin".into();
-    let mut buf = vec![0u8; fb * 4096];
     let mut pos = first;
-    while !signals::stop_requested() {
-        match input.wait_and_read(&mut buf, Some(Duration::from_millis(500)))? {
-            Got::Frames(n) => {
-                l.feed(pos, &buf[..n])?;
-                pos += (n / fb) as u64;
-            }
-            Got::Idle => {}
-            Got::End => break,
+    input.pump(TOOL, 4096, Duration::from_millis(500), |step| {
+        if let Step::Frames(frames) = step {
+            l.feed(pos, frames)?;
+            pos += (frames.len() / fb) as u64;
         }
+        Ok(())
+    })?;
+    if signals::stop_requested() {
+        input.report_partial(TOOL, "at the stop");
     }
-    input.report_partial(TOOL, "at the end of input");
     Ok(())
 }
 
