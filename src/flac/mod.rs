@@ -53,7 +53,7 @@ pub const DEFAULT_PADDING: usize = 8192;
 pub const MAX_RATE: u32 = 96_000;
 
 /// The compression level used when none is given: fixed predictors, `flac -2`'s size at 1.4× its
-/// CPU (0.10 CPU-s per minute of audio here). Level 5 reaches `flac -5`'s size for 2.6× that CPU;
+/// CPU (0.08 CPU-s per minute of audio here). Level 5 reaches `flac -5`'s size for 2.6× that CPU;
 /// a finished archive can always be recompressed later, when the machine is idle.
 pub const DEFAULT_LEVEL: u8 = 1;
 
@@ -70,23 +70,24 @@ pub struct LevelInfo {
     pub summary: &'static str,
 }
 
-/// The level table. Measured with `scripts/bench.d/40-flac` on 5 minutes of 48 kHz stereo music
-/// (one core of this machine, CPU seconds per minute of audio, sizes against `flac -5`; in the
-/// same run `flac -0` took 0.064 s at +34.6 %, `flac -2` 0.072 s at +24.6 %, `flac -5` 0.13 s,
-/// `flac -8` 0.26 s at −2.7 %). Levels 0..7 pick the stereo coding by estimate
-/// ([`EXHAUSTIVE_STEREO_LEVEL`]); level 8 lets flacenc try all four.
+/// The level table. Measured with `scripts/bench.d/40-flac` (2026-12-07, commit 4ac531b) on the
+/// bench's 60 s of 48 kHz stereo music five times over (one core of this machine, quiet; CPU
+/// seconds per minute of audio, sizes against `flac -5`; in the same run `flac -0` took 0.052 s
+/// at +37.0 %, `flac -2` 0.060 s at +27.3 %, `flac -5` 0.112 s, `flac -8` 0.212 s at −4.9 %).
+/// Levels 0..7 pick the stereo coding by estimate ([`EXHAUSTIVE_STEREO_LEVEL`]); level 8 lets
+/// flacenc try all four.
 ///
 /// | level | predictors | CPU s / min | size vs flac -5 |
 /// |-------|------------|-------------|-----------------|
-/// | 0 | fixed, order ≤ 2 | 0.09 | +27.5 % |
-/// | 1 | fixed, order ≤ 4 (default) | 0.10 | +24.4 % (flac -2: +24.6 %) |
-/// | 2 | LPC order 3 | 0.18 | +19.3 % |
-/// | 3 | LPC order 4 | 0.20 | +14.8 % |
-/// | 4 | LPC order 6 | 0.23 | +5.1 % |
-/// | 5 | LPC order 8 | 0.26 | +0.1 % |
-/// | 6 | LPC order 10 (flacenc's default) | 0.30 | −1.7 % |
-/// | 7 | LPC order 12 | 0.33 | −2.3 % |
-/// | 8 | LPC order 16, exhaustive stereo | 0.76 | −3.2 % |
+/// | 0 | fixed, order ≤ 2 | 0.074 | +29.9 % |
+/// | 1 | fixed, order ≤ 4 (default) | 0.082 | +27.1 % (flac -2: +27.3 %) |
+/// | 2 | LPC order 3 | 0.15 | +22.1 % |
+/// | 3 | LPC order 4 | 0.17 | +18.2 % |
+/// | 4 | LPC order 6 | 0.19 | +7.4 % |
+/// | 5 | LPC order 8 | 0.21 | +0.0 % |
+/// | 6 | LPC order 10 (flacenc's default) | 0.24 | −3.3 % |
+/// | 7 | LPC order 12 | 0.28 | −4.2 % |
+/// | 8 | LPC order 16, exhaustive stereo | 0.60 | −5.5 % |
 pub const LEVELS: [LevelInfo; 9] = [
     LevelInfo { level: 0, lpc_order: 0, fixed_order: 2, summary: "fixed predictors up to order 2" },
     LevelInfo { level: 1, lpc_order: 0, fixed_order: 4, summary: "fixed predictors up to order 4" },

@@ -33,16 +33,16 @@ recording: the file is cut back to its last complete frame with STREAMINFO descr
 so everything already written stays playable, and it is left as FILE.part.
 
 Compression levels (CPU seconds per minute of 48 kHz stereo music on one core here, size against \
-flac -5; flac -2 takes 0.07 s at +25 %, flac -5 0.13 s, flac -8 0.26 s at -3 %):
-  0  fixed predictors, order <= 2    0.09 s  +28 %
-  1  fixed predictors, order <= 4    0.10 s  +24 %  (flac -2's size; the default)
-  2  LPC order 3                     0.18 s  +19 %
-  3  LPC order 4                     0.20 s  +15 %
-  4  LPC order 6                     0.23 s   +5 %
-  5  LPC order 8                     0.26 s    0 %  (flac -5's size)
-  6  LPC order 10                    0.30 s   -2 %
-  7  LPC order 12                    0.33 s   -2 %
-  8  LPC order 16, all stereo modes  0.76 s   -3 %";
+flac -5; flac -2 takes 0.06 s at +27 %, flac -5 0.11 s, flac -8 0.21 s at -5 %):
+  0  fixed predictors, order <= 2    0.07 s  +30 %
+  1  fixed predictors, order <= 4    0.08 s  +27 %  (flac -2's size; the default)
+  2  LPC order 3                     0.15 s  +22 %
+  3  LPC order 4                     0.17 s  +18 %
+  4  LPC order 6                     0.19 s   +7 %
+  5  LPC order 8                     0.21 s    0 %  (flac -5's size)
+  6  LPC order 10                    0.24 s   -3 %
+  7  LPC order 12                    0.28 s   -4 %
+  8  LPC order 16, all stereo modes  0.60 s   -6 %";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:
