@@ -1394,12 +1394,8 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     let burst =
         || ice.try_listen("/page.mp3", 64_000, Duration::from_millis(250)).is_ok_and(|d| d.len() >= 64_000);
     common::wait_until("Icecast holds a whole burst for a listener", Duration::from_secs(20), burst);
-    let rig = common::web::Rig::start_with("mp3-web", &[], &[("VINYL_ICECAST_URL", url.as_str())]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = common::cdp::Browser::start(&dir.path().join("chromium")).expect("headless chromium");
-    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let (_rig, _profile, mut b) = page_listing("mp3-web", &url);
     let t = common::web::T;
-    b.wait_for("document.getElementById('mountSel').options.length === 2", t).unwrap();
     let audio = "document.getElementById('mountAudio')";
     b.eval(&format!(
         "document.getElementById('mountSel').value = '{url}'; window.clicked = performance.now(); \
@@ -1438,6 +1434,18 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     assert!(status.success(), "{report}");
 }
 
+/// vinyl-web (its ring named after `test`, unique among the tests running at once) with `url` as
+/// its MP3 mount, and its page open in a headless chromium with the mount in the Listen menu; the
+/// rig and the browser's profile folder last as long as they are held.
+fn page_listing(test: &str, url: &str) -> (common::web::Rig, tempfile::TempDir, common::cdp::Browser) {
+    let rig = common::web::Rig::start_with(test, &[], &[("VINYL_ICECAST_URL", url)]);
+    let profile = tempfile::tempdir().unwrap();
+    let mut b = common::cdp::Browser::start(&profile.path().join("chromium")).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    b.wait_for("document.getElementById('mountSel').options.length === 2", common::web::T).unwrap();
+    (rig, profile, b)
+}
+
 /// A stream that says it is MP3 but holds no frames (here zeros, from a server of the test's own)
 /// is an error the page shows once it has read a MiB, not a buffer that grows for ever.
 #[test]
@@ -1470,12 +1478,8 @@ fn the_page_says_an_mp3_mount_without_frames_is_not_mp3_after_a_mib() {
             }
         })
     };
-    let rig = common::web::Rig::start_with("mp3-junk", &[], &[("VINYL_ICECAST_URL", url.as_str())]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = common::cdp::Browser::start(&dir.path().join("chromium")).expect("headless chromium");
-    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let (_rig, _profile, mut b) = page_listing("mp3-junk", &url);
     let t = common::web::T;
-    b.wait_for("document.getElementById('mountSel').options.length === 2", t).unwrap();
     b.eval(&format!("document.getElementById('mountSel').value = '{url}'; true")).unwrap();
     b.click("listenBtn").unwrap();
     let said = "no two MP3 frames in a row in the first MiB";
@@ -1508,12 +1512,8 @@ fn the_page_plays_the_mp3_mount_as_a_src_where_it_cannot_fetch_it() {
     let mut tool = Tool::spawn(&["--url", &url, "--password-file", &pw_arg(&ice)], &[]);
     let writer = Paced::start(tool.stdin(), 0);
     ice.wait_for_mount("/nocors.mp3", Duration::from_secs(20));
-    let rig = common::web::Rig::start_with("mp3-web", &[], &[("VINYL_ICECAST_URL", url.as_str())]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = common::cdp::Browser::start(&dir.path().join("chromium")).expect("headless chromium");
-    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    let (_rig, _profile, mut b) = page_listing("mp3-nocors", &url);
     let t = common::web::T;
-    b.wait_for("document.getElementById('mountSel').options.length === 2", t).unwrap();
     let audio = "document.getElementById('mountAudio')";
     let state = format!(
         "JSON.stringify({{ t: {audio}.currentTime, how: window.vinylStats.mountPlayer && \
