@@ -317,6 +317,9 @@ fn server_restart_reconnects_within_3s_and_the_writer_is_never_blocked() {
     // 20 s of audio as fast as possible: 3.84 MB, sixty times a pipe buffer. If the tool stopped
     // reading while disconnected, this would block and miss the deadline.
     let (stdin, burst_frames) = burst(stdin, paced1, 20);
+    // A retry has found the server down (the first comes 0.5 s after the loss: a restart quicker
+    // than that would leave nothing to log).
+    tool.wait_log("connection refused", Duration::from_secs(20));
 
     // Back up: the source returns within 3 s of the server accepting connections (retry
     // delays are capped at 2 s), and a new listener gets decodable audio.
