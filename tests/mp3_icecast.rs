@@ -1430,11 +1430,14 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     let skipped = b.eval("window.vinylStats.mountPlayer.skipped").unwrap();
     assert!(skipped.as_f64().is_some_and(|x| x > 0.9), "a jump passes over at least the slack: {skipped:?}");
     b.eval(&format!("{audio}.play(); true")).unwrap();
-    b.click("listenBtn").unwrap();
-    b.wait_for(&format!("{audio}.paused && !{audio}.src"), t).unwrap();
+    // The source leaves (the encoder stops): the page says the stream ended, not silence.
     writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
+    b.wait_for("document.getElementById('listenSub').textContent.includes('the stream ended')", t)
+        .unwrap_or_else(|e| panic!("{url}: the end is not said: {e}: {:?}", b.eval(&state)));
+    b.click("listenBtn").unwrap();
+    b.wait_for(&format!("{audio}.paused && !{audio}.src"), t).unwrap();
 }
 
 /// vinyl-web (its ring named after `test`, unique among the tests running at once) with `url` as

@@ -125,6 +125,9 @@ async function feedMp3(audio, ms, url, signal, h) {
     }
   }
   if (ms.readyState === "open") ms.endOfStream();
+  // Icecast ends a listener's stream when its source goes (a restarted encoder, a stopped capture):
+  // say so rather than fall silent; Listen joins it again.
+  throw new Error(url + ": the stream ended (its source left the server); press Listen to join it again");
 }
 
 // Jumps to MOUNT_CUSHION behind the newest audio when playback is further behind than the slack
