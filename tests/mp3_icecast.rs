@@ -1430,14 +1430,39 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     let skipped = b.eval("window.vinylStats.mountPlayer.skipped").unwrap();
     assert!(skipped.as_f64().is_some_and(|x| x > 0.9), "a jump passes over at least the slack: {skipped:?}");
     b.eval(&format!("{audio}.play(); true")).unwrap();
-    // The source leaves (the encoder stops): the page says the stream ended, not silence.
+    // The source leaves (the encoder stops): the page says the stream ended and that it joins it
+    // again, not silence; it tries while the mount has no source (404s), and plays again once an
+    // encoder is back, by itself.
+    let (stdin, at) = writer.stop();
+    drop(stdin);
+    let (status, report) = tool.finish(Duration::from_secs(20));
+    assert!(status.success(), "{report}");
+    let sub = "document.getElementById('listenSub').textContent";
+    b.wait_for(&format!("{sub}.includes('the stream ended') && {sub}.includes('joining it again')"), t)
+        .unwrap_or_else(|e| panic!("{url}: the end is not said: {e}: {:?}", b.eval(&state)));
+    b.wait_for("window.vinylStats.mountPlayer.ends >= 2", t).unwrap_or_else(|e| {
+        panic!("{url}: no second try while the mount is gone: {e}: {:?}", b.eval(&state))
+    });
+    let said = b.eval(sub).unwrap();
+    assert!(
+        said.as_str().is_some_and(|s| s.contains("HTTP 404")),
+        "a try without a source says so: {said:?}"
+    );
+    let mut tool = Tool::spawn(&["--url", &url, "--password-file", &pw_arg(&ice)], &[]);
+    let writer = Paced::start(tool.stdin(), at);
+    b.wait_for(
+        &format!("window.vinylStats.mountPlayer.rejoins === 1 && {audio}.currentTime > 2 && !{audio}.paused"),
+        t,
+    )
+    .unwrap_or_else(|e| panic!("{url}: it did not join again: {e}: {:?}", b.eval(&state)));
+    let said = b.eval(sub).unwrap();
+    assert!(said.as_str().is_some_and(|s| s.contains("joined again after the stream ended")), "{said:?}");
+    assert_eq!(b.eval("JSON.stringify(window.vinylStats.errors)").unwrap(), "[]");
+    b.click("listenBtn").unwrap();
+    b.wait_for(&format!("{audio}.paused && !{audio}.src"), t).unwrap();
     writer.stop();
     let (status, report) = tool.finish(Duration::from_secs(20));
     assert!(status.success(), "{report}");
-    b.wait_for("document.getElementById('listenSub').textContent.includes('the stream ended')", t)
-        .unwrap_or_else(|e| panic!("{url}: the end is not said: {e}: {:?}", b.eval(&state)));
-    b.click("listenBtn").unwrap();
-    b.wait_for(&format!("{audio}.paused && !{audio}.src"), t).unwrap();
 }
 
 /// vinyl-web (its ring named after `test`, unique among the tests running at once) with `url` as

@@ -426,10 +426,39 @@ fn the_page_plays_each_ogg_mount_in_chromium() {
                 .unwrap();
         }
         let playing = "(() => { const a = document.getElementById('mountAudio'); return a.currentTime > 2.5 && !a.error; })()";
-        b.wait_for(playing, t).unwrap_or_else(|e| {
-            let state = b.eval("JSON.stringify({t: document.getElementById('mountAudio').currentTime, e: window.vinylStats.errors})");
-            panic!("{url}: {e}: {state:?}")
-        });
+        let state = "JSON.stringify({t: document.getElementById('mountAudio').currentTime, e: window.vinylStats.errors, \
+                     p: window.vinylStats.mountPlayer, sub: document.getElementById('listenSub').textContent})";
+        b.wait_for(playing, t).unwrap_or_else(|e| panic!("{url}: {e}: {:?}", b.eval(state)));
+        if i == 1 {
+            // The Opus encoder stops and comes back: the <audio> src's end is said, and the page
+            // joins the mount again by itself.
+            let (tool, feeder) = tools.pop().unwrap();
+            drop(feeder.stop());
+            let (st, report) = tool.exit_report(common::DEADLINE);
+            assert!(st.success(), "{report}");
+            let sub = "document.getElementById('listenSub').textContent";
+            b.wait_for(
+                &format!("window.vinylStats.mountPlayer.ends >= 1 && {sub}.includes('joining it again')"),
+                t,
+            )
+            .unwrap_or_else(|e| panic!("{url}: the end is not said: {e}: {:?}", b.eval(state)));
+            // A try while the mount has no source fails (a 404), is said, and another follows.
+            let second = format!("window.vinylStats.mountPlayer.ends >= 2 && {sub}.includes('media error')");
+            b.wait_for(&second, t).unwrap_or_else(|e| {
+                panic!("{url}: no second try while the mount is gone: {e}: {:?}", b.eval(state))
+            });
+            let fifo = format!("--metadata-fifo={}", dir.path().join("opus").display());
+            let mut tool = spawn(&["--codec", "opus", "--url", url, &pw_arg(&ice), &fifo]);
+            let feeder = Feeder::with(tool.take_stdin(), spec, |at, n| sine(48_000, at, n));
+            b.wait_for(&format!("window.vinylStats.mountPlayer.rejoins === 1 && {playing}"), t)
+                .unwrap_or_else(|e| panic!("{url}: it did not join again: {e}: {:?}", b.eval(state)));
+            let said = b.eval(sub).unwrap();
+            assert!(
+                said.as_str().is_some_and(|s| s.contains("joined again after the stream ended")),
+                "{said:?}"
+            );
+            tools.push((tool, feeder));
+        }
         b.click("listenBtn").unwrap();
         b.wait_for("document.getElementById('mountAudio').paused", t).unwrap();
     }

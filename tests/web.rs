@@ -414,6 +414,47 @@ fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
     eprintln!("page stats: {stats}\nlatency: {latency}\nscreenshot: {}", out.display());
 }
 
+/// A page that listens while vinyl-web restarts (systemd restarting it, an upgrade) says the
+/// stream ended, tries again while nothing answers, and plays on by itself once vinyl-web is back
+/// on its port; Stop then stops it for good.
+#[test]
+fn the_page_joins_the_live_stream_again_when_vinyl_web_restarts() {
+    if !common::tier(&["chromium"]) {
+        return;
+    }
+    let mut rig = Rig::start("web-rejoin", &[]);
+    let profile = rig.dir.path().join("chromium");
+    let mut b = Browser::start(&profile).expect("headless chromium");
+    b.open(&format!("http://127.0.0.1:{}/", rig.port)).unwrap();
+    b.wait_for("window.vinylStats.levelEvents >= 0 && document.getElementById('listenBtn') !== null", T)
+        .unwrap();
+    b.click("listenBtn").unwrap();
+    b.wait_for("window.vinylStats.framesPlayed > 24000", T).unwrap();
+    let state = "JSON.stringify({ played: window.vinylStats.framesPlayed, ends: window.vinylStats.listenEnds, \
+                 rejoins: window.vinylStats.listenRejoins, sub: document.getElementById('listenSub').textContent, \
+                 e: window.vinylStats.errors })";
+    rig.restart_web();
+    b.wait_for("window.vinylStats.listenEnds >= 1", T).unwrap_or_else(|e| panic!("{e}: {:?}", b.eval(state)));
+    let played = b.eval("window.vinylStats.framesPlayed").unwrap().as_u64().unwrap();
+    b.wait_for(
+        &format!(
+            "window.vinylStats.listenRejoins === 1 && window.vinylStats.framesPlayed > {played} + 48000 \
+             && document.getElementById('listenSub').textContent.includes('joined again')"
+        ),
+        T,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}\nvinyl-web:\n{}", b.eval(state), rig.web.stderr()));
+    assert_eq!(b.eval("JSON.stringify(window.vinylStats.errors)").unwrap(), "[]");
+    b.click("listenBtn").unwrap();
+    b.wait_for("window.vinylStats.listening === false", T).unwrap();
+    // Stopped for good: vinyl-web going again costs this page no new try.
+    let ends = b.eval("window.vinylStats.listenEnds").unwrap();
+    rig.restart_web();
+    b.pump(Duration::from_millis(1500));
+    assert_eq!(b.eval("window.vinylStats.listenEnds").unwrap(), ends);
+    assert_eq!(b.eval("window.vinylStats.listening").unwrap(), json!(false));
+}
+
 /// `vinyl-up` with `VINYL_WEB=yes`: the token is created once (0600, never printed), vinyl-web serves
 /// on the configured address with the components in /status, and `vinyl-down` stops it.
 #[test]

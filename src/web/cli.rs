@@ -11,7 +11,8 @@ Serves a small web page and an HTTP API for the turntable: a live level meter, t
 state (idle, side N, track K, run-out), the recording's state with a Record/Stop button, the last \
 recordings with download links, the collection (each album's recordings with a player that fetches \
 nothing until Play and seeks with HTTP Range, and a download link), and a Listen button that plays \
-the live capture at low latency in the browser. The page is one self-contained file (no CDN, no \
+the live capture at low latency in the browser, or an Icecast mount, and joins the stream again by \
+itself when it ends (vinyl-web restarted, the network dropped, the mount's source left). The page is one self-contained file (no CDN, no \
 build step, works offline) and fits a phone.
 
 It taps the ring in-process: each listening browser costs one live reader of the ring (a thread), \

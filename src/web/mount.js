@@ -40,50 +40,112 @@ function mp3FrameStart(b) {
 }
 
 // Plays `url` (of content `type`, e.g. audio/mpeg) in `audio`. `fail(message)` hears of errors.
-// Returns { stop(), how, jumps, skipped, onJump }: `how` is "mse" or "src" (with the reason when an
-// MP3 could not use MSE), `jumps` counts the jumps forward and `skipped` adds up the seconds they
-// passed over; `onJump(h)`, when the caller sets it, hears of each, so the listener is told.
+// Returns { stop(), how, jumps, skipped, ends, rejoins, waiting, onJump, onState }: `how` is "mse"
+// or "src" (with the reason when an MP3 could not use MSE), `jumps` counts the jumps forward and
+// `skipped` adds up the seconds they passed over; `onJump(h)`, when the caller sets it, hears of
+// each, so the listener is told.
+//
+// A live stream ends when its source leaves the server (an encoder restarted, the capture
+// stopped), and a server restarts: the player joins the mount again by itself, after REJOIN_FIRST
+// seconds and then twice as long each time up to REJOIN_MOST, until it plays again or stop() is
+// called. `waiting` says why while it waits (null while it plays), `ends` counts the ends and
+// `rejoins` the times it played again; `onState(h)` hears of each change. Only what another try
+// cannot mend (a stream that is not MP3 at all) goes to `fail` and ends the player.
+const REJOIN_FIRST = 1; // seconds before the first try to join again
+const REJOIN_MOST = 8; // seconds between tries at most
 function playMount(audio, url, type, fail) {
-  const h = { how: "src", jumps: 0, skipped: 0, onJump: null, stop: null };
-  const asSrc = (why) => {
-    h.how = why ? "src (" + why + ")" : "src";
-    audio.src = url;
-    audio.play().catch((e) => fail(String(e)));
-  };
-  const abort = new AbortController();
-  h.stop = () => {
-    abort.abort();
+  const h = { how: "src", jumps: 0, skipped: 0, ends: 0, rejoins: 0, waiting: null, onJump: null, onState: null, stop: null };
+  const life = new AbortController();
+  let attempt = null, timer = null, delay = REJOIN_FIRST, reached = false;
+  const said = () => { if (h.onState) h.onState(h); };
+  const clear = () => {
+    if (attempt) attempt.abort();
+    attempt = null;
     audio.pause();
     if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
     audio.removeAttribute("src");
     audio.load();
+  };
+  // One end: the next try comes after `delay`, which doubles.
+  const ended = (why) => {
+    if (life.signal.aborted || timer) return;
+    clear();
+    h.ends++;
+    h.waiting = why + "; joining it again in " + delay + " s";
+    said();
+    timer = setTimeout(() => { timer = null; join(); }, delay * 1000);
+    delay = Math.min(2 * delay, REJOIN_MOST);
+  };
+  audio.addEventListener("playing", () => {
+    if (h.waiting === null) return;
+    h.waiting = null;
+    h.rejoins++;
+    delay = REJOIN_FIRST;
+    said();
+  }, { signal: life.signal });
+  // An <audio> src reports its end and its errors (a 404 while the source is away) by events.
+  const srcEnd = () => { if (h.how !== "mse") ended(url + ": the stream ended (its source left the server)"); };
+  audio.addEventListener("ended", srcEnd, { signal: life.signal });
+  audio.addEventListener("error", () => {
+    if (h.how === "mse" || !audio.getAttribute("src")) return;
+    const e = audio.error;
+    ended(url + ": " + (e ? "media error " + e.code + (e.message ? " " + e.message : "") : "media error"));
+  }, { signal: life.signal });
+  // What keeps a src from playing comes as an error event (a try while the mount has no source
+  // is a 404: NotSupportedError here), but for a browser that blocks sound.
+  const playSrc = () => {
+    audio.src = url;
+    audio.play().catch((e) => { if (e.name === "NotAllowedError") fail(String(e)); });
+  };
+  const asSrc = (why) => {
+    h.how = why ? "src (" + why + ")" : "src";
+    playSrc();
+  };
+  const join = () => {
+    if (h.how !== "mse") {
+      playSrc();
+      return;
+    }
+    attempt = new AbortController();
+    const signal = attempt.signal;
+    const ms = new MediaSource();
+    audio.src = URL.createObjectURL(ms);
+    ms.addEventListener("sourceopen", () => {
+      feedMp3(audio, ms, url, signal, h, () => { reached = true; }).catch((e) => {
+        if (signal.aborted) return;
+        if (e.refused && !reached) {
+          // No response at all before one ever came: the server does not let this page read it.
+          URL.revokeObjectURL(audio.src);
+          asSrc("fetch refused: " + e.message);
+        } else if (e.fatal) {
+          fail("mount: " + e);
+        } else ended(e.refused ? url + ": the server cannot be reached (" + e.message + ")" : String(e.message || e));
+      });
+    }, { once: true });
+    // The fallback's new src interrupts this play() (an AbortError): that is no error, its own
+    // play() reports what goes wrong from there.
+    audio.play().catch((e) => { if (!signal.aborted && h.how === "mse" && e.name !== "AbortError") fail(String(e)); });
+  };
+  h.stop = () => {
+    life.abort();
+    clearTimeout(timer);
+    timer = null;
+    clear();
   };
   if (type !== "audio/mpeg" || !window.MediaSource || !MediaSource.isTypeSupported("audio/mpeg")) {
     asSrc(type === "audio/mpeg" ? "no MediaSource for audio/mpeg" : "");
     return h;
   }
   h.how = "mse";
-  const ms = new MediaSource();
-  audio.src = URL.createObjectURL(ms);
-  ms.addEventListener("sourceopen", () => {
-    feedMp3(audio, ms, url, abort.signal, h).catch((e) => {
-      if (abort.signal.aborted) return;
-      if (e.refused) {
-        URL.revokeObjectURL(audio.src);
-        asSrc("fetch refused: " + e.message);
-      } else fail("mount: " + e);
-    });
-  }, { once: true });
-  // The fallback's new src interrupts this play() (an AbortError): that is no error, its own
-  // play() reports what goes wrong from there.
-  audio.play().catch((e) => { if (!abort.signal.aborted && h.how === "mse") fail(String(e)); });
+  join();
   return h;
 }
 
 // Reads the MP3 stream into a SourceBuffer from its first whole frame, keeping playback
 // MOUNT_CUSHION behind the newest audio (see the top of this file). A fetch that fails before any
-// response is thrown with `refused` set.
-async function feedMp3(audio, ms, url, signal, h) {
+// response is thrown with `refused` set, a stream that is not MP3 with `fatal` set; `reached()` is
+// called when a response came.
+async function feedMp3(audio, ms, url, signal, h, reached) {
   const sb = ms.addSourceBuffer("audio/mpeg");
   const updated = () => new Promise((ok) => sb.addEventListener("updateend", ok, { once: true }));
   let res;
@@ -93,7 +155,8 @@ async function feedMp3(audio, ms, url, signal, h) {
     e.refused = true;
     throw e;
   }
-  if (!res.ok) throw new Error(url + ": HTTP " + res.status);
+  reached();
+  if (!res.ok) throw new Error(url + ": HTTP " + res.status + (res.status === 404 ? " (no source on the mount)" : ""));
   const reader = res.body.getReader();
   let head = new Uint8Array(0), firstByte = 0;
   for (;;) {
@@ -107,7 +170,11 @@ async function feedMp3(audio, ms, url, signal, h) {
       const at = mp3FrameStart(data);
       if (at < 0) {
         // Not MP3 after all (a wrong URL or type): say so rather than hold the stream forever.
-        if (data.length > 1 << 20) throw new Error(url + ": no two MP3 frames in a row in the first MiB");
+        if (data.length > 1 << 20) {
+          const e = new Error(url + ": no two MP3 frames in a row in the first MiB");
+          e.fatal = true;
+          throw e;
+        }
         head = data;
         continue;
       }
@@ -125,9 +192,8 @@ async function feedMp3(audio, ms, url, signal, h) {
     }
   }
   if (ms.readyState === "open") ms.endOfStream();
-  // Icecast ends a listener's stream when its source goes (a restarted encoder, a stopped capture):
-  // say so rather than fall silent; Listen joins it again.
-  throw new Error(url + ": the stream ended (its source left the server); press Listen to join it again");
+  // Icecast ends a listener's stream when its source goes (a restarted encoder, a stopped capture).
+  throw new Error(url + ": the stream ended (its source left the server)");
 }
 
 // Jumps to MOUNT_CUSHION behind the newest audio when playback is further behind than the slack

@@ -40,6 +40,8 @@ pub struct Rig {
     feeder: Option<std::thread::JoinHandle<()>>,
     pub web: Proc,
     pub port: u16,
+    web_args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Rig {
@@ -69,38 +71,21 @@ impl Rig {
         let token = dir.path().join("token");
         std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-web"));
-        if !web_args.contains(&"--listen") {
-            cmd.args(["--listen", "127.0.0.1:0"]);
-        }
-        cmd.args(["--ring", ring.arg()])
-            .arg("--token-file")
-            .arg(&token)
-            .arg("--events")
-            .arg(dir.path().join("events"))
-            .args(web_args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
-            cmd.env_remove(k);
-        }
-        cmd.env(
-            "PATH",
-            format!("{}:{}", super::bin_dir().display(), std::env::var("PATH").unwrap_or_default()),
-        )
-        .env("VINYL_CONFIG", "/dev/null")
-        .env("VINYL_RUN_DIR", dir.path().join("run"))
-        .env("VINYL_RECORDINGS", dir.path().join("rec"))
-        .envs(env.iter().copied());
-        let web = Proc::spawn(cmd, false);
-        web.wait_line("serving http://");
-        let port = web
-            .stderr()
-            .lines()
-            .find_map(|l| l.split("serving http://").nth(1))
-            .and_then(|r| r.split('/').next())
-            .and_then(|a| a.rsplit_once(':'))
-            .and_then(|(_, p)| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in: {}", web.stderr()));
-        Rig { dir, ring, fill, stop, written, feeder, web, port }
+        let web_args: Vec<String> = web_args.iter().map(|a| a.to_string()).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (web, port) = spawn_web(dir.path(), &ring, &web_args, &env, None);
+        Rig { dir, ring, fill, stop, written, feeder, web, port, web_args, env }
+    }
+
+    /// Stops vinyl-web (SIGTERM, as systemd does) and starts it again on the same port, as a
+    /// restarted service: what a page that was open meanwhile sees.
+    pub fn restart_web(&mut self) {
+        self.web.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = self.web.wait_exit(T);
+        assert!(status.success(), "vinyl-web on SIGTERM: {status}\n{}", self.web.stderr());
+        let (web, port) = spawn_web(self.dir.path(), &self.ring, &self.web_args, &self.env, Some(self.port));
+        assert_eq!(port, self.port);
+        self.web = web;
     }
 
     pub fn recordings(&self) -> PathBuf {
@@ -187,6 +172,46 @@ impl Drop for Rig {
             );
         }
     }
+}
+
+/// vinyl-web on the rig's ring and folders, on `port` (a free one when None, or the `--listen` in
+/// `web_args`), once it serves; and its port.
+fn spawn_web(
+    dir: &std::path::Path,
+    ring: &Ring,
+    web_args: &[String],
+    env: &[(String, String)],
+    port: Option<u16>,
+) -> (Proc, u16) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-web"));
+    if !web_args.iter().any(|a| a == "--listen") {
+        cmd.args(["--listen", &format!("127.0.0.1:{}", port.unwrap_or(0))]);
+    }
+    cmd.args(["--ring", ring.arg()])
+        .arg("--token-file")
+        .arg(dir.join("token"))
+        .arg("--events")
+        .arg(dir.join("events"))
+        .args(web_args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VINYL_")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("PATH", format!("{}:{}", super::bin_dir().display(), std::env::var("PATH").unwrap_or_default()))
+        .env("VINYL_CONFIG", "/dev/null")
+        .env("VINYL_RUN_DIR", dir.join("run"))
+        .env("VINYL_RECORDINGS", dir.join("rec"))
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let web = Proc::spawn(cmd, false);
+    web.wait_line("serving http://");
+    let port = web
+        .stderr()
+        .lines()
+        .find_map(|l| l.split("serving http://").nth(1))
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in: {}", web.stderr()));
+    (web, port)
 }
 
 /// Writes numbered frames at the real rate, 10 ms at a time, until told to stop.
