@@ -9,6 +9,7 @@ mod common;
 use common::proc::{Proc, Ring};
 use common::{DEADLINE, alsa_config_path, file_device, score};
 use serde_json::Value;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -121,6 +122,37 @@ fn levels_read_a_known_tone_and_count_clipped_samples() {
     let square = &levels[15];
     assert_eq!(square["clipped"], 9600, "every sample of the square is at full scale: {square}");
     assert_eq!(square["peak_dbfs"], serde_json::json!([0.0, 0.0]), "{square}");
+}
+
+/// A stop (SIGTERM) while vinyl-listen holds part of a frame it read from stdin: it says so, with
+/// the bytes and the frame's size, and exits 0, every whole frame before it heard.
+#[test]
+fn a_partial_frame_held_at_the_stop_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    let (r, w) = nix::unistd::pipe().unwrap();
+    // Every byte is in the pipe before vinyl-listen reads, so its reads take the partial frame
+    // with the last whole ones, and the writer stays open: no end of input, only the stop.
+    nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 18)).unwrap();
+    let mut bytes = tone_then_square();
+    bytes.truncate(48_000 * 4);
+    bytes.extend_from_slice(&[0xAA, 0xBB]);
+    let mut writer = std::fs::File::from(w);
+    writer.write_all(&bytes).unwrap();
+    let mut cmd = Command::new(LISTEN);
+    cmd.arg("--output").arg(&events);
+    let listen = Proc::spawn_io(cmd, Stdio::from(r), Stdio::null(), false);
+    common::wait_until("the level of the last whole block", DEADLINE, || {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        let mut lines = text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok());
+        lines.any(|v| v["event"] == "level" && v["frame"] == 43_200)
+    });
+    listen.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, report) = listen.exit_report(DEADLINE);
+    assert!(status.success(), "{report}");
+    let said = "stdin: input ended mid-frame at the stop: discarded 2 bytes of a partial 4-byte frame";
+    assert_eq!(report.matches(said).count(), 1, "{report}");
+    drop(writer);
 }
 
 #[test]

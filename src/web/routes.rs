@@ -28,19 +28,22 @@ const MOUNT_PLAYER: &str = include_str!("mount.js");
 /// mounts of the Listen menu (each origin, `http://HOST:PORT`). An MP3 mount's origin may also be
 /// fetched, and media may come from `blob:`: `mount.js` feeds the MP3 to Media Source Extensions.
 pub fn csp(mounts: &[super::status::Mount]) -> String {
-    let (mut media, mut connect) = (String::from("'self'"), String::from("'self'"));
+    let (mut media, mut connect) = (vec!["'self'".to_string()], vec!["'self'".to_string()]);
     for m in mounts {
-        if let Ok(ep) = crate::icecast::Endpoint::parse(&m.url) {
-            let origin = format!(" http://{}", ep.authority());
-            media.push_str(&origin);
-            if m.content_type == "audio/mpeg" && !connect.contains(&origin) {
-                connect.push_str(&origin);
-            }
+        let Ok(ep) = crate::icecast::Endpoint::parse(&m.url) else { continue };
+        // Each origin once: mounts of one server share it.
+        let origin = format!("http://{}", ep.authority());
+        if m.content_type == "audio/mpeg" && !connect.contains(&origin) {
+            connect.push(origin.clone());
+        }
+        if !media.contains(&origin) {
+            media.push(origin);
         }
     }
-    if connect != "'self'" {
-        media.push_str(" blob:");
+    if connect.len() > 1 {
+        media.push("blob:".to_string());
     }
+    let (media, connect) = (media.join(" "), connect.join(" "));
     format!(
         "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; \
          media-src {media}; connect-src {connect}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -285,5 +288,29 @@ mod tests {
             "{both}"
         );
         assert!(both.contains("connect-src 'self' http://radio.local:8000;"), "{both}");
+    }
+
+    #[test]
+    fn csp_names_each_origin_once_and_tells_ports_apart() {
+        let shared = csp(&[
+            mount("MP3", "http://127.0.0.1:8000/vinyl.mp3", "audio/mpeg"),
+            mount("Ogg FLAC", "http://127.0.0.1:8000/vinyl.flac.ogg", "audio/ogg"),
+            mount("Opus", "http://127.0.0.1:8000/vinyl.opus", "audio/ogg"),
+        ]);
+        assert!(shared.contains("media-src 'self' http://127.0.0.1:8000 blob:;"), "{shared}");
+        assert!(shared.contains("connect-src 'self' http://127.0.0.1:8000;"), "{shared}");
+        // One origin's text inside another's (port 80 in 8000) is still another origin.
+        let ports = csp(&[
+            mount("MP3", "http://radio.local:8000/a.mp3", "audio/mpeg"),
+            mount("MP3 2", "http://radio.local:80/b.mp3", "audio/mpeg"),
+        ]);
+        assert!(
+            ports.contains("connect-src 'self' http://radio.local:8000 http://radio.local:80;"),
+            "{ports}"
+        );
+        assert!(
+            ports.contains("media-src 'self' http://radio.local:8000 http://radio.local:80 blob:;"),
+            "{ports}"
+        );
     }
 }
