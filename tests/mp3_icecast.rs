@@ -1457,6 +1457,18 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     .unwrap_or_else(|e| panic!("{url}: it did not join again: {e}: {:?}", b.eval(&state)));
     let said = b.eval(sub).unwrap();
     assert!(said.as_str().is_some_and(|s| s.contains("joined again after the stream ended")), "{said:?}");
+    // The server freezes with the connection open (SIGSTOP): nothing comes, and after 10 s the
+    // page says so and tries again; once the server runs again it plays on.
+    ice.freeze(true);
+    let stalled =
+        b.wait_for(&format!("window.vinylStats.mountPlayer.ends >= 3 && {sub}.includes('nothing came')"), t);
+    ice.freeze(false);
+    stalled.unwrap_or_else(|e| panic!("{url}: a frozen server is not noticed: {e}: {:?}", b.eval(&state)));
+    b.wait_for(
+        &format!("window.vinylStats.mountPlayer.rejoins === 2 && {audio}.currentTime > 2 && !{audio}.paused"),
+        t,
+    )
+    .unwrap_or_else(|e| panic!("{url}: it did not join again after the freeze: {e}: {:?}", b.eval(&state)));
     assert_eq!(b.eval("JSON.stringify(window.vinylStats.errors)").unwrap(), "[]");
     b.click("listenBtn").unwrap();
     b.wait_for(&format!("{audio}.paused && !{audio}.src"), t).unwrap();

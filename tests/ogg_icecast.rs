@@ -457,6 +457,22 @@ fn the_page_plays_each_ogg_mount_in_chromium() {
                 said.as_str().is_some_and(|s| s.contains("joined again after the stream ended")),
                 "{said:?}"
             );
+            // The server freezes with the connection open (SIGSTOP): the src's clock stands once
+            // what it had is played, and 10 s later the page says so and tries again; it plays
+            // on once the server runs again.
+            ice.freeze(true);
+            let stalled = b.wait_for(
+                &format!("window.vinylStats.mountPlayer.ends >= 3 && {sub}.includes('nothing came')"),
+                t,
+            );
+            ice.freeze(false);
+            stalled.unwrap_or_else(|e| {
+                panic!("{url}: a frozen server is not noticed: {e}: {:?}", b.eval(state))
+            });
+            b.wait_for(&format!("window.vinylStats.mountPlayer.rejoins === 2 && {playing}"), t)
+                .unwrap_or_else(|e| {
+                    panic!("{url}: it did not join again after the freeze: {e}: {:?}", b.eval(state))
+                });
             tools.push((tool, feeder));
         }
         b.click("listenBtn").unwrap();

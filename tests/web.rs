@@ -418,7 +418,7 @@ fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
 /// stream ended, tries again while nothing answers, and plays on by itself once vinyl-web is back
 /// on its port; Stop then stops it for good.
 #[test]
-fn the_page_joins_the_live_stream_again_when_vinyl_web_restarts() {
+fn the_page_joins_the_live_stream_again_when_vinyl_web_restarts_or_freezes() {
     if !common::tier(&["chromium"]) {
         return;
     }
@@ -440,6 +440,23 @@ fn the_page_joins_the_live_stream_again_when_vinyl_web_restarts() {
         &format!(
             "window.vinylStats.listenRejoins === 1 && window.vinylStats.framesPlayed > {played} + 48000 \
              && document.getElementById('listenSub').textContent.includes('joined again')"
+        ),
+        T,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}\nvinyl-web:\n{}", b.eval(state), rig.web.stderr()));
+    // vinyl-web freezes (SIGSTOP) with the stream open: nothing comes; after 10 s the page says
+    // so and tries again, and plays on once vinyl-web runs again.
+    rig.web.signal(nix::sys::signal::Signal::SIGSTOP);
+    let stalled = b.wait_for(
+        "window.vinylStats.listenEnds >= 2 && document.getElementById('listenSub').textContent.includes('nothing came')",
+        T,
+    );
+    rig.web.signal(nix::sys::signal::Signal::SIGCONT);
+    stalled.unwrap_or_else(|e| panic!("a frozen vinyl-web is not noticed: {e}: {:?}", b.eval(state)));
+    let played = b.eval("window.vinylStats.framesPlayed").unwrap().as_u64().unwrap();
+    b.wait_for(
+        &format!(
+            "window.vinylStats.listenRejoins === 2 && window.vinylStats.framesPlayed > {played} + 48000"
         ),
         T,
     )

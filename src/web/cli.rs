@@ -12,7 +12,8 @@ state (idle, side N, track K, run-out), the recording's state with a Record/Stop
 recordings with download links, the collection (each album's recordings with a player that fetches \
 nothing until Play and seeks with HTTP Range, and a download link), and a Listen button that plays \
 the live capture at low latency in the browser, or an Icecast mount, and joins the stream again by \
-itself when it ends (vinyl-web restarted, the network dropped, the mount's source left). The page is one self-contained file (no CDN, no \
+itself when it ends or stalls (vinyl-web restarted, the network dropped, the mount's source left; \
+10 s in which nothing came). The page is one self-contained file (no CDN, no \
 build step, works offline) and fits a phone.
 
 It taps the ring in-process: each listening browser costs one live reader of the ring (a thread), \

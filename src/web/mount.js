@@ -53,10 +53,26 @@ function mp3FrameStart(b) {
 // cannot mend (a stream that is not MP3 at all) goes to `fail` and ends the player.
 const REJOIN_FIRST = 1; // seconds before the first try to join again
 const REJOIN_MOST = 8; // seconds between tries at most
+// Seconds without a byte (MSE, the page's /listen) or with the clock standing while it should
+// play (a src) after which a stream counts as ended: a server or a network that stalls (a
+// frozen process, a phone that changed networks) keeps the connection open and sends nothing.
+const STALL_S = 10;
 function playMount(audio, url, type, fail) {
   const h = { how: "src", jumps: 0, skipped: 0, ends: 0, rejoins: 0, waiting: null, onJump: null, onState: null, stop: null };
   const life = new AbortController();
   let attempt = null, timer = null, delay = REJOIN_FIRST, reached = false;
+  // When the stream last moved: a byte came (MSE) or the clock went on (src); a join restarts it.
+  let moved = performance.now(), clock = -1;
+  const watch = setInterval(() => {
+    if (timer) return;
+    if (h.how !== "mse") {
+      if (audio.paused || audio.currentTime !== clock) {
+        clock = audio.currentTime;
+        moved = performance.now();
+      }
+    }
+    if (performance.now() - moved > STALL_S * 1000) ended(url + ": nothing came for " + STALL_S + " s (the server or the network stalled)");
+  }, 1000);
   const said = () => { if (h.onState) h.onState(h); };
   const clear = () => {
     if (attempt) attempt.abort();
@@ -94,6 +110,8 @@ function playMount(audio, url, type, fail) {
   // What keeps a src from playing comes as an error event (a try while the mount has no source
   // is a 404: NotSupportedError here), but for a browser that blocks sound.
   const playSrc = () => {
+    moved = performance.now();
+    clock = -1;
     audio.src = url;
     audio.play().catch((e) => { if (e.name === "NotAllowedError") fail(String(e)); });
   };
@@ -108,10 +126,12 @@ function playMount(audio, url, type, fail) {
     }
     attempt = new AbortController();
     const signal = attempt.signal;
+    moved = performance.now();
     const ms = new MediaSource();
     audio.src = URL.createObjectURL(ms);
     ms.addEventListener("sourceopen", () => {
-      feedMp3(audio, ms, url, signal, h, () => { reached = true; }).catch((e) => {
+      const came = () => { moved = performance.now(); };
+      feedMp3(audio, ms, url, signal, h, () => { reached = true; }, came).catch((e) => {
         if (signal.aborted) return;
         if (e.refused && !reached) {
           // No response at all before one ever came: the server does not let this page read it.
@@ -128,6 +148,7 @@ function playMount(audio, url, type, fail) {
   };
   h.stop = () => {
     life.abort();
+    clearInterval(watch);
     clearTimeout(timer);
     timer = null;
     clear();
@@ -144,8 +165,8 @@ function playMount(audio, url, type, fail) {
 // Reads the MP3 stream into a SourceBuffer from its first whole frame, keeping playback
 // MOUNT_CUSHION behind the newest audio (see the top of this file). A fetch that fails before any
 // response is thrown with `refused` set, a stream that is not MP3 with `fatal` set; `reached()` is
-// called when a response came.
-async function feedMp3(audio, ms, url, signal, h, reached) {
+// called when a response came, `came()` when bytes did.
+async function feedMp3(audio, ms, url, signal, h, reached, came) {
   const sb = ms.addSourceBuffer("audio/mpeg");
   const updated = () => new Promise((ok) => sb.addEventListener("updateend", ok, { once: true }));
   let res;
@@ -162,6 +183,7 @@ async function feedMp3(audio, ms, url, signal, h, reached) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
+    came();
     let data = value;
     if (head) {
       data = new Uint8Array(head.length + value.length);

@@ -272,6 +272,15 @@ impl Icecast {
         self.end(nix::sys::signal::Signal::SIGKILL);
     }
 
+    /// Freezes the server (SIGSTOP: every connection stays open, nothing is sent or read) or
+    /// thaws it (SIGCONT), as a hung server or a stalled network does to its clients.
+    pub fn freeze(&self, frozen: bool) {
+        use nix::sys::signal::Signal::{SIGCONT, SIGSTOP};
+        let child = self.child.as_ref().expect("icecast2 is running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, if frozen { SIGSTOP } else { SIGCONT }).expect("signal icecast2");
+    }
+
     fn end(&mut self, sig: nix::sys::signal::Signal) {
         let Some(mut child) = self.child.take() else { return };
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
