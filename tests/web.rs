@@ -17,6 +17,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use vinyl::pcm::{PcmSpec, SampleFormat};
 
 #[test]
 fn every_reading_endpoint_answers_and_others_are_404_or_405() {
@@ -461,12 +462,31 @@ fn the_page_joins_the_live_stream_again_when_vinyl_web_restarts_or_freezes() {
         T,
     )
     .unwrap_or_else(|e| panic!("{e}: {:?}\nvinyl-web:\n{}", b.eval(state), rig.web.stderr()));
+    // The configuration changed while vinyl-web was down: it comes back on a 24-bit ring. The
+    // page does not play its frames as 16-bit ones (noise): it stops and says so, and Listen
+    // plays the new stream.
+    let spec24 = PcmSpec { format: SampleFormat::S24_3Le, ..PcmSpec::default() };
+    let fill24 = common::web::Fill::start("web-rejoin-24", spec24, rig.dir.path());
+    rig.restart_web_on(fill24.ring.arg(), &["--format", "s24_3le"]);
+    let sub = "document.getElementById('listenSub').textContent";
+    b.wait_for(&format!("window.vinylStats.listening === false && {sub}.includes('press Listen')"), T)
+        .unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(rig.dir.path().join("web-rejoin-24.log")).unwrap_or_default();
+            panic!("{e}: {:?}\nvinyl-web:\n{}\nfill:\n{log}", b.eval(state), rig.web.stderr())
+        });
+    let said = b.eval(sub).unwrap();
+    let want = "the stream is now 48000 Hz s24_3le 2 ch, not 48000 Hz s16le 2 ch: press Listen to play it";
+    assert_eq!(said, json!(want));
+    b.eval("window.vinylStats.framesPlayed = 0; true").unwrap();
+    b.click("listenBtn").unwrap();
+    b.wait_for("window.vinylStats.listening === true && window.vinylStats.framesPlayed > 24000", T)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", b.eval(state)));
     assert_eq!(b.eval("JSON.stringify(window.vinylStats.errors)").unwrap(), "[]");
     b.click("listenBtn").unwrap();
     b.wait_for("window.vinylStats.listening === false", T).unwrap();
     // Stopped for good: vinyl-web going again costs this page no new try.
     let ends = b.eval("window.vinylStats.listenEnds").unwrap();
-    rig.restart_web();
+    rig.restart_web_on(fill24.ring.arg(), &[]);
     b.pump(Duration::from_millis(1500));
     assert_eq!(b.eval("window.vinylStats.listenEnds").unwrap(), ends);
     assert_eq!(b.eval("window.vinylStats.listening").unwrap(), json!(false));

@@ -57,33 +57,35 @@ impl Rig {
         for d in ["rec", "run"] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
-        let mut fill = Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"))
-            .args(["fill", "--batch", "0s", "--ring", ring.arg()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("fill.log")).unwrap())
-            .spawn()
-            .expect("spawn vinyl-preroll fill");
         let stop = Arc::new(AtomicBool::new(false));
-        let written = Arc::new(AtomicU64::new(0));
-        let feeder = Some(feed(fill.stdin.take().unwrap(), stop.clone(), written.clone()));
+        let (fill, feeder, written) =
+            spawn_fill(&ring, PcmSpec::default(), &dir.path().join("fill.log"), stop.clone());
+        let feeder = Some(feeder);
         super::wait_until("the ring exists", T, || ring.0.exists());
         let token = dir.path().join("token");
         std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
         let web_args: Vec<String> = web_args.iter().map(|a| a.to_string()).collect();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let (web, port) = spawn_web(dir.path(), &ring, &web_args, &env, None);
+        let (web, port) = spawn_web(dir.path(), ring.arg(), &web_args, &env, None);
         Rig { dir, ring, fill, stop, written, feeder, web, port, web_args, env }
     }
 
     /// Stops vinyl-web (SIGTERM, as systemd does) and starts it again on the same port, as a
     /// restarted service: what a page that was open meanwhile sees.
     pub fn restart_web(&mut self) {
+        let ring = self.ring.arg().to_string();
+        self.restart_web_on(&ring, &[]);
+    }
+
+    /// [`Rig::restart_web`] on another ring (`--ring RING`) with `args` added: the configuration
+    /// changed meanwhile.
+    pub fn restart_web_on(&mut self, ring: &str, args: &[&str]) {
         self.web.signal(nix::sys::signal::Signal::SIGTERM);
         let status = self.web.wait_exit(T);
         assert!(status.success(), "vinyl-web on SIGTERM: {status}\n{}", self.web.stderr());
-        let (web, port) = spawn_web(self.dir.path(), &self.ring, &self.web_args, &self.env, Some(self.port));
+        self.web_args.extend(args.iter().map(|a| a.to_string()));
+        let (web, port) = spawn_web(self.dir.path(), ring, &self.web_args, &self.env, Some(self.port));
         assert_eq!(port, self.port);
         self.web = web;
     }
@@ -174,11 +176,62 @@ impl Drop for Rig {
     }
 }
 
+/// A second ring beside a rig's, in another shape: written by `vinyl-preroll fill` from numbered
+/// frames at the real rate until dropped.
+pub struct Fill {
+    pub ring: Ring,
+    child: Child,
+    stop: Arc<AtomicBool>,
+    feeder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Fill {
+    /// The ring named after `test`, of `spec`, its fill's stderr in `dir`; once the ring exists.
+    pub fn start(test: &str, spec: PcmSpec, dir: &std::path::Path) -> Fill {
+        let ring = Ring::new(test);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (child, feeder, _) = spawn_fill(&ring, spec, &dir.join(format!("{test}.log")), stop.clone());
+        super::wait_until("the ring exists", T, || ring.0.exists());
+        Fill { ring, child, stop, feeder: Some(feeder) }
+    }
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// `vinyl-preroll fill` on `ring` (its stderr to `log`), fed numbered frames of `spec` at the real
+/// rate until `stop`: the process, the feeding thread and the frames written so far.
+fn spawn_fill(
+    ring: &Ring,
+    spec: PcmSpec,
+    log: &std::path::Path,
+    stop: Arc<AtomicBool>,
+) -> (Child, std::thread::JoinHandle<()>, Arc<AtomicU64>) {
+    let mut fill = Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"))
+        .args(["fill", "--batch", "0s", "--ring", ring.arg(), "--format", spec.format.name()])
+        .args(["--rate", &spec.rate.to_string(), "--channels", &spec.channels.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("spawn vinyl-preroll fill");
+    let written = Arc::new(AtomicU64::new(0));
+    let feeder = feed(fill.stdin.take().unwrap(), spec, stop, written.clone());
+    (fill, feeder, written)
+}
+
 /// vinyl-web on the rig's ring and folders, on `port` (a free one when None, or the `--listen` in
 /// `web_args`), once it serves; and its port.
 fn spawn_web(
     dir: &std::path::Path,
-    ring: &Ring,
+    ring: &str,
     web_args: &[String],
     env: &[(String, String)],
     port: Option<u16>,
@@ -187,7 +240,7 @@ fn spawn_web(
     if !web_args.iter().any(|a| a == "--listen") {
         cmd.args(["--listen", &format!("127.0.0.1:{}", port.unwrap_or(0))]);
     }
-    cmd.args(["--ring", ring.arg()])
+    cmd.args(["--ring", ring])
         .arg("--token-file")
         .arg(dir.join("token"))
         .arg("--events")
@@ -217,11 +270,11 @@ fn spawn_web(
 /// Writes numbered frames at the real rate, 10 ms at a time, until told to stop.
 fn feed(
     mut to: std::process::ChildStdin,
+    spec: PcmSpec,
     stop: Arc<AtomicBool>,
     written: Arc<AtomicU64>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let spec = PcmSpec::default();
         let t0 = Instant::now();
         let mut n = 0u64;
         while !stop.load(Ordering::SeqCst) {
