@@ -271,6 +271,28 @@ fn a_report_the_collection_cannot_take_is_still_printed_and_the_failure_named_in
         String::from_utf8_lossy(&out.stdout)
     );
     assert_one_line(&out, 1, "side.flac", "locked");
+    // With --store-wait, the report waits for the other writer, says so once, and is stored when
+    // it lets go.
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut cmd = Command::new(QA);
+    cmd.args(["--db", dbs, "--store", "--store-wait", "2m"]).arg(&side).stdin(std::process::Stdio::null());
+    let waiting =
+        common::proc::Proc::spawn_io(cmd, std::process::Stdio::null(), std::process::Stdio::null(), false);
+    waiting.wait_line("locked by another writer: the report waits");
+    holder.execute_batch("ROLLBACK").unwrap();
+    let (status, report) = waiting.exit_report(DEADLINE);
+    assert!(status.success(), "{report}");
+    assert_eq!(report.matches("the report waits").count(), 1, "{report}");
+    assert!(report.contains("the report is stored"), "{report}");
+    let stored: i64 = holder.query_row("SELECT count(*) FROM reports", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 1, "{report}");
+    // Closed before the file is replaced below: its close would checkpoint into it.
+    drop(holder);
+    assert_eq!(
+        qa(&["--db", dbs, "--store-wait", "1m", "x.flac"], None).status.code(),
+        Some(2),
+        "without --store"
+    );
     // A file that is not a collection is refused, not overwritten.
     std::fs::write(&db, b"not a database at all, but a user's file").unwrap();
     let out = qa(&["--db", dbs, "--store", side.to_str().unwrap()], None);

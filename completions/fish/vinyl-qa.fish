@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_vinyl_qa_global_optspecs
-    string join \n store db= reference= text plot= rate= channels= format= h/help V/version
+    string join \n store store-wait= db= reference= text plot= rate= channels= format= h/help V/version
 end
 
 function __fish_vinyl_qa_needs_command
@@ -24,6 +24,7 @@ function __fish_vinyl_qa_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l store-wait -d 'With --store, while another writer holds the collection past its 10 s busy timeout (a long learn, a repair), wait up to this much longer for it (30s, 10m), trying again, instead of failing; vinyl-rec auto waits 10m [default: 0s]' -r
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l db -d 'The collection\'s database, read for speed_drift_pct (and written by --store) [default: library.db in the recordings folder]' -r -F
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l reference -d 'The speed tone\'s nominal frequency, for speed_error_pct (a tone within -8 % and +8 % of it, 2.9 to 3.4 kHz for 3150, is measured against it)' -r
 complete -c vinyl-qa -n "__fish_vinyl_qa_needs_command" -l plot -d 'Also draw the report\'s plots as SVG files in DIR (made when missing): STEM-level.svg (the level each second, with the track markers), STEM-noise.svg (the noise floor\'s third-octave spectrum) and STEM-wow.svg (a speed tone\'s deviation spectrum), each when there is data for it' -r -F

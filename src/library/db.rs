@@ -237,6 +237,19 @@ pub struct Side {
     pub recordings: Vec<String>,
 }
 
+/// Whether `e` is SQLite saying another connection holds the database (past the busy timeout):
+/// a writer that may wait and try again ([`super::history`], `vinyl-qa --store-wait`).
+pub fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        })
+    })
+}
+
 impl Library {
     /// Opens (creating when missing) the collection at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> anyhow::Result<Library> {

@@ -29,7 +29,7 @@
 //! tool killed with a note still queued loses it (the listener's successor notes its last side
 //! again from the events file; auto's successor takes over a side still recording).
 
-use crate::library::db::{Library, PlayNote};
+use crate::library::db::{Library, PlayNote, is_busy};
 use crate::vlog;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -271,18 +271,6 @@ pub fn drop_time(ring: &std::path::Path, drop: u64) -> Option<String> {
     let r = crate::ring::RingReader::open(ring, false).ok()?;
     let now = r.snapshot().ok().filter(|s| s.frame0_unix_ns > 0 && s.head > drop)?;
     Some(crate::time::frame_time(now.frame0_unix_ns, drop, r.config().spec.rate))
-}
-
-/// Whether `e` is SQLite saying another connection holds the database.
-fn is_busy(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
-            matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-        })
-    })
 }
 
 #[cfg(test)]

@@ -78,7 +78,8 @@ EXIT STATUS:
      is said in one line)
   1  runtime failure (the file cannot be read or decoded, stdin ended inside a frame (the report
      of the whole frames is still printed), no audio or under 1 s of it; --store: the collection
-     cannot be written (the report is still printed); history: no collection)
+     cannot be written, or stayed locked past --store-wait (the report is still printed);
+     history: no collection)
   2  usage error (a bad flag; a file that is not FLAC; --store on stdin; history: an album that
      nothing, or more than one album, matches)
 
@@ -116,6 +117,11 @@ pub struct Opts {
     /// keeps
     #[arg(long)]
     pub store: bool,
+    /// With --store, while another writer holds the collection past its 10 s busy timeout (a long
+    /// learn, a repair), wait up to this much longer for it (30s, 10m), trying again, instead of
+    /// failing; vinyl-rec auto waits 10m [default: 0s]
+    #[arg(long, value_name = "D", requires = "store", hide_default_value = true, default_value = "0s")]
+    pub store_wait: crate::pcm::DurationArg,
     /// The collection's database, read for speed_drift_pct (and written by --store) [default:
     /// library.db in the recordings folder]
     #[arg(long, value_name = "PATH", env = "VINYL_LIBRARY", global = true)]

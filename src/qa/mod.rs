@@ -40,6 +40,9 @@ pub mod spectrum;
 mod testsig;
 pub mod wow;
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 pub use cli::Opts;
 
 /// The tool's name in log lines.
@@ -74,7 +77,7 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     if o.store {
         // The collection knows a recording by its absolute path (as vinyl-library name links it).
         let file = std::path::absolute(&input).unwrap_or_else(|_| input.clone());
-        crate::library::db::Library::open(&db()?)?.store_report(&file, &r.stored_json())?;
+        store(&db()?, &file, &r.stored_json(), o.store_wait.wall_time(1))?;
     }
     // After the store: a collection that cannot be read is said once, by the store when it
     // fails too.
@@ -91,6 +94,39 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How long a report waiting for a locked collection pauses between two tries (each try itself
+/// waits out the busy timeout).
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// Stores report `json` as `file`'s in the collection at `db`. While another writer holds the
+/// collection past its busy timeout, tries again for up to `wait`, saying so once: a report is
+/// a side's analysis, and the lock is another tool's passing work.
+fn store(db: &Path, file: &Path, json: &str, wait: Duration) -> anyhow::Result<()> {
+    let until = Instant::now() + wait;
+    let mut said = false;
+    loop {
+        match crate::library::db::Library::open(db).and_then(|mut lib| lib.store_report(file, json)) {
+            Err(e) if crate::library::db::is_busy(&e) && Instant::now() < until => {
+                if !said {
+                    let left = until.saturating_duration_since(Instant::now()).as_secs();
+                    crate::vlog!(
+                        TOOL,
+                        "{}: locked by another writer: the report waits (up to {left} s more)",
+                        db.display()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(STORE_RETRY);
+            }
+            Ok(()) if said => {
+                crate::vlog!(TOOL, "{}: the report is stored", db.display());
+                return Ok(());
+            }
+            done => return done,
+        }
+    }
 }
 
 /// What [`measure`] returns: the report, the bytes of a partial last frame and the frame's size

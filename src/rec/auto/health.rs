@@ -15,6 +15,10 @@ use crate::vlog;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// How long a report waits for a collection another writer holds (`vinyl-qa --store-wait`): a
+/// side's analysis is not lost to a long learn or repair.
+const STORE_WAIT: &str = "10m";
+
 /// Starts the report of side `side`'s file `path` in the background.
 pub fn report(side: u64, path: &Path) {
     let path = path.to_path_buf();
@@ -28,7 +32,7 @@ pub fn report(side: u64, path: &Path) {
 fn run(side: u64, path: &PathBuf) {
     let qa = super::super::runner::tool("vinyl-qa");
     let out = Command::new(&qa)
-        .arg("--store")
+        .args(["--store", "--store-wait", STORE_WAIT])
         .arg(path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
