@@ -279,6 +279,12 @@ fn listener(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u
                 if buf.len() < 16 + len {
                     break;
                 }
+                if len == 0 {
+                    // An empty message (no frame for 2 s: a loaded machine): it names the next.
+                    assert!(next.is_none_or(|n| n == first), "an empty message at {first}, after {next:?}");
+                    buf.drain(..16);
+                    continue;
+                }
                 let payload = &buf[16..16 + len];
                 assert_eq!(
                     vinyl::pcm::unique_frame_number(&payload[..4]),
@@ -333,6 +339,59 @@ fn twenty_listeners_one_stalled_cost_the_recording_and_the_ring_nothing() {
     assert!(stream.out_len() as u64 > 4 * RATE, "the stream's tap got {} bytes", stream.out_len());
     assert!(!stream.stderr().contains("skipped"), "the stream's tap skipped:\n{}", stream.stderr());
     drop(stalled);
+}
+
+/// While the capture is stopped (its writer frozen), /listen sends an empty message every 2 s
+/// naming the next frame, so a client tells a running server with no audio from a stalled one;
+/// a client that left meanwhile is found out by the next one and its thread ends, instead of
+/// waiting for audio that may not come for hours.
+#[test]
+fn listen_sends_empty_messages_while_no_audio_comes_and_finds_out_a_client_that_left() {
+    let rig = Rig::start("web-idle", &[]);
+    let mut s = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s.write_all(b"GET /listen HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let mut b = vec![0u8; 65536];
+    let mut read = |s: &mut TcpStream, buf: &mut Vec<u8>| {
+        let n = s.read(&mut b).unwrap();
+        assert!(n > 0, "the stream ended");
+        buf.extend_from_slice(&b[..n]);
+    };
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        read(&mut s, &mut buf);
+    }
+    let i = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    buf.drain(..i + 4);
+    common::wait_until("a listener", T, || rig.status()["listeners"] == 1);
+    // Frozen once audio came: what follows is the writer's silence. An empty message before
+    // (a loaded machine) is checked but not counted.
+    let (mut next, mut empties, mut frozen) = (None, 0, false);
+    while empties < 2 {
+        if next.is_some() && !frozen {
+            rig.freeze_fill(true);
+            frozen = true;
+        }
+        while buf.len() < 16 || buf.len() < 16 + u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize {
+            read(&mut s, &mut buf);
+        }
+        assert_eq!(&buf[..4], b"VNL1", "framing");
+        let len = u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize;
+        let first = u64::from_le_bytes(buf[8..16].try_into().unwrap());
+        if len == 0 {
+            assert!(next.is_none_or(|n| n == first), "the empty message names frame {first}, not {next:?}");
+            empties += usize::from(frozen);
+        } else {
+            assert_eq!(empties, 0, "audio came after an empty message while the writer was frozen");
+            next = Some(first + (len / 4) as u64);
+        }
+        buf.drain(..16 + len);
+    }
+    drop(s);
+    common::wait_until("the client that left is found out", T, || rig.status()["listeners"] == 0);
+    rig.freeze_fill(false);
+    let log = rig.web.stderr();
+    assert!(log.contains("gone (an empty message found it out)"), "{log}");
 }
 
 /// The page in a real browser. Needs Debian's chromium (scripts/test installs it).
@@ -462,6 +521,27 @@ fn the_page_joins_the_live_stream_again_when_vinyl_web_restarts_or_freezes() {
         T,
     )
     .unwrap_or_else(|e| panic!("{e}: {:?}\nvinyl-web:\n{}", b.eval(state), rig.web.stderr()));
+    // The capture stops (the ring's writer frozen) while vinyl-web runs: its empty messages keep
+    // the stream, the page says no audio comes rather than taking it for a stall, and plays on
+    // when the capture does.
+    let ends = b.eval("window.vinylStats.listenEnds").unwrap();
+    rig.freeze_fill(true);
+    let idle = b.wait_for(
+        "window.vinylStats.listenKeepalives >= 6 && document.getElementById('listenSub').textContent.includes('no audio comes')",
+        T,
+    );
+    rig.freeze_fill(false);
+    idle.unwrap_or_else(|e| panic!("{e}: {:?}", b.eval(state)));
+    assert_eq!(b.eval("window.vinylStats.listenEnds").unwrap(), ends, "no stall was taken for an end");
+    let played = b.eval("window.vinylStats.framesPlayed").unwrap().as_u64().unwrap();
+    b.wait_for(
+        &format!(
+            "window.vinylStats.framesPlayed > {played} + 48000 && !window.vinylStats.listenIdle \
+             && document.getElementById('listenSub').textContent === '48000 Hz'"
+        ),
+        T,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", b.eval(state)));
     // The configuration changed while vinyl-web was down: it comes back on a 24-bit ring. The
     // page does not play its frames as 16-bit ones (noise): it stops and says so, and Listen
     // plays the new stream.

@@ -47,7 +47,9 @@ FORMAT:
 X-Vinyl-Channels give the ring's format) of messages, one per write of the ring's writer: the 4 \
 bytes VNL1, the payload's length in bytes (u32, little-endian), the timeline number of its first \
 frame (u64, little-endian), then whole frames of raw PCM. The numbers jump ahead when the client \
-was skipped to live. The page plays them through an AudioWorklet with a jitter buffer of about 40 \
+was skipped to live. While no frame comes (the capture stopped), an empty message (length 0, the \
+next frame's number) goes every 2 s, so a client tells that from a stall and a client that left \
+is found out. The page plays them through an AudioWorklet with a jitter buffer of about 40 \
 ms (at least 20 ms kept, 150 ms at most), dropping the oldest frames rather than falling behind, \
 and reports every 500 ms, to POST /listen/report, the frame it handed to the audio output and how \
 long ago: vinyl-web measures the latency from the frame's publication in the ring to that moment \

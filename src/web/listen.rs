@@ -5,7 +5,9 @@
 //! ring delivery becomes one message on the response body: a 16-byte header — the magic `VNL1`,
 //! the payload's length in bytes (u32 LE), the timeline number of its first frame (u64 LE) —
 //! then whole frames of the ring's raw PCM. The format, rate and channels are in the response
-//! headers `X-Vinyl-Format`, `X-Vinyl-Rate`, `X-Vinyl-Channels`. A client's write blocks only its
+//! headers `X-Vinyl-Format`, `X-Vinyl-Rate`, `X-Vinyl-Channels`. While no frame comes (the capture
+//! stopped), an empty message (length 0, the next frame's number) goes every [`KEEPALIVE`]: the
+//! page tells that from a stall, and a client that left is found out. A client's write blocks only its
 //! own thread; one blocked for [`super::http::WRITE_TIMEOUT`] is dropped; one that falls a ring
 //! behind is skipped to live by the tap; the socket's send buffer is kept small so the kernel
 //! holds at most a fraction of a second for a slow reader, and the page drops what it cannot play
@@ -22,17 +24,18 @@ use super::App;
 use super::http::{self, Request, Response};
 use crate::pcm::PcmSpec;
 use crate::ring::Logged;
-use crate::ring::tap::{Follow, follow_live};
+use crate::ring::tap::{Follow, Note, Observer, follow_live};
 use crate::ring::{RingReader, layout};
 use crate::signals;
 use crate::vlog;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The magic that opens each message of the stream.
 pub const MAGIC: &[u8; 4] = b"VNL1";
@@ -41,6 +44,11 @@ pub const MAGIC: &[u8; 4] = b"VNL1";
 const CLOCK_KEEP: usize = 2000;
 /// How many latency reports are kept for the percentiles.
 const REPORTS_KEEP: usize = 600;
+
+/// How long a /listen stream goes without a message before it gets an empty one. The page then
+/// tells a server that runs with no audio to send (the capture stopped) from one that stalled, and
+/// a client that left while nothing played is found out, so its thread ends.
+pub const KEEPALIVE: Duration = Duration::from_secs(2);
 
 /// Streams the ring to one client until it goes, stalls, or the server stops.
 pub fn serve(app: &App, mut s: TcpStream) {
@@ -58,31 +66,90 @@ pub fn serve(app: &App, mut s: TcpStream) {
     let n = app.listeners.fetch_add(1, Ordering::SeqCst) + 1;
     let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     vlog!(super::TOOL, "/listen: {peer}: listening ({n} listeners)");
-    let mut msg = Vec::with_capacity(64 * 1024);
-    let mut sent = 0u64;
-    let stop = || signals::stop_requested();
+    let out = RefCell::new(Out {
+        s,
+        msg: Vec::with_capacity(64 * 1024),
+        sent: 0,
+        next: 0,
+        last: Instant::now(),
+        gone: false,
+    });
+    let stop = || signals::stop_requested() || out.borrow().gone;
     let follow = Follow { ring: &app.ring, spec, from: None, batch: Duration::ZERO, stop: &stop };
     let shown = app.ring.display().to_string();
     // A client thread: the service manager hears from the server's main loop, not from here.
-    let mut logged = Logged::new(super::TOOL, &shown, spec.rate, false);
-    let result = follow_live(follow, &mut logged, &mut |first, frames| {
-        msg.clear();
-        msg.extend_from_slice(MAGIC);
-        msg.extend_from_slice(&(frames.len() as u32).to_le_bytes());
-        msg.extend_from_slice(&first.to_le_bytes());
-        msg.extend_from_slice(frames);
-        s.write_all(&msg)?;
-        sent += (frames.len() / spec.frame_bytes()) as u64;
+    let mut watch = Keepalive { logged: Logged::new(super::TOOL, &shown, spec.rate, false), out: &out };
+    let result = follow_live(follow, &mut watch, &mut |first, frames| {
+        let mut o = out.borrow_mut();
+        o.send(first, frames)?;
+        o.sent += (frames.len() / spec.frame_bytes()) as u64;
+        o.next = first + (frames.len() / spec.frame_bytes()) as u64;
         Ok(())
     });
     let n = app.listeners.fetch_sub(1, Ordering::SeqCst) - 1;
+    let out = out.into_inner();
     let why = match result {
+        Ok(()) if out.gone => "gone (an empty message found it out)".to_string(),
         Ok(()) => "server stopping".to_string(),
         Err(e) if is_gone(&e) => "gone".to_string(),
         Err(e) if is_stalled(&e) => format!("stalled for {}s: dropped", http::WRITE_TIMEOUT.as_secs()),
         Err(e) => format!("{e:#}"),
     };
-    vlog!(super::TOOL, "/listen: {peer}: {why} after {} ({n} listeners)", spec.describe_frames(sent));
+    vlog!(super::TOOL, "/listen: {peer}: {why} after {} ({n} listeners)", spec.describe_frames(out.sent));
+}
+
+/// One client's end of the stream: its socket, and what went to it.
+struct Out {
+    s: TcpStream,
+    msg: Vec<u8>,
+    /// Frames sent.
+    sent: u64,
+    /// The timeline frame after the last one sent (an empty message carries it).
+    next: u64,
+    /// When the last message went.
+    last: Instant,
+    /// An empty message could not be written: the client left.
+    gone: bool,
+}
+
+impl Out {
+    /// Sends one message: the whole `frames` (none for an empty one) from timeline frame `first`.
+    fn send(&mut self, first: u64, frames: &[u8]) -> std::io::Result<()> {
+        self.msg.clear();
+        self.msg.extend_from_slice(MAGIC);
+        self.msg.extend_from_slice(&(frames.len() as u32).to_le_bytes());
+        self.msg.extend_from_slice(&first.to_le_bytes());
+        self.msg.extend_from_slice(frames);
+        self.s.write_all(&self.msg)?;
+        self.last = Instant::now();
+        Ok(())
+    }
+}
+
+/// A client's observer of its tap: logs as [`Logged`] does and, as the tap's loop turns while no
+/// frame comes, sends an empty message every [`KEEPALIVE`]; one that fails ends the follow.
+struct Keepalive<'a, 'o> {
+    logged: Logged<'a>,
+    out: &'o RefCell<Out>,
+}
+
+impl Observer for Keepalive<'_, '_> {
+    fn note(&mut self, note: Note) {
+        if let Note::Following { from, .. } | Note::NewTimeline { from, .. } = note {
+            // Where the stream begins again: an empty message before the first frame names it.
+            self.out.borrow_mut().next = from;
+        }
+        self.logged.note(note);
+    }
+
+    fn turn(&mut self) {
+        self.logged.turn();
+        let mut o = self.out.borrow_mut();
+        if !o.gone && o.last.elapsed() >= KEEPALIVE {
+            let next = o.next;
+            o.gone = o.send(next, &[]).is_err();
+        }
+    }
 }
 
 fn io_kind(e: &anyhow::Error) -> Option<std::io::ErrorKind> {

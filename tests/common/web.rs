@@ -71,6 +71,14 @@ impl Rig {
         Rig { dir, ring, fill, stop, written, feeder, web, port, web_args, env }
     }
 
+    /// Freezes the ring's writer (SIGSTOP: the capture stops, the ring stays) or thaws it.
+    pub fn freeze_fill(&self, frozen: bool) {
+        use nix::sys::signal::Signal::{SIGCONT, SIGSTOP};
+        let pid = nix::unistd::Pid::from_raw(self.fill.id() as i32);
+        nix::sys::signal::kill(pid, if frozen { SIGSTOP } else { SIGCONT })
+            .expect("signal vinyl-preroll fill");
+    }
+
     /// Stops vinyl-web (SIGTERM, as systemd does) and starts it again on the same port, as a
     /// restarted service: what a page that was open meanwhile sees.
     pub fn restart_web(&mut self) {
@@ -162,6 +170,9 @@ impl Drop for Rig {
             let _ = self.post("/rec/stop", &json!({}), Some(TOKEN));
         }
         self.stop.store(true, Ordering::SeqCst);
+        // A frozen writer would leave the feeder blocked on its pipe for ever.
+        let pid = nix::unistd::Pid::from_raw(self.fill.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
         if let Some(f) = self.feeder.take() {
             let _ = f.join();
         }
