@@ -430,15 +430,18 @@ fn the_page_plays_each_ogg_mount_in_chromium() {
                      p: window.vinylStats.mountPlayer, sub: document.getElementById('listenSub').textContent})";
         b.wait_for(playing, t).unwrap_or_else(|e| panic!("{url}: {e}: {:?}", b.eval(state)));
         if i == 1 {
-            // The Opus encoder stops and comes back: the <audio> src's end is said, and the page
-            // joins the mount again by itself.
+            // The Opus encoder stops and comes back: chromium ends the <audio> src (its `ended`
+            // event, not the stall watchdog), the page says so and joins the mount again by itself.
             let (tool, feeder) = tools.pop().unwrap();
             drop(feeder.stop());
             let (st, report) = tool.exit_report(common::DEADLINE);
             assert!(st.success(), "{report}");
             let sub = "document.getElementById('listenSub').textContent";
             b.wait_for(
-                &format!("window.vinylStats.mountPlayer.ends >= 1 && {sub}.includes('joining it again')"),
+                &format!(
+                    "window.vinylStats.mountPlayer.ends >= 1 && {sub}.includes('the stream ended') && \
+                     {sub}.includes('joining it again')"
+                ),
                 t,
             )
             .unwrap_or_else(|e| panic!("{url}: the end is not said: {e}: {:?}", b.eval(state)));
