@@ -57,22 +57,38 @@ const REJOIN_MOST = 8; // seconds between tries at most
 // play (a src) after which a stream counts as ended: a server or a network that stalls (a
 // frozen process, a phone that changed networks) keeps the connection open and sends nothing.
 const STALL_S = 10;
+
+// The waits between tries to join a stream again (the page's /listen player uses them too):
+// REJOIN_FIRST seconds, then twice as long each time up to REJOIN_MOST; `reset()` once it plays.
+function rejoinWaits() {
+  let wait = REJOIN_FIRST;
+  return {
+    next() { const w = wait; wait = Math.min(2 * wait, REJOIN_MOST); return w; },
+    reset() { wait = REJOIN_FIRST; },
+  };
+}
+
+// Calls `stalled()` (each second, until stopped or moved) once `moved()` has not been called for
+// STALL_S seconds while `idle()` is false: a stream that is paused or between tries stands still by
+// right. The page's /listen player uses it too.
+function stallWatch(stalled, idle = () => false) {
+  let last = performance.now();
+  const tick = setInterval(() => {
+    if (idle()) last = performance.now();
+    else if (performance.now() - last > STALL_S * 1000) stalled();
+  }, 1000);
+  return { moved() { last = performance.now(); }, stop() { clearInterval(tick); } };
+}
+
 function playMount(audio, url, type, fail) {
   const h = { how: "src", jumps: 0, skipped: 0, ends: 0, rejoins: 0, waiting: null, onJump: null, onState: null, stop: null };
   const life = new AbortController();
-  let attempt = null, timer = null, delay = REJOIN_FIRST, reached = false;
-  // When the stream last moved: a byte came (MSE) or the clock went on (src); a join restarts it.
-  let moved = performance.now(), clock = -1;
-  const watch = setInterval(() => {
-    if (timer) return;
-    if (h.how !== "mse") {
-      if (audio.paused || audio.currentTime !== clock) {
-        clock = audio.currentTime;
-        moved = performance.now();
-      }
-    }
-    if (performance.now() - moved > STALL_S * 1000) ended(url + ": nothing came for " + STALL_S + " s (the server or the network stalled)");
-  }, 1000);
+  let attempt = null, timer = null, reached = false;
+  const waits = rejoinWaits();
+  // The stream moves when a byte comes (MSE) or the clock goes on (src); a join restarts it.
+  const watch = stallWatch(() => ended(url + ": nothing came for " + STALL_S + " s (the server or the network stalled)"),
+    () => timer !== null || (h.how !== "mse" && audio.paused));
+  audio.addEventListener("timeupdate", () => { if (h.how !== "mse") watch.moved(); }, { signal: life.signal });
   const said = () => { if (h.onState) h.onState(h); };
   const clear = () => {
     if (attempt) attempt.abort();
@@ -82,21 +98,21 @@ function playMount(audio, url, type, fail) {
     audio.removeAttribute("src");
     audio.load();
   };
-  // One end: the next try comes after `delay`, which doubles.
+  // One end: the next try comes after the next of the waits.
   const ended = (why) => {
     if (life.signal.aborted || timer) return;
     clear();
     h.ends++;
-    h.waiting = why + "; joining it again in " + delay + " s";
+    const wait = waits.next();
+    h.waiting = why + "; joining it again in " + wait + " s";
     said();
-    timer = setTimeout(() => { timer = null; join(); }, delay * 1000);
-    delay = Math.min(2 * delay, REJOIN_MOST);
+    timer = setTimeout(() => { timer = null; join(); }, wait * 1000);
   };
   audio.addEventListener("playing", () => {
     if (h.waiting === null) return;
     h.waiting = null;
     h.rejoins++;
-    delay = REJOIN_FIRST;
+    waits.reset();
     said();
   }, { signal: life.signal });
   // An <audio> src reports its end and its errors (a 404 while the source is away) by events.
@@ -110,8 +126,7 @@ function playMount(audio, url, type, fail) {
   // What keeps a src from playing comes as an error event (a try while the mount has no source
   // is a 404: NotSupportedError here), but for a browser that blocks sound.
   const playSrc = () => {
-    moved = performance.now();
-    clock = -1;
+    watch.moved();
     audio.src = url;
     audio.play().catch((e) => { if (e.name === "NotAllowedError") fail(String(e)); });
   };
@@ -126,12 +141,11 @@ function playMount(audio, url, type, fail) {
     }
     attempt = new AbortController();
     const signal = attempt.signal;
-    moved = performance.now();
+    watch.moved();
     const ms = new MediaSource();
     audio.src = URL.createObjectURL(ms);
     ms.addEventListener("sourceopen", () => {
-      const came = () => { moved = performance.now(); };
-      feedMp3(audio, ms, url, signal, h, () => { reached = true; }, came).catch((e) => {
+      feedMp3(audio, ms, url, signal, h, () => { reached = true; }, watch.moved).catch((e) => {
         if (signal.aborted) return;
         if (e.refused && !reached) {
           // No response at all before one ever came: the server does not let this page read it.
@@ -148,7 +162,7 @@ function playMount(audio, url, type, fail) {
   };
   h.stop = () => {
     life.abort();
-    clearInterval(watch);
+    watch.stop();
     clearTimeout(timer);
     timer = null;
     clear();
