@@ -1440,6 +1440,12 @@ fn the_page_plays_the_mp3_mount_at_once_and_near_the_live_edge() {
     let sub = "document.getElementById('listenSub').textContent";
     b.wait_for(&format!("{sub}.includes('the stream ended') && {sub}.includes('joining it again')"), t)
         .unwrap_or_else(|e| panic!("{url}: the end is not said: {e}: {:?}", b.eval(&state)));
+    // The last audio the source sent (the cushion, a second) played before the end was said.
+    let unplayed = b.eval("window.vinylStats.mountPlayer.unplayed").unwrap();
+    assert!(
+        unplayed.as_f64().is_some_and(|u| u < 0.3),
+        "{url}: seconds received but not played: {unplayed:?}"
+    );
     b.wait_for("window.vinylStats.mountPlayer.ends >= 2", t).unwrap_or_else(|e| {
         panic!("{url}: no second try while the mount is gone: {e}: {:?}", b.eval(&state))
     });

@@ -40,9 +40,10 @@ function mp3FrameStart(b) {
 }
 
 // Plays `url` (of content `type`, e.g. audio/mpeg) in `audio`. `fail(message)` hears of errors.
-// Returns { stop(), how, jumps, skipped, ends, rejoins, waiting, onJump, onState }: `how` is "mse"
-// or "src" (with the reason when an MP3 could not use MSE), `jumps` counts the jumps forward and
-// `skipped` adds up the seconds they passed over; `onJump(h)`, when the caller sets it, hears of
+// Returns { stop(), how, jumps, skipped, ends, rejoins, waiting, unplayed, onJump, onState }: `how`
+// is "mse" or "src" (with the reason when an MP3 could not use MSE), `jumps` counts the jumps
+// forward and `skipped` adds up the seconds they passed over, `unplayed` is the seconds of audio
+// received but not played when an MSE stream last ended (0 unless stopped or paused); `onJump(h)`, when the caller sets it, hears of
 // each, so the listener is told.
 //
 // A live stream ends when its source leaves the server (an encoder restarted, the capture
@@ -81,7 +82,7 @@ function stallWatch(stalled, idle = () => false) {
 }
 
 function playMount(audio, url, type, fail) {
-  const h = { how: "src", jumps: 0, skipped: 0, ends: 0, rejoins: 0, waiting: null, onJump: null, onState: null, stop: null };
+  const h = { how: "src", jumps: 0, skipped: 0, unplayed: null, ends: 0, rejoins: 0, waiting: null, onJump: null, onState: null, stop: null };
   const life = new AbortController();
   let attempt = null, timer = null, reached = false;
   const waits = rejoinWaits();
@@ -229,7 +230,34 @@ async function feedMp3(audio, ms, url, signal, h, reached, came) {
   }
   if (ms.readyState === "open") ms.endOfStream();
   // Icecast ends a listener's stream when its source goes (a restarted encoder, a stopped capture).
+  // What it sent last is the source's last audio: it plays out (MOUNT_CUSHION, a second) before
+  // the end is said and the player clears the element to join again.
+  await playedOut(audio, signal);
+  const b = audio.buffered;
+  h.unplayed = b.length ? Math.max(0, b.end(b.length - 1) - audio.currentTime) : 0;
   throw new Error(url + ": the stream ended (its source left the server)");
+}
+
+// Resolves once `audio` has played what it buffered (its ended event), is stopped, or has had the
+// time that should take and a second more (a paused element would hold the end for ever).
+function playedOut(audio, signal) {
+  return new Promise((done) => {
+    const b = audio.buffered;
+    const left = b.length ? b.end(b.length - 1) - audio.currentTime : 0;
+    if (left <= 0 || audio.paused || signal.aborted) {
+      done();
+      return;
+    }
+    const finish = () => {
+      clearTimeout(timer);
+      audio.removeEventListener("ended", finish);
+      signal.removeEventListener("abort", finish);
+      done();
+    };
+    const timer = setTimeout(finish, (left + 1) * 1000);
+    audio.addEventListener("ended", finish);
+    signal.addEventListener("abort", finish);
+  });
 }
 
 // Jumps to MOUNT_CUSHION behind the newest audio when playback is further behind than the slack
