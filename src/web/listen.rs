@@ -72,9 +72,9 @@ pub fn serve(app: &App, mut s: TcpStream) {
         sent: 0,
         next: 0,
         last: Instant::now(),
-        gone: false,
+        failed: None,
     });
-    let stop = || signals::stop_requested() || out.borrow().gone;
+    let stop = || signals::stop_requested() || out.borrow().failed.is_some();
     let follow = Follow { ring: &app.ring, spec, from: None, batch: Duration::ZERO, stop: &stop };
     let shown = app.ring.display().to_string();
     // A client thread: the service manager hears from the server's main loop, not from here.
@@ -89,7 +89,10 @@ pub fn serve(app: &App, mut s: TcpStream) {
     let n = app.listeners.fetch_sub(1, Ordering::SeqCst) - 1;
     let out = out.into_inner();
     let why = match result {
-        Ok(()) if out.gone => "gone (an empty message found it out)".to_string(),
+        Ok(()) if out.failed.is_some_and(stalled) => {
+            format!("stalled for {}s: dropped (at an empty message)", http::WRITE_TIMEOUT.as_secs())
+        }
+        Ok(()) if out.failed.is_some() => "gone (an empty message found it out)".to_string(),
         Ok(()) => "server stopping".to_string(),
         Err(e) if is_gone(&e) => "gone".to_string(),
         Err(e) if is_stalled(&e) => format!("stalled for {}s: dropped", http::WRITE_TIMEOUT.as_secs()),
@@ -108,8 +111,8 @@ struct Out {
     next: u64,
     /// When the last message went.
     last: Instant,
-    /// An empty message could not be written: the client left.
-    gone: bool,
+    /// Why an empty message could not be written (the client left, or stalled).
+    failed: Option<std::io::ErrorKind>,
 }
 
 impl Out {
@@ -145,9 +148,9 @@ impl Observer for Keepalive<'_, '_> {
     fn turn(&mut self) {
         self.logged.turn();
         let mut o = self.out.borrow_mut();
-        if !o.gone && o.last.elapsed() >= KEEPALIVE {
+        if o.failed.is_none() && o.last.elapsed() >= KEEPALIVE {
             let next = o.next;
-            o.gone = o.send(next, &[]).is_err();
+            o.failed = o.send(next, &[]).err().map(|e| e.kind());
         }
     }
 }
@@ -162,7 +165,12 @@ fn is_gone(e: &anyhow::Error) -> bool {
 }
 
 fn is_stalled(e: &anyhow::Error) -> bool {
-    matches!(io_kind(e), Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+    io_kind(e).is_some_and(stalled)
+}
+
+/// A write that timed out: the client is there but reads nothing.
+fn stalled(kind: std::io::ErrorKind) -> bool {
+    matches!(kind, std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
 }
 
 /// When each publication of the ring's writer became visible: `(head after it, monotonic ns)`.
