@@ -61,6 +61,8 @@ fn spawn_auto(run: &Path, ring: &Path, recordings: &Path, env: &[(String, String
     a.env_remove("NOTIFY_SOCKET")
         .env("PATH", format!("{}:{}", common::bin_dir().display(), std::env::var("PATH").unwrap()))
         .env("VINYL_CONFIG", "/dev/null")
+        // 5 h 30 ahead of UTC: a time written local where UTC is meant shows on any machine.
+        .env("TZ", "IST-5:30")
         .env("VINYL_RUN_DIR", run)
         .env("VINYL_RING", ring)
         .env("VINYL_RECORDINGS", recordings)
@@ -624,6 +626,13 @@ fn auto_killed_mid_side_and_restarted_gives_one_exact_file_with_its_markers_and_
     // the side over reads it from the state folder, not from the ring's clock at the side's end.
     let at = std::fs::read_to_string(rig.run.join("rec/auto.side_time")).unwrap_or_default();
     assert!(at.trim().ends_with('Z'), "auto.side_time: {at:?}");
+    // UTC within the hour around now (the ring's clock runs ahead of the wall's as fast as it is
+    // filled; times of one shape compare as text): local time would be 5 h 30 on.
+    let now_ns =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let hour = 3_600_000_000_000;
+    let (before, after) = (vinyl::time::rfc3339_utc(now_ns - hour), vinyl::time::rfc3339_utc(now_ns + hour));
+    assert!((before.as_str()..=after.as_str()).contains(&at.trim()), "auto.side_time {at:?}, not now ± 1 h");
     rig.kill_and_restart_auto();
     rig.wait_auto("taking over");
     rig.fill.feed(&a[cut..]);
