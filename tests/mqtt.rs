@@ -222,7 +222,7 @@ fn the_switch_records_through_vinyl_rec_and_only_for_users_the_acl_lets_write() 
     let dir = rig.dir.path();
     let pw = m.password_file("bridge.pw", BRIDGE.1);
     let mut cmd = bridge_cmd(dir, &rig.events(), &m.url(), &[("VINYL_MQTT_USERNAME", BRIDGE.0)]);
-    cmd.arg("--password-file").arg(pw).args(["--ring", rig.ring.arg()]);
+    cmd.arg("--password-file").arg(pw).args(["--ring", rig.fill.ring.arg()]);
     let b = Proc::spawn(cmd, false);
     b.wait_line("connected");
     let sub = m.subscribe(HA, &["vinyl/recording"]);
@@ -408,7 +408,7 @@ fn a_dead_broker_costs_the_ring_and_a_recording_nothing_and_the_bridge_memory_st
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("mqtt://127.0.0.1:{port}");
     let mut cmd = bridge_cmd(rig.dir.path(), &rig.events(), &url, &[]);
-    cmd.args(["--ring", rig.ring.arg(), "--level-interval", "1"]);
+    cmd.args(["--ring", rig.fill.ring.arg(), "--level-interval", "1"]);
     let b = Proc::spawn(cmd, false);
     b.wait_line("unreachable");
     let head0 = rig.status()["ring"]["head"].as_u64().unwrap();

@@ -312,7 +312,7 @@ fn twenty_listeners_one_stalled_cost_the_recording_and_the_ring_nothing() {
     rig.wait_frames(RATE / 4);
     // The stream's live tap, as vinyl-up runs it (its output read as the encoder would).
     let mut stream = Command::new(env!("CARGO_BIN_EXE_vinyl-preroll"));
-    stream.args(["tap", "--live", "--ring", rig.ring.arg()]);
+    stream.args(["tap", "--live", "--ring", rig.fill.ring.arg()]);
     let stream = Proc::spawn(stream, true);
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..19).map(|_| listener(rig.port, stop.clone())).collect();
@@ -369,7 +369,7 @@ fn listen_sends_empty_messages_while_no_audio_comes_and_finds_out_a_client_that_
     let (mut next, mut empties, mut frozen) = (None, 0, false);
     while empties < 2 {
         if next.is_some() && !frozen {
-            rig.freeze_fill(true);
+            rig.fill.freeze(true);
             frozen = true;
         }
         while buf.len() < 16 || buf.len() < 16 + u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize {
@@ -389,7 +389,7 @@ fn listen_sends_empty_messages_while_no_audio_comes_and_finds_out_a_client_that_
     }
     drop(s);
     common::wait_until("the client that left is found out", T, || rig.status()["listeners"] == 0);
-    rig.freeze_fill(false);
+    rig.fill.freeze(false);
     // The count drops before the thread logs why: wait for the line, do not read it at once.
     rig.web.wait_line("gone (an empty message found it out)");
 }
@@ -409,7 +409,7 @@ fn the_page_in_chromium_meters_records_listens_and_logs_no_errors() {
     // Events at 10 Hz, as vinyl-listen writes them, with levels that move.
     let stop = Arc::new(AtomicBool::new(false));
     let events = rig.events();
-    let (s2, written) = (stop.clone(), rig.written.clone());
+    let (s2, written) = (stop.clone(), rig.fill.written.clone());
     let levels = std::thread::spawn(move || {
         let mut i = 0u64;
         while !s2.load(Ordering::SeqCst) {
@@ -525,12 +525,12 @@ fn the_page_joins_the_live_stream_again_when_vinyl_web_restarts_or_freezes() {
     // the stream, the page says no audio comes rather than taking it for a stall, and plays on
     // when the capture does.
     let ends = b.eval("window.vinylStats.listenEnds").unwrap();
-    rig.freeze_fill(true);
+    rig.fill.freeze(true);
     let idle = b.wait_for(
         "window.vinylStats.listenKeepalives >= 6 && document.getElementById('listenSub').textContent.includes('no audio comes')",
         T,
     );
-    rig.freeze_fill(false);
+    rig.fill.freeze(false);
     idle.unwrap_or_else(|e| panic!("{e}: {:?}", b.eval(state)));
     assert_eq!(b.eval("window.vinylStats.listenEnds").unwrap(), ends, "no stall was taken for an end");
     let played = b.eval("window.vinylStats.framesPlayed").unwrap().as_u64().unwrap();
@@ -617,7 +617,7 @@ fn vinyl_up_starts_vinyl_web_with_a_new_token_and_vinyl_down_stops_it() {
 fn levels_from_the_real_vinyl_listen_reach_status_and_sse() {
     let rig = Rig::start("web-listen", &[]);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vinyl-listen"));
-    cmd.args(["--ring", rig.ring.arg(), "--output"]).arg(rig.events());
+    cmd.args(["--ring", rig.fill.ring.arg(), "--output"]).arg(rig.events());
     let listen = Proc::spawn(cmd, false);
     let mut sse = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
     sse.set_read_timeout(Some(T)).unwrap();

@@ -32,16 +32,13 @@ pub fn read_sse_until(s: &mut TcpStream, got: &mut String, needle: &str) {
 
 /// A ring fed at the real rate with numbered frames, and vinyl-web serving it.
 pub struct Rig {
-    pub dir: tempfile::TempDir,
-    pub ring: Ring,
-    fill: Child,
-    stop: Arc<AtomicBool>,
-    pub written: Arc<AtomicU64>,
-    feeder: Option<std::thread::JoinHandle<()>>,
     pub web: Proc,
+    /// The ring and its writer.
+    pub fill: Fill,
     pub port: u16,
     web_args: Vec<String>,
     env: Vec<(String, String)>,
+    pub dir: tempfile::TempDir,
 }
 
 impl Rig {
@@ -53,36 +50,23 @@ impl Rig {
     /// `web_args` replaces the default 127.0.0.1:0 (the requests still go to 127.0.0.1).
     pub fn start_with(test: &str, web_args: &[&str], env: &[(&str, &str)]) -> Rig {
         let dir = tempfile::tempdir().unwrap();
-        let ring = Ring::new(test);
         for d in ["rec", "run"] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let (fill, feeder, written) =
-            spawn_fill(&ring, PcmSpec::default(), &dir.path().join("fill.log"), stop.clone());
-        let feeder = Some(feeder);
-        super::wait_until("the ring exists", T, || ring.0.exists());
+        let fill = Fill::start(test, PcmSpec::default(), dir.path());
         let token = dir.path().join("token");
         std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
         let web_args: Vec<String> = web_args.iter().map(|a| a.to_string()).collect();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let (web, port) = spawn_web(dir.path(), ring.arg(), &web_args, &env, None);
-        Rig { dir, ring, fill, stop, written, feeder, web, port, web_args, env }
-    }
-
-    /// Freezes the ring's writer (SIGSTOP: the capture stops, the ring stays) or thaws it.
-    pub fn freeze_fill(&self, frozen: bool) {
-        use nix::sys::signal::Signal::{SIGCONT, SIGSTOP};
-        let pid = nix::unistd::Pid::from_raw(self.fill.id() as i32);
-        nix::sys::signal::kill(pid, if frozen { SIGSTOP } else { SIGCONT })
-            .expect("signal vinyl-preroll fill");
+        let (web, port) = spawn_web(dir.path(), fill.ring.arg(), &web_args, &env, None);
+        Rig { web, fill, port, web_args, env, dir }
     }
 
     /// Stops vinyl-web (SIGTERM, as systemd does) and starts it again on the same port, as a
     /// restarted service: what a page that was open meanwhile sees.
     pub fn restart_web(&mut self) {
-        let ring = self.ring.arg().to_string();
+        let ring = self.fill.ring.arg().to_string();
         self.restart_web_on(&ring, &[]);
     }
 
@@ -169,28 +153,22 @@ impl Drop for Rig {
         if self.dir.path().join("run/rec").exists() {
             let _ = self.post("/rec/stop", &json!({}), Some(TOKEN));
         }
-        self.stop.store(true, Ordering::SeqCst);
-        // A frozen writer would leave the feeder blocked on its pipe for ever.
-        let pid = nix::unistd::Pid::from_raw(self.fill.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-        if let Some(f) = self.feeder.take() {
-            let _ = f.join();
-        }
-        let _ = self.fill.wait();
+        self.fill.stop();
         if std::thread::panicking() {
             eprintln!("vinyl-web stderr:\n{}", self.web.stderr());
-            eprintln!(
-                "fill log:\n{}",
-                std::fs::read_to_string(self.dir.path().join("fill.log")).unwrap_or_default()
-            );
+            eprintln!("fill log:\n{}", std::fs::read_to_string(&self.fill.log).unwrap_or_default());
         }
     }
 }
 
-/// A second ring beside a rig's, in another shape: written by `vinyl-preroll fill` from numbered
-/// frames at the real rate until dropped.
+/// A ring written by `vinyl-preroll fill` from numbered frames at the real rate until dropped: a
+/// rig's, or a second one beside it in another shape.
 pub struct Fill {
     pub ring: Ring,
+    /// Frames written so far.
+    pub written: Arc<AtomicU64>,
+    /// The fill's stderr.
+    pub log: PathBuf,
     child: Child,
     stop: Arc<AtomicBool>,
     feeder: Option<std::thread::JoinHandle<()>>,
@@ -201,19 +179,38 @@ impl Fill {
     pub fn start(test: &str, spec: PcmSpec, dir: &std::path::Path) -> Fill {
         let ring = Ring::new(test);
         let stop = Arc::new(AtomicBool::new(false));
-        let (child, feeder, _) = spawn_fill(&ring, spec, &dir.join(format!("{test}.log")), stop.clone());
+        let log = dir.join(format!("{test}.fill.log"));
+        let (child, feeder, written) = spawn_fill(&ring, spec, &log, stop.clone());
         super::wait_until("the ring exists", T, || ring.0.exists());
-        Fill { ring, child, stop, feeder: Some(feeder) }
+        Fill { ring, written, log, child, stop, feeder: Some(feeder) }
+    }
+
+    /// Freezes the ring's writer (SIGSTOP: the capture stops, the ring stays) or thaws it.
+    pub fn freeze(&self, frozen: bool) {
+        use nix::sys::signal::Signal::{SIGCONT, SIGSTOP};
+        nix::sys::signal::kill(self.pid(), if frozen { SIGSTOP } else { SIGCONT })
+            .expect("signal vinyl-preroll fill");
+    }
+
+    fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Stops feeding and waits for the writer to exit (again: a no-op).
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // A frozen writer would leave the feeder blocked on its pipe for ever.
+        let _ = nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGCONT);
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+            let _ = self.child.wait();
+        }
     }
 }
 
 impl Drop for Fill {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(f) = self.feeder.take() {
-            let _ = f.join();
-        }
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
