@@ -241,6 +241,20 @@ impl Event {
         }
     }
 
+    /// When it was decided (the timeline frame the listener had read).
+    pub fn at(&self) -> u64 {
+        match self {
+            Event::Level(e) => e.at,
+            Event::SideStart(e) => e.at,
+            Event::TrackStart(e) => e.at,
+            Event::SideEnd(e) => e.at,
+            Event::Lift(e) => e.at,
+            Event::State(e) => e.at,
+            Event::SideReport(e) => e.at,
+            Event::Recognized(e) => e.at,
+        }
+    }
+
     /// The event as the JSON object the listener writes.
     pub fn to_json(&self) -> Value {
         // Every field is a number, a string, a list or null: serialising cannot fail.

@@ -117,8 +117,18 @@ impl Rig {
         // As systemd's Restart= does, the new auto starts once the old one is gone: it takes over
         // only the recording of an auto that ended (started at once, on a busy machine it could
         // look while the old one still ran, and record nothing).
+        self.kill_auto();
+        self.restart_auto();
+    }
+
+    /// Kills auto with SIGKILL and waits until it is gone.
+    fn kill_auto(&mut self) {
         self.auto.signal(nix::sys::signal::Signal::SIGKILL);
         self.auto.wait_exit(LONG);
+    }
+
+    /// Starts auto again (after [`Rig::kill_auto`]) with the same command line.
+    fn restart_auto(&mut self) {
         let old = std::mem::replace(
             &mut self.auto,
             spawn_auto(&self.run, &self.ring.0, &self.recordings, &self.env),
@@ -429,6 +439,67 @@ fn a_side_not_recorded_through_a_restart_of_auto_is_one_play() {
     assert_eq!((plays.len(), start.len(), end.len()), (1, 1, 1), "{plays:?}\n{log}");
     assert_eq!((&plays[0]["side_start"], &plays[0]["side_end"]), (&start[0]["frame"], &end[0]["frame"]));
     assert_eq!(plays[0]["recording"], Value::Null, "{plays:?}");
+}
+
+/// Auto down as a side begins (killed before the listener's `side_start`, started again after
+/// it, as a crash or an upgrade does): the ring still holds the side, so the new auto records it
+/// whole from its start margin, with its markers and its play, rather than only noting the play.
+#[test]
+fn a_side_that_began_while_auto_was_down_is_recorded_whole_from_the_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((a, ta)) = side(dir.path(), "a", "23") else { return };
+    let mut rig = Rig::new("downatdrop", None, &[]);
+    rig.kill_auto();
+    let cut = upto(&a, &ta, 8);
+    rig.play(&a[..cut]);
+    common::wait_until("the listener's side_start", LONG, || !events_of(&rig.run, "side_start").is_empty());
+    rig.restart_auto();
+    rig.wait_auto("the ring still holds it: recorded whole");
+    rig.fill.feed(&a[cut..]);
+    rig.wait_auto("tracks");
+    let run = rig.run.clone();
+    let (log, files, _keep) = rig.stop();
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let f = &files[0];
+    let (first, frames) = assert_exact(f, &a);
+    assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact\n{log}");
+    assert!(
+        first + frames >= ta["music_end"].as_u64().unwrap(),
+        "the whole side: ends at {}\n{log}",
+        first + frames
+    );
+    assert_eq!(flac_tag(f, "VINYL_END_REASON"), "runout", "{log}");
+    let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
+    assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}\n{log}");
+    let plays = plays(f.parent().and_then(Path::parent).unwrap());
+    assert_eq!(plays.len(), 1, "{plays:?}\n{log}");
+    assert_ne!(plays[0]["recording"], Value::Null, "{plays:?}");
+    assert_eq!(events_of(&run, "side_start").len(), 1, "{log}");
+}
+
+/// The same, but the listener died too and the ring ran on 40 s without it before auto came
+/// back: events that stale may not be of this timeline now, so the side is not recorded from them
+/// (it is left to the history, as before).
+#[test]
+fn a_side_that_began_while_auto_was_down_is_not_recorded_from_stale_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((a, ta)) = side(dir.path(), "a", "24") else { return };
+    let mut rig = Rig::new("downstale", None, &[]);
+    rig.kill_auto();
+    let cut = upto(&a, &ta, 8);
+    rig.play(&a[..cut]);
+    common::wait_until("the listener's side_start", LONG, || !events_of(&rig.run, "side_start").is_empty());
+    rig.listen.signal(nix::sys::signal::Signal::SIGKILL);
+    rig.listen.wait_exit(LONG);
+    let more = (cut + 40 * 48_000 * 4).min(a.len());
+    rig.fill.feed(&a[cut..more]);
+    let head = (more / 4) as u64;
+    common::wait_until("the ring's head 40 s on", LONG, || ring_head(&rig.ring.0) >= head);
+    rig.restart_auto();
+    rig.wait_auto("before this auto started: not recorded");
+    let (log, files, _keep) = rig.stop();
+    assert!(files.is_empty(), "{files:?}\n{log}");
+    assert!(!log.contains("recorded whole"), "{log}");
 }
 
 #[test]

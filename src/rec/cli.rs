@@ -247,7 +247,10 @@ finalised, and that is logged). The recording is the same tap | vinyl-flac-rec p
 start, and outlives auto: a restarted auto (after SIGKILL) takes over a recording a killed one \
 left, catches up on the events since its needle drop, and ends and finalises it as usual (a \
 side recognised then has the parts recorded before that one named too); when \
-its recorder ended too, it finishes the file (a .part is recovered). While auto records, start \
+its recorder ended too, it finishes the file (a .part is recovered). An auto that was down as a \
+side began (its side_start came while no auto ran) records that side whole when the ring still \
+holds it from its start margin and the listener's last event is within 30 s of the head; \
+otherwise the side is only noted in the history. While auto records, start \
 refuses a second recording, and stop ends auto's recording early (the file is kept and \
 finalised). While a manual recording runs, auto records nothing and says so once per side.
 
@@ -282,7 +285,7 @@ History: every side the listener announces while auto runs is a play in the coll
 (vinyl-library plays): from its needle drop to its end, with its file when one was kept, and its \
 album side when recognised. A side too short to keep, one whose recorder left no file, and one \
 not recorded at all (a manual recording ran, the space was short) are plays without a recording. \
-A side playing when auto starts, not taken over, is noted at its end. The parts of a side, and \
+A side playing when auto starts, neither taken over nor recorded from the ring, is noted at its end. The parts of a side, and \
 a side taken over after a restart, are one play; sides that began and ended while no auto ran \
 are not in the history. While another writer holds the collection, a note waits and is tried \
 again every second (said once); at auto's stop the notes still waiting get 15 s, and each play \

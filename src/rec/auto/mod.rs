@@ -58,6 +58,9 @@ const POLL: Duration = Duration::from_millis(100);
 const GUARD_EVERY: Duration = Duration::from_secs(1);
 /// How long a stop waits for the side in progress to be finished.
 const STOP_WAIT: Duration = Duration::from_secs(60);
+/// Seconds within which the listener's last event before auto started must reach the ring's head
+/// for the side it left open to be recorded (it writes a state line every 5 s).
+const FRESH_S: u64 = 30;
 
 /// The loop's state.
 struct Auto {
@@ -68,6 +71,8 @@ struct Auto {
     side: Option<Side>,
     /// The side playing that auto did not record, noted in the history at its end.
     unrecorded: Option<Unrecorded>,
+    /// The newest `at` of the events written before this auto started.
+    heard: Option<u64>,
     /// The thread that notes the plays in the collection, so the loop never waits for SQLite.
     history: Historian,
     /// Sides heard since the start (the `{side}` of the titles).
@@ -141,10 +146,16 @@ fn follow(auto: &mut Auto, mut tail: Tail, following: &str, notifier: &mut crate
         // An adopted side learns what the listener said while no auto ran: its events since
         // its needle drop, without titles (they are past).
         if !history.is_empty() {
-            for l in history.drain(..) {
-                auto.replay(&l);
+            for l in &history {
+                auto.replay(l);
             }
-            auto.check_open_side();
+            if auto.check_open_side() {
+                // Recorded after all: what the listener said of the side so far is acted on.
+                for l in &history {
+                    auto.replay(l);
+                }
+            }
+            history.clear();
         }
         for l in lines.drain(..) {
             auto.line(&l);
@@ -168,6 +179,7 @@ impl Auto {
             titles: Titles::new(fifos, a.hook.clone(), a.hook_timeout),
             side: side::adopt(s, &a),
             unrecorded: None,
+            heard: None,
             history,
             a,
             sides: 0,
@@ -238,6 +250,9 @@ impl Auto {
     /// playing then (its `side_start` without a `side_end` yet, and its recognition) was not
     /// recorded, and is noted in the history at its end ([`Auto::check_open_side`] checks it).
     fn replay_unrecorded(&mut self, line: &str) {
+        if let Ok(crate::events::Line::Event(e)) = crate::events::parse(line) {
+            self.heard = Some(e.at());
+        }
         match event::parse(line) {
             Ok(Event::SideStart { side, frame }) => {
                 self.unrecorded = Some(Unrecorded::new(side, frame, &self.s.ring));
@@ -248,23 +263,44 @@ impl Auto {
         }
     }
 
-    /// The side the events say was playing when this auto started: kept (and said) only when it
-    /// is on the ring's timeline and within the longest side of its head, so a side whose end was
-    /// never written (a listener killed before a reboot) is not taken for the one playing.
-    fn check_open_side(&mut self) {
-        let Some(u) = self.unrecorded.as_ref() else { return };
-        let longest = self.a.max_side.frames(self.rate());
-        let head = super::plan::ring_head(&self.s.ring);
-        if !head.is_some_and(|h| u.side_frame <= h && h - u.side_frame <= longest) {
+    /// The side the events say was playing when this auto started: kept only when it is on the
+    /// ring's timeline and within the longest side of its head, so a side whose end was never
+    /// written (a listener killed before a reboot) is not taken for the one playing. It is
+    /// recorded after all, whole, when the ring still holds it from its start margin and the
+    /// listener wrote within [`FRESH_S`] of the head (its events are of this timeline, now): an
+    /// auto restarted just as a side began (a crash, an upgrade) would otherwise lose the side.
+    /// Otherwise it goes in the history at its end. Returns whether it is being recorded.
+    fn check_open_side(&mut self) -> bool {
+        let Some(u) = self.unrecorded.as_ref() else { return false };
+        let (side, frame) = (u.side, u.side_frame);
+        let Ok(ring) = super::plan::read_ring(&self.s.ring) else {
             self.unrecorded = None;
-            return;
+            return false;
+        };
+        let rate = ring.spec.rate;
+        if frame > ring.head || ring.head - frame > self.a.max_side.frames(rate) {
+            self.unrecorded = None;
+            return false;
+        }
+        let start = frame.saturating_sub(self.a.start_margin.frames(rate));
+        let fresh = |at: u64| at >= frame && ring.head.saturating_sub(at) <= FRESH_S * u64::from(rate);
+        if ring.oldest <= start && self.heard.is_some_and(fresh) {
+            vlog!(
+                TOOL,
+                "side {side}: playing since its needle drop at frame {frame}, before this auto started; the ring still holds it: recorded whole"
+            );
+            let u = self.unrecorded.take();
+            self.side_start(side, frame);
+            if self.side.is_some() {
+                return true;
+            }
+            self.unrecorded = u;
         }
         vlog!(
             TOOL,
-            "side {}: playing since its needle drop at frame {}, before this auto started: not recorded; it goes in the listening history at its end",
-            u.side,
-            u.side_frame
+            "side {side}: playing since its needle drop at frame {frame}, before this auto started: not recorded; it goes in the listening history at its end"
         );
+        false
     }
 
     /// What a checked event does to the side being recorded.
