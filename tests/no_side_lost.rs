@@ -254,55 +254,21 @@ impl Finished {
     }
 }
 
-/// Plays the side and kills `component` (SIGKILL) in the middle of its music, then starts it
-/// again after `RestartSec=` as systemd would; `None`: the test skips.
-fn killed_and_restarted(tag: &str, component: &'static str) -> Option<Finished> {
-    let p = Play::start(tag, "")?;
-    p.wait_frame(p.middle());
-    let saved = Saved::of(&p.up, component);
-    signal_pid(saved.pid, Signal::SIGKILL);
-    wait_until(&format!("{component} is gone"), DEADLINE, || gone(saved.pid));
-    std::thread::sleep(RESTART_SEC);
-    saved.restart(&p.up);
-    Some(p.finish(1))
-}
-
 #[test]
 fn a_listener_killed_mid_side_and_restarted_leaves_the_side_whole() {
-    if !common::tier(&["icecast2"]) {
-        return;
-    }
-    let Some(done) = killed_and_restarted("nsl-listen", "listen") else { return };
+    let Some(done) = killed_at("nsl-listen", "listen", When::Middle) else { return };
     done.assert_whole("runout");
 }
 
 #[test]
 fn auto_killed_mid_side_and_restarted_leaves_the_side_whole() {
-    if !common::tier(&["icecast2"]) {
-        return;
-    }
-    let Some(done) = killed_and_restarted("nsl-auto", "auto") else { return };
+    let Some(done) = killed_at("nsl-auto", "auto", When::Middle) else { return };
     done.assert_whole("runout");
 }
 
 #[test]
 fn a_capture_killed_mid_side_and_restarted_leaves_the_side_whole_with_its_gap() {
-    if !common::tier(&["icecast2"]) {
-        return;
-    }
-    let Some(p) = Play::start("nsl-capture", "") else { return };
-    p.wait_frame(p.middle());
-    let saved = Saved::of(&p.up, "capture");
-    signal_pid(saved.pid, Signal::SIGKILL);
-    wait_until("the capture is gone", DEADLINE, || gone(saved.pid));
-    // The record plays on while the capture is down: the restarted capture's input (a file it
-    // reads from its start) continues the programme where the turntable is then.
-    let stopped = head(&p.up);
-    let resume = stopped + (RESTART_SEC.as_secs() + 1) * RATE;
-    std::fs::write(&p.up.input, &p.programme[resume as usize * 4..]).unwrap();
-    std::thread::sleep(RESTART_SEC);
-    saved.restart(&p.up);
-    let done = p.finish(1);
+    let Some(done) = capture_killed_at("nsl-capture", When::Middle) else { return };
     let gaps: Vec<_> = done.journal.iter().filter(|g| g.2 == "writer-restart").collect();
     assert_eq!(gaps.len(), 1, "{:?}\n{}", done.journal, done.context());
     done.assert_whole("runout");
@@ -310,31 +276,16 @@ fn a_capture_killed_mid_side_and_restarted_leaves_the_side_whole_with_its_gap() 
 
 /// The capture stopped (SIGSTOP) for `secs` in the middle of the side: the lost time is a
 /// journaled gap of silence inside the one file.
-fn capture_stopped(tag: &str, secs: u64) {
-    let Some(p) = Play::start(tag, "") else { return };
-    p.wait_frame(p.middle() - 5 * RATE);
-    let pid = p.up.pid("capture");
-    signal_pid(pid, Signal::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(secs));
-    signal_pid(pid, Signal::SIGCONT);
-    let done = p.finish(1);
+#[test]
+fn a_capture_stopped_for_2_s_mid_side_leaves_the_side_whole() {
+    let Some(done) = capture_stopped_at("nsl-stop2", When::Middle, 2) else { return };
     done.assert_whole("runout");
 }
 
 #[test]
-fn a_capture_stopped_for_2_s_mid_side_leaves_the_side_whole() {
-    if !common::tier(&["icecast2"]) {
-        return;
-    }
-    capture_stopped("nsl-stop2", 2);
-}
-
-#[test]
 fn a_capture_stopped_for_30_s_mid_side_leaves_the_side_whole_with_its_gap() {
-    if !common::tier(&["icecast2"]) {
-        return;
-    }
-    capture_stopped("nsl-stop30", 30);
+    let Some(done) = capture_stopped_at("nsl-stop30", When::Middle, 30) else { return };
+    done.assert_whole("runout");
 }
 
 #[test]
@@ -402,11 +353,12 @@ fn a_full_disk_mid_side_keeps_the_file_it_cut() {
     assert_eq!(common::flac_tag(&done.files[0], "VINYL_END_REASON"), "recorder-failed", "{ctx}");
 }
 
-/// Where in the side a fault strikes: the lead-in just after the needle drop (before the
-/// listener has said `side_start`), the first gap between tracks, the run-out before the groove
-/// locks and after, and (for a kill) just after the listener said `side_end`.
+/// Where in the side a fault strikes: the middle of the music; the lead-in just after the needle
+/// drop (before the listener has said `side_start`); the first gap between tracks; the run-out
+/// before the groove locks and after; and (for a kill) just after the listener said `side_end`.
 #[derive(Clone, Copy)]
 enum When {
+    Middle,
     Drop,
     Gap,
     Runout,
@@ -415,12 +367,12 @@ enum When {
 }
 
 impl Play {
-    /// Waits until the side reaches `when` (for a stop, half a second to 2 s before a kill's point,
-    /// so the stop covers it).
+    /// Waits until the side reaches `when`; `early`: for a stop, which then covers that point.
     fn wait_for(&self, when: When, early: bool) {
         let before = if early { RATE } else { 0 };
         let gap = || self.truth["gaps"][0][0].as_u64().expect("truth: gaps");
         let frame = match when {
+            When::Middle => self.middle() - 5 * before,
             When::Drop if early => self.at("needle_drop") - RATE / 2,
             When::Drop => self.at("needle_drop") + RATE * 3 / 2,
             When::Gap => gap() + RATE / 2 - before,
@@ -436,34 +388,53 @@ impl Play {
     }
 }
 
-/// Plays the side, kills `component` at `when` and restarts it after `RestartSec=`; the side must
-/// be whole.
-fn killed_at(tag: &str, component: &'static str, when: When) {
+/// Plays the side, kills `component` (SIGKILL) at `when` and starts it again after `RestartSec=`
+/// as systemd would. `None`: the test skips.
+fn killed_at(tag: &str, component: &'static str, when: When) -> Option<Finished> {
     if !common::tier(&["icecast2"]) {
-        return;
+        return None;
     }
-    let Some(p) = Play::start(tag, "") else { return };
+    let p = Play::start(tag, "")?;
     p.wait_for(when, false);
     let saved = Saved::of(&p.up, component);
     signal_pid(saved.pid, Signal::SIGKILL);
     wait_until(&format!("{component} is gone"), DEADLINE, || gone(saved.pid));
     std::thread::sleep(RESTART_SEC);
     saved.restart(&p.up);
-    p.finish(1).assert_whole("runout");
+    Some(p.finish(1))
 }
 
-/// Plays the side and stops the capture for 2 s at `when`; the side must be whole.
-fn capture_stopped_at(tag: &str, when: When) {
+/// Plays the side, kills the capture at `when` and starts it again after `RestartSec=`. The
+/// record plays on while the capture is down: the restarted capture's input (a file it reads from
+/// its start) continues the programme where the turntable is then.
+fn capture_killed_at(tag: &str, when: When) -> Option<Finished> {
     if !common::tier(&["icecast2"]) {
-        return;
+        return None;
     }
-    let Some(p) = Play::start(tag, "") else { return };
+    let p = Play::start(tag, "")?;
+    p.wait_for(when, false);
+    let saved = Saved::of(&p.up, "capture");
+    signal_pid(saved.pid, Signal::SIGKILL);
+    wait_until("the capture is gone", DEADLINE, || gone(saved.pid));
+    let resume = head(&p.up) + (RESTART_SEC.as_secs() + 1) * RATE;
+    std::fs::write(&p.up.input, &p.programme[resume as usize * 4..]).unwrap();
+    std::thread::sleep(RESTART_SEC);
+    saved.restart(&p.up);
+    Some(p.finish(1))
+}
+
+/// Plays the side and stops the capture (SIGSTOP) for `secs` from just before `when`.
+fn capture_stopped_at(tag: &str, when: When, secs: u64) -> Option<Finished> {
+    if !common::tier(&["icecast2"]) {
+        return None;
+    }
+    let p = Play::start(tag, "")?;
     p.wait_for(when, true);
     let pid = p.up.pid("capture");
     signal_pid(pid, Signal::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(secs));
     signal_pid(pid, Signal::SIGCONT);
-    p.finish(1).assert_whole("runout");
+    Some(p.finish(1))
 }
 
 /// An auto that is down as the listener says `side_start` (a crash, an upgrade) and comes back a
@@ -471,7 +442,8 @@ fn capture_stopped_at(tag: &str, when: When) {
 /// (it used to note the play in the history and record nothing).
 #[test]
 fn auto_down_as_the_side_begins_and_restarted_records_the_side_whole() {
-    killed_at("nsl-auto-drop", "auto", When::Drop);
+    let Some(done) = killed_at("nsl-auto-drop", "auto", When::Drop) else { return };
+    done.assert_whole("runout");
 }
 
 /// The fault timings beyond the middle of the music, each a side at real time (about 90 s; 12 of
@@ -481,14 +453,24 @@ macro_rules! timing {
         #[test]
         #[ignore = "a fault-timing sweep at real time: cargo test --test no_side_lost -- --ignored"]
         fn $name() {
-            killed_at(stringify!($name), $c, When::$w);
+            let Some(done) = killed_at(stringify!($name), $c, When::$w) else { return };
+            done.assert_whole("runout");
+        }
+    };
+    ($name:ident, kill capture at $w:ident) => {
+        #[test]
+        #[ignore = "a fault-timing sweep at real time: cargo test --test no_side_lost -- --ignored"]
+        fn $name() {
+            let Some(done) = capture_killed_at(stringify!($name), When::$w) else { return };
+            done.assert_whole("runout");
         }
     };
     ($name:ident, stop at $w:ident) => {
         #[test]
         #[ignore = "a fault-timing sweep at real time: cargo test --test no_side_lost -- --ignored"]
         fn $name() {
-            capture_stopped_at(stringify!($name), When::$w);
+            let Some(done) = capture_stopped_at(stringify!($name), When::$w, 2) else { return };
+            done.assert_whole("runout");
         }
     };
 }
@@ -504,3 +486,7 @@ timing!(timing_capture_stopped_at_the_drop, stop at Drop);
 timing!(timing_capture_stopped_in_a_gap, stop at Gap);
 timing!(timing_capture_stopped_in_the_runout, stop at Runout);
 timing!(timing_capture_stopped_in_the_locked_groove, stop at Locked);
+timing!(timing_capture_killed_after_the_drop, kill capture at Drop);
+timing!(timing_capture_killed_in_a_gap, kill capture at Gap);
+timing!(timing_capture_killed_in_the_runout, kill capture at Runout);
+timing!(timing_capture_killed_in_the_locked_groove, kill capture at Locked);
