@@ -196,6 +196,41 @@ fn bad_flags_exit_2_and_an_unwritable_output_exits_1_naming_it() {
     assert!(err.lines().count() == 1 && err.contains("/nonexistent/dir/events: open for appending"), "{err}");
 }
 
+/// A needle dropped onto a track rather than the lead-in (a listener starting a side at its
+/// second song) gives no lead-in groove to measure the side's noise in: what the lead-in logic
+/// took for noise was music, so the side's floor sat at the music's level, quiet bars read as
+/// silence, and a side ended seconds in with its music still playing, nothing after it heard as
+/// a side (what auto records ended there). Now the music spreads too widely in level to be a
+/// groove: track 1 starts at the drop, and the floor is found at the first gap, so the gaps and
+/// the run-out are where they are. Scored by the corpus's rules against the moved truth.
+#[test]
+fn a_needle_dropped_into_the_music_is_a_whole_side_with_its_gaps_and_run_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--seed", "12", "--tracks", "3", "--track-len", "20..30", "--gap", "2..3", "--no-quiet"];
+    let more = ["--rpm", "33", "--noise-dbfs", "-55", "--clicks-per-min", "100", "--runout", "15"];
+    let Some((pcm, truth)) = common::synth_side(dir.path(), "into", &[&args[..], &more[..]].concat()) else {
+        return;
+    };
+    let (side, raw, moved) =
+        (dir.path().join("side.raw"), dir.path().join("into.raw"), dir.path().join("into.json"));
+    std::fs::write(&side, &pcm).unwrap();
+    std::fs::write(dir.path().join("side.json"), truth.to_string()).unwrap();
+    let mut cmd = Command::new(common::example("drop-into"));
+    cmd.arg(&side).arg(dir.path().join("side.json")).arg("8").arg(&raw).arg(&moved);
+    common::assert_success("drop-into", &common::run(&mut cmd, DEADLINE));
+    let truth: Value = serde_json::from_slice(&std::fs::read(&moved).unwrap()).unwrap();
+    let events = listen_file(&raw, &["--level-every", "0s"]);
+    let parsed = score::parse(&events);
+    let side = score::side("into", &truth, &parsed);
+    assert!(side.problems.is_empty(), "{:?}\ntruth: {truth}\nevents:\n{events}", side.problems);
+    let first = parsed.tracks.first().map(|t| t.0);
+    let drop = truth["needle_drop"].as_u64().unwrap();
+    assert!(
+        first.is_some_and(|f| f.abs_diff(drop) <= 24_000),
+        "track 1 at the drop ({drop}): {first:?}\n{events}"
+    );
+}
+
 /// A short side, synthesised for the real-time test.
 fn short_side(dir: &Path) -> (PathBuf, Value) {
     let music = corpus().join("music/introzik.raw");

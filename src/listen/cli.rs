@@ -36,7 +36,9 @@ since that is 15 dB under the loudest; it never starts a side in the middle of m
 Every threshold is relative: to the idle level measured before a side, to the surface noise of \
 the side's own lead-in, and to the side's music level. A gap between tracks must sound like the \
 lead-in's noise in every band, last 0.7-8 s and have music on both sides within 20 dB of the \
-side's level, so quiet passages are not gaps. A run-out is a train of clicks one revolution apart \
+side's level, so quiet passages are not gaps. A needle dropped onto a track has no lead-in: a \
+lead-in whose level moves like music starts track 1 at the drop, and the side's noise is then the \
+quietest second 15 dB under the music (a gap, the run-out). A run-out is a train of clicks one revolution apart \
 (33 1/3, 45 or 78 rpm, within 4 %) that random crackle could not make; heavier crackle asks for \
 more revolutions, a click that repeats exactly in time and strength for fewer. A side started before the listener is heard from its next needle drop.
 

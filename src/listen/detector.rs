@@ -9,6 +9,15 @@
 //! gap between tracks must look like the lead-in's noise in every band, last 0.7–8 s, and have
 //! music within 20 dB of the side's level on both sides (which a quiet passage does not).
 //!
+//! A needle dropped into the music (onto a track, not the lead-in groove) has no lead-in to measure
+//! its noise in. A lead-in whose first second moves in level like music ([`LEADIN_MUSIC_DB`])
+//! starts track 1 at the drop; so does a lead-in that found no music in 30 s while its level moved
+//! like music, and a "silence" of 30 s inside a side that did is music under a floor measured on
+//! music: no end. Then the side's noise floor is searched for as a resumed side's is (the quietest
+//! second, clearly under the music) and lowered whenever a quieter one comes (its first gap, its
+//! run-out); until it is found no gap, run-out or lift is decided, so a groove whose noise lies
+//! under the converter's own (a quiet pressing at a low gain) is not taken for a lifted stylus.
+//!
 //! Blocks of exact digital zeros and frames the input skipped carry no information (a gap): they
 //! are bridged, never taken for music, noise floor or a lift, and a stretch of them longer than
 //! the gap limit ends a side ([`EndReason::Gap`]).
@@ -54,6 +63,13 @@ const CONFIRM_S: f64 = 5.0;
 const LOUD_S: f64 = 1.0;
 /// A click: a high-band sample this far (dB) over the high band's noise.
 const CLICK_DB: f64 = 15.0;
+/// A floor not measured yet: under any level, so nothing is taken for noise.
+const UNSET: f64 = f64::MIN / 4.0;
+/// A lead-in whose smoothed full-band level spreads wider than this (dB, its 10th to 90th
+/// percentile, from the thump to a second ago) is music, not a groove's stationary noise: the
+/// needle landed on a track. A groove's spreads about 1 dB, crackle included (the median drops
+/// clicks). Taken for music, a real lead-in costs little: its noise is the quietest second.
+const LEADIN_MUSIC_DB: f64 = 4.0;
 /// No music, no run-out, no lift for this long (seconds): the side has ended in silence.
 const SILENCE_S: usize = 30;
 /// The high band at the idle level for this long (seconds): the stylus was lifted.
@@ -198,6 +214,10 @@ struct Side {
     noise: Vec<f32>,
     clicks: u64,
     noise_blocks: u64,
+    /// Smoothed full-band levels of the lead-in since the thump: whether it is a groove.
+    leadin_levels: Vec<f64>,
+    /// The needle landed in the music: the floor is the quietest second heard, kept lowered.
+    in_music: bool,
 }
 
 /// What the detector can tell of the side that just ended.
@@ -351,9 +371,14 @@ impl Detector {
         if let Some(heard) = self.resumed.as_mut() {
             heard.add(raw);
             if let Some(floor) = resumed_floor(heard) {
-                // Found: from here the side goes on like any other.
-                self.side.floor = floor;
-                self.resumed = None;
+                if !self.side.in_music {
+                    // Found: from here the side goes on like any other.
+                    self.side.floor = floor;
+                    self.resumed = None;
+                } else if self.side.floor[FULL] <= UNSET || floor[FULL] < self.side.floor[FULL] {
+                    // The quietest second yet (clearly under the music): a gap, the run-out.
+                    self.side.floor = floor;
+                }
             }
         }
         if self.phase != Phase::Idle && self.lifted(&info, out) {
@@ -479,12 +504,21 @@ impl Detector {
     fn leadin_block(&mut self, info: &Info, out: &mut Vec<Decision>) {
         self.leadin_step(info, true, out);
         if self.phase == Phase::LeadIn && info.first >= self.side.onset + self.seconds(SILENCE_S as f64) {
-            self.end(self.side.onset, info, EndReason::Silence, None, out);
+            if self.moved_like_music(self.side.onset + self.seconds(1.0)) {
+                // No music over a floor that was music itself: the needle landed on a track.
+                self.start_in_music(info, out);
+            } else {
+                self.end(self.side.onset, info, EndReason::Silence, None, out);
+            }
         }
     }
 
     /// One lead-in block: noise refines the floor; music for 0.3 s is track 1.
     fn leadin_step(&mut self, info: &Info, live: bool, out: &mut Vec<Decision>) {
+        if self.leadin_is_music(info) {
+            self.start_in_music(info, out);
+            return;
+        }
         let f = self.side.floor;
         let margin = (0..4).map(|b| info.s[b] - f[b]).fold(f64::MIN, f64::max);
         if margin <= MUSIC_RISE_DB / 2.0 && live {
@@ -512,6 +546,48 @@ impl Detector {
             self.track = 1;
             out.push(Decision::TrackStart { frame, at: self.at(info), side: self.sides, track: 1 });
         }
+    }
+
+    /// Notes the lead-in's smoothed level; true when its first second spreads like music.
+    fn leadin_is_music(&mut self, info: &Info) -> bool {
+        if info.first < self.side.onset + self.seconds(1.0) {
+            return false;
+        }
+        let levels = &mut self.side.leadin_levels;
+        levels.push(info.s[FULL]);
+        // Its first second alone: after it, the music that follows a real lead-in may be rising.
+        levels.len() == PER_S && spreads_like_music(levels)
+    }
+
+    /// The needle landed in the music: track 1 from the drop, and the floor searched for as a
+    /// resumed side's (see the module's charter), over what was heard since the thump too.
+    fn start_in_music(&mut self, info: &Info, out: &mut Vec<Decision>) {
+        let onset = self.side.onset;
+        self.search_floor(onset + self.seconds(1.0));
+        self.side.music_run = (0, 0);
+        self.phase = Phase::Music;
+        self.track = 1;
+        out.push(Decision::TrackStart { frame: onset, at: self.at(info), side: self.sides, track: 1 });
+    }
+
+    /// Forgets the side's floor and searches for it as the quietest second clearly under the music
+    /// (see the module's charter), over what was heard from `since` too; until it is found no gap,
+    /// run-out or lift is decided.
+    fn search_floor(&mut self, since: u64) {
+        let mut heard = IdleFloor::default();
+        for i in self.history.iter().filter(|i| i.first >= since) {
+            heard.add(i.raw);
+        }
+        self.side.in_music = true;
+        self.side.floor = [UNSET; 4];
+        self.resumed = Some(heard);
+    }
+
+    /// Whether what was heard from `since` (the history's 30 s at most) spread in level like music:
+    /// a stretch without music that did, was music under a floor measured on music.
+    fn moved_like_music(&self, since: u64) -> bool {
+        let levels: Vec<f64> = self.history.iter().filter(|i| i.first >= since).map(|i| i.s[FULL]).collect();
+        levels.len() >= PER_S && spreads_like_music(&levels)
     }
 
     /// Counts a block without music for the report, and its click (a run-out's too).
@@ -569,7 +645,14 @@ impl Detector {
             self.side.dip = None;
             self.gap_ended(dip.start, dip.exit.1.saturating_sub(self.blocks_to_frames(LAG)));
         } else if info.first >= dip.start + self.seconds(SILENCE_S as f64) {
-            self.end(dip.start, info, EndReason::Silence, None, out);
+            if self.moved_like_music(dip.start) {
+                // Music under a floor that was music itself: the floor is searched for again.
+                self.side.dip = None;
+                self.side.pending = None;
+                self.search_floor(dip.start);
+            } else {
+                self.end(dip.start, info, EndReason::Silence, None, out);
+            }
         }
     }
 
@@ -717,6 +800,12 @@ fn resumed_floor(heard: &IdleFloor) -> Option<[f64; 4]> {
     let loudest = heard.medians.iter().map(|m| m[FULL]).fold(f64::MIN, f64::max);
     let quiet = heard.medians.iter().min_by(|a, b| a[FULL].total_cmp(&b[FULL]))?;
     (loudest - quiet[FULL] >= RESUMED_FLOOR_DB).then_some(*quiet)
+}
+
+/// Whether smoothed levels spread like music rather than a groove's noise ([`LEADIN_MUSIC_DB`]).
+fn spreads_like_music(levels: &[f64]) -> bool {
+    let (lo, hi) = (percentile(levels.iter().copied(), 0.1), percentile(levels.iter().copied(), 0.9));
+    hi - lo > LEADIN_MUSIC_DB
 }
 
 /// The median of each band over `blocks`.
