@@ -626,6 +626,9 @@ impl Detector {
         };
         if let Some(click) = self.noise_block(info, Some(b))
             && let Some(train) = self.side.runout.click(click, self.rate)
+            // A locked groove is stationary noise: a train over a stretch that moved like music
+            // was its beat, heard under a floor measured on music (a needle dropped onto a track).
+            && !self.moved_like_music(train.first.max(dip.start))
         {
             let frame = train.first.max(dip.start);
             let rpm = (train.rpm(self.rate) * 100.0).round() / 100.0;
