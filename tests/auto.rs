@@ -441,6 +441,17 @@ fn a_side_not_recorded_through_a_restart_of_auto_is_one_play() {
     assert_eq!(plays[0]["recording"], Value::Null, "{plays:?}");
 }
 
+/// A rig whose auto is killed, then side `a` played to 8 s after its drop until the listener said
+/// `side_start`; returns the rig (auto still down) and the bytes of `a` played.
+fn begun_while_auto_down(test: &str, a: &[u8], ta: &Value) -> (Rig, usize) {
+    let mut rig = Rig::new(test, None, &[]);
+    rig.kill_auto();
+    let cut = upto(a, ta, 8);
+    rig.play(&a[..cut]);
+    common::wait_until("the listener's side_start", LONG, || !events_of(&rig.run, "side_start").is_empty());
+    (rig, cut)
+}
+
 /// Auto down as a side begins (killed before the listener's `side_start`, started again after
 /// it, as a crash or an upgrade does): the ring still holds the side, so the new auto records it
 /// whole from its start margin, with its markers and its play, rather than only noting the play.
@@ -448,11 +459,7 @@ fn a_side_not_recorded_through_a_restart_of_auto_is_one_play() {
 fn a_side_that_began_while_auto_was_down_is_recorded_whole_from_the_ring() {
     let dir = tempfile::tempdir().unwrap();
     let Some((a, ta)) = side(dir.path(), "a", "23") else { return };
-    let mut rig = Rig::new("downatdrop", None, &[]);
-    rig.kill_auto();
-    let cut = upto(&a, &ta, 8);
-    rig.play(&a[..cut]);
-    common::wait_until("the listener's side_start", LONG, || !events_of(&rig.run, "side_start").is_empty());
+    let (mut rig, cut) = begun_while_auto_down("downatdrop", &a, &ta);
     rig.restart_auto();
     rig.wait_auto("the ring still holds it: recorded whole");
     rig.fill.feed(&a[cut..]);
@@ -461,16 +468,7 @@ fn a_side_that_began_while_auto_was_down_is_recorded_whole_from_the_ring() {
     let (log, files, _keep) = rig.stop();
     assert_eq!(files.len(), 1, "{files:?}\n{log}");
     let f = &files[0];
-    let (first, frames) = assert_exact(f, &a);
-    assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact\n{log}");
-    assert!(
-        first + frames >= ta["music_end"].as_u64().unwrap(),
-        "the whole side: ends at {}\n{log}",
-        first + frames
-    );
-    assert_eq!(flac_tag(f, "VINYL_END_REASON"), "runout", "{log}");
-    let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
-    assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}\n{log}");
+    assert_whole_side(f, &a, &ta, &log);
     let plays = plays(f.parent().and_then(Path::parent).unwrap());
     assert_eq!(plays.len(), 1, "{plays:?}\n{log}");
     assert_ne!(plays[0]["recording"], Value::Null, "{plays:?}");
@@ -484,11 +482,7 @@ fn a_side_that_began_while_auto_was_down_is_recorded_whole_from_the_ring() {
 fn a_side_that_began_while_auto_was_down_is_not_recorded_from_stale_events() {
     let dir = tempfile::tempdir().unwrap();
     let Some((a, ta)) = side(dir.path(), "a", "24") else { return };
-    let mut rig = Rig::new("downstale", None, &[]);
-    rig.kill_auto();
-    let cut = upto(&a, &ta, 8);
-    rig.play(&a[..cut]);
-    common::wait_until("the listener's side_start", LONG, || !events_of(&rig.run, "side_start").is_empty());
+    let (mut rig, cut) = begun_while_auto_down("downstale", &a, &ta);
     rig.listen.signal(nix::sys::signal::Signal::SIGKILL);
     rig.listen.wait_exit(LONG);
     let more = (cut + 40 * 48_000 * 4).min(a.len());
@@ -627,6 +621,18 @@ fn assert_a_report_a_side(recordings: &Path, files: &[PathBuf]) -> Value {
 }
 
 /// The frames of the side up to `secs` seconds after its needle drop.
+/// `f` holds side `pcm` (truth `truth`) whole and exact: from its start margin (1 s before the
+/// drop) to past the music's end, ended by the run-out, its two markers readable by the tools.
+fn assert_whole_side(f: &Path, pcm: &[u8], truth: &Value, log: &str) {
+    let (first, frames) = assert_exact(f, pcm);
+    assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact\n{log}");
+    let end = truth["music_end"].as_u64().unwrap();
+    assert!(first + frames >= end, "the whole side: ends at {}, the music at {end}\n{log}", first + frames);
+    assert_eq!(flac_tag(f, "VINYL_END_REASON"), "runout", "{log}");
+    let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
+    assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}\n{log}");
+}
+
 fn upto(pcm: &[u8], truth: &Value, secs: u64) -> usize {
     (((truth["needle_drop"].as_u64().unwrap() + secs * 48_000) * 4) as usize).min(pcm.len())
 }
@@ -714,17 +720,8 @@ fn auto_killed_mid_side_and_restarted_gives_one_exact_file_with_its_markers_and_
     assert_eq!(plays.len(), 1, "{plays:?}\n{log}");
     assert_eq!(plays[0]["started_at"].as_str(), Some(at.trim()), "{plays:?}");
     let f = &files[0];
-    let (first, frames) = assert_exact(f, &a);
-    assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME") - first, 48_000, "the start margin is exact");
-    assert!(
-        first + frames >= ta["music_end"].as_u64().unwrap(),
-        "the whole side: ends at {}",
-        first + frames
-    );
-    assert_eq!(flac_tag(f, "VINYL_END_REASON"), "runout", "{log}");
+    assert_whole_side(f, &a, &ta, &log);
     assert!(!flac_tag(f, "REPLAYGAIN_TRACK_GAIN").is_empty(), "loudness tags: {log}");
-    let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
-    assert_eq!(chapters["chapters"].as_array().map(Vec::len), Some(2), "{chapters}\n{log}");
 }
 
 #[test]
