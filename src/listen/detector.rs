@@ -10,7 +10,7 @@
 //! music within 20 dB of the side's level on both sides (which a quiet passage does not).
 //!
 //! A needle dropped into the music (onto a track, not the lead-in groove) has no lead-in to measure
-//! its noise in. A lead-in whose first second moves in level like music ([`LEADIN_MUSIC_DB`])
+//! its noise in. A lead-in whose first second moves in level like music (`LEADIN_MUSIC_DB`)
 //! starts track 1 at the drop; so does a lead-in that found no music in 30 s while its level moved
 //! like music, and a "silence" of 30 s inside a side that did is music under a floor measured on
 //! music: no end. Then the side's noise floor is searched for as a resumed side's is (the quietest
@@ -66,8 +66,8 @@ const CLICK_DB: f64 = 15.0;
 /// A floor not measured yet: under any level, so nothing is taken for noise.
 const UNSET: f64 = f64::MIN / 4.0;
 /// A lead-in whose smoothed full-band level spreads wider than this (dB, its 10th to 90th
-/// percentile, from the thump to a second ago) is music, not a groove's stationary noise: the
-/// needle landed on a track. A groove's spreads about 1 dB, crackle included (the median drops
+/// percentile, over the first second after the thump, or over all of it when it found no music in
+/// 30 s) is music, not a groove's stationary noise: the needle landed on a track. A groove's spreads about 1 dB, crackle included (the median drops
 /// clicks). Taken for music, a real lead-in costs little: its noise is the quietest second.
 const LEADIN_MUSIC_DB: f64 = 4.0;
 /// No music, no run-out, no lift for this long (seconds): the side has ended in silence.
@@ -214,7 +214,7 @@ struct Side {
     noise: Vec<f32>,
     clicks: u64,
     noise_blocks: u64,
-    /// Smoothed full-band levels of the lead-in since the thump: whether it is a groove.
+    /// Smoothed full-band levels of the lead-in's first second after the thump: a groove's?
     leadin_levels: Vec<f64>,
     /// The needle landed in the music: the floor is the quietest second heard, kept lowered.
     in_music: bool,
@@ -554,6 +554,9 @@ impl Detector {
             return false;
         }
         let levels = &mut self.side.leadin_levels;
+        if levels.len() >= PER_S {
+            return false;
+        }
         levels.push(info.s[FULL]);
         // Its first second alone: after it, the music that follows a real lead-in may be rising.
         levels.len() == PER_S && spreads_like_music(levels)
