@@ -367,24 +367,25 @@ enum When {
 }
 
 impl Play {
-    /// Waits until the side reaches `when`; `early`: for a stop, which then covers that point.
+    /// Waits until the side reaches `when`: for a kill its point, for a stop (`early`) a little
+    /// before it, so that the stop covers it.
     fn wait_for(&self, when: When, early: bool) {
-        let before = if early { RATE } else { 0 };
         let gap = || self.truth["gaps"][0][0].as_u64().expect("truth: gaps");
-        let frame = match when {
-            When::Middle => self.middle() - 5 * before,
-            When::Drop if early => self.at("needle_drop") - RATE / 2,
-            When::Drop => self.at("needle_drop") + RATE * 3 / 2,
-            When::Gap => gap() + RATE / 2 - before,
-            When::Runout => self.at("music_end") + 4 * RATE - 2 * before,
-            When::Locked => self.at("lock") + 3 * RATE - before,
+        // (where, then seconds after it for a kill, for a stop)
+        let (at, kill, stop) = match when {
+            When::Middle => (self.middle(), 0.0, -5.0),
+            When::Drop => (self.at("needle_drop"), 1.5, -0.5),
+            When::Gap => (gap(), 0.5, -0.5),
+            When::Runout => (self.at("music_end"), 4.0, 2.0),
+            When::Locked => (self.at("lock"), 3.0, 2.0),
             When::Ended => {
                 return wait_until_or_dump(&self.up, "side_end", || {
                     events(&self.up).iter().any(|l| l.contains("\"side_end\""))
                 });
             }
         };
-        self.wait_frame(frame);
+        let secs: f64 = if early { stop } else { kill };
+        self.wait_frame(at.saturating_add_signed((secs * RATE as f64) as i64));
     }
 }
 
@@ -443,6 +444,9 @@ fn capture_stopped_at(tag: &str, when: When, secs: u64) -> Option<Finished> {
 #[test]
 fn auto_down_as_the_side_begins_and_restarted_records_the_side_whole() {
     let Some(done) = killed_at("nsl-auto-drop", "auto", When::Drop) else { return };
+    // The new auto recorded it from the ring, not took over a recording begun before the kill.
+    let log = done.play.up.log("auto");
+    assert!(log.contains("the ring still holds it: recorded whole"), "{}", done.context());
     done.assert_whole("runout");
 }
 

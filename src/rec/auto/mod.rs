@@ -285,13 +285,13 @@ impl Auto {
         let start = frame.saturating_sub(self.a.start_margin.frames(rate));
         let fresh = |at: u64| at >= frame && ring.head.saturating_sub(at) <= FRESH_S * u64::from(rate);
         if ring.oldest <= start && self.heard.is_some_and(fresh) {
-            vlog!(
-                TOOL,
-                "side {side}: playing since its needle drop at frame {frame}, before this auto started; the ring still holds it: recorded whole"
-            );
             let u = self.unrecorded.take();
             self.side_start(side, frame);
             if self.side.is_some() {
+                vlog!(
+                    TOOL,
+                    "side {side}: playing since its needle drop at frame {frame}, before this auto started; the ring still holds it: recorded whole"
+                );
                 return true;
             }
             self.unrecorded = u;
