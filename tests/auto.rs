@@ -983,3 +983,50 @@ fn a_short_side_the_listener_ended_at_a_gap_is_kept_and_tagged() {
     assert_eq!(first + n, end + 2 * 48_000, "{log}");
     assert_eq!(flac_tag(&files[0], "VINYL_END_REASON"), "gap");
 }
+
+/// A quiet pressing at a low gain, its groove under the converter's own noise: the listener reads
+/// the side's first gap as a lift and its second track as a new side, and the first piece is
+/// shorter than VINYL_AUTO_MIN_SIDE. It used to be removed, and its track lost; now the side
+/// dropped within seconds of the lift records it again, in one exact file from the first needle
+/// drop's margin to the second side's end, with a marker where the second one began, and one play.
+#[test]
+fn a_quiet_gap_read_as_a_lift_keeps_the_track_before_it_in_one_file_with_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--seed", "1"];
+    args.extend(common::SHORT_SIDE);
+    args.extend(["12", "--idle-before", "4", "--idle-after", "6", "--gain-db", "-20", "--noise-dbfs", "-80"]);
+    let Some((a, ta)) = common::synth_side(dir.path(), "quiet", &args) else { return };
+    let mut rig = Rig::new("liftjoin", None, &[("VINYL_AUTO_MIN_SIDE", "15s")]);
+    rig.play(&a);
+    rig.wait_auto("tracks, ended by");
+    let (starts, ends) = (events_of(&rig.run, "side_start"), events_of(&rig.run, "side_end"));
+    let (log, files, _keep) = rig.stop();
+    let split = starts.len() == 2 && ends.first().is_some_and(|e| e["reason"] == "lift");
+    assert!(split, "the listener no longer splits this side: pick one it splits\n{starts:?}\n{ends:?}");
+    assert!(log.contains("not kept") && log.contains("recorded again with it"), "{log}");
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let f = &files[0];
+    let (first, frames) = assert_exact(f, &a);
+    let drop = starts[0]["frame"].as_u64().unwrap();
+    assert_eq!(first, drop - 48_000, "from the first needle drop's margin\n{log}");
+    assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME"), drop, "{log}");
+    assert_eq!(first + frames, ends[1]["frame"].as_u64().unwrap(), "to the second side's lift\n{log}");
+    assert!(first + frames > ta["tracks"][0]["end"].as_u64().unwrap(), "the first track whole\n{log}");
+    let second = starts[1]["frame"].as_u64().unwrap();
+    let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
+    let at: Vec<f64> = chapters["chapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["start_time"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(at.len(), 2, "{chapters}\n{log}");
+    assert!(
+        (at[1] - (second - first) as f64 / 48_000.0).abs() < 0.01,
+        "a marker at the second drop: {chapters}"
+    );
+    let plays = plays(f.parent().and_then(Path::parent).unwrap());
+    assert_eq!(plays.len(), 1, "one play: {plays:?}\n{log}");
+    assert_eq!(plays[0]["side_start"], drop, "{plays:?}");
+    assert_ne!(plays[0]["recording"], Value::Null, "{plays:?}");
+}

@@ -47,24 +47,66 @@ struct Play {
 }
 
 /// The side: 3 tracks of 16 s with 2 s gaps and a 12 s run-out at 45 rpm, 4 s of idle before and
-/// 6 s after (about 75 s); `None`: the test skips ([`common::synth_side`]).
-fn programme(dir: &Path) -> Option<(Vec<u8>, Value)> {
-    let args = ["--seed", "1818", "--tracks", "3", "--track-len", "16", "--gap", "2", "--no-quiet"];
-    let more = ["--rpm", "45", "--runout", "12", "--idle-before", "4", "--idle-after", "6"];
-    common::synth_side(dir, "truth", &[&args[..], &more[..]].concat())
-}
+/// 6 s after (about 75 s).
+const SIDE: &[&str] = &[
+    "--seed",
+    "1818",
+    "--tracks",
+    "3",
+    "--track-len",
+    "16",
+    "--gap",
+    "2",
+    "--no-quiet",
+    "--rpm",
+    "45",
+    "--runout",
+    "12",
+    "--idle-before",
+    "4",
+    "--idle-after",
+    "6",
+];
+
+/// A quiet pressing at a low gain (hiss −80 dBFS, −20 dB): 2 tracks of 10 s with a 2 s gap that
+/// the listener reads as a lift, its groove under the converter's own noise (about 52 s).
+const QUIET: &[&str] = &[
+    "--seed",
+    "1",
+    "--tracks",
+    "2",
+    "--track-len",
+    "10",
+    "--gap",
+    "2",
+    "--no-quiet",
+    "--rpm",
+    "45",
+    "--runout",
+    "12",
+    "--idle-before",
+    "4",
+    "--idle-after",
+    "6",
+    "--gain-db",
+    "-20",
+    "--noise-dbfs",
+    "-80",
+];
 
 impl Play {
     /// Configures and starts vinyl-up on the side with these extra configuration lines, and the
     /// witness; `None`: the test skips (no side to play).
     fn start(tag: &str, conf: &str) -> Option<Play> {
-        Play::start_in(tag, conf, None)
+        Play::start_in(tag, conf, None, SIDE)
     }
 
-    /// [`Play::start`] with the recordings in `recordings` instead of the rig's folder.
-    fn start_in(tag: &str, conf: &str, recordings: Option<&Path>) -> Option<Play> {
+    /// [`Play::start`] with the recordings in `recordings` instead of the rig's folder, playing
+    /// the side examples/synth-side makes with `side` (`None`: the test skips,
+    /// [`common::synth_side`]).
+    fn start_in(tag: &str, conf: &str, recordings: Option<&Path>, side: &[&str]) -> Option<Play> {
         let up = Up::start(tag, 1);
-        let (programme, truth) = programme(up.dir.path())?;
+        let (programme, truth) = common::synth_side(up.dir.path(), "truth", side)?;
         std::fs::write(&up.input, &programme).unwrap();
         let mut text = std::fs::read_to_string(&up.conf).unwrap();
         text = text.replace("VINYL_RING_CAPACITY=30s\n", "");
@@ -343,7 +385,9 @@ fn a_full_disk_mid_side_keeps_the_file_it_cut() {
     }
     // About 35 s of the side's FLAC fit.
     let mnt = common::Tmpfs::mount("4m").expect("mount a tmpfs for the recordings (the tests run as root)");
-    let Some(p) = Play::start_in("nsl-disk", "VINYL_AUTO_MIN_FREE=1\n", Some(mnt.path())) else { return };
+    let Some(p) = Play::start_in("nsl-disk", "VINYL_AUTO_MIN_FREE=1\n", Some(mnt.path()), SIDE) else {
+        return;
+    };
     let done = p.finish(1);
     let ctx = done.context();
     assert_eq!(done.files.len(), 1, "{ctx}");
@@ -355,7 +399,8 @@ fn a_full_disk_mid_side_keeps_the_file_it_cut() {
 
 /// Where in the side a fault strikes: the middle of the music; the lead-in just after the needle
 /// drop (before the listener has said `side_start`); the first gap between tracks; the run-out
-/// before the groove locks and after; and (for a kill) just after the listener said `side_end`.
+/// before the groove locks and after; and (for a kill) just after the listener said `side_end`,
+/// or just after auto removed a side as too short.
 #[derive(Clone, Copy)]
 enum When {
     Middle,
@@ -364,6 +409,7 @@ enum When {
     Runout,
     Locked,
     Ended,
+    Removed,
 }
 
 impl Play {
@@ -383,6 +429,11 @@ impl Play {
                     events(&self.up).iter().any(|l| l.contains("\"side_end\""))
                 });
             }
+            When::Removed => {
+                return wait_until_or_dump(&self.up, "a side removed", || {
+                    self.up.log("auto").contains("not kept")
+                });
+            }
         };
         let secs: f64 = if early { stop } else { kill };
         self.wait_frame(at.saturating_add_signed((secs * RATE as f64) as i64));
@@ -392,10 +443,15 @@ impl Play {
 /// Plays the side, kills `component` (SIGKILL) at `when` and starts it again after `RestartSec=`
 /// as systemd would. `None`: the test skips.
 fn killed_at(tag: &str, component: &'static str, when: When) -> Option<Finished> {
+    killed_in(tag, component, when, SIDE)
+}
+
+/// [`killed_at`] on the side examples/synth-side makes with `side`.
+fn killed_in(tag: &str, component: &'static str, when: When, side: &[&str]) -> Option<Finished> {
     if !common::tier(&["icecast2"]) {
         return None;
     }
-    let p = Play::start(tag, "")?;
+    let p = Play::start_in(tag, "", None, side)?;
     p.wait_for(when, false);
     let saved = Saved::of(&p.up, component);
     signal_pid(saved.pid, Signal::SIGKILL);
@@ -494,3 +550,48 @@ timing!(timing_capture_killed_after_the_drop, kill capture at Drop);
 timing!(timing_capture_killed_in_a_gap, kill capture at Gap);
 timing!(timing_capture_killed_in_the_runout, kill capture at Runout);
 timing!(timing_capture_killed_in_the_locked_groove, kill capture at Locked);
+
+/// The quiet pressing at real time: the listener reads its gap as a lift and its second track as
+/// a new side; the first piece, under the minimum, is removed and the second side records it
+/// again. The side is in one file, exact to the ring, from the first piece's margin to the
+/// second's lift.
+#[test]
+fn a_quiet_gap_read_as_a_lift_at_real_time_leaves_the_side_in_one_file() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let Some(p) = Play::start_in("nsl-quiet", "VINYL_AUTO_MIN_SIDE=15s\n", None, QUIET) else { return };
+    assert_joined(&p.finish(1));
+}
+
+/// The same with auto killed as the listener says the lift, and restarted a second later: the new
+/// auto takes the lifted piece over and removes it, and the side dropped after it records it again.
+#[test]
+fn auto_killed_at_a_quiet_gap_read_as_a_lift_and_restarted_leaves_the_side_in_one_file() {
+    let Some(done) = killed_in("nsl-quiet-lift", "auto", When::Ended, QUIET) else { return };
+    assert_joined(&done);
+}
+
+/// The same with auto killed just after it removed the lifted piece: the new auto learns it from
+/// the events, and the side dropped after it records it again.
+#[test]
+fn auto_killed_after_removing_a_piece_of_a_quiet_side_and_restarted_leaves_the_side_in_one_file() {
+    let Some(done) = killed_in("nsl-quiet-removed", "auto", When::Removed, QUIET) else { return };
+    assert_joined(&done);
+}
+
+/// The quiet side split at its gap is in one file: exact to the ring, from the first piece's
+/// margin (its groove unheard, the listener starts it at its music) to the second piece's lift,
+/// so the first track is whole.
+fn assert_joined(done: &Finished) {
+    let ctx = done.context();
+    let (starts, ends) = (done.of("side_start"), done.of("side_end"));
+    let split = starts.len() == 2 && ends.first().is_some_and(|e| e["reason"] == "lift");
+    assert!(split, "the listener no longer splits this side: pick one it splits\n{ctx}");
+    assert_eq!(done.files.len(), 1, "{ctx}");
+    let (first, end) = done.assert_exact(&done.files[0], &ctx);
+    assert_eq!(first, starts[0]["frame"].as_u64().unwrap() - RATE, "from the first piece's margin\n{ctx}");
+    assert_eq!(end, ends[1]["frame"].as_u64().unwrap(), "to the second piece's lift\n{ctx}");
+    assert!(end > done.play.truth["tracks"][0]["end"].as_u64().unwrap(), "the first track whole\n{ctx}");
+    assert!(done.play.up.log("auto").contains("recorded again with it"), "{ctx}");
+}

@@ -16,7 +16,8 @@
 //! is the loop: take over a side a killed auto left, tail `RUN/events`
 //! ([`crate::listen::tail::Tail`]; its history only for that side), check each event against the
 //! side being recorded or playing unrecorded ([`new_side`]: a repeated or out-of-order
-//! `side_start` never ends it), check the guards once a second (free space, the recordings folder), feed
+//! `side_start` never ends it; a side dropped just after one removed at a lift records it again,
+//! [`side::Lifted`], learned from the events too when auto was down then), check the guards once a second (free space, the recordings folder), feed
 //! systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side in progress at the ring's head and
 //! finalises it, then lets the history note what is queued, before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
 //! start (`--check` stops there); after that nothing ends the loop but a stop signal: a bad event
@@ -71,6 +72,8 @@ struct Auto {
     side: Option<Side>,
     /// The side playing that auto did not record, noted in the history at its end.
     unrecorded: Option<Unrecorded>,
+    /// The last side removed as too short after a lift, which a side dropped soon after joins.
+    lifted: Option<side::Lifted>,
     /// The newest `at` of the events written before this auto started.
     heard: Option<u64>,
     /// The thread that notes the plays in the collection, so the loop never waits for SQLite.
@@ -179,6 +182,7 @@ impl Auto {
             titles: Titles::new(fifos, a.hook.clone(), a.hook_timeout),
             side: side::adopt(s, &a),
             unrecorded: None,
+            lifted: None,
             heard: None,
             history,
             a,
@@ -257,10 +261,32 @@ impl Auto {
             Ok(Event::SideStart { side, frame }) => {
                 self.unrecorded = Some(Unrecorded::new(side, frame, &self.s.ring));
             }
-            Ok(Event::SideEnd { side, .. }) => drop(self.unrecorded.take_if(|u| u.side == side)),
+            Ok(Event::SideEnd { side, frame, reason: why, .. }) => {
+                if let Some(u) = self.unrecorded.take_if(|u| u.side == side)
+                    && why == reason::LIFT
+                {
+                    self.lifted = self.lifted_before(u, frame);
+                }
+            }
             Ok(ev @ Event::Recognized { .. }) => self.act(ev),
             _ => {}
         }
+    }
+
+    /// A side that ended by a lift at `end` before this auto started, as the auto before it left
+    /// it: removed when shorter than the minimum, so a side dropped soon after joins it (auto
+    /// killed between the lift and that drop would otherwise lose it).
+    fn lifted_before(&self, u: Unrecorded, end: u64) -> Option<side::Lifted> {
+        let rate = super::plan::read_ring(&self.s.ring).ok()?.spec.rate;
+        (end.saturating_sub(u.side_frame) < self.a.min_side.frames(rate)).then(|| side::Lifted {
+            side: u.side,
+            since: u.side_frame,
+            end,
+            rate,
+            at: u.at,
+            tracks: Vec::new(),
+            titles: Vec::new(),
+        })
     }
 
     /// The side the events say was playing when this auto started: kept only when it is on the
@@ -407,15 +433,18 @@ impl Auto {
                 old.end_at(frame, reason::NEXT_SIDE);
                 old.wait(STOP_WAIT, &mut || {});
             }
-            old.finalise(&self.a, &self.history);
+            self.lifted = old.finalise(&self.a, &self.history);
         }
-        match side::begin(&self.s, &self.a, n, frame) {
+        let join = self.lifted.take().filter(|l| l.joins(frame));
+        let joined = join.as_ref().map(|l| l.joined(frame));
+        match side::begin(&self.s, &self.a, n, frame, join) {
             Ok(Ok(side)) => {
                 vlog!(
                     TOOL,
-                    "side {n}: recording {} from frame {} (needle drop at {frame})",
+                    "side {n}: recording {} from frame {} (needle drop at {frame}{})",
                     side.path.display(),
-                    side.first
+                    side.first,
+                    joined.unwrap_or_default()
                 );
                 self.skipped = None;
                 self.side = Some(side);
@@ -449,7 +478,7 @@ impl Auto {
         if side.ready() {
             if let Some(mut s) = self.side.take() {
                 self.side = s.continuation(&self.s, &self.a);
-                s.finalise(&self.a, &self.history);
+                self.lifted = s.finalise(&self.a, &self.history);
             }
             return;
         }

@@ -11,7 +11,9 @@
 //! finishes what its runner left), [`Side::continuation`] (after the tap lost frames, the rest of
 //! the side in a new file from the oldest frame the ring still holds), and [`Side::finalise`]:
 //! a side whose end came from the record itself (runout, lift, silence), with no fault in it,
-//! and shorter than the minimum is removed; every other file is kept, with `VINYL_END_REASON`
+//! and shorter than the minimum is removed (one removed at a lift is returned as a [`Lifted`]:
+//! a side dropped within [`REJOIN_S`] of it starts at its needle drop instead); every other file
+//! is kept, with `VINYL_END_REASON`
 //! (see [`reason`]), `VINYL_PART`/`VINYL_CONTINUES` and `VINYL_LOST` when it was cut, its
 //! CUESHEET and CHAPTER comments (track 1 at the file's first sample, track K at its
 //! `track_start` frame), `VINYL_RPM`, and the loudness tags: the side_report's noise floor,
@@ -98,6 +100,14 @@ pub mod reason {
     }
 }
 
+/// What [`Side::finalise`] did with a finished file.
+enum Kept {
+    /// Kept: the line that says so.
+    File(String),
+    /// Removed as too short; what a side dropped soon after joins, when it ended by a lift.
+    Removed(Option<Lifted>),
+}
+
 /// Why a side was not started.
 #[derive(Debug)]
 pub enum Refused {
@@ -149,6 +159,53 @@ pub struct Part {
     /// time in the history, [`crate::library::history::Played::at`]; kept in the state folder's
     /// `auto.side_time` for an auto that takes the side over).
     pub at: Option<String>,
+    /// The needle drop of the lifted side this file records again ([`Lifted`]; kept in the
+    /// state folder's `auto.since`): its file starts and its length counts from there.
+    pub since: Option<u64>,
+}
+
+/// A side removed as too short that ended by a lift. A quiet groove under the converter's own
+/// noise cannot be told from a lifted stylus, so the first gap of such a side reads as a lift
+/// and its next track as a new side: a side dropped within [`REJOIN_S`] of the lift records this
+/// one again from the ring, in one file with it (a cue lifted and dropped again costs the file
+/// those seconds at its start instead).
+#[derive(Clone, Debug)]
+pub struct Lifted {
+    /// The listener's side number.
+    pub side: u64,
+    /// Its needle drop (the first of the sides it already joined).
+    pub since: u64,
+    /// The lift: where its file ended.
+    pub end: u64,
+    /// The ring's rate, Hz.
+    pub rate: u32,
+    /// When the needle dropped, by the ring's clock ([`Part::at`]).
+    pub at: Option<String>,
+    /// Its `track_start` frames, which become the joined file's first markers.
+    pub tracks: Vec<u64>,
+    /// The titles those `track_start` events carried.
+    pub titles: Vec<Option<String>>,
+}
+
+/// The longest a lift may precede the next needle drop for the two to be one side: the
+/// longest gap between the tracks of a side, with room.
+pub const REJOIN_S: u64 = 10;
+
+impl Lifted {
+    /// Whether a side dropped at `frame` joins this one.
+    pub fn joins(&self, frame: u64) -> bool {
+        frame >= self.end && frame - self.end <= REJOIN_S * u64::from(self.rate)
+    }
+
+    /// What the log says of a side dropped at `frame` that joins this one.
+    pub fn joined(&self, frame: u64) -> String {
+        format!(
+            "; side {} ended by a lift {} before it, too short to keep: one side whose quiet gap read as a lift, recorded again with it from its needle drop at frame {}",
+            self.side,
+            format_frames(frame.saturating_sub(self.end), self.rate),
+            self.since
+        )
+    }
 }
 
 /// A side being recorded, or finished and waiting to be finalised.
@@ -208,12 +265,21 @@ pub fn begin(
     a: &AutoSettings,
     side: u64,
     frame: u64,
+    join: Option<Lifted>,
 ) -> anyhow::Result<Result<Side, Refused>> {
-    // The first part's first frame is the needle drop less the margin, at the ring's rate. The
-    // drop's time is read now: the side is noted in the history only at its end, when a capture
-    // restarted on a new ring would give the frame another time.
-    let at = crate::library::history::drop_time(&s.ring, frame);
-    begin_part(s, a, side, frame, Part { want: 0, number: 1, at, ..Part::default() })
+    // The first part's first frame is the needle drop less the margin, at the ring's rate (the
+    // lifted side's it joins). The drop's time is read now: the side is noted in the history
+    // only at its end, when a capture restarted on a new ring would give the frame another time.
+    let Some(j) = join else {
+        let at = crate::library::history::drop_time(&s.ring, frame);
+        return begin_part(s, a, side, frame, Part { want: 0, number: 1, at, ..Part::default() });
+    };
+    let part = Part { number: 1, at: j.at, since: Some(j.since), ..Part::default() };
+    let mut begun = begin_part(s, a, side, frame, part)?;
+    if let Ok(new) = begun.as_mut() {
+        (new.tracks, new.titles) = (j.tracks, j.titles);
+    }
+    Ok(begun)
 }
 
 /// Starts one part of a side: the first from the needle drop, or a continuation.
@@ -232,7 +298,7 @@ fn begin_part(
     let ring = plan::read_ring(&s.ring)?;
     let rate = ring.spec.rate;
     if part.number == 1 {
-        part.want = frame.saturating_sub(a.start_margin.frames(rate));
+        part.want = part.since.unwrap_or(frame).saturating_sub(a.start_margin.frames(rate));
     }
     let (path, first, cap) = prepare(s, a, &st, &ring, side, frame, &part)?;
     let mut runner = spawn_runner(&st, Stdio::null())?;
@@ -303,7 +369,8 @@ fn prepare(
     let back = Duration::from_secs_f64(ring.head.saturating_sub(first) as f64 / f64::from(rate));
     let when = Stamp::of(SystemTime::now().checked_sub(back).unwrap_or_else(SystemTime::now));
     let path = free_path(&s.recordings, &when)?;
-    let mut tags = vec!["VINYL_AUTO=1".to_string(), format!("VINYL_SIDE_START_FRAME={frame}")];
+    let drop = part.since.unwrap_or(frame);
+    let mut tags = vec!["VINYL_AUTO=1".to_string(), format!("VINYL_SIDE_START_FRAME={drop}")];
     if let Some(c) = &part.continues {
         tags.push(format!("VINYL_PART={}", part.number));
         tags.push(format!("VINYL_CONTINUES={}", c.file_name().unwrap_or_default().to_string_lossy()));
@@ -311,7 +378,7 @@ fn prepare(
     let rec = Recording {
         path: &path,
         start: first,
-        preroll_frames: frame.saturating_sub(first),
+        preroll_frames: drop.saturating_sub(first),
         compression: s.compression.as_deref(),
         tags: &tags,
     };
@@ -326,6 +393,7 @@ fn prepare(
     }
     st.write("auto.side_frame", &frame.to_string())?;
     st.write("auto.side_time", part.at.as_deref().unwrap_or_default())?;
+    st.write("auto.since", &drop.to_string())?;
     st.write("auto.part", &part.number.to_string())?;
     // An auto that takes this part over after this one is killed names the earlier parts too.
     let earlier: Vec<std::ffi::OsString> = part.earlier.iter().map(|p| p.clone().into_os_string()).collect();
@@ -407,7 +475,8 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
     let number = num("auto.part").unwrap_or(1) as u32;
     let at = st.read("auto.side_time").filter(|t| !t.is_empty());
     let at = at.or_else(|| crate::library::history::drop_time(&s.ring, side_frame));
-    let part = Part { want: first, number, continues: earlier.last().cloned(), earlier, at };
+    let since = num("auto.since").filter(|&f| f != side_frame);
+    let part = Part { want: first, number, continues: earlier.last().cloned(), earlier, at, since };
     let _ = st.write("auto", &std::process::id().to_string());
     vlog!(
         TOOL,
@@ -602,7 +671,7 @@ impl Side {
                 earlier.push(self.path.clone());
                 let (number, continues, at) =
                     (self.part.number + 1, Some(self.path.clone()), self.part.at.clone());
-                Part { want: last, number, continues, earlier, at }
+                Part { want: last, number, continues, earlier, at, since: self.part.since }
             }
             (reason::FOLDER_DELETED, _) => Part { want: self.first, ..self.part.clone() },
             _ => return None,
@@ -637,12 +706,12 @@ impl Side {
     }
 
     /// Keeps or removes the file, and writes its markers and tags. Logs what it did.
-    pub fn finalise(mut self, a: &AutoSettings, history: &Historian) {
+    pub fn finalise(mut self, a: &AutoSettings, history: &Historian) -> Option<Lifted> {
         let _ = self.finished();
         let status = self.done.as_ref().map_or_else(|| "unknown".into(), |d| d.flac.clone());
         let shown = self.path.display().to_string();
         if self.end_reason() == reason::FOLDER_DELETED {
-            return;
+            return None;
         }
         let told = self.end.as_ref().map(|(e, _)| *e).filter(|&e| e != u64::MAX);
         if !self.path.is_file() && !self.recover_part() {
@@ -652,23 +721,25 @@ impl Side {
                 self.side,
                 self.st.last_log().display()
             );
-            return self.note_play(history, told);
+            self.note_play(history, told);
+            return None;
         }
         match self.keep(a, history) {
-            Ok(Some(line)) => vlog!(TOOL, "side {}: {shown}: {line}", self.side),
-            Ok(None) => {}
+            Ok(Kept::File(line)) => vlog!(TOOL, "side {}: {shown}: {line}", self.side),
+            Ok(Kept::Removed(lifted)) => return lifted,
             Err(e) => {
                 vlog!(TOOL, "side {}: {e:#}", self.side);
                 self.note_play(history, told);
             }
         }
+        None
     }
 
     /// Queues the note of the side's play in `history` ([`super::history`]), ended before `end`
     /// when known, with its file when one is kept.
     fn note_play(&self, history: &Historian, end: Option<u64>) {
         let file = self.path.is_file().then_some(self.path.as_path());
-        let drop = (self.side_frame, self.part.at.as_deref());
+        let drop = (self.since(), self.part.at.as_deref());
         history.note(super::history::played(drop, end, file, self.recognised.as_ref()));
     }
 
@@ -689,30 +760,19 @@ impl Side {
     }
 
     /// The work of [`Side::finalise`] on a finished file: `None` when it was removed.
-    fn keep(&mut self, a: &AutoSettings, history: &Historian) -> anyhow::Result<Option<String>> {
+    fn keep(&mut self, a: &AutoSettings, history: &Historian) -> anyhow::Result<Kept> {
         if let Err(e) = self.cut_to_end() {
             vlog!(TOOL, "side {}: the file cannot be cut back to its end: {e:#}", self.side);
         }
         let p = probe::probe(&self.path)?;
         let total = p.info.total_samples;
         let last = self.first + total;
-        let played = last.saturating_sub(self.side_frame);
+        let played = last.saturating_sub(self.since());
         let min = a.min_side.frames(self.rate);
         let why = self.end_reason().to_string();
         let clean = reason::by_the_record(&why) && self.part.number == 1 && p.tag("VINYL_GAPS").is_none();
         if played < min && clean {
-            std::fs::remove_file(&self.path).with_context(|| format!("{}: remove", self.path.display()))?;
-            vlog!(
-                TOOL,
-                "side {}: lasted {}, under VINYL_AUTO_MIN_SIDE ({}): not kept ({} removed; lower VINYL_AUTO_MIN_SIDE to keep such sides)",
-                self.side,
-                format_frames(played, self.rate),
-                format_frames(min, self.rate),
-                self.path.display()
-            );
-            // Not kept, but it was played: the history has it, without a recording.
-            self.note_play(history, Some(last));
-            return Ok(None);
+            return self.remove(played, min, last, history);
         }
         self.log_end(&why);
         self.name_earlier();
@@ -745,7 +805,44 @@ impl Side {
         if a.health {
             super::health::report(self.side, &self.path);
         }
-        Ok(Some(line))
+        Ok(Kept::File(line))
+    }
+
+    /// Removes the file of a side too short to keep (`played` frames, under `min`), ended at
+    /// `last`; the history still notes its play. One that ended by a lift is returned, for a
+    /// side dropped soon after to record it again ([`Lifted`]).
+    fn remove(&self, played: u64, min: u64, last: u64, history: &Historian) -> anyhow::Result<Kept> {
+        std::fs::remove_file(&self.path).with_context(|| format!("{}: remove", self.path.display()))?;
+        let lifted = (self.end_reason() == reason::LIFT).then(|| Lifted {
+            side: self.side,
+            since: self.since(),
+            end: last,
+            rate: self.rate,
+            at: self.part.at.clone(),
+            tracks: self.tracks.clone(),
+            titles: self.titles.clone(),
+        });
+        let again = if lifted.is_some() {
+            format!("; a side dropped within {REJOIN_S}s of its lift records it again, in one file")
+        } else {
+            String::new()
+        };
+        vlog!(
+            TOOL,
+            "side {}: lasted {}, under VINYL_AUTO_MIN_SIDE ({}): not kept ({} removed; lower VINYL_AUTO_MIN_SIDE to keep such sides){again}",
+            self.side,
+            format_frames(played, self.rate),
+            format_frames(min, self.rate),
+            self.path.display()
+        );
+        // Not kept, but it was played: the history has it, without a recording.
+        self.note_play(history, Some(last));
+        Ok(Kept::Removed(lifted))
+    }
+
+    /// The needle drop this file's side counts from: its own, or the lifted side's it joins.
+    fn since(&self) -> u64 {
+        self.part.since.unwrap_or(self.side_frame)
     }
 
     /// Writes the file's loudness tags: the gain and peak of the file a player plays, margins
