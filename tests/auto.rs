@@ -988,7 +988,8 @@ fn a_short_side_the_listener_ended_at_a_gap_is_kept_and_tagged() {
 /// the side's first gap as a lift and its second track as a new side, and the first piece is
 /// shorter than VINYL_AUTO_MIN_SIDE. It used to be removed, and its track lost; now the side
 /// dropped within seconds of the lift records it again, in one exact file from the first needle
-/// drop's margin to the second side's end, with a marker where the second one began, and one play.
+/// drop's margin to the second side's end, with a marker where the second one began, one play, and
+/// the stream titled as one side.
 #[test]
 fn a_quiet_gap_read_as_a_lift_keeps_the_track_before_it_in_one_file_with_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -1000,10 +1001,16 @@ fn a_quiet_gap_read_as_a_lift_keeps_the_track_before_it_in_one_file_with_the_res
     rig.play(&a);
     rig.wait_auto("tracks, ended by");
     let (starts, ends) = (events_of(&rig.run, "side_start"), events_of(&rig.run, "side_end"));
+    let titles = rig.titles.clone();
     let (log, files, _keep) = rig.stop();
     let split = starts.len() == 2 && ends.first().is_some_and(|e| e["reason"] == "lift");
     assert!(split, "the listener no longer splits this side: pick one it splits\n{starts:?}\n{ends:?}");
     assert!(log.contains("not kept") && log.contains("recorded again with it"), "{log}");
+    // The stream's titles go on as one side: its second track is not a second side's first.
+    let second = || titles.lock().unwrap().contains(&"Side 1 · Track 2".to_string());
+    common::wait_until("the title Side 1 · Track 2", common::DEADLINE, second);
+    let titles = titles.lock().unwrap().clone();
+    assert!(titles.iter().all(|t| t.starts_with("Side 1 · ")), "{titles:?}\n{log}");
     assert_eq!(files.len(), 1, "{files:?}\n{log}");
     let f = &files[0];
     let (first, frames) = assert_exact(f, &a);

@@ -80,6 +80,8 @@ struct Auto {
     history: Historian,
     /// Sides heard since the start (the `{side}` of the titles).
     sides: u32,
+    /// The tracks of the lifted side the one recording joined, before the listener's track 1.
+    track_offset: u32,
     /// The artist of the side playing, once the listener recognised it (for the stream title).
     artist: Option<String>,
     /// The listener's number of the side not recorded (logged once).
@@ -187,6 +189,7 @@ impl Auto {
             history,
             a,
             sides: 0,
+            track_offset: 0,
             artist: None,
             skipped: None,
             bad: BTreeMap::new(),
@@ -217,7 +220,7 @@ impl Auto {
                 }
             }
             Event::TrackStart { track, title, .. } => {
-                let track = u32::try_from(*track).unwrap_or(u32::MAX);
+                let track = u32::try_from(*track).unwrap_or(u32::MAX).saturating_add(self.track_offset);
                 let (artist, title) = (self.artist.as_deref(), title.as_deref());
                 self.titles.set(&titles::stream_title(
                     &self.a.template,
@@ -422,7 +425,6 @@ impl Auto {
         if !self.plausible(n, frame) {
             return;
         }
-        self.sides += 1;
         if let Some(u) = self.unrecorded.take() {
             u.note(&self.history, Some(frame));
         }
@@ -437,6 +439,9 @@ impl Auto {
         }
         let join = self.lifted.take().filter(|l| l.joins(frame));
         let joined = join.as_ref().map(|l| l.joined(frame));
+        // A side that joins a lifted one is the same side of the record: its titles go on.
+        self.sides += u32::from(join.is_none());
+        self.track_offset = join.as_ref().map_or(0, |l| u32::try_from(l.tracks.len()).unwrap_or(0));
         match side::begin(&self.s, &self.a, n, frame, join) {
             Ok(Ok(side)) => {
                 vlog!(
