@@ -400,7 +400,7 @@ fn a_full_disk_mid_side_keeps_the_file_it_cut() {
 /// Where in the side a fault strikes: the middle of the music; the lead-in just after the needle
 /// drop (before the listener has said `side_start`); the first gap between tracks; the run-out
 /// before the groove locks and after; and (for a kill) just after the listener said `side_end`,
-/// or just after auto removed a side as too short.
+/// or just after auto's log said a line containing the text.
 #[derive(Clone, Copy)]
 enum When {
     Middle,
@@ -409,7 +409,7 @@ enum When {
     Runout,
     Locked,
     Ended,
-    Removed,
+    Logged(&'static str),
 }
 
 impl Play {
@@ -429,9 +429,9 @@ impl Play {
                     events(&self.up).iter().any(|l| l.contains("\"side_end\""))
                 });
             }
-            When::Removed => {
-                return wait_until_or_dump(&self.up, "a side removed", || {
-                    self.up.log("auto").contains("not kept")
+            When::Logged(text) => {
+                return wait_until_or_dump(&self.up, &format!("auto's log saying {text:?}"), || {
+                    self.up.log("auto").contains(text)
                 });
             }
         };
@@ -576,7 +576,17 @@ fn auto_killed_at_a_quiet_gap_read_as_a_lift_and_restarted_leaves_the_side_in_on
 /// the events, and the side dropped after it records it again.
 #[test]
 fn auto_killed_after_removing_a_piece_of_a_quiet_side_and_restarted_leaves_the_side_in_one_file() {
-    let Some(done) = killed_in("nsl-quiet-removed", "auto", When::Removed, QUIET) else { return };
+    let Some(done) = killed_in("nsl-quiet-removed", "auto", When::Logged("not kept"), QUIET) else { return };
+    assert_joined(&done);
+}
+
+/// The same with auto killed while it records the joined side: the new auto takes it over and
+/// counts its length from the first piece's needle drop (the state folder's `auto.since`), so it
+/// does not remove it as short either.
+#[test]
+fn auto_killed_while_it_records_a_joined_side_and_restarted_leaves_the_side_in_one_file() {
+    let when = When::Logged("recorded again with it");
+    let Some(done) = killed_in("nsl-quiet-joined", "auto", when, QUIET) else { return };
     assert_joined(&done);
 }
 
