@@ -993,9 +993,7 @@ fn a_short_side_the_listener_ended_at_a_gap_is_kept_and_tagged() {
 #[test]
 fn a_quiet_gap_read_as_a_lift_keeps_the_track_before_it_in_one_file_with_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["--seed", "1"];
-    args.extend(common::SHORT_SIDE);
-    args.extend(["12", "--idle-before", "4", "--idle-after", "6", "--gain-db", "-20", "--noise-dbfs", "-80"]);
+    let args: Vec<&str> = common::QUIET_SIDE.split_whitespace().collect();
     let Some((a, ta)) = common::synth_side(dir.path(), "quiet", &args) else { return };
     let mut rig = Rig::new("liftjoin", None, &[("VINYL_AUTO_MIN_SIDE", "15s")]);
     rig.play(&a);
@@ -1036,4 +1034,34 @@ fn a_quiet_gap_read_as_a_lift_keeps_the_track_before_it_in_one_file_with_the_res
     assert_eq!(plays.len(), 1, "one play: {plays:?}\n{log}");
     assert_eq!(plays[0]["side_start"], drop, "{plays:?}");
     assert_ne!(plays[0]["recording"], Value::Null, "{plays:?}");
+}
+
+/// The same quiet side with both pieces long enough to keep (VINYL_AUTO_MIN_SIDE 5 s): the second
+/// file continues the first from its last frame (a needle drop heard late would otherwise leave
+/// the frames between the two in no file), tagged as its part 2, and the side is one play.
+#[test]
+fn a_quiet_gap_read_as_a_lift_after_a_kept_piece_is_continued_from_its_last_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = common::QUIET_SIDE.split_whitespace().collect();
+    let Some((a, _)) = common::synth_side(dir.path(), "quiet", &args) else { return };
+    let mut rig = Rig::new("liftcont", None, &[("VINYL_AUTO_MIN_SIDE", "5s")]);
+    rig.play(&a);
+    rig.wait_auto("this file continues");
+    common::wait_until("two finished sides", LONG, || {
+        rig.auto.stderr().matches("tracks, ended by").count() >= 2
+    });
+    let (starts, ends) = (events_of(&rig.run, "side_start"), events_of(&rig.run, "side_end"));
+    let (log, files, _keep) = rig.stop();
+    assert_eq!((starts.len(), files.len()), (2, 2), "{files:?}\n{log}");
+    let (first, frames) = assert_exact(&files[0], &a);
+    let (next, rest) = assert_exact(&files[1], &a);
+    assert_eq!(first, starts[0]["frame"].as_u64().unwrap() - 48_000, "{log}");
+    assert_eq!(first + frames, ends[0]["frame"].as_u64().unwrap(), "the first ends at its lift\n{log}");
+    assert_eq!(next, first + frames, "the second continues the first from its last frame\n{log}");
+    assert_eq!(next + rest, ends[1]["frame"].as_u64().unwrap(), "{log}");
+    assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2", "{log}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(flac_tag(&files[1], "VINYL_CONTINUES"), name, "{log}");
+    let plays = plays(files[0].parent().and_then(Path::parent).unwrap());
+    assert_eq!(plays.len(), 1, "one play: {plays:?}\n{log}");
 }

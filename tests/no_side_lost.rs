@@ -20,7 +20,7 @@
 mod common;
 
 use common::up::{Saved, Up, gone, head, journal, read_lossy, signal_pid};
-use common::{DEADLINE, tag_number, wait_until};
+use common::{DEADLINE, QUIET_SIDE, tag_number, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -48,51 +48,10 @@ struct Play {
 
 /// The side: 3 tracks of 16 s with 2 s gaps and a 12 s run-out at 45 rpm, 4 s of idle before and
 /// 6 s after (about 75 s).
-const SIDE: &[&str] = &[
-    "--seed",
-    "1818",
-    "--tracks",
-    "3",
-    "--track-len",
-    "16",
-    "--gap",
-    "2",
-    "--no-quiet",
-    "--rpm",
-    "45",
-    "--runout",
-    "12",
-    "--idle-before",
-    "4",
-    "--idle-after",
-    "6",
-];
-
-/// A quiet pressing at a low gain (hiss −80 dBFS, −20 dB): 2 tracks of 10 s with a 2 s gap that
-/// the listener reads as a lift, its groove under the converter's own noise (about 52 s).
-const QUIET: &[&str] = &[
-    "--seed",
-    "1",
-    "--tracks",
-    "2",
-    "--track-len",
-    "10",
-    "--gap",
-    "2",
-    "--no-quiet",
-    "--rpm",
-    "45",
-    "--runout",
-    "12",
-    "--idle-before",
-    "4",
-    "--idle-after",
-    "6",
-    "--gain-db",
-    "-20",
-    "--noise-dbfs",
-    "-80",
-];
+const SIDE: &str = concat!(
+    "--seed 1818 --tracks 3 --track-len 16 --gap 2 --no-quiet ",
+    "--rpm 45 --runout 12 --idle-before 4 --idle-after 6"
+);
 
 impl Play {
     /// Configures and starts vinyl-up on the side with these extra configuration lines, and the
@@ -102,11 +61,12 @@ impl Play {
     }
 
     /// [`Play::start`] with the recordings in `recordings` instead of the rig's folder, playing
-    /// the side examples/synth-side makes with `side` (`None`: the test skips,
+    /// the side examples/synth-side makes with the flags `side` (`None`: the test skips,
     /// [`common::synth_side`]).
-    fn start_in(tag: &str, conf: &str, recordings: Option<&Path>, side: &[&str]) -> Option<Play> {
+    fn start_in(tag: &str, conf: &str, recordings: Option<&Path>, side: &str) -> Option<Play> {
         let up = Up::start(tag, 1);
-        let (programme, truth) = common::synth_side(up.dir.path(), "truth", side)?;
+        let flags: Vec<&str> = side.split_whitespace().collect();
+        let (programme, truth) = common::synth_side(up.dir.path(), "truth", &flags)?;
         std::fs::write(&up.input, &programme).unwrap();
         let mut text = std::fs::read_to_string(&up.conf).unwrap();
         text = text.replace("VINYL_RING_CAPACITY=30s\n", "");
@@ -447,7 +407,7 @@ fn killed_at(tag: &str, component: &'static str, when: When) -> Option<Finished>
 }
 
 /// [`killed_at`] on the side examples/synth-side makes with `side`.
-fn killed_in(tag: &str, component: &'static str, when: When, side: &[&str]) -> Option<Finished> {
+fn killed_in(tag: &str, component: &'static str, when: When, side: &str) -> Option<Finished> {
     if !common::tier(&["icecast2"]) {
         return None;
     }
@@ -560,7 +520,9 @@ fn a_quiet_gap_read_as_a_lift_at_real_time_leaves_the_side_in_one_file() {
     if !common::tier(&["icecast2"]) {
         return;
     }
-    let Some(p) = Play::start_in("nsl-quiet", "VINYL_AUTO_MIN_SIDE=15s\n", None, QUIET) else { return };
+    let Some(p) = Play::start_in("nsl-quiet", "VINYL_AUTO_MIN_SIDE=15s\n", None, QUIET_SIDE) else {
+        return;
+    };
     assert_joined(&p.finish(1));
 }
 
@@ -568,7 +530,7 @@ fn a_quiet_gap_read_as_a_lift_at_real_time_leaves_the_side_in_one_file() {
 /// auto takes the lifted piece over and removes it, and the side dropped after it records it again.
 #[test]
 fn auto_killed_at_a_quiet_gap_read_as_a_lift_and_restarted_leaves_the_side_in_one_file() {
-    let Some(done) = killed_in("nsl-quiet-lift", "auto", When::Ended, QUIET) else { return };
+    let Some(done) = killed_in("nsl-quiet-lift", "auto", When::Ended, QUIET_SIDE) else { return };
     assert_joined(&done);
 }
 
@@ -576,7 +538,9 @@ fn auto_killed_at_a_quiet_gap_read_as_a_lift_and_restarted_leaves_the_side_in_on
 /// the events, and the side dropped after it records it again.
 #[test]
 fn auto_killed_after_removing_a_piece_of_a_quiet_side_and_restarted_leaves_the_side_in_one_file() {
-    let Some(done) = killed_in("nsl-quiet-removed", "auto", When::Logged("not kept"), QUIET) else { return };
+    let Some(done) = killed_in("nsl-quiet-removed", "auto", When::Logged("not kept"), QUIET_SIDE) else {
+        return;
+    };
     assert_joined(&done);
 }
 
@@ -586,7 +550,7 @@ fn auto_killed_after_removing_a_piece_of_a_quiet_side_and_restarted_leaves_the_s
 #[test]
 fn auto_killed_while_it_records_a_joined_side_and_restarted_leaves_the_side_in_one_file() {
     let when = When::Logged("recorded again with it");
-    let Some(done) = killed_in("nsl-quiet-joined", "auto", when, QUIET) else { return };
+    let Some(done) = killed_in("nsl-quiet-joined", "auto", when, QUIET_SIDE) else { return };
     assert_joined(&done);
 }
 

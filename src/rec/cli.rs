@@ -272,10 +272,12 @@ is not started, or is ended where its held tap is (the file kept), when the reco
 less than VINYL_AUTO_MIN_FREE (500MiB) free; a recordings folder deleted while a side records is \
 noticed within a second, and the side is recorded again from the ring into the folder made anew. \
 Only a side that the record itself ended (runout, lift, silence), with no gap or failure in it, \
-and shorter than VINYL_AUTO_MIN_SIDE (60s) is removed; every other file is kept. A side removed \
-after a lift is recorded again, from its needle drop, in one file with the next side when that \
-side's needle drop comes within 10 s of the lift: a groove under the converter's own noise reads \
-its gaps as lifts (a cue lifted and dropped again leaves those seconds at the file's start).
+and shorter than VINYL_AUTO_MIN_SIDE (60s) is removed; every other file is kept. A side dropped \
+within 10 s of a lift is the same side (a groove under the converter's own noise reads its gaps \
+as lifts): when the lifted side was removed as short, it is recorded again, from its needle drop, \
+in one file with the new one (a cue lifted and dropped again leaves those seconds at the file's \
+start); when it was kept, the new file continues it from its last frame (VINYL_PART, \
+VINYL_CONTINUES) and is never removed as short.
 
 Every kept file says why it ends in VINYL_END_REASON, one of: runout, lift, silence, gap (the \
 listener's reasons), next-side, max-side, disk, stop (auto stopped), user-stop (vinyl-rec stop), \

@@ -489,6 +489,14 @@ pub fn synth_side(dir: &Path, name: &str, args: &[&str]) -> Option<(Vec<u8>, ser
 pub const SHORT_SIDE: [&str; 10] =
     ["--tracks", "2", "--track-len", "10", "--gap", "2", "--no-quiet", "--rpm", "45", "--runout"];
 
+/// A quiet pressing at a low gain (hiss −80 dBFS, −20 dB; examples/synth-side's flags, without
+/// the music): 2 tracks of 10 s with a 2 s gap that the listener reads as a lift, its groove under
+/// the converter's own noise (about 52 s).
+pub const QUIET_SIDE: &str = concat!(
+    "--seed 1 --tracks 2 --track-len 10 --gap 2 --no-quiet --rpm 45 --runout 12 --idle-before 4 ",
+    "--idle-after 6 --gain-db -20 --noise-dbfs -80"
+);
+
 /// The listening history in the collection `db` (`vinyl-library plays --json`), oldest first.
 pub fn plays(db: &Path) -> Vec<serde_json::Value> {
     let mut plays = Command::new(bin_dir().join("vinyl-library"));

@@ -17,9 +17,10 @@
 //! ([`crate::listen::tail::Tail`]; its history only for that side), check each event against the
 //! side being recorded or playing unrecorded ([`new_side`]: a repeated or out-of-order
 //! `side_start` never ends it; a side dropped just after one removed at a lift records it again,
-//! [`side::Lifted`], learned from the events too when auto was down then), check the guards once a second (free space, the recordings folder), feed
-//! systemd's watchdog. SIGTERM, SIGINT or SIGHUP ends a side in progress at the ring's head and
-//! finalises it, then lets the history note what is queued, before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
+//! [`side::Lifted`], learned from the events too when auto was down then), check the guards once
+//! a second (free space, the recordings folder), feed systemd's watchdog. SIGTERM, SIGINT or
+//! SIGHUP ends a side in progress at the ring's head and finalises it, then lets the history note
+//! what is queued, before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
 //! start (`--check` stops there); after that nothing ends the loop but a stop signal: a bad event
 //! is counted and logged once per kind, a side that cannot be recorded or finalised is logged,
 //! noted in the history without a recording, and the next one is waited for.
@@ -289,6 +290,7 @@ impl Auto {
             at: u.at,
             tracks: Vec::new(),
             titles: Vec::new(),
+            kept: None,
         })
     }
 

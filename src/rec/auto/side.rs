@@ -164,11 +164,13 @@ pub struct Part {
     pub since: Option<u64>,
 }
 
-/// A side removed as too short that ended by a lift. A quiet groove under the converter's own
-/// noise cannot be told from a lifted stylus, so the first gap of such a side reads as a lift
-/// and its next track as a new side: a side dropped within [`REJOIN_S`] of the lift records this
-/// one again from the ring, in one file with it (a cue lifted and dropped again costs the file
-/// those seconds at its start instead).
+/// A side that ended by a lift. A quiet groove under the converter's own noise cannot be told
+/// from a lifted stylus, so a gap of such a side reads as a lift and its next track as a new side.
+/// A side dropped within [`REJOIN_S`] of the lift is the same side: when this one was removed as
+/// too short, the new file records it again from the ring, in one file with it (a cue lifted and
+/// dropped again costs the file those seconds at its start instead); when it was kept, the new
+/// file continues it from its last frame (`VINYL_PART`, `VINYL_CONTINUES`), so no frame between
+/// the two is lost to a late needle drop, and it is never removed as short.
 #[derive(Clone, Debug)]
 pub struct Lifted {
     /// The listener's side number.
@@ -185,6 +187,8 @@ pub struct Lifted {
     pub tracks: Vec<u64>,
     /// The titles those `track_start` events carried.
     pub titles: Vec<Option<String>>,
+    /// When its file was kept: the part that continues it.
+    pub kept: Option<Part>,
 }
 
 /// The longest a lift may precede the next needle drop for the two to be one side: the
@@ -199,12 +203,17 @@ impl Lifted {
 
     /// What the log says of a side dropped at `frame` that joins this one.
     pub fn joined(&self, frame: u64) -> String {
-        format!(
-            "; side {} ended by a lift {} before it, too short to keep: one side whose quiet gap read as a lift, recorded again with it from its needle drop at frame {}",
-            self.side,
-            format_frames(frame.saturating_sub(self.end), self.rate),
-            self.since
-        )
+        let (side, before) = (self.side, format_frames(frame.saturating_sub(self.end), self.rate));
+        match self.kept.as_ref().and_then(|p| p.continues.as_ref()) {
+            Some(file) => format!(
+                "; side {side} ended by a lift {before} before it: one side whose quiet gap read as a lift, this file continues {} from its last frame",
+                file.display()
+            ),
+            None => format!(
+                "; side {side} ended by a lift {before} before it, too short to keep: one side whose quiet gap read as a lift, recorded again with it from its needle drop at frame {}",
+                self.since
+            ),
+        }
     }
 }
 
@@ -274,7 +283,7 @@ pub fn begin(
         let at = crate::library::history::drop_time(&s.ring, frame);
         return begin_part(s, a, side, frame, Part { want: 0, number: 1, at, ..Part::default() });
     };
-    let part = Part { number: 1, at: j.at, since: Some(j.since), ..Part::default() };
+    let part = j.kept.unwrap_or(Part { number: 1, at: j.at, since: Some(j.since), ..Part::default() });
     let mut begun = begin_part(s, a, side, frame, part)?;
     if let Ok(new) = begun.as_mut() {
         (new.tracks, new.titles) = (j.tracks, j.titles);
@@ -725,7 +734,10 @@ impl Side {
             return None;
         }
         match self.keep(a, history) {
-            Ok(Kept::File(line)) => vlog!(TOOL, "side {}: {shown}: {line}", self.side),
+            Ok(Kept::File(line)) => {
+                vlog!(TOOL, "side {}: {shown}: {line}", self.side);
+                return told.and_then(|end| self.lifted(end, Some(self.next_part(end))));
+            }
             Ok(Kept::Removed(lifted)) => return lifted,
             Err(e) => {
                 vlog!(TOOL, "side {}: {e:#}", self.side);
@@ -813,15 +825,7 @@ impl Side {
     /// side dropped soon after to record it again ([`Lifted`]).
     fn remove(&self, played: u64, min: u64, last: u64, history: &Historian) -> anyhow::Result<Kept> {
         std::fs::remove_file(&self.path).with_context(|| format!("{}: remove", self.path.display()))?;
-        let lifted = (self.end_reason() == reason::LIFT).then(|| Lifted {
-            side: self.side,
-            since: self.since(),
-            end: last,
-            rate: self.rate,
-            at: self.part.at.clone(),
-            tracks: self.tracks.clone(),
-            titles: self.titles.clone(),
-        });
+        let lifted = self.lifted(last, None);
         let again = if lifted.is_some() {
             format!("; a side dropped within {REJOIN_S}s of its lift records it again, in one file")
         } else {
@@ -838,6 +842,35 @@ impl Side {
         // Not kept, but it was played: the history has it, without a recording.
         self.note_play(history, Some(last));
         Ok(Kept::Removed(lifted))
+    }
+
+    /// What a side dropped soon after this one joins, when it ended by a lift at `end`: its
+    /// file removed (`kept` none), or kept and continued by the part `kept`.
+    fn lifted(&self, end: u64, kept: Option<Part>) -> Option<Lifted> {
+        (self.end_reason() == reason::LIFT).then(|| Lifted {
+            side: self.side,
+            since: self.since(),
+            end,
+            rate: self.rate,
+            at: self.part.at.clone(),
+            tracks: self.tracks.clone(),
+            titles: self.titles.clone(),
+            kept,
+        })
+    }
+
+    /// The part that continues this kept file from `end`, its last frame.
+    fn next_part(&self, end: u64) -> Part {
+        let mut earlier = self.part.earlier.clone();
+        earlier.push(self.path.clone());
+        Part {
+            want: end,
+            number: self.part.number + 1,
+            continues: Some(self.path.clone()),
+            earlier,
+            at: self.part.at.clone(),
+            since: Some(self.since()),
+        }
     }
 
     /// The needle drop this file's side counts from: its own, or the lifted side's it joins.
