@@ -1065,3 +1065,40 @@ fn a_quiet_gap_read_as_a_lift_after_a_kept_piece_is_continued_from_its_last_fram
     let plays = plays(files[0].parent().and_then(Path::parent).unwrap());
     assert_eq!(plays.len(), 1, "one play: {plays:?}\n{log}");
 }
+
+/// A quiet pressing (hiss −80 dBFS, −10 dB) of three longer tracks, which the listener splits at
+/// its gaps and again at its end, where it places a needle drop before the lift it placed: every
+/// frame from the first needle drop's margin to the music's end is in exactly one file, each exact
+/// (pieces too short to keep joined, later ones continuing a kept file from its last frame).
+#[test]
+fn every_frame_of_a_quiet_side_split_in_pieces_is_in_exactly_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = concat!(
+        "--seed 22 --tracks 3 --track-len 20..40 --rpm 33 --runout 12 --idle-before 4 ",
+        "--idle-after 6 --gain-db -10 --noise-dbfs -80"
+    );
+    let args: Vec<&str> = flags.split_whitespace().collect();
+    let Some((a, ta)) = common::synth_side(dir.path(), "quiet3", &args) else { return };
+    let mut rig = Rig::new("quietsplit", None, &[("VINYL_AUTO_MIN_SIDE", "60s")]);
+    rig.play(&a);
+    let last = (a.len() / 4) as u64 - 5 * 48_000;
+    common::wait_until("the listener at the programme's end", LONG, || {
+        events_of(&rig.run, "state").iter().any(|e| e["frame"].as_u64().is_some_and(|f| f >= last))
+    });
+    let ends = events_of(&rig.run, "side_end").len();
+    common::wait_until("auto done with every side", LONG, || {
+        let log = rig.auto.stderr();
+        log.matches("tracks, ended by").count() + log.matches("not kept").count() >= ends
+    });
+    let starts = events_of(&rig.run, "side_start");
+    let (log, files, _keep) = rig.stop();
+    assert!(starts.len() > 1 && !files.is_empty(), "the listener no longer splits this side\n{log}");
+    let mut at = starts[0]["frame"].as_u64().unwrap() - 48_000;
+    for f in &files {
+        let (first, frames) = assert_exact(f, &a);
+        assert_eq!(first, at, "{}: not where the last file ended (a hole or an overlap)\n{log}", f.display());
+        at = first + frames;
+    }
+    let end = ta["music_end"].as_u64().unwrap();
+    assert!(at >= end, "the files end at {at}, before the music's end {end}\n{log}");
+}

@@ -273,7 +273,7 @@ less than VINYL_AUTO_MIN_FREE (500MiB) free; a recordings folder deleted while a
 noticed within a second, and the side is recorded again from the ring into the folder made anew. \
 Only a side that the record itself ended (runout, lift, silence), with no gap or failure in it, \
 and shorter than VINYL_AUTO_MIN_SIDE (60s) is removed; every other file is kept. A side dropped \
-within 10 s of a lift is the same side (a groove under the converter's own noise reads its gaps \
+within 10 s of a lift, or before a lift the listener placed after the drop, is the same side (a groove under the converter's own noise reads its gaps \
 as lifts): when the lifted side was removed as short, it is recorded again, from its needle drop, \
 in one file with the new one (a cue lifted and dropped again leaves those seconds at the file's \
 start); when it was kept, the new file continues it from its last frame (VINYL_PART, \

@@ -432,9 +432,9 @@ impl Auto {
         }
         if let Some(mut old) = self.side.take() {
             // A new side while the last one records or waits for its report: the old one ends
-            // at the new needle drop at the latest.
+            // at the new needle drop at the latest, or at a lift the listener placed after it.
             if !old.finished() {
-                old.end_at(frame, reason::NEXT_SIDE);
+                old.end_for_next(frame);
                 old.wait(STOP_WAIT, &mut || {});
             }
             self.lifted = old.finalise(&self.a, &self.history);

@@ -196,9 +196,10 @@ pub struct Lifted {
 pub const REJOIN_S: u64 = 10;
 
 impl Lifted {
-    /// Whether a side dropped at `frame` joins this one.
+    /// Whether a side dropped at `frame` joins this one: after its needle drop, and at most
+    /// [`REJOIN_S`] after its lift (the listener can place a drop before the lift it placed).
     pub fn joins(&self, frame: u64) -> bool {
-        frame >= self.end && frame - self.end <= REJOIN_S * u64::from(self.rate)
+        frame > self.since && frame <= self.end + REJOIN_S * u64::from(self.rate)
     }
 
     /// What the log says of a side dropped at `frame` that joins this one.
@@ -560,6 +561,16 @@ impl Side {
             if self.st.dir.is_dir() {
                 vlog!(TOOL, "side {}: {e:#}", self.side);
             }
+        }
+    }
+
+    /// Ends the side at the needle drop `frame` of the next side, unless it ends by a lift the
+    /// listener placed after that drop: then it keeps that end, and the next side joins it
+    /// ([`Lifted`]), so the frames between the two are in a file, once.
+    pub fn end_for_next(&mut self, frame: u64) {
+        match &self.end {
+            Some((end, why)) if why == reason::LIFT && *end >= frame && frame > self.side_frame => {}
+            _ => self.end_at(frame, reason::NEXT_SIDE),
         }
     }
 
