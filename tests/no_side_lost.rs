@@ -569,3 +569,26 @@ fn assert_joined(done: &Finished) {
     assert!(end > done.play.truth["tracks"][0]["end"].as_u64().unwrap(), "the first track whole\n{ctx}");
     assert!(done.play.up.log("auto").contains("recorded again with it"), "{ctx}");
 }
+
+/// The quiet side with both pieces long enough to keep (VINYL_AUTO_MIN_SIDE 5 s), at real time:
+/// the second file continues the first from its last frame, so together they hold the side from
+/// the first piece's margin to the second's lift exactly once.
+#[test]
+fn a_quiet_side_whose_pieces_are_kept_is_in_a_file_and_its_continuation_at_real_time() {
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let Some(p) = Play::start_in("nsl-quiet-kept", "VINYL_AUTO_MIN_SIDE=5s\n", None, QUIET_SIDE) else {
+        return;
+    };
+    let done = p.finish(2);
+    let ctx = done.context();
+    let (starts, ends) = (done.of("side_start"), done.of("side_end"));
+    assert_eq!((starts.len(), done.files.len()), (2, 2), "{ctx}");
+    let (first, mid) = done.assert_exact(&done.files[0], &ctx);
+    let (next, end) = done.assert_exact(&done.files[1], &ctx);
+    assert_eq!(first, starts[0]["frame"].as_u64().unwrap() - RATE, "from the first piece's margin\n{ctx}");
+    assert_eq!(next, mid, "the second continues the first from its last frame\n{ctx}");
+    assert_eq!(end, ends[1]["frame"].as_u64().unwrap(), "to the second piece's lift\n{ctx}");
+    assert_eq!(common::flac_tag(&done.files[1], "VINYL_PART"), "2", "{ctx}");
+}
