@@ -585,10 +585,9 @@ fn under_vinyl_up_in_real_time_two_sides_are_recorded_exactly_to_their_ends_and_
             .find(|e| e["frame"].as_u64().is_some_and(|x| x > first && x <= end))
             .unwrap_or_else(|| panic!("{}: no side_end in {first}..={end}: {events:?}", f.display()));
         assert_eq!(side_end["reason"], why, "{side_end}");
-        let margin = if why == "lift" { 0 } else { 2 * 48_000 };
         assert_eq!(
             end,
-            side_end["frame"].as_u64().unwrap() + margin,
+            side_end["frame"].as_u64().unwrap() + 2 * 48_000,
             "{}: ends exactly at the side_end frame plus the margin, at real time ({side_end})\n{}",
             f.display(),
             up.log("auto")
@@ -1015,7 +1014,11 @@ fn a_quiet_gap_read_as_a_lift_keeps_the_track_before_it_in_one_file_with_the_res
     let drop = starts[0]["frame"].as_u64().unwrap();
     assert_eq!(first, drop - 48_000, "from the first needle drop's margin\n{log}");
     assert_eq!(tag_number(f, "VINYL_SIDE_START_FRAME"), drop, "{log}");
-    assert_eq!(first + frames, ends[1]["frame"].as_u64().unwrap(), "to the second side's lift\n{log}");
+    assert_eq!(
+        first + frames,
+        ends[1]["frame"].as_u64().unwrap() + 96_000,
+        "to the second side's lift's margin\n{log}"
+    );
     assert!(first + frames > ta["tracks"][0]["end"].as_u64().unwrap(), "the first track whole\n{log}");
     let second = starts[1]["frame"].as_u64().unwrap();
     let chapters: Value = serde_json::from_str(&check_tools_accept(f)).unwrap();
@@ -1056,9 +1059,13 @@ fn a_quiet_gap_read_as_a_lift_after_a_kept_piece_is_continued_from_its_last_fram
     let (first, frames) = assert_exact(&files[0], &a);
     let (next, rest) = assert_exact(&files[1], &a);
     assert_eq!(first, starts[0]["frame"].as_u64().unwrap() - 48_000, "{log}");
-    assert_eq!(first + frames, ends[0]["frame"].as_u64().unwrap(), "the first ends at its lift\n{log}");
+    assert_eq!(
+        first + frames,
+        ends[0]["frame"].as_u64().unwrap() + 96_000,
+        "the first ends at its lift's margin\n{log}"
+    );
     assert_eq!(next, first + frames, "the second continues the first from its last frame\n{log}");
-    assert_eq!(next + rest, ends[1]["frame"].as_u64().unwrap(), "{log}");
+    assert_eq!(next + rest, ends[1]["frame"].as_u64().unwrap() + 96_000, "to its lift's margin\n{log}");
     assert_eq!(flac_tag(&files[1], "VINYL_PART"), "2", "{log}");
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(flac_tag(&files[1], "VINYL_CONTINUES"), name, "{log}");

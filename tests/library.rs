@@ -1545,7 +1545,8 @@ fn a_recognised_side_stays_whole_named_and_noted_once_through_kills_of_the_liste
     let drop = starts[0]["frame"].as_u64().unwrap();
     assert_eq!(heard[0]["frame"].as_u64(), Some(drop), "{report}");
 
-    // One recording, from the needle drop less the margin to the lift, exactly the ring's frames.
+    // One recording, from the needle drop less the margin to the lift plus the end margin, exactly
+    // the ring's frames.
     let first = flac_tag(&f, "VINYL_START_FRAME").parse::<u64>().unwrap();
     assert_eq!(flac_tag(&f, "VINYL_SIDE_START_FRAME").parse::<u64>().unwrap(), drop, "{report}");
     assert_eq!(drop - first, 48_000, "the start margin is exact: {report}");
@@ -1572,7 +1573,7 @@ fn a_recognised_side_stays_whole_named_and_noted_once_through_kills_of_the_liste
     );
     assert_eq!(
         end,
-        ends[0]["frame"].as_u64().unwrap() + if ends[0]["reason"] == "lift" { 0 } else { 96_000 },
+        ends[0]["frame"].as_u64().unwrap() + 96_000,
         "ends at the side_end plus auto's margin: {report}"
     );
     assert!(

@@ -27,10 +27,11 @@ timeline) starts the analysis over.
 
 Restarted with --ring and an --output file that already holds events (systemd's Restart=), the \
 listener carries on where its predecessor stopped: it numbers sides after the last one in the \
-file, replays the ring from 30 s before the open side's needle drop (or the last event) through \
-the analysis, and writes only what was decided after the last event in the file (a recognition \
-of the open side: unless the file holds it). When the ring no longer holds that side's start, the \
-side is resumed as playing (and recognised from the audio the ring holds), its noise floor the quietest second heard \
+file, replays the ring from 30 s before the open side's needle drop (or the last event), but not \
+from before the side before it ended, through the analysis, and writes only what was decided \
+after the last event in the file (a recognition of the open side: unless the file holds it). \
+When the ring no longer holds that side's start, or it was dropped within 5 s of the side before \
+it ending, the side is resumed as playing from its needle drop (or the ring's oldest frame) (and recognised from the audio the ring holds), its noise floor the quietest second heard \
 since that is 15 dB under the loudest; it never starts a side in the middle of music.
 
 Every threshold is relative: to the idle level measured before a side, to the surface noise of \

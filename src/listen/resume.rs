@@ -38,6 +38,9 @@ pub struct Past {
     pub last_at: u64,
     /// The needle drop named by the last `recognized` event.
     pub told: Option<u64>,
+    /// Where the last side that ended left off (its `side_end`, or a `lift` after it): a replay
+    /// that started before it would find that side again and count it as the open one.
+    pub boundary: u64,
     /// The speed (rpm) the last measured run-out gave.
     pub rpm: Option<f64>,
     /// The last side that ended, as the history notes it (the side it was recognised as).
@@ -84,9 +87,11 @@ impl Past {
                     open.2 = t.track;
                 }
             }
+            Event::Lift(l) if self.open.is_none() => self.boundary = self.boundary.max(l.frame),
             Event::SideEnd(s) => {
                 self.rpm = s.rpm.or(self.rpm);
                 if let Some((_, drop, _)) = self.open.filter(|o| o.0 == s.side) {
+                    self.boundary = self.boundary.max(s.frame);
                     let side = self.recognized.as_ref().filter(|r| r.0 == drop).map(|r| r.1.clone());
                     self.ended = Some(Played { drop, end: Some(s.frame), recording: None, side, at: None });
                     self.open = None;
@@ -147,7 +152,8 @@ pub enum Mode {
     Resumed {
         /// The open side.
         side: u32,
-        /// Its needle drop (before the ring's oldest frame, or too near it to be found again).
+        /// Its needle drop (before the ring's oldest frame, or too near it or the side before it
+        /// to be found again).
         drop: u64,
         /// Its last track.
         track: u32,
@@ -195,6 +201,11 @@ impl Start {
                  decided after frame {} is written",
                 self.from, self.quiet_until
             ),
+            (Mode::Resumed { side, track, drop }, _) if self.from == drop => format!(
+                "carrying on: side {side} is open in the events file, dropped too soon after the side \
+                 before it ended to be found again: resumed as playing (track {track}) from its needle \
+                 drop at frame {drop}, its noise floor learned anew"
+            ),
             (Mode::Resumed { side, track, .. }, _) => format!(
                 "carrying on: side {side} is open in the events file but the ring no longer holds its \
                  start: resumed as playing (track {track}) from frame {}, its noise floor learned anew",
@@ -213,14 +224,18 @@ pub fn plan(past: &Past, oldest: u64, head: u64, rate: u32) -> Option<Start> {
     }
     let s = |secs: u64| secs * u64::from(rate);
     let quiet_until = past.last_at;
+    let ended = |drop: u64| oldest.max(past.boundary.min(drop));
     Some(match past.open {
-        Some((side, frame, _)) if frame >= oldest + s(MIN_IDLE_S) => Start {
-            from: frame.saturating_sub(s(IDLE_S)).max(oldest),
+        // Not from before the side that ended before it (a record flipped or a cue dropped
+        // again within the idle replayed): that side would be found again, and numbered as the
+        // open one.
+        Some((side, frame, _)) if frame >= ended(frame) + s(MIN_IDLE_S) => Start {
+            from: frame.saturating_sub(s(IDLE_S)).max(ended(frame)),
             mode: Mode::Replay { sides: side.saturating_sub(1) },
             quiet_until,
         },
         Some((side, drop, track)) => {
-            Start { from: oldest, mode: Mode::Resumed { side, drop, track }, quiet_until }
+            Start { from: drop.max(oldest), mode: Mode::Resumed { side, drop, track }, quiet_until }
         }
         None => Start {
             from: past.last_at.saturating_sub(s(IDLE_S)).max(oldest),
@@ -268,7 +283,11 @@ mod tests {
         });
         let recognized = Some((1000, side));
         let rpm = Some(33.41);
-        assert_eq!(p, Past { sides: 2, open, last_at: 7_604_800, told: Some(1000), rpm, ended, recognized });
+        let boundary = 5_000_000;
+        assert_eq!(
+            p,
+            Past { sides: 2, open, last_at: 7_604_800, told: Some(1000), boundary, rpm, ended, recognized }
+        );
     }
 
     #[test]
@@ -311,10 +330,37 @@ mod tests {
         // The ring holds the drop but not 30 s before it: from its oldest frame.
         let s = plan(&p, 5_700_000, 7_700_000, 48_000).unwrap();
         assert_eq!(s.from, 5_700_000);
-        // Not even 5 s before it: resumed as playing.
+        // Not even 5 s before it: resumed as playing from the drop.
         let s = plan(&p, 5_900_000, 7_700_000, 48_000).unwrap();
         assert_eq!(s.mode, Mode::Resumed { side: 2, drop: 6_000_000, track: 2 });
-        assert_eq!(s.from, 5_900_000);
+        assert_eq!(s.from, 6_000_000);
+        // The drop gone too: from the ring's oldest frame.
+        assert_eq!(plan(&p, 6_100_000, 7_700_000, 48_000).unwrap().from, 6_100_000);
+    }
+
+    #[test]
+    fn a_replay_never_starts_before_the_side_that_ended_before_the_open_one() {
+        let p = past(&[
+            r#"{"event":"side_start","frame":200000,"at":290000,"side":1}"#,
+            r#"{"event":"side_end","frame":4000000,"at":4100000,"side":1,"reason":"runout","rpm":33.4}"#,
+            r#"{"event":"lift","frame":4500000,"at":4520000}"#,
+            r#"{"event":"side_start","frame":5000000,"at":5090000,"side":2}"#,
+            r#"{"event":"level","frame":5600000,"at":5604800,"rms_dbfs":[],"peak_dbfs":[],"clipped":0}"#,
+        ]);
+        assert_eq!(p.boundary, 4_500_000, "the lift after the side_end");
+        // Flipped in 10 s: the replay starts at the lift, not 30 s before the drop.
+        let s = plan(&p, 0, 5_700_000, 48_000).unwrap();
+        assert_eq!((s.from, s.mode), (4_500_000, Mode::Replay { sides: 1 }));
+        // A quiet gap read as a lift, 2 s before the next drop: too little idle to find the drop
+        // again, so the side is resumed as playing from it.
+        let quiet = past(&[
+            r#"{"event":"side_start","frame":446880,"at":535328,"side":1}"#,
+            r#"{"event":"side_end","frame":926400,"at":950528,"side":1,"reason":"lift"}"#,
+            r#"{"event":"side_start","frame":1019520,"at":1106048,"side":2}"#,
+        ]);
+        let s = plan(&quiet, 0, 1_200_000, 48_000).unwrap();
+        assert_eq!((s.from, s.mode), (1_019_520, Mode::Resumed { side: 2, drop: 1_019_520, track: 0 }));
+        assert!(s.describe(&quiet).contains("too soon after the side before it"), "{}", s.describe(&quiet));
     }
 
     #[test]

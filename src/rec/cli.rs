@@ -239,8 +239,8 @@ starts it when VINYL_AUTO_RECORD=yes, and the unit vinyl-rec-auto.service runs i
 
 A side starts at its side_start frame minus VINYL_AUTO_START_MARGIN (1s): the ring still holds \
 those frames, so the start is exact although the event comes seconds after the needle drop. It \
-ends at its side_end frame plus VINYL_AUTO_END_MARGIN (2s), exactly, or at the lift for a side \
-lifted early: the tap is told its end frame through the file RUN/rec/end, and stays \
+ends at its side_end frame plus VINYL_AUTO_END_MARGIN (2s), exactly, a lift's too (a quiet fade \
+under the noise can read as a lift; after a real one the margin is the converter's floor): the tap is told its end frame through the file RUN/rec/end, and stays \
 VINYL_AUTO_HOLD (45s) behind the ring's head until then, so an end the listener decides up to that \
 late is still exact at real time (a file that went past a later end is cut back to it when it is \
 finalised, and that is logged). The recording is the same tap | vinyl-flac-rec pipeline and state folder (RUN/rec) as \
@@ -277,7 +277,8 @@ within 10 s of a lift, or before a lift the listener placed after the drop, is t
 as lifts): when the lifted side was removed as short, it is recorded again, from its needle drop, \
 in one file with the new one (a cue lifted and dropped again leaves those seconds at the file's \
 start); when it was kept, the new file continues it from its last frame (VINYL_PART, \
-VINYL_CONTINUES) and is never removed as short.
+VINYL_CONTINUES) and is never removed as short. An auto restarted between the lift and that drop \
+joins them too: the lifted side is kept in RUN/auto.lifted, for the ring's timeline it was heard on.
 
 Every kept file says why it ends in VINYL_END_REASON, one of: runout, lift, silence, gap (the \
 listener's reasons), next-side, max-side, disk, stop (auto stopped), user-stop (vinyl-rec stop), \

@@ -16,8 +16,10 @@
 //! is the loop: take over a side a killed auto left, tail `RUN/events`
 //! ([`crate::listen::tail::Tail`]; its history only for that side), check each event against the
 //! side being recorded or playing unrecorded ([`new_side`]: a repeated or out-of-order
-//! `side_start` never ends it; a side dropped just after one removed at a lift records it again,
-//! [`side::Lifted`], learned from the events too when auto was down then), check the guards once
+//! `side_start` never ends it; a side dropped just after one that ended by a lift is the same
+//! side, [`lifted::Lifted`]: it records a removed one again or continues a kept one, also after a
+//! restart, from the copy in the run folder or, when auto was down at the lift, from the events),
+//! check the guards once
 //! a second (free space, the recordings folder), feed systemd's watchdog. SIGTERM, SIGINT or
 //! SIGHUP ends a side in progress at the ring's head and finalises it, then lets the history note
 //! what is queued, before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
@@ -29,6 +31,7 @@ pub mod event;
 pub mod fit;
 pub mod health;
 pub mod history;
+pub mod lifted;
 pub mod measure;
 pub mod parts;
 pub mod settings;
@@ -48,6 +51,7 @@ use crate::pcm::format_frames;
 use crate::{signals, vlog};
 use event::Event;
 use history::Unrecorded;
+use lifted::Lifted;
 use settings::AutoSettings;
 use side::{Refused, Side, reason};
 use std::collections::BTreeMap;
@@ -73,8 +77,9 @@ struct Auto {
     side: Option<Side>,
     /// The side playing that auto did not record, noted in the history at its end.
     unrecorded: Option<Unrecorded>,
-    /// The last side removed as too short after a lift, which a side dropped soon after joins.
-    lifted: Option<side::Lifted>,
+    /// The last side that ended by a lift, which a side dropped soon after joins (kept in the
+    /// run folder too, [`Lifted::save`]).
+    lifted: Option<Lifted>,
     /// The newest `at` of the events written before this auto started.
     heard: Option<u64>,
     /// The thread that notes the plays in the collection, so the loop never waits for SQLite.
@@ -185,7 +190,10 @@ impl Auto {
             titles: Titles::new(fifos, a.hook.clone(), a.hook_timeout),
             side: side::adopt(s, &a),
             unrecorded: None,
-            lifted: None,
+            // What a killed auto kept of a lift it saw, on this ring's timeline.
+            lifted: super::plan::read_ring(&s.ring)
+                .ok()
+                .and_then(|r| Lifted::load(&s.run_dir, r.timeline, &s.recordings)),
             heard: None,
             history,
             a,
@@ -268,8 +276,10 @@ impl Auto {
             Ok(Event::SideEnd { side, frame, reason: why, .. }) => {
                 if let Some(u) = self.unrecorded.take_if(|u| u.side == side)
                     && why == reason::LIFT
+                    && self.lifted.as_ref().is_none_or(|l| l.end < frame)
                 {
-                    self.lifted = self.lifted_before(u, frame);
+                    let lifted = self.lifted_before(u, frame);
+                    self.set_lifted(lifted);
                 }
             }
             Ok(ev @ Event::Recognized { .. }) => self.act(ev),
@@ -280,9 +290,9 @@ impl Auto {
     /// A side that ended by a lift at `end` before this auto started, as the auto before it left
     /// it: removed when shorter than the minimum, so a side dropped soon after joins it (auto
     /// killed between the lift and that drop would otherwise lose it).
-    fn lifted_before(&self, u: Unrecorded, end: u64) -> Option<side::Lifted> {
+    fn lifted_before(&self, u: Unrecorded, end: u64) -> Option<Lifted> {
         let rate = super::plan::read_ring(&self.s.ring).ok()?.spec.rate;
-        (end.saturating_sub(u.side_frame) < self.a.min_side.frames(rate)).then(|| side::Lifted {
+        (end.saturating_sub(u.side_frame) < self.a.min_side.frames(rate)).then(|| Lifted {
             side: u.side,
             since: u.side_frame,
             end,
@@ -347,10 +357,12 @@ impl Auto {
                 }
             }
             Event::SideEnd { frame, side, reason: why, rpm } => {
-                let lift = why == reason::LIFT;
-                let margin = if lift { 0 } else { self.a.end_margin.frames(self.rate()) };
+                // A lift too: a quiet fade under the noise can read as one, and after a real
+                // lift the margin holds only the converter's floor.
+                let margin = self.a.end_margin.frames(self.rate());
                 if let Some(s) = self.current(side) {
                     s.rpm = rpm;
+                    s.lift = (why == reason::LIFT).then_some(frame);
                     s.end_at(frame + margin, why);
                 }
                 if let Some(u) = self.unrecorded.take_if(|u| u.side == side) {
@@ -437,9 +449,11 @@ impl Auto {
                 old.end_for_next(frame);
                 old.wait(STOP_WAIT, &mut || {});
             }
-            self.lifted = old.finalise(&self.a, &self.history);
+            let lifted = old.finalise(&self.a, &self.history);
+            self.set_lifted(lifted);
         }
         let join = self.lifted.take().filter(|l| l.joins(frame));
+        Lifted::forget(&self.s.run_dir);
         let joined = join.as_ref().map(|l| l.joined(frame));
         // A side that joins a lifted one is the same side of the record: its titles go on.
         self.sides += u32::from(join.is_none());
@@ -479,13 +493,24 @@ impl Auto {
         }
     }
 
+    /// The side that ended by a lift, for the next needle drop; kept in the run folder too, so
+    /// that an auto restarted before that drop joins the side as this one would.
+    fn set_lifted(&mut self, lifted: Option<Lifted>) {
+        match (&lifted, super::plan::read_ring(&self.s.ring)) {
+            (Some(l), Ok(ring)) => l.save(&self.s.run_dir, ring.timeline),
+            _ => Lifted::forget(&self.s.run_dir),
+        }
+        self.lifted = lifted;
+    }
+
     /// The guards and the finalisation, between events.
     fn step(&mut self) {
         let Some(side) = self.side.as_mut() else { return };
         if side.ready() {
             if let Some(mut s) = self.side.take() {
                 self.side = s.continuation(&self.s, &self.a);
-                self.lifted = s.finalise(&self.a, &self.history);
+                let lifted = s.finalise(&self.a, &self.history);
+                self.set_lifted(lifted);
             }
             return;
         }

@@ -26,7 +26,7 @@ pub const DEFAULT_NAME: &str = "{month}/{artist} - {album} - {side} - {stamp}";
 pub struct AutoSettings {
     /// `VINYL_AUTO_START_MARGIN` (1s): recorded before the needle drop.
     pub start_margin: DurationArg,
-    /// `VINYL_AUTO_END_MARGIN` (2s): recorded after the side's end (not after a lift).
+    /// `VINYL_AUTO_END_MARGIN` (2s): recorded after the side's end, a lift's too.
     pub end_margin: DurationArg,
     /// `VINYL_AUTO_MAX_SIDE` (40m): a side is ended this long after its start.
     pub max_side: DurationArg,

@@ -11,9 +11,11 @@
 //! finishes what its runner left), [`Side::continuation`] (after the tap lost frames, the rest of
 //! the side in a new file from the oldest frame the ring still holds), and [`Side::finalise`]:
 //! a side whose end came from the record itself (runout, lift, silence), with no fault in it,
-//! and shorter than the minimum is removed (one removed at a lift is returned as a [`Lifted`]:
-//! a side dropped within [`REJOIN_S`] of it starts at its needle drop instead); every other file
-//! is kept, with `VINYL_END_REASON`
+//! and shorter than the minimum is removed; one that ended by a lift, removed or kept, is
+//! returned as a [`Lifted`] (kept in the run folder for a restarted auto): a side dropped before that lift or within [`REJOIN_S`] after it is
+//! the same side, which records a removed one again from its needle drop or continues a kept one
+//! from its last frame (and a side whose next drop came before its lift keeps that lift,
+//! [`Side::end_for_next`]); every other file is kept, with `VINYL_END_REASON`
 //! (see [`reason`]), `VINYL_PART`/`VINYL_CONTINUES` and `VINYL_LOST` when it was cut, its
 //! CUESHEET and CHAPTER comments (track 1 at the file's first sample, track K at its
 //! `track_start` frame), `VINYL_RPM`, and the loudness tags: the side_report's noise floor,
@@ -31,6 +33,7 @@ use super::super::plan::{self, Recording};
 use super::super::start::{spawn_runner, write_state};
 use super::super::state::{self, Lock, State, wait_for};
 use super::super::{TOOL, recording_path};
+use super::lifted::{Lifted, REJOIN_S};
 use super::settings::AutoSettings;
 use crate::flac::{cuesheet, loudness, meta, probe};
 use crate::library::history::Historian;
@@ -50,7 +53,7 @@ const REPORT_WAIT: Duration = Duration::from_secs(20);
 pub mod reason {
     /// The listener heard the run-out groove (the file ends the end margin after it).
     pub const RUNOUT: &str = "runout";
-    /// The listener heard the needle lifted (the file ends at the lift).
+    /// The listener heard the needle lifted (the file ends the end margin after it).
     pub const LIFT: &str = "lift";
     /// The listener heard 30 s of silence after the music.
     pub const SILENCE: &str = "silence";
@@ -144,7 +147,7 @@ struct Done {
 }
 
 /// Where a side's file starts and what it continues.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Part {
     /// The first frame wanted (the needle drop less the margin, or where the last part ended).
     pub want: u64,
@@ -162,60 +165,6 @@ pub struct Part {
     /// The needle drop of the lifted side this file records again ([`Lifted`]; kept in the
     /// state folder's `auto.since`): its file starts and its length counts from there.
     pub since: Option<u64>,
-}
-
-/// A side that ended by a lift. A quiet groove under the converter's own noise cannot be told
-/// from a lifted stylus, so a gap of such a side reads as a lift and its next track as a new side.
-/// A side dropped within [`REJOIN_S`] of the lift is the same side: when this one was removed as
-/// too short, the new file records it again from the ring, in one file with it (a cue lifted and
-/// dropped again costs the file those seconds at its start instead); when it was kept, the new
-/// file continues it from its last frame (`VINYL_PART`, `VINYL_CONTINUES`), so no frame between
-/// the two is lost to a late needle drop, and it is never removed as short.
-#[derive(Clone, Debug)]
-pub struct Lifted {
-    /// The listener's side number.
-    pub side: u64,
-    /// Its needle drop (the first of the sides it already joined).
-    pub since: u64,
-    /// The lift: where its file ended.
-    pub end: u64,
-    /// The ring's rate, Hz.
-    pub rate: u32,
-    /// When the needle dropped, by the ring's clock ([`Part::at`]).
-    pub at: Option<String>,
-    /// Its `track_start` frames, which become the joined file's first markers.
-    pub tracks: Vec<u64>,
-    /// The titles those `track_start` events carried.
-    pub titles: Vec<Option<String>>,
-    /// When its file was kept: the part that continues it.
-    pub kept: Option<Part>,
-}
-
-/// The longest a lift may precede the next needle drop for the two to be one side: the
-/// longest gap between the tracks of a side, with room.
-pub const REJOIN_S: u64 = 10;
-
-impl Lifted {
-    /// Whether a side dropped at `frame` joins this one: after its needle drop, and at most
-    /// [`REJOIN_S`] after its lift (the listener can place a drop before the lift it placed).
-    pub fn joins(&self, frame: u64) -> bool {
-        frame > self.since && frame <= self.end + REJOIN_S * u64::from(self.rate)
-    }
-
-    /// What the log says of a side dropped at `frame` that joins this one.
-    pub fn joined(&self, frame: u64) -> String {
-        let (side, before) = (self.side, format_frames(frame.saturating_sub(self.end), self.rate));
-        match self.kept.as_ref().and_then(|p| p.continues.as_ref()) {
-            Some(file) => format!(
-                "; side {side} ended by a lift {before} before it: one side whose quiet gap read as a lift, this file continues {} from its last frame",
-                file.display()
-            ),
-            None => format!(
-                "; side {side} ended by a lift {before} before it, too short to keep: one side whose quiet gap read as a lift, recorded again with it from its needle drop at frame {}",
-                self.since
-            ),
-        }
-    }
 }
 
 /// A side being recorded, or finished and waiting to be finalised.
@@ -243,6 +192,9 @@ pub struct Side {
     pub opening: Option<usize>,
     /// The end told to the tap (exclusive), and why (a [`reason`]).
     pub end: Option<(u64, String)>,
+    /// The listener's lift that ended it (its `side_end` frame: the file goes on for the end
+    /// margin), which a side dropped soon after is measured from ([`Lifted`]).
+    pub lift: Option<u64>,
     /// The end of the maximum length.
     pub cap: u64,
     /// The run-out's speed, when the side ended in one.
@@ -333,6 +285,7 @@ fn begin_part(
         learned: Vec::new(),
         opening: None,
         end: None,
+        lift: None,
         cap,
         rpm: None,
         report: None,
@@ -506,6 +459,7 @@ pub fn adopt(s: &super::super::Settings, a: &AutoSettings) -> Option<Side> {
         learned: Vec::new(),
         opening: None,
         end,
+        lift: None,
         cap,
         rpm: None,
         report: None,
@@ -855,13 +809,13 @@ impl Side {
         Ok(Kept::Removed(lifted))
     }
 
-    /// What a side dropped soon after this one joins, when it ended by a lift at `end`: its
-    /// file removed (`kept` none), or kept and continued by the part `kept`.
+    /// What a side dropped soon after this one joins, when it ended by a lift (its file ending at
+    /// `end`): its file removed (`kept` none), or kept and continued by the part `kept`.
     fn lifted(&self, end: u64, kept: Option<Part>) -> Option<Lifted> {
         (self.end_reason() == reason::LIFT).then(|| Lifted {
             side: self.side,
             since: self.since(),
-            end,
+            end: self.lift.unwrap_or(end),
             rate: self.rate,
             at: self.part.at.clone(),
             tracks: self.tracks.clone(),
