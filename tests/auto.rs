@@ -1079,14 +1079,35 @@ fn a_quiet_gap_read_as_a_lift_after_a_kept_piece_is_continued_from_its_last_fram
 /// (pieces too short to keep joined, later ones continuing a kept file from its last frame).
 #[test]
 fn every_frame_of_a_quiet_side_split_in_pieces_is_in_exactly_one_file() {
+    quiet_split_in_files("quietsplit", "60s");
+}
+
+/// The same side with a 25 s minimum: the first piece (40 s) is kept, so the later ones continue
+/// it, and the last (0.5 s, the listener's last piece) is a continuation shorter than the minimum,
+/// which is never removed.
+#[test]
+fn a_continuation_shorter_than_the_minimum_is_kept() {
+    let Some((files, _keep)) = quiet_split_in_files("quietcont", "25s") else { return };
+    let short = files.iter().any(|f| {
+        flac_tag(f, "VINYL_PART").parse::<u32>().is_ok_and(|n| n >= 2)
+            && common::flac_raw(f).len() / 4 < 25 * 48_000
+    });
+    assert!(short, "no continuation under the minimum among {files:?}: pick a side that gives one");
+}
+
+/// Plays the quiet side of [`every_frame_of_a_quiet_side_split_in_pieces_is_in_exactly_one_file`]
+/// with `VINYL_AUTO_MIN_SIDE=min` and checks that every frame from the first needle drop's margin
+/// to the music's end is in exactly one file; returns the files, by their first frame, and the
+/// folder that holds them (`None`: the test skips).
+fn quiet_split_in_files(tag: &str, min: &str) -> Option<(Vec<PathBuf>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let flags = concat!(
         "--seed 22 --tracks 3 --track-len 20..40 --rpm 33 --runout 12 --idle-before 4 ",
         "--idle-after 6 --gain-db -10 --noise-dbfs -80"
     );
     let args: Vec<&str> = flags.split_whitespace().collect();
-    let Some((a, ta)) = common::synth_side(dir.path(), "quiet3", &args) else { return };
-    let mut rig = Rig::new("quietsplit", None, &[("VINYL_AUTO_MIN_SIDE", "60s")]);
+    let (a, ta) = common::synth_side(dir.path(), "quiet3", &args)?;
+    let mut rig = Rig::new(tag, None, &[("VINYL_AUTO_MIN_SIDE", min)]);
     rig.play(&a);
     let last = (a.len() / 4) as u64 - 5 * 48_000;
     common::wait_until("the listener at the programme's end", LONG, || {
@@ -1098,7 +1119,7 @@ fn every_frame_of_a_quiet_side_split_in_pieces_is_in_exactly_one_file() {
         log.matches("tracks, ended by").count() + log.matches("not kept").count() >= ends
     });
     let starts = events_of(&rig.run, "side_start");
-    let (log, files, _keep) = rig.stop();
+    let (log, files, keep) = rig.stop();
     assert!(starts.len() > 1 && !files.is_empty(), "the listener no longer splits this side\n{log}");
     let mut at = starts[0]["frame"].as_u64().unwrap() - 48_000;
     for f in &files {
@@ -1108,4 +1129,5 @@ fn every_frame_of_a_quiet_side_split_in_pieces_is_in_exactly_one_file() {
     }
     let end = ta["music_end"].as_u64().unwrap();
     assert!(at >= end, "the files end at {at}, before the music's end {end}\n{log}");
+    Some((files, keep))
 }
