@@ -62,11 +62,22 @@ impl Play {
 
     /// [`Play::start`] with the recordings in `recordings` instead of the rig's folder, playing
     /// the side examples/synth-side makes with the flags `side` (`None`: the test skips,
-    /// [`common::synth_side`]).
+    /// [`common::synth_side`]). Flags `A + B` play two sides one after the other: the truth is
+    /// the first's, its music's end and lift the second's.
     fn start_in(tag: &str, conf: &str, recordings: Option<&Path>, side: &str) -> Option<Play> {
         let up = Up::start(tag, 1);
-        let flags: Vec<&str> = side.split_whitespace().collect();
-        let (programme, truth) = common::synth_side(up.dir.path(), "truth", &flags)?;
+        let mut sides = side.split(" + ");
+        let flags: Vec<&str> = sides.next().unwrap_or_default().split_whitespace().collect();
+        let (mut programme, mut truth) = common::synth_side(up.dir.path(), "truth", &flags)?;
+        if let Some(next) = sides.next() {
+            let flags: Vec<&str> = next.split_whitespace().collect();
+            let (more, then) = common::synth_side(up.dir.path(), "truth2", &flags)?;
+            let offset = (programme.len() / 4) as u64;
+            for key in ["music_end", "lift", "lock"] {
+                truth[key] = then[key].as_u64().map(|f| f + offset).into();
+            }
+            programme.extend_from_slice(&more);
+        }
         std::fs::write(&up.input, &programme).unwrap();
         let mut text = std::fs::read_to_string(&up.conf).unwrap();
         text = text.replace("VINYL_RING_CAPACITY=30s\n", "");
@@ -590,6 +601,29 @@ fn auto_killed_after_keeping_a_quiet_sides_first_piece_continues_it_from_its_las
     assert_covered(&done);
     assert_eq!(done.files.len(), 2, "{}", done.context());
     assert_eq!(common::flac_tag(&done.files[1], "VINYL_PART"), "2", "{}", done.context());
+}
+
+/// A side lifted after 8 s (the wrong one) and another dropped 4 s after the lift, with the
+/// listener killed just after the second `side_start` and restarted: its replay (from 30 s before
+/// the open side's drop) used to start before the first side and find it again, so the open
+/// side's events carried the next number and auto's side never ended (the test timed out). The
+/// two are one side (dropped within 10 s of the lift) in one exact file, ended by the run-out.
+#[test]
+fn wrong_side_lifted_then_the_next_dropped_with_the_listener_killed_after_its_drop() {
+    let side = concat!(
+        "--seed 5 --tracks 1 --track-len 8 --lift-early --no-quiet --idle-before 4 --idle-after 2 + ",
+        "--seed 1818 --tracks 3 --track-len 16 --gap 2 --no-quiet --rpm 45 --runout 12 ",
+        "--idle-before 2 --idle-after 6"
+    );
+    let when = When::Logged("side 2: recording");
+    let Some(done) = killed_in("nsl-wrong-side", "listen", when, side) else { return };
+    assert_covered(&done);
+    let ends = done.of("side_end");
+    assert!(
+        ends.last().is_some_and(|e| e["reason"] == "runout"),
+        "the second side's run-out\n{}",
+        done.context()
+    );
 }
 
 /// Every frame from the first needle drop's margin to the music's end is in exactly one file: the
