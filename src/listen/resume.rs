@@ -4,9 +4,10 @@
 //!
 //! Owns reading that state from the events file ([`Past::read`]: FILE.1 then FILE, the last side
 //! and the last decision frame) and choosing how to start ([`plan`]): replay the ring from before
-//! the open side's needle drop, so the deterministic analysis rebuilds the very state that was
-//! lost and nothing is announced twice; or, when the ring no longer holds that start, resume the
-//! side as playing ([`super::detector::Detector::resume_playing`]); never begin idle in the middle
+//! the open side's needle drop, but never from before the side before it ended ([`Past::boundary`],
+//! where that side would be found again and numbered as the open one), so the deterministic
+//! analysis rebuilds the very state that was lost and nothing is announced twice; or, when the
+//! ring no longer holds that start or too little idle before it, resume the side as playing ([`super::detector::Detector::resume_playing`]); never begin idle in the middle
 //! of music. The listener writes only what is decided after the file's last event
 //! ([`Start::quiet_until`]), but a recognition by what the file says ([`Past::says_recognition`]):
 //! the worker answers when it can, so its timing cannot tell whether the predecessor wrote it. It

@@ -12,10 +12,11 @@
 //! the side in a new file from the oldest frame the ring still holds), and [`Side::finalise`]:
 //! a side whose end came from the record itself (runout, lift, silence), with no fault in it,
 //! and shorter than the minimum is removed; one that ended by a lift, removed or kept, is
-//! returned as a [`Lifted`] (kept in the run folder for a restarted auto): a side dropped before that lift or within [`REJOIN_S`] after it is
-//! the same side, which records a removed one again from its needle drop or continues a kept one
-//! from its last frame (and a side whose next drop came before its lift keeps that lift,
-//! [`Side::end_for_next`]); every other file is kept, with `VINYL_END_REASON`
+//! returned as a [`Lifted`] (kept in the run folder for a restarted auto): a side dropped before
+//! that lift or within [`REJOIN_S`] after it is the same side, which records a removed one again
+//! from its needle drop or continues a kept one from its last frame (and a side whose next drop
+//! came before its lift keeps that lift, [`Side::end_for_next`]); every other file is kept, with
+//! `VINYL_END_REASON`
 //! (see [`reason`]), `VINYL_PART`/`VINYL_CONTINUES` and `VINYL_LOST` when it was cut, its
 //! CUESHEET and CHAPTER comments (track 1 at the file's first sample, track K at its
 //! `track_start` frame), `VINYL_RPM`, and the loudness tags: the side_report's noise floor,
@@ -641,11 +642,7 @@ impl Side {
                     vlog!(TOOL, "side {}: the rest of the side cannot be recorded from this ring", self.side);
                     return None;
                 }
-                let mut earlier = self.part.earlier.clone();
-                earlier.push(self.path.clone());
-                let (number, continues, at) =
-                    (self.part.number + 1, Some(self.path.clone()), self.part.at.clone());
-                Part { want: last, number, continues, earlier, at, since: self.part.since }
+                self.next_part(last)
             }
             (reason::FOLDER_DELETED, _) => Part { want: self.first, ..self.part.clone() },
             _ => return None,
@@ -824,7 +821,8 @@ impl Side {
         })
     }
 
-    /// The part that continues this kept file from `end`, its last frame.
+    /// The part that continues this file from `end`, its last frame (after a lift that kept it,
+    /// or a tap that lost frames).
     fn next_part(&self, end: u64) -> Part {
         let mut earlier = self.part.earlier.clone();
         earlier.push(self.path.clone());
