@@ -18,6 +18,13 @@
 //! run-out); until it is found no gap, run-out or lift is decided, so a groove whose noise lies
 //! under the converter's own (a quiet pressing at a low gain) is not taken for a lifted stylus.
 //!
+//! A needle drop is a sustained rise of the high band's smoothed level over the idle floor. When
+//! it is heard late (a groove under the converter's noise, music dull in the treble), the side
+//! starts where the sound began (the full band over the idle floor, back to the lift before it at
+//! most), and the lead-in heard so far is replayed from its quietest tenth, so music heard
+//! before the drop is not taken for the groove; a lead-in too short to measure (music within a
+//! second and a half) has its floor searched for as a needle dropped onto a track.
+//!
 //! Blocks of exact digital zeros and frames the input skipped carry no information (a gap): they
 //! are bridged, never taken for music, noise floor or a lift, and a stretch of them longer than
 //! the gap limit ends a side ([`EndReason::Gap`]).
@@ -40,9 +47,15 @@ const HISTORY_S: usize = 30;
 /// A needle drop: the high band this far (dB) over the idle floor… (the high band of stationary
 /// idle noise varies by tenths of a dB from block to block, and a quiet groove at a low gain may
 /// rise only 5-7 dB over a converter's own noise)
-const DROP_RISE_DB: f64 = 4.0;
-/// …in this share of the blocks of the last two seconds.
+const DROP_RISE_DB: f64 = 3.0;
+/// …in this share of the blocks of the last two seconds (smoothed levels: a groove at the rise
+/// itself would be over it in only half of its raw blocks).
 const DROP_SHARE: f64 = 0.9;
+/// Sound before a late-heard drop: the full band this far (dB) over the idle floor (the mid band,
+/// a difference of bands, swings by 15 dB in idle under a loud hum)…
+const SOUND_RISE_DB: f64 = 6.0;
+/// …in this share of the blocks of each half second.
+const SOUND_SHARE: f64 = 0.6;
 /// A high band below this (dB) is digital silence or a converter's own noise, never a groove.
 const GROOVE_MIN_DB: f64 = -105.0;
 /// Music: some band this far (dB) over the side's noise, for 0.3 s.
@@ -251,6 +264,9 @@ pub struct Detector {
     /// No idle floor can be learned because the idle so far was digital silence (a converter
     /// with a digital mute): a needle drop is any groove over [`GROOVE_MIN_DB`].
     idle_was_zeros: bool,
+    /// The first frame of the idle going on (the lift that began it): a needle drop heard late is
+    /// never placed before it, in the side that was lifted.
+    idle_from: u64,
     /// Resumed in the middle of a side: its floor is the quietest second heard since.
     resumed: Option<IdleFloor>,
 }
@@ -270,6 +286,7 @@ impl Detector {
             unknown: (0, 0),
             gap_limit: u64::MAX,
             idle_was_zeros: false,
+            idle_from: 0,
             resumed: None,
         }
     }
@@ -338,6 +355,7 @@ impl Detector {
         self.side = Side::default();
         self.unknown = (0, 0);
         self.idle_was_zeros = false;
+        self.idle_from = 0;
         self.resumed = None;
     }
 
@@ -440,10 +458,10 @@ impl Detector {
             return;
         }
         self.idle_was_zeros = false;
-        if info.raw[HIGH] <= thr {
+        if info.s[HIGH] <= thr {
             return;
         }
-        let above = self.history.iter().rev().take(window).filter(|i| i.raw[HIGH] > thr).count();
+        let above = self.history.iter().rev().take(window).filter(|i| i.s[HIGH] > thr).count();
         if (above as f64) < DROP_SHARE * window as f64 {
             return;
         }
@@ -452,7 +470,8 @@ impl Detector {
         self.track = 0;
         self.side = Side { onset, ..Side::default() };
         self.phase = Phase::LeadIn;
-        out.push(Decision::SideStart { frame: onset, at: self.at(info), side: self.sides });
+        let frame = self.sound_since(onset, thr);
+        out.push(Decision::SideStart { frame, at: self.at(info), side: self.sides });
         self.replay_leadin(onset, out);
     }
 
@@ -460,7 +479,7 @@ impl Detector {
     /// moved back to the needle's thump when one is heard just before it.
     fn drop_onset(&self, thr: f64) -> u64 {
         let (mut above, mut len, mut onset) = (0usize, 0usize, self.history.back().map_or(0, |i| i.first));
-        for i in self.history.iter().rev().take(4 * PER_S) {
+        for i in self.history.iter().rev().take(4 * PER_S).take_while(|i| i.first >= self.idle_from) {
             len += 1;
             if i.raw[HIGH] > thr {
                 above += 1;
@@ -476,23 +495,55 @@ impl Detector {
         let thump = self
             .history
             .iter()
-            .filter(|i| i.first < onset && i.first + self.seconds(0.5) >= onset)
+            .filter(|i| i.first < onset && i.first + self.seconds(0.5) >= onset && i.first >= self.idle_from)
             .find(|i| i.raw[FULL] > full_floor + 15.0);
         thump.map_or(onset, |i| i.first)
     }
 
-    /// Runs the lead-in logic over the blocks already heard since the needle drop.
+    /// Where the sound that a needle drop found at `onset` began: earlier than `onset` when the
+    /// drop was heard late (music whose treble stayed under the threshold `thr`, a groove under
+    /// the converter's noise), back through every half second in which most blocks were over the
+    /// idle floor (the full band by [`SOUND_RISE_DB`], or the high band over `thr`), across one quiet
+    /// half second but not two. Only the
+    /// reported start moves: a side that starts early keeps a little idle, one that starts late
+    /// loses music.
+    fn sound_since(&self, onset: u64, thr: f64) -> u64 {
+        let Some(full_floor) = self.idle.floor(FULL) else { return onset };
+        let sound = |i: &Info| i.s[FULL] > full_floor + SOUND_RISE_DB || i.s[HIGH] > thr;
+        let before: Vec<&Info> =
+            self.history.iter().filter(|i| i.first < onset && i.first >= self.idle_from).collect();
+        let (mut start, mut quiet) = (onset, 0);
+        for chunk in before.rchunks(PER_S / 2) {
+            let n = chunk.iter().filter(|i| sound(i)).count();
+            if (n as f64) < SOUND_SHARE * chunk.len() as f64 {
+                // One quiet half second is a soft bar of the music; two are the idle before it.
+                quiet += 1;
+                if quiet == 2 {
+                    break;
+                }
+                continue;
+            }
+            quiet = 0;
+            start = chunk.iter().find(|i| sound(i)).map_or(start, |i| i.first);
+        }
+        start
+    }
+
+    /// Runs the lead-in logic over the blocks already heard since the needle drop, as if live:
+    /// the floor starts at the quietest tenth of them (the groove, even when music followed it
+    /// before the drop was heard) and the lead-in's noise refines it.
     fn replay_leadin(&mut self, onset: u64, out: &mut Vec<Decision>) {
         // The thump rings for a few hundred milliseconds: it is neither noise nor music.
         let skip = onset + self.seconds(1.0);
         let heard: Vec<Info> = self.history.iter().filter(|i| i.first >= skip).copied().collect();
-        self.side.leadin = heard.iter().map(|i| i.raw).collect();
-        self.side.floor = floors(&self.side.leadin);
+        let raws: Vec<[f64; 4]> = heard.iter().map(|i| i.raw).collect();
+        self.side.leadin = Vec::new();
+        self.side.floor = quantiles(&raws, 0.1);
         let now = self.history.back().map_or(onset, |i| self.at(i));
         let mut decided = Vec::new();
         for info in heard {
             if self.phase == Phase::LeadIn {
-                self.leadin_step(&info, false, &mut decided);
+                self.leadin_step(&info, &mut decided);
             }
         }
         // Decided now, whatever block they name.
@@ -505,7 +556,7 @@ impl Detector {
     }
 
     fn leadin_block(&mut self, info: &Info, out: &mut Vec<Decision>) {
-        self.leadin_step(info, true, out);
+        self.leadin_step(info, out);
         if self.phase == Phase::LeadIn && info.first >= self.side.onset + self.seconds(SILENCE_S as f64) {
             if self.moved_like_music(self.side.onset + self.seconds(1.0)) {
                 // No music over a floor that was music itself: the needle landed on a track.
@@ -517,14 +568,14 @@ impl Detector {
     }
 
     /// One lead-in block: noise refines the floor; music for 0.3 s is track 1.
-    fn leadin_step(&mut self, info: &Info, live: bool, out: &mut Vec<Decision>) {
+    fn leadin_step(&mut self, info: &Info, out: &mut Vec<Decision>) {
         if self.leadin_is_music(info) {
             self.start_in_music(info, out);
             return;
         }
         let f = self.side.floor;
         let margin = (0..4).map(|b| info.s[b] - f[b]).fold(f64::MIN, f64::max);
-        if margin <= MUSIC_RISE_DB / 2.0 && live {
+        if margin <= MUSIC_RISE_DB / 2.0 {
             self.side.leadin.push(info.raw);
             if self.side.leadin.len() % PER_S == 0 {
                 self.side.floor = floors(&self.side.leadin);
@@ -544,6 +595,10 @@ impl Detector {
             let frame = run.1.saturating_sub(self.blocks_to_frames(LAG)).max(self.side.onset);
             if self.side.leadin.len() >= PER_S / 2 {
                 self.side.floor = floors(&self.side.leadin);
+            } else {
+                // Too little lead-in to measure the groove in (music came within a second and a
+                // half of the drop): the floor is searched for as if the needle landed on a track.
+                self.search_floor(self.side.onset + self.seconds(1.0));
             }
             self.phase = Phase::Music;
             self.track = 1;
@@ -794,6 +849,7 @@ impl Detector {
         self.side.dip = None;
         self.side.lift_run = (0, 0);
         self.phase = Phase::Idle;
+        self.idle_from = frame;
         self.resumed = None;
         true
     }
@@ -819,10 +875,15 @@ fn spreads_like_music(levels: &[f64]) -> bool {
 
 /// The median of each band over `blocks`.
 fn floors(blocks: &[[f64; 4]]) -> [f64; 4] {
+    quantiles(blocks, 0.5)
+}
+
+/// The `q` quantile of each band over `blocks` (under every level when there are none).
+fn quantiles(blocks: &[[f64; 4]], q: f64) -> [f64; 4] {
     if blocks.is_empty() {
         return [f64::MIN / 4.0; 4];
     }
-    std::array::from_fn(|b| percentile(blocks.iter().map(|r| r[b]), 0.5))
+    std::array::from_fn(|b| percentile(blocks.iter().map(|r| r[b]), q))
 }
 
 /// The `q` quantile of `values` (nearest rank).
