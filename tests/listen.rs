@@ -345,107 +345,46 @@ fn a_deleted_events_file_is_created_again_and_followed() {
 ///   in the music, and placed 1.1 s after the music began (the auto file's 1 s margin short);
 /// - two decks whose groove lies under the converter's noise: a gap read as a lift, and the side
 ///   the music after it began measured its floor on that music (its lead-in was under a second
-///   and a half), so it never ended: 68 s and 31 s of music after it belonged to no side.
+///   and a half), so it never ended: 68 s and 31 s of music after it belonged to no side;
+/// - and one the first version of this fix lost (the drop read on the smoothed high band): a lift
+///   in a side's fade, whose smoothed levels read at once as a new drop, a side that never ended;
+///   a drop now needs two seconds of the idle itself.
 ///
-/// Every music frame must lie in some side's file (1 s before its `side_start` to 2 s after its
-/// `side_end`, auto's margins), and every side must end. A gap read as a lift is allowed: auto
+/// Every frame of every track must lie in some side's file (1 s before its `side_start` to 2 s
+/// after its `side_end`, auto's margins), and every side must end. A gap read as a lift is allowed: auto
 /// joins a side dropped within 10 s of a lift.
 #[test]
 fn quiet_grooves_and_dull_music_lose_no_music_and_every_side_ends() {
-    let cases: [&[&str]; 3] = [
-        &[
-            "--seed",
-            "7040",
-            "--tracks",
-            "1",
-            "--track-len",
-            "20..40",
-            "--rpm",
-            "78",
-            "--gain-db",
-            "-29.0",
-            "--noise-dbfs",
-            "-69.9",
-            "--clicks-per-min",
-            "14",
-            "--runout",
-            "22.3",
-            "--idle-before",
-            "4.5",
-            "--idle-after",
-            "40.9",
-            "--gap",
-            "0.5..1.5",
-            "--medley",
-        ],
-        &[
-            "--seed",
-            "7216",
-            "--tracks",
-            "3",
-            "--track-len",
-            "20..40",
-            "--rpm",
-            "78",
-            "--gain-db",
-            "-6.3",
-            "--noise-dbfs",
-            "-79.2",
-            "--clicks-per-min",
-            "4",
-            "--runout",
-            "12.7",
-            "--idle-before",
-            "5.3",
-            "--idle-after",
-            "36.1",
-            "--gap",
-            "0.5..1.5",
-        ],
-        &[
-            "--seed",
-            "7365",
-            "--tracks",
-            "2",
-            "--track-len",
-            "20..40",
-            "--rpm",
-            "33",
-            "--gain-db",
-            "-18.9",
-            "--noise-dbfs",
-            "-66.6",
-            "--clicks-per-min",
-            "106",
-            "--runout",
-            "10.6",
-            "--idle-before",
-            "6.3",
-            "--idle-after",
-            "37.9",
-            "--gap",
-            "1..4",
-        ],
+    let cases = [
+        "--seed 7040 --tracks 1 --track-len 20..40 --rpm 78 --gain-db -29.0 --noise-dbfs -69.9 \
+         --clicks-per-min 14 --runout 22.3 --idle-before 4.5 --idle-after 40.9 --gap 0.5..1.5 --medley",
+        "--seed 7216 --tracks 3 --track-len 20..40 --rpm 78 --gain-db -6.3 --noise-dbfs -79.2 \
+         --clicks-per-min 4 --runout 12.7 --idle-before 5.3 --idle-after 36.1 --gap 0.5..1.5",
+        "--seed 7365 --tracks 2 --track-len 20..40 --rpm 33 --gain-db -18.9 --noise-dbfs -66.6 \
+         --clicks-per-min 106 --runout 10.6 --idle-before 6.3 --idle-after 37.9 --gap 1..4",
+        "--seed 7089 --tracks 2 --track-len 20..40 --rpm 78 --gain-db -17.0 --noise-dbfs -72.8 \
+         --clicks-per-min 2 --runout 14.2 --idle-before 4.2 --idle-after 39.9 --gap 1..4 --no-quiet",
     ];
     let dir = tempfile::tempdir().unwrap();
-    for args in cases {
+    for case in cases {
+        let args: Vec<&str> = case.split_whitespace().collect();
         let name = format!("sweep-{}", args[1]);
-        let Some((pcm, truth)) = common::synth_side(dir.path(), &name, args) else { return };
+        let Some((pcm, truth)) = common::synth_side(dir.path(), &name, &args) else { return };
         let raw = dir.path().join(format!("{name}.raw"));
         std::fs::write(&raw, &pcm).unwrap();
         let events = listen_file(&raw, &["--level-every", "0s"]);
         let sides = sides_of(&events).unwrap_or_else(|e| panic!("{name}: {e}\ntruth: {truth}\n{events}"));
-        let (start, end) = (truth["music_start"].as_u64().unwrap(), truth["music_end"].as_u64().unwrap());
-        let mut covered = start;
-        for (a, b) in sides {
-            if a.saturating_sub(48_000) <= covered {
-                covered = covered.max(b + 96_000);
-            }
+        let mut files: Vec<(u64, u64)> =
+            sides.iter().map(|&(a, b)| (a.saturating_sub(48_000), b + 96_000)).collect();
+        files.sort();
+        for track in truth["tracks"].as_array().unwrap() {
+            let (start, end) = (track["start"].as_u64().unwrap(), track["end"].as_u64().unwrap());
+            let covered = files.iter().fold(start, |c, &(a, b)| if a <= c { c.max(b) } else { c });
+            assert!(
+                covered >= end,
+                "{name}: track {start}..{end} covered only to {covered}\ntruth: {truth}\n{events}"
+            );
         }
-        assert!(
-            covered >= end,
-            "{name}: music {start}..{end} covered only to {covered}\ntruth: {truth}\n{events}"
-        );
     }
 }
 

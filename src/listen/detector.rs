@@ -454,7 +454,9 @@ impl Detector {
         };
         let thr = (floor + DROP_RISE_DB).max(GROOVE_MIN_DB);
         let window = 2 * PER_S;
-        if self.history.len() < window {
+        // Two seconds of the idle itself: the music or groove of a side just lifted is no drop.
+        let idle = self.history.iter().rev().take(window).take_while(|i| i.first >= self.idle_from).count();
+        if idle < window {
             return;
         }
         self.idle_was_zeros = false;
