@@ -594,7 +594,14 @@ impl Detector {
         }
         run.0 += 1;
         if run.0 >= 3 * PER_S / 10 {
-            let frame = run.1.saturating_sub(self.blocks_to_frames(LAG)).max(self.side.onset);
+            let run_start = run.1;
+            // Music from the first block heard after the thump was playing at the drop.
+            let heard_first = self.side.onset + self.seconds(1.0) + self.blocks_to_frames(LAG);
+            let frame = if run_start <= heard_first {
+                self.side.onset
+            } else {
+                run_start.saturating_sub(self.blocks_to_frames(LAG)).max(self.side.onset)
+            };
             if self.side.leadin.len() >= PER_S / 2 {
                 self.side.floor = floors(&self.side.leadin);
             } else {
