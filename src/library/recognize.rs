@@ -113,7 +113,12 @@ const DECK_OFF: f64 = 0.04;
 /// The deck's speed over the nominal (33⅓, 45 or 78 rpm) from a run-out's `rpm`; None when the
 /// rpm is no turntable's (more than 4 % off each).
 pub fn deck_speed(rpm: f64) -> Option<f64> {
-    NOMINAL_RPM.iter().map(|n| rpm / n).find(|r| (r - 1.0).abs() <= DECK_OFF)
+    speed_within(rpm, DECK_OFF)
+}
+
+/// The deck's speed over the nominal from `rpm`, when it is within `off` (a fraction) of one.
+pub fn speed_within(rpm: f64, off: f64) -> Option<f64> {
+    NOMINAL_RPM.iter().map(|n| rpm / n).find(|r| (r - 1.0).abs() <= off)
 }
 
 /// The deck's speed that a recording's `VINYL_RPM` tag (auto's, from the listener's run-out)

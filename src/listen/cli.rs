@@ -39,8 +39,12 @@ the side's own lead-in, and to the side's music level. A gap between tracks must
 lead-in's noise in every band, last 0.7-8 s and have music on both sides within 20 dB of the \
 side's level, so quiet passages are not gaps. A needle dropped onto a track has no lead-in: a \
 lead-in whose level moves like music starts track 1 at the drop, and the side's noise is then the \
-quietest second 15 dB under the music (a gap, the run-out). A run-out is a train of clicks one revolution apart \
-(33 1/3, 45 or 78 rpm, within 4 %) that random crackle could not make; heavier crackle asks for \
+quietest second 15 dB under the music (a gap, the run-out). A needle drop is a rise of the \
+treble over the idle level; music whose treble stays under the converter's noise (dull music at \
+a low gain) starts a side when the whole band is 20 dB over the idle level for 3 s and moves like \
+music, from where its sound began. A run-out is a train of clicks one revolution apart \
+(33 1/3, 45 or 78 rpm, within 4 %: a quiet passage's steady beat at another speed is music) that \
+random crackle could not make; heavier crackle asks for \
 more revolutions, a click that repeats exactly in time and strength for fewer. A side started before the listener is heard from its next needle drop.
 
 --meter draws a level meter with peak hold on the terminal (stderr), for setting the preamp's gain, \

@@ -23,7 +23,10 @@
 //! starts where the sound began (the full band over the idle floor, back to the lift before it at
 //! most), and the lead-in heard so far is replayed from its quietest tenth, so music heard
 //! before the drop is not taken for the groove; a lead-in too short to measure (music within a
-//! second and a half) has its floor searched for as a needle dropped onto a track.
+//! second and a half) has its floor searched for as a needle dropped onto a track. Music whose
+//! treble never rises over the converter's noise (dull music at a low gain, its drop and groove
+//! unheard) is a drop too, once the full band has stood well over the idle floor for seconds and
+//! moved like music: a motor's rumble is steady and a few dB, a knock short.
 //!
 //! Blocks of exact digital zeros and frames the input skipped carry no information (a gap): they
 //! are bridged, never taken for music, noise floor or a lift, and a stretch of them longer than
@@ -56,6 +59,11 @@ const DROP_SHARE: f64 = 0.9;
 const SOUND_RISE_DB: f64 = 6.0;
 /// …in this share of the blocks of each half second.
 const SOUND_SHARE: f64 = 0.6;
+/// Music heard in idle without a drop: the full band this far (dB) over the idle floor (a motor
+/// switched on raises it by a few dB; the quietest music heard at a low gain, by 30)…
+const IDLE_MUSIC_RISE_DB: f64 = 20.0;
+/// …for this long (seconds), moving in level like music.
+const IDLE_MUSIC_S: usize = 3;
 /// A high band below this (dB) is digital silence or a converter's own noise, never a groove.
 const GROOVE_MIN_DB: f64 = -105.0;
 /// Music: some band this far (dB) over the side's noise, for 0.3 s.
@@ -460,14 +468,14 @@ impl Detector {
             return;
         }
         self.idle_was_zeros = false;
-        if info.s[HIGH] <= thr {
-            return;
-        }
         let above = self.history.iter().rev().take(window).filter(|i| i.s[HIGH] > thr).count();
-        if (above as f64) < DROP_SHARE * window as f64 {
+        let onset = if info.s[HIGH] > thr && above as f64 >= DROP_SHARE * window as f64 {
+            self.drop_onset(thr)
+        } else if let Some(since) = self.music_in_idle() {
+            since
+        } else {
             return;
-        }
-        let onset = self.drop_onset(thr);
+        };
         self.sides += 1;
         self.track = 0;
         self.side = Side { onset, ..Side::default() };
@@ -475,6 +483,22 @@ impl Detector {
         let frame = self.sound_since(onset, thr);
         out.push(Decision::SideStart { frame, at: self.at(info), side: self.sides });
         self.replay_leadin(onset, out);
+    }
+
+    /// Music heard in idle whose treble stays under the converter's noise (dull music at a low
+    /// gain, its drop and groove unheard): the full band [`IDLE_MUSIC_RISE_DB`] over the idle floor
+    /// in nine blocks in ten of the last [`IDLE_MUSIC_S`], moving in level like music (a motor's
+    /// rumble is steady, a knock on the plinth short). Returns where the rise began.
+    fn music_in_idle(&self) -> Option<u64> {
+        let floor = self.idle.floor(FULL)?;
+        let window = IDLE_MUSIC_S * PER_S;
+        let last: Vec<&Info> =
+            self.history.iter().rev().take(window).take_while(|i| i.first >= self.idle_from).collect();
+        let loud = last.iter().filter(|i| i.s[FULL] > floor + IDLE_MUSIC_RISE_DB).count();
+        let levels: Vec<f64> = last.iter().map(|i| i.s[FULL]).collect();
+        let music =
+            last.len() == window && loud as f64 >= DROP_SHARE * window as f64 && spreads_like_music(&levels);
+        music.then(|| last[last.len() - 1].first)
     }
 
     /// Where the rise began: the earliest block from which nine in ten are over the threshold,

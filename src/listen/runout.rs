@@ -3,7 +3,7 @@
 //!
 //! Owns the click list of the current stretch without music and the search for a train in it.
 //! A train is accepted only when its period is a turntable's (33⅓, 45 or 78 rpm, with room for
-//! decks ±4 % off), its clicks land within a few milliseconds of where the period puts them, their
+//! decks ±4 % off: a quiet passage's steady beat lines up too, at 40 or 60 a minute), its clicks land within a few milliseconds of where the period puts them, their
 //! strengths agree, and there are enough of them that random crackle at the measured rate would
 //! line up like that less than once in hours: heavy crackle asks for more revolutions, never for a
 //! guess. A train that keeps time to half a millisecond, or whose clicks agree to 2 dB, is rarer
@@ -11,8 +11,14 @@
 //! revolutions (each such `Fit` spends its own share of the accepted chance). It makes no other
 //! decision and cannot fail.
 
-/// Periods a locked groove can have, in seconds: 78 rpm at +4 % to 33⅓ rpm at −4 %.
+use crate::library::recognize::speed_within;
+
+/// The periods searched, in seconds: 78 rpm at +4 % to 33⅓ rpm at −4 %, with room for the
+/// first pair's error; a train is then kept only within [`SPEED_OFF`] of 33⅓, 45 or 78 rpm.
 const PERIOD_S: (f64, f64) = (0.70, 1.95);
+/// How far off its nominal speed a locked groove may turn: decks are within 4 %, and the train's
+/// period is measured to a fraction of that.
+const SPEED_OFF: f64 = 0.05;
 /// How far a click may sit from where the period puts it: decks wander by a millisecond or two a
 /// revolution; the click's peak moves a little with the noise under it.
 const TOLERANCE_S: f64 = 0.006;
@@ -155,7 +161,9 @@ impl Runout {
         });
         let period = (f[0] - f[m - 1]) as f64 / (m - 1) as f64;
         let median_db = median_of(&mut chain.dbs.clone());
-        decided.then(|| Train { first: f[m - 1], period, clicks: m, median_db })
+        let train = Train { first: f[m - 1], period, clicks: m, median_db };
+        // A steady beat in a quiet passage makes a train too; at a speed no deck runs, it is music.
+        (decided && speed_within(train.rpm(rate as u32), SPEED_OFF).is_some()).then_some(train)
     }
 
     /// How many clicks a train of `clicks` at `median_db` with `spread` (seconds off its line,
@@ -279,6 +287,18 @@ mod tests {
             assert!(t.first >= lock && t.first < lock + period as u64, "{rpm}: {t:?}");
             assert!(at - lock < 8 * 48_000, "{rpm}: decided {} s after the lock", (at - lock) / 48_000);
             assert!((t.rpm(48_000) / (rpm * 1.015) - 1.0).abs() < 0.002, "{rpm}: {}", t.rpm(48_000));
+        }
+    }
+
+    #[test]
+    fn a_steady_beat_at_a_speed_no_deck_runs_is_no_train_and_one_at_4_percent_off_is() {
+        // A quiet passage's beat, as strong and as steady as a locked groove: 40 and 60 a
+        // minute lie between 33⅓ and 45 and between 45 and 78, more than 4 % from each.
+        for (rpm, found) in [(40.0, false), (60.0, false), (100.0 / 3.0 * 0.96, true), (78.0 * 1.04, true)] {
+            let period = 60.0 / rpm * 48_000.0;
+            let mut clicks: Vec<Click> =
+                (0..30).map(|k| Click { frame: (k as f64 * period) as u64, db: 30.0 }).collect();
+            assert_eq!(run(&mut clicks).is_some(), found, "{rpm} rpm");
         }
     }
 

@@ -450,13 +450,25 @@ pub fn example(name: &str) -> PathBuf {
 }
 
 /// The synthesiser's music: frozen-bubble-data's introzik.
-const SYNTH_MUSIC: &str = "/usr/share/games/frozen-bubble/snd/introzik.ogg";
+pub const SYNTH_MUSIC: &str = "/usr/share/games/frozen-bubble/snd/introzik.ogg";
 
-/// Music for the synthesiser, decoded once (the corpus's introzik).
-fn synth_music(dir: &Path) -> PathBuf {
-    let raw = dir.join("music.raw");
+/// The music a synthetic side is cut from: ffmpeg's input (and filter) flags.
+pub type Music<'a> = &'a [&'a str];
+
+/// The corpus's introzik, as it is.
+pub const INTROZIK: Music = &["-i", SYNTH_MUSIC];
+
+/// Music for the synthesiser, decoded from `music` into `dir` (once per name).
+fn synth_music(dir: &Path, music: Music) -> PathBuf {
+    let raw = dir.join(format!(
+        "music-{:x}.raw",
+        music.join(" ").bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+    ));
+    if raw.exists() {
+        return raw;
+    }
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-y", "-i", SYNTH_MUSIC]);
+    cmd.args(["-v", "error", "-y"]).args(music);
     cmd.args(["-ar", "48000", "-ac", "2", "-f", "s16le", "-acodec", "pcm_s16le"]).arg(&raw);
     assert_success("ffmpeg (the music)", &run(&mut cmd, DEADLINE));
     raw
@@ -467,15 +479,26 @@ fn synth_music(dir: &Path) -> PathBuf {
 /// test skips ([`tier`], [`tier_files`]; under `VINYL_TEST_ALL=1` it fails), so a caller
 /// returns at once.
 pub fn synth_side(dir: &Path, name: &str, args: &[&str]) -> Option<(Vec<u8>, serde_json::Value)> {
-    let music = !args.contains(&"--idle");
+    synth_side_of(dir, name, INTROZIK, args)
+}
+
+/// [`synth_side`] with its music decoded by ffmpeg from `music` (introzik filtered, or a
+/// generated source).
+pub fn synth_side_of(
+    dir: &Path,
+    name: &str,
+    music: Music,
+    args: &[&str],
+) -> Option<(Vec<u8>, serde_json::Value)> {
+    let with_music = !args.contains(&"--idle");
     // Before the synthesiser is built: a skipped test costs nothing.
-    if music && !(tier(&["ffmpeg"]) && tier_files(&[Path::new(SYNTH_MUSIC)])) {
+    if with_music && !(tier(&["ffmpeg"]) && tier_files(&[Path::new(SYNTH_MUSIC)])) {
         return None;
     }
     let truth = dir.join(format!("{name}.json"));
     let mut cmd = Command::new(example("synth-side"));
-    if music {
-        cmd.arg("--music").arg(synth_music(dir));
+    if with_music {
+        cmd.arg("--music").arg(synth_music(dir, music));
     }
     cmd.arg("--truth").arg(&truth).args(args);
     let out = run(&mut cmd, Duration::from_secs(240));
