@@ -1081,9 +1081,9 @@ fn every_frame_of_a_quiet_side_split_in_pieces_is_in_exactly_one_file() {
     quiet_split_in_files("quietsplit", "22", "60s");
 }
 
-/// The same pressing (`--seed 25`) with a 20 s minimum: the listener splits it in four, the first
-/// piece (21 s) is kept, so the later ones continue it, and the second (12 s) is a continuation
-/// shorter than the minimum, which is never removed.
+/// Another pressing (`--seed 25`) with a 20 s minimum: the listener splits it in pieces, the
+/// first is kept, so the later ones continue it, and a continuation shorter than the minimum
+/// (12 s at 7bb34e9) is never removed.
 #[test]
 fn a_continuation_shorter_than_the_minimum_is_kept() {
     let Some((files, _keep)) = quiet_split_in_files("quietcont", "25", "20s") else { return };

@@ -363,8 +363,6 @@ fn a_deleted_events_file_is_created_again_and_followed() {
 /// joins a side dropped within 10 s of a lift.
 #[test]
 fn quiet_grooves_and_dull_music_lose_no_music_and_every_side_ends() {
-    let dull: common::Music =
-        &["-i", common::SYNTH_MUSIC, "-af", "lowpass=f=700,lowpass=f=700,lowpass=f=700,lowpass=f=700"];
     // A tick every half second over a soft hum: in the quiet passage, only the ticks stand out.
     let beat: common::Music = &[
         "-f",
@@ -394,7 +392,7 @@ fn quiet_grooves_and_dull_music_lose_no_music_and_every_side_ends() {
          --clicks-per-min 2 --runout 14.2 --idle-before 4.2 --idle-after 39.9 --gap 1..4 --no-quiet",
         ),
         (
-            dull,
+            common::DULL,
             "--seed 7014 --tracks 1 --track-len 12..25 --rpm 33 --gain-db -28 --noise-dbfs -71.4 \
          --clicks-per-min 43 --runout 5.6 --idle-before 1.6 --idle-after 42.5 --gap 3..8",
         ),
@@ -430,6 +428,25 @@ fn quiet_grooves_and_dull_music_lose_no_music_and_every_side_ends() {
             );
         }
     }
+}
+
+/// Dull music at −28 dB on a groove under the converter's noise, ended by its run-out and then
+/// lifted: the lift is not heard (the groove was not), but its thump rang over the side's noise for
+/// more than a second, which read as music again: a second side, 1 s long, ended by 30 s of
+/// silence (at 262f2a6). Music after a side's end must now last 3 s, so there is one side.
+#[test]
+fn a_lifts_thump_after_the_run_out_is_no_new_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = "--seed 7 --tracks 2 --track-len 12 --gap 2 --no-quiet --rpm 45 --runout 12 --idle-before 4 \
+                --idle-after 40 --gain-db -28 --noise-dbfs -80";
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let Some((pcm, truth)) = common::synth_side_of(dir.path(), "thump", common::DULL, &args) else { return };
+    let raw = dir.path().join("thump.raw");
+    std::fs::write(&raw, &pcm).unwrap();
+    let events = listen_file(&raw, &["--level-every", "0s"]);
+    let sides = sides_of(&events).unwrap_or_else(|e| panic!("{e}\ntruth: {truth}\n{events}"));
+    assert_eq!(sides.len(), 1, "sides {sides:?}, lift at {}\n{events}", truth["lift"]);
+    assert!(events.contains("\"reason\":\"runout\""), "{events}");
 }
 
 /// The sides in `events`, as (side_start, side_end) frames; an error for a side that never ended.

@@ -20,7 +20,7 @@
 mod common;
 
 use common::up::{Saved, Up, gone, head, journal, read_lossy, signal_pid};
-use common::{DEADLINE, QUIET_SIDE, tag_number, wait_until};
+use common::{DEADLINE, Music, QUIET_SIDE, tag_number, wait_until};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -65,13 +65,18 @@ impl Play {
     /// [`common::synth_side`]). Flags `A + B` play two sides one after the other: the truth is
     /// the first's, its music's end and lift the second's.
     fn start_in(tag: &str, conf: &str, recordings: Option<&Path>, side: &str) -> Option<Play> {
+        Play::start_on(tag, conf, recordings, side, common::INTROZIK)
+    }
+
+    /// [`Play::start_in`] with the side's music decoded from `music`.
+    fn start_on(tag: &str, conf: &str, recordings: Option<&Path>, side: &str, music: Music) -> Option<Play> {
         let up = Up::start(tag, 1);
         let mut sides = side.split(" + ");
         let flags: Vec<&str> = sides.next().unwrap_or_default().split_whitespace().collect();
-        let (mut programme, mut truth) = common::synth_side(up.dir.path(), "truth", &flags)?;
+        let (mut programme, mut truth) = common::synth_side_of(up.dir.path(), "truth", music, &flags)?;
         if let Some(next) = sides.next() {
             let flags: Vec<&str> = next.split_whitespace().collect();
-            let (more, then) = common::synth_side(up.dir.path(), "truth2", &flags)?;
+            let (more, then) = common::synth_side_of(up.dir.path(), "truth2", music, &flags)?;
             let offset = (programme.len() / 4) as u64;
             for key in ["music_end", "lift", "lock"] {
                 truth[key] = then[key].as_u64().map(|f| f + offset).into();
@@ -435,13 +440,19 @@ fn killed_with(
         return None;
     }
     let p = Play::start_in(tag, conf, None, side)?;
+    Some(kill_and_restart(p, component, when, n))
+}
+
+/// Kills `component` (SIGKILL) at `when` of the side `p` plays, starts it again after
+/// `RestartSec=` as systemd would, and waits for `n` finished sides.
+fn kill_and_restart(p: Play, component: &'static str, when: When, n: usize) -> Finished {
     p.wait_for(when, false);
     let saved = Saved::of(&p.up, component);
     signal_pid(saved.pid, Signal::SIGKILL);
     wait_until(&format!("{component} is gone"), DEADLINE, || gone(saved.pid));
     std::thread::sleep(RESTART_SEC);
     saved.restart(&p.up);
-    Some(p.finish(n))
+    p.finish(n)
 }
 
 /// Plays the side, kills the capture at `when` and starts it again after `RestartSec=`. The
@@ -588,6 +599,29 @@ fn a_listener_killed_after_a_quiet_sides_second_drop_resumes_it_and_the_side_is_
     assert!(done.play.up.log("listen").contains("too soon after the side before it"), "{}", done.context());
     assert_joined(&done);
     assert_covered(&done);
+}
+
+/// Dull music at −28 dB (introzik low-passed at 700 Hz) on a groove under the converter's noise:
+/// the needle drop, the groove and the music's treble are never heard, so the side starts when the
+/// full band has stood over the idle floor for seconds, placed where the sound began. The listener
+/// is killed just after auto starts recording it: the restarted one replays the ring from before
+/// that start, finds the same side, and ends it at its run-out. The music is in one exact file.
+#[test]
+fn a_listener_killed_just_after_an_unheard_drop_leaves_the_dull_side_whole() {
+    let side = concat!(
+        "--seed 3 --tracks 2 --track-len 12 --gap 2 --no-quiet --rpm 45 --runout 12 --idle-before 4 ",
+        "--idle-after 6 --gain-db -28 --noise-dbfs -80"
+    );
+    if !common::tier(&["icecast2"]) {
+        return;
+    }
+    let Some(p) = Play::start_on("nsl-dull", "", None, side, common::DULL) else { return };
+    let done = kill_and_restart(p, "listen", When::Logged("side 1: recording"), 1);
+    let ctx = done.context();
+    done.assert_announced_once(&ctx);
+    assert_covered(&done);
+    assert_eq!(done.files.len(), 1, "{ctx}");
+    assert_eq!(common::flac_tag(&done.files[0], "VINYL_END_REASON"), "runout", "{ctx}");
 }
 
 /// The quiet side with both pieces kept, auto killed just after it kept the first and restarted

@@ -47,9 +47,9 @@ const SMOOTH: usize = 15;
 const LAG: u64 = 7;
 /// Seconds of block history kept.
 const HISTORY_S: usize = 30;
-/// A needle drop: the high band this far (dB) over the idle floor… (the high band of stationary
-/// idle noise varies by tenths of a dB from block to block, and a quiet groove at a low gain may
-/// rise only 5-7 dB over a converter's own noise)
+/// A needle drop: the high band's smoothed level this far (dB) over the idle floor… (the median
+/// of stationary idle noise varies by a tenth of a dB, and a quiet groove at a low gain may rise
+/// only 4 dB over a converter's own noise, which raw blocks cross only half the time)
 const DROP_RISE_DB: f64 = 3.0;
 /// …in this share of the blocks of the last two seconds (smoothed levels: a groove at the rise
 /// itself would be over it in only half of its raw blocks).
@@ -64,6 +64,9 @@ const SOUND_SHARE: f64 = 0.6;
 const IDLE_MUSIC_RISE_DB: f64 = 20.0;
 /// …for this long (seconds), moving in level like music.
 const IDLE_MUSIC_S: usize = 3;
+/// Music after a side's end (its lift unheard): some band over the side's noise for this long
+/// (seconds); a lift's thump rings over it for up to about a second.
+const MUSIC_AGAIN_S: usize = 3;
 /// A high band below this (dB) is digital silence or a converter's own noise, never a groove.
 const GROOVE_MIN_DB: f64 = -105.0;
 /// Music: some band this far (dB) over the side's noise, for 0.3 s.
@@ -272,8 +275,8 @@ pub struct Detector {
     /// No idle floor can be learned because the idle so far was digital silence (a converter
     /// with a digital mute): a needle drop is any groove over [`GROOVE_MIN_DB`].
     idle_was_zeros: bool,
-    /// The first frame of the idle going on (the lift that began it): a needle drop heard late is
-    /// never placed before it, in the side that was lifted.
+    /// The end of the last side, then its lift (the first frame of the idle going on): a needle
+    /// drop heard late, or music after a run-out, is never placed before it, in the side before.
     idle_from: u64,
     /// Resumed in the middle of a side: its floor is the quietest second heard since.
     resumed: Option<IdleFloor>,
@@ -345,6 +348,7 @@ impl Detector {
             self.side.dip = None;
             self.phase = Phase::Ended;
             self.resumed = None;
+            self.idle_from = frame;
             out.push(Decision::SideEnd { frame, at, side: self.sides, reason: EndReason::Gap, rpm: None });
         }
     }
@@ -530,12 +534,16 @@ impl Detector {
     /// drop was heard late (music whose treble stayed under the threshold `thr`, a groove under
     /// the converter's noise), back through every half second in which most blocks were over the
     /// idle floor (the full band by [`SOUND_RISE_DB`], or the high band over `thr`), across one quiet
-    /// half second but not two. Only the
-    /// reported start moves: a side that starts early keeps a little idle, one that starts late
-    /// loses music.
+    /// half second but not two. Only the reported start moves: a side that starts early keeps a
+    /// little idle, one that starts late loses music.
     fn sound_since(&self, onset: u64, thr: f64) -> u64 {
         let Some(full_floor) = self.idle.floor(FULL) else { return onset };
-        let sound = |i: &Info| i.s[FULL] > full_floor + SOUND_RISE_DB || i.s[HIGH] > thr;
+        self.sound_back(onset, |i: &Info| i.s[FULL] > full_floor + SOUND_RISE_DB || i.s[HIGH] > thr)
+    }
+
+    /// The earliest block before `onset`, back to [`Self::idle_from`] at most, reached through
+    /// half seconds in which most blocks are `sound`, across one quiet half second but not two.
+    fn sound_back(&self, onset: u64, sound: impl Fn(&Info) -> bool) -> u64 {
         let before: Vec<&Info> =
             self.history.iter().filter(|i| i.first < onset && i.first >= self.idle_from).collect();
         let (mut start, mut quiet) = (onset, 0);
@@ -813,7 +821,9 @@ impl Detector {
         Some(bin as f64 / 2.0 - 150.0)
     }
 
-    /// After the end: only a lift (handled in [`Self::lifted`]) or music again (a new side).
+    /// After the end: only a lift (handled in [`Self::lifted`]) or music again (a new side): some
+    /// band over the side's noise for [`MUSIC_AGAIN_S`] (a lift's thump on a groove under the
+    /// converter's noise rings over it for a second, and the lift itself is not heard).
     fn ended_block(&mut self, info: &Info, out: &mut Vec<Decision>) {
         let f = self.side.floor;
         let margin = (0..4).map(|b| info.s[b] - f[b]).fold(f64::MIN, f64::max);
@@ -826,8 +836,11 @@ impl Detector {
             run.1 = info.first;
         }
         run.0 += 1;
-        if run.0 >= PER_S {
-            let frame = run.1.saturating_sub(self.blocks_to_frames(LAG));
+        if run.0 >= MUSIC_AGAIN_S * PER_S {
+            // Back across a soft bar that broke the run, never before the side's end.
+            let start = run.1.saturating_sub(self.blocks_to_frames(LAG));
+            let sound = |i: &Info| (0..4).any(|b| i.s[b] - f[b] > MUSIC_RISE_DB);
+            let frame = self.sound_back(start, sound);
             let floor = self.side.floor;
             self.sides += 1;
             self.side = Side { onset: frame, floor, ..Side::default() };
@@ -840,6 +853,7 @@ impl Detector {
 
     /// Ends the side at `frame`.
     fn end(&mut self, frame: u64, info: &Info, reason: EndReason, rpm: Option<f64>, out: &mut Vec<Decision>) {
+        self.idle_from = frame;
         self.resumed = None;
         self.side.pending = None;
         self.side.dip = None;

@@ -458,6 +458,11 @@ pub type Music<'a> = &'a [&'a str];
 /// The corpus's introzik, as it is.
 pub const INTROZIK: Music = &["-i", SYNTH_MUSIC];
 
+/// Introzik low-passed at 700 Hz: dull music, whose treble at a low gain stays under the
+/// converter's noise.
+pub const DULL: Music =
+    &["-i", SYNTH_MUSIC, "-af", "lowpass=f=700,lowpass=f=700,lowpass=f=700,lowpass=f=700"];
+
 /// Music for the synthesiser, decoded from `music` into `dir` (once per name).
 fn synth_music(dir: &Path, music: Music) -> PathBuf {
     let raw = dir.join(format!(

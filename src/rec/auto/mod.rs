@@ -19,13 +19,13 @@
 //! `side_start` never ends it; a side dropped just after one that ended by a lift is the same
 //! side, [`lifted::Lifted`]: it records a removed one again or continues a kept one, also after a
 //! restart, from the copy in the run folder or, when auto was down at the lift, from the events),
-//! check the guards once
-//! a second (free space, the recordings folder), feed systemd's watchdog. SIGTERM, SIGINT or
-//! SIGHUP ends a side in progress at the ring's head and finalises it, then lets the history note
-//! what is queued, before exiting 0. How it fails: usage errors (the configuration) exit 2 at the
-//! start (`--check` stops there); after that nothing ends the loop but a stop signal: a bad event
-//! is counted and logged once per kind, a side that cannot be recorded or finalised is logged,
-//! noted in the history without a recording, and the next one is waited for.
+//! check the guards once a second (free space, the recordings folder), feed systemd's watchdog.
+//! SIGTERM, SIGINT or SIGHUP ends a side in progress at the ring's head and finalises it, then lets
+//! the history note what is queued, before exiting 0. How it fails: usage errors (the
+//! configuration) exit 2 at the start (`--check` stops there); after that nothing ends the loop but
+//! a stop signal: a bad event is counted and logged once per kind, a side that cannot be recorded
+//! or finalised is logged, noted in the history without a recording, and the next one is waited
+//! for.
 
 pub mod event;
 pub mod fit;
