@@ -358,6 +358,10 @@ fn a_deleted_events_file_is_created_again_and_followed() {
 ///   39.6 rpm, speeds no deck runs: the side ended there and the music after it came back as a
 ///   new side 15 s later.
 ///
+/// And two lost at 623c563 (dull music at −21 and −30 dB, 3 s of it before a 15 s quiet
+/// passage, never 90 % of 3 s over the idle floor: 17 and 22 s of music in no side); dull music
+/// now needs only half of the 3 s when it starts note after note.
+///
 /// Every frame of every track must lie in some side's file (1 s before its `side_start` to 2 s
 /// after its `side_end`, auto's margins), and every side must end. A gap read as a lift is allowed: auto
 /// joins a side dropped within 10 s of a lift.
@@ -405,6 +409,16 @@ fn quiet_grooves_and_dull_music_lose_no_music_and_every_side_ends() {
             beat,
             "--seed 7354 --tracks 3 --track-len 20..40 --rpm 33 --gain-db -6.2 --noise-dbfs -59.9 \
          --clicks-per-min 107 --runout 29.2 --idle-before 2.5 --idle-after 36.7 --gap 0.5..1.5 --lift-early",
+        ),
+        (
+            common::DULL,
+            "--seed 7125 --tracks 1 --track-len 20..40 --rpm 33 --gain-db -20.8 --noise-dbfs -80.5 \
+         --clicks-per-min 18 --runout 6.4 --idle-before 7.6 --idle-after 44.4 --gap 1..4",
+        ),
+        (
+            common::DULL,
+            "--seed 7142 --tracks 1 --track-len 20..40 --rpm 33 --gain-db -29.9 --noise-dbfs -68.3 \
+         --clicks-per-min 8 --runout 7.4 --idle-before 6.3 --idle-after 36.5 --gap 0.5..1.5",
         ),
     ];
     let dir = tempfile::tempdir().unwrap();

@@ -41,8 +41,9 @@ side's level, so quiet passages are not gaps. A needle dropped onto a track has 
 lead-in whose level moves like music starts track 1 at the drop, and the side's noise is then the \
 quietest second 15 dB under the music (a gap, the run-out). A needle drop is a rise of the \
 treble over the idle level; music whose treble stays under the converter's noise (dull music at \
-a low gain) starts a side when the whole band is 20 dB over the idle level for 3 s and moves like \
-music, from where its sound began. A run-out is a train of clicks one revolution apart \
+a low gain) starts a side when the whole band is 20 dB over the idle level for 3 s (or, with \
+the treble unheard, for half of 3 s with three onsets) and moves like music, from where its \
+sound began. A run-out is a train of clicks one revolution apart \
 (33 1/3, 45 or 78 rpm, within 4 %: a quiet passage's steady beat at another speed is music) that \
 random crackle could not make; heavier crackle asks for \
 more revolutions, a click that repeats exactly in time and strength for fewer. A side started before the listener is heard from its next needle drop.

@@ -26,7 +26,8 @@
 //! second and a half) has its floor searched for as a needle dropped onto a track. Music whose
 //! treble never rises over the converter's noise (dull music at a low gain, its drop and groove
 //! unheard) is a drop too, once the full band has stood well over the idle floor for seconds and
-//! moved like music: a motor's rumble is steady and a few dB, a knock short.
+//! moved like music (with its treble unheard, half of the seconds with onsets will do): a motor's
+//! rumble is steady and a few dB, a knock short and ringing down from one onset.
 //!
 //! Blocks of exact digital zeros and frames the input skipped carry no information (a gap): they
 //! are bridged, never taken for music, noise floor or a lift, and a stretch of them longer than
@@ -64,6 +65,9 @@ const SOUND_SHARE: f64 = 0.6;
 const IDLE_MUSIC_RISE_DB: f64 = 20.0;
 /// …for this long (seconds), moving in level like music.
 const IDLE_MUSIC_S: usize = 3;
+/// Onsets (a 6 dB rise within 0.3 s) that dull music over the idle floor for only half of
+/// [`IDLE_MUSIC_S`] must show.
+const IDLE_MUSIC_ONSETS: usize = 3;
 /// Music after a side's end (its lift unheard): some band over the side's noise for this long
 /// (seconds); a lift's thump rings over it for up to about a second.
 const MUSIC_AGAIN_S: usize = 3;
@@ -475,7 +479,7 @@ impl Detector {
         let above = self.history.iter().rev().take(window).filter(|i| i.s[HIGH] > thr).count();
         let onset = if info.s[HIGH] > thr && above as f64 >= DROP_SHARE * window as f64 {
             self.drop_onset(thr)
-        } else if let Some(since) = self.music_in_idle() {
+        } else if let Some(since) = self.music_in_idle(thr) {
             since
         } else {
             return;
@@ -492,17 +496,24 @@ impl Detector {
     /// Music heard in idle whose treble stays under the converter's noise (dull music at a low
     /// gain, its drop and groove unheard): the full band [`IDLE_MUSIC_RISE_DB`] over the idle floor
     /// in nine blocks in ten of the last [`IDLE_MUSIC_S`], moving in level like music (a motor's
-    /// rumble is steady, a knock on the plinth short). Returns where the rise began.
-    fn music_in_idle(&self) -> Option<u64> {
+    /// rumble is steady, a knock on the plinth short); or, while the high band stays under the
+    /// drop's threshold `thr`, in half of them with [`IDLE_MUSIC_ONSETS`] onsets (music with quiet
+    /// bars; a knock rings down from one). Returns the first loud block.
+    fn music_in_idle(&self, thr: f64) -> Option<u64> {
         let floor = self.idle.floor(FULL)?;
         let window = IDLE_MUSIC_S * PER_S;
         let last: Vec<&Info> =
             self.history.iter().rev().take(window).take_while(|i| i.first >= self.idle_from).collect();
-        let loud = last.iter().filter(|i| i.s[FULL] > floor + IDLE_MUSIC_RISE_DB).count();
-        let levels: Vec<f64> = last.iter().map(|i| i.s[FULL]).collect();
-        let music =
-            last.len() == window && loud as f64 >= DROP_SHARE * window as f64 && spreads_like_music(&levels);
-        music.then(|| last[last.len() - 1].first)
+        let loud_at = floor + IDLE_MUSIC_RISE_DB;
+        let loud = last.iter().filter(|i| i.s[FULL] > loud_at).count() as f64 / window as f64;
+        let levels: Vec<f64> = last.iter().rev().map(|i| i.s[FULL]).collect();
+        let dull = last.iter().filter(|i| i.s[HIGH] > thr).count() * 2 < window;
+        let music = last.len() == window
+            && spreads_like_music(&levels)
+            && (loud >= DROP_SHARE || dull && loud >= 0.5 && onsets(&levels, loud_at) >= IDLE_MUSIC_ONSETS);
+        // The first loud block: half the window may be the idle before the music.
+        let first = last.iter().rev().find(|i| i.s[FULL] > loud_at);
+        first.filter(|_| music).map(|i| i.first)
     }
 
     /// Where the rise began: the earliest block from which nine in ten are over the threshold,
@@ -918,6 +929,21 @@ fn resumed_floor(heard: &IdleFloor) -> Option<[f64; 4]> {
 fn spreads_like_music(levels: &[f64]) -> bool {
     let (lo, hi) = (percentile(levels.iter().copied(), 0.1), percentile(levels.iter().copied(), 0.9));
     hi - lo > LEADIN_MUSIC_DB
+}
+
+/// Onsets in `levels` (smoothed, oldest first): blocks over `loud` that rise 6 dB over the
+/// quietest of the 0.3 s before them, counted once per rise. A knock rings down from one onset;
+/// music starts note after note.
+fn onsets(levels: &[f64], loud: f64) -> usize {
+    let back = 3 * PER_S / 10;
+    let (mut n, mut rising) = (0, false);
+    for k in back..levels.len() {
+        let low = levels[k - back..k].iter().copied().fold(f64::MAX, f64::min);
+        let up = levels[k] > loud && levels[k] - low >= 6.0;
+        n += usize::from(up && !rising);
+        rising = up;
+    }
+    n
 }
 
 /// The median of each band over `blocks`.
