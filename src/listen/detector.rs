@@ -69,7 +69,7 @@ const IDLE_MUSIC_S: usize = 3;
 /// [`IDLE_MUSIC_S`] must show.
 const IDLE_MUSIC_ONSETS: usize = 3;
 /// Music after a side's end (its lift unheard): some band over the side's noise for this long
-/// (seconds); a lift's thump rings over it for up to about a second.
+/// (seconds); a lift's thump on a groove under the converter's noise rang over it for a 1 s side.
 const MUSIC_AGAIN_S: usize = 3;
 /// A high band below this (dB) is digital silence or a converter's own noise, never a groove.
 const GROOVE_MIN_DB: f64 = -105.0;
@@ -502,17 +502,21 @@ impl Detector {
     fn music_in_idle(&self, thr: f64) -> Option<u64> {
         let floor = self.idle.floor(FULL)?;
         let window = IDLE_MUSIC_S * PER_S;
-        let last: Vec<&Info> =
-            self.history.iter().rev().take(window).take_while(|i| i.first >= self.idle_from).collect();
         let loud_at = floor + IDLE_MUSIC_RISE_DB;
-        let loud = last.iter().filter(|i| i.s[FULL] > loud_at).count() as f64 / window as f64;
-        let levels: Vec<f64> = last.iter().rev().map(|i| i.s[FULL]).collect();
-        let dull = last.iter().filter(|i| i.s[HIGH] > thr).count() * 2 < window;
-        let music = last.len() == window
-            && spreads_like_music(&levels)
-            && (loud >= DROP_SHARE || dull && loud >= 0.5 && onsets(&levels, loud_at) >= IDLE_MUSIC_ONSETS);
+        let recent = || self.history.iter().rev().take(window).take_while(|i| i.first >= self.idle_from);
+        // Counted first, without allocating: this runs on every block of idle, where none is loud.
+        let (heard, loud) = recent().fold((0, 0), |(n, l), i| (n + 1, l + usize::from(i.s[FULL] > loud_at)));
+        let loud = loud as f64 / window as f64;
+        if heard < window || loud < 0.5 {
+            return None;
+        }
+        let mut levels: Vec<f64> = recent().map(|i| i.s[FULL]).collect();
+        levels.reverse();
+        let dull = recent().filter(|i| i.s[HIGH] > thr).count() * 2 < window;
+        let music = spreads_like_music(&levels)
+            && (loud >= DROP_SHARE || dull && onsets(&levels, loud_at) >= IDLE_MUSIC_ONSETS);
         // The first loud block: half the window may be the idle before the music.
-        let first = last.iter().rev().find(|i| i.s[FULL] > loud_at);
+        let first = recent().filter(|i| i.s[FULL] > loud_at).last();
         first.filter(|_| music).map(|i| i.first)
     }
 

@@ -1,15 +1,15 @@
 //! The locked groove: finds a train of clicks, one per revolution, among the crackle of a
 //! run-out, and measures its speed.
 //!
-//! Owns the click list of the current stretch without music and the search for a train in it.
-//! A train is accepted only when its period is a turntable's (33⅓, 45 or 78 rpm, with room for
-//! decks ±4 % off: a quiet passage's steady beat lines up too, at 40 or 60 a minute), its clicks land within a few milliseconds of where the period puts them, their
-//! strengths agree, and there are enough of them that random crackle at the measured rate would
-//! line up like that less than once in hours: heavy crackle asks for more revolutions, never for a
-//! guess. A train that keeps time to half a millisecond, or whose clicks agree to 2 dB, is rarer
-//! by chance than one that only keeps to the loose bounds, so it is believed after fewer
-//! revolutions (each such `Fit` spends its own share of the accepted chance). It makes no other
-//! decision and cannot fail.
+//! Owns the click list of the current stretch without music and the search for a train in it. A
+//! train is accepted only when its period is a turntable's (33⅓, 45 or 78 rpm, within 5 %: decks
+//! are within 4 %; a quiet passage's steady beat lines up too, at 40 or 60 a minute), its clicks
+//! land within a few milliseconds of where the period puts them, their strengths agree, and there
+//! are enough of them that random crackle at the measured rate would line up like that less than
+//! once in hours: heavy crackle asks for more revolutions, never for a guess. A train that keeps
+//! time to half a millisecond, or whose clicks agree to 2 dB, is rarer by chance than one that only
+//! keeps to the loose bounds, so it is believed after fewer revolutions (each such `Fit` spends its
+//! own share of the accepted chance). It makes no other decision and cannot fail.
 
 use crate::library::recognize::speed_within;
 
